@@ -1,0 +1,26 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { RequestContext } from '../core/context.js';
+import { DomainError } from '../core/errors.js';
+
+/** Turns a token into who is calling; throws `unauthorized` for a missing, bad or expired token. */
+export interface TokenAuthenticator {
+  authenticate(token: string, requestId: string): Promise<RequestContext>;
+}
+
+/** A 401 as keystonemiddleware sends it in front of every OpenStack service. */
+export const authRequired = () =>
+  new DomainError('unauthorized', 'Unauthorized', 'The request you have made requires authentication.');
+
+/** Header every 401 carries, pointing clients at Keystone. */
+export function setWwwAuthenticate(reply: FastifyReply, identityUrl: string): void {
+  reply.header('www-authenticate', `Keystone uri="${identityUrl}"`);
+}
+
+/** Authenticate the request from `X-Auth-Token`, caching nothing beyond what the authenticator does. */
+export async function requireAuth(auth: TokenAuthenticator, req: FastifyRequest): Promise<RequestContext> {
+  const token = req.headers['x-auth-token'];
+  if (typeof token !== 'string' || token === '') throw authRequired();
+  const ctx = await auth.authenticate(token, req.id);
+  req.ctx = ctx;
+  return ctx;
+}

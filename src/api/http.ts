@@ -1,0 +1,128 @@
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import type { RequestContext } from '../core/context.js';
+import { DomainError, isDomainError } from '../core/errors.js';
+import { requestId as newRequestId } from '../util/ids.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by the auth hook of services that need a token. */
+    ctx?: RequestContext;
+    /** The raw request body, parsed lazily by each service with its own error messages. */
+    rawBody?: string;
+  }
+}
+
+/** What each service supplies: how its errors look on the wire. */
+export interface ErrorFormat {
+  /** Render a domain error as this service's body; may also set headers on `reply`. */
+  render(err: DomainError, req: FastifyRequest, reply: FastifyReply): unknown;
+}
+
+export interface AppOptions {
+  name: string;
+  logger: Logger;
+  errors: ErrorFormat;
+  /** Maximum request body in bytes (413 beyond). */
+  bodyLimit?: number;
+}
+
+export const MAX_BODY = 1024 * 1024;
+
+/**
+ * A Fastify instance with what every OpenStack service here shares: a request id on every
+ * response (`x-openstack-request-id`), bodies read as text (each service parses and words its
+ * own errors), errors mapped to the service's own format, and a 500 that logs the cause but never
+ * puts a stack trace on the wire.
+ */
+export function createApp(opts: AppOptions): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: opts.logger.child({ service: opts.name }) as FastifyBaseLogger,
+    bodyLimit: opts.bodyLimit ?? MAX_BODY,
+    genReqId: () => newRequestId(),
+    logController: new LogController({ requestIdLogLabel: 'request_id', disableRequestLogging: true }),
+    // Clients send `?fields=a&fields=b`: keep repeated parameters as arrays.
+    routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: 500 },
+    return503OnClosing: false,
+  });
+
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'string' }, (req, body, done) => {
+    req.rawBody = body as string;
+    done(null, undefined);
+  });
+
+  app.addHook('onRequest', async (req, reply) => {
+    reply.header('x-openstack-request-id', req.id);
+  });
+
+  app.addHook('onResponse', async (req, reply) => {
+    // One line per request; never headers or bodies (they carry tokens and passwords).
+    req.log.info(
+      { method: req.method, url: redactUrl(req.url), status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 },
+      'request',
+    );
+  });
+
+  app.setErrorHandler((error, req, reply) => {
+    const err = toDomainError(error);
+    if (err.kind === 'internal') {
+      req.log.error({ err: error, request_id: req.id }, 'unexpected error');
+    }
+    reply.status(err.status);
+    return opts.errors.render(err, req, reply);
+  });
+
+  return app;
+}
+
+function redactUrl(url: string): string {
+  return url.replace(/([?&](?:token|password)=)[^&]*/gi, '$1***');
+}
+
+/** Map anything thrown into a DomainError; Fastify's own errors keep their status. */
+export function toDomainError(error: unknown): DomainError {
+  if (isDomainError(error)) return error;
+  const e = error as { statusCode?: number; code?: string; message?: string };
+  if (e?.code === 'FST_ERR_CTP_BODY_TOO_LARGE' || e?.statusCode === 413) {
+    return new DomainError('too_large', 'RequestEntityTooLarge', 'Request Entity Too Large');
+  }
+  if (e?.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' || e?.statusCode === 415) {
+    return new DomainError('unsupported_media_type', 'HTTPUnsupportedMediaType', 'Unsupported Media Type');
+  }
+  if (e?.statusCode === 400 || e?.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') {
+    return new DomainError('bad_request', 'HTTPBadRequest', e.message ?? 'Bad Request');
+  }
+  return new DomainError('internal', 'InternalServerError', 'Request Failed: internal server error while processing your request.');
+}
+
+/** Parse the request body as JSON; `undefined` when there is none. Throws `onInvalid()` when malformed. */
+export function jsonBody(req: FastifyRequest, onInvalid: () => Error): unknown {
+  const raw = req.rawBody;
+  if (raw === undefined || raw.trim() === '') return undefined;
+  try {
+    return JSON.parse(raw);
+  } catch {
+    throw onInvalid();
+  }
+}
+
+/** Base URL of this service as the client reached it (discovery documents must point back here). */
+export function baseUrl(req: FastifyRequest): string {
+  const proto = (req.headers['x-forwarded-proto'] as string | undefined) ?? req.protocol;
+  const host = req.headers.host ?? `${req.hostname}`;
+  return `${proto}://${host}`;
+}
+
+/** Query parameters as lists (`?a=1&a=2` → {a: ['1','2']}), in order. */
+export function queryLists(req: FastifyRequest): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  const q = req.url.indexOf('?');
+  if (q < 0) return out;
+  for (const [k, v] of new URLSearchParams(req.url.slice(q + 1))) {
+    const list = out.get(k);
+    if (list) list.push(v);
+    else out.set(k, [v]);
+  }
+  return out;
+}

@@ -1,0 +1,223 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import type { RequestContext } from '../../core/context.js';
+import { DomainError, httpBadRequest } from '../../core/errors.js';
+import { extensionBody, EXTENSIONS } from '../../core/network/extensions.js';
+import type { NetworkService } from '../../core/network/service.js';
+import { type TokenAuthenticator, requireAuth, setWwwAuthenticate } from '../auth.js';
+import { baseUrl, createApp, jsonBody, queryLists } from '../http.js';
+
+export interface NetworkApiOptions {
+  logger: Logger;
+  service: NetworkService;
+  auth: TokenAuthenticator;
+  /** Public identity URL for WWW-Authenticate. */
+  identityUrl: () => string;
+  /** Aliases served by GET /v2.0/extensions. */
+  extensions: () => string[];
+  /** Extra routes mounted by other parts (quotas, LBaaS v1 …) before the generic ones. */
+  plugins?: Array<(app: FastifyInstance, h: NetworkHelpers) => void>;
+}
+
+/** What extra route modules need from the Neutron edge. */
+export interface NetworkHelpers {
+  auth(req: FastifyRequest): Promise<RequestContext>;
+  body(req: FastifyRequest): unknown;
+  query(req: FastifyRequest): Map<string, string[]>;
+  url(req: FastifyRequest): URL;
+}
+
+const METHOD_NOT_ALLOWED = () =>
+  new DomainError('method_not_allowed', 'HTTPMethodNotAllowed', 'The server could not comply with the request since it is either malformed or otherwise incorrect.');
+const RESOURCE_NOT_FOUND = () => new DomainError('not_found', 'HTTPNotFound', 'The resource could not be found.');
+
+/** Neutron's error body. */
+function neutronError(err: DomainError) {
+  return { NeutronError: { type: err.type, message: err.message, detail: err.detail } };
+}
+
+/** Parse `If-Match: revision_number=N` (quoted or not) as Neutron does. */
+export function ifMatchRevision(req: FastifyRequest): number | undefined {
+  const h = req.headers['if-match'];
+  if (typeof h !== 'string') return undefined;
+  let found: number | undefined;
+  for (const raw of h.split(',')) {
+    const tag = raw.trim().replace(/^W\//, '').replace(/^"(.*)"$/, '$1');
+    if (!tag.startsWith('revision_number=')) continue;
+    if (found !== undefined) throw new DomainError('bad_request', 'BadRequest', 'Bad if-match request: Multiple revision_number etags are not supported..');
+    const n = tag.slice('revision_number='.length);
+    if (!/^-?\d+$/.test(n)) {
+      throw new DomainError('bad_request', 'BadRequest', 'Bad if-match request: Revision number etag must be in the format of revision_number=<int>.');
+    }
+    found = Number(n);
+  }
+  return found;
+}
+
+export function buildNetworkApi(opts: NetworkApiOptions): FastifyInstance {
+  const { service } = opts;
+  const app = createApp({
+    name: 'network',
+    logger: opts.logger,
+    errors: {
+      render(err, _req, reply) {
+        if (err.kind === 'unauthorized') {
+          setWwwAuthenticate(reply, opts.identityUrl());
+          return { error: { code: 401, title: 'Unauthorized', message: err.message } };
+        }
+        return neutronError(err);
+      },
+    },
+  });
+
+  // Neutron accepts a `.json` suffix on every path (Tempest's quota details use it).
+  app.addHook('onRequest', async (req) => {
+    const q = req.url.indexOf('?');
+    const path = q < 0 ? req.url : req.url.slice(0, q);
+    if (path.endsWith('.json')) req.raw.url = path.slice(0, -5) + (q < 0 ? '' : req.url.slice(q));
+  });
+
+  const h: NetworkHelpers = {
+    auth: (req) => requireAuth(opts.auth, req),
+    body: (req) => jsonBody(req, () => httpBadRequest('Body contains invalid data')),
+    query: (req) => queryLists(req),
+    url: (req) => new URL(req.url, baseUrl(req)),
+  };
+
+  const noBodyOnDelete = (req: FastifyRequest) => {
+    if (req.rawBody && req.rawBody.trim() !== '') throw httpBadRequest('Request body is not supported in DELETE.');
+  };
+
+  app.get('/', async (req) => ({
+    versions: [{ id: 'v2.0', status: 'CURRENT', links: [{ rel: 'self', href: `${baseUrl(req)}/v2.0/` }] }],
+  }));
+
+  const v2root = async (req: FastifyRequest) => ({
+    resources: ['network', 'subnet', 'subnetpool', 'port']
+      .filter((r) => r === 'subnetpool' ? service.resource('subnetpools') : true)
+      .map((r) => ({ name: r, collection: `${r}s`, links: [{ rel: 'self', href: `${baseUrl(req)}/v2.0/${r}s` }] })),
+  });
+  app.get('/v2.0', v2root);
+
+  app.get('/v2.0/extensions', async (req) => {
+    await h.auth(req);
+    return { extensions: opts.extensions().map(extensionBody) };
+  });
+  app.get('/v2.0/extensions/:alias', async (req) => {
+    await h.auth(req);
+    const { alias } = req.params as { alias: string };
+    if (!opts.extensions().includes(alias) || !EXTENSIONS[alias]) throw RESOURCE_NOT_FOUND();
+    return { extension: extensionBody(alias) };
+  });
+
+  for (const plugin of opts.plugins ?? []) plugin(app, h);
+
+  const fieldsOf = (req: FastifyRequest) => {
+    const f = (h.query(req).get('fields') ?? []).filter(Boolean);
+    return f.length ? f : undefined;
+  };
+
+  const collection = async (req: FastifyRequest, reply: FastifyReply) => {
+    const { collection: coll } = req.params as { collection: string };
+    if (!service.resource(coll)) throw RESOURCE_NOT_FOUND();
+    const ctx = await h.auth(req);
+    if (req.method === 'GET' || req.method === 'HEAD') {
+      const res = await service.list(ctx, coll, h.query(req), h.url(req));
+      const body: Record<string, unknown> = { [coll]: res.items };
+      if (res.links) body[`${coll}_links`] = res.links;
+      return body;
+    }
+    if (req.method === 'POST') {
+      const res = await service.create(ctx, coll, h.body(req));
+      reply.status(201);
+      const def = service.resource(coll)!.def;
+      return res.bulk ? { [coll]: res.items } : { [def.name]: res.items[0] };
+    }
+    throw METHOD_NOT_ALLOWED();
+  };
+
+  const member = async (req: FastifyRequest, reply: FastifyReply) => {
+    const { collection: coll, id } = req.params as { collection: string; id: string };
+    const ops = service.resource(coll);
+    if (!ops) throw RESOURCE_NOT_FOUND();
+    const ctx = await h.auth(req);
+    const name = ops.def.name;
+    switch (req.method) {
+      case 'GET':
+      case 'HEAD':
+        return { [name]: await service.show(ctx, coll, id, fieldsOf(req)) };
+      case 'PUT': {
+        const body = h.body(req);
+        return { [name]: await service.update(ctx, coll, id, body, ifMatchRevision(req)) };
+      }
+      case 'DELETE':
+        noBodyOnDelete(req);
+        await service.delete(ctx, coll, id, ifMatchRevision(req));
+        reply.status(204);
+        return reply.send();
+      default:
+        throw METHOD_NOT_ALLOWED();
+    }
+  };
+
+  const tags = async (req: FastifyRequest, reply: FastifyReply) => {
+    const { collection: coll, id } = req.params as { collection: string; id: string };
+    if (!service.resource(coll)?.def.taggable) throw RESOURCE_NOT_FOUND();
+    const ctx = await h.auth(req);
+    switch (req.method) {
+      case 'GET':
+        return { tags: await service.tags(ctx, coll, id) };
+      case 'PUT':
+        return { tags: await service.replaceTags(ctx, coll, id, h.body(req)) };
+      case 'DELETE':
+        await service.deleteTag(ctx, coll, id);
+        reply.status(204);
+        return reply.send();
+      default:
+        throw METHOD_NOT_ALLOWED();
+    }
+  };
+
+  const tag = async (req: FastifyRequest, reply: FastifyReply) => {
+    const { collection: coll, id, tag: t } = req.params as { collection: string; id: string; tag: string };
+    if (!service.resource(coll)?.def.taggable) throw RESOURCE_NOT_FOUND();
+    const ctx = await h.auth(req);
+    switch (req.method) {
+      case 'GET':
+        if (!(await service.hasTag(ctx, coll, id, t))) throw new DomainError('not_found', 'TagNotFound', `Tag ${t} could not be found.`);
+        reply.status(204);
+        return reply.send();
+      case 'PUT':
+        await service.addTag(ctx, coll, id, t);
+        reply.status(201);
+        return null;
+      case 'DELETE':
+        await service.deleteTag(ctx, coll, id, t);
+        reply.status(204);
+        return reply.send();
+      default:
+        throw METHOD_NOT_ALLOWED();
+    }
+  };
+
+  const action = async (req: FastifyRequest) => {
+    const { collection: coll, id, action: act } = req.params as { collection: string; id: string; action: string };
+    const ops = service.resource(coll);
+    if (!ops || !ops.actions?.[act]) throw RESOURCE_NOT_FOUND();
+    if (req.method !== 'PUT') throw METHOD_NOT_ALLOWED();
+    const ctx = await h.auth(req);
+    return service.action(ctx, coll, id, act, h.body(req));
+  };
+
+  const ALL = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'] as const;
+  app.route({ method: [...ALL], url: '/v2.0/:collection', handler: collection });
+  app.route({ method: [...ALL], url: '/v2.0/:collection/:id', handler: member });
+  app.route({ method: [...ALL], url: '/v2.0/:collection/:id/tags', handler: tags });
+  app.route({ method: [...ALL], url: '/v2.0/:collection/:id/tags/:tag', handler: tag });
+  app.route({ method: [...ALL], url: '/v2.0/:collection/:id/:action', handler: action });
+
+  app.setNotFoundHandler(async () => {
+    throw RESOURCE_NOT_FOUND();
+  });
+  return app;
+}

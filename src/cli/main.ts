@@ -1,0 +1,88 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util';
+import pino from 'pino';
+import { loadConfig, type Config } from '../config.js';
+import { Cloud } from '../server.js';
+
+const USAGE = `usage: pocketstack <command> [options]
+
+commands:
+  serve      start the cloud (identity :5000, network :9696 …) on this machine
+
+serve options:
+  --host ADDR         address to listen on (default 127.0.0.1; POCKETSTACK_HOST)
+  --data-dir DIR      where state lives (default ./.pocketstack; POCKETSTACK_DATA_DIR)
+  --database URL      sqlite:<file> or postgres://… (default sqlite in the data dir)
+  --log-level LEVEL   trace|debug|info|warn|error (default info)
+  --dataplane KIND    noop (default) or netns
+`;
+
+async function serve(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      host: { type: 'string' },
+      'data-dir': { type: 'string' },
+      database: { type: 'string' },
+      'log-level': { type: 'string' },
+      dataplane: { type: 'string' },
+    },
+  });
+  const overrides: Partial<Config> = {};
+  if (values.host) overrides.host = values.host;
+  if (values['data-dir']) overrides.dataDir = values['data-dir'];
+  if (values.database) overrides.databaseUrl = values.database;
+  if (values['log-level']) overrides.logLevel = values['log-level'];
+  if (values.dataplane) overrides.dataplane = values.dataplane as Config['dataplane'];
+  const config = loadConfig(overrides);
+  const started = performance.now();
+  // Logs go to stderr as JSON lines; stdout carries the human summary below.
+  const log = pino({ level: config.logLevel }, pino.destination(2));
+  const cloud = await Cloud.create(config, log);
+  const boot = await cloud.bootstrap();
+  const endpoints = await cloud.listen();
+  const ms = Math.round(performance.now() - started);
+
+  const lines = [
+    `PocketStack is up in ${ms} ms${boot.firstStart ? ' (first start: bootstrapped identity and the public network)' : ''}`,
+    ...endpoints.map((e) => `  ${e.service.padEnd(14)} ${e.url}`),
+    `  data           ${config.dataDir}`,
+    `  database       ${config.databaseUrl.replace(/\/\/[^@/]*@/, '//***@')}`,
+    `  credentials    source ${config.dataDir}/openrc-demo.sh   (or openrc-admin.sh; clouds.yaml is there too)`,
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    await cloud.close();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+}
+
+async function main(): Promise<void> {
+  const [cmd, ...rest] = process.argv.slice(2);
+  switch (cmd) {
+    case 'serve':
+      await serve(rest);
+      break;
+    case undefined:
+    case '-h':
+    case '--help':
+    case 'help':
+      process.stdout.write(USAGE);
+      break;
+    default:
+      process.stderr.write(`pocketstack: unknown command '${cmd}'\n${USAGE}`);
+      process.exit(2);
+  }
+}
+
+main().catch((e) => {
+  process.stderr.write(`pocketstack: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exit(1);
+});

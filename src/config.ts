@@ -1,0 +1,60 @@
+import { resolve } from 'node:path';
+
+export interface Ports {
+  identity: number;
+  network: number;
+  compute: number;
+  image: number;
+  loadBalancer: number;
+}
+
+export interface Config {
+  /** Address the API servers bind to. */
+  host: string;
+  /** Host name put into the catalog and discovery documents (defaults to `host`). */
+  publicHost: string;
+  ports: Ports;
+  dataDir: string;
+  /** `sqlite:<file>` (default `<dataDir>/pocketstack.db`) or `postgres://…`. */
+  databaseUrl: string;
+  region: string;
+  tokenTtlSeconds: number;
+  /** VXLAN VNI range for tenant networks, like Neutron's `vni_ranges`. */
+  vxlanRange: [number, number];
+  /** Passwords for the bootstrap users; generated on first start when not given. */
+  adminPassword?: string;
+  demoPassword?: string;
+  logLevel: string;
+  /** Which data plane reconciles the store into the machine. */
+  dataplane: 'noop' | 'netns';
+}
+
+const int = (v: string | undefined, d: number): number => (v === undefined || v === '' ? d : Number.parseInt(v, 10));
+
+/** Defaults, overridden by `POCKETSTACK_*` environment variables, overridden by explicit options. */
+export function loadConfig(overrides: Partial<Config> = {}, env: NodeJS.ProcessEnv = process.env): Config {
+  const dataDir = resolve(overrides.dataDir ?? env.POCKETSTACK_DATA_DIR ?? '.pocketstack');
+  const host = overrides.host ?? env.POCKETSTACK_HOST ?? '127.0.0.1';
+  const range = (env.POCKETSTACK_VXLAN_RANGE ?? '1:1000').split(':').map((x) => Number.parseInt(x, 10));
+  const base: Config = {
+    host,
+    publicHost: env.POCKETSTACK_PUBLIC_HOST ?? (host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host),
+    ports: {
+      identity: int(env.POCKETSTACK_IDENTITY_PORT, 5000),
+      network: int(env.POCKETSTACK_NETWORK_PORT, 9696),
+      compute: int(env.POCKETSTACK_COMPUTE_PORT, 8774),
+      image: int(env.POCKETSTACK_IMAGE_PORT, 9292),
+      loadBalancer: int(env.POCKETSTACK_LOAD_BALANCER_PORT, 9876),
+    },
+    dataDir,
+    databaseUrl: env.POCKETSTACK_DATABASE_URL ?? `sqlite:${resolve(dataDir, 'pocketstack.db')}`,
+    region: env.POCKETSTACK_REGION ?? 'RegionOne',
+    tokenTtlSeconds: int(env.POCKETSTACK_TOKEN_TTL, 3600),
+    vxlanRange: [range[0] ?? 1, range[1] ?? 1000],
+    adminPassword: env.POCKETSTACK_ADMIN_PASSWORD || undefined,
+    demoPassword: env.POCKETSTACK_DEMO_PASSWORD || undefined,
+    logLevel: env.POCKETSTACK_LOG_LEVEL ?? 'info',
+    dataplane: (env.POCKETSTACK_DATAPLANE as Config['dataplane']) ?? 'noop',
+  };
+  return { ...base, ...overrides, ports: { ...base.ports, ...(overrides.ports ?? {}) } };
+}

@@ -1,0 +1,193 @@
+import type { Q, Tx } from '../../store/db.js';
+import { type Ip, type IpVersion, ipKey, ipToString, keyToIp, parseIp } from '../../util/ip.js';
+import { conflict } from '../errors.js';
+
+export interface PoolRange {
+  start: string;
+  end: string;
+}
+
+/** Thrown when a concurrent transaction changed a free range under us: the store retries the work. */
+export class IpamRaceError extends Error {
+  readonly code = 'IPAM_RACE';
+}
+
+/** Neutron picks at random among the first MAX_WIN free addresses, so concurrent ports rarely collide. */
+const MAX_WIN = 1000n;
+const RANGE_PAGE = 64;
+
+/**
+ * Address management without reading a subnet's allocations: each subnet keeps its free
+ * addresses as ranges (fixed-width hex keys, so IPv6 works and SQL orders them). Allocating takes
+ * one address out of a range; releasing puts it back and merges neighbours. A /8 costs what a /24
+ * does. The primary key of `ip_allocations` (subnet, address) is the final guard against handing
+ * one address out twice.
+ */
+export const ipam = {
+  /** Record a new subnet's pools as free ranges. */
+  async addPools(trx: Tx, subnetId: string, pools: PoolRange[]): Promise<void> {
+    for (const p of pools) {
+      const a = parseIp(p.start)!;
+      const b = parseIp(p.end)!;
+      await trx.insertInto('ipam_ranges').values({ subnet_id: subnetId, first_key: ipKey(a), last_key: ipKey(b) }).execute();
+    }
+  },
+
+  /**
+   * Pools changed (subnet update): free = new pools minus what is allocated inside them. This is
+   * the one operation that reads allocations, and only those inside the new pools.
+   */
+  async replacePools(trx: Tx, subnetId: string, version: IpVersion, pools: PoolRange[]): Promise<void> {
+    await trx.deleteFrom('ipam_ranges').where('subnet_id', '=', subnetId).execute();
+    for (const p of pools) {
+      const a = ipKey(parseIp(p.start)!);
+      const b = ipKey(parseIp(p.end)!);
+      const used = await trx
+        .selectFrom('ip_allocations')
+        .select('ip_key')
+        .where('subnet_id', '=', subnetId)
+        .where('ip_key', '>=', a)
+        .where('ip_key', '<=', b)
+        .orderBy('ip_key')
+        .execute();
+      let cursor = keyToIp(version, a).value;
+      const end = keyToIp(version, b).value;
+      for (const u of used) {
+        const k = keyToIp(version, u.ip_key).value;
+        if (k > cursor) await insertRange(trx, subnetId, version, cursor, k - 1n);
+        cursor = k + 1n;
+      }
+      if (cursor <= end) await insertRange(trx, subnetId, version, cursor, end);
+    }
+  },
+
+  /** Take a random address among the first free ones; null when the pools are exhausted. */
+  async takeAny(trx: Tx, subnetId: string, version: IpVersion, rand: () => number = Math.random): Promise<Ip | null> {
+    const ranges = await trx
+      .selectFrom('ipam_ranges')
+      .select(['first_key', 'last_key'])
+      .where('subnet_id', '=', subnetId)
+      .orderBy('first_key')
+      .limit(RANGE_PAGE)
+      .execute();
+    if (ranges.length === 0) return null;
+    const spans = ranges.map((r) => {
+      const first = keyToIp(version, r.first_key).value;
+      const last = keyToIp(version, r.last_key).value;
+      return { r, first, size: last - first + 1n };
+    });
+    let window = 0n;
+    for (const s of spans) {
+      window += s.size;
+      if (window >= MAX_WIN) break;
+    }
+    if (window > MAX_WIN) window = MAX_WIN;
+    let pick = BigInt(Math.floor(rand() * Number(window)));
+    for (const s of spans) {
+      if (pick < s.size) {
+        const ip: Ip = { version, value: s.first + pick };
+        await takeFromRange(trx, subnetId, version, s.r.first_key, s.r.last_key, ip);
+        return ip;
+      }
+      pick -= s.size;
+    }
+    return null;
+  },
+
+  /**
+   * Take a specific address. Returns false when it is not free in the pools (it may still be a
+   * legal address outside them: the caller decides).
+   */
+  async takeSpecific(trx: Tx, subnetId: string, ip: Ip): Promise<boolean> {
+    const key = ipKey(ip);
+    const r = await trx
+      .selectFrom('ipam_ranges')
+      .select(['first_key', 'last_key'])
+      .where('subnet_id', '=', subnetId)
+      .where('first_key', '<=', key)
+      .orderBy('first_key', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    if (!r || r.last_key < key) return false;
+    await takeFromRange(trx, subnetId, ip.version, r.first_key, r.last_key, ip);
+    return true;
+  },
+
+  /** Put an address back into the free ranges if it lies inside the subnet's pools. */
+  async giveBack(trx: Tx, subnetId: string, ip: Ip, pools: PoolRange[]): Promise<void> {
+    const inPool = pools.some((p) => {
+      const a = parseIp(p.start)!;
+      const b = parseIp(p.end)!;
+      return a.version === ip.version && ip.value >= a.value && ip.value <= b.value;
+    });
+    if (!inPool) return;
+    const version = ip.version;
+    let first = ip.value;
+    let last = ip.value;
+    const prevKey = ipKey({ version, value: ip.value - 1n });
+    const nextKey = ipKey({ version, value: ip.value + 1n });
+    // Merge with the range that ends just below and the one that starts just above.
+    const below = await trx
+      .selectFrom('ipam_ranges')
+      .select(['first_key'])
+      .where('subnet_id', '=', subnetId)
+      .where('last_key', '=', prevKey)
+      .executeTakeFirst();
+    if (below) {
+      first = keyToIp(version, below.first_key).value;
+      await trx.deleteFrom('ipam_ranges').where('subnet_id', '=', subnetId).where('first_key', '=', below.first_key).execute();
+    }
+    const above = await trx
+      .selectFrom('ipam_ranges')
+      .select(['last_key'])
+      .where('subnet_id', '=', subnetId)
+      .where('first_key', '=', nextKey)
+      .executeTakeFirst();
+    if (above) {
+      last = keyToIp(version, above.last_key).value;
+      await trx.deleteFrom('ipam_ranges').where('subnet_id', '=', subnetId).where('first_key', '=', nextKey).execute();
+    }
+    await insertRange(trx, subnetId, version, first, last);
+  },
+
+  /** Number of free addresses in the pools (network-ip-availability). */
+  async freeCount(q: Q, subnetId: string, version: IpVersion): Promise<bigint> {
+    const rows = await q.selectFrom('ipam_ranges').select(['first_key', 'last_key']).where('subnet_id', '=', subnetId).execute();
+    let n = 0n;
+    for (const r of rows) n += keyToIp(version, r.last_key).value - keyToIp(version, r.first_key).value + 1n;
+    return n;
+  },
+};
+
+async function insertRange(trx: Tx, subnetId: string, version: IpVersion, first: bigint, last: bigint): Promise<void> {
+  await trx
+    .insertInto('ipam_ranges')
+    .values({ subnet_id: subnetId, first_key: ipKey({ version, value: first }), last_key: ipKey({ version, value: last }) })
+    .execute();
+}
+
+/** Remove `ip` from the free range [firstKey, lastKey], splitting it when needed. */
+async function takeFromRange(trx: Tx, subnetId: string, version: IpVersion, firstKey: string, lastKey: string, ip: Ip) {
+  const first = keyToIp(version, firstKey).value;
+  const last = keyToIp(version, lastKey).value;
+  // Guarded by the range's old bounds: if another transaction changed it, nothing matches.
+  const del = await trx
+    .deleteFrom('ipam_ranges')
+    .where('subnet_id', '=', subnetId)
+    .where('first_key', '=', firstKey)
+    .where('last_key', '=', lastKey)
+    .executeTakeFirst();
+  if (Number(del.numDeletedRows) !== 1) throw new IpamRaceError('free range changed concurrently');
+  if (ip.value > first) await insertRange(trx, subnetId, version, first, ip.value - 1n);
+  if (ip.value < last) await insertRange(trx, subnetId, version, ip.value + 1n, last);
+}
+
+export function ipAlreadyAllocated(ip: string, subnetId: string) {
+  return conflict('IpAddressAlreadyAllocated', `IP address ${ip} already allocated in subnet ${subnetId}`);
+}
+
+export function ipGenerationFailure(networkId: string) {
+  return conflict('IpAddressGenerationFailure', `No more IP addresses available on network ${networkId}.`);
+}
+
+export { ipToString };

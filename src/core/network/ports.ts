@@ -1,0 +1,489 @@
+import type { Q, Tx } from '../../store/db.js';
+import { fromJson } from '../../store/db.js';
+import { uuid as newUuid } from '../../util/ids.js';
+import { type Cidr, type Ip, cidrContains, eui64, ipKey, ipToString, parseCidr, parseIp, randomMac } from '../../util/ip.js';
+import type { RequestContext } from '../context.js';
+import { DomainError, conflict, invalidInput, resourceNotFound } from '../errors.js';
+import {
+  NOT_SPECIFIED,
+  allowedAddressPairs,
+  dictOrNone,
+  extraDhcpOpts,
+  fixedIps,
+  kvpListToDict,
+  macAddress,
+  noneToEmptyDict,
+  noneToEmptyList,
+  string,
+  toBoolean,
+  toMac,
+  uuid,
+  uuidList,
+  values as valuesV,
+} from './attributes.js';
+import { IpamRaceError, ipAlreadyAllocated, ipGenerationFailure, ipam } from './ipam.js';
+import { visibleNetwork } from './networks.js';
+import type { ResourceOps } from './registry.js';
+import {
+  type Eb,
+  type ResourceDef,
+  type Row,
+  chunks,
+  insertRow,
+  policyError,
+  standardAttrs,
+  toColumns,
+  updateRow,
+} from './resource.js';
+import { bindPortGroups, checkPortGroups, ensureDefaultSecurityGroup } from './securitygroups.js';
+import { ROUTER_PORT_OWNERS, isAutoAddressSubnet, networkSubnets, subnetPools } from './subnets.js';
+
+export const MAX_FIXED_IPS_PER_PORT = 5;
+const VNIC_TYPES = ['normal', 'direct', 'macvtap', 'baremetal', 'direct-physical', 'virtio-forwarder', 'smart-nic', 'vdpa', 'accelerator-direct', 'accelerator-direct-physical', 'remote-managed'];
+/** Ports Neutron manages itself: no security groups, no port security (is_port_trusted). */
+const isTrustedOwner = (owner: string) => owner.startsWith('network:');
+/** Owners whose ports are deleted through their own API, never directly. */
+const SERVICE_OWNERS = ['network:router_interface', 'network:router_interface_distributed', 'network:router_gateway', 'network:floatingip', 'network:ha_router_replicated_interface'];
+
+export const portDef: ResourceDef = {
+  name: 'port',
+  collection: 'ports',
+  table: 'ports',
+  label: 'Port',
+  bulk: true,
+  taggable: true,
+  initialRevision: 1,
+  attrs: {
+    id: { filter: true, sort: true, column: 'id', validate: uuid },
+    name: { post: true, put: true, default: '', filter: true, sort: true, column: 'name', validate: string(255) },
+    network_id: { post: true, filter: true, sort: true, column: 'network_id', validate: uuid },
+    tenant_id: standardAttrs().tenant_id,
+    mac_address: { post: true, put: true, default: NOT_SPECIFIED, filter: true, sort: true, column: 'mac_address', convert: toMac, validate: macAddress },
+    admin_state_up: { post: true, put: true, default: true, filter: true, sort: true, column: 'admin_state_up', codec: 'bool', convert: toBoolean },
+    status: { filter: true, sort: true, column: 'status' },
+    device_id: { post: true, put: true, default: '', filter: true, sort: true, column: 'device_id', validate: string(255) },
+    device_owner: { post: true, put: true, default: '', filter: true, sort: true, column: 'device_owner', validate: string(255) },
+    fixed_ips: { post: true, put: true, default: NOT_SPECIFIED, filter: true, convertList: (vs) => [kvpListToDict(vs)], validate: fixedIps },
+    project_id: standardAttrs().project_id,
+    port_security_enabled: { post: true, put: true, default: NOT_SPECIFIED, column: 'port_security_enabled', codec: 'bool', convert: toBoolean },
+    security_groups: { post: true, put: true, default: NOT_SPECIFIED, filter: true, convert: noneToEmptyList, validate: uuidList },
+    'binding:vnic_type': { post: true, put: true, default: 'normal', filter: true, adminOnlyRead: false, column: 'binding_vnic_type', validate: valuesV(VNIC_TYPES) },
+    'binding:profile': { post: true, put: true, default: NOT_SPECIFIED, adminOnly: true, adminOnlyRead: true, column: 'binding_profile', codec: 'json', convert: noneToEmptyDict, validate: dictOrNone },
+    'binding:host_id': { post: true, put: true, default: NOT_SPECIFIED, filter: true, adminOnly: true, adminOnlyRead: true, column: 'binding_host_id' },
+    'binding:vif_type': { adminOnlyRead: true, column: 'binding_vif_type' },
+    'binding:vif_details': { adminOnlyRead: true, column: 'binding_vif_details', codec: 'json' },
+    allowed_address_pairs: { post: true, put: true, default: NOT_SPECIFIED, convert: noneToEmptyList, validate: allowedAddressPairs },
+    extra_dhcp_opts: { post: true, put: true, default: null, validate: extraDhcpOpts },
+    ...(({ tenant_id: _t, project_id: _p, ...rest }) => rest)(standardAttrs()),
+  },
+  specialFilters: {
+    fixed_ips(eb: Eb, values: string[]) {
+      const spec = kvpListToDict(values);
+      const unknown = Object.keys(spec).filter((k) => !['ip_address', 'subnet_id', 'ip_address_substr'].includes(k));
+      if (unknown.length) throw invalidInput(`Invalid fixed_ips filter: ${unknown.join(', ')}`);
+      let sub = eb.selectFrom('ip_allocations').select('ip_allocations.port_id').whereRef('ip_allocations.port_id', '=', 'ports.id');
+      if (spec.ip_address) sub = sub.where('ip_allocations.ip_address', 'in', spec.ip_address.map((ip) => (parseIp(ip) ? ipToString(parseIp(ip)!) : ip)));
+      if (spec.subnet_id) sub = sub.where('ip_allocations.subnet_id', 'in', spec.subnet_id);
+      if (spec.ip_address_substr) {
+        for (const s of spec.ip_address_substr) sub = sub.where('ip_allocations.ip_address', 'like', `%${s.replace(/[%_]/g, '')}%`);
+      }
+      return eb.exists(sub);
+    },
+    security_groups(eb: Eb, values: string[]) {
+      return eb.exists(
+        eb
+          .selectFrom('port_security_groups')
+          .select('port_security_groups.port_id')
+          .whereRef('port_security_groups.port_id', '=', 'ports.id')
+          .where('port_security_groups.security_group_id', 'in', values),
+      );
+    },
+  },
+  async load(q, rows) {
+    const byId = new Map<string, Row>();
+    for (const r of rows) {
+      r.__fixed_ips = [];
+      r.__security_groups = [];
+      const mac = r.mac_address;
+      r.__allowed_address_pairs = fromJson<Array<{ ip_address: string; mac_address?: string }>>(r.allowed_address_pairs, []).map((p) => ({
+        ip_address: p.ip_address,
+        mac_address: p.mac_address ?? mac,
+      }));
+      r.__extra_dhcp_opts = fromJson(r.extra_dhcp_opts, []);
+      byId.set(r.id, r);
+    }
+    for (const chunk of chunks([...byId.keys()], 500)) {
+      const allocs = await q
+        .selectFrom('ip_allocations')
+        .select(['port_id', 'subnet_id', 'ip_address'])
+        .where('port_id', 'in', chunk)
+        .orderBy('port_id')
+        .orderBy('position')
+        .execute();
+      for (const a of allocs) byId.get(a.port_id)?.__fixed_ips.push({ subnet_id: a.subnet_id, ip_address: a.ip_address });
+      const sgs = await q.selectFrom('port_security_groups').select(['port_id', 'security_group_id']).where('port_id', 'in', chunk).execute();
+      for (const s of sgs) byId.get(s.port_id)?.__security_groups.push(s.security_group_id);
+    }
+  },
+};
+
+interface FixedIpRequest {
+  subnet_id?: string;
+  ip_address?: string;
+}
+
+interface Allocation {
+  subnet: Row;
+  ip: Ip;
+}
+
+/** Subnets a port of this device owner may draw from (subnet service types). */
+function eligibleSubnets(subnets: Row[], deviceOwner: string): Row[] {
+  const typed = subnets.filter((s) => fromJson<string[]>(s.service_types, []).length > 0);
+  const matching = typed.filter((s) => fromJson<string[]>(s.service_types, []).includes(deviceOwner));
+  if (matching.length) return matching;
+  return subnets.filter((s) => fromJson<string[]>(s.service_types, []).length === 0);
+}
+
+function checkSubnetIp(c: Cidr, ip: Ip, owner: string): boolean {
+  if (!cidrContains(c, ip)) return false;
+  if (c.version === 6) return ROUTER_PORT_OWNERS.includes(owner) || owner === '' || ip.value !== c.network;
+  return c.prefix >= 31 || (ip.value !== c.first && ip.value !== c.last);
+}
+
+/**
+ * Neutron's IP allocation for a port: explicit requests first (validated against the network's
+ * subnets), else one address from an IPv4 subnet and one from a stateful IPv6 subnet; SLAAC
+ * subnets always add their EUI-64 address (except on router ports).
+ */
+async function allocateIps(
+  trx: Tx,
+  networkId: string,
+  portId: string,
+  mac: string,
+  owner: string,
+  requested: FixedIpRequest[] | undefined,
+  keep: Allocation[] = [],
+): Promise<Allocation[]> {
+  const all = await networkSubnets(trx, networkId);
+  const subnets = eligibleSubnets(all, owner);
+  const byId = new Map(all.map((s) => [s.id, s]));
+  const router = ROUTER_PORT_OWNERS.includes(owner);
+  const out: Allocation[] = [...keep];
+  const taken = new Set(keep.map((a) => `${a.subnet.id}/${ipKey(a.ip)}`));
+
+  const take = async (subnet: Row, ip: Ip) => {
+    const key = `${subnet.id}/${ipKey(ip)}`;
+    if (taken.has(key)) return;
+    const used = await trx.selectFrom('ip_allocations').select('port_id').where('subnet_id', '=', subnet.id).where('ip_key', '=', ipKey(ip)).executeTakeFirst();
+    if (used && used.port_id !== portId) throw ipAlreadyAllocated(ipToString(ip), subnet.id);
+    if (!used) await ipam.takeSpecific(trx, subnet.id, ip);
+    taken.add(key);
+    out.push({ subnet, ip });
+  };
+  const takeAny = async (subnet: Row): Promise<boolean> => {
+    const ip = await ipam.takeAny(trx, subnet.id, subnet.ip_version);
+    if (!ip) return false;
+    taken.add(`${subnet.id}/${ipKey(ip)}`);
+    out.push({ subnet, ip });
+    return true;
+  };
+
+  if (requested !== undefined) {
+    if (requested.length > MAX_FIXED_IPS_PER_PORT) throw invalidInput('Exceeded maximum amount of fixed ips per port.');
+    for (const f of requested) {
+      let subnet: Row | undefined;
+      if (f.subnet_id !== undefined) {
+        subnet = byId.get(f.subnet_id);
+        if (!subnet) {
+          const exists = await trx.selectFrom('subnets').select('id').where('id', '=', f.subnet_id).executeTakeFirst();
+          if (!exists) throw resourceNotFound('Subnet', f.subnet_id);
+          throw invalidInput(`Failed to create port on network ${networkId}, because fixed_ips included invalid subnet ${f.subnet_id}`);
+        }
+      }
+      if (f.ip_address !== undefined) {
+        const ip = parseIp(f.ip_address)!;
+        if (!subnet) {
+          subnet = all.find((s) => checkSubnetIp(parseCidr(s.cidr)!, ip, owner));
+          if (!subnet) {
+            throw new DomainError('bad_request', 'InvalidIpForNetwork', `IP address ${f.ip_address} is not a valid IP for any of the subnets on the specified network.`);
+          }
+        } else if (!checkSubnetIp(parseCidr(subnet.cidr)!, ip, owner)) {
+          throw new DomainError('bad_request', 'InvalidIpForSubnet', `IP address ${f.ip_address} is not a valid IP for the specified subnet.`);
+        }
+        if (isAutoAddressSubnet(subnet) && !router) {
+          const auto = eui64(parseCidr(subnet.cidr)!, mac);
+          if (auto.value !== ip.value) {
+            throw invalidInput(
+              `IPv6 address ${ipToString(ip)} cannot be directly assigned to a port on subnet ${subnet.id} since the subnet is configured for automatic addresses`,
+            );
+          }
+        }
+        await take(subnet, ip);
+      } else if (subnet) {
+        if (isAutoAddressSubnet(subnet) && !router) await take(subnet, eui64(parseCidr(subnet.cidr)!, mac));
+        else if (!(await takeAny(subnet))) throw ipGenerationFailure(networkId);
+      }
+    }
+  } else {
+    const v4 = subnets.filter((s) => s.ip_version === 4);
+    const v6stateful = subnets.filter((s) => s.ip_version === 6 && !isAutoAddressSubnet(s));
+    for (const group of [v4, v6stateful]) {
+      if (group.length === 0) continue;
+      let ok = false;
+      for (const s of group) {
+        if (await takeAny(s)) {
+          ok = true;
+          break;
+        }
+      }
+      if (!ok) throw ipGenerationFailure(networkId);
+    }
+  }
+  if (!router) {
+    for (const s of subnets.filter((x) => isAutoAddressSubnet(x))) {
+      if (out.some((a) => a.subnet.id === s.id)) continue;
+      await take(s, eui64(parseCidr(s.cidr)!, mac));
+    }
+  }
+  return out;
+}
+
+async function writeAllocations(trx: Tx, portId: string, networkId: string, allocs: Allocation[]): Promise<void> {
+  await trx.deleteFrom('ip_allocations').where('port_id', '=', portId).execute();
+  let position = 0;
+  for (const a of allocs) {
+    await trx
+      .insertInto('ip_allocations')
+      .values({ port_id: portId, network_id: networkId, subnet_id: a.subnet.id, ip_address: ipToString(a.ip), ip_key: ipKey(a.ip), position: position++ })
+      .execute();
+  }
+}
+
+async function releaseAllocations(trx: Tx, portId: string, keepKeys: Set<string> = new Set()): Promise<void> {
+  const allocs = await trx
+    .selectFrom('ip_allocations as a')
+    .innerJoin('subnets as s', 's.id', 'a.subnet_id')
+    .select(['a.subnet_id', 'a.ip_address', 'a.ip_key', 's.allocation_pools'])
+    .where('a.port_id', '=', portId)
+    .execute();
+  for (const a of allocs) {
+    if (keepKeys.has(`${a.subnet_id}/${a.ip_key}`)) continue;
+    await trx.deleteFrom('ip_allocations').where('subnet_id', '=', a.subnet_id).where('ip_key', '=', a.ip_key).execute();
+    await ipam.giveBack(trx, a.subnet_id, parseIp(a.ip_address)!, subnetPools({ allocation_pools: a.allocation_pools }));
+  }
+}
+
+function bindingOf(host: string): { vif_type: string; vif_details: Record<string, unknown> } {
+  // A bound port plugs into a Linux bridge of the network (ML2/linuxbridge's vif type).
+  return host
+    ? { vif_type: 'bridge', vif_details: { connectivity: 'l2', port_filter: true } }
+    : { vif_type: 'unbound', vif_details: {} };
+}
+
+/** Only an admin or the network's owner may choose addresses or MACs on it (Neutron's policy). */
+function assertNetworkOwner(ctx: RequestContext, network: Row, action: string, attr: string): void {
+  if (!ctx.isAdmin && network.project_id !== ctx.projectId) throw policyError(action, [attr]);
+}
+
+async function checkMacFree(trx: Tx, networkId: string, mac: string, portId?: string): Promise<void> {
+  const used = await trx.selectFrom('ports').select('id').where('network_id', '=', networkId).where('mac_address', '=', mac).executeTakeFirst();
+  if (used && used.id !== portId) {
+    throw conflict('MacAddressInUse', `Unable to complete operation for network ${networkId}. The mac address ${mac} is in use.`);
+  }
+}
+
+async function newMac(trx: Tx, networkId: string): Promise<string> {
+  for (let i = 0; i < 16; i++) {
+    const mac = randomMac();
+    const used = await trx.selectFrom('ports').select('id').where('network_id', '=', networkId).where('mac_address', '=', mac).executeTakeFirst();
+    if (!used) return mac;
+  }
+  throw new DomainError('unavailable', 'NetworkMacAddressGenerationFailure', `Unable to generate unique mac on network ${networkId}.`);
+}
+
+function checkPairsAllowed(portSecurity: boolean, pairs: unknown[] | undefined): void {
+  if (!portSecurity && pairs && pairs.length) {
+    throw conflict('AddressPairAndPortSecurityRequired', 'Port Security must be enabled in order to have allowed address pairs on a port.');
+  }
+}
+
+function checkGroupsAllowed(portSecurity: boolean, groups: string[] | undefined): void {
+  if (!portSecurity && groups && groups.length) {
+    throw new DomainError(
+      'bad_request',
+      'PortSecurityAndIPRequiredForSecurityGroups',
+      'Port security must be enabled and port must have an IP address in order to use security groups.',
+    );
+  }
+}
+
+export function portOps(): ResourceOps {
+  return {
+    def: portDef,
+    quota: 'port',
+    async create(trx, ctx, p) {
+      const v = p.values;
+      const network = await visibleNetwork(trx, ctx, v.network_id as string);
+      if (!network) throw resourceNotFound('Network', v.network_id as string);
+      const project = v.project_id as string;
+      const owner = v.device_owner as string;
+      const trusted = isTrustedOwner(owner);
+      if (p.given.has('mac_address')) assertNetworkOwner(ctx, network, 'create_port', 'mac_address');
+      const requested = v.fixed_ips as FixedIpRequest[] | undefined;
+      if (requested?.some((f) => f.ip_address !== undefined)) assertNetworkOwner(ctx, network, 'create_port', 'fixed_ips:ip_address');
+
+      const id = newUuid();
+      let mac = v.mac_address as string | undefined;
+      if (mac) await checkMacFree(trx, network.id, mac);
+      else mac = await newMac(trx, network.id);
+
+      const portSecurity = v.port_security_enabled === undefined ? network.port_security_enabled === 1 : (v.port_security_enabled as boolean);
+      const pairs = v.allowed_address_pairs as unknown[] | undefined;
+      checkPairsAllowed(portSecurity, pairs);
+      let groups = v.security_groups as string[] | undefined;
+      checkGroupsAllowed(portSecurity, groups);
+      if (trusted) groups = [];
+      else if (groups === undefined) groups = portSecurity ? [await ensureDefaultSecurityGroup(trx, project)] : [];
+      else await checkPortGroups(trx, ctx, project, groups);
+
+      const host = (v['binding:host_id'] as string | undefined) ?? '';
+      const binding = bindingOf(host);
+      const cols = toColumns(portDef, v);
+      await insertRow(trx, portDef, id, {
+        ...cols,
+        mac_address: mac,
+        status: 'DOWN',
+        port_security_enabled: portSecurity ? 1 : 0,
+        binding_host_id: host,
+        binding_vif_type: binding.vif_type,
+        binding_vif_details: JSON.stringify(binding.vif_details),
+        binding_profile: JSON.stringify(v['binding:profile'] ?? {}),
+        allowed_address_pairs: JSON.stringify(pairs ?? []),
+        extra_dhcp_opts: JSON.stringify(mergeDhcpOpts([], (v.extra_dhcp_opts as Row[] | null) ?? [])),
+      });
+      const allocs = await allocateIps(trx, network.id, id, mac, owner, requested);
+      await writeAllocations(trx, id, network.id, allocs);
+      await bindPortGroups(trx, id, groups);
+      return id;
+    },
+
+    async update(trx, ctx, row, p) {
+      const v = { ...p.values };
+      const network = (await trx.selectFrom('networks').selectAll().where('id', '=', row.network_id).executeTakeFirst())!;
+      if ('mac_address' in v && v.mac_address !== row.mac_address) {
+        assertNetworkOwner(ctx, network, 'update_port', 'mac_address');
+        if (row.binding_host_id) {
+          throw conflict(
+            'PortBound',
+            `Unable to complete operation on port ${row.id}, port is already bound, port type: ${row.binding_vif_type}, old_mac ${row.mac_address}, new_mac ${v.mac_address}.`,
+          );
+        }
+        await checkMacFree(trx, row.network_id, v.mac_address as string, row.id);
+      }
+      const owner = (v.device_owner as string | undefined) ?? row.device_owner;
+      const mac = (v.mac_address as string | undefined) ?? row.mac_address;
+
+      if ('fixed_ips' in v) {
+        const requested = v.fixed_ips as FixedIpRequest[];
+        if (requested.some((f) => f.ip_address !== undefined)) assertNetworkOwner(ctx, network, 'update_port', 'fixed_ips:ip_address');
+        const current = await trx.selectFrom('ip_allocations').select(['subnet_id', 'ip_address', 'ip_key']).where('port_id', '=', row.id).execute();
+        // Addresses asked for again are kept; new ones are allocated; the rest are released.
+        const subnets = await networkSubnets(trx, row.network_id);
+        const byId = new Map(subnets.map((s) => [s.id, s]));
+        const keep: Allocation[] = [];
+        const fresh: FixedIpRequest[] = [];
+        for (const f of requested) {
+          const match = current.find(
+            (c) =>
+              (f.ip_address === undefined || ipKey(parseIp(f.ip_address)!) === c.ip_key) &&
+              (f.subnet_id === undefined || f.subnet_id === c.subnet_id) &&
+              (f.ip_address !== undefined || !keep.some((k) => k.subnet.id === c.subnet_id)),
+          );
+          if (match && (f.ip_address !== undefined || f.subnet_id !== undefined) && byId.has(match.subnet_id)) {
+            if (!keep.some((k) => k.subnet.id === match.subnet_id && ipKey(k.ip) === match.ip_key)) {
+              keep.push({ subnet: byId.get(match.subnet_id)!, ip: parseIp(match.ip_address)! });
+              continue;
+            }
+          }
+          fresh.push(f);
+        }
+        const keepKeys = new Set(keep.map((k) => `${k.subnet.id}/${ipKey(k.ip)}`));
+        // Auto addresses stay unless the client names a different one.
+        for (const c of current) {
+          const s = byId.get(c.subnet_id);
+          if (s && isAutoAddressSubnet(s) && !ROUTER_PORT_OWNERS.includes(owner)) keepKeys.add(`${c.subnet_id}/${c.ip_key}`);
+        }
+        await releaseAllocations(trx, row.id, keepKeys);
+        const kept = keep.concat(
+          current
+            .filter((c) => keepKeys.has(`${c.subnet_id}/${c.ip_key}`) && !keep.some((k) => k.subnet.id === c.subnet_id && ipKey(k.ip) === c.ip_key))
+            .map((c) => ({ subnet: byId.get(c.subnet_id)!, ip: parseIp(c.ip_address)! })),
+        );
+        const allocs = await allocateIps(trx, row.network_id, row.id, mac, owner, fresh, kept);
+        if (allocs.length > MAX_FIXED_IPS_PER_PORT) throw invalidInput('Exceeded maximum amount of fixed ips per port.');
+        await writeAllocations(trx, row.id, row.network_id, allocs);
+        delete v.fixed_ips;
+      }
+
+      const portSecurity = v.port_security_enabled === undefined ? row.port_security_enabled === 1 : (v.port_security_enabled as boolean);
+      const pairs = 'allowed_address_pairs' in v ? (v.allowed_address_pairs as unknown[]) : fromJson<unknown[]>(row.allowed_address_pairs, []);
+      checkPairsAllowed(portSecurity, pairs);
+      const currentGroups = (await trx.selectFrom('port_security_groups').select('security_group_id').where('port_id', '=', row.id).execute()).map((g) => g.security_group_id);
+      if ('security_groups' in v) {
+        const groups = v.security_groups as string[];
+        checkGroupsAllowed(portSecurity, groups);
+        if (!isTrustedOwner(owner)) await checkPortGroups(trx, ctx, row.project_id, groups);
+        await bindPortGroups(trx, row.id, groups);
+        delete v.security_groups;
+      } else if (!portSecurity && currentGroups.length) {
+        checkGroupsAllowed(portSecurity, currentGroups);
+      }
+
+      const cols = toColumns(portDef, v);
+      if ('allowed_address_pairs' in v) cols.allowed_address_pairs = JSON.stringify(v.allowed_address_pairs ?? []);
+      if ('extra_dhcp_opts' in v) cols.extra_dhcp_opts = JSON.stringify(mergeDhcpOpts(fromJson(row.extra_dhcp_opts, []), v.extra_dhcp_opts as Row[] | null));
+      if ('binding:host_id' in v) {
+        const host = (v['binding:host_id'] as string | null) ?? '';
+        const b = bindingOf(host);
+        Object.assign(cols, { binding_host_id: host, binding_vif_type: b.vif_type, binding_vif_details: JSON.stringify(b.vif_details) });
+        if (!host) cols.status = 'DOWN';
+      }
+      if (v.admin_state_up === false) cols.status = 'DOWN';
+      await updateRow(trx, portDef, row, cols);
+    },
+
+    async delete(trx, ctx, row) {
+      if (SERVICE_OWNERS.includes(row.device_owner) && !ctx.isAdmin) {
+        throw conflict('ServicePortInUse', `Port ${row.id} cannot be deleted directly via the port API: has device owner ${row.device_owner}.`);
+      }
+      await deletePort(trx, row.id);
+    },
+  };
+}
+
+/** Remove a port and give its addresses back. Callers check ownership and service owners. */
+export async function deletePort(trx: Tx, portId: string): Promise<void> {
+  await releaseAllocations(trx, portId);
+  await trx.deleteFrom('port_security_groups').where('port_id', '=', portId).execute();
+  await trx.deleteFrom('tags').where('resource_type', '=', 'port').where('resource_id', '=', portId).execute();
+  await trx.deleteFrom('ports').where('id', '=', portId).execute();
+}
+
+/** extra_dhcp_opts updates merge by option name; a null value removes the option. */
+function mergeDhcpOpts(current: Row[], update: Row[] | null): Row[] {
+  if (update === null) return [];
+  const out = [...current];
+  for (const o of update) {
+    const key = (x: Row) => `${x.opt_name}/${x.ip_version ?? 4}`;
+    const i = out.findIndex((x) => key(x) === key(o));
+    if (o.opt_value === null) {
+      if (i >= 0) out.splice(i, 1);
+    } else if (i >= 0) out[i] = { ...o, ip_version: Number(o.ip_version ?? 4) };
+    else out.push({ ...o, ip_version: Number(o.ip_version ?? 4) });
+  }
+  return out;
+}
+
+export { IpamRaceError };
+export type { Q };

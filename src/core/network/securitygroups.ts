@@ -1,0 +1,390 @@
+import type { Q, Tx } from '../../store/db.js';
+import { isUniqueViolation } from '../../store/db.js';
+import { uuid as newUuid } from '../../util/ids.js';
+import { cidrToString, parseCidr, parseIp } from '../../util/ip.js';
+import { isoSeconds } from '../../util/time.js';
+import type { RequestContext } from '../context.js';
+import { DomainError, conflict, invalidInput, notFound } from '../errors.js';
+import { string, toBoolean, uuid, uuidOrNone, values as valuesV } from './attributes.js';
+import type { ResourceOps } from './registry.js';
+import {
+  type ResourceDef,
+  type Row,
+  bumpRevision,
+  chunks,
+  insertRow,
+  standardAttrs,
+  toColumns,
+  updateRow,
+} from './resource.js';
+
+export const DEFAULT_SG_DESCRIPTION = 'Default security group';
+
+/** neutron-lib's IP_PROTOCOL_MAP: names the API accepts, and their numbers. */
+export const IP_PROTOCOLS: Record<string, number> = {
+  ah: 51, dccp: 33, egp: 8, esp: 50, gre: 47, hopopt: 0, icmp: 1, igmp: 2, ip: 0, ipip: 4,
+  'ipv6-encap': 41, 'ipv6-frag': 44, 'ipv6-icmp': 58, icmpv6: 58, 'ipv6-nonxt': 59, 'ipv6-opts': 60,
+  'ipv6-route': 43, ospf: 89, pgm: 113, rsvp: 46, sctp: 132, tcp: 6, udp: 17, udplite: 136, vrrp: 112,
+};
+const PORT_PROTOCOLS = ['tcp', 'udp', 'udplite', 'sctp', 'dccp'];
+const PORT_PROTOCOL_NUMS = ['6', '17', '136', '132', '33'];
+const IPV6_ONLY_PROTOCOLS = ['ipv6-encap', 'ipv6-frag', 'ipv6-icmp', 'icmpv6', 'ipv6-nonxt', 'ipv6-opts', 'ipv6-route', '41', '44', '58', '59', '60', '43'];
+const SUPPORTED_PROTOCOLS_TEXT = `[None, ${Object.keys(IP_PROTOCOLS).map((p) => `'${p}'`).join(', ')}]`;
+
+const sgNotFound = (id: string) => notFound('SecurityGroupNotFound', `Security group ${id} does not exist`);
+const ruleNotFound = (id: string) => notFound('SecurityGroupRuleNotFound', `Security group rule ${id} does not exist`);
+
+function invalidProtocol(v: unknown) {
+  return new DomainError(
+    'bad_request',
+    'SecurityGroupRuleInvalidProtocol',
+    `Security group rule protocol ${String(v)} not supported. Only protocol values ${SUPPORTED_PROTOCOLS_TEXT} and integer representations [0 to 255] are supported.`,
+  );
+}
+
+function convertProtocol(v: unknown): unknown {
+  if (v === null || v === undefined) return null;
+  if (typeof v === 'number' || (typeof v === 'string' && /^\s*-?\d+\s*$/.test(v))) {
+    const n = Number(v);
+    if (n >= 0 && n <= 255) return String(n);
+    throw invalidProtocol(v);
+  }
+  if (typeof v === 'string' && v.toLowerCase() in IP_PROTOCOLS) return v.toLowerCase();
+  throw invalidProtocol(v);
+}
+
+function convertEthertype(v: unknown): unknown {
+  if (typeof v === 'string') {
+    for (const e of ['IPv4', 'IPv6']) if (e.toLowerCase() === v.toLowerCase()) return e;
+  }
+  throw new DomainError(
+    'bad_request',
+    'SecurityGroupRuleInvalidEtherType',
+    `Security group rule for ethertype '${String(v)}' not supported. Allowed values are ['IPv4', 'IPv6'].`,
+  );
+}
+
+function convertPort(v: unknown): unknown {
+  if (v === null || v === undefined) return null;
+  const n = typeof v === 'number' ? v : typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : NaN;
+  if (Number.isInteger(n) && n >= 0 && n <= 65535) return n;
+  throw new DomainError('bad_request', 'SecurityGroupInvalidPortValue', `Invalid value for port ${String(v)}`);
+}
+
+function convertPrefix(v: unknown): unknown {
+  if (v === null || v === undefined || v === '') return null;
+  if (typeof v === 'string') {
+    const c = parseCidr(v.includes('/') ? v : `${v}/${v.includes(':') ? 128 : 32}`);
+    if (c) return v.includes('/') ? v : `${v}/${c.prefix}`;
+  }
+  throw new DomainError('bad_request', 'InvalidCIDR', `Invalid CIDR ${String(v)} given as IP prefix.`);
+}
+
+export const securityGroupDef: ResourceDef = {
+  name: 'security_group',
+  collection: 'security-groups',
+  table: 'security_groups',
+  label: 'Security group',
+  bulk: true,
+  taggable: true,
+  initialRevision: 1,
+  attrs: {
+    id: { filter: true, sort: true, column: 'id', validate: uuid },
+    name: {
+      post: true,
+      put: true,
+      default: '',
+      filter: true,
+      sort: true,
+      column: 'name',
+      validate: string(255),
+    },
+    stateful: { post: true, put: true, default: true, filter: true, column: 'stateful', codec: 'bool', convert: toBoolean },
+    tenant_id: standardAttrs().tenant_id,
+    description: standardAttrs().description,
+    shared: { filter: true },
+    security_group_rules: {},
+    ...(({ tenant_id: _t, description: _d, ...rest }) => rest)(standardAttrs()),
+  },
+  async load(q, rows, ctx) {
+    const byId = new Map<string, Row>();
+    for (const r of rows) {
+      r.__security_group_rules = [];
+      r.__shared = false;
+      byId.set(r.id, r);
+    }
+    for (const chunk of chunks([...byId.keys()], 500)) {
+      const rules = await q.selectFrom('security_group_rules').selectAll().where('security_group_id', 'in', chunk).orderBy('created_at').orderBy('id').execute();
+      for (const rule of rules) byId.get(rule.security_group_id)?.__security_group_rules.push(renderRule(rule));
+    }
+    void ctx;
+  },
+};
+
+export const securityGroupRuleDef: ResourceDef = {
+  name: 'security_group_rule',
+  collection: 'security-group-rules',
+  table: 'security_group_rules',
+  label: 'Security group rule',
+  bulk: true,
+  attrs: {
+    id: { filter: true, sort: true, column: 'id', validate: uuid },
+    tenant_id: standardAttrs().tenant_id,
+    security_group_id: { post: true, filter: true, sort: true, column: 'security_group_id', validate: string(36) },
+    ethertype: { post: true, default: 'IPv4', filter: true, sort: true, column: 'ethertype', convert: convertEthertype, validate: valuesV(['IPv4', 'IPv6']) },
+    direction: { post: true, filter: true, sort: true, column: 'direction', validate: valuesV(['ingress', 'egress']) },
+    protocol: { post: true, default: null, filter: true, sort: true, column: 'protocol', convert: convertProtocol },
+    port_range_min: { post: true, default: null, filter: true, sort: true, column: 'port_range_min', codec: 'int', convert: convertPort },
+    port_range_max: { post: true, default: null, filter: true, sort: true, column: 'port_range_max', codec: 'int', convert: convertPort },
+    remote_ip_prefix: { post: true, default: null, filter: true, sort: true, column: 'remote_ip_prefix', convert: convertPrefix },
+    remote_address_group_id: { post: true, default: null, filter: true, sort: true, column: 'remote_address_group_id', validate: uuidOrNone },
+    normalized_cidr: { filter: true, sort: true, column: 'normalized_cidr' },
+    remote_group_id: { post: true, default: null, filter: true, sort: true, column: 'remote_group_id', validate: uuidOrNone },
+    ...(({ tenant_id: _t, tags: _g, ...rest }) => rest)(standardAttrs({ tags: false })),
+  },
+  // Rules of groups a member can see (its own groups) are what it sees.
+  sharedWhere: undefined,
+};
+
+export function renderRule(rule: Row): Record<string, unknown> {
+  return {
+    id: rule.id,
+    tenant_id: rule.project_id,
+    security_group_id: rule.security_group_id,
+    ethertype: rule.ethertype,
+    direction: rule.direction,
+    protocol: rule.protocol,
+    port_range_min: rule.port_range_min,
+    port_range_max: rule.port_range_max,
+    remote_ip_prefix: rule.remote_ip_prefix,
+    remote_address_group_id: rule.remote_address_group_id,
+    normalized_cidr: rule.normalized_cidr,
+    remote_group_id: rule.remote_group_id,
+    description: rule.description,
+    created_at: rule.created_at,
+    updated_at: rule.updated_at,
+    revision_number: rule.revision_number,
+    project_id: rule.project_id,
+  };
+}
+
+async function insertRule(trx: Tx, projectId: string, sgId: string, r: Partial<Row>): Promise<string> {
+  const id = newUuid();
+  const now = isoSeconds();
+  await trx
+    .insertInto('security_group_rules')
+    .values({
+      id,
+      project_id: projectId,
+      security_group_id: sgId,
+      direction: r.direction,
+      ethertype: r.ethertype,
+      protocol: r.protocol ?? null,
+      port_range_min: r.port_range_min ?? null,
+      port_range_max: r.port_range_max ?? null,
+      remote_ip_prefix: r.remote_ip_prefix ?? null,
+      remote_group_id: r.remote_group_id ?? null,
+      remote_address_group_id: r.remote_address_group_id ?? null,
+      normalized_cidr: r.normalized_cidr ?? null,
+      description: r.description ?? '',
+      created_at: now,
+      updated_at: now,
+      revision_number: 0,
+    })
+    .execute();
+  return id;
+}
+
+async function createGroup(trx: Tx, projectId: string, name: string, description: string, stateful: boolean, isDefault: boolean): Promise<string> {
+  const id = newUuid();
+  await insertRow(trx, securityGroupDef, id, { project_id: projectId, name, description, stateful: stateful ? 1 : 0 });
+  for (const ethertype of ['IPv4', 'IPv6']) {
+    // The default group lets its members talk to each other; every group lets traffic out.
+    if (isDefault) await insertRule(trx, projectId, id, { direction: 'ingress', ethertype, remote_group_id: id });
+    await insertRule(trx, projectId, id, { direction: 'egress', ethertype });
+  }
+  return id;
+}
+
+/**
+ * The project's `default` group, made on first use with Neutron's four rules. A primary key on
+ * the project makes concurrent first uses agree on one group.
+ */
+export async function ensureDefaultSecurityGroup(trx: Tx, projectId: string): Promise<string> {
+  const existing = await trx.selectFrom('default_security_groups').select('security_group_id').where('project_id', '=', projectId).executeTakeFirst();
+  if (existing) return existing.security_group_id;
+  const id = await createGroup(trx, projectId, 'default', DEFAULT_SG_DESCRIPTION, true, true);
+  await trx.insertInto('default_security_groups').values({ project_id: projectId, security_group_id: id }).execute();
+  return id;
+}
+
+/** Groups a port of `projectId` may use: the project's own (admins may use any). */
+export async function checkPortGroups(trx: Tx, ctx: RequestContext, projectId: string, ids: string[]): Promise<void> {
+  if (ids.length === 0) return;
+  const rows = await trx.selectFrom('security_groups').select(['id', 'project_id', 'stateful']).where('id', 'in', ids).execute();
+  const valid = new Set(rows.filter((g) => ctx.isAdmin || g.project_id === projectId).map((g) => g.id));
+  const missing = ids.filter((id) => !valid.has(id));
+  if (missing.length) throw sgNotFound(missing.join(', '));
+  if (new Set(rows.map((r) => r.stateful)).size > 1) {
+    throw conflict(
+      'SecurityGroupConflict',
+      'Error Cannot apply both stateful and stateless security groups on the same port at the same time while attempting the operation.',
+    );
+  }
+}
+
+export async function bindPortGroups(trx: Tx, portId: string, ids: string[]): Promise<void> {
+  await trx.deleteFrom('port_security_groups').where('port_id', '=', portId).execute();
+  for (const id of ids) await trx.insertInto('port_security_groups').values({ port_id: portId, security_group_id: id }).execute();
+}
+
+function ruleKey(r: Row): string {
+  const norm = (k: string, v: unknown): string => {
+    if (k === 'remote_ip_prefix') return v === null || v === undefined || v === '0.0.0.0/0' || v === '::/0' ? '+' : String(v);
+    if (v === null || v === undefined) return '+';
+    if (k === 'protocol') {
+      const s = String(v);
+      const num = s in IP_PROTOCOLS ? IP_PROTOCOLS[s] : Number(s);
+      return String(num);
+    }
+    return String(v);
+  };
+  return ['direction', 'ethertype', 'port_range_max', 'port_range_min', 'protocol', 'remote_group_id', 'remote_address_group_id', 'remote_ip_prefix', 'security_group_id']
+    .map((k) => norm(k, r[k]))
+    .join('_');
+}
+
+/** Neutron's _validate_security_group_rule, in its order. */
+function validateRule(r: Row): void {
+  // Legacy IPv6 ICMP names and numbers become ipv6-icmp.
+  if (r.ethertype === 'IPv6') {
+    if (r.protocol === 'icmp' || r.protocol === 'icmpv6') r.protocol = 'ipv6-icmp';
+    else if (r.protocol === '1') r.protocol = '58';
+  }
+  if (r.port_range_min === 1 && r.port_range_max === 65535) {
+    r.port_range_min = null;
+    r.port_range_max = null;
+  }
+  if (r.port_range_min !== null || r.port_range_max !== null) {
+    if (!r.protocol) throw new DomainError('bad_request', 'SecurityGroupProtocolRequiredWithPorts', 'Must also specify protocol if port range is given.');
+    const proto = String(r.protocol);
+    if (PORT_PROTOCOLS.includes(proto) || PORT_PROTOCOL_NUMS.includes(proto)) {
+      if (r.port_range_min === 0 || r.port_range_max === 0) {
+        throw new DomainError('bad_request', 'SecurityGroupInvalidPortValue', 'Invalid value for port 0');
+      }
+      if (!(r.port_range_min !== null && r.port_range_max !== null && r.port_range_min <= r.port_range_max)) {
+        throw new DomainError('bad_request', 'SecurityGroupInvalidPortRange', 'For TCP/UDP protocols, port_range_min must be <= port_range_max');
+      }
+    } else if (['icmp', 'ipv6-icmp', 'icmpv6', '1', '58'].includes(proto)) {
+      for (const [attr, field] of [['port_range_min', 'type'], ['port_range_max', 'code']] as const) {
+        const v = r[attr];
+        if (v !== null && !(v >= 0 && v <= 255)) {
+          throw new DomainError('bad_request', 'SecurityGroupInvalidIcmpValue', `Invalid value for ICMP ${field} (${attr}) ${v}. It must be 0 to 255.`);
+        }
+      }
+      if (r.port_range_min === null && r.port_range_max !== null) {
+        throw new DomainError('bad_request', 'SecurityGroupMissingIcmpType', `ICMP code (port-range-max) ${r.port_range_max} is provided but ICMP type (port-range-min) is missing.`);
+      }
+    } else {
+      const num = proto in IP_PROTOCOLS ? IP_PROTOCOLS[proto] : Number(proto);
+      throw new DomainError(
+        'bad_request',
+        'SecurityGroupInvalidProtocolForPort',
+        `Ports cannot be specified for protocol ${num}. Ports are only supported for ${PORT_PROTOCOLS.map((p) => p.toUpperCase()).join(', ')}.`,
+      );
+    }
+  }
+  if (r.remote_ip_prefix) {
+    const c = parseCidr(r.remote_ip_prefix)!;
+    const given = r.remote_ip_prefix as string;
+    const host = parseIp(given.slice(0, given.indexOf('/')))!;
+    if (r.ethertype !== `IPv${c.version}`) {
+      throw new DomainError('bad_request', 'SecurityGroupRuleParameterConflict', `Conflicting value ethertype ${r.ethertype} for CIDR ${given}`);
+    }
+    r.normalized_cidr = cidrToString(c);
+    void host;
+  }
+  if (IPV6_ONLY_PROTOCOLS.includes(String(r.protocol)) && r.ethertype === 'IPv4') {
+    throw new DomainError('bad_request', 'SecurityGroupEthertypeConflictWithProtocol', `Invalid ethertype ${r.ethertype} for protocol ${r.protocol}.`);
+  }
+  const remotes = [r.remote_ip_prefix, r.remote_group_id, r.remote_address_group_id].filter(Boolean);
+  if (remotes.length > 1) {
+    throw new DomainError('bad_request', 'SecurityGroupMultipleRemoteEntites', 'Only one of remote_ip_prefix or remote_group_id or remote_address_group_id may be provided.');
+  }
+}
+
+async function visibleGroup(q: Q, ctx: RequestContext, id: string): Promise<Row> {
+  const g = await q.selectFrom('security_groups').selectAll().where('id', '=', id).executeTakeFirst();
+  if (!g || (!ctx.isAdmin && g.project_id !== ctx.projectId)) throw sgNotFound(id);
+  return g;
+}
+
+export function securityGroupOps(): ResourceOps {
+  return {
+    def: securityGroupDef,
+    quota: 'security_group',
+    async create(trx, ctx, p) {
+      const v = p.values;
+      const project = v.project_id as string;
+      if (String(v.name).toLowerCase() === 'default') {
+        throw conflict('SecurityGroupDefaultAlreadyExists', 'Default security group already exists.');
+      }
+      await ensureDefaultSecurityGroup(trx, project);
+      return createGroup(trx, project, v.name as string, v.description as string, v.stateful as boolean, false);
+    },
+    async update(trx, ctx, row, p) {
+      const v = p.values;
+      if (row.name === 'default' && 'name' in v && v.name !== 'default') {
+        throw conflict('SecurityGroupCannotUpdateDefault', 'Updating default security group not allowed.');
+      }
+      if ('name' in v && String(v.name).toLowerCase() === 'default' && row.name !== 'default') {
+        throw conflict('SecurityGroupDefaultAlreadyExists', 'Default security group already exists.');
+      }
+      if ('stateful' in v && (v.stateful ? 1 : 0) !== row.stateful) {
+        const used = await trx.selectFrom('port_security_groups').select('port_id').where('security_group_id', '=', row.id).executeTakeFirst();
+        if (used) throw conflict('SecurityGroupInUse', `Security Group ${row.id} in use.`);
+      }
+      await updateRow(trx, securityGroupDef, row, toColumns(securityGroupDef, v));
+    },
+    async delete(trx, ctx, row) {
+      const used = await trx.selectFrom('port_security_groups').select('port_id').where('security_group_id', '=', row.id).executeTakeFirst();
+      if (used) throw conflict('SecurityGroupInUse', `Security Group ${row.id} in use.`);
+      if (row.name === 'default' && !ctx.isAdmin) {
+        throw conflict('SecurityGroupCannotRemoveDefault', 'Insufficient rights for removing default security group.');
+      }
+      // Rules elsewhere that point at this group go with it, as in Neutron (FK cascade).
+      await trx.deleteFrom('security_group_rules').where('remote_group_id', '=', row.id).execute();
+      await trx.deleteFrom('tags').where('resource_type', '=', 'security_group').where('resource_id', '=', row.id).execute();
+      await trx.deleteFrom('security_groups').where('id', '=', row.id).execute();
+    },
+  };
+}
+
+export function securityGroupRuleOps(): ResourceOps {
+  return {
+    def: securityGroupRuleDef,
+    quota: 'security_group_rule',
+    async create(trx, ctx, p) {
+      const r: Row = { ...p.values };
+      const group = await visibleGroup(trx, ctx, r.security_group_id);
+      // Rules belong to the group's project, whoever of its admins writes them.
+      if (!p.given.has('tenant_id') && !p.given.has('project_id')) r.project_id = group.project_id;
+      validateRule(r);
+      if (r.remote_group_id) await visibleGroup(trx, ctx, r.remote_group_id);
+      if (r.remote_address_group_id) throw notFound('AddressGroupNotFound', `Address group ${r.remote_address_group_id} could not be found.`);
+      const existing = await trx.selectFrom('security_group_rules').selectAll().where('security_group_id', '=', group.id).execute();
+      const key = ruleKey(r);
+      const dup = existing.find((e) => ruleKey(e) === key);
+      if (dup) throw conflict('SecurityGroupRuleExists', `Security group rule already exists. Rule id is ${dup.id}.`);
+      const id = await insertRule(trx, r.project_id, group.id, { ...toColumns(securityGroupRuleDef, r), normalized_cidr: r.normalized_cidr ?? null });
+      await bumpRevision(trx, 'security_groups', group.id);
+      return id;
+    },
+    async delete(trx, ctx, row) {
+      await trx.deleteFrom('security_group_rules').where('id', '=', row.id).execute();
+      await bumpRevision(trx, 'security_groups', row.security_group_id);
+    },
+  };
+}
+
+export { ruleNotFound, isUniqueViolation, invalidInput };

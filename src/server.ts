@@ -1,0 +1,213 @@
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import pino, { type Logger } from 'pino';
+import { buildIdentityApi } from './api/identity/app.js';
+import { buildNetworkApi } from './api/network/app.js';
+import type { Config } from './config.js';
+import { buildCatalog, serviceUrl } from './core/catalog.js';
+import { type RequestContext, systemContext } from './core/context.js';
+import { DEFAULT_DOMAIN_ID, IdentityService } from './core/identity/service.js';
+import { networkOps } from './core/network/networks.js';
+import { portOps } from './core/network/ports.js';
+import { securityGroupOps, securityGroupRuleOps } from './core/network/securitygroups.js';
+import { NetworkService } from './core/network/service.js';
+import { subnetOps } from './core/network/subnets.js';
+import { Store } from './store/db.js';
+import { migrate } from './store/migrate.js';
+
+/** Extensions the Neutron core of this build implements. */
+const CORE_EXTENSIONS = [
+  'allowed-address-pairs',
+  'binding',
+  'external-net',
+  'extra_dhcp_opt',
+  'filter-validation',
+  'ip-substring-filtering',
+  'net-mtu',
+  'net-mtu-writable',
+  'pagination',
+  'port-security',
+  'port-security-groups-filtering',
+  'project-id',
+  'provider',
+  'revision-if-match',
+  'security-group',
+  'security-groups-normalized-cidr',
+  'sorting',
+  'standard-attr-description',
+  'standard-attr-revisions',
+  'standard-attr-tag',
+  'standard-attr-timestamp',
+  'stateful-security-group',
+  'subnet-service-types',
+];
+
+export interface Services {
+  store: Store;
+  identity: IdentityService;
+  network: NetworkService;
+  extensions: Set<string>;
+}
+
+/** A running PocketStack: the store, the services and the HTTP servers in front of them. */
+export class Cloud {
+  readonly apps = new Map<string, FastifyInstance>();
+  private timers: NodeJS.Timeout[] = [];
+
+  private constructor(
+    readonly config: Config,
+    readonly log: Logger,
+    readonly services: Services,
+  ) {}
+
+  get store(): Store {
+    return this.services.store;
+  }
+
+  /** Open the store, migrate, bootstrap on first start, and build (not yet listen on) every API. */
+  static async create(config: Config, log: Logger = pino({ level: config.logLevel }, pino.destination(2))): Promise<Cloud> {
+    const store = await Store.open({ url: config.databaseUrl });
+    await migrate(store);
+    const served = new Set(['identity', 'network']);
+    const identity = new IdentityService(store, {
+      tokenTtlSeconds: config.tokenTtlSeconds,
+      catalog: () => buildCatalog(config, served),
+    });
+    const network = new NetworkService(store);
+    network.register(networkOps({ vxlanRange: () => config.vxlanRange }));
+    network.register(subnetOps());
+    network.register(portOps());
+    network.register(securityGroupOps());
+    network.register(securityGroupRuleOps());
+    const extensions = new Set(CORE_EXTENSIONS);
+
+    const cloud = new Cloud(config, log, { store, identity, network, extensions });
+    const identityUrl = () => serviceUrl(config, 'identity');
+    cloud.apps.set('identity', buildIdentityApi({ logger: log, identity }));
+    cloud.apps.set(
+      'network',
+      buildNetworkApi({
+        logger: log,
+        service: network,
+        auth: identity,
+        identityUrl,
+        extensions: () => [...extensions].sort(),
+      }),
+    );
+    return cloud;
+  }
+
+  /** First start: identity and the `public` network; writes openrc files and clouds.yaml. */
+  async bootstrap(): Promise<{ firstStart: boolean; files: string[] }> {
+    const { identity, network } = this.services;
+    const result = await identity.bootstrap({ adminPassword: this.config.adminPassword, demoPassword: this.config.demoPassword });
+    if (result.firstStart) {
+      const admin = await this.store.db.selectFrom('projects').select('id').where('name', '=', 'admin').where('domain_id', '=', DEFAULT_DOMAIN_ID).executeTakeFirstOrThrow();
+      await createPublicNetwork(network, { ...systemContext('req-bootstrap'), projectId: admin.id, projectName: 'admin' });
+    }
+    const files = this.writeCredentials(result.adminPassword, result.demoPassword);
+    return { firstStart: result.firstStart, files };
+  }
+
+  private writeCredentials(adminPassword: string | null, demoPassword: string | null): string[] {
+    const dir = this.config.dataDir;
+    mkdirSync(dir, { recursive: true });
+    const authUrl = `${serviceUrl(this.config, 'identity')}/v3`;
+    const written: string[] = [];
+    const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+    const users: Array<[string, string | null]> = [
+      ['admin', adminPassword],
+      ['demo', demoPassword],
+    ];
+    for (const [user, password] of users) {
+      const file = join(dir, `openrc-${user}.sh`);
+      if (password === null && existsSync(file)) continue;
+      if (password === null) continue;
+      const text = [
+        `# PocketStack credentials for ${user}: source this file, then run openstack commands.`,
+        `export OS_AUTH_URL=${q(authUrl)}`,
+        'export OS_IDENTITY_API_VERSION=3',
+        `export OS_USERNAME=${q(user)}`,
+        `export OS_PASSWORD=${q(password)}`,
+        `export OS_PROJECT_NAME=${q(user)}`,
+        "export OS_USER_DOMAIN_NAME='Default'",
+        "export OS_PROJECT_DOMAIN_NAME='Default'",
+        `export OS_REGION_NAME=${q(this.config.region)}`,
+        "export OS_INTERFACE='public'",
+        '',
+      ].join('\n');
+      writeFileSync(file, text, { mode: 0o600 });
+      chmodSync(file, 0o600);
+      written.push(file);
+    }
+    if (adminPassword !== null && demoPassword !== null) {
+      const file = join(dir, 'clouds.yaml');
+      const cloud = (user: string, password: string) =>
+        [
+          `  ${user === 'admin' ? 'pocketstack-admin' : 'pocketstack'}:`,
+          '    auth:',
+          `      auth_url: ${JSON.stringify(authUrl)}`,
+          `      username: ${JSON.stringify(user)}`,
+          `      password: ${JSON.stringify(password)}`,
+          `      project_name: ${JSON.stringify(user)}`,
+          '      user_domain_name: "Default"',
+          '      project_domain_name: "Default"',
+          `    region_name: ${JSON.stringify(this.config.region)}`,
+          '    interface: "public"',
+          '    identity_api_version: 3',
+        ].join('\n');
+      writeFileSync(file, `clouds:\n${cloud('demo', demoPassword)}\n${cloud('admin', adminPassword)}\n`, { mode: 0o600 });
+      chmodSync(file, 0o600);
+      written.push(file);
+    }
+    return written;
+  }
+
+  /** Listen on every service's port. */
+  async listen(): Promise<Array<{ service: string; url: string }>> {
+    const ports: Record<string, keyof Config['ports']> = { identity: 'identity', network: 'network' };
+    const out: Array<{ service: string; url: string }> = [];
+    for (const [name, app] of this.apps) {
+      const port = this.config.ports[ports[name]];
+      await app.listen({ host: this.config.host, port });
+      out.push({ service: name, url: serviceUrl(this.config, ports[name]) });
+    }
+    this.timers.push(setInterval(() => void this.services.identity.purgeExpired().catch(() => undefined), 3600_000).unref());
+    return out;
+  }
+
+  async close(): Promise<void> {
+    for (const t of this.timers) clearInterval(t);
+    for (const app of this.apps.values()) await app.close();
+    await this.store.close();
+  }
+}
+
+/** DevStack's `public` network: flat on physnet `public`, 172.24.4.0/24 and 2001:db8::/64. */
+export async function createPublicNetwork(network: NetworkService, ctx: RequestContext): Promise<void> {
+  const created = await network.create(ctx, 'networks', {
+    network: {
+      name: 'public',
+      'router:external': true,
+      'provider:network_type': 'flat',
+      'provider:physical_network': 'public',
+      admin_state_up: true,
+    },
+  });
+  const id = created.items[0].id as string;
+  await network.create(ctx, 'subnets', {
+    subnet: {
+      name: 'public-subnet',
+      network_id: id,
+      ip_version: 4,
+      cidr: '172.24.4.0/24',
+      gateway_ip: '172.24.4.1',
+      allocation_pools: [{ start: '172.24.4.2', end: '172.24.4.254' }],
+      enable_dhcp: false,
+    },
+  });
+  await network.create(ctx, 'subnets', {
+    subnet: { name: 'ipv6-public-subnet', network_id: id, ip_version: 6, cidr: '2001:db8::/64', gateway_ip: '2001:db8::2', enable_dhcp: false },
+  });
+}

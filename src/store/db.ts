@@ -1,0 +1,99 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { Kysely, PostgresDialect, SqliteDialect, sql, type Transaction } from 'kysely';
+import type { DB } from './schema.js';
+
+export type Dialect = 'sqlite' | 'postgres';
+export type Tx = Transaction<DB>;
+export type Q = Kysely<DB> | Tx;
+
+export interface StoreOptions {
+  /** `sqlite:<path>` (or a bare path) or `postgres://…`. */
+  url: string;
+}
+
+/**
+ * The one query layer every module uses. SQLite is the embedded default; PostgreSQL lets several
+ * API servers share one cloud. Code above this file only sees Kysely and the helpers here, so it
+ * stays dialect-neutral: booleans are stored as integers, times as ISO text, JSON as text.
+ */
+export class Store {
+  private constructor(
+    readonly db: Kysely<DB>,
+    readonly dialect: Dialect,
+    private readonly raw?: Database.Database,
+  ) {}
+
+  static async open(opts: StoreOptions): Promise<Store> {
+    if (/^postgres(ql)?:\/\//.test(opts.url)) {
+      const pg = await import('pg');
+      const pool = new pg.default.Pool({ connectionString: opts.url, max: 10 });
+      return new Store(new Kysely<DB>({ dialect: new PostgresDialect({ pool }) }), 'postgres');
+    }
+    const path = opts.url.replace(/^sqlite:/, '');
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    const raw = new Database(path);
+    // WAL: readers never block the writer; NORMAL sync is durable across a process crash (kill -9)
+    // because the WAL is written before commit returns; only an OS crash may lose the last commits.
+    raw.pragma('journal_mode = WAL');
+    raw.pragma('synchronous = NORMAL');
+    raw.pragma('foreign_keys = ON');
+    raw.pragma('busy_timeout = 5000');
+    return new Store(new Kysely<DB>({ dialect: new SqliteDialect({ database: raw }) }), 'sqlite', raw);
+  }
+
+  /**
+   * Run `fn` in one transaction. SQLite serialises writers on its single connection; on
+   * PostgreSQL, serialization failures and deadlocks are retried (the whole function re-runs).
+   */
+  async tx<T>(fn: (trx: Tx) => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.db.transaction().execute(fn);
+      } catch (e) {
+        const code = (e as { code?: string }).code;
+        const retryable = code === '40001' || code === '40P01' || code === 'SQLITE_BUSY';
+        if (!retryable || attempt >= 5) throw e;
+        await new Promise((r) => setTimeout(r, 5 * (attempt + 1) + Math.random() * 10));
+      }
+    }
+  }
+
+  /** `SELECT … FOR UPDATE` on PostgreSQL; SQLite's single writer already excludes others. */
+  forUpdate<QB extends { forUpdate(): QB }>(qb: QB): QB {
+    return this.dialect === 'postgres' ? qb.forUpdate() : qb;
+  }
+
+  async close(): Promise<void> {
+    await this.db.destroy();
+  }
+
+  /** The SQLite file handle (tests use it to simulate crashes); undefined on PostgreSQL. */
+  get sqlite(): Database.Database | undefined {
+    return this.raw;
+  }
+
+  async ping(): Promise<void> {
+    await sql`select 1`.execute(this.db);
+  }
+}
+
+/** True for a unique-constraint violation in either dialect. */
+export function isUniqueViolation(e: unknown): boolean {
+  const err = e as { code?: string; message?: string };
+  return (
+    err?.code === '23505' ||
+    err?.code === 'SQLITE_CONSTRAINT_UNIQUE' ||
+    err?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY'
+  );
+}
+
+export const bool = (v: unknown): number => (v ? 1 : 0);
+export const fromBool = (v: unknown): boolean => v === 1 || v === true || v === '1';
+export const json = (v: unknown): string => JSON.stringify(v ?? null);
+export const fromJson = <T = unknown>(v: unknown, fallback: T): T => {
+  if (v === null || v === undefined || v === '') return fallback;
+  if (typeof v !== 'string') return v as T;
+  return JSON.parse(v) as T;
+};

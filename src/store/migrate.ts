@@ -1,0 +1,25 @@
+import { Migrator, type Migration, type MigrationProvider } from 'kysely';
+import type { Store } from './db.js';
+import * as m0001 from './migrations/0001_identity.js';
+import * as m0002 from './migrations/0002_network.js';
+
+/** Migrations are listed here in order; each file only ever gains successors, never edits. */
+const MIGRATIONS: Record<string, Migration> = {
+  '0001_identity': m0001,
+  '0002_network': m0002,
+};
+
+class StaticProvider implements MigrationProvider {
+  async getMigrations(): Promise<Record<string, Migration>> {
+    return MIGRATIONS;
+  }
+}
+
+export async function migrate(store: Store): Promise<void> {
+  const migrator = new Migrator({ db: store.db, provider: new StaticProvider() });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) {
+    const failed = results?.find((r) => r.status === 'Error');
+    throw new Error(`database migration ${failed?.migrationName ?? ''} failed: ${String(error)}`);
+  }
+}

@@ -1,0 +1,218 @@
+/**
+ * Row types of every table, as Kysely sees them. Booleans are 0/1 integers and JSON is text in
+ * both dialects, so rows read the same from SQLite and PostgreSQL.
+ */
+export interface DomainsTable {
+  id: string;
+  name: string;
+  description: string;
+  enabled: number;
+  created_at: string;
+}
+
+export interface ProjectsTable {
+  id: string;
+  name: string;
+  domain_id: string;
+  description: string;
+  enabled: number;
+  parent_id: string | null;
+  tags: string;
+  extra: string;
+  created_at: string;
+}
+
+export interface UsersTable {
+  id: string;
+  name: string;
+  domain_id: string;
+  password_hash: string | null;
+  enabled: number;
+  default_project_id: string | null;
+  extra: string;
+  created_at: string;
+}
+
+export interface RolesTable {
+  id: string;
+  name: string;
+  domain_id: string | null;
+  description: string | null;
+  options: string;
+}
+
+export interface ImpliedRolesTable {
+  prior_role_id: string;
+  implied_role_id: string;
+}
+
+export interface RoleAssignmentsTable {
+  actor_id: string;
+  target_type: string; // 'project' | 'domain'
+  target_id: string;
+  role_id: string;
+}
+
+export interface TokensTable {
+  /** sha256 of the token: a leaked database does not leak usable tokens. */
+  id_hash: string;
+  user_id: string;
+  project_id: string | null;
+  domain_id: string | null;
+  system_scope: number;
+  methods: string;
+  audit_ids: string;
+  issued_at: string;
+  expires_at: string;
+  revoked: number;
+}
+
+export interface StdAttrs {
+  id: string;
+  project_id: string;
+  name: string;
+  description: string;
+  created_at: string;
+  updated_at: string;
+  revision_number: number;
+}
+
+export interface NetworksTable extends StdAttrs {
+  admin_state_up: number;
+  status: string;
+  shared: number;
+  external: number;
+  is_default: number;
+  mtu: number;
+  port_security_enabled: number;
+  network_type: string;
+  physical_network: string | null;
+  segmentation_id: number | null;
+  availability_zone_hints: string;
+}
+
+export interface SegmentAllocationsTable {
+  network_type: string;
+  physical_network: string;
+  segmentation_id: number;
+  network_id: string;
+}
+
+export interface SubnetsTable extends StdAttrs {
+  network_id: string;
+  ip_version: number;
+  cidr: string;
+  gateway_ip: string | null;
+  enable_dhcp: number;
+  ipv6_ra_mode: string | null;
+  ipv6_address_mode: string | null;
+  subnetpool_id: string | null;
+  segment_id: string | null;
+  dns_nameservers: string;
+  host_routes: string;
+  allocation_pools: string;
+  service_types: string;
+}
+
+/** Free address ranges of a subnet's allocation pools, as fixed-width hex keys (IPv6-safe). */
+export interface IpamRangesTable {
+  subnet_id: string;
+  first_key: string;
+  last_key: string;
+}
+
+export interface IpAllocationsTable {
+  port_id: string;
+  network_id: string;
+  subnet_id: string;
+  ip_address: string;
+  ip_key: string;
+  /** Order of the fixed IP within its port, as the client gave it. */
+  position: number;
+}
+
+export interface PortsTable extends StdAttrs {
+  network_id: string;
+  mac_address: string;
+  admin_state_up: number;
+  status: string;
+  device_id: string;
+  device_owner: string;
+  port_security_enabled: number;
+  binding_host_id: string;
+  binding_vif_type: string;
+  binding_vnic_type: string;
+  binding_profile: string;
+  binding_vif_details: string;
+  allowed_address_pairs: string;
+  extra_dhcp_opts: string;
+  dns_name: string;
+}
+
+export interface SecurityGroupsTable extends StdAttrs {
+  stateful: number;
+}
+
+export interface SecurityGroupRulesTable {
+  id: string;
+  project_id: string;
+  security_group_id: string;
+  direction: string;
+  ethertype: string;
+  protocol: string | null;
+  port_range_min: number | null;
+  port_range_max: number | null;
+  remote_ip_prefix: string | null;
+  remote_group_id: string | null;
+  remote_address_group_id: string | null;
+  normalized_cidr: string | null;
+  description: string;
+  created_at: string;
+  updated_at: string;
+  revision_number: number;
+}
+
+export interface PortSecurityGroupsTable {
+  port_id: string;
+  security_group_id: string;
+}
+
+/** One row per project that has had its `default` security group made (race-free creation). */
+export interface DefaultSecurityGroupsTable {
+  project_id: string;
+  security_group_id: string;
+}
+
+export interface TagsTable {
+  resource_type: string;
+  resource_id: string;
+  tag: string;
+}
+
+export interface QuotasTable {
+  project_id: string;
+  resource: string;
+  hard_limit: number;
+}
+
+export interface DB {
+  domains: DomainsTable;
+  projects: ProjectsTable;
+  users: UsersTable;
+  roles: RolesTable;
+  implied_roles: ImpliedRolesTable;
+  role_assignments: RoleAssignmentsTable;
+  tokens: TokensTable;
+  networks: NetworksTable;
+  segment_allocations: SegmentAllocationsTable;
+  subnets: SubnetsTable;
+  ipam_ranges: IpamRangesTable;
+  ip_allocations: IpAllocationsTable;
+  ports: PortsTable;
+  security_groups: SecurityGroupsTable;
+  security_group_rules: SecurityGroupRulesTable;
+  port_security_groups: PortSecurityGroupsTable;
+  default_security_groups: DefaultSecurityGroupsTable;
+  tags: TagsTable;
+  quotas: QuotasTable;
+}

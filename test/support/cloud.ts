@@ -1,0 +1,133 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import pino from 'pino';
+import { type Config, loadConfig } from '../../src/config.js';
+import { Cloud } from '../../src/server.js';
+
+export const ADMIN_PASSWORD = 'admin-secret';
+export const DEMO_PASSWORD = 'demo-secret';
+
+/** A free TCP port on loopback (the kernel picks it; we release it for the server to take). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export interface TestCloud {
+  cloud: Cloud;
+  config: Config;
+  dir: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * A whole PocketStack in this process, on a fresh SQLite file in a temporary directory.
+ * With `listen`, it binds free loopback ports (for real clients); otherwise tests use inject().
+ */
+export async function startCloud(opts: { listen?: boolean; config?: Partial<Config>; dir?: string } = {}): Promise<TestCloud> {
+  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'pocketstack-test-'));
+  const ports = opts.listen
+    ? { identity: await freePort(), network: await freePort(), compute: await freePort(), image: await freePort(), loadBalancer: await freePort() }
+    : undefined;
+  const config = loadConfig(
+    {
+      dataDir: dir,
+      adminPassword: ADMIN_PASSWORD,
+      demoPassword: DEMO_PASSWORD,
+      logLevel: process.env.TEST_LOG_LEVEL ?? 'silent',
+      ...(ports ? { ports } : {}),
+      ...opts.config,
+    },
+    {},
+  );
+  const cloud = await Cloud.create(config, pino({ level: config.logLevel }));
+  await cloud.bootstrap();
+  if (opts.listen) await cloud.listen();
+  else for (const app of cloud.apps.values()) await app.ready();
+  return {
+    cloud,
+    config,
+    dir,
+    async stop() {
+      await cloud.close();
+      if (!opts.dir) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface Response<T = any> {
+  status: number;
+  body: T;
+  headers: Record<string, string | string[] | undefined>;
+}
+
+/** A minimal client over Fastify's inject(): no sockets, same code path as a real request. */
+export class Client {
+  constructor(
+    private readonly app: FastifyInstance,
+    private readonly token?: string,
+  ) {}
+
+  withToken(token: string): Client {
+    return new Client(this.app, token);
+  }
+
+  async request<T = any>(method: string, url: string, body?: unknown, headers: Record<string, string> = {}): Promise<Response<T>> {
+    const res = await this.app.inject({
+      method: method as 'GET',
+      url,
+      headers: {
+        ...(this.token ? { 'x-auth-token': this.token } : {}),
+        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+        ...headers,
+      },
+      payload: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    let parsed: unknown = undefined;
+    if (res.body) {
+      try {
+        parsed = JSON.parse(res.body);
+      } catch {
+        parsed = res.body;
+      }
+    }
+    return { status: res.statusCode, body: parsed as T, headers: res.headers as Response['headers'] };
+  }
+
+  get = <T = any>(url: string, headers?: Record<string, string>) => this.request<T>('GET', url, undefined, headers);
+  post = <T = any>(url: string, body?: unknown, headers?: Record<string, string>) => this.request<T>('POST', url, body, headers);
+  put = <T = any>(url: string, body?: unknown, headers?: Record<string, string>) => this.request<T>('PUT', url, body, headers);
+  delete = <T = any>(url: string, headers?: Record<string, string>) => this.request<T>('DELETE', url, undefined, headers);
+}
+
+/** Password-authenticate `user` in its own project and return the token. */
+export async function tokenFor(tc: TestCloud, user: string, password: string, project = user): Promise<string> {
+  const identity = new Client(tc.cloud.apps.get('identity')!);
+  const res = await identity.post('/v3/auth/tokens', {
+    auth: {
+      identity: { methods: ['password'], password: { user: { name: user, domain: { name: 'Default' }, password } } },
+      scope: { project: { name: project, domain: { name: 'Default' } } },
+    },
+  });
+  if (res.status !== 201) throw new Error(`token for ${user}: ${res.status} ${JSON.stringify(res.body)}`);
+  return res.headers['x-subject-token'] as string;
+}
+
+/** Clients for the network API as admin and as demo (a plain member). */
+export async function networkClients(tc: TestCloud): Promise<{ admin: Client; demo: Client; anon: Client }> {
+  const app = tc.cloud.apps.get('network')!;
+  return {
+    admin: new Client(app, await tokenFor(tc, 'admin', ADMIN_PASSWORD)),
+    demo: new Client(app, await tokenFor(tc, 'demo', DEMO_PASSWORD)),
+    anon: new Client(app),
+  };
+}
