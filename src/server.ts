@@ -43,6 +43,15 @@ const CORE_EXTENSIONS = [
   'subnet-service-types',
 ];
 
+/** Which configured port each API app listens on (app name → Config.ports key). */
+export const APP_PORTS: Record<string, keyof Config['ports']> = {
+  identity: 'identity',
+  network: 'network',
+  compute: 'compute',
+  image: 'image',
+  'load-balancer': 'loadBalancer',
+};
+
 export interface Services {
   store: Store;
   identity: IdentityService;
@@ -166,12 +175,11 @@ export class Cloud {
 
   /** Listen on every service's port. */
   async listen(): Promise<Array<{ service: string; url: string }>> {
-    const ports: Record<string, keyof Config['ports']> = { identity: 'identity', network: 'network' };
     const out: Array<{ service: string; url: string }> = [];
     for (const [name, app] of this.apps) {
-      const port = this.config.ports[ports[name]];
-      await app.listen({ host: this.config.host, port });
-      out.push({ service: name, url: serviceUrl(this.config, ports[name]) });
+      const portKey = APP_PORTS[name];
+      await app.listen({ host: this.config.host, port: this.config.ports[portKey] });
+      out.push({ service: name, url: serviceUrl(this.config, portKey) });
     }
     this.timers.push(setInterval(() => void this.services.identity.purgeExpired().catch(() => undefined), 3600_000).unref());
     return out;
