@@ -13,6 +13,8 @@ import { portOps } from './core/network/ports.js';
 import { securityGroupOps, securityGroupRuleOps } from './core/network/securitygroups.js';
 import { NetworkService } from './core/network/service.js';
 import { subnetOps } from './core/network/subnets.js';
+import type { DataPlaneDriver } from './dataplane/driver.js';
+import { NoopDataPlane } from './dataplane/noop.js';
 import { Store } from './store/db.js';
 import { migrate } from './store/migrate.js';
 
@@ -57,6 +59,7 @@ export interface Services {
   identity: IdentityService;
   network: NetworkService;
   extensions: Set<string>;
+  dataplane: DataPlaneDriver;
 }
 
 /** A running PocketStack: the store, the services and the HTTP servers in front of them. */
@@ -90,8 +93,9 @@ export class Cloud {
     network.register(securityGroupOps());
     network.register(securityGroupRuleOps());
     const extensions = new Set(CORE_EXTENSIONS);
+    const dataplane = createDataPlane(config, network, log);
 
-    const cloud = new Cloud(config, log, { store, identity, network, extensions });
+    const cloud = new Cloud(config, log, { store, identity, network, extensions, dataplane });
     const identityUrl = () => serviceUrl(config, 'identity');
     cloud.apps.set('identity', buildIdentityApi({ logger: log, identity }));
     cloud.apps.set(
@@ -185,10 +189,25 @@ export class Cloud {
     return out;
   }
 
+  /** Start reconciling the store into the machine (the noop driver only records status). */
+  async startDataPlane(): Promise<void> {
+    await this.services.dataplane.start();
+  }
+
   async close(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
+    await this.services.dataplane.stop();
     for (const app of this.apps.values()) await app.close();
     await this.store.close();
+  }
+}
+
+function createDataPlane(config: Config, network: NetworkService, log: Logger): DataPlaneDriver {
+  switch (config.dataplane) {
+    case 'noop':
+      return new NoopDataPlane(network, log.child({ component: 'dataplane' }));
+    default:
+      throw new Error(`data plane '${config.dataplane}' is not available in this build (use --dataplane noop)`);
   }
 }
 

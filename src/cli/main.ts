@@ -41,6 +41,7 @@ async function serve(argv: string[]): Promise<void> {
   const cloud = await Cloud.create(config, log);
   const boot = await cloud.bootstrap();
   const endpoints = await cloud.listen();
+  await cloud.startDataPlane();
   const ms = Math.round(performance.now() - started);
 
   const lines = [

@@ -53,6 +53,7 @@ export async function startCloud(opts: { listen?: boolean; config?: Partial<Conf
   await cloud.bootstrap();
   if (opts.listen) await cloud.listen();
   else for (const app of cloud.apps.values()) await app.ready();
+  await cloud.startDataPlane();
   return {
     cloud,
     config,

@@ -25,5 +25,5 @@ export interface ResourceOps {
 export interface ChangeEvent {
   resource: string;
   id: string;
-  op: 'create' | 'update' | 'delete' | 'action';
+  op: 'create' | 'update' | 'delete' | 'action' | 'status';
 }

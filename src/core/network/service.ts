@@ -23,6 +23,7 @@ import {
   bumpRevision,
 } from './resource.js';
 import { checkQuota } from './quotas.js';
+import { isoSeconds } from '../../util/time.js';
 
 export const MAX_TAG_LEN = 255;
 export const MAX_TAGS = 50;
@@ -143,6 +144,28 @@ export class NetworkService {
     });
     this.emit({ resource: ops.def.name, id, op: 'action' });
     return result;
+  }
+
+  /**
+   * Data-plane status write-back (port ACTIVE/DOWN, floating IP ACTIVE …). Bumps the revision as
+   * Neutron does when an agent reports status; a vanished row is not an error (deleted meanwhile).
+   */
+  async setStatus(resource: string, id: string, status: string): Promise<boolean> {
+    const ops = [...this.byCollection.values()].find((o) => o.def.name === resource);
+    if (!ops) throw new Error(`unknown resource ${resource}`);
+    const table = ops.def.table;
+    const changed = await this.store.tx(async (trx) => {
+      const q = trx as unknown as import('kysely').Kysely<Record<string, Row>>;
+      const res = await q
+        .updateTable(table)
+        .set((eb: import('./resource.js').Eb) => ({ status, revision_number: eb('revision_number', '+', 1), updated_at: isoSeconds() }))
+        .where('id', '=', id)
+        .where('status', '!=', status)
+        .executeTakeFirst();
+      return Number(res.numUpdatedRows) > 0;
+    });
+    if (changed) this.emit({ resource, id, op: 'status' });
+    return changed;
   }
 
   // ------------------------------------------------------------ tags (standard-attr-tag)

@@ -1,0 +1,69 @@
+/**
+ * The seam between the control plane (the store) and the machine. A driver reconciles desired
+ * state into the kernel (or, for `noop`, only records what a real one would report) and writes
+ * status back through the services: port ACTIVE/DOWN, floating IP ACTIVE, server ACTIVE…
+ * The API never waits on it: `kick()` asks for a pass soon, and drivers also run periodically.
+ */
+export interface DataPlaneDriver {
+  readonly kind: string;
+  /** Begin reconciling: an initial pass, then on every kick and periodically. */
+  start(): Promise<void>;
+  /** Ask for a reconcile pass soon (coalesced). */
+  kick(reason?: string): void;
+  /** Resolve when no pass is running or pending (tests and shutdown use it). */
+  idle(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Runs `pass` whenever kicked, one at a time, coalescing kicks that arrive while a pass runs
+ * into exactly one more pass. Errors are reported, never thrown into the API.
+ */
+export class Reconciler {
+  private running: Promise<void> | null = null;
+  private again = false;
+  private timer: NodeJS.Timeout | null = null;
+  private stopped = false;
+
+  constructor(
+    private readonly pass: () => Promise<void>,
+    private readonly onError: (e: unknown) => void,
+    private readonly periodMs = 10_000,
+  ) {}
+
+  start(): void {
+    this.stopped = false;
+    this.timer = setInterval(() => this.kick(), this.periodMs);
+    this.timer.unref();
+    this.kick();
+  }
+
+  kick(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = (async () => {
+      do {
+        this.again = false;
+        try {
+          await this.pass();
+        } catch (e) {
+          this.onError(e);
+        }
+      } while (this.again && !this.stopped);
+      this.running = null;
+    })();
+  }
+
+  async idle(): Promise<void> {
+    while (this.running) await this.running;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    await this.idle();
+  }
+}
