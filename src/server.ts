@@ -14,6 +14,7 @@ import { securityGroupOps, securityGroupRuleOps } from './core/network/securityg
 import { NetworkService } from './core/network/service.js';
 import { subnetOps } from './core/network/subnets.js';
 import type { DataPlaneDriver } from './dataplane/driver.js';
+import { NetnsDataPlane } from './dataplane/netns/driver.js';
 import { NoopDataPlane } from './dataplane/noop.js';
 import { Store } from './store/db.js';
 import { migrate } from './store/migrate.js';
@@ -93,7 +94,7 @@ export class Cloud {
     network.register(securityGroupOps());
     network.register(securityGroupRuleOps());
     const extensions = new Set(CORE_EXTENSIONS);
-    const dataplane = createDataPlane(config, network, log);
+    const dataplane = await createDataPlane(config, network, log);
 
     const cloud = new Cloud(config, log, { store, identity, network, extensions, dataplane });
     const identityUrl = () => serviceUrl(config, 'identity');
@@ -202,14 +203,31 @@ export class Cloud {
   }
 }
 
-function createDataPlane(config: Config, network: NetworkService, log: Logger): DataPlaneDriver {
+async function createDataPlane(config: Config, network: NetworkService, log: Logger): Promise<DataPlaneDriver> {
+  const dlog = log.child({ component: 'dataplane' });
   switch (config.dataplane) {
     case 'noop':
-      return new NoopDataPlane(network, log.child({ component: 'dataplane' }));
+      return new NoopDataPlane(network, dlog);
+    case 'netns':
+      return NetnsDataPlane.create(
+        network,
+        {
+          prefix: config.dataplanePrefix,
+          instancesDir: instancesDir(config),
+          runUserData: config.runUserData,
+          instanceUser: config.instanceUser,
+          publicPhysnet: 'public',
+          resyncMs: config.dataplaneResyncMs,
+        },
+        dlog,
+      );
     default:
-      throw new Error(`data plane '${config.dataplane}' is not available in this build (use --dataplane noop)`);
+      throw new Error(`unknown data plane '${String(config.dataplane)}' (use --dataplane noop or netns)`);
   }
 }
+
+/** Per-instance working directories and console logs (`<data dir>/instances/<server id>/`). */
+export const instancesDir = (config: Config): string => join(config.dataDir, 'instances');
 
 /** DevStack's `public` network: flat on physnet `public`, 172.24.4.0/24 and 2001:db8::/64. */
 export async function createPublicNetwork(network: NetworkService, ctx: RequestContext): Promise<void> {
