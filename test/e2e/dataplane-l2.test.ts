@@ -116,7 +116,7 @@ describe('L2 and instances', () => {
     expect(await ping(ipB, { ns: nsA })).toBe(true);
   });
 
-  it('drops packets with a source address the port does not own (anti-spoofing), unless port security is off', async () => {
+  it('drops packets from an address the port does not own (anti-spoofing) unless it is an allowed pair or port security is off', async () => {
     const nsA = names.instanceNs(VM_A);
     const ipB = b.fixed_ips[0].ip_address;
     // Tamper inside the instance: a second address the port was never given.
@@ -129,7 +129,17 @@ describe('L2 and instances', () => {
     expect(await httpGet(`http://${ipB}/`, { ns: nsA, source: '10.90.1.250' })).toBe('web 10.90.1.250');
     await demo.put(`/v2.0/ports/${a.id}`, { port: { allowed_address_pairs: [] } });
     await converge();
-    // The reconciler removed the address it never wanted on the next full pass.
+    expect(await httpGet(`http://${ipB}/`, { ns: nsA, source: '10.90.1.250', timeoutS: 1 })).toBeNull();
+    // Port security off: no filtering at all on that port.
+    const off = await demo.put(`/v2.0/ports/${a.id}`, { port: { port_security_enabled: false, security_groups: [] } });
+    expect(off.status).toBe(200);
+    await converge();
+    expect(await httpGet(`http://${ipB}/`, { ns: nsA, source: '10.90.1.250' })).toBe('web 10.90.1.250');
+    const on = await demo.put(`/v2.0/ports/${a.id}`, { port: { port_security_enabled: true, security_groups: b.security_groups } });
+    expect(on.status).toBe(200);
+    await converge();
+    expect(await httpGet(`http://${ipB}/`, { ns: nsA, source: '10.90.1.250', timeoutS: 1 })).toBeNull();
+    // The reconciler removes the address it never wanted on the next full pass.
     await dp.resync();
     expect(await sh(['ip', '-n', nsA, '-br', 'addr', 'show', 'eth0'])).not.toContain('10.90.1.250');
   });
