@@ -90,8 +90,8 @@ export class Cloud {
     network.register(networkOps({ vxlanRange: () => config.vxlanRange }));
     network.register(subnetOps());
     network.register(portOps());
-    network.register(securityGroupOps());
-    network.register(securityGroupRuleOps());
+    network.register(securityGroupOps(store));
+    network.register(securityGroupRuleOps(store));
     const extensions = new Set(CORE_EXTENSIONS);
     const dataplane = createDataPlane(config, network, log);
 

@@ -32,8 +32,10 @@ export interface ListOptions {
 export interface ResourceDef {
   /** Singular body key and policy name: `network`. */
   name: string;
-  /** Collection and URL segment: `networks`. */
+  /** Collection: the plural body key (`security_groups`). */
   collection: string;
+  /** URL segment when it differs from the collection (`security-groups`). */
+  path?: string;
   /** Store table. */
   table: string;
   /** Used in "<Label> <id> could not be found." */
