@@ -72,7 +72,7 @@ async function startOwnServer(): Promise<OwnServer> {
   const dir = mkdtempSync(join(tmpdir(), 'pocketstack-bench-'));
   const ports = { identity: await freePort(), network: await freePort(), compute: await freePort(), image: await freePort(), lb: await freePort() };
   const password = 'bench-admin';
-  const child = spawn(process.execPath, [join(root, 'dist', 'cli', 'main.js'), 'serve', '--data-dir', dir, '--log-level', 'warn'], {
+  const child = spawn(join(root, 'bin', 'pocketstack'), ['serve', '--data-dir', dir, '--log-level', 'warn'], {
     env: {
       ...process.env,
       POCKETSTACK_IDENTITY_PORT: String(ports.identity),

@@ -45,7 +45,10 @@ export class Store {
 
   /**
    * Run `fn` in one transaction. SQLite serialises writers on its single connection; on
-   * PostgreSQL, serialization failures and deadlocks are retried (the whole function re-runs).
+   * PostgreSQL, concurrent transactions can collide: serialization failures, deadlocks, a unique
+   * key taken by a transaction that committed first (our code checks before inserting, so this
+   * only happens in a race) and IPAM range races are retried — the whole function re-runs and
+   * then sees the winner's rows, answering as if the requests had been serial.
    */
   async tx<T>(fn: (trx: Tx) => Promise<T>): Promise<T> {
     for (let attempt = 0; ; attempt++) {
@@ -53,7 +56,8 @@ export class Store {
         return await this.db.transaction().execute(fn);
       } catch (e) {
         const code = (e as { code?: string }).code;
-        const retryable = code === '40001' || code === '40P01' || code === 'SQLITE_BUSY';
+        const retryable =
+          code === '40001' || code === '40P01' || code === 'SQLITE_BUSY' || code === 'IPAM_RACE' || (code === '23505' && this.dialect === 'postgres');
         if (!retryable || attempt >= 5) throw e;
         await new Promise((r) => setTimeout(r, 5 * (attempt + 1) + Math.random() * 10));
       }
@@ -87,7 +91,7 @@ export class Store {
  * list, which V8 optimises (a 2,000-port list: 11 ms of SQLite work becomes 4.6 ms).
  * Safe because Kysely's SQLite driver runs one statement at a time on its single connection.
  */
-function cachingStatements(raw: Database.Database, max = 1000) {
+function cachingStatements(raw: Database.Database, max = 500) {
   interface Cached {
     reader: boolean;
     all(params: unknown[]): unknown[];
@@ -122,6 +126,8 @@ function cachingStatements(raw: Database.Database, max = 1000) {
         cache.delete(sqlText);
       } else {
         st = wrap(sqlText);
+        // `IN (?, ?, …)` lists make one-off statements of every length: don't keep those.
+        if (sqlText.length > 4096) return st;
         if (cache.size >= max) cache.delete(cache.keys().next().value!);
       }
       cache.set(sqlText, st);
