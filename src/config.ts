@@ -35,6 +35,8 @@ export interface Config {
   runUserData: boolean;
   /** netns: the unprivileged user that runs user_data. */
   instanceUser: string;
+  /** Default quota overrides, like neutron.conf's [quotas] quota_port = -1 (POCKETSTACK_QUOTA_PORT). */
+  quotas: Record<string, number>;
 }
 
 const int = (v: string | undefined, d: number): number => (v === undefined || v === '' ? d : Number.parseInt(v, 10));
@@ -67,6 +69,11 @@ export function loadConfig(overrides: Partial<Config> = {}, env: NodeJS.ProcessE
     dataplaneResyncMs: int(env.POCKETSTACK_DATAPLANE_RESYNC_MS, 10_000),
     runUserData: ['1', 'true', 'yes'].includes((env.POCKETSTACK_RUN_USER_DATA ?? '').toLowerCase()),
     instanceUser: env.POCKETSTACK_INSTANCE_USER ?? 'nobody',
+    quotas: Object.fromEntries(
+      Object.entries(env)
+        .filter(([k, v]) => k.startsWith('POCKETSTACK_QUOTA_') && v !== undefined && /^-?\d+$/.test(v))
+        .map(([k, v]) => [k.slice('POCKETSTACK_QUOTA_'.length).toLowerCase(), Number(v)]),
+    ),
   };
   return { ...base, ...overrides, ports: { ...base.ports, ...(overrides.ports ?? {}) } };
 }
