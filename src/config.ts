@@ -27,6 +27,8 @@ export interface Config {
   logLevel: string;
   /** Which data plane reconciles the store into the machine. */
   dataplane: 'noop' | 'netns';
+  /** Largest image upload accepted, in bytes (Glance's image_size_cap; 1 TiB by default). */
+  imageSizeCap: number;
 }
 
 const int = (v: string | undefined, d: number): number => (v === undefined || v === '' ? d : Number.parseInt(v, 10));
@@ -55,6 +57,7 @@ export function loadConfig(overrides: Partial<Config> = {}, env: NodeJS.ProcessE
     demoPassword: env.POCKETSTACK_DEMO_PASSWORD || undefined,
     logLevel: env.POCKETSTACK_LOG_LEVEL ?? 'info',
     dataplane: (env.POCKETSTACK_DATAPLANE as Config['dataplane']) ?? 'noop',
+    imageSizeCap: int(env.POCKETSTACK_IMAGE_SIZE_CAP, 1024 ** 4),
   };
   return { ...base, ...overrides, ports: { ...base.ports, ...(overrides.ports ?? {}) } };
 }
