@@ -2,11 +2,15 @@ import { Migrator, type Migration, type MigrationProvider } from 'kysely';
 import type { Store } from './db.js';
 import * as m0001 from './migrations/0001_identity.js';
 import * as m0002 from './migrations/0002_network.js';
+import * as m0004 from './migrations/0004_compute.js';
+import * as m0005 from './migrations/0005_image.js';
 
 /** Migrations are listed here in order; each file only ever gains successors, never edits. */
 const MIGRATIONS: Record<string, Migration> = {
   '0001_identity': m0001,
   '0002_network': m0002,
+  '0004_compute': m0004,
+  '0005_image': m0005,
 };
 
 class StaticProvider implements MigrationProvider {
