@@ -110,6 +110,11 @@ export class Cloud {
     const image = new ImageService(store, { dataDir: config.dataDir, sizeCap: config.imageSizeCap });
     const compute = new ComputeService(store, network, image, { dataDir: config.dataDir, hostname: hostname() });
     const computeManager = new ComputeManager(compute, log.child({ component: 'compute-manager' }), { buildTimeoutMs: 300_000 });
+    if (dataplane instanceof NetnsDataPlane) {
+      // Instances are namespaces this data plane runs: compute waits for its reports.
+      compute.attachHost(dataplane);
+      dataplane.attachCompute(compute);
+    }
 
     const cloud = new Cloud(config, log, { store, identity, network, extensions, dataplane, image, compute, computeManager });
     const identityUrl = () => serviceUrl(config, 'identity');
@@ -241,7 +246,7 @@ async function createDataPlane(config: Config, network: NetworkService, log: Log
         network,
         {
           prefix: config.dataplanePrefix,
-          instancesDir: instancesDir(config),
+          dataDir: config.dataDir,
           runUserData: config.runUserData,
           instanceUser: config.instanceUser,
           publicPhysnet: 'public',
@@ -253,9 +258,6 @@ async function createDataPlane(config: Config, network: NetworkService, log: Log
       throw new Error(`unknown data plane '${String(config.dataplane)}' (use --dataplane noop or netns)`);
   }
 }
-
-/** Per-instance working directories and console logs (`<data dir>/instances/<server id>/`). */
-export const instancesDir = (config: Config): string => join(config.dataDir, 'instances');
 
 /** DevStack's `public` network: flat on physnet `public`, 172.24.4.0/24 and 2001:db8::/64. */
 export async function createPublicNetwork(network: NetworkService, ctx: RequestContext): Promise<void> {

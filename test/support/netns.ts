@@ -95,3 +95,35 @@ export function stopAll(): void {
 export async function sh(argv: string[]): Promise<string> {
   return (await run(argv[0], argv.slice(1))).stdout;
 }
+
+/**
+ * A user_data script for a web server instance: prints who it runs as, then serves HTTP on each
+ * port answering "<name> <client address>" and logging each request to the console.
+ */
+export function webUserData(name: string, ports: number[] = [80]): string {
+  const py = [
+    'import http.server, sys, threading',
+    'class H(http.server.BaseHTTPRequestHandler):',
+    '    def do_GET(self):',
+    `        b = ("${name} %s\\n" % self.client_address[0]).encode()`,
+    '        self.send_response(200); self.send_header("Content-Length", str(len(b))); self.end_headers(); self.wfile.write(b)',
+    '    def log_message(self, f, *a):',
+    '        sys.stdout.write("request from %s: %s\\n" % (self.client_address[0], f % a)); sys.stdout.flush()',
+    `for p in [${ports.join(', ')}]:`,
+    '    s = http.server.ThreadingHTTPServer(("", p), H)',
+    '    threading.Thread(target=s.serve_forever).start()',
+  ].join('\n');
+  return `#!/bin/sh\necho "${name} starting as $(id -un)"\nexec /usr/bin/python3 -u -c '${py}'\n`;
+}
+
+/** Uids of every process inside `ns`. */
+export async function namespaceUids(ns: string): Promise<number[]> {
+  const pids = (await run('ip', ['netns', 'pids', ns], { allowFail: true })).stdout.split('\n').filter(Boolean);
+  const uids: number[] = [];
+  for (const pid of pids) {
+    const status = (await run('cat', [`/proc/${pid}/status`], { allowFail: true })).stdout;
+    const m = /^Uid:\s+(\d+)/m.exec(status);
+    if (m) uids.push(Number(m[1]));
+  }
+  return uids;
+}

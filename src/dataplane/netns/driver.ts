@@ -1,6 +1,10 @@
 import { createHash } from 'node:crypto';
-import { type FSWatcher, readFileSync, watch } from 'node:fs';
+import { type FSWatcher, readFileSync, readdirSync, rmSync, watch } from 'node:fs';
+import { hostname } from 'node:os';
+import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
+import { type InstanceHost, type InstanceReport, readInstanceSpecs } from '../../core/compute/host.js';
+import type { ComputeService } from '../../core/compute/servers.js';
 import type { NetworkService } from '../../core/network/service.js';
 import { type DataPlaneDriver, Reconciler } from '../driver.js';
 import { buildDesired, ROUTER_GATEWAY_OWNER, ROUTER_INTERFACE_OWNERS } from './desired.js';
@@ -24,7 +28,7 @@ import { planNat } from './nat.js';
 import { Names, SG_CHAIN } from './names.js';
 import { type Line, type NsPlan, type PeerView, hostConflicts, planNamespace, withoutOwners } from './plan.js';
 import { ensureBrNetfilter, preflight } from './preflight.js';
-import { InstanceProcesses, resolveUser } from './processes.js';
+import { InstanceProcesses, instanceDir, instanceDirName, resolveUser } from './processes.js';
 import { parseProtocols } from './secgroups.js';
 import { loadSnapshot } from './snapshot.js';
 import type { NsState } from './state.js';
@@ -32,8 +36,8 @@ import type { NsState } from './state.js';
 export interface NetnsOptions {
   /** Two characters that start every namespace and host link we own (default `ps`). */
   prefix: string;
-  /** Per-instance working directories and console logs. */
-  instancesDir: string;
+  /** PocketStack's data directory: instances' working directories and console logs live under it. */
+  dataDir: string;
   runUserData: boolean;
   /** Unprivileged user that runs user_data. */
   instanceUser: string;
@@ -78,8 +82,9 @@ async function mapLimit<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R
  * incremental pass only namespaces whose desired state changed since they were last applied
  * cleanly), applies the difference in one batch per namespace and writes status back.
  */
-export class NetnsDataPlane implements DataPlaneDriver {
+export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
   readonly kind = 'netns';
+  readonly hostname = hostname();
   readonly names: Names;
   /** Ports in ERROR, with the kernel's reason (compute shows it as the server's fault). */
   readonly portErrors = new Map<string, string>();
@@ -99,6 +104,9 @@ export class NetnsDataPlane implements DataPlaneDriver {
   private retry: NodeJS.Timeout | null = null;
   private retryDelay = 250;
   private changes = 0;
+  private compute: ComputeService | null = null;
+  /** What each instance was last reported as (compute learns of changes only). */
+  private readonly reported = new Map<string, string>();
 
   private constructor(
     private readonly network: NetworkService,
@@ -112,7 +120,7 @@ export class NetnsDataPlane implements DataPlaneDriver {
       opts.resyncMs,
     );
     const user = opts.runUserData ? resolveUser(opts.instanceUser) : null;
-    this.processes = new InstanceProcesses({ instancesDir: opts.instancesDir, user, runUserData: opts.runUserData });
+    this.processes = new InstanceProcesses({ dataDir: opts.dataDir, user, runUserData: opts.runUserData });
     let protocols = '';
     try {
       protocols = readFileSync('/etc/protocols', 'utf8');
@@ -129,9 +137,17 @@ export class NetnsDataPlane implements DataPlaneDriver {
     return new NetnsDataPlane(network, opts, log);
   }
 
-  /** Let another service add to each snapshot (compute's instances, say). */
+  /** Let another service add to each snapshot. */
   extend(fn: SnapshotExtender): void {
     this.extenders.push(fn);
+  }
+
+  /**
+   * Run compute's servers: their desired power state, reboots, user_data and NIC order come from
+   * compute's tables, and what the instance really does is reported back.
+   */
+  attachCompute(compute: ComputeService): void {
+    this.compute = compute;
   }
 
   private readonly onChange = (e: { op: string }) => {
@@ -143,7 +159,7 @@ export class NetnsDataPlane implements DataPlaneDriver {
     this.reconciler.start();
   }
 
-  kick(): void {
+  kick(_reason?: string): void {
     this.reconciler.kick();
   }
 
@@ -193,6 +209,15 @@ export class NetnsDataPlane implements DataPlaneDriver {
 
   async snapshot(): Promise<Snapshot> {
     const snap = await loadSnapshot(this.network.store);
+    if (this.compute) {
+      snap.instances = (await readInstanceSpecs(this.network.store.db)).map((i) => ({
+        id: i.id,
+        running: i.power === 'running',
+        userData: i.userData ? i.userData.toString('utf8') : null,
+        bootGeneration: i.rebootSeq,
+        nics: i.ports.map((p) => p.id),
+      }));
+    }
     for (const fn of this.extenders) await fn(snap);
     return snap;
   }
@@ -365,6 +390,8 @@ export class NetnsDataPlane implements DataPlaneDriver {
     if (kernelErrors.size) this.log.warn({ errors: Object.fromEntries(kernelErrors) }, 'kernel refused some changes');
 
     await this.writeStatus(snap, desired, errors);
+    await this.reportInstances(desired, errors, existing);
+    if (full && this.compute) this.removeInstanceDirs(desired);
     if (full) this.lastFull = Date.now();
     this.lastPass = {
       full,
@@ -488,6 +515,41 @@ export class NetnsDataPlane implements DataPlaneDriver {
       }
     }
     this.log.warn({ family, reason: why, failed: [...failedPorts] }, 'security group rules applied one by one');
+  }
+
+  /**
+   * Tell compute what each instance does: running once its namespace exists and it booted,
+   * shutdown when stopped, or the reason it cannot run (a port the kernel refused).
+   */
+  private async reportInstances(desired: Desired, errors: Map<string, string>, existing: Map<string, number>): Promise<void> {
+    if (!this.compute) return;
+    const live = new Set<string>();
+    for (const i of desired.instances) {
+      live.add(i.id);
+      const portError = [...desired.wired.values()].find((w) => w.ns === i.ns && errors.has(`port:${w.portId}`));
+      // The port's reason first: a route through a refused link fails only because of it.
+      const error = (portError ? errors.get(`port:${portError.portId}`) : undefined) ?? errors.get(`instance:${i.id}`);
+      if (!existing.has(i.ns) && !error) continue;
+      const report: InstanceReport = { power: i.running ? 'running' : 'shutdown', rebootSeq: i.bootGeneration, ...(error ? { error } : {}) };
+      const key = JSON.stringify(report);
+      if (this.reported.get(i.id) === key) continue;
+      this.reported.set(i.id, key);
+      await this.compute.reportInstance(i.id, report);
+    }
+    for (const id of this.reported.keys()) if (!live.has(id)) this.reported.delete(id);
+  }
+
+  /** Working directories of instances that no longer exist (their console logs go with them). */
+  private removeInstanceDirs(desired: Desired): void {
+    const keep = new Set(desired.instances.map((i) => instanceDirName(i.id)));
+    const base = dirname(instanceDir(this.opts.dataDir, 'x'));
+    let entries: string[] = [];
+    try {
+      entries = readdirSync(base);
+    } catch {
+      return;
+    }
+    for (const e of entries) if (!keep.has(e)) rmSync(join(base, e), { recursive: true, force: true });
   }
 
   /** Port (and later router/floating IP) status, written only when it changes. */

@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { consoleLogPath } from '../../core/compute/host.js';
 import { killNamespaceProcesses } from './kernel.js';
 import type { InstanceSpec } from './model.js';
 
@@ -24,14 +25,12 @@ export function instanceDirName(id: string): string {
   return /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/.test(id) ? id : createHash('sha256').update(id).digest('hex');
 }
 
-export function instanceDir(instancesDir: string, id: string): string {
-  return join(instancesDir, instanceDirName(id));
+/** The instance's working directory: where compute reads its console log from. */
+export function instanceDir(dataDir: string, id: string): string {
+  return dirname(consoleLogPath(dataDir, instanceDirName(id)));
 }
 
-/** The console log `os-getConsoleOutput` returns. */
-export function consoleLogPath(instancesDir: string, id: string): string {
-  return join(instanceDir(instancesDir, id), 'console.log');
-}
+const consoleOf = (dataDir: string, id: string) => consoleLogPath(dataDir, instanceDirName(id));
 
 /** Look a user up in /etc/passwd; refuses root (user code never runs as root). */
 export function resolveUser(name: string, passwd = '/etc/passwd'): InstanceUser {
@@ -52,7 +51,8 @@ interface BootState {
 }
 
 export interface ProcessOptions {
-  instancesDir: string;
+  /** PocketStack's data directory (instances live in `<dataDir>/instances/<id>/`). */
+  dataDir: string;
   user: InstanceUser | null;
   /** Running tenant-supplied code on the host is opt-in. */
   runUserData: boolean;
@@ -64,7 +64,7 @@ export class InstanceProcesses {
   constructor(private readonly opts: ProcessOptions) {}
 
   private dir(id: string): string {
-    return instanceDir(this.opts.instancesDir, id);
+    return instanceDir(this.opts.dataDir, id);
   }
 
   private readState(id: string): BootState | null {
@@ -80,7 +80,7 @@ export class InstanceProcesses {
   }
 
   private console(id: string, text: string): void {
-    const fd = openSync(consoleLogPath(this.opts.instancesDir, id), 'a', 0o644);
+    const fd = openSync(consoleOf(this.opts.dataDir, id), 'a', 0o644);
     try {
       writeSync(fd, text);
     } finally {
@@ -90,7 +90,7 @@ export class InstanceProcesses {
 
   private ensureDir(id: string): string {
     const dir = this.dir(id);
-    mkdirSync(this.opts.instancesDir, { recursive: true, mode: 0o711 });
+    mkdirSync(dirname(dir), { recursive: true, mode: 0o711 });
     if (!existsSync(dir)) mkdirSync(dir, { mode: 0o700 });
     if (this.opts.user) chownSync(dir, this.opts.user.uid, this.opts.user.gid);
     chmodSync(dir, 0o700);
@@ -113,7 +113,7 @@ export class InstanceProcesses {
     if (state?.running && state.nsIno === nsIno && state.generation === spec.bootGeneration) return 'unchanged';
     const dir = this.ensureDir(spec.id);
     await killNamespaceProcesses(spec.ns);
-    this.console(spec.id, `[pocketstack] ${new Date().toISOString()} instance ${spec.id} booting (boot ${spec.bootGeneration})\n`);
+    this.console(spec.id, `[pocketstack] ${new Date().toISOString()} instance ${spec.id} booting\n`);
     if (spec.userData !== null) this.startUserData(spec, dir);
     this.writeState(spec.id, { nsIno, generation: spec.bootGeneration, running: true });
     return 'booted';
@@ -132,7 +132,7 @@ export class InstanceProcesses {
     const script = join(dir, 'user-data');
     writeFileSync(script, spec.userData, { mode: 0o755 });
     chmodSync(script, 0o755);
-    const log = openSync(consoleLogPath(this.opts.instancesDir, spec.id), 'a', 0o644);
+    const log = openSync(consoleOf(this.opts.dataDir, spec.id), 'a', 0o644);
     try {
       // cwd is the instance directory (its parents may be closed to the user); the script runs
       // by a relative path, as the unprivileged user, unable to regain privileges.
