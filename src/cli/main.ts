@@ -4,7 +4,7 @@ import pino from 'pino';
 import { loadConfig, type Config } from '../config.js';
 import { Names } from '../dataplane/netns/names.js';
 import { teardown } from '../dataplane/netns/down.js';
-import { preflight } from '../dataplane/netns/preflight.js';
+import { preflight, releaseLock, takeLock } from '../dataplane/netns/preflight.js';
 import { Cloud } from '../server.js';
 
 const USAGE = `usage: pocketstack <command> [options]
@@ -85,8 +85,11 @@ async function dataplane(argv: string[]): Promise<void> {
   const why = await preflight();
   if (why) throw new Error(why);
   const names = new Names(values.prefix ?? loadConfig().dataplanePrefix);
+  // A running server would rebuild everything at once: it has to stop first.
+  takeLock(names.prefix);
   const started = performance.now();
   const removed = await teardown(names);
+  releaseLock(names.prefix);
   const ms = Math.round(performance.now() - started);
   process.stdout.write(
     `removed ${removed.namespaces.length} namespaces and ${removed.links.length} host links in ${ms} ms` +

@@ -1,4 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import * as fsApi from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as lockApi from '../../src/dataplane/netns/preflight.js';
 import { preflight } from '../../src/dataplane/netns/preflight.js';
 
 describe('netns preflight', () => {
@@ -13,5 +17,25 @@ describe('netns preflight', () => {
 
   it('passes when everything is there', async () => {
     expect(await preflight({ uid: 0, which: (t) => `/usr/sbin/${t}` })).toBeNull();
+  });
+});
+
+describe('one data plane per prefix', () => {
+  it('refuses a second live owner and takes over from a dead one', () => {
+    const dir = fsApi.mkdtempSync(join(tmpdir(), 'ps-lock-'));
+    try {
+      const { takeLock, releaseLock, lockPath } = lockApi;
+      // pid 1 is always alive: another owner.
+      fsApi.writeFileSync(lockPath('zq', dir), '1\n');
+      expect(() => takeLock('zq', process.pid, dir)).toThrow(/another PocketStack \(pid 1\)/);
+      // A pid that cannot exist: a crashed owner's leftover.
+      fsApi.writeFileSync(lockPath('zq', dir), '999999999\n');
+      takeLock('zq', process.pid, dir);
+      expect(fsApi.readFileSync(lockPath('zq', dir), 'utf8')).toBe(`${process.pid}\n`);
+      releaseLock('zq', process.pid, dir);
+      expect(fsApi.existsSync(lockPath('zq', dir))).toBe(false);
+    } finally {
+      fsApi.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -27,7 +27,7 @@ import { type Desired, type DesiredNs, type FilterTables, ROOT_NS, type Snapshot
 import { planNat } from './nat.js';
 import { Names, SG_CHAIN } from './names.js';
 import { type Line, type NsPlan, type PeerView, hostConflicts, planNamespace, withoutOwners } from './plan.js';
-import { ensureBrNetfilter, preflight } from './preflight.js';
+import { ensureBrNetfilter, preflight, releaseLock, takeLock } from './preflight.js';
 import { InstanceProcesses, instanceDir, instanceDirName, resolveUser } from './processes.js';
 import { parseProtocols } from './secgroups.js';
 import { loadSnapshot } from './snapshot.js';
@@ -155,6 +155,7 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
   };
 
   async start(): Promise<void> {
+    takeLock(this.opts.prefix);
     this.network.events.on('change', this.onChange);
     this.reconciler.start();
   }
@@ -179,6 +180,7 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
     this.watcher?.close();
     if (this.retry) clearTimeout(this.retry);
     await this.reconciler.stop();
+    releaseLock(this.opts.prefix);
   }
 
   /** A namespace of ours deleted behind our back: converge now, not at the next resync. */

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { run, which } from './exec.js';
 
 /** Tools the netns data plane runs, and the Debian package that provides each. */
@@ -35,4 +35,45 @@ export async function ensureBrNetfilter(): Promise<string | null> {
   await run('modprobe', ['br_netfilter'], { allowFail: true });
   if (existsSync('/proc/sys/net/bridge/bridge-nf-call-iptables')) return null;
   return 'the kernel lacks br_netfilter (CONFIG_BRIDGE_NETFILTER): security groups cannot be enforced; modprobe br_netfilter failed';
+}
+
+export const LOCK_DIR = '/run/pocketstack';
+
+/** Where a running data plane records its pid, per prefix. */
+export const lockPath = (prefix: string, dir = LOCK_DIR): string => `${dir}/dataplane-${prefix}.pid`;
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/**
+ * Two data planes with one prefix would undo each other's work: the second refuses to start.
+ * A pid file left by a killed process (kill -9) is taken over.
+ */
+export function takeLock(prefix: string, pid = process.pid, dir = LOCK_DIR): void {
+  const path = lockPath(prefix, dir);
+  mkdirSync(dir, { recursive: true, mode: 0o755 });
+  try {
+    const other = Number(readFileSync(path, 'utf8').trim());
+    if (other && other !== pid && alive(other)) {
+      throw new Error(`another PocketStack (pid ${other}) runs the netns data plane with prefix '${prefix}'; stop it or choose another POCKETSTACK_DATAPLANE_PREFIX`);
+    }
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+  writeFileSync(path, `${pid}\n`);
+}
+
+export function releaseLock(prefix: string, pid = process.pid, dir = LOCK_DIR): void {
+  const path = lockPath(prefix, dir);
+  try {
+    if (Number(readFileSync(path, 'utf8').trim()) === pid) rmSync(path, { force: true });
+  } catch {
+    // not ours or gone
+  }
 }
