@@ -220,6 +220,11 @@ describe('desired state', () => {
     // Router ports are trusted: no security group chains for them.
     expect([...d.filter.v4.filter.keys()].some((c) => c.includes('0b000001'))).toBe(false);
     expect(d.wired.get(qr.id)!.ns).toBe('psr-99999999-88');
+    // The host learns where the router's addresses live (as from a gratuitous ARP).
+    expect(d.root.neighbours).toEqual([
+      { dev: 'psx-aaaaaaaa-00', ip: '172.24.4.13', mac: 'fa:16:3e:00:01:02', owner: `router:${ROUTER}` },
+      { dev: 'psx-aaaaaaaa-00', ip: '172.24.4.101', mac: 'fa:16:3e:00:01:02', owner: 'floatingip:f1' },
+    ]);
   });
 
   it('drops a router that is administratively down', () => {

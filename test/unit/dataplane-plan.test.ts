@@ -175,6 +175,38 @@ describe('namespace plan', () => {
     ]);
   });
 
+  it('corrects a neighbour entry that failed or points elsewhere, as a gratuitous ARP would', () => {
+    const root: DesiredNs = {
+      name: '',
+      kind: 'root',
+      objectId: '',
+      sysctls: [],
+      links: [],
+      addrs: [],
+      routes: [],
+      neighbours: [
+        { dev: 'psx-aaaa', ip: '172.24.4.101', mac: 'fa:16:3e:00:01:02', owner: 'floatingip:f1' },
+        { dev: 'psx-aaaa', ip: '172.24.4.102', mac: 'fa:16:3e:00:01:02', owner: 'floatingip:f2' },
+        { dev: 'psx-aaaa', ip: '172.24.4.103', mac: 'fa:16:3e:00:01:02', owner: 'floatingip:f3' },
+        { dev: 'psx-aaaa', ip: '172.24.4.104', mac: 'fa:16:3e:00:01:02', owner: 'floatingip:f4' },
+      ],
+    };
+    const state: NsState = {
+      links: new Map(),
+      routes: [],
+      neighbours: [
+        { ip: '172.24.4.101', dev: 'psx-aaaa', mac: null, state: ['INCOMPLETE'] },
+        { ip: '172.24.4.102', dev: 'psx-aaaa', mac: 'fa:16:3e:99:99:99', state: ['STALE'] },
+        { ip: '172.24.4.103', dev: 'psx-aaaa', mac: 'fa:16:3e:00:01:02', state: ['REACHABLE'] },
+      ],
+    };
+    const p = planNamespace(root, state, ctx({}, [root], true));
+    expect(p.apply.map((l) => l.cmd)).toEqual([
+      'neigh replace 172.24.4.101 lladdr fa:16:3e:00:01:02 dev psx-aaaa nud stale',
+      'neigh replace 172.24.4.102 lladdr fa:16:3e:00:01:02 dev psx-aaaa nud stale',
+    ]);
+  });
+
   it('refuses to give the host a second path onto a subnet it already has', () => {
     const root: DesiredNs = {
       name: '',
@@ -228,8 +260,16 @@ describe('reading the kernel', () => {
         { dst: 'default', gateway: '2001:db8::1', dev: 'eth0', metric: 1024, flags: [] },
         { dst: '192.168.5.7', gateway: '10.0.2.254', dev: 'eth0', flags: [] },
       ]),
+      JSON.stringify([
+        { dst: '172.24.4.101', dev: 'psx-aaaa', state: ['FAILED'] },
+        { dst: '172.24.4.13', dev: 'psx-aaaa', lladdr: 'FA:16:3E:00:01:02', state: ['REACHABLE'] },
+      ]),
     ].join('\n');
     const s = parseNsRead(out);
+    expect(s.neighbours).toEqual([
+      { ip: '172.24.4.101', dev: 'psx-aaaa', mac: null, state: ['FAILED'] },
+      { ip: '172.24.4.13', dev: 'psx-aaaa', mac: 'fa:16:3e:00:01:02', state: ['REACHABLE'] },
+    ]);
     expect(s.links.get('eth0')).toMatchObject({ kind: 'veth', linkIndex: 7, mac: 'fa:16:3e:00:00:01', up: true, addrs: ['10.0.2.11/24', '2001:db8::5/64'] });
     expect(s.links.get('lo')!.addrs).toEqual([]);
     expect(s.routes).toEqual([

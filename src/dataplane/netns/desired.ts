@@ -183,9 +183,16 @@ export function buildDesired(s: Snapshot, names: Names, opts: BuildOptions): Des
   }
 
   // ---------------------------------------------------------------- routers
+  const announce: Array<{ networkId: string; ip: string; mac: string; owner: string }> = [];
   for (const r of [...s.routers].sort((a, b) => a.id.localeCompare(b.id))) {
     if (!r.adminUp || !claimNs(names.routerNs(r.id), r.id, `router:${r.id}`)) continue;
-    namespaces.push(buildRouter(r, s, names, { ports, networks, subnets, errors, wire, portAddrs }));
+    const ns = buildRouter(r, s, names, { ports, networks, subnets, errors, wire, portAddrs });
+    namespaces.push(ns);
+    const gw = r.gatewayPortId ? ports.get(r.gatewayPortId) : undefined;
+    if (ns.nat && gw) {
+      if (ns.nat.gatewayIp) announce.push({ networkId: gw.networkId, ip: ns.nat.gatewayIp, mac: gw.mac, owner: `router:${r.id}` });
+      for (const f of ns.nat.fips) announce.push({ networkId: gw.networkId, ip: f.floating, mac: gw.mac, owner: f.owner });
+    }
   }
 
   // ---------------------------------------------------------------- the host leg (br-ex)
@@ -204,6 +211,8 @@ export function buildDesired(s: Snapshot, names: Names, opts: BuildOptions): Des
       const gw = parseIp(x.gatewayIp);
       if (c && gw && gw.version === c.version) root.addrs.push({ dev: leg, cidr: `${ipToString(gw)}/${c.prefix}`, owner });
     }
+    const neighbours = announce.filter((a) => a.networkId === net.id).map((a) => ({ dev: leg, ip: a.ip, mac: a.mac, owner: a.owner }));
+    if (neighbours.length) root.neighbours = [...(root.neighbours ?? []), ...neighbours];
   }
 
   // ---------------------------------------------------------------- security groups

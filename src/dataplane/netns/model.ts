@@ -167,6 +167,18 @@ export interface DesiredNs {
   addrs: DesiredAddr[];
   routes: DesiredRoute[];
   nat?: NatSpec;
+  /**
+   * Neighbour entries to correct when the kernel holds a failed or outdated one: what a
+   * gratuitous ARP would tell the host when a floating IP moves onto a router.
+   */
+  neighbours?: DesiredNeighbour[];
+}
+
+export interface DesiredNeighbour {
+  dev: string;
+  ip: string;
+  mac: string;
+  owner: Owner;
 }
 
 /** iptables content we own, rendered as `iptables-save` prints it. */

@@ -29,12 +29,21 @@ export interface RouteState {
   protocol: string;
 }
 
+export interface NeighbourState {
+  ip: string;
+  dev: string;
+  mac: string | null;
+  /** `REACHABLE`, `STALE`, `FAILED`, `INCOMPLETE`… */
+  state: string[];
+}
+
 export interface NsState {
   links: Map<string, LinkState>;
   routes: RouteState[];
+  neighbours?: NeighbourState[];
 }
 
-export const READ_BATCH = 'addr show\nroute show table all\n';
+export const READ_BATCH = 'addr show\nroute show table all\nneigh show\n';
 
 function canonicalAddr(local: string, prefix: number): string | null {
   const c = parseCidr(`${local}/${prefix}`);
@@ -91,11 +100,20 @@ export function parseRoutes(json: string): RouteState[] {
   return out;
 }
 
+export function parseNeighbours(json: string): NeighbourState[] {
+  return (JSON.parse(json) as Array<Record<string, any>>).map((n) => ({
+    ip: ipToString(parseIp(n.dst) ?? { version: 4, value: 0n }),
+    dev: n.dev,
+    mac: typeof n.lladdr === 'string' ? n.lladdr.toLowerCase() : null,
+    state: Array.isArray(n.state) ? n.state : [],
+  }));
+}
+
 /** Output of `ip -j -batch -` with READ_BATCH: one JSON document per line. */
 export function parseNsRead(stdout: string): NsState {
   const docs = stdout.split('\n').filter((l) => l.trim().startsWith('['));
-  if (docs.length < 2) throw new Error(`unexpected ip output: ${stdout.slice(0, 200)}`);
-  return { links: parseLinks(docs[0]), routes: parseRoutes(docs[1]) };
+  if (docs.length < 3) throw new Error(`unexpected ip output: ${stdout.slice(0, 200)}`);
+  return { links: parseLinks(docs[0]), routes: parseRoutes(docs[1]), neighbours: parseNeighbours(docs[2]) };
 }
 
 /** `iptables-save` text → table → chain → rules (each without `-A <chain> `). */
