@@ -13,11 +13,7 @@ const PY = '/usr/bin/python3';
 const inNs = (ns: string | null, argv: string[]): [string, string[]] => (ns ? ['ip', ['netns', 'exec', ns, ...argv]] : [argv[0], argv.slice(1)]);
 
 /** ICMP echo; resolves true when `addr` answered within `timeoutS`. */
-export async function ping(addr: string, opts: { ns?: string; timeoutS?: number } = {}): Promise<boolean> {
-  const [cmd, args] = inNs(opts.ns ?? null, [PY, join(HERE, 'icmp_echo.py'), addr, String(opts.timeoutS ?? 2)]);
-  const r = await run(cmd, args, { allowFail: true });
-  return r.code === 0;
-}
+export { ping } from '../../src/bench/icmp.js';
 
 /** GET `url` with curl (from the host, or from inside `ns`); null when nothing answered. */
 export async function httpGet(url: string, opts: { ns?: string; timeoutS?: number; source?: string } = {}): Promise<string | null> {
