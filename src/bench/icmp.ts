@@ -16,13 +16,15 @@ def checksum(data):
     s += s >> 16
     return ~s & 0xFFFF
 
-dst, timeout, interval = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
+timeout, interval, targets = float(sys.argv[1]), float(sys.argv[2]), sys.argv[3:]
 deadline = time.monotonic() + timeout
 ident = os.getpid() & 0xFFFF
 sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
 print("ready", flush=True)
-seq, sent, next_send = 0, {}, 0.0
-while True:
+waiting = {a: i for i, a in enumerate(targets)}
+sent = {}
+seq, next_send = 0, 0.0
+while waiting:
     now = time.monotonic()
     if now >= deadline:
         sys.exit(1)
@@ -31,10 +33,11 @@ while True:
         payload = b"pocketstack"
         header = struct.pack("!BBHHH", 8, 0, 0, ident, seq)
         packet = struct.pack("!BBHHH", 8, 0, checksum(header + payload), ident, seq) + payload
-        try:
-            sock.sendto(packet, (dst, 0))
-        except OSError:
-            pass
+        for a in waiting:
+            try:
+                sock.sendto(packet, (a, 0))
+            except OSError:
+                pass
         sent[seq] = now
         next_send = now + interval
     ready, _, _ = select.select([sock], [], [], max(0.0, min(next_send, deadline) - time.monotonic()))
@@ -43,9 +46,9 @@ while True:
     data, addr = sock.recvfrom(2048)
     ihl = (data[0] & 0x0F) * 4
     kind, _c, _s, rid, rseq = struct.unpack("!BBHHH", data[ihl:ihl + 8])
-    if kind == 0 and rid == ident and addr[0] == dst and rseq in sent:
-        print("reply %.3f %.3f" % (time.time() * 1000, (time.monotonic() - sent[rseq]) * 1000), flush=True)
-        sys.exit(0)
+    if kind == 0 and rid == ident and addr[0] in waiting and rseq in sent:
+        del waiting[addr[0]]
+        print("reply %s %.3f %.3f" % (addr[0], time.time() * 1000, (time.monotonic() - sent[rseq]) * 1000), flush=True)
 `;
 
 export interface EchoResult {
@@ -56,17 +59,17 @@ export interface EchoResult {
 }
 
 export interface Prober {
-  /** Resolves with the first reply (or null fields on timeout). */
-  result: Promise<EchoResult>;
+  /** Resolves once every address answered or the time is up: address → its first reply. */
+  result: Promise<Map<string, EchoResult>>;
   child: ChildProcessWithoutNullStreams;
 }
 
 /**
- * Start probing `addr` (from the host, or from inside network namespace `ns`); resolves once
- * the prober runs, so a caller can start probing first and then cause what makes it answer.
+ * Start probing `addrs` (from the host, or from inside network namespace `ns`); resolves once
+ * the prober runs, so a caller can start probing first and then cause what makes them answer.
  */
-export async function startProber(addr: string, opts: { ns?: string; timeoutS?: number; intervalS?: number } = {}): Promise<Prober> {
-  const argv = ['/usr/bin/python3', '-c', PROBER, addr, String(opts.timeoutS ?? 2), String(opts.intervalS ?? 0.05)];
+export async function startProber(addrs: string[], opts: { ns?: string; timeoutS?: number; intervalS?: number } = {}): Promise<Prober> {
+  const argv = ['/usr/bin/python3', '-c', PROBER, String(opts.timeoutS ?? 2), String(opts.intervalS ?? 0.05), ...addrs];
   const child = opts.ns ? spawn('ip', ['netns', 'exec', opts.ns, ...argv]) : spawn(argv[0], argv.slice(1));
   let out = '';
   let readyResolve: () => void = () => undefined;
@@ -75,20 +78,22 @@ export async function startProber(addr: string, opts: { ns?: string; timeoutS?: 
     out += b.toString();
     if (out.includes('ready')) readyResolve();
   });
-  const result = new Promise<EchoResult>((resolve) => {
-    child.on('close', () => {
+  const result = new Promise<Map<string, EchoResult>>((resolve) => {
+    const done = () => {
       readyResolve();
-      const m = /reply ([\d.]+) ([\d.]+)/.exec(out);
-      resolve(m ? { at: Number(m[1]), rttMs: Number(m[2]) } : { at: null, rttMs: null });
-    });
-    child.on('error', () => resolve({ at: null, rttMs: null }));
+      const replies = new Map<string, EchoResult>(addrs.map((a) => [a, { at: null, rttMs: null }]));
+      for (const m of out.matchAll(/reply (\S+) ([\d.]+) ([\d.]+)/g)) replies.set(m[1], { at: Number(m[2]), rttMs: Number(m[3]) });
+      resolve(replies);
+    };
+    child.on('close', done);
+    child.on('error', done);
   });
   await ready;
   return { result, child };
 }
 
-/** One ICMP echo exchange: true when `addr` answered within `timeoutS`. */
+/** ICMP echo: true when `addr` answered within `timeoutS`. */
 export async function ping(addr: string, opts: { ns?: string; timeoutS?: number } = {}): Promise<boolean> {
-  const p = await startProber(addr, opts);
-  return (await p.result).at !== null;
+  const p = await startProber([addr], opts);
+  return (await p.result).get(addr)!.at !== null;
 }

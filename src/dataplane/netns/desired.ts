@@ -138,7 +138,7 @@ export function buildDesired(s: Snapshot, names: Names, opts: BuildOptions): Des
     const bridge = ensureBridge(net);
     const up = p.adminUp && net.adminUp;
     sw.links.push({ name: tap, kind: 'veth', mtu: net.mtu, master: bridge, up, peer: { ns: target.name, name: ifname }, creates: true, owner });
-    target.links.push({ name: ifname, kind: 'veth', mtu: net.mtu, mac: p.mac, up: true, peer: { ns: sw.name, name: tap }, owner });
+    target.links.push({ name: ifname, kind: 'veth', mtu: net.mtu, mac: parseMac(p.mac)!, up: true, peer: { ns: sw.name, name: tap }, owner });
     for (const a of addrs) target.addrs.push({ dev: ifname, cidr: `${a.ip}/${a.cidr.prefix}`, owner });
     for (const cidr of extra) target.addrs.push({ dev: ifname, cidr, owner });
     wired.set(p.id, { portId: p.id, ns: target.name, ifname, up });

@@ -1,5 +1,5 @@
 import { IP_PROTOCOLS } from '../../core/network/securitygroups.js';
-import { cidrToString, eui64, parseCidr, parseIp, ipToString } from '../../util/ip.js';
+import { cidrToString, eui64, ipToString, parseCidr, parseIp, parseMac } from '../../util/ip.js';
 import type { FilterTables, PortRec, RuleRec, SecurityGroupRec } from './model.js';
 import { type Names, SG_CHAIN } from './names.js';
 
@@ -154,13 +154,15 @@ function spoofChain(p: PortRec, family: Family): string[] {
   if (family === 6) {
     // The link-local address the kernel derives from each MAC (neighbour discovery needs it).
     for (const mac of new Set([p.mac, ...p.allowedAddressPairs.map((x) => x.macAddress)])) {
-      pairs.push([ipToString(eui64(parseCidr('fe80::/64')!, mac)), mac]);
+      if (parseMac(mac)) pairs.push([ipToString(eui64(parseCidr('fe80::/64')!, mac)), mac]);
     }
   }
   for (const [ip, mac] of pairs) {
     const arg = addrArg(ip, family);
-    if (arg === null) continue;
-    lines.push(join(arg ? `-s ${arg}` : '', `-m mac --mac-source ${mac.toLowerCase()}`, '-j RETURN'));
+    const m = parseMac(mac);
+    // Only parsed values reach a rule: nothing from the API is copied into iptables input.
+    if (arg === null || m === null) continue;
+    lines.push(join(arg ? `-s ${arg}` : '', `-m mac --mac-source ${m}`, '-j RETURN'));
   }
   lines.push('-j DROP');
   return [...new Set(lines)];
@@ -284,6 +286,3 @@ export function assignZones(networks: Array<{ id: string; segmentationId: number
   }
   return zones;
 }
-
-/** Parsed only to validate: an address the kernel would refuse must never reach a rule. */
-export const isAddress = (s: string): boolean => parseIp(s) !== null || parseCidr(s) !== null;
