@@ -8,8 +8,12 @@ import type { Config } from './config.js';
 import { buildCatalog, serviceUrl } from './core/catalog.js';
 import { type RequestContext, systemContext } from './core/context.js';
 import { DEFAULT_DOMAIN_ID, IdentityService } from './core/identity/service.js';
+import { availabilityRoutes } from './api/network/availability.js';
+import { quotaRoutes } from './api/network/quotas.js';
+import { floatingIpOps } from './core/network/floatingips.js';
 import { networkOps } from './core/network/networks.js';
 import { portOps } from './core/network/ports.js';
+import { routerOps } from './core/network/routers.js';
 import { securityGroupOps, securityGroupRuleOps } from './core/network/securitygroups.js';
 import { NetworkService } from './core/network/service.js';
 import { subnetOps } from './core/network/subnets.js';
@@ -23,17 +27,27 @@ const CORE_EXTENSIONS = [
   'allowed-address-pairs',
   'binding',
   'external-net',
+  'ext-gw-mode',
   'extra_dhcp_opt',
+  'extraroute',
+  'extraroute-atomic',
   'filter-validation',
+  'fip-port-details',
+  'floatingip-pools',
   'ip-substring-filtering',
   'net-mtu',
   'net-mtu-writable',
+  'network-ip-availability',
   'pagination',
   'port-security',
   'port-security-groups-filtering',
   'project-id',
   'provider',
+  'quota-check-limit',
+  'quota_details',
+  'quotas',
   'revision-if-match',
+  'router',
   'security-group',
   'security-groups-normalized-cidr',
   'sorting',
@@ -92,6 +106,8 @@ export class Cloud {
     network.register(portOps());
     network.register(securityGroupOps());
     network.register(securityGroupRuleOps());
+    network.register(routerOps());
+    network.register(floatingIpOps());
     const extensions = new Set(CORE_EXTENSIONS);
     const dataplane = createDataPlane(config, network, log);
 
@@ -106,6 +122,7 @@ export class Cloud {
         auth: identity,
         identityUrl,
         extensions: () => [...extensions].sort(),
+        plugins: [quotaRoutes(store), availabilityRoutes(store)],
       }),
     );
     return cloud;

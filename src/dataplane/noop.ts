@@ -4,7 +4,8 @@ import { type DataPlaneDriver, Reconciler } from './driver.js';
 
 /**
  * No kernel state at all, like Neutron's noop drivers: it reports what a working data plane
- * would. A bound, administratively up port is ACTIVE; anything else is DOWN. This lets the
+ * would. A bound, administratively up port is ACTIVE; anything else is DOWN; an associated
+ * floating IP is ACTIVE, an unassociated one DOWN. This lets the
  * control plane (and Nova's BUILD → ACTIVE) run anywhere, without root.
  */
 export class NoopDataPlane implements DataPlaneDriver {
@@ -60,5 +61,17 @@ export class NoopDataPlane implements DataPlaneDriver {
       const up = p.admin_state_up === 1 && p.binding_host_id !== '';
       await this.network.setStatus('port', p.id, up ? 'ACTIVE' : 'DOWN');
     }
+    // A floating IP is ACTIVE once associated (a real L3 agent would have set up its NAT), DOWN otherwise.
+    const fips = await db
+      .selectFrom('floating_ips')
+      .select(['id', 'fixed_port_id'])
+      .where((eb) =>
+        eb.or([
+          eb.and([eb('fixed_port_id', 'is not', null), eb('status', '!=', 'ACTIVE')]),
+          eb.and([eb('fixed_port_id', 'is', null), eb('status', '!=', 'DOWN')]),
+        ]),
+      )
+      .execute();
+    for (const f of fips) await this.network.setStatus('floatingip', f.id, f.fixed_port_id ? 'ACTIVE' : 'DOWN');
   }
 }

@@ -53,7 +53,8 @@ export class Store {
         return await this.db.transaction().execute(fn);
       } catch (e) {
         const code = (e as { code?: string }).code;
-        const retryable = code === '40001' || code === '40P01' || code === 'SQLITE_BUSY';
+        // IPAM_RACE: a free address range changed under a concurrent allocation; re-running picks another.
+        const retryable = code === '40001' || code === '40P01' || code === 'SQLITE_BUSY' || code === 'IPAM_RACE';
         if (!retryable || attempt >= 5) throw e;
         await new Promise((r) => setTimeout(r, 5 * (attempt + 1) + Math.random() * 10));
       }

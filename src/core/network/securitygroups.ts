@@ -139,7 +139,8 @@ export const securityGroupRuleDef: ResourceDef = {
     remote_ip_prefix: { post: true, default: null, filter: true, sort: true, column: 'remote_ip_prefix', convert: convertPrefix },
     remote_address_group_id: { post: true, default: null, filter: true, sort: true, column: 'remote_address_group_id', validate: uuidOrNone },
     normalized_cidr: { filter: true, sort: true, column: 'normalized_cidr' },
-    remote_group_id: { post: true, default: null, filter: true, sort: true, column: 'remote_group_id', validate: uuidOrNone },
+    // No format check: a malformed id is simply a group that does not exist (404), as in Neutron.
+    remote_group_id: { post: true, default: null, filter: true, sort: true, column: 'remote_group_id' },
     ...(({ tenant_id: _t, tags: _g, ...rest }) => rest)(standardAttrs({ tags: false })),
   },
   // Rules of groups a member can see (its own groups) are what it sees.
@@ -216,6 +217,13 @@ export async function ensureDefaultSecurityGroup(trx: Tx, projectId: string): Pr
   const id = await createGroup(trx, projectId, 'default', DEFAULT_SG_DESCRIPTION, true, true);
   await trx.insertInto('default_security_groups').values({ project_id: projectId, security_group_id: id }).execute();
   return id;
+}
+
+/** Listing groups or rules makes sure the listed project has its default group, as Neutron does. */
+async function ensureDefaultForListing(trx: Tx, ctx: RequestContext, filters: Map<string, string[]>): Promise<void> {
+  const project = filters.get('project_id')?.[0] ?? filters.get('tenant_id')?.[0] ?? ctx.projectId;
+  // A member never makes another project's default group (Neutron bug 1987410).
+  if (project && (ctx.isAdmin || project === ctx.projectId)) await ensureDefaultSecurityGroup(trx, project);
 }
 
 /** Groups a port of `projectId` may use: the project's own (admins may use any). */
@@ -323,6 +331,7 @@ export function securityGroupOps(): ResourceOps {
   return {
     def: securityGroupDef,
     quota: 'security_group',
+    beforeList: ensureDefaultForListing,
     async create(trx, ctx, p) {
       const v = p.values;
       const project = v.project_id as string;
@@ -364,6 +373,7 @@ export function securityGroupRuleOps(): ResourceOps {
   return {
     def: securityGroupRuleDef,
     quota: 'security_group_rule',
+    beforeList: ensureDefaultForListing,
     async create(trx, ctx, p) {
       const r: Row = { ...p.values };
       const group = await visibleGroup(trx, ctx, r.security_group_id);

@@ -21,6 +21,7 @@ import {
   renderRows,
   unwrapBody,
   bumpRevision,
+  collectionKey,
 } from './resource.js';
 import { checkQuota } from './quotas.js';
 import { isoSeconds } from '../../util/time.js';
@@ -65,6 +66,7 @@ export class NetworkService {
   async list(ctx: RequestContext, collection: string, query: Map<string, string[]>, url?: URL): Promise<ListResult> {
     const ops = this.mustGet(collection);
     const opts = parseListOptions(ops.def, query);
+    if (ops.beforeList) await this.store.tx((trx) => ops.beforeList!(trx, ctx, opts.filters));
     return this.listWith(ctx, ops.def, opts, url);
   }
 
@@ -87,7 +89,7 @@ export class NetworkService {
     const ops = this.mustGet(collection);
     const def = ops.def;
     if (!ops.create) throw new DomainError('method_not_allowed', 'HTTPMethodNotAllowed', 'The server could not comply with the request since it is either malformed or otherwise incorrect.');
-    const bulk = typeof body === 'object' && body !== null && def.collection in body && def.bulk === true;
+    const bulk = typeof body === 'object' && body !== null && collectionKey(def) in body && def.bulk === true;
     const prepared = unwrapBody(def, body, true).map((item) => prepareCreate(def, ctx, item));
     const ids = await this.store.tx(async (trx) => {
       const out: string[] = [];
@@ -97,8 +99,10 @@ export class NetworkService {
       }
       return out;
     });
-    for (const id of ids) this.emit({ resource: def.name, id, op: 'create' });
+    // Render before announcing: the answer shows what this request committed, not what a data
+    // plane reacting to the announcement may already have changed.
     const items = await this.renderIds(ctx, def, ids);
+    for (const id of ids) this.emit({ resource: def.name, id, op: 'create' });
     return { bulk, items };
   }
 
@@ -114,8 +118,8 @@ export class NetworkService {
       checkRevision(ifMatch, row);
       await ops.update!(trx, ctx, row, p);
     });
-    this.emit({ resource: def.name, id, op: 'update' });
     const [out] = await this.renderIds(ctx, def, [id]);
+    this.emit({ resource: def.name, id, op: 'update' });
     return out;
   }
 
