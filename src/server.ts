@@ -15,9 +15,13 @@ import { ComputeService } from './core/compute/servers.js';
 import { type RequestContext, systemContext } from './core/context.js';
 import { ImageService } from './core/image/service.js';
 import { DEFAULT_DOMAIN_ID, IdentityService } from './core/identity/service.js';
+import { availabilityRoutes } from './api/network/availability.js';
+import { quotaRoutes } from './api/network/quotas.js';
+import { floatingIpOps } from './core/network/floatingips.js';
 import { networkOps } from './core/network/networks.js';
 import { configureDefaultQuotas } from './core/network/quotas.js';
 import { portOps } from './core/network/ports.js';
+import { routerOps } from './core/network/routers.js';
 import { securityGroupOps, securityGroupRuleOps } from './core/network/securitygroups.js';
 import { NetworkService } from './core/network/service.js';
 import { subnetOps } from './core/network/subnets.js';
@@ -32,17 +36,27 @@ const CORE_EXTENSIONS = [
   'allowed-address-pairs',
   'binding',
   'external-net',
+  'ext-gw-mode',
   'extra_dhcp_opt',
+  'extraroute',
+  'extraroute-atomic',
   'filter-validation',
+  'fip-port-details',
+  'floatingip-pools',
   'ip-substring-filtering',
   'net-mtu',
   'net-mtu-writable',
+  'network-ip-availability',
   'pagination',
   'port-security',
   'port-security-groups-filtering',
   'project-id',
   'provider',
+  'quota-check-limit',
+  'quota_details',
+  'quotas',
   'revision-if-match',
+  'router',
   'security-group',
   'security-groups-normalized-cidr',
   'sorting',
@@ -105,6 +119,8 @@ export class Cloud {
     network.register(portOps());
     network.register(securityGroupOps(store));
     network.register(securityGroupRuleOps(store));
+    network.register(routerOps());
+    network.register(floatingIpOps());
     const extensions = new Set(CORE_EXTENSIONS);
     const dataplane = await createDataPlane(config, network, log);
     const image = new ImageService(store, { dataDir: config.dataDir, sizeCap: config.imageSizeCap });
@@ -127,6 +143,7 @@ export class Cloud {
         auth: identity,
         identityUrl,
         extensions: () => [...extensions].sort(),
+        plugins: [quotaRoutes(store), availabilityRoutes(store)],
       }),
     );
     cloud.apps.set('compute', buildComputeApi({ logger: log, compute, auth: identity, identityUrl }));

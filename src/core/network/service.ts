@@ -21,6 +21,7 @@ import {
   renderRows,
   unwrapBody,
   bumpRevision,
+  collectionKey,
 } from './resource.js';
 import { checkQuota } from './quotas.js';
 import { isoSeconds } from '../../util/time.js';
@@ -75,7 +76,7 @@ export class NetworkService {
   async list(ctx: RequestContext, collection: string, query: Map<string, string[]>, url?: URL): Promise<ListResult> {
     const ops = this.mustGet(collection);
     const opts = parseListOptions(ops.def, query);
-    if (ops.beforeList) await ops.beforeList(ctx);
+    if (ops.beforeList) await ops.beforeList(ctx, opts.filters);
     return this.listWith(ctx, ops.def, opts, url);
   }
 
@@ -96,16 +97,20 @@ export class NetworkService {
   /** POST: one object or, for bulk-capable resources, many, all in one transaction. */
   async create(ctx: RequestContext, collection: string, body: unknown): Promise<{ bulk: boolean; items: Record<string, unknown>[] }> {
     const def = this.mustGet(collection).def;
-    const bulk = typeof body === 'object' && body !== null && def.collection in body && def.bulk === true;
-    const ids = await this.batch((b) => b.create(ctx, collection, body));
+    const bulk = typeof body === 'object' && body !== null && collectionKey(def) in body && def.bulk === true;
+    const { out: ids, events } = await this.runBatch((b) => b.create(ctx, collection, body));
+    // Render before announcing: the answer shows what this request committed, not what a data
+    // plane reacting to the announcement may already have changed.
     const items = await this.renderIds(ctx, def, ids);
+    for (const e of events) this.emit(e);
     return { bulk, items };
   }
 
   async update(ctx: RequestContext, collection: string, id: string, body: unknown, ifMatch?: number): Promise<Record<string, unknown>> {
     const def = this.mustGet(collection).def;
-    await this.batch((b) => b.update(ctx, collection, id, body, ifMatch));
+    const { events } = await this.runBatch((b) => b.update(ctx, collection, id, body, ifMatch));
     const [out] = await this.renderIds(ctx, def, [id]);
+    for (const e of events) this.emit(e);
     return out;
   }
 
@@ -119,13 +124,19 @@ export class NetworkService {
    * Change events are announced after the commit.
    */
   async batch<T>(fn: (b: NetworkBatch) => Promise<T>): Promise<T> {
+    const { out, events } = await this.runBatch(fn);
+    for (const e of events) this.emit(e);
+    return out;
+  }
+
+  /** Run a batch; its change events are returned for the caller to announce after commit. */
+  private async runBatch<T>(fn: (b: NetworkBatch) => Promise<T>): Promise<{ out: T; events: ChangeEvent[] }> {
     const events: ChangeEvent[] = [];
     const out = await this.store.tx(async (trx) => {
       events.length = 0; // a retried transaction starts over
       return fn(this.batchOn(trx, events));
     });
-    for (const e of events) this.emit(e);
-    return out;
+    return { out, events };
   }
 
   private batchOn(trx: Tx, events: ChangeEvent[]): NetworkBatch {
