@@ -175,7 +175,7 @@ describe('namespace plan', () => {
     ]);
   });
 
-  it('corrects a neighbour entry that failed or points elsewhere, as a gratuitous ARP would', () => {
+  it('tells the host where router addresses live (absent, failed or outdated entries), as a gratuitous ARP would', () => {
     const root: DesiredNs = {
       name: '',
       kind: 'root',
@@ -204,6 +204,7 @@ describe('namespace plan', () => {
     expect(p.apply.map((l) => l.cmd)).toEqual([
       'neigh replace 172.24.4.101 lladdr fa:16:3e:00:01:02 dev psx-aaaa nud stale',
       'neigh replace 172.24.4.102 lladdr fa:16:3e:00:01:02 dev psx-aaaa nud stale',
+      'neigh replace 172.24.4.104 lladdr fa:16:3e:00:01:02 dev psx-aaaa nud stale',
     ]);
   });
 

@@ -554,7 +554,7 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
     for (const e of entries) if (!keep.has(e)) rmSync(join(base, e), { recursive: true, force: true });
   }
 
-  /** Port (and later router/floating IP) status, written only when it changes. */
+  /** Port, router and floating IP status, written only when it changes. */
   private async writeStatus(snap: Snapshot, desired: Desired, errors: Map<string, string>): Promise<void> {
     const managed = (owner: string) => owner.startsWith('compute:') || owner === ROUTER_GATEWAY_OWNER || ROUTER_INTERFACE_OWNERS.includes(owner);
     const seen = new Set<string>();
@@ -574,6 +574,26 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
       if (p.status !== status) await this.network.setStatus('port', p.id, status);
     }
     for (const id of this.portErrors.keys()) if (!seen.has(id)) this.portErrors.delete(id);
+
+    // Routers: ERROR while the kernel refuses part of them, else ACTIVE.
+    const routerNs = new Set(desired.namespaces.filter((n) => n.kind === 'router').map((n) => n.objectId));
+    for (const r of snap.routers) {
+      const ns = this.names.routerNs(r.id);
+      const legError = [...desired.wired.values()].find((w) => w.ns === ns && errors.has(`port:${w.portId}`));
+      const err = errors.get(`router:${r.id}`) ?? (legError ? errors.get(`port:${legError.portId}`) : undefined);
+      const status = err ? 'ERROR' : 'ACTIVE';
+      if (err) this.log.warn({ router: r.id, reason: err }, 'router in ERROR');
+      if (r.status !== status) await this.network.setStatus('router', r.id, status);
+    }
+    // Floating IPs: ACTIVE once their NAT is loaded in a running router, DOWN when unassociated.
+    const loaded = new Set(desired.namespaces.flatMap((n) => n.nat?.fips.map((f) => f.owner) ?? []));
+    for (const f of snap.floatingIps) {
+      const owner = `floatingip:${f.id}`;
+      const err = errors.get(owner) ?? (f.routerId ? errors.get(`router:${f.routerId}`) : undefined);
+      let status = 'DOWN';
+      if (f.portId && f.routerId && routerNs.has(f.routerId) && loaded.has(owner)) status = err ? 'ERROR' : 'ACTIVE';
+      if (f.status !== status) await this.network.setStatus('floatingip', f.id, status);
+    }
   }
 }
 

@@ -132,13 +132,13 @@ export function planNamespace(desired: DesiredNs, actual: NsState | null, ctx: P
     plan.apply.push({ cmd: `addr replace ${a.cidr} dev ${a.dev}${isV6(a.cidr) ? ' nodad' : ''}`, owner: a.owner });
   }
 
-  // Neighbour entries gone stale behind a floating IP that moved (what gratuitous ARP fixes).
+  // Where a router address lives, told to the neighbour table before anyone asks: what a
+  // gratuitous ARP does when a floating IP appears or moves. Without it a host that asked while
+  // the address did not exist yet waits for its next ARP retry (a second).
   for (const n of desired.neighbours ?? []) {
-    if (fresh.has(n.dev)) continue;
-    const have = (actual?.neighbours ?? []).find((x) => x.dev === n.dev && x.ip === n.ip);
-    if (!have) continue;
-    const broken = have.state.includes('FAILED') || have.state.includes('INCOMPLETE') || (have.mac !== null && have.mac !== n.mac.toLowerCase());
-    if (broken) plan.apply.push({ cmd: `neigh replace ${n.ip} lladdr ${n.mac} dev ${n.dev} nud stale`, owner: n.owner });
+    const have = fresh.has(n.dev) ? undefined : (actual?.neighbours ?? []).find((x) => x.dev === n.dev && x.ip === n.ip);
+    const good = have && have.mac === n.mac.toLowerCase() && !have.state.includes('FAILED') && !have.state.includes('INCOMPLETE');
+    if (!good) plan.apply.push({ cmd: `neigh replace ${n.ip} lladdr ${n.mac} dev ${n.dev} nud stale`, owner: n.owner });
   }
 
   // Routes (never in the root namespace: the host's routing table is not ours).

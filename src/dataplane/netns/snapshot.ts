@@ -8,7 +8,7 @@ import type { AddressPair, HostRoute, RuleRec, Snapshot } from './model.js';
  */
 export async function loadSnapshot(store: Store): Promise<Snapshot> {
   return store.db.transaction().execute(async (q) => {
-    const [networks, subnets, ports, allocs, bindings, groups, rules] = await Promise.all([
+    const [networks, subnets, ports, allocs, bindings, groups, rules, routers, routes, fips] = await Promise.all([
       q.selectFrom('networks').select(['id', 'mtu', 'admin_state_up', 'network_type', 'physical_network', 'segmentation_id']).execute(),
       q.selectFrom('subnets').select(['id', 'network_id', 'ip_version', 'cidr', 'gateway_ip', 'host_routes']).execute(),
       q
@@ -34,7 +34,15 @@ export async function loadSnapshot(store: Store): Promise<Snapshot> {
         .selectFrom('security_group_rules')
         .select(['id', 'security_group_id', 'direction', 'ethertype', 'protocol', 'port_range_min', 'port_range_max', 'remote_ip_prefix', 'remote_group_id', 'remote_address_group_id'])
         .execute(),
+      q.selectFrom('routers').select(['id', 'admin_state_up', 'status', 'enable_snat', 'gw_port_id']).execute(),
+      q.selectFrom('router_routes').select(['router_id', 'destination', 'nexthop']).orderBy('router_id').orderBy('position').execute(),
+      q.selectFrom('floating_ips').select(['id', 'floating_ip_address', 'fixed_ip_address', 'fixed_port_id', 'router_id', 'status']).execute(),
     ]);
+    const routesOf = new Map<string, HostRoute[]>();
+    for (const r of routes) {
+      if (!routesOf.has(r.router_id)) routesOf.set(r.router_id, []);
+      routesOf.get(r.router_id)!.push({ destination: r.destination, nexthop: r.nexthop });
+    }
     const fixed = new Map<string, Array<{ subnetId: string; ipAddress: string }>>();
     for (const a of allocs) {
       if (!fixed.has(a.port_id)) fixed.set(a.port_id, []);
@@ -96,8 +104,22 @@ export async function loadSnapshot(store: Store): Promise<Snapshot> {
         createdAt: p.created_at,
       })),
       securityGroups: groups.map((g) => ({ id: g.id, stateful: g.stateful === 1, rules: groupRules.get(g.id) ?? [] })),
-      routers: [],
-      floatingIps: [],
+      routers: routers.map((r) => ({
+        id: r.id,
+        adminUp: r.admin_state_up === 1,
+        status: r.status,
+        enableSnat: r.enable_snat === 1,
+        gatewayPortId: r.gw_port_id,
+        routes: routesOf.get(r.id) ?? [],
+      })),
+      floatingIps: fips.map((f) => ({
+        id: f.id,
+        floatingIp: f.floating_ip_address,
+        fixedIp: f.fixed_ip_address,
+        portId: f.fixed_port_id,
+        routerId: f.router_id,
+        status: f.status,
+      })),
       instances: null,
     };
   });
