@@ -294,7 +294,7 @@ describe('router NAT', () => {
     expect(t).toContain('map fip_dnat { type ipv4_addr : ipv4_addr; elements = { 172.24.4.101 : 10.0.2.11 }; }');
     expect(t).toContain('map fip_snat { type ipv4_addr : ipv4_addr; elements = { 10.0.2.11 : 172.24.4.101 }; }');
     expect(t).toContain('oifname "qg-aaaa" snat to 172.24.4.13');
-    expect(t).toContain('iifname != "qg-aaaa" oifname != "qg-aaaa" ct status != dnat accept');
+    expect(t).toContain('iifname != "qg-aaaa" oifname != "qg-aaaa" ct status & dnat == 0 accept');
     expect(renderNatTable({ ...spec, enableSnat: false })).not.toContain('oifname "qg-aaaa" snat to');
   });
 

@@ -17,7 +17,7 @@ import { NAT_TABLE } from './names.js';
 
 /** Fingerprint of the rule part; stored as a rule comment so a pass can tell what is loaded. */
 export function natFingerprint(spec: NatSpec): string {
-  const key = JSON.stringify([1, spec.gatewayIf, spec.gatewayIp, spec.enableSnat]);
+  const key = JSON.stringify([2, spec.gatewayIf, spec.gatewayIp, spec.enableSnat]);
   return createHash('sha256').update(key).digest('hex').slice(0, 16);
 }
 
@@ -30,7 +30,8 @@ export function renderNatTable(spec: NatSpec): string {
   const dnat = spec.fips.map((f): [string, string] => [f.floating, f.fixed]);
   const snat = spec.fips.map((f): [string, string] => [f.fixed, f.floating]);
   const post: string[] = [
-    `iifname != ${qg} oifname != ${qg} ct status != dnat accept`,
+    // `ct status != dnat` would compare the whole status word; the bit is what matters.
+    `iifname != ${qg} oifname != ${qg} ct status & dnat == 0 accept`,
     'snat to ip saddr map @fip_snat',
   ];
   if (spec.gatewayIp) {
