@@ -193,7 +193,7 @@ describe.skipIf(skip)(`netns data plane: L2, instances, security groups${skip ? 
     expect((await listNamespaces()).has(good.ns)).toBe(false);
   });
 
-  it('rebuilds a namespace deleted behind its back, and routes a link flap flushed', async () => {
+  it('rebuilds namespaces deleted behind its back (an instance, the switch), and routes a link flap flushed', async () => {
     await run('ip', ['netns', 'del', a.ns]);
     // The watcher on /run/netns notices without waiting for the periodic resync.
     for (let i = 0; i < 100 && !(await listNamespaces()).has(a.ns); i++) await new Promise((r) => setTimeout(r, 20));
@@ -204,6 +204,15 @@ describe.skipIf(skip)(`netns data plane: L2, instances, security groups${skip ? 
     expect(await sh(['ip', '-n', a.ns, 'route', 'show', 'default'])).toBe('');
     await dp.resync();
     expect(await sh(['ip', '-n', a.ns, 'route', 'show', 'default'])).toContain('via 10.90.1.1');
+    await dp.resync();
+    expect(dp.lastPass).toMatchObject({ changes: 0, errors: 0 });
+    // The switch itself: every bridge, tap and rule comes back, security groups included.
+    await run('ip', ['netns', 'del', names.switchNs]);
+    for (let i = 0; i < 100 && !(await listNamespaces()).has(names.switchNs); i++) await new Promise((r) => setTimeout(r, 20));
+    await converge();
+    expect(await ping(b.ip, { ns: a.ns })).toBe(true);
+    expect(await httpGet(`http://${b.ip}/`, { ns: a.ns })).toBe(`web ${a.ip}`);
+    expect(await httpGet(`http://${b.ip}:8080/`, { ns: a.ns, timeoutS: 1 })).toBeNull();
     await dp.resync();
     expect(dp.lastPass).toMatchObject({ changes: 0, errors: 0 });
   });

@@ -99,6 +99,8 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
   /** Namespace → the desired state last applied to it without error (and its fingerprint and inode). */
   private readonly applied = new Map<string, { fp: string; ino: number; spec: DesiredNs }>();
   private iptCache: Record<4 | 6, Tables | null> = { 4: null, 6: null };
+  /** Inode of the switch namespace the iptables cache describes. */
+  private switchIno: number | undefined;
   private lastRuleSets: FilterTables['portRuleSets'] = new Map();
   private fullPending = true;
   private lastFull = 0;
@@ -283,10 +285,11 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
     };
     if (desired.namespaces.some((n) => dirty.has(n.name) && reborn(n))) dirty.add(desired.switch.name);
 
-    // Create the missing namespaces (with their sysctls, before anything goes into them).
+    // Create the missing namespaces (with their sysctls, before anything goes into them); the
+    // security group rules load meanwhile (they name taps, so they may precede them).
     const missing = all.filter((n) => n.kind !== 'root' && !existing.has(n.name));
     const created = new Set<string>();
-    await mapLimit(missing, 4, async (n) => {
+    const create = async (n: DesiredNs) => {
       try {
         await createNamespace(n.name, n.sysctls);
         created.add(n.name);
@@ -294,8 +297,19 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
       } catch (e) {
         fail(ownerOfNs(n), `cannot create namespace ${n.name}: ${(e as Error).message}`);
       }
-    });
+    };
+    if (missing.some((n) => n.kind === 'switch')) await create(desired.switch);
+    const swIno = created.has(desired.switch.name) ? undefined : existing.get(desired.switch.name);
+    if (created.has(desired.switch.name) || swIno !== this.switchIno) {
+      // A new switch namespace holds no rules: forget what we loaded into the old one.
+      this.iptCache = { 4: null, 6: null };
+    }
+    await Promise.all([
+      mapLimit(missing.filter((n) => n.kind !== 'switch'), 4, create),
+      created.has(desired.switch.name) || existing.has(desired.switch.name) ? this.applyFilters(desired.filter, full, fail) : undefined,
+    ]);
     if (created.size) existing = await listNamespaces();
+    this.switchIno = existing.get(desired.switch.name);
     if (dirty.size) this.watchNamespaces();
     mark('namespaces');
 
@@ -408,7 +422,6 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
       }
     };
     await mapLimit([...plans], 4, ([ns, p]) => runBatch(ns, p.cleanup));
-    await this.applyFilters(desired.filter, full, fail);
     const rootPlan = plans.get(ROOT_NS);
     const rootFirst = rootPlan !== undefined && rootPlan.createsPeers.length > 0;
     if (rootPlan && rootFirst) await runBatch(ROOT_NS, rootPlan.apply);
@@ -491,26 +504,28 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
   private async applyFilters(filter: FilterTables, full: boolean, fail: (owner: string, reason: string) => void): Promise<void> {
     const ns = this.names.switchNs;
     const removed: Array<{ zone: number; ips: string[] }> = [];
-    for (const family of [4, 6] as const) {
-      const want = family === 4 ? filter.v4 : filter.v6;
-      try {
-        if (full || !this.iptCache[family]) this.iptCache[family] = await iptablesSave(ns, family);
-      } catch (e) {
-        fail(`switch`, `iptables-save: ${(e as Error).message}`);
-        continue;
-      }
-      const cache = this.iptCache[family]!;
-      const plan = planIptables(want, cache);
-      if (!plan.text) continue;
-      try {
-        this.changes++;
-        await iptablesRestore(ns, family, plan.text);
-        applyToCache(cache, want, plan);
-      } catch (e) {
-        this.iptCache[family] = null;
-        await this.applyFiltersOneByOne(family, want, filter, fail, (e as Error).message);
-      }
-    }
+    await Promise.all(
+      ([4, 6] as const).map(async (family) => {
+        const want = family === 4 ? filter.v4 : filter.v6;
+        try {
+          if (full || !this.iptCache[family]) this.iptCache[family] = await iptablesSave(ns, family);
+        } catch (e) {
+          fail('switch', `iptables-save: ${(e as Error).message}`);
+          return;
+        }
+        const cache = this.iptCache[family]!;
+        const plan = planIptables(want, cache);
+        if (!plan.text) return;
+        try {
+          this.changes++;
+          await iptablesRestore(ns, family, plan.text);
+          applyToCache(cache, want, plan);
+        } catch (e) {
+          this.iptCache[family] = null;
+          await this.applyFiltersOneByOne(family, want, filter, fail, (e as Error).message);
+        }
+      }),
+    );
     // A rule that went away also ends the connections it admitted (as Neutron does).
     for (const [port, before] of this.lastRuleSets) {
       const after = filter.portRuleSets.get(port);
