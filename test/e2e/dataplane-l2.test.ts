@@ -7,6 +7,7 @@ import { listNamespaces } from '../../src/dataplane/netns/kernel.js';
 import { Names } from '../../src/dataplane/netns/names.js';
 import { type Client, type TestCloud, networkClients, serviceClients, startCloud } from '../support/cloud.js';
 import { httpGet, ping, serveHttp, serveTcpEcho, sh, stopAll, tcpProbe } from '../support/netns.js';
+import { lockPublicNetwork } from '../support/hostlock.js';
 import { ROOT, missing } from '../support/requires.js';
 
 /**
@@ -69,8 +70,11 @@ async function startCloudNetns(dir?: string): Promise<TestCloud> {
 
 const skip = missing([ROOT]);
 
+let unlock: (() => void) | undefined;
+
 beforeAll(async () => {
   if (skip) return;
+  unlock = await lockPublicNetwork();
   await teardown(names);
   tc = await startCloudNetns();
   net = (await demo.post('/v2.0/networks', { network: { name: 'l2net' } })).body.network;
@@ -80,10 +84,14 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (skip) return;
-  stopAll();
-  await tc?.cloud.close();
-  await teardown(names);
-  if (tc) rmSync(tc.dir, { recursive: true, force: true });
+  try {
+    stopAll();
+    await tc?.cloud.close();
+    await teardown(names);
+    if (tc) rmSync(tc.dir, { recursive: true, force: true });
+  } finally {
+    unlock?.();
+  }
 });
 
 describe.skipIf(skip)(`netns data plane: L2, instances, security groups${skip ? ` — skipped: ${skip}` : ''}`, () => {

@@ -7,6 +7,7 @@ import { listNamespaces } from '../../src/dataplane/netns/kernel.js';
 import { Names } from '../../src/dataplane/netns/names.js';
 import { type Client, type TestCloud, networkClients, serviceClients, startCloud } from '../support/cloud.js';
 import { httpGet, ping, sh, webUserData } from '../support/netns.js';
+import { lockPublicNetwork } from '../support/hostlock.js';
 import { ROOT, missing } from '../support/requires.js';
 
 /**
@@ -63,8 +64,11 @@ async function eventually<T>(fn: () => Promise<T>, ok: (v: T) => boolean, ms = 5
 
 const converge = () => dp.idle();
 
+let unlock: (() => void) | undefined;
+
 beforeAll(async () => {
   if (skip) return;
+  unlock = await lockPublicNetwork();
   await teardown(names);
   tc = await startCloud({ config: { dataplane: 'netns', dataplanePrefix: 'pt', dataplaneResyncMs: 60_000, runUserData: true } });
   dp = tc.cloud.services.dataplane as NetnsDataPlane;
@@ -81,10 +85,14 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (skip) return;
-  listener?.close();
-  await tc?.cloud.close();
-  await teardown(names);
-  if (tc) rmSync(tc.dir, { recursive: true, force: true });
+  try {
+    listener?.close();
+    await tc?.cloud.close();
+    await teardown(names);
+    if (tc) rmSync(tc.dir, { recursive: true, force: true });
+  } finally {
+    unlock?.();
+  }
 });
 
 describe.skipIf(skip)(`netns data plane: routers and floating IPs${skip ? ` — skipped: ${skip}` : ''}`, () => {

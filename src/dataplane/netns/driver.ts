@@ -13,6 +13,7 @@ import { type Tables, applyToCache, planIptables } from './iptables.js';
 import {
   NETNS_DIR,
   conntrackForget,
+  conntrackForgetFloating,
   createNamespace,
   deleteNamespace,
   ipBatch,
@@ -24,7 +25,7 @@ import {
   readNs,
 } from './kernel.js';
 import { type Desired, type DesiredNs, type FilterTables, ROOT_NS, type Snapshot } from './model.js';
-import { type NatState, natStateOf, planNat } from './nat.js';
+import { type NatState, natStateOf, planNatChange } from './nat.js';
 import { Names, SG_CHAIN } from './names.js';
 import { type Line, type NsPlan, type PeerView, hostConflicts, planNamespace, predictState, withoutOwners } from './plan.js';
 import { ensureBrNetfilter, preflight, releaseLock, takeLock } from './preflight.js';
@@ -408,12 +409,13 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
         const ino = existing.get(n.name);
         const cached = this.natCache.get(n.name);
         const actual = created.has(n.name) ? null : !full && cached && cached.ino === ino ? cached.state : await readNat(n.name);
-        const script = planNat(n.nat, actual);
+        const { script, forgotten } = planNatChange(n.nat, actual);
         if (script) {
           this.changes++;
           this.natCache.delete(n.name);
           await nftApply(n.name, script);
         }
+        await Promise.all(forgotten.map((ip) => conntrackForgetFloating(n.name, ip)));
         if (ino !== undefined) this.natCache.set(n.name, { ino, state: natStateOf(n.nat) });
       } catch (e) {
         this.natCache.delete(n.name);

@@ -152,3 +152,11 @@ export async function conntrackForget(ns: string, zone: number, ip: string): Pro
     await runIn(ns, 'conntrack', ['-D', ...family, '-w', String(zone), dir, ip], { allowFail: true });
   }
 }
+
+/** Drop a router's conntrack entries of a floating IP (its association went away or moved). */
+export async function conntrackForgetFloating(ns: string, ip: string): Promise<void> {
+  // Inbound flows were addressed to it; outbound ones were answered to it (after SNAT).
+  for (const dir of ['--orig-dst', '--reply-dst']) {
+    await runIn(ns, 'conntrack', ['-D', dir, ip], { allowFail: true });
+  }
+}
