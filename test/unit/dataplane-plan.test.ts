@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { applyToCache, planIptables, type Tables } from '../../src/dataplane/netns/iptables.js';
+import { parseMonitorLine } from '../../src/dataplane/netns/monitor.js';
 import type { DesiredNs, NatSpec } from '../../src/dataplane/netns/model.js';
 import { parseNatState, planNat, planNatChange, renderNatTable } from '../../src/dataplane/netns/nat.js';
 import { type PeerView, batchFailures, hostConflicts, planNamespace, predictState, withoutOwners } from '../../src/dataplane/netns/plan.js';
@@ -401,5 +402,13 @@ describe('iptables plan', () => {
   it('flushes and refills a builtin chain instead of declaring it', () => {
     const plan = planIptables({ raw: new Map([['PREROUTING', ['-i brqa -j CT --zone 5']]]) }, new Map());
     expect(plan.text).toBe('*raw\n-F PREROUTING\n-A PREROUTING -i brqa -j CT --zone 5\nCOMMIT\n');
+  });
+});
+
+describe('link monitor', () => {
+  it("names the interface of another namespace's event, and ignores the host's own", () => {
+    expect(parseMonitorLine('[nsid 0]12: tap3f2a1b4c-5d@if2: <NO-CARRIER,BROADCAST,MULTICAST,UP> mtu 1450 qdisc noqueue master brqx state LOWERLAYERDOWN')).toBe('tap3f2a1b4c-5d');
+    expect(parseMonitorLine('[nsid 3]Deleted 12: tap3f2a1b4c-5d@NONE: <BROADCAST,MULTICAST> mtu 1450')).toBe('tap3f2a1b4c-5d');
+    expect(parseMonitorLine('2: eth0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500')).toBeNull();
   });
 });

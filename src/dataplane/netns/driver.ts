@@ -8,7 +8,7 @@ import type { ComputeService } from '../../core/compute/servers.js';
 import type { NetworkService } from '../../core/network/service.js';
 import { type DataPlaneDriver, Reconciler } from '../driver.js';
 import { buildDesired, ROUTER_GATEWAY_OWNER, ROUTER_INTERFACE_OWNERS } from './desired.js';
-import { execStats } from './exec.js';
+import { execStats, run } from './exec.js';
 import { type Tables, applyToCache, planIptables } from './iptables.js';
 import {
   NETNS_DIR,
@@ -26,6 +26,7 @@ import {
 } from './kernel.js';
 import { type Desired, type DesiredNs, type FilterTables, ROOT_NS, type Snapshot } from './model.js';
 import { type NatState, natStateOf, planNatChange } from './nat.js';
+import { LinkMonitor } from './monitor.js';
 import { Names, SG_CHAIN } from './names.js';
 import { type Line, type NsPlan, type PeerView, hostConflicts, planNamespace, predictState, withoutOwners } from './plan.js';
 import { ensureBrNetfilter, preflight, releaseLock, takeLock } from './preflight.js';
@@ -112,6 +113,13 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
   private compute: ComputeService | null = null;
   /** What each instance was last reported as (compute learns of changes only). */
   private readonly reported = new Map<string, string>();
+  /** Switch-side link → the namespace its veth leads to (to re-read it when the link flaps). */
+  private linkOwners = new Map<string, string>();
+  /** Links we are changing ourselves: their events are ours, not a flap (name → until when). */
+  private readonly quiet = new Map<string, number>();
+  private readonly monitor = new LinkMonitor((name) => this.onLinkEvent(name));
+  private linkKick: NodeJS.Timeout | null = null;
+  private monitoring = false;
   /** What each router's NAT table holds after our last successful apply (full passes re-read). */
   private readonly natCache = new Map<string, { ino: number; state: NatState | null }>();
 
@@ -185,9 +193,28 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
   async stop(): Promise<void> {
     this.network.events.off('change', this.onChange);
     this.watcher?.close();
+    this.monitor.stop();
+    if (this.linkKick) clearTimeout(this.linkKick);
     if (this.retry) clearTimeout(this.retry);
     await this.reconciler.stop();
     releaseLock(this.opts.prefix);
+  }
+
+  /**
+   * A link of the switch changed and it was not us: the namespace at its other end may have
+   * lost routes (a link flap) or the link itself. Read both back in the next pass, soon.
+   */
+  private onLinkEvent(name: string): void {
+    const ns = this.linkOwners.get(name);
+    if (ns === undefined || (this.quiet.get(name) ?? 0) > Date.now()) return;
+    this.applied.delete(ns);
+    this.applied.delete(this.names.switchNs);
+    if (this.linkKick) return;
+    this.linkKick = setTimeout(() => {
+      this.linkKick = null;
+      this.kick();
+    }, 20);
+    this.linkKick.unref();
   }
 
   /** A namespace of ours deleted behind our back: converge now, not at the next resync. */
@@ -292,7 +319,7 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
     const created = new Set<string>();
     const create = async (n: DesiredNs) => {
       try {
-        await createNamespace(n.name, n.sysctls);
+        await createNamespace(n.name, n.sysctls, { nsid: n.kind === 'switch' });
         created.add(n.name);
         this.changes++;
       } catch (e) {
@@ -396,6 +423,11 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
     }
 
     mark('read');
+    // Our own changes make link events too: not flaps.
+    const touched = sw.links.filter((l) => plans.has(sw.name) || (l.peer && plans.has(l.peer.ns))).map((l) => l.name);
+    for (const name of touched) this.quiet.set(name, Number.POSITIVE_INFINITY);
+    this.linkOwners = new Map(sw.links.filter((l) => l.peer).map((l) => [l.name, l.peer!.ns]));
+
     // Apply: cleanup everywhere, filters, then the switch (its taps create the owners' ends), then
     // owners and routers' NAT side by side. The host's batch goes first only when it creates the
     // host leg into the switch; otherwise (neighbour entries, addresses) it runs alongside.
@@ -464,6 +496,16 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
     }
     for (const [k, v] of kernelErrors) errors.set(k, v);
     if (kernelErrors.size) this.log.warn({ errors: Object.fromEntries(kernelErrors) }, 'kernel refused some changes');
+
+    const calm = Date.now() + 500;
+    for (const name of touched) this.quiet.set(name, calm);
+    for (const [name, until] of this.quiet) if (until < Date.now()) this.quiet.delete(name);
+    if (existing.has(sw.name) && !this.monitoring) {
+      // A switch made by an earlier run may have no id in the root namespace yet.
+      await run('ip', ['netns', 'set', sw.name, 'auto'], { allowFail: true });
+      this.monitor.start();
+      this.monitoring = true;
+    }
 
     await this.writeStatus(snap, desired, errors);
     await this.reportInstances(desired, errors, existing);

@@ -59,8 +59,10 @@ export async function ipBatch(ns: string, lines: Line[]): Promise<Map<string, st
   return errors;
 }
 
-export async function createNamespace(name: string, sysctls: Array<[string, string]>): Promise<void> {
+export async function createNamespace(name: string, sysctls: Array<[string, string]>, opts: { nsid?: boolean } = {}): Promise<void> {
   await run('ip', ['netns', 'add', name]);
+  // An id in the root namespace lets the root's link monitor see this namespace's events.
+  if (opts.nsid) await run('ip', ['netns', 'set', name, 'auto'], { allowFail: true });
   if (sysctls.length) await setSysctls(name, sysctls);
 }
 
