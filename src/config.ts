@@ -29,6 +29,8 @@ export interface Config {
   dataplane: 'noop' | 'netns';
   /** Largest image upload accepted, in bytes (Glance's image_size_cap; 1 TiB by default). */
   imageSizeCap: number;
+  /** Default quota overrides, like neutron.conf's [quotas] quota_port = -1 (POCKETSTACK_QUOTA_PORT). */
+  quotas: Record<string, number>;
 }
 
 const int = (v: string | undefined, d: number): number => (v === undefined || v === '' ? d : Number.parseInt(v, 10));
@@ -58,6 +60,11 @@ export function loadConfig(overrides: Partial<Config> = {}, env: NodeJS.ProcessE
     logLevel: env.POCKETSTACK_LOG_LEVEL ?? 'info',
     dataplane: (env.POCKETSTACK_DATAPLANE as Config['dataplane']) ?? 'noop',
     imageSizeCap: int(env.POCKETSTACK_IMAGE_SIZE_CAP, 1024 ** 4),
+    quotas: Object.fromEntries(
+      Object.entries(env)
+        .filter(([k, v]) => k.startsWith('POCKETSTACK_QUOTA_') && v !== undefined && /^-?\d+$/.test(v))
+        .map(([k, v]) => [k.slice('POCKETSTACK_QUOTA_'.length).toLowerCase(), Number(v)]),
+    ),
   };
   return { ...base, ...overrides, ports: { ...base.ports, ...(overrides.ports ?? {}) } };
 }

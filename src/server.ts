@@ -16,6 +16,7 @@ import { type RequestContext, systemContext } from './core/context.js';
 import { ImageService } from './core/image/service.js';
 import { DEFAULT_DOMAIN_ID, IdentityService } from './core/identity/service.js';
 import { networkOps } from './core/network/networks.js';
+import { configureDefaultQuotas } from './core/network/quotas.js';
 import { portOps } from './core/network/ports.js';
 import { securityGroupOps, securityGroupRuleOps } from './core/network/securitygroups.js';
 import { NetworkService } from './core/network/service.js';
@@ -96,12 +97,13 @@ export class Cloud {
       tokenTtlSeconds: config.tokenTtlSeconds,
       catalog: () => buildCatalog(config, served),
     });
+    configureDefaultQuotas(config.quotas);
     const network = new NetworkService(store);
     network.register(networkOps({ vxlanRange: () => config.vxlanRange }));
     network.register(subnetOps());
     network.register(portOps());
-    network.register(securityGroupOps());
-    network.register(securityGroupRuleOps());
+    network.register(securityGroupOps(store));
+    network.register(securityGroupRuleOps(store));
     const extensions = new Set(CORE_EXTENSIONS);
     const dataplane = createDataPlane(config, network, log);
     const image = new ImageService(store, { dataDir: config.dataDir, sizeCap: config.imageSizeCap });
