@@ -84,7 +84,9 @@ function describe(e: ErrorObject, all: ErrorObject[]): string {
     case 'additionalProperties': {
       const extras = all
         .filter((x) => x.keyword === 'additionalProperties' && x.instancePath === e.instancePath)
-        .map((x) => pyRepr((x.params as Record<string, string>).additionalProperty));
+        .map((x) => (x.params as Record<string, string>).additionalProperty)
+        .sort()
+        .map((k) => pyRepr(k));
       msg = `Additional properties are not allowed (${extras.join(', ')} ${extras.length === 1 ? 'was' : 'were'} unexpected)`;
       break;
     }

@@ -24,7 +24,7 @@ export class Domains {
     if (f.name !== undefined) qb = qb.where('name', '=', f.name);
     if (f.enabled !== undefined) qb = qb.where('enabled', '=', f.enabled ? 1 : 0);
     if (f.ids) qb = qb.where('id', 'in', f.ids);
-    return (await qb.orderBy('created_at').orderBy('id').execute()).map(domainOf);
+    return (await qb.orderBy('created_at').orderBy('name').orderBy('id').execute()).map(domainOf);
   }
 
   async find(id: string, q: Q = this.env.store.db): Promise<Domain | undefined> {

@@ -34,7 +34,7 @@ export class Projects {
     if (f.enabled !== undefined) qb = qb.where('enabled', '=', f.enabled ? 1 : 0);
     if (f.parent_id !== undefined) qb = qb.where('parent_id', '=', f.parent_id);
     if (f.ids) qb = qb.where('id', 'in', f.ids);
-    return (await qb.orderBy('created_at').orderBy('id').execute()).map(projectOf);
+    return (await qb.orderBy('created_at').orderBy('name').orderBy('id').execute()).map(projectOf);
   }
 
   async find(id: string, q: Q = this.env.store.db): Promise<Project | undefined> {

@@ -34,7 +34,7 @@ export class Users {
     if (f.domain_id !== undefined) qb = qb.where('domain_id', '=', f.domain_id);
     if (f.enabled !== undefined) qb = qb.where('enabled', '=', f.enabled ? 1 : 0);
     if (f.ids) qb = qb.where('id', 'in', f.ids);
-    return (await qb.orderBy('created_at').orderBy('id').execute()).map(userOf);
+    return (await qb.orderBy('created_at').orderBy('name').orderBy('id').execute()).map(userOf);
   }
 
   async find(id: string, q: Q = this.env.store.db): Promise<User | undefined> {
