@@ -9,6 +9,7 @@ import { buildCatalog, serviceUrl } from './core/catalog.js';
 import { type RequestContext, systemContext } from './core/context.js';
 import { DEFAULT_DOMAIN_ID, IdentityService } from './core/identity/service.js';
 import { networkOps } from './core/network/networks.js';
+import { configureDefaultQuotas } from './core/network/quotas.js';
 import { portOps } from './core/network/ports.js';
 import { securityGroupOps, securityGroupRuleOps } from './core/network/securitygroups.js';
 import { NetworkService } from './core/network/service.js';
@@ -86,6 +87,7 @@ export class Cloud {
       tokenTtlSeconds: config.tokenTtlSeconds,
       catalog: () => buildCatalog(config, served),
     });
+    configureDefaultQuotas(config.quotas);
     const network = new NetworkService(store);
     network.register(networkOps({ vxlanRange: () => config.vxlanRange }));
     network.register(subnetOps());

@@ -11,6 +11,7 @@ import {
   type ResourceDef,
   type Row,
   bumpRevision,
+  IN_CHUNK,
   chunks,
   insertRow,
   standardAttrs,
@@ -114,7 +115,7 @@ export const securityGroupDef: ResourceDef = {
       r.__shared = false;
       byId.set(r.id, r);
     }
-    for (const chunk of chunks([...byId.keys()], 500)) {
+    for (const chunk of chunks([...byId.keys()], IN_CHUNK)) {
       const rules = await q.selectFrom('security_group_rules').selectAll().where('security_group_id', 'in', chunk).orderBy('created_at').orderBy('id').execute();
       for (const rule of rules) byId.get(rule.security_group_id)?.__security_group_rules.push(renderRule(rule));
     }
