@@ -1,14 +1,15 @@
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_PASSWORD, Client, DEMO_PASSWORD, type Response, type TestCloud, startCloud, tokenFor } from '../support/cloud.js';
 
 /**
- * Replays the calls captured from the real Keystone (Zed) in shared/reference/keystone/golden/
- * against PocketStack, with our own ids, and compares what a client sees: status, the headers
+ * Replays the calls captured from the real Keystone (Zed) (test/fixtures/keystone-golden, from
+ * shared/reference/keystone/golden) against PocketStack, with our own ids, and compares what a client sees: status, the headers
  * Keystone sends, the body's shape (keys in order, value types) and error messages.
  */
 
-const GOLDEN = '/work/shared/reference/keystone/golden';
+const GOLDEN = fileURLToPath(new URL('../fixtures/keystone-golden', import.meta.url));
 
 interface Captured {
   status: number;

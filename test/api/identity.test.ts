@@ -484,4 +484,30 @@ describe('routing errors', () => {
     expect(pw.status).toBe(405);
     expect(pw.headers.allow).toBe('POST, OPTIONS');
   });
+
+  it("Keystone APIs not built here: 401 without a token, Keystone's 501 with one", async () => {
+    for (const path of ['/v3/groups', '/v3/credentials', '/v3/OS-TRUST/trusts', '/v3/policies', '/v3/limits']) {
+      expectError(await anon.get(path), 401, 'Unauthorized', UNAUTHORIZED);
+      expectError(await admin.get(path), 501, 'Not Implemented', 'The action you have requested has not been implemented.');
+    }
+    const p = (await admin.get('/v3/projects?name=admin')).body.projects[0].id;
+    expectError(await admin.put(`/v3/projects/${p}/tags/x`), 501, 'Not Implemented', 'The action you have requested has not been implemented.');
+    expectError(await anon.get('/v3/auth/tokens/OS-PKI/revoked'), 403, 'Forbidden', 'You are not authorized to perform the requested action.');
+  });
+
+  it('an unexpected failure is a Keystone 500 with a request id and no trace', async () => {
+    const projects = tc.cloud.services.identity.projects;
+    const original = projects.list;
+    projects.list = async () => {
+      throw new Error('boom at /secret/path.ts:42');
+    };
+    try {
+      const res = await admin.get('/v3/projects');
+      expectError(res, 500, 'Internal Server Error', 'An unexpected error prevented the server from fulfilling your request.');
+      expect(JSON.stringify(res.body)).not.toMatch(/boom|secret|\.ts/);
+    } finally {
+      projects.list = original;
+    }
+  });
 });
+

@@ -9,6 +9,7 @@ import { catalogRoutes } from './routes/catalog.js';
 import { grantRoutes } from './routes/grants.js';
 import { resourceRoutes } from './routes/resources.js';
 import { tokenRoutes } from './routes/tokens.js';
+import { unbuiltRoutes } from './routes/unbuilt.js';
 
 export interface IdentityApiOptions {
   logger: Logger;
@@ -67,6 +68,7 @@ export function buildIdentityApi(opts: IdentityApiOptions): FastifyInstance {
   catalogRoutes(edge);
   resourceRoutes(edge);
   grantRoutes(edge);
+  unbuiltRoutes(edge);
 
   app.setNotFoundHandler(async (req, reply) => {
     const path = req.url.split('?')[0];

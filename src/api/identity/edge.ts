@@ -20,7 +20,7 @@ export class IdentityEdge {
   route(methods: HTTPMethods | HTTPMethods[], path: string, handler: Handler): void {
     const list = Array.isArray(methods) ? methods : [methods];
     this.app.route({ method: list, url: path, handler });
-    const re = new RegExp(`^${path.replace(/[.]/g, '\\.').replace(/:[^/]+/g, '[^/]+')}/?$`);
+    const re = new RegExp(`^${path.replace(/[.]/g, '\\.').replace(/:[^/]+/g, '[^/]+').replace(/\*/g, '.*')}/?$`);
     let entry = this.table.find((t) => t.re.source === re.source);
     if (!entry) this.table.push((entry = { re, methods: new Set() }));
     for (const m of list) entry.methods.add(m);
