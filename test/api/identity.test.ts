@@ -483,6 +483,12 @@ describe('routing errors', () => {
     const pw = await admin.get('/v3/users/abc/password');
     expect(pw.status).toBe(405);
     expect(pw.headers.allow).toBe('POST, OPTIONS');
+    const tokens = await admin.request('PUT', '/v3/auth/tokens');
+    expect(tokens.status).toBe(405);
+    expect(tokens.headers.allow).toBe('POST, GET, HEAD, DELETE, OPTIONS');
+    const options = await anon.request('OPTIONS', '/v3/projects/abc');
+    expect(options.status).toBe(200);
+    expect(options.headers.allow).toBe('GET, HEAD, PATCH, DELETE, OPTIONS');
   });
 
   it("Keystone APIs not built here: 401 without a token, Keystone's 501 with one", async () => {

@@ -32,16 +32,18 @@ export interface AssignmentFilters {
 export class Assignments {
   constructor(private readonly env: IdentityEnv) {}
 
-  async exists(userId: string, targetType: TargetType, targetId: string, roleId: string, q: Q = this.env.store.db): Promise<boolean> {
-    const row = await q
+  /** Ids of the roles granted directly to a user on one target. */
+  private direct(q: Q, userId: string, targetType: TargetType, targetId: string) {
+    return q
       .selectFrom('role_assignments')
       .select('role_id')
       .where('actor_id', '=', userId)
       .where('target_type', '=', targetType)
-      .where('target_id', '=', targetId)
-      .where('role_id', '=', roleId)
-      .executeTakeFirst();
-    return !!row;
+      .where('target_id', '=', targetId);
+  }
+
+  async exists(userId: string, targetType: TargetType, targetId: string, roleId: string, q: Q = this.env.store.db): Promise<boolean> {
+    return !!(await this.direct(q, userId, targetType, targetId).where('role_id', '=', roleId).executeTakeFirst());
   }
 
   /** Grant (idempotent). The caller has checked that user, target and role exist. */
@@ -61,7 +63,7 @@ export class Assignments {
   }
 
   async revoke(userId: string, targetType: TargetType, targetId: string, roleId: string): Promise<void> {
-    await this.env.store.tx(async (trx) => {
+    await this.env.write(async (trx) => {
       const res = await trx
         .deleteFrom('role_assignments')
         .where('actor_id', '=', userId)
@@ -71,20 +73,12 @@ export class Assignments {
         .executeTakeFirst();
       if (Number(res.numDeletedRows) === 0) throw roleAssignmentNotFound(roleId, userId, targetId);
     });
-    this.env.changed();
   }
 
   /** Roles granted directly to a user on one target. */
   async grants(userId: string, targetType: TargetType, targetId: string): Promise<Role[]> {
-    const rows = await this.env.store.db
-      .selectFrom('role_assignments as a')
-      .innerJoin('roles as r', 'r.id', 'a.role_id')
-      .selectAll('r')
-      .where('a.actor_id', '=', userId)
-      .where('a.target_type', '=', targetType)
-      .where('a.target_id', '=', targetId)
-      .orderBy('r.name')
-      .execute();
+    const db = this.env.store.db;
+    const rows = await db.selectFrom('roles').selectAll().where('id', 'in', this.direct(db, userId, targetType, targetId)).orderBy('name').execute();
     return rows.map(roleOf);
   }
 
@@ -131,13 +125,7 @@ export class Assignments {
 
   /** Effective roles (with implied ones) of a user on one target, each role once. */
   async effectiveRoles(userId: string, targetType: TargetType, targetId: string, q: Q = this.env.store.db): Promise<Array<{ id: string; name: string }>> {
-    const direct = await q
-      .selectFrom('role_assignments')
-      .select('role_id')
-      .where('actor_id', '=', userId)
-      .where('target_type', '=', targetType)
-      .where('target_id', '=', targetId)
-      .execute();
+    const direct = await this.direct(q, userId, targetType, targetId).execute();
     if (direct.length === 0) return [];
     const rules = await q.selectFrom('implied_roles').selectAll().execute();
     const ids = new Set(direct.map((d) => d.role_id));

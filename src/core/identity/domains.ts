@@ -4,7 +4,7 @@ import type { DomainsTable } from '../../store/schema.js';
 import { hexId } from '../../util/ids.js';
 import { isoMicros } from '../../util/time.js';
 import { conflict, forbiddenNotSecurity, notFound } from './errors.js';
-import { type Attrs, type Domain, domainOf, type IdentityEnv, splitExtra } from './model.js';
+import { type Attrs, type Domain, domainOf, type IdentityEnv, mergedExtra, splitExtra, updateRow } from './model.js';
 
 const KNOWN = ['id', 'name', 'description', 'enabled', 'tags', 'options', 'links'];
 
@@ -69,32 +69,22 @@ export class Domains {
   }
 
   async update(id: string, patch: Attrs): Promise<Domain> {
-    const result = await this.env.store.tx(async (trx) => {
+    return this.env.write(async (trx) => {
       const old = await this.get(id, trx);
       const set: Updateable<DomainsTable> = {};
       if (patch.name !== undefined) set.name = String(patch.name).trim();
       if (patch.description !== undefined) set.description = (patch.description as string | null) ?? '';
       if (patch.enabled !== undefined) set.enabled = patch.enabled ? 1 : 0;
       if (patch.tags !== undefined) set.tags = JSON.stringify(patch.tags);
-      const extra = splitExtra(patch, KNOWN);
-      if (Object.keys(extra).length) set.extra = JSON.stringify({ ...old.extra, ...extra });
-      if (Object.keys(set).length) {
-        try {
-          await trx.updateTable('domains').set(set).where('id', '=', id).execute();
-        } catch (e) {
-          if (isUniqueViolation(e)) throw conflict('project', `it is not permitted to have two projects acting as domains with the same name: ${String(set.name)}`);
-          throw e;
-        }
-      }
+      set.extra = mergedExtra(old.extra, patch, KNOWN);
+      await updateRow(trx, 'domains', id, set, () => conflict('project', `it is not permitted to have two projects acting as domains with the same name: ${String(set.name)}`));
       return this.get(id, trx);
     });
-    this.env.changed();
-    return result;
   }
 
   /** Delete a disabled domain with its projects, users and every grant on or to them. */
   async delete(id: string): Promise<void> {
-    await this.env.store.tx(async (trx) => {
+    await this.env.write(async (trx) => {
       const d = await this.get(id, trx);
       if (d.enabled) throw forbiddenNotSecurity('Cannot delete a domain that is enabled, please disable it first.');
       const projects = (await trx.selectFrom('projects').select('id').where('domain_id', '=', id).execute()).map((p) => p.id);
@@ -109,6 +99,5 @@ export class Domains {
       await trx.deleteFrom('projects').where('domain_id', '=', id).execute();
       await trx.deleteFrom('domains').where('id', '=', id).execute();
     });
-    this.env.changed();
   }
 }

@@ -1,5 +1,6 @@
-import type { Q, Store } from '../../store/db.js';
-import { fromJson } from '../../store/db.js';
+import type { DomainError } from '../errors.js';
+import type { Q, Store, Tx } from '../../store/db.js';
+import { fromJson, isUniqueViolation } from '../../store/db.js';
 import type { DomainsTable, ProjectsTable, RolesTable, UsersTable } from '../../store/schema.js';
 
 export const DEFAULT_DOMAIN_ID = 'default';
@@ -9,6 +10,8 @@ export interface IdentityEnv {
   readonly store: Store;
   /** Called after any change that can invalidate a token (user, project, domain, grant, role). */
   changed(): void;
+  /** Run `fn` in one transaction, then call changed(). */
+  write<T>(fn: (trx: Tx) => Promise<T>): Promise<T>;
 }
 
 export type Attrs = Record<string, unknown>;
@@ -106,6 +109,30 @@ export function splitExtra(input: Attrs, known: readonly string[]): Attrs {
   const extra: Attrs = {};
   for (const [k, v] of Object.entries(input)) if (!known.includes(k)) extra[k] = v;
   return extra;
+}
+
+/** The `extra` column after a PATCH: old unknown attributes overlaid with the new ones, or undefined if none. */
+export function mergedExtra(old: Attrs, patch: Attrs, known: readonly string[]): string | undefined {
+  const extra = splitExtra(patch, known);
+  return Object.keys(extra).length ? JSON.stringify({ ...old, ...extra }) : undefined;
+}
+
+/** UPDATE one identity row by id (nothing when `set` is empty); a name clash becomes `onConflict()`. */
+export async function updateRow(
+  trx: Tx,
+  table: 'domains' | 'projects' | 'users' | 'roles',
+  id: string,
+  set: Record<string, unknown>,
+  onConflict: () => DomainError,
+): Promise<void> {
+  const values = Object.fromEntries(Object.entries(set).filter(([, v]) => v !== undefined));
+  if (Object.keys(values).length === 0) return;
+  try {
+    await trx.updateTable(table).set(values as never).where('id', '=', id).execute();
+  } catch (e) {
+    if (isUniqueViolation(e)) throw onConflict();
+    throw e;
+  }
 }
 
 export type { Q };

@@ -4,7 +4,7 @@ import type { ProjectsTable } from '../../store/schema.js';
 import { hexId } from '../../util/ids.js';
 import { isoMicros } from '../../util/time.js';
 import { conflict, forbiddenNotSecurity, notFound, notImplemented, validationError } from './errors.js';
-import { type Attrs, type IdentityEnv, type Project, projectOf, splitExtra } from './model.js';
+import { type Attrs, type IdentityEnv, type Project, projectOf, mergedExtra, splitExtra, updateRow } from './model.js';
 
 const KNOWN = ['id', 'name', 'domain_id', 'description', 'enabled', 'parent_id', 'is_domain', 'tags', 'options', 'links'];
 
@@ -124,7 +124,7 @@ export class Projects {
   }
 
   async update(id: string, patch: Attrs): Promise<Project> {
-    const result = await this.env.store.tx(async (trx) => {
+    return this.env.write(async (trx) => {
       const old = await this.get(id, trx);
       if (patch.domain_id !== undefined && patch.domain_id !== old.domain_id) throw validationError('Cannot change Domain ID');
       if (patch.parent_id !== undefined && patch.parent_id !== old.parent_id) throw forbiddenNotSecurity('Update of `parent_id` is not allowed.');
@@ -145,25 +145,15 @@ export class Projects {
       }
       if (patch.tags !== undefined) set.tags = JSON.stringify(patch.tags);
       if (patch.options !== undefined) set.options = JSON.stringify(mergeOptions(old.options, patch.options as Attrs));
-      const extra = splitExtra(patch, KNOWN);
-      if (Object.keys(extra).length) set.extra = JSON.stringify({ ...old.extra, ...extra });
-      if (Object.keys(set).length) {
-        try {
-          await trx.updateTable('projects').set(set).where('id', '=', id).execute();
-        } catch (e) {
-          if (isUniqueViolation(e)) throw nameConflict(String(set.name), id);
-          throw e;
-        }
-      }
+      set.extra = mergedExtra(old.extra, patch, KNOWN);
+      await updateRow(trx, 'projects', id, set, () => nameConflict(String(set.name), id));
       return this.get(id, trx);
     });
-    this.env.changed();
-    return result;
   }
 
   /** Delete a leaf project and every grant on it; its tokens stop working at once. */
   async delete(id: string): Promise<void> {
-    await this.env.store.tx(async (trx) => {
+    await this.env.write(async (trx) => {
       await this.get(id, trx);
       const child = await trx.selectFrom('projects').select('id').where('parent_id', '=', id).executeTakeFirst();
       if (child) {
@@ -175,7 +165,6 @@ export class Projects {
       await trx.updateTable('tokens').set({ revoked: 1 }).where('project_id', '=', id).execute();
       await trx.deleteFrom('projects').where('id', '=', id).execute();
     });
-    this.env.changed();
   }
 }
 

@@ -4,7 +4,7 @@ import type { RolesTable } from '../../store/schema.js';
 import { hexId } from '../../util/ids.js';
 import { DomainError } from '../errors.js';
 import { conflict, immutableDelete, immutableUpdate, impliedRoleNotFound, notFound, notImplemented } from './errors.js';
-import { type Attrs, type IdentityEnv, type Role, roleOf, splitExtra } from './model.js';
+import { type Attrs, type IdentityEnv, type Role, roleOf, mergedExtra, splitExtra, updateRow } from './model.js';
 import { mergeOptions } from './projects.js';
 
 const KNOWN = ['id', 'name', 'domain_id', 'description', 'options', 'links'];
@@ -69,7 +69,7 @@ export class Roles {
   }
 
   async update(id: string, patch: Attrs): Promise<Role> {
-    const result = await this.env.store.tx(async (trx) => {
+    return this.env.write(async (trx) => {
       const old = await this.get(id, trx);
       const options = patch.options !== undefined ? mergeOptions(old.options, patch.options as Attrs) : old.options;
       // An immutable role may only be changed to drop its immutability.
@@ -78,32 +78,21 @@ export class Roles {
       if (patch.name !== undefined) set.name = String(patch.name).trim();
       if (patch.description !== undefined) set.description = (patch.description as string | null) ?? null;
       if (patch.options !== undefined) set.options = JSON.stringify(options);
-      const extra = splitExtra(patch, KNOWN);
-      if (Object.keys(extra).length) set.extra = JSON.stringify({ ...old.extra, ...extra });
-      if (Object.keys(set).length) {
-        try {
-          await trx.updateTable('roles').set(set).where('id', '=', id).execute();
-        } catch (e) {
-          if (isUniqueViolation(e)) throw duplicate(String(set.name));
-          throw e;
-        }
-      }
+      set.extra = mergedExtra(old.extra, patch, KNOWN);
+      await updateRow(trx, 'roles', id, set, () => duplicate(String(set.name)));
       return this.get(id, trx);
     });
-    this.env.changed();
-    return result;
   }
 
   /** Delete a role with every grant of it and every rule it takes part in. */
   async delete(id: string): Promise<void> {
-    await this.env.store.tx(async (trx) => {
+    await this.env.write(async (trx) => {
       const role = await this.get(id, trx);
       if (role.options.immutable === true) throw immutableDelete('role', id);
       await trx.deleteFrom('role_assignments').where('role_id', '=', id).execute();
       await trx.deleteFrom('implied_roles').where((eb) => eb.or([eb('prior_role_id', '=', id), eb('implied_role_id', '=', id)])).execute();
       await trx.deleteFrom('roles').where('id', '=', id).execute();
     });
-    this.env.changed();
   }
 
   // ------------------------------------------------------------ implied roles
@@ -126,7 +115,7 @@ export class Roles {
   }
 
   async createRule(priorId: string, impliedId: string): Promise<{ prior: Role; implied: Role }> {
-    const out = await this.env.store.tx(async (trx) => {
+    return this.env.write(async (trx) => {
       const prior = await this.get(priorId, trx);
       const implied = await this.get(impliedId, trx);
       // Keystone's `prohibited_implied_role` (default: admin); worded as its InvalidImpliedRole.
@@ -136,17 +125,14 @@ export class Roles {
       }
       return { prior, implied };
     });
-    this.env.changed();
-    return out;
   }
 
   async deleteRule(priorId: string, impliedId: string): Promise<void> {
-    await this.env.store.tx(async (trx) => {
+    await this.env.write(async (trx) => {
       await this.get(priorId, trx);
       await this.get(impliedId, trx);
       const res = await trx.deleteFrom('implied_roles').where('prior_role_id', '=', priorId).where('implied_role_id', '=', impliedId).executeTakeFirst();
       if (Number(res.numDeletedRows) === 0) throw impliedRoleNotFound(priorId, impliedId);
     });
-    this.env.changed();
   }
 }

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { Store } from '../../store/db.js';
+import type { Store, Tx } from '../../store/db.js';
 import { hexId } from '../../util/ids.js';
 import { isoMicros } from '../../util/time.js';
 import type { CatalogService } from '../catalog.js';
@@ -52,6 +52,8 @@ const CACHE_MAX = 10_000;
  */
 export class IdentityService implements IdentityEnv {
   private readonly cache = new Map<string, { info: TokenInfo; until: number }>();
+  /** Bumped by every change; a validation that raced with one is not cached. */
+  private generation = 0;
   readonly domains: Domains;
   readonly projects: Projects;
   readonly users: Users;
@@ -75,7 +77,14 @@ export class IdentityService implements IdentityEnv {
 
   /** Something a token depends on changed: forget every cached validation. */
   changed(): void {
+    this.generation++;
     this.cache.clear();
+  }
+
+  async write<T>(fn: (trx: Tx) => Promise<T>): Promise<T> {
+    const result = await this.store.tx(fn);
+    this.changed();
+    return result;
   }
 
   // ------------------------------------------------------------ bootstrap
@@ -242,10 +251,11 @@ export class IdentityService implements IdentityEnv {
       this.cache.delete(key);
       return { status: 'invalid' };
     }
+    const generation = this.generation;
     const info = await this.resolve(key, now);
     if (info === 'unknown') return { status: 'unknown' };
     if (!info) return { status: 'invalid' };
-    this.cache.set(key, { info, until: now + CACHE_MS });
+    if (generation === this.generation) this.cache.set(key, { info, until: now + CACHE_MS });
     if (this.cache.size > CACHE_MAX) this.cache.delete(this.cache.keys().next().value!);
     return { status: 'valid', info };
   }

@@ -5,7 +5,7 @@ import { hexId } from '../../util/ids.js';
 import { isoMicros } from '../../util/time.js';
 import { unauthorized } from '../errors.js';
 import { conflict, notFound, validationError } from './errors.js';
-import { type Attrs, type IdentityEnv, type User, USER_COLUMNS, splitExtra, userOf } from './model.js';
+import { type Attrs, type IdentityEnv, type User, USER_COLUMNS, mergedExtra, splitExtra, updateRow, userOf } from './model.js';
 import { hashPassword, verifyPassword } from './passwords.js';
 import { mergeOptions } from './projects.js';
 
@@ -93,7 +93,7 @@ export class Users {
 
   async update(id: string, patch: Attrs): Promise<User> {
     const hash = typeof patch.password === 'string' ? await hashPassword(patch.password) : undefined;
-    const result = await this.env.store.tx(async (trx) => {
+    return this.env.write(async (trx) => {
       const old = await this.get(id, trx);
       if (patch.domain_id !== undefined && patch.domain_id !== old.domain_id) throw validationError('Cannot change Domain ID');
       if (patch.id !== undefined && patch.id !== id) throw validationError('Cannot change user ID');
@@ -104,24 +104,14 @@ export class Users {
       if (patch.default_project_id !== undefined) set.default_project_id = (patch.default_project_id as string | null) ?? null;
       if (patch.password !== undefined) set.password_hash = hash ?? null;
       if (patch.options !== undefined) set.options = JSON.stringify(mergeOptions(old.options, patch.options as Attrs));
-      const extra = splitExtra(patch, KNOWN);
-      if (Object.keys(extra).length) set.extra = JSON.stringify({ ...old.extra, ...extra });
-      if (Object.keys(set).length) {
-        try {
-          await trx.updateTable('users').set(set).where('id', '=', id).execute();
-        } catch (e) {
-          if (isUniqueViolation(e)) throw duplicate(String(set.name), old.domain_id);
-          throw e;
-        }
-      }
+      set.extra = mergedExtra(old.extra, patch, KNOWN);
+      await updateRow(trx, 'users', id, set, () => duplicate(String(set.name), old.domain_id));
       // Keystone revokes a user's tokens when it is disabled or its password is set.
       if ((patch.enabled === false && old.enabled) || (patch.password !== undefined && patch.password !== null)) {
         await trx.updateTable('tokens').set({ revoked: 1 }).where('user_id', '=', id).execute();
       }
       return this.get(id, trx);
     });
-    this.env.changed();
-    return result;
   }
 
   /** Self-service password change; any mismatch is a bare 401. Revokes the user's tokens. */
@@ -129,21 +119,19 @@ export class Users {
     const row = await this.env.store.db.selectFrom('users').select(['password_hash', 'enabled']).where('id', '=', id).executeTakeFirst();
     if (!row || !(await verifyPassword(original, row.password_hash))) throw unauthorized();
     const hash = await hashPassword(password);
-    await this.env.store.tx(async (trx) => {
+    await this.env.write(async (trx) => {
       await trx.updateTable('users').set({ password_hash: hash }).where('id', '=', id).execute();
       await trx.updateTable('tokens').set({ revoked: 1 }).where('user_id', '=', id).execute();
     });
-    this.env.changed();
   }
 
   async delete(id: string): Promise<void> {
-    await this.env.store.tx(async (trx) => {
+    await this.env.write(async (trx) => {
       await this.get(id, trx);
       await trx.deleteFrom('role_assignments').where('actor_id', '=', id).execute();
       await trx.updateTable('tokens').set({ revoked: 1 }).where('user_id', '=', id).execute();
       await trx.deleteFrom('users').where('id', '=', id).execute();
     });
-    this.env.changed();
   }
 
   /** The user's password hash (for authentication only). */
