@@ -205,6 +205,7 @@ describe('users', () => {
     expectError(await admin.post('/v3/users', { user: { name: 'nowhere', domain_id: 'nope' } }), 404, 'Could not find domain: nope.');
     expectError(await admin.post('/v3/users', { user: { name: 'x', default_project_id: 'default' } }), 400, "User's default project ID cannot be a domain ID: default");
     expectError(await admin.post('/v3/users', { user: { name: 'x', enabled: 1 } }), 400, "Invalid input for field 'enabled': 1 is not of type 'boolean'");
+    expectError(await admin.post('/v3/users', { user: { name: 'x', password: 12345678 } }), 400, "Invalid input for field 'password': '***' is not of type 'string', 'null'");
     expectError(await patch(admin, `/v3/users/${u.id}`, { user: { domain_id: 'other' } }), 400, 'Cannot change Domain ID');
     expect((await admin.delete(`/v3/users/${u.id}`)).status).toBe(204);
     expectError(await admin.get(`/v3/users/${u.id}`), 404, `Could not find user: ${u.id}.`);

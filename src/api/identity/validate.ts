@@ -55,7 +55,8 @@ function firstError(schema: Schema, errors: ErrorObject[]): ErrorObject {
 }
 
 function describe(e: ErrorObject, all: ErrorObject[]): string {
-  const v = e.data;
+  // Keystone would echo the offending value; a password's never leaves, whatever its type.
+  const v = /password/i.test(e.instancePath.split('/').pop() ?? '') ? '***' : e.data;
   const p = e.params as Record<string, any>;
   let msg: string;
   switch (e.keyword) {
