@@ -6,7 +6,8 @@
  *      clients, Tempest and its plugins, iproute2, nftables, iptables, HAProxy;
  *   2. type-check and build;
  *   3. unit and API tests (seconds), then real-client and data-plane tests (minutes);
- *   4. OpenStack's own Tempest network API suite against a PocketStack it starts.
+ *   4. the API tests again on PostgreSQL (the store for several servers sharing one cloud);
+ *   5. OpenStack's own Tempest network API suite against a PocketStack it starts.
  *
  * As root (CI), every suite must run: a missing tool is a failure, not a skip. Without root,
  * suites that need root or uninstallable packages are skipped, each with a one-line reason.
@@ -57,6 +58,32 @@ function ensurePackages() {
   return sh('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], { env: aptEnv }) === 0;
 }
 
+/**
+ * A PostgreSQL server for the store tests: POCKETSTACK_TEST_DATABASE_URL if given, else (root)
+ * Debian's postgresql package, its cluster started and a `pocketstack` role made.
+ */
+function ensurePostgres() {
+  if (process.env.POCKETSTACK_TEST_DATABASE_URL) return process.env.POCKETSTACK_TEST_DATABASE_URL;
+  if (!isRoot || !existsSync('/usr/bin/apt-get')) return undefined;
+  const aptEnv = { ...env, DEBIAN_FRONTEND: 'noninteractive' };
+  if (!existsSync('/usr/lib/postgresql')) {
+    step('installing PostgreSQL');
+    if (sh('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'postgresql'], { env: aptEnv }) !== 0) return undefined;
+  }
+  const list = spawnSync('pg_lsclusters', ['-h'], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean);
+  let cluster = list[0]?.split(/\s+/);
+  if (!cluster) {
+    const version = spawnSync('ls', ['/usr/lib/postgresql'], { encoding: 'utf8' }).stdout.trim().split('\n').pop();
+    if (sh('pg_createcluster', [version, 'main']) !== 0) return undefined;
+    cluster = [version, 'main', '5432', 'down'];
+  }
+  const [version, name, port, status] = cluster;
+  if (status !== 'online' && sh('pg_ctlcluster', [version, name, 'start']) !== 0) return undefined;
+  const role = "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'pocketstack') THEN CREATE ROLE pocketstack LOGIN SUPERUSER PASSWORD 'pocketstack'; END IF; END $$;";
+  if (sh('su', ['postgres', '-c', `psql -q -p ${port} -c "${role.replace(/\$/g, '\\$')}"`]) !== 0) return undefined;
+  return `postgres://pocketstack:pocketstack@127.0.0.1:${port}/postgres`;
+}
+
 const failures = [];
 const run = (title, cmd, argv) => {
   step(title);
@@ -74,6 +101,17 @@ run('build', 'npx', ['tsc', '-p', 'tsconfig.build.json']);
 const only = process.argv.includes('--only') ? [process.argv[process.argv.indexOf('--only') + 1]] : [];
 run('unit and API tests', 'npx', ['vitest', 'run', '--project', 'unit', '--project', 'api', ...only]);
 if (!fast) {
+  step('PostgreSQL');
+  const pgUrl = ensurePostgres();
+  if (pgUrl) {
+    step('API tests on PostgreSQL');
+    const code = sh('npx', ['vitest', 'run', '--project', 'api', ...only], { env: { ...env, POCKETSTACK_TEST_DATABASE_URL: pgUrl } });
+    if (code !== 0) failures.push(`API tests on PostgreSQL (exit ${code})`);
+  } else if (isRoot) {
+    failures.push('starting PostgreSQL');
+  } else {
+    process.stdout.write('note: API tests on PostgreSQL skipped: no POCKETSTACK_TEST_DATABASE_URL and not root to install one\n');
+  }
   run('real-client and data-plane tests', 'npx', ['vitest', 'run', '--project', 'e2e', ...only]);
   if (!args.has('--no-tempest') && existsSync('scripts/tempest-network.sh')) {
     run('Tempest: tempest.api.network', 'bash', ['scripts/tempest-network.sh']);
