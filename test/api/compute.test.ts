@@ -244,6 +244,7 @@ describe('servers', () => {
       metadata: { role: 'worker' },
       user_data: Buffer.from('#!/bin/sh\necho hi\n').toString('base64'),
       accessIPv4: '1.1.1.1',
+      accessIPv6: '0000:0000:0000:0000:0000:babe:220.12.22.2',
       description: 'two nics',
     });
     expect(res.status).toBe(202);
@@ -251,7 +252,7 @@ describe('servers', () => {
     const id = res.body.server.id;
     await settle();
     const s = (await demo.get(`/v2.1/servers/${id}`, V46)).body.server;
-    expect(s).toMatchObject({ status: 'ACTIVE', key_name: 'k1', metadata: { role: 'worker' }, accessIPv4: '1.1.1.1', description: 'two nics' });
+    expect(s).toMatchObject({ status: 'ACTIVE', key_name: 'k1', metadata: { role: 'worker' }, accessIPv4: '1.1.1.1', accessIPv6: '::babe:dc0c:1602', description: 'two nics' });
     expect(Object.keys(s.addresses)).toEqual(['api_network', 'worker_network']);
     expect(s.addresses.worker_network[0].addr).toBe('10.0.1.77');
     // The passed-in port keeps its groups; the created one gets the requested group.

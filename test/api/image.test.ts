@@ -142,6 +142,7 @@ describe('images', () => {
     expect(html.headers['content-type']).toMatch(/^text\/html/);
     expect(html.body).toContain('<h1>404 Not Found</h1>');
     expect(html.body).toContain('No image found with ID 00000000-0000-0000-0000-000000000000');
+    expect((await demo.get('/v2/images/', JSON_ACCEPT)).status).toBe(404);
     const text = await demo.get('/v2/images/00000000-0000-0000-0000-000000000000', { accept: 'text/plain' });
     expect(text.body).toBe('404 Not Found\n\nNo image found with ID 00000000-0000-0000-0000-000000000000\n\n\n');
     const malformed = await demo.request('POST', '/v2/images', '{"name":', JSON_ACCEPT);

@@ -8,6 +8,7 @@ import type { NetworkRequest, RequestedNetworks } from '../../core/compute/netwo
 import { HIDDEN_FROM_2_36 } from '../../core/compute/quotas.js';
 import { AVAILABILITY_ZONE, type ComputeService, type ServerQuery } from '../../core/compute/servers.js';
 import { type TokenAuthenticator, requireAuth, setWwwAuthenticate } from '../auth.js';
+import { ipToString, parseIp } from '../../util/ip.js';
 import { baseUrl, createApp, jsonBody, queryLists } from '../http.js';
 import {
   ATTACH_SCHEMA,
@@ -106,6 +107,9 @@ function nextLinks(v: ViewContext, path: string, q: Map<string, string[]>, items
   params.set('marker', items[items.length - 1].id);
   return [{ href: `${v.base}/v2.1/${path}?${params.toString()}`, rel: 'next' }];
 }
+
+/** Nova keeps access IPs as address objects: they come back in canonical (compressed) form. */
+const canonicalIp = (v: unknown): string | undefined => (typeof v === 'string' ? ipToString(parseIp(v)!) : undefined);
 
 /** Turn a validated `networks` value into Nova's network requests. */
 function parseNetworks(raw: unknown, version: ApiVersion): RequestedNetworks {
@@ -409,8 +413,8 @@ export function buildComputeApi(opts: ComputeApiOptions): FastifyInstance {
       keyName: s.key_name as string | undefined,
       userData: s.user_data as string | undefined,
       availabilityZone: s.availability_zone as string | undefined,
-      accessIPv4: s.accessIPv4 as string | undefined,
-      accessIPv6: s.accessIPv6 as string | undefined,
+      accessIPv4: canonicalIp(s.accessIPv4),
+      accessIPv6: canonicalIp(s.accessIPv6),
       configDrive: s.config_drive !== undefined && truthy(s.config_drive),
       autoDiskConfig: s['OS-DCF:diskConfig'] === 'AUTO',
       minCount,
@@ -437,8 +441,8 @@ export function buildComputeApi(opts: ComputeApiOptions): FastifyInstance {
     const s = await compute.update(ctx, params(req).id, {
       name: u.name as string | undefined,
       description: 'description' in u ? ((u.description as string | null) ?? null) : undefined,
-      accessIPv4: u.accessIPv4 as string | undefined,
-      accessIPv6: u.accessIPv6 as string | undefined,
+      accessIPv4: canonicalIp(u.accessIPv4),
+      accessIPv6: canonicalIp(u.accessIPv6),
       autoDiskConfig: u['OS-DCF:diskConfig'] === undefined ? undefined : u['OS-DCF:diskConfig'] === 'AUTO',
     });
     return { server: serverView(view(req, ctx), s, { reduced: true }) };

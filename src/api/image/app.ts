@@ -206,6 +206,11 @@ export function buildImageApi(opts: ImageApiOptions): FastifyInstance {
       },
     },
   });
+  // Glance's routes are exact: `/v2/images/` (an empty id) is not the collection.
+  app.addHook('onRequest', async (req) => {
+    const path = req.url.split('?')[0];
+    if (path.length > 1 && path.endsWith('/') && path !== '/v2/') throw NOT_FOUND();
+  });
   // Image data is streamed to disk as it arrives, never buffered; its size cap is the service's.
   app.addContentTypeParser('application/octet-stream', (_req, payload, done) => done(null, payload));
 
