@@ -15,9 +15,10 @@ import { parseArgs } from 'node:util';
 import { request } from 'undici';
 import { BenchClient } from './client.js';
 import type { BenchContext, Result, Scenario } from './scenario.js';
+import { computeScenarios } from './scenarios/compute.js';
 import { neutronScenarios } from './scenarios/neutron.js';
 
-const SCENARIOS: Scenario[] = [...neutronScenarios];
+const SCENARIOS: Scenario[] = [...neutronScenarios, ...computeScenarios];
 
 const USAGE = `usage: npm run bench -- [options]
   (no --url)              start a PocketStack of our own on free ports and measure it
@@ -25,6 +26,8 @@ const USAGE = `usage: npm run bench -- [options]
   --token TOKEN           token for --url (or --identity/--user/--password/--project)
   --identity URL          Keystone URL to get a token from (e.g. http://127.0.0.1:5000)
   --user NAME --password PW --project NAME
+  --compute URL           Nova endpoint for the compute scenarios (e.g. http://127.0.0.1:8774)
+  --image URL             Glance endpoint for the compute scenarios (e.g. http://127.0.0.1:9292)
   --header K:V            extra request header (repeatable; e.g. X-Project-Id:demo for noauth Neutron)
   --only a,b              scenarios to run: ${SCENARIOS.map((s) => s.name).join(', ')}
   --scale N               also create up to N ports and compare create rates (default 0: off)
@@ -62,6 +65,8 @@ async function passwordToken(identity: string, user: string, password: string, p
 interface OwnServer {
   pid: number;
   networkUrl: string;
+  computeUrl: string;
+  imageUrl: string;
   token: string;
   stop(): Promise<void>;
 }
@@ -105,6 +110,8 @@ async function startOwnServer(): Promise<OwnServer> {
   return {
     pid: child.pid!,
     networkUrl: `http://127.0.0.1:${ports.network}`,
+    computeUrl: `http://127.0.0.1:${ports.compute}`,
+    imageUrl: `http://127.0.0.1:${ports.image}`,
     token,
     async stop() {
       child.kill('SIGTERM');
@@ -126,6 +133,8 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       url: { type: 'string' },
+      compute: { type: 'string' },
+      image: { type: 'string' },
       token: { type: 'string' },
       identity: { type: 'string' },
       user: { type: 'string', default: 'admin' },
@@ -159,6 +168,8 @@ async function main(): Promise<void> {
   const only = values.only ? new Set(values.only.split(',')) : undefined;
   const ctx: BenchContext = {
     client,
+    computeUrl: (values.compute ?? own?.computeUrl)?.replace(/\/$/, ''),
+    imageUrl: (values.image ?? own?.imageUrl)?.replace(/\/$/, ''),
     pid: own?.pid,
     quick: values.quick!,
     scalePorts: Number(values.scale),

@@ -7,7 +7,7 @@ import { novaBadRequest, novaForbidden, novaNotFound, policyDenied } from '../..
 import type { NetworkRequest, RequestedNetworks } from '../../core/compute/network.js';
 import { HIDDEN_FROM_2_36 } from '../../core/compute/quotas.js';
 import { AVAILABILITY_ZONE, type ComputeService, type ServerQuery } from '../../core/compute/servers.js';
-import { type TokenAuthenticator, requireAuth, setWwwAuthenticate } from '../auth.js';
+import { type TokenAuthenticator, keystoneMiddleware401, requireAuth } from '../auth.js';
 import { ipToString, parseIp } from '../../util/ip.js';
 import { baseUrl, createApp, jsonBody, queryLists } from '../http.js';
 import {
@@ -145,11 +145,7 @@ export function buildComputeApi(opts: ComputeApiOptions): FastifyInstance {
     logger: opts.logger,
     errors: {
       render(err, _req, reply) {
-        if (err.kind === 'unauthorized') {
-          // keystonemiddleware answers before Nova does.
-          setWwwAuthenticate(reply, opts.identityUrl());
-          return { error: { code: 401, title: 'Unauthorized', message: err.message } };
-        }
+        if (err.kind === 'unauthorized') return keystoneMiddleware401(reply, opts.identityUrl(), err.message);
         const status = err.status;
         const name = FAULT_NAMES[status] ?? 'computeFault';
         return { [name]: { code: status, message: err.message } };

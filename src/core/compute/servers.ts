@@ -32,16 +32,7 @@ import { POWER, TASK, VM, statesOfStatuses, statusOf } from './states.js';
 export const AVAILABILITY_ZONE = 'nova';
 
 /** The flavor a server was booted with (Nova keeps this copy on the instance). */
-export interface BootFlavor {
-  id: string;
-  name: string;
-  ram: number;
-  vcpus: number;
-  disk: number;
-  ephemeral: number;
-  swap: number;
-  extra_specs: Record<string, string>;
-}
+export type BootFlavor = Pick<Flavor, 'id' | 'name' | 'ram' | 'vcpus' | 'disk' | 'ephemeral' | 'swap'> & { extra_specs: Record<string, string> };
 
 export interface Fault {
   code: number;
