@@ -293,6 +293,10 @@ describe('servers', () => {
       'marker [00000000-0000-0000-0000-000000000000] not found',
     );
     expect((await demo.get('/v2.1/servers?all_tenants=1')).status).toBe(403);
+    expect((await demo.get('/v2.1/servers?changes-since=2011/01/01')).body.badRequest.message).toBe(
+      "Invalid input for query parameters changes-since. Value: 2011/01/01. '2011/01/01' is not a 'date-time'",
+    );
+    expect((await demo.get('/v2.1/servers?changes-since=2011-01-01T00:00:00Z&name=^pg-')).body.servers).toHaveLength(3);
     expect((await admin.get('/v2.1/servers?all_tenants=1&name=^pg-')).body.servers).toHaveLength(3);
   });
 
@@ -335,6 +339,11 @@ describe('servers', () => {
     const bad = await demo.post(`/v2.1/servers/${id}/action`, { reboot: { type: 'gentle' } });
     expect(bad.body.badRequest.message).toBe("Invalid input for field/attribute type. Value: gentle. 'gentle' is not one of ['HARD', 'Hard', 'hard', 'SOFT', 'Soft', 'soft']");
     expect((await demo.post(`/v2.1/servers/${id}/action`, { resize: { flavorRef: '2' } })).status).toBe(501);
+    // Nova checks the instance state before anything else: resuming an active server is a 409.
+    expect((await demo.post(`/v2.1/servers/${id}/action`, { resume: null })).body.conflictingRequest.message).toBe(
+      `Cannot 'resume' instance ${id} while it is in vm_state active`,
+    );
+    expect((await demo.post('/v2.1/servers/00000000-0000-0000-0000-000000000000/action', { pause: null })).status).toBe(404);
     expect((await demo.post(`/v2.1/servers/${id}/action`, { dance: {} })).body.badRequest.message).toBe('There is no such action: dance');
   });
 
@@ -383,6 +392,21 @@ describe('servers', () => {
     expect((await demo.get(`/v2.1/servers/${id}/os-interface/${own.id}`)).status).toBe(404);
     const ips = (await demo.get(`/v2.1/servers/${id}/ips`)).body.addresses;
     expect(Object.keys(ips)).toEqual(['worker_network']);
+  });
+
+  it('adds and removes a security group on every port of a server', async () => {
+    const id = (await boot(demo, { name: 'sg', networks: [{ uuid: net.id }, { uuid: net2.id }] })).body.server.id;
+    await settle();
+    await netDemo.post('/v2.0/security-groups', { security_group: { name: 'extra' } });
+    expect((await demo.post(`/v2.1/servers/${id}/action`, { addSecurityGroup: { name: 'extra' } })).status).toBe(202);
+    let s = (await demo.get(`/v2.1/servers/${id}`)).body.server;
+    expect(s.security_groups).toEqual([{ name: 'default' }, { name: 'extra' }, { name: 'default' }, { name: 'extra' }]);
+    expect((await demo.post(`/v2.1/servers/${id}/action`, { removeSecurityGroup: { name: 'default' } })).status).toBe(202);
+    s = (await demo.get(`/v2.1/servers/${id}`)).body.server;
+    expect(s.security_groups).toEqual([{ name: 'extra' }, { name: 'extra' }]);
+    const gone = await demo.post(`/v2.1/servers/${id}/action`, { removeSecurityGroup: { name: 'default' } });
+    expect(gone.body).toEqual({ itemNotFound: { code: 404, message: `Security group default not associated with the instance ${id}` } });
+    expect((await demo.post(`/v2.1/servers/${id}/action`, { addSecurityGroup: { name: 'nope' } })).status).toBe(404);
   });
 
   it('keeps metadata and tags', async () => {

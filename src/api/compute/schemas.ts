@@ -52,7 +52,10 @@ export const validator = new SchemaValidator({
         return false;
       }
     },
-    'date-time': (v) => typeof v !== 'string' || !Number.isNaN(Date.parse(v)),
+    // oslo's parse_isotime (the iso8601 library): ISO 8601 only, not every string a JS Date takes.
+    'date-time': (v) =>
+      typeof v !== 'string' ||
+      (/^\d{4}-\d\d-\d\d([T ]\d\d:\d\d(:\d\d(\.\d+)?)?)?(Z|[+-]\d\d(:?\d\d)?)?$/.test(v) && !Number.isNaN(Date.parse(v))),
     name: nameCheck,
     keypair_name_20: keypairNameCheck,
   },

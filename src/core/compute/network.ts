@@ -384,6 +384,8 @@ export async function serverSecurityGroups(q: Q, ports: ServerPort[]): Promise<M
     .innerJoin('security_groups', 'security_groups.id', 'port_security_groups.security_group_id')
     .select(['port_security_groups.port_id', 'security_groups.name', 'security_groups.id'])
     .where('port_security_groups.port_id', 'in', ports.map((p) => p.id))
+    .orderBy('security_groups.name')
+    .orderBy('security_groups.id')
     .execute();
   for (const p of ports) {
     for (const r of rows.filter((x) => x.port_id === p.id)) {
