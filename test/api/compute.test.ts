@@ -472,6 +472,9 @@ describe('bad input', () => {
       const res = await demo.post('/v2.1/servers', { server: { flavorRef: '1', imageRef: imageId, ...server } }, V46);
       expect([res.status, res.body.badRequest?.message ?? res.body]).toEqual([status, expect.stringContaining(message)]);
     }
+    const huge = await demo.post('/v2.1/servers', { server: { name: 'x', flavorRef: '1', imageRef: imageId, networks: 'none', metadata: { a: 'b'.repeat(120_000) } } });
+    expect(huge.status).toBe(413);
+    expect(huge.body.overLimit.code).toBe(413);
     const malformed = await demo.request('POST', '/v2.1/servers', '{"server": ');
     expect(malformed.body).toEqual({ badRequest: { code: 400, message: 'Malformed request body' } });
     expect((await netAdmin.get('/v2.0/ports')).body.ports.length).toBe(before);

@@ -143,6 +143,8 @@ export function buildComputeApi(opts: ComputeApiOptions): FastifyInstance {
   const app = createApp({
     name: 'compute',
     logger: opts.logger,
+    // oslo.middleware's max_request_body_size in front of Nova.
+    bodyLimit: 114_688,
     errors: {
       render(err, _req, reply) {
         if (err.kind === 'unauthorized') return keystoneMiddleware401(reply, opts.identityUrl(), err.message);
