@@ -24,6 +24,7 @@ const env = { ...process.env, POCKETSTACK_REQUIRE_ALL: isRoot ? '1' : (process.e
 const DEBIAN_PACKAGES = {
   '/usr/bin/openstack': 'python3-openstackclient',
   '/usr/bin/nova': 'python3-novaclient',
+  '/usr/bin/glance': 'python3-glanceclient',
   '/usr/lib/python3/dist-packages/octaviaclient': 'python3-octaviaclient',
   '/usr/bin/neutron': 'python3-neutronclient',
   '/usr/bin/tempest': 'tempest',

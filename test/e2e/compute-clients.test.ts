@@ -4,12 +4,15 @@
  * tutorial's user is a plain project member). `nova boot` must print the Property rows of the
  * seed's table with values of the same kind.
  */
+import { randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO_PASSWORD, type TestCloud, startCloud } from '../support/cloud.js';
-import { NOVA_CLIENT, OPENSTACK_CLIENT, missing } from '../support/requires.js';
+import { GLANCE_CLIENT, NOVA_CLIENT, OPENSTACK_CLIENT, missing } from '../support/requires.js';
 import { fieldMap, fieldRows, listHeaders, listRows, openrcV3, run } from '../support/osc.js';
 
-const skip = missing([OPENSTACK_CLIENT, NOVA_CLIENT]);
+const skip = missing([OPENSTACK_CLIENT, NOVA_CLIENT, GLANCE_CLIENT]);
 
 let tc: TestCloud;
 let env: Record<string, string>;
@@ -224,5 +227,30 @@ describe.skipIf(skip)(`seed replay: booting instances (nova, openstack)${skip ? 
     const limits = await nova(['limits']);
     expect(limits.code).toBe(0);
     expect(limits.stdout).toMatch(/\| Instances +\| 2 +\| 10 +\|/);
+  });
+});
+
+describe.skipIf(skip)(`images through the real clients (openstack, glance)${skip ? ` — skipped: ${skip}` : ''}`, () => {
+  it('openstack image create --file / list / set / save / delete, glance image-list', async () => {
+    const data = randomBytes(3000);
+    const file = join(tc.dir, 'upload.raw');
+    writeFileSync(file, data);
+    const made = await osc(['image', 'create', '--disk-format', 'raw', '--container-format', 'bare', '--file', file, 'myimg', '-f', 'value', '-c', 'id']);
+    expect(made.code).toBe(0);
+    const id = made.stdout.trim();
+    const list = listRows((await osc(['image', 'list'])).stdout);
+    expect(list).toContainEqual([id, 'myimg', 'active']);
+    expect((await osc(['image', 'set', '--property', 'foo=bar', 'myimg'])).code).toBe(0);
+    const show = fieldMap((await osc(['image', 'show', 'myimg'])).stdout);
+    expect(show.get('size')).toBe('3000');
+    expect(show.get('properties')).toContain("foo='bar'");
+    const out = join(tc.dir, 'download.raw');
+    expect((await osc(['image', 'save', '--file', out, 'myimg'])).code).toBe(0);
+    expect(Buffer.compare(readFileSync(out), data)).toBe(0);
+    const glance = await run('glance', ['image-list'], env);
+    expect(glance.code).toBe(0);
+    expect(listRows(glance.stdout).map((r) => r[1]).sort()).toEqual(['cirros-0.3.3-x86_64-disk', 'myimg']);
+    expect((await osc(['image', 'delete', 'myimg'])).code).toBe(0);
+    expect(listRows((await osc(['image', 'list'])).stdout).map((r) => r[1])).toEqual(['cirros-0.3.3-x86_64-disk']);
   });
 });
