@@ -239,6 +239,29 @@ export interface FloatingIpsTable {
   revision_number: number;
 }
 
+export interface SubnetpoolsTable {
+  id: string;
+  project_id: string;
+  name: string;
+  description: string;
+  ip_version: number;
+  default_prefixlen: number;
+  min_prefixlen: number;
+  max_prefixlen: number;
+  default_quota: number | null;
+  is_default: number;
+  shared: number;
+  address_scope_id: string | null;
+  created_at: string;
+  updated_at: string;
+  revision_number: number;
+}
+
+export interface SubnetpoolPrefixesTable {
+  subnetpool_id: string;
+  cidr: string;
+}
+
 export interface DB {
   domains: DomainsTable;
   projects: ProjectsTable;
@@ -263,4 +286,6 @@ export interface DB {
   router_ports: RouterPortsTable;
   router_routes: RouterRoutesTable;
   floating_ips: FloatingIpsTable;
+  subnetpools: SubnetpoolsTable;
+  subnetpool_prefixes: SubnetpoolPrefixesTable;
 }

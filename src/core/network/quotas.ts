@@ -21,7 +21,7 @@ export const DEFAULT_QUOTAS: Record<string, number> = {
 export const QUOTA_TABLES: Record<string, string | null> = {
   network: 'networks',
   subnet: 'subnets',
-  subnetpool: null,
+  subnetpool: 'subnetpools',
   port: 'ports',
   router: 'routers',
   floatingip: 'floating_ips',
