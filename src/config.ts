@@ -27,6 +27,8 @@ export interface Config {
   logLevel: string;
   /** Which data plane reconciles the store into the machine. */
   dataplane: 'noop' | 'netns';
+  /** Default quota overrides, like neutron.conf's [quotas] quota_port = -1 (POCKETSTACK_QUOTA_PORT). */
+  quotas: Record<string, number>;
 }
 
 const int = (v: string | undefined, d: number): number => (v === undefined || v === '' ? d : Number.parseInt(v, 10));
@@ -55,6 +57,11 @@ export function loadConfig(overrides: Partial<Config> = {}, env: NodeJS.ProcessE
     demoPassword: env.POCKETSTACK_DEMO_PASSWORD || undefined,
     logLevel: env.POCKETSTACK_LOG_LEVEL ?? 'info',
     dataplane: (env.POCKETSTACK_DATAPLANE as Config['dataplane']) ?? 'noop',
+    quotas: Object.fromEntries(
+      Object.entries(env)
+        .filter(([k, v]) => k.startsWith('POCKETSTACK_QUOTA_') && v !== undefined && /^-?\d+$/.test(v))
+        .map(([k, v]) => [k.slice('POCKETSTACK_QUOTA_'.length).toLowerCase(), Number(v)]),
+    ),
   };
   return { ...base, ...overrides, ports: { ...base.ports, ...(overrides.ports ?? {}) } };
 }

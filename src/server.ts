@@ -12,6 +12,7 @@ import { availabilityRoutes } from './api/network/availability.js';
 import { quotaRoutes } from './api/network/quotas.js';
 import { floatingIpOps } from './core/network/floatingips.js';
 import { networkOps } from './core/network/networks.js';
+import { configureDefaultQuotas } from './core/network/quotas.js';
 import { portOps } from './core/network/ports.js';
 import { routerOps } from './core/network/routers.js';
 import { securityGroupOps, securityGroupRuleOps } from './core/network/securitygroups.js';
@@ -105,13 +106,14 @@ export class Cloud {
       tokenTtlSeconds: config.tokenTtlSeconds,
       catalog: () => buildCatalog(config, served),
     });
+    configureDefaultQuotas(config.quotas);
     const network = new NetworkService(store);
     network.register(networkOps({ vxlanRange: () => config.vxlanRange }));
     network.register(subnetOps({ lockPools: store.dialect === 'postgres' }));
     network.register(subnetpoolOps());
     network.register(portOps());
-    network.register(securityGroupOps());
-    network.register(securityGroupRuleOps());
+    network.register(securityGroupOps(store));
+    network.register(securityGroupRuleOps(store));
     network.register(routerOps());
     network.register(floatingIpOps());
     const extensions = new Set(CORE_EXTENSIONS);

@@ -19,20 +19,38 @@ export class NoopDataPlane implements DataPlaneDriver {
     this.reconciler = new Reconciler(
       () => this.pass(),
       (e) => this.log.error({ err: e }, 'noop data plane pass failed'),
+      10_000,
+      () => (this.full = true),
     );
     this.network.events.on('change', this.onChange);
   }
 
-  private readonly onChange = (e: { op: string }) => {
-    // Status writes are our own echo; everything else may change what should be up.
-    if (e.op !== 'status') this.kick();
+  /** Ports and floating IPs changed since the last pass; a full pass runs at start and periodically. */
+  private dirty = new Set<string>();
+  private dirtyFips = new Set<string>();
+  /** A deleted port silently disassociates its floating IPs: re-check them all. */
+  private allFips = true;
+  private full = true;
+
+  private readonly onChange = (e: { resource: string; id: string; op: string }) => {
+    // Status writes are our own echo; only ports and floating IPs matter here.
+    if (e.op === 'status') return;
+    if (e.resource === 'port') {
+      this.dirty.add(e.id);
+      if (e.op === 'delete') this.allFips = true;
+    } else if (e.resource === 'floatingip') {
+      this.dirtyFips.add(e.id);
+    } else return;
+    this.reconciler.kick();
   };
 
   async start(): Promise<void> {
     this.reconciler.start();
   }
 
+  /** An explicit kick (start-up, an operator, a test) re-checks every port. */
   kick(): void {
+    this.full = true;
     this.reconciler.kick();
   }
 
@@ -47,9 +65,19 @@ export class NoopDataPlane implements DataPlaneDriver {
 
   private async pass(): Promise<void> {
     const db = this.network.store.db;
-    const wrong = await db
-      .selectFrom('ports')
-      .select(['id', 'status', 'admin_state_up', 'binding_host_id'])
+    const ids = [...this.dirty];
+    const fipIds = [...this.dirtyFips];
+    const full = this.full;
+    const allFips = full || this.allFips;
+    this.dirty.clear();
+    this.dirtyFips.clear();
+    this.full = false;
+    this.allFips = false;
+    if (allFips || fipIds.length) await this.floatingIps(allFips ? undefined : fipIds);
+    if (!full && ids.length === 0) return;
+    let q = db.selectFrom('ports').select(['id', 'status', 'admin_state_up', 'binding_host_id']);
+    if (!full) q = q.where('id', 'in', ids);
+    const wrong = await q
       .where((eb) =>
         eb.or([
           eb.and([eb('status', '!=', 'ACTIVE'), eb('admin_state_up', '=', 1), eb('binding_host_id', '!=', '')]),
@@ -61,10 +89,13 @@ export class NoopDataPlane implements DataPlaneDriver {
       const up = p.admin_state_up === 1 && p.binding_host_id !== '';
       await this.network.setStatus('port', p.id, up ? 'ACTIVE' : 'DOWN');
     }
-    // A floating IP is ACTIVE once associated (a real L3 agent would have set up its NAT), DOWN otherwise.
-    const fips = await db
-      .selectFrom('floating_ips')
-      .select(['id', 'fixed_port_id'])
+  }
+
+  /** A floating IP is ACTIVE once associated (a real L3 agent would have set up its NAT), DOWN otherwise. */
+  private async floatingIps(ids?: string[]): Promise<void> {
+    let q = this.network.store.db.selectFrom('floating_ips').select(['id', 'fixed_port_id']);
+    if (ids) q = q.where('id', 'in', ids);
+    const fips = await q
       .where((eb) =>
         eb.or([
           eb.and([eb('fixed_port_id', 'is not', null), eb('status', '!=', 'ACTIVE')]),

@@ -3,7 +3,6 @@ import type { Logger } from 'pino';
 import type { RequestContext } from '../../core/context.js';
 import { DomainError, httpBadRequest } from '../../core/errors.js';
 import { extensionBody, EXTENSIONS } from '../../core/network/extensions.js';
-import { collectionKey } from '../../core/network/resource.js';
 import type { NetworkService } from '../../core/network/service.js';
 import { type TokenAuthenticator, requireAuth, setWwwAuthenticate } from '../auth.js';
 import { baseUrl, createApp, jsonBody, queryLists } from '../http.js';
@@ -126,19 +125,17 @@ export function buildNetworkApi(opts: NetworkApiOptions): FastifyInstance {
     const { collection: coll } = req.params as { collection: string };
     if (!service.resource(coll)) throw RESOURCE_NOT_FOUND();
     const ctx = await h.auth(req);
+    const def = service.resource(coll)!.def;
     if (req.method === 'GET' || req.method === 'HEAD') {
       const res = await service.list(ctx, coll, h.query(req), h.url(req));
-      // Body keys are the plural with underscores (`security_groups`), URLs use dashes.
-      const key = collectionKey({ collection: coll });
-      const body: Record<string, unknown> = { [key]: res.items };
-      if (res.links) body[`${key}_links`] = res.links;
+      const body: Record<string, unknown> = { [def.collection]: res.items };
+      if (res.links) body[`${def.collection}_links`] = res.links;
       return body;
     }
     if (req.method === 'POST') {
       const res = await service.create(ctx, coll, h.body(req));
       reply.status(201);
-      const def = service.resource(coll)!.def;
-      return res.bulk ? { [collectionKey({ collection: coll })]: res.items } : { [def.name]: res.items[0] };
+      return res.bulk ? { [def.collection]: res.items } : { [def.name]: res.items[0] };
     }
     throw METHOD_NOT_ALLOWED();
   };

@@ -33,9 +33,21 @@ export const QUOTA_TABLES: Record<string, string | null> = {
 /** Neutron's DB_INTEGER_MAX_VALUE: the largest limit a quota takes. */
 const MAX_LIMIT = 2 ** 31 - 1;
 
+/** Defaults after configuration (neutron.conf's [quotas] quota_<resource>); set once at start-up. */
+let configured: Record<string, number> = { ...DEFAULT_QUOTAS };
+
+export function configureDefaultQuotas(overrides: Record<string, number>): void {
+  configured = { ...DEFAULT_QUOTAS };
+  for (const [k, v] of Object.entries(overrides)) if (k in configured && Number.isInteger(v)) configured[k] = v;
+}
+
+export function defaultQuotas(): Record<string, number> {
+  return { ...configured };
+}
+
 export async function quotaLimits(q: Q, projectId: string): Promise<Record<string, number>> {
   const rows = await q.selectFrom('quotas').select(['resource', 'hard_limit']).where('project_id', '=', projectId).execute();
-  const out = { ...DEFAULT_QUOTAS };
+  const out = defaultQuotas();
   for (const r of rows) if (r.resource in out) out[r.resource] = r.hard_limit;
   return out;
 }
@@ -72,10 +84,10 @@ export const quotaApi = {
     for (const r of rows) {
       let entry = byProject.get(r.project_id);
       if (!entry) {
-        entry = { ...DEFAULT_QUOTAS, project_id: r.project_id, tenant_id: r.project_id };
+        entry = { ...defaultQuotas(), project_id: r.project_id, tenant_id: r.project_id };
         byProject.set(r.project_id, entry);
       }
-      if (r.resource in DEFAULT_QUOTAS) entry[r.resource] = r.hard_limit;
+      if (r.resource in entry) entry[r.resource] = r.hard_limit;
     }
     return [...byProject.values()];
   },
@@ -87,7 +99,7 @@ export const quotaApi = {
 
   async defaults(ctx: RequestContext, projectId: string): Promise<Record<string, number>> {
     if (projectId !== ctx.projectId && !ctx.isAdmin) throw policyError('get_quota');
-    return { ...DEFAULT_QUOTAS };
+    return defaultQuotas();
   },
 
   async details(q: Q, ctx: RequestContext, projectId: string): Promise<Record<string, { limit: number; used: number; reserved: number }>> {

@@ -21,7 +21,6 @@ import {
   renderRows,
   unwrapBody,
   bumpRevision,
-  collectionKey,
 } from './resource.js';
 import { checkQuota } from './quotas.js';
 import { isoSeconds } from '../../util/time.js';
@@ -48,11 +47,12 @@ export class NetworkService {
   }
 
   register(ops: ResourceOps): void {
-    this.byCollection.set(ops.def.collection, ops);
+    this.byCollection.set(ops.def.path ?? ops.def.collection, ops);
   }
 
-  resource(collection: string): ResourceOps | undefined {
-    return this.byCollection.get(collection);
+  /** The resource served at URL segment `path` (`networks`, `security-groups` …). */
+  resource(path: string): ResourceOps | undefined {
+    return this.byCollection.get(path);
   }
 
   get collections(): string[] {
@@ -66,7 +66,7 @@ export class NetworkService {
   async list(ctx: RequestContext, collection: string, query: Map<string, string[]>, url?: URL): Promise<ListResult> {
     const ops = this.mustGet(collection);
     const opts = parseListOptions(ops.def, query);
-    if (ops.beforeList) await this.store.tx((trx) => ops.beforeList!(trx, ctx, opts.filters));
+    if (ops.beforeList) await ops.beforeList(ctx, opts.filters);
     return this.listWith(ctx, ops.def, opts, url);
   }
 
@@ -89,7 +89,7 @@ export class NetworkService {
     const ops = this.mustGet(collection);
     const def = ops.def;
     if (!ops.create) throw new DomainError('method_not_allowed', 'HTTPMethodNotAllowed', 'The server could not comply with the request since it is either malformed or otherwise incorrect.');
-    const bulk = typeof body === 'object' && body !== null && collectionKey(def) in body && def.bulk === true;
+    const bulk = typeof body === 'object' && body !== null && def.collection in body && def.bulk === true;
     const prepared = unwrapBody(def, body, true).map((item) => prepareCreate(def, ctx, item));
     const ids = await this.store.tx(async (trx) => {
       const out: string[] = [];
