@@ -15,12 +15,17 @@ import { ComputeService } from './core/compute/servers.js';
 import { type RequestContext, systemContext } from './core/context.js';
 import { ImageService } from './core/image/service.js';
 import { DEFAULT_DOMAIN_ID, IdentityService } from './core/identity/service.js';
+import { availabilityRoutes } from './api/network/availability.js';
+import { quotaRoutes } from './api/network/quotas.js';
+import { floatingIpOps } from './core/network/floatingips.js';
 import { networkOps } from './core/network/networks.js';
 import { configureDefaultQuotas } from './core/network/quotas.js';
 import { portOps } from './core/network/ports.js';
+import { routerOps } from './core/network/routers.js';
 import { securityGroupOps, securityGroupRuleOps } from './core/network/securitygroups.js';
 import { NetworkService } from './core/network/service.js';
 import { subnetOps } from './core/network/subnets.js';
+import { subnetpoolOps } from './core/network/subnetpools.js';
 import type { DataPlaneDriver } from './dataplane/driver.js';
 import { NoopDataPlane } from './dataplane/noop.js';
 import { Store } from './store/db.js';
@@ -31,17 +36,27 @@ const CORE_EXTENSIONS = [
   'allowed-address-pairs',
   'binding',
   'external-net',
+  'ext-gw-mode',
   'extra_dhcp_opt',
+  'extraroute',
+  'extraroute-atomic',
   'filter-validation',
+  'fip-port-details',
+  'floatingip-pools',
   'ip-substring-filtering',
   'net-mtu',
   'net-mtu-writable',
+  'network-ip-availability',
   'pagination',
   'port-security',
   'port-security-groups-filtering',
   'project-id',
   'provider',
+  'quota-check-limit',
+  'quota_details',
+  'quotas',
   'revision-if-match',
+  'router',
   'security-group',
   'security-groups-normalized-cidr',
   'sorting',
@@ -51,6 +66,10 @@ const CORE_EXTENSIONS = [
   'standard-attr-timestamp',
   'stateful-security-group',
   'subnet-service-types',
+  'subnet_allocation',
+  'subnetpool-prefix-ops',
+  'tag',
+  'tag-ext',
 ];
 
 /** Which configured port each API app listens on (app name → Config.ports key). */
@@ -100,10 +119,13 @@ export class Cloud {
     configureDefaultQuotas(config.quotas);
     const network = new NetworkService(store);
     network.register(networkOps({ vxlanRange: () => config.vxlanRange }));
-    network.register(subnetOps());
+    network.register(subnetOps({ lockPools: store.dialect === 'postgres' }));
+    network.register(subnetpoolOps());
     network.register(portOps());
     network.register(securityGroupOps(store));
     network.register(securityGroupRuleOps(store));
+    network.register(routerOps());
+    network.register(floatingIpOps());
     const extensions = new Set(CORE_EXTENSIONS);
     const dataplane = createDataPlane(config, network, log);
     const image = new ImageService(store, { dataDir: config.dataDir, sizeCap: config.imageSizeCap });
@@ -121,6 +143,7 @@ export class Cloud {
         auth: identity,
         identityUrl,
         extensions: () => [...extensions].sort(),
+        plugins: [quotaRoutes(store), availabilityRoutes(store)],
       }),
     );
     cloud.apps.set('compute', buildComputeApi({ logger: log, compute, auth: identity, identityUrl }));

@@ -4,7 +4,8 @@ import { type DataPlaneDriver, Reconciler } from './driver.js';
 
 /**
  * No kernel state at all, like Neutron's noop drivers: it reports what a working data plane
- * would. A bound, administratively up port is ACTIVE; anything else is DOWN. This lets the
+ * would. A bound, administratively up port is ACTIVE; anything else is DOWN; an associated
+ * floating IP is ACTIVE, an unassociated one DOWN. This lets the
  * control plane (and Nova's BUILD → ACTIVE) run anywhere, without root.
  */
 export class NoopDataPlane implements DataPlaneDriver {
@@ -24,14 +25,22 @@ export class NoopDataPlane implements DataPlaneDriver {
     this.network.events.on('change', this.onChange);
   }
 
-  /** Ports changed since the last pass; a full pass runs at start and periodically. */
+  /** Ports and floating IPs changed since the last pass; a full pass runs at start and periodically. */
   private dirty = new Set<string>();
+  private dirtyFips = new Set<string>();
+  /** A deleted port silently disassociates its floating IPs: re-check them all. */
+  private allFips = true;
   private full = true;
 
   private readonly onChange = (e: { resource: string; id: string; op: string }) => {
-    // Status writes are our own echo; only ports matter here.
-    if (e.op === 'status' || e.resource !== 'port') return;
-    this.dirty.add(e.id);
+    // Status writes are our own echo; only ports and floating IPs matter here.
+    if (e.op === 'status') return;
+    if (e.resource === 'port') {
+      this.dirty.add(e.id);
+      if (e.op === 'delete') this.allFips = true;
+    } else if (e.resource === 'floatingip') {
+      this.dirtyFips.add(e.id);
+    } else return;
     this.reconciler.kick();
   };
 
@@ -57,9 +66,14 @@ export class NoopDataPlane implements DataPlaneDriver {
   private async pass(): Promise<void> {
     const db = this.network.store.db;
     const ids = [...this.dirty];
+    const fipIds = [...this.dirtyFips];
     const full = this.full;
+    const allFips = full || this.allFips;
     this.dirty.clear();
+    this.dirtyFips.clear();
     this.full = false;
+    this.allFips = false;
+    if (allFips || fipIds.length) await this.floatingIps(allFips ? undefined : fipIds);
     if (!full && ids.length === 0) return;
     let q = db.selectFrom('ports').select(['id', 'status', 'admin_state_up', 'binding_host_id']);
     if (!full) q = q.where('id', 'in', ids);
@@ -75,5 +89,20 @@ export class NoopDataPlane implements DataPlaneDriver {
       const up = p.admin_state_up === 1 && p.binding_host_id !== '';
       await this.network.setStatus('port', p.id, up ? 'ACTIVE' : 'DOWN');
     }
+  }
+
+  /** A floating IP is ACTIVE once associated (a real L3 agent would have set up its NAT), DOWN otherwise. */
+  private async floatingIps(ids?: string[]): Promise<void> {
+    let q = this.network.store.db.selectFrom('floating_ips').select(['id', 'fixed_port_id']);
+    if (ids) q = q.where('id', 'in', ids);
+    const fips = await q
+      .where((eb) =>
+        eb.or([
+          eb.and([eb('fixed_port_id', 'is not', null), eb('status', '!=', 'ACTIVE')]),
+          eb.and([eb('fixed_port_id', 'is', null), eb('status', '!=', 'DOWN')]),
+        ]),
+      )
+      .execute();
+    for (const f of fips) await this.network.setStatus('floatingip', f.id, f.fixed_port_id ? 'ACTIVE' : 'DOWN');
   }
 }

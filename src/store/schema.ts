@@ -334,6 +334,73 @@ export interface ImageMembersTable {
   updated_at: string;
 }
 
+export interface RoutersTable {
+  id: string;
+  project_id: string;
+  name: string;
+  description: string;
+  admin_state_up: number;
+  status: string;
+  gw_port_id: string | null;
+  enable_snat: number;
+  created_at: string;
+  updated_at: string;
+  revision_number: number;
+}
+
+export interface RouterPortsTable {
+  port_id: string;
+  router_id: string;
+  /** network:router_gateway or network:router_interface. */
+  port_type: string;
+}
+
+export interface RouterRoutesTable {
+  router_id: string;
+  destination: string;
+  nexthop: string;
+  position: number;
+}
+
+export interface FloatingIpsTable {
+  id: string;
+  project_id: string;
+  description: string;
+  floating_network_id: string;
+  floating_ip_address: string;
+  floating_port_id: string;
+  fixed_port_id: string | null;
+  fixed_ip_address: string | null;
+  router_id: string | null;
+  status: string;
+  created_at: string;
+  updated_at: string;
+  revision_number: number;
+}
+
+export interface SubnetpoolsTable {
+  id: string;
+  project_id: string;
+  name: string;
+  description: string;
+  ip_version: number;
+  default_prefixlen: number;
+  min_prefixlen: number;
+  max_prefixlen: number;
+  default_quota: number | null;
+  is_default: number;
+  shared: number;
+  address_scope_id: string | null;
+  created_at: string;
+  updated_at: string;
+  revision_number: number;
+}
+
+export interface SubnetpoolPrefixesTable {
+  subnetpool_id: string;
+  cidr: string;
+}
+
 export interface DB {
   domains: DomainsTable;
   projects: ProjectsTable;
@@ -365,4 +432,10 @@ export interface DB {
   image_properties: ImagePropertiesTable;
   image_tags: ImageTagsTable;
   image_members: ImageMembersTable;
+  routers: RoutersTable;
+  router_ports: RouterPortsTable;
+  router_routes: RouterRoutesTable;
+  floating_ips: FloatingIpsTable;
+  subnetpools: SubnetpoolsTable;
+  subnetpool_prefixes: SubnetpoolPrefixesTable;
 }

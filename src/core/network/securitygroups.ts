@@ -142,7 +142,8 @@ export const securityGroupRuleDef: ResourceDef = {
     remote_ip_prefix: { post: true, default: null, filter: true, sort: true, column: 'remote_ip_prefix', convert: convertPrefix },
     remote_address_group_id: { post: true, default: null, filter: true, sort: true, column: 'remote_address_group_id', validate: uuidOrNone },
     normalized_cidr: { filter: true, sort: true, column: 'normalized_cidr' },
-    remote_group_id: { post: true, default: null, filter: true, sort: true, column: 'remote_group_id', validate: uuidOrNone },
+    // No format check: a malformed id is simply a group that does not exist (404), as in Neutron.
+    remote_group_id: { post: true, default: null, filter: true, sort: true, column: 'remote_group_id' },
     ...(({ tenant_id: _t, tags: _g, ...rest }) => rest)(standardAttrs({ tags: false })),
   },
   // Rules of groups a member can see (its own groups) are what it sees.
@@ -322,11 +323,15 @@ async function visibleGroup(q: Q, ctx: RequestContext, id: string): Promise<Row>
   return g;
 }
 
-/** Neutron makes the caller's default group when it first lists groups (or rules). */
+/**
+ * Neutron makes the listed project's default group when groups (or rules) are listed: the
+ * project of a `project_id`/`tenant_id` filter, else the caller's. A member never makes another
+ * project's group (Neutron bug 1987410). Reads first, so the common case writes nothing.
+ */
 function ensureOnList(store: Store) {
-  return async (ctx: RequestContext) => {
-    if (!ctx.projectId) return;
-    const projectId = ctx.projectId;
+  return async (ctx: RequestContext, filters: Map<string, string[]>) => {
+    const projectId = filters.get('project_id')?.[0] ?? filters.get('tenant_id')?.[0] ?? ctx.projectId;
+    if (!projectId || (!ctx.isAdmin && projectId !== ctx.projectId)) return;
     const has = await store.db.selectFrom('default_security_groups').select('project_id').where('project_id', '=', projectId).executeTakeFirst();
     if (has) return;
     await store.tx(async (trx) => {

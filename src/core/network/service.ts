@@ -75,7 +75,7 @@ export class NetworkService {
   async list(ctx: RequestContext, collection: string, query: Map<string, string[]>, url?: URL): Promise<ListResult> {
     const ops = this.mustGet(collection);
     const opts = parseListOptions(ops.def, query);
-    if (ops.beforeList) await ops.beforeList(ctx);
+    if (ops.beforeList) await ops.beforeList(ctx, opts.filters);
     return this.listWith(ctx, ops.def, opts, url);
   }
 
@@ -97,15 +97,19 @@ export class NetworkService {
   async create(ctx: RequestContext, collection: string, body: unknown): Promise<{ bulk: boolean; items: Record<string, unknown>[] }> {
     const def = this.mustGet(collection).def;
     const bulk = typeof body === 'object' && body !== null && def.collection in body && def.bulk === true;
-    const ids = await this.batch((b) => b.create(ctx, collection, body));
+    const { out: ids, announce } = await this.runBatch((b) => b.create(ctx, collection, body));
+    // Render before announcing: the answer shows what this request committed, not what a data
+    // plane reacting to the announcement may already have changed.
     const items = await this.renderIds(ctx, def, ids);
+    announce();
     return { bulk, items };
   }
 
   async update(ctx: RequestContext, collection: string, id: string, body: unknown, ifMatch?: number): Promise<Record<string, unknown>> {
     const def = this.mustGet(collection).def;
-    await this.batch((b) => b.update(ctx, collection, id, body, ifMatch));
+    const { announce } = await this.runBatch((b) => b.update(ctx, collection, id, body, ifMatch));
     const [out] = await this.renderIds(ctx, def, [id]);
+    announce();
     return out;
   }
 
@@ -119,13 +123,19 @@ export class NetworkService {
    * Change events are announced after the commit.
    */
   async batch<T>(fn: (b: NetworkBatch) => Promise<T>): Promise<T> {
+    const { out, announce } = await this.runBatch(fn);
+    announce();
+    return out;
+  }
+
+  /** The batch's transaction; its change events are announced when the caller says so. */
+  private async runBatch<T>(fn: (b: NetworkBatch) => Promise<T>): Promise<{ out: T; announce: () => void }> {
     const events: ChangeEvent[] = [];
     const out = await this.store.tx(async (trx) => {
       events.length = 0; // a retried transaction starts over
       return fn(this.batchOn(trx, events));
     });
-    for (const e of events) this.emit(e);
-    return out;
+    return { out, announce: () => events.forEach((e) => this.emit(e)) };
   }
 
   private batchOn(trx: Tx, events: ChangeEvent[]): NetworkBatch {
