@@ -394,6 +394,29 @@ describe('servers', () => {
     expect(Object.keys(ips)).toEqual(['worker_network']);
   });
 
+  it('shows floating IPs in addresses, and deleting the server lets them go', async () => {
+    const pub = (await netAdmin.get('/v2.0/networks?name=public')).body.networks[0];
+    const subnet = (await netDemo.get(`/v2.0/subnets?network_id=${net.id}`)).body.subnets[0];
+    const router = (await netDemo.post('/v2.0/routers', { router: { name: 'r', external_gateway_info: { network_id: pub.id } } })).body.router;
+    expect((await netDemo.put(`/v2.0/routers/${router.id}/add_router_interface`, { subnet_id: subnet.id })).status).toBe(200);
+    const id = (await boot(demo, { name: 'fip', networks: [{ uuid: net.id }] })).body.server.id;
+    await settle();
+    const [port] = await portsOf(id);
+    const fip = (await netDemo.post('/v2.0/floatingips', { floatingip: { floating_network_id: pub.id, port_id: port.id } })).body.floatingip;
+    expect(fip.port_id).toBe(port.id);
+    const s = (await demo.get(`/v2.1/servers/${id}`)).body.server;
+    expect(s.addresses.worker_network).toEqual([
+      { version: 4, addr: port.fixed_ips[0].ip_address, 'OS-EXT-IPS:type': 'fixed', 'OS-EXT-IPS-MAC:mac_addr': port.mac_address },
+      { version: 4, addr: fip.floating_ip_address, 'OS-EXT-IPS:type': 'floating', 'OS-EXT-IPS-MAC:mac_addr': port.mac_address },
+    ]);
+    expect((await demo.delete(`/v2.1/servers/${id}`)).status).toBe(204);
+    const after = (await netDemo.get(`/v2.0/floatingips/${fip.id}`)).body.floatingip;
+    expect([after.port_id, after.fixed_ip_address]).toEqual([null, null]);
+    await netDemo.delete(`/v2.0/floatingips/${fip.id}`);
+    await netDemo.put(`/v2.0/routers/${router.id}/remove_router_interface`, { subnet_id: subnet.id });
+    await netDemo.delete(`/v2.0/routers/${router.id}`);
+  });
+
   it('adds and removes a security group on every port of a server', async () => {
     const id = (await boot(demo, { name: 'sg', networks: [{ uuid: net.id }, { uuid: net2.id }] })).body.server.id;
     await settle();

@@ -216,6 +216,41 @@ describe.skipIf(skip)(`seed replay: booting instances (nova, openstack)${skip ? 
     expect(rows[0][5]).not.toBe(rows[1][5]);
   });
 
+  it('openstack server add floating ip test-1 <address>', async () => {
+    for (const args of [
+      ['router', 'create', 'project_router'],
+      ['router', 'set', '--external-gateway', 'public', 'project_router'],
+      ['router', 'add', 'subnet', 'project_router', 'webserver_subnet'],
+    ]) {
+      const r = await osc(args);
+      expect([r.code, r.stderr]).toEqual([0, '']);
+    }
+    const fip = await osc(['floating', 'ip', 'create', 'public', '-f', 'value', '-c', 'floating_ip_address']);
+    expect(fip.code).toBe(0);
+    const address = fip.stdout.trim();
+    expect(address).toMatch(/^172\.24\.4\.\d+$/);
+    const add = await osc(['server', 'add', 'floating', 'ip', 'test-1', address]);
+    expect([add.code, add.stderr]).toEqual([0, '']);
+    const show = fieldMap((await osc(['server', 'show', 'test-1'])).stdout);
+    expect(show.get('addresses')).toMatch(new RegExp(`^webserver_network=10\\.0\\.2\\.\\d+, ${address.replace(/\./g, '\\.')}$`));
+    const list = listRows((await nova(['list'])).stdout).find((row) => row[1] === 'test-1')!;
+    expect(list[5]).toMatch(new RegExp(`^webserver_network=10\\.0\\.2\\.\\d+, ${address.replace(/\./g, '\\.')}$`));
+    const remove = await osc(['server', 'remove', 'floating', 'ip', 'test-1', address]);
+    expect(remove.code).toBe(0);
+    expect(fieldMap((await osc(['server', 'show', 'test-1'])).stdout).get('addresses')).toMatch(/^webserver_network=10\.0\.2\.\d+$/);
+  });
+
+  it('openstack quota show', async () => {
+    const q = await osc(['quota', 'show']);
+    expect([q.code, q.stderr]).toEqual([0, '']);
+    const f = fieldMap(q.stdout);
+    expect(f.get('instances')).toBe('10');
+    expect(f.get('cores')).toBe('20');
+    expect(f.get('ram')).toBe('51200');
+    expect(f.get('key-pairs')).toBe('100');
+    expect(f.get('ports')).toBe('500');
+  });
+
   it('nova keypair-add, availability zones and quotas as the member sees them', async () => {
     const key = await nova(['keypair-add', 'mykey']);
     expect(key.code).toBe(0);
