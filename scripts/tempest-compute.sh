@@ -10,7 +10,7 @@
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-RUNNER=${RUNNER:-/work/shared/tools/tempest/run-network.sh}
+RUNNER=${RUNNER:-$ROOT/tools/tempest/run-network.sh}
 REGEX=${1:-'tempest\.api\.compute\.servers\.test_create_server\.|tempest\.api\.image\.v2\.test_images\.'}
 export TEMPEST_WORKSPACE=${TEMPEST_WORKSPACE:-/tmp/tempest-compute}
 export PATH="/usr/bin:$PATH"
