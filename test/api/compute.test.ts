@@ -236,9 +236,16 @@ describe('servers', () => {
     const port = (await netDemo.post('/v2.0/ports', { port: { network_id: net2.id, name: 'mine' } })).body.port;
     const sg = (await netDemo.post('/v2.0/security-groups', { security_group: { name: 'web' } })).body.security_group;
     const key = (await demo.post('/v2.1/os-keypairs', { keypair: { name: 'k1' } })).body.keypair;
+    // Addresses are picked at random: ask for one no earlier test was given.
+    const used = new Set(
+      ((await netDemo.get(`/v2.0/ports?network_id=${net.id}`)).body.ports as Array<{ fixed_ips: Array<{ ip_address: string }> }>).flatMap((p) =>
+        p.fixed_ips.map((f) => f.ip_address),
+      ),
+    );
+    const fixedIp = Array.from({ length: 50 }, (_, i) => `10.0.1.${200 + i}`).find((a) => !used.has(a))!;
     const res = await boot(demo, {
       name: 'multi',
-      networks: [{ port: port.id }, { uuid: net.id, fixed_ip: '10.0.1.77' }],
+      networks: [{ port: port.id }, { uuid: net.id, fixed_ip: fixedIp }],
       security_groups: [{ name: 'web' }],
       key_name: 'k1',
       metadata: { role: 'worker' },
@@ -254,7 +261,7 @@ describe('servers', () => {
     const s = (await demo.get(`/v2.1/servers/${id}`, V46)).body.server;
     expect(s).toMatchObject({ status: 'ACTIVE', key_name: 'k1', metadata: { role: 'worker' }, accessIPv4: '1.1.1.1', accessIPv6: '::babe:dc0c:1602', description: 'two nics' });
     expect(Object.keys(s.addresses)).toEqual(['api_network', 'worker_network']);
-    expect(s.addresses.worker_network[0].addr).toBe('10.0.1.77');
+    expect(s.addresses.worker_network[0].addr).toBe(fixedIp);
     // The passed-in port keeps its groups; the created one gets the requested group.
     expect(s.security_groups).toEqual([{ name: 'default' }, { name: 'web' }]);
     const ports = await portsOf(id);
