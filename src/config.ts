@@ -35,10 +35,10 @@ export interface Config {
   runUserData: boolean;
   /** netns: the unprivileged user that runs user_data. */
   instanceUser: string;
-  /** Default quota overrides, like neutron.conf's [quotas] quota_port = -1 (POCKETSTACK_QUOTA_PORT). */
-  quotas: Record<string, number>;
   /** Largest image upload accepted, in bytes (Glance's image_size_cap; 1 TiB by default). */
   imageSizeCap: number;
+  /** Default quota overrides, like neutron.conf's [quotas] quota_port = -1 (POCKETSTACK_QUOTA_PORT). */
+  quotas: Record<string, number>;
 }
 
 const int = (v: string | undefined, d: number): number => (v === undefined || v === '' ? d : Number.parseInt(v, 10));
@@ -71,12 +71,12 @@ export function loadConfig(overrides: Partial<Config> = {}, env: NodeJS.ProcessE
     dataplaneResyncMs: int(env.POCKETSTACK_DATAPLANE_RESYNC_MS, 10_000),
     runUserData: ['1', 'true', 'yes'].includes((env.POCKETSTACK_RUN_USER_DATA ?? '').toLowerCase()),
     instanceUser: env.POCKETSTACK_INSTANCE_USER ?? 'nobody',
+    imageSizeCap: int(env.POCKETSTACK_IMAGE_SIZE_CAP, 1024 ** 4),
     quotas: Object.fromEntries(
       Object.entries(env)
         .filter(([k, v]) => k.startsWith('POCKETSTACK_QUOTA_') && v !== undefined && /^-?\d+$/.test(v))
         .map(([k, v]) => [k.slice('POCKETSTACK_QUOTA_'.length).toLowerCase(), Number(v)]),
     ),
-    imageSizeCap: int(env.POCKETSTACK_IMAGE_SIZE_CAP, 1024 ** 4),
   };
   return { ...base, ...overrides, ports: { ...base.ports, ...(overrides.ports ?? {}) } };
 }
