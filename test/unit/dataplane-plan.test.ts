@@ -53,6 +53,17 @@ const ctx = (peers: Record<string, PeerView>, desired: DesiredNs[] = [instanceNs
   netnsArg: (ns: string) => ns,
 });
 
+/** The host's namespace with a leg into the public bridge. */
+const rootNs = (): DesiredNs => ({
+  name: '',
+  kind: 'root',
+  objectId: '',
+  sysctls: [],
+  links: [{ name: 'psx-aaaa', kind: 'veth', mtu: 1500, up: true, peer: { ns: 'ps-sw', name: 'ex-aaaa' }, creates: true, owner: 'hostleg:n' }],
+  addrs: [{ dev: 'psx-aaaa', cidr: '172.24.4.1/24', owner: 'hostleg:n' }],
+  routes: [],
+});
+
 /** An instance namespace exactly as desired, paired with its tap. */
 function goodInstance(): { state: NsState; tap: LinkState } {
   const eth0 = link('eth0', { ifindex: 2, linkIndex: 7, addrs: ['10.0.2.11/24'] });
@@ -150,15 +161,7 @@ describe('namespace plan', () => {
   });
 
   it('never deletes a host route or a host link that is not ours in the root namespace', () => {
-    const root: DesiredNs = {
-      name: '',
-      kind: 'root',
-      objectId: '',
-      sysctls: [],
-      links: [{ name: 'psx-aaaa', kind: 'veth', mtu: 1500, up: true, peer: { ns: 'ps-sw', name: 'ex-aaaa' }, creates: true, owner: 'hostleg:n' }],
-      addrs: [{ dev: 'psx-aaaa', cidr: '172.24.4.1/24', owner: 'hostleg:n' }],
-      routes: [],
-    };
+    const root = rootNs();
     const state: NsState = {
       links: new Map([
         ['eth0', link('eth0', { kind: null, addrs: ['192.168.1.5/24'] })],
@@ -178,13 +181,9 @@ describe('namespace plan', () => {
 
   it('tells the host where router addresses live (absent, failed or outdated entries), as a gratuitous ARP would', () => {
     const root: DesiredNs = {
-      name: '',
-      kind: 'root',
-      objectId: '',
-      sysctls: [],
+      ...rootNs(),
       links: [],
       addrs: [],
-      routes: [],
       neighbours: [
         { dev: 'psx-aaaa', ip: '172.24.4.101', mac: 'fa:16:3e:00:01:02', owner: 'floatingip:f1' },
         { dev: 'psx-aaaa', ip: '172.24.4.102', mac: 'fa:16:3e:00:01:02', owner: 'floatingip:f2' },
@@ -210,15 +209,7 @@ describe('namespace plan', () => {
   });
 
   it('refuses to give the host a second path onto a subnet it already has', () => {
-    const root: DesiredNs = {
-      name: '',
-      kind: 'root',
-      objectId: '',
-      sysctls: [],
-      links: [{ name: 'psx-aaaa', kind: 'veth', up: true, peer: { ns: 'ps-sw', name: 'ex-aaaa' }, creates: true, owner: 'hostleg:n' }],
-      addrs: [{ dev: 'psx-aaaa', cidr: '172.24.4.1/24', owner: 'hostleg:n' }],
-      routes: [],
-    };
+    const root = rootNs();
     const state: NsState = { links: new Map([['fa-brex', link('fa-brex', { addrs: ['172.24.4.1/24'] })]]), routes: [] };
     const conflicts = hostConflicts(root, state, (n) => n.startsWith('psx-'));
     expect(conflicts.get('hostleg:n')).toMatch(/fa-brex/);
