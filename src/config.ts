@@ -27,6 +27,15 @@ export interface Config {
   logLevel: string;
   /** Which data plane reconciles the store into the machine. */
   dataplane: 'noop' | 'netns';
+  /** Load-balancer engine: HAProxy when installed (`auto`), or the built-in proxy. */
+  lbEngine: 'auto' | 'haproxy' | 'builtin';
+  /**
+   * `noop` accepts VIP and member subnets Neutron does not know, as Octavia's noop network driver
+   * does (Octavia's own API tests run that way); such load balancers are never served.
+   */
+  lbNetworkDriver: 'neutron' | 'noop';
+  /** Serve Neutron LBaaS v1 (`/v2.0/lb/...`, the `lbaas` extension) on the network endpoint. */
+  lbaasV1: boolean;
 }
 
 const int = (v: string | undefined, d: number): number => (v === undefined || v === '' ? d : Number.parseInt(v, 10));
@@ -55,6 +64,9 @@ export function loadConfig(overrides: Partial<Config> = {}, env: NodeJS.ProcessE
     demoPassword: env.POCKETSTACK_DEMO_PASSWORD || undefined,
     logLevel: env.POCKETSTACK_LOG_LEVEL ?? 'info',
     dataplane: (env.POCKETSTACK_DATAPLANE as Config['dataplane']) ?? 'noop',
+    lbEngine: (env.POCKETSTACK_LB_ENGINE as Config['lbEngine']) || 'auto',
+    lbNetworkDriver: (env.POCKETSTACK_LB_NETWORK_DRIVER as Config['lbNetworkDriver']) || 'neutron',
+    lbaasV1: env.POCKETSTACK_LBAAS_V1 !== 'false',
   };
   return { ...base, ...overrides, ports: { ...base.ports, ...(overrides.ports ?? {}) } };
 }

@@ -3,7 +3,9 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
 import { buildIdentityApi } from './api/identity/app.js';
+import { buildLoadBalancerApi } from './api/loadbalancer/app.js';
 import { buildNetworkApi } from './api/network/app.js';
+import { lbaasV1Plugin } from './api/network/lbaasv1.js';
 import type { Config } from './config.js';
 import { buildCatalog, serviceUrl } from './core/catalog.js';
 import { type RequestContext, systemContext } from './core/context.js';
@@ -15,6 +17,10 @@ import { NetworkService } from './core/network/service.js';
 import { subnetOps } from './core/network/subnets.js';
 import type { DataPlaneDriver } from './dataplane/driver.js';
 import { NoopDataPlane } from './dataplane/noop.js';
+import { LoadBalancerService } from './core/loadbalancer/service.js';
+import { createLbEngine } from './lb/factory.js';
+import type { LbEngine } from './lb/engine.js';
+import { hostname } from 'node:os';
 import { Store } from './store/db.js';
 import { migrate } from './store/migrate.js';
 
@@ -60,6 +66,8 @@ export interface Services {
   network: NetworkService;
   extensions: Set<string>;
   dataplane: DataPlaneDriver;
+  loadBalancer: LoadBalancerService;
+  lbEngine: LbEngine;
 }
 
 /** A running PocketStack: the store, the services and the HTTP servers in front of them. */
@@ -81,7 +89,7 @@ export class Cloud {
   static async create(config: Config, log: Logger = pino({ level: config.logLevel }, pino.destination(2))): Promise<Cloud> {
     const store = await Store.open({ url: config.databaseUrl });
     await migrate(store);
-    const served = new Set(['identity', 'network']);
+    const served = new Set(['identity', 'network', 'load-balancer']);
     const identity = new IdentityService(store, {
       tokenTtlSeconds: config.tokenTtlSeconds,
       catalog: () => buildCatalog(config, served),
@@ -94,8 +102,11 @@ export class Cloud {
     network.register(securityGroupRuleOps());
     const extensions = new Set(CORE_EXTENSIONS);
     const dataplane = createDataPlane(config, network, log);
+    const loadBalancer = new LoadBalancerService(store, network, { networkDriver: config.lbNetworkDriver, host: hostname() });
+    const lbEngine = await createLbEngine(config, loadBalancer, log.child({ component: 'lb-engine' }));
+    if (config.lbaasV1) extensions.add('lbaas');
 
-    const cloud = new Cloud(config, log, { store, identity, network, extensions, dataplane });
+    const cloud = new Cloud(config, log, { store, identity, network, extensions, dataplane, loadBalancer, lbEngine });
     const identityUrl = () => serviceUrl(config, 'identity');
     cloud.apps.set('identity', buildIdentityApi({ logger: log, identity }));
     cloud.apps.set(
@@ -106,8 +117,10 @@ export class Cloud {
         auth: identity,
         identityUrl,
         extensions: () => [...extensions].sort(),
+        plugins: config.lbaasV1 ? [lbaasV1Plugin(loadBalancer)] : [],
       }),
     );
+    cloud.apps.set('load-balancer', buildLoadBalancerApi({ logger: log, service: loadBalancer, auth: identity, identityUrl }));
     return cloud;
   }
 
@@ -192,10 +205,12 @@ export class Cloud {
   /** Start reconciling the store into the machine (the noop driver only records status). */
   async startDataPlane(): Promise<void> {
     await this.services.dataplane.start();
+    await this.services.lbEngine.start();
   }
 
   async close(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
+    await this.services.lbEngine.stop();
     await this.services.dataplane.stop();
     for (const app of this.apps.values()) await app.close();
     await this.store.close();

@@ -2,11 +2,13 @@ import { Migrator, type Migration, type MigrationProvider } from 'kysely';
 import type { Store } from './db.js';
 import * as m0001 from './migrations/0001_identity.js';
 import * as m0002 from './migrations/0002_network.js';
+import * as m0006 from './migrations/0006_loadbalancer.js';
 
 /** Migrations are listed here in order; each file only ever gains successors, never edits. */
 const MIGRATIONS: Record<string, Migration> = {
   '0001_identity': m0001,
   '0002_network': m0002,
+  '0006_loadbalancer': m0006,
 };
 
 class StaticProvider implements MigrationProvider {
