@@ -36,6 +36,8 @@ export interface Config {
   lbNetworkDriver: 'neutron' | 'noop';
   /** Serve Neutron LBaaS v1 (`/v2.0/lb/...`, the `lbaas` extension) on the network endpoint. */
   lbaasV1: boolean;
+  /** Default quota overrides, like neutron.conf's [quotas] quota_port = -1 (POCKETSTACK_QUOTA_PORT). */
+  quotas: Record<string, number>;
 }
 
 const int = (v: string | undefined, d: number): number => (v === undefined || v === '' ? d : Number.parseInt(v, 10));
@@ -67,6 +69,11 @@ export function loadConfig(overrides: Partial<Config> = {}, env: NodeJS.ProcessE
     lbEngine: (env.POCKETSTACK_LB_ENGINE as Config['lbEngine']) || 'auto',
     lbNetworkDriver: (env.POCKETSTACK_LB_NETWORK_DRIVER as Config['lbNetworkDriver']) || 'neutron',
     lbaasV1: env.POCKETSTACK_LBAAS_V1 !== 'false',
+    quotas: Object.fromEntries(
+      Object.entries(env)
+        .filter(([k, v]) => k.startsWith('POCKETSTACK_QUOTA_') && v !== undefined && /^-?\d+$/.test(v))
+        .map(([k, v]) => [k.slice('POCKETSTACK_QUOTA_'.length).toLowerCase(), Number(v)]),
+    ),
   };
   return { ...base, ...overrides, ports: { ...base.ports, ...(overrides.ports ?? {}) } };
 }

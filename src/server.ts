@@ -11,6 +11,7 @@ import { buildCatalog, serviceUrl } from './core/catalog.js';
 import { type RequestContext, systemContext } from './core/context.js';
 import { DEFAULT_DOMAIN_ID, IdentityService } from './core/identity/service.js';
 import { networkOps } from './core/network/networks.js';
+import { configureDefaultQuotas } from './core/network/quotas.js';
 import { portOps } from './core/network/ports.js';
 import { securityGroupOps, securityGroupRuleOps } from './core/network/securitygroups.js';
 import { NetworkService } from './core/network/service.js';
@@ -94,12 +95,13 @@ export class Cloud {
       tokenTtlSeconds: config.tokenTtlSeconds,
       catalog: () => buildCatalog(config, served),
     });
+    configureDefaultQuotas(config.quotas);
     const network = new NetworkService(store);
     network.register(networkOps({ vxlanRange: () => config.vxlanRange }));
     network.register(subnetOps());
     network.register(portOps());
-    network.register(securityGroupOps());
-    network.register(securityGroupRuleOps());
+    network.register(securityGroupOps(store));
+    network.register(securityGroupRuleOps(store));
     const extensions = new Set(CORE_EXTENSIONS);
     const dataplane = createDataPlane(config, network, log);
     const loadBalancer = new LoadBalancerService(store, network, { networkDriver: config.lbNetworkDriver, host: hostname() });

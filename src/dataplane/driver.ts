@@ -29,11 +29,16 @@ export class Reconciler {
     private readonly pass: () => Promise<void>,
     private readonly onError: (e: unknown) => void,
     private readonly periodMs = 10_000,
+    /** Called before each periodic kick (drivers mark the next pass as a full one). */
+    private readonly onPeriod: () => void = () => undefined,
   ) {}
 
   start(): void {
     this.stopped = false;
-    this.timer = setInterval(() => this.kick(), this.periodMs);
+    this.timer = setInterval(() => {
+      this.onPeriod();
+      this.kick();
+    }, this.periodMs);
     this.timer.unref();
     this.kick();
   }

@@ -18,20 +18,30 @@ export class NoopDataPlane implements DataPlaneDriver {
     this.reconciler = new Reconciler(
       () => this.pass(),
       (e) => this.log.error({ err: e }, 'noop data plane pass failed'),
+      10_000,
+      () => (this.full = true),
     );
     this.network.events.on('change', this.onChange);
   }
 
-  private readonly onChange = (e: { op: string }) => {
-    // Status writes are our own echo; everything else may change what should be up.
-    if (e.op !== 'status') this.kick();
+  /** Ports changed since the last pass; a full pass runs at start and periodically. */
+  private dirty = new Set<string>();
+  private full = true;
+
+  private readonly onChange = (e: { resource: string; id: string; op: string }) => {
+    // Status writes are our own echo; only ports matter here.
+    if (e.op === 'status' || e.resource !== 'port') return;
+    this.dirty.add(e.id);
+    this.reconciler.kick();
   };
 
   async start(): Promise<void> {
     this.reconciler.start();
   }
 
+  /** An explicit kick (start-up, an operator, a test) re-checks every port. */
   kick(): void {
+    this.full = true;
     this.reconciler.kick();
   }
 
@@ -46,9 +56,14 @@ export class NoopDataPlane implements DataPlaneDriver {
 
   private async pass(): Promise<void> {
     const db = this.network.store.db;
-    const wrong = await db
-      .selectFrom('ports')
-      .select(['id', 'status', 'admin_state_up', 'binding_host_id'])
+    const ids = [...this.dirty];
+    const full = this.full;
+    this.dirty.clear();
+    this.full = false;
+    if (!full && ids.length === 0) return;
+    let q = db.selectFrom('ports').select(['id', 'status', 'admin_state_up', 'binding_host_id']);
+    if (!full) q = q.where('id', 'in', ids);
+    const wrong = await q
       .where((eb) =>
         eb.or([
           eb.and([eb('status', '!=', 'ACTIVE'), eb('admin_state_up', '=', 1), eb('binding_host_id', '!=', '')]),

@@ -7,6 +7,10 @@ export interface DomainsTable {
   name: string;
   description: string;
   enabled: number;
+  /** JSON array of strings. */
+  tags: string;
+  /** JSON object of attributes Keystone does not know, echoed back as given. */
+  extra: string;
   created_at: string;
 }
 
@@ -19,6 +23,7 @@ export interface ProjectsTable {
   parent_id: string | null;
   tags: string;
   extra: string;
+  options: string;
   created_at: string;
 }
 
@@ -30,6 +35,7 @@ export interface UsersTable {
   enabled: number;
   default_project_id: string | null;
   extra: string;
+  options: string;
   created_at: string;
 }
 
@@ -38,6 +44,7 @@ export interface RolesTable {
   name: string;
   domain_id: string | null;
   description: string | null;
+  extra: string;
   options: string;
 }
 
@@ -48,7 +55,7 @@ export interface ImpliedRolesTable {
 
 export interface RoleAssignmentsTable {
   actor_id: string;
-  target_type: string; // 'project' | 'domain'
+  target_type: string; // 'project' | 'domain' | 'system' (target_id 'all')
   target_id: string;
   role_id: string;
 }

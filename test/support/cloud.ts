@@ -22,6 +22,32 @@ export function freePort(): Promise<number> {
   });
 }
 
+/**
+ * With POCKETSTACK_TEST_DATABASE_URL=postgres://…/postgres, every test cloud gets a fresh
+ * PostgreSQL database (dropped afterwards): the same suites then run on both stores.
+ */
+async function freshPostgres(): Promise<{ url: string; drop(): Promise<void> } | undefined> {
+  const admin = process.env.POCKETSTACK_TEST_DATABASE_URL;
+  if (!admin) return undefined;
+  const pg = (await import('pg')).default;
+  const name = `pocketstack_test_${Math.random().toString(16).slice(2, 10)}`;
+  const client = new pg.Client({ connectionString: admin });
+  await client.connect();
+  await client.query(`CREATE DATABASE ${name}`);
+  await client.end();
+  const url = new URL(admin);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    async drop() {
+      const c = new pg.Client({ connectionString: admin });
+      await c.connect();
+      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await c.end();
+    },
+  };
+}
+
 export interface TestCloud {
   cloud: Cloud;
   config: Config;
@@ -38,9 +64,11 @@ export async function startCloud(opts: { listen?: boolean; config?: Partial<Conf
   const ports = opts.listen
     ? { identity: await freePort(), network: await freePort(), compute: await freePort(), image: await freePort(), loadBalancer: await freePort() }
     : undefined;
+  const pgdb = opts.config?.databaseUrl ? undefined : await freshPostgres();
   const config = loadConfig(
     {
       dataDir: dir,
+      ...(pgdb ? { databaseUrl: pgdb.url } : {}),
       adminPassword: ADMIN_PASSWORD,
       demoPassword: DEMO_PASSWORD,
       logLevel: process.env.TEST_LOG_LEVEL ?? 'silent',
@@ -60,6 +88,7 @@ export async function startCloud(opts: { listen?: boolean; config?: Partial<Conf
     dir,
     async stop() {
       await cloud.close();
+      await pgdb?.drop();
       if (!opts.dir) rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -121,17 +121,17 @@ export function buildNetworkApi(opts: NetworkApiOptions): FastifyInstance {
     const { collection: coll } = req.params as { collection: string };
     if (!service.resource(coll)) throw RESOURCE_NOT_FOUND();
     const ctx = await h.auth(req);
+    const def = service.resource(coll)!.def;
     if (req.method === 'GET' || req.method === 'HEAD') {
       const res = await service.list(ctx, coll, h.query(req), h.url(req));
-      const body: Record<string, unknown> = { [coll]: res.items };
-      if (res.links) body[`${coll}_links`] = res.links;
+      const body: Record<string, unknown> = { [def.collection]: res.items };
+      if (res.links) body[`${def.collection}_links`] = res.links;
       return body;
     }
     if (req.method === 'POST') {
       const res = await service.create(ctx, coll, h.body(req));
       reply.status(201);
-      const def = service.resource(coll)!.def;
-      return res.bulk ? { [coll]: res.items } : { [def.name]: res.items[0] };
+      return res.bulk ? { [def.collection]: res.items } : { [def.name]: res.items[0] };
     }
     throw METHOD_NOT_ALLOWED();
   };

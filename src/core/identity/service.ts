@@ -5,43 +5,21 @@ import { isoMicros } from '../../util/time.js';
 import type { CatalogService } from '../catalog.js';
 import type { RequestContext } from '../context.js';
 import { unauthorized } from '../errors.js';
+import { Assignments, SYSTEM_ALL } from './assignments.js';
+import { type AuthOutcome, authenticateV2, authenticateV3 } from './auth.js';
+import { Domains } from './domains.js';
+import { DEFAULT_DOMAIN_ID, type IdentityEnv, type Scope, type TokenInfo } from './model.js';
 import { generatePassword, hashPassword, verifyPassword } from './passwords.js';
+import { Projects } from './projects.js';
+import { Roles } from './roles.js';
+import { Users } from './users.js';
 
-export const DEFAULT_DOMAIN_ID = 'default';
+export { DEFAULT_DOMAIN_ID } from './model.js';
+export type { NamedRef, RoleRef, Scope, TokenInfo } from './model.js';
 
 export interface IdentityOptions {
   tokenTtlSeconds: number;
   catalog: () => CatalogService[];
-}
-
-export type Scope =
-  | { kind: 'project'; projectId: string }
-  | { kind: 'domain'; domainId: string }
-  | { kind: 'system' }
-  | { kind: 'unscoped' };
-
-export interface RoleRef {
-  id: string;
-  name: string;
-}
-
-export interface NamedRef {
-  id: string;
-  name: string;
-  domain: { id: string; name: string };
-}
-
-/** Everything a token stands for, resolved against the current store. */
-export interface TokenInfo {
-  methods: string[];
-  user: NamedRef;
-  auditIds: string[];
-  issuedAt: string;
-  expiresAt: string;
-  scope: Scope;
-  project?: NamedRef;
-  domain?: { id: string; name: string };
-  roles: RoleRef[];
 }
 
 export interface BootstrapResult {
@@ -50,48 +28,85 @@ export interface BootstrapResult {
   firstStart: boolean;
 }
 
+/** A token looked up: valid (with what it stands for), known but no longer valid, or unknown. */
+export type TokenLookup = { status: 'valid'; info: TokenInfo } | { status: 'invalid' } | { status: 'unknown' };
+
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 
 /** Keystone audit ids: 22 URL-safe characters. */
 const auditId = () => randomBytes(16).toString('base64url').slice(0, 22);
 
-/** How long a validated token is trusted without looking at the store again. */
+/**
+ * How long a validated token is trusted without looking at the store again. Changes made
+ * through this process clear the cache at once; another server sharing the database sees
+ * them within this window.
+ */
 const CACHE_MS = 2000;
+const CACHE_MAX = 10_000;
 
 /**
- * Identity: users, projects, roles and tokens. Tokens are random opaque strings; the store keeps
- * only their SHA-256, so a copy of the database holds no usable token. Roles are resolved when a
- * token is validated (as Keystone's fernet tokens are), so a removed role or user stops working
- * at once, not at token expiry.
+ * Identity: domains, projects, users, roles, grants and tokens. Tokens are random opaque strings;
+ * the store keeps only their SHA-256, so a copy of the database holds no usable token. What a
+ * token stands for (user, scope, roles) is resolved when it is validated, as Keystone's fernet
+ * tokens are, so a removed role, user or project stops its tokens at once, not at expiry.
  */
-export class IdentityService {
+export class IdentityService implements IdentityEnv {
   private readonly cache = new Map<string, { info: TokenInfo; until: number }>();
+  /** Bumped by every change; a validation that raced with one is not cached. */
+  private generation = 0;
+  readonly domains: Domains;
+  readonly projects: Projects;
+  readonly users: Users;
+  readonly roles: Roles;
+  readonly assignments: Assignments;
 
   constructor(
     readonly store: Store,
     readonly opts: IdentityOptions,
-  ) {}
+  ) {
+    this.domains = new Domains(this);
+    this.projects = new Projects(this);
+    this.users = new Users(this);
+    this.roles = new Roles(this);
+    this.assignments = new Assignments(this);
+  }
 
   get catalog(): CatalogService[] {
     return this.opts.catalog();
   }
 
+  /** Something a token depends on changed: forget every cached validation. */
+  changed(): void {
+    this.generation++;
+    this.cache.clear();
+  }
+
+  async write<T>(fn: (trx: Tx) => Promise<T>): Promise<T> {
+    const result = await this.store.tx(fn);
+    this.changed();
+    return result;
+  }
+
   // ------------------------------------------------------------ bootstrap
 
   /**
-   * First start: domain Default, projects admin and demo, users admin (role admin) and demo
-   * (role member), roles admin → member → reader (implied) and the Octavia roles. Passwords come
-   * from the caller or are generated; they are returned (to write the openrc files) only when
-   * they were set now.
+   * First start, as `keystone-manage bootstrap` plus DevStack's demo: domain Default, projects
+   * admin and demo, users admin (role admin on project admin, domain Default and the system)
+   * and demo (role member on demo, its default project), roles admin → member → reader
+   * (implied, immutable) and the Octavia roles. Passwords come from the caller or are
+   * generated; they are returned (to write the openrc files) only when they were set now.
    */
   async bootstrap(opts: { adminPassword?: string; demoPassword?: string }): Promise<BootstrapResult> {
     const now = isoMicros();
     const adminHash = opts.adminPassword ? await hashPassword(opts.adminPassword) : undefined;
     const demoHash = opts.demoPassword ? await hashPassword(opts.demoPassword) : undefined;
-    return this.store.tx(async (trx) => {
+    const result = await this.store.tx(async (trx) => {
       const existing = await trx.selectFrom('domains').select('id').where('id', '=', DEFAULT_DOMAIN_ID).executeTakeFirst();
       if (!existing) {
-        await trx.insertInto('domains').values({ id: DEFAULT_DOMAIN_ID, name: 'Default', description: 'The default domain', enabled: 1, created_at: now }).execute();
+        await trx
+          .insertInto('domains')
+          .values({ id: DEFAULT_DOMAIN_ID, name: 'Default', description: 'The default domain', enabled: 1, tags: '[]', extra: '{}', created_at: now })
+          .execute();
       }
       const roleIds: Record<string, string> = {};
       for (const name of ['admin', 'member', 'reader', 'load-balancer_admin', 'load-balancer_member']) {
@@ -102,25 +117,29 @@ export class IdentityService {
           const immutable = ['admin', 'member', 'reader'].includes(name);
           await trx
             .insertInto('roles')
-            .values({ id: roleIds[name], name, domain_id: null, description: null, options: JSON.stringify(immutable ? { immutable: true } : {}) })
+            .values({ id: roleIds[name], name, domain_id: null, description: null, extra: '{}', options: JSON.stringify(immutable ? { immutable: true } : {}) })
             .execute();
         }
       }
-      for (const [prior, implied] of [['admin', 'member'], ['member', 'reader']]) {
-        const has = await trx.selectFrom('implied_roles').select('prior_role_id').where('prior_role_id', '=', roleIds[prior]).where('implied_role_id', '=', roleIds[implied]).executeTakeFirst();
-        if (!has) await trx.insertInto('implied_roles').values({ prior_role_id: roleIds[prior], implied_role_id: roleIds[implied] }).execute();
+      for (const [prior, implied] of [
+        ['admin', 'member'],
+        ['member', 'reader'],
+      ]) {
+        if (!(await this.roles.implies(roleIds[prior], roleIds[implied], trx))) {
+          await trx.insertInto('implied_roles').values({ prior_role_id: roleIds[prior], implied_role_id: roleIds[implied] }).execute();
+        }
       }
       const result: BootstrapResult = { adminPassword: null, demoPassword: null, firstStart: !existing };
-      for (const [name, role, given, hash] of [
-        ['admin', 'admin', opts.adminPassword, adminHash],
-        ['demo', 'member', opts.demoPassword, demoHash],
+      for (const [name, role, given, hash, description] of [
+        ['admin', 'admin', opts.adminPassword, adminHash, 'Bootstrap project for initializing the cloud.'],
+        ['demo', 'member', opts.demoPassword, demoHash, 'Demo project'],
       ] as const) {
         let project = await trx.selectFrom('projects').select('id').where('domain_id', '=', DEFAULT_DOMAIN_ID).where('name', '=', name).executeTakeFirst();
         if (!project) {
           project = { id: hexId() };
           await trx
             .insertInto('projects')
-            .values({ id: project.id, name, domain_id: DEFAULT_DOMAIN_ID, description: name === 'admin' ? 'Bootstrap project for initializing the cloud.' : '', enabled: 1, parent_id: DEFAULT_DOMAIN_ID, tags: '[]', extra: '{}', created_at: now })
+            .values({ id: project.id, name, domain_id: DEFAULT_DOMAIN_ID, description, enabled: 1, parent_id: DEFAULT_DOMAIN_ID, tags: '[]', extra: '{}', options: '{}', created_at: now })
             .execute();
         }
         let user = await trx.selectFrom('users').select(['id', 'password_hash']).where('domain_id', '=', DEFAULT_DOMAIN_ID).where('name', '=', name).executeTakeFirst();
@@ -131,82 +150,67 @@ export class IdentityService {
           user = { id: hexId(), password_hash: h };
           await trx
             .insertInto('users')
-            .values({ id: user.id, name, domain_id: DEFAULT_DOMAIN_ID, password_hash: h, enabled: 1, default_project_id: project.id, extra: '{}', created_at: now })
+            .values({
+              id: user.id,
+              name,
+              domain_id: DEFAULT_DOMAIN_ID,
+              password_hash: h,
+              enabled: 1,
+              // keystone-manage bootstrap gives admin no default project; DevStack's demo has one.
+              default_project_id: name === 'demo' ? project.id : null,
+              extra: '{}',
+              options: '{}',
+              created_at: now,
+            })
             .execute();
         } else if (given && hash && !(await verifyPassword(given, user.password_hash))) {
           // A password given in the environment wins over the stored one.
           await trx.updateTable('users').set({ password_hash: hash }).where('id', '=', user.id).execute();
+          await trx.updateTable('tokens').set({ revoked: 1 }).where('user_id', '=', user.id).execute();
           password = given;
         } else if (given) {
           password = given;
         }
         if (name === 'admin') result.adminPassword = password;
         else result.demoPassword = password;
-        await this.grant(trx, user.id, 'project', project.id, roleIds[role]);
-        if (name === 'admin') await this.grant(trx, user.id, 'domain', DEFAULT_DOMAIN_ID, roleIds.admin);
+        await this.assignments.grant(user.id, 'project', project.id, roleIds[role], trx);
+        if (name === 'admin') {
+          await this.assignments.grant(user.id, 'domain', DEFAULT_DOMAIN_ID, roleIds.admin, trx);
+          await this.assignments.grant(user.id, 'system', SYSTEM_ALL, roleIds.admin, trx);
+        }
       }
       return result;
     });
-  }
-
-  private async grant(trx: Tx, actor: string, targetType: string, target: string, roleId: string): Promise<void> {
-    const has = await trx
-      .selectFrom('role_assignments')
-      .select('role_id')
-      .where('actor_id', '=', actor)
-      .where('target_type', '=', targetType)
-      .where('target_id', '=', target)
-      .where('role_id', '=', roleId)
-      .executeTakeFirst();
-    if (!has) await trx.insertInto('role_assignments').values({ actor_id: actor, target_type: targetType, target_id: target, role_id: roleId }).execute();
+    this.changed();
+    return result;
   }
 
   // ------------------------------------------------------------ authentication
 
-  /** Check a user's password; returns the user id, or throws 401 (never saying which part was wrong). */
-  async checkPassword(userId: string, password: string): Promise<string> {
-    const user = await this.store.db.selectFrom('users').select(['id', 'password_hash', 'enabled', 'domain_id']).where('id', '=', userId).executeTakeFirst();
-    if (!user || !user.enabled || !(await verifyPassword(password, user.password_hash))) throw unauthorized();
-    const domain = await this.store.db.selectFrom('domains').select('enabled').where('id', '=', user.domain_id).executeTakeFirst();
-    if (!domain?.enabled) throw unauthorized();
-    return user.id;
+  /** POST /v3/auth/tokens (body validated by the edge): authenticate and issue. */
+  async authenticateV3(auth: Record<string, unknown> | null | undefined): Promise<{ token: string; info: TokenInfo }> {
+    return this.issueFor(await authenticateV3(this, auth));
   }
 
-  /** Effective roles (with implied ones) of a user on a project or domain. */
-  async effectiveRoles(userId: string, targetType: 'project' | 'domain', targetId: string): Promise<RoleRef[]> {
-    const direct = await this.store.db
-      .selectFrom('role_assignments as a')
-      .innerJoin('roles as r', 'r.id', 'a.role_id')
-      .select(['r.id', 'r.name'])
-      .where('a.actor_id', '=', userId)
-      .where('a.target_type', '=', targetType)
-      .where('a.target_id', '=', targetId)
-      .execute();
-    if (direct.length === 0) return [];
-    const implied = await this.store.db
-      .selectFrom('implied_roles as i')
-      .innerJoin('roles as r', 'r.id', 'i.implied_role_id')
-      .select(['i.prior_role_id', 'r.id', 'r.name'])
-      .execute();
-    const out = new Map<string, RoleRef>(direct.map((r) => [r.id, r]));
-    for (let changed = true; changed; ) {
-      changed = false;
-      for (const i of implied) {
-        if (out.has(i.prior_role_id) && !out.has(i.id)) {
-          out.set(i.id, { id: i.id, name: i.name });
-          changed = true;
-        }
-      }
-    }
-    return [...out.values()];
+  /** POST /v2.0/tokens. */
+  async authenticateV2(body: unknown): Promise<{ token: string; info: TokenInfo }> {
+    return this.issueFor(await authenticateV2(this, body));
   }
 
-  /** Issue a token. The caller has authenticated the user and checked the scope. */
+  private issueFor(a: AuthOutcome): Promise<{ token: string; info: TokenInfo }> {
+    return this.issueToken({ userId: a.userId, scope: a.scope, methods: a.methods, parent: a.parent });
+  }
+
+  /**
+   * Issue a token for an authenticated user. Refused (401) when the user has no role on the
+   * requested project, domain or system, as Keystone refuses it.
+   */
   async issueToken(args: { userId: string; scope: Scope; methods: string[]; parent?: TokenInfo }): Promise<{ token: string; info: TokenInfo }> {
     const token = `gAAAAA${randomBytes(96).toString('base64url')}`;
     const issued = new Date();
+    // A re-scoped token keeps its parent's expiry and audit chain.
     const expires = args.parent ? args.parent.expiresAt : isoMicros(new Date(issued.getTime() + this.opts.tokenTtlSeconds * 1000));
-    const audit = [auditId(), ...(args.parent ? [args.parent.auditIds[0]] : [])];
+    const audit = [auditId(), ...(args.parent ? [args.parent.auditIds.at(-1)!] : [])];
     const scope = args.scope;
     await this.store.db
       .insertInto('tokens')
@@ -223,24 +227,50 @@ export class IdentityService {
         revoked: 0,
       })
       .execute();
-    const info = await this.validate(token);
-    if (!info) throw unauthorized();
-    return { token, info };
+    const found = await this.inspect(token);
+    if (found.status !== 'valid') {
+      await this.store.db.deleteFrom('tokens').where('id_hash', '=', sha256(token)).execute();
+      throw unauthorized();
+    }
+    return { token, info: found.info };
   }
 
   /** Resolve a token; null when unknown, revoked, expired, or its user/project/role is gone. */
   async validate(token: string): Promise<TokenInfo | null> {
+    const found = await this.inspect(token);
+    return found.status === 'valid' ? found.info : null;
+  }
+
+  /** Like validate(), but tells an unknown token from one that is no longer valid. */
+  async inspect(token: string): Promise<TokenLookup> {
     const key = sha256(token);
-    const hit = this.cache.get(key);
     const now = Date.now();
+    const hit = this.cache.get(key);
     if (hit && hit.until > now) {
-      if (Date.parse(hit.info.expiresAt) > now) return hit.info;
+      if (Date.parse(hit.info.expiresAt) > now) return { status: 'valid', info: hit.info };
       this.cache.delete(key);
-      return null;
+      return { status: 'invalid' };
     }
-    const t = await this.store.db.selectFrom('tokens').selectAll().where('id_hash', '=', key).executeTakeFirst();
-    if (!t || t.revoked || Date.parse(t.expires_at) <= now) return null;
-    const user = await this.store.db.selectFrom('users as u').innerJoin('domains as d', 'd.id', 'u.domain_id').select(['u.id', 'u.name', 'u.enabled', 'd.id as domain_id', 'd.name as domain_name', 'd.enabled as domain_enabled']).where('u.id', '=', t.user_id).executeTakeFirst();
+    const generation = this.generation;
+    const info = await this.resolve(key, now);
+    if (info === 'unknown') return { status: 'unknown' };
+    if (!info) return { status: 'invalid' };
+    if (generation === this.generation) this.cache.set(key, { info, until: now + CACHE_MS });
+    if (this.cache.size > CACHE_MAX) this.cache.delete(this.cache.keys().next().value!);
+    return { status: 'valid', info };
+  }
+
+  private async resolve(key: string, now: number): Promise<TokenInfo | null | 'unknown'> {
+    const db = this.store.db;
+    const t = await db.selectFrom('tokens').selectAll().where('id_hash', '=', key).executeTakeFirst();
+    if (!t) return 'unknown';
+    if (t.revoked || Date.parse(t.expires_at) <= now) return null;
+    const user = await db
+      .selectFrom('users as u')
+      .innerJoin('domains as d', 'd.id', 'u.domain_id')
+      .select(['u.id', 'u.name', 'u.enabled', 'd.id as domain_id', 'd.name as domain_name', 'd.enabled as domain_enabled'])
+      .where('u.id', '=', t.user_id)
+      .executeTakeFirst();
     if (!user || !user.enabled || !user.domain_enabled) return null;
     const info: TokenInfo = {
       methods: JSON.parse(t.methods),
@@ -252,28 +282,31 @@ export class IdentityService {
       roles: [],
     };
     if (t.project_id) {
-      const p = await this.store.db.selectFrom('projects as p').innerJoin('domains as d', 'd.id', 'p.domain_id').select(['p.id', 'p.name', 'p.enabled', 'd.id as domain_id', 'd.name as domain_name']).where('p.id', '=', t.project_id).executeTakeFirst();
-      if (!p || !p.enabled) return null;
+      const p = await db
+        .selectFrom('projects as p')
+        .innerJoin('domains as d', 'd.id', 'p.domain_id')
+        .select(['p.id', 'p.name', 'p.description', 'p.enabled', 'd.id as domain_id', 'd.name as domain_name', 'd.enabled as domain_enabled'])
+        .where('p.id', '=', t.project_id)
+        .executeTakeFirst();
+      if (!p || !p.enabled || !p.domain_enabled) return null;
       info.scope = { kind: 'project', projectId: p.id };
-      info.project = { id: p.id, name: p.name, domain: { id: p.domain_id, name: p.domain_name } };
-      info.roles = await this.effectiveRoles(user.id, 'project', p.id);
-      if (info.roles.length === 0) return null;
+      info.project = { id: p.id, name: p.name, description: p.description, enabled: true, domain: { id: p.domain_id, name: p.domain_name } };
+      info.roles = await this.assignments.effectiveRoles(user.id, 'project', p.id);
     } else if (t.domain_id) {
-      const d = await this.store.db.selectFrom('domains').select(['id', 'name', 'enabled']).where('id', '=', t.domain_id).executeTakeFirst();
+      const d = await db.selectFrom('domains').select(['id', 'name', 'enabled']).where('id', '=', t.domain_id).executeTakeFirst();
       if (!d || !d.enabled) return null;
       info.scope = { kind: 'domain', domainId: d.id };
       info.domain = { id: d.id, name: d.name };
-      info.roles = await this.effectiveRoles(user.id, 'domain', d.id);
-      if (info.roles.length === 0) return null;
+      info.roles = await this.assignments.effectiveRoles(user.id, 'domain', d.id);
     } else if (t.system_scope) {
       info.scope = { kind: 'system' };
-      info.roles = await this.effectiveRoles(user.id, 'domain', DEFAULT_DOMAIN_ID);
+      info.roles = await this.assignments.effectiveRoles(user.id, 'system', SYSTEM_ALL);
     }
-    this.cache.set(key, { info, until: now + CACHE_MS });
-    if (this.cache.size > 10000) this.cache.delete(this.cache.keys().next().value!);
+    if (info.scope.kind !== 'unscoped' && info.roles.length === 0) return null;
     return info;
   }
 
+  /** Revoke a token; false when it was not valid. */
   async revoke(token: string): Promise<boolean> {
     const key = sha256(token);
     this.cache.delete(key);
@@ -283,10 +316,10 @@ export class IdentityService {
 
   /** Forget cached validations (after users, projects or grants change). */
   invalidateCache(): void {
-    this.cache.clear();
+    this.changed();
   }
 
-  /** Drop expired token rows; called periodically. */
+  /** Drop token rows a day past expiry; called periodically. */
   async purgeExpired(): Promise<void> {
     await this.store.db.deleteFrom('tokens').where('expires_at', '<', isoMicros(new Date(Date.now() - 24 * 3600 * 1000))).execute();
   }

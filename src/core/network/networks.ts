@@ -14,7 +14,7 @@ import {
   uuid,
 } from './attributes.js';
 import type { ResourceOps } from './registry.js';
-import { type ResourceDef, type Row, chunks, insertRow, standardAttrs, toColumns, updateRow } from './resource.js';
+import { type ResourceDef, type Row, IN_CHUNK, chunks, insertRow, standardAttrs, toColumns, updateRow } from './resource.js';
 
 export const TUNNEL_MTU = 1450;
 export const PHYSICAL_MTU = 1500;
@@ -60,7 +60,7 @@ export const networkDef: ResourceDef = {
       r.__ipv6_address_scope = null;
       byId.set(r.id, r);
     }
-    for (const chunk of chunks([...byId.keys()], 500)) {
+    for (const chunk of chunks([...byId.keys()], IN_CHUNK)) {
       const subs = await q.selectFrom('subnets').select(['id', 'network_id']).where('network_id', 'in', chunk).orderBy('created_at').orderBy('id').execute();
       for (const s of subs) byId.get(s.network_id)?.__subnets.push(s.id);
     }

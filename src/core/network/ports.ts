@@ -28,6 +28,7 @@ import {
   type Eb,
   type ResourceDef,
   type Row,
+  IN_CHUNK,
   chunks,
   insertRow,
   policyError,
@@ -112,7 +113,7 @@ export const portDef: ResourceDef = {
       r.__extra_dhcp_opts = fromJson(r.extra_dhcp_opts, []);
       byId.set(r.id, r);
     }
-    for (const chunk of chunks([...byId.keys()], 500)) {
+    for (const chunk of chunks([...byId.keys()], IN_CHUNK)) {
       const allocs = await q
         .selectFrom('ip_allocations')
         .select(['port_id', 'subnet_id', 'ip_address'])

@@ -27,9 +27,21 @@ export const QUOTA_TABLES: Record<string, string | null> = {
   security_group_rule: 'security_group_rules',
 };
 
+/** Defaults after configuration (neutron.conf's [quotas] quota_<resource>); set once at start-up. */
+let configured: Record<string, number> = { ...DEFAULT_QUOTAS };
+
+export function configureDefaultQuotas(overrides: Record<string, number>): void {
+  configured = { ...DEFAULT_QUOTAS };
+  for (const [k, v] of Object.entries(overrides)) if (k in configured && Number.isInteger(v)) configured[k] = v;
+}
+
+export function defaultQuotas(): Record<string, number> {
+  return { ...configured };
+}
+
 export async function quotaLimits(q: Q, projectId: string): Promise<Record<string, number>> {
   const rows = await q.selectFrom('quotas').select(['resource', 'hard_limit']).where('project_id', '=', projectId).execute();
-  const out = { ...DEFAULT_QUOTAS };
+  const out = defaultQuotas();
   for (const r of rows) if (r.resource in out) out[r.resource] = r.hard_limit;
   return out;
 }

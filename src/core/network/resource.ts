@@ -32,8 +32,10 @@ export interface ListOptions {
 export interface ResourceDef {
   /** Singular body key and policy name: `network`. */
   name: string;
-  /** Collection and URL segment: `networks`. */
+  /** Collection: the plural body key (`security_groups`). */
   collection: string;
+  /** URL segment when it differs from the collection (`security-groups`). */
+  path?: string;
   /** Store table. */
   table: string;
   /** Used in "<Label> <id> could not be found." */
@@ -467,7 +469,7 @@ export async function loadTags(q: Q, def: ResourceDef, rows: Row[]): Promise<voi
     r.__tags = [];
     byId.set(r.id, r);
   }
-  for (const chunk of chunks([...byId.keys()], 500)) {
+  for (const chunk of chunks([...byId.keys()], IN_CHUNK)) {
     const tags = await (q as unknown as AnyDb)
       .selectFrom('tags')
       .select(['resource_id', 'tag'])
@@ -479,26 +481,47 @@ export async function loadTags(q: Q, def: ResourceDef, rows: Row[]): Promise<voi
   }
 }
 
+/** Ids per `IN (…)` list: below SQLite's 32,766 and PostgreSQL's 65,535 bound parameters. */
+export const IN_CHUNK = 10_000;
+
 export function chunks<T>(xs: T[], n: number): T[][] {
   const out: T[][] = [];
   for (let i = 0; i < xs.length; i += n) out.push(xs.slice(i, i + n));
   return out;
 }
 
+interface RenderStep {
+  name: string;
+  computed: string;
+  column?: string;
+  attr: Attr;
+}
+
+const plans = new WeakMap<ResourceDef, Map<string, RenderStep[]>>();
+
+/** The attributes to show for one kind of caller and `fields`, computed once. */
+function renderPlan(def: ResourceDef, admin: boolean, fields?: string[]): RenderStep[] {
+  let byKey = plans.get(def);
+  if (!byKey) plans.set(def, (byKey = new Map()));
+  const key = `${admin}|${fields?.join(',') ?? ''}`;
+  let plan = byKey.get(key);
+  if (!plan) {
+    plan = Object.entries(def.attrs)
+      .filter(([name, attr]) => attr.visible !== false && !(attr.adminOnlyRead && !admin) && (!fields || fields.includes(name)))
+      .map(([name, attr]) => ({ name, attr, computed: name === 'tags' ? '__tags' : `__${name}`, column: attr.column }));
+    byKey.set(key, plan);
+  }
+  return plan;
+}
+
 /** Row → API dict in attribute-map order; computed attributes come from `row.__<name>`. */
 export function render(def: ResourceDef, ctx: RequestContext, row: Row, fields?: string[]): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const [name, attr] of Object.entries(def.attrs)) {
-    if (attr.visible === false) continue;
-    if (attr.adminOnlyRead && !ctx.isAdmin) continue;
-    if (fields && !fields.includes(name)) continue;
-    if (name === 'tags') {
-      out.tags = row.__tags ?? [];
-      continue;
-    }
-    const computed = row[`__${name}`];
-    if (computed !== undefined) out[name] = computed;
-    else if (attr.column) out[name] = decode(attr, row[attr.column]);
+  for (const step of renderPlan(def, ctx.isAdmin, fields)) {
+    const computed = row[step.computed];
+    if (computed !== undefined) out[step.name] = computed;
+    else if (step.name === 'tags') out.tags = [];
+    else if (step.column) out[step.name] = decode(step.attr, row[step.column]);
   }
   return out;
 }

@@ -1,4 +1,4 @@
-import type { Q, Tx } from '../../store/db.js';
+import type { Q, Store, Tx } from '../../store/db.js';
 import { isUniqueViolation } from '../../store/db.js';
 import { uuid as newUuid } from '../../util/ids.js';
 import { cidrToString, parseCidr, parseIp } from '../../util/ip.js';
@@ -11,6 +11,7 @@ import {
   type ResourceDef,
   type Row,
   bumpRevision,
+  IN_CHUNK,
   chunks,
   insertRow,
   standardAttrs,
@@ -82,7 +83,8 @@ function convertPrefix(v: unknown): unknown {
 
 export const securityGroupDef: ResourceDef = {
   name: 'security_group',
-  collection: 'security-groups',
+  collection: 'security_groups',
+  path: 'security-groups',
   table: 'security_groups',
   label: 'Security group',
   bulk: true,
@@ -113,7 +115,7 @@ export const securityGroupDef: ResourceDef = {
       r.__shared = false;
       byId.set(r.id, r);
     }
-    for (const chunk of chunks([...byId.keys()], 500)) {
+    for (const chunk of chunks([...byId.keys()], IN_CHUNK)) {
       const rules = await q.selectFrom('security_group_rules').selectAll().where('security_group_id', 'in', chunk).orderBy('created_at').orderBy('id').execute();
       for (const rule of rules) byId.get(rule.security_group_id)?.__security_group_rules.push(renderRule(rule));
     }
@@ -123,7 +125,8 @@ export const securityGroupDef: ResourceDef = {
 
 export const securityGroupRuleDef: ResourceDef = {
   name: 'security_group_rule',
-  collection: 'security-group-rules',
+  collection: 'security_group_rules',
+  path: 'security-group-rules',
   table: 'security_group_rules',
   label: 'Security group rule',
   bulk: true,
@@ -319,10 +322,24 @@ async function visibleGroup(q: Q, ctx: RequestContext, id: string): Promise<Row>
   return g;
 }
 
-export function securityGroupOps(): ResourceOps {
+/** Neutron makes the caller's default group when it first lists groups (or rules). */
+function ensureOnList(store: Store) {
+  return async (ctx: RequestContext) => {
+    if (!ctx.projectId) return;
+    const projectId = ctx.projectId;
+    const has = await store.db.selectFrom('default_security_groups').select('project_id').where('project_id', '=', projectId).executeTakeFirst();
+    if (has) return;
+    await store.tx(async (trx) => {
+      await ensureDefaultSecurityGroup(trx, projectId);
+    });
+  };
+}
+
+export function securityGroupOps(store: Store): ResourceOps {
   return {
     def: securityGroupDef,
     quota: 'security_group',
+    beforeList: ensureOnList(store),
     async create(trx, ctx, p) {
       const v = p.values;
       const project = v.project_id as string;
@@ -360,10 +377,11 @@ export function securityGroupOps(): ResourceOps {
   };
 }
 
-export function securityGroupRuleOps(): ResourceOps {
+export function securityGroupRuleOps(store: Store): ResourceOps {
   return {
     def: securityGroupRuleDef,
     quota: 'security_group_rule',
+    beforeList: ensureOnList(store),
     async create(trx, ctx, p) {
       const r: Row = { ...p.values };
       const group = await visibleGroup(trx, ctx, r.security_group_id);

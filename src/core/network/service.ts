@@ -47,11 +47,12 @@ export class NetworkService {
   }
 
   register(ops: ResourceOps): void {
-    this.byCollection.set(ops.def.collection, ops);
+    this.byCollection.set(ops.def.path ?? ops.def.collection, ops);
   }
 
-  resource(collection: string): ResourceOps | undefined {
-    return this.byCollection.get(collection);
+  /** The resource served at URL segment `path` (`networks`, `security-groups` …). */
+  resource(path: string): ResourceOps | undefined {
+    return this.byCollection.get(path);
   }
 
   get collections(): string[] {
@@ -94,6 +95,7 @@ export class NetworkService {
   async list(ctx: RequestContext, collection: string, query: Map<string, string[]>, url?: URL): Promise<ListResult> {
     const ops = this.mustGet(collection);
     const opts = parseListOptions(ops.def, query);
+    if (ops.beforeList) await ops.beforeList(ctx);
     return this.listWith(ctx, ops.def, opts, url);
   }
 

@@ -1,0 +1,125 @@
+#!/usr/bin/env node
+/**
+ * `npm test`: everything, in order, on a fresh Debian machine.
+ *
+ *   1. install what the tests need from Debian when missing (root only): the real OpenStack
+ *      clients, Tempest and its plugins, iproute2, nftables, iptables, HAProxy;
+ *   2. type-check and build;
+ *   3. unit and API tests (seconds), then real-client and data-plane tests (minutes);
+ *   4. the API tests again on PostgreSQL (the store for several servers sharing one cloud);
+ *   5. OpenStack's own Tempest network API suite against a PocketStack it starts.
+ *
+ * As root (CI), every suite must run: a missing tool is a failure, not a skip. Without root,
+ * suites that need root or uninstallable packages are skipped, each with a one-line reason.
+ * Options: --fast (unit + API only), --no-tempest, --only <vitest filter>.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+
+const args = new Set(process.argv.slice(2));
+const isRoot = process.getuid?.() === 0;
+const fast = args.has('--fast');
+const env = { ...process.env, POCKETSTACK_REQUIRE_ALL: isRoot ? '1' : (process.env.POCKETSTACK_REQUIRE_ALL ?? '') };
+
+const DEBIAN_PACKAGES = {
+  '/usr/bin/openstack': 'python3-openstackclient',
+  '/usr/bin/nova': 'python3-novaclient',
+  '/usr/lib/python3/dist-packages/octaviaclient': 'python3-octaviaclient',
+  '/usr/bin/neutron': 'python3-neutronclient',
+  '/usr/bin/tempest': 'tempest',
+  '/usr/lib/python3/dist-packages/neutron_tempest_plugin': 'neutron-tempest-plugin',
+  '/usr/lib/python3/dist-packages/octavia_tempest_plugin': 'octavia-tempest-plugin',
+  '/usr/bin/stestr': 'python3-stestr',
+  '/usr/sbin/ip': 'iproute2',
+  '/usr/sbin/nft': 'nftables',
+  '/usr/sbin/iptables': 'iptables',
+  '/usr/sbin/haproxy': 'haproxy',
+};
+
+function step(title) {
+  process.stdout.write(`\n=== ${title}\n`);
+}
+
+function sh(cmd, argv, opts = {}) {
+  const r = spawnSync(cmd, argv, { stdio: 'inherit', env, ...opts });
+  return r.status ?? 1;
+}
+
+function ensurePackages() {
+  const missing = [...new Set(Object.entries(DEBIAN_PACKAGES).filter(([path]) => !existsSync(path)).map(([, pkg]) => pkg))];
+  if (missing.length === 0) return true;
+  if (!isRoot || !existsSync('/usr/bin/apt-get')) {
+    process.stdout.write(`note: missing Debian packages (${missing.join(', ')}); not root, so the suites that need them are skipped\n`);
+    return false;
+  }
+  step(`installing Debian packages: ${missing.join(' ')}`);
+  const aptEnv = { ...env, DEBIAN_FRONTEND: 'noninteractive' };
+  if (sh('apt-get', ['update', '-qq'], { env: aptEnv }) !== 0) return false;
+  return sh('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], { env: aptEnv }) === 0;
+}
+
+/**
+ * A PostgreSQL server for the store tests: POCKETSTACK_TEST_DATABASE_URL if given, else (root)
+ * Debian's postgresql package, its cluster started and a `pocketstack` role made.
+ */
+function ensurePostgres() {
+  if (process.env.POCKETSTACK_TEST_DATABASE_URL) return process.env.POCKETSTACK_TEST_DATABASE_URL;
+  if (!isRoot || !existsSync('/usr/bin/apt-get')) return undefined;
+  const aptEnv = { ...env, DEBIAN_FRONTEND: 'noninteractive' };
+  if (!existsSync('/usr/lib/postgresql')) {
+    step('installing PostgreSQL');
+    if (sh('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'postgresql'], { env: aptEnv }) !== 0) return undefined;
+  }
+  const list = spawnSync('pg_lsclusters', ['-h'], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean);
+  let cluster = list[0]?.split(/\s+/);
+  if (!cluster) {
+    const version = spawnSync('ls', ['/usr/lib/postgresql'], { encoding: 'utf8' }).stdout.trim().split('\n').pop();
+    if (sh('pg_createcluster', [version, 'main']) !== 0) return undefined;
+    cluster = [version, 'main', '5432', 'down'];
+  }
+  const [version, name, port, status] = cluster;
+  if (status !== 'online' && sh('pg_ctlcluster', [version, name, 'start']) !== 0) return undefined;
+  const role = "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'pocketstack') THEN CREATE ROLE pocketstack LOGIN SUPERUSER PASSWORD 'pocketstack'; END IF; END $$;";
+  if (sh('su', ['postgres', '-c', `psql -q -p ${port} -c "${role.replace(/\$/g, '\\$')}"`]) !== 0) return undefined;
+  return `postgres://pocketstack:pocketstack@127.0.0.1:${port}/postgres`;
+}
+
+const failures = [];
+const run = (title, cmd, argv) => {
+  step(title);
+  const code = sh(cmd, argv);
+  if (code !== 0) failures.push(`${title} (exit ${code})`);
+  return code === 0;
+};
+
+if (!fast) {
+  step('Debian packages');
+  if (!ensurePackages() && isRoot) failures.push('installing Debian packages');
+}
+run('type-check', 'npx', ['tsc', '-p', 'tsconfig.json']);
+run('build', 'npx', ['tsc', '-p', 'tsconfig.build.json']);
+const only = process.argv.includes('--only') ? [process.argv[process.argv.indexOf('--only') + 1]] : [];
+run('unit and API tests', 'npx', ['vitest', 'run', '--project', 'unit', '--project', 'api', ...only]);
+if (!fast) {
+  step('PostgreSQL');
+  const pgUrl = ensurePostgres();
+  if (pgUrl) {
+    step('API tests on PostgreSQL');
+    const code = sh('npx', ['vitest', 'run', '--project', 'api', ...only], { env: { ...env, POCKETSTACK_TEST_DATABASE_URL: pgUrl } });
+    if (code !== 0) failures.push(`API tests on PostgreSQL (exit ${code})`);
+  } else if (isRoot) {
+    failures.push('starting PostgreSQL');
+  } else {
+    process.stdout.write('note: API tests on PostgreSQL skipped: no POCKETSTACK_TEST_DATABASE_URL and not root to install one\n');
+  }
+  run('real-client and data-plane tests', 'npx', ['vitest', 'run', '--project', 'e2e', ...only]);
+  if (!args.has('--no-tempest') && existsSync('scripts/tempest-network.sh')) {
+    run('Tempest: tempest.api.network', 'bash', ['scripts/tempest-network.sh']);
+  }
+}
+
+if (failures.length) {
+  process.stdout.write(`\nFAILED: ${failures.join('; ')}\n`);
+  process.exit(1);
+}
+process.stdout.write('\nall tests passed\n');

@@ -1,0 +1,110 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from 'fastify';
+import { unauthorized } from '../../core/errors.js';
+import { expecting, malformedJson } from '../../core/identity/errors.js';
+import type { IdentityService, TokenInfo } from '../../core/identity/service.js';
+import { baseUrl } from '../http.js';
+import { type Schema, validator } from './validate.js';
+
+type Handler = (req: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
+
+/** What the identity route modules share: the service, the route table and Keystone's request rules. */
+export class IdentityEdge {
+  /** Registered paths (Fastify patterns) and their methods, for 405 and OPTIONS answers. */
+  private readonly table: Array<{ re: RegExp; methods: Set<string> }> = [];
+
+  constructor(
+    readonly app: FastifyInstance,
+    readonly identity: IdentityService,
+  ) {}
+
+  route(methods: HTTPMethods | HTTPMethods[], path: string, handler: Handler): void {
+    const list = Array.isArray(methods) ? methods : [methods];
+    this.app.route({ method: list, url: path, handler });
+    const re = new RegExp(`^${path.replace(/[.]/g, '\\.').replace(/:[^/]+/g, '[^/]+').replace(/\*/g, '.*')}/?$`);
+    let entry = this.table.find((t) => t.re.source === re.source);
+    if (!entry) this.table.push((entry = { re, methods: new Set() }));
+    for (const m of list) entry.methods.add(m);
+  }
+
+  /** Methods served on a concrete path (empty when the path is unknown), as an Allow header lists them. */
+  allowed(path: string): string[] {
+    const entry = this.table.find((t) => t.re.test(path));
+    if (!entry) return [];
+    const out = [...entry.methods];
+    if (out.includes('GET') && !out.includes('HEAD')) out.splice(out.indexOf('GET') + 1, 0, 'HEAD');
+    return [...out, 'OPTIONS'];
+  }
+
+  /** The caller's token (X-Auth-Token), or Keystone's bare 401. */
+  async token(req: FastifyRequest): Promise<TokenInfo> {
+    const t = req.headers['x-auth-token'];
+    if (typeof t !== 'string' || t === '') throw unauthorized();
+    const info = await this.identity.validate(t);
+    if (!info) throw unauthorized();
+    return info;
+  }
+
+  /**
+   * The request body as Keystone reads it: nothing sent is `{}`; a body must be JSON (or carry
+   * no Content-Type) and a JSON object.
+   */
+  json(req: FastifyRequest): Record<string, unknown> {
+    const raw = req.rawBody;
+    if (raw === undefined || raw === '') return {};
+    const type = String(req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+    if (type !== '' && !/^application\/([\w.+-]+\+)?json$/.test(type)) throw expecting('application/json', 'Content-Type header');
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(raw);
+    } catch {
+      throw malformedJson();
+    }
+    if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw malformedJson();
+    return parsed as Record<string, unknown>;
+  }
+
+  /** `body[key]` (default `{}`), validated against `schema`. */
+  member(req: FastifyRequest, key: string, schema: Schema): Record<string, unknown> {
+    const body = this.json(req);
+    const value = key in body ? body[key] : {};
+    compiled(schema)(value);
+    return value as Record<string, unknown>;
+  }
+
+  base(req: FastifyRequest): string {
+    return baseUrl(req);
+  }
+
+  /** The full request URL, as Keystone's collection `self` link gives it. */
+  selfUrl(req: FastifyRequest): string {
+    return `${baseUrl(req)}${req.url.replace(/\?$/, '')}`;
+  }
+
+  collection<T>(req: FastifyRequest, key: string, items: T[]) {
+    return { [key]: items, links: { next: null, self: this.selfUrl(req), previous: null } };
+  }
+
+  /** A query parameter's first value. */
+  query(req: FastifyRequest, name: string): string | undefined {
+    const v = (req.query as Record<string, string | string[] | undefined>)[name];
+    return Array.isArray(v) ? v[0] : v;
+  }
+
+  /** Keystone's query flag: present means true, except `=0`. */
+  flag(req: FastifyRequest, name: string): boolean {
+    const v = this.query(req, name);
+    return v !== undefined && v !== '0';
+  }
+
+  static noContent(reply: FastifyReply) {
+    reply.status(204);
+    return reply.send();
+  }
+}
+
+const cache = new WeakMap<Schema, ReturnType<typeof validator>>();
+function compiled(schema: Schema) {
+  let v = cache.get(schema);
+  if (!v) cache.set(schema, (v = validator(schema)));
+  return v;
+}

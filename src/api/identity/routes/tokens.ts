@@ -1,0 +1,132 @@
+import type { FastifyRequest } from 'fastify';
+import { forbidden, tokenNotFound, validationError } from '../../../core/identity/errors.js';
+import { enforce } from '../../../core/identity/policy.js';
+import type { TokenInfo } from '../../../core/identity/service.js';
+import { SYSTEM_ALL } from '../../../core/identity/assignments.js';
+import { IdentityEdge } from '../edge.js';
+import { tokenIssue } from '../schemas.js';
+import { validator } from '../validate.js';
+import { accessView, catalogView, domainView, projectView, tokenView } from '../views.js';
+
+/** A version document, keys in Keystone's order. */
+const versionDoc = (id: string, status: string, updated: string, self: string, mediaType: string) => ({
+  id,
+  status,
+  updated,
+  links: [{ rel: 'self', href: self }],
+  'media-types': [{ base: 'application/json', type: mediaType }],
+});
+const v3 = (base: string) => versionDoc('v3.14', 'stable', '2020-04-07T00:00:00Z', `${base}/v3/`, 'application/vnd.openstack.identity-v3+json');
+
+/**
+ * Keystone dropped v2.0 in Queens; keystoneauth still speaks it when OS_AUTH_URL ends in /v2.0.
+ * We answer its discovery as a deprecated version, so an old openrc authenticates.
+ */
+const v2 = (base: string) => versionDoc('v2.0', 'deprecated', '2016-08-04T00:00:00Z', `${base}/v2.0/`, 'application/vnd.openstack.identity-v2.0+json');
+
+const validateAuth = validator(tokenIssue);
+
+type Obj = Record<string, any>;
+
+/** Keystone's checks after the schema: each user, domain and project reference needs an id or a name. */
+function checkAuthRefs(auth: Obj): void {
+  const need = (o: unknown, field: string) => {
+    if (o && typeof o === 'object' && !('id' in o) && !('name' in o)) {
+      throw validationError(`Invalid input for field ${field}: id or name must be present.`);
+    }
+  };
+  const user = auth.identity?.password?.user;
+  need(user, 'identity/password/user');
+  need(user?.domain, 'identity/password/user/domain');
+  if (auth.scope && typeof auth.scope === 'object') {
+    need(auth.scope.project, 'scope/project');
+    need(auth.scope.project?.domain, 'scope/project/domain');
+    need(auth.scope.domain, 'scope/domain');
+  }
+}
+
+/** Version discovery, tokens (v3 and v2.0) and the /v3/auth/* helpers. */
+export function tokenRoutes(edge: IdentityEdge): void {
+  const { identity } = edge;
+  const version = (req: FastifyRequest) => v3(edge.base(req));
+
+  edge.route('GET', '/', async (req, reply) => {
+    reply.status(300).header('location', `${edge.base(req)}/v3/`);
+    return { versions: { values: [version(req)] } };
+  });
+  edge.route('GET', '/v3', async (req) => ({ version: version(req) }));
+  edge.route('GET', '/v2.0', async (req) => ({ version: v2(edge.base(req)) }));
+
+  edge.route('POST', '/v2.0/tokens', async (req) => {
+    const { token, info } = await identity.authenticateV2(edge.json(req));
+    return accessView(token, info, identity.catalog);
+  });
+
+  edge.route('POST', '/v3/auth/tokens', async (req, reply) => {
+    const auth = edge.json(req).auth as Obj | null | undefined;
+    if (auth !== undefined && auth !== null) {
+      validateAuth(auth);
+      checkAuthRefs(auth);
+    }
+    const { token, info } = await identity.authenticateV3(auth);
+    reply.status(201).header('x-subject-token', token);
+    return tokenView(info, 'nocatalog' in (req.query as object) ? null : identity.catalog);
+  });
+
+  /** The X-Subject-Token's token, or Keystone's 404 saying why not. */
+  const subject = async (req: FastifyRequest): Promise<{ id: string; info: TokenInfo }> => {
+    const id = req.headers['x-subject-token'];
+    if (typeof id !== 'string' || id === '') throw tokenNotFound('No token in the request');
+    const found = await identity.inspect(id);
+    if (found.status === 'unknown') throw tokenNotFound('Could not recognize Fernet token');
+    if (found.status === 'invalid') throw tokenNotFound('Failed to validate token');
+    return { id, info: found.info };
+  };
+
+  edge.route('GET', '/v3/auth/tokens', async (req, reply) => {
+    const caller = await edge.token(req);
+    const s = await subject(req);
+    enforce(req.method === 'HEAD' ? 'identity:check_token' : 'identity:validate_token', caller, { tokenUserId: s.info.user.id });
+    reply.header('x-subject-token', s.id);
+    return tokenView(s.info, 'nocatalog' in (req.query as object) ? null : identity.catalog);
+  });
+
+  edge.route('DELETE', '/v3/auth/tokens', async (req, reply) => {
+    const caller = await edge.token(req);
+    const s = await subject(req);
+    enforce('identity:revoke_token', caller, { tokenUserId: s.info.user.id });
+    await identity.revoke(s.id);
+    return IdentityEdge.noContent(reply);
+  });
+
+  edge.route('GET', '/v3/auth/catalog', async (req) => {
+    const caller = await edge.token(req);
+    enforce('identity:get_auth_catalog', caller);
+    // "A project-scoped token is required to produce a service catalog." (a security error: not shown)
+    if (caller.scope.kind !== 'project') throw forbidden();
+    return { catalog: catalogView(identity.catalog), links: { self: `${edge.base(req)}/v3/auth/catalog` } };
+  });
+
+  edge.route('GET', '/v3/auth/projects', async (req) => {
+    const caller = await edge.token(req);
+    enforce('identity:get_auth_projects', caller);
+    const ids = await identity.assignments.targetsOf(caller.user.id, 'project');
+    const projects = await identity.projects.list({ ids });
+    return edge.collection(req, 'projects', projects.map((p) => projectView(edge.base(req), p)));
+  });
+
+  edge.route('GET', '/v3/auth/domains', async (req) => {
+    const caller = await edge.token(req);
+    enforce('identity:get_auth_domains', caller);
+    const ids = await identity.assignments.targetsOf(caller.user.id, 'domain');
+    const domains = await identity.domains.list({ ids });
+    return edge.collection(req, 'domains', domains.map((d) => domainView(edge.base(req), d)));
+  });
+
+  edge.route('GET', '/v3/auth/system', async (req) => {
+    const caller = await edge.token(req);
+    enforce('identity:get_auth_system', caller);
+    const roles = await identity.assignments.effectiveRoles(caller.user.id, 'system', SYSTEM_ALL);
+    return { system: roles.length ? [{ all: true }] : [], links: { self: `${edge.base(req)}/v3/auth/system` } };
+  });
+}

@@ -1,0 +1,67 @@
+import { forbidden, notImplemented } from '../../../core/identity/errors.js';
+import type { IdentityEdge } from '../edge.js';
+
+/**
+ * Parts of Keystone's v3 API that PocketStack does not build. They exist in Keystone, so rather
+ * than an unknown path (404) they answer Keystone's own "not implemented" (501) — after the
+ * token check Keystone would make, so an anonymous caller still gets its 401.
+ */
+const AUTHENTICATED = [
+  '/v3/groups',
+  '/v3/groups/*',
+  '/v3/users/:id/groups',
+  '/v3/projects/:id/groups/*',
+  '/v3/domains/:id/groups/*',
+  '/v3/system/groups/*',
+  '/v3/projects/:id/tags',
+  '/v3/projects/:id/tags/*',
+  '/v3/credentials',
+  '/v3/credentials/*',
+  '/v3/users/:id/credentials/*',
+  '/v3/users/:id/application_credentials',
+  '/v3/users/:id/application_credentials/*',
+  '/v3/users/:id/access_rules',
+  '/v3/users/:id/access_rules/*',
+  '/v3/users/:id/OS-OAUTH1/*',
+  '/v3/OS-TRUST/*',
+  '/v3/OS-INHERIT/*',
+  '/v3/OS-EP-FILTER/*',
+  '/v3/OS-FEDERATION/*',
+  '/v3/OS-OAUTH1/*',
+  '/v3/OS-OAUTH2/*',
+  '/v3/OS-REVOKE/*',
+  '/v3/OS-SIMPLE-CERT/*',
+  '/v3/policies',
+  '/v3/policies/*',
+  '/v3/endpoints/:id/OS-ENDPOINT-POLICY/*',
+  '/v3/limits',
+  '/v3/limits/*',
+  '/v3/registered_limits',
+  '/v3/registered_limits/*',
+  '/v3/domains/:id/config',
+  '/v3/domains/:id/config/*',
+  '/v3/domains/config/*',
+];
+
+/** Called with signed requests, not tokens. */
+const ANONYMOUS = ['/v3/ec2tokens', '/v3/s3tokens', '/v3/auth/OS-FEDERATION/*'];
+
+const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
+
+export function unbuiltRoutes(edge: IdentityEdge): void {
+  for (const path of AUTHENTICATED) {
+    edge.route([...METHODS], path, async (req) => {
+      await edge.token(req);
+      throw notImplemented();
+    });
+  }
+  for (const path of ANONYMOUS) {
+    edge.route([...METHODS], path, async () => {
+      throw notImplemented();
+    });
+  }
+  // Keystone keeps this deprecated PKI call only to refuse it.
+  edge.route('GET', '/v3/auth/tokens/OS-PKI/revoked', async () => {
+    throw forbidden();
+  });
+}

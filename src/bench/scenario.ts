@@ -1,0 +1,39 @@
+import type { BenchClient } from './client.js';
+
+/** One measured figure. */
+export interface Result {
+  scenario: string;
+  metric: string;
+  value: number;
+  unit: string;
+  /** The goal the README states, e.g. ">= 1000" or "<= 2". */
+  goal?: string;
+  /** What the real service measured on the same kind of machine, for comparison. */
+  reference?: string;
+  note?: string;
+}
+
+export interface BenchContext {
+  client: BenchClient;
+  /** Server process id when the benchmark started the server itself (RSS is read from /proc). */
+  pid?: number;
+  /** `--quick`: smaller counts for a smoke run. */
+  quick: boolean;
+  /** Scale test up to this many ports (0 skips it). */
+  scalePorts: number;
+  log(msg: string): void;
+}
+
+export interface Scenario {
+  name: string;
+  description: string;
+  run(ctx: BenchContext): Promise<Result[]>;
+}
+
+/** Resident set size of a process in MB, from /proc. */
+export async function rssMb(pid: number): Promise<number> {
+  const { readFile } = await import('node:fs/promises');
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
+  return kb / 1024;
+}

@@ -1,0 +1,141 @@
+import { runConcurrent } from '../client.js';
+import type { BenchContext, Result, Scenario } from '../scenario.js';
+import { rssMb } from '../scenario.js';
+import { round, summarize } from '../stats.js';
+
+async function makeNetwork(ctx: BenchContext, name: string, cidr: string): Promise<{ net: string; subnet: string }> {
+  const net = (await ctx.client.expect(201, 'POST', '/v2.0/networks', { network: { name } })).body.network.id as string;
+  const subnet = (await ctx.client.expect(201, 'POST', '/v2.0/subnets', { subnet: { network_id: net, ip_version: 4, cidr, name: `${name}-subnet` } })).body.subnet.id as string;
+  return { net, subnet };
+}
+
+async function createPorts(ctx: BenchContext, net: string, total: number, concurrency: number) {
+  const ids: string[] = [];
+  const r = await runConcurrent(total, concurrency, async () => {
+    const res = await ctx.client.expect(201, 'POST', '/v2.0/ports', { port: { network_id: net } });
+    ids.push(res.body.port.id);
+    return res.ms;
+  });
+  return { ...r, ids, rate: total / r.seconds };
+}
+
+export const networkCreate: Scenario = {
+  name: 'network-create',
+  description: 'networks created per second, 1 and 8 concurrent clients',
+  async run(ctx) {
+    const out: Result[] = [];
+    const n = ctx.quick ? 50 : 300;
+    for (const c of [1, 8]) {
+      const ids: string[] = [];
+      const r = await runConcurrent(n, c, async (i) => {
+        const res = await ctx.client.expect(201, 'POST', '/v2.0/networks', { network: { name: `bench-net-${c}-${i}` } });
+        ids.push(res.body.network.id);
+        return res.ms;
+      });
+      out.push({ scenario: this.name, metric: `network create, ${c} client${c > 1 ? 's' : ''}`, value: round(n / r.seconds, 0), unit: '/s' });
+      out.push({ scenario: this.name, metric: `network create p99, ${c} client${c > 1 ? 's' : ''}`, value: round(summarize(r.latencies).p99), unit: 'ms' });
+      await runConcurrent(ids.length, 8, async (i) => (await ctx.client.expect(204, 'DELETE', `/v2.0/networks/${ids[i]}`)).ms);
+    }
+    return out;
+  },
+};
+
+export const portCreate: Scenario = {
+  name: 'port-create',
+  description: 'ports created per second on one /16, 1 and 8 clients',
+  async run(ctx) {
+    const { net } = await makeNetwork(ctx, 'bench-ports', '10.200.0.0/16');
+    const out: Result[] = [];
+    for (const [c, n] of [[1, ctx.quick ? 200 : 1000], [8, ctx.quick ? 400 : 3000]] as const) {
+      const r = await createPorts(ctx, net, n, c);
+      const s = summarize(r.latencies);
+      out.push({
+        scenario: this.name,
+        metric: `port create, ${c} client${c > 1 ? 's' : ''}`,
+        value: round(r.rate, 0),
+        unit: '/s',
+        goal: c === 8 ? '>= 1000' : undefined,
+        reference: c === 8 ? 'Neutron 6.9/s' : undefined,
+      });
+      out.push({ scenario: this.name, metric: `port create p50 / p99, ${c} client${c > 1 ? 's' : ''}`, value: round(s.p50), unit: `ms (p99 ${round(s.p99)} ms)` });
+    }
+    return out;
+  },
+};
+
+export const portReads: Scenario = {
+  name: 'port-read',
+  description: 'GET one port (p50/p99) and a full list of 2,000 ports',
+  async run(ctx) {
+    const { net } = await makeNetwork(ctx, 'bench-list', '10.201.0.0/16');
+    const { ids } = await createPorts(ctx, net, 2000, 8);
+    const gets = ctx.quick ? 500 : 3000;
+    const g = await runConcurrent(gets, 1, async (i) => (await ctx.client.expect(200, 'GET', `/v2.0/ports/${ids[i % ids.length]}`)).ms);
+    const gs = summarize(g.latencies);
+    const lists = ctx.quick ? 5 : 20;
+    const l = await runConcurrent(lists, 1, async () => {
+      const res = await ctx.client.expect<{ ports: unknown[] }>(200, 'GET', `/v2.0/ports?network_id=${net}`);
+      if (res.body.ports.length !== 2000) throw new Error(`listed ${res.body.ports.length} ports, expected 2000`);
+      return res.ms;
+    });
+    const ls = summarize(l.latencies);
+    return [
+      { scenario: this.name, metric: 'GET port p50', value: round(gs.p50, 3), unit: 'ms' },
+      { scenario: this.name, metric: 'GET port p99', value: round(gs.p99, 3), unit: 'ms', goal: '<= 2', reference: 'Neutron 46 ms' },
+      { scenario: this.name, metric: 'list 2,000 ports (median)', value: round(ls.p50, 1), unit: 'ms', goal: '<= 30', reference: 'Neutron 661 ms' },
+      { scenario: this.name, metric: 'list 2,000 ports (max)', value: round(ls.max, 1), unit: 'ms' },
+    ];
+  },
+};
+
+export const scale: Scenario = {
+  name: 'scale',
+  description: 'port create rate at 1,000 vs N ports in the cloud, and server RSS at 10,000 ports',
+  async run(ctx) {
+    if (ctx.scalePorts <= 0) return [];
+    const out: Result[] = [];
+    const { net } = await makeNetwork(ctx, 'bench-scale', '10.64.0.0/10');
+    const window = 1000;
+    let existing = (await ctx.client.expect<{ ports: unknown[] }>(200, 'GET', '/v2.0/ports?fields=id')).body.ports.length;
+    const measure = async () => (await createPorts(ctx, net, window, 8)).rate;
+    // Rate near 1,000 ports.
+    if (existing < 1000) {
+      await createPorts(ctx, net, 1000 - existing, 8);
+      existing = 1000;
+    }
+    const rateSmall = await measure();
+    existing += window;
+    let rss10k: number | undefined;
+    while (existing < ctx.scalePorts - window) {
+      const batch = Math.min(10_000 - (existing % 10_000) || 10_000, ctx.scalePorts - window - existing);
+      await createPorts(ctx, net, batch, 8);
+      existing += batch;
+      ctx.log(`  … ${existing} ports`);
+      if (ctx.pid && rss10k === undefined && existing >= 10_000) rss10k = await rssMb(ctx.pid);
+    }
+    const rateLarge = await measure();
+    existing += window;
+    out.push({ scenario: this.name, metric: 'port create at 1,000 ports, 8 clients', value: round(rateSmall, 0), unit: '/s' });
+    out.push({ scenario: this.name, metric: `port create at ${Math.round(existing / 1000)}k ports, 8 clients`, value: round(rateLarge, 0), unit: '/s' });
+    out.push({
+      scenario: this.name,
+      metric: `slowdown at ${Math.round(existing / 1000)}k vs 1k ports`,
+      value: round(rateSmall / rateLarge, 2),
+      unit: 'x',
+      goal: '<= 1.2',
+    });
+    if (rss10k !== undefined) out.push({ scenario: this.name, metric: 'server RSS at 10,000 ports', value: round(rss10k, 0), unit: 'MB', goal: '<= 150' });
+    return out;
+  },
+};
+
+export const rss: Scenario = {
+  name: 'rss',
+  description: 'server resident memory now',
+  async run(ctx) {
+    if (!ctx.pid) return [];
+    return [{ scenario: this.name, metric: 'server RSS (end of run)', value: round(await rssMb(ctx.pid), 0), unit: 'MB' }];
+  },
+};
+
+export const neutronScenarios: Scenario[] = [networkCreate, portCreate, portReads, scale, rss];

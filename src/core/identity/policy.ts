@@ -1,0 +1,113 @@
+import { forbiddenAction } from './errors.js';
+import type { TokenInfo } from './model.js';
+
+/** What a rule may look at besides the caller's token. */
+export interface PolicyTarget {
+  domainId?: string;
+  projectId?: string;
+  projectDomainId?: string;
+  userId?: string;
+  userDomainId?: string;
+  /** The user of the token being validated or revoked. */
+  tokenUserId?: string;
+}
+
+type Rule = (t: TokenInfo, x: PolicyTarget) => boolean;
+
+const has = (t: TokenInfo, role: string) => t.roles.some((r) => r.name === role);
+/** `rule:admin_required`: the admin role on whatever the token is scoped to (enforce_scope is off). */
+export const isAdmin = (t: TokenInfo) => has(t, 'admin');
+export const isSystemReader = (t: TokenInfo) => t.scope.kind === 'system' && has(t, 'reader');
+const domainReader = (t: TokenInfo, domainId: string | undefined) =>
+  domainId !== undefined && t.scope.kind === 'domain' && t.scope.domainId === domainId && has(t, 'reader');
+
+const admin: Rule = (t) => isAdmin(t);
+const adminOrSystemReader: Rule = (t) => isAdmin(t) || isSystemReader(t);
+const anyone: Rule = () => true;
+
+/**
+ * Keystone's (Zed) default policies, as in effect with `enforce_new_defaults = false`: each
+ * rule is the new default OR the deprecated one, so `role:admin` on any scope passes the admin
+ * API, and readers get what Keystone lets them read.
+ */
+const RULES: Record<string, Rule> = {
+  'identity:get_domain': (t, x) =>
+    adminOrSystemReader(t, x) || (x.domainId !== undefined && (t.domain?.id === x.domainId || t.project?.domain.id === x.domainId)),
+  'identity:list_domains': adminOrSystemReader,
+  'identity:create_domain': admin,
+  'identity:update_domain': admin,
+  'identity:delete_domain': admin,
+
+  'identity:get_project': (t, x) => adminOrSystemReader(t, x) || domainReader(t, x.projectDomainId) || (!!x.projectId && t.project?.id === x.projectId),
+  'identity:list_projects': (t, x) => adminOrSystemReader(t, x) || domainReader(t, x.domainId),
+  'identity:list_user_projects': (t, x) => adminOrSystemReader(t, x) || domainReader(t, x.userDomainId) || t.user.id === x.userId,
+  'identity:create_project': admin,
+  'identity:update_project': admin,
+  'identity:delete_project': admin,
+
+  'identity:get_user': (t, x) => adminOrSystemReader(t, x) || domainReader(t, x.userDomainId) || t.user.id === x.userId,
+  'identity:list_users': (t, x) => adminOrSystemReader(t, x) || domainReader(t, x.domainId),
+  'identity:create_user': admin,
+  'identity:update_user': admin,
+  'identity:delete_user': admin,
+
+  'identity:get_role': adminOrSystemReader,
+  'identity:list_roles': adminOrSystemReader,
+  'identity:create_role': admin,
+  'identity:update_role': admin,
+  'identity:delete_role': admin,
+  'identity:get_implied_role': adminOrSystemReader,
+  'identity:list_implied_roles': adminOrSystemReader,
+  'identity:list_role_inference_rules': adminOrSystemReader,
+  'identity:check_implied_role': adminOrSystemReader,
+  'identity:create_implied_role': admin,
+  'identity:delete_implied_role': admin,
+
+  'identity:check_grant': (t, x) => adminOrSystemReader(t, x) || domainReader(t, x.domainId ?? x.projectDomainId),
+  'identity:list_grants': (t, x) => adminOrSystemReader(t, x) || domainReader(t, x.domainId ?? x.projectDomainId),
+  'identity:create_grant': admin,
+  'identity:revoke_grant': admin,
+  'identity:list_system_grants_for_user': adminOrSystemReader,
+  'identity:check_system_grant_for_user': adminOrSystemReader,
+  'identity:create_system_grant_for_user': admin,
+  'identity:revoke_system_grant_for_user': admin,
+  'identity:list_role_assignments': (t, x) => adminOrSystemReader(t, x) || domainReader(t, x.domainId),
+
+  'identity:get_service': adminOrSystemReader,
+  'identity:list_services': adminOrSystemReader,
+  'identity:get_endpoint': adminOrSystemReader,
+  'identity:list_endpoints': adminOrSystemReader,
+  'identity:create_service': admin,
+  'identity:update_service': admin,
+  'identity:delete_service': admin,
+  'identity:create_endpoint': admin,
+  'identity:update_endpoint': admin,
+  'identity:delete_endpoint': admin,
+  'identity:create_region': admin,
+  'identity:update_region': admin,
+  'identity:delete_region': admin,
+  'identity:get_region': anyone,
+  'identity:list_regions': anyone,
+
+  'identity:validate_token': (t, x) => adminOrSystemReader(t, x) || has(t, 'service') || t.user.id === x.tokenUserId,
+  'identity:check_token': (t, x) => adminOrSystemReader(t, x) || t.user.id === x.tokenUserId,
+  'identity:revoke_token': (t, x) => isAdmin(t) || t.user.id === x.tokenUserId,
+
+  'identity:get_auth_catalog': anyone,
+  'identity:get_auth_projects': anyone,
+  'identity:get_auth_domains': anyone,
+  'identity:get_auth_system': anyone,
+};
+
+/** Throw Keystone's 403 unless `action` is allowed for the token on `target`. */
+export function enforce(action: string, token: TokenInfo, target: PolicyTarget = {}): void {
+  const rule = RULES[action];
+  if (!rule) throw new Error(`no policy rule for ${action}`);
+  if (!rule(token, target)) throw forbiddenAction(action);
+}
+
+/** The domain a domain-scoped reader is confined to, when it is not admin or a system reader. */
+export function readerDomain(t: TokenInfo): string | undefined {
+  if (isAdmin(t) || isSystemReader(t)) return undefined;
+  return t.scope.kind === 'domain' && has(t, 'reader') ? t.scope.domainId : undefined;
+}

@@ -1,0 +1,138 @@
+import type { Updateable } from 'kysely';
+import { isUniqueViolation, type Q } from '../../store/db.js';
+import type { RolesTable } from '../../store/schema.js';
+import { hexId } from '../../util/ids.js';
+import { DomainError } from '../errors.js';
+import { conflict, immutableDelete, immutableUpdate, impliedRoleNotFound, notFound, notImplemented } from './errors.js';
+import { type Attrs, type IdentityEnv, type Role, roleOf, mergedExtra, splitExtra, updateRow } from './model.js';
+import { mergeOptions } from './projects.js';
+
+const KNOWN = ['id', 'name', 'domain_id', 'description', 'options', 'links'];
+
+export interface RoleFilters {
+  name?: string;
+  domain_id?: string | null;
+  ids?: string[];
+}
+
+const duplicate = (name: string) => conflict('role', `Duplicate entry found with name ${name}`);
+
+/** Keystone's global roles and the inference rules between them (admin → member → reader). */
+export class Roles {
+  constructor(private readonly env: IdentityEnv) {}
+
+  async list(f: RoleFilters = {}, q: Q = this.env.store.db): Promise<Role[]> {
+    if (f.ids && f.ids.length === 0) return [];
+    // Domain-specific roles are not built: a list for a domain is empty.
+    if (f.domain_id) return [];
+    let qb = q.selectFrom('roles').selectAll();
+    if (f.name !== undefined) qb = qb.where('name', '=', f.name);
+    if (f.ids) qb = qb.where('id', 'in', f.ids);
+    return (await qb.orderBy('name').execute()).map(roleOf);
+  }
+
+  async find(id: string, q: Q = this.env.store.db): Promise<Role | undefined> {
+    const row = await q.selectFrom('roles').selectAll().where('id', '=', id).executeTakeFirst();
+    return row && roleOf(row);
+  }
+
+  async get(id: string, q: Q = this.env.store.db): Promise<Role> {
+    const r = await this.find(id, q);
+    if (!r) throw notFound('role', id);
+    return r;
+  }
+
+  async create(input: Attrs): Promise<Role> {
+    // Domain-specific roles (a role with a domain_id) are not built.
+    if (input.domain_id !== undefined && input.domain_id !== null) throw notImplemented();
+    const id = hexId();
+    const name = String(input.name).trim();
+    return this.env.store.tx(async (trx) => {
+      try {
+        await trx
+          .insertInto('roles')
+          .values({
+            id,
+            name,
+            domain_id: null,
+            description: (input.description as string | undefined) ?? null,
+            extra: JSON.stringify(splitExtra(input, KNOWN)),
+            options: JSON.stringify(mergeOptions({}, (input.options as Attrs | undefined) ?? {})),
+          })
+          .execute();
+      } catch (e) {
+        if (isUniqueViolation(e)) throw duplicate(name);
+        throw e;
+      }
+      return this.get(id, trx);
+    });
+  }
+
+  async update(id: string, patch: Attrs): Promise<Role> {
+    return this.env.write(async (trx) => {
+      const old = await this.get(id, trx);
+      const options = patch.options !== undefined ? mergeOptions(old.options, patch.options as Attrs) : old.options;
+      // An immutable role may only be changed to drop its immutability.
+      if (old.options.immutable === true && options.immutable === true) throw immutableUpdate('role', id);
+      const set: Updateable<RolesTable> = {};
+      if (patch.name !== undefined) set.name = String(patch.name).trim();
+      if (patch.description !== undefined) set.description = (patch.description as string | null) ?? null;
+      if (patch.options !== undefined) set.options = JSON.stringify(options);
+      set.extra = mergedExtra(old.extra, patch, KNOWN);
+      await updateRow(trx, 'roles', id, set, () => duplicate(String(set.name)));
+      return this.get(id, trx);
+    });
+  }
+
+  /** Delete a role with every grant of it and every rule it takes part in. */
+  async delete(id: string): Promise<void> {
+    await this.env.write(async (trx) => {
+      const role = await this.get(id, trx);
+      if (role.options.immutable === true) throw immutableDelete('role', id);
+      await trx.deleteFrom('role_assignments').where('role_id', '=', id).execute();
+      await trx.deleteFrom('implied_roles').where((eb) => eb.or([eb('prior_role_id', '=', id), eb('implied_role_id', '=', id)])).execute();
+      await trx.deleteFrom('roles').where('id', '=', id).execute();
+    });
+  }
+
+  // ------------------------------------------------------------ implied roles
+
+  /** All inference rules (prior → implied). */
+  async rules(q: Q = this.env.store.db): Promise<Array<{ prior_role_id: string; implied_role_id: string }>> {
+    return q.selectFrom('implied_roles').selectAll().orderBy('prior_role_id').orderBy('implied_role_id').execute();
+  }
+
+  async implies(priorId: string, impliedId: string, q: Q = this.env.store.db): Promise<boolean> {
+    const r = await q.selectFrom('implied_roles').select('prior_role_id').where('prior_role_id', '=', priorId).where('implied_role_id', '=', impliedId).executeTakeFirst();
+    return !!r;
+  }
+
+  async getRule(priorId: string, impliedId: string): Promise<{ prior: Role; implied: Role }> {
+    const prior = await this.get(priorId);
+    const implied = await this.get(impliedId);
+    if (!(await this.implies(priorId, impliedId))) throw impliedRoleNotFound(priorId, impliedId);
+    return { prior, implied };
+  }
+
+  async createRule(priorId: string, impliedId: string): Promise<{ prior: Role; implied: Role }> {
+    return this.env.write(async (trx) => {
+      const prior = await this.get(priorId, trx);
+      const implied = await this.get(impliedId, trx);
+      // Keystone's `prohibited_implied_role` (default: admin); worded as its InvalidImpliedRole.
+      if (implied.name === 'admin') throw new DomainError('forbidden', 'InvalidImpliedRole', `${impliedId} cannot be an implied roles.`);
+      if (!(await this.implies(priorId, impliedId, trx))) {
+        await trx.insertInto('implied_roles').values({ prior_role_id: priorId, implied_role_id: impliedId }).execute();
+      }
+      return { prior, implied };
+    });
+  }
+
+  async deleteRule(priorId: string, impliedId: string): Promise<void> {
+    await this.env.write(async (trx) => {
+      await this.get(priorId, trx);
+      await this.get(impliedId, trx);
+      const res = await trx.deleteFrom('implied_roles').where('prior_role_id', '=', priorId).where('implied_role_id', '=', impliedId).executeTakeFirst();
+      if (Number(res.numDeletedRows) === 0) throw impliedRoleNotFound(priorId, impliedId);
+    });
+  }
+}

@@ -1,0 +1,22 @@
+import { existsSync } from 'node:fs';
+
+/**
+ * Suites that need something this machine may lack (a Debian package, root). As root — CI —
+ * `npm test` installs the packages and sets POCKETSTACK_REQUIRE_ALL, so a missing requirement
+ * fails loudly there; elsewhere the suite is skipped with a one-line reason.
+ */
+export function missing(reqs: Array<{ path?: string; root?: boolean; why: string }>): string | undefined {
+  const isRoot = process.getuid?.() === 0;
+  for (const r of reqs) {
+    const lacking = (r.path && !existsSync(r.path)) || (r.root && !isRoot);
+    if (!lacking) continue;
+    if (process.env.POCKETSTACK_REQUIRE_ALL === '1') throw new Error(`required for this suite: ${r.why}`);
+    return r.why;
+  }
+  return undefined;
+}
+
+export const OPENSTACK_CLIENT = { path: '/usr/bin/openstack', why: "needs Debian's python3-openstackclient (npm test installs it when run as root)" };
+export const NOVA_CLIENT = { path: '/usr/bin/nova', why: "needs Debian's python3-novaclient (npm test installs it when run as root)" };
+export const NEUTRON_CLIENT = { path: '/usr/bin/neutron', why: "needs Debian's python3-neutronclient (npm test installs it when run as root)" };
+export const ROOT = { root: true, why: 'needs root to create network namespaces (CI runs as root)' };
