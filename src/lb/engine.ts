@@ -123,7 +123,7 @@ export class LbEngine {
     }
     if (g.lb.vip_kind === 'noop') {
       // Nothing to serve: the VIP exists only in the API (Octavia's noop network driver).
-      if (hasPending(g)) await this.service.applied(g);
+      if (hasPending(g)) await this.service.applied(g, { failover: rebuild });
       return;
     }
     if (g.lb.provisioning_status === 'PENDING_DELETE') {
@@ -134,7 +134,7 @@ export class LbEngine {
     const cfg = runtimeConfig(g);
     if (!cfg) {
       await this.teardown(lbId);
-      if (hasPending(g)) await this.service.applied(g);
+      if (hasPending(g)) await this.service.applied(g, { failover: rebuild });
       return;
     }
     if (rebuild) await this.teardown(lbId);
@@ -151,7 +151,7 @@ export class LbEngine {
       if (hasPending(g)) await this.service.failed(g);
       return;
     }
-    if (hasPending(g)) await this.service.applied(g);
+    if (hasPending(g)) await this.service.applied(g, { failover: rebuild });
     await this.reportHealth(lbId);
   }
 

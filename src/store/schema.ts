@@ -371,6 +371,20 @@ export interface LbAvailabilityZonesTable {
   created_at: string;
 }
 
+export interface LbAmphoraeTable {
+  id: string;
+  loadbalancer_id: string;
+  compute_id: string;
+  status: string;
+  role: string;
+  vrrp_ip: string | null;
+  ha_ip: string | null;
+  vrrp_port_id: string | null;
+  ha_port_id: string | null;
+  created_at: string;
+  updated_at: string | null;
+}
+
 export interface LbListenerStatsTable {
   listener_id: string;
   loadbalancer_id: string;
@@ -415,4 +429,5 @@ export interface DB {
   lb_az_profiles: LbAzProfilesTable;
   lb_availability_zones: LbAvailabilityZonesTable;
   lb_listener_stats: LbListenerStatsTable;
+  lb_amphorae: LbAmphoraeTable;
 }

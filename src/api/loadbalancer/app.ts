@@ -328,6 +328,29 @@ export function buildLoadBalancerApi(opts: LoadBalancerApiOptions): FastifyInsta
     },
   });
 
+  // ------------------------------------------------------------ amphorae (what serves each load balancer)
+  route('/octavia/amphorae', {
+    GET: async (req, _r, ctx) => list('amphorae', await svc.amphorae.listAmphorae(ctx, query(req), url(req))),
+  });
+  route('/octavia/amphorae/:id', {
+    GET: async (req, _r, ctx) => ({ amphora: await svc.amphorae.showAmphora(ctx, params(req).id, fields(req)) }),
+  });
+  route('/octavia/amphorae/:id/config', {
+    PUT: async (req, reply, ctx) => {
+      await svc.amphorae.configureAmphora(ctx, params(req).id);
+      return noContent(reply, 202);
+    },
+  });
+  route('/octavia/amphorae/:id/failover', {
+    PUT: async (req, reply, ctx) => {
+      await svc.failoverAmphora(ctx, params(req).id);
+      return noContent(reply, 202);
+    },
+  });
+  route('/octavia/amphorae/:id/stats', {
+    GET: async (req, _r, ctx) => ({ amphora_stats: await svc.amphorae.amphoraStats(ctx, params(req).id) }),
+  });
+
   app.setNotFoundHandler(async () => {
     throw pecanNotFound();
   });

@@ -122,12 +122,13 @@ export const MODEL_NAMES = {
 } as const;
 
 /**
- * The providers this build serves. The engine answers under Octavia's own provider names so
- * clients that ask for the default (`amphora`, or its alias `octavia`) work unchanged; the
- * descriptions say what actually runs.
+ * The providers this build serves: one engine, `pocketstack`, also answering to Octavia's own
+ * provider names so clients that ask for the default (`amphora`, or its alias `octavia`) work
+ * unchanged. New load balancers default to `amphora`, as in Octavia.
  */
 export const PROVIDERS: Array<{ name: string; description: string }> = [
-  { name: 'amphora', description: 'The PocketStack load-balancer engine (HAProxy, or a built-in proxy), serving the amphora provider API.' },
+  { name: 'pocketstack', description: 'The PocketStack load-balancer engine: HAProxy or a built-in proxy in a namespace per load balancer.' },
+  { name: 'amphora', description: 'Alias of the pocketstack provider under the name of Octavia\'s default amphora provider.' },
   { name: 'octavia', description: 'Deprecated alias of the amphora provider.' },
 ];
 export const DEFAULT_PROVIDER = 'amphora';

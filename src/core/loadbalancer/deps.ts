@@ -3,6 +3,7 @@
  * transaction, after which the engine is told which load balancers changed and the Neutron
  * objects touched on the way (VIP ports) are announced.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Store, Tx } from '../../store/db.js';
 import type { ChangeEvent } from '../network/registry.js';
 import type { NetworkService } from '../network/service.js';
@@ -27,6 +28,21 @@ export interface TxEffects {
   events: ChangeEvent[];
 }
 
+const deferred = new AsyncLocalStorage<Array<() => void>>();
+
+/**
+ * Run one API operation: the engine hears of its writes only when the operation has finished
+ * (its response rendered), so a create answers PENDING_CREATE however fast the engine is.
+ */
+export async function operation<T>(fn: () => Promise<T>): Promise<T> {
+  const queue: Array<() => void> = [];
+  try {
+    return await deferred.run(queue, fn);
+  } finally {
+    for (const notify of queue) notify();
+  }
+}
+
 export async function write<T>(deps: LbDeps, fn: (trx: Tx, fx: TxEffects) => Promise<T>): Promise<T> {
   const fx: TxEffects = { lbIds: new Set(), poolIds: new Set(), events: [] };
   const out = await deps.store.tx((trx) => {
@@ -35,9 +51,14 @@ export async function write<T>(deps: LbDeps, fn: (trx: Tx, fx: TxEffects) => Pro
     fx.events = [];
     return fn(trx, fx);
   });
-  if (fx.events.length) deps.network.announce(fx.events);
-  for (const lbId of fx.lbIds) deps.changed({ lbId });
-  for (const poolId of fx.poolIds) deps.changed({ poolId });
+  const notify = () => {
+    if (fx.events.length) deps.network.announce(fx.events);
+    for (const lbId of fx.lbIds) deps.changed({ lbId });
+    for (const poolId of fx.poolIds) deps.changed({ poolId });
+  };
+  const queue = deferred.getStore();
+  if (queue) queue.push(notify);
+  else notify();
   return out;
 }
 

@@ -5,7 +5,7 @@
 import { uuid as newUuid } from '../../util/ids.js';
 import type { Q } from '../../store/db.js';
 import type { RequestContext } from '../context.js';
-import { authorize, getLb, listScope } from './access.js';
+import { authorize, getLb, isLbAdmin, listScope } from './access.js';
 import { MODEL_NAMES, PROVISIONING, OPERATING } from './constants.js';
 import { type LbDeps, checkProvider, write } from './deps.js';
 import { lbErrors } from './errors.js';
@@ -254,7 +254,8 @@ export async function loadBalancerStats(deps: LbDeps, ctx: RequestContext, id: s
 /** PUT /loadbalancers/{id}/failover: the engine rebuilds the load balancer from scratch. */
 export async function failoverLoadBalancer(deps: LbDeps, ctx: RequestContext, id: string, onFailover: (lbId: string) => void): Promise<void> {
   const lb = await getLb(deps.store.db, id);
-  authorize(ctx, lb.project_id);
+  // Failover is an operator action (Octavia's default policy: load-balancer admins only).
+  if (!isLbAdmin(ctx)) throw lbErrors.policyForbidden();
   await write(deps, async (trx, fx) => {
     const res = await trx
       .updateTable('lb_loadbalancers')

@@ -7,7 +7,7 @@ import { EventEmitter } from 'node:events';
 import type { Store } from '../../store/db.js';
 import { systemContext } from '../context.js';
 import type { NetworkService } from '../network/service.js';
-import type { LbDeps } from './deps.js';
+import { type LbDeps, operation } from './deps.js';
 import { type LbGraph, loadGraph } from './model.js';
 import { type Health, completeApplied, failApplied, operatingStatuses, writeOperatingStatuses } from './status.js';
 import { type NetworkDriver, releaseVip } from './vip.js';
@@ -19,6 +19,7 @@ import * as monitors from './monitors.js';
 import * as l7 from './l7.js';
 import * as catalog from './catalog.js';
 import * as quotas from './quotas.js';
+import * as amphorae from './amphorae.js';
 
 export interface LoadBalancerServiceOptions {
   networkDriver: NetworkDriver;
@@ -71,9 +72,16 @@ export class LoadBalancerService {
   readonly l7 = bindAll(this, l7);
   readonly catalog = bindAll(this, catalog);
   readonly quotas = quotas;
+  readonly amphorae = bindAll(this, amphorae);
+
+  private readonly rebuild = (lbId: string) => this.events.emit('target', { lbId, rebuild: true } satisfies EngineTarget);
+
+  failoverAmphora(ctx: Parameters<typeof amphorae.failoverAmphora>[1], id: string): Promise<void> {
+    return operation(() => amphorae.failoverAmphora(this.deps, ctx, id, this.rebuild));
+  }
 
   failover(ctx: Parameters<typeof lbs.failoverLoadBalancer>[1], id: string): Promise<void> {
-    return lbs.failoverLoadBalancer(this.deps, ctx, id, (lbId) => this.events.emit('target', { lbId, rebuild: true } satisfies EngineTarget));
+    return operation(() => lbs.failoverLoadBalancer(this.deps, ctx, id, this.rebuild));
   }
 
   // ------------------------------------------------------------ the engine's side
@@ -99,9 +107,9 @@ export class LoadBalancerService {
   }
 
   /** The engine applied `g`: advance its pending objects; a deleted load balancer gives its VIP back. */
-  async applied(g: LbGraph): Promise<void> {
+  async applied(g: LbGraph, opts: { failover?: boolean } = {}): Promise<void> {
     const events = await this.store.tx(async (trx) => {
-      const done = await completeApplied(trx, g);
+      const done = await completeApplied(trx, g, opts);
       if (!done.deletedLb) return [];
       return releaseVip(trx, this.network, systemContext('req-lb-engine'), done.deletedLb);
     });
@@ -144,7 +152,7 @@ type Bound<M> = { [K in keyof M]: M[K] extends Op<infer A, infer R> ? (...args: 
 function bindAll<M extends Record<string, unknown>>(svc: LoadBalancerService, mod: M): Bound<Pick<M, OpKeys<M>>> {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(mod)) {
-    if (typeof v === 'function' && v.length >= 1) out[k] = (...args: unknown[]) => (v as (...a: unknown[]) => unknown)(svc.deps, ...args);
+    if (typeof v === 'function' && v.length >= 1) out[k] = (...args: unknown[]) => operation(async () => (v as (...a: unknown[]) => unknown)(svc.deps, ...args));
   }
   return out as Bound<Pick<M, OpKeys<M>>>;
 }

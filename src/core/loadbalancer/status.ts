@@ -8,6 +8,7 @@
 import type { Q, Tx } from '../../store/db.js';
 import { OPERATING, PROVISIONING } from './constants.js';
 import { lbErrors } from './errors.js';
+import { uuid as newUuid } from '../../util/ids.js';
 import { type LbGraph, type LbRow, TAG_TYPES, octaviaTime } from './model.js';
 
 type LbTable = 'lb_loadbalancers' | 'lb_listeners' | 'lb_pools' | 'lb_members' | 'lb_healthmonitors' | 'lb_l7policies' | 'lb_l7rules';
@@ -110,10 +111,11 @@ const pending = (s: string) => s === PROVISIONING.PENDING_CREATE || s === PROVIS
  * The engine has applied `g`: advance every pending object of it. `served` says whether the
  * engine really runs this load balancer (operating status is then measured, not set here).
  */
-export async function completeApplied(trx: Tx, g: LbGraph): Promise<Completion> {
+export async function completeApplied(trx: Tx, g: LbGraph, opts: { failover?: boolean } = {}): Promise<Completion> {
   const now = octaviaTime();
   const lbId = g.lb.id;
   if (g.lb.provisioning_status === PROVISIONING.PENDING_DELETE) {
+    await trx.deleteFrom('lb_amphorae').where('loadbalancer_id', '=', lbId).execute();
     await deleteListenerRows(trx, g.listeners.map((l) => l.id));
     // v1 pools outlive their VIP: they are only detached.
     const v1Pools = g.pools.filter((p) => p.api === 'v1').map((p) => p.id);
@@ -181,6 +183,7 @@ export async function completeApplied(trx: Tx, g: LbGraph): Promise<Completion> 
   await activate('lb_l7policies', disabled(g.l7policies), { operating_status: OPERATING.OFFLINE });
   await activate('lb_l7rules', enabled(g.l7rules), { operating_status: OPERATING.ONLINE });
   await activate('lb_l7rules', disabled(g.l7rules), { operating_status: OPERATING.OFFLINE });
+  if (g.lb.provisioning_status === PROVISIONING.PENDING_CREATE || opts.failover) await replaceAmphora(trx, g.lb, now);
   if (pending(g.lb.provisioning_status)) {
     await trx
       .updateTable('lb_loadbalancers')
@@ -189,6 +192,27 @@ export async function completeApplied(trx: Tx, g: LbGraph): Promise<Completion> 
       .execute();
   }
   return {};
+}
+
+/** A new instance now serves the load balancer (first start, or failover). */
+async function replaceAmphora(trx: Tx, lb: LbRow, now: string): Promise<void> {
+  await trx.deleteFrom('lb_amphorae').where('loadbalancer_id', '=', lb.id).execute();
+  await trx
+    .insertInto('lb_amphorae')
+    .values({
+      id: newUuid(),
+      loadbalancer_id: lb.id,
+      compute_id: newUuid(),
+      status: 'ALLOCATED',
+      role: 'STANDALONE',
+      vrrp_ip: lb.vip_address,
+      ha_ip: lb.vip_address,
+      vrrp_port_id: lb.vip_port_id,
+      ha_port_id: lb.vip_port_id,
+      created_at: now,
+      updated_at: now,
+    })
+    .execute();
 }
 
 /**

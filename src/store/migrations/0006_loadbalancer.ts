@@ -191,6 +191,24 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
     .execute();
 
+  // What serves a load balancer (a namespace with HAProxy or the built-in proxy, or nothing for
+  // a noop VIP), shown through Octavia's amphora API; a failover replaces it.
+  await db.schema
+    .createTable('lb_amphorae')
+    .addColumn('id', 'varchar(36)', (c) => c.primaryKey())
+    .addColumn('loadbalancer_id', 'varchar(36)', (c) => c.notNull())
+    .addColumn('compute_id', 'varchar(36)', (c) => c.notNull())
+    .addColumn('status', 'varchar(36)', (c) => c.notNull())
+    .addColumn('role', 'varchar(36)', (c) => c.notNull())
+    .addColumn('vrrp_ip', 'varchar(64)')
+    .addColumn('ha_ip', 'varchar(64)')
+    .addColumn('vrrp_port_id', 'varchar(36)')
+    .addColumn('ha_port_id', 'varchar(36)')
+    .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
+    .addColumn('updated_at', 'varchar(32)')
+    .execute();
+  await db.schema.createIndex('lb_amphorae_lb').on('lb_amphorae').columns(['loadbalancer_id']).execute();
+
   // Cumulative traffic counters per listener, written by the engine (they survive reloads).
   await db.schema
     .createTable('lb_listener_stats')
