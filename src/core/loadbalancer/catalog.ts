@@ -300,7 +300,7 @@ async function getAz(q: Q, name: string): Promise<Dict> {
 
 export async function listAzs(deps: LbDeps, _ctx: RequestContext, params: Map<string, string[]>, url: URL) {
   // Zones have no id: Octavia pages them by name.
-  const page = await listPage(deps.store.db, { ...AZ_LIST, columns: { ...AZ_LIST.columns, id: { column: 'name' } } }, params, url);
+  const page = await listPage(deps.store.db, { ...AZ_LIST, idColumn: 'name' }, params, url);
   return { items: page.rows.map((r) => pick(renderAz(r), page.fields)), links: page.links };
 }
 

@@ -186,6 +186,18 @@ export async function batchUpdateMembers(deps: LbDeps, ctx: RequestContext, pool
   const pool = await getPool(deps.store.db, poolId);
   const lb = await getLb(deps.store.db, pool.loadbalancer_id!);
   authorize(ctx, lb.project_id);
+  // Subnets are Neutron's: check them before the transaction (its connection is the store's).
+  const current = await deps.store.db.selectFrom('lb_members').select(['address', 'protocol_port']).where('pool_id', '=', pool.id).execute();
+  const existing = new Set(current.map((m) => `${ipToString(parseIp(m.address)!)}/${m.protocol_port}`));
+  const checked = new Set<string>();
+  for (const m of members) {
+    if (existing.has(`${ipToString(parseIp(m.address)!)}/${m.protocol_port}`)) continue;
+    checkNotReserved(m.address);
+    if (m.subnet_id && !checked.has(m.subnet_id)) {
+      await checkSubnet(deps, ctx, m.subnet_id, m.address);
+      checked.add(m.subnet_id);
+    }
+  }
   await write(deps, async (trx, fx) => {
     const old = await trx.selectFrom('lb_members').selectAll().where('pool_id', '=', pool.id).execute();
     const key = (address: string, port: number) => `${ipToString(parseIp(address)!)}/${port}`;
@@ -198,15 +210,7 @@ export async function batchUpdateMembers(deps: LbDeps, ctx: RequestContext, pool
     await lockPoolMembers(trx, pool);
     const diff = additiveOnly ? fresh.length : fresh.length - removed.length;
     if (diff > 0) await checkQuota(trx, lb.project_id, 'member', diff);
-    const checked = new Set<string>();
-    for (const m of fresh) {
-      checkNotReserved(m.address);
-      if (m.subnet_id && !checked.has(m.subnet_id)) {
-        await checkSubnet(deps, ctx, m.subnet_id, m.address);
-        checked.add(m.subnet_id);
-      }
-      await insertMember(trx, pool, m);
-    }
+    for (const m of fresh) await insertMember(trx, pool, m);
     for (const m of updated) {
       const row = oldByKey.get(key(m.address, m.protocol_port))!;
       await trx

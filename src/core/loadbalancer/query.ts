@@ -21,6 +21,8 @@ export interface ListSpec {
   columns: Record<string, { column: string; type?: ColType }>;
   /** `tags` table resource type when the resource carries tags. */
   tagType?: string;
+  /** The unique key markers name (availability zones have names, not ids). */
+  idColumn?: string;
 }
 
 export interface Page {
@@ -115,8 +117,9 @@ export async function listPage(
     keys.forEach((k, i) => sorts.push([k, dir(dirs[i] ?? 'asc')]));
   }
   for (const k of ['created_at', 'id']) if (!sorts.some(([s]) => s === k)) sorts.push([k, 'asc']);
+  const idCol = spec.idColumn ?? 'id';
   const resolved = sorts.map(([k, d]) => {
-    const col = k === 'id' || k === 'created_at' ? { column: k } : spec.columns[k];
+    const col = k === 'id' ? { column: idCol } : (spec.columns[k] ?? (k === 'created_at' ? { column: k } : undefined));
     if (!col) throw lbErrors.invalidSortKey(k);
     return [col.column, d] as [string, 'asc' | 'desc'];
   });
@@ -135,10 +138,12 @@ export async function listPage(
   const marker = first(params, 'marker');
   const reverse = first(params, 'page_reverse') === 'True';
   if (marker !== undefined) {
-    const m = (await db.selectFrom(t).selectAll().where('id', '=', marker).executeTakeFirst()) as Row | undefined;
+    const m = (await db.selectFrom(t).selectAll().where(idCol, '=', marker).executeTakeFirst()) as Row | undefined;
     if (!m) throw lbErrors.invalidMarker(marker);
-    const val = (c: string) => m[c] ?? '';
-    const coalesce = (c: string) => sql`coalesce(${sql.ref(`${t}.${c}`)}, '')`;
+    // NULLs compare as Octavia's defaults: 0 for integers, '' for text.
+    const intCols = new Set(Object.values(spec.columns).filter((x) => x.type === 'int' || x.type === 'bool').map((x) => x.column));
+    const val = (c: string) => m[c] ?? (intCols.has(c) ? 0 : '');
+    const coalesce = (c: string) => sql`coalesce(${sql.ref(`${t}.${c}`)}, ${intCols.has(c) ? 0 : ''})`;
     qb = qb.where((eb) =>
       eb.or(
         resolved.map(([c, d], i) => {
@@ -162,8 +167,8 @@ export async function listPage(
     if (sortParam) base.push(`sort=${sortParam}`);
     if (sortKey) base.push(`sort_key=${sortKey}`);
     const path = `${url.origin}${url.pathname}`;
-    if (marker !== undefined) links.push({ href: `${path}?${[...base, `marker=${rows[0].id}`, 'page_reverse=True'].join('&')}`, rel: 'previous' });
-    if (rows.length >= limit) links.push({ href: `${path}?${[...base, `marker=${rows[rows.length - 1].id}`].join('&')}`, rel: 'next' });
+    if (marker !== undefined) links.push({ href: `${path}?${[...base, `marker=${rows[0][idCol]}`, 'page_reverse=True'].join('&')}`, rel: 'previous' });
+    if (rows.length >= limit) links.push({ href: `${path}?${[...base, `marker=${rows[rows.length - 1][idCol]}`].join('&')}`, rel: 'next' });
   }
   return { rows, links, fields: fieldsParam(params) };
 }
