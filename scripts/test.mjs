@@ -33,6 +33,7 @@ const DEBIAN_PACKAGES = {
   '/usr/sbin/ip': 'iproute2',
   '/usr/sbin/nft': 'nftables',
   '/usr/sbin/iptables': 'iptables',
+  '/usr/sbin/conntrack': 'conntrack',
   '/usr/sbin/haproxy': 'haproxy',
 };
 

@@ -36,8 +36,18 @@ export interface Config {
   lbNetworkDriver: 'neutron' | 'noop';
   /** Serve Neutron LBaaS v1 (`/v2.0/lb/...`, the `lbaas` extension) on the network endpoint. */
   lbaasV1: boolean;
+  /** netns: two characters starting every namespace and host link the data plane owns. */
+  dataplanePrefix: string;
+  /** netns: a full read-back of the kernel at least this often (ms). */
+  dataplaneResyncMs: number;
+  /** netns: run instances' user_data scripts (tenant code on this host; off by default). */
+  runUserData: boolean;
+  /** netns: the unprivileged user that runs user_data. */
+  instanceUser: string;
   /** Default quota overrides, like neutron.conf's [quotas] quota_port = -1 (POCKETSTACK_QUOTA_PORT). */
   quotas: Record<string, number>;
+  /** Largest image upload accepted, in bytes (Glance's image_size_cap; 1 TiB by default). */
+  imageSizeCap: number;
 }
 
 const int = (v: string | undefined, d: number): number => (v === undefined || v === '' ? d : Number.parseInt(v, 10));
@@ -69,11 +79,16 @@ export function loadConfig(overrides: Partial<Config> = {}, env: NodeJS.ProcessE
     lbEngine: (env.POCKETSTACK_LB_ENGINE as Config['lbEngine']) || 'auto',
     lbNetworkDriver: (env.POCKETSTACK_LB_NETWORK_DRIVER as Config['lbNetworkDriver']) || 'neutron',
     lbaasV1: env.POCKETSTACK_LBAAS_V1 !== 'false',
+    dataplanePrefix: env.POCKETSTACK_DATAPLANE_PREFIX ?? 'ps',
+    dataplaneResyncMs: int(env.POCKETSTACK_DATAPLANE_RESYNC_MS, 10_000),
+    runUserData: ['1', 'true', 'yes'].includes((env.POCKETSTACK_RUN_USER_DATA ?? '').toLowerCase()),
+    instanceUser: env.POCKETSTACK_INSTANCE_USER ?? 'nobody',
     quotas: Object.fromEntries(
       Object.entries(env)
         .filter(([k, v]) => k.startsWith('POCKETSTACK_QUOTA_') && v !== undefined && /^-?\d+$/.test(v))
         .map(([k, v]) => [k.slice('POCKETSTACK_QUOTA_'.length).toLowerCase(), Number(v)]),
     ),
+    imageSizeCap: int(env.POCKETSTACK_IMAGE_SIZE_CAP, 1024 ** 4),
   };
   return { ...base, ...overrides, ports: { ...base.ports, ...(overrides.ports ?? {}) } };
 }

@@ -2,26 +2,37 @@ import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
+import { Readable } from 'node:stream';
+import { hostname } from 'node:os';
+import { buildComputeApi } from './api/compute/app.js';
 import { buildIdentityApi } from './api/identity/app.js';
 import { buildLoadBalancerApi } from './api/loadbalancer/app.js';
+import { buildImageApi } from './api/image/app.js';
 import { buildNetworkApi } from './api/network/app.js';
 import { lbaasV1Plugin } from './api/network/lbaasv1.js';
 import type { Config } from './config.js';
 import { buildCatalog, serviceUrl } from './core/catalog.js';
+import { ComputeManager } from './core/compute/manager.js';
+import { ComputeService } from './core/compute/servers.js';
 import { type RequestContext, systemContext } from './core/context.js';
+import { ImageService } from './core/image/service.js';
 import { DEFAULT_DOMAIN_ID, IdentityService } from './core/identity/service.js';
+import { availabilityRoutes } from './api/network/availability.js';
+import { quotaRoutes } from './api/network/quotas.js';
+import { floatingIpOps } from './core/network/floatingips.js';
 import { networkOps } from './core/network/networks.js';
 import { configureDefaultQuotas } from './core/network/quotas.js';
 import { portOps } from './core/network/ports.js';
+import { routerOps } from './core/network/routers.js';
 import { securityGroupOps, securityGroupRuleOps } from './core/network/securitygroups.js';
 import { NetworkService } from './core/network/service.js';
 import { subnetOps } from './core/network/subnets.js';
 import type { DataPlaneDriver } from './dataplane/driver.js';
+import { NetnsDataPlane } from './dataplane/netns/driver.js';
 import { NoopDataPlane } from './dataplane/noop.js';
 import { LoadBalancerService } from './core/loadbalancer/service.js';
 import { createLbEngine } from './lb/factory.js';
 import type { LbEngine } from './lb/engine.js';
-import { hostname } from 'node:os';
 import { Store } from './store/db.js';
 import { migrate } from './store/migrate.js';
 
@@ -30,17 +41,27 @@ const CORE_EXTENSIONS = [
   'allowed-address-pairs',
   'binding',
   'external-net',
+  'ext-gw-mode',
   'extra_dhcp_opt',
+  'extraroute',
+  'extraroute-atomic',
   'filter-validation',
+  'fip-port-details',
+  'floatingip-pools',
   'ip-substring-filtering',
   'net-mtu',
   'net-mtu-writable',
+  'network-ip-availability',
   'pagination',
   'port-security',
   'port-security-groups-filtering',
   'project-id',
   'provider',
+  'quota-check-limit',
+  'quota_details',
+  'quotas',
   'revision-if-match',
+  'router',
   'security-group',
   'security-groups-normalized-cidr',
   'sorting',
@@ -69,6 +90,9 @@ export interface Services {
   dataplane: DataPlaneDriver;
   loadBalancer: LoadBalancerService;
   lbEngine: LbEngine;
+  image: ImageService;
+  compute: ComputeService;
+  computeManager: ComputeManager;
 }
 
 /** A running PocketStack: the store, the services and the HTTP servers in front of them. */
@@ -90,7 +114,7 @@ export class Cloud {
   static async create(config: Config, log: Logger = pino({ level: config.logLevel }, pino.destination(2))): Promise<Cloud> {
     const store = await Store.open({ url: config.databaseUrl });
     await migrate(store);
-    const served = new Set(['identity', 'network', 'load-balancer']);
+    const served = new Set(['identity', 'network', 'compute', 'image', 'load-balancer']);
     const identity = new IdentityService(store, {
       tokenTtlSeconds: config.tokenTtlSeconds,
       catalog: () => buildCatalog(config, served),
@@ -102,13 +126,24 @@ export class Cloud {
     network.register(portOps());
     network.register(securityGroupOps(store));
     network.register(securityGroupRuleOps(store));
+    network.register(routerOps());
+    network.register(floatingIpOps());
     const extensions = new Set(CORE_EXTENSIONS);
-    const dataplane = createDataPlane(config, network, log);
+    const dataplane = await createDataPlane(config, network, log);
+    const image = new ImageService(store, { dataDir: config.dataDir, sizeCap: config.imageSizeCap });
+    const compute = new ComputeService(store, network, image, { dataDir: config.dataDir, hostname: hostname() });
+    const computeManager = new ComputeManager(compute, log.child({ component: 'compute-manager' }), { buildTimeoutMs: 300_000 });
+    if (dataplane instanceof NetnsDataPlane) {
+      // Instances are namespaces this data plane runs: compute waits for its reports.
+      compute.attachHost(dataplane);
+      dataplane.attachCompute(compute);
+    }
+
     const loadBalancer = new LoadBalancerService(store, network, { networkDriver: config.lbNetworkDriver, host: hostname() });
     const lbEngine = await createLbEngine(config, loadBalancer, log.child({ component: 'lb-engine' }));
     if (config.lbaasV1) extensions.add('lbaas');
 
-    const cloud = new Cloud(config, log, { store, identity, network, extensions, dataplane, loadBalancer, lbEngine });
+    const cloud = new Cloud(config, log, { store, identity, network, extensions, dataplane, image, compute, computeManager, loadBalancer, lbEngine });
     const identityUrl = () => serviceUrl(config, 'identity');
     cloud.apps.set('identity', buildIdentityApi({ logger: log, identity }));
     cloud.apps.set(
@@ -119,20 +154,28 @@ export class Cloud {
         auth: identity,
         identityUrl,
         extensions: () => [...extensions].sort(),
-        plugins: config.lbaasV1 ? [lbaasV1Plugin(loadBalancer)] : [],
+        plugins: [quotaRoutes(store), availabilityRoutes(store), ...(config.lbaasV1 ? [lbaasV1Plugin(loadBalancer)] : [])],
       }),
     );
+    cloud.apps.set('compute', buildComputeApi({ logger: log, compute, auth: identity, identityUrl }));
+    cloud.apps.set('image', buildImageApi({ logger: log, service: image, auth: identity, identityUrl }));
     cloud.apps.set('load-balancer', buildLoadBalancerApi({ logger: log, service: loadBalancer, auth: identity, identityUrl }));
     return cloud;
   }
 
-  /** First start: identity and the `public` network; writes openrc files and clouds.yaml. */
+  /**
+   * First start: identity, the `public` network, DevStack's flavors and the public cirros image;
+   * writes openrc files and clouds.yaml.
+   */
   async bootstrap(): Promise<{ firstStart: boolean; files: string[] }> {
-    const { identity, network } = this.services;
+    const { identity, network, compute, image } = this.services;
     const result = await identity.bootstrap({ adminPassword: this.config.adminPassword, demoPassword: this.config.demoPassword });
     if (result.firstStart) {
       const admin = await this.store.db.selectFrom('projects').select('id').where('name', '=', 'admin').where('domain_id', '=', DEFAULT_DOMAIN_ID).executeTakeFirstOrThrow();
       await createPublicNetwork(network, { ...systemContext('req-bootstrap'), projectId: admin.id, projectName: 'admin' });
+      await compute.flavors.bootstrap();
+      // Instances here are network namespaces, not VMs: the image names what to boot and has no disk.
+      await image.createPublicImage(admin.id, 'cirros-0.3.3-x86_64-disk', Readable.from([]), { disk: 'qcow2', container: 'bare' });
     }
     const files = this.writeCredentials(result.adminPassword, result.demoPassword);
     return { firstStart: result.firstStart, files };
@@ -204,27 +247,46 @@ export class Cloud {
     return out;
   }
 
-  /** Start reconciling the store into the machine (the noop driver only records status). */
+  /**
+   * Start reconciling the store into the machine (the noop driver only records status) and the
+   * compute manager that moves servers through their states.
+   */
   async startDataPlane(): Promise<void> {
     await this.services.dataplane.start();
     await this.services.lbEngine.start();
+    this.services.computeManager.start();
   }
 
   async close(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
     await this.services.lbEngine.stop();
+    await this.services.computeManager.stop();
     await this.services.dataplane.stop();
     for (const app of this.apps.values()) await app.close();
     await this.store.close();
   }
 }
 
-function createDataPlane(config: Config, network: NetworkService, log: Logger): DataPlaneDriver {
+async function createDataPlane(config: Config, network: NetworkService, log: Logger): Promise<DataPlaneDriver> {
+  const dlog = log.child({ component: 'dataplane' });
   switch (config.dataplane) {
     case 'noop':
-      return new NoopDataPlane(network, log.child({ component: 'dataplane' }));
+      return new NoopDataPlane(network, dlog);
+    case 'netns':
+      return NetnsDataPlane.create(
+        network,
+        {
+          prefix: config.dataplanePrefix,
+          dataDir: config.dataDir,
+          runUserData: config.runUserData,
+          instanceUser: config.instanceUser,
+          publicPhysnet: 'public',
+          resyncMs: config.dataplaneResyncMs,
+        },
+        dlog,
+      );
     default:
-      throw new Error(`data plane '${config.dataplane}' is not available in this build (use --dataplane noop)`);
+      throw new Error(`unknown data plane '${String(config.dataplane)}' (use --dataplane noop or netns)`);
   }
 }
 

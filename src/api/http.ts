@@ -25,6 +25,8 @@ export interface AppOptions {
   errors: ErrorFormat;
   /** Maximum request body in bytes (413 beyond). */
   bodyLimit?: number;
+  /** Rewrite the URL before routing (Neutron's optional `.json` suffix). */
+  rewriteUrl?: (url: string) => string;
 }
 
 export const MAX_BODY = 1024 * 1024;
@@ -44,6 +46,7 @@ export function createApp(opts: AppOptions): FastifyInstance {
     // Clients send `?fields=a&fields=b`: keep repeated parameters as arrays.
     routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: 500 },
     return503OnClosing: false,
+    ...(opts.rewriteUrl ? { rewriteUrl: (req: { url?: string }) => opts.rewriteUrl!(req.url ?? '/') } : {}),
   });
 
   app.removeAllContentTypeParsers();

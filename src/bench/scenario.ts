@@ -21,6 +21,9 @@ export interface BenchContext {
   quick: boolean;
   /** Scale test up to this many ports (0 skips it). */
   scalePorts: number;
+  /** Compute and image endpoints (the netns scenario boots servers). */
+  computeUrl?: string;
+  imageUrl?: string;
   log(msg: string): void;
 }
 

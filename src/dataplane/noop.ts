@@ -4,7 +4,8 @@ import { type DataPlaneDriver, Reconciler } from './driver.js';
 
 /**
  * No kernel state at all, like Neutron's noop drivers: it reports what a working data plane
- * would. A bound, administratively up port is ACTIVE; anything else is DOWN. This lets the
+ * would. A bound, administratively up port is ACTIVE; anything else is DOWN; an associated
+ * floating IP is ACTIVE, an unassociated one DOWN. This lets the
  * control plane (and Nova's BUILD → ACTIVE) run anywhere, without root.
  */
 export class NoopDataPlane implements DataPlaneDriver {
@@ -27,11 +28,15 @@ export class NoopDataPlane implements DataPlaneDriver {
   /** Ports changed since the last pass; a full pass runs at start and periodically. */
   private dirty = new Set<string>();
   private full = true;
+  /** A floating IP changed (associated or not) since the last pass. */
+  private fipsDirty = false;
 
   private readonly onChange = (e: { resource: string; id: string; op: string }) => {
-    // Status writes are our own echo; only ports matter here.
-    if (e.op === 'status' || e.resource !== 'port') return;
-    this.dirty.add(e.id);
+    // Status writes are our own echo; only ports and floating IPs matter here.
+    if (e.op === 'status') return;
+    if (e.resource === 'floatingip') this.fipsDirty = true;
+    else if (e.resource === 'port') this.dirty.add(e.id);
+    else return;
     this.reconciler.kick();
   };
 
@@ -58,11 +63,13 @@ export class NoopDataPlane implements DataPlaneDriver {
     const db = this.network.store.db;
     const ids = [...this.dirty];
     const full = this.full;
+    const fipCheck = full || this.fipsDirty;
     this.dirty.clear();
     this.full = false;
-    if (!full && ids.length === 0) return;
+    this.fipsDirty = false;
+    if (!full && ids.length === 0 && !fipCheck) return;
     let q = db.selectFrom('ports').select(['id', 'status', 'admin_state_up', 'binding_host_id']);
-    if (!full) q = q.where('id', 'in', ids);
+    if (!full) q = q.where('id', 'in', ids.length ? ids : ['']);
     const wrong = await q
       .where((eb) =>
         eb.or([
@@ -75,5 +82,18 @@ export class NoopDataPlane implements DataPlaneDriver {
       const up = p.admin_state_up === 1 && p.binding_host_id !== '';
       await this.network.setStatus('port', p.id, up ? 'ACTIVE' : 'DOWN');
     }
+    if (!fipCheck) return;
+    // A floating IP is ACTIVE once associated (a real L3 agent would have set up its NAT), DOWN otherwise.
+    const fips = await db
+      .selectFrom('floating_ips')
+      .select(['id', 'fixed_port_id'])
+      .where((eb) =>
+        eb.or([
+          eb.and([eb('fixed_port_id', 'is not', null), eb('status', '!=', 'ACTIVE')]),
+          eb.and([eb('fixed_port_id', 'is', null), eb('status', '!=', 'DOWN')]),
+        ]),
+      )
+      .execute();
+    for (const f of fips) await this.network.setStatus('floatingip', f.id, f.fixed_port_id ? 'ACTIVE' : 'DOWN');
   }
 }

@@ -2,12 +2,18 @@ import { Migrator, type Migration, type MigrationProvider } from 'kysely';
 import type { Store } from './db.js';
 import * as m0001 from './migrations/0001_identity.js';
 import * as m0002 from './migrations/0002_network.js';
+import * as m0003 from './migrations/0003_l3.js';
+import * as m0004 from './migrations/0004_compute.js';
+import * as m0005 from './migrations/0005_image.js';
 import * as m0006 from './migrations/0006_loadbalancer.js';
 
 /** Migrations are listed here in order; each file only ever gains successors, never edits. */
 const MIGRATIONS: Record<string, Migration> = {
   '0001_identity': m0001,
   '0002_network': m0002,
+  '0003_l3': m0003,
+  '0004_compute': m0004,
+  '0005_image': m0005,
   '0006_loadbalancer': m0006,
 };
 

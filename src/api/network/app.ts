@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { RequestContext } from '../../core/context.js';
 import { DomainError, httpBadRequest } from '../../core/errors.js';
 import { extensionBody, EXTENSIONS } from '../../core/network/extensions.js';
+import { collectionKey } from '../../core/network/resource.js';
 import type { NetworkService } from '../../core/network/service.js';
 import { type TokenAuthenticator, requireAuth, setWwwAuthenticate } from '../auth.js';
 import { baseUrl, createApp, jsonBody, queryLists } from '../http.js';
@@ -36,6 +37,13 @@ function neutronError(err: DomainError) {
   return { NeutronError: { type: err.type, message: err.message, detail: err.detail } };
 }
 
+/** `/v2.0/quotas/x/details.json?a=b` → `/v2.0/quotas/x/details?a=b`. */
+export function stripJsonSuffix(url: string): string {
+  const q = url.indexOf('?');
+  const path = q < 0 ? url : url.slice(0, q);
+  return path.endsWith('.json') ? path.slice(0, -5) + (q < 0 ? '' : url.slice(q)) : url;
+}
+
 /** Parse `If-Match: revision_number=N` (quoted or not) as Neutron does. */
 export function ifMatchRevision(req: FastifyRequest): number | undefined {
   const h = req.headers['if-match'];
@@ -59,6 +67,9 @@ export function buildNetworkApi(opts: NetworkApiOptions): FastifyInstance {
   const app = createApp({
     name: 'network',
     logger: opts.logger,
+    // Neutron accepts a `.json` suffix on every path (Tempest's quota details use it); it must go
+    // before routing, not in a hook that runs after the route was chosen.
+    rewriteUrl: stripJsonSuffix,
     errors: {
       render(err, _req, reply) {
         if (err.kind === 'unauthorized') {
@@ -70,12 +81,6 @@ export function buildNetworkApi(opts: NetworkApiOptions): FastifyInstance {
     },
   });
 
-  // Neutron accepts a `.json` suffix on every path (Tempest's quota details use it).
-  app.addHook('onRequest', async (req) => {
-    const q = req.url.indexOf('?');
-    const path = q < 0 ? req.url : req.url.slice(0, q);
-    if (path.endsWith('.json')) req.raw.url = path.slice(0, -5) + (q < 0 ? '' : req.url.slice(q));
-  });
 
   const h: NetworkHelpers = {
     auth: (req) => requireAuth(opts.auth, req),

@@ -35,6 +35,7 @@ export const EXTENSIONS: Record<string, ExtensionInfo> = {
   "port-security": { name: "Port Security", description: "Provides port security", updated: "2012-07-23T10:00:00-00:00" },
   "project-id": { name: "project_id field enabled", description: "Extension that indicates that project_id field is enabled.", updated: "2016-09-09T09:09:09-09:09" },
   "provider": { name: "Provider Network", description: "Expose mapping of virtual networks to physical networks", updated: "2012-09-07T10:00:00-00:00" },
+  "quota-check-limit": { name: "Quota engine limit check", description: "Support for checking the resource usage before applying a new quota limit", updated: "2021-09-08T16:00:00-00:00" },
   "quotas": { name: "Quota management support", description: "Expose functions for quotas management per project", updated: "2012-07-29T10:00:00-00:00" },
   "quota_details": { name: "Quota details management support", description: "Expose functions for quotas usage statistics per project", updated: "2017-02-10T10:00:00-00:00" },
   "revision-if-match": { name: "If-Match constraints based on revision_number", description: "Extension indicating that If-Match based on revision_number is supported.", updated: "2016-12-11T00:00:00-00:00" },

@@ -13,7 +13,9 @@ import {
   toInt,
   uuid,
 } from './attributes.js';
+import { deleteDisassociatedFloatingIps } from './floatingips.js';
 import type { ResourceOps } from './registry.js';
+import { ensureDefaultSecurityGroup } from './securitygroups.js';
 import { type ResourceDef, type Row, IN_CHUNK, chunks, insertRow, standardAttrs, toColumns, updateRow } from './resource.js';
 
 export const TUNNEL_MTU = 1450;
@@ -197,6 +199,9 @@ export function networkOps(opts: { vxlanRange: () => [number, number] }): Resour
       let mtu = (v.mtu as number) || maxMtu;
       if (mtu > maxMtu) throw invalidInput(`Requested MTU is too big, maximum is ${maxMtu}`);
       if (mtu < 68) mtu = 68;
+      // A project's first network brings its default security group (Neutron's BEFORE_CREATE hook).
+      const project = v.project_id as string;
+      if (project && (ctx.isAdmin || project === ctx.projectId)) await ensureDefaultSecurityGroup(trx, project);
       const cols = toColumns(networkDef, v);
       await insertRow(trx, networkDef, id, {
         ...cols,
@@ -239,15 +244,18 @@ export function networkOps(opts: { vxlanRange: () => [number, number] }): Resour
     },
 
     async delete(trx, ctx, row) {
+      // Unassociated floating IPs of an external network go with it; their holder ports too.
+      const freed = new Set(await deleteDisassociatedFloatingIps(trx, row.id));
       const ports = await trx.selectFrom('ports').select(['id', 'device_owner']).where('network_id', '=', row.id).orderBy('id').execute();
       // Ports the network owns itself (DHCP) go with it; anything else keeps it in use.
-      const blocking = ports.filter((p) => p.device_owner !== 'network:dhcp');
+      const blocking = ports.filter((p) => p.device_owner !== 'network:dhcp' && !freed.has(p.id));
       if (blocking.length) {
         throw conflict(
           'NetworkInUse',
           `Unable to complete operation on network ${row.id}. There are one or more ports still in use on the network, id for these ports is: ${blocking.map((p) => p.id).join(',')}.`,
         );
       }
+      await trx.deleteFrom('ip_allocations').where('network_id', '=', row.id).execute();
       await trx.deleteFrom('ports').where('network_id', '=', row.id).execute();
       const subnets = await trx.selectFrom('subnets').select('id').where('network_id', '=', row.id).execute();
       for (const s of subnets) {

@@ -2,7 +2,8 @@ import type { Q, Tx } from '../../store/db.js';
 import { fromJson } from '../../store/db.js';
 import { uuid as newUuid } from '../../util/ids.js';
 import { type Cidr, type Ip, cidrContains, eui64, ipKey, ipToString, parseCidr, parseIp, randomMac } from '../../util/ip.js';
-import type { RequestContext } from '../context.js';
+import { type RequestContext, systemContext } from '../context.js';
+import { isoSeconds } from '../../util/time.js';
 import { DomainError, conflict, invalidInput, resourceNotFound } from '../errors.js';
 import {
   NOT_SPECIFIED,
@@ -32,6 +33,8 @@ import {
   chunks,
   insertRow,
   policyError,
+  prepareCreate,
+  prepareUpdate,
   standardAttrs,
   toColumns,
   updateRow,
@@ -339,14 +342,23 @@ export function portOps(): ResourceOps {
       if (mac) await checkMacFree(trx, network.id, mac);
       else mac = await newMac(trx, network.id);
 
-      const portSecurity = v.port_security_enabled === undefined ? network.port_security_enabled === 1 : (v.port_security_enabled as boolean);
+      // Ports Neutron itself owns (router, DHCP, floating IP) never get port security.
+      const portSecurity = trusted
+        ? false
+        : v.port_security_enabled === undefined
+          ? network.port_security_enabled === 1
+          : (v.port_security_enabled as boolean);
       const pairs = v.allowed_address_pairs as unknown[] | undefined;
       checkPairsAllowed(portSecurity, pairs);
       let groups = v.security_groups as string[] | undefined;
-      checkGroupsAllowed(portSecurity, groups);
+      // Every port create makes sure its project has a default group (Neutron's BEFORE_CREATE hook).
+      const defaultGroup = project && (ctx.isAdmin || project === ctx.projectId) ? await ensureDefaultSecurityGroup(trx, project) : undefined;
       if (trusted) groups = [];
-      else if (groups === undefined) groups = portSecurity ? [await ensureDefaultSecurityGroup(trx, project)] : [];
-      else await checkPortGroups(trx, ctx, project, groups);
+      else {
+        checkGroupsAllowed(portSecurity, groups);
+        if (groups === undefined) groups = portSecurity && defaultGroup ? [defaultGroup] : [];
+        else await checkPortGroups(trx, ctx, project, groups);
+      }
 
       const host = (v['binding:host_id'] as string | undefined) ?? '';
       const binding = bindingOf(host);
@@ -455,16 +467,52 @@ export function portOps(): ResourceOps {
     },
 
     async delete(trx, ctx, row) {
-      if (SERVICE_OWNERS.includes(row.device_owner) && !ctx.isAdmin) {
-        throw conflict('ServicePortInUse', `Port ${row.id} cannot be deleted directly via the port API: has device owner ${row.device_owner}.`);
-      }
+      await preventServicePortDeletion(trx, row);
       await deletePort(trx, row.id);
     },
   };
 }
 
+/**
+ * Router and floating IP ports go through their own APIs, for admins too (Neutron's
+ * prevent_l3_port_deletion) — unless they lost their addresses or their owner is gone.
+ */
+async function preventServicePortDeletion(trx: Tx, row: Row): Promise<void> {
+  if (!SERVICE_OWNERS.includes(row.device_owner)) return;
+  const ip = await trx.selectFrom('ip_allocations').select('port_id').where('port_id', '=', row.id).executeTakeFirst();
+  if (!ip) return;
+  const owner =
+    row.device_owner === 'network:floatingip'
+      ? await trx.selectFrom('floating_ips').select('id').where('id', '=', row.device_id).executeTakeFirst()
+      : await trx.selectFrom('routers').select('id').where('id', '=', row.device_id).executeTakeFirst();
+  if (!owner) return;
+  throw conflict('ServicePortInUse', `Port ${row.id} cannot be deleted directly via the port API: has device owner ${row.device_owner}.`);
+}
+
+/**
+ * Create a port on the system's behalf (router gateway and interfaces, floating IP holders): the
+ * request is validated like an admin's, without quota or policy.
+ */
+export async function createPortInternal(trx: Tx, body: Record<string, unknown>): Promise<string> {
+  const ctx = systemContext();
+  return portOps().create!(trx, ctx, prepareCreate(portDef, ctx, body));
+}
+
+/** Update a port on the system's behalf (router interface ownership, gateway addresses). */
+export async function updatePortInternal(trx: Tx, portId: string, body: Record<string, unknown>): Promise<void> {
+  const ctx = systemContext();
+  const row = await trx.selectFrom('ports').selectAll().where('id', '=', portId).executeTakeFirstOrThrow();
+  await portOps().update!(trx, ctx, row, prepareUpdate(portDef, ctx, body));
+}
+
 /** Remove a port and give its addresses back. Callers check ownership and service owners. */
 export async function deletePort(trx: Tx, portId: string): Promise<void> {
+  // Floating IPs pointing at the port let go of it (Neutron's disassociate_floatingips).
+  await trx
+    .updateTable('floating_ips')
+    .set((eb) => ({ fixed_port_id: null, fixed_ip_address: null, router_id: null, revision_number: eb('revision_number', '+', 1), updated_at: isoSeconds() }))
+    .where('fixed_port_id', '=', portId)
+    .execute();
   await releaseAllocations(trx, portId);
   await trx.deleteFrom('port_security_groups').where('port_id', '=', portId).execute();
   await trx.deleteFrom('tags').where('resource_type', '=', 'port').where('resource_id', '=', portId).execute();

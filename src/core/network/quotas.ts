@@ -1,7 +1,10 @@
 import type { Q, Tx } from '../../store/db.js';
-import { conflict } from '../errors.js';
+import type { RequestContext } from '../context.js';
+import { DomainError, conflict, httpBadRequest, notFound } from '../errors.js';
+import { range, toInt } from './attributes.js';
+import { policyError } from './resource.js';
 
-/** Neutron's default quotas (neutron.conf [quotas]); -1 is unlimited. */
+/** Neutron's default quotas (neutron.conf [quotas]); -1 is unlimited. Order is Neutron's. */
 export const DEFAULT_QUOTAS: Record<string, number> = {
   network: 100,
   subnet: 100,
@@ -14,14 +17,14 @@ export const DEFAULT_QUOTAS: Record<string, number> = {
   security_group_rule: 100,
 };
 
-/** The table each quota resource counts. New resources register here (routers, floating IPs …). */
+/** The table each quota resource counts; null where the resource does not exist here (none used). */
 export const QUOTA_TABLES: Record<string, string | null> = {
   network: 'networks',
   subnet: 'subnets',
   subnetpool: null,
   port: 'ports',
-  router: null,
-  floatingip: null,
+  router: 'routers',
+  floatingip: 'floating_ips',
   rbac_policy: null,
   security_group: 'security_groups',
   security_group_rule: 'security_group_rules',
@@ -38,6 +41,8 @@ export function configureDefaultQuotas(overrides: Record<string, number>): void 
 export function defaultQuotas(): Record<string, number> {
   return { ...configured };
 }
+/** Neutron's DB_INTEGER_MAX_VALUE: the largest limit a quota takes. */
+const MAX_LIMIT = 2 ** 31 - 1;
 
 export async function quotaLimits(q: Q, projectId: string): Promise<Record<string, number>> {
   const rows = await q.selectFrom('quotas').select(['resource', 'hard_limit']).where('project_id', '=', projectId).execute();
@@ -64,4 +69,96 @@ export async function checkQuota(trx: Tx, projectId: string, resource: string, a
   if (limit === undefined || limit < 0) return;
   const used = await quotaUsage(trx, projectId, resource);
   if (used + adding > limit) throw conflict('OverQuota', `Quota exceeded for resources: ['${resource}'].`);
+}
+
+// ---------------------------------------------------------------- the quotas API
+
+/** GET/PUT/DELETE /v2.0/quotas…: Neutron's QuotaSetsController with the DB quota driver. */
+export const quotaApi = {
+  /** Projects with any non-default limit (admin only). */
+  async list(q: Q, ctx: RequestContext): Promise<Array<Record<string, unknown>>> {
+    if (!ctx.isAdmin) throw policyError('get_quota');
+    const rows = await q.selectFrom('quotas').select(['project_id', 'resource', 'hard_limit']).orderBy('project_id').execute();
+    const byProject = new Map<string, Record<string, unknown>>();
+    for (const r of rows) {
+      let entry = byProject.get(r.project_id);
+      if (!entry) {
+        entry = { ...DEFAULT_QUOTAS, project_id: r.project_id, tenant_id: r.project_id };
+        byProject.set(r.project_id, entry);
+      }
+      if (r.resource in DEFAULT_QUOTAS) entry[r.resource] = r.hard_limit;
+    }
+    return [...byProject.values()];
+  },
+
+  async show(q: Q, ctx: RequestContext, projectId: string): Promise<Record<string, number>> {
+    if (projectId !== ctx.projectId && !ctx.isAdmin) throw policyError('get_quota');
+    return quotaLimits(q, projectId);
+  },
+
+  async defaults(ctx: RequestContext, projectId: string): Promise<Record<string, number>> {
+    if (projectId !== ctx.projectId && !ctx.isAdmin) throw policyError('get_quota');
+    return { ...DEFAULT_QUOTAS };
+  },
+
+  async details(q: Q, ctx: RequestContext, projectId: string): Promise<Record<string, { limit: number; used: number; reserved: number }>> {
+    if (projectId !== ctx.projectId && !ctx.isAdmin) {
+      throw new DomainError('forbidden', 'AdminRequired', 'User does not have admin privileges: Only admin is authorized to access quotas for another project.');
+    }
+    const limits = await quotaLimits(q, projectId);
+    const out: Record<string, { limit: number; used: number; reserved: number }> = {};
+    for (const [resource, limit] of Object.entries(limits)) {
+      out[resource] = { limit, used: await quotaUsage(q, projectId, resource), reserved: 0 };
+    }
+    return out;
+  },
+
+  async update(trx: Tx, ctx: RequestContext, projectId: string, body: unknown): Promise<Record<string, number>> {
+    if (!ctx.isAdmin) throw policyError('update_quota');
+    const item = parseQuotaBody(body);
+    const checkLimit = item.check_limit;
+    delete item.force;
+    delete item.check_limit;
+    const unknown = Object.keys(item).filter((k) => !(k in DEFAULT_QUOTAS));
+    if (unknown.length) throw httpBadRequest(`Unrecognized attribute(s) '${unknown.join(', ')}'`);
+    const limits: Record<string, number> = {};
+    for (const [resource, raw] of Object.entries(item)) {
+      const value = toInt(raw) as number;
+      const reason = range(-1, MAX_LIMIT)(value);
+      if (reason) throw httpBadRequest(`Invalid input for ${resource}. Reason: ${reason}.`);
+      limits[resource] = value;
+    }
+    if (checkLimit !== undefined && checkLimit !== null && checkLimit !== false && checkLimit !== 'false' && checkLimit !== 'False') {
+      for (const [resource, limit] of Object.entries(limits)) {
+        const used = await quotaUsage(trx, projectId, resource);
+        if (limit >= 0 && used > limit) {
+          throw httpBadRequest(`Quota limit ${limit} for ${resource} must be greater than or equal to already used ${used}`);
+        }
+      }
+    }
+    for (const [resource, limit] of Object.entries(limits)) {
+      await trx
+        .insertInto('quotas')
+        .values({ project_id: projectId, resource, hard_limit: limit })
+        .onConflict((oc) => oc.columns(['project_id', 'resource']).doUpdateSet({ hard_limit: limit }))
+        .execute();
+    }
+    return quotaLimits(trx, projectId);
+  },
+
+  /** Back to the defaults; a project that never had its own limits is a 404. */
+  async reset(trx: Tx, ctx: RequestContext, projectId: string): Promise<void> {
+    if (!ctx.isAdmin) throw policyError('delete_quota');
+    const res = await trx.deleteFrom('quotas').where('project_id', '=', projectId).executeTakeFirst();
+    if (Number(res.numDeletedRows) < 1) throw notFound('TenantQuotaNotFound', `Quota for tenant ${projectId} could not be found.`);
+  },
+};
+
+function parseQuotaBody(body: unknown): Record<string, unknown> {
+  if (body === undefined || body === null) throw httpBadRequest('Resource body required');
+  if (typeof body !== 'object' || Array.isArray(body)) throw httpBadRequest('Body contains invalid data');
+  const item = (body as Record<string, unknown>).quota;
+  if (item === undefined) throw httpBadRequest("Unable to find 'quota' in request body");
+  if (!item || typeof item !== 'object' || Array.isArray(item)) throw httpBadRequest("Object 'quota' contains invalid data");
+  return { ...(item as Record<string, unknown>) };
 }

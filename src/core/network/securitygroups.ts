@@ -142,7 +142,8 @@ export const securityGroupRuleDef: ResourceDef = {
     remote_ip_prefix: { post: true, default: null, filter: true, sort: true, column: 'remote_ip_prefix', convert: convertPrefix },
     remote_address_group_id: { post: true, default: null, filter: true, sort: true, column: 'remote_address_group_id', validate: uuidOrNone },
     normalized_cidr: { filter: true, sort: true, column: 'normalized_cidr' },
-    remote_group_id: { post: true, default: null, filter: true, sort: true, column: 'remote_group_id', validate: uuidOrNone },
+    // No format check: a malformed id is simply a group that does not exist (404), as in Neutron.
+    remote_group_id: { post: true, default: null, filter: true, sort: true, column: 'remote_group_id' },
     ...(({ tenant_id: _t, tags: _g, ...rest }) => rest)(standardAttrs({ tags: false })),
   },
   // Rules of groups a member can see (its own groups) are what it sees.
@@ -221,6 +222,7 @@ export async function ensureDefaultSecurityGroup(trx: Tx, projectId: string): Pr
   return id;
 }
 
+/** Listing groups or rules makes sure the listed project has its default group, as Neutron does. */
 /** Groups a port of `projectId` may use: the project's own (admins may use any). */
 export async function checkPortGroups(trx: Tx, ctx: RequestContext, projectId: string, ids: string[]): Promise<void> {
   if (ids.length === 0) return;
@@ -323,10 +325,15 @@ async function visibleGroup(q: Q, ctx: RequestContext, id: string): Promise<Row>
 }
 
 /** Neutron makes the caller's default group when it first lists groups (or rules). */
+/**
+ * Listing makes the default group of the project listed (an admin may name one with a filter);
+ * a member never makes another project's (Neutron bug 1987410). A read first: the write
+ * transaction happens once per project.
+ */
 function ensureOnList(store: Store) {
-  return async (ctx: RequestContext) => {
-    if (!ctx.projectId) return;
-    const projectId = ctx.projectId;
+  return async (ctx: RequestContext, filters: Map<string, string[]>) => {
+    const projectId = filters.get('project_id')?.[0] ?? filters.get('tenant_id')?.[0] ?? ctx.projectId;
+    if (!projectId || !(ctx.isAdmin || projectId === ctx.projectId)) return;
     const has = await store.db.selectFrom('default_security_groups').select('project_id').where('project_id', '=', projectId).executeTakeFirst();
     if (has) return;
     await store.tx(async (trx) => {

@@ -1,0 +1,62 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { DomainError } from '../../core/errors.js';
+import { floatingIpPools } from '../../core/network/floatingips.js';
+import { listAvailability, showAvailability } from '../../core/network/ipavailability.js';
+import type { Store } from '../../store/db.js';
+import { stringifyExact } from '../../util/json.js';
+import type { NetworkHelpers } from './app.js';
+
+const methodNotAllowed = () =>
+  new DomainError('method_not_allowed', 'HTTPMethodNotAllowed', 'The server could not comply with the request since it is either malformed or otherwise incorrect.');
+
+/** `?fields=a&fields=b` on computed resources. */
+function pick<T extends object>(item: T, fields: string[]): Partial<T> {
+  if (fields.length === 0) return item;
+  return Object.fromEntries(Object.entries(item).filter(([k]) => fields.includes(k))) as Partial<T>;
+}
+
+/** Exact JSON: address totals of IPv6 subnets do not fit a double. */
+function sendExact(reply: FastifyReply, body: unknown) {
+  return reply.type('application/json; charset=utf-8').send(stringifyExact(body));
+}
+
+/** Read-only views: network-ip-availabilities and floatingip_pools. */
+export function availabilityRoutes(store: Store) {
+  return (app: FastifyInstance, h: NetworkHelpers): void => {
+    const ALL = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'] as const;
+    const fields = (req: FastifyRequest) => (h.query(req).get('fields') ?? []).filter(Boolean);
+
+    app.route({
+      method: [...ALL],
+      url: '/v2.0/network-ip-availabilities',
+      handler: async (req, reply) => {
+        const ctx = await h.auth(req);
+        if (req.method !== 'GET') throw methodNotAllowed();
+        const items = await listAvailability(store.db, ctx, h.query(req));
+        return sendExact(reply, { network_ip_availabilities: items.map((i) => pick(i, fields(req))) });
+      },
+    });
+    app.route({
+      method: [...ALL],
+      url: '/v2.0/network-ip-availabilities/:network',
+      handler: async (req, reply) => {
+        const ctx = await h.auth(req);
+        if (req.method !== 'GET') throw methodNotAllowed();
+        const { network } = req.params as { network: string };
+        const item = await showAvailability(store.db, ctx, network);
+        return sendExact(reply, { network_ip_availability: pick(item, fields(req)) });
+      },
+    });
+
+    app.route({
+      method: [...ALL],
+      url: '/v2.0/floatingip_pools',
+      handler: async (req) => {
+        const ctx = await h.auth(req);
+        if (req.method !== 'GET') throw methodNotAllowed();
+        const pools = await floatingIpPools(store.db, ctx);
+        return { floatingip_pools: pools.map((p) => pick(p, fields(req))) };
+      },
+    });
+  };
+}

@@ -1,0 +1,276 @@
+/**
+ * Floating IPs (Neutron's `router` floatingips with `fip-port-details`), and the read-only
+ * `floatingip-pools`. The address is held by a port on the external network
+ * (`network:floatingip`, no project), so IPAM hands it out exactly once even under concurrent
+ * creates, and the external network counts it as in use.
+ */
+import { isUniqueViolation } from '../../store/db.js';
+import type { Q, Tx } from '../../store/db.js';
+import { uuid as newUuid } from '../../util/ids.js';
+import { isoSeconds } from '../../util/time.js';
+import type { RequestContext } from '../context.js';
+import { DomainError, conflict, neutronBadRequest, resourceNotFound } from '../errors.js';
+import { ipAddressOrNone, ipToCanonical, uuid, uuidOrNone } from './attributes.js';
+import { visibleNetwork } from './networks.js';
+import { createPortInternal, deletePort } from './ports.js';
+import type { ResourceOps } from './registry.js';
+import { type ResourceDef, type Row, chunks, standardAttrs, updateRow } from './resource.js';
+import { routerForFloatingIp } from './routers.js';
+
+export const FIP_OWNER = 'network:floatingip';
+
+export const floatingIpDef: ResourceDef = {
+  name: 'floatingip',
+  collection: 'floatingips',
+  table: 'floating_ips',
+  label: 'Floating IP',
+  notFoundType: 'FloatingIPNotFound',
+  bulk: true,
+  taggable: true,
+  attrs: {
+    id: { filter: true, sort: true, column: 'id', validate: uuid },
+    tenant_id: standardAttrs().tenant_id,
+    floating_ip_address: {
+      post: true,
+      default: null,
+      filter: true,
+      sort: true,
+      adminOnly: true,
+      column: 'floating_ip_address',
+      convert: ipToCanonical,
+      validate: ipAddressOrNone,
+    },
+    floating_network_id: { post: true, filter: true, sort: true, column: 'floating_network_id', validate: uuid },
+    router_id: { filter: true, sort: true, column: 'router_id' },
+    port_id: { post: true, put: true, default: null, filter: true, column: 'fixed_port_id', validate: uuidOrNone },
+    fixed_ip_address: { post: true, put: true, default: null, filter: true, sort: true, column: 'fixed_ip_address', convert: ipToCanonical, validate: ipAddressOrNone },
+    status: { filter: true, sort: true, column: 'status' },
+    project_id: standardAttrs().project_id,
+    description: standardAttrs().description,
+    subnet_id: { post: true, default: null, visible: false, validate: uuidOrNone },
+    port_details: {},
+    tags: standardAttrs().tags,
+    created_at: standardAttrs().created_at,
+    updated_at: standardAttrs().updated_at,
+    revision_number: standardAttrs().revision_number,
+  },
+  async load(q, rows) {
+    const byPort = new Map<string, Row[]>();
+    for (const r of rows) {
+      r.__port_details = null;
+      if (r.fixed_port_id) byPort.set(r.fixed_port_id, [...(byPort.get(r.fixed_port_id) ?? []), r]);
+    }
+    for (const chunk of chunks([...byPort.keys()], 500)) {
+      const ports = await q
+        .selectFrom('ports')
+        .select(['id', 'name', 'network_id', 'mac_address', 'admin_state_up', 'status', 'device_id', 'device_owner'])
+        .where('id', 'in', chunk)
+        .execute();
+      for (const p of ports) {
+        for (const r of byPort.get(p.id) ?? []) {
+          r.__port_details = {
+            name: p.name,
+            network_id: p.network_id,
+            mac_address: p.mac_address,
+            admin_state_up: p.admin_state_up === 1,
+            status: p.status,
+            device_id: p.device_id,
+            device_owner: p.device_owner,
+          };
+        }
+      }
+    }
+  },
+};
+
+const fipBadRequest = (msg: string) => neutronBadRequest('floatingip', msg);
+
+/** Neutron's utils.is_fip_serviced: ports Neutron owns itself cannot take a floating IP. */
+function isFipServiced(owner: string): boolean {
+  return !owner.startsWith('network:') || owner === 'neutron:LOADBALANCER' || owner === 'neutron:LOADBALANCERV2';
+}
+
+interface Association {
+  portId: string | null;
+  fixedIp: string | null;
+  routerId: string | null;
+}
+
+/** Neutron's _internal_fip_assoc_data + get_router_for_floatingip. */
+async function associationFor(trx: Tx, ctx: RequestContext, fip: Row, portId: string, fixedIp: string | null): Promise<Association> {
+  const port = await trx.selectFrom('ports').selectAll().where('id', '=', portId).executeTakeFirst();
+  if (!port || (!ctx.isAdmin && port.project_id !== ctx.projectId)) throw resourceNotFound('Port', portId);
+  if (port.project_id !== fip.project_id && !ctx.isAdmin) {
+    throw fipBadRequest(`Cannot process floating IP association with Port ${portId}, since that port is owned by a different tenant`);
+  }
+  if (!isFipServiced(port.device_owner)) throw fipBadRequest(`Port ${portId} is unable to be assigned a floating IP`);
+  const ips = await trx.selectFrom('ip_allocations').select(['subnet_id', 'ip_address']).where('port_id', '=', portId).orderBy('position').execute();
+  let subnetId: string;
+  let address: string;
+  if (fixedIp) {
+    if (fixedIp.includes(':')) throw fipBadRequest(`Cannot process floating IP association with ${fixedIp}, since that is not an IPv4 address`);
+    const match = ips.find((ip) => ip.ip_address === fixedIp);
+    if (!match) throw fipBadRequest(`Port ${portId} does not have fixed ip ${fixedIp}`);
+    subnetId = match.subnet_id;
+    address = fixedIp;
+  } else {
+    const v4 = ips.filter((ip) => !ip.ip_address.includes(':'));
+    if (v4.length === 0) throw fipBadRequest(`Cannot add floating IP to port ${portId} that has no fixed IPv4 addresses`);
+    if (v4.length > 1) {
+      throw fipBadRequest(`Port ${portId} has multiple fixed IPv4 addresses.  Must provide a specific IPv4 address when assigning a floating IP`);
+    }
+    subnetId = v4[0].subnet_id;
+    address = v4[0].ip_address;
+  }
+  const subnet = await trx.selectFrom('subnets').selectAll().where('id', '=', subnetId).executeTakeFirstOrThrow();
+  const routerId = await routerForFloatingIp(trx, port, subnet, fip.floating_network_id);
+  return { portId, fixedIp: address, routerId };
+}
+
+/** Neutron's _check_and_get_fip_assoc for a create or update body. */
+async function resolveAssociation(trx: Tx, ctx: RequestContext, fip: Row, body: Record<string, unknown>): Promise<Association> {
+  const fixedIp = (body.fixed_ip_address as string | null | undefined) ?? null;
+  let portId = body.port_id as string | null | undefined;
+  if (fixedIp && !portId) throw fipBadRequest('fixed_ip_address cannot be specified without a port_id');
+  if (portId) {
+    const assoc = await associationFor(trx, ctx, fip, portId, fixedIp);
+    if (portId === fip.fixed_port_id) return assoc;
+    const taken = await trx
+      .selectFrom('floating_ips')
+      .select('id')
+      .where('fixed_port_id', '=', portId)
+      .where('floating_network_id', '=', fip.floating_network_id)
+      .where('fixed_ip_address', '=', assoc.fixedIp)
+      .executeTakeFirst();
+    if (taken) throw alreadyAssociated(fip, portId, assoc.fixedIp!);
+    return assoc;
+  }
+  if (portId === undefined && fip.fixed_port_id) {
+    // An update that leaves port_id out keeps (and re-derives) the association.
+    portId = fip.fixed_port_id as string;
+    return associationFor(trx, ctx, fip, portId, fixedIp);
+  }
+  return { portId: null, fixedIp: null, routerId: null };
+}
+
+function alreadyAssociated(fip: Row, portId: string, fixedIp: string) {
+  return conflict(
+    'FloatingIPPortAlreadyAssociated',
+    `Cannot associate floating IP ${fip.floating_ip_address} (${fip.id}) with port ${portId} using fixed IP ${fixedIp}, as that fixed IP already has a floating IP on external network ${fip.floating_network_id}.`,
+  );
+}
+
+/** Write an association; the unique (network, port, fixed IP) key settles concurrent attempts. */
+async function writeAssociation(trx: Tx, fip: Row, assoc: Association, extra: Row = {}): Promise<void> {
+  try {
+    await updateRow(trx, floatingIpDef, fip, { fixed_port_id: assoc.portId, fixed_ip_address: assoc.fixedIp, router_id: assoc.routerId, ...extra });
+  } catch (e) {
+    if (isUniqueViolation(e)) throw alreadyAssociated(fip, assoc.portId!, assoc.fixedIp!);
+    throw e;
+  }
+}
+
+export function floatingIpOps(): ResourceOps {
+  return {
+    def: floatingIpDef,
+    quota: 'floatingip',
+    async create(trx, ctx, p) {
+      const v = p.values;
+      const networkId = v.floating_network_id as string;
+      const network = await visibleNetwork(trx, ctx, networkId);
+      if (!network) throw resourceNotFound('Network', networkId);
+      if (network.external !== 1) throw fipBadRequest(`Network ${networkId} is not a valid external network`);
+      const v4 = await trx.selectFrom('subnets').select('id').where('network_id', '=', networkId).where('ip_version', '=', 4).executeTakeFirst();
+      if (!v4) throw fipBadRequest(`Network ${networkId} does not contain any IPv4 subnet`);
+
+      const id = newUuid();
+      const fixed: Record<string, unknown> = {};
+      if (v.subnet_id) fixed.subnet_id = v.subnet_id;
+      if (v.floating_ip_address) fixed.ip_address = v.floating_ip_address;
+      // The holder port: never shown to the project, owned by the floating IP.
+      const portId = await createPortInternal(trx, {
+        project_id: '',
+        network_id: networkId,
+        admin_state_up: true,
+        device_id: id,
+        device_owner: FIP_OWNER,
+        name: '',
+        ...(Object.keys(fixed).length ? { fixed_ips: [fixed] } : {}),
+      });
+      await trx.updateTable('ports').set({ status: 'N/A' }).where('id', '=', portId).execute();
+      const ips = await trx.selectFrom('ip_allocations').select('ip_address').where('port_id', '=', portId).orderBy('position').execute();
+      const address = ips.find((ip) => !ip.ip_address.includes(':'))?.ip_address;
+      if (!address) {
+        throw new DomainError('bad_request', 'ExternalIpAddressExhausted', `Unable to find any IP address on external network ${networkId}.`);
+      }
+      const now = isoSeconds();
+      const row: Row = {
+        id,
+        project_id: v.project_id,
+        description: v.description,
+        floating_network_id: networkId,
+        floating_ip_address: address,
+        floating_port_id: portId,
+        fixed_port_id: null,
+        fixed_ip_address: null,
+        router_id: null,
+        status: 'DOWN',
+        created_at: now,
+        updated_at: now,
+        revision_number: 0,
+      };
+      const assoc = await resolveAssociation(trx, ctx, row, v);
+      try {
+        await trx
+          .insertInto('floating_ips')
+          .values({ ...row, fixed_port_id: assoc.portId, fixed_ip_address: assoc.fixedIp, router_id: assoc.routerId } as never)
+          .execute();
+      } catch (e) {
+        if (isUniqueViolation(e)) throw alreadyAssociated(row, assoc.portId!, assoc.fixedIp!);
+        throw e;
+      }
+      return id;
+    },
+
+    async update(trx, ctx, row, p) {
+      const v = p.values;
+      const assoc = await resolveAssociation(trx, ctx, row, v);
+      const extra: Row = {};
+      if ('description' in v) extra.description = v.description;
+      await writeAssociation(trx, row, assoc, extra);
+    },
+
+    async delete(trx, ctx, row) {
+      await trx.deleteFrom('floating_ips').where('id', '=', row.id).execute();
+      await deletePort(trx, row.floating_port_id);
+    },
+  };
+}
+
+/**
+ * Deleting an external network takes its unassociated floating IPs with it (Neutron's
+ * delete_disassociated_floatingips). Returns the holder ports that are now free to go.
+ */
+export async function deleteDisassociatedFloatingIps(trx: Tx, networkId: string): Promise<string[]> {
+  const fips = await trx.selectFrom('floating_ips').select(['id', 'floating_port_id']).where('floating_network_id', '=', networkId).where('fixed_port_id', 'is', null).execute();
+  for (const f of fips) {
+    await trx.deleteFrom('tags').where('resource_type', '=', 'floatingip').where('resource_id', '=', f.id).execute();
+    await trx.deleteFrom('floating_ips').where('id', '=', f.id).execute();
+  }
+  return fips.map((f) => f.floating_port_id);
+}
+
+/** floatingip-pools: the IPv4 subnets of the external networks. */
+export async function floatingIpPools(q: Q, ctx: RequestContext): Promise<Array<Record<string, unknown>>> {
+  const subnets = await q
+    .selectFrom('subnets as s')
+    .innerJoin('networks as n', 'n.id', 's.network_id')
+    .select(['s.id', 's.name', 's.network_id', 's.cidr'])
+    .where('n.external', '=', 1)
+    .where('s.ip_version', '=', 4)
+    .orderBy('s.created_at')
+    .orderBy('s.id')
+    .execute();
+  return subnets.map((s) => ({ subnet_id: s.id, subnet_name: s.name, tenant_id: ctx.projectId, network_id: s.network_id, cidr: s.cidr, project_id: ctx.projectId }));
+}
+

@@ -1,0 +1,689 @@
+/**
+ * Routers (Neutron's `router`, `ext-gw-mode`, `extraroute`, `extraroute-atomic`): a gateway port
+ * on an external network, interface ports on tenant subnets, extra routes. Every port a router
+ * uses is a real port made through the port code, owned by the router (`router_ports`), so IPAM,
+ * "in use" checks and port listings see them as Neutron's do.
+ */
+import type { Q, Tx } from '../../store/db.js';
+import { fromBool, fromJson } from '../../store/db.js';
+import { uuid as newUuid } from '../../util/ids.js';
+import { type Cidr, cidrContains, cidrsOverlap, parseCidr, parseIp } from '../../util/ip.js';
+import { pyRepr, pyStrOf } from '../../util/pyrepr.js';
+import type { RequestContext } from '../context.js';
+import { DomainError, conflict, neutronBadRequest, notFound, resourceNotFound } from '../errors.js';
+import {
+  type Validator,
+  NOT_SPECIFIED,
+  fixedIps,
+  hostRoutes,
+  noneToEmptyList,
+  string,
+  toBoolean,
+  uuid,
+} from './attributes.js';
+import { visibleNetwork } from './networks.js';
+import { createPortInternal, deletePort, updatePortInternal } from './ports.js';
+import type { ResourceOps } from './registry.js';
+import {
+  type ResourceDef,
+  type Row,
+  bumpRevision,
+  chunks,
+  getRow,
+  insertRow,
+  renderRows,
+  standardAttrs,
+  toColumns,
+  updateRow,
+} from './resource.js';
+import { subnetDef } from './subnets.js';
+
+export const ROUTER_GW = 'network:router_gateway';
+export const ROUTER_INTF = 'network:router_interface';
+/** Interface owners a floating IP may route through (Neutron's ROUTER_INTERFACE_OWNERS). */
+const ROUTER_INTERFACE_OWNERS = [ROUTER_INTF, 'network:router_interface_distributed', 'network:ha_router_replicated_interface'];
+/** neutron.conf max_routes. */
+export const MAX_ROUTES = 30;
+
+const isDict = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+interface GatewayInfo {
+  network_id?: string;
+  enable_snat?: unknown;
+  external_fixed_ips?: Array<{ subnet_id?: string; ip_address?: string }>;
+}
+
+interface Route {
+  destination: string;
+  nexthop: string;
+}
+
+/** Sub-attributes of external_gateway_info, in neutron-lib's order (policy rules follow it). */
+const GW_KEYS = ['network_id', 'enable_snat', 'external_fixed_ips'];
+
+/** `type:dict_or_nodata` with ext-gw-mode's key specs, checked in neutron-lib's order. */
+const gatewayInfo: Validator = (v) => {
+  if (v === null || v === undefined) return undefined;
+  if (!isDict(v)) return `'${pyStrOf(v)}' is not a dictionary`;
+  if (Object.keys(v).length === 0) return undefined;
+  if (!('network_id' in v)) {
+    return `Validation of dictionary's keys failed. Expected keys: {'network_id'} Provided keys: {${Object.keys(v).map((k) => pyRepr(k)).join(', ')}}`;
+  }
+  const unexpected = Object.keys(v).filter((k) => !GW_KEYS.includes(k));
+  if (unexpected.length) return `Unexpected keys supplied: ${unexpected.join(', ')}`;
+  const netErr = uuid(v.network_id);
+  if (netErr) return netErr;
+  if ('enable_snat' in v) toBoolean(v.enable_snat);
+  if ('external_fixed_ips' in v) return fixedIps(v.external_fixed_ips);
+  return undefined;
+};
+
+export const routerDef: ResourceDef = {
+  name: 'router',
+  collection: 'routers',
+  table: 'routers',
+  label: 'Router',
+  bulk: true,
+  taggable: true,
+  initialRevision: 1,
+  attrs: {
+    id: { filter: true, sort: true, column: 'id', validate: uuid },
+    name: { post: true, put: true, default: '', filter: true, sort: true, column: 'name', validate: string(255) },
+    tenant_id: standardAttrs().tenant_id,
+    admin_state_up: { post: true, put: true, default: true, filter: true, sort: true, column: 'admin_state_up', codec: 'bool', convert: toBoolean },
+    status: { sort: true, column: 'status' },
+    external_gateway_info: { post: true, put: true, default: null, validate: gatewayInfo },
+    description: standardAttrs().description,
+    availability_zones: {},
+    // No DVR or HA here: every router is a centralised one, as Neutron reports them to admins.
+    distributed: { adminOnlyRead: true },
+    ha: { adminOnlyRead: true },
+    availability_zone_hints: {},
+    routes: { put: true, default: NOT_SPECIFIED, convert: noneToEmptyList, validate: hostRoutes },
+    flavor_id: {},
+    tags: standardAttrs().tags,
+    created_at: standardAttrs().created_at,
+    updated_at: standardAttrs().updated_at,
+    revision_number: standardAttrs().revision_number,
+    project_id: standardAttrs().project_id,
+  },
+  async load(q, rows) {
+    const byId = new Map<string, Row>();
+    const byGwPort = new Map<string, Row>();
+    for (const r of rows) {
+      r.__external_gateway_info = null;
+      r.__routes = [];
+      r.__availability_zones = [];
+      r.__availability_zone_hints = [];
+      r.__distributed = false;
+      r.__ha = false;
+      r.__flavor_id = null;
+      byId.set(r.id, r);
+      if (r.gw_port_id) byGwPort.set(r.gw_port_id, r);
+    }
+    for (const chunk of chunks([...byGwPort.keys()], 500)) {
+      const ports = await q.selectFrom('ports').select(['id', 'network_id']).where('id', 'in', chunk).execute();
+      for (const p of ports) {
+        const r = byGwPort.get(p.id)!;
+        r.__external_gateway_info = { network_id: p.network_id, external_fixed_ips: [], enable_snat: fromBool(r.enable_snat) };
+      }
+      const ips = await q.selectFrom('ip_allocations').select(['port_id', 'subnet_id', 'ip_address']).where('port_id', 'in', chunk).orderBy('port_id').orderBy('position').execute();
+      for (const ip of ips) byGwPort.get(ip.port_id)?.__external_gateway_info?.external_fixed_ips.push({ subnet_id: ip.subnet_id, ip_address: ip.ip_address });
+    }
+    for (const chunk of chunks([...byId.keys()], 500)) {
+      const routes = await q.selectFrom('router_routes').select(['router_id', 'destination', 'nexthop']).where('router_id', 'in', chunk).orderBy('router_id').orderBy('position').execute();
+      for (const rt of routes) byId.get(rt.router_id)?.__routes.push({ destination: rt.destination, nexthop: rt.nexthop });
+    }
+  },
+};
+
+// ---------------------------------------------------------------- errors
+
+const routerBadRequest = (msg: string) => neutronBadRequest('router', msg);
+
+function invalidRoutes(routes: Route[], reason: string): DomainError {
+  return new DomainError('bad_request', 'InvalidRoutes', `Invalid format for routes: ${pyRepr(routes)}, ${reason}`);
+}
+
+/** oslo.policy's text for nested attribute rules: (rule:a and (rule:a:b and (rule:a:b:c …))). */
+function gatewayPolicyError(action: string, subs: string[]): DomainError {
+  const sub = `(${subs.map((k) => `rule:${action}:external_gateway_info:${k}`).join(' and ')})`;
+  const text = `(rule:${action} and (rule:${action}:external_gateway_info and ${sub}))`;
+  return new DomainError('forbidden', 'PolicyNotAuthorized', `${text} is disallowed by policy`);
+}
+
+/** enable_snat and external_fixed_ips are the admin's to choose (Neutron's default policy). */
+function checkGatewayPolicy(ctx: RequestContext, action: string, info: unknown): void {
+  if (ctx.isAdmin || !isDict(info) || Object.keys(info).length === 0) return;
+  if ('enable_snat' in info || 'external_fixed_ips' in info) {
+    throw gatewayPolicyError(action, GW_KEYS.filter((k) => k in info));
+  }
+}
+
+// ---------------------------------------------------------------- router ports
+
+interface RouterPort {
+  id: string;
+  network_id: string;
+  project_id: string;
+  device_owner: string;
+  port_type: string;
+  fixed_ips: Array<{ subnet_id: string; ip_address: string }>;
+}
+
+async function routerPorts(q: Q, routerId: string, types?: string[]): Promise<RouterPort[]> {
+  let qb = q
+    .selectFrom('router_ports as rp')
+    .innerJoin('ports as p', 'p.id', 'rp.port_id')
+    .select(['p.id', 'p.network_id', 'p.project_id', 'p.device_owner', 'rp.port_type'])
+    .where('rp.router_id', '=', routerId);
+  if (types) qb = qb.where('rp.port_type', 'in', types);
+  const ports = await qb.orderBy('p.created_at').orderBy('p.id').execute();
+  const out: RouterPort[] = ports.map((p) => ({ ...p, fixed_ips: [] }));
+  if (out.length === 0) return out;
+  const byId = new Map(out.map((p) => [p.id, p]));
+  const ips = await q.selectFrom('ip_allocations').select(['port_id', 'subnet_id', 'ip_address']).where('port_id', 'in', [...byId.keys()]).orderBy('position').execute();
+  for (const ip of ips) byId.get(ip.port_id)!.fixed_ips.push({ subnet_id: ip.subnet_id, ip_address: ip.ip_address });
+  return out;
+}
+
+interface PortWithIps {
+  id: string;
+  project_id: string;
+  network_id: string;
+  device_id: string;
+  device_owner: string;
+  fixed_ips: Array<{ subnet_id: string; ip_address: string }>;
+}
+
+async function portWithIps(q: Q, portId: string): Promise<PortWithIps> {
+  const port = await q.selectFrom('ports').selectAll().where('id', '=', portId).executeTakeFirstOrThrow();
+  const ips = await q.selectFrom('ip_allocations').select(['subnet_id', 'ip_address']).where('port_id', '=', portId).orderBy('position').execute();
+  return { ...port, fixed_ips: ips };
+}
+
+/** Neutron's _check_for_dup_router_subnets: one port per subnet, no overlapping subnets on a router. */
+async function checkDupRouterSubnets(trx: Tx, routerId: string, newSubnets: Row[]): Promise<void> {
+  const newIds = new Set(newSubnets.map((s) => s.id));
+  const routerSubnetIds: string[] = [];
+  for (const p of await routerPorts(trx, routerId)) {
+    for (const ip of p.fixed_ips) {
+      if (newIds.has(ip.subnet_id)) throw routerBadRequest(`Router already has a port on subnet ${ip.subnet_id}`);
+      if (p.device_owner === ROUTER_GW) {
+        // The gateway reaches every subnet of its external network.
+        const ext = await trx.selectFrom('subnets').select('id').where('network_id', '=', p.network_id).execute();
+        routerSubnetIds.push(...ext.map((s) => s.id));
+      } else {
+        routerSubnetIds.push(ip.subnet_id);
+      }
+    }
+  }
+  if (routerSubnetIds.length === 0) return;
+  const subnets = await trx.selectFrom('subnets').select(['id', 'cidr']).where('id', 'in', routerSubnetIds).orderBy('created_at').orderBy('id').execute();
+  for (const sub of subnets) {
+    const a = parseCidr(sub.cidr)!;
+    for (const s of newSubnets) {
+      if (cidrsOverlap(a, parseCidr(s.cidr)!)) {
+        throw routerBadRequest(`Cidr ${s.cidr} of subnet ${s.id} overlaps with cidr ${sub.cidr} of subnet ${sub.id}`);
+      }
+    }
+  }
+}
+
+/** Routers cannot serve IPv6 subnets whose RAs come from an external router. */
+function checkSubnetAddressMode(subnet: Row): void {
+  if (subnet.ip_version === 6 && subnet.ipv6_ra_mode === null && subnet.ipv6_address_mode !== null) {
+    throw routerBadRequest(`IPv6 subnet ${subnet.id} configured to receive RAs from an external router cannot be added to Neutron Router.`);
+  }
+}
+
+// ---------------------------------------------------------------- routes
+
+async function routerCidrsAndIps(q: Q, routerId: string): Promise<{ cidrs: Cidr[]; ips: string[] }> {
+  const ports = await routerPorts(q, routerId);
+  const cidrs: Cidr[] = [];
+  const ips: string[] = [];
+  for (const p of ports) {
+    for (const ip of p.fixed_ips) {
+      const s = await q.selectFrom('subnets').select('cidr').where('id', '=', ip.subnet_id).executeTakeFirst();
+      if (s) cidrs.push(parseCidr(s.cidr)!);
+      ips.push(ip.ip_address);
+    }
+  }
+  return { cidrs, ips };
+}
+
+/** extraroute's _validate_routes: a bounded number of routes, each nexthop on a connected subnet. */
+async function validateRoutes(q: Q, routerId: string, routes: Route[]): Promise<void> {
+  if (routes.length > MAX_ROUTES) {
+    throw new DomainError('bad_request', 'RoutesExhausted', `Unable to complete operation for ${routerId}. The number of routes exceeds the maximum ${MAX_ROUTES}.`);
+  }
+  if (routes.length === 0) return;
+  const { cidrs, ips } = await routerCidrsAndIps(q, routerId);
+  for (const r of routes) {
+    const hop = parseIp(r.nexthop)!;
+    if (!cidrs.some((c) => cidrContains(c, hop))) throw invalidRoutes(routes, 'the nexthop is not connected with router');
+    if (ips.some((ip) => parseIp(ip)!.value === hop.value && parseIp(ip)!.version === hop.version)) {
+      throw invalidRoutes(routes, 'the nexthop is used by router');
+    }
+  }
+}
+
+async function currentRoutes(q: Q, routerId: string): Promise<Route[]> {
+  return q.selectFrom('router_routes').select(['destination', 'nexthop']).where('router_id', '=', routerId).orderBy('position').execute();
+}
+
+async function writeRoutes(trx: Tx, routerId: string, routes: Route[]): Promise<void> {
+  await trx.deleteFrom('router_routes').where('router_id', '=', routerId).execute();
+  const seen = new Set<string>();
+  let position = 0;
+  for (const r of routes) {
+    const key = `${r.destination} ${r.nexthop}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    await trx.insertInto('router_routes').values({ router_id: routerId, destination: r.destination, nexthop: r.nexthop, position: position++ }).execute();
+  }
+}
+
+// ---------------------------------------------------------------- gateway
+
+/** Neutron's _update_router_gw_info (with ext-gw-mode's enable_snat). Returns whether anything changed. */
+async function updateGateway(trx: Tx, ctx: RequestContext, router: Row, info: GatewayInfo | null): Promise<boolean> {
+  const networkId = info?.network_id ?? null;
+  const extIps = info?.external_fixed_ips ?? [];
+  const enableSnat = info && 'enable_snat' in info ? (toBoolean(info.enable_snat) as boolean) : true;
+  const gwPort = router.gw_port_id ? await portWithIps(trx, router.gw_port_id) : null;
+
+  let extSubnets: Row[] = [];
+  if (networkId) {
+    const network = await visibleNetwork(trx, ctx, networkId);
+    if (!network) throw resourceNotFound('Network', networkId);
+    if (network.external !== 1) throw routerBadRequest(`Network ${networkId} is not an external network`);
+    extSubnets = await trx.selectFrom('subnets').selectAll().where('network_id', '=', networkId).orderBy('created_at').orderBy('id').execute();
+    for (const ip of extIps) {
+      if (ip.ip_address !== undefined && extSubnets.some((s) => s.gateway_ip && s.gateway_ip === ip.ip_address)) {
+        throw routerBadRequest(`External IP ${ip.ip_address} is the same as the gateway IP`);
+      }
+    }
+  }
+
+  let changed = false;
+  const ipChange = extIps.length > 0 && (!gwPort || externalIpsDiffer(gwPort.fixed_ips, extIps));
+  if (gwPort && ipChange && gwPort.network_id === networkId) {
+    await updatePortInternal(trx, gwPort.id, { fixed_ips: extIps });
+    changed = true;
+  } else {
+    if (gwPort && gwPort.network_id !== networkId) {
+      const fip = await trx.selectFrom('floating_ips').select('id').where('router_id', '=', router.id).executeTakeFirst();
+      if (fip) {
+        throw conflict(
+          'RouterExternalGatewayInUseByFloatingIp',
+          `Gateway cannot be updated for router ${router.id}, since a gateway to external network ${gwPort.network_id} is required by one or more floating IPs.`,
+        );
+      }
+      await trx.updateTable('routers').set({ gw_port_id: null }).where('id', '=', router.id).execute();
+      await deletePort(trx, gwPort.id);
+      router.gw_port_id = null;
+      changed = true;
+    }
+    if (networkId && (!gwPort || gwPort.network_id !== networkId)) {
+      await checkDupRouterSubnets(trx, router.id, extSubnets);
+      // The gateway port belongs to no project: it is hidden from the router's owner, as in Neutron.
+      const portId = await createPortInternal(trx, {
+        project_id: '',
+        network_id: networkId,
+        ...(extIps.length ? { fixed_ips: extIps } : {}),
+        device_id: router.id,
+        device_owner: ROUTER_GW,
+        admin_state_up: true,
+        name: '',
+      });
+      await trx.insertInto('router_ports').values({ port_id: portId, router_id: router.id, port_type: ROUTER_GW }).execute();
+      await trx.updateTable('routers').set({ gw_port_id: portId }).where('id', '=', router.id).execute();
+      router.gw_port_id = portId;
+      changed = true;
+    }
+  }
+  if ((router.enable_snat === 1) !== enableSnat) {
+    await trx.updateTable('routers').set({ enable_snat: enableSnat ? 1 : 0 }).where('id', '=', router.id).execute();
+    router.enable_snat = enableSnat ? 1 : 0;
+    changed = true;
+  }
+  // Routes must still reach their nexthops through the new gateway.
+  const routes = await currentRoutes(trx, router.id);
+  if (changed && routes.length) await validateRoutes(trx, router.id, routes);
+  return changed;
+}
+
+function externalIpsDiffer(current: Array<{ subnet_id: string; ip_address: string }>, wanted: Array<{ subnet_id?: string; ip_address?: string }>): boolean {
+  const curSubnets = new Set(current.map((i) => i.subnet_id));
+  const newSubnets = new Set(wanted.filter((f) => f.subnet_id).map((f) => f.subnet_id));
+  if (curSubnets.size !== newSubnets.size || [...newSubnets].some((s) => !curSubnets.has(s!))) return true;
+  const curIps = new Set(current.map((i) => i.ip_address));
+  const newIps = new Set(wanted.filter((f) => f.ip_address).map((f) => f.ip_address));
+  return curIps.size !== newIps.size || [...newIps].some((ip) => !curIps.has(ip!));
+}
+
+// ---------------------------------------------------------------- interfaces
+
+interface InterfaceInfo {
+  port_id?: string;
+  subnet_id?: string;
+}
+
+function validateInterfaceInfo(body: unknown, forRemoval: boolean): InterfaceInfo {
+  const info = isDict(body) ? body : {};
+  const byPort = 'port_id' in info;
+  const bySubnet = 'subnet_id' in info;
+  if (!byPort && !bySubnet) throw routerBadRequest('Either subnet_id or port_id must be specified');
+  for (const key of ['port_id', 'subnet_id']) {
+    if (!(key in info)) continue;
+    const err = uuid(info[key]);
+    if (err) throw routerBadRequest(err);
+  }
+  if (!forRemoval && byPort && bySubnet) throw routerBadRequest('Cannot specify both subnet-id and port-id');
+  return { port_id: info.port_id as string | undefined, subnet_id: info.subnet_id as string | undefined };
+}
+
+function interfaceResult(routerId: string, port: { id: string; project_id: string; network_id: string }, subnetIds: string[], last: 'first' | 'last') {
+  return {
+    id: routerId,
+    tenant_id: port.project_id,
+    port_id: port.id,
+    network_id: port.network_id,
+    subnet_id: last === 'last' ? subnetIds[subnetIds.length - 1] : subnetIds[0],
+    subnet_ids: subnetIds,
+  };
+}
+
+async function visibleSubnet(trx: Tx, ctx: RequestContext, id: string): Promise<Row> {
+  return getRow(trx, subnetDef, ctx, id);
+}
+
+async function visiblePort(trx: Tx, ctx: RequestContext, id: string): Promise<Row> {
+  const port = await trx.selectFrom('ports').selectAll().where('id', '=', id).executeTakeFirst();
+  if (!port || (!ctx.isAdmin && port.project_id !== ctx.projectId)) throw resourceNotFound('Port', id);
+  return port;
+}
+
+const hasV6 = (p: { fixed_ips: Array<{ ip_address: string }> }) => p.fixed_ips.some((ip) => ip.ip_address.includes(':'));
+
+async function addInterfaceByPort(trx: Tx, ctx: RequestContext, router: Row, portId: string) {
+  const port = await visiblePort(trx, ctx, portId);
+  if (port.device_id !== '') {
+    throw conflict(
+      'PortInUse',
+      `Unable to complete operation on port ${port.id} for network ${port.network_id}. Port already has an attached device ${port.device_id}.`,
+    );
+  }
+  let full = await portWithIps(trx, port.id);
+  if (full.fixed_ips.length === 0) throw routerBadRequest('Router port must have at least one fixed IP');
+  const subnets: Row[] = [];
+  for (const ip of full.fixed_ips) {
+    const s = await trx.selectFrom('subnets').selectAll().where('id', '=', ip.subnet_id).executeTakeFirstOrThrow();
+    checkSubnetAddressMode(s);
+    subnets.push(s);
+  }
+  await updatePortInternal(trx, port.id, { device_id: router.id, device_owner: ROUTER_INTF });
+  full = await portWithIps(trx, port.id);
+  if (hasV6(full)) {
+    for (const existing of await routerPorts(trx, router.id)) {
+      if (existing.network_id === full.network_id && hasV6(existing)) {
+        throw routerBadRequest(
+          `Cannot have multiple router ports with the same network id if both contain IPv6 subnets. Existing port ${existing.id} has IPv6 subnet(s) and network id ${existing.network_id}`,
+        );
+      }
+    }
+  }
+  await checkDupRouterSubnets(trx, router.id, subnets);
+  if (subnets.filter((s) => s.ip_version === 4).length > 1) throw routerBadRequest('Cannot have multiple IPv4 subnets on router port');
+  if (!ctx.isAdmin) {
+    for (const ip of full.fixed_ips) {
+      const s = subnets.find((x) => x.id === ip.subnet_id)!;
+      const addr = parseIp(ip.ip_address)!;
+      const inPool = fromJson<Array<{ start: string; end: string }>>(s.allocation_pools, []).some(
+        (p) => addr.value >= parseIp(p.start)!.value && addr.value <= parseIp(p.end)!.value,
+      );
+      if (!inPool && s.project_id !== ctx.projectId) {
+        throw routerBadRequest(
+          `Cannot add interface to router because specified port ${port.id} has an IP address out of the allocation pool of subnet ${s.id}, which is not owned by the project making the request`,
+        );
+      }
+    }
+  }
+  await trx.insertInto('router_ports').values({ port_id: port.id, router_id: router.id, port_type: ROUTER_INTF }).execute();
+  return interfaceResult(router.id, full, subnets.map((s) => s.id), 'last');
+}
+
+async function addInterfaceBySubnet(trx: Tx, ctx: RequestContext, router: Row, subnetId: string) {
+  const subnet = await visibleSubnet(trx, ctx, subnetId);
+  if (!subnet.gateway_ip) throw routerBadRequest('Subnet for router interface must have a gateway IP');
+  if (subnet.project_id !== ctx.projectId && !ctx.isAdmin) {
+    throw routerBadRequest(`Cannot add interface to router because subnet ${subnetId} is not owned by project making the request`);
+  }
+  checkSubnetAddressMode(subnet);
+  await checkDupRouterSubnets(trx, router.id, [subnet]);
+  const fixedIp = { ip_address: subnet.gateway_ip as string, subnet_id: subnet.id as string };
+  if (subnet.ip_version === 6) {
+    // A further IPv6 prefix on a network joins the router's existing IPv6 port there.
+    const existing = (await routerPorts(trx, router.id, ROUTER_INTERFACE_OWNERS)).find((p) => p.network_id === subnet.network_id && hasV6(p));
+    if (existing) {
+      await updatePortInternal(trx, existing.id, { fixed_ips: [...existing.fixed_ips, fixedIp] });
+      return interfaceResult(router.id, existing, [subnet.id], 'last');
+    }
+  }
+  const portId = await createPortInternal(trx, {
+    project_id: router.project_id,
+    network_id: subnet.network_id,
+    fixed_ips: [fixedIp],
+    admin_state_up: true,
+    device_id: router.id,
+    device_owner: ROUTER_INTF,
+    name: '',
+  });
+  await trx.insertInto('router_ports').values({ port_id: portId, router_id: router.id, port_type: ROUTER_INTF }).execute();
+  return interfaceResult(router.id, { id: portId, project_id: router.project_id, network_id: subnet.network_id }, [subnet.id], 'last');
+}
+
+/** An interface stays while floating IPs or extra routes depend on it. */
+async function confirmInterfaceNotInUse(trx: Tx, routerId: string, subnet: Row): Promise<void> {
+  const cidr = parseCidr(subnet.cidr)!;
+  const fips = await trx
+    .selectFrom('floating_ips')
+    .select(['fixed_ip_address', 'fixed_port_id'])
+    .where('router_id', '=', routerId)
+    .where('fixed_ip_address', 'is not', null)
+    .execute();
+  for (const f of fips) {
+    const ip = parseIp(f.fixed_ip_address);
+    if (!ip || !cidrContains(cidr, ip)) continue;
+    const onSubnet = await trx.selectFrom('ip_allocations').select('port_id').where('subnet_id', '=', subnet.id).where('port_id', '=', f.fixed_port_id!).executeTakeFirst();
+    if (onSubnet) {
+      throw conflict(
+        'RouterInterfaceInUseByFloatingIP',
+        `Router interface for subnet ${subnet.id} on router ${routerId} cannot be deleted, as it is required by one or more floating IPs.`,
+      );
+    }
+  }
+  for (const r of await currentRoutes(trx, routerId)) {
+    const hop = parseIp(r.nexthop);
+    if (hop && cidrContains(cidr, hop)) {
+      throw conflict(
+        'RouterInterfaceInUseByRoute',
+        `Router interface for subnet ${subnet.id} on router ${routerId} cannot be deleted, as it is required by one or more routes.`,
+      );
+    }
+  }
+}
+
+async function removeInterface(trx: Tx, ctx: RequestContext, router: Row, body: unknown) {
+  const info = validateInterfaceInfo(body, true);
+  if (info.port_id !== undefined) {
+    const port = (await routerPorts(trx, router.id, [ROUTER_INTF])).find((p) => p.id === info.port_id);
+    if (!port) throw notFound('RouterInterfaceNotFound', `Router ${router.id} does not have an interface with id ${info.port_id}`);
+    const subnetIds = port.fixed_ips.map((ip) => ip.subnet_id);
+    if (info.subnet_id !== undefined && !subnetIds.includes(info.subnet_id)) {
+      throw new DomainError('bad_request', 'SubnetMismatchForPort', `Subnet on port ${port.id} does not match the requested subnet ${info.subnet_id}.`);
+    }
+    const subnets = subnetIds.length ? await trx.selectFrom('subnets').selectAll().where('id', 'in', subnetIds).execute() : [];
+    for (const s of subnets) await confirmInterfaceNotInUse(trx, router.id, s);
+    await deletePort(trx, port.id);
+    return interfaceResult(router.id, port, subnetIds, 'first');
+  }
+  const subnet = await visibleSubnet(trx, ctx, info.subnet_id!);
+  const ports = (await routerPorts(trx, router.id, [ROUTER_INTF])).filter((p) => p.network_id === subnet.network_id);
+  if (ports.length) await confirmInterfaceNotInUse(trx, router.id, subnet);
+  for (const p of ports) {
+    const subnetIds = p.fixed_ips.map((ip) => ip.subnet_id);
+    if (!subnetIds.includes(subnet.id)) continue;
+    if (subnetIds.length > 1) {
+      // A multi-prefix IPv6 port only loses this prefix.
+      await updatePortInternal(trx, p.id, { fixed_ips: p.fixed_ips.filter((ip) => ip.subnet_id !== subnet.id) });
+    } else {
+      await deletePort(trx, p.id);
+    }
+    return interfaceResult(router.id, p, [subnet.id], 'first');
+  }
+  throw notFound('RouterInterfaceNotFoundForSubnet', `Router ${router.id} has no interface on subnet ${subnet.id}`);
+}
+
+// ---------------------------------------------------------------- extraroute-atomic
+
+function routesFromBody(body: unknown): Route[] {
+  const router = isDict(body) ? body.router : undefined;
+  if (!isDict(router) || !('routes' in router)) throw routerBadRequest("Unable to find 'routes' in request body");
+  const routes = noneToEmptyList(router.routes);
+  const err = hostRoutes(routes);
+  if (err) throw new DomainError('bad_request', 'HTTPBadRequest', `Invalid input for routes. Reason: ${err}.`);
+  return routes as Route[];
+}
+
+function sameRoute(a: Route, b: Route): boolean {
+  return a.destination === b.destination && a.nexthop === b.nexthop;
+}
+
+// ---------------------------------------------------------------- operations
+
+export function routerOps(): ResourceOps {
+  const rendered = async (trx: Tx, ctx: RequestContext, id: string) => {
+    const row = await trx.selectFrom('routers').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+    const [out] = await renderRows(trx, routerDef, ctx, [row]);
+    return out;
+  };
+
+  return {
+    def: routerDef,
+    quota: 'router',
+    async create(trx, ctx, p) {
+      const v = p.values;
+      checkGatewayPolicy(ctx, 'create_router', v.external_gateway_info);
+      const id = newUuid();
+      await insertRow(trx, routerDef, id, { ...toColumns(routerDef, v), status: 'ACTIVE', enable_snat: 1, gw_port_id: null });
+      const info = v.external_gateway_info as GatewayInfo | null;
+      if (info && info.network_id) {
+        const row = await trx.selectFrom('routers').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+        if (await updateGateway(trx, ctx, row, info)) await bumpRevision(trx, 'routers', id);
+      }
+      return id;
+    },
+
+    async update(trx, ctx, row, p) {
+      const v = { ...p.values };
+      if ('external_gateway_info' in v) checkGatewayPolicy(ctx, 'update_router', v.external_gateway_info);
+      if ('routes' in v) {
+        const routes = v.routes as Route[];
+        await validateRoutes(trx, row.id, routes);
+        await writeRoutes(trx, row.id, routes);
+        delete v.routes;
+      }
+      if ('external_gateway_info' in v) {
+        const info = v.external_gateway_info as GatewayInfo | null;
+        const changed = await updateGateway(trx, ctx, row, info && info.network_id ? info : null);
+        if (changed) await bumpRevision(trx, 'routers', row.id);
+        delete v.external_gateway_info;
+        row.revision_number = (await trx.selectFrom('routers').select('revision_number').where('id', '=', row.id).executeTakeFirstOrThrow()).revision_number;
+      }
+      await updateRow(trx, routerDef, row, toColumns(routerDef, v));
+    },
+
+    async delete(trx, ctx, row) {
+      const attached = await routerPorts(trx, row.id, [ROUTER_INTF]);
+      if (attached.length) {
+        throw conflict('RouterInUse', `Router ${row.id} has ports still attached: ${attached.map((p) => p.id).join(', ')}`);
+      }
+      if (row.gw_port_id) {
+        const fip = await trx.selectFrom('floating_ips').select('id').where('router_id', '=', row.id).executeTakeFirst();
+        if (fip) {
+          const gw = await trx.selectFrom('ports').select('network_id').where('id', '=', row.gw_port_id).executeTakeFirstOrThrow();
+          throw conflict(
+            'RouterExternalGatewayInUseByFloatingIp',
+            `Gateway cannot be updated for router ${row.id}, since a gateway to external network ${gw.network_id} is required by one or more floating IPs.`,
+          );
+        }
+      }
+      await trx.updateTable('routers').set({ gw_port_id: null }).where('id', '=', row.id).execute();
+      for (const p of await routerPorts(trx, row.id)) await deletePort(trx, p.id);
+      await trx.deleteFrom('router_routes').where('router_id', '=', row.id).execute();
+      await trx.deleteFrom('routers').where('id', '=', row.id).execute();
+    },
+
+    actions: {
+      async add_router_interface(trx, ctx, row, body) {
+        const info = validateInterfaceInfo(body, false);
+        const result = info.port_id !== undefined ? await addInterfaceByPort(trx, ctx, row, info.port_id) : await addInterfaceBySubnet(trx, ctx, row, info.subnet_id!);
+        await bumpRevision(trx, 'routers', row.id);
+        return result;
+      },
+      async remove_router_interface(trx, ctx, row, body) {
+        const result = await removeInterface(trx, ctx, row, body);
+        await bumpRevision(trx, 'routers', row.id);
+        return result;
+      },
+      async add_extraroutes(trx, ctx, row, body) {
+        const add = routesFromBody(body);
+        const old = await currentRoutes(trx, row.id);
+        const routes = [...old, ...add.filter((r) => !old.some((o) => sameRoute(o, r)))];
+        await validateRoutes(trx, row.id, routes);
+        await writeRoutes(trx, row.id, routes);
+        await bumpRevision(trx, 'routers', row.id);
+        return { router: await rendered(trx, ctx, row.id) };
+      },
+      async remove_extraroutes(trx, ctx, row, body) {
+        const remove = routesFromBody(body);
+        const routes = (await currentRoutes(trx, row.id)).filter((o) => !remove.some((r) => sameRoute(o, r)));
+        await validateRoutes(trx, row.id, routes);
+        await writeRoutes(trx, row.id, routes);
+        await bumpRevision(trx, 'routers', row.id);
+        return { router: await rendered(trx, ctx, row.id) };
+      },
+    },
+  };
+}
+
+/**
+ * The router a floating IP on `externalNetworkId` reaches `subnet` through: one with a gateway on
+ * that network and an interface on the subnet, preferring the one holding the subnet's gateway IP.
+ */
+export async function routerForFloatingIp(q: Q, internalPort: Row, subnet: Row, externalNetworkId: string): Promise<string> {
+  const rows = await q
+    .selectFrom('router_ports as rp')
+    .innerJoin('ports as p', 'p.id', 'rp.port_id')
+    .innerJoin('ip_allocations as a', 'a.port_id', 'p.id')
+    .innerJoin('routers as r', 'r.id', 'rp.router_id')
+    .innerJoin('ports as gw', 'gw.id', 'r.gw_port_id')
+    .select(['rp.router_id', 'a.ip_address'])
+    .where('p.network_id', '=', internalPort.network_id)
+    .where('rp.port_type', 'in', ROUTER_INTERFACE_OWNERS)
+    .where('a.subnet_id', '=', subnet.id)
+    .where('gw.network_id', '=', externalNetworkId)
+    .orderBy('r.created_at')
+    .orderBy('r.id')
+    .execute();
+  const viaGateway = rows.find((r) => r.ip_address === subnet.gateway_ip);
+  if (viaGateway) return viaGateway.router_id;
+  if (rows.length) return rows[0].router_id;
+  throw notFound(
+    'ExternalGatewayForFloatingIPNotFound',
+    `External network ${externalNetworkId} is not reachable from subnet ${subnet.id}.  Therefore, cannot associate Port ${internalPort.id} with a Floating IP.`,
+  );
+}

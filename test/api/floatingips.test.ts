@@ -1,0 +1,193 @@
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Client, type TestCloud, networkClients, startCloud } from '../support/cloud.js';
+
+const golden = (name: string) => JSON.parse(readFileSync(`/work/shared/reference/neutron/golden/${name}.json`, 'utf8'));
+
+let tc: TestCloud;
+let admin: Client;
+let demo: Client;
+let publicId: string;
+let net: { id: string };
+let subnet: { id: string };
+let routerId: string;
+
+beforeAll(async () => {
+  tc = await startCloud();
+  ({ admin, demo } = await networkClients(tc));
+  publicId = (await admin.get('/v2.0/networks?name=public')).body.networks[0].id;
+  net = (await demo.post('/v2.0/networks', { network: { name: 'fipnet' } })).body.network;
+  subnet = (await demo.post('/v2.0/subnets', { subnet: { network_id: net.id, cidr: '10.0.0.0/24', ip_version: 4 } })).body.subnet;
+  routerId = (await demo.post('/v2.0/routers', { router: { name: 'fiprouter', external_gateway_info: { network_id: publicId } } })).body.router.id;
+  await demo.put(`/v2.0/routers/${routerId}/add_router_interface`, { subnet_id: subnet.id });
+});
+afterAll(async () => tc.stop());
+
+const port = async (body: Record<string, unknown> = {}) => (await demo.post('/v2.0/ports', { port: { network_id: net.id, ...body } })).body.port;
+
+/** Wait for the noop data plane to write a status back. */
+async function statusOf(id: string, want: string): Promise<string> {
+  for (let i = 0; i < 50; i++) {
+    const s = (await demo.get(`/v2.0/floatingips/${id}`)).body.floatingip.status;
+    if (s === want) return s;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return (await demo.get(`/v2.0/floatingips/${id}`)).body.floatingip.status;
+}
+
+describe('floating IPs', () => {
+  it('allocates a free address from the external network, DOWN until associated, shaped as Neutron', async () => {
+    const res = await demo.post('/v2.0/floatingips', { floatingip: { floating_network_id: publicId } });
+    expect(res.status).toBe(201);
+    const fip = res.body.floatingip;
+    expect(Object.keys(fip)).toEqual(Object.keys(golden('floatingip-create').floatingip));
+    expect(fip).toMatchObject({ floating_network_id: publicId, router_id: null, port_id: null, fixed_ip_address: null, status: 'DOWN', port_details: null, revision_number: 0 });
+    expect(fip.floating_ip_address).toMatch(/^172\.24\.4\.\d+$/);
+    // The address is held by a project-less port on the external network, protected from deletion.
+    const holder = (await admin.get(`/v2.0/ports?device_id=${fip.id}`)).body.ports;
+    expect(holder).toHaveLength(1);
+    expect(holder[0]).toMatchObject({ device_owner: 'network:floatingip', project_id: '', status: 'N/A' });
+    expect((await admin.delete(`/v2.0/ports/${holder[0].id}`)).status).toBe(409);
+    expect(await statusOf(fip.id, 'DOWN')).toBe('DOWN');
+    expect((await demo.delete(`/v2.0/floatingips/${fip.id}`)).status).toBe(204);
+    expect((await admin.get(`/v2.0/ports/${holder[0].id}`)).status).toBe(404);
+  });
+
+  it('associates with a port through the router that connects its subnet, with port_details', async () => {
+    const p = await port({ name: 'web' });
+    const res = await demo.post('/v2.0/floatingips', { floatingip: { floating_network_id: publicId, port_id: p.id } });
+    expect(res.status).toBe(201);
+    const fip = res.body.floatingip;
+    expect(fip).toMatchObject({ router_id: routerId, port_id: p.id, fixed_ip_address: p.fixed_ips[0].ip_address, status: 'DOWN' });
+    expect(fip.port_details).toEqual({ name: 'web', network_id: net.id, mac_address: p.mac_address, admin_state_up: true, status: 'DOWN', device_id: '', device_owner: '' });
+    expect(await statusOf(fip.id, 'ACTIVE')).toBe('ACTIVE');
+
+    // One fixed IP, one floating IP.
+    const second = await demo.post('/v2.0/floatingips', { floatingip: { floating_network_id: publicId, port_id: p.id } });
+    expect(second.status).toBe(409);
+    expect(second.body.NeutronError.type).toBe('FloatingIPPortAlreadyAssociated');
+    expect(second.body.NeutronError.message).toMatch(/as that fixed IP already has a floating IP on external network/);
+
+    // Disassociate, and the data plane takes it DOWN.
+    const off = await demo.put(`/v2.0/floatingips/${fip.id}`, { floatingip: { port_id: null } });
+    expect(off.status).toBe(200);
+    expect(off.body.floatingip).toMatchObject({ port_id: null, fixed_ip_address: null, router_id: null, port_details: null });
+    expect(await statusOf(fip.id, 'DOWN')).toBe('DOWN');
+  });
+
+  it('takes a requested fixed IP of a multi-address port and refuses ambiguity', async () => {
+    const p = await port({ fixed_ips: [{ ip_address: '10.0.0.50' }, { ip_address: '10.0.0.51' }] });
+    const ambiguous = await demo.post('/v2.0/floatingips', { floatingip: { floating_network_id: publicId, port_id: p.id } });
+    expect(ambiguous.status).toBe(400);
+    expect(ambiguous.body.NeutronError.message).toBe(
+      `Bad floatingip request: Port ${p.id} has multiple fixed IPv4 addresses.  Must provide a specific IPv4 address when assigning a floating IP.`,
+    );
+    const fip = (await demo.post('/v2.0/floatingips', { floatingip: { floating_network_id: publicId, port_id: p.id, fixed_ip_address: '10.0.0.51' } })).body.floatingip;
+    expect(fip.fixed_ip_address).toBe('10.0.0.51');
+    const moved = await demo.put(`/v2.0/floatingips/${fip.id}`, { floatingip: { port_id: p.id, fixed_ip_address: '10.0.0.50' } });
+    expect(moved.body.floatingip.fixed_ip_address).toBe('10.0.0.50');
+    const notOnPort = await demo.put(`/v2.0/floatingips/${fip.id}`, { floatingip: { port_id: p.id, fixed_ip_address: '10.0.0.99' } });
+    expect(notOnPort.body.NeutronError.message).toBe(`Bad floatingip request: Port ${p.id} does not have fixed ip 10.0.0.99.`);
+    const noPort = await demo.put(`/v2.0/floatingips/${fip.id}`, { floatingip: { port_id: null, fixed_ip_address: '10.0.0.50' } });
+    expect(noPort.body.NeutronError.message).toBe('Bad floatingip request: fixed_ip_address cannot be specified without a port_id.');
+  });
+
+  it('answers 404 when no router connects the port subnet to the external network', async () => {
+    const lone = (await demo.post('/v2.0/networks', { network: { name: 'lone' } })).body.network;
+    const loneSub = (await demo.post('/v2.0/subnets', { subnet: { network_id: lone.id, cidr: '10.9.0.0/24', ip_version: 4 } })).body.subnet;
+    const p = (await demo.post('/v2.0/ports', { port: { network_id: lone.id } })).body.port;
+    const before = (await demo.get('/v2.0/floatingips')).body.floatingips.length;
+    const res = await demo.post('/v2.0/floatingips', { floatingip: { floating_network_id: publicId, port_id: p.id } });
+    expect(res.status).toBe(404);
+    expect(res.body.NeutronError).toEqual({
+      type: 'ExternalGatewayForFloatingIPNotFound',
+      message: `External network ${publicId} is not reachable from subnet ${loneSub.id}.  Therefore, cannot associate Port ${p.id} with a Floating IP.`,
+      detail: '',
+    });
+    // Nothing half-made: no floating IP and no holder port survive the refusal.
+    expect((await demo.get('/v2.0/floatingips')).body.floatingips.length).toBe(before);
+    expect((await admin.get('/v2.0/ports?device_owner=network:floatingip')).body.ports.length).toBe(
+      (await admin.get('/v2.0/floatingips')).body.floatingips.length,
+    );
+  });
+
+  it('refuses a network that is not external, exactly as Neutron words it', async () => {
+    const res = await demo.post('/v2.0/floatingips', { floatingip: { floating_network_id: net.id } });
+    expect(res.status).toBe(400);
+    expect(res.body).toEqual(JSON.parse(JSON.stringify(golden('error-fip-not-external')).replaceAll('fa00b7bd-b956-41f6-88f3-94ed26f6f5b4', net.id)));
+  });
+
+  it('lets only admins choose the address, and the address is then taken', async () => {
+    const denied = await demo.post('/v2.0/floatingips', { floatingip: { floating_network_id: publicId, floating_ip_address: '172.24.4.99' } });
+    expect(denied.status).toBe(403);
+    const ok = await admin.post('/v2.0/floatingips', { floatingip: { floating_network_id: publicId, floating_ip_address: '172.24.4.99' } });
+    expect(ok.status).toBe(201);
+    expect(ok.body.floatingip.floating_ip_address).toBe('172.24.4.99');
+    const again = await admin.post('/v2.0/floatingips', { floatingip: { floating_network_id: publicId, floating_ip_address: '172.24.4.99' } });
+    expect(again.status).toBe(409);
+    expect(again.body.NeutronError.type).toBe('IpAddressAlreadyAllocated');
+    const asPort = await admin.post('/v2.0/ports', { port: { network_id: publicId, fixed_ips: [{ ip_address: '172.24.4.99' }] } });
+    expect(asPort.status).toBe(409);
+  });
+
+  it('is disassociated when its port is deleted', async () => {
+    const p = await port();
+    const fip = (await demo.post('/v2.0/floatingips', { floatingip: { floating_network_id: publicId, port_id: p.id } })).body.floatingip;
+    expect((await demo.delete(`/v2.0/ports/${p.id}`)).status).toBe(204);
+    const shown = (await demo.get(`/v2.0/floatingips/${fip.id}`)).body.floatingip;
+    expect(shown).toMatchObject({ port_id: null, fixed_ip_address: null, router_id: null });
+    expect(shown.revision_number).toBeGreaterThan(fip.revision_number);
+  });
+
+  it('keeps the router interface and gateway while floating IPs use them', async () => {
+    const p = await port();
+    await demo.post('/v2.0/floatingips', { floatingip: { floating_network_id: publicId, port_id: p.id } });
+    const rm = await demo.put(`/v2.0/routers/${routerId}/remove_router_interface`, { subnet_id: subnet.id });
+    expect(rm.status).toBe(409);
+    expect(rm.body.NeutronError).toEqual({
+      type: 'RouterInterfaceInUseByFloatingIP',
+      message: `Router interface for subnet ${subnet.id} on router ${routerId} cannot be deleted, as it is required by one or more floating IPs.`,
+      detail: '',
+    });
+    const gw = await demo.put(`/v2.0/routers/${routerId}`, { router: { external_gateway_info: {} } });
+    expect(gw.status).toBe(409);
+    expect(gw.body.NeutronError.type).toBe('RouterExternalGatewayInUseByFloatingIp');
+  });
+
+  it('runs out of addresses with Neutron 409 and never hands one address out twice under concurrency', async () => {
+    const ext = (await admin.post('/v2.0/networks', { network: { name: 'tiny-ext', 'router:external': true } })).body.network;
+    await admin.post('/v2.0/subnets', { subnet: { network_id: ext.id, cidr: '198.51.100.0/28', ip_version: 4, enable_dhcp: false } });
+    // 13 usable addresses (.2 … .14); 20 concurrent requests.
+    const results = await Promise.all(Array.from({ length: 20 }, () => demo.post('/v2.0/floatingips', { floatingip: { floating_network_id: ext.id } })));
+    const made = results.filter((r) => r.status === 201).map((r) => r.body.floatingip.floating_ip_address);
+    expect(made).toHaveLength(13);
+    expect(new Set(made).size).toBe(13);
+    const refused = results.filter((r) => r.status !== 201);
+    expect(refused.map((r) => r.status)).toEqual(Array(7).fill(409));
+    expect(refused[0].body.NeutronError).toEqual({ type: 'IpAddressGenerationFailure', message: `No more IP addresses available on network ${ext.id}.`, detail: '' });
+  });
+
+  it('deleting an external network takes its unassociated floating IPs along', async () => {
+    const ext = (await admin.post('/v2.0/networks', { network: { name: 'gone-ext', 'router:external': true } })).body.network;
+    await admin.post('/v2.0/subnets', { subnet: { network_id: ext.id, cidr: '198.51.100.128/28', ip_version: 4, enable_dhcp: false } });
+    const fip = (await admin.post('/v2.0/floatingips', { floatingip: { floating_network_id: ext.id } })).body.floatingip;
+    expect((await admin.delete(`/v2.0/networks/${ext.id}`)).status).toBe(204);
+    expect((await admin.get(`/v2.0/floatingips/${fip.id}`)).status).toBe(404);
+  });
+
+  it('hides other projects floating IPs; admins see all and create for other projects', async () => {
+    const mine = (await demo.post('/v2.0/floatingips', { floatingip: { floating_network_id: publicId } })).body.floatingip;
+    const theirs = (await admin.post('/v2.0/floatingips', { floatingip: { floating_network_id: publicId } })).body.floatingip;
+    const listed = (await demo.get('/v2.0/floatingips')).body.floatingips.map((f: { id: string }) => f.id);
+    expect(listed).toContain(mine.id);
+    expect(listed).not.toContain(theirs.id);
+    expect((await demo.get(`/v2.0/floatingips/${theirs.id}`)).body.NeutronError.type).toBe('FloatingIPNotFound');
+    const forDemo = await admin.post('/v2.0/floatingips', { floatingip: { floating_network_id: publicId, project_id: mine.project_id } });
+    expect(forDemo.body.floatingip.project_id).toBe(mine.project_id);
+    const filtered = (await demo.get(`/v2.0/floatingips?floating_ip_address=${mine.floating_ip_address}`)).body.floatingips;
+    expect(filtered.map((f: { id: string }) => f.id)).toEqual([mine.id]);
+    const pools = (await demo.get('/v2.0/floatingip_pools')).body.floatingip_pools;
+    expect(pools.map((p: { cidr: string }) => p.cidr)).toContain('172.24.4.0/24');
+    expect(pools.every((p: { cidr: string }) => !p.cidr.includes(':'))).toBe(true);
+  });
+});
