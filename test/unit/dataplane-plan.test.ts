@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { applyToCache, planIptables, type Tables } from '../../src/dataplane/netns/iptables.js';
 import type { DesiredNs, NatSpec } from '../../src/dataplane/netns/model.js';
 import { parseNatState, planNat, renderNatTable } from '../../src/dataplane/netns/nat.js';
-import { type PeerView, batchFailures, hostConflicts, planNamespace, withoutOwners } from '../../src/dataplane/netns/plan.js';
+import { type PeerView, batchFailures, hostConflicts, planNamespace, predictState, withoutOwners } from '../../src/dataplane/netns/plan.js';
 import { type LinkState, type NsState, parseIptablesSave, parseNsRead } from '../../src/dataplane/netns/state.js';
 
 const link = (name: string, extra: Partial<LinkState> = {}): LinkState => ({
@@ -222,6 +222,19 @@ describe('namespace plan', () => {
     const conflicts = hostConflicts(root, state, (n) => n.startsWith('psx-'));
     expect(conflicts.get('hostleg:n')).toMatch(/fa-brex/);
     expect(withoutOwners(root, new Set(conflicts.keys())).links).toEqual([]);
+  });
+
+  it('plans nothing against the state it predicts after applying a spec', () => {
+    const spec = instanceNs();
+    spec.routes.push({ dst: '192.168.5.0/24', via: '10.0.2.254', dev: 'eth0', owner: 'instance:x' });
+    spec.neighbours = [{ dev: 'eth0', ip: '10.0.2.1', mac: 'FA:16:3E:00:00:09', owner: 'x' }];
+    const unknownPeers = { ...ctx({}), peer: () => 'unknown' as const };
+    expect(planNamespace(spec, predictState(spec), unknownPeers)).toEqual({ cleanup: [], apply: [], createsPeers: [] });
+    expect(planNamespace(switchNs(), predictState(switchNs()), unknownPeers).apply).toEqual([]);
+    // A change on top of it costs only its own lines.
+    const more = instanceNs();
+    more.addrs.push({ dev: 'eth0', cidr: '10.0.2.12/24', owner: 'port:a' });
+    expect(planNamespace(more, predictState(instanceNs()), unknownPeers).apply.map((l) => l.cmd)).toEqual(['addr replace 10.0.2.12/24 dev eth0']);
   });
 
   it('maps ip -batch failures to their lines', () => {

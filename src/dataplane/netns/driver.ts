@@ -24,9 +24,9 @@ import {
   readNs,
 } from './kernel.js';
 import { type Desired, type DesiredNs, type FilterTables, ROOT_NS, type Snapshot } from './model.js';
-import { planNat } from './nat.js';
+import { type NatState, natStateOf, planNat } from './nat.js';
 import { Names, SG_CHAIN } from './names.js';
-import { type Line, type NsPlan, type PeerView, hostConflicts, planNamespace, withoutOwners } from './plan.js';
+import { type Line, type NsPlan, type PeerView, hostConflicts, planNamespace, predictState, withoutOwners } from './plan.js';
 import { ensureBrNetfilter, preflight, releaseLock, takeLock } from './preflight.js';
 import { InstanceProcesses, instanceDir, instanceDirName, resolveUser } from './processes.js';
 import { parseProtocols } from './secgroups.js';
@@ -55,6 +55,8 @@ export interface PassStats {
   /** Kernel changes made: ip batch lines, nft scripts, iptables restores, namespaces added/removed. */
   changes: number;
   errors: number;
+  /** Where the time went (ms): reading the store, namespaces, reading back, applying, status. */
+  phases: Record<string, number>;
 }
 
 /** Extra sources of desired state (compute's servers, routers) plugged in by other services. */
@@ -94,8 +96,8 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
   private readonly processes: InstanceProcesses;
   private readonly protocolNames: Map<number, string>;
   private readonly extenders: SnapshotExtender[] = [];
-  /** Namespace → fingerprint of the desired state last applied without error, and its inode. */
-  private readonly applied = new Map<string, { fp: string; ino: number }>();
+  /** Namespace → the desired state last applied to it without error (and its fingerprint and inode). */
+  private readonly applied = new Map<string, { fp: string; ino: number; spec: DesiredNs }>();
   private iptCache: Record<4 | 6, Tables | null> = { 4: null, 6: null };
   private lastRuleSets: FilterTables['portRuleSets'] = new Map();
   private fullPending = true;
@@ -107,6 +109,8 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
   private compute: ComputeService | null = null;
   /** What each instance was last reported as (compute learns of changes only). */
   private readonly reported = new Map<string, string>();
+  /** What each router's NAT table holds after our last successful apply (full passes re-read). */
+  private readonly natCache = new Map<string, { ino: number; state: NatState | null }>();
 
   private constructor(
     private readonly network: NetworkService,
@@ -228,11 +232,19 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
     const started = performance.now();
     const execs0 = execStats.spawned;
     this.changes = 0;
+    const phases: Record<string, number> = {};
+    let last = started;
+    const mark = (phase: string) => {
+      const now = performance.now();
+      phases[phase] = Math.round((now - last) * 10) / 10;
+      last = now;
+    };
     const full = this.fullPending || Date.now() - this.lastFull >= this.opts.resyncMs;
     this.fullPending = false;
     const snap = await this.snapshot();
     const desired = buildDesired(snap, this.names, { publicPhysnet: this.opts.publicPhysnet, protocolNames: this.protocolNames });
     const errors = new Map(desired.errors);
+    mark('store');
     const kernelErrors = new Map<string, string>();
     const fail = (owner: string, reason: string) => {
       if (!kernelErrors.has(owner)) kernelErrors.set(owner, reason);
@@ -246,7 +258,10 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
 
     // Namespaces of ours nobody wants any more: their processes are killed, then they go.
     const doomed = [...existing.keys()].filter((n) => this.names.ownsNamespace(n) && !byName.has(n));
-    for (const n of doomed) this.applied.delete(n);
+    for (const n of doomed) {
+      this.applied.delete(n);
+      this.natCache.delete(n);
+    }
     await mapLimit(doomed, 4, (n) => deleteNamespace(n));
     this.changes += doomed.length;
     if (doomed.length) this.log.info({ namespaces: doomed }, 'removed namespaces');
@@ -259,9 +274,16 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
       const was = this.applied.get(ns.name);
       if (full || switchNew || ino === undefined || !was || was.fp !== fpOf(ns) || was.ino !== ino) dirty.add(ns.name);
     }
-    if (desired.namespaces.some((n) => dirty.has(n.name))) dirty.add(desired.switch.name);
+    // An instance or router namespace that is new or was recreated lost its veths: their switch
+    // ends went with them, so the switch needs looking at too.
+    const reborn = (n: DesiredNs) => {
+      const was = this.applied.get(n.name);
+      const ino = existing.get(n.name);
+      return !was || ino === undefined || was.ino !== ino;
+    };
+    if (desired.namespaces.some((n) => dirty.has(n.name) && reborn(n))) dirty.add(desired.switch.name);
 
-    // Create the missing namespaces (switch first: its sysctls must precede its bridges).
+    // Create the missing namespaces (with their sysctls, before anything goes into them).
     const missing = all.filter((n) => n.kind !== 'root' && !existing.has(n.name));
     const created = new Set<string>();
     await mapLimit(missing, 4, async (n) => {
@@ -275,19 +297,33 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
     });
     if (created.size) existing = await listNamespaces();
     if (dirty.size) this.watchNamespaces();
+    mark('namespaces');
 
-    // Read back what exists.
+    // Read back what exists. An incremental pass trusts what it applied cleanly to a namespace
+    // that is still the same one (same inode) and predicts its state instead of reading it; a
+    // full pass reads everything. The host's namespace is read whenever its links change (the
+    // leg must not shadow an interface of the host's).
     const states = new Map<string, NsState | null>();
+    const predicted = new Set<string>();
     const readInto = async (name: string) => {
       if (created.has(name)) {
         states.set(name, null);
         return;
       }
       if (name !== ROOT_NS && !existing.has(name)) return;
+      const was = this.applied.get(name);
+      const ino = name === ROOT_NS ? 0 : existing.get(name);
+      const spec = byName.get(name)!;
+      const sameLinks = name !== ROOT_NS || (was && JSON.stringify([was.spec.links, was.spec.addrs]) === JSON.stringify([spec.links, spec.addrs]));
+      if (!full && was && was.ino === ino && sameLinks) {
+        states.set(name, predictState(was.spec));
+        predicted.add(name);
+        return;
+      }
       try {
         states.set(name, await readNs(name));
       } catch (e) {
-        fail(ownerOfNs(byName.get(name)!), `cannot read namespace ${name}: ${(e as Error).message}`);
+        fail(ownerOfNs(spec), `cannot read namespace ${name}: ${(e as Error).message}`);
       }
     };
     await mapLimit([...dirty], 4, readInto);
@@ -296,9 +332,13 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
     let root = desired.root;
     let sw = desired.switch;
     const rootState = states.get(ROOT_NS);
-    if (rootState) {
+    if (rootState && !predicted.has(ROOT_NS)) {
       const conflicts = hostConflicts(root, rootState, (n) => this.names.ownsHostLink(n));
-      for (const [owner, reason] of conflicts) errors.set(owner, reason);
+      for (const [owner, reason] of conflicts) {
+        errors.set(owner, reason);
+        // Look again next pass: the host's interface may go away.
+        fail(owner, reason);
+      }
       const skip = new Set(conflicts.keys());
       root = withoutOwners(root, skip);
       sw = withoutOwners(sw, skip);
@@ -308,7 +348,12 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
     // Plan.
     const ctx = (self: DesiredNs) => ({
       peer: (ns: string, name: string): PeerView => {
-        if (states.has(ns)) return states.get(ns)?.links.get(name) ?? 'absent';
+        if (states.has(ns)) {
+          const link = states.get(ns)?.links.get(name);
+          if (!link) return 'absent';
+          // A predicted state has no interface indexes to pair by: trust the pair.
+          return predicted.has(ns) || predicted.has(self.name) ? 'unknown' : link;
+        }
         if (ns !== ROOT_NS && !existing.has(ns)) return 'absent';
         return 'unknown';
       },
@@ -335,34 +380,47 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
       }
     }
 
-    // Apply: cleanup everywhere, filters, then root → switch → owners.
+    mark('read');
+    // Apply: cleanup everywhere, filters, then the switch (its taps create the owners' ends), then
+    // owners and routers' NAT side by side. The host's batch goes first only when it creates the
+    // host leg into the switch; otherwise (neighbour entries, addresses) it runs alongside.
     const owners = desired.namespaces.map((n) => n.name).filter((n) => plans.has(n));
     const runBatch = async (ns: string, lines: Line[]) => {
       this.changes += lines.length;
       for (const [owner, reason] of await ipBatch(ns, lines)) fail(owner, reason);
     };
+    const applyNat = async (n: DesiredNs) => {
+      try {
+        const ino = existing.get(n.name);
+        const cached = this.natCache.get(n.name);
+        const actual = created.has(n.name) ? null : !full && cached && cached.ino === ino ? cached.state : await readNat(n.name);
+        const script = planNat(n.nat, actual);
+        if (script) {
+          this.changes++;
+          this.natCache.delete(n.name);
+          await nftApply(n.name, script);
+        }
+        if (ino !== undefined) this.natCache.set(n.name, { ino, state: natStateOf(n.nat) });
+      } catch (e) {
+        this.natCache.delete(n.name);
+        fail(`router:${n.objectId}`, `nftables: ${(e as Error).message}`);
+        for (const f of n.nat?.fips ?? []) fail(f.owner, `nftables: ${(e as Error).message}`);
+      }
+    };
     await mapLimit([...plans], 4, ([ns, p]) => runBatch(ns, p.cleanup));
     await this.applyFilters(desired.filter, full, fail);
-    if (plans.has(ROOT_NS)) await runBatch(ROOT_NS, plans.get(ROOT_NS)!.apply);
-    if (plans.has(sw.name)) await runBatch(sw.name, plans.get(sw.name)!.apply);
-    await mapLimit(owners, 4, (ns) => runBatch(ns, plans.get(ns)!.apply));
-    await mapLimit(
-      desired.namespaces.filter((n) => n.kind === 'router' && plans.has(n.name)),
-      4,
-      async (n) => {
-        try {
-          const script = planNat(n.nat, created.has(n.name) ? null : await readNat(n.name));
-          if (script) {
-            this.changes++;
-            await nftApply(n.name, script);
-          }
-        } catch (e) {
-          fail(`router:${n.objectId}`, `nftables: ${(e as Error).message}`);
-          for (const f of n.nat?.fips ?? []) fail(f.owner, `nftables: ${(e as Error).message}`);
-        }
-      },
-    );
-
+    const rootPlan = plans.get(ROOT_NS);
+    const rootFirst = rootPlan !== undefined && rootPlan.createsPeers.length > 0;
+    if (rootPlan && rootFirst) await runBatch(ROOT_NS, rootPlan.apply);
+    const rest = async () => {
+      if (plans.has(sw.name)) await runBatch(sw.name, plans.get(sw.name)!.apply);
+      await Promise.all([
+        mapLimit(owners, 4, (ns) => runBatch(ns, plans.get(ns)!.apply)),
+        mapLimit(desired.namespaces.filter((n) => n.kind === 'router' && plans.has(n.name)), 4, applyNat),
+      ]);
+    };
+    await Promise.all([rest(), rootPlan && !rootFirst ? runBatch(ROOT_NS, rootPlan.apply) : undefined]);
+    mark('apply');
     // Instances' process trees (only where something changed, or on a full pass).
     await mapLimit(
       desired.instances.filter((i) => plans.has(i.ns)),
@@ -379,6 +437,7 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
       },
     );
 
+    mark('processes');
     // Remember what is now in place; anything that failed is looked at again next pass.
     const failedNs = new Set<string>();
     for (const owner of kernelErrors.keys()) for (const ns of nsOfOwner(owner, desired)) failedNs.add(ns);
@@ -386,7 +445,7 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
     for (const name of plans.keys()) {
       const ino = name === ROOT_NS ? 0 : fresh.get(name);
       if (failedNs.has(name) || ino === undefined) this.applied.delete(name);
-      else this.applied.set(name, { fp: fpOf(byName.get(name)!), ino });
+      else this.applied.set(name, { fp: fpOf(byName.get(name)!), ino, spec: specs.get(name)! });
     }
     for (const [k, v] of kernelErrors) errors.set(k, v);
     if (kernelErrors.size) this.log.warn({ errors: Object.fromEntries(kernelErrors) }, 'kernel refused some changes');
@@ -395,6 +454,7 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
     await this.reportInstances(desired, errors, existing);
     if (full && this.compute) this.removeInstanceDirs(desired);
     if (full) this.lastFull = Date.now();
+    mark('status');
     this.lastPass = {
       full,
       ms: performance.now() - started,
@@ -402,7 +462,9 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
       namespacesTouched: plans.size,
       changes: this.changes,
       errors: errors.size,
+      phases,
     };
+    this.log.debug({ pass: this.lastPass }, 'data plane pass');
     this.scheduleRetry(kernelErrors.size > 0);
   }
 
@@ -613,6 +675,7 @@ function nsOfOwner(owner: string, d: Desired): string[] {
       ns.links.some((l) => l.owner === owner) ||
       ns.addrs.some((a) => a.owner === owner) ||
       ns.routes.some((r) => r.owner === owner) ||
+      ns.neighbours?.some((n) => n.owner === owner) ||
       ns.nat?.fips.some((f) => f.owner === owner)
     ) {
       out.push(ns.name);

@@ -108,3 +108,13 @@ export function planNat(spec: NatSpec | undefined, actual: NatState | null): str
   }
   return lines.length ? `${lines.join('\n')}\n` : null;
 }
+
+/** The state the kernel holds once `spec` is loaded (null: no table). */
+export function natStateOf(spec: NatSpec | undefined): NatState | null {
+  if (!spec) return null;
+  return {
+    fingerprint: natFingerprint(spec),
+    dnat: new Map(spec.fips.map((f) => [f.floating, f.fixed])),
+    snat: new Map(spec.fips.map((f) => [f.fixed, f.floating])),
+  };
+}

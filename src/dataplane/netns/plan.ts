@@ -225,3 +225,31 @@ export function batchFailures(stderr: string): Map<number, string> {
   }
   return out;
 }
+
+/**
+ * The state a namespace holds right after `spec` was applied without error. Incremental passes
+ * plan against it instead of reading the kernel back (a full pass, a recreated namespace or an
+ * earlier error still reads): a change then costs only the processes that make it.
+ */
+export function predictState(spec: DesiredNs): NsState {
+  const links = new Map<string, LinkState>();
+  for (const l of spec.links) {
+    links.set(l.name, {
+      ifindex: -1,
+      name: l.name,
+      kind: l.kind === 'loopback' ? null : l.kind,
+      mtu: l.mtu ?? 0,
+      mac: l.mac ?? '',
+      up: l.up,
+      master: l.master ?? null,
+      linkIndex: l.kind === 'veth' ? -1 : null,
+      linkNetnsid: null,
+      addrs: spec.addrs.filter((a) => a.dev === l.name).map((a) => a.cidr),
+    });
+  }
+  return {
+    links,
+    routes: spec.routes.map((r) => ({ family: parseIp(r.via)?.version ?? 4, dst: r.dst, via: r.via, dev: r.dev ?? null, protocol: 'boot' })),
+    neighbours: (spec.neighbours ?? []).map((n) => ({ ip: n.ip, dev: n.dev, mac: n.mac.toLowerCase(), state: ['STALE'] })),
+  };
+}
