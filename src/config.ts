@@ -36,6 +36,11 @@ export interface Config {
   lbNetworkDriver: 'neutron' | 'noop';
   /** Serve Neutron LBaaS v1 (`/v2.0/lb/...`, the `lbaas` extension) on the network endpoint. */
   lbaasV1: boolean;
+  /**
+   * netns: the unprivileged user load balancers' proxies run as — not the instances' user, so
+   * tenants' user_data can never signal or trace another tenant's load balancer.
+   */
+  lbUser: string;
   /** netns: two characters starting every namespace and host link the data plane owns. */
   dataplanePrefix: string;
   /** netns: a full read-back of the kernel at least this often (ms). */
@@ -79,6 +84,7 @@ export function loadConfig(overrides: Partial<Config> = {}, env: NodeJS.ProcessE
     lbEngine: (env.POCKETSTACK_LB_ENGINE as Config['lbEngine']) || 'auto',
     lbNetworkDriver: (env.POCKETSTACK_LB_NETWORK_DRIVER as Config['lbNetworkDriver']) || 'neutron',
     lbaasV1: env.POCKETSTACK_LBAAS_V1 !== 'false',
+    lbUser: env.POCKETSTACK_LB_USER ?? 'haproxy',
     dataplanePrefix: env.POCKETSTACK_DATAPLANE_PREFIX ?? 'ps',
     dataplaneResyncMs: int(env.POCKETSTACK_DATAPLANE_RESYNC_MS, 10_000),
     runUserData: ['1', 'true', 'yes'].includes((env.POCKETSTACK_RUN_USER_DATA ?? '').toLowerCase()),

@@ -140,7 +140,7 @@ export class Cloud {
     }
 
     const loadBalancer = new LoadBalancerService(store, network, { networkDriver: config.lbNetworkDriver, host: hostname() });
-    const lbEngine = await createLbEngine(config, loadBalancer, log.child({ component: 'lb-engine' }));
+    const lbEngine = await createLbEngine(config, loadBalancer, log.child({ component: 'lb-engine' }), dataplane instanceof NetnsDataPlane ? dataplane : null);
     if (config.lbaasV1) extensions.add('lbaas');
 
     const cloud = new Cloud(config, log, { store, identity, network, extensions, dataplane, image, compute, computeManager, loadBalancer, lbEngine });

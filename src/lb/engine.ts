@@ -57,7 +57,9 @@ export class LbEngine {
   async start(): Promise<void> {
     this.stopped = false;
     this.service.events.on('target', this.onTarget);
-    for (const id of await this.service.allLoadBalancerIds()) this.kick(id);
+    const ids = await this.service.allLoadBalancerIds();
+    await this.runtime.cleanup?.(new Set(ids));
+    for (const id of ids) this.kick(id);
     for (const id of await this.service.pendingDetachedPools()) void this.detachedPool(id);
     const h = setInterval(() => void this.pollHealth(), this.opts.healthIntervalMs ?? 1000);
     const s = setInterval(() => void this.pollStats(), this.opts.statsIntervalMs ?? 5000);

@@ -12,6 +12,8 @@ export interface Placement {
   address: string;
   /** Network namespace to run in; absent means the host's. */
   netns?: string;
+  /** Unprivileged user the proxy runs as (when PocketStack runs as root); absent: as PocketStack. */
+  user?: { uid: number; gid: number };
 }
 
 export interface LbInstance {
@@ -33,4 +35,18 @@ export interface LbRuntime {
   create(lbId: string, placement: Placement): LbInstance;
   /** Release shared resources at shutdown. */
   close?(): Promise<void>;
+  /** At start: stop what an earlier run left for load balancers not in `keep`. */
+  cleanup?(keep: Set<string>): Promise<void>;
+}
+
+export const ZERO_COUNTERS: ListenerCounters = { bytes_in: 0, bytes_out: 0, active_connections: 0, total_connections: 0, request_errors: 0 };
+
+export function addCounters(a: ListenerCounters, b: ListenerCounters): ListenerCounters {
+  return {
+    bytes_in: a.bytes_in + b.bytes_in,
+    bytes_out: a.bytes_out + b.bytes_out,
+    active_connections: a.active_connections + b.active_connections,
+    total_connections: a.total_connections + b.total_connections,
+    request_errors: a.request_errors + b.request_errors,
+  };
 }

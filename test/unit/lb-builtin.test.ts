@@ -2,6 +2,8 @@ import net from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RtListener, RtLoadBalancer, RtMember, RtMonitor, RtPool } from '../../src/lb/config.js';
 import { BuiltinInstance } from '../../src/lb/builtin/instance.js';
+import { WorkerInstance, workerCommand } from '../../src/lb/builtin/remote.js';
+import pino from 'pino';
 import { type Backend, get, httpBackend } from '../support/servers.js';
 import { freePort } from '../support/cloud.js';
 
@@ -69,7 +71,7 @@ const lb = (listeners: RtListener[], pools: RtPool[]): RtLoadBalancer => ({ id: 
 let web1: Backend;
 let web2: Backend;
 let web3: Backend;
-let inst: BuiltinInstance | undefined;
+let inst: BuiltinInstance | WorkerInstance | undefined;
 let port: number;
 
 beforeAll(async () => {
@@ -212,5 +214,62 @@ describe('built-in engine', () => {
     // The running configuration is untouched.
     expect((await get(ADDRESS, port)).body).toBe('web1');
     blocker.close();
+  });
+});
+
+describe('built-in engine in a worker process (how it runs inside a namespace)', () => {
+  const asRoot = process.getuid?.() === 0;
+  let healthKicks = 0;
+  let lost = 0;
+
+  beforeAll(async () => {
+    port = await freePort();
+  });
+
+  const startWorker = async (cfg: RtLoadBalancer, user?: { uid: number; gid: number }) => {
+    const w = new WorkerInstance('lb', { address: ADDRESS, ...(user ? { user } : {}) }, { onHealthChange: () => healthKicks++, onLost: () => lost++ }, pino({ level: 'silent' }));
+    inst = w;
+    await w.apply(cfg);
+    return w;
+  };
+
+  it('enters the namespace and drops to the unprivileged user with the command it builds', () => {
+    const argv = workerCommand('lb1', { address: '10.0.0.5', netns: 'psl-0d000001-00', user: { uid: 65534, gid: 65534 } });
+    expect(argv.slice(0, 9)).toEqual(['ip', 'netns', 'exec', 'psl-0d000001-00', 'setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--no-new-privs']);
+    expect(argv.slice(-2)).toEqual(['lb1', '10.0.0.5']);
+  });
+
+  it('balances, health-checks, counts, survives reconfiguration, and is replaced when it dies', async () => {
+    const w = await startWorker(lb([listener(port)], [pool([member(web1), member(web2)], { monitor: monitor() })]), asRoot ? { uid: 65534, gid: 65534 } : undefined);
+    const seen = await bodies(4);
+    expect(new Set(seen)).toEqual(new Set(['web1', 'web2']));
+    await wait(300);
+    expect([...(await w.health()).members.values()]).toEqual(['UP', 'UP']);
+    await web2.kill();
+    await wait(600);
+    expect((await w.health()).members.get('web2')).toBe('DOWN');
+    expect(healthKicks).toBeGreaterThan(0);
+    expect(await bodies(3)).toEqual(['web1', 'web1', 'web1']);
+    const before = (await w.counters()).get('l1')!.total_connections;
+    expect(before).toBeGreaterThanOrEqual(7);
+    // A worker killed behind our back: reported lost, replaced at the next apply, counters kept.
+    const pid = (w as unknown as { child: { pid: number } }).child.pid;
+    process.kill(pid, 'SIGKILL');
+    await wait(200);
+    expect(lost).toBe(1);
+    expect((await w.health()).members.size).toBe(0);
+    await w.apply(lb([listener(port)], [pool([member(web1)])]));
+    expect(await bodies(2)).toEqual(['web1', 'web1']);
+    expect((await w.counters()).get('l1')!.total_connections).toBe(before + 2);
+    await w.stop();
+    await expect(get(ADDRESS, port)).rejects.toThrow();
+  });
+
+  it.runIf(asRoot)('runs as the unprivileged user it is given', async () => {
+    const w = await startWorker(lb([listener(port)], [pool([member(web1)])]), { uid: 65534, gid: 65534 });
+    const pid = (w as unknown as { child: { pid: number } }).child.pid;
+    const { readFileSync } = await import('node:fs');
+    expect(readFileSync(`/proc/${pid}/status`, 'utf8')).toMatch(/^Uid:\s+65534\s+65534/m);
+    expect((await get(ADDRESS, port)).body).toBe('web1');
   });
 });

@@ -100,3 +100,47 @@ describe('HAProxy configuration', () => {
     expect(memberState('DRAIN')).toBe('DRAIN');
   });
 });
+
+describe.skipIf(!existsSync('/usr/sbin/haproxy'))('HAProxy processes across PocketStack restarts', () => {
+  it('a new PocketStack takes the sockets over from the HAProxy an earlier one left, and stops those of deleted load balancers', async () => {
+    const { HaproxyRuntime, runningPid } = await import('../../src/lb/haproxy/runtime.js');
+    const { httpBackend, get } = await import('../support/servers.js');
+    const { freePort } = await import('../support/cloud.js');
+    const pino = (await import('pino')).default;
+    const log = pino({ level: 'silent' });
+    const base = mkdtempSync(join(tmpdir(), 'lbhx-'));
+    const web = await httpBackend('web');
+    const port = await freePort();
+    const one: RtLoadBalancer = {
+      id: 'keep',
+      vipAddress: null,
+      listeners: [{ ...cfg.listeners[0], id: 'L', port, policies: [], allowedCidrs: [], defaultPoolId: 'P' }],
+      pools: [{ id: 'P', protocol: 'HTTP', algorithm: 'ROUND_ROBIN', persistence: null, tls: false, enabled: true, monitor: null, members: [{ id: 'M', address: '127.0.0.1', port: web.port, weight: 1, backup: false, enabled: true, checkAddress: '127.0.0.1', checkPort: web.port }] }],
+    };
+    const gone: RtLoadBalancer = { ...one, id: 'gone', listeners: [{ ...one.listeners[0], port: await freePort() }] };
+    try {
+      // The first PocketStack starts two load balancers, then dies without stopping them.
+      const first = new HaproxyRuntime('/usr/sbin/haproxy', base, log);
+      await first.create('keep', { address: '127.0.0.1' }).apply(one);
+      await first.create('gone', { address: '127.0.0.1' }).apply(gone);
+      const oldPid = (await runningPid(join(base, 'keep', 'stats.sock')))!;
+      const gonePid = (await runningPid(join(base, 'gone', 'stats.sock')))!;
+      expect((await get('127.0.0.1', port)).body).toBe('web');
+      // The next one: 'gone' was deleted meanwhile; 'keep' is applied again on the same port.
+      const second = new HaproxyRuntime('/usr/sbin/haproxy', base, log);
+      await second.cleanup(new Set(['keep']));
+      expect(existsSync(join(base, 'gone'))).toBe(false);
+      const again = second.create('keep', { address: '127.0.0.1' });
+      await again.apply(one);
+      const newPid = (await runningPid(join(base, 'keep', 'stats.sock')))!;
+      expect(newPid).not.toBe(oldPid);
+      expect((await get('127.0.0.1', port)).body).toBe('web');
+      await new Promise((r) => setTimeout(r, 300));
+      for (const pid of [oldPid, gonePid]) expect(() => process.kill(pid, 0)).toThrow();
+      await again.stop();
+    } finally {
+      await web.close();
+      rmSync(base, { recursive: true, force: true });
+    }
+  });
+});

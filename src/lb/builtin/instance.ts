@@ -6,10 +6,12 @@
 import type { Health } from '../../core/loadbalancer/status.js';
 import type { ListenerCounters } from '../../core/loadbalancer/service.js';
 import type { RtListener, RtLoadBalancer } from '../config.js';
-import type { LbInstance, LbRuntime, Placement } from '../runtime.js';
+import { type LbInstance, type LbRuntime, type Placement, addCounters } from '../runtime.js';
+import type { Logger } from 'pino';
 import type { BuiltinListener } from './common.js';
 import { HttpListener } from './http.js';
 import { PoolState } from './pool.js';
+import { WorkerInstance } from './remote.js';
 import { TcpListener } from './tcp.js';
 import { UdpListener } from './udp.js';
 
@@ -90,7 +92,7 @@ export class BuiltinInstance implements LbInstance {
     this.listeners.delete(id);
     const c = cur.l.counters();
     const prev = this.retired.get(id);
-    this.retired.set(id, prev ? sum(prev, { ...c, active_connections: 0 }) : { ...c, active_connections: 0 });
+    this.retired.set(id, prev ? addCounters(prev, { ...c, active_connections: 0 }) : { ...c, active_connections: 0 });
     await cur.l.close();
   }
 
@@ -107,7 +109,7 @@ export class BuiltinInstance implements LbInstance {
     for (const [id, x] of this.listeners) {
       const c = x.l.counters();
       const prev = this.retired.get(id);
-      out.set(id, prev ? sum(prev, c) : c);
+      out.set(id, prev ? addCounters(prev, c) : c);
     }
     return out;
   }
@@ -124,22 +126,22 @@ export class BuiltinInstance implements LbInstance {
   }
 }
 
-function sum(a: ListenerCounters, b: ListenerCounters): ListenerCounters {
-  return {
-    bytes_in: a.bytes_in + b.bytes_in,
-    bytes_out: a.bytes_out + b.bytes_out,
-    active_connections: a.active_connections + b.active_connections,
-    total_connections: a.total_connections + b.total_connections,
-    request_errors: a.request_errors + b.request_errors,
-  };
-}
 
-/** The built-in engine in this process (used when HAProxy is not installed, and on loopback). */
+/**
+ * The built-in engine: in this process on loopback; in a worker process inside the load
+ * balancer's namespace in netns mode (as an unprivileged user when PocketStack is root).
+ */
 export class BuiltinRuntime implements LbRuntime {
   readonly name = 'builtin' as const;
-  constructor(private readonly onHealthChange: (lbId: string) => void = () => undefined) {}
+  constructor(
+    private readonly log: Logger,
+    private readonly onHealthChange: (lbId: string) => void = () => undefined,
+    private readonly onLost: (lbId: string) => void = () => undefined,
+  ) {}
   create(lbId: string, placement: Placement): LbInstance {
-    if (placement.netns) throw new Error('the in-process built-in engine cannot enter a network namespace');
+    if (placement.netns || placement.user) {
+      return new WorkerInstance(lbId, placement, { onHealthChange: () => this.onHealthChange(lbId), onLost: () => this.onLost(lbId) }, this.log);
+    }
     return new BuiltinInstance(lbId, placement, () => this.onHealthChange(lbId));
   }
 }

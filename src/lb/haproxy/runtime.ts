@@ -8,7 +8,7 @@
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
@@ -17,7 +17,7 @@ import type { ListenerCounters } from '../../core/loadbalancer/service.js';
 import { BuiltinInstance } from '../builtin/instance.js';
 import type { RtLoadBalancer } from '../config.js';
 import { externalCheckScript } from '../icmp.js';
-import type { LbInstance, LbRuntime, Placement } from '../runtime.js';
+import { type LbInstance, type LbRuntime, type Placement, ZERO_COUNTERS, addCounters } from '../runtime.js';
 import { haproxyConfig } from './cfg.js';
 
 export async function findHaproxy(): Promise<string | null> {
@@ -48,6 +48,17 @@ export function statsCommand(socketPath: string, command: string, timeoutMs = 20
   });
 }
 
+/** The pid of the HAProxy answering on a stats socket, if one does. */
+export async function runningPid(socketPath: string): Promise<number | null> {
+  if (!existsSync(socketPath)) return null;
+  try {
+    const m = /^Pid: (\d+)$/m.exec(await statsCommand(socketPath, 'show info', 500));
+    return m ? Number(m[1]) : null;
+  } catch {
+    return null;
+  }
+}
+
 /** `show stat` CSV → rows keyed by header names. */
 export function parseStat(csv: string): Array<Record<string, string>> {
   const lines = csv.split('\n').filter((l) => l.trim() !== '');
@@ -71,8 +82,6 @@ export function memberState(status: string): 'UP' | 'DOWN' | 'DRAIN' | 'MAINT' |
   if (s.startsWith('UP') || s === 'NOLB') return 'UP';
   return 'DOWN';
 }
-
-const ZERO: ListenerCounters = { bytes_in: 0, bytes_out: 0, active_connections: 0, total_connections: 0, request_errors: 0 };
 
 class HaproxyInstance implements LbInstance {
   private proc: ChildProcess | null = null;
@@ -120,7 +129,7 @@ class HaproxyInstance implements LbInstance {
       await writeFile(this.pingScript, externalCheckScript(timeout));
       await chmod(this.pingScript, 0o755);
     }
-    let text = haproxyConfig(cfg, { bindAddress: this.placement.address, statsSocket: this.sock, pingScript: this.pingScript });
+    let text = haproxyConfig(cfg, { bindAddress: this.placement.address, statsSocket: this.sock, pingScript: this.pingScript, user: this.placement.user });
     text = text.replace('defaults\n', `    server-state-file ${this.stateFile}\ndefaults\n    load-server-state-from-file global\n`);
     if (!cfg.listeners.some((l) => l.protocol !== 'UDP')) {
       await this.stopProcess();
@@ -159,8 +168,10 @@ class HaproxyInstance implements LbInstance {
   private async start(): Promise<void> {
     const old = this.proc && this.proc.exitCode === null ? this.proc : null;
     const oldCounters = old ? await this.readCounters().catch(() => undefined) : undefined;
+    // A process left by an earlier PocketStack (killed, or restarted) hands its sockets over too.
+    const oldPid = old?.pid ?? (await runningPid(this.sock));
     const args = ['-db', '-f', this.cfgPath];
-    if (old) args.push('-x', this.sock, '-sf', String(old.pid));
+    if (oldPid) args.push('-x', this.sock, '-sf', String(oldPid));
     const [file, argv] = this.command(args);
     const child = spawn(file, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
@@ -177,7 +188,7 @@ class HaproxyInstance implements LbInstance {
     child.once('exit', (code, signal) => {
       if (this.proc === child && !this.stopped) this.log.warn({ lb: this.lbId, code, signal, stderr: stderr.slice(-500) }, 'haproxy exited');
     });
-    if (oldCounters) for (const [id, c] of oldCounters) this.base.set(id, add(this.base.get(id) ?? ZERO, { ...c, active_connections: 0 }));
+    if (oldCounters) for (const [id, c] of oldCounters) this.base.set(id, addCounters(this.base.get(id) ?? ZERO_COUNTERS, { ...c, active_connections: 0 }));
     this.proc = child;
   }
 
@@ -244,7 +255,7 @@ class HaproxyInstance implements LbInstance {
 
   async counters(): Promise<Map<string, ListenerCounters>> {
     const out = new Map<string, ListenerCounters>(this.base);
-    for (const [id, c] of await this.readCounters().catch(() => new Map<string, ListenerCounters>())) out.set(id, add(this.base.get(id) ?? ZERO, c));
+    for (const [id, c] of await this.readCounters().catch(() => new Map<string, ListenerCounters>())) out.set(id, addCounters(this.base.get(id) ?? ZERO_COUNTERS, c));
     if (this.udp) for (const [id, c] of await this.udp.counters()) out.set(id, c);
     return out;
   }
@@ -257,15 +268,6 @@ class HaproxyInstance implements LbInstance {
   }
 }
 
-function add(a: ListenerCounters, b: ListenerCounters): ListenerCounters {
-  return {
-    bytes_in: a.bytes_in + b.bytes_in,
-    bytes_out: a.bytes_out + b.bytes_out,
-    active_connections: a.active_connections + b.active_connections,
-    total_connections: a.total_connections + b.total_connections,
-    request_errors: a.request_errors + b.request_errors,
-  };
-}
 
 export class HaproxyRuntime implements LbRuntime {
   readonly name = 'haproxy' as const;
@@ -278,5 +280,33 @@ export class HaproxyRuntime implements LbRuntime {
 
   create(lbId: string, placement: Placement): LbInstance {
     return new HaproxyInstance(this.bin, lbId, placement, this.baseDir, this.log, () => this.onHealthChange(lbId));
+  }
+
+  /** At shutdown (every load balancer stopped): the run directory goes when it is empty. */
+  async close(): Promise<void> {
+    await rmdir(this.baseDir).catch(() => undefined);
+  }
+
+  /** Stop processes an earlier PocketStack left for load balancers that no longer exist. */
+  async cleanup(keep: Set<string>): Promise<void> {
+    let entries: string[] = [];
+    try {
+      entries = await readdir(this.baseDir);
+    } catch {
+      return;
+    }
+    for (const id of entries) {
+      if (keep.has(id)) continue;
+      const pid = await runningPid(join(this.baseDir, id, 'stats.sock'));
+      if (pid) {
+        try {
+          process.kill(pid, 'SIGTERM');
+          this.log.info({ lb: id, pid }, 'stopped haproxy of a load balancer that no longer exists');
+        } catch {
+          /* already gone */
+        }
+      }
+      await rm(join(this.baseDir, id), { recursive: true, force: true });
+    }
   }
 }
