@@ -27,6 +27,7 @@ import { routerOps } from './core/network/routers.js';
 import { securityGroupOps, securityGroupRuleOps } from './core/network/securitygroups.js';
 import { NetworkService } from './core/network/service.js';
 import { subnetOps } from './core/network/subnets.js';
+import { subnetpoolOps } from './core/network/subnetpools.js';
 import type { DataPlaneDriver } from './dataplane/driver.js';
 import { NetnsDataPlane } from './dataplane/netns/driver.js';
 import { NoopDataPlane } from './dataplane/noop.js';
@@ -71,6 +72,10 @@ const CORE_EXTENSIONS = [
   'standard-attr-timestamp',
   'stateful-security-group',
   'subnet-service-types',
+  'subnet_allocation',
+  'subnetpool-prefix-ops',
+  'tag',
+  'tag-ext',
 ];
 
 /** Which configured port each API app listens on (app name → Config.ports key). */
@@ -122,7 +127,8 @@ export class Cloud {
     configureDefaultQuotas(config.quotas);
     const network = new NetworkService(store);
     network.register(networkOps({ vxlanRange: () => config.vxlanRange }));
-    network.register(subnetOps());
+    network.register(subnetOps({ lockPools: store.dialect === 'postgres' }));
+    network.register(subnetpoolOps());
     network.register(portOps());
     network.register(securityGroupOps(store));
     network.register(securityGroupRuleOps(store));

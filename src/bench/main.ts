@@ -15,10 +15,11 @@ import { parseArgs } from 'node:util';
 import { request } from 'undici';
 import { BenchClient } from './client.js';
 import type { BenchContext, Result, Scenario } from './scenario.js';
+import { computeScenarios } from './scenarios/compute.js';
 import { netnsScenario } from './scenarios/netns.js';
 import { neutronScenarios } from './scenarios/neutron.js';
 
-const SCENARIOS: Scenario[] = [...neutronScenarios];
+const SCENARIOS: Scenario[] = [...neutronScenarios, ...computeScenarios];
 /** Run only with `--dataplane netns` (root: the benchmark's own server builds real namespaces). */
 const NETNS_SCENARIOS: Scenario[] = [netnsScenario];
 /** The benchmark's data plane owns namespaces with this prefix (removed when it ends). */
@@ -30,6 +31,8 @@ const USAGE = `usage: npm run bench -- [options]
   --token TOKEN           token for --url (or --identity/--user/--password/--project)
   --identity URL          Keystone URL to get a token from (e.g. http://127.0.0.1:5000)
   --user NAME --password PW --project NAME
+  --compute URL           Nova endpoint for the compute scenarios (e.g. http://127.0.0.1:8774)
+  --image URL             Glance endpoint for the compute scenarios (e.g. http://127.0.0.1:9292)
   --header K:V            extra request header (repeatable; e.g. X-Project-Id:demo for noauth Neutron)
   --only a,b              scenarios to run: ${SCENARIOS.map((s) => s.name).join(', ')}
   --scale N               also create up to N ports and compare create rates (default 0: off)
@@ -145,6 +148,8 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       url: { type: 'string' },
+      compute: { type: 'string' },
+      image: { type: 'string' },
       token: { type: 'string' },
       identity: { type: 'string' },
       user: { type: 'string', default: 'admin' },
@@ -180,11 +185,11 @@ async function main(): Promise<void> {
   const only = values.only ? new Set(values.only.split(',')) : undefined;
   const ctx: BenchContext = {
     client,
+    computeUrl: (values.compute ?? own?.computeUrl)?.replace(/\/$/, ''),
+    imageUrl: (values.image ?? own?.imageUrl)?.replace(/\/$/, ''),
     pid: own?.pid,
     quick: values.quick!,
     scalePorts: Number(values.scale),
-    computeUrl: own?.computeUrl,
-    imageUrl: own?.imageUrl,
     log: (m) => process.stderr.write(`${m}\n`),
   };
   const scenarios = values.dataplane === 'netns' ? [...SCENARIOS, ...NETNS_SCENARIOS] : SCENARIOS;

@@ -15,15 +15,15 @@ export interface Result {
 
 export interface BenchContext {
   client: BenchClient;
+  /** Nova and Glance endpoints, when known (the compute and netns scenarios need them). */
+  computeUrl?: string;
+  imageUrl?: string;
   /** Server process id when the benchmark started the server itself (RSS is read from /proc). */
   pid?: number;
   /** `--quick`: smaller counts for a smoke run. */
   quick: boolean;
   /** Scale test up to this many ports (0 skips it). */
   scalePorts: number;
-  /** Compute and image endpoints (the netns scenario boots servers). */
-  computeUrl?: string;
-  imageUrl?: string;
   log(msg: string): void;
 }
 

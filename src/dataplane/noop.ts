@@ -25,8 +25,11 @@ export class NoopDataPlane implements DataPlaneDriver {
     this.network.events.on('change', this.onChange);
   }
 
-  /** Ports changed since the last pass; a full pass runs at start and periodically. */
+  /** Ports and floating IPs changed since the last pass; a full pass runs at start and periodically. */
   private dirty = new Set<string>();
+  private dirtyFips = new Set<string>();
+  /** A deleted port silently disassociates its floating IPs: re-check them all. */
+  private allFips = true;
   private full = true;
   /** A floating IP changed (associated or not) since the last pass. */
   private fipsDirty = false;
@@ -34,9 +37,12 @@ export class NoopDataPlane implements DataPlaneDriver {
   private readonly onChange = (e: { resource: string; id: string; op: string }) => {
     // Status writes are our own echo; only ports and floating IPs matter here.
     if (e.op === 'status') return;
-    if (e.resource === 'floatingip') this.fipsDirty = true;
-    else if (e.resource === 'port') this.dirty.add(e.id);
-    else return;
+    if (e.resource === 'port') {
+      this.dirty.add(e.id);
+      if (e.op === 'delete') this.allFips = true;
+    } else if (e.resource === 'floatingip') {
+      this.dirtyFips.add(e.id);
+    } else return;
     this.reconciler.kick();
   };
 
@@ -62,12 +68,15 @@ export class NoopDataPlane implements DataPlaneDriver {
   private async pass(): Promise<void> {
     const db = this.network.store.db;
     const ids = [...this.dirty];
+    const fipIds = [...this.dirtyFips];
     const full = this.full;
-    const fipCheck = full || this.fipsDirty;
+    const allFips = full || this.allFips;
     this.dirty.clear();
+    this.dirtyFips.clear();
     this.full = false;
-    this.fipsDirty = false;
-    if (!full && ids.length === 0 && !fipCheck) return;
+    this.allFips = false;
+    if (allFips || fipIds.length) await this.floatingIps(allFips ? undefined : fipIds);
+    if (!full && ids.length === 0) return;
     let q = db.selectFrom('ports').select(['id', 'status', 'admin_state_up', 'binding_host_id']);
     if (!full) q = q.where('id', 'in', ids.length ? ids : ['']);
     const wrong = await q
@@ -82,11 +91,13 @@ export class NoopDataPlane implements DataPlaneDriver {
       const up = p.admin_state_up === 1 && p.binding_host_id !== '';
       await this.network.setStatus('port', p.id, up ? 'ACTIVE' : 'DOWN');
     }
-    if (!fipCheck) return;
-    // A floating IP is ACTIVE once associated (a real L3 agent would have set up its NAT), DOWN otherwise.
-    const fips = await db
-      .selectFrom('floating_ips')
-      .select(['id', 'fixed_port_id'])
+  }
+
+  /** A floating IP is ACTIVE once associated (a real L3 agent would have set up its NAT), DOWN otherwise. */
+  private async floatingIps(ids?: string[]): Promise<void> {
+    let q = this.network.store.db.selectFrom('floating_ips').select(['id', 'fixed_port_id']);
+    if (ids) q = q.where('id', 'in', ids);
+    const fips = await q
       .where((eb) =>
         eb.or([
           eb.and([eb('fixed_port_id', 'is not', null), eb('status', '!=', 'ACTIVE')]),

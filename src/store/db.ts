@@ -56,7 +56,6 @@ export class Store {
         return await this.db.transaction().execute(fn);
       } catch (e) {
         const code = (e as { code?: string }).code;
-        // IPAM_RACE: a free address range changed under a concurrent allocation; re-running picks another.
         const retryable =
           code === '40001' || code === '40P01' || code === 'SQLITE_BUSY' || code === 'IPAM_RACE' || (code === '23505' && this.dialect === 'postgres');
         if (!retryable || attempt >= 5) throw e;

@@ -3,7 +3,8 @@ import type { Store } from './db.js';
 import * as m0001 from './migrations/0001_identity.js';
 import * as m0002 from './migrations/0002_network.js';
 import * as m0003 from './migrations/0003_l3.js';
-import * as m0004 from './migrations/0004_compute.js';
+import * as m0004compute from './migrations/0004_compute.js';
+import * as m0004subnetpools from './migrations/0004_subnetpools.js';
 import * as m0005 from './migrations/0005_image.js';
 import * as m0006 from './migrations/0006_loadbalancer.js';
 
@@ -12,7 +13,8 @@ const MIGRATIONS: Record<string, Migration> = {
   '0001_identity': m0001,
   '0002_network': m0002,
   '0003_l3': m0003,
-  '0004_compute': m0004,
+  '0004_compute': m0004compute,
+  '0004_subnetpools': m0004subnetpools,
   '0005_image': m0005,
   '0006_loadbalancer': m0006,
 };

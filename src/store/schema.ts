@@ -571,6 +571,29 @@ export interface LbListenerStatsTable {
   request_errors: number;
 }
 
+export interface SubnetpoolsTable {
+  id: string;
+  project_id: string;
+  name: string;
+  description: string;
+  ip_version: number;
+  default_prefixlen: number;
+  min_prefixlen: number;
+  max_prefixlen: number;
+  default_quota: number | null;
+  is_default: number;
+  shared: number;
+  address_scope_id: string | null;
+  created_at: string;
+  updated_at: string;
+  revision_number: number;
+}
+
+export interface SubnetpoolPrefixesTable {
+  subnetpool_id: string;
+  cidr: string;
+}
+
 export interface DB {
   domains: DomainsTable;
   projects: ProjectsTable;
@@ -621,4 +644,6 @@ export interface DB {
   lb_availability_zones: LbAvailabilityZonesTable;
   lb_listener_stats: LbListenerStatsTable;
   lb_amphorae: LbAmphoraeTable;
+  subnetpools: SubnetpoolsTable;
+  subnetpool_prefixes: SubnetpoolPrefixesTable;
 }

@@ -18,7 +18,8 @@ describe('Neutron API surface', () => {
     expect(root.body.versions[0]).toMatchObject({ id: 'v2.0', status: 'CURRENT' });
     expect(root.body.versions[0].links[0].href).toMatch(/^http:\/\/.+\/v2\.0\/$/);
     const v2 = await anon.get('/v2.0/');
-    expect(v2.body.resources.map((r: { collection: string }) => r.collection)).toEqual(['networks', 'subnets', 'ports']);
+    // Subnet pools are served, so the root lists them as real Neutron's does (golden v2-root).
+    expect(v2.body.resources.map((r: { collection: string }) => r.collection)).toEqual(['networks', 'subnets', 'subnetpools', 'ports']);
   });
 
   it('lists exactly the extensions it implements, each with its metadata', async () => {

@@ -6,18 +6,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_PASSWORD, type TestCloud, startCloud } from '../support/cloud.js';
 import { OPENSTACK_CLIENT, missing } from '../support/requires.js';
-import { fieldMap, fieldRows, listHeaders, listRows, openrcV3, referenceFields, referenceOutput, run } from '../support/osc.js';
+import { fieldMap, fieldRows, listHeaders, listRows, openrcV2, openrcV3, referenceFields, referenceOutput, run } from '../support/osc.js';
 
-let tc: TestCloud;
-let env: Record<string, string>;
-const osc = (args: string) => run('openstack', args.split(' '), env);
-
-beforeAll(async () => {
-  if (skip) return;
-  tc = await startCloud({ listen: true });
-  env = openrcV3(`http://127.0.0.1:${tc.config.ports.identity}`, 'admin', ADMIN_PASSWORD);
-});
-afterAll(async () => tc?.stop());
 
 /** Field names printed, in order, must equal the reference's. */
 function expectSameFields(out: string, reference: string) {
@@ -26,7 +16,23 @@ function expectSameFields(out: string, reference: string) {
 
 const skip = missing([OPENSTACK_CLIENT]);
 
-describe.skipIf(skip)(`seed replay: networks, subnets, ports (openstack CLI)${skip ? ` — skipped: ${skip}` : ''}`, () => {
+// The tutorial's openrc (Keystone v2.0 URL, tenant name, no domains) and today's v3 openrc.
+const OPENRCS = {
+  'v2.0 openrc (the seed\'s)': (identity: string) => openrcV2(identity, 'admin', ADMIN_PASSWORD),
+  'v3 openrc': (identity: string) => openrcV3(identity, 'admin', ADMIN_PASSWORD),
+};
+
+describe.skipIf(skip).each(Object.entries(OPENRCS))(`seed replay with a %s: networks, subnets, ports${skip ? ` — skipped: ${skip}` : ''}`, (_name, openrc) => {
+  let tc: TestCloud;
+  let env: Record<string, string>;
+  const osc = (args: string) => run('openstack', args.split(' '), env);
+
+  beforeAll(async () => {
+    tc = await startCloud({ listen: true });
+    env = openrc(`http://127.0.0.1:${tc.config.ports.identity}`);
+  });
+  afterAll(async () => tc?.stop());
+
   it('lists the public network the tutorial expects', async () => {
     const r = await osc('network list');
     expect(r.code).toBe(0);

@@ -7,7 +7,8 @@ import { novaBadRequest, novaForbidden, novaNotFound, policyDenied } from '../..
 import type { NetworkRequest, RequestedNetworks } from '../../core/compute/network.js';
 import { HIDDEN_FROM_2_36 } from '../../core/compute/quotas.js';
 import { AVAILABILITY_ZONE, type ComputeService, type ServerQuery } from '../../core/compute/servers.js';
-import { type TokenAuthenticator, requireAuth, setWwwAuthenticate } from '../auth.js';
+import { type TokenAuthenticator, keystoneMiddleware401, requireAuth } from '../auth.js';
+import { ipToString, parseIp } from '../../util/ip.js';
 import { baseUrl, createApp, jsonBody, queryLists } from '../http.js';
 import {
   ATTACH_SCHEMA,
@@ -107,6 +108,9 @@ function nextLinks(v: ViewContext, path: string, q: Map<string, string[]>, items
   return [{ href: `${v.base}/v2.1/${path}?${params.toString()}`, rel: 'next' }];
 }
 
+/** Nova keeps access IPs as address objects: they come back in canonical (compressed) form. */
+const canonicalIp = (v: unknown): string | undefined => (typeof v === 'string' ? ipToString(parseIp(v)!) : undefined);
+
 /** Turn a validated `networks` value into Nova's network requests. */
 function parseNetworks(raw: unknown, version: ApiVersion): RequestedNetworks {
   if (raw === undefined) return { kind: 'unspecified' };
@@ -139,13 +143,11 @@ export function buildComputeApi(opts: ComputeApiOptions): FastifyInstance {
   const app = createApp({
     name: 'compute',
     logger: opts.logger,
+    // oslo.middleware's max_request_body_size in front of Nova.
+    bodyLimit: 114_688,
     errors: {
       render(err, _req, reply) {
-        if (err.kind === 'unauthorized') {
-          // keystonemiddleware answers before Nova does.
-          setWwwAuthenticate(reply, opts.identityUrl());
-          return { error: { code: 401, title: 'Unauthorized', message: err.message } };
-        }
+        if (err.kind === 'unauthorized') return keystoneMiddleware401(reply, opts.identityUrl(), err.message);
         const status = err.status;
         const name = FAULT_NAMES[status] ?? 'computeFault';
         return { [name]: { code: status, message: err.message } };
@@ -409,8 +411,8 @@ export function buildComputeApi(opts: ComputeApiOptions): FastifyInstance {
       keyName: s.key_name as string | undefined,
       userData: s.user_data as string | undefined,
       availabilityZone: s.availability_zone as string | undefined,
-      accessIPv4: s.accessIPv4 as string | undefined,
-      accessIPv6: s.accessIPv6 as string | undefined,
+      accessIPv4: canonicalIp(s.accessIPv4),
+      accessIPv6: canonicalIp(s.accessIPv6),
       configDrive: s.config_drive !== undefined && truthy(s.config_drive),
       autoDiskConfig: s['OS-DCF:diskConfig'] === 'AUTO',
       minCount,
@@ -437,8 +439,8 @@ export function buildComputeApi(opts: ComputeApiOptions): FastifyInstance {
     const s = await compute.update(ctx, params(req).id, {
       name: u.name as string | undefined,
       description: 'description' in u ? ((u.description as string | null) ?? null) : undefined,
-      accessIPv4: u.accessIPv4 as string | undefined,
-      accessIPv6: u.accessIPv6 as string | undefined,
+      accessIPv4: canonicalIp(u.accessIPv4),
+      accessIPv6: canonicalIp(u.accessIPv6),
       autoDiskConfig: u['OS-DCF:diskConfig'] === undefined ? undefined : u['OS-DCF:diskConfig'] === 'AUTO',
     });
     return { server: serverView(view(req, ctx), s, { reduced: true }) };

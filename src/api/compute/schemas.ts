@@ -52,7 +52,10 @@ export const validator = new SchemaValidator({
         return false;
       }
     },
-    'date-time': (v) => typeof v !== 'string' || !Number.isNaN(Date.parse(v)),
+    // oslo's parse_isotime (the iso8601 library): ISO 8601 only, not every string a JS Date takes.
+    'date-time': (v) =>
+      typeof v !== 'string' ||
+      (/^\d{4}-\d\d-\d\d([T ]\d\d:\d\d(:\d\d(\.\d+)?)?)?(Z|[+-]\d\d(:?\d\d)?)?$/.test(v) && !Number.isNaN(Date.parse(v))),
     name: nameCheck,
     keypair_name_20: keypairNameCheck,
   },
@@ -166,19 +169,10 @@ const CREATE_232 = copy(CREATE_219);
 const CREATE_233 = copy(CREATE_232);
 const CREATE_237 = copy(CREATE_219);
 ((CREATE_237.properties as Record<string, Schema>).server.required as string[]).push('networks');
-serverProps(CREATE_237).networks = {
-  oneOf: [
-    {
-      type: 'array',
-      items: {
-        type: 'object',
-        properties: { fixed_ip: IP_ADDRESS, port: { oneOf: [{ type: 'string', format: 'uuid' }, { type: 'null' }] }, uuid: { type: 'string', format: 'uuid' } },
-        additionalProperties: false,
-      },
-    },
-    { type: 'string', enum: ['none', 'auto'] },
-  ],
-};
+// 2.37: networks is a list (whose uuids must be UUIDs) or "auto"/"none".
+const NETWORK_ITEM_237 = copy(NETWORK_ITEM_21);
+(NETWORK_ITEM_237.properties as ServerProps).uuid = { type: 'string', format: 'uuid' };
+serverProps(CREATE_237).networks = { oneOf: [{ type: 'array', items: NETWORK_ITEM_237 }, { type: 'string', enum: ['none', 'auto'] }] };
 const CREATE_242 = copy(CREATE_237);
 (((serverProps(CREATE_242).networks.oneOf as Schema[])[0].items as Schema).properties as ServerProps).tag = TAG;
 

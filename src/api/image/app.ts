@@ -4,8 +4,8 @@ import type { Readable } from 'node:stream';
 import { DomainError } from '../../core/errors.js';
 import type { Image, ImageChange, ImageMember, ImageService } from '../../core/image/service.js';
 import { imageSchema, imagesSchema, memberSchema, membersSchema } from '../../core/image/schema.js';
-import { type TokenAuthenticator, requireAuth, setWwwAuthenticate } from '../auth.js';
-import { baseUrl, createApp, jsonBody } from '../http.js';
+import { type TokenAuthenticator, keystoneMiddleware401, requireAuth } from '../auth.js';
+import { REASON_PHRASES, baseUrl, createApp, jsonBody } from '../http.js';
 
 export interface ImageApiOptions {
   logger: Logger;
@@ -14,34 +14,20 @@ export interface ImageApiOptions {
   identityUrl: () => string;
 }
 
-const TITLES: Record<number, string> = {
-  400: 'Bad Request',
-  401: 'Unauthorized',
-  403: 'Forbidden',
-  404: 'Not Found',
-  405: 'Method Not Allowed',
-  409: 'Conflict',
-  410: 'Gone',
-  413: 'Request Entity Too Large',
-  415: 'Unsupported Media Type',
-  416: 'Requested Range Not Satisfiable',
-  500: 'Internal Server Error',
-  501: 'Not Implemented',
-};
 
 /**
  * Glance's errors are webob's: the explanation rendered as HTML, JSON or plain text depending on
  * what the client accepts (HTML when it does not say).
  */
 function glanceError(err: DomainError, req: FastifyRequest, reply: FastifyReply): unknown {
-  const status = `${err.status} ${TITLES[err.status] ?? 'Error'}`;
+  const status = `${err.status} ${REASON_PHRASES[err.status] ?? 'Error'}`;
   const extra = (err as { headers?: Record<string, string> }).headers;
   if (extra) reply.headers(extra);
   const explanation = err.message;
   const kind = negotiate(req.headers.accept);
   if (kind === 'json') {
     reply.type('application/json');
-    return { message: `${explanation}<br /><br />\n\n\n`, code: status, title: TITLES[err.status] ?? 'Error' };
+    return { message: `${explanation}<br /><br />\n\n\n`, code: status, title: REASON_PHRASES[err.status] ?? 'Error' };
   }
   if (kind === 'html') {
     reply.type('text/html; charset=UTF-8');
@@ -198,13 +184,15 @@ export function buildImageApi(opts: ImageApiOptions): FastifyInstance {
     logger: opts.logger,
     errors: {
       render(err, req, reply) {
-        if (err.kind === 'unauthorized') {
-          setWwwAuthenticate(reply, opts.identityUrl());
-          return { error: { code: 401, title: 'Unauthorized', message: err.message } };
-        }
+        if (err.kind === 'unauthorized') return keystoneMiddleware401(reply, opts.identityUrl(), err.message);
         return glanceError(err, req, reply);
       },
     },
+  });
+  // Glance's routes are exact: `/v2/images/` (an empty id) is not the collection.
+  app.addHook('onRequest', async (req) => {
+    const path = req.url.split('?')[0];
+    if (path.length > 1 && path.endsWith('/') && path !== '/v2/') throw NOT_FOUND();
   });
   // Image data is streamed to disk as it arrives, never buffered; its size cap is the service's.
   app.addContentTypeParser('application/octet-stream', (_req, payload, done) => done(null, payload));

@@ -319,20 +319,24 @@ export async function serverPorts(q: Q, serverIds: string[]): Promise<ServerPort
     .sort((a, b) => a.position - b.position || a.created.localeCompare(b.created) || a.id.localeCompare(b.id));
 }
 
-/** How the L3 part stores floating IPs, when it exists (column names found once per store). */
-const floatingLayout = new WeakMap<Store, Promise<{ port: string } | null>>();
+/**
+ * How the L3 part stores floating IPs (Neutron's `floating_ips` table: `fixed_port_id`,
+ * `floating_ip_address`, `fixed_ip_address`), looked up once per store: compute works with or
+ * without L3 in the build.
+ */
+const floatingLayout = new WeakMap<Store, Promise<{ table: string; port: string } | null>>();
 
-async function floatingIpColumns(store: Store): Promise<{ port: string } | null> {
+async function floatingIpColumns(store: Store): Promise<{ table: string; port: string } | null> {
   let p = floatingLayout.get(store);
   if (!p) {
     p = (async () => {
       const tables = await store.db.introspection.getTables();
-      const t = tables.find((x) => x.name === 'floatingips');
+      const t = tables.find((x) => x.name === 'floating_ips') ?? tables.find((x) => x.name === 'floatingips');
       if (!t) return null;
       const cols = t.columns.map((c) => c.name);
       const port = cols.includes('fixed_port_id') ? 'fixed_port_id' : cols.includes('port_id') ? 'port_id' : null;
       if (!port || !cols.includes('floating_ip_address') || !cols.includes('fixed_ip_address')) return null;
-      return { port };
+      return { table: t.name, port };
     })();
     floatingLayout.set(store, p);
   }
@@ -345,7 +349,7 @@ async function floatingIps(store: Store, portIds: string[]): Promise<Map<string,
   const layout = await floatingIpColumns(store);
   if (!layout || !portIds.length) return out;
   const db = store.db as unknown as import('kysely').Kysely<Record<string, Record<string, string>>>;
-  const rows = await db.selectFrom('floatingips').select([`${layout.port} as port`, 'floating_ip_address', 'fixed_ip_address']).where(layout.port, 'in', portIds).execute();
+  const rows = await db.selectFrom(layout.table).select([`${layout.port} as port`, 'floating_ip_address', 'fixed_ip_address']).where(layout.port, 'in', portIds).execute();
   for (const r of rows) {
     const list = out.get(r.port) ?? [];
     list.push({ floating: r.floating_ip_address, fixed: r.fixed_ip_address });
@@ -384,6 +388,8 @@ export async function serverSecurityGroups(q: Q, ports: ServerPort[]): Promise<M
     .innerJoin('security_groups', 'security_groups.id', 'port_security_groups.security_group_id')
     .select(['port_security_groups.port_id', 'security_groups.name', 'security_groups.id'])
     .where('port_security_groups.port_id', 'in', ports.map((p) => p.id))
+    .orderBy('security_groups.name')
+    .orderBy('security_groups.id')
     .execute();
   for (const p of ports) {
     for (const r of rows.filter((x) => x.port_id === p.id)) {

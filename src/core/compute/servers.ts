@@ -32,16 +32,7 @@ import { POWER, TASK, VM, statesOfStatuses, statusOf } from './states.js';
 export const AVAILABILITY_ZONE = 'nova';
 
 /** The flavor a server was booted with (Nova keeps this copy on the instance). */
-export interface BootFlavor {
-  id: string;
-  name: string;
-  ram: number;
-  vcpus: number;
-  disk: number;
-  ephemeral: number;
-  swap: number;
-  extra_specs: Record<string, string>;
-}
+export type BootFlavor = Pick<Flavor, 'id' | 'name' | 'ram' | 'vcpus' | 'disk' | 'ephemeral' | 'swap'> & { extra_specs: Record<string, string> };
 
 export interface Fault {
   code: number;
@@ -156,14 +147,44 @@ const reservationId = () => {
 
 const now = () => new Date().toISOString();
 
-/** Actions Nova has that this slice does not: a clear 501 instead of pretending. */
-const UNIMPLEMENTED_ACTIONS = new Set([
-  'resize', 'confirmResize', 'revertResize', 'rebuild', 'createImage', 'createBackup', 'changePassword', 'pause', 'unpause',
-  'suspend', 'resume', 'rescue', 'unrescue', 'shelve', 'shelveOffload', 'unshelve', 'migrate', 'os-migrateLive', 'evacuate',
-  'addSecurityGroup', 'removeSecurityGroup', 'trigger_crash_dump', 'os-resetState', 'resetNetwork', 'injectNetworkInfo',
-  'restore', 'forceDelete', 'os-getVNCConsole', 'os-getSPICEConsole', 'os-getRDPConsole', 'os-getSerialConsole',
-  'addFixedIp', 'removeFixedIp', 'addFloatingIp', 'removeFloatingIp',
-]);
+/**
+ * Actions Nova has that this slice does not implement, with the instance states Nova accepts them
+ * in (its check_instance_state): the state check answers first (409), as in Nova; an action
+ * that would be valid is a clear 501 instead of pretending.
+ */
+const UNIMPLEMENTED_ACTIONS: Record<string, string[] | null> = {
+  resize: ['active', 'stopped'],
+  confirmResize: ['resized'],
+  revertResize: ['resized'],
+  rebuild: ['active', 'stopped', 'error'],
+  createImage: ['active', 'stopped', 'paused', 'suspended'],
+  createBackup: ['active', 'stopped', 'paused', 'suspended'],
+  changePassword: ['active'],
+  pause: ['active'],
+  unpause: ['paused'],
+  suspend: ['active'],
+  resume: ['suspended'],
+  rescue: ['active', 'stopped', 'error'],
+  unrescue: ['rescued'],
+  shelve: ['active', 'stopped', 'paused', 'suspended'],
+  shelveOffload: ['shelved'],
+  unshelve: ['shelved', 'shelved_offloaded'],
+  restore: ['soft_deleted'],
+  trigger_crash_dump: ['active', 'paused', 'rescued', 'resized', 'error'],
+  migrate: null,
+  'os-migrateLive': null,
+  evacuate: null,
+  resetNetwork: null,
+  injectNetworkInfo: null,
+  'os-getVNCConsole': null,
+  'os-getSPICEConsole': null,
+  'os-getRDPConsole': null,
+  'os-getSerialConsole': null,
+  addFixedIp: null,
+  removeFixedIp: null,
+  addFloatingIp: null,
+  removeFloatingIp: null,
+};
 
 /**
  * Nova's compute API without HTTP: servers and what belongs to them. Writes record desired state
@@ -593,12 +614,74 @@ export class ComputeService {
         return this.lock(ctx, id, true);
       case 'unlock':
         return this.lock(ctx, id, false);
-      default:
-        if (UNIMPLEMENTED_ACTIONS.has(name)) {
-          throw new DomainError('not_implemented', 'HTTPNotImplemented', `Action '${name}' is not implemented by this compute service.`);
-        }
-        throw novaBadRequest(`There is no such action: ${name}`);
+      case 'forceDelete':
+        // There is no soft delete here, so every server is deleted at once: force-deleting is deleting.
+        return this.delete(ctx, id);
+      case 'addSecurityGroup':
+      case 'removeSecurityGroup':
+        return this.securityGroupAction(ctx, id, name, body[name]);
+      case 'os-resetState':
+        return this.resetState(ctx, id, body[name]);
+      default: {
+        if (!(name in UNIMPLEMENTED_ACTIONS)) throw novaBadRequest(`There is no such action: ${name}`);
+        const row = await this.row(ctx, id);
+        const states = UNIMPLEMENTED_ACTIONS[name];
+        if (states && !states.includes(row.vm_state)) throw invalidState(id, name, 'vm_state', row.vm_state);
+        if (states && row.task_state !== null) throw invalidState(id, name, 'task_state', row.task_state);
+        throw new DomainError('not_implemented', 'HTTPNotImplemented', `Action '${name}' is not implemented by this compute service.`);
+      }
     }
+  }
+
+  /** addSecurityGroup / removeSecurityGroup: the group on (or off) every port of the server. */
+  private async securityGroupAction(ctx: RequestContext, id: string, action: string, arg: unknown): Promise<void> {
+    const row = await this.row(ctx, id);
+    if (typeof arg !== 'object' || arg === null || Array.isArray(arg)) throw novaBadRequest('Missing parameter dict');
+    const name = (arg as { name?: unknown }).name;
+    if (name === undefined) throw novaBadRequest('Security group not specified');
+    if (typeof name !== 'string' || name.trim() === '') throw novaBadRequest('Security group name cannot be empty');
+    let groupId: string;
+    try {
+      [groupId] = await resolveSecurityGroups(this.store, { ...ctx, projectId: row.project_id }, [name]);
+    } catch (e) {
+      if (e instanceof DomainError && e.status === 400) throw novaNotFound(e.message);
+      throw e;
+    }
+    if (groupId === undefined) {
+      // `default` is resolved by Neutron on create; here it must be looked up like any other.
+      const g = await this.store.db.selectFrom('security_groups').select('id').where('project_id', '=', row.project_id).where('name', '=', name).executeTakeFirst();
+      if (!g) throw novaNotFound(`Security group ${name} is not found for project ${row.project_id}`);
+      groupId = g.id;
+    }
+    const admin = systemContext(ctx.requestId);
+    await this.network.batch(async (batch) => {
+      const ports = await batch.trx.selectFrom('ports').select(['id', 'port_security_enabled']).where('device_id', '=', id).execute();
+      if (!ports.length) throw novaNotFound(`instance_id ${id} could not be found as device id on any ports`);
+      let found = false;
+      for (const p of ports) {
+        const groups = (await batch.trx.selectFrom('port_security_groups').select('security_group_id').where('port_id', '=', p.id).execute()).map((g) => g.security_group_id);
+        if (action === 'addSecurityGroup') {
+          if (p.port_security_enabled !== 1) throw novaBadRequest('Network requires port_security_enabled and subnet associated in order to apply security groups.');
+          await batch.update(admin, 'ports', p.id, { port: { security_groups: [...groups, groupId] } });
+        } else if (groups.includes(groupId)) {
+          await batch.update(admin, 'ports', p.id, { port: { security_groups: groups.filter((g) => g !== groupId) } });
+          found = true;
+        }
+      }
+      if (action === 'removeSecurityGroup' && !found) throw novaNotFound(`Security group ${name} not associated with the instance ${id}`);
+    });
+  }
+
+  /** os-resetState (admins): force vm_state active or error and clear the task. */
+  private async resetState(ctx: RequestContext, id: string, arg: unknown): Promise<void> {
+    if (!ctx.isAdmin) throw policyDenied('os_compute_api:os-admin-actions:reset_state');
+    const state = (arg as { state?: unknown } | null)?.state;
+    if (state !== 'active' && state !== 'error') {
+      throw novaBadRequest(`Invalid input for field/attribute state. Value: ${String(state)}. '${String(state)}' is not one of ['active', 'error']`);
+    }
+    await this.row(ctx, id);
+    await this.store.db.updateTable('servers').set({ vm_state: state, task_state: null, updated_at: now() }).where('id', '=', id).execute();
+    this.changed(id, 'reset');
   }
 
   private async power(ctx: RequestContext, id: string, what: 'stop' | 'start'): Promise<void> {

@@ -425,6 +425,11 @@ export class ImageService {
       };
       for (const c of changes) {
         const root = c.path[0];
+        if (c.op !== 'remove') {
+          // Glance validates the value as a one-property image against the image schema.
+          const invalid = schemaFailure('image', { [root]: c.value });
+          if (invalid) throw invalid;
+        }
         const isBase = SETTABLE.includes(root);
         if (c.op === 'replace') {
           if (isBase) setBase(root, c.value);

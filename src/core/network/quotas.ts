@@ -21,7 +21,7 @@ export const DEFAULT_QUOTAS: Record<string, number> = {
 export const QUOTA_TABLES: Record<string, string | null> = {
   network: 'networks',
   subnet: 'subnets',
-  subnetpool: null,
+  subnetpool: 'subnetpools',
   port: 'ports',
   router: 'routers',
   floatingip: 'floating_ips',
@@ -29,6 +29,9 @@ export const QUOTA_TABLES: Record<string, string | null> = {
   security_group: 'security_groups',
   security_group_rule: 'security_group_rules',
 };
+
+/** Neutron's DB_INTEGER_MAX_VALUE: the largest limit a quota takes. */
+const MAX_LIMIT = 2 ** 31 - 1;
 
 /** Defaults after configuration (neutron.conf's [quotas] quota_<resource>); set once at start-up. */
 let configured: Record<string, number> = { ...DEFAULT_QUOTAS };
@@ -41,8 +44,6 @@ export function configureDefaultQuotas(overrides: Record<string, number>): void 
 export function defaultQuotas(): Record<string, number> {
   return { ...configured };
 }
-/** Neutron's DB_INTEGER_MAX_VALUE: the largest limit a quota takes. */
-const MAX_LIMIT = 2 ** 31 - 1;
 
 export async function quotaLimits(q: Q, projectId: string): Promise<Record<string, number>> {
   const rows = await q.selectFrom('quotas').select(['resource', 'hard_limit']).where('project_id', '=', projectId).execute();
@@ -83,10 +84,10 @@ export const quotaApi = {
     for (const r of rows) {
       let entry = byProject.get(r.project_id);
       if (!entry) {
-        entry = { ...DEFAULT_QUOTAS, project_id: r.project_id, tenant_id: r.project_id };
+        entry = { ...defaultQuotas(), project_id: r.project_id, tenant_id: r.project_id };
         byProject.set(r.project_id, entry);
       }
-      if (r.resource in DEFAULT_QUOTAS) entry[r.resource] = r.hard_limit;
+      if (r.resource in entry) entry[r.resource] = r.hard_limit;
     }
     return [...byProject.values()];
   },
@@ -98,7 +99,7 @@ export const quotaApi = {
 
   async defaults(ctx: RequestContext, projectId: string): Promise<Record<string, number>> {
     if (projectId !== ctx.projectId && !ctx.isAdmin) throw policyError('get_quota');
-    return { ...DEFAULT_QUOTAS };
+    return defaultQuotas();
   },
 
   async details(q: Q, ctx: RequestContext, projectId: string): Promise<Record<string, { limit: number; used: number; reserved: number }>> {

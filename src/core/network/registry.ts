@@ -17,7 +17,7 @@ export interface ResourceOps {
   update?(trx: Tx, ctx: RequestContext, row: Row, p: Prepared): Promise<void>;
   /** Delete the (locked) row and what belongs to it. */
   delete?(trx: Tx, ctx: RequestContext, row: Row): Promise<void>;
-  /** Work a listing implies before it reads (Neutron makes a project's default security group on first list). */
+  /** Called before listing (Neutron makes the listed project's default security group on first list). */
   beforeList?(ctx: RequestContext, filters: Map<string, string[]>): Promise<void>;
   /** Member actions: `PUT /routers/{id}/add_router_interface` … */
   actions?: Record<string, (trx: Tx, ctx: RequestContext, row: Row, body: unknown) => Promise<unknown>>;

@@ -134,17 +134,14 @@ export interface Prepared {
   given: Set<string>;
 }
 
-/** The JSON key of a collection: `security-groups` → `security_groups` (URLs use dashes). */
-export const collectionKey = (def: { collection: string }): string => def.collection.replace(/-/g, '_');
-
 /** Unwrap `{"network": {...}}` or, for bulk-capable resources, `{"networks": [...]}`. */
 export function unwrapBody(def: ResourceDef, body: unknown, forCreate: boolean): Record<string, unknown>[] {
   if (body === undefined || body === null) throw httpBadRequest('Resource body required');
   if (typeof body !== 'object' || Array.isArray(body)) throw httpBadRequest('Body contains invalid data');
   const b = body as Record<string, unknown>;
-  if (forCreate && collectionKey(def) in b) {
+  if (forCreate && def.collection in b) {
     if (!def.bulk) throw httpBadRequest('Bulk operation not supported');
-    const items = b[collectionKey(def)];
+    const items = b[def.collection];
     if (!Array.isArray(items) || items.length === 0) throw httpBadRequest('Resources required');
     return items.map((it) => {
       if (!it || typeof it !== 'object' || Array.isArray(it)) throw httpBadRequest('Body contains invalid data');

@@ -222,7 +222,6 @@ export async function ensureDefaultSecurityGroup(trx: Tx, projectId: string): Pr
   return id;
 }
 
-/** Listing groups or rules makes sure the listed project has its default group, as Neutron does. */
 /** Groups a port of `projectId` may use: the project's own (admins may use any). */
 export async function checkPortGroups(trx: Tx, ctx: RequestContext, projectId: string, ids: string[]): Promise<void> {
   if (ids.length === 0) return;
@@ -324,16 +323,15 @@ async function visibleGroup(q: Q, ctx: RequestContext, id: string): Promise<Row>
   return g;
 }
 
-/** Neutron makes the caller's default group when it first lists groups (or rules). */
 /**
- * Listing makes the default group of the project listed (an admin may name one with a filter);
- * a member never makes another project's (Neutron bug 1987410). A read first: the write
- * transaction happens once per project.
+ * Neutron makes the listed project's default group when groups (or rules) are listed: the
+ * project of a `project_id`/`tenant_id` filter, else the caller's. A member never makes another
+ * project's group (Neutron bug 1987410). Reads first, so the common case writes nothing.
  */
 function ensureOnList(store: Store) {
   return async (ctx: RequestContext, filters: Map<string, string[]>) => {
     const projectId = filters.get('project_id')?.[0] ?? filters.get('tenant_id')?.[0] ?? ctx.projectId;
-    if (!projectId || !(ctx.isAdmin || projectId === ctx.projectId)) return;
+    if (!projectId || (!ctx.isAdmin && projectId !== ctx.projectId)) return;
     const has = await store.db.selectFrom('default_security_groups').select('project_id').where('project_id', '=', projectId).executeTakeFirst();
     if (has) return;
     await store.tx(async (trx) => {

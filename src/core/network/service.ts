@@ -21,7 +21,6 @@ import {
   renderRows,
   unwrapBody,
   bumpRevision,
-  collectionKey,
 } from './resource.js';
 import { checkQuota } from './quotas.js';
 import { isoSeconds } from '../../util/time.js';
@@ -126,20 +125,20 @@ export class NetworkService {
   /** POST: one object or, for bulk-capable resources, many, all in one transaction. */
   async create(ctx: RequestContext, collection: string, body: unknown): Promise<{ bulk: boolean; items: Record<string, unknown>[] }> {
     const def = this.mustGet(collection).def;
-    const bulk = typeof body === 'object' && body !== null && collectionKey(def) in body && def.bulk === true;
-    const { out: ids, events } = await this.runBatch((b) => b.create(ctx, collection, body));
+    const bulk = typeof body === 'object' && body !== null && def.collection in body && def.bulk === true;
+    const { out: ids, announce } = await this.runBatch((b) => b.create(ctx, collection, body));
     // Render before announcing: the answer shows what this request committed, not what a data
     // plane reacting to the announcement may already have changed.
     const items = await this.renderIds(ctx, def, ids);
-    for (const e of events) this.emit(e);
+    announce();
     return { bulk, items };
   }
 
   async update(ctx: RequestContext, collection: string, id: string, body: unknown, ifMatch?: number): Promise<Record<string, unknown>> {
     const def = this.mustGet(collection).def;
-    const { events } = await this.runBatch((b) => b.update(ctx, collection, id, body, ifMatch));
+    const { announce } = await this.runBatch((b) => b.update(ctx, collection, id, body, ifMatch));
     const [out] = await this.renderIds(ctx, def, [id]);
-    for (const e of events) this.emit(e);
+    announce();
     return out;
   }
 
@@ -153,19 +152,19 @@ export class NetworkService {
    * Change events are announced after the commit.
    */
   async batch<T>(fn: (b: NetworkBatch) => Promise<T>): Promise<T> {
-    const { out, events } = await this.runBatch(fn);
-    for (const e of events) this.emit(e);
+    const { out, announce } = await this.runBatch(fn);
+    announce();
     return out;
   }
 
-  /** Run a batch; its change events are returned for the caller to announce after commit. */
-  private async runBatch<T>(fn: (b: NetworkBatch) => Promise<T>): Promise<{ out: T; events: ChangeEvent[] }> {
+  /** The batch's transaction; its change events are announced when the caller says so. */
+  private async runBatch<T>(fn: (b: NetworkBatch) => Promise<T>): Promise<{ out: T; announce: () => void }> {
     const events: ChangeEvent[] = [];
     const out = await this.store.tx(async (trx) => {
       events.length = 0; // a retried transaction starts over
       return fn(this.batchOn(trx, events));
     });
-    return { out, events };
+    return { out, announce: () => events.forEach((e) => this.emit(e)) };
   }
 
   private batchOn(trx: Tx, events: ChangeEvent[]): NetworkBatch {

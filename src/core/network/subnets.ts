@@ -34,6 +34,7 @@ import {
   values as valuesV,
 } from './attributes.js';
 import { type PoolRange, ipam } from './ipam.js';
+import { allocateFromPool } from './subnetpools.js';
 import { visibleNetwork } from './networks.js';
 import type { ResourceOps } from './registry.js';
 import {
@@ -194,7 +195,7 @@ function gatewayInvalid(c: Cidr, gw: bigint): boolean {
   return c.version === 4 && (gw === c.first || gw === c.last) && gw >= c.first && gw <= c.last;
 }
 
-export function subnetOps(): ResourceOps {
+export function subnetOps(opts: { lockPools: boolean } = { lockPools: false }): ResourceOps {
   return {
     def: subnetDef,
     quota: 'subnet',
@@ -204,14 +205,34 @@ export function subnetOps(): ResourceOps {
       if (!network) throw resourceNotFound('Network', v.network_id as string);
       if (!ctx.isAdmin && network.project_id !== ctx.projectId) throw policyError('create_subnet');
 
-      if (v.subnetpool_id !== undefined && v.subnetpool_id !== null) {
-        throw notFound('SubnetPoolNotFound', `Subnet pool ${v.subnetpool_id} could not be found.`);
-      }
-      if (v.cidr !== undefined && v.prefixlen !== undefined) throw neutronBadRequest('subnets', 'cidr and prefixlen must not be supplied together');
-      if (v.cidr === undefined || v.cidr === null) throw neutronBadRequest('subnets', 'a subnetpool must be specified in the absence of a cidr');
+      const hasCidr = v.cidr !== undefined && v.cidr !== null;
+      if (hasCidr && v.prefixlen !== undefined) throw neutronBadRequest('subnets', 'cidr and prefixlen must not be supplied together');
+      const poolId = (v.subnetpool_id as string | null | undefined) ?? null;
+      if (!poolId && !hasCidr) throw neutronBadRequest('subnets', 'a subnetpool must be specified in the absence of a cidr');
 
       const version = v.ip_version as number;
-      const cidrIn = v.cidr as string;
+      let cidrIn = v.cidr as string;
+      // A pool picks the CIDR (or vets the requested one); the rest is an ordinary subnet.
+      let pickedByPool = false;
+      if (poolId) {
+        if (hasCidr) checkIpVersion('cidr', cidrIn, version);
+        const alloc = await allocateFromPool(
+          trx,
+          ctx,
+          {
+            poolId,
+            ipVersion: version,
+            networkId: network.id,
+            projectId: v.project_id as string,
+            cidr: hasCidr ? cidrIn : undefined,
+            prefixlen: v.prefixlen as number | undefined,
+            allocationPools: v.allocation_pools !== undefined,
+          },
+          opts.lockPools,
+        );
+        cidrIn = alloc.cidr;
+        pickedByPool = alloc.picked;
+      }
       checkIpVersion('cidr', cidrIn, version);
       const c = parseCidr(cidrIn)!;
       const cidr = cidrToString(c);
@@ -230,9 +251,10 @@ export function subnetOps(): ResourceOps {
         if (version === 4 && c.first === 0n) throw invalidInput("First IP '0.0.0.0' of network is not supported if enable_dhcp is True.");
       }
 
-      // Gateway: default is the first address (IPv4) or the subnet-router anycast address (IPv6).
+      // Gateway: default is the first address (IPv4) or the subnet-router anycast address (IPv6);
+      // a block a pool picked gets its first address in both families, as Neutron's allocator gives.
       let gateway: bigint | null;
-      if (v.gateway_ip === undefined) gateway = version === 6 ? c.network : c.network + 1n;
+      if (v.gateway_ip === undefined) gateway = version === 6 && !pickedByPool ? c.network : c.network + 1n;
       else if (v.gateway_ip === null) gateway = null;
       else {
         checkIpVersion('gateway_ip', v.gateway_ip as string, version);
@@ -281,7 +303,7 @@ export function subnetOps(): ResourceOps {
         gateway_ip: gateway === null ? null : ipToString({ version: c.version, value: gateway }),
         ipv6_ra_mode: raMode,
         ipv6_address_mode: addrMode,
-        subnetpool_id: null,
+        subnetpool_id: poolId,
         segment_id: null,
         allocation_pools: JSON.stringify(pools),
         dns_nameservers: JSON.stringify(v.dns_nameservers ?? []),

@@ -1,0 +1,297 @@
+/**
+ * Subnet pools (Neutron's `subnet_allocation`, `subnetpool-prefix-ops`): a set of prefixes from
+ * which subnets are carved, either a requested CIDR or the first free block of a prefix length.
+ * Like Neutron, a pool stores its prefixes compacted and reports prefix lengths as strings.
+ */
+import type { Q, Tx } from '../../store/db.js';
+import { uuid as newUuid } from '../../util/ids.js';
+import { type Cidr, type IpVersion, bitsOf, cidrToString, parseCidr } from '../../util/ip.js';
+import { type Range, cidrRange, cidrTexts, intersects, isSubset, rangesOf, subtract, toCidrs } from '../../util/ipset.js';
+import type { RequestContext } from '../context.js';
+import { DomainError, conflict, invalidInput, neutronBadRequest, resourceNotFound } from '../errors.js';
+import { type Validator, NOT_SPECIFIED, nonNegative, notEmptyString, subnetCidr, toBoolean, toInt, uuid } from './attributes.js';
+import type { ResourceOps } from './registry.js';
+import { type ResourceDef, type Row, bumpRevision, chunks, insertRow, renderRows, standardAttrs, updateRow } from './resource.js';
+
+/** type:subnet_list, worded as neutron-lib words it. */
+const subnetList: Validator = (v) => {
+  if (!Array.isArray(v)) return `'${String(v)}' is not a list`;
+  if (new Set(v.map((x) => JSON.stringify(x))).size !== v.length) return `Duplicate items in the list: '${v.join(', ')}'`;
+  for (const item of v) {
+    const e = subnetCidr(item);
+    if (e) return e;
+  }
+  return undefined;
+};
+
+export const subnetpoolDef: ResourceDef = {
+  name: 'subnetpool',
+  collection: 'subnetpools',
+  table: 'subnetpools',
+  label: 'Subnet pool',
+  notFoundType: 'SubnetPoolNotFound',
+  bulk: true,
+  taggable: true,
+  attrs: {
+    id: { filter: true, sort: true, column: 'id', validate: uuid },
+    name: { post: true, put: true, filter: true, sort: true, column: 'name', validate: notEmptyString(255) },
+    tenant_id: standardAttrs().tenant_id,
+    default_prefixlen: { post: true, put: true, default: NOT_SPECIFIED, filter: true, sort: true, column: 'default_prefixlen', convert: toInt, validate: nonNegative },
+    min_prefixlen: { post: true, put: true, default: NOT_SPECIFIED, filter: true, sort: true, column: 'min_prefixlen', convert: toInt, validate: nonNegative },
+    max_prefixlen: { post: true, put: true, default: NOT_SPECIFIED, filter: true, sort: true, column: 'max_prefixlen', convert: toInt, validate: nonNegative },
+    is_default: { post: true, put: true, default: false, filter: true, sort: true, adminOnly: true, column: 'is_default', codec: 'bool', convert: toBoolean },
+    shared: { post: true, default: false, filter: true, sort: true, adminOnly: true, column: 'shared', codec: 'bool', convert: toBoolean },
+    prefixes: { post: true, put: true, validate: subnetList },
+    ip_version: { filter: true, sort: true, column: 'ip_version', codec: 'int', convert: toInt },
+    default_quota: { post: true, put: true, default: NOT_SPECIFIED, filter: true, sort: true, column: 'default_quota', codec: 'int', convert: toInt, validate: nonNegative },
+    address_scope_id: {},
+    ...(({ tenant_id: _t, ...rest }) => rest)(standardAttrs()),
+  },
+  // A shared pool is readable by every project.
+  sharedWhere: (eb) => eb('subnetpools.shared', '=', 1),
+  async load(q, rows) {
+    const byId = new Map<string, Row>();
+    for (const r of rows) {
+      r.__prefixes = [];
+      // Neutron answers prefix lengths as strings.
+      r.__default_prefixlen = String(r.default_prefixlen);
+      r.__min_prefixlen = String(r.min_prefixlen);
+      r.__max_prefixlen = String(r.max_prefixlen);
+      r.__address_scope_id = null;
+      byId.set(r.id, r);
+    }
+    for (const chunk of chunks([...byId.keys()], 500)) {
+      const prefixes = await q.selectFrom('subnetpool_prefixes').select(['subnetpool_id', 'cidr']).where('subnetpool_id', 'in', chunk).execute();
+      for (const p of prefixes) byId.get(p.subnetpool_id)?.__prefixes.push(p.cidr);
+    }
+    for (const r of rows) r.__prefixes = sortCidrs(r.__prefixes);
+  },
+};
+
+function sortCidrs(cidrs: string[]): string[] {
+  return cidrs
+    .map((c) => parseCidr(c)!)
+    .sort((a, b) => (a.network < b.network ? -1 : a.network > b.network ? 1 : a.prefix - b.prefix))
+    .map(cidrToString);
+}
+
+const badRequest = (type: string, message: string) => new DomainError('bad_request', type, message);
+
+const bounds = (version: IpVersion) => ({ min: version === 4 ? 8 : 64, max: bitsOf(version) });
+
+function illegalBounds(type: string, len: number, baseType: string, baseLen: number) {
+  return badRequest('IllegalSubnetPoolPrefixBounds', `Illegal prefix bounds: ${type}=${len}, ${baseType}=${baseLen}.`);
+}
+
+interface PoolSpec {
+  ipVersion: IpVersion;
+  prefixes: string[];
+  min: number;
+  max: number;
+  def: number;
+}
+
+/** Neutron's SubnetPoolReader: version from the prefixes, compaction, prefix-length bounds. */
+function readPool(prefixes: string[], given: { min?: number; max?: number; def?: number }): PoolSpec {
+  if (prefixes.length === 0) throw badRequest('EmptySubnetPoolPrefixList', 'Empty subnet pool prefix list.');
+  const parsed = prefixes.map((p) => parseCidr(p)!);
+  const ipVersion = parsed[0].version;
+  if (parsed.some((p) => p.version !== ipVersion)) throw badRequest('PrefixVersionMismatch', 'Cannot mix IPv4 and IPv6 prefixes in a subnet pool.');
+  const b = bounds(ipVersion);
+  const min = given.min ?? b.min;
+  const max = given.max ?? b.max;
+  const def = given.def ?? min;
+  if (min < 0) throw badRequest('UnsupportedMinSubnetPoolPrefix', `Prefix '${min}' not supported in IPv4 pool.`);
+  if (min > max) throw illegalBounds('min_prefixlen', min, 'max_prefixlen', max);
+  if (max > b.max) throw illegalBounds('max_prefixlen', max, 'ip_version_max', b.max);
+  if (def < min) throw illegalBounds('default_prefixlen', def, 'min_prefixlen', min);
+  if (def > max) throw illegalBounds('default_prefixlen', def, 'max_prefixlen', max);
+  return { ipVersion, prefixes: cidrTexts(ipVersion, parsed.map(cidrRange)), min, max, def };
+}
+
+async function checkNoOtherDefault(trx: Tx, ipVersion: number, exceptId?: string): Promise<void> {
+  let q = trx.selectFrom('subnetpools').select('id').where('is_default', '=', 1).where('ip_version', '=', ipVersion);
+  if (exceptId) q = q.where('id', '!=', exceptId);
+  if (await q.executeTakeFirst()) {
+    throw invalidInput('A default subnetpool for this IP family has already been set. Only one default may exist per IP family');
+  }
+}
+
+async function poolPrefixes(q: Q, poolId: string): Promise<string[]> {
+  return (await q.selectFrom('subnetpool_prefixes').select('cidr').where('subnetpool_id', '=', poolId).execute()).map((r) => r.cidr);
+}
+
+async function writePrefixes(trx: Tx, poolId: string, prefixes: string[]): Promise<void> {
+  await trx.deleteFrom('subnetpool_prefixes').where('subnetpool_id', '=', poolId).execute();
+  for (const cidr of prefixes) await trx.insertInto('subnetpool_prefixes').values({ subnetpool_id: poolId, cidr }).execute();
+}
+
+async function allocatedRanges(q: Q, poolId: string): Promise<Range[]> {
+  const subnets = await q.selectFrom('subnets').select('cidr').where('subnetpool_id', '=', poolId).execute();
+  return rangesOf(subnets.map((s) => s.cidr));
+}
+
+function prefixesFromBody(body: unknown): string[] {
+  const prefixes = typeof body === 'object' && body !== null ? (body as { prefixes?: unknown }).prefixes : undefined;
+  const err = subnetList(prefixes);
+  if (err) throw new DomainError('bad_request', 'HTTPBadRequest', `Invalid input for prefixes. Reason: ${err}.`);
+  return prefixes as string[];
+}
+
+export function subnetpoolOps(): ResourceOps {
+  const rendered = async (trx: Tx, ctx: RequestContext, id: string) => {
+    const row = await trx.selectFrom('subnetpools').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+    const [out] = await renderRows(trx, subnetpoolDef, ctx, [row]);
+    return out;
+  };
+
+  /** Apply a new prefix list (superset of the old one, unless `allowShrink`) and bounds. */
+  const applyUpdate = async (trx: Tx, row: Row, values: Record<string, unknown>) => {
+    const oldPrefixes = await poolPrefixes(trx, row.id);
+    let prefixes = oldPrefixes;
+    if ('prefixes' in values) {
+      const wanted = values.prefixes as string[];
+      if (!isSubset(rangesOf(oldPrefixes), rangesOf(wanted))) {
+        throw badRequest('IllegalSubnetPoolPrefixUpdate', 'Illegal update to prefixes: Existing prefixes must be a subset of the new prefixes.');
+      }
+      prefixes = wanted;
+    }
+    const spec = readPool(prefixes, {
+      min: (values.min_prefixlen as number | undefined) ?? row.min_prefixlen,
+      max: (values.max_prefixlen as number | undefined) ?? row.max_prefixlen,
+      def: (values.default_prefixlen as number | undefined) ?? row.default_prefixlen,
+    });
+    if (spec.ipVersion !== row.ip_version) throw badRequest('PrefixVersionMismatch', 'Cannot mix IPv4 and IPv6 prefixes in a subnet pool.');
+    if (values.is_default === true && row.is_default !== 1) await checkNoOtherDefault(trx, spec.ipVersion, row.id);
+    await writePrefixes(trx, row.id, spec.prefixes);
+    const cols: Row = { min_prefixlen: spec.min, max_prefixlen: spec.max, default_prefixlen: spec.def };
+    for (const k of ['name', 'description', 'default_quota'] as const) if (k in values) cols[k] = values[k];
+    if ('is_default' in values) cols.is_default = values.is_default ? 1 : 0;
+    await updateRow(trx, subnetpoolDef, row, cols);
+  };
+
+  return {
+    def: subnetpoolDef,
+    quota: 'subnetpool',
+    async create(trx, ctx, p) {
+      const v = p.values;
+      const spec = readPool(v.prefixes as string[], {
+        min: v.min_prefixlen as number | undefined,
+        max: v.max_prefixlen as number | undefined,
+        def: v.default_prefixlen as number | undefined,
+      });
+      if (v.is_default) await checkNoOtherDefault(trx, spec.ipVersion);
+      const id = newUuid();
+      await insertRow(trx, subnetpoolDef, id, {
+        project_id: v.project_id,
+        name: v.name,
+        description: v.description,
+        ip_version: spec.ipVersion,
+        default_prefixlen: spec.def,
+        min_prefixlen: spec.min,
+        max_prefixlen: spec.max,
+        default_quota: v.default_quota ?? null,
+        is_default: v.is_default ? 1 : 0,
+        shared: v.shared ? 1 : 0,
+        address_scope_id: null,
+      });
+      await writePrefixes(trx, id, spec.prefixes);
+      return id;
+    },
+
+    async update(trx, ctx, row, p) {
+      await applyUpdate(trx, row, p.values);
+    },
+
+    async delete(trx, ctx, row) {
+      const used = await trx.selectFrom('subnets').select('id').where('subnetpool_id', '=', row.id).executeTakeFirst();
+      if (used) throw badRequest('SubnetPoolDeleteError', 'Unable to delete subnet pool: Subnet pool has existing allocations.');
+      await trx.deleteFrom('subnetpool_prefixes').where('subnetpool_id', '=', row.id).execute();
+      await trx.deleteFrom('subnetpools').where('id', '=', row.id).execute();
+    },
+
+    actions: {
+      async add_prefixes(trx, ctx, row, body) {
+        const add = prefixesFromBody(body);
+        if (add.length) await applyUpdate(trx, row, { prefixes: [...(await poolPrefixes(trx, row.id)), ...add] });
+        return { prefixes: (await rendered(trx, ctx, row.id)).prefixes };
+      },
+      async remove_prefixes(trx, ctx, row, body) {
+        const remove = rangesOf(prefixesFromBody(body));
+        const current = rangesOf(await poolPrefixes(trx, row.id));
+        if (remove.length && intersects(current, remove)) {
+          if (intersects(await allocatedRanges(trx, row.id), remove)) {
+            throw badRequest('IllegalSubnetPoolPrefixUpdate', 'Illegal update to prefixes: One or more the prefixes to be removed is in use by a subnet.');
+          }
+          const left = subtract(current, remove);
+          if (left.length === 0) throw badRequest('EmptySubnetPoolPrefixList', 'Empty subnet pool prefix list.');
+          await writePrefixes(trx, row.id, cidrTexts(row.ip_version, left));
+          await bumpRevision(trx, 'subnetpools', row.id);
+        }
+        return { prefixes: (await rendered(trx, ctx, row.id)).prefixes };
+      },
+    },
+  };
+}
+
+// ---------------------------------------------------------------- allocating subnets
+
+export interface PoolRequest {
+  poolId: string;
+  ipVersion: number;
+  networkId: string;
+  projectId: string;
+  /** A specific CIDR, or else a prefix length (the pool's default when absent). */
+  cidr?: string;
+  prefixlen?: number;
+  allocationPools: boolean;
+}
+
+const subnetsBadRequest = (msg: string) => neutronBadRequest('subnets', msg);
+const allocationError = (reason: string) => new DomainError('internal', 'SubnetAllocationError', `Failed to allocate subnet: ${reason}.`);
+
+/**
+ * Neutron's SubnetAllocator: check the request against the pool (version, network affinity,
+ * prefix bounds, per-project quota) and return the CIDR to create. Runs in the subnet's
+ * transaction; the pool row is locked on PostgreSQL so two allocations cannot take one block.
+ */
+export async function allocateFromPool(trx: Tx, ctx: RequestContext, req: PoolRequest, lock: boolean): Promise<{ cidr: string; picked: boolean }> {
+  let q = trx.selectFrom('subnetpools').selectAll().where('id', '=', req.poolId);
+  if (lock) q = q.forUpdate();
+  const pool = await q.executeTakeFirst();
+  if (!pool || (!ctx.isAdmin && pool.project_id !== ctx.projectId && pool.shared !== 1)) throw resourceNotFound('Subnet pool', req.poolId);
+  if (req.ipVersion !== pool.ip_version) {
+    throw subnetsBadRequest(`Cannot allocate IPv${req.ipVersion} subnet from IPv${pool.ip_version} subnet pool`);
+  }
+  if (req.cidr === undefined && req.allocationPools) throw subnetsBadRequest('allocation_pools allowed only for specific subnet requests.');
+  const siblings = await trx.selectFrom('subnets').select('subnetpool_id').where('network_id', '=', req.networkId).where('ip_version', '=', req.ipVersion).execute();
+  if (siblings.some((s) => s.subnetpool_id !== req.poolId)) {
+    throw badRequest('NetworkSubnetPoolAffinityError', 'Subnets hosted on the same network must be allocated from the same subnet pool.');
+  }
+  const wanted: Cidr | null = req.cidr ? parseCidr(req.cidr) : null;
+  const prefixlen = wanted ? wanted.prefix : (req.prefixlen ?? pool.default_prefixlen);
+  if (prefixlen > pool.max_prefixlen) {
+    throw badRequest('MaxPrefixSubnetAllocationError', `Unable to allocate subnet with prefix length ${prefixlen}, maximum allowed prefix is ${pool.max_prefixlen}.`);
+  }
+  if (prefixlen < pool.min_prefixlen) {
+    throw badRequest('MinPrefixSubnetAllocationError', `Unable to allocate subnet with prefix length ${prefixlen}, minimum allowed prefix is ${pool.min_prefixlen}.`);
+  }
+  if (pool.default_quota !== null) {
+    // Quota in units of /32 (IPv4) or /64 (IPv6) per project.
+    const unit = pool.ip_version === 4 ? 32 : 64;
+    const own = await trx.selectFrom('subnets').select('cidr').where('subnetpool_id', '=', pool.id).where('project_id', '=', req.projectId).execute();
+    const units = (len: number) => 2 ** (unit - len);
+    const used = own.reduce((n, s) => n + units(parseCidr(s.cidr)!.prefix), 0);
+    if (used + units(prefixlen) > pool.default_quota) throw conflict('SubnetPoolQuotaExceeded', 'Per-tenant subnet pool prefix quota exceeded.');
+  }
+  const available = subtract(rangesOf(await poolPrefixes(trx, pool.id)), await allocatedRanges(trx, pool.id));
+  if (wanted) {
+    if (!isSubset([cidrRange(wanted)], available)) throw allocationError('Cannot allocate requested subnet from the available set of prefixes');
+    return { cidr: cidrToString(wanted), picked: false };
+  }
+  // Smallest free blocks first, so large blocks stay whole (Neutron's order).
+  const blocks = toCidrs(pool.ip_version as IpVersion, available).sort((a, b) => b.prefix - a.prefix);
+  const block = blocks.find((b) => b.prefix <= prefixlen);
+  if (!block) throw allocationError(`Insufficient prefix space to allocate subnet size /${prefixlen}`);
+  return { cidr: cidrToString({ ...block, prefix: prefixlen }), picked: true };
+}
