@@ -1,90 +1,25 @@
-import { rmSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { teardown } from '../../src/dataplane/netns/down.js';
-import type { NetnsDataPlane } from '../../src/dataplane/netns/driver.js';
 import { run } from '../../src/dataplane/netns/exec.js';
 import { listNamespaces } from '../../src/dataplane/netns/kernel.js';
-import { Names } from '../../src/dataplane/netns/names.js';
-import { type Client, type TestCloud, networkClients, serviceClients, startCloud } from '../support/cloud.js';
-import { httpGet, ping, serveHttp, serveTcpEcho, sh, stopAll, tcpProbe } from '../support/netns.js';
-import { ROOT, missing } from '../support/requires.js';
+import { PREFIX, type Vm, bootServer, eventually, makeNetwork, names, netnsSuite } from '../support/dataplane.js';
+import { httpGet, ping, serveHttp, serveTcpEcho, sh, tcpProbe } from '../support/netns.js';
 
 /**
  * The netns data plane on the real kernel (root): L2 segments, instances, security groups,
- * convergence after tampering, restarts. Uses its own prefix (`pt`) so a developer's cloud (`ps`)
- * is never touched; everything it creates is removed in afterAll, also on failure.
+ * convergence after tampering, restarts. Uses its own prefix so a developer's cloud (`ps`) is
+ * never touched; everything it creates is removed afterwards, also on failure.
  */
-const PREFIX = 'pt';
-const names = new Names(PREFIX);
-let tc: TestCloud;
-let admin: Client;
-let demo: Client;
-let nova: Client;
-let dp: NetnsDataPlane;
-let net: { id: string };
-let imageId: string;
+const s = netnsSuite();
+const skip = s.skip;
+let net: { net: string; subnet: string; projectId: string };
 
-interface Vm {
-  id: string;
-  ns: string;
-  port: any;
-  ip: string;
-}
-
-async function waitServer(id: string, want: string): Promise<any> {
-  let s: any;
-  for (let i = 0; i < 500; i++) {
-    s = (await nova.get(`/v2.1/servers/${id}`)).body.server;
-    if (s?.status === want) return s;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`server ${id} is ${s?.status}, not ${want}`);
-}
-
-/** A Nova server on the test network (optionally on a port made beforehand). */
-async function boot(name: string, opts: { port?: string; want?: string } = {}): Promise<Vm> {
-  const nic = opts.port ? { port: opts.port } : { uuid: net.id };
-  const res = await nova.post('/v2.1/servers', { server: { name, flavorRef: '1', imageRef: imageId, networks: [nic] } });
-  if (res.status !== 202) throw new Error(JSON.stringify(res.body));
-  const s = await waitServer(res.body.server.id, opts.want ?? 'ACTIVE');
-  const port = (await admin.get(`/v2.0/ports?device_id=${s.id}`)).body.ports[0];
-  return { id: s.id, ns: names.instanceNs(s.id), port, ip: port.fixed_ips[0].ip_address };
-}
-
-async function converge(): Promise<void> {
-  await dp.idle();
-}
-
-async function status(portId: string): Promise<string> {
-  return (await admin.get(`/v2.0/ports/${portId}`)).body.port.status;
-}
-
-async function startCloudNetns(dir?: string): Promise<TestCloud> {
-  const t = await startCloud({ dir, config: { dataplane: 'netns', dataplanePrefix: PREFIX, dataplaneResyncMs: 60_000 } });
-  dp = t.cloud.services.dataplane as NetnsDataPlane;
-  ({ admin, demo } = await networkClients(t));
-  nova = (await serviceClients(t, 'compute')).demo;
-  return t;
-}
-
-const skip = missing([ROOT]);
-
-beforeAll(async () => {
-  if (skip) return;
-  await teardown(names);
-  tc = await startCloudNetns();
-  net = (await demo.post('/v2.0/networks', { network: { name: 'l2net' } })).body.network;
-  await demo.post('/v2.0/subnets', { subnet: { network_id: net.id, cidr: '10.90.1.0/24', ip_version: 4, name: 'l2sub' } });
-  imageId = (await (await serviceClients(tc, 'image')).demo.get('/v2/images')).body.images[0].id;
-});
-
-afterAll(async () => {
-  if (skip) return;
-  stopAll();
-  await tc?.cloud.close();
-  await teardown(names);
-  if (tc) rmSync(tc.dir, { recursive: true, force: true });
-});
+const boot = async (name: string, opts: { port?: string; want?: string } = {}): Promise<Vm> => {
+  net ??= await makeNetwork(s, 'l2net', '10.90.1.0/24');
+  return bootServer(s, name, opts.port ? { port: opts.port } : { network: net.net }, { want: opts.want });
+};
+const converge = () => s.dp.idle();
+const status = async (portId: string): Promise<string> => (await s.admin.get(`/v2.0/ports/${portId}`)).body.port.status;
 
 describe.skipIf(skip)(`netns data plane: L2, instances, security groups${skip ? ` — skipped: ${skip}` : ''}`, () => {
   let a: Vm;
@@ -108,17 +43,17 @@ describe.skipIf(skip)(`netns data plane: L2, instances, security groups${skip ? 
   });
 
   it('makes no change on a second full pass (idempotent)', async () => {
-    await dp.resync();
-    expect(dp.lastPass).toMatchObject({ full: true, changes: 0, errors: 0 });
+    await s.dp.resync();
+    expect(s.dp.lastPass).toMatchObject({ full: true, changes: 0, errors: 0 });
   });
 
   it('enforces security groups: only what a rule admits reaches the port', async () => {
-    const sg = (await demo.post('/v2.0/security-groups', { security_group: { name: 'web' } })).body.security_group;
+    const sg = (await s.demo.post('/v2.0/security-groups', { security_group: { name: 'web' } })).body.security_group;
     for (const r of [{ protocol: 'tcp', port_range_min: 80, port_range_max: 80 }, { protocol: 'icmp' }]) {
-      const res = await demo.post('/v2.0/security-group-rules', { security_group_rule: { security_group_id: sg.id, direction: 'ingress', ethertype: 'IPv4', ...r } });
+      const res = await s.demo.post('/v2.0/security-group-rules', { security_group_rule: { security_group_id: sg.id, direction: 'ingress', ethertype: 'IPv4', ...r } });
       expect(res.status).toBe(201);
     }
-    expect((await demo.put(`/v2.0/ports/${b.port.id}`, { port: { security_groups: [sg.id] } })).status).toBe(200);
+    expect((await s.demo.put(`/v2.0/ports/${b.port.id}`, { port: { security_groups: [sg.id] } })).status).toBe(200);
     await converge();
     await serveHttp(b.ns, 80, 'web');
     await serveHttp(b.ns, 8080, 'secret');
@@ -134,31 +69,31 @@ describe.skipIf(skip)(`netns data plane: L2, instances, security groups${skip ? 
     await sh(['ip', '-n', a.ns, 'addr', 'add', '10.90.1.250/24', 'dev', 'eth0']);
     expect(await httpGet(`http://${b.ip}/`, { ns: a.ns, source: '10.90.1.250', timeoutS: 1 })).toBeNull();
     // An allowed address pair makes it legitimate.
-    await demo.put(`/v2.0/ports/${a.port.id}`, { port: { allowed_address_pairs: [{ ip_address: '10.90.1.250' }] } });
+    await s.demo.put(`/v2.0/ports/${a.port.id}`, { port: { allowed_address_pairs: [{ ip_address: '10.90.1.250' }] } });
     await converge();
     await sh(['ip', '-n', a.ns, 'addr', 'replace', '10.90.1.250/24', 'dev', 'eth0']);
     expect(await httpGet(`http://${b.ip}/`, { ns: a.ns, source: '10.90.1.250' })).toBe('web 10.90.1.250');
-    await demo.put(`/v2.0/ports/${a.port.id}`, { port: { allowed_address_pairs: [] } });
+    await s.demo.put(`/v2.0/ports/${a.port.id}`, { port: { allowed_address_pairs: [] } });
     await converge();
     expect(await httpGet(`http://${b.ip}/`, { ns: a.ns, source: '10.90.1.250', timeoutS: 1 })).toBeNull();
     // Port security off: no filtering at all on that port.
-    const off = await demo.put(`/v2.0/ports/${a.port.id}`, { port: { port_security_enabled: false, security_groups: [] } });
+    const off = await s.demo.put(`/v2.0/ports/${a.port.id}`, { port: { port_security_enabled: false, security_groups: [] } });
     expect(off.status).toBe(200);
     await converge();
     expect(await httpGet(`http://${b.ip}/`, { ns: a.ns, source: '10.90.1.250' })).toBe('web 10.90.1.250');
-    const on = await demo.put(`/v2.0/ports/${a.port.id}`, { port: { port_security_enabled: true, security_groups: a.port.security_groups } });
+    const on = await s.demo.put(`/v2.0/ports/${a.port.id}`, { port: { port_security_enabled: true, security_groups: a.port.security_groups } });
     expect(on.status).toBe(200);
     await converge();
     expect(await httpGet(`http://${b.ip}/`, { ns: a.ns, source: '10.90.1.250', timeoutS: 1 })).toBeNull();
     // The reconciler removes the address it never wanted on the next full pass.
-    await dp.resync();
+    await s.dp.resync();
     expect(await sh(['ip', '-n', a.ns, '-br', 'addr', 'show', 'eth0'])).not.toContain('10.90.1.250');
   });
 
   it('cuts an established connection when the rule that admitted it is removed', async () => {
-    const sg = (await demo.get(`/v2.0/ports/${b.port.id}`)).body.port.security_groups[0];
+    const sg = (await s.demo.get(`/v2.0/ports/${b.port.id}`)).body.port.security_groups[0];
     const rule = (
-      await demo.post('/v2.0/security-group-rules', {
+      await s.demo.post('/v2.0/security-group-rules', {
         security_group_rule: { security_group_id: sg, direction: 'ingress', ethertype: 'IPv4', protocol: 'tcp', port_range_min: 7000, port_range_max: 7000 },
       })
     ).body.security_group_rule;
@@ -167,7 +102,7 @@ describe.skipIf(skip)(`netns data plane: L2, instances, security groups${skip ? 
     const probe = await tcpProbe(a.ns, b.ip, 7000);
     try {
       expect(await probe.send('one')).toBe('one');
-      expect((await demo.delete(`/v2.0/security-group-rules/${rule.id}`)).status).toBe(204);
+      expect((await s.demo.delete(`/v2.0/security-group-rules/${rule.id}`)).status).toBe(204);
       await converge();
       expect(await probe.send('two')).toBe('TIMEOUT');
     } finally {
@@ -177,58 +112,67 @@ describe.skipIf(skip)(`netns data plane: L2, instances, security groups${skip ? 
 
   it('puts a port the kernel refuses in ERROR (its server too, with the reason) and keeps wiring the others', async () => {
     // A multicast MAC passes the API but no Ethernet device may use it.
-    const bad = (await admin.post('/v2.0/ports', { port: { network_id: net.id, mac_address: '01:00:5e:00:00:42', project_id: (net as any).project_id } })).body.port;
+    const bad = (await s.admin.post('/v2.0/ports', { port: { network_id: net.net, mac_address: '01:00:5e:00:00:42', project_id: net.projectId } })).body.port;
     const badVm = await boot('bad', { port: bad.id, want: 'ERROR' });
-    const fault = (await nova.get(`/v2.1/servers/${badVm.id}`)).body.server.fault;
+    const fault = (await s.nova.get(`/v2.1/servers/${badVm.id}`)).body.server.fault;
     expect(fault.message).toMatch(/address/i);
     expect(await status(bad.id)).toBe('ERROR');
-    expect(dp.portErrors.get(bad.id)).toMatch(/address/i);
+    expect(s.dp.portErrors.get(bad.id)).toMatch(/address/i);
     const good = await boot('good');
     expect(await ping(good.ip, { ns: a.ns })).toBe(true);
-    await nova.delete(`/v2.1/servers/${badVm.id}`);
-    await nova.delete(`/v2.1/servers/${good.id}`);
-    await admin.delete(`/v2.0/ports/${bad.id}`);
+    await s.nova.delete(`/v2.1/servers/${badVm.id}`);
+    await s.nova.delete(`/v2.1/servers/${good.id}`);
+    await s.admin.delete(`/v2.0/ports/${bad.id}`);
     await new Promise((r) => setTimeout(r, 100));
     await converge();
     expect((await listNamespaces()).has(good.ns)).toBe(false);
   });
 
-  it('rebuilds a namespace deleted behind its back, and routes a link flap flushed', async () => {
+  it('rebuilds namespaces deleted behind its back (an instance, the switch), and routes a link flap flushed', async () => {
     await run('ip', ['netns', 'del', a.ns]);
     // The watcher on /run/netns notices without waiting for the periodic resync.
     for (let i = 0; i < 100 && !(await listNamespaces()).has(a.ns); i++) await new Promise((r) => setTimeout(r, 20));
     await converge();
     expect(await ping(b.ip, { ns: a.ns })).toBe(true);
+    // A link flap flushes the routes through the link; the switch end's carrier event brings the
+    // data plane back without waiting for a resync.
+    await new Promise((r) => setTimeout(r, 600));
     await sh(['ip', '-n', a.ns, 'link', 'set', 'eth0', 'down']);
     await sh(['ip', '-n', a.ns, 'link', 'set', 'eth0', 'up']);
-    expect(await sh(['ip', '-n', a.ns, 'route', 'show', 'default'])).toBe('');
-    await dp.resync();
-    expect(await sh(['ip', '-n', a.ns, 'route', 'show', 'default'])).toContain('via 10.90.1.1');
-    await dp.resync();
-    expect(dp.lastPass).toMatchObject({ changes: 0, errors: 0 });
+    expect(await eventually(() => sh(['ip', '-n', a.ns, 'route', 'show', 'default']), (r) => r.includes('via 10.90.1.1'), 3000)).toContain('via 10.90.1.1');
+    await s.dp.resync();
+    expect(s.dp.lastPass).toMatchObject({ changes: 0, errors: 0 });
+    // The switch itself: every bridge, tap and rule comes back, security groups included.
+    await run('ip', ['netns', 'del', names.switchNs]);
+    for (let i = 0; i < 100 && !(await listNamespaces()).has(names.switchNs); i++) await new Promise((r) => setTimeout(r, 20));
+    await converge();
+    expect(await ping(b.ip, { ns: a.ns })).toBe(true);
+    expect(await httpGet(`http://${b.ip}/`, { ns: a.ns })).toBe(`web ${a.ip}`);
+    expect(await httpGet(`http://${b.ip}:8080/`, { ns: a.ns, timeoutS: 1 })).toBeNull();
+    await s.dp.resync();
+    expect(s.dp.lastPass).toMatchObject({ changes: 0, errors: 0 });
   });
 
   it('takes an administratively down port off the wire', async () => {
-    await demo.put(`/v2.0/ports/${b.port.id}`, { port: { admin_state_up: false } });
+    await s.demo.put(`/v2.0/ports/${b.port.id}`, { port: { admin_state_up: false } });
     await converge();
     expect(await status(b.port.id)).toBe('DOWN');
     expect(await ping(b.ip, { ns: a.ns, timeoutS: 1 })).toBe(false);
-    await demo.put(`/v2.0/ports/${b.port.id}`, { port: { admin_state_up: true } });
+    await s.demo.put(`/v2.0/ports/${b.port.id}`, { port: { admin_state_up: true } });
     await converge();
     expect(await status(b.port.id)).toBe('ACTIVE');
     expect(await ping(b.ip, { ns: a.ns })).toBe(true);
   });
 
   it('after a restart converges with nothing duplicated and nothing changed', async () => {
-    await tc.cloud.close();
-    tc = await startCloudNetns(tc.dir);
+    await s.restart();
     await converge();
-    expect(dp.lastPass).toMatchObject({ full: true, changes: 0, errors: 0 });
+    expect(s.dp.lastPass).toMatchObject({ full: true, changes: 0, errors: 0 });
     expect(await ping(b.ip, { ns: a.ns })).toBe(true);
   });
 
   it('removes what a deleted server leaves behind', async () => {
-    expect((await nova.delete(`/v2.1/servers/${b.id}`)).status).toBe(204);
+    expect((await s.nova.delete(`/v2.1/servers/${b.id}`)).status).toBe(204);
     await new Promise((r) => setTimeout(r, 100));
     await converge();
     expect((await listNamespaces()).has(b.ns)).toBe(false);
@@ -241,7 +185,8 @@ describe.skipIf(skip)('pocketstack dataplane down', () => {
   it('removes every object with its prefix and nothing else', async () => {
     await run('ip', ['netns', 'add', 'pz-keep']);
     try {
-      await tc.cloud.close();
+      // The data plane has to stop first, or it would rebuild what goes.
+      await s.dp.stop();
       const removed = await teardown(names);
       expect(removed.namespaces).toContain(names.switchNs);
       expect(removed.namespaces.some((n) => n.startsWith(`${PREFIX}i-`))).toBe(true);
@@ -251,7 +196,6 @@ describe.skipIf(skip)('pocketstack dataplane down', () => {
       expect((await sh(['ip', '-br', 'link'])).split('\n').filter((l) => l.startsWith(`${PREFIX}x-`))).toEqual([]);
     } finally {
       await run('ip', ['netns', 'del', 'pz-keep'], { allowFail: true });
-      tc = await startCloudNetns(tc.dir);
     }
   });
 });

@@ -19,6 +19,7 @@ import { ADMIN_PASSWORD, DEMO_PASSWORD } from '../support/cloud.js';
 import { httpGet, webUserData } from '../support/netns.js';
 import { fieldMap, openrcV3, run } from '../support/osc.js';
 import { type ServerProcess, pickPorts, startServerProcess } from '../support/process.js';
+import { lockPublicNetwork } from '../support/hostlock.js';
 import { NOVA_CLIENT, OPENSTACK_CLIENT, ROOT, missing } from '../support/requires.js';
 
 const PREFIX = 'pt';
@@ -93,8 +94,11 @@ async function inventory(): Promise<string> {
   return out.join('\n');
 }
 
+let unlock: (() => void) | undefined;
+
 beforeAll(async () => {
   if (skip) return;
+  unlock = await lockPublicNetwork();
   await teardown(names);
   dir = mkdtempSync(join(tmpdir(), 'pocketstack-seed-dp-'));
   ports = await pickPorts();
@@ -115,10 +119,14 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (skip) return;
-  listener?.close();
-  await server?.stop();
-  await teardown(names);
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  try {
+    listener?.close();
+    await server?.stop();
+    await teardown(names);
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  } finally {
+    unlock?.();
+  }
 });
 
 describe.skipIf(skip)(`seed topology on the netns data plane (openstack, nova)${skip ? ` — skipped: ${skip}` : ''}`, () => {

@@ -17,6 +17,7 @@ import { run as exec } from '../../src/dataplane/netns/exec.js';
 import { listNamespaces } from '../../src/dataplane/netns/kernel.js';
 import { Names } from '../../src/dataplane/netns/names.js';
 import { ADMIN_PASSWORD, DEMO_PASSWORD } from '../support/cloud.js';
+import { lockPublicNetwork } from '../support/hostlock.js';
 import { httpGet, namespaceUids } from '../support/netns.js';
 import { fieldMap, listRows, openrcV2, openrcV3, run } from '../support/osc.js';
 import { type ServerPorts, type ServerProcess, pickPorts, startServerProcess } from '../support/process.js';
@@ -97,6 +98,7 @@ for (const engine of ['haproxy', 'builtin'] as const) {
     let token = '';
     let subnetId = '';
     const instances: Array<{ name: string; id: string; ip: string; fip: string; portId: string }> = [];
+    let unlock: (() => void) | undefined;
 
     const osc = async (...args: string[]) => {
       const r = await run('openstack', args, v3);
@@ -125,6 +127,7 @@ for (const engine of ['haproxy', 'builtin'] as const) {
 
     beforeAll(async () => {
       if (skip) return;
+      unlock = await lockPublicNetwork();
       await teardown(names);
       dir = mkdtempSync(join(tmpdir(), `pocketstack-lb-netns-${engine}-`));
       ports = await pickPorts();
@@ -139,13 +142,17 @@ for (const engine of ['haproxy', 'builtin'] as const) {
       v3 = openrcV3(server.identityUrl, 'demo', DEMO_PASSWORD);
       v2 = openrcV2(server.identityUrl, 'demo', DEMO_PASSWORD);
       token = await value('token', 'issue', '-c', 'id');
-    }, 60_000);
+    }, 10 * 60_000);
 
     afterAll(async () => {
       if (skip) return;
-      await server?.stop();
-      await teardown(names);
-      if (dir) rmSync(dir, { recursive: true, force: true });
+      try {
+        await server?.stop();
+        await teardown(names);
+        if (dir) rmSync(dir, { recursive: true, force: true });
+      } finally {
+        unlock?.();
+      }
     });
 
     it('builds the web network behind a router and boots two web servers with nova boot --min-count 2', async () => {

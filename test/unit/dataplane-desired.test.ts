@@ -220,6 +220,8 @@ describe('desired state', () => {
     // Router ports are trusted: no security group chains for them.
     expect([...d.filter.v4.filter.keys()].some((c) => c.includes('0b000001'))).toBe(false);
     expect(d.wired.get(qr.id)!.ns).toBe('psr-99999999-88');
+    // The router knows the instances on its subnets before they answer ARP.
+    expect(ns.neighbours).toEqual([{ dev: 'qr-0b000001-00', ip: '10.0.2.11', mac: 'fa:16:3e:00:00:01', owner: `port:${vm.id}` }]);
     // The host learns where the router's addresses live (as from a gratuitous ARP).
     expect(d.root.neighbours).toEqual([
       { dev: 'psx-aaaaaaaa-00', ip: '172.24.4.13', mac: 'fa:16:3e:00:01:02', owner: `router:${ROUTER}` },

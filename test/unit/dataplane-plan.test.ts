@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { applyToCache, planIptables, type Tables } from '../../src/dataplane/netns/iptables.js';
+import { parseMonitorLine } from '../../src/dataplane/netns/monitor.js';
 import type { DesiredNs, NatSpec } from '../../src/dataplane/netns/model.js';
-import { parseNatState, planNat, renderNatTable } from '../../src/dataplane/netns/nat.js';
+import { parseNatState, planNat, planNatChange, renderNatTable } from '../../src/dataplane/netns/nat.js';
 import { type PeerView, batchFailures, hostConflicts, planNamespace, predictState, withoutOwners } from '../../src/dataplane/netns/plan.js';
 import { type LinkState, type NsState, parseIptablesSave, parseNsRead } from '../../src/dataplane/netns/state.js';
 
@@ -221,7 +222,11 @@ describe('namespace plan', () => {
     const state: NsState = { links: new Map([['fa-brex', link('fa-brex', { addrs: ['172.24.4.1/24'] })]]), routes: [] };
     const conflicts = hostConflicts(root, state, (n) => n.startsWith('psx-'));
     expect(conflicts.get('hostleg:n')).toMatch(/fa-brex/);
-    expect(withoutOwners(root, new Set(conflicts.keys())).links).toEqual([]);
+    const kept = withoutOwners({ ...root, neighbours: [{ dev: 'psx-aaaa', ip: '172.24.4.101', mac: 'fa:16:3e:00:00:01', owner: 'floatingip:f1' }] }, new Set(conflicts.keys()));
+    expect(kept.links).toEqual([]);
+    expect(kept.addrs).toEqual([]);
+    // Nothing is planned on a leg that is not there.
+    expect(kept.neighbours).toEqual([]);
   });
 
   it('plans nothing against the state it predicts after applying a spec', () => {
@@ -309,6 +314,9 @@ describe('router NAT', () => {
     expect(t).toContain('oifname "qg-aaaa" snat to 172.24.4.13');
     expect(t).toContain('iifname != "qg-aaaa" oifname != "qg-aaaa" ct status & dnat == 0 accept');
     expect(renderNatTable({ ...spec, enableSnat: false })).not.toContain('oifname "qg-aaaa" snat to');
+    // No transit on the external network; from outside only the gateway address is the router's.
+    expect(t).toContain('iifname "qg-aaaa" oifname "qg-aaaa" drop');
+    expect(t).toContain('iifname "qg-aaaa" ip daddr != 172.24.4.13 drop');
   });
 
   it('loads the whole table once, then only adds and removes elements', () => {
@@ -334,6 +342,10 @@ describe('router NAT', () => {
         '',
       ].join('\n'),
     );
+    // Connections of a floating IP whose mapping goes away or moves are forgotten.
+    expect(planNatChange(moved, loaded).forgotten).toEqual(['172.24.4.101']);
+    expect(planNatChange(spec, loaded).forgotten).toEqual([]);
+    expect(planNatChange(undefined, loaded).forgotten).toEqual(['172.24.4.101']);
     // A changed rule part (SNAT turned off) replaces the table in one transaction.
     const replaced = planNat({ ...spec, enableSnat: false }, loaded)!;
     expect(replaced.startsWith('table ip pocketstack {}\ndelete table ip pocketstack\ntable ip pocketstack {')).toBe(true);
@@ -390,5 +402,13 @@ describe('iptables plan', () => {
   it('flushes and refills a builtin chain instead of declaring it', () => {
     const plan = planIptables({ raw: new Map([['PREROUTING', ['-i brqa -j CT --zone 5']]]) }, new Map());
     expect(plan.text).toBe('*raw\n-F PREROUTING\n-A PREROUTING -i brqa -j CT --zone 5\nCOMMIT\n');
+  });
+});
+
+describe('link monitor', () => {
+  it("names the interface of another namespace's event, and ignores the host's own", () => {
+    expect(parseMonitorLine('[nsid 0]12: tap3f2a1b4c-5d@if2: <NO-CARRIER,BROADCAST,MULTICAST,UP> mtu 1450 qdisc noqueue master brqx state LOWERLAYERDOWN')).toBe('tap3f2a1b4c-5d');
+    expect(parseMonitorLine('[nsid 3]Deleted 12: tap3f2a1b4c-5d@NONE: <BROADCAST,MULTICAST> mtu 1450')).toBe('tap3f2a1b4c-5d');
+    expect(parseMonitorLine('2: eth0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500')).toBeNull();
   });
 });

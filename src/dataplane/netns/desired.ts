@@ -192,7 +192,7 @@ export function buildDesired(s: Snapshot, names: Names, opts: BuildOptions): Des
   const announce: Array<{ networkId: string; ip: string; mac: string; owner: string }> = [];
   for (const r of [...s.routers].sort((a, b) => a.id.localeCompare(b.id))) {
     if (!r.adminUp || !claimNs(names.routerNs(r.id), r.id, `router:${r.id}`)) continue;
-    const ns = buildRouter(r, s, names, { ports, networks, subnets, errors, wire, portAddrs });
+    const ns = buildRouter(r, s, names, { ports, wired, networks, subnets, errors, wire, portAddrs });
     namespaces.push(ns);
     const gw = r.gatewayPortId ? ports.get(r.gatewayPortId) : undefined;
     if (ns.nat && gw) {
@@ -298,6 +298,7 @@ function instanceRoutes(gateways: Array<{ subnet: SubnetRec; ifname: string }>, 
 
 interface RouterCtx {
   ports: Map<string, PortRec>;
+  wired: Map<string, WiredPort>;
   networks: Map<string, NetworkRec>;
   subnets: Map<string, SubnetRec>;
   errors: Map<string, string>;
@@ -319,6 +320,23 @@ function buildRouter(r: RouterRec, s: Snapshot, names: Names, c: RouterCtx): Des
     if (!addrs) continue;
     if (c.wire(p, ns, names.routerInterface(p.id), addrs)) connected.push(...addrs.map((a) => a.cidr));
   }
+  // The router knows its neighbours before they answer ARP (as Neutron's DVR pre-populates):
+  // an instance that boots while someone pings its floating IP answers at once, not after the
+  // router's next ARP retry (a second later).
+  const legOf = new Map<string, string>();
+  for (const p of interfaces) if (c.wired.has(p.id)) for (const f of p.fixedIps) legOf.set(f.subnetId, names.routerInterface(p.id));
+  for (const p of s.ports) {
+    if (ROUTER_INTERFACE_OWNERS.includes(p.deviceOwner) || p.deviceOwner === ROUTER_GATEWAY_OWNER) continue;
+    const mac = parseMac(p.mac);
+    // Only unicast addresses can be a neighbour's.
+    if (!mac || (Number.parseInt(mac.slice(0, 2), 16) & 1) === 1) continue;
+    for (const f of p.fixedIps) {
+      const dev = legOf.get(f.subnetId);
+      const ip = parseIp(f.ipAddress);
+      if (dev && ip) (ns.neighbours ??= []).push({ dev, ip: ipToString(ip), mac, owner: `port:${p.id}` });
+    }
+  }
+
   const gwPort = r.gatewayPortId ? c.ports.get(r.gatewayPortId) : undefined;
   if (gwPort) {
     const addrs = c.portAddrs(gwPort);

@@ -8,11 +8,12 @@ import type { ComputeService } from '../../core/compute/servers.js';
 import type { NetworkService } from '../../core/network/service.js';
 import { type DataPlaneDriver, Reconciler } from '../driver.js';
 import { buildDesired, ROUTER_GATEWAY_OWNER, ROUTER_INTERFACE_OWNERS } from './desired.js';
-import { execStats } from './exec.js';
+import { execStats, run } from './exec.js';
 import { type Tables, applyToCache, planIptables } from './iptables.js';
 import {
   NETNS_DIR,
   conntrackForget,
+  conntrackForgetFloating,
   createNamespace,
   deleteNamespace,
   ipBatch,
@@ -24,7 +25,8 @@ import {
   readNs,
 } from './kernel.js';
 import { type Desired, type DesiredNs, type FilterTables, ROOT_NS, type Snapshot } from './model.js';
-import { type NatState, natStateOf, planNat } from './nat.js';
+import { type NatState, natStateOf, planNatChange } from './nat.js';
+import { LinkMonitor } from './monitor.js';
 import { Names, SG_CHAIN } from './names.js';
 import { type Line, type NsPlan, type PeerView, hostConflicts, planNamespace, predictState, withoutOwners } from './plan.js';
 import { ensureBrNetfilter, preflight, releaseLock, takeLock } from './preflight.js';
@@ -99,6 +101,8 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
   /** Namespace → the desired state last applied to it without error (and its fingerprint and inode). */
   private readonly applied = new Map<string, { fp: string; ino: number; spec: DesiredNs }>();
   private iptCache: Record<4 | 6, Tables | null> = { 4: null, 6: null };
+  /** Inode of the switch namespace the iptables cache describes. */
+  private switchIno: number | undefined;
   private lastRuleSets: FilterTables['portRuleSets'] = new Map();
   private fullPending = true;
   private lastFull = 0;
@@ -109,6 +113,13 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
   private compute: ComputeService | null = null;
   /** What each instance was last reported as (compute learns of changes only). */
   private readonly reported = new Map<string, string>();
+  /** Switch-side link → the namespace its veth leads to (to re-read it when the link flaps). */
+  private linkOwners = new Map<string, string>();
+  /** Links we are changing ourselves: their events are ours, not a flap (name → until when). */
+  private readonly quiet = new Map<string, number>();
+  private readonly monitor = new LinkMonitor((name) => this.onLinkEvent(name));
+  private linkKick: NodeJS.Timeout | null = null;
+  private monitoring = false;
   /** What each router's NAT table holds after our last successful apply (full passes re-read). */
   private readonly natCache = new Map<string, { ino: number; state: NatState | null }>();
 
@@ -182,9 +193,28 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
   async stop(): Promise<void> {
     this.network.events.off('change', this.onChange);
     this.watcher?.close();
+    this.monitor.stop();
+    if (this.linkKick) clearTimeout(this.linkKick);
     if (this.retry) clearTimeout(this.retry);
     await this.reconciler.stop();
     releaseLock(this.opts.prefix);
+  }
+
+  /**
+   * A link of the switch changed and it was not us: the namespace at its other end may have
+   * lost routes (a link flap) or the link itself. Read both back in the next pass, soon.
+   */
+  private onLinkEvent(name: string): void {
+    const ns = this.linkOwners.get(name);
+    if (ns === undefined || (this.quiet.get(name) ?? 0) > Date.now()) return;
+    this.applied.delete(ns);
+    this.applied.delete(this.names.switchNs);
+    if (this.linkKick) return;
+    this.linkKick = setTimeout(() => {
+      this.linkKick = null;
+      this.kick();
+    }, 20);
+    this.linkKick.unref();
   }
 
   /** A namespace of ours deleted behind our back: converge now, not at the next resync. */
@@ -283,19 +313,31 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
     };
     if (desired.namespaces.some((n) => dirty.has(n.name) && reborn(n))) dirty.add(desired.switch.name);
 
-    // Create the missing namespaces (with their sysctls, before anything goes into them).
+    // Create the missing namespaces (with their sysctls, before anything goes into them); the
+    // security group rules load meanwhile (they name taps, so they may precede them).
     const missing = all.filter((n) => n.kind !== 'root' && !existing.has(n.name));
     const created = new Set<string>();
-    await mapLimit(missing, 4, async (n) => {
+    const create = async (n: DesiredNs) => {
       try {
-        await createNamespace(n.name, n.sysctls);
+        await createNamespace(n.name, n.sysctls, { nsid: n.kind === 'switch' });
         created.add(n.name);
         this.changes++;
       } catch (e) {
         fail(ownerOfNs(n), `cannot create namespace ${n.name}: ${(e as Error).message}`);
       }
-    });
+    };
+    if (missing.some((n) => n.kind === 'switch')) await create(desired.switch);
+    const swIno = created.has(desired.switch.name) ? undefined : existing.get(desired.switch.name);
+    if (created.has(desired.switch.name) || swIno !== this.switchIno) {
+      // A new switch namespace holds no rules: forget what we loaded into the old one.
+      this.iptCache = { 4: null, 6: null };
+    }
+    await Promise.all([
+      mapLimit(missing.filter((n) => n.kind !== 'switch'), 4, create),
+      created.has(desired.switch.name) || existing.has(desired.switch.name) ? this.applyFilters(desired.filter, full, fail) : undefined,
+    ]);
     if (created.size) existing = await listNamespaces();
+    this.switchIno = existing.get(desired.switch.name);
     if (dirty.size) this.watchNamespaces();
     mark('namespaces');
 
@@ -381,6 +423,11 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
     }
 
     mark('read');
+    // Our own changes make link events too: not flaps.
+    const touched = sw.links.filter((l) => plans.has(sw.name) || (l.peer && plans.has(l.peer.ns))).map((l) => l.name);
+    for (const name of touched) this.quiet.set(name, Number.POSITIVE_INFINITY);
+    this.linkOwners = new Map(sw.links.filter((l) => l.peer).map((l) => [l.name, l.peer!.ns]));
+
     // Apply: cleanup everywhere, filters, then the switch (its taps create the owners' ends), then
     // owners and routers' NAT side by side. The host's batch goes first only when it creates the
     // host leg into the switch; otherwise (neighbour entries, addresses) it runs alongside.
@@ -394,12 +441,13 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
         const ino = existing.get(n.name);
         const cached = this.natCache.get(n.name);
         const actual = created.has(n.name) ? null : !full && cached && cached.ino === ino ? cached.state : await readNat(n.name);
-        const script = planNat(n.nat, actual);
+        const { script, forgotten } = planNatChange(n.nat, actual);
         if (script) {
           this.changes++;
           this.natCache.delete(n.name);
           await nftApply(n.name, script);
         }
+        await Promise.all(forgotten.map((ip) => conntrackForgetFloating(n.name, ip)));
         if (ino !== undefined) this.natCache.set(n.name, { ino, state: natStateOf(n.nat) });
       } catch (e) {
         this.natCache.delete(n.name);
@@ -408,7 +456,6 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
       }
     };
     await mapLimit([...plans], 4, ([ns, p]) => runBatch(ns, p.cleanup));
-    await this.applyFilters(desired.filter, full, fail);
     const rootPlan = plans.get(ROOT_NS);
     const rootFirst = rootPlan !== undefined && rootPlan.createsPeers.length > 0;
     if (rootPlan && rootFirst) await runBatch(ROOT_NS, rootPlan.apply);
@@ -449,6 +496,16 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
     }
     for (const [k, v] of kernelErrors) errors.set(k, v);
     if (kernelErrors.size) this.log.warn({ errors: Object.fromEntries(kernelErrors) }, 'kernel refused some changes');
+
+    const calm = Date.now() + 500;
+    for (const name of touched) this.quiet.set(name, calm);
+    for (const [name, until] of this.quiet) if (until < Date.now()) this.quiet.delete(name);
+    if (existing.has(sw.name) && !this.monitoring) {
+      // A switch made by an earlier run may have no id in the root namespace yet.
+      await run('ip', ['netns', 'set', sw.name, 'auto'], { allowFail: true });
+      this.monitor.start();
+      this.monitoring = true;
+    }
 
     await this.writeStatus(snap, desired, errors);
     await this.reportInstances(desired, errors, existing);
@@ -491,26 +548,28 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
   private async applyFilters(filter: FilterTables, full: boolean, fail: (owner: string, reason: string) => void): Promise<void> {
     const ns = this.names.switchNs;
     const removed: Array<{ zone: number; ips: string[] }> = [];
-    for (const family of [4, 6] as const) {
-      const want = family === 4 ? filter.v4 : filter.v6;
-      try {
-        if (full || !this.iptCache[family]) this.iptCache[family] = await iptablesSave(ns, family);
-      } catch (e) {
-        fail(`switch`, `iptables-save: ${(e as Error).message}`);
-        continue;
-      }
-      const cache = this.iptCache[family]!;
-      const plan = planIptables(want, cache);
-      if (!plan.text) continue;
-      try {
-        this.changes++;
-        await iptablesRestore(ns, family, plan.text);
-        applyToCache(cache, want, plan);
-      } catch (e) {
-        this.iptCache[family] = null;
-        await this.applyFiltersOneByOne(family, want, filter, fail, (e as Error).message);
-      }
-    }
+    await Promise.all(
+      ([4, 6] as const).map(async (family) => {
+        const want = family === 4 ? filter.v4 : filter.v6;
+        try {
+          if (full || !this.iptCache[family]) this.iptCache[family] = await iptablesSave(ns, family);
+        } catch (e) {
+          fail('switch', `iptables-save: ${(e as Error).message}`);
+          return;
+        }
+        const cache = this.iptCache[family]!;
+        const plan = planIptables(want, cache);
+        if (!plan.text) return;
+        try {
+          this.changes++;
+          await iptablesRestore(ns, family, plan.text);
+          applyToCache(cache, want, plan);
+        } catch (e) {
+          this.iptCache[family] = null;
+          await this.applyFiltersOneByOne(family, want, filter, fail, (e as Error).message);
+        }
+      }),
+    );
     // A rule that went away also ends the connections it admitted (as Neutron does).
     for (const [port, before] of this.lastRuleSets) {
       const after = filter.portRuleSets.get(port);

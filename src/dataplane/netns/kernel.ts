@@ -59,8 +59,10 @@ export async function ipBatch(ns: string, lines: Line[]): Promise<Map<string, st
   return errors;
 }
 
-export async function createNamespace(name: string, sysctls: Array<[string, string]>): Promise<void> {
+export async function createNamespace(name: string, sysctls: Array<[string, string]>, opts: { nsid?: boolean } = {}): Promise<void> {
   await run('ip', ['netns', 'add', name]);
+  // An id in the root namespace lets the root's link monitor see this namespace's events.
+  if (opts.nsid) await run('ip', ['netns', 'set', name, 'auto'], { allowFail: true });
   if (sysctls.length) await setSysctls(name, sysctls);
 }
 
@@ -150,5 +152,13 @@ export async function conntrackForget(ns: string, zone: number, ip: string): Pro
   for (const dir of ['-s', '-d']) {
     // Exit 1 just means no entry matched.
     await runIn(ns, 'conntrack', ['-D', ...family, '-w', String(zone), dir, ip], { allowFail: true });
+  }
+}
+
+/** Drop a router's conntrack entries of a floating IP (its association went away or moved). */
+export async function conntrackForgetFloating(ns: string, ip: string): Promise<void> {
+  // Inbound flows were addressed to it; outbound ones were answered to it (after SNAT).
+  for (const dir of ['--orig-dst', '--reply-dst']) {
+    await runIn(ns, 'conntrack', ['-D', dir, ip], { allowFail: true });
   }
 }

@@ -13,11 +13,15 @@ import { NAT_TABLE } from './names.js';
  *                      with enable_snat everything else leaving by the gateway leg leaves as the
  *                      gateway address; DNATed traffic that came from inside (hairpin to another
  *                      instance's floating IP) is SNATed to the gateway so replies return here.
+ *   forward/input:     the router is no transit between addresses of the external network, and
+ *                      from outside only its gateway address is its own. A packet for a floating
+ *                      IP that arrives before the floating IP's DNAT exists is dropped here, so
+ *                      it leaves no conntrack entry that would keep its flow un-NATed afterwards.
  */
 
 /** Fingerprint of the rule part; stored as a rule comment so a pass can tell what is loaded. */
 export function natFingerprint(spec: NatSpec): string {
-  const key = JSON.stringify([2, spec.gatewayIf, spec.gatewayIp, spec.enableSnat]);
+  const key = JSON.stringify([3, spec.gatewayIf, spec.gatewayIp, spec.enableSnat]);
   return createHash('sha256').update(key).digest('hex').slice(0, 16);
 }
 
@@ -53,6 +57,14 @@ export function renderNatTable(spec: NatSpec): string {
     '  chain postrouting {',
     '    type nat hook postrouting priority srcnat; policy accept;',
     ...post.map((l) => `    ${l}`),
+    '  }',
+    '  chain forward {',
+    '    type filter hook forward priority filter; policy accept;',
+    `    iifname ${qg} oifname ${qg} drop`,
+    '  }',
+    '  chain input {',
+    '    type filter hook input priority filter; policy accept;',
+    ...(spec.gatewayIp ? [`    iifname ${qg} ip daddr != ${spec.gatewayIp} drop`] : []),
     '  }',
     '}',
     '',
@@ -91,6 +103,20 @@ export function parseNatState(json: string): NatState {
  * period, so batching them matters).
  */
 export function planNat(spec: NatSpec | undefined, actual: NatState | null): string | null {
+  return planNatChange(spec, actual).script;
+}
+
+/**
+ * The script, and the floating IPs whose mapping it removes or changes: their connections must
+ * be forgotten too (conntrack), or established flows would outlive the association, as Neutron's
+ * L3 agent also prevents.
+ */
+export function planNatChange(spec: NatSpec | undefined, actual: NatState | null): { script: string | null; forgotten: string[] } {
+  const forgotten = actual ? [...actual.dnat].filter(([k, v]) => !spec?.fips.some((f) => f.floating === k && f.fixed === v)).map(([k]) => k) : [];
+  return { script: planNatScript(spec, actual), forgotten };
+}
+
+function planNatScript(spec: NatSpec | undefined, actual: NatState | null): string | null {
   if (!spec) return actual ? `delete table ip ${NAT_TABLE}\n` : null;
   if (!actual || actual.fingerprint !== natFingerprint(spec)) {
     const reset = actual ? `table ip ${NAT_TABLE} {}\ndelete table ip ${NAT_TABLE}\n` : '';

@@ -204,11 +204,14 @@ export function hostConflicts(desired: DesiredNs, actual: NsState, owns: (name: 
 /** Drop everything a set of owners contributes (after a conflict was found for them). */
 export function withoutOwners(ns: DesiredNs, owners: Set<Owner>): DesiredNs {
   if (owners.size === 0) return ns;
+  const gone = new Set(ns.links.filter((l) => owners.has(l.owner)).map((l) => l.name));
+  const keep = <T extends { owner: Owner; dev?: string }>(x: T) => !owners.has(x.owner) && !(x.dev && gone.has(x.dev));
   return {
     ...ns,
     links: ns.links.filter((l) => !owners.has(l.owner)),
-    addrs: ns.addrs.filter((a) => !owners.has(a.owner)),
-    routes: ns.routes.filter((r) => !owners.has(r.owner)),
+    addrs: ns.addrs.filter(keep),
+    routes: ns.routes.filter(keep),
+    ...(ns.neighbours ? { neighbours: ns.neighbours.filter(keep) } : {}),
   };
 }
 
