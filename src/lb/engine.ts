@@ -144,6 +144,7 @@ export class LbEngine {
     try {
       if (!run) {
         const placement = await this.placement.acquire(g);
+        this.log.info({ lb: lbId, address: placement.address, netns: placement.netns }, 'load balancer served here');
         run = { placement, instance: this.runtime.create(lbId, placement) };
         this.running.set(lbId, run);
       }
@@ -153,7 +154,7 @@ export class LbEngine {
       if (hasPending(g)) await this.service.failed(g);
       return;
     }
-    if (hasPending(g)) await this.service.applied(g, { failover: rebuild });
+    if (hasPending(g)) await this.service.applied(g, { failover: rebuild, servedAt: run.placement.netns ? null : run.placement.address });
     await this.reportHealth(lbId);
   }
 

@@ -553,6 +553,7 @@ export interface LbAmphoraeTable {
   compute_id: string;
   status: string;
   role: string;
+  lb_network_ip: string | null;
   vrrp_ip: string | null;
   ha_ip: string | null;
   vrrp_port_id: string | null;

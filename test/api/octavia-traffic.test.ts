@@ -65,6 +65,16 @@ for (const engine of ['builtin', 'haproxy'] as const) {
       expect(web1.lastForwardedFor).toBe('127.0.0.1');
     });
 
+    it("says where it listens through the amphora API (admin): the loopback address, the VIP as ha_ip", async () => {
+      const amps = await c.admin.get(`/v2/octavia/amphorae?loadbalancer_id=${lbId}`);
+      expect(amps.status).toBe(200);
+      expect(amps.body.amphorae).toHaveLength(1);
+      const lb = (await show(`loadbalancers/${lbId}`)).body.loadbalancer;
+      expect(amps.body.amphorae[0]).toMatchObject({ loadbalancer_id: lbId, lb_network_ip: address, ha_ip: lb.vip_address, ha_port_id: lb.vip_port_id, status: 'ALLOCATED', role: 'STANDALONE' });
+      expect(address).toMatch(/^127\./);
+      expect((await c.demo.get(`/v2/octavia/amphorae?loadbalancer_id=${lbId}`)).status).toBe(403);
+    });
+
     it('reports members ONLINE and the tree ONLINE from real health checks', async () => {
       await waitFor(() => show(`loadbalancers/${lbId}/status`), (r) => r.body.statuses.loadbalancer.operating_status === 'ONLINE', 10_000);
       const tree = (await show(`loadbalancers/${lbId}/status`)).body.statuses.loadbalancer;

@@ -2,7 +2,8 @@
  * Octavia's amphora API (admin only). Here an "amphora" is what serves one load balancer: its
  * namespace with HAProxy or the built-in proxy (nothing at all for a noop VIP). There is no
  * Nova server: `compute_id` identifies the engine instance and changes when a failover rebuilds
- * it; there is no management network (`lb_network_ip` is null) and no agent certificate.
+ * it; there is no management network: `lb_network_ip` is where the engine listens when that is
+ * not the VIP (a loopback address with the noop data plane), else null; no agent certificate.
  */
 import type { RequestContext } from '../context.js';
 import { isLbAdmin } from './access.js';
@@ -22,6 +23,7 @@ const LIST: ListSpec = {
     compute_id: { column: 'compute_id' },
     status: { column: 'status' },
     role: { column: 'role' },
+    lb_network_ip: { column: 'lb_network_ip' },
     vrrp_ip: { column: 'vrrp_ip' },
     ha_ip: { column: 'ha_ip' },
     vrrp_port_id: { column: 'vrrp_port_id' },
@@ -36,7 +38,7 @@ function render(r: Dict, fields?: string[]): Dict {
     id: r.id,
     loadbalancer_id: r.loadbalancer_id,
     compute_id: r.compute_id,
-    lb_network_ip: null,
+    lb_network_ip: r.lb_network_ip,
     vrrp_ip: r.vrrp_ip,
     ha_ip: r.ha_ip,
     vrrp_port_id: r.vrrp_port_id,

@@ -9,7 +9,7 @@ import { systemContext } from '../context.js';
 import type { NetworkService } from '../network/service.js';
 import { type LbDeps, operation } from './deps.js';
 import { type LbGraph, loadGraph } from './model.js';
-import { type Health, completeApplied, failApplied, operatingStatuses, writeOperatingStatuses } from './status.js';
+import { type AppliedOptions, type Health, completeApplied, failApplied, operatingStatuses, writeOperatingStatuses } from './status.js';
 import { type NetworkDriver, releaseVip } from './vip.js';
 import * as lbs from './loadbalancers.js';
 import * as listeners from './listeners.js';
@@ -107,7 +107,7 @@ export class LoadBalancerService {
   }
 
   /** The engine applied `g`: advance its pending objects; a deleted load balancer gives its VIP back. */
-  async applied(g: LbGraph, opts: { failover?: boolean } = {}): Promise<void> {
+  async applied(g: LbGraph, opts: AppliedOptions = {}): Promise<void> {
     const events = await this.store.tx(async (trx) => {
       const done = await completeApplied(trx, g, opts);
       if (!done.deletedLb) return [];

@@ -111,7 +111,7 @@ const pending = (s: string) => s === PROVISIONING.PENDING_CREATE || s === PROVIS
  * The engine has applied `g`: advance every pending object of it. `served` says whether the
  * engine really runs this load balancer (operating status is then measured, not set here).
  */
-export async function completeApplied(trx: Tx, g: LbGraph, opts: { failover?: boolean } = {}): Promise<Completion> {
+export async function completeApplied(trx: Tx, g: LbGraph, opts: AppliedOptions = {}): Promise<Completion> {
   const now = octaviaTime();
   const lbId = g.lb.id;
   if (g.lb.provisioning_status === PROVISIONING.PENDING_DELETE) {
@@ -183,7 +183,7 @@ export async function completeApplied(trx: Tx, g: LbGraph, opts: { failover?: bo
   await activate('lb_l7policies', disabled(g.l7policies), { operating_status: OPERATING.OFFLINE });
   await activate('lb_l7rules', enabled(g.l7rules), { operating_status: OPERATING.ONLINE });
   await activate('lb_l7rules', disabled(g.l7rules), { operating_status: OPERATING.OFFLINE });
-  if (g.lb.provisioning_status === PROVISIONING.PENDING_CREATE || opts.failover) await replaceAmphora(trx, g.lb, now);
+  if (g.lb.provisioning_status === PROVISIONING.PENDING_CREATE || opts.failover) await replaceAmphora(trx, g.lb, now, opts.servedAt ?? null);
   if (pending(g.lb.provisioning_status)) {
     await trx
       .updateTable('lb_loadbalancers')
@@ -194,8 +194,15 @@ export async function completeApplied(trx: Tx, g: LbGraph, opts: { failover?: bo
   return {};
 }
 
+export interface AppliedOptions {
+  /** A failover rebuilt the instance (a new amphora). */
+  failover?: boolean;
+  /** The address the instance listens on when it is not the VIP (the loopback placement). */
+  servedAt?: string | null;
+}
+
 /** A new instance now serves the load balancer (first start, or failover). */
-async function replaceAmphora(trx: Tx, lb: LbRow, now: string): Promise<void> {
+async function replaceAmphora(trx: Tx, lb: LbRow, now: string, servedAt: string | null): Promise<void> {
   await trx.deleteFrom('lb_amphorae').where('loadbalancer_id', '=', lb.id).execute();
   await trx
     .insertInto('lb_amphorae')
@@ -205,6 +212,7 @@ async function replaceAmphora(trx: Tx, lb: LbRow, now: string): Promise<void> {
       compute_id: newUuid(),
       status: 'ALLOCATED',
       role: 'STANDALONE',
+      lb_network_ip: servedAt,
       vrrp_ip: lb.vip_address,
       ha_ip: lb.vip_address,
       vrrp_port_id: lb.vip_port_id,

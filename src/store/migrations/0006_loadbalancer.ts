@@ -200,6 +200,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('compute_id', 'varchar(36)', (c) => c.notNull())
     .addColumn('status', 'varchar(36)', (c) => c.notNull())
     .addColumn('role', 'varchar(36)', (c) => c.notNull())
+    // Where the engine serves it when that is not the VIP (loopback placement), else null.
+    .addColumn('lb_network_ip', 'varchar(64)')
     .addColumn('vrrp_ip', 'varchar(64)')
     .addColumn('ha_ip', 'varchar(64)')
     .addColumn('vrrp_port_id', 'varchar(36)')
