@@ -6,7 +6,7 @@
 set -uo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 regex=${1:-octavia_tempest_plugin.tests.api.v2}
-runner=${TEMPEST_RUNNER:-/work/shared/tools/tempest/run-network.sh}
+runner=${TEMPEST_RUNNER:-$here/tools/tempest/run-network.sh}
 data=$(mktemp -d /tmp/pocketstack-octavia-tempest.XXXXXX)
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 ports=()
