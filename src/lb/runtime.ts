@@ -28,6 +28,8 @@ export interface LbInstance {
   counters(): Promise<Map<string, ListenerCounters>>;
   /** Stop serving and release everything. */
   stop(): Promise<void>;
+  /** Processes serving it, when it has its own (the benchmark reads their CPU time). */
+  processIds?(): number[];
 }
 
 export interface LbRuntime {

@@ -1,3 +1,4 @@
+import type { RtListener, RtMember, RtPool } from '../../src/lb/config.js';
 import { Client, type TestCloud, networkClients, tokenFor, ADMIN_PASSWORD, DEMO_PASSWORD } from './cloud.js';
 
 /** Clients for the load-balancer (Octavia) and network APIs as admin and demo. */
@@ -34,3 +35,46 @@ export async function waitFor<T>(get: () => Promise<T>, ok: (v: T) => boolean, t
   }
   return last;
 }
+
+/** Engine configuration pieces for engine tests: an HTTP listener with Octavia's defaults… */
+export const rtListener = (port: number, extra: Partial<RtListener> = {}): RtListener => ({
+  id: 'l1',
+  protocol: 'HTTP',
+  port,
+  connectionLimit: -1,
+  timeoutClientData: 50000,
+  timeoutMemberConnect: 1000,
+  timeoutMemberData: 50000,
+  timeoutTcpInspect: 0,
+  insertHeaders: { forwardedFor: true, forwardedPort: false, forwardedProto: false },
+  allowedCidrs: [],
+  defaultPoolId: 'p1',
+  policies: [],
+  ...extra,
+});
+
+/** …a round-robin HTTP pool… */
+export const rtPool = (members: RtMember[], extra: Partial<RtPool> = {}): RtPool => ({
+  id: 'p1',
+  protocol: 'HTTP',
+  algorithm: 'ROUND_ROBIN',
+  persistence: null,
+  tls: false,
+  enabled: true,
+  members,
+  monitor: null,
+  ...extra,
+});
+
+/** …and a member on loopback. */
+export const rtMember = (id: string, port: number, extra: Partial<RtMember> = {}): RtMember => ({
+  id,
+  address: '127.0.0.1',
+  port,
+  weight: 1,
+  backup: false,
+  enabled: true,
+  checkAddress: '127.0.0.1',
+  checkPort: port,
+  ...extra,
+});

@@ -6,50 +6,15 @@ import { WorkerInstance, workerCommand } from '../../src/lb/builtin/remote.js';
 import pino from 'pino';
 import { type Backend, get, httpBackend } from '../support/servers.js';
 import { freePort } from '../support/cloud.js';
+import { rtListener, rtMember, rtPool } from '../support/lb.js';
 
 /** The built-in engine on its own, against member servers on loopback. */
 
 const ADDRESS = '127.0.0.1';
 
-const member = (b: Backend, extra: Partial<RtMember> = {}): RtMember => ({
-  id: b.name,
-  address: '127.0.0.1',
-  port: b.port,
-  weight: 1,
-  backup: false,
-  enabled: true,
-  checkAddress: '127.0.0.1',
-  checkPort: b.port,
-  ...extra,
-});
-
-const listener = (port: number, extra: Partial<RtListener> = {}): RtListener => ({
-  id: 'l1',
-  protocol: 'HTTP',
-  port,
-  connectionLimit: -1,
-  timeoutClientData: 50000,
-  timeoutMemberConnect: 1000,
-  timeoutMemberData: 50000,
-  timeoutTcpInspect: 0,
-  insertHeaders: { forwardedFor: true, forwardedPort: false, forwardedProto: false },
-  allowedCidrs: [],
-  defaultPoolId: 'p1',
-  policies: [],
-  ...extra,
-});
-
-const pool = (members: RtMember[], extra: Partial<RtPool> = {}): RtPool => ({
-  id: 'p1',
-  protocol: 'HTTP',
-  algorithm: 'ROUND_ROBIN',
-  persistence: null,
-  tls: false,
-  enabled: true,
-  members,
-  monitor: null,
-  ...extra,
-});
+const member = (b: Backend, extra: Partial<RtMember> = {}): RtMember => rtMember(b.name, b.port, extra);
+const listener = rtListener;
+const pool = rtPool;
 
 const monitor = (extra: Partial<RtMonitor> = {}): RtMonitor => ({
   id: 'hm',

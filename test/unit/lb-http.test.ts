@@ -3,6 +3,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BuiltinInstance } from '../../src/lb/builtin/instance.js';
 import type { RtListener, RtLoadBalancer, RtPool } from '../../src/lb/config.js';
 import { freePort } from '../support/cloud.js';
+import { rtListener, rtMember, rtPool } from '../support/lb.js';
 
 /**
  * The built-in engine's HTTP/1.1 handling on the wire: framing (chunked, lengths, HEAD,
@@ -62,40 +63,8 @@ async function member(respond: (req: string, socket: net.Socket, index: number) 
 const ok = (body: string, extra = '') => `HTTP/1.1 200 OK\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\n${extra}\r\n${body}`;
 
 function config(ports: number[], listener: Partial<RtListener> = {}, pool: Partial<RtPool> = {}): RtLoadBalancer {
-  return {
-    id: 'lb',
-    vipAddress: null,
-    listeners: [
-      {
-        id: 'l1',
-        protocol: 'HTTP',
-        port,
-        connectionLimit: -1,
-        timeoutClientData: 50000,
-        timeoutMemberConnect: 1000,
-        timeoutMemberData: 50000,
-        timeoutTcpInspect: 0,
-        insertHeaders: { forwardedFor: true, forwardedPort: false, forwardedProto: false },
-        allowedCidrs: [],
-        defaultPoolId: 'p1',
-        policies: [],
-        ...listener,
-      },
-    ],
-    pools: [
-      {
-        id: 'p1',
-        protocol: 'HTTP',
-        algorithm: 'ROUND_ROBIN',
-        persistence: null,
-        tls: false,
-        enabled: true,
-        monitor: null,
-        members: ports.map((p, i) => ({ id: `m${i}`, address: ADDRESS, port: p, weight: 1, backup: false, enabled: true, checkAddress: ADDRESS, checkPort: p })),
-        ...pool,
-      },
-    ],
-  };
+  const members = ports.map((p, i) => rtMember(`m${i}`, p));
+  return { id: 'lb', vipAddress: null, listeners: [rtListener(port, listener)], pools: [rtPool(members, pool)] };
 }
 
 async function start(cfg: RtLoadBalancer): Promise<void> {

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -174,6 +174,20 @@ function benchConfig(port: number, members: MemberServer[]): RtLoadBalancer {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
 
+/** User + system CPU seconds of some processes, from /proc. */
+function cpuSeconds(pids: number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+      ticks += Number(f[11]) + Number(f[12]);
+    } catch {
+      /* gone */
+    }
+  }
+  return ticks / 100;
+}
+
 /**
  * Requests per second through an HTTP listener with two members, for HAProxy and the built-in
  * engine (each its own process, as in netns mode) in the same run, and straight to one member for
@@ -205,11 +219,14 @@ export const lbThroughputScenario: Scenario = {
 
       const rounds = ctx.quick ? 1 : 3;
       const seconds = ctx.quick ? 2 : 5;
-      const samples = new Map<string, { ka: LoadResult[]; nc: LoadResult[] }>(engines.map((e) => [e.label, { ka: [], nc: [] }]));
+      const samples = new Map<string, { ka: LoadResult[]; nc: LoadResult[]; cpu: number[] }>(engines.map((e) => [e.label, { ka: [], nc: [], cpu: [] }]));
       for (let r = 0; r < rounds; r++) {
         for (const e of engines) {
           const s = samples.get(e.label)!;
+          const pids = e.instance?.processIds?.() ?? [];
+          const cpu0 = cpuSeconds(pids);
           s.ka.push(await httpLoad(e.host, e.port, { conns: 32, seconds, keepAlive: true }));
+          if (pids.length) s.cpu.push(((cpuSeconds(pids) - cpu0) * 1e6) / s.ka.at(-1)!.requests);
           s.nc.push(await httpLoad(e.host, e.port, { conns: 32, seconds, keepAlive: false }));
           ctx.log(`  round ${r + 1} ${e.label}: ${Math.round(s.ka.at(-1)!.rps)} req/s keep-alive, ${Math.round(s.nc.at(-1)!.rps)} req/s new connections`);
         }
@@ -227,6 +244,10 @@ export const lbThroughputScenario: Scenario = {
             unit: `req/s (p99 ${round(median(list.map((x) => x.p99)), 1)} ms${errors ? `, ${errors} errors` : ''})`,
           });
         }
+      }
+      for (const e of engines) {
+        const cpu = samples.get(e.label)!.cpu;
+        if (cpu.length) out.push({ scenario: name, metric: `${e.label}: proxy CPU per request, keep-alive`, value: round(median(cpu), 1), unit: 'µs (user + system)' });
       }
       if (samples.has('HAProxy')) {
         for (const mode of ['ka', 'nc'] as const) {

@@ -11,7 +11,7 @@ import { type LbDeps, write } from './deps.js';
 import { lbErrors } from './errors.js';
 import { checkProtocolPair } from './listeners.js';
 import { type L7PolicyRow, type L7RuleRow, octaviaTime } from './model.js';
-import { type ListSpec, listPage } from './query.js';
+import { type ListSpec, OBJECT_COLUMNS, listPage } from './query.js';
 import { checkQuota } from './quotas.js';
 import { renderL7Policies, renderL7Rules } from './render.js';
 import { lockLoadBalancer, renumberPolicies, writeTags } from './status.js';
@@ -23,13 +23,9 @@ export const L7POLICY_LIST: ListSpec = {
   table: 'lb_l7policies',
   tagType: 'lb_l7policy',
   columns: {
-    id: { column: 'id' },
+    ...OBJECT_COLUMNS,
     name: { column: 'name' },
     description: { column: 'description' },
-    provisioning_status: { column: 'provisioning_status' },
-    operating_status: { column: 'operating_status' },
-    admin_state_up: { column: 'admin_state_up', type: 'bool' },
-    project_id: { column: 'project_id' },
     action: { column: 'action' },
     listener_id: { column: 'listener_id' },
     redirect_pool_id: { column: 'redirect_pool_id' },
@@ -37,8 +33,6 @@ export const L7POLICY_LIST: ListSpec = {
     redirect_prefix: { column: 'redirect_prefix' },
     redirect_http_code: { column: 'redirect_http_code', type: 'int' },
     position: { column: 'position', type: 'int' },
-    created_at: { column: 'created_at' },
-    updated_at: { column: 'updated_at' },
   },
 };
 
@@ -46,18 +40,12 @@ export const L7RULE_LIST: ListSpec = {
   table: 'lb_l7rules',
   tagType: 'lb_l7rule',
   columns: {
-    id: { column: 'id' },
+    ...OBJECT_COLUMNS,
     type: { column: 'type' },
     compare_type: { column: 'compare_type' },
     key: { column: 'key' },
     value: { column: 'value' },
     invert: { column: 'invert', type: 'bool' },
-    provisioning_status: { column: 'provisioning_status' },
-    operating_status: { column: 'operating_status' },
-    admin_state_up: { column: 'admin_state_up', type: 'bool' },
-    project_id: { column: 'project_id' },
-    created_at: { column: 'created_at' },
-    updated_at: { column: 'updated_at' },
   },
 };
 

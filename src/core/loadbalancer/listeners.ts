@@ -11,7 +11,7 @@ import * as C from './constants.js';
 import { type LbDeps, write } from './deps.js';
 import { lbErrors } from './errors.js';
 import { type ListenerRow, octaviaTime } from './model.js';
-import { type ListSpec, listPage } from './query.js';
+import { type ListSpec, OBJECT_COLUMNS, listPage } from './query.js';
 import { checkQuota } from './quotas.js';
 import { renderListeners } from './render.js';
 import { lockLoadBalancer, writeTags } from './status.js';
@@ -23,13 +23,9 @@ export const LISTENER_LIST: ListSpec = {
   table: 'lb_listeners',
   tagType: 'lb_listener',
   columns: {
-    id: { column: 'id' },
+    ...OBJECT_COLUMNS,
     name: { column: 'name' },
     description: { column: 'description' },
-    provisioning_status: { column: 'provisioning_status' },
-    operating_status: { column: 'operating_status' },
-    admin_state_up: { column: 'admin_state_up', type: 'bool' },
-    project_id: { column: 'project_id' },
     protocol: { column: 'protocol' },
     protocol_port: { column: 'protocol_port', type: 'int' },
     connection_limit: { column: 'connection_limit', type: 'int' },
@@ -41,8 +37,6 @@ export const LISTENER_LIST: ListSpec = {
     timeout_tcp_inspect: { column: 'timeout_tcp_inspect', type: 'int' },
     default_tls_container_ref: { column: 'default_tls_container_ref' },
     client_authentication: { column: 'client_authentication' },
-    created_at: { column: 'created_at' },
-    updated_at: { column: 'updated_at' },
   },
 };
 

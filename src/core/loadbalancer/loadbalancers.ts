@@ -10,7 +10,7 @@ import { MODEL_NAMES, PROVISIONING, OPERATING } from './constants.js';
 import { type LbDeps, checkProvider, write } from './deps.js';
 import { lbErrors } from './errors.js';
 import { type LbRow, loadGraph, octaviaTime, poolListenerIds } from './model.js';
-import { type ListSpec, listPage } from './query.js';
+import { type ListSpec, OBJECT_COLUMNS, listPage } from './query.js';
 import { checkQuota } from './quotas.js';
 import { renderLoadBalancers } from './render.js';
 import { lockLoadBalancer, setProvisioning, writeTags } from './status.js';
@@ -22,15 +22,9 @@ export const LB_LIST: ListSpec = {
   table: 'lb_loadbalancers',
   tagType: 'lb_loadbalancer',
   columns: {
-    id: { column: 'id' },
+    ...OBJECT_COLUMNS,
     name: { column: 'name' },
     description: { column: 'description' },
-    provisioning_status: { column: 'provisioning_status' },
-    operating_status: { column: 'operating_status' },
-    admin_state_up: { column: 'admin_state_up', type: 'bool' },
-    project_id: { column: 'project_id' },
-    created_at: { column: 'created_at' },
-    updated_at: { column: 'updated_at' },
     vip_address: { column: 'vip_address' },
     vip_port_id: { column: 'vip_port_id' },
     vip_subnet_id: { column: 'vip_subnet_id' },

@@ -12,7 +12,7 @@ import * as C from './constants.js';
 import { type LbDeps, write } from './deps.js';
 import { lbErrors } from './errors.js';
 import { type MemberRow, type PoolRow, octaviaTime } from './model.js';
-import { type ListSpec, listPage } from './query.js';
+import { type ListSpec, OBJECT_COLUMNS, listPage } from './query.js';
 import { checkQuota } from './quotas.js';
 import { renderMembers } from './render.js';
 import { lockForPool } from './pools.js';
@@ -24,12 +24,8 @@ export const MEMBER_LIST: ListSpec = {
   table: 'lb_members',
   tagType: 'lb_member',
   columns: {
-    id: { column: 'id' },
+    ...OBJECT_COLUMNS,
     name: { column: 'name' },
-    provisioning_status: { column: 'provisioning_status' },
-    operating_status: { column: 'operating_status' },
-    admin_state_up: { column: 'admin_state_up', type: 'bool' },
-    project_id: { column: 'project_id' },
     address: { column: 'address' },
     protocol_port: { column: 'protocol_port', type: 'int' },
     weight: { column: 'weight', type: 'int' },
@@ -37,8 +33,6 @@ export const MEMBER_LIST: ListSpec = {
     subnet_id: { column: 'subnet_id' },
     monitor_address: { column: 'monitor_address' },
     monitor_port: { column: 'monitor_port', type: 'int' },
-    created_at: { column: 'created_at' },
-    updated_at: { column: 'updated_at' },
   },
 };
 

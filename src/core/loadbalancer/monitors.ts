@@ -9,7 +9,7 @@ import * as C from './constants.js';
 import { type LbDeps, write } from './deps.js';
 import { lbErrors } from './errors.js';
 import { type MonitorRow, type PoolRow, octaviaTime } from './model.js';
-import { type ListSpec, listPage } from './query.js';
+import { type ListSpec, OBJECT_COLUMNS, listPage } from './query.js';
 import { checkQuota } from './quotas.js';
 import { renderMonitors } from './render.js';
 import { lockForPool } from './pools.js';
@@ -22,7 +22,7 @@ export const MONITOR_LIST: ListSpec = {
   table: 'lb_healthmonitors',
   tagType: 'lb_healthmonitor',
   columns: {
-    id: { column: 'id' },
+    ...OBJECT_COLUMNS,
     name: { column: 'name' },
     type: { column: 'type' },
     delay: { column: 'delay', type: 'int' },
@@ -32,15 +32,9 @@ export const MONITOR_LIST: ListSpec = {
     http_method: { column: 'http_method' },
     url_path: { column: 'url_path' },
     expected_codes: { column: 'expected_codes' },
-    admin_state_up: { column: 'admin_state_up', type: 'bool' },
-    project_id: { column: 'project_id' },
-    provisioning_status: { column: 'provisioning_status' },
-    operating_status: { column: 'operating_status' },
     pool_id: { column: 'pool_id' },
     http_version: { column: 'http_version' },
     domain_name: { column: 'domain_name' },
-    created_at: { column: 'created_at' },
-    updated_at: { column: 'updated_at' },
   },
 };
 

@@ -11,7 +11,7 @@ import { type LbDeps, write } from './deps.js';
 import { lbErrors } from './errors.js';
 import { checkProtocolPair } from './listeners.js';
 import { type ListenerRow, type PoolRow, octaviaTime, poolListenerIds } from './model.js';
-import { type ListSpec, listPage } from './query.js';
+import { type ListSpec, OBJECT_COLUMNS, listPage } from './query.js';
 import { checkQuota } from './quotas.js';
 import { renderPools } from './render.js';
 import { lockLoadBalancer, writeTags } from './status.js';
@@ -22,13 +22,9 @@ export const POOL_LIST: ListSpec = {
   table: 'lb_pools',
   tagType: 'lb_pool',
   columns: {
-    id: { column: 'id' },
+    ...OBJECT_COLUMNS,
     name: { column: 'name' },
     description: { column: 'description' },
-    provisioning_status: { column: 'provisioning_status' },
-    operating_status: { column: 'operating_status' },
-    admin_state_up: { column: 'admin_state_up', type: 'bool' },
-    project_id: { column: 'project_id' },
     protocol: { column: 'protocol' },
     lb_algorithm: { column: 'lb_algorithm' },
     loadbalancer_id: { column: 'loadbalancer_id' },
@@ -36,8 +32,6 @@ export const POOL_LIST: ListSpec = {
     tls_container_ref: { column: 'tls_container_ref' },
     ca_tls_container_ref: { column: 'ca_tls_container_ref' },
     crl_container_ref: { column: 'crl_container_ref' },
-    created_at: { column: 'created_at' },
-    updated_at: { column: 'updated_at' },
   },
 };
 

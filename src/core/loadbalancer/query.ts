@@ -25,6 +25,17 @@ export interface ListSpec {
   idColumn?: string;
 }
 
+/** Columns every load-balancing object lists, filters and sorts by. */
+export const OBJECT_COLUMNS: ListSpec['columns'] = {
+  id: { column: 'id' },
+  provisioning_status: { column: 'provisioning_status' },
+  operating_status: { column: 'operating_status' },
+  admin_state_up: { column: 'admin_state_up', type: 'bool' },
+  project_id: { column: 'project_id' },
+  created_at: { column: 'created_at' },
+  updated_at: { column: 'updated_at' },
+};
+
 export interface Page {
   rows: Row[];
   links: Array<{ href: string; rel: string }>;

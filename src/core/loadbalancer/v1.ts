@@ -79,6 +79,9 @@ export function v1Status(provisioning: string, operating?: string): string {
 }
 
 const tenant = { post: true, filter: true, sort: true, column: 'project_id', validate: string(255) };
+const idAttr = { filter: true, sort: true, column: 'id', validate: uuid };
+const adminStateUp = { post: true, put: true, default: true, filter: true, sort: true, column: 'admin_state_up', codec: 'bool' as const, convert: toBoolean };
+const statusDescription = { column: 'status_description' };
 const expectedCodes = (v: unknown) =>
   typeof v === 'string' && /^(\d{3}(\s*,\s*\d{3})*)$|^(\d{3}-\d{3})$/.test(v) ? undefined : `'${String(v)}' is not a valid input`;
 const sessionPersistence = (v: unknown) => {
@@ -98,7 +101,7 @@ export const poolV1Def: ResourceDef = {
   table: 'lb_pools',
   label: 'Pool',
   attrs: {
-    id: { filter: true, sort: true, column: 'id', validate: uuid },
+    id: idAttr,
     tenant_id: tenant,
     vip_id: { filter: true, sort: true, column: 'loadbalancer_id' },
     name: { post: true, put: true, default: '', filter: true, sort: true, column: 'name', validate: string(255) },
@@ -110,9 +113,9 @@ export const poolV1Def: ResourceDef = {
     members: {},
     health_monitors: { post: true, put: true, default: null, validate: (v) => (v === null ? undefined : uuidList(v)) },
     health_monitors_status: {},
-    admin_state_up: { post: true, put: true, default: true, filter: true, sort: true, column: 'admin_state_up', codec: 'bool', convert: toBoolean },
+    admin_state_up: adminStateUp,
     status: {},
-    status_description: { column: 'status_description' },
+    status_description: statusDescription,
   },
 };
 
@@ -122,15 +125,15 @@ export const memberV1Def: ResourceDef = {
   table: 'lb_members',
   label: 'Member',
   attrs: {
-    id: { filter: true, sort: true, column: 'id', validate: uuid },
+    id: idAttr,
     tenant_id: tenant,
     pool_id: { post: true, put: true, filter: true, sort: true, column: 'pool_id', validate: uuid },
     address: { post: true, filter: true, sort: true, column: 'address', validate: ipAddress },
     protocol_port: { post: true, filter: true, sort: true, column: 'protocol_port', codec: 'int', convert: toInt, validate: range(0, 65535) },
     weight: { post: true, put: true, default: 1, filter: true, sort: true, column: 'weight', codec: 'int', convert: toInt, validate: range(0, 256) },
-    admin_state_up: { post: true, put: true, default: true, filter: true, sort: true, column: 'admin_state_up', codec: 'bool', convert: toBoolean },
+    admin_state_up: adminStateUp,
     status: {},
-    status_description: { column: 'status_description' },
+    status_description: statusDescription,
   },
 };
 
@@ -140,7 +143,7 @@ export const monitorV1Def: ResourceDef = {
   table: 'lb_healthmonitors',
   label: 'Health_monitor',
   attrs: {
-    id: { filter: true, sort: true, column: 'id', validate: uuid },
+    id: idAttr,
     tenant_id: tenant,
     type: { post: true, filter: true, sort: true, column: 'type', validate: values(['PING', 'TCP', 'HTTP', 'HTTPS']) },
     delay: { post: true, put: true, filter: true, sort: true, column: 'delay', codec: 'int', convert: toInt, validate: nonNegative },
@@ -149,7 +152,7 @@ export const monitorV1Def: ResourceDef = {
     http_method: { post: true, put: true, default: 'GET', filter: true, sort: true, column: 'http_method', validate: string(16) },
     url_path: { post: true, put: true, default: '/', filter: true, sort: true, column: 'url_path', validate: string(255) },
     expected_codes: { post: true, put: true, default: '200', filter: true, sort: true, column: 'expected_codes', validate: expectedCodes },
-    admin_state_up: { post: true, put: true, default: true, filter: true, sort: true, column: 'admin_state_up', codec: 'bool', convert: toBoolean },
+    admin_state_up: adminStateUp,
     pools: {},
   },
 };
@@ -160,7 +163,7 @@ export const vipV1Def: ResourceDef = {
   table: 'lb_loadbalancers',
   label: 'Vip',
   attrs: {
-    id: { filter: true, sort: true, column: 'id', validate: uuid },
+    id: idAttr,
     tenant_id: tenant,
     name: { post: true, put: true, default: '', filter: true, sort: true, column: 'name', validate: string(255) },
     description: { post: true, put: true, default: '', filter: true, sort: true, column: 'description', validate: string(255) },
@@ -172,7 +175,7 @@ export const vipV1Def: ResourceDef = {
     pool_id: { post: true, put: true, validate: uuid },
     session_persistence: { post: true, put: true, default: {}, validate: sessionPersistence },
     connection_limit: { post: true, put: true, default: -1, convert: toInt },
-    admin_state_up: { post: true, put: true, default: true, filter: true, sort: true, column: 'admin_state_up', codec: 'bool', convert: toBoolean },
+    admin_state_up: adminStateUp,
     status: {},
     status_description: {},
   },

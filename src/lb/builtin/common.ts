@@ -76,6 +76,17 @@ export const canonical = (ip: string) => {
   return p ? ipToString(p) : ip;
 };
 
+/** Listen on address:port; a port another socket holds is an error, not a shared port. */
+export function listenExclusive(server: net.Server, address: string, port: number): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host: address, port, exclusive: true }, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
 /** The state every built-in listener kind exposes to its instance. */
 export interface BuiltinListener {
   readonly cfg: RtListener;

@@ -9,7 +9,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import type { RtListener, RtPolicy, RtRule } from '../config.js';
-import { type BuiltinListener, type Counters, type PoolLookup, cidrAllowed, clientIp, newCounters, proxyHeader } from './common.js';
+import { type BuiltinListener, type Counters, type PoolLookup, cidrAllowed, clientIp, listenExclusive, newCounters, proxyHeader } from './common.js';
 import { BodyDelimiter, type Framing, type Head, HttpParseError, connectionHas, endToEnd, framing, header, headText, parseHead, serialiseHead } from './http1.js';
 import type { MemberState, PoolState } from './pool.js';
 import { RETRIES } from './tcp.js';
@@ -204,13 +204,12 @@ export class HttpListener implements BuiltinListener {
 
   static async open(cfg: RtListener, address: string, pools: PoolLookup): Promise<HttpListener> {
     const l = new HttpListener(cfg, pools);
-    await new Promise<void>((resolve, reject) => {
-      l.server.once('error', reject);
-      l.server.listen({ host: address, port: cfg.port, exclusive: true }, () => {
-        l.server.off('error', reject);
-        resolve();
-      });
-    });
+    try {
+      await listenExclusive(l.server, address, cfg.port);
+    } catch (e) {
+      l.destroy();
+      throw e;
+    }
     return l;
   }
 

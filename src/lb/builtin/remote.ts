@@ -137,6 +137,10 @@ export class WorkerInstance implements LbInstance {
     return out;
   }
 
+  processIds(): number[] {
+    return this.child?.pid && this.alive() ? [this.child.pid] : [];
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
     const child = this.child;

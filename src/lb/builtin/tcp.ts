@@ -6,7 +6,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import type { RtListener } from '../config.js';
-import { type BuiltinListener, type Counters, type PoolLookup, cidrAllowed, clientIp, newCounters, proxyHeader } from './common.js';
+import { type BuiltinListener, type Counters, type PoolLookup, cidrAllowed, clientIp, listenExclusive, newCounters, proxyHeader } from './common.js';
 import type { MemberState, PoolState } from './pool.js';
 
 export const RETRIES = 3;
@@ -69,13 +69,7 @@ export class TcpListener implements BuiltinListener {
 
   static async open(cfg: RtListener, address: string, pools: PoolLookup): Promise<TcpListener> {
     const l = new TcpListener(cfg, pools);
-    await new Promise<void>((resolve, reject) => {
-      l.server.once('error', reject);
-      l.server.listen({ host: address, port: cfg.port, exclusive: true }, () => {
-        l.server.off('error', reject);
-        resolve();
-      });
-    });
+    await listenExclusive(l.server, address, cfg.port);
     return l;
   }
 

@@ -260,6 +260,10 @@ class HaproxyInstance implements LbInstance {
     return out;
   }
 
+  processIds(): number[] {
+    return this.proc?.pid && this.proc.exitCode === null ? [this.proc.pid] : [];
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
     await this.stopProcess();
