@@ -330,14 +330,25 @@ export async function createPoolV1(deps: LbDeps, ctx: RequestContext, body: unkn
   return showV1(deps, ctx, 'pools', id);
 }
 
+/** A v1 PUT body, checked against the resource's attribute map. */
+function updateValues(def: ResourceDef, ctx: RequestContext, body: unknown): Dict {
+  const [item] = unwrapBody(def, body, false);
+  return prepareUpdate(def, ctx, item).values;
+}
+
+/** An updated object waits for the engine (one still being created stays PENDING_CREATE). */
+const pendingUpdate = (row: Dict): Dict => ({
+  provisioning_status: row.provisioning_status === PROVISIONING.PENDING_CREATE ? PROVISIONING.PENDING_CREATE : PROVISIONING.PENDING_UPDATE,
+  updated_at: octaviaTime(),
+});
+
 export async function updatePoolV1(deps: LbDeps, ctx: RequestContext, id: string, body: unknown) {
-  const [item] = unwrapBody(poolV1Def, body, false);
-  const v = prepareUpdate(poolV1Def, ctx, item).values;
+  const v = updateValues(poolV1Def, ctx, body);
   await write(deps, async (trx, fx) => {
     const row = await getV1(trx, ctx, 'pools', id);
     assertOwner(ctx, row, 'update_pool');
     refuseDeleting(row);
-    const set: Dict = { provisioning_status: row.provisioning_status === PROVISIONING.PENDING_CREATE ? PROVISIONING.PENDING_CREATE : PROVISIONING.PENDING_UPDATE, updated_at: octaviaTime() };
+    const set: Dict = pendingUpdate(row);
     if ('name' in v) set.name = v.name;
     if ('description' in v) set.description = v.description;
     if ('lb_method' in v) set.lb_algorithm = v.lb_method;
@@ -418,13 +429,12 @@ async function checkMemberFree(trx: Tx, poolId: string, address: string, port: n
 }
 
 export async function updateMemberV1(deps: LbDeps, ctx: RequestContext, id: string, body: unknown) {
-  const [item] = unwrapBody(memberV1Def, body, false);
-  const v = prepareUpdate(memberV1Def, ctx, item).values;
+  const v = updateValues(memberV1Def, ctx, body);
   await write(deps, async (trx, fx) => {
     const row = await getV1(trx, ctx, 'members', id);
     assertOwner(ctx, row, 'update_member');
     refuseDeleting(row);
-    const set: Dict = { provisioning_status: row.provisioning_status === PROVISIONING.PENDING_CREATE ? PROVISIONING.PENDING_CREATE : PROVISIONING.PENDING_UPDATE, updated_at: octaviaTime() };
+    const set: Dict = pendingUpdate(row);
     if ('weight' in v) set.weight = v.weight;
     if ('admin_state_up' in v) set.admin_state_up = v.admin_state_up ? 1 : 0;
     if ('pool_id' in v && v.pool_id !== row.pool_id) {
@@ -491,8 +501,7 @@ async function monitorPools(trx: Tx, monitorId: string): Promise<string[]> {
 }
 
 export async function updateMonitorV1(deps: LbDeps, ctx: RequestContext, id: string, body: unknown) {
-  const [item] = unwrapBody(monitorV1Def, body, false);
-  const v = prepareUpdate(monitorV1Def, ctx, item).values;
+  const v = updateValues(monitorV1Def, ctx, body);
   await write(deps, async (trx, fx) => {
     const row = await getV1(trx, ctx, 'health_monitors', id);
     assertOwner(ctx, row, 'update_health_monitor');
@@ -681,8 +690,7 @@ function v1Listener(lbId: string, project: string, v: Dict, poolId: string, now:
 }
 
 export async function updateVipV1(deps: LbDeps, ctx: RequestContext, id: string, body: unknown) {
-  const [item] = unwrapBody(vipV1Def, body, false);
-  const v = prepareUpdate(vipV1Def, ctx, item).values;
+  const v = updateValues(vipV1Def, ctx, body);
   await write(deps, async (trx, fx) => {
     const lb = await getV1(trx, ctx, 'vips', id);
     assertOwner(ctx, lb, 'update_vip');
