@@ -119,6 +119,7 @@ if (!fast) {
     for (const [script, title] of [
       ['scripts/tempest-network.sh', 'Tempest: tempest.api.network'],
       ['scripts/tempest-compute.sh', 'Tempest: compute servers.test_create_server and image.v2.test_images'],
+      ['scripts/tempest-octavia.sh', 'Tempest: octavia_tempest_plugin.tests.api.v2'],
     ]) {
       if (existsSync(script)) run(title, 'bash', [script]);
     }

@@ -27,6 +27,20 @@ export interface Config {
   logLevel: string;
   /** Which data plane reconciles the store into the machine. */
   dataplane: 'noop' | 'netns';
+  /** Load-balancer engine: HAProxy when installed (`auto`), or the built-in proxy. */
+  lbEngine: 'auto' | 'haproxy' | 'builtin';
+  /**
+   * `noop` accepts VIP and member subnets Neutron does not know, as Octavia's noop network driver
+   * does (Octavia's own API tests run that way); such load balancers are never served.
+   */
+  lbNetworkDriver: 'neutron' | 'noop';
+  /** Serve Neutron LBaaS v1 (`/v2.0/lb/...`, the `lbaas` extension) on the network endpoint. */
+  lbaasV1: boolean;
+  /**
+   * netns: the unprivileged user load balancers' proxies run as — not the instances' user, so
+   * tenants' user_data can never signal or trace another tenant's load balancer.
+   */
+  lbUser: string;
   /** netns: two characters starting every namespace and host link the data plane owns. */
   dataplanePrefix: string;
   /** netns: a full read-back of the kernel at least this often (ms). */
@@ -67,6 +81,10 @@ export function loadConfig(overrides: Partial<Config> = {}, env: NodeJS.ProcessE
     demoPassword: env.POCKETSTACK_DEMO_PASSWORD || undefined,
     logLevel: env.POCKETSTACK_LOG_LEVEL ?? 'info',
     dataplane: (env.POCKETSTACK_DATAPLANE as Config['dataplane']) ?? 'noop',
+    lbEngine: (env.POCKETSTACK_LB_ENGINE as Config['lbEngine']) || 'auto',
+    lbNetworkDriver: (env.POCKETSTACK_LB_NETWORK_DRIVER as Config['lbNetworkDriver']) || 'neutron',
+    lbaasV1: env.POCKETSTACK_LBAAS_V1 !== 'false',
+    lbUser: env.POCKETSTACK_LB_USER ?? 'haproxy',
     dataplanePrefix: env.POCKETSTACK_DATAPLANE_PREFIX ?? 'ps',
     dataplaneResyncMs: int(env.POCKETSTACK_DATAPLANE_RESYNC_MS, 10_000),
     runUserData: ['1', 'true', 'yes'].includes((env.POCKETSTACK_RUN_USER_DATA ?? '').toLowerCase()),

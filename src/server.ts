@@ -6,8 +6,10 @@ import { Readable } from 'node:stream';
 import { hostname } from 'node:os';
 import { buildComputeApi } from './api/compute/app.js';
 import { buildIdentityApi } from './api/identity/app.js';
+import { buildLoadBalancerApi } from './api/loadbalancer/app.js';
 import { buildImageApi } from './api/image/app.js';
 import { buildNetworkApi } from './api/network/app.js';
+import { lbaasV1Plugin } from './api/network/lbaasv1.js';
 import type { Config } from './config.js';
 import { buildCatalog, serviceUrl } from './core/catalog.js';
 import { ComputeManager } from './core/compute/manager.js';
@@ -29,6 +31,9 @@ import { subnetpoolOps } from './core/network/subnetpools.js';
 import type { DataPlaneDriver } from './dataplane/driver.js';
 import { NetnsDataPlane } from './dataplane/netns/driver.js';
 import { NoopDataPlane } from './dataplane/noop.js';
+import { LoadBalancerService } from './core/loadbalancer/service.js';
+import { createLbEngine } from './lb/factory.js';
+import type { LbEngine } from './lb/engine.js';
 import { Store } from './store/db.js';
 import { migrate } from './store/migrate.js';
 
@@ -88,6 +93,8 @@ export interface Services {
   network: NetworkService;
   extensions: Set<string>;
   dataplane: DataPlaneDriver;
+  loadBalancer: LoadBalancerService;
+  lbEngine: LbEngine;
   image: ImageService;
   compute: ComputeService;
   computeManager: ComputeManager;
@@ -112,7 +119,7 @@ export class Cloud {
   static async create(config: Config, log: Logger = pino({ level: config.logLevel }, pino.destination(2))): Promise<Cloud> {
     const store = await Store.open({ url: config.databaseUrl });
     await migrate(store);
-    const served = new Set(['identity', 'network', 'compute', 'image']);
+    const served = new Set(['identity', 'network', 'compute', 'image', 'load-balancer']);
     const identity = new IdentityService(store, {
       tokenTtlSeconds: config.tokenTtlSeconds,
       catalog: () => buildCatalog(config, served),
@@ -138,7 +145,11 @@ export class Cloud {
       dataplane.attachCompute(compute);
     }
 
-    const cloud = new Cloud(config, log, { store, identity, network, extensions, dataplane, image, compute, computeManager });
+    const loadBalancer = new LoadBalancerService(store, network, { networkDriver: config.lbNetworkDriver, host: hostname() });
+    const lbEngine = await createLbEngine(config, loadBalancer, log.child({ component: 'lb-engine' }), dataplane instanceof NetnsDataPlane ? dataplane : null);
+    if (config.lbaasV1) extensions.add('lbaas');
+
+    const cloud = new Cloud(config, log, { store, identity, network, extensions, dataplane, image, compute, computeManager, loadBalancer, lbEngine });
     const identityUrl = () => serviceUrl(config, 'identity');
     cloud.apps.set('identity', buildIdentityApi({ logger: log, identity }));
     cloud.apps.set(
@@ -149,11 +160,12 @@ export class Cloud {
         auth: identity,
         identityUrl,
         extensions: () => [...extensions].sort(),
-        plugins: [quotaRoutes(store), availabilityRoutes(store)],
+        plugins: [quotaRoutes(store), availabilityRoutes(store), ...(config.lbaasV1 ? [lbaasV1Plugin(loadBalancer)] : [])],
       }),
     );
     cloud.apps.set('compute', buildComputeApi({ logger: log, compute, auth: identity, identityUrl }));
     cloud.apps.set('image', buildImageApi({ logger: log, service: image, auth: identity, identityUrl }));
+    cloud.apps.set('load-balancer', buildLoadBalancerApi({ logger: log, service: loadBalancer, auth: identity, identityUrl }));
     return cloud;
   }
 
@@ -247,11 +259,13 @@ export class Cloud {
    */
   async startDataPlane(): Promise<void> {
     await this.services.dataplane.start();
+    await this.services.lbEngine.start();
     this.services.computeManager.start();
   }
 
   async close(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
+    await this.services.lbEngine.stop();
     await this.services.computeManager.stop();
     await this.services.dataplane.stop();
     for (const app of this.apps.values()) await app.close();

@@ -16,10 +16,11 @@ import { request } from 'undici';
 import { BenchClient } from './client.js';
 import type { BenchContext, Result, Scenario } from './scenario.js';
 import { computeScenarios } from './scenarios/compute.js';
+import { loadBalancerScenarios } from './scenarios/loadbalancer.js';
 import { netnsScenario } from './scenarios/netns.js';
 import { neutronScenarios } from './scenarios/neutron.js';
 
-const SCENARIOS: Scenario[] = [...neutronScenarios, ...computeScenarios];
+const SCENARIOS: Scenario[] = [...neutronScenarios, ...computeScenarios, ...loadBalancerScenarios];
 /** Run only with `--dataplane netns` (root: the benchmark's own server builds real namespaces). */
 const NETNS_SCENARIOS: Scenario[] = [netnsScenario];
 /** The benchmark's data plane owns namespaces with this prefix (removed when it ends). */
@@ -33,6 +34,7 @@ const USAGE = `usage: npm run bench -- [options]
   --user NAME --password PW --project NAME
   --compute URL           Nova endpoint for the compute scenarios (e.g. http://127.0.0.1:8774)
   --image URL             Glance endpoint for the compute scenarios (e.g. http://127.0.0.1:9292)
+  --load-balancer URL     Octavia endpoint for the lb scenario (e.g. http://127.0.0.1:9876)
   --header K:V            extra request header (repeatable; e.g. X-Project-Id:demo for noauth Neutron)
   --only a,b              scenarios to run: ${SCENARIOS.map((s) => s.name).join(', ')}
   --scale N               also create up to N ports and compare create rates (default 0: off)
@@ -75,6 +77,7 @@ interface OwnServer {
   networkUrl: string;
   computeUrl: string;
   imageUrl: string;
+  loadBalancerUrl: string;
   token: string;
   stop(): Promise<void>;
 }
@@ -122,6 +125,7 @@ async function startOwnServer(dataplane: 'noop' | 'netns'): Promise<OwnServer> {
     networkUrl: `http://127.0.0.1:${ports.network}`,
     computeUrl: `http://127.0.0.1:${ports.compute}`,
     imageUrl: `http://127.0.0.1:${ports.image}`,
+    loadBalancerUrl: `http://127.0.0.1:${ports.lb}`,
     token,
     async stop() {
       child.kill('SIGTERM');
@@ -150,6 +154,7 @@ async function main(): Promise<void> {
       url: { type: 'string' },
       compute: { type: 'string' },
       image: { type: 'string' },
+      'load-balancer': { type: 'string' },
       token: { type: 'string' },
       identity: { type: 'string' },
       user: { type: 'string', default: 'admin' },
@@ -187,6 +192,7 @@ async function main(): Promise<void> {
     client,
     computeUrl: (values.compute ?? own?.computeUrl)?.replace(/\/$/, ''),
     imageUrl: (values.image ?? own?.imageUrl)?.replace(/\/$/, ''),
+    loadBalancerUrl: (values['load-balancer'] ?? own?.loadBalancerUrl)?.replace(/\/$/, ''),
     pid: own?.pid,
     quick: values.quick!,
     scalePorts: Number(values.scale),

@@ -15,9 +15,11 @@ export interface Result {
 
 export interface BenchContext {
   client: BenchClient;
-  /** Nova and Glance endpoints, when known (the compute scenarios need them). */
+  /** Nova and Glance endpoints, when known (the compute and netns scenarios need them). */
   computeUrl?: string;
   imageUrl?: string;
+  /** Octavia endpoint, when known (the load-balancer scenarios need it). */
+  loadBalancerUrl?: string;
   /** Server process id when the benchmark started the server itself (RSS is read from /proc). */
   pid?: number;
   /** `--quick`: smaller counts for a smoke run. */

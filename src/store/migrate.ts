@@ -6,6 +6,7 @@ import * as m0003 from './migrations/0003_l3.js';
 import * as m0004compute from './migrations/0004_compute.js';
 import * as m0004subnetpools from './migrations/0004_subnetpools.js';
 import * as m0005 from './migrations/0005_image.js';
+import * as m0006 from './migrations/0006_loadbalancer.js';
 
 /** Migrations are listed here in order; each file only ever gains successors, never edits. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -15,6 +16,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0004_compute': m0004compute,
   '0004_subnetpools': m0004subnetpools,
   '0005_image': m0005,
+  '0006_loadbalancer': m0006,
 };
 
 class StaticProvider implements MigrationProvider {

@@ -378,6 +378,200 @@ export interface FloatingIpsTable {
   revision_number: number;
 }
 
+/** Columns every load-balancing object shares (Octavia's provisioning/operating status pair). */
+export interface LbBase {
+  id: string;
+  project_id: string;
+  name: string | null;
+  provisioning_status: string;
+  operating_status: string;
+  admin_state_up: number;
+  /** Which API created the object: 'v2' (Octavia) or 'v1' (Neutron LBaaS v1). */
+  api: string;
+  created_at: string;
+  updated_at: string | null;
+}
+
+export interface LbLoadBalancersTable extends LbBase {
+  description: string | null;
+  provider: string;
+  flavor_id: string | null;
+  availability_zone: string | null;
+  vip_address: string | null;
+  vip_port_id: string | null;
+  vip_subnet_id: string | null;
+  vip_network_id: string | null;
+  vip_qos_policy_id: string | null;
+  vip_kind: string;
+}
+
+export interface LbListenersTable extends LbBase {
+  description: string | null;
+  loadbalancer_id: string;
+  protocol: string;
+  transport: string;
+  protocol_port: number;
+  connection_limit: number;
+  default_pool_id: string | null;
+  timeout_client_data: number;
+  timeout_member_connect: number;
+  timeout_member_data: number;
+  timeout_tcp_inspect: number;
+  insert_headers: string;
+  allowed_cidrs: string | null;
+  default_tls_container_ref: string | null;
+  sni_container_refs: string;
+  client_ca_tls_container_ref: string | null;
+  client_authentication: string;
+  client_crl_container_ref: string | null;
+  tls_ciphers: string | null;
+  tls_versions: string | null;
+  alpn_protocols: string | null;
+}
+
+export interface LbPoolsTable extends LbBase {
+  description: string | null;
+  loadbalancer_id: string | null;
+  protocol: string;
+  lb_algorithm: string;
+  sp_type: string | null;
+  sp_cookie_name: string | null;
+  sp_persistence_timeout: number | null;
+  sp_persistence_granularity: string | null;
+  tls_enabled: number;
+  tls_container_ref: string | null;
+  ca_tls_container_ref: string | null;
+  crl_container_ref: string | null;
+  tls_ciphers: string | null;
+  tls_versions: string | null;
+  alpn_protocols: string | null;
+  subnet_id: string | null;
+  status_description: string | null;
+}
+
+export interface LbMembersTable extends LbBase {
+  pool_id: string;
+  address: string;
+  protocol_port: number;
+  weight: number;
+  backup: number;
+  subnet_id: string | null;
+  monitor_address: string | null;
+  monitor_port: number | null;
+  status_description: string | null;
+}
+
+export interface LbHealthMonitorsTable extends LbBase {
+  pool_id: string | null;
+  type: string;
+  delay: number;
+  timeout: number;
+  max_retries: number;
+  max_retries_down: number;
+  http_method: string | null;
+  url_path: string | null;
+  expected_codes: string | null;
+  http_version: string | null;
+  domain_name: string | null;
+}
+
+export interface LbV1PoolMonitorsTable {
+  pool_id: string;
+  monitor_id: string;
+  status: string;
+  status_description: string | null;
+  created_at: string;
+}
+
+export interface LbL7PoliciesTable extends LbBase {
+  description: string | null;
+  listener_id: string;
+  action: string;
+  redirect_pool_id: string | null;
+  redirect_url: string | null;
+  redirect_prefix: string | null;
+  redirect_http_code: number | null;
+  position: number;
+}
+
+export interface LbL7RulesTable extends LbBase {
+  l7policy_id: string;
+  type: string;
+  compare_type: string;
+  key: string | null;
+  value: string;
+  invert: number;
+}
+
+export interface LbQuotasTable {
+  project_id: string;
+  load_balancer: number | null;
+  listener: number | null;
+  pool: number | null;
+  health_monitor: number | null;
+  member: number | null;
+  l7policy: number | null;
+  l7rule: number | null;
+}
+
+export interface LbFlavorProfilesTable {
+  id: string;
+  name: string;
+  provider_name: string;
+  flavor_data: string;
+  created_at: string;
+}
+
+export interface LbFlavorsTable {
+  id: string;
+  name: string;
+  description: string | null;
+  enabled: number;
+  flavor_profile_id: string;
+  created_at: string;
+}
+
+export interface LbAzProfilesTable {
+  id: string;
+  name: string;
+  provider_name: string;
+  availability_zone_data: string;
+  created_at: string;
+}
+
+export interface LbAvailabilityZonesTable {
+  name: string;
+  description: string | null;
+  enabled: number;
+  availability_zone_profile_id: string;
+  created_at: string;
+}
+
+export interface LbAmphoraeTable {
+  id: string;
+  loadbalancer_id: string;
+  compute_id: string;
+  status: string;
+  role: string;
+  lb_network_ip: string | null;
+  vrrp_ip: string | null;
+  ha_ip: string | null;
+  vrrp_port_id: string | null;
+  ha_port_id: string | null;
+  created_at: string;
+  updated_at: string | null;
+}
+
+export interface LbListenerStatsTable {
+  listener_id: string;
+  loadbalancer_id: string;
+  bytes_in: number;
+  bytes_out: number;
+  active_connections: number;
+  total_connections: number;
+  request_errors: number;
+}
+
 export interface SubnetpoolsTable {
   id: string;
   project_id: string;
@@ -436,6 +630,21 @@ export interface DB {
   router_ports: RouterPortsTable;
   router_routes: RouterRoutesTable;
   floating_ips: FloatingIpsTable;
+  lb_loadbalancers: LbLoadBalancersTable;
+  lb_listeners: LbListenersTable;
+  lb_pools: LbPoolsTable;
+  lb_members: LbMembersTable;
+  lb_healthmonitors: LbHealthMonitorsTable;
+  lb_v1_pool_monitors: LbV1PoolMonitorsTable;
+  lb_l7policies: LbL7PoliciesTable;
+  lb_l7rules: LbL7RulesTable;
+  lb_quotas: LbQuotasTable;
+  lb_flavor_profiles: LbFlavorProfilesTable;
+  lb_flavors: LbFlavorsTable;
+  lb_az_profiles: LbAzProfilesTable;
+  lb_availability_zones: LbAvailabilityZonesTable;
+  lb_listener_stats: LbListenerStatsTable;
+  lb_amphorae: LbAmphoraeTable;
   subnetpools: SubnetpoolsTable;
   subnetpool_prefixes: SubnetpoolPrefixesTable;
 }

@@ -235,3 +235,26 @@ describe('desired state', () => {
     expect(d.namespaces.some((n) => n.kind === 'router')).toBe(false);
   });
 });
+
+describe('load balancer namespaces', () => {
+  it("give each VIP port (Octavia's, LBaaS v1's) a namespace with the VIP address and a route to the members", () => {
+    const v2 = port('0d000001-0000-0000-0000-000000000001', { deviceOwner: 'Octavia', deviceId: 'lb-1', portSecurity: false, securityGroups: [], fixedIps: [{ subnetId: TEN_V4, ipAddress: '10.0.2.50' }] });
+    const v1 = port('0d000002-0000-0000-0000-000000000002', { deviceOwner: 'neutron:LOADBALANCER', deviceId: 'lb-2', fixedIps: [{ subnetId: TEN_V4, ipAddress: '10.0.2.51' }], mac: 'fa:16:3e:00:00:02' });
+    const unbound = port('0d000003-0000-0000-0000-000000000003', { deviceOwner: 'Octavia', deviceId: '', mac: 'fa:16:3e:00:00:03' });
+    const d = buildDesired(snapshot({ ports: [v2, v1, unbound] }), names, opts);
+    const lbs = d.namespaces.filter((n) => n.kind === 'loadbalancer');
+    expect(lbs.map((n) => n.name)).toEqual(['psl-0d000001-00', 'psl-0d000002-00']);
+    const ns = lbs[0];
+    expect(ns.objectId).toBe(v2.id);
+    expect(names.ownsNamespace(ns.name)).toBe(true);
+    expect(ns.sysctls).toContainEqual(['net.ipv4.ip_unprivileged_port_start', '0']);
+    expect(ns.links.map((l) => l.name)).toEqual(['lo', 'eth0']);
+    expect(ns.addrs.map((a) => `${a.dev} ${a.cidr}`)).toEqual(['eth0 10.0.2.50/24']);
+    expect(ns.routes.map((r) => `${r.dst} via ${r.via}`).sort()).toEqual(['192.168.5.0/24 via 10.0.2.254', 'default via 10.0.2.1']);
+    expect(d.wired.get(v2.id)).toEqual({ portId: v2.id, ns: 'psl-0d000001-00', ifname: 'eth0', up: true });
+    expect(d.wired.has(unbound.id)).toBe(false);
+    // Without port security the VIP port gets no filter chains; with it, the group's rules apply.
+    expect([...d.filter.v4.filter.keys()].some((c) => c.includes('0d000001'))).toBe(false);
+    expect([...d.filter.v4.filter.keys()].some((c) => c.includes('0d000002'))).toBe(true);
+  });
+});

@@ -72,6 +72,35 @@ export class NetworkService {
     this.events.emit('change', e);
   }
 
+  /** Announce changes made inside another service's transaction, after it committed. */
+  announce(events: ChangeEvent[]): void {
+    for (const e of events) this.emit(e);
+  }
+
+  /**
+   * Create one object inside the caller's transaction, for services whose own writes include
+   * Neutron objects (Octavia's VIP port). Quota and validation as for POST; call `announce`
+   * with the returned event after commit.
+   */
+  async createInTx(trx: Tx, ctx: RequestContext, collection: string, item: Record<string, unknown>): Promise<{ id: string; event: ChangeEvent }> {
+    const ops = this.mustGet(collection);
+    if (!ops.create) throw new Error(`${collection} cannot be created`);
+    const p = prepareCreate(ops.def, ctx, item);
+    if (ops.quota) await checkQuota(trx, p.values.project_id as string, ops.quota);
+    const id = await ops.create(trx, ctx, p);
+    return { id, event: { resource: ops.def.name, id, op: 'create' } };
+  }
+
+  /** Delete one object inside the caller's transaction (see createInTx). */
+  async deleteInTx(trx: Tx, ctx: RequestContext, collection: string, id: string): Promise<ChangeEvent> {
+    const ops = this.mustGet(collection);
+    if (!ops.delete) throw new Error(`${collection} cannot be deleted`);
+    const row = await getRowForUpdate(trx, ops.def, ctx, id, this.store.dialect === 'postgres');
+    await ops.delete(trx, ctx, row);
+    await deleteTags(trx, ops.def, id);
+    return { resource: ops.def.name, id, op: 'delete' };
+  }
+
   async list(ctx: RequestContext, collection: string, query: Map<string, string[]>, url?: URL): Promise<ListResult> {
     const ops = this.mustGet(collection);
     const opts = parseListOptions(ops.def, query);

@@ -29,12 +29,18 @@ export interface BuildOptions {
 export const ROUTER_INTERFACE_OWNERS = ['network:router_interface', 'network:router_interface_distributed', 'network:ha_router_replicated_interface'];
 export const ROUTER_GATEWAY_OWNER = 'network:router_gateway';
 const isInstancePort = (p: PortRec) => p.deviceOwner.startsWith('compute:') && p.deviceId !== '' && p.bindingHost !== '';
+/** VIP ports of load balancers: Octavia's (v2) and Neutron LBaaS v1's. */
+export const LOAD_BALANCER_OWNERS = ['Octavia', 'neutron:LOADBALANCER'];
+const isLoadBalancerPort = (p: PortRec) => LOAD_BALANCER_OWNERS.includes(p.deviceOwner) && p.deviceId !== '';
 
 const INSTANCE_SYSCTLS: Array<[string, string]> = [
   // user_data runs unprivileged and may serve on :80, and ping, as on a VM.
   ['net.ipv4.ip_unprivileged_port_start', '0'],
   ['net.ipv4.ping_group_range', '0 2147483647'],
 ];
+// The load-balancer engine runs unprivileged inside: listeners on low ports, PING health checks;
+// an IPv6 VIP is bound as soon as it is configured (no duplicate address detection wait).
+const LOAD_BALANCER_SYSCTLS: Array<[string, string]> = [...INSTANCE_SYSCTLS, ['net.ipv6.conf.default.accept_dad', '0']];
 const ROUTER_SYSCTLS: Array<[string, string]> = [
   ['net.ipv4.ip_forward', '1'],
   ['net.ipv6.conf.all.forwarding', '1'],
@@ -193,6 +199,28 @@ export function buildDesired(s: Snapshot, names: Names, opts: BuildOptions): Des
       if (ns.nat.gatewayIp) announce.push({ networkId: gw.networkId, ip: ns.nat.gatewayIp, mac: gw.mac, owner: `router:${r.id}` });
       for (const f of ns.nat.fips) announce.push({ networkId: gw.networkId, ip: f.floating, mac: gw.mac, owner: f.owner });
     }
+  }
+
+  // ---------------------------------------------------------------- load balancers
+  // One namespace per VIP port (the engine runs the load balancer in it), wired like an
+  // instance with one NIC: the VIP's addresses, routes via the subnet's gateway to the members.
+  for (const p of s.ports.filter(isLoadBalancerPort).sort((a, b) => a.id.localeCompare(b.id))) {
+    const owner = `loadbalancer:${p.id}`;
+    const nsName = names.loadBalancerNs(p.id);
+    if (!claimNs(nsName, p.id, owner)) continue;
+    const addrs = portAddrs(p);
+    if (!addrs) continue;
+    const ns = emptyNs(nsName, 'loadbalancer', p.id, LOAD_BALANCER_SYSCTLS);
+    ns.links.push({ name: 'lo', kind: 'loopback', up: true, owner });
+    if (!wire(p, ns, 'eth0', addrs)) continue;
+    ns.routes.push(
+      ...instanceRoutes(
+        addrs.map((a) => ({ subnet: a.subnet, ifname: 'eth0' })),
+        addrs.map((a) => ({ cidr: a.cidr, ifname: 'eth0' })),
+        owner,
+      ),
+    );
+    namespaces.push(ns);
   }
 
   // ---------------------------------------------------------------- the host leg (br-ex)

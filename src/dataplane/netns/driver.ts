@@ -680,7 +680,8 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
     const managed = (owner: string) => owner.startsWith('compute:') || owner === ROUTER_GATEWAY_OWNER || ROUTER_INTERFACE_OWNERS.includes(owner);
     const seen = new Set<string>();
     for (const p of snap.ports) {
-      const err = errors.get(`port:${p.id}`);
+      // A load balancer's namespace failing is its VIP port failing.
+      const err = errors.get(`port:${p.id}`) ?? errors.get(`loadbalancer:${p.id}`);
       const w = desired.wired.get(p.id);
       if (!managed(p.deviceOwner) && !w && !err) continue;
       seen.add(p.id);
@@ -722,6 +723,7 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
 function ownerOfNs(ns: DesiredNs): string {
   if (ns.kind === 'router') return `router:${ns.objectId}`;
   if (ns.kind === 'instance') return `instance:${ns.objectId}`;
+  if (ns.kind === 'loadbalancer') return `loadbalancer:${ns.objectId}`;
   return ns.kind;
 }
 

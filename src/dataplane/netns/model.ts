@@ -159,8 +159,8 @@ export interface NatSpec {
 
 export interface DesiredNs {
   name: string;
-  kind: 'switch' | 'instance' | 'router' | 'root';
-  /** The id this namespace is for (server or router id); the switch and root use ''. */
+  kind: 'switch' | 'instance' | 'router' | 'loadbalancer' | 'root';
+  /** The id this namespace is for (server or router id, a load balancer's VIP port id); the switch and root use ''. */
   objectId: string;
   sysctls: Array<[string, string]>;
   links: DesiredLink[];
@@ -211,7 +211,7 @@ export interface InstanceSpec {
 export interface Desired {
   root: DesiredNs;
   switch: DesiredNs;
-  /** Instances and routers. */
+  /** Instances, routers and load balancers. */
   namespaces: DesiredNs[];
   filter: FilterTables;
   wired: Map<string, WiredPort>;

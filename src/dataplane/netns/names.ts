@@ -35,10 +35,15 @@ export class Names {
     return `${this.prefix}r-${idFragment(routerId)}`;
   }
 
+  /** A load balancer's namespace, named after its VIP port (what the data plane knows it by). */
+  loadBalancerNs(vipPortId: string): string {
+    return `${this.prefix}l-${idFragment(vipPortId)}`;
+  }
+
   /** Every namespace this data plane may create; nothing else is ever touched. */
   ownsNamespace(name: string): boolean {
     if (name === this.switchNs) return true;
-    return new RegExp(`^${this.prefix}[ir]-[0-9a-z-]{11}$`).test(name);
+    return new RegExp(`^${this.prefix}[irl]-[0-9a-z-]{11}$`).test(name);
   }
 
   /** The host end of the veth into the public bridge (root namespace). */

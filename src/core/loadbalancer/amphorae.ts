@@ -1,0 +1,123 @@
+/**
+ * Octavia's amphora API (admin only). Here an "amphora" is what serves one load balancer: its
+ * namespace with HAProxy or the built-in proxy (nothing at all for a noop VIP). There is no
+ * Nova server: `compute_id` identifies the engine instance and changes when a failover rebuilds
+ * it; there is no management network: `lb_network_ip` is where the engine listens when that is
+ * not the VIP (a loopback address with the noop data plane), else null; no agent certificate.
+ */
+import type { RequestContext } from '../context.js';
+import { isLbAdmin } from './access.js';
+import { PROVISIONING } from './constants.js';
+import { type LbDeps, write } from './deps.js';
+import { lbErrors } from './errors.js';
+import { type ListSpec, listPage } from './query.js';
+import { canonicalUuid } from './wsme.js';
+
+type Dict = Record<string, any>;
+
+const LIST: ListSpec = {
+  table: 'lb_amphorae',
+  columns: {
+    id: { column: 'id' },
+    loadbalancer_id: { column: 'loadbalancer_id' },
+    compute_id: { column: 'compute_id' },
+    status: { column: 'status' },
+    role: { column: 'role' },
+    lb_network_ip: { column: 'lb_network_ip' },
+    vrrp_ip: { column: 'vrrp_ip' },
+    ha_ip: { column: 'ha_ip' },
+    vrrp_port_id: { column: 'vrrp_port_id' },
+    ha_port_id: { column: 'ha_port_id' },
+    created_at: { column: 'created_at' },
+    updated_at: { column: 'updated_at' },
+  },
+};
+
+function render(r: Dict, fields?: string[]): Dict {
+  const out: Dict = {
+    id: r.id,
+    loadbalancer_id: r.loadbalancer_id,
+    compute_id: r.compute_id,
+    lb_network_ip: r.lb_network_ip,
+    vrrp_ip: r.vrrp_ip,
+    ha_ip: r.ha_ip,
+    vrrp_port_id: r.vrrp_port_id,
+    ha_port_id: r.ha_port_id,
+    cert_expiration: null,
+    cert_busy: false,
+    role: r.role,
+    status: r.status,
+    vrrp_interface: null,
+    vrrp_id: 1,
+    vrrp_priority: null,
+    cached_zone: null,
+    created_at: r.created_at,
+    updated_at: r.updated_at,
+    image_id: null,
+    compute_flavor: null,
+  };
+  if (!fields) return out;
+  return Object.fromEntries(Object.entries(out).filter(([k]) => fields.includes(k)));
+}
+
+function requireAdmin(ctx: RequestContext): void {
+  if (!isLbAdmin(ctx)) throw lbErrors.policyForbidden();
+}
+
+async function get(deps: LbDeps, id: string): Promise<Dict> {
+  const row = await deps.store.db.selectFrom('lb_amphorae').selectAll().where('id', '=', canonicalUuid(id) ?? id).executeTakeFirst();
+  if (!row) throw lbErrors.notFound('Amphora', id);
+  return row;
+}
+
+export async function listAmphorae(deps: LbDeps, ctx: RequestContext, params: Map<string, string[]>, url: URL) {
+  requireAdmin(ctx);
+  const page = await listPage(deps.store.db, LIST, params, url);
+  return { items: page.rows.map((r) => render(r, page.fields)), links: page.links };
+}
+
+export async function showAmphora(deps: LbDeps, ctx: RequestContext, id: string, fields?: string[]) {
+  requireAdmin(ctx);
+  return render(await get(deps, id), fields);
+}
+
+/** PUT /amphorae/{id}/config: apply the load balancer's configuration again. */
+export async function configureAmphora(deps: LbDeps, ctx: RequestContext, id: string): Promise<void> {
+  requireAdmin(ctx);
+  const amp = await get(deps, id);
+  deps.changed({ lbId: amp.loadbalancer_id });
+}
+
+/** PUT /amphorae/{id}/failover: rebuild what serves the load balancer. */
+export async function failoverAmphora(deps: LbDeps, ctx: RequestContext, id: string, rebuild: (lbId: string) => void): Promise<void> {
+  requireAdmin(ctx);
+  const amp = await get(deps, id);
+  await write(deps, async (trx) => {
+    const res = await trx
+      .updateTable('lb_loadbalancers')
+      .set({ provisioning_status: PROVISIONING.PENDING_UPDATE })
+      .where('id', '=', amp.loadbalancer_id)
+      .where('provisioning_status', '=', PROVISIONING.ACTIVE)
+      .executeTakeFirst();
+    if (Number(res.numUpdatedRows) !== 1) throw lbErrors.immutable('Load Balancer', amp.loadbalancer_id);
+  });
+  rebuild(amp.loadbalancer_id);
+}
+
+/** GET /amphorae/{id}/stats: the listener counters of its load balancer. */
+export async function amphoraStats(deps: LbDeps, ctx: RequestContext, id: string) {
+  requireAdmin(ctx);
+  const amp = await deps.store.db.selectFrom('lb_amphorae').selectAll().where('id', '=', canonicalUuid(id) ?? id).executeTakeFirst();
+  const rows = amp ? await deps.store.db.selectFrom('lb_listener_stats').selectAll().where('loadbalancer_id', '=', amp.loadbalancer_id).execute() : [];
+  if (!amp || !rows.length) throw lbErrors.notFound('Amphora stats for', id);
+  return rows.map((r) => ({
+    id: amp.id,
+    listener_id: r.listener_id,
+    loadbalancer_id: amp.loadbalancer_id,
+    active_connections: Number(r.active_connections),
+    bytes_in: Number(r.bytes_in),
+    bytes_out: Number(r.bytes_out),
+    request_errors: Number(r.request_errors),
+    total_connections: Number(r.total_connections),
+  }));
+}

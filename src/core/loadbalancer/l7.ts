@@ -1,0 +1,399 @@
+/**
+ * L7 policies (reject, redirect to a URL or prefix, redirect to a pool), ordered by position
+ * on their listener, and their rules (path, host name, header, cookie, file type matches).
+ */
+import { uuid as newUuid } from '../../util/ids.js';
+import type { Q, Tx } from '../../store/db.js';
+import type { RequestContext } from '../context.js';
+import { authorize, getL7Policy, getL7Rule, getLb, getListener, getPool, listScope } from './access.js';
+import * as C from './constants.js';
+import { type LbDeps, write } from './deps.js';
+import { lbErrors } from './errors.js';
+import { checkProtocolPair } from './listeners.js';
+import { type L7PolicyRow, type L7RuleRow, octaviaTime } from './model.js';
+import { type ListSpec, OBJECT_COLUMNS, listPage } from './query.js';
+import { checkQuota } from './quotas.js';
+import { renderL7Policies, renderL7Rules } from './render.js';
+import { lockLoadBalancer, renumberPolicies, writeTags } from './status.js';
+import { isValidUrl } from './wsme.js';
+
+type Dict = Record<string, any>;
+
+export const L7POLICY_LIST: ListSpec = {
+  table: 'lb_l7policies',
+  tagType: 'lb_l7policy',
+  columns: {
+    ...OBJECT_COLUMNS,
+    name: { column: 'name' },
+    description: { column: 'description' },
+    action: { column: 'action' },
+    listener_id: { column: 'listener_id' },
+    redirect_pool_id: { column: 'redirect_pool_id' },
+    redirect_url: { column: 'redirect_url' },
+    redirect_prefix: { column: 'redirect_prefix' },
+    redirect_http_code: { column: 'redirect_http_code', type: 'int' },
+    position: { column: 'position', type: 'int' },
+  },
+};
+
+export const L7RULE_LIST: ListSpec = {
+  table: 'lb_l7rules',
+  tagType: 'lb_l7rule',
+  columns: {
+    ...OBJECT_COLUMNS,
+    type: { column: 'type' },
+    compare_type: { column: 'compare_type' },
+    key: { column: 'key' },
+    value: { column: 'value' },
+    invert: { column: 'invert', type: 'bool' },
+  },
+};
+
+// ------------------------------------------------------------ validation
+
+/** Octavia's validate.regex(): refused when it does not compile (here: as a JavaScript RegExp). */
+function checkRegex(value: string): void {
+  if (/[\x00-\x1f\x7f-\x9f]/.test(value)) throw new RuleError('Unable to parse regular expression: contains control characters');
+  try {
+    new RegExp(value);
+  } catch (e) {
+    throw new RuleError(`Unable to parse regular expression: ${(e as Error).message.replace(/^Invalid regular expression: /, '')}`);
+  }
+}
+
+class RuleError extends Error {}
+
+const invalidRule = (msg: string) => new RuleError(`Invalid L7 Rule: ${msg}`);
+
+function headerName(v: string, what: string) {
+  if (!C.HTTP_HEADER_NAME_RE.test(v)) throw new RuleError(`Invalid characters in ${what}`);
+}
+function headerValue(v: string, what: string) {
+  if (!C.HTTP_HEADER_VALUE_RE.test(v) && !C.HTTP_QUOTED_HEADER_VALUE_RE.test(v)) throw new RuleError(`Invalid characters in ${what}`);
+}
+function cookieValue(v: string, what: string) {
+  if (!C.HTTP_COOKIE_VALUE_RE.test(v)) throw new RuleError(`Invalid characters in ${what}`);
+}
+
+const COMPARES = ['STARTS_WITH', 'ENDS_WITH', 'CONTAINS', 'EQUAL_TO'];
+
+/** Octavia's validate.l7rule_data(): each rule type with its comparisons. */
+export function checkRule(r: { type: string; compare_type: string; key?: string | null; value?: string | null }): void {
+  try {
+    if (!r.value) throw invalidRule('L7 rule type requires a value');
+    switch (r.type) {
+      case 'HEADER':
+      case 'COOKIE':
+        if (!r.key) throw invalidRule('L7 rule type requires a key');
+        headerName(r.key, 'key');
+        if (r.compare_type === 'REGEX') checkRegex(r.value);
+        else if (COMPARES.includes(r.compare_type)) (r.type === 'HEADER' ? headerValue : cookieValue)(r.value, r.type === 'HEADER' ? 'header value' : 'cookie value');
+        else throw invalidRule('invalid comparison type for rule type');
+        break;
+      case 'HOST_NAME':
+      case 'PATH':
+        if (COMPARES.includes(r.compare_type)) headerValue(r.value, 'comparison value');
+        else if (r.compare_type === 'REGEX') checkRegex(r.value);
+        else throw invalidRule('invalid comparison type for rule type');
+        break;
+      case 'FILE_TYPE':
+        if (r.compare_type === 'REGEX') checkRegex(r.value);
+        else if (r.compare_type === 'EQUAL_TO') headerValue(r.value, 'comparison value');
+        else throw invalidRule('invalid comparison type for rule type');
+        break;
+      case 'SSL_CONN_HAS_CERT':
+        if (r.key) throw invalidRule(`L7rule type ${r.type} does not use the "key" field.`);
+        if (r.value.toLowerCase() !== 'true') throw invalidRule(`L7rule value ${r.value} is not a boolean True string.`);
+        if (r.compare_type !== 'EQUAL_TO') throw invalidRule(`L7rule type ${r.type} only supports the EQUAL_TO compare type.`);
+        break;
+      case 'SSL_VERIFY_RESULT':
+        if (r.key) throw invalidRule(`L7rule type ${r.type} does not use the "key" field.`);
+        if (!/^\d+$/.test(r.value)) throw invalidRule(`L7rule type ${r.type} needs a int value, which is >= 0`);
+        if (r.compare_type !== 'EQUAL_TO') throw invalidRule(`L7rule type ${r.type} only supports the EQUAL_TO compare type.`);
+        break;
+      case 'SSL_DN_FIELD':
+        if (r.compare_type === 'REGEX') checkRegex(r.value);
+        if (!r.key || !r.value) throw invalidRule(`L7rule type ${r.type} needs to specify a key and a value.`);
+        if (!C.DN_FIELD_RE.test(r.key)) throw invalidRule('Invalid L7rule distinguished name field.');
+        break;
+      default:
+        throw invalidRule('invalid rule type');
+    }
+  } catch (e) {
+    if (e instanceof RuleError) throw lbErrors.l7ruleValidation(e.message);
+    throw e;
+  }
+}
+
+/** Octavia's sanitize_l7policy_api_args: the action decides which redirect fields apply. */
+function sanitizePolicy(p: Dict, create: boolean): Dict {
+  const out = { ...p };
+  if ('action' in out && out.action !== undefined) {
+    switch (out.action) {
+      case 'REJECT':
+        out.redirect_url = null;
+        out.redirect_pool_id = null;
+        break;
+      case 'REDIRECT_TO_URL':
+        if (!out.redirect_url) throw lbErrors.invalidL7PolicyArgs('redirect_url must not be None');
+        out.redirect_pool_id = null;
+        break;
+      case 'REDIRECT_TO_POOL':
+        if (!out.redirect_pool_id) throw lbErrors.invalidL7PolicyArgs('redirect_pool_id or redirect_pool must not be None');
+        out.redirect_url = null;
+        break;
+      case 'REDIRECT_PREFIX':
+        if (!out.redirect_prefix) throw lbErrors.invalidL7PolicyArgs('redirect_prefix must not be None');
+        break;
+      default:
+        throw lbErrors.invalidL7PolicyAction(String(out.action));
+    }
+  }
+  if (out.redirect_pool_id && (out.redirect_url || out.redirect_prefix)) {
+    throw lbErrors.invalidL7PolicyArgs('Cannot specify redirect_pool_id and redirect_url or redirect_prefix at the same time');
+  }
+  if (out.redirect_pool_id) Object.assign(out, { action: 'REDIRECT_TO_POOL', redirect_url: null, redirect_prefix: null, redirect_http_code: null });
+  if (out.redirect_url) {
+    if (!isValidUrl(out.redirect_url)) throw lbErrors.invalidL7PolicyArgs(`Not a valid URL: ${out.redirect_url}`);
+    Object.assign(out, { action: 'REDIRECT_TO_URL', redirect_pool_id: null, redirect_prefix: null });
+    if (!out.redirect_http_code) out.redirect_http_code = 302;
+  }
+  if (out.redirect_prefix) {
+    if (!isValidUrl(out.redirect_prefix)) throw lbErrors.invalidL7PolicyArgs(`Not a valid URL: ${out.redirect_prefix}`);
+    Object.assign(out, { action: 'REDIRECT_PREFIX', redirect_pool_id: null, redirect_url: null });
+    if (!out.redirect_http_code) out.redirect_http_code = 302;
+  }
+  if (create && !out.action) throw lbErrors.invalidL7PolicyAction('None');
+  return out;
+}
+
+// ------------------------------------------------------------ policies
+
+export async function listL7Policies(deps: LbDeps, ctx: RequestContext, params: Map<string, string[]>, url: URL) {
+  const project = listScope(ctx, params.get('project_id')?.[0]);
+  const page = await listPage(deps.store.db, L7POLICY_LIST, params, url, (eb) =>
+    eb.and([eb('lb_l7policies.api', '=', 'v2'), ...(project !== undefined ? [eb('lb_l7policies.project_id', '=', project)] : [])]),
+  );
+  return { items: await renderL7Policies(deps.store.db, page.rows as L7PolicyRow[], page.fields), links: page.links };
+}
+
+export async function showL7Policy(deps: LbDeps, ctx: RequestContext, id: string, fields?: string[]) {
+  const p = await getL7Policy(deps.store.db, id);
+  authorize(ctx, p.project_id);
+  return (await renderL7Policies(deps.store.db, [p], fields))[0];
+}
+
+async function lockForListener(trx: Tx, lbId: string, listenerId: string): Promise<void> {
+  await lockLoadBalancer(trx, lbId, 'PENDING_UPDATE', 'immutable');
+  await trx.updateTable('lb_listeners').set({ provisioning_status: C.PROVISIONING.PENDING_UPDATE }).where('id', '=', listenerId).execute();
+}
+
+function checkL7Served(provider: string, listenerProtocol: string): void {
+  if (!['HTTP', 'TERMINATED_HTTPS'].includes(listenerProtocol)) {
+    throw lbErrors.unsupportedOption(provider, `${listenerProtocol} protocol listeners do not support L7 policies`);
+  }
+}
+
+export async function createL7Policy(deps: LbDeps, ctx: RequestContext, b: Dict) {
+  const listener = await getListener(deps.store.db, b.listener_id);
+  const lb = await getLb(deps.store.db, listener.loadbalancer_id);
+  authorize(ctx, lb.project_id);
+  if (listener.protocol === 'PROMETHEUS') throw lbErrors.listenerNoChildren('PROMETHEUS');
+  if (b.redirect_pool_id) {
+    const pool = await getPool(deps.store.db, b.redirect_pool_id);
+    checkProtocolPair(listener.protocol, pool.protocol);
+  }
+  const rules = (b.rules ?? []) as Dict[];
+  if (rules.length > C.MAX_L7RULES_PER_POLICY) throw lbErrors.tooManyL7Rules('');
+  for (const r of rules) checkRule({ type: r.type, compare_type: r.compare_type, key: r.key, value: r.value });
+  const id = newUuid();
+  await write(deps, async (trx, fx) => {
+    await checkQuota(trx, lb.project_id, 'l7policy');
+    const v = sanitizePolicy(b, true);
+    await lockForListener(trx, lb.id, listener.id);
+    checkL7Served(lb.provider, listener.protocol);
+    const now = octaviaTime();
+    await trx
+      .insertInto('lb_l7policies')
+      .values({
+        id,
+        project_id: lb.project_id,
+        name: v.name ?? '',
+        description: v.description ?? '',
+        provisioning_status: C.PROVISIONING.PENDING_CREATE,
+        operating_status: C.OPERATING.OFFLINE,
+        admin_state_up: v.admin_state_up === false ? 0 : 1,
+        api: 'v2',
+        listener_id: listener.id,
+        action: v.action,
+        redirect_pool_id: v.redirect_pool_id ?? null,
+        redirect_url: v.redirect_url ?? null,
+        redirect_prefix: v.redirect_prefix ?? null,
+        redirect_http_code: v.redirect_http_code ?? null,
+        position: C.MAX_POLICY_POSITION,
+        created_at: now,
+        updated_at: null,
+      })
+      .execute();
+    await renumberPolicies(trx, listener.id, { id, position: v.position ?? C.MAX_POLICY_POSITION });
+    for (const r of rules) await insertRule(trx, lb.project_id, id, r);
+    await writeTags(trx, 'l7policy', id, v.tags);
+    fx.lbIds.add(lb.id);
+  });
+  return showL7Policy(deps, ctx, id);
+}
+
+export async function updateL7Policy(deps: LbDeps, ctx: RequestContext, id: string, b: Dict) {
+  const p = await getL7Policy(deps.store.db, id);
+  const listener = await getListener(deps.store.db, p.listener_id);
+  const lb = await getLb(deps.store.db, listener.loadbalancer_id);
+  authorize(ctx, lb.project_id);
+  const v = sanitizePolicy(b, false);
+  if (v.redirect_pool_id) {
+    const pool = await getPool(deps.store.db, v.redirect_pool_id);
+    checkProtocolPair(listener.protocol, pool.protocol);
+  }
+  await write(deps, async (trx, fx) => {
+    await lockForListener(trx, lb.id, listener.id);
+    const set: Dict = { provisioning_status: C.PROVISIONING.PENDING_UPDATE };
+    for (const f of ['name', 'description']) if (f in v) set[f] = v[f] ?? '';
+    if ('admin_state_up' in v && v.admin_state_up !== null) set.admin_state_up = v.admin_state_up ? 1 : 0;
+    for (const f of ['action', 'redirect_pool_id', 'redirect_url', 'redirect_prefix', 'redirect_http_code']) if (f in v) set[f] = v[f] ?? null;
+    await trx.updateTable('lb_l7policies').set(set).where('id', '=', p.id).execute();
+    if (v.position !== undefined && v.position !== null) await renumberPolicies(trx, listener.id, { id: p.id, position: v.position });
+    await writeTags(trx, 'l7policy', p.id, v.tags);
+    fx.lbIds.add(lb.id);
+  });
+  return showL7Policy(deps, ctx, p.id);
+}
+
+export async function deleteL7Policy(deps: LbDeps, ctx: RequestContext, id: string): Promise<void> {
+  const p = await getL7Policy(deps.store.db, id);
+  const listener = await getListener(deps.store.db, p.listener_id);
+  const lb = await getLb(deps.store.db, listener.loadbalancer_id);
+  authorize(ctx, lb.project_id);
+  await write(deps, async (trx, fx) => {
+    await lockForListener(trx, lb.id, listener.id);
+    await trx.updateTable('lb_l7policies').set({ provisioning_status: C.PROVISIONING.PENDING_DELETE }).where('id', '=', p.id).execute();
+    fx.lbIds.add(lb.id);
+  });
+}
+
+// ------------------------------------------------------------ rules
+
+/** The policy a rules URL names: Octavia's lookup words it "L7Policy <id> not found.". */
+async function rulesPolicy(q: Q, policyId: string): Promise<L7PolicyRow> {
+  try {
+    return await getL7Policy(q, policyId);
+  } catch {
+    throw lbErrors.notFound('L7Policy', policyId);
+  }
+}
+
+async function insertRule(trx: Tx, projectId: string, policyId: string, r: Dict, id = newUuid()): Promise<string> {
+  await trx
+    .insertInto('lb_l7rules')
+    .values({
+      id,
+      project_id: projectId,
+      name: null,
+      provisioning_status: C.PROVISIONING.PENDING_CREATE,
+      operating_status: C.OPERATING.OFFLINE,
+      admin_state_up: r.admin_state_up === false ? 0 : 1,
+      api: 'v2',
+      l7policy_id: policyId,
+      type: r.type,
+      compare_type: r.compare_type,
+      key: r.key ?? null,
+      value: r.value,
+      invert: r.invert ? 1 : 0,
+      created_at: octaviaTime(),
+      updated_at: null,
+    })
+    .execute();
+  await writeTags(trx, 'l7rule', id, r.tags);
+  return id;
+}
+
+export async function listL7Rules(deps: LbDeps, ctx: RequestContext, policyId: string, params: Map<string, string[]>, url: URL) {
+  const p = await rulesPolicy(deps.store.db, policyId);
+  authorize(ctx, p.project_id);
+  const page = await listPage(deps.store.db, L7RULE_LIST, params, url, (eb) => eb('lb_l7rules.l7policy_id', '=', p.id));
+  return { items: await renderL7Rules(deps.store.db, page.rows as L7RuleRow[], page.fields), links: page.links };
+}
+
+async function ruleOfPolicy(q: Q, policyId: string, id: string): Promise<{ policy: L7PolicyRow; rule: L7RuleRow }> {
+  const policy = await rulesPolicy(q, policyId);
+  const rule = await getL7Rule(q, id);
+  if (rule.l7policy_id !== policy.id) throw lbErrors.notFound(C.MODEL_NAMES.l7rule, id);
+  return { policy, rule };
+}
+
+export async function showL7Rule(deps: LbDeps, ctx: RequestContext, policyId: string, id: string, fields?: string[]) {
+  const { rule } = await ruleOfPolicy(deps.store.db, policyId, id);
+  authorize(ctx, rule.project_id);
+  return (await renderL7Rules(deps.store.db, [rule], fields))[0];
+}
+
+async function lockForRule(trx: Tx, policy: L7PolicyRow, lbId: string): Promise<void> {
+  const cur = await trx.selectFrom('lb_l7policies').select('provisioning_status').where('id', '=', policy.id).executeTakeFirst();
+  if (cur?.provisioning_status !== C.PROVISIONING.ACTIVE) throw lbErrors.immutable('L7Policy', policy.id);
+  await lockForListener(trx, lbId, policy.listener_id);
+  await trx.updateTable('lb_l7policies').set({ provisioning_status: C.PROVISIONING.PENDING_UPDATE }).where('id', '=', policy.id).execute();
+}
+
+export async function createL7Rule(deps: LbDeps, ctx: RequestContext, policyId: string, b: Dict) {
+  const policy = await rulesPolicy(deps.store.db, policyId);
+  const listener = await getListener(deps.store.db, policy.listener_id);
+  const lb = await getLb(deps.store.db, listener.loadbalancer_id);
+  authorize(ctx, lb.project_id);
+  checkRule({ type: b.type, compare_type: b.compare_type, key: b.key, value: b.value });
+  const count = await deps.store.db.selectFrom('lb_l7rules').select(({ fn }) => fn.countAll<number>().as('n')).where('l7policy_id', '=', policy.id).executeTakeFirst();
+  if (Number(count?.n ?? 0) >= C.MAX_L7RULES_PER_POLICY) throw lbErrors.tooManyL7Rules(policy.id);
+  const id = newUuid();
+  await write(deps, async (trx, fx) => {
+    await checkQuota(trx, lb.project_id, 'l7rule');
+    await lockForRule(trx, policy, lb.id);
+    await insertRule(trx, lb.project_id, policy.id, b, id);
+    fx.lbIds.add(lb.id);
+  });
+  return showL7Rule(deps, ctx, policy.id, id);
+}
+
+export async function updateL7Rule(deps: LbDeps, ctx: RequestContext, policyId: string, id: string, b: Dict) {
+  const { policy, rule } = await ruleOfPolicy(deps.store.db, policyId, id);
+  const listener = await getListener(deps.store.db, policy.listener_id);
+  const lb = await getLb(deps.store.db, listener.loadbalancer_id);
+  authorize(ctx, lb.project_id);
+  const merged = {
+    type: b.type ?? rule.type,
+    compare_type: b.compare_type ?? rule.compare_type,
+    key: 'key' in b ? b.key : rule.key,
+    value: 'value' in b ? b.value : rule.value,
+  };
+  checkRule(merged);
+  await write(deps, async (trx, fx) => {
+    await lockForRule(trx, policy, lb.id);
+    const set: Dict = { provisioning_status: C.PROVISIONING.PENDING_UPDATE };
+    for (const f of ['type', 'compare_type', 'value']) if (f in b && b[f] !== null) set[f] = b[f];
+    if ('key' in b) set.key = b.key ?? null;
+    if ('invert' in b) set.invert = b.invert ? 1 : 0;
+    if ('admin_state_up' in b && b.admin_state_up !== null) set.admin_state_up = b.admin_state_up ? 1 : 0;
+    await trx.updateTable('lb_l7rules').set(set).where('id', '=', rule.id).execute();
+    await writeTags(trx, 'l7rule', rule.id, b.tags);
+    fx.lbIds.add(lb.id);
+  });
+  return showL7Rule(deps, ctx, policy.id, rule.id);
+}
+
+export async function deleteL7Rule(deps: LbDeps, ctx: RequestContext, policyId: string, id: string): Promise<void> {
+  const { policy, rule } = await ruleOfPolicy(deps.store.db, policyId, id);
+  const listener = await getListener(deps.store.db, policy.listener_id);
+  const lb = await getLb(deps.store.db, listener.loadbalancer_id);
+  authorize(ctx, lb.project_id);
+  await write(deps, async (trx, fx) => {
+    await lockForRule(trx, policy, lb.id);
+    await trx.updateTable('lb_l7rules').set({ provisioning_status: C.PROVISIONING.PENDING_DELETE }).where('id', '=', rule.id).execute();
+    fx.lbIds.add(lb.id);
+  });
+}

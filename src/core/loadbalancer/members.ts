@@ -1,0 +1,231 @@
+/**
+ * Pool members: an address and port (optionally on a Neutron subnet), weight, backup flag, and
+ * the batch update that replaces a pool's whole member set.
+ */
+import { uuid as newUuid } from '../../util/ids.js';
+import { cidrContains, parseCidr, parseIp, ipToString } from '../../util/ip.js';
+import type { Tx } from '../../store/db.js';
+import type { RequestContext } from '../context.js';
+import { isDomainError } from '../errors.js';
+import { authorize, getLb, getMember, getPool } from './access.js';
+import * as C from './constants.js';
+import { type LbDeps, write } from './deps.js';
+import { lbErrors } from './errors.js';
+import { type MemberRow, type PoolRow, octaviaTime } from './model.js';
+import { type ListSpec, OBJECT_COLUMNS, listPage } from './query.js';
+import { checkQuota } from './quotas.js';
+import { renderMembers } from './render.js';
+import { lockForPool } from './pools.js';
+import { writeTags } from './status.js';
+
+type Dict = Record<string, any>;
+
+export const MEMBER_LIST: ListSpec = {
+  table: 'lb_members',
+  tagType: 'lb_member',
+  columns: {
+    ...OBJECT_COLUMNS,
+    name: { column: 'name' },
+    address: { column: 'address' },
+    protocol_port: { column: 'protocol_port', type: 'int' },
+    weight: { column: 'weight', type: 'int' },
+    backup: { column: 'backup', type: 'bool' },
+    subnet_id: { column: 'subnet_id' },
+    monitor_address: { column: 'monitor_address' },
+    monitor_port: { column: 'monitor_port', type: 'int' },
+  },
+};
+
+/** Octavia's [networking] reserved_ips default: the metadata address is never a member. */
+const RESERVED_IPS = ['169.254.169.254'];
+
+function checkNotReserved(address: string): void {
+  const ip = parseIp(address);
+  const text = ip ? ipToString(ip).toUpperCase() : address;
+  if (RESERVED_IPS.includes(text)) throw lbErrors.invalidOption(text, 'member address');
+}
+
+/**
+ * A member's subnet must be one the caller can use; its address must lie in it. With the noop
+ * network driver, subnets Neutron does not know are accepted (Octavia's noop driver).
+ */
+async function checkSubnet(deps: LbDeps, ctx: RequestContext, subnetId: string, address: string): Promise<void> {
+  let subnet: Dict | undefined;
+  try {
+    subnet = await deps.network.show(ctx, 'subnets', subnetId);
+  } catch (e) {
+    if (!(isDomainError(e) && e.kind === 'not_found')) throw e;
+  }
+  if (!subnet) {
+    const exists = await deps.store.db.selectFrom('subnets').select('id').where('id', '=', subnetId).executeTakeFirst();
+    if (deps.networkDriver === 'noop' && !exists) return;
+    throw lbErrors.invalidSubresource('Subnet', subnetId);
+  }
+  const ip = parseIp(address)!;
+  if (!cidrContains(parseCidr(subnet.cidr)!, ip)) {
+    throw lbErrors.validation(`Member address ${address} is not in the CIDR ${subnet.cidr} of subnet ${subnetId}.`);
+  }
+}
+
+export async function listMembers(deps: LbDeps, ctx: RequestContext, poolId: string, params: Map<string, string[]>, url: URL) {
+  const pool = await getPool(deps.store.db, poolId);
+  authorize(ctx, pool.project_id);
+  const page = await listPage(deps.store.db, MEMBER_LIST, params, url, (eb) => eb('lb_members.pool_id', '=', pool.id));
+  return { items: await renderMembers(deps.store.db, page.rows as MemberRow[], page.fields), links: page.links };
+}
+
+async function memberOfPool(deps: LbDeps, poolId: string, id: string): Promise<{ pool: PoolRow; member: MemberRow }> {
+  const pool = await getPool(deps.store.db, poolId);
+  const member = await getMember(deps.store.db, id);
+  if (member.pool_id !== pool.id) throw lbErrors.notFound('Member', id);
+  return { pool, member };
+}
+
+export async function showMember(deps: LbDeps, ctx: RequestContext, poolId: string, id: string, fields?: string[]) {
+  const { member } = await memberOfPool(deps, poolId, id);
+  authorize(ctx, member.project_id);
+  return (await renderMembers(deps.store.db, [member], fields))[0];
+}
+
+async function lockPoolMembers(trx: Tx, pool: PoolRow): Promise<void> {
+  const cur = await trx.selectFrom('lb_pools').select('provisioning_status').where('id', '=', pool.id).executeTakeFirst();
+  if (cur?.provisioning_status !== C.PROVISIONING.ACTIVE) throw lbErrors.immutable('Pool', pool.id);
+  await lockForPool(trx, pool);
+  await trx.updateTable('lb_pools').set({ provisioning_status: C.PROVISIONING.PENDING_UPDATE }).where('id', '=', pool.id).execute();
+}
+
+async function insertMember(trx: Tx, pool: PoolRow, m: Dict, id = newUuid()): Promise<string> {
+  const dup = await trx.selectFrom('lb_members').select('id').where('pool_id', '=', pool.id).where('address', '=', m.address).where('protocol_port', '=', m.protocol_port).executeTakeFirst();
+  if (dup) throw lbErrors.duplicateMember(m.address, m.protocol_port);
+  const monitored = await trx.selectFrom('lb_healthmonitors').select('id').where('pool_id', '=', pool.id).executeTakeFirst();
+  await trx
+    .insertInto('lb_members')
+    .values({
+      id,
+      project_id: pool.project_id,
+      name: m.name ?? '',
+      provisioning_status: C.PROVISIONING.PENDING_CREATE,
+      operating_status: monitored ? C.OPERATING.OFFLINE : C.OPERATING.NO_MONITOR,
+      admin_state_up: m.admin_state_up === false ? 0 : 1,
+      api: 'v2',
+      pool_id: pool.id,
+      address: m.address,
+      protocol_port: m.protocol_port,
+      weight: m.weight ?? C.DEFAULT_WEIGHT,
+      backup: m.backup ? 1 : 0,
+      subnet_id: m.subnet_id ?? null,
+      monitor_address: m.monitor_address ?? null,
+      monitor_port: m.monitor_port ?? null,
+      status_description: null,
+      created_at: octaviaTime(),
+      updated_at: null,
+    })
+    .execute();
+  await writeTags(trx, 'member', id, m.tags);
+  return id;
+}
+
+export async function createMember(deps: LbDeps, ctx: RequestContext, poolId: string, b: Dict) {
+  const pool = await getPool(deps.store.db, poolId);
+  const lb = await getLb(deps.store.db, pool.loadbalancer_id!);
+  authorize(ctx, lb.project_id);
+  checkNotReserved(b.address);
+  if (b.subnet_id) await checkSubnet(deps, ctx, b.subnet_id, b.address);
+  const id = newUuid();
+  await write(deps, async (trx, fx) => {
+    await checkQuota(trx, lb.project_id, 'member');
+    await lockPoolMembers(trx, pool);
+    await insertMember(trx, pool, b, id);
+    fx.lbIds.add(lb.id);
+  });
+  return showMember(deps, ctx, pool.id, id);
+}
+
+export async function updateMember(deps: LbDeps, ctx: RequestContext, poolId: string, id: string, b: Dict) {
+  const { pool, member } = await memberOfPool(deps, poolId, id);
+  const lb = await getLb(deps.store.db, pool.loadbalancer_id!);
+  authorize(ctx, lb.project_id);
+  await write(deps, async (trx, fx) => {
+    await lockPoolMembers(trx, pool);
+    const set: Dict = { provisioning_status: C.PROVISIONING.PENDING_UPDATE };
+    if ('name' in b) set.name = b.name ?? '';
+    if ('admin_state_up' in b && b.admin_state_up !== null) set.admin_state_up = b.admin_state_up ? 1 : 0;
+    if ('weight' in b) set.weight = b.weight ?? C.DEFAULT_WEIGHT;
+    if ('backup' in b) set.backup = b.backup ? 1 : 0;
+    if ('monitor_port' in b) set.monitor_port = b.monitor_port ?? null;
+    if ('monitor_address' in b) set.monitor_address = b.monitor_address ?? null;
+    await trx.updateTable('lb_members').set(set).where('id', '=', member.id).execute();
+    await writeTags(trx, 'member', member.id, b.tags);
+    fx.lbIds.add(lb.id);
+  });
+  return showMember(deps, ctx, pool.id, member.id);
+}
+
+export async function deleteMember(deps: LbDeps, ctx: RequestContext, poolId: string, id: string): Promise<void> {
+  const { pool, member } = await memberOfPool(deps, poolId, id);
+  const lb = await getLb(deps.store.db, pool.loadbalancer_id!);
+  authorize(ctx, lb.project_id);
+  await write(deps, async (trx, fx) => {
+    await lockPoolMembers(trx, pool);
+    await trx.updateTable('lb_members').set({ provisioning_status: C.PROVISIONING.PENDING_DELETE }).where('id', '=', member.id).execute();
+    fx.lbIds.add(lb.id);
+  });
+}
+
+/**
+ * PUT /pools/{id}/members: the listed members (matched by address and port) are created or
+ * updated, the others deleted (kept with `additive_only`). A batch that changes nothing is a no-op.
+ */
+export async function batchUpdateMembers(deps: LbDeps, ctx: RequestContext, poolId: string, members: Dict[], additiveOnly: boolean): Promise<void> {
+  const pool = await getPool(deps.store.db, poolId);
+  const lb = await getLb(deps.store.db, pool.loadbalancer_id!);
+  authorize(ctx, lb.project_id);
+  // Subnets are Neutron's: check them before the transaction (its connection is the store's).
+  const current = await deps.store.db.selectFrom('lb_members').select(['address', 'protocol_port']).where('pool_id', '=', pool.id).execute();
+  const existing = new Set(current.map((m) => `${ipToString(parseIp(m.address)!)}/${m.protocol_port}`));
+  const checked = new Set<string>();
+  for (const m of members) {
+    if (existing.has(`${ipToString(parseIp(m.address)!)}/${m.protocol_port}`)) continue;
+    checkNotReserved(m.address);
+    if (m.subnet_id && !checked.has(m.subnet_id)) {
+      await checkSubnet(deps, ctx, m.subnet_id, m.address);
+      checked.add(m.subnet_id);
+    }
+  }
+  await write(deps, async (trx, fx) => {
+    const old = await trx.selectFrom('lb_members').selectAll().where('pool_id', '=', pool.id).execute();
+    const key = (address: string, port: number) => `${ipToString(parseIp(address)!)}/${port}`;
+    const oldByKey = new Map(old.map((m) => [key(m.address, m.protocol_port), m]));
+    const wanted = new Set(members.map((m) => key(m.address, m.protocol_port)));
+    const fresh = members.filter((m) => !oldByKey.has(key(m.address, m.protocol_port)));
+    const updated = members.filter((m) => oldByKey.has(key(m.address, m.protocol_port)));
+    const removed = old.filter((m) => !wanted.has(key(m.address, m.protocol_port)));
+    if (!fresh.length && !updated.length && !removed.length) return;
+    await lockPoolMembers(trx, pool);
+    const diff = additiveOnly ? fresh.length : fresh.length - removed.length;
+    if (diff > 0) await checkQuota(trx, lb.project_id, 'member', diff);
+    for (const m of fresh) await insertMember(trx, pool, m);
+    for (const m of updated) {
+      const row = oldByKey.get(key(m.address, m.protocol_port))!;
+      await trx
+        .updateTable('lb_members')
+        .set({
+          provisioning_status: C.PROVISIONING.PENDING_UPDATE,
+          name: m.name ?? '',
+          admin_state_up: m.admin_state_up === false ? 0 : 1,
+          weight: m.weight ?? C.DEFAULT_WEIGHT,
+          backup: m.backup ? 1 : 0,
+          monitor_port: m.monitor_port ?? null,
+          monitor_address: m.monitor_address ?? null,
+          updated_at: octaviaTime(),
+        })
+        .where('id', '=', row.id)
+        .execute();
+      await writeTags(trx, 'member', row.id, m.tags);
+    }
+    if (!additiveOnly && removed.length) {
+      await trx.updateTable('lb_members').set({ provisioning_status: C.PROVISIONING.PENDING_DELETE, updated_at: octaviaTime() }).where('id', 'in', removed.map((m) => m.id)).execute();
+    }
+    fx.lbIds.add(lb.id);
+  });
+}

@@ -1,0 +1,130 @@
+/**
+ * The load-balancing object model shared by Octavia v2 and LBaaS v1: row types, the whole tree of
+ * one load balancer as the engine and the status tree see it, and the relations rendering needs.
+ */
+import type { Q } from '../../store/db.js';
+import type {
+  LbHealthMonitorsTable,
+  LbL7PoliciesTable,
+  LbL7RulesTable,
+  LbListenersTable,
+  LbLoadBalancersTable,
+  LbMembersTable,
+  LbPoolsTable,
+} from '../../store/schema.js';
+import { chunks } from '../network/resource.js';
+
+export type LbRow = LbLoadBalancersTable;
+export type ListenerRow = LbListenersTable;
+export type PoolRow = LbPoolsTable;
+export type MemberRow = LbMembersTable;
+export type MonitorRow = LbHealthMonitorsTable;
+export type L7PolicyRow = LbL7PoliciesTable;
+export type L7RuleRow = LbL7RulesTable;
+
+/** Octavia's timestamps: "2026-11-26T13:39:31" (UTC, seconds, no zone suffix). */
+export const octaviaTime = (d: Date = new Date()): string => d.toISOString().slice(0, 19);
+
+/** Tag resource types in the shared `tags` table. */
+export const TAG_TYPES = {
+  loadbalancer: 'lb_loadbalancer',
+  listener: 'lb_listener',
+  pool: 'lb_pool',
+  member: 'lb_member',
+  healthmonitor: 'lb_healthmonitor',
+  l7policy: 'lb_l7policy',
+  l7rule: 'lb_l7rule',
+} as const;
+export type LbResource = keyof typeof TAG_TYPES;
+
+export const TABLES: Record<LbResource, 'lb_loadbalancers' | 'lb_listeners' | 'lb_pools' | 'lb_members' | 'lb_healthmonitors' | 'lb_l7policies' | 'lb_l7rules'> = {
+  loadbalancer: 'lb_loadbalancers',
+  listener: 'lb_listeners',
+  pool: 'lb_pools',
+  member: 'lb_members',
+  healthmonitor: 'lb_healthmonitors',
+  l7policy: 'lb_l7policies',
+  l7rule: 'lb_l7rules',
+};
+
+/** Everything one load balancer consists of, read in one go. */
+export interface LbGraph {
+  lb: LbRow;
+  listeners: ListenerRow[];
+  pools: PoolRow[];
+  members: MemberRow[];
+  /** Monitors in effect, keyed by pool: the pool's v2 monitor, else its first v1 association. */
+  monitorOf: Map<string, MonitorRow>;
+  /** Every monitor row bound to a pool of this load balancer (v2, and v1 associations). */
+  monitors: MonitorRow[];
+  l7policies: L7PolicyRow[];
+  l7rules: L7RuleRow[];
+}
+
+export async function loadGraph(q: Q, lbId: string): Promise<LbGraph | undefined> {
+  const lb = await q.selectFrom('lb_loadbalancers').selectAll().where('id', '=', lbId).executeTakeFirst();
+  if (!lb) return undefined;
+  const listeners = await q.selectFrom('lb_listeners').selectAll().where('loadbalancer_id', '=', lbId).orderBy('created_at').orderBy('id').execute();
+  const pools = await q.selectFrom('lb_pools').selectAll().where('loadbalancer_id', '=', lbId).orderBy('created_at').orderBy('id').execute();
+  const poolIds = pools.map((p) => p.id);
+  const members = poolIds.length
+    ? await q.selectFrom('lb_members').selectAll().where('pool_id', 'in', poolIds).orderBy('created_at').orderBy('id').execute()
+    : [];
+  const v2 = poolIds.length ? await q.selectFrom('lb_healthmonitors').selectAll().where('pool_id', 'in', poolIds).execute() : [];
+  const assoc = poolIds.length
+    ? await q
+        .selectFrom('lb_v1_pool_monitors as a')
+        .innerJoin('lb_healthmonitors as h', 'h.id', 'a.monitor_id')
+        .selectAll('h')
+        .select(['a.pool_id as assoc_pool_id'])
+        .where('a.pool_id', 'in', poolIds)
+        .orderBy('a.created_at')
+        .execute()
+    : [];
+  const monitorOf = new Map<string, MonitorRow>();
+  for (const m of v2) monitorOf.set(m.pool_id!, m);
+  const monitors: MonitorRow[] = [...v2];
+  for (const a of assoc) {
+    const { assoc_pool_id, ...m } = a;
+    if (!monitorOf.has(assoc_pool_id)) monitorOf.set(assoc_pool_id, m);
+    if (!monitors.some((x) => x.id === m.id)) monitors.push(m);
+  }
+  const listenerIds = listeners.map((l) => l.id);
+  const l7policies = listenerIds.length
+    ? await q.selectFrom('lb_l7policies').selectAll().where('listener_id', 'in', listenerIds).orderBy('position').execute()
+    : [];
+  const policyIds = l7policies.map((p) => p.id);
+  const l7rules = policyIds.length
+    ? await q.selectFrom('lb_l7rules').selectAll().where('l7policy_id', 'in', policyIds).orderBy('created_at').orderBy('id').execute()
+    : [];
+  return { lb, listeners, pools, members, monitorOf, monitors, l7policies, l7rules };
+}
+
+/** Listeners actually using a pool: as default pool, or through an enabled L7 policy with rules. */
+export function poolListenerIds(poolId: string, listeners: ListenerRow[], policies: L7PolicyRow[], rules: L7RuleRow[]): string[] {
+  const out = listeners.filter((l) => l.default_pool_id === poolId).map((l) => l.id);
+  for (const p of policies) {
+    if (p.redirect_pool_id !== poolId || p.admin_state_up !== 1) continue;
+    if (!rules.some((r) => r.l7policy_id === p.id)) continue;
+    if (!out.includes(p.listener_id)) out.push(p.listener_id);
+  }
+  return out;
+}
+
+/** Tags of many objects of one kind, in one query per 500 ids. */
+export async function loadTagMap(q: Q, kind: LbResource, ids: string[]): Promise<Map<string, string[]>> {
+  const out = new Map<string, string[]>();
+  for (const id of ids) out.set(id, []);
+  for (const chunk of chunks(ids, 500)) {
+    if (!chunk.length) continue;
+    const rows = await q
+      .selectFrom('tags')
+      .select(['resource_id', 'tag'])
+      .where('resource_type', '=', TAG_TYPES[kind])
+      .where('resource_id', 'in', chunk)
+      .orderBy('tag')
+      .execute();
+    for (const r of rows) out.get(r.resource_id)?.push(r.tag);
+  }
+  return out;
+}

@@ -1,0 +1,238 @@
+/**
+ * Octavia pools: a protocol, a balancing algorithm and session persistence, attached to a load
+ * balancer and optionally made a listener's default pool.
+ */
+import { uuid as newUuid } from '../../util/ids.js';
+import type { Q, Tx } from '../../store/db.js';
+import type { RequestContext } from '../context.js';
+import { authorize, getLb, getListener, getPool, listScope } from './access.js';
+import * as C from './constants.js';
+import { type LbDeps, write } from './deps.js';
+import { lbErrors } from './errors.js';
+import { checkProtocolPair } from './listeners.js';
+import { type ListenerRow, type PoolRow, octaviaTime, poolListenerIds } from './model.js';
+import { type ListSpec, OBJECT_COLUMNS, listPage } from './query.js';
+import { checkQuota } from './quotas.js';
+import { renderPools } from './render.js';
+import { lockLoadBalancer, writeTags } from './status.js';
+
+type Dict = Record<string, any>;
+
+export const POOL_LIST: ListSpec = {
+  table: 'lb_pools',
+  tagType: 'lb_pool',
+  columns: {
+    ...OBJECT_COLUMNS,
+    name: { column: 'name' },
+    description: { column: 'description' },
+    protocol: { column: 'protocol' },
+    lb_algorithm: { column: 'lb_algorithm' },
+    loadbalancer_id: { column: 'loadbalancer_id' },
+    tls_enabled: { column: 'tls_enabled', type: 'bool' },
+    tls_container_ref: { column: 'tls_container_ref' },
+    ca_tls_container_ref: { column: 'ca_tls_container_ref' },
+    crl_container_ref: { column: 'crl_container_ref' },
+  },
+};
+
+export async function listPools(deps: LbDeps, ctx: RequestContext, params: Map<string, string[]>, url: URL) {
+  const project = listScope(ctx, params.get('project_id')?.[0]);
+  const page = await listPage(deps.store.db, POOL_LIST, params, url, (eb) =>
+    eb.and([eb('lb_pools.api', '=', 'v2'), ...(project !== undefined ? [eb('lb_pools.project_id', '=', project)] : [])]),
+  );
+  return { items: await renderPools(deps.store.db, page.rows as PoolRow[], page.fields), links: page.links };
+}
+
+export async function showPool(deps: LbDeps, ctx: RequestContext, id: string, fields?: string[]) {
+  const p = await getPool(deps.store.db, id);
+  authorize(ctx, p.project_id);
+  return (await renderPools(deps.store.db, [p], fields))[0];
+}
+
+const isDatagram = (protocol: string) => protocol === 'UDP' || protocol === 'SCTP';
+
+/** Session persistence rules (Octavia's UDP/SCTP checks and check_session_persistence). */
+function checkSessionPersistence(protocol: string, sp: Dict | null | undefined): void {
+  if (!sp) return;
+  if (isDatagram(protocol)) {
+    if (sp.type === 'SOURCE_IP' && sp.cookie_name) {
+      throw lbErrors.validation('session_persistence SOURCE_IP type for UDP and SCTP protocols only accepts: type, persistence_timeout, persistence_granularity.');
+    }
+    if (sp.cookie_name) throw lbErrors.validation('Cookie names are not supported for UDP/SCTP pools.');
+    if (sp.type === 'HTTP_COOKIE' || sp.type === 'APP_COOKIE') {
+      throw lbErrors.validation(`Session persistence of type ${sp.type} is not supported for UDP/SCTP protocol pools.`);
+    }
+  } else if (sp.persistence_timeout || sp.persistence_granularity) {
+    throw lbErrors.validation('persistence_timeout and persistence_granularity is only for UDP and SCTP protocol pools.');
+  }
+  if (sp.cookie_name) {
+    if (sp.type !== 'APP_COOKIE') throw lbErrors.validation('Field "cookie_name" can only be specified with session persistence of type "APP_COOKIE".');
+    if (/[\x00-\x20\x22\x28-\x29\x2c\x2f\x3a-\x40\x5b-\x5d\x7b\x7d\x7f]/.test(sp.cookie_name)) throw lbErrors.validation('Supplied "cookie_name" is invalid.');
+  }
+  if (sp.type === 'APP_COOKIE' && !sp.cookie_name) {
+    throw lbErrors.validation('Field "cookie_name" must be specified when using the "APP_COOKIE" session persistence type.');
+  }
+}
+
+/** No certificate manager (Barbican) is deployed: every container reference is unretrievable. */
+function checkTlsRefs(b: Dict, current?: PoolRow): void {
+  const refs = [b.tls_container_ref].filter(Boolean);
+  const ca = b.ca_tls_container_ref === undefined ? current?.ca_tls_container_ref : b.ca_tls_container_ref;
+  const crl = b.crl_container_ref === undefined ? current?.crl_container_ref : b.crl_container_ref;
+  if (crl && !ca) throw lbErrors.validation('A CA certificate reference is required to specify a revocation list.');
+  if (refs.length) throw lbErrors.certificateRetrieval(refs);
+  if (b.ca_tls_container_ref) throw lbErrors.certificateRetrieval([b.ca_tls_container_ref, ...(b.crl_container_ref ? [b.crl_container_ref] : [])]);
+}
+
+function checkPoolServed(provider: string, protocol: string): void {
+  if (protocol === 'SCTP') throw lbErrors.unsupportedOption(provider, 'SCTP protocol is not supported by the PocketStack load-balancer engine.');
+  if (protocol === 'TERMINATED_HTTPS' || protocol === 'PROMETHEUS') {
+    throw lbErrors.unsupportedOption(provider, `${protocol} is not a pool protocol this engine can forward.`);
+  }
+}
+
+export async function createPool(deps: LbDeps, ctx: RequestContext, b: Dict) {
+  const db = deps.store.db;
+  let lbId: string;
+  let listener: ListenerRow | undefined;
+  if (b.loadbalancer_id) {
+    lbId = (await getLb(db, b.loadbalancer_id)).id;
+    if (b.listener_id) {
+      listener = await getListener(db, b.listener_id);
+      if (listener.loadbalancer_id !== lbId) throw lbErrors.validation('The listener is not on the specified load balancer.');
+    }
+  } else if (b.listener_id) {
+    listener = await getListener(db, b.listener_id);
+    lbId = listener.loadbalancer_id;
+  } else {
+    throw lbErrors.validation('Must provide at least one of: loadbalancer_id, listener_id');
+  }
+  const lb = await getLb(db, lbId);
+  authorize(ctx, lb.project_id);
+  if (listener) {
+    if (listener.protocol === 'PROMETHEUS') throw lbErrors.listenerNoChildren('PROMETHEUS');
+    checkProtocolPair(listener.protocol, b.protocol);
+  }
+  checkSessionPersistence(b.protocol, b.session_persistence);
+  if (b.healthmonitor || (b.members?.length ?? 0) > 0) {
+    throw lbErrors.notImplementedAction(lb.provider, 'Creating a pool with its members or health monitor in one call is not implemented by this engine.');
+  }
+  const id = newUuid();
+  await write(deps, async (trx, fx) => {
+    await checkQuota(trx, lb.project_id, 'pool');
+    if (listener) {
+      const cur = await trx.selectFrom('lb_listeners').select('default_pool_id').where('id', '=', listener.id).executeTakeFirst();
+      if (cur?.default_pool_id) throw lbErrors.duplicatePool();
+    }
+    await lockLoadBalancer(trx, lb.id, 'PENDING_UPDATE', 'immutable');
+    if (listener) await trx.updateTable('lb_listeners').set({ provisioning_status: C.PROVISIONING.PENDING_UPDATE }).where('id', '=', listener.id).execute();
+    checkTlsRefs(b);
+    checkPoolServed(lb.provider, b.protocol);
+    const sp = b.session_persistence as Dict | null | undefined;
+    await trx
+      .insertInto('lb_pools')
+      .values({
+        id,
+        project_id: lb.project_id,
+        name: b.name ?? '',
+        description: b.description ?? '',
+        provisioning_status: C.PROVISIONING.PENDING_CREATE,
+        operating_status: C.OPERATING.OFFLINE,
+        admin_state_up: b.admin_state_up === false ? 0 : 1,
+        api: 'v2',
+        loadbalancer_id: lb.id,
+        protocol: b.protocol,
+        lb_algorithm: b.lb_algorithm,
+        sp_type: sp?.type ?? null,
+        sp_cookie_name: sp?.cookie_name ?? null,
+        sp_persistence_timeout: sp?.persistence_timeout ?? null,
+        sp_persistence_granularity: sp?.persistence_granularity ?? null,
+        tls_enabled: b.tls_enabled ? 1 : 0,
+        tls_container_ref: null,
+        ca_tls_container_ref: null,
+        crl_container_ref: null,
+        tls_ciphers: b.tls_ciphers ?? null,
+        tls_versions: b.tls_versions ? JSON.stringify(b.tls_versions) : null,
+        alpn_protocols: b.alpn_protocols ? JSON.stringify(b.alpn_protocols) : null,
+        subnet_id: null,
+        status_description: null,
+        created_at: octaviaTime(),
+        updated_at: null,
+      })
+      .execute();
+    if (listener) await trx.updateTable('lb_listeners').set({ default_pool_id: id }).where('id', '=', listener.id).execute();
+    await writeTags(trx, 'pool', id, b.tags);
+    fx.lbIds.add(lb.id);
+  });
+  return showPool(deps, ctx, id);
+}
+
+/** Listeners a pool change touches (they go PENDING_UPDATE with the load balancer). */
+export async function affectedListeners(q: Q, pool: PoolRow): Promise<string[]> {
+  if (!pool.loadbalancer_id) return [];
+  const listeners = await q.selectFrom('lb_listeners').selectAll().where('loadbalancer_id', '=', pool.loadbalancer_id).execute();
+  const lIds = listeners.map((l) => l.id);
+  const policies = lIds.length ? await q.selectFrom('lb_l7policies').selectAll().where('listener_id', 'in', lIds).execute() : [];
+  const pIds = policies.map((p) => p.id);
+  const rules = pIds.length ? await q.selectFrom('lb_l7rules').selectAll().where('l7policy_id', 'in', pIds).execute() : [];
+  return poolListenerIds(pool.id, listeners, policies, rules);
+}
+
+export async function lockForPool(trx: Tx, pool: PoolRow): Promise<void> {
+  await lockLoadBalancer(trx, pool.loadbalancer_id!, 'PENDING_UPDATE', 'immutable');
+  const listeners = await affectedListeners(trx, pool);
+  if (listeners.length) await trx.updateTable('lb_listeners').set({ provisioning_status: C.PROVISIONING.PENDING_UPDATE }).where('id', 'in', listeners).execute();
+}
+
+export async function updatePool(deps: LbDeps, ctx: RequestContext, id: string, b: Dict) {
+  const p = await getPool(deps.store.db, id);
+  const lb = await getLb(deps.store.db, p.loadbalancer_id!);
+  authorize(ctx, lb.project_id);
+  if (b.session_persistence && !b.session_persistence.type && p.sp_type) b.session_persistence.type = p.sp_type;
+  checkSessionPersistence(p.protocol, b.session_persistence);
+  if (b.tls_container_ref) checkTlsRefs({ tls_container_ref: b.tls_container_ref });
+  if (b.ca_tls_container_ref !== undefined || b.crl_container_ref !== undefined) {
+    if (b.ca_tls_container_ref === null && p.ca_tls_container_ref && (b.crl_container_ref ?? p.crl_container_ref)) {
+      throw lbErrors.validation('A CA reference cannot be removed when a certificate revocation list is present.');
+    }
+    checkTlsRefs({ ca_tls_container_ref: b.ca_tls_container_ref, crl_container_ref: b.crl_container_ref }, p);
+  }
+  await write(deps, async (trx, fx) => {
+    await lockForPool(trx, p);
+    const set: Dict = { provisioning_status: C.PROVISIONING.PENDING_UPDATE };
+    if ('name' in b) set.name = b.name ?? '';
+    if ('description' in b) set.description = b.description ?? '';
+    if ('admin_state_up' in b && b.admin_state_up !== null) set.admin_state_up = b.admin_state_up ? 1 : 0;
+    if ('lb_algorithm' in b && b.lb_algorithm !== null) set.lb_algorithm = b.lb_algorithm;
+    if ('session_persistence' in b) {
+      const sp = b.session_persistence as Dict | null;
+      set.sp_type = sp?.type ?? null;
+      set.sp_cookie_name = sp?.cookie_name ?? null;
+      set.sp_persistence_timeout = sp?.persistence_timeout ?? null;
+      set.sp_persistence_granularity = sp?.persistence_granularity ?? null;
+    }
+    if ('tls_enabled' in b && b.tls_enabled !== null) set.tls_enabled = b.tls_enabled ? 1 : 0;
+    if ('tls_ciphers' in b) set.tls_ciphers = b.tls_ciphers ?? null;
+    if ('tls_versions' in b) set.tls_versions = b.tls_versions ? JSON.stringify(b.tls_versions) : null;
+    if ('alpn_protocols' in b) set.alpn_protocols = b.alpn_protocols ? JSON.stringify(b.alpn_protocols) : null;
+    if ('ca_tls_container_ref' in b) set.ca_tls_container_ref = b.ca_tls_container_ref ?? null;
+    if ('crl_container_ref' in b) set.crl_container_ref = b.crl_container_ref ?? null;
+    await trx.updateTable('lb_pools').set(set).where('id', '=', p.id).execute();
+    await writeTags(trx, 'pool', p.id, b.tags);
+    fx.lbIds.add(lb.id);
+  });
+  return showPool(deps, ctx, p.id);
+}
+
+export async function deletePool(deps: LbDeps, ctx: RequestContext, id: string): Promise<void> {
+  const p = await getPool(deps.store.db, id);
+  const lb = await getLb(deps.store.db, p.loadbalancer_id!);
+  authorize(ctx, lb.project_id);
+  const policy = await deps.store.db.selectFrom('lb_l7policies').select('id').where('redirect_pool_id', '=', p.id).executeTakeFirst();
+  if (policy) throw lbErrors.poolInUseByL7Policy(p.id, policy.id);
+  await write(deps, async (trx, fx) => {
+    await lockForPool(trx, p);
+    await trx.updateTable('lb_pools').set({ provisioning_status: C.PROVISIONING.PENDING_DELETE }).where('id', '=', p.id).execute();
+    fx.lbIds.add(lb.id);
+  });
+}

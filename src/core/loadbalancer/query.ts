@@ -1,0 +1,185 @@
+/**
+ * Octavia's list semantics (api/common/pagination.py): filters on model attributes (anything
+ * unknown is refused), tag filters, `sort=k:dir,…` or `sort_key`/`sort_dir`, default order
+ * created_at then id ascending, keyset pagination on `marker` with a default page size of 1000,
+ * and `<plural>_links` with `next`/`previous`.
+ */
+import { type Expression, type SqlBool, sql } from 'kysely';
+import type { Q } from '../../store/db.js';
+import type { AnyDb, Eb, Row } from '../network/resource.js';
+import { lbErrors } from './errors.js';
+
+export const DEFAULT_PAGE_SIZE = 1000;
+const AUX = new Set(['limit', 'marker', 'sort', 'sort_key', 'sort_dir', 'fields', 'page_reverse']);
+const TAG_FILTERS = ['tags', 'tags-any', 'not-tags', 'not-tags-any'];
+
+export type ColType = 'str' | 'int' | 'bool';
+
+export interface ListSpec {
+  table: string;
+  /** API attribute → column and type, for filtering and sorting. */
+  columns: Record<string, { column: string; type?: ColType }>;
+  /** `tags` table resource type when the resource carries tags. */
+  tagType?: string;
+  /** The unique key markers name (availability zones have names, not ids). */
+  idColumn?: string;
+}
+
+/** Columns every load-balancing object lists, filters and sorts by. */
+export const OBJECT_COLUMNS: ListSpec['columns'] = {
+  id: { column: 'id' },
+  provisioning_status: { column: 'provisioning_status' },
+  operating_status: { column: 'operating_status' },
+  admin_state_up: { column: 'admin_state_up', type: 'bool' },
+  project_id: { column: 'project_id' },
+  created_at: { column: 'created_at' },
+  updated_at: { column: 'updated_at' },
+};
+
+export interface Page {
+  rows: Row[];
+  links: Array<{ href: string; rel: string }>;
+  fields?: string[];
+}
+
+const first = (params: Map<string, string[]>, k: string) => params.get(k)?.[0];
+
+function convert(type: ColType | undefined, v: string): unknown {
+  if (type === 'bool') return ['true', 't', 'yes', 'y', 'on', '1'].includes(v.toLowerCase()) ? 1 : 0;
+  if (type === 'int') return /^-?\d+$/.test(v) ? Number(v) : v;
+  return v;
+}
+
+export function fieldsParam(params: Map<string, string[]>): string[] | undefined {
+  const f = (params.get('fields') ?? []).flatMap((x) => x.split(',')).filter(Boolean);
+  return f.length ? f : undefined;
+}
+
+/**
+ * One page of rows. `where` restricts to what the caller may see (project, parent object …).
+ */
+export async function listPage(
+  q: Q,
+  spec: ListSpec,
+  params: Map<string, string[]>,
+  url: URL,
+  where?: (eb: Eb) => Expression<SqlBool>,
+): Promise<Page> {
+  const db = q as unknown as AnyDb;
+  const t = spec.table;
+  let qb = db.selectFrom(t).selectAll(t);
+  if (where) qb = qb.where(where);
+
+  // Filters.
+  for (const [k, values] of params) {
+    if (AUX.has(k)) continue;
+    if (TAG_FILTERS.includes(k)) {
+      if (!spec.tagType) throw lbErrors.invalidFilter();
+      const tags = values.flatMap((v) => v.split(',')).filter(Boolean);
+      const has = (eb: Eb, tag: string) =>
+        eb.exists(
+          eb
+            .selectFrom('tags')
+            .select(sql`1`.as('one'))
+            .where('tags.resource_type', '=', spec.tagType!)
+            .whereRef('tags.resource_id', '=', `${t}.id`)
+            .where('tags.tag', '=', tag),
+        );
+      const any = (eb: Eb) =>
+        eb.exists(
+          eb
+            .selectFrom('tags')
+            .select(sql`1`.as('one'))
+            .where('tags.resource_type', '=', spec.tagType!)
+            .whereRef('tags.resource_id', '=', `${t}.id`)
+            .where('tags.tag', 'in', tags.length ? tags : ['']),
+        );
+      if (k === 'tags') qb = qb.where((eb) => eb.and(tags.map((tag) => has(eb, tag))));
+      else if (k === 'tags-any') qb = qb.where((eb) => any(eb));
+      else if (k === 'not-tags') qb = qb.where((eb) => eb.not(eb.and(tags.map((tag) => has(eb, tag)))));
+      else qb = qb.where((eb) => eb.not(any(eb)));
+      continue;
+    }
+    const col = spec.columns[k];
+    if (!col) throw lbErrors.invalidFilter();
+    const vs = values.map((v) => convert(col.type, v));
+    qb = qb.where(`${t}.${col.column}`, vs.length === 1 ? '=' : 'in', vs.length === 1 ? vs[0] : vs);
+  }
+
+  // Sorting.
+  const sorts: Array<[string, 'asc' | 'desc']> = [];
+  const dir = (d: string): 'asc' | 'desc' => {
+    const x = d.toLowerCase();
+    if (x !== 'asc' && x !== 'desc') throw lbErrors.invalidSortDir(x);
+    return x;
+  };
+  const sortParam = first(params, 'sort');
+  const sortKey = first(params, 'sort_key');
+  if (sortParam) {
+    for (const part of sortParam.split(',')) {
+      const comps = part.split(':');
+      if (comps.length === 1) sorts.push([comps[0], 'asc']);
+      else if (comps.length === 2) sorts.push([comps[0], dir(comps[1])]);
+      else throw lbErrors.invalidSortKey(`[${comps.map((c) => `'${c}'`).join(', ')}]`);
+    }
+  } else if (sortKey) {
+    const keys = sortKey.split(',');
+    const dirs = (first(params, 'sort_dir') ?? '').split(',').filter(Boolean);
+    keys.forEach((k, i) => sorts.push([k, dir(dirs[i] ?? 'asc')]));
+  }
+  for (const k of ['created_at', 'id']) if (!sorts.some(([s]) => s === k)) sorts.push([k, 'asc']);
+  const idCol = spec.idColumn ?? 'id';
+  const resolved = sorts.map(([k, d]) => {
+    const col = k === 'id' ? { column: idCol } : (spec.columns[k] ?? (k === 'created_at' ? { column: k } : undefined));
+    if (!col) throw lbErrors.invalidSortKey(k);
+    return [col.column, d] as [string, 'asc' | 'desc'];
+  });
+
+  // Pagination.
+  const rawLimit = first(params, 'limit');
+  let limit = DEFAULT_PAGE_SIZE;
+  if (rawLimit !== undefined) {
+    if (rawLimit === 'infinite') limit = DEFAULT_PAGE_SIZE;
+    else if (!/^-?\d+$/.test(rawLimit.trim())) throw lbErrors.invalidLimit(rawLimit);
+    else {
+      const n = Number(rawLimit);
+      limit = n < 1 ? DEFAULT_PAGE_SIZE : Math.min(n, DEFAULT_PAGE_SIZE);
+    }
+  }
+  const marker = first(params, 'marker');
+  const reverse = first(params, 'page_reverse') === 'True';
+  if (marker !== undefined) {
+    const m = (await db.selectFrom(t).selectAll().where(idCol, '=', marker).executeTakeFirst()) as Row | undefined;
+    if (!m) throw lbErrors.invalidMarker(marker);
+    // NULLs compare as Octavia's defaults: 0 for integers, '' for text.
+    const intCols = new Set(Object.values(spec.columns).filter((x) => x.type === 'int' || x.type === 'bool').map((x) => x.column));
+    const val = (c: string) => m[c] ?? (intCols.has(c) ? 0 : '');
+    const coalesce = (c: string) => sql`coalesce(${sql.ref(`${t}.${c}`)}, ${intCols.has(c) ? 0 : ''})`;
+    qb = qb.where((eb) =>
+      eb.or(
+        resolved.map(([c, d], i) => {
+          const greater = (d === 'asc') !== reverse;
+          return eb.and([
+            ...resolved.slice(0, i).map(([pc]) => eb(coalesce(pc), '=', val(pc))),
+            eb(coalesce(c), greater ? '>' : '<', val(c)),
+          ]);
+        }),
+      ),
+    );
+  }
+  for (const [c, d] of resolved) qb = qb.orderBy(`${t}.${c}`, d);
+  qb = qb.limit(limit);
+  const rows = (await qb.execute()) as Row[];
+
+  // Links (Octavia echoes limit, sort and sort_key, never sort_dir).
+  const links: Array<{ href: string; rel: string }> = [];
+  if (rows.length) {
+    const base = [`limit=${limit}`];
+    if (sortParam) base.push(`sort=${sortParam}`);
+    if (sortKey) base.push(`sort_key=${sortKey}`);
+    const path = `${url.origin}${url.pathname}`;
+    if (marker !== undefined) links.push({ href: `${path}?${[...base, `marker=${rows[0][idCol]}`, 'page_reverse=True'].join('&')}`, rel: 'previous' });
+    if (rows.length >= limit) links.push({ href: `${path}?${[...base, `marker=${rows[rows.length - 1][idCol]}`].join('&')}`, rel: 'next' });
+  }
+  return { rows, links, fields: fieldsParam(params) };
+}

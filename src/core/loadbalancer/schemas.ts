@@ -1,0 +1,289 @@
+/**
+ * Request body types of the Octavia v2 API (octavia/api/v2/types), field by field: what is
+ * mandatory, what defaults, and each attribute's type and bounds.
+ */
+import * as C from './constants.js';
+import { type Fields, T, opt, req } from './wsme.js';
+
+const tags = opt(T.list(T.str(255)));
+const timeout = opt(T.int(C.MIN_TIMEOUT, C.MAX_TIMEOUT));
+const port = T.int(C.MIN_PORT, C.MAX_PORT);
+const hmRetries = T.int(C.MIN_HM_RETRIES, C.MAX_HM_RETRIES);
+const expectedCodes = T.str(undefined, { pattern: C.EXPECTED_CODES_RE, patternText: String.raw`^(\d{3}(\s*,\s*\d{3})*)$|^(\d{3}-\d{3})$` });
+const domainName = T.str(255, { min: 1, pattern: C.DOMAIN_NAME_RE, patternText: String.raw`^(?=.{1,253}\.?$)(?:(?!-|[^.]+_)[A-Za-z0-9-_]{1,63}(?<!-)(?:\.|$))+$` });
+const noNewline = { pattern: /^[^\r\n]*$/, patternText: String.raw`^[^\r\n]*$` };
+
+const spPost: Fields = {
+  type: req(T.enumStr(C.SP_TYPES)),
+  cookie_name: opt(T.str(255, { pattern: /^[^\s,;\\]+$/, patternText: String.raw`^[^\s,;\\]+$` }), null),
+  persistence_timeout: opt(T.int(), null),
+  persistence_granularity: opt(T.ip, null),
+};
+const spPut: Fields = { ...spPost, type: opt(T.enumStr(C.SP_TYPES)) };
+
+export const loadBalancerPost: Fields = {
+  name: opt(T.str(255)),
+  description: opt(T.str(255)),
+  admin_state_up: opt(T.bool, true),
+  vip_address: opt(T.ip),
+  vip_port_id: opt(T.uuid),
+  vip_subnet_id: opt(T.uuid),
+  vip_network_id: opt(T.uuid),
+  vip_qos_policy_id: opt(T.uuid),
+  additional_vips: opt(T.list(T.object({ subnet_id: req(T.uuid), ip_address: opt(T.ip) })), []),
+  project_id: opt(T.str(36)),
+  // Fully populated (single-call) creation: accepted by the parser, refused by the service.
+  listeners: opt(T.list({ kind: 'dict' }), []),
+  pools: opt(T.list({ kind: 'dict' }), []),
+  provider: opt(T.str(64)),
+  tags,
+  flavor_id: opt(T.uuid),
+  availability_zone: opt(T.str(255)),
+};
+
+export const loadBalancerPut: Fields = {
+  name: opt(T.str(255)),
+  description: opt(T.str(255)),
+  vip_qos_policy_id: opt(T.uuid),
+  admin_state_up: opt(T.bool),
+  tags,
+};
+
+const listenerCommon: Fields = {
+  name: opt(T.str(255)),
+  description: opt(T.str(255)),
+  default_tls_container_ref: opt(T.str(255)),
+  sni_container_refs: opt(T.list(T.str(255))),
+  default_pool_id: opt(T.uuid),
+  insert_headers: opt(T.dict),
+  timeout_client_data: timeout,
+  timeout_member_connect: timeout,
+  timeout_member_data: timeout,
+  timeout_tcp_inspect: timeout,
+  tags,
+  client_ca_tls_container_ref: opt(T.str(255)),
+  client_crl_container_ref: opt(T.str(255)),
+  allowed_cidrs: opt(T.list(T.cidr)),
+  tls_ciphers: opt(T.str(2048)),
+  tls_versions: opt(T.list(T.str(32))),
+  alpn_protocols: opt(T.list(T.alpn)),
+};
+
+export const listenerPost: Fields = {
+  ...listenerCommon,
+  admin_state_up: opt(T.bool, true),
+  protocol: req(T.enumStr(C.LISTENER_PROTOCOLS)),
+  protocol_port: req(port),
+  connection_limit: opt(T.int(C.DEFAULT_CONNECTION_LIMIT), C.DEFAULT_CONNECTION_LIMIT),
+  project_id: opt(T.str(36)),
+  default_pool: opt({ kind: 'dict' }),
+  l7policies: opt(T.list({ kind: 'dict' }), []),
+  loadbalancer_id: req(T.uuid),
+  client_authentication: opt(T.enumStr(C.CLIENT_AUTH_MODES), 'NONE'),
+};
+
+export const listenerPut: Fields = {
+  ...listenerCommon,
+  admin_state_up: opt(T.bool),
+  connection_limit: opt(T.int(C.DEFAULT_CONNECTION_LIMIT)),
+  client_authentication: opt(T.enumStr(C.CLIENT_AUTH_MODES)),
+};
+
+const poolTls: Fields = {
+  tls_container_ref: opt(T.str(255)),
+  ca_tls_container_ref: opt(T.str(255)),
+  crl_container_ref: opt(T.str(255)),
+  tls_ciphers: opt(T.str(2048)),
+  tls_versions: opt(T.list(T.str(32))),
+  alpn_protocols: opt(T.list(T.alpn)),
+};
+
+export const poolPost: Fields = {
+  name: opt(T.str(255)),
+  description: opt(T.str(255)),
+  admin_state_up: opt(T.bool, true),
+  listener_id: opt(T.uuid),
+  loadbalancer_id: opt(T.uuid),
+  protocol: req(T.enumStr(C.POOL_PROTOCOLS)),
+  lb_algorithm: req(T.enumStr(C.LB_ALGORITHMS)),
+  session_persistence: opt(T.object(spPost)),
+  project_id: opt(T.str(36)),
+  healthmonitor: opt({ kind: 'dict' }),
+  members: opt(T.list({ kind: 'dict' })),
+  tags,
+  ...poolTls,
+  tls_enabled: opt(T.bool, false),
+};
+
+export const poolPut: Fields = {
+  name: opt(T.str(255)),
+  description: opt(T.str(255)),
+  admin_state_up: opt(T.bool),
+  lb_algorithm: opt(T.enumStr(C.LB_ALGORITHMS)),
+  session_persistence: opt(T.object(spPut)),
+  tags,
+  ...poolTls,
+  tls_enabled: opt(T.bool),
+};
+
+export const memberPost: Fields = {
+  name: opt(T.str(255)),
+  admin_state_up: opt(T.bool, true),
+  address: req(T.ip),
+  protocol_port: req(port),
+  weight: opt(T.int(C.MIN_WEIGHT, C.MAX_WEIGHT), C.DEFAULT_WEIGHT),
+  backup: opt(T.bool, false),
+  subnet_id: opt(T.uuid),
+  project_id: opt(T.str(36)),
+  monitor_port: opt(port, null),
+  monitor_address: opt(T.ip, null),
+  tags,
+};
+
+export const memberPut: Fields = {
+  name: opt(T.str(255)),
+  admin_state_up: opt(T.bool),
+  weight: opt(T.int(C.MIN_WEIGHT, C.MAX_WEIGHT)),
+  backup: opt(T.bool),
+  monitor_port: opt(port),
+  monitor_address: opt(T.ip),
+  tags,
+};
+
+export const monitorPost: Fields = {
+  name: opt(T.str(255)),
+  type: req(T.enumStr(C.HM_TYPES)),
+  delay: req(T.int(0)),
+  timeout: req(T.int(0)),
+  max_retries_down: opt(hmRetries, C.DEFAULT_MAX_RETRIES_DOWN),
+  max_retries: req(hmRetries),
+  http_method: opt(T.enumStr(C.HM_HTTP_METHODS)),
+  url_path: opt(T.urlpath),
+  expected_codes: opt(expectedCodes),
+  admin_state_up: opt(T.bool, true),
+  project_id: opt(T.str(36)),
+  pool_id: req(T.uuid),
+  tags,
+  http_version: opt(T.enumFloat(C.HTTP_VERSIONS)),
+  domain_name: opt(domainName),
+};
+
+export const monitorPut: Fields = {
+  name: opt(T.str(255)),
+  delay: opt(T.int(0)),
+  timeout: opt(T.int(0)),
+  max_retries_down: opt(hmRetries),
+  max_retries: opt(hmRetries),
+  http_method: opt(T.enumStr(C.HM_HTTP_METHODS)),
+  url_path: opt(T.urlpath),
+  expected_codes: opt(expectedCodes),
+  admin_state_up: opt(T.bool),
+  tags,
+  http_version: opt(T.enumFloat(C.HTTP_VERSIONS)),
+  domain_name: opt(domainName),
+};
+
+export const l7policyPost: Fields = {
+  name: opt(T.str(255)),
+  description: opt(T.str(255)),
+  admin_state_up: opt(T.bool, true),
+  project_id: opt(T.str(36)),
+  action: req(T.enumStr(C.L7POLICY_ACTIONS)),
+  redirect_pool_id: opt(T.uuid),
+  redirect_url: opt(T.url),
+  redirect_prefix: opt(T.url),
+  position: opt(T.int(C.MIN_POLICY_POSITION, C.MAX_POLICY_POSITION), C.MAX_POLICY_POSITION),
+  listener_id: req(T.uuid),
+  rules: opt(T.list({ kind: 'dict' })),
+  tags,
+  redirect_http_code: opt(T.enumInt(C.REDIRECT_HTTP_CODES)),
+};
+
+export const l7policyPut: Fields = {
+  name: opt(T.str(255)),
+  description: opt(T.str(255)),
+  admin_state_up: opt(T.bool),
+  action: opt(T.enumStr(C.L7POLICY_ACTIONS)),
+  redirect_pool_id: opt(T.uuid),
+  redirect_url: opt(T.url),
+  redirect_prefix: opt(T.url),
+  position: opt(T.int(C.MIN_POLICY_POSITION, C.MAX_POLICY_POSITION)),
+  tags,
+  redirect_http_code: opt(T.enumInt(C.REDIRECT_HTTP_CODES)),
+};
+
+export const l7rulePost: Fields = {
+  type: req(T.enumStr(C.L7RULE_TYPES)),
+  compare_type: req(T.enumStr(C.L7RULE_COMPARE_TYPES)),
+  key: opt(T.str(255, noNewline)),
+  value: req(T.str(255, noNewline)),
+  invert: opt(T.bool, false),
+  admin_state_up: opt(T.bool, true),
+  project_id: opt(T.str(36)),
+  tags,
+};
+
+export const l7rulePut: Fields = {
+  type: opt(T.enumStr(C.L7RULE_TYPES)),
+  compare_type: opt(T.enumStr(C.L7RULE_COMPARE_TYPES)),
+  key: opt(T.str(255, noNewline)),
+  value: opt(T.str(255, noNewline)),
+  invert: opt(T.bool),
+  admin_state_up: opt(T.bool),
+  tags,
+};
+
+const quotaValue = opt(T.int(C.QUOTA_UNLIMITED, C.MAX_QUOTA));
+export const quotaPut: Fields = {
+  loadbalancer: quotaValue,
+  load_balancer: quotaValue,
+  listener: quotaValue,
+  member: quotaValue,
+  pool: quotaValue,
+  healthmonitor: quotaValue,
+  health_monitor: quotaValue,
+  l7policy: quotaValue,
+  l7rule: quotaValue,
+};
+
+export const flavorProfilePost: Fields = {
+  name: req(T.str(255)),
+  provider_name: req(T.str(255)),
+  flavor_data: req(T.str(4096)),
+};
+export const flavorProfilePut: Fields = {
+  name: opt(T.str(255)),
+  provider_name: opt(T.str(255)),
+  flavor_data: opt(T.str(4096)),
+};
+export const flavorPost: Fields = {
+  name: req(T.str(255)),
+  description: opt(T.str(255)),
+  enabled: opt(T.bool, true),
+  flavor_profile_id: req(T.uuid),
+};
+export const flavorPut: Fields = {
+  name: opt(T.str(255)),
+  description: opt(T.str(255)),
+  enabled: opt(T.bool),
+};
+export const azProfilePost: Fields = {
+  name: req(T.str(255)),
+  provider_name: req(T.str(255)),
+  availability_zone_data: req(T.str(4096)),
+};
+export const azProfilePut: Fields = {
+  name: opt(T.str(255)),
+  provider_name: opt(T.str(255)),
+  availability_zone_data: opt(T.str(4096)),
+};
+export const azPost: Fields = {
+  name: req(T.str(255)),
+  description: opt(T.str(255)),
+  enabled: opt(T.bool, true),
+  availability_zone_profile_id: req(T.uuid),
+};
+export const azPut: Fields = {
+  description: opt(T.str(255)),
+  enabled: opt(T.bool),
+};

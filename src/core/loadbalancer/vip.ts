@@ -1,0 +1,214 @@
+/**
+ * The VIP of a load balancer: a real Neutron port made through NetworkService in the same
+ * transaction as the load balancer (device_owner `Octavia` for v2, `neutron:LOADBALANCER` for
+ * v1), or the port the user supplied. With the `noop` network driver configured (as Octavia's
+ * own network_noop_driver in its API test jobs), subnets and networks Neutron does not know are
+ * accepted without a port; such load balancers are provisioned but never served.
+ */
+import type { Tx } from '../../store/db.js';
+import { uuid as newUuid } from '../../util/ids.js';
+import { parseCidr, parseIp, cidrContains, ipToString } from '../../util/ip.js';
+import type { RequestContext } from '../context.js';
+import { isDomainError } from '../errors.js';
+import type { ChangeEvent } from '../network/registry.js';
+import type { NetworkService } from '../network/service.js';
+import { lbErrors } from './errors.js';
+
+export type NetworkDriver = 'neutron' | 'noop';
+
+export interface VipRequest {
+  vip_port_id?: string | null;
+  vip_network_id?: string | null;
+  vip_subnet_id?: string | null;
+  vip_address?: string | null;
+  vip_qos_policy_id?: string | null;
+}
+
+export interface VipPlan {
+  /** neutron: we create the port; user: the user's port; noop: no port at all. */
+  kind: 'neutron' | 'user' | 'noop';
+  subnetId: string;
+  networkId: string;
+  address: string | null;
+  portId: string | null;
+}
+
+/** Octavia's noop network driver answers this address when none is asked for. */
+export const NOOP_VIP_ADDRESS = '198.51.100.1';
+
+type Dict = Record<string, any>;
+
+async function find(network: NetworkService, ctx: RequestContext, collection: string, id: string): Promise<Dict | undefined> {
+  try {
+    return await network.show(ctx, collection, id);
+  } catch (e) {
+    if (isDomainError(e) && e.kind === 'not_found') return undefined;
+    throw e;
+  }
+}
+
+async function existsAtAll(network: NetworkService, table: 'subnets' | 'networks' | 'ports', id: string): Promise<boolean> {
+  const row = await network.store.db.selectFrom(table).select('id').where('id', '=', id).executeTakeFirst();
+  return row !== undefined;
+}
+
+const sameIp = (a: string, b: string) => {
+  const x = parseIp(a);
+  const y = parseIp(b);
+  return !!x && !!y && x.version === y.version && x.value === y.value;
+};
+
+/** Octavia's _validate_vip_request_object, with the caller's view of Neutron. */
+export async function planVip(network: NetworkService, ctx: RequestContext, req: VipRequest, driver: NetworkDriver): Promise<VipPlan> {
+  if (!req.vip_port_id && !req.vip_network_id && !req.vip_subnet_id) {
+    throw lbErrors.vipValidation('vip_port_id, vip_network_id, vip_subnet_id');
+  }
+  const noopOk = async (table: 'subnets' | 'networks' | 'ports', id: string) => driver === 'noop' && !(await existsAtAll(network, table, id));
+  let plan: VipPlan | undefined;
+
+  if (req.vip_port_id) {
+    const port = await find(network, ctx, 'ports', req.vip_port_id);
+    if (!port) {
+      if (!(await noopOk('ports', req.vip_port_id))) throw lbErrors.invalidSubresource('Port', req.vip_port_id);
+      // The noop driver's port has no addresses: only a subnet and an address can describe it.
+      if (!req.vip_subnet_id) throw lbErrors.validation("VIP port's subnet could not be determined. Please specify either a VIP subnet or address.");
+      if (!req.vip_address) throw lbErrors.validation('No VIP address found on the specified VIP port within the specified subnet.');
+      plan = { kind: 'noop', subnetId: req.vip_subnet_id, networkId: req.vip_network_id ?? newUuid(), address: req.vip_address, portId: req.vip_port_id };
+    } else {
+      if (port.device_id) throw lbErrors.validation(`Port ${port.id} is already used by device ${port.device_id} `);
+      const fixed = port.fixed_ips as Array<{ subnet_id: string; ip_address: string }>;
+      let subnetId = req.vip_subnet_id ?? null;
+      let address = req.vip_address ?? null;
+      if (subnetId) {
+        if (!(await find(network, ctx, 'subnets', subnetId))) throw lbErrors.invalidSubresource('Subnet', subnetId);
+        const f = fixed.find((x) => x.subnet_id === subnetId);
+        if (!f) throw lbErrors.validation('No VIP address found on the specified VIP port within the specified subnet.');
+        address = f.ip_address;
+      } else if (address) {
+        const f = fixed.find((x) => sameIp(x.ip_address, address!));
+        if (!f) throw lbErrors.validation('Specified VIP address not found on the specified VIP port.');
+        subnetId = f.subnet_id;
+      } else if (fixed.length === 1) {
+        subnetId = fixed[0].subnet_id;
+        address = fixed[0].ip_address;
+      } else {
+        throw lbErrors.validation("VIP port's subnet could not be determined. Please specify either a VIP subnet or address.");
+      }
+      plan = { kind: 'user', subnetId: subnetId!, networkId: port.network_id, address, portId: port.id };
+    }
+  } else if (req.vip_network_id) {
+    const net = await find(network, ctx, 'networks', req.vip_network_id);
+    if (!net) {
+      if (!(await noopOk('networks', req.vip_network_id))) throw lbErrors.invalidSubresource('Network', req.vip_network_id);
+      plan = {
+        kind: 'noop',
+        subnetId: req.vip_subnet_id ?? newUuid(),
+        networkId: req.vip_network_id,
+        address: req.vip_address ?? NOOP_VIP_ADDRESS,
+        portId: newUuid(),
+      };
+    } else {
+      const subnetIds = net.subnets as string[];
+      let subnetId = req.vip_subnet_id ?? null;
+      if (subnetId) {
+        if (!subnetIds.includes(subnetId)) throw lbErrors.invalidSubresource('Subnet', subnetId);
+      } else {
+        if (!subnetIds.length) throw lbErrors.validation('Supplied network does not contain a subnet.');
+        const subnets = (await Promise.all(subnetIds.map((id) => find(network, ctx, 'subnets', id)))).filter(Boolean) as Dict[];
+        if (req.vip_address) {
+          const ip = parseIp(req.vip_address)!;
+          const s = subnets.find((x) => cidrContains(parseCidr(x.cidr)!, ip));
+          if (!s) throw lbErrors.validation('Supplied network does not contain a subnet for VIP address specified.');
+          subnetId = s.id;
+        } else {
+          subnetId = (subnets.find((x) => x.ip_version === 4) ?? subnets[0]).id as string;
+        }
+      }
+      plan = { kind: 'neutron', subnetId: subnetId!, networkId: net.id, address: req.vip_address ?? null, portId: null };
+    }
+  } else {
+    const subnetId = req.vip_subnet_id!;
+    const subnet = await find(network, ctx, 'subnets', subnetId);
+    if (!subnet) {
+      if (!(await noopOk('subnets', subnetId))) throw lbErrors.invalidSubresource('Subnet', subnetId);
+      plan = { kind: 'noop', subnetId, networkId: newUuid(), address: req.vip_address ?? NOOP_VIP_ADDRESS, portId: newUuid() };
+    } else {
+      plan = { kind: 'neutron', subnetId, networkId: subnet.network_id, address: req.vip_address ?? null, portId: null };
+    }
+  }
+  if (req.vip_qos_policy_id) throw lbErrors.validation('VIP QoS policy is not allowed in this deployment.');
+  if (plan.kind === 'noop' && plan.address) {
+    const ip = parseIp(plan.address);
+    if (ip) plan.address = ipToString(ip);
+  }
+  return plan;
+}
+
+/** The context the VIP port is made with: the load balancer's project, with service rights. */
+export function serviceContext(ctx: RequestContext, projectId: string): RequestContext {
+  return { ...ctx, projectId, isAdmin: true, roles: [...new Set([...ctx.roles, 'admin'])] };
+}
+
+export interface AllocatedVip {
+  portId: string | null;
+  address: string | null;
+  events: ChangeEvent[];
+}
+
+/**
+ * Make (or claim) the VIP port inside the load balancer's transaction. The engine itself is the
+ * access control of the VIP (listener ports, allowed_cidrs), so the port has no port security.
+ */
+export async function allocateVip(
+  trx: Tx,
+  network: NetworkService,
+  ctx: RequestContext,
+  plan: VipPlan,
+  lb: { id: string; projectId: string; deviceOwner: string; name: string; host: string },
+): Promise<AllocatedVip> {
+  if (plan.kind === 'noop') return { portId: plan.portId, address: plan.address, events: [] };
+  const sctx = serviceContext(ctx, lb.projectId);
+  if (plan.kind === 'user') {
+    await trx
+      .updateTable('ports')
+      .set({ device_id: `lb-${lb.id}`, device_owner: lb.deviceOwner, binding_host_id: lb.host, binding_vif_type: 'bridge', binding_vif_details: JSON.stringify({ connectivity: 'l2', port_filter: true }) })
+      .where('id', '=', plan.portId!)
+      .execute();
+    return { portId: plan.portId, address: plan.address, events: [{ resource: 'port', id: plan.portId!, op: 'update' }] };
+  }
+  const fixed: Dict = { subnet_id: plan.subnetId };
+  if (plan.address) fixed.ip_address = plan.address;
+  const { id, event } = await network.createInTx(trx, sctx, 'ports', {
+    name: lb.name,
+    network_id: plan.networkId,
+    device_id: `lb-${lb.id}`,
+    device_owner: lb.deviceOwner,
+    fixed_ips: [fixed],
+    admin_state_up: true,
+    port_security_enabled: false,
+    'binding:host_id': lb.host,
+  });
+  const alloc = await trx.selectFrom('ip_allocations').select('ip_address').where('port_id', '=', id).where('subnet_id', '=', plan.subnetId).executeTakeFirst();
+  return { portId: id, address: alloc?.ip_address ?? null, events: [event] };
+}
+
+/** Give the VIP back: our own port is deleted, a user's port is released. */
+export async function releaseVip(
+  trx: Tx,
+  network: NetworkService,
+  ctx: RequestContext,
+  lb: { vip_kind: string; vip_port_id: string | null; project_id: string },
+): Promise<ChangeEvent[]> {
+  if (!lb.vip_port_id || lb.vip_kind === 'noop') return [];
+  const exists = await trx.selectFrom('ports').select('id').where('id', '=', lb.vip_port_id).executeTakeFirst();
+  if (!exists) return [];
+  if (lb.vip_kind === 'user') {
+    await trx
+      .updateTable('ports')
+      .set({ device_id: '', device_owner: '', binding_host_id: '', binding_vif_type: 'unbound', binding_vif_details: '{}', status: 'DOWN' })
+      .where('id', '=', lb.vip_port_id)
+      .execute();
+    return [{ resource: 'port', id: lb.vip_port_id, op: 'update' }];
+  }
+  return [await network.deleteInTx(trx, serviceContext(ctx, lb.project_id), 'ports', lb.vip_port_id)];
+}

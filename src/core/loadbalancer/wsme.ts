@@ -1,0 +1,357 @@
+/**
+ * Request bodies the way Octavia's API layer (WSME types) reads them: JSON values are coerced to
+ * the declared type (`"80"` becomes 80, `"yes"` becomes true), unknown keys are refused naming the
+ * argument path, `null` is accepted for any attribute (controllers treat it as "reset"), and every
+ * refusal is worded as Octavia words it, because clients and Tempest compare those strings.
+ * A parsed object holds only the keys the client sent plus declared defaults ("Unset" is absence).
+ */
+import { DomainError } from '../errors.js';
+import { cidrToString, parseCidr, parseIp } from '../../util/ip.js';
+
+export type WsType =
+  /** StringType(min_length, max_length, pattern). */
+  | { kind: 'str'; min?: number; max?: number; pattern?: RegExp; patternText?: string }
+  /** wtypes.text: any string, not validated. */
+  | { kind: 'text' }
+  | { kind: 'uuid' }
+  | { kind: 'int'; min?: number; max?: number }
+  | { kind: 'bool' }
+  | { kind: 'enum'; base: 'str' | 'int' | 'float'; values: Array<string | number> }
+  | { kind: 'ip' }
+  | { kind: 'cidr' }
+  | { kind: 'url'; requireScheme?: boolean }
+  | { kind: 'urlpath' }
+  | { kind: 'alpn' }
+  /** DictType(str, str). */
+  | { kind: 'dict' }
+  | { kind: 'list'; item: WsType }
+  | { kind: 'object'; fields: Fields };
+
+export interface WsField {
+  type: WsType;
+  mandatory?: boolean;
+  /** Returned when the client did not send the attribute (wsattr default). */
+  default?: unknown;
+}
+export type Fields = Record<string, WsField>;
+
+/** Octavia's `{"faultstring"}` for a client error (faultcode Client). */
+export const octaviaBadRequest = (message: string) => new DomainError('bad_request', 'ClientSideError', message);
+
+/** The `%s` of a Python value, as wsme puts it in "Value: '%s'". */
+export function pyStr(v: unknown): string {
+  if (v === null || v === undefined) return 'None';
+  if (v === true) return 'True';
+  if (v === false) return 'False';
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number') return Number.isInteger(v) ? String(v) : String(v);
+  if (Array.isArray(v)) return `[${v.map(pyRepr).join(', ')}]`;
+  if (typeof v === 'object') {
+    return `{${Object.entries(v as Record<string, unknown>)
+      .map(([k, x]) => `${pyRepr(k)}: ${pyRepr(x)}`)
+      .join(', ')}}`;
+  }
+  return String(v);
+}
+
+function pyRepr(v: unknown): string {
+  if (typeof v === 'string') return `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+  return pyStr(v);
+}
+
+/** "Invalid input for field/attribute X. Value: 'V'. msg" */
+export const invalidInput = (field: string, value: unknown, msg: string) =>
+  octaviaBadRequest(`Invalid input for field/attribute ${field}. Value: '${pyStr(value)}'. ${msg}`);
+
+class Coercion extends Error {}
+class UnknownAttr extends Error {
+  constructor(
+    public path: string | null,
+    readonly attrs: string[],
+  ) {
+    super('unknown attribute');
+  }
+  add(name: string): void {
+    this.path = this.path === null ? name : `${name}.${this.path}`;
+  }
+  message2(): string {
+    const word = this.attrs.length > 1 ? 'attributes' : 'attribute';
+    return `Unknown ${word} for argument ${this.path}: ${this.attrs.join(', ')}`;
+  }
+}
+
+const ENUM_TRUE = ['true', 't', 'yes', 'y', 'on', '1'];
+const ENUM_FALSE = ['false', 'f', 'no', 'n', 'off', '0'];
+
+/** Python's int(x) for JSON values. */
+function pyInt(v: unknown): number {
+  if (typeof v === 'boolean') return v ? 1 : 0;
+  if (typeof v === 'number') {
+    if (!Number.isFinite(v)) throw new Coercion(`cannot convert float ${v} to integer`);
+    return Math.trunc(v);
+  }
+  if (typeof v === 'string' && /^\s*[-+]?\d+\s*$/.test(v.replace(/_/g, ''))) return Number.parseInt(v.replace(/_/g, ''), 10);
+  if (typeof v === 'string') throw new Coercion(`invalid literal for int() with base 10: '${v}'`);
+  throw new Coercion(`int() argument must be a string, a bytes-like object or a real number, not '${pyTypeName(v)}'`);
+}
+
+function pyFloat(v: unknown): number {
+  if (typeof v === 'boolean') return v ? 1 : 0;
+  if (typeof v === 'number') return v;
+  if (typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v))) return Number(v);
+  if (typeof v === 'string') throw new Coercion(`could not convert string to float: '${v}'`);
+  throw new Coercion(`float() argument must be a string or a real number, not '${pyTypeName(v)}'`);
+}
+
+function pyTypeName(v: unknown): string {
+  if (v === null) return 'NoneType';
+  if (Array.isArray(v)) return 'list';
+  if (typeof v === 'object') return 'dict';
+  if (typeof v === 'string') return 'str';
+  if (typeof v === 'boolean') return 'bool';
+  if (typeof v === 'number') return Number.isInteger(v) ? 'int' : 'float';
+  return typeof v;
+}
+
+const UUID_RE = /^(?:urn:uuid:)?\{?([0-9a-f]{8})-?([0-9a-f]{4})-?([0-9a-f]{4})-?([0-9a-f]{4})-?([0-9a-f]{12})\}?$/i;
+
+/** Python's str(uuid.UUID(v)), or null. */
+export function canonicalUuid(v: unknown): string | null {
+  if (typeof v !== 'string') return null;
+  const m = UUID_RE.exec(v.trim() === v ? v : '');
+  if (!m) return null;
+  return `${m[1]}-${m[2]}-${m[3]}-${m[4]}-${m[5]}`.toLowerCase();
+}
+
+/** rfc3986-ish URL check used by Octavia's URLType (scheme http/https and a host required). */
+export function isValidUrl(s: string, requireScheme = true): boolean {
+  if (/[\x00-\x20\x7f-\x9f]/.test(s)) return false;
+  if (!requireScheme) return /^[^\s]*$/.test(s);
+  const m = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#]*)([^?#]*)(\?[^#]*)?(#.*)?$/.exec(s);
+  if (!m) return false;
+  if (!['http', 'https'].includes(m[1].toLowerCase())) return false;
+  const authority = m[2].replace(/^[^@]*@/, '');
+  const host = authority.replace(/:\d*$/, '');
+  if (host === '') return false;
+  if (host.startsWith('[')) return /^\[[0-9A-Fa-f:.]+\]$/.test(host);
+  return /^[A-Za-z0-9._~%!$&'()*+,;=-]+$/.test(host);
+}
+
+/** Octavia's url_path(): a path that starts with '/', no whitespace, no scheme or host. */
+export function isValidUrlPath(s: string): boolean {
+  if (/\s/.test(s)) return false;
+  if (!s.startsWith('/') || s.startsWith('//')) return false;
+  return /^[A-Za-z0-9\-._~%!$&'()*+,;=:@/?#[\]]*$/.test(s);
+}
+
+/** Convert a JSON value to the declared type (wsme fromjson); throws Coercion or UnknownAttr. */
+function fromJson(t: WsType, v: unknown): unknown {
+  if (v === null || v === undefined) return null;
+  switch (t.kind) {
+    case 'int':
+      return pyInt(v);
+    case 'bool':
+      if (typeof v === 'boolean') return v;
+      if (typeof v === 'number') return v !== 0;
+      if (typeof v === 'string' && ENUM_TRUE.includes(v)) return true;
+      if (typeof v === 'string' && ENUM_FALSE.includes(v)) return false;
+      throw new Coercion(`Value not an unambiguous boolean: ${pyStr(v)}`);
+    case 'enum':
+      if (t.base === 'int') return pyInt(v);
+      if (t.base === 'float') return pyFloat(v);
+      return v;
+    case 'list':
+      if (!Array.isArray(v)) throw new Coercion(`Value not a valid list: ${pyStr(v)}`);
+      return v.map((x) => fromJson(t.item, x));
+    case 'dict':
+      if (typeof v !== 'object' || Array.isArray(v)) throw new Coercion(`Value not a valid dict: ${pyStr(v)}`);
+      return { ...(v as Record<string, unknown>) };
+    case 'object':
+      return parseObject(t.fields, v);
+    default:
+      return v;
+  }
+}
+
+/** Validate a coerced value (wsme validate_value); returns the stored value or throws a message. */
+function validate(t: WsType, v: unknown): unknown {
+  if (v === null) return null;
+  switch (t.kind) {
+    case 'str':
+      if (typeof v !== 'string') throw new Coercion('Value should be string');
+      if (t.min !== undefined && v.length < t.min) throw new Coercion(`Value should have a minimum character requirement of ${t.min}`);
+      if (t.max !== undefined && v.length > t.max) throw new Coercion(`Value should have a maximum character requirement of ${t.max}`);
+      if (t.pattern && !t.pattern.test(v)) throw new Coercion(`Value should match the pattern ${t.patternText ?? t.pattern.source}`);
+      return v;
+    case 'text':
+      if (typeof v !== 'string') throw new Coercion(`Wrong type. Expected '<class 'str'>', got '<class '${pyTypeName(v)}'>'`);
+      return v;
+    case 'uuid': {
+      const u = canonicalUuid(v);
+      if (!u) throw new Coercion('Value should be UUID format');
+      return u;
+    }
+    case 'int':
+      if (t.min !== undefined && (v as number) < t.min) throw new Coercion(`Value should be greater or equal to ${t.min}`);
+      if (t.max !== undefined && (v as number) > t.max) throw new Coercion(`Value should be lower or equal to ${t.max}`);
+      return v;
+    case 'bool':
+      return v;
+    case 'enum':
+      if (!t.values.some((x) => x === v)) throw new Coercion(`Value should be one of: ${t.values.map((x) => pyStr(x)).join(', ')}`);
+      return v;
+    case 'ip':
+      if (typeof v !== 'string' || !parseIp(v)) throw new Coercion('Value should be IPv4 or IPv6 format');
+      return v;
+    case 'cidr': {
+      const ip = typeof v === 'string' && !v.includes('/') ? parseIp(v) : null;
+      const c = typeof v === 'string' ? parseCidr(ip ? `${v}/${ip.version === 4 ? 32 : 128}` : v) : null;
+      if (!c) throw new Coercion('Value should be IPv4 or IPv6 CIDR format');
+      return cidrToString(c);
+    }
+    case 'url':
+      if (typeof v !== 'string' || !isValidUrl(v, t.requireScheme ?? true)) throw new Coercion('Value must be a valid URL string');
+      return v;
+    case 'urlpath':
+      if (typeof v !== 'string' || !isValidUrlPath(v)) throw new Coercion('Value must be a valid URL Path string');
+      return v;
+    case 'alpn':
+      if (typeof v !== 'string' || !['h2', 'http/1.1', 'http/1.0'].includes(v)) throw new Coercion('Value should be a valid ALPN protocol ID');
+      return v;
+    case 'dict':
+      for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
+        if (typeof x !== 'string' || typeof k !== 'string') throw new Coercion('Value should be string');
+        if (x.length > 255) throw new Coercion('Value should have a maximum character requirement of 255');
+      }
+      return v;
+    case 'list':
+      return (v as unknown[]).map((x) => validate(t.item, x));
+    case 'object':
+      return v;
+  }
+}
+
+class FieldError extends Error {
+  constructor(
+    readonly field: string,
+    readonly value: unknown,
+    readonly msg: string,
+  ) {
+    super(msg);
+  }
+}
+
+function parseObject(fields: Fields, v: unknown): Record<string, unknown> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) {
+    throw new Coercion(`'${pyTypeName(v)}' object has no attribute 'keys'`);
+  }
+  const obj = v as Record<string, unknown>;
+  const unknown = Object.keys(obj).filter((k) => !(k in fields));
+  if (unknown.length) throw new UnknownAttr(null, unknown);
+  const out: Record<string, unknown> = {};
+  for (const [name, f] of Object.entries(fields)) {
+    if (name in obj) {
+      let coerced: unknown;
+      try {
+        coerced = fromJson(f.type, obj[name]);
+      } catch (e) {
+        if (e instanceof UnknownAttr) e.add(name);
+        throw e;
+      }
+      try {
+        out[name] = validate(f.type, coerced);
+      } catch (e) {
+        if (e instanceof Coercion) throw new FieldError(name, coerced, e.message);
+        throw e;
+      }
+    } else if (f.mandatory) {
+      throw new FieldError(name, null, 'Mandatory field missing.');
+    } else if (f.default !== undefined) {
+      out[name] = structuredClone(f.default);
+    }
+  }
+  return out;
+}
+
+/**
+ * Parse a request body `{"<root>": {...}}` for the controller argument `argName`
+ * (`load_balancer`, `listener_` …). Returns the inner object, coerced, validated, defaulted.
+ */
+export function parseBody(argName: string, root: string, fields: Fields, raw: string | undefined): Record<string, unknown> {
+  let body: unknown;
+  try {
+    body = JSON.parse(raw === undefined || raw.trim() === '' ? 'null' : raw);
+  } catch {
+    throw octaviaBadRequest('Request is not in valid JSON format');
+  }
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw invalidInput(argName, body, `'${pyTypeName(body)}' object has no attribute 'keys'`);
+  }
+  try {
+    const outer = parseObject({ [root]: { type: { kind: 'object', fields } } }, body);
+    const inner = outer[root];
+    if (inner === undefined || inner === null) {
+      throw invalidInput(argName, body, `Missing mandatory attribute: ${root}`);
+    }
+    return inner as Record<string, unknown>;
+  } catch (e) {
+    if (e instanceof UnknownAttr) {
+      e.add(argName);
+      throw octaviaBadRequest(e.message2());
+    }
+    if (e instanceof FieldError) throw invalidInput(e.field, e.value, e.msg);
+    if (e instanceof Coercion) throw invalidInput(argName, body, e.message);
+    throw e;
+  }
+}
+
+/** Parse a list body `{"members": [...]}` (member batch update). */
+export function parseListBody(argName: string, root: string, fields: Fields, raw: string | undefined): Array<Record<string, unknown>> {
+  let body: unknown;
+  try {
+    body = JSON.parse(raw === undefined || raw.trim() === '' ? 'null' : raw);
+  } catch {
+    throw octaviaBadRequest('Request is not in valid JSON format');
+  }
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw invalidInput(argName, body, `'${pyTypeName(body)}' object has no attribute 'keys'`);
+  }
+  try {
+    const outer = parseObject({ [root]: { type: { kind: 'list', item: { kind: 'object', fields } } } }, body);
+    const list = outer[root];
+    if (!Array.isArray(list)) throw invalidInput(argName, body, `Missing mandatory attribute: ${root}`);
+    return list as Array<Record<string, unknown>>;
+  } catch (e) {
+    if (e instanceof UnknownAttr) {
+      e.add(argName);
+      throw octaviaBadRequest(e.message2());
+    }
+    if (e instanceof FieldError) throw invalidInput(e.field, e.value, e.msg);
+    if (e instanceof Coercion) throw invalidInput(argName, body, e.message);
+    throw e;
+  }
+}
+
+// ------------------------------------------------------------ type shorthands
+
+export const T = {
+  str: (max?: number, extra: { min?: number; pattern?: RegExp; patternText?: string } = {}): WsType => ({ kind: 'str', max, ...extra }),
+  text: { kind: 'text' } as WsType,
+  uuid: { kind: 'uuid' } as WsType,
+  int: (min?: number, max?: number): WsType => ({ kind: 'int', min, max }),
+  bool: { kind: 'bool' } as WsType,
+  enumStr: (values: string[]): WsType => ({ kind: 'enum', base: 'str', values }),
+  enumInt: (values: number[]): WsType => ({ kind: 'enum', base: 'int', values }),
+  enumFloat: (values: number[]): WsType => ({ kind: 'enum', base: 'float', values }),
+  ip: { kind: 'ip' } as WsType,
+  cidr: { kind: 'cidr' } as WsType,
+  url: { kind: 'url' } as WsType,
+  urlpath: { kind: 'urlpath' } as WsType,
+  alpn: { kind: 'alpn' } as WsType,
+  dict: { kind: 'dict' } as WsType,
+  list: (item: WsType): WsType => ({ kind: 'list', item }),
+  object: (fields: Fields): WsType => ({ kind: 'object', fields }),
+};
+
+export const opt = (type: WsType, dflt?: unknown): WsField => ({ type, default: dflt });
+export const req = (type: WsType): WsField => ({ type, mandatory: true });

@@ -1,0 +1,316 @@
+/**
+ * HAProxy as the engine: one process per load balancer (in its namespace in netns mode). A new
+ * configuration is checked with `haproxy -c` first, then a new process takes the listening
+ * sockets over from the running one (`-x` through the stats socket, `expose-fd listeners`) and
+ * tells it to finish its connections (`-sf`): nothing is dropped, and a refused configuration
+ * leaves the running process untouched. Server health survives reloads through HAProxy's
+ * server-state file. Member state and counters come from the stats socket (`show stat`).
+ */
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { chmod, mkdir, readdir, rename, rm, rmdir, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import type { Health } from '../../core/loadbalancer/status.js';
+import type { ListenerCounters } from '../../core/loadbalancer/service.js';
+import { BuiltinInstance } from '../builtin/instance.js';
+import type { RtLoadBalancer } from '../config.js';
+import { externalCheckScript } from '../icmp.js';
+import { type LbInstance, type LbRuntime, type Placement, ZERO_COUNTERS, addCounters } from '../runtime.js';
+import { haproxyConfig } from './cfg.js';
+
+export async function findHaproxy(): Promise<string | null> {
+  for (const p of ['/usr/sbin/haproxy', '/usr/local/sbin/haproxy', '/usr/bin/haproxy']) if (existsSync(p)) return p;
+  for (const dir of (process.env.PATH ?? '').split(':')) if (dir && existsSync(join(dir, 'haproxy'))) return join(dir, 'haproxy');
+  return null;
+}
+
+/** One request on a HAProxy stats socket; resolves the whole answer. */
+export function statsCommand(socketPath: string, command: string, timeoutMs = 2000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(socketPath);
+    let out = '';
+    const timer = setTimeout(() => {
+      s.destroy();
+      reject(new Error(`stats socket ${socketPath}: timeout`));
+    }, timeoutMs);
+    s.on('connect', () => s.write(`${command}\n`));
+    s.on('data', (d) => (out += d.toString()));
+    s.on('end', () => {
+      clearTimeout(timer);
+      resolve(out);
+    });
+    s.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+  });
+}
+
+/** The pid of the HAProxy answering on a stats socket, if one does. */
+export async function runningPid(socketPath: string): Promise<number | null> {
+  if (!existsSync(socketPath)) return null;
+  try {
+    const m = /^Pid: (\d+)$/m.exec(await statsCommand(socketPath, 'show info', 500));
+    return m ? Number(m[1]) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** `show stat` CSV → rows keyed by header names. */
+export function parseStat(csv: string): Array<Record<string, string>> {
+  const lines = csv.split('\n').filter((l) => l.trim() !== '');
+  if (!lines.length || !lines[0].startsWith('# ')) return [];
+  const head = lines[0].slice(2).split(',');
+  return lines.slice(1).map((l) => {
+    const cols = l.split(',');
+    const row: Record<string, string> = {};
+    head.forEach((h, i) => (row[h] = cols[i] ?? ''));
+    return row;
+  });
+}
+
+/** HAProxy server status words → the engine's member states. */
+export function memberState(status: string): 'UP' | 'DOWN' | 'DRAIN' | 'MAINT' | 'NOCHECK' {
+  const s = status.trim().toUpperCase();
+  if (s.startsWith('MAINT')) return 'MAINT';
+  if (s.startsWith('DRAIN')) return 'DRAIN';
+  if (s === 'NO CHECK') return 'NOCHECK';
+  // "UP 1/3" is still up (going down); "DOWN 1/2" still down (coming up).
+  if (s.startsWith('UP') || s === 'NOLB') return 'UP';
+  return 'DOWN';
+}
+
+class HaproxyInstance implements LbInstance {
+  private proc: ChildProcess | null = null;
+  private lastText = '';
+  private udp: BuiltinInstance | null = null;
+  /** Counters of earlier HAProxy processes of this load balancer (a reload restarts them). */
+  private readonly base = new Map<string, ListenerCounters>();
+  private readonly dir: string;
+  private readonly cfgPath: string;
+  private readonly sock: string;
+  private readonly stateFile: string;
+  private readonly pingScript: string;
+  private stopped = false;
+
+  constructor(
+    private readonly bin: string,
+    readonly lbId: string,
+    private readonly placement: Placement,
+    baseDir: string,
+    private readonly log: Logger,
+    private readonly onHealthChange: () => void,
+  ) {
+    this.dir = join(baseDir, lbId);
+    this.cfgPath = join(this.dir, 'haproxy.cfg');
+    this.sock = join(this.dir, 'stats.sock');
+    this.stateFile = join(this.dir, 'servers-state');
+    this.pingScript = join(this.dir, 'ping-check.sh');
+  }
+
+  private command(args: string[]): [string, string[]] {
+    return this.placement.netns ? ['ip', ['netns', 'exec', this.placement.netns, this.bin, ...args]] : [this.bin, args];
+  }
+
+  async apply(cfg: RtLoadBalancer): Promise<void> {
+    if (this.stopped) throw new Error('instance stopped');
+    await mkdir(this.dir, { recursive: true });
+    // UDP is not HAProxy's: the built-in engine serves those listeners beside it.
+    const udp = cfg.listeners.filter((l) => l.protocol === 'UDP');
+    if (udp.length || this.udp) {
+      this.udp ??= new BuiltinInstance(this.lbId, this.placement, this.onHealthChange, (l) => l.protocol === 'UDP');
+      await this.udp.apply(cfg);
+    }
+    if (cfg.pools.some((p) => p.monitor?.type === 'PING')) {
+      const timeout = Math.max(...cfg.pools.filter((p) => p.monitor?.type === 'PING').map((p) => p.monitor!.timeout));
+      await writeFile(this.pingScript, externalCheckScript(timeout));
+      await chmod(this.pingScript, 0o755);
+    }
+    let text = haproxyConfig(cfg, { bindAddress: this.placement.address, statsSocket: this.sock, pingScript: this.pingScript, user: this.placement.user });
+    text = text.replace('defaults\n', `    server-state-file ${this.stateFile}\ndefaults\n    load-server-state-from-file global\n`);
+    if (!cfg.listeners.some((l) => l.protocol !== 'UDP')) {
+      await this.stopProcess();
+      this.lastText = '';
+      return;
+    }
+    if (text === this.lastText && this.proc && this.proc.exitCode === null) return;
+    const next = `${this.cfgPath}.next`;
+    await writeFile(next, text);
+    await this.check(next);
+    await this.saveServerState();
+    await rename(next, this.cfgPath);
+    await this.start();
+    this.lastText = text;
+  }
+
+  /** `haproxy -c`: a configuration HAProxy refuses never replaces the running one. */
+  private check(path: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      execFile(this.bin, ['-c', '-q', '-f', path], (err, _stdout, stderr) => {
+        if (err) reject(new Error(`haproxy refused the configuration: ${stderr.trim().split('\n').filter((l) => /ALERT/.test(l)).join('; ') || stderr.trim()}`));
+        else resolve();
+      });
+    });
+  }
+
+  private async saveServerState(): Promise<void> {
+    if (!this.proc) return;
+    try {
+      await writeFile(this.stateFile, await statsCommand(this.sock, 'show servers state'));
+    } catch {
+      /* no state to carry over */
+    }
+  }
+
+  private async start(): Promise<void> {
+    const old = this.proc && this.proc.exitCode === null ? this.proc : null;
+    const oldCounters = old ? await this.readCounters().catch(() => undefined) : undefined;
+    // A process left by an earlier PocketStack (killed, or restarted) hands its sockets over too.
+    const oldPid = old?.pid ?? (await runningPid(this.sock));
+    const args = ['-db', '-f', this.cfgPath];
+    if (oldPid) args.push('-x', this.sock, '-sf', String(oldPid));
+    const [file, argv] = this.command(args);
+    const child = spawn(file, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr?.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      if (stderr.length > 8192) stderr = stderr.slice(-8192);
+    });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const ready = await this.waitReady(child.pid!, exited);
+    if (!ready) {
+      child.kill('SIGKILL');
+      throw new Error(`haproxy did not start: ${stderr.trim().split('\n').slice(-3).join('; ')}`);
+    }
+    child.once('exit', (code, signal) => {
+      if (this.proc === child && !this.stopped) this.log.warn({ lb: this.lbId, code, signal, stderr: stderr.slice(-500) }, 'haproxy exited');
+    });
+    if (oldCounters) for (const [id, c] of oldCounters) this.base.set(id, addCounters(this.base.get(id) ?? ZERO_COUNTERS, { ...c, active_connections: 0 }));
+    this.proc = child;
+  }
+
+  /** Ready when the stats socket answers with the new process's pid. */
+  private async waitReady(pid: number, exited: Promise<number | null>): Promise<boolean> {
+    let gone = false;
+    void exited.then(() => (gone = true));
+    for (let i = 0; i < 250 && !gone; i++) {
+      try {
+        const info = await statsCommand(this.sock, 'show info', 500);
+        if (new RegExp(`^Pid: ${pid}$`, 'm').test(info)) return true;
+      } catch {
+        /* not up yet */
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return false;
+  }
+
+  private async stopProcess(): Promise<void> {
+    const p = this.proc;
+    this.proc = null;
+    if (!p || p.exitCode !== null) return;
+    const done = new Promise((r) => p.once('exit', r));
+    p.kill('SIGTERM');
+    await Promise.race([done, new Promise((r) => setTimeout(r, 3000))]);
+    if (p.exitCode === null) p.kill('SIGKILL');
+  }
+
+  private async stat(): Promise<Array<Record<string, string>>> {
+    if (!this.proc || this.proc.exitCode !== null) return [];
+    return parseStat(await statsCommand(this.sock, 'show stat'));
+  }
+
+  async health(): Promise<Health> {
+    const members = new Map<string, 'UP' | 'DOWN' | 'DRAIN' | 'MAINT' | 'NOCHECK'>();
+    const listeners = new Map<string, 'OPEN' | 'FULL' | 'STOPPED'>();
+    for (const r of await this.stat().catch(() => [])) {
+      if (r.svname === 'FRONTEND') listeners.set(r.pxname, r.status === 'FULL' ? 'FULL' : r.status === 'OPEN' ? 'OPEN' : 'STOPPED');
+      else if (r.svname !== 'BACKEND' && !members.has(r.svname)) members.set(r.svname, memberState(r.status));
+    }
+    if (this.udp) {
+      const h = await this.udp.health();
+      for (const [k, v] of h.members) if (!members.has(k)) members.set(k, v);
+      for (const [k, v] of h.listeners) listeners.set(k, v);
+    }
+    return { members, listeners };
+  }
+
+  private async readCounters(): Promise<Map<string, ListenerCounters>> {
+    const out = new Map<string, ListenerCounters>();
+    for (const r of await this.stat()) {
+      if (r.svname !== 'FRONTEND') continue;
+      out.set(r.pxname, {
+        bytes_in: Number(r.bin) || 0,
+        bytes_out: Number(r.bout) || 0,
+        active_connections: Number(r.scur) || 0,
+        total_connections: Number(r.stot) || 0,
+        request_errors: Number(r.ereq) || 0,
+      });
+    }
+    return out;
+  }
+
+  async counters(): Promise<Map<string, ListenerCounters>> {
+    const out = new Map<string, ListenerCounters>(this.base);
+    for (const [id, c] of await this.readCounters().catch(() => new Map<string, ListenerCounters>())) out.set(id, addCounters(this.base.get(id) ?? ZERO_COUNTERS, c));
+    if (this.udp) for (const [id, c] of await this.udp.counters()) out.set(id, c);
+    return out;
+  }
+
+  processIds(): number[] {
+    return this.proc?.pid && this.proc.exitCode === null ? [this.proc.pid] : [];
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.stopProcess();
+    await this.udp?.stop();
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}
+
+
+export class HaproxyRuntime implements LbRuntime {
+  readonly name = 'haproxy' as const;
+  constructor(
+    private readonly bin: string,
+    private readonly baseDir: string,
+    private readonly log: Logger,
+    private readonly onHealthChange: (lbId: string) => void = () => undefined,
+  ) {}
+
+  create(lbId: string, placement: Placement): LbInstance {
+    return new HaproxyInstance(this.bin, lbId, placement, this.baseDir, this.log, () => this.onHealthChange(lbId));
+  }
+
+  /** At shutdown (every load balancer stopped): the run directory goes when it is empty. */
+  async close(): Promise<void> {
+    await rmdir(this.baseDir).catch(() => undefined);
+  }
+
+  /** Stop processes an earlier PocketStack left for load balancers that no longer exist. */
+  async cleanup(keep: Set<string>): Promise<void> {
+    let entries: string[] = [];
+    try {
+      entries = await readdir(this.baseDir);
+    } catch {
+      return;
+    }
+    for (const id of entries) {
+      if (keep.has(id)) continue;
+      const pid = await runningPid(join(this.baseDir, id, 'stats.sock'));
+      if (pid) {
+        try {
+          process.kill(pid, 'SIGTERM');
+          this.log.info({ lb: id, pid }, 'stopped haproxy of a load balancer that no longer exists');
+        } catch {
+          /* already gone */
+        }
+      }
+      await rm(join(this.baseDir, id), { recursive: true, force: true });
+    }
+  }
+}

@@ -1,0 +1,146 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { RtLoadBalancer } from '../../src/lb/config.js';
+import { haproxyConfig, maxConnections } from '../../src/lb/haproxy/cfg.js';
+import { memberState, parseStat } from '../../src/lb/haproxy/runtime.js';
+
+const cfg: RtLoadBalancer = {
+  id: 'lb1',
+  vipAddress: '10.0.0.10',
+  listeners: [
+    {
+      id: 'L1',
+      protocol: 'HTTP',
+      port: 80,
+      connectionLimit: 100,
+      timeoutClientData: 50000,
+      timeoutMemberConnect: 5000,
+      timeoutMemberData: 50000,
+      timeoutTcpInspect: 0,
+      insertHeaders: { forwardedFor: true, forwardedPort: true, forwardedProto: false },
+      allowedCidrs: ['192.0.2.0/24'],
+      defaultPoolId: 'P1',
+      policies: [
+        { id: 'x', action: 'REJECT', redirectUrl: null, redirectPrefix: null, redirectHttpCode: 302, redirectPoolId: null, rules: [{ type: 'PATH', compareType: 'REGEX', key: null, value: '^/a b$', invert: true }] },
+        { id: 'y', action: 'REDIRECT_TO_POOL', redirectUrl: null, redirectPrefix: null, redirectHttpCode: 302, redirectPoolId: 'P2', rules: [{ type: 'HEADER', compareType: 'EQUAL_TO', key: 'X-Env', value: 'prod', invert: false }] },
+      ],
+    },
+    { id: 'U1', protocol: 'UDP', port: 53, connectionLimit: -1, timeoutClientData: 50000, timeoutMemberConnect: 5000, timeoutMemberData: 50000, timeoutTcpInspect: 0, insertHeaders: { forwardedFor: false, forwardedPort: false, forwardedProto: false }, allowedCidrs: [], defaultPoolId: 'P3', policies: [] },
+  ],
+  pools: [
+    {
+      id: 'P1',
+      protocol: 'HTTP',
+      algorithm: 'ROUND_ROBIN',
+      persistence: { type: 'HTTP_COOKIE', cookieName: null, timeout: null },
+      tls: false,
+      enabled: true,
+      members: [
+        { id: 'M1', address: '10.0.0.3', port: 80, weight: 1, backup: false, enabled: true, checkAddress: '10.0.0.3', checkPort: 80 },
+        { id: 'M2', address: '10.0.0.4', port: 80, weight: 2, backup: true, enabled: false, checkAddress: '10.0.0.4', checkPort: 8080 },
+      ],
+      monitor: { id: 'H', type: 'HTTP', delay: 3, timeout: 3, rise: 3, fall: 3, httpMethod: 'GET', urlPath: '/health', expectedCodes: '200-202', httpVersion: '1.1', domainName: 'app.example' },
+    },
+    { id: 'P2', protocol: 'PROXY', algorithm: 'SOURCE_IP_PORT', persistence: null, tls: false, enabled: true, members: [], monitor: null },
+    { id: 'P3', protocol: 'UDP', algorithm: 'ROUND_ROBIN', persistence: null, tls: false, enabled: true, members: [], monitor: null },
+  ],
+};
+
+describe('HAProxy configuration', () => {
+  const text = haproxyConfig(cfg, { bindAddress: '10.0.0.10', statsSocket: '/run/x.sock', pingScript: null, maxconn: 4000 });
+
+  it('maps the health monitor as Octavia does: delay→inter, timeout→timeout check, max_retries→rise, max_retries_down→fall', () => {
+    expect(text).toContain('server M1 10.0.0.3:80 weight 1 check inter 3000 fall 3 rise 3');
+    expect(text).toContain('timeout check 3000');
+    expect(text).toContain('http-check send meth GET uri "/health" ver HTTP/1.1 hdr Host "app.example"');
+    expect(text).toContain('http-check expect rstatus (200|201|202)');
+  });
+
+  it('always retries 3 times and redispatches, within the file-descriptor limit', () => {
+    expect(text).toMatch(/retries 3\n\s+option redispatch/);
+    expect(text).toContain('maxconn 4000');
+    expect(maxConnections()).toBeLessThanOrEqual(9000);
+  });
+
+  it('renders listeners, persistence, members and L7 policies; leaves UDP to the built-in engine', () => {
+    expect(text).toContain('frontend L1\n    bind 10.0.0.10:80\n    mode http\n    maxconn 100');
+    expect(text).toContain('tcp-request connection reject unless { src 192.0.2.0/24 }');
+    expect(text).toContain('option forwardfor');
+    expect(text).toContain('http-request set-header X-Forwarded-Port %[dst_port]');
+    expect(text).toContain('cookie SRV insert indirect nocache');
+    expect(text).toContain('server M2 10.0.0.4:80 weight 2 check inter 3000 fall 3 rise 3 port 8080 backup disabled cookie M2');
+    expect(text).toContain('acl p0r0 path -m reg "^/a b\\$"');
+    expect(text).toContain('http-request deny if !p0r0 !{ var(txn.l7pool) -m found }');
+    expect(text).toContain('http-request set-var(txn.l7pool) str(P2:L1) if p1r0');
+    expect(text).toContain('balance hash src,concat(:,txn.sport)');
+    expect(text).not.toContain('frontend U1');
+  });
+
+  it.skipIf(!existsSync('/usr/sbin/haproxy'))('is accepted by haproxy -c', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lb-cfg-'));
+    try {
+      const file = join(dir, 'h.cfg');
+      writeFileSync(file, haproxyConfig(cfg, { bindAddress: '127.0.0.1', statsSocket: join(dir, 's.sock'), pingScript: null, maxconn: 4000 }));
+      execFileSync('/usr/sbin/haproxy', ['-c', '-q', '-f', file]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('reads member state from the stats socket', () => {
+    const rows = parseStat('# pxname,svname,status,scur\nL1,FRONTEND,OPEN,2\nP1:L1,M1,UP 1/3,0\nP1:L1,M2,MAINT,0\n');
+    expect(rows[1]).toMatchObject({ svname: 'M1', status: 'UP 1/3' });
+    expect(memberState('UP 1/3')).toBe('UP');
+    expect(memberState('DOWN 1/2')).toBe('DOWN');
+    expect(memberState('no check')).toBe('NOCHECK');
+    expect(memberState('MAINT')).toBe('MAINT');
+    expect(memberState('DRAIN')).toBe('DRAIN');
+  });
+});
+
+describe.skipIf(!existsSync('/usr/sbin/haproxy'))('HAProxy processes across PocketStack restarts', () => {
+  it('a new PocketStack takes the sockets over from the HAProxy an earlier one left, and stops those of deleted load balancers', async () => {
+    const { HaproxyRuntime, runningPid } = await import('../../src/lb/haproxy/runtime.js');
+    const { httpBackend, get } = await import('../support/servers.js');
+    const { freePort } = await import('../support/cloud.js');
+    const pino = (await import('pino')).default;
+    const log = pino({ level: 'silent' });
+    const base = mkdtempSync(join(tmpdir(), 'lbhx-'));
+    const web = await httpBackend('web');
+    const port = await freePort();
+    const one: RtLoadBalancer = {
+      id: 'keep',
+      vipAddress: null,
+      listeners: [{ ...cfg.listeners[0], id: 'L', port, policies: [], allowedCidrs: [], defaultPoolId: 'P' }],
+      pools: [{ id: 'P', protocol: 'HTTP', algorithm: 'ROUND_ROBIN', persistence: null, tls: false, enabled: true, monitor: null, members: [{ id: 'M', address: '127.0.0.1', port: web.port, weight: 1, backup: false, enabled: true, checkAddress: '127.0.0.1', checkPort: web.port }] }],
+    };
+    const gone: RtLoadBalancer = { ...one, id: 'gone', listeners: [{ ...one.listeners[0], port: await freePort() }] };
+    try {
+      // The first PocketStack starts two load balancers, then dies without stopping them.
+      const first = new HaproxyRuntime('/usr/sbin/haproxy', base, log);
+      await first.create('keep', { address: '127.0.0.1' }).apply(one);
+      await first.create('gone', { address: '127.0.0.1' }).apply(gone);
+      const oldPid = (await runningPid(join(base, 'keep', 'stats.sock')))!;
+      const gonePid = (await runningPid(join(base, 'gone', 'stats.sock')))!;
+      expect((await get('127.0.0.1', port)).body).toBe('web');
+      // The next one: 'gone' was deleted meanwhile; 'keep' is applied again on the same port.
+      const second = new HaproxyRuntime('/usr/sbin/haproxy', base, log);
+      await second.cleanup(new Set(['keep']));
+      expect(existsSync(join(base, 'gone'))).toBe(false);
+      const again = second.create('keep', { address: '127.0.0.1' });
+      await again.apply(one);
+      const newPid = (await runningPid(join(base, 'keep', 'stats.sock')))!;
+      expect(newPid).not.toBe(oldPid);
+      expect((await get('127.0.0.1', port)).body).toBe('web');
+      await new Promise((r) => setTimeout(r, 300));
+      for (const pid of [oldPid, gonePid]) expect(() => process.kill(pid, 0)).toThrow();
+      await again.stop();
+    } finally {
+      await web.close();
+      rmSync(base, { recursive: true, force: true });
+    }
+  });
+});
