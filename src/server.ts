@@ -8,13 +8,14 @@ import type { Config } from './config.js';
 import { buildCatalog, serviceUrl } from './core/catalog.js';
 import { type RequestContext, systemContext } from './core/context.js';
 import { DEFAULT_DOMAIN_ID, IdentityService } from './core/identity/service.js';
-import { availabilityRoutes } from './api/network/availability.js';
+import { viewRoutes } from './api/network/views.js';
 import { quotaRoutes } from './api/network/quotas.js';
 import { floatingIpOps } from './core/network/floatingips.js';
+import { meteringLabelOps, meteringLabelRuleOps } from './core/network/metering.js';
 import { networkOps } from './core/network/networks.js';
 import { configureDefaultQuotas } from './core/network/quotas.js';
 import { portOps } from './core/network/ports.js';
-import { routerOps } from './core/network/routers.js';
+import { L3_SERVICE_PROVIDERS, routerOps } from './core/network/routers.js';
 import { securityGroupOps, securityGroupRuleOps } from './core/network/securitygroups.js';
 import { NetworkService } from './core/network/service.js';
 import { subnetOps } from './core/network/subnets.js';
@@ -37,6 +38,7 @@ const CORE_EXTENSIONS = [
   'fip-port-details',
   'floatingip-pools',
   'ip-substring-filtering',
+  'metering',
   'net-mtu',
   'net-mtu-writable',
   'network-ip-availability',
@@ -52,6 +54,7 @@ const CORE_EXTENSIONS = [
   'router',
   'security-group',
   'security-groups-normalized-cidr',
+  'service-type',
   'sorting',
   'standard-attr-description',
   'standard-attr-revisions',
@@ -64,6 +67,9 @@ const CORE_EXTENSIONS = [
   'tag',
   'tag-ext',
 ];
+
+/** What GET /v2.0/service-providers lists: the drivers of the services this build runs. */
+const SERVICE_PROVIDERS = [...L3_SERVICE_PROVIDERS];
 
 /** Which configured port each API app listens on (app name → Config.ports key). */
 export const APP_PORTS: Record<string, keyof Config['ports']> = {
@@ -116,6 +122,8 @@ export class Cloud {
     network.register(securityGroupRuleOps(store));
     network.register(routerOps());
     network.register(floatingIpOps());
+    network.register(meteringLabelOps());
+    network.register(meteringLabelRuleOps());
     const extensions = new Set(CORE_EXTENSIONS);
     const dataplane = createDataPlane(config, network, log);
 
@@ -130,7 +138,7 @@ export class Cloud {
         auth: identity,
         identityUrl,
         extensions: () => [...extensions].sort(),
-        plugins: [quotaRoutes(store), availabilityRoutes(store)],
+        plugins: [quotaRoutes(store), viewRoutes(store, () => SERVICE_PROVIDERS)],
       }),
     );
     return cloud;

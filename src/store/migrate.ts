@@ -4,6 +4,7 @@ import * as m0001 from './migrations/0001_identity.js';
 import * as m0002 from './migrations/0002_network.js';
 import * as m0003 from './migrations/0003_l3.js';
 import * as m0004 from './migrations/0004_subnetpools.js';
+import * as m0005 from './migrations/0005_metering.js';
 
 /** Migrations are listed here in order; each file only ever gains successors, never edits. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -11,6 +12,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0002_network': m0002,
   '0003_l3': m0003,
   '0004_subnetpools': m0004,
+  '0005_metering': m0005,
 };
 
 class StaticProvider implements MigrationProvider {

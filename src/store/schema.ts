@@ -269,6 +269,23 @@ export interface SubnetpoolPrefixesTable {
   cidr: string;
 }
 
+export interface MeteringLabelsTable {
+  id: string;
+  project_id: string;
+  name: string;
+  description: string;
+  shared: number;
+}
+
+export interface MeteringLabelRulesTable {
+  id: string;
+  project_id: string;
+  metering_label_id: string;
+  direction: string;
+  remote_ip_prefix: string | null;
+  excluded: number;
+}
+
 export interface DB {
   domains: DomainsTable;
   projects: ProjectsTable;
@@ -295,4 +312,6 @@ export interface DB {
   floating_ips: FloatingIpsTable;
   subnetpools: SubnetpoolsTable;
   subnetpool_prefixes: SubnetpoolPrefixesTable;
+  metering_labels: MeteringLabelsTable;
+  metering_label_rules: MeteringLabelRulesTable;
 }

@@ -181,7 +181,11 @@ describe('floating IPs', () => {
     const listed = (await demo.get('/v2.0/floatingips')).body.floatingips.map((f: { id: string }) => f.id);
     expect(listed).toContain(mine.id);
     expect(listed).not.toContain(theirs.id);
-    expect((await demo.get(`/v2.0/floatingips/${theirs.id}`)).body.NeutronError.type).toBe('FloatingIPNotFound');
+    expect((await demo.get(`/v2.0/floatingips/${theirs.id}`)).body.NeutronError).toEqual({
+      type: 'FloatingIPNotFound',
+      message: `Floating IP ${theirs.id} could not be found`,
+      detail: '',
+    });
     const forDemo = await admin.post('/v2.0/floatingips', { floatingip: { floating_network_id: publicId, project_id: mine.project_id } });
     expect(forDemo.body.floatingip.project_id).toBe(mine.project_id);
     const filtered = (await demo.get(`/v2.0/floatingips?floating_ip_address=${mine.floating_ip_address}`)).body.floatingips;
