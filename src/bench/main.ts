@@ -15,9 +15,11 @@ import { parseArgs } from 'node:util';
 import { request } from 'undici';
 import { BenchClient } from './client.js';
 import type { BenchContext, Result, Scenario } from './scenario.js';
-import { neutronScenarios } from './scenarios/neutron.js';
+import { l3Scenarios } from './scenarios/l3.js';
+import { neutronScenarios, rss } from './scenarios/neutron.js';
 
-const SCENARIOS: Scenario[] = [...neutronScenarios];
+// Memory last: it reads what the whole run left behind.
+const SCENARIOS: Scenario[] = [...neutronScenarios.filter((s) => s !== rss), ...l3Scenarios, rss];
 
 const USAGE = `usage: npm run bench -- [options]
   (no --url)              start a PocketStack of our own on free ports and measure it

@@ -2,8 +2,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Client, type TestCloud, networkClients, startCloud } from '../support/cloud.js';
 
-const GOLDEN = '/work/shared/reference/neutron/golden';
-const golden = (name: string) => JSON.parse(readFileSync(`${GOLDEN}/${name}.json`, 'utf8'));
+const golden = (name: string) => JSON.parse(readFileSync(new URL(`../fixtures/neutron-golden/${name}.json`, import.meta.url), 'utf8'));
 
 let tc: TestCloud;
 let admin: Client;
