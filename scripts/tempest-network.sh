@@ -4,13 +4,13 @@
 # become Tempest's api_extensions, and test/tempest/network-exclude.txt (one regex per line, each
 # with a "# reason") is the only way a test is left out. Exits non-zero if any selected test fails.
 #
-# Environment: TEMPEST_RUNNER (default ../shared/tools/tempest/run-network.sh), TEMPEST_WORKSPACE
+# Environment: TEMPEST_RUNNER (default tools/tempest/run-network.sh), TEMPEST_WORKSPACE
 # (default: a fresh temporary directory), TEST_REGEX (default tempest.api.network), and the
 # runner's own knobs (CONCURRENCY, IPV6, NOVA …) pass through.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-RUNNER=${TEMPEST_RUNNER:-/work/shared/tools/tempest/run-network.sh}
+RUNNER=${TEMPEST_RUNNER:-$ROOT/tools/tempest/run-network.sh}
 EXCLUDE_FILE=${EXCLUDE_FILE:-$ROOT/test/tempest/network-exclude.txt}
 REGEX=${TEST_REGEX:-tempest.api.network}
 ADMIN_PASSWORD=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
