@@ -24,6 +24,7 @@ const env = { ...process.env, POCKETSTACK_REQUIRE_ALL: isRoot ? '1' : (process.e
 const DEBIAN_PACKAGES = {
   '/usr/bin/openstack': 'python3-openstackclient',
   '/usr/bin/nova': 'python3-novaclient',
+  '/usr/bin/glance': 'python3-glanceclient',
   '/usr/lib/python3/dist-packages/octaviaclient': 'python3-octaviaclient',
   '/usr/bin/neutron': 'python3-neutronclient',
   '/usr/bin/tempest': 'tempest',
@@ -33,6 +34,7 @@ const DEBIAN_PACKAGES = {
   '/usr/sbin/ip': 'iproute2',
   '/usr/sbin/nft': 'nftables',
   '/usr/sbin/iptables': 'iptables',
+  '/usr/sbin/conntrack': 'conntrack',
   '/usr/sbin/haproxy': 'haproxy',
 };
 
@@ -113,8 +115,13 @@ if (!fast) {
     process.stdout.write('note: API tests on PostgreSQL skipped: no POCKETSTACK_TEST_DATABASE_URL and not root to install one\n');
   }
   run('real-client and data-plane tests', 'npx', ['vitest', 'run', '--project', 'e2e', ...only]);
-  if (!args.has('--no-tempest') && existsSync('scripts/tempest-network.sh')) {
-    run('Tempest: tempest.api.network', 'bash', ['scripts/tempest-network.sh']);
+  if (!args.has('--no-tempest')) {
+    for (const [script, title] of [
+      ['scripts/tempest-network.sh', 'Tempest: tempest.api.network'],
+      ['scripts/tempest-compute.sh', 'Tempest: compute servers.test_create_server and image.v2.test_images'],
+    ]) {
+      if (existsSync(script)) run(title, 'bash', [script]);
+    }
   }
 }
 

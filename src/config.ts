@@ -27,6 +27,16 @@ export interface Config {
   logLevel: string;
   /** Which data plane reconciles the store into the machine. */
   dataplane: 'noop' | 'netns';
+  /** netns: two characters starting every namespace and host link the data plane owns. */
+  dataplanePrefix: string;
+  /** netns: a full read-back of the kernel at least this often (ms). */
+  dataplaneResyncMs: number;
+  /** netns: run instances' user_data scripts (tenant code on this host; off by default). */
+  runUserData: boolean;
+  /** netns: the unprivileged user that runs user_data. */
+  instanceUser: string;
+  /** Largest image upload accepted, in bytes (Glance's image_size_cap; 1 TiB by default). */
+  imageSizeCap: number;
   /** Default quota overrides, like neutron.conf's [quotas] quota_port = -1 (POCKETSTACK_QUOTA_PORT). */
   quotas: Record<string, number>;
 }
@@ -57,6 +67,11 @@ export function loadConfig(overrides: Partial<Config> = {}, env: NodeJS.ProcessE
     demoPassword: env.POCKETSTACK_DEMO_PASSWORD || undefined,
     logLevel: env.POCKETSTACK_LOG_LEVEL ?? 'info',
     dataplane: (env.POCKETSTACK_DATAPLANE as Config['dataplane']) ?? 'noop',
+    dataplanePrefix: env.POCKETSTACK_DATAPLANE_PREFIX ?? 'ps',
+    dataplaneResyncMs: int(env.POCKETSTACK_DATAPLANE_RESYNC_MS, 10_000),
+    runUserData: ['1', 'true', 'yes'].includes((env.POCKETSTACK_RUN_USER_DATA ?? '').toLowerCase()),
+    instanceUser: env.POCKETSTACK_INSTANCE_USER ?? 'nobody',
+    imageSizeCap: int(env.POCKETSTACK_IMAGE_SIZE_CAP, 1024 ** 4),
     quotas: Object.fromEntries(
       Object.entries(env)
         .filter(([k, v]) => k.startsWith('POCKETSTACK_QUOTA_') && v !== undefined && /^-?\d+$/.test(v))

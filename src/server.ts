@@ -2,11 +2,18 @@ import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
+import { Readable } from 'node:stream';
+import { hostname } from 'node:os';
+import { buildComputeApi } from './api/compute/app.js';
 import { buildIdentityApi } from './api/identity/app.js';
+import { buildImageApi } from './api/image/app.js';
 import { buildNetworkApi } from './api/network/app.js';
 import type { Config } from './config.js';
 import { buildCatalog, serviceUrl } from './core/catalog.js';
+import { ComputeManager } from './core/compute/manager.js';
+import { ComputeService } from './core/compute/servers.js';
 import { type RequestContext, systemContext } from './core/context.js';
+import { ImageService } from './core/image/service.js';
 import { DEFAULT_DOMAIN_ID, IdentityService } from './core/identity/service.js';
 import { viewRoutes } from './api/network/views.js';
 import { quotaRoutes } from './api/network/quotas.js';
@@ -21,6 +28,7 @@ import { NetworkService } from './core/network/service.js';
 import { subnetOps } from './core/network/subnets.js';
 import { subnetpoolOps } from './core/network/subnetpools.js';
 import type { DataPlaneDriver } from './dataplane/driver.js';
+import { NetnsDataPlane } from './dataplane/netns/driver.js';
 import { NoopDataPlane } from './dataplane/noop.js';
 import { Store } from './store/db.js';
 import { migrate } from './store/migrate.js';
@@ -86,6 +94,9 @@ export interface Services {
   network: NetworkService;
   extensions: Set<string>;
   dataplane: DataPlaneDriver;
+  image: ImageService;
+  compute: ComputeService;
+  computeManager: ComputeManager;
 }
 
 /** A running PocketStack: the store, the services and the HTTP servers in front of them. */
@@ -107,7 +118,7 @@ export class Cloud {
   static async create(config: Config, log: Logger = pino({ level: config.logLevel }, pino.destination(2))): Promise<Cloud> {
     const store = await Store.open({ url: config.databaseUrl });
     await migrate(store);
-    const served = new Set(['identity', 'network']);
+    const served = new Set(['identity', 'network', 'compute', 'image']);
     const identity = new IdentityService(store, {
       tokenTtlSeconds: config.tokenTtlSeconds,
       catalog: () => buildCatalog(config, served),
@@ -125,9 +136,17 @@ export class Cloud {
     network.register(meteringLabelOps());
     network.register(meteringLabelRuleOps());
     const extensions = new Set(CORE_EXTENSIONS);
-    const dataplane = createDataPlane(config, network, log);
+    const dataplane = await createDataPlane(config, network, log);
+    const image = new ImageService(store, { dataDir: config.dataDir, sizeCap: config.imageSizeCap });
+    const compute = new ComputeService(store, network, image, { dataDir: config.dataDir, hostname: hostname() });
+    const computeManager = new ComputeManager(compute, log.child({ component: 'compute-manager' }), { buildTimeoutMs: 300_000 });
+    if (dataplane instanceof NetnsDataPlane) {
+      // Instances are namespaces this data plane runs: compute waits for its reports.
+      compute.attachHost(dataplane);
+      dataplane.attachCompute(compute);
+    }
 
-    const cloud = new Cloud(config, log, { store, identity, network, extensions, dataplane });
+    const cloud = new Cloud(config, log, { store, identity, network, extensions, dataplane, image, compute, computeManager });
     const identityUrl = () => serviceUrl(config, 'identity');
     cloud.apps.set('identity', buildIdentityApi({ logger: log, identity }));
     cloud.apps.set(
@@ -141,16 +160,24 @@ export class Cloud {
         plugins: [quotaRoutes(store), viewRoutes(store, () => SERVICE_PROVIDERS)],
       }),
     );
+    cloud.apps.set('compute', buildComputeApi({ logger: log, compute, auth: identity, identityUrl }));
+    cloud.apps.set('image', buildImageApi({ logger: log, service: image, auth: identity, identityUrl }));
     return cloud;
   }
 
-  /** First start: identity and the `public` network; writes openrc files and clouds.yaml. */
+  /**
+   * First start: identity, the `public` network, DevStack's flavors and the public cirros image;
+   * writes openrc files and clouds.yaml.
+   */
   async bootstrap(): Promise<{ firstStart: boolean; files: string[] }> {
-    const { identity, network } = this.services;
+    const { identity, network, compute, image } = this.services;
     const result = await identity.bootstrap({ adminPassword: this.config.adminPassword, demoPassword: this.config.demoPassword });
     if (result.firstStart) {
       const admin = await this.store.db.selectFrom('projects').select('id').where('name', '=', 'admin').where('domain_id', '=', DEFAULT_DOMAIN_ID).executeTakeFirstOrThrow();
       await createPublicNetwork(network, { ...systemContext('req-bootstrap'), projectId: admin.id, projectName: 'admin' });
+      await compute.flavors.bootstrap();
+      // Instances here are network namespaces, not VMs: the image names what to boot and has no disk.
+      await image.createPublicImage(admin.id, 'cirros-0.3.3-x86_64-disk', Readable.from([]), { disk: 'qcow2', container: 'bare' });
     }
     const files = this.writeCredentials(result.adminPassword, result.demoPassword);
     return { firstStart: result.firstStart, files };
@@ -222,25 +249,44 @@ export class Cloud {
     return out;
   }
 
-  /** Start reconciling the store into the machine (the noop driver only records status). */
+  /**
+   * Start reconciling the store into the machine (the noop driver only records status) and the
+   * compute manager that moves servers through their states.
+   */
   async startDataPlane(): Promise<void> {
     await this.services.dataplane.start();
+    this.services.computeManager.start();
   }
 
   async close(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
+    await this.services.computeManager.stop();
     await this.services.dataplane.stop();
     for (const app of this.apps.values()) await app.close();
     await this.store.close();
   }
 }
 
-function createDataPlane(config: Config, network: NetworkService, log: Logger): DataPlaneDriver {
+async function createDataPlane(config: Config, network: NetworkService, log: Logger): Promise<DataPlaneDriver> {
+  const dlog = log.child({ component: 'dataplane' });
   switch (config.dataplane) {
     case 'noop':
-      return new NoopDataPlane(network, log.child({ component: 'dataplane' }));
+      return new NoopDataPlane(network, dlog);
+    case 'netns':
+      return NetnsDataPlane.create(
+        network,
+        {
+          prefix: config.dataplanePrefix,
+          dataDir: config.dataDir,
+          runUserData: config.runUserData,
+          instanceUser: config.instanceUser,
+          publicPhysnet: 'public',
+          resyncMs: config.dataplaneResyncMs,
+        },
+        dlog,
+      );
     default:
-      throw new Error(`data plane '${config.dataplane}' is not available in this build (use --dataplane noop)`);
+      throw new Error(`unknown data plane '${String(config.dataplane)}' (use --dataplane noop or netns)`);
   }
 }
 

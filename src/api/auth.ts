@@ -16,6 +16,15 @@ export function setWwwAuthenticate(reply: FastifyReply, identityUrl: string): vo
   reply.header('www-authenticate', `Keystone uri="${identityUrl}"`);
 }
 
+/**
+ * The 401 body keystonemiddleware answers with in front of Neutron, Nova and Glance (the
+ * service itself never sees the request), with its WWW-Authenticate header.
+ */
+export function keystoneMiddleware401(reply: FastifyReply, identityUrl: string, message: string) {
+  setWwwAuthenticate(reply, identityUrl);
+  return { error: { code: 401, title: 'Unauthorized', message } };
+}
+
 /** Authenticate the request from `X-Auth-Token`, caching nothing beyond what the authenticator does. */
 export async function requireAuth(auth: TokenAuthenticator, req: FastifyRequest): Promise<RequestContext> {
   const token = req.headers['x-auth-token'];

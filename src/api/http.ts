@@ -99,6 +99,24 @@ export function toDomainError(error: unknown): DomainError {
   return new DomainError('internal', 'InternalServerError', 'Request Failed: internal server error while processing your request.');
 }
 
+/** Python's http.client reason phrases: the titles Keystone and webob (Glance) put in errors. */
+export const REASON_PHRASES: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  409: 'Conflict',
+  410: 'Gone',
+  412: 'Precondition Failed',
+  413: 'Request Entity Too Large',
+  415: 'Unsupported Media Type',
+  416: 'Requested Range Not Satisfiable',
+  500: 'Internal Server Error',
+  501: 'Not Implemented',
+  503: 'Service Unavailable',
+};
+
 /** Parse the request body as JSON; `undefined` when there is none. Throws `onInvalid()` when malformed. */
 export function jsonBody(req: FastifyRequest, onInvalid: () => Error): unknown {
   const raw = req.rawBody;

@@ -10,12 +10,12 @@ export class BenchClient {
     readonly headers: Record<string, string> = {},
   ) {}
 
-  async call<T = any>(method: string, url: string, body?: unknown): Promise<{ status: number; body: T; ms: number }> {
+  async call<T = any>(method: string, url: string, body?: unknown, extra: Record<string, string> = {}): Promise<{ status: number; body: T; ms: number }> {
     const started = performance.now();
     const res = await request(url.startsWith('http') ? url : `${this.networkUrl}${url}`, {
       method: method as 'GET',
       dispatcher: this.agent,
-      headers: { 'x-auth-token': this.token, 'content-type': 'application/json', ...this.headers },
+      headers: { 'x-auth-token': this.token, 'content-type': 'application/json', ...this.headers, ...extra },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     const text = await res.body.text();
@@ -23,8 +23,8 @@ export class BenchClient {
     return { status: res.statusCode, body: (text ? JSON.parse(text) : undefined) as T, ms };
   }
 
-  async expect<T = any>(status: number, method: string, url: string, body?: unknown): Promise<{ body: T; ms: number }> {
-    const r = await this.call<T>(method, url, body);
+  async expect<T = any>(status: number, method: string, url: string, body?: unknown, extra?: Record<string, string>): Promise<{ body: T; ms: number }> {
+    const r = await this.call<T>(method, url, body, extra);
     if (r.status !== status) throw new Error(`${method} ${url}: expected ${status}, got ${r.status} ${JSON.stringify(r.body).slice(0, 300)}`);
     return r;
   }

@@ -15,11 +15,17 @@ import { parseArgs } from 'node:util';
 import { request } from 'undici';
 import { BenchClient } from './client.js';
 import type { BenchContext, Result, Scenario } from './scenario.js';
+import { computeScenarios } from './scenarios/compute.js';
+import { netnsScenario } from './scenarios/netns.js';
 import { l3Scenarios } from './scenarios/l3.js';
 import { neutronScenarios, rss } from './scenarios/neutron.js';
 
 // Memory last: it reads what the whole run left behind.
-const SCENARIOS: Scenario[] = [...neutronScenarios.filter((s) => s !== rss), ...l3Scenarios, rss];
+const SCENARIOS: Scenario[] = [...neutronScenarios.filter((s) => s !== rss), ...l3Scenarios, ...computeScenarios, rss];
+/** Run only with `--dataplane netns` (root: the benchmark's own server builds real namespaces). */
+const NETNS_SCENARIOS: Scenario[] = [netnsScenario];
+/** The benchmark's data plane owns namespaces with this prefix (removed when it ends). */
+const BENCH_PREFIX = 'pb';
 
 const USAGE = `usage: npm run bench -- [options]
   (no --url)              start a PocketStack of our own on free ports and measure it
@@ -27,11 +33,16 @@ const USAGE = `usage: npm run bench -- [options]
   --token TOKEN           token for --url (or --identity/--user/--password/--project)
   --identity URL          Keystone URL to get a token from (e.g. http://127.0.0.1:5000)
   --user NAME --password PW --project NAME
+  --compute URL           Nova endpoint for the compute scenarios (e.g. http://127.0.0.1:8774)
+  --image URL             Glance endpoint for the compute scenarios (e.g. http://127.0.0.1:9292)
   --header K:V            extra request header (repeatable; e.g. X-Project-Id:demo for noauth Neutron)
   --only a,b              scenarios to run: ${SCENARIOS.map((s) => s.name).join(', ')}
   --scale N               also create up to N ports and compare create rates (default 0: off)
   --quick                 smaller counts (smoke run)
   --out FILE              JSON results (default bench-results/<time>.json)
+  --dataplane netns       (root) start our own server with the real data plane and add the
+                          scenario ${NETNS_SCENARIOS.map((x) => x.name).join(', ')}: boot → floating IP answers, associate →
+                          answers, 50 instances, teardown, kernel memory per instance
 `;
 
 function freePort(): Promise<number> {
@@ -64,12 +75,14 @@ async function passwordToken(identity: string, user: string, password: string, p
 interface OwnServer {
   pid: number;
   networkUrl: string;
+  computeUrl: string;
+  imageUrl: string;
   token: string;
   stop(): Promise<void>;
 }
 
 /** Start `pocketstack serve` (the built dist) with unlimited quotas in a temp data dir. */
-async function startOwnServer(): Promise<OwnServer> {
+async function startOwnServer(dataplane: 'noop' | 'netns'): Promise<OwnServer> {
   const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
   const dir = mkdtempSync(join(tmpdir(), 'pocketstack-bench-'));
   const ports = { identity: await freePort(), network: await freePort(), compute: await freePort(), image: await freePort(), lb: await freePort() };
@@ -91,6 +104,8 @@ async function startOwnServer(): Promise<OwnServer> {
       POCKETSTACK_QUOTA_FLOATINGIP: '-1',
       POCKETSTACK_QUOTA_SECURITY_GROUP: '-1',
       POCKETSTACK_QUOTA_SECURITY_GROUP_RULE: '-1',
+      POCKETSTACK_DATAPLANE: dataplane,
+      POCKETSTACK_DATAPLANE_PREFIX: BENCH_PREFIX,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -107,10 +122,17 @@ async function startOwnServer(): Promise<OwnServer> {
   return {
     pid: child.pid!,
     networkUrl: `http://127.0.0.1:${ports.network}`,
+    computeUrl: `http://127.0.0.1:${ports.compute}`,
+    imageUrl: `http://127.0.0.1:${ports.image}`,
     token,
     async stop() {
       child.kill('SIGTERM');
       await exited;
+      if (dataplane === 'netns') {
+        // The data plane outlives its server by design; the benchmark's is removed with it.
+        const down = spawn(join(root, 'bin', 'pocketstack'), ['dataplane', 'down', '--prefix', BENCH_PREFIX], { stdio: 'ignore' });
+        await new Promise<void>((r) => down.once('exit', () => r()));
+      }
       rmSync(dir, { recursive: true, force: true });
     },
   };
@@ -128,6 +150,8 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       url: { type: 'string' },
+      compute: { type: 'string' },
+      image: { type: 'string' },
       token: { type: 'string' },
       identity: { type: 'string' },
       user: { type: 'string', default: 'admin' },
@@ -139,6 +163,7 @@ async function main(): Promise<void> {
       quick: { type: 'boolean', default: false },
       out: { type: 'string' },
       help: { type: 'boolean', default: false },
+      dataplane: { type: 'string', default: 'noop' },
     },
   });
   if (values.help) {
@@ -153,7 +178,8 @@ async function main(): Promise<void> {
     networkUrl = values.url.replace(/\/$/, '');
     token = values.token ?? (values.identity && values.password ? await passwordToken(values.identity, values.user!, values.password, values.project!) : 'none');
   } else {
-    own = await startOwnServer();
+    if (values.dataplane !== 'noop' && values.dataplane !== 'netns') throw new Error(`--dataplane is noop or netns, not ${values.dataplane}`);
+    own = await startOwnServer(values.dataplane);
     networkUrl = own.networkUrl;
     token = own.token;
   }
@@ -161,14 +187,17 @@ async function main(): Promise<void> {
   const only = values.only ? new Set(values.only.split(',')) : undefined;
   const ctx: BenchContext = {
     client,
+    computeUrl: (values.compute ?? own?.computeUrl)?.replace(/\/$/, ''),
+    imageUrl: (values.image ?? own?.imageUrl)?.replace(/\/$/, ''),
     pid: own?.pid,
     quick: values.quick!,
     scalePorts: Number(values.scale),
     log: (m) => process.stderr.write(`${m}\n`),
   };
+  const scenarios = values.dataplane === 'netns' ? [...SCENARIOS, ...NETNS_SCENARIOS] : SCENARIOS;
   const results: Result[] = [];
   try {
-    for (const s of SCENARIOS) {
+    for (const s of scenarios) {
       if (only && !only.has(s.name)) continue;
       ctx.log(`scenario ${s.name}: ${s.description}`);
       results.push(...(await s.run(ctx)));
@@ -177,7 +206,7 @@ async function main(): Promise<void> {
     await client.close();
     await own?.stop();
   }
-  const env = { node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model, memGiB: Math.round(totalmem() / 2 ** 30), target: values.url ?? 'pocketstack (self-started, SQLite)' };
+  const env = { node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model, memGiB: Math.round(totalmem() / 2 ** 30), target: values.url ?? `pocketstack (self-started, SQLite, ${values.dataplane} data plane)` };
   process.stdout.write(`\n${table(results)}\n\n`);
   const outFile = values.out ?? join('bench-results', `${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
   mkdirSync(dirname(outFile), { recursive: true });

@@ -15,6 +15,9 @@ export interface Result {
 
 export interface BenchContext {
   client: BenchClient;
+  /** Nova and Glance endpoints, when known (the compute scenarios need them). */
+  computeUrl?: string;
+  imageUrl?: string;
   /** Server process id when the benchmark started the server itself (RSS is read from /proc). */
   pid?: number;
   /** `--quick`: smaller counts for a smoke run. */

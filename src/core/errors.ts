@@ -11,8 +11,10 @@ export type ErrorKind =
   | 'method_not_allowed'
   | 'not_acceptable'
   | 'conflict'
+  | 'gone'
   | 'precondition_failed'
   | 'too_large'
+  | 'range_not_satisfiable'
   | 'unsupported_media_type'
   | 'over_limit'
   | 'internal'
@@ -27,8 +29,10 @@ export const STATUS_OF_KIND: Record<ErrorKind, number> = {
   method_not_allowed: 405,
   not_acceptable: 406,
   conflict: 409,
+  gone: 410,
   precondition_failed: 412,
   too_large: 413,
+  range_not_satisfiable: 416,
   unsupported_media_type: 415,
   over_limit: 413,
   internal: 500,

@@ -202,6 +202,138 @@ export interface QuotasTable {
   hard_limit: number;
 }
 
+export interface FlavorsTable {
+  id: string;
+  name: string;
+  memory_mb: number;
+  vcpus: number;
+  root_gb: number;
+  ephemeral_gb: number;
+  swap: number;
+  rxtx_factor: number;
+  is_public: number;
+  disabled: number;
+  description: string | null;
+  extra_specs: string;
+  created_at: string;
+}
+
+export interface FlavorProjectsTable {
+  flavor_id: string;
+  project_id: string;
+}
+
+export interface ServersTable {
+  id: string;
+  internal_id: number;
+  project_id: string;
+  user_id: string;
+  name: string;
+  description: string | null;
+  hostname: string;
+  flavor_id: string;
+  /** JSON: the flavor as booted ({id, name, ram, vcpus, disk, ephemeral, swap, extra_specs}). */
+  flavor: string;
+  image_id: string;
+  key_name: string | null;
+  key_data: string | null;
+  /** Base64 as the client sent it. */
+  user_data: string | null;
+  metadata: string;
+  availability_zone: string | null;
+  access_ipv4: string | null;
+  access_ipv6: string | null;
+  config_drive: string;
+  auto_disk_config: number;
+  vm_state: string;
+  task_state: string | null;
+  power_state: number;
+  power_desired: string;
+  reboot_seq: number;
+  progress: number;
+  host: string | null;
+  locked_by: string | null;
+  reservation_id: string;
+  launch_index: number;
+  requested_networks: string | null;
+  security_groups: string;
+  fault: string | null;
+  launched_at: string | null;
+  terminated_at: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface ServerInterfacesTable {
+  port_id: string;
+  server_id: string;
+  position: number;
+  preserve: number;
+  tag: string | null;
+}
+
+export interface ServerTagsTable {
+  server_id: string;
+  tag: string;
+}
+
+export interface KeypairsTable {
+  id: number;
+  user_id: string;
+  name: string;
+  type: string;
+  public_key: string;
+  fingerprint: string;
+  created_at: string;
+}
+
+export interface ComputeQuotasTable {
+  project_id: string;
+  resource: string;
+  hard_limit: number;
+}
+
+export interface ImagesTable {
+  id: string;
+  name: string | null;
+  owner: string | null;
+  visibility: string;
+  status: string;
+  container_format: string | null;
+  disk_format: string | null;
+  size: number | string | null;
+  virtual_size: number | string | null;
+  checksum: string | null;
+  os_hash_algo: string | null;
+  os_hash_value: string | null;
+  min_disk: number;
+  min_ram: number;
+  protected: number;
+  os_hidden: number;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface ImagePropertiesTable {
+  image_id: string;
+  name: string;
+  value: string;
+}
+
+export interface ImageTagsTable {
+  image_id: string;
+  tag: string;
+  position: number;
+}
+
+export interface ImageMembersTable {
+  image_id: string;
+  member: string;
+  status: string;
+  created_at: string;
+  updated_at: string;
+}
+
 export interface RoutersTable {
   id: string;
   project_id: string;
@@ -306,6 +438,17 @@ export interface DB {
   default_security_groups: DefaultSecurityGroupsTable;
   tags: TagsTable;
   quotas: QuotasTable;
+  flavors: FlavorsTable;
+  flavor_projects: FlavorProjectsTable;
+  servers: ServersTable;
+  server_interfaces: ServerInterfacesTable;
+  server_tags: ServerTagsTable;
+  keypairs: KeypairsTable;
+  compute_quotas: ComputeQuotasTable;
+  images: ImagesTable;
+  image_properties: ImagePropertiesTable;
+  image_tags: ImageTagsTable;
+  image_members: ImageMembersTable;
   routers: RoutersTable;
   router_ports: RouterPortsTable;
   router_routes: RouterRoutesTable;

@@ -17,7 +17,9 @@ beforeAll(async () => {
   ({ admin, demo } = await networkClients(tc));
   publicId = (await admin.get('/v2.0/networks?name=public')).body.networks[0].id;
   net = (await demo.post('/v2.0/networks', { network: { name: 'fipnet' } })).body.network;
-  subnet = (await demo.post('/v2.0/subnets', { subnet: { network_id: net.id, cidr: '10.0.0.0/24', ip_version: 4 } })).body.subnet;
+  // Addresses are handed out at random from the pool; the ones tests ask for by name (.50, .51,
+  // .99) stay outside it so a random pick can never take them first.
+  subnet = (await demo.post('/v2.0/subnets', { subnet: { network_id: net.id, cidr: '10.0.0.0/24', ip_version: 4, allocation_pools: [{ start: '10.0.0.2', end: '10.0.0.40' }] } })).body.subnet;
   routerId = (await demo.post('/v2.0/routers', { router: { name: 'fiprouter', external_gateway_info: { network_id: publicId } } })).body.router.id;
   await demo.put(`/v2.0/routers/${routerId}/add_router_interface`, { subnet_id: subnet.id });
 });

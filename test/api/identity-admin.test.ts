@@ -385,20 +385,20 @@ describe('auth helpers and the catalog views', () => {
     const res = await demo.get('/v3/auth/catalog');
     expect(res.status).toBe(200);
     expect(res.body.links).toEqual({ self: `${B}/v3/auth/catalog` });
-    expect(res.body.catalog.map((s: { type: string }) => s.type)).toEqual(['identity', 'network']);
+    expect(res.body.catalog.map((s: { type: string }) => s.type)).toEqual(['identity', 'network', 'compute', 'image']);
     const unscoped = await anon.post('/v3/auth/tokens', { auth: { identity: { methods: ['password'], password: { user: { name: 'admin', domain: { id: 'default' }, password: ADMIN_PASSWORD } } } } });
     expectError(await anon.withToken(unscoped.headers['x-subject-token'] as string).get('/v3/auth/catalog'), 403, 'You are not authorized to perform the requested action.');
   });
 
   it('services, endpoints (interface filter) and regions come from the catalog', async () => {
     const services = list(await admin.get('/v3/services'), 'services');
-    expect(services.map((s) => s.type)).toEqual(['identity', 'network']);
+    expect(services.map((s) => s.type)).toEqual(['identity', 'network', 'compute', 'image']);
     expect(Object.keys(services[0])).toEqual(['name', 'id', 'type', 'enabled', 'links']);
     const endpoints = list(await admin.get('/v3/endpoints'), 'endpoints');
-    expect(endpoints).toHaveLength(6);
+    expect(endpoints).toHaveLength(12);
     expect(Object.keys(endpoints[0])).toEqual(['id', 'interface', 'region_id', 'service_id', 'url', 'enabled', 'region', 'links']);
     const pub = list(await admin.get('/v3/endpoints?interface=public'), 'endpoints');
-    expect(pub.map((e) => e.interface)).toEqual(['public', 'public']);
+    expect(pub.map((e) => e.interface)).toEqual(['public', 'public', 'public', 'public']);
     expect(pub.map((e) => e.service_id)).toEqual(services.map((s) => s.id));
     expect((await admin.get(`/v3/endpoints/${pub[1].id}`)).body.endpoint).toEqual(pub[1]);
     expect((await admin.get(`/v3/services/${services[1].id}`)).body.service).toEqual(services[1]);

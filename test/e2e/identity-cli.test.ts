@@ -72,6 +72,8 @@ describe.skipIf(skip)(`identity through the openstack CLI${skip ? ` — skipped:
       expect(rows.map((row) => [row[0], row[1]])).toEqual([
         ['keystone', 'identity'],
         ['neutron', 'network'],
+        ['nova', 'compute'],
+        ['glance', 'image'],
       ]);
       expect(r.stdout).toContain(`public: ${identityUrl}/v3`);
       expect(r.stdout).toContain(`public: ${networkUrl}`);

@@ -117,10 +117,10 @@ export class Client {
       url,
       headers: {
         ...(this.token ? { 'x-auth-token': this.token } : {}),
-        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+        ...(body !== undefined ? { 'content-type': Buffer.isBuffer(body) ? 'application/octet-stream' : 'application/json' } : {}),
         ...headers,
       },
-      payload: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+      payload: body === undefined ? undefined : typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body),
     });
     let parsed: unknown = undefined;
     if (res.body) {
@@ -136,6 +136,7 @@ export class Client {
   get = <T = any>(url: string, headers?: Record<string, string>) => this.request<T>('GET', url, undefined, headers);
   post = <T = any>(url: string, body?: unknown, headers?: Record<string, string>) => this.request<T>('POST', url, body, headers);
   put = <T = any>(url: string, body?: unknown, headers?: Record<string, string>) => this.request<T>('PUT', url, body, headers);
+  patch = <T = any>(url: string, body?: unknown, headers?: Record<string, string>) => this.request<T>('PATCH', url, body, headers);
   delete = <T = any>(url: string, headers?: Record<string, string>) => this.request<T>('DELETE', url, undefined, headers);
 }
 
@@ -152,12 +153,15 @@ export async function tokenFor(tc: TestCloud, user: string, password: string, pr
   return res.headers['x-subject-token'] as string;
 }
 
-/** Clients for the network API as admin and as demo (a plain member). */
-export async function networkClients(tc: TestCloud): Promise<{ admin: Client; demo: Client; anon: Client }> {
-  const app = tc.cloud.apps.get('network')!;
+/** Clients for one API (`network`, `compute`, `image` …) as admin and as demo (a plain member). */
+export async function serviceClients(tc: TestCloud, service: string): Promise<{ admin: Client; demo: Client; anon: Client }> {
+  const app = tc.cloud.apps.get(service)!;
   return {
     admin: new Client(app, await tokenFor(tc, 'admin', ADMIN_PASSWORD)),
     demo: new Client(app, await tokenFor(tc, 'demo', DEMO_PASSWORD)),
     anon: new Client(app),
   };
 }
+
+/** Clients for the network API as admin and as demo (a plain member). */
+export const networkClients = (tc: TestCloud) => serviceClients(tc, 'network');

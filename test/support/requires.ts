@@ -18,5 +18,6 @@ export function missing(reqs: Array<{ path?: string; root?: boolean; why: string
 
 export const OPENSTACK_CLIENT = { path: '/usr/bin/openstack', why: "needs Debian's python3-openstackclient (npm test installs it when run as root)" };
 export const NOVA_CLIENT = { path: '/usr/bin/nova', why: "needs Debian's python3-novaclient (npm test installs it when run as root)" };
+export const GLANCE_CLIENT = { path: '/usr/bin/glance', why: "needs Debian's python3-glanceclient (npm test installs it when run as root)" };
 export const NEUTRON_CLIENT = { path: '/usr/bin/neutron', why: "needs Debian's python3-neutronclient (npm test installs it when run as root)" };
 export const ROOT = { root: true, why: 'needs root to create network namespaces (CI runs as root)' };

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { DomainError } from '../../core/errors.js';
 import { KeystoneError } from '../../core/identity/errors.js';
 import type { IdentityService } from '../../core/identity/service.js';
-import { baseUrl, createApp } from '../http.js';
+import { REASON_PHRASES, baseUrl, createApp } from '../http.js';
 import { IdentityEdge } from './edge.js';
 import { catalogRoutes } from './routes/catalog.js';
 import { grantRoutes } from './routes/grants.js';
@@ -16,21 +16,6 @@ export interface IdentityApiOptions {
   identity: IdentityService;
 }
 
-/** Python's http.client reason phrases, which Keystone uses as the error title. */
-const TITLES: Record<number, string> = {
-  400: 'Bad Request',
-  401: 'Unauthorized',
-  403: 'Forbidden',
-  404: 'Not Found',
-  405: 'Method Not Allowed',
-  409: 'Conflict',
-  412: 'Precondition Failed',
-  413: 'Request Entity Too Large',
-  415: 'Unsupported Media Type',
-  500: 'Internal Server Error',
-  501: 'Not Implemented',
-  503: 'Service Unavailable',
-};
 
 /** Messages for errors raised below Keystone's own code (framework, body size, crashes). */
 function messageOf(err: DomainError): string {
@@ -52,7 +37,7 @@ export function buildIdentityApi(opts: IdentityApiOptions): FastifyInstance {
       render(err, req, reply) {
         if (err.status === 401) reply.header('www-authenticate', `Keystone uri="${baseUrl(req)}/v3"`);
         const extra = err instanceof KeystoneError ? err.extra : undefined;
-        return { error: { code: err.status, message: messageOf(err), title: TITLES[err.status] ?? 'Error', ...extra } };
+        return { error: { code: err.status, message: messageOf(err), title: REASON_PHRASES[err.status] ?? 'Error', ...extra } };
       },
     },
   });

@@ -4,7 +4,7 @@ import type { RequestContext } from '../../core/context.js';
 import { DomainError, httpBadRequest } from '../../core/errors.js';
 import { extensionBody, EXTENSIONS } from '../../core/network/extensions.js';
 import type { NetworkService } from '../../core/network/service.js';
-import { type TokenAuthenticator, requireAuth, setWwwAuthenticate } from '../auth.js';
+import { type TokenAuthenticator, keystoneMiddleware401, requireAuth } from '../auth.js';
 import { baseUrl, createApp, jsonBody, queryLists } from '../http.js';
 
 export interface NetworkApiOptions {
@@ -71,10 +71,7 @@ export function buildNetworkApi(opts: NetworkApiOptions): FastifyInstance {
     rewriteUrl: stripJsonSuffix,
     errors: {
       render(err, _req, reply) {
-        if (err.kind === 'unauthorized') {
-          setWwwAuthenticate(reply, opts.identityUrl());
-          return { error: { code: 401, title: 'Unauthorized', message: err.message } };
-        }
+        if (err.kind === 'unauthorized') return keystoneMiddleware401(reply, opts.identityUrl(), err.message);
         return neutronError(err);
       },
     },

@@ -28,6 +28,15 @@ import { isoSeconds } from '../../util/time.js';
 export const MAX_TAG_LEN = 255;
 export const MAX_TAGS = 50;
 
+/** Neutron operations inside one caller-owned transaction (see NetworkService.batch). */
+export interface NetworkBatch {
+  readonly trx: Tx;
+  /** Create one object (or a bulk body); returns the new ids. */
+  create(ctx: RequestContext, collection: string, body: unknown): Promise<string[]>;
+  update(ctx: RequestContext, collection: string, id: string, body: unknown, ifMatch?: number): Promise<void>;
+  delete(ctx: RequestContext, collection: string, id: string, ifMatch?: number): Promise<void>;
+}
+
 export interface ListResult {
   items: Record<string, unknown>[];
   links?: Array<{ rel: string; href: string }>;
@@ -86,55 +95,92 @@ export class NetworkService {
 
   /** POST: one object or, for bulk-capable resources, many, all in one transaction. */
   async create(ctx: RequestContext, collection: string, body: unknown): Promise<{ bulk: boolean; items: Record<string, unknown>[] }> {
-    const ops = this.mustGet(collection);
-    const def = ops.def;
-    if (!ops.create) throw new DomainError('method_not_allowed', 'HTTPMethodNotAllowed', 'The server could not comply with the request since it is either malformed or otherwise incorrect.');
+    const def = this.mustGet(collection).def;
     const bulk = typeof body === 'object' && body !== null && def.collection in body && def.bulk === true;
-    const prepared = unwrapBody(def, body, true).map((item) => prepareCreate(def, ctx, item));
-    const ids = await this.store.tx(async (trx) => {
-      const out: string[] = [];
-      for (const p of prepared) {
-        if (ops.quota) await checkQuota(trx, p.values.project_id as string, ops.quota);
-        out.push(await ops.create!(trx, ctx, p));
-      }
-      return out;
-    });
+    const { out: ids, announce } = await this.runBatch((b) => b.create(ctx, collection, body));
     // Render before announcing: the answer shows what this request committed, not what a data
     // plane reacting to the announcement may already have changed.
     const items = await this.renderIds(ctx, def, ids);
-    for (const id of ids) this.emit({ resource: def.name, id, op: 'create' });
+    announce();
     return { bulk, items };
   }
 
   async update(ctx: RequestContext, collection: string, id: string, body: unknown, ifMatch?: number): Promise<Record<string, unknown>> {
-    const ops = this.mustGet(collection);
-    const def = ops.def;
-    if (!ops.update) throw new DomainError('method_not_allowed', 'HTTPMethodNotAllowed', 'The server could not comply with the request since it is either malformed or otherwise incorrect.');
-    const [item] = unwrapBody(def, body, false);
-    const p = prepareUpdate(def, ctx, item);
-    await this.store.tx(async (trx) => {
-      const row = await getRowForUpdate(trx, def, ctx, id, this.store.dialect === 'postgres');
-      assertOwner(def, ctx, row, 'update');
-      checkRevision(ifMatch, row);
-      await ops.update!(trx, ctx, row, p);
-    });
+    const def = this.mustGet(collection).def;
+    const { announce } = await this.runBatch((b) => b.update(ctx, collection, id, body, ifMatch));
     const [out] = await this.renderIds(ctx, def, [id]);
-    this.emit({ resource: def.name, id, op: 'update' });
+    announce();
     return out;
   }
 
   async delete(ctx: RequestContext, collection: string, id: string, ifMatch?: number): Promise<void> {
-    const ops = this.mustGet(collection);
-    const def = ops.def;
-    if (!ops.delete) throw new DomainError('method_not_allowed', 'HTTPMethodNotAllowed', 'The server could not comply with the request since it is either malformed or otherwise incorrect.');
-    await this.store.tx(async (trx) => {
-      const row = await getRowForUpdate(trx, def, ctx, id, this.store.dialect === 'postgres');
-      assertOwner(def, ctx, row, 'delete');
-      checkRevision(ifMatch, row);
-      await ops.delete!(trx, ctx, row);
-      await deleteTags(trx, def, id);
+    await this.batch((b) => b.delete(ctx, collection, id, ifMatch));
+  }
+
+  /**
+   * Several Neutron operations in ONE transaction, for callers that must change ports and their
+   * own rows together (Nova's server build and delete): all of it commits or none of it does.
+   * Change events are announced after the commit.
+   */
+  async batch<T>(fn: (b: NetworkBatch) => Promise<T>): Promise<T> {
+    const { out, announce } = await this.runBatch(fn);
+    announce();
+    return out;
+  }
+
+  /** The batch's transaction; its change events are announced when the caller says so. */
+  private async runBatch<T>(fn: (b: NetworkBatch) => Promise<T>): Promise<{ out: T; announce: () => void }> {
+    const events: ChangeEvent[] = [];
+    const out = await this.store.tx(async (trx) => {
+      events.length = 0; // a retried transaction starts over
+      return fn(this.batchOn(trx, events));
     });
-    this.emit({ resource: def.name, id, op: 'delete' });
+    return { out, announce: () => events.forEach((e) => this.emit(e)) };
+  }
+
+  private batchOn(trx: Tx, events: ChangeEvent[]): NetworkBatch {
+    const lock = this.store.dialect === 'postgres';
+    const notAllowed = () =>
+      new DomainError('method_not_allowed', 'HTTPMethodNotAllowed', 'The server could not comply with the request since it is either malformed or otherwise incorrect.');
+    return {
+      trx,
+      create: async (ctx, collection, body) => {
+        const ops = this.mustGet(collection);
+        const def = ops.def;
+        if (!ops.create) throw notAllowed();
+        const prepared = unwrapBody(def, body, true).map((item) => prepareCreate(def, ctx, item));
+        const ids: string[] = [];
+        for (const p of prepared) {
+          if (ops.quota) await checkQuota(trx, p.values.project_id as string, ops.quota);
+          ids.push(await ops.create(trx, ctx, p));
+        }
+        for (const id of ids) events.push({ resource: def.name, id, op: 'create' });
+        return ids;
+      },
+      update: async (ctx, collection, id, body, ifMatch) => {
+        const ops = this.mustGet(collection);
+        const def = ops.def;
+        if (!ops.update) throw notAllowed();
+        const [item] = unwrapBody(def, body, false);
+        const p = prepareUpdate(def, ctx, item);
+        const row = await getRowForUpdate(trx, def, ctx, id, lock);
+        assertOwner(def, ctx, row, 'update');
+        checkRevision(ifMatch, row);
+        await ops.update(trx, ctx, row, p);
+        events.push({ resource: def.name, id, op: 'update' });
+      },
+      delete: async (ctx, collection, id, ifMatch) => {
+        const ops = this.mustGet(collection);
+        const def = ops.def;
+        if (!ops.delete) throw notAllowed();
+        const row = await getRowForUpdate(trx, def, ctx, id, lock);
+        assertOwner(def, ctx, row, 'delete');
+        checkRevision(ifMatch, row);
+        await ops.delete(trx, ctx, row);
+        await deleteTags(trx, def, id);
+        events.push({ resource: def.name, id, op: 'delete' });
+      },
+    };
   }
 
   async action(ctx: RequestContext, collection: string, id: string, action: string, body: unknown): Promise<unknown> {

@@ -1,0 +1,18 @@
+/**
+ * Nova's errors are webob exceptions with an explanation; the edge renders them as
+ * `{"itemNotFound": {"code": 404, "message": …}}` and so on. These build them with Nova's wording.
+ */
+import { DomainError } from '../errors.js';
+
+export const novaBadRequest = (msg: string) => new DomainError('bad_request', 'HTTPBadRequest', msg);
+export const novaNotFound = (msg: string) => new DomainError('not_found', 'HTTPNotFound', msg);
+export const novaConflict = (msg: string) => new DomainError('conflict', 'HTTPConflict', msg);
+export const novaForbidden = (msg: string) => new DomainError('forbidden', 'HTTPForbidden', msg);
+/** oslo.policy's PolicyNotAuthorized as Nova words it. */
+export const policyDenied = (rule: string) => novaForbidden(`Policy doesn't allow ${rule} to be performed.`);
+export const instanceNotFound = (id: string) => novaNotFound(`Instance ${id} could not be found.`);
+
+/** InstanceInvalidState → 409 "Cannot '<action>' instance <id> while it is in <attr> <state>". */
+export function invalidState(id: string, action: string, attr: 'vm_state' | 'task_state', state: string | null): DomainError {
+  return novaConflict(`Cannot '${action}' instance ${id} while it is in ${attr} ${state ?? 'None'}`);
+}

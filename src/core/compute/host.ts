@@ -1,0 +1,134 @@
+/**
+ * The seam between Nova's control plane and whatever runs instances on this machine (the netns
+ * data plane: an instance is a network namespace that runs the user's user_data unprivileged).
+ *
+ * - Desired state lives in the store: `readInstanceSpecs` is the one place an instance host reads
+ *   it from (power running/stopped, reboot requests, user_data, its ports).
+ * - The host reports what the machine really does through `InstanceReports.report` (ComputeService).
+ * - Console output is a file per instance, `consoleLogPath(dataDir, id)`; the host appends to it,
+ *   `os-getConsoleOutput` reads its tail.
+ *
+ * Without an instance host (the noop data plane) power changes complete at once and there is no
+ * console output: the API says so honestly by returning an empty output.
+ */
+import { existsSync, openSync, readSync, closeSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Q } from '../../store/db.js';
+import { fromJson } from '../../store/db.js';
+import { decodeBase64Lenient } from '../../util/jsonschema.js';
+import { VM } from './states.js';
+
+export interface InstancePort {
+  id: string;
+  macAddress: string;
+  networkId: string;
+  adminStateUp: boolean;
+  fixedIps: Array<{ subnetId: string; ipAddress: string }>;
+}
+
+export interface InstanceSpec {
+  id: string;
+  name: string;
+  hostname: string;
+  projectId: string;
+  /** What the instance should be doing. */
+  power: 'running' | 'stopped';
+  /** Incremented for every reboot asked for; a host reboots when it sees a higher number. */
+  rebootSeq: number;
+  /** Decoded user_data (the script cloud-init would run), or null. */
+  userData: Buffer | null;
+  /** The key pair's public key (authorized_keys), or null. */
+  keyData: string | null;
+  metadata: Record<string, string>;
+  /** Ports in interface order. */
+  ports: InstancePort[];
+}
+
+/** What an instance host reports back about one instance. */
+export interface InstanceReport {
+  power: 'running' | 'shutdown' | 'crashed';
+  /** The reboot request the instance has carried out (InstanceSpec.rebootSeq). */
+  rebootSeq: number;
+  /** A start failure: the server goes to ERROR with this as its fault. */
+  error?: string;
+}
+
+/** Implemented by a data plane that runs instances. */
+export interface InstanceHost {
+  /** The host name servers are scheduled to and ports bound to (binding:host_id). */
+  readonly hostname: string;
+  /** Desired state of some instances changed: converge soon (coalesced, never blocks the API). */
+  kick(reason?: string): void;
+}
+
+/** Where an instance's console output lives. */
+export function consoleLogPath(dataDir: string, serverId: string): string {
+  return join(dataDir, 'instances', serverId, 'console.log');
+}
+
+/** Nova reads at most the last 100 KiB of a console log (libvirt's MAX_CONSOLE_BYTES). */
+const MAX_CONSOLE_BYTES = 100 * 1024;
+
+/** The console output Nova would return: the log's tail, optionally only its last `lines` lines. */
+export function readConsoleOutput(dataDir: string, serverId: string, lines?: number | null): string {
+  const path = consoleLogPath(dataDir, serverId);
+  if (!existsSync(path)) return '';
+  const size = statSync(path).size;
+  const start = Math.max(0, size - MAX_CONSOLE_BYTES);
+  const buf = Buffer.alloc(size - start);
+  const fd = openSync(path, 'r');
+  try {
+    readSync(fd, buf, 0, buf.length, start);
+  } finally {
+    closeSync(fd);
+  }
+  let out = buf.toString('utf8');
+  if (lines !== undefined && lines !== null && lines >= 0) {
+    out = lines === 0 ? '' : out.split('\n').slice(-lines).join('\n');
+  }
+  // Nova strips control characters other than tab, newline and carriage return.
+  return out.replace(/[\x00-\x08\x0B-\x1F]/g, (c) => (c === '\r' ? c : ''));
+}
+
+/**
+ * Desired state of instances that exist on a host (scheduled, not failed), for instance hosts.
+ * `ids` narrows it to some servers.
+ */
+export async function readInstanceSpecs(db: Q, ids?: string[]): Promise<InstanceSpec[]> {
+  let qb = db.selectFrom('servers').selectAll().where('host', 'is not', null).where('vm_state', '!=', VM.ERROR);
+  if (ids) qb = qb.where('id', 'in', ids.length ? ids : ['']);
+  const servers = await qb.orderBy('internal_id').execute();
+  if (servers.length === 0) return [];
+  const serverIds = servers.map((s) => s.id);
+  const ports = await db
+    .selectFrom('ports')
+    .leftJoin('server_interfaces', 'server_interfaces.port_id', 'ports.id')
+    .select(['ports.id', 'ports.device_id', 'ports.mac_address', 'ports.network_id', 'ports.admin_state_up', 'server_interfaces.position'])
+    .where('ports.device_id', 'in', serverIds)
+    .where('ports.device_owner', 'like', 'compute:%')
+    .execute();
+  const ips = ports.length
+    ? await db.selectFrom('ip_allocations').select(['port_id', 'subnet_id', 'ip_address']).where('port_id', 'in', ports.map((p) => p.id)).orderBy('position').execute()
+    : [];
+  return servers.map((s) => ({
+    id: s.id,
+    name: s.name,
+    hostname: s.hostname,
+    projectId: s.project_id,
+    power: s.power_desired === 'stopped' ? 'stopped' : 'running',
+    rebootSeq: s.reboot_seq,
+    userData: s.user_data ? decodeBase64Lenient(s.user_data) : null,
+    keyData: s.key_data,
+    metadata: fromJson<Record<string, string>>(s.metadata, {}),
+    ports: ports
+      .filter((p) => p.device_id === s.id)
+      .sort((a, b) => (a.position ?? 1e9) - (b.position ?? 1e9))
+      .map((p) => ({
+        id: p.id,
+        macAddress: p.mac_address,
+        networkId: p.network_id,
+        adminStateUp: p.admin_state_up === 1,
+        fixedIps: ips.filter((i) => i.port_id === p.id).map((i) => ({ subnetId: i.subnet_id, ipAddress: i.ip_address })),
+      })),
+  }));
+}

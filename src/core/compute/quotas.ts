@@ -1,0 +1,133 @@
+import type { Q, Store } from '../../store/db.js';
+import type { RequestContext } from '../context.js';
+import { novaBadRequest, novaForbidden, policyDenied } from './errors.js';
+
+/** Nova's quota resources in its engine's order, with nova.conf's [quota] defaults. */
+export const COMPUTE_QUOTA_DEFAULTS: Record<string, number> = {
+  instances: 10,
+  cores: 20,
+  ram: 51200,
+  metadata_items: 128,
+  injected_files: 5,
+  injected_file_content_bytes: 10240,
+  injected_file_path_bytes: 255,
+  key_pairs: 100,
+  server_groups: 10,
+  server_group_members: 10,
+  // Left over from nova-network; kept in responses before 2.36 as Nova keeps them.
+  fixed_ips: -1,
+  floating_ips: 10,
+  security_groups: 10,
+  security_group_rules: 20,
+};
+
+/** Resources microversions hide from os-quota-sets. */
+export const HIDDEN_FROM_2_36 = ['fixed_ips', 'floating_ips', 'security_group_rules', 'security_groups'];
+
+export async function computeQuotaLimits(q: Q, projectId: string): Promise<Record<string, number>> {
+  const rows = await q.selectFrom('compute_quotas').select(['resource', 'hard_limit']).where('project_id', '=', projectId).execute();
+  const out = { ...COMPUTE_QUOTA_DEFAULTS };
+  for (const r of rows) if (r.resource in out) out[r.resource] = r.hard_limit;
+  return out;
+}
+
+/** What a project uses of the countable resources. */
+export async function computeQuotaUsage(q: Q, projectId: string, userId?: string): Promise<Record<string, number>> {
+  const servers = await q
+    .selectFrom('servers')
+    .select(['flavor'])
+    .where('project_id', '=', projectId)
+    .execute();
+  let cores = 0;
+  let ram = 0;
+  for (const s of servers) {
+    const f = JSON.parse(s.flavor) as { vcpus: number; ram: number };
+    cores += f.vcpus;
+    ram += f.ram;
+  }
+  let keyPairs = 0;
+  if (userId !== undefined) {
+    const k = await q.selectFrom('keypairs').select(({ fn }) => fn.countAll<number>().as('n')).where('user_id', '=', userId).executeTakeFirst();
+    keyPairs = Number(k?.n ?? 0);
+  }
+  return { instances: servers.length, cores, ram, key_pairs: keyPairs };
+}
+
+/**
+ * Nova's check_num_instances_quota: how many of [min, max] instances of this flavor fit; refuses
+ * with TooManyInstances (403 on server create) when not even `min` fit.
+ */
+export async function instancesAllowed(q: Q, projectId: string, flavor: { vcpus: number; ram: number }, min: number, max: number): Promise<number> {
+  const quotas = await computeQuotaLimits(q, projectId);
+  const usage = await computeQuotaUsage(q, projectId);
+  const deltas: Record<string, number> = { instances: max, cores: max * flavor.vcpus, ram: max * flavor.ram };
+  const overs = Object.keys(deltas)
+    .filter((k) => quotas[k] >= 0 && usage[k] + deltas[k] > quotas[k])
+    .sort();
+  if (overs.length === 0) return max;
+  const headroom: Record<string, number> = {};
+  for (const k of Object.keys(deltas)) headroom[k] = quotas[k] < 0 ? Number.POSITIVE_INFINITY : quotas[k] - usage[k];
+  let allowed = headroom.instances;
+  if (flavor.vcpus) allowed = Math.min(allowed, Math.floor(headroom.cores / flavor.vcpus));
+  if (flavor.ram) allowed = Math.min(allowed, Math.floor(headroom.ram / flavor.ram));
+  if (allowed >= min && allowed <= max) return instancesAllowed(q, projectId, flavor, min, allowed);
+  const requested: Record<string, string> = {
+    instances: min === max ? String(min) : `${min}-${max}`,
+    cores: String(max * flavor.vcpus),
+    ram: String(max * flavor.ram),
+  };
+  const reqs = overs.map((k) => requested[k]).join(', ');
+  const used = overs.map((k) => String(quotas[k] - headroom[k])).join(', ');
+  const total = overs.map((k) => String(quotas[k])).join(', ');
+  const names = overs.join(', ');
+  throw novaForbidden(`Quota exceeded for ${names}: Requested ${reqs}, but already used ${used} of ${total} ${names}`);
+}
+
+/** os-quota-sets: show (own project, or any for admins), update and revert to defaults (admins). */
+export class ComputeQuotas {
+  constructor(private readonly store: Store) {}
+
+  private mayRead(ctx: RequestContext, projectId: string, action: string): void {
+    if (!ctx.isAdmin && ctx.projectId !== projectId) throw policyDenied(`os_compute_api:os-quota-sets:${action}`);
+  }
+
+  async show(ctx: RequestContext, projectId: string): Promise<Record<string, number>> {
+    this.mayRead(ctx, projectId, 'show');
+    return computeQuotaLimits(this.store.db, projectId);
+  }
+
+  async detail(ctx: RequestContext, projectId: string): Promise<Record<string, { limit: number; in_use: number; reserved: number }>> {
+    this.mayRead(ctx, projectId, 'detail');
+    const limits = await computeQuotaLimits(this.store.db, projectId);
+    const usage = await computeQuotaUsage(this.store.db, projectId, ctx.projectId === projectId ? ctx.userId : undefined);
+    return Object.fromEntries(Object.entries(limits).map(([k, limit]) => [k, { limit, in_use: usage[k] ?? 0, reserved: 0 }]));
+  }
+
+  defaults(): Record<string, number> {
+    return { ...COMPUTE_QUOTA_DEFAULTS };
+  }
+
+  /** Set limits; each must be ≥ what is in use unless `force`. */
+  async update(ctx: RequestContext, projectId: string, values: Record<string, number>, force: boolean): Promise<Record<string, number>> {
+    if (!ctx.isAdmin) throw policyDenied('os_compute_api:os-quota-sets:update');
+    await this.store.tx(async (trx) => {
+      const usage = await computeQuotaUsage(trx, projectId);
+      for (const [k, v] of Object.entries(values)) {
+        const used = usage[k] ?? 0;
+        if (!force && v !== -1 && v < used) {
+          throw novaBadRequest(`Quota limit ${v} for ${k} must be greater than or equal to already used and reserved ${used}.`);
+        }
+      }
+      for (const [k, v] of Object.entries(values)) {
+        await trx.deleteFrom('compute_quotas').where('project_id', '=', projectId).where('resource', '=', k).execute();
+        await trx.insertInto('compute_quotas').values({ project_id: projectId, resource: k, hard_limit: v }).execute();
+      }
+    });
+    return computeQuotaLimits(this.store.db, projectId);
+  }
+
+  async revert(ctx: RequestContext, projectId: string): Promise<void> {
+    if (!ctx.isAdmin) throw policyDenied('os_compute_api:os-quota-sets:delete');
+    await this.store.db.deleteFrom('compute_quotas').where('project_id', '=', projectId).execute();
+  }
+}

@@ -1,0 +1,689 @@
+import type { Readable } from 'node:stream';
+import { type Expression, type SqlBool, sql } from 'kysely';
+import type { Q, Store, Tx } from '../../store/db.js';
+import type { ImagesTable } from '../../store/schema.js';
+import { uuid } from '../../util/ids.js';
+import { SchemaValidator } from '../../util/jsonschema.js';
+import { pyRepr } from '../../util/pyrepr.js';
+import type { RequestContext } from '../context.js';
+import { DomainError } from '../errors.js';
+import { ImageFiles, ImageTooLarge, type StoredData } from './files.js';
+import { imageSchema } from './schema.js';
+
+/** An image with its tags and extra properties, as the API renders it. */
+export interface Image extends Omit<ImagesTable, 'size' | 'virtual_size'> {
+  size: number | null;
+  virtual_size: number | null;
+  tags: string[];
+  properties: Record<string, string>;
+}
+
+export interface ImageMember {
+  image_id: string;
+  member: string;
+  status: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface ImageListQuery {
+  /** Query parameters in order, repeated ones kept (`tag=a&tag=b`). */
+  params: Array<[string, string]>;
+}
+
+export interface ImageChange {
+  op: 'add' | 'remove' | 'replace';
+  path: string[];
+  value?: unknown;
+  draft: 4 | 10;
+}
+
+// Glance's exceptions, worded as Glance words them.
+const bad = (msg: string) => new DomainError('bad_request', 'HTTPBadRequest', msg);
+const forbidden = (msg: string) => new DomainError('forbidden', 'HTTPForbidden', msg);
+const conflict = (msg: string) => new DomainError('conflict', 'HTTPConflict', msg);
+export const imageNotFound = (id: string) => new DomainError('not_found', 'HTTPNotFound', `No image found with ID ${id}`);
+/** webob's HTTPNotFound without an explanation (Glance hides images the caller may not see). */
+const plainNotFound = () => new DomainError('not_found', 'HTTPNotFound', 'The resource could not be found.');
+
+const READ_ONLY_ON_CREATE = ['direct_url', 'self', 'file', 'schema', 'stores'];
+const READ_ONLY = ['created_at', 'updated_at', 'status', 'checksum', 'size', 'virtual_size', 'direct_url', 'self', 'file', 'schema', 'id', 'os_hash_algo', 'os_hash_value'];
+const RESERVED = ['location', 'deleted', 'deleted_at'];
+const RESERVED_NS = 'os_glance';
+/** Attributes of the image itself (not extra properties). */
+const BASE = ['checksum', 'created_at', 'container_format', 'disk_format', 'id', 'min_disk', 'min_ram', 'name', 'size', 'virtual_size', 'status', 'tags', 'owner', 'updated_at', 'visibility', 'protected', 'os_hidden'];
+/** Attributes a PATCH may set on the image itself. */
+const SETTABLE = ['name', 'visibility', 'protected', 'os_hidden', 'min_disk', 'min_ram', 'container_format', 'disk_format', 'owner', 'tags'];
+const SORT_KEYS = ['name', 'status', 'container_format', 'disk_format', 'size', 'id', 'created_at', 'updated_at'];
+const TRANSITIONS: Record<string, string[]> = {
+  queued: ['saving', 'uploading', 'importing', 'active', 'deleted'],
+  saving: ['active', 'killed', 'deleted', 'queued'],
+  uploading: ['importing', 'queued', 'deleted'],
+  importing: ['active', 'deleted', 'queued'],
+  active: ['pending_delete', 'deleted', 'deactivated'],
+  killed: ['deleted'],
+  pending_delete: ['deleted', 'active'],
+  deleted: [],
+  deactivated: ['active', 'deleted'],
+};
+
+const LIMIT_DEFAULT = 25;
+const LIMIT_MAX = 1000;
+
+const validator = new SchemaValidator();
+
+/** python-jsonschema's str(ValidationError), as Glance's InvalidObject puts it on the wire (first lines). */
+function schemaFailure(schemaName: string, body: unknown): DomainError | null {
+  const e = validator.validate(imageSchema(), body);
+  if (!e) return null;
+  const where = e.path.map((p) => `[${pyRepr(p)}]`).join('');
+  return bad(`Provided object does not match schema '${schemaName}': ${e.message}\n\nOn instance${where}:\n    ${pyRepr(e.instance)}`);
+}
+
+const nowIso = () => new Date().toISOString();
+const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
+
+export interface ImageServiceOptions {
+  dataDir: string;
+  /** Largest accepted upload in bytes (Glance's image_size_cap). */
+  sizeCap: number;
+}
+
+/**
+ * Glance v2 without HTTP: images, their data, tags, properties and members, with Glance's
+ * visibility rules (public, community, shared with members, private) and ownership checks.
+ */
+export class ImageService {
+  readonly files: ImageFiles;
+
+  constructor(
+    readonly store: Store,
+    readonly opts: ImageServiceOptions,
+  ) {
+    this.files = new ImageFiles(opts.dataDir);
+  }
+
+  // ------------------------------------------------------------ visibility
+
+  /** Glance's is_image_visible: admins, owners, public/community, and members of shared images. */
+  private async visible(q: Q, ctx: RequestContext, row: ImagesTable): Promise<boolean> {
+    if (ctx.isAdmin || row.owner === null) return true;
+    if (row.visibility === 'public' || row.visibility === 'community') return true;
+    if (ctx.projectId === null) return false;
+    if (row.owner === ctx.projectId) return true;
+    if (row.visibility !== 'shared') return false;
+    const m = await q.selectFrom('image_members').select('member').where('image_id', '=', row.id).where('member', '=', ctx.projectId).executeTakeFirst();
+    return m !== undefined;
+  }
+
+  private async getRow(q: Q, ctx: RequestContext, id: string): Promise<ImagesTable> {
+    const row = await q.selectFrom('images').selectAll().where('id', '=', id).executeTakeFirst();
+    if (!row || !(await this.visible(q, ctx, row))) throw imageNotFound(id);
+    return row;
+  }
+
+  /** Owner-or-admin for changes; a visible image the caller does not own is a 403, an invisible one a 404. */
+  private mustOwn(ctx: RequestContext, row: ImagesTable): void {
+    if (ctx.isAdmin) return;
+    if (row.owner === null || ctx.projectId === null || row.owner !== ctx.projectId) throw forbidden('You do not own this image');
+  }
+
+  private checkVisibilityPolicy(ctx: RequestContext, visibility: unknown): void {
+    if (visibility === 'public' && !ctx.isAdmin) throw forbidden('You are not authorized to complete publicize_image action.');
+  }
+
+  private async load(q: Q, rows: ImagesTable[]): Promise<Image[]> {
+    if (rows.length === 0) return [];
+    const ids = rows.map((r) => r.id);
+    const tags = await q.selectFrom('image_tags').select(['image_id', 'tag']).where('image_id', 'in', ids).orderBy('position').execute();
+    const props = await q.selectFrom('image_properties').select(['image_id', 'name', 'value']).where('image_id', 'in', ids).orderBy('name').execute();
+    return rows.map((r) => ({
+      ...r,
+      size: num(r.size),
+      virtual_size: num(r.virtual_size),
+      tags: tags.filter((t) => t.image_id === r.id).map((t) => t.tag),
+      properties: Object.fromEntries(props.filter((p) => p.image_id === r.id).map((p) => [p.name, p.value])),
+    }));
+  }
+
+  async show(ctx: RequestContext, id: string): Promise<Image> {
+    const [img] = await this.load(this.store.db, [await this.getRow(this.store.db, ctx, id)]);
+    return img;
+  }
+
+  /** Nova's view of an image to boot: visible to the caller and active. */
+  async forBoot(ctx: RequestContext, id: string): Promise<Image | null> {
+    const row = await this.store.db.selectFrom('images').selectAll().where('id', '=', id).executeTakeFirst();
+    if (!row || !(await this.visible(this.store.db, ctx, row))) return null;
+    const [img] = await this.load(this.store.db, [row]);
+    return img;
+  }
+
+  /** Names and ids for many images at once (Nova's views, novaclient's image column). */
+  async byIds(ids: string[]): Promise<Map<string, ImagesTable>> {
+    if (ids.length === 0) return new Map();
+    const rows = await this.store.db.selectFrom('images').selectAll().where('id', 'in', [...new Set(ids)]).execute();
+    return new Map(rows.map((r) => [r.id, r]));
+  }
+
+  // ------------------------------------------------------------ list
+
+  async list(ctx: RequestContext, query: ImageListQuery): Promise<{ images: Image[]; nextMarker?: string }> {
+    const params = [...query.params];
+    const take = (k: string): string | undefined => {
+      const i = params.findIndex(([key]) => key === k);
+      if (i < 0) return undefined;
+      return params.splice(i, 1)[0][1];
+    };
+    const takeAll = (k: string): string[] => {
+      const out: string[] = [];
+      for (let v = take(k); v !== undefined; v = take(k)) out.push(v);
+      return out;
+    };
+
+    const rawLimit = take('limit');
+    const marker = take('marker');
+    const memberStatus = take('member_status') ?? 'accepted';
+    if (!['pending', 'accepted', 'rejected', 'all'].includes(memberStatus)) throw bad(`Invalid status: ${memberStatus}`);
+    const tags = takeAll('tag').map((t) => t.trim());
+
+    let limit = LIMIT_DEFAULT;
+    if (rawLimit !== undefined) {
+      if (!/^\s*[-+]?\d+\s*$/.test(rawLimit)) throw bad('limit param must be an integer');
+      limit = Number(rawLimit);
+      if (limit < 0) throw bad('limit param must be positive');
+    }
+    limit = Math.min(LIMIT_MAX, limit);
+
+    // Sorting: classic sort_key/sort_dir or `sort=name:asc,size:desc`.
+    const sortKeys: string[] = [];
+    const sortDirs: string[] = [];
+    const validKey = (k: string) => {
+      if (!SORT_KEYS.includes(k)) throw bad(`Invalid sort key: ${k}. It must be one of the following: ${SORT_KEYS.join(', ')}.`);
+      return k;
+    };
+    const validDir = (d: string) => {
+      if (d !== 'asc' && d !== 'desc') throw bad(`Invalid sort direction: ${d}`);
+      return d;
+    };
+    const sort = take('sort');
+    if (sort !== undefined) {
+      if (params.some(([k]) => k === 'sort_key' || k === 'sort_dir')) throw bad('Old and new sorting syntax cannot be combined');
+      for (const part of sort.trim().split(',')) {
+        const [k, d] = part.split(':');
+        sortKeys.push(validKey(k.trim()));
+        sortDirs.push(validDir((d ?? 'desc').trim() || 'desc'));
+      }
+    } else {
+      for (const k of takeAll('sort_key')) sortKeys.push(validKey(k.trim()));
+      for (const d of takeAll('sort_dir')) sortDirs.push(validDir(d.trim()));
+      if (sortDirs.length > 1 && sortDirs.length !== sortKeys.length) throw bad('Number of sort dirs does not match the number of sort keys');
+    }
+    if (sortKeys.length === 0) sortKeys.push('created_at');
+    if (sortDirs.length === 0) sortDirs.push('desc');
+    while (sortDirs.length < sortKeys.length) sortDirs.push(sortDirs[0]);
+    for (const k of ['created_at', 'id']) {
+      if (!sortKeys.includes(k)) {
+        sortKeys.push(k);
+        sortDirs.push(sortDirs[0]);
+      }
+    }
+
+    const visibility = take('visibility');
+    if (visibility && !['community', 'public', 'private', 'shared', 'all'].includes(visibility)) throw bad(`Invalid visibility value: ${visibility}`);
+    if (take('changes-since') !== undefined) throw bad('The "changes-since" filter is no longer available on v2.');
+    const osHidden = (take('os_hidden') ?? 'false').toLowerCase();
+    if (osHidden !== 'true' && osHidden !== 'false') throw bad(`Invalid value '${osHidden}' for 'os_hidden' filter. Valid values are 'true' or 'false'.`);
+    const prot = take('protected');
+    if (prot !== undefined && prot !== 'true' && prot !== 'false') throw bad(`Invalid value '${prot}' for 'protected' filter. Valid values are 'true' or 'false'.`);
+
+    const db = this.store.db;
+    let qb = db.selectFrom('images').selectAll('images');
+    qb = qb.where('images.status', '!=', 'killed').where('images.status', '!=', 'deleted');
+    qb = qb.where('images.os_hidden', '=', osHidden === 'true' ? 1 : 0);
+    if (prot !== undefined) qb = qb.where('images.protected', '=', prot === 'true' ? 1 : 0);
+    for (const t of tags) {
+      qb = qb.where((eb) => eb.exists(eb.selectFrom('image_tags').select('image_tags.tag').whereRef('image_tags.image_id', '=', 'images.id').where('image_tags.tag', '=', t)));
+    }
+
+    const project = ctx.projectId;
+    const regular = !ctx.isAdmin;
+    if (regular) {
+      qb = qb.where((eb) => {
+        const own: Expression<SqlBool>[] = [eb('images.visibility', 'in', ['public', 'community'])];
+        if (project !== null) own.push(eb('images.owner', '=', project));
+        let member = eb.selectFrom('image_members').select('image_members.member').whereRef('image_members.image_id', '=', 'images.id');
+        if (project !== null) member = member.where('image_members.member', '=', project);
+        if (memberStatus !== 'all') member = member.where('image_members.status', '=', memberStatus);
+        own.push(eb.and([eb('images.visibility', '=', 'shared'), eb.exists(member)]));
+        return eb.or(own);
+      });
+    }
+    if (visibility !== undefined) {
+      if (visibility !== 'all') qb = qb.where('images.visibility', '=', visibility);
+    } else if (project === null) {
+      qb = qb.where('images.visibility', '!=', 'community');
+    } else {
+      qb = qb.where((eb) => eb.or([eb('images.owner', '=', project), eb('images.visibility', '!=', 'community')]));
+    }
+
+    // Column filters (with Glance's `in:` operator on a few), ranges, times, then extra properties.
+    for (const [k, v] of params) {
+      if (k === 'sort_key' || k === 'sort_dir') continue;
+      if (k.endsWith('_min') || k.endsWith('_max')) {
+        const col = k.slice(0, -4);
+        if (!/^\s*[-+]?\d+\s*$/.test(v)) throw bad('Unable to filter on a range with a non-numeric value.');
+        if (!['size', 'virtual_size', 'min_ram', 'min_disk'].includes(col)) continue;
+        qb = qb.where(`images.${col}` as 'images.size', k.endsWith('_min') ? '>=' : '<=', Number(v));
+        continue;
+      }
+      if (k === 'created_at' || k === 'updated_at') {
+        const m = /^(gt|gte|lt|lte|eq|neq):(.*)$/.exec(v);
+        const op = m ? m[1] : 'eq';
+        const when = Date.parse(m ? m[2] : v);
+        if (Number.isNaN(when)) throw bad(`Bad "${k}" query filter format. Use ISO 8601 DateTime notation.`);
+        const sqlOp = { gt: '>', gte: '>=', lt: '<', lte: '<=', eq: '=', neq: '!=' }[op] as '>';
+        qb = qb.where(`images.${k}`, sqlOp, new Date(when).toISOString());
+        continue;
+      }
+      if (['name', 'id', 'status', 'container_format', 'disk_format'].includes(k)) {
+        const col = `images.${k}` as 'images.name';
+        if (v.startsWith('in:')) qb = qb.where(col, 'in', splitQuoted(v.slice(3)));
+        else if (/^[a-z]+:/.test(v) && !v.startsWith('eq:') && k !== 'name') throw bad(`Unable to filter by unknown operator '${v.split(':')[0]}'.`);
+        else qb = qb.where(col, '=', v.startsWith('eq:') ? v.slice(3) : v);
+        continue;
+      }
+      if (['owner', 'size', 'virtual_size', 'checksum', 'os_hash_value', 'min_ram', 'min_disk'].includes(k)) {
+        qb = qb.where(`images.${k}` as 'images.owner', '=', v);
+        continue;
+      }
+      qb = qb.where((eb) =>
+        eb.exists(eb.selectFrom('image_properties').select('image_properties.name').whereRef('image_properties.image_id', '=', 'images.id').where('image_properties.name', '=', k).where('image_properties.value', '=', v)),
+      );
+    }
+
+    if (marker !== undefined) {
+      const m = await db.selectFrom('images').selectAll().where('id', '=', marker).executeTakeFirst();
+      if (!m || !(await this.visible(db, ctx, m))) throw bad(`No image found with ID ${marker}`);
+      // Keyset pagination over (sort keys…, created_at, id) as Glance's paginate_query does.
+      qb = qb.where((eb) =>
+        eb.or(
+          sortKeys.map((k, i) =>
+            eb.and([
+              ...sortKeys.slice(0, i).map((p) => (m[p as keyof ImagesTable] === null ? eb(`images.${p}` as 'images.id', 'is', null) : eb(`images.${p}` as 'images.id', '=', m[p as keyof ImagesTable] as string))),
+              nullSafeCompare(eb, `images.${k}`, sortDirs[i] === 'asc' ? '>' : '<', m[k as keyof ImagesTable]),
+            ]),
+          ),
+        ),
+      );
+    }
+    for (let i = 0; i < sortKeys.length; i++) {
+      // Glance (MySQL/PostgreSQL default) orders NULLs as smallest.
+      const col = `images.${sortKeys[i]}`;
+      const asc = sortDirs[i] === 'asc';
+      qb = qb.orderBy(sql`(${sql.ref(col)} is null)`, asc ? 'desc' : 'asc').orderBy(sql.ref(col), asc ? 'asc' : 'desc');
+    }
+    const rows = await qb.limit(limit).execute();
+    const images = await this.load(db, rows);
+    return { images, nextMarker: images.length !== 0 && rows.length === limit ? images[images.length - 1].id : undefined };
+  }
+
+  // ------------------------------------------------------------ create / update / delete
+
+  async create(ctx: RequestContext, body: unknown): Promise<Image> {
+    if (body === undefined) throw bad('Body expected in request.');
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+      // Glance validates the body against the image schema, whatever it is.
+      throw schemaFailure('image', body) ?? bad('Body expected in request.');
+    }
+    const b = { ...(body as Record<string, unknown>) };
+    for (const k of READ_ONLY_ON_CREATE) if (k in b) throw forbidden(`Attribute '${k}' is read-only.`);
+    const invalid = schemaFailure('image', b);
+    if (invalid) throw invalid;
+    const tags = (b.tags as string[] | undefined) ?? [];
+    delete b.tags;
+    const base: Record<string, unknown> = {};
+    for (const k of BASE) {
+      if (k in b) {
+        base[k] = b[k];
+        delete b[k];
+      }
+    }
+    const extra = b as Record<string, string>;
+    for (const k of Object.keys(extra)) {
+      if (k.length > 255) throw bad('Custom property should not be greater than 255 characters.');
+      if (RESERVED.includes(k) || k.startsWith(RESERVED_NS)) throw forbidden(`Attribute '${k}' is reserved.`);
+    }
+    const owner = (base.owner as string | null | undefined) ?? ctx.projectId;
+    if (!ctx.isAdmin && 'owner' in base && base.owner !== ctx.projectId) throw forbidden(`You are not permitted to create images owned by '${String(base.owner)}'.`);
+    this.checkVisibilityPolicy(ctx, base.visibility);
+    for (const k of READ_ONLY) if (k in base && k !== 'id') throw forbidden(`Attribute '${k}' is read-only.`);
+    for (const k of ['min_disk', 'min_ram'] as const) {
+      const v = base[k] as number | undefined;
+      if (v !== undefined && v < 0) throw bad(`Invalid value '${v}' for parameter '${k}': Cannot be a negative value`);
+    }
+    const id = (base.id as string | undefined) ?? uuid();
+    const now = nowIso();
+    await this.store.tx(async (trx) => {
+      const exists = await trx.selectFrom('images').select('id').where('id', '=', id).executeTakeFirst();
+      if (exists) throw conflict(`Image with identifier ${id} already exists!`);
+      await trx
+        .insertInto('images')
+        .values({
+          id,
+          name: (base.name as string | null | undefined) ?? null,
+          owner: owner ?? null,
+          visibility: (base.visibility as string | undefined) ?? 'shared',
+          status: 'queued',
+          container_format: (base.container_format as string | null | undefined) ?? null,
+          disk_format: (base.disk_format as string | null | undefined) ?? null,
+          size: null,
+          virtual_size: null,
+          checksum: null,
+          os_hash_algo: null,
+          os_hash_value: null,
+          min_disk: (base.min_disk as number | undefined) ?? 0,
+          min_ram: (base.min_ram as number | undefined) ?? 0,
+          protected: base.protected ? 1 : 0,
+          os_hidden: base.os_hidden ? 1 : 0,
+          created_at: now,
+          updated_at: now,
+        })
+        .execute();
+      await this.writeTags(trx, id, tags);
+      for (const [name, value] of Object.entries(extra)) await trx.insertInto('image_properties').values({ image_id: id, name, value }).execute();
+    });
+    return this.show(ctx, id);
+  }
+
+  private async writeTags(trx: Tx, id: string, tags: string[]): Promise<void> {
+    await trx.deleteFrom('image_tags').where('image_id', '=', id).execute();
+    let position = 0;
+    for (const tag of [...new Set(tags)]) await trx.insertInto('image_tags').values({ image_id: id, tag, position: position++ }).execute();
+  }
+
+  /** Apply JSON-patch changes (already parsed by the edge) in one transaction. */
+  async update(ctx: RequestContext, id: string, changes: ImageChange[]): Promise<Image> {
+    await this.store.tx(async (trx) => {
+      const row = await this.getRow(trx, ctx, id);
+      const [img] = await this.load(trx, [row]);
+      const cols: Partial<ImagesTable> = {};
+      const props = { ...img.properties };
+      let tags: string[] | undefined;
+      const setBase = (k: string, value: unknown) => {
+        if (k === 'visibility') this.checkVisibilityPolicy(ctx, value);
+        this.mustOwn(ctx, row);
+        if ((k === 'container_format' || k === 'disk_format') && !['queued', 'importing'].includes(row.status)) {
+          throw forbidden(`Attribute ${k} can be only replaced for a queued image.`);
+        }
+        if ((k === 'min_disk' || k === 'min_ram') && typeof value === 'number' && value < 0) {
+          throw bad(`Invalid value '${value}' for parameter '${k}': Cannot be a negative value`);
+        }
+        if (k === 'tags') tags = value as string[];
+        else if (k === 'protected' || k === 'os_hidden') (cols as Record<string, unknown>)[k] = value ? 1 : 0;
+        else (cols as Record<string, unknown>)[k] = value;
+      };
+      for (const c of changes) {
+        const root = c.path[0];
+        if (c.op !== 'remove') {
+          // Glance validates the value as a one-property image against the image schema.
+          const invalid = schemaFailure('image', { [root]: c.value });
+          if (invalid) throw invalid;
+        }
+        const isBase = SETTABLE.includes(root);
+        if (c.op === 'replace') {
+          if (isBase) setBase(root, c.value);
+          else if (root in props) {
+            this.mustOwn(ctx, row);
+            props[root] = c.value as string;
+          } else throw conflict(`Property ${root} does not exist.`);
+        } else if (c.op === 'add') {
+          if (c.draft === 4 && (isBase || root in props)) throw conflict(`Property ${root} already present.`);
+          if (isBase) setBase(root, c.value);
+          else {
+            this.mustOwn(ctx, row);
+            props[root] = c.value as string;
+          }
+        } else {
+          if (isBase || BASE.includes(root)) throw forbidden(`Property ${root} may not be removed.`);
+          if (!(root in props)) throw conflict(`Property ${root} does not exist.`);
+          this.mustOwn(ctx, row);
+          delete props[root];
+        }
+      }
+      if (changes.length === 0) return;
+      await trx.updateTable('images').set({ ...cols, updated_at: nowIso() }).where('id', '=', id).execute();
+      if (tags !== undefined) await this.writeTags(trx, id, tags);
+      await trx.deleteFrom('image_properties').where('image_id', '=', id).execute();
+      for (const [name, value] of Object.entries(props)) await trx.insertInto('image_properties').values({ image_id: id, name, value }).execute();
+    });
+    return this.show(ctx, id);
+  }
+
+  async delete(ctx: RequestContext, id: string): Promise<void> {
+    await this.store.tx(async (trx) => {
+      const row = await trx.selectFrom('images').selectAll().where('id', '=', id).executeTakeFirst();
+      if (!row || !(await this.visible(trx, ctx, row))) throw new DomainError('not_found', 'HTTPNotFound', `Failed to find image ${id} to delete`);
+      this.mustOwn(ctx, row);
+      if (row.protected) throw forbidden(`Image ${id} is protected and cannot be deleted.`);
+      await trx.deleteFrom('images').where('id', '=', id).execute();
+    });
+    this.files.remove(id);
+  }
+
+  // ------------------------------------------------------------ data
+
+  private transition(row: ImagesTable, to: string): void {
+    if (!TRANSITIONS[row.status]?.includes(to)) throw conflict(`Image status transition from ${row.status} to ${to} is not allowed`);
+  }
+
+  /**
+   * Stream data into the image: queued → saving (committed, so a second upload is refused) →
+   * active with size and hashes. A failed or refused upload puts the image back to queued.
+   */
+  async upload(ctx: RequestContext, id: string, data: Readable): Promise<void> {
+    await this.store.tx(async (trx) => {
+      const row = await this.getRow(trx, ctx, id);
+      this.mustOwn(ctx, row);
+      this.transition(row, 'saving');
+      const missing = ['disk_format', 'container_format'].filter((k) => !row[k as keyof ImagesTable]);
+      if (missing.length) throw bad(`${missing.length === 1 ? 'Property' : 'Properties'} ${missing.join(', ')} must be set prior to saving data.`);
+      await trx.updateTable('images').set({ status: 'saving', updated_at: nowIso() }).where('id', '=', id).execute();
+    });
+    let stored: StoredData;
+    try {
+      stored = await this.files.write(id, data, this.opts.sizeCap);
+    } catch (e) {
+      await this.store.db.updateTable('images').set({ status: 'queued', size: null, virtual_size: null, updated_at: nowIso() }).where('id', '=', id).where('status', '=', 'saving').execute();
+      if (e instanceof ImageTooLarge) {
+        throw new DomainError('too_large', 'HTTPRequestEntityTooLarge', `The incoming image is too large: ${e.message}`);
+      }
+      throw e;
+    }
+    const done = await this.store.db
+      .updateTable('images')
+      .set({ status: 'active', size: stored.size, checksum: stored.checksum, os_hash_algo: stored.hashAlgo, os_hash_value: stored.hashValue, updated_at: nowIso() })
+      .where('id', '=', id)
+      .where('status', '=', 'saving')
+      .executeTakeFirst();
+    if (Number(done.numUpdatedRows) === 0) {
+      this.files.remove(id);
+      throw new DomainError(
+        'gone',
+        'HTTPGone',
+        `Image ${id} could not be found after upload. The image may have been deleted during the upload, cleaning up the chunks uploaded.`,
+      );
+    }
+  }
+
+  /** What to send for GET …/file: null when the image has no data yet (Glance answers 204). */
+  async download(ctx: RequestContext, id: string): Promise<{ image: Image; size: number } | null> {
+    const image = await this.show(ctx, id);
+    if (image.status === 'deactivated' && !ctx.isAdmin) {
+      throw forbidden('The requested image has been deactivated. Image data download is forbidden.');
+    }
+    if (image.status !== 'active' && image.status !== 'deactivated') return null;
+    const size = this.files.size(id);
+    if (size === null) return null;
+    return { image, size };
+  }
+
+  async deactivate(ctx: RequestContext, id: string): Promise<void> {
+    await this.setActive(ctx, id, false);
+  }
+
+  async reactivate(ctx: RequestContext, id: string): Promise<void> {
+    await this.setActive(ctx, id, true);
+  }
+
+  private async setActive(ctx: RequestContext, id: string, active: boolean): Promise<void> {
+    await this.store.tx(async (trx) => {
+      const row = await this.getRow(trx, ctx, id);
+      this.mustOwn(ctx, row);
+      const [from, to] = active ? ['deactivated', 'active'] : ['active', 'deactivated'];
+      if (row.status === to) return;
+      if (row.status !== from) throw forbidden(`Not allowed to ${active ? 'reactivate' : 'deactivate'} image in status '${row.status}'`);
+      await trx.updateTable('images').set({ status: to, updated_at: nowIso() }).where('id', '=', id).execute();
+    });
+  }
+
+  // ------------------------------------------------------------ tags
+
+  async addTag(ctx: RequestContext, id: string, tag: string): Promise<void> {
+    if (tag.length > 255) throw bad(`Provided object does not match schema 'image': ${pyRepr(tag)} is too long`);
+    await this.store.tx(async (trx) => {
+      const row = await this.getRow(trx, ctx, id);
+      this.mustOwn(ctx, row);
+      const exists = await trx.selectFrom('image_tags').select('tag').where('image_id', '=', id).where('tag', '=', tag).executeTakeFirst();
+      if (!exists) {
+        const n = await trx.selectFrom('image_tags').select(({ fn }) => fn.countAll<number>().as('n')).where('image_id', '=', id).executeTakeFirst();
+        await trx.insertInto('image_tags').values({ image_id: id, tag, position: Number(n?.n ?? 0) }).execute();
+      }
+      await trx.updateTable('images').set({ updated_at: nowIso() }).where('id', '=', id).execute();
+    });
+  }
+
+  async deleteTag(ctx: RequestContext, id: string, tag: string): Promise<void> {
+    await this.store.tx(async (trx) => {
+      const row = await this.getRow(trx, ctx, id);
+      this.mustOwn(ctx, row);
+      const res = await trx.deleteFrom('image_tags').where('image_id', '=', id).where('tag', '=', tag).executeTakeFirst();
+      if (Number(res.numDeletedRows) === 0) throw new DomainError('not_found', 'HTTPNotFound', `Tag ${tag} not found`);
+      await trx.updateTable('images').set({ updated_at: nowIso() }).where('id', '=', id).execute();
+    });
+  }
+
+  // ------------------------------------------------------------ members
+
+  private async memberImage(q: Q, ctx: RequestContext, id: string): Promise<ImagesTable> {
+    const row = await this.getRow(q, ctx, id);
+    if (row.visibility !== 'shared') throw forbidden('Only shared images have members.');
+    return row;
+  }
+
+  async listMembers(ctx: RequestContext, id: string): Promise<ImageMember[]> {
+    const row = await this.memberImage(this.store.db, ctx, id);
+    let qb = this.store.db.selectFrom('image_members').selectAll().where('image_id', '=', id);
+    // A member sees only its own membership; the owner (and admins) see all.
+    if (!ctx.isAdmin && row.owner !== ctx.projectId) qb = qb.where('member', '=', ctx.projectId ?? '');
+    return qb.orderBy('created_at').execute();
+  }
+
+  async showMember(ctx: RequestContext, id: string, member: string): Promise<ImageMember> {
+    const row = await this.memberImage(this.store.db, ctx, id);
+    const m = await this.store.db.selectFrom('image_members').selectAll().where('image_id', '=', id).where('member', '=', member).executeTakeFirst();
+    if (!m || (!ctx.isAdmin && row.owner !== ctx.projectId && member !== ctx.projectId)) {
+      throw new DomainError('not_found', 'HTTPNotFound', `Member ${member} not found`);
+    }
+    return m;
+  }
+
+  async addMember(ctx: RequestContext, id: string, body: unknown): Promise<ImageMember> {
+    const member = (body as { member?: unknown } | undefined)?.member;
+    if (typeof member !== 'string' || member === '') throw bad('Member to be added not specified');
+    await this.store.tx(async (trx) => {
+      const row = await this.memberImage(trx, ctx, id);
+      this.mustOwn(ctx, row);
+      const exists = await trx.selectFrom('image_members').select('member').where('image_id', '=', id).where('member', '=', member).executeTakeFirst();
+      if (exists) throw conflict(`Member ${member} already associated with image ${id}.`);
+      const now = nowIso();
+      await trx.insertInto('image_members').values({ image_id: id, member, status: 'pending', created_at: now, updated_at: now }).execute();
+    });
+    return this.showMember(ctx, id, member);
+  }
+
+  async updateMember(ctx: RequestContext, id: string, member: string, body: unknown): Promise<ImageMember> {
+    const status = (body as { status?: unknown } | undefined)?.status;
+    if (typeof status !== 'string') throw bad('Status not specified');
+    if (!['pending', 'accepted', 'rejected'].includes(status)) throw bad(`Invalid status: ${status}`);
+    await this.store.tx(async (trx) => {
+      await this.memberImage(trx, ctx, id);
+      const m = await trx.selectFrom('image_members').selectAll().where('image_id', '=', id).where('member', '=', member).executeTakeFirst();
+      if (!m) throw new DomainError('not_found', 'HTTPNotFound', `Member ${member} not found`);
+      // Only the member itself accepts or rejects what was shared with it.
+      if (member !== ctx.projectId) throw forbidden(`You are not permitted to modify 'status' on this image member.`);
+      await trx.updateTable('image_members').set({ status, updated_at: nowIso() }).where('image_id', '=', id).where('member', '=', member).execute();
+    });
+    return this.showMember(ctx, id, member);
+  }
+
+  async deleteMember(ctx: RequestContext, id: string, member: string): Promise<void> {
+    await this.store.tx(async (trx) => {
+      const row = await this.memberImage(trx, ctx, id);
+      this.mustOwn(ctx, row);
+      const res = await trx.deleteFrom('image_members').where('image_id', '=', id).where('member', '=', member).executeTakeFirst();
+      if (Number(res.numDeletedRows) === 0) throw new DomainError('not_found', 'HTTPNotFound', `Member ${member} not found`);
+    });
+  }
+
+  // ------------------------------------------------------------ bootstrap
+
+  /** A public, active image owned by `owner` whose data is `data` (DevStack's cirros on first start). */
+  async createPublicImage(owner: string, name: string, data: Readable, formats: { disk: string; container: string }): Promise<string> {
+    const id = uuid();
+    const now = nowIso();
+    const stored = await this.files.write(id, data, this.opts.sizeCap);
+    await this.store.tx(async (trx) => {
+      await trx
+        .insertInto('images')
+        .values({
+          id,
+          name,
+          owner,
+          visibility: 'public',
+          status: 'active',
+          container_format: formats.container,
+          disk_format: formats.disk,
+          size: stored.size,
+          virtual_size: null,
+          checksum: stored.checksum,
+          os_hash_algo: stored.hashAlgo,
+          os_hash_value: stored.hashValue,
+          min_disk: 0,
+          min_ram: 0,
+          protected: 0,
+          os_hidden: 0,
+          created_at: now,
+          updated_at: now,
+        })
+        .execute();
+    });
+    return id;
+  }
+}
+
+/** Glance's split_filter_value_for_quotes: `in:a,"b,c"` → ['a', 'b,c']. */
+function splitQuoted(v: string): string[] {
+  const out: string[] = [];
+  const re = /"((?:[^"\\]|\\.)*)"|([^,]+)/g;
+  for (const m of v.matchAll(re)) out.push(m[1] !== undefined ? m[1].replace(/\\(.)/g, '$1') : m[2]);
+  return out;
+}
+
+/** `col <op> value` where NULL sorts first (smallest), for keyset pagination. */
+function nullSafeCompare(eb: import('kysely').ExpressionBuilder<import('../../store/schema.js').DB, 'images'>, col: string, op: '>' | '<', value: unknown): Expression<SqlBool> {
+  const c = col as 'images.id';
+  if (value === null || value === undefined) return op === '>' ? eb(c, 'is not', null) : sql<SqlBool>`1 = 0`;
+  return op === '>' ? eb(c, '>', value as string) : eb.or([eb(c, '<', value as string), eb(c, 'is', null)]);
+}
+

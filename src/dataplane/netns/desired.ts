@@ -1,0 +1,351 @@
+import { type Cidr, cidrContains, cidrToString, ipToString, parseCidr, parseIp, parseMac } from '../../util/ip.js';
+import type {
+  Desired,
+  DesiredAddr,
+  DesiredLink,
+  DesiredNs,
+  DesiredRoute,
+  InstanceRec,
+  InstanceSpec,
+  NatSpec,
+  NetworkRec,
+  PortRec,
+  RouterRec,
+  Snapshot,
+  SubnetRec,
+  WiredPort,
+} from './model.js';
+import { ROOT_NS } from './model.js';
+import type { Names } from './names.js';
+import { assignZones, renderFilter } from './secgroups.js';
+
+export interface BuildOptions {
+  /** Physical network whose flat network gets the host leg (DevStack's br-ex): `public`. */
+  publicPhysnet: string;
+  /** number → name as iptables-save prints protocols. */
+  protocolNames: Map<number, string>;
+}
+
+export const ROUTER_INTERFACE_OWNERS = ['network:router_interface', 'network:router_interface_distributed', 'network:ha_router_replicated_interface'];
+export const ROUTER_GATEWAY_OWNER = 'network:router_gateway';
+const isInstancePort = (p: PortRec) => p.deviceOwner.startsWith('compute:') && p.deviceId !== '' && p.bindingHost !== '';
+
+const INSTANCE_SYSCTLS: Array<[string, string]> = [
+  // user_data runs unprivileged and may serve on :80, and ping, as on a VM.
+  ['net.ipv4.ip_unprivileged_port_start', '0'],
+  ['net.ipv4.ping_group_range', '0 2147483647'],
+];
+const ROUTER_SYSCTLS: Array<[string, string]> = [
+  ['net.ipv4.ip_forward', '1'],
+  ['net.ipv6.conf.all.forwarding', '1'],
+];
+const SWITCH_SYSCTLS: Array<[string, string]> = [
+  ['net.bridge.bridge-nf-call-iptables', '1'],
+  ['net.bridge.bridge-nf-call-ip6tables', '1'],
+];
+
+const emptyNs = (name: string, kind: DesiredNs['kind'], objectId: string, sysctls: Array<[string, string]>): DesiredNs => ({
+  name,
+  kind,
+  objectId,
+  sysctls,
+  links: [],
+  addrs: [],
+  routes: [],
+});
+
+/** An instance or router address: `ip/prefix` of the subnet it is on. */
+interface PortAddr {
+  subnet: SubnetRec;
+  cidr: Cidr;
+  ip: string;
+}
+
+/**
+ * The whole desired kernel state from one snapshot of the store. Pure: bad data (an unknown
+ * subnet, a name collision) becomes an error on the object it belongs to and that object is left
+ * out; everything else is still built.
+ */
+export function buildDesired(s: Snapshot, names: Names, opts: BuildOptions): Desired {
+  const errors = new Map<string, string>();
+  const networks = new Map(s.networks.map((n) => [n.id, n]));
+  const subnets = new Map(s.subnets.map((x) => [x.id, x]));
+  const ports = new Map(s.ports.map((p) => [p.id, p]));
+
+  const root = emptyNs(ROOT_NS, 'root', '', []);
+  const sw = emptyNs(names.switchNs, 'switch', '', SWITCH_SYSCTLS);
+  const namespaces: DesiredNs[] = [];
+  const wired = new Map<string, WiredPort>();
+  const bridges = new Map<string, string>();
+  const usedNs = new Map<string, string>();
+  const usedTaps = new Map<string, string>();
+  const instances: InstanceSpec[] = [];
+
+  const claimNs = (name: string, id: string, owner: string): boolean => {
+    const other = usedNs.get(name);
+    if (other !== undefined && other !== id) {
+      errors.set(owner, `namespace name ${name} is already used for ${other}`);
+      return false;
+    }
+    usedNs.set(name, id);
+    return true;
+  };
+
+  const ensureBridge = (net: NetworkRec) => {
+    const name = names.bridge(net.id);
+    if (bridges.has(net.id)) return name;
+    bridges.set(net.id, name);
+    sw.links.push({ name, kind: 'bridge', mtu: net.mtu, up: net.adminUp, owner: `network:${net.id}` });
+    return name;
+  };
+
+  /** Validate a port's data; null (and an error) when the kernel could not be given it. */
+  const portAddrs = (p: PortRec): PortAddr[] | null => {
+    const owner = `port:${p.id}`;
+    if (!networks.has(p.networkId)) {
+      errors.set(owner, `network ${p.networkId} not found`);
+      return null;
+    }
+    if (!parseMac(p.mac)) {
+      errors.set(owner, `invalid MAC address ${p.mac}`);
+      return null;
+    }
+    const out: PortAddr[] = [];
+    for (const f of p.fixedIps) {
+      const subnet = subnets.get(f.subnetId);
+      const cidr = subnet ? parseCidr(subnet.cidr) : null;
+      const ip = parseIp(f.ipAddress);
+      if (!subnet || !cidr || !ip || ip.version !== cidr.version) {
+        errors.set(owner, `fixed IP ${f.ipAddress} is not on a known subnet`);
+        return null;
+      }
+      out.push({ subnet, cidr, ip: ipToString(ip) });
+    }
+    return out;
+  };
+
+  /** The veth for a port: `tap…` on the network's bridge, `ifname` in namespace `ns`. */
+  const wire = (p: PortRec, target: DesiredNs, ifname: string, addrs: PortAddr[], extra: string[] = []): boolean => {
+    const owner = `port:${p.id}`;
+    const tap = names.tap(p.id);
+    const other = usedTaps.get(tap);
+    if (other !== undefined) {
+      errors.set(owner, `interface name ${tap} is already used for port ${other}`);
+      return false;
+    }
+    usedTaps.set(tap, p.id);
+    const net = networks.get(p.networkId)!;
+    const bridge = ensureBridge(net);
+    const up = p.adminUp && net.adminUp;
+    sw.links.push({ name: tap, kind: 'veth', mtu: net.mtu, master: bridge, up, peer: { ns: target.name, name: ifname }, creates: true, owner });
+    target.links.push({ name: ifname, kind: 'veth', mtu: net.mtu, mac: parseMac(p.mac)!, up: true, peer: { ns: sw.name, name: tap }, owner });
+    for (const a of addrs) target.addrs.push({ dev: ifname, cidr: `${a.ip}/${a.cidr.prefix}`, owner });
+    for (const cidr of extra) target.addrs.push({ dev: ifname, cidr, owner });
+    wired.set(p.id, { portId: p.id, ns: target.name, ifname, up });
+    return true;
+  };
+
+  // ---------------------------------------------------------------- instances
+  const byDevice = new Map<string, PortRec[]>();
+  for (const p of s.ports) {
+    if (!isInstancePort(p)) continue;
+    const list = byDevice.get(p.deviceId) ?? [];
+    list.push(p);
+    byDevice.set(p.deviceId, list);
+  }
+  const instanceRecs: InstanceRec[] =
+    s.instances ?? [...byDevice.keys()].map((id) => ({ id, running: true, userData: null, bootGeneration: 1 }));
+  for (const inst of [...instanceRecs].sort((a, b) => a.id.localeCompare(b.id))) {
+    const nsName = names.instanceNs(inst.id);
+    if (!claimNs(nsName, inst.id, `instance:${inst.id}`)) continue;
+    const ns = emptyNs(nsName, 'instance', inst.id, INSTANCE_SYSCTLS);
+    ns.links.push({ name: 'lo', kind: 'loopback', up: true, owner: `instance:${inst.id}` });
+    const order = new Map((inst.nics ?? []).map((id, i) => [id, i]));
+    const pos = (p: PortRec) => order.get(p.id) ?? Number.MAX_SAFE_INTEGER;
+    const nics = (byDevice.get(inst.id) ?? []).sort((a, b) => pos(a) - pos(b) || a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
+    const connected: Array<{ cidr: Cidr; ifname: string }> = [];
+    const gateways: Array<{ subnet: SubnetRec; ifname: string }> = [];
+    let index = 0;
+    for (const p of nics) {
+      const addrs = portAddrs(p);
+      if (!addrs) continue;
+      const ifname = `eth${index}`;
+      if (!wire(p, ns, ifname, addrs)) continue;
+      index++;
+      for (const a of addrs) {
+        connected.push({ cidr: a.cidr, ifname });
+        gateways.push({ subnet: a.subnet, ifname });
+      }
+    }
+    ns.routes.push(...instanceRoutes(gateways, connected, `instance:${inst.id}`));
+    namespaces.push(ns);
+    instances.push({ id: inst.id, ns: nsName, running: inst.running, userData: inst.userData, bootGeneration: inst.bootGeneration });
+  }
+
+  // ---------------------------------------------------------------- routers
+  const announce: Array<{ networkId: string; ip: string; mac: string; owner: string }> = [];
+  for (const r of [...s.routers].sort((a, b) => a.id.localeCompare(b.id))) {
+    if (!r.adminUp || !claimNs(names.routerNs(r.id), r.id, `router:${r.id}`)) continue;
+    const ns = buildRouter(r, s, names, { ports, wired, networks, subnets, errors, wire, portAddrs });
+    namespaces.push(ns);
+    const gw = r.gatewayPortId ? ports.get(r.gatewayPortId) : undefined;
+    if (ns.nat && gw) {
+      if (ns.nat.gatewayIp) announce.push({ networkId: gw.networkId, ip: ns.nat.gatewayIp, mac: gw.mac, owner: `router:${r.id}` });
+      for (const f of ns.nat.fips) announce.push({ networkId: gw.networkId, ip: f.floating, mac: gw.mac, owner: f.owner });
+    }
+  }
+
+  // ---------------------------------------------------------------- the host leg (br-ex)
+  for (const net of [...s.networks].sort((a, b) => a.id.localeCompare(b.id))) {
+    if (net.networkType !== 'flat' || net.physicalNetwork !== opts.publicPhysnet) continue;
+    const gws = s.subnets.filter((x) => x.networkId === net.id && x.gatewayIp);
+    if (!gws.length) continue;
+    const owner = `hostleg:${net.id}`;
+    const bridge = ensureBridge(net);
+    const leg = names.hostLeg(net.id);
+    const end = names.hostLegSwitchEnd(net.id);
+    root.links.push({ name: leg, kind: 'veth', mtu: net.mtu, up: true, peer: { ns: sw.name, name: end }, creates: true, owner });
+    sw.links.push({ name: end, kind: 'veth', mtu: net.mtu, master: bridge, up: true, peer: { ns: ROOT_NS, name: leg }, owner });
+    for (const x of gws) {
+      const c = parseCidr(x.cidr);
+      const gw = parseIp(x.gatewayIp);
+      if (c && gw && gw.version === c.version) root.addrs.push({ dev: leg, cidr: `${ipToString(gw)}/${c.prefix}`, owner });
+    }
+    const neighbours = announce.filter((a) => a.networkId === net.id).map((a) => ({ dev: leg, ip: a.ip, mac: a.mac, owner: a.owner }));
+    if (neighbours.length) root.neighbours = [...(root.neighbours ?? []), ...neighbours];
+  }
+
+  // ---------------------------------------------------------------- security groups
+  const zones = assignZones([...bridges.keys()].map((id) => networks.get(id)!));
+  const filtered = s.ports
+    .filter((p) => wired.has(p.id) && p.portSecurity && !p.deviceOwner.startsWith('network:'))
+    .sort((a, b) => a.id.localeCompare(b.id));
+  const filter = renderFilter(
+    {
+      filtered,
+      allPorts: s.ports,
+      groups: new Map(s.securityGroups.map((g) => [g.id, g])),
+      zones,
+      bridges,
+      protocolNames: opts.protocolNames,
+    },
+    names,
+  );
+
+  return { root, switch: sw, namespaces, filter, wired, instances, errors };
+}
+
+/** Default routes via the first subnet (per family) with a gateway, then the subnets' host_routes. */
+function instanceRoutes(gateways: Array<{ subnet: SubnetRec; ifname: string }>, connected: Array<{ cidr: Cidr; ifname: string }>, owner: string): DesiredRoute[] {
+  const routes = new Map<string, DesiredRoute>();
+  const add = (dst: string, via: string, viaIf: string | null) => {
+    const gw = parseIp(via);
+    const d = dst === 'default' ? 'default' : parseCidr(dst);
+    if (!gw || d === null) return;
+    const key = `${gw.version}/${d === 'default' ? 'default' : cidrToString(d)}`;
+    const dstText = d === 'default' ? 'default' : cidrToString(d);
+    if (dstText === '0.0.0.0/0' || dstText === '::/0') return add('default', via, viaIf);
+    const onLink = connected.find((c) => cidrContains(c.cidr, gw));
+    const route: DesiredRoute = { dst: dstText, via: ipToString(gw), owner };
+    if (!onLink && viaIf) {
+      route.dev = viaIf;
+      route.onlink = true;
+    } else if (!onLink) return;
+    routes.set(key, route);
+  };
+  const seen = new Set<number>();
+  for (const g of gateways) {
+    if (!g.subnet.gatewayIp || seen.has(g.subnet.ipVersion)) continue;
+    seen.add(g.subnet.ipVersion);
+    add('default', g.subnet.gatewayIp, g.ifname);
+  }
+  const done = new Set<string>();
+  for (const g of gateways) {
+    if (done.has(g.subnet.id)) continue;
+    done.add(g.subnet.id);
+    for (const hr of g.subnet.hostRoutes) add(hr.destination, hr.nexthop, null);
+  }
+  return [...routes.values()];
+}
+
+interface RouterCtx {
+  ports: Map<string, PortRec>;
+  wired: Map<string, WiredPort>;
+  networks: Map<string, NetworkRec>;
+  subnets: Map<string, SubnetRec>;
+  errors: Map<string, string>;
+  wire: (p: PortRec, target: DesiredNs, ifname: string, addrs: Array<{ ip: string; cidr: Cidr; subnet: SubnetRec }>, extra?: string[]) => boolean;
+  portAddrs: (p: PortRec) => Array<{ ip: string; cidr: Cidr; subnet: SubnetRec }> | null;
+}
+
+/** A router: `qr-` per interface, `qg-` on the external network with floating IPs, NAT, routes. */
+function buildRouter(r: RouterRec, s: Snapshot, names: Names, c: RouterCtx): DesiredNs {
+  const ns = emptyNs(names.routerNs(r.id), 'router', r.id, ROUTER_SYSCTLS);
+  const owner = `router:${r.id}`;
+  ns.links.push({ name: 'lo', kind: 'loopback', up: true, owner });
+  const connected: Cidr[] = [];
+  const interfaces = s.ports
+    .filter((p) => p.deviceId === r.id && ROUTER_INTERFACE_OWNERS.includes(p.deviceOwner))
+    .sort((a, b) => a.id.localeCompare(b.id));
+  for (const p of interfaces) {
+    const addrs = c.portAddrs(p);
+    if (!addrs) continue;
+    if (c.wire(p, ns, names.routerInterface(p.id), addrs)) connected.push(...addrs.map((a) => a.cidr));
+  }
+  // The router knows its neighbours before they answer ARP (as Neutron's DVR pre-populates):
+  // an instance that boots while someone pings its floating IP answers at once, not after the
+  // router's next ARP retry (a second later).
+  const legOf = new Map<string, string>();
+  for (const p of interfaces) if (c.wired.has(p.id)) for (const f of p.fixedIps) legOf.set(f.subnetId, names.routerInterface(p.id));
+  for (const p of s.ports) {
+    if (ROUTER_INTERFACE_OWNERS.includes(p.deviceOwner) || p.deviceOwner === ROUTER_GATEWAY_OWNER) continue;
+    const mac = parseMac(p.mac);
+    // Only unicast addresses can be a neighbour's.
+    if (!mac || (Number.parseInt(mac.slice(0, 2), 16) & 1) === 1) continue;
+    for (const f of p.fixedIps) {
+      const dev = legOf.get(f.subnetId);
+      const ip = parseIp(f.ipAddress);
+      if (dev && ip) (ns.neighbours ??= []).push({ dev, ip: ipToString(ip), mac, owner: `port:${p.id}` });
+    }
+  }
+
+  const gwPort = r.gatewayPortId ? c.ports.get(r.gatewayPortId) : undefined;
+  if (gwPort) {
+    const addrs = c.portAddrs(gwPort);
+    const qg = names.routerGateway(gwPort.id);
+    const fips: NatSpec['fips'] = [];
+    for (const f of [...s.floatingIps].sort((a, b) => a.id.localeCompare(b.id))) {
+      if (f.routerId !== r.id || !f.portId || !f.fixedIp) continue;
+      const floating = parseIp(f.floatingIp);
+      const fixed = parseIp(f.fixedIp);
+      if (!floating || !fixed || floating.version !== 4 || fixed.version !== 4) {
+        c.errors.set(`floatingip:${f.id}`, `floating IP ${f.floatingIp} → ${f.fixedIp} is not an IPv4 pair`);
+        continue;
+      }
+      fips.push({ floating: ipToString(floating), fixed: ipToString(fixed), owner: `floatingip:${f.id}` });
+    }
+    if (addrs && c.wire(gwPort, ns, qg, addrs, fips.map((f) => `${f.floating}/32`))) {
+      connected.push(...addrs.map((a) => a.cidr));
+      const v4 = addrs.find((a) => a.cidr.version === 4);
+      ns.nat = { gatewayIf: qg, gatewayIp: v4 ? v4.ip : null, enableSnat: r.enableSnat, fips };
+      const seen = new Set<number>();
+      for (const a of addrs) {
+        const gw = a.subnet.gatewayIp ? parseIp(a.subnet.gatewayIp) : null;
+        if (!gw || seen.has(gw.version)) continue;
+        seen.add(gw.version);
+        ns.routes.push({ dst: 'default', via: ipToString(gw), dev: qg, onlink: !cidrContains(a.cidr, gw) || undefined, owner });
+      }
+    }
+  }
+  for (const hr of r.routes) {
+    const gw = parseIp(hr.nexthop);
+    const d = parseCidr(hr.destination);
+    if (!gw || !d || !connected.some((x) => cidrContains(x, gw))) continue;
+    const dst = cidrToString(d);
+    ns.routes = ns.routes.filter((x) => !(x.dst === (d.prefix === 0 ? 'default' : dst) && parseIp(x.via)?.version === gw.version));
+    ns.routes.push({ dst: d.prefix === 0 ? 'default' : dst, via: ipToString(gw), owner });
+  }
+  return ns;
+}
+
+export type { DesiredAddr, DesiredLink };

@@ -1,0 +1,164 @@
+import { readdir, readlink, stat } from 'node:fs/promises';
+import { run, runIn } from './exec.js';
+import { ROOT_NS } from './model.js';
+import { type NatState, parseNatState } from './nat.js';
+import { NAT_TABLE } from './names.js';
+import { type Line, batchFailures } from './plan.js';
+import { type NsState, READ_BATCH, parseIptablesSave, parseNsRead } from './state.js';
+
+/** Where `ip netns` keeps its named namespaces. */
+export const NETNS_DIR = '/run/netns';
+
+const ipArgs = (ns: string): string[] => (ns === ROOT_NS ? [] : ['-n', ns]);
+
+/** Named namespaces → inode (the inode identifies one incarnation: a recreated one differs). */
+export async function listNamespaces(): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  let names: string[];
+  try {
+    names = await readdir(NETNS_DIR);
+  } catch {
+    return out;
+  }
+  await Promise.all(
+    names.map(async (n) => {
+      try {
+        out.set(n, (await stat(`${NETNS_DIR}/${n}`)).ino);
+      } catch {
+        // vanished meanwhile
+      }
+    }),
+  );
+  return out;
+}
+
+export async function readNs(ns: string): Promise<NsState> {
+  const r = await run('ip', ['-d', '-j', ...ipArgs(ns), '-batch', '-'], { input: READ_BATCH });
+  return parseNsRead(r.stdout);
+}
+
+/**
+ * Run `lines` as one `ip -force -batch` (one process for the whole namespace). Returns the
+ * failures as owner → reason; tolerant lines never count.
+ */
+export async function ipBatch(ns: string, lines: Line[]): Promise<Map<string, string>> {
+  const errors = new Map<string, string>();
+  if (lines.length === 0) return errors;
+  const r = await run('ip', [...ipArgs(ns), '-force', '-batch', '-'], { input: `${lines.map((l) => l.cmd).join('\n')}\n`, allowFail: true });
+  if (r.code === 0) return errors;
+  const failures = batchFailures(r.stderr);
+  if (failures.size === 0) {
+    for (const l of lines) if (!l.tolerant) errors.set(l.owner, r.stderr.trim() || `ip exited ${r.code}`);
+    return errors;
+  }
+  for (const [n, reason] of failures) {
+    const line = lines[n - 1];
+    if (!line || line.tolerant) continue;
+    if (!errors.has(line.owner)) errors.set(line.owner, `${line.cmd}: ${reason}`);
+  }
+  return errors;
+}
+
+export async function createNamespace(name: string, sysctls: Array<[string, string]>, opts: { nsid?: boolean } = {}): Promise<void> {
+  await run('ip', ['netns', 'add', name]);
+  // An id in the root namespace lets the root's link monitor see this namespace's events.
+  if (opts.nsid) await run('ip', ['netns', 'set', name, 'auto'], { allowFail: true });
+  if (sysctls.length) await setSysctls(name, sysctls);
+}
+
+export async function setSysctls(ns: string, sysctls: Array<[string, string]>): Promise<void> {
+  await runIn(ns, 'sysctl', ['-q', '-w', ...sysctls.map(([k, v]) => `${k}=${v}`)]);
+}
+
+/** Processes whose network namespace is `ns` (compared by inode, as `ip netns pids` does). */
+export async function namespacePids(ns: string): Promise<number[]> {
+  let ino: number;
+  try {
+    ino = (await stat(`${NETNS_DIR}/${ns}`)).ino;
+  } catch {
+    return [];
+  }
+  const want = `net:[${ino}]`;
+  const pids: number[] = [];
+  const entries = await readdir('/proc');
+  await Promise.all(
+    entries.map(async (e) => {
+      if (!/^\d+$/.test(e)) return;
+      try {
+        if ((await readlink(`/proc/${e}/ns/net`)) === want) pids.push(Number(e));
+      } catch {
+        // exited, or a kernel thread
+      }
+    }),
+  );
+  return pids.sort((a, b) => a - b);
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** SIGTERM every process in the namespace, SIGKILL what is left after `graceMs`. */
+export async function killNamespaceProcesses(ns: string, graceMs = 1000): Promise<number> {
+  let pids = await namespacePids(ns);
+  const n = pids.length;
+  if (n === 0) return 0;
+  const signal = (sig: NodeJS.Signals) => {
+    for (const p of pids) {
+      try {
+        process.kill(p, sig);
+      } catch {
+        // already gone
+      }
+    }
+  };
+  signal('SIGTERM');
+  const until = Date.now() + graceMs;
+  while (Date.now() < until) {
+    await sleep(25);
+    pids = await namespacePids(ns);
+    if (pids.length === 0) return n;
+  }
+  signal('SIGKILL');
+  for (let i = 0; i < 40 && (await namespacePids(ns)).length; i++) await sleep(25);
+  return n;
+}
+
+export async function deleteNamespace(name: string): Promise<void> {
+  await killNamespaceProcesses(name, 500);
+  await run('ip', ['netns', 'del', name], { allowFail: true });
+}
+
+export async function readNat(ns: string): Promise<NatState | null> {
+  const r = await runIn(ns, 'nft', ['-j', 'list', 'table', 'ip', NAT_TABLE], { allowFail: true });
+  if (r.code !== 0) return null;
+  return parseNatState(r.stdout);
+}
+
+export async function nftApply(ns: string, script: string): Promise<void> {
+  await runIn(ns, 'nft', ['-f', '-'], { input: script });
+}
+
+export async function iptablesSave(ns: string, family: 4 | 6): Promise<Map<string, Map<string, string[]>>> {
+  const r = await runIn(ns, family === 4 ? 'iptables-save' : 'ip6tables-save', []);
+  return parseIptablesSave(r.stdout);
+}
+
+export async function iptablesRestore(ns: string, family: 4 | 6, text: string): Promise<void> {
+  await runIn(ns, family === 4 ? 'iptables-restore' : 'ip6tables-restore', ['--noflush', '-w', '5'], { input: text });
+}
+
+/** Drop conntrack entries of one address in one zone (after a rule that admitted them went away). */
+export async function conntrackForget(ns: string, zone: number, ip: string): Promise<void> {
+  const family = ip.includes(':') ? ['-f', 'ipv6'] : [];
+  for (const dir of ['-s', '-d']) {
+    // Exit 1 just means no entry matched.
+    await runIn(ns, 'conntrack', ['-D', ...family, '-w', String(zone), dir, ip], { allowFail: true });
+  }
+}
+
+/** Drop a router's conntrack entries of a floating IP (its association went away or moved). */
+export async function conntrackForgetFloating(ns: string, ip: string): Promise<void> {
+  // Inbound flows were addressed to it; outbound ones were answered to it (after SNAT).
+  for (const dir of ['--orig-dst', '--reply-dst']) {
+    await runIn(ns, 'conntrack', ['-D', dir, ip], { allowFail: true });
+  }
+}

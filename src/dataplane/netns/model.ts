@@ -1,0 +1,221 @@
+/**
+ * The two sides of a reconcile pass as plain data: what the store says (Snapshot) and what the
+ * kernel should hold (Desired). Both are built without touching the machine, so the logic that
+ * turns one into the other is unit-tested.
+ */
+
+// ------------------------------------------------------------------ the store, as read
+
+export interface NetworkRec {
+  id: string;
+  mtu: number;
+  adminUp: boolean;
+  networkType: string;
+  physicalNetwork: string | null;
+  segmentationId: number | null;
+}
+
+export interface HostRoute {
+  destination: string;
+  nexthop: string;
+}
+
+export interface SubnetRec {
+  id: string;
+  networkId: string;
+  ipVersion: 4 | 6;
+  cidr: string;
+  gatewayIp: string | null;
+  hostRoutes: HostRoute[];
+}
+
+export interface AddressPair {
+  ipAddress: string;
+  macAddress: string;
+}
+
+export interface PortRec {
+  id: string;
+  networkId: string;
+  mac: string;
+  adminUp: boolean;
+  status: string;
+  deviceId: string;
+  deviceOwner: string;
+  bindingHost: string;
+  portSecurity: boolean;
+  fixedIps: Array<{ subnetId: string; ipAddress: string }>;
+  allowedAddressPairs: AddressPair[];
+  securityGroups: string[];
+  createdAt: string;
+}
+
+export interface RuleRec {
+  id: string;
+  direction: 'ingress' | 'egress';
+  ethertype: 'IPv4' | 'IPv6';
+  protocol: string | null;
+  portMin: number | null;
+  portMax: number | null;
+  remoteIpPrefix: string | null;
+  remoteGroupId: string | null;
+}
+
+export interface SecurityGroupRec {
+  id: string;
+  stateful: boolean;
+  rules: RuleRec[];
+}
+
+export interface RouterRec {
+  id: string;
+  adminUp: boolean;
+  status: string;
+  enableSnat: boolean;
+  gatewayPortId: string | null;
+  routes: HostRoute[];
+}
+
+export interface FloatingIpRec {
+  id: string;
+  floatingIp: string;
+  fixedIp: string | null;
+  portId: string | null;
+  routerId: string | null;
+  status: string;
+}
+
+/** A server as the data plane needs it (compute's tables, or ports grouped by device when absent). */
+export interface InstanceRec {
+  id: string;
+  /** Desired power state: its user_data process tree runs only when true. */
+  running: boolean;
+  /** Decoded user_data, or null. */
+  userData: string | null;
+  /** Bumped by every start/reboot: a different value than the one booted means boot again. */
+  bootGeneration: number;
+  /** Port ids in NIC order (eth0, eth1 …) when compute records it; else by creation time. */
+  nics?: string[];
+}
+
+export interface Snapshot {
+  networks: NetworkRec[];
+  subnets: SubnetRec[];
+  ports: PortRec[];
+  securityGroups: SecurityGroupRec[];
+  routers: RouterRec[];
+  floatingIps: FloatingIpRec[];
+  /** Compute's servers; null when this build has no compute tables (then: ports grouped by device). */
+  instances: InstanceRec[] | null;
+}
+
+// ------------------------------------------------------------------ the kernel, as wanted
+
+/** The root (host) namespace. */
+export const ROOT_NS = '';
+
+/** Who a kernel object serves, for error attribution: `port:<id>`, `router:<id>`, `network:<id>`… */
+export type Owner = string;
+
+export interface DesiredLink {
+  name: string;
+  kind: 'bridge' | 'veth' | 'loopback';
+  mtu?: number;
+  mac?: string;
+  /** Bridge this link is enslaved to (same namespace). */
+  master?: string;
+  up: boolean;
+  /** For a veth: where its other end lives. */
+  peer?: { ns: string; name: string };
+  /** For a veth: this side creates the pair (`link add … type veth peer … netns …`). */
+  creates?: boolean;
+  owner: Owner;
+}
+
+export interface DesiredAddr {
+  dev: string;
+  /** Canonical `address/prefix`. */
+  cidr: string;
+  owner: Owner;
+}
+
+export interface DesiredRoute {
+  /** `default` or a canonical CIDR. */
+  dst: string;
+  via: string;
+  dev?: string;
+  onlink?: boolean;
+  owner: Owner;
+}
+
+export interface NatSpec {
+  gatewayIf: string;
+  /** The router's external IPv4 address (SNAT and hairpin source), if it has one. */
+  gatewayIp: string | null;
+  enableSnat: boolean;
+  /** floating → fixed, IPv4. */
+  fips: Array<{ floating: string; fixed: string; owner: Owner }>;
+}
+
+export interface DesiredNs {
+  name: string;
+  kind: 'switch' | 'instance' | 'router' | 'root';
+  /** The id this namespace is for (server or router id); the switch and root use ''. */
+  objectId: string;
+  sysctls: Array<[string, string]>;
+  links: DesiredLink[];
+  addrs: DesiredAddr[];
+  routes: DesiredRoute[];
+  nat?: NatSpec;
+  /**
+   * Neighbour entries to correct when the kernel holds a failed or outdated one: what a
+   * gratuitous ARP would tell the host when a floating IP moves onto a router.
+   */
+  neighbours?: DesiredNeighbour[];
+}
+
+export interface DesiredNeighbour {
+  dev: string;
+  ip: string;
+  mac: string;
+  owner: Owner;
+}
+
+/** iptables content we own, rendered as `iptables-save` prints it. */
+export interface FilterTables {
+  /** table → chain → rules (each without the leading `-A <chain>`). Builtin chains included. */
+  v4: Record<'filter' | 'raw', Map<string, string[]>>;
+  v6: Record<'filter' | 'raw', Map<string, string[]>>;
+  /** chain → the port it belongs to (errors land on that port). */
+  chainOwner: Map<string, Owner>;
+  /** port → the rules that currently admit its traffic (to find removed ones: conntrack). */
+  portRuleSets: Map<string, { zone: number; ips: string[]; rules: Set<string> }>;
+}
+
+export interface WiredPort {
+  portId: string;
+  ns: string;
+  ifname: string;
+  /** Traffic may pass: port and network administratively up. */
+  up: boolean;
+}
+
+export interface InstanceSpec {
+  id: string;
+  ns: string;
+  running: boolean;
+  userData: string | null;
+  bootGeneration: number;
+}
+
+export interface Desired {
+  root: DesiredNs;
+  switch: DesiredNs;
+  /** Instances and routers. */
+  namespaces: DesiredNs[];
+  filter: FilterTables;
+  wired: Map<string, WiredPort>;
+  instances: InstanceSpec[];
+  /** Problems found while building (bad data, name collisions): owner → reason. */
+  errors: Map<Owner, string>;
+}

@@ -1,0 +1,99 @@
+import { createHash } from 'node:crypto';
+
+/**
+ * Deterministic kernel names, all within IFNAMSIZ-1 = 15 characters. Namespaces and the one
+ * link in the host's root namespace carry the PocketStack prefix, so `dataplane down` and the
+ * garbage collector can tell ours from everything else; links inside our own namespaces use
+ * Neutron's names (`tap`, `qr-`, `qg-`, `brq` + the first 11 characters of the id) because the
+ * namespace already says whose they are.
+ */
+export const IFNAMSIZ = 15;
+
+/** The 11-character id fragment Neutron uses (`tapXXXXXXXX-XX`); non-UUID ids are hashed. */
+export function idFragment(id: string): string {
+  if (/^[0-9a-f]{8}-[0-9a-f]{2}/i.test(id)) return id.slice(0, 11).toLowerCase();
+  return `h${createHash('sha256').update(id).digest('hex').slice(0, 10)}`;
+}
+
+export const PREFIX_RE = /^[a-z][a-z0-9]$/;
+
+export class Names {
+  constructor(readonly prefix = 'ps') {
+    if (!PREFIX_RE.test(prefix)) throw new Error(`data-plane prefix must be two characters [a-z][a-z0-9], got '${prefix}'`);
+  }
+
+  /** The switch: one namespace holding a bridge per network. */
+  get switchNs(): string {
+    return `${this.prefix}-sw`;
+  }
+
+  instanceNs(serverId: string): string {
+    return `${this.prefix}i-${idFragment(serverId)}`;
+  }
+
+  routerNs(routerId: string): string {
+    return `${this.prefix}r-${idFragment(routerId)}`;
+  }
+
+  /** Every namespace this data plane may create; nothing else is ever touched. */
+  ownsNamespace(name: string): boolean {
+    if (name === this.switchNs) return true;
+    return new RegExp(`^${this.prefix}[ir]-[0-9a-z-]{11}$`).test(name);
+  }
+
+  /** The host end of the veth into the public bridge (root namespace). */
+  hostLeg(networkId: string): string {
+    return `${this.prefix}x-${idFragment(networkId)}`;
+  }
+
+  ownsHostLink(name: string): boolean {
+    return new RegExp(`^${this.prefix}x-[0-9a-z-]{11}$`).test(name);
+  }
+
+  // Links inside the switch namespace.
+  bridge(networkId: string): string {
+    return `brq${idFragment(networkId)}`;
+  }
+
+  tap(portId: string): string {
+    return `tap${idFragment(portId)}`;
+  }
+
+  /** The switch end of the host leg. */
+  hostLegSwitchEnd(networkId: string): string {
+    return `ex-${idFragment(networkId)}`;
+  }
+
+  // Links inside a router namespace.
+  routerInterface(portId: string): string {
+    return `qr-${idFragment(portId)}`;
+  }
+
+  routerGateway(portId: string): string {
+    return `qg-${idFragment(portId)}`;
+  }
+
+  // iptables chains in the switch namespace (≤ 28 characters).
+  portIngressChain(portId: string): string {
+    return `ps-i${idFragment(portId)}`;
+  }
+
+  portEgressChain(portId: string): string {
+    return `ps-o${idFragment(portId)}`;
+  }
+
+  portSpoofChain(portId: string): string {
+    return `ps-s${idFragment(portId)}`;
+  }
+
+  groupChain(groupId: string, direction: 'ingress' | 'egress'): string {
+    return `ps-g${idFragment(groupId)}-${direction === 'ingress' ? 'i' : 'o'}`;
+  }
+}
+
+/** Chains of ours in the switch namespace's filter table. */
+export const SG_CHAIN = 'ps-sg-chain';
+export const isOurChain = (name: string): boolean => name.startsWith('ps-');
+
+/** The nftables table a router namespace holds. */
+export const NAT_TABLE = 'pocketstack';

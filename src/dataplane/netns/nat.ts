@@ -1,0 +1,146 @@
+import { createHash } from 'node:crypto';
+import type { NatSpec } from './model.js';
+import { NAT_TABLE } from './names.js';
+
+/**
+ * A router's NAT, Neutron's L3-agent semantics in one nftables table. The rules depend only on
+ * the router (gateway leg, its address, enable_snat); floating IPs are elements of two maps, so
+ * associating one is data, not a rule change, and costs one small transaction.
+ *
+ *   prerouting/output: floating → fixed (DNAT) by map lookup
+ *   postrouting:       east-west (neither leg external, not DNATed) is routed without NAT;
+ *                      a floating IP's owner leaves as its floating IP (1:1 SNAT, also hairpin);
+ *                      with enable_snat everything else leaving by the gateway leg leaves as the
+ *                      gateway address; DNATed traffic that came from inside (hairpin to another
+ *                      instance's floating IP) is SNATed to the gateway so replies return here.
+ *   forward/input:     the router is no transit between addresses of the external network, and
+ *                      from outside only its gateway address is its own. A packet for a floating
+ *                      IP that arrives before the floating IP's DNAT exists is dropped here, so
+ *                      it leaves no conntrack entry that would keep its flow un-NATed afterwards.
+ */
+
+/** Fingerprint of the rule part; stored as a rule comment so a pass can tell what is loaded. */
+export function natFingerprint(spec: NatSpec): string {
+  const key = JSON.stringify([3, spec.gatewayIf, spec.gatewayIp, spec.enableSnat]);
+  return createHash('sha256').update(key).digest('hex').slice(0, 16);
+}
+
+const elements = (pairs: Array<[string, string]>): string =>
+  pairs.length ? ` elements = { ${pairs.map(([k, v]) => `${k} : ${v}`).join(', ')} };` : '';
+
+/** The whole table, for a first load or when the rule part changed. */
+export function renderNatTable(spec: NatSpec): string {
+  const qg = JSON.stringify(spec.gatewayIf);
+  const dnat = spec.fips.map((f): [string, string] => [f.floating, f.fixed]);
+  const snat = spec.fips.map((f): [string, string] => [f.fixed, f.floating]);
+  const post: string[] = [
+    // `ct status != dnat` would compare the whole status word; the bit is what matters.
+    `iifname != ${qg} oifname != ${qg} ct status & dnat == 0 accept`,
+    'snat to ip saddr map @fip_snat',
+  ];
+  if (spec.gatewayIp) {
+    if (spec.enableSnat) post.push(`oifname ${qg} snat to ${spec.gatewayIp}`);
+    post.push(`iifname != ${qg} ct status dnat snat to ${spec.gatewayIp}`);
+  }
+  return [
+    `table ip ${NAT_TABLE} {`,
+    `  map fip_dnat { type ipv4_addr : ipv4_addr;${elements(dnat)} }`,
+    `  map fip_snat { type ipv4_addr : ipv4_addr;${elements(snat)} }`,
+    '  chain prerouting {',
+    '    type nat hook prerouting priority dstnat; policy accept;',
+    `    dnat to ip daddr map @fip_dnat comment "ps:${natFingerprint(spec)}"`,
+    '  }',
+    '  chain output {',
+    '    type nat hook output priority -100; policy accept;',
+    '    dnat to ip daddr map @fip_dnat',
+    '  }',
+    '  chain postrouting {',
+    '    type nat hook postrouting priority srcnat; policy accept;',
+    ...post.map((l) => `    ${l}`),
+    '  }',
+    '  chain forward {',
+    '    type filter hook forward priority filter; policy accept;',
+    `    iifname ${qg} oifname ${qg} drop`,
+    '  }',
+    '  chain input {',
+    '    type filter hook input priority filter; policy accept;',
+    ...(spec.gatewayIp ? [`    iifname ${qg} ip daddr != ${spec.gatewayIp} drop`] : []),
+    '  }',
+    '}',
+    '',
+  ].join('\n');
+}
+
+export interface NatState {
+  fingerprint: string | null;
+  dnat: Map<string, string>;
+  snat: Map<string, string>;
+}
+
+/** Read `nft -j list table ip pocketstack` output. */
+export function parseNatState(json: string): NatState {
+  const state: NatState = { fingerprint: null, dnat: new Map(), snat: new Map() };
+  const doc = JSON.parse(json) as { nftables: Array<Record<string, any>> };
+  for (const item of doc.nftables) {
+    if (item.map && (item.map.name === 'fip_dnat' || item.map.name === 'fip_snat')) {
+      const target = item.map.name === 'fip_dnat' ? state.dnat : state.snat;
+      for (const e of (item.map.elem ?? []) as unknown[]) {
+        if (Array.isArray(e) && e.length === 2) target.set(String(e[0]), String(e[1]));
+      }
+    }
+    if (item.rule && item.rule.chain === 'prerouting' && typeof item.rule.comment === 'string') {
+      const m = /^ps:([0-9a-f]+)$/.exec(item.rule.comment);
+      if (m) state.fingerprint = m[1];
+    }
+  }
+  return state;
+}
+
+/**
+ * The `nft -f` input that makes the kernel match `spec`, or null when it already does. The rule
+ * part is replaced whole (atomically) when its fingerprint differs; otherwise only map elements
+ * are added and removed, all in one transaction (each element deletion waits for an RCU grace
+ * period, so batching them matters).
+ */
+export function planNat(spec: NatSpec | undefined, actual: NatState | null): string | null {
+  return planNatChange(spec, actual).script;
+}
+
+/**
+ * The script, and the floating IPs whose mapping it removes or changes: their connections must
+ * be forgotten too (conntrack), or established flows would outlive the association, as Neutron's
+ * L3 agent also prevents.
+ */
+export function planNatChange(spec: NatSpec | undefined, actual: NatState | null): { script: string | null; forgotten: string[] } {
+  const forgotten = actual ? [...actual.dnat].filter(([k, v]) => !spec?.fips.some((f) => f.floating === k && f.fixed === v)).map(([k]) => k) : [];
+  return { script: planNatScript(spec, actual), forgotten };
+}
+
+function planNatScript(spec: NatSpec | undefined, actual: NatState | null): string | null {
+  if (!spec) return actual ? `delete table ip ${NAT_TABLE}\n` : null;
+  if (!actual || actual.fingerprint !== natFingerprint(spec)) {
+    const reset = actual ? `table ip ${NAT_TABLE} {}\ndelete table ip ${NAT_TABLE}\n` : '';
+    return reset + renderNatTable(spec);
+  }
+  const lines: string[] = [];
+  for (const [mapName, want, have] of [
+    ['fip_dnat', new Map(spec.fips.map((f) => [f.floating, f.fixed])), actual.dnat],
+    ['fip_snat', new Map(spec.fips.map((f) => [f.fixed, f.floating])), actual.snat],
+  ] as const) {
+    const del = [...have].filter(([k, v]) => want.get(k) !== v).map(([k]) => k);
+    const add = [...want].filter(([k, v]) => have.get(k) !== v);
+    if (del.length) lines.push(`delete element ip ${NAT_TABLE} ${mapName} { ${del.join(', ')} }`);
+    if (add.length) lines.push(`add element ip ${NAT_TABLE} ${mapName} { ${add.map(([k, v]) => `${k} : ${v}`).join(', ')} }`);
+  }
+  return lines.length ? `${lines.join('\n')}\n` : null;
+}
+
+/** The state the kernel holds once `spec` is loaded (null: no table). */
+export function natStateOf(spec: NatSpec | undefined): NatState | null {
+  if (!spec) return null;
+  return {
+    fingerprint: natFingerprint(spec),
+    dnat: new Map(spec.fips.map((f) => [f.floating, f.fixed])),
+    snat: new Map(spec.fips.map((f) => [f.fixed, f.floating])),
+  };
+}

@@ -1,0 +1,258 @@
+import { cidrsOverlap, parseCidr, parseIp } from '../../util/ip.js';
+import type { DesiredLink, DesiredNs, Owner } from './model.js';
+import type { LinkState, NsState, RouteState } from './state.js';
+
+/**
+ * The difference between a namespace's desired and actual state as `ip -batch` lines, each
+ * tagged with the object it serves so a failing line puts exactly that object in ERROR.
+ *
+ * Phases of a pass: `cleanup` (every namespace: remove stale links and links whose veth peer is
+ * wrong) → root `apply` (creates the host leg into the switch) → switch `apply` (bridges, taps
+ * created with their peer end straight into the owner's namespace) → owners' `apply` (bring up,
+ * addresses, routes). A veth is created by one side (`creates`), configured by both.
+ */
+export interface Line {
+  cmd: string;
+  owner: Owner;
+  /** A failure is expected and harmless (deleting what a peer's deletion already took). */
+  tolerant?: boolean;
+}
+
+export interface NsPlan {
+  cleanup: Line[];
+  apply: Line[];
+  /** Links this pass (re)creates from this namespace: `ns/name` of their peer end. */
+  createsPeers: string[];
+}
+
+/** A peer link as known to the pass: read, known absent (namespace new or gone), or not read. */
+export type PeerView = LinkState | 'absent' | 'unknown';
+
+export interface PlanContext {
+  /** Look up the current state of a link in another namespace. */
+  peer(ns: string, name: string): PeerView;
+  /** The desired spec of a link in another namespace (the creator needs the peer's MAC/MTU). */
+  desiredPeer(ns: string, name: string): DesiredLink | undefined;
+  /** Links owned by this data plane in this namespace (all of them except in the root namespace). */
+  owns(name: string): boolean;
+  /** `netns` argument for a namespace name (the root namespace cannot be named; use a pid). */
+  netnsArg(ns: string): string;
+}
+
+const isV6 = (cidr: string) => cidr.includes(':');
+
+/** Both ends exist and point at each other. */
+export function paired(a: LinkState | undefined, b: PeerView): boolean {
+  if (!a || a.kind !== 'veth') return false;
+  if (b === 'absent') return false;
+  if (b === 'unknown') return a.linkIndex !== null;
+  return b.kind === 'veth' && a.linkIndex === b.ifindex && b.linkIndex === a.ifindex;
+}
+
+export function planNamespace(desired: DesiredNs, actual: NsState | null, ctx: PlanContext): NsPlan {
+  const plan: NsPlan = { cleanup: [], apply: [], createsPeers: [] };
+  const have = actual?.links ?? new Map<string, LinkState>();
+  const wanted = new Map(desired.links.map((l) => [l.name, l]));
+  /** Links that will be new after this pass: nothing on them survives. */
+  const fresh = new Set<string>();
+
+  // Stale links: ours, not wanted (or of the wrong kind).
+  for (const [name, l] of have) {
+    // Only what we create (veths, bridges); a kernel's per-namespace fallback devices stay.
+    if (name === 'lo' || !ctx.owns(name) || (l.kind !== 'veth' && l.kind !== 'bridge')) continue;
+    const w = wanted.get(name);
+    const kindOk = w && (w.kind === 'bridge' ? l.kind === 'bridge' : w.kind === 'veth' ? l.kind === 'veth' : true);
+    if (!w || !kindOk) plan.cleanup.push({ cmd: `link del ${name}`, owner: w?.owner ?? `stale:${name}`, tolerant: true });
+  }
+  const present = (name: string): LinkState | undefined => {
+    const l = have.get(name);
+    const w = wanted.get(name);
+    if (!l || !w) return undefined;
+    if (w.kind === 'bridge' && l.kind !== 'bridge') return undefined;
+    if (w.kind === 'veth' && l.kind !== 'veth') return undefined;
+    return l;
+  };
+
+  // Bridges first (taps are enslaved to them), then veths, then loopback.
+  const order = [...desired.links].sort((a, b) => rank(a) - rank(b));
+  for (const w of order) {
+    const l = present(w.name);
+    if (w.kind === 'bridge') {
+      if (!l) {
+        plan.apply.push({ cmd: `link add ${w.name}${w.mtu ? ` mtu ${w.mtu}` : ''} type bridge`, owner: w.owner });
+        fresh.add(w.name);
+      }
+      plan.apply.push(...linkSettings(w, l));
+      continue;
+    }
+    if (w.kind === 'loopback') {
+      if (!have.get('lo')?.up) plan.apply.push({ cmd: 'link set lo up', owner: w.owner });
+      continue;
+    }
+    const peer = ctx.peer(w.peer!.ns, w.peer!.name);
+    const ok = paired(l, peer);
+    if (w.creates) {
+      if (!ok) {
+        if (have.has(w.name)) plan.apply.push({ cmd: `link del ${w.name}`, owner: w.owner, tolerant: true });
+        const p = ctx.desiredPeer(w.peer!.ns, w.peer!.name);
+        const mine = [w.mac ? ` address ${w.mac}` : '', w.mtu ? ` mtu ${w.mtu}` : ''].join('');
+        const theirs = [p?.mac ? ` address ${p.mac}` : '', p?.mtu ? ` mtu ${p.mtu}` : ''].join('');
+        plan.apply.push({
+          cmd: `link add ${w.name}${mine} type veth peer name ${w.peer!.name}${theirs} netns ${ctx.netnsArg(w.peer!.ns)}`,
+          owner: w.owner,
+        });
+        plan.createsPeers.push(`${w.peer!.ns}/${w.peer!.name}`);
+        fresh.add(w.name);
+        plan.apply.push(...linkSettings(w, undefined));
+      } else plan.apply.push(...linkSettings(w, l));
+    } else {
+      if (!ok && have.has(w.name)) plan.cleanup.push({ cmd: `link del ${w.name}`, owner: w.owner, tolerant: true });
+      if (!ok) fresh.add(w.name);
+      // A missing or broken pair is (re)created by the peer's namespace earlier in this pass.
+      plan.apply.push(...linkSettings(w, ok ? l : undefined, true));
+    }
+  }
+
+  // Addresses on our links.
+  const wantAddrs = new Map<string, Set<string>>();
+  for (const a of desired.addrs) {
+    if (!wantAddrs.has(a.dev)) wantAddrs.set(a.dev, new Set());
+    wantAddrs.get(a.dev)!.add(a.cidr);
+  }
+  for (const w of desired.links) {
+    if (w.kind === 'loopback') continue;
+    const l = fresh.has(w.name) ? undefined : present(w.name);
+    const haveAddrs = new Set(l?.addrs ?? []);
+    const want = wantAddrs.get(w.name) ?? new Set<string>();
+    for (const cidr of haveAddrs) if (!want.has(cidr)) plan.apply.push({ cmd: `addr del ${cidr} dev ${w.name}`, owner: w.owner });
+  }
+  for (const a of desired.addrs) {
+    const l = fresh.has(a.dev) ? undefined : present(a.dev);
+    if (l?.addrs.includes(a.cidr)) continue;
+    plan.apply.push({ cmd: `addr replace ${a.cidr} dev ${a.dev}${isV6(a.cidr) ? ' nodad' : ''}`, owner: a.owner });
+  }
+
+  // Where a router address lives, told to the neighbour table before anyone asks: what a
+  // gratuitous ARP does when a floating IP appears or moves. Without it a host that asked while
+  // the address did not exist yet waits for its next ARP retry (a second).
+  for (const n of desired.neighbours ?? []) {
+    const have = fresh.has(n.dev) ? undefined : (actual?.neighbours ?? []).find((x) => x.dev === n.dev && x.ip === n.ip);
+    const good = have && have.mac === n.mac.toLowerCase() && !have.state.includes('FAILED') && !have.state.includes('INCOMPLETE');
+    if (!good) plan.apply.push({ cmd: `neigh replace ${n.ip} lladdr ${n.mac} dev ${n.dev} nud stale`, owner: n.owner });
+  }
+
+  // Routes (never in the root namespace: the host's routing table is not ours).
+  if (desired.kind !== 'root') {
+    const alive = (r: RouteState) => !(r.dev && fresh.has(r.dev));
+    const current = (actual?.routes ?? []).filter(alive);
+    const key = (family: number, dst: string) => `${family}/${dst}`;
+    const wantKeys = new Set<string>();
+    for (const r of desired.routes) {
+      const family = parseIp(r.via)?.version ?? 4;
+      wantKeys.add(key(family, r.dst));
+      const match = current.find((c) => c.family === family && c.dst === r.dst && c.via === r.via && (!r.dev || c.dev === r.dev));
+      if (match) continue;
+      plan.apply.push({ cmd: `route replace ${r.dst} via ${r.via}${r.dev ? ` dev ${r.dev}` : ''}${r.onlink ? ' onlink' : ''}`, owner: r.owner });
+    }
+    for (const c of current) {
+      if (wantKeys.has(key(c.family, c.dst))) continue;
+      plan.apply.push({ cmd: `route del ${c.dst}${c.via ? ` via ${c.via}` : ''}${c.dev ? ` dev ${c.dev}` : ''}`, owner: `stale-route:${c.dst}`, tolerant: true });
+    }
+  }
+  return plan;
+}
+
+const rank = (l: DesiredLink) => (l.kind === 'bridge' ? 0 : l.kind === 'veth' ? 1 : 2);
+
+/** MTU, MAC, master and up/down of a link, compared with what it has (none when new). */
+function linkSettings(w: DesiredLink, l: LinkState | undefined, createdByPeer = false): Line[] {
+  const out: Line[] = [];
+  const owner = w.owner;
+  // The creator sets MAC and MTU at creation; a link created by its peer arrives with them.
+  if (l || !createdByPeer) {
+    if (w.mtu && l && l.mtu !== w.mtu) out.push({ cmd: `link set ${w.name} mtu ${w.mtu}`, owner });
+    if (w.mac && l && l.mac !== w.mac.toLowerCase()) out.push({ cmd: `link set ${w.name} address ${w.mac}`, owner });
+  }
+  if ((w.master ?? null) !== (l?.master ?? null)) {
+    out.push({ cmd: w.master ? `link set ${w.name} master ${w.master}` : `link set ${w.name} nomaster`, owner });
+  }
+  if (!l || l.up !== w.up) out.push({ cmd: `link set ${w.name} ${w.up ? 'up' : 'down'}`, owner });
+  return out;
+}
+
+/**
+ * The root namespace is shared with the host: before giving our host leg an address, make sure
+ * no interface of the host's already sits on that subnet (another cloud, a test rig, a real LAN).
+ * Returns owner → reason for the legs that must not be touched.
+ */
+export function hostConflicts(desired: DesiredNs, actual: NsState, owns: (name: string) => boolean): Map<Owner, string> {
+  const out = new Map<Owner, string>();
+  for (const a of desired.addrs) {
+    const want = parseCidr(a.cidr);
+    if (!want) continue;
+    for (const l of actual.links.values()) {
+      if (owns(l.name)) continue;
+      for (const have of l.addrs) {
+        const c = parseCidr(have);
+        if (c && cidrsOverlap(c, want)) out.set(a.owner, `the host already has ${have} on ${l.name}, which overlaps ${a.cidr}; not adding a second path`);
+      }
+    }
+  }
+  return out;
+}
+
+/** Drop everything a set of owners contributes (after a conflict was found for them). */
+export function withoutOwners(ns: DesiredNs, owners: Set<Owner>): DesiredNs {
+  if (owners.size === 0) return ns;
+  const gone = new Set(ns.links.filter((l) => owners.has(l.owner)).map((l) => l.name));
+  const keep = <T extends { owner: Owner; dev?: string }>(x: T) => !owners.has(x.owner) && !(x.dev && gone.has(x.dev));
+  return {
+    ...ns,
+    links: ns.links.filter((l) => !owners.has(l.owner)),
+    addrs: ns.addrs.filter(keep),
+    routes: ns.routes.filter(keep),
+    ...(ns.neighbours ? { neighbours: ns.neighbours.filter(keep) } : {}),
+  };
+}
+
+/** Map `ip -force -batch` stderr ("…error…\nCommand failed -:N") to line numbers (1-based). */
+export function batchFailures(stderr: string): Map<number, string> {
+  const out = new Map<number, string>();
+  let pending: string[] = [];
+  for (const line of stderr.split('\n')) {
+    const m = /^Command failed -:(\d+)\s*$/.exec(line.trim());
+    if (m) {
+      out.set(Number(m[1]), pending.join(' ').trim() || 'failed');
+      pending = [];
+    } else if (line.trim()) pending.push(line.trim());
+  }
+  return out;
+}
+
+/**
+ * The state a namespace holds right after `spec` was applied without error. Incremental passes
+ * plan against it instead of reading the kernel back (a full pass, a recreated namespace or an
+ * earlier error still reads): a change then costs only the processes that make it.
+ */
+export function predictState(spec: DesiredNs): NsState {
+  const links = new Map<string, LinkState>();
+  for (const l of spec.links) {
+    links.set(l.name, {
+      ifindex: -1,
+      name: l.name,
+      kind: l.kind === 'loopback' ? null : l.kind,
+      mtu: l.mtu ?? 0,
+      mac: l.mac ?? '',
+      up: l.up,
+      master: l.master ?? null,
+      linkIndex: l.kind === 'veth' ? -1 : null,
+      linkNetnsid: null,
+      addrs: spec.addrs.filter((a) => a.dev === l.name).map((a) => a.cidr),
+    });
+  }
+  return {
+    links,
+    routes: spec.routes.map((r) => ({ family: parseIp(r.via)?.version ?? 4, dst: r.dst, via: r.via, dev: r.dev ?? null, protocol: 'boot' })),
+    neighbours: (spec.neighbours ?? []).map((n) => ({ ip: n.ip, dev: n.dev, mac: n.mac.toLowerCase(), state: ['STALE'] })),
+  };
+}

@@ -1,0 +1,79 @@
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { run, which } from './exec.js';
+
+/** Tools the netns data plane runs, and the Debian package that provides each. */
+export const REQUIRED_TOOLS: Array<{ tool: string; pkg: string }> = [
+  { tool: 'ip', pkg: 'iproute2' },
+  { tool: 'nft', pkg: 'nftables' },
+  { tool: 'iptables-save', pkg: 'iptables' },
+  { tool: 'iptables-restore', pkg: 'iptables' },
+  { tool: 'ip6tables-save', pkg: 'iptables' },
+  { tool: 'ip6tables-restore', pkg: 'iptables' },
+  { tool: 'conntrack', pkg: 'conntrack' },
+  { tool: 'sysctl', pkg: 'procps' },
+  { tool: 'setpriv', pkg: 'util-linux' },
+];
+
+/** Why the netns data plane cannot run here, or null. Checked before anything is touched. */
+export async function preflight(opts: { uid?: number; which?: (t: string) => string | null } = {}): Promise<string | null> {
+  const uid = opts.uid ?? process.getuid?.() ?? -1;
+  if (uid !== 0) {
+    return 'the netns data plane needs root (network namespaces, bridges, nftables); run as root or use --dataplane noop';
+  }
+  const find = opts.which ?? which;
+  const missing = REQUIRED_TOOLS.filter((t) => !find(t.tool));
+  if (missing.length) {
+    const pkgs = [...new Set(missing.map((m) => m.pkg))];
+    return `the netns data plane needs ${missing.map((m) => m.tool).join(', ')}: apt-get install ${pkgs.join(' ')}`;
+  }
+  return null;
+}
+
+/** br_netfilter makes bridged packets visible to iptables (security groups); load it if needed. */
+export async function ensureBrNetfilter(): Promise<string | null> {
+  if (existsSync('/proc/sys/net/bridge/bridge-nf-call-iptables')) return null;
+  await run('modprobe', ['br_netfilter'], { allowFail: true });
+  if (existsSync('/proc/sys/net/bridge/bridge-nf-call-iptables')) return null;
+  return 'the kernel lacks br_netfilter (CONFIG_BRIDGE_NETFILTER): security groups cannot be enforced; modprobe br_netfilter failed';
+}
+
+export const LOCK_DIR = '/run/pocketstack';
+
+/** Where a running data plane records its pid, per prefix. */
+export const lockPath = (prefix: string, dir = LOCK_DIR): string => `${dir}/dataplane-${prefix}.pid`;
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/**
+ * Two data planes with one prefix would undo each other's work: the second refuses to start.
+ * A pid file left by a killed process (kill -9) is taken over.
+ */
+export function takeLock(prefix: string, pid = process.pid, dir = LOCK_DIR): void {
+  const path = lockPath(prefix, dir);
+  mkdirSync(dir, { recursive: true, mode: 0o755 });
+  try {
+    const other = Number(readFileSync(path, 'utf8').trim());
+    if (other && other !== pid && alive(other)) {
+      throw new Error(`another PocketStack (pid ${other}) runs the netns data plane with prefix '${prefix}'; stop it or choose another POCKETSTACK_DATAPLANE_PREFIX`);
+    }
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+  writeFileSync(path, `${pid}\n`);
+}
+
+export function releaseLock(prefix: string, pid = process.pid, dir = LOCK_DIR): void {
+  const path = lockPath(prefix, dir);
+  try {
+    if (Number(readFileSync(path, 'utf8').trim()) === pid) rmSync(path, { force: true });
+  } catch {
+    // not ours or gone
+  }
+}

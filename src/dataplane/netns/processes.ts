@@ -1,0 +1,155 @@
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { consoleLogPath } from '../../core/compute/host.js';
+import { killNamespaceProcesses } from './kernel.js';
+import type { InstanceSpec } from './model.js';
+
+/**
+ * An instance's workload: its user_data, when it is a script, runs inside the instance's
+ * namespace as an unprivileged user (never root), in a per-instance working directory, with
+ * stdout and stderr appended to the console log. The process tree outlives PocketStack (a
+ * restart must not reboot every instance); what booted is recorded next to it, so a restart
+ * neither runs a script twice nor misses a reboot.
+ */
+
+export interface InstanceUser {
+  name: string;
+  uid: number;
+  gid: number;
+}
+
+/** A safe directory name for an instance id (UUIDs as they are; anything else hashed). */
+export function instanceDirName(id: string): string {
+  return /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/.test(id) ? id : createHash('sha256').update(id).digest('hex');
+}
+
+/** The instance's working directory: where compute reads its console log from. */
+export function instanceDir(dataDir: string, id: string): string {
+  return dirname(consoleLogPath(dataDir, instanceDirName(id)));
+}
+
+const consoleOf = (dataDir: string, id: string) => consoleLogPath(dataDir, instanceDirName(id));
+
+/** Look a user up in /etc/passwd; refuses root (user code never runs as root). */
+export function resolveUser(name: string, passwd = '/etc/passwd'): InstanceUser {
+  for (const line of readFileSync(passwd, 'utf8').split('\n')) {
+    const [user, , uid, gid] = line.split(':');
+    if (user !== name || uid === undefined) continue;
+    const u = { name, uid: Number(uid), gid: Number(gid) };
+    if (u.uid === 0 || u.gid === 0) throw new Error(`instance user '${name}' is root; user_data never runs as root`);
+    return u;
+  }
+  throw new Error(`instance user '${name}' does not exist (see /etc/passwd)`);
+}
+
+interface BootState {
+  nsIno: number;
+  generation: number;
+  running: boolean;
+}
+
+export interface ProcessOptions {
+  /** PocketStack's data directory (instances live in `<dataDir>/instances/<id>/`). */
+  dataDir: string;
+  user: InstanceUser | null;
+  /** Running tenant-supplied code on the host is opt-in. */
+  runUserData: boolean;
+}
+
+const isScript = (s: string | null): s is string => typeof s === 'string' && s.startsWith('#!');
+
+export class InstanceProcesses {
+  constructor(private readonly opts: ProcessOptions) {}
+
+  private dir(id: string): string {
+    return instanceDir(this.opts.dataDir, id);
+  }
+
+  private readState(id: string): BootState | null {
+    try {
+      return JSON.parse(readFileSync(join(this.dir(id), 'state.json'), 'utf8')) as BootState;
+    } catch {
+      return null;
+    }
+  }
+
+  private writeState(id: string, s: BootState): void {
+    writeFileSync(join(this.dir(id), 'state.json'), JSON.stringify(s));
+  }
+
+  private console(id: string, text: string): void {
+    const fd = openSync(consoleOf(this.opts.dataDir, id), 'a', 0o644);
+    try {
+      writeSync(fd, text);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  private ensureDir(id: string): string {
+    const dir = this.dir(id);
+    mkdirSync(dirname(dir), { recursive: true, mode: 0o711 });
+    if (!existsSync(dir)) mkdirSync(dir, { mode: 0o700 });
+    if (this.opts.user) chownSync(dir, this.opts.user.uid, this.opts.user.gid);
+    chmodSync(dir, 0o700);
+    return dir;
+  }
+
+  /**
+   * Make the instance's processes match its desired power state. `nsIno` identifies this
+   * incarnation of the namespace: a namespace rebuilt after a host reboot is a fresh boot.
+   */
+  async reconcile(spec: InstanceSpec, nsIno: number): Promise<'booted' | 'stopped' | 'unchanged'> {
+    const state = this.readState(spec.id);
+    if (!spec.running) {
+      if (state?.running === false) return 'unchanged';
+      this.ensureDir(spec.id);
+      await killNamespaceProcesses(spec.ns);
+      this.writeState(spec.id, { nsIno, generation: spec.bootGeneration, running: false });
+      return 'stopped';
+    }
+    if (state?.running && state.nsIno === nsIno && state.generation === spec.bootGeneration) return 'unchanged';
+    const dir = this.ensureDir(spec.id);
+    await killNamespaceProcesses(spec.ns);
+    this.console(spec.id, `[pocketstack] ${new Date().toISOString()} instance ${spec.id} booting\n`);
+    if (spec.userData !== null) this.startUserData(spec, dir);
+    this.writeState(spec.id, { nsIno, generation: spec.bootGeneration, running: true });
+    return 'booted';
+  }
+
+  private startUserData(spec: InstanceSpec, dir: string): void {
+    if (!isScript(spec.userData)) {
+      this.console(spec.id, '[pocketstack] user_data is not a script (no #! line); nothing to run\n');
+      return;
+    }
+    if (!this.opts.runUserData || !this.opts.user) {
+      this.console(spec.id, '[pocketstack] user_data not run: running user_data is disabled on this cloud (serve --run-user-data)\n');
+      return;
+    }
+    const user = this.opts.user;
+    const script = join(dir, 'user-data');
+    writeFileSync(script, spec.userData, { mode: 0o755 });
+    chmodSync(script, 0o755);
+    const log = openSync(consoleOf(this.opts.dataDir, spec.id), 'a', 0o644);
+    try {
+      // cwd is the instance directory (its parents may be closed to the user); the script runs
+      // by a relative path, as the unprivileged user, unable to regain privileges.
+      const child = spawn(
+        'ip',
+        ['netns', 'exec', spec.ns, 'setpriv', `--reuid=${user.uid}`, `--regid=${user.gid}`, '--clear-groups', '--no-new-privs', '--', './user-data'],
+        {
+          cwd: dir,
+          detached: true,
+          stdio: ['ignore', log, log],
+          env: { PATH: '/usr/local/bin:/usr/bin:/bin', HOME: dir, USER: user.name, LOGNAME: user.name, LANG: 'C.UTF-8', INSTANCE_ID: spec.id },
+        },
+      );
+      child.on('error', () => undefined);
+      child.unref();
+    } finally {
+      closeSync(log);
+    }
+  }
+}

@@ -1,0 +1,126 @@
+import { fromJson } from '../../store/db.js';
+import type { Store } from '../../store/db.js';
+import type { AddressPair, HostRoute, RuleRec, Snapshot } from './model.js';
+
+/**
+ * One consistent read of everything the data plane renders (a read transaction, so a pass never
+ * sees half of an API call). Plain records come out; nothing here knows about the kernel.
+ */
+export async function loadSnapshot(store: Store): Promise<Snapshot> {
+  return store.db.transaction().execute(async (q) => {
+    const [networks, subnets, ports, allocs, bindings, groups, rules, routers, routes, fips] = await Promise.all([
+      q.selectFrom('networks').select(['id', 'mtu', 'admin_state_up', 'network_type', 'physical_network', 'segmentation_id']).execute(),
+      q.selectFrom('subnets').select(['id', 'network_id', 'ip_version', 'cidr', 'gateway_ip', 'host_routes']).execute(),
+      q
+        .selectFrom('ports')
+        .select([
+          'id',
+          'network_id',
+          'mac_address',
+          'admin_state_up',
+          'status',
+          'device_id',
+          'device_owner',
+          'binding_host_id',
+          'port_security_enabled',
+          'allowed_address_pairs',
+          'created_at',
+        ])
+        .execute(),
+      q.selectFrom('ip_allocations').select(['port_id', 'subnet_id', 'ip_address', 'position']).orderBy('port_id').orderBy('position').execute(),
+      q.selectFrom('port_security_groups').select(['port_id', 'security_group_id']).execute(),
+      q.selectFrom('security_groups').select(['id', 'stateful']).execute(),
+      q
+        .selectFrom('security_group_rules')
+        .select(['id', 'security_group_id', 'direction', 'ethertype', 'protocol', 'port_range_min', 'port_range_max', 'remote_ip_prefix', 'remote_group_id', 'remote_address_group_id'])
+        .execute(),
+      q.selectFrom('routers').select(['id', 'admin_state_up', 'status', 'enable_snat', 'gw_port_id']).execute(),
+      q.selectFrom('router_routes').select(['router_id', 'destination', 'nexthop']).orderBy('router_id').orderBy('position').execute(),
+      q.selectFrom('floating_ips').select(['id', 'floating_ip_address', 'fixed_ip_address', 'fixed_port_id', 'router_id', 'status']).execute(),
+    ]);
+    const routesOf = new Map<string, HostRoute[]>();
+    for (const r of routes) {
+      if (!routesOf.has(r.router_id)) routesOf.set(r.router_id, []);
+      routesOf.get(r.router_id)!.push({ destination: r.destination, nexthop: r.nexthop });
+    }
+    const fixed = new Map<string, Array<{ subnetId: string; ipAddress: string }>>();
+    for (const a of allocs) {
+      if (!fixed.has(a.port_id)) fixed.set(a.port_id, []);
+      fixed.get(a.port_id)!.push({ subnetId: a.subnet_id, ipAddress: a.ip_address });
+    }
+    const portGroups = new Map<string, string[]>();
+    for (const b of bindings) {
+      if (!portGroups.has(b.port_id)) portGroups.set(b.port_id, []);
+      portGroups.get(b.port_id)!.push(b.security_group_id);
+    }
+    const groupRules = new Map<string, RuleRec[]>();
+    for (const r of rules) {
+      // Address groups are not offered by this build; such a rule admits nothing.
+      if (r.remote_address_group_id) continue;
+      if (!groupRules.has(r.security_group_id)) groupRules.set(r.security_group_id, []);
+      groupRules.get(r.security_group_id)!.push({
+        id: r.id,
+        direction: r.direction as RuleRec['direction'],
+        ethertype: r.ethertype as RuleRec['ethertype'],
+        protocol: r.protocol,
+        portMin: r.port_range_min,
+        portMax: r.port_range_max,
+        remoteIpPrefix: r.remote_ip_prefix,
+        remoteGroupId: r.remote_group_id,
+      });
+    }
+    return {
+      networks: networks.map((n) => ({
+        id: n.id,
+        mtu: n.mtu,
+        adminUp: n.admin_state_up === 1,
+        networkType: n.network_type,
+        physicalNetwork: n.physical_network,
+        segmentationId: n.segmentation_id,
+      })),
+      subnets: subnets.map((x) => ({
+        id: x.id,
+        networkId: x.network_id,
+        ipVersion: x.ip_version as 4 | 6,
+        cidr: x.cidr,
+        gatewayIp: x.gateway_ip,
+        hostRoutes: fromJson<HostRoute[]>(x.host_routes, []),
+      })),
+      ports: ports.map((p) => ({
+        id: p.id,
+        networkId: p.network_id,
+        mac: p.mac_address,
+        adminUp: p.admin_state_up === 1,
+        status: p.status,
+        deviceId: p.device_id,
+        deviceOwner: p.device_owner,
+        bindingHost: p.binding_host_id,
+        portSecurity: p.port_security_enabled === 1,
+        fixedIps: fixed.get(p.id) ?? [],
+        allowedAddressPairs: fromJson<Array<{ ip_address: string; mac_address?: string }>>(p.allowed_address_pairs, []).map(
+          (x): AddressPair => ({ ipAddress: x.ip_address, macAddress: x.mac_address ?? p.mac_address }),
+        ),
+        securityGroups: portGroups.get(p.id) ?? [],
+        createdAt: p.created_at,
+      })),
+      securityGroups: groups.map((g) => ({ id: g.id, stateful: g.stateful === 1, rules: groupRules.get(g.id) ?? [] })),
+      routers: routers.map((r) => ({
+        id: r.id,
+        adminUp: r.admin_state_up === 1,
+        status: r.status,
+        enableSnat: r.enable_snat === 1,
+        gatewayPortId: r.gw_port_id,
+        routes: routesOf.get(r.id) ?? [],
+      })),
+      floatingIps: fips.map((f) => ({
+        id: f.id,
+        floatingIp: f.floating_ip_address,
+        fixedIp: f.fixed_ip_address,
+        portId: f.fixed_port_id,
+        routerId: f.router_id,
+        status: f.status,
+      })),
+      instances: null,
+    };
+  });
+}

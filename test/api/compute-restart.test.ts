@@ -1,0 +1,61 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, expect, it } from 'vitest';
+import { serviceClients, startCloud } from '../support/cloud.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'pocketstack-compute-restart-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** One store for both runs: the SQLite file in `dir`, or one PostgreSQL database kept across the restart. */
+async function sharedStore(): Promise<{ config: { databaseUrl?: string }; drop(): Promise<void> }> {
+  const adminUrl = process.env.POCKETSTACK_TEST_DATABASE_URL;
+  if (!adminUrl) return { config: {}, drop: async () => undefined };
+  const pg = (await import('pg')).default;
+  const name = `pocketstack_restart_${Math.random().toString(16).slice(2, 10)}`;
+  const admin = async (sql: string) => {
+    const c = new pg.Client({ connectionString: adminUrl });
+    await c.connect();
+    await c.query(sql);
+    await c.end();
+  };
+  await admin(`CREATE DATABASE ${name}`);
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return { config: { databaseUrl: url.toString() }, drop: () => admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
+}
+
+it('finishes building servers after a restart: the build works from the store', async () => {
+  const store = await sharedStore();
+  let tc = await startCloud({ dir, config: store.config });
+  // No compute manager running: the server is recorded (BUILD/scheduling) and nothing else happens.
+  await tc.cloud.services.computeManager.stop();
+  let compute = (await serviceClients(tc, 'compute')).demo;
+  const network = (await serviceClients(tc, 'network')).demo;
+  const net = (await network.post('/v2.0/networks', { network: { name: 'n' } })).body.network;
+  await network.post('/v2.0/subnets', { subnet: { network_id: net.id, cidr: '10.1.0.0/24', ip_version: 4 } });
+  const image = (await (await serviceClients(tc, 'image')).demo.get('/v2/images')).body.images[0].id;
+  const res = await compute.post('/v2.1/servers', { server: { name: 'survivor', flavorRef: '1', imageRef: image, networks: [{ uuid: net.id }] } }, { 'openstack-api-version': 'compute 2.46' });
+  expect(res.status).toBe(202);
+  const id = res.body.server.id;
+  expect((await compute.get(`/v2.1/servers/${id}`)).body.server.status).toBe('BUILD');
+  await tc.stop();
+
+  tc = await startCloud({ dir, config: store.config });
+  try {
+    compute = (await serviceClients(tc, 'compute')).demo;
+    let status = '';
+    for (let i = 0; i < 50 && status !== 'ACTIVE'; i++) {
+      await tc.cloud.services.computeManager.idle();
+      await tc.cloud.services.dataplane.idle();
+      status = (await compute.get(`/v2.1/servers/${id}`)).body.server.status;
+    }
+    expect(status).toBe('ACTIVE');
+    const ports = (await (await serviceClients(tc, 'network')).admin.get(`/v2.0/ports?device_id=${id}`)).body.ports;
+    expect(ports).toHaveLength(1);
+    expect(ports[0].status).toBe('ACTIVE');
+  } finally {
+    await tc.stop();
+    await store.drop();
+  }
+});

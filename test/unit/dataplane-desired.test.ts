@@ -1,0 +1,237 @@
+import { describe, expect, it } from 'vitest';
+import { buildDesired } from '../../src/dataplane/netns/desired.js';
+import type { FloatingIpRec, NetworkRec, PortRec, RouterRec, Snapshot, SubnetRec } from '../../src/dataplane/netns/model.js';
+import { Names, idFragment } from '../../src/dataplane/netns/names.js';
+
+const names = new Names('ps');
+const opts = { publicPhysnet: 'public', protocolNames: new Map([[47, 'gre']]) };
+
+const PUBLIC = 'aaaaaaaa-0000-0000-0000-000000000001';
+const TENANT = 'bbbbbbbb-0000-0000-0000-000000000002';
+const PUB_V4 = 'cccccccc-0000-0000-0000-000000000001';
+const PUB_V6 = 'cccccccc-0000-0000-0000-000000000002';
+const TEN_V4 = 'dddddddd-0000-0000-0000-000000000001';
+const SG = 'eeeeeeee-0000-0000-0000-000000000001';
+const SERVER = '11111111-2222-3333-4444-555555555555';
+const ROUTER = '99999999-8888-7777-6666-555555555555';
+
+function net(id: string, extra: Partial<NetworkRec> = {}): NetworkRec {
+  return { id, mtu: 1450, adminUp: true, networkType: 'vxlan', physicalNetwork: null, segmentationId: 7, ...extra };
+}
+
+function port(id: string, extra: Partial<PortRec> = {}): PortRec {
+  return {
+    id,
+    networkId: TENANT,
+    mac: 'fa:16:3e:00:00:01',
+    adminUp: true,
+    status: 'DOWN',
+    deviceId: SERVER,
+    deviceOwner: 'compute:nova',
+    bindingHost: 'host1',
+    portSecurity: true,
+    fixedIps: [{ subnetId: TEN_V4, ipAddress: '10.0.2.11' }],
+    allowedAddressPairs: [],
+    securityGroups: [SG],
+    createdAt: '2026-01-01T00:00:00Z',
+    ...extra,
+  };
+}
+
+function snapshot(extra: Partial<Snapshot> = {}): Snapshot {
+  const subnets: SubnetRec[] = [
+    { id: PUB_V4, networkId: PUBLIC, ipVersion: 4, cidr: '172.24.4.0/24', gatewayIp: '172.24.4.1', hostRoutes: [] },
+    { id: PUB_V6, networkId: PUBLIC, ipVersion: 6, cidr: '2001:db8::/64', gatewayIp: '2001:db8::2', hostRoutes: [] },
+    { id: TEN_V4, networkId: TENANT, ipVersion: 4, cidr: '10.0.2.0/24', gatewayIp: '10.0.2.1', hostRoutes: [{ destination: '192.168.5.0/24', nexthop: '10.0.2.254' }] },
+  ];
+  return {
+    networks: [net(PUBLIC, { mtu: 1500, networkType: 'flat', physicalNetwork: 'public', segmentationId: null }), net(TENANT)],
+    subnets,
+    ports: [port('0a000001-0000-0000-0000-000000000001')],
+    securityGroups: [{ id: SG, stateful: true, rules: [{ id: 'r1', direction: 'ingress', ethertype: 'IPv4', protocol: 'tcp', portMin: 80, portMax: 80, remoteIpPrefix: null, remoteGroupId: null }] }],
+    routers: [],
+    floatingIps: [],
+    instances: null,
+    ...extra,
+  };
+}
+
+describe('names', () => {
+  it('fit IFNAMSIZ and are derived from ids', () => {
+    const id = '3f2a1b4c-5d6e-7f80-9a0b-1c2d3e4f5a6b';
+    for (const n of [names.tap(id), names.bridge(id), names.routerGateway(id), names.routerInterface(id), names.hostLeg(id), names.instanceNs(id), names.routerNs(id)]) {
+      expect(n.length).toBeLessThanOrEqual(15);
+    }
+    expect(names.tap(id)).toBe('tap3f2a1b4c-5d');
+    expect(names.instanceNs(id)).toBe('psi-3f2a1b4c-5d');
+    expect(names.hostLeg(id)).toBe('psx-3f2a1b4c-5d');
+  });
+
+  it('hash ids that are not UUIDs, so user strings never reach a name', () => {
+    const n = names.instanceNs('x; rm -rf / #');
+    expect(n).toMatch(/^psi-h[0-9a-f]{10}$/);
+    expect(idFragment('x; rm -rf / #')).toBe(idFragment('x; rm -rf / #'));
+  });
+
+  it('claim only their own namespaces and host links', () => {
+    expect(names.ownsNamespace('ps-sw')).toBe(true);
+    expect(names.ownsNamespace('psi-3f2a1b4c-5d')).toBe(true);
+    expect(names.ownsNamespace('psr-3f2a1b4c-5d')).toBe(true);
+    for (const other of ['psychology', 'fa-sw', 'pt-sw', 'psi-short', 'qrouter-3f2a1b4c-5d6e', 'ps-sw2']) expect(names.ownsNamespace(other)).toBe(false);
+    expect(names.ownsHostLink('psx-3f2a1b4c-5d')).toBe(true);
+    expect(names.ownsHostLink('eth0')).toBe(false);
+    expect(names.ownsHostLink('psx-brex')).toBe(false);
+    expect(() => new Names('PS')).toThrow(/prefix/);
+    expect(() => new Names('p')).toThrow(/prefix/);
+  });
+});
+
+describe('desired state', () => {
+  it('puts an instance in its own namespace with its MAC, address, default route and host routes', () => {
+    const d = buildDesired(snapshot(), names, opts);
+    const ns = d.namespaces.find((n) => n.kind === 'instance')!;
+    expect(ns.name).toBe('psi-11111111-22');
+    expect(ns.links.map((l) => l.name)).toEqual(['lo', 'eth0']);
+    const eth0 = ns.links.find((l) => l.name === 'eth0')!;
+    expect(eth0).toMatchObject({ kind: 'veth', mac: 'fa:16:3e:00:00:01', mtu: 1450, peer: { ns: 'ps-sw', name: 'tap0a000001-00' } });
+    expect(ns.addrs).toEqual([{ dev: 'eth0', cidr: '10.0.2.11/24', owner: 'port:0a000001-0000-0000-0000-000000000001' }]);
+    expect(ns.routes.map((r) => [r.dst, r.via])).toEqual([
+      ['default', '10.0.2.1'],
+      ['192.168.5.0/24', '10.0.2.254'],
+    ]);
+    expect(ns.sysctls).toContainEqual(['net.ipv4.ip_unprivileged_port_start', '0']);
+    const tap = d.switch.links.find((l) => l.name === 'tap0a000001-00')!;
+    expect(tap).toMatchObject({ creates: true, master: 'brqbbbbbbbb-00', mtu: 1450, up: true, peer: { ns: 'psi-11111111-22', name: 'eth0' } });
+    expect(d.switch.links.find((l) => l.name === 'brqbbbbbbbb-00')).toMatchObject({ kind: 'bridge', mtu: 1450 });
+    expect(d.wired.get('0a000001-0000-0000-0000-000000000001')).toEqual({ portId: '0a000001-0000-0000-0000-000000000001', ns: 'psi-11111111-22', ifname: 'eth0', up: true });
+  });
+
+  it('orders NICs by creation and numbers them eth0, eth1', () => {
+    const d = buildDesired(
+      snapshot({
+        ports: [
+          port('0a000002-0000-0000-0000-000000000002', { createdAt: '2026-01-01T00:00:05Z', mac: 'fa:16:3e:00:00:02', fixedIps: [{ subnetId: TEN_V4, ipAddress: '10.0.2.12' }] }),
+          port('0a000001-0000-0000-0000-000000000001'),
+        ],
+      }),
+      names,
+      opts,
+    );
+    expect(d.wired.get('0a000001-0000-0000-0000-000000000001')!.ifname).toBe('eth0');
+    expect(d.wired.get('0a000002-0000-0000-0000-000000000002')!.ifname).toBe('eth1');
+  });
+
+  it('follows compute: NIC order, power state and boot generation come from the instance records', () => {
+    const d = buildDesired(
+      snapshot({
+        ports: [port('0a000001-0000-0000-0000-000000000001'), port('0a000002-0000-0000-0000-000000000002', { mac: 'fa:16:3e:00:00:02', fixedIps: [{ subnetId: TEN_V4, ipAddress: '10.0.2.12' }] })],
+        instances: [{ id: SERVER, running: false, userData: '#!/bin/sh\necho hi\n', bootGeneration: 3, nics: ['0a000002-0000-0000-0000-000000000002', '0a000001-0000-0000-0000-000000000001'] }],
+      }),
+      names,
+      opts,
+    );
+    expect(d.wired.get('0a000002-0000-0000-0000-000000000002')!.ifname).toBe('eth0');
+    expect(d.instances).toEqual([{ id: SERVER, ns: 'psi-11111111-22', running: false, userData: '#!/bin/sh\necho hi\n', bootGeneration: 3 }]);
+  });
+
+  it('wires no port of an unknown server when compute says which servers exist', () => {
+    const d = buildDesired(snapshot({ instances: [] }), names, opts);
+    expect(d.namespaces).toEqual([]);
+    expect(d.wired.size).toBe(0);
+  });
+
+  it('keeps a bad port out (with its reason) and still builds the rest', () => {
+    const good = port('0a000001-0000-0000-0000-000000000001');
+    const bad = port('0a000009-0000-0000-0000-000000000009', { deviceId: '22222222-0000-0000-0000-000000000000', fixedIps: [{ subnetId: 'nope', ipAddress: '10.0.2.99' }] });
+    const d = buildDesired(snapshot({ ports: [good, bad] }), names, opts);
+    expect(d.errors.get(`port:${bad.id}`)).toMatch(/not on a known subnet/);
+    expect(d.wired.has(good.id)).toBe(true);
+    expect(d.wired.has(bad.id)).toBe(false);
+  });
+
+  it('reports colliding names instead of sharing a device', () => {
+    const a = port('abcdef01-2300-0000-0000-000000000001');
+    const b = port('abcdef01-2300-0000-0000-000000000002', { mac: 'fa:16:3e:00:00:02', fixedIps: [{ subnetId: TEN_V4, ipAddress: '10.0.2.12' }] });
+    const d = buildDesired(snapshot({ ports: [a, b] }), names, opts);
+    expect(d.wired.has(a.id)).toBe(true);
+    expect(d.errors.get(`port:${b.id}`)).toMatch(/already used/);
+  });
+
+  it('takes an administratively down port off the wire (tap down, not ACTIVE)', () => {
+    const d = buildDesired(snapshot({ ports: [port('0a000001-0000-0000-0000-000000000001', { adminUp: false })] }), names, opts);
+    expect(d.switch.links.find((l) => l.name.startsWith('tap'))!.up).toBe(false);
+    expect(d.wired.get('0a000001-0000-0000-0000-000000000001')!.up).toBe(false);
+  });
+
+  it("gives the host a leg into the public bridge with the public subnets' gateway addresses", () => {
+    const d = buildDesired(snapshot(), names, opts);
+    expect(d.root.links).toEqual([
+      { name: 'psx-aaaaaaaa-00', kind: 'veth', mtu: 1500, up: true, peer: { ns: 'ps-sw', name: 'ex-aaaaaaaa-00' }, creates: true, owner: `hostleg:${PUBLIC}` },
+    ]);
+    expect(d.root.addrs.map((a) => a.cidr)).toEqual(['172.24.4.1/24', '2001:db8::2/64']);
+    expect(d.root.routes).toEqual([]);
+    const end = d.switch.links.find((l) => l.name === 'ex-aaaaaaaa-00')!;
+    expect(end.master).toBe('brqaaaaaaaa-00');
+    expect(end.creates).toBeFalsy();
+    // Another physical network is not bridged to the host.
+    const other = buildDesired(snapshot(), names, { ...opts, publicPhysnet: 'datacentre' });
+    expect(other.root.links).toEqual([]);
+  });
+
+  it('builds a router: qr- per interface, qg- with floating IPs, NAT, default route and extra routes', () => {
+    const qr = port('0b000001-0000-0000-0000-000000000001', {
+      deviceId: ROUTER,
+      deviceOwner: 'network:router_interface',
+      bindingHost: '',
+      portSecurity: true,
+      fixedIps: [{ subnetId: TEN_V4, ipAddress: '10.0.2.1' }],
+      mac: 'fa:16:3e:00:01:01',
+      securityGroups: [],
+    });
+    const qg = port('0c000001-0000-0000-0000-000000000001', {
+      networkId: PUBLIC,
+      deviceId: ROUTER,
+      deviceOwner: 'network:router_gateway',
+      bindingHost: '',
+      fixedIps: [
+        { subnetId: PUB_V4, ipAddress: '172.24.4.13' },
+        { subnetId: PUB_V6, ipAddress: '2001:db8::7' },
+      ],
+      mac: 'fa:16:3e:00:01:02',
+      securityGroups: [],
+    });
+    const vm = port('0a000001-0000-0000-0000-000000000001');
+    const router: RouterRec = { id: ROUTER, adminUp: true, status: 'ACTIVE', enableSnat: true, gatewayPortId: qg.id, routes: [{ destination: '192.168.9.0/24', nexthop: '10.0.2.50' }] };
+    const fip: FloatingIpRec = { id: 'f1', floatingIp: '172.24.4.101', fixedIp: '10.0.2.11', portId: vm.id, routerId: ROUTER, status: 'DOWN' };
+    const unassociated: FloatingIpRec = { id: 'f2', floatingIp: '172.24.4.102', fixedIp: null, portId: null, routerId: null, status: 'DOWN' };
+    const d = buildDesired(snapshot({ ports: [vm, qr, qg], routers: [router], floatingIps: [fip, unassociated] }), names, opts);
+    const ns = d.namespaces.find((n) => n.kind === 'router')!;
+    expect(ns.name).toBe('psr-99999999-88');
+    expect(ns.sysctls).toContainEqual(['net.ipv4.ip_forward', '1']);
+    expect(ns.links.map((l) => l.name).sort()).toEqual(['lo', 'qg-0c000001-00', 'qr-0b000001-00']);
+    expect(ns.addrs.map((a) => `${a.dev} ${a.cidr}`).sort()).toEqual([
+      'qg-0c000001-00 172.24.4.101/32',
+      'qg-0c000001-00 172.24.4.13/24',
+      'qg-0c000001-00 2001:db8::7/64',
+      'qr-0b000001-00 10.0.2.1/24',
+    ]);
+    expect(ns.routes.map((r) => `${r.dst} via ${r.via}`).sort()).toEqual(['192.168.9.0/24 via 10.0.2.50', 'default via 172.24.4.1', 'default via 2001:db8::2']);
+    expect(ns.nat).toEqual({ gatewayIf: 'qg-0c000001-00', gatewayIp: '172.24.4.13', enableSnat: true, fips: [{ floating: '172.24.4.101', fixed: '10.0.2.11', owner: 'floatingip:f1' }] });
+    // Router ports are trusted: no security group chains for them.
+    expect([...d.filter.v4.filter.keys()].some((c) => c.includes('0b000001'))).toBe(false);
+    expect(d.wired.get(qr.id)!.ns).toBe('psr-99999999-88');
+    // The router knows the instances on its subnets before they answer ARP.
+    expect(ns.neighbours).toEqual([{ dev: 'qr-0b000001-00', ip: '10.0.2.11', mac: 'fa:16:3e:00:00:01', owner: `port:${vm.id}` }]);
+    // The host learns where the router's addresses live (as from a gratuitous ARP).
+    expect(d.root.neighbours).toEqual([
+      { dev: 'psx-aaaaaaaa-00', ip: '172.24.4.13', mac: 'fa:16:3e:00:01:02', owner: `router:${ROUTER}` },
+      { dev: 'psx-aaaaaaaa-00', ip: '172.24.4.101', mac: 'fa:16:3e:00:01:02', owner: 'floatingip:f1' },
+    ]);
+  });
+
+  it('drops a router that is administratively down', () => {
+    const router: RouterRec = { id: ROUTER, adminUp: false, status: 'ACTIVE', enableSnat: true, gatewayPortId: null, routes: [] };
+    const d = buildDesired(snapshot({ routers: [router] }), names, opts);
+    expect(d.namespaces.some((n) => n.kind === 'router')).toBe(false);
+  });
+});
