@@ -70,7 +70,14 @@ EXTENSIONS=$(curl -sf -H "x-auth-token: $TOKEN" "http://127.0.0.1:$P_NET/v2.0/ex
   | node -e 'let s="";process.stdin.on("data",(d)=>s+=d).on("end",()=>console.log(JSON.parse(s).extensions.map((e)=>e.alias).join(",")))')
 [ -n "$EXTENSIONS" ] || { echo "tempest-network: could not read the advertised extensions" >&2; exit 2; }
 
-echo "tempest-network: PocketStack on identity :$P_ID network :$P_NET; workspace $WORKSPACE"
+# Port-binding tests ask Nova for a hypervisor: say Nova is there when this build serves it.
+if [ -z "${NOVA:-}" ]; then
+  NOVA=false
+  curl -sf -H "x-auth-token: $TOKEN" "$IDENTITY/auth/catalog" | grep -q '"type":"compute"' && NOVA=true
+fi
+export NOVA
+
+echo "tempest-network: PocketStack on identity :$P_ID network :$P_NET; nova $NOVA; workspace $WORKSPACE"
 echo "tempest-network: extensions $EXTENSIONS"
 status=0
 TEMPEST_WORKSPACE=$WORKSPACE NETWORK_API_EXTENSIONS=$EXTENSIONS EXCLUDE_REGEX=$EXCLUDE_REGEX \
