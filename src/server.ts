@@ -17,13 +17,14 @@ import { ComputeService } from './core/compute/servers.js';
 import { type RequestContext, systemContext } from './core/context.js';
 import { ImageService } from './core/image/service.js';
 import { DEFAULT_DOMAIN_ID, IdentityService } from './core/identity/service.js';
-import { availabilityRoutes } from './api/network/availability.js';
+import { viewRoutes } from './api/network/views.js';
 import { quotaRoutes } from './api/network/quotas.js';
 import { floatingIpOps } from './core/network/floatingips.js';
+import { meteringLabelOps, meteringLabelRuleOps } from './core/network/metering.js';
 import { networkOps } from './core/network/networks.js';
 import { configureDefaultQuotas } from './core/network/quotas.js';
 import { portOps } from './core/network/ports.js';
-import { routerOps } from './core/network/routers.js';
+import { L3_SERVICE_PROVIDERS, routerOps } from './core/network/routers.js';
 import { securityGroupOps, securityGroupRuleOps } from './core/network/securitygroups.js';
 import { NetworkService } from './core/network/service.js';
 import { subnetOps } from './core/network/subnets.js';
@@ -50,6 +51,7 @@ const CORE_EXTENSIONS = [
   'fip-port-details',
   'floatingip-pools',
   'ip-substring-filtering',
+  'metering',
   'net-mtu',
   'net-mtu-writable',
   'network-ip-availability',
@@ -65,6 +67,7 @@ const CORE_EXTENSIONS = [
   'router',
   'security-group',
   'security-groups-normalized-cidr',
+  'service-type',
   'sorting',
   'standard-attr-description',
   'standard-attr-revisions',
@@ -77,6 +80,9 @@ const CORE_EXTENSIONS = [
   'tag',
   'tag-ext',
 ];
+
+/** What GET /v2.0/service-providers lists: the drivers of the services this build runs. */
+const SERVICE_PROVIDERS = [...L3_SERVICE_PROVIDERS];
 
 /** Which configured port each API app listens on (app name → Config.ports key). */
 export const APP_PORTS: Record<string, keyof Config['ports']> = {
@@ -134,6 +140,8 @@ export class Cloud {
     network.register(securityGroupRuleOps(store));
     network.register(routerOps());
     network.register(floatingIpOps());
+    network.register(meteringLabelOps());
+    network.register(meteringLabelRuleOps());
     const extensions = new Set(CORE_EXTENSIONS);
     const dataplane = await createDataPlane(config, network, log);
     const image = new ImageService(store, { dataDir: config.dataDir, sizeCap: config.imageSizeCap });
@@ -160,7 +168,7 @@ export class Cloud {
         auth: identity,
         identityUrl,
         extensions: () => [...extensions].sort(),
-        plugins: [quotaRoutes(store), availabilityRoutes(store), ...(config.lbaasV1 ? [lbaasV1Plugin(loadBalancer)] : [])],
+        plugins: [quotaRoutes(store), viewRoutes(store, () => SERVICE_PROVIDERS), ...(config.lbaasV1 ? [lbaasV1Plugin(loadBalancer)] : [])],
       }),
     );
     cloud.apps.set('compute', buildComputeApi({ logger: log, compute, auth: identity, identityUrl }));

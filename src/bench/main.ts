@@ -18,9 +18,11 @@ import type { BenchContext, Result, Scenario } from './scenario.js';
 import { computeScenarios } from './scenarios/compute.js';
 import { loadBalancerScenarios } from './scenarios/loadbalancer.js';
 import { netnsScenario } from './scenarios/netns.js';
-import { neutronScenarios } from './scenarios/neutron.js';
+import { l3Scenarios } from './scenarios/l3.js';
+import { neutronScenarios, rss } from './scenarios/neutron.js';
 
-const SCENARIOS: Scenario[] = [...neutronScenarios, ...computeScenarios, ...loadBalancerScenarios];
+// Memory last: it reads what the whole run left behind.
+const SCENARIOS: Scenario[] = [...neutronScenarios.filter((s) => s !== rss), ...l3Scenarios, ...computeScenarios, ...loadBalancerScenarios, rss];
 /** Run only with `--dataplane netns` (root: the benchmark's own server builds real namespaces). */
 const NETNS_SCENARIOS: Scenario[] = [netnsScenario];
 /** The benchmark's data plane owns namespaces with this prefix (removed when it ends). */

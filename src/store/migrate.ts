@@ -3,20 +3,22 @@ import type { Store } from './db.js';
 import * as m0001 from './migrations/0001_identity.js';
 import * as m0002 from './migrations/0002_network.js';
 import * as m0003 from './migrations/0003_l3.js';
-import * as m0004compute from './migrations/0004_compute.js';
-import * as m0004subnetpools from './migrations/0004_subnetpools.js';
-import * as m0005 from './migrations/0005_image.js';
-import * as m0006 from './migrations/0006_loadbalancer.js';
+import * as m0004 from './migrations/0004_subnetpools.js';
+import * as m0005 from './migrations/0005_compute.js';
+import * as m0006 from './migrations/0006_image.js';
+import * as m0007 from './migrations/0007_loadbalancer.js';
+import * as m0008 from './migrations/0008_metering.js';
 
 /** Migrations are listed here in order; each file only ever gains successors, never edits. */
 const MIGRATIONS: Record<string, Migration> = {
   '0001_identity': m0001,
   '0002_network': m0002,
   '0003_l3': m0003,
-  '0004_compute': m0004compute,
-  '0004_subnetpools': m0004subnetpools,
-  '0005_image': m0005,
-  '0006_loadbalancer': m0006,
+  '0004_subnetpools': m0004,
+  '0005_compute': m0005,
+  '0006_image': m0006,
+  '0007_loadbalancer': m0007,
+  '0008_metering': m0008,
 };
 
 class StaticProvider implements MigrationProvider {

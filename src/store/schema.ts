@@ -595,6 +595,23 @@ export interface SubnetpoolPrefixesTable {
   cidr: string;
 }
 
+export interface MeteringLabelsTable {
+  id: string;
+  project_id: string;
+  name: string;
+  description: string;
+  shared: number;
+}
+
+export interface MeteringLabelRulesTable {
+  id: string;
+  project_id: string;
+  metering_label_id: string;
+  direction: string;
+  remote_ip_prefix: string | null;
+  excluded: number;
+}
+
 export interface DB {
   domains: DomainsTable;
   projects: ProjectsTable;
@@ -647,4 +664,6 @@ export interface DB {
   lb_amphorae: LbAmphoraeTable;
   subnetpools: SubnetpoolsTable;
   subnetpool_prefixes: SubnetpoolPrefixesTable;
+  metering_labels: MeteringLabelsTable;
+  metering_label_rules: MeteringLabelRulesTable;
 }

@@ -93,3 +93,14 @@ describe('tags', () => {
     expect(notList.status).toBe(400);
   });
 });
+
+describe('service providers', () => {
+  it('lists the router driver this build runs, filterable, for any project', async () => {
+    const res = await demo.get('/v2.0/service-providers');
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ service_providers: [{ service_type: 'L3_ROUTER_NAT', name: 'single_node', default: false }] });
+    expect((await demo.get('/v2.0/service-providers?service_type=LOADBALANCERV2')).body).toEqual({ service_providers: [] });
+    expect((await demo.get('/v2.0/service-providers?fields=name')).body).toEqual({ service_providers: [{ name: 'single_node' }] });
+    expect((await demo.post('/v2.0/service-providers', {})).status).toBe(405);
+  });
+});

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Client, type TestCloud, networkClients, startCloud } from '../support/cloud.js';
 
-const golden = (name: string) => JSON.parse(readFileSync(`/work/shared/reference/neutron/golden/${name}.json`, 'utf8'));
+const golden = (name: string) => JSON.parse(readFileSync(new URL(`../fixtures/neutron-golden/${name}.json`, import.meta.url), 'utf8'));
 
 let tc: TestCloud;
 let admin: Client;
@@ -183,7 +183,11 @@ describe('floating IPs', () => {
     const listed = (await demo.get('/v2.0/floatingips')).body.floatingips.map((f: { id: string }) => f.id);
     expect(listed).toContain(mine.id);
     expect(listed).not.toContain(theirs.id);
-    expect((await demo.get(`/v2.0/floatingips/${theirs.id}`)).body.NeutronError.type).toBe('FloatingIPNotFound');
+    expect((await demo.get(`/v2.0/floatingips/${theirs.id}`)).body.NeutronError).toEqual({
+      type: 'FloatingIPNotFound',
+      message: `Floating IP ${theirs.id} could not be found`,
+      detail: '',
+    });
     const forDemo = await admin.post('/v2.0/floatingips', { floatingip: { floating_network_id: publicId, project_id: mine.project_id } });
     expect(forDemo.body.floatingip.project_id).toBe(mine.project_id);
     const filtered = (await demo.get(`/v2.0/floatingips?floating_ip_address=${mine.floating_ip_address}`)).body.floatingips;

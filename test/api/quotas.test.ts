@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Client, type TestCloud, networkClients, startCloud } from '../support/cloud.js';
 
-const golden = (name: string) => JSON.parse(readFileSync(`/work/shared/reference/neutron/golden/${name}.json`, 'utf8'));
+const golden = (name: string) => JSON.parse(readFileSync(new URL(`../fixtures/neutron-golden/${name}.json`, import.meta.url), 'utf8'));
 
 let tc: TestCloud;
 let admin: Client;

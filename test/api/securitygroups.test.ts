@@ -83,6 +83,14 @@ describe('security groups', () => {
       expect(res.body.NeutronError.type).toBe('SecurityGroupNotFound');
     }
     expect((await rule({ security_group_id: '00000000-0000-0000-0000-000000000000' })).status).toBe(404);
+    expect((await demo.get('/v2.0/security-groups/00000000-0000-0000-0000-000000000000')).body.NeutronError).toEqual({
+      type: 'SecurityGroupNotFound',
+      message: 'Security group 00000000-0000-0000-0000-000000000000 does not exist',
+      detail: '',
+    });
+    expect((await demo.get('/v2.0/security-group-rules/00000000-0000-0000-0000-000000000000')).body.NeutronError.message).toBe(
+      'Security group rule 00000000-0000-0000-0000-000000000000 does not exist',
+    );
   });
 
   it('keeps the default group name for the default group only', async () => {

@@ -1,7 +1,7 @@
 /**
  * The seed's router and floating IP commands, run verbatim with Debian's `openstack` client
  * against PocketStack, compared row by row with what the same client printed against the real
- * Neutron server (../shared/reference/neutron/cli/). Values that differ by nature (ids, times,
+ * Neutron server (test/fixtures/neutron-cli/). Values that differ by nature (ids, times,
  * addresses, project ids) are compared by shape; everything else must be identical.
  */
 import { execFile } from 'node:child_process';
@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type TestCloud, startCloud } from '../support/cloud.js';
 
 const run = promisify(execFile);
-const REFERENCE = '/work/shared/reference/neutron/cli';
+const REFERENCE = new URL('../fixtures/neutron-cli', import.meta.url).pathname;
 
 let tc: TestCloud;
 let env: NodeJS.ProcessEnv;

@@ -211,11 +211,31 @@ export function buildNetworkApi(opts: NetworkApiOptions): FastifyInstance {
   };
 
   const ALL = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'] as const;
-  app.route({ method: [...ALL], url: '/v2.0/:collection', handler: collection });
-  app.route({ method: [...ALL], url: '/v2.0/:collection/:id', handler: member });
-  app.route({ method: [...ALL], url: '/v2.0/:collection/:id/tags', handler: tags });
-  app.route({ method: [...ALL], url: '/v2.0/:collection/:id/tags/:tag', handler: tag });
-  app.route({ method: [...ALL], url: '/v2.0/:collection/:id/:action', handler: action });
+  type Handler = (req: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
+  const routes: Array<[string, Handler]> = [
+    ['', collection],
+    ['/:id', member],
+    ['/:id/tags', tags],
+    ['/:id/tags/:tag', tag],
+    ['/:id/:action', action],
+  ];
+  for (const [suffix, handler] of routes) app.route({ method: [...ALL], url: `/v2.0/:collection${suffix}`, handler });
+  // Resources under a path prefix (`/v2.0/metering/metering-labels`): the prefix is part of the
+  // resource's path, and the static segment routes before the generic `/v2.0/:collection/:id`.
+  const prefixes = new Set(service.collections.filter((c) => c.includes('/')).map((c) => c.slice(0, c.lastIndexOf('/'))));
+  for (const prefix of prefixes) {
+    for (const [suffix, handler] of routes) {
+      app.route({
+        method: [...ALL],
+        url: `/v2.0/${prefix}/:collection${suffix}`,
+        handler: (req, reply) => {
+          const params = req.params as { collection: string };
+          params.collection = `${prefix}/${params.collection}`;
+          return handler(req, reply);
+        },
+      });
+    }
+  }
 
   app.setNotFoundHandler(async () => {
     throw RESOURCE_NOT_FOUND();

@@ -9,7 +9,7 @@ import type { Q, Tx } from '../../store/db.js';
 import { uuid as newUuid } from '../../util/ids.js';
 import { isoSeconds } from '../../util/time.js';
 import type { RequestContext } from '../context.js';
-import { DomainError, conflict, neutronBadRequest, resourceNotFound } from '../errors.js';
+import { DomainError, conflict, neutronBadRequest, notFound, resourceNotFound } from '../errors.js';
 import { ipAddressOrNone, ipToCanonical, uuid, uuidOrNone } from './attributes.js';
 import { visibleNetwork } from './networks.js';
 import { createPortInternal, deletePort } from './ports.js';
@@ -24,7 +24,7 @@ export const floatingIpDef: ResourceDef = {
   collection: 'floatingips',
   table: 'floating_ips',
   label: 'Floating IP',
-  notFoundType: 'FloatingIPNotFound',
+  notFound: (id) => notFound('FloatingIPNotFound', `Floating IP ${id} could not be found`),
   bulk: true,
   taggable: true,
   attrs: {

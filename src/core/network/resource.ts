@@ -41,6 +41,8 @@ export interface ResourceDef {
   /** Used in "<Label> <id> could not be found." */
   label: string;
   notFoundType?: string;
+  /** Neutron's own not-found error when its wording differs ("Router X could not be found", no period). */
+  notFound?(id: string): DomainError;
   attrs: Record<string, Attr>;
   /** Revision a new object starts at (Neutron bumps some on create side effects). */
   initialRevision?: number;
@@ -59,7 +61,7 @@ export interface ResourceDef {
 }
 
 export const STD_NOT_FOUND = (def: ResourceDef, id: string) =>
-  resourceNotFound(def.label, id, def.notFoundType?.replace(/NotFound$/, ''));
+  def.notFound ? def.notFound(id) : resourceNotFound(def.label, id, def.notFoundType?.replace(/NotFound$/, ''));
 
 /** Standard attributes every Neutron resource carries (project-id, description, timestamps, revisions). */
 export function standardAttrs(opts: { tags?: boolean; description?: boolean } = {}): Record<string, Attr> {

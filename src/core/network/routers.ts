@@ -42,6 +42,11 @@ export const ROUTER_GW = 'network:router_gateway';
 export const ROUTER_INTF = 'network:router_interface';
 /** Interface owners a floating IP may route through (Neutron's ROUTER_INTERFACE_OWNERS). */
 const ROUTER_INTERFACE_OWNERS = [ROUTER_INTF, 'network:router_interface_distributed', 'network:ha_router_replicated_interface'];
+/**
+ * The L3 service provider behind these routers, as Neutron lists its drivers: a router lives on
+ * one node (no HA or DVR drivers here).
+ */
+export const L3_SERVICE_PROVIDERS = [{ service_type: 'L3_ROUTER_NAT', name: 'single_node', default: false }];
 /** neutron.conf max_routes. */
 export const MAX_ROUTES = 30;
 
@@ -83,6 +88,7 @@ export const routerDef: ResourceDef = {
   collection: 'routers',
   table: 'routers',
   label: 'Router',
+  notFound: (id) => notFound('RouterNotFound', `Router ${id} could not be found`),
   bulk: true,
   taggable: true,
   initialRevision: 1,

@@ -87,6 +87,7 @@ export const securityGroupDef: ResourceDef = {
   path: 'security-groups',
   table: 'security_groups',
   label: 'Security group',
+  notFound: (id) => sgNotFound(id),
   bulk: true,
   taggable: true,
   initialRevision: 1,
@@ -129,6 +130,7 @@ export const securityGroupRuleDef: ResourceDef = {
   path: 'security-group-rules',
   table: 'security_group_rules',
   label: 'Security group rule',
+  notFound: (id) => ruleNotFound(id),
   bulk: true,
   attrs: {
     id: { filter: true, sort: true, column: 'id', validate: uuid },

@@ -13,7 +13,7 @@ import {
   parseIp,
 } from '../../util/ip.js';
 import type { RequestContext } from '../context.js';
-import { DomainError, conflict, invalidInput, neutronBadRequest, notFound, resourceNotFound } from '../errors.js';
+import { DomainError, conflict, invalidInput, neutronBadRequest, resourceNotFound } from '../errors.js';
 import {
   NOT_SPECIFIED,
   cidrToCanonical,

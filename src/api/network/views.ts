@@ -20,8 +20,14 @@ function sendExact(reply: FastifyReply, body: unknown) {
   return reply.type('application/json; charset=utf-8').send(stringifyExact(body));
 }
 
-/** Read-only views: network-ip-availabilities and floatingip_pools. */
-export function availabilityRoutes(store: Store) {
+export interface ServiceProvider {
+  service_type: string;
+  name: string;
+  default: boolean;
+}
+
+/** Read-only views: network-ip-availabilities, floatingip_pools, service-providers. */
+export function viewRoutes(store: Store, providers: () => ServiceProvider[]) {
   return (app: FastifyInstance, h: NetworkHelpers): void => {
     const ALL = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'] as const;
     const fields = (req: FastifyRequest) => (h.query(req).get('fields') ?? []).filter(Boolean);
@@ -45,6 +51,25 @@ export function availabilityRoutes(store: Store) {
         const { network } = req.params as { network: string };
         const item = await showAvailability(store.db, ctx, network);
         return sendExact(reply, { network_ip_availability: pick(item, fields(req)) });
+      },
+    });
+
+    // service-type: the drivers behind the advanced services (routers here: one node, no HA/DVR).
+    app.route({
+      method: [...ALL],
+      url: '/v2.0/service-providers',
+      handler: async (req) => {
+        await h.auth(req);
+        if (req.method !== 'GET') throw methodNotAllowed();
+        const q = h.query(req);
+        const want = (k: string) => (q.get(k) ?? []).filter(Boolean);
+        const items = providers().filter(
+          (p) =>
+            (!want('service_type').length || want('service_type').includes(p.service_type)) &&
+            (!want('name').length || want('name').includes(p.name)) &&
+            (!want('default').length || want('default').map((d) => d.toLowerCase() === 'true').includes(p.default)),
+        );
+        return { service_providers: items.map((p) => pick(p, fields(req))) };
       },
     });
 

@@ -1,0 +1,109 @@
+/**
+ * Metering labels and rules (Neutron's `metering`): which traffic of a project's routers to
+ * count. This is the API and its rules, as Neutron's metering service plugin keeps them; like
+ * Neutron with its default (noop) metering driver, nothing here reads counters — Neutron only
+ * ever reports them as notifications to a telemetry service, which PocketStack does not run.
+ */
+import { uuid as newUuid } from '../../util/ids.js';
+import { cidrsOverlap, parseCidr } from '../../util/ip.js';
+import { conflict, notFound } from '../errors.js';
+import { string, subnetCidr, toBoolean, uuid, values as valuesV } from './attributes.js';
+import type { ResourceOps } from './registry.js';
+import { type ResourceDef, policyError, standardAttrs } from './resource.js';
+
+const labelNotFound = (id: string) => notFound('MeteringLabelNotFound', `Metering label '${id}' does not exist.`);
+const ruleNotFound = (id: string) => notFound('MeteringLabelRuleNotFound', `Metering label rule '${id}' does not exist.`);
+
+export const meteringLabelDef: ResourceDef = {
+  name: 'metering_label',
+  collection: 'metering_labels',
+  path: 'metering/metering-labels',
+  table: 'metering_labels',
+  label: 'Metering label',
+  notFound: labelNotFound,
+  attrs: {
+    id: { filter: true, sort: true, column: 'id', validate: uuid },
+    name: { post: true, default: '', filter: true, sort: true, column: 'name', validate: string(255) },
+    description: { post: true, default: '', filter: true, sort: true, column: 'description', validate: string(1024) },
+    shared: { post: true, default: false, filter: true, sort: true, column: 'shared', codec: 'bool', convert: toBoolean },
+    project_id: standardAttrs().project_id,
+    tenant_id: standardAttrs().tenant_id,
+  },
+};
+
+export const meteringLabelRuleDef: ResourceDef = {
+  name: 'metering_label_rule',
+  collection: 'metering_label_rules',
+  path: 'metering/metering-label-rules',
+  table: 'metering_label_rules',
+  label: 'Metering label rule',
+  notFound: ruleNotFound,
+  attrs: {
+    id: { filter: true, sort: true, column: 'id', validate: uuid },
+    metering_label_id: { post: true, filter: true, sort: true, column: 'metering_label_id', validate: uuid },
+    direction: { post: true, filter: true, sort: true, column: 'direction', validate: valuesV(['ingress', 'egress']) },
+    remote_ip_prefix: { post: true, filter: true, sort: true, column: 'remote_ip_prefix', validate: subnetCidr },
+    excluded: { post: true, default: false, filter: true, sort: true, column: 'excluded', codec: 'bool', convert: toBoolean },
+    // Rules carry no project of their own (their label's is used); accepted, never shown.
+    tenant_id: { ...standardAttrs().tenant_id, visible: false, filter: false, sort: false },
+    project_id: { ...standardAttrs().project_id, visible: false, filter: false, sort: false },
+  },
+};
+
+export function meteringLabelOps(): ResourceOps {
+  return {
+    def: meteringLabelDef,
+    async create(trx, ctx, p) {
+      if (!ctx.isAdmin) throw policyError('create_metering_label');
+      const v = p.values;
+      const id = newUuid();
+      await trx
+        .insertInto('metering_labels')
+        .values({ id, project_id: v.project_id as string, name: v.name as string, description: v.description as string, shared: v.shared ? 1 : 0 })
+        .execute();
+      return id;
+    },
+    async delete(trx, ctx, row) {
+      if (!ctx.isAdmin) throw policyError('delete_metering_label');
+      await trx.deleteFrom('metering_label_rules').where('metering_label_id', '=', row.id).execute();
+      await trx.deleteFrom('metering_labels').where('id', '=', row.id).execute();
+    },
+  };
+}
+
+export function meteringLabelRuleOps(): ResourceOps {
+  return {
+    def: meteringLabelRuleDef,
+    async create(trx, ctx, p) {
+      if (!ctx.isAdmin) throw policyError('create_metering_label_rule');
+      const v = p.values;
+      const label = await trx.selectFrom('metering_labels').select(['id', 'project_id']).where('id', '=', v.metering_label_id as string).executeTakeFirst();
+      if (!label) throw labelNotFound(v.metering_label_id as string);
+      const prefix = v.remote_ip_prefix as string;
+      const excluded = v.excluded ? 1 : 0;
+      // Neutron's metering plugin refuses rules whose prefixes overlap for one label, direction and kind.
+      const siblings = await trx
+        .selectFrom('metering_label_rules')
+        .select('remote_ip_prefix')
+        .where('metering_label_id', '=', label.id)
+        .where('direction', '=', v.direction as string)
+        .where('excluded', '=', excluded)
+        .execute();
+      const mine = parseCidr(prefix)!;
+      if (siblings.some((s) => s.remote_ip_prefix && cidrsOverlap(parseCidr(s.remote_ip_prefix)!, mine))) {
+        throw conflict('MeteringLabelRuleOverlaps', `Metering label rule with remote_ip_prefix '${prefix}' overlaps another.`);
+      }
+      const id = newUuid();
+      await trx
+        .insertInto('metering_label_rules')
+        .values({ id, project_id: label.project_id, metering_label_id: label.id, direction: v.direction as string, remote_ip_prefix: prefix, excluded })
+        .execute();
+      return id;
+    },
+    async delete(trx, ctx, row) {
+      if (!ctx.isAdmin) throw policyError('delete_metering_label_rule');
+      await trx.deleteFrom('metering_label_rules').where('id', '=', row.id).execute();
+    },
+  };
+}
+
