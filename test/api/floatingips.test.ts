@@ -1,3 +1,4 @@
+import { freeAddress } from '../support/addresses.js';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Client, type TestCloud, networkClients, startCloud } from '../support/cloud.js';
@@ -120,15 +121,16 @@ describe('floating IPs', () => {
   });
 
   it('lets only admins choose the address, and the address is then taken', async () => {
-    const denied = await demo.post('/v2.0/floatingips', { floatingip: { floating_network_id: publicId, floating_ip_address: '172.24.4.99' } });
+    const addr = await freeAddress(admin, publicId, '172.24.4');
+    const denied = await demo.post('/v2.0/floatingips', { floatingip: { floating_network_id: publicId, floating_ip_address: addr } });
     expect(denied.status).toBe(403);
-    const ok = await admin.post('/v2.0/floatingips', { floatingip: { floating_network_id: publicId, floating_ip_address: '172.24.4.99' } });
+    const ok = await admin.post('/v2.0/floatingips', { floatingip: { floating_network_id: publicId, floating_ip_address: addr } });
     expect(ok.status).toBe(201);
-    expect(ok.body.floatingip.floating_ip_address).toBe('172.24.4.99');
-    const again = await admin.post('/v2.0/floatingips', { floatingip: { floating_network_id: publicId, floating_ip_address: '172.24.4.99' } });
+    expect(ok.body.floatingip.floating_ip_address).toBe(addr);
+    const again = await admin.post('/v2.0/floatingips', { floatingip: { floating_network_id: publicId, floating_ip_address: addr } });
     expect(again.status).toBe(409);
     expect(again.body.NeutronError.type).toBe('IpAddressAlreadyAllocated');
-    const asPort = await admin.post('/v2.0/ports', { port: { network_id: publicId, fixed_ips: [{ ip_address: '172.24.4.99' }] } });
+    const asPort = await admin.post('/v2.0/ports', { port: { network_id: publicId, fixed_ips: [{ ip_address: addr }] } });
     expect(asPort.status).toBe(409);
   });
 

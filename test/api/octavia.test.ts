@@ -1,3 +1,4 @@
+import { freeAddress } from '../support/addresses.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type TestCloud, startCloud } from '../support/cloud.js';
 import { lbClients, makeSubnet, waitFor } from '../support/lb.js';
@@ -134,12 +135,13 @@ describe('load balancers', () => {
     const outside = await post('loadbalancers', { loadbalancer: { vip_subnet_id: subnet.subnetId, vip_address: '192.0.2.9' } });
     expect(outside.status).toBe(400);
     expect(outside.body.faultstring).toBe('IP address 192.0.2.9 is not a valid IP for the specified subnet.');
-    const first = await post('loadbalancers', { loadbalancer: { vip_subnet_id: subnet.subnetId, vip_address: '10.20.0.77' } });
+    const vip = await freeAddress(c.net.admin, subnet.networkId, '10.20.0');
+    const first = await post('loadbalancers', { loadbalancer: { vip_subnet_id: subnet.subnetId, vip_address: vip } });
     expect(first.status).toBe(201);
     const before = (await get('loadbalancers')).body.loadbalancers.length;
-    const taken = await post('loadbalancers', { loadbalancer: { vip_subnet_id: subnet.subnetId, vip_address: '10.20.0.77' } });
+    const taken = await post('loadbalancers', { loadbalancer: { vip_subnet_id: subnet.subnetId, vip_address: vip } });
     expect(taken.status).toBe(409);
-    expect(taken.body.faultstring).toMatch(/IP address 10\.20\.0\.77 already allocated in subnet/);
+    expect(taken.body.faultstring).toMatch(new RegExp(`IP address ${vip.replace(/\./g, '\\.')} already allocated in subnet`));
     expect((await get('loadbalancers')).body.loadbalancers.length).toBe(before);
   });
 

@@ -1,3 +1,4 @@
+import { freeAddress } from '../support/addresses.js';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Client, type TestCloud, networkClients, startCloud } from '../support/cloud.js';
@@ -74,14 +75,15 @@ describe('routers', () => {
         '(rule:create_router and (rule:create_router:external_gateway_info and (rule:create_router:external_gateway_info:network_id and rule:create_router:external_gateway_info:enable_snat))) is disallowed by policy',
       detail: '',
     });
+    const gwAddr = await freeAddress(admin, publicNet.id, '172.24.4');
     const ok = await admin.post('/v2.0/routers', {
-      router: { external_gateway_info: { network_id: publicNet.id, enable_snat: false, external_fixed_ips: [{ ip_address: '172.24.4.200' }] } },
+      router: { external_gateway_info: { network_id: publicNet.id, enable_snat: false, external_fixed_ips: [{ ip_address: gwAddr }] } },
     });
     expect(ok.status).toBe(201);
-    expect(ok.body.router.external_gateway_info).toMatchObject({ enable_snat: false, external_fixed_ips: [{ ip_address: '172.24.4.200' }] });
+    expect(ok.body.router.external_gateway_info).toMatchObject({ enable_snat: false, external_fixed_ips: [{ ip_address: gwAddr }] });
     // The same address again is taken: 409, and nothing of the second router remains.
     const before = (await admin.get('/v2.0/routers')).body.routers.length;
-    const taken = await admin.post('/v2.0/routers', { router: { external_gateway_info: { network_id: publicNet.id, external_fixed_ips: [{ ip_address: '172.24.4.200' }] } } });
+    const taken = await admin.post('/v2.0/routers', { router: { external_gateway_info: { network_id: publicNet.id, external_fixed_ips: [{ ip_address: gwAddr }] } } });
     expect(taken.status).toBe(409);
     expect(taken.body.NeutronError.type).toBe('IpAddressAlreadyAllocated');
     expect((await admin.get('/v2.0/routers')).body.routers.length).toBe(before);
