@@ -17,12 +17,7 @@ export PATH="/usr/bin:$PATH"
 
 [ -x "$RUNNER" ] || { echo "Tempest runner $RUNNER not found (set RUNNER)" >&2; exit 2; }
 DATA=$(mktemp -d /tmp/pocketstack-tempest-XXXXXX)
-read -r P_ID P_NET P_COMP P_IMG P_LB < <(/usr/bin/python3 -c '
-import socket
-socks = [socket.socket() for _ in range(5)]
-for s in socks: s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-for s in socks: s.close()')
+read -r P_ID P_NET P_COMP P_IMG P_LB < <(node "$ROOT/scripts/free-ports.mjs" 5)
 
 cd "$ROOT" || exit 2
 POCKETSTACK_IDENTITY_PORT=$P_ID POCKETSTACK_NETWORK_PORT=$P_NET POCKETSTACK_COMPUTE_PORT=$P_COMP \

@@ -44,12 +44,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Five free loopback ports, held together while chosen so they are distinct.
-read -r P_ID P_NET P_COMP P_IMG P_LB < <(node -e '
-  const net = require("node:net");
-  const servers = [...Array(5)].map(() => net.createServer());
-  Promise.all(servers.map((s) => new Promise((r) => s.listen(0, "127.0.0.1", () => r(s.address().port)))))
-    .then((ports) => { console.log(ports.join(" ")); servers.forEach((s) => s.close()); });')
+# Five distinct free loopback ports, below the ephemeral range (scripts/free-ports.mjs).
+read -r P_ID P_NET P_COMP P_IMG P_LB < <(node "$ROOT/scripts/free-ports.mjs" 5)
 
 if [ -f "$ROOT/dist/cli/main.js" ]; then SERVE=("$ROOT/bin/pocketstack" serve); else SERVE=(node --import tsx "$ROOT/src/cli/main.ts" serve); fi
 (

@@ -8,9 +8,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 regex=${1:-octavia_tempest_plugin.tests.api.v2}
 runner=${TEMPEST_RUNNER:-$here/tools/tempest/run-network.sh}
 data=$(mktemp -d /tmp/pocketstack-octavia-tempest.XXXXXX)
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-ports=()
-for _ in 1 2 3 4 5; do ports+=("$(free_port)"); done
+read -r -a ports < <(node "$here/scripts/free-ports.mjs" 5)
 (cd "$here" && npx tsc -p tsconfig.build.json) || exit 2
 POCKETSTACK_DATA_DIR=$data POCKETSTACK_IDENTITY_PORT=${ports[0]} POCKETSTACK_NETWORK_PORT=${ports[1]} \
 POCKETSTACK_COMPUTE_PORT=${ports[2]} POCKETSTACK_IMAGE_PORT=${ports[3]} POCKETSTACK_LOAD_BALANCER_PORT=${ports[4]} \

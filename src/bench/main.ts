@@ -7,12 +7,12 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { request } from 'undici';
+import { freePort } from '../util/ports.js';
 import { BenchClient } from './client.js';
 import type { BenchContext, Result, Scenario } from './scenario.js';
 import { computeScenarios } from './scenarios/compute.js';
@@ -47,16 +47,6 @@ const USAGE = `usage: npm run bench -- [options]
                           answers, 50 instances, teardown, kernel memory per instance
 `;
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function passwordToken(identity: string, user: string, password: string, project: string): Promise<string> {
   const res = await request(`${identity.replace(/\/v3\/?$/, '')}/v3/auth/tokens`, {

@@ -74,6 +74,7 @@ describe.skipIf(skip)(`identity through the openstack CLI${skip ? ` — skipped:
         ['neutron', 'network'],
         ['nova', 'compute'],
         ['glance', 'image'],
+        ['octavia', 'load-balancer'],
       ]);
       expect(r.stdout).toContain(`public: ${identityUrl}/v3`);
       expect(r.stdout).toContain(`public: ${networkUrl}`);

@@ -1,8 +1,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import { freePort } from '../../src/util/ports.js';
 import pino from 'pino';
 import { type Config, loadConfig } from '../../src/config.js';
 import { Cloud } from '../../src/server.js';
@@ -10,17 +10,7 @@ import { Cloud } from '../../src/server.js';
 export const ADMIN_PASSWORD = 'admin-secret';
 export const DEMO_PASSWORD = 'demo-secret';
 
-/** A free TCP port on loopback (the kernel picks it; we release it for the server to take). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from '../../src/util/ports.js';
 
 /**
  * With POCKETSTACK_TEST_DATABASE_URL=postgres://…/postgres, every test cloud gets a fresh
