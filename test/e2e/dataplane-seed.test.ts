@@ -21,6 +21,7 @@ import { fieldMap, openrcV3, run } from '../support/osc.js';
 import { type ServerProcess, pickPorts, startServerProcess } from '../support/process.js';
 import { lockPublicNetwork } from '../support/hostlock.js';
 import { NOVA_CLIENT, OPENSTACK_CLIENT, ROOT, missing } from '../support/requires.js';
+import { until } from '../support/poll.js';
 
 const PREFIX = 'pt';
 const names = new Names(PREFIX);
@@ -47,17 +48,6 @@ const nova = async (...args: string[]) => {
   return r.stdout;
 };
 const value = async (...args: string[]) => (await osc(...args, '-f', 'value')).trim();
-
-async function until<T>(what: string, fn: () => Promise<T>, ok: (v: T) => boolean, ms = 20_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  let v = await fn();
-  while (!ok(v)) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(v)}`);
-    await new Promise((r) => setTimeout(r, 100));
-    v = await fn();
-  }
-  return v;
-}
 
 const serverStatus = (name: string) => value('server', 'show', name, '-c', 'status');
 

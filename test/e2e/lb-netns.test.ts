@@ -22,6 +22,7 @@ import { httpGet, namespaceUids } from '../support/netns.js';
 import { fieldMap, listRows, openrcV2, openrcV3, run } from '../support/osc.js';
 import { type ServerPorts, type ServerProcess, pickPorts, startServerProcess } from '../support/process.js';
 import { NEUTRON_CLIENT, NOVA_CLIENT, OPENSTACK_CLIENT, ROOT, missing } from '../support/requires.js';
+import { until } from '../support/poll.js';
 
 const PREFIX = 'pl';
 const names = new Names(PREFIX);
@@ -43,17 +44,6 @@ const WEB_USER_DATA = [
   "'",
   '',
 ].join('\n');
-
-async function until<T>(what: string, fn: () => Promise<T>, ok: (v: T) => boolean, ms = 30_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  let v = await fn();
-  while (!ok(v)) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(v)}`);
-    await new Promise((r) => setTimeout(r, 100));
-    v = await fn();
-  }
-  return v;
-}
 
 /** GET `url` every 1/rps seconds whatever the previous requests do (an open-loop client). */
 function openLoop(url: string, rps: number) {

@@ -1,5 +1,6 @@
 import type { RtListener, RtMember, RtPool } from '../../src/lb/config.js';
 import { Client, type TestCloud, networkClients, tokenFor, ADMIN_PASSWORD, DEMO_PASSWORD } from './cloud.js';
+import { until } from './poll.js';
 
 /** Clients for the load-balancer (Octavia) and network APIs as admin and demo. */
 export async function lbClients(tc: TestCloud) {
@@ -24,17 +25,8 @@ export async function makeSubnet(net: Client, cidr = '10.20.0.0/24', name = 'lbn
   return { networkId: n.body.network.id, subnetId: s.body.subnet.id };
 }
 
-/** Wait until `get()` returns a body whose `pick(body)` equals `want` (polling every 20 ms). */
-export async function waitFor<T>(get: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 10_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let last: T = await get();
-  while (!ok(last)) {
-    if (Date.now() > end) throw new Error(`timed out; last: ${JSON.stringify(last)}`);
-    await new Promise((r) => setTimeout(r, 20));
-    last = await get();
-  }
-  return last;
-}
+/** Wait until `ok(get())` (polling every 20 ms); throws with the last value when the time is up. */
+export const waitFor = <T>(get: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 10_000): Promise<T> => until('a condition', get, ok, timeoutMs, 20);
 
 /** Engine configuration pieces for engine tests: an HTTP listener with Octavia's defaults… */
 export const rtListener = (port: number, extra: Partial<RtListener> = {}): RtListener => ({

@@ -278,35 +278,16 @@ function parseObject(fields: Fields, v: unknown): Record<string, unknown> {
  * (`load_balancer`, `listener_` …). Returns the inner object, coerced, validated, defaulted.
  */
 export function parseBody(argName: string, root: string, fields: Fields, raw: string | undefined): Record<string, unknown> {
-  let body: unknown;
-  try {
-    body = JSON.parse(raw === undefined || raw.trim() === '' ? 'null' : raw);
-  } catch {
-    throw octaviaBadRequest('Request is not in valid JSON format');
-  }
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-    throw invalidInput(argName, body, `'${pyTypeName(body)}' object has no attribute 'keys'`);
-  }
-  try {
-    const outer = parseObject({ [root]: { type: { kind: 'object', fields } } }, body);
-    const inner = outer[root];
-    if (inner === undefined || inner === null) {
-      throw invalidInput(argName, body, `Missing mandatory attribute: ${root}`);
-    }
-    return inner as Record<string, unknown>;
-  } catch (e) {
-    if (e instanceof UnknownAttr) {
-      e.add(argName);
-      throw octaviaBadRequest(e.message2());
-    }
-    if (e instanceof FieldError) throw invalidInput(e.field, e.value, e.msg);
-    if (e instanceof Coercion) throw invalidInput(argName, body, e.message);
-    throw e;
-  }
+  return parseRoot(argName, root, { kind: 'object', fields }, raw, (inner) => inner !== undefined && inner !== null) as Record<string, unknown>;
 }
 
 /** Parse a list body `{"members": [...]}` (member batch update). */
 export function parseListBody(argName: string, root: string, fields: Fields, raw: string | undefined): Array<Record<string, unknown>> {
+  return parseRoot(argName, root, { kind: 'list', item: { kind: 'object', fields } }, raw, Array.isArray) as Array<Record<string, unknown>>;
+}
+
+/** JSON → `{root: …}` coerced by WSME's rules, with Octavia's wording for every failure. */
+function parseRoot(argName: string, root: string, type: WsType, raw: string | undefined, present: (inner: unknown) => boolean): unknown {
   let body: unknown;
   try {
     body = JSON.parse(raw === undefined || raw.trim() === '' ? 'null' : raw);
@@ -317,10 +298,9 @@ export function parseListBody(argName: string, root: string, fields: Fields, raw
     throw invalidInput(argName, body, `'${pyTypeName(body)}' object has no attribute 'keys'`);
   }
   try {
-    const outer = parseObject({ [root]: { type: { kind: 'list', item: { kind: 'object', fields } } } }, body);
-    const list = outer[root];
-    if (!Array.isArray(list)) throw invalidInput(argName, body, `Missing mandatory attribute: ${root}`);
-    return list as Array<Record<string, unknown>>;
+    const inner = parseObject({ [root]: { type } }, body)[root];
+    if (!present(inner)) throw invalidInput(argName, body, `Missing mandatory attribute: ${root}`);
+    return inner;
   } catch (e) {
     if (e instanceof UnknownAttr) {
       e.add(argName);
