@@ -5,13 +5,13 @@
 import { uuid as newUuid } from '../../util/ids.js';
 import type { Q, Tx } from '../../store/db.js';
 import type { RequestContext } from '../context.js';
-import { authorize, getL7Policy, getL7Rule, getLb, getListener, getPool, listScope } from './access.js';
+import { authorize, getL7Policy, getL7Rule, getLb, getListener, getPool } from './access.js';
 import * as C from './constants.js';
 import { type LbDeps, write } from './deps.js';
 import { lbErrors } from './errors.js';
 import { checkProtocolPair } from './listeners.js';
 import { type L7PolicyRow, type L7RuleRow, octaviaTime } from './model.js';
-import { type ListSpec, OBJECT_COLUMNS, listPage } from './query.js';
+import { type ListSpec, OBJECT_COLUMNS, listPage, listV2Page } from './query.js';
 import { checkQuota } from './quotas.js';
 import { renderL7Policies, renderL7Rules } from './render.js';
 import { lockLoadBalancer, renumberPolicies, writeTags } from './status.js';
@@ -170,10 +170,7 @@ function sanitizePolicy(p: Dict, create: boolean): Dict {
 // ------------------------------------------------------------ policies
 
 export async function listL7Policies(deps: LbDeps, ctx: RequestContext, params: Map<string, string[]>, url: URL) {
-  const project = listScope(ctx, params.get('project_id')?.[0]);
-  const page = await listPage(deps.store.db, L7POLICY_LIST, params, url, (eb) =>
-    eb.and([eb('lb_l7policies.api', '=', 'v2'), ...(project !== undefined ? [eb('lb_l7policies.project_id', '=', project)] : [])]),
-  );
+  const page = await listV2Page(deps.store.db, ctx, L7POLICY_LIST, params, url);
   return { items: await renderL7Policies(deps.store.db, page.rows as L7PolicyRow[], page.fields), links: page.links };
 }
 

@@ -6,12 +6,12 @@ import { uuid as newUuid } from '../../util/ids.js';
 import { parseCidr, parseIp } from '../../util/ip.js';
 import type { Tx } from '../../store/db.js';
 import type { RequestContext } from '../context.js';
-import { authorize, getLb, getListener, listScope } from './access.js';
+import { authorize, getLb, getListener } from './access.js';
 import * as C from './constants.js';
 import { type LbDeps, write } from './deps.js';
 import { lbErrors } from './errors.js';
 import { type ListenerRow, octaviaTime } from './model.js';
-import { type ListSpec, OBJECT_COLUMNS, listPage } from './query.js';
+import { type ListSpec, OBJECT_COLUMNS, listV2Page } from './query.js';
 import { checkQuota } from './quotas.js';
 import { renderListeners } from './render.js';
 import { lockLoadBalancer, writeTags } from './status.js';
@@ -41,10 +41,7 @@ export const LISTENER_LIST: ListSpec = {
 };
 
 export async function listListeners(deps: LbDeps, ctx: RequestContext, params: Map<string, string[]>, url: URL) {
-  const project = listScope(ctx, params.get('project_id')?.[0]);
-  const page = await listPage(deps.store.db, LISTENER_LIST, params, url, (eb) =>
-    eb.and([eb('lb_listeners.api', '=', 'v2'), ...(project !== undefined ? [eb('lb_listeners.project_id', '=', project)] : [])]),
-  );
+  const page = await listV2Page(deps.store.db, ctx, LISTENER_LIST, params, url);
   return { items: await renderListeners(deps.store.db, page.rows as ListenerRow[], page.fields), links: page.links };
 }
 

@@ -5,12 +5,12 @@
 import { uuid as newUuid } from '../../util/ids.js';
 import type { Q } from '../../store/db.js';
 import type { RequestContext } from '../context.js';
-import { authorize, getLb, isLbAdmin, listScope } from './access.js';
+import { authorize, getLb, isLbAdmin } from './access.js';
 import { MODEL_NAMES, PROVISIONING, OPERATING } from './constants.js';
 import { type LbDeps, checkProvider, write } from './deps.js';
 import { lbErrors } from './errors.js';
 import { type LbRow, loadGraph, octaviaTime, poolListenerIds } from './model.js';
-import { type ListSpec, OBJECT_COLUMNS, listPage } from './query.js';
+import { type ListSpec, OBJECT_COLUMNS, listV2Page } from './query.js';
 import { checkQuota } from './quotas.js';
 import { renderLoadBalancers } from './render.js';
 import { lockLoadBalancer, setProvisioning, writeTags } from './status.js';
@@ -37,10 +37,7 @@ export const LB_LIST: ListSpec = {
 };
 
 export async function listLoadBalancers(deps: LbDeps, ctx: RequestContext, params: Map<string, string[]>, url: URL) {
-  const project = listScope(ctx, params.get('project_id')?.[0]);
-  const page = await listPage(deps.store.db, LB_LIST, params, url, (eb) =>
-    eb.and([eb('lb_loadbalancers.api', '=', 'v2'), ...(project !== undefined ? [eb('lb_loadbalancers.project_id', '=', project)] : [])]),
-  );
+  const page = await listV2Page(deps.store.db, ctx, LB_LIST, params, url);
   return { items: await renderLoadBalancers(deps.store.db, page.rows as LbRow[], { fields: page.fields }), links: page.links };
 }
 

@@ -4,12 +4,12 @@
  */
 import { uuid as newUuid } from '../../util/ids.js';
 import type { RequestContext } from '../context.js';
-import { authorize, getLb, getMonitor, getPool, listScope } from './access.js';
+import { authorize, getLb, getMonitor, getPool } from './access.js';
 import * as C from './constants.js';
 import { type LbDeps, write } from './deps.js';
 import { lbErrors } from './errors.js';
 import { type MonitorRow, type PoolRow, octaviaTime } from './model.js';
-import { type ListSpec, OBJECT_COLUMNS, listPage } from './query.js';
+import { type ListSpec, OBJECT_COLUMNS, listV2Page } from './query.js';
 import { checkQuota } from './quotas.js';
 import { renderMonitors } from './render.js';
 import { lockForPool } from './pools.js';
@@ -41,10 +41,7 @@ export const MONITOR_LIST: ListSpec = {
 const HTTP_TYPES = ['HTTP', 'HTTPS'];
 
 export async function listMonitors(deps: LbDeps, ctx: RequestContext, params: Map<string, string[]>, url: URL) {
-  const project = listScope(ctx, params.get('project_id')?.[0]);
-  const page = await listPage(deps.store.db, MONITOR_LIST, params, url, (eb) =>
-    eb.and([eb('lb_healthmonitors.api', '=', 'v2'), ...(project !== undefined ? [eb('lb_healthmonitors.project_id', '=', project)] : [])]),
-  );
+  const page = await listV2Page(deps.store.db, ctx, MONITOR_LIST, params, url);
   return { items: await renderMonitors(deps.store.db, page.rows as MonitorRow[], page.fields), links: page.links };
 }
 

@@ -5,13 +5,13 @@
 import { uuid as newUuid } from '../../util/ids.js';
 import type { Q, Tx } from '../../store/db.js';
 import type { RequestContext } from '../context.js';
-import { authorize, getLb, getListener, getPool, listScope } from './access.js';
+import { authorize, getLb, getListener, getPool } from './access.js';
 import * as C from './constants.js';
 import { type LbDeps, write } from './deps.js';
 import { lbErrors } from './errors.js';
 import { checkProtocolPair } from './listeners.js';
 import { type ListenerRow, type PoolRow, octaviaTime, poolListenerIds } from './model.js';
-import { type ListSpec, OBJECT_COLUMNS, listPage } from './query.js';
+import { type ListSpec, OBJECT_COLUMNS, listV2Page } from './query.js';
 import { checkQuota } from './quotas.js';
 import { renderPools } from './render.js';
 import { lockLoadBalancer, writeTags } from './status.js';
@@ -36,10 +36,7 @@ export const POOL_LIST: ListSpec = {
 };
 
 export async function listPools(deps: LbDeps, ctx: RequestContext, params: Map<string, string[]>, url: URL) {
-  const project = listScope(ctx, params.get('project_id')?.[0]);
-  const page = await listPage(deps.store.db, POOL_LIST, params, url, (eb) =>
-    eb.and([eb('lb_pools.api', '=', 'v2'), ...(project !== undefined ? [eb('lb_pools.project_id', '=', project)] : [])]),
-  );
+  const page = await listV2Page(deps.store.db, ctx, POOL_LIST, params, url);
   return { items: await renderPools(deps.store.db, page.rows as PoolRow[], page.fields), links: page.links };
 }
 

@@ -7,6 +7,8 @@
 import { type Expression, type SqlBool, sql } from 'kysely';
 import type { Q } from '../../store/db.js';
 import type { AnyDb, Eb, Row } from '../network/resource.js';
+import type { RequestContext } from '../context.js';
+import { listScope } from './access.js';
 import { lbErrors } from './errors.js';
 
 export const DEFAULT_PAGE_SIZE = 1000;
@@ -182,4 +184,14 @@ export async function listPage(
     if (rows.length >= limit) links.push({ href: `${path}?${[...base, `marker=${rows[rows.length - 1][idCol]}`].join('&')}`, rel: 'next' });
   }
   return { rows, links, fields: fieldsParam(params) };
+}
+
+/**
+ * A page of one kind of Octavia v2 object (LBaaS v1 rows share the tables) that the caller may
+ * see: an admin all (or `project_id`'s), anyone else their own project's.
+ */
+export async function listV2Page(q: Q, ctx: RequestContext, spec: ListSpec, params: Map<string, string[]>, url: URL): Promise<Page> {
+  const project = listScope(ctx, params.get('project_id')?.[0]);
+  const t = spec.table;
+  return listPage(q, spec, params, url, (eb) => eb.and([eb(`${t}.api`, '=', 'v2'), ...(project !== undefined ? [eb(`${t}.project_id`, '=', project)] : [])]));
 }
