@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { request } from 'undici';
-import { freePort } from '../util/ports.js';
+import { freeServicePorts, servicePortEnv } from '../util/ports.js';
 import { BenchClient } from './client.js';
 import type { BenchContext, Result, Scenario } from './scenario.js';
 import { computeScenarios } from './scenarios/compute.js';
@@ -78,16 +78,12 @@ interface OwnServer {
 async function startOwnServer(dataplane: 'noop' | 'netns'): Promise<OwnServer> {
   const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
   const dir = mkdtempSync(join(tmpdir(), 'pocketstack-bench-'));
-  const ports = { identity: await freePort(), network: await freePort(), compute: await freePort(), image: await freePort(), lb: await freePort() };
+  const ports = await freeServicePorts();
   const password = 'bench-admin';
   const child = spawn(join(root, 'bin', 'pocketstack'), ['serve', '--data-dir', dir, '--log-level', 'warn'], {
     env: {
       ...process.env,
-      POCKETSTACK_IDENTITY_PORT: String(ports.identity),
-      POCKETSTACK_NETWORK_PORT: String(ports.network),
-      POCKETSTACK_COMPUTE_PORT: String(ports.compute),
-      POCKETSTACK_IMAGE_PORT: String(ports.image),
-      POCKETSTACK_LOAD_BALANCER_PORT: String(ports.lb),
+      ...servicePortEnv(ports),
       POCKETSTACK_ADMIN_PASSWORD: password,
       POCKETSTACK_VXLAN_RANGE: '1:16000000',
       POCKETSTACK_QUOTA_NETWORK: '-1',
@@ -117,7 +113,7 @@ async function startOwnServer(dataplane: 'noop' | 'netns'): Promise<OwnServer> {
     networkUrl: `http://127.0.0.1:${ports.network}`,
     computeUrl: `http://127.0.0.1:${ports.compute}`,
     imageUrl: `http://127.0.0.1:${ports.image}`,
-    loadBalancerUrl: `http://127.0.0.1:${ports.lb}`,
+    loadBalancerUrl: `http://127.0.0.1:${ports.loadBalancer}`,
     token,
     async stop() {
       child.kill('SIGTERM');

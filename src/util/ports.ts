@@ -45,3 +45,27 @@ export async function freePorts(n: number): Promise<number[]> {
   for (let i = 0; i < n; i++) out.push(await freePort());
   return out;
 }
+
+/** One listening port per PocketStack API. */
+export interface ServicePorts {
+  identity: number;
+  network: number;
+  compute: number;
+  image: number;
+  loadBalancer: number;
+}
+
+export async function freeServicePorts(): Promise<ServicePorts> {
+  return { identity: await freePort(), network: await freePort(), compute: await freePort(), image: await freePort(), loadBalancer: await freePort() };
+}
+
+/** The environment that puts `pocketstack serve`'s APIs on `ports` (see src/config.ts). */
+export function servicePortEnv(ports: ServicePorts): Record<string, string> {
+  return {
+    POCKETSTACK_IDENTITY_PORT: String(ports.identity),
+    POCKETSTACK_NETWORK_PORT: String(ports.network),
+    POCKETSTACK_COMPUTE_PORT: String(ports.compute),
+    POCKETSTACK_IMAGE_PORT: String(ports.image),
+    POCKETSTACK_LOAD_BALANCER_PORT: String(ports.loadBalancer),
+  };
+}

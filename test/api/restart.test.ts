@@ -3,13 +3,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { http, passwordToken } from '../support/http.js';
-import { pickPorts, startServerProcess } from '../support/process.js';
+import { freeServicePorts } from '../../src/util/ports.js';
+import { startServerProcess } from '../support/process.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pocketstack-restart-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 it('keeps state and allocations across kill -9, mid-write, and never hands out an address twice', async () => {
-  const ports = await pickPorts();
+  const ports = await freeServicePorts();
   const env = { POCKETSTACK_ADMIN_PASSWORD: 'pw-admin', POCKETSTACK_DEMO_PASSWORD: 'pw-demo' };
   let server = await startServerProcess(dir, ports, env);
   let token = await passwordToken(server.identityUrl, 'demo', 'pw-demo');

@@ -18,7 +18,8 @@ import { Names } from '../../src/dataplane/netns/names.js';
 import { ADMIN_PASSWORD, DEMO_PASSWORD } from '../support/cloud.js';
 import { httpGet, webUserData } from '../support/netns.js';
 import { fieldMap, openrcV3, run } from '../support/osc.js';
-import { type ServerProcess, pickPorts, startServerProcess } from '../support/process.js';
+import { type ServicePorts, freeServicePorts } from '../../src/util/ports.js';
+import { type ServerProcess, startServerProcess } from '../support/process.js';
 import { lockPublicNetwork } from '../support/hostlock.js';
 import { NOVA_CLIENT, OPENSTACK_CLIENT, ROOT, missing } from '../support/requires.js';
 import { until } from '../support/poll.js';
@@ -31,7 +32,7 @@ let dir: string;
 let server: ServerProcess;
 let env: Record<string, string>;
 let serverEnv: Record<string, string>;
-let ports: Awaited<ReturnType<typeof pickPorts>>;
+let ports: ServicePorts;
 let listener: Server;
 let listenerPort: number;
 /** Who connected to the host's listener last (the source address the host saw). */
@@ -91,7 +92,7 @@ beforeAll(async () => {
   unlock = await lockPublicNetwork();
   await teardown(names);
   dir = mkdtempSync(join(tmpdir(), 'pocketstack-seed-dp-'));
-  ports = await pickPorts();
+  ports = await freeServicePorts();
   serverEnv = {
     POCKETSTACK_DATAPLANE: 'netns',
     POCKETSTACK_DATAPLANE_PREFIX: PREFIX,

@@ -20,7 +20,8 @@ import { ADMIN_PASSWORD, DEMO_PASSWORD } from '../support/cloud.js';
 import { lockPublicNetwork } from '../support/hostlock.js';
 import { httpGet, namespaceUids } from '../support/netns.js';
 import { fieldMap, listRows, openrcV2, openrcV3, run } from '../support/osc.js';
-import { type ServerPorts, type ServerProcess, pickPorts, startServerProcess } from '../support/process.js';
+import { type ServicePorts, freeServicePorts } from '../../src/util/ports.js';
+import { type ServerProcess, startServerProcess } from '../support/process.js';
 import { NEUTRON_CLIENT, NOVA_CLIENT, OPENSTACK_CLIENT, ROOT, missing } from '../support/requires.js';
 import { until } from '../support/poll.js';
 
@@ -81,7 +82,7 @@ async function answers(url: string, n: number): Promise<string[]> {
 for (const engine of ['haproxy', 'builtin'] as const) {
   describe.skipIf(skip)(`load balancing on the netns data plane with ${engine}${skip ? ` — skipped: ${skip}` : ''}`, () => {
     let dir: string;
-    let ports: ServerPorts;
+    let ports: ServicePorts;
     let server: ServerProcess;
     let v3: Record<string, string>;
     let v2: Record<string, string>;
@@ -120,7 +121,7 @@ for (const engine of ['haproxy', 'builtin'] as const) {
       unlock = await lockPublicNetwork();
       await teardown(names);
       dir = mkdtempSync(join(tmpdir(), `pocketstack-lb-netns-${engine}-`));
-      ports = await pickPorts();
+      ports = await freeServicePorts();
       server = await startServerProcess(dir, ports, {
         POCKETSTACK_DATAPLANE: 'netns',
         POCKETSTACK_DATAPLANE_PREFIX: PREFIX,

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { freePort } from '../../src/util/ports.js';
+import { freeServicePorts } from '../../src/util/ports.js';
 import pino from 'pino';
 import { type Config, loadConfig } from '../../src/config.js';
 import { Cloud } from '../../src/server.js';
@@ -51,9 +51,7 @@ export interface TestCloud {
  */
 export async function startCloud(opts: { listen?: boolean; config?: Partial<Config>; dir?: string } = {}): Promise<TestCloud> {
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'pocketstack-test-'));
-  const ports = opts.listen
-    ? { identity: await freePort(), network: await freePort(), compute: await freePort(), image: await freePort(), loadBalancer: await freePort() }
-    : undefined;
+  const ports = opts.listen ? await freeServicePorts() : undefined;
   const pgdb = opts.config?.databaseUrl ? undefined : await freshPostgres();
   const config = loadConfig(
     {

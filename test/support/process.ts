@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { freePort } from './cloud.js';
+import { type ServicePorts, servicePortEnv } from '../../src/util/ports.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -14,29 +14,14 @@ export interface ServerProcess {
   stop(): Promise<void>;
 }
 
-export interface ServerPorts {
-  identity: number;
-  network: number;
-  compute: number;
-  image: number;
-  loadBalancer: number;
-}
-
-export async function pickPorts(): Promise<ServerPorts> {
-  return { identity: await freePort(), network: await freePort(), compute: await freePort(), image: await freePort(), loadBalancer: await freePort() };
-}
 
 /** Run `pocketstack serve` from the sources (tsx) as a separate process and wait until it answers. */
-export async function startServerProcess(dataDir: string, ports: ServerPorts, env: Record<string, string> = {}): Promise<ServerProcess> {
+export async function startServerProcess(dataDir: string, ports: ServicePorts, env: Record<string, string> = {}): Promise<ServerProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--data-dir', dataDir, '--log-level', 'warn'], {
     cwd: ROOT,
     env: {
       ...process.env,
-      POCKETSTACK_IDENTITY_PORT: String(ports.identity),
-      POCKETSTACK_NETWORK_PORT: String(ports.network),
-      POCKETSTACK_COMPUTE_PORT: String(ports.compute),
-      POCKETSTACK_IMAGE_PORT: String(ports.image),
-      POCKETSTACK_LOAD_BALANCER_PORT: String(ports.loadBalancer),
+      ...servicePortEnv(ports),
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
