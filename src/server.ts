@@ -123,7 +123,10 @@ export class Cloud {
 
   /** Open the store, migrate, bootstrap on first start, and build (not yet listen on) every API. */
   static async create(config: Config, log: Logger = pino({ level: config.logLevel }, pino.destination(2))): Promise<Cloud> {
-    const store = await Store.open({ url: config.databaseUrl });
+    const store = await Store.open({
+      url: config.databaseUrl,
+      onIdleConnectionError: (err) => log.warn({ code: err.code, reason: err.message }, 'the database closed an idle connection; the next query opens a new one'),
+    });
     await migrate(store);
     const served = new Set(['identity', 'network', 'compute', 'image', 'load-balancer']);
     const identity = new IdentityService(store, {

@@ -11,6 +11,8 @@ export type Q = Kysely<DB> | Tx;
 export interface StoreOptions {
   /** `sqlite:<path>` (or a bare path) or `postgres://…`. */
   url: string;
+  /** PostgreSQL closed a connection the pool held idle (restart, terminate); the pool opens another. */
+  onIdleConnectionError?: (err: Error & { code?: string }) => void;
 }
 
 /**
@@ -29,6 +31,8 @@ export class Store {
     if (/^postgres(ql)?:\/\//.test(opts.url)) {
       const pg = await import('pg');
       const pool = new pg.default.Pool({ connectionString: opts.url, max: 10 });
+      // pg-pool re-emits an idle client's error on the pool; unheard, it would end the process.
+      pool.on('error', (err) => opts.onIdleConnectionError?.(err));
       return new Store(new Kysely<DB>({ dialect: new PostgresDialect({ pool }) }), 'postgres');
     }
     const path = opts.url.replace(/^sqlite:/, '');

@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_PASSWORD, type TestCloud, startCloud } from '../support/cloud.js';
+import pg from 'pg';
 import { http, passwordToken } from '../support/http.js';
 
 const PG = process.env.POCKETSTACK_TEST_DATABASE_URL;
@@ -33,6 +34,25 @@ describe.skipIf(!PG)(`two servers on one PostgreSQL store${PG ? '' : ' — skipp
     expect(seen.body.network.name).toBe('shared-store');
     const publics = await http('GET', `${net(b)}/v2.0/networks?name=public`, { token });
     expect(publics.body.networks).toHaveLength(1);
+  });
+
+  it('keeps answering when PostgreSQL terminates the connections it holds', async () => {
+    const token = await passwordToken(`http://127.0.0.1:${a.config.ports.identity}`, 'admin', ADMIN_PASSWORD);
+    expect((await http('GET', `${net(a)}/v2.0/networks`, { token })).status).toBe(200);
+    const db = new URL(a.config.databaseUrl).pathname.slice(1);
+    const admin = new pg.Client({ connectionString: PG });
+    await admin.connect();
+    try {
+      const killed = await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1', [db]);
+      expect(killed.rowCount).toBeGreaterThan(0);
+    } finally {
+      await admin.end();
+    }
+    // The idle connections' errors arrive now; an unheard one would end the process (and this run).
+    await new Promise((r) => setTimeout(r, 200));
+    const again = await http('GET', `${net(a)}/v2.0/networks`, { token });
+    expect(again.status).toBe(200);
+    expect((await http('GET', `${net(b)}/v2.0/networks`, { token })).status).toBe(200);
   });
 
   it('never hands out an address twice when both servers allocate at once', async () => {
