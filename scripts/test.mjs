@@ -48,7 +48,13 @@ function sh(cmd, argv, opts = {}) {
 }
 
 function ensurePackages() {
-  const missing = [...new Set(Object.entries(DEBIAN_PACKAGES).filter(([path]) => !existsSync(path)).map(([, pkg]) => pkg))];
+  const missing = [
+    ...new Set(
+      Object.entries(DEBIAN_PACKAGES)
+        .filter(([path]) => !existsSync(path))
+        .map(([, pkg]) => pkg),
+    ),
+  ];
   if (missing.length === 0) return true;
   if (!isRoot || !existsSync('/usr/bin/apt-get')) {
     process.stdout.write(`note: missing Debian packages (${missing.join(', ')}); not root, so the suites that need them are skipped\n`);
@@ -81,7 +87,8 @@ function ensurePostgres() {
   }
   const [version, name, port, status] = cluster;
   if (status !== 'online' && sh('pg_ctlcluster', [version, name, 'start']) !== 0) return undefined;
-  const role = "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'pocketstack') THEN CREATE ROLE pocketstack LOGIN SUPERUSER PASSWORD 'pocketstack'; END IF; END $$;";
+  const role =
+    "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'pocketstack') THEN CREATE ROLE pocketstack LOGIN SUPERUSER PASSWORD 'pocketstack'; END IF; END $$;";
   if (sh('su', ['postgres', '-c', `psql -q -p ${port} -c "${role.replace(/\$/g, '\\$')}"`]) !== 0) return undefined;
   return `postgres://pocketstack:pocketstack@127.0.0.1:${port}/postgres`;
 }

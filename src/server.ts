@@ -125,7 +125,8 @@ export class Cloud {
   static async create(config: Config, log: Logger = pino({ level: config.logLevel }, pino.destination(2))): Promise<Cloud> {
     const store = await Store.open({
       url: config.databaseUrl,
-      onIdleConnectionError: (err) => log.warn({ code: err.code, reason: err.message }, 'the database closed an idle connection; the next query opens a new one'),
+      onIdleConnectionError: (err) =>
+        log.warn({ code: err.code, reason: err.message }, 'the database closed an idle connection; the next query opens a new one'),
     });
     await migrate(store);
     const served = new Set(['identity', 'network', 'compute', 'image', 'load-balancer']);
@@ -188,7 +189,12 @@ export class Cloud {
     const { identity, network, compute, image } = this.services;
     const result = await identity.bootstrap({ adminPassword: this.config.adminPassword, demoPassword: this.config.demoPassword });
     if (result.firstStart) {
-      const admin = await this.store.db.selectFrom('projects').select('id').where('name', '=', 'admin').where('domain_id', '=', DEFAULT_DOMAIN_ID).executeTakeFirstOrThrow();
+      const admin = await this.store.db
+        .selectFrom('projects')
+        .select('id')
+        .where('name', '=', 'admin')
+        .where('domain_id', '=', DEFAULT_DOMAIN_ID)
+        .executeTakeFirstOrThrow();
       await createPublicNetwork(network, { ...systemContext('req-bootstrap'), projectId: admin.id, projectName: 'admin' });
       await compute.flavors.bootstrap();
       // Instances here are network namespaces, not VMs: the image names what to boot and has no disk.

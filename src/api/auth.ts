@@ -8,8 +8,7 @@ export interface TokenAuthenticator {
 }
 
 /** A 401 as keystonemiddleware sends it in front of every OpenStack service. */
-export const authRequired = () =>
-  new DomainError('unauthorized', 'Unauthorized', 'The request you have made requires authentication.');
+export const authRequired = () => new DomainError('unauthorized', 'Unauthorized', 'The request you have made requires authentication.');
 
 /** Header every 401 carries, pointing clients at Keystone. */
 export function setWwwAuthenticate(reply: FastifyReply, identityUrl: string): void {

@@ -61,10 +61,7 @@ export function createApp(opts: AppOptions): FastifyInstance {
 
   app.addHook('onResponse', async (req, reply) => {
     // One line per request; never headers or bodies (they carry tokens and passwords).
-    req.log.info(
-      { method: req.method, url: redactUrl(req.url), status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 },
-      'request',
-    );
+    req.log.info({ method: req.method, url: redactUrl(req.url), status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request');
   });
 
   app.setErrorHandler((error, req, reply) => {

@@ -47,7 +47,6 @@ const USAGE = `usage: npm run bench -- [options]
                           answers, 50 instances, teardown, kernel memory per instance
 `;
 
-
 async function passwordToken(identity: string, user: string, password: string, project: string): Promise<string> {
   const res = await request(`${identity.replace(/\/v3\/?$/, '')}/v3/auth/tokens`, {
     method: 'POST',
@@ -167,7 +166,8 @@ async function main(): Promise<void> {
   let token: string;
   if (values.url) {
     networkUrl = values.url.replace(/\/$/, '');
-    token = values.token ?? (values.identity && values.password ? await passwordToken(values.identity, values.user!, values.password, values.project!) : 'none');
+    token =
+      values.token ?? (values.identity && values.password ? await passwordToken(values.identity, values.user!, values.password, values.project!) : 'none');
   } else {
     if (values.dataplane !== 'noop' && values.dataplane !== 'netns') throw new Error(`--dataplane is noop or netns, not ${values.dataplane}`);
     own = await startOwnServer(values.dataplane);
@@ -198,7 +198,13 @@ async function main(): Promise<void> {
     await client.close();
     await own?.stop();
   }
-  const env = { node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model, memGiB: Math.round(totalmem() / 2 ** 30), target: values.url ?? `pocketstack (self-started, SQLite, ${values.dataplane} data plane)` };
+  const env = {
+    node: process.version,
+    cpus: cpus().length,
+    cpu: cpus()[0]?.model,
+    memGiB: Math.round(totalmem() / 2 ** 30),
+    target: values.url ?? `pocketstack (self-started, SQLite, ${values.dataplane} data plane)`,
+  };
   process.stdout.write(`\n${table(results)}\n\n`);
   const outFile = values.out ?? join('bench-results', `${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
   mkdirSync(dirname(outFile), { recursive: true });

@@ -59,17 +59,14 @@ export const badRequest = (type: string, message: string) => new DomainError('ba
 export const conflict = (type: string, message: string) => new DomainError('conflict', type, message);
 export const notFound = (type: string, message: string) => new DomainError('not_found', type, message);
 export const forbidden = (type: string, message: string) => new DomainError('forbidden', type, message);
-export const unauthorized = (message = 'The request you have made requires authentication.') =>
-  new DomainError('unauthorized', 'Unauthorized', message);
+export const unauthorized = (message = 'The request you have made requires authentication.') => new DomainError('unauthorized', 'Unauthorized', message);
 export const notImplemented = (type: string, message: string) => new DomainError('not_implemented', type, message);
 
 /** Neutron's InvalidInput: "Invalid input for operation: <msg>." */
-export const invalidInput = (msg: string) =>
-  new DomainError('bad_request', 'InvalidInput', `Invalid input for operation: ${msg}.`);
+export const invalidInput = (msg: string) => new DomainError('bad_request', 'InvalidInput', `Invalid input for operation: ${msg}.`);
 
 /** Neutron's BadRequest: "Bad <resource> request: <msg>." */
-export const neutronBadRequest = (resource: string, msg: string) =>
-  new DomainError('bad_request', 'BadRequest', `Bad ${resource} request: ${msg}.`);
+export const neutronBadRequest = (resource: string, msg: string) => new DomainError('bad_request', 'BadRequest', `Bad ${resource} request: ${msg}.`);
 
 /** webob's HTTPBadRequest with an explanation, as Neutron raises it from its API layer. */
 export const httpBadRequest = (msg: string) => new DomainError('bad_request', 'HTTPBadRequest', msg);

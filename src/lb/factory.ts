@@ -34,7 +34,8 @@ export async function createLbEngine(config: Config, service: LoadBalancerServic
   if (netns) {
     // As root, the proxies drop to an unprivileged user of their own (they parse tenants' traffic).
     const user = process.getuid?.() === 0 ? resolveUser(config.lbUser) : undefined;
-    if (user && user.name === config.instanceUser) throw new Error(`load balancers must not run as the instances' user '${config.instanceUser}' (POCKETSTACK_LB_USER)`);
+    if (user && user.name === config.instanceUser)
+      throw new Error(`load balancers must not run as the instances' user '${config.instanceUser}' (POCKETSTACK_LB_USER)`);
     placement = new NetnsPlacement(netns, service.store, log, { user: user ? { uid: user.uid, gid: user.gid } : undefined });
   } else placement = new LoopbackPlacement();
   engine = new LbEngine(service, runtime, placement, log);

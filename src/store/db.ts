@@ -143,11 +143,7 @@ function cachingStatements(raw: Database.Database, max = 500) {
 /** True for a unique-constraint violation in either dialect. */
 export function isUniqueViolation(e: unknown): boolean {
   const err = e as { code?: string; message?: string };
-  return (
-    err?.code === '23505' ||
-    err?.code === 'SQLITE_CONSTRAINT_UNIQUE' ||
-    err?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY'
-  );
+  return err?.code === '23505' || err?.code === 'SQLITE_CONSTRAINT_UNIQUE' || err?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
 }
 
 export const bool = (v: unknown): number => (v ? 1 : 0);

@@ -114,7 +114,12 @@ export function eui64(prefix: Cidr, mac: string): Ip {
 /** A random locally administered MAC under a base prefix, Neutron's `fa:16:3e:xx:xx:xx`. */
 export function randomMac(base = 'fa:16:3e', rand: () => number = Math.random): string {
   const parts = base.split(':');
-  while (parts.length < 6) parts.push(Math.floor(rand() * 256).toString(16).padStart(2, '0'));
+  while (parts.length < 6)
+    parts.push(
+      Math.floor(rand() * 256)
+        .toString(16)
+        .padStart(2, '0'),
+    );
   return parts.join(':');
 }
 

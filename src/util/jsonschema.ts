@@ -206,7 +206,13 @@ export class SchemaValidator {
           const errors = subs.map((s) => this.first(s, v, path));
           const valid = errors.filter((e) => e === null).length;
           if (valid === 0) return fail(`${pyRepr(v)} is not valid under any of the given schemas`);
-          if (valid > 1) return fail(`${pyRepr(v)} is valid under each of ${subs.filter((_s, i) => errors[i] === null).map(pyRepr).join(', ')}`);
+          if (valid > 1)
+            return fail(
+              `${pyRepr(v)} is valid under each of ${subs
+                .filter((_s, i) => errors[i] === null)
+                .map(pyRepr)
+                .join(', ')}`,
+            );
           break;
         }
         case 'anyOf': {
@@ -248,9 +254,7 @@ export function base64Problem(s: string): string | null {
     quad = (quad + 1) % 4;
   }
   if (quad === 0) return null;
-  return quad === 1
-    ? `Invalid base64-encoded string: number of data characters (${data}) cannot be 1 more than a multiple of 4`
-    : 'Incorrect padding';
+  return quad === 1 ? `Invalid base64-encoded string: number of data characters (${data}) cannot be 1 more than a multiple of 4` : 'Incorrect padding';
 }
 
 /** Decode what base64Problem accepted (the skipped characters are dropped first). */

@@ -17,12 +17,18 @@ describe('network-ip-availability', () => {
   it('counts pool sizes and allocations per subnet, exactly beyond 2^53', async () => {
     const net = (await admin.post('/v2.0/networks', { network: { name: 'avail' } })).body.network;
     const v4 = (await admin.post('/v2.0/subnets', { subnet: { network_id: net.id, cidr: '10.0.1.0/24', ip_version: 4, name: 'v4' } })).body.subnet;
-    const v6 = (await admin.post('/v2.0/subnets', { subnet: { network_id: net.id, cidr: 'fd00:1::/64', ip_version: 6, name: 'v6', ipv6_address_mode: 'slaac', ipv6_ra_mode: 'slaac' } })).body.subnet;
+    const v6 = (
+      await admin.post('/v2.0/subnets', {
+        subnet: { network_id: net.id, cidr: 'fd00:1::/64', ip_version: 6, name: 'v6', ipv6_address_mode: 'slaac', ipv6_ra_mode: 'slaac' },
+      })
+    ).body.subnet;
     await admin.post('/v2.0/ports', { port: { network_id: net.id } });
     await admin.post('/v2.0/ports', { port: { network_id: net.id } });
 
     // JSON.parse would round the IPv6 totals: read the text.
-    const res = await tc.cloud.apps.get('network')!.inject({ method: 'GET', url: `/v2.0/network-ip-availabilities/${net.id}`, headers: { 'x-auth-token': adminToken } });
+    const res = await tc.cloud.apps
+      .get('network')!
+      .inject({ method: 'GET', url: `/v2.0/network-ip-availabilities/${net.id}`, headers: { 'x-auth-token': adminToken } });
     expect(res.statusCode).toBe(200);
     expect(res.headers['content-type']).toMatch(/^application\/json/);
     const text = res.body;
@@ -65,15 +71,28 @@ describe('tags', () => {
     const sg = (await demo.post('/v2.0/security-groups', { security_group: { name: 'tsg' } })).body.security_group;
     const pub = (await demo.get('/v2.0/networks?name=public')).body.networks[0].id;
     const fip = (await demo.post('/v2.0/floatingips', { floatingip: { floating_network_id: pub } })).body.floatingip;
-    for (const [coll, id] of [['networks', net.id], ['subnets', sub.id], ['ports', port.id], ['routers', router.id], ['security-groups', sg.id], ['floatingips', fip.id]]) {
+    for (const [coll, id] of [
+      ['networks', net.id],
+      ['subnets', sub.id],
+      ['ports', port.id],
+      ['routers', router.id],
+      ['security-groups', sg.id],
+      ['floatingips', fip.id],
+    ]) {
       expect((await demo.put(`/v2.0/${coll}/${id}/tags/blue`)).status, coll).toBe(201);
       expect((await demo.get(`/v2.0/${coll}/${id}/tags`)).body, coll).toEqual({ tags: ['blue'] });
       expect((await demo.get(`/v2.0/${coll}/${id}/tags/blue`)).status, coll).toBe(204);
       const replaced = await demo.put(`/v2.0/${coll}/${id}/tags`, { tags: ['red', 'green'] });
       expect(replaced.body, coll).toEqual({ tags: ['green', 'red'] });
       const found = (await demo.get(`/v2.0/${coll}?tags=red,green`)).body[coll.replace(/-/g, '_')];
-      expect(found.map((x: { id: string }) => x.id), coll).toEqual([id]);
-      expect((await demo.get(`/v2.0/${coll}?not-tags=red`)).body[coll.replace(/-/g, '_')].map((x: { id: string }) => x.id), coll).not.toContain(id);
+      expect(
+        found.map((x: { id: string }) => x.id),
+        coll,
+      ).toEqual([id]);
+      expect(
+        (await demo.get(`/v2.0/${coll}?not-tags=red`)).body[coll.replace(/-/g, '_')].map((x: { id: string }) => x.id),
+        coll,
+      ).not.toContain(id);
       expect((await demo.delete(`/v2.0/${coll}/${id}/tags/red`)).status, coll).toBe(204);
       const missing = await demo.get(`/v2.0/${coll}/${id}/tags/red`);
       expect(missing.status, coll).toBe(404);

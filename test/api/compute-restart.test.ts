@@ -35,7 +35,11 @@ it('finishes building servers after a restart: the build works from the store', 
   const net = (await network.post('/v2.0/networks', { network: { name: 'n' } })).body.network;
   await network.post('/v2.0/subnets', { subnet: { network_id: net.id, cidr: '10.1.0.0/24', ip_version: 4 } });
   const image = (await (await serviceClients(tc, 'image')).demo.get('/v2/images')).body.images[0].id;
-  const res = await compute.post('/v2.1/servers', { server: { name: 'survivor', flavorRef: '1', imageRef: image, networks: [{ uuid: net.id }] } }, { 'openstack-api-version': 'compute 2.46' });
+  const res = await compute.post(
+    '/v2.1/servers',
+    { server: { name: 'survivor', flavorRef: '1', imageRef: image, networks: [{ uuid: net.id }] } },
+    { 'openstack-api-version': 'compute 2.46' },
+  );
   expect(res.status).toBe(202);
   const id = res.body.server.id;
   expect((await compute.get(`/v2.1/servers/${id}`)).body.server.status).toBe('BUILD');

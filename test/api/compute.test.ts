@@ -59,7 +59,14 @@ describe('versions and microversions', () => {
     const root = await anon.get('/');
     expect(root.status).toBe(200);
     expect(root.body.versions).toEqual([
-      { id: 'v2.1', status: 'CURRENT', version: '2.46', min_version: '2.1', updated: '2013-07-23T11:33:21Z', links: [{ rel: 'self', href: 'http://localhost:80/v2.1/' }] },
+      {
+        id: 'v2.1',
+        status: 'CURRENT',
+        version: '2.46',
+        min_version: '2.1',
+        updated: '2013-07-23T11:33:21Z',
+        links: [{ rel: 'self', href: 'http://localhost:80/v2.1/' }],
+      },
     ]);
     expect(root.headers['openstack-api-version']).toBeUndefined();
     expect((await anon.get('/v2.1')).status).toBe(401);
@@ -101,7 +108,15 @@ describe('flavors', () => {
       'm1.nano': '42',
       'm1.micro': '84',
     });
-    expect(byName['m1.tiny']).toMatchObject({ ram: 512, disk: 1, vcpus: 1, swap: '', 'OS-FLV-EXT-DATA:ephemeral': 0, 'os-flavor-access:is_public': true, rxtx_factor: 1 });
+    expect(byName['m1.tiny']).toMatchObject({
+      ram: 512,
+      disk: 1,
+      vcpus: 1,
+      swap: '',
+      'OS-FLV-EXT-DATA:ephemeral': 0,
+      'os-flavor-access:is_public': true,
+      rxtx_factor: 1,
+    });
     const one = await demo.get('/v2.1/flavors/42');
     expect(one.body.flavor.name).toBe('m1.nano');
     const missing = await demo.get('/v2.1/flavors/nope');
@@ -175,7 +190,13 @@ describe('servers', () => {
     expect(addr.addr).toMatch(/^10\.0\.1\.\d+$/);
 
     const [port] = await portsOf(id);
-    expect(port).toMatchObject({ device_id: id, device_owner: 'compute:nova', status: 'ACTIVE', network_id: net.id, mac_address: addr['OS-EXT-IPS-MAC:mac_addr'] });
+    expect(port).toMatchObject({
+      device_id: id,
+      device_owner: 'compute:nova',
+      status: 'ACTIVE',
+      network_id: net.id,
+      mac_address: addr['OS-EXT-IPS-MAC:mac_addr'],
+    });
     expect(port['binding:host_id']).toBe(tc.cloud.services.compute.hostname);
     // Members do not see binding details (admin-only in Neutron).
     const asDemo = (await netDemo.get(`/v2.0/ports/${port.id}`)).body.port;
@@ -259,7 +280,14 @@ describe('servers', () => {
     const id = res.body.server.id;
     await settle();
     const s = (await demo.get(`/v2.1/servers/${id}`, V46)).body.server;
-    expect(s).toMatchObject({ status: 'ACTIVE', key_name: 'k1', metadata: { role: 'worker' }, accessIPv4: '1.1.1.1', accessIPv6: '::babe:dc0c:1602', description: 'two nics' });
+    expect(s).toMatchObject({
+      status: 'ACTIVE',
+      key_name: 'k1',
+      metadata: { role: 'worker' },
+      accessIPv4: '1.1.1.1',
+      accessIPv6: '::babe:dc0c:1602',
+      description: 'two nics',
+    });
     expect(Object.keys(s.addresses)).toEqual(['api_network', 'worker_network']);
     expect(s.addresses.worker_network[0].addr).toBe(fixedIp);
     // The passed-in port keeps its groups; the created one gets the requested group.
@@ -316,7 +344,8 @@ describe('servers', () => {
     expect(up.body.server).not.toHaveProperty('OS-EXT-STS:vm_state');
     const other = await admin.get(`/v2.1/servers/${id}`);
     expect(other.status).toBe(200);
-    const adminServer = (await admin.post('/v2.1/servers', { server: { name: 'private', flavorRef: '1', imageRef: imageId, networks: 'none' } }, V46)).body.server.id;
+    const adminServer = (await admin.post('/v2.1/servers', { server: { name: 'private', flavorRef: '1', imageRef: imageId, networks: 'none' } }, V46)).body
+      .server.id;
     const hidden = await demo.get(`/v2.1/servers/${adminServer}`);
     expect(hidden.status).toBe(404);
     expect(hidden.body).toEqual({ itemNotFound: { code: 404, message: `Instance ${adminServer} could not be found.` } });
@@ -344,7 +373,9 @@ describe('servers', () => {
     await settle();
     expect((await demo.get(`/v2.1/servers/${id}`)).body.server.status).toBe('ACTIVE');
     const bad = await demo.post(`/v2.1/servers/${id}/action`, { reboot: { type: 'gentle' } });
-    expect(bad.body.badRequest.message).toBe("Invalid input for field/attribute type. Value: gentle. 'gentle' is not one of ['HARD', 'Hard', 'hard', 'SOFT', 'Soft', 'soft']");
+    expect(bad.body.badRequest.message).toBe(
+      "Invalid input for field/attribute type. Value: gentle. 'gentle' is not one of ['HARD', 'Hard', 'hard', 'SOFT', 'Soft', 'soft']",
+    );
     expect((await demo.post(`/v2.1/servers/${id}/action`, { resize: { flavorRef: '2' } })).status).toBe(501);
     // Nova checks the instance state before anything else: resuming an active server is a 409.
     expect((await demo.post(`/v2.1/servers/${id}/action`, { resume: null })).body.conflictingRequest.message).toBe(
@@ -459,7 +490,11 @@ describe('networks "auto" with one network (the seed\'s `nova boot --min-count 2
       const n = await serviceClients(own, 'network');
       const img = (await (await serviceClients(own, 'image')).demo.get('/v2/images')).body.images[0].id;
       const web = await makeNetwork(n.demo, 'webserver_network', '10.0.2.0/24');
-      const none = await c.demo.post('/v2.1/servers', { server: { name: 'x', flavorRef: '1', imageRef: img, networks: [{ uuid: '00000000-0000-0000-0000-000000000000' }] } }, V46);
+      const none = await c.demo.post(
+        '/v2.1/servers',
+        { server: { name: 'x', flavorRef: '1', imageRef: img, networks: [{ uuid: '00000000-0000-0000-0000-000000000000' }] } },
+        V46,
+      );
       expect(none.status).toBe(400);
       const res = await c.demo.post('/v2.1/servers', { server: { name: 'test', flavorRef: '1', imageRef: img, min_count: 2, networks: 'auto' } }, V46);
       expect(res.status).toBe(202);
@@ -489,20 +524,34 @@ describe('bad input', () => {
       [{ name: 'x', imageRef: '00000000-0000-0000-0000-000000000000', networks: 'none' }, 400, 'Can not find requested image'],
       [{ name: 'x', networks: [{ uuid: '00000000-0000-0000-0000-000000000000' }] }, 400, 'Network 00000000-0000-0000-0000-000000000000 could not be found.'],
       [{ name: 'x', networks: 'none', min_count: 3, max_count: 2 }, 400, 'min_count must be <= max_count'],
-      [{ name: 'x', networks: 'none', user_data: 'a'.repeat(65536) }, 400, `Invalid input for field/attribute user_data. Value: ${'a'.repeat(65536)}. '${'a'.repeat(65536)}' is too long`],
+      [
+        { name: 'x', networks: 'none', user_data: 'a'.repeat(65536) },
+        400,
+        `Invalid input for field/attribute user_data. Value: ${'a'.repeat(65536)}. '${'a'.repeat(65536)}' is too long`,
+      ],
       [{ name: 'x', networks: 'none', user_data: 'abcde' }, 400, "Invalid input for field/attribute user_data. Value: abcde. 'abcde' is not a 'base64'"],
       [{ name: 'x', networks: 'none', key_name: 'nokey' }, 400, 'Invalid key_name provided.'],
       [{ name: 'x', networks: 'none', security_groups: [{ name: 'nogroup' }] }, 400, 'Security group nogroup is not found for project'],
       [{ name: 'x', networks: 'none', availability_zone: 'elsewhere' }, 400, 'The requested availability zone is not available'],
-      [{ name: ' x', networks: 'none' }, 400, "An invalid 'name' value was provided. The name must be: printable characters. Can not start or end with whitespace."],
+      [
+        { name: ' x', networks: 'none' },
+        400,
+        "An invalid 'name' value was provided. The name must be: printable characters. Can not start or end with whitespace.",
+      ],
       [{ name: 'x', networks: 'none', colour: 'red' }, 400, "Additional properties are not allowed ('colour' was unexpected)"],
-      [{ name: 'x', networks: [{ uuid: net.id, fixed_ip: '10.0.1.5' }], max_count: 2 }, 400, 'Failed to launch instances: max_count cannot be greater than 1 if an fixed_ip is specified.'],
+      [
+        { name: 'x', networks: [{ uuid: net.id, fixed_ip: '10.0.1.5' }], max_count: 2 },
+        400,
+        'Failed to launch instances: max_count cannot be greater than 1 if an fixed_ip is specified.',
+      ],
     ];
     for (const [server, status, message] of cases) {
       const res = await demo.post('/v2.1/servers', { server: { flavorRef: '1', imageRef: imageId, ...server } }, V46);
       expect([res.status, res.body.badRequest?.message ?? res.body]).toEqual([status, expect.stringContaining(message)]);
     }
-    const huge = await demo.post('/v2.1/servers', { server: { name: 'x', flavorRef: '1', imageRef: imageId, networks: 'none', metadata: { a: 'b'.repeat(120_000) } } });
+    const huge = await demo.post('/v2.1/servers', {
+      server: { name: 'x', flavorRef: '1', imageRef: imageId, networks: 'none', metadata: { a: 'b'.repeat(120_000) } },
+    });
     expect(huge.status).toBe(413);
     expect(huge.body.overLimit.code).toBe(413);
     const malformed = await demo.request('POST', '/v2.1/servers', '{"server": ');
@@ -573,7 +622,9 @@ describe('key pairs, availability zones, quotas, events, hypervisors', () => {
   });
 
   it('lists the nova availability zone', async () => {
-    expect((await demo.get('/v2.1/os-availability-zone')).body).toEqual({ availabilityZoneInfo: [{ zoneName: 'nova', zoneState: { available: true }, hosts: null }] });
+    expect((await demo.get('/v2.1/os-availability-zone')).body).toEqual({
+      availabilityZoneInfo: [{ zoneName: 'nova', zoneState: { available: true }, hosts: null }],
+    });
     expect((await demo.get('/v2.1/os-availability-zone/detail')).status).toBe(403);
     const detail = (await admin.get('/v2.1/os-availability-zone/detail')).body.availabilityZoneInfo;
     expect(detail.map((z: any) => z.zoneName)).toEqual(['internal', 'nova']);
@@ -605,7 +656,9 @@ describe('key pairs, availability zones, quotas, events, hypervisors', () => {
     const ok = await admin.post('/v2.1/os-server-external-events', { events: [{ name: 'network-vif-plugged', server_uuid: id, tag: 'x' }] });
     expect(ok.status).toBe(200);
     expect(ok.body.events[0]).toMatchObject({ status: 'completed', code: 200 });
-    const none = await admin.post('/v2.1/os-server-external-events', { events: [{ name: 'network-changed', server_uuid: '00000000-0000-0000-0000-000000000000' }] });
+    const none = await admin.post('/v2.1/os-server-external-events', {
+      events: [{ name: 'network-changed', server_uuid: '00000000-0000-0000-0000-000000000000' }],
+    });
     expect(none.status).toBe(404);
     expect((await demo.post('/v2.1/os-server-external-events', { events: [{ name: 'network-changed', server_uuid: id }] })).status).toBe(403);
   });

@@ -20,7 +20,11 @@ beforeAll(async () => {
   net = (await demo.post('/v2.0/networks', { network: { name: 'fipnet' } })).body.network;
   // Addresses are handed out at random from the pool; the ones tests ask for by name (.50, .51,
   // .99) stay outside it so a random pick can never take them first.
-  subnet = (await demo.post('/v2.0/subnets', { subnet: { network_id: net.id, cidr: '10.0.0.0/24', ip_version: 4, allocation_pools: [{ start: '10.0.0.2', end: '10.0.0.40' }] } })).body.subnet;
+  subnet = (
+    await demo.post('/v2.0/subnets', {
+      subnet: { network_id: net.id, cidr: '10.0.0.0/24', ip_version: 4, allocation_pools: [{ start: '10.0.0.2', end: '10.0.0.40' }] },
+    })
+  ).body.subnet;
   routerId = (await demo.post('/v2.0/routers', { router: { name: 'fiprouter', external_gateway_info: { network_id: publicId } } })).body.router.id;
   await demo.put(`/v2.0/routers/${routerId}/add_router_interface`, { subnet_id: subnet.id });
 });
@@ -44,7 +48,15 @@ describe('floating IPs', () => {
     expect(res.status).toBe(201);
     const fip = res.body.floatingip;
     expect(Object.keys(fip)).toEqual(Object.keys(golden('floatingip-create').floatingip));
-    expect(fip).toMatchObject({ floating_network_id: publicId, router_id: null, port_id: null, fixed_ip_address: null, status: 'DOWN', port_details: null, revision_number: 0 });
+    expect(fip).toMatchObject({
+      floating_network_id: publicId,
+      router_id: null,
+      port_id: null,
+      fixed_ip_address: null,
+      status: 'DOWN',
+      port_details: null,
+      revision_number: 0,
+    });
     expect(fip.floating_ip_address).toMatch(/^172\.24\.4\.\d+$/);
     // The address is held by a project-less port on the external network, protected from deletion.
     const holder = (await admin.get(`/v2.0/ports?device_id=${fip.id}`)).body.ports;
@@ -62,7 +74,15 @@ describe('floating IPs', () => {
     expect(res.status).toBe(201);
     const fip = res.body.floatingip;
     expect(fip).toMatchObject({ router_id: routerId, port_id: p.id, fixed_ip_address: p.fixed_ips[0].ip_address, status: 'DOWN' });
-    expect(fip.port_details).toEqual({ name: 'web', network_id: net.id, mac_address: p.mac_address, admin_state_up: true, status: 'DOWN', device_id: '', device_owner: '' });
+    expect(fip.port_details).toEqual({
+      name: 'web',
+      network_id: net.id,
+      mac_address: p.mac_address,
+      admin_state_up: true,
+      status: 'DOWN',
+      device_id: '',
+      device_owner: '',
+    });
     expect(await statusOf(fip.id, 'ACTIVE')).toBe('ACTIVE');
 
     // One fixed IP, one floating IP.
@@ -85,7 +105,8 @@ describe('floating IPs', () => {
     expect(ambiguous.body.NeutronError.message).toBe(
       `Bad floatingip request: Port ${p.id} has multiple fixed IPv4 addresses.  Must provide a specific IPv4 address when assigning a floating IP.`,
     );
-    const fip = (await demo.post('/v2.0/floatingips', { floatingip: { floating_network_id: publicId, port_id: p.id, fixed_ip_address: '10.0.0.51' } })).body.floatingip;
+    const fip = (await demo.post('/v2.0/floatingips', { floatingip: { floating_network_id: publicId, port_id: p.id, fixed_ip_address: '10.0.0.51' } })).body
+      .floatingip;
     expect(fip.fixed_ip_address).toBe('10.0.0.51');
     const moved = await demo.put(`/v2.0/floatingips/${fip.id}`, { floatingip: { port_id: p.id, fixed_ip_address: '10.0.0.50' } });
     expect(moved.body.floatingip.fixed_ip_address).toBe('10.0.0.50');
@@ -168,7 +189,11 @@ describe('floating IPs', () => {
     expect(new Set(made).size).toBe(13);
     const refused = results.filter((r) => r.status !== 201);
     expect(refused.map((r) => r.status)).toEqual(Array(7).fill(409));
-    expect(refused[0].body.NeutronError).toEqual({ type: 'IpAddressGenerationFailure', message: `No more IP addresses available on network ${ext.id}.`, detail: '' });
+    expect(refused[0].body.NeutronError).toEqual({
+      type: 'IpAddressGenerationFailure',
+      message: `No more IP addresses available on network ${ext.id}.`,
+      detail: '',
+    });
   });
 
   it('deleting an external network takes its unassociated floating IPs along', async () => {

@@ -124,7 +124,20 @@ describe('projects', () => {
     expect(dup.body.error.message).not.toContain(p.id);
     const u = await patch(admin, `/v3/projects/${p.id}`, { project: { description: 'updated', tags: ['a', 'b'] } });
     expect(u.status).toBe(200);
-    expect(Object.keys(u.body.project)).toEqual(['colour', 'id', 'name', 'domain_id', 'description', 'enabled', 'parent_id', 'is_domain', 'tags', 'extra', 'options', 'links']);
+    expect(Object.keys(u.body.project)).toEqual([
+      'colour',
+      'id',
+      'name',
+      'domain_id',
+      'description',
+      'enabled',
+      'parent_id',
+      'is_domain',
+      'tags',
+      'extra',
+      'options',
+      'links',
+    ]);
     expect(u.body.project).toMatchObject({ description: 'updated', tags: ['a', 'b'], extra: { colour: 'blue' } });
     expect((await admin.delete(`/v3/projects/${p.id}`)).status).toBe(204);
     expectError(await admin.get(`/v3/projects/${p.id}`), 404, `Could not find project: ${p.id}.`);
@@ -142,25 +155,57 @@ describe('projects', () => {
       403,
       `Cannot delete the project ${parent.id} since it is not a leaf in the hierarchy. Use the cascade option if you want to delete a whole subtree.`,
     );
-    expectError(await patch(admin, `/v3/projects/${parent.id}`, { project: { enabled: false } }), 403, `Cannot disable project ${parent.id} since its subtree contains enabled projects.`);
+    expectError(
+      await patch(admin, `/v3/projects/${parent.id}`, { project: { enabled: false } }),
+      403,
+      `Cannot disable project ${parent.id} since its subtree contains enabled projects.`,
+    );
     expectError(await admin.post('/v3/projects', { project: { name: 'orphan', parent_id: 'nope' } }), 400, 'Could not find project: nope.');
     expectError(await admin.post('/v3/projects', { project: { name: 'lost', domain_id: 'nope' } }), 400, 'Could not find domain: nope.');
-    expectError(await patch(admin, `/v3/projects/${child.body.project.id}`, { project: { parent_id: 'default' } }), 403, 'Update of `parent_id` is not allowed.');
+    expectError(
+      await patch(admin, `/v3/projects/${child.body.project.id}`, { project: { parent_id: 'default' } }),
+      403,
+      'Update of `parent_id` is not allowed.',
+    );
     expect((await admin.delete(`/v3/projects/${child.body.project.id}`)).status).toBe(204);
     expect((await admin.delete(`/v3/projects/${parent.id}`)).status).toBe(204);
   });
 
   it('bad bodies: schema errors in jsonschema words, malformed JSON', async () => {
     expectError(await admin.post('/v3/projects', { project: { description: 'no name' } }), 400, "'name' is a required property");
-    expectError(await admin.post('/v3/projects', { project: { name: 'x', enabled: 'yes' } }), 400, "Invalid input for field 'enabled': 'yes' is not of type 'boolean'");
+    expectError(
+      await admin.post('/v3/projects', { project: { name: 'x', enabled: 'yes' } }),
+      400,
+      "Invalid input for field 'enabled': 'yes' is not of type 'boolean'",
+    );
     expectError(await admin.post('/v3/projects', { project: { name: '' } }), 400, "Invalid input for field 'name': '' is too short");
-    expectError(await admin.post('/v3/projects', { project: { name: 'x', description: 5 } }), 400, "Invalid input for field 'description': 5 is not of type 'string', 'null'");
-    expectError(await admin.post('/v3/projects', { project: { name: 'x', domain_id: 'a b' } }), 400, "Invalid input for field 'domain_id': 'a b' does not match '^[a-zA-Z0-9-]+$'");
-    expectError(await admin.post('/v3/projects', { project: { name: 'x', tags: ['a', 'a'] } }), 400, "Invalid input for field 'tags': ['a', 'a'] has non-unique elements");
-    expectError(await admin.post('/v3/projects', { project: { name: 'x', options: { color: 1 } } }), 400, "Invalid input for field 'options': Additional properties are not allowed ('color' was unexpected)");
+    expectError(
+      await admin.post('/v3/projects', { project: { name: 'x', description: 5 } }),
+      400,
+      "Invalid input for field 'description': 5 is not of type 'string', 'null'",
+    );
+    expectError(
+      await admin.post('/v3/projects', { project: { name: 'x', domain_id: 'a b' } }),
+      400,
+      "Invalid input for field 'domain_id': 'a b' does not match '^[a-zA-Z0-9-]+$'",
+    );
+    expectError(
+      await admin.post('/v3/projects', { project: { name: 'x', tags: ['a', 'a'] } }),
+      400,
+      "Invalid input for field 'tags': ['a', 'a'] has non-unique elements",
+    );
+    expectError(
+      await admin.post('/v3/projects', { project: { name: 'x', options: { color: 1 } } }),
+      400,
+      "Invalid input for field 'options': Additional properties are not allowed ('color' was unexpected)",
+    );
     expectError(await admin.post('/v3/projects', { project: 'x' }), 400, "'x' is not of type 'object'");
     // jsonschema's order (properties before required, in the schema's property order), not ajv's.
-    expectError(await admin.post('/v3/projects', { project: { description: 5 } }), 400, "Invalid input for field 'description': 5 is not of type 'string', 'null'");
+    expectError(
+      await admin.post('/v3/projects', { project: { description: 5 } }),
+      400,
+      "Invalid input for field 'description': 5 is not of type 'string', 'null'",
+    );
     expectError(await admin.post('/v3/users', { user: { name: 5, enabled: 1 } }), 400, "Invalid input for field 'enabled': 1 is not of type 'boolean'");
     expectError(
       await admin.post('/v3/projects', { project: { name: 'x', options: { color: 1, b: 2 } } }),
@@ -196,16 +241,27 @@ describe('users', () => {
     const byName = list(await admin.get('/v3/users?name=gold-user'), 'users');
     expect(byName).toHaveLength(1);
     expect(byName[0].extra).toBeUndefined();
-    expect((await anon.post('/v3/auth/tokens', { auth: { identity: { methods: ['password'], password: { user: { id: u.id, password: 'gold-secret2' } } } } })).status).toBe(201);
+    expect(
+      (await anon.post('/v3/auth/tokens', { auth: { identity: { methods: ['password'], password: { user: { id: u.id, password: 'gold-secret2' } } } } }))
+        .status,
+    ).toBe(201);
     expectError(
       await admin.post('/v3/users', { user: { name: 'gold-user', password: 'x', domain_id: 'default' } }),
       409,
       'Conflict occurred attempting to store user - Duplicate entry found with name gold-user at domain ID default.',
     );
     expectError(await admin.post('/v3/users', { user: { name: 'nowhere', domain_id: 'nope' } }), 404, 'Could not find domain: nope.');
-    expectError(await admin.post('/v3/users', { user: { name: 'x', default_project_id: 'default' } }), 400, "User's default project ID cannot be a domain ID: default");
+    expectError(
+      await admin.post('/v3/users', { user: { name: 'x', default_project_id: 'default' } }),
+      400,
+      "User's default project ID cannot be a domain ID: default",
+    );
     expectError(await admin.post('/v3/users', { user: { name: 'x', enabled: 1 } }), 400, "Invalid input for field 'enabled': 1 is not of type 'boolean'");
-    expectError(await admin.post('/v3/users', { user: { name: 'x', password: 12345678 } }), 400, "Invalid input for field 'password': '***' is not of type 'string', 'null'");
+    expectError(
+      await admin.post('/v3/users', { user: { name: 'x', password: 12345678 } }),
+      400,
+      "Invalid input for field 'password': '***' is not of type 'string', 'null'",
+    );
     expectError(await patch(admin, `/v3/users/${u.id}`, { user: { domain_id: 'other' } }), 400, 'Cannot change Domain ID');
     expect((await admin.delete(`/v3/users/${u.id}`)).status).toBe(204);
     expectError(await admin.get(`/v3/users/${u.id}`), 404, `Could not find user: ${u.id}.`);
@@ -213,7 +269,11 @@ describe('users', () => {
 
   it('POST /v3/users/{id}/password: 204; wrong original password 401; schema enforced', async () => {
     const u = (await admin.post('/v3/users', { user: { name: 'pw-user', password: 'one' } })).body.user;
-    expectError(await anon.post(`/v3/users/${u.id}/password`, { user: { original_password: 'bad', password: 'two' } }), 401, 'The request you have made requires authentication.');
+    expectError(
+      await anon.post(`/v3/users/${u.id}/password`, { user: { original_password: 'bad', password: 'two' } }),
+      401,
+      'The request you have made requires authentication.',
+    );
     expectError(await anon.post(`/v3/users/${u.id}/password`, { user: { password: 'two' } }), 400, "'original_password' is a required property");
     expectError(
       await anon.post(`/v3/users/${u.id}/password`, { user: { original_password: 'one', password: 'two', x: 1 } }),
@@ -238,7 +298,14 @@ describe('roles and implied roles', () => {
   it('lists the bootstrap roles (immutable) and filters by name', async () => {
     const res = await admin.get('/v3/roles?name=member');
     expect(list(res, 'roles')).toEqual([
-      { id: roleIds.member, name: 'member', domain_id: null, description: null, options: { immutable: true }, links: { self: `${B}/v3/roles/${roleIds.member}` } },
+      {
+        id: roleIds.member,
+        name: 'member',
+        domain_id: null,
+        description: null,
+        options: { immutable: true },
+        links: { self: `${B}/v3/roles/${roleIds.member}` },
+      },
     ]);
     expect(Object.keys(roleIds).sort()).toEqual(['admin', 'load-balancer_admin', 'load-balancer_member', 'member', 'reader']);
     expectError(
@@ -252,13 +319,21 @@ describe('roles and implied roles', () => {
     const c = await admin.post('/v3/roles', { role: { name: 'gold-role', description: 'golden' } });
     expect(c.status).toBe(201);
     expect(c.body.role).toMatchObject({ name: 'gold-role', domain_id: null, description: 'golden', options: {} });
-    expectError(await admin.post('/v3/roles', { role: { name: 'gold-role' } }), 409, 'Conflict occurred attempting to store role - Duplicate entry found with name gold-role.');
+    expectError(
+      await admin.post('/v3/roles', { role: { name: 'gold-role' } }),
+      409,
+      'Conflict occurred attempting to store role - Duplicate entry found with name gold-role.',
+    );
     const id = c.body.role.id;
     expect((await admin.get(`/v3/roles/${id}`)).body.role.name).toBe('gold-role');
     expect((await patch(admin, `/v3/roles/${id}`, { role: { description: 'new' } })).body.role.description).toBe('new');
     expect((await admin.delete(`/v3/roles/${id}`)).status).toBe(204);
     expectError(await admin.get(`/v3/roles/${id}`), 404, `Could not find role: ${id}.`);
-    expectError(await admin.post('/v3/roles', { role: { name: 'scoped', domain_id: 'default' } }), 501, 'The action you have requested has not been implemented.');
+    expectError(
+      await admin.post('/v3/roles', { role: { name: 'scoped', domain_id: 'default' } }),
+      501,
+      'The action you have requested has not been implemented.',
+    );
   });
 
   it('implied-role rules: create, show, HEAD, list, inferences, delete', async () => {
@@ -330,7 +405,12 @@ describe('grants and role assignments', () => {
     });
     const plain = await admin.get(`/v3/role_assignments?user.id=${userId}`);
     expect(plain.body.role_assignments).toEqual([
-      { links: { assignment: `${B}/v3/projects/${projectId}/users/${userId}/roles/${roleIds.member}` }, scope: { project: { id: projectId } }, user: { id: userId }, role: { id: roleIds.member } },
+      {
+        links: { assignment: `${B}/v3/projects/${projectId}/users/${userId}/roles/${roleIds.member}` },
+        scope: { project: { id: projectId } },
+        user: { id: userId },
+        role: { id: roleIds.member },
+      },
     ]);
     const eff = (await admin.get(`/v3/role_assignments?user.id=${userId}&effective&include_names=true`)).body.role_assignments;
     expect(eff.map((a: { role: { name: string } }) => a.role.name)).toEqual(['member', 'reader']);
@@ -350,11 +430,17 @@ describe('grants and role assignments', () => {
     const url = `/v3/domains/default/users/${userId}/roles/${roleIds.reader}`;
     expect((await admin.put(url)).status).toBe(204);
     expect(list(await admin.get(`/v3/domains/default/users/${userId}/roles`), 'roles').map((r) => r.name)).toEqual(['reader']);
-    const tok = await anon.post('/v3/auth/tokens', { auth: { identity: { methods: ['password'], password: { user: { id: userId, password: 'gp' } } }, scope: { domain: { id: 'default' } } } });
+    const tok = await anon.post('/v3/auth/tokens', {
+      auth: { identity: { methods: ['password'], password: { user: { id: userId, password: 'gp' } } }, scope: { domain: { id: 'default' } } },
+    });
     expect(tok.status).toBe(201);
     expect(tok.body.token.roles.map((r: { name: string }) => r.name)).toEqual(['reader']);
     expect((await admin.delete(url)).status).toBe(204);
-    expectError(await admin.delete(url), 404, `Could not find role assignment with role: ${roleIds.reader}, user or group: ${userId}, project, domain, or system: default.`);
+    expectError(
+      await admin.delete(url),
+      404,
+      `Could not find role assignment with role: ${roleIds.reader}, user or group: ${userId}, project, domain, or system: default.`,
+    );
     const sys = `/v3/system/users/${userId}/roles/${roleIds.reader}`;
     expect((await admin.put(sys)).status).toBe(204);
     expect((await head(admin, sys)).status).toBe(204);
@@ -386,8 +472,14 @@ describe('auth helpers and the catalog views', () => {
     expect(res.status).toBe(200);
     expect(res.body.links).toEqual({ self: `${B}/v3/auth/catalog` });
     expect(res.body.catalog.map((s: { type: string }) => s.type)).toEqual(['identity', 'network', 'compute', 'image', 'load-balancer']);
-    const unscoped = await anon.post('/v3/auth/tokens', { auth: { identity: { methods: ['password'], password: { user: { name: 'admin', domain: { id: 'default' }, password: ADMIN_PASSWORD } } } } });
-    expectError(await anon.withToken(unscoped.headers['x-subject-token'] as string).get('/v3/auth/catalog'), 403, 'You are not authorized to perform the requested action.');
+    const unscoped = await anon.post('/v3/auth/tokens', {
+      auth: { identity: { methods: ['password'], password: { user: { name: 'admin', domain: { id: 'default' }, password: ADMIN_PASSWORD } } } },
+    });
+    expectError(
+      await anon.withToken(unscoped.headers['x-subject-token'] as string).get('/v3/auth/catalog'),
+      403,
+      'You are not authorized to perform the requested action.',
+    );
   });
 
   it('services, endpoints (interface filter) and regions come from the catalog', async () => {

@@ -102,7 +102,10 @@ describe('discovery', () => {
 describe('POST /v3/auth/tokens', () => {
   it('password: by name, by id, nocatalog, unscoped, domain, system', async () => {
     compare('auth-password-project-by-name', await anon.post('/v3/auth/tokens', pw(byName, ADMIN_PASSWORD, adminProject)));
-    compare('auth-password-project-by-id', await anon.post('/v3/auth/tokens', pw({ id: ids.adminUser }, ADMIN_PASSWORD, { project: { id: ids.adminProject } })));
+    compare(
+      'auth-password-project-by-id',
+      await anon.post('/v3/auth/tokens', pw({ id: ids.adminUser }, ADMIN_PASSWORD, { project: { id: ids.adminProject } })),
+    );
     compare('auth-password-nocatalog', await anon.post('/v3/auth/tokens?nocatalog', pw(byName, ADMIN_PASSWORD, adminProject)));
     const unscoped = await anon.post('/v3/auth/tokens', pw(byName, ADMIN_PASSWORD));
     compare('auth-password-unscoped', unscoped);
@@ -112,13 +115,19 @@ describe('POST /v3/auth/tokens', () => {
   });
 
   it('re-scope with the token method', async () => {
-    compare('auth-rescope-token-method', await anon.post('/v3/auth/tokens', { auth: { identity: { methods: ['token'], token: { id: ids.unscoped } }, scope: adminProject } }));
+    compare(
+      'auth-rescope-token-method',
+      await anon.post('/v3/auth/tokens', { auth: { identity: { methods: ['token'], token: { id: ids.unscoped } }, scope: adminProject } }),
+    );
   });
 
   it('401s and 400s', async () => {
     compare('auth-wrong-password', await anon.post('/v3/auth/tokens', pw(byName, 'WRONG', adminProject)));
     compare('auth-unknown-user', await anon.post('/v3/auth/tokens', pw({ name: 'nosuchuser', domain: { name: 'Default' } }, 'x', adminProject)));
-    compare('auth-unknown-project', await anon.post('/v3/auth/tokens', pw(byName, ADMIN_PASSWORD, { project: { name: 'nosuchproject', domain: { name: 'Default' } } })));
+    compare(
+      'auth-unknown-project',
+      await anon.post('/v3/auth/tokens', pw(byName, ADMIN_PASSWORD, { project: { name: 'nosuchproject', domain: { name: 'Default' } } })),
+    );
     compare('auth-project-name-without-domain', await anon.post('/v3/auth/tokens', pw(byName, ADMIN_PASSWORD, { project: { name: 'admin' } })));
     compare('auth-user-name-without-domain', await anon.post('/v3/auth/tokens', pw({ name: 'admin' }, ADMIN_PASSWORD, adminProject)));
     compare('auth-missing-identity', await anon.post('/v3/auth/tokens', { auth: {} }));
@@ -218,7 +227,10 @@ describe('projects, roles, users, grants (the golden.sh sequence)', () => {
     compare('put-domain-user-role', await admin.put(`/v3/domains/default/users/${ids.adminUser}/roles/${ids['role:admin']}`));
     const member = await anon.post('/v3/auth/tokens', pw({ name: 'gold-user', domain: { id: 'default' } }, 'gold-secret2', { project: { id: ids.project } }));
     compare('auth-member', member);
-    compare('user-password-change', await anon.post(`/v3/users/${ids.user}/password`, { user: { password: 'gold-secret3', original_password: 'gold-secret2' } }));
+    compare(
+      'user-password-change',
+      await anon.post(`/v3/users/${ids.user}/password`, { user: { password: 'gold-secret3', original_password: 'gold-secret2' } }),
+    );
     compare('role-unassign', await admin.delete(grant));
     compare('user-delete', await admin.delete(`/v3/users/${ids.user}`));
     compare('user-show-deleted', await admin.get(`/v3/users/${ids.user}`));
@@ -234,7 +246,12 @@ describe('projects, roles, users, grants (the golden.sh sequence)', () => {
 
   it("passwords never appear in a response (golden.sh's check)", async () => {
     const u = await admin.post('/v3/users', { user: { name: 'secret-user', password: 'secret-pw' } });
-    const all = [u, await admin.get(`/v3/users/${u.body.user.id}`), await admin.get('/v3/users'), await admin.request('PATCH', `/v3/users/${u.body.user.id}`, { user: { password: 'secret-pw2' } })];
+    const all = [
+      u,
+      await admin.get(`/v3/users/${u.body.user.id}`),
+      await admin.get('/v3/users'),
+      await admin.request('PATCH', `/v3/users/${u.body.user.id}`, { user: { password: 'secret-pw2' } }),
+    ];
     for (const r of all) {
       expect(JSON.stringify(r.body)).not.toMatch(/secret-pw|"password":/);
     }
@@ -243,7 +260,14 @@ describe('projects, roles, users, grants (the golden.sh sequence)', () => {
 
 describe('where PocketStack answers on purpose unlike Zed', () => {
   it('a member gets 403/200 where the capture shows an artefact 401 (its token was revoked by the password change in the same second)', async () => {
-    for (const n of ['member-users-list-403', 'member-project-create-403', 'member-projects-list', 'member-own-projects', 'member-auth-projects', 'member-validate-own-token']) {
+    for (const n of [
+      'member-users-list-403',
+      'member-project-create-403',
+      'member-projects-list',
+      'member-own-projects',
+      'member-auth-projects',
+      'member-validate-own-token',
+    ]) {
       expect(golden(n).status).toBe(401);
     }
     const demoToken = await tokenFor(tc, 'demo', DEMO_PASSWORD);
@@ -261,7 +285,9 @@ describe('where PocketStack answers on purpose unlike Zed', () => {
     expect(golden('v2.0-discovery').status).toBe(404);
     expect(golden('v2.0-tokens').status).toBe(404);
     expect((await anon.get('/v2.0')).status).toBe(200);
-    expect((await anon.post('/v2.0/tokens', { auth: { tenantName: 'admin', passwordCredentials: { username: 'admin', password: ADMIN_PASSWORD } } })).status).toBe(200);
+    expect(
+      (await anon.post('/v2.0/tokens', { auth: { tenantName: 'admin', passwordCredentials: { username: 'admin', password: ADMIN_PASSWORD } } })).status,
+    ).toBe(200);
     expect(golden('unknown-path').headers.get('content-type')).toMatch(/^text\/html/);
     const res = await admin.get('/v3/nosuchthing');
     expect(res.status).toBe(404);

@@ -60,7 +60,13 @@ async function makeMember(name: string, password = 'pw-' + name) {
   expect((await admin.put(`/v3/projects/${p.body.project.id}/users/${u.body.user.id}/roles/${member}`)).status).toBe(204);
   const tok = await anon.post('/v3/auth/tokens', passwordAuth({ id: u.body.user.id }, password, { project: { id: p.body.project.id } }));
   expect(tok.status).toBe(201);
-  return { projectId: p.body.project.id as string, userId: u.body.user.id as string, token: tok.headers['x-subject-token'] as string, roleId: member, password };
+  return {
+    projectId: p.body.project.id as string,
+    userId: u.body.user.id as string,
+    token: tok.headers['x-subject-token'] as string,
+    roleId: member,
+    password,
+  };
 }
 
 describe('version discovery', () => {
@@ -113,7 +119,12 @@ describe('POST /v3/auth/tokens', () => {
     const t = res.body.token;
     expect(Object.keys(t)).toEqual(['methods', 'user', 'audit_ids', 'expires_at', 'issued_at', 'project', 'is_domain', 'roles', 'catalog']);
     expect(t.methods).toEqual(['password']);
-    expect(t.user).toEqual({ domain: { id: 'default', name: 'Default' }, id: expect.stringMatching(/^[0-9a-f]{32}$/), name: 'admin', password_expires_at: null });
+    expect(t.user).toEqual({
+      domain: { id: 'default', name: 'Default' },
+      id: expect.stringMatching(/^[0-9a-f]{32}$/),
+      name: 'admin',
+      password_expires_at: null,
+    });
     expect(t.audit_ids).toHaveLength(1);
     expect(t.audit_ids[0]).toMatch(/^[A-Za-z0-9_-]{22}$/);
     expect(t.expires_at).toMatch(KS_TIME);
@@ -143,7 +154,10 @@ describe('POST /v3/auth/tokens', () => {
   });
 
   it('user by name with domain id, project by name with domain id', async () => {
-    const res = await anon.post('/v3/auth/tokens', passwordAuth({ name: 'demo', domain: { id: 'default' } }, DEMO_PASSWORD, { project: { name: 'demo', domain: { id: 'default' } } }));
+    const res = await anon.post(
+      '/v3/auth/tokens',
+      passwordAuth({ name: 'demo', domain: { id: 'default' } }, DEMO_PASSWORD, { project: { name: 'demo', domain: { id: 'default' } } }),
+    );
     expect(res.status).toBe(201);
     expect(res.body.token.roles.map((r: { name: string }) => r.name).sort()).toEqual(['member', 'reader']);
   });
@@ -182,7 +196,9 @@ describe('POST /v3/auth/tokens', () => {
   it('re-scope with the token method keeps expires_at, chains audit ids, methods token+password', async () => {
     const first = await anon.post('/v3/auth/tokens', byName('admin', ADMIN_PASSWORD));
     await new Promise((r) => setTimeout(r, 5));
-    const res = await anon.post('/v3/auth/tokens', { auth: { identity: { methods: ['token'], token: { id: first.headers['x-subject-token'] } }, scope: projectScope('admin') } });
+    const res = await anon.post('/v3/auth/tokens', {
+      auth: { identity: { methods: ['token'], token: { id: first.headers['x-subject-token'] } }, scope: projectScope('admin') },
+    });
     expect(res.status).toBe(201);
     const t = res.body.token;
     expect(t.methods).toEqual(['token', 'password']);
@@ -198,12 +214,19 @@ describe('POST /v3/auth/tokens', () => {
     const t = await anon.post('/v3/auth/tokens', byName('admin', ADMIN_PASSWORD));
     const id = t.headers['x-subject-token'] as string;
     expect((await admin.delete('/v3/auth/tokens', { 'x-subject-token': id })).status).toBe(204);
-    expectError(await anon.post('/v3/auth/tokens', { auth: { identity: { methods: ['token'], token: { id } } } }), 404, 'Not Found', 'Failed to validate token');
+    expectError(
+      await anon.post('/v3/auth/tokens', { auth: { identity: { methods: ['token'], token: { id } } } }),
+      404,
+      'Not Found',
+      'Failed to validate token',
+    );
   });
 
   it('a system token cannot become a project token', async () => {
     const sys = await anon.post('/v3/auth/tokens', byName('admin', ADMIN_PASSWORD, { system: { all: true } }));
-    const res = await anon.post('/v3/auth/tokens', { auth: { identity: { methods: ['token'], token: { id: sys.headers['x-subject-token'] } }, scope: projectScope('admin') } });
+    const res = await anon.post('/v3/auth/tokens', {
+      auth: { identity: { methods: ['token'], token: { id: sys.headers['x-subject-token'] } }, scope: projectScope('admin') },
+    });
     expectError(
       res,
       403,
@@ -262,7 +285,10 @@ describe('POST /v3/auth/tokens', () => {
       'Invalid input for field identity/password/user: id or name must be present.',
     );
     expectError(
-      await anon.post('/v3/auth/tokens', byName('admin', ADMIN_PASSWORD, { project: { name: 'admin', domain: { name: 'Default' } }, domain: { id: 'default' } })),
+      await anon.post(
+        '/v3/auth/tokens',
+        byName('admin', ADMIN_PASSWORD, { project: { name: 'admin', domain: { name: 'Default' } }, domain: { id: 'default' } }),
+      ),
       400,
       'Bad Request',
       `Expecting to find system, project, domain, OS-TRUST:trust or unscoped in scope.${CLIENT_FAULT}`,
@@ -340,11 +366,21 @@ describe('GET/HEAD/DELETE /v3/auth/tokens', () => {
     const m = await makeMember('tok-member');
     const me = anon.withToken(m.token);
     expect((await me.get('/v3/auth/tokens', { 'x-subject-token': m.token })).status).toBe(200);
-    expectError(await me.get('/v3/auth/tokens', { 'x-subject-token': adminToken }), 403, 'Forbidden', 'You are not authorized to perform the requested action: identity:validate_token.');
+    expectError(
+      await me.get('/v3/auth/tokens', { 'x-subject-token': adminToken }),
+      403,
+      'Forbidden',
+      'You are not authorized to perform the requested action: identity:validate_token.',
+    );
     const head = await me.request('HEAD', '/v3/auth/tokens', undefined, { 'x-subject-token': adminToken });
     expect(head.status).toBe(403);
     expect(head.body).toBeUndefined();
-    expectError(await me.delete('/v3/auth/tokens', { 'x-subject-token': adminToken }), 403, 'Forbidden', 'You are not authorized to perform the requested action: identity:revoke_token.');
+    expectError(
+      await me.delete('/v3/auth/tokens', { 'x-subject-token': adminToken }),
+      403,
+      'Forbidden',
+      'You are not authorized to perform the requested action: identity:revoke_token.',
+    );
     expect((await me.delete('/v3/auth/tokens', { 'x-subject-token': m.token })).status).toBe(204);
   });
 
@@ -401,7 +437,12 @@ describe('tokens stop at once when what they stand for goes away', () => {
     await expectAlive(b.token);
     await admin.request('PATCH', `/v3/projects/${b.projectId}`, { project: { enabled: false } });
     await expectDead(b.token);
-    expectError(await anon.post('/v3/auth/tokens', passwordAuth({ id: b.userId }, b.password, { project: { id: b.projectId } })), 401, 'Unauthorized', UNAUTHORIZED);
+    expectError(
+      await anon.post('/v3/auth/tokens', passwordAuth({ id: b.userId }, b.password, { project: { id: b.projectId } })),
+      401,
+      'Unauthorized',
+      UNAUTHORIZED,
+    );
   });
 
   it('removing the grant', async () => {
@@ -467,7 +508,12 @@ describe('POST /v2.0/tokens (keystoneauth v2 plugin)', () => {
     ]) {
       expectError(await anon.post('/v2.0/tokens', { auth }), 401, 'Unauthorized', UNAUTHORIZED);
     }
-    expectError(await anon.post('/v2.0/tokens', { auth: { tenantName: 'demo' } }), 400, 'Bad Request', `Expecting to find passwordCredentials or token in auth.${CLIENT_FAULT}`);
+    expectError(
+      await anon.post('/v2.0/tokens', { auth: { tenantName: 'demo' } }),
+      400,
+      'Bad Request',
+      `Expecting to find passwordCredentials or token in auth.${CLIENT_FAULT}`,
+    );
     expectError(await anon.post('/v2.0/tokens', '{'), 400, 'Bad Request', `Expecting to find valid JSON in request body.${CLIENT_FAULT}`);
   });
 });
@@ -516,4 +562,3 @@ describe('routing errors', () => {
     }
   });
 });
-

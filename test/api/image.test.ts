@@ -37,7 +37,14 @@ describe('discovery and the bootstrap image', () => {
   it('has the public cirros image on first start, visible to every project', async () => {
     const list = (await demo.get('/v2/images')).body;
     const cirros = list.images.find((i: any) => i.name === 'cirros-0.3.3-x86_64-disk');
-    expect(cirros).toMatchObject({ visibility: 'public', status: 'active', disk_format: 'qcow2', container_format: 'bare', protected: false, os_hidden: false });
+    expect(cirros).toMatchObject({
+      visibility: 'public',
+      status: 'active',
+      disk_format: 'qcow2',
+      container_format: 'bare',
+      protected: false,
+      os_hidden: false,
+    });
     expect(list).toMatchObject({ first: '/v2/images', schema: '/v2/schemas/images' });
     expect((await demo.get('/v2/schemas/image')).body.name).toBe('image');
     expect((await demo.get('/v2/schemas/images')).body.name).toBe('images');
@@ -47,7 +54,15 @@ describe('discovery and the bootstrap image', () => {
 describe('images', () => {
   it('creates with Glance defaults and streams data in and out with checksums', async () => {
     const img = await create(demo, { name: 'blob', ramdisk_id: '00000000-1111-2222-3333-444455556666', tags: ['a'] });
-    expect(img).toMatchObject({ name: 'blob', status: 'queued', visibility: 'shared', size: null, checksum: null, ramdisk_id: '00000000-1111-2222-3333-444455556666', tags: ['a'] });
+    expect(img).toMatchObject({
+      name: 'blob',
+      status: 'queued',
+      visibility: 'shared',
+      size: null,
+      checksum: null,
+      ramdisk_id: '00000000-1111-2222-3333-444455556666',
+      tags: ['a'],
+    });
     expect(img.self).toBe(`/v2/images/${img.id}`);
     const empty = await demo.get(`/v2/images/${img.id}/file`);
     expect(empty.status).toBe(204);
@@ -69,7 +84,9 @@ describe('images', () => {
     expect(down.statusCode).toBe(200);
     expect(down.headers['content-md5']).toBe(shown.checksum);
     expect(Buffer.compare(down.rawPayload, data)).toBe(0);
-    const part = await tc.cloud.apps.get('image')!.inject({ method: 'GET', url: `/v2/images/${img.id}/file`, headers: { 'x-auth-token': demoToken(), range: 'bytes=10-19' } });
+    const part = await tc.cloud.apps
+      .get('image')!
+      .inject({ method: 'GET', url: `/v2/images/${img.id}/file`, headers: { 'x-auth-token': demoToken(), range: 'bytes=10-19' } });
     expect(part.statusCode).toBe(206);
     expect(part.headers['content-range']).toBe('bytes 10-19/4096');
     expect(Buffer.compare(part.rawPayload, data.subarray(10, 20))).toBe(0);
@@ -95,16 +112,22 @@ describe('images', () => {
 
   it('updates with JSON-patch (draft 10 and 4)', async () => {
     const img = await create(demo, { name: 'p1' });
-    const res = await demo.patch(`/v2/images/${img.id}`, [
-      { op: 'replace', path: '/name', value: 'p2' },
-      { op: 'add', path: '/hypervisor_type', value: 'qemu' },
-      { op: 'add', path: '/min_ram', value: 64 },
-    ], PATCH);
+    const res = await demo.patch(
+      `/v2/images/${img.id}`,
+      [
+        { op: 'replace', path: '/name', value: 'p2' },
+        { op: 'add', path: '/hypervisor_type', value: 'qemu' },
+        { op: 'add', path: '/min_ram', value: 64 },
+      ],
+      PATCH,
+    );
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ name: 'p2', hypervisor_type: 'qemu', min_ram: 64 });
     const removed = await demo.patch(`/v2/images/${img.id}`, [{ op: 'remove', path: '/hypervisor_type' }], PATCH);
     expect(removed.body).not.toHaveProperty('hypervisor_type');
-    const d4 = await demo.patch(`/v2/images/${img.id}`, [{ replace: '/name', value: 'p3' }], { 'content-type': 'application/openstack-images-v2.0-json-patch' });
+    const d4 = await demo.patch(`/v2/images/${img.id}`, [{ replace: '/name', value: 'p3' }], {
+      'content-type': 'application/openstack-images-v2.0-json-patch',
+    });
     expect(d4.body.name).toBe('p3');
 
     const errors: Array<[unknown, number, string]> = [
@@ -115,7 +138,11 @@ describe('images', () => {
       [{ op: 'replace' }, 400, 'Request body must be a JSON array of operation objects.'],
       [[{ op: 'replace', path: 'name', value: 'x' }], 400, 'Pointer `name` does not start with "/".'],
       [[{ op: 'replace', path: '/visibility', value: 'public' }], 403, 'You are not authorized to complete publicize_image action.'],
-      [[{ op: 'replace', path: '/visibility', value: 'everyone' }], 400, "Provided object does not match schema 'image': 'everyone' is not one of ['community', 'public', 'private', 'shared']"],
+      [
+        [{ op: 'replace', path: '/visibility', value: 'everyone' }],
+        400,
+        "Provided object does not match schema 'image': 'everyone' is not one of ['community', 'public', 'private', 'shared']",
+      ],
     ];
     for (const [body, status, msg] of errors) {
       const r = await demo.patch(`/v2/images/${img.id}`, body, { ...PATCH, ...JSON_ACCEPT });
@@ -150,7 +177,11 @@ describe('images', () => {
   });
 
   it('lists with filters, sorting and next links', async () => {
-    for (const [name, size] of [['l-a', 10], ['l-b', 20], ['l-c', 30]] as const) {
+    for (const [name, size] of [
+      ['l-a', 10],
+      ['l-b', 20],
+      ['l-c', 30],
+    ] as const) {
       const img = await create(demo, { name, tags: ['listing'] });
       await demo.put(`/v2/images/${img.id}/file`, randomBytes(size));
     }
@@ -167,7 +198,9 @@ describe('images', () => {
     expect((await demo.get('/v2/images?tag=listing&size_min=15&size_max=25')).body.images.map((i: any) => i.name)).toEqual(['l-b']);
     expect((await demo.get('/v2/images?name=in:l-a,l-c&sort_key=name&sort_dir=asc')).body.images.map((i: any) => i.name)).toEqual(['l-a', 'l-c']);
     expect((await demo.get('/v2/images?status=queued&tag=listing')).body.images).toEqual([]);
-    expect((await demo.get('/v2/images?sort_key=colour', JSON_ACCEPT)).body.message).toMatch(/^Invalid sort key: colour\. It must be one of the following: name, status/);
+    expect((await demo.get('/v2/images?sort_key=colour', JSON_ACCEPT)).body.message).toMatch(
+      /^Invalid sort key: colour\. It must be one of the following: name, status/,
+    );
     expect((await demo.get('/v2/images?limit=x', JSON_ACCEPT)).body.message).toMatch(/^limit param must be an integer/);
     expect((await demo.get('/v2/images?visibility=everyone', JSON_ACCEPT)).body.message).toMatch(/^Invalid visibility value: everyone/);
   });

@@ -29,12 +29,27 @@ describe('LBaaS v1', () => {
   });
 
   it('creates a pool, members and a health monitor as the seed does', async () => {
-    const p = await net().post('/v2.0/lb/pools', { pool: { admin_state_up: true, subnet_id: subnetId, lb_method: 'ROUND_ROBIN', name: 'mypool', protocol: 'HTTP' } });
+    const p = await net().post('/v2.0/lb/pools', {
+      pool: { admin_state_up: true, subnet_id: subnetId, lb_method: 'ROUND_ROBIN', name: 'mypool', protocol: 'HTTP' },
+    });
     expect(p.status).toBe(201);
     poolId = p.body.pool.id;
     expect(Object.keys(p.body.pool)).toEqual([
-      'id', 'tenant_id', 'vip_id', 'name', 'description', 'subnet_id', 'protocol', 'provider', 'lb_method',
-      'members', 'health_monitors', 'health_monitors_status', 'admin_state_up', 'status', 'status_description',
+      'id',
+      'tenant_id',
+      'vip_id',
+      'name',
+      'description',
+      'subnet_id',
+      'protocol',
+      'provider',
+      'lb_method',
+      'members',
+      'health_monitors',
+      'health_monitors_status',
+      'admin_state_up',
+      'status',
+      'status_description',
     ]);
     expect(p.body.pool.status).toBe('PENDING_CREATE');
     for (const address of ['203.0.113.21', '203.0.113.22']) {
@@ -42,14 +57,28 @@ describe('LBaaS v1', () => {
       expect(m.status).toBe(201);
       expect(m.body.member).toMatchObject({ address, protocol_port: 80, weight: 1, status: 'PENDING_CREATE', status_description: null });
     }
-    const list = await until(() => net().get('/v2.0/lb/members'), (r) => r.body.members.every((m: any) => m.status === 'ACTIVE'));
+    const list = await until(
+      () => net().get('/v2.0/lb/members'),
+      (r) => r.body.members.every((m: any) => m.status === 'ACTIVE'),
+    );
     expect(list.body.members).toHaveLength(2);
-    const hm = await net().post('/v2.0/lb/health_monitors', { health_monitor: { admin_state_up: true, delay: '3', max_retries: '3', timeout: '3', type: 'HTTP' } });
+    const hm = await net().post('/v2.0/lb/health_monitors', {
+      health_monitor: { admin_state_up: true, delay: '3', max_retries: '3', timeout: '3', type: 'HTTP' },
+    });
     expect(hm.status).toBe(201);
     hmId = hm.body.health_monitor.id;
     expect(hm.body.health_monitor).toEqual({
-      id: hmId, tenant_id: expect.any(String), type: 'HTTP', delay: 3, timeout: 3, max_retries: 3,
-      http_method: 'GET', url_path: '/', expected_codes: '200', admin_state_up: true, pools: [],
+      id: hmId,
+      tenant_id: expect.any(String),
+      type: 'HTTP',
+      delay: 3,
+      timeout: 3,
+      max_retries: 3,
+      http_method: 'GET',
+      url_path: '/',
+      expected_codes: '200',
+      admin_state_up: true,
+      pools: [],
     });
     const a = await net().post(`/v2.0/lb/pools/${poolId}/health_monitors`, { health_monitor: { id: hmId } });
     expect(a.status).toBe(201);
@@ -65,15 +94,31 @@ describe('LBaaS v1', () => {
   });
 
   it('creates a VIP: a real port with device_owner neutron:LOADBALANCER, ACTIVE soon', async () => {
-    const v = await net().post('/v2.0/lb/vips', { vip: { pool_id: poolId, admin_state_up: true, subnet_id: subnetId, name: 'myvip', protocol_port: '80', protocol: 'HTTP' } });
+    const v = await net().post('/v2.0/lb/vips', {
+      vip: { pool_id: poolId, admin_state_up: true, subnet_id: subnetId, name: 'myvip', protocol_port: '80', protocol: 'HTTP' },
+    });
     expect(v.status).toBe(201);
     vipId = v.body.vip.id;
-    expect(v.body.vip).toMatchObject({ name: 'myvip', protocol_port: 80, protocol: 'HTTP', pool_id: poolId, connection_limit: -1, session_persistence: null, status: 'PENDING_CREATE' });
+    expect(v.body.vip).toMatchObject({
+      name: 'myvip',
+      protocol_port: 80,
+      protocol: 'HTTP',
+      pool_id: poolId,
+      connection_limit: -1,
+      session_persistence: null,
+      status: 'PENDING_CREATE',
+    });
     const port = await net().get(`/v2.0/ports/${v.body.vip.port_id}`);
     expect(port.body.port.device_owner).toBe('neutron:LOADBALANCER');
     expect(port.body.port.fixed_ips[0].ip_address).toBe(v.body.vip.address);
-    await until(() => net().get(`/v2.0/lb/vips/${vipId}`), (r) => r.body.vip.status === 'ACTIVE');
-    const pool = await until(() => net().get(`/v2.0/lb/pools/${poolId}`), (r) => r.body.pool.health_monitors_status[0]?.status === 'ACTIVE');
+    await until(
+      () => net().get(`/v2.0/lb/vips/${vipId}`),
+      (r) => r.body.vip.status === 'ACTIVE',
+    );
+    const pool = await until(
+      () => net().get(`/v2.0/lb/pools/${poolId}`),
+      (r) => r.body.pool.health_monitors_status[0]?.status === 'ACTIVE',
+    );
     expect(pool.body.pool.vip_id).toBe(vipId);
     expect(pool.body.pool.health_monitors).toEqual([hmId]);
     const second = await net().post('/v2.0/lb/vips', { vip: { pool_id: poolId, subnet_id: subnetId, name: 'x', protocol_port: '81', protocol: 'HTTP' } });
@@ -93,7 +138,10 @@ describe('LBaaS v1', () => {
 
   it('is the same model Octavia v2 status tree and engine use (members measured, INACTIVE when down)', async () => {
     // 203.0.113.x is unreachable from this host: the HTTP monitor marks the members down.
-    const members = await until(() => net().get('/v2.0/lb/members'), (r) => r.body.members.every((m: any) => m.status === 'INACTIVE'));
+    const members = await until(
+      () => net().get('/v2.0/lb/members'),
+      (r) => r.body.members.every((m: any) => m.status === 'INACTIVE'),
+    );
     expect(members.body.members).toHaveLength(2);
   });
 
@@ -115,12 +163,18 @@ describe('LBaaS v1', () => {
   it('deletes the VIP (port released), disassociates and deletes the rest', async () => {
     const vip = (await net().get(`/v2.0/lb/vips/${vipId}`)).body.vip;
     expect((await net().delete(`/v2.0/lb/vips/${vipId}`)).status).toBe(204);
-    await until(() => net().get(`/v2.0/lb/vips/${vipId}`), (r) => r.status === 404);
+    await until(
+      () => net().get(`/v2.0/lb/vips/${vipId}`),
+      (r) => r.status === 404,
+    );
     expect((await net().get(`/v2.0/ports/${vip.port_id}`)).status).toBe(404);
     expect((await net().delete(`/v2.0/lb/pools/${poolId}/health_monitors/${hmId}`)).status).toBe(204);
     expect((await net().delete(`/v2.0/lb/pools/${poolId}/health_monitors/${hmId}`)).status).toBe(404);
     expect((await net().delete(`/v2.0/lb/pools/${poolId}`)).status).toBe(204);
-    await until(() => net().get(`/v2.0/lb/pools/${poolId}`), (r) => r.status === 404);
+    await until(
+      () => net().get(`/v2.0/lb/pools/${poolId}`),
+      (r) => r.status === 404,
+    );
     expect((await net().get('/v2.0/lb/members')).body.members).toEqual([]);
     expect((await net().delete(`/v2.0/lb/health_monitors/${hmId}`)).status).toBe(204);
   });

@@ -77,7 +77,11 @@ describe('networks', () => {
     expect(malformed.body.NeutronError).toEqual({ type: 'HTTPBadRequest', message: 'Body contains invalid data', detail: '' });
     const wrong = await admin.post('/v2.0/networks', { network: { admin_state_up: 'maybe' } });
     expect(wrong.status).toBe(400);
-    expect(wrong.body.NeutronError).toEqual({ type: 'InvalidInput', message: "Invalid input for operation: 'maybe' cannot be converted to boolean.", detail: '' });
+    expect(wrong.body.NeutronError).toEqual({
+      type: 'InvalidInput',
+      message: "Invalid input for operation: 'maybe' cannot be converted to boolean.",
+      detail: '',
+    });
     const filter = await admin.get('/v2.0/ports?colour=red');
     expect(filter.status).toBe(400);
     expect(filter.body.NeutronError.message).toBe("['colour'] is invalid attribute for filtering");

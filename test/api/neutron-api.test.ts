@@ -148,7 +148,8 @@ describe('Neutron API surface', () => {
   });
 
   it('deletes a network with its subnets and gives its segment back', async () => {
-    const n = (await admin.post('/v2.0/networks', { network: { name: 'gone', 'provider:network_type': 'vxlan', 'provider:segmentation_id': 4242 } })).body.network;
+    const n = (await admin.post('/v2.0/networks', { network: { name: 'gone', 'provider:network_type': 'vxlan', 'provider:segmentation_id': 4242 } })).body
+      .network;
     expect(n['provider:segmentation_id']).toBe(4242);
     const clash = await admin.post('/v2.0/networks', { network: { name: 'clash', 'provider:network_type': 'vxlan', 'provider:segmentation_id': 4242 } });
     expect(clash.status).toBe(409);
@@ -166,7 +167,9 @@ describe('Neutron API surface', () => {
     const inUse = await admin.post('/v2.0/networks', { network: { name: 'f', 'provider:network_type': 'flat', 'provider:physical_network': 'public' } });
     expect(inUse.status).toBe(409);
     expect(inUse.body.NeutronError.type).toBe('FlatNetworkInUse');
-    const vlan = await admin.post('/v2.0/networks', { network: { name: 'v', 'provider:network_type': 'vlan', 'provider:physical_network': 'physnet1', 'provider:segmentation_id': 150 } });
+    const vlan = await admin.post('/v2.0/networks', {
+      network: { name: 'v', 'provider:network_type': 'vlan', 'provider:physical_network': 'physnet1', 'provider:segmentation_id': 150 },
+    });
     expect(vlan.status).toBe(201);
     expect(vlan.body.network.mtu).toBe(1500);
     const geneve = await admin.post('/v2.0/networks', { network: { name: 'g', 'provider:network_type': 'geneve' } });

@@ -20,7 +20,10 @@ for (const engine of ['builtin', 'haproxy'] as const) {
 
     const show = (path: string) => c.demo.get(`/v2.0/lbaas/${path}`);
     const settled = async (lb: string) =>
-      waitFor(() => show(`loadbalancers/${lb}`), (r) => r.body.loadbalancer.provisioning_status === 'ACTIVE');
+      waitFor(
+        () => show(`loadbalancers/${lb}`),
+        (r) => r.body.loadbalancer.provisioning_status === 'ACTIVE',
+      );
 
     beforeAll(async () => {
       tc = await startCloud({ config: { lbEngine: engine } });
@@ -45,7 +48,9 @@ for (const engine of ['builtin', 'haproxy'] as const) {
         expect(m.status).toBe(201);
         await settled(lbId);
       }
-      const hm = await c.demo.post('/v2.0/lbaas/healthmonitors', { healthmonitor: { pool_id: poolId, type: 'HTTP', delay: 1, timeout: 1, max_retries: 1, max_retries_down: 2 } });
+      const hm = await c.demo.post('/v2.0/lbaas/healthmonitors', {
+        healthmonitor: { pool_id: poolId, type: 'HTTP', delay: 1, timeout: 1, max_retries: 1, max_retries_down: 2 },
+      });
       expect(hm.status).toBe(201);
       await settled(lbId);
       address = tc.cloud.services.lbEngine.endpoint(lbId)!.address;
@@ -65,18 +70,29 @@ for (const engine of ['builtin', 'haproxy'] as const) {
       expect(web1.lastForwardedFor).toBe('127.0.0.1');
     });
 
-    it("says where it listens through the amphora API (admin): the loopback address, the VIP as ha_ip", async () => {
+    it('says where it listens through the amphora API (admin): the loopback address, the VIP as ha_ip', async () => {
       const amps = await c.admin.get(`/v2/octavia/amphorae?loadbalancer_id=${lbId}`);
       expect(amps.status).toBe(200);
       expect(amps.body.amphorae).toHaveLength(1);
       const lb = (await show(`loadbalancers/${lbId}`)).body.loadbalancer;
-      expect(amps.body.amphorae[0]).toMatchObject({ loadbalancer_id: lbId, lb_network_ip: address, ha_ip: lb.vip_address, ha_port_id: lb.vip_port_id, status: 'ALLOCATED', role: 'STANDALONE' });
+      expect(amps.body.amphorae[0]).toMatchObject({
+        loadbalancer_id: lbId,
+        lb_network_ip: address,
+        ha_ip: lb.vip_address,
+        ha_port_id: lb.vip_port_id,
+        status: 'ALLOCATED',
+        role: 'STANDALONE',
+      });
       expect(address).toMatch(/^127\./);
       expect((await c.demo.get(`/v2/octavia/amphorae?loadbalancer_id=${lbId}`)).status).toBe(403);
     });
 
     it('reports members ONLINE and the tree ONLINE from real health checks', async () => {
-      await waitFor(() => show(`loadbalancers/${lbId}/status`), (r) => r.body.statuses.loadbalancer.operating_status === 'ONLINE', 10_000);
+      await waitFor(
+        () => show(`loadbalancers/${lbId}/status`),
+        (r) => r.body.statuses.loadbalancer.operating_status === 'ONLINE',
+        10_000,
+      );
       const tree = (await show(`loadbalancers/${lbId}/status`)).body.statuses.loadbalancer;
       const members = tree.listeners[0].pools[0].members;
       expect(members.map((m: any) => m.operating_status)).toEqual(['ONLINE', 'ONLINE']);
@@ -93,7 +109,11 @@ for (const engine of ['builtin', 'haproxy'] as const) {
       const members = tree.body.statuses.loadbalancer.listeners[0].pools[0].members;
       expect(members.map((m: any) => m.operating_status).sort()).toEqual(['ERROR', 'ONLINE']);
       await web2.start();
-      await waitFor(() => show(`loadbalancers/${lbId}/status`), (r) => r.body.statuses.loadbalancer.operating_status === 'ONLINE', 10_000);
+      await waitFor(
+        () => show(`loadbalancers/${lbId}/status`),
+        (r) => r.body.statuses.loadbalancer.operating_status === 'ONLINE',
+        10_000,
+      );
       const seen = new Set<string>();
       for (let i = 0; i < 4; i++) seen.add((await get(address, port)).body);
       expect([...seen].sort()).toEqual(['web1', 'web2']);

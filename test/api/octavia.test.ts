@@ -33,7 +33,11 @@ const get = (p: string) => c.demo.get(path(p));
 const post = (p: string, b: unknown) => c.demo.post(path(p), b);
 const put = (p: string, b: unknown) => c.demo.put(path(p), b);
 const del = (p: string) => c.demo.delete(path(p));
-const settle = (lbId: string) => waitFor(() => get(`loadbalancers/${lbId}`), (r) => r.body.loadbalancer?.provisioning_status === 'ACTIVE');
+const settle = (lbId: string) =>
+  waitFor(
+    () => get(`loadbalancers/${lbId}`),
+    (r) => r.body.loadbalancer?.provisioning_status === 'ACTIVE',
+  );
 
 async function newLb(name = 'lb'): Promise<string> {
   const r = await post('loadbalancers', { loadbalancer: { name, vip_subnet_id: subnet.subnetId } });
@@ -96,11 +100,37 @@ describe('load balancers', () => {
     expect(r.status).toBe(201);
     const lb = r.body.loadbalancer;
     expect(Object.keys(lb)).toEqual([
-      'listeners', 'pools', 'id', 'name', 'description', 'provisioning_status', 'operating_status', 'admin_state_up', 'project_id',
-      'created_at', 'updated_at', 'vip_address', 'vip_port_id', 'vip_subnet_id', 'vip_network_id', 'additional_vips', 'provider',
-      'flavor_id', 'vip_qos_policy_id', 'tags', 'availability_zone', 'tenant_id',
+      'listeners',
+      'pools',
+      'id',
+      'name',
+      'description',
+      'provisioning_status',
+      'operating_status',
+      'admin_state_up',
+      'project_id',
+      'created_at',
+      'updated_at',
+      'vip_address',
+      'vip_port_id',
+      'vip_subnet_id',
+      'vip_network_id',
+      'additional_vips',
+      'provider',
+      'flavor_id',
+      'vip_qos_policy_id',
+      'tags',
+      'availability_zone',
+      'tenant_id',
     ]);
-    expect(lb).toMatchObject({ provisioning_status: 'PENDING_CREATE', operating_status: 'OFFLINE', provider: 'amphora', tags: ['t1'], updated_at: null, vip_network_id: subnet.networkId });
+    expect(lb).toMatchObject({
+      provisioning_status: 'PENDING_CREATE',
+      operating_status: 'OFFLINE',
+      provider: 'amphora',
+      tags: ['t1'],
+      updated_at: null,
+      vip_network_id: subnet.networkId,
+    });
     expect(lb.created_at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d$/);
     await settle(lb.id);
     const shown = (await get(`loadbalancers/${lb.id}`)).body.loadbalancer;
@@ -121,10 +151,26 @@ describe('load balancers', () => {
 
   it('refuses bad requests in Octavia’s words', async () => {
     fault(await c.demo.post(path('loadbalancers'), '{"loadbalancer": {"name": '), 400, 'Request is not in valid JSON format');
-    fault(await post('loadbalancers', { name: 'x', vip_subnet_id: subnet.subnetId }), 400, /^Unknown attributes for argument load_balancer: (name, vip_subnet_id|vip_subnet_id, name)$/);
-    fault(await post('loadbalancers', { loadbalancer: { vip_subnet_id: subnet.subnetId, bogus: 1 } }), 400, 'Unknown attribute for argument load_balancer.loadbalancer: bogus');
-    fault(await post('loadbalancers', { loadbalancer: { name: 'novip' } }), 400, 'Validation failure: VIP must contain one of: vip_port_id, vip_network_id, vip_subnet_id.');
-    fault(await post('loadbalancers', { loadbalancer: { vip_subnet_id: 'nope' } }), 400, "Invalid input for field/attribute vip_subnet_id. Value: 'nope'. Value should be UUID format");
+    fault(
+      await post('loadbalancers', { name: 'x', vip_subnet_id: subnet.subnetId }),
+      400,
+      /^Unknown attributes for argument load_balancer: (name, vip_subnet_id|vip_subnet_id, name)$/,
+    );
+    fault(
+      await post('loadbalancers', { loadbalancer: { vip_subnet_id: subnet.subnetId, bogus: 1 } }),
+      400,
+      'Unknown attribute for argument load_balancer.loadbalancer: bogus',
+    );
+    fault(
+      await post('loadbalancers', { loadbalancer: { name: 'novip' } }),
+      400,
+      'Validation failure: VIP must contain one of: vip_port_id, vip_network_id, vip_subnet_id.',
+    );
+    fault(
+      await post('loadbalancers', { loadbalancer: { vip_subnet_id: 'nope' } }),
+      400,
+      "Invalid input for field/attribute vip_subnet_id. Value: 'nope'. Value should be UUID format",
+    );
     fault(await post('loadbalancers', { loadbalancer: { vip_subnet_id: subnet.subnetId, provider: 'nope' } }), 400, "Provider 'nope' is not enabled.");
     fault(await post('loadbalancers', { loadbalancer: { vip_subnet_id: NIL } }), 400, `Subnet ${NIL} not found.`);
     fault(await get(`loadbalancers/${NIL}`), 404, `Load Balancer ${NIL} not found.`);
@@ -150,7 +196,11 @@ describe('load balancers', () => {
     await withEngineStopped(async () => {
       expect((await put(`loadbalancers/${lb}`, { loadbalancer: { name: 'x' } })).status).toBe(200);
       fault(await put(`loadbalancers/${lb}`, { loadbalancer: { description: 'again' } }), 409, `Invalid state PENDING_UPDATE of loadbalancer resource ${lb}`);
-      fault(await post('listeners', { listener: { loadbalancer_id: lb, protocol: 'TCP', protocol_port: 81 } }), 409, `Load Balancer ${lb} is immutable and cannot be updated.`);
+      fault(
+        await post('listeners', { listener: { loadbalancer_id: lb, protocol: 'TCP', protocol_port: 81 } }),
+        409,
+        `Load Balancer ${lb} is immutable and cannot be updated.`,
+      );
       fault(await del(`loadbalancers/${lb}`), 409, `Invalid state PENDING_UPDATE of loadbalancer resource ${lb}`);
     });
     await settle(lb);
@@ -160,7 +210,10 @@ describe('load balancers', () => {
     fault(await del(`loadbalancers/${lb}`), 400, `Validation failure: Cannot delete Load Balancer ${lb} - it has children`);
     const vip = (await get(`loadbalancers/${lb}`)).body.loadbalancer.vip_port_id;
     expect((await del(`loadbalancers/${lb}?cascade=True`)).status).toBe(204);
-    await waitFor(() => get(`loadbalancers/${lb}`), (r) => r.status === 404);
+    await waitFor(
+      () => get(`loadbalancers/${lb}`),
+      (r) => r.status === 404,
+    );
     fault(await get(`listeners/${l.body.listener.id}`), 404, `Listener ${l.body.listener.id} not found.`);
     expect((await c.net.demo.get(`/v2.0/ports/${vip}`)).status).toBe(404);
   });
@@ -184,8 +237,12 @@ describe('load balancers', () => {
     expect((await c.admin.put(path(`loadbalancers/${lb}/failover`), {})).status).toBe(202);
     await settle(lb);
     const tree = await get(`loadbalancers/${lb}/status`);
-    expect(tree.body).toEqual({ statuses: { loadbalancer: { id: lb, name: 'tree', operating_status: 'ONLINE', provisioning_status: 'ACTIVE', listeners: [] } } });
-    expect((await get(`loadbalancers/${lb}/stats`)).body).toEqual({ stats: { bytes_in: 0, bytes_out: 0, active_connections: 0, total_connections: 0, request_errors: 0 } });
+    expect(tree.body).toEqual({
+      statuses: { loadbalancer: { id: lb, name: 'tree', operating_status: 'ONLINE', provisioning_status: 'ACTIVE', listeners: [] } },
+    });
+    expect((await get(`loadbalancers/${lb}/stats`)).body).toEqual({
+      stats: { bytes_in: 0, bytes_out: 0, active_connections: 0, total_connections: 0, request_errors: 0 },
+    });
   });
 });
 
@@ -215,13 +272,37 @@ describe('listeners, pools, members, monitors, L7', () => {
       loadbalancers: [{ id: lb }],
     });
     await settle(lb);
-    fault(await post('listeners', { listener: { loadbalancer_id: lb, protocol: 'HTTP', protocol_port: 80 } }), 409, 'Another Listener on this Load Balancer is already using protocol HTTP and protocol_port 80');
-    fault(await post('listeners', { listener: { loadbalancer_id: lb, protocol: 'HTTP', protocol_port: 70000 } }), 400, "Invalid input for field/attribute protocol_port. Value: '70000'. Value should be lower or equal to 65535");
-    fault(await post('listeners', { listener: { loadbalancer_id: lb, protocol: 'HTTP', protocol_port: 0 } }), 400, "Invalid input for field/attribute protocol_port. Value: '0'. Value should be greater or equal to 1");
-    fault(await post('listeners', { listener: { loadbalancer_id: lb, protocol: 'FOO', protocol_port: 81 } }), 400, /^Invalid input for field\/attribute protocol\. Value: 'FOO'\. Value should be one of: /);
-    fault(await post('listeners', { listener: { protocol: 'HTTP', protocol_port: 81 } }), 400, "Invalid input for field/attribute loadbalancer_id. Value: 'None'. Mandatory field missing.");
+    fault(
+      await post('listeners', { listener: { loadbalancer_id: lb, protocol: 'HTTP', protocol_port: 80 } }),
+      409,
+      'Another Listener on this Load Balancer is already using protocol HTTP and protocol_port 80',
+    );
+    fault(
+      await post('listeners', { listener: { loadbalancer_id: lb, protocol: 'HTTP', protocol_port: 70000 } }),
+      400,
+      "Invalid input for field/attribute protocol_port. Value: '70000'. Value should be lower or equal to 65535",
+    );
+    fault(
+      await post('listeners', { listener: { loadbalancer_id: lb, protocol: 'HTTP', protocol_port: 0 } }),
+      400,
+      "Invalid input for field/attribute protocol_port. Value: '0'. Value should be greater or equal to 1",
+    );
+    fault(
+      await post('listeners', { listener: { loadbalancer_id: lb, protocol: 'FOO', protocol_port: 81 } }),
+      400,
+      /^Invalid input for field\/attribute protocol\. Value: 'FOO'\. Value should be one of: /,
+    );
+    fault(
+      await post('listeners', { listener: { protocol: 'HTTP', protocol_port: 81 } }),
+      400,
+      "Invalid input for field/attribute loadbalancer_id. Value: 'None'. Mandatory field missing.",
+    );
     fault(await post('listeners', { listener: { loadbalancer_id: NIL, protocol: 'HTTP', protocol_port: 81 } }), 404, `Load Balancer ${NIL} not found.`);
-    fault(await post('listeners', { listener: { loadbalancer_id: lb, protocol: 'TCP', protocol_port: 82, insert_headers: { 'X-Forwarded-For': 'true' } } }), 400, 'insert-headers is not a valid option for a TCP protocol listener.');
+    fault(
+      await post('listeners', { listener: { loadbalancer_id: lb, protocol: 'TCP', protocol_port: 82, insert_headers: { 'X-Forwarded-For': 'true' } } }),
+      400,
+      'insert-headers is not a valid option for a TCP protocol listener.',
+    );
     // UDP shares the port with TCP-based listeners.
     const udp = await post('listeners', { listener: { loadbalancer_id: lb, protocol: 'UDP', protocol_port: 80 } });
     expect(udp.status).toBe(201);
@@ -229,17 +310,35 @@ describe('listeners, pools, members, monitors, L7', () => {
   });
 
   it('creates a pool as the listener’s default and refuses conflicts', async () => {
-    const r = await post('pools', { pool: { name: 'pool1', listener_id: listener, protocol: 'HTTP', lb_algorithm: 'ROUND_ROBIN', session_persistence: { type: 'APP_COOKIE', cookie_name: 'sess' } } });
+    const r = await post('pools', {
+      pool: {
+        name: 'pool1',
+        listener_id: listener,
+        protocol: 'HTTP',
+        lb_algorithm: 'ROUND_ROBIN',
+        session_persistence: { type: 'APP_COOKIE', cookie_name: 'sess' },
+      },
+    });
     expect(r.status).toBe(201);
     pool = r.body.pool.id;
     expect(r.body.pool.session_persistence).toEqual({ type: 'APP_COOKIE', cookie_name: 'sess', persistence_timeout: null, persistence_granularity: null });
     expect('healthmonitor_id' in r.body.pool).toBe(false);
     await settle(lb);
     expect((await get(`listeners/${listener}`)).body.listener.default_pool_id).toBe(pool);
-    fault(await post('pools', { pool: { listener_id: listener, protocol: 'HTTP', lb_algorithm: 'ROUND_ROBIN' } }), 409, 'This listener already has a default pool');
-    fault(await post('pools', { pool: { loadbalancer_id: lb, protocol: 'HTTP', lb_algorithm: 'RANDOM' } }), 400, /^Invalid input for field\/attribute lb_algorithm\. Value: 'RANDOM'\./);
     fault(
-      await post('pools', { pool: { loadbalancer_id: lb, protocol: 'HTTP', lb_algorithm: 'ROUND_ROBIN', session_persistence: { type: 'HTTP_COOKIE', cookie_name: 'x' } } }),
+      await post('pools', { pool: { listener_id: listener, protocol: 'HTTP', lb_algorithm: 'ROUND_ROBIN' } }),
+      409,
+      'This listener already has a default pool',
+    );
+    fault(
+      await post('pools', { pool: { loadbalancer_id: lb, protocol: 'HTTP', lb_algorithm: 'RANDOM' } }),
+      400,
+      /^Invalid input for field\/attribute lb_algorithm\. Value: 'RANDOM'\./,
+    );
+    fault(
+      await post('pools', {
+        pool: { loadbalancer_id: lb, protocol: 'HTTP', lb_algorithm: 'ROUND_ROBIN', session_persistence: { type: 'HTTP_COOKIE', cookie_name: 'x' } },
+      }),
       400,
       'Validation failure: Field "cookie_name" can only be specified with session persistence of type "APP_COOKIE".',
     );
@@ -250,22 +349,42 @@ describe('listeners, pools, members, monitors, L7', () => {
     expect(m.status).toBe(201);
     expect(m.body.member).toMatchObject({ operating_status: 'NO_MONITOR', provisioning_status: 'PENDING_CREATE', weight: 5, backup: false, subnet_id: null });
     await settle(lb);
-    fault(await post(`pools/${pool}/members`, { member: { address: '192.0.2.10', protocol_port: 8080 } }), 409, 'Another member on this pool is already using ip 192.0.2.10 on protocol_port 8080');
-    fault(await post(`pools/${pool}/members`, { member: { address: 'not-an-ip', protocol_port: 8080 } }), 400, "Invalid input for field/attribute address. Value: 'not-an-ip'. Value should be IPv4 or IPv6 format");
-    fault(await post(`pools/${pool}/members`, { member: { address: '10.20.0.5', protocol_port: 65536 } }), 400, "Invalid input for field/attribute protocol_port. Value: '65536'. Value should be lower or equal to 65535");
+    fault(
+      await post(`pools/${pool}/members`, { member: { address: '192.0.2.10', protocol_port: 8080 } }),
+      409,
+      'Another member on this pool is already using ip 192.0.2.10 on protocol_port 8080',
+    );
+    fault(
+      await post(`pools/${pool}/members`, { member: { address: 'not-an-ip', protocol_port: 8080 } }),
+      400,
+      "Invalid input for field/attribute address. Value: 'not-an-ip'. Value should be IPv4 or IPv6 format",
+    );
+    fault(
+      await post(`pools/${pool}/members`, { member: { address: '10.20.0.5', protocol_port: 65536 } }),
+      400,
+      "Invalid input for field/attribute protocol_port. Value: '65536'. Value should be lower or equal to 65535",
+    );
     fault(await post(`pools/${pool}/members`, { member: { address: '10.20.0.5', protocol_port: 80, subnet_id: NIL } }), 400, `Subnet ${NIL} not found.`);
     fault(
       await post(`pools/${pool}/members`, { member: { address: '192.0.2.5', protocol_port: 80, subnet_id: subnet.subnetId } }),
       400,
       `Validation failure: Member address 192.0.2.5 is not in the CIDR 10.20.0.0/24 of subnet ${subnet.subnetId}.`,
     );
-    const batch = await c.demo.put(path(`pools/${pool}/members`), { members: [{ name: 'm1', address: '192.0.2.10', protocol_port: 8080, weight: 10 }, { name: 'm3', address: '192.0.2.12', protocol_port: 8080 }] });
+    const batch = await c.demo.put(path(`pools/${pool}/members`), {
+      members: [
+        { name: 'm1', address: '192.0.2.10', protocol_port: 8080, weight: 10 },
+        { name: 'm3', address: '192.0.2.12', protocol_port: 8080 },
+      ],
+    });
     expect(batch.status).toBe(202);
     expect(batch.body).toBeUndefined();
     await settle(lb);
     const list = (await get(`pools/${pool}/members`)).body.members;
     // Listed by creation time, then id: members made in the same second come in either order.
-    expect(list.map((x: any) => [x.address, x.weight]).sort()).toEqual([['192.0.2.10', 10], ['192.0.2.12', 1]]);
+    expect(list.map((x: any) => [x.address, x.weight]).sort()).toEqual([
+      ['192.0.2.10', 10],
+      ['192.0.2.12', 1],
+    ]);
   });
 
   it('adds a health monitor (timeout above delay is accepted, as in Octavia) and refuses a second one', async () => {
@@ -274,9 +393,21 @@ describe('listeners, pools, members, monitors, L7', () => {
     expect(hm.body.healthmonitor).toMatchObject({ http_method: 'GET', url_path: '/', expected_codes: '200', max_retries_down: 3, pools: [{ id: pool }] });
     await settle(lb);
     expect((await get(`healthmonitors/${hm.body.healthmonitor.id}`)).body.healthmonitor.operating_status).toBe('ONLINE');
-    fault(await post('healthmonitors', { healthmonitor: { pool_id: pool, type: 'TCP', delay: 3, timeout: 3, max_retries: 3 } }), 409, 'This pool already has a health monitor');
-    fault(await post('healthmonitors', { healthmonitor: { pool_id: pool, type: 'HTTP', delay: -1, timeout: 3, max_retries: 3 } }), 400, "Invalid input for field/attribute delay. Value: '-1'. Value should be greater or equal to 0");
-    fault(await post('healthmonitors', { healthmonitor: { pool_id: pool, type: 'TCP', delay: 3, timeout: 3, max_retries: 11 } }), 400, "Invalid input for field/attribute max_retries. Value: '11'. Value should be lower or equal to 10");
+    fault(
+      await post('healthmonitors', { healthmonitor: { pool_id: pool, type: 'TCP', delay: 3, timeout: 3, max_retries: 3 } }),
+      409,
+      'This pool already has a health monitor',
+    );
+    fault(
+      await post('healthmonitors', { healthmonitor: { pool_id: pool, type: 'HTTP', delay: -1, timeout: 3, max_retries: 3 } }),
+      400,
+      "Invalid input for field/attribute delay. Value: '-1'. Value should be greater or equal to 0",
+    );
+    fault(
+      await post('healthmonitors', { healthmonitor: { pool_id: pool, type: 'TCP', delay: 3, timeout: 3, max_retries: 11 } }),
+      400,
+      "Invalid input for field/attribute max_retries. Value: '11'. Value should be lower or equal to 10",
+    );
     expect((await get(`pools/${pool}`)).body.pool.healthmonitor_id).toBe(hm.body.healthmonitor.id);
   });
 
@@ -291,11 +422,19 @@ describe('listeners, pools, members, monitors, L7', () => {
     expect(p0.body.l7policy).toMatchObject({ position: 1, redirect_http_code: 302 });
     await settle(lb);
     expect((await get(`l7policies/${p1.body.l7policy.id}`)).body.l7policy.position).toBe(2);
-    fault(await post('l7policies', { l7policy: { listener_id: listener, action: 'REDIRECT_TO_POOL' } }), 400, 'Invalid L7 Policy arguments: redirect_pool_id or redirect_pool must not be None');
+    fault(
+      await post('l7policies', { l7policy: { listener_id: listener, action: 'REDIRECT_TO_POOL' } }),
+      400,
+      'Invalid L7 Policy arguments: redirect_pool_id or redirect_pool must not be None',
+    );
     const rule = await post(`l7policies/${p1.body.l7policy.id}/rules`, { rule: { type: 'PATH', compare_type: 'STARTS_WITH', value: '/api' } });
     expect(rule.status).toBe(201);
     await settle(lb);
-    fault(await post(`l7policies/${p1.body.l7policy.id}/rules`, { rule: { type: 'HEADER', compare_type: 'EQUAL_TO', value: 'x' } }), 400, 'Error parsing L7Rule: Invalid L7 Rule: L7 rule type requires a key');
+    fault(
+      await post(`l7policies/${p1.body.l7policy.id}/rules`, { rule: { type: 'HEADER', compare_type: 'EQUAL_TO', value: 'x' } }),
+      400,
+      'Error parsing L7Rule: Invalid L7 Rule: L7 rule type requires a key',
+    );
     fault(
       await post(`l7policies/${p1.body.l7policy.id}/rules`, { rule: { type: 'PATH', compare_type: 'REGEX', value: '/api(' } }),
       400,
@@ -312,7 +451,15 @@ describe('listeners, pools, members, monitors, L7', () => {
 
 describe('quotas', () => {
   it('shows defaults, lets admins set and reset them, and enforces them', async () => {
-    expect((await get('quotas/defaults')).body.quota).toEqual({ load_balancer: -1, listener: -1, member: -1, pool: -1, health_monitor: -1, l7policy: -1, l7rule: -1 });
+    expect((await get('quotas/defaults')).body.quota).toEqual({
+      load_balancer: -1,
+      listener: -1,
+      member: -1,
+      pool: -1,
+      health_monitor: -1,
+      l7policy: -1,
+      l7rule: -1,
+    });
     const project = (await c.demo.get(path('loadbalancers'))).body.loadbalancers[0].project_id;
     fault(await put(`quotas/${project}`, { quota: { loadbalancer: 1 } }), 403, 'Policy does not allow this request to be performed.');
     const set = await c.admin.put(path(`quotas/${project}`), { quota: { loadbalancer: 1, listener: -1 } });

@@ -15,7 +15,9 @@ it('keeps state and allocations across kill -9, mid-write, and never hands out a
   let server = await startServerProcess(dir, ports, env);
   let token = await passwordToken(server.identityUrl, 'demo', 'pw-demo');
   const net = (await http('POST', `${server.networkUrl}/v2.0/networks`, { token, body: { network: { name: 'survivor' } } })).body.network;
-  const sub = (await http('POST', `${server.networkUrl}/v2.0/subnets`, { token, body: { subnet: { network_id: net.id, ip_version: 4, cidr: '10.60.0.0/26' } } })).body.subnet;
+  const sub = (
+    await http('POST', `${server.networkUrl}/v2.0/subnets`, { token, body: { subnet: { network_id: net.id, ip_version: 4, cidr: '10.60.0.0/26' } } })
+  ).body.subnet;
 
   // Fire creates and kill the server while they are in flight.
   const confirmed: Array<{ id: string; ip: string }> = [];
@@ -34,7 +36,10 @@ it('keeps state and allocations across kill -9, mid-write, and never hands out a
   server = await startServerProcess(dir, ports, env);
   try {
     token = await passwordToken(server.identityUrl, 'demo', 'pw-demo');
-    const ports1 = (await http('GET', `${server.networkUrl}/v2.0/ports?network_id=${net.id}`, { token })).body.ports as Array<{ id: string; fixed_ips: Array<{ ip_address: string }> }>;
+    const ports1 = (await http('GET', `${server.networkUrl}/v2.0/ports?network_id=${net.id}`, { token })).body.ports as Array<{
+      id: string;
+      fixed_ips: Array<{ ip_address: string }>;
+    }>;
     // Everything the client was told exists, exists, with the same address.
     for (const c of confirmed) expect(ports1.find((p) => p.id === c.id)?.fixed_ips[0].ip_address).toBe(c.ip);
     // Fill the rest of the pool: every address distinct, exhaustion exactly at the pool size (61).

@@ -57,7 +57,13 @@ describe('routers', () => {
     expect((await demo.get(`/v2.0/ports?device_id=${r.id}`)).body.ports).toEqual([]);
     const ports = (await admin.get(`/v2.0/ports?device_id=${r.id}`)).body.ports;
     expect(ports).toHaveLength(1);
-    expect(ports[0]).toMatchObject({ device_owner: 'network:router_gateway', project_id: '', tenant_id: '', port_security_enabled: false, security_groups: [] });
+    expect(ports[0]).toMatchObject({
+      device_owner: 'network:router_gateway',
+      project_id: '',
+      tenant_id: '',
+      port_security_enabled: false,
+      security_groups: [],
+    });
     expect(ports[0].fixed_ips).toEqual(gw.external_fixed_ips);
 
     // Unsetting removes the port and gives the addresses back.
@@ -83,11 +89,15 @@ describe('routers', () => {
     expect(ok.body.router.external_gateway_info).toMatchObject({ enable_snat: false, external_fixed_ips: [{ ip_address: gwAddr }] });
     // The same address again is taken: 409, and nothing of the second router remains.
     const before = (await admin.get('/v2.0/routers')).body.routers.length;
-    const taken = await admin.post('/v2.0/routers', { router: { external_gateway_info: { network_id: publicNet.id, external_fixed_ips: [{ ip_address: gwAddr }] } } });
+    const taken = await admin.post('/v2.0/routers', {
+      router: { external_gateway_info: { network_id: publicNet.id, external_fixed_ips: [{ ip_address: gwAddr }] } },
+    });
     expect(taken.status).toBe(409);
     expect(taken.body.NeutronError.type).toBe('IpAddressAlreadyAllocated');
     expect((await admin.get('/v2.0/routers')).body.routers.length).toBe(before);
-    const gwIp = await admin.post('/v2.0/routers', { router: { external_gateway_info: { network_id: publicNet.id, external_fixed_ips: [{ ip_address: '172.24.4.1' }] } } });
+    const gwIp = await admin.post('/v2.0/routers', {
+      router: { external_gateway_info: { network_id: publicNet.id, external_fixed_ips: [{ ip_address: '172.24.4.1' }] } },
+    });
     expect(gwIp.status).toBe(400);
     expect(gwIp.body.NeutronError.message).toBe('Bad router request: External IP 172.24.4.1 is the same as the gateway IP.');
   });
@@ -100,7 +110,11 @@ describe('routers', () => {
     const { net } = await tenantSubnet(demo, '10.50.0.0/24');
     const internal = await demo.put(`/v2.0/routers/${r.id}`, { router: { external_gateway_info: { network_id: net.id } } });
     expect(internal.status).toBe(400);
-    expect(internal.body.NeutronError).toEqual({ type: 'BadRequest', message: `Bad router request: Network ${net.id} is not an external network.`, detail: '' });
+    expect(internal.body.NeutronError).toEqual({
+      type: 'BadRequest',
+      message: `Bad router request: Network ${net.id} is not an external network.`,
+      detail: '',
+    });
     const extra = await demo.put(`/v2.0/routers/${r.id}`, { router: { external_gateway_info: { network_id: publicNet.id, colour: 'red' } } });
     expect(extra.status).toBe(400);
     expect(extra.body.NeutronError.message).toBe('Invalid input for external_gateway_info. Reason: Unexpected keys supplied: colour.');
@@ -119,7 +133,11 @@ describe('routers', () => {
 
     const dup = await demo.put(`/v2.0/routers/${r.id}/add_router_interface`, { subnet_id: a.subnet.id });
     expect(dup.status).toBe(400);
-    expect(dup.body.NeutronError).toEqual({ type: 'BadRequest', message: `Bad router request: Router already has a port on subnet ${a.subnet.id}.`, detail: '' });
+    expect(dup.body.NeutronError).toEqual({
+      type: 'BadRequest',
+      message: `Bad router request: Router already has a port on subnet ${a.subnet.id}.`,
+      detail: '',
+    });
     const b = await tenantSubnet(demo, '10.60.1.128/25');
     const overlap = await demo.put(`/v2.0/routers/${r.id}/add_router_interface`, { subnet_id: b.subnet.id });
     expect(overlap.status).toBe(400);
@@ -198,7 +216,11 @@ describe('routers', () => {
     expect(rm.body).toMatchObject({ id: r.id, port_id, subnet_id: a.subnet.id, subnet_ids: [a.subnet.id] });
     const again = await demo.put(`/v2.0/routers/${r.id}/remove_router_interface`, { subnet_id: a.subnet.id });
     expect(again.status).toBe(404);
-    expect(again.body.NeutronError).toEqual({ type: 'RouterInterfaceNotFoundForSubnet', message: `Router ${r.id} has no interface on subnet ${a.subnet.id}`, detail: '' });
+    expect(again.body.NeutronError).toEqual({
+      type: 'RouterInterfaceNotFoundForSubnet',
+      message: `Router ${r.id} has no interface on subnet ${a.subnet.id}`,
+      detail: '',
+    });
     expect((await demo.delete(`/v2.0/routers/${r.id}`)).status).toBe(204);
     expect((await demo.delete(`/v2.0/networks/${a.net.id}`)).status).toBe(204);
   });
@@ -206,7 +228,11 @@ describe('routers', () => {
   it('joins further IPv6 prefixes of one network on one port, and removes them one by one', async () => {
     const r = await router(demo);
     const a = await tenantSubnet(demo, 'fd00:70::/64', { ipv6_ra_mode: 'slaac', ipv6_address_mode: 'slaac' });
-    const b = (await demo.post('/v2.0/subnets', { subnet: { network_id: a.net.id, cidr: 'fd00:71::/64', ip_version: 6, ipv6_ra_mode: 'slaac', ipv6_address_mode: 'slaac' } })).body.subnet;
+    const b = (
+      await demo.post('/v2.0/subnets', {
+        subnet: { network_id: a.net.id, cidr: 'fd00:71::/64', ip_version: 6, ipv6_ra_mode: 'slaac', ipv6_address_mode: 'slaac' },
+      })
+    ).body.subnet;
     const first = (await demo.put(`/v2.0/routers/${r.id}/add_router_interface`, { subnet_id: a.subnet.id })).body;
     const second = (await demo.put(`/v2.0/routers/${r.id}/add_router_interface`, { subnet_id: b.id })).body;
     expect(second.port_id).toBe(first.port_id);
@@ -242,7 +268,9 @@ describe('routers', () => {
     const own = await demo.put(`/v2.0/routers/${r.id}`, { router: { routes: [{ destination: '192.168.12.0/24', nexthop: '10.63.0.1' }] } });
     expect(own.body.NeutronError.message).toMatch(/the nexthop is used by router$/);
 
-    const added = await demo.put(`/v2.0/routers/${r.id}/add_extraroutes`, { router: { routes: [{ destination: '192.168.20.0/24', nexthop: '10.63.0.6' }, routes[0]] } });
+    const added = await demo.put(`/v2.0/routers/${r.id}/add_extraroutes`, {
+      router: { routes: [{ destination: '192.168.20.0/24', nexthop: '10.63.0.6' }, routes[0]] },
+    });
     expect(added.status).toBe(200);
     expect(added.body.router.routes).toEqual([routes[0], { destination: '192.168.20.0/24', nexthop: '10.63.0.6' }]);
     const removed = await demo.put(`/v2.0/routers/${r.id}/remove_extraroutes`, { router: { routes } });
@@ -262,7 +290,11 @@ describe('routers', () => {
     expect((await demo.get(`/v2.0/routers/${r.id}`)).status).toBe(404);
     expect((await demo.put(`/v2.0/routers/${r.id}/add_router_interface`, { subnet_id: r.id })).status).toBe(404);
     // Neutron's RouterNotFound has no final period.
-    expect((await demo.delete(`/v2.0/routers/${r.id}`)).body.NeutronError).toEqual({ type: 'RouterNotFound', message: `Router ${r.id} could not be found`, detail: '' });
+    expect((await demo.delete(`/v2.0/routers/${r.id}`)).body.NeutronError).toEqual({
+      type: 'RouterNotFound',
+      message: `Router ${r.id} could not be found`,
+      detail: '',
+    });
     const names = (await demo.get('/v2.0/routers')).body.routers.map((x: { id: string }) => x.id);
     expect(names).not.toContain(r.id);
   });

@@ -23,7 +23,12 @@ describe('security groups', () => {
     expect(defaults).toHaveLength(1);
     const sg = defaults[0];
     expect(sg.description).toBe('Default security group');
-    const rules = sg.security_group_rules.map((r: Record<string, unknown>) => [r.direction, r.ethertype, r.remote_group_id === sg.id ? 'self' : r.remote_group_id, r.remote_ip_prefix]);
+    const rules = sg.security_group_rules.map((r: Record<string, unknown>) => [
+      r.direction,
+      r.ethertype,
+      r.remote_group_id === sg.id ? 'self' : r.remote_group_id,
+      r.remote_ip_prefix,
+    ]);
     expect(rules.sort()).toEqual(
       [
         ['egress', 'IPv4', null, null],
@@ -43,19 +48,51 @@ describe('security groups', () => {
     const sg = await group('web');
     const tcp = await rule({ security_group_id: sg.id, protocol: 'tcp', port_range_min: 80, port_range_max: 80, remote_ip_prefix: '0.0.0.0/0' });
     expect(tcp.status).toBe(201);
-    expect(tcp.body.security_group_rule).toMatchObject({ protocol: 'tcp', port_range_min: 80, port_range_max: 80, ethertype: 'IPv4', remote_ip_prefix: '0.0.0.0/0', normalized_cidr: '0.0.0.0/0' });
+    expect(tcp.body.security_group_rule).toMatchObject({
+      protocol: 'tcp',
+      port_range_min: 80,
+      port_range_max: 80,
+      ethertype: 'IPv4',
+      remote_ip_prefix: '0.0.0.0/0',
+      normalized_cidr: '0.0.0.0/0',
+    });
     const num = await rule({ security_group_id: sg.id, protocol: 17 });
     expect(num.body.security_group_rule.protocol).toBe('17');
     const icmp = await rule({ security_group_id: sg.id, protocol: 'icmp', port_range_min: 8, port_range_max: 0 });
     expect(icmp.status).toBe(201);
     const cases: Array<[Record<string, unknown>, number, string, string]> = [
-      [{ protocol: 'tcp', port_range_min: 80, port_range_max: 79 }, 400, 'SecurityGroupInvalidPortRange', 'For TCP/UDP protocols, port_range_min must be <= port_range_max'],
+      [
+        { protocol: 'tcp', port_range_min: 80, port_range_max: 79 },
+        400,
+        'SecurityGroupInvalidPortRange',
+        'For TCP/UDP protocols, port_range_min must be <= port_range_max',
+      ],
       [{ protocol: 'tcp', port_range_min: -16, port_range_max: 80 }, 400, 'SecurityGroupInvalidPortValue', 'Invalid value for port -16'],
-      [{ protocol: 'icmp', port_range_min: 1, port_range_max: 256 }, 400, 'SecurityGroupInvalidIcmpValue', 'Invalid value for ICMP code (port_range_max) 256. It must be 0 to 255.'],
-      [{ protocol: 'icmp', port_range_max: 6 }, 400, 'SecurityGroupMissingIcmpType', 'ICMP code (port-range-max) 6 is provided but ICMP type (port-range-min) is missing.'],
+      [
+        { protocol: 'icmp', port_range_min: 1, port_range_max: 256 },
+        400,
+        'SecurityGroupInvalidIcmpValue',
+        'Invalid value for ICMP code (port_range_max) 256. It must be 0 to 255.',
+      ],
+      [
+        { protocol: 'icmp', port_range_max: 6 },
+        400,
+        'SecurityGroupMissingIcmpType',
+        'ICMP code (port-range-max) 6 is provided but ICMP type (port-range-min) is missing.',
+      ],
       [{ port_range_min: 22, port_range_max: 22 }, 400, 'SecurityGroupProtocolRequiredWithPorts', 'Must also specify protocol if port range is given.'],
-      [{ protocol: 'gre', port_range_min: 1, port_range_max: 2 }, 400, 'SecurityGroupInvalidProtocolForPort', 'Ports cannot be specified for protocol 47. Ports are only supported for TCP, UDP, UDPLITE, SCTP, DCCP.'],
-      [{ ethertype: 'IPv6', remote_ip_prefix: '10.0.0.0/8' }, 400, 'SecurityGroupRuleParameterConflict', 'Conflicting value ethertype IPv6 for CIDR 10.0.0.0/8'],
+      [
+        { protocol: 'gre', port_range_min: 1, port_range_max: 2 },
+        400,
+        'SecurityGroupInvalidProtocolForPort',
+        'Ports cannot be specified for protocol 47. Ports are only supported for TCP, UDP, UDPLITE, SCTP, DCCP.',
+      ],
+      [
+        { ethertype: 'IPv6', remote_ip_prefix: '10.0.0.0/8' },
+        400,
+        'SecurityGroupRuleParameterConflict',
+        'Conflicting value ethertype IPv6 for CIDR 10.0.0.0/8',
+      ],
     ];
     for (const [body, status, type, message] of cases) {
       const res = await rule({ security_group_id: sg.id, ...body });
@@ -76,7 +113,11 @@ describe('security groups', () => {
     const first = (await rule({ security_group_id: sg.id, protocol: 'tcp', port_range_min: 66, port_range_max: 67 })).body.security_group_rule;
     const dup = await rule({ security_group_id: sg.id, protocol: '6', port_range_min: 66, port_range_max: 67 });
     expect(dup.status).toBe(409);
-    expect(dup.body.NeutronError).toEqual({ type: 'SecurityGroupRuleExists', message: `Security group rule already exists. Rule id is ${first.id}.`, detail: '' });
+    expect(dup.body.NeutronError).toEqual({
+      type: 'SecurityGroupRuleExists',
+      message: `Security group rule already exists. Rule id is ${first.id}.`,
+      detail: '',
+    });
     for (const remote of ['bad_group_id', '00000000-0000-0000-0000-000000000000']) {
       const res = await rule({ security_group_id: sg.id, protocol: 'tcp', remote_group_id: remote });
       expect(res.status).toBe(404);
@@ -102,7 +143,11 @@ describe('security groups', () => {
     const def = (await demo.get('/v2.0/security-groups?name=default')).body.security_groups[0];
     const del = await demo.delete(`/v2.0/security-groups/${def.id}`);
     expect(del.status).toBe(409);
-    expect(del.body.NeutronError).toEqual({ type: 'SecurityGroupCannotRemoveDefault', message: 'Insufficient rights for removing default security group.', detail: '' });
+    expect(del.body.NeutronError).toEqual({
+      type: 'SecurityGroupCannotRemoveDefault',
+      message: 'Insufficient rights for removing default security group.',
+      detail: '',
+    });
   });
 
   it('puts new ports in the default group, or in none when port security is off', async () => {

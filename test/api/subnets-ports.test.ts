@@ -47,7 +47,9 @@ describe('subnets', () => {
     expect(after.revision_number).toBe(net.revision_number + 1);
     const host = await subnet(demo, { network_id: net.id, cidr: '10.0.5.7/24' });
     expect(host.status).toBe(400);
-    expect(host.body.NeutronError.message).toBe("Invalid input for cidr. Reason: '10.0.5.7/24' isn't a recognized IP subnet cidr, '10.0.5.0/24' is recommended.");
+    expect(host.body.NeutronError.message).toBe(
+      "Invalid input for cidr. Reason: '10.0.5.7/24' isn't a recognized IP subnet cidr, '10.0.5.0/24' is recommended.",
+    );
   });
 
   it('refuses overlapping and malformed CIDRs with Neutron messages', async () => {
@@ -73,9 +75,18 @@ describe('subnets', () => {
     const out = await subnet(demo, { network_id: net.id, cidr: '10.1.0.0/24', allocation_pools: [{ start: '10.1.0.10', end: '10.1.1.20' }] });
     expect(out.status).toBe(400);
     expect(out.body.NeutronError.type).toBe('OutOfBoundsAllocationPool');
-    const gw = await subnet(demo, { network_id: net.id, cidr: '10.1.0.0/24', gateway_ip: '10.1.0.15', allocation_pools: [{ start: '10.1.0.10', end: '10.1.0.20' }] });
+    const gw = await subnet(demo, {
+      network_id: net.id,
+      cidr: '10.1.0.0/24',
+      gateway_ip: '10.1.0.15',
+      allocation_pools: [{ start: '10.1.0.10', end: '10.1.0.20' }],
+    });
     expect(gw.status).toBe(409);
-    expect(gw.body.NeutronError).toEqual({ type: 'GatewayConflictWithAllocationPools', message: 'Gateway ip 10.1.0.15 conflicts with allocation pool 10.1.0.10-10.1.0.20', detail: '' });
+    expect(gw.body.NeutronError).toEqual({
+      type: 'GatewayConflictWithAllocationPools',
+      message: 'Gateway ip 10.1.0.15 conflicts with allocation pool 10.1.0.10-10.1.0.20',
+      detail: '',
+    });
     const none = await subnet(demo, { network_id: net.id, cidr: '10.1.0.0/24', gateway_ip: null });
     expect(none.status).toBe(201);
     expect(none.body.subnet.gateway_ip).toBeNull();
@@ -84,7 +95,9 @@ describe('subnets', () => {
 
   it('creates IPv6 SLAAC subnets with an anycast gateway and hides them from other projects', async () => {
     const net = await network(demo, 'v6');
-    const res = await demo.post('/v2.0/subnets', { subnet: { network_id: net.id, ip_version: 6, cidr: 'fd00:1::/64', ipv6_address_mode: 'slaac', ipv6_ra_mode: 'slaac' } });
+    const res = await demo.post('/v2.0/subnets', {
+      subnet: { network_id: net.id, ip_version: 6, cidr: 'fd00:1::/64', ipv6_address_mode: 'slaac', ipv6_ra_mode: 'slaac' },
+    });
     expect(res.status).toBe(201);
     expect(res.body.subnet).toMatchObject({ gateway_ip: 'fd00:1::', allocation_pools: [{ start: 'fd00:1::1', end: 'fd00:1::ffff:ffff:ffff:ffff' }] });
     expect((await admin.get(`/v2.0/subnets/${res.body.subnet.id}`)).status).toBe(200);
@@ -107,7 +120,17 @@ describe('ports', () => {
     const res = await demo.post('/v2.0/ports', { port: { network_id: net.id, name: 'p1' } });
     expect(res.status).toBe(201);
     const p = res.body.port;
-    expect(p).toMatchObject({ name: 'p1', status: 'DOWN', device_id: '', device_owner: '', admin_state_up: true, port_security_enabled: true, allowed_address_pairs: [], extra_dhcp_opts: [], revision_number: 1 });
+    expect(p).toMatchObject({
+      name: 'p1',
+      status: 'DOWN',
+      device_id: '',
+      device_owner: '',
+      admin_state_up: true,
+      port_security_enabled: true,
+      allowed_address_pairs: [],
+      extra_dhcp_opts: [],
+      revision_number: 1,
+    });
     expect(p.mac_address).toMatch(/^fa:16:3e(:[0-9a-f]{2}){3}$/);
     expect(p.fixed_ips).toHaveLength(1);
     expect(p.fixed_ips[0].subnet_id).toBe(sub.id);
@@ -126,10 +149,18 @@ describe('ports', () => {
     expect(first.body.port.fixed_ips).toEqual([{ subnet_id: sub.id, ip_address: '10.9.9.2' }]);
     const second = await demo.post('/v2.0/ports', { port: { network_id: net.id } });
     expect(second.status).toBe(409);
-    expect(second.body.NeutronError).toEqual({ type: 'IpAddressGenerationFailure', message: `No more IP addresses available on network ${net.id}.`, detail: '' });
+    expect(second.body.NeutronError).toEqual({
+      type: 'IpAddressGenerationFailure',
+      message: `No more IP addresses available on network ${net.id}.`,
+      detail: '',
+    });
     const taken = await demo.post('/v2.0/ports', { port: { network_id: net.id, fixed_ips: [{ ip_address: '10.9.9.2' }] } });
     expect(taken.status).toBe(409);
-    expect(taken.body.NeutronError).toEqual({ type: 'IpAddressAlreadyAllocated', message: `IP address 10.9.9.2 already allocated in subnet ${sub.id}`, detail: '' });
+    expect(taken.body.NeutronError).toEqual({
+      type: 'IpAddressAlreadyAllocated',
+      message: `IP address 10.9.9.2 already allocated in subnet ${sub.id}`,
+      detail: '',
+    });
     // Freed on delete, handed out again.
     expect((await demo.delete(`/v2.0/ports/${first.body.port.id}`)).status).toBe(204);
     const again = await demo.post('/v2.0/ports', { port: { network_id: net.id } });
@@ -156,7 +187,11 @@ describe('ports', () => {
   it('adds SLAAC addresses to every port on the network', async () => {
     const net = await network(demo, 'dual');
     const v4 = (await subnet(demo, { network_id: net.id, cidr: '10.4.0.0/24' })).body.subnet;
-    const v6 = (await demo.post('/v2.0/subnets', { subnet: { network_id: net.id, ip_version: 6, cidr: 'fd00:4::/64', ipv6_address_mode: 'slaac', ipv6_ra_mode: 'slaac' } })).body.subnet;
+    const v6 = (
+      await demo.post('/v2.0/subnets', {
+        subnet: { network_id: net.id, ip_version: 6, cidr: 'fd00:4::/64', ipv6_address_mode: 'slaac', ipv6_ra_mode: 'slaac' },
+      })
+    ).body.subnet;
     const p = (await demo.post('/v2.0/ports', { port: { network_id: net.id, fixed_ips: [{ subnet_id: v4.id, ip_address: '10.4.0.50' }] } })).body.port;
     const mac = p.mac_address.split(':');
     const iid = `${(Number.parseInt(mac[0], 16) ^ 2).toString(16)}${mac[1]}:${mac[2]}ff:fe${mac[3]}:${mac[4]}${mac[5]}`.replace(/(^|:)0+(?=[0-9a-f])/g, '$1');

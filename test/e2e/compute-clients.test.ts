@@ -284,7 +284,11 @@ describe.skipIf(skip)(`images through the real clients (openstack, glance)${skip
     expect(Buffer.compare(readFileSync(out), data)).toBe(0);
     const glance = await run('glance', ['image-list'], env);
     expect(glance.code).toBe(0);
-    expect(listRows(glance.stdout).map((r) => r[1]).sort()).toEqual(['cirros-0.3.3-x86_64-disk', 'myimg']);
+    expect(
+      listRows(glance.stdout)
+        .map((r) => r[1])
+        .sort(),
+    ).toEqual(['cirros-0.3.3-x86_64-disk', 'myimg']);
     expect((await osc(['image', 'delete', 'myimg'])).code).toBe(0);
     expect(listRows((await osc(['image', 'list'])).stdout).map((r) => r[1])).toEqual(['cirros-0.3.3-x86_64-disk']);
   });

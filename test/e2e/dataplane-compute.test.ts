@@ -35,7 +35,12 @@ describe.skipIf(skip)(`netns data plane: Nova servers as namespaces${skip ? ` â€
     web = await boot('web', webUserData('web'));
     client = await boot('client');
     expect((await listNamespaces()).has(web.ns)).toBe(true);
-    expect(await eventually(() => httpGet(`http://${web.ip}/`, { ns: client.ns }), (v) => v !== null)).toBe(`web ${client.ip}`);
+    expect(
+      await eventually(
+        () => httpGet(`http://${web.ip}/`, { ns: client.ns }),
+        (v) => v !== null,
+      ),
+    ).toBe(`web ${client.ip}`);
     const uids = await namespaceUids(web.ns);
     expect(uids.length).toBeGreaterThan(0);
     expect(uids.every((u) => u === 65534)).toBe(true);
@@ -56,18 +61,31 @@ describe.skipIf(skip)(`netns data plane: Nova servers as namespaces${skip ? ` â€
 
     expect((await s.nova.post(`/v2.1/servers/${web.id}/action`, { 'os-start': null })).status).toBe(202);
     await waitServer(s, web.id, 'ACTIVE');
-    expect(await eventually(() => httpGet(`http://${web.ip}/`, { ns: client.ns }), (v) => v !== null)).toBe(`web ${client.ip}`);
+    expect(
+      await eventually(
+        () => httpGet(`http://${web.ip}/`, { ns: client.ns }),
+        (v) => v !== null,
+      ),
+    ).toBe(`web ${client.ip}`);
 
     const boots = (await consoleOutput(web.id)).match(/booting/g)!.length;
     expect((await s.nova.post(`/v2.1/servers/${web.id}/action`, { reboot: { type: 'SOFT' } })).status).toBe(202);
     await waitServer(s, web.id, 'ACTIVE');
     expect((await consoleOutput(web.id)).match(/booting/g)!.length).toBe(boots + 1);
-    expect(await eventually(() => httpGet(`http://${web.ip}/`, { ns: client.ns }), (v) => v !== null)).toBe(`web ${client.ip}`);
+    expect(
+      await eventually(
+        () => httpGet(`http://${web.ip}/`, { ns: client.ns }),
+        (v) => v !== null,
+      ),
+    ).toBe(`web ${client.ip}`);
   });
 
   it('delete kills the process tree and removes the namespace and the working directory', async () => {
     expect((await s.nova.delete(`/v2.1/servers/${web.id}`)).status).toBe(204);
-    await eventually(async () => (await s.nova.get(`/v2.1/servers/${web.id}`)).status, (s) => s === 404);
+    await eventually(
+      async () => (await s.nova.get(`/v2.1/servers/${web.id}`)).status,
+      (s) => s === 404,
+    );
     await s.dp.resync();
     expect((await listNamespaces()).has(web.ns)).toBe(false);
     expect(existsSync(consoleLogPath(s.tc.dir, web.id))).toBe(false);

@@ -50,7 +50,9 @@ describe.skipIf(skip)(`netns data plane: L2, instances, security groups${skip ? 
   it('enforces security groups: only what a rule admits reaches the port', async () => {
     const sg = (await s.demo.post('/v2.0/security-groups', { security_group: { name: 'web' } })).body.security_group;
     for (const r of [{ protocol: 'tcp', port_range_min: 80, port_range_max: 80 }, { protocol: 'icmp' }]) {
-      const res = await s.demo.post('/v2.0/security-group-rules', { security_group_rule: { security_group_id: sg.id, direction: 'ingress', ethertype: 'IPv4', ...r } });
+      const res = await s.demo.post('/v2.0/security-group-rules', {
+        security_group_rule: { security_group_id: sg.id, direction: 'ingress', ethertype: 'IPv4', ...r },
+      });
       expect(res.status).toBe(201);
     }
     expect((await s.demo.put(`/v2.0/ports/${b.port.id}`, { port: { security_groups: [sg.id] } })).status).toBe(200);
@@ -139,7 +141,13 @@ describe.skipIf(skip)(`netns data plane: L2, instances, security groups${skip ? 
     await new Promise((r) => setTimeout(r, 600));
     await sh(['ip', '-n', a.ns, 'link', 'set', 'eth0', 'down']);
     await sh(['ip', '-n', a.ns, 'link', 'set', 'eth0', 'up']);
-    expect(await eventually(() => sh(['ip', '-n', a.ns, 'route', 'show', 'default']), (r) => r.includes('via 10.90.1.1'), 3000)).toContain('via 10.90.1.1');
+    expect(
+      await eventually(
+        () => sh(['ip', '-n', a.ns, 'route', 'show', 'default']),
+        (r) => r.includes('via 10.90.1.1'),
+        3000,
+      ),
+    ).toContain('via 10.90.1.1');
     await s.dp.resync();
     expect(s.dp.lastPass).toMatchObject({ changes: 0, errors: 0 });
     // The switch itself: every bridge, tap and rule comes back, security groups included.

@@ -37,13 +37,19 @@ describe.skipIf(skip)(`netns data plane: routers and floating IPs${skip ? ` — 
   it('builds a router namespace with a qr- leg per interface and a qg- leg on public', async () => {
     nets = { a: await makeNetwork(s, 'l3a', '10.92.1.0/24'), b: await makeNetwork(s, 'l3b', '10.92.2.0/24') };
     router = (await s.demo.post('/v2.0/routers', { router: { name: 'l3r', external_gateway_info: { network_id: publicId } } })).body.router;
-    for (const n of Object.values(nets)) expect((await s.demo.put(`/v2.0/routers/${router.id}/add_router_interface`, { subnet_id: n.subnet })).status).toBe(200);
+    for (const n of Object.values(nets))
+      expect((await s.demo.put(`/v2.0/routers/${router.id}/add_router_interface`, { subnet_id: n.subnet })).status).toBe(200);
     a = await boot('a', nets.a.net);
     b = await boot('b', nets.b.net);
     const ns = names.routerNs(router.id);
     expect((await listNamespaces()).has(ns)).toBe(true);
     const legs = (await sh(['ip', '-n', ns, '-br', 'addr'])).split('\n').map((l) => l.split(/\s+/));
-    expect(legs.filter((l) => l[0]?.startsWith('qr-')).map((l) => l[2]).sort()).toEqual(['10.92.1.1/24', '10.92.2.1/24']);
+    expect(
+      legs
+        .filter((l) => l[0]?.startsWith('qr-'))
+        .map((l) => l[2])
+        .sort(),
+    ).toEqual(['10.92.1.1/24', '10.92.2.1/24']);
     const gw = (await s.demo.get(`/v2.0/routers/${router.id}`)).body.router;
     const gwIp = gw.external_gateway_info.external_fixed_ips.find((f: any) => f.ip_address.includes('.')).ip_address;
     expect(legs.find((l) => l[0]?.startsWith('qg-'))?.slice(2)).toContain(`${gwIp}/24`);
@@ -54,7 +60,12 @@ describe.skipIf(skip)(`netns data plane: routers and floating IPs${skip ? ` — 
   });
 
   it('routes between its subnets without NAT', async () => {
-    expect(await eventually(() => httpGet(`http://${b.ip}/`, { ns: a.ns }), (v) => v !== null)).toBe(`b ${a.ip}`);
+    expect(
+      await eventually(
+        () => httpGet(`http://${b.ip}/`, { ns: a.ns }),
+        (v) => v !== null,
+      ),
+    ).toBe(`b ${a.ip}`);
   });
 
   it('makes a floating IP reachable from the host once associated (ACTIVE), and not after', async () => {
@@ -66,7 +77,12 @@ describe.skipIf(skip)(`netns data plane: routers and floating IPs${skip ? ` — 
     // Moved to another server: the address now leads there.
     await s.demo.put(`/v2.0/floatingips/${fip.id}`, { floatingip: { port_id: b.port.id } });
     await converge();
-    expect(await eventually(() => httpGet(`http://${fip.floating_ip_address}/`), (v) => v === 'b 172.24.4.1')).toBe('b 172.24.4.1');
+    expect(
+      await eventually(
+        () => httpGet(`http://${fip.floating_ip_address}/`),
+        (v) => v === 'b 172.24.4.1',
+      ),
+    ).toBe('b 172.24.4.1');
     await s.demo.put(`/v2.0/floatingips/${fip.id}`, { floatingip: { port_id: null } });
     await converge();
     expect((await s.demo.get(`/v2.0/floatingips/${fip.id}`)).body.floatingip.status).toBe('DOWN');

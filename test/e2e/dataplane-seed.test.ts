@@ -81,7 +81,12 @@ async function inventory(): Promise<string> {
       }
     }
   }
-  out.push((await exec('ip', ['-br', 'addr'])).stdout.split('\n').filter((l) => l.startsWith(`${PREFIX}x-`)).join('\n'));
+  out.push(
+    (await exec('ip', ['-br', 'addr'])).stdout
+      .split('\n')
+      .filter((l) => l.startsWith(`${PREFIX}x-`))
+      .join('\n'),
+  );
   return out.join('\n');
 }
 
@@ -149,9 +154,28 @@ describe.skipIf(skip)(`seed topology on the netns data plane (openstack, nova)${
     for (const name of ['web1', 'web2']) {
       const file = join(dir, `${name}.sh`);
       writeFileSync(file, webUserData(name, [80, 8080]));
-      await osc('server', 'create', '--flavor', 'm1.tiny', '--image', 'cirros-0.3.3-x86_64-disk', '--network', 'webserver_network', '--security-group', 'web', '--user-data', file, name);
+      await osc(
+        'server',
+        'create',
+        '--flavor',
+        'm1.tiny',
+        '--image',
+        'cirros-0.3.3-x86_64-disk',
+        '--network',
+        'webserver_network',
+        '--security-group',
+        'web',
+        '--user-data',
+        file,
+        name,
+      );
     }
-    for (const name of ['worker1', 'web1', 'web2']) await until(`${name} ACTIVE`, () => serverStatus(name), (s) => s === 'ACTIVE');
+    for (const name of ['worker1', 'web1', 'web2'])
+      await until(
+        `${name} ACTIVE`,
+        () => serverStatus(name),
+        (s) => s === 'ACTIVE',
+      );
   });
 
   it('gives the web servers floating IPs that answer ping and HTTP from the host', async () => {
@@ -162,7 +186,13 @@ describe.skipIf(skip)(`seed topology on the netns data plane (openstack, nova)${
     for (const name of ['web1', 'web2']) {
       expect(await ping(fips[name], { timeoutS: 10 })).toBe(true);
       // The web server sees the host's own address on the public network as the client.
-      expect(await until(`HTTP ${name}`, () => httpGet(`http://${fips[name]}/`), (v) => v !== null)).toBe(`${name} 172.24.4.1`);
+      expect(
+        await until(
+          `HTTP ${name}`,
+          () => httpGet(`http://${fips[name]}/`),
+          (v) => v !== null,
+        ),
+      ).toBe(`${name} 172.24.4.1`);
     }
   });
 
@@ -175,7 +205,13 @@ describe.skipIf(skip)(`seed topology on the netns data plane (openstack, nova)${
   it('routes the worker to a web server across subnets, seen with its fixed address (no NAT east-west)', async () => {
     const worker = await vm('worker1');
     const web1 = await vm('web1');
-    expect(await until('east-west HTTP', () => httpGet(`http://${web1.ip}/`, { ns: worker.ns }), (v) => v !== null)).toBe(`web1 ${worker.ip}`);
+    expect(
+      await until(
+        'east-west HTTP',
+        () => httpGet(`http://${web1.ip}/`, { ns: worker.ns }),
+        (v) => v !== null,
+      ),
+    ).toBe(`web1 ${worker.ip}`);
     // And the same request is in web1's console log, with the worker's fixed address.
     expect(await osc('console', 'log', 'show', 'web1')).toContain(`request from ${worker.ip}`);
   });
@@ -199,14 +235,22 @@ describe.skipIf(skip)(`seed topology on the netns data plane (openstack, nova)${
 
   it('stops answering on a floating IP once it is removed', async () => {
     await osc('server', 'remove', 'floating', 'ip', 'web1', fips.web1);
-    await until('web1 unreachable', () => ping(fips.web1, { timeoutS: 0.5 }), (ok) => !ok);
+    await until(
+      'web1 unreachable',
+      () => ping(fips.web1, { timeoutS: 0.5 }),
+      (ok) => !ok,
+    );
     expect(await httpGet(`http://${fips.web1}/`, { timeoutS: 1 })).toBeNull();
   });
 
   it('removes the namespace of a deleted server', async () => {
     const web1 = await vm('web1');
     await osc('server', 'delete', '--wait', 'web1');
-    await until('web1 namespace gone', async () => (await listNamespaces()).has(web1.ns), (has) => !has);
+    await until(
+      'web1 namespace gone',
+      async () => (await listNamespaces()).has(web1.ns),
+      (has) => !has,
+    );
   });
 
   it('keeps everything reachable, nothing duplicated, through a kill -9 of the server and a restart', async () => {
@@ -216,7 +260,11 @@ describe.skipIf(skip)(`seed topology on the netns data plane (openstack, nova)${
     // The data plane is the kernel's: it keeps passing traffic while no server runs.
     expect(await httpGet(`http://${fips.web2}/`)).toBe('web2 172.24.4.1');
     server = await startServerProcess(dir, ports, serverEnv);
-    await until('web2 via its floating IP', () => httpGet(`http://${fips.web2}/`), (v) => v === 'web2 172.24.4.1');
+    await until(
+      'web2 via its floating IP',
+      () => httpGet(`http://${fips.web2}/`),
+      (v) => v === 'web2 172.24.4.1',
+    );
     await new Promise((r) => setTimeout(r, 500));
     expect((await inventory()).split('\n')).toEqual(before.split('\n'));
     // The instance did not reboot: its user_data ran once.

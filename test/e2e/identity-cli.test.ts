@@ -60,7 +60,11 @@ describe.skipIf(skip)(`identity through the openstack CLI${skip ? ` — skipped:
       expect(r.stderr).toBe('');
       expect(r.code).toBe(0);
       expect(listHeaders(r.stdout)).toEqual(['ID', 'Name']);
-      expect(listRows(r.stdout).map((row) => row[1]).sort()).toEqual(['admin', 'demo']);
+      expect(
+        listRows(r.stdout)
+          .map((row) => row[1])
+          .sort(),
+      ).toEqual(['admin', 'demo']);
     });
 
     it('openstack catalog list', async () => {

@@ -32,7 +32,19 @@ describe.skipIf(skip)('load balancing through the real clients', () => {
     web2 = await httpBackend('web2');
     const net = await openstack('network', 'create', 'webserver_network', '-f', 'value', '-c', 'id');
     expect(net.code, net.stderr).toBe(0);
-    const sub = await openstack('subnet', 'create', '--network', 'webserver_network', '--subnet-range', '10.0.2.0/24', 'webserver_subnet', '-f', 'value', '-c', 'id');
+    const sub = await openstack(
+      'subnet',
+      'create',
+      '--network',
+      'webserver_network',
+      '--subnet-range',
+      '10.0.2.0/24',
+      'webserver_subnet',
+      '-f',
+      'value',
+      '-c',
+      'id',
+    );
     expect(sub.code, sub.stderr).toBe(0);
     subnetId = sub.stdout.trim();
   }, 120_000);
@@ -50,15 +62,40 @@ describe.skipIf(skip)('load balancing through the real clients', () => {
     for (const b of [web1, web2]) {
       const m = await neutron('lb-member-create', '--address', '127.0.0.1', '--protocol-port', String(b.port), 'mypool');
       expect(m.code, m.stderr).toBe(0);
-      expect([...fieldMap(m.stdout).keys()]).toEqual(['address', 'admin_state_up', 'id', 'pool_id', 'protocol_port', 'status', 'status_description', 'tenant_id', 'weight']);
+      expect([...fieldMap(m.stdout).keys()]).toEqual([
+        'address',
+        'admin_state_up',
+        'id',
+        'pool_id',
+        'protocol_port',
+        'status',
+        'status_description',
+        'tenant_id',
+        'weight',
+      ]);
       expect(fieldMap(m.stdout).get('status')).toBe('PENDING_CREATE');
     }
-    const members = await waitFor(() => neutron('lb-member-list'), (r) => listRows(r.stdout).length === 2 && listRows(r.stdout).every((x) => x[5] === 'ACTIVE'));
+    const members = await waitFor(
+      () => neutron('lb-member-list'),
+      (r) => listRows(r.stdout).length === 2 && listRows(r.stdout).every((x) => x[5] === 'ACTIVE'),
+    );
     expect(listHeaders(members.stdout)).toEqual(['id', 'address', 'protocol_port', 'weight', 'admin_state_up', 'status']);
     const hm = await neutron('lb-healthmonitor-create', '--delay', '3', '--type', 'HTTP', '--max-retries', '3', '--timeout', '3');
     expect(hm.code, hm.stderr).toBe(0);
     const hmFields = fieldMap(hm.stdout);
-    expect([...hmFields.keys()]).toEqual(['admin_state_up', 'delay', 'expected_codes', 'http_method', 'id', 'max_retries', 'pools', 'tenant_id', 'timeout', 'type', 'url_path']);
+    expect([...hmFields.keys()]).toEqual([
+      'admin_state_up',
+      'delay',
+      'expected_codes',
+      'http_method',
+      'id',
+      'max_retries',
+      'pools',
+      'tenant_id',
+      'timeout',
+      'type',
+      'url_path',
+    ]);
     const hmId = hmFields.get('id')!;
     const assoc = await neutron('lb-healthmonitor-associate', hmId, 'mypool');
     expect(assoc.code, assoc.stderr).toBe(0);
@@ -67,11 +104,27 @@ describe.skipIf(skip)('load balancing through the real clients', () => {
     expect(vip.code, vip.stderr).toBe(0);
     const vipFields = fieldMap(vip.stdout);
     expect([...vipFields.keys()]).toEqual([
-      'address', 'admin_state_up', 'connection_limit', 'description', 'id', 'name', 'pool_id', 'port_id', 'protocol', 'protocol_port',
-      'session_persistence', 'status', 'status_description', 'subnet_id', 'tenant_id',
+      'address',
+      'admin_state_up',
+      'connection_limit',
+      'description',
+      'id',
+      'name',
+      'pool_id',
+      'port_id',
+      'protocol',
+      'protocol_port',
+      'session_persistence',
+      'status',
+      'status_description',
+      'subnet_id',
+      'tenant_id',
     ]);
     expect(vipFields.get('address')).toMatch(/^10\.0\.2\.\d+$/);
-    const vips = await waitFor(() => neutron('lb-vip-list'), (r) => listRows(r.stdout)[0]?.[5] === 'ACTIVE');
+    const vips = await waitFor(
+      () => neutron('lb-vip-list'),
+      (r) => listRows(r.stdout)[0]?.[5] === 'ACTIVE',
+    );
     expect(listHeaders(vips.stdout)).toEqual(['id', 'name', 'address', 'protocol', 'admin_state_up', 'status']);
     expect(listRows(vips.stdout)[0].slice(1, 4)).toEqual(['myvip', vipFields.get('address'), 'HTTP']);
 
@@ -84,9 +137,17 @@ describe.skipIf(skip)('load balancing through the real clients', () => {
 
     // A dead member goes INACTIVE (v1's word for Octavia's ERROR) and comes back.
     await web2.kill();
-    await waitFor(() => neutron('lb-member-list'), (r) => listRows(r.stdout).some((x) => x[5] === 'INACTIVE'), 20_000);
+    await waitFor(
+      () => neutron('lb-member-list'),
+      (r) => listRows(r.stdout).some((x) => x[5] === 'INACTIVE'),
+      20_000,
+    );
     await web2.start();
-    await waitFor(() => neutron('lb-member-list'), (r) => listRows(r.stdout).every((x) => x[5] === 'ACTIVE'), 20_000);
+    await waitFor(
+      () => neutron('lb-member-list'),
+      (r) => listRows(r.stdout).every((x) => x[5] === 'ACTIVE'),
+      20_000,
+    );
 
     const stats = await neutron('lb-pool-stats', 'mypool');
     expect([...fieldMap(stats.stdout).keys()]).toEqual(['active_connections', 'bytes_in', 'bytes_out', 'total_connections']);

@@ -66,7 +66,12 @@ function openLoop(url: string, rps: number) {
   return {
     async stop() {
       clearInterval(timer);
-      await until('the stream to drain', async () => results.length, (n) => n === sent, 30_000);
+      await until(
+        'the stream to drain',
+        async () => results.length,
+        (n) => n === sent,
+        30_000,
+      );
       return results;
     },
   };
@@ -156,29 +161,56 @@ for (const engine of ['haproxy', 'builtin'] as const) {
       await osc('security', 'group', 'rule', 'create', '--protocol', 'tcp', '--dst-port', '80', 'web');
       const file = join(dir, 'web.sh');
       writeFileSync(file, WEB_USER_DATA);
-      const nova = await run('nova', ['boot', '--flavor', '1', '--image', 'cirros-0.3.3-x86_64-disk', '--min-count', '2', '--security-groups', 'web', '--user-data', file, 'test'], v3);
+      const nova = await run(
+        'nova',
+        ['boot', '--flavor', '1', '--image', 'cirros-0.3.3-x86_64-disk', '--min-count', '2', '--security-groups', 'web', '--user-data', file, 'test'],
+        v3,
+      );
       expect(nova.code, nova.stderr).toBe(0);
       for (const name of ['test-1', 'test-2']) {
-        await until(`${name} ACTIVE`, () => value('server', 'show', name, '-c', 'status'), (s) => s === 'ACTIVE');
+        await until(
+          `${name} ACTIVE`,
+          () => value('server', 'show', name, '-c', 'status'),
+          (s) => s === 'ACTIVE',
+        );
         const id = await value('server', 'show', name, '-c', 'id');
-        const port = JSON.parse(await osc('port', 'list', '--server', id, '-f', 'json')) as Array<{ ID: string; 'Fixed IP Addresses': Array<{ ip_address: string }> }>;
+        const port = JSON.parse(await osc('port', 'list', '--server', id, '-f', 'json')) as Array<{
+          ID: string;
+          'Fixed IP Addresses': Array<{ ip_address: string }>;
+        }>;
         const ip = port[0]['Fixed IP Addresses'][0].ip_address;
         // The seed's "openstack floating ip create public --fixed-ip-address … --port …".
         const fip = await value('floating', 'ip', 'create', 'public', '--fixed-ip-address', ip, '--port', port[0].ID, '-c', 'floating_ip_address');
         instances.push({ name, id, ip, fip, portId: port[0].ID });
       }
-      for (const i of instances) expect(await until(`${i.name} on its floating IP`, () => httpGet(`http://${i.fip}/`), (v) => v !== null)).toMatch(new RegExp(`^${i.id} `));
+      for (const i of instances)
+        expect(
+          await until(
+            `${i.name} on its floating IP`,
+            () => httpGet(`http://${i.fip}/`),
+            (v) => v !== null,
+          ),
+        ).toMatch(new RegExp(`^${i.id} `));
     }, 180_000);
 
     it("runs the seed's neutron lb-* section verbatim: members at the floating IPs, a VIP reached through a floating IP", async () => {
       await neutron('lb-pool-create', '--lb-method', 'ROUND_ROBIN', '--name', 'mypool', '--protocol', 'HTTP', '--subnet-id', subnetId);
-      for (const i of instances) expect(fieldMap(await neutron('lb-member-create', '--address', i.fip, '--protocol-port', '80', 'mypool')).get('status')).toBe('PENDING_CREATE');
-      await until('members ACTIVE', async () => listRows(await neutron('lb-member-list')), (rows) => rows.length === 2 && rows.every((r) => r[5] === 'ACTIVE'));
+      for (const i of instances)
+        expect(fieldMap(await neutron('lb-member-create', '--address', i.fip, '--protocol-port', '80', 'mypool')).get('status')).toBe('PENDING_CREATE');
+      await until(
+        'members ACTIVE',
+        async () => listRows(await neutron('lb-member-list')),
+        (rows) => rows.length === 2 && rows.every((r) => r[5] === 'ACTIVE'),
+      );
       const hm = fieldMap(await neutron('lb-healthmonitor-create', '--delay', '3', '--type', 'HTTP', '--max-retries', '3', '--timeout', '3'));
       expect((await neutron('lb-healthmonitor-associate', hm.get('id')!, 'mypool')).trim()).toBe(`Associated health monitor ${hm.get('id')}`);
       const vip = fieldMap(await neutron('lb-vip-create', '--name', 'myvip', '--protocol-port', '80', '--protocol', 'HTTP', '--subnet-id', subnetId, 'mypool'));
       expect(vip.get('address')).toMatch(/^10\.0\.2\.\d+$/);
-      const vips = await until('VIP ACTIVE', async () => listRows(await neutron('lb-vip-list')), (rows) => rows[0]?.[5] === 'ACTIVE');
+      const vips = await until(
+        'VIP ACTIVE',
+        async () => listRows(await neutron('lb-vip-list')),
+        (rows) => rows[0]?.[5] === 'ACTIVE',
+      );
       expect(vips[0].slice(1, 4)).toEqual(['myvip', vip.get('address'), 'HTTP']);
       // The VIP port is wired into the load balancer's namespace: ACTIVE, owned by LBaaS v1.
       const port = fieldMap(await osc('port', 'show', vip.get('port_id')!));
@@ -193,7 +225,11 @@ for (const engine of ['haproxy', 'builtin'] as const) {
 
       const fip = await value('floating', 'ip', 'create', 'public', '--port', vip.get('port_id')!, '-c', 'floating_ip_address');
       const url = `http://${fip}/`;
-      await until('the VIP through its floating IP', () => httpGet(url), (v) => v !== null);
+      await until(
+        'the VIP through its floating IP',
+        () => httpGet(url),
+        (v) => v !== null,
+      );
       const seen = await answers(url, 100);
       expect(seen.filter((x) => x === instances[0].id)).toHaveLength(50);
       for (let k = 1; k < seen.length; k++) expect(seen[k]).not.toBe(seen[k - 1]);
@@ -205,18 +241,30 @@ for (const engine of ['haproxy', 'builtin'] as const) {
       await new Promise((r) => setTimeout(r, 1000));
       const killedAt = Date.now();
       await killWeb(victim.id);
-      await until('member INACTIVE', async () => ((await netApi(`lb/members/${memberId}`)).member as { status: string }).status, (s) => s === 'INACTIVE', DOWN_WITHIN_MS + 1000);
+      await until(
+        'member INACTIVE',
+        async () => ((await netApi(`lb/members/${memberId}`)).member as { status: string }).status,
+        (s) => s === 'INACTIVE',
+        DOWN_WITHIN_MS + 1000,
+      );
       const downAfter = Date.now() - killedAt;
       expect(listRows(await neutron('lb-member-list')).find((r) => r[0] === memberId)![5]).toBe('INACTIVE');
       await osc('server', 'reboot', victim.name);
-      await until('member ACTIVE again', async () => ((await netApi(`lb/members/${memberId}`)).member as { status: string }).status, (s) => s === 'ACTIVE', 30_000);
+      await until(
+        'member ACTIVE again',
+        async () => ((await netApi(`lb/members/${memberId}`)).member as { status: string }).status,
+        (s) => s === 'ACTIVE',
+        30_000,
+      );
       await new Promise((r) => setTimeout(r, 1000));
       const results = await stream.stop();
       const failed = results.filter((r) => !r.ok);
       expect(failed, JSON.stringify(failed.slice(0, 5))).toEqual([]);
       expect(results.length).toBeGreaterThan(20 * 5);
       expect(downAfter).toBeLessThanOrEqual(DOWN_WITHIN_MS);
-      console.log(`[${engine}] v1: member INACTIVE ${downAfter} ms after the kill; ${results.length} requests, ${failed.length} failed, slowest ${Math.max(...results.map((r) => r.ms))} ms`);
+      console.log(
+        `[${engine}] v1: member INACTIVE ${downAfter} ms after the kill; ${results.length} requests, ${failed.length} failed, slowest ${Math.max(...results.map((r) => r.ms))} ms`,
+      );
       expect(new Set(await answers(url, 4))).toEqual(new Set(instances.map((i) => i.id)));
     }, 240_000);
 
@@ -224,15 +272,67 @@ for (const engine of ['haproxy', 'builtin'] as const) {
       const lb = fieldMap(await osc('loadbalancer', 'create', '--name', 'lb1', '--vip-subnet-id', 'webserver_subnet', '--wait'));
       expect(lb.get('provisioning_status')).toBe('ACTIVE');
       await osc('loadbalancer', 'listener', 'create', '--name', 'listener1', '--protocol', 'HTTP', '--protocol-port', '80', '--wait', 'lb1');
-      await osc('loadbalancer', 'pool', 'create', '--name', 'pool1', '--lb-algorithm', 'ROUND_ROBIN', '--listener', 'listener1', '--protocol', 'HTTP', '--wait');
-      for (const i of instances) await osc('loadbalancer', 'member', 'create', '--name', i.name, '--subnet-id', 'webserver_subnet', '--address', i.ip, '--protocol-port', '80', '--wait', 'pool1');
-      await osc('loadbalancer', 'healthmonitor', 'create', '--name', 'hm1', '--delay', '3', '--timeout', '3', '--max-retries', '3', '--type', 'HTTP', '--wait', 'pool1');
-      await until('members ONLINE', async () => listRows(await osc('loadbalancer', 'member', 'list', 'pool1')), (rows) => rows.length === 2 && rows.every((r) => r[6] === 'ONLINE'));
+      await osc(
+        'loadbalancer',
+        'pool',
+        'create',
+        '--name',
+        'pool1',
+        '--lb-algorithm',
+        'ROUND_ROBIN',
+        '--listener',
+        'listener1',
+        '--protocol',
+        'HTTP',
+        '--wait',
+      );
+      for (const i of instances)
+        await osc(
+          'loadbalancer',
+          'member',
+          'create',
+          '--name',
+          i.name,
+          '--subnet-id',
+          'webserver_subnet',
+          '--address',
+          i.ip,
+          '--protocol-port',
+          '80',
+          '--wait',
+          'pool1',
+        );
+      await osc(
+        'loadbalancer',
+        'healthmonitor',
+        'create',
+        '--name',
+        'hm1',
+        '--delay',
+        '3',
+        '--timeout',
+        '3',
+        '--max-retries',
+        '3',
+        '--type',
+        'HTTP',
+        '--wait',
+        'pool1',
+      );
+      await until(
+        'members ONLINE',
+        async () => listRows(await osc('loadbalancer', 'member', 'list', 'pool1')),
+        (rows) => rows.length === 2 && rows.every((r) => r[6] === 'ONLINE'),
+      );
       const vipPort = lb.get('vip_port_id')!;
       expect(fieldMap(await osc('port', 'show', vipPort)).get('device_owner')).toBe('Octavia');
       const fip = await value('floating', 'ip', 'create', 'public', '--port', vipPort, '-c', 'floating_ip_address');
       const url = `http://${fip}/`;
-      await until('the VIP through its floating IP', () => httpGet(url), (v) => v !== null);
+      await until(
+        'the VIP through its floating IP',
+        () => httpGet(url),
+        (v) => v !== null,
+      );
       const seen = await answers(url, 100);
       expect(seen.filter((x) => x === instances[0].id)).toHaveLength(50);
       for (let k = 1; k < seen.length; k++) expect(seen[k]).not.toBe(seen[k - 1]);
@@ -256,7 +356,12 @@ for (const engine of ['haproxy', 'builtin'] as const) {
       expect(lbTree.listeners[0].operating_status).toBe('ONLINE');
       expect(lbTree.listeners[0].pools[0].operating_status).toBe('DEGRADED');
       const byName = new Map(lbTree.listeners[0].pools[0].members.map((m: { name: string; operating_status: string }) => [m.name, m.operating_status]));
-      expect(byName).toEqual(new Map([[victim.name, 'ERROR'], [instances[1].name, 'ONLINE']]));
+      expect(byName).toEqual(
+        new Map([
+          [victim.name, 'ERROR'],
+          [instances[1].name, 'ONLINE'],
+        ]),
+      );
       await osc('server', 'reboot', victim.name);
       await until('member ONLINE again', memberStatus, (s) => s === 'ONLINE', 30_000);
       await new Promise((r) => setTimeout(r, 1000));
@@ -264,7 +369,9 @@ for (const engine of ['haproxy', 'builtin'] as const) {
       const failed = results.filter((r) => !r.ok);
       expect(failed, JSON.stringify(failed.slice(0, 5))).toEqual([]);
       expect(downAfter).toBeLessThanOrEqual(DOWN_WITHIN_MS);
-      console.log(`[${engine}] v2: member ERROR ${downAfter} ms after the kill; ${results.length} requests, ${failed.length} failed, slowest ${Math.max(...results.map((r) => r.ms))} ms`);
+      console.log(
+        `[${engine}] v2: member ERROR ${downAfter} ms after the kill; ${results.length} requests, ${failed.length} failed, slowest ${Math.max(...results.map((r) => r.ms))} ms`,
+      );
       expect(JSON.parse(await osc('loadbalancer', 'status', 'show', 'lb1')).loadbalancer.operating_status).toBe('ONLINE');
       const stats = fieldMap(await osc('loadbalancer', 'stats', 'show', 'lb1'));
       expect(Number(stats.get('total_connections'))).toBeGreaterThan(100);
@@ -275,9 +382,17 @@ for (const engine of ['haproxy', 'builtin'] as const) {
       const ns = names.loadBalancerNs(vipPort);
       expect((await listNamespaces()).has(ns)).toBe(true);
       await osc('loadbalancer', 'delete', '--cascade', '--wait', 'lb1');
-      await until('load balancer namespace gone', async () => (await listNamespaces()).has(ns), (has) => !has);
+      await until(
+        'load balancer namespace gone',
+        async () => (await listNamespaces()).has(ns),
+        (has) => !has,
+      );
       await neutron('lb-vip-delete', 'myvip');
-      await until('no load balancer namespace left', async () => [...(await listNamespaces()).keys()].filter((n) => n.startsWith(`${PREFIX}l-`)), (l) => l.length === 0);
+      await until(
+        'no load balancer namespace left',
+        async () => [...(await listNamespaces()).keys()].filter((n) => n.startsWith(`${PREFIX}l-`)),
+        (l) => l.length === 0,
+      );
     }, 120_000);
   });
 }

@@ -8,7 +8,6 @@ import { ADMIN_PASSWORD, type TestCloud, startCloud } from '../support/cloud.js'
 import { OPENSTACK_CLIENT, missing } from '../support/requires.js';
 import { fieldMap, fieldRows, listHeaders, listRows, openrcV2, openrcV3, referenceFields, referenceOutput, run } from '../support/osc.js';
 
-
 /** Field names printed, in order, must equal the reference's. */
 function expectSameFields(out: string, reference: string) {
   expect(fieldRows(out).map(([f]) => f)).toEqual(referenceFields(reference));
@@ -18,7 +17,7 @@ const skip = missing([OPENSTACK_CLIENT]);
 
 // The tutorial's openrc (Keystone v2.0 URL, tenant name, no domains) and today's v3 openrc.
 const OPENRCS = {
-  'v2.0 openrc (the seed\'s)': (identity: string) => openrcV2(identity, 'admin', ADMIN_PASSWORD),
+  "v2.0 openrc (the seed's)": (identity: string) => openrcV2(identity, 'admin', ADMIN_PASSWORD),
   'v3 openrc': (identity: string) => openrcV3(identity, 'admin', ADMIN_PASSWORD),
 };
 
@@ -100,7 +99,11 @@ describe.skipIf(skip).each(Object.entries(OPENRCS))(`seed replay with a %s: netw
     expect(fieldMap(show.stdout).get('subnets')).toMatch(/^[0-9a-f-]{36}$/);
     const subnets = await osc('subnet list');
     expect(listHeaders(subnets.stdout)).toEqual(listHeaders(referenceOutput('22-subnet-list')));
-    expect(listRows(subnets.stdout).map((r) => r[1]).sort()).toEqual(expect.arrayContaining(['api_subnet', 'webserver_subnet', 'worker_subnet']));
+    expect(
+      listRows(subnets.stdout)
+        .map((r) => r[1])
+        .sort(),
+    ).toEqual(expect.arrayContaining(['api_subnet', 'webserver_subnet', 'worker_subnet']));
   });
 
   it('security group create and a rule, as the tutorial secures the web tier', async () => {
@@ -111,7 +114,13 @@ describe.skipIf(skip).each(Object.entries(OPENRCS))(`seed replay with a %s: netw
     expect(rule.code).toBe(0);
     expectSameFields(rule.stdout, '26-sg-rule-create');
     const rf = fieldMap(rule.stdout);
-    expect([rf.get('protocol'), rf.get('port_range_min'), rf.get('port_range_max'), rf.get('remote_ip_prefix'), rf.get('direction')]).toEqual(['tcp', '80', '80', '0.0.0.0/0', 'ingress']);
+    expect([rf.get('protocol'), rf.get('port_range_min'), rf.get('port_range_max'), rf.get('remote_ip_prefix'), rf.get('direction')]).toEqual([
+      'tcp',
+      '80',
+      '80',
+      '0.0.0.0/0',
+      'ingress',
+    ]);
     const list = await osc('security group list');
     expect(listHeaders(list.stdout)).toEqual(listHeaders(referenceOutput('27-sg-list')));
   });
@@ -119,7 +128,9 @@ describe.skipIf(skip).each(Object.entries(OPENRCS))(`seed replay with a %s: netw
   it('prints the real errors for bad CIDRs, overlaps, a busy network, exhaustion and missing names', async () => {
     const bad = await osc('subnet create bad_subnet --network worker_network --subnet-range 10.0.300.0/24');
     expect(bad.code).toBe(1);
-    expect(bad.stderr).toMatch(/BadRequestException: 400: Client Error for url: .*\/v2\.0\/subnets, Invalid input for operation: 10\.0\.300\.0\/24 is not in a CIDR format\./);
+    expect(bad.stderr).toMatch(
+      /BadRequestException: 400: Client Error for url: .*\/v2\.0\/subnets, Invalid input for operation: 10\.0\.300\.0\/24 is not in a CIDR format\./,
+    );
     const overlap = await osc('subnet create worker_subnet2 --network worker_network --subnet-range 10.0.1.128/25');
     expect(overlap.code).toBe(1);
     expect(overlap.stderr).toMatch(/Requested subnet with cidr: 10\.0\.1\.128\/25 for network: [0-9a-f-]{36} overlaps with another subnet\./);

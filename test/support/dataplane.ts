@@ -41,7 +41,10 @@ export function netnsSuite(opts: { runUserData?: boolean } = {}): NetnsSuite {
   const suite = { skip } as NetnsSuite;
   let unlock: (() => void) | undefined;
   const start = async (dir?: string) => {
-    suite.tc = await startCloud({ dir, config: { dataplane: 'netns', dataplanePrefix: PREFIX, dataplaneResyncMs: 60_000, runUserData: opts.runUserData ?? false } });
+    suite.tc = await startCloud({
+      dir,
+      config: { dataplane: 'netns', dataplanePrefix: PREFIX, dataplaneResyncMs: 60_000, runUserData: opts.runUserData ?? false },
+    });
     suite.dp = suite.tc.cloud.services.dataplane as NetnsDataPlane;
     ({ admin: suite.admin, demo: suite.demo } = await networkClients(suite.tc));
     suite.nova = (await serviceClients(suite.tc, 'compute')).demo;
@@ -83,7 +86,11 @@ export async function eventually<T>(fn: () => Promise<T>, ok: (v: T) => boolean,
 }
 
 export async function waitServer(s: NetnsSuite, id: string, want: string): Promise<any> {
-  const server = await eventually(async () => (await s.nova.get(`/v2.1/servers/${id}`)).body.server, (x) => x?.status === want, 10_000);
+  const server = await eventually(
+    async () => (await s.nova.get(`/v2.1/servers/${id}`)).body.server,
+    (x) => x?.status === want,
+    10_000,
+  );
   if (server?.status !== want) throw new Error(`server ${id} is ${server?.status}, not ${want}: ${JSON.stringify(server?.fault ?? null)}`);
   return server;
 }
@@ -121,7 +128,9 @@ export async function makeNetwork(s: NetnsSuite, name: string, cidr: string): Pr
 export async function allowIngress(s: NetnsSuite, ...rules: Array<Record<string, unknown>>): Promise<void> {
   const sg = (await s.demo.get('/v2.0/security-groups?name=default')).body.security_groups[0];
   for (const r of rules) {
-    const res = await s.demo.post('/v2.0/security-group-rules', { security_group_rule: { security_group_id: sg.id, direction: 'ingress', ethertype: 'IPv4', ...r } });
+    const res = await s.demo.post('/v2.0/security-group-rules', {
+      security_group_rule: { security_group_id: sg.id, direction: 'ingress', ethertype: 'IPv4', ...r },
+    });
     expect(res.status).toBe(201);
   }
 }

@@ -5,7 +5,11 @@ export interface HttpResponse<T = any> {
   headers: Headers;
 }
 
-export async function http<T = any>(method: string, url: string, opts: { token?: string; body?: unknown; headers?: Record<string, string> } = {}): Promise<HttpResponse<T>> {
+export async function http<T = any>(
+  method: string,
+  url: string,
+  opts: { token?: string; body?: unknown; headers?: Record<string, string> } = {},
+): Promise<HttpResponse<T>> {
   const res = await fetch(url, {
     method,
     headers: {

@@ -71,13 +71,23 @@ export function fieldMap(out: string): Map<string, string> {
 /** Column headers of a list table. */
 export function listHeaders(out: string): string[] {
   const line = out.split('\n').find((l) => l.startsWith('| '));
-  return line ? line.split('|').slice(1, -1).map((s) => s.trim()) : [];
+  return line
+    ? line
+        .split('|')
+        .slice(1, -1)
+        .map((s) => s.trim())
+    : [];
 }
 
 /** Rows of a list table as arrays of cell texts (continuation lines ignored). */
 export function listRows(out: string): string[][] {
   const lines = out.split('\n').filter((l) => l.startsWith('| '));
-  return lines.slice(1).map((l) => l.split('|').slice(1, -1).map((s) => s.trim()));
+  return lines.slice(1).map((l) =>
+    l
+      .split('|')
+      .slice(1, -1)
+      .map((s) => s.trim()),
+  );
 }
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/neutron-cli/', import.meta.url));

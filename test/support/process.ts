@@ -14,7 +14,6 @@ export interface ServerProcess {
   stop(): Promise<void>;
 }
 
-
 /** Run `pocketstack serve` from the sources (tsx) as a separate process and wait until it answers. */
 export async function startServerProcess(dataDir: string, ports: ServicePorts, env: Record<string, string> = {}): Promise<ServerProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--data-dir', dataDir, '--log-level', 'warn'], {

@@ -47,7 +47,12 @@ export async function httpBackend(name: string, port = 0): Promise<Backend> {
 }
 
 /** GET http://host:port/path on a fresh connection; resolves status and body. */
-export function get(host: string, port: number, path = '/', headers: Record<string, string> = {}): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
+export function get(
+  host: string,
+  port: number,
+  path = '/',
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
   return new Promise((resolve, reject) => {
     const req = http.get({ host, port, path, headers, agent: false }, (res) => {
       let body = '';

@@ -42,13 +42,26 @@ function snapshot(extra: Partial<Snapshot> = {}): Snapshot {
   const subnets: SubnetRec[] = [
     { id: PUB_V4, networkId: PUBLIC, ipVersion: 4, cidr: '172.24.4.0/24', gatewayIp: '172.24.4.1', hostRoutes: [] },
     { id: PUB_V6, networkId: PUBLIC, ipVersion: 6, cidr: '2001:db8::/64', gatewayIp: '2001:db8::2', hostRoutes: [] },
-    { id: TEN_V4, networkId: TENANT, ipVersion: 4, cidr: '10.0.2.0/24', gatewayIp: '10.0.2.1', hostRoutes: [{ destination: '192.168.5.0/24', nexthop: '10.0.2.254' }] },
+    {
+      id: TEN_V4,
+      networkId: TENANT,
+      ipVersion: 4,
+      cidr: '10.0.2.0/24',
+      gatewayIp: '10.0.2.1',
+      hostRoutes: [{ destination: '192.168.5.0/24', nexthop: '10.0.2.254' }],
+    },
   ];
   return {
     networks: [net(PUBLIC, { mtu: 1500, networkType: 'flat', physicalNetwork: 'public', segmentationId: null }), net(TENANT)],
     subnets,
     ports: [port('0a000001-0000-0000-0000-000000000001')],
-    securityGroups: [{ id: SG, stateful: true, rules: [{ id: 'r1', direction: 'ingress', ethertype: 'IPv4', protocol: 'tcp', portMin: 80, portMax: 80, remoteIpPrefix: null, remoteGroupId: null }] }],
+    securityGroups: [
+      {
+        id: SG,
+        stateful: true,
+        rules: [{ id: 'r1', direction: 'ingress', ethertype: 'IPv4', protocol: 'tcp', portMin: 80, portMax: 80, remoteIpPrefix: null, remoteGroupId: null }],
+      },
+    ],
     routers: [],
     floatingIps: [],
     instances: null,
@@ -59,7 +72,15 @@ function snapshot(extra: Partial<Snapshot> = {}): Snapshot {
 describe('names', () => {
   it('fit IFNAMSIZ and are derived from ids', () => {
     const id = '3f2a1b4c-5d6e-7f80-9a0b-1c2d3e4f5a6b';
-    for (const n of [names.tap(id), names.bridge(id), names.routerGateway(id), names.routerInterface(id), names.hostLeg(id), names.instanceNs(id), names.routerNs(id)]) {
+    for (const n of [
+      names.tap(id),
+      names.bridge(id),
+      names.routerGateway(id),
+      names.routerInterface(id),
+      names.hostLeg(id),
+      names.instanceNs(id),
+      names.routerNs(id),
+    ]) {
       expect(n.length).toBeLessThanOrEqual(15);
     }
     expect(names.tap(id)).toBe('tap3f2a1b4c-5d');
@@ -103,14 +124,23 @@ describe('desired state', () => {
     const tap = d.switch.links.find((l) => l.name === 'tap0a000001-00')!;
     expect(tap).toMatchObject({ creates: true, master: 'brqbbbbbbbb-00', mtu: 1450, up: true, peer: { ns: 'psi-11111111-22', name: 'eth0' } });
     expect(d.switch.links.find((l) => l.name === 'brqbbbbbbbb-00')).toMatchObject({ kind: 'bridge', mtu: 1450 });
-    expect(d.wired.get('0a000001-0000-0000-0000-000000000001')).toEqual({ portId: '0a000001-0000-0000-0000-000000000001', ns: 'psi-11111111-22', ifname: 'eth0', up: true });
+    expect(d.wired.get('0a000001-0000-0000-0000-000000000001')).toEqual({
+      portId: '0a000001-0000-0000-0000-000000000001',
+      ns: 'psi-11111111-22',
+      ifname: 'eth0',
+      up: true,
+    });
   });
 
   it('orders NICs by creation and numbers them eth0, eth1', () => {
     const d = buildDesired(
       snapshot({
         ports: [
-          port('0a000002-0000-0000-0000-000000000002', { createdAt: '2026-01-01T00:00:05Z', mac: 'fa:16:3e:00:00:02', fixedIps: [{ subnetId: TEN_V4, ipAddress: '10.0.2.12' }] }),
+          port('0a000002-0000-0000-0000-000000000002', {
+            createdAt: '2026-01-01T00:00:05Z',
+            mac: 'fa:16:3e:00:00:02',
+            fixedIps: [{ subnetId: TEN_V4, ipAddress: '10.0.2.12' }],
+          }),
           port('0a000001-0000-0000-0000-000000000001'),
         ],
       }),
@@ -124,8 +154,19 @@ describe('desired state', () => {
   it('follows compute: NIC order, power state and boot generation come from the instance records', () => {
     const d = buildDesired(
       snapshot({
-        ports: [port('0a000001-0000-0000-0000-000000000001'), port('0a000002-0000-0000-0000-000000000002', { mac: 'fa:16:3e:00:00:02', fixedIps: [{ subnetId: TEN_V4, ipAddress: '10.0.2.12' }] })],
-        instances: [{ id: SERVER, running: false, userData: '#!/bin/sh\necho hi\n', bootGeneration: 3, nics: ['0a000002-0000-0000-0000-000000000002', '0a000001-0000-0000-0000-000000000001'] }],
+        ports: [
+          port('0a000001-0000-0000-0000-000000000001'),
+          port('0a000002-0000-0000-0000-000000000002', { mac: 'fa:16:3e:00:00:02', fixedIps: [{ subnetId: TEN_V4, ipAddress: '10.0.2.12' }] }),
+        ],
+        instances: [
+          {
+            id: SERVER,
+            running: false,
+            userData: '#!/bin/sh\necho hi\n',
+            bootGeneration: 3,
+            nics: ['0a000002-0000-0000-0000-000000000002', '0a000001-0000-0000-0000-000000000001'],
+          },
+        ],
       }),
       names,
       opts,
@@ -142,7 +183,10 @@ describe('desired state', () => {
 
   it('keeps a bad port out (with its reason) and still builds the rest', () => {
     const good = port('0a000001-0000-0000-0000-000000000001');
-    const bad = port('0a000009-0000-0000-0000-000000000009', { deviceId: '22222222-0000-0000-0000-000000000000', fixedIps: [{ subnetId: 'nope', ipAddress: '10.0.2.99' }] });
+    const bad = port('0a000009-0000-0000-0000-000000000009', {
+      deviceId: '22222222-0000-0000-0000-000000000000',
+      fixedIps: [{ subnetId: 'nope', ipAddress: '10.0.2.99' }],
+    });
     const d = buildDesired(snapshot({ ports: [good, bad] }), names, opts);
     expect(d.errors.get(`port:${bad.id}`)).toMatch(/not on a known subnet/);
     expect(d.wired.has(good.id)).toBe(true);
@@ -201,7 +245,14 @@ describe('desired state', () => {
       securityGroups: [],
     });
     const vm = port('0a000001-0000-0000-0000-000000000001');
-    const router: RouterRec = { id: ROUTER, adminUp: true, status: 'ACTIVE', enableSnat: true, gatewayPortId: qg.id, routes: [{ destination: '192.168.9.0/24', nexthop: '10.0.2.50' }] };
+    const router: RouterRec = {
+      id: ROUTER,
+      adminUp: true,
+      status: 'ACTIVE',
+      enableSnat: true,
+      gatewayPortId: qg.id,
+      routes: [{ destination: '192.168.9.0/24', nexthop: '10.0.2.50' }],
+    };
     const fip: FloatingIpRec = { id: 'f1', floatingIp: '172.24.4.101', fixedIp: '10.0.2.11', portId: vm.id, routerId: ROUTER, status: 'DOWN' };
     const unassociated: FloatingIpRec = { id: 'f2', floatingIp: '172.24.4.102', fixedIp: null, portId: null, routerId: null, status: 'DOWN' };
     const d = buildDesired(snapshot({ ports: [vm, qr, qg], routers: [router], floatingIps: [fip, unassociated] }), names, opts);
@@ -216,7 +267,12 @@ describe('desired state', () => {
       'qr-0b000001-00 10.0.2.1/24',
     ]);
     expect(ns.routes.map((r) => `${r.dst} via ${r.via}`).sort()).toEqual(['192.168.9.0/24 via 10.0.2.50', 'default via 172.24.4.1', 'default via 2001:db8::2']);
-    expect(ns.nat).toEqual({ gatewayIf: 'qg-0c000001-00', gatewayIp: '172.24.4.13', enableSnat: true, fips: [{ floating: '172.24.4.101', fixed: '10.0.2.11', owner: 'floatingip:f1' }] });
+    expect(ns.nat).toEqual({
+      gatewayIf: 'qg-0c000001-00',
+      gatewayIp: '172.24.4.13',
+      enableSnat: true,
+      fips: [{ floating: '172.24.4.101', fixed: '10.0.2.11', owner: 'floatingip:f1' }],
+    });
     // Router ports are trusted: no security group chains for them.
     expect([...d.filter.v4.filter.keys()].some((c) => c.includes('0b000001'))).toBe(false);
     expect(d.wired.get(qr.id)!.ns).toBe('psr-99999999-88');
@@ -238,8 +294,19 @@ describe('desired state', () => {
 
 describe('load balancer namespaces', () => {
   it("give each VIP port (Octavia's, LBaaS v1's) a namespace with the VIP address and a route to the members", () => {
-    const v2 = port('0d000001-0000-0000-0000-000000000001', { deviceOwner: 'Octavia', deviceId: 'lb-1', portSecurity: false, securityGroups: [], fixedIps: [{ subnetId: TEN_V4, ipAddress: '10.0.2.50' }] });
-    const v1 = port('0d000002-0000-0000-0000-000000000002', { deviceOwner: 'neutron:LOADBALANCER', deviceId: 'lb-2', fixedIps: [{ subnetId: TEN_V4, ipAddress: '10.0.2.51' }], mac: 'fa:16:3e:00:00:02' });
+    const v2 = port('0d000001-0000-0000-0000-000000000001', {
+      deviceOwner: 'Octavia',
+      deviceId: 'lb-1',
+      portSecurity: false,
+      securityGroups: [],
+      fixedIps: [{ subnetId: TEN_V4, ipAddress: '10.0.2.50' }],
+    });
+    const v1 = port('0d000002-0000-0000-0000-000000000002', {
+      deviceOwner: 'neutron:LOADBALANCER',
+      deviceId: 'lb-2',
+      fixedIps: [{ subnetId: TEN_V4, ipAddress: '10.0.2.51' }],
+      mac: 'fa:16:3e:00:00:02',
+    });
     const unbound = port('0d000003-0000-0000-0000-000000000003', { deviceOwner: 'Octavia', deviceId: '', mac: 'fa:16:3e:00:00:03' });
     const d = buildDesired(snapshot({ ports: [v2, v1, unbound] }), names, opts);
     const lbs = d.namespaces.filter((n) => n.kind === 'loadbalancer');

@@ -94,7 +94,12 @@ describe('namespace plan', () => {
 
   it('configures the instance end once its peer created it', () => {
     const p = planNamespace(instanceNs(), null, ctx({}));
-    expect(p.apply.map((l) => l.cmd)).toEqual(['link set eth0 up', 'link set lo up', 'addr replace 10.0.2.11/24 dev eth0', 'route replace default via 10.0.2.1']);
+    expect(p.apply.map((l) => l.cmd)).toEqual([
+      'link set eth0 up',
+      'link set lo up',
+      'addr replace 10.0.2.11/24 dev eth0',
+      'route replace default via 10.0.2.1',
+    ]);
     expect(p.apply.find((l) => l.cmd.startsWith('addr'))!.owner).toBe('port:a');
   });
 
@@ -104,7 +109,13 @@ describe('namespace plan', () => {
     lo.up = true;
     const p = planNamespace(instanceNs(), state, ctx({ 'ps-sw/tapaaaa': tap }));
     expect(p).toEqual({ cleanup: [], apply: [], createsPeers: [] });
-    const sw: NsState = { links: new Map([['tapaaaa', tap], ['brqnet', link('brqnet', { ifindex: 5, kind: 'bridge', linkIndex: null })]]), routes: [] };
+    const sw: NsState = {
+      links: new Map([
+        ['tapaaaa', tap],
+        ['brqnet', link('brqnet', { ifindex: 5, kind: 'bridge', linkIndex: null })],
+      ]),
+      routes: [],
+    };
     const sp = planNamespace(switchNs(), sw, ctx({ 'psi-11111111-22/eth0': state.links.get('eth0')! }));
     expect(sp.apply).toEqual([]);
   });
@@ -213,7 +224,10 @@ describe('namespace plan', () => {
     const state: NsState = { links: new Map([['fa-brex', link('fa-brex', { addrs: ['172.24.4.1/24'] })]]), routes: [] };
     const conflicts = hostConflicts(root, state, (n) => n.startsWith('psx-'));
     expect(conflicts.get('hostleg:n')).toMatch(/fa-brex/);
-    const kept = withoutOwners({ ...root, neighbours: [{ dev: 'psx-aaaa', ip: '172.24.4.101', mac: 'fa:16:3e:00:00:01', owner: 'floatingip:f1' }] }, new Set(conflicts.keys()));
+    const kept = withoutOwners(
+      { ...root, neighbours: [{ dev: 'psx-aaaa', ip: '172.24.4.101', mac: 'fa:16:3e:00:00:01', owner: 'floatingip:f1' }] },
+      new Set(conflicts.keys()),
+    );
     expect(kept.links).toEqual([]);
     expect(kept.addrs).toEqual([]);
     // Nothing is planned on a leg that is not there.
@@ -246,7 +260,14 @@ describe('reading the kernel', () => {
   it('parses ip -j output: veth peers by index, global addresses only, managed routes only', () => {
     const out = [
       JSON.stringify([
-        { ifindex: 1, ifname: 'lo', flags: ['LOOPBACK', 'UP'], mtu: 65536, address: '00:00:00:00:00:00', addr_info: [{ family: 'inet', local: '127.0.0.1', prefixlen: 8, scope: 'host' }] },
+        {
+          ifindex: 1,
+          ifname: 'lo',
+          flags: ['LOOPBACK', 'UP'],
+          mtu: 65536,
+          address: '00:00:00:00:00:00',
+          addr_info: [{ family: 'inet', local: '127.0.0.1', prefixlen: 8, scope: 'host' }],
+        },
         {
           ifindex: 2,
           link_index: 7,
@@ -323,7 +344,13 @@ describe('router NAT', () => {
       }),
     );
     expect(planNat(spec, loaded)).toBeNull();
-    const moved = { ...spec, fips: [{ floating: '172.24.4.101', fixed: '10.0.2.12', owner: 'floatingip:f1' }, { floating: '172.24.4.102', fixed: '10.0.2.13', owner: 'floatingip:f2' }] };
+    const moved = {
+      ...spec,
+      fips: [
+        { floating: '172.24.4.101', fixed: '10.0.2.12', owner: 'floatingip:f1' },
+        { floating: '172.24.4.102', fixed: '10.0.2.13', owner: 'floatingip:f2' },
+      ],
+    };
     expect(planNat(moved, loaded)).toBe(
       [
         'delete element ip pocketstack fip_dnat { 172.24.4.101 }',
@@ -386,7 +413,12 @@ describe('iptables plan', () => {
     applyToCache(cache, want, plan);
     expect(cache.get('filter')!.get('ps-sg-chain')).toEqual(want.filter.get('ps-sg-chain'));
     expect(cache.get('filter')!.has('ps-iold')).toBe(false);
-    const again = planIptables(want, parseIptablesSave('*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -j ps-sg-chain\n:ps-sg-chain - [0:0]\n-A ps-sg-chain -m physdev --physdev-out tapa --physdev-is-bridged -j ps-ia\n-A ps-sg-chain -j ACCEPT\n:ps-ia - [0:0]\n-A ps-ia -j DROP\nCOMMIT\n'));
+    const again = planIptables(
+      want,
+      parseIptablesSave(
+        '*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -j ps-sg-chain\n:ps-sg-chain - [0:0]\n-A ps-sg-chain -m physdev --physdev-out tapa --physdev-is-bridged -j ps-ia\n-A ps-sg-chain -j ACCEPT\n:ps-ia - [0:0]\n-A ps-ia -j DROP\nCOMMIT\n',
+      ),
+    );
     expect(again.text).toBeNull();
   });
 
@@ -398,7 +430,9 @@ describe('iptables plan', () => {
 
 describe('link monitor', () => {
   it("names the interface of another namespace's event, and ignores the host's own", () => {
-    expect(parseMonitorLine('[nsid 0]12: tap3f2a1b4c-5d@if2: <NO-CARRIER,BROADCAST,MULTICAST,UP> mtu 1450 qdisc noqueue master brqx state LOWERLAYERDOWN')).toBe('tap3f2a1b4c-5d');
+    expect(
+      parseMonitorLine('[nsid 0]12: tap3f2a1b4c-5d@if2: <NO-CARRIER,BROADCAST,MULTICAST,UP> mtu 1450 qdisc noqueue master brqx state LOWERLAYERDOWN'),
+    ).toBe('tap3f2a1b4c-5d');
     expect(parseMonitorLine('[nsid 3]Deleted 12: tap3f2a1b4c-5d@NONE: <BROADCAST,MULTICAST> mtu 1450')).toBe('tap3f2a1b4c-5d');
     expect(parseMonitorLine('2: eth0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500')).toBeNull();
   });

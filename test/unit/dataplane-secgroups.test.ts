@@ -39,7 +39,14 @@ const port = (id: string, ip: string, groups: string[], extra: Partial<PortRec> 
 
 function render(ports: PortRec[], groups: SecurityGroupRec[], filtered = ports) {
   return renderFilter(
-    { filtered, allPorts: ports, groups: new Map(groups.map((g) => [g.id, g])), zones: new Map([['net', 7]]), bridges: new Map([['net', 'brqnet']]), protocolNames: protocols },
+    {
+      filtered,
+      allPorts: ports,
+      groups: new Map(groups.map((g) => [g.id, g])),
+      zones: new Map([['net', 7]]),
+      bridges: new Map([['net', 'brqnet']]),
+      protocolNames: protocols,
+    },
     names,
   );
 }
@@ -72,7 +79,9 @@ describe('security group rules as iptables-save prints them', () => {
         rule({ protocol: 'tcp', portMin: 22, portMax: 22, remoteIpPrefix: '192.168.0.0/16' }),
       ],
     };
-    const p = port('00000000-0000-0000-0000-000000000001', '10.0.2.11', [WEB], { allowedAddressPairs: [{ ipAddress: '10.0.2.100', macAddress: 'fa:16:3e:99:99:99' }] });
+    const p = port('00000000-0000-0000-0000-000000000001', '10.0.2.11', [WEB], {
+      allowedAddressPairs: [{ ipAddress: '10.0.2.100', macAddress: 'fa:16:3e:99:99:99' }],
+    });
     const f = render([p], [web]);
     const v4 = f.v4.filter;
     expect(v4.get('FORWARD')).toEqual(['-j ps-sg-chain']);
@@ -110,7 +119,9 @@ describe('security group rules as iptables-save prints them', () => {
   it('expands remote_group_id to the member ports addresses (fixed IPs and address pairs)', () => {
     const def: SecurityGroupRec = { id: DEF, stateful: true, rules: [rule({ remoteGroupId: DEF }), rule({ ethertype: 'IPv6', remoteGroupId: DEF })] };
     const a = port('00000000-0000-0000-0000-000000000001', '10.0.1.5', [DEF]);
-    const b = port('00000000-0000-0000-0000-000000000002', '10.0.2.7', [DEF], { allowedAddressPairs: [{ ipAddress: '10.0.9.0/24', macAddress: 'fa:16:3e:00:00:09' }] });
+    const b = port('00000000-0000-0000-0000-000000000002', '10.0.2.7', [DEF], {
+      allowedAddressPairs: [{ ipAddress: '10.0.9.0/24', macAddress: 'fa:16:3e:00:00:09' }],
+    });
     const outsider = port('00000000-0000-0000-0000-000000000003', '10.0.3.3', []);
     const f = render([a, b, outsider], [def], [a, b]);
     expect(f.v4.filter.get('ps-gbbbbbbbb-00-i')).toEqual([

@@ -11,11 +11,51 @@ async function seedSubnet(cidr: string, version: 4 | 6) {
   const now = '2026-01-01T00:00:00Z';
   await store.db
     .insertInto('networks')
-    .values({ id: 'net-1', project_id: 'p', name: '', description: '', created_at: now, updated_at: now, revision_number: 0, admin_state_up: 1, status: 'ACTIVE', shared: 0, external: 0, is_default: 0, mtu: 1450, port_security_enabled: 1, network_type: 'vxlan', physical_network: null, segmentation_id: 1, availability_zone_hints: '[]' })
+    .values({
+      id: 'net-1',
+      project_id: 'p',
+      name: '',
+      description: '',
+      created_at: now,
+      updated_at: now,
+      revision_number: 0,
+      admin_state_up: 1,
+      status: 'ACTIVE',
+      shared: 0,
+      external: 0,
+      is_default: 0,
+      mtu: 1450,
+      port_security_enabled: 1,
+      network_type: 'vxlan',
+      physical_network: null,
+      segmentation_id: 1,
+      availability_zone_hints: '[]',
+    })
     .execute();
   await store.db
     .insertInto('subnets')
-    .values({ id: SUBNET, project_id: 'p', name: '', description: '', created_at: now, updated_at: now, revision_number: 0, network_id: 'net-1', ip_version: version, cidr, gateway_ip: null, enable_dhcp: 1, ipv6_ra_mode: null, ipv6_address_mode: null, subnetpool_id: null, segment_id: null, dns_nameservers: '[]', host_routes: '[]', allocation_pools: '[]', service_types: '[]' })
+    .values({
+      id: SUBNET,
+      project_id: 'p',
+      name: '',
+      description: '',
+      created_at: now,
+      updated_at: now,
+      revision_number: 0,
+      network_id: 'net-1',
+      ip_version: version,
+      cidr,
+      gateway_ip: null,
+      enable_dhcp: 1,
+      ipv6_ra_mode: null,
+      ipv6_address_mode: null,
+      subnetpool_id: null,
+      segment_id: null,
+      dns_nameservers: '[]',
+      host_routes: '[]',
+      allocation_pools: '[]',
+      service_types: '[]',
+    })
     .execute();
 }
 
@@ -89,8 +129,37 @@ describe('IPAM free ranges', () => {
   it('rebuilds free ranges around allocations when pools change', async () => {
     await seedSubnet('10.0.1.0/24', 4);
     await store.tx((trx) => ipam.addPools(trx, SUBNET, [{ start: '10.0.1.2', end: '10.0.1.254' }]));
-    await store.db.insertInto('ports').values({ id: 'port-1', project_id: 'p', name: '', description: '', created_at: '', updated_at: '', revision_number: 0, network_id: 'net-1', mac_address: 'fa:16:3e:00:00:01', admin_state_up: 1, status: 'DOWN', device_id: '', device_owner: '', port_security_enabled: 1, binding_host_id: '', binding_vif_type: 'unbound', binding_vnic_type: 'normal', binding_profile: '{}', binding_vif_details: '{}', allowed_address_pairs: '[]', extra_dhcp_opts: '[]', dns_name: '' }).execute();
-    await store.db.insertInto('ip_allocations').values({ port_id: 'port-1', network_id: 'net-1', subnet_id: SUBNET, ip_address: '10.0.1.20', ip_key: '0a000114', position: 0 }).execute();
+    await store.db
+      .insertInto('ports')
+      .values({
+        id: 'port-1',
+        project_id: 'p',
+        name: '',
+        description: '',
+        created_at: '',
+        updated_at: '',
+        revision_number: 0,
+        network_id: 'net-1',
+        mac_address: 'fa:16:3e:00:00:01',
+        admin_state_up: 1,
+        status: 'DOWN',
+        device_id: '',
+        device_owner: '',
+        port_security_enabled: 1,
+        binding_host_id: '',
+        binding_vif_type: 'unbound',
+        binding_vnic_type: 'normal',
+        binding_profile: '{}',
+        binding_vif_details: '{}',
+        allowed_address_pairs: '[]',
+        extra_dhcp_opts: '[]',
+        dns_name: '',
+      })
+      .execute();
+    await store.db
+      .insertInto('ip_allocations')
+      .values({ port_id: 'port-1', network_id: 'net-1', subnet_id: SUBNET, ip_address: '10.0.1.20', ip_key: '0a000114', position: 0 })
+      .execute();
     await store.tx((trx) => ipam.replacePools(trx, SUBNET, 4, [{ start: '10.0.1.10', end: '10.0.1.30' }]));
     expect(await ranges()).toEqual([
       { first_key: '0a00010a', last_key: '0a000113' },

@@ -156,9 +156,33 @@ describe('built-in engine', () => {
     const p2: RtPool = { ...pool([member(web2)]), id: 'p2' };
     const l = listener(port, {
       policies: [
-        { id: 'a', action: 'REJECT', redirectUrl: null, redirectPrefix: null, redirectHttpCode: 302, redirectPoolId: null, rules: [{ type: 'PATH', compareType: 'STARTS_WITH', key: null, value: '/admin', invert: false }] },
-        { id: 'b', action: 'REDIRECT_TO_URL', redirectUrl: 'http://example.com/', redirectPrefix: null, redirectHttpCode: 301, redirectPoolId: null, rules: [{ type: 'HOST_NAME', compareType: 'EQUAL_TO', key: null, value: 'old.example', invert: false }] },
-        { id: 'c', action: 'REDIRECT_TO_POOL', redirectUrl: null, redirectPrefix: null, redirectHttpCode: 302, redirectPoolId: 'p2', rules: [{ type: 'HEADER', compareType: 'EQUAL_TO', key: 'X-Env', value: 'prod', invert: false }] },
+        {
+          id: 'a',
+          action: 'REJECT',
+          redirectUrl: null,
+          redirectPrefix: null,
+          redirectHttpCode: 302,
+          redirectPoolId: null,
+          rules: [{ type: 'PATH', compareType: 'STARTS_WITH', key: null, value: '/admin', invert: false }],
+        },
+        {
+          id: 'b',
+          action: 'REDIRECT_TO_URL',
+          redirectUrl: 'http://example.com/',
+          redirectPrefix: null,
+          redirectHttpCode: 301,
+          redirectPoolId: null,
+          rules: [{ type: 'HOST_NAME', compareType: 'EQUAL_TO', key: null, value: 'old.example', invert: false }],
+        },
+        {
+          id: 'c',
+          action: 'REDIRECT_TO_POOL',
+          redirectUrl: null,
+          redirectPrefix: null,
+          redirectHttpCode: 302,
+          redirectPoolId: 'p2',
+          rules: [{ type: 'HEADER', compareType: 'EQUAL_TO', key: 'X-Env', value: 'prod', invert: false }],
+        },
       ],
     });
     await start(lb([l], [pool([member(web1)]), p2]));
@@ -192,7 +216,12 @@ describe('built-in engine in a worker process (how it runs inside a namespace)',
   });
 
   const startWorker = async (cfg: RtLoadBalancer, user?: { uid: number; gid: number }) => {
-    const w = new WorkerInstance('lb', { address: ADDRESS, ...(user ? { user } : {}) }, { onHealthChange: () => healthKicks++, onLost: () => lost++ }, pino({ level: 'silent' }));
+    const w = new WorkerInstance(
+      'lb',
+      { address: ADDRESS, ...(user ? { user } : {}) },
+      { onHealthChange: () => healthKicks++, onLost: () => lost++ },
+      pino({ level: 'silent' }),
+    );
     inst = w;
     await w.apply(cfg);
     return w;
@@ -200,12 +229,25 @@ describe('built-in engine in a worker process (how it runs inside a namespace)',
 
   it('enters the namespace and drops to the unprivileged user with the command it builds', () => {
     const argv = workerCommand('lb1', { address: '10.0.0.5', netns: 'psl-0d000001-00', user: { uid: 65534, gid: 65534 } });
-    expect(argv.slice(0, 9)).toEqual(['ip', 'netns', 'exec', 'psl-0d000001-00', 'setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--no-new-privs']);
+    expect(argv.slice(0, 9)).toEqual([
+      'ip',
+      'netns',
+      'exec',
+      'psl-0d000001-00',
+      'setpriv',
+      '--reuid=65534',
+      '--regid=65534',
+      '--clear-groups',
+      '--no-new-privs',
+    ]);
     expect(argv.slice(-2)).toEqual(['lb1', '10.0.0.5']);
   });
 
   it('balances, health-checks, counts, survives reconfiguration, and is replaced when it dies', async () => {
-    const w = await startWorker(lb([listener(port)], [pool([member(web1), member(web2)], { monitor: monitor() })]), asRoot ? { uid: 65534, gid: 65534 } : undefined);
+    const w = await startWorker(
+      lb([listener(port)], [pool([member(web1), member(web2)], { monitor: monitor() })]),
+      asRoot ? { uid: 65534, gid: 65534 } : undefined,
+    );
     const seen = await bodies(4);
     expect(new Set(seen)).toEqual(new Set(['web1', 'web2']));
     await wait(300);

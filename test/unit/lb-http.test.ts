@@ -60,7 +60,8 @@ async function member(respond: (req: string, socket: net.Socket, index: number) 
   return rec;
 }
 
-const ok = (body: string, extra = '') => `HTTP/1.1 200 OK\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\n${extra}\r\n${body}`;
+const ok = (body: string, extra = '') =>
+  `HTTP/1.1 200 OK\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\n${extra}\r\n${body}`;
 
 function config(ports: number[], listener: Partial<RtListener> = {}, pool: Partial<RtPool> = {}): RtLoadBalancer {
   const members = ports.map((p, i) => rtMember(`m${i}`, p));
@@ -119,12 +120,15 @@ describe('built-in HTTP/1.1 proxying on the wire', () => {
 
   it('answers pipelined requests in order, with chunked bodies both ways', async () => {
     const m = await member((req, s, i) => {
-      if (req.startsWith('POST')) s.write(`HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nposted\r\n1\r\n${i}\r\n0\r\n\r\n`.replace('5\r\nposted', '6\r\nposted'));
+      if (req.startsWith('POST'))
+        s.write(`HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nposted\r\n1\r\n${i}\r\n0\r\n\r\n`.replace('5\r\nposted', '6\r\nposted'));
       else s.write(ok(`get${i}`));
     });
     await start(config([m.port]));
     const c = await client();
-    c.send('GET /1 HTTP/1.1\r\nHost: x\r\n\r\nPOST /2 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\nGET /3 HTTP/1.1\r\nHost: x\r\n\r\n');
+    c.send(
+      'GET /1 HTTP/1.1\r\nHost: x\r\n\r\nPOST /2 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\nGET /3 HTTP/1.1\r\nHost: x\r\n\r\n',
+    );
     const res = await c.read(responses(3));
     const bodies = res.split(/HTTP\/1\.1 200 OK\r\n/).slice(1);
     expect(bodies[0]).toMatch(/get0$/);

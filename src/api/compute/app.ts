@@ -311,7 +311,10 @@ export function buildComputeApi(opts: ComputeApiOptions): FastifyInstance {
     const q = queryLists(req);
     validateQuery(serverQuerySchema(version), Object.fromEntries(q));
     for (const k of q.keys()) {
-      if (['block_device_mapping', 'services', 'metadata', 'system_metadata', 'info_cache', 'security_groups', 'pci_devices'].includes(k) || k.startsWith('_')) {
+      if (
+        ['block_device_mapping', 'services', 'metadata', 'system_metadata', 'info_cache', 'security_groups', 'pci_devices'].includes(k) ||
+        k.startsWith('_')
+      ) {
         throw novaBadRequest(`Invalid filter field: ${k}.`);
       }
     }
@@ -334,7 +337,28 @@ export function buildComputeApi(opts: ComputeApiOptions): FastifyInstance {
     if (!sortDirs.length) sortDirs.push('desc');
     const statuses = q.get('status');
     if (statuses && version.gte('2.38')) {
-      const known = ['ACTIVE', 'BUILD', 'DELETED', 'ERROR', 'HARD_REBOOT', 'MIGRATING', 'PASSWORD', 'PAUSED', 'REBOOT', 'REBUILD', 'RESCUE', 'RESIZE', 'REVERT_RESIZE', 'SHELVED', 'SHELVED_OFFLOADED', 'SHUTOFF', 'SOFT_DELETED', 'SUSPENDED', 'UNKNOWN', 'VERIFY_RESIZE'];
+      const known = [
+        'ACTIVE',
+        'BUILD',
+        'DELETED',
+        'ERROR',
+        'HARD_REBOOT',
+        'MIGRATING',
+        'PASSWORD',
+        'PAUSED',
+        'REBOOT',
+        'REBUILD',
+        'RESCUE',
+        'RESIZE',
+        'REVERT_RESIZE',
+        'SHELVED',
+        'SHELVED_OFFLOADED',
+        'SHUTOFF',
+        'SOFT_DELETED',
+        'SUSPENDED',
+        'UNKNOWN',
+        'VERIFY_RESIZE',
+      ];
       if (!statuses.some((s) => known.includes(s.toUpperCase()))) throw novaBadRequest('Invalid status value');
     }
     const tagList = (k: string) => (version.gte('2.26') && q.has(k) ? (one(k) ?? '').split(',') : undefined);
@@ -369,7 +393,13 @@ export function buildComputeApi(opts: ComputeApiOptions): FastifyInstance {
     const { query, q } = serverQuery(req, ctx, false);
     const servers = await compute.list(ctx, query);
     const out: Record<string, unknown> = { servers: servers.map((s) => serverBasic(v, s)) };
-    const next = nextLinks(v, 'servers', q, servers.map((s) => ({ id: s.row.id })), query.limit!);
+    const next = nextLinks(
+      v,
+      'servers',
+      q,
+      servers.map((s) => ({ id: s.row.id })),
+      query.limit!,
+    );
     if (next) out.servers_links = next;
     return out;
   });
@@ -379,7 +409,13 @@ export function buildComputeApi(opts: ComputeApiOptions): FastifyInstance {
     const { query, q } = serverQuery(req, ctx, true);
     const servers = await compute.list(ctx, query);
     const out: Record<string, unknown> = { servers: servers.map((s) => serverView(v, s)) };
-    const next = nextLinks(v, 'servers/detail', q, servers.map((s) => ({ id: s.row.id })), query.limit!);
+    const next = nextLinks(
+      v,
+      'servers/detail',
+      q,
+      servers.map((s) => ({ id: s.row.id })),
+      query.limit!,
+    );
     if (next) out.servers_links = next;
     return out;
   });
@@ -490,7 +526,9 @@ export function buildComputeApi(opts: ComputeApiOptions): FastifyInstance {
     };
   });
   const portGroups = async (portIds: string[]) =>
-    (await compute.store.db.selectFrom('port_security_groups').select('security_group_id').where('port_id', 'in', portIds).execute()).map((r) => r.security_group_id);
+    (await compute.store.db.selectFrom('port_security_groups').select('security_group_id').where('port_id', 'in', portIds).execute()).map(
+      (r) => r.security_group_id,
+    );
 
   // os-interface
   app.get('/v2.1/servers/:id/os-interface', async (req) => {
@@ -663,7 +701,10 @@ export function buildComputeApi(opts: ComputeApiOptions): FastifyInstance {
   app.get('/v2.1/os-availability-zone/detail', async (req) => {
     const ctx = await auth(req);
     if (!ctx.isAdmin) throw policyDenied('os_compute_api:os-availability-zone:detail');
-    const updated = new Date().toISOString().replace('Z', '').replace(/\.(\d{3})$/, '.$1000');
+    const updated = new Date()
+      .toISOString()
+      .replace('Z', '')
+      .replace(/\.(\d{3})$/, '.$1000');
     const svc = { available: true, active: true, updated_at: updated };
     return {
       availabilityZoneInfo: [
@@ -782,7 +823,11 @@ export function buildComputeApi(opts: ComputeApiOptions): FastifyInstance {
     const qs = (b as { quota_set: Record<string, unknown> }).quota_set;
     if ('networks' in qs) throw novaBadRequest('The networks quota has been removed');
     const force = qs.force !== undefined && truthy(qs.force);
-    const values = Object.fromEntries(Object.entries(qs).filter(([k]) => k !== 'force').map(([k, x]) => [k, Number(x)]));
+    const values = Object.fromEntries(
+      Object.entries(qs)
+        .filter(([k]) => k !== 'force')
+        .map(([k, x]) => [k, Number(x)]),
+    );
     return quotaSet(req.computeVersion!, await compute.quotas.update(ctx, params(req).project, values, force));
   });
   app.delete('/v2.1/os-quota-sets/:project', async (req, reply) => {
@@ -810,5 +855,3 @@ export function buildComputeApi(opts: ComputeApiOptions): FastifyInstance {
   });
   return app;
 }
-
-

@@ -54,8 +54,7 @@ export const validator = new SchemaValidator({
     },
     // oslo's parse_isotime (the iso8601 library): ISO 8601 only, not every string a JS Date takes.
     'date-time': (v) =>
-      typeof v !== 'string' ||
-      (/^\d{4}-\d\d-\d\d([T ]\d\d:\d\d(:\d\d(\.\d+)?)?)?(Z|[+-]\d\d(:?\d\d)?)?$/.test(v) && !Number.isNaN(Date.parse(v))),
+      typeof v !== 'string' || (/^\d{4}-\d\d-\d\d([T ]\d\d:\d\d(:\d\d(\.\d+)?)?)?(Z|[+-]\d\d(:?\d\d)?)?$/.test(v) && !Number.isNaN(Date.parse(v))),
     name: nameCheck,
     keypair_name_20: keypairNameCheck,
   },
@@ -88,7 +87,30 @@ export function validateQuery(schema: Schema, query: Record<string, string[]>): 
 const copy = <T>(x: T): T => structuredClone(x);
 const BOOLEAN = {
   type: ['boolean', 'string'],
-  enum: [true, 'True', 'TRUE', 'true', '1', 'ON', 'On', 'on', 'YES', 'Yes', 'yes', false, 'False', 'FALSE', 'false', '0', 'OFF', 'Off', 'off', 'NO', 'No', 'no'],
+  enum: [
+    true,
+    'True',
+    'TRUE',
+    'true',
+    '1',
+    'ON',
+    'On',
+    'on',
+    'YES',
+    'Yes',
+    'yes',
+    false,
+    'False',
+    'FALSE',
+    'false',
+    '0',
+    'OFF',
+    'Off',
+    'off',
+    'NO',
+    'No',
+    'no',
+  ],
 };
 const NAME = { type: 'string', minLength: 1, maxLength: 255, format: 'name' };
 const POSITIVE_INT = { type: ['integer', 'string'], pattern: '^[0-9]*$', minimum: 1, minLength: 1 };
@@ -126,7 +148,12 @@ const CREATE_21: Schema = {
       type: 'object',
       properties: {
         name: NAME,
-        imageRef: { oneOf: [{ type: 'string', format: 'uuid' }, { type: 'string', maxLength: 0 }] },
+        imageRef: {
+          oneOf: [
+            { type: 'string', format: 'uuid' },
+            { type: 'string', maxLength: 0 },
+          ],
+        },
         flavorRef: { type: ['string', 'integer'], minLength: 1 },
         adminPass: { type: 'string' },
         metadata: METADATA,
@@ -172,7 +199,12 @@ const CREATE_237 = copy(CREATE_219);
 // 2.37: networks is a list (whose uuids must be UUIDs) or "auto"/"none".
 const NETWORK_ITEM_237 = copy(NETWORK_ITEM_21);
 (NETWORK_ITEM_237.properties as ServerProps).uuid = { type: 'string', format: 'uuid' };
-serverProps(CREATE_237).networks = { oneOf: [{ type: 'array', items: NETWORK_ITEM_237 }, { type: 'string', enum: ['none', 'auto'] }] };
+serverProps(CREATE_237).networks = {
+  oneOf: [
+    { type: 'array', items: NETWORK_ITEM_237 },
+    { type: 'string', enum: ['none', 'auto'] },
+  ],
+};
 const CREATE_242 = copy(CREATE_237);
 (((serverProps(CREATE_242).networks.oneOf as Schema[])[0].items as Schema).properties as ServerProps).tag = TAG;
 
@@ -295,15 +327,60 @@ export const EXTERNAL_EVENTS_SCHEMA: Schema = {
 };
 
 const SORT_KEYS = [
-  'access_ip_v4', 'access_ip_v6', 'auto_disk_config', 'availability_zone', 'config_drive', 'created_at', 'display_description', 'display_name',
-  'host', 'hostname', 'image_ref', 'instance_type_id', 'kernel_id', 'key_name', 'launch_index', 'launched_at', 'locked_by', 'node', 'power_state',
-  'progress', 'project_id', 'ramdisk_id', 'root_device_name', 'task_state', 'terminated_at', 'updated_at', 'user_id', 'uuid', 'vm_state',
+  'access_ip_v4',
+  'access_ip_v6',
+  'auto_disk_config',
+  'availability_zone',
+  'config_drive',
+  'created_at',
+  'display_description',
+  'display_name',
+  'host',
+  'hostname',
+  'image_ref',
+  'instance_type_id',
+  'kernel_id',
+  'key_name',
+  'launch_index',
+  'launched_at',
+  'locked_by',
+  'node',
+  'power_state',
+  'progress',
+  'project_id',
+  'ramdisk_id',
+  'root_device_name',
+  'task_state',
+  'terminated_at',
+  'updated_at',
+  'user_id',
+  'uuid',
+  'vm_state',
 ];
 /** Sort keys Nova accepts but ignores. */
 export const IGNORED_SORT_KEYS = [
-  'architecture', 'cell_name', 'cleaned', 'default_ephemeral_device', 'default_swap_device', 'deleted', 'deleted_at', 'disable_terminate',
-  'ephemeral_gb', 'ephemeral_key_uuid', 'id', 'key_data', 'launched_on', 'locked', 'memory_mb', 'os_type', 'reservation_id', 'root_gb',
-  'shutdown_terminate', 'user_data', 'vcpus', 'vm_mode',
+  'architecture',
+  'cell_name',
+  'cleaned',
+  'default_ephemeral_device',
+  'default_swap_device',
+  'deleted',
+  'deleted_at',
+  'disable_terminate',
+  'ephemeral_gb',
+  'ephemeral_key_uuid',
+  'id',
+  'key_data',
+  'launched_on',
+  'locked',
+  'memory_mb',
+  'os_type',
+  'reservation_id',
+  'root_gb',
+  'shutdown_terminate',
+  'user_data',
+  'vcpus',
+  'vm_mode',
 ];
 
 const SERVER_QUERY_21: Schema = {
@@ -399,7 +476,18 @@ export const EXTRA_SPECS_SCHEMA: Schema = {
 
 const QUOTA_RESOURCE = { type: ['integer', 'string'], pattern: '^-?[0-9]+$', minimum: -1, maximum: 2147483647 };
 export function quotaUpdateSchema(v: ApiVersion): Schema {
-  const resources = ['instances', 'cores', 'ram', 'metadata_items', 'injected_files', 'injected_file_content_bytes', 'injected_file_path_bytes', 'key_pairs', 'server_groups', 'server_group_members'];
+  const resources = [
+    'instances',
+    'cores',
+    'ram',
+    'metadata_items',
+    'injected_files',
+    'injected_file_content_bytes',
+    'injected_file_path_bytes',
+    'key_pairs',
+    'server_groups',
+    'server_group_members',
+  ];
   if (!v.gte('2.36')) resources.push('fixed_ips', 'floating_ips', 'security_groups', 'security_group_rules', 'networks');
   return {
     type: 'object',

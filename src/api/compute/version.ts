@@ -58,10 +58,18 @@ export function requestedVersion(headers: IncomingHttpHeaders): ApiVersion {
   if (requested.toLowerCase() === 'latest') return MAX_VERSION;
   const v = ApiVersion.parse(requested);
   if (!v) {
-    throw new DomainError('bad_request', 'InvalidAPIVersionString', `API Version String ${requested} is of invalid format. Must be of format MajorNum.MinorNum.`);
+    throw new DomainError(
+      'bad_request',
+      'InvalidAPIVersionString',
+      `API Version String ${requested} is of invalid format. Must be of format MajorNum.MinorNum.`,
+    );
   }
   if (v.major !== MAX_VERSION.major || !v.gte(MIN_VERSION.toString()) || MAX_VERSION.minor < v.minor) {
-    throw new DomainError('not_acceptable', 'InvalidGlobalAPIVersion', `Version ${v} is not supported by the API. Minimum is ${MIN_VERSION} and maximum is ${MAX_VERSION}.`);
+    throw new DomainError(
+      'not_acceptable',
+      'InvalidGlobalAPIVersion',
+      `Version ${v} is not supported by the API. Minimum is ${MIN_VERSION} and maximum is ${MAX_VERSION}.`,
+    );
   }
   return v;
 }

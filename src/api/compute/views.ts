@@ -166,7 +166,13 @@ export function keypairView(v: ViewContext, k: Keypair, kind: 'create' | 'list' 
   if (k.private_key) out.private_key = k.private_key;
   if (v.version.gte('2.2')) out.type = k.type;
   if (kind === 'show') {
-    Object.assign(out, { created_at: k.created_at.replace('Z', '').replace(/\.(\d{3})$/, '.$1000'), deleted: false, deleted_at: null, updated_at: null, id: k.id });
+    Object.assign(out, {
+      created_at: k.created_at.replace('Z', '').replace(/\.(\d{3})$/, '.$1000'),
+      deleted: false,
+      deleted_at: null,
+      updated_at: null,
+      id: k.id,
+    });
   }
   return out;
 }

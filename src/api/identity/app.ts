@@ -16,7 +16,6 @@ export interface IdentityApiOptions {
   identity: IdentityService;
 }
 
-
 /** Messages for errors raised below Keystone's own code (framework, body size, crashes). */
 function messageOf(err: DomainError): string {
   if (err.status === 413) return 'Request is too large.';

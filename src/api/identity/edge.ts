@@ -20,7 +20,12 @@ export class IdentityEdge {
   route(methods: HTTPMethods | HTTPMethods[], path: string, handler: Handler): void {
     const list = Array.isArray(methods) ? methods : [methods];
     this.app.route({ method: list, url: path, handler });
-    const re = new RegExp(`^${path.replace(/[.]/g, '\\.').replace(/:[^/]+/g, '[^/]+').replace(/\*/g, '.*')}/?$`);
+    const re = new RegExp(
+      `^${path
+        .replace(/[.]/g, '\\.')
+        .replace(/:[^/]+/g, '[^/]+')
+        .replace(/\*/g, '.*')}/?$`,
+    );
     let entry = this.table.find((t) => t.re.source === re.source);
     if (!entry) this.table.push((entry = { re, methods: new Set() }));
     for (const m of list) entry.methods.add(m);
@@ -51,7 +56,10 @@ export class IdentityEdge {
   json(req: FastifyRequest): Record<string, unknown> {
     const raw = req.rawBody;
     if (raw === undefined || raw === '') return {};
-    const type = String(req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+    const type = String(req.headers['content-type'] ?? '')
+      .split(';')[0]
+      .trim()
+      .toLowerCase();
     if (type !== '' && !/^application\/([\w.+-]+\+)?json$/.test(type)) throw expecting('application/json', 'Content-Type header');
     let parsed: unknown;
     try {

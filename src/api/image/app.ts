@@ -14,7 +14,6 @@ export interface ImageApiOptions {
   identityUrl: () => string;
 }
 
-
 /**
  * Glance's errors are webob's: the explanation rendered as HTML, JSON or plain text depending on
  * what the client accepts (HTML when it does not say).
@@ -149,7 +148,21 @@ function decodePointer(p: string): string[] {
 }
 
 /** Read-only and reserved attributes a PATCH may not touch (checked before anything else). */
-const PATCH_READ_ONLY = ['created_at', 'updated_at', 'status', 'checksum', 'size', 'virtual_size', 'direct_url', 'self', 'file', 'schema', 'id', 'os_hash_algo', 'os_hash_value'];
+const PATCH_READ_ONLY = [
+  'created_at',
+  'updated_at',
+  'status',
+  'checksum',
+  'size',
+  'virtual_size',
+  'direct_url',
+  'self',
+  'file',
+  'schema',
+  'id',
+  'os_hash_algo',
+  'os_hash_value',
+];
 
 function checkChangeAllowed(c: ImageChange): void {
   const root = c.path[0];

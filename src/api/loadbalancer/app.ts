@@ -174,7 +174,8 @@ export function buildLoadBalancerApi(opts: LoadBalancerApiOptions): FastifyInsta
   });
   route('/lbaas/pools/:id/members', {
     GET: async (req, _r, ctx) => list('members', await svc.members.listMembers(ctx, params(req).id, query(req), url(req))),
-    POST: async (req, reply, ctx) => created(reply, { member: await svc.members.createMember(ctx, params(req).id, body(req, 'member_', 'member', S.memberPost)) }),
+    POST: async (req, reply, ctx) =>
+      created(reply, { member: await svc.members.createMember(ctx, params(req).id, body(req, 'member_', 'member', S.memberPost)) }),
     PUT: async (req, reply, ctx) => {
       const members = parseListBody('members_', 'members', S.memberPost, req.rawBody);
       await svc.members.batchUpdateMembers(ctx, params(req).id, members, bool(query(req).get('additive_only')?.[0]));
@@ -183,7 +184,9 @@ export function buildLoadBalancerApi(opts: LoadBalancerApiOptions): FastifyInsta
   });
   route('/lbaas/pools/:id/members/:mid', {
     GET: async (req, _r, ctx) => ({ member: await svc.members.showMember(ctx, params(req).id, params(req).mid, fields(req)) }),
-    PUT: async (req, _r, ctx) => ({ member: await svc.members.updateMember(ctx, params(req).id, params(req).mid, body(req, 'member_', 'member', S.memberPut)) }),
+    PUT: async (req, _r, ctx) => ({
+      member: await svc.members.updateMember(ctx, params(req).id, params(req).mid, body(req, 'member_', 'member', S.memberPut)),
+    }),
     DELETE: async (req, reply, ctx) => {
       await svc.members.deleteMember(ctx, params(req).id, params(req).mid);
       return noContent(reply);
@@ -295,7 +298,10 @@ export function buildLoadBalancerApi(opts: LoadBalancerApiOptions): FastifyInsta
       list('availability_zone_profiles', await svc.catalog.listAzProfiles(ctx, query(req), url(req)), 'availability_zone_profile_links'),
     POST: async (req, reply, ctx) =>
       created(reply, {
-        availability_zone_profile: await svc.catalog.createAzProfile(ctx, body(req, 'availability_zone_profile_', 'availability_zone_profile', S.azProfilePost)),
+        availability_zone_profile: await svc.catalog.createAzProfile(
+          ctx,
+          body(req, 'availability_zone_profile_', 'availability_zone_profile', S.azProfilePost),
+        ),
       }),
   });
   route('/lbaas/availabilityzoneprofiles/:id', {

@@ -28,7 +28,11 @@ export interface NetworkHelpers {
 }
 
 const METHOD_NOT_ALLOWED = () =>
-  new DomainError('method_not_allowed', 'HTTPMethodNotAllowed', 'The server could not comply with the request since it is either malformed or otherwise incorrect.');
+  new DomainError(
+    'method_not_allowed',
+    'HTTPMethodNotAllowed',
+    'The server could not comply with the request since it is either malformed or otherwise incorrect.',
+  );
 const RESOURCE_NOT_FOUND = () => new DomainError('not_found', 'HTTPNotFound', 'The resource could not be found.');
 
 /** Neutron's error body. */
@@ -49,7 +53,10 @@ export function ifMatchRevision(req: FastifyRequest): number | undefined {
   if (typeof h !== 'string') return undefined;
   let found: number | undefined;
   for (const raw of h.split(',')) {
-    const tag = raw.trim().replace(/^W\//, '').replace(/^"(.*)"$/, '$1');
+    const tag = raw
+      .trim()
+      .replace(/^W\//, '')
+      .replace(/^"(.*)"$/, '$1');
     if (!tag.startsWith('revision_number=')) continue;
     if (found !== undefined) throw new DomainError('bad_request', 'BadRequest', 'Bad if-match request: Multiple revision_number etags are not supported..');
     const n = tag.slice('revision_number='.length);
@@ -77,7 +84,6 @@ export function buildNetworkApi(opts: NetworkApiOptions): FastifyInstance {
     },
   });
 
-
   const h: NetworkHelpers = {
     auth: (req) => requireAuth(opts.auth, req),
     body: (req) => jsonBody(req, () => httpBadRequest('Body contains invalid data')),
@@ -95,7 +101,7 @@ export function buildNetworkApi(opts: NetworkApiOptions): FastifyInstance {
 
   const v2root = async (req: FastifyRequest) => ({
     resources: ['network', 'subnet', 'subnetpool', 'port']
-      .filter((r) => r === 'subnetpool' ? service.resource('subnetpools') : true)
+      .filter((r) => (r === 'subnetpool' ? service.resource('subnetpools') : true))
       .map((r) => ({ name: r, collection: `${r}s`, links: [{ rel: 'self', href: `${baseUrl(req)}/v2.0/${r}s` }] })),
   });
   app.get('/v2.0', v2root);

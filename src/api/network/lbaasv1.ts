@@ -11,7 +11,11 @@ const SINGULAR: Record<Coll, string> = { pools: 'pool', members: 'member', healt
 
 const notFound = () => new DomainError('not_found', 'HTTPNotFound', 'The resource could not be found.');
 const methodNotAllowed = () =>
-  new DomainError('method_not_allowed', 'HTTPMethodNotAllowed', 'The server could not comply with the request since it is either malformed or otherwise incorrect.');
+  new DomainError(
+    'method_not_allowed',
+    'HTTPMethodNotAllowed',
+    'The server could not comply with the request since it is either malformed or otherwise incorrect.',
+  );
 
 /**
  * Neutron LBaaS v1 (`lbaas` extension) on the network endpoint: `/v2.0/lb/{pools,members,

@@ -5,7 +5,11 @@ import type { Store } from '../../store/db.js';
 import type { NetworkHelpers } from './app.js';
 
 const methodNotAllowed = () =>
-  new DomainError('method_not_allowed', 'HTTPMethodNotAllowed', 'The server could not comply with the request since it is either malformed or otherwise incorrect.');
+  new DomainError(
+    'method_not_allowed',
+    'HTTPMethodNotAllowed',
+    'The server could not comply with the request since it is either malformed or otherwise incorrect.',
+  );
 
 /** Neutron's quotas and quota_details extensions: /v2.0/quotas[/{project}[/default|/details]]. */
 export function quotaRoutes(store: Store) {

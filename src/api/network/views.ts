@@ -7,7 +7,11 @@ import { stringifyExact } from '../../util/json.js';
 import type { NetworkHelpers } from './app.js';
 
 const methodNotAllowed = () =>
-  new DomainError('method_not_allowed', 'HTTPMethodNotAllowed', 'The server could not comply with the request since it is either malformed or otherwise incorrect.');
+  new DomainError(
+    'method_not_allowed',
+    'HTTPMethodNotAllowed',
+    'The server could not comply with the request since it is either malformed or otherwise incorrect.',
+  );
 
 /** `?fields=a&fields=b` on computed resources. */
 function pick<T extends object>(item: T, fields: string[]): Partial<T> {
@@ -67,7 +71,10 @@ export function viewRoutes(store: Store, providers: () => ServiceProvider[]) {
           (p) =>
             (!want('service_type').length || want('service_type').includes(p.service_type)) &&
             (!want('name').length || want('name').includes(p.name)) &&
-            (!want('default').length || want('default').map((d) => d.toLowerCase() === 'true').includes(p.default)),
+            (!want('default').length ||
+              want('default')
+                .map((d) => d.toLowerCase() === 'true')
+                .includes(p.default)),
         );
         return { service_providers: items.map((p) => pick(p, fields(req))) };
       },

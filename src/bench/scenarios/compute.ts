@@ -29,7 +29,10 @@ export const serverBoot: Scenario = {
     if (!image) throw new Error('image cirros-0.3.3-x86_64-disk not found');
 
     const out: Result[] = [];
-    for (const [clients, n] of [[1, ctx.quick ? 20 : 100], [8, ctx.quick ? 40 : 200]] as const) {
+    for (const [clients, n] of [
+      [1, ctx.quick ? 20 : 100],
+      [8, ctx.quick ? 40 : 200],
+    ] as const) {
       const ids: string[] = [];
       const posts: number[] = [];
       const r = await runConcurrent(n, clients, async (i) => {

@@ -33,13 +33,23 @@ export const routerInterfaceAdd: Scenario = {
       });
       block += n;
       const routers: string[] = [];
-      for (let i = 0; i < n / 4; i++) routers.push((await ctx.client.expect(201, 'POST', '/v2.0/routers', { router: { name: `bench-r-${c}-${i}` } })).body.router.id);
-      const r = await runConcurrent(n, c, async (i) => (await ctx.client.expect(200, 'PUT', `/v2.0/routers/${routers[i % routers.length]}/add_router_interface`, { subnet_id: subnets[i] })).ms);
+      for (let i = 0; i < n / 4; i++)
+        routers.push((await ctx.client.expect(201, 'POST', '/v2.0/routers', { router: { name: `bench-r-${c}-${i}` } })).body.router.id);
+      const r = await runConcurrent(
+        n,
+        c,
+        async (i) => (await ctx.client.expect(200, 'PUT', `/v2.0/routers/${routers[i % routers.length]}/add_router_interface`, { subnet_id: subnets[i] })).ms,
+      );
       const s = summarize(r.latencies);
       out.push({ scenario: this.name, metric: `router interface add, ${plural(c)}`, value: round(n / r.seconds, 0), unit: '/s' });
       out.push({ scenario: this.name, metric: `router interface add p50 / p99, ${plural(c)}`, value: round(s.p50), unit: `ms (p99 ${round(s.p99)} ms)` });
       // Cleanup (not measured).
-      await runConcurrent(n, 8, async (i) => (await ctx.client.expect(200, 'PUT', `/v2.0/routers/${routers[i % routers.length]}/remove_router_interface`, { subnet_id: subnets[i] })).ms);
+      await runConcurrent(
+        n,
+        8,
+        async (i) =>
+          (await ctx.client.expect(200, 'PUT', `/v2.0/routers/${routers[i % routers.length]}/remove_router_interface`, { subnet_id: subnets[i] })).ms,
+      );
       await runConcurrent(routers.length, 8, async (i) => (await ctx.client.expect(204, 'DELETE', `/v2.0/routers/${routers[i]}`)).ms);
       await runConcurrent(n, 8, async (i) => (await ctx.client.expect(204, 'DELETE', `/v2.0/networks/${nets[i]}`)).ms);
     }
@@ -55,8 +65,10 @@ export const floatingIpCreate: Scenario = {
     const ext = await externalNetwork(ctx, 'bench-ext', '172.30.0.0/16');
     // A tenant network routed to it, with ports to associate.
     const net = (await ctx.client.expect(201, 'POST', '/v2.0/networks', { network: { name: 'bench-fip-private' } })).body.network.id as string;
-    const subnet = (await ctx.client.expect(201, 'POST', '/v2.0/subnets', { subnet: { network_id: net, ip_version: 4, cidr: '10.210.0.0/16' } })).body.subnet.id as string;
-    const router = (await ctx.client.expect(201, 'POST', '/v2.0/routers', { router: { name: 'bench-fip-router', external_gateway_info: { network_id: ext } } })).body.router.id as string;
+    const subnet = (await ctx.client.expect(201, 'POST', '/v2.0/subnets', { subnet: { network_id: net, ip_version: 4, cidr: '10.210.0.0/16' } })).body.subnet
+      .id as string;
+    const router = (await ctx.client.expect(201, 'POST', '/v2.0/routers', { router: { name: 'bench-fip-router', external_gateway_info: { network_id: ext } } }))
+      .body.router.id as string;
     await ctx.client.expect(200, 'PUT', `/v2.0/routers/${router}/add_router_interface`, { subnet_id: subnet });
     const fips: string[] = [];
     for (const c of [1, 8]) {
@@ -77,7 +89,11 @@ export const floatingIpCreate: Scenario = {
         return 0;
       });
       const batch = fips.slice(-n);
-      const a = await runConcurrent(n, c, async (i) => (await ctx.client.expect(200, 'PUT', `/v2.0/floatingips/${batch[i]}`, { floatingip: { port_id: ports[i] } })).ms);
+      const a = await runConcurrent(
+        n,
+        c,
+        async (i) => (await ctx.client.expect(200, 'PUT', `/v2.0/floatingips/${batch[i]}`, { floatingip: { port_id: ports[i] } })).ms,
+      );
       const as = summarize(a.latencies);
       out.push({ scenario: this.name, metric: `floating IP associate, ${plural(c)}`, value: round(n / a.seconds, 0), unit: '/s' });
       out.push({ scenario: this.name, metric: `floating IP associate p50 / p99, ${plural(c)}`, value: round(as.p50), unit: `ms (p99 ${round(as.p99)} ms)` });

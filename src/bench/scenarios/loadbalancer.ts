@@ -45,7 +45,8 @@ export const lbControlScenario: Scenario = {
     const api = (p: string) => `${base}/v2/lbaas/${p}`;
     const name = this.name;
     const net = (await c.expect(201, 'POST', '/v2.0/networks', { network: { name: 'bench-lb' } })).body.network.id as string;
-    const subnet = (await c.expect(201, 'POST', '/v2.0/subnets', { subnet: { network_id: net, ip_version: 4, cidr: '10.220.0.0/16' } })).body.subnet.id as string;
+    const subnet = (await c.expect(201, 'POST', '/v2.0/subnets', { subnet: { network_id: net, ip_version: 4, cidr: '10.220.0.0/16' } })).body.subnet
+      .id as string;
     const lbIds: string[] = [];
     const members: MemberServer[] = [];
     const settled = async (lbId: string) => {
@@ -75,7 +76,14 @@ export const lbControlScenario: Scenario = {
         );
       }
       const s = summarize(create);
-      out.push({ scenario: name, metric: 'load balancer create → ACTIVE p50', value: round(s.p50), unit: `ms (p99 ${round(s.p99)} ms, n ${n})`, goal: '< 1000', reference: 'Octavia (amphora) ≈ 60 s' });
+      out.push({
+        scenario: name,
+        metric: 'load balancer create → ACTIVE p50',
+        value: round(s.p50),
+        unit: `ms (p99 ${round(s.p99)} ms, n ${n})`,
+        goal: '< 1000',
+        reference: 'Octavia (amphora) ≈ 60 s',
+      });
 
       // Listener (starts the proxy) and pool on each of the first few load balancers.
       const k = ctx.quick ? 2 : 5;
@@ -86,16 +94,24 @@ export const lbControlScenario: Scenario = {
         let listenerId = '';
         listenerTimes.push(
           await timed(async () => {
-            listenerId = (await c.expect(201, 'POST', api('listeners'), { listener: { loadbalancer_id: lbId, protocol: 'HTTP', protocol_port: port } })).body.listener.id;
+            listenerId = (await c.expect(201, 'POST', api('listeners'), { listener: { loadbalancer_id: lbId, protocol: 'HTTP', protocol_port: port } })).body
+              .listener.id;
             await settled(lbId);
           }),
         );
-        const poolId = (await c.expect(201, 'POST', api('pools'), { pool: { listener_id: listenerId, protocol: 'HTTP', lb_algorithm: 'ROUND_ROBIN' } })).body.pool.id as string;
+        const poolId = (await c.expect(201, 'POST', api('pools'), { pool: { listener_id: listenerId, protocol: 'HTTP', lb_algorithm: 'ROUND_ROBIN' } })).body
+          .pool.id as string;
         await settled(lbId);
         pools.push({ lbId, poolId, port });
       }
       const l = summarize(listenerTimes);
-      out.push({ scenario: name, metric: 'listener create → ACTIVE p50 (proxy started)', value: round(l.p50), unit: `ms (p99 ${round(l.p99)} ms, n ${k})`, goal: '< 1000' });
+      out.push({
+        scenario: name,
+        metric: 'listener create → ACTIVE p50 (proxy started)',
+        value: round(l.p50),
+        unit: `ms (p99 ${round(l.p99)} ms, n ${k})`,
+        goal: '< 1000',
+      });
 
       // Member add → in rotation, on the first load balancer.
       const { lbId, poolId, port } = pools[0];
@@ -117,7 +133,8 @@ export const lbControlScenario: Scenario = {
         let memberId = '';
         rotation.push(
           await timed(async () => {
-            memberId = (await c.expect(201, 'POST', api(`pools/${poolId}/members`), { member: { address: '127.0.0.1', protocol_port: srv.port } })).body.member.id;
+            memberId = (await c.expect(201, 'POST', api(`pools/${poolId}/members`), { member: { address: '127.0.0.1', protocol_port: srv.port } })).body.member
+              .id;
             while ((await getOnce(address, port)) !== srv.name) await sleep(2);
           }),
         );
@@ -166,7 +183,16 @@ function benchConfig(port: number, members: MemberServer[]): RtLoadBalancer {
         tls: false,
         enabled: true,
         monitor: null,
-        members: members.map((m) => ({ id: m.name, address: '127.0.0.1', port: m.port, weight: 1, backup: false, enabled: true, checkAddress: '127.0.0.1', checkPort: m.port })),
+        members: members.map((m) => ({
+          id: m.name,
+          address: '127.0.0.1',
+          port: m.port,
+          weight: 1,
+          backup: false,
+          enabled: true,
+          checkAddress: '127.0.0.1',
+          checkPort: m.port,
+        })),
       },
     ],
   };
@@ -201,7 +227,9 @@ export const lbThroughputScenario: Scenario = {
     const name = this.name;
     const log = pino({ level: 'silent' });
     const members = [await startMember('m1'), await startMember('m2')];
-    const engines: Array<{ label: string; host: string; port: number; instance?: LbInstance }> = [{ label: 'direct to a member', host: '127.0.0.1', port: members[0].port }];
+    const engines: Array<{ label: string; host: string; port: number; instance?: LbInstance }> = [
+      { label: 'direct to a member', host: '127.0.0.1', port: members[0].port },
+    ];
     const runDir = mkdtempSync(join(tmpdir(), 'pslb-bench-'));
     try {
       const { findHaproxy, HaproxyRuntime } = await import('../../lb/haproxy/runtime.js');
@@ -247,7 +275,8 @@ export const lbThroughputScenario: Scenario = {
       }
       for (const e of engines) {
         const cpu = samples.get(e.label)!.cpu;
-        if (cpu.length) out.push({ scenario: name, metric: `${e.label}: proxy CPU per request, keep-alive`, value: round(median(cpu), 1), unit: 'µs (user + system)' });
+        if (cpu.length)
+          out.push({ scenario: name, metric: `${e.label}: proxy CPU per request, keep-alive`, value: round(median(cpu), 1), unit: 'µs (user + system)' });
       }
       if (samples.has('HAProxy')) {
         for (const mode of ['ka', 'nc'] as const) {

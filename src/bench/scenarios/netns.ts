@@ -52,23 +52,28 @@ export const netnsScenario: Scenario = {
     // A tenant network behind a router on `public`, and a group that admits ICMP.
     const pub = (await c.expect(200, 'GET', '/v2.0/networks?name=public')).body.networks[0].id as string;
     const net = (await c.expect(201, 'POST', '/v2.0/networks', { network: { name: 'bench-dp' } })).body.network.id as string;
-    const subnet = (await c.expect(201, 'POST', '/v2.0/subnets', { subnet: { network_id: net, ip_version: 4, cidr: '10.201.0.0/16' } })).body.subnet.id as string;
+    const subnet = (await c.expect(201, 'POST', '/v2.0/subnets', { subnet: { network_id: net, ip_version: 4, cidr: '10.201.0.0/16' } })).body.subnet
+      .id as string;
     const routerRow = (await c.expect(201, 'POST', '/v2.0/routers', { router: { name: 'bench-dp', external_gateway_info: { network_id: pub } } })).body.router;
     const router = routerRow.id as string;
     // Nova's default quota is 10 instances; the benchmark's project may have as many as it needs.
     await c.expect(200, 'PUT', `${compute}/v2.1/os-quota-sets/${routerRow.project_id}`, { quota_set: { instances: -1, cores: -1, ram: -1 } });
     await c.expect(200, 'PUT', `/v2.0/routers/${router}/add_router_interface`, { subnet_id: subnet });
     const sg = (await c.expect(201, 'POST', '/v2.0/security-groups', { security_group: { name: 'bench-icmp' } })).body.security_group.id as string;
-    await c.expect(201, 'POST', '/v2.0/security-group-rules', { security_group_rule: { security_group_id: sg, direction: 'ingress', ethertype: 'IPv4', protocol: 'icmp' } });
+    await c.expect(201, 'POST', '/v2.0/security-group-rules', {
+      security_group_rule: { security_group_id: sg, direction: 'ingress', ethertype: 'IPv4', protocol: 'icmp' },
+    });
     const imageId = (await c.expect(200, 'GET', `${ctx.imageUrl}/v2/images?name=cirros-0.3.3-x86_64-disk`)).body.images[0].id as string;
 
     const portWithFip = async (associate: boolean) => {
       const port = (await c.expect(201, 'POST', '/v2.0/ports', { port: { network_id: net, security_groups: [sg] } })).body.port.id as string;
-      const fip = (await c.expect(201, 'POST', '/v2.0/floatingips', { floatingip: { floating_network_id: pub, ...(associate ? { port_id: port } : {}) } })).body.floatingip;
+      const fip = (await c.expect(201, 'POST', '/v2.0/floatingips', { floatingip: { floating_network_id: pub, ...(associate ? { port_id: port } : {}) } })).body
+        .floatingip;
       return { port, fip: fip.id as string, address: fip.floating_ip_address as string };
     };
     const boot = async (port: string, i: number) =>
-      (await c.expect(202, 'POST', `${compute}/v2.1/servers`, { server: { name: `bench-${i}`, flavorRef: '1', imageRef: imageId, networks: [{ port }] } })).body.server.id as string;
+      (await c.expect(202, 'POST', `${compute}/v2.1/servers`, { server: { name: `bench-${i}`, flavorRef: '1', imageRef: imageId, networks: [{ port }] } })).body
+        .server.id as string;
     const removeServer = async (id: string) => c.expect(204, 'DELETE', `${compute}/v2.1/servers/${id}`);
 
     // Boot → floating IP answers.
@@ -86,7 +91,14 @@ export const netnsScenario: Scenario = {
       await c.expect(204, 'DELETE', `/v2.0/floatingips/${fip}`);
     }
     const b = summarize(bootMs);
-    out.push({ scenario: name, metric: 'server create → floating IP answers ping, median', value: round(b.p50, 0), unit: `ms (p99 ${round(b.p99, 0)} ms, n=${n})`, goal: '< 200', reference: 'Nova + Neutron ≈ 28 s' });
+    out.push({
+      scenario: name,
+      metric: 'server create → floating IP answers ping, median',
+      value: round(b.p50, 0),
+      unit: `ms (p99 ${round(b.p99, 0)} ms, n=${n})`,
+      goal: '< 200',
+      reference: 'Nova + Neutron ≈ 28 s',
+    });
 
     // Floating IP associate → answers.
     const { port: fixedPort } = await portWithFip(false);
@@ -104,7 +116,13 @@ export const netnsScenario: Scenario = {
       await c.expect(204, 'DELETE', `/v2.0/floatingips/${fip.id}`);
     }
     const a = summarize(assocMs);
-    out.push({ scenario: name, metric: 'floating IP associate → answers ping, median', value: round(a.p50, 0), unit: `ms (p99 ${round(a.p99, 0)} ms, n=${n})`, goal: '< 50' });
+    out.push({
+      scenario: name,
+      metric: 'floating IP associate → answers ping, median',
+      value: round(a.p50, 0),
+      unit: `ms (p99 ${round(a.p99, 0)} ms, n=${n})`,
+      goal: '< 50',
+    });
     await removeServer(target);
 
     // 50 instances at once.
@@ -113,7 +131,10 @@ export const netnsScenario: Scenario = {
     const made: Array<{ port: string; fip: string; address: string }> = [];
     for (let i = 0; i < count; i++) made.push(await portWithFip(true));
     const before = await kernelMemoryKiB();
-    const prober = await startProber(made.map((m) => m.address), { timeoutS: 120, intervalS: 0.01 });
+    const prober = await startProber(
+      made.map((m) => m.address),
+      { timeoutS: 120, intervalS: 0.01 },
+    );
     const t0 = Date.now();
     const servers: string[] = [];
     await runConcurrent(count, 8, async (i) => {

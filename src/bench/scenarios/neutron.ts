@@ -5,7 +5,8 @@ import { round, summarize } from '../stats.js';
 
 async function makeNetwork(ctx: BenchContext, name: string, cidr: string): Promise<{ net: string; subnet: string }> {
   const net = (await ctx.client.expect(201, 'POST', '/v2.0/networks', { network: { name } })).body.network.id as string;
-  const subnet = (await ctx.client.expect(201, 'POST', '/v2.0/subnets', { subnet: { network_id: net, ip_version: 4, cidr, name: `${name}-subnet` } })).body.subnet.id as string;
+  const subnet = (await ctx.client.expect(201, 'POST', '/v2.0/subnets', { subnet: { network_id: net, ip_version: 4, cidr, name: `${name}-subnet` } })).body
+    .subnet.id as string;
   return { net, subnet };
 }
 
@@ -46,7 +47,10 @@ export const portCreate: Scenario = {
   async run(ctx) {
     const { net } = await makeNetwork(ctx, 'bench-ports', '10.200.0.0/16');
     const out: Result[] = [];
-    for (const [c, n] of [[1, ctx.quick ? 200 : 1000], [8, ctx.quick ? 400 : 3000]] as const) {
+    for (const [c, n] of [
+      [1, ctx.quick ? 200 : 1000],
+      [8, ctx.quick ? 400 : 3000],
+    ] as const) {
       const r = await createPorts(ctx, net, n, c);
       const s = summarize(r.latencies);
       out.push({
@@ -57,7 +61,12 @@ export const portCreate: Scenario = {
         goal: c === 8 ? '>= 1000' : undefined,
         reference: c === 8 ? 'Neutron 6.9/s' : undefined,
       });
-      out.push({ scenario: this.name, metric: `port create p50 / p99, ${c} client${c > 1 ? 's' : ''}`, value: round(s.p50), unit: `ms (p99 ${round(s.p99)} ms)` });
+      out.push({
+        scenario: this.name,
+        metric: `port create p50 / p99, ${c} client${c > 1 ? 's' : ''}`,
+        value: round(s.p50),
+        unit: `ms (p99 ${round(s.p99)} ms)`,
+      });
     }
     return out;
   },

@@ -94,7 +94,12 @@ export class Flavors {
   /** Nova's read_deleted="no" visibility: public flavors, or private ones the project was given. */
   private async canSee(q: Q, ctx: RequestContext, row: FlavorsTable): Promise<boolean> {
     if (ctx.isAdmin || row.is_public === 1) return true;
-    const access = await q.selectFrom('flavor_projects').select('project_id').where('flavor_id', '=', row.id).where('project_id', '=', ctx.projectId ?? '').executeTakeFirst();
+    const access = await q
+      .selectFrom('flavor_projects')
+      .select('project_id')
+      .where('flavor_id', '=', row.id)
+      .where('project_id', '=', ctx.projectId ?? '')
+      .executeTakeFirst();
     return access !== undefined;
   }
 
@@ -107,7 +112,11 @@ export class Flavors {
   /** Flavors by id regardless of visibility (server views show the flavor a server was booted with). */
   async byIds(ids: string[]): Promise<Map<string, Flavor>> {
     if (!ids.length) return new Map();
-    const rows = await this.store.db.selectFrom('flavors').selectAll().where('id', 'in', [...new Set(ids)]).execute();
+    const rows = await this.store.db
+      .selectFrom('flavors')
+      .selectAll()
+      .where('id', 'in', [...new Set(ids)])
+      .execute();
     return new Map(rows.map((r) => [r.id, flavorOf(r)]));
   }
 
@@ -123,7 +132,13 @@ export class Flavors {
         .where((eb) =>
           eb.or([
             eb('flavors.is_public', '=', 1),
-            eb.exists(eb.selectFrom('flavor_projects').select('flavor_projects.flavor_id').whereRef('flavor_projects.flavor_id', '=', 'flavors.id').where('flavor_projects.project_id', '=', project)),
+            eb.exists(
+              eb
+                .selectFrom('flavor_projects')
+                .select('flavor_projects.flavor_id')
+                .whereRef('flavor_projects.flavor_id', '=', 'flavors.id')
+                .where('flavor_projects.project_id', '=', project),
+            ),
           ]),
         );
     }
@@ -187,7 +202,11 @@ export class Flavors {
       const row = await trx.selectFrom('flavors').selectAll().where('id', '=', id).executeTakeFirst();
       if (!row) throw novaNotFound(`Flavor ${id} could not be found.`);
       const merged = { ...fromJson<Record<string, string>>(row.extra_specs, {}), ...specs };
-      await trx.updateTable('flavors').set({ extra_specs: JSON.stringify(merged) }).where('id', '=', id).execute();
+      await trx
+        .updateTable('flavors')
+        .set({ extra_specs: JSON.stringify(merged) })
+        .where('id', '=', id)
+        .execute();
       return specs;
     });
   }
@@ -200,7 +219,11 @@ export class Flavors {
       const specs = fromJson<Record<string, string>>(row.extra_specs, {});
       if (!(key in specs)) throw novaNotFound(`Flavor ${id} has no extra specs with key ${key}.`);
       delete specs[key];
-      await trx.updateTable('flavors').set({ extra_specs: JSON.stringify(specs) }).where('id', '=', id).execute();
+      await trx
+        .updateTable('flavors')
+        .set({ extra_specs: JSON.stringify(specs) })
+        .where('id', '=', id)
+        .execute();
     });
   }
 

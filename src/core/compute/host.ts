@@ -108,7 +108,16 @@ export async function readInstanceSpecs(db: Q, ids?: string[]): Promise<Instance
     .where('ports.device_owner', 'like', 'compute:%')
     .execute();
   const ips = ports.length
-    ? await db.selectFrom('ip_allocations').select(['port_id', 'subnet_id', 'ip_address']).where('port_id', 'in', ports.map((p) => p.id)).orderBy('position').execute()
+    ? await db
+        .selectFrom('ip_allocations')
+        .select(['port_id', 'subnet_id', 'ip_address'])
+        .where(
+          'port_id',
+          'in',
+          ports.map((p) => p.id),
+        )
+        .orderBy('position')
+        .execute()
     : [];
   return servers.map((s) => ({
     id: s.id,

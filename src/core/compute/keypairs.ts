@@ -108,11 +108,7 @@ export function x509Fingerprint(pem: string): string {
 export function generateSshKeyPair(): { privateKey: string; publicKey: string; fingerprint: string } {
   const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048, publicExponent: 65537 });
   const jwk = publicKey.export({ format: 'jwk' }) as { n: string; e: string };
-  const blob = Buffer.concat([
-    sshString(Buffer.from('ssh-rsa')),
-    mpint(Buffer.from(jwk.e, 'base64url')),
-    mpint(Buffer.from(jwk.n, 'base64url')),
-  ]);
+  const blob = Buffer.concat([sshString(Buffer.from('ssh-rsa')), mpint(Buffer.from(jwk.e, 'base64url')), mpint(Buffer.from(jwk.n, 'base64url'))]);
   const line = `ssh-rsa ${blob.toString('base64')} Generated-by-Nova`;
   return {
     privateKey: privateKey.export({ type: 'pkcs1', format: 'pem' }) as string,
@@ -140,7 +136,12 @@ export class Keypairs {
     let privateKey: string | undefined;
     let fingerprint: string;
     if (publicKey === undefined) {
-      if (k.type === 'x509') throw new DomainError('not_implemented', 'HTTPNotImplemented', 'Generating x509 key pairs is not implemented in PocketStack; import a certificate instead.');
+      if (k.type === 'x509')
+        throw new DomainError(
+          'not_implemented',
+          'HTTPNotImplemented',
+          'Generating x509 key pairs is not implemented in PocketStack; import a certificate instead.',
+        );
       const generated = generateSshKeyPair();
       publicKey = generated.publicKey;
       privateKey = generated.privateKey;
@@ -150,12 +151,19 @@ export class Keypairs {
     }
     const row = await this.store.tx(async (trx) => {
       const limits = await computeQuotaLimits(trx, ctx.projectId ?? '');
-      const n = await trx.selectFrom('keypairs').select(({ fn }) => fn.countAll<number>().as('n')).where('user_id', '=', user).executeTakeFirst();
+      const n = await trx
+        .selectFrom('keypairs')
+        .select(({ fn }) => fn.countAll<number>().as('n'))
+        .where('user_id', '=', user)
+        .executeTakeFirst();
       if (limits.key_pairs >= 0 && Number(n?.n ?? 0) + 1 > limits.key_pairs) throw novaForbidden('Quota exceeded, too many key pairs.');
       if (await trx.selectFrom('keypairs').select('name').where('user_id', '=', user).where('name', '=', k.name).executeTakeFirst()) {
         throw novaConflict(`Key pair '${k.name}' already exists.`);
       }
-      const max = await trx.selectFrom('keypairs').select(({ fn }) => fn.max<number>('id').as('m')).executeTakeFirst();
+      const max = await trx
+        .selectFrom('keypairs')
+        .select(({ fn }) => fn.max<number>('id').as('m'))
+        .executeTakeFirst();
       const values: KeypairsTable = {
         id: Number(max?.m ?? 0) + 1,
         user_id: user,

@@ -38,7 +38,10 @@ interface NetRow {
 /** Networks as the caller sees them in Neutron (own, shared, external; admins see all). */
 async function visibleNetworks(q: Q, ctx: RequestContext, ids: string[]): Promise<NetRow[]> {
   if (ids.length === 0) return [];
-  let qb = q.selectFrom('networks').select(['id', 'name', 'project_id', 'shared', 'external', 'admin_state_up', 'port_security_enabled']).where('id', 'in', ids);
+  let qb = q
+    .selectFrom('networks')
+    .select(['id', 'name', 'project_id', 'shared', 'external', 'admin_state_up', 'port_security_enabled'])
+    .where('id', 'in', ids);
   if (!ctx.isAdmin) qb = qb.where((eb) => eb.or([eb('project_id', '=', ctx.projectId ?? ''), eb('shared', '=', 1), eb('external', '=', 1)]));
   return qb.execute();
 }
@@ -115,7 +118,10 @@ export async function validateNetworks(store: Store, ctx: RequestContext, reques
     }
     if (netIds.length) {
       const nets = await visibleNetworks(q, ctx, [...new Set(netIds)]);
-      const subnets = await subnetCounts(q, nets.map((n) => n.id));
+      const subnets = await subnetCounts(
+        q,
+        nets.map((n) => n.id),
+      );
       for (const n of nets) if (!subnets.get(n.id)) throw novaBadRequest(`Network ${n.id} requires a subnet in order to boot instances on.`);
       const lost = [...new Set(netIds)].filter((id) => !nets.some((n) => n.id === id));
       if (lost.length) throw novaBadRequest(`Network ${lost.join(', ')} could not be found.`);
@@ -124,7 +130,11 @@ export async function validateNetworks(store: Store, ctx: RequestContext, reques
   if (perInstance === 0) return maxCount;
   const limit = (await quotaLimits(q, project)).port;
   if (limit === undefined || limit < 0) return maxCount;
-  const n = await q.selectFrom('ports').select(({ fn }) => fn.countAll<number>().as('n')).where('project_id', '=', project).executeTakeFirst();
+  const n = await q
+    .selectFrom('ports')
+    .select(({ fn }) => fn.countAll<number>().as('n'))
+    .where('project_id', '=', project)
+    .executeTakeFirst();
   const free = limit - Number(n?.n ?? 0);
   if (free < 0) throw novaForbidden(`The number of defined ports: ${Number(n?.n ?? 0)} is over the limit: ${limit}`);
   return free >= perInstance * maxCount ? maxCount : Math.floor(free / perInstance);
@@ -297,11 +307,30 @@ export async function serverPorts(q: Q, serverIds: string[]): Promise<ServerPort
     .selectFrom('ports')
     .innerJoin('networks', 'networks.id', 'ports.network_id')
     .leftJoin('server_interfaces', 'server_interfaces.port_id', 'ports.id')
-    .select(['ports.id', 'ports.device_id', 'ports.network_id', 'networks.name as network_name', 'ports.mac_address', 'ports.status', 'server_interfaces.position', 'server_interfaces.tag', 'ports.created_at'])
+    .select([
+      'ports.id',
+      'ports.device_id',
+      'ports.network_id',
+      'networks.name as network_name',
+      'ports.mac_address',
+      'ports.status',
+      'server_interfaces.position',
+      'server_interfaces.tag',
+      'ports.created_at',
+    ])
     .where('ports.device_id', 'in', serverIds)
     .execute();
   const ips = ports.length
-    ? await q.selectFrom('ip_allocations').select(['port_id', 'subnet_id', 'ip_address']).where('port_id', 'in', ports.map((p) => p.id)).orderBy('position').execute()
+    ? await q
+        .selectFrom('ip_allocations')
+        .select(['port_id', 'subnet_id', 'ip_address'])
+        .where(
+          'port_id',
+          'in',
+          ports.map((p) => p.id),
+        )
+        .orderBy('position')
+        .execute()
     : [];
   return ports
     .map((p) => ({
@@ -349,7 +378,11 @@ async function floatingIps(store: Store, portIds: string[]): Promise<Map<string,
   const layout = await floatingIpColumns(store);
   if (!layout || !portIds.length) return out;
   const db = store.db as unknown as import('kysely').Kysely<Record<string, Record<string, string>>>;
-  const rows = await db.selectFrom(layout.table).select([`${layout.port} as port`, 'floating_ip_address', 'fixed_ip_address']).where(layout.port, 'in', portIds).execute();
+  const rows = await db
+    .selectFrom(layout.table)
+    .select([`${layout.port} as port`, 'floating_ip_address', 'fixed_ip_address'])
+    .where(layout.port, 'in', portIds)
+    .execute();
   for (const r of rows) {
     const list = out.get(r.port) ?? [];
     list.push({ floating: r.floating_ip_address, fixed: r.fixed_ip_address });
@@ -360,7 +393,10 @@ async function floatingIps(store: Store, portIds: string[]): Promise<Map<string,
 
 /** Nova's network info for `addresses`: per network label, fixed IPs then floating IPs. */
 export async function serverAddresses(store: Store, ports: ServerPort[]): Promise<Map<string, Record<string, Address[]>>> {
-  const fips = await floatingIps(store, ports.map((p) => p.id));
+  const fips = await floatingIps(
+    store,
+    ports.map((p) => p.id),
+  );
   const out = new Map<string, Map<string, { ips: Address[]; floating: Address[] }>>();
   for (const p of ports) {
     const byNet = out.get(p.serverId) ?? new Map();
@@ -387,7 +423,11 @@ export async function serverSecurityGroups(q: Q, ports: ServerPort[]): Promise<M
     .selectFrom('port_security_groups')
     .innerJoin('security_groups', 'security_groups.id', 'port_security_groups.security_group_id')
     .select(['port_security_groups.port_id', 'security_groups.name', 'security_groups.id'])
-    .where('port_security_groups.port_id', 'in', ports.map((p) => p.id))
+    .where(
+      'port_security_groups.port_id',
+      'in',
+      ports.map((p) => p.id),
+    )
     .orderBy('security_groups.name')
     .orderBy('security_groups.id')
     .execute();
@@ -404,5 +444,7 @@ export async function serverSecurityGroups(q: Q, ports: ServerPort[]): Promise<M
 /** Nova's hostId: an opaque per-project hash of the host a server runs on. */
 export function hostIdOf(host: string | null, projectId: string): string {
   if (!host) return '';
-  return createHash('sha224').update(projectId + host).digest('hex');
+  return createHash('sha224')
+    .update(projectId + host)
+    .digest('hex');
 }

@@ -33,11 +33,7 @@ export async function computeQuotaLimits(q: Q, projectId: string): Promise<Recor
 
 /** What a project uses of the countable resources. */
 export async function computeQuotaUsage(q: Q, projectId: string, userId?: string): Promise<Record<string, number>> {
-  const servers = await q
-    .selectFrom('servers')
-    .select(['flavor'])
-    .where('project_id', '=', projectId)
-    .execute();
+  const servers = await q.selectFrom('servers').select(['flavor']).where('project_id', '=', projectId).execute();
   let cores = 0;
   let ram = 0;
   for (const s of servers) {
@@ -47,7 +43,11 @@ export async function computeQuotaUsage(q: Q, projectId: string, userId?: string
   }
   let keyPairs = 0;
   if (userId !== undefined) {
-    const k = await q.selectFrom('keypairs').select(({ fn }) => fn.countAll<number>().as('n')).where('user_id', '=', userId).executeTakeFirst();
+    const k = await q
+      .selectFrom('keypairs')
+      .select(({ fn }) => fn.countAll<number>().as('n'))
+      .where('user_id', '=', userId)
+      .executeTakeFirst();
     keyPairs = Number(k?.n ?? 0);
   }
   return { instances: servers.length, cores, ram, key_pairs: keyPairs };

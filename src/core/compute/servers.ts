@@ -132,8 +132,14 @@ function generatePassword(length = 12): string {
 
 /** Nova's sanitize_hostname. */
 export function sanitizeHostname(name: string, fallback: string): string {
-  let h = [...name].filter((c) => c.charCodeAt(0) < 256).join('').slice(0, 63);
-  h = h.replace(/[ _.]/g, '-').replace(/[^\w.-]+/g, '').toLowerCase();
+  let h = [...name]
+    .filter((c) => c.charCodeAt(0) < 256)
+    .join('')
+    .slice(0, 63);
+  h = h
+    .replace(/[ _.]/g, '-')
+    .replace(/[^\w.-]+/g, '')
+    .toLowerCase();
   h = h.replace(/^[.-]+|[.-]+$/g, '');
   return h === '' ? fallback.slice(0, 63) : h;
 }
@@ -304,8 +310,12 @@ export class ComputeService {
       rows = rows.filter((r) => re.test(r.name));
     }
     if (o.ip !== undefined || o.ip6 !== undefined) {
-      const ports = await serverPorts(this.store.db, rows.map((r) => r.id));
-      const match = (re: RegExp, v: 4 | 6) => new Set(ports.filter((p) => p.fixedIps.some((f) => f.ip_address.includes(':') === (v === 6) && re.test(f.ip_address))).map((p) => p.serverId));
+      const ports = await serverPorts(
+        this.store.db,
+        rows.map((r) => r.id),
+      );
+      const match = (re: RegExp, v: 4 | 6) =>
+        new Set(ports.filter((p) => p.fixedIps.some((f) => f.ip_address.includes(':') === (v === 6) && re.test(f.ip_address))).map((p) => p.serverId));
       if (o.ip !== undefined) {
         const ok = match(new RegExp(o.ip), 4);
         rows = rows.filter((r) => ok.has(r.id));
@@ -316,7 +326,11 @@ export class ComputeService {
       }
     }
     if (o.tags || o.tagsAny || o.notTags || o.notTagsAny) {
-      const tags = await this.store.db.selectFrom('server_tags').select(['server_id', 'tag']).where('server_id', 'in', rows.length ? rows.map((r) => r.id) : ['']).execute();
+      const tags = await this.store.db
+        .selectFrom('server_tags')
+        .select(['server_id', 'tag'])
+        .where('server_id', 'in', rows.length ? rows.map((r) => r.id) : [''])
+        .execute();
       const of = (id: string) => new Set(tags.filter((t) => t.server_id === id).map((t) => t.tag));
       rows = rows.filter((r) => {
         const t = of(r.id);
@@ -369,7 +383,9 @@ export class ComputeService {
         throw novaBadRequest('Failed to launch instances: max_count cannot be greater than 1 if an fixed_ip is specified.');
       }
       if (networks.items.some((n) => n.portId)) {
-        throw novaBadRequest('Failed to launch instances: Unable to launch multiple instances with a single configured port ID. Please launch your instance one by one with different ports.');
+        throw novaBadRequest(
+          'Failed to launch instances: Unable to launch multiple instances with a single configured port ID. Please launch your instance one by one with different ports.',
+        );
       }
     }
     if (req.availabilityZone !== undefined) {
@@ -406,7 +422,12 @@ export class ComputeService {
 
     let keyData: string | null = null;
     if (req.keyName !== undefined) {
-      const key = await this.store.db.selectFrom('keypairs').select('public_key').where('user_id', '=', ctx.userId).where('name', '=', req.keyName).executeTakeFirst();
+      const key = await this.store.db
+        .selectFrom('keypairs')
+        .select('public_key')
+        .where('user_id', '=', ctx.userId)
+        .where('name', '=', req.keyName)
+        .executeTakeFirst();
       if (!key) throw novaBadRequest('Invalid key_name provided.');
       keyData = key.public_key;
     }
@@ -431,7 +452,10 @@ export class ComputeService {
     const build: BuildRequest = { networks, securityGroupIds: groupIds, user: { id: ctx.userId, name: ctx.userName, roles: [...ctx.roles] } };
     const ids = await this.store.tx(async (trx) => {
       const count = await instancesAllowed(trx, project, { vcpus: flavor.vcpus, ram: flavor.ram }, req.minCount, Math.min(req.maxCount, maxByNetwork));
-      const max = await trx.selectFrom('servers').select(({ fn }) => fn.max<number>('internal_id').as('m')).executeTakeFirst();
+      const max = await trx
+        .selectFrom('servers')
+        .select(({ fn }) => fn.max<number>('internal_id').as('m'))
+        .executeTakeFirst();
       let internal = Number(max?.m ?? 0);
       const out: string[] = [];
       for (let i = 0; i < count; i++) {
@@ -516,10 +540,21 @@ export class ComputeService {
       await this.network.batch(async (batch) => {
         const current = await batch.trx.selectFrom('servers').select(['vm_state', 'task_state']).where('id', '=', id).executeTakeFirst();
         if (!current || current.vm_state !== VM.BUILDING || current.task_state !== row.task_state) return;
-        const ifaces = await allocatePorts(batch, { serverId: id, projectId: row.project_id, host, requested: build.networks, securityGroupIds: build.securityGroupIds, user, admin });
+        const ifaces = await allocatePorts(batch, {
+          serverId: id,
+          projectId: row.project_id,
+          host,
+          requested: build.networks,
+          securityGroupIds: build.securityGroupIds,
+          user,
+          admin,
+        });
         let position = 0;
         for (const i of ifaces) {
-          await batch.trx.insertInto('server_interfaces').values({ port_id: i.portId, server_id: id, position: position++, preserve: i.preserve ? 1 : 0, tag: i.tag }).execute();
+          await batch.trx
+            .insertInto('server_interfaces')
+            .values({ port_id: i.portId, server_id: id, position: position++, preserve: i.preserve ? 1 : 0, tag: i.tag })
+            .execute();
         }
         await batch.trx.updateTable('servers').set({ task_state: TASK.SPAWNING, host, updated_at: now() }).where('id', '=', id).execute();
       });
@@ -544,7 +579,11 @@ export class ComputeService {
 
   /** Conditional state change: only from the state it was seen in (a concurrent change wins). */
   async transition(id: string, from: { vm: string; task: string | null }, to: Partial<ServersTable>): Promise<boolean> {
-    let qb = this.store.db.updateTable('servers').set({ ...to, updated_at: now() }).where('id', '=', id).where('vm_state', '=', from.vm);
+    let qb = this.store.db
+      .updateTable('servers')
+      .set({ ...to, updated_at: now() })
+      .where('id', '=', id)
+      .where('vm_state', '=', from.vm);
     qb = from.task === null ? qb.where('task_state', 'is', null) : qb.where('task_state', '=', from.task);
     const res = await qb.executeTakeFirst();
     const changed = Number(res.numUpdatedRows) > 0;
@@ -570,7 +609,11 @@ export class ComputeService {
 
   // ------------------------------------------------------------ update / delete
 
-  async update(ctx: RequestContext, id: string, u: { name?: string; description?: string | null; accessIPv4?: string; accessIPv6?: string; autoDiskConfig?: boolean }): Promise<Server> {
+  async update(
+    ctx: RequestContext,
+    id: string,
+    u: { name?: string; description?: string | null; accessIPv4?: string; accessIPv6?: string; autoDiskConfig?: boolean },
+  ): Promise<Server> {
     await this.store.tx(async (trx) => {
       const row = await this.row(ctx, id, trx);
       const set: Partial<ServersTable> = { updated_at: now() };
@@ -649,7 +692,12 @@ export class ComputeService {
     }
     if (groupId === undefined) {
       // `default` is resolved by Neutron on create; here it must be looked up like any other.
-      const g = await this.store.db.selectFrom('security_groups').select('id').where('project_id', '=', row.project_id).where('name', '=', name).executeTakeFirst();
+      const g = await this.store.db
+        .selectFrom('security_groups')
+        .select('id')
+        .where('project_id', '=', row.project_id)
+        .where('name', '=', name)
+        .executeTakeFirst();
       if (!g) throw novaNotFound(`Security group ${name} is not found for project ${row.project_id}`);
       groupId = g.id;
     }
@@ -659,9 +707,12 @@ export class ComputeService {
       if (!ports.length) throw novaNotFound(`instance_id ${id} could not be found as device id on any ports`);
       let found = false;
       for (const p of ports) {
-        const groups = (await batch.trx.selectFrom('port_security_groups').select('security_group_id').where('port_id', '=', p.id).execute()).map((g) => g.security_group_id);
+        const groups = (await batch.trx.selectFrom('port_security_groups').select('security_group_id').where('port_id', '=', p.id).execute()).map(
+          (g) => g.security_group_id,
+        );
         if (action === 'addSecurityGroup') {
-          if (p.port_security_enabled !== 1) throw novaBadRequest('Network requires port_security_enabled and subnet associated in order to apply security groups.');
+          if (p.port_security_enabled !== 1)
+            throw novaBadRequest('Network requires port_security_enabled and subnet associated in order to apply security groups.');
           await batch.update(admin, 'ports', p.id, { port: { security_groups: [...groups, groupId] } });
         } else if (groups.includes(groupId)) {
           await batch.update(admin, 'ports', p.id, { port: { security_groups: groups.filter((g) => g !== groupId) } });
@@ -761,7 +812,12 @@ export class ComputeService {
     this.checkLocked(ctx, row);
     const okStates: string[] = [VM.ACTIVE, 'paused', VM.STOPPED];
     if (!okStates.includes(row.vm_state) || row.task_state !== null) {
-      throw invalidState(id, 'attach_interface', row.task_state !== null && okStates.includes(row.vm_state) ? 'task_state' : 'vm_state', row.task_state !== null && okStates.includes(row.vm_state) ? row.task_state : row.vm_state);
+      throw invalidState(
+        id,
+        'attach_interface',
+        row.task_state !== null && okStates.includes(row.vm_state) ? 'task_state' : 'vm_state',
+        row.task_state !== null && okStates.includes(row.vm_state) ? row.task_state : row.vm_state,
+      );
     }
     let requested: RequestedNetworks;
     if (a.portId) {
@@ -770,8 +826,13 @@ export class ComputeService {
       if (port.device_id) throw novaConflict(`Port ${a.portId} is still in use.`);
       requested = { kind: 'list', items: [{ portId: a.portId, tag: a.tag }] };
     } else if (a.networkId) {
-      const net = await this.store.db.selectFrom('networks').select(['id', 'project_id', 'shared', 'external']).where('id', '=', a.networkId).executeTakeFirst();
-      if (!net || (!ctx.isAdmin && net.project_id !== ctx.projectId && !net.shared && !net.external)) throw novaNotFound(`Network ${a.networkId} could not be found.`);
+      const net = await this.store.db
+        .selectFrom('networks')
+        .select(['id', 'project_id', 'shared', 'external'])
+        .where('id', '=', a.networkId)
+        .executeTakeFirst();
+      if (!net || (!ctx.isAdmin && net.project_id !== ctx.projectId && !net.shared && !net.external))
+        throw novaNotFound(`Network ${a.networkId} could not be found.`);
       requested = { kind: 'list', items: [{ networkId: a.networkId, fixedIp: a.fixedIp, tag: a.tag }] };
     } else {
       requested = { kind: 'auto' };
@@ -780,10 +841,25 @@ export class ComputeService {
     let portId = '';
     try {
       await this.network.batch(async (batch) => {
-        const [iface] = await allocatePorts(batch, { serverId: id, projectId: row.project_id, host: row.host ?? this.hostname, requested, securityGroupIds: [], user: ctx, admin });
+        const [iface] = await allocatePorts(batch, {
+          serverId: id,
+          projectId: row.project_id,
+          host: row.host ?? this.hostname,
+          requested,
+          securityGroupIds: [],
+          user: ctx,
+          admin,
+        });
         if (!iface) throw novaBadRequest(`No specific network was requested and none are available for project '${row.project_id}'.`);
-        const max = await batch.trx.selectFrom('server_interfaces').select(({ fn }) => fn.max<number>('position').as('m')).where('server_id', '=', id).executeTakeFirst();
-        await batch.trx.insertInto('server_interfaces').values({ port_id: iface.portId, server_id: id, position: Number(max?.m ?? -1) + 1, preserve: iface.preserve ? 1 : 0, tag: iface.tag }).execute();
+        const max = await batch.trx
+          .selectFrom('server_interfaces')
+          .select(({ fn }) => fn.max<number>('position').as('m'))
+          .where('server_id', '=', id)
+          .executeTakeFirst();
+        await batch.trx
+          .insertInto('server_interfaces')
+          .values({ port_id: iface.portId, server_id: id, position: Number(max?.m ?? -1) + 1, preserve: iface.preserve ? 1 : 0, tag: iface.tag })
+          .execute();
         portId = iface.portId;
       });
     } catch (e) {
@@ -825,7 +901,7 @@ export class ComputeService {
   // ------------------------------------------------------------ metadata and tags
 
   async metadata(ctx: RequestContext, id: string): Promise<Record<string, string>> {
-    return fromJson(( await this.row(ctx, id)).metadata, {});
+    return fromJson((await this.row(ctx, id)).metadata, {});
   }
 
   /** Replace (PUT) or merge (POST) metadata, or set one key. */
@@ -836,9 +912,15 @@ export class ComputeService {
       const merged = replace ? { ...items } : { ...fromJson<Record<string, string>>(row.metadata, {}), ...items };
       const limits = await computeQuotaLimits(trx, row.project_id);
       if (limits.metadata_items >= 0 && Object.keys(merged).length > limits.metadata_items) {
-        throw novaForbidden(`Quota exceeded for metadata_items: Requested ${Object.keys(merged).length}, but already used 0 of ${limits.metadata_items} metadata_items`);
+        throw novaForbidden(
+          `Quota exceeded for metadata_items: Requested ${Object.keys(merged).length}, but already used 0 of ${limits.metadata_items} metadata_items`,
+        );
       }
-      await trx.updateTable('servers').set({ metadata: JSON.stringify(merged), updated_at: now() }).where('id', '=', id).execute();
+      await trx
+        .updateTable('servers')
+        .set({ metadata: JSON.stringify(merged), updated_at: now() })
+        .where('id', '=', id)
+        .execute();
       return merged;
     });
     this.changed(id, 'metadata');
@@ -852,7 +934,11 @@ export class ComputeService {
       const md = fromJson<Record<string, string>>(row.metadata, {});
       if (!(key in md)) throw novaNotFound('Metadata item was not found');
       delete md[key];
-      await trx.updateTable('servers').set({ metadata: JSON.stringify(md), updated_at: now() }).where('id', '=', id).execute();
+      await trx
+        .updateTable('servers')
+        .set({ metadata: JSON.stringify(md), updated_at: now() })
+        .where('id', '=', id)
+        .execute();
     });
     this.changed(id, 'metadata');
   }
@@ -872,7 +958,11 @@ export class ComputeService {
       if (add !== undefined) {
         const has = await trx.selectFrom('server_tags').select('tag').where('server_id', '=', id).where('tag', '=', add).executeTakeFirst();
         if (!has) {
-          const n = await trx.selectFrom('server_tags').select(({ fn }) => fn.countAll<number>().as('n')).where('server_id', '=', id).executeTakeFirst();
+          const n = await trx
+            .selectFrom('server_tags')
+            .select(({ fn }) => fn.countAll<number>().as('n'))
+            .where('server_id', '=', id)
+            .executeTakeFirst();
           if (Number(n?.n ?? 0) >= 50) throw novaBadRequest(`The number of tags exceeded the per-server limit 50`);
           await trx.insertInto('server_tags').values({ server_id: id, tag: add }).execute();
         }
@@ -889,10 +979,23 @@ export class ComputeService {
   // ------------------------------------------------------------ external events
 
   /** os-server-external-events: Neutron's notifications (network-vif-plugged …), admin only. */
-  async externalEvents(ctx: RequestContext, events: Array<{ name: string; server_uuid: string; tag?: string; status?: string }>): Promise<Array<Record<string, unknown>>> {
+  async externalEvents(
+    ctx: RequestContext,
+    events: Array<{ name: string; server_uuid: string; tag?: string; status?: string }>,
+  ): Promise<Array<Record<string, unknown>>> {
     if (!ctx.isAdmin) throw policyDenied('os_compute_api:os-server-external-events:create');
     const ids = [...new Set(events.map((e) => e.server_uuid))];
-    const found = new Set((await this.store.db.selectFrom('servers').select(['id', 'host']).where('id', 'in', ids.length ? ids : ['']).execute()).filter((r) => r.host).map((r) => r.id));
+    const found = new Set(
+      (
+        await this.store.db
+          .selectFrom('servers')
+          .select(['id', 'host'])
+          .where('id', 'in', ids.length ? ids : [''])
+          .execute()
+      )
+        .filter((r) => r.host)
+        .map((r) => r.id),
+    );
     const out = events.map((e) => {
       const ok = found.has(e.server_uuid);
       return { ...e, status: ok ? 'completed' : 'failed', code: ok ? 200 : 404 };
@@ -907,10 +1010,7 @@ export class ComputeService {
       .selectFrom('servers')
       .selectAll()
       .where((eb) =>
-        eb.or([
-          eb('vm_state', '=', VM.BUILDING),
-          eb('task_state', 'in', [TASK.POWERING_OFF, TASK.POWERING_ON, TASK.REBOOTING, TASK.REBOOTING_HARD]),
-        ]),
+        eb.or([eb('vm_state', '=', VM.BUILDING), eb('task_state', 'in', [TASK.POWERING_OFF, TASK.POWERING_ON, TASK.REBOOTING, TASK.REBOOTING_HARD])]),
       )
       .orderBy('internal_id')
       .execute();

@@ -78,7 +78,12 @@ export class Assignments {
   /** Roles granted directly to a user on one target. */
   async grants(userId: string, targetType: TargetType, targetId: string): Promise<Role[]> {
     const db = this.env.store.db;
-    const rows = await db.selectFrom('roles').selectAll().where('id', 'in', this.direct(db, userId, targetType, targetId)).orderBy('name').execute();
+    const rows = await db
+      .selectFrom('roles')
+      .selectAll()
+      .where('id', 'in', this.direct(db, userId, targetType, targetId))
+      .orderBy('name')
+      .execute();
     return rows.map(roleOf);
   }
 
@@ -138,7 +143,11 @@ export class Assignments {
         }
       }
     }
-    const roles = await q.selectFrom('roles').select(['id', 'name']).where('id', 'in', [...ids]).execute();
+    const roles = await q
+      .selectFrom('roles')
+      .select(['id', 'name'])
+      .where('id', 'in', [...ids])
+      .execute();
     // Direct roles first, then inferred ones, as Keystone lists them.
     const order = [...ids];
     return roles.sort((a, b) => order.indexOf(a.id) - order.indexOf(b.id));

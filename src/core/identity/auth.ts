@@ -189,9 +189,7 @@ export async function authenticateV2(identity: IdentityService, body: unknown): 
   let scope: Scope = { kind: 'unscoped' };
   if (typeof auth.tenantId === 'string' || typeof auth.tenantName === 'string') {
     const project =
-      typeof auth.tenantId === 'string'
-        ? await identity.projects.find(auth.tenantId)
-        : await identity.projects.findByName(auth.tenantName, DEFAULT_DOMAIN_ID);
+      typeof auth.tenantId === 'string' ? await identity.projects.find(auth.tenantId) : await identity.projects.findByName(auth.tenantName, DEFAULT_DOMAIN_ID);
     if (!project || !project.enabled) throw unauthorized();
     await enabledDomain(identity, { id: project.domain_id });
     scope = { kind: 'project', projectId: project.id };

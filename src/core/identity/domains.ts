@@ -77,7 +77,9 @@ export class Domains {
       if (patch.enabled !== undefined) set.enabled = patch.enabled ? 1 : 0;
       if (patch.tags !== undefined) set.tags = JSON.stringify(patch.tags);
       set.extra = mergedExtra(old.extra, patch, KNOWN);
-      await updateRow(trx, 'domains', id, set, () => conflict('project', `it is not permitted to have two projects acting as domains with the same name: ${String(set.name)}`));
+      await updateRow(trx, 'domains', id, set, () =>
+        conflict('project', `it is not permitted to have two projects acting as domains with the same name: ${String(set.name)}`),
+      );
       return this.get(id, trx);
     });
   }

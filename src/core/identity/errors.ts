@@ -43,8 +43,7 @@ const TYPE_NAMES: Record<Entity, string> = {
 };
 
 /** "Could not find project: <id>." */
-export const notFound = (entity: Entity, id: string) =>
-  new DomainError('not_found', TYPE_NAMES[entity], `Could not find ${entity}: ${id}.`);
+export const notFound = (entity: Entity, id: string) => new DomainError('not_found', TYPE_NAMES[entity], `Could not find ${entity}: ${id}.`);
 
 export const roleAssignmentNotFound = (roleId: string, actorId: string, targetId: string) =>
   new DomainError(
@@ -83,5 +82,4 @@ export const unsupportedAuthMethod = (methods: string[]) =>
     identity: { methods },
   });
 
-export const notImplemented = () =>
-  new DomainError('not_implemented', 'NotImplemented', 'The action you have requested has not been implemented.');
+export const notImplemented = () => new DomainError('not_implemented', 'NotImplemented', 'The action you have requested has not been implemented.');

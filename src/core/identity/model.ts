@@ -128,7 +128,11 @@ export async function updateRow(
   const values = Object.fromEntries(Object.entries(set).filter(([, v]) => v !== undefined));
   if (Object.keys(values).length === 0) return;
   try {
-    await trx.updateTable(table).set(values as never).where('id', '=', id).execute();
+    await trx
+      .updateTable(table)
+      .set(values as never)
+      .where('id', '=', id)
+      .execute();
   } catch (e) {
     if (isUniqueViolation(e)) throw onConflict();
     throw e;
@@ -137,11 +141,7 @@ export async function updateRow(
 
 export type { Q };
 
-export type Scope =
-  | { kind: 'project'; projectId: string }
-  | { kind: 'domain'; domainId: string }
-  | { kind: 'system' }
-  | { kind: 'unscoped' };
+export type Scope = { kind: 'project'; projectId: string } | { kind: 'domain'; domainId: string } | { kind: 'system' } | { kind: 'unscoped' };
 
 export interface RoleRef {
   id: string;

@@ -90,7 +90,10 @@ export class Roles {
       const role = await this.get(id, trx);
       if (role.options.immutable === true) throw immutableDelete('role', id);
       await trx.deleteFrom('role_assignments').where('role_id', '=', id).execute();
-      await trx.deleteFrom('implied_roles').where((eb) => eb.or([eb('prior_role_id', '=', id), eb('implied_role_id', '=', id)])).execute();
+      await trx
+        .deleteFrom('implied_roles')
+        .where((eb) => eb.or([eb('prior_role_id', '=', id), eb('implied_role_id', '=', id)]))
+        .execute();
       await trx.deleteFrom('roles').where('id', '=', id).execute();
     });
   }
@@ -103,7 +106,12 @@ export class Roles {
   }
 
   async implies(priorId: string, impliedId: string, q: Q = this.env.store.db): Promise<boolean> {
-    const r = await q.selectFrom('implied_roles').select('prior_role_id').where('prior_role_id', '=', priorId).where('implied_role_id', '=', impliedId).executeTakeFirst();
+    const r = await q
+      .selectFrom('implied_roles')
+      .select('prior_role_id')
+      .where('prior_role_id', '=', priorId)
+      .where('implied_role_id', '=', impliedId)
+      .executeTakeFirst();
     return !!r;
   }
 

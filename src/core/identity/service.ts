@@ -139,10 +139,26 @@ export class IdentityService implements IdentityEnv {
           project = { id: hexId() };
           await trx
             .insertInto('projects')
-            .values({ id: project.id, name, domain_id: DEFAULT_DOMAIN_ID, description, enabled: 1, parent_id: DEFAULT_DOMAIN_ID, tags: '[]', extra: '{}', options: '{}', created_at: now })
+            .values({
+              id: project.id,
+              name,
+              domain_id: DEFAULT_DOMAIN_ID,
+              description,
+              enabled: 1,
+              parent_id: DEFAULT_DOMAIN_ID,
+              tags: '[]',
+              extra: '{}',
+              options: '{}',
+              created_at: now,
+            })
             .execute();
         }
-        let user = await trx.selectFrom('users').select(['id', 'password_hash']).where('domain_id', '=', DEFAULT_DOMAIN_ID).where('name', '=', name).executeTakeFirst();
+        let user = await trx
+          .selectFrom('users')
+          .select(['id', 'password_hash'])
+          .where('domain_id', '=', DEFAULT_DOMAIN_ID)
+          .where('name', '=', name)
+          .executeTakeFirst();
         let password: string | null = null;
         if (!user) {
           password = given ?? generatePassword();
@@ -321,7 +337,10 @@ export class IdentityService implements IdentityEnv {
 
   /** Drop token rows a day past expiry; called periodically. */
   async purgeExpired(): Promise<void> {
-    await this.store.db.deleteFrom('tokens').where('expires_at', '<', isoMicros(new Date(Date.now() - 24 * 3600 * 1000))).execute();
+    await this.store.db
+      .deleteFrom('tokens')
+      .where('expires_at', '<', isoMicros(new Date(Date.now() - 24 * 3600 * 1000)))
+      .execute();
   }
 
   /** TokenAuthenticator for the other services' edges. */

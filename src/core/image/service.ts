@@ -47,11 +47,43 @@ export const imageNotFound = (id: string) => new DomainError('not_found', 'HTTPN
 const plainNotFound = () => new DomainError('not_found', 'HTTPNotFound', 'The resource could not be found.');
 
 const READ_ONLY_ON_CREATE = ['direct_url', 'self', 'file', 'schema', 'stores'];
-const READ_ONLY = ['created_at', 'updated_at', 'status', 'checksum', 'size', 'virtual_size', 'direct_url', 'self', 'file', 'schema', 'id', 'os_hash_algo', 'os_hash_value'];
+const READ_ONLY = [
+  'created_at',
+  'updated_at',
+  'status',
+  'checksum',
+  'size',
+  'virtual_size',
+  'direct_url',
+  'self',
+  'file',
+  'schema',
+  'id',
+  'os_hash_algo',
+  'os_hash_value',
+];
 const RESERVED = ['location', 'deleted', 'deleted_at'];
 const RESERVED_NS = 'os_glance';
 /** Attributes of the image itself (not extra properties). */
-const BASE = ['checksum', 'created_at', 'container_format', 'disk_format', 'id', 'min_disk', 'min_ram', 'name', 'size', 'virtual_size', 'status', 'tags', 'owner', 'updated_at', 'visibility', 'protected', 'os_hidden'];
+const BASE = [
+  'checksum',
+  'created_at',
+  'container_format',
+  'disk_format',
+  'id',
+  'min_disk',
+  'min_ram',
+  'name',
+  'size',
+  'virtual_size',
+  'status',
+  'tags',
+  'owner',
+  'updated_at',
+  'visibility',
+  'protected',
+  'os_hidden',
+];
 /** Attributes a PATCH may set on the image itself. */
 const SETTABLE = ['name', 'visibility', 'protected', 'os_hidden', 'min_disk', 'min_ram', 'container_format', 'disk_format', 'owner', 'tags'];
 const SORT_KEYS = ['name', 'status', 'container_format', 'disk_format', 'size', 'id', 'created_at', 'updated_at'];
@@ -162,7 +194,11 @@ export class ImageService {
   /** Names and ids for many images at once (Nova's views, novaclient's image column). */
   async byIds(ids: string[]): Promise<Map<string, ImagesTable>> {
     if (ids.length === 0) return new Map();
-    const rows = await this.store.db.selectFrom('images').selectAll().where('id', 'in', [...new Set(ids)]).execute();
+    const rows = await this.store.db
+      .selectFrom('images')
+      .selectAll()
+      .where('id', 'in', [...new Set(ids)])
+      .execute();
     return new Map(rows.map((r) => [r.id, r]));
   }
 
@@ -235,7 +271,8 @@ export class ImageService {
     const osHidden = (take('os_hidden') ?? 'false').toLowerCase();
     if (osHidden !== 'true' && osHidden !== 'false') throw bad(`Invalid value '${osHidden}' for 'os_hidden' filter. Valid values are 'true' or 'false'.`);
     const prot = take('protected');
-    if (prot !== undefined && prot !== 'true' && prot !== 'false') throw bad(`Invalid value '${prot}' for 'protected' filter. Valid values are 'true' or 'false'.`);
+    if (prot !== undefined && prot !== 'true' && prot !== 'false')
+      throw bad(`Invalid value '${prot}' for 'protected' filter. Valid values are 'true' or 'false'.`);
 
     const db = this.store.db;
     let qb = db.selectFrom('images').selectAll('images');
@@ -243,7 +280,9 @@ export class ImageService {
     qb = qb.where('images.os_hidden', '=', osHidden === 'true' ? 1 : 0);
     if (prot !== undefined) qb = qb.where('images.protected', '=', prot === 'true' ? 1 : 0);
     for (const t of tags) {
-      qb = qb.where((eb) => eb.exists(eb.selectFrom('image_tags').select('image_tags.tag').whereRef('image_tags.image_id', '=', 'images.id').where('image_tags.tag', '=', t)));
+      qb = qb.where((eb) =>
+        eb.exists(eb.selectFrom('image_tags').select('image_tags.tag').whereRef('image_tags.image_id', '=', 'images.id').where('image_tags.tag', '=', t)),
+      );
     }
 
     const project = ctx.projectId;
@@ -298,7 +337,14 @@ export class ImageService {
         continue;
       }
       qb = qb.where((eb) =>
-        eb.exists(eb.selectFrom('image_properties').select('image_properties.name').whereRef('image_properties.image_id', '=', 'images.id').where('image_properties.name', '=', k).where('image_properties.value', '=', v)),
+        eb.exists(
+          eb
+            .selectFrom('image_properties')
+            .select('image_properties.name')
+            .whereRef('image_properties.image_id', '=', 'images.id')
+            .where('image_properties.name', '=', k)
+            .where('image_properties.value', '=', v),
+        ),
       );
     }
 
@@ -310,7 +356,13 @@ export class ImageService {
         eb.or(
           sortKeys.map((k, i) =>
             eb.and([
-              ...sortKeys.slice(0, i).map((p) => (m[p as keyof ImagesTable] === null ? eb(`images.${p}` as 'images.id', 'is', null) : eb(`images.${p}` as 'images.id', '=', m[p as keyof ImagesTable] as string))),
+              ...sortKeys
+                .slice(0, i)
+                .map((p) =>
+                  m[p as keyof ImagesTable] === null
+                    ? eb(`images.${p}` as 'images.id', 'is', null)
+                    : eb(`images.${p}` as 'images.id', '=', m[p as keyof ImagesTable] as string),
+                ),
               nullSafeCompare(eb, `images.${k}`, sortDirs[i] === 'asc' ? '>' : '<', m[k as keyof ImagesTable]),
             ]),
           ),
@@ -355,7 +407,8 @@ export class ImageService {
       if (RESERVED.includes(k) || k.startsWith(RESERVED_NS)) throw forbidden(`Attribute '${k}' is reserved.`);
     }
     const owner = (base.owner as string | null | undefined) ?? ctx.projectId;
-    if (!ctx.isAdmin && 'owner' in base && base.owner !== ctx.projectId) throw forbidden(`You are not permitted to create images owned by '${String(base.owner)}'.`);
+    if (!ctx.isAdmin && 'owner' in base && base.owner !== ctx.projectId)
+      throw forbidden(`You are not permitted to create images owned by '${String(base.owner)}'.`);
     this.checkVisibilityPolicy(ctx, base.visibility);
     for (const k of READ_ONLY) if (k in base && k !== 'id') throw forbidden(`Attribute '${k}' is read-only.`);
     for (const k of ['min_disk', 'min_ram'] as const) {
@@ -452,7 +505,11 @@ export class ImageService {
         }
       }
       if (changes.length === 0) return;
-      await trx.updateTable('images').set({ ...cols, updated_at: nowIso() }).where('id', '=', id).execute();
+      await trx
+        .updateTable('images')
+        .set({ ...cols, updated_at: nowIso() })
+        .where('id', '=', id)
+        .execute();
       if (tags !== undefined) await this.writeTags(trx, id, tags);
       await trx.deleteFrom('image_properties').where('image_id', '=', id).execute();
       for (const [name, value] of Object.entries(props)) await trx.insertInto('image_properties').values({ image_id: id, name, value }).execute();
@@ -494,7 +551,12 @@ export class ImageService {
     try {
       stored = await this.files.write(id, data, this.opts.sizeCap);
     } catch (e) {
-      await this.store.db.updateTable('images').set({ status: 'queued', size: null, virtual_size: null, updated_at: nowIso() }).where('id', '=', id).where('status', '=', 'saving').execute();
+      await this.store.db
+        .updateTable('images')
+        .set({ status: 'queued', size: null, virtual_size: null, updated_at: nowIso() })
+        .where('id', '=', id)
+        .where('status', '=', 'saving')
+        .execute();
       if (e instanceof ImageTooLarge) {
         throw new DomainError('too_large', 'HTTPRequestEntityTooLarge', `The incoming image is too large: ${e.message}`);
       }
@@ -502,7 +564,14 @@ export class ImageService {
     }
     const done = await this.store.db
       .updateTable('images')
-      .set({ status: 'active', size: stored.size, checksum: stored.checksum, os_hash_algo: stored.hashAlgo, os_hash_value: stored.hashValue, updated_at: nowIso() })
+      .set({
+        status: 'active',
+        size: stored.size,
+        checksum: stored.checksum,
+        os_hash_algo: stored.hashAlgo,
+        os_hash_value: stored.hashValue,
+        updated_at: nowIso(),
+      })
       .where('id', '=', id)
       .where('status', '=', 'saving')
       .executeTakeFirst();
@@ -556,8 +625,15 @@ export class ImageService {
       this.mustOwn(ctx, row);
       const exists = await trx.selectFrom('image_tags').select('tag').where('image_id', '=', id).where('tag', '=', tag).executeTakeFirst();
       if (!exists) {
-        const n = await trx.selectFrom('image_tags').select(({ fn }) => fn.countAll<number>().as('n')).where('image_id', '=', id).executeTakeFirst();
-        await trx.insertInto('image_tags').values({ image_id: id, tag, position: Number(n?.n ?? 0) }).execute();
+        const n = await trx
+          .selectFrom('image_tags')
+          .select(({ fn }) => fn.countAll<number>().as('n'))
+          .where('image_id', '=', id)
+          .executeTakeFirst();
+        await trx
+          .insertInto('image_tags')
+          .values({ image_id: id, tag, position: Number(n?.n ?? 0) })
+          .execute();
       }
       await trx.updateTable('images').set({ updated_at: nowIso() }).where('id', '=', id).execute();
     });
@@ -681,9 +757,13 @@ function splitQuoted(v: string): string[] {
 }
 
 /** `col <op> value` where NULL sorts first (smallest), for keyset pagination. */
-function nullSafeCompare(eb: import('kysely').ExpressionBuilder<import('../../store/schema.js').DB, 'images'>, col: string, op: '>' | '<', value: unknown): Expression<SqlBool> {
+function nullSafeCompare(
+  eb: import('kysely').ExpressionBuilder<import('../../store/schema.js').DB, 'images'>,
+  col: string,
+  op: '>' | '<',
+  value: unknown,
+): Expression<SqlBool> {
   const c = col as 'images.id';
   if (value === null || value === undefined) return op === '>' ? eb(c, 'is not', null) : sql<SqlBool>`1 = 0`;
   return op === '>' ? eb(c, '>', value as string) : eb.or([eb(c, '<', value as string), eb(c, 'is', null)]);
 }
-

@@ -65,7 +65,11 @@ function requireAdmin(ctx: RequestContext): void {
 }
 
 async function get(deps: LbDeps, id: string): Promise<Dict> {
-  const row = await deps.store.db.selectFrom('lb_amphorae').selectAll().where('id', '=', canonicalUuid(id) ?? id).executeTakeFirst();
+  const row = await deps.store.db
+    .selectFrom('lb_amphorae')
+    .selectAll()
+    .where('id', '=', canonicalUuid(id) ?? id)
+    .executeTakeFirst();
   if (!row) throw lbErrors.notFound('Amphora', id);
   return row;
 }
@@ -107,7 +111,11 @@ export async function failoverAmphora(deps: LbDeps, ctx: RequestContext, id: str
 /** GET /amphorae/{id}/stats: the listener counters of its load balancer. */
 export async function amphoraStats(deps: LbDeps, ctx: RequestContext, id: string) {
   requireAdmin(ctx);
-  const amp = await deps.store.db.selectFrom('lb_amphorae').selectAll().where('id', '=', canonicalUuid(id) ?? id).executeTakeFirst();
+  const amp = await deps.store.db
+    .selectFrom('lb_amphorae')
+    .selectAll()
+    .where('id', '=', canonicalUuid(id) ?? id)
+    .executeTakeFirst();
   const rows = amp ? await deps.store.db.selectFrom('lb_listener_stats').selectAll().where('loadbalancer_id', '=', amp.loadbalancer_id).execute() : [];
   if (!amp || !rows.length) throw lbErrors.notFound('Amphora stats for', id);
   return rows.map((r) => ({

@@ -84,7 +84,8 @@ function checkProfileData(providerName: string, raw: string, option: string, cap
       continue;
     }
     if (typeof v !== 'string') throw lbErrors.unsupportedOption(provider, `${k} ${pyStr(v)} is not of type 'string'`);
-    if (enums[k] && !enums[k].includes(v)) throw lbErrors.unsupportedOption(provider, `${k} '${v}' is not one of [${enums[k].map((x) => `'${x}'`).join(', ')}]`);
+    if (enums[k] && !enums[k].includes(v))
+      throw lbErrors.unsupportedOption(provider, `${k} '${v}' is not one of [${enums[k].map((x) => `'${x}'`).join(', ')}]`);
   }
 }
 
@@ -117,14 +118,19 @@ const TOPOLOGIES = { loadbalancer_topology: ['ACTIVE_STANDBY', 'SINGLE'] };
 
 export async function createFlavorProfile(deps: LbDeps, ctx: RequestContext, b: Dict) {
   requireAdmin(ctx);
-  return createProfileRow(deps, 'lb_flavor_profiles', b, () => checkProfileData(b.provider_name, b.flavor_data, 'flavor_data', FLAVOR_CAPABILITIES, TOPOLOGIES));
+  return createProfileRow(deps, 'lb_flavor_profiles', b, () =>
+    checkProfileData(b.provider_name, b.flavor_data, 'flavor_data', FLAVOR_CAPABILITIES, TOPOLOGIES),
+  );
 }
 
 async function createProfileRow(deps: LbDeps, table: 'lb_flavor_profiles' | 'lb_az_profiles', b: Dict, validate: () => void) {
   validate();
   const id = newUuid();
   if (table === 'lb_flavor_profiles') {
-    await deps.store.db.insertInto('lb_flavor_profiles').values({ id, name: b.name, provider_name: b.provider_name, flavor_data: b.flavor_data, created_at: octaviaTime() }).execute();
+    await deps.store.db
+      .insertInto('lb_flavor_profiles')
+      .values({ id, name: b.name, provider_name: b.provider_name, flavor_data: b.flavor_data, created_at: octaviaTime() })
+      .execute();
     return renderFp(await getFp(deps.store.db, id));
   }
   await deps.store.db
@@ -171,7 +177,13 @@ const FLAVOR_LIST: ListSpec = {
     flavor_profile_id: { column: 'flavor_profile_id' },
   },
 };
-const renderFlavor = (r: Dict) => ({ id: r.id, name: r.name, description: r.description ?? '', enabled: r.enabled === 1, flavor_profile_id: r.flavor_profile_id });
+const renderFlavor = (r: Dict) => ({
+  id: r.id,
+  name: r.name,
+  description: r.description ?? '',
+  enabled: r.enabled === 1,
+  flavor_profile_id: r.flavor_profile_id,
+});
 
 async function getFlavor(q: Q, id: string): Promise<Dict> {
   const row = await q.selectFrom('lb_flavors').selectAll().where('id', '=', id).executeTakeFirst();
@@ -197,7 +209,14 @@ export async function createFlavor(deps: LbDeps, ctx: RequestContext, b: Dict) {
   const id = newUuid();
   await deps.store.db
     .insertInto('lb_flavors')
-    .values({ id, name: b.name, description: b.description ?? '', enabled: b.enabled === false ? 0 : 1, flavor_profile_id: b.flavor_profile_id, created_at: octaviaTime() })
+    .values({
+      id,
+      name: b.name,
+      description: b.description ?? '',
+      enabled: b.enabled === false ? 0 : 1,
+      flavor_profile_id: b.flavor_profile_id,
+      created_at: octaviaTime(),
+    })
     .execute();
   return renderFlavor(await getFlavor(deps.store.db, id));
 }
@@ -228,7 +247,12 @@ export async function deleteFlavor(deps: LbDeps, ctx: RequestContext, id: string
 
 const AZP_LIST: ListSpec = {
   table: 'lb_az_profiles',
-  columns: { id: { column: 'id' }, name: { column: 'name' }, provider_name: { column: 'provider_name' }, availability_zone_data: { column: 'availability_zone_data' } },
+  columns: {
+    id: { column: 'id' },
+    name: { column: 'name' },
+    provider_name: { column: 'provider_name' },
+    availability_zone_data: { column: 'availability_zone_data' },
+  },
 };
 const renderAzp = (r: Dict) => ({ id: r.id, name: r.name, provider_name: r.provider_name, availability_zone_data: r.availability_zone_data });
 
@@ -251,7 +275,9 @@ export async function showAzProfile(deps: LbDeps, ctx: RequestContext, id: strin
 
 export async function createAzProfile(deps: LbDeps, ctx: RequestContext, b: Dict) {
   requireAdmin(ctx);
-  return createProfileRow(deps, 'lb_az_profiles', b, () => checkProfileData(b.provider_name, b.availability_zone_data, 'availability_zone_data', AZ_CAPABILITIES));
+  return createProfileRow(deps, 'lb_az_profiles', b, () =>
+    checkProfileData(b.provider_name, b.availability_zone_data, 'availability_zone_data', AZ_CAPABILITIES),
+  );
 }
 
 export async function updateAzProfile(deps: LbDeps, ctx: RequestContext, id: string, b: Dict) {
@@ -290,7 +316,12 @@ const AZ_LIST: ListSpec = {
     availability_zone_profile_id: { column: 'availability_zone_profile_id' },
   },
 };
-const renderAz = (r: Dict) => ({ name: r.name, description: r.description ?? '', enabled: r.enabled === 1, availability_zone_profile_id: r.availability_zone_profile_id });
+const renderAz = (r: Dict) => ({
+  name: r.name,
+  description: r.description ?? '',
+  enabled: r.enabled === 1,
+  availability_zone_profile_id: r.availability_zone_profile_id,
+});
 
 async function getAz(q: Q, name: string): Promise<Dict> {
   const row = await q.selectFrom('lb_availability_zones').selectAll().where('name', '=', name).executeTakeFirst();
@@ -316,7 +347,13 @@ export async function createAz(deps: LbDeps, ctx: RequestContext, b: Dict) {
   if (dup) throw lbErrors.recordExists('availability zone', b.name);
   await deps.store.db
     .insertInto('lb_availability_zones')
-    .values({ name: b.name, description: b.description ?? '', enabled: b.enabled === false ? 0 : 1, availability_zone_profile_id: b.availability_zone_profile_id, created_at: octaviaTime() })
+    .values({
+      name: b.name,
+      description: b.description ?? '',
+      enabled: b.enabled === false ? 0 : 1,
+      availability_zone_profile_id: b.availability_zone_profile_id,
+      created_at: octaviaTime(),
+    })
     .execute();
   return renderAz(await getAz(deps.store.db, b.name));
 }

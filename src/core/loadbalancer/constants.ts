@@ -128,19 +128,25 @@ export const MODEL_NAMES = {
  */
 export const PROVIDERS: Array<{ name: string; description: string }> = [
   { name: 'pocketstack', description: 'The PocketStack load-balancer engine: HAProxy or a built-in proxy in a namespace per load balancer.' },
-  { name: 'amphora', description: 'Alias of the pocketstack provider under the name of Octavia\'s default amphora provider.' },
+  { name: 'amphora', description: "Alias of the pocketstack provider under the name of Octavia's default amphora provider." },
   { name: 'octavia', description: 'Deprecated alias of the amphora provider.' },
 ];
 export const DEFAULT_PROVIDER = 'amphora';
 
 /** What a flavor profile may set for this provider (Octavia amphora driver's capabilities). */
 export const FLAVOR_CAPABILITIES = [
-  { name: 'loadbalancer_topology', description: 'The load balancer topology. One of: SINGLE - One amphora per load balancer. ACTIVE_STANDBY - Two amphora per load balancer.' },
+  {
+    name: 'loadbalancer_topology',
+    description: 'The load balancer topology. One of: SINGLE - One amphora per load balancer. ACTIVE_STANDBY - Two amphora per load balancer.',
+  },
   { name: 'compute_flavor', description: 'The compute driver flavor ID.' },
   { name: 'amp_image_tag', description: 'The amphora image tag.' },
 ];
 export const AZ_CAPABILITIES = [
   { name: 'compute_zone', description: 'The compute availability zone.' },
   { name: 'management_network', description: 'The management network ID for the amphora.' },
-  { name: 'valid_vip_networks', description: 'List of network IDs that are allowed for VIP use. This overrides/replaces the list of allowed networks configured in `octavia.conf`.' },
+  {
+    name: 'valid_vip_networks',
+    description: 'List of network IDs that are allowed for VIP use. This overrides/replaces the list of allowed networks configured in `octavia.conf`.',
+  },
 ];

@@ -16,7 +16,11 @@ export const lbErrors = {
   immutable: (resource: string, id: string) => new DomainError('conflict', 'ImmutableObject', `${resource} ${id} is immutable and cannot be updated.`),
   lbPending: (state: string, id: string) => new DomainError('conflict', 'LBPendingStateError', `Invalid state ${state} of loadbalancer resource ${id}`),
   duplicateListener: (protocol: string, port: number) =>
-    new DomainError('conflict', 'DuplicateListenerEntry', `Another Listener on this Load Balancer is already using protocol ${protocol} and protocol_port ${port}`),
+    new DomainError(
+      'conflict',
+      'DuplicateListenerEntry',
+      `Another Listener on this Load Balancer is already using protocol ${protocol} and protocol_port ${port}`,
+    ),
   duplicateMember: (ip: string, port: number) =>
     new DomainError('conflict', 'DuplicateMemberEntry', `Another member on this pool is already using ip ${ip} on protocol_port ${port}`),
   duplicateMonitor: () => new DomainError('conflict', 'DuplicateHealthMonitor', 'This pool already has a health monitor'),

@@ -87,7 +87,8 @@ export function checkRule(r: { type: string; compare_type: string; key?: string 
         if (!r.key) throw invalidRule('L7 rule type requires a key');
         headerName(r.key, 'key');
         if (r.compare_type === 'REGEX') checkRegex(r.value);
-        else if (COMPARES.includes(r.compare_type)) (r.type === 'HEADER' ? headerValue : cookieValue)(r.value, r.type === 'HEADER' ? 'header value' : 'cookie value');
+        else if (COMPARES.includes(r.compare_type))
+          (r.type === 'HEADER' ? headerValue : cookieValue)(r.value, r.type === 'HEADER' ? 'header value' : 'cookie value');
         else throw invalidRule('invalid comparison type for rule type');
         break;
       case 'HOST_NAME':
@@ -345,7 +346,11 @@ export async function createL7Rule(deps: LbDeps, ctx: RequestContext, policyId: 
   const lb = await getLb(deps.store.db, listener.loadbalancer_id);
   authorize(ctx, lb.project_id);
   checkRule({ type: b.type, compare_type: b.compare_type, key: b.key, value: b.value });
-  const count = await deps.store.db.selectFrom('lb_l7rules').select(({ fn }) => fn.countAll<number>().as('n')).where('l7policy_id', '=', policy.id).executeTakeFirst();
+  const count = await deps.store.db
+    .selectFrom('lb_l7rules')
+    .select(({ fn }) => fn.countAll<number>().as('n'))
+    .where('l7policy_id', '=', policy.id)
+    .executeTakeFirst();
   if (Number(count?.n ?? 0) >= C.MAX_L7RULES_PER_POLICY) throw lbErrors.tooManyL7Rules(policy.id);
   const id = newUuid();
   await write(deps, async (trx, fx) => {

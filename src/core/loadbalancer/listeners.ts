@@ -129,7 +129,8 @@ export async function createListener(deps: LbDeps, ctx: RequestContext, b: Dict)
     if (b.client_authentication && b.client_authentication !== 'NONE') {
       throw lbErrors.validation(`Client authentication setting ${b.client_authentication} requires a client CA container reference.`);
     }
-    if (b.client_crl_container_ref) throw lbErrors.validation('A client authentication CA reference is required to specify a client authentication revocation list.');
+    if (b.client_crl_container_ref)
+      throw lbErrors.validation('A client authentication CA reference is required to specify a client authentication revocation list.');
     await checkPortFree(trx, lb.id, protocol, b.protocol_port);
     const cidrs: string[] | null = b.allowed_cidrs ?? null;
     checkCidrsMatchVip(lb.vip_address, cidrs ?? []);
@@ -186,7 +187,8 @@ export async function updateListener(deps: LbDeps, ctx: RequestContext, id: stri
     throw lbErrors.validation(`Client authentication setting ${b.client_authentication} requires a client CA container reference.`);
   }
   if (b.insert_headers && Object.keys(b.insert_headers).length) validateInsertHeaders(Object.keys(b.insert_headers), l.protocol, false);
-  if (b.client_crl_container_ref) throw lbErrors.validation('A client authentication CA reference is required to specify a client authentication revocation list.');
+  if (b.client_crl_container_ref)
+    throw lbErrors.validation('A client authentication CA reference is required to specify a client authentication revocation list.');
   if (b.allowed_cidrs) checkCidrsMatchVip(lb.vip_address, b.allowed_cidrs);
   if (b.default_pool_id) {
     if (l.protocol === 'PROMETHEUS') throw lbErrors.listenerNoChildren('PROMETHEUS');

@@ -63,7 +63,9 @@ async function checkFlavorAndZone(q: Q, b: Dict): Promise<string | undefined> {
     flavorProvider = flavor.provider_name;
   }
   if (b.availability_zone !== undefined) {
-    const az = b.availability_zone ? await q.selectFrom('lb_availability_zones').select('enabled').where('name', '=', b.availability_zone).executeTakeFirst() : undefined;
+    const az = b.availability_zone
+      ? await q.selectFrom('lb_availability_zones').select('enabled').where('name', '=', b.availability_zone).executeTakeFirst()
+      : undefined;
     if (!az) throw lbErrors.validation('Invalid availability zone.');
     if (az.enabled !== 1) throw lbErrors.disabledOption('availability_zone', b.availability_zone);
   }
@@ -86,7 +88,10 @@ export async function createLoadBalancer(deps: LbDeps, ctx: RequestContext, b: D
   }
   checkProvider(provider);
   if ((b.listeners?.length ?? 0) > 0 || (b.pools?.length ?? 0) > 0) {
-    throw lbErrors.notImplementedAction(provider, 'Creating a fully populated load balancer (listeners and pools in one call) is not implemented by this engine.');
+    throw lbErrors.notImplementedAction(
+      provider,
+      'Creating a fully populated load balancer (listeners and pools in one call) is not implemented by this engine.',
+    );
   }
   if ((b.additional_vips?.length ?? 0) > 0) {
     throw lbErrors.unsupportedOption(provider, 'additional VIPs are not supported by this engine.');
@@ -156,12 +161,42 @@ export async function deleteLoadBalancer(deps: LbDeps, ctx: RequestContext, id: 
     }
     await lockLoadBalancer(trx, lb.id, 'PENDING_DELETE', 'pending');
     if (cascade) {
-      await setProvisioning(trx, 'lb_listeners', g.listeners.map((x) => x.id), PROVISIONING.PENDING_DELETE);
-      await setProvisioning(trx, 'lb_pools', g.pools.map((x) => x.id), PROVISIONING.PENDING_DELETE);
-      await setProvisioning(trx, 'lb_members', g.members.map((x) => x.id), PROVISIONING.PENDING_DELETE);
-      await setProvisioning(trx, 'lb_healthmonitors', g.monitors.filter((m) => m.pool_id).map((x) => x.id), PROVISIONING.PENDING_DELETE);
-      await setProvisioning(trx, 'lb_l7policies', g.l7policies.map((x) => x.id), PROVISIONING.PENDING_DELETE);
-      await setProvisioning(trx, 'lb_l7rules', g.l7rules.map((x) => x.id), PROVISIONING.PENDING_DELETE);
+      await setProvisioning(
+        trx,
+        'lb_listeners',
+        g.listeners.map((x) => x.id),
+        PROVISIONING.PENDING_DELETE,
+      );
+      await setProvisioning(
+        trx,
+        'lb_pools',
+        g.pools.map((x) => x.id),
+        PROVISIONING.PENDING_DELETE,
+      );
+      await setProvisioning(
+        trx,
+        'lb_members',
+        g.members.map((x) => x.id),
+        PROVISIONING.PENDING_DELETE,
+      );
+      await setProvisioning(
+        trx,
+        'lb_healthmonitors',
+        g.monitors.filter((m) => m.pool_id).map((x) => x.id),
+        PROVISIONING.PENDING_DELETE,
+      );
+      await setProvisioning(
+        trx,
+        'lb_l7policies',
+        g.l7policies.map((x) => x.id),
+        PROVISIONING.PENDING_DELETE,
+      );
+      await setProvisioning(
+        trx,
+        'lb_l7rules',
+        g.l7rules.map((x) => x.id),
+        PROVISIONING.PENDING_DELETE,
+      );
     }
     fx.lbIds.add(lb.id);
   });
@@ -177,7 +212,13 @@ export async function statusTree(deps: LbDeps, ctx: RequestContext, id: string) 
     const hm = g.monitors.find((m) => m.pool_id === p.id) ?? g.monitorOf.get(p.id);
     const node: Dict = { id: p.id, name: p.name ?? '', provisioning_status: p.provisioning_status, operating_status: p.operating_status };
     if (hm) {
-      node.health_monitor = { id: hm.id, name: hm.name ?? '', type: hm.type, provisioning_status: hm.provisioning_status, operating_status: hm.operating_status };
+      node.health_monitor = {
+        id: hm.id,
+        name: hm.name ?? '',
+        type: hm.type,
+        provisioning_status: hm.provisioning_status,
+        operating_status: hm.operating_status,
+      };
     }
     node.members = g.members
       .filter((m) => m.pool_id === p.id)
@@ -192,7 +233,9 @@ export async function statusTree(deps: LbDeps, ctx: RequestContext, id: string) 
     return node;
   };
   const listeners = g.listeners.map((l) => {
-    const poolIds = g.pools.filter((p) => poolListenerIds(p.id, g.listeners, g.l7policies, g.l7rules).includes(l.id) || p.id === l.default_pool_id).map((p) => p.id);
+    const poolIds = g.pools
+      .filter((p) => poolListenerIds(p.id, g.listeners, g.l7policies, g.l7rules).includes(l.id) || p.id === l.default_pool_id)
+      .map((p) => p.id);
     const ordered = [...new Set([...(l.default_pool_id ? [l.default_pool_id] : []), ...poolIds])];
     return {
       id: l.id,
@@ -239,7 +282,10 @@ export async function loadBalancerStats(deps: LbDeps, ctx: RequestContext, id: s
   const lb = await getLb(deps.store.db, id);
   authorize(ctx, lb.project_id);
   const listeners = await deps.store.db.selectFrom('lb_listeners').select('id').where('loadbalancer_id', '=', lb.id).execute();
-  return listenerStats(deps.store.db, listeners.map((l) => l.id));
+  return listenerStats(
+    deps.store.db,
+    listeners.map((l) => l.id),
+  );
 }
 
 /** PUT /loadbalancers/{id}/failover: the engine rebuilds the load balancer from scratch. */

@@ -95,7 +95,13 @@ async function lockPoolMembers(trx: Tx, pool: PoolRow): Promise<void> {
 }
 
 async function insertMember(trx: Tx, pool: PoolRow, m: Dict, id = newUuid()): Promise<string> {
-  const dup = await trx.selectFrom('lb_members').select('id').where('pool_id', '=', pool.id).where('address', '=', m.address).where('protocol_port', '=', m.protocol_port).executeTakeFirst();
+  const dup = await trx
+    .selectFrom('lb_members')
+    .select('id')
+    .where('pool_id', '=', pool.id)
+    .where('address', '=', m.address)
+    .where('protocol_port', '=', m.protocol_port)
+    .executeTakeFirst();
   if (dup) throw lbErrors.duplicateMember(m.address, m.protocol_port);
   const monitored = await trx.selectFrom('lb_healthmonitors').select('id').where('pool_id', '=', pool.id).executeTakeFirst();
   await trx
@@ -224,7 +230,15 @@ export async function batchUpdateMembers(deps: LbDeps, ctx: RequestContext, pool
       await writeTags(trx, 'member', row.id, m.tags);
     }
     if (!additiveOnly && removed.length) {
-      await trx.updateTable('lb_members').set({ provisioning_status: C.PROVISIONING.PENDING_DELETE, updated_at: octaviaTime() }).where('id', 'in', removed.map((m) => m.id)).execute();
+      await trx
+        .updateTable('lb_members')
+        .set({ provisioning_status: C.PROVISIONING.PENDING_DELETE, updated_at: octaviaTime() })
+        .where(
+          'id',
+          'in',
+          removed.map((m) => m.id),
+        )
+        .execute();
     }
     fx.lbIds.add(lb.id);
   });

@@ -37,7 +37,10 @@ export const TAG_TYPES = {
 } as const;
 export type LbResource = keyof typeof TAG_TYPES;
 
-export const TABLES: Record<LbResource, 'lb_loadbalancers' | 'lb_listeners' | 'lb_pools' | 'lb_members' | 'lb_healthmonitors' | 'lb_l7policies' | 'lb_l7rules'> = {
+export const TABLES: Record<
+  LbResource,
+  'lb_loadbalancers' | 'lb_listeners' | 'lb_pools' | 'lb_members' | 'lb_healthmonitors' | 'lb_l7policies' | 'lb_l7rules'
+> = {
   loadbalancer: 'lb_loadbalancers',
   listener: 'lb_listeners',
   pool: 'lb_pools',

@@ -53,7 +53,9 @@ function checkSessionPersistence(protocol: string, sp: Dict | null | undefined):
   if (!sp) return;
   if (isDatagram(protocol)) {
     if (sp.type === 'SOURCE_IP' && sp.cookie_name) {
-      throw lbErrors.validation('session_persistence SOURCE_IP type for UDP and SCTP protocols only accepts: type, persistence_timeout, persistence_granularity.');
+      throw lbErrors.validation(
+        'session_persistence SOURCE_IP type for UDP and SCTP protocols only accepts: type, persistence_timeout, persistence_granularity.',
+      );
     }
     if (sp.cookie_name) throw lbErrors.validation('Cookie names are not supported for UDP/SCTP pools.');
     if (sp.type === 'HTTP_COOKIE' || sp.type === 'APP_COOKIE') {
@@ -178,7 +180,8 @@ export async function affectedListeners(q: Q, pool: PoolRow): Promise<string[]> 
 export async function lockForPool(trx: Tx, pool: PoolRow): Promise<void> {
   await lockLoadBalancer(trx, pool.loadbalancer_id!, 'PENDING_UPDATE', 'immutable');
   const listeners = await affectedListeners(trx, pool);
-  if (listeners.length) await trx.updateTable('lb_listeners').set({ provisioning_status: C.PROVISIONING.PENDING_UPDATE }).where('id', 'in', listeners).execute();
+  if (listeners.length)
+    await trx.updateTable('lb_listeners').set({ provisioning_status: C.PROVISIONING.PENDING_UPDATE }).where('id', 'in', listeners).execute();
 }
 
 export async function updatePool(deps: LbDeps, ctx: RequestContext, id: string, b: Dict) {

@@ -60,13 +60,7 @@ export function fieldsParam(params: Map<string, string[]>): string[] | undefined
 /**
  * One page of rows. `where` restricts to what the caller may see (project, parent object …).
  */
-export async function listPage(
-  q: Q,
-  spec: ListSpec,
-  params: Map<string, string[]>,
-  url: URL,
-  where?: (eb: Eb) => Expression<SqlBool>,
-): Promise<Page> {
+export async function listPage(q: Q, spec: ListSpec, params: Map<string, string[]>, url: URL, where?: (eb: Eb) => Expression<SqlBool>): Promise<Page> {
   const db = q as unknown as AnyDb;
   const t = spec.table;
   let qb = db.selectFrom(t).selectAll(t);
@@ -154,17 +148,18 @@ export async function listPage(
     const m = (await db.selectFrom(t).selectAll().where(idCol, '=', marker).executeTakeFirst()) as Row | undefined;
     if (!m) throw lbErrors.invalidMarker(marker);
     // NULLs compare as Octavia's defaults: 0 for integers, '' for text.
-    const intCols = new Set(Object.values(spec.columns).filter((x) => x.type === 'int' || x.type === 'bool').map((x) => x.column));
+    const intCols = new Set(
+      Object.values(spec.columns)
+        .filter((x) => x.type === 'int' || x.type === 'bool')
+        .map((x) => x.column),
+    );
     const val = (c: string) => m[c] ?? (intCols.has(c) ? 0 : '');
     const coalesce = (c: string) => sql`coalesce(${sql.ref(`${t}.${c}`)}, ${intCols.has(c) ? 0 : ''})`;
     qb = qb.where((eb) =>
       eb.or(
         resolved.map(([c, d], i) => {
           const greater = (d === 'asc') !== reverse;
-          return eb.and([
-            ...resolved.slice(0, i).map(([pc]) => eb(coalesce(pc), '=', val(pc))),
-            eb(coalesce(c), greater ? '>' : '<', val(c)),
-          ]);
+          return eb.and([...resolved.slice(0, i).map(([pc]) => eb(coalesce(pc), '=', val(pc))), eb(coalesce(c), greater ? '>' : '<', val(c))]);
         }),
       ),
     );

@@ -99,7 +99,12 @@ export async function showQuota(q: Q, ctx: RequestContext, projectId: string): P
 }
 
 /** PUT /quotas/{project}: admins only; `loadbalancer`/`healthmonitor` are accepted spellings. */
-export async function updateQuota(trx: Tx, ctx: RequestContext, projectId: string, body: Record<string, number | null | undefined>): Promise<Record<string, number>> {
+export async function updateQuota(
+  trx: Tx,
+  ctx: RequestContext,
+  projectId: string,
+  body: Record<string, number | null | undefined>,
+): Promise<Record<string, number>> {
   if (!isLbAdmin(ctx)) throw lbErrors.policyForbidden();
   const values: Partial<Record<QuotaKind, number | null>> = {};
   for (const k of QUOTA_KINDS) if (k in body) values[k] = body[k] ?? null;
@@ -109,7 +114,10 @@ export async function updateQuota(trx: Tx, ctx: RequestContext, projectId: strin
   if (exists) {
     if (Object.keys(values).length) await trx.updateTable('lb_quotas').set(values).where('project_id', '=', projectId).execute();
   } else {
-    await trx.insertInto('lb_quotas').values({ project_id: projectId, ...values }).execute();
+    await trx
+      .insertInto('lb_quotas')
+      .values({ project_id: projectId, ...values })
+      .execute();
   }
   return renderQuota(await effectiveQuotas(trx, projectId));
 }

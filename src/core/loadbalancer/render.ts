@@ -36,8 +36,20 @@ export async function renderLoadBalancers(q: Q, rows: LbRow[], opts: { fields?: 
   if (!rows.length) return [];
   const lbIds = rows.map((r) => r.id);
   const tags = await loadTagMap(q, 'loadbalancer', lbIds);
-  const listeners = await q.selectFrom('lb_listeners').select(['id', 'loadbalancer_id']).where('loadbalancer_id', 'in', lbIds).orderBy('created_at').orderBy('id').execute();
-  const pools = await q.selectFrom('lb_pools').select(['id', 'loadbalancer_id']).where('loadbalancer_id', 'in', lbIds).orderBy('created_at').orderBy('id').execute();
+  const listeners = await q
+    .selectFrom('lb_listeners')
+    .select(['id', 'loadbalancer_id'])
+    .where('loadbalancer_id', 'in', lbIds)
+    .orderBy('created_at')
+    .orderBy('id')
+    .execute();
+  const pools = await q
+    .selectFrom('lb_pools')
+    .select(['id', 'loadbalancer_id'])
+    .where('loadbalancer_id', 'in', lbIds)
+    .orderBy('created_at')
+    .orderBy('id')
+    .execute();
   return rows.map((r) => {
     const lst = ids(listeners.filter((l) => l.loadbalancer_id === r.id).map((l) => l.id));
     const pls = ids(pools.filter((p) => p.loadbalancer_id === r.id).map((p) => p.id));
@@ -129,7 +141,9 @@ export async function renderPools(q: Q, rows: PoolRow[], fields?: string[]): Pro
   const pIds = rows.map((r) => r.id);
   const tags = await loadTagMap(q, 'pool', pIds);
   const lbIds = [...new Set(rows.map((r) => r.loadbalancer_id).filter((x): x is string => !!x))];
-  const listeners = lbIds.length ? await q.selectFrom('lb_listeners').selectAll().where('loadbalancer_id', 'in', lbIds).orderBy('created_at').orderBy('id').execute() : [];
+  const listeners = lbIds.length
+    ? await q.selectFrom('lb_listeners').selectAll().where('loadbalancer_id', 'in', lbIds).orderBy('created_at').orderBy('id').execute()
+    : [];
   const lIds = listeners.map((l) => l.id);
   const policies = lIds.length ? await q.selectFrom('lb_l7policies').selectAll().where('listener_id', 'in', lIds).execute() : [];
   const pIdsOfPolicies = policies.map((p) => p.id);
@@ -172,7 +186,11 @@ export async function renderPools(q: Q, rows: PoolRow[], fields?: string[]): Pro
 
 export async function renderMembers(q: Q, rows: MemberRow[], fields?: string[]): Promise<Dict[]> {
   if (!rows.length) return [];
-  const tags = await loadTagMap(q, 'member', rows.map((r) => r.id));
+  const tags = await loadTagMap(
+    q,
+    'member',
+    rows.map((r) => r.id),
+  );
   return rows.map((r) =>
     fieldsOf(
       {
@@ -201,7 +219,11 @@ export async function renderMembers(q: Q, rows: MemberRow[], fields?: string[]):
 
 export async function renderMonitors(q: Q, rows: MonitorRow[], fields?: string[]): Promise<Dict[]> {
   if (!rows.length) return [];
-  const tags = await loadTagMap(q, 'healthmonitor', rows.map((r) => r.id));
+  const tags = await loadTagMap(
+    q,
+    'healthmonitor',
+    rows.map((r) => r.id),
+  );
   return rows.map((r) =>
     fieldsOf(
       {
@@ -267,7 +289,11 @@ export async function renderL7Policies(q: Q, rows: L7PolicyRow[], fields?: strin
 
 export async function renderL7Rules(q: Q, rows: L7RuleRow[], fields?: string[]): Promise<Dict[]> {
   if (!rows.length) return [];
-  const tags = await loadTagMap(q, 'l7rule', rows.map((r) => r.id));
+  const tags = await loadTagMap(
+    q,
+    'l7rule',
+    rows.map((r) => r.id),
+  );
   return rows.map((r) =>
     fieldsOf(
       {

@@ -10,7 +10,11 @@ const timeout = opt(T.int(C.MIN_TIMEOUT, C.MAX_TIMEOUT));
 const port = T.int(C.MIN_PORT, C.MAX_PORT);
 const hmRetries = T.int(C.MIN_HM_RETRIES, C.MAX_HM_RETRIES);
 const expectedCodes = T.str(undefined, { pattern: C.EXPECTED_CODES_RE, patternText: String.raw`^(\d{3}(\s*,\s*\d{3})*)$|^(\d{3}-\d{3})$` });
-const domainName = T.str(255, { min: 1, pattern: C.DOMAIN_NAME_RE, patternText: String.raw`^(?=.{1,253}\.?$)(?:(?!-|[^.]+_)[A-Za-z0-9-_]{1,63}(?<!-)(?:\.|$))+$` });
+const domainName = T.str(255, {
+  min: 1,
+  pattern: C.DOMAIN_NAME_RE,
+  patternText: String.raw`^(?=.{1,253}\.?$)(?:(?!-|[^.]+_)[A-Za-z0-9-_]{1,63}(?<!-)(?:\.|$))+$`,
+});
 const noNewline = { pattern: /^[^\r\n]*$/, patternText: String.raw`^[^\r\n]*$` };
 
 const spPost: Fields = {

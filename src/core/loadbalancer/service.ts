@@ -94,11 +94,7 @@ export class LoadBalancerService {
 
   /** v1 pools without a VIP that still have pending objects. */
   async pendingDetachedPools(): Promise<string[]> {
-    const rows = await this.store.db
-      .selectFrom('lb_pools')
-      .select('id')
-      .where('loadbalancer_id', 'is', null)
-      .execute();
+    const rows = await this.store.db.selectFrom('lb_pools').select('id').where('loadbalancer_id', 'is', null).execute();
     return rows.map((r) => r.id);
   }
 
@@ -138,8 +134,17 @@ export class LoadBalancerService {
         const exists = await trx.selectFrom('lb_listeners').select('id').where('id', '=', listenerId).executeTakeFirst();
         if (!exists) continue;
         const cur = await trx.selectFrom('lb_listener_stats').select('listener_id').where('listener_id', '=', listenerId).executeTakeFirst();
-        if (cur) await trx.updateTable('lb_listener_stats').set({ ...c }).where('listener_id', '=', listenerId).execute();
-        else await trx.insertInto('lb_listener_stats').values({ listener_id: listenerId, loadbalancer_id: lbId, ...c }).execute();
+        if (cur)
+          await trx
+            .updateTable('lb_listener_stats')
+            .set({ ...c })
+            .where('listener_id', '=', listenerId)
+            .execute();
+        else
+          await trx
+            .insertInto('lb_listener_stats')
+            .values({ listener_id: listenerId, loadbalancer_id: lbId, ...c })
+            .execute();
       }
     });
   }
@@ -152,7 +157,8 @@ type Bound<M> = { [K in keyof M]: M[K] extends Op<infer A, infer R> ? (...args: 
 function bindAll<M extends Record<string, unknown>>(svc: LoadBalancerService, mod: M): Bound<Pick<M, OpKeys<M>>> {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(mod)) {
-    if (typeof v === 'function' && v.length >= 1) out[k] = (...args: unknown[]) => operation(async () => (v as (...a: unknown[]) => unknown)(svc.deps, ...args));
+    if (typeof v === 'function' && v.length >= 1)
+      out[k] = (...args: unknown[]) => operation(async () => (v as (...a: unknown[]) => unknown)(svc.deps, ...args));
   }
   return out as Bound<Pick<M, OpKeys<M>>>;
 }

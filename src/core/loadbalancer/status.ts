@@ -17,12 +17,7 @@ type LbTable = 'lb_loadbalancers' | 'lb_listeners' | 'lb_pools' | 'lb_members' |
  * Octavia's test_and_set_provisioning_status: the load balancer must be ACTIVE (ACTIVE or ERROR
  * to delete); it becomes `status` atomically, or the request is refused.
  */
-export async function lockLoadBalancer(
-  trx: Tx,
-  lbId: string,
-  status: 'PENDING_UPDATE' | 'PENDING_DELETE',
-  refusal: 'immutable' | 'pending',
-): Promise<void> {
+export async function lockLoadBalancer(trx: Tx, lbId: string, status: 'PENDING_UPDATE' | 'PENDING_DELETE', refusal: 'immutable' | 'pending'): Promise<void> {
   const acceptable = status === PROVISIONING.PENDING_DELETE ? [PROVISIONING.ACTIVE, PROVISIONING.ERROR] : [PROVISIONING.ACTIVE];
   const res = await trx
     .updateTable('lb_loadbalancers')
@@ -56,10 +51,18 @@ export async function writeTags(trx: Tx, kind: keyof typeof TAG_TYPES, id: strin
 export async function deletePoolRows(trx: Tx, poolIds: string[]): Promise<void> {
   if (!poolIds.length) return;
   const members = await trx.selectFrom('lb_members').select('id').where('pool_id', 'in', poolIds).execute();
-  await deleteTags(trx, 'member', members.map((m) => m.id));
+  await deleteTags(
+    trx,
+    'member',
+    members.map((m) => m.id),
+  );
   await trx.deleteFrom('lb_members').where('pool_id', 'in', poolIds).execute();
   const hms = await trx.selectFrom('lb_healthmonitors').select('id').where('pool_id', 'in', poolIds).execute();
-  await deleteTags(trx, 'healthmonitor', hms.map((h) => h.id));
+  await deleteTags(
+    trx,
+    'healthmonitor',
+    hms.map((h) => h.id),
+  );
   await trx.deleteFrom('lb_v1_pool_monitors').where('pool_id', 'in', poolIds).execute();
   await trx.deleteFrom('lb_healthmonitors').where('pool_id', 'in', poolIds).execute();
   await trx.updateTable('lb_listeners').set({ default_pool_id: null }).where('default_pool_id', 'in', poolIds).execute();
@@ -70,7 +73,13 @@ export async function deletePoolRows(trx: Tx, poolIds: string[]): Promise<void> 
 
 /** Keep a listener's policies numbered 1..n, optionally moving one to a position first. */
 export async function renumberPolicies(trx: Tx | Q, listenerId: string, move?: { id: string; position: number }): Promise<void> {
-  const rows = await trx.selectFrom('lb_l7policies').select(['id', 'position']).where('listener_id', '=', listenerId).orderBy('position').orderBy('created_at').execute();
+  const rows = await trx
+    .selectFrom('lb_l7policies')
+    .select(['id', 'position'])
+    .where('listener_id', '=', listenerId)
+    .orderBy('position')
+    .orderBy('created_at')
+    .execute();
   let ids = rows.map((r) => r.id);
   if (move) {
     ids = ids.filter((x) => x !== move.id);
@@ -78,14 +87,23 @@ export async function renumberPolicies(trx: Tx | Q, listenerId: string, move?: {
   }
   for (let i = 0; i < ids.length; i++) {
     const cur = rows.find((r) => r.id === ids[i]);
-    if (cur?.position !== i + 1) await trx.updateTable('lb_l7policies').set({ position: i + 1 }).where('id', '=', ids[i]).execute();
+    if (cur?.position !== i + 1)
+      await trx
+        .updateTable('lb_l7policies')
+        .set({ position: i + 1 })
+        .where('id', '=', ids[i])
+        .execute();
   }
 }
 
 export async function deletePolicyRows(trx: Tx, policyIds: string[]): Promise<void> {
   if (!policyIds.length) return;
   const rules = await trx.selectFrom('lb_l7rules').select('id').where('l7policy_id', 'in', policyIds).execute();
-  await deleteTags(trx, 'l7rule', rules.map((r) => r.id));
+  await deleteTags(
+    trx,
+    'l7rule',
+    rules.map((r) => r.id),
+  );
   await trx.deleteFrom('lb_l7rules').where('l7policy_id', 'in', policyIds).execute();
   await deleteTags(trx, 'l7policy', policyIds);
   await trx.deleteFrom('lb_l7policies').where('id', 'in', policyIds).execute();
@@ -94,7 +112,10 @@ export async function deletePolicyRows(trx: Tx, policyIds: string[]): Promise<vo
 export async function deleteListenerRows(trx: Tx, listenerIds: string[]): Promise<void> {
   if (!listenerIds.length) return;
   const policies = await trx.selectFrom('lb_l7policies').select('id').where('listener_id', 'in', listenerIds).execute();
-  await deletePolicyRows(trx, policies.map((p) => p.id));
+  await deletePolicyRows(
+    trx,
+    policies.map((p) => p.id),
+  );
   await trx.deleteFrom('lb_listener_stats').where('listener_id', 'in', listenerIds).execute();
   await deleteTags(trx, 'listener', listenerIds);
   await trx.deleteFrom('lb_listeners').where('id', 'in', listenerIds).execute();
@@ -116,10 +137,16 @@ export async function completeApplied(trx: Tx, g: LbGraph, opts: AppliedOptions 
   const lbId = g.lb.id;
   if (g.lb.provisioning_status === PROVISIONING.PENDING_DELETE) {
     await trx.deleteFrom('lb_amphorae').where('loadbalancer_id', '=', lbId).execute();
-    await deleteListenerRows(trx, g.listeners.map((l) => l.id));
+    await deleteListenerRows(
+      trx,
+      g.listeners.map((l) => l.id),
+    );
     // v1 pools outlive their VIP: they are only detached.
     const v1Pools = g.pools.filter((p) => p.api === 'v1').map((p) => p.id);
-    await deletePoolRows(trx, g.pools.filter((p) => p.api !== 'v1').map((p) => p.id));
+    await deletePoolRows(
+      trx,
+      g.pools.filter((p) => p.api !== 'v1').map((p) => p.id),
+    );
     if (v1Pools.length) {
       await trx.updateTable('lb_pools').set({ loadbalancer_id: null, updated_at: now }).where('id', 'in', v1Pools).execute();
     }
@@ -138,7 +165,10 @@ export async function completeApplied(trx: Tx, g: LbGraph, opts: AppliedOptions 
     await trx.deleteFrom('lb_l7rules').where('id', 'in', goneRules).execute();
   }
   const gonePolicies = g.l7policies.filter((p) => p.provisioning_status === PROVISIONING.PENDING_DELETE);
-  await deletePolicyRows(trx, gonePolicies.map((p) => p.id));
+  await deletePolicyRows(
+    trx,
+    gonePolicies.map((p) => p.id),
+  );
   for (const listenerId of new Set(gonePolicies.map((p) => p.listener_id))) await renumberPolicies(trx, listenerId);
   const goneMembers = gone(g.members);
   if (goneMembers.length) {
@@ -168,7 +198,12 @@ export async function completeApplied(trx: Tx, g: LbGraph, opts: AppliedOptions 
   // LBaaS v1 monitor associations of these pools are in effect now.
   const poolIds = g.pools.map((p) => p.id);
   if (poolIds.length) {
-    await trx.updateTable('lb_v1_pool_monitors').set({ status: PROVISIONING.ACTIVE }).where('pool_id', 'in', poolIds).where('status', '!=', PROVISIONING.ACTIVE).execute();
+    await trx
+      .updateTable('lb_v1_pool_monitors')
+      .set({ status: PROVISIONING.ACTIVE })
+      .where('pool_id', 'in', poolIds)
+      .where('status', '!=', PROVISIONING.ACTIVE)
+      .execute();
   }
   await activate('lb_listeners', g.listeners);
   await activate('lb_pools', g.pools);

@@ -16,18 +16,7 @@ import { uuid as newUuid } from '../../util/ids.js';
 import { cidrContains, parseCidr, parseIp } from '../../util/ip.js';
 import type { RequestContext } from '../context.js';
 import { DomainError, httpBadRequest, isDomainError } from '../errors.js';
-import {
-  NOT_SPECIFIED,
-  ipAddress,
-  nonNegative,
-  range,
-  string,
-  toBoolean,
-  toInt,
-  uuid,
-  uuidList,
-  values,
-} from '../network/attributes.js';
+import { NOT_SPECIFIED, ipAddress, nonNegative, range, string, toBoolean, toInt, uuid, uuidList, values } from '../network/attributes.js';
 import {
   type ResourceDef,
   type Row,
@@ -89,7 +78,10 @@ const sessionPersistence = (v: unknown) => {
   if (typeof v !== 'object' || Array.isArray(v)) return `'${String(v)}' is not a dictionary`;
   const d = v as Dict;
   const extra = Object.keys(d).filter((k) => k !== 'type' && k !== 'cookie_name');
-  if (extra.length || !('type' in d)) return `Validation of dictionary's keys failed. Expected keys: {'type'} Provided keys: {${Object.keys(d).map((k) => `'${k}'`).join(', ')}}`;
+  if (extra.length || !('type' in d))
+    return `Validation of dictionary's keys failed. Expected keys: {'type'} Provided keys: {${Object.keys(d)
+      .map((k) => `'${k}'`)
+      .join(', ')}}`;
   if (!['APP_COOKIE', 'HTTP_COOKIE', 'SOURCE_IP'].includes(d.type)) return `${d.type} is not in ['APP_COOKIE', 'HTTP_COOKIE', 'SOURCE_IP']`;
   if ('cookie_name' in d && typeof d.cookie_name !== 'string') return `'${d.cookie_name}' is not a valid string`;
   return undefined;
@@ -279,7 +271,12 @@ function refuseDeleting(row: Row): void {
 async function touchPool(trx: Tx, poolId: string, lbIds: Set<string>, poolIds: Set<string>): Promise<void> {
   const p = await trx.selectFrom('lb_pools').select(['loadbalancer_id']).where('id', '=', poolId).executeTakeFirst();
   if (p?.loadbalancer_id) {
-    await trx.updateTable('lb_loadbalancers').set({ provisioning_status: PROVISIONING.PENDING_UPDATE }).where('id', '=', p.loadbalancer_id).where('provisioning_status', '=', PROVISIONING.ACTIVE).execute();
+    await trx
+      .updateTable('lb_loadbalancers')
+      .set({ provisioning_status: PROVISIONING.PENDING_UPDATE })
+      .where('id', '=', p.loadbalancer_id)
+      .where('provisioning_status', '=', PROVISIONING.ACTIVE)
+      .execute();
     lbIds.add(p.loadbalancer_id);
   } else poolIds.add(poolId);
 }
@@ -381,7 +378,12 @@ export async function poolStatsV1(deps: LbDeps, ctx: RequestContext, id: string)
   const ids = listeners.map((l) => l.id);
   const stats = ids.length ? await deps.store.db.selectFrom('lb_listener_stats').selectAll().where('listener_id', 'in', ids).execute() : [];
   const total = (k: 'bytes_in' | 'bytes_out' | 'active_connections' | 'total_connections') => stats.reduce((n, s) => n + Number(s[k]), 0);
-  return { bytes_in: total('bytes_in'), bytes_out: total('bytes_out'), active_connections: total('active_connections'), total_connections: total('total_connections') };
+  return {
+    bytes_in: total('bytes_in'),
+    bytes_out: total('bytes_out'),
+    active_connections: total('active_connections'),
+    total_connections: total('total_connections'),
+  };
 }
 
 // ------------------------------------------------------------ members
@@ -424,7 +426,13 @@ export async function createMemberV1(deps: LbDeps, ctx: RequestContext, body: un
 }
 
 async function checkMemberFree(trx: Tx, poolId: string, address: string, port: number, exceptId?: string): Promise<void> {
-  const dup = await trx.selectFrom('lb_members').select('id').where('pool_id', '=', poolId).where('address', '=', address).where('protocol_port', '=', port).executeTakeFirst();
+  const dup = await trx
+    .selectFrom('lb_members')
+    .select('id')
+    .where('pool_id', '=', poolId)
+    .where('address', '=', address)
+    .where('protocol_port', '=', port)
+    .executeTakeFirst();
   if (dup && dup.id !== exceptId) throw v1Errors.memberExists(address, port, poolId);
 }
 
@@ -539,9 +547,17 @@ async function monitorGone(trx: Tx, poolId: string): Promise<void> {
 
 async function associate(trx: Tx, ctx: RequestContext, poolId: string, monitorId: string): Promise<void> {
   await getV1(trx, ctx, 'health_monitors', monitorId);
-  const exists = await trx.selectFrom('lb_v1_pool_monitors').select('pool_id').where('pool_id', '=', poolId).where('monitor_id', '=', monitorId).executeTakeFirst();
+  const exists = await trx
+    .selectFrom('lb_v1_pool_monitors')
+    .select('pool_id')
+    .where('pool_id', '=', poolId)
+    .where('monitor_id', '=', monitorId)
+    .executeTakeFirst();
   if (exists) throw v1Errors.assocExists(monitorId, poolId);
-  await trx.insertInto('lb_v1_pool_monitors').values({ pool_id: poolId, monitor_id: monitorId, status: PROVISIONING.PENDING_CREATE, status_description: null, created_at: octaviaTime() }).execute();
+  await trx
+    .insertInto('lb_v1_pool_monitors')
+    .values({ pool_id: poolId, monitor_id: monitorId, status: PROVISIONING.PENDING_CREATE, status_description: null, created_at: octaviaTime() })
+    .execute();
 }
 
 /** POST /lb/pools/{id}/health_monitors {"health_monitor": {"id": …}} */
@@ -555,7 +571,12 @@ export async function associateMonitorV1(deps: LbDeps, ctx: RequestContext, pool
     const pool = await getV1(trx, ctx, 'pools', poolId);
     assertOwner(ctx, pool, 'create_pool_health_monitor');
     await associate(trx, ctx, pool.id, hm.id);
-    await trx.updateTable('lb_members').set({ operating_status: OPERATING.OFFLINE }).where('pool_id', '=', pool.id).where('operating_status', '=', OPERATING.NO_MONITOR).execute();
+    await trx
+      .updateTable('lb_members')
+      .set({ operating_status: OPERATING.OFFLINE })
+      .where('pool_id', '=', pool.id)
+      .where('operating_status', '=', OPERATING.NO_MONITOR)
+      .execute();
     await touchPool(trx, pool.id, fx.lbIds, fx.poolIds);
   });
   return { id: hm.id };
@@ -712,11 +733,20 @@ export async function updateVipV1(deps: LbDeps, ctx: RequestContext, id: string,
       const old = await trx.selectFrom('lb_pools').select(['sp_type', 'sp_cookie_name']).where('id', '=', poolId).executeTakeFirst();
       await trx.updateTable('lb_pools').set({ loadbalancer_id: null, sp_type: null, sp_cookie_name: null }).where('id', '=', poolId).execute();
       fx.poolIds.add(poolId);
-      await trx.updateTable('lb_pools').set({ loadbalancer_id: id, sp_type: old?.sp_type ?? null, sp_cookie_name: old?.sp_cookie_name ?? null }).where('id', '=', pool.id).execute();
+      await trx
+        .updateTable('lb_pools')
+        .set({ loadbalancer_id: id, sp_type: old?.sp_type ?? null, sp_cookie_name: old?.sp_cookie_name ?? null })
+        .where('id', '=', pool.id)
+        .execute();
       poolId = pool.id;
       lSet.default_pool_id = pool.id;
     }
-    if ('session_persistence' in v) await trx.updateTable('lb_pools').set(spColumns(v.session_persistence as Dict)).where('id', '=', poolId).execute();
+    if ('session_persistence' in v)
+      await trx
+        .updateTable('lb_pools')
+        .set(spColumns(v.session_persistence as Dict))
+        .where('id', '=', poolId)
+        .execute();
     if (Object.keys(lSet).length) await trx.updateTable('lb_listeners').set(lSet).where('id', '=', listener.id).execute();
     fx.lbIds.add(id);
   });
@@ -754,7 +784,12 @@ export async function completeDetachedPool(store: Store, poolId: string): Promis
       .where('pool_id', '=', poolId)
       .where('provisioning_status', 'in', [PROVISIONING.PENDING_CREATE, PROVISIONING.PENDING_UPDATE])
       .execute();
-    await trx.updateTable('lb_v1_pool_monitors').set({ status: PROVISIONING.ACTIVE }).where('pool_id', '=', poolId).where('status', '!=', PROVISIONING.ACTIVE).execute();
+    await trx
+      .updateTable('lb_v1_pool_monitors')
+      .set({ status: PROVISIONING.ACTIVE })
+      .where('pool_id', '=', poolId)
+      .where('status', '!=', PROVISIONING.ACTIVE)
+      .execute();
     if (pool.provisioning_status !== PROVISIONING.ACTIVE) {
       await trx.updateTable('lb_pools').set({ provisioning_status: PROVISIONING.ACTIVE, updated_at: now }).where('id', '=', poolId).execute();
     }

@@ -171,7 +171,13 @@ export async function allocateVip(
   if (plan.kind === 'user') {
     await trx
       .updateTable('ports')
-      .set({ device_id: `lb-${lb.id}`, device_owner: lb.deviceOwner, binding_host_id: lb.host, binding_vif_type: 'bridge', binding_vif_details: JSON.stringify({ connectivity: 'l2', port_filter: true }) })
+      .set({
+        device_id: `lb-${lb.id}`,
+        device_owner: lb.deviceOwner,
+        binding_host_id: lb.host,
+        binding_vif_type: 'bridge',
+        binding_vif_details: JSON.stringify({ connectivity: 'l2', port_filter: true }),
+      })
       .where('id', '=', plan.portId!)
       .execute();
     return { portId: plan.portId, address: plan.address, events: [{ resource: 'port', id: plan.portId!, op: 'update' }] };

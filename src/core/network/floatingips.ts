@@ -43,7 +43,16 @@ export const floatingIpDef: ResourceDef = {
     floating_network_id: { post: true, filter: true, sort: true, column: 'floating_network_id', validate: uuid },
     router_id: { filter: true, sort: true, column: 'router_id' },
     port_id: { post: true, put: true, default: null, filter: true, column: 'fixed_port_id', validate: uuidOrNone },
-    fixed_ip_address: { post: true, put: true, default: null, filter: true, sort: true, column: 'fixed_ip_address', convert: ipToCanonical, validate: ipAddressOrNone },
+    fixed_ip_address: {
+      post: true,
+      put: true,
+      default: null,
+      filter: true,
+      sort: true,
+      column: 'fixed_ip_address',
+      convert: ipToCanonical,
+      validate: ipAddressOrNone,
+    },
     status: { filter: true, sort: true, column: 'status' },
     project_id: standardAttrs().project_id,
     description: standardAttrs().description,
@@ -252,7 +261,12 @@ export function floatingIpOps(): ResourceOps {
  * delete_disassociated_floatingips). Returns the holder ports that are now free to go.
  */
 export async function deleteDisassociatedFloatingIps(trx: Tx, networkId: string): Promise<string[]> {
-  const fips = await trx.selectFrom('floating_ips').select(['id', 'floating_port_id']).where('floating_network_id', '=', networkId).where('fixed_port_id', 'is', null).execute();
+  const fips = await trx
+    .selectFrom('floating_ips')
+    .select(['id', 'floating_port_id'])
+    .where('floating_network_id', '=', networkId)
+    .where('fixed_port_id', 'is', null)
+    .execute();
   for (const f of fips) {
     await trx.deleteFrom('tags').where('resource_type', '=', 'floatingip').where('resource_id', '=', f.id).execute();
     await trx.deleteFrom('floating_ips').where('id', '=', f.id).execute();
@@ -271,6 +285,12 @@ export async function floatingIpPools(q: Q, ctx: RequestContext): Promise<Array<
     .orderBy('s.created_at')
     .orderBy('s.id')
     .execute();
-  return subnets.map((s) => ({ subnet_id: s.id, subnet_name: s.name, tenant_id: ctx.projectId, network_id: s.network_id, cidr: s.cidr, project_id: ctx.projectId }));
+  return subnets.map((s) => ({
+    subnet_id: s.id,
+    subnet_name: s.name,
+    tenant_id: ctx.projectId,
+    network_id: s.network_id,
+    cidr: s.cidr,
+    project_id: ctx.projectId,
+  }));
 }
-

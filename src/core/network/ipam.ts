@@ -29,7 +29,10 @@ export const ipam = {
     for (const p of pools) {
       const a = parseIp(p.start)!;
       const b = parseIp(p.end)!;
-      await trx.insertInto('ipam_ranges').values({ subnet_id: subnetId, first_key: ipKey(a), last_key: ipKey(b) }).execute();
+      await trx
+        .insertInto('ipam_ranges')
+        .values({ subnet_id: subnetId, first_key: ipKey(a), last_key: ipKey(b) })
+        .execute();
     }
   },
 

@@ -53,7 +53,12 @@ export async function listAvailability(q: Q, ctx: RequestContext, query: Map<str
   const versions = values('ip_version').map(Number);
   const out: NetworkAvailability[] = [];
   for (const n of await nets.execute()) {
-    let subs = q.selectFrom('subnets').select(['id', 'name', 'cidr', 'ip_version', 'allocation_pools']).where('network_id', '=', n.id).orderBy('created_at').orderBy('id');
+    let subs = q
+      .selectFrom('subnets')
+      .select(['id', 'name', 'cidr', 'ip_version', 'allocation_pools'])
+      .where('network_id', '=', n.id)
+      .orderBy('created_at')
+      .orderBy('id');
     if (versions.length) subs = subs.where('ip_version', 'in', versions);
     const subnets = await subs.execute();
     // Filtering on ip_version joins subnets: networks without a matching subnet drop out.
@@ -68,7 +73,11 @@ export async function listAvailability(q: Q, ctx: RequestContext, query: Map<str
       total_ips: 0n,
     };
     for (const s of subnets) {
-      const used = await q.selectFrom('ip_allocations').select(({ fn }) => fn.countAll<number>().as('n')).where('subnet_id', '=', s.id).executeTakeFirst();
+      const used = await q
+        .selectFrom('ip_allocations')
+        .select(({ fn }) => fn.countAll<number>().as('n'))
+        .where('subnet_id', '=', s.id)
+        .executeTakeFirst();
       const sub: SubnetAvailability = {
         subnet_id: s.id,
         ip_version: s.ip_version,

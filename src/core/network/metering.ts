@@ -77,7 +77,11 @@ export function meteringLabelRuleOps(): ResourceOps {
     async create(trx, ctx, p) {
       if (!ctx.isAdmin) throw policyError('create_metering_label_rule');
       const v = p.values;
-      const label = await trx.selectFrom('metering_labels').select(['id', 'project_id']).where('id', '=', v.metering_label_id as string).executeTakeFirst();
+      const label = await trx
+        .selectFrom('metering_labels')
+        .select(['id', 'project_id'])
+        .where('id', '=', v.metering_label_id as string)
+        .executeTakeFirst();
       if (!label) throw labelNotFound(v.metering_label_id as string);
       const prefix = v.remote_ip_prefix as string;
       const excluded = v.excluded ? 1 : 0;
@@ -106,4 +110,3 @@ export function meteringLabelRuleOps(): ResourceOps {
     },
   };
 }
-

@@ -4,15 +4,7 @@ import { isUniqueViolation } from '../../store/db.js';
 import { uuid as newUuid } from '../../util/ids.js';
 import type { RequestContext } from '../context.js';
 import { DomainError, conflict, invalidInput } from '../errors.js';
-import {
-  NOT_SPECIFIED,
-  availabilityZoneHints,
-  nonNegative,
-  string,
-  toBoolean,
-  toInt,
-  uuid,
-} from './attributes.js';
+import { NOT_SPECIFIED, availabilityZoneHints, nonNegative, string, toBoolean, toInt, uuid } from './attributes.js';
 import { deleteDisassociatedFloatingIps } from './floatingips.js';
 import type { ResourceOps } from './registry.js';
 import { ensureDefaultSecurityGroup } from './securitygroups.js';
@@ -42,9 +34,37 @@ export const networkDef: ResourceDef = {
     project_id: standardAttrs().project_id,
     port_security_enabled: { post: true, put: true, default: true, column: 'port_security_enabled', codec: 'bool', convert: toBoolean },
     'router:external': { post: true, put: true, default: false, filter: true, adminOnly: true, column: 'external', codec: 'bool', convert: toBoolean },
-    'provider:network_type': { post: true, put: true, default: NOT_SPECIFIED, filter: true, adminOnly: true, adminOnlyRead: true, column: 'network_type', validate: string(32) },
-    'provider:physical_network': { post: true, put: true, default: NOT_SPECIFIED, filter: true, adminOnly: true, adminOnlyRead: true, column: 'physical_network', validate: string(64) },
-    'provider:segmentation_id': { post: true, put: true, default: NOT_SPECIFIED, filter: true, adminOnly: true, adminOnlyRead: true, column: 'segmentation_id', codec: 'int', convert: toInt },
+    'provider:network_type': {
+      post: true,
+      put: true,
+      default: NOT_SPECIFIED,
+      filter: true,
+      adminOnly: true,
+      adminOnlyRead: true,
+      column: 'network_type',
+      validate: string(32),
+    },
+    'provider:physical_network': {
+      post: true,
+      put: true,
+      default: NOT_SPECIFIED,
+      filter: true,
+      adminOnly: true,
+      adminOnlyRead: true,
+      column: 'physical_network',
+      validate: string(64),
+    },
+    'provider:segmentation_id': {
+      post: true,
+      put: true,
+      default: NOT_SPECIFIED,
+      filter: true,
+      adminOnly: true,
+      adminOnlyRead: true,
+      column: 'segmentation_id',
+      codec: 'int',
+      convert: toInt,
+    },
     availability_zone_hints: { post: true, default: [], sort: true, column: 'availability_zone_hints', codec: 'json', validate: availabilityZoneHints },
     availability_zones: {},
     ipv4_address_scope: {},
@@ -111,12 +131,7 @@ export function planSegment(values: Record<string, unknown>): SegmentRequest {
  * Reserve the segment. Explicit ids must be free; tenant VXLAN networks get a random free VNI of
  * the configured range (tries a few random picks, then the lowest gap), as ML2 allocates.
  */
-export async function allocateSegment(
-  trx: Tx,
-  networkId: string,
-  seg: SegmentRequest,
-  vxlanRange: [number, number],
-): Promise<number | null> {
+export async function allocateSegment(trx: Tx, networkId: string, seg: SegmentRequest, vxlanRange: [number, number]): Promise<number | null> {
   const physnet = seg.physicalNetwork ?? '';
   const taken = async (id: number) =>
     !!(await trx
@@ -127,7 +142,10 @@ export async function allocateSegment(
       .where('segmentation_id', '=', id)
       .executeTakeFirst());
   const reserve = (id: number) =>
-    trx.insertInto('segment_allocations').values({ network_type: seg.networkType, physical_network: physnet, segmentation_id: id, network_id: networkId }).execute();
+    trx
+      .insertInto('segment_allocations')
+      .values({ network_type: seg.networkType, physical_network: physnet, segmentation_id: id, network_id: networkId })
+      .execute();
 
   if (seg.networkType === 'flat') {
     if (await taken(0)) {

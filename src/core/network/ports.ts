@@ -43,11 +43,29 @@ import { bindPortGroups, checkPortGroups, ensureDefaultSecurityGroup } from './s
 import { ROUTER_PORT_OWNERS, isAutoAddressSubnet, networkSubnets, subnetPools } from './subnets.js';
 
 export const MAX_FIXED_IPS_PER_PORT = 5;
-const VNIC_TYPES = ['normal', 'direct', 'macvtap', 'baremetal', 'direct-physical', 'virtio-forwarder', 'smart-nic', 'vdpa', 'accelerator-direct', 'accelerator-direct-physical', 'remote-managed'];
+const VNIC_TYPES = [
+  'normal',
+  'direct',
+  'macvtap',
+  'baremetal',
+  'direct-physical',
+  'virtio-forwarder',
+  'smart-nic',
+  'vdpa',
+  'accelerator-direct',
+  'accelerator-direct-physical',
+  'remote-managed',
+];
 /** Ports Neutron manages itself: no security groups, no port security (is_port_trusted). */
 const isTrustedOwner = (owner: string) => owner.startsWith('network:');
 /** Owners whose ports are deleted through their own API, never directly. */
-const SERVICE_OWNERS = ['network:router_interface', 'network:router_interface_distributed', 'network:router_gateway', 'network:floatingip', 'network:ha_router_replicated_interface'];
+const SERVICE_OWNERS = [
+  'network:router_interface',
+  'network:router_interface_distributed',
+  'network:router_gateway',
+  'network:floatingip',
+  'network:ha_router_replicated_interface',
+];
 
 export const portDef: ResourceDef = {
   name: 'port',
@@ -71,8 +89,26 @@ export const portDef: ResourceDef = {
     project_id: standardAttrs().project_id,
     port_security_enabled: { post: true, put: true, default: NOT_SPECIFIED, column: 'port_security_enabled', codec: 'bool', convert: toBoolean },
     security_groups: { post: true, put: true, default: NOT_SPECIFIED, filter: true, convert: noneToEmptyList, validate: uuidList },
-    'binding:vnic_type': { post: true, put: true, default: 'normal', filter: true, adminOnlyRead: false, column: 'binding_vnic_type', validate: valuesV(VNIC_TYPES) },
-    'binding:profile': { post: true, put: true, default: NOT_SPECIFIED, adminOnly: true, adminOnlyRead: true, column: 'binding_profile', codec: 'json', convert: noneToEmptyDict, validate: dictOrNone },
+    'binding:vnic_type': {
+      post: true,
+      put: true,
+      default: 'normal',
+      filter: true,
+      adminOnlyRead: false,
+      column: 'binding_vnic_type',
+      validate: valuesV(VNIC_TYPES),
+    },
+    'binding:profile': {
+      post: true,
+      put: true,
+      default: NOT_SPECIFIED,
+      adminOnly: true,
+      adminOnlyRead: true,
+      column: 'binding_profile',
+      codec: 'json',
+      convert: noneToEmptyDict,
+      validate: dictOrNone,
+    },
     'binding:host_id': { post: true, put: true, default: NOT_SPECIFIED, filter: true, adminOnly: true, adminOnlyRead: true, column: 'binding_host_id' },
     'binding:vif_type': { adminOnlyRead: true, column: 'binding_vif_type' },
     'binding:vif_details': { adminOnlyRead: true, column: 'binding_vif_details', codec: 'json' },
@@ -86,7 +122,12 @@ export const portDef: ResourceDef = {
       const unknown = Object.keys(spec).filter((k) => !['ip_address', 'subnet_id', 'ip_address_substr'].includes(k));
       if (unknown.length) throw invalidInput(`Invalid fixed_ips filter: ${unknown.join(', ')}`);
       let sub = eb.selectFrom('ip_allocations').select('ip_allocations.port_id').whereRef('ip_allocations.port_id', '=', 'ports.id');
-      if (spec.ip_address) sub = sub.where('ip_allocations.ip_address', 'in', spec.ip_address.map((ip) => (parseIp(ip) ? ipToString(parseIp(ip)!) : ip)));
+      if (spec.ip_address)
+        sub = sub.where(
+          'ip_allocations.ip_address',
+          'in',
+          spec.ip_address.map((ip) => (parseIp(ip) ? ipToString(parseIp(ip)!) : ip)),
+        );
       if (spec.subnet_id) sub = sub.where('ip_allocations.subnet_id', 'in', spec.subnet_id);
       if (spec.ip_address_substr) {
         for (const s of spec.ip_address_substr) sub = sub.where('ip_allocations.ip_address', 'like', `%${s.replace(/[%_]/g, '')}%`);
@@ -210,7 +251,11 @@ async function allocateIps(
         if (!subnet) {
           subnet = all.find((s) => checkSubnetIp(parseCidr(s.cidr)!, ip, owner));
           if (!subnet) {
-            throw new DomainError('bad_request', 'InvalidIpForNetwork', `IP address ${f.ip_address} is not a valid IP for any of the subnets on the specified network.`);
+            throw new DomainError(
+              'bad_request',
+              'InvalidIpForNetwork',
+              `IP address ${f.ip_address} is not a valid IP for any of the subnets on the specified network.`,
+            );
           }
         } else if (!checkSubnetIp(parseCidr(subnet.cidr)!, ip, owner)) {
           throw new DomainError('bad_request', 'InvalidIpForSubnet', `IP address ${f.ip_address} is not a valid IP for the specified subnet.`);
@@ -280,9 +325,7 @@ async function releaseAllocations(trx: Tx, portId: string, keepKeys: Set<string>
 
 function bindingOf(host: string): { vif_type: string; vif_details: Record<string, unknown> } {
   // A bound port plugs into a Linux bridge of the network (ML2/linuxbridge's vif type).
-  return host
-    ? { vif_type: 'bridge', vif_details: { connectivity: 'l2', port_filter: true } }
-    : { vif_type: 'unbound', vif_details: {} };
+  return host ? { vif_type: 'bridge', vif_details: { connectivity: 'l2', port_filter: true } } : { vif_type: 'unbound', vif_details: {} };
 }
 
 /** Only an admin or the network's owner may choose addresses or MACs on it (Neutron's policy). */
@@ -343,11 +386,7 @@ export function portOps(): ResourceOps {
       else mac = await newMac(trx, network.id);
 
       // Ports Neutron itself owns (router, DHCP, floating IP) never get port security.
-      const portSecurity = trusted
-        ? false
-        : v.port_security_enabled === undefined
-          ? network.port_security_enabled === 1
-          : (v.port_security_enabled as boolean);
+      const portSecurity = trusted ? false : v.port_security_enabled === undefined ? network.port_security_enabled === 1 : (v.port_security_enabled as boolean);
       const pairs = v.allowed_address_pairs as unknown[] | undefined;
       checkPairsAllowed(portSecurity, pairs);
       let groups = v.security_groups as string[] | undefined;
@@ -442,7 +481,9 @@ export function portOps(): ResourceOps {
       const portSecurity = v.port_security_enabled === undefined ? row.port_security_enabled === 1 : (v.port_security_enabled as boolean);
       const pairs = 'allowed_address_pairs' in v ? (v.allowed_address_pairs as unknown[]) : fromJson<unknown[]>(row.allowed_address_pairs, []);
       checkPairsAllowed(portSecurity, pairs);
-      const currentGroups = (await trx.selectFrom('port_security_groups').select('security_group_id').where('port_id', '=', row.id).execute()).map((g) => g.security_group_id);
+      const currentGroups = (await trx.selectFrom('port_security_groups').select('security_group_id').where('port_id', '=', row.id).execute()).map(
+        (g) => g.security_group_id,
+      );
       if ('security_groups' in v) {
         const groups = v.security_groups as string[];
         checkGroupsAllowed(portSecurity, groups);

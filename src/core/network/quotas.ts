@@ -104,7 +104,11 @@ export const quotaApi = {
 
   async details(q: Q, ctx: RequestContext, projectId: string): Promise<Record<string, { limit: number; used: number; reserved: number }>> {
     if (projectId !== ctx.projectId && !ctx.isAdmin) {
-      throw new DomainError('forbidden', 'AdminRequired', 'User does not have admin privileges: Only admin is authorized to access quotas for another project.');
+      throw new DomainError(
+        'forbidden',
+        'AdminRequired',
+        'User does not have admin privileges: Only admin is authorized to access quotas for another project.',
+      );
     }
     const limits = await quotaLimits(q, projectId);
     const out: Record<string, { limit: number; used: number; reserved: number }> = {};

@@ -189,9 +189,7 @@ export function prepareCreate(def: ResourceDef, ctx: RequestContext, item: Recor
     if (p !== undefined && t !== undefined && p !== t) throw httpBadRequest("'project_id' and 'tenant_id' do not match");
     const project = (p ?? t) as string | undefined;
     if (project !== undefined && !ctx.isAdmin && project !== ctx.projectId) {
-      throw httpBadRequest(
-        "Specifying 'project_id' or 'tenant_id' other than the authenticated project in request requires admin privileges",
-      );
+      throw httpBadRequest("Specifying 'project_id' or 'tenant_id' other than the authenticated project in request requires admin privileges");
     }
     const value = project ?? ctx.projectId;
     if (value === null || value === undefined) {
@@ -378,13 +376,7 @@ export interface Page {
  * List rows with filters, keyset pagination (`marker` + sort keys + id) and `page_reverse`,
  * as Neutron's native pagination does.
  */
-export async function listRows(
-  db: Q,
-  def: ResourceDef,
-  ctx: RequestContext,
-  opts: ListOptions,
-  extraWhere?: (eb: Eb) => Expression<SqlBool>,
-): Promise<Row[]> {
+export async function listRows(db: Q, def: ResourceDef, ctx: RequestContext, opts: ListOptions, extraWhere?: (eb: Eb) => Expression<SqlBool>): Promise<Row[]> {
   const q = db as unknown as AnyDb;
   let qb = q.selectFrom(def.table).selectAll(def.table);
   qb = qb.where((eb) => visibleWhere(def, ctx, eb) ?? TRUE);
@@ -401,10 +393,7 @@ export async function listRows(
     qb = qb.where((eb) =>
       eb.or(
         dirs.map(([col, asc], i) =>
-          eb.and([
-            ...dirs.slice(0, i).map(([c]) => eb(`${def.table}.${c}`, '=', m[c])),
-            eb(`${def.table}.${col}`, asc ? '>' : '<', m[col]),
-          ]),
+          eb.and([...dirs.slice(0, i).map(([c]) => eb(`${def.table}.${c}`, '=', m[c])), eb(`${def.table}.${col}`, asc ? '>' : '<', m[col])]),
         ),
       ),
     );

@@ -11,31 +11,11 @@ import { type Cidr, cidrContains, cidrsOverlap, parseCidr, parseIp } from '../..
 import { pyRepr, pyStrOf } from '../../util/pyrepr.js';
 import type { RequestContext } from '../context.js';
 import { DomainError, conflict, neutronBadRequest, notFound, resourceNotFound } from '../errors.js';
-import {
-  type Validator,
-  NOT_SPECIFIED,
-  fixedIps,
-  hostRoutes,
-  noneToEmptyList,
-  string,
-  toBoolean,
-  uuid,
-} from './attributes.js';
+import { type Validator, NOT_SPECIFIED, fixedIps, hostRoutes, noneToEmptyList, string, toBoolean, uuid } from './attributes.js';
 import { visibleNetwork } from './networks.js';
 import { createPortInternal, deletePort, updatePortInternal } from './ports.js';
 import type { ResourceOps } from './registry.js';
-import {
-  type ResourceDef,
-  type Row,
-  bumpRevision,
-  chunks,
-  getRow,
-  insertRow,
-  renderRows,
-  standardAttrs,
-  toColumns,
-  updateRow,
-} from './resource.js';
+import { type ResourceDef, type Row, bumpRevision, chunks, getRow, insertRow, renderRows, standardAttrs, toColumns, updateRow } from './resource.js';
 import { subnetDef } from './subnets.js';
 
 export const ROUTER_GW = 'network:router_gateway';
@@ -72,7 +52,9 @@ const gatewayInfo: Validator = (v) => {
   if (!isDict(v)) return `'${pyStrOf(v)}' is not a dictionary`;
   if (Object.keys(v).length === 0) return undefined;
   if (!('network_id' in v)) {
-    return `Validation of dictionary's keys failed. Expected keys: {'network_id'} Provided keys: {${Object.keys(v).map((k) => pyRepr(k)).join(', ')}}`;
+    return `Validation of dictionary's keys failed. Expected keys: {'network_id'} Provided keys: {${Object.keys(v)
+      .map((k) => pyRepr(k))
+      .join(', ')}}`;
   }
   const unexpected = Object.keys(v).filter((k) => !GW_KEYS.includes(k));
   if (unexpected.length) return `Unexpected keys supplied: ${unexpected.join(', ')}`;
@@ -133,11 +115,23 @@ export const routerDef: ResourceDef = {
         const r = byGwPort.get(p.id)!;
         r.__external_gateway_info = { network_id: p.network_id, external_fixed_ips: [], enable_snat: fromBool(r.enable_snat) };
       }
-      const ips = await q.selectFrom('ip_allocations').select(['port_id', 'subnet_id', 'ip_address']).where('port_id', 'in', chunk).orderBy('port_id').orderBy('position').execute();
+      const ips = await q
+        .selectFrom('ip_allocations')
+        .select(['port_id', 'subnet_id', 'ip_address'])
+        .where('port_id', 'in', chunk)
+        .orderBy('port_id')
+        .orderBy('position')
+        .execute();
       for (const ip of ips) byGwPort.get(ip.port_id)?.__external_gateway_info?.external_fixed_ips.push({ subnet_id: ip.subnet_id, ip_address: ip.ip_address });
     }
     for (const chunk of chunks([...byId.keys()], 500)) {
-      const routes = await q.selectFrom('router_routes').select(['router_id', 'destination', 'nexthop']).where('router_id', 'in', chunk).orderBy('router_id').orderBy('position').execute();
+      const routes = await q
+        .selectFrom('router_routes')
+        .select(['router_id', 'destination', 'nexthop'])
+        .where('router_id', 'in', chunk)
+        .orderBy('router_id')
+        .orderBy('position')
+        .execute();
       for (const rt of routes) byId.get(rt.router_id)?.__routes.push({ destination: rt.destination, nexthop: rt.nexthop });
     }
   },
@@ -162,7 +156,10 @@ function gatewayPolicyError(action: string, subs: string[]): DomainError {
 function checkGatewayPolicy(ctx: RequestContext, action: string, info: unknown): void {
   if (ctx.isAdmin || !isDict(info) || Object.keys(info).length === 0) return;
   if ('enable_snat' in info || 'external_fixed_ips' in info) {
-    throw gatewayPolicyError(action, GW_KEYS.filter((k) => k in info));
+    throw gatewayPolicyError(
+      action,
+      GW_KEYS.filter((k) => k in info),
+    );
   }
 }
 
@@ -188,7 +185,12 @@ async function routerPorts(q: Q, routerId: string, types?: string[]): Promise<Ro
   const out: RouterPort[] = ports.map((p) => ({ ...p, fixed_ips: [] }));
   if (out.length === 0) return out;
   const byId = new Map(out.map((p) => [p.id, p]));
-  const ips = await q.selectFrom('ip_allocations').select(['port_id', 'subnet_id', 'ip_address']).where('port_id', 'in', [...byId.keys()]).orderBy('position').execute();
+  const ips = await q
+    .selectFrom('ip_allocations')
+    .select(['port_id', 'subnet_id', 'ip_address'])
+    .where('port_id', 'in', [...byId.keys()])
+    .orderBy('position')
+    .execute();
   for (const ip of ips) byId.get(ip.port_id)!.fixed_ips.push({ subnet_id: ip.subnet_id, ip_address: ip.ip_address });
   return out;
 }
@@ -262,7 +264,11 @@ async function routerCidrsAndIps(q: Q, routerId: string): Promise<{ cidrs: Cidr[
 /** extraroute's _validate_routes: a bounded number of routes, each nexthop on a connected subnet. */
 async function validateRoutes(q: Q, routerId: string, routes: Route[]): Promise<void> {
   if (routes.length > MAX_ROUTES) {
-    throw new DomainError('bad_request', 'RoutesExhausted', `Unable to complete operation for ${routerId}. The number of routes exceeds the maximum ${MAX_ROUTES}.`);
+    throw new DomainError(
+      'bad_request',
+      'RoutesExhausted',
+      `Unable to complete operation for ${routerId}. The number of routes exceeds the maximum ${MAX_ROUTES}.`,
+    );
   }
   if (routes.length === 0) return;
   const { cidrs, ips } = await routerCidrsAndIps(q, routerId);
@@ -351,7 +357,11 @@ async function updateGateway(trx: Tx, ctx: RequestContext, router: Row, info: Ga
     }
   }
   if ((router.enable_snat === 1) !== enableSnat) {
-    await trx.updateTable('routers').set({ enable_snat: enableSnat ? 1 : 0 }).where('id', '=', router.id).execute();
+    await trx
+      .updateTable('routers')
+      .set({ enable_snat: enableSnat ? 1 : 0 })
+      .where('id', '=', router.id)
+      .execute();
     router.enable_snat = enableSnat ? 1 : 0;
     changed = true;
   }
@@ -458,7 +468,12 @@ async function addInterfaceByPort(trx: Tx, ctx: RequestContext, router: Row, por
     }
   }
   await trx.insertInto('router_ports').values({ port_id: port.id, router_id: router.id, port_type: ROUTER_INTF }).execute();
-  return interfaceResult(router.id, full, subnets.map((s) => s.id), 'last');
+  return interfaceResult(
+    router.id,
+    full,
+    subnets.map((s) => s.id),
+    'last',
+  );
 }
 
 async function addInterfaceBySubnet(trx: Tx, ctx: RequestContext, router: Row, subnetId: string) {
@@ -503,7 +518,12 @@ async function confirmInterfaceNotInUse(trx: Tx, routerId: string, subnet: Row):
   for (const f of fips) {
     const ip = parseIp(f.fixed_ip_address);
     if (!ip || !cidrContains(cidr, ip)) continue;
-    const onSubnet = await trx.selectFrom('ip_allocations').select('port_id').where('subnet_id', '=', subnet.id).where('port_id', '=', f.fixed_port_id!).executeTakeFirst();
+    const onSubnet = await trx
+      .selectFrom('ip_allocations')
+      .select('port_id')
+      .where('subnet_id', '=', subnet.id)
+      .where('port_id', '=', f.fixed_port_id!)
+      .executeTakeFirst();
     if (onSubnet) {
       throw conflict(
         'RouterInterfaceInUseByFloatingIP',
@@ -636,7 +656,8 @@ export function routerOps(): ResourceOps {
     actions: {
       async add_router_interface(trx, ctx, row, body) {
         const info = validateInterfaceInfo(body, false);
-        const result = info.port_id !== undefined ? await addInterfaceByPort(trx, ctx, row, info.port_id) : await addInterfaceBySubnet(trx, ctx, row, info.subnet_id!);
+        const result =
+          info.port_id !== undefined ? await addInterfaceByPort(trx, ctx, row, info.port_id) : await addInterfaceBySubnet(trx, ctx, row, info.subnet_id!);
         await bumpRevision(trx, 'routers', row.id);
         return result;
       },

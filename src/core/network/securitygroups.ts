@@ -7,30 +7,44 @@ import type { RequestContext } from '../context.js';
 import { DomainError, conflict, invalidInput, notFound } from '../errors.js';
 import { string, toBoolean, uuid, uuidOrNone, values as valuesV } from './attributes.js';
 import type { ResourceOps } from './registry.js';
-import {
-  type ResourceDef,
-  type Row,
-  bumpRevision,
-  IN_CHUNK,
-  chunks,
-  insertRow,
-  standardAttrs,
-  toColumns,
-  updateRow,
-} from './resource.js';
+import { type ResourceDef, type Row, bumpRevision, IN_CHUNK, chunks, insertRow, standardAttrs, toColumns, updateRow } from './resource.js';
 
 export const DEFAULT_SG_DESCRIPTION = 'Default security group';
 
 /** neutron-lib's IP_PROTOCOL_MAP: names the API accepts, and their numbers. */
 export const IP_PROTOCOLS: Record<string, number> = {
-  ah: 51, dccp: 33, egp: 8, esp: 50, gre: 47, hopopt: 0, icmp: 1, igmp: 2, ip: 0, ipip: 4,
-  'ipv6-encap': 41, 'ipv6-frag': 44, 'ipv6-icmp': 58, icmpv6: 58, 'ipv6-nonxt': 59, 'ipv6-opts': 60,
-  'ipv6-route': 43, ospf: 89, pgm: 113, rsvp: 46, sctp: 132, tcp: 6, udp: 17, udplite: 136, vrrp: 112,
+  ah: 51,
+  dccp: 33,
+  egp: 8,
+  esp: 50,
+  gre: 47,
+  hopopt: 0,
+  icmp: 1,
+  igmp: 2,
+  ip: 0,
+  ipip: 4,
+  'ipv6-encap': 41,
+  'ipv6-frag': 44,
+  'ipv6-icmp': 58,
+  icmpv6: 58,
+  'ipv6-nonxt': 59,
+  'ipv6-opts': 60,
+  'ipv6-route': 43,
+  ospf: 89,
+  pgm: 113,
+  rsvp: 46,
+  sctp: 132,
+  tcp: 6,
+  udp: 17,
+  udplite: 136,
+  vrrp: 112,
 };
 const PORT_PROTOCOLS = ['tcp', 'udp', 'udplite', 'sctp', 'dccp'];
 const PORT_PROTOCOL_NUMS = ['6', '17', '136', '132', '33'];
 const IPV6_ONLY_PROTOCOLS = ['ipv6-encap', 'ipv6-frag', 'ipv6-icmp', 'icmpv6', 'ipv6-nonxt', 'ipv6-opts', 'ipv6-route', '41', '44', '58', '59', '60', '43'];
-const SUPPORTED_PROTOCOLS_TEXT = `[None, ${Object.keys(IP_PROTOCOLS).map((p) => `'${p}'`).join(', ')}]`;
+const SUPPORTED_PROTOCOLS_TEXT = `[None, ${Object.keys(IP_PROTOCOLS)
+  .map((p) => `'${p}'`)
+  .join(', ')}]`;
 
 const sgNotFound = (id: string) => notFound('SecurityGroupNotFound', `Security group ${id} does not exist`);
 const ruleNotFound = (id: string) => notFound('SecurityGroupRuleNotFound', `Security group rule ${id} does not exist`);
@@ -117,7 +131,13 @@ export const securityGroupDef: ResourceDef = {
       byId.set(r.id, r);
     }
     for (const chunk of chunks([...byId.keys()], IN_CHUNK)) {
-      const rules = await q.selectFrom('security_group_rules').selectAll().where('security_group_id', 'in', chunk).orderBy('created_at').orderBy('id').execute();
+      const rules = await q
+        .selectFrom('security_group_rules')
+        .selectAll()
+        .where('security_group_id', 'in', chunk)
+        .orderBy('created_at')
+        .orderBy('id')
+        .execute();
       for (const rule of rules) byId.get(rule.security_group_id)?.__security_group_rules.push(renderRule(rule));
     }
     void ctx;
@@ -255,7 +275,17 @@ function ruleKey(r: Row): string {
     }
     return String(v);
   };
-  return ['direction', 'ethertype', 'port_range_max', 'port_range_min', 'protocol', 'remote_group_id', 'remote_address_group_id', 'remote_ip_prefix', 'security_group_id']
+  return [
+    'direction',
+    'ethertype',
+    'port_range_max',
+    'port_range_min',
+    'protocol',
+    'remote_group_id',
+    'remote_address_group_id',
+    'remote_ip_prefix',
+    'security_group_id',
+  ]
     .map((k) => norm(k, r[k]))
     .join('_');
 }
@@ -282,14 +312,21 @@ function validateRule(r: Row): void {
         throw new DomainError('bad_request', 'SecurityGroupInvalidPortRange', 'For TCP/UDP protocols, port_range_min must be <= port_range_max');
       }
     } else if (['icmp', 'ipv6-icmp', 'icmpv6', '1', '58'].includes(proto)) {
-      for (const [attr, field] of [['port_range_min', 'type'], ['port_range_max', 'code']] as const) {
+      for (const [attr, field] of [
+        ['port_range_min', 'type'],
+        ['port_range_max', 'code'],
+      ] as const) {
         const v = r[attr];
         if (v !== null && !(v >= 0 && v <= 255)) {
           throw new DomainError('bad_request', 'SecurityGroupInvalidIcmpValue', `Invalid value for ICMP ${field} (${attr}) ${v}. It must be 0 to 255.`);
         }
       }
       if (r.port_range_min === null && r.port_range_max !== null) {
-        throw new DomainError('bad_request', 'SecurityGroupMissingIcmpType', `ICMP code (port-range-max) ${r.port_range_max} is provided but ICMP type (port-range-min) is missing.`);
+        throw new DomainError(
+          'bad_request',
+          'SecurityGroupMissingIcmpType',
+          `ICMP code (port-range-max) ${r.port_range_max} is provided but ICMP type (port-range-min) is missing.`,
+        );
       }
     } else {
       const num = proto in IP_PROTOCOLS ? IP_PROTOCOLS[proto] : Number(proto);
@@ -315,7 +352,11 @@ function validateRule(r: Row): void {
   }
   const remotes = [r.remote_ip_prefix, r.remote_group_id, r.remote_address_group_id].filter(Boolean);
   if (remotes.length > 1) {
-    throw new DomainError('bad_request', 'SecurityGroupMultipleRemoteEntites', 'Only one of remote_ip_prefix or remote_group_id or remote_address_group_id may be provided.');
+    throw new DomainError(
+      'bad_request',
+      'SecurityGroupMultipleRemoteEntites',
+      'Only one of remote_ip_prefix or remote_group_id or remote_address_group_id may be provided.',
+    );
   }
 }
 

@@ -170,7 +170,11 @@ export class NetworkService {
   private batchOn(trx: Tx, events: ChangeEvent[]): NetworkBatch {
     const lock = this.store.dialect === 'postgres';
     const notAllowed = () =>
-      new DomainError('method_not_allowed', 'HTTPMethodNotAllowed', 'The server could not comply with the request since it is either malformed or otherwise incorrect.');
+      new DomainError(
+        'method_not_allowed',
+        'HTTPMethodNotAllowed',
+        'The server could not comply with the request since it is either malformed or otherwise incorrect.',
+      );
     return {
       trx,
       create: async (ctx, collection, body) => {
@@ -252,7 +256,13 @@ export class NetworkService {
   async tags(ctx: RequestContext, collection: string, id: string): Promise<string[]> {
     const def = this.taggable(collection);
     await getRow(this.store.db, def, ctx, id);
-    const rows = await this.store.db.selectFrom('tags').select('tag').where('resource_type', '=', def.name).where('resource_id', '=', id).orderBy('tag').execute();
+    const rows = await this.store.db
+      .selectFrom('tags')
+      .select('tag')
+      .where('resource_type', '=', def.name)
+      .where('resource_id', '=', id)
+      .orderBy('tag')
+      .execute();
     return rows.map((r) => r.tag);
   }
 
@@ -283,9 +293,20 @@ export class NetworkService {
     if (reason || tag === '') throw httpBadRequest(`Invalid input for tag. Reason: ${reason ?? "'' Blank strings are not permitted"}.`);
     await this.store.tx(async (trx) => {
       await this.ownedForTags(trx, ctx, def, id);
-      const exists = await trx.selectFrom('tags').select('tag').where('resource_type', '=', def.name).where('resource_id', '=', id).where('tag', '=', tag).executeTakeFirst();
+      const exists = await trx
+        .selectFrom('tags')
+        .select('tag')
+        .where('resource_type', '=', def.name)
+        .where('resource_id', '=', id)
+        .where('tag', '=', tag)
+        .executeTakeFirst();
       if (exists) return;
-      const n = await trx.selectFrom('tags').select(({ fn }) => fn.countAll<number>().as('n')).where('resource_type', '=', def.name).where('resource_id', '=', id).executeTakeFirst();
+      const n = await trx
+        .selectFrom('tags')
+        .select(({ fn }) => fn.countAll<number>().as('n'))
+        .where('resource_type', '=', def.name)
+        .where('resource_id', '=', id)
+        .executeTakeFirst();
       if (Number(n?.n ?? 0) >= MAX_TAGS) throw httpBadRequest(`Invalid input for tags. Reason: The number of tags exceeds the limit ${MAX_TAGS}.`);
       await trx.insertInto('tags').values({ resource_type: def.name, resource_id: id, tag }).execute();
       await bumpRevision(trx, def.table, id);

@@ -36,14 +36,33 @@ export const subnetpoolDef: ResourceDef = {
     id: { filter: true, sort: true, column: 'id', validate: uuid },
     name: { post: true, put: true, filter: true, sort: true, column: 'name', validate: notEmptyString(255) },
     tenant_id: standardAttrs().tenant_id,
-    default_prefixlen: { post: true, put: true, default: NOT_SPECIFIED, filter: true, sort: true, column: 'default_prefixlen', convert: toInt, validate: nonNegative },
+    default_prefixlen: {
+      post: true,
+      put: true,
+      default: NOT_SPECIFIED,
+      filter: true,
+      sort: true,
+      column: 'default_prefixlen',
+      convert: toInt,
+      validate: nonNegative,
+    },
     min_prefixlen: { post: true, put: true, default: NOT_SPECIFIED, filter: true, sort: true, column: 'min_prefixlen', convert: toInt, validate: nonNegative },
     max_prefixlen: { post: true, put: true, default: NOT_SPECIFIED, filter: true, sort: true, column: 'max_prefixlen', convert: toInt, validate: nonNegative },
     is_default: { post: true, put: true, default: false, filter: true, sort: true, adminOnly: true, column: 'is_default', codec: 'bool', convert: toBoolean },
     shared: { post: true, default: false, filter: true, sort: true, adminOnly: true, column: 'shared', codec: 'bool', convert: toBoolean },
     prefixes: { post: true, put: true, validate: subnetList },
     ip_version: { filter: true, sort: true, column: 'ip_version', codec: 'int', convert: toInt },
-    default_quota: { post: true, put: true, default: NOT_SPECIFIED, filter: true, sort: true, column: 'default_quota', codec: 'int', convert: toInt, validate: nonNegative },
+    default_quota: {
+      post: true,
+      put: true,
+      default: NOT_SPECIFIED,
+      filter: true,
+      sort: true,
+      column: 'default_quota',
+      codec: 'int',
+      convert: toInt,
+      validate: nonNegative,
+    },
     address_scope_id: {},
     ...(({ tenant_id: _t, ...rest }) => rest)(standardAttrs()),
   },
@@ -264,17 +283,28 @@ export async function allocateFromPool(trx: Tx, ctx: RequestContext, req: PoolRe
     throw subnetsBadRequest(`Cannot allocate IPv${req.ipVersion} subnet from IPv${pool.ip_version} subnet pool`);
   }
   if (req.cidr === undefined && req.allocationPools) throw subnetsBadRequest('allocation_pools allowed only for specific subnet requests.');
-  const siblings = await trx.selectFrom('subnets').select('subnetpool_id').where('network_id', '=', req.networkId).where('ip_version', '=', req.ipVersion).execute();
+  const siblings = await trx
+    .selectFrom('subnets')
+    .select('subnetpool_id')
+    .where('network_id', '=', req.networkId)
+    .where('ip_version', '=', req.ipVersion)
+    .execute();
   if (siblings.some((s) => s.subnetpool_id !== req.poolId)) {
     throw badRequest('NetworkSubnetPoolAffinityError', 'Subnets hosted on the same network must be allocated from the same subnet pool.');
   }
   const wanted: Cidr | null = req.cidr ? parseCidr(req.cidr) : null;
   const prefixlen = wanted ? wanted.prefix : (req.prefixlen ?? pool.default_prefixlen);
   if (prefixlen > pool.max_prefixlen) {
-    throw badRequest('MaxPrefixSubnetAllocationError', `Unable to allocate subnet with prefix length ${prefixlen}, maximum allowed prefix is ${pool.max_prefixlen}.`);
+    throw badRequest(
+      'MaxPrefixSubnetAllocationError',
+      `Unable to allocate subnet with prefix length ${prefixlen}, maximum allowed prefix is ${pool.max_prefixlen}.`,
+    );
   }
   if (prefixlen < pool.min_prefixlen) {
-    throw badRequest('MinPrefixSubnetAllocationError', `Unable to allocate subnet with prefix length ${prefixlen}, minimum allowed prefix is ${pool.min_prefixlen}.`);
+    throw badRequest(
+      'MinPrefixSubnetAllocationError',
+      `Unable to allocate subnet with prefix length ${prefixlen}, minimum allowed prefix is ${pool.min_prefixlen}.`,
+    );
   }
   if (pool.default_quota !== null) {
     // Quota in units of /32 (IPv4) or /64 (IPv6) per project.

@@ -1,17 +1,7 @@
 import type { Q, Tx } from '../../store/db.js';
 import { fromJson } from '../../store/db.js';
 import { uuid as newUuid } from '../../util/ids.js';
-import {
-  type Cidr,
-  cidrContains,
-  cidrToString,
-  cidrsOverlap,
-  eui64,
-  ipKey,
-  ipToString,
-  parseCidr,
-  parseIp,
-} from '../../util/ip.js';
+import { type Cidr, cidrContains, cidrToString, cidrsOverlap, eui64, ipKey, ipToString, parseCidr, parseIp } from '../../util/ip.js';
 import type { RequestContext } from '../context.js';
 import { DomainError, conflict, invalidInput, neutronBadRequest, resourceNotFound } from '../errors.js';
 import {
@@ -37,20 +27,16 @@ import { type PoolRange, ipam } from './ipam.js';
 import { allocateFromPool } from './subnetpools.js';
 import { visibleNetwork } from './networks.js';
 import type { ResourceOps } from './registry.js';
-import {
-  type ResourceDef,
-  type Row,
-  bumpRevision,
-  insertRow,
-  policyError,
-  standardAttrs,
-  toColumns,
-  updateRow,
-} from './resource.js';
+import { type ResourceDef, type Row, bumpRevision, insertRow, policyError, standardAttrs, toColumns, updateRow } from './resource.js';
 
 const IPV6_MODES = ['dhcpv6-stateful', 'dhcpv6-stateless', 'slaac'] as const;
 /** Ports whose fixed IPs on a subnet are the router's own (gateway use is theirs). */
-export const ROUTER_PORT_OWNERS = ['network:router_interface', 'network:router_interface_distributed', 'network:ha_router_replicated_interface', 'network:router_gateway'];
+export const ROUTER_PORT_OWNERS = [
+  'network:router_interface',
+  'network:router_interface_distributed',
+  'network:ha_router_replicated_interface',
+  'network:router_gateway',
+];
 
 const MAX_DNS_NAMESERVERS = 5;
 const MAX_HOST_ROUTES = 20;
@@ -72,12 +58,29 @@ export const subnetDef: ResourceDef = {
     enable_dhcp: { post: true, put: true, default: true, filter: true, sort: true, column: 'enable_dhcp', codec: 'bool', convert: toBoolean },
     ipv6_ra_mode: { post: true, default: NOT_SPECIFIED, filter: true, sort: true, column: 'ipv6_ra_mode', validate: valuesV(IPV6_MODES) },
     ipv6_address_mode: { post: true, default: NOT_SPECIFIED, filter: true, sort: true, column: 'ipv6_address_mode', validate: valuesV(IPV6_MODES) },
-    gateway_ip: { post: true, put: true, default: NOT_SPECIFIED, filter: true, sort: true, column: 'gateway_ip', convert: ipToCanonical, validate: ipAddressOrNone },
+    gateway_ip: {
+      post: true,
+      put: true,
+      default: NOT_SPECIFIED,
+      filter: true,
+      sort: true,
+      column: 'gateway_ip',
+      convert: ipToCanonical,
+      validate: ipAddressOrNone,
+    },
     cidr: { post: true, default: NOT_SPECIFIED, filter: true, sort: true, column: 'cidr', convert: cidrToCanonical, validate: subnetCidrOrNone },
     prefixlen: { post: true, default: NOT_SPECIFIED, visible: false, convert: toInt, validate: nonNegative },
     allocation_pools: { post: true, put: true, default: NOT_SPECIFIED, column: 'allocation_pools', codec: 'json', validate: ipPools },
     host_routes: { post: true, put: true, default: NOT_SPECIFIED, column: 'host_routes', codec: 'json', convert: noneToEmptyList, validate: hostRoutes },
-    dns_nameservers: { post: true, put: true, default: NOT_SPECIFIED, column: 'dns_nameservers', codec: 'json', convert: noneToEmptyList, validate: nameservers },
+    dns_nameservers: {
+      post: true,
+      put: true,
+      default: NOT_SPECIFIED,
+      column: 'dns_nameservers',
+      codec: 'json',
+      convert: noneToEmptyList,
+      validate: nameservers,
+    },
     segment_id: { post: true, default: null, filter: true, sort: true, column: 'segment_id', validate: uuidOrNone, visible: false },
     service_types: { post: true, put: true, default: NOT_SPECIFIED, column: 'service_types', codec: 'json', validate: listOf(string(255)) },
     ...(({ tenant_id: _t, ...rest }) => rest)(standardAttrs()),
@@ -85,9 +88,7 @@ export const subnetDef: ResourceDef = {
   // Subnets of shared networks are readable by all; those of external-only networks are not
   // (Tempest's test_external_network_visibility checks exactly this).
   sharedWhere: (eb) =>
-    eb.exists(
-      eb.selectFrom('networks').select('networks.id').whereRef('networks.id', '=', 'subnets.network_id').where('networks.shared', '=', 1),
-    ),
+    eb.exists(eb.selectFrom('networks').select('networks.id').whereRef('networks.id', '=', 'subnets.network_id').where('networks.shared', '=', 1)),
 };
 
 export function isAutoAddressSubnet(s: { ip_version?: unknown; ipv6_address_mode?: unknown }): boolean {
@@ -154,14 +155,20 @@ function validatePools(pools: PoolRange[], c: Cidr, cidrText: string, gateway: b
   for (let i = 0; i < parsed.length; i++) {
     for (let j = i + 1; j < parsed.length; j++) {
       if (parsed[i].a <= parsed[j].b && parsed[j].a <= parsed[i].b) {
-        throw conflict('OverlappingAllocationPools', `Found overlapping allocation pools: ${poolRepr(parsed[i].text)} ${poolRepr(parsed[j].text)} for subnet ${cidrText}.`);
+        throw conflict(
+          'OverlappingAllocationPools',
+          `Found overlapping allocation pools: ${poolRepr(parsed[i].text)} ${poolRepr(parsed[j].text)} for subnet ${cidrText}.`,
+        );
       }
     }
   }
   if (gateway !== null) {
     for (const p of parsed) {
       if (gateway >= p.a && gateway <= p.b) {
-        throw conflict('GatewayConflictWithAllocationPools', `Gateway ip ${ipToString({ version: c.version, value: gateway })} conflicts with allocation pool ${poolRepr(p.text)}`);
+        throw conflict(
+          'GatewayConflictWithAllocationPools',
+          `Gateway ip ${ipToString({ version: c.version, value: gateway })} conflicts with allocation pool ${poolRepr(p.text)}`,
+        );
       }
     }
   }
@@ -175,7 +182,11 @@ function checkIpVersion(name: string, addr: string, version: number): void {
 
 function validateRoutes(routes: Array<{ destination: string; nexthop: string }>, version: number): void {
   if (routes.length > MAX_HOST_ROUTES) {
-    throw new DomainError('bad_request', 'HostRoutesExhausted', `Unable to complete operation for new subnet. The number of host routes exceeds the limit ${MAX_HOST_ROUTES}.`);
+    throw new DomainError(
+      'bad_request',
+      'HostRoutesExhausted',
+      `Unable to complete operation for new subnet. The number of host routes exceeds the limit ${MAX_HOST_ROUTES}.`,
+    );
   }
   for (const r of routes) {
     if ((r.destination.includes(':') ? 6 : 4) !== version || (r.nexthop.includes(':') ? 6 : 4) !== version) {
@@ -186,7 +197,11 @@ function validateRoutes(routes: Array<{ destination: string; nexthop: string }>,
 
 function validateDns(dns: string[], version: number, subnetId = 'new subnet'): void {
   if (dns.length > MAX_DNS_NAMESERVERS) {
-    throw new DomainError('bad_request', 'DNSNameServersExhausted', `Unable to complete operation for ${subnetId}. The number of DNS nameservers exceeds the limit ${MAX_DNS_NAMESERVERS}.`);
+    throw new DomainError(
+      'bad_request',
+      'DNSNameServersExhausted',
+      `Unable to complete operation for ${subnetId}. The number of DNS nameservers exceeds the limit ${MAX_DNS_NAMESERVERS}.`,
+    );
   }
   for (const d of dns) checkIpVersion('dns_nameserver', d, version);
 }
@@ -274,7 +289,9 @@ export function subnetOps(opts: { lockPools: boolean } = { lockPools: false }): 
       } else {
         if ((raMode || addrMode) && !enableDhcp) throw invalidInput('ipv6_ra_mode or ipv6_address_mode cannot be set when enable_dhcp is set to False');
         if (raMode && addrMode && raMode !== addrMode) {
-          throw invalidInput(`ipv6_ra_mode set to '${raMode}' with ipv6_address_mode set to '${addrMode}' is not valid. If both attributes are set, they must be the same value`);
+          throw invalidInput(
+            `ipv6_ra_mode set to '${raMode}' with ipv6_address_mode set to '${addrMode}' is not valid. If both attributes are set, they must be the same value`,
+          );
         }
         if ((raMode || addrMode) && isAutoAddressSubnet({ ip_version: 6, ipv6_address_mode: addrMode }) && c.prefix !== 64) {
           throw invalidInput(`Invalid CIDR ${cidr} for IPv6 address mode. OpenStack uses the EUI-64 address format, which requires the prefix to be /64`);
@@ -289,10 +306,7 @@ export function subnetOps(opts: { lockPools: boolean } = { lockPools: false }): 
         }
       }
 
-      const pools =
-        v.allocation_pools === undefined
-          ? defaultPools(c, gateway)
-          : validatePools(v.allocation_pools as PoolRange[], c, cidr, gateway);
+      const pools = v.allocation_pools === undefined ? defaultPools(c, gateway) : validatePools(v.allocation_pools as PoolRange[], c, cidr, gateway);
 
       const id = newUuid();
       const cols = toColumns(subnetDef, v);
@@ -376,9 +390,7 @@ export function subnetOps(opts: { lockPools: boolean } = { lockPools: false }): 
         .execute();
       const auto = isAutoAddressSubnet(row as { ip_version: number; ipv6_address_mode: string | null });
       // DHCP ports let go of the subnet; SLAAC addresses of ordinary ports are simply removed.
-      const blocking = allocs.filter(
-        (a) => a.device_owner !== 'network:dhcp' && !(auto && !ROUTER_PORT_OWNERS.includes(a.device_owner)),
-      );
+      const blocking = allocs.filter((a) => a.device_owner !== 'network:dhcp' && !(auto && !ROUTER_PORT_OWNERS.includes(a.device_owner)));
       if (blocking.length) {
         throw conflict('SubnetInUse', `Unable to complete operation on subnet ${row.id}: One or more ports have an IP allocation from this subnet.`);
       }
@@ -392,15 +404,15 @@ export function subnetOps(opts: { lockPools: boolean } = { lockPools: false }): 
 }
 
 async function addAutoAddresses(trx: Tx, subnetId: string, networkId: string, c: Cidr): Promise<void> {
-  const ports = await trx
-    .selectFrom('ports')
-    .select(['id', 'mac_address', 'device_owner'])
-    .where('network_id', '=', networkId)
-    .execute();
+  const ports = await trx.selectFrom('ports').select(['id', 'mac_address', 'device_owner']).where('network_id', '=', networkId).execute();
   for (const port of ports) {
     if (ROUTER_PORT_OWNERS.includes(port.device_owner)) continue;
     const ip = eui64(c, port.mac_address);
-    const n = await trx.selectFrom('ip_allocations').select(({ fn }) => fn.countAll<number>().as('n')).where('port_id', '=', port.id).executeTakeFirst();
+    const n = await trx
+      .selectFrom('ip_allocations')
+      .select(({ fn }) => fn.countAll<number>().as('n'))
+      .where('port_id', '=', port.id)
+      .executeTakeFirst();
     await trx
       .insertInto('ip_allocations')
       .values({ port_id: port.id, network_id: networkId, subnet_id: subnetId, ip_address: ipToString(ip), ip_key: ipKey(ip), position: Number(n?.n ?? 0) })

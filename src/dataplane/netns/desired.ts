@@ -159,8 +159,7 @@ export function buildDesired(s: Snapshot, names: Names, opts: BuildOptions): Des
     list.push(p);
     byDevice.set(p.deviceId, list);
   }
-  const instanceRecs: InstanceRec[] =
-    s.instances ?? [...byDevice.keys()].map((id) => ({ id, running: true, userData: null, bootGeneration: 1 }));
+  const instanceRecs: InstanceRec[] = s.instances ?? [...byDevice.keys()].map((id) => ({ id, running: true, userData: null, bootGeneration: 1 }));
   for (const inst of [...instanceRecs].sort((a, b) => a.id.localeCompare(b.id))) {
     const nsName = names.instanceNs(inst.id);
     if (!claimNs(nsName, inst.id, `instance:${inst.id}`)) continue;
@@ -245,9 +244,7 @@ export function buildDesired(s: Snapshot, names: Names, opts: BuildOptions): Des
 
   // ---------------------------------------------------------------- security groups
   const zones = assignZones([...bridges.keys()].map((id) => networks.get(id)!));
-  const filtered = s.ports
-    .filter((p) => wired.has(p.id) && p.portSecurity && !p.deviceOwner.startsWith('network:'))
-    .sort((a, b) => a.id.localeCompare(b.id));
+  const filtered = s.ports.filter((p) => wired.has(p.id) && p.portSecurity && !p.deviceOwner.startsWith('network:')).sort((a, b) => a.id.localeCompare(b.id));
   const filter = renderFilter(
     {
       filtered,
@@ -264,7 +261,11 @@ export function buildDesired(s: Snapshot, names: Names, opts: BuildOptions): Des
 }
 
 /** Default routes via the first subnet (per family) with a gateway, then the subnets' host_routes. */
-function instanceRoutes(gateways: Array<{ subnet: SubnetRec; ifname: string }>, connected: Array<{ cidr: Cidr; ifname: string }>, owner: string): DesiredRoute[] {
+function instanceRoutes(
+  gateways: Array<{ subnet: SubnetRec; ifname: string }>,
+  connected: Array<{ cidr: Cidr; ifname: string }>,
+  owner: string,
+): DesiredRoute[] {
   const routes = new Map<string, DesiredRoute>();
   const add = (dst: string, via: string, viaIf: string | null) => {
     const gw = parseIp(via);
@@ -312,9 +313,7 @@ function buildRouter(r: RouterRec, s: Snapshot, names: Names, c: RouterCtx): Des
   const owner = `router:${r.id}`;
   ns.links.push({ name: 'lo', kind: 'loopback', up: true, owner });
   const connected: Cidr[] = [];
-  const interfaces = s.ports
-    .filter((p) => p.deviceId === r.id && ROUTER_INTERFACE_OWNERS.includes(p.deviceOwner))
-    .sort((a, b) => a.id.localeCompare(b.id));
+  const interfaces = s.ports.filter((p) => p.deviceId === r.id && ROUTER_INTERFACE_OWNERS.includes(p.deviceOwner)).sort((a, b) => a.id.localeCompare(b.id));
   for (const p of interfaces) {
     const addrs = c.portAddrs(p);
     if (!addrs) continue;
@@ -352,7 +351,16 @@ function buildRouter(r: RouterRec, s: Snapshot, names: Names, c: RouterCtx): Des
       }
       fips.push({ floating: ipToString(floating), fixed: ipToString(fixed), owner: `floatingip:${f.id}` });
     }
-    if (addrs && c.wire(gwPort, ns, qg, addrs, fips.map((f) => `${f.floating}/32`))) {
+    if (
+      addrs &&
+      c.wire(
+        gwPort,
+        ns,
+        qg,
+        addrs,
+        fips.map((f) => `${f.floating}/32`),
+      )
+    ) {
       connected.push(...addrs.map((a) => a.cidr));
       const v4 = addrs.find((a) => a.cidr.version === 4);
       ns.nat = { gatewayIf: qg, gatewayIp: v4 ? v4.ip : null, enableSnat: r.enableSnat, fips };

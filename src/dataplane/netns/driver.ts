@@ -333,7 +333,11 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
       this.iptCache = { 4: null, 6: null };
     }
     await Promise.all([
-      mapLimit(missing.filter((n) => n.kind !== 'switch'), 4, create),
+      mapLimit(
+        missing.filter((n) => n.kind !== 'switch'),
+        4,
+        create,
+      ),
       created.has(desired.switch.name) || existing.has(desired.switch.name) ? this.applyFilters(desired.filter, full, fail) : undefined,
     ]);
     if (created.size) existing = await listNamespaces();
@@ -463,7 +467,11 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
       if (plans.has(sw.name)) await runBatch(sw.name, plans.get(sw.name)!.apply);
       await Promise.all([
         mapLimit(owners, 4, (ns) => runBatch(ns, plans.get(ns)!.apply)),
-        mapLimit(desired.namespaces.filter((n) => n.kind === 'router' && plans.has(n.name)), 4, applyNat),
+        mapLimit(
+          desired.namespaces.filter((n) => n.kind === 'router' && plans.has(n.name)),
+          4,
+          applyNat,
+        ),
       ]);
     };
     await Promise.all([rest(), rootPlan && !rootFirst ? runBatch(ROOT_NS, rootPlan.apply) : undefined]);

@@ -31,7 +31,9 @@ export interface RunOptions {
 }
 
 /** The caller's PATH plus the sbin directories (a non-login root shell may lack them). */
-export const TOOL_PATH = [...(process.env.PATH ?? '').split(delimiter).filter(Boolean), '/usr/local/sbin', '/usr/sbin', '/sbin', '/usr/bin', '/bin'].join(delimiter);
+export const TOOL_PATH = [...(process.env.PATH ?? '').split(delimiter).filter(Boolean), '/usr/local/sbin', '/usr/sbin', '/sbin', '/usr/bin', '/bin'].join(
+  delimiter,
+);
 
 /** Counts processes started, for the benchmark and tests (a pass that changes nothing is cheap). */
 export const execStats = { spawned: 0 };

@@ -25,8 +25,7 @@ export function natFingerprint(spec: NatSpec): string {
   return createHash('sha256').update(key).digest('hex').slice(0, 16);
 }
 
-const elements = (pairs: Array<[string, string]>): string =>
-  pairs.length ? ` elements = { ${pairs.map(([k, v]) => `${k} : ${v}`).join(', ')} };` : '';
+const elements = (pairs: Array<[string, string]>): string => (pairs.length ? ` elements = { ${pairs.map(([k, v]) => `${k} : ${v}`).join(', ')} };` : '');
 
 /** The whole table, for a first load or when the rule part changed. */
 export function renderNatTable(spec: NatSpec): string {

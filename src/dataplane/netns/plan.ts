@@ -156,7 +156,11 @@ export function planNamespace(desired: DesiredNs, actual: NsState | null, ctx: P
     }
     for (const c of current) {
       if (wantKeys.has(key(c.family, c.dst))) continue;
-      plan.apply.push({ cmd: `route del ${c.dst}${c.via ? ` via ${c.via}` : ''}${c.dev ? ` dev ${c.dev}` : ''}`, owner: `stale-route:${c.dst}`, tolerant: true });
+      plan.apply.push({
+        cmd: `route del ${c.dst}${c.via ? ` via ${c.via}` : ''}${c.dev ? ` dev ${c.dev}` : ''}`,
+        owner: `stale-route:${c.dst}`,
+        tolerant: true,
+      });
     }
   }
   return plan;

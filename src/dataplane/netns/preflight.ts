@@ -61,7 +61,9 @@ export function takeLock(prefix: string, pid = process.pid, dir = LOCK_DIR): voi
   try {
     const other = Number(readFileSync(path, 'utf8').trim());
     if (other && other !== pid && alive(other)) {
-      throw new Error(`another PocketStack (pid ${other}) runs the netns data plane with prefix '${prefix}'; stop it or choose another POCKETSTACK_DATAPLANE_PREFIX`);
+      throw new Error(
+        `another PocketStack (pid ${other}) runs the netns data plane with prefix '${prefix}'; stop it or choose another POCKETSTACK_DATAPLANE_PREFIX`,
+      );
     }
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;

@@ -32,7 +32,18 @@ export async function loadSnapshot(store: Store): Promise<Snapshot> {
       q.selectFrom('security_groups').select(['id', 'stateful']).execute(),
       q
         .selectFrom('security_group_rules')
-        .select(['id', 'security_group_id', 'direction', 'ethertype', 'protocol', 'port_range_min', 'port_range_max', 'remote_ip_prefix', 'remote_group_id', 'remote_address_group_id'])
+        .select([
+          'id',
+          'security_group_id',
+          'direction',
+          'ethertype',
+          'protocol',
+          'port_range_min',
+          'port_range_max',
+          'remote_ip_prefix',
+          'remote_group_id',
+          'remote_address_group_id',
+        ])
         .execute(),
       q.selectFrom('routers').select(['id', 'admin_state_up', 'status', 'enable_snat', 'gw_port_id']).execute(),
       q.selectFrom('router_routes').select(['router_id', 'destination', 'nexthop']).orderBy('router_id').orderBy('position').execute(),

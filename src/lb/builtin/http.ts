@@ -10,7 +10,19 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { RtListener, RtPolicy, RtRule } from '../config.js';
 import { type BuiltinListener, type Counters, type PoolLookup, cidrAllowed, clientIp, listenExclusive, newCounters, proxyHeader } from './common.js';
-import { BodyDelimiter, type Framing, type Head, HttpParseError, connectionHas, endToEnd, framing, header, headText, parseHead, serialiseHead } from './http1.js';
+import {
+  BodyDelimiter,
+  type Framing,
+  type Head,
+  HttpParseError,
+  connectionHas,
+  endToEnd,
+  framing,
+  header,
+  headText,
+  parseHead,
+  serialiseHead,
+} from './http1.js';
 import type { MemberState, PoolState } from './pool.js';
 import { RETRIES } from './tcp.js';
 

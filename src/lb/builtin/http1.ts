@@ -94,7 +94,13 @@ export function header(h: Head, name: string): string | undefined {
 /** Does the Connection header list `token`? */
 export function connectionHas(h: Head, token: string): boolean {
   const c = header(h, 'connection');
-  return c !== undefined && c.toLowerCase().split(',').some((t) => t.trim() === token);
+  return (
+    c !== undefined &&
+    c
+      .toLowerCase()
+      .split(',')
+      .some((t) => t.trim() === token)
+  );
 }
 
 export type Framing = { kind: 'none' } | { kind: 'length'; length: number } | { kind: 'chunked' } | { kind: 'close' };
@@ -109,7 +115,10 @@ export function framing(h: Head, kind: 'request' | 'response', requestMethod = '
   const bad = (m: string) => new HttpParseError(m, kind === 'request' ? 400 : 502);
   if (te !== undefined) {
     if (cl !== undefined) throw bad('both Transfer-Encoding and Content-Length');
-    const codings = te.toLowerCase().split(',').map((t) => t.trim());
+    const codings = te
+      .toLowerCase()
+      .split(',')
+      .map((t) => t.trim());
     if (codings[codings.length - 1] !== 'chunked') {
       if (kind === 'request') throw bad('request body not chunked');
       return { kind: 'close' };
@@ -203,7 +212,14 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te'
 /** The fields a proxy forwards: without hop-by-hop ones (and those the Connection header names). */
 export function endToEnd(h: Head, keep?: string): Array<[string, string]> {
   const connection = header(h, 'connection');
-  const named = connection ? new Set(connection.toLowerCase().split(',').map((t) => t.trim())) : null;
+  const named = connection
+    ? new Set(
+        connection
+          .toLowerCase()
+          .split(',')
+          .map((t) => t.trim()),
+      )
+    : null;
   const out: Array<[string, string]> = [];
   for (let i = 0; i < h.fields.length; i++) {
     const n = h.names[i];

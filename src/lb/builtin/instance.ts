@@ -126,7 +126,6 @@ export class BuiltinInstance implements LbInstance {
   }
 }
 
-
 /**
  * The built-in engine: in this process on loopback; in a worker process inside the load
  * balancer's namespace in netns mode (as an unprivileged user when PocketStack is root).

@@ -49,7 +49,9 @@ function acl(name: string, r: RtRule): string {
     case 'PATH':
       return `acl ${name} path -m ${m} ${quote(r.value)}`;
     case 'FILE_TYPE':
-      return r.compareType === 'REGEX' ? `acl ${name} path_reg -i ${quote(`\\.(${r.value})$`)}` : `acl ${name} path_end -i ${quote(`.${r.value.replace(/^\./, '')}`)}`;
+      return r.compareType === 'REGEX'
+        ? `acl ${name} path_reg -i ${quote(`\\.(${r.value})$`)}`
+        : `acl ${name} path_end -i ${quote(`.${r.value.replace(/^\./, '')}`)}`;
     case 'HEADER':
       return `acl ${name} req.hdr(${r.key}) -m ${m} ${quote(r.value)}`;
     case 'COOKIE':
@@ -85,7 +87,8 @@ function frontend(lb: RtLoadBalancer, l: RtListener, bindAddress: string, global
       const cond = `${names.join(' ')} ${decided}`;
       if (p.action === 'REJECT') out.push(`    http-request deny if ${cond}`);
       else if (p.action === 'REDIRECT_TO_URL') out.push(`    http-request redirect location ${quote(p.redirectUrl!)} code ${p.redirectHttpCode} if ${cond}`);
-      else if (p.action === 'REDIRECT_PREFIX') out.push(`    http-request redirect prefix ${quote(p.redirectPrefix!.replace(/\/$/, ''))} code ${p.redirectHttpCode} if ${cond}`);
+      else if (p.action === 'REDIRECT_PREFIX')
+        out.push(`    http-request redirect prefix ${quote(p.redirectPrefix!.replace(/\/$/, ''))} code ${p.redirectHttpCode} if ${cond}`);
       else if (p.redirectPoolId && pools.has(p.redirectPoolId)) {
         out.push(`    http-request set-var(txn.l7pool) str(${backendName(pools.get(p.redirectPoolId)!, l)}) if ${cond}`);
       }
@@ -100,15 +103,23 @@ function frontend(lb: RtLoadBalancer, l: RtListener, bindAddress: string, global
 function backend(pool: RtPool, l: RtListener, checkScript: string | null): string[] {
   const http = l.protocol === 'HTTP';
   const out = [`backend ${backendName(pool, l)}`, `    mode ${http ? 'http' : 'tcp'}`, ...BALANCE[pool.algorithm].map((x) => `    ${x}`)];
-  if (pool.algorithm === 'SOURCE_IP_PORT') out.push(http ? '    http-request set-var(txn.sport) src_port' : '    tcp-request content set-var(txn.sport) src_port');
+  if (pool.algorithm === 'SOURCE_IP_PORT')
+    out.push(http ? '    http-request set-var(txn.sport) src_port' : '    tcp-request content set-var(txn.sport) src_port');
   if (!pool.enabled) out.push('    disabled');
   const sp = pool.persistence;
   if (sp?.type === 'SOURCE_IP') {
-    out.push(`    stick-table type ${pool.members.some((m) => net.isIPv6(m.address)) ? 'ipv6' : 'ip'} size 10k${sp.timeout ? ` expire ${sp.timeout}s` : ''}`, '    stick on src');
+    out.push(
+      `    stick-table type ${pool.members.some((m) => net.isIPv6(m.address)) ? 'ipv6' : 'ip'} size 10k${sp.timeout ? ` expire ${sp.timeout}s` : ''}`,
+      '    stick on src',
+    );
   } else if (sp?.type === 'HTTP_COOKIE' && http) {
     out.push('    cookie SRV insert indirect nocache');
   } else if (sp?.type === 'APP_COOKIE' && http && sp.cookieName) {
-    out.push('    stick-table type string len 64 size 10k', `    stick store-response res.cook(${sp.cookieName})`, `    stick match req.cook(${sp.cookieName})`);
+    out.push(
+      '    stick-table type string len 64 size 10k',
+      `    stick store-response res.cook(${sp.cookieName})`,
+      `    stick match req.cook(${sp.cookieName})`,
+    );
   }
   out.push(`    timeout connect ${ms(l.timeoutMemberConnect)}`, `    timeout server ${ms(l.timeoutMemberData)}`);
   const hm = pool.monitor;
@@ -126,7 +137,13 @@ function backend(pool: RtPool, l: RtListener, checkScript: string | null): strin
         const all: number[] = [];
         for (let c = Number(range[1]); c <= Number(range[2]); c++) all.push(c);
         out.push(`    http-check expect rstatus (${all.join('|')})`);
-      } else if (codes.includes(',')) out.push(`    http-check expect rstatus (${codes.split(',').map((c) => c.trim()).join('|')})`);
+      } else if (codes.includes(','))
+        out.push(
+          `    http-check expect rstatus (${codes
+            .split(',')
+            .map((c) => c.trim())
+            .join('|')})`,
+        );
       else out.push(`    http-check expect status ${codes}`);
     } else if (hm.type === 'TLS-HELLO') out.push('    option ssl-hello-chk');
     else if (hm.type === 'PING' && checkScript) out.push('    option external-check', `    external-check command ${checkScript}`);

@@ -150,7 +150,18 @@ class HaproxyInstance implements LbInstance {
   private check(path: string): Promise<void> {
     return new Promise((resolve, reject) => {
       execFile(this.bin, ['-c', '-q', '-f', path], (err, _stdout, stderr) => {
-        if (err) reject(new Error(`haproxy refused the configuration: ${stderr.trim().split('\n').filter((l) => /ALERT/.test(l)).join('; ') || stderr.trim()}`));
+        if (err)
+          reject(
+            new Error(
+              `haproxy refused the configuration: ${
+                stderr
+                  .trim()
+                  .split('\n')
+                  .filter((l) => /ALERT/.test(l))
+                  .join('; ') || stderr.trim()
+              }`,
+            ),
+          );
         else resolve();
       });
     });
@@ -255,7 +266,8 @@ class HaproxyInstance implements LbInstance {
 
   async counters(): Promise<Map<string, ListenerCounters>> {
     const out = new Map<string, ListenerCounters>(this.base);
-    for (const [id, c] of await this.readCounters().catch(() => new Map<string, ListenerCounters>())) out.set(id, addCounters(this.base.get(id) ?? ZERO_COUNTERS, c));
+    for (const [id, c] of await this.readCounters().catch(() => new Map<string, ListenerCounters>()))
+      out.set(id, addCounters(this.base.get(id) ?? ZERO_COUNTERS, c));
     if (this.udp) for (const [id, c] of await this.udp.counters()) out.set(id, c);
     return out;
   }
@@ -271,7 +283,6 @@ class HaproxyInstance implements LbInstance {
     await rm(this.dir, { recursive: true, force: true });
   }
 }
-
 
 export class HaproxyRuntime implements LbRuntime {
   readonly name = 'haproxy' as const;

@@ -110,18 +110,14 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   await db.schema
     .createTable('default_security_groups')
     .addColumn('project_id', 'varchar(255)', (c) => c.primaryKey())
-    .addColumn('security_group_id', 'varchar(36)', (c) =>
-      c.notNull().references('security_groups.id').onDelete('cascade'),
-    )
+    .addColumn('security_group_id', 'varchar(36)', (c) => c.notNull().references('security_groups.id').onDelete('cascade'))
     .execute();
 
   await db.schema
     .createTable('security_group_rules')
     .addColumn('id', 'varchar(36)', (c) => c.primaryKey())
     .addColumn('project_id', 'varchar(255)', (c) => c.notNull())
-    .addColumn('security_group_id', 'varchar(36)', (c) =>
-      c.notNull().references('security_groups.id').onDelete('cascade'),
-    )
+    .addColumn('security_group_id', 'varchar(36)', (c) => c.notNull().references('security_groups.id').onDelete('cascade'))
     .addColumn('direction', 'varchar(16)', (c) => c.notNull())
     .addColumn('ethertype', 'varchar(8)', (c) => c.notNull())
     .addColumn('protocol', 'varchar(40)')
@@ -136,11 +132,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('updated_at', 'varchar(32)', (c) => c.notNull())
     .addColumn('revision_number', 'integer', (c) => c.notNull().defaultTo(0))
     .execute();
-  await db.schema
-    .createIndex('security_group_rules_group')
-    .on('security_group_rules')
-    .columns(['security_group_id'])
-    .execute();
+  await db.schema.createIndex('security_group_rules_group').on('security_group_rules').columns(['security_group_id']).execute();
 
   await db.schema
     .createTable('port_security_groups')
@@ -148,11 +140,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('security_group_id', 'varchar(36)', (c) => c.notNull().references('security_groups.id'))
     .addPrimaryKeyConstraint('port_security_groups_pk', ['port_id', 'security_group_id'])
     .execute();
-  await db.schema
-    .createIndex('port_security_groups_group')
-    .on('port_security_groups')
-    .columns(['security_group_id'])
-    .execute();
+  await db.schema.createIndex('port_security_groups_group').on('port_security_groups').columns(['security_group_id']).execute();
 
   await db.schema
     .createTable('tags')

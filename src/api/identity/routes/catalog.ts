@@ -42,7 +42,11 @@ export function catalogRoutes(edge: IdentityEdge): void {
     const type = edge.query(req, 'type');
     const name = edge.query(req, 'name');
     const list = identity.catalog.filter((s) => (type === undefined || s.type === type) && (name === undefined || s.name === name));
-    return edge.collection(req, 'services', list.map((s) => serviceView(req, s)));
+    return edge.collection(
+      req,
+      'services',
+      list.map((s) => serviceView(req, s)),
+    );
   });
   edge.route('GET', '/v3/services/:id', async (req) => {
     enforce('identity:get_service', await edge.token(req));
@@ -58,9 +62,16 @@ export function catalogRoutes(edge: IdentityEdge): void {
     const service = edge.query(req, 'service_id');
     const region = edge.query(req, 'region_id');
     const list = endpoints().filter(
-      (e) => (iface === undefined || e.interface === iface) && (service === undefined || e.service_id === service) && (region === undefined || e.region_id === region),
+      (e) =>
+        (iface === undefined || e.interface === iface) &&
+        (service === undefined || e.service_id === service) &&
+        (region === undefined || e.region_id === region),
     );
-    return edge.collection(req, 'endpoints', list.map((e) => endpointView(req, e)));
+    return edge.collection(
+      req,
+      'endpoints',
+      list.map((e) => endpointView(req, e)),
+    );
   });
   edge.route('GET', '/v3/endpoints/:id', async (req) => {
     enforce('identity:get_endpoint', await edge.token(req));
@@ -72,7 +83,11 @@ export function catalogRoutes(edge: IdentityEdge): void {
 
   edge.route('GET', '/v3/regions', async (req) => {
     enforce('identity:list_regions', await edge.token(req));
-    return edge.collection(req, 'regions', regions().map((r) => regionView(req, r)));
+    return edge.collection(
+      req,
+      'regions',
+      regions().map((r) => regionView(req, r)),
+    );
   });
   edge.route('GET', '/v3/regions/:id', async (req) => {
     enforce('identity:get_region', await edge.token(req));

@@ -37,7 +37,9 @@ export function grantRoutes(edge: IdentityEdge): void {
   ];
   for (const [type, path] of grantPaths) {
     const action = (verb: 'check' | 'list' | 'create' | 'revoke') =>
-      type === 'system' ? `identity:${verb === 'list' ? 'list' : verb}_system_grant${verb === 'list' ? 's' : ''}_for_user` : `identity:${verb}_grant${verb === 'list' ? 's' : ''}`;
+      type === 'system'
+        ? `identity:${verb === 'list' ? 'list' : verb}_system_grant${verb === 'list' ? 's' : ''}_for_user`
+        : `identity:${verb}_grant${verb === 'list' ? 's' : ''}`;
     const targetId = (p: GrantParams) => (type === 'system' ? SYSTEM_ALL : p.target!);
 
     edge.route('GET', path, async (req) => {
@@ -45,7 +47,11 @@ export function grantRoutes(edge: IdentityEdge): void {
       const p = req.params as GrantParams;
       enforce(action('list'), caller, await resolve(type, p));
       const roles = await identity.assignments.grants(p.user, type, targetId(p));
-      return edge.collection(req, 'roles', roles.map((r: Role) => roleView(edge.base(req), r)));
+      return edge.collection(
+        req,
+        'roles',
+        roles.map((r: Role) => roleView(edge.base(req), r)),
+      );
     });
     edge.route(['GET'], `${path}/:role`, async (req, reply) => {
       const caller = await edge.token(req);

@@ -25,7 +25,11 @@ export function resourceRoutes(edge: IdentityEdge): void {
   edge.route('GET', '/v3/domains', async (req) => {
     enforce('identity:list_domains', await edge.token(req));
     const list = await identity.domains.list({ name: edge.query(req, 'name'), enabled: optBool(req, 'enabled') });
-    return edge.collection(req, 'domains', list.map((d) => domainView(base(req), d)));
+    return edge.collection(
+      req,
+      'domains',
+      list.map((d) => domainView(base(req), d)),
+    );
   });
   edge.route('POST', '/v3/domains', async (req, reply) => {
     enforce('identity:create_domain', await edge.token(req));
@@ -71,7 +75,11 @@ export function resourceRoutes(edge: IdentityEdge): void {
       enabled: optBool(req, 'enabled'),
       parent_id: edge.query(req, 'parent_id'),
     });
-    return edge.collection(req, 'projects', list.map((p) => projectView(base(req), p)));
+    return edge.collection(
+      req,
+      'projects',
+      list.map((p) => projectView(base(req), p)),
+    );
   });
   edge.route('POST', '/v3/projects', async (req, reply) => {
     const caller = await edge.token(req);
@@ -109,7 +117,11 @@ export function resourceRoutes(edge: IdentityEdge): void {
     const domainId = edge.query(req, 'domain_id') ?? readerDomain(caller);
     enforce('identity:list_users', caller, { domainId });
     const list = await identity.users.list({ name: edge.query(req, 'name'), domain_id: domainId, enabled: optBool(req, 'enabled') });
-    return edge.collection(req, 'users', list.map((u) => userView(base(req), u)));
+    return edge.collection(
+      req,
+      'users',
+      list.map((u) => userView(base(req), u)),
+    );
   });
   edge.route('POST', '/v3/users', async (req, reply) => {
     const caller = await edge.token(req);
@@ -152,8 +164,17 @@ export function resourceRoutes(edge: IdentityEdge): void {
     const u = await identity.users.get((req.params as Params).id);
     enforce('identity:list_user_projects', caller, { userId: u.id, userDomainId: u.domain_id });
     const ids = await identity.assignments.targetsOf(u.id, 'project');
-    const list = await identity.projects.list({ ids, name: edge.query(req, 'name'), domain_id: edge.query(req, 'domain_id'), enabled: optBool(req, 'enabled') });
-    return edge.collection(req, 'projects', list.map((p) => projectView(base(req), p)));
+    const list = await identity.projects.list({
+      ids,
+      name: edge.query(req, 'name'),
+      domain_id: edge.query(req, 'domain_id'),
+      enabled: optBool(req, 'enabled'),
+    });
+    return edge.collection(
+      req,
+      'projects',
+      list.map((p) => projectView(base(req), p)),
+    );
   });
 
   // ------------------------------------------------------------ roles
@@ -161,7 +182,11 @@ export function resourceRoutes(edge: IdentityEdge): void {
   edge.route('GET', '/v3/roles', async (req) => {
     enforce('identity:list_roles', await edge.token(req));
     const list = await identity.roles.list({ name: edge.query(req, 'name'), domain_id: edge.query(req, 'domain_id') });
-    return edge.collection(req, 'roles', list.map((r) => roleView(base(req), r)));
+    return edge.collection(
+      req,
+      'roles',
+      list.map((r) => roleView(base(req), r)),
+    );
   });
   edge.route('POST', '/v3/roles', async (req, reply) => {
     enforce('identity:create_role', await edge.token(req));

@@ -112,7 +112,11 @@ export function tokenRoutes(edge: IdentityEdge): void {
     enforce('identity:get_auth_projects', caller);
     const ids = await identity.assignments.targetsOf(caller.user.id, 'project');
     const projects = await identity.projects.list({ ids });
-    return edge.collection(req, 'projects', projects.map((p) => projectView(edge.base(req), p)));
+    return edge.collection(
+      req,
+      'projects',
+      projects.map((p) => projectView(edge.base(req), p)),
+    );
   });
 
   edge.route('GET', '/v3/auth/domains', async (req) => {
@@ -120,7 +124,11 @@ export function tokenRoutes(edge: IdentityEdge): void {
     enforce('identity:get_auth_domains', caller);
     const ids = await identity.assignments.targetsOf(caller.user.id, 'domain');
     const domains = await identity.domains.list({ ids });
-    return edge.collection(req, 'domains', domains.map((d) => domainView(edge.base(req), d)));
+    return edge.collection(
+      req,
+      'domains',
+      domains.map((d) => domainView(edge.base(req), d)),
+    );
   });
 
   edge.route('GET', '/v3/auth/system', async (req) => {
