@@ -12,6 +12,7 @@ import { buildNetworkApi } from './api/network/app.js';
 import { lbaasV1Plugin } from './api/network/lbaasv1.js';
 import type { Config } from './config.js';
 import { buildCatalog, serviceUrl } from './core/catalog.js';
+import type { InstanceReports } from './core/compute/host.js';
 import { ComputeManager } from './core/compute/manager.js';
 import { ComputeService } from './core/compute/servers.js';
 import { type RequestContext, systemContext } from './core/context.js';
@@ -36,6 +37,7 @@ import { LoadBalancerService } from './core/loadbalancer/service.js';
 import { createLbEngine } from './lb/factory.js';
 import type { LbEngine } from './lb/engine.js';
 import { Store } from './store/db.js';
+import { ChangeBus, UnitOfWork } from './core/work.js';
 import { migrate } from './store/migrate.js';
 
 /** Extensions the Neutron core of this build implements. */
@@ -129,55 +131,54 @@ export class Cloud {
         log.warn({ code: err.code, reason: err.message }, 'the database closed an idle connection; the next query opens a new one'),
     });
     await migrate(store);
+    const changes = new ChangeBus((err, c) => log.error({ err, change: c }, 'a change listener failed'));
+    const uow = new UnitOfWork(store, changes);
     const served = new Set(['identity', 'network', 'compute', 'image', 'load-balancer']);
-    const identity = new IdentityService(store, {
+    const identity = new IdentityService(uow, {
       tokenTtlSeconds: config.tokenTtlSeconds,
       catalog: () => buildCatalog(config, served),
     });
     configureDefaultQuotas(config.quotas);
-    const network = new NetworkService(store);
+    const network = new NetworkService(uow);
     network.register(networkOps({ vxlanRange: () => config.vxlanRange }));
-    network.register(subnetOps({ lockPools: store.dialect === 'postgres' }));
+    network.register(subnetOps());
     network.register(subnetpoolOps());
     network.register(portOps());
-    network.register(securityGroupOps(store));
-    network.register(securityGroupRuleOps(store));
+    network.register(securityGroupOps(uow));
+    network.register(securityGroupRuleOps(uow));
     network.register(routerOps());
     network.register(floatingIpOps());
     network.register(meteringLabelOps());
     network.register(meteringLabelRuleOps());
     const extensions = new Set(CORE_EXTENSIONS);
-    const dataplane = await createDataPlane(config, network, log);
-    const image = new ImageService(store, { dataDir: config.dataDir, sizeCap: config.imageSizeCap });
-    const compute = new ComputeService(store, network, image, { dataDir: config.dataDir, hostname: hostname() });
-    const computeManager = new ComputeManager(compute, log.child({ component: 'compute-manager' }), { buildTimeoutMs: 300_000 });
-    if (dataplane instanceof NetnsDataPlane) {
-      // Instances are namespaces this data plane runs: compute waits for its reports.
-      compute.attachHost(dataplane);
-      dataplane.attachCompute(compute);
-    }
+    const image = new ImageService(uow, { dataDir: config.dataDir, sizeCap: config.imageSizeCap });
+    // With netns, instances are namespaces the data plane runs: compute waits for its reports.
+    const compute = new ComputeService(uow, network, image, { dataDir: config.dataDir, hostname: hostname(), instanceHost: config.dataplane === 'netns' });
+    const computeManager = new ComputeManager(compute, changes, log.child({ component: 'compute-manager' }), { buildTimeoutMs: 300_000 });
+    const dataplane = await createDataPlane(config, network, compute, log);
 
-    const loadBalancer = new LoadBalancerService(store, network, { networkDriver: config.lbNetworkDriver, host: hostname() });
+    const loadBalancer = new LoadBalancerService(uow, network, { networkDriver: config.lbNetworkDriver, host: hostname() });
     const lbEngine = await createLbEngine(config, loadBalancer, log.child({ component: 'lb-engine' }), dataplane instanceof NetnsDataPlane ? dataplane : null);
     if (config.lbaasV1) extensions.add('lbaas');
 
     const cloud = new Cloud(config, log, { store, identity, network, extensions, dataplane, image, compute, computeManager, loadBalancer, lbEngine });
     const identityUrl = () => serviceUrl(config, 'identity');
-    cloud.apps.set('identity', buildIdentityApi({ logger: log, identity }));
+    cloud.apps.set('identity', buildIdentityApi({ logger: log, identity, uow }));
     cloud.apps.set(
       'network',
       buildNetworkApi({
         logger: log,
         service: network,
+        uow,
         auth: identity,
         identityUrl,
         extensions: () => [...extensions].sort(),
-        plugins: [quotaRoutes(store), viewRoutes(store, () => SERVICE_PROVIDERS), ...(config.lbaasV1 ? [lbaasV1Plugin(loadBalancer)] : [])],
+        plugins: [quotaRoutes(uow), viewRoutes(store, () => SERVICE_PROVIDERS), ...(config.lbaasV1 ? [lbaasV1Plugin(loadBalancer)] : [])],
       }),
     );
-    cloud.apps.set('compute', buildComputeApi({ logger: log, compute, auth: identity, identityUrl }));
-    cloud.apps.set('image', buildImageApi({ logger: log, service: image, auth: identity, identityUrl }));
-    cloud.apps.set('load-balancer', buildLoadBalancerApi({ logger: log, service: loadBalancer, auth: identity, identityUrl }));
+    cloud.apps.set('compute', buildComputeApi({ logger: log, compute, uow, auth: identity, identityUrl }));
+    cloud.apps.set('image', buildImageApi({ logger: log, service: image, uow, auth: identity, identityUrl }));
+    cloud.apps.set('load-balancer', buildLoadBalancerApi({ logger: log, service: loadBalancer, uow, auth: identity, identityUrl }));
     return cloud;
   }
 
@@ -290,7 +291,7 @@ export class Cloud {
   }
 }
 
-async function createDataPlane(config: Config, network: NetworkService, log: Logger): Promise<DataPlaneDriver> {
+async function createDataPlane(config: Config, network: NetworkService, instances: InstanceReports, log: Logger): Promise<DataPlaneDriver> {
   const dlog = log.child({ component: 'dataplane' });
   switch (config.dataplane) {
     case 'noop':
@@ -307,6 +308,7 @@ async function createDataPlane(config: Config, network: NetworkService, log: Log
           resyncMs: config.dataplaneResyncMs,
         },
         dlog,
+        instances,
       );
     default:
       throw new Error(`unknown data plane '${String(config.dataplane)}' (use --dataplane noop or netns)`);

@@ -24,11 +24,14 @@ export function keystoneMiddleware401(reply: FastifyReply, identityUrl: string, 
   return { error: { code: 401, title: 'Unauthorized', message } };
 }
 
-/** Authenticate the request from `X-Auth-Token`, caching nothing beyond what the authenticator does. */
-export async function requireAuth(auth: TokenAuthenticator, req: FastifyRequest): Promise<RequestContext> {
-  const token = req.headers['x-auth-token'];
-  if (typeof token !== 'string' || token === '') throw authRequired();
-  const ctx = await auth.authenticate(token, req.id);
-  req.ctx = ctx;
-  return ctx;
+/**
+ * keystonemiddleware's auth_token in front of a service: the caller from `X-Auth-Token` (caching
+ * nothing beyond what the authenticator does), recorded on the request for the handlers.
+ */
+export function tokenAuth(auth: TokenAuthenticator): (req: FastifyRequest) => Promise<void> {
+  return async (req) => {
+    const token = req.headers['x-auth-token'];
+    if (typeof token !== 'string' || token === '') throw authRequired();
+    req.ctx = await auth.authenticate(token, req.id);
+  };
 }

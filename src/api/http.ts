@@ -2,11 +2,12 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, t
 import type { Logger } from 'pino';
 import type { RequestContext } from '../core/context.js';
 import { DomainError, isDomainError } from '../core/errors.js';
+import type { UnitOfWork } from '../core/work.js';
 import { requestId as newRequestId } from '../util/ids.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
-    /** Set by the auth hook of services that need a token. */
+    /** Who calls, set by the auth hook (see AppAuth) on every route that is not public. */
     ctx?: RequestContext;
     /** The raw request body, parsed lazily by each service with its own error messages. */
     rawBody?: string;
@@ -19,10 +20,33 @@ export interface ErrorFormat {
   render(err: DomainError, req: FastifyRequest, reply: FastifyReply): unknown;
 }
 
+/**
+ * Authentication, installed once per app as an `onRequest` hook: every route needs a token except
+ * the ones listed as public, so a route added without thinking about it is closed, not open.
+ */
+export interface AppAuth {
+  /**
+   * Routes answered without a token, as `METHOD /path` the way the route is registered
+   * (`GET /v2.0`, `POST /v3/auth/tokens`); HEAD follows GET. Each must name a registered route.
+   */
+  publicRoutes: readonly string[];
+  /**
+   * What a path no route serves gets without a token: keystonemiddleware in front of Neutron,
+   * Nova, Glance and Octavia asks for one before the service routes anything (`authenticated`);
+   * Keystone routes first and answers 404 (`public`).
+   */
+  unmatched: 'public' | 'authenticated';
+  /** Authenticate the request and record the caller on it (`req.ctx`); throws the service's 401. */
+  authenticate(req: FastifyRequest): Promise<void>;
+}
+
 export interface AppOptions {
   name: string;
   logger: Logger;
   errors: ErrorFormat;
+  auth: AppAuth;
+  /** Each request is one operation of the unit of work: its changes are published once it answers. */
+  uow: UnitOfWork;
   /** Maximum request body in bytes (413 beyond). */
   bodyLimit?: number;
   /** Rewrite the URL before routing (Neutron's optional `.json` suffix). */
@@ -59,6 +83,31 @@ export function createApp(opts: AppOptions): FastifyInstance {
     reply.header('x-openstack-request-id', req.id);
   });
 
+  const publicRoutes = new Set(opts.auth.publicRoutes);
+  const registered = new Set<string>();
+  app.addHook('onRoute', (route) => {
+    for (const method of Array.isArray(route.method) ? route.method : [route.method]) registered.add(`${method} ${route.url}`);
+    // The request runs as one operation: what its transactions change is published when it is done.
+    const handler = route.handler;
+    route.handler = function (this: FastifyInstance, req, reply) {
+      return opts.uow.operation(() => Promise.resolve(handler.call(this, req, reply)));
+    };
+  });
+  ROUTE_TABLES.set(app, { registered, publicRoutes });
+  app.addHook('onReady', async () => {
+    const unknown = [...publicRoutes].filter((r) => !registered.has(r));
+    if (unknown.length) throw new Error(`${opts.name}: public routes that no route serves: ${unknown.join(', ')}`);
+  });
+  app.addHook('onRequest', async (req) => {
+    const url = req.routeOptions.url;
+    if (url === undefined) {
+      if (opts.auth.unmatched === 'public') return;
+    } else if (publicRoutes.has(`${req.method === 'HEAD' ? 'GET' : req.method} ${url}`)) {
+      return;
+    }
+    await opts.auth.authenticate(req);
+  });
+
   app.addHook('onResponse', async (req, reply) => {
     // One line per request; never headers or bodies (they carry tokens and passwords).
     req.log.info({ method: req.method, url: redactUrl(req.url), status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request');
@@ -78,6 +127,21 @@ export function createApp(opts: AppOptions): FastifyInstance {
 
 function redactUrl(url: string): string {
   return url.replace(/([?&](?:token|password)=)[^&]*/gi, '$1***');
+}
+
+const ROUTE_TABLES = new WeakMap<FastifyInstance, { registered: ReadonlySet<string>; publicRoutes: ReadonlySet<string> }>();
+
+/** Every route of an app as `METHOD /path`, and those it serves without a token (tests check both). */
+export function routeTable(app: FastifyInstance): { registered: ReadonlySet<string>; publicRoutes: ReadonlySet<string> } {
+  const t = ROUTE_TABLES.get(app);
+  if (!t) throw new Error('not an app made by createApp');
+  return t;
+}
+
+/** Who calls: the caller the auth hook recorded (every non-public route has one). */
+export function caller(req: FastifyRequest): RequestContext {
+  if (!req.ctx) throw new Error(`${req.method} ${req.routeOptions.url} has no authenticated caller: is it listed as public?`);
+  return req.ctx;
 }
 
 /** Map anything thrown into a DomainError; Fastify's own errors keep their status. */

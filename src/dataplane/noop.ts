@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { NetworkService } from '../core/network/service.js';
+import type { Change } from '../core/work.js';
 import { type DataPlaneDriver, Reconciler } from './driver.js';
 
 /**
@@ -22,8 +23,9 @@ export class NoopDataPlane implements DataPlaneDriver {
       10_000,
       () => (this.full = true),
     );
-    this.network.events.on('change', this.onChange);
   }
+
+  private unsubscribe: (() => void) | null = null;
 
   /** Ports and floating IPs changed since the last pass; a full pass runs at start and periodically. */
   private dirty = new Set<string>();
@@ -32,19 +34,19 @@ export class NoopDataPlane implements DataPlaneDriver {
   private allFips = true;
   private full = true;
 
-  private readonly onChange = (e: { resource: string; id: string; op: string }) => {
-    // Status writes are our own echo; only ports and floating IPs matter here.
-    if (e.op === 'status') return;
-    if (e.resource === 'port') {
-      this.dirty.add(e.id);
-      if (e.op === 'delete') this.allFips = true;
-    } else if (e.resource === 'floatingip') {
-      this.dirtyFips.add(e.id);
-    } else return;
+  private readonly onChange = (c: Change) => {
+    if (c.kind === 'port') {
+      this.dirty.add(c.id);
+      if (c.op === 'delete') this.allFips = true;
+    } else {
+      this.dirtyFips.add(c.id);
+    }
     this.reconciler.kick();
   };
 
   async start(): Promise<void> {
+    // Only ports and floating IPs matter here (status writes are our own echo, and not heard).
+    this.unsubscribe = this.network.uow.changes.subscribe({ kinds: ['port', 'floatingip'] }, this.onChange);
     this.reconciler.start();
   }
 
@@ -59,7 +61,8 @@ export class NoopDataPlane implements DataPlaneDriver {
   }
 
   async stop(): Promise<void> {
-    this.network.events.off('change', this.onChange);
+    this.unsubscribe?.();
+    this.unsubscribe = null;
     await this.reconciler.stop();
   }
 

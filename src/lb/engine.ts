@@ -7,7 +7,8 @@
  */
 import type { Logger } from 'pino';
 import type { LbGraph } from '../core/loadbalancer/model.js';
-import type { EngineTarget, LoadBalancerService } from '../core/loadbalancer/service.js';
+import type { LoadBalancerService } from '../core/loadbalancer/service.js';
+import type { Change } from '../core/work.js';
 import { runtimeConfig } from './config.js';
 import type { LbInstance, LbRuntime, Placement } from './runtime.js';
 import { completeDetachedPool } from '../core/loadbalancer/v1.js';
@@ -49,14 +50,17 @@ export class LbEngine {
     private readonly opts: EngineOptions = {},
   ) {}
 
-  private readonly onTarget = (t: EngineTarget) => {
-    if (t.lbId) this.kick(t.lbId, t.rebuild === true);
-    if (t.poolId) void this.detachedPool(t.poolId);
+  private unsubscribe: (() => void) | null = null;
+
+  /** A load balancer to apply (rebuilt from scratch on failover), or a v1 pool without a VIP. */
+  private readonly onChange = (c: Change) => {
+    if (c.kind === 'loadbalancer') this.kick(c.id, c.op === 'failover');
+    else void this.detachedPool(c.id);
   };
 
   async start(): Promise<void> {
     this.stopped = false;
-    this.service.events.on('target', this.onTarget);
+    this.unsubscribe = this.service.uow.changes.subscribe({ kinds: ['loadbalancer', 'lb_pool'] }, this.onChange);
     const ids = await this.service.allLoadBalancerIds();
     await this.runtime.cleanup?.(new Set(ids));
     for (const id of ids) this.kick(id);
@@ -172,7 +176,7 @@ export class LbEngine {
   /** v1 pools without a VIP have nothing to run: their pending objects are simply accepted. */
   private async detachedPool(poolId: string): Promise<void> {
     try {
-      await completeDetachedPool(this.service.store, poolId);
+      await completeDetachedPool(this.service.uow, poolId);
     } catch (e) {
       this.log.error({ err: e, pool: poolId }, 'v1 pool completion failed');
     }
@@ -220,7 +224,8 @@ export class LbEngine {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    this.service.events.off('target', this.onTarget);
+    this.unsubscribe?.();
+    this.unsubscribe = null;
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
     for (const t of this.healthKicks.values()) clearTimeout(t);

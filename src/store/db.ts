@@ -51,21 +51,25 @@ export class Store {
    * Run `fn` in one transaction. SQLite serialises writers on its single connection; on
    * PostgreSQL, concurrent transactions can collide: serialization failures, deadlocks, a unique
    * key taken by a transaction that committed first (our code checks before inserting, so this
-   * only happens in a race) and IPAM range races are retried — the whole function re-runs and
-   * then sees the winner's rows, answering as if the requests had been serial.
+   * only happens in a race) and conflicts the code itself detects (`TransactionConflict`) are
+   * retried — the whole function re-runs and then sees the winner's rows, answering as if the
+   * requests had been serial.
    */
   async tx<T>(fn: (trx: Tx) => Promise<T>): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       try {
         return await this.db.transaction().execute(fn);
       } catch (e) {
-        const code = (e as { code?: string }).code;
-        const retryable =
-          code === '40001' || code === '40P01' || code === 'SQLITE_BUSY' || code === 'IPAM_RACE' || (code === '23505' && this.dialect === 'postgres');
-        if (!retryable || attempt >= 5) throw e;
+        if (!this.retryable(e) || attempt >= 5) throw e;
         await new Promise((r) => setTimeout(r, 5 * (attempt + 1) + Math.random() * 10));
       }
     }
+  }
+
+  private retryable(e: unknown): boolean {
+    if (e instanceof TransactionConflict) return true;
+    const code = (e as { code?: string }).code;
+    return code === '40001' || code === '40P01' || code === 'SQLITE_BUSY' || (code === '23505' && this.dialect === 'postgres');
   }
 
   /** `SELECT … FOR UPDATE` on PostgreSQL; SQLite's single writer already excludes others. */
@@ -138,6 +142,22 @@ function cachingStatements(raw: Database.Database, max = 500) {
       return st;
     },
   };
+}
+
+/**
+ * Thrown inside a transaction that found the rows it read changed under it by a concurrent one (a
+ * conditional update that matched nothing): Store.tx runs the whole transaction again.
+ */
+export class TransactionConflict extends Error {}
+
+/** Ids per `IN (…)` list: below SQLite's 32,766 and PostgreSQL's 65,535 bound parameters. */
+export const IN_CHUNK = 10_000;
+
+/** `xs` in slices of at most `n` (for `IN (…)` lists). */
+export function chunks<T>(xs: T[], n: number = IN_CHUNK): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < xs.length; i += n) out.push(xs.slice(i, i + n));
+  return out;
 }
 
 /** True for a unique-constraint violation in either dialect. */

@@ -250,6 +250,8 @@ export interface ServersTable {
   power_state: number;
   power_desired: string;
   reboot_seq: number;
+  /** The reboot the instance host last reported done (see migration 0009). */
+  reboot_done_seq: number;
   progress: number;
   host: string | null;
   locked_by: string | null;

@@ -110,7 +110,7 @@ export class Client {
       },
       payload: body === undefined ? undefined : typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body),
     });
-    let parsed: unknown = undefined;
+    let parsed: unknown;
     if (res.body) {
       try {
         parsed = JSON.parse(res.body);

@@ -7,9 +7,10 @@ import { novaBadRequest, novaForbidden, novaNotFound, policyDenied } from '../..
 import type { NetworkRequest, RequestedNetworks } from '../../core/compute/network.js';
 import { HIDDEN_FROM_2_36 } from '../../core/compute/quotas.js';
 import { AVAILABILITY_ZONE, type ComputeService, type ServerQuery } from '../../core/compute/servers.js';
-import { type TokenAuthenticator, keystoneMiddleware401, requireAuth } from '../auth.js';
+import { type TokenAuthenticator, keystoneMiddleware401, tokenAuth } from '../auth.js';
+import type { UnitOfWork } from '../../core/work.js';
 import { ipToString, parseIp } from '../../util/ip.js';
-import { baseUrl, createApp, jsonBody, queryLists } from '../http.js';
+import { baseUrl, caller, createApp, jsonBody, queryLists } from '../http.js';
 import {
   ATTACH_SCHEMA,
   CONSOLE_OUTPUT_SCHEMA,
@@ -56,6 +57,7 @@ declare module 'fastify' {
 export interface ComputeApiOptions {
   logger: Logger;
   compute: ComputeService;
+  uow: UnitOfWork;
   auth: TokenAuthenticator;
   identityUrl: () => string;
 }
@@ -145,6 +147,8 @@ export function buildComputeApi(opts: ComputeApiOptions): FastifyInstance {
     logger: opts.logger,
     // oslo.middleware's max_request_body_size in front of Nova.
     bodyLimit: 114_688,
+    uow: opts.uow,
+    auth: { publicRoutes: ['GET /'], unmatched: 'authenticated', authenticate: tokenAuth(opts.auth) },
     errors: {
       render(err, _req, reply) {
         if (err.kind === 'unauthorized') return keystoneMiddleware401(reply, opts.identityUrl(), err.message);
@@ -169,7 +173,6 @@ export function buildComputeApi(opts: ComputeApiOptions): FastifyInstance {
     return payload;
   });
 
-  const auth = (req: FastifyRequest) => requireAuth(opts.auth, req);
   const body = (req: FastifyRequest) => jsonBody(req, () => novaBadRequest('Malformed request body'));
   const view = (req: FastifyRequest, ctx: RequestContext): ViewContext => ({ base: baseUrl(req), version: req.computeVersion!, ctx });
   const params = (req: FastifyRequest) => req.params as Record<string, string>;
@@ -184,14 +187,13 @@ export function buildComputeApi(opts: ComputeApiOptions): FastifyInstance {
     versions: [{ ...VERSION_DOC, links: [{ rel: 'self', href: `${baseUrl(req)}/v2.1/` }] }],
   }));
   app.get('/v2.1', async (req) => {
-    await auth(req);
     return { version: { ...VERSION_DOC, links: [{ rel: 'self', href: `${baseUrl(req)}/v2.1/` }, DESCRIBED_BY], 'media-types': MEDIA_TYPES } };
   });
 
   // ------------------------------------------------------------ flavors
 
   const listFlavors = async (req: FastifyRequest, detail: boolean) => {
-    const ctx = await auth(req);
+    const ctx = caller(req);
     const v = view(req, ctx);
     const q = queryLists(req);
     const one = (k: string) => q.get(k)?.[0];
@@ -227,11 +229,11 @@ export function buildComputeApi(opts: ComputeApiOptions): FastifyInstance {
   app.get('/v2.1/flavors', (req) => listFlavors(req, false));
   app.get('/v2.1/flavors/detail', (req) => listFlavors(req, true));
   app.get('/v2.1/flavors/:id', async (req) => {
-    const ctx = await auth(req);
+    const ctx = caller(req);
     return { flavor: flavorView(view(req, ctx), await compute.flavors.get(ctx, params(req).id)) };
   });
   app.post('/v2.1/flavors', async (req) => {
-    const ctx = await auth(req);
+    const ctx = caller(req);
     if (!ctx.isAdmin) throw policyDenied('os_compute_api:os-flavor-manage:create');
     const b = body(req);
     validateBody(FLAVOR_CREATE_SCHEMA, b);
@@ -250,30 +252,30 @@ export function buildComputeApi(opts: ComputeApiOptions): FastifyInstance {
     return { flavor: flavorView(view(req, ctx), flavor) };
   });
   app.delete('/v2.1/flavors/:id', async (req, reply) => {
-    const ctx = await auth(req);
+    const ctx = caller(req);
     await compute.flavors.delete(ctx, params(req).id);
     return noContent(reply, 202);
   });
   app.get('/v2.1/flavors/:id/os-extra_specs', async (req) => {
-    const ctx = await auth(req);
+    const ctx = caller(req);
     return { extra_specs: (await compute.flavors.get(ctx, params(req).id)).extraSpecs };
   });
   app.post('/v2.1/flavors/:id/os-extra_specs', async (req) => {
-    const ctx = await auth(req);
+    const ctx = caller(req);
     const b = body(req);
     validateBody(EXTRA_SPECS_SCHEMA, b);
     const specs = Object.fromEntries(Object.entries((b as { extra_specs: Record<string, unknown> }).extra_specs).map(([k, x]) => [k, String(x)]));
     return { extra_specs: await compute.flavors.setExtraSpecs(ctx, params(req).id, specs) };
   });
   app.get('/v2.1/flavors/:id/os-extra_specs/:key', async (req) => {
-    const ctx = await auth(req);
+    const ctx = caller(req);
     const { id, key } = params(req);
     const specs = (await compute.flavors.get(ctx, id)).extraSpecs;
     if (!(key in specs)) throw novaNotFound(`Flavor ${id} has no extra specs with key ${key}.`);
     return { [key]: specs[key] };
   });
   app.put('/v2.1/flavors/:id/os-extra_specs/:key', async (req) => {
-    const ctx = await auth(req);
+    const ctx = caller(req);
     const { id, key } = params(req);
     const b = body(req) as Record<string, unknown> | undefined;
     if (!b || typeof b !== 'object' || Object.keys(b).length !== 1) throw novaBadRequest('Request body contains too many items');
@@ -281,18 +283,18 @@ export function buildComputeApi(opts: ComputeApiOptions): FastifyInstance {
     return compute.flavors.setExtraSpecs(ctx, id, { [key]: String(b[key]) }, key);
   });
   app.delete('/v2.1/flavors/:id/os-extra_specs/:key', async (req, reply) => {
-    const ctx = await auth(req);
+    const ctx = caller(req);
     const { id, key } = params(req);
     await compute.flavors.deleteExtraSpec(ctx, id, key);
     return noContent(reply, 200);
   });
   app.get('/v2.1/flavors/:id/os-flavor-access', async (req) => {
-    const ctx = await auth(req);
+    const ctx = caller(req);
     const id = params(req).id;
     return { flavor_access: (await compute.flavors.access(ctx, id)).map((p) => ({ flavor_id: id, tenant_id: p })) };
   });
   app.post('/v2.1/flavors/:id/action', async (req) => {
-    const ctx = await auth(req);
+    const ctx = caller(req);
     const id = params(req).id;
     const b = (body(req) ?? {}) as Record<string, { tenant?: string } | undefined>;
     const grant = 'addTenantAccess' in b;
@@ -388,7 +390,7 @@ export function buildComputeApi(opts: ComputeApiOptions): FastifyInstance {
   };
 
   app.get('/v2.1/servers', async (req) => {
-    const ctx = await auth(req);
+    const ctx = caller(req);
     const v = view(req, ctx);
     const { query, q } = serverQuery(req, ctx, false);
     const servers = await compute.list(ctx, query);
@@ -404,7 +406,7 @@ export function buildComputeApi(opts: ComputeApiOptions): FastifyInstance {
     return out;
   });
   app.get('/v2.1/servers/detail', async (req) => {
-    const ctx = await auth(req);
+    const ctx = caller(req);
     const v = view(req, ctx);
     const { query, q } = serverQuery(req, ctx, true);
     const servers = await compute.list(ctx, query);
@@ -421,7 +423,7 @@ export function buildComputeApi(opts: ComputeApiOptions): FastifyInstance {
   });
 
   app.post('/v2.1/servers', async (req, reply) => {
-    const ctx = await auth(req);
+    const ctx = caller(req);
     const version = req.computeVersion!;
     const b = body(req);
     validateBody(serverCreateSchema(version), b);
@@ -463,11 +465,11 @@ export function buildComputeApi(opts: ComputeApiOptions): FastifyInstance {
   });
 
   app.get('/v2.1/servers/:id', async (req) => {
-    const ctx = await auth(req);
+    const ctx = caller(req);
     return { server: serverView(view(req, ctx), await compute.get(ctx, params(req).id)) };
   });
   app.put('/v2.1/servers/:id', async (req) => {
-    const ctx = await auth(req);
+    const ctx = caller(req);
     const version = req.computeVersion!;
     const b = body(req);
     validateBody(serverUpdateSchema(version), b);
@@ -482,13 +484,13 @@ export function buildComputeApi(opts: ComputeApiOptions): FastifyInstance {
     return { server: serverView(view(req, ctx), s, { reduced: true }) };
   });
   app.delete('/v2.1/servers/:id', async (req, reply) => {
-    const ctx = await auth(req);
+    const ctx = caller(req);
     await compute.delete(ctx, params(req).id);
     return noContent(reply);
   });
 
   app.post('/v2.1/servers/:id/action', async (req, reply) => {
-    const ctx = await auth(req);
+    const ctx = caller(req);
     const id = params(req).id;
     const b = body(req);
     if (typeof b !== 'object' || b === null || Array.isArray(b) || Object.keys(b).length === 0) throw novaBadRequest('Malformed request body');
@@ -505,11 +507,11 @@ export function buildComputeApi(opts: ComputeApiOptions): FastifyInstance {
   });
 
   app.get('/v2.1/servers/:id/ips', async (req) => {
-    const ctx = await auth(req);
+    const ctx = caller(req);
     return { addresses: addressesView(await compute.get(ctx, params(req).id)) };
   });
   app.get('/v2.1/servers/:id/ips/:network', async (req) => {
-    const ctx = await auth(req);
+    const ctx = caller(req);
     const { id, network } = params(req);
     const all = addressesView(await compute.get(ctx, id));
     if (!(network in all)) throw novaNotFound('Instance is not a member of specified network');
@@ -517,7 +519,7 @@ export function buildComputeApi(opts: ComputeApiOptions): FastifyInstance {
   });
 
   app.get('/v2.1/servers/:id/os-security-groups', async (req) => {
-    const ctx = await auth(req);
+    const ctx = caller(req);
     const s = await compute.get(ctx, params(req).id);
     const ids = [...new Set(s.ports.length ? await portGroups(s.ports.map((p) => p.id)) : [])];
     const groups = ids.length ? await compute.store.db.selectFrom('security_groups').selectAll().where('id', 'in', ids).execute() : [];
@@ -532,17 +534,17 @@ export function buildComputeApi(opts: ComputeApiOptions): FastifyInstance {
 
   // os-interface
   app.get('/v2.1/servers/:id/os-interface', async (req) => {
-    const ctx = await auth(req);
+    const ctx = caller(req);
     const ports = await compute.interfaces(ctx, params(req).id);
     return { interfaceAttachments: ports.map((p) => interfaceView(p, req.computeVersion!.gte('2.70'))) };
   });
   app.get('/v2.1/servers/:id/os-interface/:port', async (req) => {
-    const ctx = await auth(req);
+    const ctx = caller(req);
     const { id, port } = params(req);
     return { interfaceAttachment: interfaceView(await compute.interface(ctx, id, port)) };
   });
   app.post('/v2.1/servers/:id/os-interface', async (req) => {
-    const ctx = await auth(req);
+    const ctx = caller(req);
     const b = body(req);
     if (b !== undefined) validateBody(ATTACH_SCHEMA, b);
     const a = ((b as { interfaceAttachment?: Record<string, unknown> } | undefined)?.interfaceAttachment ?? {}) as Record<string, unknown>;
@@ -554,7 +556,7 @@ export function buildComputeApi(opts: ComputeApiOptions): FastifyInstance {
     return { interfaceAttachment: interfaceView(port) };
   });
   app.delete('/v2.1/servers/:id/os-interface/:port', async (req, reply) => {
-    const ctx = await auth(req);
+    const ctx = caller(req);
     const { id, port } = params(req);
     await compute.detachInterface(ctx, id, port);
     return noContent(reply, 202);
@@ -562,11 +564,11 @@ export function buildComputeApi(opts: ComputeApiOptions): FastifyInstance {
 
   // metadata
   app.get('/v2.1/servers/:id/metadata', async (req) => {
-    const ctx = await auth(req);
+    const ctx = caller(req);
     return { metadata: await compute.metadata(ctx, params(req).id) };
   });
   const setMetadata = (replace: boolean) => async (req: FastifyRequest) => {
-    const ctx = await auth(req);
+    const ctx = caller(req);
     const b = body(req);
     validateBody(METADATA_SCHEMA, b);
     return { metadata: await compute.setMetadata(ctx, params(req).id, (b as { metadata: Record<string, string> }).metadata, replace) };
@@ -574,14 +576,14 @@ export function buildComputeApi(opts: ComputeApiOptions): FastifyInstance {
   app.put('/v2.1/servers/:id/metadata', setMetadata(true));
   app.post('/v2.1/servers/:id/metadata', setMetadata(false));
   app.get('/v2.1/servers/:id/metadata/:key', async (req) => {
-    const ctx = await auth(req);
+    const ctx = caller(req);
     const { id, key } = params(req);
     const md = await compute.metadata(ctx, id);
     if (!(key in md)) throw novaNotFound('Metadata item was not found');
     return { meta: { [key]: md[key] } };
   });
   app.put('/v2.1/servers/:id/metadata/:key', async (req) => {
-    const ctx = await auth(req);
+    const ctx = caller(req);
     const { id, key } = params(req);
     const b = body(req);
     validateBody(META_ITEM_SCHEMA, b);
@@ -591,7 +593,7 @@ export function buildComputeApi(opts: ComputeApiOptions): FastifyInstance {
     return { meta };
   });
   app.delete('/v2.1/servers/:id/metadata/:key', async (req, reply) => {
-    const ctx = await auth(req);
+    const ctx = caller(req);
     const { id, key } = params(req);
     await compute.deleteMetadata(ctx, id, key);
     return noContent(reply);
@@ -603,32 +605,32 @@ export function buildComputeApi(opts: ComputeApiOptions): FastifyInstance {
   };
   app.get('/v2.1/servers/:id/tags', async (req) => {
     needs(req, '2.26');
-    const ctx = await auth(req);
+    const ctx = caller(req);
     return { tags: await compute.tags(ctx, params(req).id) };
   });
   app.put('/v2.1/servers/:id/tags', async (req) => {
     needs(req, '2.26');
-    const ctx = await auth(req);
+    const ctx = caller(req);
     const b = body(req);
     validateBody(TAGS_SCHEMA, b);
     return { tags: await compute.setTags(ctx, params(req).id, (b as { tags: string[] }).tags) };
   });
   app.delete('/v2.1/servers/:id/tags', async (req, reply) => {
     needs(req, '2.26');
-    const ctx = await auth(req);
+    const ctx = caller(req);
     await compute.setTags(ctx, params(req).id, []);
     return noContent(reply);
   });
   app.get('/v2.1/servers/:id/tags/:tag', async (req, reply) => {
     needs(req, '2.26');
-    const ctx = await auth(req);
+    const ctx = caller(req);
     const { id, tag } = params(req);
     if (!(await compute.tags(ctx, id)).includes(tag)) throw novaNotFound(`Tag ${tag} could not be found.`);
     return noContent(reply);
   });
   app.put('/v2.1/servers/:id/tags/:tag', async (req, reply) => {
     needs(req, '2.26');
-    const ctx = await auth(req);
+    const ctx = caller(req);
     const { id, tag } = params(req);
     const e = validator.validate(TAG_SCHEMA, tag);
     if (e) throw novaBadRequest(`Tag '${tag}' is invalid. It must be a non empty string without characters '/' and ','`);
@@ -639,7 +641,7 @@ export function buildComputeApi(opts: ComputeApiOptions): FastifyInstance {
   });
   app.delete('/v2.1/servers/:id/tags/:tag', async (req, reply) => {
     needs(req, '2.26');
-    const ctx = await auth(req);
+    const ctx = caller(req);
     const { id, tag } = params(req);
     await compute.setTags(ctx, id, null, undefined, tag);
     return noContent(reply);
@@ -648,7 +650,7 @@ export function buildComputeApi(opts: ComputeApiOptions): FastifyInstance {
   // ------------------------------------------------------------ key pairs
 
   app.get('/v2.1/os-keypairs', async (req) => {
-    const ctx = await auth(req);
+    const ctx = caller(req);
     const v = view(req, ctx);
     const q = queryLists(req);
     const paged = v.version.gte('2.35');
@@ -664,7 +666,7 @@ export function buildComputeApi(opts: ComputeApiOptions): FastifyInstance {
     return out;
   });
   app.post('/v2.1/os-keypairs', async (req, reply) => {
-    const ctx = await auth(req);
+    const ctx = caller(req);
     const v = view(req, ctx);
     const b = body(req);
     validateBody(keypairCreateSchema(v.version), b);
@@ -679,13 +681,13 @@ export function buildComputeApi(opts: ComputeApiOptions): FastifyInstance {
     return { keypair: keypairView(v, created, 'create') };
   });
   app.get('/v2.1/os-keypairs/:name', async (req) => {
-    const ctx = await auth(req);
+    const ctx = caller(req);
     const v = view(req, ctx);
     const userId = v.version.gte('2.10') ? queryLists(req).get('user_id')?.[0] : undefined;
     return { keypair: keypairView(v, await compute.keypairs.get(ctx, params(req).name, userId), 'show') };
   });
   app.delete('/v2.1/os-keypairs/:name', async (req, reply) => {
-    const ctx = await auth(req);
+    const ctx = caller(req);
     const v = view(req, ctx);
     const userId = v.version.gte('2.10') ? queryLists(req).get('user_id')?.[0] : undefined;
     await compute.keypairs.delete(ctx, params(req).name, userId);
@@ -695,11 +697,10 @@ export function buildComputeApi(opts: ComputeApiOptions): FastifyInstance {
   // ------------------------------------------------------------ availability zones, hypervisors, limits
 
   app.get('/v2.1/os-availability-zone', async (req) => {
-    await auth(req);
     return { availabilityZoneInfo: [{ zoneName: AVAILABILITY_ZONE, zoneState: { available: true }, hosts: null }] };
   });
   app.get('/v2.1/os-availability-zone/detail', async (req) => {
-    const ctx = await auth(req);
+    const ctx = caller(req);
     if (!ctx.isAdmin) throw policyDenied('os_compute_api:os-availability-zone:detail');
     const updated = new Date()
       .toISOString()
@@ -748,21 +749,21 @@ export function buildComputeApi(opts: ComputeApiOptions): FastifyInstance {
     if (!ctx.isAdmin) throw policyDenied(rule);
   };
   app.get('/v2.1/os-hypervisors', async (req) => {
-    adminOnly(await auth(req), 'os_compute_api:os-hypervisors:list');
+    adminOnly(caller(req), 'os_compute_api:os-hypervisors:list');
     return { hypervisors: [await hypervisor(false)] };
   });
   app.get('/v2.1/os-hypervisors/detail', async (req) => {
-    adminOnly(await auth(req), 'os_compute_api:os-hypervisors:list-detail');
+    adminOnly(caller(req), 'os_compute_api:os-hypervisors:list-detail');
     return { hypervisors: [await hypervisor(true)] };
   });
   app.get('/v2.1/os-hypervisors/:id', async (req) => {
-    adminOnly(await auth(req), 'os_compute_api:os-hypervisors:show');
+    adminOnly(caller(req), 'os_compute_api:os-hypervisors:show');
     if (params(req).id !== '1') throw novaNotFound(`Hypervisor with ID '${params(req).id}' could not be found.`);
     return { hypervisor: await hypervisor(true) };
   });
 
   app.get('/v2.1/limits', async (req) => {
-    const ctx = await auth(req);
+    const ctx = caller(req);
     const project = ctx.projectId ?? '';
     const limits = await compute.quotas.show(ctx, project);
     const usage = await compute.quotas.detail(ctx, project);
@@ -802,21 +803,20 @@ export function buildComputeApi(opts: ComputeApiOptions): FastifyInstance {
     return { quota_set: out };
   };
   app.get('/v2.1/os-quota-sets/:project', async (req) => {
-    const ctx = await auth(req);
+    const ctx = caller(req);
     const project = params(req).project;
     return quotaSet(req.computeVersion!, await compute.quotas.show(ctx, project), project);
   });
   app.get('/v2.1/os-quota-sets/:project/defaults', async (req) => {
-    await auth(req);
     return quotaSet(req.computeVersion!, compute.quotas.defaults(), params(req).project);
   });
   app.get('/v2.1/os-quota-sets/:project/detail', async (req) => {
-    const ctx = await auth(req);
+    const ctx = caller(req);
     const project = params(req).project;
     return quotaSet(req.computeVersion!, await compute.quotas.detail(ctx, project), project);
   });
   app.put('/v2.1/os-quota-sets/:project', async (req) => {
-    const ctx = await auth(req);
+    const ctx = caller(req);
     const b = body(req);
     if (!ctx.isAdmin) throw policyDenied('os_compute_api:os-quota-sets:update');
     validateBody(quotaUpdateSchema(req.computeVersion!), b);
@@ -831,7 +831,7 @@ export function buildComputeApi(opts: ComputeApiOptions): FastifyInstance {
     return quotaSet(req.computeVersion!, await compute.quotas.update(ctx, params(req).project, values, force));
   });
   app.delete('/v2.1/os-quota-sets/:project', async (req, reply) => {
-    const ctx = await auth(req);
+    const ctx = caller(req);
     await compute.quotas.revert(ctx, params(req).project);
     return noContent(reply, 202);
   });
@@ -839,7 +839,7 @@ export function buildComputeApi(opts: ComputeApiOptions): FastifyInstance {
   // ------------------------------------------------------------ external events
 
   app.post('/v2.1/os-server-external-events', async (req, reply) => {
-    const ctx = await auth(req);
+    const ctx = caller(req);
     if (!ctx.isAdmin) throw policyDenied('os_compute_api:os-server-external-events:create');
     const b = body(req);
     validateBody(EXTERNAL_EVENTS_SCHEMA, b);

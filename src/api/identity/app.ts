@@ -4,16 +4,18 @@ import { DomainError } from '../../core/errors.js';
 import { KeystoneError } from '../../core/identity/errors.js';
 import type { IdentityService } from '../../core/identity/service.js';
 import { REASON_PHRASES, baseUrl, createApp } from '../http.js';
-import { IdentityEdge } from './edge.js';
+import { IdentityEdge, identityAuth } from './edge.js';
+import type { UnitOfWork } from '../../core/work.js';
 import { catalogRoutes } from './routes/catalog.js';
 import { grantRoutes } from './routes/grants.js';
 import { resourceRoutes } from './routes/resources.js';
 import { tokenRoutes } from './routes/tokens.js';
-import { unbuiltRoutes } from './routes/unbuilt.js';
+import { UNBUILT_PUBLIC_ROUTES, unbuiltRoutes } from './routes/unbuilt.js';
 
 export interface IdentityApiOptions {
   logger: Logger;
   identity: IdentityService;
+  uow: UnitOfWork;
 }
 
 /** Messages for errors raised below Keystone's own code (framework, body size, crashes). */
@@ -32,6 +34,22 @@ export function buildIdentityApi(opts: IdentityApiOptions): FastifyInstance {
   const app = createApp({
     name: 'identity',
     logger: opts.logger,
+    uow: opts.uow,
+    auth: {
+      publicRoutes: [
+        'GET /',
+        'GET /v3',
+        'GET /v2.0',
+        'POST /v2.0/tokens',
+        'POST /v3/auth/tokens',
+        // Self-service password change authenticates with the original password, not a token.
+        'POST /v3/users/:id/password',
+        ...UNBUILT_PUBLIC_ROUTES,
+      ],
+      // Keystone routes before it authenticates: an unknown path is its 404 (or 405), token or not.
+      unmatched: 'public',
+      authenticate: identityAuth(opts.identity),
+    },
     errors: {
       render(err, req, reply) {
         if (err.status === 401) reply.header('www-authenticate', `Keystone uri="${baseUrl(req)}/v3"`);

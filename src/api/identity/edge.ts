@@ -5,7 +5,25 @@ import type { IdentityService, TokenInfo } from '../../core/identity/service.js'
 import { baseUrl } from '../http.js';
 import { type Schema, validator } from './validate.js';
 
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Identity's caller: the validated token, set by the auth hook on every non-public route. */
+    token?: TokenInfo;
+  }
+}
+
 type Handler = (req: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
+
+/** The auth hook: the caller's token (X-Auth-Token) validated, or Keystone's bare 401. */
+export function identityAuth(identity: IdentityService): (req: FastifyRequest) => Promise<void> {
+  return async (req) => {
+    const t = req.headers['x-auth-token'];
+    if (typeof t !== 'string' || t === '') throw unauthorized();
+    const info = await identity.validate(t);
+    if (!info) throw unauthorized();
+    req.token = info;
+  };
+}
 
 /** What the identity route modules share: the service, the route table and Keystone's request rules. */
 export class IdentityEdge {
@@ -40,13 +58,10 @@ export class IdentityEdge {
     return [...out, 'OPTIONS'];
   }
 
-  /** The caller's token (X-Auth-Token), or Keystone's bare 401. */
-  async token(req: FastifyRequest): Promise<TokenInfo> {
-    const t = req.headers['x-auth-token'];
-    if (typeof t !== 'string' || t === '') throw unauthorized();
-    const info = await this.identity.validate(t);
-    if (!info) throw unauthorized();
-    return info;
+  /** Who calls (see identityAuth). */
+  caller(req: FastifyRequest): TokenInfo {
+    if (!req.token) throw new Error(`${req.method} ${req.routeOptions.url} has no authenticated caller: is it listed as public?`);
+    return req.token;
   }
 
   /**

@@ -12,9 +12,7 @@ const ajv = new Ajv({ allErrors: true, strict: false, verbose: true, coerceTypes
 
 export type Schema = Record<string, unknown>;
 
-export interface BodyValidator {
-  (value: unknown): void;
-}
+export type BodyValidator = (value: unknown) => void;
 
 /** Compile `schema` into a function that throws Keystone's 400 on the first violation. */
 export function validator(schema: Schema): BodyValidator {

@@ -4,12 +4,14 @@ import type { Readable } from 'node:stream';
 import { DomainError } from '../../core/errors.js';
 import type { Image, ImageChange, ImageMember, ImageService } from '../../core/image/service.js';
 import { imageSchema, imagesSchema, memberSchema, membersSchema } from '../../core/image/schema.js';
-import { type TokenAuthenticator, keystoneMiddleware401, requireAuth } from '../auth.js';
-import { REASON_PHRASES, baseUrl, createApp, jsonBody } from '../http.js';
+import { type TokenAuthenticator, keystoneMiddleware401, tokenAuth } from '../auth.js';
+import type { UnitOfWork } from '../../core/work.js';
+import { REASON_PHRASES, baseUrl, caller, createApp, jsonBody } from '../http.js';
 
 export interface ImageApiOptions {
   logger: Logger;
   service: ImageService;
+  uow: UnitOfWork;
   auth: TokenAuthenticator;
   identityUrl: () => string;
 }
@@ -195,6 +197,9 @@ export function buildImageApi(opts: ImageApiOptions): FastifyInstance {
   const app = createApp({
     name: 'image',
     logger: opts.logger,
+    uow: opts.uow,
+    // Glance's version documents are open; the rest sits behind auth_token.
+    auth: { publicRoutes: ['GET /', 'GET /versions'], unmatched: 'authenticated', authenticate: tokenAuth(opts.auth) },
     errors: {
       render(err, req, reply) {
         if (err.kind === 'unauthorized') return keystoneMiddleware401(reply, opts.identityUrl(), err.message);
@@ -210,7 +215,6 @@ export function buildImageApi(opts: ImageApiOptions): FastifyInstance {
   // Image data is streamed to disk as it arrives, never buffered; its size cap is the service's.
   app.addContentTypeParser('application/octet-stream', (_req, payload, done) => done(null, payload));
 
-  const auth = (req: FastifyRequest) => requireAuth(opts.auth, req);
   const body = (req: FastifyRequest) => jsonBody(req, () => bad('Malformed JSON in request body.'));
 
   const versions = (req: FastifyRequest) => {
@@ -226,17 +230,15 @@ export function buildImageApi(opts: ImageApiOptions): FastifyInstance {
 
   for (const [name, schema] of Object.entries({ image: imageSchema, images: imagesSchema, member: memberSchema, members: membersSchema })) {
     app.get(`/v2/schemas/${name}`, async (req) => {
-      await auth(req);
       return schema();
     });
   }
   app.get('/v2/info/import', async (req) => {
-    await auth(req);
     return { 'import-methods': { description: 'Import methods available.', type: 'array', value: [] } };
   });
 
   app.get('/v2/images', async (req) => {
-    const ctx = await auth(req);
+    const ctx = caller(req);
     const url = new URL(req.url, baseUrl(req));
     const params = [...url.searchParams.entries()];
     const res = await service.list(ctx, { params });
@@ -252,19 +254,19 @@ export function buildImageApi(opts: ImageApiOptions): FastifyInstance {
   });
 
   app.post('/v2/images', async (req, reply) => {
-    const ctx = await auth(req);
+    const ctx = caller(req);
     const img = await service.create(ctx, body(req));
     reply.status(201).header('location', `${baseUrl(req)}/v2/images/${img.id}`);
     return imageView(img);
   });
 
   app.get('/v2/images/:id', async (req) => {
-    const ctx = await auth(req);
+    const ctx = caller(req);
     return imageView(await service.show(ctx, (req.params as { id: string }).id));
   });
 
   app.patch('/v2/images/:id', async (req) => {
-    const ctx = await auth(req);
+    const ctx = caller(req);
     const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
     const draft = PATCH_TYPES[type];
     if (!draft) {
@@ -280,14 +282,14 @@ export function buildImageApi(opts: ImageApiOptions): FastifyInstance {
   });
 
   app.delete('/v2/images/:id', async (req, reply) => {
-    const ctx = await auth(req);
+    const ctx = caller(req);
     await service.delete(ctx, (req.params as { id: string }).id);
     reply.status(204);
     return reply.send();
   });
 
   app.put('/v2/images/:id/file', async (req, reply) => {
-    const ctx = await auth(req);
+    const ctx = caller(req);
     const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
     if (type !== 'application/octet-stream') {
       throw new DomainError('unsupported_media_type', 'HTTPUnsupportedMediaType', `Invalid content type ${req.headers['content-type'] ?? ''}`);
@@ -298,7 +300,7 @@ export function buildImageApi(opts: ImageApiOptions): FastifyInstance {
   });
 
   app.get('/v2/images/:id/file', async (req, reply) => {
-    const ctx = await auth(req);
+    const ctx = caller(req);
     const id = (req.params as { id: string }).id;
     const data = await service.download(ctx, id);
     if (!data) {
@@ -318,7 +320,7 @@ export function buildImageApi(opts: ImageApiOptions): FastifyInstance {
   });
 
   app.post('/v2/images/:id/actions/:action', async (req, reply) => {
-    const ctx = await auth(req);
+    const ctx = caller(req);
     const { id, action } = req.params as { id: string; action: string };
     if (action === 'deactivate') await service.deactivate(ctx, id);
     else if (action === 'reactivate') await service.reactivate(ctx, id);
@@ -328,14 +330,14 @@ export function buildImageApi(opts: ImageApiOptions): FastifyInstance {
   });
 
   app.put('/v2/images/:id/tags/:tag', async (req, reply) => {
-    const ctx = await auth(req);
+    const ctx = caller(req);
     const { id, tag } = req.params as { id: string; tag: string };
     await service.addTag(ctx, id, tag);
     reply.status(204);
     return reply.send();
   });
   app.delete('/v2/images/:id/tags/:tag', async (req, reply) => {
-    const ctx = await auth(req);
+    const ctx = caller(req);
     const { id, tag } = req.params as { id: string; tag: string };
     await service.deleteTag(ctx, id, tag);
     reply.status(204);
@@ -343,26 +345,26 @@ export function buildImageApi(opts: ImageApiOptions): FastifyInstance {
   });
 
   app.get('/v2/images/:id/members', async (req) => {
-    const ctx = await auth(req);
+    const ctx = caller(req);
     const members = await service.listMembers(ctx, (req.params as { id: string }).id);
     return { members: members.map(memberView), schema: '/v2/schemas/members' };
   });
   app.post('/v2/images/:id/members', async (req) => {
-    const ctx = await auth(req);
+    const ctx = caller(req);
     return memberView(await service.addMember(ctx, (req.params as { id: string }).id, body(req)));
   });
   app.get('/v2/images/:id/members/:member', async (req) => {
-    const ctx = await auth(req);
+    const ctx = caller(req);
     const { id, member } = req.params as { id: string; member: string };
     return memberView(await service.showMember(ctx, id, member));
   });
   app.put('/v2/images/:id/members/:member', async (req) => {
-    const ctx = await auth(req);
+    const ctx = caller(req);
     const { id, member } = req.params as { id: string; member: string };
     return memberView(await service.updateMember(ctx, id, member, body(req)));
   });
   app.delete('/v2/images/:id/members/:member', async (req, reply) => {
-    const ctx = await auth(req);
+    const ctx = caller(req);
     const { id, member } = req.params as { id: string; member: string };
     await service.deleteMember(ctx, id, member);
     reply.status(204);

@@ -7,12 +7,14 @@ import type { LoadBalancerService } from '../../core/loadbalancer/service.js';
 import { fieldsParam } from '../../core/loadbalancer/query.js';
 import * as catalog from '../../core/loadbalancer/catalog.js';
 import { parseBody, parseListBody } from '../../core/loadbalancer/wsme.js';
-import { type TokenAuthenticator, requireAuth, setWwwAuthenticate } from '../auth.js';
+import { type TokenAuthenticator, setWwwAuthenticate, tokenAuth } from '../auth.js';
+import type { UnitOfWork } from '../../core/work.js';
 import { baseUrl, createApp, queryLists } from '../http.js';
 
 export interface LoadBalancerApiOptions {
   logger: Logger;
   service: LoadBalancerService;
+  uow: UnitOfWork;
   auth: TokenAuthenticator;
   identityUrl: () => string;
 }
@@ -61,6 +63,9 @@ export function buildLoadBalancerApi(opts: LoadBalancerApiOptions): FastifyInsta
   const app = createApp({
     name: 'load-balancer',
     logger: opts.logger,
+    uow: opts.uow,
+    // Octavia's version documents are open; the rest sits behind auth_token.
+    auth: { publicRoutes: ['GET /', 'GET /v2', 'GET /v2.0'], unmatched: 'authenticated', authenticate: tokenAuth(opts.auth) },
     errors: {
       render(err, _req, reply) {
         if (err.kind === 'unauthorized') {
@@ -99,7 +104,7 @@ export function buildLoadBalancerApi(opts: LoadBalancerApiOptions): FastifyInsta
     })),
   }));
 
-  const route = (path: string, methods: Methods, opts2: { public?: boolean } = {}) => {
+  const route = (path: string, methods: Methods) => {
     for (const prefix of ['/v2', '/v2.0']) {
       app.route({
         method: ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS'],
@@ -108,14 +113,13 @@ export function buildLoadBalancerApi(opts: LoadBalancerApiOptions): FastifyInsta
           const method = (req.method === 'HEAD' ? 'GET' : req.method) as keyof Methods;
           const h = methods[method];
           if (!h) throw pecanMethodNotAllowed();
-          const ctx = opts2.public ? (undefined as unknown as RequestContext) : await requireAuth(opts.auth, req);
-          return h(req, reply, ctx);
+          return h(req, reply, req.ctx!);
         },
       });
     }
   };
 
-  route('', { GET: async () => 'v2' }, { public: true });
+  route('', { GET: async () => 'v2' });
 
   // ------------------------------------------------------------ load balancers
   route('/lbaas/loadbalancers', {
@@ -139,7 +143,7 @@ export function buildLoadBalancerApi(opts: LoadBalancerApiOptions): FastifyInsta
   route('/lbaas/loadbalancers/:id/stats', { GET: async (req, _r, ctx) => ({ stats: await svc.loadbalancers.loadBalancerStats(ctx, params(req).id) }) });
   route('/lbaas/loadbalancers/:id/failover', {
     PUT: async (req, reply, ctx) => {
-      await svc.failover(ctx, params(req).id);
+      await svc.loadbalancers.failoverLoadBalancer(ctx, params(req).id);
       return noContent(reply, 202);
     },
   });
@@ -248,12 +252,12 @@ export function buildLoadBalancerApi(opts: LoadBalancerApiOptions): FastifyInsta
     GET: async (req, _r, ctx) => ({ quota: await svc.quotas.showQuota(store.db, ctx, params(req).project) }),
     PUT: async (req, reply, ctx) => {
       const b = body(req, 'quotas', 'quota', S.quotaPut) as Record<string, number | null>;
-      const quota = await store.tx((trx) => svc.quotas.updateQuota(trx, ctx, params(req).project, b));
+      const quota = await svc.uow.run(({ trx }) => svc.quotas.updateQuota(trx, ctx, params(req).project, b));
       reply.status(202);
       return { quota };
     },
     DELETE: async (req, reply, ctx) => {
-      await store.tx((trx) => svc.quotas.resetQuota(trx, ctx, params(req).project));
+      await svc.uow.run(({ trx }) => svc.quotas.resetQuota(trx, ctx, params(req).project));
       return noContent(reply, 202);
     },
   });
@@ -349,7 +353,7 @@ export function buildLoadBalancerApi(opts: LoadBalancerApiOptions): FastifyInsta
   });
   route('/octavia/amphorae/:id/failover', {
     PUT: async (req, reply, ctx) => {
-      await svc.failoverAmphora(ctx, params(req).id);
+      await svc.amphorae.failoverAmphora(ctx, params(req).id);
       return noContent(reply, 202);
     },
   });

@@ -4,12 +4,14 @@ import type { RequestContext } from '../../core/context.js';
 import { DomainError, httpBadRequest } from '../../core/errors.js';
 import { extensionBody, EXTENSIONS } from '../../core/network/extensions.js';
 import type { NetworkService } from '../../core/network/service.js';
-import { type TokenAuthenticator, keystoneMiddleware401, requireAuth } from '../auth.js';
-import { baseUrl, createApp, jsonBody, queryLists } from '../http.js';
+import { type TokenAuthenticator, keystoneMiddleware401, tokenAuth } from '../auth.js';
+import { baseUrl, caller, createApp, jsonBody, queryLists } from '../http.js';
+import type { UnitOfWork } from '../../core/work.js';
 
 export interface NetworkApiOptions {
   logger: Logger;
   service: NetworkService;
+  uow: UnitOfWork;
   auth: TokenAuthenticator;
   /** Public identity URL for WWW-Authenticate. */
   identityUrl: () => string;
@@ -21,7 +23,6 @@ export interface NetworkApiOptions {
 
 /** What extra route modules need from the Neutron edge. */
 export interface NetworkHelpers {
-  auth(req: FastifyRequest): Promise<RequestContext>;
   body(req: FastifyRequest): unknown;
   query(req: FastifyRequest): Map<string, string[]>;
   url(req: FastifyRequest): URL;
@@ -76,6 +77,9 @@ export function buildNetworkApi(opts: NetworkApiOptions): FastifyInstance {
     // Neutron accepts a `.json` suffix on every path (Tempest's quota details use it); it must go
     // before routing, not in a hook that runs after the route was chosen.
     rewriteUrl: stripJsonSuffix,
+    uow: opts.uow,
+    // Neutron's paste pipeline: the version list is open, everything else behind auth_token.
+    auth: { publicRoutes: ['GET /', 'GET /v2.0'], unmatched: 'authenticated', authenticate: tokenAuth(opts.auth) },
     errors: {
       render(err, _req, reply) {
         if (err.kind === 'unauthorized') return keystoneMiddleware401(reply, opts.identityUrl(), err.message);
@@ -85,7 +89,6 @@ export function buildNetworkApi(opts: NetworkApiOptions): FastifyInstance {
   });
 
   const h: NetworkHelpers = {
-    auth: (req) => requireAuth(opts.auth, req),
     body: (req) => jsonBody(req, () => httpBadRequest('Body contains invalid data')),
     query: (req) => queryLists(req),
     url: (req) => new URL(req.url, baseUrl(req)),
@@ -107,11 +110,9 @@ export function buildNetworkApi(opts: NetworkApiOptions): FastifyInstance {
   app.get('/v2.0', v2root);
 
   app.get('/v2.0/extensions', async (req) => {
-    await h.auth(req);
     return { extensions: opts.extensions().map(extensionBody) };
   });
   app.get('/v2.0/extensions/:alias', async (req) => {
-    await h.auth(req);
     const { alias } = req.params as { alias: string };
     if (!opts.extensions().includes(alias) || !EXTENSIONS[alias]) throw RESOURCE_NOT_FOUND();
     return { extension: extensionBody(alias) };
@@ -127,7 +128,7 @@ export function buildNetworkApi(opts: NetworkApiOptions): FastifyInstance {
   const collection = async (req: FastifyRequest, reply: FastifyReply) => {
     const { collection: coll } = req.params as { collection: string };
     if (!service.resource(coll)) throw RESOURCE_NOT_FOUND();
-    const ctx = await h.auth(req);
+    const ctx = caller(req);
     const def = service.resource(coll)!.def;
     if (req.method === 'GET' || req.method === 'HEAD') {
       const res = await service.list(ctx, coll, h.query(req), h.url(req));
@@ -147,7 +148,7 @@ export function buildNetworkApi(opts: NetworkApiOptions): FastifyInstance {
     const { collection: coll, id } = req.params as { collection: string; id: string };
     const ops = service.resource(coll);
     if (!ops) throw RESOURCE_NOT_FOUND();
-    const ctx = await h.auth(req);
+    const ctx = caller(req);
     const name = ops.def.name;
     switch (req.method) {
       case 'GET':
@@ -170,7 +171,7 @@ export function buildNetworkApi(opts: NetworkApiOptions): FastifyInstance {
   const tags = async (req: FastifyRequest, reply: FastifyReply) => {
     const { collection: coll, id } = req.params as { collection: string; id: string };
     if (!service.resource(coll)?.def.taggable) throw RESOURCE_NOT_FOUND();
-    const ctx = await h.auth(req);
+    const ctx = caller(req);
     switch (req.method) {
       case 'GET':
         return { tags: await service.tags(ctx, coll, id) };
@@ -188,7 +189,7 @@ export function buildNetworkApi(opts: NetworkApiOptions): FastifyInstance {
   const tag = async (req: FastifyRequest, reply: FastifyReply) => {
     const { collection: coll, id, tag: t } = req.params as { collection: string; id: string; tag: string };
     if (!service.resource(coll)?.def.taggable) throw RESOURCE_NOT_FOUND();
-    const ctx = await h.auth(req);
+    const ctx = caller(req);
     switch (req.method) {
       case 'GET':
         if (!(await service.hasTag(ctx, coll, id, t))) throw new DomainError('not_found', 'TagNotFound', `Tag ${t} could not be found.`);
@@ -210,9 +211,9 @@ export function buildNetworkApi(opts: NetworkApiOptions): FastifyInstance {
   const action = async (req: FastifyRequest) => {
     const { collection: coll, id, action: act } = req.params as { collection: string; id: string; action: string };
     const ops = service.resource(coll);
-    if (!ops || !ops.actions?.[act]) throw RESOURCE_NOT_FOUND();
+    if (!ops?.actions?.has(act)) throw RESOURCE_NOT_FOUND();
     if (req.method !== 'PUT') throw METHOD_NOT_ALLOWED();
-    const ctx = await h.auth(req);
+    const ctx = caller(req);
     return service.action(ctx, coll, id, act, h.body(req));
   };
 

@@ -1,8 +1,8 @@
+import { caller } from '../http.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { DomainError } from '../../core/errors.js';
 import type { LoadBalancerService } from '../../core/loadbalancer/service.js';
 import * as v1 from '../../core/loadbalancer/v1.js';
-import { operation } from '../../core/loadbalancer/deps.js';
 import type { NetworkHelpers } from './app.js';
 
 const COLLECTIONS = ['pools', 'members', 'health_monitors', 'vips'] as const;
@@ -41,7 +41,7 @@ export function lbaasV1Plugin(svc: LoadBalancerService) {
       url: '/v2.0/lb/:collection',
       handler: async (req: FastifyRequest, reply: FastifyReply) => {
         const c = coll(req);
-        const ctx = await h.auth(req);
+        const ctx = caller(req);
         if (req.method === 'GET' || req.method === 'HEAD') {
           const res = await v1.listV1(deps, ctx, c, h.query(req), h.url(req));
           return res.links ? { [c]: res.items, [`${c}_links`]: res.links } : { [c]: res.items };
@@ -49,7 +49,7 @@ export function lbaasV1Plugin(svc: LoadBalancerService) {
         if (req.method !== 'POST') throw methodNotAllowed();
         const body = h.body(req);
         const create = { pools: v1.createPoolV1, members: v1.createMemberV1, health_monitors: v1.createMonitorV1, vips: v1.createVipV1 }[c];
-        const out = await operation(() => create(deps, ctx, body));
+        const out = await create(deps, ctx, body);
         reply.status(201);
         return { [SINGULAR[c]]: out };
       },
@@ -61,18 +61,18 @@ export function lbaasV1Plugin(svc: LoadBalancerService) {
       handler: async (req: FastifyRequest, reply: FastifyReply) => {
         const c = coll(req);
         const { id } = req.params as { id: string };
-        const ctx = await h.auth(req);
+        const ctx = caller(req);
         switch (req.method) {
           case 'GET':
           case 'HEAD':
             return { [SINGULAR[c]]: await v1.showV1(deps, ctx, c, id, fields(req)) };
           case 'PUT': {
             const update = { pools: v1.updatePoolV1, members: v1.updateMemberV1, health_monitors: v1.updateMonitorV1, vips: v1.updateVipV1 }[c];
-            return { [SINGULAR[c]]: await operation(() => update(deps, ctx, id, h.body(req))) };
+            return { [SINGULAR[c]]: await update(deps, ctx, id, h.body(req)) };
           }
           case 'DELETE': {
             const del = { pools: v1.deletePoolV1, members: v1.deleteMemberV1, health_monitors: v1.deleteMonitorV1, vips: v1.deleteVipV1 }[c];
-            await operation(() => del(deps, ctx, id));
+            await del(deps, ctx, id);
             reply.status(204);
             return reply.send();
           }
@@ -87,7 +87,7 @@ export function lbaasV1Plugin(svc: LoadBalancerService) {
       url: '/v2.0/lb/pools/:id/stats',
       handler: async (req: FastifyRequest) => {
         if (req.method !== 'GET') throw methodNotAllowed();
-        const ctx = await h.auth(req);
+        const ctx = caller(req);
         return { stats: await v1.poolStatsV1(deps, ctx, (req.params as { id: string }).id) };
       },
     });
@@ -97,8 +97,8 @@ export function lbaasV1Plugin(svc: LoadBalancerService) {
       url: '/v2.0/lb/pools/:id/health_monitors',
       handler: async (req: FastifyRequest, reply: FastifyReply) => {
         if (req.method !== 'POST') throw methodNotAllowed();
-        const ctx = await h.auth(req);
-        const out = await operation(() => v1.associateMonitorV1(deps, ctx, (req.params as { id: string }).id, h.body(req)));
+        const ctx = caller(req);
+        const out = await v1.associateMonitorV1(deps, ctx, (req.params as { id: string }).id, h.body(req));
         reply.status(201);
         return { health_monitor: out };
       },
@@ -109,9 +109,9 @@ export function lbaasV1Plugin(svc: LoadBalancerService) {
       url: '/v2.0/lb/pools/:id/health_monitors/:hm',
       handler: async (req: FastifyRequest, reply: FastifyReply) => {
         if (req.method !== 'DELETE') throw methodNotAllowed();
-        const ctx = await h.auth(req);
+        const ctx = caller(req);
         const { id, hm } = req.params as { id: string; hm: string };
-        await operation(() => v1.disassociateMonitorV1(deps, ctx, id, hm));
+        await v1.disassociateMonitorV1(deps, ctx, id, hm);
         reply.status(204);
         return reply.send();
       },

@@ -1,7 +1,8 @@
+import { caller } from '../http.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { DomainError } from '../../core/errors.js';
 import { quotaApi } from '../../core/network/quotas.js';
-import type { Store } from '../../store/db.js';
+import type { UnitOfWork } from '../../core/work.js';
 import type { NetworkHelpers } from './app.js';
 
 const methodNotAllowed = () =>
@@ -12,7 +13,8 @@ const methodNotAllowed = () =>
   );
 
 /** Neutron's quotas and quota_details extensions: /v2.0/quotas[/{project}[/default|/details]]. */
-export function quotaRoutes(store: Store) {
+export function quotaRoutes(uow: UnitOfWork) {
+  const { store } = uow;
   return (app: FastifyInstance, h: NetworkHelpers): void => {
     const ALL = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'] as const;
 
@@ -20,7 +22,7 @@ export function quotaRoutes(store: Store) {
       method: [...ALL],
       url: '/v2.0/quotas',
       handler: async (req) => {
-        const ctx = await h.auth(req);
+        const ctx = caller(req);
         if (req.method === 'GET') return { quotas: await quotaApi.list(store.db, ctx) };
         if (req.method === 'POST') throw new DomainError('not_implemented', 'HTTPNotImplemented', 'POST requests are not supported on this resource.');
         throw methodNotAllowed();
@@ -33,7 +35,7 @@ export function quotaRoutes(store: Store) {
         method: [...ALL],
         url: `/v2.0/quotas/${key}`,
         handler: async (req) => {
-          const ctx = await h.auth(req);
+          const ctx = caller(req);
           if (req.method !== 'GET') throw methodNotAllowed();
           if (!ctx.projectId) throw new DomainError('bad_request', 'QuotaMissingTenant', 'Tenant-id was missing from quota request.');
           return { [key]: { [`${key}_id`]: ctx.projectId } };
@@ -46,16 +48,16 @@ export function quotaRoutes(store: Store) {
       url: '/v2.0/quotas/:project',
       handler: async (req: FastifyRequest, reply: FastifyReply) => {
         const { project } = req.params as { project: string };
-        const ctx = await h.auth(req);
+        const ctx = caller(req);
         switch (req.method) {
           case 'GET':
             return { quota: await quotaApi.show(store.db, ctx, project) };
           case 'PUT': {
             const body = h.body(req);
-            return { quota: await store.tx((trx) => quotaApi.update(trx, ctx, project, body)) };
+            return { quota: await uow.run(({ trx }) => quotaApi.update(trx, ctx, project, body)) };
           }
           case 'DELETE':
-            await store.tx((trx) => quotaApi.reset(trx, ctx, project));
+            await uow.run(({ trx }) => quotaApi.reset(trx, ctx, project));
             reply.status(204);
             return reply.send();
           default:
@@ -69,7 +71,7 @@ export function quotaRoutes(store: Store) {
       url: '/v2.0/quotas/:project/default',
       handler: async (req) => {
         const { project } = req.params as { project: string };
-        const ctx = await h.auth(req);
+        const ctx = caller(req);
         if (req.method !== 'GET') throw methodNotAllowed();
         return { quota: await quotaApi.defaults(ctx, project) };
       },
@@ -80,7 +82,7 @@ export function quotaRoutes(store: Store) {
       url: '/v2.0/quotas/:project/details',
       handler: async (req) => {
         const { project } = req.params as { project: string };
-        const ctx = await h.auth(req);
+        const ctx = caller(req);
         if (req.method !== 'GET') throw methodNotAllowed();
         return { quota: await quotaApi.details(store.db, ctx, project) };
       },

@@ -1,3 +1,4 @@
+import { caller } from '../http.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { DomainError } from '../../core/errors.js';
 import { floatingIpPools } from '../../core/network/floatingips.js';
@@ -40,7 +41,7 @@ export function viewRoutes(store: Store, providers: () => ServiceProvider[]) {
       method: [...ALL],
       url: '/v2.0/network-ip-availabilities',
       handler: async (req, reply) => {
-        const ctx = await h.auth(req);
+        const ctx = caller(req);
         if (req.method !== 'GET') throw methodNotAllowed();
         const items = await listAvailability(store.db, ctx, h.query(req));
         return sendExact(reply, { network_ip_availabilities: items.map((i) => pick(i, fields(req))) });
@@ -50,7 +51,7 @@ export function viewRoutes(store: Store, providers: () => ServiceProvider[]) {
       method: [...ALL],
       url: '/v2.0/network-ip-availabilities/:network',
       handler: async (req, reply) => {
-        const ctx = await h.auth(req);
+        const ctx = caller(req);
         if (req.method !== 'GET') throw methodNotAllowed();
         const { network } = req.params as { network: string };
         const item = await showAvailability(store.db, ctx, network);
@@ -63,7 +64,6 @@ export function viewRoutes(store: Store, providers: () => ServiceProvider[]) {
       method: [...ALL],
       url: '/v2.0/service-providers',
       handler: async (req) => {
-        await h.auth(req);
         if (req.method !== 'GET') throw methodNotAllowed();
         const q = h.query(req);
         const want = (k: string) => (q.get(k) ?? []).filter(Boolean);
@@ -84,7 +84,7 @@ export function viewRoutes(store: Store, providers: () => ServiceProvider[]) {
       method: [...ALL],
       url: '/v2.0/floatingip_pools',
       handler: async (req) => {
-        const ctx = await h.auth(req);
+        const ctx = caller(req);
         if (req.method !== 'GET') throw methodNotAllowed();
         const pools = await floatingIpPools(store.db, ctx);
         return { floatingip_pools: pools.map((p) => pick(p, fields(req))) };

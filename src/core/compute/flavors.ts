@@ -3,6 +3,7 @@ import { fromJson } from '../../store/db.js';
 import type { FlavorsTable } from '../../store/schema.js';
 import { uuid } from '../../util/ids.js';
 import type { RequestContext } from '../context.js';
+import type { UnitOfWork } from '../work.js';
 import { DomainError } from '../errors.js';
 import { novaConflict, novaNotFound, policyDenied } from './errors.js';
 
@@ -89,7 +90,11 @@ export interface FlavorCreate {
 
 /** Flavors: what Nova's flavor APIs and server create read. */
 export class Flavors {
-  constructor(private readonly store: Store) {}
+  constructor(private readonly uow: UnitOfWork) {}
+
+  private get store(): Store {
+    return this.uow.store;
+  }
 
   /** Nova's read_deleted="no" visibility: public flavors, or private ones the project was given. */
   private async canSee(q: Q, ctx: RequestContext, row: FlavorsTable): Promise<boolean> {
@@ -159,7 +164,7 @@ export class Flavors {
   async create(ctx: RequestContext, f: FlavorCreate): Promise<Flavor> {
     if (!ctx.isAdmin) throw policyDenied('os_compute_api:os-flavor-manage:create');
     const id = f.id === undefined || f.id === null ? uuid() : String(f.id);
-    await this.store.tx(async (trx) => {
+    await this.uow.run(async ({ trx }) => {
       if (await trx.selectFrom('flavors').select('id').where('name', '=', f.name).executeTakeFirst()) {
         throw novaConflict(`Flavor with name ${f.name} already exists.`);
       }
@@ -190,7 +195,7 @@ export class Flavors {
 
   async delete(ctx: RequestContext, id: string): Promise<void> {
     if (!ctx.isAdmin) throw policyDenied('os_compute_api:os-flavor-manage:delete');
-    const res = await this.store.db.deleteFrom('flavors').where('id', '=', id).executeTakeFirst();
+    const res = await this.uow.run(({ trx }) => trx.deleteFrom('flavors').where('id', '=', id).executeTakeFirst());
     if (Number(res.numDeletedRows) === 0) throw novaNotFound(`Flavor ${id} could not be found.`);
   }
 
@@ -198,7 +203,7 @@ export class Flavors {
 
   async setExtraSpecs(ctx: RequestContext, id: string, specs: Record<string, string>, replaceKey?: string): Promise<Record<string, string>> {
     if (!ctx.isAdmin) throw policyDenied(`os_compute_api:os-flavor-extra-specs:${replaceKey ? 'update' : 'create'}`);
-    return this.store.tx(async (trx) => {
+    return this.uow.run(async ({ trx }) => {
       const row = await trx.selectFrom('flavors').selectAll().where('id', '=', id).executeTakeFirst();
       if (!row) throw novaNotFound(`Flavor ${id} could not be found.`);
       const merged = { ...fromJson<Record<string, string>>(row.extra_specs, {}), ...specs };
@@ -213,7 +218,7 @@ export class Flavors {
 
   async deleteExtraSpec(ctx: RequestContext, id: string, key: string): Promise<void> {
     if (!ctx.isAdmin) throw policyDenied('os_compute_api:os-flavor-extra-specs:delete');
-    await this.store.tx(async (trx) => {
+    await this.uow.run(async ({ trx }) => {
       const row = await trx.selectFrom('flavors').selectAll().where('id', '=', id).executeTakeFirst();
       if (!row) throw novaNotFound(`Flavor ${id} could not be found.`);
       const specs = fromJson<Record<string, string>>(row.extra_specs, {});
@@ -238,7 +243,7 @@ export class Flavors {
 
   async grant(ctx: RequestContext, id: string, project: string, grant: boolean): Promise<string[]> {
     if (!ctx.isAdmin) throw policyDenied(`os_compute_api:os-flavor-access:${grant ? 'add_tenant_access' : 'remove_tenant_access'}`);
-    await this.store.tx(async (trx) => {
+    await this.uow.run(async ({ trx }) => {
       const row = await trx.selectFrom('flavors').selectAll().where('id', '=', id).executeTakeFirst();
       if (!row) throw novaNotFound(`Flavor ${id} could not be found.`);
       if (grant && row.is_public === 1) throw novaConflict('Can not add access to a public flavor.');
@@ -258,7 +263,7 @@ export class Flavors {
   /** First start: DevStack's flavor set. */
   async bootstrap(): Promise<void> {
     const now = new Date().toISOString();
-    await this.store.tx(async (trx) => {
+    await this.uow.run(async ({ trx }) => {
       for (const f of DEVSTACK_FLAVORS) {
         const exists = await trx.selectFrom('flavors').select('id').where('id', '=', f.id).executeTakeFirst();
         if (exists) continue;

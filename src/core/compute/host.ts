@@ -4,7 +4,7 @@
  *
  * - Desired state lives in the store: `readInstanceSpecs` is the one place an instance host reads
  *   it from (power running/stopped, reboot requests, user_data, its ports).
- * - The host reports what the machine really does through `InstanceReports.report` (ComputeService).
+ * - The host reports what the machine really does through `InstanceReports.reportInstance` (ComputeService).
  * - Console output is a file per instance, `consoleLogPath(dataDir, id)`; the host appends to it,
  *   `os-getConsoleOutput` reads its tail.
  *
@@ -53,12 +53,9 @@ export interface InstanceReport {
   error?: string;
 }
 
-/** Implemented by a data plane that runs instances. */
-export interface InstanceHost {
-  /** The host name servers are scheduled to and ports bound to (binding:host_id). */
-  readonly hostname: string;
-  /** Desired state of some instances changed: converge soon (coalesced, never blocks the API). */
-  kick(reason?: string): void;
+/** Where an instance host reports (compute): power, reboots carried out, failures to start. */
+export interface InstanceReports {
+  reportInstance(id: string, r: InstanceReport): Promise<void>;
 }
 
 /** Where an instance's console output lives. */

@@ -2,6 +2,7 @@ import { X509Certificate, createHash, createPublicKey, generateKeyPairSync } fro
 import type { Store } from '../../store/db.js';
 import type { KeypairsTable } from '../../store/schema.js';
 import type { RequestContext } from '../context.js';
+import type { UnitOfWork } from '../work.js';
 import { DomainError } from '../errors.js';
 import { novaBadRequest, novaConflict, novaForbidden, novaNotFound, policyDenied } from './errors.js';
 import { computeQuotaLimits } from './quotas.js';
@@ -121,7 +122,11 @@ export function generateSshKeyPair(): { privateKey: string; publicKey: string; f
 
 /** Key pairs belong to a user (not a project), as in Nova. */
 export class Keypairs {
-  constructor(private readonly store: Store) {}
+  constructor(private readonly uow: UnitOfWork) {}
+
+  private get store(): Store {
+    return this.uow.store;
+  }
 
   /** Whose key pairs: the caller's, or (admins, 2.10+) another user's. */
   private owner(ctx: RequestContext, userId: string | undefined, action: string): string {
@@ -149,7 +154,7 @@ export class Keypairs {
     } else {
       fingerprint = k.type === 'x509' ? x509Fingerprint(publicKey) : sshFingerprint(publicKey);
     }
-    const row = await this.store.tx(async (trx) => {
+    const row = await this.uow.run(async ({ trx }) => {
       const limits = await computeQuotaLimits(trx, ctx.projectId ?? '');
       const n = await trx
         .selectFrom('keypairs')
@@ -201,7 +206,7 @@ export class Keypairs {
 
   async delete(ctx: RequestContext, name: string, userId?: string): Promise<void> {
     const user = this.owner(ctx, userId, 'delete');
-    const res = await this.store.db.deleteFrom('keypairs').where('user_id', '=', user).where('name', '=', name).executeTakeFirst();
+    const res = await this.uow.run(({ trx }) => trx.deleteFrom('keypairs').where('user_id', '=', user).where('name', '=', name).executeTakeFirst());
     if (Number(res.numDeletedRows) === 0) throw novaNotFound(`Keypair ${name} not found for user ${user}`);
   }
 }

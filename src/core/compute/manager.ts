@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { ServersTable } from '../../store/schema.js';
 import { Reconciler } from '../../util/reconciler.js';
-import type { ChangeEvent } from '../network/registry.js';
+import type { ChangeBus } from '../work.js';
 import type { ComputeService } from './servers.js';
 import { POWER, TASK, VM } from './states.js';
 
@@ -13,11 +13,11 @@ import { POWER, TASK, VM } from './states.js';
  */
 export class ComputeManager {
   private readonly reconciler: Reconciler;
-  /** The reboot each server's instance host has carried out, from its reports. */
-  private readonly rebootsDone = new Map<string, number>();
+  private unsubscribe: Array<() => void> = [];
 
   constructor(
     private readonly compute: ComputeService,
+    private readonly changes: ChangeBus,
     private readonly log: Logger,
     private readonly opts: { buildTimeoutMs: number; periodMs?: number } = { buildTimeoutMs: 300_000 },
   ) {
@@ -28,20 +28,15 @@ export class ComputeManager {
     );
   }
 
-  private readonly onNetwork = (e: ChangeEvent) => {
-    // Port status moves BUILD → ACTIVE; a deleted port may unblock nothing but costs little.
-    if (e.resource === 'port' && (e.op === 'status' || e.op === 'delete')) this.kick();
-  };
-
-  private readonly onCompute = (e: { op: string; id: string; rebootSeq?: number }) => {
-    if (e.op === 'report' && e.rebootSeq !== undefined) this.rebootsDone.set(e.id, e.rebootSeq);
-    if (e.op === 'delete') this.rebootsDone.delete(e.id);
-    this.kick();
-  };
-
   start(): void {
-    this.compute.network.events.on('change', this.onNetwork);
-    this.compute.events.on('change', this.onCompute);
+    this.unsubscribe = [
+      // Port status moves BUILD → ACTIVE; a deleted port may unblock nothing but costs little.
+      this.changes.subscribe({ kinds: ['port'], status: true }, (c) => {
+        if (c.op === 'status' || c.op === 'delete') this.kick();
+      }),
+      // Servers asked to change, and instance hosts' reports of what they did.
+      this.changes.subscribe({ kinds: ['server'], status: true }, () => this.kick()),
+    ];
     this.reconciler.start();
   }
 
@@ -54,8 +49,8 @@ export class ComputeManager {
   }
 
   async stop(): Promise<void> {
-    this.compute.network.events.off('change', this.onNetwork);
-    this.compute.events.off('change', this.onCompute);
+    for (const stop of this.unsubscribe) stop();
+    this.unsubscribe = [];
     await this.reconciler.stop();
   }
 
@@ -71,7 +66,7 @@ export class ComputeManager {
 
   private async step(s: ServersTable): Promise<void> {
     const c = this.compute;
-    const managed = c.host !== null;
+    const managed = c.managed;
     const from = { vm: s.vm_state, task: s.task_state };
     if (s.vm_state === VM.BUILDING) {
       if (s.task_state === TASK.SCHEDULING || s.task_state === TASK.NETWORKING) {
@@ -102,7 +97,7 @@ export class ComputeManager {
         return;
       case TASK.REBOOTING:
       case TASK.REBOOTING_HARD:
-        if (!managed || ((this.rebootsDone.get(s.id) ?? -1) >= s.reboot_seq && s.power_state === POWER.RUNNING)) {
+        if (!managed || (s.reboot_done_seq >= s.reboot_seq && s.power_state === POWER.RUNNING)) {
           await c.transition(s.id, from, { vm_state: VM.ACTIVE, task_state: null, power_state: POWER.RUNNING });
         }
         return;

@@ -9,7 +9,8 @@ import type { Q, Store } from '../../store/db.js';
 import { parseIp } from '../../util/ip.js';
 import type { RequestContext } from '../context.js';
 import { DomainError, isDomainError } from '../errors.js';
-import type { NetworkBatch } from '../network/service.js';
+import type { NetworkOps } from '../network/service.js';
+import type { Work } from '../work.js';
 import { quotaLimits } from '../network/quotas.js';
 import { novaBadRequest, novaConflict, novaForbidden } from './errors.js';
 
@@ -203,8 +204,8 @@ export interface AllocatedInterface {
  * device_owner, security groups) or taken over from the request, then bound to the host with
  * admin rights as Nova does. Throws a DomainError with the build's failure reason.
  */
-export async function allocatePorts(batch: NetworkBatch, a: AllocationInput): Promise<AllocatedInterface[]> {
-  const q = batch.trx;
+export async function allocatePorts(w: Work, neutron: NetworkOps, a: AllocationInput): Promise<AllocatedInterface[]> {
+  const q = w.trx;
   const fail = (msg: string) => new DomainError('conflict', 'BuildAbortException', msg);
   if (a.requested.kind === 'none') return [];
   let requests: NetworkRequest[];
@@ -229,7 +230,7 @@ export async function allocatePorts(batch: NetworkBatch, a: AllocationInput): Pr
       if (!port) throw fail(`Port id ${r.portId} could not be found.`);
       if (port.project_id !== a.projectId) throw fail(`Port ${r.portId} not usable for instance ${a.serverId}.`);
       if (port.device_id && port.device_id !== a.serverId) throw fail(`Port ${r.portId} is still in use.`);
-      await batch.update(a.admin, 'ports', port.id, { port: { device_id: a.serverId, device_owner: DEVICE_OWNER, 'binding:host_id': a.host } });
+      await neutron.update(a.admin, 'ports', port.id, { port: { device_id: a.serverId, device_owner: DEVICE_OWNER, 'binding:host_id': a.host } });
       out.push({ portId: port.id, preserve: true, tag: r.tag ?? null });
       continue;
     }
@@ -250,11 +251,11 @@ export async function allocatePorts(batch: NetworkBatch, a: AllocationInput): Pr
     if (a.securityGroupIds.length) port.security_groups = a.securityGroupIds;
     let id: string;
     try {
-      [id] = await batch.create(a.user, 'ports', { port });
+      [id] = await neutron.create(a.user, 'ports', { port });
     } catch (e) {
       throw fail(allocationFailure(e, net.id, r.fixedIp));
     }
-    await batch.update(a.admin, 'ports', id, { port: { 'binding:host_id': a.host } });
+    await neutron.update(a.admin, 'ports', id, { port: { 'binding:host_id': a.host } });
     out.push({ portId: id, preserve: false, tag: r.tag ?? null });
   }
   return out;
@@ -264,17 +265,17 @@ export async function allocatePorts(batch: NetworkBatch, a: AllocationInput): Pr
  * deallocate_for_instance: ports Nova created are deleted (Neutron then disassociates their
  * floating IPs); ports the client passed in are released (device and binding cleared) and kept.
  */
-export async function releasePorts(batch: NetworkBatch, serverId: string, admin: RequestContext): Promise<void> {
-  const q = batch.trx;
+export async function releasePorts(w: Work, neutron: NetworkOps, serverId: string, admin: RequestContext): Promise<void> {
+  const q = w.trx;
   const ports = await q.selectFrom('ports').select(['id']).where('device_id', '=', serverId).execute();
   const preserved = new Set(
     (await q.selectFrom('server_interfaces').select('port_id').where('server_id', '=', serverId).where('preserve', '=', 1).execute()).map((r) => r.port_id),
   );
   for (const p of ports) {
     if (preserved.has(p.id)) {
-      await batch.update(admin, 'ports', p.id, { port: { device_id: '', device_owner: '', 'binding:host_id': null } });
+      await neutron.update(admin, 'ports', p.id, { port: { device_id: '', device_owner: '', 'binding:host_id': null } });
     } else {
-      await batch.delete(admin, 'ports', p.id);
+      await neutron.delete(admin, 'ports', p.id);
     }
   }
 }

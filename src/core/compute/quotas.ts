@@ -1,5 +1,6 @@
 import type { Q, Store } from '../../store/db.js';
 import type { RequestContext } from '../context.js';
+import type { UnitOfWork } from '../work.js';
 import { novaBadRequest, novaForbidden, policyDenied } from './errors.js';
 
 /** Nova's quota resources in its engine's order, with nova.conf's [quota] defaults. */
@@ -85,7 +86,11 @@ export async function instancesAllowed(q: Q, projectId: string, flavor: { vcpus:
 
 /** os-quota-sets: show (own project, or any for admins), update and revert to defaults (admins). */
 export class ComputeQuotas {
-  constructor(private readonly store: Store) {}
+  constructor(private readonly uow: UnitOfWork) {}
+
+  private get store(): Store {
+    return this.uow.store;
+  }
 
   private mayRead(ctx: RequestContext, projectId: string, action: string): void {
     if (!ctx.isAdmin && ctx.projectId !== projectId) throw policyDenied(`os_compute_api:os-quota-sets:${action}`);
@@ -110,7 +115,7 @@ export class ComputeQuotas {
   /** Set limits; each must be ≥ what is in use unless `force`. */
   async update(ctx: RequestContext, projectId: string, values: Record<string, number>, force: boolean): Promise<Record<string, number>> {
     if (!ctx.isAdmin) throw policyDenied('os_compute_api:os-quota-sets:update');
-    await this.store.tx(async (trx) => {
+    await this.uow.run(async ({ trx }) => {
       const usage = await computeQuotaUsage(trx, projectId);
       for (const [k, v] of Object.entries(values)) {
         const used = usage[k] ?? 0;
@@ -128,6 +133,6 @@ export class ComputeQuotas {
 
   async revert(ctx: RequestContext, projectId: string): Promise<void> {
     if (!ctx.isAdmin) throw policyDenied('os_compute_api:os-quota-sets:delete');
-    await this.store.db.deleteFrom('compute_quotas').where('project_id', '=', projectId).execute();
+    await this.uow.run(({ trx }) => trx.deleteFrom('compute_quotas').where('project_id', '=', projectId).execute());
   }
 }

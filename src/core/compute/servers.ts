@@ -1,6 +1,5 @@
 import { randomInt } from 'node:crypto';
-import { EventEmitter } from 'node:events';
-import type { Store, Tx } from '../../store/db.js';
+import type { Store } from '../../store/db.js';
 import { fromJson } from '../../store/db.js';
 import type { ServersTable } from '../../store/schema.js';
 import { uuid } from '../../util/ids.js';
@@ -8,9 +7,10 @@ import { type RequestContext, systemContext } from '../context.js';
 import { DomainError } from '../errors.js';
 import type { ImageService } from '../image/service.js';
 import type { NetworkService } from '../network/service.js';
+import type { UnitOfWork, Work } from '../work.js';
 import { instanceNotFound, invalidState, novaBadRequest, novaConflict, novaForbidden, novaNotFound, policyDenied } from './errors.js';
 import { type Flavor, Flavors } from './flavors.js';
-import { type InstanceHost, type InstanceReport, readConsoleOutput } from './host.js';
+import { type InstanceReport, readConsoleOutput } from './host.js';
 import { Keypairs } from './keypairs.js';
 import {
   type Address,
@@ -110,8 +110,13 @@ interface BuildRequest {
 
 export interface ComputeOptions {
   dataDir: string;
-  /** Host name servers are scheduled to when no instance host names one. */
+  /** Host name servers are scheduled to and their ports bound to (binding:host_id). */
   hostname: string;
+  /**
+   * An instance host runs the servers (the netns data plane): power changes and builds wait for
+   * its reports. Without one they complete at once.
+   */
+  instanceHost: boolean;
   /** How long a build waits for its ports to come up (Nova's vif_plugging_timeout). */
   buildTimeoutMs?: number;
 }
@@ -198,41 +203,32 @@ const UNIMPLEMENTED_ACTIONS: Record<string, string[] | null> = {
  * their states, the instance host (if any) runs them.
  */
 export class ComputeService {
-  readonly events = new EventEmitter();
   readonly flavors: Flavors;
   readonly keypairs: Keypairs;
   readonly quotas: ComputeQuotas;
-  private instanceHost: InstanceHost | null = null;
 
   constructor(
-    readonly store: Store,
+    readonly uow: UnitOfWork,
     readonly network: NetworkService,
     readonly images: ImageService,
     readonly opts: ComputeOptions,
   ) {
-    this.flavors = new Flavors(store);
-    this.keypairs = new Keypairs(store);
-    this.quotas = new ComputeQuotas(store);
-    this.events.setMaxListeners(50);
+    this.flavors = new Flavors(uow);
+    this.keypairs = new Keypairs(uow);
+    this.quotas = new ComputeQuotas(uow);
   }
 
-  /** Let an instance host run the servers; power changes then wait for its reports. */
-  attachHost(host: InstanceHost): void {
-    this.instanceHost = host;
-  }
-
-  get host(): InstanceHost | null {
-    return this.instanceHost;
+  get store(): Store {
+    return this.uow.store;
   }
 
   get hostname(): string {
-    return this.instanceHost?.hostname ?? this.opts.hostname;
+    return this.opts.hostname;
   }
 
-  /** Tell the manager and the instance host that desired state changed. */
-  changed(id: string, op: string): void {
-    this.events.emit('change', { resource: 'server', id, op });
-    this.instanceHost?.kick(`server ${op}`);
+  /** Whether an instance host runs the servers (see ComputeOptions.instanceHost). */
+  get managed(): boolean {
+    return this.opts.instanceHost;
   }
 
   // ------------------------------------------------------------ reading
@@ -244,11 +240,10 @@ export class ComputeService {
   }
 
   /** A server the caller may see (its project's; admins also others' by id) or 404. */
-  private async row(ctx: RequestContext, id: string, q: Tx | Store['db'] = this.store.db): Promise<ServersTable> {
-    let qb = q.selectFrom('servers').selectAll().where('id', '=', id);
+  private async row(ctx: RequestContext, id: string, w?: Work): Promise<ServersTable> {
+    let qb = (w?.trx ?? this.store.db).selectFrom('servers').selectAll().where('id', '=', id);
     if (!ctx.isAdmin) qb = qb.where('project_id', '=', ctx.projectId ?? '');
-    if (this.store.dialect === 'postgres' && q !== this.store.db) qb = qb.forUpdate();
-    const row = await qb.executeTakeFirst();
+    const row = await (w ? w.forUpdate(qb) : qb).executeTakeFirst();
     if (!row) throw instanceNotFound(id);
     return row;
   }
@@ -450,7 +445,7 @@ export class ComputeService {
       extra_specs: flavor.extraSpecs,
     };
     const build: BuildRequest = { networks, securityGroupIds: groupIds, user: { id: ctx.userId, name: ctx.userName, roles: [...ctx.roles] } };
-    const ids = await this.store.tx(async (trx) => {
+    const ids = await this.uow.run(async ({ trx, changed }) => {
       const count = await instancesAllowed(trx, project, { vcpus: flavor.vcpus, ram: flavor.ram }, req.minCount, Math.min(req.maxCount, maxByNetwork));
       const max = await trx
         .selectFrom('servers')
@@ -489,6 +484,7 @@ export class ComputeService {
             power_state: POWER.NOSTATE,
             power_desired: 'running',
             reboot_seq: 0,
+            reboot_done_seq: 0,
             progress: 0,
             host: null,
             locked_by: null,
@@ -504,11 +500,11 @@ export class ComputeService {
           })
           .execute();
         for (const tag of new Set(req.tags)) await trx.insertInto('server_tags').values({ server_id: id, tag }).execute();
+        changed('server', id, project, 'create');
         out.push(id);
       }
       return out;
     });
-    for (const id of ids) this.changed(id, 'create');
     const rows = await this.store.db.selectFrom('servers').selectAll().where('id', 'in', ids).orderBy('internal_id').execute();
     return { servers: await this.expand(rows), reservationId: resv, adminPass };
   }
@@ -537,10 +533,11 @@ export class ComputeService {
     const admin = systemContext(`req-build-${id}`);
     const host = this.hostname;
     try {
-      await this.network.batch(async (batch) => {
-        const current = await batch.trx.selectFrom('servers').select(['vm_state', 'task_state']).where('id', '=', id).executeTakeFirst();
+      await this.uow.run(async (w) => {
+        const net = this.network.within(w);
+        const current = await w.trx.selectFrom('servers').select(['vm_state', 'task_state']).where('id', '=', id).executeTakeFirst();
         if (!current || current.vm_state !== VM.BUILDING || current.task_state !== row.task_state) return;
-        const ifaces = await allocatePorts(batch, {
+        const ifaces = await allocatePorts(w, net, {
           serverId: id,
           projectId: row.project_id,
           host,
@@ -551,44 +548,48 @@ export class ComputeService {
         });
         let position = 0;
         for (const i of ifaces) {
-          await batch.trx
+          await w.trx
             .insertInto('server_interfaces')
             .values({ port_id: i.portId, server_id: id, position: position++, preserve: i.preserve ? 1 : 0, tag: i.tag })
             .execute();
         }
-        await batch.trx.updateTable('servers').set({ task_state: TASK.SPAWNING, host, updated_at: now() }).where('id', '=', id).execute();
+        await w.trx.updateTable('servers').set({ task_state: TASK.SPAWNING, host, updated_at: now() }).where('id', '=', id).execute();
+        w.changed('server', id, row.project_id, 'update');
       });
     } catch (e) {
       const reason = e instanceof DomainError ? e.message : allocationFailure(e);
       await this.fail(id, `Build of instance ${id} aborted: ${reason}`, e instanceof Error ? (e.stack ?? reason) : reason);
       return;
     }
-    this.changed(id, 'scheduled');
   }
 
   /** Put a server in ERROR with a fault (Nova's instance fault). */
   async fail(id: string, message: string, details?: string): Promise<void> {
     const fault: Fault = { code: 500, message, details, created: now().replace(/\.\d+Z$/, 'Z') };
-    await this.store.db
-      .updateTable('servers')
-      .set({ vm_state: VM.ERROR, task_state: null, power_state: POWER.NOSTATE, fault: JSON.stringify(fault), updated_at: now() })
-      .where('id', '=', id)
-      .execute();
-    this.changed(id, 'error');
+    await this.uow.run(async (w) => {
+      const row = await w.trx
+        .updateTable('servers')
+        .set({ vm_state: VM.ERROR, task_state: null, power_state: POWER.NOSTATE, fault: JSON.stringify(fault), updated_at: now() })
+        .where('id', '=', id)
+        .returning('project_id')
+        .executeTakeFirst();
+      if (row) w.changed('server', id, row.project_id, 'update');
+    });
   }
 
   /** Conditional state change: only from the state it was seen in (a concurrent change wins). */
   async transition(id: string, from: { vm: string; task: string | null }, to: Partial<ServersTable>): Promise<boolean> {
-    let qb = this.store.db
-      .updateTable('servers')
-      .set({ ...to, updated_at: now() })
-      .where('id', '=', id)
-      .where('vm_state', '=', from.vm);
-    qb = from.task === null ? qb.where('task_state', 'is', null) : qb.where('task_state', '=', from.task);
-    const res = await qb.executeTakeFirst();
-    const changed = Number(res.numUpdatedRows) > 0;
-    if (changed) this.changed(id, 'state');
-    return changed;
+    return this.uow.run(async (w) => {
+      let qb = w.trx
+        .updateTable('servers')
+        .set({ ...to, updated_at: now() })
+        .where('id', '=', id)
+        .where('vm_state', '=', from.vm);
+      qb = from.task === null ? qb.where('task_state', 'is', null) : qb.where('task_state', '=', from.task);
+      const row = await qb.returning('project_id').executeTakeFirst();
+      if (row) w.changed('server', id, row.project_id, 'update');
+      return row !== undefined;
+    });
   }
 
   /** An instance host's report about what an instance is really doing. */
@@ -600,11 +601,14 @@ export class ComputeService {
       return;
     }
     const power = r.power === 'running' ? POWER.RUNNING : r.power === 'crashed' ? POWER.CRASHED : POWER.SHUTDOWN;
-    if (row.power_state !== power) {
-      await this.store.db.updateTable('servers').set({ power_state: power, updated_at: now() }).where('id', '=', id).execute();
-    }
-    // A report may complete a pending change; the manager decides which.
-    this.events.emit('change', { resource: 'server', id, op: 'report', rebootSeq: r.rebootSeq });
+    // A report may complete a pending change (the manager decides which): it is published even
+    // when nothing in the row changed.
+    await this.uow.run(async (w) => {
+      if (row.power_state !== power || row.reboot_done_seq !== r.rebootSeq) {
+        await w.trx.updateTable('servers').set({ power_state: power, reboot_done_seq: r.rebootSeq, updated_at: now() }).where('id', '=', id).execute();
+      }
+      w.changed('server', id, row.project_id, 'status');
+    });
   }
 
   // ------------------------------------------------------------ update / delete
@@ -614,17 +618,17 @@ export class ComputeService {
     id: string,
     u: { name?: string; description?: string | null; accessIPv4?: string; accessIPv6?: string; autoDiskConfig?: boolean },
   ): Promise<Server> {
-    await this.store.tx(async (trx) => {
-      const row = await this.row(ctx, id, trx);
+    await this.uow.run(async (w) => {
+      const row = await this.row(ctx, id, w);
       const set: Partial<ServersTable> = { updated_at: now() };
       if (u.name !== undefined) set.name = u.name;
       if (u.description !== undefined) set.description = u.description;
       if (u.accessIPv4 !== undefined) set.access_ipv4 = u.accessIPv4;
       if (u.accessIPv6 !== undefined) set.access_ipv6 = u.accessIPv6;
       if (u.autoDiskConfig !== undefined) set.auto_disk_config = u.autoDiskConfig ? 1 : 0;
-      await trx.updateTable('servers').set(set).where('id', '=', row.id).execute();
+      await w.trx.updateTable('servers').set(set).where('id', '=', row.id).execute();
+      w.changed('server', id, row.project_id, 'update');
     });
-    this.changed(id, 'update');
     return this.get(ctx, id);
   }
 
@@ -634,13 +638,13 @@ export class ComputeService {
 
   /** Delete: ports Nova created go with the server; ports passed in are released and kept. */
   async delete(ctx: RequestContext, id: string): Promise<void> {
-    await this.network.batch(async (batch) => {
-      const row = await this.row(ctx, id, batch.trx);
+    await this.uow.run(async (w) => {
+      const row = await this.row(ctx, id, w);
       this.checkLocked(ctx, row);
-      await releasePorts(batch, id, systemContext(ctx.requestId));
-      await batch.trx.deleteFrom('servers').where('id', '=', id).execute();
+      await releasePorts(w, this.network.within(w), id, systemContext(ctx.requestId));
+      await w.trx.deleteFrom('servers').where('id', '=', id).execute();
+      w.changed('server', id, row.project_id, 'delete');
     });
-    this.changed(id, 'delete');
   }
 
   // ------------------------------------------------------------ actions
@@ -702,20 +706,21 @@ export class ComputeService {
       groupId = g.id;
     }
     const admin = systemContext(ctx.requestId);
-    await this.network.batch(async (batch) => {
-      const ports = await batch.trx.selectFrom('ports').select(['id', 'port_security_enabled']).where('device_id', '=', id).execute();
+    await this.uow.run(async (w) => {
+      const net = this.network.within(w);
+      const ports = await w.trx.selectFrom('ports').select(['id', 'port_security_enabled']).where('device_id', '=', id).execute();
       if (!ports.length) throw novaNotFound(`instance_id ${id} could not be found as device id on any ports`);
       let found = false;
       for (const p of ports) {
-        const groups = (await batch.trx.selectFrom('port_security_groups').select('security_group_id').where('port_id', '=', p.id).execute()).map(
+        const groups = (await w.trx.selectFrom('port_security_groups').select('security_group_id').where('port_id', '=', p.id).execute()).map(
           (g) => g.security_group_id,
         );
         if (action === 'addSecurityGroup') {
           if (p.port_security_enabled !== 1)
             throw novaBadRequest('Network requires port_security_enabled and subnet associated in order to apply security groups.');
-          await batch.update(admin, 'ports', p.id, { port: { security_groups: [...groups, groupId] } });
+          await net.update(admin, 'ports', p.id, { port: { security_groups: [...groups, groupId] } });
         } else if (groups.includes(groupId)) {
-          await batch.update(admin, 'ports', p.id, { port: { security_groups: groups.filter((g) => g !== groupId) } });
+          await net.update(admin, 'ports', p.id, { port: { security_groups: groups.filter((g) => g !== groupId) } });
           found = true;
         }
       }
@@ -730,14 +735,17 @@ export class ComputeService {
     if (state !== 'active' && state !== 'error') {
       throw novaBadRequest(`Invalid input for field/attribute state. Value: ${String(state)}. '${String(state)}' is not one of ['active', 'error']`);
     }
-    await this.row(ctx, id);
-    await this.store.db.updateTable('servers').set({ vm_state: state, task_state: null, updated_at: now() }).where('id', '=', id).execute();
-    this.changed(id, 'reset');
+    await this.uow.run(async (w) => {
+      const row = await this.row(ctx, id, w);
+      await w.trx.updateTable('servers').set({ vm_state: state, task_state: null, updated_at: now() }).where('id', '=', id).execute();
+      w.changed('server', id, row.project_id, 'update');
+    });
   }
 
   private async power(ctx: RequestContext, id: string, what: 'stop' | 'start'): Promise<void> {
-    await this.store.tx(async (trx) => {
-      const row = await this.row(ctx, id, trx);
+    await this.uow.run(async (w) => {
+      const { trx } = w;
+      const row = await this.row(ctx, id, w);
       this.checkLocked(ctx, row);
       if (what === 'stop') {
         if (row.vm_state !== VM.ACTIVE && row.vm_state !== VM.ERROR) throw invalidState(id, 'stop', 'vm_state', row.vm_state);
@@ -748,13 +756,14 @@ export class ComputeService {
         if (row.task_state !== null) throw invalidState(id, 'start', 'task_state', row.task_state);
         await trx.updateTable('servers').set({ task_state: TASK.POWERING_ON, power_desired: 'running', updated_at: now() }).where('id', '=', id).execute();
       }
+      w.changed('server', id, row.project_id, 'update');
     });
-    this.changed(id, what);
   }
 
   private async reboot(ctx: RequestContext, id: string, hard: boolean): Promise<void> {
-    await this.store.tx(async (trx) => {
-      const row = await this.row(ctx, id, trx);
+    await this.uow.run(async (w) => {
+      const { trx } = w;
+      const row = await this.row(ctx, id, w);
       this.checkLocked(ctx, row);
       const vmOk = hard ? [VM.ACTIVE, VM.STOPPED, VM.ERROR, 'paused', 'suspended'] : [VM.ACTIVE];
       if (!vmOk.includes(row.vm_state as 'active')) throw invalidState(id, 'reboot', 'vm_state', row.vm_state);
@@ -765,17 +774,18 @@ export class ComputeService {
         .set({ task_state: hard ? TASK.REBOOTING_HARD : TASK.REBOOTING, power_desired: 'running', reboot_seq: row.reboot_seq + 1, updated_at: now() })
         .where('id', '=', id)
         .execute();
+      w.changed('server', id, row.project_id, 'update');
     });
-    this.changed(id, 'reboot');
   }
 
   private async lock(ctx: RequestContext, id: string, lock: boolean): Promise<void> {
-    await this.store.tx(async (trx) => {
-      const row = await this.row(ctx, id, trx);
+    await this.uow.run(async (w) => {
+      const row = await this.row(ctx, id, w);
       if (!lock && row.locked_by === 'admin' && !ctx.isAdmin) throw policyDenied('os_compute_api:os-lock-server:unlock:unlock_override');
       const by = lock ? (row.project_id === ctx.projectId ? 'owner' : 'admin') : null;
       if (lock && row.locked_by && row.project_id === ctx.projectId) return;
-      await trx.updateTable('servers').set({ locked_by: by, updated_at: now() }).where('id', '=', id).execute();
+      await w.trx.updateTable('servers').set({ locked_by: by, updated_at: now() }).where('id', '=', id).execute();
+      w.changed('server', id, row.project_id, 'update');
     });
   }
 
@@ -840,8 +850,8 @@ export class ComputeService {
     const admin = systemContext(ctx.requestId);
     let portId = '';
     try {
-      await this.network.batch(async (batch) => {
-        const [iface] = await allocatePorts(batch, {
+      await this.uow.run(async (w) => {
+        const [iface] = await allocatePorts(w, this.network.within(w), {
           serverId: id,
           projectId: row.project_id,
           host: row.host ?? this.hostname,
@@ -851,22 +861,22 @@ export class ComputeService {
           admin,
         });
         if (!iface) throw novaBadRequest(`No specific network was requested and none are available for project '${row.project_id}'.`);
-        const max = await batch.trx
+        const max = await w.trx
           .selectFrom('server_interfaces')
           .select(({ fn }) => fn.max<number>('position').as('m'))
           .where('server_id', '=', id)
           .executeTakeFirst();
-        await batch.trx
+        await w.trx
           .insertInto('server_interfaces')
           .values({ port_id: iface.portId, server_id: id, position: Number(max?.m ?? -1) + 1, preserve: iface.preserve ? 1 : 0, tag: iface.tag })
           .execute();
         portId = iface.portId;
+        w.changed('server', id, row.project_id, 'update');
       });
     } catch (e) {
       if (e instanceof DomainError && e.type === 'BuildAbortException') throw this.attachError(e.message, a.fixedIp);
       throw e;
     }
-    this.changed(id, 'attach');
     return this.interface(ctx, id, portId);
   }
 
@@ -884,18 +894,19 @@ export class ComputeService {
     const okStates: string[] = [VM.ACTIVE, 'paused', VM.STOPPED];
     if (!okStates.includes(row.vm_state) || row.task_state !== null) throw invalidState(id, 'detach_interface', 'vm_state', row.vm_state);
     const admin = systemContext(ctx.requestId);
-    await this.network.batch(async (batch) => {
-      const port = await batch.trx.selectFrom('ports').select(['id', 'device_id']).where('id', '=', portId).executeTakeFirst();
+    await this.uow.run(async (w) => {
+      const net = this.network.within(w);
+      const port = await w.trx.selectFrom('ports').select(['id', 'device_id']).where('id', '=', portId).executeTakeFirst();
       if (!port || port.device_id !== id) throw novaNotFound(`Port id ${portId} could not be found.`);
-      const iface = await batch.trx.selectFrom('server_interfaces').select('preserve').where('port_id', '=', portId).executeTakeFirst();
+      const iface = await w.trx.selectFrom('server_interfaces').select('preserve').where('port_id', '=', portId).executeTakeFirst();
       if (iface?.preserve === 1) {
-        await batch.update(admin, 'ports', portId, { port: { device_id: '', device_owner: '', 'binding:host_id': null } });
+        await net.update(admin, 'ports', portId, { port: { device_id: '', device_owner: '', 'binding:host_id': null } });
       } else {
-        await batch.delete(admin, 'ports', portId);
+        await net.delete(admin, 'ports', portId);
       }
-      await batch.trx.deleteFrom('server_interfaces').where('port_id', '=', portId).execute();
+      await w.trx.deleteFrom('server_interfaces').where('port_id', '=', portId).execute();
+      w.changed('server', id, row.project_id, 'update');
     });
-    this.changed(id, 'detach');
   }
 
   // ------------------------------------------------------------ metadata and tags
@@ -906,8 +917,9 @@ export class ComputeService {
 
   /** Replace (PUT) or merge (POST) metadata, or set one key. */
   async setMetadata(ctx: RequestContext, id: string, items: Record<string, string>, replace: boolean): Promise<Record<string, string>> {
-    const out = await this.store.tx(async (trx) => {
-      const row = await this.row(ctx, id, trx);
+    return this.uow.run(async (w) => {
+      const { trx } = w;
+      const row = await this.row(ctx, id, w);
       this.checkLocked(ctx, row);
       const merged = replace ? { ...items } : { ...fromJson<Record<string, string>>(row.metadata, {}), ...items };
       const limits = await computeQuotaLimits(trx, row.project_id);
@@ -921,15 +933,15 @@ export class ComputeService {
         .set({ metadata: JSON.stringify(merged), updated_at: now() })
         .where('id', '=', id)
         .execute();
+      w.changed('server', id, row.project_id, 'update');
       return merged;
     });
-    this.changed(id, 'metadata');
-    return out;
   }
 
   async deleteMetadata(ctx: RequestContext, id: string, key: string): Promise<void> {
-    await this.store.tx(async (trx) => {
-      const row = await this.row(ctx, id, trx);
+    await this.uow.run(async (w) => {
+      const { trx } = w;
+      const row = await this.row(ctx, id, w);
       this.checkLocked(ctx, row);
       const md = fromJson<Record<string, string>>(row.metadata, {});
       if (!(key in md)) throw novaNotFound('Metadata item was not found');
@@ -939,8 +951,8 @@ export class ComputeService {
         .set({ metadata: JSON.stringify(md), updated_at: now() })
         .where('id', '=', id)
         .execute();
+      w.changed('server', id, row.project_id, 'update');
     });
-    this.changed(id, 'metadata');
   }
 
   async tags(ctx: RequestContext, id: string): Promise<string[]> {
@@ -949,8 +961,9 @@ export class ComputeService {
   }
 
   async setTags(ctx: RequestContext, id: string, tags: string[] | null, add?: string, remove?: string): Promise<string[]> {
-    await this.store.tx(async (trx) => {
-      const row = await this.row(ctx, id, trx);
+    await this.uow.run(async (w) => {
+      const { trx } = w;
+      const row = await this.row(ctx, id, w);
       if (tags !== null) {
         await trx.deleteFrom('server_tags').where('server_id', '=', id).execute();
         for (const t of new Set(tags)) await trx.insertInto('server_tags').values({ server_id: id, tag: t }).execute();
@@ -972,6 +985,7 @@ export class ComputeService {
         if (Number(res.numDeletedRows) === 0) throw novaNotFound(`Tag ${remove} could not be found.`);
       }
       await trx.updateTable('servers').set({ updated_at: now() }).where('id', '=', row.id).execute();
+      w.changed('server', id, row.project_id, 'update');
     });
     return this.tags(ctx, id);
   }
@@ -985,22 +999,20 @@ export class ComputeService {
   ): Promise<Array<Record<string, unknown>>> {
     if (!ctx.isAdmin) throw policyDenied('os_compute_api:os-server-external-events:create');
     const ids = [...new Set(events.map((e) => e.server_uuid))];
-    const found = new Set(
-      (
-        await this.store.db
-          .selectFrom('servers')
-          .select(['id', 'host'])
-          .where('id', 'in', ids.length ? ids : [''])
-          .execute()
-      )
-        .filter((r) => r.host)
-        .map((r) => r.id),
-    );
+    const rows = (
+      await this.store.db
+        .selectFrom('servers')
+        .select(['id', 'host', 'project_id'])
+        .where('id', 'in', ids.length ? ids : [''])
+        .execute()
+    ).filter((r) => r.host);
+    const found = new Set(rows.map((r) => r.id));
     const out = events.map((e) => {
       const ok = found.has(e.server_uuid);
       return { ...e, status: ok ? 'completed' : 'failed', code: ok ? 200 : 404 };
     });
-    for (const id of found) this.changed(id, 'event');
+    // Neutron's word on a server's ports is a report of what runs, as an instance host's is.
+    this.uow.announce(rows.map((r) => ({ kind: 'server', id: r.id, projectId: r.project_id, op: 'status' })));
     return out;
   }
 

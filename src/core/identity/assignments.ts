@@ -1,4 +1,4 @@
-import type { Q } from '../../store/db.js';
+import type { Q, Tx } from '../../store/db.js';
 import { roleAssignmentNotFound } from './errors.js';
 import type { IdentityEnv, Role } from './model.js';
 import { roleOf } from './model.js';
@@ -46,16 +46,18 @@ export class Assignments {
     return !!(await this.direct(q, userId, targetType, targetId).where('role_id', '=', roleId).executeTakeFirst());
   }
 
-  /** Grant (idempotent). The caller has checked that user, target and role exist. */
-  async grant(userId: string, targetType: TargetType, targetId: string, roleId: string, q?: Q): Promise<void> {
-    const run = async (trx: Q) => {
-      if (!(await this.exists(userId, targetType, targetId, roleId, trx))) {
-        await trx.insertInto('role_assignments').values({ actor_id: userId, target_type: targetType, target_id: targetId, role_id: roleId }).execute();
+  /**
+   * Grant (idempotent). The caller has checked that user, target and role exist. Inside the
+   * caller's transaction (`trx`, bootstrap), the caller records the change.
+   */
+  async grant(userId: string, targetType: TargetType, targetId: string, roleId: string, trx?: Tx): Promise<void> {
+    const run = async (q: Q) => {
+      if (!(await this.exists(userId, targetType, targetId, roleId, q))) {
+        await q.insertInto('role_assignments').values({ actor_id: userId, target_type: targetType, target_id: targetId, role_id: roleId }).execute();
       }
     };
-    if (q) await run(q);
-    else await this.env.store.tx(run);
-    this.env.changed();
+    if (trx) await run(trx);
+    else await this.env.write({ id: userId, projectId: targetType === 'project' ? targetId : null, op: 'update' }, run);
   }
 
   async check(userId: string, targetType: TargetType, targetId: string, roleId: string): Promise<void> {
@@ -63,7 +65,7 @@ export class Assignments {
   }
 
   async revoke(userId: string, targetType: TargetType, targetId: string, roleId: string): Promise<void> {
-    await this.env.write(async (trx) => {
+    await this.env.write({ id: userId, projectId: targetType === 'project' ? targetId : null, op: 'update' }, async (trx) => {
       const res = await trx
         .deleteFrom('role_assignments')
         .where('actor_id', '=', userId)

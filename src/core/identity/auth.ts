@@ -61,7 +61,7 @@ export async function authenticateV3(identity: IdentityService, auth: Obj | null
 async function resolveScope(identity: IdentityService, scope: unknown): Promise<Scope | undefined> {
   if (scope === undefined) return undefined;
   // Keystone tests membership with Python's `in`: on a string that is a substring test.
-  const hasKey = (k: string) => (typeof scope === 'string' ? scope.includes(k) : Object.prototype.hasOwnProperty.call(scope, k));
+  const hasKey = (k: string) => (typeof scope === 'string' ? scope.includes(k) : Object.hasOwn(scope as object, k));
   const kinds = ['project', 'domain', 'unscoped', 'system', 'OS-TRUST:trust'].filter(hasKey);
   if (kinds.length !== 1) throw expecting('system, project, domain, OS-TRUST:trust or unscoped', 'scope');
   const s = scope as Obj;

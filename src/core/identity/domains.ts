@@ -46,7 +46,7 @@ export class Domains {
   async create(input: Attrs): Promise<Domain> {
     const id = hexId();
     const name = String(input.name).trim();
-    return this.env.store.tx(async (trx) => {
+    return this.env.write({ id, op: 'create' }, async (trx) => {
       try {
         await trx
           .insertInto('domains')
@@ -69,7 +69,7 @@ export class Domains {
   }
 
   async update(id: string, patch: Attrs): Promise<Domain> {
-    return this.env.write(async (trx) => {
+    return this.env.write({ id, op: 'update' }, async (trx) => {
       const old = await this.get(id, trx);
       const set: Updateable<DomainsTable> = {};
       if (patch.name !== undefined) set.name = String(patch.name).trim();
@@ -86,7 +86,7 @@ export class Domains {
 
   /** Delete a disabled domain with its projects, users and every grant on or to them. */
   async delete(id: string): Promise<void> {
-    await this.env.write(async (trx) => {
+    await this.env.write({ id, op: 'delete' }, async (trx) => {
       const d = await this.get(id, trx);
       if (d.enabled) throw forbiddenNotSecurity('Cannot delete a domain that is enabled, please disable it first.');
       const projects = (await trx.selectFrom('projects').select('id').where('domain_id', '=', id).execute()).map((p) => p.id);

@@ -5,13 +5,22 @@ import type { DomainsTable, ProjectsTable, RolesTable, UsersTable } from '../../
 
 export const DEFAULT_DOMAIN_ID = 'default';
 
-/** What each identity manager needs: the store, and a way to say "tokens may have changed". */
+/** The object an identity write changes, as its change is published (kind `identity`). */
+export interface IdentityChange {
+  id: string;
+  /** The project it concerns, if one (a project, a grant on one). */
+  projectId?: string | null;
+  op: 'create' | 'update' | 'delete';
+}
+
+/** What each identity manager needs: the store, and one way to write. */
 export interface IdentityEnv {
   readonly store: Store;
-  /** Called after any change that can invalidate a token (user, project, domain, grant, role). */
-  changed(): void;
-  /** Run `fn` in one transaction, then call changed(). */
-  write<T>(fn: (trx: Tx) => Promise<T>): Promise<T>;
+  /**
+   * Run `fn` as one unit of work recording `change`; once committed, cached token validations
+   * are forgotten (any identity change can invalidate a token: user, project, domain, grant, role).
+   */
+  write<T>(change: IdentityChange, fn: (trx: Tx) => Promise<T>): Promise<T>;
 }
 
 export type Attrs = Record<string, unknown>;

@@ -75,7 +75,7 @@ export class Projects {
     const name = String(input.name).trim();
     const domainId = input.domain_id;
     const parentId = (input.parent_id as string | null | undefined) || domainId;
-    return this.env.store.tx(async (trx) => {
+    return this.env.write({ id, projectId: id, op: 'create' }, async (trx) => {
       const domain = await trx.selectFrom('domains').select(['id', 'enabled']).where('id', '=', domainId).executeTakeFirst();
       if (!domain) throw validationError(`Could not find domain: ${domainId}.`);
       let parents: Project[] = [];
@@ -124,7 +124,7 @@ export class Projects {
   }
 
   async update(id: string, patch: Attrs): Promise<Project> {
-    return this.env.write(async (trx) => {
+    return this.env.write({ id, projectId: id, op: 'update' }, async (trx) => {
       const old = await this.get(id, trx);
       if (patch.domain_id !== undefined && patch.domain_id !== old.domain_id) throw validationError('Cannot change Domain ID');
       if (patch.parent_id !== undefined && patch.parent_id !== old.parent_id) throw forbiddenNotSecurity('Update of `parent_id` is not allowed.');
@@ -153,7 +153,7 @@ export class Projects {
 
   /** Delete a leaf project and every grant on it; its tokens stop working at once. */
   async delete(id: string): Promise<void> {
-    await this.env.write(async (trx) => {
+    await this.env.write({ id, projectId: id, op: 'delete' }, async (trx) => {
       await this.get(id, trx);
       const child = await trx.selectFrom('projects').select('id').where('parent_id', '=', id).executeTakeFirst();
       if (child) {

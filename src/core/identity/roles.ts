@@ -47,7 +47,7 @@ export class Roles {
     if (input.domain_id !== undefined && input.domain_id !== null) throw notImplemented();
     const id = hexId();
     const name = String(input.name).trim();
-    return this.env.store.tx(async (trx) => {
+    return this.env.write({ id, op: 'create' }, async (trx) => {
       try {
         await trx
           .insertInto('roles')
@@ -69,7 +69,7 @@ export class Roles {
   }
 
   async update(id: string, patch: Attrs): Promise<Role> {
-    return this.env.write(async (trx) => {
+    return this.env.write({ id, op: 'update' }, async (trx) => {
       const old = await this.get(id, trx);
       const options = patch.options !== undefined ? mergeOptions(old.options, patch.options as Attrs) : old.options;
       // An immutable role may only be changed to drop its immutability.
@@ -86,7 +86,7 @@ export class Roles {
 
   /** Delete a role with every grant of it and every rule it takes part in. */
   async delete(id: string): Promise<void> {
-    await this.env.write(async (trx) => {
+    await this.env.write({ id, op: 'delete' }, async (trx) => {
       const role = await this.get(id, trx);
       if (role.options.immutable === true) throw immutableDelete('role', id);
       await trx.deleteFrom('role_assignments').where('role_id', '=', id).execute();
@@ -123,7 +123,7 @@ export class Roles {
   }
 
   async createRule(priorId: string, impliedId: string): Promise<{ prior: Role; implied: Role }> {
-    return this.env.write(async (trx) => {
+    return this.env.write({ id: priorId, op: 'update' }, async (trx) => {
       const prior = await this.get(priorId, trx);
       const implied = await this.get(impliedId, trx);
       // Keystone's `prohibited_implied_role` (default: admin); worded as its InvalidImpliedRole.
@@ -136,7 +136,7 @@ export class Roles {
   }
 
   async deleteRule(priorId: string, impliedId: string): Promise<void> {
-    await this.env.write(async (trx) => {
+    await this.env.write({ id: priorId, op: 'update' }, async (trx) => {
       await this.get(priorId, trx);
       await this.get(impliedId, trx);
       const res = await trx.deleteFrom('implied_roles').where('prior_role_id', '=', priorId).where('implied_role_id', '=', impliedId).executeTakeFirst();

@@ -8,7 +8,8 @@ import { unauthorized } from '../errors.js';
 import { Assignments, SYSTEM_ALL } from './assignments.js';
 import { type AuthOutcome, authenticateV2, authenticateV3 } from './auth.js';
 import { Domains } from './domains.js';
-import { DEFAULT_DOMAIN_ID, type IdentityEnv, type Scope, type TokenInfo } from './model.js';
+import { DEFAULT_DOMAIN_ID, type IdentityChange, type IdentityEnv, type Scope, type TokenInfo } from './model.js';
+import type { UnitOfWork } from '../work.js';
 import { generatePassword, hashPassword, verifyPassword } from './passwords.js';
 import { Projects } from './projects.js';
 import { Roles } from './roles.js';
@@ -61,7 +62,7 @@ export class IdentityService implements IdentityEnv {
   readonly assignments: Assignments;
 
   constructor(
-    readonly store: Store,
+    readonly uow: UnitOfWork,
     readonly opts: IdentityOptions,
   ) {
     this.domains = new Domains(this);
@@ -71,20 +72,27 @@ export class IdentityService implements IdentityEnv {
     this.assignments = new Assignments(this);
   }
 
+  get store(): Store {
+    return this.uow.store;
+  }
+
   get catalog(): CatalogService[] {
     return this.opts.catalog();
   }
 
   /** Something a token depends on changed: forget every cached validation. */
-  changed(): void {
+  private changed(): void {
     this.generation++;
     this.cache.clear();
   }
 
-  async write<T>(fn: (trx: Tx) => Promise<T>): Promise<T> {
-    const result = await this.store.tx(fn);
-    this.changed();
-    return result;
+  async write<T>(change: IdentityChange, fn: (trx: Tx) => Promise<T>): Promise<T> {
+    return this.uow.run(async (w) => {
+      const out = await fn(w.trx);
+      w.changed('identity', change.id, change.projectId ?? null, change.op);
+      w.afterCommit(() => this.changed());
+      return out;
+    });
   }
 
   // ------------------------------------------------------------ bootstrap
@@ -100,7 +108,7 @@ export class IdentityService implements IdentityEnv {
     const now = isoMicros();
     const adminHash = opts.adminPassword ? await hashPassword(opts.adminPassword) : undefined;
     const demoHash = opts.demoPassword ? await hashPassword(opts.demoPassword) : undefined;
-    const result = await this.store.tx(async (trx) => {
+    const result = await this.write({ id: DEFAULT_DOMAIN_ID, op: 'update' }, async (trx) => {
       const existing = await trx.selectFrom('domains').select('id').where('id', '=', DEFAULT_DOMAIN_ID).executeTakeFirst();
       if (!existing) {
         await trx
@@ -197,7 +205,6 @@ export class IdentityService implements IdentityEnv {
       }
       return result;
     });
-    this.changed();
     return result;
   }
 
@@ -328,11 +335,6 @@ export class IdentityService implements IdentityEnv {
     this.cache.delete(key);
     const res = await this.store.db.updateTable('tokens').set({ revoked: 1 }).where('id_hash', '=', key).where('revoked', '=', 0).executeTakeFirst();
     return Number(res.numUpdatedRows) > 0;
-  }
-
-  /** Forget cached validations (after users, projects or grants change). */
-  invalidateCache(): void {
-    this.changed();
   }
 
   /** Drop token rows a day past expiry; called periodically. */

@@ -64,7 +64,7 @@ export class Users {
     const name = String(input.name).trim();
     // Hash outside the transaction: scrypt takes tens of milliseconds.
     const hash = typeof input.password === 'string' ? await hashPassword(input.password) : null;
-    return this.env.store.tx(async (trx) => {
+    return this.env.write({ id, op: 'create' }, async (trx) => {
       const domain = await trx.selectFrom('domains').select('id').where('id', '=', input.domain_id).executeTakeFirst();
       if (!domain) throw notFound('domain', input.domain_id);
       await this.assertDefaultProjectNotDomain(input.default_project_id, trx);
@@ -93,7 +93,7 @@ export class Users {
 
   async update(id: string, patch: Attrs): Promise<User> {
     const hash = typeof patch.password === 'string' ? await hashPassword(patch.password) : undefined;
-    return this.env.write(async (trx) => {
+    return this.env.write({ id, op: 'update' }, async (trx) => {
       const old = await this.get(id, trx);
       if (patch.domain_id !== undefined && patch.domain_id !== old.domain_id) throw validationError('Cannot change Domain ID');
       if (patch.id !== undefined && patch.id !== id) throw validationError('Cannot change user ID');
@@ -119,14 +119,14 @@ export class Users {
     const row = await this.env.store.db.selectFrom('users').select(['password_hash', 'enabled']).where('id', '=', id).executeTakeFirst();
     if (!row || !(await verifyPassword(original, row.password_hash))) throw unauthorized();
     const hash = await hashPassword(password);
-    await this.env.write(async (trx) => {
+    await this.env.write({ id, op: 'update' }, async (trx) => {
       await trx.updateTable('users').set({ password_hash: hash }).where('id', '=', id).execute();
       await trx.updateTable('tokens').set({ revoked: 1 }).where('user_id', '=', id).execute();
     });
   }
 
   async delete(id: string): Promise<void> {
-    await this.env.write(async (trx) => {
+    await this.env.write({ id, op: 'delete' }, async (trx) => {
       await this.get(id, trx);
       await trx.deleteFrom('role_assignments').where('actor_id', '=', id).execute();
       await trx.updateTable('tokens').set({ revoked: 1 }).where('user_id', '=', id).execute();

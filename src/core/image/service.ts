@@ -6,6 +6,7 @@ import { uuid } from '../../util/ids.js';
 import { SchemaValidator } from '../../util/jsonschema.js';
 import { pyRepr } from '../../util/pyrepr.js';
 import type { RequestContext } from '../context.js';
+import type { ChangeOp, UnitOfWork } from '../work.js';
 import { DomainError } from '../errors.js';
 import { ImageFiles, ImageTooLarge, type StoredData } from './files.js';
 import { imageSchema } from './schema.js';
@@ -129,10 +130,25 @@ export class ImageService {
   readonly files: ImageFiles;
 
   constructor(
-    readonly store: Store,
+    readonly uow: UnitOfWork,
     readonly opts: ImageServiceOptions,
   ) {
     this.files = new ImageFiles(opts.dataDir);
+  }
+
+  get store(): Store {
+    return this.uow.store;
+  }
+
+  /** One unit of work changing image `id`; its change (with the owner) is published once committed. */
+  private write<T>(id: string, op: ChangeOp, fn: (trx: Tx) => Promise<T>): Promise<T> {
+    return this.uow.run(async (w) => {
+      const before = await w.trx.selectFrom('images').select('owner').where('id', '=', id).executeTakeFirst();
+      const out = await fn(w.trx);
+      const after = op === 'delete' ? before : await w.trx.selectFrom('images').select('owner').where('id', '=', id).executeTakeFirst();
+      w.changed('image', id, after?.owner ?? null, op);
+      return out;
+    });
   }
 
   // ------------------------------------------------------------ visibility
@@ -417,7 +433,7 @@ export class ImageService {
     }
     const id = (base.id as string | undefined) ?? uuid();
     const now = nowIso();
-    await this.store.tx(async (trx) => {
+    await this.write(id, 'create', async (trx) => {
       const exists = await trx.selectFrom('images').select('id').where('id', '=', id).executeTakeFirst();
       if (exists) throw conflict(`Image with identifier ${id} already exists!`);
       await trx
@@ -457,7 +473,7 @@ export class ImageService {
 
   /** Apply JSON-patch changes (already parsed by the edge) in one transaction. */
   async update(ctx: RequestContext, id: string, changes: ImageChange[]): Promise<Image> {
-    await this.store.tx(async (trx) => {
+    await this.write(id, 'update', async (trx) => {
       const row = await this.getRow(trx, ctx, id);
       const [img] = await this.load(trx, [row]);
       const cols: Partial<ImagesTable> = {};
@@ -518,7 +534,7 @@ export class ImageService {
   }
 
   async delete(ctx: RequestContext, id: string): Promise<void> {
-    await this.store.tx(async (trx) => {
+    await this.write(id, 'delete', async (trx) => {
       const row = await trx.selectFrom('images').selectAll().where('id', '=', id).executeTakeFirst();
       if (!row || !(await this.visible(trx, ctx, row))) throw new DomainError('not_found', 'HTTPNotFound', `Failed to find image ${id} to delete`);
       this.mustOwn(ctx, row);
@@ -539,7 +555,7 @@ export class ImageService {
    * active with size and hashes. A failed or refused upload puts the image back to queued.
    */
   async upload(ctx: RequestContext, id: string, data: Readable): Promise<void> {
-    await this.store.tx(async (trx) => {
+    await this.write(id, 'update', async (trx) => {
       const row = await this.getRow(trx, ctx, id);
       this.mustOwn(ctx, row);
       this.transition(row, 'saving');
@@ -551,30 +567,34 @@ export class ImageService {
     try {
       stored = await this.files.write(id, data, this.opts.sizeCap);
     } catch (e) {
-      await this.store.db
-        .updateTable('images')
-        .set({ status: 'queued', size: null, virtual_size: null, updated_at: nowIso() })
-        .where('id', '=', id)
-        .where('status', '=', 'saving')
-        .execute();
+      await this.write(id, 'update', (trx) =>
+        trx
+          .updateTable('images')
+          .set({ status: 'queued', size: null, virtual_size: null, updated_at: nowIso() })
+          .where('id', '=', id)
+          .where('status', '=', 'saving')
+          .execute(),
+      );
       if (e instanceof ImageTooLarge) {
         throw new DomainError('too_large', 'HTTPRequestEntityTooLarge', `The incoming image is too large: ${e.message}`);
       }
       throw e;
     }
-    const done = await this.store.db
-      .updateTable('images')
-      .set({
-        status: 'active',
-        size: stored.size,
-        checksum: stored.checksum,
-        os_hash_algo: stored.hashAlgo,
-        os_hash_value: stored.hashValue,
-        updated_at: nowIso(),
-      })
-      .where('id', '=', id)
-      .where('status', '=', 'saving')
-      .executeTakeFirst();
+    const done = await this.write(id, 'update', (trx) =>
+      trx
+        .updateTable('images')
+        .set({
+          status: 'active',
+          size: stored.size,
+          checksum: stored.checksum,
+          os_hash_algo: stored.hashAlgo,
+          os_hash_value: stored.hashValue,
+          updated_at: nowIso(),
+        })
+        .where('id', '=', id)
+        .where('status', '=', 'saving')
+        .executeTakeFirst(),
+    );
     if (Number(done.numUpdatedRows) === 0) {
       this.files.remove(id);
       throw new DomainError(
@@ -606,7 +626,7 @@ export class ImageService {
   }
 
   private async setActive(ctx: RequestContext, id: string, active: boolean): Promise<void> {
-    await this.store.tx(async (trx) => {
+    await this.write(id, 'update', async (trx) => {
       const row = await this.getRow(trx, ctx, id);
       this.mustOwn(ctx, row);
       const [from, to] = active ? ['deactivated', 'active'] : ['active', 'deactivated'];
@@ -620,7 +640,7 @@ export class ImageService {
 
   async addTag(ctx: RequestContext, id: string, tag: string): Promise<void> {
     if (tag.length > 255) throw bad(`Provided object does not match schema 'image': ${pyRepr(tag)} is too long`);
-    await this.store.tx(async (trx) => {
+    await this.write(id, 'update', async (trx) => {
       const row = await this.getRow(trx, ctx, id);
       this.mustOwn(ctx, row);
       const exists = await trx.selectFrom('image_tags').select('tag').where('image_id', '=', id).where('tag', '=', tag).executeTakeFirst();
@@ -640,7 +660,7 @@ export class ImageService {
   }
 
   async deleteTag(ctx: RequestContext, id: string, tag: string): Promise<void> {
-    await this.store.tx(async (trx) => {
+    await this.write(id, 'update', async (trx) => {
       const row = await this.getRow(trx, ctx, id);
       this.mustOwn(ctx, row);
       const res = await trx.deleteFrom('image_tags').where('image_id', '=', id).where('tag', '=', tag).executeTakeFirst();
@@ -677,7 +697,7 @@ export class ImageService {
   async addMember(ctx: RequestContext, id: string, body: unknown): Promise<ImageMember> {
     const member = (body as { member?: unknown } | undefined)?.member;
     if (typeof member !== 'string' || member === '') throw bad('Member to be added not specified');
-    await this.store.tx(async (trx) => {
+    await this.write(id, 'update', async (trx) => {
       const row = await this.memberImage(trx, ctx, id);
       this.mustOwn(ctx, row);
       const exists = await trx.selectFrom('image_members').select('member').where('image_id', '=', id).where('member', '=', member).executeTakeFirst();
@@ -692,7 +712,7 @@ export class ImageService {
     const status = (body as { status?: unknown } | undefined)?.status;
     if (typeof status !== 'string') throw bad('Status not specified');
     if (!['pending', 'accepted', 'rejected'].includes(status)) throw bad(`Invalid status: ${status}`);
-    await this.store.tx(async (trx) => {
+    await this.write(id, 'update', async (trx) => {
       await this.memberImage(trx, ctx, id);
       const m = await trx.selectFrom('image_members').selectAll().where('image_id', '=', id).where('member', '=', member).executeTakeFirst();
       if (!m) throw new DomainError('not_found', 'HTTPNotFound', `Member ${member} not found`);
@@ -704,7 +724,7 @@ export class ImageService {
   }
 
   async deleteMember(ctx: RequestContext, id: string, member: string): Promise<void> {
-    await this.store.tx(async (trx) => {
+    await this.write(id, 'update', async (trx) => {
       const row = await this.memberImage(trx, ctx, id);
       this.mustOwn(ctx, row);
       const res = await trx.deleteFrom('image_members').where('image_id', '=', id).where('member', '=', member).executeTakeFirst();
@@ -719,7 +739,7 @@ export class ImageService {
     const id = uuid();
     const now = nowIso();
     const stored = await this.files.write(id, data, this.opts.sizeCap);
-    await this.store.tx(async (trx) => {
+    await this.write(id, 'create', async (trx) => {
       await trx
         .insertInto('images')
         .values({

@@ -8,7 +8,7 @@
 import type { RequestContext } from '../context.js';
 import { isLbAdmin } from './access.js';
 import { PROVISIONING } from './constants.js';
-import { type LbDeps, write } from './deps.js';
+import type { LbDeps } from './deps.js';
 import { lbErrors } from './errors.js';
 import { type ListSpec, listPage } from './query.js';
 import { canonicalUuid } from './wsme.js';
@@ -89,23 +89,26 @@ export async function showAmphora(deps: LbDeps, ctx: RequestContext, id: string,
 export async function configureAmphora(deps: LbDeps, ctx: RequestContext, id: string): Promise<void> {
   requireAdmin(ctx);
   const amp = await get(deps, id);
-  deps.changed({ lbId: amp.loadbalancer_id });
+  const lb = await deps.store.db.selectFrom('lb_loadbalancers').select('project_id').where('id', '=', amp.loadbalancer_id).executeTakeFirst();
+  if (lb) deps.uow.announce([{ kind: 'loadbalancer', id: amp.loadbalancer_id, projectId: lb.project_id, op: 'update' }]);
 }
 
 /** PUT /amphorae/{id}/failover: rebuild what serves the load balancer. */
-export async function failoverAmphora(deps: LbDeps, ctx: RequestContext, id: string, rebuild: (lbId: string) => void): Promise<void> {
+export async function failoverAmphora(deps: LbDeps, ctx: RequestContext, id: string): Promise<void> {
   requireAdmin(ctx);
   const amp = await get(deps, id);
-  await write(deps, async (trx) => {
+  await deps.uow.run(async (w) => {
+    const { trx } = w;
     const res = await trx
       .updateTable('lb_loadbalancers')
       .set({ provisioning_status: PROVISIONING.PENDING_UPDATE })
       .where('id', '=', amp.loadbalancer_id)
       .where('provisioning_status', '=', PROVISIONING.ACTIVE)
+      .returning('project_id')
       .executeTakeFirst();
-    if (Number(res.numUpdatedRows) !== 1) throw lbErrors.immutable('Load Balancer', amp.loadbalancer_id);
+    if (!res) throw lbErrors.immutable('Load Balancer', amp.loadbalancer_id);
+    w.changed('loadbalancer', amp.loadbalancer_id, res.project_id, 'failover');
   });
-  rebuild(amp.loadbalancer_id);
 }
 
 /** GET /amphorae/{id}/stats: the listener counters of its load balancer. */

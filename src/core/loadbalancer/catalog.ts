@@ -127,16 +127,20 @@ async function createProfileRow(deps: LbDeps, table: 'lb_flavor_profiles' | 'lb_
   validate();
   const id = newUuid();
   if (table === 'lb_flavor_profiles') {
-    await deps.store.db
-      .insertInto('lb_flavor_profiles')
-      .values({ id, name: b.name, provider_name: b.provider_name, flavor_data: b.flavor_data, created_at: octaviaTime() })
-      .execute();
+    await deps.uow.run(({ trx }) =>
+      trx
+        .insertInto('lb_flavor_profiles')
+        .values({ id, name: b.name, provider_name: b.provider_name, flavor_data: b.flavor_data, created_at: octaviaTime() })
+        .execute(),
+    );
     return renderFp(await getFp(deps.store.db, id));
   }
-  await deps.store.db
-    .insertInto('lb_az_profiles')
-    .values({ id, name: b.name, provider_name: b.provider_name, availability_zone_data: b.availability_zone_data, created_at: octaviaTime() })
-    .execute();
+  await deps.uow.run(({ trx }) =>
+    trx
+      .insertInto('lb_az_profiles')
+      .values({ id, name: b.name, provider_name: b.provider_name, availability_zone_data: b.availability_zone_data, created_at: octaviaTime() })
+      .execute(),
+  );
   return renderAzp(await getAzp(deps.store.db, id));
 }
 
@@ -153,7 +157,7 @@ export async function updateFlavorProfile(deps: LbDeps, ctx: RequestContext, id:
   }
   const set: Dict = {};
   for (const f of ['name', 'provider_name', 'flavor_data']) if (f in b) set[f] = b[f];
-  if (Object.keys(set).length) await deps.store.db.updateTable('lb_flavor_profiles').set(set).where('id', '=', id).execute();
+  if (Object.keys(set).length) await deps.uow.run(({ trx }) => trx.updateTable('lb_flavor_profiles').set(set).where('id', '=', id).execute());
   return renderFp(await getFp(deps.store.db, id));
 }
 
@@ -162,7 +166,7 @@ export async function deleteFlavorProfile(deps: LbDeps, ctx: RequestContext, id:
   await getFp(deps.store.db, id);
   const used = await deps.store.db.selectFrom('lb_flavors').select('id').where('flavor_profile_id', '=', id).executeTakeFirst();
   if (used) throw lbErrors.objectInUse('Flavor profile', id);
-  await deps.store.db.deleteFrom('lb_flavor_profiles').where('id', '=', id).execute();
+  await deps.uow.run(({ trx }) => trx.deleteFrom('lb_flavor_profiles').where('id', '=', id).execute());
 }
 
 // ------------------------------------------------------------ flavors
@@ -207,17 +211,19 @@ export async function createFlavor(deps: LbDeps, ctx: RequestContext, b: Dict) {
   const dup = await deps.store.db.selectFrom('lb_flavors').select('id').where('name', '=', b.name).executeTakeFirst();
   if (dup) throw lbErrors.recordExists('flavor', b.name);
   const id = newUuid();
-  await deps.store.db
-    .insertInto('lb_flavors')
-    .values({
-      id,
-      name: b.name,
-      description: b.description ?? '',
-      enabled: b.enabled === false ? 0 : 1,
-      flavor_profile_id: b.flavor_profile_id,
-      created_at: octaviaTime(),
-    })
-    .execute();
+  await deps.uow.run(({ trx }) =>
+    trx
+      .insertInto('lb_flavors')
+      .values({
+        id,
+        name: b.name,
+        description: b.description ?? '',
+        enabled: b.enabled === false ? 0 : 1,
+        flavor_profile_id: b.flavor_profile_id,
+        created_at: octaviaTime(),
+      })
+      .execute(),
+  );
   return renderFlavor(await getFlavor(deps.store.db, id));
 }
 
@@ -231,7 +237,7 @@ export async function updateFlavor(deps: LbDeps, ctx: RequestContext, id: string
   }
   if ('description' in b) set.description = b.description ?? '';
   if ('enabled' in b) set.enabled = b.enabled === false ? 0 : 1;
-  if (Object.keys(set).length) await deps.store.db.updateTable('lb_flavors').set(set).where('id', '=', id).execute();
+  if (Object.keys(set).length) await deps.uow.run(({ trx }) => trx.updateTable('lb_flavors').set(set).where('id', '=', id).execute());
   return renderFlavor(await getFlavor(deps.store.db, id));
 }
 
@@ -240,7 +246,7 @@ export async function deleteFlavor(deps: LbDeps, ctx: RequestContext, id: string
   await getFlavor(deps.store.db, id);
   const used = await deps.store.db.selectFrom('lb_loadbalancers').select('id').where('flavor_id', '=', id).executeTakeFirst();
   if (used) throw lbErrors.objectInUse('Flavor', id);
-  await deps.store.db.deleteFrom('lb_flavors').where('id', '=', id).execute();
+  await deps.uow.run(({ trx }) => trx.deleteFrom('lb_flavors').where('id', '=', id).execute());
 }
 
 // ------------------------------------------------------------ availability zone profiles
@@ -293,7 +299,7 @@ export async function updateAzProfile(deps: LbDeps, ctx: RequestContext, id: str
   }
   const set: Dict = {};
   for (const f of ['name', 'provider_name', 'availability_zone_data']) if (f in b) set[f] = b[f];
-  if (Object.keys(set).length) await deps.store.db.updateTable('lb_az_profiles').set(set).where('id', '=', id).execute();
+  if (Object.keys(set).length) await deps.uow.run(({ trx }) => trx.updateTable('lb_az_profiles').set(set).where('id', '=', id).execute());
   return renderAzp(await getAzp(deps.store.db, id));
 }
 
@@ -302,7 +308,7 @@ export async function deleteAzProfile(deps: LbDeps, ctx: RequestContext, id: str
   await getAzp(deps.store.db, id);
   const used = await deps.store.db.selectFrom('lb_availability_zones').select('name').where('availability_zone_profile_id', '=', id).executeTakeFirst();
   if (used) throw lbErrors.objectInUse('Availability Zone Profile', id);
-  await deps.store.db.deleteFrom('lb_az_profiles').where('id', '=', id).execute();
+  await deps.uow.run(({ trx }) => trx.deleteFrom('lb_az_profiles').where('id', '=', id).execute());
 }
 
 // ------------------------------------------------------------ availability zones
@@ -345,16 +351,18 @@ export async function createAz(deps: LbDeps, ctx: RequestContext, b: Dict) {
   if (!p) throw lbErrors.invalidOption(b.availability_zone_profile_id, 'availability_zone_profile_id');
   const dup = await deps.store.db.selectFrom('lb_availability_zones').select('name').where('name', '=', b.name).executeTakeFirst();
   if (dup) throw lbErrors.recordExists('availability zone', b.name);
-  await deps.store.db
-    .insertInto('lb_availability_zones')
-    .values({
-      name: b.name,
-      description: b.description ?? '',
-      enabled: b.enabled === false ? 0 : 1,
-      availability_zone_profile_id: b.availability_zone_profile_id,
-      created_at: octaviaTime(),
-    })
-    .execute();
+  await deps.uow.run(({ trx }) =>
+    trx
+      .insertInto('lb_availability_zones')
+      .values({
+        name: b.name,
+        description: b.description ?? '',
+        enabled: b.enabled === false ? 0 : 1,
+        availability_zone_profile_id: b.availability_zone_profile_id,
+        created_at: octaviaTime(),
+      })
+      .execute(),
+  );
   return renderAz(await getAz(deps.store.db, b.name));
 }
 
@@ -364,7 +372,7 @@ export async function updateAz(deps: LbDeps, ctx: RequestContext, name: string, 
   const set: Dict = {};
   if ('description' in b) set.description = b.description ?? '';
   if ('enabled' in b) set.enabled = b.enabled === false ? 0 : 1;
-  if (Object.keys(set).length) await deps.store.db.updateTable('lb_availability_zones').set(set).where('name', '=', name).execute();
+  if (Object.keys(set).length) await deps.uow.run(({ trx }) => trx.updateTable('lb_availability_zones').set(set).where('name', '=', name).execute());
   return renderAz(await getAz(deps.store.db, name));
 }
 
@@ -373,5 +381,5 @@ export async function deleteAz(deps: LbDeps, ctx: RequestContext, name: string):
   await getAz(deps.store.db, name);
   const used = await deps.store.db.selectFrom('lb_loadbalancers').select('id').where('availability_zone', '=', name).executeTakeFirst();
   if (used) throw lbErrors.objectInUse('Availability Zone', name);
-  await deps.store.db.deleteFrom('lb_availability_zones').where('name', '=', name).execute();
+  await deps.uow.run(({ trx }) => trx.deleteFrom('lb_availability_zones').where('name', '=', name).execute());
 }

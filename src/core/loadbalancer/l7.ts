@@ -7,7 +7,7 @@ import type { Q, Tx } from '../../store/db.js';
 import type { RequestContext } from '../context.js';
 import { authorize, getL7Policy, getL7Rule, getLb, getListener, getPool } from './access.js';
 import * as C from './constants.js';
-import { type LbDeps, write } from './deps.js';
+import type { LbDeps } from './deps.js';
 import { lbErrors } from './errors.js';
 import { checkProtocolPair } from './listeners.js';
 import { type L7PolicyRow, type L7RuleRow, octaviaTime } from './model.js';
@@ -205,7 +205,8 @@ export async function createL7Policy(deps: LbDeps, ctx: RequestContext, b: Dict)
   if (rules.length > C.MAX_L7RULES_PER_POLICY) throw lbErrors.tooManyL7Rules('');
   for (const r of rules) checkRule({ type: r.type, compare_type: r.compare_type, key: r.key, value: r.value });
   const id = newUuid();
-  await write(deps, async (trx, fx) => {
+  await deps.uow.run(async (w) => {
+    const { trx } = w;
     await checkQuota(trx, lb.project_id, 'l7policy');
     const v = sanitizePolicy(b, true);
     await lockForListener(trx, lb.id, listener.id);
@@ -236,7 +237,7 @@ export async function createL7Policy(deps: LbDeps, ctx: RequestContext, b: Dict)
     await renumberPolicies(trx, listener.id, { id, position: v.position ?? C.MAX_POLICY_POSITION });
     for (const r of rules) await insertRule(trx, lb.project_id, id, r);
     await writeTags(trx, 'l7policy', id, v.tags);
-    fx.lbIds.add(lb.id);
+    w.changed('loadbalancer', lb.id, lb.project_id, 'update');
   });
   return showL7Policy(deps, ctx, id);
 }
@@ -251,7 +252,8 @@ export async function updateL7Policy(deps: LbDeps, ctx: RequestContext, id: stri
     const pool = await getPool(deps.store.db, v.redirect_pool_id);
     checkProtocolPair(listener.protocol, pool.protocol);
   }
-  await write(deps, async (trx, fx) => {
+  await deps.uow.run(async (w) => {
+    const { trx } = w;
     await lockForListener(trx, lb.id, listener.id);
     const set: Dict = { provisioning_status: C.PROVISIONING.PENDING_UPDATE };
     for (const f of ['name', 'description']) if (f in v) set[f] = v[f] ?? '';
@@ -260,7 +262,7 @@ export async function updateL7Policy(deps: LbDeps, ctx: RequestContext, id: stri
     await trx.updateTable('lb_l7policies').set(set).where('id', '=', p.id).execute();
     if (v.position !== undefined && v.position !== null) await renumberPolicies(trx, listener.id, { id: p.id, position: v.position });
     await writeTags(trx, 'l7policy', p.id, v.tags);
-    fx.lbIds.add(lb.id);
+    w.changed('loadbalancer', lb.id, lb.project_id, 'update');
   });
   return showL7Policy(deps, ctx, p.id);
 }
@@ -270,10 +272,11 @@ export async function deleteL7Policy(deps: LbDeps, ctx: RequestContext, id: stri
   const listener = await getListener(deps.store.db, p.listener_id);
   const lb = await getLb(deps.store.db, listener.loadbalancer_id);
   authorize(ctx, lb.project_id);
-  await write(deps, async (trx, fx) => {
+  await deps.uow.run(async (w) => {
+    const { trx } = w;
     await lockForListener(trx, lb.id, listener.id);
     await trx.updateTable('lb_l7policies').set({ provisioning_status: C.PROVISIONING.PENDING_DELETE }).where('id', '=', p.id).execute();
-    fx.lbIds.add(lb.id);
+    w.changed('loadbalancer', lb.id, lb.project_id, 'update');
   });
 }
 
@@ -353,11 +356,12 @@ export async function createL7Rule(deps: LbDeps, ctx: RequestContext, policyId: 
     .executeTakeFirst();
   if (Number(count?.n ?? 0) >= C.MAX_L7RULES_PER_POLICY) throw lbErrors.tooManyL7Rules(policy.id);
   const id = newUuid();
-  await write(deps, async (trx, fx) => {
+  await deps.uow.run(async (w) => {
+    const { trx } = w;
     await checkQuota(trx, lb.project_id, 'l7rule');
     await lockForRule(trx, policy, lb.id);
     await insertRule(trx, lb.project_id, policy.id, b, id);
-    fx.lbIds.add(lb.id);
+    w.changed('loadbalancer', lb.id, lb.project_id, 'update');
   });
   return showL7Rule(deps, ctx, policy.id, id);
 }
@@ -374,7 +378,8 @@ export async function updateL7Rule(deps: LbDeps, ctx: RequestContext, policyId: 
     value: 'value' in b ? b.value : rule.value,
   };
   checkRule(merged);
-  await write(deps, async (trx, fx) => {
+  await deps.uow.run(async (w) => {
+    const { trx } = w;
     await lockForRule(trx, policy, lb.id);
     const set: Dict = { provisioning_status: C.PROVISIONING.PENDING_UPDATE };
     for (const f of ['type', 'compare_type', 'value']) if (f in b && b[f] !== null) set[f] = b[f];
@@ -383,7 +388,7 @@ export async function updateL7Rule(deps: LbDeps, ctx: RequestContext, policyId: 
     if ('admin_state_up' in b && b.admin_state_up !== null) set.admin_state_up = b.admin_state_up ? 1 : 0;
     await trx.updateTable('lb_l7rules').set(set).where('id', '=', rule.id).execute();
     await writeTags(trx, 'l7rule', rule.id, b.tags);
-    fx.lbIds.add(lb.id);
+    w.changed('loadbalancer', lb.id, lb.project_id, 'update');
   });
   return showL7Rule(deps, ctx, policy.id, rule.id);
 }
@@ -393,9 +398,10 @@ export async function deleteL7Rule(deps: LbDeps, ctx: RequestContext, policyId: 
   const listener = await getListener(deps.store.db, policy.listener_id);
   const lb = await getLb(deps.store.db, listener.loadbalancer_id);
   authorize(ctx, lb.project_id);
-  await write(deps, async (trx, fx) => {
+  await deps.uow.run(async (w) => {
+    const { trx } = w;
     await lockForRule(trx, policy, lb.id);
     await trx.updateTable('lb_l7rules').set({ provisioning_status: C.PROVISIONING.PENDING_DELETE }).where('id', '=', rule.id).execute();
-    fx.lbIds.add(lb.id);
+    w.changed('loadbalancer', lb.id, lb.project_id, 'update');
   });
 }

@@ -8,7 +8,7 @@ import type { Tx } from '../../store/db.js';
 import type { RequestContext } from '../context.js';
 import { authorize, getLb, getListener } from './access.js';
 import * as C from './constants.js';
-import { type LbDeps, write } from './deps.js';
+import type { LbDeps } from './deps.js';
 import { lbErrors } from './errors.js';
 import { type ListenerRow, octaviaTime } from './model.js';
 import { type ListSpec, OBJECT_COLUMNS, listV2Page } from './query.js';
@@ -111,7 +111,8 @@ export async function createListener(deps: LbDeps, ctx: RequestContext, b: Dict)
     throw lbErrors.notImplementedAction(lb.provider, 'Creating a listener with its pool or L7 policies in one call is not implemented by this engine.');
   }
   const id = newUuid();
-  await write(deps, async (trx, fx) => {
+  await deps.uow.run(async (w) => {
+    const { trx } = w;
     await checkQuota(trx, lb.project_id, 'listener');
     if (b.default_pool_id) {
       if (b.protocol === 'PROMETHEUS') throw lbErrors.listenerNoChildren('PROMETHEUS');
@@ -170,7 +171,7 @@ export async function createListener(deps: LbDeps, ctx: RequestContext, b: Dict)
       })
       .execute();
     await writeTags(trx, 'listener', id, b.tags);
-    fx.lbIds.add(lb.id);
+    w.changed('loadbalancer', lb.id, lb.project_id, 'update');
   });
   return showListener(deps, ctx, id);
 }
@@ -194,7 +195,8 @@ export async function updateListener(deps: LbDeps, ctx: RequestContext, id: stri
     if (l.protocol === 'PROMETHEUS') throw lbErrors.listenerNoChildren('PROMETHEUS');
     await checkDefaultPool(deps.store.db as unknown as Tx, lb.id, b.default_pool_id, l.protocol);
   }
-  await write(deps, async (trx, fx) => {
+  await deps.uow.run(async (w) => {
+    const { trx } = w;
     await lockLoadBalancer(trx, lb.id, 'PENDING_UPDATE', 'immutable');
     const set: Dict = { provisioning_status: C.PROVISIONING.PENDING_UPDATE };
     if ('name' in b) set.name = b.name ?? '';
@@ -211,7 +213,7 @@ export async function updateListener(deps: LbDeps, ctx: RequestContext, id: stri
     if ('client_authentication' in b) set.client_authentication = b.client_authentication ?? 'NONE';
     await trx.updateTable('lb_listeners').set(set).where('id', '=', l.id).execute();
     await writeTags(trx, 'listener', l.id, b.tags);
-    fx.lbIds.add(lb.id);
+    w.changed('loadbalancer', lb.id, lb.project_id, 'update');
   });
   return showListener(deps, ctx, l.id);
 }
@@ -220,10 +222,11 @@ export async function deleteListener(deps: LbDeps, ctx: RequestContext, id: stri
   const l = await getListener(deps.store.db, id);
   const lb = await getLb(deps.store.db, l.loadbalancer_id);
   authorize(ctx, lb.project_id);
-  await write(deps, async (trx, fx) => {
+  await deps.uow.run(async (w) => {
+    const { trx } = w;
     await lockLoadBalancer(trx, lb.id, 'PENDING_UPDATE', 'immutable');
     await trx.updateTable('lb_listeners').set({ provisioning_status: C.PROVISIONING.PENDING_DELETE }).where('id', '=', l.id).execute();
-    fx.lbIds.add(lb.id);
+    w.changed('loadbalancer', lb.id, lb.project_id, 'update');
   });
 }
 

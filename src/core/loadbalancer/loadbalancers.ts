@@ -7,7 +7,7 @@ import type { Q } from '../../store/db.js';
 import type { RequestContext } from '../context.js';
 import { authorize, getLb, isLbAdmin } from './access.js';
 import { MODEL_NAMES, PROVISIONING, OPERATING } from './constants.js';
-import { type LbDeps, checkProvider, write } from './deps.js';
+import { type LbDeps, checkProvider } from './deps.js';
 import { lbErrors } from './errors.js';
 import { type LbRow, loadGraph, octaviaTime, poolListenerIds } from './model.js';
 import { type ListSpec, OBJECT_COLUMNS, listV2Page } from './query.js';
@@ -97,7 +97,8 @@ export async function createLoadBalancer(deps: LbDeps, ctx: RequestContext, b: D
     throw lbErrors.unsupportedOption(provider, 'additional VIPs are not supported by this engine.');
   }
   const id = newUuid();
-  await write(deps, async (trx, fx) => {
+  await deps.uow.run(async (w) => {
+    const { trx } = w;
     await checkQuota(trx, project, 'load_balancer');
     const now = octaviaTime();
     await trx
@@ -124,11 +125,10 @@ export async function createLoadBalancer(deps: LbDeps, ctx: RequestContext, b: D
         updated_at: null,
       })
       .execute();
-    const vip = await allocateVip(trx, deps.network, ctx, plan, { id, projectId: project, deviceOwner: 'Octavia', name: `octavia-lb-${id}`, host: deps.host });
+    const vip = await allocateVip(w, deps.network, ctx, plan, { id, projectId: project, deviceOwner: 'Octavia', name: `octavia-lb-${id}`, host: deps.host });
     await trx.updateTable('lb_loadbalancers').set({ vip_port_id: vip.portId, vip_address: vip.address }).where('id', '=', id).execute();
     await writeTags(trx, 'loadbalancer', id, b.tags);
-    fx.events.push(...vip.events);
-    fx.lbIds.add(id);
+    w.changed('loadbalancer', id, project, 'create');
   });
   const lb = await getLb(deps.store.db, id);
   return (await renderLoadBalancers(deps.store.db, [lb], { createShape: true }))[0];
@@ -138,7 +138,8 @@ export async function updateLoadBalancer(deps: LbDeps, ctx: RequestContext, id: 
   const lb = await getLb(deps.store.db, id);
   authorize(ctx, lb.project_id);
   if (b.vip_qos_policy_id !== undefined) throw lbErrors.validation('VIP QoS policy is not allowed in this deployment.');
-  await write(deps, async (trx, fx) => {
+  await deps.uow.run(async (w) => {
+    const { trx } = w;
     await lockLoadBalancer(trx, lb.id, 'PENDING_UPDATE', 'pending');
     const set: Dict = {};
     if ('name' in b) set.name = b.name ?? '';
@@ -146,7 +147,7 @@ export async function updateLoadBalancer(deps: LbDeps, ctx: RequestContext, id: 
     if ('admin_state_up' in b && b.admin_state_up !== null) set.admin_state_up = b.admin_state_up ? 1 : 0;
     if (Object.keys(set).length) await trx.updateTable('lb_loadbalancers').set(set).where('id', '=', lb.id).execute();
     await writeTags(trx, 'loadbalancer', lb.id, b.tags);
-    fx.lbIds.add(lb.id);
+    w.changed('loadbalancer', lb.id, lb.project_id, 'update');
   });
   return showLoadBalancer(deps, ctx, lb.id);
 }
@@ -154,7 +155,8 @@ export async function updateLoadBalancer(deps: LbDeps, ctx: RequestContext, id: 
 export async function deleteLoadBalancer(deps: LbDeps, ctx: RequestContext, id: string, cascade: boolean): Promise<void> {
   const lb = await getLb(deps.store.db, id);
   authorize(ctx, lb.project_id);
-  await write(deps, async (trx, fx) => {
+  await deps.uow.run(async (w) => {
+    const { trx } = w;
     const g = (await loadGraph(trx, lb.id))!;
     if ((g.listeners.length || g.pools.length) && !cascade) {
       throw lbErrors.validation(`Cannot delete Load Balancer ${lb.id} - it has children`);
@@ -198,7 +200,7 @@ export async function deleteLoadBalancer(deps: LbDeps, ctx: RequestContext, id: 
         PROVISIONING.PENDING_DELETE,
       );
     }
-    fx.lbIds.add(lb.id);
+    w.changed('loadbalancer', lb.id, lb.project_id, 'update');
   });
 }
 
@@ -289,11 +291,12 @@ export async function loadBalancerStats(deps: LbDeps, ctx: RequestContext, id: s
 }
 
 /** PUT /loadbalancers/{id}/failover: the engine rebuilds the load balancer from scratch. */
-export async function failoverLoadBalancer(deps: LbDeps, ctx: RequestContext, id: string, onFailover: (lbId: string) => void): Promise<void> {
+export async function failoverLoadBalancer(deps: LbDeps, ctx: RequestContext, id: string): Promise<void> {
   const lb = await getLb(deps.store.db, id);
   // Failover is an operator action (Octavia's default policy: load-balancer admins only).
   if (!isLbAdmin(ctx)) throw lbErrors.policyForbidden();
-  await write(deps, async (trx, fx) => {
+  await deps.uow.run(async (w) => {
+    const { trx } = w;
     const res = await trx
       .updateTable('lb_loadbalancers')
       .set({ provisioning_status: PROVISIONING.PENDING_UPDATE })
@@ -304,9 +307,8 @@ export async function failoverLoadBalancer(deps: LbDeps, ctx: RequestContext, id
       const cur = await trx.selectFrom('lb_loadbalancers').select('provisioning_status').where('id', '=', lb.id).executeTakeFirst();
       throw lbErrors.lbPending(cur?.provisioning_status ?? 'DELETED', lb.id);
     }
-    fx.lbIds.add(lb.id);
+    w.changed('loadbalancer', lb.id, lb.project_id, 'failover');
   });
-  onFailover(lb.id);
 }
 
 export const LB_NAME = MODEL_NAMES.loadbalancer;

@@ -9,7 +9,7 @@ import type { RequestContext } from '../context.js';
 import { isDomainError } from '../errors.js';
 import { authorize, getLb, getMember, getPool } from './access.js';
 import * as C from './constants.js';
-import { type LbDeps, write } from './deps.js';
+import type { LbDeps } from './deps.js';
 import { lbErrors } from './errors.js';
 import { type MemberRow, type PoolRow, octaviaTime } from './model.js';
 import { type ListSpec, OBJECT_COLUMNS, listPage } from './query.js';
@@ -138,11 +138,12 @@ export async function createMember(deps: LbDeps, ctx: RequestContext, poolId: st
   checkNotReserved(b.address);
   if (b.subnet_id) await checkSubnet(deps, ctx, b.subnet_id, b.address);
   const id = newUuid();
-  await write(deps, async (trx, fx) => {
+  await deps.uow.run(async (w) => {
+    const { trx } = w;
     await checkQuota(trx, lb.project_id, 'member');
     await lockPoolMembers(trx, pool);
     await insertMember(trx, pool, b, id);
-    fx.lbIds.add(lb.id);
+    w.changed('loadbalancer', lb.id, lb.project_id, 'update');
   });
   return showMember(deps, ctx, pool.id, id);
 }
@@ -151,7 +152,8 @@ export async function updateMember(deps: LbDeps, ctx: RequestContext, poolId: st
   const { pool, member } = await memberOfPool(deps, poolId, id);
   const lb = await getLb(deps.store.db, pool.loadbalancer_id!);
   authorize(ctx, lb.project_id);
-  await write(deps, async (trx, fx) => {
+  await deps.uow.run(async (w) => {
+    const { trx } = w;
     await lockPoolMembers(trx, pool);
     const set: Dict = { provisioning_status: C.PROVISIONING.PENDING_UPDATE };
     if ('name' in b) set.name = b.name ?? '';
@@ -162,7 +164,7 @@ export async function updateMember(deps: LbDeps, ctx: RequestContext, poolId: st
     if ('monitor_address' in b) set.monitor_address = b.monitor_address ?? null;
     await trx.updateTable('lb_members').set(set).where('id', '=', member.id).execute();
     await writeTags(trx, 'member', member.id, b.tags);
-    fx.lbIds.add(lb.id);
+    w.changed('loadbalancer', lb.id, lb.project_id, 'update');
   });
   return showMember(deps, ctx, pool.id, member.id);
 }
@@ -171,10 +173,11 @@ export async function deleteMember(deps: LbDeps, ctx: RequestContext, poolId: st
   const { pool, member } = await memberOfPool(deps, poolId, id);
   const lb = await getLb(deps.store.db, pool.loadbalancer_id!);
   authorize(ctx, lb.project_id);
-  await write(deps, async (trx, fx) => {
+  await deps.uow.run(async (w) => {
+    const { trx } = w;
     await lockPoolMembers(trx, pool);
     await trx.updateTable('lb_members').set({ provisioning_status: C.PROVISIONING.PENDING_DELETE }).where('id', '=', member.id).execute();
-    fx.lbIds.add(lb.id);
+    w.changed('loadbalancer', lb.id, lb.project_id, 'update');
   });
 }
 
@@ -198,7 +201,8 @@ export async function batchUpdateMembers(deps: LbDeps, ctx: RequestContext, pool
       checked.add(m.subnet_id);
     }
   }
-  await write(deps, async (trx, fx) => {
+  await deps.uow.run(async (w) => {
+    const { trx } = w;
     const old = await trx.selectFrom('lb_members').selectAll().where('pool_id', '=', pool.id).execute();
     const key = (address: string, port: number) => `${ipToString(parseIp(address)!)}/${port}`;
     const oldByKey = new Map(old.map((m) => [key(m.address, m.protocol_port), m]));
@@ -240,6 +244,6 @@ export async function batchUpdateMembers(deps: LbDeps, ctx: RequestContext, pool
         )
         .execute();
     }
-    fx.lbIds.add(lb.id);
+    w.changed('loadbalancer', lb.id, lb.project_id, 'update');
   });
 }

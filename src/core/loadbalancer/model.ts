@@ -12,7 +12,7 @@ import type {
   LbMembersTable,
   LbPoolsTable,
 } from '../../store/schema.js';
-import { chunks } from '../network/resource.js';
+import { chunks } from '../../store/db.js';
 
 export type LbRow = LbLoadBalancersTable;
 export type ListenerRow = LbListenersTable;

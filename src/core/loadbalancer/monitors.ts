@@ -6,7 +6,7 @@ import { uuid as newUuid } from '../../util/ids.js';
 import type { RequestContext } from '../context.js';
 import { authorize, getLb, getMonitor, getPool } from './access.js';
 import * as C from './constants.js';
-import { type LbDeps, write } from './deps.js';
+import type { LbDeps } from './deps.js';
 import { lbErrors } from './errors.js';
 import { type MonitorRow, type PoolRow, octaviaTime } from './model.js';
 import { type ListSpec, OBJECT_COLUMNS, listV2Page } from './query.js';
@@ -78,7 +78,8 @@ export async function createMonitor(deps: LbDeps, ctx: RequestContext, b: Dict) 
   authorize(ctx, lb.project_id);
   checkForDatagramPool(pool, b.type, b.delay ?? undefined);
   const id = newUuid();
-  await write(deps, async (trx, fx) => {
+  await deps.uow.run(async (w) => {
+    const { trx } = w;
     await checkQuota(trx, lb.project_id, 'health_monitor');
     await lockPool(trx, pool);
     for (const f of ['type', 'delay', 'timeout', 'pool_id']) if (b[f] === null || b[f] === undefined) throw lbErrors.invalidOption('None', f);
@@ -124,7 +125,7 @@ export async function createMonitor(deps: LbDeps, ctx: RequestContext, b: Dict) 
       })
       .execute();
     await writeTags(trx, 'healthmonitor', id, v.tags);
-    fx.lbIds.add(lb.id);
+    w.changed('loadbalancer', lb.id, lb.project_id, 'update');
   });
   return showMonitor(deps, ctx, id);
 }
@@ -144,7 +145,8 @@ export async function updateMonitor(deps: LbDeps, ctx: RequestContext, id: strin
     throw lbErrors.invalidOption(`http_version ${httpVersion === 1 ? '1.0' : httpVersion}`, 'health monitors HTTP 1.1 domain name health check');
   }
   if (pool.protocol === 'UDP' || pool.protocol === 'SCTP') checkForDatagramPool(pool, hm.type, b.delay ?? hm.delay);
-  await write(deps, async (trx, fx) => {
+  await deps.uow.run(async (w) => {
+    const { trx } = w;
     await lockPool(trx, pool);
     const set: Dict = { provisioning_status: C.PROVISIONING.PENDING_UPDATE };
     if ('name' in b) set.name = b.name ?? '';
@@ -158,7 +160,7 @@ export async function updateMonitor(deps: LbDeps, ctx: RequestContext, id: strin
     if ('domain_name' in b) set.domain_name = b.domain_name ?? null;
     await trx.updateTable('lb_healthmonitors').set(set).where('id', '=', hm.id).execute();
     await writeTags(trx, 'healthmonitor', hm.id, b.tags);
-    fx.lbIds.add(lb.id);
+    w.changed('loadbalancer', lb.id, lb.project_id, 'update');
   });
   return showMonitor(deps, ctx, hm.id);
 }
@@ -168,9 +170,10 @@ export async function deleteMonitor(deps: LbDeps, ctx: RequestContext, id: strin
   const pool = await getPool(deps.store.db, hm.pool_id!);
   const lb = await getLb(deps.store.db, pool.loadbalancer_id!);
   authorize(ctx, lb.project_id);
-  await write(deps, async (trx, fx) => {
+  await deps.uow.run(async (w) => {
+    const { trx } = w;
     await lockPool(trx, pool);
     await trx.updateTable('lb_healthmonitors').set({ provisioning_status: C.PROVISIONING.PENDING_DELETE }).where('id', '=', hm.id).execute();
-    fx.lbIds.add(lb.id);
+    w.changed('loadbalancer', lb.id, lb.project_id, 'update');
   });
 }

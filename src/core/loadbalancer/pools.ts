@@ -7,7 +7,7 @@ import type { Q, Tx } from '../../store/db.js';
 import type { RequestContext } from '../context.js';
 import { authorize, getLb, getListener, getPool } from './access.js';
 import * as C from './constants.js';
-import { type LbDeps, write } from './deps.js';
+import type { LbDeps } from './deps.js';
 import { lbErrors } from './errors.js';
 import { checkProtocolPair } from './listeners.js';
 import { type ListenerRow, type PoolRow, octaviaTime, poolListenerIds } from './model.js';
@@ -117,7 +117,8 @@ export async function createPool(deps: LbDeps, ctx: RequestContext, b: Dict) {
     throw lbErrors.notImplementedAction(lb.provider, 'Creating a pool with its members or health monitor in one call is not implemented by this engine.');
   }
   const id = newUuid();
-  await write(deps, async (trx, fx) => {
+  await deps.uow.run(async (w) => {
+    const { trx } = w;
     await checkQuota(trx, lb.project_id, 'pool');
     if (listener) {
       const cur = await trx.selectFrom('lb_listeners').select('default_pool_id').where('id', '=', listener.id).executeTakeFirst();
@@ -161,7 +162,7 @@ export async function createPool(deps: LbDeps, ctx: RequestContext, b: Dict) {
       .execute();
     if (listener) await trx.updateTable('lb_listeners').set({ default_pool_id: id }).where('id', '=', listener.id).execute();
     await writeTags(trx, 'pool', id, b.tags);
-    fx.lbIds.add(lb.id);
+    w.changed('loadbalancer', lb.id, lb.project_id, 'update');
   });
   return showPool(deps, ctx, id);
 }
@@ -197,7 +198,8 @@ export async function updatePool(deps: LbDeps, ctx: RequestContext, id: string, 
     }
     checkTlsRefs({ ca_tls_container_ref: b.ca_tls_container_ref, crl_container_ref: b.crl_container_ref }, p);
   }
-  await write(deps, async (trx, fx) => {
+  await deps.uow.run(async (w) => {
+    const { trx } = w;
     await lockForPool(trx, p);
     const set: Dict = { provisioning_status: C.PROVISIONING.PENDING_UPDATE };
     if ('name' in b) set.name = b.name ?? '';
@@ -219,7 +221,7 @@ export async function updatePool(deps: LbDeps, ctx: RequestContext, id: string, 
     if ('crl_container_ref' in b) set.crl_container_ref = b.crl_container_ref ?? null;
     await trx.updateTable('lb_pools').set(set).where('id', '=', p.id).execute();
     await writeTags(trx, 'pool', p.id, b.tags);
-    fx.lbIds.add(lb.id);
+    w.changed('loadbalancer', lb.id, lb.project_id, 'update');
   });
   return showPool(deps, ctx, p.id);
 }
@@ -230,9 +232,10 @@ export async function deletePool(deps: LbDeps, ctx: RequestContext, id: string):
   authorize(ctx, lb.project_id);
   const policy = await deps.store.db.selectFrom('lb_l7policies').select('id').where('redirect_pool_id', '=', p.id).executeTakeFirst();
   if (policy) throw lbErrors.poolInUseByL7Policy(p.id, policy.id);
-  await write(deps, async (trx, fx) => {
+  await deps.uow.run(async (w) => {
+    const { trx } = w;
     await lockForPool(trx, p);
     await trx.updateTable('lb_pools').set({ provisioning_status: C.PROVISIONING.PENDING_DELETE }).where('id', '=', p.id).execute();
-    fx.lbIds.add(lb.id);
+    w.changed('loadbalancer', lb.id, lb.project_id, 'update');
   });
 }

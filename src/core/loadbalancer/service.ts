@@ -3,11 +3,11 @@
  * model) plus the engine's side of the contract: which load balancers to run, their whole
  * configuration, and where to write back what was applied and measured.
  */
-import { EventEmitter } from 'node:events';
 import type { Store } from '../../store/db.js';
 import { systemContext } from '../context.js';
 import type { NetworkService } from '../network/service.js';
-import { type LbDeps, operation } from './deps.js';
+import type { UnitOfWork } from '../work.js';
+import type { LbDeps } from './deps.js';
 import { type LbGraph, loadGraph } from './model.js';
 import { type AppliedOptions, type Health, completeApplied, failApplied, operatingStatuses, writeOperatingStatuses } from './status.js';
 import { type NetworkDriver, releaseVip } from './vip.js';
@@ -27,14 +27,6 @@ export interface LoadBalancerServiceOptions {
   host: string;
 }
 
-/** Something the engine must (re)apply: a load balancer, or a v1 pool that has no VIP yet. */
-export interface EngineTarget {
-  lbId?: string;
-  poolId?: string;
-  /** Rebuild from scratch (failover). */
-  rebuild?: boolean;
-}
-
 export interface ListenerCounters {
   bytes_in: number;
   bytes_out: number;
@@ -45,22 +37,23 @@ export interface ListenerCounters {
 
 export class LoadBalancerService {
   readonly deps: LbDeps;
-  /** 'target' (EngineTarget) after every committed write. */
-  readonly events = new EventEmitter();
 
   constructor(
-    readonly store: Store,
+    readonly uow: UnitOfWork,
     readonly network: NetworkService,
     opts: LoadBalancerServiceOptions,
   ) {
-    this.events.setMaxListeners(20);
     this.deps = {
-      store,
+      uow,
+      store: uow.store,
       network,
       networkDriver: opts.networkDriver,
       host: opts.host,
-      changed: (t) => this.events.emit('target', t satisfies EngineTarget),
     };
+  }
+
+  get store(): Store {
+    return this.uow.store;
   }
 
   // The Octavia v2 operations, grouped by resource.
@@ -73,16 +66,6 @@ export class LoadBalancerService {
   readonly catalog = bindAll(this, catalog);
   readonly quotas = quotas;
   readonly amphorae = bindAll(this, amphorae);
-
-  private readonly rebuild = (lbId: string) => this.events.emit('target', { lbId, rebuild: true } satisfies EngineTarget);
-
-  failoverAmphora(ctx: Parameters<typeof amphorae.failoverAmphora>[1], id: string): Promise<void> {
-    return operation(() => amphorae.failoverAmphora(this.deps, ctx, id, this.rebuild));
-  }
-
-  failover(ctx: Parameters<typeof lbs.failoverLoadBalancer>[1], id: string): Promise<void> {
-    return operation(() => lbs.failoverLoadBalancer(this.deps, ctx, id, this.rebuild));
-  }
 
   // ------------------------------------------------------------ the engine's side
 
@@ -104,17 +87,19 @@ export class LoadBalancerService {
 
   /** The engine applied `g`: advance its pending objects; a deleted load balancer gives its VIP back. */
   async applied(g: LbGraph, opts: AppliedOptions = {}): Promise<void> {
-    const events = await this.store.tx(async (trx) => {
-      const done = await completeApplied(trx, g, opts);
-      if (!done.deletedLb) return [];
-      return releaseVip(trx, this.network, systemContext('req-lb-engine'), done.deletedLb);
+    await this.uow.run(async (w) => {
+      const done = await completeApplied(w.trx, g, opts);
+      w.changed('loadbalancer', g.lb.id, g.lb.project_id, 'status');
+      if (done.deletedLb) await releaseVip(w, this.network, systemContext('req-lb-engine'), done.deletedLb);
     });
-    if (events.length) this.network.announce(events);
   }
 
   /** The engine could not apply `g` and kept the previous configuration. */
   async failed(g: LbGraph): Promise<void> {
-    await this.store.tx((trx) => failApplied(trx, g));
+    await this.uow.run(async (w) => {
+      await failApplied(w.trx, g);
+      w.changed('loadbalancer', g.lb.id, g.lb.project_id, 'status');
+    });
   }
 
   /** Write measured health back as operating status (only rows that changed). */
@@ -123,13 +108,16 @@ export class LoadBalancerService {
     if (!g) return;
     const changes = operatingStatuses(g, h);
     if (changes.size === 0) return;
-    await this.store.tx((trx) => writeOperatingStatuses(trx, changes));
+    await this.uow.run(async (w) => {
+      await writeOperatingStatuses(w.trx, changes);
+      w.changed('loadbalancer', g.lb.id, g.lb.project_id, 'status');
+    });
   }
 
   /** Cumulative counters per listener, as the engine last read them. */
   async stats(lbId: string, byListener: Map<string, ListenerCounters>): Promise<void> {
     if (byListener.size === 0) return;
-    await this.store.tx(async (trx) => {
+    await this.uow.run(async ({ trx }) => {
       for (const [listenerId, c] of byListener) {
         const exists = await trx.selectFrom('lb_listeners').select('id').where('id', '=', listenerId).executeTakeFirst();
         if (!exists) continue;
@@ -157,8 +145,7 @@ type Bound<M> = { [K in keyof M]: M[K] extends Op<infer A, infer R> ? (...args: 
 function bindAll<M extends Record<string, unknown>>(svc: LoadBalancerService, mod: M): Bound<Pick<M, OpKeys<M>>> {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(mod)) {
-    if (typeof v === 'function' && v.length >= 1)
-      out[k] = (...args: unknown[]) => operation(async () => (v as (...a: unknown[]) => unknown)(svc.deps, ...args));
+    if (typeof v === 'function' && v.length >= 1) out[k] = (...args: unknown[]) => (v as (...a: unknown[]) => unknown)(svc.deps, ...args);
   }
   return out as Bound<Pick<M, OpKeys<M>>>;
 }

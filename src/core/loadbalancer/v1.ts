@@ -29,10 +29,9 @@ import {
   render,
   unwrapBody,
 } from '../network/resource.js';
-import type { ChangeEvent } from '../network/registry.js';
+import type { UnitOfWork, Work } from '../work.js';
 import { OPERATING, PROVISIONING } from './constants.js';
 import type { LbDeps } from './deps.js';
-import { write } from './deps.js';
 import { octaviaTime } from './model.js';
 import { deletePoolRows } from './status.js';
 import { allocateVip } from './vip.js';
@@ -268,17 +267,19 @@ function refuseDeleting(row: Row): void {
 }
 
 /** Mark the load balancer a v1 pool belongs to as being updated (if it has a VIP). */
-async function touchPool(trx: Tx, poolId: string, lbIds: Set<string>, poolIds: Set<string>): Promise<void> {
-  const p = await trx.selectFrom('lb_pools').select(['loadbalancer_id']).where('id', '=', poolId).executeTakeFirst();
-  if (p?.loadbalancer_id) {
+async function touchPool(w: Work, poolId: string): Promise<void> {
+  const { trx } = w;
+  const p = await trx.selectFrom('lb_pools').select(['loadbalancer_id', 'project_id']).where('id', '=', poolId).executeTakeFirst();
+  if (!p) return;
+  if (p.loadbalancer_id) {
     await trx
       .updateTable('lb_loadbalancers')
       .set({ provisioning_status: PROVISIONING.PENDING_UPDATE })
       .where('id', '=', p.loadbalancer_id)
       .where('provisioning_status', '=', PROVISIONING.ACTIVE)
       .execute();
-    lbIds.add(p.loadbalancer_id);
-  } else poolIds.add(poolId);
+    w.changed('loadbalancer', p.loadbalancer_id, p.project_id, 'update');
+  } else w.changed('lb_pool', poolId, p.project_id, 'update');
 }
 
 // ------------------------------------------------------------ pools
@@ -289,7 +290,8 @@ export async function createPoolV1(deps: LbDeps, ctx: RequestContext, body: unkn
   if (v.provider !== undefined && v.provider !== V1_PROVIDER) throw httpBadRequest(`Provider ${v.provider} is not supported`);
   await checkSubnet(deps, ctx, v.subnet_id as string);
   const id = newUuid();
-  await write(deps, async (trx, fx) => {
+  await deps.uow.run(async (w) => {
+    const { trx } = w;
     await trx
       .insertInto('lb_pools')
       .values({
@@ -322,7 +324,7 @@ export async function createPoolV1(deps: LbDeps, ctx: RequestContext, body: unkn
       })
       .execute();
     for (const m of (v.health_monitors as string[] | null) ?? []) await associate(trx, ctx, id, m);
-    fx.poolIds.add(id);
+    w.changed('lb_pool', id, v.tenant_id as string, 'create');
   });
   return showV1(deps, ctx, 'pools', id);
 }
@@ -341,7 +343,8 @@ const pendingUpdate = (row: Dict): Dict => ({
 
 export async function updatePoolV1(deps: LbDeps, ctx: RequestContext, id: string, body: unknown) {
   const v = updateValues(poolV1Def, ctx, body);
-  await write(deps, async (trx, fx) => {
+  await deps.uow.run(async (w) => {
+    const { trx } = w;
     const row = await getV1(trx, ctx, 'pools', id);
     assertOwner(ctx, row, 'update_pool');
     refuseDeleting(row);
@@ -357,18 +360,19 @@ export async function updatePoolV1(deps: LbDeps, ctx: RequestContext, id: string
       for (const m of cur) if (!want.includes(m)) await trx.deleteFrom('lb_v1_pool_monitors').where('pool_id', '=', id).where('monitor_id', '=', m).execute();
       for (const m of want) if (!cur.includes(m)) await associate(trx, ctx, id, m);
     }
-    await touchPool(trx, id, fx.lbIds, fx.poolIds);
+    await touchPool(w, id);
   });
   return showV1(deps, ctx, 'pools', id);
 }
 
 export async function deletePoolV1(deps: LbDeps, ctx: RequestContext, id: string): Promise<void> {
-  await write(deps, async (trx, fx) => {
+  await deps.uow.run(async (w) => {
+    const { trx } = w;
     const row = await getV1(trx, ctx, 'pools', id);
     assertOwner(ctx, row, 'delete_pool');
     if (row.loadbalancer_id) throw v1Errors.poolInUse(id);
     await trx.updateTable('lb_pools').set({ provisioning_status: PROVISIONING.PENDING_DELETE }).where('id', '=', id).execute();
-    fx.poolIds.add(id);
+    w.changed('lb_pool', id, row.project_id, 'delete');
   });
 }
 
@@ -392,7 +396,8 @@ export async function createMemberV1(deps: LbDeps, ctx: RequestContext, body: un
   const [item] = unwrapBody(memberV1Def, body, false);
   const v = prepareCreate(memberV1Def, ctx, item).values;
   const id = newUuid();
-  await write(deps, async (trx, fx) => {
+  await deps.uow.run(async (w) => {
+    const { trx } = w;
     const pool = await getV1(trx, ctx, 'pools', v.pool_id as string);
     refuseDeleting(pool);
     await checkMemberFree(trx, pool.id, v.address as string, v.protocol_port as number);
@@ -420,7 +425,7 @@ export async function createMemberV1(deps: LbDeps, ctx: RequestContext, body: un
         updated_at: null,
       })
       .execute();
-    await touchPool(trx, pool.id, fx.lbIds, fx.poolIds);
+    await touchPool(w, pool.id);
   });
   return showV1(deps, ctx, 'members', id);
 }
@@ -438,7 +443,8 @@ async function checkMemberFree(trx: Tx, poolId: string, address: string, port: n
 
 export async function updateMemberV1(deps: LbDeps, ctx: RequestContext, id: string, body: unknown) {
   const v = updateValues(memberV1Def, ctx, body);
-  await write(deps, async (trx, fx) => {
+  await deps.uow.run(async (w) => {
+    const { trx } = w;
     const row = await getV1(trx, ctx, 'members', id);
     assertOwner(ctx, row, 'update_member');
     refuseDeleting(row);
@@ -449,20 +455,21 @@ export async function updateMemberV1(deps: LbDeps, ctx: RequestContext, id: stri
       const pool = await getV1(trx, ctx, 'pools', v.pool_id as string);
       await checkMemberFree(trx, pool.id, row.address, row.protocol_port, row.id);
       set.pool_id = pool.id;
-      await touchPool(trx, row.pool_id, fx.lbIds, fx.poolIds);
+      await touchPool(w, row.pool_id);
     }
     await trx.updateTable('lb_members').set(set).where('id', '=', id).execute();
-    await touchPool(trx, (set.pool_id as string | undefined) ?? row.pool_id, fx.lbIds, fx.poolIds);
+    await touchPool(w, (set.pool_id as string | undefined) ?? row.pool_id);
   });
   return showV1(deps, ctx, 'members', id);
 }
 
 export async function deleteMemberV1(deps: LbDeps, ctx: RequestContext, id: string): Promise<void> {
-  await write(deps, async (trx, fx) => {
+  await deps.uow.run(async (w) => {
+    const { trx } = w;
     const row = await getV1(trx, ctx, 'members', id);
     assertOwner(ctx, row, 'delete_member');
     await trx.updateTable('lb_members').set({ provisioning_status: PROVISIONING.PENDING_DELETE }).where('id', '=', id).execute();
-    await touchPool(trx, row.pool_id, fx.lbIds, fx.poolIds);
+    await touchPool(w, row.pool_id);
   });
 }
 
@@ -474,32 +481,34 @@ export async function createMonitorV1(deps: LbDeps, ctx: RequestContext, body: u
   if ((v.timeout as number) > (v.delay as number)) throw v1Errors.delayTimeout();
   const id = newUuid();
   const http = v.type === 'HTTP' || v.type === 'HTTPS';
-  await deps.store.db
-    .insertInto('lb_healthmonitors')
-    .values({
-      id,
-      project_id: v.tenant_id as string,
-      name: '',
-      provisioning_status: PROVISIONING.ACTIVE,
-      operating_status: OPERATING.ONLINE,
-      admin_state_up: v.admin_state_up ? 1 : 0,
-      api: 'v1',
-      pool_id: null,
-      type: v.type as string,
-      delay: v.delay as number,
-      timeout: v.timeout as number,
-      max_retries: v.max_retries as number,
-      // v1 has one retry count; Octavia's default fall (3) applies on the way down.
-      max_retries_down: 3,
-      http_method: http ? (v.http_method as string) : (v.http_method as string),
-      url_path: v.url_path as string,
-      expected_codes: v.expected_codes as string,
-      http_version: null,
-      domain_name: null,
-      created_at: octaviaTime(),
-      updated_at: null,
-    })
-    .execute();
+  await deps.uow.run(({ trx }) =>
+    trx
+      .insertInto('lb_healthmonitors')
+      .values({
+        id,
+        project_id: v.tenant_id as string,
+        name: '',
+        provisioning_status: PROVISIONING.ACTIVE,
+        operating_status: OPERATING.ONLINE,
+        admin_state_up: v.admin_state_up ? 1 : 0,
+        api: 'v1',
+        pool_id: null,
+        type: v.type as string,
+        delay: v.delay as number,
+        timeout: v.timeout as number,
+        max_retries: v.max_retries as number,
+        // v1 has one retry count; Octavia's default fall (3) applies on the way down.
+        max_retries_down: 3,
+        http_method: http ? (v.http_method as string) : (v.http_method as string),
+        url_path: v.url_path as string,
+        expected_codes: v.expected_codes as string,
+        http_version: null,
+        domain_name: null,
+        created_at: octaviaTime(),
+        updated_at: null,
+      })
+      .execute(),
+  );
   return showV1(deps, ctx, 'health_monitors', id);
 }
 
@@ -510,7 +519,8 @@ async function monitorPools(trx: Tx, monitorId: string): Promise<string[]> {
 
 export async function updateMonitorV1(deps: LbDeps, ctx: RequestContext, id: string, body: unknown) {
   const v = updateValues(monitorV1Def, ctx, body);
-  await write(deps, async (trx, fx) => {
+  await deps.uow.run(async (w) => {
+    const { trx } = w;
     const row = await getV1(trx, ctx, 'health_monitors', id);
     assertOwner(ctx, row, 'update_health_monitor');
     const delay = (v.delay as number | undefined) ?? row.delay;
@@ -520,13 +530,14 @@ export async function updateMonitorV1(deps: LbDeps, ctx: RequestContext, id: str
     for (const f of ['delay', 'timeout', 'max_retries', 'http_method', 'url_path', 'expected_codes']) if (f in v) set[f] = v[f];
     if ('admin_state_up' in v) set.admin_state_up = v.admin_state_up ? 1 : 0;
     await trx.updateTable('lb_healthmonitors').set(set).where('id', '=', id).execute();
-    for (const p of await monitorPools(trx, id)) await touchPool(trx, p, fx.lbIds, fx.poolIds);
+    for (const p of await monitorPools(trx, id)) await touchPool(w, p);
   });
   return showV1(deps, ctx, 'health_monitors', id);
 }
 
 export async function deleteMonitorV1(deps: LbDeps, ctx: RequestContext, id: string): Promise<void> {
-  await write(deps, async (trx, fx) => {
+  await deps.uow.run(async (w) => {
+    const { trx } = w;
     const row = await getV1(trx, ctx, 'health_monitors', id);
     assertOwner(ctx, row, 'delete_health_monitor');
     const pools = await monitorPools(trx, id);
@@ -534,7 +545,7 @@ export async function deleteMonitorV1(deps: LbDeps, ctx: RequestContext, id: str
     await trx.deleteFrom('lb_healthmonitors').where('id', '=', id).execute();
     for (const p of pools) {
       await monitorGone(trx, p);
-      await touchPool(trx, p, fx.lbIds, fx.poolIds);
+      await touchPool(w, p);
     }
   });
 }
@@ -567,7 +578,8 @@ export async function associateMonitorV1(deps: LbDeps, ctx: RequestContext, pool
   if (!hm || typeof hm !== 'object') throw httpBadRequest("Unable to find 'health_monitor' in request body");
   const reason = uuid(hm.id);
   if (reason) throw httpBadRequest(`Invalid input for id. Reason: ${reason}.`);
-  await write(deps, async (trx, fx) => {
+  await deps.uow.run(async (w) => {
+    const { trx } = w;
     const pool = await getV1(trx, ctx, 'pools', poolId);
     assertOwner(ctx, pool, 'create_pool_health_monitor');
     await associate(trx, ctx, pool.id, hm.id);
@@ -577,19 +589,20 @@ export async function associateMonitorV1(deps: LbDeps, ctx: RequestContext, pool
       .where('pool_id', '=', pool.id)
       .where('operating_status', '=', OPERATING.NO_MONITOR)
       .execute();
-    await touchPool(trx, pool.id, fx.lbIds, fx.poolIds);
+    await touchPool(w, pool.id);
   });
   return { id: hm.id };
 }
 
 export async function disassociateMonitorV1(deps: LbDeps, ctx: RequestContext, poolId: string, monitorId: string): Promise<void> {
-  await write(deps, async (trx, fx) => {
+  await deps.uow.run(async (w) => {
+    const { trx } = w;
     const pool = await getV1(trx, ctx, 'pools', poolId);
     assertOwner(ctx, pool, 'delete_pool_health_monitor');
     const res = await trx.deleteFrom('lb_v1_pool_monitors').where('pool_id', '=', pool.id).where('monitor_id', '=', monitorId).executeTakeFirst();
     if (Number(res.numDeletedRows) === 0) throw v1Errors.assocMissing(monitorId, pool.id);
     await monitorGone(trx, pool.id);
-    await touchPool(trx, pool.id, fx.lbIds, fx.poolIds);
+    await touchPool(w, pool.id);
   });
 }
 
@@ -620,7 +633,8 @@ export async function createVipV1(deps: LbDeps, ctx: RequestContext, body: unkno
     }
   }
   const id = newUuid();
-  await write(deps, async (trx, fx) => {
+  await deps.uow.run(async (w) => {
+    const { trx } = w;
     const pool = await getV1(trx, ctx, 'pools', v.pool_id as string);
     refuseDeleting(pool);
     if (pool.loadbalancer_id) throw v1Errors.vipExists(pool.id);
@@ -652,7 +666,7 @@ export async function createVipV1(deps: LbDeps, ctx: RequestContext, body: unkno
       })
       .execute();
     const vip = await allocateVip(
-      trx,
+      w,
       deps.network,
       ctx,
       { kind: 'neutron', subnetId: subnet.id, networkId: subnet.network_id, address: (v.address as string | undefined) ?? null, portId: null },
@@ -668,8 +682,7 @@ export async function createVipV1(deps: LbDeps, ctx: RequestContext, body: unkno
       .set({ loadbalancer_id: id, ...spColumns(v.session_persistence as Dict) })
       .where('id', '=', pool.id)
       .execute();
-    fx.events.push(...(vip.events as ChangeEvent[]));
-    fx.lbIds.add(id);
+    w.changed('loadbalancer', id, project, 'create');
   });
   return showV1(deps, ctx, 'vips', id);
 }
@@ -712,7 +725,8 @@ function v1Listener(lbId: string, project: string, v: Dict, poolId: string, now:
 
 export async function updateVipV1(deps: LbDeps, ctx: RequestContext, id: string, body: unknown) {
   const v = updateValues(vipV1Def, ctx, body);
-  await write(deps, async (trx, fx) => {
+  await deps.uow.run(async (w) => {
+    const { trx } = w;
     const lb = await getV1(trx, ctx, 'vips', id);
     assertOwner(ctx, lb, 'update_vip');
     refuseDeleting(lb);
@@ -732,7 +746,7 @@ export async function updateVipV1(deps: LbDeps, ctx: RequestContext, id: string,
       if (pool.protocol !== listener.protocol) throw v1Errors.protocolMismatch(listener.protocol, pool.protocol);
       const old = await trx.selectFrom('lb_pools').select(['sp_type', 'sp_cookie_name']).where('id', '=', poolId).executeTakeFirst();
       await trx.updateTable('lb_pools').set({ loadbalancer_id: null, sp_type: null, sp_cookie_name: null }).where('id', '=', poolId).execute();
-      fx.poolIds.add(poolId);
+      w.changed('lb_pool', poolId, lb.project_id, 'update');
       await trx
         .updateTable('lb_pools')
         .set({ loadbalancer_id: id, sp_type: old?.sp_type ?? null, sp_cookie_name: old?.sp_cookie_name ?? null })
@@ -748,17 +762,18 @@ export async function updateVipV1(deps: LbDeps, ctx: RequestContext, id: string,
         .where('id', '=', poolId)
         .execute();
     if (Object.keys(lSet).length) await trx.updateTable('lb_listeners').set(lSet).where('id', '=', listener.id).execute();
-    fx.lbIds.add(id);
+    w.changed('loadbalancer', id, lb.project_id, 'update');
   });
   return showV1(deps, ctx, 'vips', id);
 }
 
 export async function deleteVipV1(deps: LbDeps, ctx: RequestContext, id: string): Promise<void> {
-  await write(deps, async (trx, fx) => {
+  await deps.uow.run(async (w) => {
+    const { trx } = w;
     const lb = await getV1(trx, ctx, 'vips', id);
     assertOwner(ctx, lb, 'delete_vip');
     await trx.updateTable('lb_loadbalancers').set({ provisioning_status: PROVISIONING.PENDING_DELETE }).where('id', '=', id).execute();
-    fx.lbIds.add(id);
+    w.changed('loadbalancer', id, lb.project_id, 'delete');
   });
 }
 
@@ -768,8 +783,8 @@ export async function deleteVipV1(deps: LbDeps, ctx: RequestContext, id: string)
  * A v1 pool without a VIP has nothing to run: its pending objects are accepted as they are
  * (v1 pools, members and monitor associations go ACTIVE; deleted ones disappear).
  */
-export async function completeDetachedPool(store: Store, poolId: string): Promise<void> {
-  await store.tx(async (trx) => {
+export async function completeDetachedPool(uow: UnitOfWork, poolId: string): Promise<void> {
+  await uow.run(async ({ trx }) => {
     const pool = await trx.selectFrom('lb_pools').selectAll().where('id', '=', poolId).executeTakeFirst();
     if (!pool || pool.loadbalancer_id) return;
     if (pool.provisioning_status === PROVISIONING.PENDING_DELETE) {

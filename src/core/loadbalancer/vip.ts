@@ -5,12 +5,11 @@
  * own network_noop_driver in its API test jobs), subnets and networks Neutron does not know are
  * accepted without a port; such load balancers are provisioned but never served.
  */
-import type { Tx } from '../../store/db.js';
 import { uuid as newUuid } from '../../util/ids.js';
 import { parseCidr, parseIp, cidrContains, ipToString } from '../../util/ip.js';
 import type { RequestContext } from '../context.js';
 import { isDomainError } from '../errors.js';
-import type { ChangeEvent } from '../network/registry.js';
+import type { Work } from '../work.js';
 import type { NetworkService } from '../network/service.js';
 import { lbErrors } from './errors.js';
 
@@ -152,7 +151,6 @@ export function serviceContext(ctx: RequestContext, projectId: string): RequestC
 export interface AllocatedVip {
   portId: string | null;
   address: string | null;
-  events: ChangeEvent[];
 }
 
 /**
@@ -160,13 +158,14 @@ export interface AllocatedVip {
  * access control of the VIP (listener ports, allowed_cidrs), so the port has no port security.
  */
 export async function allocateVip(
-  trx: Tx,
+  w: Work,
   network: NetworkService,
   ctx: RequestContext,
   plan: VipPlan,
   lb: { id: string; projectId: string; deviceOwner: string; name: string; host: string },
 ): Promise<AllocatedVip> {
-  if (plan.kind === 'noop') return { portId: plan.portId, address: plan.address, events: [] };
+  if (plan.kind === 'noop') return { portId: plan.portId, address: plan.address };
+  const { trx } = w;
   const sctx = serviceContext(ctx, lb.projectId);
   if (plan.kind === 'user') {
     await trx
@@ -180,41 +179,46 @@ export async function allocateVip(
       })
       .where('id', '=', plan.portId!)
       .execute();
-    return { portId: plan.portId, address: plan.address, events: [{ resource: 'port', id: plan.portId!, op: 'update' }] };
+    w.changed('port', plan.portId!, lb.projectId, 'update');
+    return { portId: plan.portId, address: plan.address };
   }
   const fixed: Dict = { subnet_id: plan.subnetId };
   if (plan.address) fixed.ip_address = plan.address;
-  const { id, event } = await network.createInTx(trx, sctx, 'ports', {
-    name: lb.name,
-    network_id: plan.networkId,
-    device_id: `lb-${lb.id}`,
-    device_owner: lb.deviceOwner,
-    fixed_ips: [fixed],
-    admin_state_up: true,
-    port_security_enabled: false,
-    'binding:host_id': lb.host,
+  const [id] = await network.within(w).create(sctx, 'ports', {
+    port: {
+      name: lb.name,
+      network_id: plan.networkId,
+      device_id: `lb-${lb.id}`,
+      device_owner: lb.deviceOwner,
+      fixed_ips: [fixed],
+      admin_state_up: true,
+      port_security_enabled: false,
+      'binding:host_id': lb.host,
+    },
   });
   const alloc = await trx.selectFrom('ip_allocations').select('ip_address').where('port_id', '=', id).where('subnet_id', '=', plan.subnetId).executeTakeFirst();
-  return { portId: id, address: alloc?.ip_address ?? null, events: [event] };
+  return { portId: id, address: alloc?.ip_address ?? null };
 }
 
 /** Give the VIP back: our own port is deleted, a user's port is released. */
 export async function releaseVip(
-  trx: Tx,
+  w: Work,
   network: NetworkService,
   ctx: RequestContext,
   lb: { vip_kind: string; vip_port_id: string | null; project_id: string },
-): Promise<ChangeEvent[]> {
-  if (!lb.vip_port_id || lb.vip_kind === 'noop') return [];
+): Promise<void> {
+  if (!lb.vip_port_id || lb.vip_kind === 'noop') return;
+  const { trx } = w;
   const exists = await trx.selectFrom('ports').select('id').where('id', '=', lb.vip_port_id).executeTakeFirst();
-  if (!exists) return [];
+  if (!exists) return;
   if (lb.vip_kind === 'user') {
     await trx
       .updateTable('ports')
       .set({ device_id: '', device_owner: '', binding_host_id: '', binding_vif_type: 'unbound', binding_vif_details: '{}', status: 'DOWN' })
       .where('id', '=', lb.vip_port_id)
       .execute();
-    return [{ resource: 'port', id: lb.vip_port_id, op: 'update' }];
+    w.changed('port', lb.vip_port_id, lb.project_id, 'update');
+    return;
   }
-  return [await network.deleteInTx(trx, serviceContext(ctx, lb.project_id), 'ports', lb.vip_port_id)];
+  await network.within(w).delete(serviceContext(ctx, lb.project_id), 'ports', lb.vip_port_id);
 }

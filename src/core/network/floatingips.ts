@@ -4,22 +4,23 @@
  * (`network:floatingip`, no project), so IPAM hands it out exactly once even under concurrent
  * creates, and the external network counts it as in use.
  */
-import { isUniqueViolation } from '../../store/db.js';
+import { isUniqueViolation, chunks } from '../../store/db.js';
 import type { Q, Tx } from '../../store/db.js';
 import { uuid as newUuid } from '../../util/ids.js';
 import { isoSeconds } from '../../util/time.js';
 import type { RequestContext } from '../context.js';
+import type { NetworkKind } from '../work.js';
 import { DomainError, conflict, neutronBadRequest, notFound, resourceNotFound } from '../errors.js';
 import { ipAddressOrNone, ipToCanonical, uuid, uuidOrNone } from './attributes.js';
 import { visibleNetwork } from './networks.js';
 import { createPortInternal, deletePort } from './ports.js';
 import type { ResourceOps } from './registry.js';
-import { type ResourceDef, type Row, chunks, standardAttrs, updateRow } from './resource.js';
+import { type ResourceDef, type Row, standardAttrs, updateRow } from './resource.js';
 import { routerForFloatingIp } from './routers.js';
 
 export const FIP_OWNER = 'network:floatingip';
 
-export const floatingIpDef: ResourceDef = {
+export const floatingIpDef: ResourceDef<NetworkKind> = {
   name: 'floatingip',
   collection: 'floatingips',
   table: 'floating_ips',
@@ -183,7 +184,8 @@ export function floatingIpOps(): ResourceOps {
   return {
     def: floatingIpDef,
     quota: 'floatingip',
-    async create(trx, ctx, p) {
+    async create(w, ctx, p) {
+      const { trx } = w;
       const v = p.values;
       const networkId = v.floating_network_id as string;
       const network = await visibleNetwork(trx, ctx, networkId);
@@ -197,7 +199,7 @@ export function floatingIpOps(): ResourceOps {
       if (v.subnet_id) fixed.subnet_id = v.subnet_id;
       if (v.floating_ip_address) fixed.ip_address = v.floating_ip_address;
       // The holder port: never shown to the project, owned by the floating IP.
-      const portId = await createPortInternal(trx, {
+      const portId = await createPortInternal(w, {
         project_id: '',
         network_id: networkId,
         admin_state_up: true,
@@ -241,7 +243,8 @@ export function floatingIpOps(): ResourceOps {
       return id;
     },
 
-    async update(trx, ctx, row, p) {
+    async update(w, ctx, row, p) {
+      const { trx } = w;
       const v = p.values;
       const assoc = await resolveAssociation(trx, ctx, row, v);
       const extra: Row = {};
@@ -249,9 +252,10 @@ export function floatingIpOps(): ResourceOps {
       await writeAssociation(trx, row, assoc, extra);
     },
 
-    async delete(trx, ctx, row) {
+    async delete(w, ctx, row) {
+      const { trx } = w;
       await trx.deleteFrom('floating_ips').where('id', '=', row.id).execute();
-      await deletePort(trx, row.floating_port_id);
+      await deletePort(w, row.floating_port_id);
     },
   };
 }

@@ -1,15 +1,10 @@
-import type { Q, Tx } from '../../store/db.js';
+import { type Q, TransactionConflict, type Tx } from '../../store/db.js';
 import { type Ip, type IpVersion, ipKey, ipToString, keyToIp, parseIp } from '../../util/ip.js';
 import { conflict } from '../errors.js';
 
 export interface PoolRange {
   start: string;
   end: string;
-}
-
-/** Thrown when a concurrent transaction changed a free range under us: the store retries the work. */
-export class IpamRaceError extends Error {
-  readonly code = 'IPAM_RACE';
 }
 
 /** Neutron picks at random among the first MAX_WIN free addresses, so concurrent ports rarely collide. */
@@ -180,7 +175,7 @@ async function takeFromRange(trx: Tx, subnetId: string, version: IpVersion, firs
     .where('first_key', '=', firstKey)
     .where('last_key', '=', lastKey)
     .executeTakeFirst();
-  if (Number(del.numDeletedRows) !== 1) throw new IpamRaceError('free range changed concurrently');
+  if (Number(del.numDeletedRows) !== 1) throw new TransactionConflict('free range changed concurrently');
   if (ip.value > first) await insertRange(trx, subnetId, version, first, ip.value - 1n);
   if (ip.value < last) await insertRange(trx, subnetId, version, ip.value + 1n, last);
 }

@@ -1,3 +1,4 @@
+import type { NetworkKind } from '../work.js';
 /**
  * Metering labels and rules (Neutron's `metering`): which traffic of a project's routers to
  * count. This is the API and its rules, as Neutron's metering service plugin keeps them; like
@@ -14,7 +15,7 @@ import { type ResourceDef, policyError, standardAttrs } from './resource.js';
 const labelNotFound = (id: string) => notFound('MeteringLabelNotFound', `Metering label '${id}' does not exist.`);
 const ruleNotFound = (id: string) => notFound('MeteringLabelRuleNotFound', `Metering label rule '${id}' does not exist.`);
 
-export const meteringLabelDef: ResourceDef = {
+export const meteringLabelDef: ResourceDef<NetworkKind> = {
   name: 'metering_label',
   collection: 'metering_labels',
   path: 'metering/metering-labels',
@@ -31,7 +32,7 @@ export const meteringLabelDef: ResourceDef = {
   },
 };
 
-export const meteringLabelRuleDef: ResourceDef = {
+export const meteringLabelRuleDef: ResourceDef<NetworkKind> = {
   name: 'metering_label_rule',
   collection: 'metering_label_rules',
   path: 'metering/metering-label-rules',
@@ -53,7 +54,8 @@ export const meteringLabelRuleDef: ResourceDef = {
 export function meteringLabelOps(): ResourceOps {
   return {
     def: meteringLabelDef,
-    async create(trx, ctx, p) {
+    async create(w, ctx, p) {
+      const { trx } = w;
       if (!ctx.isAdmin) throw policyError('create_metering_label');
       const v = p.values;
       const id = newUuid();
@@ -63,7 +65,8 @@ export function meteringLabelOps(): ResourceOps {
         .execute();
       return id;
     },
-    async delete(trx, ctx, row) {
+    async delete(w, ctx, row) {
+      const { trx } = w;
       if (!ctx.isAdmin) throw policyError('delete_metering_label');
       await trx.deleteFrom('metering_label_rules').where('metering_label_id', '=', row.id).execute();
       await trx.deleteFrom('metering_labels').where('id', '=', row.id).execute();
@@ -74,7 +77,8 @@ export function meteringLabelOps(): ResourceOps {
 export function meteringLabelRuleOps(): ResourceOps {
   return {
     def: meteringLabelRuleDef,
-    async create(trx, ctx, p) {
+    async create(w, ctx, p) {
+      const { trx } = w;
       if (!ctx.isAdmin) throw policyError('create_metering_label_rule');
       const v = p.values;
       const label = await trx
@@ -104,7 +108,8 @@ export function meteringLabelRuleOps(): ResourceOps {
         .execute();
       return id;
     },
-    async delete(trx, ctx, row) {
+    async delete(w, ctx, row) {
+      const { trx } = w;
       if (!ctx.isAdmin) throw policyError('delete_metering_label_rule');
       await trx.deleteFrom('metering_label_rules').where('id', '=', row.id).execute();
     },

@@ -1,20 +1,21 @@
 import { sql } from 'kysely';
 import type { Q, Tx } from '../../store/db.js';
-import { isUniqueViolation } from '../../store/db.js';
+import { isUniqueViolation, IN_CHUNK, chunks } from '../../store/db.js';
 import { uuid as newUuid } from '../../util/ids.js';
 import type { RequestContext } from '../context.js';
+import type { NetworkKind } from '../work.js';
 import { DomainError, conflict, invalidInput } from '../errors.js';
 import { NOT_SPECIFIED, availabilityZoneHints, nonNegative, string, toBoolean, toInt, uuid } from './attributes.js';
 import { deleteDisassociatedFloatingIps } from './floatingips.js';
 import type { ResourceOps } from './registry.js';
 import { ensureDefaultSecurityGroup } from './securitygroups.js';
-import { type ResourceDef, type Row, IN_CHUNK, chunks, insertRow, standardAttrs, toColumns, updateRow } from './resource.js';
+import { type ResourceDef, type Row, insertRow, standardAttrs, toColumns, updateRow } from './resource.js';
 
 export const TUNNEL_MTU = 1450;
 export const PHYSICAL_MTU = 1500;
 const MAX_VXLAN_VNI = 2 ** 24 - 1;
 
-export const networkDef: ResourceDef = {
+export const networkDef: ResourceDef<NetworkKind> = {
   name: 'network',
   collection: 'networks',
   table: 'networks',
@@ -209,7 +210,8 @@ export function networkOps(opts: { vxlanRange: () => [number, number] }): Resour
   return {
     def: networkDef,
     quota: 'network',
-    async create(trx, ctx, p) {
+    async create(w, ctx, p) {
+      const { trx } = w;
       const v = p.values;
       const seg = planSegment(v);
       const id = newUuid();
@@ -219,7 +221,7 @@ export function networkOps(opts: { vxlanRange: () => [number, number] }): Resour
       if (mtu < 68) mtu = 68;
       // A project's first network brings its default security group (Neutron's BEFORE_CREATE hook).
       const project = v.project_id as string;
-      if (project && (ctx.isAdmin || project === ctx.projectId)) await ensureDefaultSecurityGroup(trx, project);
+      if (project && (ctx.isAdmin || project === ctx.projectId)) await ensureDefaultSecurityGroup(w, project);
       const cols = toColumns(networkDef, v);
       await insertRow(trx, networkDef, id, {
         ...cols,
@@ -239,7 +241,8 @@ export function networkOps(opts: { vxlanRange: () => [number, number] }): Resour
       return id;
     },
 
-    async update(trx, ctx, row, p) {
+    async update(w, ctx, row, p) {
+      const { trx } = w;
       const v = { ...p.values };
       if ('provider:network_type' in v || 'provider:physical_network' in v || 'provider:segmentation_id' in v) {
         const same =
@@ -261,7 +264,8 @@ export function networkOps(opts: { vxlanRange: () => [number, number] }): Resour
       await updateRow(trx, networkDef, row, toColumns(networkDef, v));
     },
 
-    async delete(trx, ctx, row) {
+    async delete(w, ctx, row) {
+      const { trx } = w;
       // Unassociated floating IPs of an external network go with it; their holder ports too.
       const freed = new Set(await deleteDisassociatedFloatingIps(trx, row.id));
       const ports = await trx.selectFrom('ports').select(['id', 'device_owner']).where('network_id', '=', row.id).orderBy('id').execute();

@@ -1,8 +1,9 @@
 import type { Q, Tx } from '../../store/db.js';
-import { fromJson } from '../../store/db.js';
+import { fromJson, IN_CHUNK, chunks } from '../../store/db.js';
 import { uuid as newUuid } from '../../util/ids.js';
 import { type Cidr, type Ip, cidrContains, eui64, ipKey, ipToString, parseCidr, parseIp, randomMac } from '../../util/ip.js';
 import { type RequestContext, systemContext } from '../context.js';
+import type { NetworkKind, Work } from '../work.js';
 import { isoSeconds } from '../../util/time.js';
 import { DomainError, conflict, invalidInput, resourceNotFound } from '../errors.js';
 import {
@@ -22,23 +23,10 @@ import {
   uuidList,
   values as valuesV,
 } from './attributes.js';
-import { IpamRaceError, ipAlreadyAllocated, ipGenerationFailure, ipam } from './ipam.js';
+import { ipAlreadyAllocated, ipGenerationFailure, ipam } from './ipam.js';
 import { visibleNetwork } from './networks.js';
 import type { ResourceOps } from './registry.js';
-import {
-  type Eb,
-  type ResourceDef,
-  type Row,
-  IN_CHUNK,
-  chunks,
-  insertRow,
-  policyError,
-  prepareCreate,
-  prepareUpdate,
-  standardAttrs,
-  toColumns,
-  updateRow,
-} from './resource.js';
+import { type Eb, type ResourceDef, type Row, insertRow, policyError, prepareCreate, prepareUpdate, standardAttrs, toColumns, updateRow } from './resource.js';
 import { bindPortGroups, checkPortGroups, ensureDefaultSecurityGroup } from './securitygroups.js';
 import { ROUTER_PORT_OWNERS, isAutoAddressSubnet, networkSubnets, subnetPools } from './subnets.js';
 
@@ -67,7 +55,7 @@ const SERVICE_OWNERS = [
   'network:ha_router_replicated_interface',
 ];
 
-export const portDef: ResourceDef = {
+export const portDef: ResourceDef<NetworkKind> = {
   name: 'port',
   collection: 'ports',
   table: 'ports',
@@ -369,7 +357,8 @@ export function portOps(): ResourceOps {
   return {
     def: portDef,
     quota: 'port',
-    async create(trx, ctx, p) {
+    async create(w, ctx, p) {
+      const { trx } = w;
       const v = p.values;
       const network = await visibleNetwork(trx, ctx, v.network_id as string);
       if (!network) throw resourceNotFound('Network', v.network_id as string);
@@ -391,7 +380,7 @@ export function portOps(): ResourceOps {
       checkPairsAllowed(portSecurity, pairs);
       let groups = v.security_groups as string[] | undefined;
       // Every port create makes sure its project has a default group (Neutron's BEFORE_CREATE hook).
-      const defaultGroup = project && (ctx.isAdmin || project === ctx.projectId) ? await ensureDefaultSecurityGroup(trx, project) : undefined;
+      const defaultGroup = project && (ctx.isAdmin || project === ctx.projectId) ? await ensureDefaultSecurityGroup(w, project) : undefined;
       if (trusted) groups = [];
       else {
         checkGroupsAllowed(portSecurity, groups);
@@ -420,7 +409,8 @@ export function portOps(): ResourceOps {
       return id;
     },
 
-    async update(trx, ctx, row, p) {
+    async update(w, ctx, row, p) {
+      const { trx } = w;
       const v = { ...p.values };
       const network = (await trx.selectFrom('networks').selectAll().where('id', '=', row.network_id).executeTakeFirst())!;
       if ('mac_address' in v && v.mac_address !== row.mac_address) {
@@ -507,9 +497,10 @@ export function portOps(): ResourceOps {
       await updateRow(trx, portDef, row, cols);
     },
 
-    async delete(trx, ctx, row) {
+    async delete(w, ctx, row) {
+      const { trx } = w;
       await preventServicePortDeletion(trx, row);
-      await deletePort(trx, row.id);
+      await deletePort(w, row.id);
     },
   };
 }
@@ -534,20 +525,27 @@ async function preventServicePortDeletion(trx: Tx, row: Row): Promise<void> {
  * Create a port on the system's behalf (router gateway and interfaces, floating IP holders): the
  * request is validated like an admin's, without quota or policy.
  */
-export async function createPortInternal(trx: Tx, body: Record<string, unknown>): Promise<string> {
+export async function createPortInternal(w: Work, body: Record<string, unknown>): Promise<string> {
   const ctx = systemContext();
-  return portOps().create!(trx, ctx, prepareCreate(portDef, ctx, body));
+  const p = prepareCreate(portDef, ctx, body);
+  const id = await portOps().create!(w, ctx, p);
+  w.changed('port', id, p.values.project_id as string, 'create');
+  return id;
 }
 
 /** Update a port on the system's behalf (router interface ownership, gateway addresses). */
-export async function updatePortInternal(trx: Tx, portId: string, body: Record<string, unknown>): Promise<void> {
+export async function updatePortInternal(w: Work, portId: string, body: Record<string, unknown>): Promise<void> {
   const ctx = systemContext();
-  const row = await trx.selectFrom('ports').selectAll().where('id', '=', portId).executeTakeFirstOrThrow();
-  await portOps().update!(trx, ctx, row, prepareUpdate(portDef, ctx, body));
+  const row = await w.trx.selectFrom('ports').selectAll().where('id', '=', portId).executeTakeFirstOrThrow();
+  await portOps().update!(w, ctx, row, prepareUpdate(portDef, ctx, body));
+  w.changed('port', portId, row.project_id, 'update');
 }
 
 /** Remove a port and give its addresses back. Callers check ownership and service owners. */
-export async function deletePort(trx: Tx, portId: string): Promise<void> {
+export async function deletePort(w: Work, portId: string): Promise<void> {
+  const { trx } = w;
+  const row = await trx.selectFrom('ports').select('project_id').where('id', '=', portId).executeTakeFirst();
+  if (row) w.changed('port', portId, row.project_id, 'delete');
   // Floating IPs pointing at the port let go of it (Neutron's disassociate_floatingips).
   await trx
     .updateTable('floating_ips')
@@ -575,5 +573,4 @@ function mergeDhcpOpts(current: Row[], update: Row[] | null): Row[] {
   return out;
 }
 
-export { IpamRaceError };
 export type { Q };

@@ -3,29 +3,30 @@
  * own. The generic engine (service.ts) does parsing, policy, transactions and rendering around
  * these.
  */
-import type { Tx } from '../../store/db.js';
 import type { RequestContext } from '../context.js';
+import type { NetworkKind, Work } from '../work.js';
 import type { Prepared, ResourceDef, Row } from './resource.js';
 
 export interface ResourceOps {
-  def: ResourceDef;
+  def: ResourceDef<NetworkKind>;
   /** Quota resource name counted on create (`network`, `port` …), if any. */
   quota?: string;
-  /** Create one object inside the transaction; returns its id. */
-  create?(trx: Tx, ctx: RequestContext, p: Prepared): Promise<string>;
+  /** Create one object inside the unit of work; returns its id. */
+  create?(w: Work, ctx: RequestContext, p: Prepared): Promise<string>;
   /** Apply an update to the (locked) row. */
-  update?(trx: Tx, ctx: RequestContext, row: Row, p: Prepared): Promise<void>;
+  update?(w: Work, ctx: RequestContext, row: Row, p: Prepared): Promise<void>;
   /** Delete the (locked) row and what belongs to it. */
-  delete?(trx: Tx, ctx: RequestContext, row: Row): Promise<void>;
+  delete?(w: Work, ctx: RequestContext, row: Row): Promise<void>;
   /** Called before listing (Neutron makes the listed project's default security group on first list). */
   beforeList?(ctx: RequestContext, filters: Map<string, string[]>): Promise<void>;
-  /** Member actions: `PUT /routers/{id}/add_router_interface` … */
-  actions?: Record<string, (trx: Tx, ctx: RequestContext, row: Row, body: unknown) => Promise<unknown>>;
+  /** Member actions (`PUT /routers/{id}/add_router_interface` …), by name. */
+  actions?: ReadonlyMap<string, ResourceAction>;
 }
 
-/** What changed, for the data plane and anything else that reacts to the store. */
-export interface ChangeEvent {
-  resource: string;
-  id: string;
-  op: 'create' | 'update' | 'delete' | 'action' | 'status';
+/** A member action on the (locked, owned) row; its answer is the response body. */
+export type ResourceAction = (w: Work, ctx: RequestContext, row: Row, body: unknown) => Promise<unknown>;
+
+/** Actions by name (a Map: the name comes from the URL). */
+export function actionMap(actions: Record<string, ResourceAction>): ReadonlyMap<string, ResourceAction> {
+  return new Map(Object.entries(actions));
 }

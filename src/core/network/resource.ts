@@ -6,10 +6,11 @@
  */
 import { type ExpressionBuilder, type Expression, type Kysely, type SqlBool, type SelectQueryBuilder, sql } from 'kysely';
 import type { Q, Tx } from '../../store/db.js';
-import { fromBool, fromJson } from '../../store/db.js';
+import { IN_CHUNK, chunks, fromBool, fromJson } from '../../store/db.js';
 import { isoSeconds } from '../../util/time.js';
 import { pyRepr } from '../../util/pyrepr.js';
 import type { RequestContext } from '../context.js';
+import type { Work } from '../work.js';
 import { DomainError, httpBadRequest, resourceNotFound } from '../errors.js';
 import { type Attr, NOT_SPECIFIED, toInt, string as stringV } from './attributes.js';
 
@@ -29,9 +30,9 @@ export interface ListOptions {
   pageReverse: boolean;
 }
 
-export interface ResourceDef {
+export interface ResourceDef<Name extends string = string> {
   /** Singular body key and policy name: `network`. */
-  name: string;
+  name: Name;
   /** Collection: the plural body key (`security_groups`). */
   collection: string;
   /** URL segment when it differs from the collection (`security-groups`). */
@@ -434,16 +435,15 @@ export async function getRow(db: Q, def: ResourceDef, ctx: RequestContext, id: s
   return row;
 }
 
-/** Same as getRow inside a transaction, locking the row on PostgreSQL. */
-export async function getRowForUpdate(trx: Tx, def: ResourceDef, ctx: RequestContext, id: string, lock: boolean): Promise<Row> {
-  const q = trx as unknown as AnyDb;
-  let qb = q
+/** Same as getRow inside a unit of work, locking the row where the store has row locks. */
+export async function getRowForUpdate(w: Work, def: ResourceDef, ctx: RequestContext, id: string): Promise<Row> {
+  const q = w.trx as unknown as AnyDb;
+  const qb = q
     .selectFrom(def.table)
     .selectAll(def.table)
     .where(`${def.table}.id`, '=', id)
     .where((eb) => visibleWhere(def, ctx, eb) ?? TRUE);
-  if (lock) qb = qb.forUpdate();
-  const row = (await qb.executeTakeFirst()) as Row | undefined;
+  const row = (await w.forUpdate(qb).executeTakeFirst()) as Row | undefined;
   if (!row) throw STD_NOT_FOUND(def, id);
   return row;
 }
@@ -470,15 +470,6 @@ export async function loadTags(q: Q, def: ResourceDef, rows: Row[]): Promise<voi
       .execute();
     for (const t of tags) byId.get(t.resource_id)?.__tags.push(t.tag);
   }
-}
-
-/** Ids per `IN (…)` list: below SQLite's 32,766 and PostgreSQL's 65,535 bound parameters. */
-export const IN_CHUNK = 10_000;
-
-export function chunks<T>(xs: T[], n: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < xs.length; i += n) out.push(xs.slice(i, i + n));
-  return out;
 }
 
 interface RenderStep {

@@ -5,17 +5,18 @@
  * "in use" checks and port listings see them as Neutron's do.
  */
 import type { Q, Tx } from '../../store/db.js';
-import { fromBool, fromJson } from '../../store/db.js';
+import { fromBool, fromJson, chunks } from '../../store/db.js';
 import { uuid as newUuid } from '../../util/ids.js';
 import { type Cidr, cidrContains, cidrsOverlap, parseCidr, parseIp } from '../../util/ip.js';
 import { pyRepr, pyStrOf } from '../../util/pyrepr.js';
 import type { RequestContext } from '../context.js';
+import type { NetworkKind, Work } from '../work.js';
 import { DomainError, conflict, neutronBadRequest, notFound, resourceNotFound } from '../errors.js';
 import { type Validator, NOT_SPECIFIED, fixedIps, hostRoutes, noneToEmptyList, string, toBoolean, uuid } from './attributes.js';
 import { visibleNetwork } from './networks.js';
 import { createPortInternal, deletePort, updatePortInternal } from './ports.js';
-import type { ResourceOps } from './registry.js';
-import { type ResourceDef, type Row, bumpRevision, chunks, getRow, insertRow, renderRows, standardAttrs, toColumns, updateRow } from './resource.js';
+import { type ResourceOps, actionMap } from './registry.js';
+import { type ResourceDef, type Row, bumpRevision, getRow, insertRow, renderRows, standardAttrs, toColumns, updateRow } from './resource.js';
 import { subnetDef } from './subnets.js';
 
 export const ROUTER_GW = 'network:router_gateway';
@@ -65,7 +66,7 @@ const gatewayInfo: Validator = (v) => {
   return undefined;
 };
 
-export const routerDef: ResourceDef = {
+export const routerDef: ResourceDef<NetworkKind> = {
   name: 'router',
   collection: 'routers',
   table: 'routers',
@@ -300,7 +301,8 @@ async function writeRoutes(trx: Tx, routerId: string, routes: Route[]): Promise<
 // ---------------------------------------------------------------- gateway
 
 /** Neutron's _update_router_gw_info (with ext-gw-mode's enable_snat). Returns whether anything changed. */
-async function updateGateway(trx: Tx, ctx: RequestContext, router: Row, info: GatewayInfo | null): Promise<boolean> {
+async function updateGateway(w: Work, ctx: RequestContext, router: Row, info: GatewayInfo | null): Promise<boolean> {
+  const { trx } = w;
   const networkId = info?.network_id ?? null;
   const extIps = info?.external_fixed_ips ?? [];
   const enableSnat = info && 'enable_snat' in info ? (toBoolean(info.enable_snat) as boolean) : true;
@@ -322,7 +324,7 @@ async function updateGateway(trx: Tx, ctx: RequestContext, router: Row, info: Ga
   let changed = false;
   const ipChange = extIps.length > 0 && (!gwPort || externalIpsDiffer(gwPort.fixed_ips, extIps));
   if (gwPort && ipChange && gwPort.network_id === networkId) {
-    await updatePortInternal(trx, gwPort.id, { fixed_ips: extIps });
+    await updatePortInternal(w, gwPort.id, { fixed_ips: extIps });
     changed = true;
   } else {
     if (gwPort && gwPort.network_id !== networkId) {
@@ -334,14 +336,14 @@ async function updateGateway(trx: Tx, ctx: RequestContext, router: Row, info: Ga
         );
       }
       await trx.updateTable('routers').set({ gw_port_id: null }).where('id', '=', router.id).execute();
-      await deletePort(trx, gwPort.id);
+      await deletePort(w, gwPort.id);
       router.gw_port_id = null;
       changed = true;
     }
     if (networkId && (!gwPort || gwPort.network_id !== networkId)) {
       await checkDupRouterSubnets(trx, router.id, extSubnets);
       // The gateway port belongs to no project: it is hidden from the router's owner, as in Neutron.
-      const portId = await createPortInternal(trx, {
+      const portId = await createPortInternal(w, {
         project_id: '',
         network_id: networkId,
         ...(extIps.length ? { fixed_ips: extIps } : {}),
@@ -424,7 +426,8 @@ async function visiblePort(trx: Tx, ctx: RequestContext, id: string): Promise<Ro
 
 const hasV6 = (p: { fixed_ips: Array<{ ip_address: string }> }) => p.fixed_ips.some((ip) => ip.ip_address.includes(':'));
 
-async function addInterfaceByPort(trx: Tx, ctx: RequestContext, router: Row, portId: string) {
+async function addInterfaceByPort(w: Work, ctx: RequestContext, router: Row, portId: string) {
+  const { trx } = w;
   const port = await visiblePort(trx, ctx, portId);
   if (port.device_id !== '') {
     throw conflict(
@@ -440,7 +443,7 @@ async function addInterfaceByPort(trx: Tx, ctx: RequestContext, router: Row, por
     checkSubnetAddressMode(s);
     subnets.push(s);
   }
-  await updatePortInternal(trx, port.id, { device_id: router.id, device_owner: ROUTER_INTF });
+  await updatePortInternal(w, port.id, { device_id: router.id, device_owner: ROUTER_INTF });
   full = await portWithIps(trx, port.id);
   if (hasV6(full)) {
     for (const existing of await routerPorts(trx, router.id)) {
@@ -476,7 +479,8 @@ async function addInterfaceByPort(trx: Tx, ctx: RequestContext, router: Row, por
   );
 }
 
-async function addInterfaceBySubnet(trx: Tx, ctx: RequestContext, router: Row, subnetId: string) {
+async function addInterfaceBySubnet(w: Work, ctx: RequestContext, router: Row, subnetId: string) {
+  const { trx } = w;
   const subnet = await visibleSubnet(trx, ctx, subnetId);
   if (!subnet.gateway_ip) throw routerBadRequest('Subnet for router interface must have a gateway IP');
   if (subnet.project_id !== ctx.projectId && !ctx.isAdmin) {
@@ -489,11 +493,11 @@ async function addInterfaceBySubnet(trx: Tx, ctx: RequestContext, router: Row, s
     // A further IPv6 prefix on a network joins the router's existing IPv6 port there.
     const existing = (await routerPorts(trx, router.id, ROUTER_INTERFACE_OWNERS)).find((p) => p.network_id === subnet.network_id && hasV6(p));
     if (existing) {
-      await updatePortInternal(trx, existing.id, { fixed_ips: [...existing.fixed_ips, fixedIp] });
+      await updatePortInternal(w, existing.id, { fixed_ips: [...existing.fixed_ips, fixedIp] });
       return interfaceResult(router.id, existing, [subnet.id], 'last');
     }
   }
-  const portId = await createPortInternal(trx, {
+  const portId = await createPortInternal(w, {
     project_id: router.project_id,
     network_id: subnet.network_id,
     fixed_ips: [fixedIp],
@@ -542,7 +546,8 @@ async function confirmInterfaceNotInUse(trx: Tx, routerId: string, subnet: Row):
   }
 }
 
-async function removeInterface(trx: Tx, ctx: RequestContext, router: Row, body: unknown) {
+async function removeInterface(w: Work, ctx: RequestContext, router: Row, body: unknown) {
+  const { trx } = w;
   const info = validateInterfaceInfo(body, true);
   if (info.port_id !== undefined) {
     const port = (await routerPorts(trx, router.id, [ROUTER_INTF])).find((p) => p.id === info.port_id);
@@ -553,7 +558,7 @@ async function removeInterface(trx: Tx, ctx: RequestContext, router: Row, body: 
     }
     const subnets = subnetIds.length ? await trx.selectFrom('subnets').selectAll().where('id', 'in', subnetIds).execute() : [];
     for (const s of subnets) await confirmInterfaceNotInUse(trx, router.id, s);
-    await deletePort(trx, port.id);
+    await deletePort(w, port.id);
     return interfaceResult(router.id, port, subnetIds, 'first');
   }
   const subnet = await visibleSubnet(trx, ctx, info.subnet_id!);
@@ -564,9 +569,9 @@ async function removeInterface(trx: Tx, ctx: RequestContext, router: Row, body: 
     if (!subnetIds.includes(subnet.id)) continue;
     if (subnetIds.length > 1) {
       // A multi-prefix IPv6 port only loses this prefix.
-      await updatePortInternal(trx, p.id, { fixed_ips: p.fixed_ips.filter((ip) => ip.subnet_id !== subnet.id) });
+      await updatePortInternal(w, p.id, { fixed_ips: p.fixed_ips.filter((ip) => ip.subnet_id !== subnet.id) });
     } else {
-      await deletePort(trx, p.id);
+      await deletePort(w, p.id);
     }
     return interfaceResult(router.id, p, [subnet.id], 'first');
   }
@@ -600,7 +605,8 @@ export function routerOps(): ResourceOps {
   return {
     def: routerDef,
     quota: 'router',
-    async create(trx, ctx, p) {
+    async create(w, ctx, p) {
+      const { trx } = w;
       const v = p.values;
       checkGatewayPolicy(ctx, 'create_router', v.external_gateway_info);
       const id = newUuid();
@@ -608,12 +614,13 @@ export function routerOps(): ResourceOps {
       const info = v.external_gateway_info as GatewayInfo | null;
       if (info && info.network_id) {
         const row = await trx.selectFrom('routers').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
-        if (await updateGateway(trx, ctx, row, info)) await bumpRevision(trx, 'routers', id);
+        if (await updateGateway(w, ctx, row, info)) await bumpRevision(trx, 'routers', id);
       }
       return id;
     },
 
-    async update(trx, ctx, row, p) {
+    async update(w, ctx, row, p) {
+      const { trx } = w;
       const v = { ...p.values };
       if ('external_gateway_info' in v) checkGatewayPolicy(ctx, 'update_router', v.external_gateway_info);
       if ('routes' in v) {
@@ -624,7 +631,7 @@ export function routerOps(): ResourceOps {
       }
       if ('external_gateway_info' in v) {
         const info = v.external_gateway_info as GatewayInfo | null;
-        const changed = await updateGateway(trx, ctx, row, info && info.network_id ? info : null);
+        const changed = await updateGateway(w, ctx, row, info && info.network_id ? info : null);
         if (changed) await bumpRevision(trx, 'routers', row.id);
         delete v.external_gateway_info;
         row.revision_number = (await trx.selectFrom('routers').select('revision_number').where('id', '=', row.id).executeTakeFirstOrThrow()).revision_number;
@@ -632,7 +639,8 @@ export function routerOps(): ResourceOps {
       await updateRow(trx, routerDef, row, toColumns(routerDef, v));
     },
 
-    async delete(trx, ctx, row) {
+    async delete(w, ctx, row) {
+      const { trx } = w;
       const attached = await routerPorts(trx, row.id, [ROUTER_INTF]);
       if (attached.length) {
         throw conflict('RouterInUse', `Router ${row.id} has ports still attached: ${attached.map((p) => p.id).join(', ')}`);
@@ -648,25 +656,28 @@ export function routerOps(): ResourceOps {
         }
       }
       await trx.updateTable('routers').set({ gw_port_id: null }).where('id', '=', row.id).execute();
-      for (const p of await routerPorts(trx, row.id)) await deletePort(trx, p.id);
+      for (const p of await routerPorts(trx, row.id)) await deletePort(w, p.id);
       await trx.deleteFrom('router_routes').where('router_id', '=', row.id).execute();
       await trx.deleteFrom('routers').where('id', '=', row.id).execute();
     },
 
-    actions: {
-      async add_router_interface(trx, ctx, row, body) {
+    actions: actionMap({
+      async add_router_interface(w, ctx, row, body) {
+        const { trx } = w;
         const info = validateInterfaceInfo(body, false);
         const result =
-          info.port_id !== undefined ? await addInterfaceByPort(trx, ctx, row, info.port_id) : await addInterfaceBySubnet(trx, ctx, row, info.subnet_id!);
+          info.port_id !== undefined ? await addInterfaceByPort(w, ctx, row, info.port_id) : await addInterfaceBySubnet(w, ctx, row, info.subnet_id!);
         await bumpRevision(trx, 'routers', row.id);
         return result;
       },
-      async remove_router_interface(trx, ctx, row, body) {
-        const result = await removeInterface(trx, ctx, row, body);
+      async remove_router_interface(w, ctx, row, body) {
+        const { trx } = w;
+        const result = await removeInterface(w, ctx, row, body);
         await bumpRevision(trx, 'routers', row.id);
         return result;
       },
-      async add_extraroutes(trx, ctx, row, body) {
+      async add_extraroutes(w, ctx, row, body) {
+        const { trx } = w;
         const add = routesFromBody(body);
         const old = await currentRoutes(trx, row.id);
         const routes = [...old, ...add.filter((r) => !old.some((o) => sameRoute(o, r)))];
@@ -675,7 +686,8 @@ export function routerOps(): ResourceOps {
         await bumpRevision(trx, 'routers', row.id);
         return { router: await rendered(trx, ctx, row.id) };
       },
-      async remove_extraroutes(trx, ctx, row, body) {
+      async remove_extraroutes(w, ctx, row, body) {
+        const { trx } = w;
         const remove = routesFromBody(body);
         const routes = (await currentRoutes(trx, row.id)).filter((o) => !remove.some((r) => sameRoute(o, r)));
         await validateRoutes(trx, row.id, routes);
@@ -683,7 +695,7 @@ export function routerOps(): ResourceOps {
         await bumpRevision(trx, 'routers', row.id);
         return { router: await rendered(trx, ctx, row.id) };
       },
-    },
+    }),
   };
 }
 

@@ -1,13 +1,14 @@
 import type { Q, Store, Tx } from '../../store/db.js';
-import { isUniqueViolation } from '../../store/db.js';
+import { isUniqueViolation, IN_CHUNK, chunks } from '../../store/db.js';
 import { uuid as newUuid } from '../../util/ids.js';
 import { cidrToString, parseCidr, parseIp } from '../../util/ip.js';
 import { isoSeconds } from '../../util/time.js';
 import type { RequestContext } from '../context.js';
+import type { NetworkKind, UnitOfWork, Work } from '../work.js';
 import { DomainError, conflict, invalidInput, notFound } from '../errors.js';
 import { string, toBoolean, uuid, uuidOrNone, values as valuesV } from './attributes.js';
 import type { ResourceOps } from './registry.js';
-import { type ResourceDef, type Row, bumpRevision, IN_CHUNK, chunks, insertRow, standardAttrs, toColumns, updateRow } from './resource.js';
+import { type ResourceDef, type Row, bumpRevision, insertRow, standardAttrs, toColumns, updateRow } from './resource.js';
 
 export const DEFAULT_SG_DESCRIPTION = 'Default security group';
 
@@ -95,7 +96,7 @@ function convertPrefix(v: unknown): unknown {
   throw new DomainError('bad_request', 'InvalidCIDR', `Invalid CIDR ${String(v)} given as IP prefix.`);
 }
 
-export const securityGroupDef: ResourceDef = {
+export const securityGroupDef: ResourceDef<NetworkKind> = {
   name: 'security_group',
   collection: 'security_groups',
   path: 'security-groups',
@@ -144,7 +145,7 @@ export const securityGroupDef: ResourceDef = {
   },
 };
 
-export const securityGroupRuleDef: ResourceDef = {
+export const securityGroupRuleDef: ResourceDef<NetworkKind> = {
   name: 'security_group_rule',
   collection: 'security_group_rules',
   path: 'security-group-rules',
@@ -236,11 +237,13 @@ async function createGroup(trx: Tx, projectId: string, name: string, description
  * The project's `default` group, made on first use with Neutron's four rules. A primary key on
  * the project makes concurrent first uses agree on one group.
  */
-export async function ensureDefaultSecurityGroup(trx: Tx, projectId: string): Promise<string> {
+export async function ensureDefaultSecurityGroup(w: Work, projectId: string): Promise<string> {
+  const { trx } = w;
   const existing = await trx.selectFrom('default_security_groups').select('security_group_id').where('project_id', '=', projectId).executeTakeFirst();
   if (existing) return existing.security_group_id;
   const id = await createGroup(trx, projectId, 'default', DEFAULT_SG_DESCRIPTION, true, true);
   await trx.insertInto('default_security_groups').values({ project_id: projectId, security_group_id: id }).execute();
+  w.changed('security_group', id, projectId, 'create');
   return id;
 }
 
@@ -371,33 +374,34 @@ async function visibleGroup(q: Q, ctx: RequestContext, id: string): Promise<Row>
  * project of a `project_id`/`tenant_id` filter, else the caller's. A member never makes another
  * project's group (Neutron bug 1987410). Reads first, so the common case writes nothing.
  */
-function ensureOnList(store: Store) {
+function ensureOnList(uow: UnitOfWork) {
+  const { store } = uow;
   return async (ctx: RequestContext, filters: Map<string, string[]>) => {
     const projectId = filters.get('project_id')?.[0] ?? filters.get('tenant_id')?.[0] ?? ctx.projectId;
     if (!projectId || (!ctx.isAdmin && projectId !== ctx.projectId)) return;
     const has = await store.db.selectFrom('default_security_groups').select('project_id').where('project_id', '=', projectId).executeTakeFirst();
     if (has) return;
-    await store.tx(async (trx) => {
-      await ensureDefaultSecurityGroup(trx, projectId);
-    });
+    await uow.run((w) => ensureDefaultSecurityGroup(w, projectId));
   };
 }
 
-export function securityGroupOps(store: Store): ResourceOps {
+export function securityGroupOps(uow: UnitOfWork): ResourceOps {
   return {
     def: securityGroupDef,
     quota: 'security_group',
-    beforeList: ensureOnList(store),
-    async create(trx, ctx, p) {
+    beforeList: ensureOnList(uow),
+    async create(w, ctx, p) {
+      const { trx } = w;
       const v = p.values;
       const project = v.project_id as string;
       if (String(v.name).toLowerCase() === 'default') {
         throw conflict('SecurityGroupDefaultAlreadyExists', 'Default security group already exists.');
       }
-      await ensureDefaultSecurityGroup(trx, project);
+      await ensureDefaultSecurityGroup(w, project);
       return createGroup(trx, project, v.name as string, v.description as string, v.stateful as boolean, false);
     },
-    async update(trx, ctx, row, p) {
+    async update(w, ctx, row, p) {
+      const { trx } = w;
       const v = p.values;
       if (row.name === 'default' && 'name' in v && v.name !== 'default') {
         throw conflict('SecurityGroupCannotUpdateDefault', 'Updating default security group not allowed.');
@@ -411,7 +415,8 @@ export function securityGroupOps(store: Store): ResourceOps {
       }
       await updateRow(trx, securityGroupDef, row, toColumns(securityGroupDef, v));
     },
-    async delete(trx, ctx, row) {
+    async delete(w, ctx, row) {
+      const { trx } = w;
       const used = await trx.selectFrom('port_security_groups').select('port_id').where('security_group_id', '=', row.id).executeTakeFirst();
       if (used) throw conflict('SecurityGroupInUse', `Security Group ${row.id} in use.`);
       if (row.name === 'default' && !ctx.isAdmin) {
@@ -425,12 +430,13 @@ export function securityGroupOps(store: Store): ResourceOps {
   };
 }
 
-export function securityGroupRuleOps(store: Store): ResourceOps {
+export function securityGroupRuleOps(uow: UnitOfWork): ResourceOps {
   return {
     def: securityGroupRuleDef,
     quota: 'security_group_rule',
-    beforeList: ensureOnList(store),
-    async create(trx, ctx, p) {
+    beforeList: ensureOnList(uow),
+    async create(w, ctx, p) {
+      const { trx } = w;
       const r: Row = { ...p.values };
       const group = await visibleGroup(trx, ctx, r.security_group_id);
       // Rules belong to the group's project, whoever of its admins writes them.
@@ -446,7 +452,8 @@ export function securityGroupRuleOps(store: Store): ResourceOps {
       await bumpRevision(trx, 'security_groups', group.id);
       return id;
     },
-    async delete(trx, ctx, row) {
+    async delete(w, ctx, row) {
+      const { trx } = w;
       await trx.deleteFrom('security_group_rules').where('id', '=', row.id).execute();
       await bumpRevision(trx, 'security_groups', row.security_group_id);
     },

@@ -1,3 +1,4 @@
+import { chunks } from '../../store/db.js';
 /**
  * Subnet pools (Neutron's `subnet_allocation`, `subnetpool-prefix-ops`): a set of prefixes from
  * which subnets are carved, either a requested CIDR or the first free block of a prefix length.
@@ -8,10 +9,11 @@ import { uuid as newUuid } from '../../util/ids.js';
 import { type Cidr, type IpVersion, bitsOf, cidrToString, parseCidr } from '../../util/ip.js';
 import { type Range, cidrRange, cidrTexts, intersects, isSubset, rangesOf, subtract, toCidrs } from '../../util/ipset.js';
 import type { RequestContext } from '../context.js';
+import type { NetworkKind, Work } from '../work.js';
 import { DomainError, conflict, invalidInput, neutronBadRequest, resourceNotFound } from '../errors.js';
 import { type Validator, NOT_SPECIFIED, nonNegative, notEmptyString, subnetCidr, toBoolean, toInt, uuid } from './attributes.js';
-import type { ResourceOps } from './registry.js';
-import { type ResourceDef, type Row, bumpRevision, chunks, insertRow, renderRows, standardAttrs, updateRow } from './resource.js';
+import { type ResourceOps, actionMap } from './registry.js';
+import { type ResourceDef, type Row, bumpRevision, insertRow, renderRows, standardAttrs, updateRow } from './resource.js';
 
 /** type:subnet_list, worded as neutron-lib words it. */
 const subnetList: Validator = (v) => {
@@ -24,7 +26,7 @@ const subnetList: Validator = (v) => {
   return undefined;
 };
 
-export const subnetpoolDef: ResourceDef = {
+export const subnetpoolDef: ResourceDef<NetworkKind> = {
   name: 'subnetpool',
   collection: 'subnetpools',
   table: 'subnetpools',
@@ -192,7 +194,8 @@ export function subnetpoolOps(): ResourceOps {
   return {
     def: subnetpoolDef,
     quota: 'subnetpool',
-    async create(trx, ctx, p) {
+    async create(w, ctx, p) {
+      const { trx } = w;
       const v = p.values;
       const spec = readPool(v.prefixes as string[], {
         min: v.min_prefixlen as number | undefined,
@@ -218,24 +221,28 @@ export function subnetpoolOps(): ResourceOps {
       return id;
     },
 
-    async update(trx, ctx, row, p) {
+    async update(w, ctx, row, p) {
+      const { trx } = w;
       await applyUpdate(trx, row, p.values);
     },
 
-    async delete(trx, ctx, row) {
+    async delete(w, ctx, row) {
+      const { trx } = w;
       const used = await trx.selectFrom('subnets').select('id').where('subnetpool_id', '=', row.id).executeTakeFirst();
       if (used) throw badRequest('SubnetPoolDeleteError', 'Unable to delete subnet pool: Subnet pool has existing allocations.');
       await trx.deleteFrom('subnetpool_prefixes').where('subnetpool_id', '=', row.id).execute();
       await trx.deleteFrom('subnetpools').where('id', '=', row.id).execute();
     },
 
-    actions: {
-      async add_prefixes(trx, ctx, row, body) {
+    actions: actionMap({
+      async add_prefixes(w, ctx, row, body) {
+        const { trx } = w;
         const add = prefixesFromBody(body);
         if (add.length) await applyUpdate(trx, row, { prefixes: [...(await poolPrefixes(trx, row.id)), ...add] });
         return { prefixes: (await rendered(trx, ctx, row.id)).prefixes };
       },
-      async remove_prefixes(trx, ctx, row, body) {
+      async remove_prefixes(w, ctx, row, body) {
+        const { trx } = w;
         const remove = rangesOf(prefixesFromBody(body));
         const current = rangesOf(await poolPrefixes(trx, row.id));
         if (remove.length && intersects(current, remove)) {
@@ -249,7 +256,7 @@ export function subnetpoolOps(): ResourceOps {
         }
         return { prefixes: (await rendered(trx, ctx, row.id)).prefixes };
       },
-    },
+    }),
   };
 }
 
@@ -274,10 +281,9 @@ const allocationError = (reason: string) => new DomainError('internal', 'SubnetA
  * prefix bounds, per-project quota) and return the CIDR to create. Runs in the subnet's
  * transaction; the pool row is locked on PostgreSQL so two allocations cannot take one block.
  */
-export async function allocateFromPool(trx: Tx, ctx: RequestContext, req: PoolRequest, lock: boolean): Promise<{ cidr: string; picked: boolean }> {
-  let q = trx.selectFrom('subnetpools').selectAll().where('id', '=', req.poolId);
-  if (lock) q = q.forUpdate();
-  const pool = await q.executeTakeFirst();
+export async function allocateFromPool(w: Work, ctx: RequestContext, req: PoolRequest): Promise<{ cidr: string; picked: boolean }> {
+  const { trx } = w;
+  const pool = await w.forUpdate(trx.selectFrom('subnetpools').selectAll().where('id', '=', req.poolId)).executeTakeFirst();
   if (!pool || (!ctx.isAdmin && pool.project_id !== ctx.projectId && pool.shared !== 1)) throw resourceNotFound('Subnet pool', req.poolId);
   if (req.ipVersion !== pool.ip_version) {
     throw subnetsBadRequest(`Cannot allocate IPv${req.ipVersion} subnet from IPv${pool.ip_version} subnet pool`);

@@ -3,6 +3,7 @@ import { fromJson } from '../../store/db.js';
 import { uuid as newUuid } from '../../util/ids.js';
 import { type Cidr, cidrContains, cidrToString, cidrsOverlap, eui64, ipKey, ipToString, parseCidr, parseIp } from '../../util/ip.js';
 import type { RequestContext } from '../context.js';
+import type { NetworkKind } from '../work.js';
 import { DomainError, conflict, invalidInput, neutronBadRequest, resourceNotFound } from '../errors.js';
 import {
   NOT_SPECIFIED,
@@ -41,7 +42,7 @@ export const ROUTER_PORT_OWNERS = [
 const MAX_DNS_NAMESERVERS = 5;
 const MAX_HOST_ROUTES = 20;
 
-export const subnetDef: ResourceDef = {
+export const subnetDef: ResourceDef<NetworkKind> = {
   name: 'subnet',
   collection: 'subnets',
   table: 'subnets',
@@ -210,11 +211,12 @@ function gatewayInvalid(c: Cidr, gw: bigint): boolean {
   return c.version === 4 && (gw === c.first || gw === c.last) && gw >= c.first && gw <= c.last;
 }
 
-export function subnetOps(opts: { lockPools: boolean } = { lockPools: false }): ResourceOps {
+export function subnetOps(): ResourceOps {
   return {
     def: subnetDef,
     quota: 'subnet',
-    async create(trx, ctx, p) {
+    async create(w, ctx, p) {
+      const { trx } = w;
       const v = p.values;
       const network = await visibleNetwork(trx, ctx, v.network_id as string);
       if (!network) throw resourceNotFound('Network', v.network_id as string);
@@ -231,20 +233,15 @@ export function subnetOps(opts: { lockPools: boolean } = { lockPools: false }): 
       let pickedByPool = false;
       if (poolId) {
         if (hasCidr) checkIpVersion('cidr', cidrIn, version);
-        const alloc = await allocateFromPool(
-          trx,
-          ctx,
-          {
-            poolId,
-            ipVersion: version,
-            networkId: network.id,
-            projectId: v.project_id as string,
-            cidr: hasCidr ? cidrIn : undefined,
-            prefixlen: v.prefixlen as number | undefined,
-            allocationPools: v.allocation_pools !== undefined,
-          },
-          opts.lockPools,
-        );
+        const alloc = await allocateFromPool(w, ctx, {
+          poolId,
+          ipVersion: version,
+          networkId: network.id,
+          projectId: v.project_id as string,
+          cidr: hasCidr ? cidrIn : undefined,
+          prefixlen: v.prefixlen as number | undefined,
+          allocationPools: v.allocation_pools !== undefined,
+        });
         cidrIn = alloc.cidr;
         pickedByPool = alloc.picked;
       }
@@ -334,7 +331,8 @@ export function subnetOps(opts: { lockPools: boolean } = { lockPools: false }): 
       return id;
     },
 
-    async update(trx, ctx, row, p) {
+    async update(w, ctx, row, p) {
+      const { trx } = w;
       const v = { ...p.values };
       const c = parseCidr(row.cidr)!;
       const version = row.ip_version as number;
@@ -381,7 +379,8 @@ export function subnetOps(opts: { lockPools: boolean } = { lockPools: false }): 
       await updateRow(trx, subnetDef, row, toColumns(subnetDef, v));
     },
 
-    async delete(trx, ctx, row) {
+    async delete(w, ctx, row) {
+      const { trx } = w;
       const allocs = await trx
         .selectFrom('ip_allocations as a')
         .innerJoin('ports as p', 'p.id', 'a.port_id')

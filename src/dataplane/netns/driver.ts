@@ -3,8 +3,7 @@ import { type FSWatcher, readFileSync, readdirSync, rmSync, watch } from 'node:f
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
-import { type InstanceHost, type InstanceReport, readInstanceSpecs } from '../../core/compute/host.js';
-import type { ComputeService } from '../../core/compute/servers.js';
+import { type InstanceReport, type InstanceReports, readInstanceSpecs } from '../../core/compute/host.js';
 import type { NetworkService } from '../../core/network/service.js';
 import { type DataPlaneDriver, Reconciler } from '../driver.js';
 import { buildDesired, ROUTER_GATEWAY_OWNER, ROUTER_INTERFACE_OWNERS } from './desired.js';
@@ -86,7 +85,7 @@ async function mapLimit<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R
  * incremental pass only namespaces whose desired state changed since they were last applied
  * cleanly), applies the difference in one batch per namespace and writes status back.
  */
-export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
+export class NetnsDataPlane implements DataPlaneDriver {
   readonly kind = 'netns';
   readonly hostname = hostname();
   readonly names: Names;
@@ -110,7 +109,7 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
   private retry: NodeJS.Timeout | null = null;
   private retryDelay = 250;
   private changes = 0;
-  private compute: ComputeService | null = null;
+  private unsubscribe: (() => void) | null = null;
   /** What each instance was last reported as (compute learns of changes only). */
   private readonly reported = new Map<string, string>();
   /** Switch-side link → the namespace its veth leads to (to re-read it when the link flaps). */
@@ -127,6 +126,8 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
     private readonly network: NetworkService,
     private readonly opts: NetnsOptions,
     private readonly log: Logger,
+    /** Compute, when this data plane runs its servers: what each instance really does is reported there. */
+    private readonly instances: InstanceReports | null,
   ) {
     this.names = new Names(opts.prefix);
     this.reconciler = new Reconciler(
@@ -146,10 +147,10 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
   }
 
   /** Refuses (throws, with the reason and the fix) when not root or a tool is missing. */
-  static async create(network: NetworkService, opts: NetnsOptions, log: Logger): Promise<NetnsDataPlane> {
+  static async create(network: NetworkService, opts: NetnsOptions, log: Logger, instances: InstanceReports | null = null): Promise<NetnsDataPlane> {
     const why = (await preflight()) ?? (await ensureBrNetfilter());
     if (why) throw new Error(why);
-    return new NetnsDataPlane(network, opts, log);
+    return new NetnsDataPlane(network, opts, log, instances);
   }
 
   /** Let another service add to each snapshot. */
@@ -157,21 +158,10 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
     this.extenders.push(fn);
   }
 
-  /**
-   * Run compute's servers: their desired power state, reboots, user_data and NIC order come from
-   * compute's tables, and what the instance really does is reported back.
-   */
-  attachCompute(compute: ComputeService): void {
-    this.compute = compute;
-  }
-
-  private readonly onChange = (e: { op: string }) => {
-    if (e.op !== 'status') this.kick();
-  };
-
   async start(): Promise<void> {
     takeLock(this.opts.prefix);
-    this.network.events.on('change', this.onChange);
+    // Any desired-state change may touch the machine (status reports are ours, and not heard).
+    this.unsubscribe = this.network.uow.changes.subscribe({}, () => this.kick());
     this.reconciler.start();
   }
 
@@ -191,7 +181,8 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
   }
 
   async stop(): Promise<void> {
-    this.network.events.off('change', this.onChange);
+    this.unsubscribe?.();
+    this.unsubscribe = null;
     this.watcher?.close();
     this.monitor.stop();
     if (this.linkKick) clearTimeout(this.linkKick);
@@ -245,7 +236,7 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
 
   async snapshot(): Promise<Snapshot> {
     const snap = await loadSnapshot(this.network.store);
-    if (this.compute) {
+    if (this.instances) {
       snap.instances = (await readInstanceSpecs(this.network.store.db)).map((i) => ({
         id: i.id,
         running: i.power === 'running',
@@ -517,7 +508,7 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
 
     await this.writeStatus(snap, desired, errors);
     await this.reportInstances(desired, errors, existing);
-    if (full && this.compute) this.removeInstanceDirs(desired);
+    if (full && this.instances) this.removeInstanceDirs(desired);
     if (full) this.lastFull = Date.now();
     mark('status');
     this.lastPass = {
@@ -653,7 +644,7 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
    * shutdown when stopped, or the reason it cannot run (a port the kernel refused).
    */
   private async reportInstances(desired: Desired, errors: Map<string, string>, existing: Map<string, number>): Promise<void> {
-    if (!this.compute) return;
+    if (!this.instances) return;
     const live = new Set<string>();
     for (const i of desired.instances) {
       live.add(i.id);
@@ -665,7 +656,7 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
       const key = JSON.stringify(report);
       if (this.reported.get(i.id) === key) continue;
       this.reported.set(i.id, key);
-      await this.compute.reportInstance(i.id, report);
+      await this.instances.reportInstance(i.id, report);
     }
     for (const id of this.reported.keys()) if (!live.has(id)) this.reported.delete(id);
   }

@@ -38,7 +38,7 @@ export function catalogRoutes(edge: IdentityEdge): void {
   });
 
   edge.route('GET', '/v3/services', async (req) => {
-    enforce('identity:list_services', await edge.token(req));
+    enforce('identity:list_services', edge.caller(req));
     const type = edge.query(req, 'type');
     const name = edge.query(req, 'name');
     const list = identity.catalog.filter((s) => (type === undefined || s.type === type) && (name === undefined || s.name === name));
@@ -49,7 +49,7 @@ export function catalogRoutes(edge: IdentityEdge): void {
     );
   });
   edge.route('GET', '/v3/services/:id', async (req) => {
-    enforce('identity:get_service', await edge.token(req));
+    enforce('identity:get_service', edge.caller(req));
     const { id } = req.params as { id: string };
     const s = identity.catalog.find((x) => x.id === id);
     if (!s) throw notFound('service', id);
@@ -57,7 +57,7 @@ export function catalogRoutes(edge: IdentityEdge): void {
   });
 
   edge.route('GET', '/v3/endpoints', async (req) => {
-    enforce('identity:list_endpoints', await edge.token(req));
+    enforce('identity:list_endpoints', edge.caller(req));
     const iface = edge.query(req, 'interface');
     const service = edge.query(req, 'service_id');
     const region = edge.query(req, 'region_id');
@@ -74,7 +74,7 @@ export function catalogRoutes(edge: IdentityEdge): void {
     );
   });
   edge.route('GET', '/v3/endpoints/:id', async (req) => {
-    enforce('identity:get_endpoint', await edge.token(req));
+    enforce('identity:get_endpoint', edge.caller(req));
     const { id } = req.params as { id: string };
     const e = endpoints().find((x) => x.id === id);
     if (!e) throw notFound('endpoint', id);
@@ -82,7 +82,7 @@ export function catalogRoutes(edge: IdentityEdge): void {
   });
 
   edge.route('GET', '/v3/regions', async (req) => {
-    enforce('identity:list_regions', await edge.token(req));
+    enforce('identity:list_regions', edge.caller(req));
     return edge.collection(
       req,
       'regions',
@@ -90,7 +90,7 @@ export function catalogRoutes(edge: IdentityEdge): void {
     );
   });
   edge.route('GET', '/v3/regions/:id', async (req) => {
-    enforce('identity:get_region', await edge.token(req));
+    enforce('identity:get_region', edge.caller(req));
     const { id } = req.params as { id: string };
     if (!regions().includes(id)) throw notFound('region', id);
     return { region: regionView(req, id) };
@@ -103,7 +103,7 @@ export function catalogRoutes(edge: IdentityEdge): void {
     ['/v3/regions', 'create_region'],
   ] as const) {
     edge.route('POST', path, async (req) => {
-      enforce(`identity:${action}`, await edge.token(req));
+      enforce(`identity:${action}`, edge.caller(req));
       throw notImplemented();
     });
   }
@@ -113,7 +113,7 @@ export function catalogRoutes(edge: IdentityEdge): void {
     ['/v3/regions/:id', 'region'],
   ] as const) {
     edge.route(['PATCH', 'DELETE'], path, async (req) => {
-      enforce(`identity:${req.method === 'PATCH' ? 'update' : 'delete'}_${kind}`, await edge.token(req));
+      enforce(`identity:${req.method === 'PATCH' ? 'update' : 'delete'}_${kind}`, edge.caller(req));
       throw notImplemented();
     });
   }

@@ -43,7 +43,7 @@ export function grantRoutes(edge: IdentityEdge): void {
     const targetId = (p: GrantParams) => (type === 'system' ? SYSTEM_ALL : p.target!);
 
     edge.route('GET', path, async (req) => {
-      const caller = await edge.token(req);
+      const caller = edge.caller(req);
       const p = req.params as GrantParams;
       enforce(action('list'), caller, await resolve(type, p));
       const roles = await identity.assignments.grants(p.user, type, targetId(p));
@@ -54,21 +54,21 @@ export function grantRoutes(edge: IdentityEdge): void {
       );
     });
     edge.route(['GET'], `${path}/:role`, async (req, reply) => {
-      const caller = await edge.token(req);
+      const caller = edge.caller(req);
       const p = req.params as GrantParams;
       enforce(action('check'), caller, await resolve(type, p));
       await identity.assignments.check(p.user, type, targetId(p), p.role!);
       return IdentityEdge.noContent(reply);
     });
     edge.route('PUT', `${path}/:role`, async (req, reply) => {
-      const caller = await edge.token(req);
+      const caller = edge.caller(req);
       const p = req.params as GrantParams;
       enforce(action('create'), caller, await resolve(type, p));
       await identity.assignments.grant(p.user, type, targetId(p), p.role!);
       return IdentityEdge.noContent(reply);
     });
     edge.route('DELETE', `${path}/:role`, async (req, reply) => {
-      const caller = await edge.token(req);
+      const caller = edge.caller(req);
       const p = req.params as GrantParams;
       enforce(action('revoke'), caller, await resolve(type, p, true));
       await identity.assignments.revoke(p.user, type, targetId(p), p.role!);
@@ -79,7 +79,7 @@ export function grantRoutes(edge: IdentityEdge): void {
   // ------------------------------------------------------------ GET /v3/role_assignments
 
   edge.route('GET', '/v3/role_assignments', async (req) => {
-    const caller = await edge.token(req);
+    const caller = edge.caller(req);
     const q = (n: string) => edge.query(req, n);
     const confined = readerDomain(caller);
     enforce('identity:list_role_assignments', caller, { domainId: confined });
@@ -148,7 +148,7 @@ export function grantRoutes(edge: IdentityEdge): void {
   };
 
   edge.route('GET', '/v3/roles/:prior/implies', async (req) => {
-    const caller = await edge.token(req);
+    const caller = edge.caller(req);
     const p = req.params as RuleParams;
     await ruleTarget(p);
     enforce('identity:list_implied_roles', caller);
@@ -161,7 +161,7 @@ export function grantRoutes(edge: IdentityEdge): void {
     };
   });
   edge.route('GET', '/v3/roles/:prior/implies/:implied', async (req, reply) => {
-    const caller = await edge.token(req);
+    const caller = edge.caller(req);
     const p = req.params as Required<RuleParams>;
     await ruleTarget(p);
     if (req.method === 'HEAD') {
@@ -174,7 +174,7 @@ export function grantRoutes(edge: IdentityEdge): void {
     return ruleView(req, p.prior, p.implied);
   });
   edge.route('PUT', '/v3/roles/:prior/implies/:implied', async (req, reply) => {
-    const caller = await edge.token(req);
+    const caller = edge.caller(req);
     const p = req.params as Required<RuleParams>;
     await ruleTarget(p);
     enforce('identity:create_implied_role', caller);
@@ -183,7 +183,7 @@ export function grantRoutes(edge: IdentityEdge): void {
     return ruleView(req, p.prior, p.implied);
   });
   edge.route('DELETE', '/v3/roles/:prior/implies/:implied', async (req, reply) => {
-    const caller = await edge.token(req);
+    const caller = edge.caller(req);
     const p = req.params as Required<RuleParams>;
     await ruleTarget(p);
     enforce('identity:delete_implied_role', caller);
@@ -191,7 +191,7 @@ export function grantRoutes(edge: IdentityEdge): void {
     return IdentityEdge.noContent(reply);
   });
   edge.route('GET', '/v3/role_inferences', async (req) => {
-    enforce('identity:list_role_inference_rules', await edge.token(req));
+    enforce('identity:list_role_inference_rules', edge.caller(req));
     const roles = new Map((await identity.roles.list()).map((r) => [r.id, r]));
     const byPrior = new Map<string, Role[]>();
     for (const r of await identity.roles.rules()) byPrior.set(r.prior_role_id, [...(byPrior.get(r.prior_role_id) ?? []), roles.get(r.implied_role_id)!]);

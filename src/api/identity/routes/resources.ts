@@ -23,7 +23,7 @@ export function resourceRoutes(edge: IdentityEdge): void {
   // ------------------------------------------------------------ domains
 
   edge.route('GET', '/v3/domains', async (req) => {
-    enforce('identity:list_domains', await edge.token(req));
+    enforce('identity:list_domains', edge.caller(req));
     const list = await identity.domains.list({ name: edge.query(req, 'name'), enabled: optBool(req, 'enabled') });
     return edge.collection(
       req,
@@ -32,19 +32,19 @@ export function resourceRoutes(edge: IdentityEdge): void {
     );
   });
   edge.route('POST', '/v3/domains', async (req, reply) => {
-    enforce('identity:create_domain', await edge.token(req));
+    enforce('identity:create_domain', edge.caller(req));
     const input = edge.member(req, 'domain', S.domainCreate);
     reply.status(201);
     return { domain: domainView(base(req), await identity.domains.create(input)) };
   });
   edge.route('GET', '/v3/domains/:id', async (req) => {
-    const caller = await edge.token(req);
+    const caller = edge.caller(req);
     const d = await identity.domains.get((req.params as Params).id);
     enforce('identity:get_domain', caller, { domainId: d.id });
     return { domain: domainView(base(req), d) };
   });
   edge.route('PATCH', '/v3/domains/:id', async (req) => {
-    const caller = await edge.token(req);
+    const caller = edge.caller(req);
     const { id } = req.params as Params;
     await identity.domains.get(id);
     enforce('identity:update_domain', caller, { domainId: id });
@@ -52,7 +52,7 @@ export function resourceRoutes(edge: IdentityEdge): void {
     return { domain: domainView(base(req), await identity.domains.update(id, patch)) };
   });
   edge.route('DELETE', '/v3/domains/:id', async (req, reply) => {
-    const caller = await edge.token(req);
+    const caller = edge.caller(req);
     const { id } = req.params as Params;
     await identity.domains.get(id);
     enforce('identity:delete_domain', caller, { domainId: id });
@@ -63,7 +63,7 @@ export function resourceRoutes(edge: IdentityEdge): void {
   // ------------------------------------------------------------ projects
 
   edge.route('GET', '/v3/projects', async (req) => {
-    const caller = await edge.token(req);
+    const caller = edge.caller(req);
     const confined = readerDomain(caller);
     const domainId = edge.query(req, 'domain_id') ?? confined;
     enforce('identity:list_projects', caller, { domainId });
@@ -82,7 +82,7 @@ export function resourceRoutes(edge: IdentityEdge): void {
     );
   });
   edge.route('POST', '/v3/projects', async (req, reply) => {
-    const caller = await edge.token(req);
+    const caller = edge.caller(req);
     enforce('identity:create_project', caller);
     const input = edge.member(req, 'project', S.projectCreate);
     const domain_id = (input.domain_id as string | null | undefined) || defaultDomain(caller);
@@ -90,20 +90,20 @@ export function resourceRoutes(edge: IdentityEdge): void {
     return { project: projectView(base(req), await identity.projects.create({ ...input, domain_id })) };
   });
   edge.route('GET', '/v3/projects/:id', async (req) => {
-    const caller = await edge.token(req);
+    const caller = edge.caller(req);
     const p = await identity.projects.get((req.params as Params).id);
     enforce('identity:get_project', caller, { projectId: p.id, projectDomainId: p.domain_id });
     return { project: projectView(base(req), p) };
   });
   edge.route('PATCH', '/v3/projects/:id', async (req) => {
-    const caller = await edge.token(req);
+    const caller = edge.caller(req);
     const p = await identity.projects.get((req.params as Params).id);
     enforce('identity:update_project', caller, { projectId: p.id, projectDomainId: p.domain_id });
     const patch = edge.member(req, 'project', S.projectUpdate);
     return { project: projectView(base(req), await identity.projects.update(p.id, patch), { withExtra: true }) };
   });
   edge.route('DELETE', '/v3/projects/:id', async (req, reply) => {
-    const caller = await edge.token(req);
+    const caller = edge.caller(req);
     const p = await identity.projects.get((req.params as Params).id);
     enforce('identity:delete_project', caller, { projectId: p.id, projectDomainId: p.domain_id });
     await identity.projects.delete(p.id);
@@ -113,7 +113,7 @@ export function resourceRoutes(edge: IdentityEdge): void {
   // ------------------------------------------------------------ users
 
   edge.route('GET', '/v3/users', async (req) => {
-    const caller = await edge.token(req);
+    const caller = edge.caller(req);
     const domainId = edge.query(req, 'domain_id') ?? readerDomain(caller);
     enforce('identity:list_users', caller, { domainId });
     const list = await identity.users.list({ name: edge.query(req, 'name'), domain_id: domainId, enabled: optBool(req, 'enabled') });
@@ -124,7 +124,7 @@ export function resourceRoutes(edge: IdentityEdge): void {
     );
   });
   edge.route('POST', '/v3/users', async (req, reply) => {
-    const caller = await edge.token(req);
+    const caller = edge.caller(req);
     enforce('identity:create_user', caller);
     const input = edge.member(req, 'user', S.userCreate);
     const domain_id = (input.domain_id as string | undefined) || defaultDomain(caller);
@@ -132,20 +132,20 @@ export function resourceRoutes(edge: IdentityEdge): void {
     return { user: userView(base(req), await identity.users.create({ ...input, domain_id })) };
   });
   edge.route('GET', '/v3/users/:id', async (req) => {
-    const caller = await edge.token(req);
+    const caller = edge.caller(req);
     const u = await identity.users.get((req.params as Params).id);
     enforce('identity:get_user', caller, { userId: u.id, userDomainId: u.domain_id });
     return { user: userView(base(req), u) };
   });
   edge.route('PATCH', '/v3/users/:id', async (req) => {
-    const caller = await edge.token(req);
+    const caller = edge.caller(req);
     const u = await identity.users.get((req.params as Params).id);
     enforce('identity:update_user', caller, { userId: u.id, userDomainId: u.domain_id });
     const patch = edge.member(req, 'user', S.userUpdate);
     return { user: userView(base(req), await identity.users.update(u.id, patch), { withExtra: true }) };
   });
   edge.route('DELETE', '/v3/users/:id', async (req, reply) => {
-    const caller = await edge.token(req);
+    const caller = edge.caller(req);
     const u = await identity.users.get((req.params as Params).id);
     enforce('identity:delete_user', caller, { userId: u.id, userDomainId: u.domain_id });
     await identity.users.delete(u.id);
@@ -160,7 +160,7 @@ export function resourceRoutes(edge: IdentityEdge): void {
     return IdentityEdge.noContent(reply);
   });
   edge.route('GET', '/v3/users/:id/projects', async (req) => {
-    const caller = await edge.token(req);
+    const caller = edge.caller(req);
     const u = await identity.users.get((req.params as Params).id);
     enforce('identity:list_user_projects', caller, { userId: u.id, userDomainId: u.domain_id });
     const ids = await identity.assignments.targetsOf(u.id, 'project');
@@ -180,7 +180,7 @@ export function resourceRoutes(edge: IdentityEdge): void {
   // ------------------------------------------------------------ roles
 
   edge.route('GET', '/v3/roles', async (req) => {
-    enforce('identity:list_roles', await edge.token(req));
+    enforce('identity:list_roles', edge.caller(req));
     const list = await identity.roles.list({ name: edge.query(req, 'name'), domain_id: edge.query(req, 'domain_id') });
     return edge.collection(
       req,
@@ -189,24 +189,24 @@ export function resourceRoutes(edge: IdentityEdge): void {
     );
   });
   edge.route('POST', '/v3/roles', async (req, reply) => {
-    enforce('identity:create_role', await edge.token(req));
+    enforce('identity:create_role', edge.caller(req));
     const input = edge.member(req, 'role', S.roleCreate);
     reply.status(201);
     return { role: roleView(base(req), await identity.roles.create(input)) };
   });
   edge.route('GET', '/v3/roles/:id', async (req) => {
-    enforce('identity:get_role', await edge.token(req));
+    enforce('identity:get_role', edge.caller(req));
     return { role: roleView(base(req), await identity.roles.get((req.params as Params).id)) };
   });
   edge.route('PATCH', '/v3/roles/:id', async (req) => {
-    enforce('identity:update_role', await edge.token(req));
+    enforce('identity:update_role', edge.caller(req));
     const { id } = req.params as Params;
     await identity.roles.get(id);
     const patch = edge.member(req, 'role', S.roleUpdate);
     return { role: roleView(base(req), await identity.roles.update(id, patch)) };
   });
   edge.route('DELETE', '/v3/roles/:id', async (req, reply) => {
-    enforce('identity:delete_role', await edge.token(req));
+    enforce('identity:delete_role', edge.caller(req));
     await identity.roles.delete((req.params as Params).id);
     return IdentityEdge.noContent(reply);
   });

@@ -84,7 +84,7 @@ export function tokenRoutes(edge: IdentityEdge): void {
   };
 
   edge.route('GET', '/v3/auth/tokens', async (req, reply) => {
-    const caller = await edge.token(req);
+    const caller = edge.caller(req);
     const s = await subject(req);
     enforce(req.method === 'HEAD' ? 'identity:check_token' : 'identity:validate_token', caller, { tokenUserId: s.info.user.id });
     reply.header('x-subject-token', s.id);
@@ -92,7 +92,7 @@ export function tokenRoutes(edge: IdentityEdge): void {
   });
 
   edge.route('DELETE', '/v3/auth/tokens', async (req, reply) => {
-    const caller = await edge.token(req);
+    const caller = edge.caller(req);
     const s = await subject(req);
     enforce('identity:revoke_token', caller, { tokenUserId: s.info.user.id });
     await identity.revoke(s.id);
@@ -100,7 +100,7 @@ export function tokenRoutes(edge: IdentityEdge): void {
   });
 
   edge.route('GET', '/v3/auth/catalog', async (req) => {
-    const caller = await edge.token(req);
+    const caller = edge.caller(req);
     enforce('identity:get_auth_catalog', caller);
     // "A project-scoped token is required to produce a service catalog." (a security error: not shown)
     if (caller.scope.kind !== 'project') throw forbidden();
@@ -108,7 +108,7 @@ export function tokenRoutes(edge: IdentityEdge): void {
   });
 
   edge.route('GET', '/v3/auth/projects', async (req) => {
-    const caller = await edge.token(req);
+    const caller = edge.caller(req);
     enforce('identity:get_auth_projects', caller);
     const ids = await identity.assignments.targetsOf(caller.user.id, 'project');
     const projects = await identity.projects.list({ ids });
@@ -120,7 +120,7 @@ export function tokenRoutes(edge: IdentityEdge): void {
   });
 
   edge.route('GET', '/v3/auth/domains', async (req) => {
-    const caller = await edge.token(req);
+    const caller = edge.caller(req);
     enforce('identity:get_auth_domains', caller);
     const ids = await identity.assignments.targetsOf(caller.user.id, 'domain');
     const domains = await identity.domains.list({ ids });
@@ -132,7 +132,7 @@ export function tokenRoutes(edge: IdentityEdge): void {
   });
 
   edge.route('GET', '/v3/auth/system', async (req) => {
-    const caller = await edge.token(req);
+    const caller = edge.caller(req);
     enforce('identity:get_auth_system', caller);
     const roles = await identity.assignments.effectiveRoles(caller.user.id, 'system', SYSTEM_ALL);
     return { system: roles.length ? [{ all: true }] : [], links: { self: `${edge.base(req)}/v3/auth/system` } };

@@ -1,0 +1,178 @@
+/**
+ * The one unit of work every service writes through: a transaction (retried whole on a
+ * serialization conflict), the changes it made, and effects that must wait for its commit.
+ *
+ * A change is published only after its transaction committed, so whoever reacts (the data plane,
+ * the load-balancer engine, the compute manager, the dashboard) reads what the change wrote. Inside
+ * an operation (one API request: see `operation`) changes wait until the answer is rendered, so a
+ * create answers `DOWN` or `PENDING_CREATE` however fast a driver is, as the real services do.
+ *
+ * Status written back by drivers (a port `ACTIVE`, a member `ONLINE`) is a change too, with
+ * `op: 'status'`; subscribers hear of it only when they ask (`status: true`), so a driver's own
+ * report never wakes the driver again.
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { Store, Tx } from '../store/db.js';
+
+/** Neutron's resources, by their singular names (ResourceDef.name). */
+export type NetworkKind =
+  | 'network'
+  | 'subnet'
+  | 'subnetpool'
+  | 'port'
+  | 'router'
+  | 'floatingip'
+  | 'security_group'
+  | 'security_group_rule'
+  | 'metering_label'
+  | 'metering_label_rule';
+
+/** Every kind of object whose changes are published. */
+export type ChangeKind =
+  | NetworkKind
+  /** A Nova server. */
+  | 'server'
+  /** A Glance image. */
+  | 'image'
+  /** An Octavia or LBaaS v1 load balancer, with everything under it. */
+  | 'loadbalancer'
+  /** An LBaaS v1 pool that has no VIP (so no load balancer) yet. */
+  | 'lb_pool'
+  /** Anything a Keystone token depends on: users, projects, domains, roles, grants, tokens. */
+  | 'identity';
+
+/**
+ * - create, update, delete: the desired state changed (an API call, a side effect of one);
+ * - status: a driver reported what really runs (port ACTIVE, server running, member ONLINE);
+ * - failover: replace what serves the object, as Octavia's failover does.
+ */
+export type ChangeOp = 'create' | 'update' | 'delete' | 'status' | 'failover';
+
+export interface Change {
+  readonly kind: ChangeKind;
+  readonly id: string;
+  /** The project that owns the object (null: not owned by one, such as a role). */
+  readonly projectId: string | null;
+  readonly op: ChangeOp;
+}
+
+export interface Subscription {
+  /** Kinds to hear of (all when absent). */
+  kinds?: readonly ChangeKind[];
+  /** Also hear `status` changes (off by default: most subscribers are the ones writing them). */
+  status?: boolean;
+}
+
+type Listener = (c: Change) => void;
+
+/**
+ * Where committed changes are published. Listeners run synchronously, in subscription order; one
+ * that throws is reported and does not stop the others (nor the writer, whose work committed).
+ */
+export class ChangeBus {
+  private readonly listeners = new Set<{ sub: Subscription; fn: Listener }>();
+
+  constructor(private readonly onListenerError: (e: unknown, c: Change) => void = () => undefined) {}
+
+  /** Hear of changes; returns what to call to stop. */
+  subscribe(sub: Subscription, fn: Listener): () => void {
+    const entry = { sub, fn };
+    this.listeners.add(entry);
+    return () => {
+      this.listeners.delete(entry);
+    };
+  }
+
+  publish(changes: readonly Change[]): void {
+    for (const c of changes) {
+      for (const { sub, fn } of this.listeners) {
+        if (c.op === 'status' && !sub.status) continue;
+        if (sub.kinds && !sub.kinds.includes(c.kind)) continue;
+        try {
+          fn(c);
+        } catch (e) {
+          this.onListenerError(e, c);
+        }
+      }
+    }
+  }
+}
+
+/** One transaction of a unit of work, as the code inside it sees it. */
+export interface Work {
+  readonly trx: Tx;
+  /** Record a change; it is published once the transaction has committed. */
+  changed(kind: ChangeKind, id: string, projectId: string | null, op: ChangeOp): void;
+  /** Run `effect` once the transaction has committed (never if it rolls back). */
+  afterCommit(effect: () => void): void;
+  /** `SELECT … FOR UPDATE` where the store has row locks (PostgreSQL); SQLite's one writer needs none. */
+  forUpdate<QB extends { forUpdate(): QB }>(qb: QB): QB;
+}
+
+/** What an operation collects from the transactions it ran, to publish when it ends. */
+interface OperationScope {
+  pending: Array<() => void>;
+}
+
+const scope = new AsyncLocalStorage<OperationScope>();
+
+export class UnitOfWork {
+  constructor(
+    readonly store: Store,
+    readonly changes: ChangeBus,
+  ) {}
+
+  /**
+   * Run `fn` in one transaction. On a serialization conflict (Store.tx) the whole function runs
+   * again from the start, with the changes and effects of the failed attempt forgotten. After
+   * the commit the changes are published and the effects run, at once or, inside an operation,
+   * when it ends.
+   */
+  async run<T>(fn: (w: Work) => Promise<T>): Promise<T> {
+    // Keyed so that a change recorded twice (a port deleted with its router) is published once.
+    let changes = new Map<string, Change>();
+    let effects: Array<() => void> = [];
+    const out = await this.store.tx((trx) => {
+      changes = new Map();
+      effects = [];
+      return fn({
+        trx,
+        changed: (kind, id, projectId, op) => {
+          const key = `${kind}/${id}/${op}`;
+          if (!changes.has(key)) changes.set(key, { kind, id, projectId, op });
+        },
+        afterCommit: (effect) => effects.push(effect),
+        forUpdate: (qb) => this.store.forUpdate(qb),
+      });
+    });
+    const done = () => {
+      this.changes.publish([...changes.values()]);
+      for (const effect of effects) effect();
+    };
+    const op = scope.getStore();
+    if (op) op.pending.push(done);
+    else done();
+    return out;
+  }
+
+  /**
+   * One API operation: changes committed inside `fn` are published when `fn` has finished (its
+   * answer rendered), whether it succeeded or failed after committing.
+   */
+  async operation<T>(fn: () => Promise<T>): Promise<T> {
+    if (scope.getStore()) return fn();
+    const op: OperationScope = { pending: [] };
+    try {
+      return await scope.run(op, fn);
+    } finally {
+      for (const done of op.pending) done();
+    }
+  }
+
+  /** Publish changes that were not written in a transaction of ours (a driver's in-memory report). */
+  announce(changes: readonly Change[]): void {
+    const op = scope.getStore();
+    if (op) op.pending.push(() => this.changes.publish(changes));
+    else this.changes.publish(changes);
+  }
+}
