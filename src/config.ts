@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { boolFromString } from './util/bool.js';
 
 export interface Ports {
   identity: number;
@@ -87,7 +88,7 @@ export function loadConfig(overrides: Partial<Config> = {}, env: NodeJS.ProcessE
     lbUser: env.POCKETSTACK_LB_USER ?? 'haproxy',
     dataplanePrefix: env.POCKETSTACK_DATAPLANE_PREFIX ?? 'ps',
     dataplaneResyncMs: int(env.POCKETSTACK_DATAPLANE_RESYNC_MS, 10_000),
-    runUserData: ['1', 'true', 'yes'].includes((env.POCKETSTACK_RUN_USER_DATA ?? '').toLowerCase()),
+    runUserData: boolFromString(env.POCKETSTACK_RUN_USER_DATA),
     instanceUser: env.POCKETSTACK_INSTANCE_USER ?? 'nobody',
     imageSizeCap: int(env.POCKETSTACK_IMAGE_SIZE_CAP, 1024 ** 4),
     quotas: Object.fromEntries(

@@ -6,6 +6,7 @@
  */
 import type { LbGraph, MonitorRow } from '../core/loadbalancer/model.js';
 import { fromJson } from '../store/db.js';
+import { boolFromString } from '../util/bool.js';
 
 export interface RtMember {
   id: string;
@@ -91,7 +92,6 @@ export interface RtLoadBalancer {
 }
 
 const live = (s: string) => s !== 'PENDING_DELETE' && s !== 'ERROR' && s !== 'DELETED';
-const truthy = (v: string | undefined) => v !== undefined && ['true', 't', 'yes', 'y', 'on', '1'].includes(v.toLowerCase());
 
 function monitorOf(m: MonitorRow | undefined): RtMonitor | null {
   if (!m || !live(m.provisioning_status) || m.admin_state_up !== 1) return null;
@@ -154,9 +154,9 @@ export function runtimeConfig(g: LbGraph): RtLoadBalancer | null {
         timeoutMemberData: l.timeout_member_data,
         timeoutTcpInspect: l.timeout_tcp_inspect,
         insertHeaders: {
-          forwardedFor: truthy(headers['X-Forwarded-For']),
-          forwardedPort: truthy(headers['X-Forwarded-Port']),
-          forwardedProto: truthy(headers['X-Forwarded-Proto']),
+          forwardedFor: boolFromString(headers['X-Forwarded-For']),
+          forwardedPort: boolFromString(headers['X-Forwarded-Port']),
+          forwardedProto: boolFromString(headers['X-Forwarded-Proto']),
         },
         allowedCidrs: fromJson<string[] | null>(l.allowed_cidrs, null) ?? [],
         defaultPoolId: l.default_pool_id && poolIds.has(l.default_pool_id) ? l.default_pool_id : null,

@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { which } from '../util/which.js';
 
 const HELPER = `import os, select, socket, struct, sys, time
 def csum(b):
@@ -36,14 +37,6 @@ while True:
     if raw and not v6: data = data[(data[0] & 0x0f) * 4:]
     if data and data[0] == (129 if v6 else 0) and addr[0] == host: sys.exit(0)
 `;
-
-function which(bin: string): string | null {
-  for (const dir of (process.env.PATH ?? '/usr/bin:/bin').split(':').concat(['/usr/sbin', '/sbin', '/usr/bin', '/bin'])) {
-    const p = join(dir, bin);
-    if (existsSync(p)) return p;
-  }
-  return null;
-}
 
 let cached: ((host: string, timeoutSeconds: number) => [string, string[]]) | undefined;
 

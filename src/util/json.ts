@@ -1,3 +1,6 @@
+/** A JSON object (not an array, not null), as Python's isinstance(v, dict) tells it. */
+export const isDict = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
 /**
  * JSON text for values that may hold bigints (IPv6 address counts exceed 2^53): bigints are
  * written as exact integer literals, everything else as JSON.stringify writes it.

@@ -6,6 +6,7 @@
  * No JavaScript validator words its errors like that, hence this small one.
  */
 import { pyRepr } from './pyrepr.js';
+import { isDict } from './json.js';
 
 export type Schema = Record<string, unknown>;
 
@@ -29,8 +30,6 @@ export interface ValidatorOptions {
   numericStrings?: boolean;
 }
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-
 function isType(v: unknown, t: string): boolean {
   switch (t) {
     case 'string':
@@ -46,7 +45,7 @@ function isType(v: unknown, t: string): boolean {
     case 'array':
       return Array.isArray(v);
     case 'object':
-      return isObject(v);
+      return isDict(v);
     default:
       return false;
   }
@@ -143,10 +142,10 @@ export class SchemaValidator {
           if (arg && Array.isArray(v) && v.some((x, i) => v.findIndex((y) => deepEqual(x, y)) !== i)) return fail(`${pyRepr(v)} has non-unique elements`);
           break;
         case 'minProperties':
-          if (isObject(v) && Object.keys(v).length < (arg as number)) return fail(`${pyRepr(v)} does not have enough properties`);
+          if (isDict(v) && Object.keys(v).length < (arg as number)) return fail(`${pyRepr(v)} does not have enough properties`);
           break;
         case 'maxProperties':
-          if (isObject(v) && Object.keys(v).length > (arg as number)) return fail(`${pyRepr(v)} has too many properties`);
+          if (isDict(v) && Object.keys(v).length > (arg as number)) return fail(`${pyRepr(v)} has too many properties`);
           break;
         case 'items':
           if (Array.isArray(v)) {
@@ -157,7 +156,7 @@ export class SchemaValidator {
           }
           break;
         case 'properties':
-          if (isObject(v)) {
+          if (isDict(v)) {
             for (const [name, sub] of Object.entries(arg as Record<string, Schema>)) {
               if (!(name in v)) continue;
               const e = this.first(sub, v[name], [...path, name]);
@@ -166,7 +165,7 @@ export class SchemaValidator {
           }
           break;
         case 'patternProperties':
-          if (isObject(v)) {
+          if (isDict(v)) {
             for (const [p, sub] of Object.entries(arg as Record<string, Schema>)) {
               for (const [k, x] of Object.entries(v)) {
                 if (!pattern(p).test(k)) continue;
@@ -177,11 +176,11 @@ export class SchemaValidator {
           }
           break;
         case 'additionalProperties': {
-          if (!isObject(v)) break;
+          if (!isDict(v)) break;
           const props = (schema.properties ?? {}) as Record<string, unknown>;
           const patterns = Object.keys((schema.patternProperties ?? {}) as object);
           const extras = Object.keys(v).filter((k) => !(k in props) && !patterns.some((p) => pattern(p).test(k)));
-          if (isObject(arg)) {
+          if (isDict(arg)) {
             for (const k of extras) {
               const e = this.first(arg, v[k], [...path, k]);
               if (e) return e;
@@ -197,7 +196,7 @@ export class SchemaValidator {
           break;
         }
         case 'required':
-          if (isObject(v)) {
+          if (isDict(v)) {
             for (const name of arg as string[]) if (!(name in v)) return fail(`${pyRepr(name)} is a required property`);
           }
           break;

@@ -9,6 +9,7 @@ import { HIDDEN_FROM_2_36 } from '../../core/compute/quotas.js';
 import { AVAILABILITY_ZONE, type ComputeService, type ServerQuery } from '../../core/compute/servers.js';
 import { type TokenAuthenticator, keystoneMiddleware401, tokenAuth } from '../auth.js';
 import type { UnitOfWork } from '../../core/work.js';
+import { strictBoolFromString } from '../../util/bool.js';
 import { ipToString, parseIp } from '../../util/ip.js';
 import { baseUrl, caller, createApp, jsonBody, queryLists } from '../http.js';
 import {
@@ -200,10 +201,10 @@ export function buildComputeApi(opts: ComputeApiOptions): FastifyInstance {
     let isPublic: boolean | null = true;
     const rawPublic = one('is_public');
     if (ctx.isAdmin && rawPublic !== undefined) {
-      if (rawPublic.toLowerCase() === 'none') isPublic = null;
-      else if (['true', '1', 'yes', 'on', 't', 'y'].includes(rawPublic.toLowerCase())) isPublic = true;
-      else if (['false', '0', 'no', 'off', 'f', 'n'].includes(rawPublic.toLowerCase())) isPublic = false;
-      else throw novaBadRequest(`Invalid is_public filter [${rawPublic}]`);
+      // Nova's _parse_is_public: 'none' lists both; else strutils.bool_from_string(strict=True).
+      const parsed = rawPublic.toLowerCase() === 'none' ? null : strictBoolFromString(rawPublic);
+      if (parsed === undefined) throw novaBadRequest(`Invalid is_public filter [${rawPublic}]`);
+      isPublic = parsed;
     }
     const num = (k: string, label: string) => {
       const raw = one(k);

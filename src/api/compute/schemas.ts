@@ -9,6 +9,7 @@ import { type Schema, SchemaValidator, base64Problem } from '../../util/jsonsche
 import { pyStrOf } from '../../util/pyrepr.js';
 import { novaBadRequest } from '../../core/compute/errors.js';
 import type { ApiVersion } from './version.js';
+import { boolFromString } from '../../util/bool.js';
 
 /** Printable per Nova's regex ranges (Python's BMP range only; C* and non-space Z* are not). */
 function printable(ch: string): boolean {
@@ -504,4 +505,5 @@ export function quotaUpdateSchema(v: ApiVersion): Schema {
 }
 
 /** oslo's bool_from_string for the values BOOLEAN accepts. */
-export const truthy = (v: unknown): boolean => v === true || (typeof v === 'string' && ['true', '1', 'on', 'yes'].includes(v.toLowerCase()));
+/** Nova's strutils.bool_from_string of a value a schema let through (a boolean or a word). */
+export const truthy = (v: unknown): boolean => v === true || (typeof v === 'string' && boolFromString(v));

@@ -10,6 +10,7 @@ import { parseBody, parseListBody } from '../../core/loadbalancer/wsme.js';
 import { type TokenAuthenticator, setWwwAuthenticate, tokenAuth } from '../auth.js';
 import type { UnitOfWork } from '../../core/work.js';
 import { baseUrl, createApp, queryLists } from '../http.js';
+import { boolFromString } from '../../util/bool.js';
 
 export interface LoadBalancerApiOptions {
   logger: Logger;
@@ -93,7 +94,6 @@ export function buildLoadBalancerApi(opts: LoadBalancerApiOptions): FastifyInsta
     reply.status(status);
     return reply.send();
   };
-  const bool = (v: string | undefined) => v !== undefined && ['true', 't', 'yes', 'y', 'on', '1'].includes(v.toLowerCase());
 
   app.get('/', async (req) => ({
     versions: VERSIONS.map(([id, updated]) => ({
@@ -133,7 +133,7 @@ export function buildLoadBalancerApi(opts: LoadBalancerApiOptions): FastifyInsta
       loadbalancer: await svc.loadbalancers.updateLoadBalancer(ctx, params(req).id, body(req, 'load_balancer', 'loadbalancer', S.loadBalancerPut)),
     }),
     DELETE: async (req, reply, ctx) => {
-      await svc.loadbalancers.deleteLoadBalancer(ctx, params(req).id, bool(query(req).get('cascade')?.[0]));
+      await svc.loadbalancers.deleteLoadBalancer(ctx, params(req).id, boolFromString(query(req).get('cascade')?.[0]));
       return noContent(reply);
     },
   });
@@ -182,7 +182,7 @@ export function buildLoadBalancerApi(opts: LoadBalancerApiOptions): FastifyInsta
       created(reply, { member: await svc.members.createMember(ctx, params(req).id, body(req, 'member_', 'member', S.memberPost)) }),
     PUT: async (req, reply, ctx) => {
       const members = parseListBody('members_', 'members', S.memberPost, req.rawBody);
-      await svc.members.batchUpdateMembers(ctx, params(req).id, members, bool(query(req).get('additive_only')?.[0]));
+      await svc.members.batchUpdateMembers(ctx, params(req).id, members, boolFromString(query(req).get('additive_only')?.[0]));
       return noContent(reply, 202);
     },
   });

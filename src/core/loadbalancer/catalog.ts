@@ -12,7 +12,7 @@ import { type LbDeps, checkProvider } from './deps.js';
 import { lbErrors } from './errors.js';
 import { octaviaTime } from './model.js';
 import { type ListSpec, fieldsParam, listPage } from './query.js';
-import { pyStr } from './wsme.js';
+import { pyStrOf } from '../../util/pyrepr.js';
 
 type Dict = Record<string, any>;
 
@@ -71,7 +71,7 @@ function checkProfileData(providerName: string, raw: string, option: string, cap
   }
   const provider = checkProvider(providerName);
   if (typeof data !== 'object' || data === null || Array.isArray(data)) {
-    throw lbErrors.unsupportedOption(provider, `${pyStr(data)} is not of type 'object'`);
+    throw lbErrors.unsupportedOption(provider, `${pyStrOf(data)} is not of type 'object'`);
   }
   const extra = Object.keys(data).filter((k) => !caps.some((c) => c.name === k));
   if (extra.length) {
@@ -80,10 +80,10 @@ function checkProfileData(providerName: string, raw: string, option: string, cap
   }
   for (const [k, v] of Object.entries(data as Dict)) {
     if (k === 'valid_vip_networks') {
-      if (!Array.isArray(v)) throw lbErrors.unsupportedOption(provider, `${k} ${pyStr(v)} is not of type 'array'`);
+      if (!Array.isArray(v)) throw lbErrors.unsupportedOption(provider, `${k} ${pyStrOf(v)} is not of type 'array'`);
       continue;
     }
-    if (typeof v !== 'string') throw lbErrors.unsupportedOption(provider, `${k} ${pyStr(v)} is not of type 'string'`);
+    if (typeof v !== 'string') throw lbErrors.unsupportedOption(provider, `${k} ${pyStrOf(v)} is not of type 'string'`);
     if (enums[k] && !enums[k].includes(v))
       throw lbErrors.unsupportedOption(provider, `${k} '${v}' is not one of [${enums[k].map((x) => `'${x}'`).join(', ')}]`);
   }

@@ -3,7 +3,7 @@
  * them in `faultstring`.
  */
 import { DomainError } from '../errors.js';
-import { pyStr } from './wsme.js';
+import { pyStrOf } from '../../util/pyrepr.js';
 
 const bad = (type: string, msg: string) => new DomainError('bad_request', type, msg);
 
@@ -28,7 +28,7 @@ export const lbErrors = {
   poolInUseByL7Policy: (id: string, policyId: string) => new DomainError('conflict', 'PoolInUseByL7Policy', `Pool ${id} is in use by L7 policy ${policyId}`),
   tooManyL7Rules: (id: string) => new DomainError('conflict', 'TooManyL7RulesOnL7Policy', `Too many rules on L7 policy ${id}`),
   objectInUse: (object: string, id: string) => new DomainError('conflict', 'ObjectInUse', `${object} ${id} is in use and cannot be modified.`),
-  invalidOption: (value: unknown, option: string) => bad('InvalidOption', `${pyStr(value)} is not a valid option for ${option}`),
+  invalidOption: (value: unknown, option: string) => bad('InvalidOption', `${pyStrOf(value)} is not a valid option for ${option}`),
   disabledOption: (option: string, value: string) => bad('DisabledOption', `The selected ${option} is not allowed in this deployment: ${value}`),
   quota: (resource: string) => new DomainError('forbidden', 'QuotaException', `Quota has been met for resources: ${resource}`),
   flavorMismatch: (flav: string, prov: string) => bad('ProviderFlavorMismatchError', `Flavor '${flav}' is not compatible with provider '${prov}'`),
@@ -46,7 +46,7 @@ export const lbErrors = {
   invalidSortDir: (key: string) => bad('InvalidSortDirection', `Supplied sort direction '${key}' is not valid.`),
   invalidMarker: (key: string) => bad('InvalidMarker', `Supplied pagination marker '${key}' is not valid.`),
   invalidLimit: (key: string) => bad('InvalidLimit', `Supplied pagination limit '${key}' is not valid.`),
-  certificateRetrieval: (refs: string[]) => bad('CertificateRetrievalException', `Could not retrieve certificate: ${pyStr(refs)}`),
+  certificateRetrieval: (refs: string[]) => bad('CertificateRetrievalException', `Could not retrieve certificate: ${pyStrOf(refs)}`),
   recordExists: (field: string, name: string) => new DomainError('conflict', 'RecordAlreadyExists', `A ${field} of ${name} already exists.`),
   idAlreadyExists: () => new DomainError('conflict', 'IDAlreadyExists', 'Already an entity with that specified id.'),
   missingProject: () =>

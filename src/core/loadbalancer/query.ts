@@ -10,6 +10,7 @@ import type { AnyDb, Eb, Row } from '../network/resource.js';
 import type { RequestContext } from '../context.js';
 import { listScope } from './access.js';
 import { lbErrors } from './errors.js';
+import { boolFromString } from '../../util/bool.js';
 
 export const DEFAULT_PAGE_SIZE = 1000;
 const AUX = new Set(['limit', 'marker', 'sort', 'sort_key', 'sort_dir', 'fields', 'page_reverse']);
@@ -47,7 +48,7 @@ export interface Page {
 const first = (params: Map<string, string[]>, k: string) => params.get(k)?.[0];
 
 function convert(type: ColType | undefined, v: string): unknown {
-  if (type === 'bool') return ['true', 't', 'yes', 'y', 'on', '1'].includes(v.toLowerCase()) ? 1 : 0;
+  if (type === 'bool') return boolFromString(v) ? 1 : 0;
   if (type === 'int') return /^-?\d+$/.test(v) ? Number(v) : v;
   return v;
 }

@@ -7,6 +7,8 @@
  */
 import { DomainError } from '../errors.js';
 import { cidrToString, parseCidr, parseIp } from '../../util/ip.js';
+import { FALSE_WORDS, TRUE_WORDS } from '../../util/bool.js';
+import { pyRepr, pyStrOf } from '../../util/pyrepr.js';
 
 export type WsType =
   /** StringType(min_length, max_length, pattern). */
@@ -38,30 +40,9 @@ export type Fields = Record<string, WsField>;
 /** Octavia's `{"faultstring"}` for a client error (faultcode Client). */
 export const octaviaBadRequest = (message: string) => new DomainError('bad_request', 'ClientSideError', message);
 
-/** The `%s` of a Python value, as wsme puts it in "Value: '%s'". */
-export function pyStr(v: unknown): string {
-  if (v === null || v === undefined) return 'None';
-  if (v === true) return 'True';
-  if (v === false) return 'False';
-  if (typeof v === 'string') return v;
-  if (typeof v === 'number') return Number.isInteger(v) ? String(v) : String(v);
-  if (Array.isArray(v)) return `[${v.map(pyRepr).join(', ')}]`;
-  if (typeof v === 'object') {
-    return `{${Object.entries(v as Record<string, unknown>)
-      .map(([k, x]) => `${pyRepr(k)}: ${pyRepr(x)}`)
-      .join(', ')}}`;
-  }
-  return String(v);
-}
-
-function pyRepr(v: unknown): string {
-  if (typeof v === 'string') return `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
-  return pyStr(v);
-}
-
 /** "Invalid input for field/attribute X. Value: 'V'. msg" */
 export const invalidInput = (field: string, value: unknown, msg: string) =>
-  octaviaBadRequest(`Invalid input for field/attribute ${field}. Value: '${pyStr(value)}'. ${msg}`);
+  octaviaBadRequest(`Invalid input for field/attribute ${field}. Value: '${pyStrOf(value)}'. ${msg}`);
 
 class Coercion extends Error {}
 class UnknownAttr extends Error {
@@ -79,9 +60,6 @@ class UnknownAttr extends Error {
     return `Unknown ${word} for argument ${this.path}: ${this.attrs.join(', ')}`;
   }
 }
-
-const ENUM_TRUE = ['true', 't', 'yes', 'y', 'on', '1'];
-const ENUM_FALSE = ['false', 'f', 'no', 'n', 'off', '0'];
 
 /** Python's int(x) for JSON values. */
 function pyInt(v: unknown): number {
@@ -153,18 +131,19 @@ function fromJson(t: WsType, v: unknown): unknown {
     case 'bool':
       if (typeof v === 'boolean') return v;
       if (typeof v === 'number') return v !== 0;
-      if (typeof v === 'string' && ENUM_TRUE.includes(v)) return true;
-      if (typeof v === 'string' && ENUM_FALSE.includes(v)) return false;
-      throw new Coercion(`Value not an unambiguous boolean: ${pyStr(v)}`);
+      // WSME's bool_fromjson compares the words as sent: 'True' is not one of them.
+      if (typeof v === 'string' && TRUE_WORDS.has(v)) return true;
+      if (typeof v === 'string' && FALSE_WORDS.has(v)) return false;
+      throw new Coercion(`Value not an unambiguous boolean: ${pyStrOf(v)}`);
     case 'enum':
       if (t.base === 'int') return pyInt(v);
       if (t.base === 'float') return pyFloat(v);
       return v;
     case 'list':
-      if (!Array.isArray(v)) throw new Coercion(`Value not a valid list: ${pyStr(v)}`);
+      if (!Array.isArray(v)) throw new Coercion(`Value not a valid list: ${pyStrOf(v)}`);
       return v.map((x) => fromJson(t.item, x));
     case 'dict':
-      if (typeof v !== 'object' || Array.isArray(v)) throw new Coercion(`Value not a valid dict: ${pyStr(v)}`);
+      if (typeof v !== 'object' || Array.isArray(v)) throw new Coercion(`Value not a valid dict: ${pyStrOf(v)}`);
       return { ...(v as Record<string, unknown>) };
     case 'object':
       return parseObject(t.fields, v);
@@ -198,7 +177,7 @@ function validate(t: WsType, v: unknown): unknown {
     case 'bool':
       return v;
     case 'enum':
-      if (!t.values.some((x) => x === v)) throw new Coercion(`Value should be one of: ${t.values.map((x) => pyStr(x)).join(', ')}`);
+      if (!t.values.some((x) => x === v)) throw new Coercion(`Value should be one of: ${t.values.map((x) => pyStrOf(x)).join(', ')}`);
       return v;
     case 'ip':
       if (typeof v !== 'string' || !parseIp(v)) throw new Coercion('Value should be IPv4 or IPv6 format');

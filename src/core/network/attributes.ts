@@ -8,6 +8,8 @@ import { isUuidLike } from '../../util/ids.js';
 import { parseCidr, parseIp, parseMac, ipToString, cidrToString } from '../../util/ip.js';
 import { pyRepr, pyStrOf } from '../../util/pyrepr.js';
 import { invalidInput } from '../errors.js';
+import { isDict } from '../../util/json.js';
+import { strictBoolFromString } from '../../util/bool.js';
 
 /** Neutron's ATTR_NOT_SPECIFIED: optional, with no default the API layer fills in. */
 export const NOT_SPECIFIED = Symbol('ATTR_NOT_SPECIFIED');
@@ -42,14 +44,11 @@ export interface Attr {
 
 // ---------------------------------------------------------------- converters
 
-const TRUE_STRINGS = new Set(['1', 't', 'true', 'on', 'y', 'yes']);
-const FALSE_STRINGS = new Set(['0', 'f', 'false', 'off', 'n', 'no']);
-
+/** neutron-lib's convert_to_boolean: strutils.bool_from_string(strict=True) of strings and numbers. */
 export const toBoolean: Converter = (v) => {
   if (typeof v === 'boolean') return v;
-  const s = typeof v === 'string' ? v.trim().toLowerCase() : typeof v === 'number' ? String(v) : undefined;
-  if (s !== undefined && TRUE_STRINGS.has(s)) return true;
-  if (s !== undefined && FALSE_STRINGS.has(s)) return false;
+  const b = typeof v === 'string' || typeof v === 'number' ? strictBoolFromString(String(v)) : undefined;
+  if (b !== undefined) return b;
   throw invalidInput(`'${pyStrOf(v)}' cannot be converted to boolean`);
 };
 
@@ -100,8 +99,6 @@ export function kvpListToDict(vs: string[]): Record<string, string[]> {
 }
 
 // ---------------------------------------------------------------- validators
-
-const isDict = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 export const string =
   (max?: number): Validator =>

@@ -18,6 +18,7 @@ import { createPortInternal, deletePort, updatePortInternal } from './ports.js';
 import { type ResourceOps, actionMap } from './registry.js';
 import { type ResourceDef, type Row, bumpRevision, getRow, insertRow, renderRows, standardAttrs, toColumns, updateRow } from './resource.js';
 import { subnetDef } from './subnets.js';
+import { isDict } from '../../util/json.js';
 
 export const ROUTER_GW = 'network:router_gateway';
 export const ROUTER_INTF = 'network:router_interface';
@@ -30,8 +31,6 @@ const ROUTER_INTERFACE_OWNERS = [ROUTER_INTF, 'network:router_interface_distribu
 export const L3_SERVICE_PROVIDERS = [{ service_type: 'L3_ROUTER_NAT', name: 'single_node', default: false }];
 /** neutron.conf max_routes. */
 export const MAX_ROUTES = 30;
-
-const isDict = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 interface GatewayInfo {
   network_id?: string;

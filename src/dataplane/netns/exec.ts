@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
+import { TOOL_PATH } from '../../util/which.js';
 
 /**
  * Running the kernel tools: argument vectors only, never a shell, so nothing from the API (names,
@@ -29,11 +30,6 @@ export interface RunOptions {
   allowFail?: boolean;
   timeoutMs?: number;
 }
-
-/** The caller's PATH plus the sbin directories (a non-login root shell may lack them). */
-export const TOOL_PATH = [...(process.env.PATH ?? '').split(delimiter).filter(Boolean), '/usr/local/sbin', '/usr/sbin', '/sbin', '/usr/bin', '/bin'].join(
-  delimiter,
-);
 
 /** Counts processes started, for the benchmark and tests (a pass that changes nothing is cheap). */
 export const execStats = { spawned: 0 };
@@ -66,19 +62,4 @@ export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise
 /** Run `cmd` inside network namespace `ns` (`ip netns exec` also gives it that namespace's /sys). */
 export function runIn(ns: string, cmd: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
   return run('ip', ['netns', 'exec', ns, cmd, ...args], opts);
-}
-
-/** Full path of an executable on PATH (plus the sbin directories root normally has), or null. */
-export function which(cmd: string): string | null {
-  for (const d of TOOL_PATH.split(delimiter)) {
-    if (!d) continue;
-    const p = join(d, cmd);
-    try {
-      accessSync(p, constants.X_OK);
-      return p;
-    } catch {
-      // not here
-    }
-  }
-  return null;
 }

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { TOOL_PATH } from './exec.js';
+import { TOOL_PATH } from '../../util/which.js';
 
 /**
  * Link events of other namespaces, watched from the root namespace (`ip monitor link all-nsid`),

@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { run, which } from './exec.js';
+import { which } from '../../util/which.js';
+import { run } from './exec.js';
 
 /** Tools the netns data plane runs, and the Debian package that provides each. */
 export const REQUIRED_TOOLS: Array<{ tool: string; pkg: string }> = [
