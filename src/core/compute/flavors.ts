@@ -220,7 +220,7 @@ export class Flavors {
   /** One extra spec, or Nova's 404. */
   async extraSpec(ctx: RequestContext, id: string, key: string): Promise<string> {
     const specs = (await this.get(ctx, id)).extraSpecs;
-    if (!(key in specs)) throw novaNotFound(`Flavor ${id} has no extra specs with key ${key}.`);
+    if (!Object.hasOwn(specs, key)) throw novaNotFound(`Flavor ${id} has no extra specs with key ${key}.`);
     return specs[key];
   }
 
@@ -245,7 +245,7 @@ export class Flavors {
       const row = await trx.selectFrom('flavors').selectAll().where('id', '=', id).executeTakeFirst();
       if (!row) throw novaNotFound(`Flavor ${id} could not be found.`);
       const specs = fromJson<Record<string, string>>(row.extra_specs, {});
-      if (!(key in specs)) throw novaNotFound(`Flavor ${id} has no extra specs with key ${key}.`);
+      if (!Object.hasOwn(specs, key)) throw novaNotFound(`Flavor ${id} has no extra specs with key ${key}.`);
       delete specs[key];
       await trx
         .updateTable('flavors')

@@ -15,7 +15,7 @@ export class ServerMetadata {
   /** One item, or Nova's 404. */
   async item(ctx: RequestContext, id: string, key: string): Promise<string> {
     const md = await this.get(ctx, id);
-    if (!(key in md)) throw novaNotFound('Metadata item was not found');
+    if (!Object.hasOwn(md, key)) throw novaNotFound('Metadata item was not found');
     return md[key];
   }
 
@@ -48,7 +48,7 @@ export class ServerMetadata {
       const row = await this.core.row(ctx, id, w);
       this.core.checkLocked(ctx, row);
       const md = fromJson<Record<string, string>>(row.metadata, {});
-      if (!(key in md)) throw novaNotFound('Metadata item was not found');
+      if (!Object.hasOwn(md, key)) throw novaNotFound('Metadata item was not found');
       delete md[key];
       await trx
         .updateTable('servers')

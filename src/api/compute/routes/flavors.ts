@@ -89,7 +89,7 @@ export function flavorRoutes(edge: ComputeEdge): void {
     const { id, key } = edge.params(req);
     const b = edge.body(req) as Record<string, unknown> | undefined;
     if (!b || typeof b !== 'object' || Object.keys(b).length !== 1) throw novaBadRequest('Request body contains too many items');
-    if (!(key in b)) throw novaBadRequest('Request body and URI mismatch');
+    if (!Object.hasOwn(b, key)) throw novaBadRequest('Request body and URI mismatch');
     return compute.flavors.setExtraSpecs(ctx, id, { [key]: String(b[key]) }, key);
   });
   app.delete('/v2.1/flavors/:id/os-extra_specs/:key', async (req, reply) => {

@@ -13,7 +13,7 @@ export function interfaceRoutes(edge: ComputeEdge): void {
   app.get('/v2.1/servers/:id/ips/:network', async (req) => {
     const { id, network } = edge.params(req);
     const all = addressesView(await compute.servers.get(edge.caller(req), id));
-    if (!(network in all)) throw novaNotFound('Instance is not a member of specified network');
+    if (!Object.hasOwn(all, network)) throw novaNotFound('Instance is not a member of specified network');
     return { [network]: all[network] };
   });
 

@@ -28,7 +28,7 @@ export function metadataRoutes(edge: ComputeEdge): void {
     const b = edge.body(req);
     validateBody(META_ITEM_SCHEMA, b);
     const meta = (b as { meta: Record<string, string> }).meta;
-    if (!(key in meta)) throw novaBadRequest('Request body and URI mismatch');
+    if (!Object.hasOwn(meta, key)) throw novaBadRequest('Request body and URI mismatch');
     await compute.metadata.set(ctx, id, meta, false);
     return { meta };
   });
