@@ -14,7 +14,7 @@ import type { Config } from './config.js';
 import { buildCatalog, serviceUrl } from './core/catalog.js';
 import type { InstanceReports } from './core/compute/host.js';
 import { ComputeManager } from './core/compute/manager.js';
-import { ComputeService } from './core/compute/servers.js';
+import { ComputeService } from './core/compute/service.js';
 import { type RequestContext, systemContext } from './core/context.js';
 import { ImageService } from './core/image/service.js';
 import { DEFAULT_DOMAIN_ID, IdentityService } from './core/identity/service.js';

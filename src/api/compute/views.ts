@@ -1,16 +1,21 @@
 /** Nova's view builders (nova/api/openstack/compute/views) for the microversions served. */
-import type { RequestContext } from '../../core/context.js';
+import type { Server } from '../../core/compute/core.js';
 import type { Flavor } from '../../core/compute/flavors.js';
+import type { Hypervisor } from '../../core/compute/hypervisors.js';
 import type { Keypair } from '../../core/compute/keypairs.js';
 import { type Address, type ServerPort, hostIdOf } from '../../core/compute/network.js';
-import type { Server } from '../../core/compute/servers.js';
+import type { ServerDisclosure } from '../../core/compute/policy.js';
+import { HIDDEN_FROM_2_36 } from '../../core/compute/quotas.js';
+import type { ServerSecurityGroup } from '../../core/compute/servers.js';
+import type { ZoneDetail } from '../../core/compute/zones.js';
 import type { ApiVersion } from './version.js';
 
 export interface ViewContext {
   /** http://host:8774 as the client reached it. */
   base: string;
   version: ApiVersion;
-  ctx: RequestContext;
+  /** What the caller may see of a server (decided by core's policy). */
+  shows: ServerDisclosure;
 }
 
 /** Nova's links: `self` under /v2.1, `bookmark` without the version. */
@@ -69,7 +74,7 @@ export function serverView(v: ViewContext, s: Server, opts: { reduced?: boolean 
   };
   if ((s.status === 'ERROR' || s.status === 'DELETED') && s.fault) {
     const f: Record<string, unknown> = { code: s.fault.code, created: s.fault.created, message: s.fault.message };
-    if (s.fault.details && (v.ctx.isAdmin || s.fault.code !== 500)) f.details = s.fault.details;
+    if (s.fault.details && (v.shows.faultDetails || s.fault.code !== 500)) f.details = s.fault.details;
     out.fault = f;
   }
   if (PROGRESS_STATUSES.includes(s.status)) out.progress = r.progress;
@@ -80,8 +85,7 @@ export function serverView(v: ViewContext, s: Server, opts: { reduced?: boolean 
     out['OS-SRV-USG:launched_at'] = naive(r.launched_at);
     out['OS-SRV-USG:terminated_at'] = naive(r.terminated_at);
     if (s.securityGroups) out.security_groups = s.securityGroups;
-    if (v.ctx.isAdmin) {
-      // os-extended-server-attributes (admin by default).
+    if (v.shows.extendedAttributes) {
       out['OS-EXT-SRV-ATTR:host'] = r.host;
       out['OS-EXT-SRV-ATTR:instance_name'] = `instance-${r.internal_id.toString(16).padStart(8, '0')}`;
       out['OS-EXT-SRV-ATTR:hypervisor_hostname'] = r.host;
@@ -99,7 +103,7 @@ export function serverView(v: ViewContext, s: Server, opts: { reduced?: boolean 
     out['OS-EXT-STS:vm_state'] = r.vm_state;
     out['OS-EXT-STS:power_state'] = r.power_state;
     out['os-extended-volumes:volumes_attached'] = [];
-    if (v.version.gte('2.16') && v.ctx.isAdmin) out.host_status = r.host ? 'UP' : '';
+    if (v.version.gte('2.16') && v.shows.hostStatus) out.host_status = r.host ? 'UP' : '';
   }
   if (v.version.gte('2.9')) out.locked = r.locked_by !== null;
   if (v.version.gte('2.19')) out.description = r.description;
@@ -122,6 +126,11 @@ export function serverCreated(v: ViewContext, s: Server, requestedGroups: unknow
 
 export function addressesView(s: Server) {
   return addressView(s.addresses, false);
+}
+
+/** os-security-groups of a server (the groups' rules are not listed here). */
+export function serverSecurityGroupView(g: ServerSecurityGroup) {
+  return { id: g.id, name: g.name, description: g.description, tenant_id: g.projectId, rules: [] };
 }
 
 export function interfaceView(p: ServerPort, withTag = false) {
@@ -175,4 +184,82 @@ export function keypairView(v: ViewContext, k: Keypair, kind: 'create' | 'list' 
     });
   }
   return out;
+}
+
+// ---------------------------------------------------------------- quotas and limits
+
+/** A quota set as os-quota-sets shows it: from 2.36 without the resources Nova stopped counting. */
+export function quotaSetView<T>(version: ApiVersion, values: Record<string, T>, id?: string) {
+  const out: Record<string, unknown> = id ? { id } : {};
+  for (const [k, x] of Object.entries(values)) if (version.gte('2.36') ? !HIDDEN_FROM_2_36.includes(k) : true) out[k] = x;
+  return { quota_set: out };
+}
+
+/** GET /limits: the absolute limits and what the project uses (no rate limits). */
+export function limitsView(limits: Record<string, number>, usage: Record<string, { in_use: number }>) {
+  return {
+    limits: {
+      rate: [],
+      absolute: {
+        maxServerMeta: limits.metadata_items,
+        maxPersonality: limits.injected_files,
+        maxPersonalitySize: limits.injected_file_content_bytes,
+        maxImageMeta: limits.metadata_items,
+        maxTotalKeypairs: limits.key_pairs,
+        maxSecurityGroupRules: limits.security_group_rules,
+        maxSecurityGroups: limits.security_groups,
+        maxServerGroups: limits.server_groups,
+        maxServerGroupMembers: limits.server_group_members,
+        maxTotalCores: limits.cores,
+        maxTotalFloatingIps: limits.floating_ips,
+        maxTotalInstances: limits.instances,
+        maxTotalRAMSize: limits.ram,
+        totalCoresUsed: usage.cores.in_use,
+        totalRAMUsed: usage.ram.in_use,
+        totalInstancesUsed: usage.instances.in_use,
+        totalFloatingIpsUsed: 0,
+        totalSecurityGroupsUsed: 0,
+        totalServerGroupsUsed: 0,
+      },
+    },
+  };
+}
+
+// ---------------------------------------------------------------- availability zones and hypervisors
+
+/** os-availability-zone/detail: each host's services, up and enabled as of now. */
+export function zonesDetailView(zones: ZoneDetail[]) {
+  const updated = naive(new Date().toISOString());
+  const svc = { available: true, active: true, updated_at: updated };
+  return {
+    availabilityZoneInfo: zones.map((z) => ({
+      zoneName: z.name,
+      zoneState: { available: true },
+      hosts: Object.fromEntries(z.hosts.map((h) => [h.host, Object.fromEntries(h.services.map((name) => [name, svc]))])),
+    })),
+  };
+}
+
+export function hypervisorView(h: Hypervisor, detail: boolean) {
+  const base = { id: h.id, hypervisor_hostname: h.hostname, state: 'up', status: 'enabled' };
+  if (!detail) return base;
+  return {
+    ...base,
+    vcpus: h.vcpus,
+    memory_mb: h.memoryMb,
+    local_gb: 0,
+    vcpus_used: h.vcpusUsed,
+    memory_mb_used: h.memoryMbUsed,
+    local_gb_used: h.localGbUsed,
+    hypervisor_type: 'PocketStack',
+    hypervisor_version: 1,
+    free_ram_mb: h.memoryMb - h.memoryMbUsed,
+    free_disk_gb: -h.localGbUsed,
+    current_workload: 0,
+    running_vms: h.runningVms,
+    disk_available_least: 0,
+    host_ip: '127.0.0.1',
+    service: { host: h.hostname, id: 1, disabled_reason: null },
+    cpu_info: '{}',
+  };
 }

@@ -3,9 +3,11 @@ import { fromJson } from '../../store/db.js';
 import type { FlavorsTable } from '../../store/schema.js';
 import { uuid } from '../../util/ids.js';
 import type { RequestContext } from '../context.js';
+import { strictBoolFromString } from '../../util/bool.js';
 import type { UnitOfWork } from '../work.js';
 import { DomainError } from '../errors.js';
-import { novaConflict, novaNotFound, policyDenied } from './errors.js';
+import { novaBadRequest, novaConflict, novaNotFound } from './errors.js';
+import { type AfterPolicy, adminOnly } from './policy.js';
 
 export interface Flavor {
   id: string;
@@ -51,8 +53,11 @@ export function flavorOf(row: FlavorsTable): Flavor {
 }
 
 export interface FlavorListOptions {
-  /** Admins may ask for private (false) or all (null) flavors; members always get public + shared. */
-  isPublic: boolean | null;
+  /**
+   * The is_public filter as sent. Admins get public flavors without it, private ones with a false
+   * value and all with `none`; anyone else always gets public + shared ones, whatever it says.
+   */
+  isPublic?: string;
   minRam?: number;
   minDisk?: number;
   sortKey: string;
@@ -86,6 +91,15 @@ export interface FlavorCreate {
   isPublic?: boolean;
   description?: string | null;
   extraSpecs?: Record<string, string>;
+}
+
+/** Nova's _parse_is_public: absent is public only, `none` both; else strutils.bool_from_string(strict=True). */
+function isPublicFilter(raw: string | undefined): boolean | null {
+  if (raw === undefined) return true;
+  if (raw.toLowerCase() === 'none') return null;
+  const parsed = strictBoolFromString(raw);
+  if (parsed === undefined) throw novaBadRequest(`Invalid is_public filter [${raw}]`);
+  return parsed;
 }
 
 /** Flavors: what Nova's flavor APIs and server create read. */
@@ -129,7 +143,8 @@ export class Flavors {
     const db = this.store.db;
     let qb = db.selectFrom('flavors').selectAll('flavors');
     if (ctx.isAdmin) {
-      if (o.isPublic !== null) qb = qb.where('flavors.is_public', '=', o.isPublic ? 1 : 0);
+      const isPublic = isPublicFilter(o.isPublic);
+      if (isPublic !== null) qb = qb.where('flavors.is_public', '=', isPublic ? 1 : 0);
     } else {
       const project = ctx.projectId ?? '';
       qb = qb
@@ -161,8 +176,9 @@ export class Flavors {
     return (await qb.execute()).map(flavorOf);
   }
 
-  async create(ctx: RequestContext, f: FlavorCreate): Promise<Flavor> {
-    if (!ctx.isAdmin) throw policyDenied('os_compute_api:os-flavor-manage:create');
+  async create(ctx: RequestContext, input: AfterPolicy<FlavorCreate>): Promise<Flavor> {
+    adminOnly(ctx, 'os_compute_api:os-flavor-manage:create');
+    const f = input();
     const id = f.id === undefined || f.id === null ? uuid() : String(f.id);
     await this.uow.run(async ({ trx }) => {
       if (await trx.selectFrom('flavors').select('id').where('name', '=', f.name).executeTakeFirst()) {
@@ -194,15 +210,22 @@ export class Flavors {
   }
 
   async delete(ctx: RequestContext, id: string): Promise<void> {
-    if (!ctx.isAdmin) throw policyDenied('os_compute_api:os-flavor-manage:delete');
+    adminOnly(ctx, 'os_compute_api:os-flavor-manage:delete');
     const res = await this.uow.run(({ trx }) => trx.deleteFrom('flavors').where('id', '=', id).executeTakeFirst());
     if (Number(res.numDeletedRows) === 0) throw novaNotFound(`Flavor ${id} could not be found.`);
   }
 
   // ------------------------------------------------------------ extra specs and access
 
+  /** One extra spec, or Nova's 404. */
+  async extraSpec(ctx: RequestContext, id: string, key: string): Promise<string> {
+    const specs = (await this.get(ctx, id)).extraSpecs;
+    if (!Object.hasOwn(specs, key)) throw novaNotFound(`Flavor ${id} has no extra specs with key ${key}.`);
+    return specs[key];
+  }
+
   async setExtraSpecs(ctx: RequestContext, id: string, specs: Record<string, string>, replaceKey?: string): Promise<Record<string, string>> {
-    if (!ctx.isAdmin) throw policyDenied(`os_compute_api:os-flavor-extra-specs:${replaceKey ? 'update' : 'create'}`);
+    adminOnly(ctx, `os_compute_api:os-flavor-extra-specs:${replaceKey ? 'update' : 'create'}`);
     return this.uow.run(async ({ trx }) => {
       const row = await trx.selectFrom('flavors').selectAll().where('id', '=', id).executeTakeFirst();
       if (!row) throw novaNotFound(`Flavor ${id} could not be found.`);
@@ -217,12 +240,12 @@ export class Flavors {
   }
 
   async deleteExtraSpec(ctx: RequestContext, id: string, key: string): Promise<void> {
-    if (!ctx.isAdmin) throw policyDenied('os_compute_api:os-flavor-extra-specs:delete');
+    adminOnly(ctx, 'os_compute_api:os-flavor-extra-specs:delete');
     await this.uow.run(async ({ trx }) => {
       const row = await trx.selectFrom('flavors').selectAll().where('id', '=', id).executeTakeFirst();
       if (!row) throw novaNotFound(`Flavor ${id} could not be found.`);
       const specs = fromJson<Record<string, string>>(row.extra_specs, {});
-      if (!(key in specs)) throw novaNotFound(`Flavor ${id} has no extra specs with key ${key}.`);
+      if (!Object.hasOwn(specs, key)) throw novaNotFound(`Flavor ${id} has no extra specs with key ${key}.`);
       delete specs[key];
       await trx
         .updateTable('flavors')
@@ -233,7 +256,7 @@ export class Flavors {
   }
 
   async access(ctx: RequestContext, id: string): Promise<string[]> {
-    if (!ctx.isAdmin) throw policyDenied('os_compute_api:os-flavor-access');
+    adminOnly(ctx, 'os_compute_api:os-flavor-access');
     const row = await this.store.db.selectFrom('flavors').selectAll().where('id', '=', id).executeTakeFirst();
     if (!row) throw novaNotFound(`Flavor ${id} could not be found.`);
     if (row.is_public === 1) throw novaNotFound('Access list not available for public flavors.');
@@ -242,7 +265,7 @@ export class Flavors {
   }
 
   async grant(ctx: RequestContext, id: string, project: string, grant: boolean): Promise<string[]> {
-    if (!ctx.isAdmin) throw policyDenied(`os_compute_api:os-flavor-access:${grant ? 'add_tenant_access' : 'remove_tenant_access'}`);
+    adminOnly(ctx, `os_compute_api:os-flavor-access:${grant ? 'add_tenant_access' : 'remove_tenant_access'}`);
     await this.uow.run(async ({ trx }) => {
       const row = await trx.selectFrom('flavors').selectAll().where('id', '=', id).executeTakeFirst();
       if (!row) throw novaNotFound(`Flavor ${id} could not be found.`);

@@ -84,6 +84,7 @@ export function readConsoleOutput(dataDir: string, serverId: string, lines?: num
     out = lines === 0 ? '' : out.split('\n').slice(-lines).join('\n');
   }
   // Nova strips control characters other than tab, newline and carriage return.
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point.
   return out.replace(/[\x00-\x08\x0B-\x1F]/g, (c) => (c === '\r' ? c : ''));
 }
 

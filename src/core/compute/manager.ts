@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { ServersTable } from '../../store/schema.js';
 import { Reconciler } from '../../util/reconciler.js';
 import type { ChangeBus } from '../work.js';
-import type { ComputeService } from './servers.js';
+import type { ComputeService } from './service.js';
 import { POWER, TASK, VM } from './states.js';
 
 /**
@@ -55,7 +55,7 @@ export class ComputeManager {
   }
 
   private async pass(): Promise<void> {
-    for (const s of await this.compute.pendingServers()) {
+    for (const s of await this.compute.lifecycle.pendingServers()) {
       try {
         await this.step(s);
       } catch (e) {
@@ -65,7 +65,7 @@ export class ComputeManager {
   }
 
   private async step(s: ServersTable): Promise<void> {
-    const c = this.compute;
+    const c = this.compute.lifecycle;
     const managed = c.managed;
     const from = { vm: s.vm_state, task: s.task_state };
     if (s.vm_state === VM.BUILDING) {

@@ -2,6 +2,7 @@ import type { Q, Store } from '../../store/db.js';
 import type { RequestContext } from '../context.js';
 import type { UnitOfWork } from '../work.js';
 import { novaBadRequest, novaForbidden, policyDenied } from './errors.js';
+import { type AfterPolicy, adminOnly } from './policy.js';
 
 /** Nova's quota resources in its engine's order, with nova.conf's [quota] defaults. */
 export const COMPUTE_QUOTA_DEFAULTS: Record<string, number> = {
@@ -84,6 +85,12 @@ export async function instancesAllowed(q: Q, projectId: string, flavor: { vcpus:
   throw novaForbidden(`Quota exceeded for ${names}: Requested ${reqs}, but already used ${used} of ${total} ${names}`);
 }
 
+export interface QuotaUpdate {
+  values: Record<string, number>;
+  /** Set limits below what is in use. */
+  force: boolean;
+}
+
 /** os-quota-sets: show (own project, or any for admins), update and revert to defaults (admins). */
 export class ComputeQuotas {
   constructor(private readonly uow: UnitOfWork) {}
@@ -108,13 +115,20 @@ export class ComputeQuotas {
     return Object.fromEntries(Object.entries(limits).map(([k, limit]) => [k, { limit, in_use: usage[k] ?? 0, reserved: 0 }]));
   }
 
+  /** GET /limits: the caller's project's limits and what it uses of them. */
+  async limits(ctx: RequestContext): Promise<{ limits: Record<string, number>; usage: Record<string, { limit: number; in_use: number; reserved: number }> }> {
+    const project = ctx.projectId ?? '';
+    return { limits: await this.show(ctx, project), usage: await this.detail(ctx, project) };
+  }
+
   defaults(): Record<string, number> {
     return { ...COMPUTE_QUOTA_DEFAULTS };
   }
 
   /** Set limits; each must be ≥ what is in use unless `force`. */
-  async update(ctx: RequestContext, projectId: string, values: Record<string, number>, force: boolean): Promise<Record<string, number>> {
-    if (!ctx.isAdmin) throw policyDenied('os_compute_api:os-quota-sets:update');
+  async update(ctx: RequestContext, projectId: string, input: AfterPolicy<QuotaUpdate>): Promise<Record<string, number>> {
+    adminOnly(ctx, 'os_compute_api:os-quota-sets:update');
+    const { values, force } = input();
     await this.uow.run(async ({ trx }) => {
       const usage = await computeQuotaUsage(trx, projectId);
       for (const [k, v] of Object.entries(values)) {
@@ -132,7 +146,7 @@ export class ComputeQuotas {
   }
 
   async revert(ctx: RequestContext, projectId: string): Promise<void> {
-    if (!ctx.isAdmin) throw policyDenied('os_compute_api:os-quota-sets:delete');
+    adminOnly(ctx, 'os_compute_api:os-quota-sets:delete');
     await this.uow.run(({ trx }) => trx.deleteFrom('compute_quotas').where('project_id', '=', projectId).execute());
   }
 }
