@@ -295,6 +295,24 @@ describe('netns driver against a fake kernel', () => {
     expect(touched(kernel, 'readNamespace', since)).toEqual([SW, VM2_NS, ROUTER_NS].sort());
   });
 
+  it('a port whose security group rules the kernel refuses is in ERROR and its traffic dropped, never passed', async () => {
+    const chain = names.portIngressChain(P2);
+    const { kernel, control, dp } = await boot((k) => {
+      k.refuse('iptables', `:${chain} `, `line 3 failed: ${chain}`);
+    });
+    expect(control.status('port', P2)).toBe('ERROR');
+    expect(dp.portErrors.get(P2)).toMatch(/^iptables: /);
+    expect(control.status('port', P1)).toBe('ACTIVE');
+    const filter = kernel.namespace(SW)!.iptables[4].get('filter')!;
+    expect(filter.has(chain)).toBe(false);
+    const dispatch = filter.get('ps-sg-chain')!;
+    expect(dispatch).toContain(`-m physdev --physdev-out ${names.tap(P2)} --physdev-is-bridged -j DROP`);
+    expect(dispatch).toContain(`-m physdev --physdev-out ${names.tap(P1)} --physdev-is-bridged -j ${names.portIngressChain(P1)}`);
+    // The other port's chains all loaded (its egress chain after the anti-spoofing chain it jumps to).
+    for (const c of [names.portIngressChain(P1), names.portEgressChain(P1), names.portSpoofChain(P1)]) expect(filter.has(c)).toBe(true);
+    expect(dp.portErrors.has(P1)).toBe(false);
+  });
+
   it('a namespace deleted behind our back is rebuilt at once, and its server booted again', async () => {
     const { kernel, control, processes, dp } = await boot();
     const before = kernel.namespace(VM1_NS)!.ino;

@@ -88,10 +88,12 @@ export class SwitchFilter {
   private async applyOneByOne(family: 4 | 6, want: FamilyTables, filter: FilterTables, fail: Fail, why: string): Promise<void> {
     const actual = await this.kernel.iptablesSave(this.ns, family);
     const failedPorts = new Set<Owner>();
-    // Group chains first (port chains jump to them), then each port's chains together.
-    const order = [...want.filter.keys()].filter((c) => c !== 'FORWARD' && c !== SG_CHAIN);
-    order.sort((a, b) => Number(filter.chainOwner.has(a)) - Number(filter.chainOwner.has(b)));
-    for (const chain of order) {
+    // Group chains first (port chains jump to them), then each port's chains together, each
+    // after the chains it jumps to (a port's egress chain jumps to its anti-spoofing chain):
+    // iptables-restore refuses a jump to a chain that does not exist yet.
+    const chains = [...want.filter.keys()].filter((c) => c !== 'FORWARD' && c !== SG_CHAIN);
+    chains.sort((a, b) => Number(filter.chainOwner.has(a)) - Number(filter.chainOwner.has(b)));
+    for (const chain of targetsFirst(chains, want.filter)) {
       const owner = filter.chainOwner.get(chain);
       if (owner && failedPorts.has(owner)) continue;
       const plan = planIptables({ filter: want.filter }, actual, new Set([chain]));
@@ -129,4 +131,20 @@ export class SwitchFilter {
     }
     this.log.warn({ family, reason: why, failed: [...failedPorts] }, 'security group rules applied one by one');
   }
+}
+
+/** `chains` in their order, except that each comes after the chains (among them) it jumps to. */
+function targetsFirst(chains: string[], rules: Map<string, string[]>): string[] {
+  const pending = new Set(chains);
+  const out: string[] = [];
+  const visit = (chain: string) => {
+    if (!pending.delete(chain)) return;
+    for (const r of rules.get(chain) ?? []) {
+      const target = /(?:^|\s)-j (\S+)/.exec(r)?.[1];
+      if (target) visit(target);
+    }
+    out.push(chain);
+  };
+  for (const c of chains) visit(c);
+  return out;
 }
