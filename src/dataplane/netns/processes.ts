@@ -1,9 +1,10 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { consoleLogPath } from '../../core/compute/host.js';
 import { killNamespaceProcesses } from './kernel.js';
+import type { InstanceRunner } from './machine.js';
 import type { InstanceSpec } from './model.js';
 
 /**
@@ -60,7 +61,7 @@ export interface ProcessOptions {
 
 const isScript = (s: string | null): s is string => typeof s === 'string' && s.startsWith('#!');
 
-export class InstanceProcesses {
+export class InstanceProcesses implements InstanceRunner {
   constructor(private readonly opts: ProcessOptions) {}
 
   private dir(id: string): string {
@@ -117,6 +118,19 @@ export class InstanceProcesses {
     if (spec.userData !== null) this.startUserData(spec, dir);
     this.writeState(spec.id, { nsIno, generation: spec.bootGeneration, running: true });
     return 'booted';
+  }
+
+  /** Working directories of instances that no longer exist (their console logs go with them). */
+  removeAllBut(keep: ReadonlySet<string>): void {
+    const dirs = new Set([...keep].map(instanceDirName));
+    const base = dirname(this.dir('x'));
+    let entries: string[] = [];
+    try {
+      entries = readdirSync(base);
+    } catch {
+      return;
+    }
+    for (const e of entries) if (!dirs.has(e)) rmSync(join(base, e), { recursive: true, force: true });
   }
 
   private startUserData(spec: InstanceSpec, dir: string): void {
