@@ -3,7 +3,8 @@
  * `npm test`: everything, in order, on a fresh Debian machine.
  *
  *   1. install what the tests need from Debian when missing (root only): the real OpenStack
- *      clients, Tempest and its plugins, iproute2, nftables, iptables, HAProxy;
+ *      clients, Tempest and its plugins, iproute2, nftables, iptables, HAProxy, and what
+ *      instances are made of (busybox-static, dropbear-bin, dnsmasq-base; openssh-client);
  *   2. type-check and build;
  *   3. unit and API tests (seconds), then real-client and data-plane tests (minutes);
  *   4. the API tests again on PostgreSQL (the store for several servers sharing one cloud);
@@ -36,6 +37,13 @@ const DEBIAN_PACKAGES = {
   '/usr/sbin/iptables': 'iptables',
   '/usr/sbin/conntrack': 'conntrack',
   '/usr/sbin/haproxy': 'haproxy',
+  // Instances (the netns data plane): their init and the default image's shell and tools come
+  // from the host's static busybox, the image's ssh server from dropbear; each network's DHCP
+  // server is dnsmasq (as Neutron's DHCP agent runs it); the tests ssh into instances.
+  '/bin/busybox': 'busybox-static',
+  '/usr/sbin/dropbear': 'dropbear-bin',
+  '/usr/sbin/dnsmasq': 'dnsmasq-base',
+  '/usr/bin/ssh': 'openssh-client',
 };
 
 function step(title) {

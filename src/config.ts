@@ -46,10 +46,13 @@ export interface Config {
   dataplanePrefix: string;
   /** netns: a full read-back of the kernel at least this often (ms). */
   dataplaneResyncMs: number;
-  /** netns: run instances' user_data scripts (tenant code on this host; off by default). */
+  /**
+   * Accepted and ignored (`--run-user-data` of earlier versions): user_data now always runs, as
+   * root inside the instance's own namespaces, never on the host.
+   */
   runUserData: boolean;
-  /** netns: the unprivileged user that runs user_data. */
-  instanceUser: string;
+  /** netns: the first host id of the range instances' user namespaces map their ids 0…65535 to. */
+  instanceIdBase: number;
   /** Largest image upload accepted, in bytes (Glance's image_size_cap; 1 TiB by default). */
   imageSizeCap: number;
   /** Default quota overrides, like neutron.conf's [quotas] quota_port = -1 (POCKETSTACK_QUOTA_PORT). */
@@ -89,7 +92,7 @@ export function loadConfig(overrides: Partial<Config> = {}, env: NodeJS.ProcessE
     dataplanePrefix: env.POCKETSTACK_DATAPLANE_PREFIX ?? 'ps',
     dataplaneResyncMs: int(env.POCKETSTACK_DATAPLANE_RESYNC_MS, 10_000),
     runUserData: boolFromString(env.POCKETSTACK_RUN_USER_DATA),
-    instanceUser: env.POCKETSTACK_INSTANCE_USER ?? 'nobody',
+    instanceIdBase: int(env.POCKETSTACK_INSTANCE_ID_BASE, 1_000_000_000),
     imageSizeCap: int(env.POCKETSTACK_IMAGE_SIZE_CAP, 1024 ** 4),
     quotas: Object.fromEntries(
       Object.entries(env)

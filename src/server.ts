@@ -5,6 +5,7 @@ import pino, { type Logger } from 'pino';
 import { Readable } from 'node:stream';
 import { hostname } from 'node:os';
 import { buildComputeApi } from './api/compute/app.js';
+import { metadataHandler } from './api/metadata/handler.js';
 import { buildIdentityApi } from './api/identity/app.js';
 import { buildLoadBalancerApi } from './api/loadbalancer/app.js';
 import { buildImageApi } from './api/image/app.js';
@@ -12,7 +13,7 @@ import { buildNetworkApi } from './api/network/app.js';
 import { lbaasV1Plugin } from './api/network/lbaasv1.js';
 import type { Config } from './config.js';
 import { buildCatalog, serviceUrl } from './core/catalog.js';
-import type { InstanceReports } from './core/compute/host.js';
+import { GuestMetadata } from './core/compute/guest/service.js';
 import { ComputeManager } from './core/compute/manager.js';
 import { ComputeService } from './core/compute/service.js';
 import { type RequestContext, systemContext } from './core/context.js';
@@ -31,7 +32,9 @@ import { NetworkService } from './core/network/service.js';
 import { subnetOps } from './core/network/subnets.js';
 import { subnetpoolOps } from './core/network/subnetpools.js';
 import type { DataPlaneDriver } from './dataplane/driver.js';
+import type { MachineSource } from './dataplane/netns/control.js';
 import { NetnsDataPlane } from './dataplane/netns/driver.js';
+import { CIRROS_NAME, buildCirrosImage } from './dataplane/netns/machines/cirros.js';
 import { NoopDataPlane } from './dataplane/noop.js';
 import { LoadBalancerService } from './core/loadbalancer/service.js';
 import { createLbEngine } from './lb/factory.js';
@@ -155,7 +158,10 @@ export class Cloud {
     // With netns, instances are namespaces the data plane runs: compute waits for its reports.
     const compute = new ComputeService(uow, network, image, { dataDir: config.dataDir, hostname: hostname(), instanceHost: config.dataplane === 'netns' });
     const computeManager = new ComputeManager(compute, changes, log.child({ component: 'compute-manager' }), { buildTimeoutMs: 300_000 });
-    const dataplane = await createDataPlane(config, network, compute, log);
+    const guest = new GuestMetadata(uow);
+    const metadata = metadataHandler(guest, log.child({ component: 'metadata' }));
+    const dataplane = await createDataPlane(config, network, { reports: compute, guest, dataDir: config.dataDir, metadata }, log);
+    if (dataplane instanceof NetnsDataPlane) compute.attachHost(dataplane);
 
     const loadBalancer = new LoadBalancerService(uow, network, { networkDriver: config.lbNetworkDriver, host: hostname() });
     const lbEngine = await createLbEngine(config, loadBalancer, log.child({ component: 'lb-engine' }), dataplane instanceof NetnsDataPlane ? dataplane : null);
@@ -187,7 +193,7 @@ export class Cloud {
    * writes openrc files and clouds.yaml.
    */
   async bootstrap(): Promise<{ firstStart: boolean; files: string[] }> {
-    const { identity, network, compute, image } = this.services;
+    const { identity, network, compute } = this.services;
     const result = await identity.bootstrap({ adminPassword: this.config.adminPassword, demoPassword: this.config.demoPassword });
     if (result.firstStart) {
       const admin = await this.store.db
@@ -198,11 +204,24 @@ export class Cloud {
         .executeTakeFirstOrThrow();
       await createPublicNetwork(network, { ...systemContext('req-bootstrap'), projectId: admin.id, projectName: 'admin' });
       await compute.flavors.bootstrap();
-      // Instances here are network namespaces, not VMs: the image names what to boot and has no disk.
-      await image.createPublicImage(admin.id, 'cirros-0.3.3-x86_64-disk', Readable.from([]), { disk: 'qcow2', container: 'bare' });
+      await this.createDefaultImage(admin.id);
     }
     const files = this.writeCredentials(result.adminPassword, result.demoPassword);
     return { firstStart: result.firstStart, files };
+  }
+
+  /**
+   * DevStack's cirros image, built from this host's busybox-static and dropbear (a tar of its
+   * root file system; Glance's formats stay DevStack's, as clients and Tempest expect them).
+   * Without busybox-static the image is made empty: it can be named at boot, but a server booted
+   * from it on the netns data plane goes to ERROR saying the image has no data.
+   */
+  private async createDefaultImage(owner: string): Promise<void> {
+    const built = await buildCirrosImage().catch((e: unknown) => ({ why: e instanceof Error ? e.message : String(e) }));
+    if ('why' in built) this.log.warn({ reason: built.why }, `${CIRROS_NAME} is empty: servers cannot boot from it on the netns data plane`);
+    else if (built.missing.length) this.log.warn({ missing: built.missing }, `${CIRROS_NAME} has no ssh server`);
+    const data = 'why' in built ? Readable.from([]) : Readable.from([built.data]);
+    await this.services.image.createPublicImage(owner, CIRROS_NAME, data, { disk: 'qcow2', container: 'bare' });
   }
 
   private writeCredentials(adminPassword: string | null, demoPassword: string | null): string[] {
@@ -291,7 +310,7 @@ export class Cloud {
   }
 }
 
-async function createDataPlane(config: Config, network: NetworkService, instances: InstanceReports, log: Logger): Promise<DataPlaneDriver> {
+async function createDataPlane(config: Config, network: NetworkService, machines: MachineSource, log: Logger): Promise<DataPlaneDriver> {
   const dlog = log.child({ component: 'dataplane' });
   switch (config.dataplane) {
     case 'noop':
@@ -302,13 +321,12 @@ async function createDataPlane(config: Config, network: NetworkService, instance
         {
           prefix: config.dataplanePrefix,
           dataDir: config.dataDir,
-          runUserData: config.runUserData,
-          instanceUser: config.instanceUser,
+          instanceIds: { base: config.instanceIdBase, count: 65536 },
           publicPhysnet: 'public',
           resyncMs: config.dataplaneResyncMs,
         },
         dlog,
-        instances,
+        machines,
       );
     default:
       throw new Error(`unknown data plane '${String(config.dataplane)}' (use --dataplane noop or netns)`);

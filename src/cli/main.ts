@@ -19,10 +19,11 @@ serve options:
   --database URL      sqlite:<file> or postgres://… (default sqlite in the data dir)
   --log-level LEVEL   trace|debug|info|warn|error (default info)
   --dataplane KIND    noop (default) or netns (root: namespaces, bridges, nftables, iptables)
-  --run-user-data     netns: run instances' user_data scripts, unprivileged (off by default)
+  --run-user-data     accepted for compatibility (user_data always runs, as root inside its instance)
 
 dataplane down options:
   --prefix XX         the data plane's two-character prefix (default ps; POCKETSTACK_DATAPLANE_PREFIX)
+  --data-dir DIR      also remove the instances' disks and image trees kept there (default ./.pocketstack)
 `;
 
 async function serve(argv: string[]): Promise<void> {
@@ -81,18 +82,19 @@ async function dataplane(argv: string[]): Promise<void> {
     process.stderr.write(`pocketstack: unknown dataplane command '${sub ?? ''}' (try: pocketstack dataplane down)\n`);
     process.exit(2);
   }
-  const { values } = parseArgs({ args: rest, options: { prefix: { type: 'string' } } });
+  const { values } = parseArgs({ args: rest, options: { prefix: { type: 'string' }, 'data-dir': { type: 'string' } } });
   const why = await preflight();
   if (why) throw new Error(why);
-  const names = new Names(values.prefix ?? loadConfig().dataplanePrefix);
+  const config = loadConfig(values['data-dir'] ? { dataDir: values['data-dir'] } : {});
+  const names = new Names(values.prefix ?? config.dataplanePrefix);
   // A running server would rebuild everything at once: it has to stop first.
   takeLock(names.prefix);
   const started = performance.now();
-  const removed = await teardown(names);
+  const removed = await teardown(names, { dataDir: config.dataDir });
   releaseLock(names.prefix);
   const ms = Math.round(performance.now() - started);
   process.stdout.write(
-    `removed ${removed.namespaces.length} namespaces and ${removed.links.length} host links in ${ms} ms` +
+    `removed ${removed.namespaces.length} namespaces (${removed.machines.length} instances) and ${removed.links.length} host links in ${ms} ms` +
       `${removed.namespaces.length ? `\n  ${[...removed.namespaces, ...removed.links].join(' ')}` : ''}\n`,
   );
 }

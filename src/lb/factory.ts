@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import type { LoadBalancerService } from '../core/loadbalancer/service.js';
-import { resolveUser } from '../dataplane/netns/processes.js';
+import { resolveUser } from '../dataplane/netns/users.js';
 import { BuiltinRuntime } from './builtin/instance.js';
 import { LbEngine, type PlacementProvider } from './engine.js';
 import { type NamespaceHost, NetnsPlacement } from './netns.js';
@@ -34,8 +34,6 @@ export async function createLbEngine(config: Config, service: LoadBalancerServic
   if (netns) {
     // As root, the proxies drop to an unprivileged user of their own (they parse tenants' traffic).
     const user = process.getuid?.() === 0 ? resolveUser(config.lbUser) : undefined;
-    if (user && user.name === config.instanceUser)
-      throw new Error(`load balancers must not run as the instances' user '${config.instanceUser}' (POCKETSTACK_LB_USER)`);
     placement = new NetnsPlacement(netns, service.store, log, { user: user ? { uid: user.uid, gid: user.gid } : undefined });
   } else placement = new LoopbackPlacement();
   engine = new LbEngine(service, runtime, placement, log);

@@ -252,6 +252,8 @@ export interface ServersTable {
   reboot_seq: number;
   /** The reboot the instance host last reported done (see migration 0009). */
   reboot_done_seq: number;
+  /** Bumped by a rebuild: the instance boots from a fresh root file system (migration 0020). */
+  rebuild_seq: number;
   progress: number;
   host: string | null;
   locked_by: string | null;
@@ -277,6 +279,13 @@ export interface ServerInterfacesTable {
 export interface ServerTagsTable {
   server_id: string;
   tag: string;
+}
+
+/** What an instance posted to the metadata service's `password` (migration 0020). */
+export interface ServerPasswordsTable {
+  server_id: string;
+  password: string;
+  created_at: string;
 }
 
 export interface KeypairsTable {
@@ -639,6 +648,7 @@ export interface DB {
   servers: ServersTable;
   server_interfaces: ServerInterfacesTable;
   server_tags: ServerTagsTable;
+  server_passwords: ServerPasswordsTable;
   keypairs: KeypairsTable;
   compute_quotas: ComputeQuotasTable;
   images: ImagesTable;

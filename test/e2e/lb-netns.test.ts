@@ -18,7 +18,7 @@ import { listNamespaces } from '../../src/dataplane/netns/kernel.js';
 import { Names } from '../../src/dataplane/netns/names.js';
 import { ADMIN_PASSWORD, DEMO_PASSWORD } from '../support/cloud.js';
 import { lockPublicNetwork } from '../support/hostlock.js';
-import { httpGet, namespaceUids } from '../support/netns.js';
+import { httpGet, webUserData, namespaceUids } from '../support/netns.js';
 import { fieldMap, listRows, openrcV2, openrcV3, run } from '../support/osc.js';
 import { type ServicePorts, freeServicePorts } from '../../src/util/ports.js';
 import { type ServerProcess, startServerProcess } from '../support/process.js';
@@ -32,19 +32,8 @@ const skip = missing([ROOT, OPENSTACK_CLIENT, NOVA_CLIENT, NEUTRON_CLIENT]);
 const DOWN_WITHIN_MS = (3 * 3 + 3) * 1000;
 
 /** A web server answering "<instance id> <client address>" on port 80 (user_data). */
-const WEB_USER_DATA = [
-  '#!/bin/sh',
-  "exec /usr/bin/python3 -u -c '",
-  'import http.server, os',
-  'class H(http.server.BaseHTTPRequestHandler):',
-  '    def do_GET(self):',
-  '        b = ("%s %s\\n" % (os.environ["INSTANCE_ID"], self.client_address[0])).encode()',
-  '        self.send_response(200); self.send_header("Content-Length", str(len(b))); self.end_headers(); self.wfile.write(b)',
-  '    def log_message(self, *a): pass',
-  'http.server.ThreadingHTTPServer(("", 80), H).serve_forever()',
-  "'",
-  '',
-].join('\n');
+/** Each web server answers with its own id, read from the metadata service. */
+const WEB_USER_DATA = webUserData(null);
 
 /** GET `url` every 1/rps seconds whatever the previous requests do (an open-loop client). */
 function openLoop(url: string, rps: number) {

@@ -24,6 +24,11 @@ export interface NetnsSuite {
   admin: Client;
   demo: Client;
   nova: Client;
+  /** The admin's compute client (flavors). */
+  adminNova: Client;
+  /** The demo user's image client. */
+  image: Client;
+  names: Names;
   imageId: string;
   /** Stop this cloud and start another on the same data directory (a restart). */
   restart(): Promise<void>;
@@ -36,18 +41,20 @@ export interface Vm {
   port: any;
 }
 
-export function netnsSuite(opts: { runUserData?: boolean } = {}): NetnsSuite {
+export function netnsSuite(opts: { runUserData?: boolean; listen?: boolean } = {}): NetnsSuite {
   const skip = missing([ROOT]);
-  const suite = { skip } as NetnsSuite;
+  const suite = { skip, names } as NetnsSuite;
   let unlock: (() => void) | undefined;
   const start = async (dir?: string) => {
     suite.tc = await startCloud({
       dir,
+      listen: opts.listen,
       config: { dataplane: 'netns', dataplanePrefix: PREFIX, dataplaneResyncMs: 60_000, runUserData: opts.runUserData ?? false },
     });
     suite.dp = suite.tc.cloud.services.dataplane as NetnsDataPlane;
     ({ admin: suite.admin, demo: suite.demo } = await networkClients(suite.tc));
-    suite.nova = (await serviceClients(suite.tc, 'compute')).demo;
+    ({ demo: suite.nova, admin: suite.adminNova } = await serviceClients(suite.tc, 'compute'));
+    suite.image = (await serviceClients(suite.tc, 'image')).demo;
   };
   suite.restart = async () => {
     await suite.tc.cloud.close();
@@ -64,8 +71,11 @@ export function netnsSuite(opts: { runUserData?: boolean } = {}): NetnsSuite {
     if (skip) return;
     try {
       stopAll();
+      const t0 = Date.now();
       await suite.tc?.cloud.close();
-      await teardown(names);
+      if (process.env.TEST_TIMING) console.log('cloud closed in', Date.now() - t0);
+      await teardown(names, { dataDir: suite.tc?.dir });
+      if (process.env.TEST_TIMING) console.log('torn down in', Date.now() - t0);
       if (suite.tc) rmSync(suite.tc.dir, { recursive: true, force: true });
     } finally {
       unlock?.();

@@ -1,6 +1,8 @@
 import type { Tables } from '../../src/dataplane/netns/iptables.js';
-import type { Closer, InstanceRunner, Kernel } from '../../src/dataplane/netns/machine.js';
-import { type InstanceSpec, ROOT_NS } from '../../src/dataplane/netns/model.js';
+import { Readable } from 'node:stream';
+import type { ConsoleSession } from '../../src/core/compute/host.js';
+import type { Closer, InstancePower, InstanceRunner, Kernel, NetworkServices, Readiness } from '../../src/dataplane/netns/machine.js';
+import { type DhcpServerSpec, type InstanceSpec, type MetadataProxySpec, ROOT_NS } from '../../src/dataplane/netns/model.js';
 import type { NatState } from '../../src/dataplane/netns/nat.js';
 import type { Owner } from '../../src/dataplane/netns/owners.js';
 import { type Line, batchErrors } from '../../src/dataplane/netns/plan.js';
@@ -517,23 +519,81 @@ function nft(table: NatState | null, script: string): NatState | null {
   return t;
 }
 
-/** Instances' processes, as a record of what the driver asked for. */
+/**
+ * Machines, as a record of what the driver asked for: namespaces are made in the fake kernel
+ * (as a machine's own user namespace would own them), boots and stops are remembered, and a
+ * test can hold an instance back (`pending`) or refuse its image (`refuse`).
+ */
 export class FakeProcesses implements InstanceRunner {
-  /** Every reconcile that did something: `booted` or `stopped`, per instance. */
-  readonly events: Array<{ id: string; result: 'booted' | 'stopped'; nsIno: number }> = [];
+  /** Every reconcile that did something: `booted`, `stopped` or `paused`, per instance. */
+  readonly events: Array<{ id: string; result: 'booted' | 'stopped' | 'paused'; nsIno: number }> = [];
   readonly removed: Array<ReadonlySet<string>> = [];
+  /** Namespaces torn down (destroy). */
+  readonly destroyed: string[] = [];
+  /** Machine namespaces created through the runner. */
+  readonly created: string[] = [];
+  readonly readinessOf = new Map<string, Readiness>();
   private readonly state = new Map<string, string>();
+  private readonly powers = new Map<string, InstancePower>();
 
-  async reconcile(spec: InstanceSpec, nsIno: number): Promise<'booted' | 'stopped' | 'unchanged'> {
-    const key = JSON.stringify([spec.running, nsIno, spec.bootGeneration]);
+  constructor(private readonly kernel?: Kernel) {}
+
+  readiness(spec: InstanceSpec): Readiness {
+    return this.readinessOf.get(spec.id) ?? 'ready';
+  }
+
+  async createNamespace(spec: InstanceSpec, sysctls: Array<[string, string]>): Promise<void> {
+    this.created.push(spec.ns);
+    await this.kernel?.createNamespace(spec.ns, sysctls, { nsid: false });
+  }
+
+  async destroy(ns: string): Promise<void> {
+    this.destroyed.push(ns);
+  }
+
+  async reconcile(spec: InstanceSpec, nsIno: number): Promise<'booted' | 'stopped' | 'paused' | 'unchanged'> {
+    const key = JSON.stringify([spec.power, nsIno, spec.bootGeneration]);
     if (this.state.get(spec.id) === key) return 'unchanged';
     this.state.set(spec.id, key);
-    const result = spec.running ? 'booted' : 'stopped';
+    const result = spec.power === 'stopped' ? 'stopped' : spec.power === 'paused' ? 'paused' : 'booted';
+    this.powers.set(spec.id, spec.power === 'stopped' ? 'shutdown' : spec.power === 'paused' ? 'paused' : 'running');
     this.events.push({ id: spec.id, result, nsIno });
     return result;
+  }
+
+  power(spec: InstanceSpec): InstancePower | null {
+    return this.powers.get(spec.id) ?? null;
   }
 
   removeAllBut(keep: ReadonlySet<string>): void {
     this.removed.push(keep);
   }
+
+  async snapshot(): Promise<Readable> {
+    return Readable.from([]);
+  }
+
+  attachConsole(): ConsoleSession {
+    return { write: () => undefined, close: () => undefined };
+  }
+}
+
+/** DHCP servers and metadata proxies, as a record of what the last pass asked for. */
+export class FakeServices implements NetworkServices {
+  dhcpSpecs: DhcpServerSpec[] = [];
+  metadataSpecs: MetadataProxySpec[] = [];
+  /** Network id → reason: dnsmasq refuses to serve it. */
+  readonly refuseDhcp = new Map<string, string>();
+
+  async dhcp(specs: DhcpServerSpec[]): Promise<Map<string, string>> {
+    this.dhcpSpecs = specs;
+    return new Map([...this.refuseDhcp].filter(([id]) => specs.some((s) => s.networkId === id)));
+  }
+
+  async metadata(specs: MetadataProxySpec[]): Promise<Map<string, string>> {
+    this.metadataSpecs = specs;
+    return new Map();
+  }
+
+  async close(): Promise<void> {}
 }

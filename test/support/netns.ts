@@ -93,23 +93,29 @@ export async function sh(argv: string[]): Promise<string> {
 }
 
 /**
- * A user_data script for a web server instance: prints who it runs as, then serves HTTP on each
- * port answering "<name> <client address>" and logging each request to the console.
+ * A user_data script for a web server instance (busybox, as in the default image): prints who it
+ * runs as, then serves HTTP on each port answering "<name> <client address>" and logging each
+ * request to the console. Without a name, the instance answers with its own id (from the
+ * metadata service).
  */
-export function webUserData(name: string, ports: number[] = [80]): string {
-  const py = [
-    'import http.server, sys, threading',
-    'class H(http.server.BaseHTTPRequestHandler):',
-    '    def do_GET(self):',
-    `        b = ("${name} %s\\n" % self.client_address[0]).encode()`,
-    '        self.send_response(200); self.send_header("Content-Length", str(len(b))); self.end_headers(); self.wfile.write(b)',
-    '    def log_message(self, f, *a):',
-    '        sys.stdout.write("request from %s: %s\\n" % (self.client_address[0], f % a)); sys.stdout.flush()',
-    `for p in [${ports.join(', ')}]:`,
-    '    s = http.server.ThreadingHTTPServer(("", p), H)',
-    '    threading.Thread(target=s.serve_forever).start()',
+export function webUserData(name: string | null, ports: number[] = [80]): string {
+  return [
+    '#!/bin/sh',
+    name === null
+      ? 'NAME=$(wget -q -O - http://169.254.169.254/openstack/latest/meta_data.json | sed -n \'s/.*"uuid": "\\([^"]*\\)".*/\\1/p\')'
+      : `NAME=${name}`,
+    'mkdir -p /www/cgi-bin',
+    'cat > /www/cgi-bin/index.cgi <<EOF',
+    '#!/bin/sh',
+    'echo "request from \\$REMOTE_ADDR: \\"\\$REQUEST_METHOD \\$REQUEST_URI\\" 200" > /dev/console',
+    "printf 'Content-Type: text/plain\\r\\n\\r\\n'",
+    'echo "$NAME \\$REMOTE_ADDR"',
+    'EOF',
+    'chmod 755 /www/cgi-bin/index.cgi',
+    'echo "$NAME starting as $(id -un)"',
+    ...ports.map((p) => `httpd -p ${p} -h /www`),
+    '',
   ].join('\n');
-  return `#!/bin/sh\necho "${name} starting as $(id -un)"\nexec /usr/bin/python3 -u -c '${py}'\n`;
 }
 
 /** Uids of every process inside `ns`. */

@@ -34,14 +34,37 @@ function port(id: string, extra: Partial<PortRec> = {}): PortRec {
     allowedAddressPairs: [],
     securityGroups: [SG],
     createdAt: '2026-01-01T00:00:00Z',
+    extraDhcpOpts: [],
     ...extra,
   };
 }
 
 function snapshot(extra: Partial<Snapshot> = {}): Snapshot {
   const subnets: SubnetRec[] = [
-    { id: PUB_V4, networkId: PUBLIC, ipVersion: 4, cidr: '172.24.4.0/24', gatewayIp: '172.24.4.1', hostRoutes: [] },
-    { id: PUB_V6, networkId: PUBLIC, ipVersion: 6, cidr: '2001:db8::/64', gatewayIp: '2001:db8::2', hostRoutes: [] },
+    {
+      id: PUB_V4,
+      networkId: PUBLIC,
+      ipVersion: 4,
+      cidr: '172.24.4.0/24',
+      gatewayIp: '172.24.4.1',
+      hostRoutes: [],
+      enableDhcp: false,
+      dnsNameservers: [],
+      ipv6AddressMode: null,
+      ipv6RaMode: null,
+    },
+    {
+      id: PUB_V6,
+      networkId: PUBLIC,
+      ipVersion: 6,
+      cidr: '2001:db8::/64',
+      gatewayIp: '2001:db8::2',
+      hostRoutes: [],
+      enableDhcp: false,
+      dnsNameservers: [],
+      ipv6AddressMode: null,
+      ipv6RaMode: null,
+    },
     {
       id: TEN_V4,
       networkId: TENANT,
@@ -49,6 +72,10 @@ function snapshot(extra: Partial<Snapshot> = {}): Snapshot {
       cidr: '10.0.2.0/24',
       gatewayIp: '10.0.2.1',
       hostRoutes: [{ destination: '192.168.5.0/24', nexthop: '10.0.2.254' }],
+      enableDhcp: false,
+      dnsNameservers: [],
+      ipv6AddressMode: null,
+      ipv6RaMode: null,
     },
   ];
   return {
@@ -161,8 +188,7 @@ describe('desired state', () => {
         instances: [
           {
             id: SERVER,
-            running: false,
-            userData: '#!/bin/sh\necho hi\n',
+            power: 'stopped',
             bootGeneration: 3,
             nics: ['0a000002-0000-0000-0000-000000000002', '0a000001-0000-0000-0000-000000000001'],
           },
@@ -172,7 +198,7 @@ describe('desired state', () => {
       opts,
     );
     expect(d.wired.get('0a000002-0000-0000-0000-000000000002')!.ifname).toBe('eth0');
-    expect(d.instances).toEqual([{ id: SERVER, ns: 'psi-11111111-22', running: false, userData: '#!/bin/sh\necho hi\n', bootGeneration: 3 }]);
+    expect(d.instances).toEqual([{ id: SERVER, ns: 'psi-11111111-22', power: 'stopped', bootGeneration: 3 }]);
   });
 
   it('wires no port of an unknown server when compute says which servers exist', () => {
@@ -261,6 +287,8 @@ describe('desired state', () => {
     expect(ns.sysctls).toContainEqual(['net.ipv4.ip_forward', '1']);
     expect(ns.links.map((l) => l.name).sort()).toEqual(['lo', 'qg-0c000001-00', 'qr-0b000001-00']);
     expect(ns.addrs.map((a) => `${a.dev} ${a.cidr}`).sort()).toEqual([
+      // The metadata proxy's address (Neutron's proxy is reached at 169.254.169.254 through the router).
+      'lo 169.254.169.254/32',
       'qg-0c000001-00 172.24.4.101/32',
       'qg-0c000001-00 172.24.4.13/24',
       'qg-0c000001-00 2001:db8::7/64',

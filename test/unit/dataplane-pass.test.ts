@@ -7,7 +7,7 @@ import { NetnsDataPlane } from '../../src/dataplane/netns/driver.js';
 import type { PortRec, Snapshot } from '../../src/dataplane/netns/model.js';
 import { Names } from '../../src/dataplane/netns/names.js';
 import { ownerKey, parseOwner } from '../../src/dataplane/netns/owners.js';
-import { FakeKernel, FakeProcesses } from '../support/fakekernel.js';
+import { FakeKernel, FakeProcesses, FakeServices } from '../support/fakekernel.js';
 
 /**
  * Whole reconcile passes of the netns driver against an in-memory kernel (test/support/fakekernel.ts)
@@ -53,6 +53,7 @@ function port(id: string, extra: Partial<PortRec>): PortRec {
     allowedAddressPairs: [],
     securityGroups: [],
     createdAt: '2026-01-01T00:00:00Z',
+    extraDhcpOpts: [],
     ...extra,
   };
 }
@@ -76,8 +77,30 @@ function snapshot(): Snapshot {
       { id: TENANT, mtu: 1450, adminUp: true, networkType: 'vxlan', physicalNetwork: null, segmentationId: 7 },
     ],
     subnets: [
-      { id: PUB_V4, networkId: PUBLIC, ipVersion: 4, cidr: '172.24.4.0/24', gatewayIp: '172.24.4.1', hostRoutes: [] },
-      { id: TEN_V4, networkId: TENANT, ipVersion: 4, cidr: '10.0.2.0/24', gatewayIp: '10.0.2.1', hostRoutes: [] },
+      {
+        id: PUB_V4,
+        networkId: PUBLIC,
+        ipVersion: 4,
+        cidr: '172.24.4.0/24',
+        gatewayIp: '172.24.4.1',
+        hostRoutes: [],
+        enableDhcp: false,
+        dnsNameservers: [],
+        ipv6AddressMode: null,
+        ipv6RaMode: null,
+      },
+      {
+        id: TEN_V4,
+        networkId: TENANT,
+        ipVersion: 4,
+        cidr: '10.0.2.0/24',
+        gatewayIp: '10.0.2.1',
+        hostRoutes: [],
+        enableDhcp: false,
+        dnsNameservers: [],
+        ipv6AddressMode: null,
+        ipv6RaMode: null,
+      },
     ],
     ports: [
       vmPort(P1, VM1, '10.0.2.11', 'fa:16:3e:00:00:11'),
@@ -128,6 +151,14 @@ class FakeControl implements ControlPlane {
     return structuredClone(this.snap);
   }
 
+  async bootFiles(): Promise<null> {
+    return null;
+  }
+
+  async syncDhcpPorts(): Promise<boolean> {
+    return false;
+  }
+
   async setStatus(kind: StatusKind, id: string, status: string): Promise<void> {
     const list = kind === 'port' ? this.snap.ports : kind === 'router' ? this.snap.routers : this.snap.floatingIps;
     const rec = list.find((x) => x.id === id);
@@ -147,19 +178,20 @@ class FakeControl implements ControlPlane {
   }
 }
 
-const OPTIONS = { prefix: 'ps', dataDir: '/nonexistent', runUserData: false, instanceUser: 'nobody', publicPhysnet: 'public', resyncMs: 60_000 };
+const OPTIONS = { prefix: 'ps', dataDir: '/nonexistent', instanceIds: { base: 1_000_000_000, count: 65536 }, publicPhysnet: 'public', resyncMs: 60_000 };
 const running: NetnsDataPlane[] = [];
 
 async function boot(before?: (k: FakeKernel) => void) {
   const kernel = new FakeKernel();
   before?.(kernel);
-  const processes = new FakeProcesses();
+  const processes = new FakeProcesses(kernel);
   const control = new FakeControl(snapshot());
-  const dp = new NetnsDataPlane(control, OPTIONS, pino({ level: 'silent' }), { kernel, processes });
+  const services = new FakeServices();
+  const dp = new NetnsDataPlane(control, OPTIONS, pino({ level: 'silent' }), { kernel, processes, services });
   running.push(dp);
   await dp.start();
   await dp.idle();
-  return { kernel, processes, control, dp };
+  return { kernel, processes, control, dp, services };
 }
 
 /** Namespaces a slice of calls touched with `op`. */

@@ -34,6 +34,7 @@ const port = (id: string, ip: string, groups: string[], extra: Partial<PortRec> 
   allowedAddressPairs: [],
   securityGroups: groups,
   createdAt: '',
+  extraDhcpOpts: [],
   ...extra,
 });
 
@@ -92,6 +93,9 @@ describe('security group rules as iptables-save prints them', () => {
     ]);
     expect(v4.get('ps-i00000000-00')).toEqual([
       '-m conntrack --ctstate RELATED,ESTABLISHED -j RETURN',
+      // DHCP answers to the port's addresses and to broadcast (Neutron's _add_ingress_dhcp_rule).
+      '-d 10.0.2.11/32 -p udp -m udp --sport 67 --dport 68 -j RETURN',
+      '-d 255.255.255.255/32 -p udp -m udp --sport 67 --dport 68 -j RETURN',
       '-m conntrack --ctstate INVALID -j DROP',
       '-j MARK --set-xmark 0x0/0x1',
       `-j ps-gaaaaaaaa-00-i`,
@@ -104,6 +108,13 @@ describe('security group rules as iptables-save prints them', () => {
       '-s 192.168.0.0/16 -p tcp -m tcp --dport 22 -j MARK --set-xmark 0x1/0x1',
     ]);
     expect(v4.get('ps-gaaaaaaaa-00-o')).toEqual(['-j MARK --set-xmark 0x1/0x1']);
+    // A DHCP client asks from 0.0.0.0 before the anti-spoofing chain, renews after it; it never answers as a server.
+    expect(v4.get('ps-o00000000-00')?.slice(0, 4)).toEqual([
+      '-s 0.0.0.0/32 -d 255.255.255.255/32 -p udp -m udp --sport 68 --dport 67 -j RETURN',
+      '-j ps-s00000000-00',
+      '-p udp -m udp --sport 68 --dport 67 -j RETURN',
+      '-p udp -m udp --sport 67 --dport 68 -j DROP',
+    ]);
     expect(v4.get('ps-s00000000-00')).toEqual([
       '-s 10.0.2.11/32 -m mac --mac-source fa:16:3e:00:00:01 -j RETURN',
       '-s 10.0.2.100/32 -m mac --mac-source fa:16:3e:99:99:99 -j RETURN',
@@ -137,7 +148,15 @@ describe('security group rules as iptables-save prints them', () => {
     const g2: SecurityGroupRec = { id: DEF, stateful: false, rules: [rule({ protocol: 'tcp', portMin: 22, portMax: 22 })] };
     const p = port('00000000-0000-0000-0000-000000000001', '10.0.2.11', [DEF, WEB]);
     const chain = render([p], [g1, g2]).v4.filter.get('ps-i00000000-00')!;
-    expect(chain).toEqual(['-j MARK --set-xmark 0x0/0x1', '-j ps-gaaaaaaaa-00-i', '-j ps-gbbbbbbbb-00-i', '-m mark --mark 0x1/0x1 -j RETURN', '-j DROP']);
+    expect(chain).toEqual([
+      '-d 10.0.2.11/32 -p udp -m udp --sport 67 --dport 68 -j RETURN',
+      '-d 255.255.255.255/32 -p udp -m udp --sport 67 --dport 68 -j RETURN',
+      '-j MARK --set-xmark 0x0/0x1',
+      '-j ps-gaaaaaaaa-00-i',
+      '-j ps-gbbbbbbbb-00-i',
+      '-m mark --mark 0x1/0x1 -j RETURN',
+      '-j DROP',
+    ]);
   });
 
   it('renders nothing for a port without port security (its traffic is not filtered)', () => {

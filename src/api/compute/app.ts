@@ -6,6 +6,8 @@ import { type TokenAuthenticator, keystoneMiddleware401, tokenAuth } from '../au
 import { createApp } from '../http.js';
 import { ComputeEdge, NOT_FOUND } from './edge.js';
 import { actionRoutes } from './routes/actions.js';
+import { consoleRoutes } from './routes/consoles.js';
+import { attachSerialProxy } from './serial.js';
 import { eventRoutes } from './routes/events.js';
 import { flavorRoutes } from './routes/flavors.js';
 import { hostRoutes } from './routes/hosts.js';
@@ -81,6 +83,8 @@ export function buildComputeApi(opts: ComputeApiOptions): FastifyInstance {
   flavorRoutes(edge);
   serverRoutes(edge);
   actionRoutes(edge);
+  consoleRoutes(edge);
+  attachSerialProxy(app.server, opts.compute, opts.logger);
   interfaceRoutes(edge);
   metadataRoutes(edge);
   keypairRoutes(edge);

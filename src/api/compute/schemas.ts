@@ -267,6 +267,57 @@ export const CONSOLE_OUTPUT_SCHEMA: Schema = {
   additionalProperties: false,
 };
 
+/** os-getSerialConsole (nova/api/openstack/compute/schemas/remote_consoles.py). */
+export const SERIAL_CONSOLE_SCHEMA: Schema = {
+  type: 'object',
+  properties: {
+    'os-getSerialConsole': {
+      type: 'object',
+      properties: { type: { type: 'string', enum: ['serial'] } },
+      required: ['type'],
+      additionalProperties: false,
+    },
+  },
+  required: ['os-getSerialConsole'],
+  additionalProperties: false,
+};
+
+/** POST /servers/{id}/remote-consoles, 2.6–2.7 (create_v26). */
+export const REMOTE_CONSOLE_SCHEMA: Schema = {
+  type: 'object',
+  properties: {
+    remote_console: {
+      type: 'object',
+      properties: {
+        protocol: { type: 'string', enum: ['vnc', 'spice', 'rdp', 'serial'] },
+        type: { type: 'string', enum: ['novnc', 'xvpvnc', 'rdp-html5', 'spice-html5', 'serial'] },
+      },
+      required: ['protocol', 'type'],
+      additionalProperties: false,
+    },
+  },
+  required: ['remote_console'],
+  additionalProperties: false,
+};
+
+/** From 2.8 (create_v28): MKS too. */
+export const REMOTE_CONSOLE_SCHEMA_28: Schema = {
+  type: 'object',
+  properties: {
+    remote_console: {
+      type: 'object',
+      properties: {
+        protocol: { type: 'string', enum: ['vnc', 'spice', 'rdp', 'serial', 'mks'] },
+        type: { type: 'string', enum: ['novnc', 'xvpvnc', 'rdp-html5', 'spice-html5', 'serial', 'webmks'] },
+      },
+      required: ['protocol', 'type'],
+      additionalProperties: false,
+    },
+  },
+  required: ['remote_console'],
+  additionalProperties: false,
+};
+
 const ATTACH_21: Schema = {
   type: 'object',
   properties: {

@@ -11,6 +11,7 @@ import type { NetworkService } from '../network/service.js';
 import type { UnitOfWork, Work } from '../work.js';
 import { instanceNotFound, novaConflict } from './errors.js';
 import type { Flavor } from './flavors.js';
+import type { InstanceHost } from './host.js';
 import { type Address, type RequestedNetworks, type ServerPort, serverAddresses, serverPorts, serverSecurityGroups } from './network.js';
 import { VM, statusOf } from './states.js';
 
@@ -61,6 +62,9 @@ export interface BuildRequest {
 export const now = () => new Date().toISOString();
 
 export class ComputeCore {
+  /** What runs the servers on this machine and can be asked for snapshots and consoles (null: none). */
+  instanceHost: InstanceHost | null = null;
+
   constructor(
     readonly uow: UnitOfWork,
     readonly network: NetworkService,

@@ -1,6 +1,7 @@
 /**
  * The seam between Nova's control plane and whatever runs instances on this machine (the netns
- * data plane: an instance is a network namespace that runs the user's user_data unprivileged).
+ * data plane: an instance is a small machine — namespaces with its own root file system from
+ * its image, limited by its flavor, configured by DHCP and the metadata service).
  *
  * - Desired state lives in the store: `readInstanceSpecs` is the one place an instance host reads
  *   it from (power running/stopped, reboot requests, user_data, its ports).
@@ -13,6 +14,7 @@
  */
 import { existsSync, openSync, readSync, closeSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import type { Q } from '../../store/db.js';
 import { fromJson } from '../../store/db.js';
 import { decodeBase64Lenient } from '../../util/jsonschema.js';
@@ -26,15 +28,35 @@ export interface InstancePort {
   fixedIps: Array<{ subnetId: string; ipAddress: string }>;
 }
 
+/** The flavor an instance was booted with, as its host enforces it. */
+export interface InstanceFlavor {
+  name: string;
+  vcpus: number;
+  /** RAM, MiB. */
+  ram: number;
+  /** Root disk, GiB (0: no limit). */
+  disk: number;
+}
+
 export interface InstanceSpec {
   id: string;
   name: string;
   hostname: string;
   projectId: string;
-  /** What the instance should be doing. */
-  power: 'running' | 'stopped';
+  /**
+   * What the instance should be doing: running, stopped, or paused (frozen; servers.power_desired
+   * 'paused', which pause/unpause set).
+   */
+  power: 'running' | 'stopped' | 'paused';
   /** Incremented for every reboot asked for; a host reboots when it sees a higher number. */
   rebootSeq: number;
+  /** Incremented by a rebuild: a host that booted a lower number starts from a fresh root file system. */
+  rebuildSeq: number;
+  /** The image its root file system comes from (servers.image_id; a rebuild may change it). */
+  imageId: string;
+  flavor: InstanceFlavor;
+  /** The server asked for a config drive. */
+  configDrive: boolean;
   /** Decoded user_data (the script cloud-init would run), or null. */
   userData: Buffer | null;
   /** The key pair's public key (authorized_keys), or null. */
@@ -46,7 +68,7 @@ export interface InstanceSpec {
 
 /** What an instance host reports back about one instance. */
 export interface InstanceReport {
-  power: 'running' | 'shutdown' | 'crashed';
+  power: 'running' | 'shutdown' | 'crashed' | 'paused';
   /** The reboot request the instance has carried out (InstanceSpec.rebootSeq). */
   rebootSeq: number;
   /** A start failure: the server goes to ERROR with this as its fault. */
@@ -56,6 +78,26 @@ export interface InstanceReport {
 /** Where an instance host reports (compute): power, reboots carried out, failures to start. */
 export interface InstanceReports {
   reportInstance(id: string, r: InstanceReport): Promise<void>;
+}
+
+/**
+ * What an instance host does for compute on request, beyond following desired state (null on
+ * hosts that run no instances, such as the noop data plane).
+ */
+export interface InstanceHost {
+  /**
+   * The instance's root file system as it is now (its image with its writes), as a tar stream:
+   * createImage uploads it as the new image's data (container_format `docker`, disk_format `raw`).
+   */
+  snapshotDisk(serverId: string): Promise<Readable>;
+  /** A serial console session: `onData` receives what the instance prints, `write` sends keystrokes. */
+  serialConsole(serverId: string, onData: (b: Buffer) => void): ConsoleSession;
+}
+
+/** One client attached to an instance's console. */
+export interface ConsoleSession {
+  write(data: Buffer): void;
+  close(): void;
 }
 
 /** Where an instance's console output lives. */
@@ -86,6 +128,11 @@ export function readConsoleOutput(dataDir: string, serverId: string, lines?: num
   // Nova strips control characters other than tab, newline and carriage return.
   // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point.
   return out.replace(/[\x00-\x08\x0B-\x1F]/g, (c) => (c === '\r' ? c : ''));
+}
+
+function flavorOf(json: string): InstanceFlavor {
+  const f = fromJson<{ name?: string; vcpus?: number; ram?: number; disk?: number }>(json, {});
+  return { name: f.name ?? '', vcpus: Number(f.vcpus ?? 1), ram: Number(f.ram ?? 512), disk: Number(f.disk ?? 0) };
 }
 
 /**
@@ -122,8 +169,12 @@ export async function readInstanceSpecs(db: Q, ids?: string[]): Promise<Instance
     name: s.name,
     hostname: s.hostname,
     projectId: s.project_id,
-    power: s.power_desired === 'stopped' ? 'stopped' : 'running',
+    power: s.power_desired === 'stopped' ? 'stopped' : s.power_desired === 'paused' ? 'paused' : 'running',
     rebootSeq: s.reboot_seq,
+    rebuildSeq: s.rebuild_seq,
+    imageId: s.image_id,
+    flavor: flavorOf(s.flavor),
+    configDrive: s.config_drive !== '' && s.config_drive.toLowerCase() !== 'false',
     userData: s.user_data ? decodeBase64Lenient(s.user_data) : null,
     keyData: s.key_data,
     metadata: fromJson<Record<string, string>>(s.metadata, {}),

@@ -137,7 +137,7 @@ export class ServerLifecycle implements InstanceReports {
       await this.fail(id, `Build of instance ${id} aborted: ${r.error}`);
       return;
     }
-    const power = r.power === 'running' ? POWER.RUNNING : r.power === 'crashed' ? POWER.CRASHED : POWER.SHUTDOWN;
+    const power = r.power === 'running' ? POWER.RUNNING : r.power === 'crashed' ? POWER.CRASHED : r.power === 'paused' ? POWER.PAUSED : POWER.SHUTDOWN;
     // A report may complete a pending change (the manager decides which): it is published even
     // when nothing in the row changed.
     await this.core.uow.run(async (w) => {

@@ -354,6 +354,7 @@ export class Servers {
             power_desired: 'running',
             reboot_seq: 0,
             reboot_done_seq: 0,
+            rebuild_seq: 0,
             progress: 0,
             host: null,
             locked_by: null,

@@ -2,10 +2,11 @@ import type { ImageService } from '../image/service.js';
 import type { NetworkService } from '../network/service.js';
 import type { UnitOfWork } from '../work.js';
 import { ServerActions } from './actions.js';
+import { RemoteConsoles } from './consoles.js';
 import { type ComputeOptions, ComputeCore } from './core.js';
 import { ExternalEvents } from './events.js';
 import { Flavors } from './flavors.js';
-import type { InstanceReport, InstanceReports } from './host.js';
+import type { InstanceHost, InstanceReport, InstanceReports } from './host.js';
 import { Hypervisors } from './hypervisors.js';
 import { Interfaces } from './interfaces.js';
 import { Keypairs } from './keypairs.js';
@@ -35,13 +36,16 @@ export class ComputeService implements InstanceReports {
   readonly events: ExternalEvents;
   readonly zones: AvailabilityZones;
   readonly hypervisors: Hypervisors;
+  readonly consoles: RemoteConsoles;
   /** What the ComputeManager calls. */
   readonly lifecycle: ServerLifecycle;
   /** Host name servers are scheduled to (binding:host_id of their ports). */
   readonly hostname: string;
+  private readonly core: ComputeCore;
 
   constructor(uow: UnitOfWork, network: NetworkService, images: ImageService, opts: ComputeOptions) {
     const core = new ComputeCore(uow, network, images, opts);
+    this.core = core;
     this.flavors = new Flavors(uow);
     this.keypairs = new Keypairs(uow);
     this.quotas = new ComputeQuotas(uow);
@@ -54,7 +58,13 @@ export class ComputeService implements InstanceReports {
     this.zones = new AvailabilityZones(opts.hostname);
     this.hypervisors = new Hypervisors(uow.store, opts.hostname);
     this.lifecycle = new ServerLifecycle(core);
+    this.consoles = new RemoteConsoles(core);
     this.hostname = opts.hostname;
+  }
+
+  /** The instance host of this machine (the netns data plane), for snapshots and consoles. */
+  attachHost(host: InstanceHost): void {
+    this.core.instanceHost = host;
   }
 
   /** An instance host's report (InstanceReports, the data plane's seam). */

@@ -734,11 +734,14 @@ export class ImageService {
 
   // ------------------------------------------------------------ bootstrap
 
-  /** A public, active image owned by `owner` whose data is `data` (DevStack's cirros on first start). */
+  /**
+   * A public, active image owned by `owner` whose data is `data` (DevStack's cirros on first
+   * start): the operator's own, so the upload size cap (for clients) does not apply.
+   */
   async createPublicImage(owner: string, name: string, data: Readable, formats: { disk: string; container: string }): Promise<string> {
     const id = uuid();
     const now = nowIso();
-    const stored = await this.files.write(id, data, this.opts.sizeCap);
+    const stored = await this.files.write(id, data, Number.MAX_SAFE_INTEGER);
     await this.write(id, 'create', async (trx) => {
       await trx
         .insertInto('images')

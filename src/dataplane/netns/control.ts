@@ -1,7 +1,11 @@
 import { type InstanceReports, readInstanceSpecs } from '../../core/compute/host.js';
+import type { BootFiles, GuestMetadata } from '../../core/compute/guest/service.js';
+import { ImageFiles } from '../../core/image/files.js';
 import type { NetworkService } from '../../core/network/service.js';
 import type { ChangeBus } from '../../core/work.js';
-import type { Snapshot } from './model.js';
+import type { DhcpAgent } from './dhcp/agent.js';
+import type { MetadataHandler } from './metadata/proxies.js';
+import type { ImageRef, Snapshot } from './model.js';
 import { loadSnapshot } from './snapshot.js';
 
 /** Resources whose status the data plane decides. */
@@ -18,28 +22,67 @@ export interface ControlPlane {
   readonly changes: ChangeBus;
   /** Where what each instance really does is reported (null: this data plane runs no servers). */
   readonly instances: InstanceReports | null;
+  /** What a server is shown at boot (network_data.json, its config drive); null without compute. */
+  bootFiles(serverId: string, configDrive: boolean): Promise<BootFiles | null>;
+  /** This host's DHCP ports in line with the subnets' enable_dhcp (Neutron's DHCP agent); true when it changed some. */
+  syncDhcpPorts(): Promise<boolean>;
 }
 
-/** The store, through the network service (and compute's servers when `instances` is given). */
-export function storeControlPlane(network: NetworkService, instances: InstanceReports | null): ControlPlane {
+/** Compute's side of a data plane that runs servers as machines. */
+export interface MachineSource {
+  reports: InstanceReports;
+  guest: GuestMetadata;
+  /** PocketStack's data directory (image data lives in `images/`). */
+  dataDir: string;
+  /** Nova's metadata API, answering what the metadata proxies receive. */
+  metadata: MetadataHandler;
+}
+
+/** The store, through the network service (and compute's servers when `machines` is given). */
+export function storeControlPlane(network: NetworkService, machines: MachineSource | null, dhcp: DhcpAgent | null = null): ControlPlane {
+  const files = machines ? new ImageFiles(machines.dataDir) : null;
   return {
+    async syncDhcpPorts() {
+      return dhcp ? dhcp.sync() : false;
+    },
     changes: network.uow.changes,
-    instances,
+    instances: machines?.reports ?? null,
     async snapshot() {
       const snap = await loadSnapshot(network.store);
-      if (instances) {
-        snap.instances = (await readInstanceSpecs(network.store.db)).map((i) => ({
+      if (machines && files) {
+        const specs = await readInstanceSpecs(network.store.db);
+        const imageIds = [...new Set(specs.map((s) => s.imageId))];
+        const rows = imageIds.length
+          ? await network.store.db
+              .selectFrom('images')
+              .select(['id', 'checksum', 'disk_format', 'container_format', 'status'])
+              .where('id', 'in', imageIds)
+              .execute()
+          : [];
+        const images = new Map<string, ImageRef>(
+          rows.map((r) => [r.id, { id: r.id, checksum: r.checksum, diskFormat: r.disk_format, containerFormat: r.container_format, path: files.path(r.id) }]),
+        );
+        snap.instances = specs.map((i) => ({
           id: i.id,
-          running: i.power === 'running',
-          userData: i.userData ? i.userData.toString('utf8') : null,
+          power: i.power,
           bootGeneration: i.rebootSeq,
           nics: i.ports.map((p) => p.id),
+          machine: {
+            hostname: i.hostname,
+            image: images.get(i.imageId) ?? null,
+            flavor: { name: i.flavor.name, vcpus: i.flavor.vcpus, ramMb: i.flavor.ram, diskGb: i.flavor.disk },
+            rootGeneration: i.rebuildSeq,
+            configDrive: i.configDrive,
+          },
         }));
       }
       return snap;
     },
     async setStatus(kind, id, status) {
       await network.setStatus(kind, id, status);
+    },
+    async bootFiles(serverId, configDrive) {
+      return machines ? machines.guest.bootFiles(serverId, configDrive) : null;
     },
   };
 }

@@ -1,12 +1,15 @@
 import { type Cidr, cidrContains, cidrToString, ipToString, parseCidr, parseIp, parseMac } from '../../util/ip.js';
+import { type DhcpNetwork, METADATA_CIDR, needsMetadata } from './dhcp/dnsmasq.js';
 import type {
   Desired,
   DesiredAddr,
+  DhcpServerSpec,
   DesiredLink,
   DesiredNs,
   DesiredRoute,
   InstanceRec,
   InstanceSpec,
+  MetadataProxySpec,
   NatSpec,
   NetworkRec,
   PortRec,
@@ -42,6 +45,10 @@ const INSTANCE_SYSCTLS: Array<[string, string]> = [
 // The load-balancer engine runs unprivileged inside: listeners on low ports, PING health checks;
 // an IPv6 VIP is bound as soon as it is configured (no duplicate address detection wait).
 const LOAD_BALANCER_SYSCTLS: Array<[string, string]> = [...INSTANCE_SYSCTLS, ['net.ipv6.conf.default.accept_dad', '0']];
+/** Neutron's DHCP ports, wired into a DHCP namespace per network (its dnsmasq serves them). */
+export const DHCP_OWNER = 'network:dhcp';
+const isDhcpPort = (p: PortRec) => p.deviceOwner === DHCP_OWNER && p.bindingHost !== '';
+const DHCP_SYSCTLS: Array<[string, string]> = [['net.ipv6.conf.default.accept_dad', '0']];
 const ROUTER_SYSCTLS: Array<[string, string]> = [
   ['net.ipv4.ip_forward', '1'],
   ['net.ipv6.conf.all.forwarding', '1'],
@@ -146,8 +153,11 @@ export function buildDesired(s: Snapshot, names: Names, opts: BuildOptions): Des
     const up = p.adminUp && net.adminUp;
     sw.links.push({ name: tap, kind: 'veth', mtu: net.mtu, master: bridge, up, peer: { ns: target.name, name: ifname }, creates: true, owner });
     target.links.push({ name: ifname, kind: 'veth', mtu: net.mtu, mac: parseMac(p.mac)!, up: true, peer: { ns: sw.name, name: tap }, owner });
-    for (const a of addrs) target.addrs.push({ dev: ifname, cidr: `${a.ip}/${a.cidr.prefix}`, owner });
-    for (const cidr of extra) target.addrs.push({ dev: ifname, cidr, owner });
+    // A machine configures its own addresses (DHCP, network_data.json): only the link is ours.
+    if (!target.selfConfigured) {
+      for (const a of addrs) target.addrs.push({ dev: ifname, cidr: `${a.ip}/${a.cidr.prefix}`, owner });
+      for (const cidr of extra) target.addrs.push({ dev: ifname, cidr, owner });
+    }
     wired.set(p.id, { portId: p.id, ns: target.name, ifname, up });
     return true;
   };
@@ -160,11 +170,12 @@ export function buildDesired(s: Snapshot, names: Names, opts: BuildOptions): Des
     list.push(p);
     byDevice.set(p.deviceId, list);
   }
-  const instanceRecs: InstanceRec[] = s.instances ?? [...byDevice.keys()].map((id) => ({ id, running: true, userData: null, bootGeneration: 1 }));
+  const instanceRecs: InstanceRec[] = s.instances ?? [...byDevice.keys()].map((id) => ({ id, power: 'running' as const, bootGeneration: 1 }));
   for (const inst of [...instanceRecs].sort((a, b) => a.id.localeCompare(b.id))) {
     const nsName = names.instanceNs(inst.id);
     if (!claimNs(nsName, inst.id, ownerKey.instance(inst.id))) continue;
     const ns = emptyNs(nsName, 'instance', inst.id, INSTANCE_SYSCTLS);
+    if (inst.machine) ns.selfConfigured = true;
     ns.links.push({ name: 'lo', kind: 'loopback', up: true, owner: ownerKey.instance(inst.id) });
     const order = new Map((inst.nics ?? []).map((id, i) => [id, i]));
     const pos = (p: PortRec) => order.get(p.id) ?? Number.MAX_SAFE_INTEGER;
@@ -183,16 +194,20 @@ export function buildDesired(s: Snapshot, names: Names, opts: BuildOptions): Des
         gateways.push({ subnet: a.subnet, ifname });
       }
     }
-    ns.routes.push(...instanceRoutes(gateways, connected, ownerKey.instance(inst.id)));
+    if (!ns.selfConfigured) ns.routes.push(...instanceRoutes(gateways, connected, ownerKey.instance(inst.id)));
     namespaces.push(ns);
-    instances.push({ id: inst.id, ns: nsName, running: inst.running, userData: inst.userData, bootGeneration: inst.bootGeneration });
+    instances.push({ id: inst.id, ns: nsName, power: inst.power, bootGeneration: inst.bootGeneration, ...(inst.machine ? { machine: inst.machine } : {}) });
   }
 
   // ---------------------------------------------------------------- routers
+  const metadata: MetadataProxySpec[] = [];
   const announce: Array<{ networkId: string; ip: string; mac: string; owner: Owner }> = [];
   for (const r of [...s.routers].sort((a, b) => a.id.localeCompare(b.id))) {
     if (!r.adminUp || !claimNs(names.routerNs(r.id), r.id, ownerKey.router(r.id))) continue;
     const ns = buildRouter(r, s, names, { ports, wired, networks, subnets, errors, wire, portAddrs });
+    // The metadata proxy listens on 169.254.169.254 in the router (Neutron's redirects there).
+    ns.addrs.push({ dev: 'lo', cidr: METADATA_CIDR, owner: ownerKey.router(r.id) });
+    metadata.push({ ns: ns.name, via: { routerId: r.id } });
     namespaces.push(ns);
     const gw = r.gatewayPortId ? ports.get(r.gatewayPortId) : undefined;
     if (ns.nat && gw) {
@@ -221,6 +236,36 @@ export function buildDesired(s: Snapshot, names: Names, opts: BuildOptions): Des
       ),
     );
     namespaces.push(ns);
+  }
+
+  // ---------------------------------------------------------------- DHCP servers
+  // One namespace per network with a DHCP port (Neutron's qdhcp-), the port as `ns-…` with its
+  // addresses, and 169.254.169.254 too when the network has an isolated subnet: its instances
+  // reach the metadata service through it (Neutron's enable_isolated_metadata).
+  const dhcp: DhcpServerSpec[] = [];
+  for (const p of s.ports.filter(isDhcpPort).sort((a, b) => a.networkId.localeCompare(b.networkId) || a.id.localeCompare(b.id))) {
+    const net = networks.get(p.networkId);
+    const owner = ownerKey.dhcp(p.networkId);
+    const nsName = names.dhcpNs(p.networkId);
+    if (!net || dhcp.some((d) => d.networkId === net.id) || !claimNs(nsName, net.id, owner)) continue;
+    const addrs = portAddrs(p);
+    if (!addrs) continue;
+    const dn = dhcpNetwork(net, s);
+    const meta = needsMetadata(dn);
+    const ns = emptyNs(nsName, 'dhcp', net.id, DHCP_SYSCTLS);
+    ns.links.push({ name: 'lo', kind: 'loopback', up: true, owner });
+    const ifname = names.dhcpInterface(p.id);
+    if (!wire(p, ns, ifname, addrs, meta ? [METADATA_CIDR] : [])) continue;
+    ns.routes.push(
+      ...instanceRoutes(
+        addrs.map((a) => ({ subnet: { ...a.subnet, hostRoutes: [] }, ifname })),
+        addrs.map((a) => ({ cidr: a.cidr, ifname })),
+        owner,
+      ),
+    );
+    namespaces.push(ns);
+    dhcp.push({ networkId: net.id, ns: nsName, network: dn });
+    if (meta) metadata.push({ ns: nsName, via: { networkId: net.id } });
   }
 
   // ---------------------------------------------------------------- the host leg (br-ex)
@@ -258,7 +303,31 @@ export function buildDesired(s: Snapshot, names: Names, opts: BuildOptions): Des
     names,
   );
 
-  return { root, switch: sw, namespaces, filter, wired, instances, errors };
+  return { root, switch: sw, namespaces, filter, wired, instances, dhcp, metadata, errors };
+}
+
+/** What a network's dnsmasq serves: its subnets and its ports' MACs, addresses and DHCP options. */
+function dhcpNetwork(net: NetworkRec, s: Snapshot): DhcpNetwork {
+  return {
+    id: net.id,
+    mtu: net.mtu,
+    subnets: s.subnets
+      .filter((x) => x.networkId === net.id)
+      .map((x) => ({
+        id: x.id,
+        ipVersion: x.ipVersion,
+        cidr: x.cidr,
+        gatewayIp: x.gatewayIp,
+        enableDhcp: x.enableDhcp,
+        ipv6AddressMode: x.ipv6AddressMode,
+        ipv6RaMode: x.ipv6RaMode,
+        dnsNameservers: x.dnsNameservers,
+        hostRoutes: x.hostRoutes,
+      })),
+    ports: s.ports
+      .filter((p) => p.networkId === net.id)
+      .map((p) => ({ id: p.id, mac: p.mac, deviceOwner: p.deviceOwner, fixedIps: p.fixedIps, extraDhcpOpts: p.extraDhcpOpts })),
+  };
 }
 
 /** Default routes via the first subnet (per family) with a gateway, then the subnets' host_routes. */

@@ -1,31 +1,36 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
-import type { InstanceReports } from '../../core/compute/host.js';
+import type { ConsoleSession, InstanceHost } from '../../core/compute/host.js';
 import type { NetworkService } from '../../core/network/service.js';
 import { type DataPlaneDriver, Reconciler } from '../driver.js';
-import { type ControlPlane, storeControlPlane } from './control.js';
+import { type ControlPlane, type MachineSource, storeControlPlane } from './control.js';
 import { buildDesired } from './desired.js';
 import { SwitchFilter } from './filters.js';
 import { linuxKernel } from './linux.js';
-import type { Closer, InstanceRunner, Kernel, NetnsMachine } from './machine.js';
+import { DhcpAgent } from './dhcp/agent.js';
+import { DhcpServers } from './dhcp/servers.js';
+import type { Closer, InstanceRunner, Kernel, NetnsMachine, NetworkServices } from './machine.js';
+import { runDirOf } from './machines/paths.js';
+import { MetadataProxies } from './metadata/proxies.js';
 import { PassMemory } from './memory.js';
 import { ROOT_NS, type Snapshot } from './model.js';
 import { Names } from './names.js';
 import { Pass } from './pass.js';
-import { ensureBrNetfilter, preflight } from './preflight.js';
-import { InstanceProcesses, resolveUser } from './processes.js';
+import { detectCgroups } from './machines/cgroups.js';
+import { MachineRunner } from './machines/runner.js';
+import { ensureBrNetfilter, machinePreflight, preflight } from './preflight.js';
 import { parseProtocols } from './secgroups.js';
 import { instanceReports, statuses } from './status.js';
 
 export interface NetnsOptions {
   /** Two characters that start every namespace and host link we own (default `ps`). */
   prefix: string;
-  /** PocketStack's data directory: instances' working directories and console logs live under it. */
+  /** PocketStack's data directory: instances' writes, console logs and image trees live under it. */
   dataDir: string;
-  runUserData: boolean;
-  /** Unprivileged user that runs user_data. */
-  instanceUser: string;
+  /** Host ids instances' user namespaces map their ids to (0 is `base`). */
+  instanceIds: { base: number; count: number };
   /** The physical network bridged to the host (DevStack's `public`). */
   publicPhysnet: string;
   /** A full pass (read everything back from the kernel) at least this often. */
@@ -73,7 +78,7 @@ class PhaseTimer {
  * cleanly), applies the difference in one batch per namespace and writes status back. The
  * phases of a pass are in pass.ts; this class holds what lives between passes and when they run.
  */
-export class NetnsDataPlane implements DataPlaneDriver {
+export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
   readonly kind = 'netns';
   readonly hostname = hostname();
   readonly names: Names;
@@ -84,6 +89,9 @@ export class NetnsDataPlane implements DataPlaneDriver {
   private readonly reconciler: Reconciler;
   private readonly kernel: Kernel;
   private readonly processes: InstanceRunner;
+  private readonly services: NetworkServices;
+  /** Networks, subnets or DHCP ports changed: the DHCP ports are synced before the next pass. */
+  private dhcpDirty = true;
   private readonly protocolNames: Map<number, string>;
   private readonly extenders: SnapshotExtender[] = [];
   private readonly memory = new PassMemory();
@@ -110,6 +118,7 @@ export class NetnsDataPlane implements DataPlaneDriver {
     this.names = new Names(opts.prefix);
     this.kernel = machine.kernel;
     this.processes = machine.processes;
+    this.services = machine.services;
     this.filter = new SwitchFilter(this.kernel, this.names.switchNs, log);
     this.reconciler = new Reconciler(
       () => this.pass(),
@@ -126,12 +135,31 @@ export class NetnsDataPlane implements DataPlaneDriver {
   }
 
   /** Refuses (throws, with the reason and the fix) when not root or a tool is missing. */
-  static async create(network: NetworkService, opts: NetnsOptions, log: Logger, instances: InstanceReports | null = null): Promise<NetnsDataPlane> {
-    const why = (await preflight()) ?? (await ensureBrNetfilter());
+  static async create(network: NetworkService, opts: NetnsOptions, log: Logger, machines: MachineSource | null = null): Promise<NetnsDataPlane> {
+    const why = (await preflight()) ?? (await ensureBrNetfilter()) ?? (machines ? machinePreflight() : null);
     if (why) throw new Error(why);
-    const user = opts.runUserData ? resolveUser(opts.instanceUser) : null;
-    const processes = new InstanceProcesses({ dataDir: opts.dataDir, user, runUserData: opts.runUserData });
-    return new NetnsDataPlane(storeControlPlane(network, instances), opts, log, { kernel: linuxKernel, processes });
+    const host = hostname();
+    const control = storeControlPlane(network, machines, machines ? new DhcpAgent(network, host, log.child({ component: 'dhcp-agent' })) : null);
+    let dp: NetnsDataPlane | null = null;
+    const dhcp = new DhcpServers(`${runDirOf(opts.prefix)}/dhcp`, log.child({ component: 'dhcp' }));
+    const proxies = machines ? new MetadataProxies(machines.metadata, log.child({ component: 'metadata-proxy' })) : null;
+    const services: NetworkServices = {
+      dhcp: (specs) => dhcp.reconcile(specs),
+      metadata: async (specs, inodes) => (proxies ? proxies.reconcile(specs, inodes) : new Map()),
+      close: async () => proxies?.close(),
+    };
+    const processes = new MachineRunner({
+      dataDir: opts.dataDir,
+      prefix: opts.prefix,
+      ids: opts.instanceIds,
+      cgroups: detectCgroups(),
+      diskLimits: true,
+      guestFiles: (id, configDrive) => control.bootFiles(id, configDrive),
+      kick: () => dp?.kick('instance'),
+      log: log.child({ component: 'machines' }),
+    });
+    dp = new NetnsDataPlane(control, opts, log, { kernel: linuxKernel, processes, services });
+    return dp;
   }
 
   /** Let another service add to each snapshot. */
@@ -141,9 +169,13 @@ export class NetnsDataPlane implements DataPlaneDriver {
 
   async start(): Promise<void> {
     this.kernel.lock(this.opts.prefix);
+    this.processes.watch?.();
     this.stopping = false;
     // Any desired-state change may touch the machine (status reports are ours, and not heard).
-    this.unsubscribe = this.control.changes.subscribe({}, () => this.kick());
+    this.unsubscribe = this.control.changes.subscribe({}, (c) => {
+      if (c.kind === 'network' || c.kind === 'subnet') this.dhcpDirty = true;
+      this.kick();
+    });
     this.reconciler.start();
   }
 
@@ -173,6 +205,8 @@ export class NetnsDataPlane implements DataPlaneDriver {
     if (this.linkKick) clearTimeout(this.linkKick);
     if (this.retry) clearTimeout(this.retry);
     await this.reconciler.stop();
+    this.processes.unwatch?.();
+    await this.services.close();
     this.kernel.unlock(this.opts.prefix);
   }
 
@@ -219,21 +253,28 @@ export class NetnsDataPlane implements DataPlaneDriver {
     this.monitor = this.kernel.monitorLinks((name) => this.onLinkEvent(name));
   }
 
-  async snapshot(): Promise<Snapshot> {
-    const snap = await this.control.snapshot();
-    for (const fn of this.extenders) await fn(snap);
-    return snap;
-  }
-
   /** One pass, phase by phase (see Pass); status written back at the end. */
   private async pass(): Promise<void> {
     const timer = new PhaseTimer();
     const execs0 = this.kernel.execCount();
     const full = this.fullPending || Date.now() - this.lastFull >= this.opts.resyncMs;
     this.fullPending = false;
+    if (this.dhcpDirty || full) {
+      this.dhcpDirty = false;
+      await this.control.syncDhcpPorts();
+    }
     const snap = await this.snapshot();
+    const waiting = this.holdBack(snap);
     const desired = buildDesired(snap, this.names, { publicPhysnet: this.opts.publicPhysnet, protocolNames: this.protocolNames });
-    const deps = { kernel: this.kernel, processes: this.processes, filter: this.filter, memory: this.memory, names: this.names, log: this.log };
+    const deps = {
+      kernel: this.kernel,
+      processes: this.processes,
+      services: this.services,
+      filter: this.filter,
+      memory: this.memory,
+      names: this.names,
+      log: this.log,
+    };
     const p = new Pass(deps, desired, full);
     timer.mark('store');
     await p.namespaces();
@@ -246,14 +287,16 @@ export class NetnsDataPlane implements DataPlaneDriver {
     p.quietOwnLinks();
     await p.apply();
     timer.mark('apply');
+    await p.services();
+    timer.mark('services');
     await p.processes();
     timer.mark('processes');
     await p.remember();
     await this.monitorLinks(p.existing);
 
     await this.writeStatus(snap, p);
-    await this.reportInstances(p);
-    if (full && this.control.instances) this.processes.removeAllBut(new Set(desired.instances.map((i) => i.id)));
+    await this.reportInstances(p, waiting);
+    if (full && this.control.instances) this.processes.removeAllBut(new Set([...desired.instances.map((i) => i.id), ...waiting.keys()]));
     if (full) this.lastFull = Date.now();
     timer.mark('status');
     this.lastPass = {
@@ -305,19 +348,63 @@ export class NetnsDataPlane implements DataPlaneDriver {
   }
 
   /**
-   * Tell compute what each instance does: running once its namespace exists and it booted,
-   * shutdown when stopped, or the reason it cannot run (a port the kernel refused).
+   * Machines whose root file system is not ready yet (its image is being unpacked) are left out
+   * of this pass: no namespace until it can boot. Returns them, with the reason when they never
+   * will (an image that is not a usable file system).
    */
-  private async reportInstances(p: Pass): Promise<void> {
+  private holdBack(snap: Snapshot): Map<string, { error: string | null; bootGeneration: number }> {
+    const waiting = new Map<string, { error: string | null; bootGeneration: number }>();
+    if (!snap.instances) return waiting;
+    snap.instances = snap.instances.filter((i) => {
+      if (!i.machine) return true;
+      const r = this.processes.readiness({ id: i.id, ns: this.names.instanceNs(i.id), power: i.power, bootGeneration: i.bootGeneration, machine: i.machine });
+      if (r === 'ready') return true;
+      waiting.set(i.id, { error: r === 'pending' ? null : r.error, bootGeneration: i.bootGeneration });
+      return false;
+    });
+    return waiting;
+  }
+
+  /**
+   * Tell compute what each instance does: what its machine really does once it booted (running,
+   * shutdown, paused), or the reason it cannot run (a port the kernel refused, an image that is
+   * not a usable root file system).
+   */
+  private async reportInstances(p: Pass, waiting: Map<string, { error: string | null; bootGeneration: number }>): Promise<void> {
     const instances = this.control.instances;
     if (!instances) return;
-    for (const { id, report } of instanceReports(p.desired, p.errors, p.existing)) {
+    const reports = instanceReports(p.desired, p.errors, p.existing, (i) => this.processes.power(i));
+    for (const [id, w] of waiting) if (w.error) reports.push({ id, report: { power: 'shutdown', rebootSeq: w.bootGeneration, error: w.error } });
+    for (const { id, report } of reports) {
       const key = JSON.stringify(report);
       if (this.reported.get(id) === key) continue;
       this.reported.set(id, key);
       await instances.reportInstance(id, report);
     }
-    const live = new Set(p.desired.instances.map((i) => i.id));
+    const live = new Set([...p.desired.instances.map((i) => i.id), ...waiting.keys()]);
     for (const id of this.reported.keys()) if (!live.has(id)) this.reported.delete(id);
+  }
+
+  async snapshot(): Promise<Snapshot> {
+    const snap = await this.control.snapshot();
+    for (const fn of this.extenders) await fn(snap);
+    return snap;
+  }
+
+  // ---------------------------------------------------------------- InstanceHost (compute asks)
+
+  private async specOf(serverId: string) {
+    const snap = await this.snapshot();
+    const i = snap.instances?.find((x) => x.id === serverId);
+    if (!i) throw new Error(`instance ${serverId} does not run on this host`);
+    return { id: i.id, ns: this.names.instanceNs(i.id), power: i.power, bootGeneration: i.bootGeneration, ...(i.machine ? { machine: i.machine } : {}) };
+  }
+
+  async snapshotDisk(serverId: string): Promise<Readable> {
+    return this.processes.snapshot(await this.specOf(serverId));
+  }
+
+  serialConsole(serverId: string, onData: (b: Buffer) => void): ConsoleSession {
+    return this.processes.attachConsole(serverId, onData);
   }
 }

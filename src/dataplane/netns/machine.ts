@@ -1,5 +1,7 @@
+import type { Readable } from 'node:stream';
+import type { ConsoleSession } from '../../core/compute/host.js';
 import type { Tables } from './iptables.js';
-import type { InstanceSpec } from './model.js';
+import type { DhcpServerSpec, InstanceSpec, MetadataProxySpec } from './model.js';
 import type { NatState } from './nat.js';
 import type { Owner } from './owners.js';
 import type { Line } from './plan.js';
@@ -50,19 +52,57 @@ export interface Closer {
   close(): void;
 }
 
-/** Instances' process trees (user_data), run inside their namespaces. */
+/** Whether an instance can be given its namespace now: its root file system is ready, being prepared, or refused. */
+export type Readiness = 'ready' | 'pending' | { error: string };
+
+/** What a machine really does (reported to compute). */
+export type InstancePower = 'running' | 'shutdown' | 'paused';
+
+/**
+ * Instances as machines (machines/runner.ts): their namespaces, root file systems, control groups,
+ * init and console. A bare instance (no `machine` in its spec) is only a network namespace the
+ * pass configures; the runner leaves it alone.
+ */
 export interface InstanceRunner {
+  /** Whether the instance's root file system is ready (preparing it in the background if not). */
+  readiness(spec: InstanceSpec): Readiness;
+  /** A machine's network namespace, owned by its own user namespace (its root configures it). */
+  createNamespace(spec: InstanceSpec, sysctls: Array<[string, string]>): Promise<void>;
+  /** Everything of a machine whose namespace goes away: processes, mounts, groups, its user namespace. */
+  destroy(ns: string): Promise<void>;
   /**
-   * Make an instance's processes match its desired power state; `nsIno` identifies the
-   * incarnation of its namespace (a rebuilt namespace is a fresh boot).
+   * Make a machine match its desired power, boot and root generations; `nsIno` identifies the
+   * incarnation of its namespace (a recreated namespace is a fresh boot).
    */
-  reconcile(spec: InstanceSpec, nsIno: number): Promise<'booted' | 'stopped' | 'unchanged'>;
-  /** Remove the working directories (and console logs) of every instance not in `keep`. */
+  reconcile(spec: InstanceSpec, nsIno: number): Promise<'booted' | 'stopped' | 'paused' | 'unchanged'>;
+  /** What a machine does now; null before its first boot (and for bare namespaces). */
+  power(spec: InstanceSpec): InstancePower | null;
+  /** Remove what is kept for instances not in `keep` (their directories, unused image trees). */
   removeAllBut(keep: ReadonlySet<string>): void;
+  /** A machine's root file system (its image with its writes) as a tar stream (createImage). */
+  snapshot(spec: InstanceSpec): Promise<Readable>;
+  /** Attach to an instance's console (serial console sessions). */
+  attachConsole(id: string, onData: (b: Buffer) => void): ConsoleSession;
+  /** Start and stop watching what machines do by themselves (OOM kills). */
+  watch?(): void;
+  unwatch?(): void;
 }
 
-/** What the netns driver runs against: the kernel and the instances' processes (fakes in unit tests). */
+/**
+ * The network services a pass keeps in line with the desired state: each network's DHCP server
+ * (dnsmasq in its DHCP namespace) and the metadata proxies (routers' and isolated networks').
+ */
+export interface NetworkServices {
+  /** Serve exactly these DHCP servers (their namespaces exist); errors by network id. */
+  dhcp(specs: DhcpServerSpec[]): Promise<Map<string, string>>;
+  /** Metadata proxies in exactly these namespaces (`inodes`: the namespaces that exist); errors by namespace. */
+  metadata(specs: MetadataProxySpec[], inodes: Map<string, number>): Promise<Map<string, string>>;
+  close(): Promise<void>;
+}
+
+/** What the netns driver runs against: the kernel, the instances, the network services (fakes in unit tests). */
 export interface NetnsMachine {
   kernel: Kernel;
   processes: InstanceRunner;
+  services: NetworkServices;
 }

@@ -4,6 +4,7 @@
  * turns one into the other is unit-tested.
  */
 
+import type { DhcpNetwork } from './dhcp/dnsmasq.js';
 import type { Owner } from './owners.js';
 
 // ------------------------------------------------------------------ the store, as read
@@ -29,6 +30,11 @@ export interface SubnetRec {
   cidr: string;
   gatewayIp: string | null;
   hostRoutes: HostRoute[];
+  /** DHCP (Neutron's DHCP agent's dnsmasq) serves it. */
+  enableDhcp: boolean;
+  dnsNameservers: string[];
+  ipv6AddressMode: string | null;
+  ipv6RaMode: string | null;
 }
 
 export interface AddressPair {
@@ -50,6 +56,8 @@ export interface PortRec {
   allowedAddressPairs: AddressPair[];
   securityGroups: string[];
   createdAt: string;
+  /** extra_dhcp_opts (given to the port's host by dnsmasq). */
+  extraDhcpOpts: Array<{ optName: string; optValue: string; ipVersion: 4 | 6 }>;
 }
 
 export interface RuleRec {
@@ -87,17 +95,42 @@ export interface FloatingIpRec {
   status: string;
 }
 
+/** What an instance should be doing: running, stopped, or paused (frozen, as Nova's pause). */
+export type DesiredPower = 'running' | 'stopped' | 'paused';
+
+/** An image as the data plane boots it: its data file and what Glance says of it. */
+export interface ImageRef {
+  id: string;
+  /** Glance's MD5 checksum of the data (null: no data). */
+  checksum: string | null;
+  diskFormat: string | null;
+  containerFormat: string | null;
+  /** The data file. */
+  path: string;
+}
+
+/** A server's machine: what it boots and the resources its flavor gives it. */
+export interface MachineSpec {
+  /** The server's hostname (Nova's sanitized name). */
+  hostname: string;
+  /** The image its root file system comes from (null: the image is gone or has no data). */
+  image: ImageRef | null;
+  flavor: { name: string; vcpus: number; ramMb: number; diskGb: number };
+  /** Bumped by a rebuild: a different value than the one booted means a fresh root file system. */
+  rootGeneration: number;
+  configDrive: boolean;
+}
+
 /** A server as the data plane needs it (compute's tables, or ports grouped by device when absent). */
 export interface InstanceRec {
   id: string;
-  /** Desired power state: its user_data process tree runs only when true. */
-  running: boolean;
-  /** Decoded user_data, or null. */
-  userData: string | null;
+  power: DesiredPower;
   /** Bumped by every start/reboot: a different value than the one booted means boot again. */
   bootGeneration: number;
   /** Port ids in NIC order (eth0, eth1 …) when compute records it; else by creation time. */
   nics?: string[];
+  /** The machine (compute's servers); absent for a bare namespace (ports grouped by device). */
+  machine?: MachineSpec;
 }
 
 export interface Snapshot {
@@ -158,14 +191,19 @@ export interface NatSpec {
 
 export interface DesiredNs {
   name: string;
-  kind: 'switch' | 'instance' | 'router' | 'loadbalancer' | 'root';
-  /** The id this namespace is for (server or router id, a load balancer's VIP port id); the switch and root use ''. */
+  kind: 'switch' | 'instance' | 'router' | 'loadbalancer' | 'dhcp' | 'root';
+  /** The id this namespace is for (server, router or network id, a load balancer's VIP port id); the switch and root use ''. */
   objectId: string;
   sysctls: Array<[string, string]>;
   links: DesiredLink[];
   addrs: DesiredAddr[];
   routes: DesiredRoute[];
   nat?: NatSpec;
+  /**
+   * The namespace's own root configures its addresses and routes (a machine, by DHCP or from
+   * network_data.json): the data plane only wires its links and leaves the rest alone.
+   */
+  selfConfigured?: boolean;
   /**
    * Neighbour entries to correct when the kernel holds a failed or outdated one: what a
    * gratuitous ARP would tell the host when a floating IP moves onto a router.
@@ -202,19 +240,35 @@ export interface WiredPort {
 export interface InstanceSpec {
   id: string;
   ns: string;
-  running: boolean;
-  userData: string | null;
+  power: DesiredPower;
   bootGeneration: number;
+  /** A machine (its own root, init, DHCP); absent: a bare namespace the data plane configures. */
+  machine?: MachineSpec;
+}
+
+/** A network's DHCP server: its namespace and what dnsmasq serves. */
+export interface DhcpServerSpec {
+  networkId: string;
+  ns: string;
+  network: DhcpNetwork;
+}
+
+/** Where a metadata proxy listens: a router's namespace, or a DHCP namespace of an isolated network. */
+export interface MetadataProxySpec {
+  ns: string;
+  via: { routerId: string } | { networkId: string };
 }
 
 export interface Desired {
   root: DesiredNs;
   switch: DesiredNs;
-  /** Instances, routers and load balancers. */
+  /** Instances, routers, load balancers and DHCP servers. */
   namespaces: DesiredNs[];
   filter: FilterTables;
   wired: Map<string, WiredPort>;
   instances: InstanceSpec[];
+  dhcp: DhcpServerSpec[];
+  metadata: MetadataProxySpec[];
   /** Problems found while building (bad data, name collisions): owner → reason. */
   errors: Map<Owner, string>;
 }

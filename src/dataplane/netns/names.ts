@@ -35,15 +35,25 @@ export class Names {
     return `${this.prefix}r-${idFragment(routerId)}`;
   }
 
+  /** A network's DHCP server (Neutron's qdhcp-<network id>). */
+  dhcpNs(networkId: string): string {
+    return `${this.prefix}d-${idFragment(networkId)}`;
+  }
+
   /** A load balancer's namespace, named after its VIP port (what the data plane knows it by). */
   loadBalancerNs(vipPortId: string): string {
     return `${this.prefix}l-${idFragment(vipPortId)}`;
   }
 
+  /** An instance's namespace (a machine's, when compute runs servers). */
+  isInstanceNs(name: string): boolean {
+    return new RegExp(`^${this.prefix}i-[0-9a-z-]{11}$`).test(name);
+  }
+
   /** Every namespace this data plane may create; nothing else is ever touched. */
   ownsNamespace(name: string): boolean {
     if (name === this.switchNs) return true;
-    return new RegExp(`^${this.prefix}[irl]-[0-9a-z-]{11}$`).test(name);
+    return new RegExp(`^${this.prefix}[irld]-[0-9a-z-]{11}$`).test(name);
   }
 
   /** The host end of the veth into the public bridge (root namespace). */
@@ -67,6 +77,11 @@ export class Names {
   /** The switch end of the host leg. */
   hostLegSwitchEnd(networkId: string): string {
     return `ex-${idFragment(networkId)}`;
+  }
+
+  /** A DHCP port's end inside its DHCP namespace (Neutron's linux bridge driver: `ns-`). */
+  dhcpInterface(portId: string): string {
+    return `ns-${idFragment(portId)}`;
   }
 
   // Links inside a router namespace.

@@ -11,6 +11,8 @@ export type OwnerKind =
   | 'instance'
   /** A load balancer's namespace, named after its VIP port id. */
   | 'loadbalancer'
+  /** A network's DHCP namespace (and its dnsmasq), by network id. */
+  | 'dhcp'
   | 'floatingip'
   | 'network'
   /** The host end of the public network's bridge (DevStack's br-ex), by network id. */
@@ -39,6 +41,7 @@ export const ownerKey = {
   router: key('router'),
   instance: key('instance'),
   loadbalancer: key('loadbalancer'),
+  dhcp: key('dhcp'),
   floatingip: key('floatingip'),
   network: key('network'),
   hostleg: key('hostleg'),

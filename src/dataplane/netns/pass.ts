@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { SwitchFilter } from './filters.js';
-import type { InstanceRunner, Kernel } from './machine.js';
+import type { InstanceRunner, Kernel, NetworkServices } from './machine.js';
 import type { PassMemory } from './memory.js';
 import { type Desired, type DesiredNs, type InstanceSpec, ROOT_NS } from './model.js';
 import type { Names } from './names.js';
@@ -14,6 +14,7 @@ import type { NsState } from './state.js';
 export interface PassDeps {
   kernel: Kernel;
   processes: InstanceRunner;
+  services: NetworkServices;
   filter: SwitchFilter;
   memory: PassMemory;
   names: Names;
@@ -44,6 +45,8 @@ function ownerOfNs(ns: DesiredNs): Owner {
       return ownerKey.instance(ns.objectId);
     case 'loadbalancer':
       return ownerKey.loadbalancer(ns.objectId);
+    case 'dhcp':
+      return ownerKey.dhcp(ns.objectId);
     default:
       return ns.kind;
   }
@@ -77,7 +80,8 @@ function nsOfOwner(o: Owner, d: Desired): string[] {
  *   guardHost    leave out host legs that would shadow an interface of the host's
  *   plan         each namespace's `ip -batch` lines, pulling in namespaces a new veth lands in
  *   apply        cleanup everywhere, the host leg, the switch, then owners and routers' NAT
- *   processes    instances' process trees where something changed
+ *   services     each network's dnsmasq, the metadata proxies (before instances boot: they use both)
+ *   processes    machines where something changed
  *   remember     what is now in place, for the next pass; the errors met, for status
  *
  * An incremental pass trusts what it applied cleanly to a namespace that is still the same one
@@ -142,12 +146,21 @@ export class Pass {
     await this.createMissing();
   }
 
-  /** Namespaces of ours nobody wants any more: their processes are killed, then they go. */
+  /** Namespaces of ours nobody wants any more: their processes are killed (machines torn down), then they go. */
   private async removeUnwanted(): Promise<void> {
-    const { kernel, memory, names, log } = this.deps;
+    const { kernel, memory, names, log, processes } = this.deps;
     const doomed = [...this.existing.keys()].filter((n) => names.ownsNamespace(n) && !this.byName.has(n));
     for (const n of doomed) memory.forget(n);
-    await mapLimit(doomed, 4, (n) => kernel.deleteNamespace(n));
+    await mapLimit(doomed, 4, async (n) => {
+      if (names.isInstanceNs(n)) {
+        try {
+          await processes.destroy(n);
+        } catch (e) {
+          log.warn({ namespace: n, err: e }, 'could not tear down the machine of a removed instance');
+        }
+      }
+      await kernel.deleteNamespace(n);
+    });
     this.changes += doomed.length;
     if (doomed.length) log.info({ namespaces: doomed }, 'removed namespaces');
   }
@@ -176,7 +189,9 @@ export class Pass {
     const missing = this.all.filter((n) => n.kind !== 'root' && !this.existing.has(n.name));
     const create = async (n: DesiredNs) => {
       try {
-        await kernel.createNamespace(n.name, n.sysctls, { nsid: n.kind === 'switch' });
+        const machine = this.instanceOf.get(n.name);
+        if (machine?.machine) await this.deps.processes.createNamespace(machine, n.sysctls);
+        else await kernel.createNamespace(n.name, n.sysctls, { nsid: n.kind === 'switch' });
         this.created.add(n.name);
         this.changes++;
       } catch (e) {
@@ -363,9 +378,22 @@ export class Pass {
     }
   }
 
+  // ---------------------------------------------------------------- services
+
+  /** DHCP servers in their namespaces, metadata proxies in routers' and DHCP namespaces. */
+  async services(): Promise<void> {
+    const { services, log } = this.deps;
+    const [dhcp, meta] = await Promise.all([
+      services.dhcp(this.desired.dhcp.filter((d) => this.existing.has(d.ns))),
+      services.metadata(this.desired.metadata, this.existing),
+    ]);
+    for (const [networkId, reason] of dhcp) this.fail(ownerKey.dhcp(networkId), reason);
+    if (meta.size) log.warn({ errors: Object.fromEntries(meta) }, 'metadata proxies could not listen');
+  }
+
   // ---------------------------------------------------------------- processes
 
-  /** Instances' process trees (only where something changed, or on a full pass). */
+  /** Machines (only where something changed, or on a full pass). */
   async processes(): Promise<void> {
     const { processes, log } = this.deps;
     await mapLimit(
@@ -378,7 +406,7 @@ export class Pass {
           const r = await processes.reconcile(i, ino);
           if (r !== 'unchanged') log.info({ instance: i.id, namespace: i.ns, result: r }, 'instance processes');
         } catch (e) {
-          this.fail(ownerKey.instance(i.id), `processes: ${message(e)}`);
+          this.fail(ownerKey.instance(i.id), message(e));
         }
       },
     );

@@ -61,6 +61,8 @@ export function planNamespace(desired: DesiredNs, actual: NsState | null, ctx: P
   for (const [name, l] of have) {
     // Only what we create (veths, bridges); a kernel's per-namespace fallback devices stay.
     if (name === 'lo' || !ctx.owns(name) || (l.kind !== 'veth' && l.kind !== 'bridge')) continue;
+    // Inside a machine only its NICs are ours: bridges or veths it makes itself are its own.
+    if (desired.selfConfigured && !wanted.has(name) && !/^eth\d+$/.test(name)) continue;
     const w = wanted.get(name);
     const kindOk = w && (w.kind === 'bridge' ? l.kind === 'bridge' : w.kind === 'veth' ? l.kind === 'veth' : true);
     if (!w || !kindOk) plan.cleanup.push({ cmd: `link del ${name}`, owner: w?.owner ?? ownerKey.stale(name), tolerant: true });
@@ -87,7 +89,7 @@ export function planNamespace(desired: DesiredNs, actual: NsState | null, ctx: P
       continue;
     }
     if (w.kind === 'loopback') {
-      if (!have.get('lo')?.up) plan.apply.push({ cmd: 'link set lo up', owner: w.owner });
+      if (!desired.selfConfigured && !have.get('lo')?.up) plan.apply.push({ cmd: 'link set lo up', owner: w.owner });
       continue;
     }
     const peer = ctx.peer(w.peer!.ns, w.peer!.name);
@@ -109,10 +111,14 @@ export function planNamespace(desired: DesiredNs, actual: NsState | null, ctx: P
     } else {
       if (!ok && have.has(w.name)) plan.cleanup.push({ cmd: `link del ${w.name}`, owner: w.owner, tolerant: true });
       if (!ok) fresh.add(w.name);
-      // A missing or broken pair is (re)created by the peer's namespace earlier in this pass.
-      plan.apply.push(...linkSettings(w, ok ? l : undefined, true));
+      // A missing or broken pair is (re)created by the peer's namespace earlier in this pass. A
+      // machine's NIC arrives with its MAC and MTU; bringing it up and everything after is its own.
+      if (!desired.selfConfigured) plan.apply.push(...linkSettings(w, ok ? l : undefined, true));
     }
   }
+
+  // A machine's addresses, routes and neighbours are its own.
+  if (desired.selfConfigured) return plan;
 
   // Addresses on our links.
   const wantAddrs = new Map<string, Set<string>>();

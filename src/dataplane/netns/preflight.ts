@@ -1,6 +1,8 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { which } from '../../util/which.js';
 import { run } from './exec.js';
+import { detectCgroups } from './machines/cgroups.js';
+import { staticBusybox } from './machines/cirros.js';
 
 /** Tools the netns data plane runs, and the Debian package that provides each. */
 export const REQUIRED_TOOLS: Array<{ tool: string; pkg: string }> = [
@@ -14,6 +16,37 @@ export const REQUIRED_TOOLS: Array<{ tool: string; pkg: string }> = [
   { tool: 'sysctl', pkg: 'procps' },
   { tool: 'setpriv', pkg: 'util-linux' },
 ];
+
+/** Tools instances (machines) need beyond the network's. */
+export const MACHINE_TOOLS: Array<{ tool: string; pkg: string }> = [
+  { tool: 'unshare', pkg: 'util-linux' },
+  { tool: 'nsenter', pkg: 'util-linux' },
+  { tool: 'script', pkg: 'bsdutils' },
+  { tool: 'mount', pkg: 'mount' },
+  { tool: 'tar', pkg: 'tar' },
+  { tool: 'blkid', pkg: 'util-linux' },
+  { tool: 'mkfifo', pkg: 'coreutils' },
+];
+
+/**
+ * Why servers cannot run as machines here, or null: the tools above, a static busybox (every
+ * instance's init), control groups with the memory, cpu and pids controllers (and freezer on v1).
+ */
+export function machinePreflight(
+  opts: { which?: (t: string) => string | null; busybox?: () => { why: string } | { path: string }; cgroups?: () => unknown } = {},
+): string | null {
+  const find = opts.which ?? which;
+  const missing = MACHINE_TOOLS.filter((t) => !find(t.tool));
+  if (missing.length) {
+    return `instances need ${missing.map((m) => m.tool).join(', ')}: apt-get install ${[...new Set(missing.map((m) => m.pkg))].join(' ')}`;
+  }
+  const bb = (opts.busybox ?? staticBusybox)();
+  if ('why' in bb) return `instances need a static busybox for their init: ${bb.why}`;
+  if (!(opts.cgroups ?? detectCgroups)()) {
+    return 'instances need control groups (v2 with the memory, cpu and pids controllers, or v1 memory, cpu, pids and freezer mounts under /sys/fs/cgroup) to enforce flavors';
+  }
+  return null;
+}
 
 /** Why the netns data plane cannot run here, or null. Checked before anything is touched. */
 export async function preflight(opts: { uid?: number; which?: (t: string) => string | null } = {}): Promise<string | null> {

@@ -169,6 +169,17 @@ function spoofChain(p: PortRec, family: Family): string[] {
   return [...new Set(lines)];
 }
 
+/**
+ * DHCP answers a port always receives (Neutron's _add_ingress_dhcp_rule): from the DHCP server's
+ * port to its own addresses and to broadcast (IPv4), or to its addresses and link-local (IPv6).
+ */
+function dhcpReplies(p: PortRec, family: Family): string[] {
+  const dests = p.fixedIps.map((f) => addrArg(f.ipAddress, family)).filter((a): a is string => !!a);
+  dests.push(family === 4 ? '255.255.255.255/32' : 'fe80::/64');
+  const ports = family === 4 ? '--sport 67 --dport 68' : '--sport 547 --dport 546';
+  return [...new Set(dests)].map((d) => `-d ${d} -p udp -m udp ${ports} -j RETURN`);
+}
+
 function familyTables(input: FilterInput, family: Family, names: Names, out: FilterTables): void {
   const filter = new Map<string, string[]>();
   const raw = new Map<string, string[]>();
@@ -204,14 +215,20 @@ function familyTables(input: FilterInput, family: Family, names: Names, out: Fil
     const ingress: string[] = [];
     if (stateful) ingress.push(ESTABLISHED);
     if (family === 6) for (const t of ICMP6_ALWAYS_IN) ingress.push(`-p ipv6-icmp -m icmp6 --icmpv6-type ${t} -j RETURN`);
+    ingress.push(...dhcpReplies(p, family));
     if (stateful) ingress.push(INVALID);
     ingress.push(MARK_CLEAR, ...groups.map((g) => `-j ${names.groupChain(g, 'ingress')}`), MARKED, '-j DROP');
 
     const egress: string[] = [];
+    // A DHCP client asks before it has an address (Neutron's _spoofing_rule).
+    if (family === 4) egress.push('-s 0.0.0.0/32 -d 255.255.255.255/32 -p udp -m udp --sport 68 --dport 67 -j RETURN');
     if (family === 6) egress.push('-s ::/128 -d ff02::/16 -p ipv6-icmp -j RETURN');
     egress.push(`-j ${spoof}`);
-    if (family === 4) egress.push('-p udp -m udp --sport 67 --dport 68 -j DROP');
-    else egress.push('-p ipv6-icmp -m icmp6 --icmpv6-type 134 -j DROP', '-p ipv6-icmp -j RETURN');
+    if (family === 4) egress.push('-p udp -m udp --sport 68 --dport 67 -j RETURN', '-p udp -m udp --sport 67 --dport 68 -j DROP');
+    else {
+      egress.push('-p ipv6-icmp -m icmp6 --icmpv6-type 134 -j DROP', '-p ipv6-icmp -j RETURN');
+      egress.push('-p udp -m udp --sport 546 --dport 547 -j RETURN', '-p udp -m udp --sport 547 --dport 546 -j DROP');
+    }
     if (stateful) egress.push(ESTABLISHED, INVALID);
     egress.push(MARK_CLEAR, ...groups.map((g) => `-j ${names.groupChain(g, 'egress')}`), MARKED, '-j DROP');
 

@@ -10,7 +10,10 @@ export async function loadSnapshot(store: Store): Promise<Snapshot> {
   return store.db.transaction().execute(async (q) => {
     const [networks, subnets, ports, allocs, bindings, groups, rules, routers, routes, fips] = await Promise.all([
       q.selectFrom('networks').select(['id', 'mtu', 'admin_state_up', 'network_type', 'physical_network', 'segmentation_id']).execute(),
-      q.selectFrom('subnets').select(['id', 'network_id', 'ip_version', 'cidr', 'gateway_ip', 'host_routes']).execute(),
+      q
+        .selectFrom('subnets')
+        .select(['id', 'network_id', 'ip_version', 'cidr', 'gateway_ip', 'host_routes', 'enable_dhcp', 'dns_nameservers', 'ipv6_address_mode', 'ipv6_ra_mode'])
+        .execute(),
       q
         .selectFrom('ports')
         .select([
@@ -24,6 +27,7 @@ export async function loadSnapshot(store: Store): Promise<Snapshot> {
           'binding_host_id',
           'port_security_enabled',
           'allowed_address_pairs',
+          'extra_dhcp_opts',
           'created_at',
         ])
         .execute(),
@@ -96,6 +100,10 @@ export async function loadSnapshot(store: Store): Promise<Snapshot> {
         cidr: x.cidr,
         gatewayIp: x.gateway_ip,
         hostRoutes: fromJson<HostRoute[]>(x.host_routes, []),
+        enableDhcp: x.enable_dhcp === 1,
+        dnsNameservers: fromJson<string[]>(x.dns_nameservers, []),
+        ipv6AddressMode: x.ipv6_address_mode,
+        ipv6RaMode: x.ipv6_ra_mode,
       })),
       ports: ports.map((p) => ({
         id: p.id,
@@ -113,6 +121,11 @@ export async function loadSnapshot(store: Store): Promise<Snapshot> {
         ),
         securityGroups: portGroups.get(p.id) ?? [],
         createdAt: p.created_at,
+        extraDhcpOpts: fromJson<Array<{ opt_name: string; opt_value: string; ip_version?: number }>>(p.extra_dhcp_opts, []).map((o) => ({
+          optName: o.opt_name,
+          optValue: o.opt_value,
+          ipVersion: o.ip_version === 6 ? 6 : 4,
+        })),
       })),
       securityGroups: groups.map((g) => ({ id: g.id, stateful: g.stateful === 1, rules: groupRules.get(g.id) ?? [] })),
       routers: routers.map((r) => ({

@@ -1,5 +1,6 @@
 import type { InstanceReport } from '../../core/compute/host.js';
-import { ROUTER_GATEWAY_OWNER, ROUTER_INTERFACE_OWNERS } from './desired.js';
+import type { InstancePower } from './machine.js';
+import { DHCP_OWNER, ROUTER_GATEWAY_OWNER, ROUTER_INTERFACE_OWNERS } from './desired.js';
 import type { Desired, Snapshot } from './model.js';
 import type { Names } from './names.js';
 import { type Owner, ownerKey } from './owners.js';
@@ -36,8 +37,11 @@ function portErrorIn(desired: Desired, ns: string, errors: Map<Owner, string>): 
 export function statuses(snap: Snapshot, desired: Desired, errors: Map<Owner, string>, names: Names): Statuses {
   const out: Statuses = { ports: [], routers: [], floatingIps: [] };
   for (const p of snap.ports) {
-    // A load balancer's namespace failing is its VIP port failing.
-    const error = errors.get(ownerKey.port(p.id)) ?? errors.get(ownerKey.loadbalancer(p.id));
+    // A load balancer's namespace failing is its VIP port failing; a DHCP server failing, its DHCP port.
+    const error =
+      errors.get(ownerKey.port(p.id)) ??
+      errors.get(ownerKey.loadbalancer(p.id)) ??
+      (p.deviceOwner === DHCP_OWNER ? errors.get(ownerKey.dhcp(p.networkId)) : undefined);
     const w = desired.wired.get(p.id);
     if (!managed(p.deviceOwner) && !w && !error) continue;
     const status: PortStatus = error ? 'ERROR' : w?.up ? 'ACTIVE' : 'DOWN';
@@ -61,17 +65,24 @@ export function statuses(snap: Snapshot, desired: Desired, errors: Map<Owner, st
 }
 
 /**
- * What each instance does, for compute: running or shutdown as asked once its namespace exists,
- * or the reason it cannot run. Instances whose namespace does not exist yet, without an error,
- * have nothing to report.
+ * What each instance does, for compute: a machine's power as its runner sees it (`powerOf`), a
+ * bare namespace's as asked once it exists, or the reason it cannot run. Instances not booted
+ * yet (or whose namespace does not exist yet), without an error, have nothing to report.
  */
-export function instanceReports(desired: Desired, errors: Map<Owner, string>, existing: Map<string, number>): Array<{ id: string; report: InstanceReport }> {
+export function instanceReports(
+  desired: Desired,
+  errors: Map<Owner, string>,
+  existing: Map<string, number>,
+  powerOf: (i: Desired['instances'][number]) => InstancePower | null,
+): Array<{ id: string; report: InstanceReport }> {
   const out: Array<{ id: string; report: InstanceReport }> = [];
   for (const i of desired.instances) {
     // The port's reason first: a route through a refused link fails only because of it.
     const error = portErrorIn(desired, i.ns, errors) ?? errors.get(ownerKey.instance(i.id));
     if (!existing.has(i.ns) && !error) continue;
-    out.push({ id: i.id, report: { power: i.running ? 'running' : 'shutdown', rebootSeq: i.bootGeneration, ...(error ? { error } : {}) } });
+    const power = i.machine ? powerOf(i) : i.power === 'stopped' ? 'shutdown' : 'running';
+    if (power === null && !error) continue;
+    out.push({ id: i.id, report: { power: power ?? 'shutdown', rebootSeq: i.bootGeneration, ...(error ? { error } : {}) } });
   }
   return out;
 }

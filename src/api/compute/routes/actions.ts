@@ -1,6 +1,7 @@
 import { novaBadRequest } from '../../../core/compute/errors.js';
 import { ComputeEdge } from '../edge.js';
-import { CONSOLE_OUTPUT_SCHEMA, REBOOT_SCHEMA, validateBody } from '../schemas.js';
+import { CONSOLE_OUTPUT_SCHEMA, REBOOT_SCHEMA, SERIAL_CONSOLE_SCHEMA, validateBody } from '../schemas.js';
+import { serialBase } from './consoles.js';
 
 /** POST /servers/{id}/action: the body's one key names the action (os-getConsoleOutput answers with the log). */
 export function actionRoutes(edge: ComputeEdge): void {
@@ -17,6 +18,12 @@ export function actionRoutes(edge: ComputeEdge): void {
       const raw = (b as { 'os-getConsoleOutput': { length?: number | string | null } })['os-getConsoleOutput'].length;
       const output = await compute.actions.consoleOutput(ctx, id, raw === undefined || raw === null ? null : Number(raw));
       return { output };
+    }
+    if (name === 'os-getSerialConsole') {
+      validateBody(SERIAL_CONSOLE_SCHEMA, b);
+      const type = (b as { 'os-getSerialConsole': { type: string } })['os-getSerialConsole'].type;
+      const { url } = await compute.consoles.serial(ctx, id, type, serialBase(req));
+      return { console: { type, url } };
     }
     if (name === 'reboot') validateBody(REBOOT_SCHEMA, b);
     await compute.actions.run(ctx, id, name, b as Record<string, unknown>);

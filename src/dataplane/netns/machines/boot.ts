@@ -1,0 +1,85 @@
+/**
+ * How an instance starts, as the two scripts the host runs (POSIX sh, parameters only through
+ * PS_* environment variables, never through the text):
+ *
+ *   OUTER, as the host's root, in a private mount namespace of its own:
+ *     - joins the instance's control groups (everything after is accounted to the instance);
+ *     - gives the console (a pty, our stdin) to the instance's root;
+ *     - mounts the root file system: overlay of the image (lower, shared, read-only) and the
+ *       instance's writes (upper), with the init's files as a second read-only lower layer;
+ *     - binds the seed (what the init is told) and the config drive read-only into it. Mounts
+ *       made here are locked for the instance: its root can neither unmount nor remount them;
+ *     - enters the instance's user and network namespaces (made beforehand, so the data plane
+ *       could wire its NICs) as their root, and creates mount, PID, UTS, IPC and cgroup
+ *       namespaces owned by that user namespace.
+ *   INNER, as the instance's root, PID 1 of its PID namespace:
+ *     - its own /proc, /sys (read-only), /dev (a tmpfs with the harmless devices bound in, its own
+ *       devpts, the console), the hostname;
+ *     - pivot_root into the root file system and detach the host's: nothing of the host's file
+ *       systems is reachable any more;
+ *     - exec the init with an empty environment.
+ */
+
+export const OUTER_SCRIPT = `set -eu
+for f in $PS_CGROUPS; do echo $$ > "$f"; done
+chown "$PS_UID:$PS_UID" /proc/self/fd/0 2>/dev/null || true
+mkdir -p "$PS_UPPER" "$PS_WORK"
+chown "$PS_UID:$PS_UID" "$PS_UPPER"
+mount -t overlay overlay -o "lowerdir=$PS_LOWER,upperdir=$PS_UPPER,workdir=$PS_WORK" "$PS_ROOT"
+mount --bind "$PS_SEED" "$PS_ROOT/.ps/seed"
+mount -o remount,bind,ro,nosuid,nodev "$PS_ROOT/.ps/seed"
+if [ -n "$PS_CONFIG" ]; then
+  mkdir -p "$PS_ROOT/mnt/config"
+  mount --bind "$PS_CONFIG" "$PS_ROOT/mnt/config"
+  mount -o remount,bind,ro,nosuid,nodev "$PS_ROOT/mnt/config"
+fi
+exec nsenter --user="$PS_USERNS" --net="$PS_NETNS" -- unshare --mount --pid --uts --ipc --cgroup --fork --kill-child -- /bin/sh -c "$PS_INNER"
+`;
+
+export const INNER_SCRIPT = `set -eu
+R=$PS_ROOT
+mount --rbind "$R" "$R"
+for d in proc sys dev run tmp; do [ -d "$R/$d" ] || mkdir -p "$R/$d"; done
+mount -t proc -o nosuid,nodev,noexec proc "$R/proc"
+mount -t sysfs -o ro,nosuid,nodev,noexec sysfs "$R/sys"
+mount -t tmpfs -o nosuid,mode=755,size=4m dev "$R/dev"
+for d in null zero full random urandom tty; do : > "$R/dev/$d"; mount --bind "/dev/$d" "$R/dev/$d"; done
+: > "$R/dev/console"
+mount --bind /proc/self/fd/0 "$R/dev/console"
+mkdir "$R/dev/pts" "$R/dev/shm" "$R/dev/.oldroot"
+mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts "$R/dev/pts"
+mount -t tmpfs -o nosuid,nodev,mode=1777 shm "$R/dev/shm"
+ln -s pts/ptmx "$R/dev/ptmx"
+ln -s /proc/self/fd "$R/dev/fd"
+hostname "$PS_HOSTNAME"
+cd "$R"
+pivot_root . dev/.oldroot
+exec /.ps/busybox sh -c '/.ps/busybox umount -l /dev/.oldroot && /.ps/busybox rmdir /dev/.oldroot && cd / && exec /.ps/busybox env -i /.ps/busybox sh /.ps/init'
+`;
+
+/**
+ * A read-only view of an instance's root file system (its writes over its image) for a snapshot,
+ * mounted as the host's root in a private mount namespace, then archived as the root of the
+ * tools' user namespace so that owners come out as the instance sees them.
+ */
+export const SNAPSHOT_SCRIPT = `set -eu
+mount -t overlay overlay -o "ro,lowerdir=$PS_LOWER" "$PS_MNT"
+cd "$PS_MNT"
+exec nsenter --user="$PS_USERNS" -- tar -c -f - --numeric-owner --one-file-system .
+`;
+
+/** A tar image (read as the host's root) extracted by the tools' user namespace's root into the cache. */
+export const TAR_UNPACK_SCRIPT = `set -eu
+cd "$PS_TARGET"
+exec nsenter --user="$PS_USERNS" -- tar -x -f - $PS_TAR_FLAGS --numeric-owner --same-permissions --delay-directory-restore --exclude=./dev/* --exclude=dev/* < "$PS_IMAGE"
+`;
+
+/**
+ * An image's raw disk, loop-mounted read-only in a private mount namespace, copied into the
+ * cache directory by a tar pipe whose writing end runs in the tools' user namespace (owners are
+ * shifted into the instances' range; nothing outside the target can be written).
+ */
+export const RAW_UNPACK_SCRIPT = `set -eu
+mount -o "ro,loop,nosuid,nodev,noexec$PS_MOUNT_OPTS" "$PS_IMAGE" "$PS_MNT"
+tar -C "$PS_MNT" -c -f - --numeric-owner . | (cd "$PS_TARGET" && nsenter --user="$PS_USERNS" -- tar -x -f - --numeric-owner --same-permissions --delay-directory-restore)
+`;

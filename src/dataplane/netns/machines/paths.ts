@@ -1,0 +1,96 @@
+import { createHash } from 'node:crypto';
+import { dirname, join } from 'node:path';
+import { consoleLogPath } from '../../../core/compute/host.js';
+
+/** A safe directory name for an instance id (UUIDs as they are; anything else hashed). */
+export function instanceDirName(id: string): string {
+  return /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/.test(id) ? id : createHash('sha256').update(id).digest('hex');
+}
+
+/** Where PocketStack keeps what lives only while the host is up (namespace files, mount points), per prefix. */
+export const runDirOf = (prefix: string) => `/run/pocketstack/${prefix}`;
+
+/** The cgroup every instance group of a prefix lives under. */
+export const cgroupParentOf = (prefix: string) => `pocketstack-${prefix}`;
+
+/**
+ * Where an instance's things are. Persistent (the data directory): its console log, its writes
+ * (upper layer, or a disk image when its flavor has a disk size), what booted (state.json), the
+ * seed and config drive it is shown. Runtime (/run): its user namespace file, mount points.
+ */
+export class MachinePaths {
+  constructor(
+    readonly dataDir: string,
+    readonly prefix: string,
+  ) {}
+
+  get runDir(): string {
+    return runDirOf(this.prefix);
+  }
+
+  get rootfsDir(): string {
+    return join(this.dataDir, 'rootfs');
+  }
+
+  get instancesDir(): string {
+    return join(this.dataDir, 'instances');
+  }
+
+  /** The tools' user namespace (image trees, snapshots are written and read by its root). */
+  get toolsUserns(): string {
+    return join(this.runDir, 'userns', 'tools');
+  }
+
+  instanceDir(id: string): string {
+    return dirname(consoleLogPath(this.dataDir, instanceDirName(id)));
+  }
+
+  console(id: string): string {
+    return consoleLogPath(this.dataDir, instanceDirName(id));
+  }
+
+  /** The serial console's input: a FIFO the console's pty reads. */
+  consoleIn(id: string): string {
+    return join(this.instanceDir(id), 'console.in');
+  }
+
+  state(id: string): string {
+    return join(this.instanceDir(id), 'state.json');
+  }
+
+  seed(id: string): string {
+    return join(this.instanceDir(id), 'seed');
+  }
+
+  configDrive(id: string): string {
+    return join(this.instanceDir(id), 'config-drive');
+  }
+
+  /** The file-backed disk (ext4) holding the writes of an instance whose flavor has a disk size. */
+  diskImage(id: string): string {
+    return join(this.instanceDir(id), 'disk.img');
+  }
+
+  /** Where the instance's writes go: on its disk image when it has one, else in its directory. */
+  writes(id: string, ns: string, onDisk: boolean): { upper: string; work: string } {
+    const base = onDisk ? this.diskMount(ns) : join(this.instanceDir(id), 'disk');
+    return { upper: join(base, 'upper'), work: join(base, 'work') };
+  }
+
+  diskMount(ns: string): string {
+    return join(this.runDir, 'disks', ns);
+  }
+
+  userns(ns: string): string {
+    return join(this.runDir, 'userns', ns);
+  }
+
+  /** The mount point of an instance's root (mounted only inside its own mount namespace). */
+  rootMount(ns: string): string {
+    return join(this.runDir, 'roots', ns);
+  }
+
+  scratch(name: string): string {
+    return join(this.runDir, 'scratch', name);
+  }
+}

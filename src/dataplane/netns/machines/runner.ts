@@ -1,0 +1,660 @@
+/**
+ * Instances as machines: each is a set of namespaces with its own root file system, limited by
+ * its flavor, booted by PocketStack's init (init.ts) through the two host scripts of boot.ts.
+ *
+ *   namespace  a user namespace mapping its root to the host's unprivileged id range, and a
+ *              network namespace it owns (made first, so the data plane can wire its NICs; the
+ *              instance's root configures them by DHCP) — both kept by bind mounts;
+ *   boot       mount, PID, UTS, IPC and cgroup namespaces, the overlay root, the init as PID 1,
+ *              under `script` (the console) — detached: instances outlive PocketStack, and a
+ *              restart adopts them from state.json and their control groups;
+ *   power      stop (SIGTERM to the init, SIGKILL to what is left), start, reboot (a new boot
+ *              generation), pause (freeze the control group); a guest that powers itself off
+ *              stays off until asked to start;
+ *   root       rebuild (a new image or root generation) starts from a fresh upper layer; a
+ *              snapshot archives the upper layer over the image (snapshot()).
+ *
+ * Everything that needs root on the host happens here or in boot.ts; nothing the instance
+ * supplies is ever interpreted by the host (user_data, metadata and keys are files it reads).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { Readable } from 'node:stream';
+import type { Logger } from 'pino';
+import type { ConsoleSession } from '../../../core/compute/host.js';
+import { TOOL_PATH } from '../../../util/which.js';
+import { run } from '../exec.js';
+import { setSysctls } from '../kernel.js';
+import type { InstancePower, InstanceRunner, Readiness } from '../machine.js';
+import type { InstanceSpec } from '../model.js';
+import { INNER_SCRIPT, OUTER_SCRIPT, SNAPSHOT_SCRIPT } from './boot.js';
+import {
+  type CgroupLayout,
+  DEFAULT_PIDS,
+  applyWrites,
+  ensureGroup,
+  freezeWrite,
+  frozenFile,
+  groupPids,
+  hasMemsw,
+  limitWrites,
+  listGroups,
+  oomFile,
+  parseFrozen,
+  parseOomKills,
+  procsFiles,
+  readGroupFile,
+  removeGroup,
+  usageFile,
+} from './cgroups.js';
+import { BUSYBOX, staticBusybox } from './cirros.js';
+import { appendConsole, attachConsole, makeFifo, trimConsole } from './console.js';
+import { INIT_SCRIPT, JSON_AWK, UDHCPC_SCRIPT } from './init.js';
+import { MachinePaths, cgroupParentOf, instanceDirName } from './paths.js';
+import { RootfsCache, rootfsKey } from './rootfs.js';
+import { type IdMap, createUserns, isNamespaceFile, removeNamespaceFile } from './userns.js';
+
+/** What the instance is shown about itself at boot: the seed (network) and the config drive. */
+export interface GuestFiles {
+  /** network_data.json as Nova renders it (the init configures the network from it). */
+  networkData: string;
+  /** Files of the config drive (`openstack/latest/meta_data.json` …), when the server has one. */
+  configDrive: Map<string, Buffer> | null;
+}
+
+export interface MachineOptions {
+  dataDir: string;
+  prefix: string;
+  ids: IdMap;
+  /** Control groups enforce flavors (null: this host has none the data plane can use). */
+  cgroups: CgroupLayout | null;
+  /** Put an instance's writes on a disk image the size of its flavor's disk (needs mkfs.ext4). */
+  diskLimits: boolean;
+  /** What each server is shown at boot. */
+  guestFiles(serverId: string, configDrive: boolean): Promise<GuestFiles | null>;
+  /** Ask for a reconcile pass (an image became ready, or failed). */
+  kick(): void;
+  log: Logger;
+}
+
+/** What booted, kept beside the instance so a restart neither boots it twice nor misses a change. */
+interface MachineState {
+  ns: string;
+  /** The image tree its root is made of (kept while the instance exists, even if the image goes). */
+  rootKey: string;
+  rootGeneration: number;
+  bootGeneration: number;
+  /** The network namespace incarnation it booted in (a host reboot makes a new one). */
+  nsIno: number;
+  /** It was asked to run (false: stopped). */
+  running: boolean;
+  /** The init's host pid and start time (a pid reused by another process does not count). */
+  initPid: number | null;
+  initStart: string | null;
+  ramMb: number;
+  oomKills: number;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A process's start time (field 22 of /proc/<pid>/stat), or null when it is gone. */
+function startTime(pid: number): string | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/** The host pid of a PID namespace's init among `pids` (its NSpid line ends in 1). */
+function findInit(pids: number[]): number | null {
+  for (const pid of pids) {
+    try {
+      const m = /^NSpid:\s+(.*)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+      const ids = m ? m[1].trim().split(/\s+/) : [];
+      if (ids.length > 1 && ids[ids.length - 1] === '1') return pid;
+    } catch {
+      // exited
+    }
+  }
+  return null;
+}
+
+export class MachineRunner implements InstanceRunner {
+  readonly paths: MachinePaths;
+  readonly rootfs: RootfsCache;
+  private readonly parent: string;
+  private readonly states = new Map<string, MachineState>();
+  private helpers: string | null = null;
+  private tools: Promise<string> | null = null;
+  private oomTimer: NodeJS.Timeout | null = null;
+  /** Instances being acted on (boot, stop, snapshot): one thing at a time each. */
+  private readonly busy = new Map<string, Promise<unknown>>();
+
+  constructor(private readonly opts: MachineOptions) {
+    this.paths = new MachinePaths(opts.dataDir, opts.prefix);
+    this.parent = cgroupParentOf(opts.prefix);
+    this.rootfs = new RootfsCache({
+      dir: this.paths.rootfsDir,
+      idBase: opts.ids.base,
+      runDir: this.paths.runDir,
+      toolsUserns: () => this.toolsUserns(),
+    });
+  }
+
+  private get log(): Logger {
+    return this.opts.log;
+  }
+
+  // ---------------------------------------------------------------- shared pieces
+
+  /** The tools' user namespace, made once per host boot. */
+  private toolsUserns(): Promise<string> {
+    const file = this.paths.toolsUserns;
+    this.tools ??= (async () => {
+      if (!isNamespaceFile(file)) await createUserns(this.opts.ids, file);
+      return file;
+    })().catch((e) => {
+      this.tools = null;
+      throw e;
+    });
+    return this.tools;
+  }
+
+  /**
+   * The init's files as a read-only lower layer, one directory per content (instances running
+   * an older one keep it: a layer must not change under a mounted overlay).
+   */
+  private helpersDir(): string {
+    if (this.helpers) return this.helpers;
+    const bb = staticBusybox();
+    if ('why' in bb) throw new Error(`instances need a static busybox for their init: ${bb.why}`);
+    const busybox = readFileSync(bb.path);
+    const files: Array<[string, Buffer, number]> = [
+      ['busybox', busybox, 0o755],
+      ['init', Buffer.from(INIT_SCRIPT), 0o755],
+      ['udhcpc.sh', Buffer.from(UDHCPC_SCRIPT), 0o755],
+      ['json.awk', Buffer.from(JSON_AWK), 0o644],
+    ];
+    const hash = createHash('sha256');
+    for (const [name, data] of files) hash.update(name).update(data);
+    const dir = join(this.opts.dataDir, 'machine', `init-${hash.digest('hex').slice(0, 12)}`);
+    if (!existsSync(join(dir, '.ready'))) {
+      rmSync(dir, { recursive: true, force: true });
+      for (const d of [dir, join(dir, '.ps'), join(dir, '.ps', 'seed')]) {
+        mkdirSync(d, { recursive: true });
+        chmodSync(d, 0o755);
+      }
+      for (const [name, data, mode] of files) {
+        writeFileSync(join(dir, '.ps', name), data, { mode });
+        chmodSync(join(dir, '.ps', name), mode);
+      }
+      writeFileSync(join(dir, '.ready'), '');
+    }
+    this.helpers = dir;
+    return dir;
+  }
+
+  // ---------------------------------------------------------------- state
+
+  private readState(id: string): MachineState | null {
+    const cached = this.states.get(id);
+    if (cached) return cached;
+    try {
+      const s = JSON.parse(readFileSync(this.paths.state(id), 'utf8')) as MachineState;
+      this.states.set(id, s);
+      return s;
+    } catch {
+      return null;
+    }
+  }
+
+  private writeState(id: string, s: MachineState): void {
+    this.states.set(id, s);
+    mkdirSync(this.paths.instanceDir(id), { recursive: true, mode: 0o700 });
+    const file = this.paths.state(id);
+    writeFileSync(`${file}.tmp`, JSON.stringify(s));
+    renameSync(`${file}.tmp`, file);
+  }
+
+  /** The init's host pid while it runs. */
+  private initOf(s: MachineState | null): number | null {
+    if (!s?.initPid || !s.initStart) return null;
+    return startTime(s.initPid) === s.initStart ? s.initPid : null;
+  }
+
+  // ---------------------------------------------------------------- InstanceRunner
+
+  /** The image tree of a machine: what its root is made of, or why there is none yet. */
+  readiness(spec: InstanceSpec): Readiness {
+    const m = spec.machine;
+    if (!m) return 'ready';
+    try {
+      this.helpersDir();
+    } catch (e) {
+      return { error: (e as Error).message };
+    }
+    const st = this.readState(spec.id);
+    const image = m.image;
+    if (!image) {
+      if (st && existsSync(join(this.paths.rootfsDir, st.rootKey, '.ready'))) return 'ready';
+      return { error: 'its image no longer exists' };
+    }
+    const r = this.rootfs.state(image);
+    if (r.state === 'ready') return 'ready';
+    if (r.state === 'error') return { error: r.reason };
+    this.rootfs.ensure(image, () => this.opts.kick());
+    return 'pending';
+  }
+
+  async createNamespace(spec: InstanceSpec, sysctls: Array<[string, string]>): Promise<void> {
+    if (!spec.machine) throw new Error('not a machine');
+    const userns = this.paths.userns(spec.ns);
+    await removeNamespaceFile(userns);
+    await createUserns(this.opts.ids, userns, `/run/netns/${spec.ns}`);
+    if (sysctls.length) await setSysctls(spec.ns, sysctls);
+  }
+
+  /** Everything of a machine whose namespace goes: its processes, its disk mount, its group, its user namespace. */
+  async destroy(ns: string): Promise<void> {
+    await this.killGroup(ns, 1000);
+    await this.unmountDisk(ns);
+    if (this.opts.cgroups) for (let i = 0; i < 20 && !removeGroup(this.opts.cgroups, this.parent, ns); i++) await sleep(50);
+    await removeNamespaceFile(this.paths.userns(ns));
+    rmSync(this.paths.rootMount(ns), { recursive: true, force: true });
+    for (const [id, s] of this.states) if (s.ns === ns) this.states.delete(id);
+  }
+
+  async reconcile(spec: InstanceSpec, nsIno: number): Promise<'booted' | 'stopped' | 'paused' | 'unchanged'> {
+    if (!spec.machine) return 'unchanged';
+    const prev = this.busy.get(spec.id);
+    if (prev !== undefined) await prev.catch(() => undefined);
+    const p = this.reconcileMachine(spec, nsIno);
+    this.busy.set(spec.id, p);
+    try {
+      return await p;
+    } finally {
+      if (this.busy.get(spec.id) === p) this.busy.delete(spec.id);
+    }
+  }
+
+  private async reconcileMachine(spec: InstanceSpec, nsIno: number): Promise<'booted' | 'stopped' | 'paused' | 'unchanged'> {
+    const m = spec.machine!;
+    const st = this.readState(spec.id);
+    const init = this.initOf(st);
+    const rootKey = m.image ? rootfsKey(m.image) : (st?.rootKey ?? '');
+    const want = spec.power;
+    if (want === 'stopped') {
+      if (st && !init && !st.running) return 'unchanged';
+      if (init || (st && groupPids(this.opts.cgroups!, this.parent, spec.ns).length)) await this.stop(spec.ns, st);
+      this.writeState(spec.id, { ...(st ?? this.fresh(spec, rootKey, nsIno)), running: false, initPid: null, initStart: null, nsIno });
+      return 'stopped';
+    }
+    const newRoot = !st || st.rootKey !== rootKey || st.rootGeneration !== m.rootGeneration;
+    const reboot = !st || st.bootGeneration !== spec.bootGeneration || st.nsIno !== nsIno || !st.running;
+    if (init && !newRoot && !reboot) {
+      this.applyLimits(spec, st!);
+      return this.setPaused(spec, want === 'paused') ? 'paused' : 'unchanged';
+    }
+    if (!init && st && !newRoot && !reboot) return 'unchanged'; // it powered itself off: it stays off until started
+    if (init || (st && this.opts.cgroups && groupPids(this.opts.cgroups, this.parent, spec.ns).length)) await this.stop(spec.ns, st);
+    if (newRoot && st) this.wipeWrites(spec);
+    const s = await this.boot(spec, rootKey, nsIno, st);
+    this.writeState(spec.id, s);
+    if (want === 'paused') this.setPaused(spec, true);
+    return 'booted';
+  }
+
+  private fresh(spec: InstanceSpec, rootKey: string, nsIno: number): MachineState {
+    return {
+      ns: spec.ns,
+      rootKey,
+      rootGeneration: spec.machine?.rootGeneration ?? 0,
+      bootGeneration: spec.bootGeneration,
+      nsIno,
+      running: false,
+      initPid: null,
+      initStart: null,
+      ramMb: spec.machine?.flavor.ramMb ?? 0,
+      oomKills: 0,
+    };
+  }
+
+  /** What the machine really does now; null before its first boot. */
+  power(spec: InstanceSpec): InstancePower | null {
+    if (!spec.machine) return null;
+    const st = this.readState(spec.id);
+    if (!st) return null;
+    if (!this.initOf(st)) return 'shutdown';
+    const layout = this.opts.cgroups;
+    if (layout && parseFrozen(layout, readGroupFile(layout, frozenFile(layout, this.parent, spec.ns)) ?? '')) return 'paused';
+    return 'running';
+  }
+
+  removeAllBut(keep: ReadonlySet<string>): void {
+    const dirs = new Set([...keep].map(instanceDirName));
+    const base = this.paths.instancesDir;
+    let entries: string[] = [];
+    try {
+      entries = readdirSync(base);
+    } catch {
+      entries = [];
+    }
+    const roots = new Set<string>();
+    for (const e of entries) {
+      if (!dirs.has(e)) {
+        rmSync(join(base, e), { recursive: true, force: true });
+        for (const [id] of this.states) if (instanceDirName(id) === e) this.states.delete(id);
+        continue;
+      }
+      try {
+        roots.add((JSON.parse(readFileSync(join(base, e, 'state.json'), 'utf8')) as MachineState).rootKey);
+      } catch {
+        // never booted
+      }
+    }
+    this.rootfs.removeAllBut(roots);
+  }
+
+  // ---------------------------------------------------------------- boot and stop
+
+  private limits(spec: InstanceSpec) {
+    const f = spec.machine!.flavor;
+    return { vcpus: f.vcpus, ramMb: f.ramMb, pids: DEFAULT_PIDS };
+  }
+
+  private applyLimits(spec: InstanceSpec, st: MachineState): void {
+    const layout = this.opts.cgroups;
+    if (!layout || st.ramMb === spec.machine!.flavor.ramMb) return;
+    applyWrites(layout, limitWrites(layout, this.parent, spec.ns, this.limits(spec), st.ramMb, hasMemsw(layout, this.parent, spec.ns)));
+    this.writeState(spec.id, { ...st, ramMb: spec.machine!.flavor.ramMb });
+  }
+
+  /** Freeze or thaw; true when the machine is (now) paused. */
+  private setPaused(spec: InstanceSpec, paused: boolean): boolean {
+    const layout = this.opts.cgroups;
+    if (!layout) return false;
+    const now = parseFrozen(layout, readGroupFile(layout, frozenFile(layout, this.parent, spec.ns)) ?? '');
+    if (now !== paused) applyWrites(layout, [freezeWrite(layout, this.parent, spec.ns, paused)]);
+    return paused;
+  }
+
+  private wipeWrites(spec: InstanceSpec): void {
+    const onDisk = this.diskSize(spec) > 0;
+    const w = this.paths.writes(spec.id, spec.ns, onDisk);
+    rmSync(w.upper, { recursive: true, force: true });
+    rmSync(w.work, { recursive: true, force: true });
+  }
+
+  /** The disk limit in GiB this machine's writes live under (0: none). */
+  private diskSize(spec: InstanceSpec): number {
+    return this.opts.diskLimits ? (spec.machine?.flavor.diskGb ?? 0) : 0;
+  }
+
+  private async mounted(path: string): Promise<boolean> {
+    const info = readFileSync('/proc/self/mountinfo', 'utf8');
+    return info.split('\n').some((l) => l.split(' ')[4] === path);
+  }
+
+  /** The instance's disk image, made on first boot (sparse ext4) and mounted on the host while the instance exists. */
+  private async ensureDisk(spec: InstanceSpec): Promise<void> {
+    const gb = this.diskSize(spec);
+    if (gb <= 0) return;
+    const mnt = this.paths.diskMount(spec.ns);
+    if (await this.mounted(mnt)) return;
+    const img = this.paths.diskImage(spec.id);
+    if (!existsSync(img)) {
+      await run('truncate', ['-s', `${gb}G`, `${img}.part`]);
+      await run('mkfs.ext4', ['-q', '-F', '-m', '0', '-E', 'lazy_itable_init=1,lazy_journal_init=1', `${img}.part`]);
+      renameSync(`${img}.part`, img);
+    }
+    mkdirSync(mnt, { recursive: true });
+    await run('mount', ['-o', 'loop,nosuid,nodev', img, mnt]);
+  }
+
+  private async unmountDisk(ns: string): Promise<void> {
+    const mnt = this.paths.diskMount(ns);
+    if (await this.mounted(mnt)) await run('umount', [mnt], { allowFail: true });
+    rmSync(mnt, { recursive: true, force: true });
+  }
+
+  /** The seed and config drive, written before each boot (they are bound read-only into the instance). */
+  private async writeGuestFiles(spec: InstanceSpec): Promise<boolean> {
+    const files = await this.opts.guestFiles(spec.id, spec.machine!.configDrive);
+    const seed = this.paths.seed(spec.id);
+    rmSync(seed, { recursive: true, force: true });
+    mkdirSync(seed, { mode: 0o755 });
+    writeFileSync(join(seed, 'instance-id'), `${spec.id}\n`);
+    writeFileSync(join(seed, 'network_data.json'), files?.networkData ?? '{}');
+    const cd = this.paths.configDrive(spec.id);
+    rmSync(cd, { recursive: true, force: true });
+    if (!spec.machine!.configDrive || !files?.configDrive) return false;
+    for (const [path, data] of files.configDrive) {
+      const target = join(cd, path);
+      if (!target.startsWith(`${cd}/`)) continue;
+      mkdirSync(dirname(target), { recursive: true, mode: 0o755 });
+      writeFileSync(target, data, { mode: 0o644 });
+    }
+    return true;
+  }
+
+  private async boot(spec: InstanceSpec, rootKey: string, nsIno: number, prev: MachineState | null): Promise<MachineState> {
+    const m = spec.machine!;
+    const layout = this.opts.cgroups;
+    if (!layout) throw new Error('no control groups on this host: flavors cannot be enforced');
+    const dir = this.paths.instanceDir(spec.id);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const tree = join(this.paths.rootfsDir, rootKey, 'root');
+    if (!existsSync(tree)) throw new Error(`its root file system (${rootKey}) is not prepared`);
+    await this.ensureDisk(spec);
+    const writes = this.paths.writes(spec.id, spec.ns, this.diskSize(spec) > 0);
+    mkdirSync(dirname(writes.upper), { recursive: true, mode: 0o700 });
+    const hasConfig = await this.writeGuestFiles(spec);
+
+    ensureGroup(layout, this.parent, spec.ns);
+    this.setPaused(spec, false);
+    applyWrites(layout, limitWrites(layout, this.parent, spec.ns, this.limits(spec), prev?.ramMb ?? null, hasMemsw(layout, this.parent, spec.ns)));
+    const oomKills = parseOomKills(readGroupFile(layout, oomFile(layout, this.parent, spec.ns)) ?? '');
+
+    const root = this.paths.rootMount(spec.ns);
+    mkdirSync(root, { recursive: true });
+    const log = this.paths.console(spec.id);
+    const fifo = this.paths.consoleIn(spec.id);
+    await makeFifo(fifo);
+    trimConsole(log);
+    appendConsole(
+      log,
+      `[pocketstack] ${new Date().toISOString()} instance ${spec.id} booting (${m.flavor.name}: ${m.flavor.vcpus} vCPU, ${m.flavor.ramMb} MiB)\n`,
+    );
+    const env: Record<string, string> = {
+      PATH: TOOL_PATH,
+      LC_ALL: 'C',
+      SHELL: '/bin/sh',
+      PS_OUTER: OUTER_SCRIPT,
+      PS_INNER: INNER_SCRIPT,
+      PS_CGROUPS: procsFiles(layout, this.parent, spec.ns).join(' '),
+      PS_UID: String(this.opts.ids.base),
+      PS_LOWER: `${join(this.helpersDir())}:${tree}`,
+      PS_UPPER: writes.upper,
+      PS_WORK: writes.work,
+      PS_ROOT: root,
+      PS_SEED: this.paths.seed(spec.id),
+      PS_CONFIG: hasConfig ? this.paths.configDrive(spec.id) : '',
+      PS_USERNS: this.paths.userns(spec.ns),
+      PS_NETNS: `/run/netns/${spec.ns}`,
+      PS_HOSTNAME: m.hostname.replace(/[^A-Za-z0-9.-]/g, '-').slice(0, 63) || 'instance',
+    };
+    const out = openSync(log, 'a', 0o600);
+    const input = openSync(fifo, 'r+');
+    let child: ChildProcess;
+    try {
+      child = spawn('script', ['-q', '-f', '-e', '-c', 'exec unshare --mount --propagation private -- /bin/sh -c "$PS_OUTER"', '/dev/null'], {
+        detached: true,
+        stdio: [input, out, out],
+        env,
+      });
+    } finally {
+      closeSync(out);
+      closeSync(input);
+    }
+    child.on('error', () => undefined);
+    let exited: number | null = null;
+    child.on('exit', (code) => {
+      exited = code ?? 1;
+    });
+    child.unref();
+    for (let i = 0; i < 600; i++) {
+      const init = findInit(groupPids(layout, this.parent, spec.ns));
+      if (init !== null) {
+        return {
+          ns: spec.ns,
+          rootKey,
+          rootGeneration: m.rootGeneration,
+          bootGeneration: spec.bootGeneration,
+          nsIno,
+          running: true,
+          initPid: init,
+          initStart: startTime(init),
+          ramMb: m.flavor.ramMb,
+          oomKills,
+        };
+      }
+      if (exited !== null) break;
+      await sleep(i < 100 ? 2 : 20);
+    }
+    const tail = readFileSync(log, 'utf8').split('\n').slice(-6).join(' | ').trim();
+    await this.killGroup(spec.ns, 0);
+    throw new Error(`the instance did not start: ${tail}`);
+  }
+
+  /** Stop: SIGTERM to the init (it ends its processes), then SIGKILL whatever is left after `graceMs`. */
+  private async stop(ns: string, st: MachineState | null, graceMs = 3000): Promise<void> {
+    const layout = this.opts.cgroups;
+    if (layout) applyWrites(layout, [freezeWrite(layout, this.parent, ns, false)]);
+    const init = this.initOf(st) ?? (layout ? findInit(groupPids(layout, this.parent, ns)) : null);
+    if (init) {
+      try {
+        process.kill(init, 'SIGTERM');
+      } catch {
+        // gone already
+      }
+    }
+    await this.killGroup(ns, graceMs);
+  }
+
+  /** Wait up to `graceMs` for the group to empty, then kill what is left (and wait for it to go). */
+  private async killGroup(ns: string, graceMs: number): Promise<void> {
+    const layout = this.opts.cgroups;
+    if (!layout) return;
+    const until = Date.now() + graceMs;
+    while (groupPids(layout, this.parent, ns).length && Date.now() < until) await sleep(20);
+    for (let round = 0; round < 50; round++) {
+      const pids = groupPids(layout, this.parent, ns);
+      if (!pids.length) return;
+      for (const pid of pids) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // gone
+        }
+      }
+      await sleep(20);
+    }
+  }
+
+  // ---------------------------------------------------------------- operations for compute
+
+  /**
+   * The instance's root file system as it is now (its writes over its image), as a tar stream
+   * with the instance's own owners: what createImage saves. A running instance is frozen while
+   * it is read, so the archive is consistent.
+   */
+  async snapshot(spec: InstanceSpec): Promise<Readable> {
+    const st = this.readState(spec.id);
+    if (!st) throw new Error('the instance has never booted');
+    const layout = this.opts.cgroups;
+    const tree = join(this.paths.rootfsDir, st.rootKey, 'root');
+    const writes = this.paths.writes(spec.id, spec.ns, this.diskSize(spec) > 0);
+    const mnt = this.paths.scratch(`snap-${instanceDirName(spec.id)}`);
+    mkdirSync(mnt, { recursive: true });
+    const userns = await this.toolsUserns();
+    const wasPaused = layout ? parseFrozen(layout, readGroupFile(layout, frozenFile(layout, this.parent, spec.ns)) ?? '') : true;
+    const running = this.initOf(st) !== null;
+    if (layout && running && !wasPaused) applyWrites(layout, [freezeWrite(layout, this.parent, spec.ns, true)]);
+    const lower = existsSync(writes.upper) ? `${writes.upper}:${tree}` : tree;
+    const child = spawn('unshare', ['--mount', '--propagation', 'private', '--', '/bin/sh', '-c', SNAPSHOT_SCRIPT], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { PATH: TOOL_PATH, LC_ALL: 'C', PS_LOWER: lower, PS_MNT: mnt, PS_USERNS: userns },
+    });
+    let stderr = '';
+    child.stderr?.on('data', (b: Buffer) => (stderr += b.toString()));
+    const done = () => {
+      if (layout && running && !wasPaused) applyWrites(layout, [freezeWrite(layout, this.parent, spec.ns, false)]);
+      rmSync(mnt, { recursive: true, force: true });
+    };
+    child.on('close', (code) => {
+      done();
+      const why = code === 0 ? null : stderr.trim().split('\n').slice(0, 3).join(' | ');
+      if (why && !/Cannot (stat|open).*socket|file changed as we read it|socket ignored/.test(why)) child.stdout?.destroy(new Error(`snapshot failed: ${why}`));
+    });
+    return child.stdout!;
+  }
+
+  attachConsole(id: string, onData: (b: Buffer) => void): ConsoleSession {
+    return attachConsole(this.paths.console(id), this.paths.consoleIn(id), onData);
+  }
+
+  /** Memory the machine uses now (bytes), for the benchmark. */
+  memoryUsage(ns: string): number | null {
+    const layout = this.opts.cgroups;
+    if (!layout) return null;
+    const v = readGroupFile(layout, usageFile(layout, this.parent, ns));
+    return v === null ? null : Number(v.trim());
+  }
+
+  /**
+   * Say on an instance's console when the kernel's OOM killer acted inside its group (the limit
+   * is its flavor's RAM), as a hypervisor's guest kernel would print it.
+   */
+  watch(intervalMs = 1000): void {
+    if (this.oomTimer || !this.opts.cgroups) return;
+    const layout = this.opts.cgroups;
+    this.oomTimer = setInterval(() => {
+      for (const [id, st] of this.states) {
+        if (!st.running) continue;
+        const kills = parseOomKills(readGroupFile(layout, oomFile(layout, this.parent, st.ns)) ?? '');
+        if (kills <= st.oomKills) continue;
+        const n = kills - st.oomKills;
+        this.writeState(id, { ...st, oomKills: kills });
+        try {
+          appendConsole(
+            this.paths.console(id),
+            `[pocketstack] out of memory: the instance used all ${st.ramMb} MiB of its flavor's RAM; the kernel's OOM killer ended ${n} process${n === 1 ? '' : 'es'} inside it\n`,
+          );
+        } catch (e) {
+          this.log.warn({ err: e, instance: id }, 'cannot write to the console log');
+        }
+        this.log.info({ instance: id, kills }, 'instance hit its memory limit');
+      }
+    }, intervalMs);
+    this.oomTimer.unref();
+  }
+
+  unwatch(): void {
+    if (this.oomTimer) clearInterval(this.oomTimer);
+    this.oomTimer = null;
+  }
+
+  /** Namespaces with a machine group on this host (to adopt or to tear down). */
+  groups(): string[] {
+    return this.opts.cgroups ? listGroups(this.opts.cgroups, this.parent) : [];
+  }
+
+  /** The default image's source: is a static busybox there? (Checked at start, said in the log.) */
+  static hostHasBusybox(): boolean {
+    return existsSync(BUSYBOX) && !('why' in staticBusybox());
+  }
+}
