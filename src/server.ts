@@ -21,6 +21,8 @@ import { ImageService } from './core/image/service.js';
 import { DEFAULT_DOMAIN_ID, IdentityService } from './core/identity/service.js';
 import { viewRoutes } from './api/network/views.js';
 import { quotaRoutes } from './api/network/quotas.js';
+import { agentRoutes } from './api/network/agents.js';
+import { Agents, REPORT_INTERVAL_MS } from './core/network/agents.js';
 import { floatingIpOps } from './core/network/floatingips.js';
 import { meteringLabelOps, meteringLabelRuleOps } from './core/network/metering.js';
 import { networkOps } from './core/network/networks.js';
@@ -45,8 +47,10 @@ import { migrate } from './store/migrate.js';
 
 /** Extensions the Neutron core of this build implements. */
 const CORE_EXTENSIONS = [
+  'agent',
   'allowed-address-pairs',
   'binding',
+  'dhcp_agent_scheduler',
   'external-net',
   'ext-gw-mode',
   'extra_dhcp_opt',
@@ -102,6 +106,8 @@ export interface Services {
   store: Store;
   identity: IdentityService;
   network: NetworkService;
+  /** Neutron's agents: this host's DHCP agent and the networks scheduled to it. */
+  agents: Agents;
   extensions: Set<string>;
   dataplane: DataPlaneDriver;
   loadBalancer: LoadBalancerService;
@@ -158,16 +164,18 @@ export class Cloud {
     // With netns, instances are namespaces the data plane runs: compute waits for its reports.
     const compute = new ComputeService(uow, network, image, { dataDir: config.dataDir, hostname: hostname(), instanceHost: config.dataplane === 'netns' });
     const computeManager = new ComputeManager(compute, changes, log.child({ component: 'compute-manager' }), { buildTimeoutMs: 300_000 });
+    const agents = new Agents(uow);
+    agents.attach(changes);
     const guest = new GuestMetadata(uow);
     const metadata = metadataHandler(guest, log.child({ component: 'metadata' }));
-    const dataplane = await createDataPlane(config, network, { reports: compute, guest, dataDir: config.dataDir, metadata }, log);
+    const dataplane = await createDataPlane(config, network, agents, { reports: compute, guest, dataDir: config.dataDir, metadata }, log);
     if (dataplane instanceof NetnsDataPlane) compute.attachHost(dataplane);
 
     const loadBalancer = new LoadBalancerService(uow, network, { networkDriver: config.lbNetworkDriver, host: hostname() });
     const lbEngine = await createLbEngine(config, loadBalancer, log.child({ component: 'lb-engine' }), dataplane instanceof NetnsDataPlane ? dataplane : null);
     if (config.lbaasV1) extensions.add('lbaas');
 
-    const cloud = new Cloud(config, log, { store, identity, network, extensions, dataplane, image, compute, computeManager, loadBalancer, lbEngine });
+    const cloud = new Cloud(config, log, { store, identity, network, agents, extensions, dataplane, image, compute, computeManager, loadBalancer, lbEngine });
     const identityUrl = () => serviceUrl(config, 'identity');
     cloud.apps.set('identity', buildIdentityApi({ logger: log, identity, uow }));
     cloud.apps.set(
@@ -179,7 +187,12 @@ export class Cloud {
         auth: identity,
         identityUrl,
         extensions: () => [...extensions].sort(),
-        plugins: [quotaRoutes(uow), viewRoutes(store, () => SERVICE_PROVIDERS), ...(config.lbaasV1 ? [lbaasV1Plugin(loadBalancer)] : [])],
+        plugins: [
+          quotaRoutes(uow),
+          viewRoutes(store, () => SERVICE_PROVIDERS),
+          agentRoutes(agents, network),
+          ...(config.lbaasV1 ? [lbaasV1Plugin(loadBalancer)] : []),
+        ],
       }),
     );
     cloud.apps.set('compute', buildComputeApi({ logger: log, compute, uow, auth: identity, identityUrl }));
@@ -295,6 +308,11 @@ export class Cloud {
    * compute manager that moves servers through their states.
    */
   async startDataPlane(): Promise<void> {
+    // This host's DHCP agent: dnsmasq on the netns data plane; on noop it hosts networks and serves nothing.
+    const host = hostname();
+    const report = async () => this.services.agents.heartbeat(host, await dhcpAgentConfigurations(this.services, host, this.config.dataplane));
+    await this.services.agents.registerDhcpAgent(host, await dhcpAgentConfigurations(this.services, host, this.config.dataplane));
+    this.timers.push(setInterval(() => void report().catch(() => undefined), REPORT_INTERVAL_MS).unref());
     await this.services.dataplane.start();
     await this.services.lbEngine.start();
     this.services.computeManager.start();
@@ -302,6 +320,7 @@ export class Cloud {
 
   async close(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
+    this.services.agents.detach();
     await this.services.lbEngine.stop();
     await this.services.computeManager.stop();
     await this.services.dataplane.stop();
@@ -310,7 +329,34 @@ export class Cloud {
   }
 }
 
-async function createDataPlane(config: Config, network: NetworkService, machines: MachineSource, log: Logger): Promise<DataPlaneDriver> {
+/** What a DHCP agent reports of itself (Neutron's: its driver, lease time, what it serves). */
+async function dhcpAgentConfigurations(s: Services, host: string, dataplane: Config['dataplane']): Promise<Record<string, unknown>> {
+  const served = [...(await s.agents.servedNetworks(host))];
+  const db = s.store.db;
+  const count = async (table: 'subnets' | 'ports') =>
+    served.length
+      ? Number(
+          (
+            await db
+              .selectFrom(table)
+              .select(({ fn }) => fn.countAll<number>().as('n'))
+              .where('network_id', 'in', served)
+              .executeTakeFirst()
+          )?.n ?? 0,
+        )
+      : 0;
+  return {
+    dhcp_driver: dataplane === 'netns' ? 'neutron.agent.linux.dhcp.Dnsmasq' : 'noop',
+    dhcp_lease_duration: 86400,
+    log_agent_heartbeats: false,
+    networks: served.length,
+    notifies_port_ready: true,
+    ports: await count('ports'),
+    subnets: await count('subnets'),
+  };
+}
+
+async function createDataPlane(config: Config, network: NetworkService, agents: Agents, machines: MachineSource, log: Logger): Promise<DataPlaneDriver> {
   const dlog = log.child({ component: 'dataplane' });
   switch (config.dataplane) {
     case 'noop':
@@ -327,6 +373,7 @@ async function createDataPlane(config: Config, network: NetworkService, machines
         },
         dlog,
         machines,
+        agents,
       );
     default:
       throw new Error(`unknown data plane '${String(config.dataplane)}' (use --dataplane noop or netns)`);

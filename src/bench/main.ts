@@ -119,7 +119,7 @@ async function startOwnServer(dataplane: 'noop' | 'netns'): Promise<OwnServer> {
       await exited;
       if (dataplane === 'netns') {
         // The data plane outlives its server by design; the benchmark's is removed with it.
-        const down = spawn(join(root, 'bin', 'pocketstack'), ['dataplane', 'down', '--prefix', BENCH_PREFIX], { stdio: 'ignore' });
+        const down = spawn(join(root, 'bin', 'pocketstack'), ['dataplane', 'down', '--prefix', BENCH_PREFIX, '--data-dir', dir], { stdio: 'ignore' });
         await new Promise<void>((r) => down.once('exit', () => r()));
       }
       rmSync(dir, { recursive: true, force: true });

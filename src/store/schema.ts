@@ -288,6 +288,28 @@ export interface ServerPasswordsTable {
   created_at: string;
 }
 
+/** Neutron's agents (migration 0021): this host's DHCP agent. */
+export interface AgentsTable {
+  id: string;
+  agent_type: string;
+  binary: string;
+  topic: string;
+  host: string;
+  admin_state_up: number;
+  description: string | null;
+  /** JSON: what the agent reports of itself. */
+  configurations: string;
+  created_at: string;
+  started_at: string;
+  heartbeat_timestamp: string;
+}
+
+/** Networks scheduled to DHCP agents (migration 0021). */
+export interface NetworkDhcpAgentBindingsTable {
+  network_id: string;
+  dhcp_agent_id: string;
+}
+
 export interface KeypairsTable {
   id: number;
   user_id: string;
@@ -649,6 +671,8 @@ export interface DB {
   server_interfaces: ServerInterfacesTable;
   server_tags: ServerTagsTable;
   server_passwords: ServerPasswordsTable;
+  agents: AgentsTable;
+  network_dhcp_agent_bindings: NetworkDhcpAgentBindingsTable;
   keypairs: KeypairsTable;
   compute_quotas: ComputeQuotasTable;
   images: ImagesTable;

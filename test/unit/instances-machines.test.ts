@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { consoleLogPath } from '../../src/core/compute/host.js';
-import { dhcpDeviceId, planDhcpPorts, uuid5 } from '../../src/dataplane/netns/dhcp/agent.js';
+import { dhcpDeviceId, uuid5 } from '../../src/core/network/agents.js';
+import { planDhcpPorts } from '../../src/dataplane/netns/dhcp/agent.js';
 import { freezeWrite, groupDirs, limitWrites, parseFrozen, parseOomKills, procsFiles } from '../../src/dataplane/netns/machines/cgroups.js';
 import { isStaticElf, parseLdd } from '../../src/dataplane/netns/machines/cirros.js';
 import { JSON_AWK } from '../../src/dataplane/netns/machines/init.js';
@@ -192,9 +193,11 @@ describe("the DHCP agent's ports", () => {
         { id: 'p-off', networkId: 'off', fixedIps: [{ subnetId: 's6', ipAddress: '10.0.6.2' }] },
         { id: 'p-gone', networkId: 'deleted', fixedIps: [] },
       ],
+      [{ id: 'p-reserved', networkId: 'new' }],
     );
     expect(plan).toEqual({
-      create: [{ networkId: 'new', projectId: 'p', subnets: ['s1', 's2'] }],
+      // A port reserved when the network left the agent is taken back (its addresses kept).
+      create: [{ networkId: 'new', projectId: 'p', subnets: ['s1', 's2'], reserved: 'p-reserved' }],
       update: [{ portId: 'p-grown', fixedIps: [{ subnet_id: 's4', ip_address: '10.0.4.2' }, { subnet_id: 's5' }] }],
       delete: ['p-off', 'p-gone'],
     });

@@ -1,18 +1,29 @@
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile, readdir } from 'node:fs/promises';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { detectCgroups, listGroups, readGroupFile, usageFile } from '../../dataplane/netns/machines/cgroups.js';
+import { cgroupParentOf } from '../../dataplane/netns/machines/paths.js';
 import { runConcurrent } from '../client.js';
 import { startProber } from '../icmp.js';
 import type { BenchContext, Result, Scenario } from '../scenario.js';
 import { round, summarize } from '../stats.js';
 
 /**
- * The real data plane (`--dataplane netns`, root): how fast what the API records passes traffic.
- * Every figure is measured from the host with ICMP echo to floating IPs, as a user would check:
- *   - server create → its floating IP answers (the port and its floating IP are made first, so
- *     the figure is the server's boot: namespace, veth, addresses, security group, status);
+ * The real data plane (`--dataplane netns`, root): how fast what the API records passes traffic,
+ * with instances that are machines (their own root file system, DHCP, metadata). Every figure is
+ * measured from the host, as a user would check:
+ *   - server create → its floating IP answers ping (the port and its floating IP are made first,
+ *     so the figure is the server's boot: namespaces, root file system, veth, security group,
+ *     then its init's DHCP — the address is the instance's own once dnsmasq answered);
+ *   - server create → `ssh -i key cirros@<floating IP>` logs in (DHCP, metadata with the key
+ *     pair, dropbear);
  *   - floating IP associate → it answers;
  *   - 50 servers created at once → all their floating IPs answer; then deleted → all gone;
- *   - kernel memory per instance (Slab + Percpu before and after the 50; MemAvailable moves with
- *     every other process on the machine).
+ *   - memory per idle instance (its control group's charge: processes, page cache, kernel) and
+ *     kernel memory per instance (Slab + Percpu before and after the 50).
  */
 const PREFIX = 'pb';
 
@@ -29,6 +40,54 @@ async function instanceNamespaces(): Promise<number> {
   } catch {
     return 0;
   }
+}
+
+/** Whether something on `host:22` answers with an SSH banner (dropbear is up behind the floating IP). */
+function sshBanner(host: string, timeoutMs = 200): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = connect(22, host);
+    const done = (ok: boolean) => {
+      sock.destroy();
+      resolve(ok);
+    };
+    sock.setTimeout(timeoutMs, () => done(false));
+    sock.once('data', (b: Buffer) => done(b.toString().startsWith('SSH-')));
+    sock.once('error', () => done(false));
+  });
+}
+
+/** `ssh -i key user@host true`: true when it logged in. */
+function sshLogin(key: string, user: string, host: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const args = [
+      '-o',
+      'StrictHostKeyChecking=no',
+      '-o',
+      'UserKnownHostsFile=/dev/null',
+      '-o',
+      'BatchMode=yes',
+      '-o',
+      'ConnectTimeout=2',
+      '-o',
+      'LogLevel=ERROR',
+    ];
+    const child = spawn('ssh', [...args, '-o', 'IdentitiesOnly=yes', '-i', key, `${user}@${host}`, 'true'], { stdio: 'ignore' });
+    child.on('error', () => resolve(false));
+    child.on('exit', (code) => resolve(code === 0));
+  });
+}
+
+/** Memory charged to each instance's control group now (bytes), by namespace. */
+function instanceMemory(): number[] {
+  const layout = detectCgroups();
+  if (!layout) return [];
+  const parent = cgroupParentOf(PREFIX);
+  const out: number[] = [];
+  for (const ns of listGroups(layout, parent)) {
+    const v = readGroupFile(layout, usageFile(layout, parent, ns));
+    if (v !== null) out.push(Number(v.trim()));
+  }
+  return out;
 }
 
 async function waitFor(what: string, fn: () => Promise<boolean>, ms = 60_000): Promise<void> {
@@ -60,9 +119,15 @@ export const netnsScenario: Scenario = {
     await c.expect(200, 'PUT', `${compute}/v2.1/os-quota-sets/${routerRow.project_id}`, { quota_set: { instances: -1, cores: -1, ram: -1 } });
     await c.expect(200, 'PUT', `/v2.0/routers/${router}/add_router_interface`, { subnet_id: subnet });
     const sg = (await c.expect(201, 'POST', '/v2.0/security-groups', { security_group: { name: 'bench-icmp' } })).body.security_group.id as string;
-    await c.expect(201, 'POST', '/v2.0/security-group-rules', {
-      security_group_rule: { security_group_id: sg, direction: 'ingress', ethertype: 'IPv4', protocol: 'icmp' },
-    });
+    for (const rule of [{ protocol: 'icmp' }, { protocol: 'tcp', port_range_min: 22, port_range_max: 22 }]) {
+      await c.expect(201, 'POST', '/v2.0/security-group-rules', {
+        security_group_rule: { security_group_id: sg, direction: 'ingress', ethertype: 'IPv4', ...rule },
+      });
+    }
+    const keyDir = mkdtempSync(join(tmpdir(), 'pocketstack-bench-key-'));
+    const keyFile = join(keyDir, 'bench.pem');
+    const keypair = (await c.expect(200, 'POST', `${compute}/v2.1/os-keypairs`, { keypair: { name: 'bench' } })).body.keypair;
+    writeFileSync(keyFile, keypair.private_key as string, { mode: 0o600 });
     const imageId = (await c.expect(200, 'GET', `${ctx.imageUrl}/v2/images?name=cirros-0.3.3-x86_64-disk`)).body.images[0].id as string;
 
     const portWithFip = async (associate: boolean) => {
@@ -72,8 +137,11 @@ export const netnsScenario: Scenario = {
       return { port, fip: fip.id as string, address: fip.floating_ip_address as string };
     };
     const boot = async (port: string, i: number) =>
-      (await c.expect(202, 'POST', `${compute}/v2.1/servers`, { server: { name: `bench-${i}`, flavorRef: '1', imageRef: imageId, networks: [{ port }] } })).body
-        .server.id as string;
+      (
+        await c.expect(202, 'POST', `${compute}/v2.1/servers`, {
+          server: { name: `bench-${i}`, flavorRef: '1', imageRef: imageId, key_name: 'bench', networks: [{ port }] },
+        })
+      ).body.server.id as string;
     const removeServer = async (id: string) => c.expect(204, 'DELETE', `${compute}/v2.1/servers/${id}`);
 
     // Boot → floating IP answers.
@@ -96,9 +164,33 @@ export const netnsScenario: Scenario = {
       metric: 'server create → floating IP answers ping, median',
       value: round(b.p50, 0),
       unit: `ms (p99 ${round(b.p99, 0)} ms, n=${n})`,
-      goal: '< 200',
+      goal: '< 300',
       reference: 'Nova + Neutron ≈ 28 s',
     });
+
+    // Boot → ssh logs in with the key pair.
+    if (existsSync('/usr/bin/ssh')) {
+      const sshMs: number[] = [];
+      const m = ctx.quick ? 3 : 10;
+      for (let i = 0; i < m; i++) {
+        const { port, fip, address } = await portWithFip(true);
+        const t0 = Date.now();
+        const server = await boot(port, 100 + i);
+        await waitFor(`ssh banner on ${address}`, () => sshBanner(address), 30_000);
+        await waitFor(`ssh login on ${address}`, () => sshLogin(keyFile, 'cirros', address), 30_000);
+        sshMs.push(Date.now() - t0);
+        await removeServer(server);
+        await c.expect(204, 'DELETE', `/v2.0/floatingips/${fip}`);
+      }
+      const sm = summarize(sshMs);
+      out.push({
+        scenario: name,
+        metric: 'server create → ssh -i key cirros@floating IP logs in, median',
+        value: round(sm.p50, 0),
+        unit: `ms (p99 ${round(sm.p99, 0)} ms, n=${m})`,
+        goal: '< 1000',
+      });
+    }
 
     // Floating IP associate → answers.
     const { port: fixedPort } = await portWithFip(false);
@@ -147,7 +239,19 @@ export const netnsScenario: Scenario = {
     if (missing.length) throw new Error(`${missing.length} of ${count} floating IPs never answered`);
     const last = Math.max(...[...replies.values()].map((r) => r.at!));
     out.push({ scenario: name, metric: `${count} servers created at once → all floating IPs answer`, value: round((last - t0) / 1000, 2), unit: 's' });
-    await new Promise((r) => setTimeout(r, 500));
+    // Idle: give the inits time to finish booting, then read what each instance's group is charged.
+    await new Promise((r) => setTimeout(r, ctx.quick ? 2000 : 5000));
+    const charged = instanceMemory();
+    if (charged.length) {
+      const mem = summarize(charged.map((x) => x / 1024));
+      out.push({
+        scenario: name,
+        metric: 'memory per idle instance (its control group: processes, page cache, kernel)',
+        value: round(mem.p50, 0),
+        unit: `KiB median of ${charged.length} (max ${round(mem.max, 0)} KiB)`,
+        reference: 'cirros on a VM: 64 MiB flavor minimum',
+      });
+    }
     const after = await kernelMemoryKiB();
     out.push({
       scenario: name,
@@ -167,6 +271,7 @@ export const netnsScenario: Scenario = {
     await waitFor('namespaces removed', async () => (await instanceNamespaces()) === 0);
     out.push({ scenario: name, metric: `${count} servers deleted → namespaces gone`, value: round((Date.now() - t1) / 1000, 2), unit: 's' });
     for (const m of made) await c.call('DELETE', `/v2.0/floatingips/${m.fip}`);
+    rmSync(keyDir, { recursive: true, force: true });
     return out;
   },
 };

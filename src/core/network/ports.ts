@@ -214,8 +214,10 @@ async function allocateIps(
     taken.add(key);
     out.push({ subnet, ip });
   };
+  // Neutron's PreferNextAddressRequest: DHCP ports take the start of the pool (.2 on a /24).
+  const preferNext = owner === 'network:dhcp' || owner === 'network:distributed';
   const takeAny = async (subnet: Row): Promise<boolean> => {
-    const ip = await ipam.takeAny(trx, subnet.id, subnet.ip_version);
+    const ip = await ipam.takeAny(trx, subnet.id, subnet.ip_version, preferNext ? () => 0 : undefined);
     if (!ip) return false;
     taken.add(`${subnet.id}/${ipKey(ip)}`);
     out.push({ subnet, ip });

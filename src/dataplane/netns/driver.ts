@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { ConsoleSession, InstanceHost } from '../../core/compute/host.js';
+import type { Agents } from '../../core/network/agents.js';
 import type { NetworkService } from '../../core/network/service.js';
 import { type DataPlaneDriver, Reconciler } from '../driver.js';
 import { type ControlPlane, type MachineSource, storeControlPlane } from './control.js';
@@ -135,11 +136,17 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
   }
 
   /** Refuses (throws, with the reason and the fix) when not root or a tool is missing. */
-  static async create(network: NetworkService, opts: NetnsOptions, log: Logger, machines: MachineSource | null = null): Promise<NetnsDataPlane> {
+  static async create(
+    network: NetworkService,
+    opts: NetnsOptions,
+    log: Logger,
+    machines: MachineSource | null = null,
+    agents: Agents | null = null,
+  ): Promise<NetnsDataPlane> {
     const why = (await preflight()) ?? (await ensureBrNetfilter()) ?? (machines ? machinePreflight() : null);
     if (why) throw new Error(why);
     const host = hostname();
-    const control = storeControlPlane(network, machines, machines ? new DhcpAgent(network, host, log.child({ component: 'dhcp-agent' })) : null);
+    const control = storeControlPlane(network, machines, agents ? new DhcpAgent(network, agents, host, log.child({ component: 'dhcp-agent' })) : null);
     let dp: NetnsDataPlane | null = null;
     const dhcp = new DhcpServers(`${runDirOf(opts.prefix)}/dhcp`, log.child({ component: 'dhcp' }));
     const proxies = machines ? new MetadataProxies(machines.metadata, log.child({ component: 'metadata-proxy' })) : null;

@@ -1,38 +1,26 @@
 /**
  * The DHCP port part of Neutron's DHCP agent (neutron/agent/linux/dhcp.py DeviceManager,
- * setup_dhcp_port): one `network:dhcp` port per network this host serves DHCP for, made through
+ * setup_dhcp_port): one `network:dhcp` port per network scheduled to this host's DHCP agent
+ * (core/network/agents.ts) — a port reserved when a network left the agent is taken back first —
+ * made through
  * the Neutron API in-process as the agent does through the plugin's RPC — device_id
  * `dhcp<uuid5(host)>-<network id>`, binding host this host, an address on every subnet with
  * enable_dhcp (a subnet whose DHCP is turned on gets one, one turned off loses it), deleted when
  * no subnet of the network has DHCP any more. A failure (no free address) is retried at the next
  * sync and only that network goes without DHCP.
  */
-import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { systemContext } from '../../../core/context.js';
+import { type Agents, RESERVED_DHCP_PORT, dhcpDeviceId } from '../../../core/network/agents.js';
 import type { NetworkService } from '../../../core/network/service.js';
 
-const DNS_NAMESPACE = '6ba7b810-9dad-11d1-80b4-00c04fd430c8';
-
-/** RFC 4122 name-based UUID (version 5, SHA-1), as Python's uuid.uuid5. */
-export function uuid5(namespace: string, name: string): string {
-  const ns = Buffer.from(namespace.replace(/-/g, ''), 'hex');
-  const h = createHash('sha1').update(ns).update(name, 'utf8').digest().subarray(0, 16);
-  h[6] = (h[6] & 0x0f) | 0x50;
-  h[8] = (h[8] & 0x3f) | 0x80;
-  const x = h.toString('hex');
-  return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
-}
-
-/** neutron.common.utils.get_dhcp_agent_device_id. */
-export function dhcpDeviceId(networkId: string, host: string): string {
-  return `dhcp${uuid5(DNS_NAMESPACE, host.split('.')[0])}-${networkId}`;
-}
+export { dhcpDeviceId };
 
 export const DHCP_DEVICE_OWNER = 'network:dhcp';
 
 export interface DhcpPortPlan {
-  create: Array<{ networkId: string; projectId: string; subnets: string[] }>;
+  /** A reserved port (`reserved_dhcp_port`) taken back, or a new one. */
+  create: Array<{ networkId: string; projectId: string; subnets: string[]; reserved?: string }>;
   update: Array<{ portId: string; fixedIps: Array<{ subnet_id: string; ip_address?: string }> }>;
   delete: string[];
 }
@@ -45,6 +33,7 @@ export interface DhcpPortPlan {
 export function planDhcpPorts(
   networks: Array<{ id: string; projectId: string; dhcpSubnets: string[] }>,
   ports: Array<{ id: string; networkId: string; fixedIps: Array<{ subnetId: string; ipAddress: string }> }>,
+  reserved: Array<{ id: string; networkId: string }> = [],
 ): DhcpPortPlan {
   const plan: DhcpPortPlan = { create: [], update: [], delete: [] };
   const byNet = new Map<string, typeof ports>();
@@ -59,7 +48,8 @@ export function planDhcpPorts(
     const [port, ...extra] = mine;
     plan.delete.push(...extra.map((p) => p.id));
     if (!port) {
-      plan.create.push({ networkId: n.id, projectId: n.projectId, subnets: n.dhcpSubnets });
+      const r = reserved.find((p) => p.networkId === n.id);
+      plan.create.push({ networkId: n.id, projectId: n.projectId, subnets: n.dhcpSubnets, ...(r ? { reserved: r.id } : {}) });
       continue;
     }
     const want = new Set(n.dhcpSubnets);
@@ -82,6 +72,7 @@ export class DhcpAgent {
 
   constructor(
     private readonly network: NetworkService,
+    private readonly agents: Agents,
     private readonly host: string,
     private readonly log: Logger,
   ) {
@@ -91,7 +82,8 @@ export class DhcpAgent {
   /** Bring this host's DHCP ports in line with the networks' subnets; true when something changed. */
   async sync(): Promise<boolean> {
     const db = this.network.store.db;
-    const [nets, subnets, ports] = await Promise.all([
+    const served = await this.agents.servedNetworks(this.host);
+    const [nets, subnets, ports, reserved] = await Promise.all([
       db.selectFrom('networks').select(['id', 'project_id']).execute(),
       db.selectFrom('subnets').select(['id', 'network_id']).where('enable_dhcp', '=', 1).orderBy('created_at').orderBy('id').execute(),
       db
@@ -100,6 +92,7 @@ export class DhcpAgent {
         .where('device_owner', '=', DHCP_DEVICE_OWNER)
         .where('device_id', 'like', `${this.prefix}%`)
         .execute(),
+      db.selectFrom('ports').select(['id', 'network_id']).where('device_owner', '=', DHCP_DEVICE_OWNER).where('device_id', '=', RESERVED_DHCP_PORT).execute(),
     ]);
     const ips = ports.length
       ? await db
@@ -113,17 +106,30 @@ export class DhcpAgent {
           .execute()
       : [];
     const plan = planDhcpPorts(
-      nets.map((n) => ({ id: n.id, projectId: n.project_id, dhcpSubnets: subnets.filter((s) => s.network_id === n.id).map((s) => s.id) })),
+      nets.map((n) => ({
+        id: n.id,
+        projectId: n.project_id,
+        dhcpSubnets: served.has(n.id) ? subnets.filter((s) => s.network_id === n.id).map((s) => s.id) : [],
+      })),
       ports.map((p) => ({
         id: p.id,
         networkId: p.network_id,
         fixedIps: ips.filter((i) => i.port_id === p.id).map((i) => ({ subnetId: i.subnet_id, ipAddress: i.ip_address })),
       })),
+      reserved.map((r) => ({ id: r.id, networkId: r.network_id })),
     );
     const ctx = systemContext('req-dhcp-agent');
     let changed = false;
     for (const c of plan.create) {
       try {
+        if (c.reserved) {
+          await this.network.update(ctx, 'ports', c.reserved, {
+            // Its addresses are kept (the next sync adds or drops subnets if they changed meanwhile).
+            port: { device_id: dhcpDeviceId(c.networkId, this.host), 'binding:host_id': this.host },
+          });
+          changed = true;
+          continue;
+        }
         await this.network.create(ctx, 'ports', {
           port: {
             name: '',
