@@ -1,19 +1,20 @@
-import { runConcurrent } from '../client.js';
+import { type One, runConcurrent } from '../client.js';
 import type { BenchContext, Result, Scenario } from '../scenario.js';
 import { rssMb } from '../scenario.js';
 import { round, summarize } from '../stats.js';
 
 async function makeNetwork(ctx: BenchContext, name: string, cidr: string): Promise<{ net: string; subnet: string }> {
-  const net = (await ctx.client.expect(201, 'POST', '/v2.0/networks', { network: { name } })).body.network.id as string;
-  const subnet = (await ctx.client.expect(201, 'POST', '/v2.0/subnets', { subnet: { network_id: net, ip_version: 4, cidr, name: `${name}-subnet` } })).body
-    .subnet.id as string;
+  const net = (await ctx.client.expect<One<'network'>>(201, 'POST', '/v2.0/networks', { network: { name } })).body.network.id;
+  const subnet = (
+    await ctx.client.expect<One<'subnet'>>(201, 'POST', '/v2.0/subnets', { subnet: { network_id: net, ip_version: 4, cidr, name: `${name}-subnet` } })
+  ).body.subnet.id;
   return { net, subnet };
 }
 
 async function createPorts(ctx: BenchContext, net: string, total: number, concurrency: number) {
   const ids: string[] = [];
   const r = await runConcurrent(total, concurrency, async () => {
-    const res = await ctx.client.expect(201, 'POST', '/v2.0/ports', { port: { network_id: net } });
+    const res = await ctx.client.expect<One<'port'>>(201, 'POST', '/v2.0/ports', { port: { network_id: net } });
     ids.push(res.body.port.id);
     return res.ms;
   });
@@ -29,7 +30,7 @@ export const networkCreate: Scenario = {
     for (const c of [1, 8]) {
       const ids: string[] = [];
       const r = await runConcurrent(n, c, async (i) => {
-        const res = await ctx.client.expect(201, 'POST', '/v2.0/networks', { network: { name: `bench-net-${c}-${i}` } });
+        const res = await ctx.client.expect<One<'network'>>(201, 'POST', '/v2.0/networks', { network: { name: `bench-net-${c}-${i}` } });
         ids.push(res.body.network.id);
         return res.ms;
       });
