@@ -106,6 +106,8 @@ if (!fast) {
   if (!ensurePackages() && isRoot) failures.push('installing Debian packages');
 }
 run('type-check', 'npx', ['tsc', '-p', 'tsconfig.json']);
+// `npm run lint` is the one definition of what lint means (package.json); any error fails the run.
+run('lint', 'npm', ['run', '--silent', 'lint']);
 run('build', 'npx', ['tsc', '-p', 'tsconfig.build.json']);
 const only = process.argv.includes('--only') ? [process.argv[process.argv.indexOf('--only') + 1]] : [];
 run('unit and API tests', 'npx', ['vitest', 'run', '--project', 'unit', '--project', 'api', ...only]);

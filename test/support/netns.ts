@@ -61,8 +61,7 @@ export async function tcpProbe(ns: string, host: string, port: number): Promise<
   let buf = '';
   child.stdout.on('data', (b: Buffer) => {
     buf += b.toString();
-    let i: number;
-    while ((i = buf.indexOf('\n')) >= 0) {
+    for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
       const line = buf.slice(0, i);
       buf = buf.slice(i + 1);
       const w = waiters.shift();
