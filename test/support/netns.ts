@@ -26,7 +26,7 @@ export async function httpGet(url: string, opts: { ns?: string; timeoutS?: numbe
 const started: ChildProcessWithoutNullStreams[] = [];
 
 /** A process inside `ns` (killed by stopAll); resolves once it is running. */
-export function spawnIn(ns: string, argv: string[]): ChildProcessWithoutNullStreams {
+function spawnIn(ns: string, argv: string[]): ChildProcessWithoutNullStreams {
   const child = spawn('ip', ['netns', 'exec', ns, ...argv], { stdio: ['pipe', 'pipe', 'pipe'] });
   child.on('error', () => undefined);
   started.push(child);

@@ -10,7 +10,7 @@ const NOVA = { 'openstack-api-version': 'compute 2.46' };
  * Neutron, wait for the port to go ACTIVE. (Real clients poll far less often: `--wait` polls every
  * 5 s, so this measures the service, not a client.)
  */
-export const serverBoot: Scenario = {
+const serverBoot: Scenario = {
   name: 'server-boot',
   description: 'server create → ACTIVE latency (noop data plane), 1 and 8 concurrent clients',
   async run(ctx: BenchContext) {

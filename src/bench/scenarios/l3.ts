@@ -11,7 +11,7 @@ async function externalNetwork(ctx: BenchContext, name: string, cidr: string): P
   return net;
 }
 
-export const routerInterfaceAdd: Scenario = {
+const routerInterfaceAdd: Scenario = {
   name: 'router-interface-add',
   description: 'router interfaces added per second (by subnet, four per router), 1 and 8 clients',
   async run(ctx) {
@@ -57,7 +57,7 @@ export const routerInterfaceAdd: Scenario = {
   },
 };
 
-export const floatingIpCreate: Scenario = {
+const floatingIpCreate: Scenario = {
   name: 'floatingip-create',
   description: 'floating IPs created (allocated) and associated per second, 1 and 8 clients',
   async run(ctx) {

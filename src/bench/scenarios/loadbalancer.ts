@@ -33,7 +33,7 @@ async function freePort(): Promise<number> {
  *     by the new member.
  * Polling every 5 ms measures the service, not a client (`--wait` polls every few seconds).
  */
-export const lbControlScenario: Scenario = {
+const lbControlScenario: Scenario = {
   name: 'lb',
   description: 'load balancer create → ACTIVE, listener → ACTIVE, member add → in rotation (Octavia API)',
   async run(ctx: BenchContext): Promise<Result[]> {
@@ -226,7 +226,7 @@ function cpuSeconds(pids: number[]): number {
  * reference; keep-alive and a new connection per request; 32 connections (as `wrk -c32`), rounds
  * interleaved so the machine's other load touches every path alike.
  */
-export const lbThroughputScenario: Scenario = {
+const lbThroughputScenario: Scenario = {
   name: 'lb-throughput',
   description: 'requests/s through a load balancer: HAProxy vs built-in vs direct, keep-alive and new connections',
   async run(ctx: BenchContext): Promise<Result[]> {

@@ -21,7 +21,7 @@ async function createPorts(ctx: BenchContext, net: string, total: number, concur
   return { ...r, ids, rate: total / r.seconds };
 }
 
-export const networkCreate: Scenario = {
+const networkCreate: Scenario = {
   name: 'network-create',
   description: 'networks created per second, 1 and 8 concurrent clients',
   async run(ctx) {
@@ -42,7 +42,7 @@ export const networkCreate: Scenario = {
   },
 };
 
-export const portCreate: Scenario = {
+const portCreate: Scenario = {
   name: 'port-create',
   description: 'ports created per second on one /16, 1 and 8 clients',
   async run(ctx) {
@@ -73,7 +73,7 @@ export const portCreate: Scenario = {
   },
 };
 
-export const portReads: Scenario = {
+const portReads: Scenario = {
   name: 'port-read',
   description: 'GET one port (p50/p99) and a full list of 2,000 ports',
   async run(ctx) {
@@ -98,7 +98,7 @@ export const portReads: Scenario = {
   },
 };
 
-export const scale: Scenario = {
+const scale: Scenario = {
   name: 'scale',
   description: 'port create rate at 1,000 vs N ports in the cloud, and server RSS at 10,000 ports',
   async run(ctx) {
