@@ -1,20 +1,13 @@
 import { resolve } from 'node:path';
 import { boolFromString } from './util/bool.js';
-
-export interface Ports {
-  identity: number;
-  network: number;
-  compute: number;
-  image: number;
-  loadBalancer: number;
-}
+import type { ServicePorts } from './util/ports.js';
 
 export interface Config {
   /** Address the API servers bind to. */
   host: string;
   /** Host name put into the catalog and discovery documents (defaults to `host`). */
   publicHost: string;
-  ports: Ports;
+  ports: ServicePorts;
   dataDir: string;
   /** `sqlite:<file>` (default `<dataDir>/pocketstack.db`) or `postgres://…`. */
   databaseUrl: string;

@@ -1,16 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Client, type TestCloud, networkClients, startCloud } from '../support/cloud.js';
+import { describe, expect, it } from 'vitest';
+import { cloudForFile } from '../support/cloud.js';
 
-let tc: TestCloud;
-let admin: Client;
-let demo: Client;
-let anon: Client;
-
-beforeAll(async () => {
-  tc = await startCloud();
-  ({ admin, demo, anon } = await networkClients(tc));
-});
-afterAll(async () => tc.stop());
+const { tc, admin, demo, anon } = await cloudForFile('network');
 
 describe('Neutron API surface', () => {
   it('serves version discovery and the v2.0 resource list without a token', async () => {

@@ -56,7 +56,10 @@ afterEach(async () => {
 async function isUp(b: Backend): Promise<boolean> {
   return new Promise((resolve) => {
     const s = net.connect(b.port, '127.0.0.1');
-    s.once('connect', () => (s.destroy(), resolve(true)));
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
     s.once('error', () => resolve(false));
   });
 }
