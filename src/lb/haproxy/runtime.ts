@@ -13,7 +13,7 @@ import net from 'node:net';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Health } from '../../core/loadbalancer/status.js';
-import type { ListenerCounters } from '../../core/loadbalancer/service.js';
+import type { ListenerCounters } from '../../core/loadbalancer/stats.js';
 import { BuiltinInstance } from '../builtin/instance.js';
 import type { RtLoadBalancer } from '../config.js';
 import { externalCheckScript } from '../icmp.js';
