@@ -67,7 +67,9 @@ export function parseStat(csv: string): Array<Record<string, string>> {
   return lines.slice(1).map((l) => {
     const cols = l.split(',');
     const row: Record<string, string> = {};
-    head.forEach((h, i) => (row[h] = cols[i] ?? ''));
+    head.forEach((h, i) => {
+      row[h] = cols[i] ?? '';
+    });
     return row;
   });
 }
