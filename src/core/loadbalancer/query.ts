@@ -104,6 +104,8 @@ export function listPage<T extends ListTable>(
 async function page<T extends ListTable>(q: Q, spec: ListSpec<T>, params: Map<string, string[]>, url: URL, where?: NamedWhere): Promise<Page<ListRow<T>>> {
   const db = q as unknown as Kysely<NamedDb>;
   const t: string = spec.table;
+  // Filter and sort keys come from the client: looked up in a Map, never on the spec's object.
+  const columns = new Map(Object.entries(spec.columns));
   let qb = db.selectFrom(t).selectAll(t);
   if (where) qb = qb.where(where);
 
@@ -137,7 +139,7 @@ async function page<T extends ListTable>(q: Q, spec: ListSpec<T>, params: Map<st
       else qb = qb.where((eb) => eb.not(anyOf(eb)));
       continue;
     }
-    const col = spec.columns[k];
+    const col = columns.get(k);
     if (!col) throw lbErrors.invalidFilter();
     const vs = values.map((v) => convert(col.type, v));
     const ref = `${t}.${col.column}`;
@@ -170,7 +172,7 @@ async function page<T extends ListTable>(q: Q, spec: ListSpec<T>, params: Map<st
   for (const k of ['created_at', 'id']) if (!sorts.some(([s]) => s === k)) sorts.push([k, 'asc']);
   const idCol: string = spec.idColumn ?? 'id';
   const resolved = sorts.map(([k, d]) => {
-    const col = k === 'id' ? { column: idCol } : (spec.columns[k] ?? (k === 'created_at' ? { column: k } : undefined));
+    const col = k === 'id' ? { column: idCol } : (columns.get(k) ?? (k === 'created_at' ? { column: k } : undefined));
     if (!col) throw lbErrors.invalidSortKey(k);
     return [col.column, d] as [string, 'asc' | 'desc'];
   });
@@ -192,11 +194,7 @@ async function page<T extends ListTable>(q: Q, spec: ListSpec<T>, params: Map<st
     const m = await db.selectFrom(t).selectAll().where(idCol, '=', marker).executeTakeFirst();
     if (!m) throw lbErrors.invalidMarker(marker);
     // NULLs compare as Octavia's defaults: 0 for integers, '' for text.
-    const intCols = new Set<string>(
-      Object.values(spec.columns)
-        .filter((x) => x.type === 'int' || x.type === 'bool')
-        .map((x) => x.column),
-    );
+    const intCols = new Set<string>([...columns.values()].filter((x) => x.type === 'int' || x.type === 'bool').map((x) => x.column));
     const val = (c: string) => m[c] ?? (intCols.has(c) ? 0 : '');
     const coalesce = (c: string) => sql`coalesce(${sql.ref(`${t}.${c}`)}, ${intCols.has(c) ? 0 : ''})`;
     qb = qb.where((eb) =>

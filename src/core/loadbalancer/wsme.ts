@@ -290,11 +290,12 @@ function parseObject(fields: Fields, v: unknown): Record<string, unknown> {
     throw new Coercion(`'${pyTypeName(v)}' object has no attribute 'keys'`);
   }
   const obj = v as Record<string, unknown>;
-  const unknown = Object.keys(obj).filter((k) => !(k in fields));
+  // Attribute names come from the client: only the declared ones are known (`constructor` is not).
+  const unknown = Object.keys(obj).filter((k) => !Object.hasOwn(fields, k));
   if (unknown.length) throw new UnknownAttr(null, unknown);
   const out: Record<string, unknown> = {};
   for (const [name, f] of Object.entries(fields)) {
-    if (name in obj) {
+    if (Object.hasOwn(obj, name)) {
       let coerced: unknown;
       try {
         coerced = fromJson(f.type, obj[name]);
