@@ -6,6 +6,7 @@ import { SYSTEM_ALL } from '../../../core/identity/assignments.js';
 import { IdentityEdge } from '../edge.js';
 import { tokenIssue } from '../schemas.js';
 import { validator } from '../validate.js';
+import { isDict } from '../../../util/json.js';
 import { accessView, catalogView, domainView, projectView, tokenView } from '../views.js';
 
 /** A version document, keys in Keystone's order. */
@@ -26,22 +27,27 @@ const v2 = (base: string) => versionDoc('v2.0', 'deprecated', '2016-08-04T00:00:
 
 const validateAuth = validator(tokenIssue);
 
-type Obj = Record<string, any>;
+/** `o.a.b…`, through JSON objects only; undefined where the path stops. */
+function dig(o: unknown, ...path: string[]): unknown {
+  let v = o;
+  for (const key of path) v = isDict(v) ? v[key] : undefined;
+  return v;
+}
 
 /** Keystone's checks after the schema: each user, domain and project reference needs an id or a name. */
-function checkAuthRefs(auth: Obj): void {
+function checkAuthRefs(auth: Record<string, unknown>): void {
   const need = (o: unknown, field: string) => {
     if (o && typeof o === 'object' && !('id' in o) && !('name' in o)) {
       throw validationError(`Invalid input for field ${field}: id or name must be present.`);
     }
   };
-  const user = auth.identity?.password?.user;
+  const user = dig(auth, 'identity', 'password', 'user');
   need(user, 'identity/password/user');
-  need(user?.domain, 'identity/password/user/domain');
-  if (auth.scope && typeof auth.scope === 'object') {
-    need(auth.scope.project, 'scope/project');
-    need(auth.scope.project?.domain, 'scope/project/domain');
-    need(auth.scope.domain, 'scope/domain');
+  need(dig(user, 'domain'), 'identity/password/user/domain');
+  if (isDict(auth.scope)) {
+    need(dig(auth.scope, 'project'), 'scope/project');
+    need(dig(auth.scope, 'project', 'domain'), 'scope/project/domain');
+    need(dig(auth.scope, 'domain'), 'scope/domain');
   }
 }
 
@@ -63,12 +69,12 @@ export function tokenRoutes(edge: IdentityEdge): void {
   });
 
   edge.route('POST', '/v3/auth/tokens', async (req, reply) => {
-    const auth = edge.json(req).auth as Obj | null | undefined;
-    if (auth !== undefined && auth !== null) {
-      validateAuth(auth);
-      checkAuthRefs(auth);
-    }
-    const { token, info } = await identity.authenticateV3(auth);
+    const auth = edge.json(req).auth;
+    if (auth !== undefined && auth !== null) validateAuth(auth);
+    // Valid against tokenIssue: an object.
+    const checked = auth as Record<string, unknown> | null | undefined;
+    if (checked) checkAuthRefs(checked);
+    const { token, info } = await identity.authenticateV3(checked);
     reply.status(201).header('x-subject-token', token);
     return tokenView(info, 'nocatalog' in (req.query as object) ? null : identity.catalog);
   });
