@@ -9,22 +9,6 @@ import { validator } from '../validate.js';
 import { isDict } from '../../../util/json.js';
 import { accessView, catalogView, domainView, projectView, tokenView } from '../views.js';
 
-/** A version document, keys in Keystone's order. */
-const versionDoc = (id: string, status: string, updated: string, self: string, mediaType: string) => ({
-  id,
-  status,
-  updated,
-  links: [{ rel: 'self', href: self }],
-  'media-types': [{ base: 'application/json', type: mediaType }],
-});
-const v3 = (base: string) => versionDoc('v3.14', 'stable', '2020-04-07T00:00:00Z', `${base}/v3/`, 'application/vnd.openstack.identity-v3+json');
-
-/**
- * Keystone dropped v2.0 in Queens; keystoneauth still speaks it when OS_AUTH_URL ends in /v2.0.
- * We answer its discovery as a deprecated version, so an old openrc authenticates.
- */
-const v2 = (base: string) => versionDoc('v2.0', 'deprecated', '2016-08-04T00:00:00Z', `${base}/v2.0/`, 'application/vnd.openstack.identity-v2.0+json');
-
 const validateAuth = validator(tokenIssue);
 
 /** `o.a.b…`, through JSON objects only; undefined where the path stops. */
@@ -51,17 +35,9 @@ function checkAuthRefs(auth: Record<string, unknown>): void {
   }
 }
 
-/** Version discovery, tokens (v3 and v2.0) and the /v3/auth/* helpers. */
+/** Tokens (v3 and v2.0) and the /v3/auth/* helpers. */
 export function tokenRoutes(edge: IdentityEdge): void {
   const { identity } = edge;
-  const version = (req: FastifyRequest) => v3(edge.base(req));
-
-  edge.route('GET', '/', async (req, reply) => {
-    reply.status(300).header('location', `${edge.base(req)}/v3/`);
-    return { versions: { values: [version(req)] } };
-  });
-  edge.route('GET', '/v3', async (req) => ({ version: version(req) }));
-  edge.route('GET', '/v2.0', async (req) => ({ version: v2(edge.base(req)) }));
 
   edge.route('POST', '/v2.0/tokens', async (req) => {
     const { token, info } = await identity.authenticateV2(edge.json(req));
