@@ -107,7 +107,8 @@ function own<V>(map: Record<string, V> | undefined, name: string): V | undefined
  * The engine picks its table at run time (`def.table`), which Kysely's types cannot follow, so
  * it queries through this view: any table, any column by name (column names come from the
  * attribute maps, never from requests). Rows leave the engine as their own table's type; the
- * casts that say so are these few lines, nowhere else.
+ * casts that say so are these few lines (and NetworkService.register, which keeps every
+ * resource's operations in one table).
  */
 type EngineRow = Record<string, unknown>;
 type EngineDb = Kysely<Record<string, EngineRow>>;

@@ -507,7 +507,7 @@ async function addInterfaceBySubnet(w: Work, ctx: RequestContext, router: Router
   }
   checkSubnetAddressMode(subnet);
   await checkDupRouterSubnets(trx, router.id, [subnet]);
-  const fixedIp = { ip_address: subnet.gateway_ip as string, subnet_id: subnet.id as string };
+  const fixedIp = { ip_address: subnet.gateway_ip, subnet_id: subnet.id };
   if (subnet.ip_version === 6) {
     // A further IPv6 prefix on a network joins the router's existing IPv6 port there.
     const existing = (await routerPorts(trx, router.id, ROUTER_INTERFACE_OWNERS)).find((p) => p.network_id === subnet.network_id && hasV6(p));

@@ -79,9 +79,9 @@ export class NetworkService {
   }
 
   /**
-   * Serve a resource. The engine keeps every resource in one table of operations and hands each
-   * only rows it read from that resource's own table (`def.table`), which is what lets a
-   * `ResourceOps<'ports'>` stand in the table as operations on any Neutron row.
+   * Serve a resource. Every resource's operations share one table here, typed for any Neutron
+   * row; the engine hands each only rows it read from that resource's own table (`def.table`),
+   * so a `ResourceOps<'ports'>` may stand there (the one cast).
    */
   register<T extends NeutronTable, C extends object>(ops: ResourceOps<T, C>): void {
     this.byCollection.set(ops.def.path ?? ops.def.collection, ops as ResourceOps);

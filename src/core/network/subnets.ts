@@ -334,7 +334,7 @@ export function subnetOps(): ResourceOps<'subnets'> {
       const { trx } = w;
       const v = { ...p.values };
       const c = parseCidr(row.cidr)!;
-      const version = row.ip_version as number;
+      const version = row.ip_version;
       if ('enable_dhcp' in v && v.enable_dhcp === false && version === 6 && (row.ipv6_ra_mode || row.ipv6_address_mode)) {
         throw invalidInput('Cannot disable enable_dhcp with ipv6 attributes set');
       }
