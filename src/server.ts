@@ -9,7 +9,6 @@ import { buildIdentityApi } from './api/identity/app.js';
 import { buildLoadBalancerApi } from './api/loadbalancer/app.js';
 import { buildImageApi } from './api/image/app.js';
 import { buildNetworkApi } from './api/network/app.js';
-import { lbaasV1Plugin } from './api/network/lbaasv1.js';
 import type { Config } from './config.js';
 import { buildCatalog, serviceUrl } from './core/catalog.js';
 import type { InstanceReports } from './core/compute/host.js';
@@ -18,8 +17,6 @@ import { ComputeService } from './core/compute/service.js';
 import { type RequestContext, systemContext } from './core/context.js';
 import { ImageService } from './core/image/service.js';
 import { DEFAULT_DOMAIN_ID, IdentityService } from './core/identity/service.js';
-import { viewRoutes } from './api/network/views.js';
-import { quotaRoutes } from './api/network/quotas.js';
 import { floatingIpOps } from './core/network/floatingips.js';
 import { meteringLabelOps, meteringLabelRuleOps } from './core/network/metering.js';
 import { networkOps } from './core/network/networks.js';
@@ -173,7 +170,8 @@ export class Cloud {
         auth: identity,
         identityUrl,
         extensions: () => [...extensions].sort(),
-        plugins: [quotaRoutes(uow), viewRoutes(store, () => SERVICE_PROVIDERS), ...(config.lbaasV1 ? [lbaasV1Plugin(loadBalancer)] : [])],
+        serviceProviders: () => SERVICE_PROVIDERS,
+        lbaasV1: config.lbaasV1 ? loadBalancer : undefined,
       }),
     );
     cloud.apps.set('compute', buildComputeApi({ logger: log, compute, uow, auth: identity, identityUrl }));

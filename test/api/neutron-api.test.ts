@@ -42,6 +42,21 @@ describe('Neutron API surface', () => {
     expect(limitBad.status).toBe(400);
   });
 
+  it('knows only its own attribute names: a name every JavaScript object has is still unknown', async () => {
+    const filter = await demo.get('/v2.0/ports?constructor=1');
+    expect(filter.status).toBe(400);
+    expect(filter.body.NeutronError.message).toBe("['constructor'] is invalid attribute for filtering");
+    const sort = await demo.get('/v2.0/networks?sort_key=toString&sort_dir=asc');
+    expect(sort.body.NeutronError.message).toBe("['toString'] is invalid attribute for sort_keys");
+    const create = await demo.post('/v2.0/networks', { network: { name: 'proto', constructor: 1 } });
+    expect(create.status).toBe(400);
+    expect(create.body.NeutronError.message).toBe("Unrecognized attribute(s) 'constructor'");
+    const fixedIps = await demo.get('/v2.0/ports?fixed_ips=constructor%3D1');
+    expect(fixedIps.status).toBe(400);
+    const quota = await admin.put('/v2.0/quotas/some-project', { quota: { toString: 5 } });
+    expect(quota.body.NeutronError.message).toBe("Unrecognized attribute(s) 'toString'");
+  });
+
   it('filters on tags, tags-any, not-tags and not-tags-any', async () => {
     const mk = async (name: string, tags: string[]) => {
       const n = (await demo.post('/v2.0/networks', { network: { name } })).body.network;

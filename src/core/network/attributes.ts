@@ -86,14 +86,19 @@ export const lower: Converter = (v) => {
   return v.toLowerCase();
 };
 
-/** convert_kvp_list_to_dict: "ip_address=1.2.3.4" filter values → {ip_address: [...]}. */
+/**
+ * convert_kvp_list_to_dict: "ip_address=1.2.3.4" filter values → {ip_address: [...]}. The keys
+ * are the client's, so the object has no prototype to collide with.
+ */
 export function kvpListToDict(vs: string[]): Record<string, string[]> {
-  const out: Record<string, string[]> = {};
+  const out: Record<string, string[]> = Object.create(null);
   for (const kv of vs) {
     const eq = kv.indexOf('=');
     if (eq <= 0) throw invalidInput(`'${kv}' is not of the form <key>=[value]`);
     const k = kv.slice(0, eq);
-    (out[k] ??= []).push(kv.slice(eq + 1));
+    const list = out[k];
+    if (list) list.push(kv.slice(eq + 1));
+    else out[k] = [kv.slice(eq + 1)];
   }
   return out;
 }
