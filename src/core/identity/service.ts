@@ -16,7 +16,7 @@ import { type TokenLookup, Tokens } from './tokens.js';
 import { Users } from './users.js';
 
 export { DEFAULT_DOMAIN_ID } from './model.js';
-export type { NamedRef, RoleRef, Scope, TokenInfo } from './model.js';
+export type { Scope, TokenInfo } from './model.js';
 export type { TokenLookup } from './tokens.js';
 
 export interface IdentityOptions {

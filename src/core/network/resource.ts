@@ -684,16 +684,3 @@ export async function deleteTags(trx: Tx, def: DefCore, id: string): Promise<voi
   if (!def.taggable) return;
   await trx.deleteFrom('tags').where('resource_type', '=', def.name).where('resource_id', '=', id).execute();
 }
-
-// ---------------------------------------------------------------- for the load-balancer core
-
-/*
- * Untyped views the load-balancer core (src/core/loadbalancer/query.ts, v1.ts) still imports;
- * nothing in Neutron uses them. They go when that core has row types of its own (issue #10).
- */
-// biome-ignore lint/suspicious/noExplicitAny: the load-balancer core's untyped rows, until it has its own types
-export type Row = Record<string, any>;
-// biome-ignore lint/suspicious/noExplicitAny: as Row
-export type AnyDb = Kysely<any>;
-// biome-ignore lint/suspicious/noExplicitAny: as Row
-export type Eb = ExpressionBuilder<any, any>;

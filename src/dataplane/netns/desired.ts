@@ -1,8 +1,6 @@
 import { type Cidr, cidrContains, cidrToString, ipToString, parseCidr, parseIp, parseMac } from '../../util/ip.js';
 import type {
   Desired,
-  DesiredAddr,
-  DesiredLink,
   DesiredNs,
   DesiredRoute,
   InstanceRec,
@@ -386,5 +384,3 @@ function buildRouter(r: RouterRec, s: Snapshot, names: Names, c: RouterCtx): Des
   }
   return ns;
 }
-
-export type { DesiredAddr, DesiredLink };
