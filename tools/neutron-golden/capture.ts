@@ -58,7 +58,6 @@ export const REFERENCE_CONFIG = {
     'port_security',
     'qos',
     'dns_domain_keywords',
-    'subnet_dns_publish_fixed_ip',
     'uplink_status_propagation',
     'data_plane_status',
     'tag_ports_during_bulk_creation',
@@ -88,6 +87,8 @@ function parseArgs(argv: string[]): Args {
   }
   return a;
 }
+
+const REQUEST_TIMEOUT_MS = 60_000;
 
 const hex = () => randomUUID().replace(/-/g, '');
 
@@ -143,11 +144,20 @@ async function runScenario(url: string, sc: Scenario, neutronVersion: string) {
     }
     norm.sawRequest(path);
     norm.sawRequest(body);
-    const res = await fetch(url + path, {
-      method: step.method,
-      headers: { Accept: 'application/json', ...headersFor(step.as), ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
+    let res: Response;
+    try {
+      res = await fetch(url + path, {
+        method: step.method,
+        headers: { Accept: 'application/json', ...headersFor(step.as), ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+      });
+    } catch (e) {
+      // The reference hung (seen: a DB retry loop): kept in the fixture as skipped, never guessed.
+      warnings.push(`${step.name}: no answer from the real server (${(e as Error).message})`);
+      steps.push({ ...stepRecord(step, undefined, null), skipped: `the real server did not answer within ${REQUEST_TIMEOUT_MS / 1000} s` });
+      continue;
+    }
     const text = await res.text();
     let parsed: unknown = text || undefined;
     try {

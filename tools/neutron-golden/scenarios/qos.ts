@@ -247,7 +247,7 @@ export function qos() {
     '/v2.0/floatingips',
     { floatingip: { floating_network_id: '${ext}', qos_policy_id: '${qp}' } },
     {
-      note: 'real Neutron 500s here (a rule type a floating IP cannot take); kept to show it is refused',
+      note: 'a policy with minimum rules on a floating IP (one earlier capture answered 500 here when the policy was gone)',
     },
   );
   s.del('admin', 'delete private', '/v2.0/qos/policies/${qpPriv}', { expect: 204 });
