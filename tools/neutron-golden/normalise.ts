@@ -9,7 +9,8 @@
  *   `security_group_rules.id#2`), `{{mac#n}}` for MACs, `{{ip#n}}` for addresses Neutron picked
  *   (an address the scenario wrote in a request stays literal), `{{segmentation_id#n}}` for
  *   segmentation ids Neutron picked; these bind like the others.
- * - `{{timestamp}}` for any timestamp (checked for format only).
+ * - `{{timestamp}}` for any timestamp (checked for format only), `{{any}}` for a number Python made
+ *   up (the object ids in RbacPolicyInUse details).
  * A placeholder may also sit inside a string (`Network {{net}} could not be found.`).
  *
  * Arrays whose elements are all objects are compared as sets (Neutron's order is the database's,
@@ -36,8 +37,10 @@ export class Normaliser {
   /** value -> placeholder name, for the whole scenario. */
   private readonly names = new Map<string, string>();
   private readonly counters = new Map<string, number>();
-  /** Every string and number the scenario's requests contained (those stay literal). */
+  /** Every string the scenario's requests contained (an address there stays literal). */
   private readonly literals = new Set<string>();
+  /** Segmentation ids the scenario's requests chose (those stay literal). */
+  private readonly chosenSegIds = new Set<number>();
 
   /** A value a step bound (or a project id): it is `{{name}}` from now on. */
   bindName(name: string, value: unknown) {
@@ -47,12 +50,13 @@ export class Normaliser {
   }
 
   /** Remember what a request said, so that an address the scenario chose is not a placeholder. */
-  sawRequest(v: unknown) {
-    if (typeof v === 'string' || typeof v === 'number') {
-      this.literals.add(String(v));
-      if (typeof v === 'string') for (const m of v.matchAll(/[^/?&=,]+/g)) this.literals.add(decodeURIComponent(m[0]));
-    } else if (Array.isArray(v)) for (const x of v) this.sawRequest(x);
-    else if (isObj(v)) for (const x of Object.values(v)) this.sawRequest(x);
+  sawRequest(v: unknown, key = '') {
+    if (typeof v === 'number' && SEGID_KEYS.has(key)) this.chosenSegIds.add(v);
+    if (typeof v === 'string') {
+      this.literals.add(v);
+      for (const m of v.matchAll(/[^/?&=,]+/g)) this.literals.add(decodeURIComponent(m[0]));
+    } else if (Array.isArray(v)) for (const x of v) this.sawRequest(x, key);
+    else if (isObj(v)) for (const [k, x] of Object.entries(v)) this.sawRequest(x, k);
   }
 
   private auto(kind: string, value: string): string {
@@ -60,7 +64,8 @@ export class Normaliser {
     this.counters.set(kind, n);
     const name = `${kind}#${n}`;
     this.names.set(value, name);
-    if (IP4.test(value)) this.names.set(value.replace(/\./g, '-'), `${name}-dashed`);
+    // Neutron's default hostname for a port is `host-` and its address with dashes.
+    if (kind === 'ip') this.names.set(value.replace(/[.:]/g, '-'), `${name}-dashed`);
     return name;
   }
 
@@ -72,7 +77,7 @@ export class Normaliser {
   private walk(v: unknown, keys: string[], keepTopOrder: boolean): unknown {
     const key = keys[keys.length - 1] ?? '';
     if (typeof v === 'string') return this.str(v, keys);
-    if (typeof v === 'number' && SEGID_KEYS.has(key) && !this.literals.has(String(v))) {
+    if (typeof v === 'number' && SEGID_KEYS.has(key) && (key === 'standard_attr_id' || !this.chosenSegIds.has(v))) {
       const known = this.names.get(`#num:${v}`);
       if (known) return `{{${known}}}`;
       const kind = key === 'standard_attr_id' ? key : 'segmentation_id';
@@ -114,10 +119,12 @@ export class Normaliser {
   /** Known values and unknown ids inside a longer string (error messages, hostnames). */
   private inString(s: string): string {
     let out = s.replace(UUID_IN, (u) => `{{${this.names.get(u) ?? this.auto('uuid', u)}}}`);
+    // A callback's name in Neutron's RbacPolicyInUse details ends in a Python object id.
+    out = out.replace(/(Callback [\w.]+)-\d+( failed with)/g, '$1-{{any}}$2');
     const values = [...this.names.keys()].filter((k) => !k.startsWith('#num:') && k.length >= 7 && !UUID.test(k)).sort((a, b) => b.length - a.length);
     for (const value of values) {
       if (!out.includes(value)) continue;
-      out = out.replace(new RegExp(`(?<![0-9A-Za-z.:_-])${escapeRe(value)}(?![0-9A-Za-z:_-]|\\.[0-9])`, 'g'), `{{${this.names.get(value)}}}`);
+      out = out.replace(new RegExp(`(?<![0-9A-Za-z.:_])${escapeRe(value)}(?![0-9A-Za-z:_-]|\\.[0-9])`, 'g'), `{{${this.names.get(value)}}}`);
     }
     return out;
   }

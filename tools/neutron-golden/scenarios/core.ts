@@ -268,7 +268,7 @@ export function securityGroups() {
         ethertype: 'IPv4',
       },
     },
-    { expect: 409 },
+    { expect: 201 },
   );
   s.post(
     'member',
@@ -305,7 +305,7 @@ export function securityGroups() {
     { bind: { sg2: 'security_group.id' }, expect: 201 },
   );
   s.put('member', 'update', '/v2.0/security-groups/${sg2}', { security_group: { name: 'gold-sg-2', description: 'x' } }, { expect: 200 });
-  s.put('member', 'default group cannot be renamed', '/v2.0/security-groups/${sg2}', { security_group: { name: 'default' } }, { expect: 400 });
+  s.put('member', 'default group cannot be renamed', '/v2.0/security-groups/${sg2}', { security_group: { name: 'default' } }, { expect: 409 });
   s.post('member', 'network', '/v2.0/networks', { network: { name: 'gold-sg-net' } }, { bind: { net: 'network.id' }, expect: 201 });
   s.post(
     'member',
@@ -490,7 +490,7 @@ export function subnetpools() {
     {},
   );
   s.put('member', 'add prefix', '/v2.0/subnetpools/${pool}/add_prefixes', { prefixes: ['10.17.0.0/24'] }, { expect: 200 });
-  s.put('member', 'remove prefix in use', '/v2.0/subnetpools/${pool}/remove_prefixes', { prefixes: ['10.16.0.0/16'] }, { expect: 409 });
+  s.put('member', 'remove prefix in use', '/v2.0/subnetpools/${pool}/remove_prefixes', { prefixes: ['10.16.0.0/16'] }, { expect: 400 });
   s.put('member', 'shrink refused', '/v2.0/subnetpools/${pool}', { subnetpool: { prefixes: ['10.17.0.0/24'] } }, { expect: 400 });
   s.put('member', 'update', '/v2.0/subnetpools/${pool}', { subnetpool: { name: 'gold-pool-b', min_prefixlen: 24 } }, { expect: 200 });
   s.post('member', 'member shared refused', '/v2.0/subnetpools', { subnetpool: { name: 'x', prefixes: ['10.18.0.0/16'], shared: true } }, { expect: 403 });
@@ -498,7 +498,7 @@ export function subnetpools() {
   s.post('member', 'mixed versions', '/v2.0/subnetpools', { subnetpool: { name: 'x', prefixes: ['10.18.0.0/16', 'fd00:18::/48'] } }, { expect: 400 });
   s.get('member', 'list', '/v2.0/subnetpools?name=gold-pool-b', { expect: 200 });
   s.get('alt', 'alt cannot see', '/v2.0/subnetpools/${pool}', { expect: 404 });
-  s.del('member', 'delete in use', '/v2.0/subnetpools/${pool}', { expect: 409 });
+  s.del('member', 'delete in use', '/v2.0/subnetpools/${pool}', { expect: 400 });
   s.del('member', 'delete subnet', '/v2.0/subnets/${sub}', { expect: 204 });
   s.del('member', 'delete', '/v2.0/subnetpools/${pool}', { expect: 204 });
   return s.done();
@@ -593,6 +593,6 @@ export function networkIpAvailability() {
   s.post('member', 'port', '/v2.0/ports', { port: { network_id: '${net}' } }, { expect: 201 });
   s.get('admin', 'show', '/v2.0/network-ip-availabilities/${net}', { expect: 200 });
   s.get('admin', 'list by network', '/v2.0/network-ip-availabilities?network_id=${net}', { expect: 200 });
-  s.get('member', 'member refused', '/v2.0/network-ip-availabilities/${net}', { expect: 403 });
+  s.get('member', 'member refused', '/v2.0/network-ip-availabilities/${net}', { expect: 404 });
   return s.done();
 }
