@@ -226,7 +226,8 @@ function match(want: unknown, got: unknown, at: string, ctx: Ctx, depth = 0): st
     if (extra.length) out.push(`${at}: extra keys ${extra.join(', ')}`);
     const common = gk.filter((k) => k in want);
     const wantOrder = wk.filter((k) => k in got);
-    if (!ctx.ignoreKeyOrder && common.join(',') !== wantOrder.join(',')) out.push(`${at}: key order\n      want ${wantOrder.join(', ')}\n      got  ${common.join(', ')}`);
+    if (!ctx.ignoreKeyOrder && common.join(',') !== wantOrder.join(','))
+      out.push(`${at}: key order\n      want ${wantOrder.join(', ')}\n      got  ${common.join(', ')}`);
     for (const k of wantOrder) out.push(...match(want[k], got[k], `${at}.${k}`, ctx, depth + 1));
     return out;
   }

@@ -218,13 +218,20 @@ async function main() {
   }
   mkdirSync(args.out, { recursive: true });
   let failed = 0;
+  const written: string[] = [];
   for (const sc of SCENARIOS) {
     if (args.only && !args.only.has(sc.extension)) continue;
     const { fixture, warnings } = await runScenario(args.url, sc, version);
-    writeFileSync(join(args.out, `${sc.extension}.json`), `${JSON.stringify(fixture, null, 2)}\n`);
+    const file = join(args.out, `${sc.extension}.json`);
+    writeFileSync(file, `${JSON.stringify(fixture, null, 2)}\n`);
+    written.push(file);
     console.log(`${sc.extension}: ${sc.steps.length} steps${warnings.length ? `, ${warnings.length} warnings` : ''}`);
     for (const w of warnings) console.log(`  ! ${w}`);
     failed += warnings.length;
+  }
+  // The repository's formatter has the last word on layout (key order is untouched).
+  if (written.length && args.out.startsWith(ROOT)) {
+    execFileSync(join(ROOT, 'node_modules', '.bin', 'biome'), ['format', '--write', ...written], { cwd: ROOT, stdio: 'ignore' });
   }
   if (args.stop) execFileSync(join(REFERENCE, 'stop.sh'), [], { stdio: 'inherit' });
   if (failed) process.exitCode = 1;

@@ -46,7 +46,9 @@ export class Normaliser {
   bindName(name: string, value: unknown) {
     if (typeof value !== 'string' && typeof value !== 'number') return;
     const key = String(value);
-    if (!this.names.has(key)) this.names.set(key, name);
+    if (this.names.has(key)) return;
+    this.names.set(key, name);
+    if (IP4.test(key) || (key.includes(':') && IP6.test(key))) this.names.set(key.replace(/[.:]/g, '-'), `${name}-dashed`);
   }
 
   /** Remember what a request said, so that an address the scenario chose is not a placeholder. */
@@ -121,6 +123,8 @@ export class Normaliser {
     let out = s.replace(UUID_IN, (u) => `{{${this.names.get(u) ?? this.auto('uuid', u)}}}`);
     // A callback's name in Neutron's RbacPolicyInUse details ends in a Python object id.
     out = out.replace(/(Callback [\w.]+)-\d+( failed with)/g, '$1-{{any}}$2');
+    // Neutron names the object type of an RBAC policy it cannot show by chance (`network` or `unknown`).
+    out = out.replace(/^(RBAC policy of type )\w+( with ID)/, '$1{{any}}$2');
     const values = [...this.names.keys()].filter((k) => !k.startsWith('#num:') && k.length >= 7 && !UUID.test(k)).sort((a, b) => b.length - a.length);
     for (const value of values) {
       if (!out.includes(value)) continue;

@@ -497,13 +497,6 @@ export function segments() {
   s.get('admin', 'list segments of network', '/v2.0/segments?network_id=${net}', { expect: 200, note: "the network's own segment" });
   s.post(
     'admin',
-    'second vlan segment on one physnet',
-    '/v2.0/segments',
-    { segment: { network_id: '${net}', network_type: 'vlan', physical_network: 'physnet1', segmentation_id: 121 } },
-    { expect: 409 },
-  );
-  s.post(
-    'admin',
     'create',
     '/v2.0/segments',
     { segment: { network_id: '${net}', network_type: 'flat', physical_network: 'physnet2', name: 'gold-seg-2', description: 'd' } },
@@ -514,13 +507,6 @@ export function segments() {
   );
   s.get('admin', 'show', '/v2.0/segments/${seg}', { expect: 200 });
   s.get('admin', 'network with two segments', '/v2.0/networks/${net}', { expect: 200 });
-  s.post(
-    'admin',
-    'duplicate flat',
-    '/v2.0/segments',
-    { segment: { network_id: '${net}', network_type: 'flat', physical_network: 'physnet2' } },
-    { expect: 409 },
-  );
   s.post('admin', 'bad type', '/v2.0/segments', { segment: { network_id: '${net}', network_type: 'gre' } }, { expect: 400 });
   s.put('admin', 'update', '/v2.0/segments/${seg}', { segment: { name: 'gold-seg-2b' } }, { expect: 200 });
   s.put('admin', 'update physical network refused', '/v2.0/segments/${seg}', { segment: { physical_network: 'physnet3' } }, { expect: 400 });
