@@ -255,7 +255,7 @@ export function securityGroups() {
   s.get('member', 'list rules of group', '/v2.0/security-group-rules?security_group_id=${sg}', { expect: 200 });
   s.post(
     'member',
-    'duplicate rule',
+    'same rule, prefix written normalised',
     '/v2.0/security-group-rules',
     {
       security_group_rule: {
@@ -326,7 +326,6 @@ export function securityGroups() {
     '/v2.0/security-groups',
     { security_group: { name: 'gold-sg-quota' } },
     {
-      bind: { sgq: 'security_group.id' },
       note: 'issue 11: a group brings two egress rules, counted against security_group_rule',
     },
   );

@@ -426,7 +426,7 @@ export function portForwarding() {
   );
   s.post(
     'member',
-    'port and range',
+    'internal port with external range',
     '/v2.0/floatingips/${fip}/port_forwardings',
     {
       port_forwarding: { protocol: 'tcp', internal_ip_address: '10.46.0.10', internal_port: 80, internal_port_id: '${port}', external_port_range: '8000:8005' },
@@ -453,7 +453,7 @@ export function portForwarding() {
   );
   s.post(
     'member',
-    'bad protocol',
+    'icmp protocol',
     '/v2.0/floatingips/${fip}/port_forwardings',
     {
       port_forwarding: { protocol: 'icmp', internal_ip_address: '10.46.0.10', internal_port: 24, internal_port_id: '${port}', external_port: 2224 },
@@ -521,7 +521,7 @@ export function segments() {
     },
   );
   s.post('admin', 'subnet without segment beside', '/v2.0/subnets', { subnet: { network_id: '${net}', cidr: '10.47.1.0/24', ip_version: 4 } }, { expect: 400 });
-  s.get('member', 'member list refused', '/v2.0/segments?network_id=${net}', {});
+  s.get('member', 'member list', '/v2.0/segments?network_id=${net}', {});
   s.post('member', 'member create refused', '/v2.0/segments', { segment: { network_id: '${net}', network_type: 'vxlan' } }, {});
   s.del('admin', 'delete in use', '/v2.0/segments/${seg}', { expect: 409 });
   s.del('admin', 'delete subnet', '/v2.0/subnets/${sub}', { expect: 204 });
