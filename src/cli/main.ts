@@ -51,12 +51,14 @@ async function serve(argv: string[]): Promise<void> {
   const cloud = await Cloud.create(config, log);
   const boot = await cloud.bootstrap();
   const endpoints = await cloud.listen();
+  const dashboard = await cloud.listenDashboard();
   await cloud.startDataPlane();
   const ms = Math.round(performance.now() - started);
 
   const lines = [
     `PocketStack is up in ${ms} ms${boot.firstStart ? ' (first start: bootstrapped identity and the public network)' : ''}`,
     ...endpoints.map((e) => `  ${e.service.padEnd(14)} ${e.url}`),
+    `  dashboard      ${'url' in dashboard ? dashboard.url : dashboard.error}`,
     `  data           ${config.dataDir}`,
     `  database       ${config.databaseUrl.replace(/\/\/[^@/]*@/, '//***@')}`,
     `  credentials    source ${config.dataDir}/openrc-demo.sh   (or openrc-admin.sh; clouds.yaml is there too)`,
