@@ -523,3 +523,19 @@ describe('what the viewer may not see', () => {
     expect(JSON.stringify(e)).not.toContain(g);
   });
 });
+
+describe('what would leave the machine', () => {
+  it('a destination the router only reaches by its default route: denied, and no probe is sent', () => {
+    const lab = new Lab();
+    const web = lab.network('web', '10.0.2.0/24');
+    const lone = lab.network('lone', '10.0.9.0/24');
+    lab.router('r', [web]);
+    const any = lab.group('any', [{ protocol: 'tcp' }]);
+    const a = lab.server('a', web, '10.0.2.10', [any]);
+    const b = lab.server('b', lone, '10.0.9.10', [any]);
+    const e = lab.explain(tcp(portEnd(a.port), portEnd(b.port)));
+    expect(e.verdict).toBe('denied');
+    expect(e.reason).toMatch(/hands 10.0.9.10 to the host .* it would leave this machine/);
+    expect(e.probeFrom).toBeNull();
+  });
+});

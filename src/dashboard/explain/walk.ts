@@ -255,7 +255,7 @@ function ingress(c: Ctx, p: PortRec, pkt: Packet, q: Question): boolean {
   return false;
 }
 
-type Outcome = { delivered: true; at: DesiredNs; pkt: Packet; replyProblem: string | null } | { delivered: false };
+type Outcome = { delivered: true; at: DesiredNs; pkt: Packet; replyProblem: string | null } | { delivered: false; leaves?: boolean };
 
 /** Who answers ARP for `ip` on `networkId`: a namespace with that address on an interface there. */
 function neighbour(c: Ctx, networkId: string, ip: string): { ns: DesiredNs; dev: string } | null {
@@ -427,6 +427,17 @@ function forward(c: Ctx, start: Where, pkt0: Packet, q: Question): Outcome {
             : undefined,
       });
       return { delivered: false };
+    }
+    if (nb.ns.kind === 'root' && !nb.ns.addrs.some((a) => a.cidr.split('/')[0] === pkt.dst)) {
+      // Past the host leg a packet is the host's to route: out of its own interfaces, off this machine.
+      c.hops.push({
+        step: 'next hop',
+        verdict: 'drop',
+        detail: `${here.name} hands ${pkt.dst} to the host (${nextIp}), which has no route into PocketStack for it: it would leave this machine`,
+        objects: [here],
+        fix: `add the destination's subnet to ${here.name} (openstack router add subnet ${here.name} <subnet>)`,
+      });
+      return { delivered: false, leaves: true };
     }
     const inPort = portAt(c, nb.ns, nb.dev);
     c.hops.push({
@@ -698,7 +709,7 @@ export function explainPath(w: World, q: Question): Explanation {
   const out = forward(c, o.where, pkt, q);
   // A probe from the host only where the model keeps it on the public network: anything else
   // would leave this machine through the host's own routes.
-  const hostLeaves = o.ns === ROOT_NS && !lookup(w.desired.root, d.addr);
+  const hostLeaves = (o.ns === ROOT_NS && !lookup(w.desired.root, d.addr)) || (!out.delivered && out.leaves === true);
   const probeFrom = hostLeaves ? null : o.ns;
   if (!out.delivered) {
     const last = [...c.hops].reverse().find((h) => h.verdict === 'drop');
