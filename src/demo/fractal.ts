@@ -141,7 +141,7 @@ export async function deployFractal(os: OpenStack, opts: DeployOptions): Promise
   };
   const rule = (sg: string, r: Obj) =>
     os.post('network', '/v2.0/security-group-rules', { security_group_rule: { security_group_id: sg, direction: 'ingress', ethertype: 'IPv4', ...r } });
-  const sgs = await step('security group create web, api, worker (and their rules)', async () => {
+  const groups = await step('security group create web, api, worker (and their rules)', async () => {
     const web = await group('web', 'Fractal web tier: HTTP and ping from anywhere');
     const api = await group('api', 'Fractal API tier: HTTP from the web and worker tiers');
     const worker = await group('worker', 'Fractal workers: ping only');
@@ -153,6 +153,7 @@ export async function deployFractal(os: OpenStack, opts: DeployOptions): Promise
     await rule(worker, { protocol: 'icmp' });
     return { web, api, worker };
   });
+  for (const [tier, id] of Object.entries(groups)) ids[`${tier}_security_group`] = id;
 
   // ------------------------------------------------------------ instances
   const boot = async (name: string, tier: 'api' | 'worker' | 'web', net: string, sg: string, apiUrl: string) => {

@@ -21,7 +21,6 @@ import { freePort, freeServicePorts } from '../../src/util/ports.js';
 import { ADMIN_PASSWORD, DEMO_PASSWORD } from '../support/cloud.js';
 import { lockPublicNetwork } from '../support/hostlock.js';
 import { openrcV3, run } from '../support/osc.js';
-import { until } from '../support/poll.js';
 import { type ServerProcess, startServerProcess } from '../support/process.js';
 import { OPENSTACK_CLIENT, ROOT, missing } from '../support/requires.js';
 
