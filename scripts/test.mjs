@@ -45,6 +45,8 @@ const DEBIAN_PACKAGES = {
   '/usr/sbin/iptables': 'iptables',
   '/usr/sbin/conntrack': 'conntrack',
   '/usr/sbin/haproxy': 'haproxy',
+  // The dashboard's browser tests drive Debian's Chromium with playwright-core (no browser download).
+  '/usr/bin/chromium': 'chromium',
 };
 
 function step(title) {
@@ -118,6 +120,8 @@ run('type-check', 'npx', ['tsc', '-p', 'tsconfig.json']);
 // `npm run lint` is the one definition of what lint means (package.json); any error fails the run.
 run('lint', 'npm', ['run', '--silent', 'lint']);
 run('build', 'npx', ['tsc', '-p', 'tsconfig.build.json']);
+// The dashboard's page script (browser TypeScript): type-checked and built into dist/web/.
+run('build the dashboard page', 'npx', ['tsc', '-p', 'tsconfig.web.json']);
 const only = process.argv.includes('--only') ? [process.argv[process.argv.indexOf('--only') + 1]] : [];
 run('unit and API tests', 'npx', ['vitest', 'run', '--project', 'unit', '--project', 'api', ...only]);
 if (!fast) {
@@ -143,6 +147,9 @@ if (!fast) {
     }
   }
 }
+
+// The browser tests' screenshots, one per step (CI keeps this directory as an artifact).
+if (existsSync('test-artifacts/screenshots')) process.stdout.write('\nscreenshots of the dashboard tests: test-artifacts/screenshots/\n');
 
 if (failures.length) {
   process.stdout.write(`\nFAILED: ${failures.join('; ')}\n`);
