@@ -3,16 +3,25 @@
  * `npm test`: everything, in order, on a fresh Debian machine.
  *
  *   1. install what the tests need from Debian when missing (root only): the real OpenStack
- *      clients, Tempest and its plugins, iproute2, nftables, iptables, HAProxy, and what
- *      instances are made of (busybox-static, dropbear-bin, dnsmasq-base; openssh-client);
- *   2. type-check and build;
- *   3. unit and API tests (seconds), then real-client and data-plane tests (minutes);
- *   4. the API tests again on PostgreSQL (the store for several servers sharing one cloud);
- *   5. OpenStack's own Tempest network API suite against a PocketStack it starts.
+ *      clients, Tempest, its Neutron and Octavia plugins and stestr, iproute2, nftables,
+ *      iptables, conntrack, HAProxy, and what instances are made of (busybox-static,
+ *      dropbear-bin, dnsmasq-base; openssh-client for the tests' ssh);
+ *   2. type-check, lint (`npm run lint`: Biome, then knip), build;
+ *   3. the vitest suites `unit` and `api` (seconds);
+ *   4. the `api` suite again on PostgreSQL (the store for several servers sharing one cloud):
+ *      POCKETSTACK_TEST_DATABASE_URL, else (root) Debian's postgresql, installed and started;
+ *   5. the vitest suite `e2e`: the real clients and the real data plane (minutes);
+ *   6. OpenStack's own Tempest, three runs, each against a PocketStack its script starts:
+ *        scripts/tempest-network.sh  tempest.api.network, less test/tempest/network-exclude.txt;
+ *        scripts/tempest-compute.sh  tempest.api.compute.servers.test_create_server and
+ *                                    tempest.api.image.v2.test_images;
+ *        scripts/tempest-octavia.sh  octavia_tempest_plugin.tests.api.v2.
  *
+ * A failed step does not stop the ones after it; the run fails if any step failed.
  * As root (CI), every suite must run: a missing tool is a failure, not a skip. Without root,
  * suites that need root or uninstallable packages are skipped, each with a one-line reason.
- * Options: --fast (unit + API only), --no-tempest, --only <vitest filter>.
+ * Options: --fast (steps 2 and 3 only), --no-tempest (all but step 6), --only <vitest filter>
+ * (passed to the vitest runs of steps 3 to 5).
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -44,6 +53,8 @@ const DEBIAN_PACKAGES = {
   '/usr/sbin/dropbear': 'dropbear-bin',
   '/usr/sbin/dnsmasq': 'dnsmasq-base',
   '/usr/bin/ssh': 'openssh-client',
+  // The dashboard's browser tests drive Debian's Chromium with playwright-core (no browser download).
+  '/usr/bin/chromium': 'chromium',
 };
 
 function step(title) {
@@ -114,7 +125,11 @@ if (!fast) {
   if (!ensurePackages() && isRoot) failures.push('installing Debian packages');
 }
 run('type-check', 'npx', ['tsc', '-p', 'tsconfig.json']);
+// `npm run lint` is the one definition of what lint means (package.json); any error fails the run.
+run('lint', 'npm', ['run', '--silent', 'lint']);
 run('build', 'npx', ['tsc', '-p', 'tsconfig.build.json']);
+// The dashboard's page script (browser TypeScript): type-checked and built into dist/web/.
+run('build the dashboard page', 'npx', ['tsc', '-p', 'tsconfig.web.json']);
 const only = process.argv.includes('--only') ? [process.argv[process.argv.indexOf('--only') + 1]] : [];
 run('unit and API tests', 'npx', ['vitest', 'run', '--project', 'unit', '--project', 'api', ...only]);
 if (!fast) {
@@ -140,6 +155,9 @@ if (!fast) {
     }
   }
 }
+
+// The browser tests' screenshots, one per step (CI keeps this directory as an artifact).
+if (existsSync('test-artifacts/screenshots')) process.stdout.write('\nscreenshots of the dashboard tests: test-artifacts/screenshots/\n');
 
 if (failures.length) {
   process.stdout.write(`\nFAILED: ${failures.join('; ')}\n`);

@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
@@ -10,7 +10,6 @@ import { buildIdentityApi } from './api/identity/app.js';
 import { buildLoadBalancerApi } from './api/loadbalancer/app.js';
 import { buildImageApi } from './api/image/app.js';
 import { buildNetworkApi } from './api/network/app.js';
-import { lbaasV1Plugin } from './api/network/lbaasv1.js';
 import type { Config } from './config.js';
 import { buildCatalog, serviceUrl } from './core/catalog.js';
 import { GuestMetadata } from './core/compute/guest/service.js';
@@ -19,9 +18,6 @@ import { ComputeService } from './core/compute/service.js';
 import { type RequestContext, systemContext } from './core/context.js';
 import { ImageService } from './core/image/service.js';
 import { DEFAULT_DOMAIN_ID, IdentityService } from './core/identity/service.js';
-import { viewRoutes } from './api/network/views.js';
-import { quotaRoutes } from './api/network/quotas.js';
-import { agentRoutes } from './api/network/agents.js';
 import { Agents, REPORT_INTERVAL_MS } from './core/network/agents.js';
 import { floatingIpOps } from './core/network/floatingips.js';
 import { meteringLabelOps, meteringLabelRuleOps } from './core/network/metering.js';
@@ -42,6 +38,12 @@ import { LoadBalancerService } from './core/loadbalancer/service.js';
 import { createLbEngine } from './lb/factory.js';
 import type { LbEngine } from './lb/engine.js';
 import { Store } from './store/db.js';
+import { InProcessApis } from './dashboard/apis.js';
+import { buildDashboardApi } from './dashboard/app.js';
+import { Explainer } from './dashboard/explain/service.js';
+import { storeControlPlane } from './dataplane/netns/control.js';
+import { Names } from './dataplane/netns/names.js';
+import { parseProtocols } from './dataplane/netns/secgroups.js';
 import { ChangeBus, UnitOfWork } from './core/work.js';
 import { migrate } from './store/migrate.js';
 
@@ -120,6 +122,8 @@ export interface Services {
 /** A running PocketStack: the store, the services and the HTTP servers in front of them. */
 export class Cloud {
   readonly apps = new Map<string, FastifyInstance>();
+  /** The dashboard (topology, explain): a client of the apps above, on its own port. */
+  dashboard!: FastifyInstance;
   private timers: NodeJS.Timeout[] = [];
 
   private constructor(
@@ -168,7 +172,8 @@ export class Cloud {
     agents.attach(changes);
     const guest = new GuestMetadata(uow);
     const metadata = metadataHandler(guest, log.child({ component: 'metadata' }));
-    const dataplane = await createDataPlane(config, network, agents, { reports: compute, guest, dataDir: config.dataDir, metadata }, log);
+    const machines: MachineSource = { reports: compute, guest, dataDir: config.dataDir, metadata };
+    const dataplane = await createDataPlane(config, network, agents, machines, log);
     if (dataplane instanceof NetnsDataPlane) compute.attachHost(dataplane);
 
     const loadBalancer = new LoadBalancerService(uow, network, { networkDriver: config.lbNetworkDriver, host: hostname() });
@@ -187,17 +192,15 @@ export class Cloud {
         auth: identity,
         identityUrl,
         extensions: () => [...extensions].sort(),
-        plugins: [
-          quotaRoutes(uow),
-          viewRoutes(store, () => SERVICE_PROVIDERS),
-          agentRoutes(agents, network),
-          ...(config.lbaasV1 ? [lbaasV1Plugin(loadBalancer)] : []),
-        ],
+        serviceProviders: () => SERVICE_PROVIDERS,
+        lbaasV1: config.lbaasV1 ? loadBalancer : undefined,
+        agents,
       }),
     );
     cloud.apps.set('compute', buildComputeApi({ logger: log, compute, uow, auth: identity, identityUrl }));
     cloud.apps.set('image', buildImageApi({ logger: log, service: image, uow, auth: identity, identityUrl }));
     cloud.apps.set('load-balancer', buildLoadBalancerApi({ logger: log, service: loadBalancer, uow, auth: identity, identityUrl }));
+    cloud.dashboard = buildDashboard(config, log, cloud, uow, machines);
     return cloud;
   }
 
@@ -304,6 +307,24 @@ export class Cloud {
   }
 
   /**
+   * Listen with the dashboard on its port. A port already taken is not fatal: the APIs are what
+   * the cloud is for; the reason is returned for the start-up summary.
+   */
+  async listenDashboard(): Promise<{ url: string } | { error: string }> {
+    try {
+      await this.dashboard.listen({ host: this.config.host, port: this.config.dashboardPort });
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      return {
+        error: `not started: ${this.config.host}:${this.config.dashboardPort} ${code === 'EADDRINUSE' ? 'is in use' : String((e as Error).message)} (POCKETSTACK_DASHBOARD_PORT)`,
+      };
+    }
+    const addr = this.dashboard.server.address();
+    const port = addr && typeof addr === 'object' ? addr.port : this.config.dashboardPort;
+    return { url: `http://${this.config.publicHost}:${port}` };
+  }
+
+  /**
    * Start reconciling the store into the machine (the noop driver only records status) and the
    * compute manager that moves servers through their states.
    */
@@ -325,6 +346,7 @@ export class Cloud {
     await this.services.computeManager.stop();
     await this.services.dataplane.stop();
     for (const app of this.apps.values()) await app.close();
+    await this.dashboard.close();
     await this.store.close();
   }
 }
@@ -354,6 +376,39 @@ async function dhcpAgentConfigurations(s: Services, host: string, dataplane: Con
     ports: await count('ports'),
     subnets: await count('subnets'),
   };
+}
+
+function buildDashboard(config: Config, log: Logger, cloud: Cloud, uow: UnitOfWork, machines: MachineSource): FastifyInstance {
+  const { dataplane, network, identity, store } = cloud.services;
+  const apis = new InProcessApis(cloud.apps);
+  let protocols = '';
+  try {
+    protocols = readFileSync('/etc/protocols', 'utf8');
+  } catch {
+    // numbers are printed as numbers then
+  }
+  // explain reads the state exactly as the data plane does: its own snapshot when netns runs.
+  const netns = dataplane instanceof NetnsDataPlane ? dataplane : null;
+  const plain = storeControlPlane(network, machines);
+  const explainer = new Explainer(apis, {
+    snapshot: () => (netns ? netns.snapshot() : plain.snapshot()),
+    names: netns ? netns.names : new Names(config.dataplanePrefix),
+    protocolNames: parseProtocols(protocols),
+    store,
+    netns: netns !== null,
+    publicPhysnet: 'public',
+  });
+  return buildDashboardApi({
+    logger: log,
+    uow,
+    changes: uow.changes,
+    auth: identity,
+    apis,
+    identityUrl: () => serviceUrl(config, 'identity'),
+    explainer,
+    // On netns every instance runs its user_data (as root inside it); --run-user-data is only accepted.
+    info: { dataplane: config.dataplane, runUserData: config.dataplane === 'netns' },
+  });
 }
 
 async function createDataPlane(config: Config, network: NetworkService, agents: Agents, machines: MachineSource, log: Logger): Promise<DataPlaneDriver> {

@@ -40,6 +40,10 @@ export async function freePort(): Promise<number> {
   throw new Error('no free port below the ephemeral range');
 }
 
+/**
+ * `n` distinct free ports. scripts/free-ports.mjs calls this through tsx, where knip cannot see it:
+ * @public
+ */
 export async function freePorts(n: number): Promise<number[]> {
   const out: number[] = [];
   for (let i = 0; i < n; i++) out.push(await freePort());

@@ -52,7 +52,7 @@ beforeAll(async () => {
 afterAll(async () => tc.stop());
 
 /** A fresh member user with its own project (so tests can delete and disable freely). */
-async function makeMember(name: string, password = 'pw-' + name) {
+async function makeMember(name: string, password = `pw-${name}`) {
   const p = await admin.post('/v3/projects', { project: { name: `${name}-project`, domain_id: 'default' } });
   const u = await admin.post('/v3/users', { user: { name, password, domain_id: 'default' } });
   const roles = await admin.get('/v3/roles?name=member');

@@ -11,6 +11,7 @@ import { grantRoutes } from './routes/grants.js';
 import { resourceRoutes } from './routes/resources.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { UNBUILT_PUBLIC_ROUTES, unbuiltRoutes } from './routes/unbuilt.js';
+import { versionRoutes } from './routes/versions.js';
 
 export interface IdentityApiOptions {
   logger: Logger;
@@ -66,6 +67,7 @@ export function buildIdentityApi(opts: IdentityApiOptions): FastifyInstance {
   });
 
   const edge = new IdentityEdge(app, opts.identity);
+  versionRoutes(edge);
   tokenRoutes(edge);
   catalogRoutes(edge);
   resourceRoutes(edge);

@@ -45,7 +45,10 @@ export class IdentityEdge {
         .replace(/\*/g, '.*')}/?$`,
     );
     let entry = this.table.find((t) => t.re.source === re.source);
-    if (!entry) this.table.push((entry = { re, methods: new Set() }));
+    if (!entry) {
+      entry = { re, methods: new Set() };
+      this.table.push(entry);
+    }
     for (const m of list) entry.methods.add(m);
   }
 
@@ -128,6 +131,9 @@ export class IdentityEdge {
 const cache = new WeakMap<Schema, ReturnType<typeof validator>>();
 function compiled(schema: Schema) {
   let v = cache.get(schema);
-  if (!v) cache.set(schema, (v = validator(schema)));
+  if (!v) {
+    v = validator(schema);
+    cache.set(schema, v);
+  }
   return v;
 }

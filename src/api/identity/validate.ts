@@ -55,11 +55,10 @@ function firstError(schema: Schema, errors: ErrorObject[]): ErrorObject {
 function describe(e: ErrorObject, all: ErrorObject[]): string {
   // Keystone would echo the offending value; a password's never leaves, whatever its type.
   const v = /password/i.test(e.instancePath.split('/').pop() ?? '') ? '***' : e.data;
-  const p = e.params as Record<string, any>;
   let msg: string;
   switch (e.keyword) {
     case 'required':
-      msg = `${pyRepr(p.missingProperty)} is a required property`;
+      msg = `${pyRepr((e.params as { missingProperty: string }).missingProperty)} is a required property`;
       break;
     case 'type': {
       const types = Array.isArray(e.schema) ? (e.schema as string[]) : [String(e.schema)];
@@ -83,7 +82,7 @@ function describe(e: ErrorObject, all: ErrorObject[]): string {
     case 'additionalProperties': {
       const extras = all
         .filter((x) => x.keyword === 'additionalProperties' && x.instancePath === e.instancePath)
-        .map((x) => (x.params as Record<string, string>).additionalProperty)
+        .map((x) => (x.params as { additionalProperty: string }).additionalProperty)
         .sort()
         .map((k) => pyRepr(k));
       msg = `Additional properties are not allowed (${extras.join(', ')} ${extras.length === 1 ? 'was' : 'were'} unexpected)`;

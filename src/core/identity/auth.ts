@@ -1,11 +1,25 @@
+import { isDict } from '../../util/json.js';
 import { unauthorized } from '../errors.js';
 import { expecting, forbiddenAction, tokenNotFound, unsupportedAuthMethod } from './errors.js';
-import { DEFAULT_DOMAIN_ID, type Scope, type TokenInfo } from './model.js';
-import type { IdentityService } from './service.js';
+import type { Assignments } from './assignments.js';
+import type { Domains } from './domains.js';
+import { DEFAULT_DOMAIN_ID, type Scope, type TokenInfo, type User } from './model.js';
 import { verifyPassword } from './passwords.js';
+import type { Projects } from './projects.js';
+import type { Tokens } from './tokens.js';
+import type { Users } from './users.js';
 
 /** Authentication methods this Keystone knows. */
 export const AUTH_METHODS = ['password', 'token'];
+
+/** What authentication reads: the identity managers and the tokens (IdentityService is one). */
+export interface AuthEnv {
+  readonly domains: Domains;
+  readonly projects: Projects;
+  readonly users: Users;
+  readonly assignments: Assignments;
+  readonly tokens: Tokens;
+}
 
 export interface AuthOutcome {
   userId: string;
@@ -15,7 +29,16 @@ export interface AuthOutcome {
   parent?: TokenInfo;
 }
 
-type Obj = Record<string, any>;
+/**
+ * `o[key]` when `o` is a JSON object with that key of its own (as Python's `key in dict`), else
+ * undefined. Request bodies reach here checked against the schema (tokenIssue), but a key the
+ * schema leaves open is still the client's.
+ */
+function member(o: unknown, key: string): unknown {
+  return isDict(o) && Object.hasOwn(o, key) ? o[key] : undefined;
+}
+
+const has = (o: unknown, key: string): boolean => isDict(o) && Object.hasOwn(o, key);
 
 /**
  * POST /v3/auth/tokens after schema validation, in Keystone's order: method payloads present
@@ -23,14 +46,15 @@ type Obj = Record<string, any>;
  * user's default project when no scope was asked for. Every credential or scope failure is a
  * bare 401.
  */
-export async function authenticateV3(identity: IdentityService, auth: Obj | null | undefined): Promise<AuthOutcome> {
+export async function authenticateV3(identity: AuthEnv, auth: Record<string, unknown> | null | undefined): Promise<AuthOutcome> {
   if (!auth || Object.keys(auth).length === 0) throw expecting('auth', 'request body');
-  const ident = auth.identity as Obj;
-  const methods = [...new Set<string>(ident.methods)];
-  for (const m of methods) if (!(m in ident)) throw expecting(m, 'identity');
+  const ident = member(auth, 'identity');
+  // The schema requires identity.methods, a list of strings.
+  const methods = [...new Set(member(ident, 'methods') as string[])];
+  for (const m of methods) if (!has(ident, m)) throw expecting(m, 'identity');
   for (const m of methods) if (!AUTH_METHODS.includes(m)) throw unsupportedAuthMethod(AUTH_METHODS);
 
-  const requested = await resolveScope(identity, auth.scope);
+  const requested = await resolveScope(identity, member(auth, 'scope'));
 
   let userId: string | undefined;
   let parent: TokenInfo | undefined;
@@ -38,10 +62,10 @@ export async function authenticateV3(identity: IdentityService, auth: Obj | null
   for (const m of methods) {
     let who: string;
     if (m === 'password') {
-      who = await passwordUser(identity, ident.password as Obj);
+      who = await passwordUser(identity, member(ident, 'password'));
       methodNames.unshift('password');
     } else {
-      parent = await tokenParent(identity, ident.token as Obj, requested);
+      parent = await tokenParent(identity, member(ident, 'token'), requested);
       who = parent.user.id;
       methodNames.unshift('token');
       for (const pm of parent.methods) if (!methodNames.includes(pm)) methodNames.push(pm);
@@ -58,30 +82,30 @@ export async function authenticateV3(identity: IdentityService, auth: Obj | null
 }
 
 /** `auth.scope` → a scope; undefined when none was given (explicit "unscoped" is unscoped). */
-async function resolveScope(identity: IdentityService, scope: unknown): Promise<Scope | undefined> {
+async function resolveScope(identity: AuthEnv, scope: unknown): Promise<Scope | undefined> {
   if (scope === undefined) return undefined;
   // Keystone tests membership with Python's `in`: on a string that is a substring test.
-  const hasKey = (k: string) => (typeof scope === 'string' ? scope.includes(k) : Object.hasOwn(scope as object, k));
+  const hasKey = (k: string) => (typeof scope === 'string' ? scope.includes(k) : has(scope, k));
   const kinds = ['project', 'domain', 'unscoped', 'system', 'OS-TRUST:trust'].filter(hasKey);
   if (kinds.length !== 1) throw expecting('system, project, domain, OS-TRUST:trust or unscoped', 'scope');
-  const s = scope as Obj;
   switch (kinds[0]) {
     case 'system':
       return { kind: 'system' };
     case 'unscoped':
       return { kind: 'unscoped' };
     case 'project': {
-      const p = s.project as Obj;
+      const p = member(scope, 'project');
+      const name = member(p, 'name');
       let projectId: string;
-      if (p.name) {
-        if (!('domain' in p)) throw expecting('domain', 'project');
-        const domain = await enabledDomain(identity, p.domain as Obj);
-        const project = await identity.projects.findByName(p.name, domain.id);
+      if (name) {
+        if (!has(p, 'domain')) throw expecting('domain', 'project');
+        const domain = await enabledDomain(identity, member(p, 'domain'));
+        const project = await identity.projects.findByName(String(name), domain.id);
         if (!project) throw unauthorized();
         if (!project.enabled) throw unauthorized();
         projectId = project.id;
       } else {
-        const project = await identity.projects.find(String(p.id));
+        const project = await identity.projects.find(String(member(p, 'id')));
         if (!project) throw unauthorized();
         await enabledDomain(identity, { id: project.domain_id });
         if (!project.enabled) throw unauthorized();
@@ -90,7 +114,7 @@ async function resolveScope(identity: IdentityService, scope: unknown): Promise<
       return { kind: 'project', projectId };
     }
     case 'domain': {
-      const domain = await enabledDomain(identity, s.domain as Obj);
+      const domain = await enabledDomain(identity, member(scope, 'domain'));
       return { kind: 'domain', domainId: domain.id };
     }
     default:
@@ -99,38 +123,43 @@ async function resolveScope(identity: IdentityService, scope: unknown): Promise<
   }
 }
 
-async function enabledDomain(identity: IdentityService, ref: Obj): Promise<{ id: string }> {
-  const d = ref.name ? await identity.domains.findByName(String(ref.name)) : await identity.domains.find(String(ref.id));
-  if (!d || !d.enabled) throw unauthorized();
+/** A domain named by `{name}` or `{id}`, which must exist and be enabled. */
+async function enabledDomain(identity: AuthEnv, ref: unknown): Promise<{ id: string }> {
+  const name = member(ref, 'name');
+  const d = name ? await identity.domains.findByName(String(name)) : await identity.domains.find(String(member(ref, 'id')));
+  if (!d?.enabled) throw unauthorized();
   return d;
 }
 
 /** The password method: find the user (by id, or name + domain) and check the password. */
-async function passwordUser(identity: IdentityService, payload: Obj): Promise<string> {
-  if (!('user' in payload)) throw expecting('user', 'password');
-  const u = payload.user as Obj;
-  if (!u.id && !u.name) throw expecting('id or name', 'user');
-  let user;
-  if (u.name) {
-    if (!('domain' in u)) throw expecting('domain', 'user');
-    const d = u.domain as Obj;
-    if (!d.id && !d.name) throw expecting('id or name', 'domain');
+async function passwordUser(identity: AuthEnv, payload: unknown): Promise<string> {
+  if (!has(payload, 'user')) throw expecting('user', 'password');
+  const u = member(payload, 'user');
+  const id = member(u, 'id');
+  const name = member(u, 'name');
+  if (!id && !name) throw expecting('id or name', 'user');
+  let user: User | undefined;
+  if (name) {
+    if (!has(u, 'domain')) throw expecting('domain', 'user');
+    const d = member(u, 'domain');
+    if (!member(d, 'id') && !member(d, 'name')) throw expecting('id or name', 'domain');
     const domain = await enabledDomain(identity, d);
-    user = await identity.users.findByName(String(u.name), domain.id);
+    user = await identity.users.findByName(String(name), domain.id);
   } else {
-    user = await identity.users.find(String(u.id));
+    user = await identity.users.find(String(id));
     if (user) await enabledDomain(identity, { id: user.domain_id });
   }
-  if (!user || !user.enabled) throw unauthorized();
+  if (!user?.enabled) throw unauthorized();
   const hash = await identity.users.passwordHash(user.id);
-  if (typeof u.password !== 'string' || !(await verifyPassword(u.password, hash))) throw unauthorized();
+  const password = member(u, 'password');
+  if (typeof password !== 'string' || !(await verifyPassword(password, hash))) throw unauthorized();
   return user.id;
 }
 
 /** The token method: a valid token of the same user; a system token cannot become a project or domain one. */
-async function tokenParent(identity: IdentityService, payload: Obj, requested: Scope | undefined): Promise<TokenInfo> {
-  if (!('id' in payload)) throw expecting('id', 'token');
-  const found = await identity.inspect(String(payload.id));
+async function tokenParent(identity: AuthEnv, payload: unknown, requested: Scope | undefined): Promise<TokenInfo> {
+  if (!has(payload, 'id')) throw expecting('id', 'token');
+  const found = await identity.tokens.inspect(String(member(payload, 'id')));
   if (found.status === 'unknown') throw tokenNotFound('Could not recognize Fernet token');
   if (found.status === 'invalid') throw tokenNotFound('Failed to validate token');
   const parent = found.info;
@@ -141,7 +170,7 @@ async function tokenParent(identity: IdentityService, payload: Obj, requested: S
 }
 
 /** No scope asked for: the user's default project if it is usable, else unscoped. */
-async function defaultScope(identity: IdentityService, userId: string): Promise<Scope> {
+async function defaultScope(identity: AuthEnv, userId: string): Promise<Scope> {
   const user = await identity.users.find(userId);
   if (!user?.default_project_id) return { kind: 'unscoped' };
   const project = await identity.projects.find(user.default_project_id);
@@ -159,26 +188,30 @@ async function defaultScope(identity: IdentityService, userId: string): Promise<
  * userId) or `token`, plus `tenantName` or `tenantId`. v2.0 has no domains: names are looked up
  * in the default domain.
  */
-export async function authenticateV2(identity: IdentityService, body: unknown): Promise<AuthOutcome> {
-  const auth = (body as Obj | undefined)?.auth;
-  if (!auth || typeof auth !== 'object' || Array.isArray(auth)) throw expecting('auth', 'request body');
+export async function authenticateV2(identity: AuthEnv, body: unknown): Promise<AuthOutcome> {
+  const auth = member(body, 'auth');
+  if (!isDict(auth)) throw expecting('auth', 'request body');
   let userId: string;
   let parent: TokenInfo | undefined;
   let methods: string[];
-  if (auth.passwordCredentials && typeof auth.passwordCredentials === 'object') {
-    const pc = auth.passwordCredentials as Obj;
-    if (typeof pc.password !== 'string') throw expecting('password', 'passwordCredentials');
-    let user;
-    if (typeof pc.userId === 'string') user = await identity.users.find(pc.userId);
-    else if (typeof pc.username === 'string') user = await identity.users.findByName(pc.username, DEFAULT_DOMAIN_ID);
+  const credentials = member(auth, 'passwordCredentials');
+  const token = member(auth, 'token');
+  if (credentials && typeof credentials === 'object') {
+    const password = member(credentials, 'password');
+    const byId = member(credentials, 'userId');
+    const byName = member(credentials, 'username');
+    if (typeof password !== 'string') throw expecting('password', 'passwordCredentials');
+    let user: User | undefined;
+    if (typeof byId === 'string') user = await identity.users.find(byId);
+    else if (typeof byName === 'string') user = await identity.users.findByName(byName, DEFAULT_DOMAIN_ID);
     else throw expecting('username', 'passwordCredentials');
-    if (!user || !user.enabled) throw unauthorized();
+    if (!user?.enabled) throw unauthorized();
     await enabledDomain(identity, { id: user.domain_id });
-    if (!(await verifyPassword(pc.password, await identity.users.passwordHash(user.id)))) throw unauthorized();
+    if (!(await verifyPassword(password, await identity.users.passwordHash(user.id)))) throw unauthorized();
     userId = user.id;
     methods = ['password'];
-  } else if (auth.token && typeof auth.token === 'object') {
-    const found = await identity.inspect(String((auth.token as Obj).id ?? ''));
+  } else if (token && typeof token === 'object') {
+    const found = await identity.tokens.inspect(String(member(token, 'id') ?? ''));
     if (found.status !== 'valid') throw unauthorized();
     parent = found.info;
     userId = parent.user.id;
@@ -187,10 +220,12 @@ export async function authenticateV2(identity: IdentityService, body: unknown): 
     throw expecting('passwordCredentials or token', 'auth');
   }
   let scope: Scope = { kind: 'unscoped' };
-  if (typeof auth.tenantId === 'string' || typeof auth.tenantName === 'string') {
+  const tenantId = member(auth, 'tenantId');
+  const tenantName = member(auth, 'tenantName');
+  if (typeof tenantId === 'string' || typeof tenantName === 'string') {
     const project =
-      typeof auth.tenantId === 'string' ? await identity.projects.find(auth.tenantId) : await identity.projects.findByName(auth.tenantName, DEFAULT_DOMAIN_ID);
-    if (!project || !project.enabled) throw unauthorized();
+      typeof tenantId === 'string' ? await identity.projects.find(tenantId) : await identity.projects.findByName(String(tenantName), DEFAULT_DOMAIN_ID);
+    if (!project?.enabled) throw unauthorized();
     await enabledDomain(identity, { id: project.domain_id });
     scope = { kind: 'project', projectId: project.id };
   }

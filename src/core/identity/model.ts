@@ -1,5 +1,5 @@
 import type { DomainError } from '../errors.js';
-import type { Q, Store, Tx } from '../../store/db.js';
+import type { Store, Tx } from '../../store/db.js';
 import { fromJson, isUniqueViolation } from '../../store/db.js';
 import type { DomainsTable, ProjectsTable, RolesTable, UsersTable } from '../../store/schema.js';
 
@@ -147,8 +147,6 @@ export async function updateRow(
     throw e;
   }
 }
-
-export type { Q };
 
 export type Scope = { kind: 'project'; projectId: string } | { kind: 'domain'; domainId: string } | { kind: 'system' } | { kind: 'unscoped' };
 

@@ -3,27 +3,30 @@
  * statuses, limits and defaults. Values and messages here are what real clients compare.
  */
 
-export const PROVISIONING = {
+/** Octavia's provisioning_status: what the control plane is doing with an object. */
+export type ProvisioningStatus = 'ACTIVE' | 'PENDING_CREATE' | 'PENDING_UPDATE' | 'PENDING_DELETE' | 'DELETED' | 'ERROR';
+export type PendingStatus = Extract<ProvisioningStatus, `PENDING_${string}`>;
+export const PROVISIONING: { readonly [S in ProvisioningStatus]: S } = {
   ACTIVE: 'ACTIVE',
   PENDING_CREATE: 'PENDING_CREATE',
   PENDING_UPDATE: 'PENDING_UPDATE',
   PENDING_DELETE: 'PENDING_DELETE',
   DELETED: 'DELETED',
   ERROR: 'ERROR',
-} as const;
-export type ProvisioningStatus = (typeof PROVISIONING)[keyof typeof PROVISIONING];
+};
 
-export const OPERATING = {
+/** Octavia's operating_status: what the health manager observes. */
+export type OperatingStatus = 'ONLINE' | 'OFFLINE' | 'DEGRADED' | 'ERROR' | 'DRAINING' | 'NO_MONITOR';
+export const OPERATING: { readonly [S in OperatingStatus]: S } = {
   ONLINE: 'ONLINE',
   OFFLINE: 'OFFLINE',
   DEGRADED: 'DEGRADED',
   ERROR: 'ERROR',
   DRAINING: 'DRAINING',
   NO_MONITOR: 'NO_MONITOR',
-} as const;
-export type OperatingStatus = (typeof OPERATING)[keyof typeof OPERATING];
+};
 
-export const isPending = (s: string): boolean => s.startsWith('PENDING_');
+export const isPending = (s: ProvisioningStatus): s is PendingStatus => s.startsWith('PENDING_');
 
 /** Protocols a listener may have (octavia-lib LISTENER_SUPPORTED_PROTOCOLS). */
 export const LISTENER_PROTOCOLS = ['TCP', 'HTTPS', 'HTTP', 'TERMINATED_HTTPS', 'UDP', 'SCTP', 'PROMETHEUS'];
@@ -65,7 +68,6 @@ export const L7RULE_TYPES = ['HOST_NAME', 'PATH', 'FILE_TYPE', 'HEADER', 'COOKIE
 export const REDIRECT_HTTP_CODES = [301, 302, 303, 307, 308];
 export const CLIENT_AUTH_MODES = ['NONE', 'OPTIONAL', 'MANDATORY'];
 export const ALPN_PROTOCOLS = ['h2', 'http/1.1', 'http/1.0'];
-export const TLS_VERSIONS = ['SSLv3', 'TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'];
 
 export const HTTP_HEADERS = ['X-Forwarded-For', 'X-Forwarded-Port', 'X-Forwarded-Proto'];
 export const SSL_HEADERS = [

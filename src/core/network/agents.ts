@@ -14,7 +14,7 @@ import type { AgentsTable } from '../../store/schema.js';
 import { boolFromString, strictBoolFromString } from '../../util/bool.js';
 import { isDict } from '../../util/json.js';
 import type { RequestContext } from '../context.js';
-import { DomainError, badRequest, conflict, forbidden, notFound } from '../errors.js';
+import { DomainError, badRequest, conflict, notFound } from '../errors.js';
 import type { Change, ChangeBus, UnitOfWork } from '../work.js';
 
 export const DHCP_AGENT_TYPE = 'DHCP agent';
@@ -45,7 +45,7 @@ export function dhcpDeviceId(networkId: string, host: string): string {
 
 const agentNotFound = (id: string) => notFound('AgentNotFound', `Agent ${id} could not be found.`);
 const adminOnly = (ctx: RequestContext, action: string) => {
-  if (!ctx.isAdmin) throw forbidden('PolicyNotAuthorized', `rule:${action} is disallowed by policy`);
+  if (!ctx.isAdmin) throw new DomainError('forbidden', 'PolicyNotAuthorized', `rule:${action} is disallowed by policy`);
 };
 
 /** Agents' times as Neutron prints them (`2017-09-12 19:53:38`). */
@@ -146,13 +146,16 @@ export class Agents {
   /** The agent reports in (re-registering it if an admin deleted it meanwhile). */
   async heartbeat(host: string, configurations: Record<string, unknown>): Promise<void> {
     const now = new Date().toISOString();
-    const r = await this.store.db
-      .updateTable('agents')
-      .set({ heartbeat_timestamp: now, configurations: JSON.stringify(configurations) })
-      .where('agent_type', '=', DHCP_AGENT_TYPE)
-      .where('host', '=', host)
-      .executeTakeFirst();
-    if (Number(r.numUpdatedRows) === 0) await this.registerDhcpAgent(host, configurations);
+    const updated = await this.uow.run(async (w) => {
+      const r = await w.trx
+        .updateTable('agents')
+        .set({ heartbeat_timestamp: now, configurations: JSON.stringify(configurations) })
+        .where('agent_type', '=', DHCP_AGENT_TYPE)
+        .where('host', '=', host)
+        .executeTakeFirst();
+      return Number(r.numUpdatedRows) > 0;
+    });
+    if (!updated) await this.registerDhcpAgent(host, configurations);
   }
 
   /** Networks this host's DHCP agent serves (scheduled to it, and the agent administratively up). */

@@ -13,6 +13,7 @@ export const EXTENSIONS: Record<string, ExtensionInfo> = {
   agent: { name: 'agent', description: 'The agent management extension.', updated: '2013-02-03T10:00:00-00:00' },
   'allowed-address-pairs': { name: 'Allowed Address Pairs', description: 'Provides allowed address pairs', updated: '2013-07-23T10:00:00-00:00' },
   availability_zone: { name: 'Availability Zone', description: 'The availability zone extension.', updated: '2015-01-01T10:00:00-00:00' },
+  dhcp_agent_scheduler: { name: 'DHCP Agent Scheduler', description: 'Schedule networks among dhcp agents', updated: '2013-02-07T10:00:00-00:00' },
   dvr: { name: 'Distributed Virtual Router', description: 'Enables configuration of Distributed Virtual Routers.', updated: '2014-06-1T10:00:00-00:00' },
   'empty-string-filtering': {
     name: 'Empty String Filtering Extension',

@@ -2,9 +2,7 @@ import { type Cidr, cidrContains, cidrToString, ipToString, parseCidr, parseIp, 
 import { type DhcpNetwork, METADATA_CIDR, needsMetadata } from './dhcp/dnsmasq.js';
 import type {
   Desired,
-  DesiredAddr,
   DhcpServerSpec,
-  DesiredLink,
   DesiredNs,
   DesiredRoute,
   InstanceRec,
@@ -455,5 +453,3 @@ function buildRouter(r: RouterRec, s: Snapshot, names: Names, c: RouterCtx): Des
   }
   return ns;
 }
-
-export type { DesiredAddr, DesiredLink };

@@ -4,7 +4,7 @@
  * are bound first so that a refused bind leaves the running configuration untouched.
  */
 import type { Health } from '../../core/loadbalancer/status.js';
-import type { ListenerCounters } from '../../core/loadbalancer/service.js';
+import type { ListenerCounters } from '../../core/loadbalancer/stats.js';
 import type { RtListener, RtLoadBalancer } from '../config.js';
 import { type LbInstance, type LbRuntime, type Placement, addCounters } from '../runtime.js';
 import type { Logger } from 'pino';

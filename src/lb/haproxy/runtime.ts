@@ -13,7 +13,7 @@ import net from 'node:net';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Health } from '../../core/loadbalancer/status.js';
-import type { ListenerCounters } from '../../core/loadbalancer/service.js';
+import type { ListenerCounters } from '../../core/loadbalancer/stats.js';
 import { BuiltinInstance } from '../builtin/instance.js';
 import type { RtLoadBalancer } from '../config.js';
 import { externalCheckScript } from '../icmp.js';
@@ -67,7 +67,9 @@ export function parseStat(csv: string): Array<Record<string, string>> {
   return lines.slice(1).map((l) => {
     const cols = l.split(',');
     const row: Record<string, string> = {};
-    head.forEach((h, i) => (row[h] = cols[i] ?? ''));
+    head.forEach((h, i) => {
+      row[h] = cols[i] ?? '';
+    });
     return row;
   });
 }

@@ -56,7 +56,7 @@ export const UNBUILT_PUBLIC_ROUTES = [...ANONYMOUS.flatMap((path) => METHODS.map
 
 export function unbuiltRoutes(edge: IdentityEdge): void {
   for (const path of AUTHENTICATED) {
-    edge.route([...METHODS], path, async (req) => {
+    edge.route([...METHODS], path, async (_req) => {
       throw notImplemented();
     });
   }

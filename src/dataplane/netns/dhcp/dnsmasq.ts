@@ -259,6 +259,3 @@ export function dnsmasqConfig(n: DhcpNetwork, dir: string): DnsmasqConfig {
   args.push('--conf-file=/dev/null', `--domain=${DNS_DOMAIN}`);
   return { files: { host: hostsFile(n), addnHosts: addnHostsFile(n), opts: optsFile(n) }, args, metadata: needsMetadata(n) };
 }
-
-/** Whether a network serves DHCP at all: some subnet has enable_dhcp. */
-export const servesDhcp = (n: { subnets: Array<{ enableDhcp: boolean }> }) => n.subnets.some((s) => s.enableDhcp);
