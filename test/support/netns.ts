@@ -106,9 +106,12 @@ export function webUserData(name: string | null, ports: number[] = [80]): string
     'mkdir -p /www/cgi-bin',
     'cat > /www/cgi-bin/index.cgi <<EOF',
     '#!/bin/sh',
-    'echo "request from \\$REMOTE_ADDR: \\"\\$REQUEST_METHOD \\$REQUEST_URI\\" 200" > /dev/console',
+    // busybox httpd listens on :: and names an IPv4 client [::ffff:a.b.c.d]: the plain address.
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: the shell's parameter expansion
+    'A=\\${REMOTE_ADDR#[}; A=\\${A%]}; A=\\${A#::ffff:}',
+    'echo "request from \\$A: \\"\\$REQUEST_METHOD \\$REQUEST_URI\\" 200" > /dev/console',
     "printf 'Content-Type: text/plain\\r\\n\\r\\n'",
-    'echo "$NAME \\$REMOTE_ADDR"',
+    'echo "$NAME \\$A"',
     'EOF',
     'chmod 755 /www/cgi-bin/index.cgi',
     'echo "$NAME starting as $(id -un)"',

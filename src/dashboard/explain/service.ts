@@ -85,7 +85,11 @@ export class Explainer {
 
   private async world(lists: Lists, l7policies: Obj[]): Promise<World> {
     const snap = await this.sources.snapshot();
-    const desired = buildDesired(snap, this.sources.names, { publicPhysnet: this.sources.publicPhysnet, protocolNames: this.sources.protocolNames });
+    // A machine configures its own addresses and routes (DHCP, network_data.json): the data plane
+    // leaves them out of its desired state. They are its ports' fixed IPs and its subnets' gateways
+    // and host routes, which is what the desired state says of an instance that is not a machine.
+    const guests = snap.instances ? { ...snap, instances: snap.instances.map(({ machine: _, ...i }) => i) } : snap;
+    const desired = buildDesired(guests, this.sources.names, { publicPhysnet: this.sources.publicPhysnet, protocolNames: this.sources.protocolNames });
     const ids = await this.sources.store.db.selectFrom('lb_loadbalancers').select('id').execute();
     const lbs: World['lbs'] = [];
     for (const { id } of ids) {
