@@ -6,10 +6,15 @@ import type { IdentityService } from '../../core/identity/service.js';
 import { REASON_PHRASES, baseUrl, createApp } from '../http.js';
 import { IdentityEdge, identityAuth } from './edge.js';
 import type { UnitOfWork } from '../../core/work.js';
+import { appCredRoutes } from './routes/appcreds.js';
 import { catalogRoutes } from './routes/catalog.js';
+import { credentialRoutes } from './routes/credentials.js';
 import { grantRoutes } from './routes/grants.js';
+import { groupRoutes } from './routes/groups.js';
+import { limitRoutes } from './routes/limits.js';
 import { resourceRoutes } from './routes/resources.js';
 import { tokenRoutes } from './routes/tokens.js';
+import { trustRoutes } from './routes/trusts.js';
 import { UNBUILT_PUBLIC_ROUTES, unbuiltRoutes } from './routes/unbuilt.js';
 import { versionRoutes } from './routes/versions.js';
 
@@ -72,6 +77,11 @@ export function buildIdentityApi(opts: IdentityApiOptions): FastifyInstance {
   catalogRoutes(edge);
   resourceRoutes(edge);
   grantRoutes(edge);
+  groupRoutes(edge);
+  appCredRoutes(edge);
+  trustRoutes(edge);
+  credentialRoutes(edge);
+  limitRoutes(edge);
   unbuiltRoutes(edge);
 
   app.setNotFoundHandler(async (req, reply) => {

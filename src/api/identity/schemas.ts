@@ -118,3 +118,140 @@ export const passwordChange: Schema = {
 const roleProps = { name: name255, description: str, options: immutableOption };
 export const roleCreate: Schema = { type: 'object', properties: roleProps, required: ['name'], additionalProperties: true };
 export const roleUpdate: Schema = { type: 'object', properties: roleProps, minProperties: 1, additionalProperties: true };
+
+// ------------------------------------------------------------ issue 13: groups, delegation, catalog, limits
+
+const description = { type: 'string' };
+const externalId = { type: 'string', minLength: 1, maxLength: 64 };
+const url = { type: 'string', minLength: 0, maxLength: 225, pattern: '^[a-zA-Z0-9+.-]+:.+' };
+const roleRefs = {
+  type: 'array',
+  items: { type: 'object', properties: { id: idString, name: name255 }, minProperties: 1, maxProperties: 1, additionalProperties: false },
+};
+
+const groupProps = { description: nullable(description), domain_id: idString, name: name255 };
+export const groupCreate: Schema = { type: 'object', properties: groupProps, required: ['name'], additionalProperties: true };
+export const groupUpdate: Schema = { type: 'object', properties: groupProps, minProperties: 1, additionalProperties: true };
+
+export const projectTag: Schema = tags.items;
+export const projectTags: Schema = tags;
+
+export const appCredCreate: Schema = {
+  type: 'object',
+  properties: {
+    name: name255,
+    description: nullable(description),
+    secret: { type: ['null', 'string'] },
+    expires_at: { type: ['null', 'string'] },
+    roles: roleRefs,
+    unrestricted: boolean,
+    access_rules: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          path: { type: 'string', minLength: 0, maxLength: 225, pattern: '^\\/.*' },
+          method: { type: 'string', pattern: '^(POST|GET|HEAD|PATCH|PUT|DELETE)$' },
+          service: idString,
+          id: idString,
+        },
+        additionalProperties: false,
+      },
+    },
+  },
+  required: ['name'],
+  additionalProperties: true,
+};
+
+export const trustCreate: Schema = {
+  type: 'object',
+  properties: {
+    trustor_user_id: externalId,
+    trustee_user_id: externalId,
+    impersonation: boolean,
+    project_id: nullable(idString),
+    remaining_uses: { type: ['integer', 'null'], minimum: 1 },
+    expires_at: { type: ['null', 'string'] },
+    allow_redelegation: { type: ['boolean', 'null'] },
+    redelegation_count: { type: ['integer', 'null'], minimum: 0 },
+    roles: roleRefs,
+  },
+  required: ['trustor_user_id', 'trustee_user_id', 'impersonation'],
+  additionalProperties: true,
+};
+
+const credentialProps = { blob: str, project_id: str, type: str, user_id: str };
+export const credentialCreate: Schema = {
+  type: 'object',
+  properties: credentialProps,
+  additionalProperties: true,
+  oneOf: [
+    { title: 'ec2 credential requires project_id', required: ['blob', 'type', 'user_id', 'project_id'], properties: { type: { enum: ['ec2'] } } },
+    { title: 'non-ec2 credential does not require project_id', required: ['blob', 'type', 'user_id'], properties: { type: { not: { enum: ['ec2'] } } } },
+  ],
+};
+export const credentialUpdate: Schema = { type: 'object', properties: credentialProps, minProperties: 1, additionalProperties: true };
+
+const regionProps = { description: nullable(description), id: str, parent_region_id: { type: ['string', 'null'] } };
+export const regionCreate: Schema = { type: 'object', properties: regionProps, additionalProperties: true };
+export const regionUpdate: Schema = { type: 'object', properties: regionProps, minProperties: 1, additionalProperties: true };
+
+const serviceProps = { enabled: boolean, name: name255, type: { type: 'string', minLength: 1, maxLength: 255 } };
+export const serviceCreate: Schema = { type: 'object', properties: serviceProps, required: ['type'], additionalProperties: true };
+export const serviceUpdate: Schema = { type: 'object', properties: serviceProps, minProperties: 1, additionalProperties: true };
+
+const endpointProps = {
+  enabled: boolean,
+  interface: { type: 'string', enum: ['admin', 'internal', 'public'] },
+  region_id: str,
+  region: str,
+  service_id: str,
+  url,
+};
+export const endpointCreate: Schema = { type: 'object', properties: endpointProps, required: ['interface', 'service_id', 'url'], additionalProperties: true };
+export const endpointUpdate: Schema = { type: 'object', properties: endpointProps, minProperties: 1, additionalProperties: true };
+
+const endpointGroupProps = { description: nullable(description), filters: { type: 'object' }, name: name255 };
+export const endpointGroupCreate: Schema = { type: 'object', properties: endpointGroupProps, required: ['name', 'filters'] };
+export const endpointGroupUpdate: Schema = { type: 'object', properties: endpointGroupProps, minProperties: 1 };
+
+const limitValue = { type: 'integer', minimum: -1, maximum: 0x7fffffff };
+const resourceName = { type: 'string', minLength: 1, maxLength: 255 };
+const registeredLimitProps = {
+  service_id: idString,
+  region_id: { type: ['null', 'string'] },
+  resource_name: resourceName,
+  default_limit: limitValue,
+  description: nullable(description),
+};
+export const registeredLimitsCreate: Schema = {
+  type: 'array',
+  items: { type: 'object', properties: registeredLimitProps, additionalProperties: false, required: ['service_id', 'resource_name', 'default_limit'] },
+  minItems: 1,
+};
+export const registeredLimitUpdate: Schema = { type: 'object', properties: registeredLimitProps, additionalProperties: false };
+const limitCommon = { service_id: idString, region_id: str, resource_name: resourceName, resource_limit: limitValue, description: nullable(description) };
+export const limitsCreate: Schema = {
+  type: 'array',
+  items: {
+    type: 'object',
+    oneOf: [
+      {
+        properties: { project_id: idString, ...limitCommon },
+        required: ['project_id', 'service_id', 'resource_name', 'resource_limit'],
+        additionalProperties: false,
+      },
+      {
+        properties: { domain_id: idString, ...limitCommon },
+        required: ['domain_id', 'service_id', 'resource_name', 'resource_limit'],
+        additionalProperties: false,
+      },
+    ],
+  },
+  minItems: 1,
+};
+export const limitUpdate: Schema = {
+  type: 'object',
+  properties: { resource_limit: limitValue, description: nullable(description) },
+  additionalProperties: false,
+};

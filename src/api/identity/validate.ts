@@ -97,6 +97,15 @@ function describe(e: ErrorObject, all: ErrorObject[]): string {
     case 'minimum':
       msg = `${pyRepr(v)} is less than the minimum of ${pyRepr(e.schema)}`;
       break;
+    case 'maximum':
+      msg = `${pyRepr(v)} is greater than the maximum of ${pyRepr(e.schema)}`;
+      break;
+    case 'oneOf':
+      msg = `${pyRepr(v)} is not valid under any of the given schemas`;
+      break;
+    case 'maxProperties':
+      msg = `${pyRepr(v)} has too many properties`;
+      break;
     default:
       msg = `${pyRepr(v)} is not valid under the given schema`;
   }
