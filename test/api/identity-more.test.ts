@@ -105,7 +105,7 @@ describe('groups', () => {
     const subject = tok.headers['x-subject-token'] as string;
     expect((await admin.delete(`/v3/groups/${gid}/users/${uid}`)).status).toBe(204);
     expectError(await admin.get('/v3/auth/tokens', { 'x-subject-token': subject }), 404, 'Failed to validate token');
-    expectError(await admin.delete(`/v3/groups/${gid}/users/${uid}`), 404, `Could not find: User '${uid}' not found in group '${gid}'.`);
+    expectError(await admin.delete(`/v3/groups/${gid}/users/${uid}`), 404, `User '${uid}' not found in group '${gid}'`);
     expect((await admin.delete(`/v3/groups/${gid}`)).status).toBe(204);
     expectError(await admin.get(`/v3/groups/${gid}`), 404, `Could not find group: ${gid}.`);
   });
@@ -136,7 +136,7 @@ describe('application credentials', () => {
     expect(ac).toMatchObject({ name: 'ci', user_id: uid, project_id: pid, system: null, expires_at: '2099-01-01T00:00:00.000000', unrestricted: null });
     expect(ac.roles.map((r: { name: string }) => r.name).sort()).toEqual(['member', 'reader']);
     expect(ac.secret).toMatch(/^[A-Za-z0-9_-]{86}$/);
-    const stored = tc.cloud.store.sqlite!.prepare('SELECT secret_hash FROM application_credentials WHERE id = ?').get(ac.id) as { secret_hash: string };
+    const stored = await tc.cloud.store.db.selectFrom('application_credentials').select('secret_hash').where('id', '=', ac.id).executeTakeFirstOrThrow();
     expect(stored.secret_hash).toMatch(/^scrypt\$/);
     expect(stored.secret_hash).not.toContain(ac.secret);
     expect((await user.get(`/v3/users/${uid}/application_credentials/${ac.id}`)).body.application_credential.secret).toBeUndefined();
@@ -312,7 +312,7 @@ describe('credentials', () => {
       400,
       /is not valid under any of the given schemas/,
     );
-    const rows = tc.cloud.store.sqlite!.prepare('SELECT encrypted_blob FROM credentials').all() as Array<{ encrypted_blob: string }>;
+    const rows = await tc.cloud.store.db.selectFrom('credentials').select('encrypted_blob').execute();
     for (const r of rows) {
       expect(r.encrypted_blob).not.toContain('very-secret-value');
       expect(r.encrypted_blob).not.toContain('GEZDGNBVGY3TQOJQ');

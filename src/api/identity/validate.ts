@@ -53,8 +53,9 @@ function firstError(schema: Schema, errors: ErrorObject[]): ErrorObject {
 }
 
 function describe(e: ErrorObject, all: ErrorObject[]): string {
-  // Keystone would echo the offending value; a password's never leaves, whatever its type.
-  const v = /password/i.test(e.instancePath.split('/').pop() ?? '') ? '***' : e.data;
+  // Keystone would echo the offending value; a password's, an application credential's secret
+  // or a credential's blob never leaves, whatever its type.
+  const v = /password|secret|blob/i.test(e.instancePath.split('/').pop() ?? '') ? '***' : e.data;
   let msg: string;
   switch (e.keyword) {
     case 'required':

@@ -4,7 +4,7 @@ import type { ApplicationCredentialsTable } from '../../store/schema.js';
 import { hexId } from '../../util/ids.js';
 import { isoMicros } from '../../util/time.js';
 import type { Assignments } from './assignments.js';
-import { accessRuleNotFound, appCredNotFound, conflict, forbiddenNotSecurity, validationError } from './errors.js';
+import { accessRuleNotFound, appCredNotFound, conflict, forbiddenNotSecurity, validationAmended, validationError } from './errors.js';
 import { type IdentityEnv, type Role, roleOf } from './model.js';
 import { hashPassword } from './passwords.js';
 
@@ -34,13 +34,14 @@ export type AppCredRow = ApplicationCredentialsTable;
 const generateSecret = () => randomBytes(64).toString('base64url');
 
 /**
- * Keystone's expires_at as application credentials keep it: naive UTC with microseconds
- * ("2027-01-01T00:00:00.000000"). Refused when unparseable or past.
+ * Keystone's expires_at (utils.parse_expiration_date) as it keeps it: naive UTC with
+ * microseconds ("2027-01-01T00:00:00.000000"). Refused when unparseable or past.
  */
 export function expiryOf(v: unknown): string | null {
   if (v === null || v === undefined || v === '') return null;
   const d = parseKeystoneTime(String(v));
-  if (!d) throw validationError(`Invalid input for field 'expires_at': '${String(v)}' is not a valid date.`);
+  if (!d) throw validationAmended('Timestamp not in expected format.');
+  if (timeMs(d) < Date.now()) throw validationAmended("The 'expires_at' must not be before now.");
   return d;
 }
 

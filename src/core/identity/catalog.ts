@@ -246,13 +246,13 @@ export class Catalog {
     if (input.region_id === null) return null;
     const id = String(input.region_id);
     const have = await trx.selectFrom('catalog_regions').select('id').where('id', '=', id).executeTakeFirst();
-    if (!have) throw expecting('endpoint region_id', 'the request');
+    if (!have) throw expecting('endpoint region_id', 'region table');
     return id;
   }
 
   private async assertService(id: string, trx: Tx): Promise<void> {
     const s = await trx.selectFrom('catalog_services').select('id').where('id', '=', id).executeTakeFirst();
-    if (!s) throw expecting('endpoint service_id', 'the request');
+    if (!s) throw expecting('endpoint service_id', 'service table');
   }
 
   async createEndpoint(input: Attrs): Promise<Endpoint> {
@@ -412,7 +412,7 @@ export class Catalog {
   private checkFilters(filters: unknown): void {
     const valid = ['interface', 'service_id', 'region_id'];
     if (!filters || typeof filters !== 'object' || Object.keys(filters).length === 0 || Object.keys(filters).some((k) => !valid.includes(k))) {
-      throw validationError(`${JSON.stringify(filters)} is not an acceptable filter`);
+      throw expecting('service_id or region_id or interface', 'endpoint_group');
     }
   }
 

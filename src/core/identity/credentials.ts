@@ -72,7 +72,8 @@ function ec2Access(blob: string): string {
   } catch {
     throw validationError('Invalid blob in credential');
   }
-  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw expecting('blob', 'credential');
+  // Python's `not blob`: an empty object is no blob either.
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed) || Object.keys(parsed).length === 0) throw expecting('blob', 'credential');
   const access = (parsed as Record<string, unknown>).access;
   if (access === undefined || access === null) throw expecting('access', 'blob');
   return String(access);

@@ -24,6 +24,9 @@ export class KeystoneError extends DomainError {
 export const expecting = (attribute: string, target: string) =>
   new DomainError('bad_request', 'ValidationError', `Expecting to find ${attribute} in ${target}.${CLIENT_AT_FAULT}`);
 
+/** ValidationError with its own message and Keystone's "client is assumed to be in error" tail. */
+export const validationAmended = (message: string) => new DomainError('bad_request', 'ValidationError', `${message}${CLIENT_AT_FAULT}`);
+
 /** ValidationError with its own message. */
 export const validationError = (message: string) => new DomainError('bad_request', 'ValidationError', message);
 
@@ -54,8 +57,8 @@ export const accessRuleNotFound = (id: string) => new DomainError('not_found', '
 export const endpointGroupNotFound = (id: string) => new DomainError('not_found', 'EndpointGroupNotFound', `Could not find Endpoint Group: ${id}.`);
 export const limitNotFound = (id: string) => new DomainError('not_found', 'LimitNotFound', `Could not find limit for ${id}.`);
 export const registeredLimitNotFound = (id: string) => new DomainError('not_found', 'RegisteredLimitNotFound', `Could not find registered limit for ${id}.`);
-/** keystone.exception.NotFound with its generic target. */
-export const notFoundTarget = (target: string) => new DomainError('not_found', 'NotFound', `Could not find: ${target}.`);
+/** keystone.exception.NotFound raised with its own message (shown as given). */
+export const notFoundTarget = (message: string) => new DomainError('not_found', 'NotFound', message);
 
 export const roleAssignmentNotFound = (roleId: string, actorId: string, targetId: string) =>
   new DomainError(

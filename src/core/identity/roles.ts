@@ -51,7 +51,7 @@ export class Roles {
     const name = String(input.name).trim();
     const domainId = (input.domain_id as string | null | undefined) ?? null;
     return this.env.write({ id, op: 'create' }, async (trx) => {
-      if (domainId && !(await trx.selectFrom('domains').select('id').where('id', '=', domainId).executeTakeFirst())) throw notFound('domain', domainId);
+      // Keystone does not check that the domain exists.
       try {
         await trx
           .insertInto('roles')

@@ -3,7 +3,7 @@ import type { TrustsTable } from '../../store/schema.js';
 import { hexId } from '../../util/ids.js';
 import { isoMicros } from '../../util/time.js';
 import type { Assignments } from './assignments.js';
-import { parseKeystoneTime, timeMs } from './appcreds.js';
+import { expiryOf, timeMs } from './appcreds.js';
 import { forbidden, forbiddenAction, notFound, validationError } from './errors.js';
 import { type IdentityEnv, type Role, roleOf } from './model.js';
 
@@ -119,11 +119,7 @@ export class Trusts {
       const held = await this.trustorRoles(origin ? origin.trustor_user_id : callerId, origin ? origin.project_id : projectId, trx);
       for (const r of roleIds) if (!held.has(r)) throw notFound('role', r);
 
-      let expiresAt: string | null = null;
-      if (input.expires_at !== null && input.expires_at !== undefined) {
-        expiresAt = parseKeystoneTime(String(input.expires_at));
-        if (!expiresAt) throw validationError(`Invalid input for field 'expires_at': '${String(input.expires_at)}' is not a valid date.`);
-      }
+      let expiresAt = expiryOf(input.expires_at);
       const requested = input.redelegation_count as number | null | undefined;
       const redelegatable = input.allow_redelegation === true && requested !== 0;
       let count: number | null | undefined = requested;
