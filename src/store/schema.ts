@@ -213,6 +213,40 @@ export interface ProjectEndpointsTable {
   endpoint_id: string;
 }
 
+export interface FederationIdpsTable {
+  id: string;
+  domain_id: string;
+  enabled: number;
+  description: string | null;
+  authorization_ttl: number | null;
+  /** JSON list of strings. */
+  remote_ids: string;
+  created_at: string;
+}
+
+export interface FederationProtocolsTable {
+  idp_id: string;
+  id: string;
+  mapping_id: string;
+  remote_id_attribute: string | null;
+}
+
+export interface FederationMappingsTable {
+  id: string;
+  /** JSON list of rules. */
+  rules: string;
+}
+
+export interface FederationSpsTable {
+  id: string;
+  auth_url: string;
+  sp_url: string;
+  description: string | null;
+  enabled: number;
+  relay_state_prefix: string;
+  created_at: string;
+}
+
 export interface ProjectEndpointGroupsTable {
   project_id: string;
   endpoint_group_id: string;
@@ -782,6 +816,10 @@ export interface DB {
   endpoint_groups: EndpointGroupsTable;
   project_endpoints: ProjectEndpointsTable;
   project_endpoint_groups: ProjectEndpointGroupsTable;
+  federation_idps: FederationIdpsTable;
+  federation_protocols: FederationProtocolsTable;
+  federation_mappings: FederationMappingsTable;
+  federation_sps: FederationSpsTable;
   networks: NetworksTable;
   segment_allocations: SegmentAllocationsTable;
   subnets: SubnetsTable;

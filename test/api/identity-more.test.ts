@@ -480,3 +480,50 @@ describe('unified limits', () => {
     expect((await demoClient.post('/v3/limits', { limits: [] })).status).toBe(403);
   });
 });
+
+describe('OS-FEDERATION configuration', () => {
+  it('identity providers (a domain made for them), protocols needing a mapping, mappings, service providers listed in tokens', async () => {
+    const idp = await admin.put('/v3/OS-FEDERATION/identity_providers/idp1', { identity_provider: { description: 'd', remote_ids: ['r1'] } });
+    expect(idp.status).toBe(201);
+    expect(idp.body.identity_provider).toMatchObject({ id: 'idp1', enabled: false, remote_ids: ['r1'], authorization_ttl: null });
+    expect((await admin.get(`/v3/domains/${idp.body.identity_provider.domain_id}`)).status).toBe(200);
+    expectError(
+      await admin.put('/v3/OS-FEDERATION/identity_providers/idp2', { identity_provider: { remote_ids: ['r1'] } }),
+      409,
+      'Conflict occurred attempting to store identity_provider - Duplicate remote ID: None.',
+    );
+    expectError(
+      await admin.put('/v3/OS-FEDERATION/identity_providers/idp1/protocols/saml2', { protocol: { mapping_id: 'nope' } }),
+      400,
+      'Invalid mapping id: nope',
+    );
+    expectError(await admin.put('/v3/OS-FEDERATION/mappings/m1', { mapping: {} }), 400, "'rules' is a required property");
+    const rules = [{ local: [{ user: { name: '{0}' } }], remote: [{ type: 'openstack_username' }] }];
+    expect((await admin.put('/v3/OS-FEDERATION/mappings/m1', { mapping: { rules } })).body.mapping.rules).toEqual(rules);
+    const proto = await admin.put('/v3/OS-FEDERATION/identity_providers/idp1/protocols/saml2', { protocol: { mapping_id: 'm1' } });
+    expect(proto.body.protocol).toEqual({
+      id: 'saml2',
+      mapping_id: 'm1',
+      links: { self: 'http://localhost:80/v3/protocols/saml2', identity_provider: 'http://localhost:80/v3/idp1' },
+    });
+    // Federated sign-in itself is not built.
+    expect((await anon.get('/v3/OS-FEDERATION/identity_providers/idp1/protocols/saml2/auth')).status).toBe(401);
+    expect((await admin.get('/v3/OS-FEDERATION/identity_providers/idp1/protocols/saml2/auth')).status).toBe(501);
+
+    const sp = await admin.put('/v3/OS-FEDERATION/service_providers/sp1', {
+      service_provider: { auth_url: 'http://a/x', sp_url: 'http://b/y', enabled: true },
+    });
+    expect(sp.body.service_provider).toMatchObject({ relay_state_prefix: 'ss:mem:', description: null });
+    expectError(
+      await admin.put('/v3/OS-FEDERATION/service_providers/sp2', { service_provider: { auth_url: 'nope', sp_url: 'http://b/y' } }),
+      400,
+      /does not match/,
+    );
+    const t = await anon.post('/v3/auth/tokens?nocatalog', {
+      auth: { identity: { methods: ['password'], password: { user: { name: 'admin', domain: { id: 'default' }, password: ADMIN_PASSWORD } } } },
+    });
+    expect(t.body.token.service_providers).toEqual([{ auth_url: 'http://a/x', id: 'sp1', sp_url: 'http://b/y' }]);
+    expect((await admin.delete('/v3/OS-FEDERATION/service_providers/sp1')).status).toBe(204);
+    expect((await admin.delete('/v3/OS-FEDERATION/identity_providers/idp1')).status).toBe(204);
+  });
+});

@@ -9,6 +9,7 @@ import type { UnitOfWork } from '../../core/work.js';
 import { appCredRoutes } from './routes/appcreds.js';
 import { catalogRoutes } from './routes/catalog.js';
 import { credentialRoutes } from './routes/credentials.js';
+import { federationRoutes } from './routes/federation.js';
 import { grantRoutes } from './routes/grants.js';
 import { groupRoutes } from './routes/groups.js';
 import { limitRoutes } from './routes/limits.js';
@@ -82,6 +83,7 @@ export function buildIdentityApi(opts: IdentityApiOptions): FastifyInstance {
   trustRoutes(edge);
   credentialRoutes(edge);
   limitRoutes(edge);
+  federationRoutes(edge);
   unbuiltRoutes(edge);
 
   app.setNotFoundHandler(async (req, reply) => {

@@ -255,3 +255,49 @@ export const limitUpdate: Schema = {
   properties: { resource_limit: limitValue, description: nullable(description) },
   additionalProperties: false,
 };
+
+// ------------------------------------------------------------ OS-FEDERATION configuration
+
+const spProps = { auth_url: url, sp_url: url, description: nullable(description), enabled: boolean, relay_state_prefix: nullable(description) };
+export const spCreate: Schema = { type: 'object', properties: spProps, required: ['auth_url', 'sp_url'], additionalProperties: false };
+export const spUpdate: Schema = { type: 'object', properties: spProps, minProperties: 1, additionalProperties: false };
+const remoteIds = { type: ['array', 'null'], items: { type: 'string' }, uniqueItems: true };
+const ttl = { type: ['integer', 'null'], minimum: 0 };
+export const idpCreate: Schema = {
+  type: 'object',
+  properties: { enabled: boolean, description: nullable(description), domain_id: nullable(idString), authorization_ttl: ttl, remote_ids: remoteIds },
+  additionalProperties: false,
+};
+export const idpUpdate: Schema = {
+  type: 'object',
+  properties: { enabled: boolean, description: nullable(description), authorization_ttl: ttl, remote_ids: remoteIds },
+  minProperties: 1,
+  additionalProperties: false,
+};
+const protocolProps = {
+  mapping_id: { type: 'string', minLength: 1, maxLength: 64, pattern: '^[a-zA-Z0-9-_]+$' },
+  remote_id_attribute: { type: 'string', maxLength: 64 },
+};
+export const protocolCreate: Schema = { type: 'object', properties: protocolProps, required: ['mapping_id'], additionalProperties: false };
+export const protocolUpdate: Schema = { type: 'object', properties: protocolProps, minProperties: 1, additionalProperties: false };
+/** Keystone's mapping schema, in outline: rules, each with `local` and a non-empty `remote`. */
+export const mappingSchema: Schema = {
+  type: 'object',
+  required: ['rules'],
+  properties: {
+    rules: {
+      type: 'array',
+      minItems: 1,
+      items: {
+        type: 'object',
+        required: ['local', 'remote'],
+        additionalProperties: false,
+        properties: {
+          local: { type: 'array', items: { type: 'object' } },
+          remote: { type: 'array', minItems: 1, items: { type: 'object', required: ['type'], properties: { type: str } } },
+        },
+      },
+    },
+    schema_version: { type: ['string', 'null'] },
+  },
+};

@@ -200,7 +200,7 @@ export const catalogView = (catalog: CatalogService[]) =>
   }));
 
 /** `{"token": …}` of POST/GET /v3/auth/tokens. */
-export function tokenView(info: TokenInfo, catalog: CatalogService[] | null) {
+export function tokenView(info: TokenInfo, catalog: CatalogService[] | null, serviceProviders: Array<{ auth_url: string; id: string; sp_url: string }> = []) {
   const t: Record<string, unknown> = {
     methods: info.methods,
     user: { domain: info.user.domain, id: info.user.id, name: info.user.name, password_expires_at: null },
@@ -246,6 +246,8 @@ export function tokenView(info: TokenInfo, catalog: CatalogService[] | null) {
       break;
   }
   if (info.scope.kind !== 'unscoped' && catalog) t.catalog = catalogView(catalog);
+  // Keystone lists the enabled OS-FEDERATION service providers (K2K) in every token.
+  if (serviceProviders.length) t.service_providers = serviceProviders;
   return { token: t };
 }
 

@@ -11,6 +11,7 @@ import { type AuthEnv, type AuthOutcome, authenticateV2, authenticateV3 } from '
 import { Catalog } from './catalog.js';
 import { BlobCipher, Credentials, credentialKey } from './credentials.js';
 import { Domains } from './domains.js';
+import { Federation } from './federation.js';
 import { Groups } from './groups.js';
 import { Limits } from './limits.js';
 import { DEFAULT_DOMAIN_ID, type IdentityChange, type IdentityEnv, type Scope, type TokenInfo } from './model.js';
@@ -59,6 +60,7 @@ export class IdentityService implements IdentityEnv, AuthEnv {
   readonly credentials: Credentials;
   readonly catalog: Catalog;
   readonly limits: Limits;
+  readonly federation: Federation;
 
   constructor(
     readonly uow: UnitOfWork,
@@ -75,6 +77,7 @@ export class IdentityService implements IdentityEnv, AuthEnv {
     this.credentials = new Credentials(this, new BlobCipher(credentialKey(opts.dataDir)));
     this.catalog = new Catalog(this);
     this.limits = new Limits(this);
+    this.federation = new Federation(this);
     this.tokens = new Tokens(this, { assignments: this.assignments, trusts: this.trusts, appCreds: this.appCreds }, opts.tokenTtlSeconds);
   }
 

@@ -193,6 +193,44 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addPrimaryKeyConstraint('project_endpoint_groups_pk', ['project_id', 'endpoint_group_id'])
     .execute();
 
+  // OS-FEDERATION's configuration (identity providers, their protocols, mappings, service
+  // providers); federated authentication itself is not built.
+  await db.schema
+    .createTable('federation_idps')
+    .addColumn('id', 'varchar(64)', (c) => c.primaryKey())
+    .addColumn('domain_id', 'varchar(64)', (c) => c.notNull())
+    .addColumn('enabled', 'integer', (c) => c.notNull())
+    .addColumn('description', 'text')
+    .addColumn('authorization_ttl', 'integer')
+    /** JSON list of remote ids, unique across identity providers. */
+    .addColumn('remote_ids', 'text', (c) => c.notNull().defaultTo('[]'))
+    .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
+    .execute();
+  await db.schema
+    .createTable('federation_protocols')
+    .addColumn('idp_id', 'varchar(64)', (c) => c.notNull().references('federation_idps.id').onDelete('cascade'))
+    .addColumn('id', 'varchar(64)', (c) => c.notNull())
+    .addColumn('mapping_id', 'varchar(64)', (c) => c.notNull())
+    .addColumn('remote_id_attribute', 'varchar(64)')
+    .addPrimaryKeyConstraint('federation_protocols_pk', ['idp_id', 'id'])
+    .execute();
+  await db.schema
+    .createTable('federation_mappings')
+    .addColumn('id', 'varchar(64)', (c) => c.primaryKey())
+    /** JSON rules, as given. */
+    .addColumn('rules', 'text', (c) => c.notNull())
+    .execute();
+  await db.schema
+    .createTable('federation_sps')
+    .addColumn('id', 'varchar(64)', (c) => c.primaryKey())
+    .addColumn('auth_url', 'varchar(256)', (c) => c.notNull())
+    .addColumn('sp_url', 'varchar(256)', (c) => c.notNull())
+    .addColumn('description', 'text')
+    .addColumn('enabled', 'integer', (c) => c.notNull())
+    .addColumn('relay_state_prefix', 'varchar(256)', (c) => c.notNull())
+    .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
+    .execute();
+
   await db.schema.alterTable('tokens').addColumn('app_cred_id', 'varchar(64)').execute();
   await db.schema.alterTable('tokens').addColumn('trust_id', 'varchar(64)').execute();
 }

@@ -52,7 +52,7 @@ export function tokenRoutes(edge: IdentityEdge): void {
     if (checked) checkAuthRefs(checked);
     const { token, info } = await identity.authenticateV3(checked);
     reply.status(201).header('x-subject-token', token);
-    return tokenView(info, 'nocatalog' in (req.query as object) ? null : await identity.catalogFor(info));
+    return tokenView(info, 'nocatalog' in (req.query as object) ? null : await identity.catalogFor(info), await identity.federation.enabledSps());
   });
 
   /** The X-Subject-Token's token, or Keystone's 404 saying why not. */
@@ -70,7 +70,7 @@ export function tokenRoutes(edge: IdentityEdge): void {
     const s = await subject(req);
     enforce(req.method === 'HEAD' ? 'identity:check_token' : 'identity:validate_token', caller, { tokenUserId: s.info.user.id });
     reply.header('x-subject-token', s.id);
-    return tokenView(s.info, 'nocatalog' in (req.query as object) ? null : await identity.catalogFor(s.info));
+    return tokenView(s.info, 'nocatalog' in (req.query as object) ? null : await identity.catalogFor(s.info), await identity.federation.enabledSps());
   });
 
   edge.route('DELETE', '/v3/auth/tokens', async (req, reply) => {
