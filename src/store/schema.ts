@@ -78,6 +78,8 @@ export interface TokensTable {
   app_cred_id: string | null;
   /** The trust the token was issued through, if one. */
   trust_id: string | null;
+  /** The OAuth1 access token the token was issued through, if one. */
+  oauth_access_token_id: string | null;
 }
 
 export interface GroupsTable {
@@ -245,6 +247,43 @@ export interface FederationSpsTable {
   enabled: number;
   relay_state_prefix: string;
   created_at: string;
+}
+
+export interface PoliciesTable {
+  id: string;
+  type: string;
+  blob: string;
+  extra: string;
+  created_at: string;
+}
+
+export interface OauthConsumersTable {
+  id: string;
+  description: string | null;
+  encrypted_secret: string;
+  extra: string;
+  created_at: string;
+}
+
+export interface OauthRequestTokensTable {
+  id: string;
+  encrypted_secret: string;
+  consumer_id: string;
+  requested_project_id: string;
+  role_ids: string | null;
+  authorizing_user_id: string | null;
+  verifier: string | null;
+  expires_at: string | null;
+}
+
+export interface OauthAccessTokensTable {
+  id: string;
+  encrypted_secret: string;
+  consumer_id: string;
+  authorizing_user_id: string;
+  project_id: string;
+  role_ids: string;
+  expires_at: string | null;
 }
 
 export interface ProjectEndpointGroupsTable {
@@ -820,6 +859,10 @@ export interface DB {
   federation_protocols: FederationProtocolsTable;
   federation_mappings: FederationMappingsTable;
   federation_sps: FederationSpsTable;
+  policies: PoliciesTable;
+  oauth_consumers: OauthConsumersTable;
+  oauth_request_tokens: OauthRequestTokensTable;
+  oauth_access_tokens: OauthAccessTokensTable;
   networks: NetworksTable;
   segment_allocations: SegmentAllocationsTable;
   subnets: SubnetsTable;

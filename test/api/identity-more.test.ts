@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -525,5 +525,99 @@ describe('OS-FEDERATION configuration', () => {
     expect(t.body.token.service_providers).toEqual([{ auth_url: 'http://a/x', id: 'sp1', sp_url: 'http://b/y' }]);
     expect((await admin.delete('/v3/OS-FEDERATION/service_providers/sp1')).status).toBe(204);
     expect((await admin.delete('/v3/OS-FEDERATION/identity_providers/idp1')).status).toBe(204);
+  });
+});
+
+describe('OS-OAUTH1', () => {
+  /** An OAuth1 HMAC-SHA1 Authorization header, built as tempest's oauth_token_client builds it. */
+  function oauthHeader(
+    method: string,
+    url: string,
+    consumer: { key: string; secret: string },
+    token?: { key: string; secret: string },
+    extra: Record<string, string> = {},
+  ) {
+    const enc = (s: string) => encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+    const params: Array<[string, string]> = [
+      ['oauth_nonce', String(Math.random()).slice(2)],
+      ['oauth_timestamp', String(Math.floor(Date.now() / 1000))],
+      ['oauth_version', '1.0'],
+      ['oauth_signature_method', 'HMAC-SHA1'],
+      ['oauth_consumer_key', consumer.key],
+      ...(token ? ([['oauth_token', token.key]] as Array<[string, string]>) : []),
+      ...Object.entries(extra),
+    ];
+    const normalized = params
+      .map(([k, v]) => [enc(k), enc(v)])
+      .sort()
+      .map(([k, v]) => `${k}=${v}`)
+      .join('&');
+    const base = `${method}&${enc(url)}&${enc(normalized)}`;
+    const sig = createHmac('sha1', `${enc(consumer.secret)}&${enc(token?.secret ?? '')}`)
+      .update(base)
+      .digest('base64');
+    return `OAuth ${[...params, ['oauth_signature', sig]].map(([k, v]) => `${enc(k)}="${enc(v)}"`).join(', ')}`;
+  }
+  const form = (body: string) => Object.fromEntries(body.split('&').map((kv) => kv.split('=')));
+
+  it('consumer, signed request token, authorization, access token, and a token issued through it', async () => {
+    const c = await admin.post('/v3/OS-OAUTH1/consumers', { consumer: { description: 'ci' } });
+    expect(c.status).toBe(201);
+    const consumer = { key: c.body.consumer.id as string, secret: c.body.consumer.secret as string };
+    expect((await admin.get(`/v3/OS-OAUTH1/consumers/${consumer.key}`)).body.consumer.secret).toBeUndefined();
+    const adminProject = list(await admin.get('/v3/projects?name=admin'), 'projects')[0].id;
+    // RFC 5849 §3.4.1.2: the default port is not part of the signed URL.
+    const base = 'http://localhost/v3/OS-OAUTH1';
+
+    const bad = await anon.post('/v3/OS-OAUTH1/request_token', undefined, {
+      'requested-project-id': adminProject,
+      authorization: oauthHeader('POST', `${base}/request_token`, { ...consumer, secret: 'wrong' }, undefined, { oauth_callback: 'oob' }),
+    });
+    expectError(bad, 401, 'The request you have made requires authentication.');
+    const rt = await anon.post('/v3/OS-OAUTH1/request_token', undefined, {
+      'requested-project-id': adminProject,
+      authorization: oauthHeader('POST', `${base}/request_token`, consumer, undefined, { oauth_callback: 'oob' }),
+    });
+    expect(rt.status).toBe(201);
+    expect(rt.headers['content-type']).toBe('application/x-www-form-urlencoded');
+    const request = form(rt.body as unknown as string);
+    const authz = await admin.put(`/v3/OS-OAUTH1/authorize/${request.oauth_token}`, { roles: [{ id: roleIds.admin }] });
+    expect(authz.status).toBe(200);
+    const verifier = authz.body.token.oauth_verifier;
+    expect(verifier).toMatch(/^[A-Za-z0-9]{8}$/);
+    const at = await anon.post('/v3/OS-OAUTH1/access_token', undefined, {
+      authorization: oauthHeader(
+        'POST',
+        `${base}/access_token`,
+        consumer,
+        { key: request.oauth_token, secret: request.oauth_token_secret },
+        { oauth_verifier: verifier },
+      ),
+    });
+    expect(at.status).toBe(201);
+    const access = form(at.body as unknown as string);
+    const adminUser = list(await admin.get('/v3/users?name=admin'), 'users')[0].id;
+    const shown = (await admin.get(`/v3/users/${adminUser}/OS-OAUTH1/access_tokens/${access.oauth_token}`)).body.access_token;
+    expect(shown).toMatchObject({
+      id: access.oauth_token,
+      consumer_id: consumer.key,
+      project_id: adminProject,
+      authorizing_user_id: adminUser,
+      expires_at: access.oauth_expires_at,
+    });
+
+    const tok = await anon.post(
+      '/v3/auth/tokens',
+      { auth: { identity: { methods: ['oauth1'], oauth1: {} } } },
+      {
+        authorization: oauthHeader('POST', 'http://localhost/v3/auth/tokens', consumer, { key: access.oauth_token, secret: access.oauth_token_secret }),
+      },
+    );
+    expect(tok.status).toBe(201);
+    expect(tok.body.token['OS-OAUTH1']).toEqual({ access_token_id: access.oauth_token, consumer_id: consumer.key });
+    expect(tok.body.token.project.id).toBe(adminProject);
+    expect((await admin.delete(`/v3/users/${adminUser}/OS-OAUTH1/access_tokens/${access.oauth_token}`)).status).toBe(204);
+    expectError(await admin.get('/v3/auth/tokens', { 'x-subject-token': tok.headers['x-subject-token'] as string }), 404, 'Failed to validate token');
+    expect((await admin.delete(`/v3/OS-OAUTH1/consumers/${consumer.key}`)).status).toBe(204);
   });
 });

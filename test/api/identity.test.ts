@@ -308,7 +308,7 @@ describe('POST /v3/auth/tokens', () => {
       code: 401,
       message: 'Attempted to authenticate with an unsupported method.',
       title: 'Unauthorized',
-      identity: { methods: ['password', 'token', 'application_credential'] },
+      identity: { methods: ['password', 'token', 'oauth1', 'application_credential'] },
     });
     expect(res.headers['www-authenticate']).toMatch(/^Keystone uri=/);
   });
@@ -539,10 +539,10 @@ describe('routing errors', () => {
 
   it("Keystone APIs not built here: 401 without a token, Keystone's 501 with one", async () => {
     for (const path of [
-      '/v3/policies',
+      '/v3/OS-REVOKE/events',
       '/v3/OS-INHERIT/domains/x/users/y/roles/z/inherited_to_projects',
       '/v3/domains/default/config',
-      '/v3/OS-OAUTH1/consumers',
+      '/v3/OS-SIMPLE-CERT/ca',
     ]) {
       expectError(await anon.get(path), 401, 'Unauthorized', UNAUTHORIZED);
       expectError(await admin.get(path), 501, 'Not Implemented', 'The action you have requested has not been implemented.');

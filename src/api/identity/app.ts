@@ -13,6 +13,8 @@ import { federationRoutes } from './routes/federation.js';
 import { grantRoutes } from './routes/grants.js';
 import { groupRoutes } from './routes/groups.js';
 import { limitRoutes } from './routes/limits.js';
+import { OAUTH1_PUBLIC_ROUTES, oauth1Routes } from './routes/oauth1.js';
+import { policyRoutes } from './routes/policies.js';
 import { resourceRoutes } from './routes/resources.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { trustRoutes } from './routes/trusts.js';
@@ -51,6 +53,7 @@ export function buildIdentityApi(opts: IdentityApiOptions): FastifyInstance {
         'POST /v3/auth/tokens',
         // Self-service password change authenticates with the original password, not a token.
         'POST /v3/users/:id/password',
+        ...OAUTH1_PUBLIC_ROUTES,
         ...UNBUILT_PUBLIC_ROUTES,
       ],
       // Keystone routes before it authenticates: an unknown path is its 404 (or 405), token or not.
@@ -84,6 +87,8 @@ export function buildIdentityApi(opts: IdentityApiOptions): FastifyInstance {
   credentialRoutes(edge);
   limitRoutes(edge);
   federationRoutes(edge);
+  policyRoutes(edge);
+  oauth1Routes(edge);
   unbuiltRoutes(edge);
 
   app.setNotFoundHandler(async (req, reply) => {

@@ -301,3 +301,20 @@ export const mappingSchema: Schema = {
     schema_version: { type: ['string', 'null'] },
   },
 };
+
+const policyProps = { blob: str, type: { type: 'string', maxLength: 255 } };
+export const policyCreate: Schema = { type: 'object', properties: policyProps, required: ['blob', 'type'], additionalProperties: true };
+export const policyUpdate: Schema = { type: 'object', properties: policyProps, minProperties: 1, additionalProperties: true };
+
+export const consumerCreate: Schema = { type: 'object', properties: { description: nullable(description) }, additionalProperties: true };
+export const consumerUpdate: Schema = {
+  type: 'object',
+  properties: { description: nullable(description) },
+  not: { required: ['secret'] },
+  minProperties: 1,
+  additionalProperties: true,
+};
+export const requestTokenAuthorize: Schema = {
+  type: 'array',
+  items: { type: 'object', properties: { id: idString, name: name255 }, minProperties: 1, maxProperties: 1, additionalProperties: false },
+};

@@ -225,14 +225,6 @@ export function tokenView(info: TokenInfo, catalog: CatalogService[] | null, ser
       t.project = { domain: info.project!.domain, id: info.project!.id, name: info.project!.name };
       if (!info.trust) t.is_domain = false;
       t.roles = roles;
-      if (info.appCred) {
-        t.application_credential = {
-          id: info.appCred.id,
-          name: info.appCred.name,
-          restricted: info.appCred.restricted,
-          ...(info.appCred.accessRules.length ? { access_rules: info.appCred.accessRules.map(accessRuleView) } : {}),
-        };
-      }
       break;
     case 'domain':
       t.domain = info.domain;
@@ -246,8 +238,18 @@ export function tokenView(info: TokenInfo, catalog: CatalogService[] | null, ser
       break;
   }
   if (info.scope.kind !== 'unscoped' && catalog) t.catalog = catalogView(catalog);
-  // Keystone lists the enabled OS-FEDERATION service providers (K2K) in every token.
+  // Keystone lists the enabled OS-FEDERATION service providers (K2K) in every token, then
+  // what the token was delegated through (common/render_token.py's order).
   if (serviceProviders.length) t.service_providers = serviceProviders;
+  if (info.oauth) t['OS-OAUTH1'] = { access_token_id: info.oauth.accessTokenId, consumer_id: info.oauth.consumerId };
+  if (info.appCred) {
+    t.application_credential = {
+      id: info.appCred.id,
+      name: info.appCred.name,
+      restricted: info.appCred.restricted,
+      ...(info.appCred.accessRules.length ? { access_rules: info.appCred.accessRules.map(accessRuleView) } : {}),
+    };
+  }
   return { token: t };
 }
 

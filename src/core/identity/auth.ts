@@ -8,11 +8,12 @@ import { DEFAULT_DOMAIN_ID, type Scope, type TokenInfo, type User } from './mode
 import { verifyPassword } from './passwords.js';
 import type { Projects } from './projects.js';
 import type { Delegation, Tokens } from './tokens.js';
+import type { OAuth1, SignedRequest } from './oauth1.js';
 import type { Trusts } from './trusts.js';
 import type { Users } from './users.js';
 
 /** Authentication methods this Keystone knows. */
-export const AUTH_METHODS = ['password', 'token', 'application_credential'];
+export const AUTH_METHODS = ['password', 'token', 'oauth1', 'application_credential'];
 
 /** What authentication reads: the identity managers and the tokens (IdentityService is one). */
 export interface AuthEnv {
@@ -23,6 +24,7 @@ export interface AuthEnv {
   readonly tokens: Tokens;
   readonly appCreds: AppCreds;
   readonly trusts: Trusts;
+  readonly oauth1: OAuth1;
 }
 
 export interface AuthOutcome {
@@ -58,7 +60,7 @@ const has = (o: unknown, key: string): boolean => isDict(o) && Object.hasOwn(o, 
  * user's default project when no scope was asked for. Every credential or scope failure is a
  * bare 401.
  */
-export async function authenticateV3(identity: AuthEnv, auth: Record<string, unknown> | null | undefined): Promise<AuthOutcome> {
+export async function authenticateV3(identity: AuthEnv, auth: Record<string, unknown> | null | undefined, signed?: SignedRequest): Promise<AuthOutcome> {
   if (!auth || Object.keys(auth).length === 0) throw expecting('auth', 'request body');
   const ident = member(auth, 'identity');
   // The schema requires identity.methods, a list of strings.
@@ -73,12 +75,20 @@ export async function authenticateV3(identity: AuthEnv, auth: Record<string, unk
   let userId: string | undefined;
   let parent: TokenInfo | undefined;
   let appCred: { id: string; projectId: string; expiresAt: string | null } | undefined;
+  let oauth: { id: string; projectId: string; expiresAt: string | null } | undefined;
   const methodNames: string[] = [];
   for (const m of methods) {
     let who: string;
     if (m === 'password') {
       who = await passwordUser(identity, member(ident, 'password'));
       methodNames.unshift('password');
+    } else if (m === 'oauth1') {
+      // The request itself is signed with an OAuth1 access token (its Authorization header).
+      if (!signed) throw unauthorized();
+      const at = await identity.oauth1.authenticate(signed);
+      oauth = { id: at.id, projectId: at.project_id, expiresAt: at.expires_at };
+      who = at.authorizing_user_id;
+      methodNames.unshift('oauth1');
     } else if (m === 'application_credential') {
       if (scopeRequest !== undefined) throw appCredError('Application credentials cannot request a scope.');
       appCred = await appCredUser(identity, member(ident, 'application_credential'));
@@ -95,7 +105,7 @@ export async function authenticateV3(identity: AuthEnv, auth: Record<string, unk
     userId = who;
   }
   if (userId === undefined) throw unauthorized();
-  if (parent && (parent.trust || parent.appCred)) {
+  if (parent && (parent.trust || parent.appCred || parent.oauth)) {
     throw forbiddenAction(
       parent.trust
         ? 'Using trust-scoped token to create another token. Create a new trust-scoped token instead'
@@ -103,6 +113,15 @@ export async function authenticateV3(identity: AuthEnv, auth: Record<string, unk
     );
   }
 
+  if (oauth) {
+    return {
+      userId,
+      scope: { kind: 'project', projectId: oauth.projectId },
+      methods: methodNames,
+      delegation: { oauthAccessTokenId: oauth.id },
+      expiresBy: oauth.expiresAt ? oauth.expiresAt.replace(/Z$/, '') : null,
+    };
+  }
   if (appCred) {
     return {
       userId,

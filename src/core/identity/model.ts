@@ -176,6 +176,8 @@ export interface TokenInfo {
   roles: RoleRef[];
   /** The trust a trust-scoped token was issued through. */
   trust?: { id: string; trustorId: string; trusteeId: string; impersonation: boolean };
+  /** The OAuth1 access token the token was issued through. */
+  oauth?: { accessTokenId: string; consumerId: string };
   /** The application credential the token was issued through. */
   appCred?: { id: string; name: string; restricted: boolean; accessRules: Array<{ id: string; service: string; path: string; method: string }> };
 }

@@ -16,6 +16,8 @@ import { Groups } from './groups.js';
 import { Limits } from './limits.js';
 import { DEFAULT_DOMAIN_ID, type IdentityChange, type IdentityEnv, type Scope, type TokenInfo } from './model.js';
 import { generatePassword, hashPassword, verifyPassword } from './passwords.js';
+import { Policies } from './policies.js';
+import { OAuth1, type SignedRequest } from './oauth1.js';
 import { Projects } from './projects.js';
 import { Roles } from './roles.js';
 import { type Delegation, type TokenLookup, Tokens } from './tokens.js';
@@ -61,6 +63,8 @@ export class IdentityService implements IdentityEnv, AuthEnv {
   readonly catalog: Catalog;
   readonly limits: Limits;
   readonly federation: Federation;
+  readonly policies: Policies;
+  readonly oauth1: OAuth1;
 
   constructor(
     readonly uow: UnitOfWork,
@@ -74,11 +78,14 @@ export class IdentityService implements IdentityEnv, AuthEnv {
     this.groups = new Groups(this);
     this.appCreds = new AppCreds(this, this.assignments);
     this.trusts = new Trusts(this, this.assignments);
-    this.credentials = new Credentials(this, new BlobCipher(credentialKey(opts.dataDir)));
+    const cipher = new BlobCipher(credentialKey(opts.dataDir));
+    this.credentials = new Credentials(this, cipher);
+    this.oauth1 = new OAuth1(this, cipher, this.assignments);
     this.catalog = new Catalog(this);
     this.limits = new Limits(this);
     this.federation = new Federation(this);
-    this.tokens = new Tokens(this, { assignments: this.assignments, trusts: this.trusts, appCreds: this.appCreds }, opts.tokenTtlSeconds);
+    this.policies = new Policies(this);
+    this.tokens = new Tokens(this, { assignments: this.assignments, trusts: this.trusts, appCreds: this.appCreds, oauth1: this.oauth1 }, opts.tokenTtlSeconds);
   }
 
   get store(): Store {
@@ -241,8 +248,8 @@ export class IdentityService implements IdentityEnv, AuthEnv {
   // ------------------------------------------------------------ authentication
 
   /** POST /v3/auth/tokens (body validated by the edge): authenticate and issue. */
-  async authenticateV3(auth: Record<string, unknown> | null | undefined): Promise<{ token: string; info: TokenInfo }> {
-    return this.issueFor(await authenticateV3(this, auth));
+  async authenticateV3(auth: Record<string, unknown> | null | undefined, signed?: SignedRequest): Promise<{ token: string; info: TokenInfo }> {
+    return this.issueFor(await authenticateV3(this, auth, signed));
   }
 
   /** POST /v2.0/tokens. */

@@ -12,12 +12,14 @@ import { timeMs } from './appcreds.js';
 import type { AppCreds } from './appcreds.js';
 import { type Assignments, SYSTEM_ALL } from './assignments.js';
 import type { RoleRef, Scope, TokenInfo } from './model.js';
+import type { OAuth1 } from './oauth1.js';
 import type { Trusts } from './trusts.js';
 
 /** What a token may be issued through besides the user's own roles. */
 export interface Delegation {
   trustId?: string;
   appCredId?: string;
+  oauthAccessTokenId?: string;
 }
 
 /** A token looked up: valid (with what it stands for), known but no longer valid, or unknown. */
@@ -43,7 +45,7 @@ export class Tokens {
 
   constructor(
     private readonly env: { readonly store: Store },
-    private readonly deps: { assignments: Assignments; trusts: Trusts; appCreds: AppCreds },
+    private readonly deps: { assignments: Assignments; trusts: Trusts; appCreds: AppCreds; oauth1: OAuth1 },
     private readonly ttlSeconds: number,
   ) {}
 
@@ -92,6 +94,7 @@ export class Tokens {
         revoked: 0,
         app_cred_id: args.delegation?.appCredId ?? null,
         trust_id: args.delegation?.trustId ?? null,
+        oauth_access_token_id: args.delegation?.oauthAccessTokenId ?? null,
       })
       .execute();
     const found = await this.inspect(token);
@@ -162,6 +165,10 @@ export class Tokens {
         const roles = await this.trustRoles(t.trust_id, info);
         if (!roles) return null;
         info.roles = roles;
+      } else if (t.oauth_access_token_id) {
+        const roles = await this.oauthRoles(t.oauth_access_token_id, user.id, p.id, info);
+        if (!roles) return null;
+        info.roles = roles;
       } else if (t.app_cred_id) {
         const roles = await this.appCredRoles(t.app_cred_id, user.id, p.id, info);
         if (!roles) return null;
@@ -213,6 +220,19 @@ export class Tokens {
     if (roles.length === 0) return null;
     const view = await this.deps.appCreds.get(appCredId);
     info.appCred = { id: ac.id, name: ac.name, restricted: ac.unrestricted !== 1, accessRules: view.access_rules };
+    return roles;
+  }
+
+  /** An OAuth1 token's roles: the access token's that its user still holds; null when the access token is gone. */
+  private async oauthRoles(accessTokenId: string, userId: string, projectId: string, info: TokenInfo): Promise<RoleRef[] | null> {
+    const at = await this.deps.oauth1.accessTokenRow(accessTokenId);
+    if (!at || at.authorizing_user_id !== userId || at.project_id !== projectId) return null;
+    if (at.expires_at && Date.parse(at.expires_at) <= Date.now()) return null;
+    const held = new Set((await this.assignments.effectiveRoles(userId, 'project', projectId)).map((r) => r.id));
+    const granted = await this.assignments.closure(at.role_ids);
+    const roles = await this.assignments.globalRoles(granted.filter((r) => held.has(r)));
+    if (roles.length === 0) return null;
+    info.oauth = { accessTokenId: at.id, consumerId: at.consumer_id };
     return roles;
   }
 

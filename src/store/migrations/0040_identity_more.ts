@@ -231,6 +231,49 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
     .execute();
 
+  // The policy API's blobs (Keystone's deprecated policy store: kept and shown, read by no one).
+  await db.schema
+    .createTable('policies')
+    .addColumn('id', 'varchar(64)', (c) => c.primaryKey())
+    .addColumn('type', 'varchar(255)', (c) => c.notNull())
+    .addColumn('blob', 'text', (c) => c.notNull())
+    .addColumn('extra', 'text', (c) => c.notNull().defaultTo('{}'))
+    .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
+    .execute();
+
+  // OS-OAUTH1: consumers, request tokens, access tokens. Their secrets take part in HMAC-SHA1
+  // signatures, so they are kept (encrypted under the credential key), not hashed.
+  await db.schema
+    .createTable('oauth_consumers')
+    .addColumn('id', 'varchar(64)', (c) => c.primaryKey())
+    .addColumn('description', 'text')
+    .addColumn('encrypted_secret', 'text', (c) => c.notNull())
+    .addColumn('extra', 'text', (c) => c.notNull().defaultTo('{}'))
+    .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
+    .execute();
+  await db.schema
+    .createTable('oauth_request_tokens')
+    .addColumn('id', 'varchar(64)', (c) => c.primaryKey())
+    .addColumn('encrypted_secret', 'text', (c) => c.notNull())
+    .addColumn('consumer_id', 'varchar(64)', (c) => c.notNull())
+    .addColumn('requested_project_id', 'varchar(64)', (c) => c.notNull())
+    .addColumn('role_ids', 'text')
+    .addColumn('authorizing_user_id', 'varchar(64)')
+    .addColumn('verifier', 'varchar(64)')
+    .addColumn('expires_at', 'varchar(32)')
+    .execute();
+  await db.schema
+    .createTable('oauth_access_tokens')
+    .addColumn('id', 'varchar(64)', (c) => c.primaryKey())
+    .addColumn('encrypted_secret', 'text', (c) => c.notNull())
+    .addColumn('consumer_id', 'varchar(64)', (c) => c.notNull())
+    .addColumn('authorizing_user_id', 'varchar(64)', (c) => c.notNull())
+    .addColumn('project_id', 'varchar(64)', (c) => c.notNull())
+    .addColumn('role_ids', 'text', (c) => c.notNull())
+    .addColumn('expires_at', 'varchar(32)')
+    .execute();
+
+  await db.schema.alterTable('tokens').addColumn('oauth_access_token_id', 'varchar(64)').execute();
   await db.schema.alterTable('tokens').addColumn('app_cred_id', 'varchar(64)').execute();
   await db.schema.alterTable('tokens').addColumn('trust_id', 'varchar(64)').execute();
 }

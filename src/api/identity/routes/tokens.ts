@@ -4,6 +4,7 @@ import { enforce } from '../../../core/identity/policy.js';
 import type { TokenInfo } from '../../../core/identity/service.js';
 import { SYSTEM_ALL } from '../../../core/identity/assignments.js';
 import { IdentityEdge } from '../edge.js';
+import { signedRequest } from './oauth1.js';
 import { tokenIssue } from '../schemas.js';
 import { validator } from '../validate.js';
 import { isDict } from '../../../util/json.js';
@@ -50,7 +51,7 @@ export function tokenRoutes(edge: IdentityEdge): void {
     // Valid against tokenIssue: an object.
     const checked = auth as Record<string, unknown> | null | undefined;
     if (checked) checkAuthRefs(checked);
-    const { token, info } = await identity.authenticateV3(checked);
+    const { token, info } = await identity.authenticateV3(checked, signedRequest(edge, req));
     reply.status(201).header('x-subject-token', token);
     return tokenView(info, 'nocatalog' in (req.query as object) ? null : await identity.catalogFor(info), await identity.federation.enabledSps());
   });

@@ -7,15 +7,12 @@ import type { IdentityEdge } from '../edge.js';
  * token check Keystone would make, so an anonymous caller still gets its 401.
  */
 const AUTHENTICATED = [
-  '/v3/users/:id/OS-OAUTH1/*',
   '/v3/OS-INHERIT/*',
   '/v3/OS-FEDERATION/*',
-  '/v3/OS-OAUTH1/*',
   '/v3/OS-OAUTH2/*',
   '/v3/OS-REVOKE/*',
   '/v3/OS-SIMPLE-CERT/*',
-  '/v3/policies',
-  '/v3/policies/*',
+  '/v3/policies/:id/OS-ENDPOINT-POLICY/*',
   '/v3/endpoints/:id/OS-ENDPOINT-POLICY/*',
   '/v3/domains/:id/config',
   '/v3/domains/:id/config/*',
