@@ -286,6 +286,15 @@ export interface OauthAccessTokensTable {
   expires_at: string | null;
 }
 
+export interface DomainConfigsTable {
+  domain_id: string;
+  grp: string;
+  option: string;
+  /** JSON value. */
+  value: string;
+  sensitive: number;
+}
+
 export interface ProjectEndpointGroupsTable {
   project_id: string;
   endpoint_group_id: string;
@@ -863,6 +872,7 @@ export interface DB {
   oauth_consumers: OauthConsumersTable;
   oauth_request_tokens: OauthRequestTokensTable;
   oauth_access_tokens: OauthAccessTokensTable;
+  domain_configs: DomainConfigsTable;
   networks: NetworksTable;
   segment_allocations: SegmentAllocationsTable;
   subnets: SubnetsTable;

@@ -621,3 +621,29 @@ describe('OS-OAUTH1', () => {
     expect((await admin.delete(`/v3/OS-OAUTH1/consumers/${consumer.key}`)).status).toBe(204);
   });
 });
+
+describe('domain configuration', () => {
+  it('defaults, create (201 then 200), group and option reads, partial updates and deletes, the LDAP password never shown', async () => {
+    const defaults = (await admin.get('/v3/domains/config/default')).body.config;
+    expect(Object.keys(defaults)).toEqual(['identity', 'ldap']);
+    expect((await admin.get('/v3/domains/config/ldap/url/default')).body).toEqual({ config: { url: 'ldap://localhost' } });
+    expectError(
+      await admin.get('/v3/domains/config/foo/default'),
+      403,
+      'Invalid domain specific configuration: Group foo is not supported for domain specific configurations.',
+    );
+    const d = (await admin.post('/v3/domains', { domain: { name: 'ldap-d' } })).body.domain.id;
+    expectError(await admin.get(`/v3/domains/${d}/config`), 404, `Could not find any options in domain configuration for domain ${d}.`);
+    const config = { identity: { driver: 'ldap' }, ldap: { url: 'ldap://x/', password: 'hidden' } };
+    const put = await admin.put(`/v3/domains/${d}/config`, { config });
+    expect(put.status).toBe(201);
+    expect(put.body.config).toEqual({ identity: { driver: 'ldap' }, ldap: { url: 'ldap://x/' } });
+    expect((await admin.put(`/v3/domains/${d}/config`, { config })).status).toBe(200);
+    expect((await admin.get(`/v3/domains/${d}/config/ldap/url`)).body.config).toEqual({ url: 'ldap://x/' });
+    const upd = await patch(admin, `/v3/domains/${d}/config/identity/driver`, { config: { driver: 'sql' } });
+    expect(upd.body.config.identity.driver).toBe('sql');
+    expectError(await patch(admin, `/v3/domains/${d}/config/identity/list_limit`, { config: { list_limit: 5 } }), 404, /option list_limit in group identity/);
+    expect((await admin.delete(`/v3/domains/${d}/config/identity`)).status).toBe(204);
+    expectError(await admin.get(`/v3/domains/${d}/config/identity`), 404, `Could not find group identity in domain configuration for domain ${d}.`);
+  });
+});

@@ -541,7 +541,7 @@ describe('routing errors', () => {
     for (const path of [
       '/v3/OS-REVOKE/events',
       '/v3/OS-INHERIT/domains/x/users/y/roles/z/inherited_to_projects',
-      '/v3/domains/default/config',
+      '/v3/OS-FEDERATION/projects',
       '/v3/OS-SIMPLE-CERT/ca',
     ]) {
       expectError(await anon.get(path), 401, 'Unauthorized', UNAUTHORIZED);

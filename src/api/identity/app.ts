@@ -9,6 +9,7 @@ import type { UnitOfWork } from '../../core/work.js';
 import { appCredRoutes } from './routes/appcreds.js';
 import { catalogRoutes } from './routes/catalog.js';
 import { credentialRoutes } from './routes/credentials.js';
+import { domainConfigRoutes } from './routes/domainconfigs.js';
 import { federationRoutes } from './routes/federation.js';
 import { grantRoutes } from './routes/grants.js';
 import { groupRoutes } from './routes/groups.js';
@@ -89,6 +90,7 @@ export function buildIdentityApi(opts: IdentityApiOptions): FastifyInstance {
   federationRoutes(edge);
   policyRoutes(edge);
   oauth1Routes(edge);
+  domainConfigRoutes(edge);
   unbuiltRoutes(edge);
 
   app.setNotFoundHandler(async (req, reply) => {

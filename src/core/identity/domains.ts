@@ -123,6 +123,7 @@ export class Domains {
         await trx.deleteFrom('roles').where('id', 'in', roles).execute();
       }
       await trx.deleteFrom('limits').where('domain_id', '=', id).execute();
+      await trx.deleteFrom('domain_configs').where('domain_id', '=', id).execute();
       await trx.deleteFrom('users').where('domain_id', '=', id).execute();
       await trx.deleteFrom('projects').where('domain_id', '=', id).execute();
       await trx.deleteFrom('domains').where('id', '=', id).execute();

@@ -227,6 +227,12 @@ const RULES: Record<string, Rule> = {
   'identity:list_access_token_roles': admin,
   'identity:delete_access_token': admin,
 
+  'identity:get_domain_config': adminOrSystemReader,
+  'identity:get_domain_config_default': adminOrSystemReader,
+  'identity:create_domain_config': admin,
+  'identity:update_domain_config': admin,
+  'identity:delete_domain_config': admin,
+
   'identity:get_auth_catalog': anyone,
   'identity:get_auth_projects': anyone,
   'identity:get_auth_domains': anyone,

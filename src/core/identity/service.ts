@@ -10,6 +10,7 @@ import { Assignments, SYSTEM_ALL } from './assignments.js';
 import { type AuthEnv, type AuthOutcome, authenticateV2, authenticateV3 } from './auth.js';
 import { Catalog } from './catalog.js';
 import { BlobCipher, Credentials, credentialKey } from './credentials.js';
+import { DomainConfigs } from './domainconfigs.js';
 import { Domains } from './domains.js';
 import { Federation } from './federation.js';
 import { Groups } from './groups.js';
@@ -65,6 +66,7 @@ export class IdentityService implements IdentityEnv, AuthEnv {
   readonly federation: Federation;
   readonly policies: Policies;
   readonly oauth1: OAuth1;
+  readonly domainConfigs: DomainConfigs;
 
   constructor(
     readonly uow: UnitOfWork,
@@ -85,6 +87,7 @@ export class IdentityService implements IdentityEnv, AuthEnv {
     this.limits = new Limits(this);
     this.federation = new Federation(this);
     this.policies = new Policies(this);
+    this.domainConfigs = new DomainConfigs(this);
     this.tokens = new Tokens(this, { assignments: this.assignments, trusts: this.trusts, appCreds: this.appCreds, oauth1: this.oauth1 }, opts.tokenTtlSeconds);
   }
 

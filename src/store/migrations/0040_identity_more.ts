@@ -273,6 +273,17 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('expires_at', 'varchar(32)')
     .execute();
 
+  /** Domain-specific configuration options (JSON values); sensitive ones are never shown. */
+  await db.schema
+    .createTable('domain_configs')
+    .addColumn('domain_id', 'varchar(64)', (c) => c.notNull())
+    .addColumn('grp', 'varchar(255)', (c) => c.notNull())
+    .addColumn('option', 'varchar(255)', (c) => c.notNull())
+    .addColumn('value', 'text', (c) => c.notNull())
+    .addColumn('sensitive', 'integer', (c) => c.notNull().defaultTo(0))
+    .addPrimaryKeyConstraint('domain_configs_pk', ['domain_id', 'grp', 'option'])
+    .execute();
+
   await db.schema.alterTable('tokens').addColumn('oauth_access_token_id', 'varchar(64)').execute();
   await db.schema.alterTable('tokens').addColumn('app_cred_id', 'varchar(64)').execute();
   await db.schema.alterTable('tokens').addColumn('trust_id', 'varchar(64)').execute();

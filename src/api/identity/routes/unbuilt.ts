@@ -14,9 +14,6 @@ const AUTHENTICATED = [
   '/v3/OS-SIMPLE-CERT/*',
   '/v3/policies/:id/OS-ENDPOINT-POLICY/*',
   '/v3/endpoints/:id/OS-ENDPOINT-POLICY/*',
-  '/v3/domains/:id/config',
-  '/v3/domains/:id/config/*',
-  '/v3/domains/config/*',
 ];
 
 /** Called with signed requests, not tokens. */
