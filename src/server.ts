@@ -142,6 +142,7 @@ export class Cloud {
     const identity = new IdentityService(uow, {
       tokenTtlSeconds: config.tokenTtlSeconds,
       catalog: () => buildCatalog(config, served),
+      dataDir: config.dataDir,
     });
     configureDefaultQuotas(config.quotas);
     const network = new NetworkService(uow);
@@ -208,11 +209,14 @@ export class Cloud {
       // Instances here are network namespaces, not VMs: the image names what to boot and has no disk.
       await image.createPublicImage(admin.id, 'cirros-0.3.3-x86_64-disk', Readable.from([]), { disk: 'qcow2', container: 'bare' });
     }
-    const files = this.writeCredentials(result.adminPassword, result.demoPassword);
+    // clouds.yaml is rewritten only when both passwords are known; its application-credential
+    // cloud then gets a fresh credential (a secret is shown once, so an old one cannot be reused).
+    const appCred = result.adminPassword !== null && result.demoPassword !== null ? await identity.demoAppCredential() : null;
+    const files = this.writeCredentials(result.adminPassword, result.demoPassword, appCred);
     return { firstStart: result.firstStart, files };
   }
 
-  private writeCredentials(adminPassword: string | null, demoPassword: string | null): string[] {
+  private writeCredentials(adminPassword: string | null, demoPassword: string | null, appCred: { id: string; secret: string } | null = null): string[] {
     const dir = this.config.dataDir;
     mkdirSync(dir, { recursive: true });
     const authUrl = `${serviceUrl(this.config, 'identity')}/v3`;
@@ -259,7 +263,21 @@ export class Cloud {
           '    interface: "public"',
           '    identity_api_version: 3',
         ].join('\n');
-      writeFileSync(file, `clouds:\n${cloud('demo', demoPassword)}\n${cloud('admin', adminPassword)}\n`, { mode: 0o600 });
+      const appCredCloud = appCred
+        ? [
+            '  pocketstack-appcred:',
+            '    auth_type: "v3applicationcredential"',
+            '    auth:',
+            `      auth_url: ${JSON.stringify(authUrl)}`,
+            `      application_credential_id: ${JSON.stringify(appCred.id)}`,
+            `      application_credential_secret: ${JSON.stringify(appCred.secret)}`,
+            `    region_name: ${JSON.stringify(this.config.region)}`,
+            '    interface: "public"',
+            '    identity_api_version: 3',
+            '',
+          ].join('\n')
+        : '';
+      writeFileSync(file, `clouds:\n${cloud('demo', demoPassword)}\n${cloud('admin', adminPassword)}\n${appCredCloud}`, { mode: 0o600 });
       chmodSync(file, 0o600);
       written.push(file);
     }
