@@ -194,6 +194,29 @@ describe('containers', () => {
     error(await demo.get(`/v1/containers/${id}`), 404, 'Secrets container not found.');
   });
 
+  it('adds secrets to a generic container and takes them out, by name and reference', async () => {
+    const c = await demo.post('/v1/containers', { name: 'bag', type: 'generic' });
+    const id = idOf(c.body.container_ref);
+    const s = await demo.post('/v1/secrets', { name: 's', payload: 'x', payload_content_type: 'text/plain' });
+    const add = await demo.post(`/v1/containers/${id}/secrets`, { name: 'one', secret_ref: s.body.secret_ref });
+    expect(add.status).toBe(201);
+    expect(add.body).toEqual({ container_ref: c.body.container_ref });
+    expect((await demo.post(`/v1/containers/${id}/secrets`, { name: 'two', secret_ref: s.body.secret_ref })).status).toBe(201);
+    error(
+      await demo.post(`/v1/containers/${id}/secrets`, { name: 'one', secret_ref: s.body.secret_ref }),
+      409,
+      'Conflict. A secret with that name and ID is already stored in this container. The same secret can exist in a container as long as the name is unique.',
+    );
+    expect((await demo.get(`/v1/containers/${id}`)).body.secret_refs.map((r: any) => r.name)).toEqual(['one', 'two']);
+    expect((await demo.request('DELETE', `/v1/containers/${id}/secrets`, { name: 'one', secret_ref: s.body.secret_ref })).status).toBe(204);
+    error(
+      await demo.request('DELETE', `/v1/containers/${id}/secrets`, { name: 'one', secret_ref: s.body.secret_ref }),
+      404,
+      'Secret provided is not in the container',
+    );
+    expect((await demo.get(`/v1/containers/${id}`)).body.secret_refs.map((r: any) => r.name)).toEqual(['two']);
+  });
+
   it('refuses a certificate container without a certificate, and another project’s secrets', async () => {
     const key = await demo.post('/v1/secrets', { name: 'k2', payload: 'KEY', payload_content_type: 'text/plain' });
     error(

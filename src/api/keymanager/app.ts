@@ -171,6 +171,17 @@ export function buildKeyManagerApi(opts: KeyManagerApiOptions): FastifyInstance 
       return reply.status(204).send();
     },
   });
+  route('/v1/containers/:id/secrets', {
+    POST: async (req, reply) => {
+      needJson(req);
+      const r = await svc.containerSecret(caller(req), base(req), id(req), json(req), 'add');
+      return created(reply, r!.container_ref, r);
+    },
+    DELETE: async (req, reply) => {
+      await svc.containerSecret(caller(req), base(req), id(req), json(req), 'remove');
+      return reply.status(204).send();
+    },
+  });
   route('/v1/containers/:id/consumers', {
     GET: async (req) => svc.listConsumers(caller(req), base(req), id(req), params(req)),
     POST: async (req) => {
@@ -186,7 +197,7 @@ export function buildKeyManagerApi(opts: KeyManagerApiOptions): FastifyInstance 
   // ---------------------------------------------------------------- ACLs
   for (const type of ['secret', 'container'] as EntityType[]) {
     route(`/v1/${type}s/:id/acl`, {
-      GET: async (req) => svc.getAcl(caller(req), base(req), type, id(req)),
+      GET: async (req) => svc.getAcl(caller(req), type, id(req)),
       PUT: async (req) => {
         needJson(req);
         return svc.setAcl(caller(req), base(req), type, id(req), json(req), 'put');

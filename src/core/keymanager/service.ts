@@ -10,6 +10,7 @@
 import type { Q } from '../../store/db.js';
 import type { KmContainersTable, KmSecretsTable } from '../../store/schema.js';
 import { isDict } from '../../util/json.js';
+import { DomainError } from '../errors.js';
 import { uuid as newUuid } from '../../util/ids.js';
 import type { RequestContext } from '../context.js';
 import type { UnitOfWork } from '../work.js';
@@ -54,7 +55,7 @@ const isSupported = (t: string) => SUPPORTED.includes(normalizeContentType(t));
 const encodingsOf = (t: string) => (normalizeContentType(t) === 'text/plain' ? null : ['base64', 'binary']);
 
 /** A reference Octavia (or a container) holds: `…/v1/secrets/<id>` or `…/v1/containers/<id>`. */
-export function parseRef(ref: string): { type: EntityType; id: string } | null {
+function parseRef(ref: string): { type: EntityType; id: string } | null {
   const m = /\/(secrets|containers)\/([0-9a-fA-F-]{32,36})\/?$/.exec(ref);
   if (!m || !UUID_RE.test(m[2])) return null;
   return { type: m[1] === 'secrets' ? 'secret' : 'container', id: m[2].toLowerCase() };
@@ -100,7 +101,7 @@ export class KeyManagerService {
     return { projectAccess: row.project_access === 1, users: users.map((u) => u.user_id) };
   }
 
-  async getAcl(ctx: RequestContext, base: string, type: EntityType, id: string): Promise<Json> {
+  async getAcl(ctx: RequestContext, type: EntityType, id: string): Promise<Json> {
     const e = await this.entity(type, id);
     const acl = await this.readAcl(this.db, type, id);
     if (!mayRead(ctx, e, acl, false)) throw kmErrors.forbidden(`${type === 'secret' ? 'Secret' : 'Container'}ACL(s) retrieval`);
@@ -398,6 +399,57 @@ export class KeyManagerService {
       await trx.deleteFrom('km_container_consumers').where('container_id', '=', c.id).execute();
       await trx.deleteFrom('km_container_secrets').where('container_id', '=', c.id).execute();
       await trx.deleteFrom('km_containers').where('id', '=', c.id).execute();
+    });
+  }
+
+  /**
+   * POST/DELETE /v1/containers/{id}/secrets: a secret of the project put into (or taken out of) a
+   * generic container under a name. The same secret may be there under several names.
+   */
+  async containerSecret(ctx: RequestContext, base: string, id: string, body: unknown, op: 'add' | 'remove'): Promise<{ container_ref: string } | null> {
+    const c = await this.containerRow(id);
+    const label = op === 'add' ? 'Container Secret creation' : 'Container Secret deletion';
+    if (!mayWrite(ctx, c, await this.readAcl(this.db, 'container', c.id))) throw kmErrors.forbidden(label);
+    if (op === 'add' && c.type !== 'generic') throw new DomainError('bad_request', 'HTTPBadRequest', "Only 'generic' containers can be modified.");
+    const b = isDict(body) ? body : {};
+    if (typeof b.secret_ref !== 'string' || !b.secret_ref) throw kmErrors.invalidObject('ContainerSecret', "'secret_ref' is a required property", 'None');
+    const name = typeof b.name === 'string' ? b.name : null;
+    const ref = b.secret_ref;
+    const secretId = ref.replace(/\/$/, '').split('/').pop()!.toLowerCase();
+    return this.uow.run(async ({ trx }) => {
+      const s = await trx.selectFrom('km_secrets').select('id').where('id', '=', secretId).where('project_id', '=', c.project_id).executeTakeFirst();
+      if (!s) throw kmErrors.notFound(op === 'add' ? "Secret provided doesn't exist." : `Secret '${name ?? 'None'}' with reference '${ref}' doesn't exist.`);
+      const same = (q: ReturnType<typeof trx.selectFrom<'km_container_secrets'>>) =>
+        q
+          .where('container_id', '=', c.id)
+          .where('secret_id', '=', secretId)
+          .where((eb) => (name === null ? eb('name', 'is', null) : eb('name', '=', name)));
+      const found = await same(trx.selectFrom('km_container_secrets')).select('position').executeTakeFirst();
+      if (op === 'remove') {
+        if (!found) throw kmErrors.notFound('Secret provided is not in the container');
+        await trx
+          .deleteFrom('km_container_secrets')
+          .where('container_id', '=', c.id)
+          .where('secret_id', '=', secretId)
+          .where('position', '=', found.position)
+          .execute();
+        return null;
+      }
+      if (found) {
+        throw kmErrors.conflict(
+          'Conflict. A secret with that name and ID is already stored in this container. The same secret can exist in a container as long as the name is unique.',
+        );
+      }
+      const last = await trx
+        .selectFrom('km_container_secrets')
+        .select(({ fn }) => fn.max<number>('position').as('p'))
+        .where('container_id', '=', c.id)
+        .executeTakeFirst();
+      await trx
+        .insertInto('km_container_secrets')
+        .values({ container_id: c.id, name, secret_id: secretId, position: Number(last?.p ?? -1) + 1 })
+        .execute();
+      return { container_ref: `${base}/v1/containers/${c.id}` };
     });
   }
 

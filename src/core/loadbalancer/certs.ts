@@ -122,7 +122,7 @@ export function fromPkcs12(der: Buffer): TlsBundle {
 }
 
 /** BarbicanCert over a certificate container: its named secrets. */
-export function fromContainer(type: string, secrets: Map<string, Buffer>): TlsBundle {
+function fromContainer(type: string, secrets: Map<string, Buffer>): TlsBundle {
   if (type !== 'certificate') throw new UnreadableCertificate('Retrieved Barbican Container is not of the correct type (certificate).');
   const cert = secrets.get('certificate');
   const key = secrets.get('private_key');

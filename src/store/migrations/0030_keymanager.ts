@@ -46,7 +46,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('name', 'varchar(255)')
     .addColumn('secret_id', 'varchar(36)', (c) => c.notNull())
     .addColumn('position', 'integer', (c) => c.notNull())
-    .addPrimaryKeyConstraint('km_container_secrets_pk', ['container_id', 'secret_id'])
+    .addPrimaryKeyConstraint('km_container_secrets_pk', ['container_id', 'position'])
     .execute();
 
   await db.schema
