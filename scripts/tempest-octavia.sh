@@ -39,6 +39,22 @@ while IFS= read -r line || [ -n "$line" ]; do
   [ -n "$reason" ] || { echo "tempest-octavia: exclusion without a reason: $line" >&2; exit 2; }
   exclude="${exclude:+$exclude|}$(printf '%s' "$line" | sed -E 's/[[:space:]]+#.*$//')"
 done < "$here/test/tempest/barbican-exclude.txt"
+# The roles DevStack's Barbican plugin creates (Barbican's policy and its Tempest plugin name them).
+/usr/bin/python3 - "http://127.0.0.1:${ports[0]}/v3" <<'PY' || { echo "tempest-octavia: could not create Barbican's roles" >&2; exit 2; }
+import json, sys, urllib.request
+base = sys.argv[1]
+def call(method, path, body=None, token=None):
+    req = urllib.request.Request(base + path, method=method, data=json.dumps(body).encode() if body else None,
+                                 headers={'content-type': 'application/json', **({'x-auth-token': token} if token else {})})
+    return urllib.request.urlopen(req)
+auth = {'auth': {'identity': {'methods': ['password'], 'password': {'user': {'name': 'admin', 'domain': {'id': 'default'}, 'password': 'secret'}}},
+                 'scope': {'project': {'name': 'admin', 'domain': {'id': 'default'}}}}}
+token = call('POST', '/auth/tokens', auth).headers['x-subject-token']
+have = {r['name'] for r in json.load(call('GET', '/roles', token=token))['roles']}
+for role in ('key-manager:service-admin', 'creator', 'observer', 'audit'):
+    if role not in have:
+        call('POST', '/roles', {'role': {'name': role}}, token)
+PY
 TEMPEST_WORKSPACE=$ws-barbican OCTAVIA=false EXCLUDE_REGEX="$exclude" EXTRA_TEMPEST_CONF="$here/test/tempest/octavia.conf" \
   "$runner" "http://127.0.0.1:${ports[0]}/v3" admin secret admin barbican_tempest_plugin.tests.api
 rc3=$?

@@ -495,22 +495,23 @@ export class KeyManagerService {
    * What a reference holds, if `ctx` may read it (null: absent, not a key-manager reference, or
    * not readable by the caller). `ctx` null is the load-balancer service itself (Octavia's
    * service user, to which Octavia grants itself read access on every reference it accepts).
+   * `q`: the caller's transaction, when it reads inside one.
    */
-  async material(ref: string, ctx: RequestContext | null): Promise<Material | null> {
+  async material(ref: string, ctx: RequestContext | null, q: Q = this.db): Promise<Material | null> {
     const r = parseRef(ref);
     if (!r) return null;
     const row =
       r.type === 'secret'
-        ? await this.db.selectFrom('km_secrets').selectAll().where('id', '=', r.id).executeTakeFirst()
-        : await this.db.selectFrom('km_containers').selectAll().where('id', '=', r.id).executeTakeFirst();
+        ? await q.selectFrom('km_secrets').selectAll().where('id', '=', r.id).executeTakeFirst()
+        : await q.selectFrom('km_containers').selectAll().where('id', '=', r.id).executeTakeFirst();
     if (!row) return null;
-    if (ctx && !mayRead(ctx, row, await this.readAcl(this.db, r.type, r.id), true)) return null;
+    if (ctx && !mayRead(ctx, row, await this.readAcl(q, r.type, r.id), true)) return null;
     if (r.type === 'secret') {
       const s = row as KmSecretsTable;
       if (s.payload === null) return null;
       return { kind: 'secret', secretType: s.secret_type, payload: this.sealer.open(s.payload, s.id) };
     }
-    const refs = await this.db
+    const refs = await q
       .selectFrom('km_container_secrets as c')
       .innerJoin('km_secrets as s', 's.id', 'c.secret_id')
       .select(['c.name', 's.id', 's.payload'])
@@ -522,8 +523,8 @@ export class KeyManagerService {
       // Reading a container reads its secrets: each needs the caller's read right too.
       if (x.payload === null) continue;
       if (ctx) {
-        const s = await this.secretRow(x.id);
-        if (!mayRead(ctx, s, await this.readAcl(this.db, 'secret', s.id), true)) return null;
+        const s = await this.secretRow(x.id, q);
+        if (!mayRead(ctx, s, await this.readAcl(q, 'secret', s.id), true)) return null;
       }
       secrets.set(x.name ?? '', this.sealer.open(x.payload, x.id));
     }

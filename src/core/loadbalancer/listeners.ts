@@ -73,7 +73,7 @@ function certificateRefs(b: Pick<ListenerPut, 'default_tls_container_ref' | 'sni
  * _validate_create_listener's TLS part, before anything is written: what a TLS-terminated listener
  * must name, and that the caller may read all of it and it holds usable certificates.
  */
-async function checkListenerTls(deps: LbDeps, ctx: RequestContext, protocol: string, b: ListenerPost): Promise<void> {
+async function checkListenerTls(deps: LbDeps, ctx: RequestContext, protocol: string, b: ListenerPost, trx: Q): Promise<void> {
   const tls = protocol === 'TERMINATED_HTTPS';
   if (!tls && hasTlsRefs(b)) throw lbErrors.validation(`Certificate container references are not allowed on ${protocol} protocol listeners.`);
   const hasCert = !!b.default_tls_container_ref || (b.sni_container_refs?.length ?? 0) > 0;
@@ -87,7 +87,7 @@ async function checkListenerTls(deps: LbDeps, ctx: RequestContext, protocol: str
   if (b.client_crl_container_ref && !b.client_ca_tls_container_ref) {
     throw lbErrors.validation('A client authentication CA reference is required to specify a client authentication revocation list.');
   }
-  const checks = new TlsChecks(deps.keyManager, ctx);
+  const checks = new TlsChecks(deps.keyManager, ctx, trx);
   await checks.refs(certificateRefs(b));
   if (b.client_ca_tls_container_ref) await checks.caAndCrl(b.client_ca_tls_container_ref, b.client_crl_container_ref);
   if (tls) {
@@ -178,11 +178,6 @@ export class Listeners {
     const id = newUuid();
     const protocol = b.protocol!;
     const tls = protocol === 'TERMINATED_HTTPS';
-    if ((protocol === 'UDP' || protocol === 'SCTP') && (hasTlsRefs(b) || Object.keys(b.insert_headers ?? {}).length)) {
-      throw lbErrors.validation(`${protocol} protocol listener does not support TLS.`);
-    }
-    // The key manager is read before the transaction (its connection is the store's).
-    await checkListenerTls(this.deps, ctx, protocol, b);
     await this.deps.uow.run(async (w) => {
       const { trx } = w;
       await checkQuota(trx, lb.project_id, 'listener');
@@ -191,11 +186,15 @@ export class Listeners {
         await checkDefaultPool(trx, lb.id, b.default_pool_id, protocol);
       }
       await lockLoadBalancer(trx, lb.id, 'PENDING_UPDATE', 'immutable');
+      // _validate_create_listener, in its order, once the load balancer is locked.
       const headers = b.insert_headers ?? {};
       if (Object.keys(headers).length) validateInsertHeaders(Object.keys(headers), protocol, true);
       if ((protocol === 'UDP' || protocol === 'SCTP') && (hasTlsRefs(b) || Object.keys(headers).length)) {
         throw lbErrors.validation(`${protocol} protocol listener does not support TLS.`);
       }
+      // The key manager is read within this transaction (a read on the store's own connection
+      // would wait for it to end).
+      await checkListenerTls(this.deps, ctx, protocol, b, trx);
       checkListenerProtocolServed(lb.provider, protocol);
       await checkPortFree(trx, lb.id, protocol, b.protocol_port!);
       const cidrs = b.allowed_cidrs ?? null;

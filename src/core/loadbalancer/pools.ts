@@ -71,11 +71,11 @@ function checkSessionPersistence(protocol: string, sp: SessionPersistence | null
  * it presents to members, the CA members' certificates must chain to and that CA's CRL, each
  * readable by the caller; the TLS versions and ALPN protocols of a TLS-enabled pool.
  */
-async function checkPoolTls(deps: LbDeps, ctx: RequestContext, b: PoolPut, current?: PoolRow): Promise<void> {
+async function checkPoolTls(deps: LbDeps, ctx: RequestContext, b: PoolPut, current?: PoolRow, trx?: Q): Promise<void> {
   const ca = b.ca_tls_container_ref === undefined ? current?.ca_tls_container_ref : b.ca_tls_container_ref;
   const crl = b.crl_container_ref === undefined ? current?.crl_container_ref : b.crl_container_ref;
   if (crl && !ca) throw lbErrors.validation('A CA certificate reference is required to specify a revocation list.');
-  const checks = new TlsChecks(deps.keyManager, ctx);
+  const checks = new TlsChecks(deps.keyManager, ctx, trx);
   if (b.tls_container_ref) {
     await checks.refs([b.tls_container_ref]);
     await checks.certificates([b.tls_container_ref]);
@@ -152,8 +152,6 @@ export class Pools {
       checkProtocolPair(listener.protocol, protocol);
     }
     checkSessionPersistence(protocol, b.session_persistence);
-    // The key manager is read before the transaction (its connection is the store's).
-    await checkPoolTls(this.deps, ctx, b);
     if (b.healthmonitor || (b.members?.length ?? 0) > 0) {
       throw lbErrors.notImplementedAction(lb.provider, 'Creating a pool with its members or health monitor in one call is not implemented by this engine.');
     }
@@ -167,6 +165,8 @@ export class Pools {
       }
       await lockLoadBalancer(trx, lb.id, 'PENDING_UPDATE', 'immutable');
       if (listener) await trx.updateTable('lb_listeners').set({ provisioning_status: C.PROVISIONING.PENDING_UPDATE }).where('id', '=', listener.id).execute();
+      // _validate_create_pool, once locked; the key manager is read within this transaction.
+      await checkPoolTls(this.deps, ctx, b, undefined, trx);
       checkPoolServed(lb.provider, protocol);
       const sp = b.session_persistence;
       await trx

@@ -10,6 +10,7 @@
  *   certificate: <ref>".
  * Octavia's defaults for TLS-enabled listeners and pools come with them.
  */
+import type { Q } from '../../store/db.js';
 import type { RequestContext } from '../context.js';
 import type { KeyManagerService } from '../keymanager/service.js';
 import { UnreadableCertificate, UnreadablePkcs12, caCertificate, crlSignedBy, tlsBundle } from './certs.js';
@@ -48,13 +49,15 @@ export class TlsChecks {
   constructor(
     private readonly km: KeyManagerService,
     private readonly ctx: RequestContext,
+    /** The transaction the checks run in (the store's own connection otherwise). */
+    private readonly q?: Q,
   ) {}
 
   /** `_validate_tls_refs`: every certificate reference readable by the caller. */
   async refs(refs: readonly string[]): Promise<void> {
     const bad: string[] = [];
     for (const ref of refs) {
-      const m = await this.km.material(ref, this.ctx);
+      const m = await this.km.material(ref, this.ctx, this.q);
       if (!m) {
         bad.push(ref);
         continue;
@@ -73,7 +76,7 @@ export class TlsChecks {
   /** The driver's load_certificates_data: each reference yields a certificate and its key. */
   async certificates(refs: readonly string[]): Promise<void> {
     for (const ref of refs) {
-      const m = await this.km.material(ref, this.ctx);
+      const m = await this.km.material(ref, this.ctx, this.q);
       try {
         if (!m) throw new UnreadableCertificate('not found');
         tlsBundle(m);
@@ -87,11 +90,11 @@ export class TlsChecks {
   /** `_validate_client_ca_and_crl_refs` (listeners' client authentication, pools' member CA). */
   async caAndCrl(caRef: string, crlRef: string | null | undefined): Promise<void> {
     const bad: string[] = [];
-    const ca = await this.km.material(caRef, this.ctx);
+    const ca = await this.km.material(caRef, this.ctx, this.q);
     if (ca?.kind !== 'secret') bad.push(caRef);
     let crl: Buffer | null = null;
     if (crlRef) {
-      const m = await this.km.material(crlRef, this.ctx);
+      const m = await this.km.material(crlRef, this.ctx, this.q);
       if (m?.kind !== 'secret') bad.push(crlRef);
       else crl = m.payload;
     }
