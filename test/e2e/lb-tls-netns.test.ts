@@ -22,7 +22,7 @@ import { until } from '../support/poll.js';
 import { type ServerProcess, startServerProcess } from '../support/process.js';
 import { BARBICAN_CLIENT, CURL, NOVA_CLIENT, OPENSTACK_CLIENT, ROOT, missing } from '../support/requires.js';
 
-const PREFIX = 'pt';
+const PREFIX = 'pk';
 const names = new Names(PREFIX);
 const skip = missing([ROOT, OPENSTACK_CLIENT, NOVA_CLIENT, BARBICAN_CLIENT, CURL]);
 const NAME = 'www.example.com';
