@@ -3,7 +3,7 @@
  * `npm test`: everything, in order, on a fresh Debian machine.
  *
  *   1. install what the tests need from Debian when missing (root only): the real OpenStack
- *      clients, Tempest, its Neutron, Octavia and Keystone plugins and stestr, iproute2, nftables,
+ *      clients, Tempest, its Neutron, Octavia, Keystone and Barbican plugins and stestr, iproute2, nftables,
  *      iptables, conntrack, HAProxy;
  *   2. type-check, lint (`npm run lint`: Biome, then knip), build;
  *   3. the vitest suites `unit` and `api` (seconds);
@@ -14,7 +14,9 @@
  *        scripts/tempest-network.sh  tempest.api.network, less test/tempest/network-exclude.txt;
  *        scripts/tempest-compute.sh  tempest.api.compute.servers.test_create_server and
  *                                    tempest.api.image.v2.test_images;
- *        scripts/tempest-octavia.sh  octavia_tempest_plugin.tests.api.v2;
+ *        scripts/tempest-octavia.sh  octavia_tempest_plugin.tests.api.v2 (its amphora tests
+ *                                    with the amphora provider), and barbican_tempest_plugin's
+ *                                    API tests less test/tempest/barbican-exclude.txt;
  *        scripts/tempest-identity.sh tempest.api.identity and keystone_tempest_plugin.tests.api,
  *                                    less test/tempest/identity-exclude.txt.
  *
@@ -38,10 +40,14 @@ const DEBIAN_PACKAGES = {
   '/usr/bin/glance': 'python3-glanceclient',
   '/usr/lib/python3/dist-packages/octaviaclient': 'python3-octaviaclient',
   '/usr/bin/neutron': 'python3-neutronclient',
+  '/usr/lib/python3/dist-packages/barbicanclient': 'python3-barbicanclient',
+  '/usr/bin/curl': 'curl',
+  '/usr/bin/openssl': 'openssl',
   '/usr/bin/tempest': 'tempest',
   '/usr/lib/python3/dist-packages/neutron_tempest_plugin': 'neutron-tempest-plugin',
   '/usr/lib/python3/dist-packages/octavia_tempest_plugin': 'octavia-tempest-plugin',
   '/usr/lib/python3/dist-packages/keystone_tempest_plugin': 'keystone-tempest-plugin',
+  '/usr/lib/python3/dist-packages/barbican_tempest_plugin': 'barbican-tempest-plugin',
   '/usr/bin/stestr': 'python3-stestr',
   '/usr/sbin/ip': 'iproute2',
   '/usr/sbin/nft': 'nftables',
@@ -144,7 +150,7 @@ if (!fast) {
     for (const [script, title] of [
       ['scripts/tempest-network.sh', 'Tempest: tempest.api.network'],
       ['scripts/tempest-compute.sh', 'Tempest: compute servers.test_create_server and image.v2.test_images'],
-      ['scripts/tempest-octavia.sh', 'Tempest: octavia_tempest_plugin.tests.api.v2'],
+      ['scripts/tempest-octavia.sh', 'Tempest: octavia_tempest_plugin.tests.api.v2 and barbican_tempest_plugin.tests.api'],
       ['scripts/tempest-identity.sh', 'Tempest: tempest.api.identity and keystone_tempest_plugin.tests.api'],
     ]) {
       if (existsSync(script)) run(title, 'bash', [script]);

@@ -12,7 +12,7 @@ import * as C from './constants.js';
 import type { LbDeps } from './deps.js';
 import { lbErrors } from './errors.js';
 import { checkProtocolPair } from './listeners.js';
-import { type L7PolicyRow, type L7RuleRow, octaviaTime } from './model.js';
+import { type L7PolicyRow, type L7RuleRow, type LbRow, type PoolRow, octaviaTime } from './model.js';
 import { type ListSpec, type Listing, OBJECT_COLUMNS, listPage, listV2Page } from './query.js';
 import { checkQuota } from './quotas.js';
 import { type Rendered, renderL7Policies, renderL7Rules } from './render.js';
@@ -42,6 +42,7 @@ const L7RULE_LIST: ListSpec<'lb_l7rules'> = {
   tagType: 'lb_l7rule',
   columns: {
     ...OBJECT_COLUMNS,
+    l7policy_id: { column: 'l7policy_id' },
     type: { column: 'type' },
     compare_type: { column: 'compare_type' },
     key: { column: 'key' },
@@ -173,6 +174,18 @@ function sanitizePolicy(p: L7PolicyPut, create: boolean): L7PolicyPut {
 
 // ------------------------------------------------------------ policies
 
+/**
+ * The pool a policy redirects to: a pool of the policy's own load balancer (and so of its
+ * project). Any other pool is Octavia's 404, as if it did not exist: a policy must never send
+ * one tenant's traffic to another's members, nor reach across load balancers (an engine serves
+ * one load balancer and could not forward there anyway).
+ */
+async function redirectPool(q: Q, lb: LbRow, poolId: string): Promise<PoolRow> {
+  const pool = await getPool(q, poolId);
+  if (pool.loadbalancer_id !== lb.id || pool.project_id !== lb.project_id) throw lbErrors.notFound(C.MODEL_NAMES.pool, poolId);
+  return pool;
+}
+
 async function lockForListener(trx: Tx, lbId: string, listenerId: string): Promise<void> {
   await lockLoadBalancer(trx, lbId, 'PENDING_UPDATE', 'immutable');
   await trx.updateTable('lb_listeners').set({ provisioning_status: C.PROVISIONING.PENDING_UPDATE }).where('id', '=', listenerId).execute();
@@ -238,7 +251,7 @@ export class L7Policies {
     authorize(ctx, lb.project_id);
     if (listener.protocol === 'PROMETHEUS') throw lbErrors.listenerNoChildren('PROMETHEUS');
     if (b.redirect_pool_id) {
-      const pool = await getPool(db, b.redirect_pool_id);
+      const pool = await redirectPool(db, lb, b.redirect_pool_id);
       checkProtocolPair(listener.protocol, pool.protocol);
     }
     // A null rule (WSME lets it through) fails where it is first read, as it always has.
@@ -292,7 +305,7 @@ export class L7Policies {
     authorize(ctx, lb.project_id);
     const v = sanitizePolicy(b, false);
     if (v.redirect_pool_id) {
-      const pool = await getPool(db, v.redirect_pool_id);
+      const pool = await redirectPool(db, lb, v.redirect_pool_id);
       checkProtocolPair(listener.protocol, pool.protocol);
     }
     await this.deps.uow.run(async (w) => {

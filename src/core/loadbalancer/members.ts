@@ -27,6 +27,7 @@ const MEMBER_LIST: ListSpec<'lb_members'> = {
   columns: {
     ...OBJECT_COLUMNS,
     name: { column: 'name' },
+    pool_id: { column: 'pool_id' },
     address: { column: 'address' },
     protocol_port: { column: 'protocol_port', type: 'int' },
     weight: { column: 'weight', type: 'int' },
