@@ -270,6 +270,9 @@ function validate(t: WsType, v: unknown): unknown {
       }
       return v;
     case 'list':
+      // WSME lets a null item through and Octavia then fails on it (a 500, or a NOT NULL column
+      // refusing it); refused here as the client's input, whatever list it is in.
+      if ((v as unknown[]).includes(null)) throw new Coercion('Value should be a list without None items');
       return (v as unknown[]).map((x) => validate(t.item, x));
     case 'object':
       return v;
