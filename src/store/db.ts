@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import {
@@ -14,6 +14,7 @@ import {
   type TransactionSettings,
   sql,
 } from 'kysely';
+import { privateDir } from '../util/private.js';
 import type { DB } from './schema.js';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -48,7 +49,13 @@ export class Store {
       return new Store(new Kysely<DB>({ dialect: new GuardedDialect(new PostgresDialect({ pool }), true) }), 'postgres');
     }
     const path = opts.url.replace(/^sqlite:/, '');
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    if (path !== ':memory:') {
+      // The database holds every password and token hash: its directory is the owner's, and the
+      // file is created 0600 before SQLite opens it (SQLite gives its -wal and -shm the file's mode).
+      privateDir(dirname(path));
+      if (!existsSync(path)) closeSync(openSync(path, 'a', 0o600));
+      chmodSync(path, 0o600);
+    }
     const raw = new Database(path);
     // WAL: readers never block the writer; NORMAL sync is durable across a process crash (kill -9)
     // because the WAL is written before commit returns; only an OS crash may lose the last commits.
