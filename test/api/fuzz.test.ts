@@ -188,8 +188,8 @@ it(`every route of every service answers hostile requests in its own format, wit
             p.ms += ms;
             profile.set(key, p);
           }
-          // A slow answer on a loaded machine gets one more chance before it counts.
-          if (ms > SLOW_MS) ({ res, ms } = await send(service, req));
+          // A slow answer on a loaded machine gets two more chances before it counts.
+          for (let again = 0; again < 2 && ms > SLOW_MS; again++) ({ res, ms } = await send(service, req));
           const failure: Failure | undefined =
             checkAnswer(service, req.method, req.headers.accept, { status: res.statusCode, headers: res.headers, body: res.body }) ??
             (ms > SLOW_MS ? 'slow' : undefined);

@@ -12,6 +12,8 @@ export interface Fixtures {
   projects: { admin: string; demo: string; alt: string };
   /** Ids by the literal path segment before them (`networks`, `servers`, `members` …), or by parameter name. */
   ids: Map<string, string[]>;
+  /** Ids of what `demo` owns: what another project's member must not see or use. */
+  demoOwned: Set<string>;
 }
 
 function need<T>(what: string, r: { status: number; body: T }, ...ok: number[]): T {
@@ -25,6 +27,7 @@ export async function makeFixtures(tc: TestCloud): Promise<Fixtures> {
   const demo = await tokenFor(tc, 'demo', DEMO_PASSWORD);
   const ids = new Map<string, string[]>();
   const add = (key: string, id: string) => ids.set(key, [...(ids.get(key) ?? []), id]);
+  const demoOwned = new Set<string>();
   const as = (service: string, token: string) => new Client(apps.get(service)!, token);
 
   // Identity: a second project with a member of its own.
@@ -245,5 +248,20 @@ export async function makeFixtures(tc: TestCloud): Promise<Fixtures> {
   const amph = need('amphorae', await lbAdmin.get('/v2/octavia/amphorae'), 200) as { amphorae: Array<{ id: string }> };
   for (const a of amph.amphorae) add('amphorae', a.id);
 
-  return { tokens: { admin, demo, alt }, projects: { admin: pid('admin'), demo: pid('demo'), alt: altProject.project.id }, ids };
+  for (const id of [
+    n.network.id,
+    s.subnet.id,
+    p.port.id,
+    rt.router.id,
+    sg.security_group.id,
+    sgr.security_group_rule.id,
+    sp.subnetpool.id,
+    im.id,
+    srv.server.id,
+  ]) {
+    demoOwned.add(id);
+  }
+  for (const id of [l.loadbalancer.id, li.listener.id, po.pool.id, me.member.id, hm.healthmonitor.id, l7.l7policy.id, rule.rule.id]) demoOwned.add(id);
+  for (const x of ports.ports) demoOwned.add(x.id);
+  return { tokens: { admin, demo, alt }, projects: { admin: pid('admin'), demo: pid('demo'), alt: altProject.project.id }, ids, demoOwned };
 }
