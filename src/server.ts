@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
@@ -9,6 +9,7 @@ import { metadataHandler } from './api/metadata/handler.js';
 import { buildIdentityApi } from './api/identity/app.js';
 import { buildLoadBalancerApi } from './api/loadbalancer/app.js';
 import { buildImageApi } from './api/image/app.js';
+import { buildKeyManagerApi } from './api/keymanager/app.js';
 import { buildNetworkApi } from './api/network/app.js';
 import type { Config } from './config.js';
 import { buildCatalog, serviceUrl } from './core/catalog.js';
@@ -17,6 +18,8 @@ import { ComputeManager } from './core/compute/manager.js';
 import { ComputeService } from './core/compute/service.js';
 import { type RequestContext, systemContext } from './core/context.js';
 import { ImageService } from './core/image/service.js';
+import { Sealer } from './core/keymanager/seal.js';
+import { KeyManagerService } from './core/keymanager/service.js';
 import { DEFAULT_DOMAIN_ID, IdentityService } from './core/identity/service.js';
 import { Agents, REPORT_INTERVAL_MS } from './core/network/agents.js';
 import { floatingIpOps } from './core/network/floatingips.js';
@@ -46,6 +49,8 @@ import { Names } from './dataplane/netns/names.js';
 import { parseProtocols } from './dataplane/netns/secgroups.js';
 import { ChangeBus, UnitOfWork } from './core/work.js';
 import { migrate } from './store/migrate.js';
+import { closeDataDir, privateDir } from './util/private.js';
+import { machineTrees } from './dataplane/netns/machines/paths.js';
 
 /** Extensions the Neutron core of this build implements. */
 const CORE_EXTENSIONS = [
@@ -102,6 +107,7 @@ export const APP_PORTS: Record<string, keyof Config['ports']> = {
   compute: 'compute',
   image: 'image',
   'load-balancer': 'loadBalancer',
+  'key-manager': 'keyManager',
 };
 
 export interface Services {
@@ -114,6 +120,7 @@ export interface Services {
   dataplane: DataPlaneDriver;
   loadBalancer: LoadBalancerService;
   lbEngine: LbEngine;
+  keyManager: KeyManagerService;
   image: ImageService;
   compute: ComputeService;
   computeManager: ComputeManager;
@@ -138,6 +145,17 @@ export class Cloud {
 
   /** Open the store, migrate, bootstrap on first start, and build (not yet listen on) every API. */
   static async create(config: Config, log: Logger = pino({ level: config.logLevel }, pino.destination(2))): Promise<Cloud> {
+    // Private before anything is written to it: 0700, every file in it 0600 (see util/private.ts).
+    privateDir(config.dataDir);
+    // Instances' file systems are theirs: image trees and each instance's writes, seed and init
+    // files keep the modes their owners inside gave them (0755 binaries a non-root user runs).
+    const opened = closeDataDir(config.dataDir, machineTrees(config.dataDir));
+    if (opened.length) {
+      log.warn(
+        { dataDir: config.dataDir, changed: opened.length, examples: opened.slice(0, 5).map((c) => `${c.was} ${c.path}`) },
+        'the data directory was readable by other users: its directories are now 0700 and its files 0600',
+      );
+    }
     const store = await Store.open({
       url: config.databaseUrl,
       onIdleConnectionError: (err) =>
@@ -146,10 +164,11 @@ export class Cloud {
     await migrate(store);
     const changes = new ChangeBus((err, c) => log.error({ err, change: c }, 'a change listener failed'));
     const uow = new UnitOfWork(store, changes);
-    const served = new Set(['identity', 'network', 'compute', 'image', 'load-balancer']);
+    const served = new Set(['identity', 'network', 'compute', 'image', 'load-balancer', 'key-manager']);
     const identity = new IdentityService(uow, {
       tokenTtlSeconds: config.tokenTtlSeconds,
       catalog: () => buildCatalog(config, served),
+      dataDir: config.dataDir,
     });
     configureDefaultQuotas(config.quotas);
     const network = new NetworkService(uow);
@@ -176,11 +195,26 @@ export class Cloud {
     const dataplane = await createDataPlane(config, network, agents, machines, log);
     if (dataplane instanceof NetnsDataPlane) compute.attachHost(dataplane);
 
-    const loadBalancer = new LoadBalancerService(uow, network, { networkDriver: config.lbNetworkDriver, host: hostname() });
+    // Payloads sealed under a key of the data directory (core/keymanager/seal.ts).
+    const keyManager = new KeyManagerService(uow, Sealer.fromFile(join(config.dataDir, 'keymanager.key')));
+    const loadBalancer = new LoadBalancerService(uow, network, { networkDriver: config.lbNetworkDriver, host: hostname(), keyManager });
     const lbEngine = await createLbEngine(config, loadBalancer, log.child({ component: 'lb-engine' }), dataplane instanceof NetnsDataPlane ? dataplane : null);
     if (config.lbaasV1) extensions.add('lbaas');
 
-    const cloud = new Cloud(config, log, { store, identity, network, agents, extensions, dataplane, image, compute, computeManager, loadBalancer, lbEngine });
+    const cloud = new Cloud(config, log, {
+      store,
+      identity,
+      network,
+      agents,
+      extensions,
+      dataplane,
+      image,
+      compute,
+      computeManager,
+      loadBalancer,
+      lbEngine,
+      keyManager,
+    });
     const identityUrl = () => serviceUrl(config, 'identity');
     cloud.apps.set('identity', buildIdentityApi({ logger: log, identity, uow }));
     cloud.apps.set(
@@ -200,6 +234,7 @@ export class Cloud {
     cloud.apps.set('compute', buildComputeApi({ logger: log, compute, uow, auth: identity, identityUrl }));
     cloud.apps.set('image', buildImageApi({ logger: log, service: image, uow, auth: identity, identityUrl }));
     cloud.apps.set('load-balancer', buildLoadBalancerApi({ logger: log, service: loadBalancer, uow, auth: identity, identityUrl }));
+    cloud.apps.set('key-manager', buildKeyManagerApi({ logger: log, service: keyManager, uow, auth: identity, identityUrl }));
     cloud.dashboard = buildDashboard(config, log, cloud, uow, machines);
     return cloud;
   }
@@ -222,7 +257,10 @@ export class Cloud {
       await compute.flavors.bootstrap();
       await this.createDefaultImage(admin.id);
     }
-    const files = this.writeCredentials(result.adminPassword, result.demoPassword);
+    // clouds.yaml is rewritten only when both passwords are known; its application-credential
+    // cloud then gets a fresh credential (a secret is shown once, so an old one cannot be reused).
+    const appCred = result.adminPassword !== null && result.demoPassword !== null ? await identity.demoAppCredential() : null;
+    const files = this.writeCredentials(result.adminPassword, result.demoPassword, appCred);
     return { firstStart: result.firstStart, files };
   }
 
@@ -240,9 +278,9 @@ export class Cloud {
     await this.services.image.createPublicImage(owner, CIRROS_NAME, data, { disk: 'qcow2', container: 'bare' });
   }
 
-  private writeCredentials(adminPassword: string | null, demoPassword: string | null): string[] {
+  private writeCredentials(adminPassword: string | null, demoPassword: string | null, appCred: { id: string; secret: string } | null = null): string[] {
     const dir = this.config.dataDir;
-    mkdirSync(dir, { recursive: true });
+    privateDir(dir);
     const authUrl = `${serviceUrl(this.config, 'identity')}/v3`;
     const written: string[] = [];
     const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
@@ -287,7 +325,21 @@ export class Cloud {
           '    interface: "public"',
           '    identity_api_version: 3',
         ].join('\n');
-      writeFileSync(file, `clouds:\n${cloud('demo', demoPassword)}\n${cloud('admin', adminPassword)}\n`, { mode: 0o600 });
+      const appCredCloud = appCred
+        ? [
+            '  pocketstack-appcred:',
+            '    auth_type: "v3applicationcredential"',
+            '    auth:',
+            `      auth_url: ${JSON.stringify(authUrl)}`,
+            `      application_credential_id: ${JSON.stringify(appCred.id)}`,
+            `      application_credential_secret: ${JSON.stringify(appCred.secret)}`,
+            `    region_name: ${JSON.stringify(this.config.region)}`,
+            '    interface: "public"',
+            '    identity_api_version: 3',
+            '',
+          ].join('\n')
+        : '';
+      writeFileSync(file, `clouds:\n${cloud('demo', demoPassword)}\n${cloud('admin', adminPassword)}\n${appCredCloud}`, { mode: 0o600 });
       chmodSync(file, 0o600);
       written.push(file);
     }

@@ -203,3 +203,18 @@ describe("the DHCP agent's ports", () => {
     });
   });
 });
+
+describe("the data directory's privacy sweep and the machines' trees", () => {
+  it('leaves image trees and instances’ own files alone, not their console logs and state', async () => {
+    const { machineTrees } = await import('../../src/dataplane/netns/machines/paths.js');
+    const keep = machineTrees('/d');
+    expect(keep('/d/rootfs')).toBe(false);
+    expect(keep('/d/rootfs/abc/bin/busybox')).toBe(true);
+    expect(keep('/d/instances/i1')).toBe(false);
+    expect(keep('/d/instances/i1/console.log')).toBe(false);
+    expect(keep('/d/instances/i1/state.json')).toBe(false);
+    expect(keep('/d/instances/i1/.ps')).toBe(true);
+    expect(keep('/d/instances/i1/disk/upper/etc')).toBe(true);
+    expect(keep('/d/pocketstack.db')).toBe(false);
+  });
+});

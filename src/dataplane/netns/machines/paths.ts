@@ -1,10 +1,25 @@
 import { createHash } from 'node:crypto';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative, sep } from 'node:path';
 import { consoleLogPath } from '../../../core/compute/host.js';
 
 /** A safe directory name for an instance id (UUIDs as they are; anything else hashed). */
 export function instanceDirName(id: string): string {
   return /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/.test(id) ? id : createHash('sha256').update(id).digest('hex');
+}
+
+/**
+ * Paths under the data directory that hold instances' own file systems: the image trees
+ * (`rootfs/…`) and, in each instance's directory, everything but its console log and state
+ * (its writes, disk image, seed, config drive, init files). The data directory's privacy
+ * sweep leaves their modes alone.
+ */
+export function machineTrees(dataDir: string): (path: string) => boolean {
+  return (path) => {
+    const parts = relative(dataDir, path).split(sep);
+    if (parts[0] === 'rootfs') return parts.length >= 2;
+    if (parts[0] === 'instances') return parts.length >= 3 && !['console.log', 'state.json'].includes(parts[2]);
+    return false;
+  };
 }
 
 /** Where PocketStack keeps what lives only while the host is up (namespace files, mount points), per prefix. */
