@@ -216,7 +216,7 @@ export class MachineRunner implements InstanceRunner {
     this.states.set(id, s);
     mkdirSync(this.paths.instanceDir(id), { recursive: true, mode: 0o700 });
     const file = this.paths.state(id);
-    writeFileSync(`${file}.tmp`, JSON.stringify(s));
+    writeFileSync(`${file}.tmp`, JSON.stringify(s), { mode: 0o600 });
     renameSync(`${file}.tmp`, file);
   }
 
