@@ -9,6 +9,9 @@ import * as m0006 from './migrations/0006_image.js';
 import * as m0007 from './migrations/0007_loadbalancer.js';
 import * as m0008 from './migrations/0008_metering.js';
 import * as m0009 from './migrations/0009_instance_reports.js';
+import * as m0070 from './migrations/0070_qos.js';
+import * as m0071 from './migrations/0071_trunks.js';
+import * as m0072 from './migrations/0072_port_forwardings.js';
 
 /** Migrations are listed here in order; each file only ever gains successors, never edits. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -21,6 +24,9 @@ const MIGRATIONS: Record<string, Migration> = {
   '0007_loadbalancer': m0007,
   '0008_metering': m0008,
   '0009_instance_reports': m0009,
+  '0070_qos': m0070,
+  '0071_trunks': m0071,
+  '0072_port_forwardings': m0072,
 };
 
 class StaticProvider implements MigrationProvider {

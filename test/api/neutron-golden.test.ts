@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type TestCloud, networkClients, startCloud } from '../support/cloud.js';
+import { type TestCloud, serviceClients, startCloud } from '../support/cloud.js';
 import { type GoldenCallers, Replay, type ReplayOptions, expectReplay, goldenCallers, loadFixture, replay } from '../support/neutron-golden.js';
 
 /**
@@ -156,7 +156,7 @@ describe('golden Neutron scenarios, replayed against PocketStack', () => {
         e,
       ]),
     );
-    const { demo } = await networkClients(tc);
+    const { demo } = await serviceClients(tc, 'network');
     const ours = (await demo.get('/v2.0/extensions')).body.extensions as { alias: string }[];
     const problems: string[] = [];
     for (const e of ours) {
