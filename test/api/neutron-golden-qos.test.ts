@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { type TestCloud, startCloud } from '../support/cloud.js';
-import { type GoldenCallers, type ReplayOptions, expectReplay, goldenCallers, replay, summarise } from '../support/neutron-golden.js';
+import { type GoldenCallers, type ReplayOptions, expectReplay, goldenCallers, replay } from '../support/neutron-golden.js';
 
 /**
  * QoS, trunks and floating IP port forwarding (issue 11), replayed from real Neutron Zed's
@@ -57,7 +57,6 @@ describe('golden Neutron scenarios: QoS, trunks, port forwarding', () => {
   for (const [extension, known] of Object.entries(KNOWN)) {
     it(extension, async () => {
       const r = await replay(gc, extension, OPTIONS);
-      if (process.env.GOLDEN_SUMMARY) console.log(summarise(r));
       expectReplay(r, known);
     });
   }
