@@ -7,6 +7,8 @@ import type { Logger } from 'pino';
 import type { DomainError } from '../../core/errors.js';
 import type { Agents } from '../../core/network/agents.js';
 import type { LoadBalancerService } from '../../core/loadbalancer/service.js';
+import type { PortForwardings } from '../../core/network/portforwardings.js';
+import type { QosRules } from '../../core/network/qosrules.js';
 import type { NetworkService } from '../../core/network/service.js';
 import type { UnitOfWork } from '../../core/work.js';
 import { type TokenAuthenticator, keystoneMiddleware401, tokenAuth } from '../auth.js';
@@ -15,8 +17,11 @@ import { resourceNotFound } from './request.js';
 import { agentRoutes } from './routes/agents.js';
 import { extensionRoutes } from './routes/extensions.js';
 import { lbaasV1Routes } from './routes/lbaasv1.js';
+import { portForwardingRoutes } from './routes/portforwardings.js';
+import { qosRoutes } from './routes/qos.js';
 import { quotaRoutes } from './routes/quotas.js';
 import { resourceRoutes } from './routes/resources.js';
+import { trunkRoutes } from './routes/trunks.js';
 import { versionRoutes } from './routes/versions.js';
 import { type ServiceProvider, viewRoutes } from './routes/views.js';
 
@@ -35,6 +40,12 @@ export interface NetworkApiOptions {
   lbaasV1?: LoadBalancerService;
   /** Neutron's agents (the `agent` and `dhcp_agent_scheduler` extensions). */
   agents?: Agents;
+  /** QoS rules and rule types (`qos`), when served. */
+  qosRules?: QosRules;
+  /** Floating IP port forwardings, when served. */
+  portForwardings?: PortForwardings;
+  /** Trunks' get_subports, when trunks are served. */
+  trunks?: boolean;
 }
 
 /** Neutron's error body. */
@@ -74,6 +85,9 @@ export function buildNetworkApi(opts: NetworkApiOptions): FastifyInstance {
   viewRoutes(app, service.store, opts.serviceProviders);
   if (opts.lbaasV1) lbaasV1Routes(app, opts.lbaasV1);
   if (opts.agents) agentRoutes(app, opts.agents, service);
+  if (opts.qosRules) qosRoutes(app, opts.qosRules);
+  if (opts.portForwardings) portForwardingRoutes(app, opts.portForwardings);
+  if (opts.trunks) trunkRoutes(app, service.store);
   resourceRoutes(app, service);
 
   app.setNotFoundHandler(async () => {

@@ -293,6 +293,7 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
     timer.mark('read');
     p.quietOwnLinks();
     await p.apply();
+    await p.qos();
     timer.mark('apply');
     await p.services();
     timer.mark('services');
