@@ -239,8 +239,11 @@ export class NetnsDataPlane implements DataPlaneDriver {
     if (this.instances) {
       snap.instances = (await readInstanceSpecs(this.network.store.db)).map((i) => ({
         id: i.id,
-        running: i.power === 'running',
+        running: i.power !== 'stopped',
+        frozen: i.power === 'paused' || i.power === 'suspended' ? i.power : null,
+        rescue: i.rescue,
         userData: i.userData ? i.userData.toString('utf8') : null,
+        files: i.personality.map((f) => ({ path: f.path, contents: f.contents.toString('base64') })),
         bootGeneration: i.rebootSeq,
         nics: i.ports.map((p) => p.id),
       }));
@@ -652,7 +655,8 @@ export class NetnsDataPlane implements DataPlaneDriver {
       // The port's reason first: a route through a refused link fails only because of it.
       const error = (portError ? errors.get(`port:${portError.portId}`) : undefined) ?? errors.get(`instance:${i.id}`);
       if (!existing.has(i.ns) && !error) continue;
-      const report: InstanceReport = { power: i.running ? 'running' : 'shutdown', rebootSeq: i.bootGeneration, ...(error ? { error } : {}) };
+      const power: InstanceReport['power'] = !i.running ? 'shutdown' : (this.processes.frozenAs(i.id) ?? 'running');
+      const report: InstanceReport = { power, rebootSeq: i.bootGeneration, ...(error ? { error } : {}) };
       const key = JSON.stringify(report);
       if (this.reported.get(i.id) === key) continue;
       this.reported.set(i.id, key);

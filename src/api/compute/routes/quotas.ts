@@ -8,8 +8,8 @@ export function quotaRoutes(edge: ComputeEdge): void {
   const { app, compute } = edge;
 
   app.get('/v2.1/limits', async (req) => {
-    const { limits, usage } = await compute.quotas.limits(edge.caller(req));
-    return limitsView(limits, usage);
+    const { limits, usage } = await compute.quotas.limits(edge.caller(req), edge.query(req).get('tenant_id')?.[0]);
+    return limitsView(edge.version(req), limits, usage);
   });
 
   app.get('/v2.1/os-quota-sets/:project', async (req) => {
