@@ -125,7 +125,7 @@ if (!fast) {
   if (!args.has('--no-tempest')) {
     for (const [script, title] of [
       ['scripts/tempest-network.sh', 'Tempest: tempest.api.network'],
-      ['scripts/tempest-compute.sh', 'Tempest: compute servers.test_create_server and image.v2.test_images'],
+      ['scripts/tempest-compute.sh', 'Tempest: tempest.api.compute and tempest.api.image'],
       ['scripts/tempest-octavia.sh', 'Tempest: octavia_tempest_plugin.tests.api.v2'],
     ]) {
       if (existsSync(script)) run(title, 'bash', [script]);

@@ -10,6 +10,7 @@ import * as m0007 from './migrations/0007_loadbalancer.js';
 import * as m0008 from './migrations/0008_metering.js';
 import * as m0009 from './migrations/0009_instance_reports.js';
 import * as m0010 from './migrations/0010_compute_nova.js';
+import * as m0011 from './migrations/0011_compute_quota_classes.js';
 
 /** Migrations are listed here in order; each file only ever gains successors, never edits. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -23,6 +24,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0008_metering': m0008,
   '0009_instance_reports': m0009,
   '0010_compute_nova': m0010,
+  '0011_compute_quota_classes': m0011,
 };
 
 class StaticProvider implements MigrationProvider {

@@ -376,6 +376,12 @@ export interface ComputeServicesTable {
   updated_at: string | null;
 }
 
+export interface ComputeQuotaClassesTable {
+  class_name: string;
+  resource: string;
+  hard_limit: number;
+}
+
 export interface ServerTombstonesTable {
   id: string;
   project_id: string;
@@ -770,6 +776,7 @@ export interface DB {
   aggregate_metadata: AggregateMetadataTable;
   compute_services: ComputeServicesTable;
   server_tombstones: ServerTombstonesTable;
+  compute_quota_classes: ComputeQuotaClassesTable;
   images: ImagesTable;
   image_properties: ImagePropertiesTable;
   image_tags: ImageTagsTable;

@@ -55,10 +55,18 @@ async function projectId(name: string): Promise<string> {
 afterAll(async () => tc.stop());
 
 describe('versions and microversions', () => {
-  it('lists v2.1 at / without a token, and the version document at /v2.1', async () => {
+  it('lists v2.0 and v2.1 at / without a token, and each version document', async () => {
     const root = await anon.get('/');
     expect(root.status).toBe(200);
     expect(root.body.versions).toEqual([
+      {
+        id: 'v2.0',
+        status: 'DEPRECATED',
+        version: '',
+        min_version: '',
+        updated: '2025-07-04T12:00:00Z',
+        links: [{ rel: 'self', href: 'http://localhost:80/v2/' }],
+      },
       {
         id: 'v2.1',
         status: 'CURRENT',
@@ -72,6 +80,8 @@ describe('versions and microversions', () => {
     expect((await anon.get('/v2.1')).status).toBe(401);
     const doc = await demo.get('/v2.1');
     expect(doc.body.version).toMatchObject({ id: 'v2.1', version: '2.96', min_version: '2.1' });
+    const legacy = await demo.get('/v2/');
+    expect(legacy.body.version).toMatchObject({ id: 'v2.0', version: '', links: [{ rel: 'self', href: 'http://localhost:80/v2/' }, { rel: 'describedby' }] });
   });
 
   it('answers in the version asked for, in both header styles', async () => {

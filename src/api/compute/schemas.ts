@@ -695,6 +695,39 @@ export function quotaUpdateSchema(v: ApiVersion): Schema {
   };
 }
 
+/** os-quota-class-sets update: every resource until 2.50 dropped the nova-network ones, 2.57 the personality ones. */
+export function quotaClassUpdateSchema(v: ApiVersion): Schema {
+  let resources = [
+    'instances',
+    'cores',
+    'ram',
+    'floating_ips',
+    'fixed_ips',
+    'metadata_items',
+    'key_pairs',
+    'security_groups',
+    'security_group_rules',
+    'injected_files',
+    'injected_file_content_bytes',
+    'injected_file_path_bytes',
+    'server_groups',
+    'server_group_members',
+  ];
+  if (v.gte('2.50')) resources = resources.filter((r) => !QUOTA_CLASS_FILTERED_2_50.includes(r));
+  if (v.gte('2.57')) resources = resources.filter((r) => !r.startsWith('injected_file'));
+  return {
+    type: 'object',
+    properties: {
+      quota_class_set: { type: 'object', properties: Object.fromEntries(resources.map((r) => [r, QUOTA_RESOURCE])), additionalProperties: false },
+    },
+    required: ['quota_class_set'],
+    additionalProperties: false,
+  };
+}
+
+/** FILTERED_QUOTAS_v250 of quota_classes.py. */
+export const QUOTA_CLASS_FILTERED_2_50 = ['fixed_ips', 'floating_ips', 'security_group_rules', 'security_groups'];
+
 /** oslo's bool_from_string for the values BOOLEAN accepts. */
 /** Nova's strutils.bool_from_string of a value a schema let through (a boolean or a word). */
 export const truthy = (v: unknown): boolean => v === true || (typeof v === 'string' && boolFromString(v));

@@ -227,6 +227,22 @@ export function quotaSetView<T>(version: ApiVersion, values: Record<string, T>, 
   return { quota_set: out };
 }
 
+/**
+ * os-quota-class-sets: before 2.50 without the server group quotas (and with the nova-network
+ * ones), from 2.50 without the nova-network ones, from 2.57 without personality's. An update's
+ * answer has no id.
+ */
+export function quotaClassSetView(version: ApiVersion, values: Record<string, number>, id?: string) {
+  const out: Record<string, unknown> = id !== undefined ? { id } : {};
+  for (const [k, x] of Object.entries(values)) {
+    if (!version.gte('2.50') && (k === 'server_groups' || k === 'server_group_members')) continue;
+    if (version.gte('2.50') && HIDDEN_FROM_2_36.includes(k)) continue;
+    if (version.gte('2.57') && HIDDEN_FROM_2_57.includes(k)) continue;
+    out[k] = x;
+  }
+  return { quota_class_set: out };
+}
+
 const LIMIT_NAMES: Array<[string, string[]]> = [
   ['ram', ['maxTotalRAMSize']],
   ['instances', ['maxTotalInstances']],

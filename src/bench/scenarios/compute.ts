@@ -2,7 +2,7 @@ import { runConcurrent } from '../client.js';
 import type { BenchContext, Result, Scenario } from '../scenario.js';
 import { round, summarize } from '../stats.js';
 
-const NOVA = { 'openstack-api-version': 'compute 2.46' };
+const NOVA = { 'openstack-api-version': 'compute 2.96' };
 
 /**
  * Server create → ACTIVE: POST /servers on a network, then GET it every 5 ms until it is ACTIVE.

@@ -422,6 +422,13 @@ export class ServerActions {
     throw novaBadRequest(`Unavailable console type ${type}.`);
   }
 
+  /** os-console-auth-tokens/{token} (admins, 2.31+): no console is ever opened here, so no token is known. */
+  async consoleAuthToken(ctx: RequestContext, token: string): Promise<never> {
+    adminOnly(ctx, 'os_compute_api:os-console-auth-tokens');
+    if (!token) throw novaBadRequest('token not provided');
+    throw novaNotFound('Token not found');
+  }
+
   /** Record that a server's actions moved on (used by other modules in their transactions). */
   static async event(w: Parameters<typeof startEvent>[0], serverId: string, event: string, host: string | null): Promise<void> {
     await startEvent(w, serverId, event, host);

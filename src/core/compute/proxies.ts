@@ -491,7 +491,6 @@ export class ComputeProxies {
     }
     target = target!;
     const fip = await this.fipByAddress(ctx, address);
-    if (fip.port_id && fip.port_id !== target.port) throw novaBadRequest('floating IP is already associated');
     try {
       await this.network.update(ctx, 'floatingips', String(fip.id), { floatingip: { port_id: target.port, fixed_ip_address: target.ip } });
     } catch (e) {

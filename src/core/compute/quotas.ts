@@ -64,10 +64,19 @@ export function checkPersonality(limits: Record<string, number>, files: Personal
   }
 }
 
+/** A quota class's limits: nova.conf's defaults with the class's own values over them. */
+export async function quotaClassLimits(q: Q, className: string): Promise<Record<string, number>> {
+  const rows = await q.selectFrom('compute_quota_classes').select(['resource', 'hard_limit']).where('class_name', '=', className).execute();
+  const out = { ...COMPUTE_QUOTA_DEFAULTS };
+  for (const r of rows) if (Object.hasOwn(out, r.resource)) out[r.resource] = r.hard_limit;
+  return out;
+}
+
+/** A project's limits: its own, else the `default` quota class's (DbQuotaDriver.get_project_quotas). */
 export async function computeQuotaLimits(q: Q, projectId: string): Promise<Record<string, number>> {
   const rows = await q.selectFrom('compute_quotas').select(['resource', 'hard_limit']).where('project_id', '=', projectId).execute();
-  const out = { ...COMPUTE_QUOTA_DEFAULTS };
-  for (const r of rows) if (r.resource in out) out[r.resource] = r.hard_limit;
+  const out = await quotaClassLimits(q, 'default');
+  for (const r of rows) if (Object.hasOwn(out, r.resource)) out[r.resource] = r.hard_limit;
   return out;
 }
 
@@ -168,8 +177,30 @@ export class ComputeQuotas {
     return { limits: await this.show(ctx, project), usage: await this.detail(ctx, project) };
   }
 
-  defaults(): Record<string, number> {
-    return { ...COMPUTE_QUOTA_DEFAULTS };
+  /** os-quota-sets/{project}/defaults: the default class's. */
+  async defaults(): Promise<Record<string, number>> {
+    return quotaClassLimits(this.store.db, 'default');
+  }
+
+  /** os-quota-class-sets/{class} (admins). */
+  async showClass(ctx: RequestContext, className: string): Promise<Record<string, number>> {
+    adminOnly(ctx, 'os_compute_api:os-quota-class-sets:show');
+    return quotaClassLimits(this.store.db, className);
+  }
+
+  async updateClass(ctx: RequestContext, className: string, input: AfterPolicy<Record<string, number>>): Promise<Record<string, number>> {
+    adminOnly(ctx, 'os_compute_api:os-quota-class-sets:update');
+    const values = input();
+    if (className.length < 1 || className.length > 255) {
+      throw novaBadRequest(`Invalid input received: quota_class_name has a length of ${className.length} characters, which is longer than 255.`);
+    }
+    await this.uow.run(async ({ trx }) => {
+      for (const [k, v] of Object.entries(values)) {
+        await trx.deleteFrom('compute_quota_classes').where('class_name', '=', className).where('resource', '=', k).execute();
+        await trx.insertInto('compute_quota_classes').values({ class_name: className, resource: k, hard_limit: v }).execute();
+      }
+    });
+    return quotaClassLimits(this.store.db, className);
   }
 
   /** Set limits; each must be ≥ what is in use unless `force`. */

@@ -43,6 +43,9 @@ export class Rebuilds {
   async rebuild(ctx: RequestContext, id: string, r: RebuildRequest): Promise<{ server: Server; adminPass: string }> {
     const adminPass = r.adminPass ?? generatePassword();
     const imageId = r.imageRef.split('/').pop()!;
+    // Read before the transaction (the store has one connection: nothing outside it may be read
+    // while it is open); refused in it, after the state checks, as Nova orders them.
+    const image = await this.core.images.forBoot(ctx, imageId);
     await startAction(this.core, ctx, id, {
       action: 'rebuild',
       check: { vm: [VM.ACTIVE, VM.STOPPED, VM.ERROR] },
@@ -55,7 +58,6 @@ export class Rebuilds {
         if (r.personality) checkPersonality(limits, r.personality);
       },
       set: async (row, w) => {
-        const image = await this.core.images.forBoot(ctx, imageId);
         if (!image) throw novaBadRequest('Cannot find image for rebuild');
         if (image.status !== 'active') throw novaBadRequest(`Image ${image.id} is not active.`);
         const flavor = JSON.parse(row.flavor) as { ram: number; disk: number };

@@ -64,6 +64,10 @@ export class Resizes {
 
   async resize(ctx: RequestContext, id: string, r: { flavorRef: string; autoDiskConfig?: boolean }): Promise<void> {
     const flavorId = r.flavorRef.split('/').pop()!;
+    // Read before the transaction (the store has one connection), refused in it after the state checks.
+    const found = await this.flavors.get(ctx, flavorId).catch(() => null);
+    const row0 = await this.core.row(ctx, id);
+    const image = await this.core.images.forBoot(ctx, row0.image_id);
     await startAction(this.core, ctx, id, {
       action: 'resize',
       check: { vm: [VM.ACTIVE, VM.STOPPED] },
@@ -73,20 +77,13 @@ export class Resizes {
       },
       set: async (row, w) => {
         const current = JSON.parse(row.flavor) as BootFlavor;
-        let target: BootFlavor;
-        try {
-          const f = await this.flavors.get(ctx, flavorId);
-          if (f.disabled && f.id !== current.id) throw new Error('disabled');
-          target = bootFlavorOf(f);
-        } catch {
-          throw novaBadRequest(`Flavor ${flavorId} could not be found.`);
-        }
+        if (!found || (found.disabled && found.id !== current.id)) throw novaBadRequest(`Flavor ${flavorId} could not be found.`);
+        const target = bootFlavorOf(found);
         if (target.disk === 0 && current.disk !== 0) {
           throw novaBadRequest('Server disk was unable to be resized because: Resize to zero disk flavor is not allowed.');
         }
         if (target.id === current.id) throw novaBadRequest('When resizing, instances must change flavor!');
         await this.checkUpsize(w, row, current, target);
-        const image = await this.core.images.forBoot(ctx, row.image_id);
         if (image && image.min_ram > target.ram) throw novaBadRequest("Flavor's memory is too small for requested image.");
         if (image && target.disk > 0 && image.min_disk > target.disk) {
           throw novaBadRequest(

@@ -27,7 +27,7 @@ import { ComputeServices } from './services.js';
 import { ServerImages } from './shelving.js';
 import { Snapshots } from './snapshots.js';
 import { ServerTags } from './tags.js';
-import { TenantUsage } from './usage.js';
+import { InstanceUsageAuditLog, TenantUsage } from './usage.js';
 import { AvailabilityZones } from './zones.js';
 
 /**
@@ -58,6 +58,7 @@ export class ComputeService implements InstanceReports {
   readonly instanceActions: InstanceActions;
   readonly migrations: Migrations;
   readonly usage: TenantUsage;
+  readonly auditLog: InstanceUsageAuditLog;
   readonly passwords: ServerPasswords;
   readonly hosts: OsHosts;
   readonly diagnostics: ServerDiagnostics;
@@ -91,6 +92,7 @@ export class ComputeService implements InstanceReports {
     this.instanceActions = new InstanceActions(core);
     this.migrations = new Migrations(core);
     this.usage = new TenantUsage(uow);
+    this.auditLog = new InstanceUsageAuditLog(uow);
     this.passwords = new ServerPasswords(core);
     this.hosts = new OsHosts(uow, this.services);
     this.diagnostics = new ServerDiagnostics(core);

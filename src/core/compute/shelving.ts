@@ -134,6 +134,8 @@ export class ServerImages {
   async unshelve(ctx: RequestContext, id: string, r: UnshelveRequest): Promise<void> {
     const azPassed = r.availabilityZone !== undefined;
     if (r.host !== undefined) adminOnly(ctx, 'os_compute_api:os-shelve:unshelve_to_host');
+    // Read before the transaction (the store has one connection).
+    const zones = azPassed && r.availabilityZone ? await this.zones.bootable() : [];
     await startAction(this.core, ctx, id, {
       action: 'unshelve',
       check: { vm: [VM.SHELVED, VM.SHELVED_OFFLOADED] },
@@ -144,7 +146,7 @@ export class ServerImages {
           );
         }
         if (azPassed && r.availabilityZone) {
-          if (!(await this.zones.bootable()).includes(r.availabilityZone)) throw novaBadRequest('The requested availability zone is not available');
+          if (!zones.includes(r.availabilityZone)) throw novaBadRequest('The requested availability zone is not available');
         }
         if (r.host) {
           const svc = await w.trx

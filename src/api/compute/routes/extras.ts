@@ -1,8 +1,8 @@
-import { novaNotFound } from '../../../core/compute/errors.js';
+import { novaBadRequest, novaNotFound } from '../../../core/compute/errors.js';
 import type { ComputeEdge } from '../edge.js';
 import { NOVA_EXTENSIONS } from '../extensions.js';
 
-/** /extensions, a server's diagnostics and its NUMA topology. */
+/** /extensions, a server's diagnostics and its NUMA topology, console auth tokens. */
 export function extraRoutes(edge: ComputeEdge): void {
   const { app, compute } = edge;
 
@@ -33,5 +33,13 @@ export function extraRoutes(edge: ComputeEdge): void {
     edge.needs(req, '2.78');
     await compute.servers.get(edge.caller(req), edge.params(req).id);
     return { nodes: [], pagesize_kb: null };
+  });
+
+  /** Before 2.31 only RDP consoles had tokens, and Nova removed RDP: a bare 400. */
+  app.get('/v2.1/os-console-auth-tokens/:token', async (req) => {
+    if (!edge.version(req).gte('2.31')) {
+      throw novaBadRequest('The server could not comply with the request since it is either malformed or otherwise incorrect.');
+    }
+    return compute.actions.consoleAuthToken(edge.caller(req), edge.params(req).token);
   });
 }

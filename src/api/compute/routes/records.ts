@@ -3,7 +3,7 @@ import { novaBadRequest } from '../../../core/compute/errors.js';
 import type { GroupPolicy } from '../../../core/compute/servergroups.js';
 import { parseUsageTime } from '../../../core/compute/usage.js';
 import type { Schema } from '../../../util/jsonschema.js';
-import { ComputeEdge } from '../edge.js';
+import { ComputeEdge, NOT_FOUND } from '../edge.js';
 import { instanceActionDetailView, instanceActionView, migrationView, serverGroupView } from '../recordviews.js';
 import { serverGroupCreateSchema, validateBody, validateQuery } from '../schemas.js';
 
@@ -203,6 +203,9 @@ export function recordRoutes(edge: ComputeEdge): void {
     };
   };
   app.get('/v2.1/os-simple-tenant-usage', async (req) => {
+    // The router ignores a trailing slash; Nova's does not ("…/os-simple-tenant-usage/" is a show
+    // of the empty project id, which no route has).
+    if (new URL(req.url, 'http://x').pathname.endsWith('/')) throw NOT_FOUND();
     const uq = usageQuery(req);
     const { summaries, servers } = await compute.usage.list(edge.caller(req), uq);
     const out: Record<string, unknown> = { tenant_usages: summaries };
@@ -234,6 +237,15 @@ export function recordRoutes(edge: ComputeEdge): void {
       if (next) out.tenant_usage_links = next;
     }
     return out;
+  });
+
+  // ------------------------------------------------------------ instance usage audit log
+
+  app.get('/v2.1/os-instance_usage_audit_log', async (req) => {
+    return { instance_usage_audit_logs: await compute.auditLog.list(edge.caller(req)) };
+  });
+  app.get('/v2.1/os-instance_usage_audit_log/:before', async (req) => {
+    return { instance_usage_audit_log: await compute.auditLog.show(edge.caller(req), edge.params(req).before) };
   });
 
   // ------------------------------------------------------------ a server's password
