@@ -11,7 +11,7 @@ const NOVA = { 'openstack-api-version': 'compute 2.96' };
  * 5 s, so this measures the service, not a client.)
  */
 export const serverBoot: Scenario = {
-  name: 'server-boot',
+  name: 'compute',
   description: 'server create → ACTIVE latency (noop data plane), 1 and 8 concurrent clients',
   async run(ctx: BenchContext) {
     const { computeUrl, imageUrl } = ctx;
