@@ -379,6 +379,40 @@ describe('hypervisors, usage and records', () => {
     expect((await demo.get('/v2.1/os-console-auth-tokens/abc', V96)).status).toBe(403);
   });
 
+  it('checks the images an aggregate is to cache (2.81)', async () => {
+    const agg = (await admin.post('/v2.1/os-aggregates', { aggregate: { name: 'cache-agg' } }, V96)).body.aggregate;
+    const cache = (ids: string[]) => ({ cache: ids.map((id) => ({ id })) });
+    expect((await admin.post(`/v2.1/os-aggregates/${agg.id}/images`, cache([imageId]), V96)).status).toBe(202);
+    expect((await admin.post(`/v2.1/os-aggregates/${agg.id}/images`, cache([imageId]), V('2.80'))).status).toBe(404);
+    expect((await demo.post(`/v2.1/os-aggregates/${agg.id}/images`, cache([imageId]), V96)).status).toBe(403);
+    const dup = await admin.post(`/v2.1/os-aggregates/${agg.id}/images`, cache([imageId, imageId]), V96);
+    expect(dup.body.badRequest.message).toBe('Duplicate images in request');
+    const missing = '11111111-2222-3333-4444-555555555555';
+    const unknown = await admin.post(`/v2.1/os-aggregates/${agg.id}/images`, cache([missing]), V96);
+    expect(unknown.body.badRequest.message).toBe(`Image ${missing} could not be found.`);
+    expect((await admin.post(`/v2.1/os-aggregates/${agg.id}/images`, { cache: [] }, V96)).status).toBe(400);
+    expect((await admin.post('/v2.1/os-aggregates/99999/images', cache([imageId]), V96)).status).toBe(404);
+    expect((await admin.post('/v2.1/os-aggregates/abc/images', cache([imageId]), V96)).status).toBe(400);
+    await admin.delete(`/v2.1/os-aggregates/${agg.id}`);
+  });
+
+  it('answers os-baremetal-nodes as Nova without Ironic, and versions by id', async () => {
+    const list = await admin.get('/v2.1/os-baremetal-nodes', V('2.35'));
+    expect(list.status).toBe(500);
+    expect(list.body.computeFault.message).toMatch(/ServiceUnavailable/);
+    expect((await demo.get('/v2.1/os-baremetal-nodes', V('2.35'))).status).toBe(403);
+    expect((await admin.get('/v2.1/os-baremetal-nodes', V('2.36'))).status).toBe(404);
+    const create = await admin.post('/v2.1/os-baremetal-nodes', { node: {} }, V('2.35'));
+    expect(create.body.badRequest.message).toBe('Command Not supported. Please use Ironic command node-create to perform this action.');
+    const iface = await admin.post('/v2.1/os-baremetal-nodes/n1/action', { remove_interface: {} }, V('2.35'));
+    expect(iface.body.badRequest.message).toBe('Command Not supported. Please use Ironic command port-delete to perform this action.');
+    expect((await demo.get('/v2.1/os-cells/capacities')).status).toBe(410);
+    const v = (await demo.get('/v2.1/versions/v2.0')).body.version;
+    expect(v).toMatchObject({ id: 'v2.0', status: 'DEPRECATED' });
+    expect(v.links[0].href).toMatch(/\/v2\.1\/$/);
+    expect((await demo.get('/v2.1/versions/v9')).status).toBe(404);
+  });
+
   it('lists Nova extensions and answers removed APIs with 410', async () => {
     const ext = (await demo.get('/v2.1/extensions')).body.extensions;
     expect(ext.length).toBeGreaterThan(90);

@@ -923,6 +923,20 @@ export const AGGREGATE_METADATA_SCHEMA = action(
   ),
 );
 
+/** aggregate_images (2.81): the images to cache, by id. */
+export const AGGREGATE_IMAGES_SCHEMA: Schema = {
+  type: 'object',
+  properties: {
+    cache: {
+      type: ['array'],
+      minItems: 1,
+      items: { type: 'object', properties: { id: { type: 'string', format: 'uuid' } }, additionalProperties: false, required: ['id'] },
+    },
+  },
+  required: ['cache'],
+  additionalProperties: false,
+};
+
 export function serviceUpdateSchema(v: ApiVersion): Schema {
   const reason = { type: 'string', minLength: 1, maxLength: 255 };
   if (v.gte('2.53')) return obj({ status: { type: 'string', enum: ['enabled', 'disabled'] }, disabled_reason: reason, forced_down: BOOLEAN });

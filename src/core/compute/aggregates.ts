@@ -6,10 +6,11 @@
 import type { Q } from '../../store/db.js';
 import type { AggregatesTable } from '../../store/schema.js';
 import type { RequestContext } from '../context.js';
+import { DomainError } from '../errors.js';
 import type { UnitOfWork } from '../work.js';
 import { now } from './clock.js';
 import { novaBadRequest, novaConflict, novaNotFound } from './errors.js';
-import { adminOnly } from './policy.js';
+import { type AfterPolicy, adminOnly } from './policy.js';
 import { stableUuid } from './uuids.js';
 
 /** Nova's [DEFAULT] default_availability_zone and internal_service_availability_zone. */
@@ -52,7 +53,11 @@ const invalid = (kind: 'Add' | 'Update' | 'UpdateMeta' | 'Delete', id: number, r
 };
 
 export class Aggregates {
-  constructor(private readonly uow: UnitOfWork) {}
+  constructor(
+    private readonly uow: UnitOfWork,
+    /** The image service's show, as the caller sees images (to check what is to be cached). */
+    private readonly showImage: (ctx: RequestContext, id: string) => Promise<unknown>,
+  ) {}
 
   private get db() {
     return this.uow.store.db;
@@ -79,6 +84,27 @@ export class Aggregates {
     const row = await q.selectFrom('aggregates').selectAll().where('id', '=', Number(id)).executeTakeFirst();
     if (!row) throw novaNotFound(`Aggregate ${Number(id)} could not be found.`);
     return (await this.load(q, [row]))[0];
+  }
+
+  /**
+   * POST os-aggregates/{id}/images (2.81): pre-cache images on the aggregate's hosts. Nova's
+   * conductor checks that each image exists and casts to the hosts; instances here read the image
+   * service directly, so nothing is left to cache once every image is known.
+   */
+  async cacheImages(ctx: RequestContext, id: string, input: AfterPolicy<string[]>): Promise<void> {
+    adminOnly(ctx, 'compute:aggregates:images');
+    const imageIds = input();
+    if (!/^\s*-?\d+\s*$/.test(id)) throw novaBadRequest('Invalid input received: id must be an integer');
+    if (new Set(imageIds).size !== imageIds.length) throw novaBadRequest('Duplicate images in request');
+    await this.get(this.db, id);
+    for (const imageId of imageIds) {
+      try {
+        await this.showImage(ctx, imageId);
+      } catch (e) {
+        if (e instanceof DomainError && e.status === 404) throw novaBadRequest(`Image ${imageId} could not be found.`);
+        throw e;
+      }
+    }
   }
 
   async list(ctx: RequestContext): Promise<Aggregate[]> {

@@ -11,6 +11,7 @@ import type { Image, ImageChange } from '../image/service.js';
 import { parseIp } from '../../util/ip.js';
 import type { ComputeCore } from './core.js';
 import { novaBadRequest, novaConflict, novaForbidden, novaNotFound } from './errors.js';
+import { adminOnly } from './policy.js';
 import { computeQuotaLimits } from './quotas.js';
 
 export interface ImageFilters {
@@ -537,5 +538,25 @@ export class ComputeProxies {
     await this.network.update(systemContext(ctx.requestId), 'ports', port.id, {
       port: { fixed_ips: port.fixedIps.filter((f) => f.ip_address !== address).map((f) => ({ subnet_id: f.subnet_id, ip_address: f.ip_address })) },
     });
+  }
+
+  // ------------------------------------------------------------ os-baremetal-nodes (≤ 2.35)
+
+  /**
+   * Listing or showing nodes proxies to Ironic, which this cloud does not have: Nova's SDK adapter
+   * raises ServiceUnavailable, which no handler expects, so Nova answers its 500.
+   */
+  async baremetalNodes(ctx: RequestContext, action: 'list' | 'show'): Promise<never> {
+    adminOnly(ctx, `os_compute_api:os-baremetal-nodes:${action}`);
+    throw new DomainError(
+      'internal',
+      'HTTPInternalServerError',
+      "Unexpected API Error. Please report this at http://bugs.launchpad.net/nova/ and attach the Nova API log if possible.\n<class 'nova.exception.ServiceUnavailable'>",
+    );
+  }
+
+  /** Writes were never proxied: Nova points at the Ironic command. */
+  baremetalWrite(command: 'node-create' | 'node-delete' | 'port-create' | 'port-delete'): never {
+    throw novaBadRequest(`Command Not supported. Please use Ironic command ${command} to perform this action.`);
   }
 }

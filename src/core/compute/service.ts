@@ -88,7 +88,7 @@ export class ComputeService implements InstanceReports {
     this.tags = new ServerTags(core);
     this.events = new ExternalEvents(uow);
     this.hypervisors = new Hypervisors(uow.store, this.services);
-    this.aggregates = new Aggregates(uow);
+    this.aggregates = new Aggregates(uow, (ctx, id) => images.show(ctx, id));
     this.instanceActions = new InstanceActions(core);
     this.migrations = new Migrations(core);
     this.usage = new TenantUsage(uow);

@@ -7,6 +7,7 @@ import { aggregateView, hypervisorStatisticsView, hypervisorView, serviceView, z
 import {
   AGGREGATE_CREATE_SCHEMA,
   AGGREGATE_HOST_SCHEMA,
+  AGGREGATE_IMAGES_SCHEMA,
   AGGREGATE_METADATA_SCHEMA,
   AGGREGATE_UPDATE_SCHEMA,
   serviceUpdateSchema,
@@ -194,6 +195,16 @@ export function hostRoutes(edge: ComputeEdge): void {
       return { aggregate: aggregateView(v, await compute.aggregates.setMetadata(ctx, id, md)) };
     }
     throw novaBadRequest(`There is no such action: ${name}`);
+  });
+
+  app.post('/v2.1/os-aggregates/:id/images', async (req, reply) => {
+    edge.needs(req, '2.81');
+    const b = edge.body(req);
+    await compute.aggregates.cacheImages(edge.caller(req), edge.params(req).id, () => {
+      validateBody(AGGREGATE_IMAGES_SCHEMA, b);
+      return (b as { cache: Array<{ id: string }> }).cache.map((c) => c.id);
+    });
+    return ComputeEdge.noContent(reply, 202);
   });
 
   // ------------------------------------------------------------ os-hosts (before 2.43)

@@ -229,6 +229,33 @@ export function proxyRoutes(edge: ComputeEdge, imageUrl: () => string): void {
     return { floating_ip_pools: (await compute.proxies.floatingIpPools(c(req))).map((name) => ({ name })) };
   });
 
+  // ------------------------------------------------------------ os-baremetal-nodes (an Ironic proxy)
+
+  app.get('/v2.1/os-baremetal-nodes', async (req) => {
+    proxy(req);
+    return compute.proxies.baremetalNodes(c(req), 'list');
+  });
+  app.get('/v2.1/os-baremetal-nodes/:id', async (req) => {
+    proxy(req);
+    return compute.proxies.baremetalNodes(c(req), 'show');
+  });
+  app.post('/v2.1/os-baremetal-nodes', async (req) => {
+    proxy(req);
+    return compute.proxies.baremetalWrite('node-create');
+  });
+  app.delete('/v2.1/os-baremetal-nodes/:id', async (req) => {
+    proxy(req);
+    return compute.proxies.baremetalWrite('node-delete');
+  });
+  app.post('/v2.1/os-baremetal-nodes/:id/action', async (req) => {
+    proxy(req);
+    const b = edge.body(req);
+    const name = typeof b === 'object' && b !== null && !Array.isArray(b) ? Object.keys(b)[0] : undefined;
+    if (name === 'add_interface') return compute.proxies.baremetalWrite('port-create');
+    if (name === 'remove_interface') return compute.proxies.baremetalWrite('port-delete');
+    throw novaBadRequest(`There is no such action: ${name ?? ''}`);
+  });
+
   // ------------------------------------------------------------ removed from Nova: 410 everywhere
 
   const GONE = [
@@ -243,14 +270,17 @@ export function proxyRoutes(edge: ComputeEdge, imageUrl: () => string): void {
     '/v2.1/os-floating-ips-bulk/:id',
     '/v2.1/os-cells',
     '/v2.1/os-cells/:id',
+    '/v2.1/os-cells/:id/capacities',
+    '/v2.1/os-cells/capacities',
+    '/v2.1/os-cells/detail',
+    '/v2.1/os-cells/info',
+    '/v2.1/os-cells/sync_instances',
     '/v2.1/os-agents',
     '/v2.1/os-agents/:id',
     '/v2.1/os-certificates',
     '/v2.1/os-certificates/:id',
     '/v2.1/os-cloudpipe',
     '/v2.1/os-cloudpipe/:id',
-    '/v2.1/os-baremetal-nodes',
-    '/v2.1/os-baremetal-nodes/:id',
     '/v2.1/servers/:id/consoles',
     '/v2.1/servers/:id/consoles/:console',
     '/v2.1/servers/:id/os-virtual-interfaces',

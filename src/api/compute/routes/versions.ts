@@ -1,4 +1,4 @@
-import type { ComputeEdge } from '../edge.js';
+import { type ComputeEdge, NOT_FOUND } from '../edge.js';
 import { MAX_VERSION, MIN_VERSION } from '../version.js';
 
 const DESCRIBED_BY = { rel: 'describedby', type: 'text/html', href: 'http://docs.openstack.org/' };
@@ -46,4 +46,11 @@ export function versionRoutes(edge: ComputeEdge): void {
       version: { ...doc, links: [{ rel: 'self', href: `${edge.base(req)}/${path}/` }, DESCRIBED_BY] },
     }));
   }
+  // VersionsController.show by id: either document, its self link the endpoint it was asked at.
+  app.get('/v2.1/versions/:id', async (req) => {
+    const found = VERSIONS.find((v) => v.id === edge.params(req).id);
+    if (!found) throw NOT_FOUND();
+    const { path: _, ...doc } = found;
+    return { version: { ...doc, links: [{ rel: 'self', href: `${edge.base(req)}/v2.1/` }, DESCRIBED_BY] } };
+  });
 }
