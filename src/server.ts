@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
@@ -8,8 +8,8 @@ import { buildComputeApi } from './api/compute/app.js';
 import { buildIdentityApi } from './api/identity/app.js';
 import { buildLoadBalancerApi } from './api/loadbalancer/app.js';
 import { buildImageApi } from './api/image/app.js';
+import { buildKeyManagerApi } from './api/keymanager/app.js';
 import { buildNetworkApi } from './api/network/app.js';
-import { lbaasV1Plugin } from './api/network/lbaasv1.js';
 import type { Config } from './config.js';
 import { buildCatalog, serviceUrl } from './core/catalog.js';
 import type { InstanceReports } from './core/compute/host.js';
@@ -17,9 +17,9 @@ import { ComputeManager } from './core/compute/manager.js';
 import { ComputeService } from './core/compute/service.js';
 import { type RequestContext, systemContext } from './core/context.js';
 import { ImageService } from './core/image/service.js';
+import { Sealer } from './core/keymanager/seal.js';
+import { KeyManagerService } from './core/keymanager/service.js';
 import { DEFAULT_DOMAIN_ID, IdentityService } from './core/identity/service.js';
-import { viewRoutes } from './api/network/views.js';
-import { quotaRoutes } from './api/network/quotas.js';
 import { floatingIpOps } from './core/network/floatingips.js';
 import { meteringLabelOps, meteringLabelRuleOps } from './core/network/metering.js';
 import { networkOps } from './core/network/networks.js';
@@ -37,6 +37,12 @@ import { LoadBalancerService } from './core/loadbalancer/service.js';
 import { createLbEngine } from './lb/factory.js';
 import type { LbEngine } from './lb/engine.js';
 import { Store } from './store/db.js';
+import { InProcessApis } from './dashboard/apis.js';
+import { buildDashboardApi } from './dashboard/app.js';
+import { Explainer } from './dashboard/explain/service.js';
+import { storeControlPlane } from './dataplane/netns/control.js';
+import { Names } from './dataplane/netns/names.js';
+import { parseProtocols } from './dataplane/netns/secgroups.js';
 import { ChangeBus, UnitOfWork } from './core/work.js';
 import { migrate } from './store/migrate.js';
 
@@ -93,6 +99,7 @@ export const APP_PORTS: Record<string, keyof Config['ports']> = {
   compute: 'compute',
   image: 'image',
   'load-balancer': 'loadBalancer',
+  'key-manager': 'keyManager',
 };
 
 export interface Services {
@@ -103,6 +110,7 @@ export interface Services {
   dataplane: DataPlaneDriver;
   loadBalancer: LoadBalancerService;
   lbEngine: LbEngine;
+  keyManager: KeyManagerService;
   image: ImageService;
   compute: ComputeService;
   computeManager: ComputeManager;
@@ -111,6 +119,8 @@ export interface Services {
 /** A running PocketStack: the store, the services and the HTTP servers in front of them. */
 export class Cloud {
   readonly apps = new Map<string, FastifyInstance>();
+  /** The dashboard (topology, explain): a client of the apps above, on its own port. */
+  dashboard!: FastifyInstance;
   private timers: NodeJS.Timeout[] = [];
 
   private constructor(
@@ -133,10 +143,11 @@ export class Cloud {
     await migrate(store);
     const changes = new ChangeBus((err, c) => log.error({ err, change: c }, 'a change listener failed'));
     const uow = new UnitOfWork(store, changes);
-    const served = new Set(['identity', 'network', 'compute', 'image', 'load-balancer']);
+    const served = new Set(['identity', 'network', 'compute', 'image', 'load-balancer', 'key-manager']);
     const identity = new IdentityService(uow, {
       tokenTtlSeconds: config.tokenTtlSeconds,
       catalog: () => buildCatalog(config, served),
+      dataDir: config.dataDir,
     });
     configureDefaultQuotas(config.quotas);
     const network = new NetworkService(uow);
@@ -160,11 +171,25 @@ export class Cloud {
     });
     const dataplane = await createDataPlane(config, network, compute, log);
 
-    const loadBalancer = new LoadBalancerService(uow, network, { networkDriver: config.lbNetworkDriver, host: hostname() });
+    // Payloads sealed under a key of the data directory (core/keymanager/seal.ts).
+    const keyManager = new KeyManagerService(uow, Sealer.fromFile(join(config.dataDir, 'keymanager.key')));
+    const loadBalancer = new LoadBalancerService(uow, network, { networkDriver: config.lbNetworkDriver, host: hostname(), keyManager });
     const lbEngine = await createLbEngine(config, loadBalancer, log.child({ component: 'lb-engine' }), dataplane instanceof NetnsDataPlane ? dataplane : null);
     if (config.lbaasV1) extensions.add('lbaas');
 
-    const cloud = new Cloud(config, log, { store, identity, network, extensions, dataplane, image, compute, computeManager, loadBalancer, lbEngine });
+    const cloud = new Cloud(config, log, {
+      store,
+      identity,
+      network,
+      extensions,
+      dataplane,
+      image,
+      compute,
+      computeManager,
+      loadBalancer,
+      lbEngine,
+      keyManager,
+    });
     const identityUrl = () => serviceUrl(config, 'identity');
     cloud.apps.set('identity', buildIdentityApi({ logger: log, identity, uow }));
     cloud.apps.set(
@@ -176,12 +201,15 @@ export class Cloud {
         auth: identity,
         identityUrl,
         extensions: () => [...extensions].sort(),
-        plugins: [quotaRoutes(uow), viewRoutes(store, () => SERVICE_PROVIDERS), ...(config.lbaasV1 ? [lbaasV1Plugin(loadBalancer)] : [])],
+        serviceProviders: () => SERVICE_PROVIDERS,
+        lbaasV1: config.lbaasV1 ? loadBalancer : undefined,
       }),
     );
     cloud.apps.set('compute', buildComputeApi({ logger: log, compute, uow, auth: identity, identityUrl, imageUrl: () => serviceUrl(config, 'image') }));
     cloud.apps.set('image', buildImageApi({ logger: log, service: image, uow, auth: identity, identityUrl }));
     cloud.apps.set('load-balancer', buildLoadBalancerApi({ logger: log, service: loadBalancer, uow, auth: identity, identityUrl }));
+    cloud.apps.set('key-manager', buildKeyManagerApi({ logger: log, service: keyManager, uow, auth: identity, identityUrl }));
+    cloud.dashboard = buildDashboard(config, log, cloud, uow);
     return cloud;
   }
 
@@ -204,11 +232,14 @@ export class Cloud {
       // Instances here are network namespaces, not VMs: the image names what to boot and has no disk.
       await image.createPublicImage(admin.id, 'cirros-0.3.3-x86_64-disk', Readable.from([]), { disk: 'qcow2', container: 'bare' });
     }
-    const files = this.writeCredentials(result.adminPassword, result.demoPassword);
+    // clouds.yaml is rewritten only when both passwords are known; its application-credential
+    // cloud then gets a fresh credential (a secret is shown once, so an old one cannot be reused).
+    const appCred = result.adminPassword !== null && result.demoPassword !== null ? await identity.demoAppCredential() : null;
+    const files = this.writeCredentials(result.adminPassword, result.demoPassword, appCred);
     return { firstStart: result.firstStart, files };
   }
 
-  private writeCredentials(adminPassword: string | null, demoPassword: string | null): string[] {
+  private writeCredentials(adminPassword: string | null, demoPassword: string | null, appCred: { id: string; secret: string } | null = null): string[] {
     const dir = this.config.dataDir;
     mkdirSync(dir, { recursive: true });
     const authUrl = `${serviceUrl(this.config, 'identity')}/v3`;
@@ -255,7 +286,21 @@ export class Cloud {
           '    interface: "public"',
           '    identity_api_version: 3',
         ].join('\n');
-      writeFileSync(file, `clouds:\n${cloud('demo', demoPassword)}\n${cloud('admin', adminPassword)}\n`, { mode: 0o600 });
+      const appCredCloud = appCred
+        ? [
+            '  pocketstack-appcred:',
+            '    auth_type: "v3applicationcredential"',
+            '    auth:',
+            `      auth_url: ${JSON.stringify(authUrl)}`,
+            `      application_credential_id: ${JSON.stringify(appCred.id)}`,
+            `      application_credential_secret: ${JSON.stringify(appCred.secret)}`,
+            `    region_name: ${JSON.stringify(this.config.region)}`,
+            '    interface: "public"',
+            '    identity_api_version: 3',
+            '',
+          ].join('\n')
+        : '';
+      writeFileSync(file, `clouds:\n${cloud('demo', demoPassword)}\n${cloud('admin', adminPassword)}\n${appCredCloud}`, { mode: 0o600 });
       chmodSync(file, 0o600);
       written.push(file);
     }
@@ -272,6 +317,24 @@ export class Cloud {
     }
     this.timers.push(setInterval(() => void this.services.identity.purgeExpired().catch(() => undefined), 3600_000).unref());
     return out;
+  }
+
+  /**
+   * Listen with the dashboard on its port. A port already taken is not fatal: the APIs are what
+   * the cloud is for; the reason is returned for the start-up summary.
+   */
+  async listenDashboard(): Promise<{ url: string } | { error: string }> {
+    try {
+      await this.dashboard.listen({ host: this.config.host, port: this.config.dashboardPort });
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      return {
+        error: `not started: ${this.config.host}:${this.config.dashboardPort} ${code === 'EADDRINUSE' ? 'is in use' : String((e as Error).message)} (POCKETSTACK_DASHBOARD_PORT)`,
+      };
+    }
+    const addr = this.dashboard.server.address();
+    const port = addr && typeof addr === 'object' ? addr.port : this.config.dashboardPort;
+    return { url: `http://${this.config.publicHost}:${port}` };
   }
 
   /**
@@ -292,8 +355,41 @@ export class Cloud {
     await this.services.computeManager.stop();
     await this.services.dataplane.stop();
     for (const app of this.apps.values()) await app.close();
+    await this.dashboard.close();
     await this.store.close();
   }
+}
+
+function buildDashboard(config: Config, log: Logger, cloud: Cloud, uow: UnitOfWork): FastifyInstance {
+  const { dataplane, network, compute, identity, store } = cloud.services;
+  const apis = new InProcessApis(cloud.apps);
+  let protocols = '';
+  try {
+    protocols = readFileSync('/etc/protocols', 'utf8');
+  } catch {
+    // numbers are printed as numbers then
+  }
+  // explain reads the state exactly as the data plane does: its own snapshot when netns runs.
+  const netns = dataplane instanceof NetnsDataPlane ? dataplane : null;
+  const plain = storeControlPlane(network, compute);
+  const explainer = new Explainer(apis, {
+    snapshot: () => (netns ? netns.snapshot() : plain.snapshot()),
+    names: netns ? netns.names : new Names(config.dataplanePrefix),
+    protocolNames: parseProtocols(protocols),
+    store,
+    netns: netns !== null,
+    publicPhysnet: 'public',
+  });
+  return buildDashboardApi({
+    logger: log,
+    uow,
+    changes: uow.changes,
+    auth: identity,
+    apis,
+    identityUrl: () => serviceUrl(config, 'identity'),
+    explainer,
+    info: { dataplane: config.dataplane, runUserData: config.runUserData },
+  });
 }
 
 async function createDataPlane(config: Config, network: NetworkService, instances: InstanceReports, log: Logger): Promise<DataPlaneDriver> {

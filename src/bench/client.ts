@@ -1,5 +1,12 @@
 import { Agent, request } from 'undici';
 
+/** A row as most scenarios read it: only its id (the others name the fields they read). */
+type Row = { id: string };
+/** A create's or show's body: the resource under its singular key (`{ network: { id, … } }`), as every OpenStack API answers. */
+export type One<K extends string, R = Row> = Record<K, R>;
+/** A list's body: the rows under the plural key (`{ networks: [ … ] }`). */
+export type Many<K extends string, R = Row> = Record<K, R[]>;
+
 /** Keep-alive HTTP client for the benchmark: one pool per origin, many pipelined clients. */
 export class BenchClient {
   private readonly agent = new Agent({ connections: 64, pipelining: 1, keepAliveTimeout: 30_000 });
@@ -10,7 +17,7 @@ export class BenchClient {
     readonly headers: Record<string, string> = {},
   ) {}
 
-  async call<T = any>(method: string, url: string, body?: unknown, extra: Record<string, string> = {}): Promise<{ status: number; body: T; ms: number }> {
+  async call<T = unknown>(method: string, url: string, body?: unknown, extra: Record<string, string> = {}): Promise<{ status: number; body: T; ms: number }> {
     const started = performance.now();
     const res = await request(url.startsWith('http') ? url : `${this.networkUrl}${url}`, {
       method: method as 'GET',
@@ -23,7 +30,7 @@ export class BenchClient {
     return { status: res.statusCode, body: (text ? JSON.parse(text) : undefined) as T, ms };
   }
 
-  async expect<T = any>(status: number, method: string, url: string, body?: unknown, extra?: Record<string, string>): Promise<{ body: T; ms: number }> {
+  async expect<T = unknown>(status: number, method: string, url: string, body?: unknown, extra?: Record<string, string>): Promise<{ body: T; ms: number }> {
     const r = await this.call<T>(method, url, body, extra);
     if (r.status !== status) throw new Error(`${method} ${url}: expected ${status}, got ${r.status} ${JSON.stringify(r.body).slice(0, 300)}`);
     return r;

@@ -51,7 +51,7 @@ while waiting:
         print("reply %s %.3f %.3f" % (addr[0], time.time() * 1000, (time.monotonic() - sent[rseq]) * 1000), flush=True)
 `;
 
-export interface EchoResult {
+interface EchoResult {
   /** Wall-clock time (ms since the epoch) the first reply arrived, or null on timeout. */
   at: number | null;
   /** Round trip of that reply, ms. */

@@ -55,12 +55,11 @@ export class DomainError extends Error {
   }
 }
 
-export const badRequest = (type: string, message: string) => new DomainError('bad_request', type, message);
 export const conflict = (type: string, message: string) => new DomainError('conflict', type, message);
 export const notFound = (type: string, message: string) => new DomainError('not_found', type, message);
-export const forbidden = (type: string, message: string) => new DomainError('forbidden', type, message);
+/** A 400 with the service's own error type name. */
+export const badRequest = (type: string, message: string) => new DomainError('bad_request', type, message);
 export const unauthorized = (message = 'The request you have made requires authentication.') => new DomainError('unauthorized', 'Unauthorized', message);
-export const notImplemented = (type: string, message: string) => new DomainError('not_implemented', type, message);
 
 /** Neutron's InvalidInput: "Invalid input for operation: <msg>." */
 export const invalidInput = (msg: string) => new DomainError('bad_request', 'InvalidInput', `Invalid input for operation: ${msg}.`);

@@ -3,8 +3,7 @@
  * `ping` when installed, else a small Python helper (ping socket, or raw socket as root); both
  * HAProxy's external check and the built-in engine use the same command.
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { which } from '../util/which.js';
@@ -62,14 +61,4 @@ export function externalCheckScript(timeoutSeconds: number): string {
   const [file, args] = pingCommand('__HOST__', timeoutSeconds);
   const quoted = args.map((a) => (a === '__HOST__' ? '"$3"' : `'${a}'`)).join(' ');
   return `#!/bin/sh\nexec '${file}' ${quoted} >/dev/null 2>&1\n`;
-}
-
-/** Is `bin` on this machine? */
-export function hasBinary(bin: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
 }

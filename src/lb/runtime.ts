@@ -3,7 +3,7 @@
  * the built-in proxy). An instance serves one load balancer at one place.
  */
 import type { Health } from '../core/loadbalancer/status.js';
-import type { ListenerCounters } from '../core/loadbalancer/service.js';
+import type { ListenerCounters } from '../core/loadbalancer/stats.js';
 import type { RtLoadBalancer } from './config.js';
 
 /** Where a load balancer runs: an address to bind listeners to, in the host or a namespace. */

@@ -166,9 +166,7 @@ export function isUniqueViolation(e: unknown): boolean {
   return err?.code === '23505' || err?.code === 'SQLITE_CONSTRAINT_UNIQUE' || err?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
 }
 
-export const bool = (v: unknown): number => (v ? 1 : 0);
 export const fromBool = (v: unknown): boolean => v === 1 || v === true || v === '1';
-export const json = (v: unknown): string => JSON.stringify(v ?? null);
 export const fromJson = <T = unknown>(v: unknown, fallback: T): T => {
   if (v === null || v === undefined || v === '') return fallback;
   if (typeof v !== 'string') return v as T;

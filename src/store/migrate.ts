@@ -11,6 +11,8 @@ import * as m0008 from './migrations/0008_metering.js';
 import * as m0009 from './migrations/0009_instance_reports.js';
 import * as m0010 from './migrations/0010_compute_nova.js';
 import * as m0011 from './migrations/0011_compute_quota_classes.js';
+import * as m0030 from './migrations/0030_keymanager.js';
+import * as m0040 from './migrations/0040_identity_more.js';
 
 /** Migrations are listed here in order; each file only ever gains successors, never edits. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -25,6 +27,8 @@ const MIGRATIONS: Record<string, Migration> = {
   '0009_instance_reports': m0009,
   '0010_compute_nova': m0010,
   '0011_compute_quota_classes': m0011,
+  '0030_keymanager': m0030,
+  '0040_identity_more': m0040,
 };
 
 class StaticProvider implements MigrationProvider {

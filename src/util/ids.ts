@@ -1,4 +1,4 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 
 export const uuid = (): string => randomUUID();
 
@@ -11,6 +11,3 @@ const UUID_RE = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{1
 
 /** neutron-lib accepts UUIDs with or without dashes, in either case. */
 export const isUuidLike = (v: unknown): v is string => typeof v === 'string' && UUID_RE.test(v);
-
-/** Random URL-safe token material. */
-export const randomToken = (bytes = 32): string => randomBytes(bytes).toString('base64url');

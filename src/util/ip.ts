@@ -56,12 +56,6 @@ export function ipToString(ip: Ip): string {
   return (ipaddr.fromByteArray(bigToBytes(ip.value, 16)) as ipaddr.IPv6).toRFC5952String();
 }
 
-/** The canonical text of an address ("10.0.0.01" is refused elsewhere; IPv6 is compacted). */
-export function canonicalIp(s: string): string {
-  const ip = parseIp(s);
-  return ip ? ipToString(ip) : s;
-}
-
 /** Fixed-width hex: compares lexically in address order within one IP version. */
 export function ipKey(ip: Ip): string {
   return ip.value.toString(16).padStart(ip.version === 4 ? 8 : 32, '0');

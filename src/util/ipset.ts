@@ -14,7 +14,7 @@ export function cidrRange(c: Cidr): Range {
 }
 
 /** Sorted, merged (touching ranges join). */
-export function compact(ranges: Range[]): Range[] {
+function compact(ranges: Range[]): Range[] {
   const sorted = [...ranges].sort((a, b) => (a.first < b.first ? -1 : a.first > b.first ? 1 : 0));
   const out: Range[] = [];
   for (const r of sorted) {

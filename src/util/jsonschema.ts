@@ -22,7 +22,7 @@ export interface SchemaError {
 }
 
 /** A format check: true when valid; false or a reason string (used as `cause`) when not. */
-export type FormatCheck = (value: unknown) => boolean | string;
+type FormatCheck = (value: unknown) => boolean | string;
 
 export interface ValidatorOptions {
   formats?: Record<string, FormatCheck>;

@@ -28,7 +28,7 @@ export class Reconciler {
 
   kick(): void {
     if (this.stopped) return;
-    if (this.running) {
+    if (this.running !== null) {
       this.again = true;
       return;
     }
@@ -46,7 +46,7 @@ export class Reconciler {
   }
 
   async idle(): Promise<void> {
-    while (this.running) await this.running;
+    while (this.running !== null) await this.running;
   }
 
   async stop(): Promise<void> {

@@ -1,17 +1,12 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN_PASSWORD, type Client, type TestCloud, networkClients, startCloud, tokenFor } from '../support/cloud.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ADMIN_PASSWORD, cloudForFile, tokenFor } from '../support/cloud.js';
 
-let tc: TestCloud;
-let admin: Client;
-let demo: Client;
+const { tc, admin, demo } = await cloudForFile('network');
 let adminToken: string;
 
 beforeAll(async () => {
-  tc = await startCloud();
-  ({ admin, demo } = await networkClients(tc));
   adminToken = await tokenFor(tc, 'admin', ADMIN_PASSWORD);
 });
-afterAll(async () => tc.stop());
 
 describe('network-ip-availability', () => {
   it('counts pool sizes and allocations per subnet, exactly beyond 2^53', async () => {

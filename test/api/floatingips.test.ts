@@ -1,21 +1,17 @@
 import { freeAddress } from '../support/addresses.js';
 import { readFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Client, type TestCloud, networkClients, startCloud } from '../support/cloud.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { cloudForFile } from '../support/cloud.js';
 
 const golden = (name: string) => JSON.parse(readFileSync(new URL(`../fixtures/neutron-golden/${name}.json`, import.meta.url), 'utf8'));
 
-let tc: TestCloud;
-let admin: Client;
-let demo: Client;
+const { admin, demo } = await cloudForFile('network');
 let publicId: string;
 let net: { id: string };
 let subnet: { id: string };
 let routerId: string;
 
 beforeAll(async () => {
-  tc = await startCloud();
-  ({ admin, demo } = await networkClients(tc));
   publicId = (await admin.get('/v2.0/networks?name=public')).body.networks[0].id;
   net = (await demo.post('/v2.0/networks', { network: { name: 'fipnet' } })).body.network;
   // Addresses are handed out at random from the pool; the ones tests ask for by name (.50, .51,
@@ -28,7 +24,6 @@ beforeAll(async () => {
   routerId = (await demo.post('/v2.0/routers', { router: { name: 'fiprouter', external_gateway_info: { network_id: publicId } } })).body.router.id;
   await demo.put(`/v2.0/routers/${routerId}/add_router_interface`, { subnet_id: subnet.id });
 });
-afterAll(async () => tc.stop());
 
 const port = async (body: Record<string, unknown> = {}) => (await demo.post('/v2.0/ports', { port: { network_id: net.id, ...body } })).body.port;
 

@@ -1,22 +1,13 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Client, type TestCloud, serviceClients, startCloud } from '../support/cloud.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { type Client, cloudForFile } from '../support/cloud.js';
 
-let tc: TestCloud;
-let admin: Client;
-let demo: Client;
-let anon: Client;
+const { tc, admin, demo, anon } = await cloudForFile('image', { config: { imageSizeCap: 64 * 1024 } });
 
 const PATCH = { 'content-type': 'application/openstack-images-v2.1-json-patch' };
 const JSON_ACCEPT = { accept: 'application/json' };
-
-beforeAll(async () => {
-  tc = await startCloud({ config: { imageSizeCap: 64 * 1024 } });
-  ({ admin, demo, anon } = await serviceClients(tc, 'image'));
-});
-afterAll(async () => tc.stop());
 
 async function create(client: Client, body: Record<string, unknown> = {}) {
   const res = await client.post('/v2/images', { container_format: 'bare', disk_format: 'raw', ...body }, JSON_ACCEPT);

@@ -1,15 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Client, type TestCloud, networkClients, startCloud } from '../support/cloud.js';
+import { describe, expect, it } from 'vitest';
+import { cloudForFile } from '../support/cloud.js';
 
-let tc: TestCloud;
-let admin: Client;
-let demo: Client;
-
-beforeAll(async () => {
-  tc = await startCloud();
-  ({ admin, demo } = await networkClients(tc));
-});
-afterAll(async () => tc.stop());
+const { admin, demo } = await cloudForFile('network');
 
 describe('metering labels and rules', () => {
   it('creates, shows, filters and deletes labels and rules as an admin, with Neutron shapes', async () => {

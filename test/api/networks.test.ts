@@ -1,16 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Client, type TestCloud, networkClients, startCloud } from '../support/cloud.js';
+import { describe, expect, it } from 'vitest';
+import { cloudForFile } from '../support/cloud.js';
 
-let tc: TestCloud;
-let admin: Client;
-let demo: Client;
-let anon: Client;
-
-beforeAll(async () => {
-  tc = await startCloud();
-  ({ admin, demo, anon } = await networkClients(tc));
-});
-afterAll(async () => tc.stop());
+const { admin, demo, anon } = await cloudForFile('network');
 
 describe('networks', () => {
   it('creates a tenant network as Neutron does: vxlan, mtu 1450, revision 1, both project keys', async () => {

@@ -1,16 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Client, type TestCloud, networkClients, startCloud } from '../support/cloud.js';
+import { describe, expect, it } from 'vitest';
+import { cloudForFile } from '../support/cloud.js';
 
-let tc: TestCloud;
-let admin: Client;
-let demo: Client;
-let anon: Client;
-
-beforeAll(async () => {
-  tc = await startCloud();
-  ({ admin, demo, anon } = await networkClients(tc));
-});
-afterAll(async () => tc.stop());
+const { tc, admin, demo, anon } = await cloudForFile('network');
 
 describe('Neutron API surface', () => {
   it('serves version discovery and the v2.0 resource list without a token', async () => {
@@ -49,6 +40,21 @@ describe('Neutron API surface', () => {
     expect(sortBad.body.NeutronError.message).toBe("['subnets'] is invalid attribute for sort_keys");
     const limitBad = await demo.get('/v2.0/networks?limit=-1');
     expect(limitBad.status).toBe(400);
+  });
+
+  it('knows only its own attribute names: a name every JavaScript object has is still unknown', async () => {
+    const filter = await demo.get('/v2.0/ports?constructor=1');
+    expect(filter.status).toBe(400);
+    expect(filter.body.NeutronError.message).toBe("['constructor'] is invalid attribute for filtering");
+    const sort = await demo.get('/v2.0/networks?sort_key=toString&sort_dir=asc');
+    expect(sort.body.NeutronError.message).toBe("['toString'] is invalid attribute for sort_keys");
+    const create = await demo.post('/v2.0/networks', { network: { name: 'proto', constructor: 1 } });
+    expect(create.status).toBe(400);
+    expect(create.body.NeutronError.message).toBe("Unrecognized attribute(s) 'constructor'");
+    const fixedIps = await demo.get('/v2.0/ports?fixed_ips=constructor%3D1');
+    expect(fixedIps.status).toBe(400);
+    const quota = await admin.put('/v2.0/quotas/some-project', { quota: { toString: 5 } });
+    expect(quota.body.NeutronError.message).toBe("Unrecognized attribute(s) 'toString'");
   });
 
   it('filters on tags, tags-any, not-tags and not-tags-any', async () => {

@@ -1,20 +1,15 @@
 import { readFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Client, type TestCloud, networkClients, startCloud } from '../support/cloud.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { cloudForFile } from '../support/cloud.js';
 
 const golden = (name: string) => JSON.parse(readFileSync(new URL(`../fixtures/neutron-golden/${name}.json`, import.meta.url), 'utf8'));
 
-let tc: TestCloud;
-let admin: Client;
-let demo: Client;
+const { admin, demo } = await cloudForFile('network');
 let demoProject: string;
 
 beforeAll(async () => {
-  tc = await startCloud();
-  ({ admin, demo } = await networkClients(tc));
   demoProject = (await demo.post('/v2.0/networks', { network: { name: 'q0' } })).body.network.project_id;
 });
-afterAll(async () => tc.stop());
 
 describe('quotas', () => {
   it('shows Neutron defaults for a project and for /default, in Neutron order', async () => {

@@ -1,21 +1,16 @@
 import { freeAddress } from '../support/addresses.js';
 import { readFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Client, type TestCloud, networkClients, startCloud } from '../support/cloud.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { type Client, cloudForFile } from '../support/cloud.js';
 
 const golden = (name: string) => JSON.parse(readFileSync(new URL(`../fixtures/neutron-golden/${name}.json`, import.meta.url), 'utf8'));
 
-let tc: TestCloud;
-let admin: Client;
-let demo: Client;
+const { admin, demo } = await cloudForFile('network');
 let publicNet: { id: string; subnets: string[] };
 
 beforeAll(async () => {
-  tc = await startCloud();
-  ({ admin, demo } = await networkClients(tc));
   publicNet = (await admin.get('/v2.0/networks?name=public')).body.networks[0];
 });
-afterAll(async () => tc.stop());
 
 let seq = 0;
 async function tenantSubnet(c: Client, cidr: string, extra: Record<string, unknown> = {}) {

@@ -1,15 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Client, type TestCloud, networkClients, startCloud } from '../support/cloud.js';
+import { describe, expect, it } from 'vitest';
+import { cloudForFile } from '../support/cloud.js';
 
-let tc: TestCloud;
-let admin: Client;
-let demo: Client;
-
-beforeAll(async () => {
-  tc = await startCloud();
-  ({ admin, demo } = await networkClients(tc));
-});
-afterAll(async () => tc.stop());
+const { admin, demo } = await cloudForFile('network');
 
 const group = async (name: string) => (await demo.post('/v2.0/security-groups', { security_group: { name } })).body.security_group;
 const rule = (body: Record<string, unknown>) => demo.post('/v2.0/security-group-rules', { security_group_rule: { direction: 'ingress', ...body } });

@@ -1,15 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Client, type TestCloud, networkClients, startCloud } from '../support/cloud.js';
+import { describe, expect, it } from 'vitest';
+import { type Client, cloudForFile } from '../support/cloud.js';
 
-let tc: TestCloud;
-let admin: Client;
-let demo: Client;
-
-beforeAll(async () => {
-  tc = await startCloud();
-  ({ admin, demo } = await networkClients(tc));
-});
-afterAll(async () => tc.stop());
+const { admin, demo } = await cloudForFile('network');
 
 const pool = async (c: Client, body: Record<string, unknown>) => c.post('/v2.0/subnetpools', { subnetpool: { name: 'pool', ...body } });
 const network = async (c: Client) => (await c.post('/v2.0/networks', { network: { name: 'pn' } })).body.network;

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { freeServicePorts } from '../../src/util/ports.js';
 import pino from 'pino';
+import { afterAll } from 'vitest';
 import { type Config, loadConfig } from '../../src/config.js';
 import { Cloud } from '../../src/server.js';
 
@@ -45,11 +46,19 @@ export interface TestCloud {
   stop(): Promise<void>;
 }
 
+export interface StartOptions {
+  /** Bind free loopback ports (for real clients); without it tests use inject(). */
+  listen?: boolean;
+  config?: Partial<Config>;
+  /** Use (and keep) this data directory instead of a fresh temporary one. */
+  dir?: string;
+}
+
 /**
  * A whole PocketStack in this process, on a fresh SQLite file in a temporary directory.
  * With `listen`, it binds free loopback ports (for real clients); otherwise tests use inject().
  */
-export async function startCloud(opts: { listen?: boolean; config?: Partial<Config>; dir?: string } = {}): Promise<TestCloud> {
+export async function startCloud(opts: StartOptions = {}): Promise<TestCloud> {
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'pocketstack-test-'));
   const ports = opts.listen ? await freeServicePorts() : undefined;
   const pgdb = opts.config?.databaseUrl ? undefined : await freshPostgres();
@@ -154,5 +163,20 @@ export async function serviceClients(tc: TestCloud, service: string): Promise<{ 
   };
 }
 
-/** Clients for the network API as admin and as demo (a plain member). */
-export const networkClients = (tc: TestCloud) => serviceClients(tc, 'network');
+/**
+ * The setup most API test files share: one test cloud for the whole file and clients for one of
+ * its APIs as admin, demo and anonymous. Call it with a top-level await, before the file's
+ * tests (`const { admin, demo } = await cloudForFile('network');`): the cloud starts as the file
+ * loads, so the clients are plain constants, and it stops after the file's last test.
+ */
+export async function cloudForFile(service: string, opts: StartOptions = {}): Promise<{ tc: TestCloud; admin: Client; demo: Client; anon: Client }> {
+  const tc = await startCloud(opts);
+  try {
+    const clients = await serviceClients(tc, service);
+    afterAll(async () => tc.stop());
+    return { tc, ...clients };
+  } catch (e) {
+    await tc.stop();
+    throw e;
+  }
+}

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, expect } from 'vitest';
 import { teardown } from '../../src/dataplane/netns/down.js';
 import type { NetnsDataPlane } from '../../src/dataplane/netns/driver.js';
 import { Names } from '../../src/dataplane/netns/names.js';
-import { type Client, type TestCloud, networkClients, serviceClients, startCloud } from './cloud.js';
+import { type Client, type TestCloud, serviceClients, startCloud } from './cloud.js';
 import { lockPublicNetwork } from './hostlock.js';
 import { stopAll } from './netns.js';
 import { ROOT, missing } from './requires.js';
@@ -46,7 +46,7 @@ export function netnsSuite(opts: { runUserData?: boolean } = {}): NetnsSuite {
       config: { dataplane: 'netns', dataplanePrefix: PREFIX, dataplaneResyncMs: 60_000, runUserData: opts.runUserData ?? false },
     });
     suite.dp = suite.tc.cloud.services.dataplane as NetnsDataPlane;
-    ({ admin: suite.admin, demo: suite.demo } = await networkClients(suite.tc));
+    ({ admin: suite.admin, demo: suite.demo } = await serviceClients(suite.tc, 'network'));
     suite.nova = (await serviceClients(suite.tc, 'compute')).demo;
   };
   suite.restart = async () => {

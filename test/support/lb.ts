@@ -1,11 +1,11 @@
 import type { RtListener, RtMember, RtPool } from '../../src/lb/config.js';
-import { Client, type TestCloud, networkClients, tokenFor, ADMIN_PASSWORD, DEMO_PASSWORD } from './cloud.js';
+import { ADMIN_PASSWORD, Client, DEMO_PASSWORD, type TestCloud, serviceClients, tokenFor } from './cloud.js';
 import { until } from './poll.js';
 
 /** Clients for the load-balancer (Octavia) and network APIs as admin and demo. */
 export async function lbClients(tc: TestCloud) {
   const lbApp = tc.cloud.apps.get('load-balancer')!;
-  const net = await networkClients(tc);
+  const net = await serviceClients(tc, 'network');
   const adminToken = await tokenFor(tc, 'admin', ADMIN_PASSWORD);
   const demoToken = await tokenFor(tc, 'demo', DEMO_PASSWORD);
   return {

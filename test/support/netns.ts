@@ -26,7 +26,7 @@ export async function httpGet(url: string, opts: { ns?: string; timeoutS?: numbe
 const started: ChildProcessWithoutNullStreams[] = [];
 
 /** A process inside `ns` (killed by stopAll); resolves once it is running. */
-export function spawnIn(ns: string, argv: string[]): ChildProcessWithoutNullStreams {
+function spawnIn(ns: string, argv: string[]): ChildProcessWithoutNullStreams {
   const child = spawn('ip', ['netns', 'exec', ns, ...argv], { stdio: ['pipe', 'pipe', 'pipe'] });
   child.on('error', () => undefined);
   started.push(child);
@@ -61,8 +61,7 @@ export async function tcpProbe(ns: string, host: string, port: number): Promise<
   let buf = '';
   child.stdout.on('data', (b: Buffer) => {
     buf += b.toString();
-    let i: number;
-    while ((i = buf.indexOf('\n')) >= 0) {
+    for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
       const line = buf.slice(0, i);
       buf = buf.slice(i + 1);
       const w = waiters.shift();

@@ -237,7 +237,7 @@ describe('namespace plan', () => {
   it('plans nothing against the state it predicts after applying a spec', () => {
     const spec = instanceNs();
     spec.routes.push({ dst: '192.168.5.0/24', via: '10.0.2.254', dev: 'eth0', owner: 'instance:x' });
-    spec.neighbours = [{ dev: 'eth0', ip: '10.0.2.1', mac: 'FA:16:3E:00:00:09', owner: 'x' }];
+    spec.neighbours = [{ dev: 'eth0', ip: '10.0.2.1', mac: 'FA:16:3E:00:00:09', owner: 'port:x' }];
     const unknownPeers = { ...ctx({}), peer: () => 'unknown' as const };
     expect(planNamespace(spec, predictState(spec), unknownPeers)).toEqual({ cleanup: [], apply: [], createsPeers: [] });
     expect(planNamespace(switchNs(), predictState(switchNs()), unknownPeers).apply).toEqual([]);
@@ -344,7 +344,7 @@ describe('router NAT', () => {
       }),
     );
     expect(planNat(spec, loaded)).toBeNull();
-    const moved = {
+    const moved: NatSpec = {
       ...spec,
       fips: [
         { floating: '172.24.4.101', fixed: '10.0.2.12', owner: 'floatingip:f1' },

@@ -23,7 +23,7 @@ const rule = (r: Partial<RuleRec>): RuleRec => ({
 const port = (id: string, ip: string, groups: string[], extra: Partial<PortRec> = {}): PortRec => ({
   id,
   networkId: 'net',
-  mac: 'fa:16:3e:00:00:0' + id.slice(-1),
+  mac: `fa:16:3e:00:00:0${id.slice(-1)}`,
   adminUp: true,
   status: 'DOWN',
   deviceId: 'vm',

@@ -56,7 +56,10 @@ afterEach(async () => {
 async function isUp(b: Backend): Promise<boolean> {
   return new Promise((resolve) => {
     const s = net.connect(b.port, '127.0.0.1');
-    s.once('connect', () => (s.destroy(), resolve(true)));
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
     s.once('error', () => resolve(false));
   });
 }
@@ -270,7 +273,9 @@ describe('built-in engine in a worker process (how it runs inside a namespace)',
     expect((await w.counters()).get('l1')!.total_connections).toBe(before + 2);
     await w.stop();
     await expect(get(ADDRESS, port)).rejects.toThrow();
-  });
+    // It forks a worker process twice and waits for health checks: seconds on a loaded 2-core
+    // machine, where vitest's 5 s default cut it short.
+  }, 30_000);
 
   it.runIf(asRoot)('runs as the unprivileged user it is given', async () => {
     const w = await startWorker(lb([listener(port)], [pool([member(web1)])]), { uid: 65534, gid: 65534 });

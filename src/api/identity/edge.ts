@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from 'fastify';
 import { unauthorized } from '../../core/errors.js';
 import { expecting, malformedJson } from '../../core/identity/errors.js';
+import { applyHints, hintsFrom, type QueryArgs } from '../../core/identity/hints.js';
 import type { IdentityService, TokenInfo } from '../../core/identity/service.js';
 import { baseUrl } from '../http.js';
 import { type Schema, validator } from './validate.js';
@@ -45,7 +46,10 @@ export class IdentityEdge {
         .replace(/\*/g, '.*')}/?$`,
     );
     let entry = this.table.find((t) => t.re.source === re.source);
-    if (!entry) this.table.push((entry = { re, methods: new Set() }));
+    if (!entry) {
+      entry = { re, methods: new Set() };
+      this.table.push(entry);
+    }
     for (const m of list) entry.methods.add(m);
   }
 
@@ -107,6 +111,14 @@ export class IdentityEdge {
     return { [key]: items, links: { next: null, self: this.selfUrl(req), previous: null } };
   }
 
+  /**
+   * A collection after Keystone's list filters on `supported` attributes (`name`,
+   * `name__icontains` …), applied to the rendered entities as Keystone's wrap_collection does.
+   */
+  filtered<T extends Record<string, unknown>>(req: FastifyRequest, key: string, items: T[], supported: readonly string[], insensitive?: ReadonlySet<string>) {
+    return this.collection(req, key, applyHints(items, hintsFrom(req.query as QueryArgs, supported), insensitive));
+  }
+
   /** A query parameter's first value. */
   query(req: FastifyRequest, name: string): string | undefined {
     const v = (req.query as Record<string, string | string[] | undefined>)[name];
@@ -128,6 +140,9 @@ export class IdentityEdge {
 const cache = new WeakMap<Schema, ReturnType<typeof validator>>();
 function compiled(schema: Schema) {
   let v = cache.get(schema);
-  if (!v) cache.set(schema, (v = validator(schema)));
+  if (!v) {
+    v = validator(schema);
+    cache.set(schema, v);
+  }
   return v;
 }

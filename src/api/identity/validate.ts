@@ -53,13 +53,13 @@ function firstError(schema: Schema, errors: ErrorObject[]): ErrorObject {
 }
 
 function describe(e: ErrorObject, all: ErrorObject[]): string {
-  // Keystone would echo the offending value; a password's never leaves, whatever its type.
-  const v = /password/i.test(e.instancePath.split('/').pop() ?? '') ? '***' : e.data;
-  const p = e.params as Record<string, any>;
+  // Keystone would echo the offending value; a password's, an application credential's secret
+  // or a credential's blob never leaves, whatever its type.
+  const v = /password|secret|blob/i.test(e.instancePath.split('/').pop() ?? '') ? '***' : e.data;
   let msg: string;
   switch (e.keyword) {
     case 'required':
-      msg = `${pyRepr(p.missingProperty)} is a required property`;
+      msg = `${pyRepr((e.params as { missingProperty: string }).missingProperty)} is a required property`;
       break;
     case 'type': {
       const types = Array.isArray(e.schema) ? (e.schema as string[]) : [String(e.schema)];
@@ -83,7 +83,7 @@ function describe(e: ErrorObject, all: ErrorObject[]): string {
     case 'additionalProperties': {
       const extras = all
         .filter((x) => x.keyword === 'additionalProperties' && x.instancePath === e.instancePath)
-        .map((x) => (x.params as Record<string, string>).additionalProperty)
+        .map((x) => (x.params as { additionalProperty: string }).additionalProperty)
         .sort()
         .map((k) => pyRepr(k));
       msg = `Additional properties are not allowed (${extras.join(', ')} ${extras.length === 1 ? 'was' : 'were'} unexpected)`;
@@ -97,6 +97,15 @@ function describe(e: ErrorObject, all: ErrorObject[]): string {
       break;
     case 'minimum':
       msg = `${pyRepr(v)} is less than the minimum of ${pyRepr(e.schema)}`;
+      break;
+    case 'maximum':
+      msg = `${pyRepr(v)} is greater than the maximum of ${pyRepr(e.schema)}`;
+      break;
+    case 'oneOf':
+      msg = `${pyRepr(v)} is not valid under any of the given schemas`;
+      break;
+    case 'maxProperties':
+      msg = `${pyRepr(v)} has too many properties`;
       break;
     default:
       msg = `${pyRepr(v)} is not valid under the given schema`;

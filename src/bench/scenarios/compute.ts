@@ -1,4 +1,4 @@
-import { runConcurrent } from '../client.js';
+import { type Many, type One, runConcurrent } from '../client.js';
 import type { BenchContext, Result, Scenario } from '../scenario.js';
 import { round, summarize } from '../stats.js';
 
@@ -10,7 +10,7 @@ const NOVA = { 'openstack-api-version': 'compute 2.96' };
  * Neutron, wait for the port to go ACTIVE. (Real clients poll far less often: `--wait` polls every
  * 5 s, so this measures the service, not a client.)
  */
-export const serverBoot: Scenario = {
+const serverBoot: Scenario = {
   name: 'compute',
   description: 'server create → ACTIVE latency (noop data plane), 1 and 8 concurrent clients',
   async run(ctx: BenchContext) {
@@ -20,12 +20,13 @@ export const serverBoot: Scenario = {
       return [];
     }
     const c = ctx.client;
-    const call = (status: number, method: string, url: string, body?: unknown) => c.expect(status, method, url, body, NOVA);
-    const net = (await c.expect(201, 'POST', '/v2.0/networks', { network: { name: 'bench-servers' } })).body.network;
+    const call = <T = unknown>(status: number, method: string, url: string, body?: unknown) => c.expect<T>(status, method, url, body, NOVA);
+    const net = (await c.expect<One<'network', { id: string; project_id: string }>>(201, 'POST', '/v2.0/networks', { network: { name: 'bench-servers' } })).body
+      .network;
     await c.expect(201, 'POST', '/v2.0/subnets', { subnet: { network_id: net.id, ip_version: 4, cidr: '10.210.0.0/16' } });
     // Nova's default quota is 10 instances: lift it for the measuring project.
     await call(200, 'PUT', `${computeUrl}/v2.1/os-quota-sets/${net.project_id}`, { quota_set: { instances: -1, cores: -1, ram: -1 } });
-    const image = (await c.expect(200, 'GET', `${imageUrl}/v2/images?name=cirros-0.3.3-x86_64-disk`)).body.images[0]?.id as string;
+    const image = (await c.expect<Many<'images'>>(200, 'GET', `${imageUrl}/v2/images?name=cirros-0.3.3-x86_64-disk`)).body.images[0]?.id;
     if (!image) throw new Error('image cirros-0.3.3-x86_64-disk not found');
 
     const out: Result[] = [];
@@ -37,14 +38,14 @@ export const serverBoot: Scenario = {
       const posts: number[] = [];
       const r = await runConcurrent(n, clients, async (i) => {
         const started = performance.now();
-        const res = await call(202, 'POST', `${computeUrl}/v2.1/servers`, {
+        const res = await call<One<'server'>>(202, 'POST', `${computeUrl}/v2.1/servers`, {
           server: { name: `bench-${clients}-${i}`, flavorRef: '42', imageRef: image, networks: [{ uuid: net.id }] },
         });
         posts.push(res.ms);
-        const id = res.body.server.id as string;
+        const id = res.body.server.id;
         ids.push(id);
         for (;;) {
-          const s = (await call(200, 'GET', `${computeUrl}/v2.1/servers/${id}`)).body.server;
+          const s = (await call<One<'server', { status: string; fault?: unknown }>>(200, 'GET', `${computeUrl}/v2.1/servers/${id}`)).body.server;
           if (s.status === 'ACTIVE') break;
           if (s.status === 'ERROR') throw new Error(`server ${id} went to ERROR: ${JSON.stringify(s.fault)}`);
           await new Promise((res) => setTimeout(res, 5));

@@ -1,4 +1,4 @@
-import { runConcurrent } from '../client.js';
+import { type One, runConcurrent } from '../client.js';
 import type { BenchContext, Result, Scenario } from '../scenario.js';
 import { round, summarize } from '../stats.js';
 
@@ -6,12 +6,12 @@ const plural = (c: number) => `${c} client${c > 1 ? 's' : ''}`;
 
 /** An external network with a large pool, as an admin makes one. */
 async function externalNetwork(ctx: BenchContext, name: string, cidr: string): Promise<string> {
-  const net = (await ctx.client.expect(201, 'POST', '/v2.0/networks', { network: { name, 'router:external': true } })).body.network.id as string;
+  const net = (await ctx.client.expect<One<'network'>>(201, 'POST', '/v2.0/networks', { network: { name, 'router:external': true } })).body.network.id;
   await ctx.client.expect(201, 'POST', '/v2.0/subnets', { subnet: { network_id: net, ip_version: 4, cidr, enable_dhcp: false, name: `${name}-subnet` } });
   return net;
 }
 
-export const routerInterfaceAdd: Scenario = {
+const routerInterfaceAdd: Scenario = {
   name: 'router-interface-add',
   description: 'router interfaces added per second (by subnet, four per router), 1 and 8 clients',
   async run(ctx) {
@@ -24,9 +24,9 @@ export const routerInterfaceAdd: Scenario = {
       const nets: string[] = [];
       await runConcurrent(n, 8, async (i) => {
         const b = block + i;
-        const net = (await ctx.client.expect(201, 'POST', '/v2.0/networks', { network: { name: `bench-rif-${c}-${i}` } })).body.network.id as string;
+        const net = (await ctx.client.expect<One<'network'>>(201, 'POST', '/v2.0/networks', { network: { name: `bench-rif-${c}-${i}` } })).body.network.id;
         const cidr = `10.${128 + Math.floor(b / 256)}.${b % 256}.0/24`;
-        const res = await ctx.client.expect(201, 'POST', '/v2.0/subnets', { subnet: { network_id: net, ip_version: 4, cidr } });
+        const res = await ctx.client.expect<One<'subnet'>>(201, 'POST', '/v2.0/subnets', { subnet: { network_id: net, ip_version: 4, cidr } });
         nets[i] = net;
         subnets[i] = res.body.subnet.id;
         return 0;
@@ -34,7 +34,7 @@ export const routerInterfaceAdd: Scenario = {
       block += n;
       const routers: string[] = [];
       for (let i = 0; i < n / 4; i++)
-        routers.push((await ctx.client.expect(201, 'POST', '/v2.0/routers', { router: { name: `bench-r-${c}-${i}` } })).body.router.id);
+        routers.push((await ctx.client.expect<One<'router'>>(201, 'POST', '/v2.0/routers', { router: { name: `bench-r-${c}-${i}` } })).body.router.id);
       const r = await runConcurrent(
         n,
         c,
@@ -57,24 +57,25 @@ export const routerInterfaceAdd: Scenario = {
   },
 };
 
-export const floatingIpCreate: Scenario = {
+const floatingIpCreate: Scenario = {
   name: 'floatingip-create',
   description: 'floating IPs created (allocated) and associated per second, 1 and 8 clients',
   async run(ctx) {
     const out: Result[] = [];
     const ext = await externalNetwork(ctx, 'bench-ext', '172.30.0.0/16');
     // A tenant network routed to it, with ports to associate.
-    const net = (await ctx.client.expect(201, 'POST', '/v2.0/networks', { network: { name: 'bench-fip-private' } })).body.network.id as string;
-    const subnet = (await ctx.client.expect(201, 'POST', '/v2.0/subnets', { subnet: { network_id: net, ip_version: 4, cidr: '10.210.0.0/16' } })).body.subnet
-      .id as string;
-    const router = (await ctx.client.expect(201, 'POST', '/v2.0/routers', { router: { name: 'bench-fip-router', external_gateway_info: { network_id: ext } } }))
-      .body.router.id as string;
+    const net = (await ctx.client.expect<One<'network'>>(201, 'POST', '/v2.0/networks', { network: { name: 'bench-fip-private' } })).body.network.id;
+    const subnet = (await ctx.client.expect<One<'subnet'>>(201, 'POST', '/v2.0/subnets', { subnet: { network_id: net, ip_version: 4, cidr: '10.210.0.0/16' } }))
+      .body.subnet.id;
+    const router = (
+      await ctx.client.expect<One<'router'>>(201, 'POST', '/v2.0/routers', { router: { name: 'bench-fip-router', external_gateway_info: { network_id: ext } } })
+    ).body.router.id;
     await ctx.client.expect(200, 'PUT', `/v2.0/routers/${router}/add_router_interface`, { subnet_id: subnet });
     const fips: string[] = [];
     for (const c of [1, 8]) {
       const n = ctx.quick ? 100 : 500;
       const r = await runConcurrent(n, c, async () => {
-        const res = await ctx.client.expect(201, 'POST', '/v2.0/floatingips', { floatingip: { floating_network_id: ext } });
+        const res = await ctx.client.expect<One<'floatingip'>>(201, 'POST', '/v2.0/floatingips', { floatingip: { floating_network_id: ext } });
         fips.push(res.body.floatingip.id);
         return res.ms;
       });
@@ -85,7 +86,7 @@ export const floatingIpCreate: Scenario = {
       // Associate each new floating IP with its own port (ports made beforehand, not measured).
       const ports: string[] = [];
       await runConcurrent(n, 8, async (i) => {
-        ports[i] = (await ctx.client.expect(201, 'POST', '/v2.0/ports', { port: { network_id: net } })).body.port.id;
+        ports[i] = (await ctx.client.expect<One<'port'>>(201, 'POST', '/v2.0/ports', { port: { network_id: net } })).body.port.id;
         return 0;
       });
       const batch = fips.slice(-n);

@@ -6,6 +6,7 @@ import { WorkerInstance } from '../../lb/builtin/remote.js';
 import type { RtLoadBalancer } from '../../lb/config.js';
 import type { LbInstance } from '../../lb/runtime.js';
 import { type LoadResult, type MemberServer, getOnce, httpLoad, startMember } from '../httpload.js';
+import type { Many, One } from '../client.js';
 import type { BenchContext, Result, Scenario } from '../scenario.js';
 import { round, summarize } from '../stats.js';
 
@@ -32,7 +33,7 @@ async function freePort(): Promise<number> {
  *     by the new member.
  * Polling every 5 ms measures the service, not a client (`--wait` polls every few seconds).
  */
-export const lbControlScenario: Scenario = {
+const lbControlScenario: Scenario = {
   name: 'lb',
   description: 'load balancer create → ACTIVE, listener → ACTIVE, member add → in rotation (Octavia API)',
   async run(ctx: BenchContext): Promise<Result[]> {
@@ -44,14 +45,14 @@ export const lbControlScenario: Scenario = {
     const c = ctx.client;
     const api = (p: string) => `${base}/v2/lbaas/${p}`;
     const name = this.name;
-    const net = (await c.expect(201, 'POST', '/v2.0/networks', { network: { name: 'bench-lb' } })).body.network.id as string;
-    const subnet = (await c.expect(201, 'POST', '/v2.0/subnets', { subnet: { network_id: net, ip_version: 4, cidr: '10.220.0.0/16' } })).body.subnet
-      .id as string;
+    const net = (await c.expect<One<'network'>>(201, 'POST', '/v2.0/networks', { network: { name: 'bench-lb' } })).body.network.id;
+    const subnet = (await c.expect<One<'subnet'>>(201, 'POST', '/v2.0/subnets', { subnet: { network_id: net, ip_version: 4, cidr: '10.220.0.0/16' } })).body
+      .subnet.id;
     const lbIds: string[] = [];
     const members: MemberServer[] = [];
     const settled = async (lbId: string) => {
       for (;;) {
-        const lb = (await c.expect(200, 'GET', api(`loadbalancers/${lbId}`))).body.loadbalancer;
+        const lb = (await c.expect<One<'loadbalancer', { provisioning_status: string }>>(200, 'GET', api(`loadbalancers/${lbId}`))).body.loadbalancer;
         if (lb.provisioning_status === 'ACTIVE') return;
         if (lb.provisioning_status === 'ERROR') throw new Error(`load balancer ${lbId} went to ERROR`);
         await sleep(5);
@@ -69,7 +70,8 @@ export const lbControlScenario: Scenario = {
       for (let i = 0; i < n; i++) {
         create.push(
           await timed(async () => {
-            const lb = (await c.expect(201, 'POST', api('loadbalancers'), { loadbalancer: { name: `bench-${i}`, vip_subnet_id: subnet } })).body.loadbalancer;
+            const lb = (await c.expect<One<'loadbalancer'>>(201, 'POST', api('loadbalancers'), { loadbalancer: { name: `bench-${i}`, vip_subnet_id: subnet } }))
+              .body.loadbalancer;
             lbIds.push(lb.id);
             await settled(lb.id);
           }),
@@ -94,13 +96,15 @@ export const lbControlScenario: Scenario = {
         let listenerId = '';
         listenerTimes.push(
           await timed(async () => {
-            listenerId = (await c.expect(201, 'POST', api('listeners'), { listener: { loadbalancer_id: lbId, protocol: 'HTTP', protocol_port: port } })).body
-              .listener.id;
+            listenerId = (
+              await c.expect<One<'listener'>>(201, 'POST', api('listeners'), { listener: { loadbalancer_id: lbId, protocol: 'HTTP', protocol_port: port } })
+            ).body.listener.id;
             await settled(lbId);
           }),
         );
-        const poolId = (await c.expect(201, 'POST', api('pools'), { pool: { listener_id: listenerId, protocol: 'HTTP', lb_algorithm: 'ROUND_ROBIN' } })).body
-          .pool.id as string;
+        const poolId = (
+          await c.expect<One<'pool'>>(201, 'POST', api('pools'), { pool: { listener_id: listenerId, protocol: 'HTTP', lb_algorithm: 'ROUND_ROBIN' } })
+        ).body.pool.id;
         await settled(lbId);
         pools.push({ lbId, poolId, port });
       }
@@ -115,8 +119,9 @@ export const lbControlScenario: Scenario = {
 
       // Member add → in rotation, on the first load balancer.
       const { lbId, poolId, port } = pools[0];
-      const amp = (await c.expect(200, 'GET', `${base}/v2/octavia/amphorae?loadbalancer_id=${lbId}`)).body.amphorae[0];
-      const address = amp?.lb_network_ip as string | null;
+      const amp = (await c.expect<Many<'amphorae', { lb_network_ip: string | null }>>(200, 'GET', `${base}/v2/octavia/amphorae?loadbalancer_id=${lbId}`)).body
+        .amphorae[0];
+      const address = amp?.lb_network_ip;
       if (!address) {
         ctx.log('  member → in rotation skipped: this load balancer is not served on a loopback address (netns data plane or noop network driver)');
         return out;
@@ -133,8 +138,9 @@ export const lbControlScenario: Scenario = {
         let memberId = '';
         rotation.push(
           await timed(async () => {
-            memberId = (await c.expect(201, 'POST', api(`pools/${poolId}/members`), { member: { address: '127.0.0.1', protocol_port: srv.port } })).body.member
-              .id;
+            memberId = (
+              await c.expect<One<'member'>>(201, 'POST', api(`pools/${poolId}/members`), { member: { address: '127.0.0.1', protocol_port: srv.port } })
+            ).body.member.id;
             while ((await getOnce(address, port)) !== srv.name) await sleep(2);
           }),
         );
@@ -220,7 +226,7 @@ function cpuSeconds(pids: number[]): number {
  * reference; keep-alive and a new connection per request; 32 connections (as `wrk -c32`), rounds
  * interleaved so the machine's other load touches every path alike.
  */
-export const lbThroughputScenario: Scenario = {
+const lbThroughputScenario: Scenario = {
   name: 'lb-throughput',
   description: 'requests/s through a load balancer: HAProxy vs built-in vs direct, keep-alive and new connections',
   async run(ctx: BenchContext): Promise<Result[]> {

@@ -1,5 +1,5 @@
 import { readFile, readdir } from 'node:fs/promises';
-import { runConcurrent } from '../client.js';
+import { type Many, type One, runConcurrent } from '../client.js';
 import { startProber } from '../icmp.js';
 import type { BenchContext, Result, Scenario } from '../scenario.js';
 import { round, summarize } from '../stats.js';
@@ -50,30 +50,40 @@ export const netnsScenario: Scenario = {
     const name = this.name;
 
     // A tenant network behind a router on `public`, and a group that admits ICMP.
-    const pub = (await c.expect(200, 'GET', '/v2.0/networks?name=public')).body.networks[0].id as string;
-    const net = (await c.expect(201, 'POST', '/v2.0/networks', { network: { name: 'bench-dp' } })).body.network.id as string;
-    const subnet = (await c.expect(201, 'POST', '/v2.0/subnets', { subnet: { network_id: net, ip_version: 4, cidr: '10.201.0.0/16' } })).body.subnet
-      .id as string;
-    const routerRow = (await c.expect(201, 'POST', '/v2.0/routers', { router: { name: 'bench-dp', external_gateway_info: { network_id: pub } } })).body.router;
-    const router = routerRow.id as string;
+    const pub = (await c.expect<Many<'networks'>>(200, 'GET', '/v2.0/networks?name=public')).body.networks[0].id;
+    const net = (await c.expect<One<'network'>>(201, 'POST', '/v2.0/networks', { network: { name: 'bench-dp' } })).body.network.id;
+    const subnet = (await c.expect<One<'subnet'>>(201, 'POST', '/v2.0/subnets', { subnet: { network_id: net, ip_version: 4, cidr: '10.201.0.0/16' } })).body
+      .subnet.id;
+    const routerRow = (
+      await c.expect<One<'router', { id: string; project_id: string }>>(201, 'POST', '/v2.0/routers', {
+        router: { name: 'bench-dp', external_gateway_info: { network_id: pub } },
+      })
+    ).body.router;
+    const router = routerRow.id;
     // Nova's default quota is 10 instances; the benchmark's project may have as many as it needs.
     await c.expect(200, 'PUT', `${compute}/v2.1/os-quota-sets/${routerRow.project_id}`, { quota_set: { instances: -1, cores: -1, ram: -1 } });
     await c.expect(200, 'PUT', `/v2.0/routers/${router}/add_router_interface`, { subnet_id: subnet });
-    const sg = (await c.expect(201, 'POST', '/v2.0/security-groups', { security_group: { name: 'bench-icmp' } })).body.security_group.id as string;
+    const sg = (await c.expect<One<'security_group'>>(201, 'POST', '/v2.0/security-groups', { security_group: { name: 'bench-icmp' } })).body.security_group.id;
     await c.expect(201, 'POST', '/v2.0/security-group-rules', {
       security_group_rule: { security_group_id: sg, direction: 'ingress', ethertype: 'IPv4', protocol: 'icmp' },
     });
-    const imageId = (await c.expect(200, 'GET', `${ctx.imageUrl}/v2/images?name=cirros-0.3.3-x86_64-disk`)).body.images[0].id as string;
+    const imageId = (await c.expect<Many<'images'>>(200, 'GET', `${ctx.imageUrl}/v2/images?name=cirros-0.3.3-x86_64-disk`)).body.images[0].id;
 
     const portWithFip = async (associate: boolean) => {
-      const port = (await c.expect(201, 'POST', '/v2.0/ports', { port: { network_id: net, security_groups: [sg] } })).body.port.id as string;
-      const fip = (await c.expect(201, 'POST', '/v2.0/floatingips', { floatingip: { floating_network_id: pub, ...(associate ? { port_id: port } : {}) } })).body
-        .floatingip;
-      return { port, fip: fip.id as string, address: fip.floating_ip_address as string };
+      const port = (await c.expect<One<'port'>>(201, 'POST', '/v2.0/ports', { port: { network_id: net, security_groups: [sg] } })).body.port.id;
+      const fip = (
+        await c.expect<One<'floatingip', { id: string; floating_ip_address: string }>>(201, 'POST', '/v2.0/floatingips', {
+          floatingip: { floating_network_id: pub, ...(associate ? { port_id: port } : {}) },
+        })
+      ).body.floatingip;
+      return { port, fip: fip.id, address: fip.floating_ip_address };
     };
     const boot = async (port: string, i: number) =>
-      (await c.expect(202, 'POST', `${compute}/v2.1/servers`, { server: { name: `bench-${i}`, flavorRef: '1', imageRef: imageId, networks: [{ port }] } })).body
-        .server.id as string;
+      (
+        await c.expect<One<'server'>>(202, 'POST', `${compute}/v2.1/servers`, {
+          server: { name: `bench-${i}`, flavorRef: '1', imageRef: imageId, networks: [{ port }] },
+        })
+      ).body.server.id;
     const removeServer = async (id: string) => c.expect(204, 'DELETE', `${compute}/v2.1/servers/${id}`);
 
     // Boot → floating IP answers.
@@ -103,10 +113,18 @@ export const netnsScenario: Scenario = {
     // Floating IP associate → answers.
     const { port: fixedPort } = await portWithFip(false);
     const target = await boot(fixedPort, 999);
-    await waitFor('target server ACTIVE', async () => (await c.call('GET', `${compute}/v2.1/servers/${target}`)).body?.server?.status === 'ACTIVE');
+    await waitFor(
+      'target server ACTIVE',
+      async () =>
+        (await c.call<Partial<One<'server', { status: string }>> | undefined>('GET', `${compute}/v2.1/servers/${target}`)).body?.server?.status === 'ACTIVE',
+    );
     const assocMs: number[] = [];
     for (let i = 0; i < n; i++) {
-      const fip = (await c.expect(201, 'POST', '/v2.0/floatingips', { floatingip: { floating_network_id: pub } })).body.floatingip;
+      const fip = (
+        await c.expect<One<'floatingip', { id: string; floating_ip_address: string }>>(201, 'POST', '/v2.0/floatingips', {
+          floatingip: { floating_network_id: pub },
+        })
+      ).body.floatingip;
       const prober = await startProber([fip.floating_ip_address], { timeoutS: 30, intervalS: 0.002 });
       const t0 = Date.now();
       await c.expect(200, 'PUT', `/v2.0/floatingips/${fip.id}`, { floatingip: { port_id: fixedPort } });

@@ -1,26 +1,27 @@
-import { runConcurrent } from '../client.js';
+import { type One, runConcurrent } from '../client.js';
 import type { BenchContext, Result, Scenario } from '../scenario.js';
 import { rssMb } from '../scenario.js';
 import { round, summarize } from '../stats.js';
 
 async function makeNetwork(ctx: BenchContext, name: string, cidr: string): Promise<{ net: string; subnet: string }> {
-  const net = (await ctx.client.expect(201, 'POST', '/v2.0/networks', { network: { name } })).body.network.id as string;
-  const subnet = (await ctx.client.expect(201, 'POST', '/v2.0/subnets', { subnet: { network_id: net, ip_version: 4, cidr, name: `${name}-subnet` } })).body
-    .subnet.id as string;
+  const net = (await ctx.client.expect<One<'network'>>(201, 'POST', '/v2.0/networks', { network: { name } })).body.network.id;
+  const subnet = (
+    await ctx.client.expect<One<'subnet'>>(201, 'POST', '/v2.0/subnets', { subnet: { network_id: net, ip_version: 4, cidr, name: `${name}-subnet` } })
+  ).body.subnet.id;
   return { net, subnet };
 }
 
 async function createPorts(ctx: BenchContext, net: string, total: number, concurrency: number) {
   const ids: string[] = [];
   const r = await runConcurrent(total, concurrency, async () => {
-    const res = await ctx.client.expect(201, 'POST', '/v2.0/ports', { port: { network_id: net } });
+    const res = await ctx.client.expect<One<'port'>>(201, 'POST', '/v2.0/ports', { port: { network_id: net } });
     ids.push(res.body.port.id);
     return res.ms;
   });
   return { ...r, ids, rate: total / r.seconds };
 }
 
-export const networkCreate: Scenario = {
+const networkCreate: Scenario = {
   name: 'network-create',
   description: 'networks created per second, 1 and 8 concurrent clients',
   async run(ctx) {
@@ -29,7 +30,7 @@ export const networkCreate: Scenario = {
     for (const c of [1, 8]) {
       const ids: string[] = [];
       const r = await runConcurrent(n, c, async (i) => {
-        const res = await ctx.client.expect(201, 'POST', '/v2.0/networks', { network: { name: `bench-net-${c}-${i}` } });
+        const res = await ctx.client.expect<One<'network'>>(201, 'POST', '/v2.0/networks', { network: { name: `bench-net-${c}-${i}` } });
         ids.push(res.body.network.id);
         return res.ms;
       });
@@ -41,7 +42,7 @@ export const networkCreate: Scenario = {
   },
 };
 
-export const portCreate: Scenario = {
+const portCreate: Scenario = {
   name: 'port-create',
   description: 'ports created per second on one /16, 1 and 8 clients',
   async run(ctx) {
@@ -72,7 +73,7 @@ export const portCreate: Scenario = {
   },
 };
 
-export const portReads: Scenario = {
+const portReads: Scenario = {
   name: 'port-read',
   description: 'GET one port (p50/p99) and a full list of 2,000 ports',
   async run(ctx) {
@@ -97,7 +98,7 @@ export const portReads: Scenario = {
   },
 };
 
-export const scale: Scenario = {
+const scale: Scenario = {
   name: 'scale',
   description: 'port create rate at 1,000 vs N ports in the cloud, and server RSS at 10,000 ports',
   async run(ctx) {

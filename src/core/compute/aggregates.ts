@@ -38,10 +38,6 @@ export async function hostZones(q: Q): Promise<Map<string, string>> {
   return out;
 }
 
-export async function hostZone(q: Q, host: string): Promise<string> {
-  return (await hostZones(q)).get(host) ?? DEFAULT_AZ;
-}
-
 const invalid = (kind: 'Add' | 'Update' | 'UpdateMeta' | 'Delete', id: number, reason: string) => {
   const what = {
     Add: 'add host to aggregate',

@@ -25,5 +25,3 @@ export function invalidState(id: string, action: string, attr: 'vm_state' | 'tas
 /** webob's HTTPGone, for APIs Nova removed (410 at every microversion). */
 export const novaGone = () => new DomainError('gone', 'HTTPGone', 'This resource is no longer available. No forwarding address is given.');
 export const novaNotImplemented = (msg: string) => new DomainError('not_implemented', 'HTTPNotImplemented', msg);
-/** Nova's NoValidHost as the scheduler words it. */
-export const noValidHost = (reason: string) => `No valid host was found. ${reason}`;

@@ -17,7 +17,6 @@ export const VM = {
   SHELVED: 'shelved',
   SHELVED_OFFLOADED: 'shelved_offloaded',
 } as const;
-export type VmState = (typeof VM)[keyof typeof VM];
 
 export const TASK = {
   SCHEDULING: 'scheduling',
@@ -62,7 +61,6 @@ export const TASK = {
   SHELVING_OFFLOADING: 'shelving_offloading',
   UNSHELVING: 'unshelving',
 } as const;
-export type TaskState = (typeof TASK)[keyof typeof TASK];
 
 /** Nova's power_state integers. */
 export const POWER = {

@@ -10,9 +10,6 @@ import { DEFAULT_AZ, INTERNAL_AZ, hostZones } from './aggregates.js';
 import { adminOnly } from './policy.js';
 import { type ComputeServices, serviceIsUp } from './services.js';
 
-/** Kept for callers that name the default zone. */
-export const AVAILABILITY_ZONE = DEFAULT_AZ;
-
 export interface ZoneService {
   binary: string;
   available: boolean;

@@ -1,5 +1,5 @@
 import type { DomainError } from '../errors.js';
-import type { Q, Store, Tx } from '../../store/db.js';
+import type { Store, Tx } from '../../store/db.js';
 import { fromJson, isUniqueViolation } from '../../store/db.js';
 import type { DomainsTable, ProjectsTable, RolesTable, UsersTable } from '../../store/schema.js';
 
@@ -148,13 +148,13 @@ export async function updateRow(
   }
 }
 
-export type { Q };
-
 export type Scope = { kind: 'project'; projectId: string } | { kind: 'domain'; domainId: string } | { kind: 'system' } | { kind: 'unscoped' };
 
 export interface RoleRef {
   id: string;
   name: string;
+  /** The whole role, for the tokens that show it whole (trust-scoped ones). */
+  full?: Role;
 }
 
 export interface NamedRef {
@@ -174,4 +174,10 @@ export interface TokenInfo {
   project?: NamedRef & { description: string; enabled: boolean };
   domain?: { id: string; name: string };
   roles: RoleRef[];
+  /** The trust a trust-scoped token was issued through. */
+  trust?: { id: string; trustorId: string; trusteeId: string; impersonation: boolean };
+  /** The OAuth1 access token the token was issued through. */
+  oauth?: { accessTokenId: string; consumerId: string };
+  /** The application credential the token was issued through. */
+  appCred?: { id: string; name: string; restricted: boolean; accessRules: Array<{ id: string; service: string; path: string; method: string }> };
 }

@@ -1,27 +1,44 @@
-import { createHash, randomBytes } from 'node:crypto';
 import type { Store, Tx } from '../../store/db.js';
 import { hexId } from '../../util/ids.js';
 import { isoMicros } from '../../util/time.js';
 import type { CatalogService } from '../catalog.js';
 import type { RequestContext } from '../context.js';
 import { unauthorized } from '../errors.js';
-import { Assignments, SYSTEM_ALL } from './assignments.js';
-import { type AuthOutcome, authenticateV2, authenticateV3 } from './auth.js';
-import { Domains } from './domains.js';
-import { DEFAULT_DOMAIN_ID, type IdentityChange, type IdentityEnv, type Scope, type TokenInfo } from './model.js';
 import type { UnitOfWork } from '../work.js';
+import { AppCreds } from './appcreds.js';
+import { Assignments, SYSTEM_ALL } from './assignments.js';
+import { type AuthEnv, type AuthOutcome, authenticateV2, authenticateV3 } from './auth.js';
+import { Catalog } from './catalog.js';
+import { BlobCipher, Credentials, credentialKey } from './credentials.js';
+import { DomainConfigs } from './domainconfigs.js';
+import { Domains } from './domains.js';
+import { Federation } from './federation.js';
+import { Groups } from './groups.js';
+import { Limits } from './limits.js';
+import { DEFAULT_DOMAIN_ID, type IdentityChange, type IdentityEnv, type Scope, type TokenInfo } from './model.js';
 import { generatePassword, hashPassword, verifyPassword } from './passwords.js';
+import { Policies } from './policies.js';
+import { OAuth1, type SignedRequest } from './oauth1.js';
 import { Projects } from './projects.js';
 import { Roles } from './roles.js';
+import { type Delegation, type TokenLookup, Tokens } from './tokens.js';
+import { Trusts } from './trusts.js';
 import { Users } from './users.js';
 
 export { DEFAULT_DOMAIN_ID } from './model.js';
-export type { NamedRef, RoleRef, Scope, TokenInfo } from './model.js';
+export type { Scope, TokenInfo } from './model.js';
+export type { TokenLookup } from './tokens.js';
 
 export interface IdentityOptions {
   tokenTtlSeconds: number;
+  /** PocketStack's own services, put in the (writable) catalog at bootstrap. */
   catalog: () => CatalogService[];
+  /** Where the credential encryption key lives (`credential.key`). */
+  dataDir: string;
 }
+
+/** The name of the demo user's application credential written to clouds.yaml. */
+const DEMO_APP_CREDENTIAL = 'pocketstack-cli';
 
 export interface BootstrapResult {
   adminPassword: string | null;
@@ -29,37 +46,27 @@ export interface BootstrapResult {
   firstStart: boolean;
 }
 
-/** A token looked up: valid (with what it stands for), known but no longer valid, or unknown. */
-export type TokenLookup = { status: 'valid'; info: TokenInfo } | { status: 'invalid' } | { status: 'unknown' };
-
-const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
-
-/** Keystone audit ids: 22 URL-safe characters. */
-const auditId = () => randomBytes(16).toString('base64url').slice(0, 22);
-
 /**
- * How long a validated token is trusted without looking at the store again. Changes made
- * through this process clear the cache at once; another server sharing the database sees
- * them within this window.
+ * Identity: domains, projects, users, roles, grants and tokens (tokens.ts), with bootstrap and
+ * one way to write. Every write forgets the cached token validations once it has committed.
  */
-const CACHE_MS = 2000;
-const CACHE_MAX = 10_000;
-
-/**
- * Identity: domains, projects, users, roles, grants and tokens. Tokens are random opaque strings;
- * the store keeps only their SHA-256, so a copy of the database holds no usable token. What a
- * token stands for (user, scope, roles) is resolved when it is validated, as Keystone's fernet
- * tokens are, so a removed role, user or project stops its tokens at once, not at expiry.
- */
-export class IdentityService implements IdentityEnv {
-  private readonly cache = new Map<string, { info: TokenInfo; until: number }>();
-  /** Bumped by every change; a validation that raced with one is not cached. */
-  private generation = 0;
+export class IdentityService implements IdentityEnv, AuthEnv {
   readonly domains: Domains;
   readonly projects: Projects;
   readonly users: Users;
   readonly roles: Roles;
   readonly assignments: Assignments;
+  readonly tokens: Tokens;
+  readonly groups: Groups;
+  readonly appCreds: AppCreds;
+  readonly trusts: Trusts;
+  readonly credentials: Credentials;
+  readonly catalog: Catalog;
+  readonly limits: Limits;
+  readonly federation: Federation;
+  readonly policies: Policies;
+  readonly oauth1: OAuth1;
+  readonly domainConfigs: DomainConfigs;
 
   constructor(
     readonly uow: UnitOfWork,
@@ -70,27 +77,34 @@ export class IdentityService implements IdentityEnv {
     this.users = new Users(this);
     this.roles = new Roles(this);
     this.assignments = new Assignments(this);
+    this.groups = new Groups(this);
+    this.appCreds = new AppCreds(this, this.assignments);
+    this.trusts = new Trusts(this, this.assignments);
+    const cipher = new BlobCipher(credentialKey(opts.dataDir));
+    this.credentials = new Credentials(this, cipher);
+    this.oauth1 = new OAuth1(this, cipher, this.assignments);
+    this.catalog = new Catalog(this);
+    this.limits = new Limits(this);
+    this.federation = new Federation(this);
+    this.policies = new Policies(this);
+    this.domainConfigs = new DomainConfigs(this);
+    this.tokens = new Tokens(this, { assignments: this.assignments, trusts: this.trusts, appCreds: this.appCreds, oauth1: this.oauth1 }, opts.tokenTtlSeconds);
   }
 
   get store(): Store {
     return this.uow.store;
   }
 
-  get catalog(): CatalogService[] {
-    return this.opts.catalog();
-  }
-
-  /** Something a token depends on changed: forget every cached validation. */
-  private changed(): void {
-    this.generation++;
-    this.cache.clear();
+  /** The catalog a token carries (or /v3/auth/catalog shows), read from the store now. */
+  catalogFor(info: TokenInfo): Promise<CatalogService[]> {
+    return this.catalog.forToken({ userId: info.user.id, projectId: info.project?.id ?? null });
   }
 
   async write<T>(change: IdentityChange, fn: (trx: Tx) => Promise<T>): Promise<T> {
     return this.uow.run(async (w) => {
       const out = await fn(w.trx);
       w.changed('identity', change.id, change.projectId ?? null, change.op);
-      w.afterCommit(() => this.changed());
+      w.afterCommit(() => this.tokens.forget());
       return out;
     });
   }
@@ -116,9 +130,10 @@ export class IdentityService implements IdentityEnv {
           .values({ id: DEFAULT_DOMAIN_ID, name: 'Default', description: 'The default domain', enabled: 1, tags: '[]', extra: '{}', created_at: now })
           .execute();
       }
+      await this.catalog.seed(this.opts.catalog(), trx);
       const roleIds: Record<string, string> = {};
       for (const name of ['admin', 'member', 'reader', 'load-balancer_admin', 'load-balancer_member']) {
-        const r = await trx.selectFrom('roles').select('id').where('name', '=', name).executeTakeFirst();
+        const r = await trx.selectFrom('roles').select('id').where('name', '=', name).where('domain_id', 'is', null).executeTakeFirst();
         if (r) roleIds[name] = r.id;
         else {
           roleIds[name] = hexId();
@@ -208,11 +223,36 @@ export class IdentityService implements IdentityEnv {
     return result;
   }
 
+  /**
+   * The application credential of clouds.yaml's `pocketstack-appcred` cloud: the demo user's,
+   * on project demo, with the demo user's roles there, restricted, no expiry. Made anew (the
+   * previous one deleted) each time clouds.yaml is written, since a secret cannot be read back.
+   */
+  async demoAppCredential(): Promise<{ id: string; secret: string } | null> {
+    const user = await this.users.findByName('demo', DEFAULT_DOMAIN_ID);
+    const project = await this.projects.findByName('demo', DEFAULT_DOMAIN_ID);
+    if (!user || !project) return null;
+    const roles = await this.assignments.effectiveRoles(user.id, 'project', project.id);
+    if (roles.length === 0) return null;
+    const old = await this.appCreds.rowByName(user.id, DEMO_APP_CREDENTIAL);
+    if (old) await this.appCreds.delete(old.id);
+    const created = await this.appCreds.create({
+      userId: user.id,
+      projectId: project.id,
+      name: DEMO_APP_CREDENTIAL,
+      description: 'clouds.yaml: pocketstack-appcred',
+      expiresAt: null,
+      unrestricted: false,
+      roleIds: roles.map((r) => r.id),
+    });
+    return { id: created.id, secret: created.secret };
+  }
+
   // ------------------------------------------------------------ authentication
 
   /** POST /v3/auth/tokens (body validated by the edge): authenticate and issue. */
-  async authenticateV3(auth: Record<string, unknown> | null | undefined): Promise<{ token: string; info: TokenInfo }> {
-    return this.issueFor(await authenticateV3(this, auth));
+  async authenticateV3(auth: Record<string, unknown> | null | undefined, signed?: SignedRequest): Promise<{ token: string; info: TokenInfo }> {
+    return this.issueFor(await authenticateV3(this, auth, signed));
   }
 
   /** POST /v2.0/tokens. */
@@ -221,128 +261,39 @@ export class IdentityService implements IdentityEnv {
   }
 
   private issueFor(a: AuthOutcome): Promise<{ token: string; info: TokenInfo }> {
-    return this.issueToken({ userId: a.userId, scope: a.scope, methods: a.methods, parent: a.parent });
+    return this.issueToken({ userId: a.userId, scope: a.scope, methods: a.methods, parent: a.parent, delegation: a.delegation, expiresBy: a.expiresBy });
   }
 
-  /**
-   * Issue a token for an authenticated user. Refused (401) when the user has no role on the
-   * requested project, domain or system, as Keystone refuses it.
-   */
-  async issueToken(args: { userId: string; scope: Scope; methods: string[]; parent?: TokenInfo }): Promise<{ token: string; info: TokenInfo }> {
-    const token = `gAAAAA${randomBytes(96).toString('base64url')}`;
-    const issued = new Date();
-    // A re-scoped token keeps its parent's expiry and audit chain.
-    const expires = args.parent ? args.parent.expiresAt : isoMicros(new Date(issued.getTime() + this.opts.tokenTtlSeconds * 1000));
-    const audit = [auditId(), ...(args.parent ? [args.parent.auditIds.at(-1)!] : [])];
-    const scope = args.scope;
-    await this.store.db
-      .insertInto('tokens')
-      .values({
-        id_hash: sha256(token),
-        user_id: args.userId,
-        project_id: scope.kind === 'project' ? scope.projectId : null,
-        domain_id: scope.kind === 'domain' ? scope.domainId : null,
-        system_scope: scope.kind === 'system' ? 1 : 0,
-        methods: JSON.stringify(args.methods),
-        audit_ids: JSON.stringify(audit),
-        issued_at: isoMicros(issued),
-        expires_at: expires,
-        revoked: 0,
-      })
-      .execute();
-    const found = await this.inspect(token);
-    if (found.status !== 'valid') {
-      await this.store.db.deleteFrom('tokens').where('id_hash', '=', sha256(token)).execute();
-      throw unauthorized();
-    }
-    return { token, info: found.info };
+  /** Issue a token for an authenticated user (401 without a role on the requested scope). */
+  issueToken(args: {
+    userId: string;
+    scope: Scope;
+    methods: string[];
+    parent?: TokenInfo;
+    delegation?: Delegation;
+    expiresBy?: string | null;
+  }): Promise<{ token: string; info: TokenInfo }> {
+    return this.tokens.issue(args);
   }
 
   /** Resolve a token; null when unknown, revoked, expired, or its user/project/role is gone. */
-  async validate(token: string): Promise<TokenInfo | null> {
-    const found = await this.inspect(token);
-    return found.status === 'valid' ? found.info : null;
+  validate(token: string): Promise<TokenInfo | null> {
+    return this.tokens.validate(token);
   }
 
   /** Like validate(), but tells an unknown token from one that is no longer valid. */
-  async inspect(token: string): Promise<TokenLookup> {
-    const key = sha256(token);
-    const now = Date.now();
-    const hit = this.cache.get(key);
-    if (hit && hit.until > now) {
-      if (Date.parse(hit.info.expiresAt) > now) return { status: 'valid', info: hit.info };
-      this.cache.delete(key);
-      return { status: 'invalid' };
-    }
-    const generation = this.generation;
-    const info = await this.resolve(key, now);
-    if (info === 'unknown') return { status: 'unknown' };
-    if (!info) return { status: 'invalid' };
-    if (generation === this.generation) this.cache.set(key, { info, until: now + CACHE_MS });
-    if (this.cache.size > CACHE_MAX) this.cache.delete(this.cache.keys().next().value!);
-    return { status: 'valid', info };
-  }
-
-  private async resolve(key: string, now: number): Promise<TokenInfo | null | 'unknown'> {
-    const db = this.store.db;
-    const t = await db.selectFrom('tokens').selectAll().where('id_hash', '=', key).executeTakeFirst();
-    if (!t) return 'unknown';
-    if (t.revoked || Date.parse(t.expires_at) <= now) return null;
-    const user = await db
-      .selectFrom('users as u')
-      .innerJoin('domains as d', 'd.id', 'u.domain_id')
-      .select(['u.id', 'u.name', 'u.enabled', 'd.id as domain_id', 'd.name as domain_name', 'd.enabled as domain_enabled'])
-      .where('u.id', '=', t.user_id)
-      .executeTakeFirst();
-    if (!user || !user.enabled || !user.domain_enabled) return null;
-    const info: TokenInfo = {
-      methods: JSON.parse(t.methods),
-      user: { id: user.id, name: user.name, domain: { id: user.domain_id, name: user.domain_name } },
-      auditIds: JSON.parse(t.audit_ids),
-      issuedAt: t.issued_at,
-      expiresAt: t.expires_at,
-      scope: { kind: 'unscoped' },
-      roles: [],
-    };
-    if (t.project_id) {
-      const p = await db
-        .selectFrom('projects as p')
-        .innerJoin('domains as d', 'd.id', 'p.domain_id')
-        .select(['p.id', 'p.name', 'p.description', 'p.enabled', 'd.id as domain_id', 'd.name as domain_name', 'd.enabled as domain_enabled'])
-        .where('p.id', '=', t.project_id)
-        .executeTakeFirst();
-      if (!p || !p.enabled || !p.domain_enabled) return null;
-      info.scope = { kind: 'project', projectId: p.id };
-      info.project = { id: p.id, name: p.name, description: p.description, enabled: true, domain: { id: p.domain_id, name: p.domain_name } };
-      info.roles = await this.assignments.effectiveRoles(user.id, 'project', p.id);
-    } else if (t.domain_id) {
-      const d = await db.selectFrom('domains').select(['id', 'name', 'enabled']).where('id', '=', t.domain_id).executeTakeFirst();
-      if (!d || !d.enabled) return null;
-      info.scope = { kind: 'domain', domainId: d.id };
-      info.domain = { id: d.id, name: d.name };
-      info.roles = await this.assignments.effectiveRoles(user.id, 'domain', d.id);
-    } else if (t.system_scope) {
-      info.scope = { kind: 'system' };
-      info.roles = await this.assignments.effectiveRoles(user.id, 'system', SYSTEM_ALL);
-    }
-    if (info.scope.kind !== 'unscoped' && info.roles.length === 0) return null;
-    return info;
+  inspect(token: string): Promise<TokenLookup> {
+    return this.tokens.inspect(token);
   }
 
   /** Revoke a token; false when it was not valid. */
-  async revoke(token: string): Promise<boolean> {
-    const key = sha256(token);
-    this.cache.delete(key);
-    const res = await this.store.db.updateTable('tokens').set({ revoked: 1 }).where('id_hash', '=', key).where('revoked', '=', 0).executeTakeFirst();
-    return Number(res.numUpdatedRows) > 0;
+  revoke(token: string): Promise<boolean> {
+    return this.tokens.revoke(token);
   }
 
   /** Drop token rows a day past expiry; called periodically. */
-  async purgeExpired(): Promise<void> {
-    await this.store.db
-      .deleteFrom('tokens')
-      .where('expires_at', '<', isoMicros(new Date(Date.now() - 24 * 3600 * 1000)))
-      .execute();
+  purgeExpired(): Promise<void> {
+    return this.tokens.purgeExpired();
   }
 
   /** TokenAuthenticator for the other services' edges. */

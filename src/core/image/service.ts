@@ -44,8 +44,6 @@ const bad = (msg: string) => new DomainError('bad_request', 'HTTPBadRequest', ms
 const forbidden = (msg: string) => new DomainError('forbidden', 'HTTPForbidden', msg);
 const conflict = (msg: string) => new DomainError('conflict', 'HTTPConflict', msg);
 export const imageNotFound = (id: string) => new DomainError('not_found', 'HTTPNotFound', `No image found with ID ${id}`);
-/** webob's HTTPNotFound without an explanation (Glance hides images the caller may not see). */
-const plainNotFound = () => new DomainError('not_found', 'HTTPNotFound', 'The resource could not be found.');
 
 const READ_ONLY_ON_CREATE = ['direct_url', 'self', 'file', 'schema', 'stores'];
 const READ_ONLY = [
@@ -477,7 +475,8 @@ export class ImageService {
       const row = await this.getRow(trx, ctx, id);
       const [img] = await this.load(trx, [row]);
       const cols: Partial<ImagesTable> = {};
-      const props = { ...img.properties };
+      // Property names come from the patch: no prototype for them to collide with.
+      const props: Record<string, string> = Object.assign(Object.create(null), img.properties);
       let tags: string[] | undefined;
       const setBase = (k: string, value: unknown) => {
         if (k === 'visibility') this.checkVisibilityPolicy(ctx, value);

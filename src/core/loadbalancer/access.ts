@@ -6,10 +6,10 @@ import type { Q } from '../../store/db.js';
 import type { RequestContext } from '../context.js';
 import { MODEL_NAMES } from './constants.js';
 import { lbErrors } from './errors.js';
-import type { L7PolicyRow, L7RuleRow, LbRow, ListenerRow, MemberRow, MonitorRow, PoolRow } from './model.js';
+import { type L7PolicyRow, type L7RuleRow, type LbRow, type ListenerRow, type MemberRow, type MonitorRow, type PoolRow, oneWithStatus } from './model.js';
 import { canonicalUuid } from './wsme.js';
 
-export const LB_ADMIN_ROLE = 'load-balancer_admin';
+const LB_ADMIN_ROLE = 'load-balancer_admin';
 
 /** Cloud admins and holders of Octavia's load-balancer_admin role act on every project. */
 export const isLbAdmin = (ctx: RequestContext): boolean => ctx.isAdmin || ctx.roles.includes(LB_ADMIN_ROLE);
@@ -31,43 +31,43 @@ export function listScope(ctx: RequestContext, projectFilter: string | undefined
 const key = (id: string) => canonicalUuid(id) ?? id;
 
 export async function getLb(q: Q, id: string, api: 'v2' | 'v1' = 'v2'): Promise<LbRow> {
-  const row = await q.selectFrom('lb_loadbalancers').selectAll().where('id', '=', key(id)).where('api', '=', api).executeTakeFirst();
+  const row = oneWithStatus(await q.selectFrom('lb_loadbalancers').selectAll().where('id', '=', key(id)).where('api', '=', api).executeTakeFirst());
   if (!row || row.provisioning_status === 'DELETED') throw lbErrors.notFound(MODEL_NAMES.loadbalancer, id);
   return row;
 }
 
 export async function getListener(q: Q, id: string): Promise<ListenerRow> {
-  const row = await q.selectFrom('lb_listeners').selectAll().where('id', '=', key(id)).where('api', '=', 'v2').executeTakeFirst();
+  const row = oneWithStatus(await q.selectFrom('lb_listeners').selectAll().where('id', '=', key(id)).where('api', '=', 'v2').executeTakeFirst());
   if (!row) throw lbErrors.notFound(MODEL_NAMES.listener, id);
   return row;
 }
 
 export async function getPool(q: Q, id: string): Promise<PoolRow> {
-  const row = await q.selectFrom('lb_pools').selectAll().where('id', '=', key(id)).where('api', '=', 'v2').executeTakeFirst();
+  const row = oneWithStatus(await q.selectFrom('lb_pools').selectAll().where('id', '=', key(id)).where('api', '=', 'v2').executeTakeFirst());
   if (!row) throw lbErrors.notFound(MODEL_NAMES.pool, id);
   return row;
 }
 
 export async function getMember(q: Q, id: string): Promise<MemberRow> {
-  const row = await q.selectFrom('lb_members').selectAll().where('id', '=', key(id)).where('api', '=', 'v2').executeTakeFirst();
+  const row = oneWithStatus(await q.selectFrom('lb_members').selectAll().where('id', '=', key(id)).where('api', '=', 'v2').executeTakeFirst());
   if (!row) throw lbErrors.notFound(MODEL_NAMES.member, id);
   return row;
 }
 
 export async function getMonitor(q: Q, id: string): Promise<MonitorRow> {
-  const row = await q.selectFrom('lb_healthmonitors').selectAll().where('id', '=', key(id)).where('api', '=', 'v2').executeTakeFirst();
+  const row = oneWithStatus(await q.selectFrom('lb_healthmonitors').selectAll().where('id', '=', key(id)).where('api', '=', 'v2').executeTakeFirst());
   if (!row) throw lbErrors.notFound(MODEL_NAMES.healthmonitor, id);
   return row;
 }
 
 export async function getL7Policy(q: Q, id: string): Promise<L7PolicyRow> {
-  const row = await q.selectFrom('lb_l7policies').selectAll().where('id', '=', key(id)).where('api', '=', 'v2').executeTakeFirst();
+  const row = oneWithStatus(await q.selectFrom('lb_l7policies').selectAll().where('id', '=', key(id)).where('api', '=', 'v2').executeTakeFirst());
   if (!row) throw lbErrors.notFound(MODEL_NAMES.l7policy, id);
   return row;
 }
 
 export async function getL7Rule(q: Q, id: string): Promise<L7RuleRow> {
-  const row = await q.selectFrom('lb_l7rules').selectAll().where('id', '=', key(id)).where('api', '=', 'v2').executeTakeFirst();
+  const row = oneWithStatus(await q.selectFrom('lb_l7rules').selectAll().where('id', '=', key(id)).where('api', '=', 'v2').executeTakeFirst());
   if (!row) throw lbErrors.notFound(MODEL_NAMES.l7rule, id);
   return row;
 }

@@ -5,17 +5,17 @@
  * it; there is no management network: `lb_network_ip` is where the engine listens when that is
  * not the VIP (a loopback address with the noop data plane), else null; no agent certificate.
  */
+import type { LbAmphoraeTable } from '../../store/schema.js';
 import type { RequestContext } from '../context.js';
 import { isLbAdmin } from './access.js';
 import { PROVISIONING } from './constants.js';
 import type { LbDeps } from './deps.js';
 import { lbErrors } from './errors.js';
-import { type ListSpec, listPage } from './query.js';
+import { type ListSpec, type Listing, listPage } from './query.js';
+import type { Rendered } from './render.js';
 import { canonicalUuid } from './wsme.js';
 
-type Dict = Record<string, any>;
-
-const LIST: ListSpec = {
+const LIST: ListSpec<'lb_amphorae'> = {
   table: 'lb_amphorae',
   columns: {
     id: { column: 'id' },
@@ -33,8 +33,8 @@ const LIST: ListSpec = {
   },
 };
 
-function render(r: Dict, fields?: string[]): Dict {
-  const out: Dict = {
+function render(r: LbAmphoraeTable, fields?: string[]): Rendered {
+  const out: Rendered = {
     id: r.id,
     loadbalancer_id: r.loadbalancer_id,
     compute_id: r.compute_id,
@@ -64,71 +64,87 @@ function requireAdmin(ctx: RequestContext): void {
   if (!isLbAdmin(ctx)) throw lbErrors.policyForbidden();
 }
 
-async function get(deps: LbDeps, id: string): Promise<Dict> {
-  const row = await deps.store.db
-    .selectFrom('lb_amphorae')
-    .selectAll()
-    .where('id', '=', canonicalUuid(id) ?? id)
-    .executeTakeFirst();
-  if (!row) throw lbErrors.notFound('Amphora', id);
-  return row;
-}
+export class Amphorae {
+  constructor(private readonly deps: LbDeps) {}
 
-export async function listAmphorae(deps: LbDeps, ctx: RequestContext, params: Map<string, string[]>, url: URL) {
-  requireAdmin(ctx);
-  const page = await listPage(deps.store.db, LIST, params, url);
-  return { items: page.rows.map((r) => render(r, page.fields)), links: page.links };
-}
-
-export async function showAmphora(deps: LbDeps, ctx: RequestContext, id: string, fields?: string[]) {
-  requireAdmin(ctx);
-  return render(await get(deps, id), fields);
-}
-
-/** PUT /amphorae/{id}/config: apply the load balancer's configuration again. */
-export async function configureAmphora(deps: LbDeps, ctx: RequestContext, id: string): Promise<void> {
-  requireAdmin(ctx);
-  const amp = await get(deps, id);
-  const lb = await deps.store.db.selectFrom('lb_loadbalancers').select('project_id').where('id', '=', amp.loadbalancer_id).executeTakeFirst();
-  if (lb) deps.uow.announce([{ kind: 'loadbalancer', id: amp.loadbalancer_id, projectId: lb.project_id, op: 'update' }]);
-}
-
-/** PUT /amphorae/{id}/failover: rebuild what serves the load balancer. */
-export async function failoverAmphora(deps: LbDeps, ctx: RequestContext, id: string): Promise<void> {
-  requireAdmin(ctx);
-  const amp = await get(deps, id);
-  await deps.uow.run(async (w) => {
-    const { trx } = w;
-    const res = await trx
-      .updateTable('lb_loadbalancers')
-      .set({ provisioning_status: PROVISIONING.PENDING_UPDATE })
-      .where('id', '=', amp.loadbalancer_id)
-      .where('provisioning_status', '=', PROVISIONING.ACTIVE)
-      .returning('project_id')
+  private async get(id: string): Promise<LbAmphoraeTable> {
+    const row = await this.deps.store.db
+      .selectFrom('lb_amphorae')
+      .selectAll()
+      .where('id', '=', canonicalUuid(id) ?? id)
       .executeTakeFirst();
-    if (!res) throw lbErrors.immutable('Load Balancer', amp.loadbalancer_id);
-    w.changed('loadbalancer', amp.loadbalancer_id, res.project_id, 'failover');
-  });
-}
+    if (!row) throw lbErrors.notFound('Amphora', id);
+    return row;
+  }
 
-/** GET /amphorae/{id}/stats: the listener counters of its load balancer. */
-export async function amphoraStats(deps: LbDeps, ctx: RequestContext, id: string) {
-  requireAdmin(ctx);
-  const amp = await deps.store.db
-    .selectFrom('lb_amphorae')
-    .selectAll()
-    .where('id', '=', canonicalUuid(id) ?? id)
-    .executeTakeFirst();
-  const rows = amp ? await deps.store.db.selectFrom('lb_listener_stats').selectAll().where('loadbalancer_id', '=', amp.loadbalancer_id).execute() : [];
-  if (!amp || !rows.length) throw lbErrors.notFound('Amphora stats for', id);
-  return rows.map((r) => ({
-    id: amp.id,
-    listener_id: r.listener_id,
-    loadbalancer_id: amp.loadbalancer_id,
-    active_connections: Number(r.active_connections),
-    bytes_in: Number(r.bytes_in),
-    bytes_out: Number(r.bytes_out),
-    request_errors: Number(r.request_errors),
-    total_connections: Number(r.total_connections),
-  }));
+  async list(ctx: RequestContext, params: Map<string, string[]>, url: URL): Promise<Listing<Rendered>> {
+    requireAdmin(ctx);
+    // Octavia filters amphorae by their load balancer's project (an amphora has none of its own).
+    const rest = new Map(params);
+    const project = rest.get('project_id');
+    rest.delete('project_id');
+    const { db } = this.deps.store;
+    const page = await listPage(
+      db,
+      LIST,
+      rest,
+      url,
+      project && ((eb) => eb('lb_amphorae.loadbalancer_id', 'in', db.selectFrom('lb_loadbalancers').select('id').where('project_id', 'in', project))),
+    );
+    return { items: page.rows.map((r) => render(r, page.fields)), links: page.links };
+  }
+
+  async show(ctx: RequestContext, id: string, fields?: string[]): Promise<Rendered> {
+    requireAdmin(ctx);
+    return render(await this.get(id), fields);
+  }
+
+  /** PUT /amphorae/{id}/config: apply the load balancer's configuration again. */
+  async configure(ctx: RequestContext, id: string): Promise<void> {
+    requireAdmin(ctx);
+    const amp = await this.get(id);
+    const lb = await this.deps.store.db.selectFrom('lb_loadbalancers').select('project_id').where('id', '=', amp.loadbalancer_id).executeTakeFirst();
+    if (lb) this.deps.uow.announce([{ kind: 'loadbalancer', id: amp.loadbalancer_id, projectId: lb.project_id, op: 'update' }]);
+  }
+
+  /** PUT /amphorae/{id}/failover: rebuild what serves the load balancer. */
+  async failover(ctx: RequestContext, id: string): Promise<void> {
+    requireAdmin(ctx);
+    const amp = await this.get(id);
+    await this.deps.uow.run(async (w) => {
+      const { trx } = w;
+      const res = await trx
+        .updateTable('lb_loadbalancers')
+        .set({ provisioning_status: PROVISIONING.PENDING_UPDATE })
+        .where('id', '=', amp.loadbalancer_id)
+        .where('provisioning_status', '=', PROVISIONING.ACTIVE)
+        .returning('project_id')
+        .executeTakeFirst();
+      if (!res) throw lbErrors.immutable('Load Balancer', amp.loadbalancer_id);
+      w.changed('loadbalancer', amp.loadbalancer_id, res.project_id, 'failover');
+    });
+  }
+
+  /** GET /amphorae/{id}/stats: the listener counters of its load balancer. */
+  async stats(ctx: RequestContext, id: string) {
+    requireAdmin(ctx);
+    const { db } = this.deps.store;
+    const amp = await db
+      .selectFrom('lb_amphorae')
+      .selectAll()
+      .where('id', '=', canonicalUuid(id) ?? id)
+      .executeTakeFirst();
+    const rows = amp ? await db.selectFrom('lb_listener_stats').selectAll().where('loadbalancer_id', '=', amp.loadbalancer_id).execute() : [];
+    if (!amp || !rows.length) throw lbErrors.notFound('Amphora stats for', id);
+    return rows.map((r) => ({
+      id: amp.id,
+      listener_id: r.listener_id,
+      loadbalancer_id: amp.loadbalancer_id,
+      active_connections: Number(r.active_connections),
+      bytes_in: Number(r.bytes_in),
+      bytes_out: Number(r.bytes_out),
+      request_errors: Number(r.request_errors),
+      total_connections: Number(r.total_connections),
+    }));
+  }
 }

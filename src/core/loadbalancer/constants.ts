@@ -3,27 +3,30 @@
  * statuses, limits and defaults. Values and messages here are what real clients compare.
  */
 
-export const PROVISIONING = {
+/** Octavia's provisioning_status: what the control plane is doing with an object. */
+export type ProvisioningStatus = 'ACTIVE' | 'PENDING_CREATE' | 'PENDING_UPDATE' | 'PENDING_DELETE' | 'DELETED' | 'ERROR';
+export type PendingStatus = Extract<ProvisioningStatus, `PENDING_${string}`>;
+export const PROVISIONING: { readonly [S in ProvisioningStatus]: S } = {
   ACTIVE: 'ACTIVE',
   PENDING_CREATE: 'PENDING_CREATE',
   PENDING_UPDATE: 'PENDING_UPDATE',
   PENDING_DELETE: 'PENDING_DELETE',
   DELETED: 'DELETED',
   ERROR: 'ERROR',
-} as const;
-export type ProvisioningStatus = (typeof PROVISIONING)[keyof typeof PROVISIONING];
+};
 
-export const OPERATING = {
+/** Octavia's operating_status: what the health manager observes. */
+export type OperatingStatus = 'ONLINE' | 'OFFLINE' | 'DEGRADED' | 'ERROR' | 'DRAINING' | 'NO_MONITOR';
+export const OPERATING: { readonly [S in OperatingStatus]: S } = {
   ONLINE: 'ONLINE',
   OFFLINE: 'OFFLINE',
   DEGRADED: 'DEGRADED',
   ERROR: 'ERROR',
   DRAINING: 'DRAINING',
   NO_MONITOR: 'NO_MONITOR',
-} as const;
-export type OperatingStatus = (typeof OPERATING)[keyof typeof OPERATING];
+};
 
-export const isPending = (s: string): boolean => s.startsWith('PENDING_');
+export const isPending = (s: ProvisioningStatus): s is PendingStatus => s.startsWith('PENDING_');
 
 /** Protocols a listener may have (octavia-lib LISTENER_SUPPORTED_PROTOCOLS). */
 export const LISTENER_PROTOCOLS = ['TCP', 'HTTPS', 'HTTP', 'TERMINATED_HTTPS', 'UDP', 'SCTP', 'PROMETHEUS'];

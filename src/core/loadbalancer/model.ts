@@ -3,7 +3,9 @@
  * one load balancer as the engine and the status tree see it, and the relations rendering needs.
  */
 import type { Q } from '../../store/db.js';
+import { chunks } from '../../store/db.js';
 import type {
+  LbBase,
   LbHealthMonitorsTable,
   LbL7PoliciesTable,
   LbL7RulesTable,
@@ -12,15 +14,41 @@ import type {
   LbMembersTable,
   LbPoolsTable,
 } from '../../store/schema.js';
-import { chunks } from '../../store/db.js';
+import type { OperatingStatus, ProvisioningStatus } from './constants.js';
 
-export type LbRow = LbLoadBalancersTable;
-export type ListenerRow = LbListenersTable;
-export type PoolRow = LbPoolsTable;
-export type MemberRow = LbMembersTable;
-export type MonitorRow = LbHealthMonitorsTable;
-export type L7PolicyRow = LbL7PoliciesTable;
-export type L7RuleRow = LbL7RulesTable;
+/**
+ * A load-balancing row as the store holds it, its two statuses narrowed to Octavia's vocabulary.
+ * The store keeps them as text; every writer (the operations in this folder and the engine's
+ * write-back through status.ts) sets them from PROVISIONING and OPERATING only.
+ */
+export type WithStatus<R extends LbBase> = Omit<R, 'provisioning_status' | 'operating_status'> & {
+  provisioning_status: ProvisioningStatus;
+  operating_status: OperatingStatus;
+};
+
+export type LbRow = WithStatus<LbLoadBalancersTable>;
+export type ListenerRow = WithStatus<LbListenersTable>;
+export type PoolRow = WithStatus<LbPoolsTable>;
+export type MemberRow = WithStatus<LbMembersTable>;
+export type MonitorRow = WithStatus<LbHealthMonitorsTable>;
+export type L7PolicyRow = WithStatus<LbL7PoliciesTable>;
+export type L7RuleRow = WithStatus<LbL7RulesTable>;
+
+/** The tables of load-balancing objects and the row each holds. */
+export interface LbRows {
+  lb_loadbalancers: LbRow;
+  lb_listeners: ListenerRow;
+  lb_pools: PoolRow;
+  lb_members: MemberRow;
+  lb_healthmonitors: MonitorRow;
+  lb_l7policies: L7PolicyRow;
+  lb_l7rules: L7RuleRow;
+}
+export type LbTable = keyof LbRows;
+
+/** Rows read from the store, seen with their statuses' vocabulary (see WithStatus). */
+const withStatus = <R extends LbBase>(rows: R[]): WithStatus<R>[] => rows as WithStatus<R>[];
+export const oneWithStatus = <R extends LbBase>(row: R | undefined): WithStatus<R> | undefined => row as WithStatus<R> | undefined;
 
 /** Octavia's timestamps: "2026-11-26T13:39:31" (UTC, seconds, no zone suffix). */
 export const octaviaTime = (d: Date = new Date()): string => d.toISOString().slice(0, 19);
@@ -37,19 +65,6 @@ export const TAG_TYPES = {
 } as const;
 export type LbResource = keyof typeof TAG_TYPES;
 
-export const TABLES: Record<
-  LbResource,
-  'lb_loadbalancers' | 'lb_listeners' | 'lb_pools' | 'lb_members' | 'lb_healthmonitors' | 'lb_l7policies' | 'lb_l7rules'
-> = {
-  loadbalancer: 'lb_loadbalancers',
-  listener: 'lb_listeners',
-  pool: 'lb_pools',
-  member: 'lb_members',
-  healthmonitor: 'lb_healthmonitors',
-  l7policy: 'lb_l7policies',
-  l7rule: 'lb_l7rules',
-};
-
 /** Everything one load balancer consists of, read in one go. */
 export interface LbGraph {
   lb: LbRow;
@@ -65,25 +80,29 @@ export interface LbGraph {
 }
 
 export async function loadGraph(q: Q, lbId: string): Promise<LbGraph | undefined> {
-  const lb = await q.selectFrom('lb_loadbalancers').selectAll().where('id', '=', lbId).executeTakeFirst();
+  const lb = oneWithStatus(await q.selectFrom('lb_loadbalancers').selectAll().where('id', '=', lbId).executeTakeFirst());
   if (!lb) return undefined;
-  const listeners = await q.selectFrom('lb_listeners').selectAll().where('loadbalancer_id', '=', lbId).orderBy('created_at').orderBy('id').execute();
-  const pools = await q.selectFrom('lb_pools').selectAll().where('loadbalancer_id', '=', lbId).orderBy('created_at').orderBy('id').execute();
+  const listeners = withStatus(
+    await q.selectFrom('lb_listeners').selectAll().where('loadbalancer_id', '=', lbId).orderBy('created_at').orderBy('id').execute(),
+  );
+  const pools = withStatus(await q.selectFrom('lb_pools').selectAll().where('loadbalancer_id', '=', lbId).orderBy('created_at').orderBy('id').execute());
   const poolIds = pools.map((p) => p.id);
-  const members = poolIds.length
-    ? await q.selectFrom('lb_members').selectAll().where('pool_id', 'in', poolIds).orderBy('created_at').orderBy('id').execute()
-    : [];
-  const v2 = poolIds.length ? await q.selectFrom('lb_healthmonitors').selectAll().where('pool_id', 'in', poolIds).execute() : [];
-  const assoc = poolIds.length
-    ? await q
-        .selectFrom('lb_v1_pool_monitors as a')
-        .innerJoin('lb_healthmonitors as h', 'h.id', 'a.monitor_id')
-        .selectAll('h')
-        .select(['a.pool_id as assoc_pool_id'])
-        .where('a.pool_id', 'in', poolIds)
-        .orderBy('a.created_at')
-        .execute()
-    : [];
+  const members = withStatus(
+    poolIds.length ? await q.selectFrom('lb_members').selectAll().where('pool_id', 'in', poolIds).orderBy('created_at').orderBy('id').execute() : [],
+  );
+  const v2 = withStatus(poolIds.length ? await q.selectFrom('lb_healthmonitors').selectAll().where('pool_id', 'in', poolIds).execute() : []);
+  const assoc = withStatus(
+    poolIds.length
+      ? await q
+          .selectFrom('lb_v1_pool_monitors as a')
+          .innerJoin('lb_healthmonitors as h', 'h.id', 'a.monitor_id')
+          .selectAll('h')
+          .select(['a.pool_id as assoc_pool_id'])
+          .where('a.pool_id', 'in', poolIds)
+          .orderBy('a.created_at')
+          .execute()
+      : [],
+  );
   const monitorOf = new Map<string, MonitorRow>();
   for (const m of v2) monitorOf.set(m.pool_id!, m);
   const monitors: MonitorRow[] = [...v2];
@@ -93,18 +112,23 @@ export async function loadGraph(q: Q, lbId: string): Promise<LbGraph | undefined
     if (!monitors.some((x) => x.id === m.id)) monitors.push(m);
   }
   const listenerIds = listeners.map((l) => l.id);
-  const l7policies = listenerIds.length
-    ? await q.selectFrom('lb_l7policies').selectAll().where('listener_id', 'in', listenerIds).orderBy('position').execute()
-    : [];
+  const l7policies = withStatus(
+    listenerIds.length ? await q.selectFrom('lb_l7policies').selectAll().where('listener_id', 'in', listenerIds).orderBy('position').execute() : [],
+  );
   const policyIds = l7policies.map((p) => p.id);
-  const l7rules = policyIds.length
-    ? await q.selectFrom('lb_l7rules').selectAll().where('l7policy_id', 'in', policyIds).orderBy('created_at').orderBy('id').execute()
-    : [];
+  const l7rules = withStatus(
+    policyIds.length ? await q.selectFrom('lb_l7rules').selectAll().where('l7policy_id', 'in', policyIds).orderBy('created_at').orderBy('id').execute() : [],
+  );
   return { lb, listeners, pools, members, monitorOf, monitors, l7policies, l7rules };
 }
 
 /** Listeners actually using a pool: as default pool, or through an enabled L7 policy with rules. */
-export function poolListenerIds(poolId: string, listeners: ListenerRow[], policies: L7PolicyRow[], rules: L7RuleRow[]): string[] {
+export function poolListenerIds(
+  poolId: string,
+  listeners: ReadonlyArray<Pick<ListenerRow, 'id' | 'default_pool_id'>>,
+  policies: ReadonlyArray<Pick<L7PolicyRow, 'id' | 'listener_id' | 'redirect_pool_id' | 'admin_state_up'>>,
+  rules: ReadonlyArray<Pick<L7RuleRow, 'l7policy_id'>>,
+): string[] {
   const out = listeners.filter((l) => l.default_pool_id === poolId).map((l) => l.id);
   for (const p of policies) {
     if (p.redirect_pool_id !== poolId || p.admin_state_up !== 1) continue;

@@ -4,32 +4,50 @@
  * created_at then id ascending, keyset pagination on `marker` with a default page size of 1000,
  * and `<plural>_links` with `next`/`previous`.
  */
-import { type Expression, type SqlBool, sql } from 'kysely';
+import { type Expression, type ExpressionBuilder, type Kysely, type SqlBool, sql } from 'kysely';
 import type { Q } from '../../store/db.js';
-import type { AnyDb, Eb, Row } from '../network/resource.js';
+import type { DB, LbBase } from '../../store/schema.js';
+import { boolFromString } from '../../util/bool.js';
 import type { RequestContext } from '../context.js';
 import { listScope } from './access.js';
 import { lbErrors } from './errors.js';
-import { boolFromString } from '../../util/bool.js';
+import type { LbResource, LbRows, TAG_TYPES } from './model.js';
 
-export const DEFAULT_PAGE_SIZE = 1000;
+const DEFAULT_PAGE_SIZE = 1000;
 const AUX = new Set(['limit', 'marker', 'sort', 'sort_key', 'sort_dir', 'fields', 'page_reverse']);
 const TAG_FILTERS = ['tags', 'tags-any', 'not-tags', 'not-tags-any'];
 
 export type ColType = 'str' | 'int' | 'bool';
 
-export interface ListSpec {
-  table: string;
+/** Tables the Octavia API lists. */
+export type ListTable = keyof LbRows | 'lb_flavor_profiles' | 'lb_flavors' | 'lb_az_profiles' | 'lb_availability_zones' | 'lb_amphorae';
+type ColumnOf<T extends ListTable> = keyof DB[T] & string;
+/** A listed row: load-balancing objects with their status vocabulary (model.ts), the others as stored. */
+export type ListRow<T extends ListTable> = T extends keyof LbRows ? LbRows[T] : DB[T];
+
+export interface ListSpec<T extends ListTable> {
+  table: T;
   /** API attribute → column and type, for filtering and sorting. */
-  columns: Record<string, { column: string; type?: ColType }>;
+  columns: Record<string, { column: ColumnOf<T>; type?: ColType }>;
   /** `tags` table resource type when the resource carries tags. */
-  tagType?: string;
+  tagType?: (typeof TAG_TYPES)[LbResource];
   /** The unique key markers name (availability zones have names, not ids). */
-  idColumn?: string;
+  idColumn?: ColumnOf<T>;
 }
 
+/** What a caller may further restrict a list to (the parent object), over the listed table. */
+export type ListWhere<T extends ListTable> = (eb: ExpressionBuilder<DB, T>) => Expression<SqlBool>;
+
+/**
+ * The list query names its table and columns at run time (the spec's, and the client's filter
+ * and sort keys once checked against it), which Kysely's static schema cannot follow; it is
+ * built over this view of the same database, with tables and columns as plain names.
+ */
+type NamedDb = Record<string, Record<string, unknown>>;
+type NamedWhere = (eb: ExpressionBuilder<NamedDb, string>) => Expression<SqlBool>;
+
 /** Columns every load-balancing object lists, filters and sorts by. */
-export const OBJECT_COLUMNS: ListSpec['columns'] = {
+export const OBJECT_COLUMNS: Record<string, { column: keyof LbBase & string; type?: ColType }> = {
   id: { column: 'id' },
   provisioning_status: { column: 'provisioning_status' },
   operating_status: { column: 'operating_status' },
@@ -39,15 +57,26 @@ export const OBJECT_COLUMNS: ListSpec['columns'] = {
   updated_at: { column: 'updated_at' },
 };
 
-export interface Page {
-  rows: Row[];
-  links: Array<{ href: string; rel: string }>;
+export interface Link {
+  href: string;
+  rel: string;
+}
+
+export interface Page<R> {
+  rows: R[];
+  links: Link[];
   fields?: string[];
+}
+
+/** A rendered page: the objects, and the `<plural>_links` to the pages around it. */
+export interface Listing<O> {
+  items: O[];
+  links: Link[];
 }
 
 const first = (params: Map<string, string[]>, k: string) => params.get(k)?.[0];
 
-function convert(type: ColType | undefined, v: string): unknown {
+function convert(type: ColType | undefined, v: string): string | number {
   if (type === 'bool') return boolFromString(v) ? 1 : 0;
   if (type === 'int') return /^-?\d+$/.test(v) ? Number(v) : v;
   return v;
@@ -59,11 +88,24 @@ export function fieldsParam(params: Map<string, string[]>): string[] | undefined
 }
 
 /**
- * One page of rows. `where` restricts to what the caller may see (project, parent object …).
+ * One page of rows. `where` restricts to what the caller may see (parent object …).
  */
-export async function listPage(q: Q, spec: ListSpec, params: Map<string, string[]>, url: URL, where?: (eb: Eb) => Expression<SqlBool>): Promise<Page> {
-  const db = q as unknown as AnyDb;
-  const t = spec.table;
+export function listPage<T extends ListTable>(
+  q: Q,
+  spec: ListSpec<T>,
+  params: Map<string, string[]>,
+  url: URL,
+  where?: ListWhere<T>,
+): Promise<Page<ListRow<T>>> {
+  // The same builder, seen with the listed table's static schema.
+  return page(q, spec, params, url, where && ((eb) => where(eb as unknown as ExpressionBuilder<DB, T>)));
+}
+
+async function page<T extends ListTable>(q: Q, spec: ListSpec<T>, params: Map<string, string[]>, url: URL, where?: NamedWhere): Promise<Page<ListRow<T>>> {
+  const db = q as unknown as Kysely<NamedDb>;
+  const t: string = spec.table;
+  // Filter and sort keys come from the client: looked up in a Map, never on the spec's object.
+  const columns = new Map(Object.entries(spec.columns));
   let qb = db.selectFrom(t).selectAll(t);
   if (where) qb = qb.where(where);
 
@@ -73,7 +115,7 @@ export async function listPage(q: Q, spec: ListSpec, params: Map<string, string[
     if (TAG_FILTERS.includes(k)) {
       if (!spec.tagType) throw lbErrors.invalidFilter();
       const tags = values.flatMap((v) => v.split(',')).filter(Boolean);
-      const has = (eb: Eb, tag: string) =>
+      const has = (eb: ExpressionBuilder<NamedDb, string>, tag: string) =>
         eb.exists(
           eb
             .selectFrom('tags')
@@ -82,7 +124,7 @@ export async function listPage(q: Q, spec: ListSpec, params: Map<string, string[
             .whereRef('tags.resource_id', '=', `${t}.id`)
             .where('tags.tag', '=', tag),
         );
-      const any = (eb: Eb) =>
+      const anyOf = (eb: ExpressionBuilder<NamedDb, string>) =>
         eb.exists(
           eb
             .selectFrom('tags')
@@ -92,15 +134,16 @@ export async function listPage(q: Q, spec: ListSpec, params: Map<string, string[
             .where('tags.tag', 'in', tags.length ? tags : ['']),
         );
       if (k === 'tags') qb = qb.where((eb) => eb.and(tags.map((tag) => has(eb, tag))));
-      else if (k === 'tags-any') qb = qb.where((eb) => any(eb));
+      else if (k === 'tags-any') qb = qb.where((eb) => anyOf(eb));
       else if (k === 'not-tags') qb = qb.where((eb) => eb.not(eb.and(tags.map((tag) => has(eb, tag)))));
-      else qb = qb.where((eb) => eb.not(any(eb)));
+      else qb = qb.where((eb) => eb.not(anyOf(eb)));
       continue;
     }
-    const col = spec.columns[k];
+    const col = columns.get(k);
     if (!col) throw lbErrors.invalidFilter();
     const vs = values.map((v) => convert(col.type, v));
-    qb = qb.where(`${t}.${col.column}`, vs.length === 1 ? '=' : 'in', vs.length === 1 ? vs[0] : vs);
+    const ref = `${t}.${col.column}`;
+    qb = vs.length === 1 ? qb.where(ref, '=', vs[0]) : qb.where(ref, 'in', vs);
   }
 
   // Sorting.
@@ -122,12 +165,14 @@ export async function listPage(q: Q, spec: ListSpec, params: Map<string, string[
   } else if (sortKey) {
     const keys = sortKey.split(',');
     const dirs = (first(params, 'sort_dir') ?? '').split(',').filter(Boolean);
-    keys.forEach((k, i) => sorts.push([k, dir(dirs[i] ?? 'asc')]));
+    keys.forEach((k, i) => {
+      sorts.push([k, dir(dirs[i] ?? 'asc')]);
+    });
   }
   for (const k of ['created_at', 'id']) if (!sorts.some(([s]) => s === k)) sorts.push([k, 'asc']);
-  const idCol = spec.idColumn ?? 'id';
+  const idCol: string = spec.idColumn ?? 'id';
   const resolved = sorts.map(([k, d]) => {
-    const col = k === 'id' ? { column: idCol } : (spec.columns[k] ?? (k === 'created_at' ? { column: k } : undefined));
+    const col = k === 'id' ? { column: idCol } : (columns.get(k) ?? (k === 'created_at' ? { column: k } : undefined));
     if (!col) throw lbErrors.invalidSortKey(k);
     return [col.column, d] as [string, 'asc' | 'desc'];
   });
@@ -146,14 +191,10 @@ export async function listPage(q: Q, spec: ListSpec, params: Map<string, string[
   const marker = first(params, 'marker');
   const reverse = first(params, 'page_reverse') === 'True';
   if (marker !== undefined) {
-    const m = (await db.selectFrom(t).selectAll().where(idCol, '=', marker).executeTakeFirst()) as Row | undefined;
+    const m = await db.selectFrom(t).selectAll().where(idCol, '=', marker).executeTakeFirst();
     if (!m) throw lbErrors.invalidMarker(marker);
     // NULLs compare as Octavia's defaults: 0 for integers, '' for text.
-    const intCols = new Set(
-      Object.values(spec.columns)
-        .filter((x) => x.type === 'int' || x.type === 'bool')
-        .map((x) => x.column),
-    );
+    const intCols = new Set<string>([...columns.values()].filter((x) => x.type === 'int' || x.type === 'bool').map((x) => x.column));
     const val = (c: string) => m[c] ?? (intCols.has(c) ? 0 : '');
     const coalesce = (c: string) => sql`coalesce(${sql.ref(`${t}.${c}`)}, ${intCols.has(c) ? 0 : ''})`;
     qb = qb.where((eb) =>
@@ -167,10 +208,10 @@ export async function listPage(q: Q, spec: ListSpec, params: Map<string, string[
   }
   for (const [c, d] of resolved) qb = qb.orderBy(`${t}.${c}`, d);
   qb = qb.limit(limit);
-  const rows = (await qb.execute()) as Row[];
+  const rows = await qb.execute();
 
   // Links (Octavia echoes limit, sort and sort_key, never sort_dir).
-  const links: Array<{ href: string; rel: string }> = [];
+  const links: Link[] = [];
   if (rows.length) {
     const base = [`limit=${limit}`];
     if (sortParam) base.push(`sort=${sortParam}`);
@@ -179,15 +220,22 @@ export async function listPage(q: Q, spec: ListSpec, params: Map<string, string[
     if (marker !== undefined) links.push({ href: `${path}?${[...base, `marker=${rows[0][idCol]}`, 'page_reverse=True'].join('&')}`, rel: 'previous' });
     if (rows.length >= limit) links.push({ href: `${path}?${[...base, `marker=${rows[rows.length - 1][idCol]}`].join('&')}`, rel: 'next' });
   }
-  return { rows, links, fields: fieldsParam(params) };
+  // Every column of `t`, as selected: the rows of the spec's table.
+  return { rows: rows as ListRow<T>[], links, fields: fieldsParam(params) };
 }
 
 /**
  * A page of one kind of Octavia v2 object (LBaaS v1 rows share the tables) that the caller may
  * see: an admin all (or `project_id`'s), anyone else their own project's.
  */
-export async function listV2Page(q: Q, ctx: RequestContext, spec: ListSpec, params: Map<string, string[]>, url: URL): Promise<Page> {
+export function listV2Page<T extends keyof LbRows>(
+  q: Q,
+  ctx: RequestContext,
+  spec: ListSpec<T>,
+  params: Map<string, string[]>,
+  url: URL,
+): Promise<Page<ListRow<T>>> {
   const project = listScope(ctx, params.get('project_id')?.[0]);
-  const t = spec.table;
-  return listPage(q, spec, params, url, (eb) => eb.and([eb(`${t}.api`, '=', 'v2'), ...(project !== undefined ? [eb(`${t}.project_id`, '=', project)] : [])]));
+  const t: string = spec.table;
+  return page(q, spec, params, url, (eb) => eb.and([eb(`${t}.api`, '=', 'v2'), ...(project !== undefined ? [eb(`${t}.project_id`, '=', project)] : [])]));
 }

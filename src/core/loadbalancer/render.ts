@@ -7,7 +7,6 @@ import { fromJson } from '../../store/db.js';
 import {
   type L7PolicyRow,
   type L7RuleRow,
-  type LbResource,
   type LbRow,
   type ListenerRow,
   type MemberRow,
@@ -17,22 +16,25 @@ import {
   poolListenerIds,
 } from './model.js';
 
-type Dict = Record<string, unknown>;
+/** A response object, keys in the order Octavia writes them. */
+export type Rendered = Record<string, unknown>;
+
 const ids = (xs: string[]) => xs.map((id) => ({ id }));
 const bool = (v: number) => v === 1;
 const str = (v: string | null) => v ?? '';
 
-function fieldsOf(out: Dict, fields?: string[]): Dict {
+/** Only the attributes `fields` names (client input: looked up as own keys only). */
+export function fieldsOf(out: Rendered, fields?: string[]): Rendered {
   if (!fields || fields.length === 0) return out;
-  const r: Dict = {};
-  for (const f of fields) if (f in out) r[f] = out[f];
+  const r: Rendered = {};
+  for (const f of fields) if (Object.hasOwn(out, f)) r[f] = out[f];
   return r;
 }
 
 /** http_version is stored as text to keep 1.0 distinct from 1; the API shows a float. */
 const httpVersion = (v: string | null) => (v === null ? null : Number(v));
 
-export async function renderLoadBalancers(q: Q, rows: LbRow[], opts: { fields?: string[]; createShape?: boolean } = {}): Promise<Dict[]> {
+export async function renderLoadBalancers(q: Q, rows: LbRow[], opts: { fields?: string[]; createShape?: boolean } = {}): Promise<Rendered[]> {
   if (!rows.length) return [];
   const lbIds = rows.map((r) => r.id);
   const tags = await loadTagMap(q, 'loadbalancer', lbIds);
@@ -53,8 +55,8 @@ export async function renderLoadBalancers(q: Q, rows: LbRow[], opts: { fields?: 
   return rows.map((r) => {
     const lst = ids(listeners.filter((l) => l.loadbalancer_id === r.id).map((l) => l.id));
     const pls = ids(pools.filter((p) => p.loadbalancer_id === r.id).map((p) => p.id));
-    const head: Dict = opts.createShape ? { listeners: lst, pools: pls } : {};
-    const out: Dict = {
+    const head: Rendered = opts.createShape ? { listeners: lst, pools: pls } : {};
+    const out: Rendered = {
       ...head,
       id: r.id,
       name: str(r.name),
@@ -83,13 +85,13 @@ export async function renderLoadBalancers(q: Q, rows: LbRow[], opts: { fields?: 
   });
 }
 
-export async function renderListeners(q: Q, rows: ListenerRow[], fields?: string[]): Promise<Dict[]> {
+export async function renderListeners(q: Q, rows: ListenerRow[], fields?: string[]): Promise<Rendered[]> {
   if (!rows.length) return [];
   const lIds = rows.map((r) => r.id);
   const tags = await loadTagMap(q, 'listener', lIds);
   const policies = await q.selectFrom('lb_l7policies').select(['id', 'listener_id']).where('listener_id', 'in', lIds).orderBy('position').execute();
   return rows.map((r) => {
-    const out: Dict = {
+    const out: Rendered = {
       id: r.id,
       name: str(r.name),
       description: str(r.description),
@@ -104,7 +106,7 @@ export async function renderListeners(q: Q, rows: ListenerRow[], fields?: string
       project_id: r.project_id,
       default_pool_id: r.default_pool_id,
       l7policies: ids(policies.filter((p) => p.listener_id === r.id).map((p) => p.id)),
-      insert_headers: fromJson<Dict>(r.insert_headers, {}),
+      insert_headers: fromJson<Record<string, string>>(r.insert_headers, {}),
       created_at: r.created_at,
       updated_at: r.updated_at,
       loadbalancers: ids([r.loadbalancer_id]),
@@ -126,7 +128,7 @@ export async function renderListeners(q: Q, rows: ListenerRow[], fields?: string
   });
 }
 
-export function sessionPersistence(r: PoolRow): Dict | null {
+export function sessionPersistence(r: PoolRow): Rendered | null {
   if (!r.sp_type) return null;
   return {
     type: r.sp_type,
@@ -136,7 +138,7 @@ export function sessionPersistence(r: PoolRow): Dict | null {
   };
 }
 
-export async function renderPools(q: Q, rows: PoolRow[], fields?: string[]): Promise<Dict[]> {
+export async function renderPools(q: Q, rows: PoolRow[], fields?: string[]): Promise<Rendered[]> {
   if (!rows.length) return [];
   const pIds = rows.map((r) => r.id);
   const tags = await loadTagMap(q, 'pool', pIds);
@@ -152,7 +154,7 @@ export async function renderPools(q: Q, rows: PoolRow[], fields?: string[]): Pro
   const monitors = await q.selectFrom('lb_healthmonitors').select(['id', 'pool_id']).where('pool_id', 'in', pIds).execute();
   return rows.map((r) => {
     const hm = monitors.find((m) => m.pool_id === r.id);
-    const out: Dict = {
+    const out: Rendered = {
       id: r.id,
       name: str(r.name),
       description: str(r.description),
@@ -184,7 +186,7 @@ export async function renderPools(q: Q, rows: PoolRow[], fields?: string[]): Pro
   });
 }
 
-export async function renderMembers(q: Q, rows: MemberRow[], fields?: string[]): Promise<Dict[]> {
+export async function renderMembers(q: Q, rows: MemberRow[], fields?: string[]): Promise<Rendered[]> {
   if (!rows.length) return [];
   const tags = await loadTagMap(
     q,
@@ -217,7 +219,7 @@ export async function renderMembers(q: Q, rows: MemberRow[], fields?: string[]):
   );
 }
 
-export async function renderMonitors(q: Q, rows: MonitorRow[], fields?: string[]): Promise<Dict[]> {
+export async function renderMonitors(q: Q, rows: MonitorRow[], fields?: string[]): Promise<Rendered[]> {
   if (!rows.length) return [];
   const tags = await loadTagMap(
     q,
@@ -254,7 +256,7 @@ export async function renderMonitors(q: Q, rows: MonitorRow[], fields?: string[]
   );
 }
 
-export async function renderL7Policies(q: Q, rows: L7PolicyRow[], fields?: string[]): Promise<Dict[]> {
+export async function renderL7Policies(q: Q, rows: L7PolicyRow[], fields?: string[]): Promise<Rendered[]> {
   if (!rows.length) return [];
   const pIds = rows.map((r) => r.id);
   const tags = await loadTagMap(q, 'l7policy', pIds);
@@ -287,7 +289,7 @@ export async function renderL7Policies(q: Q, rows: L7PolicyRow[], fields?: strin
   );
 }
 
-export async function renderL7Rules(q: Q, rows: L7RuleRow[], fields?: string[]): Promise<Dict[]> {
+export async function renderL7Rules(q: Q, rows: L7RuleRow[], fields?: string[]): Promise<Rendered[]> {
   if (!rows.length) return [];
   const tags = await loadTagMap(
     q,
@@ -316,15 +318,3 @@ export async function renderL7Rules(q: Q, rows: L7RuleRow[], fields?: string[]):
     ),
   );
 }
-
-export type Renderer = (q: Q, rows: never[], fields?: string[]) => Promise<Dict[]>;
-
-export const RENDERERS: Record<LbResource, (q: Q, rows: any[], fields?: string[]) => Promise<Dict[]>> = {
-  loadbalancer: (q, rows, fields) => renderLoadBalancers(q, rows, { fields }),
-  listener: renderListeners,
-  pool: renderPools,
-  member: renderMembers,
-  healthmonitor: renderMonitors,
-  l7policy: renderL7Policies,
-  l7rule: renderL7Rules,
-};

@@ -3,7 +3,7 @@
  * mandatory, what defaults, and each attribute's type and bounds.
  */
 import * as C from './constants.js';
-import { type Fields, T, opt, req } from './wsme.js';
+import { type BodyOf, type Fields, T, opt, req } from './wsme.js';
 
 const tags = opt(T.list(T.str(255)));
 const timeout = opt(T.int(C.MIN_TIMEOUT, C.MAX_TIMEOUT));
@@ -17,15 +17,15 @@ const domainName = T.str(255, {
 });
 const noNewline = { pattern: /^[^\r\n]*$/, patternText: String.raw`^[^\r\n]*$` };
 
-const spPost: Fields = {
+const spPost = {
   type: req(T.enumStr(C.SP_TYPES)),
   cookie_name: opt(T.str(255, { pattern: /^[^\s,;\\]+$/, patternText: String.raw`^[^\s,;\\]+$` }), null),
   persistence_timeout: opt(T.int(), null),
   persistence_granularity: opt(T.ip, null),
-};
-const spPut: Fields = { ...spPost, type: opt(T.enumStr(C.SP_TYPES)) };
+} satisfies Fields;
+const spPut = { ...spPost, type: opt(T.enumStr(C.SP_TYPES)) } satisfies Fields;
 
-export const loadBalancerPost: Fields = {
+export const loadBalancerPost = {
   name: opt(T.str(255)),
   description: opt(T.str(255)),
   admin_state_up: opt(T.bool, true),
@@ -37,23 +37,23 @@ export const loadBalancerPost: Fields = {
   additional_vips: opt(T.list(T.object({ subnet_id: req(T.uuid), ip_address: opt(T.ip) })), []),
   project_id: opt(T.str(36)),
   // Fully populated (single-call) creation: accepted by the parser, refused by the service.
-  listeners: opt(T.list({ kind: 'dict' }), []),
-  pools: opt(T.list({ kind: 'dict' }), []),
+  listeners: opt(T.list(T.dict), []),
+  pools: opt(T.list(T.dict), []),
   provider: opt(T.str(64)),
   tags,
   flavor_id: opt(T.uuid),
   availability_zone: opt(T.str(255)),
-};
+} satisfies Fields;
 
-export const loadBalancerPut: Fields = {
+export const loadBalancerPut = {
   name: opt(T.str(255)),
   description: opt(T.str(255)),
   vip_qos_policy_id: opt(T.uuid),
   admin_state_up: opt(T.bool),
   tags,
-};
+} satisfies Fields;
 
-const listenerCommon: Fields = {
+const listenerCommon = {
   name: opt(T.str(255)),
   description: opt(T.str(255)),
   default_tls_container_ref: opt(T.str(255)),
@@ -71,38 +71,38 @@ const listenerCommon: Fields = {
   tls_ciphers: opt(T.str(2048)),
   tls_versions: opt(T.list(T.str(32))),
   alpn_protocols: opt(T.list(T.alpn)),
-};
+} satisfies Fields;
 
-export const listenerPost: Fields = {
+export const listenerPost = {
   ...listenerCommon,
   admin_state_up: opt(T.bool, true),
   protocol: req(T.enumStr(C.LISTENER_PROTOCOLS)),
   protocol_port: req(port),
   connection_limit: opt(T.int(C.DEFAULT_CONNECTION_LIMIT), C.DEFAULT_CONNECTION_LIMIT),
   project_id: opt(T.str(36)),
-  default_pool: opt({ kind: 'dict' }),
-  l7policies: opt(T.list({ kind: 'dict' }), []),
+  default_pool: opt(T.dict),
+  l7policies: opt(T.list(T.dict), []),
   loadbalancer_id: req(T.uuid),
   client_authentication: opt(T.enumStr(C.CLIENT_AUTH_MODES), 'NONE'),
-};
+} satisfies Fields;
 
-export const listenerPut: Fields = {
+export const listenerPut = {
   ...listenerCommon,
   admin_state_up: opt(T.bool),
   connection_limit: opt(T.int(C.DEFAULT_CONNECTION_LIMIT)),
   client_authentication: opt(T.enumStr(C.CLIENT_AUTH_MODES)),
-};
+} satisfies Fields;
 
-const poolTls: Fields = {
+const poolTls = {
   tls_container_ref: opt(T.str(255)),
   ca_tls_container_ref: opt(T.str(255)),
   crl_container_ref: opt(T.str(255)),
   tls_ciphers: opt(T.str(2048)),
   tls_versions: opt(T.list(T.str(32))),
   alpn_protocols: opt(T.list(T.alpn)),
-};
+} satisfies Fields;
 
-export const poolPost: Fields = {
+export const poolPost = {
   name: opt(T.str(255)),
   description: opt(T.str(255)),
   admin_state_up: opt(T.bool, true),
@@ -112,14 +112,14 @@ export const poolPost: Fields = {
   lb_algorithm: req(T.enumStr(C.LB_ALGORITHMS)),
   session_persistence: opt(T.object(spPost)),
   project_id: opt(T.str(36)),
-  healthmonitor: opt({ kind: 'dict' }),
-  members: opt(T.list({ kind: 'dict' })),
+  healthmonitor: opt(T.dict),
+  members: opt(T.list(T.dict)),
   tags,
   ...poolTls,
   tls_enabled: opt(T.bool, false),
-};
+} satisfies Fields;
 
-export const poolPut: Fields = {
+export const poolPut = {
   name: opt(T.str(255)),
   description: opt(T.str(255)),
   admin_state_up: opt(T.bool),
@@ -128,9 +128,9 @@ export const poolPut: Fields = {
   tags,
   ...poolTls,
   tls_enabled: opt(T.bool),
-};
+} satisfies Fields;
 
-export const memberPost: Fields = {
+export const memberPost = {
   name: opt(T.str(255)),
   admin_state_up: opt(T.bool, true),
   address: req(T.ip),
@@ -142,9 +142,9 @@ export const memberPost: Fields = {
   monitor_port: opt(port, null),
   monitor_address: opt(T.ip, null),
   tags,
-};
+} satisfies Fields;
 
-export const memberPut: Fields = {
+export const memberPut = {
   name: opt(T.str(255)),
   admin_state_up: opt(T.bool),
   weight: opt(T.int(C.MIN_WEIGHT, C.MAX_WEIGHT)),
@@ -152,9 +152,9 @@ export const memberPut: Fields = {
   monitor_port: opt(port),
   monitor_address: opt(T.ip),
   tags,
-};
+} satisfies Fields;
 
-export const monitorPost: Fields = {
+export const monitorPost = {
   name: opt(T.str(255)),
   type: req(T.enumStr(C.HM_TYPES)),
   delay: req(T.int(0)),
@@ -170,9 +170,9 @@ export const monitorPost: Fields = {
   tags,
   http_version: opt(T.enumFloat(C.HTTP_VERSIONS)),
   domain_name: opt(domainName),
-};
+} satisfies Fields;
 
-export const monitorPut: Fields = {
+export const monitorPut = {
   name: opt(T.str(255)),
   delay: opt(T.int(0)),
   timeout: opt(T.int(0)),
@@ -185,9 +185,9 @@ export const monitorPut: Fields = {
   tags,
   http_version: opt(T.enumFloat(C.HTTP_VERSIONS)),
   domain_name: opt(domainName),
-};
+} satisfies Fields;
 
-export const l7policyPost: Fields = {
+export const l7policyPost = {
   name: opt(T.str(255)),
   description: opt(T.str(255)),
   admin_state_up: opt(T.bool, true),
@@ -198,12 +198,12 @@ export const l7policyPost: Fields = {
   redirect_prefix: opt(T.url),
   position: opt(T.int(C.MIN_POLICY_POSITION, C.MAX_POLICY_POSITION), C.MAX_POLICY_POSITION),
   listener_id: req(T.uuid),
-  rules: opt(T.list({ kind: 'dict' })),
+  rules: opt(T.list(T.dict)),
   tags,
   redirect_http_code: opt(T.enumInt(C.REDIRECT_HTTP_CODES)),
-};
+} satisfies Fields;
 
-export const l7policyPut: Fields = {
+export const l7policyPut = {
   name: opt(T.str(255)),
   description: opt(T.str(255)),
   admin_state_up: opt(T.bool),
@@ -214,9 +214,9 @@ export const l7policyPut: Fields = {
   position: opt(T.int(C.MIN_POLICY_POSITION, C.MAX_POLICY_POSITION)),
   tags,
   redirect_http_code: opt(T.enumInt(C.REDIRECT_HTTP_CODES)),
-};
+} satisfies Fields;
 
-export const l7rulePost: Fields = {
+export const l7rulePost = {
   type: req(T.enumStr(C.L7RULE_TYPES)),
   compare_type: req(T.enumStr(C.L7RULE_COMPARE_TYPES)),
   key: opt(T.str(255, noNewline)),
@@ -225,9 +225,9 @@ export const l7rulePost: Fields = {
   admin_state_up: opt(T.bool, true),
   project_id: opt(T.str(36)),
   tags,
-};
+} satisfies Fields;
 
-export const l7rulePut: Fields = {
+export const l7rulePut = {
   type: opt(T.enumStr(C.L7RULE_TYPES)),
   compare_type: opt(T.enumStr(C.L7RULE_COMPARE_TYPES)),
   key: opt(T.str(255, noNewline)),
@@ -235,10 +235,10 @@ export const l7rulePut: Fields = {
   invert: opt(T.bool),
   admin_state_up: opt(T.bool),
   tags,
-};
+} satisfies Fields;
 
 const quotaValue = opt(T.int(C.QUOTA_UNLIMITED, C.MAX_QUOTA));
-export const quotaPut: Fields = {
+export const quotaPut = {
   loadbalancer: quotaValue,
   load_balancer: quotaValue,
   listener: quotaValue,
@@ -248,46 +248,73 @@ export const quotaPut: Fields = {
   health_monitor: quotaValue,
   l7policy: quotaValue,
   l7rule: quotaValue,
-};
+} satisfies Fields;
 
-export const flavorProfilePost: Fields = {
+export const flavorProfilePost = {
   name: req(T.str(255)),
   provider_name: req(T.str(255)),
   flavor_data: req(T.str(4096)),
-};
-export const flavorProfilePut: Fields = {
+} satisfies Fields;
+export const flavorProfilePut = {
   name: opt(T.str(255)),
   provider_name: opt(T.str(255)),
   flavor_data: opt(T.str(4096)),
-};
-export const flavorPost: Fields = {
+} satisfies Fields;
+export const flavorPost = {
   name: req(T.str(255)),
   description: opt(T.str(255)),
   enabled: opt(T.bool, true),
   flavor_profile_id: req(T.uuid),
-};
-export const flavorPut: Fields = {
+} satisfies Fields;
+export const flavorPut = {
   name: opt(T.str(255)),
   description: opt(T.str(255)),
   enabled: opt(T.bool),
-};
-export const azProfilePost: Fields = {
+} satisfies Fields;
+export const azProfilePost = {
   name: req(T.str(255)),
   provider_name: req(T.str(255)),
   availability_zone_data: req(T.str(4096)),
-};
-export const azProfilePut: Fields = {
+} satisfies Fields;
+export const azProfilePut = {
   name: opt(T.str(255)),
   provider_name: opt(T.str(255)),
   availability_zone_data: opt(T.str(4096)),
-};
-export const azPost: Fields = {
+} satisfies Fields;
+export const azPost = {
   name: req(T.str(255)),
   description: opt(T.str(255)),
   enabled: opt(T.bool, true),
   availability_zone_profile_id: req(T.uuid),
-};
-export const azPut: Fields = {
+} satisfies Fields;
+export const azPut = {
   description: opt(T.str(255)),
   enabled: opt(T.bool),
-};
+} satisfies Fields;
+
+// ------------------------------------------------------------ parsed bodies, typed from the specs above
+
+export type LoadBalancerPost = BodyOf<typeof loadBalancerPost>;
+export type LoadBalancerPut = BodyOf<typeof loadBalancerPut>;
+export type ListenerPost = BodyOf<typeof listenerPost>;
+export type ListenerPut = BodyOf<typeof listenerPut>;
+export type PoolPost = BodyOf<typeof poolPost>;
+export type PoolPut = BodyOf<typeof poolPut>;
+export type SessionPersistence = BodyOf<typeof spPut>;
+export type MemberPost = BodyOf<typeof memberPost>;
+export type MemberPut = BodyOf<typeof memberPut>;
+export type MonitorPost = BodyOf<typeof monitorPost>;
+export type MonitorPut = BodyOf<typeof monitorPut>;
+export type L7PolicyPost = BodyOf<typeof l7policyPost>;
+export type L7PolicyPut = BodyOf<typeof l7policyPut>;
+export type L7RulePost = BodyOf<typeof l7rulePost>;
+export type L7RulePut = BodyOf<typeof l7rulePut>;
+export type QuotaPut = BodyOf<typeof quotaPut>;
+export type FlavorProfilePost = BodyOf<typeof flavorProfilePost>;
+export type FlavorProfilePut = BodyOf<typeof flavorProfilePut>;
+export type FlavorPost = BodyOf<typeof flavorPost>;
+export type FlavorPut = BodyOf<typeof flavorPut>;
+export type AzProfilePost = BodyOf<typeof azProfilePost>;
+export type AzProfilePut = BodyOf<typeof azProfilePut>;
+export type AzPost = BodyOf<typeof azPost>;
+export type AzPut = BodyOf<typeof azPut>;

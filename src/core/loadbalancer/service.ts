@@ -5,67 +5,81 @@
  */
 import type { Store } from '../../store/db.js';
 import { systemContext } from '../context.js';
+import type { KeyManagerService } from '../keymanager/service.js';
 import type { NetworkService } from '../network/service.js';
 import type { UnitOfWork } from '../work.js';
+import { Amphorae } from './amphorae.js';
+import { AvailabilityZones, AzProfiles, FlavorProfiles, Flavors, Providers } from './catalog.js';
 import type { LbDeps } from './deps.js';
+import { L7Policies, L7Rules } from './l7.js';
+import { Listeners } from './listeners.js';
+import { LoadBalancers } from './loadbalancers.js';
+import { Members } from './members.js';
 import { type LbGraph, loadGraph } from './model.js';
+import { HealthMonitors } from './monitors.js';
+import { Pools } from './pools.js';
+import { Quotas } from './quotas.js';
+import type { ListenerCounters } from './stats.js';
 import { type AppliedOptions, type Health, completeApplied, failApplied, operatingStatuses, writeOperatingStatuses } from './status.js';
 import { type NetworkDriver, releaseVip } from './vip.js';
-import * as lbs from './loadbalancers.js';
-import * as listeners from './listeners.js';
-import * as pools from './pools.js';
-import * as members from './members.js';
-import * as monitors from './monitors.js';
-import * as l7 from './l7.js';
-import * as catalog from './catalog.js';
-import * as quotas from './quotas.js';
-import * as amphorae from './amphorae.js';
 
 export interface LoadBalancerServiceOptions {
   networkDriver: NetworkDriver;
   /** Host name VIP ports are bound to. */
   host: string;
-}
-
-export interface ListenerCounters {
-  bytes_in: number;
-  bytes_out: number;
-  active_connections: number;
-  total_connections: number;
-  request_errors: number;
+  /** Where TLS certificates are read (Octavia's Barbican certificate manager). */
+  keyManager: KeyManagerService;
 }
 
 export class LoadBalancerService {
   readonly deps: LbDeps;
+
+  /*
+   * The Octavia v2 operations, one object per resource, each holding the dependencies. Declared
+   * here one by one (not bound by reflection over a module's exports) so that what the API may
+   * call is exactly the methods of these classes, typed as written: a helper a module exports for
+   * its neighbours does not become an operation.
+   */
+  readonly loadbalancers: LoadBalancers;
+  readonly listeners: Listeners;
+  readonly pools: Pools;
+  readonly members: Members;
+  readonly healthmonitors: HealthMonitors;
+  readonly l7policies: L7Policies;
+  readonly l7rules: L7Rules;
+  readonly quotas: Quotas;
+  readonly providers = new Providers();
+  readonly flavorProfiles: FlavorProfiles;
+  readonly flavors: Flavors;
+  readonly azProfiles: AzProfiles;
+  readonly availabilityZones: AvailabilityZones;
+  readonly amphorae: Amphorae;
 
   constructor(
     readonly uow: UnitOfWork,
     readonly network: NetworkService,
     opts: LoadBalancerServiceOptions,
   ) {
-    this.deps = {
-      uow,
-      store: uow.store,
-      network,
-      networkDriver: opts.networkDriver,
-      host: opts.host,
-    };
+    const deps: LbDeps = { uow, store: uow.store, network, networkDriver: opts.networkDriver, host: opts.host, keyManager: opts.keyManager };
+    this.deps = deps;
+    this.loadbalancers = new LoadBalancers(deps);
+    this.listeners = new Listeners(deps);
+    this.pools = new Pools(deps);
+    this.members = new Members(deps);
+    this.healthmonitors = new HealthMonitors(deps);
+    this.l7policies = new L7Policies(deps);
+    this.l7rules = new L7Rules(deps);
+    this.quotas = new Quotas(deps);
+    this.flavorProfiles = new FlavorProfiles(deps);
+    this.flavors = new Flavors(deps);
+    this.azProfiles = new AzProfiles(deps);
+    this.availabilityZones = new AvailabilityZones(deps);
+    this.amphorae = new Amphorae(deps);
   }
 
   get store(): Store {
     return this.uow.store;
   }
-
-  // The Octavia v2 operations, grouped by resource.
-  readonly loadbalancers = bindAll(this, lbs);
-  readonly listeners = bindAll(this, listeners);
-  readonly pools = bindAll(this, pools);
-  readonly members = bindAll(this, members);
-  readonly monitors = bindAll(this, monitors);
-  readonly l7 = bindAll(this, l7);
-  readonly catalog = bindAll(this, catalog);
-  readonly quotas = quotas;
-  readonly amphorae = bindAll(this, amphorae);
 
   // ------------------------------------------------------------ the engine's side
 
@@ -137,16 +151,3 @@ export class LoadBalancerService {
     });
   }
 }
-
-type Op<A extends unknown[], R> = (deps: LbDeps, ...args: A) => R;
-type Bound<M> = { [K in keyof M]: M[K] extends Op<infer A, infer R> ? (...args: A) => R : never };
-
-/** Bind a module's operations (functions taking LbDeps first) to this service. */
-function bindAll<M extends Record<string, unknown>>(svc: LoadBalancerService, mod: M): Bound<Pick<M, OpKeys<M>>> {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(mod)) {
-    if (typeof v === 'function' && v.length >= 1) out[k] = (...args: unknown[]) => (v as (...a: unknown[]) => unknown)(svc.deps, ...args);
-  }
-  return out as Bound<Pick<M, OpKeys<M>>>;
-}
-type OpKeys<M> = { [K in keyof M]: M[K] extends (deps: LbDeps, ...args: any[]) => any ? K : never }[keyof M];

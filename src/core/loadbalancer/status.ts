@@ -6,19 +6,29 @@
  * from members to pools, listeners and the load balancer.
  */
 import type { Q, Tx } from '../../store/db.js';
-import { OPERATING, PROVISIONING } from './constants.js';
-import { lbErrors } from './errors.js';
 import { uuid as newUuid } from '../../util/ids.js';
-import { type LbGraph, type LbRow, TAG_TYPES, octaviaTime } from './model.js';
+import { OPERATING, type OperatingStatus, PROVISIONING, type PendingStatus, type ProvisioningStatus, isPending } from './constants.js';
+import { lbErrors } from './errors.js';
+import { type LbGraph, type LbResource, type LbRow, type LbTable, TAG_TYPES, octaviaTime } from './model.js';
 
-type LbTable = 'lb_loadbalancers' | 'lb_listeners' | 'lb_pools' | 'lb_members' | 'lb_healthmonitors' | 'lb_l7policies' | 'lb_l7rules';
+/** What the state machine reads of any object: its id and where it stands. */
+interface Provisioned {
+  id: string;
+  provisioning_status: ProvisioningStatus;
+  admin_state_up: number;
+}
 
 /**
  * Octavia's test_and_set_provisioning_status: the load balancer must be ACTIVE (ACTIVE or ERROR
  * to delete); it becomes `status` atomically, or the request is refused.
  */
-export async function lockLoadBalancer(trx: Tx, lbId: string, status: 'PENDING_UPDATE' | 'PENDING_DELETE', refusal: 'immutable' | 'pending'): Promise<void> {
-  const acceptable = status === PROVISIONING.PENDING_DELETE ? [PROVISIONING.ACTIVE, PROVISIONING.ERROR] : [PROVISIONING.ACTIVE];
+export async function lockLoadBalancer(
+  trx: Tx,
+  lbId: string,
+  status: Extract<PendingStatus, 'PENDING_UPDATE' | 'PENDING_DELETE'>,
+  refusal: 'immutable' | 'pending',
+): Promise<void> {
+  const acceptable: ProvisioningStatus[] = status === PROVISIONING.PENDING_DELETE ? [PROVISIONING.ACTIVE, PROVISIONING.ERROR] : [PROVISIONING.ACTIVE];
   const res = await trx
     .updateTable('lb_loadbalancers')
     .set({ provisioning_status: status })
@@ -31,20 +41,24 @@ export async function lockLoadBalancer(trx: Tx, lbId: string, status: 'PENDING_U
   throw lbErrors.immutable('Load Balancer', lbId);
 }
 
-export async function setProvisioning(trx: Tx, table: LbTable, ids: string[], status: string): Promise<void> {
+export async function setProvisioning(trx: Tx, table: LbTable, ids: string[], status: ProvisioningStatus): Promise<void> {
   if (!ids.length) return;
   await trx.updateTable(table).set({ provisioning_status: status }).where('id', 'in', ids).execute();
 }
 
-export async function deleteTags(trx: Tx, kind: keyof typeof TAG_TYPES, ids: string[]): Promise<void> {
+export async function deleteTags(trx: Tx, kind: LbResource, ids: string[]): Promise<void> {
   if (!ids.length) return;
   await trx.deleteFrom('tags').where('resource_type', '=', TAG_TYPES[kind]).where('resource_id', 'in', ids).execute();
 }
 
-export async function writeTags(trx: Tx, kind: keyof typeof TAG_TYPES, id: string, tags: string[] | undefined | null): Promise<void> {
+/**
+ * Replace an object's tags (`undefined`: not sent, leave them). A null tag in the list reaches
+ * the store as it came (WSME lets it through) and is refused there.
+ */
+export async function writeTags(trx: Tx, kind: LbResource, id: string, tags: Iterable<string | null> | undefined | null): Promise<void> {
   if (tags === undefined) return;
   await trx.deleteFrom('tags').where('resource_type', '=', TAG_TYPES[kind]).where('resource_id', '=', id).execute();
-  for (const tag of new Set(tags ?? [])) await trx.insertInto('tags').values({ resource_type: TAG_TYPES[kind], resource_id: id, tag }).execute();
+  for (const tag of new Set(tags ?? [])) await trx.insertInto('tags').values({ resource_type: TAG_TYPES[kind], resource_id: id, tag: tag! }).execute();
 }
 
 /** Remove pool rows and what hangs off them. */
@@ -96,7 +110,7 @@ export async function renumberPolicies(trx: Tx | Q, listenerId: string, move?: {
   }
 }
 
-export async function deletePolicyRows(trx: Tx, policyIds: string[]): Promise<void> {
+async function deletePolicyRows(trx: Tx, policyIds: string[]): Promise<void> {
   if (!policyIds.length) return;
   const rules = await trx.selectFrom('lb_l7rules').select('id').where('l7policy_id', 'in', policyIds).execute();
   await deleteTags(
@@ -109,7 +123,7 @@ export async function deletePolicyRows(trx: Tx, policyIds: string[]): Promise<vo
   await trx.deleteFrom('lb_l7policies').where('id', 'in', policyIds).execute();
 }
 
-export async function deleteListenerRows(trx: Tx, listenerIds: string[]): Promise<void> {
+async function deleteListenerRows(trx: Tx, listenerIds: string[]): Promise<void> {
   if (!listenerIds.length) return;
   const policies = await trx.selectFrom('lb_l7policies').select('id').where('listener_id', 'in', listenerIds).execute();
   await deletePolicyRows(
@@ -126,7 +140,8 @@ export interface Completion {
   deletedLb?: LbRow;
 }
 
-const pending = (s: string) => s === PROVISIONING.PENDING_CREATE || s === PROVISIONING.PENDING_UPDATE;
+/** Waiting to be applied (a PENDING_DELETE object is removed instead). */
+const toApply = (s: ProvisioningStatus) => s === PROVISIONING.PENDING_CREATE || s === PROVISIONING.PENDING_UPDATE;
 
 /**
  * The engine has applied `g`: advance every pending object of it. `served` says whether the
@@ -157,8 +172,7 @@ export async function completeApplied(trx: Tx, g: LbGraph, opts: AppliedOptions 
   }
 
   // Leaves first, so parents being deleted take nothing pending with them.
-  const gone = <T extends { id: string; provisioning_status: string }>(rows: T[]) =>
-    rows.filter((r) => r.provisioning_status === PROVISIONING.PENDING_DELETE).map((r) => r.id);
+  const gone = (rows: Provisioned[]) => rows.filter((r) => r.provisioning_status === PROVISIONING.PENDING_DELETE).map((r) => r.id);
   const goneRules = gone(g.l7rules);
   if (goneRules.length) {
     await deleteTags(trx, 'l7rule', goneRules);
@@ -186,8 +200,8 @@ export async function completeApplied(trx: Tx, g: LbGraph, opts: AppliedOptions 
   await deleteListenerRows(trx, gone(g.listeners));
   await deletePoolRows(trx, gone(g.pools));
 
-  const activate = async (table: LbTable, rows: Array<{ id: string; provisioning_status: string }>, extra: Record<string, unknown> = {}) => {
-    const ids = rows.filter((r) => pending(r.provisioning_status)).map((r) => r.id);
+  const activate = async (table: LbTable, rows: Provisioned[], extra: { operating_status?: OperatingStatus } = {}) => {
+    const ids = rows.filter((r) => toApply(r.provisioning_status)).map((r) => r.id);
     if (!ids.length) return;
     await trx
       .updateTable(table)
@@ -209,8 +223,8 @@ export async function completeApplied(trx: Tx, g: LbGraph, opts: AppliedOptions 
   await activate('lb_pools', g.pools);
   await activate('lb_members', g.members);
   // Monitors and L7 objects report ONLINE once configured (Octavia's worker does the same).
-  const enabled = (rows: Array<{ id: string; provisioning_status: string; admin_state_up: number }>) => rows.filter((r) => r.admin_state_up === 1);
-  const disabled = (rows: Array<{ id: string; provisioning_status: string; admin_state_up: number }>) => rows.filter((r) => r.admin_state_up !== 1);
+  const enabled = (rows: Provisioned[]) => rows.filter((r) => r.admin_state_up === 1);
+  const disabled = (rows: Provisioned[]) => rows.filter((r) => r.admin_state_up !== 1);
   const v2Monitors = g.monitors.filter((m) => m.pool_id !== null);
   await activate('lb_healthmonitors', enabled(v2Monitors), { operating_status: OPERATING.ONLINE });
   await activate('lb_healthmonitors', disabled(v2Monitors), { operating_status: OPERATING.OFFLINE });
@@ -219,7 +233,7 @@ export async function completeApplied(trx: Tx, g: LbGraph, opts: AppliedOptions 
   await activate('lb_l7rules', enabled(g.l7rules), { operating_status: OPERATING.ONLINE });
   await activate('lb_l7rules', disabled(g.l7rules), { operating_status: OPERATING.OFFLINE });
   if (g.lb.provisioning_status === PROVISIONING.PENDING_CREATE || opts.failover) await replaceAmphora(trx, g.lb, now, opts.servedAt ?? null);
-  if (pending(g.lb.provisioning_status)) {
+  if (toApply(g.lb.provisioning_status)) {
     await trx
       .updateTable('lb_loadbalancers')
       .set({ provisioning_status: PROVISIONING.ACTIVE, updated_at: g.lb.provisioning_status === PROVISIONING.PENDING_CREATE ? now : now })
@@ -265,8 +279,8 @@ async function replaceAmphora(trx: Tx, lb: LbRow, now: string, servedAt: string 
  */
 export async function failApplied(trx: Tx, g: LbGraph): Promise<void> {
   const now = octaviaTime();
-  const fail = async (table: LbTable, rows: Array<{ id: string; provisioning_status: string }>) => {
-    const ids = rows.filter((r) => r.provisioning_status.startsWith('PENDING_')).map((r) => r.id);
+  const fail = async (table: LbTable, rows: Provisioned[]) => {
+    const ids = rows.filter((r) => isPending(r.provisioning_status)).map((r) => r.id);
     if (ids.length) await trx.updateTable(table).set({ provisioning_status: PROVISIONING.ERROR, updated_at: now }).where('id', 'in', ids).execute();
   };
   await fail('lb_listeners', g.listeners);
@@ -276,7 +290,7 @@ export async function failApplied(trx: Tx, g: LbGraph): Promise<void> {
   await fail('lb_l7policies', g.l7policies);
   await fail('lb_l7rules', g.l7rules);
   const next = g.lb.provisioning_status === PROVISIONING.PENDING_UPDATE ? PROVISIONING.ACTIVE : PROVISIONING.ERROR;
-  if (g.lb.provisioning_status.startsWith('PENDING_')) {
+  if (isPending(g.lb.provisioning_status)) {
     await trx.updateTable('lb_loadbalancers').set({ provisioning_status: next, updated_at: now }).where('id', '=', g.lb.id).execute();
   }
 }
@@ -293,15 +307,15 @@ export interface Health {
  * Operating statuses from a measurement, as Octavia's health manager derives them. Returns
  * table → id → status for the rows whose status differs from what the graph holds.
  */
-export function operatingStatuses(g: LbGraph, h: Health): Map<LbTable, Map<string, string>> {
-  const out = new Map<LbTable, Map<string, string>>();
-  const set = (table: LbTable, id: string, current: string, next: string) => {
+export function operatingStatuses(g: LbGraph, h: Health): Map<LbTable, Map<string, OperatingStatus>> {
+  const out = new Map<LbTable, Map<string, OperatingStatus>>();
+  const set = (table: LbTable, id: string, current: OperatingStatus, next: OperatingStatus) => {
     if (current === next) return;
     if (!out.has(table)) out.set(table, new Map());
     out.get(table)!.set(id, next);
   };
   const lbUp = g.lb.admin_state_up === 1;
-  const poolStatus = new Map<string, string>();
+  const poolStatus = new Map<string, OperatingStatus>();
   for (const p of g.pools) {
     const monitor = g.monitorOf.get(p.id);
     const monitored = monitor !== undefined && monitor.admin_state_up === 1 && monitor.provisioning_status !== PROVISIONING.ERROR;
@@ -309,7 +323,7 @@ export function operatingStatuses(g: LbGraph, h: Health): Map<LbTable, Map<strin
     let up = 0;
     let down = 0;
     for (const m of members) {
-      let s: string;
+      let s: OperatingStatus;
       const measured = h.members.get(m.id);
       if (!lbUp || p.admin_state_up !== 1 || m.admin_state_up !== 1) s = OPERATING.OFFLINE;
       else if (m.weight === 0 && measured !== 'DOWN') s = OPERATING.DRAINING;
@@ -322,7 +336,7 @@ export function operatingStatuses(g: LbGraph, h: Health): Map<LbTable, Map<strin
       set('lb_members', m.id, m.operating_status, s);
     }
     const used = g.listeners.some((l) => l.default_pool_id === p.id) || g.l7policies.some((x) => x.redirect_pool_id === p.id);
-    let ps: string;
+    let ps: OperatingStatus;
     if (!lbUp || p.admin_state_up !== 1 || !used) ps = OPERATING.OFFLINE;
     else if (down > 0 && up === 0) ps = OPERATING.ERROR;
     else if (down > 0) ps = OPERATING.DEGRADED;
@@ -334,7 +348,7 @@ export function operatingStatuses(g: LbGraph, h: Health): Map<LbTable, Map<strin
   let anyOnline = false;
   for (const l of g.listeners) {
     const measured = h.listeners.get(l.id);
-    let s: string;
+    let s: OperatingStatus;
     if (!lbUp || l.admin_state_up !== 1) s = OPERATING.OFFLINE;
     else if (measured === 'FULL') s = OPERATING.DEGRADED;
     else if (measured === 'OPEN') s = OPERATING.ONLINE;
@@ -345,7 +359,7 @@ export function operatingStatuses(g: LbGraph, h: Health): Map<LbTable, Map<strin
     if (s === OPERATING.ONLINE || s === OPERATING.DEGRADED) anyOnline = true;
     set('lb_listeners', l.id, l.operating_status, s);
   }
-  let lbStatus: string;
+  let lbStatus: OperatingStatus;
   if (!lbUp) lbStatus = OPERATING.OFFLINE;
   else if (degraded) lbStatus = OPERATING.DEGRADED;
   else if (anyOnline || g.listeners.length === 0) lbStatus = OPERATING.ONLINE;
@@ -354,7 +368,7 @@ export function operatingStatuses(g: LbGraph, h: Health): Map<LbTable, Map<strin
   return out;
 }
 
-export async function writeOperatingStatuses(trx: Tx, changes: Map<LbTable, Map<string, string>>): Promise<void> {
+export async function writeOperatingStatuses(trx: Tx, changes: Map<LbTable, Map<string, OperatingStatus>>): Promise<void> {
   for (const [table, byId] of changes) {
     for (const [id, status] of byId) await trx.updateTable(table).set({ operating_status: status }).where('id', '=', id).execute();
   }

@@ -11,38 +11,40 @@
  * Requests are read with Neutron's attribute-map rules (numbers may come as strings) and errors
  * are Neutron's.
  */
-import type { Store, Tx } from '../../store/db.js';
-import { uuid as newUuid } from '../../util/ids.js';
+import type { Updateable } from 'kysely';
+import type { Q, Tx } from '../../store/db.js';
+import type { LbHealthMonitorsTable, LbListenersTable, LbLoadBalancersTable, LbMembersTable, LbPoolsTable } from '../../store/schema.js';
+import { isUuidLike, uuid as newUuid } from '../../util/ids.js';
 import { cidrContains, parseCidr, parseIp } from '../../util/ip.js';
+import { isDict } from '../../util/json.js';
 import type { RequestContext } from '../context.js';
 import { DomainError, httpBadRequest, isDomainError } from '../errors.js';
 import { NOT_SPECIFIED, ipAddress, nonNegative, range, string, toBoolean, toInt, uuid, uuidList, values } from '../network/attributes.js';
 import {
+  type ListOptions,
   type ResourceDef,
-  type Row,
-  parseListOptions,
-  prepareCreate,
-  prepareUpdate,
   listRows,
   pageLinks,
+  parseListOptions,
   policyError,
+  prepareCreate,
+  prepareUpdate,
   render,
   unwrapBody,
 } from '../network/resource.js';
 import type { UnitOfWork, Work } from '../work.js';
-import { OPERATING, PROVISIONING } from './constants.js';
+import { OPERATING, type OperatingStatus, PROVISIONING, type ProvisioningStatus } from './constants.js';
 import type { LbDeps } from './deps.js';
-import { octaviaTime } from './model.js';
+import { type LbRow, type MemberRow, type MonitorRow, type PoolRow, octaviaTime, oneWithStatus } from './model.js';
+import { type NeutronSubnet, showNeutron } from './neutron.js';
 import { deletePoolRows } from './status.js';
 import { allocateVip } from './vip.js';
 
-type Dict = Record<string, any>;
-
-export const V1_PROVIDER = 'pocketstack';
+const V1_PROVIDER = 'pocketstack';
 
 const nf = (type: string, msg: string) => new DomainError('not_found', type, msg);
 const cf = (type: string, msg: string) => new DomainError('conflict', type, msg);
-export const v1Errors = {
+const v1Errors = {
   vip: (id: string) => nf('VipNotFound', `Vip ${id} could not be found`),
   pool: (id: string) => nf('PoolNotFound', `Pool ${id} could not be found`),
   member: (id: string) => nf('MemberNotFound', `Member ${id} could not be found`),
@@ -60,7 +62,8 @@ export const v1Errors = {
 };
 
 /** v1's status: provisioning while pending, else ACTIVE or INACTIVE from health. */
-export function v1Status(provisioning: string, operating?: string): string {
+type V1Status = ProvisioningStatus | 'INACTIVE';
+function v1Status(provisioning: ProvisioningStatus, operating?: OperatingStatus): V1Status {
   if (provisioning !== PROVISIONING.ACTIVE) return provisioning;
   if (operating === OPERATING.ERROR || operating === OPERATING.OFFLINE) return 'INACTIVE';
   return 'ACTIVE';
@@ -73,20 +76,21 @@ const statusDescription = { column: 'status_description' };
 const expectedCodes = (v: unknown) =>
   typeof v === 'string' && /^(\d{3}(\s*,\s*\d{3})*)$|^(\d{3}-\d{3})$/.test(v) ? undefined : `'${String(v)}' is not a valid input`;
 const sessionPersistence = (v: unknown) => {
-  if (v === null || (typeof v === 'object' && !Array.isArray(v) && Object.keys(v as object).length === 0)) return undefined;
-  if (typeof v !== 'object' || Array.isArray(v)) return `'${String(v)}' is not a dictionary`;
-  const d = v as Dict;
+  if (v === null || (isDict(v) && Object.keys(v).length === 0)) return undefined;
+  if (!isDict(v)) return `'${String(v)}' is not a dictionary`;
+  const d = v;
   const extra = Object.keys(d).filter((k) => k !== 'type' && k !== 'cookie_name');
   if (extra.length || !('type' in d))
     return `Validation of dictionary's keys failed. Expected keys: {'type'} Provided keys: {${Object.keys(d)
       .map((k) => `'${k}'`)
       .join(', ')}}`;
-  if (!['APP_COOKIE', 'HTTP_COOKIE', 'SOURCE_IP'].includes(d.type)) return `${d.type} is not in ['APP_COOKIE', 'HTTP_COOKIE', 'SOURCE_IP']`;
+  if (!(typeof d.type === 'string' && ['APP_COOKIE', 'HTTP_COOKIE', 'SOURCE_IP'].includes(d.type)))
+    return `${d.type} is not in ['APP_COOKIE', 'HTTP_COOKIE', 'SOURCE_IP']`;
   if ('cookie_name' in d && typeof d.cookie_name !== 'string') return `'${d.cookie_name}' is not a valid string`;
   return undefined;
 };
 
-export const poolV1Def: ResourceDef = {
+const poolV1Def: ResourceDef = {
   name: 'pool',
   collection: 'pools',
   table: 'lb_pools',
@@ -110,7 +114,7 @@ export const poolV1Def: ResourceDef = {
   },
 };
 
-export const memberV1Def: ResourceDef = {
+const memberV1Def: ResourceDef = {
   name: 'member',
   collection: 'members',
   table: 'lb_members',
@@ -128,7 +132,7 @@ export const memberV1Def: ResourceDef = {
   },
 };
 
-export const monitorV1Def: ResourceDef = {
+const monitorV1Def: ResourceDef = {
   name: 'health_monitor',
   collection: 'health_monitors',
   table: 'lb_healthmonitors',
@@ -148,7 +152,7 @@ export const monitorV1Def: ResourceDef = {
   },
 };
 
-export const vipV1Def: ResourceDef = {
+const vipV1Def: ResourceDef = {
   name: 'vip',
   collection: 'vips',
   table: 'lb_loadbalancers',
@@ -174,95 +178,121 @@ export const vipV1Def: ResourceDef = {
 
 // ------------------------------------------------------------ reading
 
-async function loadPools(q: Store['db'], rows: Row[]): Promise<void> {
-  const ids = rows.map((r) => r.id);
-  const members = ids.length ? await q.selectFrom('lb_members').select(['id', 'pool_id']).where('pool_id', 'in', ids).orderBy('created_at').execute() : [];
-  const assoc = ids.length ? await q.selectFrom('lb_v1_pool_monitors').selectAll().where('pool_id', 'in', ids).orderBy('created_at').execute() : [];
-  for (const r of rows) {
-    r.__provider = V1_PROVIDER;
-    r.__members = members.filter((m) => m.pool_id === r.id).map((m) => m.id);
-    const a = assoc.filter((x) => x.pool_id === r.id);
-    r.__health_monitors = a.map((x) => x.monitor_id);
-    r.__health_monitors_status = a.map((x) => ({ monitor_id: x.monitor_id, status: x.status, status_description: x.status_description }));
-    r.__status = v1Status(r.provisioning_status);
-  }
+/** The v1 collections and the load-balancing rows each is stored as. */
+interface V1Rows {
+  pools: PoolRow;
+  members: MemberRow;
+  health_monitors: MonitorRow;
+  vips: LbRow;
 }
+export type V1Collection = keyof V1Rows;
 
-async function loadMonitors(q: Store['db'], rows: Row[]): Promise<void> {
-  const ids = rows.map((r) => r.id);
-  const assoc = ids.length ? await q.selectFrom('lb_v1_pool_monitors').selectAll().where('monitor_id', 'in', ids).orderBy('created_at').execute() : [];
-  for (const r of rows) {
-    r.__pools = assoc.filter((x) => x.monitor_id === r.id).map((x) => ({ pool_id: x.pool_id, status: x.status, status_description: x.status_description }));
-  }
-}
+const V1_DEFS: { [C in V1Collection]: ResourceDef } = { pools: poolV1Def, members: memberV1Def, health_monitors: monitorV1Def, vips: vipV1Def };
 
-async function loadVips(q: Store['db'], rows: Row[]): Promise<void> {
-  const ids = rows.map((r) => r.id);
-  const listeners = ids.length ? await q.selectFrom('lb_listeners').selectAll().where('loadbalancer_id', 'in', ids).execute() : [];
-  const poolIds = listeners.map((l) => l.default_pool_id).filter((x): x is string => !!x);
-  const pools = poolIds.length ? await q.selectFrom('lb_pools').selectAll().where('id', 'in', poolIds).execute() : [];
-  for (const r of rows) {
-    const l = listeners.find((x) => x.loadbalancer_id === r.id);
-    const p = pools.find((x) => x.id === l?.default_pool_id);
-    r.__protocol_port = l?.protocol_port ?? null;
-    r.__protocol = l?.protocol ?? null;
-    r.__pool_id = p?.id ?? l?.default_pool_id ?? null;
-    r.__session_persistence = p?.sp_type ? { type: p.sp_type, ...(p.sp_cookie_name ? { cookie_name: p.sp_cookie_name } : {}) } : null;
-    r.__connection_limit = l?.connection_limit ?? -1;
-    r.__status = v1Status(r.provisioning_status);
-    r.__status_description = null;
-  }
-}
-
-async function loadMembers(_q: Store['db'], rows: Row[]): Promise<void> {
-  for (const r of rows) r.__status = v1Status(r.provisioning_status, r.operating_status);
-}
-
-const LOADERS: Record<string, (q: Store['db'], rows: Row[]) => Promise<void>> = {
-  pools: loadPools,
-  members: loadMembers,
-  health_monitors: loadMonitors,
-  vips: loadVips,
+/** One v1 object by id (v2 objects share the tables and are not v1's to see). */
+const READ: { [C in V1Collection]: (q: Q, id: string) => Promise<V1Rows[C] | undefined> } = {
+  pools: async (q, id) => oneWithStatus(await q.selectFrom('lb_pools').selectAll().where('id', '=', id).where('api', '=', 'v1').executeTakeFirst()),
+  members: async (q, id) => oneWithStatus(await q.selectFrom('lb_members').selectAll().where('id', '=', id).where('api', '=', 'v1').executeTakeFirst()),
+  health_monitors: async (q, id) =>
+    oneWithStatus(await q.selectFrom('lb_healthmonitors').selectAll().where('id', '=', id).where('api', '=', 'v1').executeTakeFirst()),
+  vips: async (q, id) => oneWithStatus(await q.selectFrom('lb_loadbalancers').selectAll().where('id', '=', id).where('api', '=', 'v1').executeTakeFirst()),
 };
-export const V1_DEFS: Record<string, ResourceDef> = { pools: poolV1Def, members: memberV1Def, health_monitors: monitorV1Def, vips: vipV1Def };
 
-async function renderV1(deps: LbDeps, ctx: RequestContext, collection: string, rows: Row[], fields?: string[]): Promise<Dict[]> {
-  await LOADERS[collection](deps.store.db, rows);
-  return rows.map((r) => render(V1_DEFS[collection], ctx, r, fields));
+const NOT_FOUND: { [C in V1Collection]: (id: string) => DomainError } = {
+  pools: v1Errors.pool,
+  members: v1Errors.member,
+  health_monitors: v1Errors.monitor,
+  vips: v1Errors.vip,
+};
+
+/**
+ * Rows with v1's computed attributes, as the attribute-map renderer reads them (`__<name>`):
+ * a pool's provider, members and monitor associations, a VIP's listener and pool settings.
+ */
+const DECORATE: { [C in V1Collection]: (q: Q, rows: V1Rows[C][]) => Promise<object[]> } = {
+  async pools(q, rows) {
+    const ids = rows.map((r) => r.id);
+    const members = ids.length ? await q.selectFrom('lb_members').select(['id', 'pool_id']).where('pool_id', 'in', ids).orderBy('created_at').execute() : [];
+    const assoc = ids.length ? await q.selectFrom('lb_v1_pool_monitors').selectAll().where('pool_id', 'in', ids).orderBy('created_at').execute() : [];
+    return rows.map((r) => {
+      const a = assoc.filter((x) => x.pool_id === r.id);
+      return {
+        ...r,
+        __provider: V1_PROVIDER,
+        __members: members.filter((m) => m.pool_id === r.id).map((m) => m.id),
+        __health_monitors: a.map((x) => x.monitor_id),
+        __health_monitors_status: a.map((x) => ({ monitor_id: x.monitor_id, status: x.status, status_description: x.status_description })),
+        __status: v1Status(r.provisioning_status),
+      };
+    });
+  },
+  async members(_q, rows) {
+    return rows.map((r) => ({ ...r, __status: v1Status(r.provisioning_status, r.operating_status) }));
+  },
+  async health_monitors(q, rows) {
+    const ids = rows.map((r) => r.id);
+    const assoc = ids.length ? await q.selectFrom('lb_v1_pool_monitors').selectAll().where('monitor_id', 'in', ids).orderBy('created_at').execute() : [];
+    return rows.map((r) => ({
+      ...r,
+      __pools: assoc.filter((x) => x.monitor_id === r.id).map((x) => ({ pool_id: x.pool_id, status: x.status, status_description: x.status_description })),
+    }));
+  },
+  async vips(q, rows) {
+    const ids = rows.map((r) => r.id);
+    const listeners = ids.length ? await q.selectFrom('lb_listeners').selectAll().where('loadbalancer_id', 'in', ids).execute() : [];
+    const poolIds = listeners.map((l) => l.default_pool_id).filter((x): x is string => !!x);
+    const pools = poolIds.length ? await q.selectFrom('lb_pools').selectAll().where('id', 'in', poolIds).execute() : [];
+    return rows.map((r) => {
+      const l = listeners.find((x) => x.loadbalancer_id === r.id);
+      const p = pools.find((x) => x.id === l?.default_pool_id);
+      return {
+        ...r,
+        __protocol_port: l?.protocol_port ?? null,
+        __protocol: l?.protocol ?? null,
+        __pool_id: p?.id ?? l?.default_pool_id ?? null,
+        __session_persistence: p?.sp_type ? { type: p.sp_type, ...(p.sp_cookie_name ? { cookie_name: p.sp_cookie_name } : {}) } : null,
+        __connection_limit: l?.connection_limit ?? -1,
+        __status: v1Status(r.provisioning_status),
+        __status_description: null,
+      };
+    });
+  },
+};
+
+async function renderV1<C extends V1Collection>(deps: LbDeps, ctx: RequestContext, collection: C, rows: V1Rows[C][], fields?: string[]) {
+  const decorated = await DECORATE[collection](deps.store.db, rows);
+  return decorated.map((r) => render(V1_DEFS[collection], ctx, r, fields));
 }
 
-export async function listV1(deps: LbDeps, ctx: RequestContext, collection: string, query: Map<string, string[]>, url: URL) {
+/** The rows Neutron's list engine read: every column of the collection's table. */
+async function listV1Rows<C extends V1Collection>(deps: LbDeps, ctx: RequestContext, collection: C, opts: ListOptions): Promise<V1Rows[C][]> {
   const def = V1_DEFS[collection];
-  const opts = parseListOptions(def, query);
   const rows = await listRows(deps.store.db, def, ctx, opts, (eb) => eb(`${def.table}.api`, '=', 'v1'));
+  return rows as V1Rows[C][];
+}
+
+export async function listV1(deps: LbDeps, ctx: RequestContext, collection: V1Collection, query: Map<string, string[]>, url: URL) {
+  const opts = parseListOptions(V1_DEFS[collection], query);
+  const rows = await listV1Rows(deps, ctx, collection, opts);
   return { items: await renderV1(deps, ctx, collection, rows, opts.fields), links: pageLinks(url, rows, opts) };
 }
 
-async function getV1(q: Store['db'] | Tx, ctx: RequestContext, collection: string, id: string): Promise<Row> {
-  const def = V1_DEFS[collection];
-  const row = (await (q as Store['db'])
-    .selectFrom(def.table as 'lb_pools')
-    .selectAll()
-    .where('id', '=', id)
-    .where('api', '=', 'v1')
-    .executeTakeFirst()) as Row | undefined;
-  if (!row || (!ctx.isAdmin && row.project_id !== ctx.projectId)) {
-    const err = { pools: v1Errors.pool, members: v1Errors.member, health_monitors: v1Errors.monitor, vips: v1Errors.vip }[collection as 'pools']!;
-    throw err(id);
-  }
+async function getV1<C extends V1Collection>(q: Q, ctx: RequestContext, collection: C, id: string): Promise<V1Rows[C]> {
+  const row = await READ[collection](q, id);
+  if (!row || (!ctx.isAdmin && row.project_id !== ctx.projectId)) throw NOT_FOUND[collection](id);
   return row;
 }
 
-export async function showV1(deps: LbDeps, ctx: RequestContext, collection: string, id: string, fields?: string[]) {
+export async function showV1(deps: LbDeps, ctx: RequestContext, collection: V1Collection, id: string, fields?: string[]) {
   const row = await getV1(deps.store.db, ctx, collection, id);
   return (await renderV1(deps, ctx, collection, [row], fields))[0];
 }
 
-function assertOwner(ctx: RequestContext, row: Row, action: string): void {
+function assertOwner(ctx: RequestContext, row: { project_id: string }, action: string): void {
   if (!ctx.isAdmin && row.project_id !== ctx.projectId) throw policyError(action);
 }
 
-function refuseDeleting(row: Row): void {
+function refuseDeleting(row: { id: string; provisioning_status: ProvisioningStatus }): void {
   if (row.provisioning_status === PROVISIONING.PENDING_DELETE) throw v1Errors.stateInvalid(row.provisioning_status, row.id);
 }
 
@@ -329,14 +359,17 @@ export async function createPoolV1(deps: LbDeps, ctx: RequestContext, body: unkn
   return showV1(deps, ctx, 'pools', id);
 }
 
-/** A v1 PUT body, checked against the resource's attribute map. */
-function updateValues(def: ResourceDef, ctx: RequestContext, body: unknown): Dict {
+/**
+ * A v1 PUT body, checked against the resource's attribute map: each value converted and validated
+ * by its attribute, so of the type the attribute's validator admits (read below with that type).
+ */
+function updateValues(def: ResourceDef, ctx: RequestContext, body: unknown): Record<string, unknown> {
   const [item] = unwrapBody(def, body, false);
   return prepareUpdate(def, ctx, item).values;
 }
 
 /** An updated object waits for the engine (one still being created stays PENDING_CREATE). */
-const pendingUpdate = (row: Dict): Dict => ({
+const pendingUpdate = (row: { provisioning_status: ProvisioningStatus }): { provisioning_status: ProvisioningStatus; updated_at: string } => ({
   provisioning_status: row.provisioning_status === PROVISIONING.PENDING_CREATE ? PROVISIONING.PENDING_CREATE : PROVISIONING.PENDING_UPDATE,
   updated_at: octaviaTime(),
 });
@@ -348,10 +381,10 @@ export async function updatePoolV1(deps: LbDeps, ctx: RequestContext, id: string
     const row = await getV1(trx, ctx, 'pools', id);
     assertOwner(ctx, row, 'update_pool');
     refuseDeleting(row);
-    const set: Dict = pendingUpdate(row);
-    if ('name' in v) set.name = v.name;
-    if ('description' in v) set.description = v.description;
-    if ('lb_method' in v) set.lb_algorithm = v.lb_method;
+    const set: Updateable<LbPoolsTable> = pendingUpdate(row);
+    if ('name' in v) set.name = v.name as string;
+    if ('description' in v) set.description = v.description as string;
+    if ('lb_method' in v) set.lb_algorithm = v.lb_method as string;
     if ('admin_state_up' in v) set.admin_state_up = v.admin_state_up ? 1 : 0;
     await trx.updateTable('lb_pools').set(set).where('id', '=', id).execute();
     if ('health_monitors' in v) {
@@ -448,8 +481,8 @@ export async function updateMemberV1(deps: LbDeps, ctx: RequestContext, id: stri
     const row = await getV1(trx, ctx, 'members', id);
     assertOwner(ctx, row, 'update_member');
     refuseDeleting(row);
-    const set: Dict = pendingUpdate(row);
-    if ('weight' in v) set.weight = v.weight;
+    const set: Updateable<LbMembersTable> = pendingUpdate(row);
+    if ('weight' in v) set.weight = v.weight as number;
     if ('admin_state_up' in v) set.admin_state_up = v.admin_state_up ? 1 : 0;
     if ('pool_id' in v && v.pool_id !== row.pool_id) {
       const pool = await getV1(trx, ctx, 'pools', v.pool_id as string);
@@ -458,7 +491,7 @@ export async function updateMemberV1(deps: LbDeps, ctx: RequestContext, id: stri
       await touchPool(w, row.pool_id);
     }
     await trx.updateTable('lb_members').set(set).where('id', '=', id).execute();
-    await touchPool(w, (set.pool_id as string | undefined) ?? row.pool_id);
+    await touchPool(w, set.pool_id ?? row.pool_id);
   });
   return showV1(deps, ctx, 'members', id);
 }
@@ -526,8 +559,13 @@ export async function updateMonitorV1(deps: LbDeps, ctx: RequestContext, id: str
     const delay = (v.delay as number | undefined) ?? row.delay;
     const timeout = (v.timeout as number | undefined) ?? row.timeout;
     if (timeout > delay) throw v1Errors.delayTimeout();
-    const set: Dict = { updated_at: octaviaTime() };
-    for (const f of ['delay', 'timeout', 'max_retries', 'http_method', 'url_path', 'expected_codes']) if (f in v) set[f] = v[f];
+    const set: Updateable<LbHealthMonitorsTable> = { updated_at: octaviaTime() };
+    if ('delay' in v) set.delay = v.delay as number;
+    if ('timeout' in v) set.timeout = v.timeout as number;
+    if ('max_retries' in v) set.max_retries = v.max_retries as number;
+    if ('http_method' in v) set.http_method = v.http_method as string;
+    if ('url_path' in v) set.url_path = v.url_path as string;
+    if ('expected_codes' in v) set.expected_codes = v.expected_codes as string;
     if ('admin_state_up' in v) set.admin_state_up = v.admin_state_up ? 1 : 0;
     await trx.updateTable('lb_healthmonitors').set(set).where('id', '=', id).execute();
     for (const p of await monitorPools(trx, id)) await touchPool(w, p);
@@ -573,16 +611,15 @@ async function associate(trx: Tx, ctx: RequestContext, poolId: string, monitorId
 
 /** POST /lb/pools/{id}/health_monitors {"health_monitor": {"id": …}} */
 export async function associateMonitorV1(deps: LbDeps, ctx: RequestContext, poolId: string, body: unknown) {
-  const b = body as Dict | undefined;
-  const hm = b && typeof b === 'object' ? (b.health_monitor as Dict | undefined) : undefined;
+  const hm = body && typeof body === 'object' ? (body as { health_monitor?: unknown }).health_monitor : undefined;
   if (!hm || typeof hm !== 'object') throw httpBadRequest("Unable to find 'health_monitor' in request body");
-  const reason = uuid(hm.id);
-  if (reason) throw httpBadRequest(`Invalid input for id. Reason: ${reason}.`);
+  const monitorId = (hm as { id?: unknown }).id;
+  if (!isUuidLike(monitorId)) throw httpBadRequest(`Invalid input for id. Reason: ${uuid(monitorId)}.`);
   await deps.uow.run(async (w) => {
     const { trx } = w;
     const pool = await getV1(trx, ctx, 'pools', poolId);
     assertOwner(ctx, pool, 'create_pool_health_monitor');
-    await associate(trx, ctx, pool.id, hm.id);
+    await associate(trx, ctx, pool.id, monitorId);
     await trx
       .updateTable('lb_members')
       .set({ operating_status: OPERATING.OFFLINE })
@@ -591,7 +628,7 @@ export async function associateMonitorV1(deps: LbDeps, ctx: RequestContext, pool
       .execute();
     await touchPool(w, pool.id);
   });
-  return { id: hm.id };
+  return { id: monitorId };
 }
 
 export async function disassociateMonitorV1(deps: LbDeps, ctx: RequestContext, poolId: string, monitorId: string): Promise<void> {
@@ -608,17 +645,21 @@ export async function disassociateMonitorV1(deps: LbDeps, ctx: RequestContext, p
 
 // ------------------------------------------------------------ VIPs
 
-async function checkSubnet(deps: LbDeps, ctx: RequestContext, subnetId: string): Promise<Dict> {
+async function checkSubnet(deps: LbDeps, ctx: RequestContext, subnetId: string): Promise<NeutronSubnet> {
   try {
-    return await deps.network.show(ctx, 'subnets', subnetId);
+    return await showNeutron(deps.network, ctx, 'subnets', subnetId);
   } catch (e) {
     if (isDomainError(e) && e.kind === 'not_found') throw v1Errors.subnet(subnetId);
     throw e;
   }
 }
 
-function spColumns(sp: Dict | null | undefined): Dict {
-  if (!sp || !sp.type) return { sp_type: null, sp_cookie_name: null };
+/** v1's session persistence, {type, cookie_name?} or {} or null as the VIP's attribute map admits it. */
+type V1SessionPersistence = { type?: string; cookie_name?: string } | null;
+
+/** v1's session persistence as pool columns. */
+function spColumns(sp: V1SessionPersistence | undefined): Pick<LbPoolsTable, 'sp_type' | 'sp_cookie_name'> {
+  if (!sp?.type) return { sp_type: null, sp_cookie_name: null };
   return { sp_type: sp.type, sp_cookie_name: sp.cookie_name ?? null };
 }
 
@@ -679,7 +720,7 @@ export async function createVipV1(deps: LbDeps, ctx: RequestContext, body: unkno
       .execute();
     await trx
       .updateTable('lb_pools')
-      .set({ loadbalancer_id: id, ...spColumns(v.session_persistence as Dict) })
+      .set({ loadbalancer_id: id, ...spColumns(v.session_persistence as V1SessionPersistence) })
       .where('id', '=', pool.id)
       .execute();
     w.changed('loadbalancer', id, project, 'create');
@@ -687,7 +728,7 @@ export async function createVipV1(deps: LbDeps, ctx: RequestContext, body: unkno
   return showV1(deps, ctx, 'vips', id);
 }
 
-function v1Listener(lbId: string, project: string, v: Dict, poolId: string, now: string) {
+function v1Listener(lbId: string, project: string, v: Record<string, unknown>, poolId: string, now: string): LbListenersTable {
   return {
     id: newUuid(),
     project_id: project,
@@ -731,14 +772,14 @@ export async function updateVipV1(deps: LbDeps, ctx: RequestContext, id: string,
     assertOwner(ctx, lb, 'update_vip');
     refuseDeleting(lb);
     const listener = (await trx.selectFrom('lb_listeners').selectAll().where('loadbalancer_id', '=', id).executeTakeFirst())!;
-    const lbSet: Dict = { updated_at: octaviaTime() };
+    const lbSet: Updateable<LbLoadBalancersTable> = { updated_at: octaviaTime() };
     if (lb.provisioning_status === PROVISIONING.ACTIVE) lbSet.provisioning_status = PROVISIONING.PENDING_UPDATE;
-    if ('name' in v) lbSet.name = v.name;
-    if ('description' in v) lbSet.description = v.description;
+    if ('name' in v) lbSet.name = v.name as string;
+    if ('description' in v) lbSet.description = v.description as string;
     if ('admin_state_up' in v) lbSet.admin_state_up = v.admin_state_up ? 1 : 0;
     await trx.updateTable('lb_loadbalancers').set(lbSet).where('id', '=', id).execute();
-    const lSet: Dict = {};
-    if ('connection_limit' in v) lSet.connection_limit = v.connection_limit;
+    const lSet: Updateable<LbListenersTable> = {};
+    if ('connection_limit' in v) lSet.connection_limit = v.connection_limit as number;
     let poolId = listener.default_pool_id!;
     if ('pool_id' in v && v.pool_id !== poolId) {
       const pool = await getV1(trx, ctx, 'pools', v.pool_id as string);
@@ -758,7 +799,7 @@ export async function updateVipV1(deps: LbDeps, ctx: RequestContext, id: string,
     if ('session_persistence' in v)
       await trx
         .updateTable('lb_pools')
-        .set(spColumns(v.session_persistence as Dict))
+        .set(spColumns(v.session_persistence as V1SessionPersistence))
         .where('id', '=', poolId)
         .execute();
     if (Object.keys(lSet).length) await trx.updateTable('lb_listeners').set(lSet).where('id', '=', listener.id).execute();

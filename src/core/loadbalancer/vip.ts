@@ -6,12 +6,12 @@
  * accepted without a port; such load balancers are provisioned but never served.
  */
 import { uuid as newUuid } from '../../util/ids.js';
-import { parseCidr, parseIp, cidrContains, ipToString } from '../../util/ip.js';
+import { cidrContains, ipToString, parseCidr, parseIp } from '../../util/ip.js';
 import type { RequestContext } from '../context.js';
-import { isDomainError } from '../errors.js';
-import type { Work } from '../work.js';
 import type { NetworkService } from '../network/service.js';
+import type { Work } from '../work.js';
 import { lbErrors } from './errors.js';
+import { type NeutronSubnet, findNeutron } from './neutron.js';
 
 export type NetworkDriver = 'neutron' | 'noop';
 
@@ -33,18 +33,7 @@ export interface VipPlan {
 }
 
 /** Octavia's noop network driver answers this address when none is asked for. */
-export const NOOP_VIP_ADDRESS = '198.51.100.1';
-
-type Dict = Record<string, any>;
-
-async function find(network: NetworkService, ctx: RequestContext, collection: string, id: string): Promise<Dict | undefined> {
-  try {
-    return await network.show(ctx, collection, id);
-  } catch (e) {
-    if (isDomainError(e) && e.kind === 'not_found') return undefined;
-    throw e;
-  }
-}
+const NOOP_VIP_ADDRESS = '198.51.100.1';
 
 async function existsAtAll(network: NetworkService, table: 'subnets' | 'networks' | 'ports', id: string): Promise<boolean> {
   const row = await network.store.db.selectFrom(table).select('id').where('id', '=', id).executeTakeFirst();
@@ -66,7 +55,7 @@ export async function planVip(network: NetworkService, ctx: RequestContext, req:
   let plan: VipPlan | undefined;
 
   if (req.vip_port_id) {
-    const port = await find(network, ctx, 'ports', req.vip_port_id);
+    const port = await findNeutron(network, ctx, 'ports', req.vip_port_id);
     if (!port) {
       if (!(await noopOk('ports', req.vip_port_id))) throw lbErrors.invalidSubresource('Port', req.vip_port_id);
       // The noop driver's port has no addresses: only a subnet and an address can describe it.
@@ -75,11 +64,11 @@ export async function planVip(network: NetworkService, ctx: RequestContext, req:
       plan = { kind: 'noop', subnetId: req.vip_subnet_id, networkId: req.vip_network_id ?? newUuid(), address: req.vip_address, portId: req.vip_port_id };
     } else {
       if (port.device_id) throw lbErrors.validation(`Port ${port.id} is already used by device ${port.device_id} `);
-      const fixed = port.fixed_ips as Array<{ subnet_id: string; ip_address: string }>;
+      const fixed = port.fixed_ips;
       let subnetId = req.vip_subnet_id ?? null;
       let address = req.vip_address ?? null;
       if (subnetId) {
-        if (!(await find(network, ctx, 'subnets', subnetId))) throw lbErrors.invalidSubresource('Subnet', subnetId);
+        if (!(await findNeutron(network, ctx, 'subnets', subnetId))) throw lbErrors.invalidSubresource('Subnet', subnetId);
         const f = fixed.find((x) => x.subnet_id === subnetId);
         if (!f) throw lbErrors.validation('No VIP address found on the specified VIP port within the specified subnet.');
         address = f.ip_address;
@@ -96,7 +85,7 @@ export async function planVip(network: NetworkService, ctx: RequestContext, req:
       plan = { kind: 'user', subnetId: subnetId!, networkId: port.network_id, address, portId: port.id };
     }
   } else if (req.vip_network_id) {
-    const net = await find(network, ctx, 'networks', req.vip_network_id);
+    const net = await findNeutron(network, ctx, 'networks', req.vip_network_id);
     if (!net) {
       if (!(await noopOk('networks', req.vip_network_id))) throw lbErrors.invalidSubresource('Network', req.vip_network_id);
       plan = {
@@ -107,27 +96,27 @@ export async function planVip(network: NetworkService, ctx: RequestContext, req:
         portId: newUuid(),
       };
     } else {
-      const subnetIds = net.subnets as string[];
+      const subnetIds = net.subnets;
       let subnetId = req.vip_subnet_id ?? null;
       if (subnetId) {
         if (!subnetIds.includes(subnetId)) throw lbErrors.invalidSubresource('Subnet', subnetId);
       } else {
         if (!subnetIds.length) throw lbErrors.validation('Supplied network does not contain a subnet.');
-        const subnets = (await Promise.all(subnetIds.map((id) => find(network, ctx, 'subnets', id)))).filter(Boolean) as Dict[];
+        const subnets = (await Promise.all(subnetIds.map((id) => findNeutron(network, ctx, 'subnets', id)))).filter((x): x is NeutronSubnet => !!x);
         if (req.vip_address) {
           const ip = parseIp(req.vip_address)!;
           const s = subnets.find((x) => cidrContains(parseCidr(x.cidr)!, ip));
           if (!s) throw lbErrors.validation('Supplied network does not contain a subnet for VIP address specified.');
           subnetId = s.id;
         } else {
-          subnetId = (subnets.find((x) => x.ip_version === 4) ?? subnets[0]).id as string;
+          subnetId = (subnets.find((x) => x.ip_version === 4) ?? subnets[0]).id;
         }
       }
       plan = { kind: 'neutron', subnetId: subnetId!, networkId: net.id, address: req.vip_address ?? null, portId: null };
     }
   } else {
     const subnetId = req.vip_subnet_id!;
-    const subnet = await find(network, ctx, 'subnets', subnetId);
+    const subnet = await findNeutron(network, ctx, 'subnets', subnetId);
     if (!subnet) {
       if (!(await noopOk('subnets', subnetId))) throw lbErrors.invalidSubresource('Subnet', subnetId);
       plan = { kind: 'noop', subnetId, networkId: newUuid(), address: req.vip_address ?? NOOP_VIP_ADDRESS, portId: newUuid() };
@@ -144,7 +133,7 @@ export async function planVip(network: NetworkService, ctx: RequestContext, req:
 }
 
 /** The context the VIP port is made with: the load balancer's project, with service rights. */
-export function serviceContext(ctx: RequestContext, projectId: string): RequestContext {
+function serviceContext(ctx: RequestContext, projectId: string): RequestContext {
   return { ...ctx, projectId, isAdmin: true, roles: [...new Set([...ctx.roles, 'admin'])] };
 }
 
@@ -182,7 +171,7 @@ export async function allocateVip(
     w.changed('port', plan.portId!, lb.projectId, 'update');
     return { portId: plan.portId, address: plan.address };
   }
-  const fixed: Dict = { subnet_id: plan.subnetId };
+  const fixed: { subnet_id: string; ip_address?: string } = { subnet_id: plan.subnetId };
   if (plan.address) fixed.ip_address = plan.address;
   const [id] = await network.within(w).create(sctx, 'ports', {
     port: {

@@ -6,39 +6,103 @@
  * A parsed object holds only the keys the client sent plus declared defaults ("Unset" is absence).
  */
 import { DomainError } from '../errors.js';
+import { ALPN_PROTOCOLS } from './constants.js';
 import { cidrToString, parseCidr, parseIp } from '../../util/ip.js';
 import { FALSE_WORDS, TRUE_WORDS } from '../../util/bool.js';
-import { pyRepr, pyStrOf } from '../../util/pyrepr.js';
+import { pyStrOf } from '../../util/pyrepr.js';
 
-export type WsType =
-  /** StringType(min_length, max_length, pattern). */
-  | { kind: 'str'; min?: number; max?: number; pattern?: RegExp; patternText?: string }
-  /** wtypes.text: any string, not validated. */
-  | { kind: 'text' }
-  | { kind: 'uuid' }
-  | { kind: 'int'; min?: number; max?: number }
-  | { kind: 'bool' }
-  | { kind: 'enum'; base: 'str' | 'int' | 'float'; values: Array<string | number> }
-  | { kind: 'ip' }
-  | { kind: 'cidr' }
-  | { kind: 'url'; requireScheme?: boolean }
-  | { kind: 'urlpath' }
-  | { kind: 'alpn' }
-  /** DictType(str, str). */
-  | { kind: 'dict' }
-  | { kind: 'list'; item: WsType }
-  | { kind: 'object'; fields: Fields };
-
-export interface WsField {
-  type: WsType;
-  mandatory?: boolean;
-  /** Returned when the client did not send the attribute (wsattr default). */
-  default?: unknown;
+/** StringType(min_length, max_length, pattern). */
+export interface WsStr {
+  kind: 'str';
+  min?: number;
+  max?: number;
+  pattern?: RegExp;
+  patternText?: string;
 }
+/** wtypes.text: any string, not validated. */
+export interface WsText {
+  kind: 'text';
+}
+export interface WsInt {
+  kind: 'int';
+  min?: number;
+  max?: number;
+}
+export interface WsEnum<V extends string | number = string | number> {
+  kind: 'enum';
+  base: 'str' | 'int' | 'float';
+  values: readonly V[];
+}
+/** Strings of a checked form, stored as sent (cidr: canonical). */
+export interface WsFormatted {
+  kind: 'uuid' | 'ip' | 'cidr' | 'urlpath' | 'alpn';
+}
+export interface WsUrl {
+  kind: 'url';
+  requireScheme?: boolean;
+}
+export interface WsBool {
+  kind: 'bool';
+}
+/** DictType(str, str). */
+export interface WsDict {
+  kind: 'dict';
+}
+export interface WsList<I extends WsType = WsType> {
+  kind: 'list';
+  item: I;
+}
+export interface WsObject<F extends Fields = Fields> {
+  kind: 'object';
+  fields: F;
+}
+export type WsType = WsStr | WsText | WsInt | WsEnum | WsFormatted | WsUrl | WsBool | WsDict | WsList | WsObject;
+
+/**
+ * An attribute of a body type (wsattr). `mandatory` ones must be sent; a `default` is filled in
+ * when the attribute is absent. The two literal markers let BodyOf tell the three kinds apart.
+ */
+export type WsField<T extends WsType = WsType> = { type: T; mandatory: true } | { type: T; mandatory: false; default: unknown } | { type: T; mandatory: false };
 export type Fields = Record<string, WsField>;
 
+/**
+ * The value a parsed attribute of type `T` holds. WSME accepts null for every attribute,
+ * mandatory ones and list items included (controllers read it as "reset" or refuse it), so null
+ * is part of every value type.
+ */
+export type ValueOf<T extends WsType> =
+  | (T extends WsStr | WsText | WsFormatted | WsUrl
+      ? string
+      : T extends WsInt
+        ? number
+        : T extends WsBool
+          ? boolean
+          : T extends WsEnum<infer V>
+            ? V
+            : T extends WsDict
+              ? Record<string, string>
+              : T extends WsList<infer I>
+                ? ValueOf<I>[]
+                : T extends WsObject<infer F>
+                  ? BodyOf<F>
+                  : never)
+  | null;
+
+type Present<F extends Fields> = { [K in keyof F]: F[K] extends { mandatory: true } | { default: unknown } ? K : never }[keyof F];
+type Simplify<O> = { [K in keyof O]: O[K] };
+
+/**
+ * The type of a parsed body of `fields`, derived from the field specs themselves (so the two
+ * cannot drift): mandatory and defaulted attributes are always there, the others only when sent.
+ *
+ * Where an operation passes a mandatory attribute on as sent (`b.protocol!`), a null one goes
+ * where it always went: into a message, a lookup that finds nothing, or the store, which refuses
+ * it.
+ */
+export type BodyOf<F extends Fields> = Simplify<{ [K in Present<F>]: ValueOf<F[K]['type']> } & { [K in Exclude<keyof F, Present<F>>]?: ValueOf<F[K]['type']> }>;
+
 /** Octavia's `{"faultstring"}` for a client error (faultcode Client). */
-export const octaviaBadRequest = (message: string) => new DomainError('bad_request', 'ClientSideError', message);
+const octaviaBadRequest = (message: string) => new DomainError('bad_request', 'ClientSideError', message);
 
 /** "Invalid input for field/attribute X. Value: 'V'. msg" */
 export const invalidInput = (field: string, value: unknown, msg: string) =>
@@ -103,6 +167,7 @@ export function canonicalUuid(v: unknown): string | null {
 
 /** rfc3986-ish URL check used by Octavia's URLType (scheme http/https and a host required). */
 export function isValidUrl(s: string, requireScheme = true): boolean {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: rfc3986 refuses control characters (and space) anywhere in a URL
   if (/[\x00-\x20\x7f-\x9f]/.test(s)) return false;
   if (!requireScheme) return /^[^\s]*$/.test(s);
   const m = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#]*)([^?#]*)(\?[^#]*)?(#.*)?$/.exec(s);
@@ -116,7 +181,7 @@ export function isValidUrl(s: string, requireScheme = true): boolean {
 }
 
 /** Octavia's url_path(): a path that starts with '/', no whitespace, no scheme or host. */
-export function isValidUrlPath(s: string): boolean {
+function isValidUrlPath(s: string): boolean {
   if (/\s/.test(s)) return false;
   if (!s.startsWith('/') || s.startsWith('//')) return false;
   return /^[A-Za-z0-9\-._~%!$&'()*+,;=:@/?#[\]]*$/.test(s);
@@ -195,7 +260,7 @@ function validate(t: WsType, v: unknown): unknown {
       if (typeof v !== 'string' || !isValidUrlPath(v)) throw new Coercion('Value must be a valid URL Path string');
       return v;
     case 'alpn':
-      if (typeof v !== 'string' || !['h2', 'http/1.1', 'http/1.0'].includes(v)) throw new Coercion('Value should be a valid ALPN protocol ID');
+      if (typeof v !== 'string' || !ALPN_PROTOCOLS.includes(v)) throw new Coercion('Value should be a valid ALPN protocol ID');
       return v;
     case 'dict':
       for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
@@ -225,11 +290,12 @@ function parseObject(fields: Fields, v: unknown): Record<string, unknown> {
     throw new Coercion(`'${pyTypeName(v)}' object has no attribute 'keys'`);
   }
   const obj = v as Record<string, unknown>;
-  const unknown = Object.keys(obj).filter((k) => !(k in fields));
+  // Attribute names come from the client: only the declared ones are known (`constructor` is not).
+  const unknown = Object.keys(obj).filter((k) => !Object.hasOwn(fields, k));
   if (unknown.length) throw new UnknownAttr(null, unknown);
   const out: Record<string, unknown> = {};
   for (const [name, f] of Object.entries(fields)) {
-    if (name in obj) {
+    if (Object.hasOwn(obj, name)) {
       let coerced: unknown;
       try {
         coerced = fromJson(f.type, obj[name]);
@@ -245,7 +311,7 @@ function parseObject(fields: Fields, v: unknown): Record<string, unknown> {
       }
     } else if (f.mandatory) {
       throw new FieldError(name, null, 'Mandatory field missing.');
-    } else if (f.default !== undefined) {
+    } else if ('default' in f) {
       out[name] = structuredClone(f.default);
     }
   }
@@ -256,13 +322,14 @@ function parseObject(fields: Fields, v: unknown): Record<string, unknown> {
  * Parse a request body `{"<root>": {...}}` for the controller argument `argName`
  * (`load_balancer`, `listener_` …). Returns the inner object, coerced, validated, defaulted.
  */
-export function parseBody(argName: string, root: string, fields: Fields, raw: string | undefined): Record<string, unknown> {
-  return parseRoot(argName, root, { kind: 'object', fields }, raw, (inner) => inner !== undefined && inner !== null) as Record<string, unknown>;
+export function parseBody<F extends Fields>(argName: string, root: string, fields: F, raw: string | undefined): BodyOf<F> {
+  // parseObject built it from `fields`: every key a declared attribute, every value of its type.
+  return parseRoot(argName, root, { kind: 'object', fields }, raw, (inner) => inner !== undefined && inner !== null) as BodyOf<F>;
 }
 
 /** Parse a list body `{"members": [...]}` (member batch update). */
-export function parseListBody(argName: string, root: string, fields: Fields, raw: string | undefined): Array<Record<string, unknown>> {
-  return parseRoot(argName, root, { kind: 'list', item: { kind: 'object', fields } }, raw, Array.isArray) as Array<Record<string, unknown>>;
+export function parseListBody<F extends Fields>(argName: string, root: string, fields: F, raw: string | undefined): Array<BodyOf<F> | null> {
+  return parseRoot(argName, root, { kind: 'list', item: { kind: 'object', fields } }, raw, Array.isArray) as Array<BodyOf<F> | null>;
 }
 
 /** JSON → `{root: …}` coerced by WSME's rules, with Octavia's wording for every failure. */
@@ -277,7 +344,7 @@ function parseRoot(argName: string, root: string, type: WsType, raw: string | un
     throw invalidInput(argName, body, `'${pyTypeName(body)}' object has no attribute 'keys'`);
   }
   try {
-    const inner = parseObject({ [root]: { type } }, body)[root];
+    const inner = parseObject({ [root]: { type, mandatory: false } }, body)[root];
     if (!present(inner)) throw invalidInput(argName, body, `Missing mandatory attribute: ${root}`);
     return inner;
   } catch (e) {
@@ -294,23 +361,28 @@ function parseRoot(argName: string, root: string, type: WsType, raw: string | un
 // ------------------------------------------------------------ type shorthands
 
 export const T = {
-  str: (max?: number, extra: { min?: number; pattern?: RegExp; patternText?: string } = {}): WsType => ({ kind: 'str', max, ...extra }),
-  text: { kind: 'text' } as WsType,
-  uuid: { kind: 'uuid' } as WsType,
-  int: (min?: number, max?: number): WsType => ({ kind: 'int', min, max }),
-  bool: { kind: 'bool' } as WsType,
-  enumStr: (values: string[]): WsType => ({ kind: 'enum', base: 'str', values }),
-  enumInt: (values: number[]): WsType => ({ kind: 'enum', base: 'int', values }),
-  enumFloat: (values: number[]): WsType => ({ kind: 'enum', base: 'float', values }),
-  ip: { kind: 'ip' } as WsType,
-  cidr: { kind: 'cidr' } as WsType,
-  url: { kind: 'url' } as WsType,
-  urlpath: { kind: 'urlpath' } as WsType,
-  alpn: { kind: 'alpn' } as WsType,
-  dict: { kind: 'dict' } as WsType,
-  list: (item: WsType): WsType => ({ kind: 'list', item }),
-  object: (fields: Fields): WsType => ({ kind: 'object', fields }),
+  str: (max?: number, extra: { min?: number; pattern?: RegExp; patternText?: string } = {}): WsStr => ({ kind: 'str', max, ...extra }),
+  text: { kind: 'text' } as WsText,
+  uuid: { kind: 'uuid' } as WsFormatted,
+  int: (min?: number, max?: number): WsInt => ({ kind: 'int', min, max }),
+  bool: { kind: 'bool' } as WsBool,
+  enumStr: <V extends string>(values: readonly V[]): WsEnum<V> => ({ kind: 'enum', base: 'str', values }),
+  enumInt: (values: readonly number[]): WsEnum<number> => ({ kind: 'enum', base: 'int', values }),
+  enumFloat: (values: readonly number[]): WsEnum<number> => ({ kind: 'enum', base: 'float', values }),
+  ip: { kind: 'ip' } as WsFormatted,
+  cidr: { kind: 'cidr' } as WsFormatted,
+  url: { kind: 'url' } as WsUrl,
+  urlpath: { kind: 'urlpath' } as WsFormatted,
+  alpn: { kind: 'alpn' } as WsFormatted,
+  dict: { kind: 'dict' } as WsDict,
+  list: <I extends WsType>(item: I): WsList<I> => ({ kind: 'list', item }),
+  object: <F extends Fields>(fields: F): WsObject<F> => ({ kind: 'object', fields }),
 };
 
-export const opt = (type: WsType, dflt?: unknown): WsField => ({ type, default: dflt });
-export const req = (type: WsType): WsField => ({ type, mandatory: true });
+/** An optional attribute; with a default (checked against its type), filled in when absent. */
+export function opt<T extends WsType>(type: T): { type: T; mandatory: false };
+export function opt<T extends WsType>(type: T, dflt: ValueOf<T>): { type: T; mandatory: false; default: ValueOf<T> };
+export function opt<T extends WsType>(type: T, ...dflt: [] | [ValueOf<T>]): WsField<T> {
+  return dflt.length ? { type, mandatory: false, default: dflt[0] } : { type, mandatory: false };
+}
+export const req = <T extends WsType>(type: T): { type: T; mandatory: true } => ({ type, mandatory: true });

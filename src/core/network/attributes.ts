@@ -59,8 +59,6 @@ export const toInt: Converter = (v) => {
   throw invalidInput(`'${pyStrOf(v)}' is not an integer`);
 };
 
-export const toIntOrNone: Converter = (v) => (v === null ? null : toInt(v));
-
 export const noneToEmptyList: Converter = (v) => (v === null ? [] : v);
 export const noneToEmptyDict: Converter = (v) => (v === null ? {} : v);
 
@@ -81,19 +79,19 @@ export const cidrToCanonical: Converter = (v) => {
 
 export const toMac: Converter = (v) => parseMac(v) ?? v;
 
-export const lower: Converter = (v) => {
-  if (typeof v !== 'string') throw invalidInput(`Input value ${pyStrOf(v)} must be string type`);
-  return v.toLowerCase();
-};
-
-/** convert_kvp_list_to_dict: "ip_address=1.2.3.4" filter values → {ip_address: [...]}. */
+/**
+ * convert_kvp_list_to_dict: "ip_address=1.2.3.4" filter values → {ip_address: [...]}. The keys
+ * are the client's, so the object has no prototype to collide with.
+ */
 export function kvpListToDict(vs: string[]): Record<string, string[]> {
-  const out: Record<string, string[]> = {};
+  const out: Record<string, string[]> = Object.create(null);
   for (const kv of vs) {
     const eq = kv.indexOf('=');
     if (eq <= 0) throw invalidInput(`'${kv}' is not of the form <key>=[value]`);
     const k = kv.slice(0, eq);
-    (out[k] ??= []).push(kv.slice(eq + 1));
+    const list = out[k];
+    if (list) list.push(kv.slice(eq + 1));
+    else out[k] = [kv.slice(eq + 1)];
   }
   return out;
 }
@@ -108,11 +106,6 @@ export const string =
     return undefined;
   };
 
-export const stringOrNone = (max?: number): Validator => {
-  const s = string(max);
-  return (v) => (v === null ? undefined : s(v));
-};
-
 export const notEmptyString = (max?: number): Validator => {
   const s = string(max);
   return (v) => s(v) ?? (typeof v === 'string' && v.trim() === '' ? `'${v}' Blank strings are not permitted` : undefined);
@@ -125,11 +118,6 @@ export const values =
   (allowed: readonly unknown[]): Validator =>
   (v) =>
     allowed.includes(v) ? undefined : `${pyStrOf(v)} is not in ${pyRepr(allowed)}`;
-
-export const valuesOrNone = (allowed: readonly unknown[]): Validator => {
-  const f = values(allowed);
-  return (v) => (v === null ? undefined : f(v));
-};
 
 export const nonNegative: Validator = (v) => {
   if (typeof v !== 'number' || !Number.isInteger(v)) return `'${pyStrOf(v)}' is not an integer`;
@@ -278,7 +266,6 @@ export const hostRoutes: Validator = (v) => {
 };
 
 export const dictOrNone: Validator = (v) => (v === null || isDict(v) ? undefined : `'${pyStrOf(v)}' is not a dictionary`);
-export const dictOrEmpty: Validator = dictOrNone;
 
 export const availabilityZoneHints: Validator = (v) => {
   if (!Array.isArray(v)) return `'${pyStrOf(v)}' is not a list`;

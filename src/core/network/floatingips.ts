@@ -6,21 +6,37 @@
  */
 import { isUniqueViolation, chunks } from '../../store/db.js';
 import type { Q, Tx } from '../../store/db.js';
+import type { FloatingIpsTable } from '../../store/schema.js';
 import { uuid as newUuid } from '../../util/ids.js';
 import { isoSeconds } from '../../util/time.js';
 import type { RequestContext } from '../context.js';
-import type { NetworkKind } from '../work.js';
 import { DomainError, conflict, neutronBadRequest, notFound, resourceNotFound } from '../errors.js';
 import { ipAddressOrNone, ipToCanonical, uuid, uuidOrNone } from './attributes.js';
 import { visibleNetwork } from './networks.js';
 import { createPortInternal, deletePort } from './ports.js';
 import type { ResourceOps } from './registry.js';
-import { type ResourceDef, type Row, standardAttrs, updateRow } from './resource.js';
+import { type Loaded, type ResourceDef, standardAttrs, updateRow } from './resource.js';
 import { routerForFloatingIp } from './routers.js';
 
 export const FIP_OWNER = 'network:floatingip';
 
-export const floatingIpDef: ResourceDef<NetworkKind> = {
+/** fip-port-details: what a floating IP shows of the port it is associated with. */
+interface PortDetails {
+  name: string;
+  network_id: string;
+  mac_address: string;
+  admin_state_up: boolean;
+  status: string;
+  device_id: string;
+  device_owner: string;
+}
+
+/** Attributes computed for rendering. */
+interface FloatingIpComputed {
+  port_details: PortDetails | null;
+}
+
+export const floatingIpDef: ResourceDef<'floating_ips', FloatingIpComputed> = {
   name: 'floatingip',
   collection: 'floatingips',
   table: 'floating_ips',
@@ -65,7 +81,7 @@ export const floatingIpDef: ResourceDef<NetworkKind> = {
     revision_number: standardAttrs().revision_number,
   },
   async load(q, rows) {
-    const byPort = new Map<string, Row[]>();
+    const byPort = new Map<string, Array<Loaded<'floating_ips', FloatingIpComputed>>>();
     for (const r of rows) {
       r.__port_details = null;
       if (r.fixed_port_id) byPort.set(r.fixed_port_id, [...(byPort.get(r.fixed_port_id) ?? []), r]);
@@ -107,7 +123,7 @@ interface Association {
 }
 
 /** Neutron's _internal_fip_assoc_data + get_router_for_floatingip. */
-async function associationFor(trx: Tx, ctx: RequestContext, fip: Row, portId: string, fixedIp: string | null): Promise<Association> {
+async function associationFor(trx: Tx, ctx: RequestContext, fip: FloatingIpsTable, portId: string, fixedIp: string | null): Promise<Association> {
   const port = await trx.selectFrom('ports').selectAll().where('id', '=', portId).executeTakeFirst();
   if (!port || (!ctx.isAdmin && port.project_id !== ctx.projectId)) throw resourceNotFound('Port', portId);
   if (port.project_id !== fip.project_id && !ctx.isAdmin) {
@@ -138,7 +154,7 @@ async function associationFor(trx: Tx, ctx: RequestContext, fip: Row, portId: st
 }
 
 /** Neutron's _check_and_get_fip_assoc for a create or update body. */
-async function resolveAssociation(trx: Tx, ctx: RequestContext, fip: Row, body: Record<string, unknown>): Promise<Association> {
+async function resolveAssociation(trx: Tx, ctx: RequestContext, fip: FloatingIpsTable, body: Record<string, unknown>): Promise<Association> {
   const fixedIp = (body.fixed_ip_address as string | null | undefined) ?? null;
   let portId = body.port_id as string | null | undefined;
   if (fixedIp && !portId) throw fipBadRequest('fixed_ip_address cannot be specified without a port_id');
@@ -157,13 +173,13 @@ async function resolveAssociation(trx: Tx, ctx: RequestContext, fip: Row, body: 
   }
   if (portId === undefined && fip.fixed_port_id) {
     // An update that leaves port_id out keeps (and re-derives) the association.
-    portId = fip.fixed_port_id as string;
+    portId = fip.fixed_port_id;
     return associationFor(trx, ctx, fip, portId, fixedIp);
   }
   return { portId: null, fixedIp: null, routerId: null };
 }
 
-function alreadyAssociated(fip: Row, portId: string, fixedIp: string) {
+function alreadyAssociated(fip: FloatingIpsTable, portId: string, fixedIp: string) {
   return conflict(
     'FloatingIPPortAlreadyAssociated',
     `Cannot associate floating IP ${fip.floating_ip_address} (${fip.id}) with port ${portId} using fixed IP ${fixedIp}, as that fixed IP already has a floating IP on external network ${fip.floating_network_id}.`,
@@ -171,7 +187,7 @@ function alreadyAssociated(fip: Row, portId: string, fixedIp: string) {
 }
 
 /** Write an association; the unique (network, port, fixed IP) key settles concurrent attempts. */
-async function writeAssociation(trx: Tx, fip: Row, assoc: Association, extra: Row = {}): Promise<void> {
+async function writeAssociation(trx: Tx, fip: FloatingIpsTable, assoc: Association, extra: Partial<FloatingIpsTable> = {}): Promise<void> {
   try {
     await updateRow(trx, floatingIpDef, fip, { fixed_port_id: assoc.portId, fixed_ip_address: assoc.fixedIp, router_id: assoc.routerId, ...extra });
   } catch (e) {
@@ -180,7 +196,7 @@ async function writeAssociation(trx: Tx, fip: Row, assoc: Association, extra: Ro
   }
 }
 
-export function floatingIpOps(): ResourceOps {
+export function floatingIpOps(): ResourceOps<'floating_ips', FloatingIpComputed> {
   return {
     def: floatingIpDef,
     quota: 'floatingip',
@@ -215,10 +231,10 @@ export function floatingIpOps(): ResourceOps {
         throw new DomainError('bad_request', 'ExternalIpAddressExhausted', `Unable to find any IP address on external network ${networkId}.`);
       }
       const now = isoSeconds();
-      const row: Row = {
+      const row: FloatingIpsTable = {
         id,
-        project_id: v.project_id,
-        description: v.description,
+        project_id: v.project_id as string,
+        description: v.description as string,
         floating_network_id: networkId,
         floating_ip_address: address,
         floating_port_id: portId,
@@ -234,7 +250,7 @@ export function floatingIpOps(): ResourceOps {
       try {
         await trx
           .insertInto('floating_ips')
-          .values({ ...row, fixed_port_id: assoc.portId, fixed_ip_address: assoc.fixedIp, router_id: assoc.routerId } as never)
+          .values({ ...row, fixed_port_id: assoc.portId, fixed_ip_address: assoc.fixedIp, router_id: assoc.routerId })
           .execute();
       } catch (e) {
         if (isUniqueViolation(e)) throw alreadyAssociated(row, assoc.portId!, assoc.fixedIp!);
@@ -247,35 +263,17 @@ export function floatingIpOps(): ResourceOps {
       const { trx } = w;
       const v = p.values;
       const assoc = await resolveAssociation(trx, ctx, row, v);
-      const extra: Row = {};
-      if ('description' in v) extra.description = v.description;
+      const extra: Partial<FloatingIpsTable> = {};
+      if ('description' in v) extra.description = v.description as string;
       await writeAssociation(trx, row, assoc, extra);
     },
 
-    async delete(w, ctx, row) {
+    async delete(w, _ctx, row) {
       const { trx } = w;
       await trx.deleteFrom('floating_ips').where('id', '=', row.id).execute();
       await deletePort(w, row.floating_port_id);
     },
   };
-}
-
-/**
- * Deleting an external network takes its unassociated floating IPs with it (Neutron's
- * delete_disassociated_floatingips). Returns the holder ports that are now free to go.
- */
-export async function deleteDisassociatedFloatingIps(trx: Tx, networkId: string): Promise<string[]> {
-  const fips = await trx
-    .selectFrom('floating_ips')
-    .select(['id', 'floating_port_id'])
-    .where('floating_network_id', '=', networkId)
-    .where('fixed_port_id', 'is', null)
-    .execute();
-  for (const f of fips) {
-    await trx.deleteFrom('tags').where('resource_type', '=', 'floatingip').where('resource_id', '=', f.id).execute();
-    await trx.deleteFrom('floating_ips').where('id', '=', f.id).execute();
-  }
-  return fips.map((f) => f.floating_port_id);
 }
 
 /** floatingip-pools: the IPv4 subnets of the external networks. */

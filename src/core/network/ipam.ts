@@ -1,5 +1,5 @@
 import { type Q, TransactionConflict, type Tx } from '../../store/db.js';
-import { type Ip, type IpVersion, ipKey, ipToString, keyToIp, parseIp } from '../../util/ip.js';
+import { type Ip, type IpVersion, ipKey, keyToIp, parseIp } from '../../util/ip.js';
 import { conflict } from '../errors.js';
 
 export interface PoolRange {
@@ -187,5 +187,3 @@ export function ipAlreadyAllocated(ip: string, subnetId: string) {
 export function ipGenerationFailure(networkId: string) {
   return conflict('IpAddressGenerationFailure', `No more IP addresses available on network ${networkId}.`);
 }
-
-export { ipToString };

@@ -1,4 +1,3 @@
-import type { NetworkKind } from '../work.js';
 /**
  * Metering labels and rules (Neutron's `metering`): which traffic of a project's routers to
  * count. This is the API and its rules, as Neutron's metering service plugin keeps them; like
@@ -15,7 +14,7 @@ import { type ResourceDef, policyError, standardAttrs } from './resource.js';
 const labelNotFound = (id: string) => notFound('MeteringLabelNotFound', `Metering label '${id}' does not exist.`);
 const ruleNotFound = (id: string) => notFound('MeteringLabelRuleNotFound', `Metering label rule '${id}' does not exist.`);
 
-export const meteringLabelDef: ResourceDef<NetworkKind> = {
+export const meteringLabelDef: ResourceDef<'metering_labels'> = {
   name: 'metering_label',
   collection: 'metering_labels',
   path: 'metering/metering-labels',
@@ -32,7 +31,7 @@ export const meteringLabelDef: ResourceDef<NetworkKind> = {
   },
 };
 
-export const meteringLabelRuleDef: ResourceDef<NetworkKind> = {
+export const meteringLabelRuleDef: ResourceDef<'metering_label_rules'> = {
   name: 'metering_label_rule',
   collection: 'metering_label_rules',
   path: 'metering/metering-label-rules',
@@ -51,7 +50,7 @@ export const meteringLabelRuleDef: ResourceDef<NetworkKind> = {
   },
 };
 
-export function meteringLabelOps(): ResourceOps {
+export function meteringLabelOps(): ResourceOps<'metering_labels'> {
   return {
     def: meteringLabelDef,
     async create(w, ctx, p) {
@@ -74,7 +73,7 @@ export function meteringLabelOps(): ResourceOps {
   };
 }
 
-export function meteringLabelRuleOps(): ResourceOps {
+export function meteringLabelRuleOps(): ResourceOps<'metering_label_rules'> {
   return {
     def: meteringLabelRuleDef,
     async create(w, ctx, p) {

@@ -1,21 +1,28 @@
 import { sql } from 'kysely';
 import type { Q, Tx } from '../../store/db.js';
+import type { NetworksTable } from '../../store/schema.js';
 import { isUniqueViolation, IN_CHUNK, chunks } from '../../store/db.js';
 import { uuid as newUuid } from '../../util/ids.js';
 import type { RequestContext } from '../context.js';
-import type { NetworkKind } from '../work.js';
 import { DomainError, conflict, invalidInput } from '../errors.js';
 import { NOT_SPECIFIED, availabilityZoneHints, nonNegative, string, toBoolean, toInt, uuid } from './attributes.js';
-import { deleteDisassociatedFloatingIps } from './floatingips.js';
 import type { ResourceOps } from './registry.js';
 import { ensureDefaultSecurityGroup } from './securitygroups.js';
-import { type ResourceDef, type Row, insertRow, standardAttrs, toColumns, updateRow } from './resource.js';
+import { type ResourceDef, insertRow, standardAttrs, toColumns, updateRow } from './resource.js';
 
 export const TUNNEL_MTU = 1450;
 export const PHYSICAL_MTU = 1500;
 const MAX_VXLAN_VNI = 2 ** 24 - 1;
 
-export const networkDef: ResourceDef<NetworkKind> = {
+/** Attributes computed for rendering. */
+interface NetworkComputed {
+  subnets: string[];
+  availability_zones: string[];
+  ipv4_address_scope: null;
+  ipv6_address_scope: null;
+}
+
+export const networkDef: ResourceDef<'networks', NetworkComputed> = {
   name: 'network',
   collection: 'networks',
   table: 'networks',
@@ -75,17 +82,18 @@ export const networkDef: ResourceDef<NetworkKind> = {
   // Members also read shared and external networks.
   sharedWhere: (eb) => eb.or([eb('networks.shared', '=', 1), eb('networks.external', '=', 1)]),
   async load(q, rows) {
-    const byId = new Map<string, Row>();
+    const subnets = new Map<string, string[]>();
     for (const r of rows) {
-      r.__subnets = [];
+      const ids: string[] = [];
+      r.__subnets = ids;
       r.__availability_zones = [];
       r.__ipv4_address_scope = null;
       r.__ipv6_address_scope = null;
-      byId.set(r.id, r);
+      subnets.set(r.id, ids);
     }
-    for (const chunk of chunks([...byId.keys()], IN_CHUNK)) {
+    for (const chunk of chunks([...subnets.keys()], IN_CHUNK)) {
       const subs = await q.selectFrom('subnets').select(['id', 'network_id']).where('network_id', 'in', chunk).orderBy('created_at').orderBy('id').execute();
-      for (const s of subs) byId.get(s.network_id)?.__subnets.push(s.id);
+      for (const s of subs) subnets.get(s.network_id)?.push(s.id);
     }
   },
 };
@@ -206,7 +214,7 @@ export async function allocateSegment(trx: Tx, networkId: string, seg: SegmentRe
   return id;
 }
 
-export function networkOps(opts: { vxlanRange: () => [number, number] }): ResourceOps {
+export function networkOps(opts: { vxlanRange: () => [number, number] }): ResourceOps<'networks', NetworkComputed> {
   return {
     def: networkDef,
     quota: 'network',
@@ -241,7 +249,7 @@ export function networkOps(opts: { vxlanRange: () => [number, number] }): Resour
       return id;
     },
 
-    async update(w, ctx, row, p) {
+    async update(w, _ctx, row, p) {
       const { trx } = w;
       const v = { ...p.values };
       if ('provider:network_type' in v || 'provider:physical_network' in v || 'provider:segmentation_id' in v) {
@@ -264,7 +272,7 @@ export function networkOps(opts: { vxlanRange: () => [number, number] }): Resour
       await updateRow(trx, networkDef, row, toColumns(networkDef, v));
     },
 
-    async delete(w, ctx, row) {
+    async delete(w, _ctx, row) {
       const { trx } = w;
       // Unassociated floating IPs of an external network go with it; their holder ports too.
       const freed = new Set(await deleteDisassociatedFloatingIps(trx, row.id));
@@ -290,8 +298,27 @@ export function networkOps(opts: { vxlanRange: () => [number, number] }): Resour
   };
 }
 
+/**
+ * Deleting an external network takes its unassociated floating IPs with it (Neutron's
+ * delete_disassociated_floatingips, which the L3 plugin runs before a network goes). Returns the
+ * holder ports that are now free to go with the network's other ports.
+ */
+async function deleteDisassociatedFloatingIps(trx: Tx, networkId: string): Promise<string[]> {
+  const fips = await trx
+    .selectFrom('floating_ips')
+    .select(['id', 'floating_port_id'])
+    .where('floating_network_id', '=', networkId)
+    .where('fixed_port_id', 'is', null)
+    .execute();
+  for (const f of fips) {
+    await trx.deleteFrom('tags').where('resource_type', '=', 'floatingip').where('resource_id', '=', f.id).execute();
+    await trx.deleteFrom('floating_ips').where('id', '=', f.id).execute();
+  }
+  return fips.map((f) => f.floating_port_id);
+}
+
 /** Neutron refuses to unshare a network while other projects have ports on it. */
-async function assertNotUsedByOthers(trx: Tx, row: Row): Promise<void> {
+async function assertNotUsedByOthers(trx: Tx, row: NetworksTable): Promise<void> {
   const other = await trx
     .selectFrom('ports')
     .select('id')
@@ -306,7 +333,7 @@ async function assertNotUsedByOthers(trx: Tx, row: Row): Promise<void> {
 }
 
 /** A network the caller may use: visible to it (own, shared, or external for admins' purposes). */
-export async function visibleNetwork(q: Q, ctx: RequestContext, id: string): Promise<Row | undefined> {
+export async function visibleNetwork(q: Q, ctx: RequestContext, id: string): Promise<NetworksTable | undefined> {
   const row = await q.selectFrom('networks').selectAll().where('id', '=', id).executeTakeFirst();
   if (!row) return undefined;
   if (ctx.isAdmin || row.project_id === ctx.projectId || row.shared === 1 || row.external === 1) return row;

@@ -1,9 +1,10 @@
-import type { Q, Tx } from '../../store/db.js';
+import type { Tx } from '../../store/db.js';
+import type { NetworksTable, PortsTable, SubnetsTable } from '../../store/schema.js';
 import { fromJson, IN_CHUNK, chunks } from '../../store/db.js';
 import { uuid as newUuid } from '../../util/ids.js';
 import { type Cidr, type Ip, cidrContains, eui64, ipKey, ipToString, parseCidr, parseIp, randomMac } from '../../util/ip.js';
 import { type RequestContext, systemContext } from '../context.js';
-import type { NetworkKind, Work } from '../work.js';
+import type { Work } from '../work.js';
 import { isoSeconds } from '../../util/time.js';
 import { DomainError, conflict, invalidInput, resourceNotFound } from '../errors.js';
 import {
@@ -26,7 +27,7 @@ import {
 import { ipAlreadyAllocated, ipGenerationFailure, ipam } from './ipam.js';
 import { visibleNetwork } from './networks.js';
 import type { ResourceOps } from './registry.js';
-import { type Eb, type ResourceDef, type Row, insertRow, policyError, prepareCreate, prepareUpdate, standardAttrs, toColumns, updateRow } from './resource.js';
+import { type ResourceDef, insertRow, policyError, prepareCreate, prepareUpdate, standardAttrs, toColumns, updateRow } from './resource.js';
 import { bindPortGroups, checkPortGroups, ensureDefaultSecurityGroup } from './securitygroups.js';
 import { ROUTER_PORT_OWNERS, isAutoAddressSubnet, networkSubnets, subnetPools } from './subnets.js';
 
@@ -55,7 +56,22 @@ const SERVICE_OWNERS = [
   'network:ha_router_replicated_interface',
 ];
 
-export const portDef: ResourceDef<NetworkKind> = {
+/** An extra DHCP option as the API takes and shows it (extra_dhcp_opt). */
+interface DhcpOpt {
+  opt_name: string;
+  opt_value: string | null;
+  ip_version?: number | string;
+}
+
+/** Attributes computed for rendering (the last two are decoded from their JSON columns). */
+interface PortComputed {
+  fixed_ips: Array<{ subnet_id: string; ip_address: string }>;
+  security_groups: string[];
+  allowed_address_pairs: Array<{ ip_address: string; mac_address: string }>;
+  extra_dhcp_opts: DhcpOpt[];
+}
+
+export const portDef: ResourceDef<'ports', PortComputed> = {
   name: 'port',
   collection: 'ports',
   table: 'ports',
@@ -105,7 +121,7 @@ export const portDef: ResourceDef<NetworkKind> = {
     ...(({ tenant_id: _t, project_id: _p, ...rest }) => rest)(standardAttrs()),
   },
   specialFilters: {
-    fixed_ips(eb: Eb, values: string[]) {
+    fixed_ips(eb, values) {
       const spec = kvpListToDict(values);
       const unknown = Object.keys(spec).filter((k) => !['ip_address', 'subnet_id', 'ip_address_substr'].includes(k));
       if (unknown.length) throw invalidInput(`Invalid fixed_ips filter: ${unknown.join(', ')}`);
@@ -122,7 +138,7 @@ export const portDef: ResourceDef<NetworkKind> = {
       }
       return eb.exists(sub);
     },
-    security_groups(eb: Eb, values: string[]) {
+    security_groups(eb, values) {
       return eb.exists(
         eb
           .selectFrom('port_security_groups')
@@ -133,27 +149,30 @@ export const portDef: ResourceDef<NetworkKind> = {
     },
   },
   async load(q, rows) {
-    const byId = new Map<string, Row>();
+    const allocsOf = new Map<string, Array<{ subnet_id: string; ip_address: string; position: number }>>();
+    const groupsOf = new Map<string, string[]>();
     for (const r of rows) {
       r.__fixed_ips = [];
-      r.__security_groups = [];
+      const groups: string[] = [];
+      r.__security_groups = groups;
       const mac = r.mac_address;
       r.__allowed_address_pairs = fromJson<Array<{ ip_address: string; mac_address?: string }>>(r.allowed_address_pairs, []).map((p) => ({
         ip_address: p.ip_address,
         mac_address: p.mac_address ?? mac,
       }));
-      r.__extra_dhcp_opts = fromJson(r.extra_dhcp_opts, []);
-      byId.set(r.id, r);
+      r.__extra_dhcp_opts = fromJson<DhcpOpt[]>(r.extra_dhcp_opts, []);
+      allocsOf.set(r.id, []);
+      groupsOf.set(r.id, groups);
     }
-    for (const chunk of chunks([...byId.keys()], IN_CHUNK)) {
+    for (const chunk of chunks([...allocsOf.keys()], IN_CHUNK)) {
       // Unsorted: sorting thousands of rows in SQL costs more than ordering a port's few here.
       const allocs = await q.selectFrom('ip_allocations').select(['port_id', 'subnet_id', 'ip_address', 'position']).where('port_id', 'in', chunk).execute();
-      for (const a of allocs) byId.get(a.port_id)?.__fixed_ips.push(a);
+      for (const a of allocs) allocsOf.get(a.port_id)?.push(a);
       const sgs = await q.selectFrom('port_security_groups').select(['port_id', 'security_group_id']).where('port_id', 'in', chunk).execute();
-      for (const s of sgs) byId.get(s.port_id)?.__security_groups.push(s.security_group_id);
+      for (const s of sgs) groupsOf.get(s.port_id)?.push(s.security_group_id);
     }
-    for (const r of byId.values()) {
-      const allocs = r.__fixed_ips as Row[];
+    for (const r of rows) {
+      const allocs = allocsOf.get(r.id) ?? [];
       if (allocs.length > 1) allocs.sort((a, b) => a.position - b.position);
       r.__fixed_ips = allocs.map((a) => ({ subnet_id: a.subnet_id, ip_address: a.ip_address }));
     }
@@ -166,12 +185,12 @@ interface FixedIpRequest {
 }
 
 interface Allocation {
-  subnet: Row;
+  subnet: SubnetsTable;
   ip: Ip;
 }
 
 /** Subnets a port of this device owner may draw from (subnet service types). */
-function eligibleSubnets(subnets: Row[], deviceOwner: string): Row[] {
+function eligibleSubnets(subnets: SubnetsTable[], deviceOwner: string): SubnetsTable[] {
   const typed = subnets.filter((s) => fromJson<string[]>(s.service_types, []).length > 0);
   const matching = typed.filter((s) => fromJson<string[]>(s.service_types, []).includes(deviceOwner));
   if (matching.length) return matching;
@@ -205,7 +224,7 @@ async function allocateIps(
   const out: Allocation[] = [...keep];
   const taken = new Set(keep.map((a) => `${a.subnet.id}/${ipKey(a.ip)}`));
 
-  const take = async (subnet: Row, ip: Ip) => {
+  const take = async (subnet: SubnetsTable, ip: Ip) => {
     const key = `${subnet.id}/${ipKey(ip)}`;
     if (taken.has(key)) return;
     const used = await trx.selectFrom('ip_allocations').select('port_id').where('subnet_id', '=', subnet.id).where('ip_key', '=', ipKey(ip)).executeTakeFirst();
@@ -214,8 +233,8 @@ async function allocateIps(
     taken.add(key);
     out.push({ subnet, ip });
   };
-  const takeAny = async (subnet: Row): Promise<boolean> => {
-    const ip = await ipam.takeAny(trx, subnet.id, subnet.ip_version);
+  const takeAny = async (subnet: SubnetsTable): Promise<boolean> => {
+    const ip = await ipam.takeAny(trx, subnet.id, subnet.ip_version === 6 ? 6 : 4);
     if (!ip) return false;
     taken.add(`${subnet.id}/${ipKey(ip)}`);
     out.push({ subnet, ip });
@@ -225,7 +244,7 @@ async function allocateIps(
   if (requested !== undefined) {
     if (requested.length > MAX_FIXED_IPS_PER_PORT) throw invalidInput('Exceeded maximum amount of fixed ips per port.');
     for (const f of requested) {
-      let subnet: Row | undefined;
+      let subnet: SubnetsTable | undefined;
       if (f.subnet_id !== undefined) {
         subnet = byId.get(f.subnet_id);
         if (!subnet) {
@@ -317,7 +336,7 @@ function bindingOf(host: string): { vif_type: string; vif_details: Record<string
 }
 
 /** Only an admin or the network's owner may choose addresses or MACs on it (Neutron's policy). */
-function assertNetworkOwner(ctx: RequestContext, network: Row, action: string, attr: string): void {
+function assertNetworkOwner(ctx: RequestContext, network: NetworksTable, action: string, attr: string): void {
   if (!ctx.isAdmin && network.project_id !== ctx.projectId) throw policyError(action, [attr]);
 }
 
@@ -353,7 +372,7 @@ function checkGroupsAllowed(portSecurity: boolean, groups: string[] | undefined)
   }
 }
 
-export function portOps(): ResourceOps {
+export function portOps(): ResourceOps<'ports', PortComputed> {
   return {
     def: portDef,
     quota: 'port',
@@ -401,7 +420,7 @@ export function portOps(): ResourceOps {
         binding_vif_details: JSON.stringify(binding.vif_details),
         binding_profile: JSON.stringify(v['binding:profile'] ?? {}),
         allowed_address_pairs: JSON.stringify(pairs ?? []),
-        extra_dhcp_opts: JSON.stringify(mergeDhcpOpts([], (v.extra_dhcp_opts as Row[] | null) ?? [])),
+        extra_dhcp_opts: JSON.stringify(mergeDhcpOpts([], (v.extra_dhcp_opts as DhcpOpt[] | null) ?? [])),
       });
       const allocs = await allocateIps(trx, network.id, id, mac, owner, requested);
       await writeAllocations(trx, id, network.id, allocs);
@@ -486,7 +505,8 @@ export function portOps(): ResourceOps {
 
       const cols = toColumns(portDef, v);
       if ('allowed_address_pairs' in v) cols.allowed_address_pairs = JSON.stringify(v.allowed_address_pairs ?? []);
-      if ('extra_dhcp_opts' in v) cols.extra_dhcp_opts = JSON.stringify(mergeDhcpOpts(fromJson(row.extra_dhcp_opts, []), v.extra_dhcp_opts as Row[] | null));
+      if ('extra_dhcp_opts' in v)
+        cols.extra_dhcp_opts = JSON.stringify(mergeDhcpOpts(fromJson<DhcpOpt[]>(row.extra_dhcp_opts, []), v.extra_dhcp_opts as DhcpOpt[] | null));
       if ('binding:host_id' in v) {
         const host = (v['binding:host_id'] as string | null) ?? '';
         const b = bindingOf(host);
@@ -497,7 +517,7 @@ export function portOps(): ResourceOps {
       await updateRow(trx, portDef, row, cols);
     },
 
-    async delete(w, ctx, row) {
+    async delete(w, _ctx, row) {
       const { trx } = w;
       await preventServicePortDeletion(trx, row);
       await deletePort(w, row.id);
@@ -509,7 +529,7 @@ export function portOps(): ResourceOps {
  * Router and floating IP ports go through their own APIs, for admins too (Neutron's
  * prevent_l3_port_deletion) — unless they lost their addresses or their owner is gone.
  */
-async function preventServicePortDeletion(trx: Tx, row: Row): Promise<void> {
+async function preventServicePortDeletion(trx: Tx, row: PortsTable): Promise<void> {
   if (!SERVICE_OWNERS.includes(row.device_owner)) return;
   const ip = await trx.selectFrom('ip_allocations').select('port_id').where('port_id', '=', row.id).executeTakeFirst();
   if (!ip) return;
@@ -559,11 +579,11 @@ export async function deletePort(w: Work, portId: string): Promise<void> {
 }
 
 /** extra_dhcp_opts updates merge by option name; a null value removes the option. */
-function mergeDhcpOpts(current: Row[], update: Row[] | null): Row[] {
+function mergeDhcpOpts(current: DhcpOpt[], update: DhcpOpt[] | null): DhcpOpt[] {
   if (update === null) return [];
   const out = [...current];
   for (const o of update) {
-    const key = (x: Row) => `${x.opt_name}/${x.ip_version ?? 4}`;
+    const key = (x: DhcpOpt) => `${x.opt_name}/${x.ip_version ?? 4}`;
     const i = out.findIndex((x) => key(x) === key(o));
     if (o.opt_value === null) {
       if (i >= 0) out.splice(i, 1);
@@ -572,5 +592,3 @@ function mergeDhcpOpts(current: Row[], update: Row[] | null): Row[] {
   }
   return out;
 }
-
-export type { Q };

@@ -2,7 +2,7 @@ import type { Q, Tx } from '../../store/db.js';
 import type { RequestContext } from '../context.js';
 import { DomainError, conflict, httpBadRequest, notFound } from '../errors.js';
 import { range, toInt } from './attributes.js';
-import { policyError } from './resource.js';
+import { type NeutronTable, policyError } from './resource.js';
 
 /** Neutron's default quotas (neutron.conf [quotas]); -1 is unlimited. Order is Neutron's. */
 export const DEFAULT_QUOTAS: Record<string, number> = {
@@ -18,7 +18,7 @@ export const DEFAULT_QUOTAS: Record<string, number> = {
 };
 
 /** The table each quota resource counts; null where the resource does not exist here (none used). */
-export const QUOTA_TABLES: Record<string, string | null> = {
+const QUOTA_TABLES: Record<string, NeutronTable | null> = {
   network: 'networks',
   subnet: 'subnets',
   subnetpool: 'subnetpools',
@@ -38,7 +38,7 @@ let configured: Record<string, number> = { ...DEFAULT_QUOTAS };
 
 export function configureDefaultQuotas(overrides: Record<string, number>): void {
   configured = { ...DEFAULT_QUOTAS };
-  for (const [k, v] of Object.entries(overrides)) if (k in configured && Number.isInteger(v)) configured[k] = v;
+  for (const [k, v] of Object.entries(overrides)) if (Object.hasOwn(configured, k) && Number.isInteger(v)) configured[k] = v;
 }
 
 export function defaultQuotas(): Record<string, number> {
@@ -48,14 +48,14 @@ export function defaultQuotas(): Record<string, number> {
 export async function quotaLimits(q: Q, projectId: string): Promise<Record<string, number>> {
   const rows = await q.selectFrom('quotas').select(['resource', 'hard_limit']).where('project_id', '=', projectId).execute();
   const out = defaultQuotas();
-  for (const r of rows) if (r.resource in out) out[r.resource] = r.hard_limit;
+  for (const r of rows) if (Object.hasOwn(out, r.resource)) out[r.resource] = r.hard_limit;
   return out;
 }
 
 export async function quotaUsage(q: Q, projectId: string, resource: string): Promise<number> {
-  const table = QUOTA_TABLES[resource];
+  const table = Object.hasOwn(QUOTA_TABLES, resource) ? QUOTA_TABLES[resource] : null;
   if (!table) return 0;
-  const row = await (q as unknown as import('kysely').Kysely<Record<string, { project_id: string }>>)
+  const row = await q
     .selectFrom(table)
     .select(({ fn }) => fn.countAll<number>().as('n'))
     .where('project_id', '=', projectId)
@@ -87,7 +87,7 @@ export const quotaApi = {
         entry = { ...defaultQuotas(), project_id: r.project_id, tenant_id: r.project_id };
         byProject.set(r.project_id, entry);
       }
-      if (r.resource in entry) entry[r.resource] = r.hard_limit;
+      if (Object.hasOwn(entry, r.resource)) entry[r.resource] = r.hard_limit;
     }
     return [...byProject.values()];
   },
@@ -124,7 +124,7 @@ export const quotaApi = {
     const checkLimit = item.check_limit;
     delete item.force;
     delete item.check_limit;
-    const unknown = Object.keys(item).filter((k) => !(k in DEFAULT_QUOTAS));
+    const unknown = Object.keys(item).filter((k) => !Object.hasOwn(DEFAULT_QUOTAS, k));
     if (unknown.length) throw httpBadRequest(`Unrecognized attribute(s) '${unknown.join(', ')}'`);
     const limits: Record<string, number> = {};
     for (const [resource, raw] of Object.entries(item)) {

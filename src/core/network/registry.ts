@@ -4,29 +4,29 @@
  * these.
  */
 import type { RequestContext } from '../context.js';
-import type { NetworkKind, Work } from '../work.js';
-import type { Prepared, ResourceDef, Row } from './resource.js';
+import type { Work } from '../work.js';
+import type { NeutronTable, Prepared, ResourceDef, RowOf } from './resource.js';
 
-export interface ResourceOps {
-  def: ResourceDef<NetworkKind>;
+export interface ResourceOps<T extends NeutronTable = NeutronTable, C extends object = object> {
+  def: ResourceDef<T, C>;
   /** Quota resource name counted on create (`network`, `port` …), if any. */
   quota?: string;
   /** Create one object inside the unit of work; returns its id. */
   create?(w: Work, ctx: RequestContext, p: Prepared): Promise<string>;
   /** Apply an update to the (locked) row. */
-  update?(w: Work, ctx: RequestContext, row: Row, p: Prepared): Promise<void>;
+  update?(w: Work, ctx: RequestContext, row: RowOf<T>, p: Prepared): Promise<void>;
   /** Delete the (locked) row and what belongs to it. */
-  delete?(w: Work, ctx: RequestContext, row: Row): Promise<void>;
+  delete?(w: Work, ctx: RequestContext, row: RowOf<T>): Promise<void>;
   /** Called before listing (Neutron makes the listed project's default security group on first list). */
   beforeList?(ctx: RequestContext, filters: Map<string, string[]>): Promise<void>;
   /** Member actions (`PUT /routers/{id}/add_router_interface` …), by name. */
-  actions?: ReadonlyMap<string, ResourceAction>;
+  actions?: ReadonlyMap<string, ResourceAction<T>>;
 }
 
 /** A member action on the (locked, owned) row; its answer is the response body. */
-export type ResourceAction = (w: Work, ctx: RequestContext, row: Row, body: unknown) => Promise<unknown>;
+export type ResourceAction<T extends NeutronTable> = (w: Work, ctx: RequestContext, row: RowOf<T>, body: unknown) => Promise<unknown>;
 
 /** Actions by name (a Map: the name comes from the URL). */
-export function actionMap(actions: Record<string, ResourceAction>): ReadonlyMap<string, ResourceAction> {
+export function actionMap<T extends NeutronTable>(actions: Record<string, ResourceAction<T>>): ReadonlyMap<string, ResourceAction<T>> {
   return new Map(Object.entries(actions));
 }

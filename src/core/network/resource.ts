@@ -4,41 +4,58 @@
  * rendering. Each resource module supplies its attribute map and the operations that are truly
  * its own (what creating a port means); everything else lives here once.
  */
-import { type ExpressionBuilder, type Expression, type Kysely, type SqlBool, type SelectQueryBuilder, sql } from 'kysely';
+import { type Expression, type ExpressionBuilder, type Kysely, type SqlBool, sql } from 'kysely';
 import type { Q, Tx } from '../../store/db.js';
 import { IN_CHUNK, chunks, fromBool, fromJson } from '../../store/db.js';
-import { isoSeconds } from '../../util/time.js';
+import type { DB } from '../../store/schema.js';
 import { pyRepr } from '../../util/pyrepr.js';
+import { isoSeconds } from '../../util/time.js';
 import type { RequestContext } from '../context.js';
-import type { Work } from '../work.js';
 import { DomainError, httpBadRequest, resourceNotFound } from '../errors.js';
-import { type Attr, NOT_SPECIFIED, toInt, string as stringV } from './attributes.js';
+import type { Work } from '../work.js';
+import { type Attr, NOT_SPECIFIED, string as stringV, toInt } from './attributes.js';
 
-// The engine works on tables chosen at run time, so it talks to Kysely untyped; each resource
-// module keeps full typing for its own queries.
-/* eslint-disable @typescript-eslint/no-explicit-any */
-export type AnyDb = Kysely<any>;
-export type Row = Record<string, any>;
-export type Eb = ExpressionBuilder<any, any>;
+// ---------------------------------------------------------------- resources and their rows
 
-export interface ListOptions {
-  filters: Map<string, string[]>;
-  fields?: string[];
-  sorts: Array<[string, boolean]>;
-  limit?: number;
-  marker?: string;
-  pageReverse: boolean;
+/** Tables the attribute-map engine serves: rows with an id and an owning project (Neutron's, and LBaaS v1's). */
+export type ResourceTable = { [K in keyof DB]: DB[K] extends { id: string; project_id: string } ? K : never }[keyof DB];
+
+/** A row of table `T` as the store returns it. */
+export type RowOf<T extends ResourceTable> = DB[T];
+
+/** Neutron's resources by table, with the singular name the API, policy and change events use. */
+export interface NeutronKinds {
+  networks: 'network';
+  subnets: 'subnet';
+  subnetpools: 'subnetpool';
+  ports: 'port';
+  routers: 'router';
+  floating_ips: 'floatingip';
+  security_groups: 'security_group';
+  security_group_rules: 'security_group_rule';
+  metering_labels: 'metering_label';
+  metering_label_rules: 'metering_label_rule';
 }
+export type NeutronTable = keyof NeutronKinds;
+/** The singular name of what table `T` keeps (`port` for `ports`); any name for tables outside Neutron. */
+export type KindOf<T extends ResourceTable> = T extends NeutronTable ? NeutronKinds[T] : string;
 
-export interface ResourceDef<Name extends string = string> {
+/**
+ * A row being rendered: its columns plus, under `__<attribute>`, what `load` computed for it
+ * (`C`: the subnets of a network, the fixed_ips of a port) and its tags. No column name starts
+ * with `__`; the compiled render plans read both from the one object (see compileRender).
+ */
+export type Loaded<T extends ResourceTable, C extends object = object> = RowOf<T> & { [K in keyof C & string as `__${K}`]?: C[K] } & { __tags?: string[] };
+
+export interface ResourceDef<T extends ResourceTable = ResourceTable, C extends object = object> {
   /** Singular body key and policy name: `network`. */
-  name: Name;
+  name: KindOf<T>;
   /** Collection: the plural body key (`security_groups`). */
   collection: string;
   /** URL segment when it differs from the collection (`security-groups`). */
   path?: string;
   /** Store table. */
-  table: string;
+  table: T;
   /** Used in "<Label> <id> could not be found." */
   label: string;
   notFoundType?: string;
@@ -54,14 +71,59 @@ export interface ResourceDef<Name extends string = string> {
    * Rows a non-admin may read beyond its own project's (shared, external networks).
    * Returns undefined when only own rows are visible.
    */
-  sharedWhere?(eb: Eb, ctx: RequestContext): Expression<SqlBool> | undefined;
-  /** Filters that are not plain columns (fixed_ips, security_groups …). */
-  specialFilters?: Record<string, (eb: Eb, values: string[], ctx: RequestContext) => Expression<SqlBool>>;
+  sharedWhere?(eb: ExpressionBuilder<DB, T>, ctx: RequestContext): Expression<SqlBool> | undefined;
+  /** Filters that are not plain columns (fixed_ips, security_groups …), by query parameter. */
+  specialFilters?: Record<string, (eb: ExpressionBuilder<DB, T>, values: string[], ctx: RequestContext) => Expression<SqlBool>>;
   /** Attach computed attributes (subnets of a network, fixed_ips of a port) to rows being rendered. */
-  load?(q: Q, rows: Row[], ctx: RequestContext): Promise<void>;
+  load?(q: Q, rows: Array<Loaded<T, C>>, ctx: RequestContext): Promise<void>;
 }
 
-export const STD_NOT_FOUND = (def: ResourceDef, id: string) =>
+/** What the engine reads of a definition, whatever its table. */
+type DefCore = Pick<ResourceDef, 'name' | 'collection' | 'table' | 'label' | 'notFoundType' | 'notFound' | 'attrs' | 'bulk' | 'taggable'>;
+
+/** Tables whose rows carry Neutron's revision (all but metering's). */
+export type RevisedTable = { [K in ResourceTable]: DB[K] extends { revision_number: number; updated_at: string } ? K : never }[ResourceTable];
+
+export interface ListOptions {
+  filters: Map<string, string[]>;
+  fields?: string[];
+  sorts: Array<[string, boolean]>;
+  limit?: number;
+  marker?: string;
+  pageReverse: boolean;
+}
+
+/**
+ * The attribute (or special filter) a client names, if the resource has one of its own. Names
+ * come from requests, so never from the object's prototype (`constructor`, `toString`).
+ */
+function own<V>(map: Record<string, V> | undefined, name: string): V | undefined {
+  return map !== undefined && Object.hasOwn(map, name) ? map[name] : undefined;
+}
+
+// ---------------------------------------------------------------- the engine's view of the store
+
+/**
+ * The engine picks its table at run time (`def.table`), which Kysely's types cannot follow, so
+ * it queries through this view: any table, any column by name (column names come from the
+ * attribute maps, never from requests). Rows leave the engine as their own table's type; the
+ * casts that say so are these few lines (and NetworkService.register, which keeps every
+ * resource's operations in one table).
+ */
+type EngineRow = Record<string, unknown>;
+type EngineDb = Kysely<Record<string, EngineRow>>;
+/** An expression builder on the engine's view: extra list conditions (LBaaS v1's `api = 'v1'`). */
+export type EngineEb = ExpressionBuilder<Record<string, EngineRow>, string>;
+
+const engineDb = (q: Q): EngineDb => q as unknown as EngineDb;
+/** Rows the engine read from `def.table` are rows of that table. */
+const rowsOf = <T extends ResourceTable>(rows: EngineRow[]): Array<RowOf<T>> => rows as unknown as Array<RowOf<T>>;
+/** The resource's own conditions see a builder typed for its table (the query selects from it). */
+const tableEb = <T extends ResourceTable>(eb: EngineEb): ExpressionBuilder<DB, T> => eb as unknown as ExpressionBuilder<DB, T>;
+/** Columns built from an attribute map are columns of its table. */
+const columnsOf = <T extends ResourceTable>(cols: EngineRow): Partial<RowOf<T>> => cols as Partial<RowOf<T>>;
+
+const notFoundOf = (def: DefCore, id: string) =>
   def.notFound ? def.notFound(id) : resourceNotFound(def.label, id, def.notFoundType?.replace(/NotFound$/, ''));
 
 /** Standard attributes every Neutron resource carries (project-id, description, timestamps, revisions). */
@@ -92,7 +154,7 @@ const NOT_FILTERS = new Set(['fields', 'sort_key', 'sort_dir', 'limit', 'marker'
 
 // ---------------------------------------------------------------- decoding rows
 
-export function decode(attr: Attr, v: unknown): unknown {
+function decode(attr: Attr, v: unknown): unknown {
   switch (attr.codec) {
     case 'bool':
       return v === null || v === undefined ? null : fromBool(v);
@@ -105,7 +167,7 @@ export function decode(attr: Attr, v: unknown): unknown {
   }
 }
 
-export function encode(attr: Attr, v: unknown): unknown {
+function encode(attr: Attr, v: unknown): unknown {
   switch (attr.codec) {
     case 'bool':
       return v === null || v === undefined ? null : v ? 1 : 0;
@@ -124,7 +186,7 @@ export function policyError(action: string, attrs: string[] = []): DomainError {
   return new DomainError('forbidden', 'PolicyNotAuthorized', `${text} is disallowed by policy`);
 }
 
-export function canRead(def: ResourceDef, ctx: RequestContext, row: Row, shared = false): boolean {
+function canRead(ctx: RequestContext, row: { project_id?: unknown }, shared = false): boolean {
   return ctx.isAdmin || row.project_id === ctx.projectId || shared;
 }
 
@@ -138,7 +200,7 @@ export interface Prepared {
 }
 
 /** Unwrap `{"network": {...}}` or, for bulk-capable resources, `{"networks": [...]}`. */
-export function unwrapBody(def: ResourceDef, body: unknown, forCreate: boolean): Record<string, unknown>[] {
+export function unwrapBody(def: DefCore, body: unknown, forCreate: boolean): Record<string, unknown>[] {
   if (body === undefined || body === null) throw httpBadRequest('Resource body required');
   if (typeof body !== 'object' || Array.isArray(body)) throw httpBadRequest('Body contains invalid data');
   const b = body as Record<string, unknown>;
@@ -162,12 +224,12 @@ export function unwrapBody(def: ResourceDef, body: unknown, forCreate: boolean):
   return [item as Record<string, unknown>];
 }
 
-function checkKnown(def: ResourceDef, item: Record<string, unknown>): void {
-  const extra = Object.keys(item).filter((k) => !(k in def.attrs));
+function checkKnown(def: DefCore, item: Record<string, unknown>): void {
+  const extra = Object.keys(item).filter((k) => !Object.hasOwn(def.attrs, k));
   if (extra.length) throw httpBadRequest(`Unrecognized attribute(s) '${extra.join(', ')}'`);
 }
 
-function convertAndValidate(def: ResourceDef, name: string, attr: Attr, value: unknown): unknown {
+function convertAndValidate(name: string, attr: Attr, value: unknown): unknown {
   let v = value;
   if (attr.convert) v = attr.convert(v);
   if (attr.validate) {
@@ -178,7 +240,7 @@ function convertAndValidate(def: ResourceDef, name: string, attr: Attr, value: u
 }
 
 /** prepare_request_body for POST: unknown, not-allowed, required, project and conversion checks. */
-export function prepareCreate(def: ResourceDef, ctx: RequestContext, item: Record<string, unknown>): Prepared {
+export function prepareCreate(def: DefCore, ctx: RequestContext, item: Record<string, unknown>): Prepared {
   checkKnown(def, item);
   const given = new Set(Object.keys(item));
   const body: Record<string, unknown> = { ...item };
@@ -213,7 +275,7 @@ export function prepareCreate(def: ResourceDef, ctx: RequestContext, item: Recor
       values[name] = structuredClone(attr.default);
       continue;
     }
-    values[name] = convertAndValidate(def, name, attr, body[name]);
+    values[name] = convertAndValidate(name, attr, body[name]);
   }
 
   if (!ctx.isAdmin) {
@@ -231,13 +293,13 @@ function sameAsDefault(attr: Attr, v: unknown): boolean {
 }
 
 /** prepare_request_body for PUT. */
-export function prepareUpdate(def: ResourceDef, ctx: RequestContext, item: Record<string, unknown>): Prepared {
+export function prepareUpdate(def: DefCore, ctx: RequestContext, item: Record<string, unknown>): Prepared {
   checkKnown(def, item);
   const values: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(item)) {
     const attr = def.attrs[name];
     if (!attr.put) throw httpBadRequest(`Cannot update read-only attribute ${name}`);
-    values[name] = convertAndValidate(def, name, attr, value);
+    values[name] = convertAndValidate(name, attr, value);
   }
   const given = new Set(Object.keys(values));
   if (!ctx.isAdmin) {
@@ -249,14 +311,13 @@ export function prepareUpdate(def: ResourceDef, ctx: RequestContext, item: Recor
 
 // ---------------------------------------------------------------- reading
 
-export function parseListOptions(def: ResourceDef, query: Map<string, string[]>): ListOptions {
+export function parseListOptions<T extends ResourceTable, C extends object>(def: ResourceDef<T, C>, query: Map<string, string[]>): ListOptions {
   const filters = new Map<string, string[]>();
   const invalid: string[] = [];
   for (const [k, vs] of query) {
     if (NOT_FILTERS.has(k)) continue;
     const values = vs.filter((v) => v !== '');
-    const attr = def.attrs[k];
-    const known = (attr?.filter ?? false) || (def.taggable && TAG_FILTERS.includes(k)) || (def.specialFilters && k in def.specialFilters);
+    const known = (own(def.attrs, k)?.filter ?? false) || (def.taggable && TAG_FILTERS.includes(k)) || own(def.specialFilters, k) !== undefined;
     if (!known) {
       invalid.push(k);
       continue;
@@ -268,7 +329,7 @@ export function parseListOptions(def: ResourceDef, query: Map<string, string[]>)
   const sortKeys = (query.get('sort_key') ?? []).filter(Boolean);
   const sortDirs = (query.get('sort_dir') ?? []).filter(Boolean);
   if (sortKeys.length !== sortDirs.length) throw httpBadRequest('The number of sort_keys and sort_dirs must be same');
-  const badKeys = sortKeys.filter((k) => !def.attrs[k]?.sort);
+  const badKeys = sortKeys.filter((k) => !own(def.attrs, k)?.sort);
   if (badKeys.length) throw httpBadRequest(`${pyRepr(badKeys)} is invalid attribute for sort_keys`);
   const badDirs = sortDirs.filter((d) => d !== 'asc' && d !== 'desc');
   if (badDirs.length) {
@@ -278,7 +339,7 @@ export function parseListOptions(def: ResourceDef, query: Map<string, string[]>)
   let limit: number | undefined;
   const rawLimit = query.get('limit')?.[0];
   if (rawLimit !== undefined) {
-    const n = /^\d+$/.test(rawLimit) ? Number(rawLimit) : NaN;
+    const n = /^\d+$/.test(rawLimit) ? Number(rawLimit) : Number.NaN;
     if (!Number.isInteger(n) || n < 0) {
       throw new DomainError('bad_request', 'BadRequest', `Bad limit request: Limit must be an integer 0 or greater and not '${rawLimit}'.`);
     }
@@ -296,14 +357,15 @@ export function parseListOptions(def: ResourceDef, query: Map<string, string[]>)
 }
 
 /** Rows visible to ctx: own project, plus what the resource shares (admins see all). */
-export function visibleWhere(def: ResourceDef, ctx: RequestContext, eb: Eb): Expression<SqlBool> | undefined {
+function visibleWhere<T extends ResourceTable, C extends object>(def: ResourceDef<T, C>, ctx: RequestContext, eb: EngineEb): Expression<SqlBool> | undefined {
   if (ctx.isAdmin) return undefined;
-  const own = eb(`${def.table}.project_id`, '=', ctx.projectId ?? '');
-  const shared = def.sharedWhere?.(eb, ctx);
+  const table: string = def.table;
+  const own = eb(`${table}.project_id`, '=', ctx.projectId ?? '');
+  const shared = def.sharedWhere?.(tableEb<T>(eb), ctx);
   return shared ? eb.or([own, shared]) : own;
 }
 
-function tagWhere(def: ResourceDef, eb: Eb, kind: string, values: string[]): Expression<SqlBool> {
+function tagWhere(def: DefCore, eb: EngineEb, kind: string, values: string[]): Expression<SqlBool> {
   const tags = values.flatMap((v) => v.split(',')).filter(Boolean);
   const has = (tag: string) =>
     eb.exists(
@@ -339,75 +401,65 @@ function filterValues(attr: Attr, values: string[]): unknown[] {
   return values.map((v) => encode(attr, attr.convert ? attr.convert(v) : v));
 }
 
-export function applyFilters(
-  def: ResourceDef,
+/** One condition per filter parsed by parseListOptions (whose names are the resource's own). */
+function filterWhere<T extends ResourceTable, C extends object>(
+  def: ResourceDef<T, C>,
   ctx: RequestContext,
-  qb: SelectQueryBuilder<any, any, any>,
-  filters: Map<string, string[]>,
-): SelectQueryBuilder<any, any, any> {
-  for (const [name, values] of filters) {
-    if (def.taggable && TAG_FILTERS.includes(name)) {
-      qb = qb.where((eb) => tagWhere(def, eb, name, values));
-      continue;
-    }
-    const special = def.specialFilters?.[name];
-    if (special) {
-      qb = qb.where((eb) => special(eb, values, ctx));
-      continue;
-    }
-    const attr = def.attrs[name];
-    if (!attr.column) continue;
-    const vs = filterValues(attr, values);
-    const col = `${def.table}.${attr.column}`;
-    const nonNull = vs.filter((v) => v !== null);
-    qb = qb.where((eb) =>
-      nonNull.length === vs.length ? eb(col, 'in', vs) : eb.or([eb(col, 'is', null), ...(nonNull.length ? [eb(col, 'in', nonNull)] : [])]),
-    );
-  }
-  return qb;
-}
-
-export interface Page {
-  rows: Row[];
-  /** Present when the client asked for a limit. */
-  links?: Array<{ rel: string; href: string }>;
+  eb: EngineEb,
+  name: string,
+  values: string[],
+): Expression<SqlBool> {
+  if (def.taggable && TAG_FILTERS.includes(name)) return tagWhere(def, eb, name, values);
+  const special = own(def.specialFilters, name);
+  if (special) return special(tableEb<T>(eb), values, ctx);
+  const attr = def.attrs[name];
+  if (!attr.column) return TRUE;
+  const vs = filterValues(attr, values);
+  const col = `${def.table}.${attr.column}`;
+  const nonNull = vs.filter((v) => v !== null);
+  return nonNull.length === vs.length ? eb(col, 'in', vs) : eb.or([eb(col, 'is', null), ...(nonNull.length ? [eb(col, 'in', nonNull)] : [])]);
 }
 
 /**
  * List rows with filters, keyset pagination (`marker` + sort keys + id) and `page_reverse`,
  * as Neutron's native pagination does.
  */
-export async function listRows(db: Q, def: ResourceDef, ctx: RequestContext, opts: ListOptions, extraWhere?: (eb: Eb) => Expression<SqlBool>): Promise<Row[]> {
-  const q = db as unknown as AnyDb;
-  let qb = q.selectFrom(def.table).selectAll(def.table);
+export async function listRows<T extends ResourceTable, C extends object>(
+  q: Q,
+  def: ResourceDef<T, C>,
+  ctx: RequestContext,
+  opts: ListOptions,
+  extraWhere?: (eb: EngineEb) => Expression<SqlBool>,
+): Promise<Array<RowOf<T>>> {
+  const db = engineDb(q);
+  const table: string = def.table;
+  let qb = db.selectFrom(table).selectAll(table);
   qb = qb.where((eb) => visibleWhere(def, ctx, eb) ?? TRUE);
   if (extraWhere) qb = qb.where(extraWhere);
-  qb = applyFilters(def, ctx, qb, opts.filters);
+  for (const [name, values] of opts.filters) qb = qb.where((eb) => filterWhere(def, ctx, eb, name, values));
 
   const sorts: Array<[string, boolean]> = opts.sorts.map(([k, asc]) => [def.attrs[k].column ?? k, asc]);
   if (!sorts.some(([c]) => c === 'id')) sorts.push(['id', sorts.length ? sorts[sorts.length - 1][1] : true]);
   const dirs = sorts.map(([c, asc]) => [c, opts.pageReverse ? !asc : asc] as [string, boolean]);
 
   if (opts.marker) {
-    const m = (await q.selectFrom(def.table).selectAll().where('id', '=', opts.marker).executeTakeFirst()) as Row | undefined;
-    if (!m || !canRead(def, ctx, m, true)) throw STD_NOT_FOUND(def, opts.marker);
+    const m = await db.selectFrom(table).selectAll().where('id', '=', opts.marker).executeTakeFirst();
+    if (!m || !canRead(ctx, m, true)) throw notFoundOf(def, opts.marker);
     qb = qb.where((eb) =>
       eb.or(
-        dirs.map(([col, asc], i) =>
-          eb.and([...dirs.slice(0, i).map(([c]) => eb(`${def.table}.${c}`, '=', m[c])), eb(`${def.table}.${col}`, asc ? '>' : '<', m[col])]),
-        ),
+        dirs.map(([col, asc], i) => eb.and([...dirs.slice(0, i).map(([c]) => eb(`${table}.${c}`, '=', m[c])), eb(`${table}.${col}`, asc ? '>' : '<', m[col])])),
       ),
     );
   }
-  for (const [col, asc] of dirs) qb = qb.orderBy(`${def.table}.${col}`, asc ? 'asc' : 'desc');
+  for (const [col, asc] of dirs) qb = qb.orderBy(`${table}.${col}`, asc ? 'asc' : 'desc');
   if (opts.limit) qb = qb.limit(opts.limit);
-  const rows = (await qb.execute()) as Row[];
+  const rows = rowsOf<T>(await qb.execute());
   if (opts.pageReverse) rows.reverse();
   return rows;
 }
 
 /** Neutron's `<collection>_links`: next unless the last page, previous unless the first. */
-export function pageLinks(url: URL, rows: Row[], opts: ListOptions): Array<{ rel: string; href: string }> | undefined {
+export function pageLinks(url: URL, rows: ReadonlyArray<{ id: string }>, opts: ListOptions): Array<{ rel: string; href: string }> | undefined {
   if (!opts.limit) return undefined;
   const links: Array<{ rel: string; href: string }> = [];
   const withMarker = (marker: string | undefined, reverse: boolean) => {
@@ -423,54 +475,68 @@ export function pageLinks(url: URL, rows: Row[], opts: ListOptions): Array<{ rel
   return links;
 }
 
-export async function getRow(db: Q, def: ResourceDef, ctx: RequestContext, id: string): Promise<Row> {
-  const q = db as unknown as AnyDb;
-  const row = (await q
-    .selectFrom(def.table)
-    .selectAll(def.table)
-    .where(`${def.table}.id`, '=', id)
+export async function getRow<T extends ResourceTable, C extends object>(q: Q, def: ResourceDef<T, C>, ctx: RequestContext, id: string): Promise<RowOf<T>> {
+  const table: string = def.table;
+  const row = await engineDb(q)
+    .selectFrom(table)
+    .selectAll(table)
+    .where(`${table}.id`, '=', id)
     .where((eb) => visibleWhere(def, ctx, eb) ?? TRUE)
-    .executeTakeFirst()) as Row | undefined;
-  if (!row) throw STD_NOT_FOUND(def, id);
-  return row;
+    .executeTakeFirst();
+  if (!row) throw notFoundOf(def, id);
+  return rowsOf<T>([row])[0];
 }
 
 /** Same as getRow inside a unit of work, locking the row where the store has row locks. */
-export async function getRowForUpdate(w: Work, def: ResourceDef, ctx: RequestContext, id: string): Promise<Row> {
-  const q = w.trx as unknown as AnyDb;
-  const qb = q
-    .selectFrom(def.table)
-    .selectAll(def.table)
-    .where(`${def.table}.id`, '=', id)
+export async function getRowForUpdate<T extends ResourceTable, C extends object>(
+  w: Work,
+  def: ResourceDef<T, C>,
+  ctx: RequestContext,
+  id: string,
+): Promise<RowOf<T>> {
+  const table: string = def.table;
+  const qb = engineDb(w.trx)
+    .selectFrom(table)
+    .selectAll(table)
+    .where(`${table}.id`, '=', id)
     .where((eb) => visibleWhere(def, ctx, eb) ?? TRUE);
-  const row = (await w.forUpdate(qb).executeTakeFirst()) as Row | undefined;
-  if (!row) throw STD_NOT_FOUND(def, id);
-  return row;
+  const row = await w.forUpdate(qb).executeTakeFirst();
+  if (!row) throw notFoundOf(def, id);
+  return rowsOf<T>([row])[0];
+}
+
+/** Rows of `def.table` by id, in no particular order (ids the caller just wrote: no visibility check). */
+export async function rowsById<T extends ResourceTable, C extends object>(q: Q, def: ResourceDef<T, C>, ids: string[]): Promise<Array<RowOf<T>>> {
+  const table: string = def.table;
+  return rowsOf<T>(await engineDb(q).selectFrom(table).selectAll().where('id', 'in', ids).execute());
 }
 
 /** Only the owner (or an admin) may change what it can see. */
-export function assertOwner(def: ResourceDef, ctx: RequestContext, row: Row, action: 'update' | 'delete'): void {
+export function assertOwner(def: DefCore, ctx: RequestContext, row: { project_id: string }, action: 'update' | 'delete'): void {
   if (!ctx.isAdmin && row.project_id !== ctx.projectId) throw policyError(`${action}_${def.name}`);
 }
 
-export async function loadTags(q: Q, def: ResourceDef, rows: Row[]): Promise<void> {
+async function loadTags(q: Q, def: DefCore, rows: ReadonlyArray<{ id: string; __tags?: string[] }>): Promise<void> {
   if (!def.taggable || rows.length === 0) return;
-  const byId = new Map<string, Row>();
+  const byId = new Map<string, string[]>();
   for (const r of rows) {
-    r.__tags = [];
-    byId.set(r.id, r);
+    const tags: string[] = [];
+    r.__tags = tags;
+    byId.set(r.id, tags);
   }
   for (const chunk of chunks([...byId.keys()], IN_CHUNK)) {
-    const tags = await (q as unknown as AnyDb)
+    const tags = await q
       .selectFrom('tags')
       .select(['resource_id', 'tag'])
       .where('resource_type', '=', def.name)
       .where('resource_id', 'in', chunk)
       .orderBy('tag')
       .execute();
-    for (const t of tags) byId.get(t.resource_id)?.__tags.push(t.tag);
+    for (const t of tags) byId.get(t.resource_id)?.push(t.tag);
   }
 }
+
+// ---------------------------------------------------------------- rendering
 
 interface RenderStep {
   name: string;
@@ -479,24 +545,31 @@ interface RenderStep {
   attr: Attr;
 }
 
+/** One loaded row → its API dict. */
+type RenderFn = (row: object) => Record<string, unknown>;
+
 interface RenderPlan {
   steps: RenderStep[];
-  /** One row → dict, generated from the steps (see compileRender). */
-  render: (row: Row) => Record<string, unknown>;
+  /** Generated from the steps (see compileRender). */
+  render: RenderFn;
 }
 
-const plans = new WeakMap<ResourceDef, Map<string, RenderPlan>>();
+/** Plans by attribute map (one per resource), then by caller kind and `fields`. */
+const plans = new WeakMap<Record<string, Attr>, Map<string, RenderPlan>>();
 
 /** The attributes to show for one kind of caller and `fields`, computed once. */
-function renderPlan(def: ResourceDef, admin: boolean, fields?: string[]): RenderPlan {
-  let byKey = plans.get(def);
-  if (!byKey) plans.set(def, (byKey = new Map()));
+function renderPlan(attrs: Record<string, Attr>, admin: boolean, fields?: string[]): RenderPlan {
+  let byKey = plans.get(attrs);
+  if (!byKey) {
+    byKey = new Map();
+    plans.set(attrs, byKey);
+  }
   const key = `${admin}|${fields?.join(',') ?? ''}`;
   let plan = byKey.get(key);
   if (!plan) {
-    const steps = Object.entries(def.attrs)
+    const steps = Object.entries(attrs)
       .filter(([name, attr]) => attr.visible !== false && !(attr.adminOnlyRead && !admin) && (!fields || fields.includes(name)))
-      .map(([name, attr]) => ({ name, attr, computed: name === 'tags' ? '__tags' : `__${name}`, column: attr.column }));
+      .map(([name, attr]) => ({ name, attr, computed: `__${name}`, column: attr.column }));
     plan = { steps, render: compileRender(steps) };
     byKey.set(key, plan);
   }
@@ -508,7 +581,7 @@ function renderPlan(def: ResourceDef, admin: boolean, fields?: string[]): Render
  * shape, which a loop of keyed stores does not (a 2,000-port list renders in a third of the
  * time). Attribute and column names come from our own attribute maps, never from requests.
  */
-function compileRender(steps: RenderStep[]): (row: Row) => Record<string, unknown> {
+function compileRender(steps: RenderStep[]): RenderFn {
   const decoders = steps.map((st) => (v: unknown) => decode(st.attr, v));
   const body = steps.map((st, i) => {
     const key = JSON.stringify(st.name);
@@ -516,75 +589,98 @@ function compileRender(steps: RenderStep[]): (row: Row) => Record<string, unknow
     const fallback = st.name === 'tags' ? '[]' : st.column ? `dec[${i}](row[${JSON.stringify(st.column)}])` : undefined;
     return fallback ? `${get} o[${key}] = v !== undefined ? v : ${fallback};` : `${get} if (v !== undefined) o[${key}] = v;`;
   });
-  return new Function('dec', `return function render(row) { const o = {}; let v; ${body.join('\n')} return o; };`)(decoders);
+  const make = new Function('dec', `return function render(row) { const o = {}; let v; ${body.join('\n')} return o; };`) as (
+    dec: Array<(v: unknown) => unknown>,
+  ) => RenderFn;
+  return make(decoders);
 }
 
 /** Row → API dict in attribute-map order; computed attributes come from `row.__<name>`. */
-export function render(def: ResourceDef, ctx: RequestContext, row: Row, fields?: string[]): Record<string, unknown> {
-  return renderPlan(def, ctx.isAdmin, fields).render(row);
+export function render(def: DefCore, ctx: RequestContext, row: object, fields?: string[]): Record<string, unknown> {
+  return renderPlan(def.attrs, ctx.isAdmin, fields).render(row);
 }
 
-export async function renderRows(q: Q, def: ResourceDef, ctx: RequestContext, rows: Row[], fields?: string[]) {
+export async function renderRows<T extends ResourceTable, C extends object>(
+  q: Q,
+  def: ResourceDef<T, C>,
+  ctx: RequestContext,
+  rows: Array<Loaded<T, C>>,
+  fields?: string[],
+): Promise<Record<string, unknown>[]> {
   if (def.load) await def.load(q, rows, ctx);
   await loadTags(q, def, rows);
-  const plan = renderPlan(def, ctx.isAdmin, fields);
+  const plan = renderPlan(def.attrs, ctx.isAdmin, fields);
   return rows.map(plan.render);
 }
 
+// ---------------------------------------------------------------- writing
+
 /** Columns and values for an insert or update from prepared attribute values. */
-export function toColumns(def: ResourceDef, values: Record<string, unknown>): Row {
-  const cols: Row = {};
+export function toColumns<T extends ResourceTable, C extends object>(def: ResourceDef<T, C>, values: Record<string, unknown>): Partial<RowOf<T>> {
+  const cols: EngineRow = {};
   for (const [name, v] of Object.entries(values)) {
     const attr = def.attrs[name];
     if (!attr?.column || name === 'tenant_id') continue;
     cols[attr.column] = encode(attr, v);
   }
-  return cols;
+  return columnsOf<T>(cols);
 }
 
 /** Insert a row with standard attributes filled in. */
-export async function insertRow(trx: Tx, def: ResourceDef, id: string, cols: Row): Promise<void> {
+export async function insertRow<T extends RevisedTable, C extends object>(trx: Tx, def: ResourceDef<T, C>, id: string, cols: Partial<RowOf<T>>): Promise<void> {
   const now = isoSeconds();
-  await (trx as unknown as AnyDb)
-    .insertInto(def.table)
-    .values({ created_at: now, updated_at: now, revision_number: def.initialRevision ?? 0, ...cols, id })
-    .execute();
+  const values: EngineRow = { created_at: now, updated_at: now, revision_number: def.initialRevision ?? 0, ...cols, id };
+  const table: string = def.table;
+  await engineDb(trx).insertInto(table).values(values).execute();
 }
 
 /** Apply column changes and bump the revision (Neutron bumps on every change of a resource). */
-export async function updateRow(trx: Tx, def: ResourceDef, row: Row, cols: Row): Promise<void> {
-  row.revision_number = (row.revision_number ?? 0) + 1;
-  row.updated_at = isoSeconds();
-  Object.assign(row, cols);
-  await (trx as unknown as AnyDb)
-    .updateTable(def.table)
-    .set({ ...cols, revision_number: row.revision_number, updated_at: row.updated_at })
-    .where('id', '=', row.id)
-    .execute();
+export async function updateRow<T extends RevisedTable, C extends object>(
+  trx: Tx,
+  def: ResourceDef<T, C>,
+  row: RowOf<T>,
+  cols: Partial<RowOf<T>>,
+): Promise<void> {
+  const stamp = { revision_number: (row.revision_number ?? 0) + 1, updated_at: isoSeconds() };
+  Object.assign(row, cols, stamp);
+  const values: EngineRow = { ...cols, ...stamp };
+  const table: string = def.table;
+  await engineDb(trx).updateTable(table).set(values).where('id', '=', row.id).execute();
 }
 
 /** Bump the revision of a parent whose derived attributes changed (a network gaining a subnet). */
-export async function bumpRevision(trx: Tx, table: string, id: string): Promise<void> {
-  await (trx as unknown as AnyDb)
-    .updateTable(table)
-    .set((eb: Eb) => ({ revision_number: eb('revision_number', '+', 1), updated_at: isoSeconds() }))
-    .where('id', '=', id)
-    .execute();
+export async function bumpRevision(trx: Tx, table: RevisedTable, id: string): Promise<void> {
+  await engineDb(trx).updateTable(table).set({ revision_number: sql`revision_number + 1`, updated_at: isoSeconds() }).where('id', '=', id).execute();
 }
 
-/** `If-Match: revision_number=N` → 412 when the resource moved on. */
-export function checkRevision(expected: number | undefined, row: Row): void {
+/** Tables whose rows carry a status a driver reports (port ACTIVE, floating IP DOWN …). */
+export type StatusTable = { [K in RevisedTable]: DB[K] extends { status: string } ? K : never }[RevisedTable];
+
+/**
+ * A driver's status report, bumping the revision as Neutron does when an agent reports. Returns
+ * the row's project, or undefined when nothing changed (same status, or the row is gone).
+ */
+export async function writeStatus(trx: Tx, table: StatusTable, id: string, status: string): Promise<string | undefined> {
+  const row = await engineDb(trx)
+    .updateTable(table)
+    .set({ status, revision_number: sql`revision_number + 1`, updated_at: isoSeconds() })
+    .where('id', '=', id)
+    .where('status', '!=', status)
+    .returning('project_id')
+    .executeTakeFirst();
+  return row ? String(row.project_id) : undefined;
+}
+
+/** `If-Match: revision_number=N` → 412 when the resource moved on (or has no revisions: metering). */
+export function checkRevision(expected: number | undefined, row: object): void {
   if (expected === undefined) return;
-  if (row.revision_number !== expected) {
-    throw new DomainError(
-      'precondition_failed',
-      'RevisionNumberConstraintFailed',
-      `Constrained to ${expected}, but current revision is ${row.revision_number}`,
-    );
+  const current = 'revision_number' in row ? row.revision_number : undefined;
+  if (current !== expected) {
+    throw new DomainError('precondition_failed', 'RevisionNumberConstraintFailed', `Constrained to ${expected}, but current revision is ${current}`);
   }
 }
 
-export async function deleteTags(trx: Tx, def: ResourceDef, id: string): Promise<void> {
+export async function deleteTags(trx: Tx, def: DefCore, id: string): Promise<void> {
   if (!def.taggable) return;
   await trx.deleteFrom('tags').where('resource_type', '=', def.name).where('resource_id', '=', id).execute();
 }

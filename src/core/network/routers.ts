@@ -5,18 +5,19 @@
  * "in use" checks and port listings see them as Neutron's do.
  */
 import type { Q, Tx } from '../../store/db.js';
+import type { PortsTable, RoutersTable, SubnetsTable } from '../../store/schema.js';
 import { fromBool, fromJson, chunks } from '../../store/db.js';
 import { uuid as newUuid } from '../../util/ids.js';
 import { type Cidr, cidrContains, cidrsOverlap, parseCidr, parseIp } from '../../util/ip.js';
 import { pyRepr, pyStrOf } from '../../util/pyrepr.js';
 import type { RequestContext } from '../context.js';
-import type { NetworkKind, Work } from '../work.js';
+import type { Work } from '../work.js';
 import { DomainError, conflict, neutronBadRequest, notFound, resourceNotFound } from '../errors.js';
 import { type Validator, NOT_SPECIFIED, fixedIps, hostRoutes, noneToEmptyList, string, toBoolean, uuid } from './attributes.js';
 import { visibleNetwork } from './networks.js';
 import { createPortInternal, deletePort, updatePortInternal } from './ports.js';
 import { type ResourceOps, actionMap } from './registry.js';
-import { type ResourceDef, type Row, bumpRevision, getRow, insertRow, renderRows, standardAttrs, toColumns, updateRow } from './resource.js';
+import { type Loaded, type ResourceDef, bumpRevision, getRow, insertRow, renderRows, standardAttrs, toColumns, updateRow } from './resource.js';
 import { subnetDef } from './subnets.js';
 import { isDict } from '../../util/json.js';
 
@@ -65,7 +66,25 @@ const gatewayInfo: Validator = (v) => {
   return undefined;
 };
 
-export const routerDef: ResourceDef<NetworkKind> = {
+/** external_gateway_info as a router shows it. */
+interface GatewayView {
+  network_id: string;
+  external_fixed_ips: Array<{ subnet_id: string; ip_address: string }>;
+  enable_snat: boolean;
+}
+
+/** Attributes computed for rendering (no DVR, HA, availability zones or flavors here). */
+interface RouterComputed {
+  external_gateway_info: GatewayView | null;
+  routes: Route[];
+  availability_zones: string[];
+  availability_zone_hints: string[];
+  distributed: boolean;
+  ha: boolean;
+  flavor_id: null;
+}
+
+export const routerDef: ResourceDef<'routers', RouterComputed> = {
   name: 'router',
   collection: 'routers',
   table: 'routers',
@@ -96,17 +115,18 @@ export const routerDef: ResourceDef<NetworkKind> = {
     project_id: standardAttrs().project_id,
   },
   async load(q, rows) {
-    const byId = new Map<string, Row>();
-    const byGwPort = new Map<string, Row>();
+    const routesOf = new Map<string, Route[]>();
+    const byGwPort = new Map<string, Loaded<'routers', RouterComputed>>();
     for (const r of rows) {
       r.__external_gateway_info = null;
-      r.__routes = [];
+      const routes: Route[] = [];
+      r.__routes = routes;
       r.__availability_zones = [];
       r.__availability_zone_hints = [];
       r.__distributed = false;
       r.__ha = false;
       r.__flavor_id = null;
-      byId.set(r.id, r);
+      routesOf.set(r.id, routes);
       if (r.gw_port_id) byGwPort.set(r.gw_port_id, r);
     }
     for (const chunk of chunks([...byGwPort.keys()], 500)) {
@@ -124,7 +144,7 @@ export const routerDef: ResourceDef<NetworkKind> = {
         .execute();
       for (const ip of ips) byGwPort.get(ip.port_id)?.__external_gateway_info?.external_fixed_ips.push({ subnet_id: ip.subnet_id, ip_address: ip.ip_address });
     }
-    for (const chunk of chunks([...byId.keys()], 500)) {
+    for (const chunk of chunks([...routesOf.keys()], 500)) {
       const routes = await q
         .selectFrom('router_routes')
         .select(['router_id', 'destination', 'nexthop'])
@@ -132,7 +152,7 @@ export const routerDef: ResourceDef<NetworkKind> = {
         .orderBy('router_id')
         .orderBy('position')
         .execute();
-      for (const rt of routes) byId.get(rt.router_id)?.__routes.push({ destination: rt.destination, nexthop: rt.nexthop });
+      for (const rt of routes) routesOf.get(rt.router_id)?.push({ destination: rt.destination, nexthop: rt.nexthop });
     }
   },
 };
@@ -211,7 +231,7 @@ async function portWithIps(q: Q, portId: string): Promise<PortWithIps> {
 }
 
 /** Neutron's _check_for_dup_router_subnets: one port per subnet, no overlapping subnets on a router. */
-async function checkDupRouterSubnets(trx: Tx, routerId: string, newSubnets: Row[]): Promise<void> {
+async function checkDupRouterSubnets(trx: Tx, routerId: string, newSubnets: SubnetsTable[]): Promise<void> {
   const newIds = new Set(newSubnets.map((s) => s.id));
   const routerSubnetIds: string[] = [];
   for (const p of await routerPorts(trx, routerId)) {
@@ -239,7 +259,7 @@ async function checkDupRouterSubnets(trx: Tx, routerId: string, newSubnets: Row[
 }
 
 /** Routers cannot serve IPv6 subnets whose RAs come from an external router. */
-function checkSubnetAddressMode(subnet: Row): void {
+function checkSubnetAddressMode(subnet: SubnetsTable): void {
   if (subnet.ip_version === 6 && subnet.ipv6_ra_mode === null && subnet.ipv6_address_mode !== null) {
     throw routerBadRequest(`IPv6 subnet ${subnet.id} configured to receive RAs from an external router cannot be added to Neutron Router.`);
   }
@@ -300,14 +320,14 @@ async function writeRoutes(trx: Tx, routerId: string, routes: Route[]): Promise<
 // ---------------------------------------------------------------- gateway
 
 /** Neutron's _update_router_gw_info (with ext-gw-mode's enable_snat). Returns whether anything changed. */
-async function updateGateway(w: Work, ctx: RequestContext, router: Row, info: GatewayInfo | null): Promise<boolean> {
+async function updateGateway(w: Work, ctx: RequestContext, router: RoutersTable, info: GatewayInfo | null): Promise<boolean> {
   const { trx } = w;
   const networkId = info?.network_id ?? null;
   const extIps = info?.external_fixed_ips ?? [];
   const enableSnat = info && 'enable_snat' in info ? (toBoolean(info.enable_snat) as boolean) : true;
   const gwPort = router.gw_port_id ? await portWithIps(trx, router.gw_port_id) : null;
 
-  let extSubnets: Row[] = [];
+  let extSubnets: SubnetsTable[] = [];
   if (networkId) {
     const network = await visibleNetwork(trx, ctx, networkId);
     if (!network) throw resourceNotFound('Network', networkId);
@@ -413,11 +433,11 @@ function interfaceResult(routerId: string, port: { id: string; project_id: strin
   };
 }
 
-async function visibleSubnet(trx: Tx, ctx: RequestContext, id: string): Promise<Row> {
+async function visibleSubnet(trx: Tx, ctx: RequestContext, id: string): Promise<SubnetsTable> {
   return getRow(trx, subnetDef, ctx, id);
 }
 
-async function visiblePort(trx: Tx, ctx: RequestContext, id: string): Promise<Row> {
+async function visiblePort(trx: Tx, ctx: RequestContext, id: string): Promise<PortsTable> {
   const port = await trx.selectFrom('ports').selectAll().where('id', '=', id).executeTakeFirst();
   if (!port || (!ctx.isAdmin && port.project_id !== ctx.projectId)) throw resourceNotFound('Port', id);
   return port;
@@ -425,7 +445,7 @@ async function visiblePort(trx: Tx, ctx: RequestContext, id: string): Promise<Ro
 
 const hasV6 = (p: { fixed_ips: Array<{ ip_address: string }> }) => p.fixed_ips.some((ip) => ip.ip_address.includes(':'));
 
-async function addInterfaceByPort(w: Work, ctx: RequestContext, router: Row, portId: string) {
+async function addInterfaceByPort(w: Work, ctx: RequestContext, router: RoutersTable, portId: string) {
   const { trx } = w;
   const port = await visiblePort(trx, ctx, portId);
   if (port.device_id !== '') {
@@ -436,7 +456,7 @@ async function addInterfaceByPort(w: Work, ctx: RequestContext, router: Row, por
   }
   let full = await portWithIps(trx, port.id);
   if (full.fixed_ips.length === 0) throw routerBadRequest('Router port must have at least one fixed IP');
-  const subnets: Row[] = [];
+  const subnets: SubnetsTable[] = [];
   for (const ip of full.fixed_ips) {
     const s = await trx.selectFrom('subnets').selectAll().where('id', '=', ip.subnet_id).executeTakeFirstOrThrow();
     checkSubnetAddressMode(s);
@@ -478,7 +498,7 @@ async function addInterfaceByPort(w: Work, ctx: RequestContext, router: Row, por
   );
 }
 
-async function addInterfaceBySubnet(w: Work, ctx: RequestContext, router: Row, subnetId: string) {
+async function addInterfaceBySubnet(w: Work, ctx: RequestContext, router: RoutersTable, subnetId: string) {
   const { trx } = w;
   const subnet = await visibleSubnet(trx, ctx, subnetId);
   if (!subnet.gateway_ip) throw routerBadRequest('Subnet for router interface must have a gateway IP');
@@ -487,7 +507,7 @@ async function addInterfaceBySubnet(w: Work, ctx: RequestContext, router: Row, s
   }
   checkSubnetAddressMode(subnet);
   await checkDupRouterSubnets(trx, router.id, [subnet]);
-  const fixedIp = { ip_address: subnet.gateway_ip as string, subnet_id: subnet.id as string };
+  const fixedIp = { ip_address: subnet.gateway_ip, subnet_id: subnet.id };
   if (subnet.ip_version === 6) {
     // A further IPv6 prefix on a network joins the router's existing IPv6 port there.
     const existing = (await routerPorts(trx, router.id, ROUTER_INTERFACE_OWNERS)).find((p) => p.network_id === subnet.network_id && hasV6(p));
@@ -510,7 +530,7 @@ async function addInterfaceBySubnet(w: Work, ctx: RequestContext, router: Row, s
 }
 
 /** An interface stays while floating IPs or extra routes depend on it. */
-async function confirmInterfaceNotInUse(trx: Tx, routerId: string, subnet: Row): Promise<void> {
+async function confirmInterfaceNotInUse(trx: Tx, routerId: string, subnet: SubnetsTable): Promise<void> {
   const cidr = parseCidr(subnet.cidr)!;
   const fips = await trx
     .selectFrom('floating_ips')
@@ -545,7 +565,7 @@ async function confirmInterfaceNotInUse(trx: Tx, routerId: string, subnet: Row):
   }
 }
 
-async function removeInterface(w: Work, ctx: RequestContext, router: Row, body: unknown) {
+async function removeInterface(w: Work, ctx: RequestContext, router: RoutersTable, body: unknown) {
   const { trx } = w;
   const info = validateInterfaceInfo(body, true);
   if (info.port_id !== undefined) {
@@ -594,7 +614,7 @@ function sameRoute(a: Route, b: Route): boolean {
 
 // ---------------------------------------------------------------- operations
 
-export function routerOps(): ResourceOps {
+export function routerOps(): ResourceOps<'routers', RouterComputed> {
   const rendered = async (trx: Tx, ctx: RequestContext, id: string) => {
     const row = await trx.selectFrom('routers').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
     const [out] = await renderRows(trx, routerDef, ctx, [row]);
@@ -611,7 +631,7 @@ export function routerOps(): ResourceOps {
       const id = newUuid();
       await insertRow(trx, routerDef, id, { ...toColumns(routerDef, v), status: 'ACTIVE', enable_snat: 1, gw_port_id: null });
       const info = v.external_gateway_info as GatewayInfo | null;
-      if (info && info.network_id) {
+      if (info?.network_id) {
         const row = await trx.selectFrom('routers').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
         if (await updateGateway(w, ctx, row, info)) await bumpRevision(trx, 'routers', id);
       }
@@ -630,7 +650,7 @@ export function routerOps(): ResourceOps {
       }
       if ('external_gateway_info' in v) {
         const info = v.external_gateway_info as GatewayInfo | null;
-        const changed = await updateGateway(w, ctx, row, info && info.network_id ? info : null);
+        const changed = await updateGateway(w, ctx, row, info?.network_id ? info : null);
         if (changed) await bumpRevision(trx, 'routers', row.id);
         delete v.external_gateway_info;
         row.revision_number = (await trx.selectFrom('routers').select('revision_number').where('id', '=', row.id).executeTakeFirstOrThrow()).revision_number;
@@ -638,7 +658,7 @@ export function routerOps(): ResourceOps {
       await updateRow(trx, routerDef, row, toColumns(routerDef, v));
     },
 
-    async delete(w, ctx, row) {
+    async delete(w, _ctx, row) {
       const { trx } = w;
       const attached = await routerPorts(trx, row.id, [ROUTER_INTF]);
       if (attached.length) {
@@ -702,7 +722,12 @@ export function routerOps(): ResourceOps {
  * The router a floating IP on `externalNetworkId` reaches `subnet` through: one with a gateway on
  * that network and an interface on the subnet, preferring the one holding the subnet's gateway IP.
  */
-export async function routerForFloatingIp(q: Q, internalPort: Row, subnet: Row, externalNetworkId: string): Promise<string> {
+export async function routerForFloatingIp(
+  q: Q,
+  internalPort: Pick<PortsTable, 'id' | 'network_id'>,
+  subnet: Pick<SubnetsTable, 'id' | 'gateway_ip'>,
+  externalNetworkId: string,
+): Promise<string> {
   const rows = await q
     .selectFrom('router_ports as rp')
     .innerJoin('ports as p', 'p.id', 'rp.port_id')

@@ -1,14 +1,15 @@
-import type { Q, Store, Tx } from '../../store/db.js';
-import { isUniqueViolation, IN_CHUNK, chunks } from '../../store/db.js';
+import type { Q, Tx } from '../../store/db.js';
+import { IN_CHUNK, chunks } from '../../store/db.js';
+import type { SecurityGroupRulesTable, SecurityGroupsTable } from '../../store/schema.js';
 import { uuid as newUuid } from '../../util/ids.js';
-import { cidrToString, parseCidr, parseIp } from '../../util/ip.js';
+import { cidrToString, parseCidr } from '../../util/ip.js';
 import { isoSeconds } from '../../util/time.js';
 import type { RequestContext } from '../context.js';
-import type { NetworkKind, UnitOfWork, Work } from '../work.js';
-import { DomainError, conflict, invalidInput, notFound } from '../errors.js';
+import type { UnitOfWork, Work } from '../work.js';
+import { DomainError, conflict, notFound } from '../errors.js';
 import { string, toBoolean, uuid, uuidOrNone, values as valuesV } from './attributes.js';
 import type { ResourceOps } from './registry.js';
-import { type ResourceDef, type Row, bumpRevision, insertRow, standardAttrs, toColumns, updateRow } from './resource.js';
+import { type ResourceDef, bumpRevision, insertRow, standardAttrs, toColumns, updateRow } from './resource.js';
 
 export const DEFAULT_SG_DESCRIPTION = 'Default security group';
 
@@ -58,6 +59,11 @@ function invalidProtocol(v: unknown) {
   );
 }
 
+/** A protocol's number by name (names come from requests: only the table's own keys count). */
+function protocolNumber(name: string): number | undefined {
+  return Object.hasOwn(IP_PROTOCOLS, name) ? IP_PROTOCOLS[name] : undefined;
+}
+
 function convertProtocol(v: unknown): unknown {
   if (v === null || v === undefined) return null;
   if (typeof v === 'number' || (typeof v === 'string' && /^\s*-?\d+\s*$/.test(v))) {
@@ -65,7 +71,7 @@ function convertProtocol(v: unknown): unknown {
     if (n >= 0 && n <= 255) return String(n);
     throw invalidProtocol(v);
   }
-  if (typeof v === 'string' && v.toLowerCase() in IP_PROTOCOLS) return v.toLowerCase();
+  if (typeof v === 'string' && protocolNumber(v.toLowerCase()) !== undefined) return v.toLowerCase();
   throw invalidProtocol(v);
 }
 
@@ -96,7 +102,13 @@ function convertPrefix(v: unknown): unknown {
   throw new DomainError('bad_request', 'InvalidCIDR', `Invalid CIDR ${String(v)} given as IP prefix.`);
 }
 
-export const securityGroupDef: ResourceDef<NetworkKind> = {
+/** Attributes computed for rendering. */
+interface SecurityGroupComputed {
+  security_group_rules: Array<Record<string, unknown>>;
+  shared: boolean;
+}
+
+export const securityGroupDef: ResourceDef<'security_groups', SecurityGroupComputed> = {
   name: 'security_group',
   collection: 'security_groups',
   path: 'security-groups',
@@ -124,14 +136,15 @@ export const securityGroupDef: ResourceDef<NetworkKind> = {
     security_group_rules: {},
     ...(({ tenant_id: _t, description: _d, ...rest }) => rest)(standardAttrs()),
   },
-  async load(q, rows, ctx) {
-    const byId = new Map<string, Row>();
+  async load(q, rows) {
+    const rulesOf = new Map<string, Array<Record<string, unknown>>>();
     for (const r of rows) {
-      r.__security_group_rules = [];
+      const rules: Array<Record<string, unknown>> = [];
+      r.__security_group_rules = rules;
       r.__shared = false;
-      byId.set(r.id, r);
+      rulesOf.set(r.id, rules);
     }
-    for (const chunk of chunks([...byId.keys()], IN_CHUNK)) {
+    for (const chunk of chunks([...rulesOf.keys()], IN_CHUNK)) {
       const rules = await q
         .selectFrom('security_group_rules')
         .selectAll()
@@ -139,13 +152,12 @@ export const securityGroupDef: ResourceDef<NetworkKind> = {
         .orderBy('created_at')
         .orderBy('id')
         .execute();
-      for (const rule of rules) byId.get(rule.security_group_id)?.__security_group_rules.push(renderRule(rule));
+      for (const rule of rules) rulesOf.get(rule.security_group_id)?.push(renderRule(rule));
     }
-    void ctx;
   },
 };
 
-export const securityGroupRuleDef: ResourceDef<NetworkKind> = {
+export const securityGroupRuleDef: ResourceDef<'security_group_rules'> = {
   name: 'security_group_rule',
   collection: 'security_group_rules',
   path: 'security-group-rules',
@@ -173,7 +185,7 @@ export const securityGroupRuleDef: ResourceDef<NetworkKind> = {
   sharedWhere: undefined,
 };
 
-export function renderRule(rule: Row): Record<string, unknown> {
+export function renderRule(rule: SecurityGroupRulesTable): Record<string, unknown> {
   return {
     id: rule.id,
     tenant_id: rule.project_id,
@@ -195,7 +207,10 @@ export function renderRule(rule: Row): Record<string, unknown> {
   };
 }
 
-async function insertRule(trx: Tx, projectId: string, sgId: string, r: Partial<Row>): Promise<string> {
+/** What a new rule says; the rest of its row is filled in (no protocol, ports or remote: any). */
+type RuleSpec = Pick<SecurityGroupRulesTable, 'direction' | 'ethertype'> & Partial<SecurityGroupRulesTable>;
+
+async function insertRule(trx: Tx, projectId: string, sgId: string, r: RuleSpec): Promise<string> {
   const id = newUuid();
   const now = isoSeconds();
   await trx
@@ -267,18 +282,42 @@ export async function bindPortGroups(trx: Tx, portId: string, ids: string[]): Pr
   for (const id of ids) await trx.insertInto('port_security_groups').values({ port_id: portId, security_group_id: id }).execute();
 }
 
-function ruleKey(r: Row): string {
+/** The columns that make two rules the same rule (Neutron's _rule_to_key). */
+type RuleKeyFields = Pick<
+  SecurityGroupRulesTable,
+  | 'direction'
+  | 'ethertype'
+  | 'port_range_max'
+  | 'port_range_min'
+  | 'protocol'
+  | 'remote_group_id'
+  | 'remote_address_group_id'
+  | 'remote_ip_prefix'
+  | 'security_group_id'
+>;
+
+/**
+ * A rule being created: the values its attribute map prepared (every key present, defaulted to
+ * null where not given), normalised by validateRule.
+ */
+interface RuleRequest extends RuleKeyFields {
+  project_id: string;
+  normalized_cidr?: string | null;
+  description: string;
+}
+
+function ruleKey(r: RuleKeyFields): string {
   const norm = (k: string, v: unknown): string => {
     if (k === 'remote_ip_prefix') return v === null || v === undefined || v === '0.0.0.0/0' || v === '::/0' ? '+' : String(v);
     if (v === null || v === undefined) return '+';
     if (k === 'protocol') {
       const s = String(v);
-      const num = s in IP_PROTOCOLS ? IP_PROTOCOLS[s] : Number(s);
+      const num = protocolNumber(s) ?? Number(s);
       return String(num);
     }
     return String(v);
   };
-  return [
+  const keys: Array<keyof RuleKeyFields> = [
     'direction',
     'ethertype',
     'port_range_max',
@@ -288,13 +327,12 @@ function ruleKey(r: Row): string {
     'remote_address_group_id',
     'remote_ip_prefix',
     'security_group_id',
-  ]
-    .map((k) => norm(k, r[k]))
-    .join('_');
+  ];
+  return keys.map((k) => norm(k, r[k])).join('_');
 }
 
 /** Neutron's _validate_security_group_rule, in its order. */
-function validateRule(r: Row): void {
+function validateRule(r: RuleRequest): void {
   // Legacy IPv6 ICMP names and numbers become ipv6-icmp.
   if (r.ethertype === 'IPv6') {
     if (r.protocol === 'icmp' || r.protocol === 'icmpv6') r.protocol = 'ipv6-icmp';
@@ -332,7 +370,7 @@ function validateRule(r: Row): void {
         );
       }
     } else {
-      const num = proto in IP_PROTOCOLS ? IP_PROTOCOLS[proto] : Number(proto);
+      const num = protocolNumber(proto) ?? Number(proto);
       throw new DomainError(
         'bad_request',
         'SecurityGroupInvalidProtocolForPort',
@@ -342,13 +380,11 @@ function validateRule(r: Row): void {
   }
   if (r.remote_ip_prefix) {
     const c = parseCidr(r.remote_ip_prefix)!;
-    const given = r.remote_ip_prefix as string;
-    const host = parseIp(given.slice(0, given.indexOf('/')))!;
+    const given = r.remote_ip_prefix;
     if (r.ethertype !== `IPv${c.version}`) {
       throw new DomainError('bad_request', 'SecurityGroupRuleParameterConflict', `Conflicting value ethertype ${r.ethertype} for CIDR ${given}`);
     }
     r.normalized_cidr = cidrToString(c);
-    void host;
   }
   if (IPV6_ONLY_PROTOCOLS.includes(String(r.protocol)) && r.ethertype === 'IPv4') {
     throw new DomainError('bad_request', 'SecurityGroupEthertypeConflictWithProtocol', `Invalid ethertype ${r.ethertype} for protocol ${r.protocol}.`);
@@ -363,7 +399,7 @@ function validateRule(r: Row): void {
   }
 }
 
-async function visibleGroup(q: Q, ctx: RequestContext, id: string): Promise<Row> {
+async function visibleGroup(q: Q, ctx: RequestContext, id: string): Promise<SecurityGroupsTable> {
   const g = await q.selectFrom('security_groups').selectAll().where('id', '=', id).executeTakeFirst();
   if (!g || (!ctx.isAdmin && g.project_id !== ctx.projectId)) throw sgNotFound(id);
   return g;
@@ -385,12 +421,12 @@ function ensureOnList(uow: UnitOfWork) {
   };
 }
 
-export function securityGroupOps(uow: UnitOfWork): ResourceOps {
+export function securityGroupOps(uow: UnitOfWork): ResourceOps<'security_groups', SecurityGroupComputed> {
   return {
     def: securityGroupDef,
     quota: 'security_group',
     beforeList: ensureOnList(uow),
-    async create(w, ctx, p) {
+    async create(w, _ctx, p) {
       const { trx } = w;
       const v = p.values;
       const project = v.project_id as string;
@@ -400,7 +436,7 @@ export function securityGroupOps(uow: UnitOfWork): ResourceOps {
       await ensureDefaultSecurityGroup(w, project);
       return createGroup(trx, project, v.name as string, v.description as string, v.stateful as boolean, false);
     },
-    async update(w, ctx, row, p) {
+    async update(w, _ctx, row, p) {
       const { trx } = w;
       const v = p.values;
       if (row.name === 'default' && 'name' in v && v.name !== 'default') {
@@ -430,14 +466,28 @@ export function securityGroupOps(uow: UnitOfWork): ResourceOps {
   };
 }
 
-export function securityGroupRuleOps(uow: UnitOfWork): ResourceOps {
+export function securityGroupRuleOps(uow: UnitOfWork): ResourceOps<'security_group_rules'> {
   return {
     def: securityGroupRuleDef,
     quota: 'security_group_rule',
     beforeList: ensureOnList(uow),
     async create(w, ctx, p) {
       const { trx } = w;
-      const r: Row = { ...p.values };
+      const v = p.values;
+      // The attribute map filled every key (null where not given).
+      const r: RuleRequest = {
+        project_id: v.project_id as string,
+        security_group_id: v.security_group_id as string,
+        direction: v.direction as string,
+        ethertype: v.ethertype as string,
+        protocol: v.protocol as string | null,
+        port_range_min: v.port_range_min as number | null,
+        port_range_max: v.port_range_max as number | null,
+        remote_ip_prefix: v.remote_ip_prefix as string | null,
+        remote_group_id: v.remote_group_id as string | null,
+        remote_address_group_id: v.remote_address_group_id as string | null,
+        description: v.description as string,
+      };
       const group = await visibleGroup(trx, ctx, r.security_group_id);
       // Rules belong to the group's project, whoever of its admins writes them.
       if (!p.given.has('tenant_id') && !p.given.has('project_id')) r.project_id = group.project_id;
@@ -448,16 +498,14 @@ export function securityGroupRuleOps(uow: UnitOfWork): ResourceOps {
       const key = ruleKey(r);
       const dup = existing.find((e) => ruleKey(e) === key);
       if (dup) throw conflict('SecurityGroupRuleExists', `Security group rule already exists. Rule id is ${dup.id}.`);
-      const id = await insertRule(trx, r.project_id, group.id, { ...toColumns(securityGroupRuleDef, r), normalized_cidr: r.normalized_cidr ?? null });
+      const id = await insertRule(trx, r.project_id, group.id, r);
       await bumpRevision(trx, 'security_groups', group.id);
       return id;
     },
-    async delete(w, ctx, row) {
+    async delete(w, _ctx, row) {
       const { trx } = w;
       await trx.deleteFrom('security_group_rules').where('id', '=', row.id).execute();
       await bumpRevision(trx, 'security_groups', row.security_group_id);
     },
   };
 }
-
-export { ruleNotFound, isUniqueViolation, invalidInput };

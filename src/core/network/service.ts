@@ -1,5 +1,4 @@
 import type { Store } from '../../store/db.js';
-import { isoSeconds } from '../../util/time.js';
 import type { RequestContext } from '../context.js';
 import { DomainError, httpBadRequest, notFound } from '../errors.js';
 import type { NetworkKind, UnitOfWork, Work } from '../work.js';
@@ -7,11 +6,13 @@ import { uniqueStrings } from './attributes.js';
 import { checkQuota } from './quotas.js';
 import type { ResourceOps } from './registry.js';
 import {
-  type AnyDb,
-  type Eb,
   type ListOptions,
+  type NeutronTable,
   type ResourceDef,
-  type Row,
+  type ResourceTable,
+  type RevisedTable,
+  type RowOf,
+  type StatusTable,
   assertOwner,
   bumpRevision,
   checkRevision,
@@ -24,7 +25,9 @@ import {
   prepareCreate,
   prepareUpdate,
   renderRows,
+  rowsById,
   unwrapBody,
+  writeStatus,
 } from './resource.js';
 
 export const MAX_TAG_LEN = 255;
@@ -37,6 +40,17 @@ export interface NetworkOps {
   update(ctx: RequestContext, collection: string, id: string, body: unknown, ifMatch?: number): Promise<void>;
   delete(ctx: RequestContext, collection: string, id: string, ifMatch?: number): Promise<void>;
 }
+
+/** Tagged resources carry all of Neutron's standard attributes, their revision included. */
+type TaggedTable = Extract<NeutronTable, RevisedTable>;
+
+/** The kinds whose status a driver reports, and where it is kept. */
+const STATUS_TABLES: ReadonlyMap<NetworkKind, StatusTable> = new Map([
+  ['network', 'networks'],
+  ['port', 'ports'],
+  ['router', 'routers'],
+  ['floatingip', 'floating_ips'],
+]);
 
 export interface ListResult {
   items: Record<string, unknown>[];
@@ -64,8 +78,13 @@ export class NetworkService {
     return this.uow.store;
   }
 
-  register(ops: ResourceOps): void {
-    this.byCollection.set(ops.def.path ?? ops.def.collection, ops);
+  /**
+   * Serve a resource. Every resource's operations share one table here, typed for any Neutron
+   * row; the engine hands each only rows it read from that resource's own table (`def.table`),
+   * so a `ResourceOps<'ports'>` may stand there (the one cast).
+   */
+  register<T extends NeutronTable, C extends object>(ops: ResourceOps<T, C>): void {
+    this.byCollection.set(ops.def.path ?? ops.def.collection, ops as ResourceOps);
   }
 
   /** The resource served at URL segment `path` (`networks`, `security-groups` …). */
@@ -84,7 +103,7 @@ export class NetworkService {
     return this.listWith(ctx, ops.def, opts, url);
   }
 
-  async listWith(ctx: RequestContext, def: ResourceDef, opts: ListOptions, url?: URL): Promise<ListResult> {
+  async listWith<T extends ResourceTable, C extends object>(ctx: RequestContext, def: ResourceDef<T, C>, opts: ListOptions, url?: URL): Promise<ListResult> {
     const db = this.store.db;
     const rows = await listRows(db, def, ctx, opts);
     const items = await renderRows(db, def, ctx, rows, opts.fields);
@@ -183,20 +202,12 @@ export class NetworkService {
    * Neutron does when an agent reports status; a vanished row is not an error (deleted meanwhile).
    */
   async setStatus(resource: NetworkKind, id: string, status: string): Promise<boolean> {
-    const ops = [...this.byCollection.values()].find((o) => o.def.name === resource);
-    if (!ops) throw new Error(`unknown resource ${resource}`);
-    const table = ops.def.table;
+    const table = STATUS_TABLES.get(resource);
+    if (!table) throw new Error(`${resource} has no status`);
     return this.uow.run(async (w) => {
-      const q = w.trx as unknown as AnyDb;
-      const row = (await q
-        .updateTable(table)
-        .set((eb: Eb) => ({ status, revision_number: eb('revision_number', '+', 1), updated_at: isoSeconds() }))
-        .where('id', '=', id)
-        .where('status', '!=', status)
-        .returning('project_id')
-        .executeTakeFirst()) as { project_id: string } | undefined;
-      if (row) w.changed(resource, id, row.project_id, 'status');
-      return row !== undefined;
+      const projectId = await writeStatus(w.trx, table, id, status);
+      if (projectId !== undefined) w.changed(resource, id, projectId, 'status');
+      return projectId !== undefined;
     });
   }
 
@@ -279,28 +290,25 @@ export class NetworkService {
   }
 
   /** The object whose tags change, locked, after the owner check; its change is recorded. */
-  private async ownedForTags(w: Work, ctx: RequestContext, def: ResourceDef<NetworkKind>, id: string): Promise<Row> {
+  private async ownedForTags(w: Work, ctx: RequestContext, def: ResourceDef<TaggedTable>, id: string): Promise<RowOf<TaggedTable>> {
     const row = await getRowForUpdate(w, def, ctx, id);
     assertOwner(def, ctx, row, 'update');
     w.changed(def.name, id, row.project_id, 'update');
     return row;
   }
 
-  private taggable(collection: string): ResourceDef<NetworkKind> {
+  private taggable(collection: string): ResourceDef<TaggedTable> {
     const ops = this.byCollection.get(collection);
     if (!ops?.def.taggable) throw notFound('HTTPNotFound', 'The resource could not be found.');
-    return ops.def;
+    // Only resources with the standard attributes take tags (metering's have neither).
+    return ops.def as ResourceDef<TaggedTable>;
   }
 
   // ------------------------------------------------------------ helpers
 
-  async renderIds(ctx: RequestContext, def: ResourceDef, ids: string[]): Promise<Record<string, unknown>[]> {
+  async renderIds<T extends ResourceTable, C extends object>(ctx: RequestContext, def: ResourceDef<T, C>, ids: string[]): Promise<Record<string, unknown>[]> {
     if (ids.length === 0) return [];
-    const rows = (await (this.store.db as unknown as import('kysely').Kysely<Record<string, Row>>)
-      .selectFrom(def.table)
-      .selectAll()
-      .where('id', 'in', ids)
-      .execute()) as Row[];
+    const rows = await rowsById(this.store.db, def, ids);
     const order = new Map(ids.map((id, i) => [id, i]));
     rows.sort((a, b) => order.get(a.id)! - order.get(b.id)!);
     // The caller just made or changed these: render them with its own rights.

@@ -5,15 +5,16 @@ import { chunks } from '../../store/db.js';
  * Like Neutron, a pool stores its prefixes compacted and reports prefix lengths as strings.
  */
 import type { Q, Tx } from '../../store/db.js';
+import type { SubnetpoolsTable } from '../../store/schema.js';
 import { uuid as newUuid } from '../../util/ids.js';
 import { type Cidr, type IpVersion, bitsOf, cidrToString, parseCidr } from '../../util/ip.js';
 import { type Range, cidrRange, cidrTexts, intersects, isSubset, rangesOf, subtract, toCidrs } from '../../util/ipset.js';
 import type { RequestContext } from '../context.js';
-import type { NetworkKind, Work } from '../work.js';
+import type { Work } from '../work.js';
 import { DomainError, conflict, invalidInput, neutronBadRequest, resourceNotFound } from '../errors.js';
 import { type Validator, NOT_SPECIFIED, nonNegative, notEmptyString, subnetCidr, toBoolean, toInt, uuid } from './attributes.js';
 import { type ResourceOps, actionMap } from './registry.js';
-import { type ResourceDef, type Row, bumpRevision, insertRow, renderRows, standardAttrs, updateRow } from './resource.js';
+import { type ResourceDef, bumpRevision, insertRow, renderRows, standardAttrs, updateRow } from './resource.js';
 
 /** type:subnet_list, worded as neutron-lib words it. */
 const subnetList: Validator = (v) => {
@@ -26,7 +27,16 @@ const subnetList: Validator = (v) => {
   return undefined;
 };
 
-export const subnetpoolDef: ResourceDef<NetworkKind> = {
+/** Attributes computed for rendering: prefixes, and prefix lengths as the strings Neutron answers. */
+interface SubnetpoolComputed {
+  prefixes: string[];
+  default_prefixlen: string;
+  min_prefixlen: string;
+  max_prefixlen: string;
+  address_scope_id: null;
+}
+
+export const subnetpoolDef: ResourceDef<'subnetpools', SubnetpoolComputed> = {
   name: 'subnetpool',
   collection: 'subnetpools',
   table: 'subnetpools',
@@ -71,7 +81,7 @@ export const subnetpoolDef: ResourceDef<NetworkKind> = {
   // A shared pool is readable by every project.
   sharedWhere: (eb) => eb('subnetpools.shared', '=', 1),
   async load(q, rows) {
-    const byId = new Map<string, Row>();
+    const prefixesOf = new Map<string, string[]>();
     for (const r of rows) {
       r.__prefixes = [];
       // Neutron answers prefix lengths as strings.
@@ -79,13 +89,13 @@ export const subnetpoolDef: ResourceDef<NetworkKind> = {
       r.__min_prefixlen = String(r.min_prefixlen);
       r.__max_prefixlen = String(r.max_prefixlen);
       r.__address_scope_id = null;
-      byId.set(r.id, r);
+      prefixesOf.set(r.id, []);
     }
-    for (const chunk of chunks([...byId.keys()], 500)) {
+    for (const chunk of chunks([...prefixesOf.keys()], 500)) {
       const prefixes = await q.selectFrom('subnetpool_prefixes').select(['subnetpool_id', 'cidr']).where('subnetpool_id', 'in', chunk).execute();
-      for (const p of prefixes) byId.get(p.subnetpool_id)?.__prefixes.push(p.cidr);
+      for (const p of prefixes) prefixesOf.get(p.subnetpool_id)?.push(p.cidr);
     }
-    for (const r of rows) r.__prefixes = sortCidrs(r.__prefixes);
+    for (const r of rows) r.__prefixes = sortCidrs(prefixesOf.get(r.id) ?? []);
   },
 };
 
@@ -95,6 +105,8 @@ function sortCidrs(cidrs: string[]): string[] {
     .sort((a, b) => (a.network < b.network ? -1 : a.network > b.network ? 1 : a.prefix - b.prefix))
     .map(cidrToString);
 }
+
+const versionOf = (pool: { ip_version: number }): IpVersion => (pool.ip_version === 6 ? 6 : 4);
 
 const badRequest = (type: string, message: string) => new DomainError('bad_request', type, message);
 
@@ -159,7 +171,7 @@ function prefixesFromBody(body: unknown): string[] {
   return prefixes as string[];
 }
 
-export function subnetpoolOps(): ResourceOps {
+export function subnetpoolOps(): ResourceOps<'subnetpools', SubnetpoolComputed> {
   const rendered = async (trx: Tx, ctx: RequestContext, id: string) => {
     const row = await trx.selectFrom('subnetpools').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
     const [out] = await renderRows(trx, subnetpoolDef, ctx, [row]);
@@ -167,7 +179,7 @@ export function subnetpoolOps(): ResourceOps {
   };
 
   /** Apply a new prefix list (superset of the old one, unless `allowShrink`) and bounds. */
-  const applyUpdate = async (trx: Tx, row: Row, values: Record<string, unknown>) => {
+  const applyUpdate = async (trx: Tx, row: SubnetpoolsTable, values: Record<string, unknown>) => {
     const oldPrefixes = await poolPrefixes(trx, row.id);
     let prefixes = oldPrefixes;
     if ('prefixes' in values) {
@@ -185,8 +197,10 @@ export function subnetpoolOps(): ResourceOps {
     if (spec.ipVersion !== row.ip_version) throw badRequest('PrefixVersionMismatch', 'Cannot mix IPv4 and IPv6 prefixes in a subnet pool.');
     if (values.is_default === true && row.is_default !== 1) await checkNoOtherDefault(trx, spec.ipVersion, row.id);
     await writePrefixes(trx, row.id, spec.prefixes);
-    const cols: Row = { min_prefixlen: spec.min, max_prefixlen: spec.max, default_prefixlen: spec.def };
-    for (const k of ['name', 'description', 'default_quota'] as const) if (k in values) cols[k] = values[k];
+    const cols: Partial<SubnetpoolsTable> = { min_prefixlen: spec.min, max_prefixlen: spec.max, default_prefixlen: spec.def };
+    if ('name' in values) cols.name = values.name as string;
+    if ('description' in values) cols.description = values.description as string;
+    if ('default_quota' in values) cols.default_quota = values.default_quota as number | null;
     if ('is_default' in values) cols.is_default = values.is_default ? 1 : 0;
     await updateRow(trx, subnetpoolDef, row, cols);
   };
@@ -194,7 +208,7 @@ export function subnetpoolOps(): ResourceOps {
   return {
     def: subnetpoolDef,
     quota: 'subnetpool',
-    async create(w, ctx, p) {
+    async create(w, _ctx, p) {
       const { trx } = w;
       const v = p.values;
       const spec = readPool(v.prefixes as string[], {
@@ -205,14 +219,14 @@ export function subnetpoolOps(): ResourceOps {
       if (v.is_default) await checkNoOtherDefault(trx, spec.ipVersion);
       const id = newUuid();
       await insertRow(trx, subnetpoolDef, id, {
-        project_id: v.project_id,
-        name: v.name,
-        description: v.description,
+        project_id: v.project_id as string,
+        name: v.name as string,
+        description: v.description as string,
         ip_version: spec.ipVersion,
         default_prefixlen: spec.def,
         min_prefixlen: spec.min,
         max_prefixlen: spec.max,
-        default_quota: v.default_quota ?? null,
+        default_quota: (v.default_quota as number | undefined) ?? null,
         is_default: v.is_default ? 1 : 0,
         shared: v.shared ? 1 : 0,
         address_scope_id: null,
@@ -221,12 +235,12 @@ export function subnetpoolOps(): ResourceOps {
       return id;
     },
 
-    async update(w, ctx, row, p) {
+    async update(w, _ctx, row, p) {
       const { trx } = w;
       await applyUpdate(trx, row, p.values);
     },
 
-    async delete(w, ctx, row) {
+    async delete(w, _ctx, row) {
       const { trx } = w;
       const used = await trx.selectFrom('subnets').select('id').where('subnetpool_id', '=', row.id).executeTakeFirst();
       if (used) throw badRequest('SubnetPoolDeleteError', 'Unable to delete subnet pool: Subnet pool has existing allocations.');
@@ -251,7 +265,7 @@ export function subnetpoolOps(): ResourceOps {
           }
           const left = subtract(current, remove);
           if (left.length === 0) throw badRequest('EmptySubnetPoolPrefixList', 'Empty subnet pool prefix list.');
-          await writePrefixes(trx, row.id, cidrTexts(row.ip_version, left));
+          await writePrefixes(trx, row.id, cidrTexts(versionOf(row), left));
           await bumpRevision(trx, 'subnetpools', row.id);
         }
         return { prefixes: (await rendered(trx, ctx, row.id)).prefixes };
@@ -326,7 +340,7 @@ export async function allocateFromPool(w: Work, ctx: RequestContext, req: PoolRe
     return { cidr: cidrToString(wanted), picked: false };
   }
   // Smallest free blocks first, so large blocks stay whole (Neutron's order).
-  const blocks = toCidrs(pool.ip_version as IpVersion, available).sort((a, b) => b.prefix - a.prefix);
+  const blocks = toCidrs(versionOf(pool), available).sort((a, b) => b.prefix - a.prefix);
   const block = blocks.find((b) => b.prefix <= prefixlen);
   if (!block) throw allocationError(`Insufficient prefix space to allocate subnet size /${prefixlen}`);
   return { cidr: cidrToString({ ...block, prefix: prefixlen }), picked: true };

@@ -1,9 +1,8 @@
 import type { Q, Tx } from '../../store/db.js';
+import type { SubnetsTable } from '../../store/schema.js';
 import { fromJson } from '../../store/db.js';
 import { uuid as newUuid } from '../../util/ids.js';
-import { type Cidr, cidrContains, cidrToString, cidrsOverlap, eui64, ipKey, ipToString, parseCidr, parseIp } from '../../util/ip.js';
-import type { RequestContext } from '../context.js';
-import type { NetworkKind } from '../work.js';
+import { type Cidr, cidrToString, cidrsOverlap, eui64, ipKey, ipToString, parseCidr, parseIp } from '../../util/ip.js';
 import { DomainError, conflict, invalidInput, neutronBadRequest, resourceNotFound } from '../errors.js';
 import {
   NOT_SPECIFIED,
@@ -28,7 +27,7 @@ import { type PoolRange, ipam } from './ipam.js';
 import { allocateFromPool } from './subnetpools.js';
 import { visibleNetwork } from './networks.js';
 import type { ResourceOps } from './registry.js';
-import { type ResourceDef, type Row, bumpRevision, insertRow, policyError, standardAttrs, toColumns, updateRow } from './resource.js';
+import { type ResourceDef, bumpRevision, insertRow, policyError, standardAttrs, toColumns, updateRow } from './resource.js';
 
 const IPV6_MODES = ['dhcpv6-stateful', 'dhcpv6-stateless', 'slaac'] as const;
 /** Ports whose fixed IPs on a subnet are the router's own (gateway use is theirs). */
@@ -42,7 +41,7 @@ export const ROUTER_PORT_OWNERS = [
 const MAX_DNS_NAMESERVERS = 5;
 const MAX_HOST_ROUTES = 20;
 
-export const subnetDef: ResourceDef<NetworkKind> = {
+export const subnetDef: ResourceDef<'subnets'> = {
   name: 'subnet',
   collection: 'subnets',
   table: 'subnets',
@@ -96,7 +95,7 @@ export function isAutoAddressSubnet(s: { ip_version?: unknown; ipv6_address_mode
   return s.ip_version === 6 && (s.ipv6_address_mode === 'slaac' || s.ipv6_address_mode === 'dhcpv6-stateless');
 }
 
-export function subnetPools(row: Row): PoolRange[] {
+export function subnetPools(row: Pick<SubnetsTable, 'allocation_pools'>): PoolRange[] {
   return fromJson<PoolRange[]>(row.allocation_pools, []);
 }
 
@@ -211,7 +210,7 @@ function gatewayInvalid(c: Cidr, gw: bigint): boolean {
   return c.version === 4 && (gw === c.first || gw === c.last) && gw >= c.first && gw <= c.last;
 }
 
-export function subnetOps(): ResourceOps {
+export function subnetOps(): ResourceOps<'subnets'> {
   return {
     def: subnetDef,
     quota: 'subnet',
@@ -331,11 +330,11 @@ export function subnetOps(): ResourceOps {
       return id;
     },
 
-    async update(w, ctx, row, p) {
+    async update(w, _ctx, row, p) {
       const { trx } = w;
       const v = { ...p.values };
       const c = parseCidr(row.cidr)!;
-      const version = row.ip_version as number;
+      const version = row.ip_version;
       if ('enable_dhcp' in v && v.enable_dhcp === false && version === 6 && (row.ipv6_ra_mode || row.ipv6_address_mode)) {
         throw invalidInput('Cannot disable enable_dhcp with ipv6 attributes set');
       }
@@ -379,7 +378,7 @@ export function subnetOps(): ResourceOps {
       await updateRow(trx, subnetDef, row, toColumns(subnetDef, v));
     },
 
-    async delete(w, ctx, row) {
+    async delete(w, _ctx, row) {
       const { trx } = w;
       const allocs = await trx
         .selectFrom('ip_allocations as a')
@@ -421,13 +420,6 @@ async function addAutoAddresses(trx: Tx, subnetId: string, networkId: string, c:
 }
 
 /** Subnets of a network, for port address allocation. */
-export async function networkSubnets(q: Q, networkId: string): Promise<Row[]> {
+export async function networkSubnets(q: Q, networkId: string): Promise<SubnetsTable[]> {
   return q.selectFrom('subnets').selectAll().where('network_id', '=', networkId).orderBy('created_at').orderBy('id').execute();
 }
-
-export function subnetContains(subnet: Row, ip: string): boolean {
-  const a = parseIp(ip);
-  return !!a && cidrContains(parseCidr(subnet.cidr)!, a);
-}
-
-export type { RequestContext };

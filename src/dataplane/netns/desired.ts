@@ -1,8 +1,6 @@
 import { type Cidr, cidrContains, cidrToString, ipToString, parseCidr, parseIp, parseMac } from '../../util/ip.js';
 import type {
   Desired,
-  DesiredAddr,
-  DesiredLink,
   DesiredNs,
   DesiredRoute,
   InstanceRec,
@@ -17,6 +15,7 @@ import type {
 } from './model.js';
 import { ROOT_NS } from './model.js';
 import type { Names } from './names.js';
+import { type Owner, ownerKey } from './owners.js';
 import { assignZones, renderFilter } from './secgroups.js';
 
 export interface BuildOptions {
@@ -73,7 +72,7 @@ interface PortAddr {
  * out; everything else is still built.
  */
 export function buildDesired(s: Snapshot, names: Names, opts: BuildOptions): Desired {
-  const errors = new Map<string, string>();
+  const errors = new Map<Owner, string>();
   const networks = new Map(s.networks.map((n) => [n.id, n]));
   const subnets = new Map(s.subnets.map((x) => [x.id, x]));
   const ports = new Map(s.ports.map((p) => [p.id, p]));
@@ -87,7 +86,7 @@ export function buildDesired(s: Snapshot, names: Names, opts: BuildOptions): Des
   const usedTaps = new Map<string, string>();
   const instances: InstanceSpec[] = [];
 
-  const claimNs = (name: string, id: string, owner: string): boolean => {
+  const claimNs = (name: string, id: string, owner: Owner): boolean => {
     const other = usedNs.get(name);
     if (other !== undefined && other !== id) {
       errors.set(owner, `namespace name ${name} is already used for ${other}`);
@@ -101,13 +100,13 @@ export function buildDesired(s: Snapshot, names: Names, opts: BuildOptions): Des
     const name = names.bridge(net.id);
     if (bridges.has(net.id)) return name;
     bridges.set(net.id, name);
-    sw.links.push({ name, kind: 'bridge', mtu: net.mtu, up: net.adminUp, owner: `network:${net.id}` });
+    sw.links.push({ name, kind: 'bridge', mtu: net.mtu, up: net.adminUp, owner: ownerKey.network(net.id) });
     return name;
   };
 
   /** Validate a port's data; null (and an error) when the kernel could not be given it. */
   const portAddrs = (p: PortRec): PortAddr[] | null => {
-    const owner = `port:${p.id}`;
+    const owner = ownerKey.port(p.id);
     if (!networks.has(p.networkId)) {
       errors.set(owner, `network ${p.networkId} not found`);
       return null;
@@ -132,7 +131,7 @@ export function buildDesired(s: Snapshot, names: Names, opts: BuildOptions): Des
 
   /** The veth for a port: `tap…` on the network's bridge, `ifname` in namespace `ns`. */
   const wire = (p: PortRec, target: DesiredNs, ifname: string, addrs: PortAddr[], extra: string[] = []): boolean => {
-    const owner = `port:${p.id}`;
+    const owner = ownerKey.port(p.id);
     const tap = names.tap(p.id);
     const other = usedTaps.get(tap);
     if (other !== undefined) {
@@ -162,9 +161,9 @@ export function buildDesired(s: Snapshot, names: Names, opts: BuildOptions): Des
   const instanceRecs: InstanceRec[] = s.instances ?? [...byDevice.keys()].map((id) => ({ id, running: true, userData: null, bootGeneration: 1 }));
   for (const inst of [...instanceRecs].sort((a, b) => a.id.localeCompare(b.id))) {
     const nsName = names.instanceNs(inst.id);
-    if (!claimNs(nsName, inst.id, `instance:${inst.id}`)) continue;
+    if (!claimNs(nsName, inst.id, ownerKey.instance(inst.id))) continue;
     const ns = emptyNs(nsName, 'instance', inst.id, INSTANCE_SYSCTLS);
-    ns.links.push({ name: 'lo', kind: 'loopback', up: true, owner: `instance:${inst.id}` });
+    ns.links.push({ name: 'lo', kind: 'loopback', up: true, owner: ownerKey.instance(inst.id) });
     const order = new Map((inst.nics ?? []).map((id, i) => [id, i]));
     const pos = (p: PortRec) => order.get(p.id) ?? Number.MAX_SAFE_INTEGER;
     const nics = (byDevice.get(inst.id) ?? []).sort((a, b) => pos(a) - pos(b) || a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
@@ -182,7 +181,7 @@ export function buildDesired(s: Snapshot, names: Names, opts: BuildOptions): Des
         gateways.push({ subnet: a.subnet, ifname });
       }
     }
-    ns.routes.push(...instanceRoutes(gateways, connected, `instance:${inst.id}`));
+    ns.routes.push(...instanceRoutes(gateways, connected, ownerKey.instance(inst.id)));
     namespaces.push(ns);
     instances.push({
       id: inst.id,
@@ -197,14 +196,14 @@ export function buildDesired(s: Snapshot, names: Names, opts: BuildOptions): Des
   }
 
   // ---------------------------------------------------------------- routers
-  const announce: Array<{ networkId: string; ip: string; mac: string; owner: string }> = [];
+  const announce: Array<{ networkId: string; ip: string; mac: string; owner: Owner }> = [];
   for (const r of [...s.routers].sort((a, b) => a.id.localeCompare(b.id))) {
-    if (!r.adminUp || !claimNs(names.routerNs(r.id), r.id, `router:${r.id}`)) continue;
+    if (!r.adminUp || !claimNs(names.routerNs(r.id), r.id, ownerKey.router(r.id))) continue;
     const ns = buildRouter(r, s, names, { ports, wired, networks, subnets, errors, wire, portAddrs });
     namespaces.push(ns);
     const gw = r.gatewayPortId ? ports.get(r.gatewayPortId) : undefined;
     if (ns.nat && gw) {
-      if (ns.nat.gatewayIp) announce.push({ networkId: gw.networkId, ip: ns.nat.gatewayIp, mac: gw.mac, owner: `router:${r.id}` });
+      if (ns.nat.gatewayIp) announce.push({ networkId: gw.networkId, ip: ns.nat.gatewayIp, mac: gw.mac, owner: ownerKey.router(r.id) });
       for (const f of ns.nat.fips) announce.push({ networkId: gw.networkId, ip: f.floating, mac: gw.mac, owner: f.owner });
     }
   }
@@ -213,7 +212,7 @@ export function buildDesired(s: Snapshot, names: Names, opts: BuildOptions): Des
   // One namespace per VIP port (the engine runs the load balancer in it), wired like an
   // instance with one NIC: the VIP's addresses, routes via the subnet's gateway to the members.
   for (const p of s.ports.filter(isLoadBalancerPort).sort((a, b) => a.id.localeCompare(b.id))) {
-    const owner = `loadbalancer:${p.id}`;
+    const owner = ownerKey.loadbalancer(p.id);
     const nsName = names.loadBalancerNs(p.id);
     if (!claimNs(nsName, p.id, owner)) continue;
     const addrs = portAddrs(p);
@@ -236,7 +235,7 @@ export function buildDesired(s: Snapshot, names: Names, opts: BuildOptions): Des
     if (net.networkType !== 'flat' || net.physicalNetwork !== opts.publicPhysnet) continue;
     const gws = s.subnets.filter((x) => x.networkId === net.id && x.gatewayIp);
     if (!gws.length) continue;
-    const owner = `hostleg:${net.id}`;
+    const owner = ownerKey.hostleg(net.id);
     const bridge = ensureBridge(net);
     const leg = names.hostLeg(net.id);
     const end = names.hostLegSwitchEnd(net.id);
@@ -273,7 +272,7 @@ export function buildDesired(s: Snapshot, names: Names, opts: BuildOptions): Des
 function instanceRoutes(
   gateways: Array<{ subnet: SubnetRec; ifname: string }>,
   connected: Array<{ cidr: Cidr; ifname: string }>,
-  owner: string,
+  owner: Owner,
 ): DesiredRoute[] {
   const routes = new Map<string, DesiredRoute>();
   const add = (dst: string, via: string, viaIf: string | null) => {
@@ -311,7 +310,7 @@ interface RouterCtx {
   wired: Map<string, WiredPort>;
   networks: Map<string, NetworkRec>;
   subnets: Map<string, SubnetRec>;
-  errors: Map<string, string>;
+  errors: Map<Owner, string>;
   wire: (p: PortRec, target: DesiredNs, ifname: string, addrs: Array<{ ip: string; cidr: Cidr; subnet: SubnetRec }>, extra?: string[]) => boolean;
   portAddrs: (p: PortRec) => Array<{ ip: string; cidr: Cidr; subnet: SubnetRec }> | null;
 }
@@ -319,7 +318,7 @@ interface RouterCtx {
 /** A router: `qr-` per interface, `qg-` on the external network with floating IPs, NAT, routes. */
 function buildRouter(r: RouterRec, s: Snapshot, names: Names, c: RouterCtx): DesiredNs {
   const ns = emptyNs(names.routerNs(r.id), 'router', r.id, ROUTER_SYSCTLS);
-  const owner = `router:${r.id}`;
+  const owner = ownerKey.router(r.id);
   ns.links.push({ name: 'lo', kind: 'loopback', up: true, owner });
   const connected: Cidr[] = [];
   const interfaces = s.ports.filter((p) => p.deviceId === r.id && ROUTER_INTERFACE_OWNERS.includes(p.deviceOwner)).sort((a, b) => a.id.localeCompare(b.id));
@@ -341,7 +340,9 @@ function buildRouter(r: RouterRec, s: Snapshot, names: Names, c: RouterCtx): Des
     for (const f of p.fixedIps) {
       const dev = legOf.get(f.subnetId);
       const ip = parseIp(f.ipAddress);
-      if (dev && ip) (ns.neighbours ??= []).push({ dev, ip: ipToString(ip), mac, owner: `port:${p.id}` });
+      if (!dev || !ip) continue;
+      ns.neighbours ??= [];
+      ns.neighbours.push({ dev, ip: ipToString(ip), mac, owner: ownerKey.port(p.id) });
     }
   }
 
@@ -355,10 +356,10 @@ function buildRouter(r: RouterRec, s: Snapshot, names: Names, c: RouterCtx): Des
       const floating = parseIp(f.floatingIp);
       const fixed = parseIp(f.fixedIp);
       if (!floating || !fixed || floating.version !== 4 || fixed.version !== 4) {
-        c.errors.set(`floatingip:${f.id}`, `floating IP ${f.floatingIp} → ${f.fixedIp} is not an IPv4 pair`);
+        c.errors.set(ownerKey.floatingip(f.id), `floating IP ${f.floatingIp} → ${f.fixedIp} is not an IPv4 pair`);
         continue;
       }
-      fips.push({ floating: ipToString(floating), fixed: ipToString(fixed), owner: `floatingip:${f.id}` });
+      fips.push({ floating: ipToString(floating), fixed: ipToString(fixed), owner: ownerKey.floatingip(f.id) });
     }
     if (
       addrs &&
@@ -392,5 +393,3 @@ function buildRouter(r: RouterRec, s: Snapshot, names: Names, c: RouterCtx): Des
   }
   return ns;
 }
-
-export type { DesiredAddr, DesiredLink };

@@ -1,6 +1,4 @@
 import { spawn } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
-import { delimiter, join } from 'node:path';
 import { TOOL_PATH } from '../../util/which.js';
 
 /**

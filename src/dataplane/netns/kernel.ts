@@ -3,7 +3,8 @@ import { run, runIn } from './exec.js';
 import { ROOT_NS } from './model.js';
 import { type NatState, parseNatState } from './nat.js';
 import { NAT_TABLE } from './names.js';
-import { type Line, batchFailures } from './plan.js';
+import type { Owner } from './owners.js';
+import { type Line, batchErrors, batchFailures } from './plan.js';
 import { type NsState, READ_BATCH, parseIptablesSave, parseNsRead } from './state.js';
 
 /** Where `ip netns` keeps its named namespaces. */
@@ -41,29 +42,22 @@ export async function readNs(ns: string): Promise<NsState> {
  * Run `lines` as one `ip -force -batch` (one process for the whole namespace). Returns the
  * failures as owner → reason; tolerant lines never count.
  */
-export async function ipBatch(ns: string, lines: Line[]): Promise<Map<string, string>> {
-  const errors = new Map<string, string>();
-  if (lines.length === 0) return errors;
+export async function ipBatch(ns: string, lines: Line[]): Promise<Map<Owner, string>> {
+  if (lines.length === 0) return new Map();
   const r = await run('ip', [...ipArgs(ns), '-force', '-batch', '-'], { input: `${lines.map((l) => l.cmd).join('\n')}\n`, allowFail: true });
-  if (r.code === 0) return errors;
-  const failures = batchFailures(r.stderr);
-  if (failures.size === 0) {
-    for (const l of lines) if (!l.tolerant) errors.set(l.owner, r.stderr.trim() || `ip exited ${r.code}`);
-    return errors;
-  }
-  for (const [n, reason] of failures) {
-    const line = lines[n - 1];
-    if (!line || line.tolerant) continue;
-    if (!errors.has(line.owner)) errors.set(line.owner, `${line.cmd}: ${reason}`);
-  }
-  return errors;
+  if (r.code === 0) return new Map();
+  return batchErrors(lines, batchFailures(r.stderr), r.stderr.trim() || `ip exited ${r.code}`);
 }
 
 export async function createNamespace(name: string, sysctls: Array<[string, string]>, opts: { nsid?: boolean } = {}): Promise<void> {
   await run('ip', ['netns', 'add', name]);
-  // An id in the root namespace lets the root's link monitor see this namespace's events.
-  if (opts.nsid) await run('ip', ['netns', 'set', name, 'auto'], { allowFail: true });
+  if (opts.nsid) await assignNsid(name);
   if (sysctls.length) await setSysctls(name, sysctls);
+}
+
+/** An id in the root namespace lets the root's link monitor see this namespace's events. */
+export async function assignNsid(ns: string): Promise<void> {
+  await run('ip', ['netns', 'set', ns, 'auto'], { allowFail: true });
 }
 
 export async function setSysctls(ns: string, sysctls: Array<[string, string]>): Promise<void> {

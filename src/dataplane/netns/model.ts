@@ -4,6 +4,8 @@
  * turns one into the other is unit-tested.
  */
 
+import type { Owner } from './owners.js';
+
 // ------------------------------------------------------------------ the store, as read
 
 export interface NetworkRec {
@@ -125,9 +127,6 @@ export interface Snapshot {
 
 /** The root (host) namespace. */
 export const ROOT_NS = '';
-
-/** Who a kernel object serves, for error attribution: `port:<id>`, `router:<id>`, `network:<id>`… */
-export type Owner = string;
 
 export interface DesiredLink {
   name: string;

@@ -20,8 +20,7 @@ export class LinkMonitor {
     this.child = child;
     child.stdout!.on('data', (b: Buffer) => {
       this.buf += b.toString();
-      let i: number;
-      while ((i = this.buf.indexOf('\n')) >= 0) {
+      for (let i = this.buf.indexOf('\n'); i >= 0; i = this.buf.indexOf('\n')) {
         const name = parseMonitorLine(this.buf.slice(0, i));
         this.buf = this.buf.slice(i + 1);
         if (name) this.onLink(name);

@@ -7,7 +7,6 @@ import { createHash } from 'node:crypto';
  * Neutron's names (`tap`, `qr-`, `qg-`, `brq` + the first 11 characters of the id) because the
  * namespace already says whose they are.
  */
-export const IFNAMSIZ = 15;
 
 /** The 11-character id fragment Neutron uses (`tapXXXXXXXX-XX`); non-UUID ids are hashed. */
 export function idFragment(id: string): string {

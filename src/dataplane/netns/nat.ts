@@ -76,18 +76,23 @@ export interface NatState {
   snat: Map<string, string>;
 }
 
+/** What `nft -j list table` prints, as far as we read it: one object per map, chain or rule. */
+interface NftJson {
+  nftables: Array<{ map?: { name?: string; elem?: unknown[] }; rule?: { chain?: string; comment?: unknown } }>;
+}
+
 /** Read `nft -j list table ip pocketstack` output. */
 export function parseNatState(json: string): NatState {
   const state: NatState = { fingerprint: null, dnat: new Map(), snat: new Map() };
-  const doc = JSON.parse(json) as { nftables: Array<Record<string, any>> };
+  const doc = JSON.parse(json) as NftJson;
   for (const item of doc.nftables) {
     if (item.map && (item.map.name === 'fip_dnat' || item.map.name === 'fip_snat')) {
       const target = item.map.name === 'fip_dnat' ? state.dnat : state.snat;
-      for (const e of (item.map.elem ?? []) as unknown[]) {
+      for (const e of item.map.elem ?? []) {
         if (Array.isArray(e) && e.length === 2) target.set(String(e[0]), String(e[1]));
       }
     }
-    if (item.rule && item.rule.chain === 'prerouting' && typeof item.rule.comment === 'string') {
+    if (item.rule?.chain === 'prerouting' && typeof item.rule.comment === 'string') {
       const m = /^ps:([0-9a-f]+)$/.exec(item.rule.comment);
       if (m) state.fingerprint = m[1];
     }

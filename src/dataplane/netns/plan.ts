@@ -1,5 +1,6 @@
 import { cidrsOverlap, parseCidr, parseIp } from '../../util/ip.js';
-import type { DesiredLink, DesiredNs, Owner } from './model.js';
+import type { DesiredLink, DesiredNs } from './model.js';
+import { type Owner, ownerKey } from './owners.js';
 import type { LinkState, NsState, RouteState } from './state.js';
 
 /**
@@ -43,7 +44,7 @@ const isV6 = (cidr: string) => cidr.includes(':');
 
 /** Both ends exist and point at each other. */
 export function paired(a: LinkState | undefined, b: PeerView): boolean {
-  if (!a || a.kind !== 'veth') return false;
+  if (a?.kind !== 'veth') return false;
   if (b === 'absent') return false;
   if (b === 'unknown') return a.linkIndex !== null;
   return b.kind === 'veth' && a.linkIndex === b.ifindex && b.linkIndex === a.ifindex;
@@ -62,7 +63,7 @@ export function planNamespace(desired: DesiredNs, actual: NsState | null, ctx: P
     if (name === 'lo' || !ctx.owns(name) || (l.kind !== 'veth' && l.kind !== 'bridge')) continue;
     const w = wanted.get(name);
     const kindOk = w && (w.kind === 'bridge' ? l.kind === 'bridge' : w.kind === 'veth' ? l.kind === 'veth' : true);
-    if (!w || !kindOk) plan.cleanup.push({ cmd: `link del ${name}`, owner: w?.owner ?? `stale:${name}`, tolerant: true });
+    if (!w || !kindOk) plan.cleanup.push({ cmd: `link del ${name}`, owner: w?.owner ?? ownerKey.stale(name), tolerant: true });
   }
   const present = (name: string): LinkState | undefined => {
     const l = have.get(name);
@@ -158,7 +159,7 @@ export function planNamespace(desired: DesiredNs, actual: NsState | null, ctx: P
       if (wantKeys.has(key(c.family, c.dst))) continue;
       plan.apply.push({
         cmd: `route del ${c.dst}${c.via ? ` via ${c.via}` : ''}${c.dev ? ` dev ${c.dev}` : ''}`,
-        owner: `stale-route:${c.dst}`,
+        owner: ownerKey.staleRoute(c.dst),
         tolerant: true,
       });
     }
@@ -231,6 +232,25 @@ export function batchFailures(stderr: string): Map<number, string> {
     } else if (line.trim()) pending.push(line.trim());
   }
   return out;
+}
+
+/**
+ * A failed batch as owner → reason: each failed line (1-based, as `batchFailures` numbers them)
+ * blames its owner, the first failure per owner wins, tolerant lines never count. When the tool
+ * named no line (it could not start, or died), every line's owner gets `whole`.
+ */
+export function batchErrors(lines: Line[], failures: Map<number, string>, whole: string): Map<Owner, string> {
+  const errors = new Map<Owner, string>();
+  if (failures.size === 0) {
+    for (const l of lines) if (!l.tolerant) errors.set(l.owner, whole);
+    return errors;
+  }
+  for (const [n, reason] of failures) {
+    const line = lines[n - 1];
+    if (!line || line.tolerant) continue;
+    if (!errors.has(line.owner)) errors.set(line.owner, `${line.cmd}: ${reason}`);
+  }
+  return errors;
 }
 
 /**

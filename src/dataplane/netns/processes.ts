@@ -1,9 +1,10 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { dirname, join, normalize } from 'node:path';
 import { consoleLogPath } from '../../core/compute/host.js';
 import { killNamespaceProcesses, namespacePids } from './kernel.js';
+import type { InstanceRunner } from './machine.js';
 import type { InstanceFreeze, InstanceSpec } from './model.js';
 
 /**
@@ -90,7 +91,7 @@ async function signalNamespace(ns: string, sig: 'SIGSTOP' | 'SIGCONT'): Promise<
   }
 }
 
-export class InstanceProcesses {
+export class InstanceProcesses implements InstanceRunner {
   /** What each instance's processes were last left as (frozen or not), as its state file says. */
   private readonly frozen = new Map<string, InstanceFreeze>();
 
@@ -196,6 +197,19 @@ export class InstanceProcesses {
         chownSync(path, this.opts.user.uid, this.opts.user.gid);
       }
     }
+  }
+
+  /** Working directories of instances that no longer exist (their console logs go with them). */
+  removeAllBut(keep: ReadonlySet<string>): void {
+    const dirs = new Set([...keep].map(instanceDirName));
+    const base = dirname(this.dir('x'));
+    let entries: string[] = [];
+    try {
+      entries = readdirSync(base);
+    } catch {
+      return;
+    }
+    for (const e of entries) if (!dirs.has(e)) rmSync(join(base, e), { recursive: true, force: true });
   }
 
   private startUserData(spec: InstanceSpec, dir: string): void {

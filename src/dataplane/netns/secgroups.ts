@@ -1,7 +1,8 @@
 import { IP_PROTOCOLS } from '../../core/network/securitygroups.js';
-import { cidrToString, eui64, ipToString, parseCidr, parseIp, parseMac } from '../../util/ip.js';
+import { cidrToString, eui64, ipToString, parseCidr, parseMac } from '../../util/ip.js';
 import type { FilterTables, PortRec, RuleRec, SecurityGroupRec } from './model.js';
 import { type Names, SG_CHAIN } from './names.js';
+import { ownerKey } from './owners.js';
 
 /**
  * Security groups as Neutron's iptables_hybrid driver enforces them, in the switch namespace:
@@ -217,7 +218,7 @@ function familyTables(input: FilterInput, family: Family, names: Names, out: Fil
     filter.set(inChain, ingress);
     filter.set(outChain, egress);
     filter.set(spoof, spoofChain(p, family));
-    for (const c of [inChain, outChain, spoof]) out.chainOwner.set(c, `port:${p.id}`);
+    for (const c of [inChain, outChain, spoof]) out.chainOwner.set(c, ownerKey.port(p.id));
   }
   sg.push('-j ACCEPT');
   filter.set('FORWARD', [`-j ${SG_CHAIN}`]);

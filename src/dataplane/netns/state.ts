@@ -45,6 +45,42 @@ export interface NsState {
 
 export const READ_BATCH = 'addr show\nroute show table all\nneigh show\n';
 
+// What `ip -d -j` prints, as far as we read it (iproute2's JSON; fields absent when not set).
+interface IpAddrJson {
+  scope?: string;
+  local?: unknown;
+  prefixlen: number;
+}
+
+interface IpLinkJson {
+  ifindex: number;
+  ifname: string;
+  mtu: number;
+  address?: string;
+  flags?: string[];
+  master?: string;
+  link_index?: unknown;
+  link_netnsid?: unknown;
+  linkinfo?: { info_kind?: string };
+  addr_info?: IpAddrJson[];
+}
+
+interface IpRouteJson {
+  table?: string;
+  type?: string;
+  protocol?: string;
+  dst: unknown;
+  gateway?: unknown;
+  dev?: string;
+}
+
+interface IpNeighJson {
+  dst: string;
+  dev: string;
+  lladdr?: unknown;
+  state?: string[];
+}
+
 function canonicalAddr(local: string, prefix: number): string | null {
   const c = parseCidr(`${local}/${prefix}`);
   const ip = parseIp(local);
@@ -60,9 +96,9 @@ function canonicalDst(dst: string, family: 4 | 6): string | null {
 
 export function parseLinks(json: string): Map<string, LinkState> {
   const out = new Map<string, LinkState>();
-  for (const l of JSON.parse(json) as Array<Record<string, any>>) {
+  for (const l of JSON.parse(json) as IpLinkJson[]) {
     const addrs: string[] = [];
-    for (const a of (l.addr_info ?? []) as Array<Record<string, any>>) {
+    for (const a of l.addr_info ?? []) {
       if (a.scope !== 'global' || typeof a.local !== 'string') continue;
       const c = canonicalAddr(a.local, a.prefixlen);
       if (c) addrs.push(c);
@@ -86,7 +122,7 @@ export function parseLinks(json: string): Map<string, LinkState> {
 /** Routes we may manage: main table, unicast, not the kernel's own (connected) routes. */
 export function parseRoutes(json: string): RouteState[] {
   const out: RouteState[] = [];
-  for (const r of JSON.parse(json) as Array<Record<string, any>>) {
+  for (const r of JSON.parse(json) as IpRouteJson[]) {
     if (r.table !== undefined && r.table !== 'main') continue;
     if (r.type !== undefined && r.type !== 'unicast') continue;
     if (r.protocol === 'kernel') continue;
@@ -101,7 +137,7 @@ export function parseRoutes(json: string): RouteState[] {
 }
 
 export function parseNeighbours(json: string): NeighbourState[] {
-  return (JSON.parse(json) as Array<Record<string, any>>).map((n) => ({
+  return (JSON.parse(json) as IpNeighJson[]).map((n) => ({
     ip: ipToString(parseIp(n.dst) ?? { version: 4, value: 0n }),
     dev: n.dev,
     mac: typeof n.lladdr === 'string' ? n.lladdr.toLowerCase() : null,

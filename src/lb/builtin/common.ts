@@ -1,7 +1,7 @@
 /** Pieces the built-in listeners share: counters, source filtering, PROXY protocol headers. */
 import net from 'node:net';
-import { cidrContains, parseCidr, parseIp, ipToString } from '../../util/ip.js';
-import type { RtListener, RtMember, RtPool } from '../config.js';
+import { cidrContains, parseCidr, parseIp } from '../../util/ip.js';
+import type { RtListener, RtPool } from '../config.js';
 import type { PoolState } from './pool.js';
 
 export interface Counters {
@@ -69,12 +69,6 @@ export function proxyHeader(pool: RtPool, src: string, srcPort: number, dst: str
   if (pool.protocol === 'PROXYV2') return proxyV2(src, srcPort, clientIp(dst), dstPort);
   return null;
 }
-
-export const memberHost = (m: RtMember) => m.address;
-export const canonical = (ip: string) => {
-  const p = parseIp(ip);
-  return p ? ipToString(p) : ip;
-};
 
 /** Listen on address:port; a port another socket holds is an error, not a shared port. */
 export function listenExclusive(server: net.Server, address: string, port: number): Promise<void> {

@@ -95,11 +95,10 @@ export function header(h: Head, name: string): string | undefined {
 export function connectionHas(h: Head, token: string): boolean {
   const c = header(h, 'connection');
   return (
-    c !== undefined &&
     c
-      .toLowerCase()
+      ?.toLowerCase()
       .split(',')
-      .some((t) => t.trim() === token)
+      .some((t) => t.trim() === token) ?? false
   );
 }
 

@@ -8,7 +8,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
-import type { ListenerCounters } from '../../core/loadbalancer/service.js';
+import type { ListenerCounters } from '../../core/loadbalancer/stats.js';
 import type { Health } from '../../core/loadbalancer/status.js';
 import type { RtLoadBalancer } from '../config.js';
 import { type LbInstance, type Placement, ZERO_COUNTERS, addCounters } from '../runtime.js';

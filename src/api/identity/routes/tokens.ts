@@ -4,73 +4,56 @@ import { enforce } from '../../../core/identity/policy.js';
 import type { TokenInfo } from '../../../core/identity/service.js';
 import { SYSTEM_ALL } from '../../../core/identity/assignments.js';
 import { IdentityEdge } from '../edge.js';
+import { signedRequest } from './oauth1.js';
 import { tokenIssue } from '../schemas.js';
 import { validator } from '../validate.js';
+import { isDict } from '../../../util/json.js';
 import { accessView, catalogView, domainView, projectView, tokenView } from '../views.js';
-
-/** A version document, keys in Keystone's order. */
-const versionDoc = (id: string, status: string, updated: string, self: string, mediaType: string) => ({
-  id,
-  status,
-  updated,
-  links: [{ rel: 'self', href: self }],
-  'media-types': [{ base: 'application/json', type: mediaType }],
-});
-const v3 = (base: string) => versionDoc('v3.14', 'stable', '2020-04-07T00:00:00Z', `${base}/v3/`, 'application/vnd.openstack.identity-v3+json');
-
-/**
- * Keystone dropped v2.0 in Queens; keystoneauth still speaks it when OS_AUTH_URL ends in /v2.0.
- * We answer its discovery as a deprecated version, so an old openrc authenticates.
- */
-const v2 = (base: string) => versionDoc('v2.0', 'deprecated', '2016-08-04T00:00:00Z', `${base}/v2.0/`, 'application/vnd.openstack.identity-v2.0+json');
 
 const validateAuth = validator(tokenIssue);
 
-type Obj = Record<string, any>;
+/** `o.a.b…`, through JSON objects only; undefined where the path stops. */
+function dig(o: unknown, ...path: string[]): unknown {
+  let v = o;
+  for (const key of path) v = isDict(v) ? v[key] : undefined;
+  return v;
+}
 
 /** Keystone's checks after the schema: each user, domain and project reference needs an id or a name. */
-function checkAuthRefs(auth: Obj): void {
+function checkAuthRefs(auth: Record<string, unknown>): void {
   const need = (o: unknown, field: string) => {
     if (o && typeof o === 'object' && !('id' in o) && !('name' in o)) {
       throw validationError(`Invalid input for field ${field}: id or name must be present.`);
     }
   };
-  const user = auth.identity?.password?.user;
+  const user = dig(auth, 'identity', 'password', 'user');
   need(user, 'identity/password/user');
-  need(user?.domain, 'identity/password/user/domain');
-  if (auth.scope && typeof auth.scope === 'object') {
-    need(auth.scope.project, 'scope/project');
-    need(auth.scope.project?.domain, 'scope/project/domain');
-    need(auth.scope.domain, 'scope/domain');
+  need(dig(user, 'domain'), 'identity/password/user/domain');
+  if (isDict(auth.scope)) {
+    need(dig(auth.scope, 'project'), 'scope/project');
+    need(dig(auth.scope, 'project', 'domain'), 'scope/project/domain');
+    need(dig(auth.scope, 'domain'), 'scope/domain');
   }
 }
 
-/** Version discovery, tokens (v3 and v2.0) and the /v3/auth/* helpers. */
+/** Tokens (v3 and v2.0) and the /v3/auth/* helpers. */
 export function tokenRoutes(edge: IdentityEdge): void {
   const { identity } = edge;
-  const version = (req: FastifyRequest) => v3(edge.base(req));
-
-  edge.route('GET', '/', async (req, reply) => {
-    reply.status(300).header('location', `${edge.base(req)}/v3/`);
-    return { versions: { values: [version(req)] } };
-  });
-  edge.route('GET', '/v3', async (req) => ({ version: version(req) }));
-  edge.route('GET', '/v2.0', async (req) => ({ version: v2(edge.base(req)) }));
 
   edge.route('POST', '/v2.0/tokens', async (req) => {
     const { token, info } = await identity.authenticateV2(edge.json(req));
-    return accessView(token, info, identity.catalog);
+    return accessView(token, info, await identity.catalogFor(info));
   });
 
   edge.route('POST', '/v3/auth/tokens', async (req, reply) => {
-    const auth = edge.json(req).auth as Obj | null | undefined;
-    if (auth !== undefined && auth !== null) {
-      validateAuth(auth);
-      checkAuthRefs(auth);
-    }
-    const { token, info } = await identity.authenticateV3(auth);
+    const auth = edge.json(req).auth;
+    if (auth !== undefined && auth !== null) validateAuth(auth);
+    // Valid against tokenIssue: an object.
+    const checked = auth as Record<string, unknown> | null | undefined;
+    if (checked) checkAuthRefs(checked);
+    const { token, info } = await identity.authenticateV3(checked, signedRequest(edge, req));
     reply.status(201).header('x-subject-token', token);
-    return tokenView(info, 'nocatalog' in (req.query as object) ? null : identity.catalog);
+    return tokenView(info, 'nocatalog' in (req.query as object) ? null : await identity.catalogFor(info), await identity.federation.enabledSps());
   });
 
   /** The X-Subject-Token's token, or Keystone's 404 saying why not. */
@@ -88,7 +71,7 @@ export function tokenRoutes(edge: IdentityEdge): void {
     const s = await subject(req);
     enforce(req.method === 'HEAD' ? 'identity:check_token' : 'identity:validate_token', caller, { tokenUserId: s.info.user.id });
     reply.header('x-subject-token', s.id);
-    return tokenView(s.info, 'nocatalog' in (req.query as object) ? null : identity.catalog);
+    return tokenView(s.info, 'nocatalog' in (req.query as object) ? null : await identity.catalogFor(s.info), await identity.federation.enabledSps());
   });
 
   edge.route('DELETE', '/v3/auth/tokens', async (req, reply) => {
@@ -104,7 +87,7 @@ export function tokenRoutes(edge: IdentityEdge): void {
     enforce('identity:get_auth_catalog', caller);
     // "A project-scoped token is required to produce a service catalog." (a security error: not shown)
     if (caller.scope.kind !== 'project') throw forbidden();
-    return { catalog: catalogView(identity.catalog), links: { self: `${edge.base(req)}/v3/auth/catalog` } };
+    return { catalog: catalogView(await identity.catalogFor(caller)), links: { self: `${edge.base(req)}/v3/auth/catalog` } };
   });
 
   edge.route('GET', '/v3/auth/projects', async (req) => {

@@ -1,0 +1,81 @@
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { floatingIpPools } from '../../../core/network/floatingips.js';
+import { listAvailability, showAvailability } from '../../../core/network/ipavailability.js';
+import type { Store } from '../../../store/db.js';
+import { stringifyExact } from '../../../util/json.js';
+import { caller } from '../../http.js';
+import { ALL_METHODS as ALL, fieldList as fields, methodNotAllowed, query } from '../request.js';
+
+/** `?fields=a&fields=b` on computed resources. */
+function pick<T extends object>(item: T, fields: string[]): Partial<T> {
+  if (fields.length === 0) return item;
+  return Object.fromEntries(Object.entries(item).filter(([k]) => fields.includes(k))) as Partial<T>;
+}
+
+/** Exact JSON: address totals of IPv6 subnets do not fit a double. */
+function sendExact(reply: FastifyReply, body: unknown) {
+  return reply.type('application/json; charset=utf-8').send(stringifyExact(body));
+}
+
+export interface ServiceProvider {
+  service_type: string;
+  name: string;
+  default: boolean;
+}
+
+/** Read-only views: network-ip-availabilities, floatingip_pools, service-providers. */
+export function viewRoutes(app: FastifyInstance, store: Store, providers: () => ServiceProvider[]): void {
+  app.route({
+    method: [...ALL],
+    url: '/v2.0/network-ip-availabilities',
+    handler: async (req, reply) => {
+      const ctx = caller(req);
+      if (req.method !== 'GET') throw methodNotAllowed();
+      const items = await listAvailability(store.db, ctx, query(req));
+      return sendExact(reply, { network_ip_availabilities: items.map((i) => pick(i, fields(req))) });
+    },
+  });
+  app.route({
+    method: [...ALL],
+    url: '/v2.0/network-ip-availabilities/:network',
+    handler: async (req, reply) => {
+      const ctx = caller(req);
+      if (req.method !== 'GET') throw methodNotAllowed();
+      const { network } = req.params as { network: string };
+      const item = await showAvailability(store.db, ctx, network);
+      return sendExact(reply, { network_ip_availability: pick(item, fields(req)) });
+    },
+  });
+
+  // service-type: the drivers behind the advanced services (routers here: one node, no HA/DVR).
+  app.route({
+    method: [...ALL],
+    url: '/v2.0/service-providers',
+    handler: async (req) => {
+      if (req.method !== 'GET') throw methodNotAllowed();
+      const q = query(req);
+      const want = (k: string) => (q.get(k) ?? []).filter(Boolean);
+      const items = providers().filter(
+        (p) =>
+          (!want('service_type').length || want('service_type').includes(p.service_type)) &&
+          (!want('name').length || want('name').includes(p.name)) &&
+          (!want('default').length ||
+            want('default')
+              .map((d) => d.toLowerCase() === 'true')
+              .includes(p.default)),
+      );
+      return { service_providers: items.map((p) => pick(p, fields(req))) };
+    },
+  });
+
+  app.route({
+    method: [...ALL],
+    url: '/v2.0/floatingip_pools',
+    handler: async (req) => {
+      const ctx = caller(req);
+      if (req.method !== 'GET') throw methodNotAllowed();
+      const pools = await floatingIpPools(store.db, ctx);
+      return { floatingip_pools: pools.map((p) => pick(p, fields(req))) };
+    },
+  });
+}

@@ -1,0 +1,408 @@
+import { createHash } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { SwitchFilter } from './filters.js';
+import type { InstanceRunner, Kernel } from './machine.js';
+import type { PassMemory } from './memory.js';
+import { type Desired, type DesiredNs, type InstanceSpec, ROOT_NS } from './model.js';
+import type { Names } from './names.js';
+import { natStateOf, planNatChange } from './nat.js';
+import { type Owner, ownerKey } from './owners.js';
+import { type Line, type NsPlan, type PeerView, type PlanContext, hostConflicts, planNamespace, predictState, withoutOwners } from './plan.js';
+import type { NsState } from './state.js';
+
+/** What a pass works with: the kernel, instances' processes, and what earlier passes left. */
+export interface PassDeps {
+  kernel: Kernel;
+  processes: InstanceRunner;
+  filter: SwitchFilter;
+  memory: PassMemory;
+  names: Names;
+  log: Logger;
+}
+
+async function mapLimit<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]);
+    }
+  });
+  await Promise.all(workers);
+  return out;
+}
+
+const message = (e: unknown) => (e as Error).message;
+
+/** The owner key that stands for a whole namespace. */
+function ownerOfNs(ns: DesiredNs): Owner {
+  switch (ns.kind) {
+    case 'router':
+      return ownerKey.router(ns.objectId);
+    case 'instance':
+      return ownerKey.instance(ns.objectId);
+    case 'loadbalancer':
+      return ownerKey.loadbalancer(ns.objectId);
+    default:
+      return ns.kind;
+  }
+}
+
+/** Namespaces an owner's objects live in (to retry exactly those). */
+function nsOfOwner(o: Owner, d: Desired): string[] {
+  const out: string[] = [];
+  for (const ns of [d.root, d.switch, ...d.namespaces]) {
+    if (
+      ownerOfNs(ns) === o ||
+      ns.links.some((l) => l.owner === o) ||
+      ns.addrs.some((a) => a.owner === o) ||
+      ns.routes.some((r) => r.owner === o) ||
+      ns.neighbours?.some((n) => n.owner === o) ||
+      ns.nat?.fips.some((f) => f.owner === o)
+    ) {
+      out.push(ns.name);
+    }
+  }
+  if (out.length === 0) out.push(d.switch.name);
+  return out;
+}
+
+/**
+ * One reconcile pass from a desired state to the kernel, in phases the driver runs in order:
+ *
+ *   namespaces   delete ours nobody wants, choose which to look at, create the missing ones
+ *                (the security groups load meanwhile: they name taps, so they may precede them)
+ *   readBack     read what the chosen namespaces hold (or predict it from the last clean apply)
+ *   guardHost    leave out host legs that would shadow an interface of the host's
+ *   plan         each namespace's `ip -batch` lines, pulling in namespaces a new veth lands in
+ *   apply        cleanup everywhere, the host leg, the switch, then owners and routers' NAT
+ *   processes    instances' process trees where something changed
+ *   remember     what is now in place, for the next pass; the errors met, for status
+ *
+ * An incremental pass trusts what it applied cleanly to a namespace that is still the same one
+ * (same inode) and predicts its state instead of reading it; a full pass reads everything.
+ */
+export class Pass {
+  /** Every error of this pass (the desired state's, then the kernel's), owner → reason: what status shows. */
+  readonly errors: Map<Owner, string>;
+  /** What the kernel refused in this pass; the first reason per owner wins. */
+  readonly kernelErrors = new Map<Owner, string>();
+  /** Kernel changes made: ip batch lines, nft scripts, iptables restores, namespaces added/removed. */
+  changes = 0;
+  /** Our namespaces → inode, as listed at the start and again after creating some. */
+  existing = new Map<string, number>();
+  /** Namespaces this pass created (they hold nothing to read back). */
+  readonly created = new Set<string>();
+  /** Namespaces this pass looks at. */
+  readonly dirty = new Set<string>();
+  readonly plans = new Map<string, NsPlan>();
+
+  /** Root, switch, then instances, routers and load balancers. */
+  private readonly all: DesiredNs[];
+  private readonly byName: Map<string, DesiredNs>;
+  private readonly instanceOf: Map<string, InstanceSpec>;
+  /** What each namespace looked at holds: read back, predicted, or null (created by this pass). */
+  private readonly states = new Map<string, NsState | null>();
+  private readonly predicted = new Set<string>();
+  /** The desired state per namespace once the host is guarded (root and switch may lose legs). */
+  private specs: Map<string, DesiredNs>;
+  /** Switch links this pass changes: their events are ours, not flaps. */
+  private touched: string[] = [];
+
+  constructor(
+    private readonly deps: PassDeps,
+    readonly desired: Desired,
+    readonly full: boolean,
+  ) {
+    this.errors = new Map(desired.errors);
+    this.all = [desired.root, desired.switch, ...desired.namespaces];
+    this.byName = new Map(this.all.map((n) => [n.name, n]));
+    this.specs = this.byName;
+    this.instanceOf = new Map(desired.instances.map((i) => [i.ns, i]));
+  }
+
+  fail(o: Owner, reason: string): void {
+    if (!this.kernelErrors.has(o)) this.kernelErrors.set(o, reason);
+  }
+
+  private fingerprint(ns: DesiredNs): string {
+    return createHash('sha1')
+      .update(JSON.stringify([ns, this.instanceOf.get(ns.name) ?? null]))
+      .digest('hex');
+  }
+
+  // ---------------------------------------------------------------- namespaces
+
+  /** Delete the unwanted, choose what to look at, create the missing (and load the filters). */
+  async namespaces(): Promise<void> {
+    this.existing = await this.deps.kernel.listNamespaces();
+    await this.removeUnwanted();
+    this.choose();
+    await this.createMissing();
+  }
+
+  /** Namespaces of ours nobody wants any more: their processes are killed, then they go. */
+  private async removeUnwanted(): Promise<void> {
+    const { kernel, memory, names, log } = this.deps;
+    const doomed = [...this.existing.keys()].filter((n) => names.ownsNamespace(n) && !this.byName.has(n));
+    for (const n of doomed) memory.forget(n);
+    await mapLimit(doomed, 4, (n) => kernel.deleteNamespace(n));
+    this.changes += doomed.length;
+    if (doomed.length) log.info({ namespaces: doomed }, 'removed namespaces');
+  }
+
+  /** What needs looking at: everything on a full pass, else what changed or is not what we applied to. */
+  private choose(): void {
+    const { memory } = this.deps;
+    const sw = this.desired.switch.name;
+    const switchNew = !this.existing.has(sw);
+    for (const ns of this.all) {
+      const ino = ns.kind === 'root' ? 0 : this.existing.get(ns.name);
+      if (this.full || switchNew || !memory.trusts(ns.name, ino, this.fingerprint(ns))) this.dirty.add(ns.name);
+    }
+    // An instance or router namespace that is new or was recreated lost its veths: their switch
+    // ends went with them, so the switch needs looking at too.
+    if (this.desired.namespaces.some((n) => this.dirty.has(n.name) && memory.reborn(n.name, this.existing.get(n.name)))) this.dirty.add(sw);
+  }
+
+  /**
+   * Create the missing namespaces (with their sysctls, before anything goes into them), the
+   * switch first; the security group rules load meanwhile.
+   */
+  private async createMissing(): Promise<void> {
+    const { kernel, filter } = this.deps;
+    const sw = this.desired.switch.name;
+    const missing = this.all.filter((n) => n.kind !== 'root' && !this.existing.has(n.name));
+    const create = async (n: DesiredNs) => {
+      try {
+        await kernel.createNamespace(n.name, n.sysctls, { nsid: n.kind === 'switch' });
+        this.created.add(n.name);
+        this.changes++;
+      } catch (e) {
+        this.fail(ownerOfNs(n), `cannot create namespace ${n.name}: ${message(e)}`);
+      }
+    };
+    if (missing.some((n) => n.kind === 'switch')) await create(this.desired.switch);
+    filter.loading(this.created.has(sw), this.created.has(sw) ? undefined : this.existing.get(sw));
+    const loadFilters = async () => {
+      this.changes += await filter.apply(this.desired.filter, this.full, (o, r) => this.fail(o, r));
+    };
+    await Promise.all([
+      mapLimit(
+        missing.filter((n) => n.kind !== 'switch'),
+        4,
+        create,
+      ),
+      this.created.has(sw) || this.existing.has(sw) ? loadFilters() : undefined,
+    ]);
+    if (this.created.size) this.existing = await kernel.listNamespaces();
+    filter.loaded(this.existing.get(sw));
+  }
+
+  // ---------------------------------------------------------------- read back
+
+  /** Read back what the chosen namespaces hold. */
+  async readBack(): Promise<void> {
+    await mapLimit([...this.dirty], 4, (n) => this.read(n));
+  }
+
+  /**
+   * One namespace's state: nothing when this pass created it; predicted from the last clean
+   * apply when an incremental pass may trust it; else read. The host's namespace is read
+   * whenever our links there change (the leg must not shadow an interface of the host's).
+   */
+  private async read(name: string): Promise<void> {
+    if (this.created.has(name)) {
+      this.states.set(name, null);
+      return;
+    }
+    if (name !== ROOT_NS && !this.existing.has(name)) return;
+    const was = this.deps.memory.applied.get(name);
+    const ino = name === ROOT_NS ? 0 : this.existing.get(name);
+    const spec = this.byName.get(name)!;
+    const sameLinks = name !== ROOT_NS || (was && JSON.stringify([was.spec.links, was.spec.addrs]) === JSON.stringify([spec.links, spec.addrs]));
+    if (!this.full && was && was.ino === ino && sameLinks) {
+      this.states.set(name, predictState(was.spec));
+      this.predicted.add(name);
+      return;
+    }
+    try {
+      this.states.set(name, await this.deps.kernel.readNamespace(name));
+    } catch (e) {
+      this.fail(ownerOfNs(spec), `cannot read namespace ${name}: ${message(e)}`);
+    }
+  }
+
+  // ---------------------------------------------------------------- guard the host
+
+  /** The host leg must not shadow anything the host already has: such legs are left out (and in ERROR). */
+  guardHost(): void {
+    let root = this.desired.root;
+    let sw = this.desired.switch;
+    const rootState = this.states.get(ROOT_NS);
+    if (rootState && !this.predicted.has(ROOT_NS)) {
+      const conflicts = hostConflicts(root, rootState, (n) => this.deps.names.ownsHostLink(n));
+      // A kernel error, so the next pass looks again: the host's interface may go away.
+      for (const [o, reason] of conflicts) this.fail(o, reason);
+      const skip = new Set(conflicts.keys());
+      root = withoutOwners(root, skip);
+      sw = withoutOwners(sw, skip);
+    }
+    this.specs = new Map([...this.byName].map(([k, v]) => [k, k === ROOT_NS ? root : k === sw.name ? sw : v]));
+  }
+
+  // ---------------------------------------------------------------- plan
+
+  /** Plan every namespace looked at; a veth (re)created into a namespace not looked at pulls it in. */
+  async plan(): Promise<void> {
+    for (const name of this.dirty) if (this.states.has(name) || this.created.has(name)) this.planOne(name);
+    for (let round = 0; round < 2; round++) {
+      const pulled = [...this.plans.values()].flatMap((p) => p.createsPeers.map((x) => x.slice(0, x.lastIndexOf('/'))));
+      const late = [...new Set(pulled)].filter((n) => !this.plans.has(n) && this.specs.has(n));
+      if (!late.length) break;
+      await mapLimit(late, 4, (n) => this.read(n));
+      for (const n of late) {
+        this.dirty.add(n);
+        this.planOne(n);
+      }
+    }
+  }
+
+  private planOne(name: string): void {
+    const spec = this.specs.get(name)!;
+    if (name !== ROOT_NS && !this.existing.has(name)) return;
+    this.plans.set(name, planNamespace(spec, this.states.get(name) ?? null, this.context(spec)));
+  }
+
+  private context(self: DesiredNs): PlanContext {
+    return {
+      peer: (ns: string, name: string): PeerView => {
+        if (this.states.has(ns)) {
+          const link = this.states.get(ns)?.links.get(name);
+          if (!link) return 'absent';
+          // A predicted state has no interface indexes to pair by: trust the pair.
+          return this.predicted.has(ns) || this.predicted.has(self.name) ? 'unknown' : link;
+        }
+        if (ns !== ROOT_NS && !this.existing.has(ns)) return 'absent';
+        return 'unknown';
+      },
+      desiredPeer: (ns: string, name: string) => this.specs.get(ns)?.links.find((l) => l.name === name),
+      owns: (name: string) => (self.kind === 'root' ? this.deps.names.ownsHostLink(name) : true),
+      netnsArg: (ns: string) => ns,
+    };
+  }
+
+  // ---------------------------------------------------------------- apply
+
+  /** The switch as planned (its host legs possibly left out). */
+  private get switchSpec(): DesiredNs {
+    return this.specs.get(this.desired.switch.name)!;
+  }
+
+  /** Our own changes make link events too: not flaps. Also records where each switch link leads. */
+  quietOwnLinks(): void {
+    const { memory } = this.deps;
+    const sw = this.switchSpec;
+    this.touched = sw.links.filter((l) => this.plans.has(sw.name) || (l.peer && this.plans.has(l.peer.ns))).map((l) => l.name);
+    for (const name of this.touched) memory.quiet.set(name, Number.POSITIVE_INFINITY);
+    memory.linkOwners = new Map(sw.links.filter((l) => l.peer).map((l) => [l.name, l.peer!.ns]));
+  }
+
+  /**
+   * Cleanup everywhere, then the switch (its taps create the owners' ends), then owners and
+   * routers' NAT side by side. The host's batch goes first only when it creates the host leg
+   * into the switch; otherwise (neighbour entries, addresses) it runs alongside.
+   */
+  async apply(): Promise<void> {
+    const plans = this.plans;
+    const sw = this.switchSpec.name;
+    const owners = this.desired.namespaces.map((n) => n.name).filter((n) => plans.has(n));
+    await mapLimit([...plans], 4, ([ns, p]) => this.batch(ns, p.cleanup));
+    const rootPlan = plans.get(ROOT_NS);
+    const rootFirst = rootPlan !== undefined && rootPlan.createsPeers.length > 0;
+    if (rootPlan && rootFirst) await this.batch(ROOT_NS, rootPlan.apply);
+    const rest = async () => {
+      if (plans.has(sw)) await this.batch(sw, plans.get(sw)!.apply);
+      await Promise.all([
+        mapLimit(owners, 4, (ns) => this.batch(ns, plans.get(ns)!.apply)),
+        mapLimit(
+          this.desired.namespaces.filter((n) => n.kind === 'router' && plans.has(n.name)),
+          4,
+          (n) => this.applyNat(n),
+        ),
+      ]);
+    };
+    await Promise.all([rest(), rootPlan && !rootFirst ? this.batch(ROOT_NS, rootPlan.apply) : undefined]);
+  }
+
+  private async batch(ns: string, lines: Line[]): Promise<void> {
+    this.changes += lines.length;
+    for (const [o, reason] of await this.deps.kernel.ipBatch(ns, lines)) this.fail(o, reason);
+  }
+
+  /** A router's NAT: planned against what we last loaded (a full pass reads it back). */
+  private async applyNat(n: DesiredNs): Promise<void> {
+    const { kernel, memory } = this.deps;
+    try {
+      const ino = this.existing.get(n.name);
+      const cached = memory.nat.get(n.name);
+      const actual = this.created.has(n.name) ? null : !this.full && cached && cached.ino === ino ? cached.state : await kernel.readNat(n.name);
+      const { script, forgotten } = planNatChange(n.nat, actual);
+      if (script) {
+        this.changes++;
+        memory.nat.delete(n.name);
+        await kernel.nftApply(n.name, script);
+      }
+      await Promise.all(forgotten.map((ip) => kernel.conntrackForgetFloating(n.name, ip)));
+      if (ino !== undefined) memory.nat.set(n.name, { ino, state: natStateOf(n.nat) });
+    } catch (e) {
+      memory.nat.delete(n.name);
+      this.fail(ownerKey.router(n.objectId), `nftables: ${message(e)}`);
+      for (const f of n.nat?.fips ?? []) this.fail(f.owner, `nftables: ${message(e)}`);
+    }
+  }
+
+  // ---------------------------------------------------------------- processes
+
+  /** Instances' process trees (only where something changed, or on a full pass). */
+  async processes(): Promise<void> {
+    const { processes, log } = this.deps;
+    await mapLimit(
+      this.desired.instances.filter((i) => this.plans.has(i.ns)),
+      4,
+      async (i) => {
+        const ino = this.existing.get(i.ns);
+        if (ino === undefined) return;
+        try {
+          const r = await processes.reconcile(i, ino);
+          if (r !== 'unchanged') log.info({ instance: i.id, namespace: i.ns, result: r }, 'instance processes');
+        } catch (e) {
+          this.fail(ownerKey.instance(i.id), `processes: ${message(e)}`);
+        }
+      },
+    );
+  }
+
+  // ---------------------------------------------------------------- remember
+
+  /** Remember what is now in place; anything that failed is looked at again next pass. */
+  async remember(): Promise<void> {
+    const { kernel, memory, log } = this.deps;
+    const failedNs = new Set<string>();
+    for (const o of this.kernelErrors.keys()) for (const ns of nsOfOwner(o, this.desired)) failedNs.add(ns);
+    const fresh = await kernel.listNamespaces();
+    for (const name of this.plans.keys()) {
+      const ino = name === ROOT_NS ? 0 : fresh.get(name);
+      if (failedNs.has(name) || ino === undefined) memory.applied.delete(name);
+      else memory.applied.set(name, { fp: this.fingerprint(this.byName.get(name)!), ino, spec: this.specs.get(name)! });
+    }
+    for (const [k, v] of this.kernelErrors) this.errors.set(k, v);
+    if (this.kernelErrors.size) log.warn({ errors: Object.fromEntries(this.kernelErrors) }, 'kernel refused some changes');
+
+    // Link events from now on are flaps again, half a second after our last change.
+    const calm = Date.now() + 500;
+    for (const name of this.touched) memory.quiet.set(name, calm);
+    for (const [name, until] of memory.quiet) if (until < Date.now()) memory.quiet.delete(name);
+  }
+}

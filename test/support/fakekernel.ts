@@ -1,0 +1,546 @@
+import type { Tables } from '../../src/dataplane/netns/iptables.js';
+import type { Closer, InstanceRunner, Kernel } from '../../src/dataplane/netns/machine.js';
+import { type InstanceFreeze, type InstanceSpec, ROOT_NS } from '../../src/dataplane/netns/model.js';
+import type { NatState } from '../../src/dataplane/netns/nat.js';
+import type { Owner } from '../../src/dataplane/netns/owners.js';
+import { type Line, batchErrors } from '../../src/dataplane/netns/plan.js';
+import type { LinkState, NeighbourState, NsState, RouteState } from '../../src/dataplane/netns/state.js';
+import { cidrContains, ipToString, parseCidr, parseIp } from '../../src/util/ip.js';
+
+/**
+ * An in-memory kernel for unit tests of whole reconcile passes: namespaces with inodes, links
+ * (bridges, veth pairs whose ends know each other's index, loopback), addresses, routes,
+ * neighbour entries, iptables tables and a router's NAT table, changed only through the
+ * commands the driver really sends (`ip -batch` lines, `iptables-restore` input, `nft` scripts),
+ * interpreted the way the kernel answers them: a veth dies with either end or its namespace, a
+ * route's gateway must be reachable, a refused restore or nft script changes nothing.
+ *
+ * Tests can refuse commands (`refuse`), change things behind the driver's back (`vanish`,
+ * `flap`) and look at what is there (`links`, `routes`, `namespace`) or what was asked (`calls`).
+ */
+
+interface FakeNs {
+  ino: number;
+  nsid: boolean;
+  sysctls: Map<string, string>;
+  links: Map<string, LinkState>;
+  routes: RouteState[];
+  neighbours: NeighbourState[];
+  nat: NatState | null;
+  iptables: Record<4 | 6, Tables>;
+}
+
+/** A kernel operation as the driver made it. */
+export interface Call {
+  op: keyof Kernel;
+  ns: string;
+  /** ip batch lines, restore or nft input. */
+  input?: string[];
+}
+
+type Matcher = RegExp | string;
+interface Refusal {
+  op: 'ip' | 'iptables' | 'nft' | 'netns';
+  match: Matcher;
+  ns: string | undefined;
+  reason: string;
+}
+
+const BUILTIN: Record<string, string[]> = { filter: ['INPUT', 'FORWARD', 'OUTPUT'], raw: ['PREROUTING', 'OUTPUT'] };
+const NAT_TABLE = 'pocketstack';
+
+class Refused extends Error {}
+
+const cloneTables = (t: Tables): Tables => new Map([...t].map(([table, chains]) => [table, new Map([...chains].map(([c, rules]) => [c, [...rules]]))]));
+const cloneNat = (n: NatState | null): NatState | null => (n ? { fingerprint: n.fingerprint, dnat: new Map(n.dnat), snat: new Map(n.snat) } : null);
+const matches = (m: Matcher, text: string) => (typeof m === 'string' ? text.includes(m) : m.test(text));
+
+export class FakeKernel implements Kernel {
+  readonly calls: Call[] = [];
+  readonly conntrack: Array<{ ns: string; zone?: number; ip: string }> = [];
+  readonly locks = new Set<string>();
+  private readonly spaces = new Map<string, FakeNs>();
+  private nextIno = 4026532001;
+  private nextIfindex = 1;
+  private refusals: Refusal[] = [];
+  private readonly watchers = new Set<() => void>();
+  private readonly monitors = new Set<(ifname: string) => void>();
+  private execs = 0;
+
+  /** The host: loopback and one interface of its own (`eth0`, with `hostAddrs`). */
+  constructor(hostAddrs: string[] = ['192.168.122.10/24']) {
+    const root = this.blank(0, false);
+    root.links.get('lo')!.up = true;
+    const eth0 = this.newLink('eth0', 'veth', 1500, '52:54:00:12:34:56');
+    eth0.kind = null;
+    eth0.up = true;
+    eth0.addrs = hostAddrs;
+    root.links.set('eth0', eth0);
+    this.spaces.set(ROOT_NS, root);
+  }
+
+  // ------------------------------------------------------------ for tests
+
+  /**
+   * Refuse what matches: an `ip` batch line, an `iptables-restore` or `nft` input, or a namespace
+   * name to create (`netns`), optionally only in one namespace. Returns what lifts the refusal.
+   */
+  refuse(op: Refusal['op'], match: Matcher, reason: string, ns?: string): () => void {
+    const r: Refusal = { op, match, ns, reason };
+    this.refusals.push(r);
+    return () => {
+      this.refusals = this.refusals.filter((x) => x !== r);
+    };
+  }
+
+  /** Named namespaces (the host's excluded). */
+  get names(): string[] {
+    return [...this.spaces.keys()].filter((n) => n !== ROOT_NS).sort();
+  }
+
+  /** A namespace's links by name, or undefined when it does not exist. */
+  links(ns: string): Map<string, LinkState> | undefined {
+    return this.spaces.get(ns)?.links;
+  }
+
+  routes(ns: string): RouteState[] | undefined {
+    return this.spaces.get(ns)?.routes;
+  }
+
+  namespace(ns: string): Readonly<FakeNs> | undefined {
+    return this.spaces.get(ns);
+  }
+
+  /** Someone else deletes a namespace (`ip netns del`): its veths' other ends go too. */
+  vanish(ns: string): void {
+    this.remove(ns);
+    this.notifyWatchers();
+  }
+
+  /**
+   * A link goes down and up again behind our back: the kernel flushes the routes through it,
+   * and the root's link monitor hears of it and of its veth peer (in namespaces with an id).
+   */
+  flap(ns: string, ifname: string): void {
+    const space = this.space(ns);
+    const link = space.links.get(ifname);
+    if (!link) throw new Error(`no link ${ifname} in ${ns}`);
+    space.routes = space.routes.filter((r) => r.dev !== ifname);
+    const peer = this.peerOf(link);
+    const heard = [space.nsid ? ifname : null, peer && this.spaces.get(peer.ns)?.nsid ? peer.link.name : null];
+    for (const name of heard) if (name) for (const fn of this.monitors) fn(name);
+  }
+
+  /** Calls of one operation (optionally in one namespace) since `since` (an index into `calls`). */
+  callsOf(op: keyof Kernel, ns?: string, since = 0): Call[] {
+    return this.calls.slice(since).filter((c) => c.op === op && (ns === undefined || c.ns === ns));
+  }
+
+  // ------------------------------------------------------------ Kernel
+
+  async listNamespaces(): Promise<Map<string, number>> {
+    this.record('listNamespaces', ROOT_NS);
+    return new Map([...this.spaces].filter(([n]) => n !== ROOT_NS).map(([n, s]) => [n, s.ino]));
+  }
+
+  async createNamespace(name: string, sysctls: Array<[string, string]>, opts: { nsid: boolean }): Promise<void> {
+    this.record('createNamespace', name);
+    if (this.spaces.has(name)) throw new Error(`Cannot create namespace file "/run/netns/${name}": File exists`);
+    const refused = this.refusal('netns', name, name);
+    if (refused) throw new Error(refused);
+    const s = this.blank(this.nextIno++, opts.nsid);
+    for (const [k, v] of sysctls) s.sysctls.set(k, v);
+    this.spaces.set(name, s);
+    this.notifyWatchers();
+  }
+
+  async deleteNamespace(name: string): Promise<void> {
+    this.record('deleteNamespace', name);
+    this.remove(name);
+    this.notifyWatchers();
+  }
+
+  async assignNsid(ns: string): Promise<void> {
+    this.record('assignNsid', ns);
+    const s = this.spaces.get(ns);
+    if (s) s.nsid = true;
+  }
+
+  async readNamespace(ns: string): Promise<NsState> {
+    this.record('readNamespace', ns);
+    const s = this.space(ns);
+    return {
+      links: new Map([...s.links].map(([n, l]) => [n, { ...l, addrs: [...l.addrs] }])),
+      routes: s.routes.map((r) => ({ ...r })),
+      neighbours: s.neighbours.map((n) => ({ ...n, state: [...n.state] })),
+    };
+  }
+
+  async ipBatch(ns: string, lines: Line[]): Promise<Map<Owner, string>> {
+    if (lines.length === 0) return new Map();
+    this.record(
+      'ipBatch',
+      ns,
+      lines.map((l) => l.cmd),
+    );
+    const failures = new Map<number, string>();
+    lines.forEach((line, i) => {
+      try {
+        const refused = this.refusal('ip', line.cmd, ns);
+        if (refused) throw new Refused(refused);
+        this.ip(ns, line.cmd);
+      } catch (e) {
+        failures.set(i + 1, (e as Error).message);
+      }
+    });
+    return failures.size ? batchErrors(lines, failures, 'ip failed') : new Map();
+  }
+
+  async readNat(ns: string): Promise<NatState | null> {
+    this.record('readNat', ns);
+    return cloneNat(this.spaces.get(ns)?.nat ?? null);
+  }
+
+  async nftApply(ns: string, script: string): Promise<void> {
+    this.record('nftApply', ns, script.split('\n'));
+    const s = this.space(ns);
+    const refused = this.refusal('nft', script, ns);
+    if (refused) throw new Error(`nft -f - exited 1: ${refused}`);
+    s.nat = nft(s.nat, script);
+  }
+
+  async iptablesSave(ns: string, family: 4 | 6): Promise<Tables> {
+    this.record('iptablesSave', ns);
+    return cloneTables(this.space(ns).iptables[family]);
+  }
+
+  async iptablesRestore(ns: string, family: 4 | 6, text: string): Promise<void> {
+    this.record('iptablesRestore', ns, text.split('\n'));
+    const s = this.space(ns);
+    const refused = this.refusal('iptables', text, ns);
+    if (refused) throw new Error(`iptables-restore exited 1: ${refused}`);
+    s.iptables[family] = restore(s.iptables[family], text);
+  }
+
+  async conntrackForget(ns: string, zone: number, ip: string): Promise<void> {
+    this.record('conntrackForget', ns);
+    this.conntrack.push({ ns, zone, ip });
+  }
+
+  async conntrackForgetFloating(ns: string, ip: string): Promise<void> {
+    this.record('conntrackForgetFloating', ns);
+    this.conntrack.push({ ns, ip });
+  }
+
+  execCount(): number {
+    return this.execs;
+  }
+
+  watchNamespaces(onChange: () => void): Closer {
+    this.watchers.add(onChange);
+    return { close: () => this.watchers.delete(onChange) };
+  }
+
+  monitorLinks(onLink: (ifname: string) => void): Closer {
+    this.monitors.add(onLink);
+    return { close: () => this.monitors.delete(onLink) };
+  }
+
+  lock(prefix: string): void {
+    if (this.locks.has(prefix)) throw new Error(`prefix ${prefix} is in use`);
+    this.locks.add(prefix);
+  }
+
+  unlock(prefix: string): void {
+    this.locks.delete(prefix);
+  }
+
+  // ------------------------------------------------------------ the model
+
+  private record(op: keyof Kernel, ns: string, input?: string[]): void {
+    this.execs++;
+    this.calls.push({ op, ns, ...(input ? { input } : {}) });
+  }
+
+  private refusal(op: Refusal['op'], text: string, ns: string): string | null {
+    return this.refusals.find((r) => r.op === op && (r.ns === undefined || r.ns === ns) && matches(r.match, text))?.reason ?? null;
+  }
+
+  private notifyWatchers(): void {
+    for (const fn of this.watchers) fn();
+  }
+
+  private blank(ino: number, nsid: boolean): FakeNs {
+    const lo = this.newLink('lo', 'veth', 65536, '00:00:00:00:00:00');
+    lo.kind = null;
+    return {
+      ino,
+      nsid,
+      sysctls: new Map(),
+      links: new Map([['lo', lo]]),
+      routes: [],
+      neighbours: [],
+      nat: null,
+      iptables: { 4: new Map(), 6: new Map() },
+    };
+  }
+
+  private newLink(name: string, kind: string, mtu: number, mac?: string): LinkState {
+    const ifindex = this.nextIfindex++;
+    const own = `02:00:00:00:${((ifindex >> 8) & 0xff).toString(16).padStart(2, '0')}:${(ifindex & 0xff).toString(16).padStart(2, '0')}`;
+    return { ifindex, name, kind, mtu, mac: (mac ?? own).toLowerCase(), up: false, master: null, linkIndex: null, linkNetnsid: null, addrs: [] };
+  }
+
+  private space(ns: string): FakeNs {
+    const s = this.spaces.get(ns);
+    if (!s) throw new Error(`Cannot open network namespace "${ns}": No such file or directory`);
+    return s;
+  }
+
+  /** A veth's other end, wherever it is. */
+  private peerOf(link: LinkState): { ns: string; link: LinkState } | null {
+    if (link.kind !== 'veth' || link.linkIndex === null) return null;
+    for (const [ns, s] of this.spaces) for (const l of s.links.values()) if (l.ifindex === link.linkIndex) return { ns, link: l };
+    return null;
+  }
+
+  private remove(ns: string): void {
+    const s = this.spaces.get(ns);
+    if (!s || ns === ROOT_NS) return;
+    for (const name of [...s.links.keys()]) this.deleteLink(ns, name);
+    this.spaces.delete(ns);
+  }
+
+  private deleteLink(ns: string, name: string): void {
+    const s = this.space(ns);
+    const link = s.links.get(name);
+    if (!link) throw new Error(`Cannot find device "${name}"`);
+    const peer = this.peerOf(link);
+    s.links.delete(name);
+    s.routes = s.routes.filter((r) => r.dev !== name);
+    s.neighbours = s.neighbours.filter((n) => n.dev !== name);
+    if (link.kind === 'bridge') for (const l of s.links.values()) if (l.master === name) l.master = null;
+    if (peer) this.deleteLink(peer.ns, peer.link.name);
+  }
+
+  /** One `ip` batch line, as iproute2 and the kernel answer it. */
+  private ip(ns: string, cmd: string): void {
+    const s = this.space(ns);
+    const w = cmd.split(/\s+/);
+    const opt = (key: string, from = 0): string | undefined => {
+      const i = w.indexOf(key, from);
+      return i >= 0 ? w[i + 1] : undefined;
+    };
+    const dev = (name: string | undefined): LinkState => {
+      const l = name === undefined ? undefined : s.links.get(name);
+      if (!l) throw new Error(`Cannot find device "${name}"`);
+      return l;
+    };
+    const [object, verb] = w;
+    if (object === 'link' && verb === 'add') {
+      const name = w[2];
+      const type = opt('type');
+      if (s.links.has(name)) throw new Error('RTNETLINK answers: File exists');
+      if (type === 'bridge') {
+        s.links.set(name, this.newLink(name, 'bridge', Number(opt('mtu') ?? 1500)));
+        return;
+      }
+      if (type !== 'veth') throw new Error(`Unknown link type ${type}`);
+      const peerAt = w.indexOf('peer');
+      const mine = w.slice(0, peerAt);
+      const theirs = w.slice(peerAt);
+      const target = theirs[theirs.indexOf('netns') + 1];
+      const t = this.spaces.get(target);
+      if (!t) throw new Error(`Invalid "netns" value "${target}"`);
+      const peerName = theirs[theirs.indexOf('name') + 1];
+      if (t.links.has(peerName)) throw new Error('RTNETLINK answers: File exists');
+      const get = (words: string[], key: string) => (words.includes(key) ? words[words.indexOf(key) + 1] : undefined);
+      const a = this.newLink(name, 'veth', Number(get(mine, 'mtu') ?? 1500), get(mine, 'address'));
+      const b = this.newLink(peerName, 'veth', Number(get(theirs, 'mtu') ?? 1500), get(theirs, 'address'));
+      a.linkIndex = b.ifindex;
+      b.linkIndex = a.ifindex;
+      if (t !== s) {
+        a.linkNetnsid = 0;
+        b.linkNetnsid = 0;
+      }
+      s.links.set(name, a);
+      t.links.set(peerName, b);
+      return;
+    }
+    if (object === 'link' && verb === 'del') {
+      this.deleteLink(ns, w[2]);
+      return;
+    }
+    if (object === 'link' && verb === 'set') {
+      const l = dev(w[2]);
+      const what = w[3];
+      if (what === 'up' || what === 'down') l.up = what === 'up';
+      else if (what === 'mtu') l.mtu = Number(w[4]);
+      else if (what === 'address') l.mac = w[4].toLowerCase();
+      else if (what === 'nomaster') l.master = null;
+      else if (what === 'master') {
+        if (dev(w[4]).kind !== 'bridge') throw new Error('RTNETLINK answers: Invalid argument');
+        l.master = w[4];
+      } else throw new Error(`Error: argument "${what}" is wrong`);
+      return;
+    }
+    if (object === 'addr') {
+      const c = parseCidr(w[2]);
+      const ip = parseIp(w[2].split('/')[0]);
+      if (!c || !ip) throw new Error(`Error: any valid prefix is expected rather than "${w[2]}".`);
+      const cidr = `${ipToString(ip)}/${c.prefix}`;
+      const l = dev(opt('dev'));
+      if (verb === 'replace') {
+        if (!l.addrs.includes(cidr)) l.addrs.push(cidr);
+      } else if (verb === 'del') {
+        if (!l.addrs.includes(cidr)) throw new Error('RTNETLINK answers: Cannot assign requested address');
+        l.addrs = l.addrs.filter((a) => a !== cidr);
+      } else throw new Error(`Command "${verb}" is unknown, try "ip address help".`);
+      return;
+    }
+    if (object === 'neigh' && verb === 'replace') {
+      const d = opt('dev')!;
+      dev(d);
+      const entry = { ip: ipToString(parseIp(w[2])!), dev: d, mac: opt('lladdr')!.toLowerCase(), state: ['STALE'] };
+      s.neighbours = [...s.neighbours.filter((n) => !(n.ip === entry.ip && n.dev === d)), entry];
+      return;
+    }
+    if (object === 'route') {
+      const dst = w[2];
+      const via = opt('via');
+      const gw = via === undefined ? null : parseIp(via);
+      const family = (gw?.version ?? (dst.includes(':') ? 6 : 4)) as 4 | 6;
+      if (verb === 'replace') {
+        if (!gw) throw new Error('Error: inet prefix is expected rather than "via".');
+        let d = opt('dev');
+        if (d !== undefined) dev(d);
+        if (!w.includes('onlink')) {
+          // The gateway must be on a connected subnet (of `dev`, when given).
+          const on = [...s.links.values()].find((l) => (d === undefined || l.name === d) && l.addrs.some((a) => cidrContains(parseCidr(a)!, gw)));
+          if (!on) throw new Error('Error: Nexthop has invalid gateway.');
+          d = on.name;
+        }
+        const route: RouteState = { family, dst, via: ipToString(gw), dev: d ?? null, protocol: 'boot' };
+        s.routes = [...s.routes.filter((r) => !(r.family === family && r.dst === dst)), route];
+        return;
+      }
+      if (verb === 'del') {
+        const d = opt('dev');
+        const i = s.routes.findIndex((r) => r.dst === dst && (!gw || (r.family === family && r.via === ipToString(gw))) && (d === undefined || r.dev === d));
+        if (i < 0) throw new Error('RTNETLINK answers: No such process');
+        s.routes.splice(i, 1);
+        return;
+      }
+    }
+    throw new Error(`Command "${cmd}" is unknown`);
+  }
+}
+
+/** `iptables-restore --noflush`: all or nothing. */
+function restore(tables: Tables, text: string): Tables {
+  const out = cloneTables(tables);
+  let current: Map<string, string[]> | null = null;
+  const lines = text.split('\n');
+  for (const [i, line] of lines.entries()) {
+    const fail = (why: string) => {
+      throw new Error(`line ${i + 1} failed: ${why}`);
+    };
+    if (line === '' || line === 'COMMIT') continue;
+    if (line.startsWith('*')) {
+      const name = line.slice(1);
+      if (!out.has(name)) out.set(name, new Map((BUILTIN[name] ?? []).map((c) => [c, []])));
+      current = out.get(name)!;
+      continue;
+    }
+    if (!current) fail('no table');
+    const chains: Map<string, string[]> = current!;
+    const [verb, chain, ...rest] = line.split(' ');
+    if (verb.startsWith(':')) chains.set(verb.slice(1), []);
+    else if (verb === '-F') {
+      if (!chains.has(chain)) fail(`chain ${chain} does not exist`);
+      chains.set(chain, []);
+    } else if (verb === '-A') {
+      if (!chains.has(chain)) fail(`chain ${chain} does not exist`);
+      const jump = /-j (\S+)$/.exec(rest.join(' '))?.[1];
+      if (jump && /^ps-/.test(jump) && !chains.has(jump)) fail(`chain ${jump} does not exist`);
+      chains.get(chain)!.push(rest.join(' '));
+    } else if (verb === '-X') {
+      if (!chains.has(chain)) fail(`chain ${chain} does not exist`);
+      chains.delete(chain);
+    } else fail(`unknown ${verb}`);
+  }
+  return out;
+}
+
+const pairs = (body: string): Array<[string, string]> =>
+  body
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean)
+    .map((x) => x.split(':').map((y) => y.trim()) as [string, string]);
+
+/** `nft -f`: one transaction over the router's NAT table (only the forms the driver writes). */
+function nft(table: NatState | null, script: string): NatState | null {
+  let t = cloneNat(table);
+  const lines = script.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i];
+    if (line === '') continue;
+    if (line === `table ip ${NAT_TABLE} {}`) {
+      t ??= { fingerprint: null, dnat: new Map(), snat: new Map() };
+    } else if (line === `delete table ip ${NAT_TABLE}`) {
+      if (!t) throw new Error('Error: Could not process rule: No such file or directory');
+      t = null;
+    } else if (line === `table ip ${NAT_TABLE} {`) {
+      // The whole table: maps with their elements, the fingerprint in a rule comment.
+      let depth = 1;
+      const block: string[] = [];
+      while (depth > 0 && ++i < lines.length) {
+        const l = lines[i];
+        if (l === '}') depth--;
+        else block.push(l);
+      }
+      const text = block.join('\n');
+      const elements = (map: string) => pairs(new RegExp(`map ${map} \\{[^;]*;(?: elements = \\{ ([^}]*) \\};)? \\}`).exec(text)?.[1] ?? '');
+      t = { fingerprint: /comment "ps:([0-9a-f]+)"/.exec(text)?.[1] ?? null, dnat: new Map(elements('fip_dnat')), snat: new Map(elements('fip_snat')) };
+    } else {
+      const m = new RegExp(`^(add|delete) element ip ${NAT_TABLE} (fip_dnat|fip_snat) \\{ (.*) \\}$`).exec(line);
+      if (!m || !t) throw new Error(`Error: syntax error or no table: ${line}`);
+      const map = m[2] === 'fip_dnat' ? t.dnat : t.snat;
+      if (m[1] === 'add') for (const [k, v] of pairs(m[3])) map.set(k, v);
+      else
+        for (const k of m[3].split(',').map((x) => x.trim())) {
+          if (!map.delete(k)) throw new Error('Error: Could not process rule: No such file or directory');
+        }
+    }
+  }
+  return t;
+}
+
+/** Instances' processes, as a record of what the driver asked for. */
+export class FakeProcesses implements InstanceRunner {
+  /** Every reconcile that did something: `booted` or `stopped`, per instance. */
+  readonly events: Array<{ id: string; result: 'booted' | 'stopped'; nsIno: number }> = [];
+  readonly removed: Array<ReadonlySet<string>> = [];
+  private readonly state = new Map<string, string>();
+  private readonly frozen = new Map<string, InstanceFreeze>();
+
+  async reconcile(spec: InstanceSpec, nsIno: number): Promise<'booted' | 'stopped' | 'unchanged'> {
+    this.frozen.set(spec.id, spec.running ? spec.frozen : null);
+    const key = JSON.stringify([spec.running, nsIno, spec.bootGeneration]);
+    if (this.state.get(spec.id) === key) return 'unchanged';
+    this.state.set(spec.id, key);
+    const result = spec.running ? 'booted' : 'stopped';
+    this.events.push({ id: spec.id, result, nsIno });
+    return result;
+  }
+
+  /** As the last reconcile left it: a running instance asked to be paused or suspended is frozen. */
+  frozenAs(id: string): InstanceFreeze {
+    return this.frozen.get(id) ?? null;
+  }
+
+  removeAllBut(keep: ReadonlySet<string>): void {
+    this.removed.push(keep);
+  }
+}

@@ -1,0 +1,386 @@
+import pino from 'pino';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { InstanceReport } from '../../src/core/compute/host.js';
+import { type ChangeKind, type ChangeOp, ChangeBus } from '../../src/core/work.js';
+import type { ControlPlane, StatusKind } from '../../src/dataplane/netns/control.js';
+import { NetnsDataPlane } from '../../src/dataplane/netns/driver.js';
+import type { PortRec, Snapshot } from '../../src/dataplane/netns/model.js';
+import { Names } from '../../src/dataplane/netns/names.js';
+import { ownerKey, parseOwner } from '../../src/dataplane/netns/owners.js';
+import { FakeKernel, FakeProcesses } from '../support/fakekernel.js';
+
+/**
+ * Whole reconcile passes of the netns driver against an in-memory kernel (test/support/fakekernel.ts)
+ * and an in-memory control plane: what a user would see (namespaces, links, addresses, routes,
+ * NAT, filters, and the status the API shows) after the store changes or the kernel misbehaves.
+ */
+
+const names = new Names('ps');
+const PUBLIC = 'aaaaaaaa-0000-0000-0000-000000000001';
+const TENANT = 'bbbbbbbb-0000-0000-0000-000000000002';
+const PUB_V4 = 'cccccccc-0000-0000-0000-000000000001';
+const TEN_V4 = 'dddddddd-0000-0000-0000-000000000001';
+const SG = 'eeeeeeee-0000-0000-0000-000000000001';
+const VM1 = '11111111-0000-0000-0000-000000000001';
+const VM2 = '22222222-0000-0000-0000-000000000002';
+const VM3 = '33333333-0000-0000-0000-000000000003';
+const P1 = '0a000001-0000-0000-0000-000000000001';
+const P2 = '0a000002-0000-0000-0000-000000000002';
+const P3 = '0a000003-0000-0000-0000-000000000003';
+const ROUTER = '99999999-0000-0000-0000-000000000009';
+const GW_PORT = 'ab000001-0000-0000-0000-000000000001';
+const RI_PORT = 'ac000001-0000-0000-0000-000000000001';
+const FIP = 'f0000001-0000-0000-0000-000000000001';
+
+const SW = names.switchNs;
+const VM1_NS = names.instanceNs(VM1);
+const VM2_NS = names.instanceNs(VM2);
+const VM3_NS = names.instanceNs(VM3);
+const ROUTER_NS = names.routerNs(ROUTER);
+
+function port(id: string, extra: Partial<PortRec>): PortRec {
+  return {
+    id,
+    networkId: TENANT,
+    mac: 'fa:16:3e:00:00:01',
+    adminUp: true,
+    status: 'DOWN',
+    deviceId: '',
+    deviceOwner: '',
+    bindingHost: '',
+    portSecurity: false,
+    fixedIps: [],
+    allowedAddressPairs: [],
+    securityGroups: [],
+    createdAt: '2026-01-01T00:00:00Z',
+    ...extra,
+  };
+}
+
+const vmPort = (id: string, vm: string, ip: string, mac: string) =>
+  port(id, {
+    deviceId: vm,
+    deviceOwner: 'compute:nova',
+    bindingHost: 'host1',
+    mac,
+    portSecurity: true,
+    securityGroups: [SG],
+    fixedIps: [{ subnetId: TEN_V4, ipAddress: ip }],
+  });
+
+/** Two servers on a tenant network behind a router with a gateway on `public`; the first has a floating IP. */
+function snapshot(): Snapshot {
+  return {
+    networks: [
+      { id: PUBLIC, mtu: 1500, adminUp: true, networkType: 'flat', physicalNetwork: 'public', segmentationId: null },
+      { id: TENANT, mtu: 1450, adminUp: true, networkType: 'vxlan', physicalNetwork: null, segmentationId: 7 },
+    ],
+    subnets: [
+      { id: PUB_V4, networkId: PUBLIC, ipVersion: 4, cidr: '172.24.4.0/24', gatewayIp: '172.24.4.1', hostRoutes: [] },
+      { id: TEN_V4, networkId: TENANT, ipVersion: 4, cidr: '10.0.2.0/24', gatewayIp: '10.0.2.1', hostRoutes: [] },
+    ],
+    ports: [
+      vmPort(P1, VM1, '10.0.2.11', 'fa:16:3e:00:00:11'),
+      vmPort(P2, VM2, '10.0.2.12', 'fa:16:3e:00:00:12'),
+      port(GW_PORT, {
+        networkId: PUBLIC,
+        mac: 'fa:16:3e:00:01:01',
+        deviceId: ROUTER,
+        deviceOwner: 'network:router_gateway',
+        fixedIps: [{ subnetId: PUB_V4, ipAddress: '172.24.4.13' }],
+      }),
+      port(RI_PORT, {
+        mac: 'fa:16:3e:00:02:01',
+        deviceId: ROUTER,
+        deviceOwner: 'network:router_interface',
+        fixedIps: [{ subnetId: TEN_V4, ipAddress: '10.0.2.1' }],
+      }),
+    ],
+    securityGroups: [
+      {
+        id: SG,
+        stateful: true,
+        rules: [
+          { id: 'r1', direction: 'ingress', ethertype: 'IPv4', protocol: 'tcp', portMin: 22, portMax: 22, remoteIpPrefix: null, remoteGroupId: null },
+          { id: 'r2', direction: 'egress', ethertype: 'IPv4', protocol: null, portMin: null, portMax: null, remoteIpPrefix: null, remoteGroupId: null },
+        ],
+      },
+    ],
+    routers: [{ id: ROUTER, adminUp: true, status: 'ACTIVE', enableSnat: true, gatewayPortId: GW_PORT, routes: [] }],
+    floatingIps: [{ id: FIP, floatingIp: '172.24.4.101', fixedIp: '10.0.2.11', portId: P1, routerId: ROUTER, status: 'DOWN' }],
+    instances: null,
+  };
+}
+
+/** The store as the driver sees it: a snapshot tests edit as API calls would, statuses written back into it. */
+class FakeControl implements ControlPlane {
+  readonly changes = new ChangeBus();
+  readonly reports: Array<{ id: string; report: InstanceReport }> = [];
+  readonly instances = {
+    reportInstance: async (id: string, report: InstanceReport) => {
+      this.reports.push({ id, report });
+    },
+  };
+
+  constructor(public snap: Snapshot) {}
+
+  async snapshot(): Promise<Snapshot> {
+    return structuredClone(this.snap);
+  }
+
+  async setStatus(kind: StatusKind, id: string, status: string): Promise<void> {
+    const list = kind === 'port' ? this.snap.ports : kind === 'router' ? this.snap.routers : this.snap.floatingIps;
+    const rec = list.find((x) => x.id === id);
+    if (rec) rec.status = status;
+  }
+
+  /** What the API shows. */
+  status(kind: StatusKind, id: string): string | undefined {
+    const list = kind === 'port' ? this.snap.ports : kind === 'router' ? this.snap.routers : this.snap.floatingIps;
+    return list.find((x) => x.id === id)?.status;
+  }
+
+  /** Change the desired state and publish the change, as a committed API call does. */
+  edit(kind: ChangeKind, id: string, fn: (s: Snapshot) => void, op: ChangeOp = 'update'): void {
+    fn(this.snap);
+    this.changes.publish([{ kind, id, projectId: null, op }]);
+  }
+}
+
+const OPTIONS = { prefix: 'ps', dataDir: '/nonexistent', runUserData: false, instanceUser: 'nobody', publicPhysnet: 'public', resyncMs: 60_000 };
+const running: NetnsDataPlane[] = [];
+
+async function boot(before?: (k: FakeKernel) => void) {
+  const kernel = new FakeKernel();
+  before?.(kernel);
+  const processes = new FakeProcesses();
+  const control = new FakeControl(snapshot());
+  const dp = new NetnsDataPlane(control, OPTIONS, pino({ level: 'silent' }), { kernel, processes });
+  running.push(dp);
+  await dp.start();
+  await dp.idle();
+  return { kernel, processes, control, dp };
+}
+
+/** Namespaces a slice of calls touched with `op`. */
+const touched = (k: FakeKernel, op: 'readNamespace' | 'ipBatch', since: number) => [...new Set(k.callsOf(op, undefined, since).map((c) => c.ns))].sort();
+
+afterEach(async () => {
+  for (const dp of running.splice(0)) await dp.stop();
+});
+
+describe('netns driver against a fake kernel', () => {
+  it("wires every port: each server's namespace and veth appear, addresses, routes, NAT and filters in place, everything ACTIVE", async () => {
+    const { kernel, control, processes, dp } = await boot();
+    expect(kernel.names).toEqual([SW, VM1_NS, VM2_NS, ROUTER_NS].sort());
+    expect(kernel.locks.has('ps')).toBe(true);
+
+    const eth0 = kernel.links(VM1_NS)!.get('eth0')!;
+    const tap = kernel.links(SW)!.get(names.tap(P1))!;
+    expect(eth0).toMatchObject({ kind: 'veth', mac: 'fa:16:3e:00:00:11', mtu: 1450, up: true, addrs: ['10.0.2.11/24'] });
+    expect(tap).toMatchObject({ kind: 'veth', master: names.bridge(TENANT), up: true, linkIndex: eth0.ifindex });
+    expect(eth0.linkIndex).toBe(tap.ifindex);
+    expect(kernel.routes(VM1_NS)).toEqual([{ family: 4, dst: 'default', via: '10.0.2.1', dev: 'eth0', protocol: 'boot' }]);
+    // The router: its legs, the floating IP's NAT, and the host's leg into the public bridge.
+    expect(kernel.links(ROUTER_NS)!.get(names.routerGateway(GW_PORT))!.addrs).toEqual(['172.24.4.13/24', '172.24.4.101/32']);
+    expect(kernel.namespace(ROUTER_NS)!.nat!.dnat).toEqual(new Map([['172.24.4.101', '10.0.2.11']]));
+    expect(kernel.links('')!.get(names.hostLeg(PUBLIC))!.addrs).toEqual(['172.24.4.1/24']);
+    // Security groups: each filtered port's chains, dispatched from the switch's FORWARD chain.
+    const filter = kernel.namespace(SW)!.iptables[4].get('filter')!;
+    expect(filter.get('FORWARD')).toEqual(['-j ps-sg-chain']);
+    expect(filter.get(names.portIngressChain(P1))).toContain(`-j ${names.groupChain(SG, 'ingress')}`);
+
+    expect([P1, P2, GW_PORT, RI_PORT].map((p) => control.status('port', p))).toEqual(['ACTIVE', 'ACTIVE', 'ACTIVE', 'ACTIVE']);
+    expect(control.status('router', ROUTER)).toBe('ACTIVE');
+    expect(control.status('floatingip', FIP)).toBe('ACTIVE');
+    expect(processes.events.map((e) => [e.id, e.result]).sort()).toEqual([
+      [VM1, 'booted'],
+      [VM2, 'booted'],
+    ]);
+    expect(control.reports.map((r) => [r.id, r.report.power]).sort()).toEqual([
+      [VM1, 'running'],
+      [VM2, 'running'],
+    ]);
+    expect(dp.lastPass).toMatchObject({ full: true, errors: 0 });
+  });
+
+  it('converges: a full resync reads every namespace back and changes nothing', async () => {
+    const { kernel, dp } = await boot();
+    const since = kernel.calls.length;
+    await dp.resync();
+    expect(dp.lastPass).toMatchObject({ full: true, changes: 0, errors: 0 });
+    expect(touched(kernel, 'readNamespace', since)).toEqual(['', SW, VM1_NS, VM2_NS, ROUTER_NS].sort());
+    expect(touched(kernel, 'ipBatch', since)).toEqual([]);
+    expect(kernel.callsOf('iptablesRestore', undefined, since)).toEqual([]);
+    expect(kernel.callsOf('nftApply', undefined, since)).toEqual([]);
+  });
+
+  it('an incremental pass touches only the namespace whose desired state changed, and reads none it applied cleanly', async () => {
+    const { kernel, control, dp } = await boot();
+    const since = kernel.calls.length;
+    control.edit('port', P2, (s) => {
+      s.ports.find((p) => p.id === P2)!.adminUp = false;
+    });
+    await dp.idle();
+    expect(dp.lastPass).toMatchObject({ full: false, namespacesTouched: 1, errors: 0 });
+    expect(touched(kernel, 'ipBatch', since)).toEqual([SW]);
+    expect(touched(kernel, 'readNamespace', since)).toEqual([]);
+    expect(kernel.links(SW)!.get(names.tap(P2))!.up).toBe(false);
+    expect(control.status('port', P2)).toBe('DOWN');
+    expect(control.status('port', P1)).toBe('ACTIVE');
+  });
+
+  it("a new server's namespace and veth appear; the other servers' namespaces are neither read nor changed", async () => {
+    const { kernel, control, processes, dp } = await boot();
+    const since = kernel.calls.length;
+    control.edit('port', P3, (s) => {
+      s.ports.push(vmPort(P3, VM3, '10.0.2.13', 'fa:16:3e:00:00:13'));
+    });
+    await dp.idle();
+    expect(kernel.names).toContain(VM3_NS);
+    expect(kernel.links(VM3_NS)!.get('eth0')).toMatchObject({ mac: 'fa:16:3e:00:00:13', up: true, addrs: ['10.0.2.13/24'] });
+    expect(control.status('port', P3)).toBe('ACTIVE');
+    expect(processes.events.filter((e) => e.id === VM3)).toHaveLength(1);
+    // The switch gets its tap, the router learns its new neighbour; nothing else is looked at.
+    expect(touched(kernel, 'ipBatch', since)).toEqual([SW, VM3_NS, ROUTER_NS].sort());
+    expect(touched(kernel, 'readNamespace', since)).toEqual([]);
+  });
+
+  it("a deleted server's namespace, veth and filter chains disappear", async () => {
+    const { kernel, control, dp } = await boot();
+    control.edit(
+      'port',
+      P2,
+      (s) => {
+        s.ports = s.ports.filter((p) => p.id !== P2);
+      },
+      'delete',
+    );
+    await dp.idle();
+    expect(kernel.names).not.toContain(VM2_NS);
+    expect(kernel.callsOf('deleteNamespace').map((c) => c.ns)).toEqual([VM2_NS]);
+    expect(kernel.links(SW)!.has(names.tap(P2))).toBe(false);
+    expect(kernel.namespace(SW)!.iptables[4].get('filter')!.has(names.portIngressChain(P2))).toBe(false);
+    expect(kernel.links(VM1_NS)!.get('eth0')!.up).toBe(true);
+    expect(control.status('port', P1)).toBe('ACTIVE');
+  });
+
+  it("a refused change puts only that port in ERROR with the kernel's reason, the others proceed, and it is retried", async () => {
+    let lift: () => void = () => {};
+    const { kernel, control, dp } = await boot((k) => {
+      lift = k.refuse('ip', 'addr replace 10.0.2.12/24', 'RTNETLINK answers: Permission denied', VM2_NS);
+    });
+    const reason = 'addr replace 10.0.2.12/24 dev eth0: RTNETLINK answers: Permission denied';
+    expect(control.status('port', P2)).toBe('ERROR');
+    expect(dp.portErrors.get(P2)).toBe(reason);
+    // Compute shows the port's reason as the server's fault.
+    expect(control.reports.find((r) => r.id === VM2)!.report).toEqual({ power: 'running', rebootSeq: 1, error: reason });
+    expect(control.status('port', P1)).toBe('ACTIVE');
+    expect(kernel.links(VM1_NS)!.get('eth0')!.addrs).toEqual(['10.0.2.11/24']);
+    expect(kernel.links(VM2_NS)!.get('eth0')!.addrs).toEqual([]);
+
+    // The kernel gives in: the retry (soon, not at the next resync) reads back only where the port
+    // lives: its server's namespace, the switch (its tap), the router (its neighbour entry).
+    const since = kernel.calls.length;
+    lift();
+    await vi.waitFor(
+      async () => {
+        await dp.idle();
+        expect(control.status('port', P2)).toBe('ACTIVE');
+      },
+      { timeout: 3000, interval: 25 },
+    );
+    expect(dp.portErrors.has(P2)).toBe(false);
+    expect(kernel.links(VM2_NS)!.get('eth0')!.addrs).toEqual(['10.0.2.12/24']);
+    expect(touched(kernel, 'readNamespace', since)).toEqual([SW, VM2_NS, ROUTER_NS].sort());
+  });
+
+  it('a port whose security group rules the kernel refuses is in ERROR and its traffic dropped, never passed', async () => {
+    const chain = names.portIngressChain(P2);
+    const { kernel, control, dp } = await boot((k) => {
+      k.refuse('iptables', `:${chain} `, `line 3 failed: ${chain}`);
+    });
+    expect(control.status('port', P2)).toBe('ERROR');
+    expect(dp.portErrors.get(P2)).toMatch(/^iptables: /);
+    expect(control.status('port', P1)).toBe('ACTIVE');
+    const filter = kernel.namespace(SW)!.iptables[4].get('filter')!;
+    expect(filter.has(chain)).toBe(false);
+    const dispatch = filter.get('ps-sg-chain')!;
+    expect(dispatch).toContain(`-m physdev --physdev-out ${names.tap(P2)} --physdev-is-bridged -j DROP`);
+    expect(dispatch).toContain(`-m physdev --physdev-out ${names.tap(P1)} --physdev-is-bridged -j ${names.portIngressChain(P1)}`);
+    // The other port's chains all loaded (its egress chain after the anti-spoofing chain it jumps to).
+    for (const c of [names.portIngressChain(P1), names.portEgressChain(P1), names.portSpoofChain(P1)]) expect(filter.has(c)).toBe(true);
+    expect(dp.portErrors.has(P1)).toBe(false);
+  });
+
+  it('a namespace deleted behind our back is rebuilt at once, and its server booted again', async () => {
+    const { kernel, control, processes, dp } = await boot();
+    const before = kernel.namespace(VM1_NS)!.ino;
+    kernel.vanish(VM1_NS);
+    expect(kernel.links(SW)!.has(names.tap(P1))).toBe(false);
+    await vi.waitFor(
+      async () => {
+        await dp.idle();
+        expect(kernel.names).toContain(VM1_NS);
+      },
+      { timeout: 3000, interval: 25 },
+    );
+    await dp.idle();
+    expect(kernel.namespace(VM1_NS)!.ino).not.toBe(before);
+    const eth0 = kernel.links(VM1_NS)!.get('eth0')!;
+    expect(eth0).toMatchObject({ up: true, addrs: ['10.0.2.11/24'], linkIndex: kernel.links(SW)!.get(names.tap(P1))!.ifindex });
+    expect(kernel.routes(VM1_NS)).toHaveLength(1);
+    expect(processes.events.filter((e) => e.id === VM1).map((e) => e.result)).toEqual(['booted', 'booted']);
+    expect(control.status('port', P1)).toBe('ACTIVE');
+  });
+
+  it("a link flap that flushed a server's routes is heard and repaired, reading back only that server and the switch", async () => {
+    const { kernel, dp } = await boot();
+    // Our own changes are not flaps for half a second after a pass.
+    await new Promise((r) => setTimeout(r, 600));
+    const since = kernel.calls.length;
+    kernel.flap(VM1_NS, 'eth0');
+    expect(kernel.routes(VM1_NS)).toEqual([]);
+    await vi.waitFor(
+      async () => {
+        await dp.idle();
+        expect(kernel.routes(VM1_NS)).toHaveLength(1);
+      },
+      { timeout: 3000, interval: 25 },
+    );
+    expect(touched(kernel, 'readNamespace', since)).toEqual([SW, VM1_NS].sort());
+  });
+
+  it('disassociating a floating IP removes its NAT and forgets its connections; it goes DOWN', async () => {
+    const { kernel, control, dp } = await boot();
+    control.edit('floatingip', FIP, (s) => {
+      Object.assign(s.floatingIps[0], { portId: null, fixedIp: null });
+    });
+    await dp.idle();
+    expect(kernel.namespace(ROUTER_NS)!.nat!.dnat.size).toBe(0);
+    expect(kernel.conntrack).toContainEqual({ ns: ROUTER_NS, ip: '172.24.4.101' });
+    expect(kernel.links(ROUTER_NS)!.get(names.routerGateway(GW_PORT))!.addrs).toEqual(['172.24.4.13/24']);
+    expect(control.status('floatingip', FIP)).toBe('DOWN');
+  });
+
+  it('hears desired-state changes on the change bus, not status reports (its own writes)', async () => {
+    const { kernel, control, dp } = await boot();
+    const since = kernel.calls.length;
+    control.changes.publish([{ kind: 'port', id: P1, projectId: null, op: 'status' }]);
+    await dp.idle();
+    expect(kernel.calls.length).toBe(since);
+    control.changes.publish([{ kind: 'network', id: TENANT, projectId: null, op: 'update' }]);
+    await dp.idle();
+    expect(kernel.calls.length).toBeGreaterThan(since);
+  });
+});
+
+describe('owner keys', () => {
+  it('are built and taken apart in one place', () => {
+    expect(ownerKey.port(P1)).toBe(`port:${P1}`);
+    expect(ownerKey.staleRoute('10.0.0.0/8')).toBe('stale-route:10.0.0.0/8');
+    expect(parseOwner(ownerKey.floatingip(FIP))).toEqual({ kind: 'floatingip', id: FIP });
+    expect(parseOwner(ownerKey.stale('tap:x'))).toEqual({ kind: 'stale', id: 'tap:x' });
+    expect(parseOwner('switch')).toEqual({ kind: 'switch', id: null });
+  });
+});
