@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
@@ -45,6 +45,7 @@ import { Names } from './dataplane/netns/names.js';
 import { parseProtocols } from './dataplane/netns/secgroups.js';
 import { ChangeBus, UnitOfWork } from './core/work.js';
 import { migrate } from './store/migrate.js';
+import { closeDataDir, privateDir } from './util/private.js';
 
 /** Extensions the Neutron core of this build implements. */
 const CORE_EXTENSIONS = [
@@ -135,6 +136,15 @@ export class Cloud {
 
   /** Open the store, migrate, bootstrap on first start, and build (not yet listen on) every API. */
   static async create(config: Config, log: Logger = pino({ level: config.logLevel }, pino.destination(2))): Promise<Cloud> {
+    // Private before anything is written to it: 0700, every file in it 0600 (see util/private.ts).
+    privateDir(config.dataDir);
+    const opened = closeDataDir(config.dataDir);
+    if (opened.length) {
+      log.warn(
+        { dataDir: config.dataDir, changed: opened.length, examples: opened.slice(0, 5).map((c) => `${c.was} ${c.path}`) },
+        'the data directory was readable by other users: its directories are now 0700 and its files 0600',
+      );
+    }
     const store = await Store.open({
       url: config.databaseUrl,
       onIdleConnectionError: (err) =>
@@ -241,7 +251,7 @@ export class Cloud {
 
   private writeCredentials(adminPassword: string | null, demoPassword: string | null, appCred: { id: string; secret: string } | null = null): string[] {
     const dir = this.config.dataDir;
-    mkdirSync(dir, { recursive: true });
+    privateDir(dir);
     const authUrl = `${serviceUrl(this.config, 'identity')}/v3`;
     const written: string[] = [];
     const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;

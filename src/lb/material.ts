@@ -21,7 +21,7 @@ export async function loadTlsMaterial(km: KeyManagerService, g: LbGraph): Promis
       const der = Buffer.from(b.certificate.replace(/-----[^-]+-----/g, '').replace(/\s/g, ''), 'base64');
       certs.set(ref, {
         id: createHash('sha1').update(der).digest('hex'),
-        chain: [b.certificate.trim(), ...b.intermediates.map((i) => i.trim())].join('\n') + '\n',
+        chain: `${[b.certificate.trim(), ...b.intermediates.map((i) => i.trim())].join('\n')}\n`,
         key: b.privateKey,
         names: [...new Set([b.primaryCn, ...b.dnsNames])],
       });

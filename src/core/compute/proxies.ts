@@ -10,7 +10,7 @@ import { DomainError } from '../errors.js';
 import type { Image, ImageChange } from '../image/service.js';
 import { parseIp } from '../../util/ip.js';
 import type { ComputeCore } from './core.js';
-import { novaBadRequest, novaConflict, novaForbidden, novaNotFound } from './errors.js';
+import { novaBadRequest, novaConflict, novaForbidden, novaNotFound, novaNotImplemented } from './errors.js';
 import { adminOnly } from './policy.js';
 import { computeQuotaLimits } from './quotas.js';
 
@@ -543,16 +543,14 @@ export class ComputeProxies {
   // ------------------------------------------------------------ os-baremetal-nodes (≤ 2.35)
 
   /**
-   * Listing or showing nodes proxies to Ironic, which this cloud does not have: Nova's SDK adapter
-   * raises ServiceUnavailable, which no handler expects, so Nova answers its 500.
+   * Listing or showing nodes proxies to Ironic, which this cloud does not have. Nova answers as
+   * it did without an Ironic client (`_check_ironic_client_enabled`: 501 "Ironic client
+   * unavailable, cannot access Ironic."); a current Nova without a baremetal endpoint fails the
+   * SDK's service check instead, which no handler expects (a 500), and a 5xx is no answer to give.
    */
   async baremetalNodes(ctx: RequestContext, action: 'list' | 'show'): Promise<never> {
     adminOnly(ctx, `os_compute_api:os-baremetal-nodes:${action}`);
-    throw new DomainError(
-      'internal',
-      'HTTPInternalServerError',
-      "Unexpected API Error. Please report this at http://bugs.launchpad.net/nova/ and attach the Nova API log if possible.\n<class 'nova.exception.ServiceUnavailable'>",
-    );
+    throw novaNotImplemented('Ironic client unavailable, cannot access Ironic.');
   }
 
   /** Writes were never proxied: Nova points at the Ironic command. */

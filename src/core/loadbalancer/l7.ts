@@ -230,6 +230,14 @@ async function insertRule(trx: Tx, projectId: string, policyId: string, r: RuleI
   return id;
 }
 
+/**
+ * A policy redirects only to a pool of its own load balancer and project: Octavia's
+ * L7PolicyRepository._pool_check answers any other pool as if it did not exist.
+ */
+function checkRedirectPool(pool: { id: string; project_id: string; loadbalancer_id: string | null }, lb: { id: string; project_id: string }): void {
+  if (pool.project_id !== lb.project_id || pool.loadbalancer_id !== lb.id) throw lbErrors.notFound(C.MODEL_NAMES.pool, pool.id);
+}
+
 export class L7Policies {
   constructor(private readonly deps: LbDeps) {}
 
@@ -253,8 +261,9 @@ export class L7Policies {
     if (b.redirect_pool_id) {
       const pool = await redirectPool(db, lb, b.redirect_pool_id);
       checkProtocolPair(listener.protocol, pool.protocol);
+      checkRedirectPool(pool, lb);
     }
-    // A null rule (WSME lets it through) fails where it is first read, as it always has.
+    // No rule is null: the body parser refuses null list items (wsme.ts).
     const rules = (b.rules ?? []).map((r) => r!);
     if (rules.length > C.MAX_L7RULES_PER_POLICY) throw lbErrors.tooManyL7Rules('');
     for (const r of rules) checkRule({ type: r.type, compare_type: r.compare_type, key: r.key, value: r.value });
@@ -307,6 +316,7 @@ export class L7Policies {
     if (v.redirect_pool_id) {
       const pool = await redirectPool(db, lb, v.redirect_pool_id);
       checkProtocolPair(listener.protocol, pool.protocol);
+      checkRedirectPool(pool, lb);
     }
     await this.deps.uow.run(async (w) => {
       const { trx } = w;

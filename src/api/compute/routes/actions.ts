@@ -393,15 +393,13 @@ export function actionRoutes(edge: ComputeEdge): void {
   app.post('/v2.1/servers/:id/action', async (req, reply) => {
     const id = edge.params(req).id;
     const v = edge.version(req);
-    const b = edge.body(req);
-    if (typeof b !== 'object' || b === null || Array.isArray(b) || Object.keys(b).length === 0) throw novaBadRequest('Malformed request body');
     // Nova's action_peek: the body's first key names the action.
-    const [name] = Object.keys(b);
+    const [name, b] = edge.actionBody(req);
     const route = ACTIONS.get(name);
     if (!route) throw novaBadRequest(`There is no such action: ${name}`);
     if ((route.since && !v.gte(route.since)) || (route.until && v.gte(nextMinor(route.until)))) throw NOT_FOUND();
     validateBody(route.schema(v), b);
-    return answer(reply, await route.run(req, id, (b as Body)[name], v));
+    return answer(reply, await route.run(req, id, b[name], v));
   });
 
   // Remote consoles (2.6): none is enabled on this cloud.

@@ -1,6 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import { novaBadRequest } from '../../../core/compute/errors.js';
 import { ComputeEdge } from '../edge.js';
+import { isDict } from '../../../util/json.js';
 import { EXTRA_SPECS_SCHEMA, FLAVOR_UPDATE_SCHEMA, flavorCreateSchema, flavorQuerySchema, truthy, validateBody, validateQuery } from '../schemas.js';
 import { flavorBasic, flavorView } from '../views.js';
 
@@ -116,10 +117,11 @@ export function flavorRoutes(edge: ComputeEdge): void {
   app.post('/v2.1/flavors/:id/action', async (req) => {
     const ctx = edge.caller(req);
     const id = edge.params(req).id;
-    const b = (edge.body(req) ?? {}) as Record<string, { tenant?: string } | undefined>;
-    const grant = 'addTenantAccess' in b;
-    if (!grant && !('removeTenantAccess' in b)) throw novaBadRequest(`There is no such action: ${Object.keys(b)[0] ?? ''}`);
-    const tenant = (grant ? b.addTenantAccess : b.removeTenantAccess)?.tenant;
+    const [name, b] = edge.actionBody(req);
+    const grant = name === 'addTenantAccess';
+    if (!grant && name !== 'removeTenantAccess') throw novaBadRequest(`There is no such action: ${name}`);
+    const args = b[name];
+    const tenant = isDict(args) ? args.tenant : undefined;
     if (typeof tenant !== 'string') throw novaBadRequest("Invalid input for field/attribute tenant. Value: None. 'tenant' is a required property");
     const list = await compute.flavors.grant(ctx, id, tenant, grant);
     return { flavor_access: list.map((p) => ({ flavor_id: id, tenant_id: p })) };
