@@ -148,7 +148,7 @@ export class Cloud {
     network.register(meteringLabelOps());
     network.register(meteringLabelRuleOps());
     const extensions = new Set(CORE_EXTENSIONS);
-    const image = new ImageService(uow, { dataDir: config.dataDir, sizeCap: config.imageSizeCap });
+    const image = new ImageService(uow, { dataDir: config.dataDir, sizeCap: config.imageSizeCap, ...config.image, logger: log.child({ component: 'image' }) });
     // With netns, instances are namespaces the data plane runs: compute waits for its reports.
     const compute = new ComputeService(uow, network, image, { dataDir: config.dataDir, hostname: hostname(), instanceHost: config.dataplane === 'netns' });
     const computeManager = new ComputeManager(compute, changes, log.child({ component: 'compute-manager' }), { buildTimeoutMs: 300_000 });
@@ -199,6 +199,8 @@ export class Cloud {
       // Instances here are network namespaces, not VMs: the image names what to boot and has no disk.
       await image.createPublicImage(admin.id, 'cirros-0.3.3-x86_64-disk', Readable.from([]), { disk: 'qcow2', container: 'bare' });
     }
+    // Glance's metadefs catalog (once), and imports or uploads a stop interrupted.
+    await image.start();
     const files = this.writeCredentials(result.adminPassword, result.demoPassword);
     return { firstStart: result.firstStart, files };
   }
@@ -285,6 +287,7 @@ export class Cloud {
     await this.services.computeManager.stop();
     await this.services.dataplane.stop();
     for (const app of this.apps.values()) await app.close();
+    await this.services.image.stop();
     await this.store.close();
   }
 }
