@@ -378,6 +378,9 @@ describe('tasks, cache and methods', () => {
     expect(wrong.headers.allow).toBe('GET, POST');
     expect(wrong.body.message).toBe('The method PUT is not allowed for this resource. <br /><br />\n');
     expect((await demo.request('GET', '/v2/nothing', undefined, JSON_ACCEPT)).status).toBe(404);
+    // body_reject routes refuse a body.
+    const withBody = await demo.request('DELETE', '/v2/images/00000000-0000-0000-0000-000000000000', { a: 1 }, JSON_ACCEPT);
+    expect([withBody.status, withBody.body.message]).toEqual([400, 'A body is not expected with this request.<br /><br />\n\n\n']);
   });
 });
 

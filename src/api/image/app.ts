@@ -9,8 +9,8 @@ import type { ImageService } from '../../core/image/service.js';
 import type { UnitOfWork } from '../../core/work.js';
 import { type TokenAuthenticator, keystoneMiddleware401, tokenAuth } from '../auth.js';
 import { REASON_PHRASES, createApp } from '../http.js';
-import { methodNotAllowed } from './methods.js';
-import { notFound } from './request.js';
+import { bodyRejected, methodNotAllowed } from './methods.js';
+import { bad, notFound } from './request.js';
 import { cacheRoutes } from './routes/cache.js';
 import { imageDataRoutes } from './routes/data.js';
 import { imageRoutes } from './routes/images.js';
@@ -95,6 +95,10 @@ export function buildImageApi(opts: ImageApiOptions): FastifyInstance {
   app.addHook('onRequest', async (req) => {
     const path = req.url.split('?')[0];
     if (path.length > 1 && path.endsWith('/') && path !== '/v2/') throw notFound();
+  });
+  // A body where Glance's router marks `body_reject` is its 400, before anything else reads it.
+  app.addHook('preValidation', async (req) => {
+    if (bodyRejected(req.method, req.url.split('?')[0], req.headers as Record<string, string>)) throw bad('A body is not expected with this request.');
   });
   // Image data is streamed to disk as it arrives, never buffered; its size cap is the service's.
   app.addContentTypeParser('application/octet-stream', (_req, payload, done) => done(null, payload));

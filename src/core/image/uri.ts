@@ -9,18 +9,17 @@ import { isIP } from 'node:net';
 import { Readable } from 'node:stream';
 import type { ImportFilter } from './options.js';
 
-/** Python's urlparse of what validate_import_uri reads: scheme, hostname (lowercase), port. */
+/**
+ * Python's urlparse of what validate_import_uri reads: scheme, hostname (lowercase), port. Read
+ * from the text as written: a WHATWG URL would turn `http://2130706433/` into 127.0.0.1 before
+ * the filter saw it, which is what Glance's numeric-host check exists to refuse.
+ */
 function parse(uri: string): { scheme: string; host: string; port: number | null } | null {
-  let u: URL;
-  try {
-    u = new URL(uri);
-  } catch {
-    return null;
-  }
-  const host = u.hostname.replace(/^\[(.*)\]$/, '$1').toLowerCase();
-  // WHATWG URLs drop a scheme's default port (`http://h:80/` has port ''); Python keeps it.
-  const written = /^[a-z][a-z0-9+.-]*:\/\/(?:[^@/?#]*@)?(?:\[[^\]]*\]|[^:/?#]*):(\d+)(?:[/?#]|$)/i.exec(uri)?.[1];
-  return { scheme: u.protocol.replace(/:$/, ''), host, port: written === undefined ? null : Number(written) };
+  const m = /^([a-z][a-z0-9+.-]*):\/\/(?:[^@/?#]*@)?(\[[^\]]*\]|[^:/?#]*)(?::([^/?#]*))?(?:[/?#]|$)/i.exec(uri);
+  if (!m) return null;
+  if (m[3] !== undefined && m[3] !== '' && !/^\d+$/.test(m[3])) return null;
+  const host = m[2].replace(/^\[(.*)\]$/, '$1').toLowerCase();
+  return { scheme: m[1].toLowerCase(), host, port: m[3] ? Number(m[3]) : null };
 }
 
 /** normalize_hostname: the canonical IP, the name when it resolves, or null. */
@@ -50,6 +49,15 @@ export async function importUriAllowed(uri: string | undefined, f: ImportFilter,
   if (!uri) return false;
   const p = parse(uri);
   if (!p) return false;
+  // The fetch reads URLs the WHATWG way: one it would send elsewhere than Python's reading names
+  // (a backslash, a numeric host) is refused rather than fetched from where the filter never looked.
+  let fetched: URL;
+  try {
+    fetched = new URL(uri);
+  } catch {
+    return false;
+  }
+  if (fetched.hostname.replace(/^\[(.*)\]$/, '$1').toLowerCase() !== p.host) return false;
   const blSchemes = f.allowedSchemes.length ? [] : f.disallowedSchemes;
   const blHosts = f.allowedHosts.length ? [] : f.disallowedHosts;
   const blPorts = f.allowedPorts.length ? [] : f.disallowedPorts;
