@@ -2,8 +2,10 @@
 # tempest-image.sh - run Tempest's image API tests (tempest.api.image) against a PocketStack
 # started here on free loopback ports (a fresh data directory, stopped afterwards), configured as a
 # Glance with image import and multiple stores is: two file stores and the read-only http store,
-# show_multiple_locations, and web-download allowed only from the loopback web server this script
-# starts to serve CONF.image.http_image (Tempest's default is an Internet URL).
+# show_multiple_locations, every import method (glance-download finds this cloud's own Glance in
+# the catalog's one region, as Tempest's glance-download tests expect), and web-download allowed
+# only from loopback: the web server this script starts to serve CONF.image.http_image (Tempest's
+# default is an Internet URL) and, for glance-download, the image endpoint itself.
 #
 #   scripts/tempest-image.sh [REGEX]
 #
@@ -42,7 +44,8 @@ POCKETSTACK_IDENTITY_PORT=$P_ID POCKETSTACK_NETWORK_PORT=$P_NET POCKETSTACK_COMP
 POCKETSTACK_IMAGE_PORT=$P_IMG POCKETSTACK_LOAD_BALANCER_PORT=$P_LB \
 POCKETSTACK_ADMIN_PASSWORD=secret POCKETSTACK_DEMO_PASSWORD=secret \
 POCKETSTACK_IMAGE_STORES=cheap:file,fast:file,web:http POCKETSTACK_IMAGE_DEFAULT_STORE=fast \
-POCKETSTACK_IMAGE_IMPORT_ALLOWED_HOSTS=127.0.0.1 POCKETSTACK_IMAGE_IMPORT_ALLOWED_PORTS="80,443,$P_WEB" \
+POCKETSTACK_IMAGE_IMPORT_METHODS=glance-direct,web-download,copy-image,glance-download \
+POCKETSTACK_IMAGE_IMPORT_ALLOWED_HOSTS=127.0.0.1 POCKETSTACK_IMAGE_IMPORT_ALLOWED_PORTS="80,443,$P_WEB,$P_IMG" \
 POCKETSTACK_IMAGE_SHOW_MULTIPLE_LOCATIONS=true \
     node --import tsx src/cli/main.ts serve --data-dir "$DATA" --log-level warn > "$DATA/serve.log" 2>&1 &
 SERVER=$!

@@ -148,7 +148,13 @@ export class Cloud {
     network.register(meteringLabelOps());
     network.register(meteringLabelRuleOps());
     const extensions = new Set(CORE_EXTENSIONS);
-    const image = new ImageService(uow, { dataDir: config.dataDir, sizeCap: config.imageSizeCap, ...config.image, logger: log.child({ component: 'image' }) });
+    const image = new ImageService(uow, {
+      dataDir: config.dataDir,
+      sizeCap: config.imageSizeCap,
+      ...config.image,
+      logger: log.child({ component: 'image' }),
+      imageEndpoints: () => buildCatalog(config, served).find((s) => s.type === 'image')?.endpoints ?? [],
+    });
     // With netns, instances are namespaces the data plane runs: compute waits for its reports.
     const compute = new ComputeService(uow, network, image, { dataDir: config.dataDir, hostname: hostname(), instanceHost: config.dataplane === 'netns' });
     const computeManager = new ComputeManager(compute, changes, log.child({ component: 'compute-manager' }), { buildTimeoutMs: 300_000 });

@@ -11,7 +11,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Tx } from '../../store/db.js';
 import type { ImagesTable } from '../../store/schema.js';
@@ -64,7 +64,12 @@ export interface ImportOptions {
   importFilter: ImportFilter;
   sizeCap: number;
   logger?: Logger;
+  /** The image endpoints of the service catalog (glance-download finds its Glance there). */
+  imageEndpoints?: () => Array<{ region: string; interface: string; url: string }>;
 }
+
+/** `[glance_download_properties] extra_properties`: what glance-download copies from the source image. */
+const GLANCE_DOWNLOAD_PROPERTIES = ['hw_', 'trait:', 'os_distro', 'os_secure_boot', 'os_type'];
 
 /** Which steps of an import flow ran (and which store step raised). */
 interface Ran {
@@ -72,6 +77,10 @@ interface Ran {
   failed?: string;
   download: boolean;
   verify: boolean;
+  /** glance-download's _ImportMetadata ran (its revert requeues the image even when it failed early). */
+  metadataRan?: boolean;
+  /** What it changed, to restore on revert. */
+  metadata?: { size: number; old: Map<string, string>; copied: string[]; formats: { disk_format: string | null; container_format: string | null } };
 }
 
 /** The tasks an import runs: what each step needs to know. */
@@ -82,6 +91,8 @@ interface Flow {
   uri?: string;
   stores: string[];
   allMust: boolean;
+  /** glance-download: the caller's token, sent to the remote Glance as the caller's own (memory only). */
+  token?: string;
 }
 
 export class ImageImports {
@@ -202,7 +213,7 @@ export class ImageImports {
    * POST /v2/images/{id}/import: Glance's ImagesController.import_image. Answers once the task is
    * recorded and the image locked by it; the task runs after the answer.
    */
-  async importImage(ctx: RequestContext, id: string, body: ImportBody, storeHeader: string | undefined): Promise<void> {
+  async importImage(ctx: RequestContext, id: string, body: ImportBody, storeHeader: string | undefined, token?: string): Promise<void> {
     const method = body.method.name;
     const uri = typeof body.method.uri === 'string' ? body.method.uri : undefined;
     // The URI filter may look a name up: do it before the transaction, use it in Glance's order.
@@ -247,7 +258,7 @@ export class ImageImports {
         }
       }
       await this.records.setProperties(trx, id, props);
-      w.afterCommit(() => this.spawn({ task, image: id, method, uri, stores, allMust: body.allStoresMustSucceed }));
+      w.afterCommit(() => this.spawn({ task, image: id, method, uri, stores, allMust: body.allStoresMustSucceed, token }));
     });
   }
 
@@ -341,8 +352,10 @@ export class ImageImports {
       } else if (flow.method === 'copy-image') {
         await this.copyToStaging(flow);
       } else if (flow.method === 'glance-download') {
-        // Needs a federated Glance in another region (not offered unless configured).
-        throw new TaskFailure('glance-download is not available');
+        ran.metadataRan = true;
+        ran.metadata = await this.glanceMetadata(flow);
+        ran.download = true;
+        await this.glanceDownload(flow, ran.metadata.size);
       }
       for (const [i, store] of flow.stores.entries()) {
         const setActive = flow.method !== 'copy-image' && (!flow.allMust || i === flow.stores.length - 1);
@@ -408,6 +421,15 @@ export class ImageImports {
         await this.progress(trx, image, FAILED, flow.stores);
         this.stores.staging.files.remove(image.id);
       }
+      // _ImportMetadata.revert: the properties it copied go, the old ones and formats come back.
+      if (ran.metadataRan) await this.requeue(trx, image);
+      const meta = ran.metadata;
+      if (meta) {
+        const props = new Map<string, string | null>(meta.copied.filter((k) => !meta.old.has(k)).map((k) => [k, null]));
+        for (const [k, v] of meta.old) if (!k.startsWith('os_glance')) props.set(k, v);
+        await this.records.setProperties(trx, image.id, props);
+        await trx.updateTable('images').set(meta.formats).where('id', '=', image.id).execute();
+      }
       // _ImageLock.revert
       await this.dropLock(trx, flow);
     });
@@ -434,6 +456,69 @@ export class ImageImports {
     const { body, size } = await openImportUrl(flow.uri ?? '', this.opts.importFilter);
     const written = await this.stores.staging.add(flow.image, body, this.opts.sizeCap);
     if (written.size !== size && size !== 0) {
+      throw new TaskFailure(`Task ${flow.task.id} failed because downloaded data size ${written.size} is different from expected ${size}`);
+    }
+  }
+
+  /** Glance's get_glance_endpoint: the `<interface>URL` of the region's image service, if any. */
+  private glanceEndpoint(flow: Flow): string | undefined {
+    const req = isDict(flow.task.input?.import_req) ? flow.task.input.import_req : {};
+    const m = isDict(req.method) ? req.method : {};
+    const region = String(m.glance_region ?? '').toLowerCase();
+    const iface = String(m.glance_service_interface ?? 'public');
+    return this.opts.imageEndpoints?.().find((e) => e.region.toLowerCase() === region && e.interface === iface)?.url;
+  }
+
+  private remoteImageId(flow: Flow): string {
+    const req = isDict(flow.task.input?.import_req) ? flow.task.input.import_req : {};
+    return isDict(req.method) ? String(req.method.glance_image_id) : '';
+  }
+
+  /**
+   * glance-download's _ImportMetadata: the remote image (as the caller) must be active; its formats
+   * and the properties `[glance_download_properties]` names are set on this image.
+   */
+  private async glanceMetadata(flow: Flow): Promise<NonNullable<Ran['metadata']>> {
+    const endpoint = this.glanceEndpoint(flow);
+    if (!endpoint) throw new TaskFailure('glance endpoint not found');
+    const res = await fetch(`${endpoint}/v2/images/${this.remoteImageId(flow)}`, { headers: { 'x-auth-token': flow.token ?? '' } });
+    if (!res.ok) throw new TaskFailure(`HTTP Error ${res.status}`);
+    const data: unknown = await res.json();
+    if (!isDict(data)) throw new TaskFailure('remote image unreadable');
+    if (data.status !== 'active') throw new TaskFailure(`Source image status should be active instead of ${String(data.status)}`);
+    const copied = Object.keys(data).filter((k) => GLANCE_DOWNLOAD_PROPERTIES.some((p) => k.startsWith(p)) && !k.startsWith('os_glance'));
+    // What _ImportMetadata would set and then revert: checked first, so nothing needs undoing.
+    if (!Number.isInteger(Number(data.size)) || data.size === null) {
+      throw new TaskFailure(`Size attribute of remote image ${this.remoteImageId(flow)} could not be determined.`);
+    }
+    let out: NonNullable<Ran['metadata']> | undefined;
+    const ok = await this.act(flow, async (trx, image) => {
+      out = {
+        size: Number(data.size),
+        old: new Map(Object.entries(image.properties)),
+        copied,
+        formats: { disk_format: image.disk_format, container_format: image.container_format },
+      };
+      await trx
+        .updateTable('images')
+        .set({ disk_format: data.disk_format as string, container_format: data.container_format as string })
+        .where('id', '=', image.id)
+        .execute();
+      await this.records.setProperties(trx, image.id, new Map(copied.map((k) => [k, String(data[k])])));
+    });
+    if (!ok || !out) throw new TaskFailure('Task was aborted externally');
+    return out;
+  }
+
+  /** glance-download's _DownloadGlanceImage: the remote image's data (through the import filter) into staging. */
+  private async glanceDownload(flow: Flow, size: number): Promise<void> {
+    const url = `${this.glanceEndpoint(flow)}/v2/images/${this.remoteImageId(flow)}/file`;
+    if (!(await importUriAllowed(url, this.opts.importFilter))) throw new TaskFailure(`Processed URI for glance-download does not pass filtering: ${url}`);
+    const res = await fetch(url, { headers: { 'x-auth-token': flow.token ?? '' } });
+    if (!res.ok) throw new TaskFailure(`HTTP Error ${res.status}`);
+    const body = res.body ? Readable.fromWeb(res.body as import('node:stream/web').ReadableStream) : Readable.from([]);
+    const written = await this.stores.staging.add(flow.image, body, this.opts.sizeCap);
+    if (written.size !== size) {
       throw new TaskFailure(`Task ${flow.task.id} failed because downloaded data size ${written.size} is different from expected ${size}`);
     }
   }

@@ -115,6 +115,8 @@ export interface ImageServiceOptions extends Partial<ImageOptions> {
   /** Largest accepted upload in bytes (Glance's image_size_cap). */
   sizeCap: number;
   logger?: Logger;
+  /** The image endpoints of the service catalog, for glance-download. */
+  imageEndpoints?: () => Array<{ region: string; interface: string; url: string }>;
 }
 
 /** What GET …/file sends: the image, its size and a way to read (part of) its data. */
@@ -159,6 +161,7 @@ export class ImageService {
       importFilter: this.options.importFilter,
       sizeCap: opts.sizeCap,
       logger: opts.logger,
+      imageEndpoints: opts.imageEndpoints,
     });
     this.locations = new LocationRules(this.stores, this.options.showMultipleLocations);
     this.metadefs = new MetadefService(uow);

@@ -10,7 +10,15 @@ export function importRoutes(app: FastifyInstance, service: ImageService): void 
     const ctx = caller(req);
     const parsed = service.imports.parseBody(body(req));
     const header = req.headers['x-image-meta-store'];
-    await service.imports.importImage(ctx, (req.params as { id: string }).id, parsed, typeof header === 'string' ? header : undefined);
+    // glance-download calls the remote Glance with the caller's token, as Glance does.
+    const token = req.headers['x-auth-token'];
+    await service.imports.importImage(
+      ctx,
+      (req.params as { id: string }).id,
+      parsed,
+      typeof header === 'string' ? header : undefined,
+      typeof token === 'string' ? token : undefined,
+    );
     reply.status(202);
     return reply.send();
   });
