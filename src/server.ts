@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
@@ -34,6 +34,12 @@ import { LoadBalancerService } from './core/loadbalancer/service.js';
 import { createLbEngine } from './lb/factory.js';
 import type { LbEngine } from './lb/engine.js';
 import { Store } from './store/db.js';
+import { InProcessApis } from './dashboard/apis.js';
+import { buildDashboardApi } from './dashboard/app.js';
+import { Explainer } from './dashboard/explain/service.js';
+import { storeControlPlane } from './dataplane/netns/control.js';
+import { Names } from './dataplane/netns/names.js';
+import { parseProtocols } from './dataplane/netns/secgroups.js';
 import { ChangeBus, UnitOfWork } from './core/work.js';
 import { migrate } from './store/migrate.js';
 
@@ -108,6 +114,8 @@ export interface Services {
 /** A running PocketStack: the store, the services and the HTTP servers in front of them. */
 export class Cloud {
   readonly apps = new Map<string, FastifyInstance>();
+  /** The dashboard (topology, explain): a client of the apps above, on its own port. */
+  dashboard!: FastifyInstance;
   private timers: NodeJS.Timeout[] = [];
 
   private constructor(
@@ -134,6 +142,7 @@ export class Cloud {
     const identity = new IdentityService(uow, {
       tokenTtlSeconds: config.tokenTtlSeconds,
       catalog: () => buildCatalog(config, served),
+      dataDir: config.dataDir,
     });
     configureDefaultQuotas(config.quotas);
     const network = new NetworkService(uow);
@@ -153,7 +162,8 @@ export class Cloud {
       sizeCap: config.imageSizeCap,
       ...config.image,
       logger: log.child({ component: 'image' }),
-      imageEndpoints: () => buildCatalog(config, served).find((s) => s.type === 'image')?.endpoints ?? [],
+      // glance-download's Glance is found in the caller's catalog (Keystone's, which is writable).
+      imageEndpoints: async (who) => (await identity.catalog.forToken(who)).find((s) => s.type === 'image')?.endpoints ?? [],
     });
     // With netns, instances are namespaces the data plane runs: compute waits for its reports.
     const compute = new ComputeService(uow, network, image, { dataDir: config.dataDir, hostname: hostname(), instanceHost: config.dataplane === 'netns' });
@@ -183,6 +193,7 @@ export class Cloud {
     cloud.apps.set('compute', buildComputeApi({ logger: log, compute, uow, auth: identity, identityUrl }));
     cloud.apps.set('image', buildImageApi({ logger: log, service: image, uow, auth: identity, identityUrl }));
     cloud.apps.set('load-balancer', buildLoadBalancerApi({ logger: log, service: loadBalancer, uow, auth: identity, identityUrl }));
+    cloud.dashboard = buildDashboard(config, log, cloud, uow);
     return cloud;
   }
 
@@ -207,11 +218,14 @@ export class Cloud {
     }
     // Glance's metadefs catalog (once), and imports or uploads a stop interrupted.
     await image.start();
-    const files = this.writeCredentials(result.adminPassword, result.demoPassword);
+    // clouds.yaml is rewritten only when both passwords are known; its application-credential
+    // cloud then gets a fresh credential (a secret is shown once, so an old one cannot be reused).
+    const appCred = result.adminPassword !== null && result.demoPassword !== null ? await identity.demoAppCredential() : null;
+    const files = this.writeCredentials(result.adminPassword, result.demoPassword, appCred);
     return { firstStart: result.firstStart, files };
   }
 
-  private writeCredentials(adminPassword: string | null, demoPassword: string | null): string[] {
+  private writeCredentials(adminPassword: string | null, demoPassword: string | null, appCred: { id: string; secret: string } | null = null): string[] {
     const dir = this.config.dataDir;
     mkdirSync(dir, { recursive: true });
     const authUrl = `${serviceUrl(this.config, 'identity')}/v3`;
@@ -258,7 +272,21 @@ export class Cloud {
           '    interface: "public"',
           '    identity_api_version: 3',
         ].join('\n');
-      writeFileSync(file, `clouds:\n${cloud('demo', demoPassword)}\n${cloud('admin', adminPassword)}\n`, { mode: 0o600 });
+      const appCredCloud = appCred
+        ? [
+            '  pocketstack-appcred:',
+            '    auth_type: "v3applicationcredential"',
+            '    auth:',
+            `      auth_url: ${JSON.stringify(authUrl)}`,
+            `      application_credential_id: ${JSON.stringify(appCred.id)}`,
+            `      application_credential_secret: ${JSON.stringify(appCred.secret)}`,
+            `    region_name: ${JSON.stringify(this.config.region)}`,
+            '    interface: "public"',
+            '    identity_api_version: 3',
+            '',
+          ].join('\n')
+        : '';
+      writeFileSync(file, `clouds:\n${cloud('demo', demoPassword)}\n${cloud('admin', adminPassword)}\n${appCredCloud}`, { mode: 0o600 });
       chmodSync(file, 0o600);
       written.push(file);
     }
@@ -278,6 +306,24 @@ export class Cloud {
   }
 
   /**
+   * Listen with the dashboard on its port. A port already taken is not fatal: the APIs are what
+   * the cloud is for; the reason is returned for the start-up summary.
+   */
+  async listenDashboard(): Promise<{ url: string } | { error: string }> {
+    try {
+      await this.dashboard.listen({ host: this.config.host, port: this.config.dashboardPort });
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      return {
+        error: `not started: ${this.config.host}:${this.config.dashboardPort} ${code === 'EADDRINUSE' ? 'is in use' : String((e as Error).message)} (POCKETSTACK_DASHBOARD_PORT)`,
+      };
+    }
+    const addr = this.dashboard.server.address();
+    const port = addr && typeof addr === 'object' ? addr.port : this.config.dashboardPort;
+    return { url: `http://${this.config.publicHost}:${port}` };
+  }
+
+  /**
    * Start reconciling the store into the machine (the noop driver only records status) and the
    * compute manager that moves servers through their states.
    */
@@ -294,8 +340,41 @@ export class Cloud {
     await this.services.dataplane.stop();
     for (const app of this.apps.values()) await app.close();
     await this.services.image.stop();
+    await this.dashboard.close();
     await this.store.close();
   }
+}
+
+function buildDashboard(config: Config, log: Logger, cloud: Cloud, uow: UnitOfWork): FastifyInstance {
+  const { dataplane, network, compute, identity, store } = cloud.services;
+  const apis = new InProcessApis(cloud.apps);
+  let protocols = '';
+  try {
+    protocols = readFileSync('/etc/protocols', 'utf8');
+  } catch {
+    // numbers are printed as numbers then
+  }
+  // explain reads the state exactly as the data plane does: its own snapshot when netns runs.
+  const netns = dataplane instanceof NetnsDataPlane ? dataplane : null;
+  const plain = storeControlPlane(network, compute);
+  const explainer = new Explainer(apis, {
+    snapshot: () => (netns ? netns.snapshot() : plain.snapshot()),
+    names: netns ? netns.names : new Names(config.dataplanePrefix),
+    protocolNames: parseProtocols(protocols),
+    store,
+    netns: netns !== null,
+    publicPhysnet: 'public',
+  });
+  return buildDashboardApi({
+    logger: log,
+    uow,
+    changes: uow.changes,
+    auth: identity,
+    apis,
+    identityUrl: () => serviceUrl(config, 'identity'),
+    explainer,
+    info: { dataplane: config.dataplane, runUserData: config.runUserData },
+  });
 }
 
 async function createDataPlane(config: Config, network: NetworkService, instances: InstanceReports, log: Logger): Promise<DataPlaneDriver> {

@@ -64,8 +64,8 @@ export interface ImportOptions {
   importFilter: ImportFilter;
   sizeCap: number;
   logger?: Logger;
-  /** The image endpoints of the service catalog (glance-download finds its Glance there). */
-  imageEndpoints?: () => Array<{ region: string; interface: string; url: string }>;
+  /** The image endpoints of the caller's service catalog (glance-download finds its Glance there). */
+  imageEndpoints?: (caller: { userId: string; projectId: string | null }) => Promise<Array<{ region: string; interface: string; url: string }>>;
 }
 
 /** `[glance_download_properties] extra_properties`: what glance-download copies from the source image. */
@@ -93,6 +93,10 @@ interface Flow {
   allMust: boolean;
   /** glance-download: the caller's token, sent to the remote Glance as the caller's own (memory only). */
   token?: string;
+  /** glance-download: whose catalog names the remote Glance (the token's, as keystonemiddleware passes it). */
+  caller?: { userId: string; projectId: string | null };
+  /** glance-download: the remote Glance, once _ImportMetadata found it. */
+  endpoint?: string;
 }
 
 export class ImageImports {
@@ -258,7 +262,18 @@ export class ImageImports {
         }
       }
       await this.records.setProperties(trx, id, props);
-      w.afterCommit(() => this.spawn({ task, image: id, method, uri, stores, allMust: body.allStoresMustSucceed, token }));
+      w.afterCommit(() =>
+        this.spawn({
+          task,
+          image: id,
+          method,
+          uri,
+          stores,
+          allMust: body.allStoresMustSucceed,
+          token,
+          caller: { userId: ctx.userId, projectId: ctx.projectId },
+        }),
+      );
     });
   }
 
@@ -461,12 +476,14 @@ export class ImageImports {
   }
 
   /** Glance's get_glance_endpoint: the `<interface>URL` of the region's image service, if any. */
-  private glanceEndpoint(flow: Flow): string | undefined {
+  private async glanceEndpoint(flow: Flow): Promise<string | undefined> {
     const req = isDict(flow.task.input?.import_req) ? flow.task.input.import_req : {};
     const m = isDict(req.method) ? req.method : {};
     const region = String(m.glance_region ?? '').toLowerCase();
     const iface = String(m.glance_service_interface ?? 'public');
-    return this.opts.imageEndpoints?.().find((e) => e.region.toLowerCase() === region && e.interface === iface)?.url;
+    if (!this.opts.imageEndpoints || !flow.caller) return undefined;
+    const endpoints = await this.opts.imageEndpoints(flow.caller);
+    return endpoints.find((e) => e.region.toLowerCase() === region && e.interface === iface)?.url;
   }
 
   private remoteImageId(flow: Flow): string {
@@ -479,8 +496,9 @@ export class ImageImports {
    * and the properties `[glance_download_properties]` names are set on this image.
    */
   private async glanceMetadata(flow: Flow): Promise<NonNullable<Ran['metadata']>> {
-    const endpoint = this.glanceEndpoint(flow);
+    const endpoint = await this.glanceEndpoint(flow);
     if (!endpoint) throw new TaskFailure('glance endpoint not found');
+    flow.endpoint = endpoint;
     const res = await fetch(`${endpoint}/v2/images/${this.remoteImageId(flow)}`, { headers: { 'x-auth-token': flow.token ?? '' } });
     if (!res.ok) throw new TaskFailure(`HTTP Error ${res.status}`);
     const data: unknown = await res.json();
@@ -512,7 +530,7 @@ export class ImageImports {
 
   /** glance-download's _DownloadGlanceImage: the remote image's data (through the import filter) into staging. */
   private async glanceDownload(flow: Flow, size: number): Promise<void> {
-    const url = `${this.glanceEndpoint(flow)}/v2/images/${this.remoteImageId(flow)}/file`;
+    const url = `${flow.endpoint}/v2/images/${this.remoteImageId(flow)}/file`;
     if (!(await importUriAllowed(url, this.opts.importFilter))) throw new TaskFailure(`Processed URI for glance-download does not pass filtering: ${url}`);
     const res = await fetch(url, { headers: { 'x-auth-token': flow.token ?? '' } });
     if (!res.ok) throw new TaskFailure(`HTTP Error ${res.status}`);

@@ -115,8 +115,8 @@ export interface ImageServiceOptions extends Partial<ImageOptions> {
   /** Largest accepted upload in bytes (Glance's image_size_cap). */
   sizeCap: number;
   logger?: Logger;
-  /** The image endpoints of the service catalog, for glance-download. */
-  imageEndpoints?: () => Array<{ region: string; interface: string; url: string }>;
+  /** The image endpoints of the caller's service catalog, for glance-download. */
+  imageEndpoints?: (caller: { userId: string; projectId: string | null }) => Promise<Array<{ region: string; interface: string; url: string }>>;
 }
 
 /** What GET …/file sends: the image, its size and a way to read (part of) its data. */
