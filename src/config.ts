@@ -73,6 +73,7 @@ export function loadConfig(overrides: Partial<Config> = {}, env: NodeJS.ProcessE
       compute: int(env.POCKETSTACK_COMPUTE_PORT, 8774),
       image: int(env.POCKETSTACK_IMAGE_PORT, 9292),
       loadBalancer: int(env.POCKETSTACK_LOAD_BALANCER_PORT, 9876),
+      keyManager: int(env.POCKETSTACK_KEY_MANAGER_PORT, 9311),
     },
     dashboardPort: int(env.POCKETSTACK_DASHBOARD_PORT, 8080),
     dataDir,

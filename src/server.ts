@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
@@ -8,6 +8,7 @@ import { buildComputeApi } from './api/compute/app.js';
 import { buildIdentityApi } from './api/identity/app.js';
 import { buildLoadBalancerApi } from './api/loadbalancer/app.js';
 import { buildImageApi } from './api/image/app.js';
+import { buildKeyManagerApi } from './api/keymanager/app.js';
 import { buildNetworkApi } from './api/network/app.js';
 import type { Config } from './config.js';
 import { buildCatalog, serviceUrl } from './core/catalog.js';
@@ -16,6 +17,8 @@ import { ComputeManager } from './core/compute/manager.js';
 import { ComputeService } from './core/compute/service.js';
 import { type RequestContext, systemContext } from './core/context.js';
 import { ImageService } from './core/image/service.js';
+import { Sealer } from './core/keymanager/seal.js';
+import { KeyManagerService } from './core/keymanager/service.js';
 import { DEFAULT_DOMAIN_ID, IdentityService } from './core/identity/service.js';
 import { floatingIpOps } from './core/network/floatingips.js';
 import { meteringLabelOps, meteringLabelRuleOps } from './core/network/metering.js';
@@ -42,6 +45,7 @@ import { Names } from './dataplane/netns/names.js';
 import { parseProtocols } from './dataplane/netns/secgroups.js';
 import { ChangeBus, UnitOfWork } from './core/work.js';
 import { migrate } from './store/migrate.js';
+import { closeDataDir, privateDir } from './util/private.js';
 
 /** Extensions the Neutron core of this build implements. */
 const CORE_EXTENSIONS = [
@@ -96,6 +100,7 @@ export const APP_PORTS: Record<string, keyof Config['ports']> = {
   compute: 'compute',
   image: 'image',
   'load-balancer': 'loadBalancer',
+  'key-manager': 'keyManager',
 };
 
 export interface Services {
@@ -106,6 +111,7 @@ export interface Services {
   dataplane: DataPlaneDriver;
   loadBalancer: LoadBalancerService;
   lbEngine: LbEngine;
+  keyManager: KeyManagerService;
   image: ImageService;
   compute: ComputeService;
   computeManager: ComputeManager;
@@ -130,6 +136,15 @@ export class Cloud {
 
   /** Open the store, migrate, bootstrap on first start, and build (not yet listen on) every API. */
   static async create(config: Config, log: Logger = pino({ level: config.logLevel }, pino.destination(2))): Promise<Cloud> {
+    // Private before anything is written to it: 0700, every file in it 0600 (see util/private.ts).
+    privateDir(config.dataDir);
+    const opened = closeDataDir(config.dataDir);
+    if (opened.length) {
+      log.warn(
+        { dataDir: config.dataDir, changed: opened.length, examples: opened.slice(0, 5).map((c) => `${c.was} ${c.path}`) },
+        'the data directory was readable by other users: its directories are now 0700 and its files 0600',
+      );
+    }
     const store = await Store.open({
       url: config.databaseUrl,
       onIdleConnectionError: (err) =>
@@ -138,7 +153,7 @@ export class Cloud {
     await migrate(store);
     const changes = new ChangeBus((err, c) => log.error({ err, change: c }, 'a change listener failed'));
     const uow = new UnitOfWork(store, changes);
-    const served = new Set(['identity', 'network', 'compute', 'image', 'load-balancer']);
+    const served = new Set(['identity', 'network', 'compute', 'image', 'load-balancer', 'key-manager']);
     const identity = new IdentityService(uow, {
       tokenTtlSeconds: config.tokenTtlSeconds,
       catalog: () => buildCatalog(config, served),
@@ -170,11 +185,25 @@ export class Cloud {
     const computeManager = new ComputeManager(compute, changes, log.child({ component: 'compute-manager' }), { buildTimeoutMs: 300_000 });
     const dataplane = await createDataPlane(config, network, compute, log);
 
-    const loadBalancer = new LoadBalancerService(uow, network, { networkDriver: config.lbNetworkDriver, host: hostname() });
+    // Payloads sealed under a key of the data directory (core/keymanager/seal.ts).
+    const keyManager = new KeyManagerService(uow, Sealer.fromFile(join(config.dataDir, 'keymanager.key')));
+    const loadBalancer = new LoadBalancerService(uow, network, { networkDriver: config.lbNetworkDriver, host: hostname(), keyManager });
     const lbEngine = await createLbEngine(config, loadBalancer, log.child({ component: 'lb-engine' }), dataplane instanceof NetnsDataPlane ? dataplane : null);
     if (config.lbaasV1) extensions.add('lbaas');
 
-    const cloud = new Cloud(config, log, { store, identity, network, extensions, dataplane, image, compute, computeManager, loadBalancer, lbEngine });
+    const cloud = new Cloud(config, log, {
+      store,
+      identity,
+      network,
+      extensions,
+      dataplane,
+      image,
+      compute,
+      computeManager,
+      loadBalancer,
+      lbEngine,
+      keyManager,
+    });
     const identityUrl = () => serviceUrl(config, 'identity');
     cloud.apps.set('identity', buildIdentityApi({ logger: log, identity, uow }));
     cloud.apps.set(
@@ -193,6 +222,7 @@ export class Cloud {
     cloud.apps.set('compute', buildComputeApi({ logger: log, compute, uow, auth: identity, identityUrl }));
     cloud.apps.set('image', buildImageApi({ logger: log, service: image, uow, auth: identity, identityUrl }));
     cloud.apps.set('load-balancer', buildLoadBalancerApi({ logger: log, service: loadBalancer, uow, auth: identity, identityUrl }));
+    cloud.apps.set('key-manager', buildKeyManagerApi({ logger: log, service: keyManager, uow, auth: identity, identityUrl }));
     cloud.dashboard = buildDashboard(config, log, cloud, uow);
     return cloud;
   }
@@ -227,7 +257,7 @@ export class Cloud {
 
   private writeCredentials(adminPassword: string | null, demoPassword: string | null, appCred: { id: string; secret: string } | null = null): string[] {
     const dir = this.config.dataDir;
-    mkdirSync(dir, { recursive: true });
+    privateDir(dir);
     const authUrl = `${serviceUrl(this.config, 'identity')}/v3`;
     const written: string[] = [];
     const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;

@@ -9,6 +9,7 @@ import * as m0006 from './migrations/0006_image.js';
 import * as m0007 from './migrations/0007_loadbalancer.js';
 import * as m0008 from './migrations/0008_metering.js';
 import * as m0009 from './migrations/0009_instance_reports.js';
+import * as m0030 from './migrations/0030_keymanager.js';
 import * as m0040 from './migrations/0040_identity_more.js';
 import * as m0050 from './migrations/0050_image_import.js';
 
@@ -23,6 +24,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0007_loadbalancer': m0007,
   '0008_metering': m0008,
   '0009_instance_reports': m0009,
+  '0030_keymanager': m0030,
   '0040_identity_more': m0040,
   '0050_image_import': m0050,
 };

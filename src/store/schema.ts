@@ -931,6 +931,65 @@ export interface MeteringLabelRulesTable {
   excluded: number;
 }
 
+export interface KmSecretsTable {
+  id: string;
+  project_id: string;
+  creator_id: string | null;
+  name: string | null;
+  secret_type: string;
+  algorithm: string | null;
+  bit_length: number | null;
+  mode: string | null;
+  expiration: string | null;
+  status: string;
+  content_type: string | null;
+  /** Sealed (core/keymanager/seal.ts), never the clear payload. */
+  payload: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface KmContainersTable {
+  id: string;
+  project_id: string;
+  creator_id: string | null;
+  name: string | null;
+  type: string;
+  status: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface KmContainerSecretsTable {
+  container_id: string;
+  name: string | null;
+  secret_id: string;
+  position: number;
+}
+
+export interface KmContainerConsumersTable {
+  container_id: string;
+  name: string;
+  url: string;
+  created_at: string;
+}
+
+export interface KmAclsTable {
+  entity_type: string;
+  entity_id: string;
+  operation: string;
+  project_access: number;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface KmAclUsersTable {
+  entity_type: string;
+  entity_id: string;
+  operation: string;
+  user_id: string;
+}
+
 export interface DB {
   domains: DomainsTable;
   projects: ProjectsTable;
@@ -1019,4 +1078,10 @@ export interface DB {
   subnetpool_prefixes: SubnetpoolPrefixesTable;
   metering_labels: MeteringLabelsTable;
   metering_label_rules: MeteringLabelRulesTable;
+  km_secrets: KmSecretsTable;
+  km_containers: KmContainersTable;
+  km_container_secrets: KmContainerSecretsTable;
+  km_container_consumers: KmContainerConsumersTable;
+  km_acls: KmAclsTable;
+  km_acl_users: KmAclUsersTable;
 }

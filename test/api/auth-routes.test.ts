@@ -33,6 +33,7 @@ const PUBLIC: Record<string, string[]> = {
   compute: ['GET /'],
   image: ['GET /', 'GET /versions'],
   'load-balancer': ['GET /', 'GET /v2', 'GET /v2.0'],
+  'key-manager': ['GET /'],
 };
 
 /** A concrete URL for a route pattern: each parameter and wildcard becomes a made-up id. */

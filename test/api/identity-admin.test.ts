@@ -472,7 +472,7 @@ describe('auth helpers and the catalog views', () => {
     const res = await demo.get('/v3/auth/catalog');
     expect(res.status).toBe(200);
     expect(res.body.links).toEqual({ self: `${B}/v3/auth/catalog` });
-    expect(res.body.catalog.map((s: { type: string }) => s.type)).toEqual(['identity', 'network', 'compute', 'image', 'load-balancer']);
+    expect(res.body.catalog.map((s: { type: string }) => s.type)).toEqual(['identity', 'network', 'compute', 'image', 'load-balancer', 'key-manager']);
     const unscoped = await anon.post('/v3/auth/tokens', {
       auth: { identity: { methods: ['password'], password: { user: { name: 'admin', domain: { id: 'default' }, password: ADMIN_PASSWORD } } } },
     });
@@ -485,7 +485,7 @@ describe('auth helpers and the catalog views', () => {
 
   it('services, endpoints (interface filter) and regions come from the catalog', async () => {
     const services = list(await admin.get('/v3/services'), 'services');
-    expect(services.map((s) => s.type)).toEqual(['identity', 'network', 'compute', 'image', 'load-balancer']);
+    expect(services.map((s) => s.type)).toEqual(['identity', 'network', 'compute', 'image', 'load-balancer', 'key-manager']);
     expect(Object.keys(services[0])).toEqual(['name', 'id', 'type', 'enabled', 'links']);
     const endpoints = list(await admin.get('/v3/endpoints'), 'endpoints');
     expect(endpoints).toHaveLength(services.length * 3);

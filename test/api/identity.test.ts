@@ -134,7 +134,7 @@ describe('POST /v3/auth/tokens', () => {
     expect(t.is_domain).toBe(false);
     expect(t.roles.map((r: { name: string }) => r.name).sort()).toEqual(['admin', 'member', 'reader']);
     const types = t.catalog.map((s: { type: string }) => s.type);
-    expect(types).toEqual(['identity', 'network', 'compute', 'image', 'load-balancer']);
+    expect(types).toEqual(['identity', 'network', 'compute', 'image', 'load-balancer', 'key-manager']);
     for (const s of t.catalog) {
       expect(Object.keys(s)).toEqual(['endpoints', 'id', 'type', 'name']);
       expect(s.endpoints.map((e: { interface: string }) => e.interface)).toEqual(['public', 'internal', 'admin']);

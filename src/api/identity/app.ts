@@ -45,6 +45,8 @@ export function buildIdentityApi(opts: IdentityApiOptions): FastifyInstance {
     name: 'identity',
     logger: opts.logger,
     uow: opts.uow,
+    // Flask decodes a bad percent-escape as U+FFFD and routes on (`Could not find project: \ufffd.`).
+    badPathEncoding: 'replace',
     auth: {
       publicRoutes: [
         'GET /',

@@ -3,6 +3,7 @@ import { unauthorized } from '../../core/errors.js';
 import { expecting, malformedJson } from '../../core/identity/errors.js';
 import { applyHints, hintsFrom, type QueryArgs } from '../../core/identity/hints.js';
 import type { IdentityService, TokenInfo } from '../../core/identity/service.js';
+import { parseJson } from '../../util/json.js';
 import { baseUrl } from '../http.js';
 import { type Schema, validator } from './validate.js';
 
@@ -82,7 +83,7 @@ export class IdentityEdge {
     if (type !== '' && !/^application\/([\w.+-]+\+)?json$/.test(type)) throw expecting('application/json', 'Content-Type header');
     let parsed: unknown;
     try {
-      parsed = JSON.parse(raw);
+      parsed = parseJson(raw);
     } catch {
       throw malformedJson();
     }

@@ -2,13 +2,13 @@
  * The Glance v2 API (port 9292): webob's error format, negotiated by `Accept`, exact routes, image
  * data streamed rather than parsed, and the route modules under routes/.
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { DomainError } from '../../core/errors.js';
 import type { ImageService } from '../../core/image/service.js';
 import type { UnitOfWork } from '../../core/work.js';
 import { type TokenAuthenticator, keystoneMiddleware401, tokenAuth } from '../auth.js';
-import { REASON_PHRASES, createApp } from '../http.js';
+import { REASON_PHRASES, type ReplyView, type RequestView, createApp } from '../http.js';
 import { bodyRejected, methodNotAllowed } from './methods.js';
 import { bad, notFound } from './request.js';
 import { cacheRoutes } from './routes/cache.js';
@@ -34,7 +34,7 @@ export interface ImageApiOptions {
  * Glance's errors are webob's: the explanation rendered as HTML, JSON or plain text depending on
  * what the client accepts (HTML when it does not say).
  */
-function glanceError(err: DomainError, req: FastifyRequest, reply: FastifyReply): unknown {
+function glanceError(err: DomainError, req: RequestView, reply: ReplyView): unknown {
   const status = `${err.status} ${REASON_PHRASES[err.status] ?? 'Error'}`;
   const extra = err as DomainError & { headers?: Record<string, string>; bare?: boolean };
   if (extra.headers) reply.headers(extra.headers);
@@ -44,7 +44,7 @@ function glanceError(err: DomainError, req: FastifyRequest, reply: FastifyReply)
   // (the tasks API's 405) is the explanation alone.
   let body = `${explanation}<br /><br />\n\n\n`;
   if (extra.bare) body = explanation;
-  else if (err.kind === 'method_not_allowed') body = `The method ${req.method} is not allowed for this resource. <br /><br />\n`;
+  else if (err.kind === 'method_not_allowed') body = `The method ${req.method ?? ''} is not allowed for this resource. <br /><br />\n`;
   if (kind === 'json') {
     reply.type('application/json');
     return { message: body, code: status, title: REASON_PHRASES[err.status] ?? 'Error' };

@@ -255,10 +255,12 @@ async function passwordUser(identity: AuthEnv, payload: unknown): Promise<string
     user = await identity.users.find(String(id));
     if (user) await enabledDomain(identity, { id: user.domain_id });
   }
-  if (!user?.enabled) throw unauthorized();
-  const hash = await identity.users.passwordHash(user.id);
+  // One password check whatever was found, so an unknown or disabled user answers as slowly as a
+  // wrong password does (the time must not tell which user names exist).
+  const hash = user?.enabled ? await identity.users.passwordHash(user.id) : null;
   const password = member(u, 'password');
-  if (typeof password !== 'string' || !(await verifyPassword(password, hash))) throw unauthorized();
+  const ok = await verifyPassword(typeof password === 'string' ? password : '', hash);
+  if (!user?.enabled || typeof password !== 'string' || !ok) throw unauthorized();
   return user.id;
 }
 
@@ -311,9 +313,11 @@ export async function authenticateV2(identity: AuthEnv, body: unknown): Promise<
     if (typeof byId === 'string') user = await identity.users.find(byId);
     else if (typeof byName === 'string') user = await identity.users.findByName(byName, DEFAULT_DOMAIN_ID);
     else throw expecting('username', 'passwordCredentials');
+    // One password check whatever was found (see passwordUser).
+    const ok = await verifyPassword(password, user?.enabled ? await identity.users.passwordHash(user.id) : null);
     if (!user?.enabled) throw unauthorized();
     await enabledDomain(identity, { id: user.domain_id });
-    if (!(await verifyPassword(password, await identity.users.passwordHash(user.id)))) throw unauthorized();
+    if (!ok) throw unauthorized();
     userId = user.id;
     methods = ['password'];
   } else if (token && typeof token === 'object') {
