@@ -917,15 +917,12 @@ export class ImageService {
   }
 
   /** The cache API: Glance without `image_cache_dir` (versions 2.14 and 2.16 are not offered). */
-  async cache(ctx: RequestContext, imageId?: string, op?: 'queue' | 'delete'): Promise<never> {
+  async cache(ctx: RequestContext, imageId?: string): Promise<never> {
     if (imageId !== undefined) {
       const row = await this.store.db.selectFrom('images').selectAll().where('id', '=', imageId).executeTakeFirst();
-      if (!row || !(await this.visible(this.store.db, ctx, row))) {
-        // delete_cache_entry then asks the cache, which is not there: Glance fails with a 500.
-        if (op === 'delete')
-          throw new DomainError('internal', 'HTTPInternalServerError', 'The server has either erred or is incapable of performing the requested operation.');
-        throw notFound(`Image ${imageId} not found.`);
-      }
+      // For an unknown image delete_cache_entry asks the absent cache and Glance fails with a 500;
+      // here it is the 404 queueing answers (no request is answered with a 5xx, issue #14).
+      if (!row || !(await this.visible(this.store.db, ctx, row))) throw notFound(`Image ${imageId} not found.`);
     }
     throw cacheRefusal(ctx);
   }

@@ -6,8 +6,8 @@ import { caller } from '../../http.js';
 export function cacheRoutes(app: FastifyInstance, service: ImageService): void {
   app.get('/v2/cache', async (req) => service.cache(caller(req)));
   app.delete('/v2/cache', async (req) => service.cache(caller(req)));
-  app.put('/v2/cache/:id', async (req) => service.cache(caller(req), (req.params as { id: string }).id, 'queue'));
-  app.delete('/v2/cache/:id', async (req) => service.cache(caller(req), (req.params as { id: string }).id, 'delete'));
+  app.put('/v2/cache/:id', async (req) => service.cache(caller(req), (req.params as { id: string }).id));
+  app.delete('/v2/cache/:id', async (req) => service.cache(caller(req), (req.params as { id: string }).id));
   app.get('/v2/cache/nodes/:id', async (req) => service.cache(caller(req)));
   app.post('/v2/cache/clean', async (req) => service.cache(caller(req)));
   app.post('/v2/cache/prune', async (req) => service.cache(caller(req)));

@@ -319,8 +319,9 @@ export class MetadefService {
   }
 
   private objectInput(o: Record<string, unknown>): ObjectInput {
-    // WSME: a mandatory attribute missing is an InvalidInput, which Glance does not catch.
-    if (typeof o.name !== 'string') throw internalError();
+    // WSME: a mandatory attribute missing is an InvalidInput (only a list body gets past the schema
+    // to here). Glance lets it through as a 500; it is answered as the 400 it describes.
+    if (typeof o.name !== 'string') throw bad('Invalid input for field/attribute name. Value: None. Mandatory field missing.');
     const out: ObjectInput = { name: o.name };
     if (typeof o.description === 'string') out.description = o.description;
     if (Array.isArray(o.required)) out.required = o.required.map(String);
