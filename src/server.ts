@@ -25,6 +25,10 @@ import { meteringLabelOps, meteringLabelRuleOps } from './core/network/metering.
 import { networkOps } from './core/network/networks.js';
 import { configureDefaultQuotas } from './core/network/quotas.js';
 import { portOps } from './core/network/ports.js';
+import { PortForwardings } from './core/network/portforwardings.js';
+import { qosPolicyOps } from './core/network/qos.js';
+import { QosRules } from './core/network/qosrules.js';
+import { trunkOps } from './core/network/trunks.js';
 import { L3_SERVICE_PROVIDERS, routerOps } from './core/network/routers.js';
 import { securityGroupOps, securityGroupRuleOps } from './core/network/securitygroups.js';
 import { NetworkService } from './core/network/service.js';
@@ -88,6 +92,32 @@ const CORE_EXTENSIONS = [
   'subnetpool-prefix-ops',
   'tag',
   'tag-ext',
+];
+
+/** QoS, trunks and port forwarding (issue 11): served with the rest of Neutron. */
+const QOS_TRUNK_PF_EXTENSIONS = [
+  'qos',
+  'qos-bw-limit-direction',
+  'qos-default',
+  'qos-rule-type-details',
+  'qos-rule-type-filter',
+  'qos-rules-alias',
+  'qos-fip',
+  'qos-gateway-ip',
+  'qos-bw-minimum-ingress',
+  'qos-pps-minimum',
+  'qos-pps-minimum-rule-alias',
+  'qos-pps',
+  'qos-port-network-policy',
+  'port-resource-request',
+  'port-resource-request-groups',
+  'trunk',
+  'trunk-details',
+  'floating-ip-port-forwarding',
+  'floating-ip-port-forwarding-description',
+  'floating-ip-port-forwarding-port-ranges',
+  'floating-ip-port-forwarding-detail',
+  'expose-port-forwarding-in-fip',
 ];
 
 /** What GET /v2.0/service-providers lists: the drivers of the services this build runs. */
@@ -171,7 +201,11 @@ export class Cloud {
     network.register(floatingIpOps());
     network.register(meteringLabelOps());
     network.register(meteringLabelRuleOps());
-    const extensions = new Set(CORE_EXTENSIONS);
+    network.register(qosPolicyOps());
+    network.register(trunkOps());
+    const qosRules = new QosRules(uow);
+    const portForwardings = new PortForwardings(uow);
+    const extensions = new Set([...CORE_EXTENSIONS, ...QOS_TRUNK_PF_EXTENSIONS]);
     const image = new ImageService(uow, {
       dataDir: config.dataDir,
       sizeCap: config.imageSizeCap,
@@ -217,6 +251,9 @@ export class Cloud {
         extensions: () => [...extensions].sort(),
         serviceProviders: () => SERVICE_PROVIDERS,
         lbaasV1: config.lbaasV1 ? loadBalancer : undefined,
+        qosRules,
+        portForwardings,
+        trunks: true,
       }),
     );
     cloud.apps.set('compute', buildComputeApi({ logger: log, compute, uow, auth: identity, identityUrl }));

@@ -25,7 +25,11 @@ export type NetworkKind =
   | 'security_group'
   | 'security_group_rule'
   | 'metering_label'
-  | 'metering_label_rule';
+  | 'metering_label_rule'
+  /** A QoS policy (and its rules). */
+  | 'policy'
+  | 'trunk'
+  | 'port_forwarding';
 
 /** Every kind of object whose changes are published. */
 export type ChangeKind =

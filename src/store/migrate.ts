@@ -12,6 +12,9 @@ import * as m0009 from './migrations/0009_instance_reports.js';
 import * as m0030 from './migrations/0030_keymanager.js';
 import * as m0040 from './migrations/0040_identity_more.js';
 import * as m0050 from './migrations/0050_image_import.js';
+import * as m0070 from './migrations/0070_qos.js';
+import * as m0071 from './migrations/0071_trunks.js';
+import * as m0072 from './migrations/0072_port_forwardings.js';
 
 /** Migrations are listed here in order; each file only ever gains successors, never edits. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -27,6 +30,9 @@ const MIGRATIONS: Record<string, Migration> = {
   '0030_keymanager': m0030,
   '0040_identity_more': m0040,
   '0050_image_import': m0050,
+  '0070_qos': m0070,
+  '0071_trunks': m0071,
+  '0072_port_forwardings': m0072,
 };
 
 class StaticProvider implements MigrationProvider {

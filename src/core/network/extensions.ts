@@ -163,6 +163,89 @@ export const EXTENSIONS: Record<string, ExtensionInfo> = {
     updated: '2017-01-01T00:00:00-00:00',
   },
   lbaas: { name: 'LoadBalancing service', description: 'Extension for LoadBalancing service', updated: '2012-10-07T10:00:00-00:00' },
+  // QoS (qos.ts, qosrules.ts)
+  qos: { name: 'Quality of Service', description: 'The Quality of Service extension.', updated: '2015-06-08T10:00:00-00:00' },
+  'qos-bw-limit-direction': {
+    name: 'Direction for QoS bandwidth limit rule',
+    description: 'Allow to configure QoS bandwidth limit rule with specific direction: ingress or egress',
+    updated: '2017-04-10T10:00:00-00:00',
+  },
+  // (sic) Neutron's own date.
+  'qos-default': { name: 'QoS default policy', description: 'Expose the QoS default policy per project', updated: '2017-041-06T10:00:00-00:00' },
+  'qos-rule-type-details': {
+    name: 'Details of QoS rule types',
+    description: 'Expose details about QoS rule types supported by loaded backend drivers',
+    updated: '2017-06-22T10:00:00-00:00',
+  },
+  'qos-rule-type-filter': {
+    name: 'Allow to filter the list of QoS rule types',
+    description:
+      'Allows to filter the QoS rule type list adding two new flags. "all_rules" prints all implemented QoS rule types."all_supported" prints all supported QoS rule types by the loaded mechanism drivers',
+    updated: '2022-02-02T10:00:00-00:00',
+  },
+  'qos-rules-alias': {
+    name: 'Quality of Service rules alias API',
+    description: 'API to enable GET, PUT and DELETE operations on QoS policy rules without specifying policy ID',
+    updated: '2018-10-07T10:00:00-00:00',
+  },
+  'qos-fip': { name: 'Floating IP QoS', description: 'The floating IP Quality of Service extension', updated: '2017-07-20T00:00:00-00:00' },
+  'qos-gateway-ip': { name: 'Router gateway IP QoS', description: 'The Router gateway IP Quality of Service extension', updated: '2018-02-24T00:00:00-00:00' },
+  'qos-bw-minimum-ingress': {
+    name: 'Ingress direction for QoS minimum bandwidth rule',
+    description: 'Allow to configure QoS minumum bandwidth rule with ingress direction.',
+    updated: '2018-07-09T10:00:00-00:00',
+  },
+  'qos-pps-minimum': {
+    name: 'QoS minimum packet rate rule',
+    description: 'Allow to configure QoS minimum packet rate rule.',
+    updated: '2021-07-14T10:00:00-00:00',
+  },
+  'qos-pps-minimum-rule-alias': {
+    name: 'QoS minimum packet rate rule alias',
+    description: 'API to enable GET, PUT and DELETE operations on QoS minimum packet rate rule without specifying policy ID',
+    updated: '2021-10-22T10:00:00-00:00',
+  },
+  'qos-pps': { name: 'QoS Rule Type Packet per Second Extension', description: 'Add QoS Rule Type Packet per Second', updated: '2021-05-12T10:00:00-00:00' },
+  'qos-port-network-policy': {
+    name: 'QoS port network policy ID',
+    description: 'Adds a the QoS network ID to the port definition',
+    updated: '2019-11-01T10:00:00-00:00',
+  },
+  'port-resource-request': { name: 'Port Resource Request', description: 'Expose resource request to Port', updated: '2018-05-08T10:00:00-00:00' },
+  'port-resource-request-groups': {
+    name: 'Port Resource Request Groups',
+    description: 'Support requesting multiple groups of resources and traits from the same RP subtree in resource_request',
+    updated: '2021-08-02T10:00:00-00:00',
+  },
+  // Trunks (trunks.ts)
+  trunk: { name: 'Trunk Extension', description: 'Provides support for trunk ports', updated: '2016-01-01T10:00:00-00:00' },
+  'trunk-details': { name: 'Trunk port details', description: 'Expose trunk port details', updated: '2016-01-01T10:00:00-00:00' },
+  // Port forwarding (portforwardings.ts)
+  'floating-ip-port-forwarding': {
+    name: 'Floating IP Port Forwarding',
+    description: 'Allow port forwarding from floating IP port to an internal port',
+    updated: '2018-01-19T10:00:00-00:00',
+  },
+  'floating-ip-port-forwarding-description': {
+    name: 'Floating IP Port Forwarding new attribute description',
+    description: 'Add a description field to Port Forwarding rules',
+    updated: '2019-11-01T10:00:00-00:00',
+  },
+  'floating-ip-port-forwarding-port-ranges': {
+    name: 'Floating IP Port Forwarding support port ranges',
+    description: 'Add suport to port ranges',
+    updated: '2020-07-01T10:00:00-00:00',
+  },
+  'floating-ip-port-forwarding-detail': {
+    name: 'Floating IP port forwarding detail',
+    description: "Allow list floating ip return more port forwarding data, include'id' and 'internal_port_id'",
+    updated: '2022-05-06T10:00:00-00:00',
+  },
+  'expose-port-forwarding-in-fip': {
+    name: 'Expose Floating IP port forwardings',
+    description: 'Expose port forwarding fields in floating IP response',
+    updated: '2018-06-28T16:00:00-00:00',
+  },
 };
 
 export function extensionBody(alias: string) {

@@ -6,6 +6,7 @@ import { uuid as newUuid } from '../../util/ids.js';
 import type { RequestContext } from '../context.js';
 import { DomainError, conflict, invalidInput } from '../errors.js';
 import { NOT_SPECIFIED, availabilityZoneHints, nonNegative, string, toBoolean, toInt, uuid } from './attributes.js';
+import { createNetworkQos, loadNetworkQos, qosPolicyIdAttr, updateNetworkQos } from './qos.js';
 import type { ResourceOps } from './registry.js';
 import { ensureDefaultSecurityGroup } from './securitygroups.js';
 import { type ResourceDef, insertRow, standardAttrs, toColumns, updateRow } from './resource.js';
@@ -20,6 +21,7 @@ interface NetworkComputed {
   availability_zones: string[];
   ipv4_address_scope: null;
   ipv6_address_scope: null;
+  qos_policy_id: string | null;
 }
 
 export const networkDef: ResourceDef<'networks', NetworkComputed> = {
@@ -41,6 +43,7 @@ export const networkDef: ResourceDef<'networks', NetworkComputed> = {
     shared: { post: true, put: true, default: false, filter: true, adminOnly: true, column: 'shared', codec: 'bool', convert: toBoolean },
     project_id: standardAttrs().project_id,
     port_security_enabled: { post: true, put: true, default: true, column: 'port_security_enabled', codec: 'bool', convert: toBoolean },
+    qos_policy_id: qosPolicyIdAttr,
     'router:external': { post: true, put: true, default: false, filter: true, adminOnly: true, column: 'external', codec: 'bool', convert: toBoolean },
     'provider:network_type': {
       post: true,
@@ -95,6 +98,7 @@ export const networkDef: ResourceDef<'networks', NetworkComputed> = {
       const subs = await q.selectFrom('subnets').select(['id', 'network_id']).where('network_id', 'in', chunk).orderBy('created_at').orderBy('id').execute();
       for (const s of subs) subnets.get(s.network_id)?.push(s.id);
     }
+    await loadNetworkQos(q, rows);
   },
 };
 
@@ -246,12 +250,14 @@ export function networkOps(opts: { vxlanRange: () => [number, number] }): Resour
         if (isUniqueViolation(e)) throw conflict('TunnelIdInUse', 'Unable to create the network. The segmentation ID is in use.');
         throw e;
       }
+      await createNetworkQos(w, ctx, { id, project_id: project, physical_network: seg.physicalNetwork }, v.qos_policy_id);
       return id;
     },
 
-    async update(w, _ctx, row, p) {
+    async update(w, ctx, row, p) {
       const { trx } = w;
       const v = { ...p.values };
+      if ('qos_policy_id' in v) await updateNetworkQos(w, ctx, row, v.qos_policy_id);
       if ('provider:network_type' in v || 'provider:physical_network' in v || 'provider:segmentation_id' in v) {
         const same =
           (v['provider:network_type'] ?? row.network_type) === row.network_type &&

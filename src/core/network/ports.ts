@@ -24,12 +24,15 @@ import {
   uuidList,
   values as valuesV,
 } from './attributes.js';
+import { dropPortForwardings } from './fipforwardings.js';
 import { ipAlreadyAllocated, ipGenerationFailure, ipam } from './ipam.js';
 import { visibleNetwork } from './networks.js';
+import { type PortQosComputed, createPortQos, loadPortQos, qosPolicyIdAttr, updatePortQos } from './qos.js';
 import type { ResourceOps } from './registry.js';
 import { type ResourceDef, insertRow, policyError, prepareCreate, prepareUpdate, standardAttrs, toColumns, updateRow } from './resource.js';
 import { bindPortGroups, checkPortGroups, ensureDefaultSecurityGroup } from './securitygroups.js';
 import { ROUTER_PORT_OWNERS, isAutoAddressSubnet, networkSubnets, subnetPools } from './subnets.js';
+import { type TrunkDetails, assertPortNotInTrunk, loadTrunkDetails } from './trunks.js';
 
 export const MAX_FIXED_IPS_PER_PORT = 5;
 const VNIC_TYPES = [
@@ -64,7 +67,8 @@ interface DhcpOpt {
 }
 
 /** Attributes computed for rendering (the last two are decoded from their JSON columns). */
-interface PortComputed {
+interface PortComputed extends PortQosComputed {
+  trunk_details: TrunkDetails;
   fixed_ips: Array<{ subnet_id: string; ip_address: string }>;
   security_groups: string[];
   allowed_address_pairs: Array<{ ip_address: string; mac_address: string }>;
@@ -92,6 +96,9 @@ export const portDef: ResourceDef<'ports', PortComputed> = {
     fixed_ips: { post: true, put: true, default: NOT_SPECIFIED, filter: true, convertList: (vs) => [kvpListToDict(vs)], validate: fixedIps },
     project_id: standardAttrs().project_id,
     port_security_enabled: { post: true, put: true, default: NOT_SPECIFIED, column: 'port_security_enabled', codec: 'bool', convert: toBoolean },
+    qos_policy_id: qosPolicyIdAttr,
+    qos_network_policy_id: {},
+    resource_request: { adminOnlyRead: true },
     security_groups: { post: true, put: true, default: NOT_SPECIFIED, filter: true, convert: noneToEmptyList, validate: uuidList },
     'binding:vnic_type': {
       post: true,
@@ -118,6 +125,7 @@ export const portDef: ResourceDef<'ports', PortComputed> = {
     'binding:vif_details': { adminOnlyRead: true, column: 'binding_vif_details', codec: 'json' },
     allowed_address_pairs: { post: true, put: true, default: NOT_SPECIFIED, convert: noneToEmptyList, validate: allowedAddressPairs },
     extra_dhcp_opts: { post: true, put: true, default: null, validate: extraDhcpOpts },
+    trunk_details: {},
     ...(({ tenant_id: _t, project_id: _p, ...rest }) => rest)(standardAttrs()),
   },
   specialFilters: {
@@ -176,6 +184,8 @@ export const portDef: ResourceDef<'ports', PortComputed> = {
       if (allocs.length > 1) allocs.sort((a, b) => a.position - b.position);
       r.__fixed_ips = allocs.map((a) => ({ subnet_id: a.subnet_id, ip_address: a.ip_address }));
     }
+    await loadPortQos(q, rows);
+    await loadTrunkDetails(q, rows);
   },
 };
 
@@ -425,6 +435,7 @@ export function portOps(): ResourceOps<'ports', PortComputed> {
       const allocs = await allocateIps(trx, network.id, id, mac, owner, requested);
       await writeAllocations(trx, id, network.id, allocs);
       await bindPortGroups(trx, id, groups);
+      await createPortQos(w, ctx, { id, network_id: network.id, binding_vnic_type: v['binding:vnic_type'] as string }, v.qos_policy_id);
       return id;
     },
 
@@ -484,6 +495,8 @@ export function portOps(): ResourceOps<'ports', PortComputed> {
         const allocs = await allocateIps(trx, row.network_id, row.id, mac, owner, fresh, kept);
         if (allocs.length > MAX_FIXED_IPS_PER_PORT) throw invalidInput('Exceeded maximum amount of fixed ips per port.');
         await writeAllocations(trx, row.id, row.network_id, allocs);
+        // Forwardings to an address the port no longer has go (PortForwardingPlugin._process_port_request).
+        await dropPortForwardings(w, row.id, new Set(allocs.map((a) => ipToString(a.ip))));
         delete v.fixed_ips;
       }
 
@@ -514,11 +527,16 @@ export function portOps(): ResourceOps<'ports', PortComputed> {
         if (!host) cols.status = 'DOWN';
       }
       if (v.admin_state_up === false) cols.status = 'DOWN';
+      if ('qos_policy_id' in v) {
+        const vnic = (v['binding:vnic_type'] as string | undefined) ?? row.binding_vnic_type;
+        await updatePortQos(w, ctx, { id: row.id, network_id: row.network_id, binding_vnic_type: vnic }, v.qos_policy_id);
+      }
       await updateRow(trx, portDef, row, cols);
     },
 
     async delete(w, _ctx, row) {
       const { trx } = w;
+      await assertPortNotInTrunk(trx, row.id);
       await preventServicePortDeletion(trx, row);
       await deletePort(w, row.id);
     },
@@ -566,6 +584,8 @@ export async function deletePort(w: Work, portId: string): Promise<void> {
   const { trx } = w;
   const row = await trx.selectFrom('ports').select('project_id').where('id', '=', portId).executeTakeFirst();
   if (row) w.changed('port', portId, row.project_id, 'delete');
+  // Its forwardings go with it; a floating IP left without any lets go of its router.
+  await dropPortForwardings(w, portId);
   // Floating IPs pointing at the port let go of it (Neutron's disassociate_floatingips).
   await trx
     .updateTable('floating_ips')

@@ -35,6 +35,8 @@ export interface NeutronKinds {
   security_group_rules: 'security_group_rule';
   metering_labels: 'metering_label';
   metering_label_rules: 'metering_label_rule';
+  qos_policies: 'policy';
+  trunks: 'trunk';
 }
 export type NeutronTable = keyof NeutronKinds;
 /** The singular name of what table `T` keeps (`port` for `ports`); any name for tables outside Neutron. */
