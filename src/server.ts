@@ -206,7 +206,14 @@ export class Cloud {
     const qosRules = new QosRules(uow);
     const portForwardings = new PortForwardings(uow);
     const extensions = new Set([...CORE_EXTENSIONS, ...QOS_TRUNK_PF_EXTENSIONS]);
-    const image = new ImageService(uow, { dataDir: config.dataDir, sizeCap: config.imageSizeCap });
+    const image = new ImageService(uow, {
+      dataDir: config.dataDir,
+      sizeCap: config.imageSizeCap,
+      ...config.image,
+      logger: log.child({ component: 'image' }),
+      // glance-download's Glance is found in the caller's catalog (Keystone's, which is writable).
+      imageEndpoints: async (who) => (await identity.catalog.forToken(who)).find((s) => s.type === 'image')?.endpoints ?? [],
+    });
     // With netns, instances are namespaces the data plane runs: compute waits for its reports.
     const compute = new ComputeService(uow, network, image, { dataDir: config.dataDir, hostname: hostname(), instanceHost: config.dataplane === 'netns' });
     const computeManager = new ComputeManager(compute, changes, log.child({ component: 'compute-manager' }), {
@@ -279,6 +286,8 @@ export class Cloud {
       // Instances here are network namespaces, not VMs: the image names what to boot and has no disk.
       await image.createPublicImage(admin.id, 'cirros-0.3.3-x86_64-disk', Readable.from([]), { disk: 'qcow2', container: 'bare' });
     }
+    // Glance's metadefs catalog (once), and imports or uploads a stop interrupted.
+    await image.start();
     // clouds.yaml is rewritten only when both passwords are known; its application-credential
     // cloud then gets a fresh credential (a secret is shown once, so an old one cannot be reused).
     const appCred = result.adminPassword !== null && result.demoPassword !== null ? await identity.demoAppCredential() : null;
@@ -402,6 +411,7 @@ export class Cloud {
     await this.services.computeManager.stop();
     await this.services.dataplane.stop();
     for (const app of this.apps.values()) await app.close();
+    await this.services.image.stop();
     await this.dashboard.close();
     await this.store.close();
   }

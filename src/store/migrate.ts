@@ -13,6 +13,7 @@ import * as m0010 from './migrations/0010_compute_nova.js';
 import * as m0011 from './migrations/0011_compute_quota_classes.js';
 import * as m0030 from './migrations/0030_keymanager.js';
 import * as m0040 from './migrations/0040_identity_more.js';
+import * as m0050 from './migrations/0050_image_import.js';
 import * as m0070 from './migrations/0070_qos.js';
 import * as m0071 from './migrations/0071_trunks.js';
 import * as m0072 from './migrations/0072_port_forwardings.js';
@@ -32,6 +33,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0011_compute_quota_classes': m0011,
   '0030_keymanager': m0030,
   '0040_identity_more': m0040,
+  '0050_image_import': m0050,
   '0070_qos': m0070,
   '0071_trunks': m0071,
   '0072_port_forwardings': m0072,

@@ -687,6 +687,97 @@ export interface ImageMembersTable {
   updated_at: string;
 }
 
+/** Where an image's data lives: ordered, `metadata` is JSON text carrying the store id. */
+export interface ImageLocationsTable {
+  image_id: string;
+  position: number;
+  url: string;
+  metadata: string;
+  status: string;
+}
+
+/** Glance's tasks; `input` and `result` are JSON text. */
+export interface ImageTasksTable {
+  id: string;
+  type: string;
+  status: string;
+  owner: string;
+  image_id: string | null;
+  user_id: string | null;
+  request_id: string | null;
+  input: string | null;
+  result: string | null;
+  message: string;
+  expires_at: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface MetadefNamespacesTable {
+  id: string;
+  namespace: string;
+  display_name: string | null;
+  description: string | null;
+  visibility: string | null;
+  protected: number | null;
+  owner: string;
+  created_at: string;
+  updated_at: string | null;
+}
+
+export interface MetadefObjectsTable {
+  id: string;
+  namespace_id: string;
+  name: string;
+  description: string | null;
+  /** Comma-separated property names, as Glance stores them. */
+  required: string | null;
+  /** JSON text: property name → property type. */
+  json_schema: string;
+  created_at: string;
+  updated_at: string | null;
+}
+
+export interface MetadefPropertiesTable {
+  id: string;
+  namespace_id: string;
+  name: string;
+  /** JSON text: the property type. */
+  json_schema: string;
+  created_at: string;
+  updated_at: string | null;
+}
+
+export interface MetadefTagsTable {
+  id: string;
+  namespace_id: string;
+  name: string;
+  created_at: string;
+  updated_at: string | null;
+}
+
+export interface MetadefResourceTypesTable {
+  id: string;
+  name: string;
+  protected: number;
+  created_at: string;
+  updated_at: string | null;
+}
+
+export interface MetadefNamespaceResourceTypesTable {
+  resource_type_id: string;
+  namespace_id: string;
+  properties_target: string | null;
+  prefix: string | null;
+  created_at: string;
+  updated_at: string | null;
+}
+
+export interface MetadefCatalogLoadsTable {
+  name: string;
+  loaded_at: string;
+}
+
 export interface RoutersTable {
   id: string;
   project_id: string;
@@ -1171,6 +1262,15 @@ export interface DB {
   image_properties: ImagePropertiesTable;
   image_tags: ImageTagsTable;
   image_members: ImageMembersTable;
+  image_locations: ImageLocationsTable;
+  image_tasks: ImageTasksTable;
+  metadef_namespaces: MetadefNamespacesTable;
+  metadef_objects: MetadefObjectsTable;
+  metadef_properties: MetadefPropertiesTable;
+  metadef_tags: MetadefTagsTable;
+  metadef_resource_types: MetadefResourceTypesTable;
+  metadef_namespace_resource_types: MetadefNamespaceResourceTypesTable;
+  metadef_catalog_loads: MetadefCatalogLoadsTable;
   routers: RoutersTable;
   router_ports: RouterPortsTable;
   router_routes: RouterRoutesTable;

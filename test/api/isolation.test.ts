@@ -97,6 +97,8 @@ function bodyFor(service: string, method: string, path: string): { body?: unknow
     if (path.endsWith('/file')) return { body: Buffer.from('x') };
     if (path.endsWith('/members')) return { body: { member: fx.projects.alt } };
     if (/\/members\/[^/]+$/.test(path)) return { body: { status: 'accepted' } };
+    // Glance reads the location body before the image (its deserializer runs first).
+    if (path.endsWith('/locations')) return { body: { url: 'http://127.0.0.1/stolen' } };
     return {};
   }
   if (service === 'compute') {
