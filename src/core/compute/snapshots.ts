@@ -100,7 +100,9 @@ export class Snapshots {
     if (!image.disk_format) changes.push(set('disk_format', base?.disk_format ?? 'qcow2'));
     if (!image.container_format) changes.push(set('container_format', 'bare'));
     await this.images.update(admin, imageId, changes);
-    const data = base && base.status === 'active' && this.images.files.size(base.id) !== null ? this.images.files.read(base.id) : Readable.from([]);
+    // The base image's data from whichever of its stores can be read, as Glance's get_data does.
+    const source = base && base.status === 'active' ? await this.images.download(admin, base.id).catch(() => null) : null;
+    const data = source ? await source.open() : Readable.from([]);
     await this.images.upload(admin, imageId, data);
     return true;
   }
