@@ -11,17 +11,19 @@
  *   4. the `api` suite again on PostgreSQL (the store for several servers sharing one cloud):
  *      POCKETSTACK_TEST_DATABASE_URL, else (root) Debian's postgresql, installed and started;
  *   5. the vitest suite `e2e`: the real clients and the real data plane (minutes);
- *   6. OpenStack's own Tempest, four runs, each against a PocketStack its script starts:
+ *   6. OpenStack's own Tempest, five runs, each against a PocketStack its script starts:
  *        scripts/tempest-network.sh  tempest.api.network, less test/tempest/network-exclude.txt;
- *        scripts/tempest-compute.sh  tempest.api.compute.servers.test_create_server and
- *                                    tempest.api.image.v2.test_images;
+ *        scripts/tempest-compute.sh  tempest.api.compute, less
+ *                                    test/tempest/compute-exclude.txt;
  *        scripts/tempest-octavia.sh  octavia_tempest_plugin.tests.api.v2 (its amphora tests
  *                                    with the amphora provider), and barbican_tempest_plugin's
  *                                    API tests less test/tempest/barbican-exclude.txt;
  *        scripts/tempest-identity.sh tempest.api.identity and keystone_tempest_plugin.tests.api,
- *                                    less test/tempest/identity-exclude.txt.
+ *                                    less test/tempest/identity-exclude.txt;
+ *        scripts/tempest-image.sh    tempest.api.image (import, stores, locations, metadefs), less
+ *                                    the two exclusions the script lists with reasons.
  *
- * Steps 4 to 6 run in three concurrent lanes (PostgreSQL then e2e; Tempest network then identity;
+ * Steps 4 to 6 run in three concurrent lanes (PostgreSQL then e2e; Tempest network, identity then image;
  * Tempest Octavia then compute), each step's output kept in test-artifacts/logs/ and printed whole
  * when it ends. A failed step does not stop the ones after it; the run fails if any step failed.
  * As root (CI), every suite must run: a missing tool is a failure, not a skip. Without root,
@@ -202,12 +204,13 @@ if (!fast) {
       : [
           tempest('scripts/tempest-network.sh', 'Tempest: tempest.api.network'),
           tempest('scripts/tempest-identity.sh', 'Tempest: tempest.api.identity and keystone_tempest_plugin.tests.api'),
+          tempest('scripts/tempest-image.sh', 'Tempest: tempest.api.image'),
         ],
     noTempest
       ? []
       : [
           tempest('scripts/tempest-octavia.sh', 'Tempest: octavia_tempest_plugin.tests.api.v2 and barbican_tempest_plugin.tests.api'),
-          tempest('scripts/tempest-compute.sh', 'Tempest: compute servers.test_create_server and image.v2.test_images'),
+          tempest('scripts/tempest-compute.sh', 'Tempest: tempest.api.compute'),
         ],
   );
 }

@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { type ImageOptions, imageOptionsFromEnv } from './core/image/options.js';
 import { boolFromString } from './util/bool.js';
 import type { ServicePorts } from './util/ports.js';
 
@@ -53,6 +54,13 @@ export interface Config {
   instanceIdBase: number;
   /** Largest image upload accepted, in bytes (Glance's image_size_cap; 1 TiB by default). */
   imageSizeCap: number;
+  /**
+   * Without an instance host (noop data plane), how long a server action stays in its
+   * transitional status (REBOOT, RESIZE …) before it completes (POCKETSTACK_COMPUTE_ACTION_MS).
+   */
+  computeActionMs: number;
+  /** Glance's stores, import methods, web-download filter and location display (POCKETSTACK_IMAGE_*). */
+  image: ImageOptions;
   /** Default quota overrides, like neutron.conf's [quotas] quota_port = -1 (POCKETSTACK_QUOTA_PORT). */
   quotas: Record<string, number>;
 }
@@ -94,6 +102,8 @@ export function loadConfig(overrides: Partial<Config> = {}, env: NodeJS.ProcessE
     runUserData: boolFromString(env.POCKETSTACK_RUN_USER_DATA),
     instanceIdBase: int(env.POCKETSTACK_INSTANCE_ID_BASE, 1_000_000_000),
     imageSizeCap: int(env.POCKETSTACK_IMAGE_SIZE_CAP, 1024 ** 4),
+    computeActionMs: int(env.POCKETSTACK_COMPUTE_ACTION_MS, 250),
+    image: imageOptionsFromEnv(env),
     quotas: Object.fromEntries(
       Object.entries(env)
         .filter(([k, v]) => k.startsWith('POCKETSTACK_QUOTA_') && v !== undefined && /^-?\d+$/.test(v))

@@ -217,15 +217,25 @@ export class Cloud {
     const qosRules = new QosRules(uow);
     const portForwardings = new PortForwardings(uow);
     const extensions = new Set([...CORE_EXTENSIONS, ...QOS_TRUNK_PF_EXTENSIONS]);
-    const image = new ImageService(uow, { dataDir: config.dataDir, sizeCap: config.imageSizeCap });
+    const image = new ImageService(uow, {
+      dataDir: config.dataDir,
+      sizeCap: config.imageSizeCap,
+      ...config.image,
+      logger: log.child({ component: 'image' }),
+      // glance-download's Glance is found in the caller's catalog (Keystone's, which is writable).
+      imageEndpoints: async (who) => (await identity.catalog.forToken(who)).find((s) => s.type === 'image')?.endpoints ?? [],
+    });
     // With netns, instances are namespaces the data plane runs: compute waits for its reports.
     const compute = new ComputeService(uow, network, image, { dataDir: config.dataDir, hostname: hostname(), instanceHost: config.dataplane === 'netns' });
-    const computeManager = new ComputeManager(compute, changes, log.child({ component: 'compute-manager' }), { buildTimeoutMs: 300_000 });
+    const computeManager = new ComputeManager(compute, changes, log.child({ component: 'compute-manager' }), {
+      buildTimeoutMs: 300_000,
+      actionMs: config.computeActionMs,
+    });
     const agents = new Agents(uow);
     agents.attach(changes);
     const guest = new GuestMetadata(uow);
     const metadata = metadataHandler(guest, log.child({ component: 'metadata' }));
-    const machines: MachineSource = { reports: compute, guest, dataDir: config.dataDir, metadata };
+    const machines: MachineSource = { reports: compute, guest, metadata };
     const dataplane = await createDataPlane(config, network, agents, machines, log);
     if (dataplane instanceof NetnsDataPlane) compute.attachHost(dataplane);
 
@@ -268,7 +278,7 @@ export class Cloud {
         trunks: true,
       }),
     );
-    cloud.apps.set('compute', buildComputeApi({ logger: log, compute, uow, auth: identity, identityUrl }));
+    cloud.apps.set('compute', buildComputeApi({ logger: log, compute, uow, auth: identity, identityUrl, imageUrl: () => serviceUrl(config, 'image') }));
     cloud.apps.set('image', buildImageApi({ logger: log, service: image, uow, auth: identity, identityUrl }));
     cloud.apps.set('load-balancer', buildLoadBalancerApi({ logger: log, service: loadBalancer, uow, auth: identity, identityUrl }));
     cloud.apps.set('key-manager', buildKeyManagerApi({ logger: log, service: keyManager, uow, auth: identity, identityUrl }));
@@ -281,7 +291,7 @@ export class Cloud {
    * writes openrc files and clouds.yaml.
    */
   async bootstrap(): Promise<{ firstStart: boolean; files: string[] }> {
-    const { identity, network, compute } = this.services;
+    const { identity, network, compute, image } = this.services;
     const result = await identity.bootstrap({ adminPassword: this.config.adminPassword, demoPassword: this.config.demoPassword });
     if (result.firstStart) {
       const admin = await this.store.db
@@ -294,6 +304,8 @@ export class Cloud {
       await compute.flavors.bootstrap();
       await this.createDefaultImage(admin.id);
     }
+    // Glance's metadefs catalog (once), and imports or uploads a stop interrupted.
+    await image.start();
     // clouds.yaml is rewritten only when both passwords are known; its application-credential
     // cloud then gets a fresh credential (a secret is shown once, so an old one cannot be reused).
     const appCred = result.adminPassword !== null && result.demoPassword !== null ? await identity.demoAppCredential() : null;
@@ -425,6 +437,8 @@ export class Cloud {
     this.timers.push(setInterval(() => void report().catch(() => undefined), REPORT_INTERVAL_MS).unref());
     await this.services.dataplane.start();
     await this.services.lbEngine.start();
+    // nova-compute, -conductor and -scheduler register (and start reporting) as they start.
+    await this.services.compute.start();
     this.services.computeManager.start();
   }
 
@@ -435,6 +449,7 @@ export class Cloud {
     await this.services.computeManager.stop();
     await this.services.dataplane.stop();
     for (const app of this.apps.values()) await app.close();
+    await this.services.image.stop();
     await this.dashboard.close();
     await this.store.close();
   }

@@ -22,6 +22,8 @@ declare module 'fastify' {
 /** What an error renderer reads of the request (a Fastify request, or nothing but headers). */
 export interface RequestView {
   readonly headers: IncomingHttpHeaders;
+  /** Glance's 405 names the method (webob's HTTPMethodNotAllowed body). */
+  readonly method?: string;
   readonly protocol?: string;
   readonly hostname?: string;
 }

@@ -9,10 +9,13 @@ import * as m0006 from './migrations/0006_image.js';
 import * as m0007 from './migrations/0007_loadbalancer.js';
 import * as m0008 from './migrations/0008_metering.js';
 import * as m0009 from './migrations/0009_instance_reports.js';
+import * as m0010 from './migrations/0010_compute_nova.js';
+import * as m0011 from './migrations/0011_compute_quota_classes.js';
 import * as m0020 from './migrations/0020_instances_machines.js';
 import * as m0021 from './migrations/0021_instances_agents.js';
 import * as m0030 from './migrations/0030_keymanager.js';
 import * as m0040 from './migrations/0040_identity_more.js';
+import * as m0050 from './migrations/0050_image_import.js';
 import * as m0070 from './migrations/0070_qos.js';
 import * as m0071 from './migrations/0071_trunks.js';
 import * as m0072 from './migrations/0072_port_forwardings.js';
@@ -28,10 +31,13 @@ const MIGRATIONS: Record<string, Migration> = {
   '0007_loadbalancer': m0007,
   '0008_metering': m0008,
   '0009_instance_reports': m0009,
+  '0010_compute_nova': m0010,
+  '0011_compute_quota_classes': m0011,
   '0020_instances_machines': m0020,
   '0021_instances_agents': m0021,
   '0030_keymanager': m0030,
   '0040_identity_more': m0040,
+  '0050_image_import': m0050,
   '0070_qos': m0070,
   '0071_trunks': m0071,
   '0072_port_forwardings': m0072,

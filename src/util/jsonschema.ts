@@ -69,7 +69,12 @@ const patternCache = new Map<string, RegExp>();
 function pattern(p: string): RegExp {
   let re = patternCache.get(p);
   if (!re) {
-    re = new RegExp(p, 'u');
+    try {
+      re = new RegExp(p, 'u');
+    } catch {
+      // Python's re accepts identity escapes such as \@ that a Unicode-mode RegExp refuses.
+      re = new RegExp(p);
+    }
     patternCache.set(p, re);
   }
   return re;
@@ -82,7 +87,26 @@ export class SchemaValidator {
 
   /** The first error, or null when `value` is valid. */
   validate(schema: Schema, value: unknown): SchemaError | null {
+    this.root = schema;
     return this.first(schema, value, []);
+  }
+
+  /** The schema `$ref`s resolve against (Glance's metadef schemas point into their `definitions`). */
+  private root: Schema = {};
+
+  /** A local JSON pointer (`#/definitions/property`) into the root schema. */
+  private resolve(ref: string): Schema {
+    if (!ref.startsWith('#')) throw new Error(`unsupported $ref ${ref}`);
+    let node: unknown = this.root;
+    for (const part of ref
+      .slice(1)
+      .split('/')
+      .filter((p) => p !== '')) {
+      const key = decodeURIComponent(part).replace(/~1/g, '/').replace(/~0/g, '~');
+      node = isDict(node) ? node[key] : undefined;
+    }
+    if (!isDict(node)) throw new Error(`unresolvable $ref ${ref}`);
+    return node;
   }
 
   private toNumber(v: unknown): number | null {
@@ -217,6 +241,11 @@ export class SchemaValidator {
         case 'anyOf': {
           const subs = arg as Schema[];
           if (!subs.some((s) => this.first(s, v, path) === null)) return fail(`${pyRepr(v)} is not valid under any of the given schemas`);
+          break;
+        }
+        case '$ref': {
+          const e = this.first(this.resolve(arg as string), v, path);
+          if (e) return e;
           break;
         }
         case 'allOf':

@@ -19,8 +19,27 @@ describe('discovery and the bootstrap image', () => {
   it('lists versions at / (300) and /versions (200)', async () => {
     const root = await anon.get('/');
     expect(root.status).toBe(300);
-    expect(root.body.versions[0]).toEqual({ id: 'v2.15', status: 'CURRENT', links: [{ rel: 'self', href: 'http://localhost:80/v2/' }] });
-    expect(root.body.versions.map((v: any) => v.id)).toContain('v2.0');
+    // Glance's own order with multiple stores and no cache: 2.15 first, 2.17 CURRENT, no 2.16/2.14.
+    expect(root.body.versions[0]).toEqual({ id: 'v2.15', status: 'SUPPORTED', links: [{ rel: 'self', href: 'http://localhost:80/v2/' }] });
+    expect(root.body.versions.filter((v: any) => v.status === 'CURRENT').map((v: any) => v.id)).toEqual(['v2.17']);
+    expect(root.body.versions.map((v: any) => v.id)).toEqual([
+      'v2.15',
+      'v2.13',
+      'v2.12',
+      'v2.11',
+      'v2.10',
+      'v2.9',
+      'v2.8',
+      'v2.17',
+      'v2.7',
+      'v2.6',
+      'v2.5',
+      'v2.4',
+      'v2.3',
+      'v2.2',
+      'v2.1',
+      'v2.0',
+    ]);
     expect((await anon.get('/versions')).status).toBe(200);
     expect((await anon.get('/v2/images')).status).toBe(401);
   });

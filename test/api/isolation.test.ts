@@ -97,6 +97,8 @@ function bodyFor(service: string, method: string, path: string): { body?: unknow
     if (path.endsWith('/file')) return { body: Buffer.from('x') };
     if (path.endsWith('/members')) return { body: { member: fx.projects.alt } };
     if (/\/members\/[^/]+$/.test(path)) return { body: { status: 'accepted' } };
+    // Glance reads the location body before the image (its deserializer runs first).
+    if (path.endsWith('/locations')) return { body: { url: 'http://127.0.0.1/stolen' } };
     return {};
   }
   if (service === 'compute') {
@@ -157,7 +159,8 @@ describe.each(SERVICES)('%s', (service) => {
           adminOnly = mineToo.status === 403;
         }
         const r = await alt[service].request(method, path, body, headers);
-        if (r.status === 405 || r.status === 501) continue;
+        // 410: an API the service removed (Nova's os-consoles, …) is gone for everyone, owner or not.
+        if (r.status === 405 || r.status === 501 || r.status === 410) continue;
         checked++;
         expect(
           adminOnly ? [...FOREIGN[service], 403] : FOREIGN[service],

@@ -620,8 +620,8 @@ function nftNetdev(tables: Map<string, string | null>, script: string, links: Ma
  * test can hold an instance back (`pending`) or refuse its image (`refuse`).
  */
 export class FakeProcesses implements InstanceRunner {
-  /** Every reconcile that did something: `booted`, `stopped` or `paused`, per instance. */
-  readonly events: Array<{ id: string; result: 'booted' | 'stopped' | 'paused'; nsIno: number }> = [];
+  /** Every reconcile that did something: `booted`, `stopped` or `frozen`, per instance. */
+  readonly events: Array<{ id: string; result: 'booted' | 'stopped' | 'frozen'; nsIno: number }> = [];
   readonly removed: Array<ReadonlySet<string>> = [];
   /** Namespaces torn down (destroy). */
   readonly destroyed: string[] = [];
@@ -646,12 +646,12 @@ export class FakeProcesses implements InstanceRunner {
     this.destroyed.push(ns);
   }
 
-  async reconcile(spec: InstanceSpec, nsIno: number): Promise<'booted' | 'stopped' | 'paused' | 'unchanged'> {
+  async reconcile(spec: InstanceSpec, nsIno: number): Promise<'booted' | 'stopped' | 'frozen' | 'thawed' | 'unchanged'> {
     const key = JSON.stringify([spec.power, nsIno, spec.bootGeneration]);
     if (this.state.get(spec.id) === key) return 'unchanged';
     this.state.set(spec.id, key);
-    const result = spec.power === 'stopped' ? 'stopped' : spec.power === 'paused' ? 'paused' : 'booted';
-    this.powers.set(spec.id, spec.power === 'stopped' ? 'shutdown' : spec.power === 'paused' ? 'paused' : 'running');
+    const result = spec.power === 'stopped' ? 'stopped' : spec.power === 'running' ? 'booted' : 'frozen';
+    this.powers.set(spec.id, spec.power === 'stopped' ? 'shutdown' : spec.power);
     this.events.push({ id: spec.id, result, nsIno });
     return result;
   }

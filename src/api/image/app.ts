@@ -9,11 +9,17 @@ import type { ImageService } from '../../core/image/service.js';
 import type { UnitOfWork } from '../../core/work.js';
 import { type TokenAuthenticator, keystoneMiddleware401, tokenAuth } from '../auth.js';
 import { REASON_PHRASES, type ReplyView, type RequestView, createApp } from '../http.js';
-import { notFound } from './request.js';
+import { bodyRejected, methodNotAllowed } from './methods.js';
+import { bad, notFound } from './request.js';
+import { cacheRoutes } from './routes/cache.js';
 import { imageDataRoutes } from './routes/data.js';
 import { imageRoutes } from './routes/images.js';
+import { importRoutes } from './routes/import.js';
 import { memberRoutes } from './routes/members.js';
+import { metadefRoutes } from './routes/metadefs.js';
+import { storeRoutes } from './routes/stores.js';
 import { tagRoutes } from './routes/tags.js';
+import { taskRoutes } from './routes/tasks.js';
 import { versionRoutes } from './routes/versions.js';
 
 export interface ImageApiOptions {
@@ -30,20 +36,25 @@ export interface ImageApiOptions {
  */
 function glanceError(err: DomainError, req: RequestView, reply: ReplyView): unknown {
   const status = `${err.status} ${REASON_PHRASES[err.status] ?? 'Error'}`;
-  const extra = (err as { headers?: Record<string, string> }).headers;
-  if (extra) reply.headers(extra);
-  const explanation = err.message;
+  const extra = err as DomainError & { headers?: Record<string, string>; bare?: boolean };
+  if (extra.headers) reply.headers(extra.headers);
   const kind = negotiate(req.headers.accept);
+  const explanation = kind === 'html' ? escapeHtml(err.message) : err.message;
+  // webob's body template: HTTPMethodNotAllowed has its own, and a `body_template='${explanation}'`
+  // (the tasks API's 405) is the explanation alone.
+  let body = `${explanation}<br /><br />\n\n\n`;
+  if (extra.bare) body = explanation;
+  else if (err.kind === 'method_not_allowed') body = `The method ${req.method ?? ''} is not allowed for this resource. <br /><br />\n`;
   if (kind === 'json') {
     reply.type('application/json');
-    return { message: `${explanation}<br /><br />\n\n\n`, code: status, title: REASON_PHRASES[err.status] ?? 'Error' };
+    return { message: body, code: status, title: REASON_PHRASES[err.status] ?? 'Error' };
   }
   if (kind === 'html') {
     reply.type('text/html; charset=UTF-8');
-    return `<html>\n <head>\n  <title>${status}</title>\n </head>\n <body>\n  <h1>${status}</h1>\n  ${escapeHtml(explanation)}<br /><br />\n\n\n\n </body>\n</html>`;
+    return `<html>\n <head>\n  <title>${status}</title>\n </head>\n <body>\n  <h1>${status}</h1>\n  ${body}\n </body>\n</html>`;
   }
   reply.type('text/plain; charset=UTF-8');
-  return `${status}\n\n${explanation}\n\n\n`;
+  return `${status}\n\n${body.replace(/<br \/>/g, '')}`;
 }
 
 const escapeHtml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
@@ -85,6 +96,10 @@ export function buildImageApi(opts: ImageApiOptions): FastifyInstance {
     const path = req.url.split('?')[0];
     if (path.length > 1 && path.endsWith('/') && path !== '/v2/') throw notFound();
   });
+  // A body where Glance's router marks `body_reject` is its 400, before anything else reads it.
+  app.addHook('preValidation', async (req) => {
+    if (bodyRejected(req.method, req.url.split('?')[0], req.headers as Record<string, string>)) throw bad('A body is not expected with this request.');
+  });
   // Image data is streamed to disk as it arrives, never buffered; its size cap is the service's.
   app.addContentTypeParser('application/octet-stream', (_req, payload, done) => done(null, payload));
 
@@ -93,9 +108,15 @@ export function buildImageApi(opts: ImageApiOptions): FastifyInstance {
   imageDataRoutes(app, service);
   tagRoutes(app, service);
   memberRoutes(app, service);
+  importRoutes(app, service);
+  storeRoutes(app, service);
+  taskRoutes(app, service);
+  cacheRoutes(app, service);
+  metadefRoutes(app, service);
 
-  app.setNotFoundHandler(async () => {
-    throw notFound();
+  // A known path with a method Glance does not route there is its RejectMethodController's 405.
+  app.setNotFoundHandler(async (req) => {
+    throw methodNotAllowed(req.url.split('?')[0]) ?? notFound();
   });
   return app;
 }

@@ -4,7 +4,8 @@
  * its image, limited by its flavor, configured by DHCP and the metadata service).
  *
  * - Desired state lives in the store: `readInstanceSpecs` is the one place an instance host reads
- *   it from (power running/stopped, reboot requests, user_data, its ports).
+ *   it from (power running/stopped/paused/suspended, restart requests — reboots, rebuilds,
+ *   rescues, resizes —, whether to boot the rescue image, user_data, personality files, its ports).
  * - The host reports what the machine really does through `InstanceReports.reportInstance` (ComputeService).
  * - Console output is a file per instance, `consoleLogPath(dataDir, id)`; the host appends to it,
  *   `os-getConsoleOutput` reads its tail.
@@ -18,7 +19,7 @@ import type { Readable } from 'node:stream';
 import type { Q } from '../../store/db.js';
 import { fromJson } from '../../store/db.js';
 import { decodeBase64Lenient } from '../../util/jsonschema.js';
-import { VM } from './states.js';
+import { type DesiredPower, VM } from './states.js';
 
 export interface InstancePort {
   id: string;
@@ -44,21 +45,32 @@ export interface InstanceSpec {
   hostname: string;
   projectId: string;
   /**
-   * What the instance should be doing: running, stopped, or paused (frozen; servers.power_desired
-   * 'paused', which pause/unpause set).
+   * What the instance should be doing: running, stopped, or running but frozen — `paused` (Nova's
+   * pause keeps the guest in memory) and `suspended` (saved to disk); a host freezes the
+   * instance's control group for both and reports which.
    */
-  power: 'running' | 'stopped' | 'paused';
-  /** Incremented for every reboot asked for; a host reboots when it sees a higher number. */
+  power: DesiredPower;
+  /**
+   * Incremented for every restart asked for (reboot, rebuild, rescue, unrescue, resize, unshelve);
+   * a host restarts the instance when it sees a higher number and reports the number it reached.
+   */
   rebootSeq: number;
   /** Incremented by a rebuild: a host that booted a lower number starts from a fresh root file system. */
   rebuildSeq: number;
-  /** The image its root file system comes from (servers.image_id; a rebuild may change it). */
+  /**
+   * The image its root file system comes from: servers.image_id (a rebuild may change it), or the
+   * shelved snapshot while an offloaded server is unshelved (Nova spawns from shelved_image_id).
+   */
   imageId: string;
+  /** Boot the rescue image (its id) instead, the instance's own disk kept beside it; null: not rescued. */
+  rescueImageId: string | null;
   flavor: InstanceFlavor;
   /** The server asked for a config drive. */
   configDrive: boolean;
   /** Decoded user_data (the script cloud-init would run), or null. */
   userData: Buffer | null;
+  /** Personality files (≤ 2.56): absolute paths in the guest and their decoded contents. */
+  personality: Array<{ path: string; contents: Buffer }>;
   /** The key pair's public key (authorized_keys), or null. */
   keyData: string | null;
   metadata: Record<string, string>;
@@ -68,7 +80,8 @@ export interface InstanceSpec {
 
 /** What an instance host reports back about one instance. */
 export interface InstanceReport {
-  power: 'running' | 'shutdown' | 'crashed' | 'paused';
+  /** paused/suspended: the instance's processes are frozen (as the desired power asked). */
+  power: 'running' | 'paused' | 'suspended' | 'shutdown' | 'crashed';
   /** The reboot request the instance has carried out (InstanceSpec.rebootSeq). */
   rebootSeq: number;
   /** A start failure: the server goes to ERROR with this as its fault. */
@@ -135,6 +148,8 @@ function flavorOf(json: string): InstanceFlavor {
   return { name: f.name ?? '', vcpus: Number(f.vcpus ?? 1), ram: Number(f.ram ?? 512), disk: Number(f.disk ?? 0) };
 }
 
+const desiredPower = (v: string): DesiredPower => (v === 'stopped' || v === 'paused' || v === 'suspended' ? v : 'running');
+
 /**
  * Desired state of instances that exist on a host (scheduled, not failed), for instance hosts.
  * `ids` narrows it to some servers.
@@ -164,29 +179,37 @@ export async function readInstanceSpecs(db: Q, ids?: string[]): Promise<Instance
         .orderBy('position')
         .execute()
     : [];
-  return servers.map((s) => ({
-    id: s.id,
-    name: s.name,
-    hostname: s.hostname,
-    projectId: s.project_id,
-    power: s.power_desired === 'stopped' ? 'stopped' : s.power_desired === 'paused' ? 'paused' : 'running',
-    rebootSeq: s.reboot_seq,
-    rebuildSeq: s.rebuild_seq,
-    imageId: s.image_id,
-    flavor: flavorOf(s.flavor),
-    configDrive: s.config_drive !== '' && s.config_drive.toLowerCase() !== 'false',
-    userData: s.user_data ? decodeBase64Lenient(s.user_data) : null,
-    keyData: s.key_data,
-    metadata: fromJson<Record<string, string>>(s.metadata, {}),
-    ports: ports
-      .filter((p) => p.device_id === s.id)
-      .sort((a, b) => (a.position ?? 1e9) - (b.position ?? 1e9))
-      .map((p) => ({
-        id: p.id,
-        macAddress: p.mac_address,
-        networkId: p.network_id,
-        adminStateUp: p.admin_state_up === 1,
-        fixedIps: ips.filter((i) => i.port_id === p.id).map((i) => ({ subnetId: i.subnet_id, ipAddress: i.ip_address })),
+  return servers.map((s) => {
+    const sys = fromJson<Record<string, string>>(s.system_metadata, {});
+    return {
+      id: s.id,
+      name: s.name,
+      hostname: s.hostname,
+      projectId: s.project_id,
+      power: desiredPower(s.power_desired),
+      rebootSeq: s.reboot_seq,
+      rebuildSeq: s.rebuild_seq,
+      imageId: s.vm_state === VM.SHELVED_OFFLOADED && sys.shelved_image_id ? sys.shelved_image_id : s.image_id,
+      rescueImageId: s.rescue === 1 ? (sys.rescue_image_ref ?? s.image_id) : null,
+      flavor: flavorOf(s.flavor),
+      configDrive: s.config_drive !== '' && s.config_drive.toLowerCase() !== 'false',
+      userData: s.user_data ? decodeBase64Lenient(s.user_data) : null,
+      personality: fromJson<Array<{ path: string; contents: string }>>(s.personality, []).map((f) => ({
+        path: f.path,
+        contents: decodeBase64Lenient(f.contents),
       })),
-  }));
+      keyData: s.key_data,
+      metadata: fromJson<Record<string, string>>(s.metadata, {}),
+      ports: ports
+        .filter((p) => p.device_id === s.id)
+        .sort((a, b) => (a.position ?? 1e9) - (b.position ?? 1e9))
+        .map((p) => ({
+          id: p.id,
+          macAddress: p.mac_address,
+          networkId: p.network_id,
+          adminStateUp: p.admin_state_up === 1,
+          fixedIps: ips.filter((i) => i.port_id === p.id).map((i) => ({ subnetId: i.subnet_id, ipAddress: i.ip_address })),
+        })),
+    };
+  });
 }

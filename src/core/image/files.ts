@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { Transform, type Readable } from 'node:stream';
+import { type Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 
 /** What Glance records about uploaded data: md5 `checksum` and the multihash (sha512). */
@@ -15,27 +15,35 @@ export interface StoredData {
 /** Thrown when an upload grows past the configured cap (Glance's ImageSizeLimitExceeded). */
 export class ImageTooLarge extends Error {
   constructor(readonly cap: number) {
-    super(`Image exceeds the maximum image size of ${cap} bytes`);
+    // Glance's LimitingReader raises ImageSizeLimitExceeded() with its class message.
+    super('The provided image is too large.');
   }
 }
 
+/** glance_store's filesystem `add` refusing data whose length is not the one announced. */
+export class SizeMismatch extends Error {}
+
 /**
- * Image data as files under `<dataDir>/images/`, like glance_store's filesystem driver. Uploads
- * stream through the hashes into `<id>.part` and are renamed into place only when complete, so a
- * broken or refused upload never leaves a partial image behind.
+ * Image data as files in one directory, like glance_store's filesystem driver. Uploads stream
+ * through the hashes into `<id>.part` and are renamed into place only when complete, so a broken
+ * or refused upload never leaves a partial image behind.
  */
 export class ImageFiles {
-  readonly dir: string;
-
-  constructor(dataDir: string) {
-    this.dir = join(dataDir, 'images');
-  }
+  constructor(readonly dir: string) {}
 
   path(id: string): string {
     return join(this.dir, id);
   }
 
-  async write(id: string, data: Readable, cap: number): Promise<StoredData> {
+  exists(id: string): boolean {
+    return existsSync(this.path(id));
+  }
+
+  /**
+   * Write `data` as `id`. `expectedSize` (when not 0) is the length the client announced: more or
+   * fewer bytes are glance_store's "Size exceeds" / "Size mismatch".
+   */
+  async write(id: string, data: Readable, cap: number, expectedSize = 0): Promise<StoredData> {
     // Under the private data directory, private itself (util/private.ts).
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     const md5 = createHash('md5');
@@ -48,6 +56,10 @@ export class ImageFiles {
           done(new ImageTooLarge(cap));
           return;
         }
+        if (expectedSize !== 0 && size > expectedSize) {
+          done(new SizeMismatch(`Size exceeds: expected ${expectedSize} bytes, got ${size} bytes`));
+          return;
+        }
         md5.update(chunk);
         sha512.update(chunk);
         done(null, chunk);
@@ -56,6 +68,7 @@ export class ImageFiles {
     const part = `${this.path(id)}.part`;
     try {
       await pipeline(data, meter, createWriteStream(part, { mode: 0o600 }));
+      if (expectedSize !== 0 && size !== expectedSize) throw new SizeMismatch(`Size mismatch: expected ${expectedSize} bytes, got ${size} bytes`);
       renameSync(part, this.path(id));
     } catch (e) {
       rmSync(part, { force: true });

@@ -1,23 +1,28 @@
 import type { Readable } from 'node:stream';
 import { type Expression, type SqlBool, sql } from 'kysely';
+import type { Logger } from 'pino';
 import type { Q, Store, Tx } from '../../store/db.js';
 import type { ImagesTable } from '../../store/schema.js';
 import { uuid } from '../../util/ids.js';
 import { SchemaValidator } from '../../util/jsonschema.js';
 import { pyRepr } from '../../util/pyrepr.js';
 import type { RequestContext } from '../context.js';
-import type { ChangeOp, UnitOfWork } from '../work.js';
+import type { UnitOfWork } from '../work.js';
 import { DomainError } from '../errors.js';
-import { ImageFiles, ImageTooLarge, type StoredData } from './files.js';
+import { ImageTooLarge, SizeMismatch } from './files.js';
+import { ImageImports } from './imports.js';
+import { type LocationOutcome, LocationRules } from './locations.js';
+import { MetadefService } from './metadefs/service.js';
+import { DEFAULT_IMAGE_OPTIONS, type ImageOptions } from './options.js';
+import { bad, conflict, forbidden, type Image, ImageRecords, notFound, nowIso } from './records.js';
 import { imageSchema } from './schema.js';
+import { ImageStores, StoreError } from './stores.js';
+import { TaskApi } from './taskapi.js';
+import { type Task, TaskRepo } from './tasks.js';
+import { cacheRefusal, importInfo, storesInfo, usage } from './discovery.js';
+import { digestBytes, hexBytes } from './locations.js';
 
-/** An image with its tags and extra properties, as the API renders it. */
-export interface Image extends Omit<ImagesTable, 'size' | 'virtual_size'> {
-  size: number | null;
-  virtual_size: number | null;
-  tags: string[];
-  properties: Record<string, string>;
-}
+export type { Image } from './records.js';
 
 export interface ImageMember {
   image_id: string;
@@ -38,12 +43,6 @@ export interface ImageChange {
   value?: unknown;
   draft: 4 | 10;
 }
-
-// Glance's exceptions, worded as Glance words them.
-const bad = (msg: string) => new DomainError('bad_request', 'HTTPBadRequest', msg);
-const forbidden = (msg: string) => new DomainError('forbidden', 'HTTPForbidden', msg);
-const conflict = (msg: string) => new DomainError('conflict', 'HTTPConflict', msg);
-export const imageNotFound = (id: string) => new DomainError('not_found', 'HTTPNotFound', `No image found with ID ${id}`);
 
 const READ_ONLY_ON_CREATE = ['direct_url', 'self', 'file', 'schema', 'stores'];
 const READ_ONLY = [
@@ -111,85 +110,125 @@ function schemaFailure(schemaName: string, body: unknown): DomainError | null {
   return bad(`Provided object does not match schema '${schemaName}': ${e.message}\n\nOn instance${where}:\n    ${pyRepr(e.instance)}`);
 }
 
-const nowIso = () => new Date().toISOString();
-const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
-
-export interface ImageServiceOptions {
+export interface ImageServiceOptions extends Partial<ImageOptions> {
   dataDir: string;
   /** Largest accepted upload in bytes (Glance's image_size_cap). */
   sizeCap: number;
+  logger?: Logger;
+  /** The image endpoints of the caller's service catalog, for glance-download. */
+  imageEndpoints?: (caller: { userId: string; projectId: string | null }) => Promise<Array<{ region: string; interface: string; url: string }>>;
+}
+
+/** What GET …/file sends: the image, its size and a way to read (part of) its data. */
+export interface ImageData {
+  image: Image;
+  size: number;
+  open(range?: { start: number; end: number }): Promise<Readable>;
 }
 
 /**
- * Glance v2 without HTTP: images, their data, tags, properties and members, with Glance's
- * visibility rules (public, community, shared with members, private) and ownership checks.
+ * Glance v2 without HTTP: images, their data in stores, tags, properties and members, with
+ * Glance's visibility rules (public, community, shared with members, private) and ownership
+ * checks; the interoperable import with its tasks (`imports`), and the metadata definitions
+ * catalog (`metadefs`).
  */
 export class ImageService {
-  readonly files: ImageFiles;
+  readonly options: ImageOptions;
+  readonly stores: ImageStores;
+  readonly records: ImageRecords;
+  readonly tasks = new TaskRepo();
+  readonly imports: ImageImports;
+  readonly locations: LocationRules;
+  readonly metadefs: MetadefService;
+  readonly taskApi: TaskApi;
 
   constructor(
     readonly uow: UnitOfWork,
     readonly opts: ImageServiceOptions,
   ) {
-    this.files = new ImageFiles(opts.dataDir);
+    this.options = {
+      stores: opts.stores ?? DEFAULT_IMAGE_OPTIONS.stores,
+      defaultStore: opts.defaultStore ?? opts.stores?.find((s) => s.type === 'file')?.id ?? DEFAULT_IMAGE_OPTIONS.defaultStore,
+      importMethods: opts.importMethods ?? DEFAULT_IMAGE_OPTIONS.importMethods,
+      importFilter: opts.importFilter ?? DEFAULT_IMAGE_OPTIONS.importFilter,
+      showMultipleLocations: opts.showMultipleLocations ?? DEFAULT_IMAGE_OPTIONS.showMultipleLocations,
+      showDirectUrl: opts.showDirectUrl ?? DEFAULT_IMAGE_OPTIONS.showDirectUrl,
+    };
+    this.stores = new ImageStores(opts.dataDir, this.options);
+    this.records = new ImageRecords(uow);
+    this.imports = new ImageImports(this.records, this.tasks, this.stores, {
+      importMethods: this.options.importMethods,
+      importFilter: this.options.importFilter,
+      sizeCap: opts.sizeCap,
+      logger: opts.logger,
+      imageEndpoints: opts.imageEndpoints,
+    });
+    this.locations = new LocationRules(this.stores, this.options.showMultipleLocations);
+    this.metadefs = new MetadefService(uow);
+    this.taskApi = new TaskApi(this.records, this.tasks, this.stores, { importFilter: this.options.importFilter, sizeCap: opts.sizeCap, logger: opts.logger });
   }
 
   get store(): Store {
     return this.uow.store;
   }
 
-  /** One unit of work changing image `id`; its change (with the owner) is published once committed. */
-  private write<T>(id: string, op: ChangeOp, fn: (trx: Tx) => Promise<T>): Promise<T> {
-    return this.uow.run(async (w) => {
-      const before = await w.trx.selectFrom('images').select('owner').where('id', '=', id).executeTakeFirst();
-      const out = await fn(w.trx);
-      const after = op === 'delete' ? before : await w.trx.selectFrom('images').select('owner').where('id', '=', id).executeTakeFirst();
-      w.changed('image', id, after?.owner ?? null, op);
-      return out;
-    });
+  /**
+   * On every start: the default metadata definitions catalog once, locations for data written
+   * before stores existed, and the imports and uploads a stop interrupted.
+   */
+  async start(): Promise<void> {
+    await this.metadefs.loadDefaultCatalog();
+    await this.adoptLegacyData();
+    await this.imports.recover();
   }
 
-  // ------------------------------------------------------------ visibility
-
-  /** Glance's is_image_visible: admins, owners, public/community, and members of shared images. */
-  private async visible(q: Q, ctx: RequestContext, row: ImagesTable): Promise<boolean> {
-    if (ctx.isAdmin || row.owner === null) return true;
-    if (row.visibility === 'public' || row.visibility === 'community') return true;
-    if (ctx.projectId === null) return false;
-    if (row.owner === ctx.projectId) return true;
-    if (row.visibility !== 'shared') return false;
-    const m = await q.selectFrom('image_members').select('member').where('image_id', '=', row.id).where('member', '=', ctx.projectId).executeTakeFirst();
-    return m !== undefined;
+  /** Let running import tasks finish (tests, shutdown). */
+  async stop(): Promise<void> {
+    await this.imports.idle();
+    await this.taskApi.idle();
   }
 
-  private async getRow(q: Q, ctx: RequestContext, id: string): Promise<ImagesTable> {
-    const row = await q.selectFrom('images').selectAll().where('id', '=', id).executeTakeFirst();
-    if (!row || !(await this.visible(q, ctx, row))) throw imageNotFound(id);
-    return row;
+  /** Images with data in the default store's directory but no location (written before stores) get one. */
+  private async adoptLegacyData(): Promise<void> {
+    const rows = await this.store.db
+      .selectFrom('images')
+      .select('id')
+      .where('status', 'in', ['active', 'deactivated'])
+      .where((eb) =>
+        eb.not(eb.exists(eb.selectFrom('image_locations').select('image_locations.image_id').whereRef('image_locations.image_id', '=', 'images.id'))),
+      )
+      .execute();
+    const store = this.stores.default;
+    for (const { id } of rows) {
+      if (!store.files.exists(id)) continue;
+      await this.records.write(id, 'update', (trx) =>
+        this.records.saveLocations(trx, id, [{ url: store.url(id), metadata: { store: store.id }, status: 'active' }]),
+      );
+    }
   }
 
-  /** Owner-or-admin for changes; a visible image the caller does not own is a 403, an invisible one a 404. */
+  private write<T>(id: string, op: 'create' | 'update' | 'delete', fn: (trx: Tx) => Promise<T>): Promise<T> {
+    return this.records.write(id, op, (trx) => fn(trx));
+  }
+
+  private getRow(q: Q, ctx: RequestContext, id: string): Promise<ImagesTable> {
+    return this.records.getRow(q, ctx, id);
+  }
+
   private mustOwn(ctx: RequestContext, row: ImagesTable): void {
-    if (ctx.isAdmin) return;
-    if (row.owner === null || ctx.projectId === null || row.owner !== ctx.projectId) throw forbidden('You do not own this image');
+    this.records.mustOwn(ctx, row);
+  }
+
+  private visible(q: Q, ctx: RequestContext, row: ImagesTable): Promise<boolean> {
+    return this.records.visible(q, ctx, row);
+  }
+
+  private load(q: Q, rows: ImagesTable[]): Promise<Image[]> {
+    return this.records.load(q, rows);
   }
 
   private checkVisibilityPolicy(ctx: RequestContext, visibility: unknown): void {
     if (visibility === 'public' && !ctx.isAdmin) throw forbidden('You are not authorized to complete publicize_image action.');
-  }
-
-  private async load(q: Q, rows: ImagesTable[]): Promise<Image[]> {
-    if (rows.length === 0) return [];
-    const ids = rows.map((r) => r.id);
-    const tags = await q.selectFrom('image_tags').select(['image_id', 'tag']).where('image_id', 'in', ids).orderBy('position').execute();
-    const props = await q.selectFrom('image_properties').select(['image_id', 'name', 'value']).where('image_id', 'in', ids).orderBy('name').execute();
-    return rows.map((r) => ({
-      ...r,
-      size: num(r.size),
-      virtual_size: num(r.virtual_size),
-      tags: tags.filter((t) => t.image_id === r.id).map((t) => t.tag),
-      properties: Object.fromEntries(props.filter((p) => p.image_id === r.id).map((p) => [p.name, p.value])),
-    }));
   }
 
   async show(ctx: RequestContext, id: string): Promise<Image> {
@@ -472,18 +511,41 @@ export class ImageService {
   }
 
   /** Apply JSON-patch changes (already parsed by the edge) in one transaction. */
+  /**
+   * Apply JSON-patch changes (already parsed by the edge) in one transaction. Every value is
+   * checked against the image schema first (Glance's deserializer), then the changes apply in
+   * order (the controller); `locations` changes follow glance/location.py (see locations.ts).
+   */
   async update(ctx: RequestContext, id: string, changes: ImageChange[]): Promise<Image> {
-    await this.write(id, 'update', async (trx) => {
+    for (const c of changes) {
+      if (c.op === 'remove') continue;
+      const root = c.path[0];
+      // A one-property image, or for `/locations/<n>` a one-element list (Glance's _validate_change).
+      const invalid = schemaFailure('image', { [root]: c.path.length === 1 ? c.value : [c.value] });
+      if (invalid) throw invalid;
+    }
+    // Locations are checked against their stores (a HEAD for http) before the transaction.
+    const urls: string[] = [];
+    for (const c of changes) {
+      if (c.path[0] !== 'locations' || c.op === 'remove') continue;
+      for (const v of c.path.length === 1 && Array.isArray(c.value) ? c.value : [c.value]) {
+        if (typeof v === 'object' && v !== null && typeof (v as { url?: unknown }).url === 'string') urls.push((v as { url: string }).url);
+      }
+    }
+    const sizes = urls.length ? await this.locations.probe(urls) : new Map<string, number>();
+    const dropped = await this.write(id, 'update', async (trx) => {
       const row = await this.getRow(trx, ctx, id);
       const [img] = await this.load(trx, [row]);
       const cols: Partial<ImagesTable> = {};
       // Property names come from the patch: no prototype for them to collide with.
       const props: Record<string, string> = Object.assign(Object.create(null), img.properties);
       let tags: string[] | undefined;
+      const locs: LocationOutcome = { locations: [...img.locations], removed: [], fields: {} };
+      let locationsChanged = false;
       const setBase = (k: string, value: unknown) => {
         if (k === 'visibility') this.checkVisibilityPolicy(ctx, value);
         this.mustOwn(ctx, row);
-        if ((k === 'container_format' || k === 'disk_format') && !['queued', 'importing'].includes(row.status)) {
+        if ((k === 'container_format' || k === 'disk_format') && !['queued', 'importing'].includes(img.status)) {
           throw forbidden(`Attribute ${k} can be only replaced for a queued image.`);
         }
         if ((k === 'min_disk' || k === 'min_ram') && typeof value === 'number' && value < 0) {
@@ -491,17 +553,23 @@ export class ImageService {
         }
         if (k === 'tags') tags = value as string[];
         else if (k === 'protected' || k === 'os_hidden') (cols as Record<string, unknown>)[k] = value ? 1 : 0;
-        else (cols as Record<string, unknown>)[k] = value;
+        else {
+          (cols as Record<string, unknown>)[k] = value;
+          (img as unknown as Record<string, unknown>)[k] = value;
+        }
       };
       for (const c of changes) {
         const root = c.path[0];
-        if (c.op !== 'remove') {
-          // Glance validates the value as a one-property image against the image schema.
-          const invalid = schemaFailure('image', { [root]: c.value });
-          if (invalid) throw invalid;
+        if (root === 'locations') {
+          locationsChanged = true;
+          if (c.op === 'add') this.locations.add(ctx, img, c.path[1], c.value, sizes, locs);
+          else if (c.op === 'replace') this.locations.replace(ctx, img, c.value, sizes, locs);
+          else this.locations.remove(ctx, img, c.path[1], locs);
+          continue;
         }
         const isBase = SETTABLE.includes(root);
         if (c.op === 'replace') {
+          if (root === 'owner' && !ctx.isAdmin) throw forbidden("Owner can't be updated by non admin.");
           if (isBase) setBase(root, c.value);
           else if (root in props) {
             this.mustOwn(ctx, row);
@@ -521,28 +589,36 @@ export class ImageService {
           delete props[root];
         }
       }
-      if (changes.length === 0) return;
+      if (changes.length === 0) return [];
       await trx
         .updateTable('images')
-        .set({ ...cols, updated_at: nowIso() })
+        .set({ ...cols, ...locs.fields, updated_at: nowIso() })
         .where('id', '=', id)
         .execute();
       if (tags !== undefined) await this.writeTags(trx, id, tags);
+      if (locationsChanged) await this.records.saveLocations(trx, id, locs.locations);
       await trx.deleteFrom('image_properties').where('image_id', '=', id).execute();
       for (const [name, value] of Object.entries(props)) await trx.insertInto('image_properties').values({ image_id: id, name, value }).execute();
+      return locs.removed;
     });
+    // A removed location's data goes with it (StoreLocations.pop deletes from the backend).
+    for (const l of dropped) this.stores.forUrl(l.url)?.remove(l.url);
     return this.show(ctx, id);
   }
 
   async delete(ctx: RequestContext, id: string): Promise<void> {
-    await this.write(id, 'delete', async (trx) => {
+    const locations = await this.write(id, 'delete', async (trx) => {
       const row = await trx.selectFrom('images').selectAll().where('id', '=', id).executeTakeFirst();
-      if (!row || !(await this.visible(trx, ctx, row))) throw new DomainError('not_found', 'HTTPNotFound', `Failed to find image ${id} to delete`);
+      if (!row || !(await this.visible(trx, ctx, row))) throw notFound(`Failed to find image ${id} to delete`);
       this.mustOwn(ctx, row);
       if (row.protected) throw forbidden(`Image ${id} is protected and cannot be deleted.`);
+      const [img] = await this.load(trx, [row]);
       await trx.deleteFrom('images').where('id', '=', id).execute();
+      return img.locations;
     });
-    this.files.remove(id);
+    // The data goes from every store holding it, and from staging (a stage or import in progress).
+    for (const l of locations) this.stores.forUrl(l.url)?.remove(l.url);
+    this.stores.staging.files.remove(id);
   }
 
   // ------------------------------------------------------------ data
@@ -553,9 +629,16 @@ export class ImageService {
 
   /**
    * Stream data into the image: queued → saving (committed, so a second upload is refused) →
-   * active with size and hashes. A failed or refused upload puts the image back to queued.
+   * active with size, hashes and a location in the store (`storeId`: the `X-Image-Meta-Store`
+   * header, else the default store). A failed or refused upload puts the image back to queued.
    */
-  async upload(ctx: RequestContext, id: string, data: Readable): Promise<void> {
+  async upload(ctx: RequestContext, id: string, data: Readable, storeId?: string, expectedSize?: number): Promise<void> {
+    let store: ReturnType<ImageStores['get']>;
+    try {
+      store = this.stores.get(storeId ?? this.stores.defaultId);
+    } catch (e) {
+      throw bad((e as Error).message);
+    }
     await this.write(id, 'update', async (trx) => {
       const row = await this.getRow(trx, ctx, id);
       this.mustOwn(ctx, row);
@@ -564,9 +647,9 @@ export class ImageService {
       if (missing.length) throw bad(`${missing.length === 1 ? 'Property' : 'Properties'} ${missing.join(', ')} must be set prior to saving data.`);
       await trx.updateTable('images').set({ status: 'saving', updated_at: nowIso() }).where('id', '=', id).execute();
     });
-    let stored: StoredData;
+    let added: Awaited<ReturnType<typeof store.add>>;
     try {
-      stored = await this.files.write(id, data, this.opts.sizeCap);
+      added = await store.add(id, data, this.opts.sizeCap, expectedSize ?? 0);
     } catch (e) {
       await this.write(id, 'update', (trx) =>
         trx
@@ -579,25 +662,31 @@ export class ImageService {
       if (e instanceof ImageTooLarge) {
         throw new DomainError('too_large', 'HTTPRequestEntityTooLarge', `The incoming image is too large: ${e.message}`);
       }
+      if (e instanceof SizeMismatch) throw bad(e.message);
+      if (e instanceof StoreError && e.kind === 'add_disabled') {
+        throw new DomainError('gone', 'HTTPGone', 'Error in store configuration. Adding images to store is disabled.');
+      }
       throw e;
     }
-    const done = await this.write(id, 'update', (trx) =>
-      trx
+    const done = await this.write(id, 'update', async (trx) => {
+      const res = await trx
         .updateTable('images')
         .set({
           status: 'active',
-          size: stored.size,
-          checksum: stored.checksum,
-          os_hash_algo: stored.hashAlgo,
-          os_hash_value: stored.hashValue,
+          size: added.size,
+          checksum: added.checksum,
+          os_hash_algo: added.hashAlgo,
+          os_hash_value: added.hashValue,
           updated_at: nowIso(),
         })
         .where('id', '=', id)
         .where('status', '=', 'saving')
-        .executeTakeFirst(),
-    );
+        .executeTakeFirst();
+      if (Number(res.numUpdatedRows) !== 0) await this.records.saveLocations(trx, id, [{ url: added.url, metadata: added.metadata, status: 'active' }]);
+      return res;
+    });
     if (Number(done.numUpdatedRows) === 0) {
-      this.files.remove(id);
+      store.remove(added.url);
       throw new DomainError(
         'gone',
         'HTTPGone',
@@ -606,16 +695,25 @@ export class ImageService {
     }
   }
 
-  /** What to send for GET …/file: null when the image has no data yet (Glance answers 204). */
-  async download(ctx: RequestContext, id: string): Promise<{ image: Image; size: number } | null> {
+  /**
+   * What to send for GET …/file: null when the image has no data (Glance answers 204). The data
+   * comes from the first location that can be read, as Glance's get_data tries them in order.
+   */
+  async download(ctx: RequestContext, id: string): Promise<ImageData | null> {
     const image = await this.show(ctx, id);
     if (image.status === 'deactivated' && !ctx.isAdmin) {
       throw forbidden('The requested image has been deactivated. Image data download is forbidden.');
     }
     if (image.status !== 'active' && image.status !== 'deactivated') return null;
-    const size = this.files.size(id);
-    if (size === null) return null;
-    return { image, size };
+    for (const l of image.locations) {
+      const store = this.stores.forUrl(l.url);
+      if (!store) continue;
+      // A file store's data must be there; the size sent is the image's (Glance's Content-Length).
+      const size = store.type === 'file' ? await store.size(l.url).catch(() => null) : (image.size ?? (await store.size(l.url).catch(() => null)));
+      if (size === null) continue;
+      return { image, size: image.size ?? size, open: async (range) => (await store.open(l.url, range)).stream };
+    }
+    return null;
   }
 
   async deactivate(ctx: RequestContext, id: string): Promise<void> {
@@ -733,6 +831,102 @@ export class ImageService {
     });
   }
 
+  // ------------------------------------------------------------ tasks, stores, locations, cache
+
+  /** GET /v2/images/{id}/tasks: an image the caller cannot get is a bare 404 (get_task_info). */
+  async tasksOfImage(ctx: RequestContext, id: string): Promise<Task[]> {
+    const row = await this.store.db.selectFrom('images').selectAll().where('id', '=', id).executeTakeFirst();
+    if (!row || !(await this.visible(this.store.db, ctx, row))) throw notFound();
+    return this.tasks.byImage(this.store.db, ctx, id);
+  }
+
+  importInfo() {
+    return importInfo(this.options.importMethods);
+  }
+
+  storesInfo(ctx: RequestContext, detail: boolean) {
+    return storesInfo(ctx, this.stores, detail);
+  }
+
+  usage() {
+    return usage();
+  }
+
+  /**
+   * DELETE /v2/stores/{store}/{image}: the image's data leaves one store (Glance's
+   * delete_from_store; deleting locations is admin-only by default).
+   */
+  async deleteFromStore(ctx: RequestContext, storeId: string, id: string): Promise<void> {
+    if (!this.stores.has(storeId)) throw conflict(`The selected store ${storeId} is not available on this node.`);
+    const removed = await this.write(id, 'update', async (trx) => {
+      const row = await trx.selectFrom('images').selectAll().where('id', '=', id).executeTakeFirst();
+      if (!row || !(await this.visible(trx, ctx, row))) throw notFound(`Failed to find image ${id}`);
+      // get_image_location (admin or the owner's readers), then delete_image_location (admin).
+      if (!ctx.isAdmin && row.owner !== ctx.projectId) throw forbidden('You are not authorized to complete get_image_location action.');
+      if (!ctx.isAdmin) throw forbidden('You are not authorized to complete delete_image_location action.');
+      const [img] = await this.load(trx, [row]);
+      if (img.status !== 'active') throw conflict("It's not allowed to remove image data from store if image status is not 'active'");
+      if (img.locations.length === 1) {
+        throw forbidden('Cannot delete image data from the only store containing it. Consider deleting the image instead.');
+      }
+      const at = img.locations.findIndex((l) => l.metadata.store === storeId);
+      if (at < 0) throw notFound(`Image ${id} is not stored in store ${storeId}.`);
+      const [gone] = img.locations.splice(at, 1);
+      await this.records.saveLocations(trx, id, img.locations);
+      await trx.updateTable('images').set({ updated_at: nowIso() }).where('id', '=', id).execute();
+      return gone;
+    });
+    this.stores.forUrl(removed.url)?.remove(removed.url);
+  }
+
+  /** GET /v2/images/{id}/locations (API 2.17): for the service role (fetch_image_location). */
+  async getLocations(ctx: RequestContext, id: string): Promise<Array<{ url: string; metadata: Record<string, unknown> }>> {
+    const img = await this.show(ctx, id);
+    if (!ctx.isAdmin && !ctx.roles.includes('service')) throw forbidden('You are not authorized to complete fetch_image_location action.');
+    return img.locations.map((l) => ({ url: l.url, metadata: l.metadata }));
+  }
+
+  /**
+   * POST /v2/images/{id}/locations (API 2.17): a location for a queued image, checked and hashed
+   * by a `location_import` task, as Glance's add_location and location_import flow do.
+   */
+  async addLocation(ctx: RequestContext, id: string, body: unknown): Promise<void> {
+    if (body === undefined) throw bad('Body expected in request.');
+    const b = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
+    const url = typeof b.url === 'string' ? b.url : '';
+    const val = (typeof b.validation_data === 'object' && b.validation_data !== null ? b.validation_data : {}) as Record<string, unknown>;
+    await this.write(id, 'update', async (trx) => {
+      const row = await this.getRow(trx, ctx, id);
+      if (row.status !== 'queued') throw conflict(`It's not allowed to add locations if image status is ${row.status}.`);
+      // add_image_location: the service role, or a member of the owning project.
+      if (!ctx.isAdmin && !ctx.roles.includes('service') && row.owner !== ctx.projectId) {
+        throw forbidden('You are not authorized to complete add_image_location action.');
+      }
+      if (!ctx.roles.includes('service') && !(url.startsWith('http') && this.stores.all().some((s) => s.type === 'http'))) {
+        throw forbidden('http store must be enabled to use location API by normal user.');
+      }
+      if (typeof val.os_hash_value === 'string') {
+        const n = hexBytes(val.os_hash_value);
+        if (n === null) throw bad(`os_hash_value (${val.os_hash_value}) is not a valid hexadecimal value`);
+        const algo = typeof val.os_hash_algo === 'string' ? val.os_hash_algo : 'sha512';
+        const want = digestBytes(algo) ?? 0;
+        if (n !== want) throw bad(`os_hash_value: (${val.os_hash_value}) is not the correct size for (${algo}) (should be (${want}) bytes)`);
+      }
+    });
+    await this.imports.addLocation(ctx, id, url, val);
+  }
+
+  /** The cache API: Glance without `image_cache_dir` (versions 2.14 and 2.16 are not offered). */
+  async cache(ctx: RequestContext, imageId?: string): Promise<never> {
+    if (imageId !== undefined) {
+      const row = await this.store.db.selectFrom('images').selectAll().where('id', '=', imageId).executeTakeFirst();
+      // For an unknown image delete_cache_entry asks the absent cache and Glance fails with a 500;
+      // here it is the 404 queueing answers (no request is answered with a 5xx, issue #14).
+      if (!row || !(await this.visible(this.store.db, ctx, row))) throw notFound(`Image ${imageId} not found.`);
+    }
+    throw cacheRefusal(ctx);
+  }
+
   // ------------------------------------------------------------ bootstrap
 
   /**
@@ -742,7 +936,7 @@ export class ImageService {
   async createPublicImage(owner: string, name: string, data: Readable, formats: { disk: string; container: string }): Promise<string> {
     const id = uuid();
     const now = nowIso();
-    const stored = await this.files.write(id, data, Number.MAX_SAFE_INTEGER);
+    const added = await this.stores.default.add(id, data, Number.MAX_SAFE_INTEGER);
     await this.write(id, 'create', async (trx) => {
       await trx
         .insertInto('images')
@@ -754,11 +948,11 @@ export class ImageService {
           status: 'active',
           container_format: formats.container,
           disk_format: formats.disk,
-          size: stored.size,
+          size: added.size,
           virtual_size: null,
-          checksum: stored.checksum,
-          os_hash_algo: stored.hashAlgo,
-          os_hash_value: stored.hashValue,
+          checksum: added.checksum,
+          os_hash_algo: added.hashAlgo,
+          os_hash_value: added.hashValue,
           min_disk: 0,
           min_ram: 0,
           protected: 0,
@@ -767,6 +961,7 @@ export class ImageService {
           updated_at: now,
         })
         .execute();
+      await this.records.saveLocations(trx, id, [{ url: added.url, metadata: added.metadata, status: 'active' }]);
     });
     return id;
   }

@@ -1,6 +1,6 @@
 import { type InstanceReports, readInstanceSpecs } from '../../core/compute/host.js';
 import type { BootFiles, GuestMetadata } from '../../core/compute/guest/service.js';
-import { ImageFiles } from '../../core/image/files.js';
+import { fileURLToPath } from 'node:url';
 import type { NetworkService } from '../../core/network/service.js';
 import type { ChangeBus } from '../../core/work.js';
 import type { DhcpAgent } from './dhcp/agent.js';
@@ -32,15 +32,12 @@ export interface ControlPlane {
 export interface MachineSource {
   reports: InstanceReports;
   guest: GuestMetadata;
-  /** PocketStack's data directory (image data lives in `images/`). */
-  dataDir: string;
   /** Nova's metadata API, answering what the metadata proxies receive. */
   metadata: MetadataHandler;
 }
 
 /** The store, through the network service (and compute's servers when `machines` is given). */
 export function storeControlPlane(network: NetworkService, machines: MachineSource | null, dhcp: DhcpAgent | null = null): ControlPlane {
-  const files = machines ? new ImageFiles(machines.dataDir) : null;
   return {
     async syncDhcpPorts() {
       return dhcp ? dhcp.sync() : false;
@@ -49,19 +46,9 @@ export function storeControlPlane(network: NetworkService, machines: MachineSour
     instances: machines?.reports ?? null,
     async snapshot() {
       const snap = await loadSnapshot(network.store);
-      if (machines && files) {
+      if (machines) {
         const specs = await readInstanceSpecs(network.store.db);
-        const imageIds = [...new Set(specs.map((s) => s.imageId))];
-        const rows = imageIds.length
-          ? await network.store.db
-              .selectFrom('images')
-              .select(['id', 'checksum', 'disk_format', 'container_format', 'status'])
-              .where('id', 'in', imageIds)
-              .execute()
-          : [];
-        const images = new Map<string, ImageRef>(
-          rows.map((r) => [r.id, { id: r.id, checksum: r.checksum, diskFormat: r.disk_format, containerFormat: r.container_format, path: files.path(r.id) }]),
-        );
+        const images = await imageRefs(network, [...new Set(specs.flatMap((s) => (s.rescueImageId ? [s.imageId, s.rescueImageId] : [s.imageId])))]);
         snap.instances = specs.map((i) => ({
           id: i.id,
           power: i.power,
@@ -73,6 +60,8 @@ export function storeControlPlane(network: NetworkService, machines: MachineSour
             flavor: { name: i.flavor.name, vcpus: i.flavor.vcpus, ramMb: i.flavor.ram, diskGb: i.flavor.disk },
             rootGeneration: i.rebuildSeq,
             configDrive: i.configDrive,
+            rescue: i.rescueImageId ? { image: images.get(i.rescueImageId) ?? null } : null,
+            files: i.personality.map((f) => ({ path: f.path, contents: f.contents.toString('base64') })),
           },
         }));
       }
@@ -85,4 +74,37 @@ export function storeControlPlane(network: NetworkService, machines: MachineSour
       return machines ? machines.guest.bootFiles(serverId, configDrive) : null;
     },
   };
+}
+
+/**
+ * The images machines boot, with their data file: the first of each image's locations in a file
+ * store (Glance's multiple stores; an image only in the http store has no file here and is
+ * refused as having no data).
+ */
+async function imageRefs(network: NetworkService, ids: string[]): Promise<Map<string, ImageRef>> {
+  if (!ids.length) return new Map();
+  const db = network.store.db;
+  const rows = await db.selectFrom('images').select(['id', 'checksum', 'disk_format', 'container_format']).where('id', 'in', ids).execute();
+  const locs = await db
+    .selectFrom('image_locations')
+    .select(['image_id', 'url'])
+    .where('image_id', 'in', ids)
+    .orderBy('image_id')
+    .orderBy('position')
+    .execute();
+  const path = new Map<string, string>();
+  for (const l of locs) {
+    if (path.has(l.image_id) || !l.url.startsWith('file:')) continue;
+    try {
+      path.set(l.image_id, fileURLToPath(l.url));
+    } catch {
+      // not a path on this host
+    }
+  }
+  return new Map(
+    rows.map((r) => {
+      const file = path.get(r.id);
+      return [r.id, { id: r.id, checksum: file ? r.checksum : null, diskFormat: r.disk_format, containerFormat: r.container_format, path: file ?? '' }];
+    }),
+  );
 }

@@ -61,7 +61,7 @@ export interface Closer {
 export type Readiness = 'ready' | 'pending' | { error: string };
 
 /** What a machine really does (reported to compute). */
-export type InstancePower = 'running' | 'shutdown' | 'paused';
+export type InstancePower = 'running' | 'shutdown' | 'paused' | 'suspended';
 
 /**
  * Instances as machines (machines/runner.ts): their namespaces, root file systems, control groups,
@@ -79,7 +79,7 @@ export interface InstanceRunner {
    * Make a machine match its desired power, boot and root generations; `nsIno` identifies the
    * incarnation of its namespace (a recreated namespace is a fresh boot).
    */
-  reconcile(spec: InstanceSpec, nsIno: number): Promise<'booted' | 'stopped' | 'paused' | 'unchanged'>;
+  reconcile(spec: InstanceSpec, nsIno: number): Promise<'booted' | 'stopped' | 'frozen' | 'thawed' | 'unchanged'>;
   /** What a machine does now; null before its first boot (and for bare namespaces). */
   power(spec: InstanceSpec): InstancePower | null;
   /** Remove what is kept for instances not in `keep` (their directories, unused image trees). */

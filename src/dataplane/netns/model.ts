@@ -99,8 +99,11 @@ export interface FloatingIpRec {
   status: string;
 }
 
-/** What an instance should be doing: running, stopped, or paused (frozen, as Nova's pause). */
-export type DesiredPower = 'running' | 'stopped' | 'paused';
+/**
+ * What an instance should be doing: running, stopped, or running but frozen — `paused` (Nova's
+ * pause) or `suspended` (Nova's suspend): a machine's control group is frozen for both.
+ */
+export type DesiredPower = 'running' | 'stopped' | 'paused' | 'suspended';
 
 /** An image as the data plane boots it: its data file and what Glance says of it. */
 export interface ImageRef {
@@ -123,6 +126,20 @@ export interface MachineSpec {
   /** Bumped by a rebuild: a different value than the one booted means a fresh root file system. */
   rootGeneration: number;
   configDrive: boolean;
+  /**
+   * Nova's rescue: the machine boots this image's tree (with writes of its own, thrown away at
+   * unrescue) and its own root file system is mounted at /mnt/disk, as a rescued server's disk
+   * is attached beside the rescue disk. `image` null: the rescue image is gone.
+   */
+  rescue: { image: ImageRef | null } | null;
+  /** Personality files (Nova ≤ 2.56): the init writes them into the root file system before anything runs. */
+  files: InstanceFile[];
+}
+
+/** A personality file: its absolute path in the guest and its contents (base64). */
+export interface InstanceFile {
+  path: string;
+  contents: string;
 }
 
 /**

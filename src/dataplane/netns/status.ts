@@ -82,7 +82,8 @@ export function instanceReports(
     // The port's reason first: a route through a refused link fails only because of it.
     const error = portErrorIn(desired, i.ns, errors) ?? errors.get(ownerKey.instance(i.id));
     if (!existing.has(i.ns) && !error) continue;
-    const power = i.machine ? powerOf(i) : i.power === 'stopped' ? 'shutdown' : 'running';
+    // A bare namespace has nothing to freeze: paused or suspended as asked.
+    const power = i.machine ? powerOf(i) : i.power === 'stopped' ? 'shutdown' : i.power;
     if (power === null && !error) continue;
     out.push({ id: i.id, report: { power: power ?? 'shutdown', rebootSeq: i.bootGeneration, ...(error ? { error } : {}) } });
   }

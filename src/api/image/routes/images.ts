@@ -34,7 +34,9 @@ function parseChanges(body: unknown, draft: 4 | 10): ImageChange[] {
       pointer = r[op];
     }
     const path = decodePointer(String(pointer));
-    if (path.length !== 1) throw bad(`Invalid JSON pointer for this resource: '/${path.join('/')}'`);
+    // _validate_path: `locations` takes a position to add or remove at; everything else is one deep.
+    const depth = path[0] === 'locations' ? { add: 2, remove: 2, replace: 1 }[op] : 1;
+    if (path.length !== depth) throw bad(`Invalid JSON pointer for this resource: '/${path.join('/')}'`);
     const change: ImageChange = { op, path, draft };
     if (op !== 'remove') {
       if (!('value' in r)) throw bad(`Operation "${op}" requires a member named "value".`);
@@ -91,7 +93,7 @@ export function imageRoutes(app: FastifyInstance, service: ImageService): void {
     const rest = params.filter(([k]) => k !== 'marker');
     const query = new URLSearchParams(rest).toString();
     const out: Record<string, unknown> = {
-      images: res.images.map(imageView),
+      images: res.images.map((i) => imageView(i, service.options)),
       first: query ? `/v2/images?${query}` : '/v2/images',
       schema: '/v2/schemas/images',
     };
@@ -103,12 +105,15 @@ export function imageRoutes(app: FastifyInstance, service: ImageService): void {
     const ctx = caller(req);
     const img = await service.create(ctx, body(req));
     reply.status(201).header('location', `${baseUrl(req)}/v2/images/${img.id}`);
-    return imageView(img);
+    // What the cloud offers for the data: import methods and (multiple stores) the store ids.
+    if (service.options.importMethods.length) reply.header('openstack-image-import-methods', service.options.importMethods.join(','));
+    reply.header('openstack-image-store-ids', service.options.stores.map((s) => s.id).join(','));
+    return imageView(img, service.options);
   });
 
   app.get('/v2/images/:id', async (req) => {
     const ctx = caller(req);
-    return imageView(await service.show(ctx, (req.params as { id: string }).id));
+    return imageView(await service.show(ctx, (req.params as { id: string }).id), service.options);
   });
 
   app.patch('/v2/images/:id', async (req) => {
@@ -124,7 +129,7 @@ export function imageRoutes(app: FastifyInstance, service: ImageService): void {
     if (raw === undefined) throw bad('Body expected in request.');
     const changes = parseChanges(raw, draft);
     changes.forEach(checkChangeAllowed);
-    return imageView(await service.update(ctx, (req.params as { id: string }).id, changes));
+    return imageView(await service.update(ctx, (req.params as { id: string }).id, changes), service.options);
   });
 
   app.delete('/v2/images/:id', async (req, reply) => {

@@ -1,13 +1,36 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { imageSchema, imagesSchema, memberSchema, membersSchema } from '../../../core/image/schema.js';
+import { METADEF_SCHEMAS } from '../../../core/image/metadefs/schemas.js';
+import { TASK_SCHEMA, TASKS_SCHEMA, imageSchema, imagesSchema, memberSchema, membersSchema } from '../../../core/image/schema.js';
 import { baseUrl } from '../../http.js';
 
-/** Version documents (open: `/` answers 300 as Glance's does), the v2 schemas and the import info. */
+/**
+ * The versions glance/api/versions.py lists with multiple stores (`enabled_backends`) and no
+ * image cache: 2.16 and 2.14 (the cache API) are not offered, 2.17 is CURRENT, in Glance's order.
+ */
+const VERSIONS: Array<[string, 'CURRENT' | 'SUPPORTED']> = [
+  ['2.15', 'SUPPORTED'],
+  ['2.13', 'SUPPORTED'],
+  ['2.12', 'SUPPORTED'],
+  ['2.11', 'SUPPORTED'],
+  ['2.10', 'SUPPORTED'],
+  ['2.9', 'SUPPORTED'],
+  ['2.8', 'SUPPORTED'],
+  ['2.17', 'CURRENT'],
+  ['2.7', 'SUPPORTED'],
+  ['2.6', 'SUPPORTED'],
+  ['2.5', 'SUPPORTED'],
+  ['2.4', 'SUPPORTED'],
+  ['2.3', 'SUPPORTED'],
+  ['2.2', 'SUPPORTED'],
+  ['2.1', 'SUPPORTED'],
+  ['2.0', 'SUPPORTED'],
+];
+
+/** Version documents (open: `/` answers 300 as Glance's does) and the v2 schemas. */
 export function versionRoutes(app: FastifyInstance): void {
   const versions = (req: FastifyRequest) => {
     const href = `${baseUrl(req)}/v2/`;
-    const ids = ['2.15', '2.9', '2.7', '2.6', '2.5', '2.4', '2.3', '2.2', '2.1', '2.0'];
-    return { versions: ids.map((v, i) => ({ id: `v${v}`, status: i === 0 ? 'CURRENT' : 'SUPPORTED', links: [{ rel: 'self', href }] })) };
+    return { versions: VERSIONS.map(([v, status]) => ({ id: `v${v}`, status, links: [{ rel: 'self', href }] })) };
   };
   app.get('/', async (req, reply) => {
     reply.status(300);
@@ -15,8 +38,14 @@ export function versionRoutes(app: FastifyInstance): void {
   });
   app.get('/versions', async (req) => versions(req));
 
-  for (const [name, schema] of Object.entries({ image: imageSchema, images: imagesSchema, member: memberSchema, members: membersSchema })) {
-    app.get(`/v2/schemas/${name}`, async () => schema());
-  }
-  app.get('/v2/info/import', async () => ({ 'import-methods': { description: 'Import methods available.', type: 'array', value: [] } }));
+  const schemas = new Map<string, () => unknown>([
+    ['image', imageSchema],
+    ['images', imagesSchema],
+    ['member', memberSchema],
+    ['members', membersSchema],
+    ['task', () => TASK_SCHEMA],
+    ['tasks', () => TASKS_SCHEMA],
+    ...[...METADEF_SCHEMAS].map(([name, schema]): [string, () => unknown] => [name, () => schema]),
+  ]);
+  for (const [name, schema] of schemas) app.get(`/v2/schemas/${name}`, async () => schema());
 }

@@ -5,9 +5,10 @@
  * (no header of its own counts). Also what an instance host writes for a server at boot: its
  * network_data.json and its config drive.
  */
-import type { Store } from '../../../store/db.js';
+import { type Store, fromJson } from '../../../store/db.js';
 import type { UnitOfWork } from '../../work.js';
 import { PASSWORD_MAX, configDriveFiles, lookup, networkData, pyJson } from './documents.js';
+import { passwordChunks, storedPassword } from '../serverpassword.js';
 import { type MetadataVia, findInstance, loadGuest } from './source.js';
 
 export type MetadataReply = { status: 200; contentType: string; body: Buffer } | { status: 400 | 404 | 409 | 500 };
@@ -41,12 +42,15 @@ export class GuestMetadata {
       if (method !== 'POST') return { status: 400 };
       if (g.password) return { status: 409 };
       if (body.length > PASSWORD_MAX) return { status: 400 };
+      // Nova's handle_password: once (409 when one is set), kept in the system metadata's chunks.
       const stored = await this.uow.run(async (w) => {
-        const had = await w.trx.selectFrom('server_passwords').select('server_id').where('server_id', '=', g.uuid).executeTakeFirst();
-        if (had) return false;
+        const row = await w.forUpdate(w.trx.selectFrom('servers').select(['system_metadata']).where('id', '=', g.uuid)).executeTakeFirst();
+        if (!row || storedPassword(row.system_metadata)) return false;
+        const sys = { ...fromJson<Record<string, string>>(row.system_metadata, {}), ...passwordChunks(body.toString('utf8')) };
         await w.trx
-          .insertInto('server_passwords')
-          .values({ server_id: g.uuid, password: body.toString('utf8'), created_at: new Date().toISOString() })
+          .updateTable('servers')
+          .set({ system_metadata: JSON.stringify(sys), updated_at: new Date().toISOString() })
+          .where('id', '=', g.uuid)
           .execute();
         w.changed('server', g.uuid, g.projectId, 'update');
         return true;

@@ -8,6 +8,7 @@
 import type { Q } from '../../../store/db.js';
 import { fromJson } from '../../../store/db.js';
 import { decodeBase64Lenient } from '../../../util/jsonschema.js';
+import { storedPassword } from '../serverpassword.js';
 import type { GuestPort, GuestRecord, GuestSubnet } from './documents.js';
 
 const COMPUTE_OWNER = 'compute:%';
@@ -72,7 +73,7 @@ export async function loadGuest(db: Q, id: string, address: string | null = null
   const fips = portIds.length
     ? await db.selectFrom('floating_ips').select(['floating_ip_address']).where('fixed_port_id', 'in', portIds).orderBy('floating_ip_address').execute()
     : [];
-  const password = await db.selectFrom('server_passwords').select('password').where('server_id', '=', id).executeTakeFirst();
+  const password = storedPassword(s.system_metadata);
   const flavor = fromJson<{ name?: string; ephemeral?: number }>(s.flavor, {});
   const guestPorts: GuestPort[] = ports.map((p) => ({
     id: p.id,
@@ -103,7 +104,7 @@ export async function loadGuest(db: Q, id: string, address: string | null = null
     meta: fromJson<Record<string, string>>(s.metadata, {}),
     userData: s.user_data ? decodeBase64Lenient(s.user_data) : null,
     securityGroups: [...new Set(groups.map((g) => g.name))],
-    password: password?.password ?? null,
+    password: password || null,
     ports: guestPorts,
     subnets,
     floatingIps: fips.map((f) => f.floating_ip_address),

@@ -7,6 +7,8 @@
  *     - gives the console (a pty, our stdin) to the instance's root;
  *     - mounts the root file system: overlay of the image (lower, shared, read-only) and the
  *       instance's writes (upper), with the init's files as a second read-only lower layer;
+ *     - when rescued (the root is then the rescue image's), mounts the instance's own root (its
+ *       image and its writes) at /mnt/disk, as Nova attaches a rescued server's disk;
  *     - binds the seed (what the init is told) and the config drive read-only into it. Mounts
  *       made here are locked for the instance: its root can neither unmount nor remount them;
  *     - enters the instance's user and network namespaces (made beforehand, so the data plane
@@ -28,6 +30,11 @@ chown "$PS_UID:$PS_UID" "$PS_UPPER"
 mount -t overlay overlay -o "lowerdir=$PS_LOWER,upperdir=$PS_UPPER,workdir=$PS_WORK" "$PS_ROOT"
 mount --bind "$PS_SEED" "$PS_ROOT/.ps/seed"
 mount -o remount,bind,ro,nosuid,nodev "$PS_ROOT/.ps/seed"
+if [ -n "$PS_DISK_LOWER" ]; then
+  mkdir -p "$PS_ROOT/mnt/disk" "$PS_DISK_UPPER" "$PS_DISK_WORK"
+  chown "$PS_UID:$PS_UID" "$PS_DISK_UPPER"
+  mount -t overlay overlay -o "lowerdir=$PS_DISK_LOWER,upperdir=$PS_DISK_UPPER,workdir=$PS_DISK_WORK" "$PS_ROOT/mnt/disk"
+fi
 if [ -n "$PS_CONFIG" ]; then
   mkdir -p "$PS_ROOT/mnt/config"
   mount --bind "$PS_CONFIG" "$PS_ROOT/mnt/config"

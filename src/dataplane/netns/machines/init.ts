@@ -9,8 +9,10 @@
  *      169.254.169.254 (reached through the router, or the DHCP port on an isolated network);
  *   3. the hostname, the key pair in `authorized_keys` (root and the image's uid-1000 user), then
  *      an ssh server (dropbear or OpenSSH, if the image has one) and a login on the console;
+ *   0. personality files (the seed's `files/`) written where they belong, before anything runs;
  *   4. user_data, when it is a script (`#!`), run as root inside, at every boot, in the
- *      background, its output on the console.
+ *      background, its output on the console — except when the instance boots its rescue image
+ *      (the seed's `rescue`): then nothing of the user's runs, and its own disk is /mnt/disk.
  *
  * On SIGTERM (stop, reboot) it asks every process to end, then ends. No tenant input reaches this
  * text: everything the instance is told comes as files it reads at run time.
@@ -144,6 +146,14 @@ say "PocketStack instance $($B cat $SEED/instance-id 2>/dev/null) booting: $($B 
 $B mkdir -p /run/ps /tmp 2>/dev/null
 $B ip link set lo up
 
+# ---------------------------------------------------------------- personality files
+if [ -f $SEED/files/index ]; then
+  while read -r n path; do
+    $B mkdir -p "$($B dirname "$path")" 2>/dev/null
+    if $B cp "$SEED/files/$n" "$path" 2>/dev/null; then say "personality file $path written"; else say "personality file $path not written"; fi
+  done < $SEED/files/index
+fi
+
 # ---------------------------------------------------------------- network (network_data.json)
 ifname_of() {
   for d in /sys/class/net/*; do
@@ -250,7 +260,9 @@ elif [ -x /usr/sbin/sshd ]; then
   /usr/sbin/sshd -o PasswordAuthentication=no && say "ssh: OpenSSH on port 22 (keys only)"
 fi
 
-if [ -s /run/ps/user-data ]; then
+if [ -f $SEED/rescue ]; then
+  say "rescue: booted the rescue image; the instance's disk is at /mnt/disk; user_data not run"
+elif [ -s /run/ps/user-data ]; then
   if [ "$($B head -c 2 /run/ps/user-data)" = "#!" ]; then
     $B chmod 700 /run/ps/user-data
     say "running user_data as root"

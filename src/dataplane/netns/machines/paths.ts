@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { dirname, join, relative, sep } from 'node:path';
+import { dirname, join, posix, relative, sep } from 'node:path';
 import { consoleLogPath } from '../../../core/compute/host.js';
 
 /** A safe directory name for an instance id (UUIDs as they are; anything else hashed). */
@@ -92,6 +92,12 @@ export class MachinePaths {
     return { upper: join(base, 'upper'), work: join(base, 'work') };
   }
 
+  /** A rescued instance's own writes (thrown away at unrescue; its disk is kept as it was). */
+  rescueWrites(id: string): { upper: string; work: string } {
+    const base = join(this.instanceDir(id), 'rescue');
+    return { upper: join(base, 'upper'), work: join(base, 'work') };
+  }
+
   diskMount(ns: string): string {
     return join(this.runDir, 'disks', ns);
   }
@@ -108,4 +114,15 @@ export class MachinePaths {
   scratch(name: string): string {
     return join(this.runDir, 'scratch', name);
   }
+}
+
+/**
+ * A personality file's guest path as the init writes it: absolute, normalized, inside the
+ * instance, on one line (the init reads its list line by line); null when it is none of these.
+ */
+export function personalityPath(guestPath: string): string | null {
+  if (/[\n\r\0]/.test(guestPath)) return null;
+  const rel = posix.normalize(`/${guestPath}`).replace(/^\/+/, '');
+  if (rel === '' || rel.split('/').includes('..')) return null;
+  return `/${rel}`;
 }

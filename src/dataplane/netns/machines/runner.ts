@@ -9,10 +9,16 @@
  *              under `script` (the console) — detached: instances outlive PocketStack, and a
  *              restart adopts them from state.json and their control groups;
  *   power      stop (SIGTERM to the init, SIGKILL to what is left), start, reboot (a new boot
- *              generation), pause (freeze the control group); a guest that powers itself off
- *              stays off until asked to start;
+ *              generation), pause and suspend (freeze the control group: Nova's pause keeps the
+ *              guest in memory, its suspend saves it — a frozen group is both, and is reported
+ *              as whichever was asked); a guest that powers itself off stays off until started;
  *   root       rebuild (a new image or root generation) starts from a fresh upper layer; a
- *              snapshot archives the upper layer over the image (snapshot()).
+ *              snapshot archives the upper layer over the image (snapshot()); rescue boots the
+ *              rescue image's tree over writes of its own, the instance's root mounted at
+ *              /mnt/disk (its disk, kept), and unrescue boots the instance's own root again;
+ *   files      personality files are handed to the init in the seed, which writes them into
+ *              the root file system before anything else runs (the host never writes into a
+ *              tree the instance controls: a symbolic link there could point anywhere).
  *
  * Everything that needs root on the host happens here or in boot.ts; nothing the instance
  * supplies is ever interpreted by the host (user_data, metadata and keys are files it reads).
@@ -28,7 +34,7 @@ import { TOOL_PATH } from '../../../util/which.js';
 import { run } from '../exec.js';
 import { setSysctls } from '../kernel.js';
 import type { InstancePower, InstanceRunner, Readiness } from '../machine.js';
-import type { InstanceSpec } from '../model.js';
+import type { ImageRef, InstanceSpec } from '../model.js';
 import { INNER_SCRIPT, OUTER_SCRIPT, SNAPSHOT_SCRIPT } from './boot.js';
 import {
   type CgroupLayout,
@@ -52,7 +58,7 @@ import {
 import { BUSYBOX, staticBusybox } from './cirros.js';
 import { appendConsole, attachConsole, makeFifo, trimConsole } from './console.js';
 import { INIT_SCRIPT, JSON_AWK, UDHCPC_SCRIPT } from './init.js';
-import { MachinePaths, cgroupParentOf, instanceDirName } from './paths.js';
+import { MachinePaths, cgroupParentOf, instanceDirName, personalityPath } from './paths.js';
 import { RootfsCache, rootfsKey } from './rootfs.js';
 import { type IdMap, createUserns, isNamespaceFile, removeNamespaceFile } from './userns.js';
 
@@ -95,6 +101,10 @@ interface MachineState {
   initStart: string | null;
   ramMb: number;
   oomKills: number;
+  /** It booted its rescue image (`rootKey` is then the rescue image's tree; `diskKey` its own). */
+  rescue?: boolean;
+  /** The instance's own root while rescued. */
+  diskKey?: string;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -238,10 +248,28 @@ export class MachineRunner implements InstanceRunner {
       return { error: (e as Error).message };
     }
     const st = this.readState(spec.id);
-    const image = m.image;
+    const own = this.keptRoot(spec, st) ? 'ready' : this.treeReadiness(m.image, undefined, 'its image');
+    if (own !== 'ready' || !m.rescue) return own;
+    return this.treeReadiness(m.rescue.image, st?.rescue ? st.rootKey : undefined, 'its rescue image');
+  }
+
+  /**
+   * The tree the instance's own root was made of, while it keeps that root: the image matters
+   * only for a fresh root (first boot, or a rebuild's new root generation). Its image may change
+   * or go meanwhile (an unshelved server's snapshot is deleted once it runs, and the server names
+   * its original image again), the root stays what it was.
+   */
+  private keptRoot(spec: InstanceSpec, st: MachineState | null): string | null {
+    if (!st || st.rootGeneration !== spec.machine!.rootGeneration) return null;
+    const key = st.rescue ? st.diskKey : st.rootKey;
+    return key && existsSync(join(this.paths.rootfsDir, key, '.ready')) ? key : null;
+  }
+
+  /** One image's tree: ready, being unpacked, or why not (`kept`: the tree booted before, which outlives its image). */
+  private treeReadiness(image: ImageRef | null, kept: string | undefined, what: string): Readiness {
     if (!image) {
-      if (st && existsSync(join(this.paths.rootfsDir, st.rootKey, '.ready'))) return 'ready';
-      return { error: 'its image no longer exists' };
+      if (kept && existsSync(join(this.paths.rootfsDir, kept, '.ready'))) return 'ready';
+      return { error: `${what} no longer exists` };
     }
     const r = this.rootfs.state(image);
     if (r.state === 'ready') return 'ready';
@@ -268,7 +296,7 @@ export class MachineRunner implements InstanceRunner {
     for (const [id, s] of this.states) if (s.ns === ns) this.states.delete(id);
   }
 
-  async reconcile(spec: InstanceSpec, nsIno: number): Promise<'booted' | 'stopped' | 'paused' | 'unchanged'> {
+  async reconcile(spec: InstanceSpec, nsIno: number): Promise<'booted' | 'stopped' | 'frozen' | 'thawed' | 'unchanged'> {
     if (!spec.machine) return 'unchanged';
     const prev = this.busy.get(spec.id);
     if (prev !== undefined) await prev.catch(() => undefined);
@@ -281,30 +309,41 @@ export class MachineRunner implements InstanceRunner {
     }
   }
 
-  private async reconcileMachine(spec: InstanceSpec, nsIno: number): Promise<'booted' | 'stopped' | 'paused' | 'unchanged'> {
+  private async reconcileMachine(spec: InstanceSpec, nsIno: number): Promise<'booted' | 'stopped' | 'frozen' | 'thawed' | 'unchanged'> {
     const m = spec.machine!;
     const st = this.readState(spec.id);
     const init = this.initOf(st);
-    const rootKey = m.image ? rootfsKey(m.image) : (st?.rootKey ?? '');
+    // The instance's own root: the tree it has (keptRoot), or a fresh one from its image.
+    const kept = this.keptRoot(spec, st);
+    const diskKey = kept ?? (m.image ? rootfsKey(m.image) : '');
+    const rescueKey = m.rescue ? (m.rescue.image ? rootfsKey(m.rescue.image) : st?.rescue ? st.rootKey : '') : null;
+    const rootKey = rescueKey ?? diskKey;
     const want = spec.power;
+    const frozen = want === 'paused' || want === 'suspended';
     if (want === 'stopped') {
       if (st && !init && !st.running) return 'unchanged';
       if (init || (st && groupPids(this.opts.cgroups!, this.parent, spec.ns).length)) await this.stop(spec.ns, st);
       this.writeState(spec.id, { ...(st ?? this.fresh(spec, rootKey, nsIno)), running: false, initPid: null, initStart: null, nsIno });
       return 'stopped';
     }
-    const newRoot = !st || st.rootKey !== rootKey || st.rootGeneration !== m.rootGeneration;
-    const reboot = !st || st.bootGeneration !== spec.bootGeneration || st.nsIno !== nsIno || !st.running;
+    const wasRescue = st?.rescue === true;
+    // A new root for the instance itself: its first, or a rebuild's.
+    const newRoot = kept === null;
+    const rescueChanged = wasRescue !== (rescueKey !== null) || (rescueKey !== null && st?.rootKey !== rescueKey);
+    const reboot = !st || st.bootGeneration !== spec.bootGeneration || st.nsIno !== nsIno || !st.running || rescueChanged;
     if (init && !newRoot && !reboot) {
       this.applyLimits(spec, st!);
-      return this.setPaused(spec, want === 'paused') ? 'paused' : 'unchanged';
+      if (!this.setPaused(spec, frozen)) return 'unchanged';
+      return frozen ? 'frozen' : 'thawed';
     }
     if (!init && st && !newRoot && !reboot) return 'unchanged'; // it powered itself off: it stays off until started
     if (init || (st && this.opts.cgroups && groupPids(this.opts.cgroups, this.parent, spec.ns).length)) await this.stop(spec.ns, st);
     if (newRoot && st) this.wipeWrites(spec);
-    const s = await this.boot(spec, rootKey, nsIno, st);
+    // A rescue starts from clean writes of its own, and leaves none behind.
+    if (rescueChanged || rescueKey !== null) this.wipeRescueWrites(spec);
+    const s = await this.boot(spec, rootKey, rescueKey !== null ? diskKey : null, nsIno, st);
     this.writeState(spec.id, s);
-    if (want === 'paused') this.setPaused(spec, true);
+    if (frozen) this.setPaused(spec, true);
     return 'booted';
   }
 
@@ -330,7 +369,10 @@ export class MachineRunner implements InstanceRunner {
     if (!st) return null;
     if (!this.initOf(st)) return 'shutdown';
     const layout = this.opts.cgroups;
-    if (layout && parseFrozen(layout, readGroupFile(layout, frozenFile(layout, this.parent, spec.ns)) ?? '')) return 'paused';
+    if (layout && parseFrozen(layout, readGroupFile(layout, frozenFile(layout, this.parent, spec.ns)) ?? '')) {
+      // Frozen is paused or suspended, as compute asked (the two differ only in where a VM's memory goes).
+      return spec.power === 'suspended' ? 'suspended' : 'paused';
+    }
     return 'running';
   }
 
@@ -351,7 +393,9 @@ export class MachineRunner implements InstanceRunner {
         continue;
       }
       try {
-        roots.add((JSON.parse(readFileSync(join(base, e, 'state.json'), 'utf8')) as MachineState).rootKey);
+        const st = JSON.parse(readFileSync(join(base, e, 'state.json'), 'utf8')) as MachineState;
+        roots.add(st.rootKey);
+        if (st.diskKey) roots.add(st.diskKey);
       } catch {
         // never booted
       }
@@ -373,13 +417,14 @@ export class MachineRunner implements InstanceRunner {
     this.writeState(spec.id, { ...st, ramMb: spec.machine!.flavor.ramMb });
   }
 
-  /** Freeze or thaw; true when the machine is (now) paused. */
+  /** Freeze or thaw; true when that changed something. */
   private setPaused(spec: InstanceSpec, paused: boolean): boolean {
     const layout = this.opts.cgroups;
     if (!layout) return false;
     const now = parseFrozen(layout, readGroupFile(layout, frozenFile(layout, this.parent, spec.ns)) ?? '');
-    if (now !== paused) applyWrites(layout, [freezeWrite(layout, this.parent, spec.ns, paused)]);
-    return paused;
+    if (now === paused) return false;
+    applyWrites(layout, [freezeWrite(layout, this.parent, spec.ns, paused)]);
+    return true;
   }
 
   private wipeWrites(spec: InstanceSpec): void {
@@ -387,6 +432,11 @@ export class MachineRunner implements InstanceRunner {
     const w = this.paths.writes(spec.id, spec.ns, onDisk);
     rmSync(w.upper, { recursive: true, force: true });
     rmSync(w.work, { recursive: true, force: true });
+  }
+
+  private wipeRescueWrites(spec: InstanceSpec): void {
+    const w = this.paths.rescueWrites(spec.id);
+    rmSync(dirname(w.upper), { recursive: true, force: true });
   }
 
   /** The disk limit in GiB this machine's writes live under (0: none). */
@@ -429,6 +479,8 @@ export class MachineRunner implements InstanceRunner {
     mkdirSync(seed, { mode: 0o755 });
     writeFileSync(join(seed, 'instance-id'), `${spec.id}\n`);
     writeFileSync(join(seed, 'network_data.json'), files?.networkData ?? '{}');
+    if (spec.machine!.rescue) writeFileSync(join(seed, 'rescue'), '');
+    this.writePersonality(spec, join(seed, 'files'));
     const cd = this.paths.configDrive(spec.id);
     rmSync(cd, { recursive: true, force: true });
     if (!spec.machine!.configDrive || !files?.configDrive) return false;
@@ -441,7 +493,28 @@ export class MachineRunner implements InstanceRunner {
     return true;
   }
 
-  private async boot(spec: InstanceSpec, rootKey: string, nsIno: number, prev: MachineState | null): Promise<MachineState> {
+  /**
+   * Personality files for the init to write (`index`: one `<n> <guest path>` line each, contents
+   * in `<n>`). Paths that are not absolute paths inside the instance are said on the console.
+   */
+  private writePersonality(spec: InstanceSpec, dir: string): void {
+    const files = spec.machine!.files;
+    if (!files.length) return;
+    mkdirSync(dir, { mode: 0o755 });
+    const index: string[] = [];
+    files.forEach((f, n) => {
+      const path = personalityPath(f.path);
+      if (!path) {
+        appendConsole(this.paths.console(spec.id), `[pocketstack] personality file ${JSON.stringify(f.path)} not written: not a path inside the instance\n`);
+        return;
+      }
+      writeFileSync(join(dir, String(n)), Buffer.from(f.contents, 'base64'), { mode: 0o644 });
+      index.push(`${n} ${path}`);
+    });
+    writeFileSync(join(dir, 'index'), index.length ? `${index.join('\n')}\n` : '');
+  }
+
+  private async boot(spec: InstanceSpec, rootKey: string, diskKey: string | null, nsIno: number, prev: MachineState | null): Promise<MachineState> {
     const m = spec.machine!;
     const layout = this.opts.cgroups;
     if (!layout) throw new Error('no control groups on this host: flavors cannot be enforced');
@@ -450,8 +523,13 @@ export class MachineRunner implements InstanceRunner {
     const tree = join(this.paths.rootfsDir, rootKey, 'root');
     if (!existsSync(tree)) throw new Error(`its root file system (${rootKey}) is not prepared`);
     await this.ensureDisk(spec);
-    const writes = this.paths.writes(spec.id, spec.ns, this.diskSize(spec) > 0);
+    const own = this.paths.writes(spec.id, spec.ns, this.diskSize(spec) > 0);
+    mkdirSync(dirname(own.upper), { recursive: true, mode: 0o700 });
+    // Rescued: the rescue image's tree over writes of its own; the instance's root beside it.
+    const writes = diskKey !== null ? this.paths.rescueWrites(spec.id) : own;
     mkdirSync(dirname(writes.upper), { recursive: true, mode: 0o700 });
+    const diskTree = diskKey !== null ? join(this.paths.rootfsDir, diskKey, 'root') : null;
+    if (diskTree && !existsSync(diskTree)) throw new Error(`its root file system (${diskKey}) is not prepared`);
     const hasConfig = await this.writeGuestFiles(spec);
 
     ensureGroup(layout, this.parent, spec.ns);
@@ -467,7 +545,7 @@ export class MachineRunner implements InstanceRunner {
     trimConsole(log);
     appendConsole(
       log,
-      `[pocketstack] ${new Date().toISOString()} instance ${spec.id} booting (${m.flavor.name}: ${m.flavor.vcpus} vCPU, ${m.flavor.ramMb} MiB)\n`,
+      `[pocketstack] ${new Date().toISOString()} instance ${spec.id} booting${diskKey !== null ? ' its rescue image' : ''} (${m.flavor.name}: ${m.flavor.vcpus} vCPU, ${m.flavor.ramMb} MiB)\n`,
     );
     const env: Record<string, string> = {
       PATH: TOOL_PATH,
@@ -483,6 +561,9 @@ export class MachineRunner implements InstanceRunner {
       PS_ROOT: root,
       PS_SEED: this.paths.seed(spec.id),
       PS_CONFIG: hasConfig ? this.paths.configDrive(spec.id) : '',
+      PS_DISK_LOWER: diskTree ?? '',
+      PS_DISK_UPPER: own.upper,
+      PS_DISK_WORK: own.work,
       PS_USERNS: this.paths.userns(spec.ns),
       PS_NETNS: `/run/netns/${spec.ns}`,
       PS_HOSTNAME: m.hostname.replace(/[^A-Za-z0-9.-]/g, '-').slice(0, 63) || 'instance',
@@ -512,6 +593,7 @@ export class MachineRunner implements InstanceRunner {
         return {
           ns: spec.ns,
           rootKey,
+          ...(diskKey !== null ? { rescue: true, diskKey } : {}),
           rootGeneration: m.rootGeneration,
           bootGeneration: spec.bootGeneration,
           nsIno,
@@ -576,7 +658,7 @@ export class MachineRunner implements InstanceRunner {
     const st = this.readState(spec.id);
     if (!st) throw new Error('the instance has never booted');
     const layout = this.opts.cgroups;
-    const tree = join(this.paths.rootfsDir, st.rootKey, 'root');
+    const tree = join(this.paths.rootfsDir, (st.rescue ? st.diskKey : st.rootKey) ?? st.rootKey, 'root');
     const writes = this.paths.writes(spec.id, spec.ns, this.diskSize(spec) > 0);
     const mnt = this.paths.scratch(`snap-${instanceDirName(spec.id)}`);
     mkdirSync(mnt, { recursive: true });
