@@ -9,9 +9,11 @@ import { planDhcpPorts } from '../../src/dataplane/netns/dhcp/agent.js';
 import { freezeWrite, groupDirs, limitWrites, parseFrozen, parseOomKills, procsFiles } from '../../src/dataplane/netns/machines/cgroups.js';
 import { isStaticElf, parseLdd } from '../../src/dataplane/netns/machines/cirros.js';
 import { JSON_AWK } from '../../src/dataplane/netns/machines/init.js';
-import { MachinePaths, instanceDirName } from '../../src/dataplane/netns/machines/paths.js';
+import { MachinePaths, instanceDirName, personalityPath } from '../../src/dataplane/netns/machines/paths.js';
 import { classifyImage, tarFailure } from '../../src/dataplane/netns/machines/rootfs.js';
 import { looksLikeTar, writeTar } from '../../src/dataplane/netns/machines/tar.js';
+import type { Desired, MachineSpec } from '../../src/dataplane/netns/model.js';
+import { instanceReports } from '../../src/dataplane/netns/status.js';
 import { resolveUser } from '../../src/dataplane/netns/users.js';
 
 const dirs: string[] = [];
@@ -133,6 +135,17 @@ describe('where instances live', () => {
     expect(paths.userns('psi-0f0f0f0f-11')).toBe('/run/pocketstack/ps/userns/psi-0f0f0f0f-11');
     expect(paths.writes('id', 'psi-x', true).upper).toBe('/run/pocketstack/ps/disks/psi-x/upper');
     expect(paths.writes('id', 'psi-x', false).upper).toBe('/data/instances/id/disk/upper');
+    // A rescue's writes are its own, beside the instance's disk (which the rescue mounts at /mnt/disk).
+    expect(paths.rescueWrites('id').upper).toBe('/data/instances/id/rescue/upper');
+  });
+
+  it('gives the init personality files as absolute paths inside the instance, one per line', () => {
+    expect(personalityPath('/etc/motd')).toBe('/etc/motd');
+    expect(personalityPath('etc//motd')).toBe('/etc/motd');
+    expect(personalityPath('../../etc/passwd')).toBe('/etc/passwd');
+    expect(personalityPath('/a b/c')).toBe('/a b/c');
+    expect(personalityPath('/')).toBeNull();
+    expect(personalityPath('/etc/x\n/etc/shadow')).toBeNull();
   });
 
   it('never resolves a tenant-facing helper user to root', () => {
@@ -216,5 +229,41 @@ describe("the data directory's privacy sweep and the machines' trees", () => {
     expect(keep('/d/instances/i1/.ps')).toBe(true);
     expect(keep('/d/instances/i1/disk/upper/etc')).toBe(true);
     expect(keep('/d/pocketstack.db')).toBe(false);
+  });
+});
+
+describe('what an instance host reports', () => {
+  const machine: MachineSpec = {
+    hostname: 'vm',
+    image: null,
+    flavor: { name: 'm1.nano', vcpus: 1, ramMb: 64, diskGb: 0 },
+    rootGeneration: 0,
+    configDrive: false,
+    rescue: null,
+    files: [],
+  };
+  const desired = (instances: Desired['instances']) => ({ wired: new Map(), instances }) as unknown as Desired;
+  const existing = new Map([
+    ['ns-a', 1],
+    ['ns-b', 2],
+    ['ns-c', 3],
+  ]);
+
+  it("reports a machine's power as its runner sees it (frozen: paused or suspended, as asked), a bare namespace's as asked", () => {
+    const reports = instanceReports(
+      desired([
+        { id: 'a', ns: 'ns-a', power: 'suspended', bootGeneration: 1, machine },
+        { id: 'b', ns: 'ns-b', power: 'paused', bootGeneration: 2 },
+        { id: 'c', ns: 'ns-c', power: 'running', bootGeneration: 3, machine },
+      ]),
+      new Map(),
+      existing,
+      (i) => (i.id === 'a' ? 'suspended' : null),
+    );
+    // c has not booted yet: nothing to say about it.
+    expect(reports).toEqual([
+      { id: 'a', report: { power: 'suspended', rebootSeq: 1 } },
+      { id: 'b', report: { power: 'paused', rebootSeq: 2 } },
+    ]);
   });
 });
