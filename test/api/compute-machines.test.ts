@@ -76,6 +76,16 @@ describe('servers as machines', () => {
     expect(data.body).toBe('a root file system, as tar');
   });
 
+  it("createBackup labels the machine's disk as what it is, whatever the base image's formats", async () => {
+    const id = await boot('backup');
+    disks.set(id, Buffer.from('another root file system'));
+    const res = await demo.post(`/v2.1/servers/${id}/action`, { createBackup: { name: 'b', backup_type: 'daily', rotation: 1 } }, V);
+    expect(res.status).toBe(202);
+    await settle();
+    const img = (await images.get(`/v2/images/${res.body.image_id}`)).body;
+    expect(img).toMatchObject({ status: 'active', container_format: 'docker', disk_format: 'raw', image_type: 'backup' });
+  });
+
   it('an instance whose disk the host cannot read is snapshotted as the image it boots', async () => {
     const id = await boot('never-booted');
     const img = await snapshot(id, 'base-snap');

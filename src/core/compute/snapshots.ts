@@ -113,8 +113,13 @@ export class Snapshots {
     const set = (path: string, value: unknown): ImageChange => ({ op: 'add', path: [path], value, draft: 10 });
     const changes: ImageChange[] = [set('image_location', 'snapshot'), set('image_state', 'available'), set('owner_id', row.project_id)];
     const disk = await this.disk(row);
-    if (!image.disk_format) changes.push(set('disk_format', disk ? 'raw' : (base?.disk_format ?? 'qcow2')));
-    if (!image.container_format) changes.push(set('container_format', disk ? 'docker' : 'bare'));
+    if (disk) {
+      // What the data is, whatever a backup inherited from its base image (JSON-patch add replaces).
+      changes.push(set('disk_format', 'raw'), set('container_format', 'docker'));
+    } else {
+      if (!image.disk_format) changes.push(set('disk_format', base?.disk_format ?? 'qcow2'));
+      if (!image.container_format) changes.push(set('container_format', 'bare'));
+    }
     await this.images.update(admin, imageId, changes);
     if (disk) {
       await this.images.upload(admin, imageId, disk);

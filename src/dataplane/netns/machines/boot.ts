@@ -30,13 +30,22 @@ chown "$PS_UID:$PS_UID" "$PS_UPPER"
 mount -t overlay overlay -o "lowerdir=$PS_LOWER,upperdir=$PS_UPPER,workdir=$PS_WORK" "$PS_ROOT"
 mount --bind "$PS_SEED" "$PS_ROOT/.ps/seed"
 mount -o remount,bind,ro,nosuid,nodev "$PS_ROOT/.ps/seed"
-if [ -n "$PS_DISK_LOWER" ]; then
-  mkdir -p "$PS_ROOT/mnt/disk" "$PS_DISK_UPPER" "$PS_DISK_WORK"
+# A mount point inside the root, made without following a symbolic link the image or the
+# instance's writes put on the way (the host's root would follow it out of the instance).
+mountpoint_in_root() {
+  p=$PS_ROOT
+  for c in $(echo "$1" | tr / ' '); do
+    p=$p/$c
+    if [ -L "$p" ]; then echo "[pocketstack] /$1 is not mounted: a symbolic link is in the way"; return 1; fi
+    [ -d "$p" ] || mkdir "$p" || return 1
+  done
+}
+if [ -n "$PS_DISK_LOWER" ] && mountpoint_in_root mnt/disk; then
+  mkdir -p "$PS_DISK_UPPER" "$PS_DISK_WORK"
   chown "$PS_UID:$PS_UID" "$PS_DISK_UPPER"
   mount -t overlay overlay -o "lowerdir=$PS_DISK_LOWER,upperdir=$PS_DISK_UPPER,workdir=$PS_DISK_WORK" "$PS_ROOT/mnt/disk"
 fi
-if [ -n "$PS_CONFIG" ]; then
-  mkdir -p "$PS_ROOT/mnt/config"
+if [ -n "$PS_CONFIG" ] && mountpoint_in_root mnt/config; then
   mount --bind "$PS_CONFIG" "$PS_ROOT/mnt/config"
   mount -o remount,bind,ro,nosuid,nodev "$PS_ROOT/mnt/config"
 fi
