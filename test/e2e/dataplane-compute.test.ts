@@ -38,12 +38,15 @@ async function inMachine(ns: string, ...argv: string[]): Promise<string> {
   return (await run('nsenter', ['-t', pid, '-m', '--', '/.ps/busybox', ...argv], { allowFail: true })).stdout;
 }
 
-/** Whether the machine's control group is frozen (cgroup v2: its cgroup.events says `frozen 1`). */
+/** Whether the machine's control group is frozen: cgroup v2's cgroup.events `frozen 1`, v1's freezer.state `FROZEN`. */
 async function frozen(ns: string): Promise<boolean> {
   const pid = (await run('ip', ['netns', 'pids', ns], { allowFail: true })).stdout.split('\n').find(Boolean);
   if (!pid) return false;
-  const group = readFileSync(`/proc/${pid}/cgroup`, 'utf8').match(/^0::(.*)$/m)?.[1];
-  return group ? readFileSync(`/sys/fs/cgroup${group}/cgroup.events`, 'utf8').includes('frozen 1') : false;
+  const cgroups = readFileSync(`/proc/${pid}/cgroup`, 'utf8');
+  const v1 = cgroups.match(/^\d+:freezer:(.*)$/m)?.[1];
+  if (v1 !== undefined) return readFileSync(`/sys/fs/cgroup/freezer${v1}/freezer.state`, 'utf8').trim() === 'FROZEN';
+  const v2 = cgroups.match(/^0::(.*)$/m)?.[1];
+  return v2 !== undefined && readFileSync(`/sys/fs/cgroup${v2}/cgroup.events`, 'utf8').includes('frozen 1');
 }
 
 /** The last `boots: N` a machine's user_data printed. */

@@ -288,6 +288,11 @@ export class MachineRunner implements InstanceRunner {
 
   /** Everything of a machine whose namespace goes: its processes, its disk mount, its group, its user namespace. */
   async destroy(ns: string): Promise<void> {
+    // A paused machine is thawed first: v1's freezer keeps even SIGKILL from a frozen task.
+    const layout = this.opts.cgroups;
+    if (layout && parseFrozen(layout, readGroupFile(layout, frozenFile(layout, this.parent, ns)) ?? '')) {
+      applyWrites(layout, [freezeWrite(layout, this.parent, ns, false)]);
+    }
     await this.killGroup(ns, 1000);
     await this.unmountDisk(ns);
     if (this.opts.cgroups) for (let i = 0; i < 20 && !removeGroup(this.opts.cgroups, this.parent, ns); i++) await sleep(50);
@@ -333,7 +338,7 @@ export class MachineRunner implements InstanceRunner {
     const reboot = !st || st.bootGeneration !== spec.bootGeneration || st.nsIno !== nsIno || !st.running || rescueChanged;
     if (init && !newRoot && !reboot) {
       this.applyLimits(spec, st!);
-      if (!this.setPaused(spec, frozen)) return 'unchanged';
+      if (!(await this.setPaused(spec, frozen))) return 'unchanged';
       return frozen ? 'frozen' : 'thawed';
     }
     if (!init && st && !newRoot && !reboot) return 'unchanged'; // it powered itself off: it stays off until started
@@ -343,7 +348,7 @@ export class MachineRunner implements InstanceRunner {
     if (rescueChanged || rescueKey !== null) this.wipeRescueWrites(spec);
     const s = await this.boot(spec, rootKey, rescueKey !== null ? diskKey : null, nsIno, st);
     this.writeState(spec.id, s);
-    if (frozen) this.setPaused(spec, true);
+    if (frozen) await this.setPaused(spec, true);
     return 'booted';
   }
 
@@ -417,13 +422,18 @@ export class MachineRunner implements InstanceRunner {
     this.writeState(spec.id, { ...st, ramMb: spec.machine!.flavor.ramMb });
   }
 
-  /** Freeze or thaw; true when that changed something. */
-  private setPaused(spec: InstanceSpec, paused: boolean): boolean {
+  /**
+   * Freeze or thaw; true when that changed something. The kernel freezes a group's tasks
+   * asynchronously: this waits (a second at most) until the group says it is frozen or thawed,
+   * so that what the pass reports next is what compute asked for.
+   */
+  private async setPaused(spec: InstanceSpec, paused: boolean): Promise<boolean> {
     const layout = this.opts.cgroups;
     if (!layout) return false;
-    const now = parseFrozen(layout, readGroupFile(layout, frozenFile(layout, this.parent, spec.ns)) ?? '');
-    if (now === paused) return false;
+    const isFrozen = () => parseFrozen(layout, readGroupFile(layout, frozenFile(layout, this.parent, spec.ns)) ?? '');
+    if (isFrozen() === paused) return false;
     applyWrites(layout, [freezeWrite(layout, this.parent, spec.ns, paused)]);
+    for (let i = 0; i < 50 && isFrozen() !== paused; i++) await sleep(20);
     return true;
   }
 
@@ -533,7 +543,7 @@ export class MachineRunner implements InstanceRunner {
     const hasConfig = await this.writeGuestFiles(spec);
 
     ensureGroup(layout, this.parent, spec.ns);
-    this.setPaused(spec, false);
+    await this.setPaused(spec, false);
     applyWrites(layout, limitWrites(layout, this.parent, spec.ns, this.limits(spec), prev?.ramMb ?? null, hasMemsw(layout, this.parent, spec.ns)));
     const oomKills = parseOomKills(readGroupFile(layout, oomFile(layout, this.parent, spec.ns)) ?? '');
 
