@@ -328,7 +328,7 @@ export class MachineRunner implements InstanceRunner {
     if (want === 'stopped') {
       if (st && !init && !st.running) return 'unchanged';
       if (init || (st && groupPids(this.opts.cgroups!, this.parent, spec.ns).length)) await this.stop(spec.ns, st);
-      this.writeState(spec.id, { ...(st ?? this.fresh(spec, rootKey, nsIno)), running: false, initPid: null, initStart: null, nsIno });
+      this.writeState(spec.id, { ...(st ?? this.fresh(spec, diskKey, nsIno)), running: false, initPid: null, initStart: null, nsIno });
       return 'stopped';
     }
     const wasRescue = st?.rescue === true;
