@@ -25,7 +25,19 @@ export type NetworkKind =
   | 'security_group'
   | 'security_group_rule'
   | 'metering_label'
-  | 'metering_label_rule';
+  | 'metering_label_rule'
+  | 'rbac_policy'
+  | 'address_scope'
+  | 'address_group'
+  | 'segment'
+  | 'network_segment_range'
+  | 'flavor'
+  | 'service_profile'
+  | 'ndp_proxy'
+  | 'conntrack_helper'
+  | 'local_ip'
+  | 'port_association'
+  | 'log';
 
 /** Every kind of object whose changes are published. */
 export type ChangeKind =

@@ -9,6 +9,13 @@ import * as m0006 from './migrations/0006_image.js';
 import * as m0007 from './migrations/0007_loadbalancer.js';
 import * as m0008 from './migrations/0008_metering.js';
 import * as m0009 from './migrations/0009_instance_reports.js';
+import * as m0060 from './migrations/0060_rbac.js';
+import * as m0061 from './migrations/0061_address_scopes_groups.js';
+import * as m0062 from './migrations/0062_segments.js';
+import * as m0063 from './migrations/0063_port_attributes.js';
+import * as m0064 from './migrations/0064_l3_extras.js';
+import * as m0065 from './migrations/0065_auto_allocate.js';
+import * as m0066 from './migrations/0066_metering_fields.js';
 
 /** Migrations are listed here in order; each file only ever gains successors, never edits. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -21,6 +28,13 @@ const MIGRATIONS: Record<string, Migration> = {
   '0007_loadbalancer': m0007,
   '0008_metering': m0008,
   '0009_instance_reports': m0009,
+  '0060_rbac': m0060,
+  '0061_address_scopes_groups': m0061,
+  '0062_segments': m0062,
+  '0063_port_attributes': m0063,
+  '0064_l3_extras': m0064,
+  '0065_auto_allocate': m0065,
+  '0066_metering_fields': m0066,
 };
 
 class StaticProvider implements MigrationProvider {

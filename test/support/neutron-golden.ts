@@ -401,10 +401,3 @@ export function expectReplay(result: ReplayResult, known: Record<string, string>
   }
   if (problems.length) throw new Error(`${result.extension}: ${problems.length} step(s) differ from real Neutron\n${problems.join('\n')}`);
 }
-
-/** One line per step, for a report: `✓ name`, `✗ name: first difference`, `- name (skipped)`. */
-export function summarise(result: ReplayResult): string {
-  return result.steps
-    .map((s) => (s.skipped ? `- ${s.name} (${s.skipped})` : s.differences.length ? `✗ ${s.name}: ${s.differences[0].split('\n')[0]}` : `✓ ${s.name}`))
-    .join('\n');
-}
