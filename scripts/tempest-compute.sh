@@ -17,11 +17,11 @@ export PATH="/usr/bin:$PATH"
 
 [ -x "$RUNNER" ] || { echo "Tempest runner $RUNNER not found (set RUNNER)" >&2; exit 2; }
 DATA=$(mktemp -d /tmp/pocketstack-tempest-XXXXXX)
-read -r P_ID P_NET P_COMP P_IMG P_LB < <(node "$ROOT/scripts/free-ports.mjs" 5)
+read -r P_ID P_NET P_COMP P_IMG P_LB P_KM < <(node "$ROOT/scripts/free-ports.mjs" 6)
 
 cd "$ROOT" || exit 2
 POCKETSTACK_IDENTITY_PORT=$P_ID POCKETSTACK_NETWORK_PORT=$P_NET POCKETSTACK_COMPUTE_PORT=$P_COMP \
-POCKETSTACK_IMAGE_PORT=$P_IMG POCKETSTACK_LOAD_BALANCER_PORT=$P_LB \
+POCKETSTACK_IMAGE_PORT=$P_IMG POCKETSTACK_LOAD_BALANCER_PORT=$P_LB POCKETSTACK_KEY_MANAGER_PORT=$P_KM \
 POCKETSTACK_ADMIN_PASSWORD=secret POCKETSTACK_DEMO_PASSWORD=secret \
     node --import tsx src/cli/main.ts serve --data-dir "$DATA" --log-level warn > "$DATA/serve.log" 2>&1 &
 SERVER=$!

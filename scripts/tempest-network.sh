@@ -44,14 +44,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Five distinct free loopback ports, below the ephemeral range (scripts/free-ports.mjs).
-read -r P_ID P_NET P_COMP P_IMG P_LB < <(node "$ROOT/scripts/free-ports.mjs" 5)
+# Six distinct free loopback ports, below the ephemeral range (scripts/free-ports.mjs).
+read -r P_ID P_NET P_COMP P_IMG P_LB P_KM < <(node "$ROOT/scripts/free-ports.mjs" 6)
 
 if [ -f "$ROOT/dist/cli/main.js" ]; then SERVE=("$ROOT/bin/pocketstack" serve); else SERVE=(node --import tsx "$ROOT/src/cli/main.ts" serve); fi
 (
   cd "$ROOT"
   export POCKETSTACK_IDENTITY_PORT=$P_ID POCKETSTACK_NETWORK_PORT=$P_NET POCKETSTACK_COMPUTE_PORT=$P_COMP \
-    POCKETSTACK_IMAGE_PORT=$P_IMG POCKETSTACK_LOAD_BALANCER_PORT=$P_LB POCKETSTACK_ADMIN_PASSWORD=$ADMIN_PASSWORD
+    POCKETSTACK_IMAGE_PORT=$P_IMG POCKETSTACK_LOAD_BALANCER_PORT=$P_LB POCKETSTACK_KEY_MANAGER_PORT=$P_KM POCKETSTACK_ADMIN_PASSWORD=$ADMIN_PASSWORD
   exec "${SERVE[@]}" --data-dir "$DATA_DIR" --log-level "${POCKETSTACK_LOG_LEVEL:-warn}" > "$DATA_DIR/server.log" 2>&1
 ) &
 SERVER_PID=$!

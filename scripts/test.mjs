@@ -3,18 +3,22 @@
  * `npm test`: everything, in order, on a fresh Debian machine.
  *
  *   1. install what the tests need from Debian when missing (root only): the real OpenStack
- *      clients, Tempest, its Neutron and Octavia plugins and stestr, iproute2, nftables,
+ *      clients, Tempest, its Neutron, Octavia, Keystone and Barbican plugins and stestr, iproute2, nftables,
  *      iptables, conntrack, HAProxy;
  *   2. type-check, lint (`npm run lint`: Biome, then knip), build;
  *   3. the vitest suites `unit` and `api` (seconds);
  *   4. the `api` suite again on PostgreSQL (the store for several servers sharing one cloud):
  *      POCKETSTACK_TEST_DATABASE_URL, else (root) Debian's postgresql, installed and started;
  *   5. the vitest suite `e2e`: the real clients and the real data plane (minutes);
- *   6. OpenStack's own Tempest, three runs, each against a PocketStack its script starts:
+ *   6. OpenStack's own Tempest, four runs, each against a PocketStack its script starts:
  *        scripts/tempest-network.sh  tempest.api.network, less test/tempest/network-exclude.txt;
  *        scripts/tempest-compute.sh  tempest.api.compute.servers.test_create_server and
  *                                    tempest.api.image.v2.test_images;
- *        scripts/tempest-octavia.sh  octavia_tempest_plugin.tests.api.v2.
+ *        scripts/tempest-octavia.sh  octavia_tempest_plugin.tests.api.v2 (its amphora tests
+ *                                    with the amphora provider), and barbican_tempest_plugin's
+ *                                    API tests less test/tempest/barbican-exclude.txt;
+ *        scripts/tempest-identity.sh tempest.api.identity and keystone_tempest_plugin.tests.api,
+ *                                    less test/tempest/identity-exclude.txt.
  *
  * A failed step does not stop the ones after it; the run fails if any step failed.
  * As root (CI), every suite must run: a missing tool is a failure, not a skip. Without root,
@@ -36,15 +40,22 @@ const DEBIAN_PACKAGES = {
   '/usr/bin/glance': 'python3-glanceclient',
   '/usr/lib/python3/dist-packages/octaviaclient': 'python3-octaviaclient',
   '/usr/bin/neutron': 'python3-neutronclient',
+  '/usr/lib/python3/dist-packages/barbicanclient': 'python3-barbicanclient',
+  '/usr/bin/curl': 'curl',
+  '/usr/bin/openssl': 'openssl',
   '/usr/bin/tempest': 'tempest',
   '/usr/lib/python3/dist-packages/neutron_tempest_plugin': 'neutron-tempest-plugin',
   '/usr/lib/python3/dist-packages/octavia_tempest_plugin': 'octavia-tempest-plugin',
+  '/usr/lib/python3/dist-packages/keystone_tempest_plugin': 'keystone-tempest-plugin',
+  '/usr/lib/python3/dist-packages/barbican_tempest_plugin': 'barbican-tempest-plugin',
   '/usr/bin/stestr': 'python3-stestr',
   '/usr/sbin/ip': 'iproute2',
   '/usr/sbin/nft': 'nftables',
   '/usr/sbin/iptables': 'iptables',
   '/usr/sbin/conntrack': 'conntrack',
   '/usr/sbin/haproxy': 'haproxy',
+  // The dashboard's browser tests drive Debian's Chromium with playwright-core (no browser download).
+  '/usr/bin/chromium': 'chromium',
 };
 
 function step(title) {
@@ -118,6 +129,8 @@ run('type-check', 'npx', ['tsc', '-p', 'tsconfig.json']);
 // `npm run lint` is the one definition of what lint means (package.json); any error fails the run.
 run('lint', 'npm', ['run', '--silent', 'lint']);
 run('build', 'npx', ['tsc', '-p', 'tsconfig.build.json']);
+// The dashboard's page script (browser TypeScript): type-checked and built into dist/web/.
+run('build the dashboard page', 'npx', ['tsc', '-p', 'tsconfig.web.json']);
 const only = process.argv.includes('--only') ? [process.argv[process.argv.indexOf('--only') + 1]] : [];
 run('unit and API tests', 'npx', ['vitest', 'run', '--project', 'unit', '--project', 'api', ...only]);
 if (!fast) {
@@ -137,12 +150,16 @@ if (!fast) {
     for (const [script, title] of [
       ['scripts/tempest-network.sh', 'Tempest: tempest.api.network'],
       ['scripts/tempest-compute.sh', 'Tempest: compute servers.test_create_server and image.v2.test_images'],
-      ['scripts/tempest-octavia.sh', 'Tempest: octavia_tempest_plugin.tests.api.v2'],
+      ['scripts/tempest-octavia.sh', 'Tempest: octavia_tempest_plugin.tests.api.v2 and barbican_tempest_plugin.tests.api'],
+      ['scripts/tempest-identity.sh', 'Tempest: tempest.api.identity and keystone_tempest_plugin.tests.api'],
     ]) {
       if (existsSync(script)) run(title, 'bash', [script]);
     }
   }
 }
+
+// The browser tests' screenshots, one per step (CI keeps this directory as an artifact).
+if (existsSync('test-artifacts/screenshots')) process.stdout.write('\nscreenshots of the dashboard tests: test-artifacts/screenshots/\n');
 
 if (failures.length) {
   process.stdout.write(`\nFAILED: ${failures.join('; ')}\n`);

@@ -8,6 +8,11 @@ export interface Config {
   /** Host name put into the catalog and discovery documents (defaults to `host`). */
   publicHost: string;
   ports: ServicePorts;
+  /**
+   * The dashboard's port (on `host`): the topology, `explain` and their live updates. 0 picks a
+   * free port (tests); it is printed at start-up either way.
+   */
+  dashboardPort: number;
   dataDir: string;
   /** `sqlite:<file>` (default `<dataDir>/pocketstack.db`) or `postgres://…`. */
   databaseUrl: string;
@@ -84,7 +89,9 @@ export function loadConfig(overrides: Partial<Config> = {}, env: NodeJS.ProcessE
       compute: int(env.POCKETSTACK_COMPUTE_PORT, 8774),
       image: int(env.POCKETSTACK_IMAGE_PORT, 9292),
       loadBalancer: int(env.POCKETSTACK_LOAD_BALANCER_PORT, 9876),
+      keyManager: int(env.POCKETSTACK_KEY_MANAGER_PORT, 9311),
     },
+    dashboardPort: int(env.POCKETSTACK_DASHBOARD_PORT, 8080),
     dataDir,
     databaseUrl: env.POCKETSTACK_DATABASE_URL ?? `sqlite:${resolve(dataDir, 'pocketstack.db')}`,
     region: env.POCKETSTACK_REGION ?? 'RegionOne',

@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
@@ -8,6 +8,7 @@ import { buildComputeApi } from './api/compute/app.js';
 import { buildIdentityApi } from './api/identity/app.js';
 import { buildLoadBalancerApi } from './api/loadbalancer/app.js';
 import { buildImageApi } from './api/image/app.js';
+import { buildKeyManagerApi } from './api/keymanager/app.js';
 import { buildNetworkApi } from './api/network/app.js';
 import type { Config } from './config.js';
 import { buildCatalog, serviceUrl } from './core/catalog.js';
@@ -16,6 +17,8 @@ import { ComputeManager } from './core/compute/manager.js';
 import { ComputeService } from './core/compute/service.js';
 import { type RequestContext, systemContext } from './core/context.js';
 import { ImageService } from './core/image/service.js';
+import { Sealer } from './core/keymanager/seal.js';
+import { KeyManagerService } from './core/keymanager/service.js';
 import { DEFAULT_DOMAIN_ID, IdentityService } from './core/identity/service.js';
 import { floatingIpOps } from './core/network/floatingips.js';
 import { meteringLabelOps, meteringLabelRuleOps } from './core/network/metering.js';
@@ -43,8 +46,15 @@ import { LoadBalancerService } from './core/loadbalancer/service.js';
 import { createLbEngine } from './lb/factory.js';
 import type { LbEngine } from './lb/engine.js';
 import { Store } from './store/db.js';
+import { InProcessApis } from './dashboard/apis.js';
+import { buildDashboardApi } from './dashboard/app.js';
+import { Explainer } from './dashboard/explain/service.js';
+import { storeControlPlane } from './dataplane/netns/control.js';
+import { Names } from './dataplane/netns/names.js';
+import { parseProtocols } from './dataplane/netns/secgroups.js';
 import { ChangeBus, UnitOfWork } from './core/work.js';
 import { migrate } from './store/migrate.js';
+import { closeDataDir, privateDir } from './util/private.js';
 
 /** Extensions the Neutron core of this build implements. */
 const CORE_EXTENSIONS = [
@@ -136,6 +146,7 @@ export const APP_PORTS: Record<string, keyof Config['ports']> = {
   compute: 'compute',
   image: 'image',
   'load-balancer': 'loadBalancer',
+  'key-manager': 'keyManager',
 };
 
 export interface Services {
@@ -146,6 +157,7 @@ export interface Services {
   dataplane: DataPlaneDriver;
   loadBalancer: LoadBalancerService;
   lbEngine: LbEngine;
+  keyManager: KeyManagerService;
   image: ImageService;
   compute: ComputeService;
   computeManager: ComputeManager;
@@ -154,6 +166,8 @@ export interface Services {
 /** A running PocketStack: the store, the services and the HTTP servers in front of them. */
 export class Cloud {
   readonly apps = new Map<string, FastifyInstance>();
+  /** The dashboard (topology, explain): a client of the apps above, on its own port. */
+  dashboard!: FastifyInstance;
   private timers: NodeJS.Timeout[] = [];
 
   private constructor(
@@ -168,6 +182,15 @@ export class Cloud {
 
   /** Open the store, migrate, bootstrap on first start, and build (not yet listen on) every API. */
   static async create(config: Config, log: Logger = pino({ level: config.logLevel }, pino.destination(2))): Promise<Cloud> {
+    // Private before anything is written to it: 0700, every file in it 0600 (see util/private.ts).
+    privateDir(config.dataDir);
+    const opened = closeDataDir(config.dataDir);
+    if (opened.length) {
+      log.warn(
+        { dataDir: config.dataDir, changed: opened.length, examples: opened.slice(0, 5).map((c) => `${c.was} ${c.path}`) },
+        'the data directory was readable by other users: its directories are now 0700 and its files 0600',
+      );
+    }
     const store = await Store.open({
       url: config.databaseUrl,
       onIdleConnectionError: (err) =>
@@ -176,10 +199,11 @@ export class Cloud {
     await migrate(store);
     const changes = new ChangeBus((err, c) => log.error({ err, change: c }, 'a change listener failed'));
     const uow = new UnitOfWork(store, changes);
-    const served = new Set(['identity', 'network', 'compute', 'image', 'load-balancer']);
+    const served = new Set(['identity', 'network', 'compute', 'image', 'load-balancer', 'key-manager']);
     const identity = new IdentityService(uow, {
       tokenTtlSeconds: config.tokenTtlSeconds,
       catalog: () => buildCatalog(config, served),
+      dataDir: config.dataDir,
     });
     configureDefaultQuotas(config.quotas);
     const network = new NetworkService(uow);
@@ -221,11 +245,25 @@ export class Cloud {
     const computeManager = new ComputeManager(compute, changes, log.child({ component: 'compute-manager' }), { buildTimeoutMs: 300_000 });
     const dataplane = await createDataPlane(config, network, compute, log);
 
-    const loadBalancer = new LoadBalancerService(uow, network, { networkDriver: config.lbNetworkDriver, host: hostname() });
+    // Payloads sealed under a key of the data directory (core/keymanager/seal.ts).
+    const keyManager = new KeyManagerService(uow, Sealer.fromFile(join(config.dataDir, 'keymanager.key')));
+    const loadBalancer = new LoadBalancerService(uow, network, { networkDriver: config.lbNetworkDriver, host: hostname(), keyManager });
     const lbEngine = await createLbEngine(config, loadBalancer, log.child({ component: 'lb-engine' }), dataplane instanceof NetnsDataPlane ? dataplane : null);
     if (config.lbaasV1) extensions.add('lbaas');
 
-    const cloud = new Cloud(config, log, { store, identity, network, extensions, dataplane, image, compute, computeManager, loadBalancer, lbEngine });
+    const cloud = new Cloud(config, log, {
+      store,
+      identity,
+      network,
+      extensions,
+      dataplane,
+      image,
+      compute,
+      computeManager,
+      loadBalancer,
+      lbEngine,
+      keyManager,
+    });
     const identityUrl = () => serviceUrl(config, 'identity');
     cloud.apps.set('identity', buildIdentityApi({ logger: log, identity, uow }));
     cloud.apps.set(
@@ -244,6 +282,8 @@ export class Cloud {
     cloud.apps.set('compute', buildComputeApi({ logger: log, compute, uow, auth: identity, identityUrl }));
     cloud.apps.set('image', buildImageApi({ logger: log, service: image, uow, auth: identity, identityUrl }));
     cloud.apps.set('load-balancer', buildLoadBalancerApi({ logger: log, service: loadBalancer, uow, auth: identity, identityUrl }));
+    cloud.apps.set('key-manager', buildKeyManagerApi({ logger: log, service: keyManager, uow, auth: identity, identityUrl }));
+    cloud.dashboard = buildDashboard(config, log, cloud, uow);
     return cloud;
   }
 
@@ -266,13 +306,16 @@ export class Cloud {
       // Instances here are network namespaces, not VMs: the image names what to boot and has no disk.
       await image.createPublicImage(admin.id, 'cirros-0.3.3-x86_64-disk', Readable.from([]), { disk: 'qcow2', container: 'bare' });
     }
-    const files = this.writeCredentials(result.adminPassword, result.demoPassword);
+    // clouds.yaml is rewritten only when both passwords are known; its application-credential
+    // cloud then gets a fresh credential (a secret is shown once, so an old one cannot be reused).
+    const appCred = result.adminPassword !== null && result.demoPassword !== null ? await identity.demoAppCredential() : null;
+    const files = this.writeCredentials(result.adminPassword, result.demoPassword, appCred);
     return { firstStart: result.firstStart, files };
   }
 
-  private writeCredentials(adminPassword: string | null, demoPassword: string | null): string[] {
+  private writeCredentials(adminPassword: string | null, demoPassword: string | null, appCred: { id: string; secret: string } | null = null): string[] {
     const dir = this.config.dataDir;
-    mkdirSync(dir, { recursive: true });
+    privateDir(dir);
     const authUrl = `${serviceUrl(this.config, 'identity')}/v3`;
     const written: string[] = [];
     const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
@@ -317,7 +360,21 @@ export class Cloud {
           '    interface: "public"',
           '    identity_api_version: 3',
         ].join('\n');
-      writeFileSync(file, `clouds:\n${cloud('demo', demoPassword)}\n${cloud('admin', adminPassword)}\n`, { mode: 0o600 });
+      const appCredCloud = appCred
+        ? [
+            '  pocketstack-appcred:',
+            '    auth_type: "v3applicationcredential"',
+            '    auth:',
+            `      auth_url: ${JSON.stringify(authUrl)}`,
+            `      application_credential_id: ${JSON.stringify(appCred.id)}`,
+            `      application_credential_secret: ${JSON.stringify(appCred.secret)}`,
+            `    region_name: ${JSON.stringify(this.config.region)}`,
+            '    interface: "public"',
+            '    identity_api_version: 3',
+            '',
+          ].join('\n')
+        : '';
+      writeFileSync(file, `clouds:\n${cloud('demo', demoPassword)}\n${cloud('admin', adminPassword)}\n${appCredCloud}`, { mode: 0o600 });
       chmodSync(file, 0o600);
       written.push(file);
     }
@@ -337,6 +394,24 @@ export class Cloud {
   }
 
   /**
+   * Listen with the dashboard on its port. A port already taken is not fatal: the APIs are what
+   * the cloud is for; the reason is returned for the start-up summary.
+   */
+  async listenDashboard(): Promise<{ url: string } | { error: string }> {
+    try {
+      await this.dashboard.listen({ host: this.config.host, port: this.config.dashboardPort });
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      return {
+        error: `not started: ${this.config.host}:${this.config.dashboardPort} ${code === 'EADDRINUSE' ? 'is in use' : String((e as Error).message)} (POCKETSTACK_DASHBOARD_PORT)`,
+      };
+    }
+    const addr = this.dashboard.server.address();
+    const port = addr && typeof addr === 'object' ? addr.port : this.config.dashboardPort;
+    return { url: `http://${this.config.publicHost}:${port}` };
+  }
+
+  /**
    * Start reconciling the store into the machine (the noop driver only records status) and the
    * compute manager that moves servers through their states.
    */
@@ -352,8 +427,41 @@ export class Cloud {
     await this.services.computeManager.stop();
     await this.services.dataplane.stop();
     for (const app of this.apps.values()) await app.close();
+    await this.dashboard.close();
     await this.store.close();
   }
+}
+
+function buildDashboard(config: Config, log: Logger, cloud: Cloud, uow: UnitOfWork): FastifyInstance {
+  const { dataplane, network, compute, identity, store } = cloud.services;
+  const apis = new InProcessApis(cloud.apps);
+  let protocols = '';
+  try {
+    protocols = readFileSync('/etc/protocols', 'utf8');
+  } catch {
+    // numbers are printed as numbers then
+  }
+  // explain reads the state exactly as the data plane does: its own snapshot when netns runs.
+  const netns = dataplane instanceof NetnsDataPlane ? dataplane : null;
+  const plain = storeControlPlane(network, compute);
+  const explainer = new Explainer(apis, {
+    snapshot: () => (netns ? netns.snapshot() : plain.snapshot()),
+    names: netns ? netns.names : new Names(config.dataplanePrefix),
+    protocolNames: parseProtocols(protocols),
+    store,
+    netns: netns !== null,
+    publicPhysnet: 'public',
+  });
+  return buildDashboardApi({
+    logger: log,
+    uow,
+    changes: uow.changes,
+    auth: identity,
+    apis,
+    identityUrl: () => serviceUrl(config, 'identity'),
+    explainer,
+    info: { dataplane: config.dataplane, runUserData: config.runUserData },
+  });
 }
 
 async function createDataPlane(config: Config, network: NetworkService, instances: InstanceReports, log: Logger): Promise<DataPlaneDriver> {

@@ -1,4 +1,4 @@
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
 import type { RequestContext } from '../core/context.js';
 import { DomainError } from '../core/errors.js';
 
@@ -11,7 +11,7 @@ export interface TokenAuthenticator {
 export const authRequired = () => new DomainError('unauthorized', 'Unauthorized', 'The request you have made requires authentication.');
 
 /** Header every 401 carries, pointing clients at Keystone. */
-export function setWwwAuthenticate(reply: FastifyReply, identityUrl: string): void {
+export function setWwwAuthenticate(reply: { header(name: string, value: string): unknown }, identityUrl: string): void {
   reply.header('www-authenticate', `Keystone uri="${identityUrl}"`);
 }
 
@@ -19,7 +19,7 @@ export function setWwwAuthenticate(reply: FastifyReply, identityUrl: string): vo
  * The 401 body keystonemiddleware answers with in front of Neutron, Nova and Glance (the
  * service itself never sees the request), with its WWW-Authenticate header.
  */
-export function keystoneMiddleware401(reply: FastifyReply, identityUrl: string, message: string) {
+export function keystoneMiddleware401(reply: { header(name: string, value: string): unknown }, identityUrl: string, message: string) {
   setWwwAuthenticate(reply, identityUrl);
   return { error: { code: 401, title: 'Unauthorized', message } };
 }

@@ -1,9 +1,14 @@
+import { type IncomingHttpHeaders, type IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { RequestContext } from '../core/context.js';
 import { DomainError, isDomainError } from '../core/errors.js';
 import type { UnitOfWork } from '../core/work.js';
+import { UnbindableValue } from '../store/db.js';
 import { requestId as newRequestId } from '../util/ids.js';
+import { parseJson } from '../util/json.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -14,10 +19,24 @@ declare module 'fastify' {
   }
 }
 
+/** What an error renderer reads of the request (a Fastify request, or nothing but headers). */
+export interface RequestView {
+  readonly headers: IncomingHttpHeaders;
+  readonly protocol?: string;
+  readonly hostname?: string;
+}
+
+/** What an error renderer may set on the answer (a Fastify reply, or the raw answer below the framework). */
+export interface ReplyView {
+  header(name: string, value: string): unknown;
+  headers(values: Record<string, string>): unknown;
+  type(contentType: string): unknown;
+}
+
 /** What each service supplies: how its errors look on the wire. */
 export interface ErrorFormat {
   /** Render a domain error as this service's body; may also set headers on `reply`. */
-  render(err: DomainError, req: FastifyRequest, reply: FastifyReply): unknown;
+  render(err: DomainError, req: RequestView, reply: ReplyView): unknown;
 }
 
 /**
@@ -51,7 +70,17 @@ export interface AppOptions {
   bodyLimit?: number;
   /** Rewrite the URL before routing (Neutron's optional `.json` suffix). */
   rewriteUrl?: (url: string) => string;
+  /**
+   * A path whose percent-encoding is not UTF-8 (`/v2.0/networks/%ff`): `bad_request` answers
+   * webob's 400 after authentication, as Neutron, Nova, Glance and Octavia do; `replace` decodes
+   * it with U+FFFD in place of the bad bytes and routes it, as Keystone (Flask) does.
+   */
+  badPathEncoding?: 'bad_request' | 'replace';
 }
+
+/** webob's HTTPBadRequest explanation, what every service here answers for a request it cannot read. */
+export const MALFORMED_REQUEST = 'The server could not comply with the request since it is either malformed or otherwise incorrect.';
+const malformedRequest = () => new DomainError('bad_request', 'HTTPBadRequest', MALFORMED_REQUEST);
 
 export const MAX_BODY = 1024 * 1024;
 
@@ -62,15 +91,52 @@ export const MAX_BODY = 1024 * 1024;
  * puts a stack trace on the wire.
  */
 export function createApp(opts: AppOptions): FastifyInstance {
+  const rewrite = opts.rewriteUrl;
+  const replaceBadEncoding = opts.badPathEncoding === 'replace';
+  const rewriteUrl =
+    rewrite || replaceBadEncoding ? (url: string) => (replaceBadEncoding ? lenientPath(rewrite ? rewrite(url) : url) : rewrite!(url)) : undefined;
   const app = Fastify({
     loggerInstance: opts.logger.child({ service: opts.name }) as FastifyBaseLogger,
     bodyLimit: opts.bodyLimit ?? MAX_BODY,
     genReqId: () => newRequestId(),
     logController: new LogController({ requestIdLogLabel: 'request_id', disableRequestLogging: true }),
-    // Clients send `?fields=a&fields=b`: keep repeated parameters as arrays.
-    routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: 500 },
+    // No bound on a path segment below the server's own on the request line: the Python SDK
+    // sends names of any length where ids go and expects the service's 404 (then searches by name).
+    routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: 1 << 30 },
     return503OnClosing: false,
-    ...(opts.rewriteUrl ? { rewriteUrl: (req: { url?: string }) => opts.rewriteUrl!(req.url ?? '/') } : {}),
+    ...(rewriteUrl ? { rewriteUrl: (req: { url?: string }) => rewriteUrl(req.url ?? '/') } : {}),
+    // What the router refuses (a path that does not decode) is answered like any request:
+    // authenticated where the service authenticates first, then in the service's format.
+    frameworkErrors: (_error, req, frameworkReply) => {
+      const reply = frameworkReply as unknown as FastifyReply;
+      void (async () => {
+        let err: DomainError = malformedRequest();
+        if (opts.auth.unmatched === 'authenticated') {
+          try {
+            await opts.auth.authenticate(req);
+          } catch (e) {
+            err = toDomainError(e);
+          }
+        }
+        reply.header('x-openstack-request-id', req.id);
+        reply.status(err.status).send(opts.errors.render(err, req, reply));
+      })();
+    },
+    // Below the framework (a request Node's parser refuses: a body shorter than its
+    // Content-Length, a bad request line, headers too large): the service's 400, not Fastify's.
+    clientErrorHandler: (error, socket) => rawError(socket, error, opts.errors),
+  });
+  // CONNECT never reaches the router on its own (Node hands the socket to 'connect' listeners and
+  // closes it when there are none): route it as any request, which answers in the service's format.
+  app.server.on('connect', (req: IncomingMessage, socket: Duplex) => {
+    const res = new ServerResponse(req);
+    res.shouldKeepAlive = false;
+    res.assignSocket(socket as Socket);
+    res.on('finish', () => {
+      res.detachSocket(socket as Socket);
+      socket.end();
+    });
+    app.routing(req, res);
   });
 
   app.removeAllContentTypeParsers();
@@ -125,6 +191,51 @@ export function createApp(opts: AppOptions): FastifyInstance {
   return app;
 }
 
+/**
+ * A path as Flask decodes it: percent-escapes that are not UTF-8 become U+FFFD, a `%` that starts
+ * no escape stays a `%`. Valid paths come back unchanged.
+ */
+export function lenientPath(url: string): string {
+  const q = url.indexOf('?');
+  const path = q < 0 ? url : url.slice(0, q);
+  try {
+    decodeURIComponent(path);
+    return url;
+  } catch {
+    const bytes: number[] = [];
+    for (let i = 0; i < path.length; i++) {
+      const hex = path.slice(i + 1, i + 3);
+      if (path[i] === '%' && /^[0-9a-fA-F]{2}$/.test(hex)) {
+        bytes.push(Number.parseInt(hex, 16));
+        i += 2;
+      } else {
+        bytes.push(...Buffer.from(path[i]));
+      }
+    }
+    return encodeURI(new TextDecoder().decode(Uint8Array.from(bytes))) + (q < 0 ? '' : url.slice(q));
+  }
+}
+
+/** Answer a request the HTTP parser refused, on the raw socket, in the service's format. */
+function rawError(socket: Duplex, error: Error & { code?: string }, format: ErrorFormat): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed || !socket.writable) return;
+  const headers = new Map<string, string>();
+  const reply: ReplyView = {
+    header: (name, value) => headers.set(name.toLowerCase(), value),
+    headers: (values) => {
+      for (const [k, v] of Object.entries(values)) headers.set(k.toLowerCase(), v);
+    },
+    type: (t) => headers.set('content-type', t),
+  };
+  const body = format.render(malformedRequest(), { headers: {} }, reply);
+  const text = typeof body === 'string' ? body : JSON.stringify(body);
+  if (!headers.has('content-type')) headers.set('content-type', typeof body === 'string' ? 'text/plain; charset=UTF-8' : 'application/json');
+  headers.set('content-length', String(Buffer.byteLength(text)));
+  headers.set('connection', 'close');
+  const head = [...headers].map(([k, v]) => `${k}: ${v}\r\n`).join('');
+  socket.end(`HTTP/1.1 400 Bad Request\r\n${head}\r\n${text}`);
+}
+
 function redactUrl(url: string): string {
   return url.replace(/([?&](?:token|password)=)[^&]*/gi, '$1***');
 }
@@ -154,9 +265,10 @@ export function toDomainError(error: unknown): DomainError {
   if (e?.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' || e?.statusCode === 415) {
     return new DomainError('unsupported_media_type', 'HTTPUnsupportedMediaType', 'Unsupported Media Type');
   }
-  if (e?.statusCode === 400 || e?.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') {
-    return new DomainError('bad_request', 'HTTPBadRequest', e.message ?? 'Bad Request');
-  }
+  // A value the store cannot hold (an object where a string goes) reached it: the client's input.
+  if (error instanceof UnbindableValue) return malformedRequest();
+  // The framework's own 400s (a body cut short, a bad Content-Length) say nothing a client reads.
+  if (e?.statusCode === 400 || e?.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || e?.code === 'ECONNRESET') return malformedRequest();
   return new DomainError('internal', 'InternalServerError', 'Request Failed: internal server error while processing your request.');
 }
 
@@ -183,17 +295,19 @@ export function jsonBody(req: FastifyRequest, onInvalid: () => Error): unknown {
   const raw = req.rawBody;
   if (raw === undefined || raw.trim() === '') return undefined;
   try {
-    return JSON.parse(raw);
+    return parseJson(raw);
   } catch {
     throw onInvalid();
   }
 }
 
 /** Base URL of this service as the client reached it (discovery documents must point back here). */
-export function baseUrl(req: FastifyRequest): string {
-  const proto = (req.headers['x-forwarded-proto'] as string | undefined) ?? req.protocol;
-  const host = req.headers.host ?? `${req.hostname}`;
-  return `${proto}://${host}`;
+export function baseUrl(req: RequestView): string {
+  const forwarded = req.headers['x-forwarded-proto'];
+  const proto = typeof forwarded === 'string' && /^https?$/i.test(forwarded) ? forwarded.toLowerCase() : (req.protocol ?? 'http');
+  const host = req.headers.host ?? req.hostname ?? 'localhost';
+  // Links are built with `new URL(path, base)`: a Host header no URL can hold must not make them throw.
+  return URL.canParse(`${proto}://${host}`) ? `${proto}://${host}` : `${proto}://localhost`;
 }
 
 /** Query parameters as lists (`?a=1&a=2` → {a: ['1','2']}), in order. */

@@ -5,6 +5,10 @@ import { loadConfig, type Config } from '../config.js';
 import { Names } from '../dataplane/netns/names.js';
 import { teardown } from '../dataplane/netns/down.js';
 import { preflight, releaseLock, takeLock } from '../dataplane/netns/preflight.js';
+import { explanationText } from '../dashboard/explain/text.js';
+import type { Explanation } from '../dashboard/explain/model.js';
+import { OpenStack, credentials, dashboardUrl } from '../demo/client.js';
+import { deployFractal, removeFractal } from '../demo/fractal.js';
 import { Cloud } from '../server.js';
 
 const USAGE = `usage: pocketstack <command> [options]
@@ -12,6 +16,8 @@ const USAGE = `usage: pocketstack <command> [options]
 commands:
   serve           start the cloud (identity :5000, network :9696 …) on this machine
   dataplane down  remove every namespace and host link the netns data plane owns (and nothing else)
+  explain SRC DST why SRC can or cannot reach DST, hop by hop (and, on netns, a real probe)
+  demo fractal    deploy the Fractal app on the seed's topology (netns); --down removes it
 
 serve options:
   --host ADDR         address to listen on (default 127.0.0.1; POCKETSTACK_HOST)
@@ -20,6 +26,18 @@ serve options:
   --log-level LEVEL   trace|debug|info|warn|error (default info)
   --dataplane KIND    noop (default) or netns (root: namespaces, bridges, nftables, iptables)
   --run-user-data     netns: run instances' user_data scripts, unprivileged (off by default)
+
+explain and demo options (they act as a user: the OS_* variables of an openrc, or
+<data-dir>/openrc-demo.sh when none are set):
+  SRC                 an instance (name or id), a port id, or "internet"
+  DST                 an instance, a port, a floating IP (address or id), a load balancer (name, id, VIP)
+  --protocol P        tcp (default), udp or icmp
+  --port N            destination port (tcp/udp; default 80)
+  --path /P           HTTP path, to choose among a listener's L7 policies
+  --no-probe          reason from the model only
+  --json              print the answer as JSON
+  --down              demo: remove what the demo made (everything tagged fractal-demo)
+  --dashboard-url U   where the dashboard answers (default: the identity host, port 8080)
 
 dataplane down options:
   --prefix XX         the data plane's two-character prefix (default ps; POCKETSTACK_DATAPLANE_PREFIX)
@@ -51,12 +69,14 @@ async function serve(argv: string[]): Promise<void> {
   const cloud = await Cloud.create(config, log);
   const boot = await cloud.bootstrap();
   const endpoints = await cloud.listen();
+  const dashboard = await cloud.listenDashboard();
   await cloud.startDataPlane();
   const ms = Math.round(performance.now() - started);
 
   const lines = [
     `PocketStack is up in ${ms} ms${boot.firstStart ? ' (first start: bootstrapped identity and the public network)' : ''}`,
     ...endpoints.map((e) => `  ${e.service.padEnd(14)} ${e.url}`),
+    `  dashboard      ${'url' in dashboard ? dashboard.url : dashboard.error}`,
     `  data           ${config.dataDir}`,
     `  database       ${config.databaseUrl.replace(/\/\/[^@/]*@/, '//***@')}`,
     `  credentials    source ${config.dataDir}/openrc-demo.sh   (or openrc-admin.sh; clouds.yaml is there too)`,
@@ -97,6 +117,67 @@ async function dataplane(argv: string[]): Promise<void> {
   );
 }
 
+const USER_OPTIONS = {
+  'data-dir': { type: 'string' },
+  'dashboard-url': { type: 'string' },
+  protocol: { type: 'string' },
+  port: { type: 'string' },
+  path: { type: 'string' },
+  'no-probe': { type: 'boolean' },
+  json: { type: 'boolean' },
+  down: { type: 'boolean' },
+} as const;
+
+async function asUser(dataDir: string | undefined): Promise<OpenStack> {
+  return OpenStack.login(credentials(process.env, dataDir ?? loadConfig().dataDir));
+}
+
+/** Exit codes: 0 allowed, 3 denied, 4 the kernel disagreed with the model. */
+async function explain(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({ args: argv, options: USER_OPTIONS, allowPositionals: true });
+  if (positionals.length !== 2) throw new Error('usage: pocketstack explain SRC DST [--protocol tcp|udp|icmp] [--port N]');
+  const os = await asUser(values['data-dir']);
+  const base = dashboardUrl(values['dashboard-url'], os.authUrl, process.env);
+  const protocol = values.protocol ?? 'tcp';
+  const q = new URLSearchParams({ from: positionals[0], to: positionals[1], protocol });
+  if (protocol !== 'icmp') q.set('port', values.port ?? '80');
+  if (values.path) q.set('path', values.path);
+  if (values['no-probe']) q.set('probe', 'false');
+  const res = await fetch(`${base}/explain?${q}`, { headers: { 'x-auth-token': os.token } }).catch((e: Error) => {
+    throw new Error(`cannot reach the dashboard at ${base}: ${e.message} (--dashboard-url)`);
+  });
+  const body = (await res.json()) as Explanation & { error?: { message: string } };
+  if (!res.ok) throw new Error(body.error?.message ?? `HTTP ${res.status}`);
+  process.stdout.write(values.json ? `${JSON.stringify(body, null, 2)}\n` : explanationText(body));
+  process.exitCode = body.probe?.agrees === false ? 4 : body.verdict === 'allowed' ? 0 : 3;
+}
+
+async function demo(argv: string[]): Promise<void> {
+  const [name, ...rest] = argv;
+  if (name !== 'fractal') throw new Error(`unknown demo '${name ?? ''}' (try: pocketstack demo fractal)`);
+  const { values } = parseArgs({ args: rest, options: USER_OPTIONS });
+  const os = await asUser(values['data-dir']);
+  const say = (line: string) => process.stdout.write(`${line}\n`);
+  if (values.down) {
+    say('Removing the Fractal demo (everything tagged fractal-demo):');
+    const n = await removeFractal(os, say);
+    say(n ? 'done.' : 'nothing to remove.');
+    return;
+  }
+  const dashboard = dashboardUrl(values['dashboard-url'], os.authUrl, process.env);
+  say("Deploying the Fractal app on the seed's topology, through the APIs:");
+  const started = Date.now();
+  const d = await deployFractal(os, { say, dashboard });
+  say('');
+  say(`The Fractal app is up (${((Date.now() - started) / 1000).toFixed(1)} s): ${d.url}`);
+  say(`  web UI          ${d.url}   (load balancer fractal-lb, VIP ${d.ids.vip_address}, members web1 web2)`);
+  say(`  an image        ${d.imageUrl}`);
+  say(`  API tier        http://${d.ids.api_floating_ip_address}/v1/fractal   (api1; workers worker1 worker2)`);
+  say(`  dashboard       ${dashboard}/`);
+  say(`  explain         pocketstack explain internet ${d.ids.vip_floating_ip_address} --port 80`);
+  say('  remove it       pocketstack demo fractal --down');
+}
+
 async function main(): Promise<void> {
   const [cmd, ...rest] = process.argv.slice(2);
   switch (cmd) {
@@ -105,6 +186,12 @@ async function main(): Promise<void> {
       break;
     case 'dataplane':
       await dataplane(rest);
+      break;
+    case 'explain':
+      await explain(rest);
+      break;
+    case 'demo':
+      await demo(rest);
       break;
     case undefined:
     case '-h':

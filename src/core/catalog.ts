@@ -23,6 +23,8 @@ const SERVICES: Array<{ type: string; name: string; port: keyof Config['ports'];
   { type: 'compute', name: 'nova', port: 'compute', path: '/v2.1' },
   { type: 'image', name: 'glance', port: 'image', path: '' },
   { type: 'load-balancer', name: 'octavia', port: 'loadBalancer', path: '' },
+  // Barbican, for TLS-terminated listeners' certificates (DevStack registers it unversioned too).
+  { type: 'key-manager', name: 'barbican', port: 'keyManager', path: '' },
 ];
 
 /** Stable ids: the same config gives the same catalog on every start and every server. */

@@ -57,6 +57,8 @@ export class DomainError extends Error {
 
 export const conflict = (type: string, message: string) => new DomainError('conflict', type, message);
 export const notFound = (type: string, message: string) => new DomainError('not_found', type, message);
+/** A 400 with the service's own error type name. */
+export const badRequest = (type: string, message: string) => new DomainError('bad_request', type, message);
 export const unauthorized = (message = 'The request you have made requires authentication.') => new DomainError('unauthorized', 'Unauthorized', message);
 
 /** Neutron's InvalidInput: "Invalid input for operation: <msg>." */

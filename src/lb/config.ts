@@ -38,6 +38,43 @@ export interface RtMonitor {
   domainName: string | null;
 }
 
+/** A certificate an engine serves: the leaf with its intermediates, and its unencrypted key (PEM). */
+export interface RtCertificate {
+  /** Octavia's TLSContainer id: the SHA-1 of the certificate (a stable file name). */
+  id: string;
+  /** Certificate then intermediates, PEM. */
+  chain: string;
+  key: string;
+  /** The names it answers for (CN and DNS subjectAltNames, lower-cased; `*.x` wildcards kept). */
+  names: string[];
+}
+
+/** TLS versions and suites an endpoint accepts (Octavia's tls_versions, tls_ciphers, alpn_protocols). */
+export interface RtTlsParams {
+  versions: string[];
+  ciphers: string | null;
+  alpn: string[];
+}
+
+/** A TERMINATED_HTTPS listener's TLS side. */
+export interface RtListenerTls extends RtTlsParams {
+  /** The default certificate first (when there is one), then the SNI ones in order. */
+  certificates: RtCertificate[];
+  clientAuth: 'NONE' | 'OPTIONAL' | 'MANDATORY';
+  /** PEM: the CA client certificates must chain to, and its CRL. */
+  clientCa: string | null;
+  clientCrl: string | null;
+}
+
+/** A TLS-enabled pool's side toward its members. */
+export interface RtPoolTls extends RtTlsParams {
+  /** Presented to members (pool tls_container_ref). */
+  clientCertificate: RtCertificate | null;
+  /** Members' certificates must chain to this CA (else they are not verified, HAProxy `verify none`). */
+  ca: string | null;
+  crl: string | null;
+}
+
 export interface RtPool {
   id: string;
   protocol: 'HTTP' | 'HTTPS' | 'TCP' | 'PROXY' | 'PROXYV2' | 'UDP';
@@ -45,6 +82,8 @@ export interface RtPool {
   persistence: { type: 'SOURCE_IP' | 'HTTP_COOKIE' | 'APP_COOKIE'; cookieName: string | null; timeout: number | null } | null;
   /** Re-encrypt to members (pool tls_enabled). */
   tls: boolean;
+  /** How, when `tls` (absent: verify nothing, present no certificate, as HAProxy's `verify none`). */
+  tlsOptions?: RtPoolTls | null;
   enabled: boolean;
   members: RtMember[];
   monitor: RtMonitor | null;
@@ -70,7 +109,7 @@ export interface RtPolicy {
 
 export interface RtListener {
   id: string;
-  protocol: 'HTTP' | 'HTTPS' | 'TCP' | 'UDP';
+  protocol: 'HTTP' | 'HTTPS' | 'TCP' | 'UDP' | 'TERMINATED_HTTPS';
   port: number;
   /** -1: unlimited. */
   connectionLimit: number;
@@ -82,6 +121,10 @@ export interface RtListener {
   allowedCidrs: string[];
   defaultPoolId: string | null;
   policies: RtPolicy[];
+  /** TERMINATED_HTTPS only. */
+  tls?: RtListenerTls | null;
+  /** X-SSL-* headers to insert (TERMINATED_HTTPS only). */
+  sslHeaders?: string[];
 }
 
 export interface RtLoadBalancer {
@@ -92,6 +135,43 @@ export interface RtLoadBalancer {
 }
 
 const live = (s: string) => s !== 'PENDING_DELETE' && s !== 'ERROR' && s !== 'DELETED';
+
+/** Certificates and PEM secrets by reference, as the engine read them from the key manager. */
+export interface TlsMaterial {
+  certificate(ref: string): RtCertificate;
+  pem(ref: string): string;
+}
+
+const NO_TLS: TlsMaterial = {
+  certificate: (ref) => {
+    throw new Error(`certificate ${ref} is not available`);
+  },
+  pem: (ref) => {
+    throw new Error(`secret ${ref} is not available`);
+  },
+};
+
+const listOf = (v: string | null, d: string[]) => fromJson<string[] | null>(v, null) ?? d;
+
+/** The TLS listeners and pools of `g` that an engine serves: what to read from the key manager. */
+export function tlsReferences(g: LbGraph): { certificates: string[]; pems: string[] } {
+  const certificates = new Set<string>();
+  const pems = new Set<string>();
+  for (const l of g.listeners) {
+    if (l.protocol !== 'TERMINATED_HTTPS' || !live(l.provisioning_status) || l.admin_state_up !== 1) continue;
+    if (l.default_tls_container_ref) certificates.add(l.default_tls_container_ref);
+    for (const r of fromJson<string[]>(l.sni_container_refs, [])) certificates.add(r);
+    if (l.client_ca_tls_container_ref) pems.add(l.client_ca_tls_container_ref);
+    if (l.client_crl_container_ref) pems.add(l.client_crl_container_ref);
+  }
+  for (const p of g.pools) {
+    if (p.tls_enabled !== 1 || !live(p.provisioning_status)) continue;
+    if (p.tls_container_ref) certificates.add(p.tls_container_ref);
+    if (p.ca_tls_container_ref) pems.add(p.ca_tls_container_ref);
+    if (p.crl_container_ref) pems.add(p.crl_container_ref);
+  }
+  return { certificates: [...certificates], pems: [...pems] };
+}
 
 function monitorOf(m: MonitorRow | undefined): RtMonitor | null {
   if (!m || !live(m.provisioning_status) || m.admin_state_up !== 1) return null;
@@ -112,7 +192,7 @@ function monitorOf(m: MonitorRow | undefined): RtMonitor | null {
 }
 
 /** The configuration of one load balancer, or null when nothing should run. */
-export function runtimeConfig(g: LbGraph): RtLoadBalancer | null {
+export function runtimeConfig(g: LbGraph, material: TlsMaterial = NO_TLS): RtLoadBalancer | null {
   if (!live(g.lb.provisioning_status) || g.lb.admin_state_up !== 1) return null;
   const pools: RtPool[] = g.pools
     .filter((p) => live(p.provisioning_status) && p.protocol !== 'SCTP')
@@ -124,6 +204,17 @@ export function runtimeConfig(g: LbGraph): RtLoadBalancer | null {
         ? { type: p.sp_type as 'SOURCE_IP' | 'HTTP_COOKIE' | 'APP_COOKIE', cookieName: p.sp_cookie_name, timeout: p.sp_persistence_timeout }
         : null,
       tls: p.tls_enabled === 1,
+      tlsOptions:
+        p.tls_enabled === 1
+          ? {
+              clientCertificate: p.tls_container_ref ? material.certificate(p.tls_container_ref) : null,
+              ca: p.ca_tls_container_ref ? material.pem(p.ca_tls_container_ref) : null,
+              crl: p.crl_container_ref ? material.pem(p.crl_container_ref) : null,
+              versions: listOf(p.tls_versions, []),
+              ciphers: p.tls_ciphers,
+              alpn: listOf(p.alpn_protocols, []),
+            }
+          : null,
       enabled: p.admin_state_up === 1,
       members: g.members
         .filter((m) => m.pool_id === p.id && live(m.provisioning_status))
@@ -141,9 +232,11 @@ export function runtimeConfig(g: LbGraph): RtLoadBalancer | null {
     }));
   const poolIds = new Set(pools.map((p) => p.id));
   const listeners: RtListener[] = g.listeners
-    .filter((l) => live(l.provisioning_status) && l.admin_state_up === 1 && ['HTTP', 'HTTPS', 'TCP', 'UDP'].includes(l.protocol))
+    .filter((l) => live(l.provisioning_status) && l.admin_state_up === 1 && ['HTTP', 'HTTPS', 'TCP', 'UDP', 'TERMINATED_HTTPS'].includes(l.protocol))
     .map((l) => {
       const headers = fromJson<Record<string, string>>(l.insert_headers, {});
+      const terminated = l.protocol === 'TERMINATED_HTTPS';
+      const refs = [...(l.default_tls_container_ref ? [l.default_tls_container_ref] : []), ...fromJson<string[]>(l.sni_container_refs, [])];
       return {
         id: l.id,
         protocol: l.protocol as RtListener['protocol'],
@@ -176,6 +269,18 @@ export function runtimeConfig(g: LbGraph): RtLoadBalancer | null {
           }))
           // Octavia: a policy without rules never matches.
           .filter((p) => p.rules.length > 0),
+        tls: terminated
+          ? {
+              certificates: refs.map((r) => material.certificate(r)),
+              clientAuth: (l.client_authentication ?? 'NONE') as RtListenerTls['clientAuth'],
+              clientCa: l.client_ca_tls_container_ref ? material.pem(l.client_ca_tls_container_ref) : null,
+              clientCrl: l.client_crl_container_ref ? material.pem(l.client_crl_container_ref) : null,
+              versions: listOf(l.tls_versions, []),
+              ciphers: l.tls_ciphers,
+              alpn: listOf(l.alpn_protocols, []),
+            }
+          : null,
+        sslHeaders: terminated ? Object.keys(headers).filter((h) => h.startsWith('X-SSL-') && boolFromString(headers[h])) : [],
       };
     });
   return { id: g.lb.id, vipAddress: g.lb.vip_address, listeners, pools };

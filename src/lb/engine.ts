@@ -9,7 +9,8 @@ import type { Logger } from 'pino';
 import type { LbGraph } from '../core/loadbalancer/model.js';
 import type { LoadBalancerService } from '../core/loadbalancer/service.js';
 import type { Change } from '../core/work.js';
-import { runtimeConfig } from './config.js';
+import { type RtLoadBalancer, runtimeConfig } from './config.js';
+import { loadTlsMaterial } from './material.js';
 import type { LbInstance, LbRuntime, Placement } from './runtime.js';
 import { completeDetachedPool } from '../core/loadbalancer/v1.js';
 
@@ -25,7 +26,16 @@ export interface EngineOptions {
   healthIntervalMs?: number;
   /** Traffic counters write-back period. */
   statsIntervalMs?: number;
+  /**
+   * The least time a failover keeps the load balancer PENDING_UPDATE. Octavia's worker answers
+   * 202 and rebuilds the amphora afterwards (about a minute for a VM, a few hundred milliseconds
+   * with its noop drivers); a rebuild here takes milliseconds, which a caller polling for
+   * PENDING_UPDATE would never see. The old amphora stays listed until the new one replaces it.
+   */
+  failoverMs?: number;
 }
+
+const DEFAULT_FAILOVER_MS = 1000;
 
 interface Running {
   instance: LbInstance;
@@ -121,7 +131,14 @@ export class LbEngine {
     while (this.queues.size) await Promise.all([...this.queues.values()].map((q) => q.busy));
   }
 
+  /** A failover lasts at least `failoverMs` from when the engine took it up. */
+  private async failoverPause(started: number): Promise<void> {
+    const left = (this.opts.failoverMs ?? DEFAULT_FAILOVER_MS) - (performance.now() - started);
+    if (left > 0 && !this.stopped) await new Promise((r) => setTimeout(r, left));
+  }
+
   private async reconcile(lbId: string, rebuild: boolean): Promise<void> {
+    const started = performance.now();
     const g = await this.service.graph(lbId);
     if (!g) {
       await this.teardown(lbId);
@@ -129,6 +146,7 @@ export class LbEngine {
     }
     if (g.lb.vip_kind === 'noop') {
       // Nothing to serve: the VIP exists only in the API (Octavia's noop network driver).
+      if (rebuild) await this.failoverPause(started);
       if (hasPending(g)) await this.service.applied(g, { failover: rebuild });
       return;
     }
@@ -137,9 +155,18 @@ export class LbEngine {
       await this.service.applied(g);
       return;
     }
-    const cfg = runtimeConfig(g);
+    let cfg: RtLoadBalancer | null;
+    try {
+      cfg = runtimeConfig(g, await loadTlsMaterial(this.service.deps.keyManager, g));
+    } catch (e) {
+      // A certificate that went away or no longer parses: the running configuration stays.
+      this.log.warn({ err: e, lb: lbId }, 'load balancer configuration incomplete; the previous one keeps running');
+      if (hasPending(g)) await this.service.failed(g);
+      return;
+    }
     if (!cfg) {
       await this.teardown(lbId);
+      if (rebuild) await this.failoverPause(started);
       if (hasPending(g)) await this.service.applied(g, { failover: rebuild });
       return;
     }
@@ -158,6 +185,7 @@ export class LbEngine {
       if (hasPending(g)) await this.service.failed(g);
       return;
     }
+    if (rebuild) await this.failoverPause(started);
     if (hasPending(g)) await this.service.applied(g, { failover: rebuild, servedAt: run.placement.netns ? null : run.placement.address });
     await this.reportHealth(lbId);
   }

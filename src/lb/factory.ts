@@ -28,7 +28,9 @@ export async function createLbEngine(config: Config, service: LoadBalancerServic
     if (!bin && config.lbEngine === 'haproxy') throw new Error('POCKETSTACK_LB_ENGINE=haproxy but no haproxy binary was found');
     // Unix socket paths are limited to 108 bytes: keep the run directory short.
     const runDir = join(tmpdir(), `pocketstack-lb-${createHash('sha1').update(resolve(config.dataDir)).digest('hex').slice(0, 10)}`);
-    runtime = bin ? new HaproxyRuntime(bin, runDir, log, onHealthChange) : new BuiltinRuntime(log, onHealthChange, onLost);
+    runtime = bin
+      ? new HaproxyRuntime(bin, runDir, log, onHealthChange, join(resolve(config.dataDir), 'lb-tls'))
+      : new BuiltinRuntime(log, onHealthChange, onLost);
   }
   let placement: PlacementProvider;
   if (netns) {

@@ -1,7 +1,20 @@
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect, sql, type Transaction } from 'kysely';
+import {
+  type CompiledQuery,
+  type DatabaseConnection,
+  type Driver,
+  Kysely,
+  type Dialect as KyselyDialect,
+  PostgresDialect,
+  type QueryResult,
+  SqliteDialect,
+  type Transaction,
+  type TransactionSettings,
+  sql,
+} from 'kysely';
+import { privateDir } from '../util/private.js';
 import type { DB } from './schema.js';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -33,10 +46,16 @@ export class Store {
       const pool = new pg.default.Pool({ connectionString: opts.url, max: 10 });
       // pg-pool re-emits an idle client's error on the pool; unheard, it would end the process.
       pool.on('error', (err) => opts.onIdleConnectionError?.(err));
-      return new Store(new Kysely<DB>({ dialect: new PostgresDialect({ pool }) }), 'postgres');
+      return new Store(new Kysely<DB>({ dialect: new GuardedDialect(new PostgresDialect({ pool }), true) }), 'postgres');
     }
     const path = opts.url.replace(/^sqlite:/, '');
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    if (path !== ':memory:') {
+      // The database holds every password and token hash: its directory is the owner's, and the
+      // file is created 0600 before SQLite opens it (SQLite gives its -wal and -shm the file's mode).
+      privateDir(dirname(path));
+      if (!existsSync(path)) closeSync(openSync(path, 'a', 0o600));
+      chmodSync(path, 0o600);
+    }
     const raw = new Database(path);
     // WAL: readers never block the writer; NORMAL sync is durable across a process crash (kill -9)
     // because the WAL is written before commit returns; only an OS crash may lose the last commits.
@@ -44,7 +63,8 @@ export class Store {
     raw.pragma('synchronous = NORMAL');
     raw.pragma('foreign_keys = ON');
     raw.pragma('busy_timeout = 5000');
-    return new Store(new Kysely<DB>({ dialect: new SqliteDialect({ database: cachingStatements(raw) as unknown as Database.Database }) }), 'sqlite', raw);
+    const dialect = new SqliteDialect({ database: cachingStatements(raw) as unknown as Database.Database });
+    return new Store(new Kysely<DB>({ dialect: new GuardedDialect(dialect, false) }), 'sqlite', raw);
   }
 
   /**
@@ -54,21 +74,32 @@ export class Store {
    * only happens in a race) and conflicts the code itself detects (`TransactionConflict`) are
    * retried — the whole function re-runs and then sees the winner's rows, answering as if the
    * requests had been serial.
+   *
+   * A PostgreSQL connection that dies under the transaction (a server restart, a terminated
+   * backend, a cut network) is retried too, on a fresh connection, when it died before COMMIT
+   * was sent: nothing was committed, so running it again is safe. One that dies during COMMIT
+   * may or may not have committed, so it is not retried (the client sees the error).
    */
   async tx<T>(fn: (trx: Tx) => Promise<T>): Promise<T> {
     for (let attempt = 0; ; attempt++) {
+      let committing = false;
       try {
-        return await this.db.transaction().execute(fn);
+        return await this.db.transaction().execute(async (trx) => {
+          const out = await fn(trx);
+          committing = true;
+          return out;
+        });
       } catch (e) {
-        if (!this.retryable(e) || attempt >= 5) throw e;
+        if (!this.retryable(e, committing) || attempt >= 5) throw e;
         await new Promise((r) => setTimeout(r, 5 * (attempt + 1) + Math.random() * 10));
       }
     }
   }
 
-  private retryable(e: unknown): boolean {
+  private retryable(e: unknown, committing: boolean): boolean {
     if (e instanceof TransactionConflict) return true;
     const code = (e as { code?: string }).code;
+    if (this.dialect === 'postgres' && !committing && isConnectionLost(e)) return true;
     return code === '40001' || code === '40P01' || code === 'SQLITE_BUSY' || (code === '23505' && this.dialect === 'postgres');
   }
 
@@ -88,6 +119,132 @@ export class Store {
 
   async ping(): Promise<void> {
     await sql`select 1`.execute(this.db);
+  }
+}
+
+/**
+ * A value no column here holds, offered to the store (a boolean, an object, a list, undefined):
+ * it came from a request whose types nothing checked, and is refused before it reaches the driver
+ * (better-sqlite3 throws a TypeError for it; PostgreSQL would store JSON text or fail the query).
+ * The API edges answer it as a malformed request.
+ */
+export class UnbindableValue extends Error {
+  constructor(readonly value: unknown) {
+    super(`a ${Array.isArray(value) ? 'list' : value === null ? 'null' : typeof value} cannot be stored in a column`);
+  }
+}
+
+function checkBindable(params: readonly unknown[]): void {
+  for (const v of params) {
+    if (v === null || typeof v === 'string' || typeof v === 'bigint' || v instanceof Uint8Array) continue;
+    if (typeof v === 'number' && Number.isFinite(v)) continue;
+    throw new UnbindableValue(v);
+  }
+}
+
+/** True for an error that says the connection to PostgreSQL is gone (not that a statement failed). */
+export function isConnectionLost(e: unknown): boolean {
+  const err = e as { code?: string; message?: string } | undefined;
+  const code = err?.code ?? '';
+  if (/^08/.test(code) || code === '57P01' || code === '57P02' || code === '57P03') return true;
+  if (code === 'ECONNRESET' || code === 'EPIPE' || code === 'ECONNREFUSED' || code === 'ETIMEDOUT') return true;
+  return /Connection terminated|connection error and is not queryable|Client was closed|Connection ended/i.test(err?.message ?? '');
+}
+
+/**
+ * The dialect every store runs on, wrapping Kysely's: parameters are checked before they are
+ * bound (UnbindableValue), and, on PostgreSQL, a read outside a transaction whose connection dies
+ * runs once more on a fresh connection (a SELECT changes nothing, so repeating it is safe).
+ */
+class GuardedDialect implements KyselyDialect {
+  constructor(
+    private readonly inner: KyselyDialect,
+    private readonly retryReads: boolean,
+  ) {}
+  createDriver(): Driver {
+    return new GuardedDriver(this.inner.createDriver(), this.retryReads);
+  }
+  createQueryCompiler() {
+    return this.inner.createQueryCompiler();
+  }
+  createAdapter() {
+    return this.inner.createAdapter();
+  }
+  createIntrospector(db: Kysely<unknown>) {
+    return this.inner.createIntrospector(db);
+  }
+}
+
+class GuardedConnection implements DatabaseConnection {
+  inTransaction = false;
+  constructor(
+    public inner: DatabaseConnection,
+    private readonly driver: GuardedDriver,
+  ) {}
+
+  async executeQuery<R>(q: CompiledQuery): Promise<QueryResult<R>> {
+    checkBindable(q.parameters);
+    try {
+      return await this.inner.executeQuery<R>(q);
+    } catch (e) {
+      if (!this.driver.retryReads || this.inTransaction || q.query.kind !== 'SelectQueryNode' || !isConnectionLost(e)) throw e;
+      await this.driver.replace(this);
+      return this.inner.executeQuery<R>(q);
+    }
+  }
+
+  streamQuery<R>(q: CompiledQuery, chunkSize?: number): AsyncIterableIterator<QueryResult<R>> {
+    checkBindable(q.parameters);
+    return this.inner.streamQuery<R>(q, chunkSize);
+  }
+}
+
+/** Kysely hands the driver back the connections it acquired: ours, each wrapping the inner driver's. */
+const innerOf = (c: DatabaseConnection): GuardedConnection => c as GuardedConnection;
+
+class GuardedDriver implements Driver {
+  constructor(
+    private readonly inner: Driver,
+    readonly retryReads: boolean,
+  ) {}
+  init(): Promise<void> {
+    return this.inner.init();
+  }
+  async acquireConnection(): Promise<DatabaseConnection> {
+    return new GuardedConnection(await this.inner.acquireConnection(), this);
+  }
+  /** Swap a dead connection for a fresh one (the dead one goes back to the pool, which drops it). */
+  async replace(c: GuardedConnection): Promise<void> {
+    const dead = c.inner;
+    c.inner = await this.inner.acquireConnection();
+    await this.inner.releaseConnection(dead).catch(() => undefined);
+  }
+  async beginTransaction(c: DatabaseConnection, settings: TransactionSettings): Promise<void> {
+    const g = innerOf(c);
+    g.inTransaction = true;
+    await this.inner.beginTransaction(g.inner, settings);
+  }
+  async commitTransaction(c: DatabaseConnection): Promise<void> {
+    const g = innerOf(c);
+    try {
+      await this.inner.commitTransaction(g.inner);
+    } finally {
+      g.inTransaction = false;
+    }
+  }
+  async rollbackTransaction(c: DatabaseConnection): Promise<void> {
+    const g = innerOf(c);
+    try {
+      await this.inner.rollbackTransaction(g.inner);
+    } finally {
+      g.inTransaction = false;
+    }
+  }
+  releaseConnection(c: DatabaseConnection): Promise<void> {
+    return this.inner.releaseConnection(innerOf(c).inner);
+  }
+  destroy(): Promise<void> {
+    return this.inner.destroy();
   }
 }
 

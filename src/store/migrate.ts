@@ -9,6 +9,8 @@ import * as m0006 from './migrations/0006_image.js';
 import * as m0007 from './migrations/0007_loadbalancer.js';
 import * as m0008 from './migrations/0008_metering.js';
 import * as m0009 from './migrations/0009_instance_reports.js';
+import * as m0030 from './migrations/0030_keymanager.js';
+import * as m0040 from './migrations/0040_identity_more.js';
 import * as m0060 from './migrations/0060_rbac.js';
 import * as m0061 from './migrations/0061_address_scopes_groups.js';
 import * as m0062 from './migrations/0062_segments.js';
@@ -28,6 +30,8 @@ const MIGRATIONS: Record<string, Migration> = {
   '0007_loadbalancer': m0007,
   '0008_metering': m0008,
   '0009_instance_reports': m0009,
+  '0030_keymanager': m0030,
+  '0040_identity_more': m0040,
   '0060_rbac': m0060,
   '0061_address_scopes_groups': m0061,
   '0062_segments': m0062,

@@ -55,6 +55,8 @@ export interface ImpliedRolesTable {
 
 export interface RoleAssignmentsTable {
   actor_id: string;
+  /** 'user' or 'group'. */
+  actor_type: string;
   target_type: string; // 'project' | 'domain' | 'system' (target_id 'all')
   target_id: string;
   role_id: string;
@@ -72,6 +74,230 @@ export interface TokensTable {
   issued_at: string;
   expires_at: string;
   revoked: number;
+  /** The application credential the token was issued through, if one. */
+  app_cred_id: string | null;
+  /** The trust the token was issued through, if one. */
+  trust_id: string | null;
+  /** The OAuth1 access token the token was issued through, if one. */
+  oauth_access_token_id: string | null;
+}
+
+export interface GroupsTable {
+  id: string;
+  name: string;
+  domain_id: string;
+  description: string | null;
+  extra: string;
+  created_at: string;
+}
+
+export interface GroupMembersTable {
+  group_id: string;
+  user_id: string;
+}
+
+export interface ApplicationCredentialsTable {
+  id: string;
+  name: string;
+  user_id: string;
+  project_id: string;
+  secret_hash: string;
+  description: string | null;
+  expires_at: string | null;
+  unrestricted: number;
+  /** JSON list of role ids. */
+  roles: string;
+  created_at: string;
+}
+
+export interface AccessRulesTable {
+  id: string;
+  user_id: string;
+  service: string;
+  path: string;
+  method: string;
+}
+
+export interface ApplicationCredentialAccessRulesTable {
+  application_credential_id: string;
+  access_rule_id: string;
+}
+
+export interface TrustsTable {
+  id: string;
+  trustor_user_id: string;
+  trustee_user_id: string;
+  project_id: string | null;
+  impersonation: number;
+  expires_at: string | null;
+  remaining_uses: number | null;
+  redelegated_trust_id: string | null;
+  redelegation_count: number | null;
+  /** JSON list of role ids. */
+  roles: string;
+  extra: string;
+  deleted_at: string | null;
+  created_at: string;
+}
+
+export interface CredentialsTable {
+  id: string;
+  user_id: string;
+  project_id: string | null;
+  type: string;
+  /** AES-256-GCM: base64 of iv, tag and ciphertext joined by '.'. */
+  encrypted_blob: string;
+  extra: string;
+  created_at: string;
+}
+
+export interface RegisteredLimitsTable {
+  id: string;
+  service_id: string;
+  region_id: string | null;
+  resource_name: string;
+  default_limit: number;
+  description: string | null;
+}
+
+export interface LimitsTable {
+  id: string;
+  project_id: string | null;
+  domain_id: string | null;
+  service_id: string;
+  region_id: string | null;
+  resource_name: string;
+  resource_limit: number;
+  description: string | null;
+}
+
+export interface CatalogRegionsTable {
+  id: string;
+  description: string;
+  parent_region_id: string | null;
+  extra: string;
+}
+
+export interface CatalogServicesTable {
+  id: string;
+  type: string;
+  enabled: number;
+  /** JSON: name, description and any other attribute given. */
+  extra: string;
+  position: number;
+}
+
+export interface CatalogEndpointsTable {
+  id: string;
+  service_id: string;
+  interface: string;
+  region_id: string | null;
+  url: string;
+  enabled: number;
+  extra: string;
+  position: number;
+}
+
+export interface CatalogSeededTable {
+  type: string;
+}
+
+export interface EndpointGroupsTable {
+  id: string;
+  name: string;
+  description: string | null;
+  /** JSON object of endpoint attributes. */
+  filters: string;
+}
+
+export interface ProjectEndpointsTable {
+  project_id: string;
+  endpoint_id: string;
+}
+
+export interface FederationIdpsTable {
+  id: string;
+  domain_id: string;
+  enabled: number;
+  description: string | null;
+  authorization_ttl: number | null;
+  /** JSON list of strings. */
+  remote_ids: string;
+  created_at: string;
+}
+
+export interface FederationProtocolsTable {
+  idp_id: string;
+  id: string;
+  mapping_id: string;
+  remote_id_attribute: string | null;
+}
+
+export interface FederationMappingsTable {
+  id: string;
+  /** JSON list of rules. */
+  rules: string;
+}
+
+export interface FederationSpsTable {
+  id: string;
+  auth_url: string;
+  sp_url: string;
+  description: string | null;
+  enabled: number;
+  relay_state_prefix: string;
+  created_at: string;
+}
+
+export interface PoliciesTable {
+  id: string;
+  type: string;
+  blob: string;
+  extra: string;
+  created_at: string;
+}
+
+export interface OauthConsumersTable {
+  id: string;
+  description: string | null;
+  encrypted_secret: string;
+  extra: string;
+  created_at: string;
+}
+
+export interface OauthRequestTokensTable {
+  id: string;
+  encrypted_secret: string;
+  consumer_id: string;
+  requested_project_id: string;
+  role_ids: string | null;
+  authorizing_user_id: string | null;
+  verifier: string | null;
+  expires_at: string | null;
+}
+
+export interface OauthAccessTokensTable {
+  id: string;
+  encrypted_secret: string;
+  consumer_id: string;
+  authorizing_user_id: string;
+  project_id: string;
+  role_ids: string;
+  expires_at: string | null;
+}
+
+export interface DomainConfigsTable {
+  domain_id: string;
+  grp: string;
+  option: string;
+  /** JSON value. */
+  value: string;
+  sensitive: number;
+}
+
+export interface ProjectEndpointGroupsTable {
+  project_id: string;
+  endpoint_group_id: string;
 }
 
 export interface StdAttrs {
@@ -765,6 +991,65 @@ export interface AutoAllocatedTopologiesTable {
   router_id: string | null;
 }
 
+export interface KmSecretsTable {
+  id: string;
+  project_id: string;
+  creator_id: string | null;
+  name: string | null;
+  secret_type: string;
+  algorithm: string | null;
+  bit_length: number | null;
+  mode: string | null;
+  expiration: string | null;
+  status: string;
+  content_type: string | null;
+  /** Sealed (core/keymanager/seal.ts), never the clear payload. */
+  payload: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface KmContainersTable {
+  id: string;
+  project_id: string;
+  creator_id: string | null;
+  name: string | null;
+  type: string;
+  status: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface KmContainerSecretsTable {
+  container_id: string;
+  name: string | null;
+  secret_id: string;
+  position: number;
+}
+
+export interface KmContainerConsumersTable {
+  container_id: string;
+  name: string;
+  url: string;
+  created_at: string;
+}
+
+export interface KmAclsTable {
+  entity_type: string;
+  entity_id: string;
+  operation: string;
+  project_access: number;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface KmAclUsersTable {
+  entity_type: string;
+  entity_id: string;
+  operation: string;
+  user_id: string;
+}
+
 export interface DB {
   domains: DomainsTable;
   projects: ProjectsTable;
@@ -773,6 +1058,31 @@ export interface DB {
   implied_roles: ImpliedRolesTable;
   role_assignments: RoleAssignmentsTable;
   tokens: TokensTable;
+  groups: GroupsTable;
+  group_members: GroupMembersTable;
+  application_credentials: ApplicationCredentialsTable;
+  access_rules: AccessRulesTable;
+  application_credential_access_rules: ApplicationCredentialAccessRulesTable;
+  trusts: TrustsTable;
+  credentials: CredentialsTable;
+  registered_limits: RegisteredLimitsTable;
+  limits: LimitsTable;
+  catalog_regions: CatalogRegionsTable;
+  catalog_services: CatalogServicesTable;
+  catalog_endpoints: CatalogEndpointsTable;
+  catalog_seeded: CatalogSeededTable;
+  endpoint_groups: EndpointGroupsTable;
+  project_endpoints: ProjectEndpointsTable;
+  project_endpoint_groups: ProjectEndpointGroupsTable;
+  federation_idps: FederationIdpsTable;
+  federation_protocols: FederationProtocolsTable;
+  federation_mappings: FederationMappingsTable;
+  federation_sps: FederationSpsTable;
+  policies: PoliciesTable;
+  oauth_consumers: OauthConsumersTable;
+  oauth_request_tokens: OauthRequestTokensTable;
+  oauth_access_tokens: OauthAccessTokensTable;
+  domain_configs: DomainConfigsTable;
   networks: NetworksTable;
   segment_allocations: SegmentAllocationsTable;
   subnets: SubnetsTable;
@@ -834,4 +1144,10 @@ export interface DB {
   service_profiles: ServiceProfilesTable;
   flavor_service_profiles: FlavorServiceProfilesTable;
   auto_allocated_topologies: AutoAllocatedTopologiesTable;
+  km_secrets: KmSecretsTable;
+  km_containers: KmContainersTable;
+  km_container_secrets: KmContainerSecretsTable;
+  km_container_consumers: KmContainerConsumersTable;
+  km_acls: KmAclsTable;
+  km_acl_users: KmAclUsersTable;
 }

@@ -16,3 +16,37 @@ export function stringifyExact(value: unknown): string {
   }
   return `{${parts.join(',')}}`;
 }
+
+/**
+ * Python's default recursion limit: the real services' JSON decoders give up about this deep (a
+ * RecursionError, which they answer with a 500 or a dropped connection). Deeper documents are
+ * refused here as malformed, before anything recursive (repr, validators) walks them.
+ */
+export const MAX_JSON_DEPTH = 1000;
+
+/** Nesting depth of JSON text (brackets outside strings), counted without parsing. */
+export function jsonDepth(text: string): number {
+  let depth = 0;
+  let max = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++;
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) {
+      inString = true;
+    } else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) max = depth;
+    } else if (c === 0x5d || c === 0x7d) {
+      depth--;
+    }
+  }
+  return max;
+}
+
+/** JSON.parse, refusing (SyntaxError) documents nested deeper than MAX_JSON_DEPTH. */
+export function parseJson(text: string): unknown {
+  if (jsonDepth(text) > MAX_JSON_DEPTH) throw new SyntaxError(`JSON nested deeper than ${MAX_JSON_DEPTH} levels`);
+  return JSON.parse(text);
+}

@@ -158,7 +158,7 @@ export class SchemaValidator {
         case 'properties':
           if (isDict(v)) {
             for (const [name, sub] of Object.entries(arg as Record<string, Schema>)) {
-              if (!(name in v)) continue;
+              if (!Object.hasOwn(v, name)) continue;
               const e = this.first(sub, v[name], [...path, name]);
               if (e) return e;
             }
@@ -179,7 +179,7 @@ export class SchemaValidator {
           if (!isDict(v)) break;
           const props = (schema.properties ?? {}) as Record<string, unknown>;
           const patterns = Object.keys((schema.patternProperties ?? {}) as object);
-          const extras = Object.keys(v).filter((k) => !(k in props) && !patterns.some((p) => pattern(p).test(k)));
+          const extras = Object.keys(v).filter((k) => !Object.hasOwn(props, k) && !patterns.some((p) => pattern(p).test(k)));
           if (isDict(arg)) {
             for (const k of extras) {
               const e = this.first(arg, v[k], [...path, k]);
@@ -197,7 +197,7 @@ export class SchemaValidator {
         }
         case 'required':
           if (isDict(v)) {
-            for (const name of arg as string[]) if (!(name in v)) return fail(`${pyRepr(name)} is a required property`);
+            for (const name of arg as string[]) if (!Object.hasOwn(v, name)) return fail(`${pyRepr(name)} is a required property`);
           }
           break;
         case 'oneOf': {

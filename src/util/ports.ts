@@ -57,10 +57,18 @@ export interface ServicePorts {
   compute: number;
   image: number;
   loadBalancer: number;
+  keyManager: number;
 }
 
 export async function freeServicePorts(): Promise<ServicePorts> {
-  return { identity: await freePort(), network: await freePort(), compute: await freePort(), image: await freePort(), loadBalancer: await freePort() };
+  return {
+    identity: await freePort(),
+    network: await freePort(),
+    compute: await freePort(),
+    image: await freePort(),
+    loadBalancer: await freePort(),
+    keyManager: await freePort(),
+  };
 }
 
 /** The environment that puts `pocketstack serve`'s APIs on `ports` (see src/config.ts). */
@@ -71,5 +79,6 @@ export function servicePortEnv(ports: ServicePorts): Record<string, string> {
     POCKETSTACK_COMPUTE_PORT: String(ports.compute),
     POCKETSTACK_IMAGE_PORT: String(ports.image),
     POCKETSTACK_LOAD_BALANCER_PORT: String(ports.loadBalancer),
+    POCKETSTACK_KEY_MANAGER_PORT: String(ports.keyManager),
   };
 }

@@ -23,6 +23,9 @@ const PUBLIC: Record<string, string[]> = {
     'POST /v2.0/tokens',
     'POST /v3/auth/tokens',
     'POST /v3/users/:id/password',
+    // OAuth1's token exchanges are signed by the consumer, not made with a Keystone token.
+    'POST /v3/OS-OAUTH1/request_token',
+    'POST /v3/OS-OAUTH1/access_token',
     ...['/v3/ec2tokens', '/v3/s3tokens', '/v3/auth/OS-FEDERATION/*'].flatMap((p) => ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'].map((m) => `${m} ${p}`)),
     'GET /v3/auth/tokens/OS-PKI/revoked',
   ],
@@ -30,6 +33,7 @@ const PUBLIC: Record<string, string[]> = {
   compute: ['GET /'],
   image: ['GET /', 'GET /versions'],
   'load-balancer': ['GET /', 'GET /v2', 'GET /v2.0'],
+  'key-manager': ['GET /'],
 };
 
 /** A concrete URL for a route pattern: each parameter and wildcard becomes a made-up id. */

@@ -134,7 +134,7 @@ describe('POST /v3/auth/tokens', () => {
     expect(t.is_domain).toBe(false);
     expect(t.roles.map((r: { name: string }) => r.name).sort()).toEqual(['admin', 'member', 'reader']);
     const types = t.catalog.map((s: { type: string }) => s.type);
-    expect(types).toEqual(['identity', 'network', 'compute', 'image', 'load-balancer']);
+    expect(types).toEqual(['identity', 'network', 'compute', 'image', 'load-balancer', 'key-manager']);
     for (const s of t.catalog) {
       expect(Object.keys(s)).toEqual(['endpoints', 'id', 'type', 'name']);
       expect(s.endpoints.map((e: { interface: string }) => e.interface)).toEqual(['public', 'internal', 'admin']);
@@ -308,7 +308,7 @@ describe('POST /v3/auth/tokens', () => {
       code: 401,
       message: 'Attempted to authenticate with an unsupported method.',
       title: 'Unauthorized',
-      identity: { methods: ['password', 'token'] },
+      identity: { methods: ['password', 'token', 'oauth1', 'application_credential'] },
     });
     expect(res.headers['www-authenticate']).toMatch(/^Keystone uri=/);
   });
@@ -538,12 +538,19 @@ describe('routing errors', () => {
   });
 
   it("Keystone APIs not built here: 401 without a token, Keystone's 501 with one", async () => {
-    for (const path of ['/v3/groups', '/v3/credentials', '/v3/OS-TRUST/trusts', '/v3/policies', '/v3/limits']) {
+    for (const path of [
+      '/v3/OS-REVOKE/events',
+      '/v3/OS-INHERIT/domains/x/users/y/roles/z/inherited_to_projects',
+      '/v3/OS-FEDERATION/projects',
+      '/v3/OS-SIMPLE-CERT/ca',
+    ]) {
       expectError(await anon.get(path), 401, 'Unauthorized', UNAUTHORIZED);
       expectError(await admin.get(path), 501, 'Not Implemented', 'The action you have requested has not been implemented.');
     }
-    const p = (await admin.get('/v3/projects?name=admin')).body.projects[0].id;
-    expectError(await admin.put(`/v3/projects/${p}/tags/x`), 501, 'Not Implemented', 'The action you have requested has not been implemented.');
+    for (const path of ['/v3/groups', '/v3/credentials', '/v3/OS-TRUST/trusts', '/v3/limits', '/v3/registered_limits']) {
+      expectError(await anon.get(path), 401, 'Unauthorized', UNAUTHORIZED);
+      expect((await admin.get(path)).status).toBe(200);
+    }
     expectError(await anon.get('/v3/auth/tokens/OS-PKI/revoked'), 403, 'Forbidden', 'You are not authorized to perform the requested action.');
   });
 

@@ -112,4 +112,50 @@ describe.skipIf(skip)(`identity through the openstack CLI${skip ? ` — skipped:
 
     it('a wrong password is a 401, exit 1', () => expectWrongPassword(env));
   });
+
+  describe("clouds.yaml's application-credential cloud and the admin commands of issue 13", () => {
+    it('openstack --os-cloud pocketstack-appcred token issue and network list', async () => {
+      const env = { OS_CLIENT_CONFIG_FILE: `${tc.dir}/clouds.yaml`, OS_CLOUD: 'pocketstack-appcred' };
+      await expectTokenIssue(env, 'demo');
+      const r = await osc(env, 'network list');
+      expect(r.stderr).toBe('');
+      expect(listRows(r.stdout).map((row) => row[1])).toContain('public');
+    });
+
+    it('groups, application credentials and the catalog through the client', async () => {
+      const admin = openrcV3(identityUrl, 'admin', ADMIN_PASSWORD);
+      expect((await osc(admin, 'group create ops')).code).toBe(0);
+      expect((await osc(admin, 'group add user ops demo')).code).toBe(0);
+      const contains = await osc(admin, 'group contains user ops demo');
+      expect(contains.stdout).toMatch(/demo in group ops/);
+      expect((await osc(admin, 'role add --group ops --project demo reader')).code).toBe(0);
+      const assignments = await osc(admin, 'role assignment list --group ops --names');
+      expect(assignments.code).toBe(0);
+      expect(assignments.stdout).toMatch(/reader/);
+
+      const demo = openrcV3(identityUrl, 'demo', DEMO_PASSWORD);
+      const created = await osc(demo, 'application credential create ci-cred');
+      expect(created.stderr).toBe('');
+      const f = fieldMap(created.stdout);
+      expect(f.get('name')).toBe('ci-cred');
+      expect(f.get('secret')).toMatch(/^[A-Za-z0-9_-]{86}$/);
+      const viaCred = await run('openstack', ['token', 'issue'], {
+        OS_AUTH_TYPE: 'v3applicationcredential',
+        OS_AUTH_URL: `${identityUrl}/v3`,
+        OS_APPLICATION_CREDENTIAL_ID: f.get('id')!,
+        OS_APPLICATION_CREDENTIAL_SECRET: f.get('secret')!,
+        OS_IDENTITY_API_VERSION: '3',
+      });
+      expect(viaCred.stderr).toBe('');
+      expect(viaCred.code).toBe(0);
+
+      expect((await osc(admin, 'service create --name swift object-store')).code).toBe(0);
+      expect((await osc(admin, 'endpoint create --region RegionOne swift public http://127.0.0.1:8080/v1/AUTH_$(project_id)s')).code).toBe(0);
+      const catalog = await osc(admin, 'catalog list');
+      expect(catalog.stdout).toMatch(/object-store/);
+      expect((await osc(admin, 'project create --tag blue tagged')).code).toBe(0);
+      const tagged = await osc(admin, 'project list --tags blue');
+      expect(listRows(tagged.stdout).map((row) => row[1])).toEqual(['tagged']);
+    });
+  });
 });

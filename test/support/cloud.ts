@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { freeServicePorts } from '../../src/util/ports.js';
-import pino from 'pino';
+import pino, { type Logger } from 'pino';
 import { afterAll } from 'vitest';
 import { type Config, loadConfig } from '../../src/config.js';
 import { Cloud } from '../../src/server.js';
@@ -52,6 +52,8 @@ export interface StartOptions {
   config?: Partial<Config>;
   /** Use (and keep) this data directory instead of a fresh temporary one. */
   dir?: string;
+  /** Log here instead of a pino at the configured level (tests that read what the server logged). */
+  logger?: Logger;
 }
 
 /**
@@ -74,7 +76,7 @@ export async function startCloud(opts: StartOptions = {}): Promise<TestCloud> {
     },
     {},
   );
-  const cloud = await Cloud.create(config, pino({ level: config.logLevel }));
+  const cloud = await Cloud.create(config, opts.logger ?? pino({ level: config.logLevel }));
   await cloud.bootstrap();
   if (opts.listen) await cloud.listen();
   else for (const app of cloud.apps.values()) await app.ready();

@@ -20,4 +20,9 @@ export const OPENSTACK_CLIENT = { path: '/usr/bin/openstack', why: "needs Debian
 export const NOVA_CLIENT = { path: '/usr/bin/nova', why: "needs Debian's python3-novaclient (npm test installs it when run as root)" };
 export const GLANCE_CLIENT = { path: '/usr/bin/glance', why: "needs Debian's python3-glanceclient (npm test installs it when run as root)" };
 export const NEUTRON_CLIENT = { path: '/usr/bin/neutron', why: "needs Debian's python3-neutronclient (npm test installs it when run as root)" };
+export const BARBICAN_CLIENT = {
+  path: '/usr/lib/python3/dist-packages/barbicanclient',
+  why: "needs Debian's python3-barbicanclient (npm test installs it when run as root)",
+};
+export const CURL = { path: '/usr/bin/curl', why: "needs Debian's curl (npm test installs it when run as root)" };
 export const ROOT = { root: true, why: 'needs root to create network namespaces (CI runs as root)' };

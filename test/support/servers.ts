@@ -6,6 +6,8 @@ export interface Backend {
   port: number;
   /** X-Forwarded-For seen on the last request. */
   lastForwardedFor?: string;
+  /** Every header of the last request. */
+  lastHeaders?: http.IncomingHttpHeaders;
   hits: number;
   close(): Promise<void>;
   /** Stop listening (the member dies); `start()` brings it back on the same port. */
@@ -24,8 +26,12 @@ export async function httpBackend(name: string, port = 0): Promise<Backend> {
       server = http.createServer((req, res) => {
         b.hits++;
         b.lastForwardedFor = req.headers['x-forwarded-for'] as string | undefined;
+        b.lastHeaders = req.headers;
         res.setHeader('content-type', 'text/plain');
-        res.end(name);
+        // `/slow/<ms>`: answer after a while (a request in flight across a reconfiguration).
+        const slow = /^\/slow\/(\d+)$/.exec(req.url ?? '');
+        if (slow) setTimeout(() => res.end(name), Number(slow[1]));
+        else res.end(name);
       });
       server.keepAliveTimeout = 1000;
       await new Promise<void>((r) => server!.listen(b.port, '127.0.0.1', () => r()));

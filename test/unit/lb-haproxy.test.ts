@@ -196,3 +196,77 @@ describe.skipIf(!existsSync('/usr/sbin/haproxy'))('HAProxy processes across Pock
     }
   });
 });
+
+describe('HAProxy configuration for TLS termination', () => {
+  it('binds a crt-list with client authentication, TLS versions, ciphers and ALPN, and writes every file it names', async () => {
+    const { makePki } = await import('../support/pki.js');
+    const { fromPkcs12 } = await import('../../src/core/loadbalancer/certs.js');
+    const { tlsFiles, tlsPaths } = await import('../../src/lb/haproxy/cfg.js');
+    const pki = makePki();
+    const dir = mkdtempSync(join(tmpdir(), 'lb-tls-'));
+    try {
+      const bundle = fromPkcs12(pki.server('a.example.com').p12);
+      const cert = { id: 'abc', chain: bundle.certificate, key: bundle.privateKey, names: ['a.example.com'] };
+      const tlsCfg: RtLoadBalancer = {
+        ...cfg,
+        listeners: [
+          {
+            ...cfg.listeners[0],
+            id: 'T1',
+            protocol: 'TERMINATED_HTTPS',
+            port: 443,
+            allowedCidrs: [],
+            insertHeaders: { forwardedFor: false, forwardedPort: false, forwardedProto: true },
+            sslHeaders: ['X-SSL-Client-CN'],
+            policies: [
+              {
+                id: 'z',
+                action: 'REJECT',
+                redirectUrl: null,
+                redirectPrefix: null,
+                redirectHttpCode: 302,
+                redirectPoolId: null,
+                rules: [{ type: 'SSL_CONN_HAS_CERT', compareType: 'EQUAL_TO', key: null, value: 'True', invert: true }],
+              },
+            ],
+            tls: {
+              certificates: [cert],
+              clientAuth: 'OPTIONAL',
+              clientCa: pki.clientCaPem.toString(),
+              clientCrl: pki.clientCaCrl.toString(),
+              versions: ['TLSv1.2', 'TLSv1.3'],
+              ciphers: 'TLS_AES_256_GCM_SHA384:ECDHE-RSA-AES256-GCM-SHA384',
+              alpn: ['h2', 'http/1.1'],
+            },
+          },
+        ],
+        pools: cfg.pools.map((p) => ({
+          ...p,
+          tls: true,
+          tlsOptions: { clientCertificate: cert, ca: pki.caPem.toString(), crl: null, versions: [], ciphers: null, alpn: [] },
+        })),
+      };
+      const paths = tlsPaths(dir);
+      const files = tlsFiles(tlsCfg, paths);
+      for (const [path, content] of files) writeFileSync(path, content, { mode: 0o600 });
+      const text = haproxyConfig(tlsCfg, { bindAddress: '127.0.0.1', statsSocket: join(dir, 's.sock'), pingScript: null, maxconn: 4000, tls: paths });
+      expect(text).toContain(
+        `bind 127.0.0.1:443 ssl crt-list ${dir}/T1.crt-list ca-file ${dir}/T1-ca.pem verify optional crl-file ${dir}/T1-crl.pem ssl-min-ver TLSv1.2 ssl-max-ver TLSv1.3 ciphers ECDHE-RSA-AES256-GCM-SHA384 ciphersuites TLS_AES_256_GCM_SHA384 alpn h2,http/1.1`,
+      );
+      expect(text).toContain('http-request set-header X-Forwarded-Proto https');
+      expect(text).toContain('http-request set-header X-SSL-Client-CN %{+Q}[ssl_c_s_dn(cn)]');
+      expect(text).toContain('acl p0r0 ssl_c_used');
+      expect(text).toContain(`ssl crt ${dir}/abc.pem ca-file ${dir}/P1-ca.pem verify required`);
+      expect(files.get(`${dir}/T1.crt-list`)).toBe(`${dir}/abc.pem\n`);
+      expect(files.get(`${dir}/abc.pem`)).toContain('PRIVATE KEY');
+      if (existsSync('/usr/sbin/haproxy')) {
+        const file = join(dir, 'h.cfg');
+        writeFileSync(file, text);
+        execFileSync('/usr/sbin/haproxy', ['-c', '-q', '-f', file]);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+      pki.cleanup();
+    }
+  }, 30_000);
+});

@@ -4,6 +4,7 @@ import { DomainError } from '../../core/errors.js';
 import { novaBadRequest } from '../../core/compute/errors.js';
 import { serverDisclosure } from '../../core/compute/policy.js';
 import type { ComputeService } from '../../core/compute/service.js';
+import { isDict } from '../../util/json.js';
 import { baseUrl, caller, jsonBody, queryLists } from '../http.js';
 import type { ApiVersion } from './version.js';
 import type { ViewContext } from './views.js';
@@ -42,6 +43,16 @@ export class ComputeEdge {
   /** The JSON body (undefined when none was sent); Nova's 400 when it is not JSON. */
   body(req: FastifyRequest): unknown {
     return jsonBody(req, () => novaBadRequest('Malformed request body'));
+  }
+
+  /**
+   * An action body (`POST …/action`): one JSON object whose first key names the action, as Nova's
+   * action_peek reads it; anything else is Nova's "Malformed request body".
+   */
+  actionBody(req: FastifyRequest): [string, Record<string, unknown>] {
+    const b = this.body(req);
+    if (!isDict(b) || Object.keys(b).length === 0) throw novaBadRequest('Malformed request body');
+    return [Object.keys(b)[0], b];
   }
 
   /** Path parameters. */

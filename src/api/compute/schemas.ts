@@ -327,6 +327,33 @@ export const EXTERNAL_EVENTS_SCHEMA: Schema = {
   additionalProperties: false,
 };
 
+/** Nova's flavors index query (schemas/flavors.py): sort keys and directions are enums (others: 400). */
+const FLAVOR_SORT_KEYS = [
+  'created_at',
+  'description',
+  'disabled',
+  'ephemeral_gb',
+  'flavorid',
+  'id',
+  'is_public',
+  'memory_mb',
+  'name',
+  'root_gb',
+  'rxtx_factor',
+  'swap',
+  'updated_at',
+  'vcpu_weight',
+  'vcpus',
+];
+export const FLAVOR_QUERY_SCHEMA: Schema = {
+  type: 'object',
+  properties: {
+    sort_key: multi({ type: 'string', enum: FLAVOR_SORT_KEYS }),
+    sort_dir: multi({ type: 'string', enum: ['asc', 'desc'] }),
+  },
+  additionalProperties: true,
+};
+
 const SORT_KEYS = [
   'access_ip_v4',
   'access_ip_v6',

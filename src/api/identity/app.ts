@@ -6,10 +6,19 @@ import type { IdentityService } from '../../core/identity/service.js';
 import { REASON_PHRASES, baseUrl, createApp } from '../http.js';
 import { IdentityEdge, identityAuth } from './edge.js';
 import type { UnitOfWork } from '../../core/work.js';
+import { appCredRoutes } from './routes/appcreds.js';
 import { catalogRoutes } from './routes/catalog.js';
+import { credentialRoutes } from './routes/credentials.js';
+import { domainConfigRoutes } from './routes/domainconfigs.js';
+import { federationRoutes } from './routes/federation.js';
 import { grantRoutes } from './routes/grants.js';
+import { groupRoutes } from './routes/groups.js';
+import { limitRoutes } from './routes/limits.js';
+import { OAUTH1_PUBLIC_ROUTES, oauth1Routes } from './routes/oauth1.js';
+import { policyRoutes } from './routes/policies.js';
 import { resourceRoutes } from './routes/resources.js';
 import { tokenRoutes } from './routes/tokens.js';
+import { trustRoutes } from './routes/trusts.js';
 import { UNBUILT_PUBLIC_ROUTES, unbuiltRoutes } from './routes/unbuilt.js';
 import { versionRoutes } from './routes/versions.js';
 
@@ -36,6 +45,8 @@ export function buildIdentityApi(opts: IdentityApiOptions): FastifyInstance {
     name: 'identity',
     logger: opts.logger,
     uow: opts.uow,
+    // Flask decodes a bad percent-escape as U+FFFD and routes on (`Could not find project: \ufffd.`).
+    badPathEncoding: 'replace',
     auth: {
       publicRoutes: [
         'GET /',
@@ -45,6 +56,7 @@ export function buildIdentityApi(opts: IdentityApiOptions): FastifyInstance {
         'POST /v3/auth/tokens',
         // Self-service password change authenticates with the original password, not a token.
         'POST /v3/users/:id/password',
+        ...OAUTH1_PUBLIC_ROUTES,
         ...UNBUILT_PUBLIC_ROUTES,
       ],
       // Keystone routes before it authenticates: an unknown path is its 404 (or 405), token or not.
@@ -72,6 +84,15 @@ export function buildIdentityApi(opts: IdentityApiOptions): FastifyInstance {
   catalogRoutes(edge);
   resourceRoutes(edge);
   grantRoutes(edge);
+  groupRoutes(edge);
+  appCredRoutes(edge);
+  trustRoutes(edge);
+  credentialRoutes(edge);
+  limitRoutes(edge);
+  federationRoutes(edge);
+  policyRoutes(edge);
+  oauth1Routes(edge);
+  domainConfigRoutes(edge);
   unbuiltRoutes(edge);
 
   app.setNotFoundHandler(async (req, reply) => {

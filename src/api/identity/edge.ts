@@ -1,7 +1,9 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from 'fastify';
 import { unauthorized } from '../../core/errors.js';
 import { expecting, malformedJson } from '../../core/identity/errors.js';
+import { applyHints, hintsFrom, type QueryArgs } from '../../core/identity/hints.js';
 import type { IdentityService, TokenInfo } from '../../core/identity/service.js';
+import { parseJson } from '../../util/json.js';
 import { baseUrl } from '../http.js';
 import { type Schema, validator } from './validate.js';
 
@@ -81,7 +83,7 @@ export class IdentityEdge {
     if (type !== '' && !/^application\/([\w.+-]+\+)?json$/.test(type)) throw expecting('application/json', 'Content-Type header');
     let parsed: unknown;
     try {
-      parsed = JSON.parse(raw);
+      parsed = parseJson(raw);
     } catch {
       throw malformedJson();
     }
@@ -108,6 +110,14 @@ export class IdentityEdge {
 
   collection<T>(req: FastifyRequest, key: string, items: T[]) {
     return { [key]: items, links: { next: null, self: this.selfUrl(req), previous: null } };
+  }
+
+  /**
+   * A collection after Keystone's list filters on `supported` attributes (`name`,
+   * `name__icontains` …), applied to the rendered entities as Keystone's wrap_collection does.
+   */
+  filtered<T extends Record<string, unknown>>(req: FastifyRequest, key: string, items: T[], supported: readonly string[], insensitive?: ReadonlySet<string>) {
+    return this.collection(req, key, applyHints(items, hintsFrom(req.query as QueryArgs, supported), insensitive));
   }
 
   /** A query parameter's first value. */

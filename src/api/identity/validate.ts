@@ -53,8 +53,9 @@ function firstError(schema: Schema, errors: ErrorObject[]): ErrorObject {
 }
 
 function describe(e: ErrorObject, all: ErrorObject[]): string {
-  // Keystone would echo the offending value; a password's never leaves, whatever its type.
-  const v = /password/i.test(e.instancePath.split('/').pop() ?? '') ? '***' : e.data;
+  // Keystone would echo the offending value; a password's, an application credential's secret
+  // or a credential's blob never leaves, whatever its type.
+  const v = /password|secret|blob/i.test(e.instancePath.split('/').pop() ?? '') ? '***' : e.data;
   let msg: string;
   switch (e.keyword) {
     case 'required':
@@ -96,6 +97,15 @@ function describe(e: ErrorObject, all: ErrorObject[]): string {
       break;
     case 'minimum':
       msg = `${pyRepr(v)} is less than the minimum of ${pyRepr(e.schema)}`;
+      break;
+    case 'maximum':
+      msg = `${pyRepr(v)} is greater than the maximum of ${pyRepr(e.schema)}`;
+      break;
+    case 'oneOf':
+      msg = `${pyRepr(v)} is not valid under any of the given schemas`;
+      break;
+    case 'maxProperties':
+      msg = `${pyRepr(v)} has too many properties`;
       break;
     default:
       msg = `${pyRepr(v)} is not valid under the given schema`;

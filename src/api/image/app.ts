@@ -2,13 +2,13 @@
  * The Glance v2 API (port 9292): webob's error format, negotiated by `Accept`, exact routes, image
  * data streamed rather than parsed, and the route modules under routes/.
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { DomainError } from '../../core/errors.js';
 import type { ImageService } from '../../core/image/service.js';
 import type { UnitOfWork } from '../../core/work.js';
 import { type TokenAuthenticator, keystoneMiddleware401, tokenAuth } from '../auth.js';
-import { REASON_PHRASES, createApp } from '../http.js';
+import { REASON_PHRASES, type ReplyView, type RequestView, createApp } from '../http.js';
 import { notFound } from './request.js';
 import { imageDataRoutes } from './routes/data.js';
 import { imageRoutes } from './routes/images.js';
@@ -28,7 +28,7 @@ export interface ImageApiOptions {
  * Glance's errors are webob's: the explanation rendered as HTML, JSON or plain text depending on
  * what the client accepts (HTML when it does not say).
  */
-function glanceError(err: DomainError, req: FastifyRequest, reply: FastifyReply): unknown {
+function glanceError(err: DomainError, req: RequestView, reply: ReplyView): unknown {
   const status = `${err.status} ${REASON_PHRASES[err.status] ?? 'Error'}`;
   const extra = (err as { headers?: Record<string, string> }).headers;
   if (extra) reply.headers(extra);

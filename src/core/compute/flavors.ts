@@ -164,7 +164,8 @@ export class Flavors {
     }
     if (o.minRam !== undefined) qb = qb.where('flavors.memory_mb', '>=', o.minRam);
     if (o.minDisk !== undefined) qb = qb.where('flavors.root_gb', '>=', o.minDisk);
-    const col = SORT_COLUMNS[o.sortKey] ?? 'id';
+    // Sort keys come from the client: never one of the object's own prototype names.
+    const col = Object.hasOwn(SORT_COLUMNS, o.sortKey) ? SORT_COLUMNS[o.sortKey] : 'id';
     if (o.marker !== undefined) {
       const m = await db.selectFrom('flavors').selectAll().where('id', '=', o.marker).executeTakeFirst();
       if (!m || !(await this.canSee(db, ctx, m))) throw new DomainError('bad_request', 'MarkerNotFound', `marker [${o.marker}] not found`);

@@ -4,13 +4,17 @@ import type { IdentityEnv, Role } from './model.js';
 import { roleOf } from './model.js';
 
 export type TargetType = 'project' | 'domain' | 'system';
+export type ActorType = 'user' | 'group';
 
 /** The system target is one row id: Keystone's only system is "all". */
 export const SYSTEM_ALL = 'all';
 
 /** One (possibly inferred) role assignment, as Keystone's assignment API lists them. */
 export interface Assignment {
-  userId: string;
+  /** The user (a direct grant, or one expanded from a group by `effective`); absent for a group's own grant. */
+  userId?: string;
+  /** The group of a group grant; with `userId`, the group the user has the role through. */
+  groupId?: string;
   targetType: TargetType;
   targetId: string;
   roleId: string;
@@ -20,91 +24,142 @@ export interface Assignment {
 
 export interface AssignmentFilters {
   userId?: string;
+  groupId?: string;
   roleId?: string;
   projectId?: string;
   domainId?: string;
   system?: boolean;
-  /** Expand implied roles (Keystone's `effective`). */
+  /** Expand group grants to their members and implied roles (Keystone's `effective`). */
   effective?: boolean;
 }
 
-/** User role grants on projects, domains and the system, and their expansion by implied roles. */
+export interface Actor {
+  type: ActorType;
+  id: string;
+}
+
+/**
+ * Role grants to users and groups on projects, domains and the system; their expansion through
+ * group membership and implied roles. Roles owned by a domain are never effective themselves:
+ * they only carry the roles they imply, as Keystone's _remove_domain_specific_roles does.
+ */
 export class Assignments {
   constructor(private readonly env: IdentityEnv) {}
 
-  /** Ids of the roles granted directly to a user on one target. */
-  private direct(q: Q, userId: string, targetType: TargetType, targetId: string) {
+  /** Ids of the roles granted directly to an actor on one target. */
+  private direct(q: Q, actor: Actor, targetType: TargetType, targetId: string) {
     return q
       .selectFrom('role_assignments')
       .select('role_id')
-      .where('actor_id', '=', userId)
+      .where('actor_id', '=', actor.id)
+      .where('actor_type', '=', actor.type)
       .where('target_type', '=', targetType)
       .where('target_id', '=', targetId);
   }
 
-  async exists(userId: string, targetType: TargetType, targetId: string, roleId: string, q: Q = this.env.store.db): Promise<boolean> {
-    return !!(await this.direct(q, userId, targetType, targetId).where('role_id', '=', roleId).executeTakeFirst());
+  async exists(actor: Actor, targetType: TargetType, targetId: string, roleId: string, q: Q = this.env.store.db): Promise<boolean> {
+    return !!(await this.direct(q, actor, targetType, targetId).where('role_id', '=', roleId).executeTakeFirst());
   }
 
   /**
-   * Grant (idempotent). The caller has checked that user, target and role exist. Inside the
+   * Grant (idempotent). The caller has checked that actor, target and role exist. Inside the
    * caller's transaction (`trx`, bootstrap), the caller records the change.
    */
-  async grant(userId: string, targetType: TargetType, targetId: string, roleId: string, trx?: Tx): Promise<void> {
+  async grant(actor: Actor | string, targetType: TargetType, targetId: string, roleId: string, trx?: Tx): Promise<void> {
+    const a = typeof actor === 'string' ? { type: 'user' as const, id: actor } : actor;
     const run = async (q: Q) => {
-      if (!(await this.exists(userId, targetType, targetId, roleId, q))) {
-        await q.insertInto('role_assignments').values({ actor_id: userId, target_type: targetType, target_id: targetId, role_id: roleId }).execute();
+      if (!(await this.exists(a, targetType, targetId, roleId, q))) {
+        await q
+          .insertInto('role_assignments')
+          .values({ actor_id: a.id, actor_type: a.type, target_type: targetType, target_id: targetId, role_id: roleId })
+          .execute();
       }
     };
     if (trx) await run(trx);
-    else await this.env.write({ id: userId, projectId: targetType === 'project' ? targetId : null, op: 'update' }, run);
+    else await this.env.write({ id: a.id, projectId: targetType === 'project' ? targetId : null, op: 'update' }, run);
   }
 
-  async check(userId: string, targetType: TargetType, targetId: string, roleId: string): Promise<void> {
-    if (!(await this.exists(userId, targetType, targetId, roleId))) throw roleAssignmentNotFound(roleId, userId, targetId);
+  async check(actor: Actor, targetType: TargetType, targetId: string, roleId: string): Promise<void> {
+    if (!(await this.exists(actor, targetType, targetId, roleId))) throw roleAssignmentNotFound(roleId, actor.id, targetId);
   }
 
-  async revoke(userId: string, targetType: TargetType, targetId: string, roleId: string): Promise<void> {
-    await this.env.write({ id: userId, projectId: targetType === 'project' ? targetId : null, op: 'update' }, async (trx) => {
+  /** Remove a grant. Tokens resolve their roles when validated, so the role leaves them at once. */
+  async revoke(actor: Actor, targetType: TargetType, targetId: string, roleId: string): Promise<void> {
+    await this.env.write({ id: actor.id, projectId: targetType === 'project' ? targetId : null, op: 'update' }, async (trx) => {
       const res = await trx
         .deleteFrom('role_assignments')
-        .where('actor_id', '=', userId)
+        .where('actor_id', '=', actor.id)
+        .where('actor_type', '=', actor.type)
         .where('target_type', '=', targetType)
         .where('target_id', '=', targetId)
         .where('role_id', '=', roleId)
         .executeTakeFirst();
-      if (Number(res.numDeletedRows) === 0) throw roleAssignmentNotFound(roleId, userId, targetId);
+      if (Number(res.numDeletedRows) === 0) throw roleAssignmentNotFound(roleId, actor.id, targetId);
+      // Keystone deletes a user's application credentials on a project when a role there is
+      // removed (REMOVE_APP_CREDS_FOR_USER), so none outlives the roles it was made from.
+      if (actor.type === 'user' && targetType === 'project') {
+        await trx.deleteFrom('application_credentials').where('user_id', '=', actor.id).where('project_id', '=', targetId).execute();
+      }
     });
   }
 
-  /** Roles granted directly to a user on one target. */
-  async grants(userId: string, targetType: TargetType, targetId: string): Promise<Role[]> {
+  /** Roles granted directly to an actor on one target. */
+  async grants(actor: Actor, targetType: TargetType, targetId: string): Promise<Role[]> {
     const db = this.env.store.db;
     const rows = await db
       .selectFrom('roles')
       .selectAll()
-      .where('id', 'in', this.direct(db, userId, targetType, targetId))
+      .where('id', 'in', this.direct(db, actor, targetType, targetId))
       .orderBy('name')
       .execute();
     return rows.map(roleOf);
   }
 
-  /** Keystone's role assignment list, optionally with implied roles expanded. */
+  /** Keystone's role assignment list, optionally expanded (`effective`). */
   async list(f: AssignmentFilters, q: Q = this.env.store.db): Promise<Assignment[]> {
     let qb = q.selectFrom('role_assignments').selectAll();
-    if (f.userId !== undefined) qb = qb.where('actor_id', '=', f.userId);
     if (f.projectId !== undefined) qb = qb.where('target_type', '=', 'project').where('target_id', '=', f.projectId);
     if (f.domainId !== undefined) qb = qb.where('target_type', '=', 'domain').where('target_id', '=', f.domainId);
     if (f.system) qb = qb.where('target_type', '=', 'system');
-    // Without `effective`, role.id filters the stored grants; with it, the expanded list.
-    if (f.roleId !== undefined && !f.effective) qb = qb.where('role_id', '=', f.roleId);
-    const rows = await qb.orderBy('target_type').orderBy('target_id').orderBy('actor_id').execute();
-    let out: Assignment[] = rows.map((r) => ({ userId: r.actor_id, targetType: r.target_type as TargetType, targetId: r.target_id, roleId: r.role_id }));
+    if (!f.effective) {
+      if (f.userId !== undefined) qb = qb.where('actor_type', '=', 'user').where('actor_id', '=', f.userId);
+      if (f.groupId !== undefined) qb = qb.where('actor_type', '=', 'group').where('actor_id', '=', f.groupId);
+      if (f.roleId !== undefined) qb = qb.where('role_id', '=', f.roleId);
+    } else if (f.userId !== undefined) {
+      // The user's own grants and those of its groups.
+      const groups = q.selectFrom('group_members').select('group_id').where('user_id', '=', f.userId);
+      qb = qb.where((eb) =>
+        eb.or([
+          eb.and([eb('actor_type', '=', 'user'), eb('actor_id', '=', f.userId!)]),
+          eb.and([eb('actor_type', '=', 'group'), eb('actor_id', 'in', groups)]),
+        ]),
+      );
+    }
+    const rows = await qb.orderBy('target_type').orderBy('target_id').orderBy('actor_id').orderBy('role_id').execute();
+    let out: Assignment[] = rows.map((r) => ({
+      ...(r.actor_type === 'group' ? { groupId: r.actor_id } : { userId: r.actor_id }),
+      targetType: r.target_type as TargetType,
+      targetId: r.target_id,
+      roleId: r.role_id,
+    }));
     if (f.effective) {
+      out = await this.expandGroups(out, q);
+      if (f.userId !== undefined) out = out.filter((a) => a.userId === f.userId);
       out = await this.expand(out, q);
+      out = await this.withoutDomainRoles(out, q);
       if (f.roleId !== undefined) out = out.filter((a) => a.roleId === f.roleId);
     }
     return out;
+  }
+
+  /** Replace each group grant by one per member, naming the group (Keystone's `indirect.group_id`). */
+  private async expandGroups(list: Assignment[], q: Q): Promise<Assignment[]> {
+    const groupIds = [...new Set(list.filter((a) => a.userId === undefined && a.groupId).map((a) => a.groupId!))];
+    if (groupIds.length === 0) return list;
+    const members = await q.selectFrom('group_members').selectAll().where('group_id', 'in', groupIds).orderBy('user_id').execute();
+    const byGroup = new Map<string, string[]>();
+    for (const m of members) byGroup.set(m.group_id, [...(byGroup.get(m.group_id) ?? []), m.user_id]);
+    return list.flatMap((a) => (a.userId === undefined && a.groupId ? (byGroup.get(a.groupId) ?? []).map((userId) => ({ ...a, userId })) : [a]));
   }
 
   /**
@@ -113,11 +168,9 @@ export class Assignments {
    */
   private async expand(direct: Assignment[], q: Q): Promise<Assignment[]> {
     if (direct.length === 0) return direct;
-    const rules = await q.selectFrom('implied_roles').selectAll().execute();
-    const impliedBy = new Map<string, string[]>();
-    for (const r of rules) impliedBy.set(r.prior_role_id, [...(impliedBy.get(r.prior_role_id) ?? []), r.implied_role_id]);
+    const impliedBy = await this.rules(q);
     const out: Assignment[] = [];
-    const key = (a: Assignment) => `${a.userId}/${a.targetType}/${a.targetId}/${a.roleId}/${a.priorRoleId ?? ''}`;
+    const key = (a: Assignment) => `${a.userId ?? ''}/${a.groupId ?? ''}/${a.targetType}/${a.targetId}/${a.roleId}/${a.priorRoleId ?? ''}`;
     const seen = new Set<string>();
     const todo = [...direct];
     while (todo.length) {
@@ -130,39 +183,83 @@ export class Assignments {
     return out;
   }
 
-  /** Effective roles (with implied ones) of a user on one target, each role once. */
-  async effectiveRoles(userId: string, targetType: TargetType, targetId: string, q: Q = this.env.store.db): Promise<Array<{ id: string; name: string }>> {
-    const direct = await this.direct(q, userId, targetType, targetId).execute();
-    if (direct.length === 0) return [];
+  private async rules(q: Q): Promise<Map<string, string[]>> {
     const rules = await q.selectFrom('implied_roles').selectAll().execute();
-    const ids = new Set(direct.map((d) => d.role_id));
-    for (let grew = true; grew; ) {
-      grew = false;
-      for (const r of rules) {
-        if (ids.has(r.prior_role_id) && !ids.has(r.implied_role_id)) {
-          ids.add(r.implied_role_id);
-          grew = true;
+    const impliedBy = new Map<string, string[]>();
+    for (const r of rules) impliedBy.set(r.prior_role_id, [...(impliedBy.get(r.prior_role_id) ?? []), r.implied_role_id]);
+    return impliedBy;
+  }
+
+  private async withoutDomainRoles(list: Assignment[], q: Q): Promise<Assignment[]> {
+    const ids = [...new Set(list.map((a) => a.roleId))];
+    if (ids.length === 0) return list;
+    const domainRoles = new Set(
+      (await q.selectFrom('roles').select('id').where('id', 'in', ids).where('domain_id', 'is not', null).execute()).map((r) => r.id),
+    );
+    return domainRoles.size ? list.filter((a) => !domainRoles.has(a.roleId)) : list;
+  }
+
+  /** Ids of the roles a user holds on a target directly or through its groups, without expansion. */
+  async grantedRoleIds(userId: string, targetType: TargetType, targetId: string, q: Q = this.env.store.db): Promise<string[]> {
+    const groups = q.selectFrom('group_members').select('group_id').where('user_id', '=', userId);
+    const rows = await q
+      .selectFrom('role_assignments')
+      .select(['role_id', 'actor_type'])
+      .where('target_type', '=', targetType)
+      .where('target_id', '=', targetId)
+      .where((eb) =>
+        eb.or([eb.and([eb('actor_type', '=', 'user'), eb('actor_id', '=', userId)]), eb.and([eb('actor_type', '=', 'group'), eb('actor_id', 'in', groups)])]),
+      )
+      .execute();
+    // The user's own grants first, then its groups', each role once.
+    rows.sort((a, b) => (a.actor_type === b.actor_type ? 0 : a.actor_type === 'user' ? -1 : 1));
+    return [...new Set(rows.map((r) => r.role_id))];
+  }
+
+  /** Role ids and every role they imply, transitively (first the given ones, in order). */
+  async closure(roleIds: string[], q: Q = this.env.store.db): Promise<string[]> {
+    if (roleIds.length === 0) return [];
+    const impliedBy = await this.rules(q);
+    const ids = new Set(roleIds);
+    const todo = [...roleIds];
+    while (todo.length) {
+      for (const implied of impliedBy.get(todo.shift()!) ?? []) {
+        if (!ids.has(implied)) {
+          ids.add(implied);
+          todo.push(implied);
         }
       }
     }
-    const roles = await q
-      .selectFrom('roles')
-      .select(['id', 'name'])
-      .where('id', 'in', [...ids])
-      .execute();
-    // Direct roles first, then inferred ones, as Keystone lists them.
-    const order = [...ids];
-    return roles.sort((a, b) => order.indexOf(a.id) - order.indexOf(b.id));
+    return [...ids];
   }
 
-  /** Ids of the projects (or domains) on which the user has any role. */
+  /** Named global roles among `ids`, in that order (roles owned by a domain are left out). */
+  async globalRoles(ids: string[], q: Q = this.env.store.db): Promise<Array<{ id: string; name: string }>> {
+    if (ids.length === 0) return [];
+    const roles = await q.selectFrom('roles').select(['id', 'name']).where('id', 'in', ids).where('domain_id', 'is', null).execute();
+    return roles.sort((a, b) => ids.indexOf(a.id) - ids.indexOf(b.id));
+  }
+
+  /** Effective roles (with implied ones) of a user on one target, directly or through groups, each role once. */
+  async effectiveRoles(userId: string, targetType: TargetType, targetId: string, q: Q = this.env.store.db): Promise<Array<{ id: string; name: string }>> {
+    const direct = await this.grantedRoleIds(userId, targetType, targetId, q);
+    if (direct.length === 0) return [];
+    // Direct roles first, then inferred ones, as Keystone lists them.
+    return this.globalRoles(await this.closure(direct, q), q);
+  }
+
+  /** Ids of the projects (or domains) on which the user has any role, directly or through a group. */
   async targetsOf(userId: string, targetType: 'project' | 'domain'): Promise<string[]> {
-    const rows = await this.env.store.db
+    const db = this.env.store.db;
+    const groups = db.selectFrom('group_members').select('group_id').where('user_id', '=', userId);
+    const rows = await db
       .selectFrom('role_assignments')
       .select('target_id')
       .distinct()
-      .where('actor_id', '=', userId)
       .where('target_type', '=', targetType)
+      .where((eb) =>
+        eb.or([eb.and([eb('actor_type', '=', 'user'), eb('actor_id', '=', userId)]), eb.and([eb('actor_type', '=', 'group'), eb('actor_id', 'in', groups)])]),
+      )
       .execute();
     return rows.map((r) => r.target_id);
   }

@@ -1,4 +1,4 @@
-import type { Updateable } from 'kysely';
+import { type Updateable, sql } from 'kysely';
 import { isUniqueViolation, type Q } from '../../store/db.js';
 import type { DomainsTable } from '../../store/schema.js';
 import { hexId } from '../../util/ids.js';
@@ -21,7 +21,7 @@ export class Domains {
   async list(f: DomainFilters = {}, q: Q = this.env.store.db): Promise<Domain[]> {
     if (f.ids && f.ids.length === 0) return [];
     let qb = q.selectFrom('domains').selectAll();
-    if (f.name !== undefined) qb = qb.where('name', '=', f.name);
+    if (f.name !== undefined) qb = qb.where(sql<string>`lower(name)`, '=', f.name.toLowerCase());
     if (f.enabled !== undefined) qb = qb.where('enabled', '=', f.enabled ? 1 : 0);
     if (f.ids) qb = qb.where('id', 'in', f.ids);
     return (await qb.orderBy('created_at').orderBy('name').orderBy('id').execute()).map(domainOf);
@@ -32,8 +32,14 @@ export class Domains {
     return row && domainOf(row);
   }
 
+  /** By name, ignoring case: DevStack's Keystone compares names with MySQL's case-insensitive collation. */
   async findByName(name: string, q: Q = this.env.store.db): Promise<Domain | undefined> {
-    const row = await q.selectFrom('domains').selectAll().where('name', '=', name).executeTakeFirst();
+    const row = await q
+      .selectFrom('domains')
+      .selectAll()
+      .where(sql<string>`lower(name)`, '=', name.toLowerCase())
+      .orderBy(sql`name = ${name}`, 'desc')
+      .executeTakeFirst();
     return row && domainOf(row);
   }
 
@@ -91,12 +97,33 @@ export class Domains {
       if (d.enabled) throw forbiddenNotSecurity('Cannot delete a domain that is enabled, please disable it first.');
       const projects = (await trx.selectFrom('projects').select('id').where('domain_id', '=', id).execute()).map((p) => p.id);
       const users = (await trx.selectFrom('users').select('id').where('domain_id', '=', id).execute()).map((u) => u.id);
+      const groups = (await trx.selectFrom('groups').select('id').where('domain_id', '=', id).execute()).map((g) => g.id);
       const targets = [id, ...projects];
       await trx.deleteFrom('role_assignments').where('target_type', 'in', ['project', 'domain']).where('target_id', 'in', targets).execute();
       if (users.length) {
         await trx.deleteFrom('role_assignments').where('actor_id', 'in', users).execute();
+        await trx.deleteFrom('group_members').where('user_id', 'in', users).execute();
+        await trx.deleteFrom('application_credentials').where('user_id', 'in', users).execute();
         await trx.updateTable('tokens').set({ revoked: 1 }).where('user_id', 'in', users).execute();
       }
+      if (groups.length) {
+        await trx.deleteFrom('role_assignments').where('actor_id', 'in', groups).execute();
+        await trx.deleteFrom('group_members').where('group_id', 'in', groups).execute();
+        await trx.deleteFrom('groups').where('id', 'in', groups).execute();
+      }
+      if (projects.length) await trx.deleteFrom('application_credentials').where('project_id', 'in', projects).execute();
+      // Roles the domain owns go with it, with their grants and rules.
+      const roles = (await trx.selectFrom('roles').select('id').where('domain_id', '=', id).execute()).map((r) => r.id);
+      if (roles.length) {
+        await trx.deleteFrom('role_assignments').where('role_id', 'in', roles).execute();
+        await trx
+          .deleteFrom('implied_roles')
+          .where((eb) => eb.or([eb('prior_role_id', 'in', roles), eb('implied_role_id', 'in', roles)]))
+          .execute();
+        await trx.deleteFrom('roles').where('id', 'in', roles).execute();
+      }
+      await trx.deleteFrom('limits').where('domain_id', '=', id).execute();
+      await trx.deleteFrom('domain_configs').where('domain_id', '=', id).execute();
       await trx.deleteFrom('users').where('domain_id', '=', id).execute();
       await trx.deleteFrom('projects').where('domain_id', '=', id).execute();
       await trx.deleteFrom('domains').where('id', '=', id).execute();

@@ -24,12 +24,15 @@ export class KeystoneError extends DomainError {
 export const expecting = (attribute: string, target: string) =>
   new DomainError('bad_request', 'ValidationError', `Expecting to find ${attribute} in ${target}.${CLIENT_AT_FAULT}`);
 
+/** ValidationError with its own message and Keystone's "client is assumed to be in error" tail. */
+export const validationAmended = (message: string) => new DomainError('bad_request', 'ValidationError', `${message}${CLIENT_AT_FAULT}`);
+
 /** ValidationError with its own message. */
 export const validationError = (message: string) => new DomainError('bad_request', 'ValidationError', message);
 
 export const malformedJson = () => expecting('valid JSON', 'request body');
 
-export type Entity = 'domain' | 'project' | 'user' | 'role' | 'service' | 'endpoint' | 'region' | 'trust';
+export type Entity = 'domain' | 'project' | 'user' | 'role' | 'service' | 'endpoint' | 'region' | 'trust' | 'group' | 'credential' | 'project tag';
 
 const TYPE_NAMES: Record<Entity, string> = {
   domain: 'DomainNotFound',
@@ -40,10 +43,22 @@ const TYPE_NAMES: Record<Entity, string> = {
   endpoint: 'EndpointNotFound',
   region: 'RegionNotFound',
   trust: 'TrustNotFound',
+  group: 'GroupNotFound',
+  credential: 'CredentialNotFound',
+  'project tag': 'ProjectTagNotFound',
 };
 
 /** "Could not find project: <id>." */
 export const notFound = (entity: Entity, id: string) => new DomainError('not_found', TYPE_NAMES[entity], `Could not find ${entity}: ${id}.`);
+
+/** Not-found errors Keystone words in their own way. */
+export const appCredNotFound = (id: string) => new DomainError('not_found', 'ApplicationCredentialNotFound', `Could not find Application Credential: ${id}.`);
+export const accessRuleNotFound = (id: string) => new DomainError('not_found', 'AccessRuleNotFound', `Could not find Access Rule: ${id}.`);
+export const endpointGroupNotFound = (id: string) => new DomainError('not_found', 'EndpointGroupNotFound', `Could not find Endpoint Group: ${id}.`);
+export const limitNotFound = (id: string) => new DomainError('not_found', 'LimitNotFound', `Could not find limit for ${id}.`);
+export const registeredLimitNotFound = (id: string) => new DomainError('not_found', 'RegisteredLimitNotFound', `Could not find registered limit for ${id}.`);
+/** keystone.exception.NotFound raised with its own message (shown as given). */
+export const notFoundTarget = (message: string) => new DomainError('not_found', 'NotFound', message);
 
 export const roleAssignmentNotFound = (roleId: string, actorId: string, targetId: string) =>
   new DomainError(

@@ -153,6 +153,8 @@ export type Scope = { kind: 'project'; projectId: string } | { kind: 'domain'; d
 export interface RoleRef {
   id: string;
   name: string;
+  /** The whole role, for the tokens that show it whole (trust-scoped ones). */
+  full?: Role;
 }
 
 export interface NamedRef {
@@ -172,4 +174,10 @@ export interface TokenInfo {
   project?: NamedRef & { description: string; enabled: boolean };
   domain?: { id: string; name: string };
   roles: RoleRef[];
+  /** The trust a trust-scoped token was issued through. */
+  trust?: { id: string; trustorId: string; trusteeId: string; impersonation: boolean };
+  /** The OAuth1 access token the token was issued through. */
+  oauth?: { accessTokenId: string; consumerId: string };
+  /** The application credential the token was issued through. */
+  appCred?: { id: string; name: string; restricted: boolean; accessRules: Array<{ id: string; service: string; path: string; method: string }> };
 }

@@ -20,12 +20,20 @@ export async function hashPassword(password: string): Promise<string> {
   return `scrypt$${N}$${R}$${P}$${salt.toString('base64')}$${key.toString('base64')}`;
 }
 
-export async function verifyPassword(password: string, stored: string | null): Promise<boolean> {
-  if (!stored) return false;
-  const [alg, n, r, p, salt, hash] = stored.split('$');
-  if (alg !== 'scrypt' || !hash) return false;
+/** Checked instead when there is no hash (no such user, no password): same parameters, same cost. */
+const DUMMY_SALT = randomBytes(16);
+
+/**
+ * True when `password` matches `stored`. It always spends one scrypt, also when there is nothing
+ * to compare with (an unknown user name, a user without a password): otherwise how long a login
+ * takes would tell which user names exist.
+ */
+export async function verifyPassword(password: string, stored: string | null | undefined): Promise<boolean> {
+  const [alg, n, r, p, salt, hash] = (stored ?? '').split('$');
+  const usable = alg === 'scrypt' && !!hash;
+  const key = usable ? await scrypt(password, Buffer.from(salt, 'base64'), Number(n), Number(r), Number(p)) : await scrypt(password, DUMMY_SALT, N, R, P);
+  if (!usable) return false;
   const expected = Buffer.from(hash, 'base64');
-  const key = await scrypt(password, Buffer.from(salt, 'base64'), Number(n), Number(r), Number(p));
   return key.length === expected.length && timingSafeEqual(key, expected);
 }
 

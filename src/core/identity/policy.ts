@@ -10,6 +10,11 @@ export interface PolicyTarget {
   userDomainId?: string;
   /** The user of the token being validated or revoked. */
   tokenUserId?: string;
+  groupDomainId?: string;
+  /** The owner of a credential, application credential or access rule. */
+  ownerId?: string;
+  trustorId?: string;
+  trusteeId?: string;
 }
 
 type Rule = (t: TokenInfo, x: PolicyTarget) => boolean;
@@ -22,6 +27,11 @@ const domainReader = (t: TokenInfo, domainId: string | undefined) =>
   domainId !== undefined && t.scope.kind === 'domain' && t.scope.domainId === domainId && has(t, 'reader');
 
 const admin: Rule = (t) => isAdmin(t);
+const isSystemAdmin = (t: TokenInfo) => t.scope.kind === 'system' && has(t, 'admin');
+const adminOrOwner: Rule = (t, x) => isAdmin(t) || (!!x.ownerId && t.user.id === x.ownerId);
+const readerOrOwner: Rule = (t, x) => adminOrSystemReader(t, x) || (!!x.ownerId && t.user.id === x.ownerId);
+const groupReader: Rule = (t, x) => adminOrSystemReader(t, x) || domainReader(t, x.groupDomainId ?? x.domainId);
+const trustParty = (t: TokenInfo, x: PolicyTarget) => t.user.id === x.trustorId || t.user.id === x.trusteeId;
 const adminOrSystemReader: Rule = (t) => isAdmin(t) || isSystemReader(t);
 const anyone: Rule = () => true;
 
@@ -71,6 +81,10 @@ const RULES: Record<string, Rule> = {
   'identity:check_system_grant_for_user': adminOrSystemReader,
   'identity:create_system_grant_for_user': admin,
   'identity:revoke_system_grant_for_user': admin,
+  'identity:list_system_grants_for_group': adminOrSystemReader,
+  'identity:check_system_grant_for_group': adminOrSystemReader,
+  'identity:create_system_grant_for_group': admin,
+  'identity:revoke_system_grant_for_group': admin,
   'identity:list_role_assignments': (t, x) => adminOrSystemReader(t, x) || domainReader(t, x.domainId),
 
   'identity:get_service': adminOrSystemReader,
@@ -92,6 +106,132 @@ const RULES: Record<string, Rule> = {
   'identity:validate_token': (t, x) => adminOrSystemReader(t, x) || has(t, 'service') || t.user.id === x.tokenUserId,
   'identity:check_token': (t, x) => adminOrSystemReader(t, x) || t.user.id === x.tokenUserId,
   'identity:revoke_token': (t, x) => isAdmin(t) || t.user.id === x.tokenUserId,
+
+  'identity:get_group': groupReader,
+  'identity:list_groups': groupReader,
+  'identity:list_groups_for_user': (t, x) => adminOrSystemReader(t, x) || domainReader(t, x.userDomainId) || t.user.id === x.userId,
+  'identity:list_users_in_group': groupReader,
+  'identity:check_user_in_group': groupReader,
+  'identity:create_group': admin,
+  'identity:update_group': admin,
+  'identity:delete_group': admin,
+  'identity:add_user_to_group': admin,
+  'identity:remove_user_from_group': admin,
+
+  'identity:get_domain_role': adminOrSystemReader,
+  'identity:list_domain_roles': adminOrSystemReader,
+  'identity:create_domain_role': admin,
+  'identity:update_domain_role': admin,
+  'identity:delete_domain_role': admin,
+
+  'identity:list_project_tags': (t, x) => adminOrSystemReader(t, x) || domainReader(t, x.projectDomainId) || (!!x.projectId && t.project?.id === x.projectId),
+  'identity:get_project_tag': (t, x) => adminOrSystemReader(t, x) || domainReader(t, x.projectDomainId) || (!!x.projectId && t.project?.id === x.projectId),
+  'identity:update_project_tags': admin,
+  'identity:create_project_tag': admin,
+  'identity:delete_project_tag': admin,
+  'identity:delete_project_tags': admin,
+
+  'identity:get_application_credential': readerOrOwner,
+  'identity:list_application_credentials': readerOrOwner,
+  'identity:create_application_credential': (t, x) => !!x.ownerId && t.user.id === x.ownerId,
+  'identity:delete_application_credential': adminOrOwner,
+  'identity:get_access_rule': (t, x) => isSystemReader(t) || (!!x.ownerId && t.user.id === x.ownerId),
+  'identity:list_access_rules': (t, x) => isSystemReader(t) || (!!x.ownerId && t.user.id === x.ownerId),
+  'identity:delete_access_rule': (t, x) => isSystemAdmin(t) || (!!x.ownerId && t.user.id === x.ownerId),
+
+  'identity:get_credential': readerOrOwner,
+  'identity:list_credentials': readerOrOwner,
+  'identity:create_credential': adminOrOwner,
+  'identity:update_credential': adminOrOwner,
+  'identity:delete_credential': adminOrOwner,
+  'identity:ec2_get_credential': readerOrOwner,
+  'identity:ec2_list_credentials': adminOrOwner,
+  'identity:ec2_create_credential': adminOrOwner,
+  'identity:ec2_delete_credential': adminOrOwner,
+
+  'identity:create_trust': (t, x) => t.user.id === x.trustorId,
+  'identity:list_trusts': adminOrSystemReader,
+  'identity:list_trusts_for_trustor': (t, x) => adminOrSystemReader(t, x) || t.user.id === x.trustorId,
+  'identity:list_trusts_for_trustee': (t, x) => adminOrSystemReader(t, x) || t.user.id === x.trusteeId,
+  'identity:get_trust': (t, x) => adminOrSystemReader(t, x) || trustParty(t, x),
+  'identity:list_roles_for_trust': (t, x) => adminOrSystemReader(t, x) || trustParty(t, x),
+  'identity:get_role_for_trust': (t, x) => adminOrSystemReader(t, x) || trustParty(t, x),
+  'identity:delete_trust': (t, x) => isAdmin(t) || t.user.id === x.trustorId,
+
+  'identity:list_endpoint_groups': adminOrSystemReader,
+  'identity:get_endpoint_group': adminOrSystemReader,
+  'identity:create_endpoint_group': admin,
+  'identity:update_endpoint_group': admin,
+  'identity:delete_endpoint_group': admin,
+  'identity:list_projects_associated_with_endpoint_group': adminOrSystemReader,
+  'identity:list_endpoints_associated_with_endpoint_group': adminOrSystemReader,
+  'identity:get_endpoint_group_in_project': adminOrSystemReader,
+  'identity:list_endpoint_groups_for_project': adminOrSystemReader,
+  'identity:add_endpoint_group_to_project': admin,
+  'identity:remove_endpoint_group_from_project': admin,
+  'identity:list_projects_for_endpoint': adminOrSystemReader,
+  'identity:add_endpoint_to_project': admin,
+  'identity:check_endpoint_in_project': adminOrSystemReader,
+  'identity:list_endpoints_for_project': adminOrSystemReader,
+  'identity:remove_endpoint_from_project': admin,
+
+  'identity:get_limit_model': anyone,
+  'identity:get_limit': (t, x) =>
+    adminOrSystemReader(t, x) || t.scope.kind === 'system' || (!!x.domainId && t.domain?.id === x.domainId) || (!!x.projectId && t.project?.id === x.projectId),
+  'identity:list_limits': anyone,
+  'identity:create_limits': admin,
+  'identity:update_limit': admin,
+  'identity:delete_limit': admin,
+  'identity:get_registered_limit': anyone,
+  'identity:list_registered_limits': anyone,
+  'identity:create_registered_limits': admin,
+  'identity:update_registered_limit': admin,
+  'identity:delete_registered_limit': admin,
+
+  'identity:get_identity_provider': adminOrSystemReader,
+  'identity:list_identity_providers': adminOrSystemReader,
+  'identity:create_identity_provider': admin,
+  'identity:update_identity_provider': admin,
+  'identity:delete_identity_provider': admin,
+  'identity:get_protocol': adminOrSystemReader,
+  'identity:list_protocols': adminOrSystemReader,
+  'identity:create_protocol': admin,
+  'identity:update_protocol': admin,
+  'identity:delete_protocol': admin,
+  'identity:get_mapping': adminOrSystemReader,
+  'identity:list_mappings': adminOrSystemReader,
+  'identity:create_mapping': admin,
+  'identity:update_mapping': admin,
+  'identity:delete_mapping': admin,
+  'identity:get_service_provider': adminOrSystemReader,
+  'identity:list_service_providers': adminOrSystemReader,
+  'identity:create_service_provider': admin,
+  'identity:update_service_provider': admin,
+  'identity:delete_service_provider': admin,
+
+  'identity:get_policy': adminOrSystemReader,
+  'identity:list_policies': adminOrSystemReader,
+  'identity:create_policy': admin,
+  'identity:update_policy': admin,
+  'identity:delete_policy': admin,
+
+  'identity:get_consumer': admin,
+  'identity:list_consumers': admin,
+  'identity:create_consumer': admin,
+  'identity:update_consumer': admin,
+  'identity:delete_consumer': admin,
+  'identity:authorize_request_token': admin,
+  'identity:get_access_token': admin,
+  'identity:get_access_token_role': admin,
+  'identity:list_access_tokens': admin,
+  'identity:list_access_token_roles': admin,
+  'identity:delete_access_token': admin,
+
+  'identity:get_domain_config': adminOrSystemReader,
+  'identity:get_domain_config_default': adminOrSystemReader,
+  'identity:create_domain_config': admin,
+  'identity:update_domain_config': admin,
+  'identity:delete_domain_config': admin,
 
   'identity:get_auth_catalog': anyone,
   'identity:get_auth_projects': anyone,

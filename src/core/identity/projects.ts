@@ -3,7 +3,7 @@ import { isUniqueViolation, type Q } from '../../store/db.js';
 import type { ProjectsTable } from '../../store/schema.js';
 import { hexId } from '../../util/ids.js';
 import { isoMicros } from '../../util/time.js';
-import { conflict, forbiddenNotSecurity, notFound, notImplemented, validationError } from './errors.js';
+import { conflict, forbiddenNotSecurity, notFound, validationError } from './errors.js';
 import { type Attrs, type IdentityEnv, type Project, projectOf, mergedExtra, splitExtra, updateRow } from './model.js';
 
 const KNOWN = ['id', 'name', 'domain_id', 'description', 'enabled', 'parent_id', 'is_domain', 'tags', 'options', 'links'];
@@ -70,7 +70,6 @@ export class Projects {
    * default). Unknown domain or parent is a 400 naming what was not found, as Keystone answers.
    */
   async create(input: Attrs & { domain_id: string }): Promise<Project> {
-    if (input.is_domain === true) throw notImplemented();
     const id = hexId();
     const name = String(input.name).trim();
     const domainId = input.domain_id;
@@ -163,6 +162,12 @@ export class Projects {
       }
       await trx.deleteFrom('role_assignments').where('target_type', '=', 'project').where('target_id', '=', id).execute();
       await trx.updateTable('tokens').set({ revoked: 1 }).where('project_id', '=', id).execute();
+      // What belongs to the project goes with it: application credentials, limits, trusts, endpoint associations.
+      await trx.deleteFrom('application_credentials').where('project_id', '=', id).execute();
+      await trx.deleteFrom('limits').where('project_id', '=', id).execute();
+      await trx.updateTable('trusts').set({ deleted_at: isoMicros() }).where('project_id', '=', id).where('deleted_at', 'is', null).execute();
+      await trx.deleteFrom('project_endpoints').where('project_id', '=', id).execute();
+      await trx.deleteFrom('project_endpoint_groups').where('project_id', '=', id).execute();
       await trx.deleteFrom('projects').where('id', '=', id).execute();
     });
   }

@@ -3,7 +3,7 @@ import { isUniqueViolation, type Q } from '../../store/db.js';
 import type { RolesTable } from '../../store/schema.js';
 import { hexId } from '../../util/ids.js';
 import { DomainError } from '../errors.js';
-import { conflict, immutableDelete, immutableUpdate, impliedRoleNotFound, notFound, notImplemented } from './errors.js';
+import { conflict, immutableDelete, immutableUpdate, impliedRoleNotFound, notFound } from './errors.js';
 import { type Attrs, type IdentityEnv, type Role, roleOf, mergedExtra, splitExtra, updateRow } from './model.js';
 import { mergeOptions } from './projects.js';
 
@@ -15,17 +15,21 @@ export interface RoleFilters {
   ids?: string[];
 }
 
-const duplicate = (name: string) => conflict('role', `Duplicate entry found with name ${name}`);
+const duplicate = (name: string, domainId?: string | null) =>
+  conflict('role', domainId ? `Duplicate entry found with name ${name} at domain ID ${domainId}` : `Duplicate entry found with name ${name}`);
 
-/** Keystone's global roles and the inference rules between them (admin → member → reader). */
+/**
+ * Keystone's roles — global ones, and roles owned by a domain (which only carry the roles they
+ * imply) — and the inference rules between them (admin → member → reader).
+ */
 export class Roles {
   constructor(private readonly env: IdentityEnv) {}
 
   async list(f: RoleFilters = {}, q: Q = this.env.store.db): Promise<Role[]> {
     if (f.ids && f.ids.length === 0) return [];
-    // Domain-specific roles are not built: a list for a domain is empty.
-    if (f.domain_id) return [];
     let qb = q.selectFrom('roles').selectAll();
+    // Without a domain, Keystone lists the global roles only (its hint domain_id=None).
+    if (f.domain_id !== undefined) qb = f.domain_id === null ? qb.where('domain_id', 'is', null) : qb.where('domain_id', '=', f.domain_id);
     if (f.name !== undefined) qb = qb.where('name', '=', f.name);
     if (f.ids) qb = qb.where('id', 'in', f.ids);
     return (await qb.orderBy('name').execute()).map(roleOf);
@@ -43,25 +47,25 @@ export class Roles {
   }
 
   async create(input: Attrs): Promise<Role> {
-    // Domain-specific roles (a role with a domain_id) are not built.
-    if (input.domain_id !== undefined && input.domain_id !== null) throw notImplemented();
     const id = hexId();
     const name = String(input.name).trim();
+    const domainId = (input.domain_id as string | null | undefined) ?? null;
     return this.env.write({ id, op: 'create' }, async (trx) => {
+      // Keystone does not check that the domain exists.
       try {
         await trx
           .insertInto('roles')
           .values({
             id,
             name,
-            domain_id: null,
+            domain_id: domainId,
             description: (input.description as string | undefined) ?? null,
             extra: JSON.stringify(splitExtra(input, KNOWN)),
             options: JSON.stringify(mergeOptions({}, (input.options as Attrs | undefined) ?? {})),
           })
           .execute();
       } catch (e) {
-        if (isUniqueViolation(e)) throw duplicate(name);
+        if (isUniqueViolation(e)) throw duplicate(name, domainId);
         throw e;
       }
       return this.get(id, trx);
@@ -79,7 +83,7 @@ export class Roles {
       if (patch.description !== undefined) set.description = (patch.description as string | null) ?? null;
       if (patch.options !== undefined) set.options = JSON.stringify(options);
       set.extra = mergedExtra(old.extra, patch, KNOWN);
-      await updateRow(trx, 'roles', id, set, () => duplicate(String(set.name)));
+      await updateRow(trx, 'roles', id, set, () => duplicate(String(set.name), old.domain_id));
       return this.get(id, trx);
     });
   }
@@ -89,6 +93,16 @@ export class Roles {
     await this.env.write({ id, op: 'delete' }, async (trx) => {
       const role = await this.get(id, trx);
       if (role.options.immutable === true) throw immutableDelete('role', id);
+      // Keystone deletes the application credentials of every user who held the role on a project.
+      const holders = await trx
+        .selectFrom('role_assignments')
+        .select(['actor_id', 'target_id'])
+        .where('role_id', '=', id)
+        .where('actor_type', '=', 'user')
+        .where('target_type', '=', 'project')
+        .execute();
+      for (const h of holders)
+        await trx.deleteFrom('application_credentials').where('user_id', '=', h.actor_id).where('project_id', '=', h.target_id).execute();
       await trx.deleteFrom('role_assignments').where('role_id', '=', id).execute();
       await trx
         .deleteFrom('implied_roles')
@@ -128,6 +142,10 @@ export class Roles {
       const implied = await this.get(impliedId, trx);
       // Keystone's `prohibited_implied_role` (default: admin); worded as its InvalidImpliedRole.
       if (implied.name === 'admin') throw new DomainError('forbidden', 'InvalidImpliedRole', `${impliedId} cannot be an implied roles.`);
+      // "Global role cannot imply a domain-specific role" (shown with InvalidImpliedRole's own words).
+      if (prior.domain_id === null && implied.domain_id !== null) {
+        throw new DomainError('forbidden', 'InvalidImpliedRole', `${impliedId} cannot be an implied roles.`);
+      }
       if (!(await this.implies(priorId, impliedId, trx))) {
         await trx.insertInto('implied_roles').values({ prior_role_id: priorId, implied_role_id: impliedId }).execute();
       }

@@ -5,14 +5,24 @@ import type { CatalogService } from '../catalog.js';
 import type { RequestContext } from '../context.js';
 import { unauthorized } from '../errors.js';
 import type { UnitOfWork } from '../work.js';
+import { AppCreds } from './appcreds.js';
 import { Assignments, SYSTEM_ALL } from './assignments.js';
 import { type AuthEnv, type AuthOutcome, authenticateV2, authenticateV3 } from './auth.js';
+import { Catalog } from './catalog.js';
+import { BlobCipher, Credentials, credentialKey } from './credentials.js';
+import { DomainConfigs } from './domainconfigs.js';
 import { Domains } from './domains.js';
+import { Federation } from './federation.js';
+import { Groups } from './groups.js';
+import { Limits } from './limits.js';
 import { DEFAULT_DOMAIN_ID, type IdentityChange, type IdentityEnv, type Scope, type TokenInfo } from './model.js';
 import { generatePassword, hashPassword, verifyPassword } from './passwords.js';
+import { Policies } from './policies.js';
+import { OAuth1, type SignedRequest } from './oauth1.js';
 import { Projects } from './projects.js';
 import { Roles } from './roles.js';
-import { type TokenLookup, Tokens } from './tokens.js';
+import { type Delegation, type TokenLookup, Tokens } from './tokens.js';
+import { Trusts } from './trusts.js';
 import { Users } from './users.js';
 
 export { DEFAULT_DOMAIN_ID } from './model.js';
@@ -21,8 +31,14 @@ export type { TokenLookup } from './tokens.js';
 
 export interface IdentityOptions {
   tokenTtlSeconds: number;
+  /** PocketStack's own services, put in the (writable) catalog at bootstrap. */
   catalog: () => CatalogService[];
+  /** Where the credential encryption key lives (`credential.key`). */
+  dataDir: string;
 }
+
+/** The name of the demo user's application credential written to clouds.yaml. */
+const DEMO_APP_CREDENTIAL = 'pocketstack-cli';
 
 export interface BootstrapResult {
   adminPassword: string | null;
@@ -41,6 +57,16 @@ export class IdentityService implements IdentityEnv, AuthEnv {
   readonly roles: Roles;
   readonly assignments: Assignments;
   readonly tokens: Tokens;
+  readonly groups: Groups;
+  readonly appCreds: AppCreds;
+  readonly trusts: Trusts;
+  readonly credentials: Credentials;
+  readonly catalog: Catalog;
+  readonly limits: Limits;
+  readonly federation: Federation;
+  readonly policies: Policies;
+  readonly oauth1: OAuth1;
+  readonly domainConfigs: DomainConfigs;
 
   constructor(
     readonly uow: UnitOfWork,
@@ -51,15 +77,27 @@ export class IdentityService implements IdentityEnv, AuthEnv {
     this.users = new Users(this);
     this.roles = new Roles(this);
     this.assignments = new Assignments(this);
-    this.tokens = new Tokens(this, this.assignments, opts.tokenTtlSeconds);
+    this.groups = new Groups(this);
+    this.appCreds = new AppCreds(this, this.assignments);
+    this.trusts = new Trusts(this, this.assignments);
+    const cipher = new BlobCipher(credentialKey(opts.dataDir));
+    this.credentials = new Credentials(this, cipher);
+    this.oauth1 = new OAuth1(this, cipher, this.assignments);
+    this.catalog = new Catalog(this);
+    this.limits = new Limits(this);
+    this.federation = new Federation(this);
+    this.policies = new Policies(this);
+    this.domainConfigs = new DomainConfigs(this);
+    this.tokens = new Tokens(this, { assignments: this.assignments, trusts: this.trusts, appCreds: this.appCreds, oauth1: this.oauth1 }, opts.tokenTtlSeconds);
   }
 
   get store(): Store {
     return this.uow.store;
   }
 
-  get catalog(): CatalogService[] {
-    return this.opts.catalog();
+  /** The catalog a token carries (or /v3/auth/catalog shows), read from the store now. */
+  catalogFor(info: TokenInfo): Promise<CatalogService[]> {
+    return this.catalog.forToken({ userId: info.user.id, projectId: info.project?.id ?? null });
   }
 
   async write<T>(change: IdentityChange, fn: (trx: Tx) => Promise<T>): Promise<T> {
@@ -92,9 +130,10 @@ export class IdentityService implements IdentityEnv, AuthEnv {
           .values({ id: DEFAULT_DOMAIN_ID, name: 'Default', description: 'The default domain', enabled: 1, tags: '[]', extra: '{}', created_at: now })
           .execute();
       }
+      await this.catalog.seed(this.opts.catalog(), trx);
       const roleIds: Record<string, string> = {};
       for (const name of ['admin', 'member', 'reader', 'load-balancer_admin', 'load-balancer_member']) {
-        const r = await trx.selectFrom('roles').select('id').where('name', '=', name).executeTakeFirst();
+        const r = await trx.selectFrom('roles').select('id').where('name', '=', name).where('domain_id', 'is', null).executeTakeFirst();
         if (r) roleIds[name] = r.id;
         else {
           roleIds[name] = hexId();
@@ -184,11 +223,36 @@ export class IdentityService implements IdentityEnv, AuthEnv {
     return result;
   }
 
+  /**
+   * The application credential of clouds.yaml's `pocketstack-appcred` cloud: the demo user's,
+   * on project demo, with the demo user's roles there, restricted, no expiry. Made anew (the
+   * previous one deleted) each time clouds.yaml is written, since a secret cannot be read back.
+   */
+  async demoAppCredential(): Promise<{ id: string; secret: string } | null> {
+    const user = await this.users.findByName('demo', DEFAULT_DOMAIN_ID);
+    const project = await this.projects.findByName('demo', DEFAULT_DOMAIN_ID);
+    if (!user || !project) return null;
+    const roles = await this.assignments.effectiveRoles(user.id, 'project', project.id);
+    if (roles.length === 0) return null;
+    const old = await this.appCreds.rowByName(user.id, DEMO_APP_CREDENTIAL);
+    if (old) await this.appCreds.delete(old.id);
+    const created = await this.appCreds.create({
+      userId: user.id,
+      projectId: project.id,
+      name: DEMO_APP_CREDENTIAL,
+      description: 'clouds.yaml: pocketstack-appcred',
+      expiresAt: null,
+      unrestricted: false,
+      roleIds: roles.map((r) => r.id),
+    });
+    return { id: created.id, secret: created.secret };
+  }
+
   // ------------------------------------------------------------ authentication
 
   /** POST /v3/auth/tokens (body validated by the edge): authenticate and issue. */
-  async authenticateV3(auth: Record<string, unknown> | null | undefined): Promise<{ token: string; info: TokenInfo }> {
-    return this.issueFor(await authenticateV3(this, auth));
+  async authenticateV3(auth: Record<string, unknown> | null | undefined, signed?: SignedRequest): Promise<{ token: string; info: TokenInfo }> {
+    return this.issueFor(await authenticateV3(this, auth, signed));
   }
 
   /** POST /v2.0/tokens. */
@@ -197,11 +261,18 @@ export class IdentityService implements IdentityEnv, AuthEnv {
   }
 
   private issueFor(a: AuthOutcome): Promise<{ token: string; info: TokenInfo }> {
-    return this.issueToken({ userId: a.userId, scope: a.scope, methods: a.methods, parent: a.parent });
+    return this.issueToken({ userId: a.userId, scope: a.scope, methods: a.methods, parent: a.parent, delegation: a.delegation, expiresBy: a.expiresBy });
   }
 
   /** Issue a token for an authenticated user (401 without a role on the requested scope). */
-  issueToken(args: { userId: string; scope: Scope; methods: string[]; parent?: TokenInfo }): Promise<{ token: string; info: TokenInfo }> {
+  issueToken(args: {
+    userId: string;
+    scope: Scope;
+    methods: string[];
+    parent?: TokenInfo;
+    delegation?: Delegation;
+    expiresBy?: string | null;
+  }): Promise<{ token: string; info: TokenInfo }> {
     return this.tokens.issue(args);
   }
 

@@ -5,11 +5,22 @@
  * its tokens at once, not at expiry; a validation is cached briefly and forgotten on any change.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import type { Store } from '../../store/db.js';
+import { fromJson, type Store } from '../../store/db.js';
 import { isoMicros } from '../../util/time.js';
 import { unauthorized } from '../errors.js';
+import { timeMs } from './appcreds.js';
+import type { AppCreds } from './appcreds.js';
 import { type Assignments, SYSTEM_ALL } from './assignments.js';
-import type { Scope, TokenInfo } from './model.js';
+import type { RoleRef, Scope, TokenInfo } from './model.js';
+import type { OAuth1 } from './oauth1.js';
+import type { Trusts } from './trusts.js';
+
+/** What a token may be issued through besides the user's own roles. */
+export interface Delegation {
+  trustId?: string;
+  appCredId?: string;
+  oauthAccessTokenId?: string;
+}
 
 /** A token looked up: valid (with what it stands for), known but no longer valid, or unknown. */
 export type TokenLookup = { status: 'valid'; info: TokenInfo } | { status: 'invalid' } | { status: 'unknown' };
@@ -34,9 +45,13 @@ export class Tokens {
 
   constructor(
     private readonly env: { readonly store: Store },
-    private readonly assignments: Assignments,
+    private readonly deps: { assignments: Assignments; trusts: Trusts; appCreds: AppCreds; oauth1: OAuth1 },
     private readonly ttlSeconds: number,
   ) {}
+
+  private get assignments(): Assignments {
+    return this.deps.assignments;
+  }
 
   private get store(): Store {
     return this.env.store;
@@ -52,11 +67,16 @@ export class Tokens {
    * Issue a token for an authenticated user. Refused (401) when the user has no role on the
    * requested project, domain or system, as Keystone refuses it.
    */
-  async issue(args: { userId: string; scope: Scope; methods: string[]; parent?: TokenInfo }): Promise<{ token: string; info: TokenInfo }> {
+  async issue(args: { userId: string; scope: Scope; methods: string[]; parent?: TokenInfo; delegation?: Delegation; expiresBy?: string | null }): Promise<{
+    token: string;
+    info: TokenInfo;
+  }> {
     const token = `gAAAAA${randomBytes(96).toString('base64url')}`;
     const issued = new Date();
     // A re-scoped token keeps its parent's expiry and audit chain.
-    const expires = args.parent ? args.parent.expiresAt : isoMicros(new Date(issued.getTime() + this.ttlSeconds * 1000));
+    let expires = args.parent ? args.parent.expiresAt : isoMicros(new Date(issued.getTime() + this.ttlSeconds * 1000));
+    // A token never outlives the trust or application credential it was issued through.
+    if (args.expiresBy && timeMs(args.expiresBy) < Date.parse(expires)) expires = `${args.expiresBy.slice(0, 26)}Z`;
     const audit = [auditId(), ...(args.parent ? [args.parent.auditIds.at(-1)!] : [])];
     const scope = args.scope;
     await this.store.db
@@ -72,6 +92,9 @@ export class Tokens {
         issued_at: isoMicros(issued),
         expires_at: expires,
         revoked: 0,
+        app_cred_id: args.delegation?.appCredId ?? null,
+        trust_id: args.delegation?.trustId ?? null,
+        oauth_access_token_id: args.delegation?.oauthAccessTokenId ?? null,
       })
       .execute();
     const found = await this.inspect(token);
@@ -138,7 +161,21 @@ export class Tokens {
       if (!p?.enabled || !p.domain_enabled) return null;
       info.scope = { kind: 'project', projectId: p.id };
       info.project = { id: p.id, name: p.name, description: p.description, enabled: true, domain: { id: p.domain_id, name: p.domain_name } };
-      info.roles = await this.assignments.effectiveRoles(user.id, 'project', p.id);
+      if (t.trust_id) {
+        const roles = await this.trustRoles(t.trust_id, info);
+        if (!roles) return null;
+        info.roles = roles;
+      } else if (t.oauth_access_token_id) {
+        const roles = await this.oauthRoles(t.oauth_access_token_id, user.id, p.id, info);
+        if (!roles) return null;
+        info.roles = roles;
+      } else if (t.app_cred_id) {
+        const roles = await this.appCredRoles(t.app_cred_id, user.id, p.id, info);
+        if (!roles) return null;
+        info.roles = roles;
+      } else {
+        info.roles = await this.assignments.effectiveRoles(user.id, 'project', p.id);
+      }
     } else if (t.domain_id) {
       const d = await db.selectFrom('domains').select(['id', 'name', 'enabled']).where('id', '=', t.domain_id).executeTakeFirst();
       if (!d?.enabled) return null;
@@ -151,6 +188,52 @@ export class Tokens {
     }
     if (info.scope.kind !== 'unscoped' && info.roles.length === 0) return null;
     return info;
+  }
+
+  /**
+   * A trust-scoped token's roles: the trust's that its trustor still holds; null when the trust
+   * is gone, expired, or one of its users disabled.
+   */
+  private async trustRoles(trustId: string, info: TokenInfo): Promise<RoleRef[] | null> {
+    const t = await this.deps.trusts.row(trustId);
+    if (!t) return null;
+    if (t.expires_at && timeMs(t.expires_at) <= Date.now()) return null;
+    const users = await this.store.db.selectFrom('users').select(['id', 'enabled']).where('id', 'in', [t.trustor_user_id, t.trustee_user_id]).execute();
+    if (users.length < (t.trustor_user_id === t.trustee_user_id ? 1 : 2) || users.some((u) => !u.enabled)) return null;
+    const roles = await this.deps.trusts.effectiveRoles(t);
+    if (roles.length === 0) return null;
+    info.trust = { id: t.id, trustorId: t.trustor_user_id, trusteeId: t.trustee_user_id, impersonation: !!t.impersonation };
+    return roles.map((r) => ({ id: r.id, name: r.name, full: r }));
+  }
+
+  /**
+   * An application credential token's roles: the credential's that the user still holds on the
+   * project; null when the credential is gone or expired, or none of its roles is left.
+   */
+  private async appCredRoles(appCredId: string, userId: string, projectId: string, info: TokenInfo): Promise<RoleRef[] | null> {
+    const ac = await this.deps.appCreds.row(appCredId);
+    if (!ac || ac.user_id !== userId || ac.project_id !== projectId) return null;
+    if (ac.expires_at && timeMs(ac.expires_at) <= Date.now()) return null;
+    const held = new Set((await this.assignments.effectiveRoles(userId, 'project', projectId)).map((r) => r.id));
+    const granted = await this.assignments.closure(fromJson<string[]>(ac.roles, []));
+    const roles = await this.assignments.globalRoles(granted.filter((r) => held.has(r)));
+    if (roles.length === 0) return null;
+    const view = await this.deps.appCreds.get(appCredId);
+    info.appCred = { id: ac.id, name: ac.name, restricted: ac.unrestricted !== 1, accessRules: view.access_rules };
+    return roles;
+  }
+
+  /** An OAuth1 token's roles: the access token's that its user still holds; null when the access token is gone. */
+  private async oauthRoles(accessTokenId: string, userId: string, projectId: string, info: TokenInfo): Promise<RoleRef[] | null> {
+    const at = await this.deps.oauth1.accessTokenRow(accessTokenId);
+    if (!at || at.authorizing_user_id !== userId || at.project_id !== projectId) return null;
+    if (at.expires_at && Date.parse(at.expires_at) <= Date.now()) return null;
+    const held = new Set((await this.assignments.effectiveRoles(userId, 'project', projectId)).map((r) => r.id));
+    const granted = await this.assignments.closure(at.role_ids);
+    const roles = await this.assignments.globalRoles(granted.filter((r) => held.has(r)));
+    if (roles.length === 0) return null;
+    info.oauth = { accessTokenId: at.id, consumerId: at.consumer_id };
+    return roles;
   }
 
   /** Revoke a token; false when it was not valid. */

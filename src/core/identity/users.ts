@@ -110,6 +110,8 @@ export class Users {
       if ((patch.enabled === false && old.enabled) || (patch.password !== undefined && patch.password !== null)) {
         await trx.updateTable('tokens').set({ revoked: 1 }).where('user_id', '=', id).execute();
       }
+      // Disabling a user deletes its application credentials (application_credential/core.py).
+      if (patch.enabled === false && old.enabled) await trx.deleteFrom('application_credentials').where('user_id', '=', id).execute();
       return this.get(id, trx);
     });
   }
@@ -129,6 +131,17 @@ export class Users {
     await this.env.write({ id, op: 'delete' }, async (trx) => {
       await this.get(id, trx);
       await trx.deleteFrom('role_assignments').where('actor_id', '=', id).execute();
+      await trx.deleteFrom('group_members').where('user_id', '=', id).execute();
+      // Its application credentials, access rules, credentials and trusts go with it, as in Keystone.
+      await trx.deleteFrom('application_credentials').where('user_id', '=', id).execute();
+      await trx.deleteFrom('access_rules').where('user_id', '=', id).execute();
+      await trx.deleteFrom('credentials').where('user_id', '=', id).execute();
+      await trx
+        .updateTable('trusts')
+        .set({ deleted_at: isoMicros() })
+        .where((eb) => eb.or([eb('trustor_user_id', '=', id), eb('trustee_user_id', '=', id)]))
+        .where('deleted_at', 'is', null)
+        .execute();
       await trx.updateTable('tokens').set({ revoked: 1 }).where('user_id', '=', id).execute();
       await trx.deleteFrom('users').where('id', '=', id).execute();
     });

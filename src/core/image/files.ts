@@ -36,7 +36,8 @@ export class ImageFiles {
   }
 
   async write(id: string, data: Readable, cap: number): Promise<StoredData> {
-    mkdirSync(this.dir, { recursive: true });
+    // Under the private data directory, private itself (util/private.ts).
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     const md5 = createHash('md5');
     const sha512 = createHash('sha512');
     let size = 0;

@@ -321,7 +321,9 @@ export class ImageService {
     }
 
     // Column filters (with Glance's `in:` operator on a few), ranges, times, then extra properties.
-    for (const [k, v] of params) {
+    // A filter named twice is one filter, the last value winning (webob's MultiDict.get, as Glance
+    // reads them): a thousand repeats are not a thousand conditions.
+    for (const [k, v] of new Map(params)) {
       if (k === 'sort_key' || k === 'sort_dir') continue;
       if (k.endsWith('_min') || k.endsWith('_max')) {
         const col = k.slice(0, -4);

@@ -79,7 +79,18 @@ export class Amphorae {
 
   async list(ctx: RequestContext, params: Map<string, string[]>, url: URL): Promise<Listing<Rendered>> {
     requireAdmin(ctx);
-    const page = await listPage(this.deps.store.db, LIST, params, url);
+    // Octavia filters amphorae by their load balancer's project (an amphora has none of its own).
+    const rest = new Map(params);
+    const project = rest.get('project_id');
+    rest.delete('project_id');
+    const { db } = this.deps.store;
+    const page = await listPage(
+      db,
+      LIST,
+      rest,
+      url,
+      project && ((eb) => eb('lb_amphorae.loadbalancer_id', 'in', db.selectFrom('lb_loadbalancers').select('id').where('project_id', 'in', project))),
+    );
     return { items: page.rows.map((r) => render(r, page.fields)), links: page.links };
   }
 

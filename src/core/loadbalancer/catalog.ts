@@ -7,7 +7,7 @@ import type { Updateable } from 'kysely';
 import type { Q } from '../../store/db.js';
 import type { LbAvailabilityZonesTable, LbAzProfilesTable, LbFlavorProfilesTable, LbFlavorsTable } from '../../store/schema.js';
 import { uuid as newUuid } from '../../util/ids.js';
-import { isDict } from '../../util/json.js';
+import { isDict, parseJson } from '../../util/json.js';
 import { pyStrOf } from '../../util/pyrepr.js';
 import type { RequestContext } from '../context.js';
 import { isLbAdmin } from './access.js';
@@ -71,7 +71,7 @@ function checkProfileData(
   let data: unknown;
   try {
     // Sent as null (WSME lets it through), the data is refused below as not an object.
-    data = raw === null ? null : JSON.parse(raw);
+    data = raw === null ? null : parseJson(raw);
   } catch {
     throw lbErrors.invalidOption(raw, option);
   }

@@ -68,6 +68,7 @@ export const L7RULE_TYPES = ['HOST_NAME', 'PATH', 'FILE_TYPE', 'HEADER', 'COOKIE
 export const REDIRECT_HTTP_CODES = [301, 302, 303, 307, 308];
 export const CLIENT_AUTH_MODES = ['NONE', 'OPTIONAL', 'MANDATORY'];
 export const ALPN_PROTOCOLS = ['h2', 'http/1.1', 'http/1.0'];
+export const TLS_VERSIONS = ['SSLv3', 'TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'];
 
 export const HTTP_HEADERS = ['X-Forwarded-For', 'X-Forwarded-Port', 'X-Forwarded-Proto'];
 export const SSL_HEADERS = [

@@ -4,6 +4,7 @@
  * as `lb_pool`), which the engine hears of after the commit and applies.
  */
 import type { Store } from '../../store/db.js';
+import type { KeyManagerService } from '../keymanager/service.js';
 import type { NetworkService } from '../network/service.js';
 import type { UnitOfWork } from '../work.js';
 import { DEFAULT_PROVIDER, PROVIDERS } from './constants.js';
@@ -19,6 +20,8 @@ export interface LbDeps {
   networkDriver: NetworkDriver;
   /** Host name VIP ports are bound to. */
   host: string;
+  /** TLS certificates, CA certificates and CRLs by reference (Octavia's cert_manager). */
+  keyManager: KeyManagerService;
 }
 
 /** The provider a load balancer names must be one this build serves. */

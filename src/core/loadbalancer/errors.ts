@@ -46,7 +46,13 @@ export const lbErrors = {
   invalidSortDir: (key: string) => bad('InvalidSortDirection', `Supplied sort direction '${key}' is not valid.`),
   invalidMarker: (key: string) => bad('InvalidMarker', `Supplied pagination marker '${key}' is not valid.`),
   invalidLimit: (key: string) => bad('InvalidLimit', `Supplied pagination limit '${key}' is not valid.`),
-  certificateRetrieval: (refs: string[]) => bad('CertificateRetrievalException', `Could not retrieve certificate: ${pyStrOf(refs)}`),
+  /** `ref` a list from the API's own check, a single reference from the driver's (Octavia words both). */
+  certificateRetrieval: (refs: string[] | string) => bad('CertificateRetrievalException', `Could not retrieve certificate: ${pyStrOf(refs)}`),
+  unreadablePkcs12: (error: string) =>
+    bad(
+      'UnreadablePKCS12',
+      `The PKCS12 bundle is unreadable. Please check the PKCS12 bundle validity. In addition, make sure it does not require a pass phrase. Error: ${error}`,
+    ),
   recordExists: (field: string, name: string) => new DomainError('conflict', 'RecordAlreadyExists', `A ${field} of ${name} already exists.`),
   idAlreadyExists: () => new DomainError('conflict', 'IDAlreadyExists', 'Already an entity with that specified id.'),
   missingProject: () =>

@@ -12,7 +12,7 @@ import * as C from './constants.js';
 import type { LbDeps } from './deps.js';
 import { lbErrors } from './errors.js';
 import { checkProtocolPair } from './listeners.js';
-import { type L7PolicyRow, type L7RuleRow, octaviaTime } from './model.js';
+import { type L7PolicyRow, type L7RuleRow, type LbRow, type PoolRow, octaviaTime } from './model.js';
 import { type ListSpec, type Listing, OBJECT_COLUMNS, listPage, listV2Page } from './query.js';
 import { checkQuota } from './quotas.js';
 import { type Rendered, renderL7Policies, renderL7Rules } from './render.js';
@@ -42,6 +42,7 @@ const L7RULE_LIST: ListSpec<'lb_l7rules'> = {
   tagType: 'lb_l7rule',
   columns: {
     ...OBJECT_COLUMNS,
+    l7policy_id: { column: 'l7policy_id' },
     type: { column: 'type' },
     compare_type: { column: 'compare_type' },
     key: { column: 'key' },
@@ -173,6 +174,18 @@ function sanitizePolicy(p: L7PolicyPut, create: boolean): L7PolicyPut {
 
 // ------------------------------------------------------------ policies
 
+/**
+ * The pool a policy redirects to: a pool of the policy's own load balancer (and so of its
+ * project). Any other pool is Octavia's 404, as if it did not exist: a policy must never send
+ * one tenant's traffic to another's members, nor reach across load balancers (an engine serves
+ * one load balancer and could not forward there anyway).
+ */
+async function redirectPool(q: Q, lb: LbRow, poolId: string): Promise<PoolRow> {
+  const pool = await getPool(q, poolId);
+  if (pool.loadbalancer_id !== lb.id || pool.project_id !== lb.project_id) throw lbErrors.notFound(C.MODEL_NAMES.pool, poolId);
+  return pool;
+}
+
 async function lockForListener(trx: Tx, lbId: string, listenerId: string): Promise<void> {
   await lockLoadBalancer(trx, lbId, 'PENDING_UPDATE', 'immutable');
   await trx.updateTable('lb_listeners').set({ provisioning_status: C.PROVISIONING.PENDING_UPDATE }).where('id', '=', listenerId).execute();
@@ -217,6 +230,14 @@ async function insertRule(trx: Tx, projectId: string, policyId: string, r: RuleI
   return id;
 }
 
+/**
+ * A policy redirects only to a pool of its own load balancer and project: Octavia's
+ * L7PolicyRepository._pool_check answers any other pool as if it did not exist.
+ */
+function checkRedirectPool(pool: { id: string; project_id: string; loadbalancer_id: string | null }, lb: { id: string; project_id: string }): void {
+  if (pool.project_id !== lb.project_id || pool.loadbalancer_id !== lb.id) throw lbErrors.notFound(C.MODEL_NAMES.pool, pool.id);
+}
+
 export class L7Policies {
   constructor(private readonly deps: LbDeps) {}
 
@@ -238,10 +259,11 @@ export class L7Policies {
     authorize(ctx, lb.project_id);
     if (listener.protocol === 'PROMETHEUS') throw lbErrors.listenerNoChildren('PROMETHEUS');
     if (b.redirect_pool_id) {
-      const pool = await getPool(db, b.redirect_pool_id);
+      const pool = await redirectPool(db, lb, b.redirect_pool_id);
       checkProtocolPair(listener.protocol, pool.protocol);
+      checkRedirectPool(pool, lb);
     }
-    // A null rule (WSME lets it through) fails where it is first read, as it always has.
+    // No rule is null: the body parser refuses null list items (wsme.ts).
     const rules = (b.rules ?? []).map((r) => r!);
     if (rules.length > C.MAX_L7RULES_PER_POLICY) throw lbErrors.tooManyL7Rules('');
     for (const r of rules) checkRule({ type: r.type, compare_type: r.compare_type, key: r.key, value: r.value });
@@ -292,8 +314,9 @@ export class L7Policies {
     authorize(ctx, lb.project_id);
     const v = sanitizePolicy(b, false);
     if (v.redirect_pool_id) {
-      const pool = await getPool(db, v.redirect_pool_id);
+      const pool = await redirectPool(db, lb, v.redirect_pool_id);
       checkProtocolPair(listener.protocol, pool.protocol);
+      checkRedirectPool(pool, lb);
     }
     await this.deps.uow.run(async (w) => {
       const { trx } = w;

@@ -12,13 +12,14 @@ import { authorize, getLb, getListener } from './access.js';
 import * as C from './constants.js';
 import type { LbDeps } from './deps.js';
 import { lbErrors } from './errors.js';
-import { octaviaTime } from './model.js';
+import { type ListenerRow, octaviaTime } from './model.js';
 import { type ListSpec, type Listing, OBJECT_COLUMNS, listV2Page } from './query.js';
 import { checkQuota } from './quotas.js';
 import { type Rendered, renderListeners } from './render.js';
 import type { ListenerPost, ListenerPut } from './schemas.js';
 import { type ListenerCounters, listenerStats } from './stats.js';
 import { lockLoadBalancer, writeTags } from './status.js';
+import { DEFAULT_ALPN, DEFAULT_CIPHERS, DEFAULT_TLS_VERSIONS, TlsChecks, checkAlpn, checkTlsVersions } from './tls.js';
 
 const LISTENER_LIST: ListSpec<'lb_listeners'> = {
   table: 'lb_listeners',
@@ -37,7 +38,10 @@ const LISTENER_LIST: ListSpec<'lb_listeners'> = {
     timeout_member_data: { column: 'timeout_member_data', type: 'int' },
     timeout_tcp_inspect: { column: 'timeout_tcp_inspect', type: 'int' },
     default_tls_container_ref: { column: 'default_tls_container_ref' },
+    client_ca_tls_container_ref: { column: 'client_ca_tls_container_ref' },
+    client_crl_container_ref: { column: 'client_crl_container_ref' },
     client_authentication: { column: 'client_authentication' },
+    tls_ciphers: { column: 'tls_ciphers' },
   },
 };
 
@@ -58,6 +62,63 @@ function hasTlsRefs(b: Pick<ListenerPut, 'default_tls_container_ref' | 'client_c
   return !!(b.default_tls_container_ref || b.client_ca_tls_container_ref || b.sni_container_refs?.length);
 }
 
+/** The certificate references a body names: SNI ones first, then the default (Octavia's order). */
+function certificateRefs(b: Pick<ListenerPut, 'default_tls_container_ref' | 'sni_container_refs'>): string[] {
+  const refs = (b.sni_container_refs ?? []).filter((r): r is string => !!r);
+  if (b.default_tls_container_ref) refs.push(b.default_tls_container_ref);
+  return refs;
+}
+
+/**
+ * _validate_create_listener's TLS part, before anything is written: what a TLS-terminated listener
+ * must name, and that the caller may read all of it and it holds usable certificates.
+ */
+async function checkListenerTls(deps: LbDeps, ctx: RequestContext, protocol: string, b: ListenerPost, trx: Q): Promise<void> {
+  const tls = protocol === 'TERMINATED_HTTPS';
+  if (!tls && hasTlsRefs(b)) throw lbErrors.validation(`Certificate container references are not allowed on ${protocol} protocol listeners.`);
+  const hasCert = !!b.default_tls_container_ref || (b.sni_container_refs?.length ?? 0) > 0;
+  if (b.client_ca_tls_container_ref && !hasCert) {
+    throw lbErrors.validation('An SNI or default certificate container reference must be provided with a client CA container reference.');
+  }
+  if (tls && !hasCert) throw lbErrors.validation(`An SNI or default certificate container reference must be provided for ${protocol} protocol listeners.`);
+  if (b.client_authentication && b.client_authentication !== 'NONE' && !b.client_ca_tls_container_ref) {
+    throw lbErrors.validation(`Client authentication setting ${b.client_authentication} requires a client CA container reference.`);
+  }
+  if (b.client_crl_container_ref && !b.client_ca_tls_container_ref) {
+    throw lbErrors.validation('A client authentication CA reference is required to specify a client authentication revocation list.');
+  }
+  const checks = new TlsChecks(deps.keyManager, ctx, trx);
+  await checks.refs(certificateRefs(b));
+  if (b.client_ca_tls_container_ref) await checks.caAndCrl(b.client_ca_tls_container_ref, b.client_crl_container_ref);
+  if (tls) {
+    checkTlsVersions(b.tls_versions);
+    checkAlpn(b.alpn_protocols);
+    await checks.certificates(certificateRefs(b));
+  }
+}
+
+/** _validate_listener_PUT's TLS part, against what the listener already has. */
+async function checkListenerTlsUpdate(deps: LbDeps, ctx: RequestContext, l: ListenerRow, b: ListenerPut): Promise<void> {
+  const tls = l.protocol === 'TERMINATED_HTTPS';
+  if (!tls && hasTlsRefs(b)) throw lbErrors.validation(`Certificate container references are not allowed on ${l.protocol} protocol listeners.`);
+  if (b.client_authentication !== undefined && b.client_authentication !== null && b.client_authentication !== 'NONE') {
+    if (!(l.client_ca_tls_container_ref || b.client_ca_tls_container_ref)) {
+      throw lbErrors.validation(`Client authentication setting ${b.client_authentication} requires a client CA container reference.`);
+    }
+  }
+  const checks = new TlsChecks(deps.keyManager, ctx);
+  await checks.refs(certificateRefs(b));
+  const ca = b.client_ca_tls_container_ref || l.client_ca_tls_container_ref;
+  const crl = b.client_crl_container_ref || l.client_crl_container_ref;
+  if (crl && !ca) throw lbErrors.validation('A client authentication CA reference is required to specify a client authentication revocation list.');
+  if (ca || crl) await checks.caAndCrl(ca!, crl);
+  if (b.tls_versions !== undefined) checkTlsVersions(b.tls_versions);
+  if (b.alpn_protocols !== undefined) checkAlpn(b.alpn_protocols);
+  if (tls) await checks.certificates(certificateRefs(b));
+}
+
+const json = (v: unknown[] | null | undefined) => (v === null || v === undefined ? null : JSON.stringify(v));
+
 function checkCidrsMatchVip(vip: string | null, cidrs: ReadonlyArray<string | null>): void {
   const v = vip ? parseIp(vip)?.version : undefined;
   for (const c of cidrs) {
@@ -68,7 +129,6 @@ function checkCidrsMatchVip(vip: string | null, cidrs: ReadonlyArray<string | nu
 
 /** What this engine can serve (checked where Octavia's provider driver validates). */
 function checkListenerProtocolServed(provider: string, protocol: string): void {
-  if (protocol === 'TERMINATED_HTTPS') throw lbErrors.disabledOption('protocol', protocol);
   if (protocol === 'PROMETHEUS') throw lbErrors.disabledOption('protocol', protocol);
   if (protocol === 'SCTP') throw lbErrors.unsupportedOption(provider, 'SCTP protocol is not supported by the PocketStack load-balancer engine.');
 }
@@ -117,6 +177,7 @@ export class Listeners {
     }
     const id = newUuid();
     const protocol = b.protocol!;
+    const tls = protocol === 'TERMINATED_HTTPS';
     await this.deps.uow.run(async (w) => {
       const { trx } = w;
       await checkQuota(trx, lb.project_id, 'listener');
@@ -125,18 +186,16 @@ export class Listeners {
         await checkDefaultPool(trx, lb.id, b.default_pool_id, protocol);
       }
       await lockLoadBalancer(trx, lb.id, 'PENDING_UPDATE', 'immutable');
+      // _validate_create_listener, in its order, once the load balancer is locked.
       const headers = b.insert_headers ?? {};
       if (Object.keys(headers).length) validateInsertHeaders(Object.keys(headers), protocol, true);
       if ((protocol === 'UDP' || protocol === 'SCTP') && (hasTlsRefs(b) || Object.keys(headers).length)) {
         throw lbErrors.validation(`${protocol} protocol listener does not support TLS.`);
       }
+      // The key manager is read within this transaction (a read on the store's own connection
+      // would wait for it to end).
+      await checkListenerTls(this.deps, ctx, protocol, b, trx);
       checkListenerProtocolServed(lb.provider, protocol);
-      if (hasTlsRefs(b)) throw lbErrors.validation(`Certificate container references are not allowed on ${protocol} protocol listeners.`);
-      if (b.client_authentication && b.client_authentication !== 'NONE') {
-        throw lbErrors.validation(`Client authentication setting ${b.client_authentication} requires a client CA container reference.`);
-      }
-      if (b.client_crl_container_ref)
-        throw lbErrors.validation('A client authentication CA reference is required to specify a client authentication revocation list.');
       await checkPortFree(trx, lb.id, protocol, b.protocol_port!);
       const cidrs = b.allowed_cidrs ?? null;
       checkCidrsMatchVip(lb.vip_address, cidrs ?? []);
@@ -163,14 +222,15 @@ export class Listeners {
           timeout_tcp_inspect: b.timeout_tcp_inspect ?? C.DEFAULT_TIMEOUT_TCP_INSPECT,
           insert_headers: JSON.stringify(headers),
           allowed_cidrs: cidrs === null ? null : JSON.stringify([...new Set(cidrs)]),
-          default_tls_container_ref: null,
-          sni_container_refs: '[]',
-          client_ca_tls_container_ref: null,
+          default_tls_container_ref: b.default_tls_container_ref ?? null,
+          sni_container_refs: JSON.stringify((b.sni_container_refs ?? []).filter(Boolean)),
+          client_ca_tls_container_ref: b.client_ca_tls_container_ref ?? null,
           client_authentication: b.client_authentication ?? 'NONE',
-          client_crl_container_ref: null,
-          tls_ciphers: null,
-          tls_versions: null,
-          alpn_protocols: null,
+          client_crl_container_ref: b.client_crl_container_ref ?? null,
+          // db_prepare.create_listener: TLS-terminated listeners get the configured defaults.
+          tls_ciphers: b.tls_ciphers ?? (tls ? DEFAULT_CIPHERS : null),
+          tls_versions: json(b.tls_versions ?? (tls ? DEFAULT_TLS_VERSIONS : null)),
+          alpn_protocols: json(b.alpn_protocols ?? (tls ? DEFAULT_ALPN : null)),
           created_at: octaviaTime(),
           updated_at: null,
         })
@@ -189,13 +249,8 @@ export class Listeners {
     if ((l.protocol === 'UDP' || l.protocol === 'SCTP') && (hasTlsRefs(b) || (b.insert_headers && Object.keys(b.insert_headers).length))) {
       throw lbErrors.validation(`${l.protocol} protocol listener does not support TLS or header insertion.`);
     }
-    if (hasTlsRefs(b)) throw lbErrors.validation(`Certificate container references are not allowed on ${l.protocol} protocol listeners.`);
-    if (b.client_authentication !== undefined && b.client_authentication !== null && b.client_authentication !== 'NONE') {
-      throw lbErrors.validation(`Client authentication setting ${b.client_authentication} requires a client CA container reference.`);
-    }
     if (b.insert_headers && Object.keys(b.insert_headers).length) validateInsertHeaders(Object.keys(b.insert_headers), l.protocol, false);
-    if (b.client_crl_container_ref)
-      throw lbErrors.validation('A client authentication CA reference is required to specify a client authentication revocation list.');
+    await checkListenerTlsUpdate(this.deps, ctx, l, b);
     if (b.allowed_cidrs) checkCidrsMatchVip(lb.vip_address, b.allowed_cidrs);
     if (b.default_pool_id) {
       if (l.protocol === 'PROMETHEUS') throw lbErrors.listenerNoChildren('PROMETHEUS');
@@ -218,6 +273,15 @@ export class Listeners {
       if ('allowed_cidrs' in b)
         set.allowed_cidrs = b.allowed_cidrs === null || b.allowed_cidrs === undefined ? null : JSON.stringify([...new Set(b.allowed_cidrs)]);
       if ('client_authentication' in b) set.client_authentication = b.client_authentication ?? 'NONE';
+      if ('default_tls_container_ref' in b) set.default_tls_container_ref = b.default_tls_container_ref ?? null;
+      if ('sni_container_refs' in b) set.sni_container_refs = JSON.stringify((b.sni_container_refs ?? []).filter(Boolean));
+      if ('client_ca_tls_container_ref' in b) set.client_ca_tls_container_ref = b.client_ca_tls_container_ref ?? null;
+      if ('client_crl_container_ref' in b) set.client_crl_container_ref = b.client_crl_container_ref ?? null;
+      // _set_default_on_none: null resets a TLS listener's settings to the configured defaults.
+      const tls = l.protocol === 'TERMINATED_HTTPS';
+      if ('tls_ciphers' in b) set.tls_ciphers = b.tls_ciphers ?? (tls ? DEFAULT_CIPHERS : null);
+      if ('tls_versions' in b) set.tls_versions = json(b.tls_versions ?? (tls ? DEFAULT_TLS_VERSIONS : null));
+      if ('alpn_protocols' in b) set.alpn_protocols = json(b.alpn_protocols ?? (tls ? DEFAULT_ALPN : null));
       await trx.updateTable('lb_listeners').set(set).where('id', '=', l.id).execute();
       await writeTags(trx, 'listener', l.id, b.tags);
       w.changed('loadbalancer', lb.id, lb.project_id, 'update');

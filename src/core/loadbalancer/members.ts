@@ -27,6 +27,7 @@ const MEMBER_LIST: ListSpec<'lb_members'> = {
   columns: {
     ...OBJECT_COLUMNS,
     name: { column: 'name' },
+    pool_id: { column: 'pool_id' },
     address: { column: 'address' },
     protocol_port: { column: 'protocol_port', type: 'int' },
     weight: { column: 'weight', type: 'int' },
@@ -191,7 +192,7 @@ export class Members {
    */
   async batchUpdate(ctx: RequestContext, poolId: string, batch: ReadonlyArray<MemberPost | null>, additiveOnly: boolean): Promise<void> {
     const { deps } = this;
-    // A null item (WSME lets it through) fails where it is first read, as it always has.
+    // No item is null: the body parser refuses null list items (wsme.ts).
     const members = batch.map((m) => m!);
     const pool = await getPool(deps.store.db, poolId);
     const lb = await getLb(deps.store.db, pool.loadbalancer_id!);

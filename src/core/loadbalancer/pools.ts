@@ -18,6 +18,7 @@ import { checkQuota } from './quotas.js';
 import { type Rendered, renderPools } from './render.js';
 import type { PoolPost, PoolPut, SessionPersistence } from './schemas.js';
 import { lockLoadBalancer, writeTags } from './status.js';
+import { DEFAULT_ALPN, DEFAULT_CIPHERS, DEFAULT_TLS_VERSIONS, TlsChecks, checkAlpn, checkTlsVersions } from './tls.js';
 
 const POOL_LIST: ListSpec<'lb_pools'> = {
   table: 'lb_pools',
@@ -33,6 +34,7 @@ const POOL_LIST: ListSpec<'lb_pools'> = {
     tls_container_ref: { column: 'tls_container_ref' },
     ca_tls_container_ref: { column: 'ca_tls_container_ref' },
     crl_container_ref: { column: 'crl_container_ref' },
+    tls_ciphers: { column: 'tls_ciphers' },
   },
 };
 
@@ -64,21 +66,27 @@ function checkSessionPersistence(protocol: string, sp: SessionPersistence | null
   }
 }
 
-/** No certificate manager (Barbican) is deployed: every container reference is unretrievable. */
-interface TlsRefs {
-  tls_container_ref?: string | null;
-  ca_tls_container_ref?: string | null;
-  crl_container_ref?: string | null;
-}
-
-function checkTlsRefs(b: TlsRefs, current?: PoolRow): void {
-  const refs = [b.tls_container_ref].filter((r): r is string => !!r);
+/**
+ * A pool's TLS references (Octavia's _validate_create_pool and pool PUT): the client certificate
+ * it presents to members, the CA members' certificates must chain to and that CA's CRL, each
+ * readable by the caller; the TLS versions and ALPN protocols of a TLS-enabled pool.
+ */
+async function checkPoolTls(deps: LbDeps, ctx: RequestContext, b: PoolPut, current?: PoolRow, trx?: Q): Promise<void> {
   const ca = b.ca_tls_container_ref === undefined ? current?.ca_tls_container_ref : b.ca_tls_container_ref;
   const crl = b.crl_container_ref === undefined ? current?.crl_container_ref : b.crl_container_ref;
   if (crl && !ca) throw lbErrors.validation('A CA certificate reference is required to specify a revocation list.');
-  if (refs.length) throw lbErrors.certificateRetrieval(refs);
-  if (b.ca_tls_container_ref) throw lbErrors.certificateRetrieval([b.ca_tls_container_ref, ...(b.crl_container_ref ? [b.crl_container_ref] : [])]);
+  const checks = new TlsChecks(deps.keyManager, ctx, trx);
+  if (b.tls_container_ref) {
+    await checks.refs([b.tls_container_ref]);
+    await checks.certificates([b.tls_container_ref]);
+  }
+  if (b.ca_tls_container_ref || (b.crl_container_ref && ca)) await checks.caAndCrl(ca!, crl);
+  const enabled = b.tls_enabled ?? current?.tls_enabled === 1;
+  if (enabled && b.tls_versions !== undefined) checkTlsVersions(b.tls_versions);
+  if (enabled && b.alpn_protocols !== undefined) checkAlpn(b.alpn_protocols);
 }
+
+const json = (v: unknown[] | null | undefined) => (v === null || v === undefined ? null : JSON.stringify(v));
 
 function checkPoolServed(provider: string, protocol: string): void {
   if (protocol === 'SCTP') throw lbErrors.unsupportedOption(provider, 'SCTP protocol is not supported by the PocketStack load-balancer engine.');
@@ -157,7 +165,8 @@ export class Pools {
       }
       await lockLoadBalancer(trx, lb.id, 'PENDING_UPDATE', 'immutable');
       if (listener) await trx.updateTable('lb_listeners').set({ provisioning_status: C.PROVISIONING.PENDING_UPDATE }).where('id', '=', listener.id).execute();
-      checkTlsRefs(b);
+      // _validate_create_pool, once locked; the key manager is read within this transaction.
+      await checkPoolTls(this.deps, ctx, b, undefined, trx);
       checkPoolServed(lb.provider, protocol);
       const sp = b.session_persistence;
       await trx
@@ -179,12 +188,13 @@ export class Pools {
           sp_persistence_timeout: sp?.persistence_timeout ?? null,
           sp_persistence_granularity: sp?.persistence_granularity ?? null,
           tls_enabled: b.tls_enabled ? 1 : 0,
-          tls_container_ref: null,
-          ca_tls_container_ref: null,
-          crl_container_ref: null,
-          tls_ciphers: b.tls_ciphers ?? null,
-          tls_versions: b.tls_versions ? JSON.stringify(b.tls_versions) : null,
-          alpn_protocols: b.alpn_protocols ? JSON.stringify(b.alpn_protocols) : null,
+          tls_container_ref: b.tls_container_ref ?? null,
+          ca_tls_container_ref: b.ca_tls_container_ref ?? null,
+          crl_container_ref: b.crl_container_ref ?? null,
+          // db_prepare.create_pool: a TLS-enabled pool gets the configured defaults.
+          tls_ciphers: b.tls_ciphers ?? (b.tls_enabled ? DEFAULT_CIPHERS : null),
+          tls_versions: json(b.tls_versions ?? (b.tls_enabled ? DEFAULT_TLS_VERSIONS : null)),
+          alpn_protocols: json(b.alpn_protocols ?? (b.tls_enabled ? DEFAULT_ALPN : null)),
           subnet_id: null,
           status_description: null,
           created_at: octaviaTime(),
@@ -204,13 +214,10 @@ export class Pools {
     authorize(ctx, lb.project_id);
     if (b.session_persistence && !b.session_persistence.type && p.sp_type) b.session_persistence.type = p.sp_type;
     checkSessionPersistence(p.protocol, b.session_persistence);
-    if (b.tls_container_ref) checkTlsRefs({ tls_container_ref: b.tls_container_ref });
-    if (b.ca_tls_container_ref !== undefined || b.crl_container_ref !== undefined) {
-      if (b.ca_tls_container_ref === null && p.ca_tls_container_ref && (b.crl_container_ref ?? p.crl_container_ref)) {
-        throw lbErrors.validation('A CA reference cannot be removed when a certificate revocation list is present.');
-      }
-      checkTlsRefs({ ca_tls_container_ref: b.ca_tls_container_ref, crl_container_ref: b.crl_container_ref }, p);
+    if (b.ca_tls_container_ref === null && p.ca_tls_container_ref && (b.crl_container_ref ?? p.crl_container_ref)) {
+      throw lbErrors.validation('A CA reference cannot be removed when a certificate revocation list is present.');
     }
+    await checkPoolTls(this.deps, ctx, b, p);
     await this.deps.uow.run(async (w) => {
       const { trx } = w;
       await lockForPool(trx, p);
@@ -227,9 +234,11 @@ export class Pools {
         set.sp_persistence_granularity = sp?.persistence_granularity ?? null;
       }
       if ('tls_enabled' in b && b.tls_enabled !== null) set.tls_enabled = b.tls_enabled ? 1 : 0;
-      if ('tls_ciphers' in b) set.tls_ciphers = b.tls_ciphers ?? null;
-      if ('tls_versions' in b) set.tls_versions = b.tls_versions ? JSON.stringify(b.tls_versions) : null;
-      if ('alpn_protocols' in b) set.alpn_protocols = b.alpn_protocols ? JSON.stringify(b.alpn_protocols) : null;
+      // _set_default_on_none: null puts the configured default back.
+      if ('tls_ciphers' in b) set.tls_ciphers = b.tls_ciphers ?? DEFAULT_CIPHERS;
+      if ('tls_versions' in b) set.tls_versions = json(b.tls_versions ?? DEFAULT_TLS_VERSIONS);
+      if ('alpn_protocols' in b) set.alpn_protocols = json(b.alpn_protocols ?? DEFAULT_ALPN);
+      if ('tls_container_ref' in b) set.tls_container_ref = b.tls_container_ref ?? null;
       if ('ca_tls_container_ref' in b) set.ca_tls_container_ref = b.ca_tls_container_ref ?? null;
       if ('crl_container_ref' in b) set.crl_container_ref = b.crl_container_ref ?? null;
       await trx.updateTable('lb_pools').set(set).where('id', '=', p.id).execute();

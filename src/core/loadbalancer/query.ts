@@ -114,16 +114,9 @@ async function page<T extends ListTable>(q: Q, spec: ListSpec<T>, params: Map<st
     if (AUX.has(k)) continue;
     if (TAG_FILTERS.includes(k)) {
       if (!spec.tagType) throw lbErrors.invalidFilter();
-      const tags = values.flatMap((v) => v.split(',')).filter(Boolean);
-      const has = (eb: ExpressionBuilder<NamedDb, string>, tag: string) =>
-        eb.exists(
-          eb
-            .selectFrom('tags')
-            .select(sql`1`.as('one'))
-            .where('tags.resource_type', '=', spec.tagType!)
-            .whereRef('tags.resource_id', '=', `${t}.id`)
-            .where('tags.tag', '=', tag),
-        );
+      const tags = [...new Set(values.flatMap((v) => v.split(',')).filter(Boolean))];
+      // "Has every tag" as one count over an IN list: thousands of EXISTS terms are deeper than SQLite parses.
+      const hasAll = sql<SqlBool>`(select count(distinct tags.tag) from tags where tags.resource_type = ${spec.tagType} and tags.resource_id = ${sql.ref(`${t}.id`)} and tags.tag in (${sql.join(tags.length ? tags : [''])})) = ${tags.length}`;
       const anyOf = (eb: ExpressionBuilder<NamedDb, string>) =>
         eb.exists(
           eb
@@ -133,9 +126,9 @@ async function page<T extends ListTable>(q: Q, spec: ListSpec<T>, params: Map<st
             .whereRef('tags.resource_id', '=', `${t}.id`)
             .where('tags.tag', 'in', tags.length ? tags : ['']),
         );
-      if (k === 'tags') qb = qb.where((eb) => eb.and(tags.map((tag) => has(eb, tag))));
+      if (k === 'tags') qb = qb.where(hasAll);
       else if (k === 'tags-any') qb = qb.where((eb) => anyOf(eb));
-      else if (k === 'not-tags') qb = qb.where((eb) => eb.not(eb.and(tags.map((tag) => has(eb, tag)))));
+      else if (k === 'not-tags') qb = qb.where((eb) => eb.not(hasAll));
       else qb = qb.where((eb) => eb.not(anyOf(eb)));
       continue;
     }
@@ -171,11 +164,13 @@ async function page<T extends ListTable>(q: Q, spec: ListSpec<T>, params: Map<st
   }
   for (const k of ['created_at', 'id']) if (!sorts.some(([s]) => s === k)) sorts.push([k, 'asc']);
   const idCol: string = spec.idColumn ?? 'id';
-  const resolved = sorts.map(([k, d]) => {
+  const resolved: Array<[string, 'asc' | 'desc']> = [];
+  for (const [k, d] of sorts) {
     const col = k === 'id' ? { column: idCol } : (columns.get(k) ?? (k === 'created_at' ? { column: k } : undefined));
     if (!col) throw lbErrors.invalidSortKey(k);
-    return [col.column, d] as [string, 'asc' | 'desc'];
-  });
+    // A key named twice sorts as once: thousands of repeats must not become thousands of terms.
+    if (!resolved.some(([c]) => c === col.column)) resolved.push([col.column, d]);
+  }
 
   // Pagination.
   const rawLimit = first(params, 'limit');

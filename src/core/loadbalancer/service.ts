@@ -5,6 +5,7 @@
  */
 import type { Store } from '../../store/db.js';
 import { systemContext } from '../context.js';
+import type { KeyManagerService } from '../keymanager/service.js';
 import type { NetworkService } from '../network/service.js';
 import type { UnitOfWork } from '../work.js';
 import { Amphorae } from './amphorae.js';
@@ -26,6 +27,8 @@ export interface LoadBalancerServiceOptions {
   networkDriver: NetworkDriver;
   /** Host name VIP ports are bound to. */
   host: string;
+  /** Where TLS certificates are read (Octavia's Barbican certificate manager). */
+  keyManager: KeyManagerService;
 }
 
 export class LoadBalancerService {
@@ -57,7 +60,7 @@ export class LoadBalancerService {
     readonly network: NetworkService,
     opts: LoadBalancerServiceOptions,
   ) {
-    const deps: LbDeps = { uow, store: uow.store, network, networkDriver: opts.networkDriver, host: opts.host };
+    const deps: LbDeps = { uow, store: uow.store, network, networkDriver: opts.networkDriver, host: opts.host, keyManager: opts.keyManager };
     this.deps = deps;
     this.loadbalancers = new LoadBalancers(deps);
     this.listeners = new Listeners(deps);

@@ -52,8 +52,8 @@ export async function deleteTags(trx: Tx, kind: LbResource, ids: string[]): Prom
 }
 
 /**
- * Replace an object's tags (`undefined`: not sent, leave them). A null tag in the list reaches
- * the store as it came (WSME lets it through) and is refused there.
+ * Replace an object's tags (`undefined`: not sent, leave them). No tag is null: the body parser
+ * refuses null list items (wsme.ts).
  */
 export async function writeTags(trx: Tx, kind: LbResource, id: string, tags: Iterable<string | null> | undefined | null): Promise<void> {
   if (tags === undefined) return;

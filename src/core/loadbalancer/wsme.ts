@@ -9,6 +9,7 @@ import { DomainError } from '../errors.js';
 import { ALPN_PROTOCOLS } from './constants.js';
 import { cidrToString, parseCidr, parseIp } from '../../util/ip.js';
 import { FALSE_WORDS, TRUE_WORDS } from '../../util/bool.js';
+import { parseJson } from '../../util/json.js';
 import { pyStrOf } from '../../util/pyrepr.js';
 
 /** StringType(min_length, max_length, pattern). */
@@ -269,6 +270,9 @@ function validate(t: WsType, v: unknown): unknown {
       }
       return v;
     case 'list':
+      // WSME lets a null item through and Octavia then fails on it (a 500, or a NOT NULL column
+      // refusing it); refused here as the client's input, whatever list it is in.
+      if ((v as unknown[]).includes(null)) throw new Coercion('Value should be a list without None items');
       return (v as unknown[]).map((x) => validate(t.item, x));
     case 'object':
       return v;
@@ -336,7 +340,7 @@ export function parseListBody<F extends Fields>(argName: string, root: string, f
 function parseRoot(argName: string, root: string, type: WsType, raw: string | undefined, present: (inner: unknown) => boolean): unknown {
   let body: unknown;
   try {
-    body = JSON.parse(raw === undefined || raw.trim() === '' ? 'null' : raw);
+    body = parseJson(raw === undefined || raw.trim() === '' ? 'null' : raw);
   } catch {
     throw octaviaBadRequest('Request is not in valid JSON format');
   }

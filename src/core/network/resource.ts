@@ -401,7 +401,8 @@ export function parseListOptions<T extends ResourceTable, C extends object>(def:
     if (!Number.isInteger(n) || n < 0) {
       throw new DomainError('bad_request', 'BadRequest', `Bad limit request: Limit must be an integer 0 or greater and not '${rawLimit}'.`);
     }
-    limit = n === 0 ? undefined : n;
+    // Beyond 2^53 (Neutron takes up to 2^63 - 1 on MySQL) a limit is no limit: bind one SQLite holds.
+    limit = n === 0 ? undefined : Math.min(n, Number.MAX_SAFE_INTEGER);
   }
   const fields = (query.get('fields') ?? []).filter(Boolean);
   return {
@@ -425,16 +426,12 @@ function visibleWhere<T extends ResourceTable, C extends object>(def: ResourceDe
 }
 
 function tagWhere(def: DefCore, eb: EngineEb, kind: string, values: string[]): Expression<SqlBool> {
-  const tags = values.flatMap((v) => v.split(',')).filter(Boolean);
-  const has = (tag: string) =>
-    eb.exists(
-      eb
-        .selectFrom('tags')
-        .select(sql`1`.as('one'))
-        .where('tags.resource_type', '=', def.name)
-        .whereRef('tags.resource_id', '=', `${def.table}.id`)
-        .where('tags.tag', '=', tag),
-    );
+  const tags = [...new Set(values.flatMap((v) => v.split(',')).filter(Boolean))];
+  // "Has every tag" as one count over an IN list, not one EXISTS per tag: a client may name
+  // thousands, and a chain of thousands of conditions is deeper than SQLite's parser allows.
+  const hasAll = tags.length
+    ? sql<SqlBool>`(select count(distinct tags.tag) from tags where tags.resource_type = ${def.name} and tags.resource_id = ${sql.ref(`${def.table}.id`)} and tags.tag in (${sql.join(tags)})) = ${tags.length}`
+    : TRUE;
   const hasAny = eb.exists(
     eb
       .selectFrom('tags')
@@ -445,11 +442,11 @@ function tagWhere(def: DefCore, eb: EngineEb, kind: string, values: string[]): E
   );
   switch (kind) {
     case 'tags':
-      return eb.and(tags.map(has));
+      return hasAll;
     case 'tags-any':
       return hasAny;
     case 'not-tags':
-      return eb.not(eb.and(tags.map(has)));
+      return eb.not(hasAll);
     default:
       return eb.not(hasAny);
   }
@@ -497,7 +494,12 @@ export async function listRows<T extends ResourceTable, C extends object>(
   if (extraWhere) qb = qb.where(extraWhere);
   for (const [name, values] of opts.filters) qb = qb.where((eb) => filterWhere(def, ctx, eb, name, values));
 
-  const sorts: Array<[string, boolean]> = opts.sorts.map(([k, asc]) => [def.attrs[k].column ?? k, asc]);
+  // A key named twice sorts as once (the first); thousands of repeats must not become thousands of terms.
+  const sorts: Array<[string, boolean]> = [];
+  for (const [k, asc] of opts.sorts) {
+    const col = def.attrs[k].column ?? k;
+    if (!sorts.some(([c]) => c === col)) sorts.push([col, asc]);
+  }
   if (!sorts.some(([c]) => c === 'id')) sorts.push(['id', sorts.length ? sorts[sorts.length - 1][1] : true]);
   const dirs = sorts.map(([c, asc]) => [c, opts.pageReverse ? !asc : asc] as [string, boolean]);
 

@@ -77,11 +77,11 @@ export class InstanceProcesses implements InstanceRunner {
   }
 
   private writeState(id: string, s: BootState): void {
-    writeFileSync(join(this.dir(id), 'state.json'), JSON.stringify(s));
+    writeFileSync(join(this.dir(id), 'state.json'), JSON.stringify(s), { mode: 0o600 });
   }
 
   private console(id: string, text: string): void {
-    const fd = openSync(consoleOf(this.opts.dataDir, id), 'a', 0o644);
+    const fd = openSync(consoleOf(this.opts.dataDir, id), 'a', 0o600);
     try {
       writeSync(fd, text);
     } finally {
@@ -91,7 +91,8 @@ export class InstanceProcesses implements InstanceRunner {
 
   private ensureDir(id: string): string {
     const dir = this.dir(id);
-    mkdirSync(dirname(dir), { recursive: true, mode: 0o711 });
+    // Private like the rest of the data directory: instances reach their own directory as their cwd.
+    mkdirSync(dirname(dir), { recursive: true, mode: 0o700 });
     if (!existsSync(dir)) mkdirSync(dir, { mode: 0o700 });
     if (this.opts.user) chownSync(dir, this.opts.user.uid, this.opts.user.gid);
     chmodSync(dir, 0o700);
@@ -144,9 +145,11 @@ export class InstanceProcesses implements InstanceRunner {
     }
     const user = this.opts.user;
     const script = join(dir, 'user-data');
-    writeFileSync(script, spec.userData, { mode: 0o755 });
-    chmodSync(script, 0o755);
-    const log = openSync(consoleOf(this.opts.dataDir, spec.id), 'a', 0o644);
+    // The instance's user runs it; no one else reads it (the data directory is private).
+    writeFileSync(script, spec.userData, { mode: 0o700 });
+    chownSync(script, user.uid, user.gid);
+    chmodSync(script, 0o700);
+    const log = openSync(consoleOf(this.opts.dataDir, spec.id), 'a', 0o600);
     try {
       // cwd is the instance directory (its parents may be closed to the user); the script runs
       // by a relative path, as the unprivileged user, unable to regain privileges.

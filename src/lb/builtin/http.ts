@@ -25,6 +25,7 @@ import {
 } from './http1.js';
 import type { MemberState, PoolState } from './pool.js';
 import { RETRIES } from './tcp.js';
+import { type ClientTls, ServerTls, clientTls, memberTlsOptions } from './tls.js';
 
 /** HAProxy's cookie for HTTP_COOKIE persistence (Octavia: `cookie SRV insert indirect nocache`). */
 const SERVER_COOKIE = 'SRV';
@@ -82,8 +83,8 @@ function compare(type: string, subject: string | undefined, value: string, casel
   }
 }
 
-/** Does one rule match the request (before `invert`)? */
-function ruleMatches(r: RtRule, req: Head, path: string): boolean {
+/** Does one rule match the request (before `invert`)? `conn`: the client's TLS, if any. */
+function ruleMatches(r: RtRule, req: Head, path: string, conn: ClientTls | null): boolean {
   switch (r.type) {
     case 'HOST_NAME':
       return compare(r.compareType, (header(req, 'host') ?? '').replace(/:\d+$/, ''), r.value, true);
@@ -99,14 +100,20 @@ function ruleMatches(r: RtRule, req: Head, path: string): boolean {
       return compare(r.compareType, header(req, (r.key ?? '').toLowerCase()), r.value, false);
     case 'COOKIE':
       return compare(r.compareType, cookies(header(req, 'cookie')).get(r.key ?? ''), r.value, false);
+    // Client-certificate rules (HAProxy: ssl_c_used, ssl_c_verify, ssl_c_s_dn(field)).
+    case 'SSL_CONN_HAS_CERT':
+      return !!conn?.hasCert;
+    case 'SSL_VERIFY_RESULT':
+      return !!conn && conn.verify === Number(r.value);
+    case 'SSL_DN_FIELD':
+      return compare(r.compareType, conn?.subjectField(r.key ?? ''), r.value, false);
     default:
-      // Client-certificate rules need TLS termination, which this engine does not do.
       return false;
   }
 }
 
-export function policyMatches(p: RtPolicy, req: Head, path: string): boolean {
-  return p.rules.every((r) => ruleMatches(r, req, path) !== r.invert);
+export function policyMatches(p: RtPolicy, req: Head, path: string, conn: ClientTls | null = null): boolean {
+  return p.rules.every((r) => ruleMatches(r, req, path, conn) !== r.invert);
 }
 
 /** Whoever a member connection's events go to: the exchange using it, or the idle pool. */
@@ -191,6 +198,8 @@ class MemberConnections implements UpstreamOwner {
 
 export class HttpListener implements BuiltinListener {
   private readonly server: net.Server;
+  /** TERMINATED_HTTPS: the server-side TLS (certificates, SNI, client authentication). */
+  private readonly tls: ServerTls | null;
   private readonly stats: Counters = newCounters();
   private readonly conns = new Set<ClientConnection>();
   readonly upstream = new MemberConnections();
@@ -202,7 +211,26 @@ export class HttpListener implements BuiltinListener {
     public cfg: RtListener,
     readonly pools: PoolLookup,
   ) {
-    this.server = net.createServer({ noDelay: true, allowHalfOpen: true }, (s) => this.onConnection(s));
+    if (cfg.protocol === 'TERMINATED_HTTPS' && cfg.tls) {
+      const t = new ServerTls(cfg.tls);
+      this.tls = t;
+      const server = tls.createServer({ ...t.serverOptions(), noDelay: true, allowHalfOpen: true }, (s) => {
+        if (t.refuses(s)) s.destroy();
+        else this.onConnection(s);
+      });
+      // Source filtering before the handshake; a failed handshake costs nothing else.
+      server.on('connection', (s: net.Socket) => {
+        if (!cidrAllowed(this.cfg.allowedCidrs, clientIp(s.remoteAddress))) s.destroy();
+      });
+      server.on('tlsClientError', (_e, s) => {
+        this.stats.request_errors++;
+        s.destroy();
+      });
+      this.server = server;
+    } else {
+      this.tls = null;
+      this.server = net.createServer({ noDelay: true, allowHalfOpen: true }, (s) => this.onConnection(s));
+    }
     this.update(cfg);
     this.sweeper = setInterval(() => this.sweep(), SWEEP_MS);
     this.sweeper.unref();
@@ -226,6 +254,8 @@ export class HttpListener implements BuiltinListener {
   }
 
   update(cfg: RtListener): void {
+    // New certificates first: one node refuses leaves the listener as it was (connections included).
+    if (this.tls && cfg.tls && cfg !== this.cfg) this.tls.update(this.server as tls.Server, cfg.tls);
     this.cfg = cfg;
     this.server.maxConnections = cfg.connectionLimit >= 0 ? cfg.connectionLimit : Number.POSITIVE_INFINITY;
   }
@@ -407,6 +437,8 @@ class Exchange implements UpstreamOwner {
   private readonly ctx: { clientIp: string; clientPort: number; sticky?: string };
   private readonly upgrade: boolean;
   private readonly clientKeepAlive: boolean;
+  /** The client's TLS connection (TERMINATED_HTTPS), for SSL rules and X-SSL-* headers. */
+  private tlsInfo: ClientTls | null = null;
   /** A local answer (policy, no pool): its keep-alive decision, taken once the body is read. */
   private local: boolean | null = null;
   /** Client bytes past this request's body (a pipelined next request). */
@@ -448,8 +480,9 @@ class Exchange implements UpstreamOwner {
     const path = q < 0 ? req.target : req.target.slice(0, q);
     let poolId = this.l.cfg.defaultPoolId;
     let answer: { status: number; location?: string } | null = null;
+    this.tlsInfo = clientTls(this.client);
     for (const p of this.l.cfg.policies) {
-      if (!policyMatches(p, req, path)) continue;
+      if (!policyMatches(p, req, path, this.tlsInfo)) continue;
       if (p.action === 'REJECT') answer = { status: 403 };
       else if (p.action === 'REDIRECT_TO_URL') answer = { status: p.redirectHttpCode, location: p.redirectUrl! };
       else if (p.action === 'REDIRECT_PREFIX') answer = { status: p.redirectHttpCode, location: `${p.redirectPrefix!.replace(/\/$/, '')}${req.target}` };
@@ -488,7 +521,12 @@ class Exchange implements UpstreamOwner {
       fields.push(['X-Forwarded-For', prev ? `${prev}, ${this.ctx.clientIp}` : this.ctx.clientIp]);
     }
     if (ins.forwardedPort) fields.push(['X-Forwarded-Port', String(this.l.cfg.port)]);
-    if (ins.forwardedProto) fields.push(['X-Forwarded-Proto', 'http']);
+    if (ins.forwardedProto) fields.push(['X-Forwarded-Proto', this.tlsInfo ? 'https' : 'http']);
+    if (this.tlsInfo && this.l.cfg.sslHeaders?.length) {
+      const names = new Set(this.l.cfg.sslHeaders.map((h) => h.toLowerCase()));
+      fields = fields.filter(([k]) => !names.has(k.toLowerCase()));
+      fields.push(...this.tlsInfo.headers(this.l.cfg.sslHeaders));
+    }
     if (this.upgrade) fields.push(['Connection', 'upgrade']);
     else if (this.req.minor === 0) fields.push(['Connection', 'keep-alive']);
     return serialiseHead(`${this.req.method} ${this.req.target} HTTP/1.${this.req.minor}`, fields);
@@ -574,7 +612,7 @@ class Exchange implements UpstreamOwner {
     const s: OwnedSocket =
       idle ??
       (pool.cfg.tls
-        ? tls.connect({ host: m.cfg.address, port: m.cfg.port, rejectUnauthorized: false })
+        ? tls.connect(memberTlsOptions(pool.cfg.tlsOptions, m.cfg.address, m.cfg.port))
         : net.connect({ host: m.cfg.address, port: m.cfg.port, noDelay: true }));
     this.upstream = s;
     this.wired = false;

@@ -18,7 +18,12 @@ import { UdpListener } from './udp.js';
 type AnyListener = BuiltinListener & { destroy(): void };
 
 /** Listeners with the same key can be reconfigured in place. */
-const keyOf = (l: RtListener) => `${l.protocol === 'HTTP' ? 'http' : l.protocol === 'UDP' ? 'udp' : 'tcp'}/${l.port}`;
+const KIND = new Map<RtListener['protocol'], string>([
+  ['HTTP', 'http'],
+  ['TERMINATED_HTTPS', 'https'],
+  ['UDP', 'udp'],
+]);
+const keyOf = (l: RtListener) => `${KIND.get(l.protocol) ?? 'tcp'}/${l.port}`;
 
 export class BuiltinInstance implements LbInstance {
   private readonly pools = new Map<string, PoolState>();
@@ -39,7 +44,7 @@ export class BuiltinInstance implements LbInstance {
 
   private async open(l: RtListener): Promise<AnyListener> {
     const address = this.placement.address;
-    if (l.protocol === 'HTTP') return HttpListener.open(l, address, this.lookup);
+    if (l.protocol === 'HTTP' || l.protocol === 'TERMINATED_HTTPS') return HttpListener.open(l, address, this.lookup);
     if (l.protocol === 'UDP') return UdpListener.open(l, address, this.lookup);
     return TcpListener.open(l, address, this.lookup);
   }

@@ -8,6 +8,7 @@ import tls from 'node:tls';
 import type { RtListener } from '../config.js';
 import { type BuiltinListener, type Counters, type PoolLookup, cidrAllowed, clientIp, listenExclusive, newCounters, proxyHeader } from './common.js';
 import type { MemberState, PoolState } from './pool.js';
+import { memberTlsOptions } from './tls.js';
 
 export const RETRIES = 3;
 
@@ -26,7 +27,7 @@ export function connectMember(
       tried.add(m.cfg.id);
       m.active++;
       const socket = pool.cfg.tls
-        ? tls.connect({ host: m.cfg.address, port: m.cfg.port, rejectUnauthorized: false })
+        ? tls.connect(memberTlsOptions(pool.cfg.tlsOptions, m.cfg.address, m.cfg.port))
         : net.connect({ host: m.cfg.address, port: m.cfg.port, allowHalfOpen: true });
       socket.setNoDelay(true);
       const timer = setTimeout(() => fail(), Math.max(1, timeoutMs));

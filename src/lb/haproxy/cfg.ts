@@ -8,7 +8,7 @@
  */
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
-import type { RtListener, RtLoadBalancer, RtPolicy, RtPool, RtRule } from '../config.js';
+import type { RtCertificate, RtListener, RtLoadBalancer, RtPolicy, RtPool, RtRule, RtTlsParams } from '../config.js';
 
 /**
  * Global maxconn within the file-descriptor limit: HAProxy needs about two descriptors per
@@ -56,18 +56,109 @@ function acl(name: string, r: RtRule): string {
       return `acl ${name} req.hdr(${r.key}) -m ${m} ${quote(r.value)}`;
     case 'COOKIE':
       return `acl ${name} req.cook(${r.key}) -m ${m} ${quote(r.value)}`;
+    // Client-certificate rules, as Octavia's template writes them.
+    case 'SSL_CONN_HAS_CERT':
+      return `acl ${name} ssl_c_used`;
+    case 'SSL_VERIFY_RESULT':
+      return `acl ${name} ssl_c_verify eq ${Number(r.value)}`;
+    case 'SSL_DN_FIELD':
+      return `acl ${name} ssl_c_s_dn(${r.key}) -m ${m} ${quote(r.value)}`;
     default:
-      // Client-certificate rules need TLS termination, which this engine does not do.
       return `acl ${name} always_false`;
   }
 }
 
 export const backendName = (pool: RtPool, l: RtListener) => `${pool.id}:${l.id}`;
 
-function frontend(lb: RtLoadBalancer, l: RtListener, bindAddress: string, globalMax: number): string[] {
-  const http = l.protocol === 'HTTP';
+/** HTTP-mode listeners: plain HTTP, and HTTPS once terminated here. */
+const isHttp = (l: RtListener) => l.protocol === 'HTTP' || l.protocol === 'TERMINATED_HTTPS';
+
+const HAPROXY_VERSION: Record<string, string> = { SSLv3: 'SSLv3', TLSv1: 'TLSv1.0', 'TLSv1.1': 'TLSv1.1', 'TLSv1.2': 'TLSv1.2', 'TLSv1.3': 'TLSv1.3' };
+const VERSION_ORDER = ['SSLv3', 'TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'];
+
+/** tls_versions, tls_ciphers and alpn_protocols as bind/server keywords. */
+function tlsParams(p: RtTlsParams, alpn: boolean): string[] {
+  const out: string[] = [];
+  const v = p.versions.filter((x) => VERSION_ORDER.includes(x)).sort((a, b) => VERSION_ORDER.indexOf(a) - VERSION_ORDER.indexOf(b));
+  if (v.length) out.push(`ssl-min-ver ${HAPROXY_VERSION[v[0]]}`, `ssl-max-ver ${HAPROXY_VERSION[v[v.length - 1]]}`);
+  if (p.ciphers) {
+    // OpenSSL takes TLS 1.3 suites apart from the older ciphers.
+    const all = p.ciphers.split(':').filter(Boolean);
+    const v13 = all.filter((c) => c.startsWith('TLS_'));
+    const older = all.filter((c) => !c.startsWith('TLS_'));
+    if (older.length) out.push(`ciphers ${older.join(':')}`);
+    if (v13.length) out.push(`ciphersuites ${v13.join(':')}`);
+  }
+  if (alpn && p.alpn.length) out.push(`alpn ${p.alpn.join(',')}`);
+  return out;
+}
+
+/** Where the TLS files of a load balancer live (the runtime writes them, 0600, before `haproxy -c`). */
+export interface TlsPaths {
+  certificate(c: RtCertificate): string;
+  crtList(l: RtListener): string;
+  pem(ownerId: string, what: 'ca' | 'crl'): string;
+}
+
+export function tlsPaths(dir: string): TlsPaths {
+  return {
+    certificate: (c) => `${dir}/${c.id}.pem`,
+    crtList: (l) => `${dir}/${l.id}.crt-list`,
+    pem: (ownerId, what) => `${dir}/${ownerId}-${what}.pem`,
+  };
+}
+
+/** Every TLS file the configuration names, path → content (certificate files hold the key). */
+export function tlsFiles(lb: RtLoadBalancer, paths: TlsPaths): Map<string, string> {
+  const files = new Map<string, string>();
+  const cert = (c: RtCertificate) => files.set(paths.certificate(c), `${c.chain.trim()}\n${c.key.trim()}\n`);
+  for (const l of lb.listeners) {
+    if (!l.tls) continue;
+    for (const c of l.tls.certificates) cert(c);
+    // The first line is the default certificate; HAProxy picks the others by their names.
+    files.set(paths.crtList(l), l.tls.certificates.map((c) => `${paths.certificate(c)}\n`).join(''));
+    if (l.tls.clientCa) files.set(paths.pem(l.id, 'ca'), l.tls.clientCa);
+    if (l.tls.clientCrl) files.set(paths.pem(l.id, 'crl'), l.tls.clientCrl);
+  }
+  for (const p of lb.pools) {
+    const t = p.tlsOptions;
+    if (!p.tls || !t) continue;
+    if (t.clientCertificate) cert(t.clientCertificate);
+    if (t.ca) files.set(paths.pem(p.id, 'ca'), t.ca);
+    if (t.crl) files.set(paths.pem(p.id, 'crl'), t.crl);
+  }
+  return files;
+}
+
+/** The X-SSL-* headers of Octavia's template. */
+const SSL_HEADER_VALUES = new Map([
+  ['X-SSL-Client-Verify', '%[ssl_c_verify]'],
+  ['X-SSL-Client-Has-Cert', '%[ssl_c_used]'],
+  ['X-SSL-Client-DN', '%{+Q}[ssl_c_s_dn]'],
+  ['X-SSL-Client-CN', '%{+Q}[ssl_c_s_dn(cn)]'],
+  ['X-SSL-Issuer', '%{+Q}[ssl_c_i_dn]'],
+  ['X-SSL-Client-SHA1', '%{+Q}[ssl_c_sha1,hex]'],
+  ['X-SSL-Client-Not-Before', '%{+Q}[ssl_c_notbefore]'],
+  ['X-SSL-Client-Not-After', '%{+Q}[ssl_c_notafter]'],
+]);
+
+function bindLine(l: RtListener, bindAddress: string, paths: TlsPaths | null): string {
+  const parts = [`    bind ${addr(bindAddress, l.port)}`];
+  if (l.tls && paths) {
+    parts.push(`ssl crt-list ${paths.crtList(l)}`);
+    if (l.tls.clientAuth !== 'NONE' && l.tls.clientCa) {
+      parts.push(`ca-file ${paths.pem(l.id, 'ca')} verify ${l.tls.clientAuth === 'MANDATORY' ? 'required' : 'optional'}`);
+      if (l.tls.clientCrl) parts.push(`crl-file ${paths.pem(l.id, 'crl')}`);
+    }
+    parts.push(...tlsParams(l.tls, true));
+  }
+  return parts.join(' ');
+}
+
+function frontend(lb: RtLoadBalancer, l: RtListener, bindAddress: string, globalMax: number, paths: TlsPaths | null): string[] {
+  const http = isHttp(l);
   const pools = new Map(lb.pools.map((p) => [p.id, p]));
-  const out = [`frontend ${l.id}`, `    bind ${addr(bindAddress, l.port)}`, `    mode ${http ? 'http' : 'tcp'}`];
+  const out = [`frontend ${l.id}`, bindLine(l, bindAddress, paths), `    mode ${http ? 'http' : 'tcp'}`];
   out.push(`    maxconn ${l.connectionLimit >= 0 ? Math.min(l.connectionLimit, globalMax) : globalMax}`);
   out.push(`    timeout client ${ms(l.timeoutClientData)}`);
   if (l.allowedCidrs.length) out.push(`    tcp-request connection reject unless { src ${l.allowedCidrs.join(' ')} }`);
@@ -75,7 +166,11 @@ function frontend(lb: RtLoadBalancer, l: RtListener, bindAddress: string, global
   if (http) {
     if (l.insertHeaders.forwardedFor) out.push('    option forwardfor');
     if (l.insertHeaders.forwardedPort) out.push('    http-request set-header X-Forwarded-Port %[dst_port]');
-    if (l.insertHeaders.forwardedProto) out.push('    http-request set-header X-Forwarded-Proto http');
+    if (l.insertHeaders.forwardedProto) out.push(`    http-request set-header X-Forwarded-Proto ${l.tls ? 'https' : 'http'}`);
+    for (const h of l.sslHeaders ?? []) {
+      const v = SSL_HEADER_VALUES.get(h);
+      if (v) out.push(`    http-request set-header ${h} ${v}`);
+    }
     // Policies apply in position order: the first that matches wins, whatever its action.
     const decided = '!{ var(txn.l7pool) -m found }';
     l.policies.forEach((p: RtPolicy, i) => {
@@ -100,8 +195,8 @@ function frontend(lb: RtLoadBalancer, l: RtListener, bindAddress: string, global
   return out;
 }
 
-function backend(pool: RtPool, l: RtListener, checkScript: string | null): string[] {
-  const http = l.protocol === 'HTTP';
+function backend(pool: RtPool, l: RtListener, checkScript: string | null, paths: TlsPaths | null): string[] {
+  const http = isHttp(l);
   const out = [`backend ${backendName(pool, l)}`, `    mode ${http ? 'http' : 'tcp'}`, ...BALANCE[pool.algorithm].map((x) => `    ${x}`)];
   if (pool.algorithm === 'SOURCE_IP_PORT')
     out.push(http ? '    http-request set-var(txn.sport) src_port' : '    tcp-request content set-var(txn.sport) src_port');
@@ -161,13 +256,29 @@ function backend(pool: RtPool, l: RtListener, checkScript: string | null): strin
     if (sp?.type === 'HTTP_COOKIE' && http) parts.push(`cookie ${m.id}`);
     if (pool.protocol === 'PROXY') parts.push('send-proxy');
     if (pool.protocol === 'PROXYV2') parts.push('send-proxy-v2');
-    if (pool.tls) parts.push('ssl verify none');
+    if (pool.tls) parts.push(...serverTls(pool, paths));
     out.push(parts.join(' '));
   }
   return out;
 }
 
+/** A TLS pool's member side: client certificate, CA and CRL, versions, ciphers, ALPN. */
+function serverTls(pool: RtPool, paths: TlsPaths | null): string[] {
+  const t = pool.tlsOptions;
+  const out = ['ssl'];
+  if (!t || !paths) return [...out, 'verify none'];
+  if (t.clientCertificate) out.push(`crt ${paths.certificate(t.clientCertificate)}`);
+  if (t.ca) {
+    out.push(`ca-file ${paths.pem(pool.id, 'ca')} verify required`);
+    if (t.crl) out.push(`crl-file ${paths.pem(pool.id, 'crl')}`);
+  } else out.push('verify none');
+  out.push(...tlsParams(t, true));
+  return out;
+}
+
 export interface CfgOptions {
+  /** Where the TLS files live (tlsPaths); null: no TLS listener or pool is served. */
+  tls?: TlsPaths | null;
   bindAddress: string;
   statsSocket: string;
   /** Path of the PING external-check script (written by the runtime). */
@@ -199,11 +310,11 @@ export function haproxyConfig(lb: RtLoadBalancer, o: CfgOptions): string {
     '',
   ];
   for (const l of tcpListeners) {
-    lines.push(...frontend(lb, l, o.bindAddress, globalMax), '');
+    lines.push(...frontend(lb, l, o.bindAddress, globalMax, o.tls ?? null), '');
     const used = new Set<string>();
     if (l.defaultPoolId) used.add(l.defaultPoolId);
     for (const p of l.policies) if (p.redirectPoolId) used.add(p.redirectPoolId);
-    for (const p of lb.pools) if (used.has(p.id) && p.protocol !== 'UDP') lines.push(...backend(p, l, needsPing ? o.pingScript : null), '');
+    for (const p of lb.pools) if (used.has(p.id) && p.protocol !== 'UDP') lines.push(...backend(p, l, needsPing ? o.pingScript : null, o.tls ?? null), '');
   }
   return lines.join('\n');
 }

@@ -7,8 +7,9 @@
  * server-state file. Member state and counters come from the stats socket (`show stat`).
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, readdir, rename, rm, rmdir, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, readdir, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
@@ -18,7 +19,7 @@ import { BuiltinInstance } from '../builtin/instance.js';
 import type { RtLoadBalancer } from '../config.js';
 import { externalCheckScript } from '../icmp.js';
 import { type LbInstance, type LbRuntime, type Placement, ZERO_COUNTERS, addCounters } from '../runtime.js';
-import { haproxyConfig } from './cfg.js';
+import { haproxyConfig, tlsFiles, tlsPaths } from './cfg.js';
 
 export async function findHaproxy(): Promise<string | null> {
   for (const p of ['/usr/sbin/haproxy', '/usr/local/sbin/haproxy', '/usr/bin/haproxy']) if (existsSync(p)) return p;
@@ -96,6 +97,8 @@ class HaproxyInstance implements LbInstance {
   private readonly sock: string;
   private readonly stateFile: string;
   private readonly pingScript: string;
+  /** Certificates, keys, CAs and CRLs: `<data dir>/lb-tls/<load balancer>/`, 0700 and 0600. */
+  private readonly tlsDir: string;
   private stopped = false;
 
   constructor(
@@ -103,10 +106,12 @@ class HaproxyInstance implements LbInstance {
     readonly lbId: string,
     private readonly placement: Placement,
     baseDir: string,
+    tlsBase: string,
     private readonly log: Logger,
     private readonly onHealthChange: () => void,
   ) {
     this.dir = join(baseDir, lbId);
+    this.tlsDir = join(tlsBase, lbId);
     this.cfgPath = join(this.dir, 'haproxy.cfg');
     this.sock = join(this.dir, 'stats.sock');
     this.stateFile = join(this.dir, 'servers-state');
@@ -131,8 +136,23 @@ class HaproxyInstance implements LbInstance {
       await writeFile(this.pingScript, externalCheckScript(timeout));
       await chmod(this.pingScript, 0o755);
     }
-    let text = haproxyConfig(cfg, { bindAddress: this.placement.address, statsSocket: this.sock, pingScript: this.pingScript, user: this.placement.user });
+    const paths = tlsPaths(this.tlsDir);
+    const files = tlsFiles(cfg, paths);
+    await this.writeTls(files);
+    let text = haproxyConfig(cfg, {
+      bindAddress: this.placement.address,
+      statsSocket: this.sock,
+      pingScript: this.pingScript,
+      user: this.placement.user,
+      tls: files.size ? paths : null,
+    });
     text = text.replace('defaults\n', `    server-state-file ${this.stateFile}\ndefaults\n    load-server-state-from-file global\n`);
+    // HAProxy reads certificates at start: new TLS files need a reload even when the text is the same.
+    if (files.size) {
+      const digest = createHash('sha256');
+      for (const [path, content] of [...files].sort(([x], [y]) => x.localeCompare(y))) digest.update(`${path}\0${content}\0`);
+      text += `# tls ${digest.digest('hex')}\n`;
+    }
     if (!cfg.listeners.some((l) => l.protocol !== 'UDP')) {
       await this.stopProcess();
       this.lastText = '';
@@ -146,6 +166,39 @@ class HaproxyInstance implements LbInstance {
     await rename(next, this.cfgPath);
     await this.start();
     this.lastText = text;
+    // The new process has read its files: those no configuration names any more can go.
+    await this.pruneTls(files);
+  }
+
+  /**
+   * Write the TLS files (private keys among them) readable by their owner only: PocketStack, or
+   * the load-balancer user HAProxy drops to when PocketStack is root. Written beside and renamed,
+   * so a running HAProxy never sees half a file; never logged.
+   */
+  private async writeTls(files: Map<string, string>): Promise<void> {
+    if (!files.size) return;
+    await mkdir(this.tlsDir, { recursive: true, mode: 0o700 });
+    await chmod(this.tlsDir, 0o700);
+    const owner = this.placement.user;
+    if (owner) await chown(this.tlsDir, owner.uid, owner.gid);
+    for (const [path, content] of files) {
+      const tmp = `${path}.next`;
+      await writeFile(tmp, content, { mode: 0o600 });
+      await chmod(tmp, 0o600);
+      if (owner) await chown(tmp, owner.uid, owner.gid);
+      await rename(tmp, path);
+    }
+  }
+
+  private async pruneTls(keep: Map<string, string>): Promise<void> {
+    let names: string[];
+    try {
+      names = await readdir(this.tlsDir);
+    } catch {
+      return;
+    }
+    for (const n of names) if (!keep.has(join(this.tlsDir, n))) await rm(join(this.tlsDir, n), { force: true });
+    if (!keep.size) await rmdir(this.tlsDir).catch(() => undefined);
   }
 
   /** `haproxy -c`: a configuration HAProxy refuses never replaces the running one. */
@@ -283,6 +336,7 @@ class HaproxyInstance implements LbInstance {
     await this.stopProcess();
     await this.udp?.stop();
     await rm(this.dir, { recursive: true, force: true });
+    await rm(this.tlsDir, { recursive: true, force: true });
   }
 }
 
@@ -293,10 +347,12 @@ export class HaproxyRuntime implements LbRuntime {
     private readonly baseDir: string,
     private readonly log: Logger,
     private readonly onHealthChange: (lbId: string) => void = () => undefined,
+    /** Where TLS files go: under the data directory (not /tmp: they hold private keys). */
+    private readonly tlsBase: string = join(baseDir, 'tls'),
   ) {}
 
   create(lbId: string, placement: Placement): LbInstance {
-    return new HaproxyInstance(this.bin, lbId, placement, this.baseDir, this.log, () => this.onHealthChange(lbId));
+    return new HaproxyInstance(this.bin, lbId, placement, this.baseDir, this.tlsBase, this.log, () => this.onHealthChange(lbId));
   }
 
   /** At shutdown (every load balancer stopped): the run directory goes when it is empty. */
@@ -306,6 +362,9 @@ export class HaproxyRuntime implements LbRuntime {
 
   /** Stop processes an earlier PocketStack left for load balancers that no longer exist. */
   async cleanup(keep: Set<string>): Promise<void> {
+    for (const id of await readdir(this.tlsBase).catch(() => [] as string[])) {
+      if (!keep.has(id)) await rm(join(this.tlsBase, id), { recursive: true, force: true });
+    }
     let entries: string[] = [];
     try {
       entries = await readdir(this.baseDir);

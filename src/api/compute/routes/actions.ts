@@ -1,4 +1,3 @@
-import { novaBadRequest } from '../../../core/compute/errors.js';
 import { ComputeEdge } from '../edge.js';
 import { CONSOLE_OUTPUT_SCHEMA, REBOOT_SCHEMA, validateBody } from '../schemas.js';
 
@@ -9,9 +8,7 @@ export function actionRoutes(edge: ComputeEdge): void {
   app.post('/v2.1/servers/:id/action', async (req, reply) => {
     const ctx = edge.caller(req);
     const id = edge.params(req).id;
-    const b = edge.body(req);
-    if (typeof b !== 'object' || b === null || Array.isArray(b) || Object.keys(b).length === 0) throw novaBadRequest('Malformed request body');
-    const [name] = Object.keys(b);
+    const [name, b] = edge.actionBody(req);
     if (name === 'os-getConsoleOutput') {
       validateBody(CONSOLE_OUTPUT_SCHEMA, b);
       const raw = (b as { 'os-getConsoleOutput': { length?: number | string | null } })['os-getConsoleOutput'].length;
@@ -19,7 +16,7 @@ export function actionRoutes(edge: ComputeEdge): void {
       return { output };
     }
     if (name === 'reboot') validateBody(REBOOT_SCHEMA, b);
-    await compute.actions.run(ctx, id, name, b as Record<string, unknown>);
+    await compute.actions.run(ctx, id, name, b);
     return ComputeEdge.noContent(reply, 202);
   });
 }

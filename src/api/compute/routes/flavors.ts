@@ -1,7 +1,8 @@
 import type { FastifyRequest } from 'fastify';
 import { novaBadRequest } from '../../../core/compute/errors.js';
 import { ComputeEdge } from '../edge.js';
-import { EXTRA_SPECS_SCHEMA, FLAVOR_CREATE_SCHEMA, truthy, validateBody } from '../schemas.js';
+import { isDict } from '../../../util/json.js';
+import { EXTRA_SPECS_SCHEMA, FLAVOR_CREATE_SCHEMA, FLAVOR_QUERY_SCHEMA, truthy, validateBody, validateQuery } from '../schemas.js';
 import { flavorBasic, flavorView } from '../views.js';
 
 /** Flavors, their extra specs (os-extra_specs) and who may use a private one (os-flavor-access). */
@@ -19,6 +20,7 @@ export function flavorRoutes(edge: ComputeEdge): void {
       if (!/^\s*-?\d+\s*$/.test(raw)) throw novaBadRequest(`Invalid ${label} filter [${raw}]`);
       return Number(raw);
     };
+    validateQuery(FLAVOR_QUERY_SCHEMA, Object.fromEntries(q));
     const { limit, marker } = edge.limitAndMarker(q);
     const flavors = await compute.flavors.list(ctx, {
       isPublic: one('is_public'),
@@ -106,10 +108,11 @@ export function flavorRoutes(edge: ComputeEdge): void {
   app.post('/v2.1/flavors/:id/action', async (req) => {
     const ctx = edge.caller(req);
     const id = edge.params(req).id;
-    const b = (edge.body(req) ?? {}) as Record<string, { tenant?: string } | undefined>;
-    const grant = 'addTenantAccess' in b;
-    if (!grant && !('removeTenantAccess' in b)) throw novaBadRequest(`There is no such action: ${Object.keys(b)[0] ?? ''}`);
-    const tenant = (grant ? b.addTenantAccess : b.removeTenantAccess)?.tenant;
+    const [name, b] = edge.actionBody(req);
+    const grant = name === 'addTenantAccess';
+    if (!grant && name !== 'removeTenantAccess') throw novaBadRequest(`There is no such action: ${name}`);
+    const args = b[name];
+    const tenant = isDict(args) ? args.tenant : undefined;
     if (typeof tenant !== 'string') throw novaBadRequest("Invalid input for field/attribute tenant. Value: None. 'tenant' is a required property");
     const list = await compute.flavors.grant(ctx, id, tenant, grant);
     return { flavor_access: list.map((p) => ({ flavor_id: id, tenant_id: p })) };

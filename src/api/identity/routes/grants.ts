@@ -1,25 +1,42 @@
 import type { FastifyRequest } from 'fastify';
-import { SYSTEM_ALL, type TargetType } from '../../../core/identity/assignments.js';
+import { type Actor, type ActorType, type Assignment, SYSTEM_ALL, type TargetType } from '../../../core/identity/assignments.js';
+import { DomainError } from '../../../core/errors.js';
 import { validationError } from '../../../core/identity/errors.js';
 import type { Role } from '../../../core/identity/model.js';
 import { enforce, type PolicyTarget, readerDomain } from '../../../core/identity/policy.js';
 import { IdentityEdge } from '../edge.js';
 import { type AssignmentNames, assignmentView, roleView } from '../views.js';
 
-type GrantParams = { target?: string; user: string; role?: string };
+type GrantParams = { target?: string; actor: string; role?: string };
 
-/** Role grants (project, domain, system), the role assignment list and implied-role rules. */
+/** Keystone's DomainSpecificRoleMismatch (a Forbidden with its own words). */
+const roleDomainMismatch = (projectId: string, roleId: string) =>
+  new DomainError('forbidden', 'DomainSpecificRoleMismatch', `Project ${projectId} must be in the same domain as the role ${roleId} being assigned.`);
+
+/** Role grants (project, domain, system; to users and groups), the role assignment list and implied-role rules. */
 export function grantRoutes(edge: IdentityEdge): void {
   const { identity } = edge;
 
   /**
-   * Resolve a grant's role, user and target as Keystone builds its policy target: each unknown
-   * id is a 404, in that order, before the policy check. A revoke may name a user that is gone.
+   * Resolve a grant's role, actor and target as Keystone builds its policy target: each unknown
+   * id is a 404, in that order, before the policy check. A revoke may name an actor that is gone.
    */
-  const resolve = async (type: TargetType, p: GrantParams, allowMissingUser = false): Promise<PolicyTarget> => {
-    if (p.role !== undefined) await identity.roles.get(p.role);
-    const user = allowMissingUser ? await identity.users.find(p.user) : await identity.users.get(p.user);
-    const target: PolicyTarget = { userId: p.user, userDomainId: user?.domain_id };
+  const resolve = async (
+    type: TargetType,
+    actorType: ActorType,
+    p: GrantParams,
+    allowMissingActor = false,
+  ): Promise<PolicyTarget & { roleDomain?: string | null }> => {
+    const role = p.role !== undefined ? await identity.roles.get(p.role) : undefined;
+    const target: PolicyTarget & { roleDomain?: string | null } = { roleDomain: role?.domain_id };
+    if (actorType === 'user') {
+      const user = allowMissingActor ? await identity.users.find(p.actor) : await identity.users.get(p.actor);
+      target.userId = p.actor;
+      target.userDomainId = user?.domain_id;
+    } else {
+      const group = allowMissingActor ? await identity.groups.find(p.actor) : await identity.groups.get(p.actor);
+      target.groupDomainId = group?.domain_id;
+    }
     if (type === 'project') {
       const project = await identity.projects.get(p.target!);
       target.projectId = project.id;
@@ -30,50 +47,55 @@ export function grantRoutes(edge: IdentityEdge): void {
     return target;
   };
 
-  const grantPaths: Array<[TargetType, string]> = [
-    ['project', '/v3/projects/:target/users/:user/roles'],
-    ['domain', '/v3/domains/:target/users/:user/roles'],
-    ['system', '/v3/system/users/:user/roles'],
-  ];
-  for (const [type, path] of grantPaths) {
-    const action = (verb: 'check' | 'list' | 'create' | 'revoke') =>
-      type === 'system'
-        ? `identity:${verb === 'list' ? 'list' : verb}_system_grant${verb === 'list' ? 's' : ''}_for_user`
-        : `identity:${verb}_grant${verb === 'list' ? 's' : ''}`;
-    const targetId = (p: GrantParams) => (type === 'system' ? SYSTEM_ALL : p.target!);
+  for (const actorType of ['user', 'group'] as const) {
+    const grantPaths: Array<[TargetType, string]> = [
+      ['project', `/v3/projects/:target/${actorType}s/:actor/roles`],
+      ['domain', `/v3/domains/:target/${actorType}s/:actor/roles`],
+      ['system', `/v3/system/${actorType}s/:actor/roles`],
+    ];
+    for (const [type, path] of grantPaths) {
+      const action = (verb: 'check' | 'list' | 'create' | 'revoke') =>
+        type === 'system'
+          ? `identity:${verb === 'list' ? 'list' : verb}_system_grant${verb === 'list' ? 's' : ''}_for_${actorType}`
+          : `identity:${verb}_grant${verb === 'list' ? 's' : ''}`;
+      const targetId = (p: GrantParams) => (type === 'system' ? SYSTEM_ALL : p.target!);
+      const actor = (p: GrantParams): Actor => ({ type: actorType, id: p.actor });
 
-    edge.route('GET', path, async (req) => {
-      const caller = edge.caller(req);
-      const p = req.params as GrantParams;
-      enforce(action('list'), caller, await resolve(type, p));
-      const roles = await identity.assignments.grants(p.user, type, targetId(p));
-      return edge.collection(
-        req,
-        'roles',
-        roles.map((r: Role) => roleView(edge.base(req), r)),
-      );
-    });
-    edge.route(['GET'], `${path}/:role`, async (req, reply) => {
-      const caller = edge.caller(req);
-      const p = req.params as GrantParams;
-      enforce(action('check'), caller, await resolve(type, p));
-      await identity.assignments.check(p.user, type, targetId(p), p.role!);
-      return IdentityEdge.noContent(reply);
-    });
-    edge.route('PUT', `${path}/:role`, async (req, reply) => {
-      const caller = edge.caller(req);
-      const p = req.params as GrantParams;
-      enforce(action('create'), caller, await resolve(type, p));
-      await identity.assignments.grant(p.user, type, targetId(p), p.role!);
-      return IdentityEdge.noContent(reply);
-    });
-    edge.route('DELETE', `${path}/:role`, async (req, reply) => {
-      const caller = edge.caller(req);
-      const p = req.params as GrantParams;
-      enforce(action('revoke'), caller, await resolve(type, p, true));
-      await identity.assignments.revoke(p.user, type, targetId(p), p.role!);
-      return IdentityEdge.noContent(reply);
-    });
+      edge.route('GET', path, async (req) => {
+        const caller = edge.caller(req);
+        const p = req.params as GrantParams;
+        enforce(action('list'), caller, await resolve(type, actorType, p));
+        const roles = await identity.assignments.grants(actor(p), type, targetId(p));
+        return edge.collection(
+          req,
+          'roles',
+          roles.map((r: Role) => roleView(edge.base(req), r)),
+        );
+      });
+      edge.route(['GET'], `${path}/:role`, async (req, reply) => {
+        const caller = edge.caller(req);
+        const p = req.params as GrantParams;
+        enforce(action('check'), caller, await resolve(type, actorType, p));
+        await identity.assignments.check(actor(p), type, targetId(p), p.role!);
+        return IdentityEdge.noContent(reply);
+      });
+      edge.route('PUT', `${path}/:role`, async (req, reply) => {
+        const caller = edge.caller(req);
+        const p = req.params as GrantParams;
+        const target = await resolve(type, actorType, p);
+        enforce(action('create'), caller, target);
+        if (type === 'project' && target.roleDomain && target.roleDomain !== target.projectDomainId) throw roleDomainMismatch(p.target!, p.role!);
+        await identity.assignments.grant(actor(p), type, targetId(p), p.role!);
+        return IdentityEdge.noContent(reply);
+      });
+      edge.route('DELETE', `${path}/:role`, async (req, reply) => {
+        const caller = edge.caller(req);
+        const p = req.params as GrantParams;
+        enforce(action('revoke'), caller, await resolve(type, actorType, p, true));
+        await identity.assignments.revoke(actor(p), type, targetId(p), p.role!);
+        return IdentityEdge.noContent(reply);
+      });
+    }
   }
 
   // ------------------------------------------------------------ GET /v3/role_assignments
@@ -92,11 +114,12 @@ export function grantRoutes(edge: IdentityEdge): void {
     if (q('user.id') && q('group.id')) throw validationError('Specify a user or group, not both');
     const effective = edge.flag(req, 'effective');
     if (effective && q('group.id')) throw validationError('Combining effective and group filter will always result in an empty list.');
-    // Groups and inherited grants are not built: such filters match nothing.
-    if (q('group.id') || q('scope.OS-INHERIT:inherited_to')) return edge.collection(req, 'role_assignments', []);
+    // Inherited grants (OS-INHERIT) are not built: such a filter matches nothing.
+    if (q('scope.OS-INHERIT:inherited_to')) return edge.collection(req, 'role_assignments', []);
 
     let list = await identity.assignments.list({
       userId: q('user.id'),
+      groupId: q('group.id'),
       roleId: q('role.id'),
       projectId: q('scope.project.id'),
       domainId: q('scope.domain.id'),
@@ -116,17 +139,19 @@ export function grantRoutes(edge: IdentityEdge): void {
     );
   });
 
-  const namesFor = async (list: Array<{ userId: string; targetType: TargetType; targetId: string; roleId: string }>): Promise<AssignmentNames> => {
+  const namesFor = async (list: Assignment[]): Promise<AssignmentNames> => {
     const domains = new Map((await identity.domains.list()).map((d) => [d.id, d.name]));
-    const users = await identity.users.list({ ids: [...new Set(list.map((a) => a.userId))] });
+    const users = await identity.users.list({ ids: [...new Set(list.flatMap((a) => (a.userId ? [a.userId] : [])))] });
+    const groups = await identity.groups.list({ ids: [...new Set(list.flatMap((a) => (a.groupId ? [a.groupId] : [])))] });
     const projects = await identity.projects.list({ ids: [...new Set(list.filter((a) => a.targetType === 'project').map((a) => a.targetId))] });
     const roles = await identity.roles.list({ ids: [...new Set(list.map((a) => a.roleId))] });
     const ref = (domainId: string) => ({ id: domainId, name: domains.get(domainId) ?? '' });
     return {
       users: new Map(users.map((u) => [u.id, { name: u.name, domain: ref(u.domain_id) }])),
+      groups: new Map(groups.map((g) => [g.id, { name: g.name, domain: ref(g.domain_id) }])),
       projects: new Map(projects.map((p) => [p.id, { name: p.name, domain: ref(p.domain_id) }])),
       domains,
-      roles: new Map(roles.map((r) => [r.id, r.name])),
+      roles: new Map(roles.map((r) => [r.id, { name: r.name, ...(r.domain_id ? { domain: ref(r.domain_id) } : {}) }])),
     };
   };
 

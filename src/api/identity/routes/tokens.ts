@@ -4,6 +4,7 @@ import { enforce } from '../../../core/identity/policy.js';
 import type { TokenInfo } from '../../../core/identity/service.js';
 import { SYSTEM_ALL } from '../../../core/identity/assignments.js';
 import { IdentityEdge } from '../edge.js';
+import { signedRequest } from './oauth1.js';
 import { tokenIssue } from '../schemas.js';
 import { validator } from '../validate.js';
 import { isDict } from '../../../util/json.js';
@@ -41,7 +42,7 @@ export function tokenRoutes(edge: IdentityEdge): void {
 
   edge.route('POST', '/v2.0/tokens', async (req) => {
     const { token, info } = await identity.authenticateV2(edge.json(req));
-    return accessView(token, info, identity.catalog);
+    return accessView(token, info, await identity.catalogFor(info));
   });
 
   edge.route('POST', '/v3/auth/tokens', async (req, reply) => {
@@ -50,9 +51,9 @@ export function tokenRoutes(edge: IdentityEdge): void {
     // Valid against tokenIssue: an object.
     const checked = auth as Record<string, unknown> | null | undefined;
     if (checked) checkAuthRefs(checked);
-    const { token, info } = await identity.authenticateV3(checked);
+    const { token, info } = await identity.authenticateV3(checked, signedRequest(edge, req));
     reply.status(201).header('x-subject-token', token);
-    return tokenView(info, 'nocatalog' in (req.query as object) ? null : identity.catalog);
+    return tokenView(info, 'nocatalog' in (req.query as object) ? null : await identity.catalogFor(info), await identity.federation.enabledSps());
   });
 
   /** The X-Subject-Token's token, or Keystone's 404 saying why not. */
@@ -70,7 +71,7 @@ export function tokenRoutes(edge: IdentityEdge): void {
     const s = await subject(req);
     enforce(req.method === 'HEAD' ? 'identity:check_token' : 'identity:validate_token', caller, { tokenUserId: s.info.user.id });
     reply.header('x-subject-token', s.id);
-    return tokenView(s.info, 'nocatalog' in (req.query as object) ? null : identity.catalog);
+    return tokenView(s.info, 'nocatalog' in (req.query as object) ? null : await identity.catalogFor(s.info), await identity.federation.enabledSps());
   });
 
   edge.route('DELETE', '/v3/auth/tokens', async (req, reply) => {
@@ -86,7 +87,7 @@ export function tokenRoutes(edge: IdentityEdge): void {
     enforce('identity:get_auth_catalog', caller);
     // "A project-scoped token is required to produce a service catalog." (a security error: not shown)
     if (caller.scope.kind !== 'project') throw forbidden();
-    return { catalog: catalogView(identity.catalog), links: { self: `${edge.base(req)}/v3/auth/catalog` } };
+    return { catalog: catalogView(await identity.catalogFor(caller)), links: { self: `${edge.base(req)}/v3/auth/catalog` } };
   });
 
   edge.route('GET', '/v3/auth/projects', async (req) => {

@@ -1,0 +1,220 @@
+/**
+ * The key-manager endpoint (a Barbican v1 slice, port 9311): secrets, containers, consumers and
+ * ACLs over HTTP. Errors are Barbican's `{"code", "title", "description"}` (its JSONErrorHook over
+ * webob); 401s are keystonemiddleware's. Payloads travel only in request and response bodies,
+ * which are never logged (createApp logs method, URL and status).
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import { DomainError } from '../../core/errors.js';
+import type { EntityType, KeyManagerService } from '../../core/keymanager/service.js';
+import { kmErrors } from '../../core/keymanager/errors.js';
+import type { UnitOfWork } from '../../core/work.js';
+import { type TokenAuthenticator, keystoneMiddleware401, tokenAuth } from '../auth.js';
+import { REASON_PHRASES, baseUrl, caller, createApp, jsonBody } from '../http.js';
+
+export interface KeyManagerApiOptions {
+  logger: Logger;
+  service: KeyManagerService;
+  uow: UnitOfWork;
+  auth: TokenAuthenticator;
+  identityUrl: () => string;
+}
+
+type Handler = (req: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
+type Methods = Partial<Record<'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', Handler>>;
+
+/** pecan's answer for a path no controller serves (webob's 404 without a detail). */
+const pecanNotFound = () => new DomainError('not_found', 'PecanNotFound', '');
+const MAX_SECRET_BODY = 64 * 1024;
+
+/** Raw bodies of PUT /v1/secrets/{id} (binary payloads must not pass through a string). */
+const rawBodies = new WeakMap<FastifyRequest, Buffer>();
+
+export function buildKeyManagerApi(opts: KeyManagerApiOptions): FastifyInstance {
+  const app = createApp({
+    name: 'key-manager',
+    logger: opts.logger,
+    uow: opts.uow,
+    bodyLimit: MAX_SECRET_BODY,
+    // Barbican's paste pipeline: only the version list at `/` is outside auth_token.
+    auth: { publicRoutes: ['GET /'], unmatched: 'authenticated', authenticate: tokenAuth(opts.auth) },
+    errors: {
+      render(err, _req, reply) {
+        if (err.kind === 'unauthorized') return keystoneMiddleware401(reply, opts.identityUrl(), err.message);
+        return { code: err.status, title: REASON_PHRASES[err.status] ?? 'Error', description: err.message === '' ? null : err.message };
+      },
+    },
+  });
+  // Payloads come as the bytes sent: every content type is read as a buffer here.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (req, body, done) => {
+    const b = body as Buffer;
+    rawBodies.set(req, b);
+    req.rawBody = b.toString('utf8');
+    done(null, undefined);
+  });
+
+  const svc = opts.service;
+  const route = (path: string, methods: Methods) =>
+    app.route({
+      method: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD'],
+      url: path,
+      handler: async (req, reply) => {
+        const m = req.method === 'HEAD' ? 'GET' : req.method;
+        const h = m === 'GET' || m === 'POST' || m === 'PUT' || m === 'PATCH' || m === 'DELETE' ? methods[m] : undefined;
+        if (!h) throw new DomainError('method_not_allowed', 'HTTPMethodNotAllowed', '');
+        return h(req, reply);
+      },
+    });
+  const base = (req: FastifyRequest) => baseUrl(req);
+  const json = (req: FastifyRequest) => jsonBody(req, kmErrors.malformedJson);
+  const params = (req: FastifyRequest) => {
+    const out = new Map<string, string>();
+    const q = req.url.indexOf('?');
+    if (q >= 0) for (const [k, v] of new URLSearchParams(req.url.slice(q + 1))) if (!out.has(k)) out.set(k, v);
+    return out;
+  };
+  const id = (req: FastifyRequest) => (req.params as Record<string, string>).id;
+  /** enforce_content_types(['application/json']) on POST/PUT/PATCH of JSON documents. */
+  const needJson = (req: FastifyRequest) => {
+    const ct = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+    if (ct !== 'application/json') throw kmErrors.contentType(['application/json']);
+  };
+  const created = (reply: FastifyReply, ref: string, body: unknown) => {
+    reply.status(201).header('location', ref);
+    return body;
+  };
+
+  app.get('/', async (req, reply) => {
+    reply.status(300);
+    return {
+      versions: {
+        values: [
+          {
+            id: 'v1',
+            status: 'stable',
+            links: [
+              { rel: 'self', href: `${base(req)}/v1/` },
+              { rel: 'describedby', type: 'text/html', href: 'https://docs.openstack.org/' },
+            ],
+            'media-types': [{ base: 'application/json', type: 'application/vnd.openstack.key-manager-v1+json' }],
+          },
+        ],
+      },
+    };
+  });
+  route('/v1', {
+    GET: async (req) => ({
+      version: {
+        id: 'v1',
+        status: 'CURRENT',
+        min_version: '1.0',
+        max_version: '1.1',
+        links: [
+          { rel: 'self', href: `${base(req)}/v1/` },
+          { rel: 'describedby', type: 'text/html', href: 'https://docs.openstack.org/' },
+        ],
+        'media-types': [{ base: 'application/json', type: 'application/vnd.openstack.key-manager-v1+json' }],
+      },
+    }),
+  });
+
+  // ---------------------------------------------------------------- secrets
+  route('/v1/secrets', {
+    GET: async (req) => svc.listSecrets(caller(req), base(req), params(req)),
+    POST: async (req, reply) => {
+      needJson(req);
+      const r = await svc.createSecret(caller(req), base(req), json(req));
+      return created(reply, r.secret_ref, r);
+    },
+  });
+  const payload = async (req: FastifyRequest, reply: FastifyReply, operation?: string) => {
+    const accept = typeof req.headers.accept === 'string' ? req.headers.accept.split(',')[0].trim() : undefined;
+    const p = await svc.getPayload(caller(req), id(req), accept, operation);
+    reply.header('content-type', p.contentType);
+    return reply.send(p.body);
+  };
+  route('/v1/secrets/:id', {
+    // With an Accept other than JSON, Barbican's deprecated way of reading the payload.
+    GET: async (req, reply) => {
+      const accept = req.headers.accept;
+      if (accept === undefined || accept === '' || accept === 'application/json' || accept === '*/*') return svc.getSecret(caller(req), base(req), id(req));
+      return payload(req, reply, 'Secret retrieval');
+    },
+    PUT: async (req, reply) => {
+      const ct = req.headers['content-type'];
+      const enc = req.headers['content-encoding'];
+      await svc.putPayload(caller(req), id(req), ct, typeof enc === 'string' ? enc : undefined, rawBodies.get(req) ?? Buffer.alloc(0));
+      return reply.status(204).send();
+    },
+    DELETE: async (req, reply) => {
+      await svc.deleteSecret(caller(req), id(req));
+      return reply.status(204).send();
+    },
+  });
+  route('/v1/secrets/:id/payload', { GET: async (req, reply) => payload(req, reply) });
+
+  // ---------------------------------------------------------------- containers
+  route('/v1/containers', {
+    GET: async (req) => svc.listContainers(caller(req), base(req), params(req)),
+    POST: async (req, reply) => {
+      needJson(req);
+      const r = await svc.createContainer(caller(req), base(req), json(req));
+      return created(reply, r.container_ref, r);
+    },
+  });
+  route('/v1/containers/:id', {
+    GET: async (req) => svc.getContainer(caller(req), base(req), id(req)),
+    DELETE: async (req, reply) => {
+      await svc.deleteContainer(caller(req), id(req));
+      return reply.status(204).send();
+    },
+  });
+  route('/v1/containers/:id/secrets', {
+    POST: async (req, reply) => {
+      needJson(req);
+      const r = await svc.containerSecret(caller(req), base(req), id(req), json(req), 'add');
+      return created(reply, r!.container_ref, r);
+    },
+    DELETE: async (req, reply) => {
+      await svc.containerSecret(caller(req), base(req), id(req), json(req), 'remove');
+      return reply.status(204).send();
+    },
+  });
+  route('/v1/containers/:id/consumers', {
+    GET: async (req) => svc.listConsumers(caller(req), base(req), id(req), params(req)),
+    POST: async (req) => {
+      needJson(req);
+      return svc.consumer(caller(req), base(req), id(req), json(req), 'add');
+    },
+    DELETE: async (req) => {
+      needJson(req);
+      return svc.consumer(caller(req), base(req), id(req), json(req), 'remove');
+    },
+  });
+
+  // ---------------------------------------------------------------- ACLs
+  for (const type of ['secret', 'container'] as EntityType[]) {
+    route(`/v1/${type}s/:id/acl`, {
+      GET: async (req) => svc.getAcl(caller(req), type, id(req)),
+      PUT: async (req) => {
+        needJson(req);
+        return svc.setAcl(caller(req), base(req), type, id(req), json(req), 'put');
+      },
+      PATCH: async (req) => {
+        needJson(req);
+        return svc.setAcl(caller(req), base(req), type, id(req), json(req), 'patch');
+      },
+      DELETE: async (req) => {
+        await svc.deleteAcl(caller(req), type, id(req));
+        return null;
+      },
+    });
+  }
+
+  app.setNotFoundHandler(async () => {
+    throw pecanNotFound();
+  });
+  return app;
+}
