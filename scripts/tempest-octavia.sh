@@ -13,7 +13,9 @@ regex=${1:-octavia_tempest_plugin.tests.api.v2}
 runner=${TEMPEST_RUNNER:-$here/tools/tempest/run-network.sh}
 data=$(mktemp -d /tmp/pocketstack-octavia-tempest.XXXXXX)
 read -r -a ports < <(node "$here/scripts/free-ports.mjs" 6)
-(cd "$here" && npx tsc -p tsconfig.build.json) || exit 2
+# npm test has built dist/ already (POCKETSTACK_BUILT=1): rebuilding under servers other suites run
+# from it would rewrite files they may be loading.
+[ -n "${POCKETSTACK_BUILT:-}" ] || (cd "$here" && npx tsc -p tsconfig.build.json) || exit 2
 POCKETSTACK_DATA_DIR=$data POCKETSTACK_IDENTITY_PORT=${ports[0]} POCKETSTACK_NETWORK_PORT=${ports[1]} \
 POCKETSTACK_COMPUTE_PORT=${ports[2]} POCKETSTACK_IMAGE_PORT=${ports[3]} POCKETSTACK_LOAD_BALANCER_PORT=${ports[4]} \
 POCKETSTACK_KEY_MANAGER_PORT=${ports[5]} \

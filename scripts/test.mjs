@@ -20,14 +20,16 @@
  *        scripts/tempest-identity.sh tempest.api.identity and keystone_tempest_plugin.tests.api,
  *                                    less test/tempest/identity-exclude.txt.
  *
- * A failed step does not stop the ones after it; the run fails if any step failed.
+ * Steps 4 to 6 run in three concurrent lanes (PostgreSQL then e2e; Tempest network then identity;
+ * Tempest Octavia then compute), each step's output kept in test-artifacts/logs/ and printed whole
+ * when it ends. A failed step does not stop the ones after it; the run fails if any step failed.
  * As root (CI), every suite must run: a missing tool is a failure, not a skip. Without root,
  * suites that need root or uninstallable packages are skipped, each with a one-line reason.
  * Options: --fast (steps 2 and 3 only), --no-tempest (all but step 6), --only <vitest filter>
  * (passed to the vitest runs of steps 3 to 5).
  */
-import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { createWriteStream, existsSync, mkdirSync, readFileSync } from 'node:fs';
 
 const args = new Set(process.argv.slice(2));
 const isRoot = process.getuid?.() === 0;
@@ -133,29 +135,73 @@ run('build', 'npx', ['tsc', '-p', 'tsconfig.build.json']);
 run('build the dashboard page', 'npx', ['tsc', '-p', 'tsconfig.web.json']);
 const only = process.argv.includes('--only') ? [process.argv[process.argv.indexOf('--only') + 1]] : [];
 run('unit and API tests', 'npx', ['vitest', 'run', '--project', 'unit', '--project', 'api', ...only]);
+/**
+ * One step of a lane: its output goes to test-artifacts/logs/<name>.log and is printed whole when
+ * the step ends, so concurrent steps do not interleave in the CI log.
+ */
+function logged(name, title, cmd, argv, extraEnv = {}) {
+  return new Promise((resolve) => {
+    mkdirSync('test-artifacts/logs', { recursive: true });
+    const file = `test-artifacts/logs/${name}.log`;
+    const out = createWriteStream(file);
+    const started = Date.now();
+    const child = spawn(cmd, argv, { env: { ...env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.pipe(out, { end: false });
+    child.stderr.pipe(out, { end: false });
+    child.on('close', (code) => {
+      out.end(() => {
+        const minutes = ((Date.now() - started) / 60_000).toFixed(1);
+        step(`${title} (${minutes} min, exit ${code}; log: ${file})`);
+        process.stdout.write(readFileSync(file, 'utf8'));
+        if (code !== 0) failures.push(`${title} (exit ${code})`);
+        resolve(code === 0);
+      });
+    });
+  });
+}
+
+/** Lanes run side by side; the steps of one lane run in order. */
+async function lanes(...ls) {
+  await Promise.all(
+    ls.map(async (steps) => {
+      for (const s of steps) await s();
+    }),
+  );
+}
+
 if (!fast) {
   step('PostgreSQL');
   const pgUrl = ensurePostgres();
-  if (pgUrl) {
-    step('API tests on PostgreSQL');
-    const code = sh('npx', ['vitest', 'run', '--project', 'api', ...only], { env: { ...env, POCKETSTACK_TEST_DATABASE_URL: pgUrl } });
-    if (code !== 0) failures.push(`API tests on PostgreSQL (exit ${code})`);
-  } else if (isRoot) {
-    failures.push('starting PostgreSQL');
-  } else {
-    process.stdout.write('note: API tests on PostgreSQL skipped: no POCKETSTACK_TEST_DATABASE_URL and not root to install one\n');
-  }
-  run('real-client and data-plane tests', 'npx', ['vitest', 'run', '--project', 'e2e', ...only]);
-  if (!args.has('--no-tempest')) {
-    for (const [script, title] of [
-      ['scripts/tempest-network.sh', 'Tempest: tempest.api.network'],
-      ['scripts/tempest-compute.sh', 'Tempest: compute servers.test_create_server and image.v2.test_images'],
-      ['scripts/tempest-octavia.sh', 'Tempest: octavia_tempest_plugin.tests.api.v2 and barbican_tempest_plugin.tests.api'],
-      ['scripts/tempest-identity.sh', 'Tempest: tempest.api.identity and keystone_tempest_plugin.tests.api'],
-    ]) {
-      if (existsSync(script)) run(title, 'bash', [script]);
-    }
-  }
+  if (!pgUrl && isRoot) failures.push('starting PostgreSQL');
+  if (!pgUrl && !isRoot) process.stdout.write('note: API tests on PostgreSQL skipped: no POCKETSTACK_TEST_DATABASE_URL and not root to install one\n');
+  const tempest = (script, title) => () =>
+    existsSync(script) ? logged(script.replace(/^scripts\/|\.sh$/g, ''), title, 'bash', [script], { POCKETSTACK_BUILT: '1' }) : undefined;
+  const noTempest = args.has('--no-tempest');
+  // The suites after the unit and API tests are independent (each starts its own servers on free
+  // ports and data directories; the data-plane tests take a host lock of their own). Most of
+  // their time is waiting (Tempest's 10 s before each subnet delete, load balancers settling),
+  // so on CI's two cores three lanes take about as long as the longest one.
+  await lanes(
+    [
+      () =>
+        pgUrl
+          ? logged('api-postgres', 'API tests on PostgreSQL', 'npx', ['vitest', 'run', '--project', 'api', ...only], { POCKETSTACK_TEST_DATABASE_URL: pgUrl })
+          : undefined,
+      () => logged('e2e', 'real-client and data-plane tests', 'npx', ['vitest', 'run', '--project', 'e2e', ...only]),
+    ],
+    noTempest
+      ? []
+      : [
+          tempest('scripts/tempest-network.sh', 'Tempest: tempest.api.network'),
+          tempest('scripts/tempest-identity.sh', 'Tempest: tempest.api.identity and keystone_tempest_plugin.tests.api'),
+        ],
+    noTempest
+      ? []
+      : [
+          tempest('scripts/tempest-octavia.sh', 'Tempest: octavia_tempest_plugin.tests.api.v2 and barbican_tempest_plugin.tests.api'),
+          tempest('scripts/tempest-compute.sh', 'Tempest: compute servers.test_create_server and image.v2.test_images'),
+        ],
+  );
 }
 
 // The browser tests' screenshots, one per step (CI keeps this directory as an artifact).

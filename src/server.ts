@@ -34,6 +34,10 @@ import { localIpAssociationOps, localIpOps } from './core/network/localips.js';
 import { logOps } from './core/network/logs.js';
 import { flavorOps, flavorProfileOps, serviceProfileOps } from './core/network/flavors.js';
 import { securityGroupOps, securityGroupRbacType, securityGroupRuleOps } from './core/network/securitygroups.js';
+import { PortForwardings } from './core/network/portforwardings.js';
+import { qosPolicyOps } from './core/network/qos.js';
+import { QosRules } from './core/network/qosrules.js';
+import { trunkOps } from './core/network/trunks.js';
 import { NetworkService } from './core/network/service.js';
 import { subnetOps } from './core/network/subnets.js';
 import { subnetpoolOps, subnetpoolRbacType } from './core/network/subnetpools.js';
@@ -134,6 +138,32 @@ const CORE_EXTENSIONS = [
   'tag-ext',
   'tag-ports-during-bulk-creation',
   'uplink-status-propagation',
+];
+
+/** QoS, trunks and port forwarding (issue 11): served with the rest of Neutron. */
+const QOS_TRUNK_PF_EXTENSIONS = [
+  'qos',
+  'qos-bw-limit-direction',
+  'qos-default',
+  'qos-rule-type-details',
+  'qos-rule-type-filter',
+  'qos-rules-alias',
+  'qos-fip',
+  'qos-gateway-ip',
+  'qos-bw-minimum-ingress',
+  'qos-pps-minimum',
+  'qos-pps-minimum-rule-alias',
+  'qos-pps',
+  'qos-port-network-policy',
+  'port-resource-request',
+  'port-resource-request-groups',
+  'trunk',
+  'trunk-details',
+  'floating-ip-port-forwarding',
+  'floating-ip-port-forwarding-description',
+  'floating-ip-port-forwarding-port-ranges',
+  'floating-ip-port-forwarding-detail',
+  'expose-port-forwarding-in-fip',
 ];
 
 /** What GET /v2.0/service-providers lists: the drivers of the services this build runs. */
@@ -238,7 +268,11 @@ export class Cloud {
     network.register(meteringLabelOps());
     network.register(meteringLabelRuleOps());
     network.register(rbacPolicyOps(network.rbac));
-    const extensions = new Set(CORE_EXTENSIONS);
+    network.register(qosPolicyOps());
+    network.register(trunkOps());
+    const qosRules = new QosRules(uow);
+    const portForwardings = new PortForwardings(uow);
+    const extensions = new Set([...CORE_EXTENSIONS, ...QOS_TRUNK_PF_EXTENSIONS]);
     const image = new ImageService(uow, { dataDir: config.dataDir, sizeCap: config.imageSizeCap });
     // With netns, instances are namespaces the data plane runs: compute waits for its reports.
     const compute = new ComputeService(uow, network, image, { dataDir: config.dataDir, hostname: hostname(), instanceHost: config.dataplane === 'netns' });
@@ -277,6 +311,9 @@ export class Cloud {
         extensions: () => [...extensions].sort(),
         serviceProviders: () => SERVICE_PROVIDERS,
         lbaasV1: config.lbaasV1 ? loadBalancer : undefined,
+        qosRules,
+        portForwardings,
+        trunks: true,
       }),
     );
     cloud.apps.set('compute', buildComputeApi({ logger: log, compute, uow, auth: identity, identityUrl }));

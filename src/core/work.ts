@@ -37,7 +37,11 @@ export type NetworkKind =
   | 'conntrack_helper'
   | 'local_ip'
   | 'port_association'
-  | 'log';
+  | 'log'
+  /** A QoS policy (and its rules). */
+  | 'policy'
+  | 'trunk'
+  | 'port_forwarding';
 
 /** Every kind of object whose changes are published. */
 export type ChangeKind =

@@ -11,13 +11,16 @@ import * as m0008 from './migrations/0008_metering.js';
 import * as m0009 from './migrations/0009_instance_reports.js';
 import * as m0030 from './migrations/0030_keymanager.js';
 import * as m0040 from './migrations/0040_identity_more.js';
-import * as m0060 from './migrations/0060_rbac.js';
-import * as m0061 from './migrations/0061_address_scopes_groups.js';
-import * as m0062 from './migrations/0062_segments.js';
-import * as m0063 from './migrations/0063_port_attributes.js';
-import * as m0064 from './migrations/0064_l3_extras.js';
-import * as m0065 from './migrations/0065_auto_allocate.js';
-import * as m0066 from './migrations/0066_metering_fields.js';
+import * as m0070 from './migrations/0070_qos.js';
+import * as m0071 from './migrations/0071_trunks.js';
+import * as m0072 from './migrations/0072_port_forwardings.js';
+import * as m0080 from './migrations/0080_rbac.js';
+import * as m0081 from './migrations/0081_address_scopes_groups.js';
+import * as m0082 from './migrations/0082_segments.js';
+import * as m0083 from './migrations/0083_port_attributes.js';
+import * as m0084 from './migrations/0084_l3_extras.js';
+import * as m0085 from './migrations/0085_auto_allocate.js';
+import * as m0086 from './migrations/0086_metering_fields.js';
 
 /** Migrations are listed here in order; each file only ever gains successors, never edits. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -32,13 +35,16 @@ const MIGRATIONS: Record<string, Migration> = {
   '0009_instance_reports': m0009,
   '0030_keymanager': m0030,
   '0040_identity_more': m0040,
-  '0060_rbac': m0060,
-  '0061_address_scopes_groups': m0061,
-  '0062_segments': m0062,
-  '0063_port_attributes': m0063,
-  '0064_l3_extras': m0064,
-  '0065_auto_allocate': m0065,
-  '0066_metering_fields': m0066,
+  '0070_qos': m0070,
+  '0071_trunks': m0071,
+  '0072_port_forwardings': m0072,
+  '0080_rbac': m0080,
+  '0081_address_scopes_groups': m0081,
+  '0082_segments': m0082,
+  '0083_port_attributes': m0083,
+  '0084_l3_extras': m0084,
+  '0085_auto_allocate': m0085,
+  '0086_metering_fields': m0086,
 };
 
 class StaticProvider implements MigrationProvider {

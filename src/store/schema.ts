@@ -991,6 +991,86 @@ export interface AutoAllocatedTopologiesTable {
   router_id: string | null;
 }
 
+/** A QoS policy; `shared` until RBAC policies share it (then derived from them). */
+export interface QosPoliciesTable extends StdAttrs {
+  shared: number;
+}
+
+export interface QosDefaultPoliciesTable {
+  project_id: string;
+  policy_id: string;
+}
+
+/** One rule of a policy; the columns its kind does not use are null. */
+export interface QosRulesTable {
+  id: string;
+  policy_id: string;
+  /** The policy's project. */
+  project_id: string;
+  /** bandwidth_limit, dscp_marking, minimum_bandwidth, minimum_packet_rate, packet_rate_limit. */
+  type: string;
+  direction: string | null;
+  max_kbps: number | null;
+  max_burst_kbps: number | null;
+  min_kbps: number | null;
+  dscp_mark: number | null;
+  max_kpps: number | null;
+  max_burst_kpps: number | null;
+  min_kpps: number | null;
+  created_at: string;
+}
+
+export interface QosNetworkBindingsTable {
+  network_id: string;
+  policy_id: string;
+}
+
+export interface QosPortBindingsTable {
+  port_id: string;
+  policy_id: string;
+}
+
+export interface QosFipBindingsTable {
+  fip_id: string;
+  policy_id: string;
+}
+
+export interface QosRouterBindingsTable {
+  router_id: string;
+  policy_id: string;
+}
+
+export interface TrunksTable extends StdAttrs {
+  admin_state_up: number;
+  status: string;
+  port_id: string;
+}
+
+export interface TrunkSubportsTable {
+  port_id: string;
+  trunk_id: string;
+  segmentation_type: string;
+  segmentation_id: number;
+  /** Order of addition (a trunk lists its subports in it). */
+  position: number;
+}
+
+export interface PortForwardingsTable {
+  id: string;
+  floatingip_id: string;
+  /** The floating IP's project. */
+  project_id: string;
+  protocol: string;
+  internal_port_id: string;
+  internal_ip_address: string;
+  internal_port_start: number;
+  internal_port_end: number;
+  external_port_start: number;
+  external_port_end: number;
+  description: string;
+  created_at: string;
+}
+
 export interface KmSecretsTable {
   id: string;
   project_id: string;
@@ -1144,6 +1224,16 @@ export interface DB {
   service_profiles: ServiceProfilesTable;
   flavor_service_profiles: FlavorServiceProfilesTable;
   auto_allocated_topologies: AutoAllocatedTopologiesTable;
+  qos_policies: QosPoliciesTable;
+  qos_default_policies: QosDefaultPoliciesTable;
+  qos_rules: QosRulesTable;
+  qos_network_bindings: QosNetworkBindingsTable;
+  qos_port_bindings: QosPortBindingsTable;
+  qos_fip_bindings: QosFipBindingsTable;
+  qos_router_bindings: QosRouterBindingsTable;
+  trunks: TrunksTable;
+  trunk_subports: TrunkSubportsTable;
+  port_forwardings: PortForwardingsTable;
   km_secrets: KmSecretsTable;
   km_containers: KmContainersTable;
   km_container_secrets: KmContainerSecretsTable;

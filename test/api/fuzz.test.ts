@@ -132,7 +132,7 @@ async function send(service: string, r: FuzzRequest) {
 
 const profile = new Map<string, { n: number; ms: number }>();
 // Identity last: what its fuzzing changes (users, roles, grants) must not end the others' tokens.
-const SERVICES = ['network', 'compute', 'image', 'load-balancer', 'identity'];
+const SERVICES = ['network', 'compute', 'image', 'load-balancer', 'key-manager', 'identity'];
 
 it(`every route of every service answers hostile requests in its own format, without a 5xx, within ${SLOW_MS} ms`, async () => {
   const found: Found[] = [];

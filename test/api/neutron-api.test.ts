@@ -18,10 +18,11 @@ describe('Neutron API surface', () => {
     const aliases = list.body.extensions.map((e: { alias: string }) => e.alias);
     expect(aliases).toContain('security-group');
     expect(aliases).toContain('revision-if-match');
-    expect(aliases).not.toContain('qos');
+    expect(aliases).toContain('qos');
+    expect(aliases).not.toContain('bgpvpn');
     for (const e of list.body.extensions) expect(Object.keys(e).sort()).toEqual(['alias', 'description', 'links', 'name', 'updated']);
     expect((await demo.get('/v2.0/extensions/security-group')).body.extension.name).toBe('security-group');
-    const absent = await demo.get('/v2.0/extensions/qos');
+    const absent = await demo.get('/v2.0/extensions/bgpvpn');
     expect(absent.status).toBe(404);
     expect(absent.body.NeutronError.type).toBe('HTTPNotFound');
   });

@@ -3,6 +3,7 @@ import type { Closer, InstanceRunner, Kernel } from '../../src/dataplane/netns/m
 import { type InstanceSpec, ROOT_NS } from '../../src/dataplane/netns/model.js';
 import type { NatState } from '../../src/dataplane/netns/nat.js';
 import type { Owner } from '../../src/dataplane/netns/owners.js';
+import type { QosState } from '../../src/dataplane/netns/qos.js';
 import { type Line, batchErrors } from '../../src/dataplane/netns/plan.js';
 import type { LinkState, NeighbourState, NsState, RouteState } from '../../src/dataplane/netns/state.js';
 import { cidrContains, ipToString, parseCidr, parseIp } from '../../src/util/ip.js';
@@ -28,6 +29,10 @@ interface FakeNs {
   neighbours: NeighbourState[];
   nat: NatState | null;
   iptables: Record<4 | 6, Tables>;
+  /** tbf shapers by device, with the ifindex they sit on (a qdisc goes with its device). */
+  tbf: Map<string, { ifindex: number; rate: number; burst: number }>;
+  /** netdev tables (QoS) → the fingerprint in their `fp` chain; they outlive their devices. */
+  netdev: Map<string, string | null>;
 }
 
 /** A kernel operation as the driver made it. */
@@ -40,7 +45,7 @@ export interface Call {
 
 type Matcher = RegExp | string;
 interface Refusal {
-  op: 'ip' | 'iptables' | 'nft' | 'netns';
+  op: 'ip' | 'iptables' | 'nft' | 'netns' | 'tc';
   match: Matcher;
   ns: string | undefined;
   reason: string;
@@ -52,7 +57,8 @@ const NAT_TABLE = 'pocketstack';
 class Refused extends Error {}
 
 const cloneTables = (t: Tables): Tables => new Map([...t].map(([table, chains]) => [table, new Map([...chains].map(([c, rules]) => [c, [...rules]]))]));
-const cloneNat = (n: NatState | null): NatState | null => (n ? { fingerprint: n.fingerprint, dnat: new Map(n.dnat), snat: new Map(n.snat) } : null);
+const cloneNat = (n: NatState | null): NatState | null =>
+  n ? { fingerprint: n.fingerprint, dnat: new Map(n.dnat), snat: new Map(n.snat), pf: new Map(n.pf) } : null;
 const matches = (m: Matcher, text: string) => (typeof m === 'string' ? text.includes(m) : m.test(text));
 
 export class FakeKernel implements Kernel {
@@ -206,7 +212,56 @@ export class FakeKernel implements Kernel {
     const s = this.space(ns);
     const refused = this.refusal('nft', script, ns);
     if (refused) throw new Error(`nft -f - exited 1: ${refused}`);
-    s.nat = nft(s.nat, script);
+    if (script.includes('table netdev ')) s.netdev = nftNetdev(s.netdev, script, s.links);
+    else s.nat = nft(s.nat, script);
+  }
+
+  async readQos(ns: string): Promise<QosState> {
+    this.record('readQos', ns);
+    const s = this.space(ns);
+    const tbf = new Map<string, { rate: number; burst: number }>();
+    for (const [dev, q] of s.tbf) if (s.links.get(dev)?.ifindex === q.ifindex) tbf.set(dev, { rate: q.rate, burst: q.burst });
+    return { tbf, tables: new Map(s.netdev) };
+  }
+
+  async tcBatch(ns: string, lines: Line[]): Promise<Map<Owner, string>> {
+    if (lines.length === 0) return new Map();
+    this.record(
+      'tcBatch',
+      ns,
+      lines.map((l) => l.cmd),
+    );
+    const s = this.space(ns);
+    const failures = new Map<number, string>();
+    lines.forEach((line, i) => {
+      try {
+        const refused = this.refusal('tc', line.cmd, ns);
+        if (refused) throw new Refused(refused);
+        const add = /^qdisc replace dev (\S+) root tbf rate (\d+)bit burst (\d+)b latency \d+ms$/.exec(line.cmd);
+        const del = /^qdisc del dev (\S+) root$/.exec(line.cmd);
+        const dev = (add ?? del)?.[1];
+        const link = dev ? s.links.get(dev) : undefined;
+        if (!link) throw new Error(`Cannot find device "${dev}"`);
+        if (add) s.tbf.set(add[1], { ifindex: link.ifindex, rate: Number(add[2]) / 8, burst: Number(add[3]) });
+        else if (!s.tbf.delete(link.name)) throw new Error('Error: Cannot delete qdisc with handle of zero.');
+      } catch (e) {
+        failures.set(i + 1, (e as Error).message);
+      }
+    });
+    return failures.size ? batchErrors(lines, failures, 'tc failed') : new Map();
+  }
+
+  /** Netdev tables (QoS) of a namespace → fingerprint. */
+  netdevTables(ns: string): Map<string, string | null> {
+    return new Map(this.space(ns).netdev);
+  }
+
+  /** tbf shapers of a namespace, by device (those whose device still exists). */
+  shapers(ns: string): Map<string, { rate: number; burst: number }> {
+    const s = this.space(ns);
+    const out = new Map<string, { rate: number; burst: number }>();
+    for (const [dev, q] of s.tbf) if (s.links.get(dev)?.ifindex === q.ifindex) out.set(dev, { rate: q.rate, burst: q.burst });
+    return out;
   }
 
   async iptablesSave(ns: string, family: 4 | 6): Promise<Tables> {
@@ -282,6 +337,8 @@ export class FakeKernel implements Kernel {
       neighbours: [],
       nat: null,
       iptables: { 4: new Map(), 6: new Map() },
+      tbf: new Map(),
+      netdev: new Map(),
     };
   }
 
@@ -487,7 +544,7 @@ function nft(table: NatState | null, script: string): NatState | null {
     const line = lines[i];
     if (line === '') continue;
     if (line === `table ip ${NAT_TABLE} {}`) {
-      t ??= { fingerprint: null, dnat: new Map(), snat: new Map() };
+      t ??= { fingerprint: null, dnat: new Map(), snat: new Map(), pf: new Map() };
     } else if (line === `delete table ip ${NAT_TABLE}`) {
       if (!t) throw new Error('Error: Could not process rule: No such file or directory');
       t = null;
@@ -502,17 +559,55 @@ function nft(table: NatState | null, script: string): NatState | null {
       }
       const text = block.join('\n');
       const elements = (map: string) => pairs(new RegExp(`map ${map} \\{[^;]*;(?: elements = \\{ ([^}]*) \\};)? \\}`).exec(text)?.[1] ?? '');
-      t = { fingerprint: /comment "ps:([0-9a-f]+)"/.exec(text)?.[1] ?? null, dnat: new Map(elements('fip_dnat')), snat: new Map(elements('fip_snat')) };
+      t = {
+        fingerprint: /comment "ps:([0-9a-f]+)"/.exec(text)?.[1] ?? null,
+        dnat: new Map(elements('fip_dnat')),
+        snat: new Map(elements('fip_snat')),
+        pf: new Map(elements('pf_dnat')),
+      };
     } else {
-      const m = new RegExp(`^(add|delete) element ip ${NAT_TABLE} (fip_dnat|fip_snat) \\{ (.*) \\}$`).exec(line);
+      const m = new RegExp(`^(add|delete) element ip ${NAT_TABLE} (fip_dnat|fip_snat|pf_dnat) \\{ (.*) \\}$`).exec(line);
       if (!m || !t) throw new Error(`Error: syntax error or no table: ${line}`);
-      const map = m[2] === 'fip_dnat' ? t.dnat : t.snat;
+      const map = m[2] === 'fip_dnat' ? t.dnat : m[2] === 'fip_snat' ? t.snat : t.pf;
       if (m[1] === 'add') for (const [k, v] of pairs(m[3])) map.set(k, v);
       else
         for (const k of m[3].split(',').map((x) => x.trim())) {
           if (!map.delete(k)) throw new Error('Error: Could not process rule: No such file or directory');
         }
     }
+  }
+  return t;
+}
+
+/**
+ * `nft -f` of netdev tables (the forms the QoS planner writes): whole tables, their reset and
+ * deletion, in one transaction. A table's chain must name a device that exists.
+ */
+function nftNetdev(tables: Map<string, string | null>, script: string, links: Map<string, LinkState>): Map<string, string | null> {
+  const t = new Map(tables);
+  const lines = script.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i];
+    if (line === '') continue;
+    let m = /^table netdev (\S+) \{\}$/.exec(line);
+    if (m) {
+      if (!t.has(m[1])) t.set(m[1], null);
+      continue;
+    }
+    m = /^delete table netdev (\S+)$/.exec(line);
+    if (m) {
+      if (!t.delete(m[1])) throw new Error('Error: Could not process rule: No such file or directory');
+      continue;
+    }
+    m = /^table netdev (\S+) \{$/.exec(line);
+    if (!m) throw new Error(`Error: syntax error: ${line}`);
+    const name = m[1];
+    const block: string[] = [];
+    while (++i < lines.length && lines[i] !== '}') block.push(lines[i]);
+    const text = block.join('\n');
+    for (const dev of text.matchAll(/device "([^"]+)"/g))
+      if (!links.has(dev[1])) throw new Error(`Error: Could not process rule: No such file or directory (${dev[1]})`);
+    t.set(name, /comment "ps:([0-9a-f]+)"/.exec(text)?.[1] ?? null);
   }
   return t;
 }

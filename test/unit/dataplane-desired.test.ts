@@ -272,6 +272,7 @@ describe('desired state', () => {
       gatewayIp: '172.24.4.13',
       enableSnat: true,
       fips: [{ floating: '172.24.4.101', fixed: '10.0.2.11', owner: 'floatingip:f1' }],
+      forwards: [],
     });
     // Router ports are trusted: no security group chains for them.
     expect([...d.filter.v4.filter.keys()].some((c) => c.includes('0b000001'))).toBe(false);
@@ -282,6 +283,113 @@ describe('desired state', () => {
     expect(d.root.neighbours).toEqual([
       { dev: 'psx-aaaaaaaa-00', ip: '172.24.4.13', mac: 'fa:16:3e:00:01:02', owner: `router:${ROUTER}` },
       { dev: 'psx-aaaaaaaa-00', ip: '172.24.4.101', mac: 'fa:16:3e:00:01:02', owner: 'floatingip:f1' },
+    ]);
+  });
+
+  it("forwards a floating IP's ports: held on qg-, announced, ranges unrolled N-N and 1-N, icmp forwarding nothing", () => {
+    const qr = port('0b000001-0000-0000-0000-000000000001', {
+      deviceId: ROUTER,
+      deviceOwner: 'network:router_interface',
+      bindingHost: '',
+      fixedIps: [{ subnetId: TEN_V4, ipAddress: '10.0.2.1' }],
+      mac: 'fa:16:3e:00:01:01',
+      securityGroups: [],
+    });
+    const qg = port('0c000001-0000-0000-0000-000000000001', {
+      networkId: PUBLIC,
+      deviceId: ROUTER,
+      deviceOwner: 'network:router_gateway',
+      bindingHost: '',
+      fixedIps: [{ subnetId: PUB_V4, ipAddress: '172.24.4.13' }],
+      mac: 'fa:16:3e:00:01:02',
+      securityGroups: [],
+    });
+    const vm = port('0a000001-0000-0000-0000-000000000001');
+    const router: RouterRec = { id: ROUTER, adminUp: true, status: 'ACTIVE', enableSnat: true, gatewayPortId: qg.id, routes: [] };
+    const fip: FloatingIpRec = { id: 'f3', floatingIp: '172.24.4.103', fixedIp: null, portId: null, routerId: ROUTER, status: 'DOWN' };
+    const pf = (id: string, protocol: string, internal: [number, number], external: [number, number]) => ({
+      id,
+      floatingIpId: 'f3',
+      protocol,
+      internalIp: '10.0.2.11',
+      internal,
+      external,
+    });
+    const d = buildDesired(
+      snapshot({
+        ports: [vm, qr, qg],
+        routers: [router],
+        floatingIps: [fip],
+        portForwardings: [
+          pf('p1', 'tcp', [80, 80], [2280, 2280]),
+          pf('p2', 'udp', [5000, 5001], [6000, 6001]),
+          pf('p3', 'tcp', [22, 22], [2222, 2223]),
+          pf('p4', 'icmp', [1, 1], [1, 1]),
+        ],
+      }),
+      names,
+      opts,
+    );
+    const ns = d.namespaces.find((n) => n.kind === 'router')!;
+    expect(ns.addrs.map((a) => `${a.dev} ${a.cidr}`)).toContain('qg-0c000001-00 172.24.4.103/32');
+    expect(ns.nat?.fips).toEqual([]);
+    expect(ns.nat?.forwards?.map((f) => `${f.floating} ${f.protocol} ${f.port} → ${f.fixed}:${f.fixedPort}`)).toEqual([
+      '172.24.4.103 tcp 2280 → 10.0.2.11:80',
+      '172.24.4.103 udp 6000 → 10.0.2.11:5000',
+      '172.24.4.103 udp 6001 → 10.0.2.11:5001',
+      '172.24.4.103 tcp 2222 → 10.0.2.11:22',
+      '172.24.4.103 tcp 2223 → 10.0.2.11:22',
+    ]);
+    expect(d.root.neighbours).toContainEqual({ dev: 'psx-aaaaaaaa-00', ip: '172.24.4.103', mac: 'fa:16:3e:00:01:02', owner: 'floatingip:f3' });
+  });
+
+  it("gives a port its own QoS policy, else its network's (not to router ports), on its tap", () => {
+    const vm = port('0a000001-0000-0000-0000-000000000001');
+    const own = port('0a000002-0000-0000-0000-000000000002', {
+      mac: 'fa:16:3e:00:00:02',
+      fixedIps: [{ subnetId: TEN_V4, ipAddress: '10.0.2.12' }],
+      deviceId: '22222222-2222-3333-4444-555555555555',
+      qosPolicyId: 'own',
+    });
+    const qr = port('0b000001-0000-0000-0000-000000000001', {
+      deviceId: ROUTER,
+      deviceOwner: 'network:router_interface',
+      bindingHost: '',
+      fixedIps: [{ subnetId: TEN_V4, ipAddress: '10.0.2.1' }],
+      mac: 'fa:16:3e:00:01:01',
+      securityGroups: [],
+    });
+    const router: RouterRec = { id: ROUTER, adminUp: true, status: 'ACTIVE', enableSnat: true, gatewayPortId: null, routes: [] };
+    const d = buildDesired(
+      snapshot({
+        networks: [net(PUBLIC, { mtu: 1500, networkType: 'flat', physicalNetwork: 'public', segmentationId: null }), net(TENANT, { qosPolicyId: 'netpol' })],
+        ports: [vm, own, qr],
+        routers: [router],
+        qosPolicies: new Map([
+          ['netpol', [{ type: 'dscp_marking', mark: 26 }]],
+          [
+            'own',
+            [
+              { type: 'bandwidth_limit', direction: 'ingress', max: 1000, burst: 0 },
+              { type: 'bandwidth_limit', direction: 'egress', max: 2000, burst: 100 },
+              { type: 'packet_rate_limit', direction: 'egress', max: 0, burst: 0 },
+            ],
+          ],
+        ]),
+      }),
+      names,
+      opts,
+    );
+    expect(d.qos).toEqual([
+      { portId: vm.id, owner: `port:${vm.id}`, dev: names.tap(vm.id), dscp: 26 },
+      {
+        portId: own.id,
+        owner: `port:${own.id}`,
+        dev: names.tap(own.id),
+        // Burst 0 is 80 % of the rate (800 kbit = 100 000 bytes); 100 kbit is 12 500 bytes.
+        ingressBw: { rate: 1_000_000, burst: 100_000 },
+        egressBw: { rate: 2_000_000, burst: 12_500 },
+      },
     ]);
   });
 

@@ -6,6 +6,8 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { DomainError } from '../../core/errors.js';
 import type { LoadBalancerService } from '../../core/loadbalancer/service.js';
+import type { PortForwardings } from '../../core/network/portforwardings.js';
+import type { QosRules } from '../../core/network/qosrules.js';
 import type { NetworkService } from '../../core/network/service.js';
 import type { UnitOfWork } from '../../core/work.js';
 import { type TokenAuthenticator, keystoneMiddleware401, tokenAuth } from '../auth.js';
@@ -14,8 +16,11 @@ import { resourceNotFound } from './request.js';
 import { autoAllocateRoutes } from './routes/autoallocate.js';
 import { extensionRoutes } from './routes/extensions.js';
 import { lbaasV1Routes } from './routes/lbaasv1.js';
+import { portForwardingRoutes } from './routes/portforwardings.js';
+import { qosRoutes } from './routes/qos.js';
 import { quotaRoutes } from './routes/quotas.js';
 import { resourceRoutes } from './routes/resources.js';
+import { trunkRoutes } from './routes/trunks.js';
 import { versionRoutes } from './routes/versions.js';
 import { type ServiceProvider, viewRoutes } from './routes/views.js';
 
@@ -32,6 +37,12 @@ export interface NetworkApiOptions {
   serviceProviders: () => ServiceProvider[];
   /** Serve Neutron LBaaS v1 (`/v2.0/lb/…`) on this endpoint, on this load-balancing service. */
   lbaasV1?: LoadBalancerService;
+  /** QoS rules and rule types (`qos`), when served. */
+  qosRules?: QosRules;
+  /** Floating IP port forwardings, when served. */
+  portForwardings?: PortForwardings;
+  /** Trunks' get_subports, when trunks are served. */
+  trunks?: boolean;
 }
 
 /** Neutron's error body. */
@@ -71,6 +82,9 @@ export function buildNetworkApi(opts: NetworkApiOptions): FastifyInstance {
   viewRoutes(app, service.store, opts.serviceProviders);
   if (opts.lbaasV1) lbaasV1Routes(app, opts.lbaasV1);
   autoAllocateRoutes(app, service);
+  if (opts.qosRules) qosRoutes(app, opts.qosRules);
+  if (opts.portForwardings) portForwardingRoutes(app, opts.portForwardings);
+  if (opts.trunks) trunkRoutes(app, service.store);
   resourceRoutes(app, service);
 
   app.setNotFoundHandler(async () => {

@@ -13,10 +13,12 @@ import type { RequestContext } from '../context.js';
 import { DomainError, conflict, neutronBadRequest, notFound, resourceNotFound } from '../errors.js';
 import { ipAddressOrNone, ipToCanonical, uuid, uuidOrNone } from './attributes.js';
 import { dnsDomain, fipDnsHostName, lowerCase } from './dns.js';
+import { assertNotForwarding, hasPortForwardings, loadFipPortForwardings } from './fipforwardings.js';
 import { visibleNetwork } from './networks.js';
+import { loadFloatingIpQos, qosPolicyIdAttr, setFloatingIpQos } from './qos.js';
 import { createPortInternal, deletePort } from './ports.js';
 import type { ResourceOps } from './registry.js';
-import { type Loaded, type ResourceDef, standardAttrs, updateRow } from './resource.js';
+import { type Loaded, type ResourceDef, bumpRevision, standardAttrs, updateRow } from './resource.js';
 import { routerForFloatingIp } from './routers.js';
 
 export const FIP_OWNER = 'network:floatingip';
@@ -37,6 +39,8 @@ interface FloatingIpComputed {
   port_details: PortDetails | null;
   dns_name: string;
   dns_domain: string;
+  qos_policy_id: string | null;
+  port_forwardings: unknown[];
 }
 
 /** GET's order, and a create's (the L3 plugin's dict before the extensions' keys). */
@@ -100,11 +104,13 @@ export const floatingIpDef: ResourceDef<'floating_ips', FloatingIpComputed> = {
     status: { filter: true, sort: true, column: 'status' },
     project_id: standardAttrs().project_id,
     description: standardAttrs().description,
+    qos_policy_id: qosPolicyIdAttr,
     subnet_id: { post: true, default: null, visible: false, validate: uuidOrNone },
     port_details: {},
     // dns-integration: accepted, and kept only by an external DNS driver (none here, as in DevStack).
     dns_domain: { post: true, default: '', convert: lowerCase, validate: dnsDomain },
     dns_name: { post: true, default: '', convert: lowerCase, validate: fipDnsHostName },
+    port_forwardings: {},
     tags: standardAttrs().tags,
     created_at: standardAttrs().created_at,
     updated_at: standardAttrs().updated_at,
@@ -139,6 +145,8 @@ export const floatingIpDef: ResourceDef<'floating_ips', FloatingIpComputed> = {
         }
       }
     }
+    await loadFloatingIpQos(q, rows);
+    await loadFipPortForwardings(q, rows);
   },
 };
 
@@ -286,6 +294,8 @@ export function floatingIpOps(): ResourceOps<'floating_ips', FloatingIpComputed>
         if (isUniqueViolation(e)) throw alreadyAssociated(row, assoc.portId!, assoc.fixedIp!);
         throw e;
       }
+      // A policy's binding revises its floating IP (qos-fip).
+      if (await setFloatingIpQos(w, ctx, id, v.qos_policy_id)) await bumpRevision(trx, 'floating_ips', id);
       return id;
     },
 
@@ -293,6 +303,10 @@ export function floatingIpOps(): ResourceOps<'floating_ips', FloatingIpComputed>
       const { trx } = w;
       const v = p.values;
       const assoc = await resolveAssociation(trx, ctx, row, v);
+      // A floating IP that forwards ports takes no port, and keeps the router it forwards through.
+      if (v.port_id) await assertNotForwarding(trx, row.id);
+      else if (!assoc.portId && (await hasPortForwardings(trx, row.id))) assoc.routerId = row.router_id;
+      if ('qos_policy_id' in v) await setFloatingIpQos(w, ctx, row.id, v.qos_policy_id);
       const extra: Partial<FloatingIpsTable> = {};
       if ('description' in v) extra.description = v.description as string;
       await writeAssociation(trx, row, assoc, extra);
@@ -300,6 +314,7 @@ export function floatingIpOps(): ResourceOps<'floating_ips', FloatingIpComputed>
 
     async delete(w, _ctx, row) {
       const { trx } = w;
+      await assertNotForwarding(trx, row.id);
       await trx.deleteFrom('floating_ips').where('id', '=', row.id).execute();
       await deletePort(w, row.floating_port_id);
     },

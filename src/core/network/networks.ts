@@ -28,6 +28,7 @@ import {
   sharedIds,
   sharedWith,
 } from './rbac.js';
+import { createNetworkQos, loadNetworkQos, qosPolicyIdAttr, updateNetworkQos } from './qos.js';
 import type { ResourceOps } from './registry.js';
 import { type ResourceDef, bumpRevision, insertRow, omitted, standardAttrs, toColumns, updateRow } from './resource.js';
 import {
@@ -58,6 +59,7 @@ interface NetworkComputed {
   'provider:physical_network': string | null;
   'provider:segmentation_id': number | null;
   segments: Array<ReturnType<typeof providerView>>;
+  qos_policy_id: string | null;
 }
 
 const PROVIDER = ['provider:network_type', 'provider:physical_network', 'provider:segmentation_id'] as const;
@@ -150,6 +152,7 @@ export const networkDef: ResourceDef<'networks', NetworkComputed> = {
     subnets: {},
     // Derived from RBAC policies (see load); the filter is a special one.
     shared: { post: true, put: true, default: false, adminOnly: true, convert: toBoolean },
+    qos_policy_id: qosPolicyIdAttr,
     availability_zone_hints: { post: true, default: [], sort: true, column: 'availability_zone_hints', codec: 'json', validate: availabilityZoneHints },
     availability_zones: {},
     ipv4_address_scope: {},
@@ -245,6 +248,7 @@ export const networkDef: ResourceDef<'networks', NetworkComputed> = {
         }
       }
     }
+    await loadNetworkQos(q, rows);
   },
 };
 
@@ -334,15 +338,17 @@ export function networkOps(opts: NetworkOptions): ResourceOps<'networks', Networ
         segmentation_id: null,
       });
       for (const seg of segs) await addSegment(trx, { id, project_id: project }, seg);
+      await createNetworkQos(w, ctx, { id, project_id: project, physical_network: segs[0].physicalNetwork }, v.qos_policy_id);
       if (v.shared === true)
         await insertPolicy(trx, { project_id: project, object_type: 'network', object_id: id, action: ACCESS_SHARED, target_tenant: WILDCARD });
       if (external) await insertPolicy(trx, { project_id: project, object_type: 'network', object_id: id, action: ACCESS_EXTERNAL, target_tenant: WILDCARD });
       return id;
     },
 
-    async update(w, _ctx, row, p) {
+    async update(w, ctx, row, p) {
       const { trx } = w;
       const v = { ...p.values };
+      if ('qos_policy_id' in v) await updateNetworkQos(w, ctx, row, v.qos_policy_id);
       const end: Record<string, unknown> = {};
       if (PROVIDER.some((k) => k in v) || 'segments' in v) {
         const segs = await segmentsOf(trx, [row.id]);

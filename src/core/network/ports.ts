@@ -26,12 +26,15 @@ import {
   values as valuesV,
 } from './attributes.js';
 import { type DnsAssignment, dnsAssignment, dnsDomain, dnsHostName, dnsNamesEnabled, lowerCase } from './dns.js';
+import { dropPortForwardings } from './fipforwardings.js';
 import { ipAlreadyAllocated, ipGenerationFailure, ipam } from './ipam.js';
 import { visibleNetwork } from './networks.js';
+import { type PortQosComputed, createPortQos, loadPortQos, qosPolicyIdAttr, updatePortQos } from './qos.js';
 import type { ResourceOps } from './registry.js';
 import { type ResourceDef, bumpRevision, insertRow, policyError, prepareCreate, prepareUpdate, standardAttrs, toColumns, updateRow } from './resource.js';
 import { bindPortGroups, checkPortGroups, ensureDefaultSecurityGroup } from './securitygroups.js';
 import { ROUTER_PORT_OWNERS, isAutoAddressSubnet, networkSubnets, subnetPools } from './subnets.js';
+import { type TrunkDetails, assertPortNotInTrunk, loadTrunkDetails } from './trunks.js';
 
 export const MAX_FIXED_IPS_PER_PORT = 5;
 const VNIC_TYPES = [
@@ -66,7 +69,8 @@ interface DhcpOpt {
 }
 
 /** Attributes computed for rendering (the last two are decoded from their JSON columns). */
-interface PortComputed {
+interface PortComputed extends PortQosComputed {
+  trunk_details: TrunkDetails;
   fixed_ips: Array<{ subnet_id: string; ip_address: string }>;
   security_groups: string[];
   allowed_address_pairs: Array<{ mac_address: string; ip_address: string }>;
@@ -175,6 +179,9 @@ export const portDef: ResourceDef<'ports', PortComputed> = {
     fixed_ips: { post: true, put: true, default: NOT_SPECIFIED, filter: true, convertList: (vs) => [kvpListToDict(vs)], validate: fixedIps },
     project_id: standardAttrs().project_id,
     port_security_enabled: { post: true, put: true, default: NOT_SPECIFIED, column: 'port_security_enabled', codec: 'bool', convert: toBoolean },
+    qos_policy_id: qosPolicyIdAttr,
+    qos_network_policy_id: {},
+    resource_request: { adminOnlyRead: true },
     security_groups: { post: true, put: true, default: NOT_SPECIFIED, filter: true, convert: noneToEmptyList, validate: uuidList },
     'binding:vnic_type': {
       post: true,
@@ -209,6 +216,7 @@ export const portDef: ResourceDef<'ports', PortComputed> = {
     device_profile: { post: true, default: null, column: 'device_profile', validate: (v) => (v === null ? undefined : string(255)(v)) },
     numa_affinity_policy: { post: true, put: true, default: null, column: 'numa_affinity_policy', validate: valuesV(NUMA_POLICIES) },
     ip_allocation: { filter: true, sort: true, column: 'ip_allocation' },
+    trunk_details: {},
     ...(({ tenant_id: _t, project_id: _p, tags: _g, ...rest }) => rest)(standardAttrs()),
     // tag-ports-during-bulk-creation: tags may come with the port.
     tags: { post: true, default: NOT_SPECIFIED, filter: true, validate: uniqueStrings(255) },
@@ -274,6 +282,8 @@ export const portDef: ResourceDef<'ports', PortComputed> = {
       r.__fixed_ips = allocs.map((a) => ({ subnet_id: a.subnet_id, ip_address: a.ip_address }));
       r.__dns_assignment = dnsAssignment(r.__fixed_ips, r.__dns_name ?? '');
     }
+    await loadPortQos(q, rows);
+    await loadTrunkDetails(q, rows);
   },
 };
 
@@ -541,6 +551,7 @@ export function portOps(): ResourceOps<'ports', PortComputed> {
       const allocs = await allocateIps(trx, network.id, id, mac, owner, requested);
       await writeAllocations(trx, id, network.id, allocs);
       await bindPortGroups(trx, id, groups);
+      await createPortQos(w, ctx, { id, network_id: network.id, binding_vnic_type: v['binding:vnic_type'] as string }, v.qos_policy_id);
       // tag-ports-during-bulk-creation: the tags are set after the port, a revision later.
       const tags = v.tags as string[] | undefined;
       if (tags?.length) {
@@ -609,6 +620,8 @@ export function portOps(): ResourceOps<'ports', PortComputed> {
         const allocs = await allocateIps(trx, row.network_id, row.id, mac, owner, fresh, kept);
         if (allocs.length > MAX_FIXED_IPS_PER_PORT) throw invalidInput('Exceeded maximum amount of fixed ips per port.');
         await writeAllocations(trx, row.id, row.network_id, allocs);
+        // Forwardings to an address the port no longer has go (PortForwardingPlugin._process_port_request).
+        await dropPortForwardings(w, row.id, new Set(allocs.map((a) => ipToString(a.ip))));
         delete v.fixed_ips;
       }
 
@@ -643,11 +656,16 @@ export function portOps(): ResourceOps<'ports', PortComputed> {
       if (v.admin_state_up === false) cols.status = 'DOWN';
       // An update of only what ML2's DNS driver keeps elsewhere does not touch the port.
       if (Object.keys(p.values).every((k) => k === 'dns_name' || k === 'dns_domain') && !dnsNamesEnabled()) return;
+      if ('qos_policy_id' in v) {
+        const vnic = (v['binding:vnic_type'] as string | undefined) ?? row.binding_vnic_type;
+        await updatePortQos(w, ctx, { id: row.id, network_id: row.network_id, binding_vnic_type: vnic }, v.qos_policy_id);
+      }
       await updateRow(trx, portDef, row, cols);
     },
 
     async delete(w, _ctx, row) {
       const { trx } = w;
+      await assertPortNotInTrunk(trx, row.id);
       await preventServicePortDeletion(trx, row);
       await deletePort(w, row.id);
     },
@@ -695,6 +713,8 @@ export async function deletePort(w: Work, portId: string): Promise<void> {
   const { trx } = w;
   const row = await trx.selectFrom('ports').select('project_id').where('id', '=', portId).executeTakeFirst();
   if (row) w.changed('port', portId, row.project_id, 'delete');
+  // Its forwardings go with it; a floating IP left without any lets go of its router.
+  await dropPortForwardings(w, portId);
   // Floating IPs pointing at the port let go of it (Neutron's disassociate_floatingips).
   await trx
     .updateTable('floating_ips')

@@ -48,6 +48,8 @@ export interface NeutronKinds {
   network_flavors: 'flavor';
   service_profiles: 'service_profile';
   flavor_service_profiles: 'service_profile';
+  qos_policies: 'policy';
+  trunks: 'trunk';
 }
 export type NeutronTable = keyof NeutronKinds;
 /** The singular name of what table `T` keeps (`port` for `ports`); any name for tables outside Neutron. */

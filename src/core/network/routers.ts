@@ -16,6 +16,7 @@ import { DomainError, conflict, neutronBadRequest, notFound, resourceNotFound } 
 import { type Validator, NOT_SPECIFIED, fixedIps, hostRoutes, noneToEmptyList, string, toBoolean, uuid, uuidOrNone } from './attributes.js';
 import { visibleNetwork } from './networks.js';
 import { createPortInternal, deletePort, updatePortInternal } from './ports.js';
+import { routerGatewayQos, setRouterGatewayQos } from './qos.js';
 import { type ResourceOps, actionMap } from './registry.js';
 import { type Loaded, type ResourceDef, bumpRevision, getRow, insertRow, renderRows, standardAttrs, toColumns, updateRow } from './resource.js';
 import { subnetDef } from './subnets.js';
@@ -47,7 +48,7 @@ interface Route {
 }
 
 /** Sub-attributes of external_gateway_info, in neutron-lib's order (policy rules follow it). */
-const GW_KEYS = ['network_id', 'enable_snat', 'external_fixed_ips'];
+const GW_KEYS = ['network_id', 'enable_snat', 'external_fixed_ips', 'qos_policy_id'];
 
 /** `type:dict_or_nodata` with ext-gw-mode's key specs, checked in neutron-lib's order. */
 const gatewayInfo: Validator = (v) => {
@@ -64,7 +65,11 @@ const gatewayInfo: Validator = (v) => {
   const netErr = uuid(v.network_id);
   if (netErr) return netErr;
   if ('enable_snat' in v) toBoolean(v.enable_snat);
-  if ('external_fixed_ips' in v) return fixedIps(v.external_fixed_ips);
+  if ('external_fixed_ips' in v) {
+    const e = fixedIps(v.external_fixed_ips);
+    if (e) return e;
+  }
+  if ('qos_policy_id' in v) return uuidOrNone(v.qos_policy_id);
   return undefined;
 };
 
@@ -73,6 +78,8 @@ interface GatewayView {
   network_id: string;
   external_fixed_ips: Array<{ subnet_id: string; ip_address: string }>;
   enable_snat: boolean;
+  /** qos-gateway-ip: shown when the router or its gateway's network has a policy. */
+  qos_policy_id?: string | null;
 }
 
 /** Attributes computed for rendering (no DVR, HA or availability zones here). */
@@ -153,6 +160,11 @@ export const routerDef: ResourceDef<'routers', RouterComputed> = {
         .execute();
       for (const ip of ips) byGwPort.get(ip.port_id)?.__external_gateway_info?.external_fixed_ips.push({ subnet_id: ip.subnet_id, ip_address: ip.ip_address });
     }
+    const gwQos = await routerGatewayQos(
+      q,
+      rows.map((r) => ({ id: r.id, gwNetworkId: r.__external_gateway_info?.network_id ?? null })),
+    );
+    for (const r of rows) if (r.__external_gateway_info && gwQos.has(r.id)) r.__external_gateway_info.qos_policy_id = gwQos.get(r.id);
     for (const chunk of chunks([...routesOf.keys()], 500)) {
       const helpers = await routerHelpers(q, chunk);
       for (const r of rows) {
@@ -680,6 +692,8 @@ export function routerOps(): ResourceOps<'routers', RouterComputed> {
       if (info?.network_id) {
         const row = await trx.selectFrom('routers').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
         await bumpTimes(trx, id, await updateGateway(w, ctx, row, info));
+        // The gateway's policy binding revises the router (qos-gateway-ip).
+        if (await setRouterGatewayQos(w, ctx, id, row.gw_port_id !== null, info)) await bumpRevision(trx, 'routers', id);
       }
       return id;
     },
@@ -697,6 +711,7 @@ export function routerOps(): ResourceOps<'routers', RouterComputed> {
       if ('external_gateway_info' in v) {
         const info = v.external_gateway_info as GatewayInfo | null;
         await bumpTimes(trx, row.id, await updateGateway(w, ctx, row, info?.network_id ? info : null));
+        if (await setRouterGatewayQos(w, ctx, row.id, row.gw_port_id !== null, info)) await bumpRevision(trx, 'routers', row.id);
         delete v.external_gateway_info;
         row.revision_number = (await trx.selectFrom('routers').select('revision_number').where('id', '=', row.id).executeTakeFirstOrThrow()).revision_number;
       }

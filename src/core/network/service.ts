@@ -55,6 +55,7 @@ const STATUS_TABLES: ReadonlyMap<NetworkKind, StatusTable> = new Map([
   ['port', 'ports'],
   ['router', 'routers'],
   ['floatingip', 'floating_ips'],
+  ['trunk', 'trunks'],
 ]);
 
 export interface ListResult {

@@ -5,6 +5,7 @@ import type {
   DesiredRoute,
   InstanceRec,
   InstanceSpec,
+  ForwardSpec,
   NatSpec,
   NetworkRec,
   PortRec,
@@ -16,6 +17,7 @@ import type {
 import { ROOT_NS } from './model.js';
 import type { Names } from './names.js';
 import { type Owner, ownerKey } from './owners.js';
+import { buildQos } from './qos.js';
 import { assignZones, renderFilter } from './secgroups.js';
 
 export interface BuildOptions {
@@ -196,6 +198,8 @@ export function buildDesired(s: Snapshot, names: Names, opts: BuildOptions): Des
     if (ns.nat && gw) {
       if (ns.nat.gatewayIp) announce.push({ networkId: gw.networkId, ip: ns.nat.gatewayIp, mac: gw.mac, owner: ownerKey.router(r.id) });
       for (const f of ns.nat.fips) announce.push({ networkId: gw.networkId, ip: f.floating, mac: gw.mac, owner: f.owner });
+      const forwarded = new Map((ns.nat.forwards ?? []).map((f) => [f.floating, f.owner]));
+      for (const [ip, owner] of forwarded) if (!ns.nat.fips.some((f) => f.floating === ip)) announce.push({ networkId: gw.networkId, ip, mac: gw.mac, owner });
     }
   }
 
@@ -256,7 +260,7 @@ export function buildDesired(s: Snapshot, names: Names, opts: BuildOptions): Des
     names,
   );
 
-  return { root, switch: sw, namespaces, filter, wired, instances, errors };
+  return { root, switch: sw, namespaces, filter, wired, instances, errors, qos: buildQos(s, names, wired) };
 }
 
 /** Default routes via the first subnet (per family) with a gateway, then the subnets' host_routes. */
@@ -352,6 +356,9 @@ function buildRouter(r: RouterRec, s: Snapshot, names: Names, c: RouterCtx): Des
       }
       fips.push({ floating: ipToString(floating), fixed: ipToString(fixed), owner: ownerKey.floatingip(f.id) });
     }
+    const forwards = forwardsOf(r.id, s, c.errors);
+    // The gateway leg holds every floating IP it serves, forwarded ones too (as the L3 agent's qg- does).
+    const held = [...new Set([...fips.map((f) => f.floating), ...forwards.map((f) => f.floating)])];
     if (
       addrs &&
       c.wire(
@@ -359,12 +366,12 @@ function buildRouter(r: RouterRec, s: Snapshot, names: Names, c: RouterCtx): Des
         ns,
         qg,
         addrs,
-        fips.map((f) => `${f.floating}/32`),
+        held.map((ip) => `${ip}/32`),
       )
     ) {
       connected.push(...addrs.map((a) => a.cidr));
       const v4 = addrs.find((a) => a.cidr.version === 4);
-      ns.nat = { gatewayIf: qg, gatewayIp: v4 ? v4.ip : null, enableSnat: r.enableSnat, fips };
+      ns.nat = { gatewayIf: qg, gatewayIp: v4 ? v4.ip : null, enableSnat: r.enableSnat, fips, forwards };
       const seen = new Set<number>();
       for (const a of addrs) {
         const gw = a.subnet.gatewayIp ? parseIp(a.subnet.gatewayIp) : null;
@@ -383,4 +390,42 @@ function buildRouter(r: RouterRec, s: Snapshot, names: Names, c: RouterCtx): Des
     ns.routes.push({ dst: d.prefix === 0 ? 'default' : dst, via: ipToString(gw), owner });
   }
   return ns;
+}
+
+/** Protocols a forwarding's ports mean something for (nft's `th dport`); icmp has none. */
+const FORWARDED_PROTOCOLS: ReadonlySet<string> = new Set(['tcp', 'udp', 'sctp', 'dccp']);
+
+/**
+ * A router's port forwardings, one element per external port: N-N ranges map port to port,
+ * 1-N ranges map every external port to the one internal port (PortForwardingPlugin's relations).
+ * Neutron accepts icmp forwardings, which match no port: they forward nothing here either.
+ */
+function forwardsOf(routerId: string, s: Snapshot, errors: Map<Owner, string>): ForwardSpec[] {
+  const out: ForwardSpec[] = [];
+  const fipOf = new Map(s.floatingIps.map((f) => [f.id, f]));
+  for (const pf of s.portForwardings ?? []) {
+    const fip = fipOf.get(pf.floatingIpId);
+    if (!fip || fip.routerId !== routerId || !FORWARDED_PROTOCOLS.has(pf.protocol)) continue;
+    const floating = parseIp(fip.floatingIp);
+    const fixed = parseIp(pf.internalIp);
+    const owner = ownerKey.floatingip(fip.id);
+    if (!floating || !fixed || floating.version !== 4 || fixed.version !== 4) {
+      errors.set(owner, `port forwarding ${pf.id}: ${fip.floatingIp} → ${pf.internalIp} is not an IPv4 pair`);
+      continue;
+    }
+    const [extFirst, extLast] = pf.external;
+    const [intFirst, intLast] = pf.internal;
+    const single = intFirst === intLast;
+    for (let port = extFirst; port <= extLast; port++) {
+      out.push({
+        floating: ipToString(floating),
+        protocol: pf.protocol as ForwardSpec['protocol'],
+        port,
+        fixed: ipToString(fixed),
+        fixedPort: single ? intFirst : intFirst + (port - extFirst),
+        owner,
+      });
+    }
+  }
+  return out;
 }

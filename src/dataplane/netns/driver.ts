@@ -245,6 +245,7 @@ export class NetnsDataPlane implements DataPlaneDriver {
     timer.mark('read');
     p.quietOwnLinks();
     await p.apply();
+    await p.qos();
     timer.mark('apply');
     await p.processes();
     timer.mark('processes');

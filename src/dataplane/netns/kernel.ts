@@ -2,6 +2,7 @@ import { readdir, readlink, stat } from 'node:fs/promises';
 import { run, runIn } from './exec.js';
 import { ROOT_NS } from './model.js';
 import { type NatState, parseNatState } from './nat.js';
+import { type QosState, parseQosState } from './qos.js';
 import { NAT_TABLE } from './names.js';
 import type { Owner } from './owners.js';
 import { type Line, batchErrors, batchFailures } from './plan.js';
@@ -125,6 +126,23 @@ export async function readNat(ns: string): Promise<NatState | null> {
   const r = await runIn(ns, 'nft', ['-j', 'list', 'table', 'ip', NAT_TABLE], { allowFail: true });
   if (r.code !== 0) return null;
   return parseNatState(r.stdout);
+}
+
+/** The switch's QoS: tbf shapers (`tc -j qdisc show`) and our netdev tables (`nft -j list ruleset netdev`). */
+export async function readQos(ns: string): Promise<QosState> {
+  const [tc, nft] = await Promise.all([
+    run('tc', [...ipArgs(ns), '-j', 'qdisc', 'show']),
+    runIn(ns, 'nft', ['-j', 'list', 'ruleset', 'netdev'], { allowFail: true }),
+  ]);
+  return parseQosState(tc.stdout, nft.code === 0 ? nft.stdout : '');
+}
+
+/** `lines` as one `tc -force -batch` in `ns`: every line runs; the failures come back as owner → reason. */
+export async function tcBatch(ns: string, lines: Line[]): Promise<Map<Owner, string>> {
+  if (lines.length === 0) return new Map();
+  const r = await run('tc', [...ipArgs(ns), '-force', '-batch', '-'], { input: `${lines.map((l) => l.cmd).join('\n')}\n`, allowFail: true });
+  if (r.code === 0) return new Map();
+  return batchErrors(lines, batchFailures(r.stderr), r.stderr.trim() || `tc exited ${r.code}`);
 }
 
 export async function nftApply(ns: string, script: string): Promise<void> {

@@ -14,6 +14,8 @@ import {
   nftApply,
   readNat,
   readNs,
+  readQos,
+  tcBatch,
 } from './kernel.js';
 import type { Closer, Kernel } from './machine.js';
 import { LinkMonitor } from './monitor.js';
@@ -29,6 +31,8 @@ export const linuxKernel: Kernel = {
   ipBatch,
   readNat,
   nftApply,
+  readQos,
+  tcBatch,
   iptablesSave,
   iptablesRestore,
   conntrackForget,

@@ -2,6 +2,7 @@ import type { Tables } from './iptables.js';
 import type { InstanceSpec } from './model.js';
 import type { NatState } from './nat.js';
 import type { Owner } from './owners.js';
+import type { QosState } from './qos.js';
 import type { Line } from './plan.js';
 import type { NsState } from './state.js';
 
@@ -28,6 +29,10 @@ export interface Kernel {
   readNat(ns: string): Promise<NatState | null>;
   /** One `nft -f` transaction; throws (with nft's reason) when refused, changing nothing. */
   nftApply(ns: string, script: string): Promise<void>;
+  /** A namespace's QoS: tbf shapers on its links' roots and our netdev tables. */
+  readQos(ns: string): Promise<QosState>;
+  /** `lines` as one `tc -force -batch` in `ns`: every line runs; the failures come back as owner → reason. */
+  tcBatch(ns: string, lines: Line[]): Promise<Map<Owner, string>>;
   iptablesSave(ns: string, family: 4 | 6): Promise<Tables>;
   /** One atomic `iptables-restore --noflush`; throws (with the reason) when refused, changing nothing. */
   iptablesRestore(ns: string, family: 4 | 6, text: string): Promise<void>;

@@ -1,5 +1,6 @@
 import type { DesiredNs } from './model.js';
 import type { NatState } from './nat.js';
+import type { QosState } from './qos.js';
 
 /** A namespace's desired state as last applied to it without error. */
 export interface Applied {
@@ -20,6 +21,8 @@ export class PassMemory {
   readonly applied = new Map<string, Applied>();
   /** What each router's NAT table holds after our last successful apply (full passes re-read). */
   readonly nat = new Map<string, { ino: number; state: NatState | null }>();
+  /** What the switch's QoS holds after our last apply (by the switch's inode; full passes re-read). */
+  qos: { ino: number; state: QosState } | null = null;
   /** Switch-side link → the namespace its veth leads to (to re-read it when the link flaps). */
   linkOwners = new Map<string, string>();
   /** Links we are changing ourselves: their events are ours, not a flap (name → until when). */

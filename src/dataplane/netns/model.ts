@@ -15,6 +15,8 @@ export interface NetworkRec {
   networkType: string;
   physicalNetwork: string | null;
   segmentationId: number | null;
+  /** Its QoS policy (applies to its ports that have none of their own). */
+  qosPolicyId?: string | null;
 }
 
 export interface HostRoute {
@@ -50,6 +52,8 @@ export interface PortRec {
   allowedAddressPairs: AddressPair[];
   securityGroups: string[];
   createdAt: string;
+  /** Its own QoS policy (over its network's). */
+  qosPolicyId?: string | null;
 }
 
 export interface RuleRec {
@@ -87,6 +91,26 @@ export interface FloatingIpRec {
   status: string;
 }
 
+/**
+ * A QoS rule the data plane enforces on a port: a bandwidth limit (kbit/s and kbit of burst), a
+ * packet rate limit (kpps and kpackets) or a DSCP mark. Directions are Neutron's, seen from the
+ * instance: egress leaves it, ingress reaches it. Minimum rules are placement's, not the kernel's.
+ */
+export type QosRuleRec =
+  | { type: 'bandwidth_limit' | 'packet_rate_limit'; direction: 'ingress' | 'egress'; max: number; burst: number }
+  | { type: 'dscp_marking'; mark: number };
+
+/** A floating IP's port (or range) forwarded to an internal address and port (or range). */
+export interface PortForwardingRec {
+  id: string;
+  floatingIpId: string;
+  protocol: string;
+  internalIp: string;
+  /** First and last port (a single port is a range of one). */
+  internal: [number, number];
+  external: [number, number];
+}
+
 /** A server as the data plane needs it (compute's tables, or ports grouped by device when absent). */
 export interface InstanceRec {
   id: string;
@@ -109,6 +133,9 @@ export interface Snapshot {
   floatingIps: FloatingIpRec[];
   /** Compute's servers; null when this build has no compute tables (then: ports grouped by device). */
   instances: InstanceRec[] | null;
+  /** QoS policies' enforceable rules, by policy id. */
+  qosPolicies?: Map<string, QosRuleRec[]>;
+  portForwardings?: PortForwardingRec[];
 }
 
 // ------------------------------------------------------------------ the kernel, as wanted
@@ -154,6 +181,36 @@ export interface NatSpec {
   enableSnat: boolean;
   /** floating → fixed, IPv4. */
   fips: Array<{ floating: string; fixed: string; owner: Owner }>;
+  /** Port forwardings, one per forwarded port (ranges unrolled, as Neutron's L3 agent does). */
+  forwards?: ForwardSpec[];
+}
+
+export interface ForwardSpec {
+  floating: string;
+  protocol: 'tcp' | 'udp' | 'sctp' | 'dccp';
+  port: number;
+  fixed: string;
+  fixedPort: number;
+  owner: Owner;
+}
+
+/**
+ * A port's QoS on its switch-side veth (the tap): what leaves the instance enters the tap, what
+ * reaches it leaves the tap. Rates in bits or packets per second, bursts in bytes or packets.
+ */
+export interface PortQosSpec {
+  portId: string;
+  owner: Owner;
+  /** The tap in the switch namespace. */
+  dev: string;
+  /** Traffic to the instance, shaped (tbf on the tap's root). */
+  ingressBw?: { rate: number; burst: number };
+  /** Traffic from the instance, policed. */
+  egressBw?: { rate: number; burst: number };
+  egressPps?: { rate: number; burst: number };
+  ingressPps?: { rate: number; burst: number };
+  /** DSCP mark set on what the instance sends. */
+  dscp?: number;
 }
 
 export interface DesiredNs {
@@ -217,4 +274,6 @@ export interface Desired {
   instances: InstanceSpec[];
   /** Problems found while building (bad data, name collisions): owner → reason. */
   errors: Map<Owner, string>;
+  /** QoS of ports on their taps (only ports with an enforceable rule). */
+  qos?: PortQosSpec[];
 }

@@ -17,11 +17,17 @@ import { NAT_TABLE } from './names.js';
  *                      from outside only its gateway address is its own. A packet for a floating
  *                      IP that arrives before the floating IP's DNAT exists is dropped here, so
  *                      it leaves no conntrack entry that would keep its flow un-NATed afterwards.
+ *
+ * Port forwardings are a third map (floating IP, protocol, port → fixed IP, port), looked up in
+ * prerouting and output like floating IPs: data as well, so adding one is an element, not a rule.
+ * Neutron's L3 agent writes one DNAT rule per forwarding (port_forwarding.py's
+ * `-d <fip>/32 -p <proto> -m <proto> --dport <ext> -j DNAT --to-destination <ip>:<port>`); a range
+ * is unrolled here into one element per port, which nft matches the same way.
  */
 
 /** Fingerprint of the rule part; stored as a rule comment so a pass can tell what is loaded. */
 export function natFingerprint(spec: NatSpec): string {
-  const key = JSON.stringify([3, spec.gatewayIf, spec.gatewayIp, spec.enableSnat]);
+  const key = JSON.stringify([4, spec.gatewayIf, spec.gatewayIp, spec.enableSnat]);
   return createHash('sha256').update(key).digest('hex').slice(0, 16);
 }
 
@@ -32,6 +38,7 @@ export function renderNatTable(spec: NatSpec): string {
   const qg = JSON.stringify(spec.gatewayIf);
   const dnat = spec.fips.map((f): [string, string] => [f.floating, f.fixed]);
   const snat = spec.fips.map((f): [string, string] => [f.fixed, f.floating]);
+  const pf = [...forwardsOf(spec)];
   const post: string[] = [
     // `ct status != dnat` would compare the whole status word; the bit is what matters.
     `iifname != ${qg} oifname != ${qg} ct status & dnat == 0 accept`,
@@ -45,13 +52,16 @@ export function renderNatTable(spec: NatSpec): string {
     `table ip ${NAT_TABLE} {`,
     `  map fip_dnat { type ipv4_addr : ipv4_addr;${elements(dnat)} }`,
     `  map fip_snat { type ipv4_addr : ipv4_addr;${elements(snat)} }`,
+    `  map pf_dnat { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service;${elements(pf)} }`,
     '  chain prerouting {',
     '    type nat hook prerouting priority dstnat; policy accept;',
     `    dnat to ip daddr map @fip_dnat comment "ps:${natFingerprint(spec)}"`,
+    '    dnat ip to ip daddr . meta l4proto . th dport map @pf_dnat',
     '  }',
     '  chain output {',
     '    type nat hook output priority -100; policy accept;',
     '    dnat to ip daddr map @fip_dnat',
+    '    dnat ip to ip daddr . meta l4proto . th dport map @pf_dnat',
     '  }',
     '  chain postrouting {',
     '    type nat hook postrouting priority srcnat; policy accept;',
@@ -74,6 +84,13 @@ export interface NatState {
   fingerprint: string | null;
   dnat: Map<string, string>;
   snat: Map<string, string>;
+  /** Port forwardings: `floating . protocol . port` → `fixed . port`. */
+  pf: Map<string, string>;
+}
+
+/** A router's forwardings as map elements. */
+function forwardsOf(spec: NatSpec | undefined): Map<string, string> {
+  return new Map((spec?.forwards ?? []).map((f) => [`${f.floating} . ${f.protocol} . ${f.port}`, `${f.fixed} . ${f.fixedPort}`]));
 }
 
 /** What `nft -j list table` prints, as far as we read it: one object per map, chain or rule. */
@@ -81,15 +98,22 @@ interface NftJson {
   nftables: Array<{ map?: { name?: string; elem?: unknown[] }; rule?: { chain?: string; comment?: unknown } }>;
 }
 
+/** One side of a map element as nft -j prints it: a value, or `{"concat": [...]}`. */
+function elementText(v: unknown): string {
+  if (typeof v === 'object' && v !== null && Array.isArray((v as { concat?: unknown }).concat))
+    return (v as { concat: unknown[] }).concat.map(String).join(' . ');
+  return String(v);
+}
+
 /** Read `nft -j list table ip pocketstack` output. */
 export function parseNatState(json: string): NatState {
-  const state: NatState = { fingerprint: null, dnat: new Map(), snat: new Map() };
+  const state: NatState = { fingerprint: null, dnat: new Map(), snat: new Map(), pf: new Map() };
   const doc = JSON.parse(json) as NftJson;
   for (const item of doc.nftables) {
-    if (item.map && (item.map.name === 'fip_dnat' || item.map.name === 'fip_snat')) {
-      const target = item.map.name === 'fip_dnat' ? state.dnat : state.snat;
+    if (item.map && (item.map.name === 'fip_dnat' || item.map.name === 'fip_snat' || item.map.name === 'pf_dnat')) {
+      const target = item.map.name === 'fip_dnat' ? state.dnat : item.map.name === 'fip_snat' ? state.snat : state.pf;
       for (const e of item.map.elem ?? []) {
-        if (Array.isArray(e) && e.length === 2) target.set(String(e[0]), String(e[1]));
+        if (Array.isArray(e) && e.length === 2) target.set(elementText(e[0]), elementText(e[1]));
       }
     }
     if (item.rule?.chain === 'prerouting' && typeof item.rule.comment === 'string') {
@@ -117,6 +141,12 @@ export function planNat(spec: NatSpec | undefined, actual: NatState | null): str
  */
 export function planNatChange(spec: NatSpec | undefined, actual: NatState | null): { script: string | null; forgotten: string[] } {
   const forgotten = actual ? [...actual.dnat].filter(([k, v]) => !spec?.fips.some((f) => f.floating === k && f.fixed === v)).map(([k]) => k) : [];
+  // A forwarding that went or moved: its floating IP's connections are forgotten too.
+  const wantPf = forwardsOf(spec);
+  for (const [k, v] of actual?.pf ?? []) {
+    const floating = k.split(' . ')[0];
+    if (wantPf.get(k) !== v && !forgotten.includes(floating)) forgotten.push(floating);
+  }
   return { script: planNatScript(spec, actual), forgotten };
 }
 
@@ -130,6 +160,7 @@ function planNatScript(spec: NatSpec | undefined, actual: NatState | null): stri
   for (const [mapName, want, have] of [
     ['fip_dnat', new Map(spec.fips.map((f) => [f.floating, f.fixed])), actual.dnat],
     ['fip_snat', new Map(spec.fips.map((f) => [f.fixed, f.floating])), actual.snat],
+    ['pf_dnat', forwardsOf(spec), actual.pf],
   ] as const) {
     const del = [...have].filter(([k, v]) => want.get(k) !== v).map(([k]) => k);
     const add = [...want].filter(([k, v]) => have.get(k) !== v);
@@ -146,5 +177,6 @@ export function natStateOf(spec: NatSpec | undefined): NatState | null {
     fingerprint: natFingerprint(spec),
     dnat: new Map(spec.fips.map((f) => [f.floating, f.fixed])),
     snat: new Map(spec.fips.map((f) => [f.fixed, f.floating])),
+    pf: forwardsOf(spec),
   };
 }

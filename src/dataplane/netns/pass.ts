@@ -7,6 +7,7 @@ import { type Desired, type DesiredNs, type InstanceSpec, ROOT_NS } from './mode
 import type { Names } from './names.js';
 import { natStateOf, planNatChange } from './nat.js';
 import { type Owner, ownerKey } from './owners.js';
+import { type QosState, planQos, qosStateOf, withoutDevices } from './qos.js';
 import { type Line, type NsPlan, type PeerView, type PlanContext, hostConflicts, planNamespace, predictState, withoutOwners } from './plan.js';
 import type { NsState } from './state.js';
 
@@ -77,6 +78,7 @@ function nsOfOwner(o: Owner, d: Desired): string[] {
  *   guardHost    leave out host legs that would shadow an interface of the host's
  *   plan         each namespace's `ip -batch` lines, pulling in namespaces a new veth lands in
  *   apply        cleanup everywhere, the host leg, the switch, then owners and routers' NAT
+ *   qos          ports' QoS on their taps (shapers, policers, DSCP marks), once the taps exist
  *   processes    instances' process trees where something changed
  *   remember     what is now in place, for the next pass; the errors met, for status
  *
@@ -361,6 +363,60 @@ export class Pass {
       this.fail(ownerKey.router(n.objectId), `nftables: ${message(e)}`);
       for (const f of n.nat?.fips ?? []) this.fail(f.owner, `nftables: ${message(e)}`);
     }
+  }
+
+  // ---------------------------------------------------------------- QoS
+
+  /**
+   * Ports' QoS on the switch side of their veths, planned against what we last applied (a full
+   * pass, a new switch or a failure reads it back); taps this pass (re)created lost theirs.
+   */
+  async qos(): Promise<void> {
+    const { kernel, memory } = this.deps;
+    const sw = this.desired.switch.name;
+    const ino = this.existing.get(sw);
+    const specs = this.desired.qos ?? [];
+    if (ino === undefined) {
+      memory.qos = null;
+      return;
+    }
+    const cached = memory.qos;
+    if (!specs.length && cached?.ino === ino && !cached.state.tbf.size && !cached.state.tables.size && !this.full) return;
+    let actual: QosState;
+    try {
+      actual = this.full || !cached || cached.ino !== ino ? await kernel.readQos(sw) : cached.state;
+    } catch (e) {
+      memory.qos = null;
+      for (const s of specs) this.fail(s.owner, `qos: ${message(e)}`);
+      return;
+    }
+    const recreated = new Set<string>();
+    for (const l of this.plans.get(sw)?.apply ?? []) {
+      const m = /^link add (\S+) /.exec(l.cmd);
+      if (m) recreated.add(m[1]);
+    }
+    const ports = new Map(specs.map((s) => [s.dev, s.portId]));
+    for (const w of this.desired.wired.values()) ports.set(this.deps.names.tap(w.portId), w.portId);
+    const plan = planQos(specs, withoutDevices(actual, recreated), ports);
+    const failed = new Set<Owner>();
+    if (plan.tc.length) {
+      this.changes += plan.tc.length;
+      for (const [o, reason] of await kernel.tcBatch(sw, plan.tc)) {
+        failed.add(o);
+        this.fail(o, reason);
+      }
+    }
+    await mapLimit(plan.nft, 4, async ({ owner, script }) => {
+      this.changes++;
+      try {
+        await kernel.nftApply(sw, script);
+      } catch (e) {
+        failed.add(owner);
+        this.fail(owner, `nftables: ${message(e)}`);
+      }
+    });
+    // What failed is read back next time; the rest is as planned.
+    memory.qos = failed.size ? null : { ino, state: qosStateOf(specs) };
   }
 
   // ---------------------------------------------------------------- processes

@@ -1,6 +1,7 @@
 import { fromJson } from '../../store/db.js';
 import type { Store } from '../../store/db.js';
-import type { AddressPair, HostRoute, RuleRec, Snapshot } from './model.js';
+import type { Q } from '../../store/db.js';
+import type { AddressPair, HostRoute, PortForwardingRec, QosRuleRec, RuleRec, Snapshot } from './model.js';
 
 /**
  * One consistent read of everything the data plane renders (a read transaction, so a pass never
@@ -8,7 +9,7 @@ import type { AddressPair, HostRoute, RuleRec, Snapshot } from './model.js';
  */
 export async function loadSnapshot(store: Store): Promise<Snapshot> {
   return store.db.transaction().execute(async (q) => {
-    const [networks, subnets, ports, allocs, bindings, groups, rules, groupAddrs, routers, routes, fips] = await Promise.all([
+    const [networks, subnets, ports, allocs, bindings, groups, rules, groupAddrs, routers, routes, fips, extras] = await Promise.all([
       q.selectFrom('networks').select(['id', 'mtu', 'admin_state_up', 'network_type', 'physical_network', 'segmentation_id']).execute(),
       q.selectFrom('subnets').select(['id', 'network_id', 'ip_version', 'cidr', 'gateway_ip', 'host_routes']).execute(),
       q
@@ -49,6 +50,7 @@ export async function loadSnapshot(store: Store): Promise<Snapshot> {
       q.selectFrom('routers').select(['id', 'admin_state_up', 'status', 'enable_snat', 'gw_port_id']).execute(),
       q.selectFrom('router_routes').select(['router_id', 'destination', 'nexthop']).orderBy('router_id').orderBy('position').execute(),
       q.selectFrom('floating_ips').select(['id', 'floating_ip_address', 'fixed_ip_address', 'fixed_port_id', 'router_id', 'status']).execute(),
+      loadExtras(q),
     ]);
     const routesOf = new Map<string, HostRoute[]>();
     for (const r of routes) {
@@ -96,6 +98,7 @@ export async function loadSnapshot(store: Store): Promise<Snapshot> {
     }
     return {
       networks: networks.map((n) => ({
+        qosPolicyId: extras.networkQos.get(n.id) ?? null,
         id: n.id,
         mtu: n.mtu,
         adminUp: n.admin_state_up === 1,
@@ -112,6 +115,7 @@ export async function loadSnapshot(store: Store): Promise<Snapshot> {
         hostRoutes: fromJson<HostRoute[]>(x.host_routes, []),
       })),
       ports: ports.map((p) => ({
+        qosPolicyId: extras.portQos.get(p.id) ?? null,
         id: p.id,
         networkId: p.network_id,
         mac: p.mac_address,
@@ -146,6 +150,57 @@ export async function loadSnapshot(store: Store): Promise<Snapshot> {
         status: f.status,
       })),
       instances: null,
+      qosPolicies: extras.qosPolicies,
+      portForwardings: extras.portForwardings,
     };
   });
+}
+
+/** What QoS and port forwarding add to a snapshot. */
+interface Extras {
+  networkQos: Map<string, string>;
+  portQos: Map<string, string>;
+  qosPolicies: Map<string, QosRuleRec[]>;
+  portForwardings: PortForwardingRec[];
+}
+
+async function loadExtras(q: Q): Promise<Extras> {
+  const [netBindings, portBindings, qosRules, pfs] = await Promise.all([
+    q.selectFrom('qos_network_bindings').selectAll().execute(),
+    q.selectFrom('qos_port_bindings').selectAll().execute(),
+    q
+      .selectFrom('qos_rules')
+      .select(['policy_id', 'type', 'direction', 'max_kbps', 'max_burst_kbps', 'max_kpps', 'max_burst_kpps', 'dscp_mark'])
+      .where('type', 'in', ['bandwidth_limit', 'packet_rate_limit', 'dscp_marking'])
+      .execute(),
+    q.selectFrom('port_forwardings').selectAll().orderBy('created_at').orderBy('id').execute(),
+  ]);
+  const qosPolicies = new Map<string, QosRuleRec[]>();
+  for (const r of qosRules) {
+    const rule: QosRuleRec =
+      r.type === 'dscp_marking'
+        ? { type: 'dscp_marking', mark: Number(r.dscp_mark) }
+        : {
+            type: r.type as 'bandwidth_limit' | 'packet_rate_limit',
+            direction: r.direction === 'ingress' ? 'ingress' : 'egress',
+            max: Number(r.type === 'bandwidth_limit' ? r.max_kbps : r.max_kpps),
+            burst: Number(r.type === 'bandwidth_limit' ? r.max_burst_kbps : r.max_burst_kpps),
+          };
+    const list = qosPolicies.get(r.policy_id) ?? [];
+    list.push(rule);
+    qosPolicies.set(r.policy_id, list);
+  }
+  return {
+    networkQos: new Map(netBindings.map((b) => [b.network_id, b.policy_id])),
+    portQos: new Map(portBindings.map((b) => [b.port_id, b.policy_id])),
+    qosPolicies,
+    portForwardings: pfs.map((pf) => ({
+      id: pf.id,
+      floatingIpId: pf.floatingip_id,
+      protocol: pf.protocol,
+      internalIp: pf.internal_ip_address,
+      internal: [pf.internal_port_start, pf.internal_port_end],
+      external: [pf.external_port_start, pf.external_port_end],
+    })),
+  };
 }

@@ -50,11 +50,13 @@ export function statuses(snap: Snapshot, desired: Desired, errors: Map<Owner, st
     out.routers.push({ id: r.id, was: r.status, status: error ? 'ERROR' : 'ACTIVE', ...(error ? { error } : {}) });
   }
   const loaded = new Set(desired.namespaces.flatMap((n) => n.nat?.fips.map((f) => f.owner) ?? []));
+  // The L3 agent's port_forwarding extension reports a forwarding floating IP ACTIVE once its rules are in.
+  const forwarding = new Set(desired.namespaces.flatMap((n) => n.nat?.forwards?.map((f) => f.owner) ?? []));
   for (const f of snap.floatingIps) {
     const key = ownerKey.floatingip(f.id);
     const error = errors.get(key) ?? (f.routerId ? errors.get(ownerKey.router(f.routerId)) : undefined);
     let status: PortStatus = 'DOWN';
-    if (f.portId && f.routerId && routerNs.has(f.routerId) && loaded.has(key)) status = error ? 'ERROR' : 'ACTIVE';
+    if (f.routerId && routerNs.has(f.routerId) && ((f.portId && loaded.has(key)) || forwarding.has(key))) status = error ? 'ERROR' : 'ACTIVE';
     out.floatingIps.push({ id: f.id, was: f.status, status });
   }
   return out;

@@ -94,6 +94,9 @@ export function checkAnswer(service: string, method: string, accept: string | un
       if ((a.status === 404 || a.status === 405) && isObj(b) && keysAre(b, ['code', 'title', 'description'])) return undefined;
       return 'foreign-format';
     }
+    case 'key-manager':
+      // Barbican's JSONErrorHook over pecan: {"code", "title", "description"} for every error.
+      return isObj(b) && keysAre(b, ['code', 'title', 'description']) && b.code === a.status ? undefined : 'foreign-format';
     default:
       return 'foreign-format';
   }
