@@ -73,13 +73,11 @@ const EXTRA_ALIASES: Record<string, string> = {
 };
 
 /**
- * The fixtures were captured with every issue-11 plugin on. The attributes of QoS, trunks and
- * floating IP port forwarding (served by another module) may be absent; a key that is sent is
- * still compared, and key order is compared everywhere.
+ * The fixtures were captured with every issue-11 plugin on, and all are served: bodies are
+ * compared whole, key order included, except the `trunk` quota, which the trunk plugin
+ * registers in Neutron and PocketStack's quotas do not count yet.
  */
-const OPTIONS: ReplayOptions = {
-  absentKeys: ['qos_policy_id', 'qos_network_policy_id', 'resource_request', 'trunk_details', 'port_forwardings', 'trunk'],
-};
+const OPTIONS: ReplayOptions = { absentKeys: ['trunk'] };
 
 const NONE_KNOWN: Record<string, string> = {};
 
