@@ -12,8 +12,8 @@
  *   5. the vitest suite `e2e`: the real clients and the real data plane (minutes);
  *   6. OpenStack's own Tempest, four runs, each against a PocketStack its script starts:
  *        scripts/tempest-network.sh  tempest.api.network, less test/tempest/network-exclude.txt;
- *        scripts/tempest-compute.sh  tempest.api.compute.servers.test_create_server and
- *                                    tempest.api.image.v2.test_images;
+ *        scripts/tempest-compute.sh  tempest.api.compute and tempest.api.image, less
+ *                                    test/tempest/compute-exclude.txt;
  *        scripts/tempest-octavia.sh  octavia_tempest_plugin.tests.api.v2 (its amphora tests
  *                                    with the amphora provider), and barbican_tempest_plugin's
  *                                    API tests less test/tempest/barbican-exclude.txt;
@@ -199,7 +199,7 @@ if (!fast) {
       ? []
       : [
           tempest('scripts/tempest-octavia.sh', 'Tempest: octavia_tempest_plugin.tests.api.v2 and barbican_tempest_plugin.tests.api'),
-          tempest('scripts/tempest-compute.sh', 'Tempest: compute servers.test_create_server and image.v2.test_images'),
+          tempest('scripts/tempest-compute.sh', 'Tempest: tempest.api.compute and tempest.api.image'),
         ],
   );
 }

@@ -57,6 +57,11 @@ export interface Config {
   instanceUser: string;
   /** Largest image upload accepted, in bytes (Glance's image_size_cap; 1 TiB by default). */
   imageSizeCap: number;
+  /**
+   * Without an instance host (noop data plane), how long a server action stays in its
+   * transitional status (REBOOT, RESIZE …) before it completes (POCKETSTACK_COMPUTE_ACTION_MS).
+   */
+  computeActionMs: number;
   /** Default quota overrides, like neutron.conf's [quotas] quota_port = -1 (POCKETSTACK_QUOTA_PORT). */
   quotas: Record<string, number>;
 }
@@ -112,6 +117,7 @@ export function loadConfig(overrides: Partial<Config> = {}, env: NodeJS.ProcessE
     runUserData: boolFromString(env.POCKETSTACK_RUN_USER_DATA),
     instanceUser: env.POCKETSTACK_INSTANCE_USER ?? 'nobody',
     imageSizeCap: int(env.POCKETSTACK_IMAGE_SIZE_CAP, 1024 ** 4),
+    computeActionMs: int(env.POCKETSTACK_COMPUTE_ACTION_MS, 250),
     quotas: Object.fromEntries(
       Object.entries(env)
         .filter(([k, v]) => k.startsWith('POCKETSTACK_QUOTA_') && v !== undefined && /^-?\d+$/.test(v))

@@ -276,7 +276,10 @@ export class Cloud {
     const image = new ImageService(uow, { dataDir: config.dataDir, sizeCap: config.imageSizeCap });
     // With netns, instances are namespaces the data plane runs: compute waits for its reports.
     const compute = new ComputeService(uow, network, image, { dataDir: config.dataDir, hostname: hostname(), instanceHost: config.dataplane === 'netns' });
-    const computeManager = new ComputeManager(compute, changes, log.child({ component: 'compute-manager' }), { buildTimeoutMs: 300_000 });
+    const computeManager = new ComputeManager(compute, changes, log.child({ component: 'compute-manager' }), {
+      buildTimeoutMs: 300_000,
+      actionMs: config.computeActionMs,
+    });
     const dataplane = await createDataPlane(config, network, compute, log);
 
     // Payloads sealed under a key of the data directory (core/keymanager/seal.ts).
@@ -316,7 +319,7 @@ export class Cloud {
         trunks: true,
       }),
     );
-    cloud.apps.set('compute', buildComputeApi({ logger: log, compute, uow, auth: identity, identityUrl }));
+    cloud.apps.set('compute', buildComputeApi({ logger: log, compute, uow, auth: identity, identityUrl, imageUrl: () => serviceUrl(config, 'image') }));
     cloud.apps.set('image', buildImageApi({ logger: log, service: image, uow, auth: identity, identityUrl }));
     cloud.apps.set('load-balancer', buildLoadBalancerApi({ logger: log, service: loadBalancer, uow, auth: identity, identityUrl }));
     cloud.apps.set('key-manager', buildKeyManagerApi({ logger: log, service: keyManager, uow, auth: identity, identityUrl }));
@@ -455,6 +458,8 @@ export class Cloud {
   async startDataPlane(): Promise<void> {
     await this.services.dataplane.start();
     await this.services.lbEngine.start();
+    // nova-compute, -conductor and -scheduler register (and start reporting) as they start.
+    await this.services.compute.start();
     this.services.computeManager.start();
   }
 

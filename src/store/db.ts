@@ -134,8 +134,15 @@ export class UnbindableValue extends Error {
   }
 }
 
-function checkBindable(params: readonly unknown[]): void {
-  for (const v of params) {
+/**
+ * Kysely's own PostgreSQL introspection (the Migrator's table check) binds `attisdropped != true`
+ * against the system catalog: a boolean there is Kysely's, not a request's, and PostgreSQL takes it.
+ */
+const SYSTEM_CATALOG = /\bfrom "pg_catalog"\./;
+
+function checkBindable(q: CompiledQuery): void {
+  if (SYSTEM_CATALOG.test(q.sql)) return;
+  for (const v of q.parameters) {
     if (v === null || typeof v === 'string' || typeof v === 'bigint' || v instanceof Uint8Array) continue;
     if (typeof v === 'number' && Number.isFinite(v)) continue;
     throw new UnbindableValue(v);
@@ -183,7 +190,7 @@ class GuardedConnection implements DatabaseConnection {
   ) {}
 
   async executeQuery<R>(q: CompiledQuery): Promise<QueryResult<R>> {
-    checkBindable(q.parameters);
+    checkBindable(q);
     try {
       return await this.inner.executeQuery<R>(q);
     } catch (e) {
@@ -194,7 +201,7 @@ class GuardedConnection implements DatabaseConnection {
   }
 
   streamQuery<R>(q: CompiledQuery, chunkSize?: number): AsyncIterableIterator<QueryResult<R>> {
-    checkBindable(q.parameters);
+    checkBindable(q);
     return this.inner.streamQuery<R>(q, chunkSize);
   }
 }

@@ -9,6 +9,8 @@ import * as m0006 from './migrations/0006_image.js';
 import * as m0007 from './migrations/0007_loadbalancer.js';
 import * as m0008 from './migrations/0008_metering.js';
 import * as m0009 from './migrations/0009_instance_reports.js';
+import * as m0010 from './migrations/0010_compute_nova.js';
+import * as m0011 from './migrations/0011_compute_quota_classes.js';
 import * as m0030 from './migrations/0030_keymanager.js';
 import * as m0040 from './migrations/0040_identity_more.js';
 import * as m0070 from './migrations/0070_qos.js';
@@ -33,6 +35,8 @@ const MIGRATIONS: Record<string, Migration> = {
   '0007_loadbalancer': m0007,
   '0008_metering': m0008,
   '0009_instance_reports': m0009,
+  '0010_compute_nova': m0010,
+  '0011_compute_quota_classes': m0011,
   '0030_keymanager': m0030,
   '0040_identity_more': m0040,
   '0070_qos': m0070,

@@ -538,6 +538,131 @@ export interface ServersTable {
   terminated_at: string | null;
   created_at: string;
   updated_at: string;
+  /** JSON object: Nova's instance system metadata (locked_reason, shelved_*, old_vm_state …; migration 0010). */
+  system_metadata: string;
+  /** JSON [{path, contents (base64)}] or null: personality files, never shown. */
+  personality: string | null;
+  /** JSON list of certificate ids or null (trusted_image_certificates, 2.63). */
+  trusted_certs: string | null;
+  /** The availability zone the user asked for (the request spec's; pinned_availability_zone). */
+  pinned_az: string | null;
+  /** JSON object: the scheduler hints of the create request. */
+  scheduler_hints: string;
+  /** JSON flavors (as `flavor`) during a resize. */
+  old_flavor: string | null;
+  new_flavor: string | null;
+  /** 1: the instance host boots the rescue image instead of the server's own. */
+  rescue: number;
+}
+
+export interface InstanceActionsTable {
+  id: number;
+  instance_uuid: string;
+  action: string;
+  request_id: string;
+  user_id: string;
+  project_id: string;
+  start_time: string;
+  finish_time: string | null;
+  message: string | null;
+  updated_at: string;
+}
+
+export interface InstanceActionEventsTable {
+  id: number;
+  action_id: number;
+  event: string;
+  start_time: string;
+  finish_time: string | null;
+  result: string | null;
+  traceback: string | null;
+  host: string | null;
+  details: string | null;
+}
+
+export interface MigrationsTable {
+  id: number;
+  uuid: string;
+  instance_uuid: string;
+  migration_type: string;
+  status: string;
+  source_compute: string | null;
+  dest_compute: string | null;
+  source_node: string | null;
+  dest_node: string | null;
+  dest_host: string | null;
+  old_flavor_id: string | null;
+  new_flavor_id: string | null;
+  project_id: string;
+  user_id: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface ServerGroupsTable {
+  id: string;
+  internal_id: number;
+  project_id: string;
+  user_id: string;
+  name: string;
+  policy: string;
+  /** JSON object (max_server_per_host). */
+  rules: string;
+  created_at: string;
+}
+
+export interface ServerGroupMembersTable {
+  server_id: string;
+  group_id: string;
+}
+
+export interface AggregatesTable {
+  id: number;
+  uuid: string;
+  name: string;
+  created_at: string;
+  updated_at: string | null;
+}
+
+export interface AggregateHostsTable {
+  aggregate_id: number;
+  host: string;
+}
+
+export interface AggregateMetadataTable {
+  aggregate_id: number;
+  key: string;
+  value: string;
+}
+
+export interface ComputeServicesTable {
+  id: number;
+  uuid: string;
+  host: string;
+  binary: string;
+  topic: string | null;
+  disabled: number;
+  disabled_reason: string | null;
+  forced_down: number;
+  report_count: number;
+  last_seen_up: string | null;
+  created_at: string;
+  updated_at: string | null;
+}
+
+export interface ComputeQuotaClassesTable {
+  class_name: string;
+  resource: string;
+  hard_limit: number;
+}
+
+export interface ServerTombstonesTable {
+  id: string;
+  project_id: string;
+  user_id: string;
+  deleted_at: string;
+  /** JSON: the ServersTable row when deleted. */
+  row: string;
 }
 
 export interface ServerInterfacesTable {
@@ -1182,6 +1307,17 @@ export interface DB {
   server_tags: ServerTagsTable;
   keypairs: KeypairsTable;
   compute_quotas: ComputeQuotasTable;
+  instance_actions: InstanceActionsTable;
+  instance_action_events: InstanceActionEventsTable;
+  migrations: MigrationsTable;
+  server_groups: ServerGroupsTable;
+  server_group_members: ServerGroupMembersTable;
+  aggregates: AggregatesTable;
+  aggregate_hosts: AggregateHostsTable;
+  aggregate_metadata: AggregateMetadataTable;
+  compute_services: ComputeServicesTable;
+  server_tombstones: ServerTombstonesTable;
+  compute_quota_classes: ComputeQuotaClassesTable;
   images: ImagesTable;
   image_properties: ImagePropertiesTable;
   image_tags: ImageTagsTable;

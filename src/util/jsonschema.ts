@@ -69,7 +69,12 @@ const patternCache = new Map<string, RegExp>();
 function pattern(p: string): RegExp {
   let re = patternCache.get(p);
   if (!re) {
-    re = new RegExp(p, 'u');
+    try {
+      re = new RegExp(p, 'u');
+    } catch {
+      // Python's re accepts identity escapes such as \@ that a Unicode-mode RegExp refuses.
+      re = new RegExp(p);
+    }
     patternCache.set(p, re);
   }
   return re;

@@ -1,13 +1,17 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { consoleLogPath } from '../../src/core/compute/host.js';
 import { listNamespaces } from '../../src/dataplane/netns/kernel.js';
 import { type Vm, allowIngress, bootServer, eventually, makeNetwork, netnsSuite, waitServer } from '../support/dataplane.js';
 import { httpGet, namespaceUids, webUserData } from '../support/netns.js';
+import { run } from '../../src/dataplane/netns/exec.js';
+import { instanceDir } from '../../src/dataplane/netns/processes.js';
 
 /**
  * Nova servers on the netns data plane: a server is a namespace with its ports; its user_data
- * runs there unprivileged, its output is the console log; stop/start/reboot/delete act on it.
+ * runs there unprivileged, its output is the console log; stop/start/reboot/delete act on it,
+ * pause/suspend freeze its processes, rescue boots it without the user's user_data, personality
+ * files are written where its user_data reads them.
  */
 const s = netnsSuite({ runUserData: true });
 const skip = s.skip;
@@ -26,6 +30,20 @@ const boot = async (name: string, userData?: string) => {
   }
   return bootServer(s, name, { network: netId }, { userData });
 };
+
+/** The state letters (R, S, T …) of every process inside `ns`. */
+async function processStates(ns: string): Promise<string[]> {
+  const pids = (await run('ip', ['netns', 'pids', ns], { allowFail: true })).stdout.split('\n').filter(Boolean);
+  const states: string[] = [];
+  for (const pid of pids) {
+    try {
+      states.push(readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '')[0]);
+    } catch {
+      // gone
+    }
+  }
+  return states;
+}
 
 describe.skipIf(skip)(`netns data plane: Nova servers as namespaces${skip ? ` — skipped: ${skip}` : ''}`, () => {
   let web: Vm;
@@ -78,6 +96,68 @@ describe.skipIf(skip)(`netns data plane: Nova servers as namespaces${skip ? ` �
         (v) => v !== null,
       ),
     ).toBe(`web ${client.ip}`);
+  });
+
+  it('pause and suspend freeze the processes (SIGSTOP), unpause and resume thaw them', async () => {
+    const act = (body: unknown) => s.nova.post(`/v2.1/servers/${web.id}/action`, body);
+    for (const [freeze, thaw, status] of [
+      ['pause', 'unpause', 'PAUSED'],
+      ['suspend', 'resume', 'SUSPENDED'],
+    ] as const) {
+      expect((await act({ [freeze]: null })).status).toBe(202);
+      await waitServer(s, web.id, status);
+      expect((await s.nova.get(`/v2.1/servers/${web.id}`)).body.server['OS-EXT-STS:power_state']).toBe(status === 'PAUSED' ? 3 : 7);
+      expect(new Set(await processStates(web.ns))).toEqual(new Set(['T']));
+      expect(await httpGet(`http://${web.ip}/`, { ns: client.ns, timeoutS: 1 })).toBeNull();
+      expect((await act({ [thaw]: null })).status).toBe(202);
+      await waitServer(s, web.id, 'ACTIVE');
+      expect(
+        await eventually(
+          () => httpGet(`http://${web.ip}/`, { ns: client.ns }),
+          (v) => v !== null,
+        ),
+      ).toBe(`web ${client.ip}`);
+    }
+  });
+
+  it("rescue boots without the user's user_data; unrescue boots the instance again", async () => {
+    const act = (body: unknown) => s.nova.post(`/v2.1/servers/${web.id}/action`, body);
+    expect((await act({ rescue: null })).status).toBe(200);
+    await waitServer(s, web.id, 'RESCUE');
+    expect(await namespaceUids(web.ns)).toEqual([]);
+    expect(await consoleOutput(web.id)).toContain('booting its rescue image');
+    expect((await act({ unrescue: null })).status).toBe(202);
+    await waitServer(s, web.id, 'ACTIVE');
+    expect(
+      await eventually(
+        () => httpGet(`http://${web.ip}/`, { ns: client.ns }),
+        (v) => v !== null,
+      ),
+    ).toBe(`web ${client.ip}`);
+  });
+
+  it('writes personality files under files/ where user_data reads them', async () => {
+    const res = await s.nova.post('/v2.1/servers', {
+      server: {
+        name: 'personal',
+        flavorRef: '1',
+        imageRef: s.imageId,
+        networks: [{ uuid: netId }],
+        personality: [{ path: '/etc/motd', contents: Buffer.from('hello from personality\n').toString('base64') }],
+        user_data: Buffer.from('#!/bin/sh\ncat files/etc/motd\n').toString('base64'),
+      },
+    });
+    expect(res.status).toBe(202);
+    const id = res.body.server.id;
+    await waitServer(s, id, 'ACTIVE');
+    expect(
+      await eventually(
+        () => consoleOutput(id),
+        (out) => out.includes('hello from personality'),
+      ),
+    ).toContain('hello from personality');
+    expect(readFileSync(`${instanceDir(s.tc.dir, id)}/files/etc/motd`, 'utf8')).toBe('hello from personality\n');
+    expect((await s.nova.delete(`/v2.1/servers/${id}`)).status).toBe(204);
   });
 
   it('delete kills the process tree and removes the namespace and the working directory', async () => {

@@ -71,6 +71,9 @@ export async function startCloud(opts: StartOptions = {}): Promise<TestCloud> {
       adminPassword: ADMIN_PASSWORD,
       demoPassword: DEMO_PASSWORD,
       logLevel: process.env.TEST_LOG_LEVEL ?? 'silent',
+      // Server actions complete at the manager's next pass (tests that want the transitional
+      // status visible set this themselves).
+      computeActionMs: 0,
       ...(ports ? { ports } : {}),
       ...opts.config,
     },

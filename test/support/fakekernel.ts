@@ -1,6 +1,6 @@
 import type { Tables } from '../../src/dataplane/netns/iptables.js';
 import type { Closer, InstanceRunner, Kernel } from '../../src/dataplane/netns/machine.js';
-import { type InstanceSpec, ROOT_NS } from '../../src/dataplane/netns/model.js';
+import { type InstanceFreeze, type InstanceSpec, ROOT_NS } from '../../src/dataplane/netns/model.js';
 import type { NatState } from '../../src/dataplane/netns/nat.js';
 import type { Owner } from '../../src/dataplane/netns/owners.js';
 import type { QosState } from '../../src/dataplane/netns/qos.js';
@@ -618,14 +618,21 @@ export class FakeProcesses implements InstanceRunner {
   readonly events: Array<{ id: string; result: 'booted' | 'stopped'; nsIno: number }> = [];
   readonly removed: Array<ReadonlySet<string>> = [];
   private readonly state = new Map<string, string>();
+  private readonly frozen = new Map<string, InstanceFreeze>();
 
   async reconcile(spec: InstanceSpec, nsIno: number): Promise<'booted' | 'stopped' | 'unchanged'> {
+    this.frozen.set(spec.id, spec.running ? spec.frozen : null);
     const key = JSON.stringify([spec.running, nsIno, spec.bootGeneration]);
     if (this.state.get(spec.id) === key) return 'unchanged';
     this.state.set(spec.id, key);
     const result = spec.running ? 'booted' : 'stopped';
     this.events.push({ id: spec.id, result, nsIno });
     return result;
+  }
+
+  /** As the last reconcile left it: a running instance asked to be paused or suspended is frozen. */
+  frozenAs(id: string): InstanceFreeze {
+    return this.frozen.get(id) ?? null;
   }
 
   removeAllBut(keep: ReadonlySet<string>): void {

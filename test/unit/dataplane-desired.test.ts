@@ -172,7 +172,9 @@ describe('desired state', () => {
       opts,
     );
     expect(d.wired.get('0a000002-0000-0000-0000-000000000002')!.ifname).toBe('eth0');
-    expect(d.instances).toEqual([{ id: SERVER, ns: 'psi-11111111-22', running: false, userData: '#!/bin/sh\necho hi\n', bootGeneration: 3 }]);
+    expect(d.instances).toEqual([
+      { id: SERVER, ns: 'psi-11111111-22', running: false, userData: '#!/bin/sh\necho hi\n', bootGeneration: 3, frozen: null, rescue: false, files: [] },
+    ]);
   });
 
   it('wires no port of an unknown server when compute says which servers exist', () => {

@@ -7,12 +7,15 @@ import { createApp } from '../http.js';
 import { ComputeEdge, NOT_FOUND } from './edge.js';
 import { actionRoutes } from './routes/actions.js';
 import { eventRoutes } from './routes/events.js';
+import { extraRoutes } from './routes/extras.js';
 import { flavorRoutes } from './routes/flavors.js';
 import { hostRoutes } from './routes/hosts.js';
 import { interfaceRoutes } from './routes/interfaces.js';
 import { keypairRoutes } from './routes/keypairs.js';
 import { metadataRoutes } from './routes/metadata.js';
+import { proxyRoutes } from './routes/proxies.js';
 import { quotaRoutes } from './routes/quotas.js';
+import { recordRoutes } from './routes/records.js';
 import { serverRoutes } from './routes/servers.js';
 import { versionRoutes } from './routes/versions.js';
 import { requestedVersion } from './version.js';
@@ -23,6 +26,8 @@ export interface ComputeApiOptions {
   uow: UnitOfWork;
   auth: TokenAuthenticator;
   identityUrl: () => string;
+  /** The image service's URL (the image proxy's `alternate` links). */
+  imageUrl: () => string;
 }
 
 /** webob.exc's fault names by status, as Nova's Fault renders them. */
@@ -87,6 +92,9 @@ export function buildComputeApi(opts: ComputeApiOptions): FastifyInstance {
   quotaRoutes(edge);
   hostRoutes(edge);
   eventRoutes(edge);
+  recordRoutes(edge);
+  proxyRoutes(edge, opts.imageUrl);
+  extraRoutes(edge);
 
   app.setNotFoundHandler(async () => {
     throw NOT_FOUND();

@@ -2,10 +2,10 @@
  * Nova microversions: `OpenStack-API-Version: compute 2.37` (or the legacy
  * `X-OpenStack-Nova-API-Version: 2.37`), `latest`, and the range this slice implements.
  *
- * The maximum is 2.46: every behaviour change Nova made up to 2.46 that touches what this slice
- * serves is implemented (2.37's networks "auto"/"none" included), and novaclient 18.1
- * ("2.latest") negotiates down to it. 2.47 would replace the server's `flavor` link by an
- * embedded flavor, which changes what `nova boot`/`nova show` print away from the seed's table.
+ * The maximum is 2.96 (Nova 2024.1 Caracal and 2024.2 Dalmatian): every behaviour change Nova
+ * made up to it is served — 2.47's embedded flavor, 2.57's personality removal, 2.64's server
+ * group policy, 2.73's lock reason, 2.90's hostname, 2.96's pinned availability zone …; novaclient
+ * 18.1 ("2.latest") negotiates its own maximum, 2.92, and prints a current Nova's tables.
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { DomainError } from '../../core/errors.js';
@@ -36,7 +36,7 @@ export class ApiVersion {
 }
 
 export const MIN_VERSION = ApiVersion.parse('2.1')!;
-export const MAX_VERSION = ApiVersion.parse('2.46')!;
+export const MAX_VERSION = ApiVersion.parse('2.96')!;
 
 /** The version a request asks for (microversion_parse semantics); 400/406 as Nova answers. */
 export function requestedVersion(headers: IncomingHttpHeaders): ApiVersion {

@@ -1,13 +1,11 @@
 /** Nova's view builders (nova/api/openstack/compute/views) for the microversions served. */
 import type { Server } from '../../core/compute/core.js';
 import type { Flavor } from '../../core/compute/flavors.js';
-import type { Hypervisor } from '../../core/compute/hypervisors.js';
 import type { Keypair } from '../../core/compute/keypairs.js';
 import { type Address, type ServerPort, hostIdOf } from '../../core/compute/network.js';
 import type { ServerDisclosure } from '../../core/compute/policy.js';
-import { HIDDEN_FROM_2_36 } from '../../core/compute/quotas.js';
+import { HIDDEN_FROM_2_36, HIDDEN_FROM_2_57 } from '../../core/compute/quotas.js';
 import type { ServerSecurityGroup } from '../../core/compute/servers.js';
-import type { ZoneDetail } from '../../core/compute/zones.js';
 import type { ApiVersion } from './version.js';
 
 export interface ViewContext {
@@ -48,12 +46,16 @@ export function serverBasic(v: ViewContext, s: Server) {
 const PROGRESS_STATUSES = ['ACTIVE', 'BUILD', 'REBUILD', 'RESIZE', 'VERIFY_RESIZE', 'MIGRATING'];
 
 /**
- * The server as GET /servers/{id} and /servers/detail show it. `reduced` is the PUT response
- * before 2.75 (no extended attributes, addresses without OS-EXT-IPS).
+ * Which view of a server: GET one (`show`), a list (`detail`), or the answer to PUT (`update`)
+ * and rebuild (`rebuild`), which show everything only from 2.75.
  */
-export function serverView(v: ViewContext, s: Server, opts: { reduced?: boolean } = {}): Record<string, unknown> {
+export type ServerViewMode = 'show' | 'detail' | 'update' | 'rebuild';
+
+/** The server as Nova's ViewBuilder.show builds it, for the request's microversion. */
+export function serverView(v: ViewContext, s: Server, mode: ServerViewMode = 'show'): Record<string, unknown> {
   const r = s.row;
-  const full = !opts.reduced;
+  const ver = v.version;
+  const all = mode === 'show' || mode === 'detail' || ver.gte('2.75');
   const out: Record<string, unknown> = {
     id: r.id,
     name: r.name,
@@ -63,10 +65,20 @@ export function serverView(v: ViewContext, s: Server, opts: { reduced?: boolean 
     metadata: s.metadata,
     hostId: hostIdOf(r.host, r.project_id),
     image: r.image_id ? { id: r.image_id, links: [{ rel: 'bookmark', href: `${v.base}/images/${r.image_id}` }] } : '',
-    flavor: { id: s.flavor.id, links: [{ rel: 'bookmark', href: `${v.base}/flavors/${s.flavor.id}` }] },
+    flavor: ver.gte('2.47')
+      ? {
+          vcpus: s.flavor.vcpus,
+          ram: s.flavor.ram,
+          disk: s.flavor.disk,
+          ephemeral: s.flavor.ephemeral,
+          swap: s.flavor.swap,
+          original_name: s.flavor.name,
+          extra_specs: s.flavor.extra_specs,
+        }
+      : { id: s.flavor.id, links: [{ rel: 'bookmark', href: `${v.base}/flavors/${s.flavor.id}` }] },
     created: isotime(r.created_at),
     updated: isotime(r.updated_at),
-    addresses: addressView(s.addresses, full),
+    addresses: addressView(s.addresses, all),
     accessIPv4: r.access_ipv4 ?? '',
     accessIPv6: r.access_ipv6 ?? '',
     links: links(v, 'servers', r.id),
@@ -78,36 +90,46 @@ export function serverView(v: ViewContext, s: Server, opts: { reduced?: boolean 
     out.fault = f;
   }
   if (PROGRESS_STATUSES.includes(s.status)) out.progress = r.progress;
-  if (full) {
-    out['OS-EXT-AZ:availability_zone'] = r.availability_zone ?? '';
+  const extended = v.shows.extendedAttributes && all;
+  if (all) {
+    out['OS-EXT-AZ:availability_zone'] = s.zone;
     out.config_drive = r.config_drive;
-    out.key_name = r.key_name;
+  }
+  if (all || (mode === 'rebuild' && ver.gte('2.54'))) out.key_name = r.key_name;
+  if (all) {
     out['OS-SRV-USG:launched_at'] = naive(r.launched_at);
     out['OS-SRV-USG:terminated_at'] = naive(r.terminated_at);
     if (s.securityGroups) out.security_groups = s.securityGroups;
-    if (v.shows.extendedAttributes) {
-      out['OS-EXT-SRV-ATTR:host'] = r.host;
-      out['OS-EXT-SRV-ATTR:instance_name'] = `instance-${r.internal_id.toString(16).padStart(8, '0')}`;
-      out['OS-EXT-SRV-ATTR:hypervisor_hostname'] = r.host;
-      if (v.version.gte('2.3')) {
-        out['OS-EXT-SRV-ATTR:reservation_id'] = r.reservation_id;
-        out['OS-EXT-SRV-ATTR:launch_index'] = r.launch_index;
-        out['OS-EXT-SRV-ATTR:hostname'] = r.hostname;
-        out['OS-EXT-SRV-ATTR:kernel_id'] = '';
-        out['OS-EXT-SRV-ATTR:ramdisk_id'] = '';
-        out['OS-EXT-SRV-ATTR:root_device_name'] = r.host ? '/dev/vda' : null;
-        out['OS-EXT-SRV-ATTR:user_data'] = r.user_data;
-      }
+  }
+  if (extended) {
+    out['OS-EXT-SRV-ATTR:host'] = r.host;
+    out['OS-EXT-SRV-ATTR:instance_name'] = `instance-${r.internal_id.toString(16).padStart(8, '0')}`;
+    out['OS-EXT-SRV-ATTR:hypervisor_hostname'] = r.host;
+    if (ver.gte('2.3')) {
+      out['OS-EXT-SRV-ATTR:reservation_id'] = r.reservation_id;
+      out['OS-EXT-SRV-ATTR:launch_index'] = r.launch_index;
+      out['OS-EXT-SRV-ATTR:hostname'] = r.hostname;
+      out['OS-EXT-SRV-ATTR:kernel_id'] = '';
+      out['OS-EXT-SRV-ATTR:ramdisk_id'] = '';
+      out['OS-EXT-SRV-ATTR:root_device_name'] = r.host ? '/dev/vda' : null;
+      if (mode !== 'rebuild') out['OS-EXT-SRV-ATTR:user_data'] = r.user_data;
     }
+  }
+  if (all) {
     out['OS-EXT-STS:task_state'] = r.task_state;
     out['OS-EXT-STS:vm_state'] = r.vm_state;
     out['OS-EXT-STS:power_state'] = r.power_state;
     out['os-extended-volumes:volumes_attached'] = [];
-    if (v.version.gte('2.16') && v.shows.hostStatus) out.host_status = r.host ? 'UP' : '';
   }
-  if (v.version.gte('2.9')) out.locked = r.locked_by !== null;
-  if (v.version.gte('2.19')) out.description = r.description;
-  if (v.version.gte('2.26')) out.tags = s.tags;
+  if (ver.gte('2.9')) out.locked = r.locked_by !== null;
+  if (all && ver.gte('2.16') && v.shows.hostStatus) out.host_status = s.hostStatus;
+  if (ver.gte('2.19')) out.description = r.description;
+  if (ver.gte('2.26')) out.tags = s.tags;
+  if (ver.gte('2.63')) out.trusted_image_certificates = s.trustedCerts;
+  if (mode !== 'detail' && ver.gte('2.71')) out.server_groups = s.serverGroups;
+  if (ver.gte('2.73')) out.locked_reason = Object.hasOwn(s.systemMetadata, 'locked_reason') ? s.systemMetadata.locked_reason : null;
+  if (ver.gte('2.90') && !extended) out['OS-EXT-SRV-ATTR:hostname'] = r.hostname;
+  if (all && ver.gte('2.96')) out.pinned_availability_zone = r.pinned_az;
   return out;
 }
 
@@ -148,16 +170,19 @@ export function interfaceView(p: ServerPort, withTag = false) {
 // ---------------------------------------------------------------- flavors
 
 export function flavorBasic(v: ViewContext, f: Flavor) {
-  return { id: f.id, name: f.name, links: links(v, 'flavors', f.id) };
+  const out: Record<string, unknown> = { id: f.id, name: f.name, links: links(v, 'flavors', f.id) };
+  if (v.version.gte('2.55')) out.description = f.description;
+  return out;
 }
 
+/** A flavor's details; extra specs from 2.61 (every reader may list them). */
 export function flavorView(v: ViewContext, f: Flavor) {
-  return {
+  const out: Record<string, unknown> = {
     id: f.id,
     name: f.name,
     ram: f.ram,
     disk: f.disk,
-    swap: f.swap || '',
+    swap: v.version.gte('2.75') ? f.swap || 0 : f.swap || '',
     'OS-FLV-EXT-DATA:ephemeral': f.ephemeral,
     'OS-FLV-DISABLED:disabled': f.disabled,
     vcpus: f.vcpus,
@@ -165,6 +190,9 @@ export function flavorView(v: ViewContext, f: Flavor) {
     rxtx_factor: f.rxtxFactor || '',
     links: links(v, 'flavors', f.id),
   };
+  if (v.version.gte('2.55')) out.description = f.description;
+  if (v.version.gte('2.61')) out.extra_specs = f.extraSpecs;
+  return out;
 }
 
 // ---------------------------------------------------------------- key pairs
@@ -191,75 +219,65 @@ export function keypairView(v: ViewContext, k: Keypair, kind: 'create' | 'list' 
 /** A quota set as os-quota-sets shows it: from 2.36 without the resources Nova stopped counting. */
 export function quotaSetView<T>(version: ApiVersion, values: Record<string, T>, id?: string) {
   const out: Record<string, unknown> = id ? { id } : {};
-  for (const [k, x] of Object.entries(values)) if (version.gte('2.36') ? !HIDDEN_FROM_2_36.includes(k) : true) out[k] = x;
+  for (const [k, x] of Object.entries(values)) {
+    if (version.gte('2.36') && HIDDEN_FROM_2_36.includes(k)) continue;
+    if (version.gte('2.57') && HIDDEN_FROM_2_57.includes(k)) continue;
+    out[k] = x;
+  }
   return { quota_set: out };
 }
 
-/** GET /limits: the absolute limits and what the project uses (no rate limits). */
-export function limitsView(limits: Record<string, number>, usage: Record<string, { in_use: number }>) {
-  return {
-    limits: {
-      rate: [],
-      absolute: {
-        maxServerMeta: limits.metadata_items,
-        maxPersonality: limits.injected_files,
-        maxPersonalitySize: limits.injected_file_content_bytes,
-        maxImageMeta: limits.metadata_items,
-        maxTotalKeypairs: limits.key_pairs,
-        maxSecurityGroupRules: limits.security_group_rules,
-        maxSecurityGroups: limits.security_groups,
-        maxServerGroups: limits.server_groups,
-        maxServerGroupMembers: limits.server_group_members,
-        maxTotalCores: limits.cores,
-        maxTotalFloatingIps: limits.floating_ips,
-        maxTotalInstances: limits.instances,
-        maxTotalRAMSize: limits.ram,
-        totalCoresUsed: usage.cores.in_use,
-        totalRAMUsed: usage.ram.in_use,
-        totalInstancesUsed: usage.instances.in_use,
-        totalFloatingIpsUsed: 0,
-        totalSecurityGroupsUsed: 0,
-        totalServerGroupsUsed: 0,
-      },
-    },
-  };
+/**
+ * os-quota-class-sets: before 2.50 without the server group quotas (and with the nova-network
+ * ones), from 2.50 without the nova-network ones, from 2.57 without personality's. An update's
+ * answer has no id.
+ */
+export function quotaClassSetView(version: ApiVersion, values: Record<string, number>, id?: string) {
+  const out: Record<string, unknown> = id !== undefined ? { id } : {};
+  for (const [k, x] of Object.entries(values)) {
+    if (!version.gte('2.50') && (k === 'server_groups' || k === 'server_group_members')) continue;
+    if (version.gte('2.50') && HIDDEN_FROM_2_36.includes(k)) continue;
+    if (version.gte('2.57') && HIDDEN_FROM_2_57.includes(k)) continue;
+    out[k] = x;
+  }
+  return { quota_class_set: out };
 }
 
-// ---------------------------------------------------------------- availability zones and hypervisors
+const LIMIT_NAMES: Array<[string, string[]]> = [
+  ['ram', ['maxTotalRAMSize']],
+  ['instances', ['maxTotalInstances']],
+  ['cores', ['maxTotalCores']],
+  ['key_pairs', ['maxTotalKeypairs']],
+  ['floating_ips', ['maxTotalFloatingIps']],
+  ['metadata_items', ['maxServerMeta', 'maxImageMeta']],
+  ['injected_files', ['maxPersonality']],
+  ['injected_file_content_bytes', ['maxPersonalitySize']],
+  ['security_groups', ['maxSecurityGroups']],
+  ['security_group_rules', ['maxSecurityGroupRules']],
+  ['server_groups', ['maxServerGroups']],
+  ['server_group_members', ['maxServerGroupMembers']],
+];
+const USED_NAMES: Array<[string, string]> = [
+  ['totalRAMUsed', 'ram'],
+  ['totalCoresUsed', 'cores'],
+  ['totalInstancesUsed', 'instances'],
+  ['totalFloatingIpsUsed', 'floating_ips'],
+  ['totalSecurityGroupsUsed', 'security_groups'],
+  ['totalServerGroupsUsed', 'server_groups'],
+];
 
-/** os-availability-zone/detail: each host's services, up and enabled as of now. */
-export function zonesDetailView(zones: ZoneDetail[]) {
-  const updated = naive(new Date().toISOString());
-  const svc = { available: true, active: true, updated_at: updated };
-  return {
-    availabilityZoneInfo: zones.map((z) => ({
-      zoneName: z.name,
-      zoneState: { available: true },
-      hosts: Object.fromEntries(z.hosts.map((h) => [h.host, Object.fromEntries(h.services.map((name) => [name, svc]))])),
-    })),
-  };
-}
-
-export function hypervisorView(h: Hypervisor, detail: boolean) {
-  const base = { id: h.id, hypervisor_hostname: h.hostname, state: 'up', status: 'enabled' };
-  if (!detail) return base;
-  return {
-    ...base,
-    vcpus: h.vcpus,
-    memory_mb: h.memoryMb,
-    local_gb: 0,
-    vcpus_used: h.vcpusUsed,
-    memory_mb_used: h.memoryMbUsed,
-    local_gb_used: h.localGbUsed,
-    hypervisor_type: 'PocketStack',
-    hypervisor_version: 1,
-    free_ram_mb: h.memoryMb - h.memoryMbUsed,
-    free_disk_gb: -h.localGbUsed,
-    current_workload: 0,
-    running_vms: h.runningVms,
-    disk_available_least: 0,
-    host_ip: '127.0.0.1',
-    service: { host: h.hostname, id: 1, disabled_reason: null },
-    cpu_info: '{}',
-  };
+/** GET /limits (nova/api/openstack/compute/views/limits.py): 2.36 drops the network limits, 2.39 maxImageMeta, 2.57 personality's. */
+export function limitsView(version: ApiVersion, limits: Record<string, number>, usage: Record<string, { in_use: number }>) {
+  const filtered = version.gte('2.57')
+    ? ['floating_ips', 'security_groups', 'security_group_rules', 'injected_files', 'injected_file_content_bytes']
+    : version.gte('2.36')
+      ? ['floating_ips', 'security_groups', 'security_group_rules']
+      : [];
+  const absolute: Record<string, number> = {};
+  for (const [name, shown] of LIMIT_NAMES) {
+    if (!Object.hasOwn(limits, name) || filtered.includes(name)) continue;
+    for (const n of shown) if (n !== 'maxImageMeta' || !version.gte('2.39')) absolute[n] = limits[name];
+  }
+  for (const [shown, name] of USED_NAMES) if (!filtered.includes(name)) absolute[shown] = usage[name]?.in_use ?? 0;
+  return { limits: { rate: [], absolute } };
 }

@@ -2,7 +2,7 @@ import { type Many, type One, runConcurrent } from '../client.js';
 import type { BenchContext, Result, Scenario } from '../scenario.js';
 import { round, summarize } from '../stats.js';
 
-const NOVA = { 'openstack-api-version': 'compute 2.46' };
+const NOVA = { 'openstack-api-version': 'compute 2.96' };
 
 /**
  * Server create → ACTIVE: POST /servers on a network, then GET it every 5 ms until it is ACTIVE.
@@ -11,7 +11,7 @@ const NOVA = { 'openstack-api-version': 'compute 2.46' };
  * 5 s, so this measures the service, not a client.)
  */
 const serverBoot: Scenario = {
-  name: 'server-boot',
+  name: 'compute',
   description: 'server create → ACTIVE latency (noop data plane), 1 and 8 concurrent clients',
   async run(ctx: BenchContext) {
     const { computeUrl, imageUrl } = ctx;

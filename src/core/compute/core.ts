@@ -9,9 +9,11 @@ import type { RequestContext } from '../context.js';
 import type { ImageService } from '../image/service.js';
 import type { NetworkService } from '../network/service.js';
 import type { UnitOfWork, Work } from '../work.js';
-import { instanceNotFound, novaConflict } from './errors.js';
+import { instanceNotFound, invalidState, novaConflict } from './errors.js';
 import type { Flavor } from './flavors.js';
 import { type Address, type RequestedNetworks, type ServerPort, serverAddresses, serverPorts, serverSecurityGroups } from './network.js';
+import { DEFAULT_AZ, hostZones } from './aggregates.js';
+import { serviceIsUp } from './services.js';
 import { VM, statusOf } from './states.js';
 
 export interface ComputeOptions {
@@ -49,6 +51,25 @@ export interface Server {
   tags: string[];
   fault: Fault | null;
   ports: ServerPort[];
+  /** The server groups it belongs to (at most one). */
+  serverGroups: string[];
+  /** Its availability zone: its host's (aggregates define it), or what it was given before it had one. */
+  zone: string;
+  /** get_instance_host_status: UP, DOWN, MAINTENANCE (service disabled), UNKNOWN, or '' without a host. */
+  hostStatus: string;
+  /** Nova's instance system metadata (locked_reason …). */
+  systemMetadata: Record<string, string>;
+  trustedCerts: string[] | null;
+}
+
+/**
+ * check_instance_state: the vm_states an action is allowed in (null: any), the task_states
+ * (null: any; default: none running) and whether the instance must have been launched once.
+ */
+export interface StateCheck {
+  vm: readonly string[] | null;
+  task?: ReadonlyArray<string | null> | null;
+  launched?: boolean;
 }
 
 /** What the build keeps from the create request until the ports exist (servers.requested_networks). */
@@ -58,7 +79,7 @@ export interface BuildRequest {
   user: { id: string; name: string; roles: string[] };
 }
 
-export const now = () => new Date().toISOString();
+export { now } from './clock.js';
 
 export class ComputeCore {
   constructor(
@@ -97,6 +118,14 @@ export class ComputeCore {
     if (row.locked_by && !ctx.isAdmin) throw novaConflict(`Instance ${row.id} is locked`);
   }
 
+  /** Nova's check_instance_state, worded for `action` as the API words InstanceInvalidState. */
+  checkState(row: ServersTable, action: string, check: StateCheck): void {
+    if (check.vm !== null && !check.vm.includes(row.vm_state)) throw invalidState(row.id, action, 'vm_state', row.vm_state);
+    const tasks = check.task === undefined ? [null] : check.task;
+    if (tasks !== null && !tasks.includes(row.task_state)) throw invalidState(row.id, action, 'task_state', row.task_state);
+    if ((check.launched ?? true) && !row.launched_at) throw invalidState(row.id, action, 'launched_at', null);
+  }
+
   /** Rows → servers with addresses, security groups, tags and faults. */
   async expand(rows: ServersTable[]): Promise<Server[]> {
     if (!rows.length) return [];
@@ -105,6 +134,19 @@ export class ComputeCore {
     const addresses = await serverAddresses(this.store, ports);
     const groups = await serverSecurityGroups(this.store.db, ports);
     const tags = await this.store.db.selectFrom('server_tags').select(['server_id', 'tag']).where('server_id', 'in', ids).orderBy('tag').execute();
+    const memberships = await this.store.db.selectFrom('server_group_members').select(['server_id', 'group_id']).where('server_id', 'in', ids).execute();
+    const hosts = [...new Set(rows.map((r) => r.host).filter((h): h is string => h !== null))];
+    const zones = hosts.length ? await hostZones(this.store.db) : new Map<string, string>();
+    const services = hosts.length
+      ? await this.store.db.selectFrom('compute_services').selectAll().where('binary', '=', 'nova-compute').where('host', 'in', hosts).execute()
+      : [];
+    const hostStatus = (host: string | null): string => {
+      if (!host) return '';
+      const svc = services.find((x) => x.host === host);
+      if (!svc) return 'UNKNOWN';
+      if (!serviceIsUp(svc)) return 'DOWN';
+      return svc.disabled ? 'MAINTENANCE' : 'UP';
+    };
     return rows.map((row) => {
       const mine = ports.filter((p) => p.serverId === row.id);
       let securityGroups = groups.get(row.id);
@@ -122,6 +164,11 @@ export class ComputeCore {
         tags: tags.filter((t) => t.server_id === row.id).map((t) => t.tag),
         fault: fromJson<Fault | null>(row.fault, null),
         ports: mine,
+        serverGroups: memberships.filter((g) => g.server_id === row.id).map((g) => g.group_id),
+        zone: row.host ? (zones.get(row.host) ?? DEFAULT_AZ) : (row.availability_zone ?? ''),
+        hostStatus: hostStatus(row.host),
+        systemMetadata: fromJson<Record<string, string>>(row.system_metadata, {}),
+        trustedCerts: fromJson<string[] | null>(row.trusted_certs, null),
       };
     });
   }

@@ -12,7 +12,16 @@ export const novaForbidden = (msg: string) => new DomainError('forbidden', 'HTTP
 export const policyDenied = (rule: string) => novaForbidden(`Policy doesn't allow ${rule} to be performed.`);
 export const instanceNotFound = (id: string) => novaNotFound(`Instance ${id} could not be found.`);
 
-/** InstanceInvalidState → 409 "Cannot '<action>' instance <id> while it is in <attr> <state>". */
-export function invalidState(id: string, action: string, attr: 'vm_state' | 'task_state', state: string | null): DomainError {
-  return novaConflict(`Cannot '${action}' instance ${id} while it is in ${attr} ${state ?? 'None'}`);
+/**
+ * InstanceInvalidState → 409 "Cannot '<action>' instance <id> while it is in <attr> <state>"
+ * (common.raise_http_conflict_for_instance_invalid_state); a state that is None gets its other
+ * wording.
+ */
+export function invalidState(id: string, action: string, attr: 'vm_state' | 'task_state' | 'launched_at', state: string | null): DomainError {
+  if (state === null) return novaConflict(`Instance ${id} is in an invalid state for '${action}'`);
+  return novaConflict(`Cannot '${action}' instance ${id} while it is in ${attr} ${state}`);
 }
+
+/** webob's HTTPGone, for APIs Nova removed (410 at every microversion). */
+export const novaGone = () => new DomainError('gone', 'HTTPGone', 'This resource is no longer available. No forwarding address is given.');
+export const novaNotImplemented = (msg: string) => new DomainError('not_implemented', 'HTTPNotImplemented', msg);

@@ -7,6 +7,7 @@ import { strictBoolFromString } from '../../util/bool.js';
 import type { UnitOfWork } from '../work.js';
 import { DomainError } from '../errors.js';
 import { novaBadRequest, novaConflict, novaNotFound } from './errors.js';
+import { validateExtraSpec } from './extraspecs.js';
 import { type AfterPolicy, adminOnly } from './policy.js';
 
 export interface Flavor {
@@ -77,7 +78,33 @@ const SORT_COLUMNS: Record<string, keyof FlavorsTable> = {
   swap: 'swap',
   rxtx_factor: 'rxtx_factor',
   created_at: 'created_at',
+  // Nova's keys without a column of their own here: its integer id and updated_at follow creation,
+  // vcpu_weight is never set.
+  updated_at: 'created_at',
+  vcpu_weight: 'id',
+  description: 'description',
+  disabled: 'disabled',
+  is_public: 'is_public',
 };
+
+/** Nova's VALID_SORT_KEYS for flavor lists (the query schema's enum). */
+export const FLAVOR_SORT_KEYS = [
+  'created_at',
+  'description',
+  'disabled',
+  'ephemeral_gb',
+  'flavorid',
+  'id',
+  'is_public',
+  'memory_mb',
+  'name',
+  'root_gb',
+  'rxtx_factor',
+  'swap',
+  'updated_at',
+  'vcpu_weight',
+  'vcpus',
+];
 
 export interface FlavorCreate {
   id?: string | null;
@@ -210,6 +237,16 @@ export class Flavors {
     return this.get(ctx, id);
   }
 
+  /** PUT /flavors/{id} (2.55): only the description changes. */
+  async update(ctx: RequestContext, id: string, description: string | null): Promise<Flavor> {
+    adminOnly(ctx, 'os_compute_api:os-flavor-manage:update');
+    await this.uow.run(async ({ trx }) => {
+      const res = await trx.updateTable('flavors').set({ description }).where('id', '=', id).executeTakeFirst();
+      if (Number(res.numUpdatedRows) === 0) throw novaNotFound(`Flavor ${id} could not be found.`);
+    });
+    return this.get(ctx, id);
+  }
+
   async delete(ctx: RequestContext, id: string): Promise<void> {
     adminOnly(ctx, 'os_compute_api:os-flavor-manage:delete');
     const res = await this.uow.run(({ trx }) => trx.deleteFrom('flavors').where('id', '=', id).executeTakeFirst());
@@ -225,8 +262,10 @@ export class Flavors {
     return specs[key];
   }
 
-  async setExtraSpecs(ctx: RequestContext, id: string, specs: Record<string, string>, replaceKey?: string): Promise<Record<string, string>> {
+  /** Set extra specs; from 2.86 (`validate`) each known one is checked (validateExtraSpec). */
+  async setExtraSpecs(ctx: RequestContext, id: string, specs: Record<string, string>, replaceKey?: string, validate = false): Promise<Record<string, string>> {
     adminOnly(ctx, `os_compute_api:os-flavor-extra-specs:${replaceKey ? 'update' : 'create'}`);
+    if (validate) for (const [k, v] of Object.entries(specs)) validateExtraSpec(k, v);
     return this.uow.run(async ({ trx }) => {
       const row = await trx.selectFrom('flavors').selectAll().where('id', '=', id).executeTakeFirst();
       if (!row) throw novaNotFound(`Flavor ${id} could not be found.`);

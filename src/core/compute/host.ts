@@ -3,7 +3,8 @@
  * data plane: an instance is a network namespace that runs the user's user_data unprivileged).
  *
  * - Desired state lives in the store: `readInstanceSpecs` is the one place an instance host reads
- *   it from (power running/stopped, reboot requests, user_data, its ports).
+ *   it from (power running/stopped/paused/suspended, restart requests — reboots, rebuilds,
+ *   rescues, resizes —, whether to boot the rescue image, user_data, personality files, its ports).
  * - The host reports what the machine really does through `InstanceReports.reportInstance` (ComputeService).
  * - Console output is a file per instance, `consoleLogPath(dataDir, id)`; the host appends to it,
  *   `os-getConsoleOutput` reads its tail.
@@ -16,7 +17,7 @@ import { join } from 'node:path';
 import type { Q } from '../../store/db.js';
 import { fromJson } from '../../store/db.js';
 import { decodeBase64Lenient } from '../../util/jsonschema.js';
-import { VM } from './states.js';
+import { type DesiredPower, VM } from './states.js';
 
 export interface InstancePort {
   id: string;
@@ -31,12 +32,25 @@ export interface InstanceSpec {
   name: string;
   hostname: string;
   projectId: string;
-  /** What the instance should be doing. */
-  power: 'running' | 'stopped';
-  /** Incremented for every reboot asked for; a host reboots when it sees a higher number. */
+  /**
+   * What the instance should be doing: running, stopped, or running but frozen — `paused` (Nova's
+   * pause keeps the guest in memory) and `suspended` (saved to disk); a host freezes the
+   * instance's processes for both and reports which.
+   */
+  power: DesiredPower;
+  /**
+   * Incremented for every restart asked for (reboot, rebuild, rescue, unrescue, resize, unshelve);
+   * a host restarts the instance when it sees a higher number and reports the number it reached.
+   */
   rebootSeq: number;
+  /** Boot the rescue image instead of the instance's own: the user's workload does not run. */
+  rescue: boolean;
+  /** The image the instance boots (its id). */
+  imageId: string;
   /** Decoded user_data (the script cloud-init would run), or null. */
   userData: Buffer | null;
+  /** Personality files (≤ 2.56): absolute paths in the guest and their decoded contents. */
+  personality: Array<{ path: string; contents: Buffer }>;
   /** The key pair's public key (authorized_keys), or null. */
   keyData: string | null;
   metadata: Record<string, string>;
@@ -46,7 +60,8 @@ export interface InstanceSpec {
 
 /** What an instance host reports back about one instance. */
 export interface InstanceReport {
-  power: 'running' | 'shutdown' | 'crashed';
+  /** paused/suspended: the instance's processes are frozen (as the desired power asked). */
+  power: 'running' | 'paused' | 'suspended' | 'shutdown' | 'crashed';
   /** The reboot request the instance has carried out (InstanceSpec.rebootSeq). */
   rebootSeq: number;
   /** A start failure: the server goes to ERROR with this as its fault. */
@@ -88,6 +103,8 @@ export function readConsoleOutput(dataDir: string, serverId: string, lines?: num
   return out.replace(/[\x00-\x08\x0B-\x1F]/g, (c) => (c === '\r' ? c : ''));
 }
 
+const desiredPower = (v: string): DesiredPower => (v === 'stopped' || v === 'paused' || v === 'suspended' ? v : 'running');
+
 /**
  * Desired state of instances that exist on a host (scheduled, not failed), for instance hosts.
  * `ids` narrows it to some servers.
@@ -122,9 +139,15 @@ export async function readInstanceSpecs(db: Q, ids?: string[]): Promise<Instance
     name: s.name,
     hostname: s.hostname,
     projectId: s.project_id,
-    power: s.power_desired === 'stopped' ? 'stopped' : 'running',
+    power: desiredPower(s.power_desired),
     rebootSeq: s.reboot_seq,
+    rescue: s.rescue === 1,
+    imageId: s.image_id,
     userData: s.user_data ? decodeBase64Lenient(s.user_data) : null,
+    personality: fromJson<Array<{ path: string; contents: string }>>(s.personality, []).map((f) => ({
+      path: f.path,
+      contents: decodeBase64Lenient(f.contents),
+    })),
     keyData: s.key_data,
     metadata: fromJson<Record<string, string>>(s.metadata, {}),
     ports: ports

@@ -1,4 +1,9 @@
+import { execFile } from 'node:child_process';
 import { X509Certificate, createHash, createPublicKey, generateKeyPairSync } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import type { Store } from '../../store/db.js';
 import type { KeypairsTable } from '../../store/schema.js';
 import type { RequestContext } from '../context.js';
@@ -118,6 +123,53 @@ export function generateSshKeyPair(): { privateKey: string; publicKey: string; f
   };
 }
 
+const run = promisify(execFile);
+
+/**
+ * crypto.generate_winrm_x509_cert: a ten-year self-signed client certificate for CN=<user> with
+ * the user's UPN, made by openssl as Nova makes it; the private key is handed out as a base64
+ * PKCS#12 bundle without a password.
+ */
+export async function generateX509KeyPair(userId: string): Promise<{ privateKey: string; publicKey: string; fingerprint: string }> {
+  const dir = await mkdtemp(join(tmpdir(), 'pocketstack-x509-'));
+  try {
+    const keyfile = join(dir, 'temp.key');
+    const conffile = join(dir, 'temp.conf');
+    const certfile = join(dir, 'temp.crt');
+    await writeFile(
+      conffile,
+      'distinguished_name  = req_distinguished_name\n[req_distinguished_name]\n[v3_req_client]\n' +
+        `extendedKeyUsage = clientAuth\nsubjectAltName = otherName:1.3.6.1.4.1.311.20.2.3;UTF8:${userId}@localhost\n`,
+    );
+    const { stdout: certificate } = await run('openssl', [
+      'req',
+      '-x509',
+      '-nodes',
+      '-days',
+      '3650',
+      '-config',
+      conffile,
+      '-newkey',
+      'rsa:2048',
+      '-outform',
+      'PEM',
+      '-keyout',
+      keyfile,
+      '-subj',
+      `/CN=${userId}`,
+      '-extensions',
+      'v3_req_client',
+    ]);
+    await writeFile(certfile, certificate);
+    const { stdout: p12 } = await run('openssl', ['pkcs12', '-export', '-inkey', keyfile, '-in', certfile, '-password', 'pass:'], {
+      encoding: 'buffer',
+    });
+    return { privateKey: p12.toString('base64'), publicKey: certificate, fingerprint: x509Fingerprint(certificate) };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 // ---------------------------------------------------------------- the key pair store
 
 /** Key pairs belong to a user (not a project), as in Nova. */
@@ -141,13 +193,7 @@ export class Keypairs {
     let privateKey: string | undefined;
     let fingerprint: string;
     if (publicKey === undefined) {
-      if (k.type === 'x509')
-        throw new DomainError(
-          'not_implemented',
-          'HTTPNotImplemented',
-          'Generating x509 key pairs is not implemented in PocketStack; import a certificate instead.',
-        );
-      const generated = generateSshKeyPair();
+      const generated = k.type === 'x509' ? await generateX509KeyPair(user) : generateSshKeyPair();
       publicKey = generated.publicKey;
       privateKey = generated.privateKey;
       fingerprint = generated.fingerprint;

@@ -1,25 +1,40 @@
 import type { Logger } from 'pino';
-import type { ServersTable } from '../../store/schema.js';
 import { Reconciler } from '../../util/reconciler.js';
 import type { ChangeBus } from '../work.js';
+import { REPORT_INTERVAL_S } from './services.js';
 import type { ComputeService } from './service.js';
-import { POWER, TASK, VM } from './states.js';
+
+export interface ComputeManagerOptions {
+  /** How long a build (or, with an instance host, an action) may wait for the host (vif_plugging_timeout and friends). */
+  buildTimeoutMs: number;
+  periodMs?: number;
+  /**
+   * Without an instance host, how long an action (reboot, pause, resize …) stays in its
+   * transitional state before it completes, so clients see REBOOT, RESIZE … as on a real cloud.
+   * Builds are not delayed.
+   */
+  actionMs?: number;
+}
 
 /**
- * The part of nova-compute/conductor that moves servers along: schedule and allocate ports
- * (BUILD), wait until every port is ACTIVE (and, with an instance host, until the instance runs),
- * then ACTIVE; complete stop/start/reboot. It works from the store only, so a restart picks up
- * where it left off: it runs at start, on every relevant change and periodically.
+ * The part of nova-conductor and nova-compute that moves servers along (ServerLifecycle.step
+ * does each step): builds, power changes, rebuilds, resizes, shelving, snapshots. It works from
+ * the store only, so a restart picks up where it left off: it runs at start, on every relevant
+ * change, periodically, and when a delayed step comes due. It also reports this host's services
+ * alive (os-services' heartbeat) every report_interval.
  */
 export class ComputeManager {
   private readonly reconciler: Reconciler;
   private unsubscribe: Array<() => void> = [];
+  private heartbeat: NodeJS.Timeout | undefined;
+  private wake: NodeJS.Timeout | undefined;
+  private wakeAt = Number.POSITIVE_INFINITY;
 
   constructor(
     private readonly compute: ComputeService,
     private readonly changes: ChangeBus,
     private readonly log: Logger,
-    private readonly opts: { buildTimeoutMs: number; periodMs?: number } = { buildTimeoutMs: 300_000 },
+    private readonly opts: ComputeManagerOptions = { buildTimeoutMs: 300_000 },
   ) {
     this.reconciler = new Reconciler(
       () => this.pass(),
@@ -37,6 +52,10 @@ export class ComputeManager {
       // Servers asked to change, and instance hosts' reports of what they did.
       this.changes.subscribe({ kinds: ['server'], status: true }, () => this.kick()),
     ];
+    this.heartbeat = setInterval(() => {
+      this.compute.services.heartbeat().catch((e: unknown) => this.log.warn({ err: e }, 'service heartbeat failed'));
+    }, REPORT_INTERVAL_S * 1000);
+    this.heartbeat.unref();
     this.reconciler.start();
   }
 
@@ -51,57 +70,37 @@ export class ComputeManager {
   async stop(): Promise<void> {
     for (const stop of this.unsubscribe) stop();
     this.unsubscribe = [];
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    if (this.wake) clearTimeout(this.wake);
+    this.wake = undefined;
     await this.reconciler.stop();
   }
 
+  /** Run again at `at` (a delayed step coming due), unless a pass is already due sooner. */
+  private wakeUp(at: number): void {
+    if (at >= this.wakeAt) return;
+    if (this.wake) clearTimeout(this.wake);
+    this.wakeAt = at;
+    this.wake = setTimeout(
+      () => {
+        this.wake = undefined;
+        this.wakeAt = Number.POSITIVE_INFINITY;
+        this.kick();
+      },
+      Math.max(0, at - Date.now()),
+    );
+    this.wake.unref();
+  }
+
   private async pass(): Promise<void> {
-    for (const s of await this.compute.lifecycle.pendingServers()) {
+    const lifecycle = this.compute.lifecycle;
+    for (const s of await lifecycle.pendingServers()) {
       try {
-        await this.step(s);
+        const due = await lifecycle.step(s, { timeoutMs: this.opts.buildTimeoutMs, actionMs: this.opts.actionMs ?? 0 });
+        if (due !== undefined) this.wakeUp(due);
       } catch (e) {
         this.log.error({ err: e, server: s.id }, 'compute manager step failed');
       }
-    }
-  }
-
-  private async step(s: ServersTable): Promise<void> {
-    const c = this.compute.lifecycle;
-    const managed = c.managed;
-    const from = { vm: s.vm_state, task: s.task_state };
-    if (s.vm_state === VM.BUILDING) {
-      if (s.task_state === TASK.SCHEDULING || s.task_state === TASK.NETWORKING) {
-        await c.buildNetworks(s.id);
-        return;
-      }
-      if (s.task_state !== TASK.SPAWNING) return;
-      const waiting = (await c.portsDown(s.id)) > 0 || (managed && s.power_state !== POWER.RUNNING);
-      if (!waiting) {
-        await c.transition(s.id, from, { vm_state: VM.ACTIVE, task_state: null, power_state: POWER.RUNNING, launched_at: new Date().toISOString() });
-        return;
-      }
-      if (Date.now() - Date.parse(s.updated_at) > this.opts.buildTimeoutMs) {
-        await c.fail(s.id, `Build of instance ${s.id} aborted: Failed to allocate the network(s), not rescheduling.`);
-      }
-      return;
-    }
-    switch (s.task_state) {
-      case TASK.POWERING_OFF:
-        if (!managed || s.power_state !== POWER.RUNNING) {
-          await c.transition(s.id, from, { vm_state: VM.STOPPED, task_state: null, power_state: POWER.SHUTDOWN });
-        }
-        return;
-      case TASK.POWERING_ON:
-        if (!managed || s.power_state === POWER.RUNNING) {
-          await c.transition(s.id, from, { vm_state: VM.ACTIVE, task_state: null, power_state: POWER.RUNNING });
-        }
-        return;
-      case TASK.REBOOTING:
-      case TASK.REBOOTING_HARD:
-        if (!managed || (s.reboot_done_seq >= s.reboot_seq && s.power_state === POWER.RUNNING)) {
-          await c.transition(s.id, from, { vm_state: VM.ACTIVE, task_state: null, power_state: POWER.RUNNING });
-        }
-        return;
-      default:
     }
   }
 }

@@ -280,6 +280,16 @@ export async function releasePorts(w: Work, neutron: NetworkOps, serverId: strin
   }
 }
 
+/**
+ * Bind (or, with null, unbind) every port of a server to a host, as Nova's
+ * setup_instance_network_on_host / cleanup_instance_network_on_host do when shelve-offload
+ * releases a server and unshelve puts it on a host again.
+ */
+export async function bindPorts(w: Work, neutron: NetworkOps, serverId: string, host: string | null, admin: RequestContext): Promise<void> {
+  const ports = await w.trx.selectFrom('ports').select(['id']).where('device_id', '=', serverId).execute();
+  for (const p of ports) await neutron.update(admin, 'ports', p.id, { port: { 'binding:host_id': host } });
+}
+
 // ---------------------------------------------------------------- reading back
 
 export interface Address {

@@ -35,3 +35,8 @@ export interface ServerDisclosure {
 export function serverDisclosure(ctx: RequestContext): ServerDisclosure {
   return { extendedAttributes: ctx.isAdmin, hostStatus: ctx.isAdmin, faultDetails: ctx.isAdmin };
 }
+
+/** A rule whose default is `project_reader_or_admin` on a project named by the request. */
+export function policyOwnProject(ctx: RequestContext, projectId: string, rule: string): void {
+  if (!ctx.isAdmin && ctx.projectId !== projectId) throw policyDenied(rule);
+}

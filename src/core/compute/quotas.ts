@@ -25,24 +25,76 @@ export const COMPUTE_QUOTA_DEFAULTS: Record<string, number> = {
 
 /** Resources microversions hide from os-quota-sets. */
 export const HIDDEN_FROM_2_36 = ['fixed_ips', 'floating_ips', 'security_group_rules', 'security_groups'];
+/** 2.57 removed personality, and with it its quotas. */
+export const HIDDEN_FROM_2_57 = ['injected_files', 'injected_file_content_bytes', 'injected_file_path_bytes'];
 
+/** The cores and RAM a server holds: during a resize, the larger of its two flavors (a revert must fit). */
+export function heldResources(s: { flavor: string; old_flavor?: string | null; new_flavor?: string | null }): { vcpus: number; ram: number } {
+  const f = JSON.parse(s.flavor) as { vcpus: number; ram: number };
+  let { vcpus, ram } = f;
+  for (const other of [s.old_flavor, s.new_flavor]) {
+    if (!other) continue;
+    const o = JSON.parse(other) as { vcpus: number; ram: number };
+    vcpus = Math.max(vcpus, o.vcpus);
+    ram = Math.max(ram, o.ram);
+  }
+  return { vcpus, ram };
+}
+
+/** A personality file as a create or rebuild request sends it. */
+export interface PersonalityFile {
+  path: string;
+  /** Base64, as sent. */
+  contents: string;
+}
+
+/**
+ * _check_injected_file_quota: the number of files, then the longest path and the largest content
+ * (decoded bytes) against injected_files, injected_file_path_bytes and …_content_bytes (403).
+ */
+export function checkPersonality(limits: Record<string, number>, files: PersonalityFile[]): void {
+  if (!files.length) return;
+  const over = (limit: number, n: number) => limit >= 0 && n > limit;
+  if (over(limits.injected_files, files.length)) throw novaForbidden('Personality file limit exceeded');
+  const maxPath = Math.max(...files.map((f) => [...f.path].length));
+  const maxContent = Math.max(...files.map((f) => Buffer.from(f.contents, 'base64').length));
+  if (over(limits.injected_file_path_bytes, maxPath)) throw novaForbidden(`Personality file path exceeds maximum ${limits.injected_file_path_bytes}`);
+  if (over(limits.injected_file_content_bytes, maxContent)) {
+    throw novaForbidden(`Personality file content exceeds maximum ${limits.injected_file_content_bytes}`);
+  }
+}
+
+/** A quota class's limits: nova.conf's defaults with the class's own values over them. */
+export async function quotaClassLimits(q: Q, className: string): Promise<Record<string, number>> {
+  const rows = await q.selectFrom('compute_quota_classes').select(['resource', 'hard_limit']).where('class_name', '=', className).execute();
+  const out = { ...COMPUTE_QUOTA_DEFAULTS };
+  for (const r of rows) if (Object.hasOwn(out, r.resource)) out[r.resource] = r.hard_limit;
+  return out;
+}
+
+/** A project's limits: its own, else the `default` quota class's (DbQuotaDriver.get_project_quotas). */
 export async function computeQuotaLimits(q: Q, projectId: string): Promise<Record<string, number>> {
   const rows = await q.selectFrom('compute_quotas').select(['resource', 'hard_limit']).where('project_id', '=', projectId).execute();
-  const out = { ...COMPUTE_QUOTA_DEFAULTS };
-  for (const r of rows) if (r.resource in out) out[r.resource] = r.hard_limit;
+  const out = await quotaClassLimits(q, 'default');
+  for (const r of rows) if (Object.hasOwn(out, r.resource)) out[r.resource] = r.hard_limit;
   return out;
 }
 
 /** What a project uses of the countable resources. */
 export async function computeQuotaUsage(q: Q, projectId: string, userId?: string): Promise<Record<string, number>> {
-  const servers = await q.selectFrom('servers').select(['flavor']).where('project_id', '=', projectId).execute();
+  const servers = await q.selectFrom('servers').select(['flavor', 'old_flavor', 'new_flavor']).where('project_id', '=', projectId).execute();
   let cores = 0;
   let ram = 0;
   for (const s of servers) {
-    const f = JSON.parse(s.flavor) as { vcpus: number; ram: number };
+    const f = heldResources(s);
     cores += f.vcpus;
     ram += f.ram;
   }
+  const groups = await q
+    .selectFrom('server_groups')
+    .select(({ fn }) => fn.countAll<number>().as('n'))
+    .where('project_id', '=', projectId)
+    .executeTakeFirst();
   let keyPairs = 0;
   if (userId !== undefined) {
     const k = await q
@@ -52,7 +104,7 @@ export async function computeQuotaUsage(q: Q, projectId: string, userId?: string
       .executeTakeFirst();
     keyPairs = Number(k?.n ?? 0);
   }
-  return { instances: servers.length, cores, ram, key_pairs: keyPairs };
+  return { instances: servers.length, cores, ram, key_pairs: keyPairs, server_groups: Number(groups?.n ?? 0) };
 }
 
 /**
@@ -115,14 +167,40 @@ export class ComputeQuotas {
     return Object.fromEntries(Object.entries(limits).map(([k, limit]) => [k, { limit, in_use: usage[k] ?? 0, reserved: 0 }]));
   }
 
-  /** GET /limits: the caller's project's limits and what it uses of them. */
-  async limits(ctx: RequestContext): Promise<{ limits: Record<string, number>; usage: Record<string, { limit: number; in_use: number; reserved: number }> }> {
-    const project = ctx.projectId ?? '';
+  /** GET /limits: the caller's project's limits and what it uses of them (another project's for admins, `tenant_id`). */
+  async limits(
+    ctx: RequestContext,
+    tenantId?: string,
+  ): Promise<{ limits: Record<string, number>; usage: Record<string, { limit: number; in_use: number; reserved: number }> }> {
+    if (tenantId !== undefined) adminOnly(ctx, 'os_compute_api:limits:other_project');
+    const project = tenantId ?? ctx.projectId ?? '';
     return { limits: await this.show(ctx, project), usage: await this.detail(ctx, project) };
   }
 
-  defaults(): Record<string, number> {
-    return { ...COMPUTE_QUOTA_DEFAULTS };
+  /** os-quota-sets/{project}/defaults: the default class's. */
+  async defaults(): Promise<Record<string, number>> {
+    return quotaClassLimits(this.store.db, 'default');
+  }
+
+  /** os-quota-class-sets/{class} (admins). */
+  async showClass(ctx: RequestContext, className: string): Promise<Record<string, number>> {
+    adminOnly(ctx, 'os_compute_api:os-quota-class-sets:show');
+    return quotaClassLimits(this.store.db, className);
+  }
+
+  async updateClass(ctx: RequestContext, className: string, input: AfterPolicy<Record<string, number>>): Promise<Record<string, number>> {
+    adminOnly(ctx, 'os_compute_api:os-quota-class-sets:update');
+    const values = input();
+    if (className.length < 1 || className.length > 255) {
+      throw novaBadRequest(`Invalid input received: quota_class_name has a length of ${className.length} characters, which is longer than 255.`);
+    }
+    await this.uow.run(async ({ trx }) => {
+      for (const [k, v] of Object.entries(values)) {
+        await trx.deleteFrom('compute_quota_classes').where('class_name', '=', className).where('resource', '=', k).execute();
+        await trx.insertInto('compute_quota_classes').values({ class_name: className, resource: k, hard_limit: v }).execute();
+      }
+    });
+    return quotaClassLimits(this.store.db, className);
   }
 
   /** Set limits; each must be ≥ what is in use unless `force`. */

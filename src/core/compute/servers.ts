@@ -4,17 +4,23 @@
  * lifecycle's (lifecycle.ts), what servers can be asked to do the actions' (actions.ts).
  */
 import { randomInt } from 'node:crypto';
+import { fromJson } from '../../store/db.js';
 import type { ServersTable } from '../../store/schema.js';
 import { uuid } from '../../util/ids.js';
 import { type RequestContext, systemContext } from '../context.js';
 import { type BootFlavor, type BuildRequest, type ComputeCore, type Server, now } from './core.js';
 import { novaBadRequest, novaForbidden } from './errors.js';
 import type { Flavor, Flavors } from './flavors.js';
+import { ACTION, finishEvent, recordAction } from './instance-actions.js';
 import { type RequestedNetworks, releasePorts, resolveSecurityGroups, serverPorts, validateNetworks } from './network.js';
+import { generatePassword } from './passwords.js';
 import { type AfterPolicy, adminOnly } from './policy.js';
-import { computeQuotaLimits, instancesAllowed } from './quotas.js';
+import { type PersonalityFile, checkPersonality, computeQuotaLimits, instancesAllowed } from './quotas.js';
+import type { ServerGroups } from './servergroups.js';
+import { systemMetadataFromImage } from './snapshots.js';
+import type { Snapshots } from './snapshots.js';
 import { POWER, TASK, VM, statesOfStatuses } from './states.js';
-import { AVAILABILITY_ZONE } from './zones.js';
+import type { AvailabilityZones } from './zones.js';
 
 export interface ServerCreate {
   name: string;
@@ -36,6 +42,17 @@ export interface ServerCreate {
   minCount: number;
   maxCount: number;
   tags: string[];
+  /** ≤ 2.56: stored, never shown; the instance host writes them into the instance. */
+  personality: PersonalityFile[];
+  /** The create request's scheduler hints (`group` puts the servers in a server group). */
+  schedulerHints: Record<string, unknown>;
+  /** 2.63. */
+  trustedCerts?: string[] | null;
+  /** 2.74 (admins): a host (and node) to boot on, through the scheduler's filters. */
+  host?: string;
+  hypervisorHostname?: string;
+  /** 2.90: the hostname instead of one made from the name. */
+  hostname?: string;
 }
 
 /** Which servers a listing covers; checked against policy before the rest of the query is read. */
@@ -61,6 +78,21 @@ export interface ServerQuery {
   /** With all_tenants only. */
   projectId?: string;
   changesSince?: string;
+  /** 2.66. */
+  changesBefore?: string;
+  /** 2.73. */
+  locked?: boolean;
+  /** Filters any user may use from 2.83 (admins always). */
+  availabilityZone?: string;
+  keyName?: string;
+  userId?: string;
+  powerState?: number;
+  taskState?: string;
+  vmState?: string;
+  configDrive?: string;
+  progress?: number;
+  /** 2.83's relaxation of remove_invalid_options. */
+  allFiltersForAll: boolean;
   tags?: string[];
   tagsAny?: string[];
   notTags?: string[];
@@ -78,20 +110,6 @@ export interface ServerSecurityGroup {
   name: string;
   description: string;
   projectId: string;
-}
-
-const PASSWORD_GROUPS = ['23456789', 'ABCDEFGHJKLMNPQRSTUVWXYZ', 'abcdefghijkmnopqrstuvwxyz'];
-
-/** Nova's generate_password: 12 characters, at least one of each group, no look-alikes. */
-function generatePassword(length = 12): string {
-  const all = PASSWORD_GROUPS.join('');
-  const chars = PASSWORD_GROUPS.map((g) => g[randomInt(g.length)]);
-  while (chars.length < length) chars.push(all[randomInt(all.length)]);
-  for (let i = chars.length - 1; i > 0; i--) {
-    const j = randomInt(i + 1);
-    [chars[i], chars[j]] = [chars[j], chars[i]];
-  }
-  return chars.join('');
 }
 
 /** Nova's sanitize_hostname. */
@@ -115,11 +133,22 @@ const reservationId = () => {
   return s;
 };
 
+export interface ServerDeps {
+  flavors: Flavors;
+  groups: ServerGroups;
+  zones: AvailabilityZones;
+  snapshots: Snapshots;
+}
+
 export class Servers {
+  private readonly flavors: Flavors;
+
   constructor(
     private readonly core: ComputeCore,
-    private readonly flavors: Flavors,
-  ) {}
+    private readonly deps: ServerDeps,
+  ) {
+    this.flavors = deps.flavors;
+  }
 
   private get store() {
     return this.core.store;
@@ -148,6 +177,18 @@ export class Servers {
     if (o.flavor) qb = qb.where('flavor_id', '=', o.flavor.split('/').pop()!);
     if (host) qb = qb.where('host', '=', host);
     if (o.changesSince) qb = qb.where('updated_at', '>=', o.changesSince);
+    if (o.changesBefore) qb = qb.where('updated_at', '<=', o.changesBefore);
+    if (o.locked !== undefined) qb = o.locked ? qb.where('locked_by', 'is not', null) : qb.where('locked_by', 'is', null);
+    if (ctx.isAdmin || o.allFiltersForAll) {
+      if (o.availabilityZone !== undefined) qb = qb.where('availability_zone', '=', o.availabilityZone);
+      if (o.keyName !== undefined) qb = qb.where('key_name', '=', o.keyName);
+      if (o.userId !== undefined) qb = qb.where('user_id', '=', o.userId);
+      if (o.powerState !== undefined) qb = qb.where('power_state', '=', o.powerState);
+      if (o.taskState !== undefined) qb = qb.where('task_state', '=', o.taskState);
+      if (o.vmState !== undefined) qb = qb.where('vm_state', '=', o.vmState);
+      if (o.progress !== undefined) qb = qb.where('progress', '=', o.progress);
+      if (o.configDrive !== undefined) qb = qb.where('config_drive', '=', o.configDrive);
+    }
     if (o.statuses) {
       // Nova's task_and_vm_state_from_status: vm_state in the set; task_state too unless a default matched.
       const pairs = statesOfStatuses(o.statuses);
@@ -197,7 +238,7 @@ export class Servers {
     // Sort by the requested keys, then Nova's own tie-breaker (the integer id), descending.
     const keys = [...o.sortKeys.map((k, i) => [k, o.sortDirs[i] ?? o.sortDirs[0] ?? 'desc'] as const), ['internal_id', o.sortDirs[0] ?? 'desc'] as const];
     const col = (r: ServersTable, k: string): string | number => {
-      const v = k === 'display_name' ? r.name : k === 'uuid' ? r.id : (r as unknown as Record<string, unknown>)[k];
+      const v = k === 'display_name' ? r.name : k === 'uuid' ? r.id : k === 'locked' ? (r.locked_by ? 1 : 0) : (r as unknown as Record<string, unknown>)[k];
       return (v as string | number | null) ?? '';
     };
     const cmp = (a: ServersTable, b: ServersTable) => {
@@ -252,13 +293,41 @@ export class Servers {
         );
       }
     }
+    if (req.hostname !== undefined && req.maxCount > 1) throw novaBadRequest('Unable to allocate a single hostname to multiple instances');
+    // parse_availability_zone: `zone`, `zone:host`, `zone:host:node` or `zone::node`.
+    let zone: string | null = null;
+    let forcedHost: string | null = null;
     if (req.availabilityZone !== undefined) {
       const parts = req.availabilityZone.split(':');
       if (parts.length > 3) throw novaBadRequest('Invalid input received: Unable to parse availability_zone');
-      const [az, host] = parts;
-      if (parts.length > 1) adminOnly(ctx, 'os_compute_api:servers:create:forced_host');
-      if (az && az !== AVAILABILITY_ZONE) throw novaBadRequest('The requested availability zone is not available');
-      if (host && host !== this.core.hostname) throw novaBadRequest(`Compute host ${host} could not be found.`);
+      const [az, host, node] = parts;
+      zone = az || null;
+      forcedHost = host || null;
+      if (host || node) adminOnly(ctx, 'os_compute_api:servers:create:forced_host');
+      if (host) {
+        const svc = await this.store.db
+          .selectFrom('compute_services')
+          .select('host')
+          .where('host', '=', host)
+          .where('binary', '=', 'nova-compute')
+          .executeTakeFirst();
+        if (!svc) throw novaBadRequest(`Compute host ${host} could not be found.`);
+      }
+      if (zone && !forcedHost && !(await this.deps.zones.bootable()).includes(zone)) throw novaBadRequest('The requested availability zone is not available');
+    }
+    if (req.host !== undefined || req.hypervisorHostname !== undefined) {
+      adminOnly(ctx, 'compute:servers:create:requested_destination');
+      if (forcedHost || req.availabilityZone?.includes(':')) {
+        throw novaBadRequest('One mechanism with host and/or hypervisor_hostname and another mechanism with zone:host:node are mutually exclusive.');
+      }
+      const wanted = req.host ?? req.hypervisorHostname!;
+      const svc = await this.store.db
+        .selectFrom('compute_services')
+        .select('host')
+        .where('host', '=', wanted)
+        .where('binary', '=', 'nova-compute')
+        .executeTakeFirst();
+      if (!svc) throw novaBadRequest(`Compute host ${wanted} could not be found.`);
     }
 
     // Image and flavor.
@@ -300,6 +369,12 @@ export class Servers {
     if (limits.metadata_items >= 0 && metaItems > limits.metadata_items) {
       throw novaForbidden(`Maximum number of metadata items exceeds ${limits.metadata_items}`);
     }
+    checkPersonality(limits, req.personality);
+    const hints = req.schedulerHints;
+    const groupHint = typeof hints.group === 'string' ? hints.group : Array.isArray(hints.group) ? String(hints.group[0]) : undefined;
+    const sysmeta: Record<string, string> = systemMetadataFromImage(image);
+    if (forcedHost) sysmeta.forced_host = forcedHost;
+    if (req.host ?? req.hypervisorHostname) sysmeta.requested_host = (req.host ?? req.hypervisorHostname)!;
 
     const adminPass = req.adminPass ?? generatePassword();
     const resv = reservationId();
@@ -314,8 +389,10 @@ export class Servers {
       extra_specs: flavor.extraSpecs,
     };
     const build: BuildRequest = { networks, securityGroupIds: groupIds, user: { id: ctx.userId, name: ctx.userName, roles: [...ctx.roles] } };
-    const ids = await this.core.uow.run(async ({ trx, changed }) => {
+    const ids = await this.core.uow.run(async (w) => {
+      const { trx, changed } = w;
       const count = await instancesAllowed(trx, project, { vcpus: flavor.vcpus, ram: flavor.ram }, req.minCount, Math.min(req.maxCount, maxByNetwork));
+      const group = groupHint === undefined ? undefined : await this.deps.groups.forCreate(trx, ctx, groupHint, count);
       const max = await trx
         .selectFrom('servers')
         .select(({ fn }) => fn.max<number>('internal_id').as('m'))
@@ -335,7 +412,7 @@ export class Servers {
             user_id: ctx.userId,
             name,
             description: req.description,
-            hostname: sanitizeHostname(name, `Server-${id}`),
+            hostname: req.hostname ?? sanitizeHostname(name, `Server-${id}`),
             flavor_id: flavor.id,
             flavor: JSON.stringify(bootFlavor),
             image_id: image.id,
@@ -343,7 +420,7 @@ export class Servers {
             key_data: keyData,
             user_data: req.userData ?? null,
             metadata: JSON.stringify(req.metadata),
-            availability_zone: AVAILABILITY_ZONE,
+            availability_zone: zone,
             access_ipv4: req.accessIPv4 ?? null,
             access_ipv6: req.accessIPv6 ?? null,
             config_drive: req.configDrive ? 'True' : '',
@@ -366,9 +443,19 @@ export class Servers {
             terminated_at: null,
             created_at: t,
             updated_at: t,
+            system_metadata: JSON.stringify(sysmeta),
+            personality: req.personality.length ? JSON.stringify(req.personality) : null,
+            trusted_certs: req.trustedCerts ? JSON.stringify(req.trustedCerts) : null,
+            pinned_az: zone,
+            scheduler_hints: JSON.stringify(hints),
+            old_flavor: null,
+            new_flavor: null,
+            rescue: 0,
           })
           .execute();
         for (const tag of new Set(req.tags)) await trx.insertInto('server_tags').values({ server_id: id, tag }).execute();
+        if (group) await trx.insertInto('server_group_members').values({ server_id: id, group_id: group.id }).execute();
+        await recordAction(w, ctx, { id, project_id: project }, ACTION.CREATE, { name: 'conductor_schedule_and_build_instances', host: null });
         changed('server', id, project, 'create');
         out.push(id);
       }
@@ -383,7 +470,7 @@ export class Servers {
   async update(
     ctx: RequestContext,
     id: string,
-    u: { name?: string; description?: string | null; accessIPv4?: string; accessIPv6?: string; autoDiskConfig?: boolean },
+    u: { name?: string; description?: string | null; accessIPv4?: string; accessIPv6?: string; autoDiskConfig?: boolean; hostname?: string },
   ): Promise<Server> {
     await this.core.uow.run(async (w) => {
       const row = await this.core.row(ctx, id, w);
@@ -393,20 +480,37 @@ export class Servers {
       if (u.accessIPv4 !== undefined) set.access_ipv4 = u.accessIPv4;
       if (u.accessIPv6 !== undefined) set.access_ipv6 = u.accessIPv6;
       if (u.autoDiskConfig !== undefined) set.auto_disk_config = u.autoDiskConfig ? 1 : 0;
+      if (u.hostname !== undefined) set.hostname = u.hostname;
       await w.trx.updateTable('servers').set(set).where('id', '=', row.id).execute();
       w.changed('server', id, row.project_id, 'update');
     });
     return this.get(ctx, id);
   }
 
-  /** Delete: ports Nova created go with the server; ports passed in are released and kept. */
+  /**
+   * Delete: ports Nova created go with the server; ports passed in are released and kept. What
+   * is left (Nova's soft-deleted row) keeps the server's actions and usage readable; a snapshot
+   * still being uploaded is abandoned, as Nova deletes it.
+   */
   async delete(ctx: RequestContext, id: string): Promise<void> {
+    let snapshot: string | undefined;
     await this.core.uow.run(async (w) => {
       const row = await this.core.row(ctx, id, w);
       this.core.checkLocked(ctx, row);
       await releasePorts(w, this.core.network.within(w), id, systemContext(ctx.requestId));
+      await recordAction(w, ctx, row, ACTION.DELETE, { name: 'compute_terminate_instance', host: row.host });
+      await finishEvent(w, row.id, 'compute_terminate_instance');
+      const t = now();
+      const gone: ServersTable = { ...row, vm_state: VM.DELETED, task_state: null, terminated_at: t, updated_at: t };
+      await w.trx.deleteFrom('server_tombstones').where('id', '=', id).execute();
+      await w.trx
+        .insertInto('server_tombstones')
+        .values({ id, project_id: row.project_id, user_id: row.user_id, deleted_at: t, row: JSON.stringify(gone) })
+        .execute();
       await w.trx.deleteFrom('servers').where('id', '=', id).execute();
+      snapshot = fromJson<Record<string, string>>(row.system_metadata, {}).snapshot_image_id;
       w.changed('server', id, row.project_id, 'delete');
     });
+    if (snapshot) await this.deps.snapshots.discard(snapshot);
   }
 }

@@ -2,18 +2,32 @@ import type { ImageService } from '../image/service.js';
 import type { NetworkService } from '../network/service.js';
 import type { UnitOfWork } from '../work.js';
 import { ServerActions } from './actions.js';
+import { Aggregates } from './aggregates.js';
 import { type ComputeOptions, ComputeCore } from './core.js';
+import { ServerDiagnostics } from './diagnostics.js';
 import { ExternalEvents } from './events.js';
 import { Flavors } from './flavors.js';
 import type { InstanceReport, InstanceReports } from './host.js';
+import { OsHosts } from './hosts.js';
 import { Hypervisors } from './hypervisors.js';
+import { InstanceActions } from './instance-actions.js';
 import { Interfaces } from './interfaces.js';
 import { Keypairs } from './keypairs.js';
 import { ServerLifecycle } from './lifecycle.js';
 import { ServerMetadata } from './metadata.js';
+import { Migrations } from './migrations.js';
+import { ComputeProxies } from './proxies.js';
 import { ComputeQuotas } from './quotas.js';
+import { Rebuilds } from './rebuild.js';
+import { Resizes } from './resize.js';
+import { ServerGroups } from './servergroups.js';
+import { ServerPasswords } from './serverpassword.js';
 import { Servers } from './servers.js';
+import { ComputeServices } from './services.js';
+import { ServerImages } from './shelving.js';
+import { Snapshots } from './snapshots.js';
 import { ServerTags } from './tags.js';
+import { InstanceUsageAuditLog, TenantUsage } from './usage.js';
 import { AvailabilityZones } from './zones.js';
 
 /**
@@ -29,12 +43,27 @@ export class ComputeService implements InstanceReports {
   readonly quotas: ComputeQuotas;
   readonly servers: Servers;
   readonly actions: ServerActions;
+  readonly rebuilds: Rebuilds;
+  readonly resizes: Resizes;
+  readonly images: ServerImages;
   readonly interfaces: Interfaces;
   readonly metadata: ServerMetadata;
   readonly tags: ServerTags;
   readonly events: ExternalEvents;
   readonly zones: AvailabilityZones;
   readonly hypervisors: Hypervisors;
+  readonly services: ComputeServices;
+  readonly aggregates: Aggregates;
+  readonly groups: ServerGroups;
+  readonly instanceActions: InstanceActions;
+  readonly migrations: Migrations;
+  readonly usage: TenantUsage;
+  readonly auditLog: InstanceUsageAuditLog;
+  readonly passwords: ServerPasswords;
+  readonly hosts: OsHosts;
+  readonly diagnostics: ServerDiagnostics;
+  /** The APIs below 2.36 that proxy to the image and network services. */
+  readonly proxies: ComputeProxies;
   /** What the ComputeManager calls. */
   readonly lifecycle: ServerLifecycle;
   /** Host name servers are scheduled to (binding:host_id of their ports). */
@@ -42,19 +71,39 @@ export class ComputeService implements InstanceReports {
 
   constructor(uow: UnitOfWork, network: NetworkService, images: ImageService, opts: ComputeOptions) {
     const core = new ComputeCore(uow, network, images, opts);
+    const snapshots = new Snapshots(images);
+    this.services = new ComputeServices(uow, opts.hostname);
     this.flavors = new Flavors(uow);
     this.keypairs = new Keypairs(uow);
     this.quotas = new ComputeQuotas(uow);
-    this.servers = new Servers(core, this.flavors);
+    this.groups = new ServerGroups(uow);
+    this.zones = new AvailabilityZones(uow, this.services);
+    this.servers = new Servers(core, { flavors: this.flavors, groups: this.groups, zones: this.zones, snapshots });
     this.actions = new ServerActions(core, this.servers);
+    this.rebuilds = new Rebuilds(core);
+    this.resizes = new Resizes(core, this.flavors);
+    this.images = new ServerImages(core, snapshots, this.zones);
     this.interfaces = new Interfaces(core);
     this.metadata = new ServerMetadata(core);
     this.tags = new ServerTags(core);
     this.events = new ExternalEvents(uow);
-    this.zones = new AvailabilityZones(opts.hostname);
-    this.hypervisors = new Hypervisors(uow.store, opts.hostname);
-    this.lifecycle = new ServerLifecycle(core);
+    this.hypervisors = new Hypervisors(uow.store, this.services);
+    this.aggregates = new Aggregates(uow, (ctx, id) => images.show(ctx, id));
+    this.instanceActions = new InstanceActions(core);
+    this.migrations = new Migrations(core);
+    this.usage = new TenantUsage(uow);
+    this.auditLog = new InstanceUsageAuditLog(uow);
+    this.passwords = new ServerPasswords(core);
+    this.hosts = new OsHosts(uow, this.services);
+    this.diagnostics = new ServerDiagnostics(core);
+    this.proxies = new ComputeProxies(core);
+    this.lifecycle = new ServerLifecycle(core, snapshots);
     this.hostname = opts.hostname;
+  }
+
+  /** At start: this host's services register (and report), as nova-compute and friends do. */
+  async start(): Promise<void> {
+    await this.services.register();
   }
 
   /** An instance host's report (InstanceReports, the data plane's seam). */

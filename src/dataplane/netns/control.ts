@@ -30,8 +30,11 @@ export function storeControlPlane(network: NetworkService, instances: InstanceRe
       if (instances) {
         snap.instances = (await readInstanceSpecs(network.store.db)).map((i) => ({
           id: i.id,
-          running: i.power === 'running',
+          running: i.power !== 'stopped',
+          frozen: i.power === 'paused' || i.power === 'suspended' ? i.power : null,
+          rescue: i.rescue,
           userData: i.userData ? i.userData.toString('utf8') : null,
+          files: i.personality.map((f) => ({ path: f.path, contents: f.contents.toString('base64') })),
           bootGeneration: i.rebootSeq,
           nics: i.ports.map((p) => p.id),
         }));

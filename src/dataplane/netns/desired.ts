@@ -185,7 +185,16 @@ export function buildDesired(s: Snapshot, names: Names, opts: BuildOptions): Des
     }
     ns.routes.push(...instanceRoutes(gateways, connected, ownerKey.instance(inst.id)));
     namespaces.push(ns);
-    instances.push({ id: inst.id, ns: nsName, running: inst.running, userData: inst.userData, bootGeneration: inst.bootGeneration });
+    instances.push({
+      id: inst.id,
+      ns: nsName,
+      running: inst.running,
+      userData: inst.userData,
+      bootGeneration: inst.bootGeneration,
+      frozen: inst.frozen ?? null,
+      rescue: inst.rescue ?? false,
+      files: inst.files ?? [],
+    });
   }
 
   // ---------------------------------------------------------------- routers

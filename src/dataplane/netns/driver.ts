@@ -312,7 +312,7 @@ export class NetnsDataPlane implements DataPlaneDriver {
   private async reportInstances(p: Pass): Promise<void> {
     const instances = this.control.instances;
     if (!instances) return;
-    for (const { id, report } of instanceReports(p.desired, p.errors, p.existing)) {
+    for (const { id, report } of instanceReports(p.desired, p.errors, p.existing, (id) => this.processes.frozenAs(id))) {
       const key = JSON.stringify(report);
       if (this.reported.get(id) === key) continue;
       this.reported.set(id, key);

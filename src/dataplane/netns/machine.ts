@@ -1,5 +1,5 @@
 import type { Tables } from './iptables.js';
-import type { InstanceSpec } from './model.js';
+import type { InstanceFreeze, InstanceSpec } from './model.js';
 import type { NatState } from './nat.js';
 import type { Owner } from './owners.js';
 import type { QosState } from './qos.js';
@@ -61,7 +61,9 @@ export interface InstanceRunner {
    * Make an instance's processes match its desired power state; `nsIno` identifies the
    * incarnation of its namespace (a rebuilt namespace is a fresh boot).
    */
-  reconcile(spec: InstanceSpec, nsIno: number): Promise<'booted' | 'stopped' | 'unchanged'>;
+  reconcile(spec: InstanceSpec, nsIno: number): Promise<'booted' | 'stopped' | 'frozen' | 'thawed' | 'unchanged'>;
+  /** `paused`/`suspended` while the instance's processes are frozen, else null (what the host reports). */
+  frozenAs(id: string): InstanceFreeze;
   /** Remove the working directories (and console logs) of every instance not in `keep`. */
   removeAllBut(keep: ReadonlySet<string>): void;
 }

@@ -122,6 +122,18 @@ export interface InstanceRec {
   bootGeneration: number;
   /** Port ids in NIC order (eth0, eth1 …) when compute records it; else by creation time. */
   nics?: string[];
+  /** Running but frozen (compute's pause or suspend): the instance's processes are stopped. */
+  frozen?: InstanceFreeze;
+  /** Boot the rescue image: the user's user_data does not run. */
+  rescue?: boolean;
+  /** Personality files: guest paths and base64 contents, written into the instance's directory. */
+  files?: InstanceFile[];
+}
+
+export type InstanceFreeze = 'paused' | 'suspended' | null;
+export interface InstanceFile {
+  path: string;
+  contents: string;
 }
 
 export interface Snapshot {
@@ -262,6 +274,9 @@ export interface InstanceSpec {
   running: boolean;
   userData: string | null;
   bootGeneration: number;
+  frozen: InstanceFreeze;
+  rescue: boolean;
+  files: InstanceFile[];
 }
 
 export interface Desired {

@@ -1,11 +1,11 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync, writeSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, normalize } from 'node:path';
 import { consoleLogPath } from '../../core/compute/host.js';
-import { killNamespaceProcesses } from './kernel.js';
+import { killNamespaceProcesses, namespacePids } from './kernel.js';
 import type { InstanceRunner } from './machine.js';
-import type { InstanceSpec } from './model.js';
+import type { InstanceFreeze, InstanceSpec } from './model.js';
 
 /**
  * An instance's workload: its user_data, when it is a script, runs inside the instance's
@@ -13,6 +13,13 @@ import type { InstanceSpec } from './model.js';
  * stdout and stderr appended to the console log. The process tree outlives PocketStack (a
  * restart must not reboot every instance); what booted is recorded next to it, so a restart
  * neither runs a script twice nor misses a reboot.
+ *
+ * Compute's actions, as a namespace can carry them out: pause and suspend freeze the instance's
+ * processes (SIGSTOP; resume and unpause send SIGCONT), reboot, rebuild, resize and unrescue boot
+ * it again, rescue boots it without the user's user_data (the rescue image runs nothing of the
+ * user's), stop and shelve kill its processes. Personality files are written under `files/` in
+ * the instance's working directory (a namespace shares the host's file system: the guest path
+ * `/etc/motd` is `files/etc/motd` there), where its user_data process can read them.
  */
 
 export interface InstanceUser {
@@ -49,6 +56,8 @@ interface BootState {
   nsIno: number;
   generation: number;
   running: boolean;
+  /** Frozen processes (pause or suspend), or null. */
+  frozen?: InstanceFreeze;
 }
 
 export interface ProcessOptions {
@@ -61,8 +70,38 @@ export interface ProcessOptions {
 
 const isScript = (s: string | null): s is string => typeof s === 'string' && s.startsWith('#!');
 
+/** Where a personality file goes in the instance's directory: `files/<guest path>`, never outside it. */
+export function personalityPath(dir: string, guestPath: string): string | null {
+  const rel = normalize(`/${guestPath}`).replace(/^\/+/, '');
+  if (rel === '' || rel.split('/').includes('..')) return null;
+  return join(dir, 'files', rel);
+}
+
+/** Send a signal to every process of a namespace (stop or continue them). */
+async function signalNamespace(ns: string, sig: 'SIGSTOP' | 'SIGCONT'): Promise<void> {
+  // Twice: a process forked while the first round ran is caught by the second.
+  for (let round = 0; round < 2; round++) {
+    for (const pid of await namespacePids(ns)) {
+      try {
+        process.kill(pid, sig);
+      } catch {
+        // already gone
+      }
+    }
+  }
+}
+
 export class InstanceProcesses implements InstanceRunner {
+  /** What each instance's processes were last left as (frozen or not), as its state file says. */
+  private readonly frozen = new Map<string, InstanceFreeze>();
+
   constructor(private readonly opts: ProcessOptions) {}
+
+  /** `paused`/`suspended` when the instance's processes are frozen (what the host reports). */
+  frozenAs(id: string): InstanceFreeze {
+    if (!this.frozen.has(id)) this.frozen.set(id, this.readState(id)?.frozen ?? null);
+    return this.frozen.get(id) ?? null;
+  }
 
   private dir(id: string): string {
     return instanceDir(this.opts.dataDir, id);
@@ -103,22 +142,62 @@ export class InstanceProcesses implements InstanceRunner {
    * Make the instance's processes match its desired power state. `nsIno` identifies this
    * incarnation of the namespace: a namespace rebuilt after a host reboot is a fresh boot.
    */
-  async reconcile(spec: InstanceSpec, nsIno: number): Promise<'booted' | 'stopped' | 'unchanged'> {
+  async reconcile(spec: InstanceSpec, nsIno: number): Promise<'booted' | 'stopped' | 'frozen' | 'thawed' | 'unchanged'> {
     const state = this.readState(spec.id);
     if (!spec.running) {
       if (state?.running === false) return 'unchanged';
       this.ensureDir(spec.id);
+      if (state?.frozen) await signalNamespace(spec.ns, 'SIGCONT');
       await killNamespaceProcesses(spec.ns);
-      this.writeState(spec.id, { nsIno, generation: spec.bootGeneration, running: false });
+      this.writeState(spec.id, { nsIno, generation: spec.bootGeneration, running: false, frozen: null });
       return 'stopped';
     }
-    if (state?.running && state.nsIno === nsIno && state.generation === spec.bootGeneration) return 'unchanged';
-    const dir = this.ensureDir(spec.id);
-    await killNamespaceProcesses(spec.ns);
-    this.console(spec.id, `[pocketstack] ${new Date().toISOString()} instance ${spec.id} booting\n`);
-    if (spec.userData !== null) this.startUserData(spec, dir);
-    this.writeState(spec.id, { nsIno, generation: spec.bootGeneration, running: true });
-    return 'booted';
+    let result: 'booted' | 'frozen' | 'thawed' | 'unchanged' = 'unchanged';
+    let frozen = state?.frozen ?? null;
+    if (!(state?.running && state.nsIno === nsIno && state.generation === spec.bootGeneration)) {
+      const dir = this.ensureDir(spec.id);
+      if (frozen) await signalNamespace(spec.ns, 'SIGCONT');
+      await killNamespaceProcesses(spec.ns);
+      frozen = null;
+      if (spec.rescue) {
+        this.console(spec.id, `[pocketstack] ${new Date().toISOString()} instance ${spec.id} booting its rescue image\n`);
+      } else {
+        this.console(spec.id, `[pocketstack] ${new Date().toISOString()} instance ${spec.id} booting\n`);
+        this.writeFiles(spec, dir);
+        if (spec.userData !== null) this.startUserData(spec, dir);
+      }
+      result = 'booted';
+    }
+    if (spec.frozen && !frozen) {
+      await signalNamespace(spec.ns, 'SIGSTOP');
+      this.console(spec.id, `[pocketstack] ${new Date().toISOString()} instance ${spec.id} ${spec.frozen}\n`);
+      result = 'frozen';
+    } else if (!spec.frozen && frozen) {
+      await signalNamespace(spec.ns, 'SIGCONT');
+      this.console(spec.id, `[pocketstack] ${new Date().toISOString()} instance ${spec.id} resumed\n`);
+      result = 'thawed';
+    }
+    this.frozen.set(spec.id, spec.frozen);
+    if (result !== 'unchanged') this.writeState(spec.id, { nsIno, generation: spec.bootGeneration, running: true, frozen: spec.frozen });
+    return result;
+  }
+
+  /** Personality files, written afresh at every boot (a rebuild may bring others). */
+  private writeFiles(spec: InstanceSpec, dir: string): void {
+    rmSync(join(dir, 'files'), { recursive: true, force: true });
+    for (const f of spec.files) {
+      const path = personalityPath(dir, f.path);
+      if (!path) {
+        this.console(spec.id, `[pocketstack] personality file ${JSON.stringify(f.path)} not written: not a path inside the instance\n`);
+        continue;
+      }
+      mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+      writeFileSync(path, Buffer.from(f.contents, 'base64'), { mode: 0o644 });
+      if (this.opts.user) {
+        for (let d = dirname(path); d.startsWith(join(dir, 'files')); d = dirname(d)) chownSync(d, this.opts.user.uid, this.opts.user.gid);
+        chownSync(path, this.opts.user.uid, this.opts.user.gid);
+      }
+    }
   }
 
   /** Working directories of instances that no longer exist (their console logs go with them). */

@@ -1,6 +1,6 @@
 import type { InstanceReport } from '../../core/compute/host.js';
 import { ROUTER_GATEWAY_OWNER, ROUTER_INTERFACE_OWNERS } from './desired.js';
-import type { Desired, Snapshot } from './model.js';
+import type { Desired, InstanceFreeze, Snapshot } from './model.js';
 import type { Names } from './names.js';
 import { type Owner, ownerKey } from './owners.js';
 
@@ -63,17 +63,24 @@ export function statuses(snap: Snapshot, desired: Desired, errors: Map<Owner, st
 }
 
 /**
- * What each instance does, for compute: running or shutdown as asked once its namespace exists,
+ * What each instance does, for compute: running, paused, suspended or shutdown as asked once its namespace exists,
  * or the reason it cannot run. Instances whose namespace does not exist yet, without an error,
  * have nothing to report.
  */
-export function instanceReports(desired: Desired, errors: Map<Owner, string>, existing: Map<string, number>): Array<{ id: string; report: InstanceReport }> {
+export function instanceReports(
+  desired: Desired,
+  errors: Map<Owner, string>,
+  existing: Map<string, number>,
+  frozenAs: (id: string) => InstanceFreeze,
+): Array<{ id: string; report: InstanceReport }> {
   const out: Array<{ id: string; report: InstanceReport }> = [];
   for (const i of desired.instances) {
     // The port's reason first: a route through a refused link fails only because of it.
     const error = portErrorIn(desired, i.ns, errors) ?? errors.get(ownerKey.instance(i.id));
     if (!existing.has(i.ns) && !error) continue;
-    out.push({ id: i.id, report: { power: i.running ? 'running' : 'shutdown', rebootSeq: i.bootGeneration, ...(error ? { error } : {}) } });
+    // Paused or suspended: the processes are frozen (SIGSTOP), which the runner knows.
+    const power: InstanceReport['power'] = !i.running ? 'shutdown' : (frozenAs(i.id) ?? 'running');
+    out.push({ id: i.id, report: { power, rebootSeq: i.bootGeneration, ...(error ? { error } : {}) } });
   }
   return out;
 }

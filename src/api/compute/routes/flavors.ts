@@ -2,7 +2,7 @@ import type { FastifyRequest } from 'fastify';
 import { novaBadRequest } from '../../../core/compute/errors.js';
 import { ComputeEdge } from '../edge.js';
 import { isDict } from '../../../util/json.js';
-import { EXTRA_SPECS_SCHEMA, FLAVOR_CREATE_SCHEMA, FLAVOR_QUERY_SCHEMA, truthy, validateBody, validateQuery } from '../schemas.js';
+import { EXTRA_SPECS_SCHEMA, FLAVOR_UPDATE_SCHEMA, flavorCreateSchema, flavorQuerySchema, truthy, validateBody, validateQuery } from '../schemas.js';
 import { flavorBasic, flavorView } from '../views.js';
 
 /** Flavors, their extra specs (os-extra_specs) and who may use a private one (os-flavor-access). */
@@ -13,6 +13,7 @@ export function flavorRoutes(edge: ComputeEdge): void {
     const ctx = edge.caller(req);
     const v = edge.view(req);
     const q = edge.query(req);
+    validateQuery(flavorQuerySchema(v.version), Object.fromEntries(q));
     const one = (k: string) => q.get(k)?.[0];
     const num = (k: string, label: string) => {
       const raw = one(k);
@@ -20,7 +21,6 @@ export function flavorRoutes(edge: ComputeEdge): void {
       if (!/^\s*-?\d+\s*$/.test(raw)) throw novaBadRequest(`Invalid ${label} filter [${raw}]`);
       return Number(raw);
     };
-    validateQuery(FLAVOR_QUERY_SCHEMA, Object.fromEntries(q));
     const { limit, marker } = edge.limitAndMarker(q);
     const flavors = await compute.flavors.list(ctx, {
       isPublic: one('is_public'),
@@ -48,9 +48,10 @@ export function flavorRoutes(edge: ComputeEdge): void {
     return { flavor: flavorView(edge.view(req), await compute.flavors.get(edge.caller(req), edge.params(req).id)) };
   });
   app.post('/v2.1/flavors', async (req) => {
+    const version = edge.version(req);
     const flavor = await compute.flavors.create(edge.caller(req), () => {
       const b = edge.body(req);
-      validateBody(FLAVOR_CREATE_SCHEMA, b);
+      validateBody(flavorCreateSchema(version), b);
       const f = (b as { flavor: Record<string, unknown> }).flavor;
       return {
         id: f.id === undefined || f.id === null ? null : String(f.id),
@@ -62,9 +63,17 @@ export function flavorRoutes(edge: ComputeEdge): void {
         swap: f.swap === undefined ? 0 : Number(f.swap),
         rxtxFactor: f.rxtx_factor === undefined ? 1 : Number(f.rxtx_factor),
         isPublic: f['os-flavor-access:is_public'] === undefined ? true : truthy(f['os-flavor-access:is_public']),
+        description: version.gte('2.55') ? ((f.description as string | null | undefined) ?? null) : null,
       };
     });
     return { flavor: flavorView(edge.view(req), flavor) };
+  });
+  app.put('/v2.1/flavors/:id', async (req) => {
+    edge.needs(req, '2.55');
+    const b = edge.body(req);
+    validateBody(FLAVOR_UPDATE_SCHEMA, b);
+    const description = (b as { flavor: { description: string | null } }).flavor.description;
+    return { flavor: flavorView(edge.view(req), await compute.flavors.update(edge.caller(req), edge.params(req).id, description)) };
   });
   app.delete('/v2.1/flavors/:id', async (req, reply) => {
     await compute.flavors.delete(edge.caller(req), edge.params(req).id);
@@ -80,7 +89,7 @@ export function flavorRoutes(edge: ComputeEdge): void {
     const b = edge.body(req);
     validateBody(EXTRA_SPECS_SCHEMA, b);
     const specs = Object.fromEntries(Object.entries((b as { extra_specs: Record<string, unknown> }).extra_specs).map(([k, x]) => [k, String(x)]));
-    return { extra_specs: await compute.flavors.setExtraSpecs(ctx, edge.params(req).id, specs) };
+    return { extra_specs: await compute.flavors.setExtraSpecs(ctx, edge.params(req).id, specs, undefined, edge.version(req).gte('2.86')) };
   });
   app.get('/v2.1/flavors/:id/os-extra_specs/:key', async (req) => {
     const { id, key } = edge.params(req);
@@ -92,7 +101,7 @@ export function flavorRoutes(edge: ComputeEdge): void {
     const b = edge.body(req) as Record<string, unknown> | undefined;
     if (!b || typeof b !== 'object' || Object.keys(b).length !== 1) throw novaBadRequest('Request body contains too many items');
     if (!Object.hasOwn(b, key)) throw novaBadRequest('Request body and URI mismatch');
-    return compute.flavors.setExtraSpecs(ctx, id, { [key]: String(b[key]) }, key);
+    return compute.flavors.setExtraSpecs(ctx, id, { [key]: String(b[key]) }, key, edge.version(req).gte('2.86'));
   });
   app.delete('/v2.1/flavors/:id/os-extra_specs/:key', async (req, reply) => {
     const { id, key } = edge.params(req);

@@ -1,15 +1,15 @@
 import { novaBadRequest } from '../../../core/compute/errors.js';
 import { ComputeEdge } from '../edge.js';
-import { quotaUpdateSchema, truthy, validateBody } from '../schemas.js';
-import { limitsView, quotaSetView } from '../views.js';
+import { quotaClassUpdateSchema, quotaUpdateSchema, truthy, validateBody } from '../schemas.js';
+import { limitsView, quotaClassSetView, quotaSetView } from '../views.js';
 
-/** os-quota-sets (show, defaults, detail, update, revert) and the caller's limits. */
+/** os-quota-sets (show, defaults, detail, update, revert), os-quota-class-sets and the caller's limits. */
 export function quotaRoutes(edge: ComputeEdge): void {
   const { app, compute } = edge;
 
   app.get('/v2.1/limits', async (req) => {
-    const { limits, usage } = await compute.quotas.limits(edge.caller(req));
-    return limitsView(limits, usage);
+    const { limits, usage } = await compute.quotas.limits(edge.caller(req), edge.query(req).get('tenant_id')?.[0]);
+    return limitsView(edge.version(req), limits, usage);
   });
 
   app.get('/v2.1/os-quota-sets/:project', async (req) => {
@@ -17,7 +17,7 @@ export function quotaRoutes(edge: ComputeEdge): void {
     return quotaSetView(edge.version(req), await compute.quotas.show(edge.caller(req), project), project);
   });
   app.get('/v2.1/os-quota-sets/:project/defaults', async (req) => {
-    return quotaSetView(edge.version(req), compute.quotas.defaults(), edge.params(req).project);
+    return quotaSetView(edge.version(req), await compute.quotas.defaults(), edge.params(req).project);
   });
   app.get('/v2.1/os-quota-sets/:project/detail', async (req) => {
     const project = edge.params(req).project;
@@ -44,5 +44,20 @@ export function quotaRoutes(edge: ComputeEdge): void {
   app.delete('/v2.1/os-quota-sets/:project', async (req, reply) => {
     await compute.quotas.revert(edge.caller(req), edge.params(req).project);
     return ComputeEdge.noContent(reply, 202);
+  });
+
+  app.get('/v2.1/os-quota-class-sets/:id', async (req) => {
+    const id = edge.params(req).id;
+    return quotaClassSetView(edge.version(req), await compute.quotas.showClass(edge.caller(req), id), id);
+  });
+  app.put('/v2.1/os-quota-class-sets/:id', async (req) => {
+    const version = edge.version(req);
+    const b = edge.body(req);
+    const values = await compute.quotas.updateClass(edge.caller(req), edge.params(req).id, () => {
+      validateBody(quotaClassUpdateSchema(version), b);
+      const qs = (b as { quota_class_set: Record<string, unknown> }).quota_class_set;
+      return Object.fromEntries(Object.entries(qs).map(([k, x]) => [k, Number(x)]));
+    });
+    return quotaClassSetView(version, values);
   });
 }

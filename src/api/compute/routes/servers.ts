@@ -5,7 +5,16 @@ import type { NetworkRequest, RequestedNetworks } from '../../../core/compute/ne
 import type { ServerQuery } from '../../../core/compute/servers.js';
 import { ipToString, parseIp } from '../../../util/ip.js';
 import { ComputeEdge } from '../edge.js';
-import { IGNORED_SORT_KEYS, serverCreateSchema, serverQuerySchema, serverUpdateSchema, truthy, validateBody, validateQuery } from '../schemas.js';
+import {
+  IGNORED_SORT_KEYS,
+  IGNORED_SORT_KEYS_273,
+  serverCreateSchema,
+  serverQuerySchema,
+  serverUpdateSchema,
+  truthy,
+  validateBody,
+  validateQuery,
+} from '../schemas.js';
 import type { ApiVersion } from '../version.js';
 import { serverBasic, serverCreated, serverView } from '../views.js';
 
@@ -37,7 +46,7 @@ const KNOWN_STATUSES = [
 ];
 
 /** Nova keeps access IPs as address objects: they come back in canonical (compressed) form. */
-const canonicalIp = (v: unknown): string | undefined => (typeof v === 'string' ? ipToString(parseIp(v)!) : undefined);
+export const canonicalIp = (v: unknown): string | undefined => (typeof v === 'string' ? ipToString(parseIp(v)!) : undefined);
 
 /** Turn a validated `networks` value into Nova's network requests. */
 function parseNetworks(raw: unknown, version: ApiVersion): RequestedNetworks {
@@ -66,6 +75,33 @@ function parseNetworks(raw: unknown, version: ApiVersion): RequestedNetworks {
   return { kind: 'list', items };
 }
 
+/**
+ * Block device mappings: the image's own disk and blank local disks (ephemeral, swap) are what
+ * every server has here; a volume cannot be, with no block storage service. A mapping that names
+ * an existing volume gets Nova's answer for a volume that is not there; one that asks for a new
+ * volume gets a 501 (there is nothing to create it).
+ */
+function checkBlockDevices(s: Record<string, unknown>): void {
+  const legacy = (s.block_device_mapping as Array<Record<string, unknown>> | undefined) ?? [];
+  const v2 = (s.block_device_mapping_v2 as Array<Record<string, unknown>> | undefined) ?? [];
+  if (legacy.length && v2.length) throw novaBadRequest('Using different block_device_mapping syntaxes is not allowed in the same request.');
+  for (const bdm of legacy) {
+    const volume = (bdm.volume_id as string | undefined) ?? (bdm.snapshot_id as string | undefined);
+    if (volume) throw novaBadRequest(`Volume ${volume} could not be found.`);
+  }
+  for (const bdm of v2) {
+    if (bdm.source_type === 'volume') throw novaBadRequest(`Volume ${String(bdm.uuid ?? bdm.volume_id ?? '')} could not be found.`);
+    if (bdm.source_type === 'snapshot') throw novaBadRequest(`Snapshot ${String(bdm.uuid ?? bdm.snapshot_id ?? '')} could not be found.`);
+    if (bdm.destination_type === 'volume') {
+      throw new DomainError(
+        'not_implemented',
+        'HTTPNotImplemented',
+        'Block device mappings to volumes are not implemented: this cloud has no block storage service.',
+      );
+    }
+  }
+}
+
 /** Servers: list (and detail), create, show, update, delete. */
 export function serverRoutes(edge: ComputeEdge): void {
   const { app, compute } = edge;
@@ -87,8 +123,13 @@ export function serverRoutes(edge: ComputeEdge): void {
     let limit = 0;
     const rest = (): ServerQuery => {
       const paging = edge.limitAndMarker(q);
+      const since = one('changes-since');
+      const before = version.gte('2.66') ? one('changes-before') : undefined;
+      if (since && before && Date.parse(before) < Date.parse(since))
+        throw novaBadRequest('The value of changes-since must be less than or equal to changes-before.');
       limit = paging.limit;
-      const sortKeys = (q.get('sort_key') ?? []).filter((k) => !IGNORED_SORT_KEYS.includes(k));
+      const ignored = version.gte('2.73') ? IGNORED_SORT_KEYS_273 : IGNORED_SORT_KEYS;
+      const sortKeys = (q.get('sort_key') ?? []).filter((k) => !ignored.includes(k));
       const sortDirs: Array<'asc' | 'desc'> = [];
       for (const d of q.get('sort_dir') ?? []) {
         if (d !== 'asc' && d !== 'desc') throw novaBadRequest(`Unknown sort direction, must be 'desc' or 'asc'`);
@@ -111,6 +152,17 @@ export function serverRoutes(edge: ComputeEdge): void {
         host: one('host'),
         projectId: allTenants ? (one('project_id') ?? one('tenant_id')) : undefined,
         changesSince: one('changes-since') ? new Date(one('changes-since')!).toISOString() : undefined,
+        changesBefore: version.gte('2.66') && one('changes-before') ? new Date(one('changes-before')!).toISOString() : undefined,
+        locked: version.gte('2.73') && q.has('locked') ? truthy(one('locked')) : undefined,
+        availabilityZone: one('availability_zone'),
+        keyName: one('key_name'),
+        userId: one('user_id'),
+        powerState: one('power_state') !== undefined ? Number(one('power_state')) : undefined,
+        taskState: one('task_state'),
+        vmState: one('vm_state'),
+        configDrive: one('config_drive'),
+        progress: one('progress') !== undefined ? Number(one('progress')) : undefined,
+        allFiltersForAll: version.gte('2.83'),
         tags: tagList('tags'),
         tagsAny: tagList('tags-any'),
         notTags: tagList('not-tags'),
@@ -122,7 +174,7 @@ export function serverRoutes(edge: ComputeEdge): void {
       };
     };
     const servers = await compute.servers.list(ctx, { detail, allTenants }, rest);
-    const out: Record<string, unknown> = { servers: servers.map((s) => (detail ? serverView(v, s) : serverBasic(v, s))) };
+    const out: Record<string, unknown> = { servers: servers.map((s) => (detail ? serverView(v, s, 'detail') : serverBasic(v, s))) };
     const next = edge.nextLinks(
       v,
       detail ? 'servers/detail' : 'servers',
@@ -141,11 +193,13 @@ export function serverRoutes(edge: ComputeEdge): void {
     const version = edge.version(req);
     const b = edge.body(req);
     validateBody(serverCreateSchema(version), b);
-    const s = (b as { server: Record<string, unknown> }).server;
-    if (s.block_device_mapping || s.block_device_mapping_v2) {
-      throw new DomainError('not_implemented', 'HTTPNotImplemented', 'Block device mapping is not implemented: this cloud has no volume service.');
-    }
-    if (s.personality) throw new DomainError('not_implemented', 'HTTPNotImplemented', 'Personality files are not implemented by this compute service.');
+    const body = b as {
+      server: Record<string, unknown>;
+      'os:scheduler_hints'?: Record<string, unknown>;
+      'OS-SCH-HNT:scheduler_hints'?: Record<string, unknown>;
+    };
+    const s = body.server;
+    checkBlockDevices(s);
     const imageRef = (s.imageRef as string | undefined) ?? '';
     if (imageRef === '') throw novaBadRequest('Missing imageRef attribute');
     const minCount = s.min_count === undefined ? 1 : Number(s.min_count);
@@ -169,7 +223,13 @@ export function serverRoutes(edge: ComputeEdge): void {
       autoDiskConfig: s['OS-DCF:diskConfig'] === 'AUTO',
       minCount,
       maxCount,
-      tags: [],
+      tags: version.gte('2.52') ? ((s.tags as string[] | undefined) ?? []) : [],
+      personality: (s.personality as Array<{ path: string; contents: string }> | undefined) ?? [],
+      schedulerHints: body['os:scheduler_hints'] ?? body['OS-SCH-HNT:scheduler_hints'] ?? {},
+      trustedCerts: version.gte('2.63') ? (s.trusted_image_certificates as string[] | null | undefined) : undefined,
+      host: version.gte('2.74') ? (s.host as string | undefined) : undefined,
+      hypervisorHostname: version.gte('2.74') ? (s.hypervisor_hostname as string | undefined) : undefined,
+      hostname: version.gte('2.90') ? (s.hostname as string | undefined) : undefined,
     });
     reply.status(202);
     if (s.return_reservation_id !== undefined && truthy(s.return_reservation_id)) return { reservation_id: res.reservationId };
@@ -179,7 +239,7 @@ export function serverRoutes(edge: ComputeEdge): void {
   });
 
   app.get('/v2.1/servers/:id', async (req) => {
-    return { server: serverView(edge.view(req), await compute.servers.get(edge.caller(req), edge.params(req).id)) };
+    return { server: serverView(edge.view(req), await compute.servers.get(edge.caller(req), edge.params(req).id), 'show') };
   });
   app.put('/v2.1/servers/:id', async (req) => {
     const ctx = edge.caller(req);
@@ -193,8 +253,9 @@ export function serverRoutes(edge: ComputeEdge): void {
       accessIPv4: canonicalIp(u.accessIPv4),
       accessIPv6: canonicalIp(u.accessIPv6),
       autoDiskConfig: u['OS-DCF:diskConfig'] === undefined ? undefined : u['OS-DCF:diskConfig'] === 'AUTO',
+      hostname: version.gte('2.90') ? (u.hostname as string | undefined) : undefined,
     });
-    return { server: serverView(edge.view(req), s, { reduced: true }) };
+    return { server: serverView(edge.view(req), s, 'update') };
   });
   app.delete('/v2.1/servers/:id', async (req, reply) => {
     await compute.servers.delete(edge.caller(req), edge.params(req).id);
