@@ -13,6 +13,7 @@ import type { UnitOfWork } from '../../core/work.js';
 import { type TokenAuthenticator, keystoneMiddleware401, tokenAuth } from '../auth.js';
 import { createApp } from '../http.js';
 import { resourceNotFound } from './request.js';
+import { autoAllocateRoutes } from './routes/autoallocate.js';
 import { extensionRoutes } from './routes/extensions.js';
 import { lbaasV1Routes } from './routes/lbaasv1.js';
 import { portForwardingRoutes } from './routes/portforwardings.js';
@@ -80,6 +81,7 @@ export function buildNetworkApi(opts: NetworkApiOptions): FastifyInstance {
   quotaRoutes(app, opts.uow);
   viewRoutes(app, service.store, opts.serviceProviders);
   if (opts.lbaasV1) lbaasV1Routes(app, opts.lbaasV1);
+  autoAllocateRoutes(app, service);
   if (opts.qosRules) qosRoutes(app, opts.qosRules);
   if (opts.portForwardings) portForwardingRoutes(app, opts.portForwardings);
   if (opts.trunks) trunkRoutes(app, service.store);
