@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, mkdirSync, openSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -66,8 +66,11 @@ export class ImageFiles {
       },
     });
     const part = `${this.path(id)}.part`;
+    // Opened here, not by the stream: a stream opens its file asynchronously, so a refusal
+    // (over the cap) could remove `.part` before the stream created it, leaving it behind.
+    const fd = openSync(part, 'w', 0o600);
     try {
-      await pipeline(data, meter, createWriteStream(part, { mode: 0o600 }));
+      await pipeline(data, meter, createWriteStream(part, { fd }));
       if (expectedSize !== 0 && size !== expectedSize) throw new SizeMismatch(`Size mismatch: expected ${expectedSize} bytes, got ${size} bytes`);
       renameSync(part, this.path(id));
     } catch (e) {

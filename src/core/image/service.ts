@@ -45,7 +45,8 @@ export interface ImageChange {
 }
 
 const READ_ONLY_ON_CREATE = ['direct_url', 'self', 'file', 'schema', 'stores'];
-const READ_ONLY = [
+/** Glance's read-only image attributes: refused on create and in every PATCH (the API checks a PATCH first). */
+export const READ_ONLY = [
   'created_at',
   'updated_at',
   'status',

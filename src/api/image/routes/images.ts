@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { DomainError } from '../../../core/errors.js';
-import type { ImageChange, ImageService } from '../../../core/image/service.js';
+import { type ImageChange, type ImageService, READ_ONLY } from '../../../core/image/service.js';
 import { baseUrl, caller } from '../../http.js';
 import { bad, body, notFound } from '../request.js';
 import { imageView } from '../views.js';
@@ -58,26 +58,10 @@ function decodePointer(p: string): string[] {
     .map((part) => part.replace(/~1/g, '/').replace(/~0/g, '~').trim());
 }
 
-/** Read-only and reserved attributes a PATCH may not touch (checked before anything else). */
-const PATCH_READ_ONLY = [
-  'created_at',
-  'updated_at',
-  'status',
-  'checksum',
-  'size',
-  'virtual_size',
-  'direct_url',
-  'self',
-  'file',
-  'schema',
-  'id',
-  'os_hash_algo',
-  'os_hash_value',
-];
-
 function checkChangeAllowed(c: ImageChange): void {
   const root = c.path[0];
-  if (PATCH_READ_ONLY.includes(root)) throw new DomainError('forbidden', 'HTTPForbidden', `Attribute '${root}' is read-only.`);
+  // Read-only attributes are refused before anything else in a PATCH.
+  if (READ_ONLY.includes(root)) throw new DomainError('forbidden', 'HTTPForbidden', `Attribute '${root}' is read-only.`);
   if (['location', 'deleted', 'deleted_at'].includes(root) || root.startsWith('os_glance')) {
     throw new DomainError('forbidden', 'HTTPForbidden', `Attribute '${root}' is reserved.`);
   }
