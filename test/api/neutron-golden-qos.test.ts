@@ -29,7 +29,7 @@ afterAll(async () => tc.stop());
 describe('golden Neutron scenarios: QoS, trunks, port forwarding', () => {
   for (const [extension, known] of Object.entries(KNOWN)) {
     it(extension, async () => {
-      const r = await replay(gc, extension, OPTIONS);
+      const r = await replay(gc, extension, { ...OPTIONS, beforeStep: () => tc.cloud.services.dataplane.idle() });
       expectReplay(r, known);
     });
   }

@@ -93,7 +93,7 @@ afterAll(async () => tc.stop());
 describe('golden Neutron scenarios, replayed against PocketStack', () => {
   for (const [extension, known] of Object.entries(SERVED)) {
     it(extension, async () => {
-      expectReplay(await replay(gc, extension, OPTIONS), known);
+      expectReplay(await replay(gc, extension, { ...OPTIONS, beforeStep: () => tc.cloud.services.dataplane.idle() }), known);
     });
   }
 
