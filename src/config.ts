@@ -21,6 +21,13 @@ export interface Config {
   tokenTtlSeconds: number;
   /** VXLAN VNI range for tenant networks, like Neutron's `vni_ranges`. */
   vxlanRange: [number, number];
+  /**
+   * VLAN ranges by physical network, like ML2's `network_vlan_ranges` (`physnet1:100:199`; a
+   * physical network without a range takes provider VLANs only).
+   */
+  vlanRanges: Array<{ physicalNetwork: string; minimum?: number; maximum?: number }>;
+  /** neutron.conf's `dns_domain`: with Neutron's default `openstacklocal` ports' dns_name is not used. */
+  dnsDomain: string;
   /** Passwords for the bootstrap users; generated on first start when not given. */
   adminPassword?: string;
   demoPassword?: string;
@@ -67,6 +74,18 @@ export interface Config {
 
 const int = (v: string | undefined, d: number): number => (v === undefined || v === '' ? d : Number.parseInt(v, 10));
 
+/** `physnet1:100:199,physnet2` as ML2's network_vlan_ranges. */
+function parseVlanRanges(text: string): Config['vlanRanges'] {
+  return text
+    .split(',')
+    .map((e) => e.trim())
+    .filter(Boolean)
+    .map((e) => {
+      const [physicalNetwork, lo, hi] = e.split(':');
+      return lo === undefined ? { physicalNetwork } : { physicalNetwork, minimum: Number.parseInt(lo, 10), maximum: Number.parseInt(hi ?? lo, 10) };
+    });
+}
+
 /** Defaults, overridden by `POCKETSTACK_*` environment variables, overridden by explicit options. */
 export function loadConfig(overrides: Partial<Config> = {}, env: NodeJS.ProcessEnv = process.env): Config {
   const dataDir = resolve(overrides.dataDir ?? env.POCKETSTACK_DATA_DIR ?? '.pocketstack');
@@ -89,6 +108,8 @@ export function loadConfig(overrides: Partial<Config> = {}, env: NodeJS.ProcessE
     region: env.POCKETSTACK_REGION ?? 'RegionOne',
     tokenTtlSeconds: int(env.POCKETSTACK_TOKEN_TTL, 3600),
     vxlanRange: [range[0] ?? 1, range[1] ?? 1000],
+    vlanRanges: parseVlanRanges(env.POCKETSTACK_VLAN_RANGES ?? 'physnet1:100:199'),
+    dnsDomain: env.POCKETSTACK_DNS_DOMAIN ?? 'openstacklocal',
     adminPassword: env.POCKETSTACK_ADMIN_PASSWORD || undefined,
     demoPassword: env.POCKETSTACK_DEMO_PASSWORD || undefined,
     logLevel: env.POCKETSTACK_LOG_LEVEL ?? 'info',

@@ -24,18 +24,27 @@ import { DEFAULT_DOMAIN_ID, IdentityService } from './core/identity/service.js';
 import { Agents, REPORT_INTERVAL_MS } from './core/network/agents.js';
 import { floatingIpOps } from './core/network/floatingips.js';
 import { meteringLabelOps, meteringLabelRuleOps } from './core/network/metering.js';
-import { networkOps } from './core/network/networks.js';
+import { networkOps, networkRbacType } from './core/network/networks.js';
+import { configureDnsDomain } from './core/network/dns.js';
+import { rbacPolicyOps } from './core/network/rbac.js';
+import { segmentOps, segmentRangeOps, syncDefaultRanges } from './core/network/segments.js';
 import { configureDefaultQuotas } from './core/network/quotas.js';
 import { portOps } from './core/network/ports.js';
+import { L3_SERVICE_PROVIDERS, routerDef, routerOps } from './core/network/routers.js';
+import { conntrackHelperOps, ndpProxyOps } from './core/network/l3extras.js';
+import { localIpAssociationOps, localIpOps } from './core/network/localips.js';
+import { logOps } from './core/network/logs.js';
+import { flavorOps, flavorProfileOps, serviceProfileOps } from './core/network/flavors.js';
+import { securityGroupOps, securityGroupRbacType, securityGroupRuleOps } from './core/network/securitygroups.js';
 import { PortForwardings } from './core/network/portforwardings.js';
 import { qosPolicyOps } from './core/network/qos.js';
 import { QosRules } from './core/network/qosrules.js';
 import { trunkOps } from './core/network/trunks.js';
-import { L3_SERVICE_PROVIDERS, routerOps } from './core/network/routers.js';
-import { securityGroupOps, securityGroupRuleOps } from './core/network/securitygroups.js';
 import { NetworkService } from './core/network/service.js';
 import { subnetOps } from './core/network/subnets.js';
-import { subnetpoolOps } from './core/network/subnetpools.js';
+import { subnetpoolOps, subnetpoolRbacType } from './core/network/subnetpools.js';
+import { addressGroupOps, addressGroupRbacType } from './core/network/addressgroups.js';
+import { addressScopeOps, addressScopeRbacType } from './core/network/addressscopes.js';
 import type { DataPlaneDriver } from './dataplane/driver.js';
 import type { MachineSource } from './dataplane/netns/control.js';
 import { NetnsDataPlane } from './dataplane/netns/driver.js';
@@ -58,24 +67,48 @@ import { machineTrees } from './dataplane/netns/machines/paths.js';
 
 /** Extensions the Neutron core of this build implements. */
 const CORE_EXTENSIONS = [
+  'address-group',
+  'address-scope',
   'agent',
   'allowed-address-pairs',
+  'auto-allocated-topology',
   'binding',
+  'data-plane-status',
+  'default-subnetpools',
   'dhcp_agent_scheduler',
-  'external-net',
+  'dns-domain-ports',
+  'dns-integration',
+  'dns-integration-domain-keywords',
+  'expose-l3-conntrack-helper',
   'ext-gw-mode',
+  'external-net',
   'extra_dhcp_opt',
   'extraroute',
   'extraroute-atomic',
   'filter-validation',
   'fip-port-details',
+  'flavors',
   'floatingip-pools',
   'ip-substring-filtering',
+  'ip_allocation',
+  'l2_adjacency',
+  'l3-conntrack-helper',
+  'l3-ext-ndp-proxy',
+  'l3-flavors',
+  'l3-ndp-proxy',
+  'local_ip',
+  'logging',
   'metering',
+  'metering_source_and_destination_fields',
+  'multi-provider',
   'net-mtu',
   'net-mtu-writable',
   'network-ip-availability',
+  'network-segment-range',
   'pagination',
+  'port-device-profile',
+  'port-mac-address-regenerate',
+  'port-numa-affinity-policy',
   'port-security',
   'port-security-groups-filtering',
   'project-id',
@@ -83,22 +116,35 @@ const CORE_EXTENSIONS = [
   'quota-check-limit',
   'quota_details',
   'quotas',
+  'rbac-address-group',
+  'rbac-address-scope',
+  'rbac-policies',
+  'rbac-security-groups',
+  'rbac-subnetpool',
   'revision-if-match',
   'router',
   'security-group',
   'security-groups-normalized-cidr',
+  'security-groups-remote-address-group',
+  'security-groups-shared-filtering',
+  'segment',
   'service-type',
   'sorting',
   'standard-attr-description',
   'standard-attr-revisions',
+  'standard-attr-segment',
   'standard-attr-tag',
   'standard-attr-timestamp',
   'stateful-security-group',
+  'subnet-dns-publish-fixed-ip',
+  'subnet-segmentid-writable',
   'subnet-service-types',
   'subnet_allocation',
   'subnetpool-prefix-ops',
   'tag',
   'tag-ext',
+  'tag-ports-during-bulk-creation',
+  'uplink-status-propagation',
 ];
 
 /** QoS, trunks and port forwarding (issue 11): served with the rest of Neutron. */
@@ -202,16 +248,37 @@ export class Cloud {
     });
     configureDefaultQuotas(config.quotas);
     const network = new NetworkService(uow);
-    network.register(networkOps({ vxlanRange: () => config.vxlanRange }));
+    const typeDrivers = { vxlanRange: () => config.vxlanRange, vlanRanges: () => config.vlanRanges };
+    configureDnsDomain(config.dnsDomain);
+    network.register(networkOps(typeDrivers));
+    network.rbac.register(networkRbacType);
+    network.register(segmentOps(typeDrivers));
+    network.register(segmentRangeOps());
+    await uow.run(({ trx }) => syncDefaultRanges(trx, typeDrivers));
     network.register(subnetOps());
     network.register(subnetpoolOps());
+    network.rbac.register(subnetpoolRbacType);
+    network.register(addressScopeOps());
+    network.rbac.register(addressScopeRbacType);
+    network.register(addressGroupOps());
+    network.rbac.register(addressGroupRbacType);
     network.register(portOps());
     network.register(securityGroupOps(uow));
+    network.rbac.register(securityGroupRbacType);
     network.register(securityGroupRuleOps(uow));
     network.register(routerOps());
+    network.register(conntrackHelperOps());
+    network.register(ndpProxyOps(routerDef));
+    network.register(localIpOps());
+    network.register(localIpAssociationOps());
+    network.register(logOps());
+    network.register(flavorOps());
+    network.register(serviceProfileOps());
+    network.register(flavorProfileOps());
     network.register(floatingIpOps());
     network.register(meteringLabelOps());
     network.register(meteringLabelRuleOps());
+    network.register(rbacPolicyOps(network.rbac));
     network.register(qosPolicyOps());
     network.register(trunkOps());
     const qosRules = new QosRules(uow);

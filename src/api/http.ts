@@ -128,6 +128,10 @@ export function createApp(opts: AppOptions): FastifyInstance {
     // Content-Length, a bad request line, headers too large): the service's 400, not Fastify's.
     clientErrorHandler: (error, socket) => rawError(socket, error, opts.errors),
   });
+  // A client that half-closes its socket after the request (FIN once sent, as `nc -N` does) still
+  // gets its answer, as from eventlet or uWSGI: Node's default (httpAllowHalfOpen false) aborts the
+  // request when the FIN arrives, so an answer that waits on the database was never written.
+  (app.server as typeof app.server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
   // CONNECT never reaches the router on its own (Node hands the socket to 'connect' listeners and
   // closes it when there are none): route it as any request, which answers in the service's format.
   app.server.on('connect', (req: IncomingMessage, socket: Duplex) => {

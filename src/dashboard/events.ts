@@ -91,5 +91,8 @@ export function streamChanges(req: FastifyRequest, reply: FastifyReply, ctx: Req
       cleanup();
     }
   });
+  // The apps keep a half-closed socket open until they have answered (src/api/http.ts); a stream
+  // never finishes answering, so a client's FIN ends it here.
+  req.raw.socket.once('end', () => end());
   send('hello', { project: ctx.projectId, admin: ctx.isAdmin });
 }

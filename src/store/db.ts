@@ -130,7 +130,11 @@ export class Store {
  */
 export class UnbindableValue extends Error {
   constructor(readonly value: unknown) {
-    super(`a ${Array.isArray(value) ? 'list' : value === null ? 'null' : typeof value} cannot be stored in a column`);
+    super(
+      typeof value === 'string'
+        ? 'a string with a NUL character cannot be stored in a column'
+        : `a ${Array.isArray(value) ? 'list' : value === null ? 'null' : typeof value} cannot be stored in a column`,
+    );
   }
 }
 
@@ -140,9 +144,11 @@ export class UnbindableValue extends Error {
  */
 const SYSTEM_CATALOG = /\bfrom "pg_catalog"\./;
 
-function checkBindable(q: CompiledQuery): void {
+function checkBindable(q: CompiledQuery, postgres: boolean): void {
   if (SYSTEM_CATALOG.test(q.sql)) return;
   for (const v of q.parameters) {
+    // PostgreSQL's text types cannot hold U+0000 ("invalid byte sequence"); SQLite's can.
+    if (typeof v === 'string' && postgres && v.includes('\u0000')) throw new UnbindableValue(v);
     if (v === null || typeof v === 'string' || typeof v === 'bigint' || v instanceof Uint8Array) continue;
     if (typeof v === 'number' && Number.isFinite(v)) continue;
     throw new UnbindableValue(v);
@@ -166,10 +172,10 @@ export function isConnectionLost(e: unknown): boolean {
 class GuardedDialect implements KyselyDialect {
   constructor(
     private readonly inner: KyselyDialect,
-    private readonly retryReads: boolean,
+    private readonly postgres: boolean,
   ) {}
   createDriver(): Driver {
-    return new GuardedDriver(this.inner.createDriver(), this.retryReads);
+    return new GuardedDriver(this.inner.createDriver(), this.postgres);
   }
   createQueryCompiler() {
     return this.inner.createQueryCompiler();
@@ -190,18 +196,18 @@ class GuardedConnection implements DatabaseConnection {
   ) {}
 
   async executeQuery<R>(q: CompiledQuery): Promise<QueryResult<R>> {
-    checkBindable(q);
+    checkBindable(q, this.driver.postgres);
     try {
       return await this.inner.executeQuery<R>(q);
     } catch (e) {
-      if (!this.driver.retryReads || this.inTransaction || q.query.kind !== 'SelectQueryNode' || !isConnectionLost(e)) throw e;
+      if (!this.driver.postgres || this.inTransaction || q.query.kind !== 'SelectQueryNode' || !isConnectionLost(e)) throw e;
       await this.driver.replace(this);
       return this.inner.executeQuery<R>(q);
     }
   }
 
   streamQuery<R>(q: CompiledQuery, chunkSize?: number): AsyncIterableIterator<QueryResult<R>> {
-    checkBindable(q);
+    checkBindable(q, this.driver.postgres);
     return this.inner.streamQuery<R>(q, chunkSize);
   }
 }
@@ -212,7 +218,7 @@ const innerOf = (c: DatabaseConnection): GuardedConnection => c as GuardedConnec
 class GuardedDriver implements Driver {
   constructor(
     private readonly inner: Driver,
-    readonly retryReads: boolean,
+    readonly postgres: boolean,
   ) {}
   init(): Promise<void> {
     return this.inner.init();

@@ -19,6 +19,13 @@ import * as m0050 from './migrations/0050_image_import.js';
 import * as m0070 from './migrations/0070_qos.js';
 import * as m0071 from './migrations/0071_trunks.js';
 import * as m0072 from './migrations/0072_port_forwardings.js';
+import * as m0080 from './migrations/0080_rbac.js';
+import * as m0081 from './migrations/0081_address_scopes_groups.js';
+import * as m0082 from './migrations/0082_segments.js';
+import * as m0083 from './migrations/0083_port_attributes.js';
+import * as m0084 from './migrations/0084_l3_extras.js';
+import * as m0085 from './migrations/0085_auto_allocate.js';
+import * as m0086 from './migrations/0086_metering_fields.js';
 
 /** Migrations are listed here in order; each file only ever gains successors, never edits. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -41,6 +48,13 @@ const MIGRATIONS: Record<string, Migration> = {
   '0070_qos': m0070,
   '0071_trunks': m0071,
   '0072_port_forwardings': m0072,
+  '0080_rbac': m0080,
+  '0081_address_scopes_groups': m0081,
+  '0082_segments': m0082,
+  '0083_port_attributes': m0083,
+  '0084_l3_extras': m0084,
+  '0085_auto_allocate': m0085,
+  '0086_metering_fields': m0086,
 };
 
 class StaticProvider implements MigrationProvider {

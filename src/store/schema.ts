@@ -322,6 +322,7 @@ export interface NetworksTable extends StdAttrs {
   physical_network: string | null;
   segmentation_id: number | null;
   availability_zone_hints: string;
+  dns_domain: string;
 }
 
 export interface SegmentAllocationsTable {
@@ -329,6 +330,42 @@ export interface SegmentAllocationsTable {
   physical_network: string;
   segmentation_id: number;
   network_id: string;
+  /** The segment holding it (null: allocated before segments were kept). */
+  segment_id: string | null;
+}
+
+/** A network's segments (Neutron's networksegments); the network's own columns name the first. */
+export interface NetworkSegmentsTable {
+  id: string;
+  /** The network's project (segments are an admin's, listed with their network's visibility). */
+  project_id: string;
+  network_id: string;
+  name: string | null;
+  description: string | null;
+  network_type: string;
+  physical_network: string | null;
+  segmentation_id: number | null;
+  segment_index: number;
+  created_at: string;
+  updated_at: string;
+  revision_number: number;
+}
+
+export interface NetworkSegmentRangesTable {
+  id: string;
+  /** '' when shared with every project. */
+  project_id: string;
+  name: string;
+  description: string;
+  is_default: number;
+  shared: number;
+  network_type: string;
+  physical_network: string | null;
+  minimum: number;
+  maximum: number;
+  created_at: string;
+  updated_at: string;
+  revision_number: number;
 }
 
 export interface SubnetsTable extends StdAttrs {
@@ -345,6 +382,7 @@ export interface SubnetsTable extends StdAttrs {
   host_routes: string;
   allocation_pools: string;
   service_types: string;
+  dns_publish_fixed_ip: number;
 }
 
 /** Free address ranges of a subnet's allocation pools, as fixed-width hex keys (IPv6-safe). */
@@ -380,6 +418,13 @@ export interface PortsTable extends StdAttrs {
   allowed_address_pairs: string;
   extra_dhcp_opts: string;
   dns_name: string;
+  dns_domain: string;
+  propagate_uplink_status: number;
+  device_profile: string | null;
+  numa_affinity_policy: string | null;
+  data_plane_status: string | null;
+  /** immediate, or none for a port made with `fixed_ips: []`. */
+  ip_allocation: string;
 }
 
 export interface SecurityGroupsTable extends StdAttrs {
@@ -399,10 +444,13 @@ export interface SecurityGroupRulesTable {
   remote_group_id: string | null;
   remote_address_group_id: string | null;
   normalized_cidr: string | null;
-  description: string;
+  /** NULL for the rules Neutron makes itself (a group's egress rules, the default group's). */
+  description: string | null;
   created_at: string;
   updated_at: string;
   revision_number: number;
+  /** Neutron's standard attribute id, rendered for rules embedded in their group. */
+  standard_attr_id: number;
 }
 
 export interface PortSecurityGroupsTable {
@@ -811,6 +859,9 @@ export interface RoutersTable {
   status: string;
   gw_port_id: string | null;
   enable_snat: number;
+  /** l3-ext-ndp-proxy's state (shown only while the router has a gateway). */
+  enable_ndp_proxy: number;
+  flavor_id: string | null;
   created_at: string;
   updated_at: string;
   revision_number: number;
@@ -1077,7 +1128,107 @@ export interface MeteringLabelRulesTable {
   metering_label_id: string;
   direction: string;
   remote_ip_prefix: string | null;
+  source_ip_prefix: string | null;
+  destination_ip_prefix: string | null;
   excluded: number;
+}
+
+/** An RBAC policy (Neutron keeps one table per object type; here one, told apart by object_type). */
+export interface RbacPoliciesTable {
+  id: string;
+  project_id: string;
+  object_type: string;
+  object_id: string;
+  action: string;
+  /** A project id, or `*` for every project. */
+  target_tenant: string;
+}
+
+/** Address scopes: no standard attributes in Neutron (no description, revision or timestamps). */
+export interface AddressScopesTable {
+  id: string;
+  project_id: string;
+  name: string;
+  ip_version: number;
+}
+
+export interface AddressGroupsTable extends StdAttrs {}
+
+export interface AddressGroupAddressesTable {
+  address_group_id: string;
+  /** Normalised CIDR text. */
+  address: string;
+}
+
+export interface NdpProxiesTable extends StdAttrs {
+  router_id: string;
+  port_id: string;
+  ip_address: string;
+}
+
+export interface ConntrackHelpersTable {
+  id: string;
+  /** The router's project. */
+  project_id: string;
+  router_id: string;
+  protocol: string;
+  port: number;
+  helper: string;
+}
+
+export interface LocalIpsTable extends StdAttrs {
+  local_port_id: string;
+  network_id: string;
+  local_ip_address: string;
+  ip_mode: string;
+}
+
+/** A port associated with a local IP; `id` is the port's id. */
+export interface LocalIpAssociationsTable {
+  id: string;
+  project_id: string;
+  local_ip_id: string;
+  fixed_ip: string;
+}
+
+export interface LogsTable extends StdAttrs {
+  resource_type: string;
+  resource_id: string | null;
+  target_id: string | null;
+  event: string;
+  enabled: number;
+}
+
+/** Neutron's service flavors (Nova's flavors are `flavors`). */
+export interface NetworkFlavorsTable {
+  id: string;
+  project_id: string;
+  name: string;
+  description: string;
+  service_type: string;
+  enabled: number;
+}
+
+export interface ServiceProfilesTable {
+  id: string;
+  project_id: string;
+  description: string;
+  driver: string;
+  enabled: number;
+  metainfo: string;
+}
+
+/** A service profile bound to a flavor; `id` is the profile's id. */
+export interface FlavorServiceProfilesTable {
+  id: string;
+  project_id: string;
+  flavor_id: string;
+}
+
+export interface AutoAllocatedTopologiesTable {
+  project_id: string;
+  network_id: string;
+  router_id: string | null;
 }
 
 /** A QoS policy; `shared` until RBAC policies share it (then derived from them). */
@@ -1320,6 +1471,21 @@ export interface DB {
   subnetpool_prefixes: SubnetpoolPrefixesTable;
   metering_labels: MeteringLabelsTable;
   metering_label_rules: MeteringLabelRulesTable;
+  rbac_policies: RbacPoliciesTable;
+  address_scopes: AddressScopesTable;
+  address_groups: AddressGroupsTable;
+  address_group_addresses: AddressGroupAddressesTable;
+  network_segments: NetworkSegmentsTable;
+  network_segment_ranges: NetworkSegmentRangesTable;
+  ndp_proxies: NdpProxiesTable;
+  conntrack_helpers: ConntrackHelpersTable;
+  local_ips: LocalIpsTable;
+  local_ip_associations: LocalIpAssociationsTable;
+  logs: LogsTable;
+  network_flavors: NetworkFlavorsTable;
+  service_profiles: ServiceProfilesTable;
+  flavor_service_profiles: FlavorServiceProfilesTable;
+  auto_allocated_topologies: AutoAllocatedTopologiesTable;
   qos_policies: QosPoliciesTable;
   qos_default_policies: QosDefaultPoliciesTable;
   qos_rules: QosRulesTable;

@@ -20,6 +20,9 @@ describe('metering labels and rules', () => {
       direction: 'ingress',
       remote_ip_prefix: '10.0.0.0/24',
       excluded: false,
+      // metering_source_and_destination_fields
+      source_ip_prefix: null,
+      destination_ip_prefix: null,
     });
     expect((await admin.get(`/v2.0/metering/metering-labels?id=${l.id}`)).body.metering_labels).toHaveLength(1);
     expect((await admin.get('/v2.0/metering/metering-labels?id=33')).body.metering_labels).toEqual([]);

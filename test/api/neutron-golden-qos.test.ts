@@ -8,40 +8,13 @@ import { type GoldenCallers, type ReplayOptions, expectReplay, goldenCallers, re
  * tokens, step by step.
  */
 
-/**
- * Attributes of extensions served elsewhere (DNS integration, segments, port extensions, address
- * scopes, auto-allocation, L3 extras) may be absent from the networks, ports, routers and
- * floating IPs these scenarios make; a key that is sent is compared. Key order is not compared:
- * with the `revisions` plugin Neutron renders the standard attributes in another order than the
- * engine does for core resources (the QoS, trunk and forwarding objects keep Neutron's order).
- */
-const OPTIONS: ReplayOptions = {
-  ignoreKeyOrder: true,
-  absentKeys: [
-    'dns_domain',
-    'dns_name',
-    'dns_assignment',
-    'dns_publish_fixed_ip',
-    'is_default',
-    'l2_adjacency',
-    'segment_id',
-    'ip_allocation',
-    'propagate_uplink_status',
-    'device_profile',
-    'numa_affinity_policy',
-    'data_plane_status',
-    'enable_ndp_proxy',
-    'conntrack_helpers',
-  ],
-};
-
-/** A router made with a gateway: Neutron is one revision ahead (routers.json's known difference, issue 11's fix list). */
-const ROUTER_REVISION = "revision_number: Neutron bumps a router's revision once more when its gateway port is made";
+/** Every attribute is served now: bodies are compared whole, key order included. */
+const OPTIONS: ReplayOptions = {};
 
 const KNOWN: Record<string, Record<string, string>> = {
-  qos: { 'router gateway policy': ROUTER_REVISION, router: ROUTER_REVISION, 'router set gateway policy': ROUTER_REVISION },
+  qos: {},
   trunk: {},
-  'floating-ip-port-forwarding': { 'make router gold-pf-router': ROUTER_REVISION },
+  'floating-ip-port-forwarding': {},
 };
 
 let tc: TestCloud;
@@ -56,7 +29,7 @@ afterAll(async () => tc.stop());
 describe('golden Neutron scenarios: QoS, trunks, port forwarding', () => {
   for (const [extension, known] of Object.entries(KNOWN)) {
     it(extension, async () => {
-      const r = await replay(gc, extension, OPTIONS);
+      const r = await replay(gc, extension, { ...OPTIONS, beforeStep: () => tc.cloud.services.dataplane.idle() });
       expectReplay(r, known);
     });
   }

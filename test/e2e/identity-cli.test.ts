@@ -79,6 +79,7 @@ describe.skipIf(skip)(`identity through the openstack CLI${skip ? ` — skipped:
         ['nova', 'compute'],
         ['glance', 'image'],
         ['octavia', 'load-balancer'],
+        ['barbican', 'key-manager'],
       ]);
       expect(r.stdout).toContain(`public: ${identityUrl}/v3`);
       expect(r.stdout).toContain(`public: ${networkUrl}`);

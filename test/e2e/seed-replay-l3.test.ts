@@ -65,13 +65,28 @@ function shape(v: string): string {
     .replace(/fa:16:3e(:[0-9a-f]{2}){3}/g, '<mac>');
 }
 
+/**
+ * The CLI reference was captured from a Neutron without the l3-ndp-proxy and dns-integration
+ * extensions, so the client printed None for their attributes. PocketStack serves both, and the
+ * real Neutron with them (test/fixtures/neutron-ext/routers.json, floatingips.json) answers
+ * `enable_ndp_proxy: false`, `dns_domain: ""` and `dns_name: ""`: these rows are compared with that
+ * Neutron. So is a router's revision after its gateway is set, which that Neutron bumps once more
+ * (test/api/neutron-golden.test.ts replays it); the row is left out here.
+ */
+const WITH_EXTENSIONS = new Map([
+  ['enable_ndp_proxy', 'False'],
+  ['dns_domain', ''],
+  ['dns_name', ''],
+]);
+
 function expectSameRows(actual: Map<string, string>, expected: Map<string, string>, skip: string[] = []) {
   // A parse that found nothing would compare equal: make sure there is a table.
   expect(expected.size).toBeGreaterThan(10);
   expect([...actual.keys()]).toEqual([...expected.keys()]);
   for (const [field, value] of expected) {
     if (skip.includes(field)) continue;
-    expect(shape(actual.get(field)!), field).toBe(shape(value));
+    const real = value === 'None' ? (WITH_EXTENSIONS.get(field) ?? value) : value;
+    expect(shape(actual.get(field)!), field).toBe(shape(real));
   }
 }
 
@@ -103,7 +118,7 @@ describe('seed replay: router and floating IPs with the real openstack client', 
   it('openstack router show project_router: a gateway with an IPv4 and an IPv6 address', async () => {
     const out = rows(await openstack(['router', 'show', 'project_router']));
     const ref = reference('13-router-show');
-    expectSameRows(out, ref, ['external_gateway_info']);
+    expectSameRows(out, ref, ['external_gateway_info', 'revision_number']);
     // The reference cloud had no IPv6 public subnet; the seed's (and ours) has both families.
     const gw = JSON.parse(out.get('external_gateway_info')!);
     const refGw = JSON.parse(ref.get('external_gateway_info')!);

@@ -168,6 +168,12 @@ const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 export interface ReplayOptions {
   absentKeys?: string[];
   ignoreKeyOrder?: boolean;
+  /**
+   * Awaited before each step: PocketStack writes some statuses after the request that causes
+   * them (a floating IP goes ACTIVE once the data plane has it), so a replay that does not wait
+   * would see either answer, by timing.
+   */
+  beforeStep?: () => Promise<void>;
 }
 
 interface Ctx {
@@ -339,6 +345,7 @@ export class Replay {
   }
 
   private async runOne(step: GoldenStep): Promise<void> {
+    await this.options.beforeStep?.();
     const request = `${step.as} ${step.method} ${step.path}`;
     if (step.skipped) {
       this.results.push({ name: step.name, request, status: 0, differences: [], skipped: `skipped at capture: ${step.skipped}` });

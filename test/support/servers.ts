@@ -4,9 +4,9 @@ import type { AddressInfo } from 'node:net';
 export interface Backend {
   name: string;
   port: number;
-  /** X-Forwarded-For seen on the last request. */
+  /** X-Forwarded-For seen on the last proxied request. */
   lastForwardedFor?: string;
-  /** Every header of the last request. */
+  /** Every header of the last proxied request. */
   lastHeaders?: http.IncomingHttpHeaders;
   hits: number;
   close(): Promise<void>;
@@ -25,8 +25,12 @@ export async function httpBackend(name: string, port = 0): Promise<Backend> {
     async start() {
       server = http.createServer((req, res) => {
         b.hits++;
-        b.lastForwardedFor = req.headers['x-forwarded-for'] as string | undefined;
-        b.lastHeaders = req.headers;
+        // A health check (it carries no X-Forwarded-* or X-SSL-* header) is not the last proxied
+        // request: a monitor probing between two client requests would hide what the proxy sent.
+        if (Object.keys(req.headers).some((h) => h.startsWith('x-forwarded-') || h.startsWith('x-ssl-'))) {
+          b.lastForwardedFor = req.headers['x-forwarded-for'] as string | undefined;
+          b.lastHeaders = req.headers;
+        }
         res.setHeader('content-type', 'text/plain');
         // `/slow/<ms>`: answer after a while (a request in flight across a reconfiguration).
         const slow = /^\/slow\/(\d+)$/.exec(req.url ?? '');

@@ -42,7 +42,9 @@ describe('addresses', () => {
   it('words validation failures like neutron-lib', () => {
     expect(ipAddress('10.0.0.01')).toBe("'10.0.0.01' is not an accepted IP address, '10.0.0.1' is recommended");
     expect(ipAddress('nope')).toBe("'nope' is not a valid IP address");
-    expect(subnetCidr('10.0.1.5/24')).toBe("'10.0.1.5/24' isn't a recognized IP subnet cidr, '10.0.1.0/24' is recommended");
+    // Host bits are accepted (netaddr writes 10.0.1.5/24 as given); a bare address is not.
+    expect(subnetCidr('10.0.1.5/24')).toBeUndefined();
+    expect(subnetCidr('10.0.1.5')).toBe("'10.0.1.5' isn't a recognized IP subnet cidr, '10.0.1.5/32' is recommended");
     expect(subnetCidr('x')).toBe("'x' is not a valid IP subnet");
   });
 });

@@ -28,6 +28,7 @@ async function seedSubnet(cidr: string, version: 4 | 6) {
       port_security_enabled: 1,
       network_type: 'vxlan',
       physical_network: null,
+      dns_domain: '',
       segmentation_id: 1,
       availability_zone_hints: '[]',
     })
@@ -55,6 +56,7 @@ async function seedSubnet(cidr: string, version: 4 | 6) {
       host_routes: '[]',
       allocation_pools: '[]',
       service_types: '[]',
+      dns_publish_fixed_ip: 0,
     })
     .execute();
 }
@@ -154,6 +156,9 @@ describe('IPAM free ranges', () => {
         allowed_address_pairs: '[]',
         extra_dhcp_opts: '[]',
         dns_name: '',
+        dns_domain: '',
+        propagate_uplink_status: 1,
+        ip_allocation: 'immediate',
       })
       .execute();
     await store.db

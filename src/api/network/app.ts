@@ -15,6 +15,7 @@ import { type TokenAuthenticator, keystoneMiddleware401, tokenAuth } from '../au
 import { createApp } from '../http.js';
 import { resourceNotFound } from './request.js';
 import { agentRoutes } from './routes/agents.js';
+import { autoAllocateRoutes } from './routes/autoallocate.js';
 import { extensionRoutes } from './routes/extensions.js';
 import { lbaasV1Routes } from './routes/lbaasv1.js';
 import { portForwardingRoutes } from './routes/portforwardings.js';
@@ -85,6 +86,7 @@ export function buildNetworkApi(opts: NetworkApiOptions): FastifyInstance {
   viewRoutes(app, service.store, opts.serviceProviders);
   if (opts.lbaasV1) lbaasV1Routes(app, opts.lbaasV1);
   if (opts.agents) agentRoutes(app, opts.agents, service);
+  autoAllocateRoutes(app, service);
   if (opts.qosRules) qosRoutes(app, opts.qosRules);
   if (opts.portForwardings) portForwardingRoutes(app, opts.portForwardings);
   if (opts.trunks) trunkRoutes(app, service.store);

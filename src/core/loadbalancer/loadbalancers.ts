@@ -8,7 +8,7 @@ import type { LbLoadBalancersTable } from '../../store/schema.js';
 import { uuid as newUuid } from '../../util/ids.js';
 import type { RequestContext } from '../context.js';
 import { authorize, getLb, isLbAdmin } from './access.js';
-import { OPERATING, PROVISIONING } from './constants.js';
+import { MODEL_NAMES, OPERATING, PROVISIONING } from './constants.js';
 import { type LbDeps, checkProvider } from './deps.js';
 import { lbErrors } from './errors.js';
 import { loadGraph, octaviaTime, poolListenerIds } from './model.js';
@@ -174,7 +174,11 @@ export class LoadBalancers {
     authorize(ctx, lb.project_id);
     await this.deps.uow.run(async (w) => {
       const { trx } = w;
-      const g = (await loadGraph(trx, lb.id))!;
+      // Read again inside the transaction: a concurrent delete may have removed it since the
+      // check above (the retry after a serialization conflict sees it gone), and Octavia's answer
+      // then is the load balancer's 404.
+      const g = await loadGraph(trx, lb.id);
+      if (!g || g.lb.provisioning_status === 'DELETED') throw lbErrors.notFound(MODEL_NAMES.loadbalancer, id);
       if ((g.listeners.length || g.pools.length) && !cascade) {
         throw lbErrors.validation(`Cannot delete Load Balancer ${lb.id} - it has children`);
       }

@@ -76,9 +76,14 @@ export interface Listing<O> {
 
 const first = (params: Map<string, string[]>, k: string) => params.get(k)?.[0];
 
-function convert(type: ColType | undefined, v: string): string | number {
+/**
+ * A filter value as its column holds it, or undefined when no row can hold it: an integer
+ * column's value that is not a 32-bit integer matches nothing (MySQL, Octavia's database,
+ * compares and finds no row; PostgreSQL would refuse the query).
+ */
+function convert(type: ColType | undefined, v: string): string | number | undefined {
   if (type === 'bool') return boolFromString(v) ? 1 : 0;
-  if (type === 'int') return /^-?\d+$/.test(v) ? Number(v) : v;
+  if (type === 'int') return /^-?\d{1,10}$/.test(v) && Math.abs(Number(v)) <= 2 ** 31 - 1 ? Number(v) : undefined;
   return v;
 }
 
@@ -134,9 +139,10 @@ async function page<T extends ListTable>(q: Q, spec: ListSpec<T>, params: Map<st
     }
     const col = columns.get(k);
     if (!col) throw lbErrors.invalidFilter();
-    const vs = values.map((v) => convert(col.type, v));
+    const vs = values.map((v) => convert(col.type, v)).filter((v) => v !== undefined);
     const ref = `${t}.${col.column}`;
-    qb = vs.length === 1 ? qb.where(ref, '=', vs[0]) : qb.where(ref, 'in', vs);
+    if (vs.length === 0) qb = qb.where(sql<SqlBool>`1 = 0`);
+    else qb = vs.length === 1 ? qb.where(ref, '=', vs[0]) : qb.where(ref, 'in', vs);
   }
 
   // Sorting.

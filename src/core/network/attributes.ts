@@ -7,7 +7,7 @@
 import { isUuidLike } from '../../util/ids.js';
 import { parseCidr, parseIp, parseMac, ipToString, cidrToString } from '../../util/ip.js';
 import { pyRepr, pyStrOf } from '../../util/pyrepr.js';
-import { invalidInput } from '../errors.js';
+import { DomainError, invalidInput } from '../errors.js';
 import { isDict } from '../../util/json.js';
 import { strictBoolFromString } from '../../util/bool.js';
 
@@ -114,10 +114,11 @@ export const notEmptyString = (max?: number): Validator => {
 export const uuid: Validator = (v) => (isUuidLike(v) ? undefined : `'${pyStrOf(v)}' is not a valid UUID`);
 export const uuidOrNone: Validator = (v) => (v === null ? undefined : uuid(v));
 
+/** neutron-lib's validate_values: without a display string it names no list, only "valid_values". */
 export const values =
   (allowed: readonly unknown[]): Validator =>
   (v) =>
-    allowed.includes(v) ? undefined : `${pyStrOf(v)} is not in ${pyRepr(allowed)}`;
+    allowed.includes(v) ? undefined : `${pyStrOf(v)} is not in valid_values`;
 
 export const nonNegative: Validator = (v) => {
   if (typeof v !== 'number' || !Number.isInteger(v)) return `'${pyStrOf(v)}' is not an integer`;
@@ -169,12 +170,20 @@ export const ipAddress: Validator = (v) => {
 
 export const ipAddressOrNone: Validator = (v) => (v === null ? undefined : ipAddress(v));
 
+/**
+ * neutron-lib's validate_subnet: a CIDR is refused only when netaddr's own string of it differs
+ * from the input (no prefix length, or an IPv4 address written another way); host bits are
+ * accepted (10.99.99.0/16), and the subnet takes the network (10.99.0.0/16).
+ */
 export const subnetCidr: Validator = (v) => {
-  const c = typeof v === 'string' ? parseCidr(v) : null;
+  const bare = typeof v === 'string' && !v.includes('/') ? parseIp(v) : null;
+  const c = typeof v === 'string' ? parseCidr(bare ? `${v}/${bare.version === 4 ? 32 : 128}` : v) : null;
   if (!c) return `'${pyStrOf(v)}' is not a valid IP subnet`;
   const s = v as string;
-  const given = parseIp(s.slice(0, s.indexOf('/')))!;
-  if (c.version === 4 && given.value !== c.network) {
+  const slash = s.indexOf('/');
+  const given = parseIp(slash < 0 ? s : s.slice(0, slash))!;
+  const written = `${ipToString(given)}/${c.prefix}`;
+  if (slash < 0 || (c.version === 4 && written !== s)) {
     return `'${s}' isn't a recognized IP subnet cidr, '${cidrToString(c)}' is recommended`;
   }
   return undefined;
@@ -278,48 +287,78 @@ export const availabilityZoneHints: Validator = (v) => {
   return undefined;
 };
 
+/** neutron.conf's max_allowed_address_pair. */
+export const MAX_ALLOWED_ADDRESS_PAIRS = 10;
+
+/**
+ * neutron-lib's _validate_allowed_address_pairs: most refusals are raised, not returned, so they
+ * reach the client as their own error types (HTTPBadRequest with the bare reason, …).
+ */
 export const allowedAddressPairs: Validator = (v) => {
-  if (!Array.isArray(v)) return `Allowed address pairs must be a list.`;
-  const seen: string[] = [];
+  if (!Array.isArray(v)) throw httpBadRequestError('Allowed address pairs must be a list.');
+  if (v.length > MAX_ALLOWED_ADDRESS_PAIRS) {
+    throw new DomainError('bad_request', 'AllowedAddressPairExhausted', `The number of allowed address pair exceeds the maximum ${MAX_ALLOWED_ADDRESS_PAIRS}.`);
+  }
+  const seen = new Set<string>();
   for (const p of v) {
-    if (!isDict(p)) return `Allowed address pair '${pyStrOf(p)}' must be a dictionary.`;
-    const extra = Object.keys(p).filter((k) => k !== 'ip_address' && k !== 'mac_address');
-    if (extra.length) return `Unrecognized attribute(s) '${extra.join(', ')}'`;
-    if (!('ip_address' in p)) return `AllowedAddressPair must contain ip_address`;
+    if (!isDict(p)) return `'${pyStrOf(p)}' is not a dictionary`;
     if ('mac_address' in p) {
       const e = macAddress(p.mac_address);
-      if (e) return e;
+      if (e) throw httpBadRequestError(e);
     }
+    if (!('ip_address' in p)) throw new DomainError('bad_request', 'AllowedAddressPairsMissingIP', 'AllowedAddressPair must contain ip_address');
+    const key = JSON.stringify([p.mac_address ?? null, p.ip_address]);
+    if (seen.has(key)) {
+      throw new DomainError(
+        'bad_request',
+        'DuplicateAddressPairInRequest',
+        `Request contains duplicate address pair: mac_address ${pyStrOf(p.mac_address ?? null)} ip_address ${pyStrOf(p.ip_address)}.`,
+      );
+    }
+    seen.add(key);
+    const extra = Object.keys(p).filter((k) => k !== 'ip_address' && k !== 'mac_address');
+    if (extra.length) throw httpBadRequestError(`Unrecognized attribute(s) '${extra.join(', ')}'`);
     const ip = p.ip_address;
     const e = typeof ip === 'string' && ip.includes('/') ? subnetCidr(ip) : ipAddress(ip);
-    if (e) return e;
-    const k = JSON.stringify([p.ip_address, p.mac_address ?? null]);
-    if (seen.includes(k)) return `Duplicate address pair '${pyStrOf(p)}'`;
-    seen.push(k);
+    if (e) throw httpBadRequestError(e);
   }
   return undefined;
 };
 
+const httpBadRequestError = (msg: string) => new DomainError('bad_request', 'HTTPBadRequest', msg);
+
+/** neutron-lib's VALID_BLANK_EXTRA_DHCP_OPTS: the options that may be set to ''. */
+const BLANK_DHCP_OPTS = ['router', 'classless-static-route'];
+
+/** One option against EXTRA_DHCP_OPT_KEY_SPECS: exactly opt_name, opt_value and maybe ip_version. */
+function dhcpOptMatches(o: Record<string, unknown>): boolean {
+  const keys = Object.keys(o);
+  if (!keys.includes('opt_name') || !keys.includes('opt_value')) return false;
+  if (keys.some((k) => !['opt_name', 'opt_value', 'ip_version'].includes(k))) return false;
+  if ('ip_version' in o) {
+    let version: unknown;
+    try {
+      version = toInt(o.ip_version);
+    } catch {
+      return false;
+    }
+    if (version !== 4 && version !== 6) return false;
+  }
+  const name = o.opt_name;
+  const value = o.opt_value;
+  const oneline = (x: unknown, max: number) => typeof x === 'string' && x.trim() !== '' && x.length <= max && x.split(/\r\n|\r|\n/).length <= 1;
+  // Spec 1: the options that may be blank.
+  if (typeof name === 'string' && BLANK_DHCP_OPTS.includes(name) && (value === null || (typeof value === 'string' && value.length <= 255))) return true;
+  // Spec 2: any one-line option name, a one-line non-empty value or none.
+  return oneline(name, 64) && (value === null || oneline(value, 255));
+}
+
+/** type:list_of_any_key_specs_or_none with the extra DHCP option specs: refusals are InvalidInput. */
 export const extraDhcpOpts: Validator = (v) => {
   if (v === null) return undefined;
-  if (!Array.isArray(v)) return `'${pyStrOf(v)}' is not a list`;
+  if (!Array.isArray(v)) throw invalidInput(`'${pyStrOf(v)}' is not a list`);
   for (const o of v) {
-    if (!isDict(o)) return `'${pyStrOf(o)}' is not a dictionary`;
-    const keys = Object.keys(o);
-    const extra = keys.filter((k) => !['opt_name', 'opt_value', 'ip_version'].includes(k));
-    if (extra.length || !('opt_name' in o) || !('opt_value' in o)) return `No valid key specs matched for: ${pyRepr(o)}`;
-    if ('ip_version' in o && ![4, 6, '4', '6'].includes(o.ip_version as number)) return `No valid key specs matched for: ${pyRepr(o)}`;
-    const name = o.opt_name;
-    if (typeof name !== 'string' || name.trim() === '' || name.length > 64 || name.includes('\n')) {
-      return `No valid key specs matched for: ${pyRepr(o)}`;
-    }
-    const val = o.opt_value;
-    if (val !== null && (typeof val !== 'string' || val.length > 255 || val.includes('\n'))) {
-      return `No valid key specs matched for: ${pyRepr(o)}`;
-    }
-    if (val === null && !['router', 'classless-static-route'].includes(name)) {
-      return `No valid key specs matched for: ${pyRepr(o)}`;
-    }
+    if (!isDict(o) || !dhcpOptMatches(o)) throw invalidInput(`No valid key specs matched for: ${pyRepr(o)}`);
   }
   return undefined;
 };

@@ -12,6 +12,7 @@ import { isoSeconds } from '../../util/time.js';
 import type { RequestContext } from '../context.js';
 import { DomainError, conflict, neutronBadRequest, notFound, resourceNotFound } from '../errors.js';
 import { ipAddressOrNone, ipToCanonical, uuid, uuidOrNone } from './attributes.js';
+import { dnsDomain, fipDnsHostName, lowerCase } from './dns.js';
 import { assertNotForwarding, hasPortForwardings, loadFipPortForwardings } from './fipforwardings.js';
 import { visibleNetwork } from './networks.js';
 import { loadFloatingIpQos, qosPolicyIdAttr, setFloatingIpQos } from './qos.js';
@@ -36,9 +37,35 @@ interface PortDetails {
 /** Attributes computed for rendering. */
 interface FloatingIpComputed {
   port_details: PortDetails | null;
+  dns_name: string;
+  dns_domain: string;
   qos_policy_id: string | null;
   port_forwardings: unknown[];
 }
+
+/** GET's order, and a create's (the L3 plugin's dict before the extensions' keys). */
+const SHOW_ORDER = [
+  'id',
+  'tenant_id',
+  'floating_ip_address',
+  'floating_network_id',
+  'router_id',
+  'port_id',
+  'fixed_ip_address',
+  'status',
+  'description',
+  'qos_policy_id',
+  'port_details',
+  'dns_domain',
+  'dns_name',
+  'port_forwardings',
+  'tags',
+  'revision_number',
+  'created_at',
+  'updated_at',
+  'project_id',
+];
+const CREATE_ORDER = SHOW_ORDER.slice(0, 8).concat(['project_id'], SHOW_ORDER.slice(8, -1));
 
 export const floatingIpDef: ResourceDef<'floating_ips', FloatingIpComputed> = {
   name: 'floatingip',
@@ -80,16 +107,22 @@ export const floatingIpDef: ResourceDef<'floating_ips', FloatingIpComputed> = {
     qos_policy_id: qosPolicyIdAttr,
     subnet_id: { post: true, default: null, visible: false, validate: uuidOrNone },
     port_details: {},
+    // dns-integration: accepted, and kept only by an external DNS driver (none here, as in DevStack).
+    dns_domain: { post: true, default: '', convert: lowerCase, validate: dnsDomain },
+    dns_name: { post: true, default: '', convert: lowerCase, validate: fipDnsHostName },
     port_forwardings: {},
     tags: standardAttrs().tags,
     created_at: standardAttrs().created_at,
     updated_at: standardAttrs().updated_at,
     revision_number: standardAttrs().revision_number,
   },
+  order: { show: SHOW_ORDER, create: CREATE_ORDER, bulk: CREATE_ORDER },
   async load(q, rows) {
     const byPort = new Map<string, Array<Loaded<'floating_ips', FloatingIpComputed>>>();
     for (const r of rows) {
       r.__port_details = null;
+      r.__dns_name = '';
+      r.__dns_domain = '';
       if (r.fixed_port_id) byPort.set(r.fixed_port_id, [...(byPort.get(r.fixed_port_id) ?? []), r]);
     }
     for (const chunk of chunks([...byPort.keys()], 500)) {
@@ -164,7 +197,7 @@ async function associationFor(trx: Tx, ctx: RequestContext, fip: FloatingIpsTabl
 /** Neutron's _check_and_get_fip_assoc for a create or update body. */
 async function resolveAssociation(trx: Tx, ctx: RequestContext, fip: FloatingIpsTable, body: Record<string, unknown>): Promise<Association> {
   const fixedIp = (body.fixed_ip_address as string | null | undefined) ?? null;
-  let portId = body.port_id as string | null | undefined;
+  const portId = body.port_id as string | null | undefined;
   if (fixedIp && !portId) throw fipBadRequest('fixed_ip_address cannot be specified without a port_id');
   if (portId) {
     const assoc = await associationFor(trx, ctx, fip, portId, fixedIp);
@@ -179,11 +212,8 @@ async function resolveAssociation(trx: Tx, ctx: RequestContext, fip: FloatingIps
     if (taken) throw alreadyAssociated(fip, portId, assoc.fixedIp!);
     return assoc;
   }
-  if (portId === undefined && fip.fixed_port_id) {
-    // An update that leaves port_id out keeps (and re-derives) the association.
-    portId = fip.fixed_port_id;
-    return associationFor(trx, ctx, fip, portId, fixedIp);
-  }
+  // Neutron's _check_and_get_fip_assoc reads the body only: an update without port_id (a blank
+  // one, or one that only changes the description) leaves the floating IP unassociated.
   return { portId: null, fixedIp: null, routerId: null };
 }
 

@@ -6,8 +6,8 @@
  */
 import { uuid as newUuid } from '../../util/ids.js';
 import { cidrsOverlap, parseCidr } from '../../util/ip.js';
-import { conflict, notFound } from '../errors.js';
-import { string, subnetCidr, toBoolean, uuid, values as valuesV } from './attributes.js';
+import { DomainError, conflict, notFound } from '../errors.js';
+import { string, subnetCidrOrNone, toBoolean, uuid, values as valuesV } from './attributes.js';
 import type { ResourceOps } from './registry.js';
 import { type ResourceDef, policyError, standardAttrs } from './resource.js';
 
@@ -42,7 +42,10 @@ export const meteringLabelRuleDef: ResourceDef<'metering_label_rules'> = {
     id: { filter: true, sort: true, column: 'id', validate: uuid },
     metering_label_id: { post: true, filter: true, sort: true, column: 'metering_label_id', validate: uuid },
     direction: { post: true, filter: true, sort: true, column: 'direction', validate: valuesV(['ingress', 'egress']) },
-    remote_ip_prefix: { post: true, filter: true, sort: true, column: 'remote_ip_prefix', validate: subnetCidr },
+    remote_ip_prefix: { post: true, default: null, filter: true, sort: true, column: 'remote_ip_prefix', validate: subnetCidrOrNone },
+    // metering_source_and_destination_fields.
+    source_ip_prefix: { post: true, default: null, filter: true, sort: true, column: 'source_ip_prefix', validate: subnetCidrOrNone },
+    destination_ip_prefix: { post: true, default: null, filter: true, sort: true, column: 'destination_ip_prefix', validate: subnetCidrOrNone },
     excluded: { post: true, default: false, filter: true, sort: true, column: 'excluded', codec: 'bool', convert: toBoolean },
     // Rules carry no project of their own (their label's is used); accepted, never shown.
     tenant_id: { ...standardAttrs().tenant_id, visible: false, filter: false, sort: false },
@@ -86,7 +89,15 @@ export function meteringLabelRuleOps(): ResourceOps<'metering_label_rules'> {
         .where('id', '=', v.metering_label_id as string)
         .executeTakeFirst();
       if (!label) throw labelNotFound(v.metering_label_id as string);
-      const prefix = v.remote_ip_prefix as string;
+      const prefix = v.remote_ip_prefix as string | null;
+      const source = v.source_ip_prefix as string | null;
+      const destination = v.destination_ip_prefix as string | null;
+      // MeteringPlugin.validate_metering_label_rule.
+      const invalid = (msg: string) => new DomainError('bad_request', 'Invalid', msg);
+      if (prefix && (source || destination)) throw invalid("Cannot use 'remote-ip-prefix' in conjunction with 'source-ip-prefix' or 'destination-ip-prefix'.");
+      if (!prefix && !source && !destination) {
+        throw invalid("You must define at least one of the following parameters 'remote_ip_prefix', or 'source_ip_prefix' or 'destination_ip_prefix'.");
+      }
       const excluded = v.excluded ? 1 : 0;
       // Neutron's metering plugin refuses rules whose prefixes overlap for one label, direction and kind.
       const siblings = await trx
@@ -96,14 +107,23 @@ export function meteringLabelRuleOps(): ResourceOps<'metering_label_rules'> {
         .where('direction', '=', v.direction as string)
         .where('excluded', '=', excluded)
         .execute();
-      const mine = parseCidr(prefix)!;
-      if (siblings.some((s) => s.remote_ip_prefix && cidrsOverlap(parseCidr(s.remote_ip_prefix)!, mine))) {
+      const mine = prefix ? parseCidr(prefix) : null;
+      if (mine && siblings.some((s) => s.remote_ip_prefix && cidrsOverlap(parseCidr(s.remote_ip_prefix)!, mine))) {
         throw conflict('MeteringLabelRuleOverlaps', `Metering label rule with remote_ip_prefix '${prefix}' overlaps another.`);
       }
       const id = newUuid();
       await trx
         .insertInto('metering_label_rules')
-        .values({ id, project_id: label.project_id, metering_label_id: label.id, direction: v.direction as string, remote_ip_prefix: prefix, excluded })
+        .values({
+          id,
+          project_id: label.project_id,
+          metering_label_id: label.id,
+          direction: v.direction as string,
+          remote_ip_prefix: prefix,
+          source_ip_prefix: source,
+          destination_ip_prefix: destination,
+          excluded,
+        })
         .execute();
       return id;
     },

@@ -1,28 +1,138 @@
-import { sql } from 'kysely';
+/**
+ * Networks (Neutron's core resource with `provider`, `multi-provider`, `external-net`,
+ * `net-mtu(-writable)`, `port-security`, `dns-integration`, `l2_adjacency`, `default-subnetpools`'
+ * `is_default` and `rbac-policies`). `shared` and `router:external` are what RBAC policies say:
+ * `shared` is true for the caller when a policy shares the network with everyone or with its
+ * project, and `router:external` is the external-network flag that `access_as_external` policies
+ * keep. The columns `shared` (a wildcard policy exists) and `external` are caches others read.
+ */
+import type { Expression, ExpressionBuilder, SqlBool } from 'kysely';
 import type { Q, Tx } from '../../store/db.js';
-import type { NetworksTable } from '../../store/schema.js';
-import { isUniqueViolation, IN_CHUNK, chunks } from '../../store/db.js';
+import { IN_CHUNK, chunks } from '../../store/db.js';
+import type { DB, NetworksTable } from '../../store/schema.js';
 import { uuid as newUuid } from '../../util/ids.js';
 import type { RequestContext } from '../context.js';
-import { DomainError, conflict, invalidInput } from '../errors.js';
+import { DomainError, conflict, invalidInput, resourceNotFound } from '../errors.js';
 import { NOT_SPECIFIED, availabilityZoneHints, nonNegative, string, toBoolean, toInt, uuid } from './attributes.js';
+import { dnsDomain, lowerCase } from './dns.js';
+import {
+  ACCESS_EXTERNAL,
+  ACCESS_SHARED,
+  type RbacObjectType,
+  RbacRefused,
+  WILDCARD,
+  deleteObjectPolicies,
+  hasWildcard,
+  insertPolicy,
+  rbacPolicyInUse,
+  sharedIds,
+  sharedWith,
+} from './rbac.js';
 import { createNetworkQos, loadNetworkQos, qosPolicyIdAttr, updateNetworkQos } from './qos.js';
 import type { ResourceOps } from './registry.js';
+import { type ResourceDef, bumpRevision, insertRow, omitted, standardAttrs, toColumns, updateRow } from './resource.js';
+import {
+  type SegmentSpec,
+  type TypeDriverConfig,
+  addSegment,
+  deleteNetworkSegments,
+  networkSegments,
+  providerView,
+  segmentsOf,
+  validateSegment,
+} from './segments.js';
 import { ensureDefaultSecurityGroup } from './securitygroups.js';
-import { type ResourceDef, insertRow, standardAttrs, toColumns, updateRow } from './resource.js';
 
 export const TUNNEL_MTU = 1450;
 export const PHYSICAL_MTU = 1500;
-const MAX_VXLAN_VNI = 2 ** 24 - 1;
 
 /** Attributes computed for rendering. */
 interface NetworkComputed {
+  shared: boolean;
   subnets: string[];
   availability_zones: string[];
-  ipv4_address_scope: null;
-  ipv6_address_scope: null;
+  ipv4_address_scope: string | null;
+  ipv6_address_scope: string | null;
+  l2_adjacency: boolean;
+  is_default: boolean;
+  'provider:network_type': string | null;
+  'provider:physical_network': string | null;
+  'provider:segmentation_id': number | null;
+  segments: Array<ReturnType<typeof providerView>>;
   qos_policy_id: string | null;
 }
+
+const PROVIDER = ['provider:network_type', 'provider:physical_network', 'provider:segmentation_id'] as const;
+
+/** GET's order (the ML2 dict, then each extension's keys), and the create answer's. */
+const SHOW_ORDER = [
+  'id',
+  'name',
+  'tenant_id',
+  'admin_state_up',
+  'mtu',
+  'status',
+  'subnets',
+  'shared',
+  'availability_zone_hints',
+  'availability_zones',
+  'ipv4_address_scope',
+  'ipv6_address_scope',
+  'router:external',
+  'description',
+  'port_security_enabled',
+  'qos_policy_id',
+  'dns_domain',
+  'l2_adjacency',
+  'is_default',
+  'tags',
+  'revision_number',
+  'created_at',
+  'updated_at',
+  'project_id',
+  ...PROVIDER,
+  'segments',
+];
+const CREATE_ORDER = [
+  'id',
+  'name',
+  'tenant_id',
+  'admin_state_up',
+  'mtu',
+  'status',
+  'subnets',
+  'shared',
+  'project_id',
+  'port_security_enabled',
+  'qos_policy_id',
+  'dns_domain',
+  'router:external',
+  ...PROVIDER,
+  'segments',
+  'is_default',
+  'availability_zone_hints',
+  'availability_zones',
+  'ipv4_address_scope',
+  'ipv6_address_scope',
+  'description',
+  'l2_adjacency',
+  'tags',
+  'revision_number',
+  'created_at',
+  'updated_at',
+];
+
+const providerAttr = (column: string, validate: (v: unknown) => string | undefined, extra: object = {}) => ({
+  post: true,
+  put: true,
+  default: NOT_SPECIFIED,
+  filter: true,
+  adminOnly: true,
+  adminOnlyRead: true,
+  column,
+  validate,
+  ...extra,
+});
 
 export const networkDef: ResourceDef<'networks', NetworkComputed> = {
   name: 'network',
@@ -40,217 +150,198 @@ export const networkDef: ResourceDef<'networks', NetworkComputed> = {
     mtu: { post: true, put: true, default: 0, filter: true, sort: true, column: 'mtu', codec: 'int', convert: toInt, validate: nonNegative },
     status: { filter: true, sort: true, column: 'status' },
     subnets: {},
-    shared: { post: true, put: true, default: false, filter: true, adminOnly: true, column: 'shared', codec: 'bool', convert: toBoolean },
-    project_id: standardAttrs().project_id,
-    port_security_enabled: { post: true, put: true, default: true, column: 'port_security_enabled', codec: 'bool', convert: toBoolean },
+    // Derived from RBAC policies (see load); the filter is a special one.
+    shared: { post: true, put: true, default: false, adminOnly: true, convert: toBoolean },
     qos_policy_id: qosPolicyIdAttr,
-    'router:external': { post: true, put: true, default: false, filter: true, adminOnly: true, column: 'external', codec: 'bool', convert: toBoolean },
-    'provider:network_type': {
-      post: true,
-      put: true,
-      default: NOT_SPECIFIED,
-      filter: true,
-      adminOnly: true,
-      adminOnlyRead: true,
-      column: 'network_type',
-      validate: string(32),
-    },
-    'provider:physical_network': {
-      post: true,
-      put: true,
-      default: NOT_SPECIFIED,
-      filter: true,
-      adminOnly: true,
-      adminOnlyRead: true,
-      column: 'physical_network',
-      validate: string(64),
-    },
-    'provider:segmentation_id': {
-      post: true,
-      put: true,
-      default: NOT_SPECIFIED,
-      filter: true,
-      adminOnly: true,
-      adminOnlyRead: true,
-      column: 'segmentation_id',
-      codec: 'int',
-      convert: toInt,
-    },
     availability_zone_hints: { post: true, default: [], sort: true, column: 'availability_zone_hints', codec: 'json', validate: availabilityZoneHints },
     availability_zones: {},
     ipv4_address_scope: {},
     ipv6_address_scope: {},
-    ...(({ tenant_id: _t, project_id: _p, ...rest }) => rest)(standardAttrs()),
+    'router:external': { post: true, put: true, default: false, filter: true, adminOnly: true, column: 'external', codec: 'bool', convert: toBoolean },
+    description: standardAttrs().description,
+    port_security_enabled: { post: true, put: true, default: true, column: 'port_security_enabled', codec: 'bool', convert: toBoolean },
+    dns_domain: { post: true, put: true, default: '', column: 'dns_domain', convert: lowerCase, validate: dnsDomain },
+    l2_adjacency: {},
+    is_default: { post: true, put: true, default: false, adminOnly: true, convert: toBoolean },
+    tags: standardAttrs().tags,
+    revision_number: standardAttrs().revision_number,
+    created_at: standardAttrs().created_at,
+    updated_at: standardAttrs().updated_at,
+    project_id: standardAttrs().project_id,
+    'provider:network_type': providerAttr('network_type', string(32)),
+    'provider:physical_network': providerAttr('physical_network', string(64)),
+    'provider:segmentation_id': providerAttr('segmentation_id', () => undefined, { codec: 'int', convert: toInt }),
+    segments: { post: true, put: true, default: NOT_SPECIFIED, adminOnly: true, adminOnlyRead: true, validate: networkSegments },
   },
-  // Members also read shared and external networks.
-  sharedWhere: (eb) => eb.or([eb('networks.shared', '=', 1), eb('networks.external', '=', 1)]),
-  async load(q, rows) {
+  order: { show: SHOW_ORDER, create: CREATE_ORDER, bulk: CREATE_ORDER, update: SHOW_ORDER },
+  // Members also read networks shared with them or made external for them.
+  sharedWhere: (eb, ctx) => eb.or([eb('networks.shared', '=', 1), sharedWith(eb, 'network', 'networks.id', ctx, [ACCESS_SHARED, ACCESS_EXTERNAL])]),
+  specialFilters: {
+    shared: (eb, values, ctx) => sharedFilter(eb, values, ctx),
+    is_default: (eb, values) => {
+      const want = toBoolean(values[0]) as boolean;
+      const isDefault = eb.and([eb('networks.external', '=', 1), eb('networks.is_default', '=', 1)]);
+      return want ? isDefault : eb.not(isDefault);
+    },
+  },
+  async load(q, rows, ctx, view) {
     const subnets = new Map<string, string[]>();
+    const notWildcard: string[] = [];
     for (const r of rows) {
       const ids: string[] = [];
       r.__subnets = ids;
+      r.__shared = r.shared === 1;
+      if (r.shared !== 1) notWildcard.push(r.id);
       r.__availability_zones = [];
       r.__ipv4_address_scope = null;
       r.__ipv6_address_scope = null;
+      r.__l2_adjacency = true;
+      // The auto-allocation extension adds is_default to external networks' dicts; a create
+      // answers the requested value whatever the network.
+      r.__is_default = view === 'create' || view === 'bulk' || r.external === 1 ? r.is_default === 1 : undefined;
       subnets.set(r.id, ids);
     }
+    if (notWildcard.length && ctx.projectId) {
+      const shared = await sharedIds(q, 'network', notWildcard, ctx);
+      for (const r of rows) if (shared.has(r.id)) r.__shared = true;
+    }
+    const byId = new Map(rows.map((r) => [r.id, r]));
     for (const chunk of chunks([...subnets.keys()], IN_CHUNK)) {
-      const subs = await q.selectFrom('subnets').select(['id', 'network_id']).where('network_id', 'in', chunk).orderBy('created_at').orderBy('id').execute();
-      for (const s of subs) subnets.get(s.network_id)?.push(s.id);
+      const subs = await q
+        .selectFrom('subnets')
+        .leftJoin('subnetpools', 'subnetpools.id', 'subnets.subnetpool_id')
+        .select(['subnets.id', 'subnets.network_id', 'subnets.ip_version', 'subnets.segment_id', 'subnetpools.address_scope_id'])
+        .where('subnets.network_id', 'in', chunk)
+        .orderBy('subnets.created_at')
+        .orderBy('subnets.id')
+        .execute();
+      for (const s of subs) {
+        subnets.get(s.network_id)?.push(s.id);
+        const r = byId.get(s.network_id);
+        if (!r) continue;
+        if (s.address_scope_id) {
+          if (s.ip_version === 4) r.__ipv4_address_scope = s.address_scope_id;
+          else r.__ipv6_address_scope = s.address_scope_id;
+        }
+        // ML2's l2_adjacency looks at the first subnet only.
+        if (r.__subnets?.[0] === s.id && s.segment_id) r.__l2_adjacency = false;
+      }
+    }
+    // Provider attributes and segments are the admin's to read: only then are segments looked up.
+    if (ctx.isAdmin) {
+      const segs = await segmentsOf(
+        q,
+        rows.map((r) => r.id),
+      );
+      for (const r of rows) {
+        const list = segs.get(r.id) ?? [];
+        if (list.length > 1) {
+          // multi-provider: several segments replace the provider attributes.
+          r.__segments = list.map(providerView);
+          for (const k of PROVIDER) r[`__${k}`] = omitted();
+        } else {
+          r.__segments = undefined;
+          const one = list[0];
+          r['__provider:network_type'] = one ? one.network_type : null;
+          r['__provider:physical_network'] = one ? one.physical_network : null;
+          r['__provider:segmentation_id'] = one ? one.segmentation_id : null;
+        }
+      }
     }
     await loadNetworkQos(q, rows);
   },
 };
 
-export interface SegmentRequest {
-  networkType: string;
-  physicalNetwork: string | null;
-  segmentationId: number | null;
-}
-
-/** ML2's type drivers in miniature: validate a provider request or pick a tenant VXLAN segment. */
-export function planSegment(values: Record<string, unknown>): SegmentRequest {
-  const type = values['provider:network_type'] as string | undefined;
-  const physnet = values['provider:physical_network'] as string | undefined;
-  const segId = values['provider:segmentation_id'] as number | undefined;
-  if (type === undefined) {
-    if (physnet !== undefined || segId !== undefined) throw invalidInput('network_type required');
-    return { networkType: 'vxlan', physicalNetwork: null, segmentationId: null };
-  }
-  switch (type) {
-    case 'flat':
-      if (!physnet) throw invalidInput('physical_network required for flat provider network');
-      if (segId !== undefined) throw invalidInput('segmentation_id prohibited for flat provider network');
-      return { networkType: 'flat', physicalNetwork: physnet, segmentationId: null };
-    case 'vlan':
-      if (segId === undefined) {
-        throw new DomainError('unavailable', 'NoNetworkAvailable', 'Unable to create the network. No tenant network is available for allocation.');
-      }
-      if (!physnet) throw invalidInput('segmentation_id requires physical_network for VLAN provider network');
-      if (segId < 1 || segId > 4094) throw invalidInput('segmentation_id out of range (1 through 4094)');
-      return { networkType: 'vlan', physicalNetwork: physnet, segmentationId: segId };
-    case 'vxlan':
-      if (physnet) throw invalidInput('provider:physical_network specified for VXLAN network');
-      if (segId !== undefined && (segId < 1 || segId > MAX_VXLAN_VNI)) {
-        throw invalidInput(`segmentation_id out of range (1 through ${MAX_VXLAN_VNI})`);
-      }
-      return { networkType: 'vxlan', physicalNetwork: null, segmentationId: segId ?? null };
-    default:
-      throw invalidInput(`network_type value '${type}' not supported`);
-  }
-}
-
 /**
- * Reserve the segment. Explicit ids must be free; tenant VXLAN networks get a random free VNI of
- * the configured range (tries a few random picks, then the lowest gap), as ML2 allocates.
+ * `?shared=` on networks (and, through their network, subnets): shared with everyone or the
+ * caller's project by an access_as_shared policy, as neutron-lib's apply_filters translates it.
  */
-export async function allocateSegment(trx: Tx, networkId: string, seg: SegmentRequest, vxlanRange: [number, number]): Promise<number | null> {
-  const physnet = seg.physicalNetwork ?? '';
-  const taken = async (id: number) =>
-    !!(await trx
-      .selectFrom('segment_allocations')
-      .select('network_id')
-      .where('network_type', '=', seg.networkType)
-      .where('physical_network', '=', physnet)
-      .where('segmentation_id', '=', id)
-      .executeTakeFirst());
-  const reserve = (id: number) =>
-    trx
-      .insertInto('segment_allocations')
-      .values({ network_type: seg.networkType, physical_network: physnet, segmentation_id: id, network_id: networkId })
-      .execute();
-
-  if (seg.networkType === 'flat') {
-    if (await taken(0)) {
-      throw conflict('FlatNetworkInUse', `Unable to create the flat network. Physical network ${physnet} is in use.`);
-    }
-    await reserve(0);
-    return null;
-  }
-  if (seg.segmentationId !== null) {
-    if (await taken(seg.segmentationId)) {
-      throw seg.networkType === 'vlan'
-        ? conflict('VlanIdInUse', `Unable to create the network. The VLAN ${seg.segmentationId} on physical network ${physnet} is in use.`)
-        : conflict('TunnelIdInUse', `Unable to create the network. The tunnel ID ${seg.segmentationId} is in use.`);
-    }
-    await reserve(seg.segmentationId);
-    return seg.segmentationId;
-  }
-  const [lo, hi] = vxlanRange;
-  for (let i = 0; i < 8; i++) {
-    const id = lo + Math.floor(Math.random() * (hi - lo + 1));
-    if (!(await taken(id))) {
-      await reserve(id);
-      return id;
-    }
-  }
-  // The range is crowded: take the lowest free id (the first id, or one after a taken id).
-  const first = await taken(lo);
-  let id: number | null = first ? null : lo;
-  if (id === null) {
-    const gap = await trx
-      .selectFrom('segment_allocations as a')
-      .select(sql<number>`a.segmentation_id + 1`.as('free'))
-      .where('a.network_type', '=', 'vxlan')
-      .where('a.physical_network', '=', '')
-      .where('a.segmentation_id', '>=', lo)
-      .where('a.segmentation_id', '<', hi)
-      .where(({ not, exists, selectFrom }) =>
-        not(
-          exists(
-            selectFrom('segment_allocations as b')
-              .select('b.network_id')
-              .where('b.network_type', '=', 'vxlan')
-              .where('b.physical_network', '=', '')
-              .whereRef('b.segmentation_id', '=', sql`a.segmentation_id + 1`),
-          ),
-        ),
-      )
-      .orderBy('a.segmentation_id')
-      .limit(1)
-      .executeTakeFirst();
-    id = gap ? Number(gap.free) : null;
-  }
-  if (id === null) {
-    throw new DomainError('unavailable', 'NoNetworkAvailable', 'Unable to create the network. No tenant network is available for allocation.');
-  }
-  await reserve(id);
-  return id;
+export function sharedFilter<T extends keyof DB>(
+  eb: ExpressionBuilder<DB, T>,
+  values: string[],
+  ctx: RequestContext,
+  idRef = 'networks.id',
+): Expression<SqlBool> {
+  const want = toBoolean(values[0]) as boolean;
+  const shared = sharedWith(eb, 'network', idRef, ctx, [ACCESS_SHARED]);
+  return want ? shared : eb.not(shared);
 }
 
-export function networkOps(opts: { vxlanRange: () => [number, number] }): ResourceOps<'networks', NetworkComputed> {
+/** The requested segments of a create: `provider:*` or `segments` (multi-provider), validated. */
+function requestedSegments(v: Record<string, unknown>, cfg: TypeDriverConfig): SegmentSpec[] | null {
+  const provider = PROVIDER.some((k) => v[k] !== undefined);
+  if (provider) {
+    if (v.segments !== undefined) throw invalidInput('Segments and provider values cannot both be set.');
+    return [
+      validateSegment(
+        { network_type: v['provider:network_type'], physical_network: v['provider:physical_network'], segmentation_id: v['provider:segmentation_id'] },
+        cfg,
+      ),
+    ];
+  }
+  if (v.segments !== undefined) {
+    const segs = (v.segments as Array<Record<string, unknown>>).map((s) =>
+      validateSegment(
+        {
+          network_type: s['provider:network_type'],
+          physical_network: s['provider:physical_network'],
+          segmentation_id: s['provider:segmentation_id'] === undefined ? undefined : toInt(s['provider:segmentation_id']),
+        },
+        cfg,
+      ),
+    );
+    const keys = segs
+      .filter((s) => s.segmentationId !== null || s.networkType === 'flat')
+      .map((s) => `${s.networkType}/${s.physicalNetwork}/${s.segmentationId}`);
+    if (new Set(keys).size !== keys.length) throw invalidInput('Duplicate segment entry in request.');
+    return segs;
+  }
+  return null;
+}
+
+/** The MTU a network may have: the smallest its segments allow. */
+function maxMtu(segs: SegmentSpec[]): number {
+  return segs.some((s) => s.networkType === 'vxlan') ? TUNNEL_MTU : PHYSICAL_MTU;
+}
+
+export interface NetworkOptions extends TypeDriverConfig {}
+
+export function networkOps(opts: NetworkOptions): ResourceOps<'networks', NetworkComputed> {
   return {
     def: networkDef,
     quota: 'network',
     async create(w, ctx, p) {
       const { trx } = w;
       const v = p.values;
-      const seg = planSegment(v);
+      const segs = requestedSegments(v, opts) ?? [{ networkType: 'vxlan', physicalNetwork: null, segmentationId: null }];
       const id = newUuid();
-      const maxMtu = seg.networkType === 'vxlan' ? TUNNEL_MTU : PHYSICAL_MTU;
-      let mtu = (v.mtu as number) || maxMtu;
-      if (mtu > maxMtu) throw invalidInput(`Requested MTU is too big, maximum is ${maxMtu}`);
+      const limit = maxMtu(segs);
+      let mtu = (v.mtu as number) || limit;
+      if (mtu > limit) throw invalidInput(`Requested MTU is too big, maximum is ${limit}`);
       if (mtu < 68) mtu = 68;
       // A project's first network brings its default security group (Neutron's BEFORE_CREATE hook).
       const project = v.project_id as string;
       if (project && (ctx.isAdmin || project === ctx.projectId)) await ensureDefaultSecurityGroup(w, project);
+      const external = v['router:external'] === true;
+      const isDefault = v.is_default === true;
+      if (isDefault && external) await checkOneDefault(trx, id);
       const cols = toColumns(networkDef, v);
       await insertRow(trx, networkDef, id, {
         ...cols,
         status: 'ACTIVE',
         mtu,
-        network_type: seg.networkType,
-        physical_network: seg.physicalNetwork,
+        shared: v.shared === true ? 1 : 0,
+        external: external ? 1 : 0,
+        is_default: isDefault ? 1 : 0,
+        network_type: segs[0].networkType,
+        physical_network: segs[0].physicalNetwork,
         segmentation_id: null,
       });
-      try {
-        const segId = await allocateSegment(trx, id, seg, opts.vxlanRange());
-        await trx.updateTable('networks').set({ segmentation_id: segId }).where('id', '=', id).execute();
-      } catch (e) {
-        if (isUniqueViolation(e)) throw conflict('TunnelIdInUse', 'Unable to create the network. The segmentation ID is in use.');
-        throw e;
-      }
-      await createNetworkQos(w, ctx, { id, project_id: project, physical_network: seg.physicalNetwork }, v.qos_policy_id);
+      for (const seg of segs) await addSegment(trx, { id, project_id: project }, seg);
+      await createNetworkQos(w, ctx, { id, project_id: project, physical_network: segs[0].physicalNetwork }, v.qos_policy_id);
+      if (v.shared === true)
+        await insertPolicy(trx, { project_id: project, object_type: 'network', object_id: id, action: ACCESS_SHARED, target_tenant: WILDCARD });
+      if (external) await insertPolicy(trx, { project_id: project, object_type: 'network', object_id: id, action: ACCESS_EXTERNAL, target_tenant: WILDCARD });
       return id;
     },
 
@@ -258,24 +349,71 @@ export function networkOps(opts: { vxlanRange: () => [number, number] }): Resour
       const { trx } = w;
       const v = { ...p.values };
       if ('qos_policy_id' in v) await updateNetworkQos(w, ctx, row, v.qos_policy_id);
-      if ('provider:network_type' in v || 'provider:physical_network' in v || 'provider:segmentation_id' in v) {
+      const end: Record<string, unknown> = {};
+      if (PROVIDER.some((k) => k in v) || 'segments' in v) {
+        const segs = await segmentsOf(trx, [row.id]);
+        const current = segs.get(row.id) ?? [];
+        const one = current[0];
         const same =
-          (v['provider:network_type'] ?? row.network_type) === row.network_type &&
-          (v['provider:physical_network'] ?? row.physical_network) === row.physical_network &&
-          (v['provider:segmentation_id'] ?? row.segmentation_id) === row.segmentation_id;
+          current.length === 1 &&
+          !('segments' in v) &&
+          (v['provider:network_type'] ?? one.network_type) === one.network_type &&
+          (v['provider:physical_network'] ?? one.physical_network) === one.physical_network &&
+          (v['provider:segmentation_id'] ?? one.segmentation_id) === one.segmentation_id;
         if (!same) throw invalidInput('Only VLAN type networks can be updated.');
-        delete v['provider:network_type'];
-        delete v['provider:physical_network'];
-        delete v['provider:segmentation_id'];
+        for (const k of [...PROVIDER, 'segments']) delete v[k];
       }
       if ('mtu' in v) {
-        const maxMtu = row.network_type === 'vxlan' ? TUNNEL_MTU : PHYSICAL_MTU;
-        const mtu = (v.mtu as number) || maxMtu;
-        if (mtu > maxMtu) throw invalidInput(`Requested MTU is too big, maximum is ${maxMtu}`);
+        const limit = row.network_type === 'vxlan' ? TUNNEL_MTU : PHYSICAL_MTU;
+        const mtu = (v.mtu as number) || limit;
+        if (mtu > limit) throw invalidInput(`Requested MTU is too big, maximum is ${limit}`);
         v.mtu = mtu;
       }
-      if (v.shared === false && row.shared === 1) await assertNotUsedByOthers(trx, row);
-      await updateRow(trx, networkDef, row, toColumns(networkDef, v));
+      const cols = toColumns(networkDef, v);
+      if ('shared' in v) {
+        const wildcard = await hasWildcard(trx, 'network', row.id);
+        if (v.shared === false && wildcard) {
+          await assertNotUsedByOthers(trx, row);
+          await trx
+            .deleteFrom('rbac_policies')
+            .where('object_type', '=', 'network')
+            .where('object_id', '=', row.id)
+            .where('action', '=', ACCESS_SHARED)
+            .where('target_tenant', '=', WILDCARD)
+            .execute();
+        } else if (v.shared === true && !wildcard) {
+          await insertPolicy(trx, { project_id: row.project_id, object_type: 'network', object_id: row.id, action: ACCESS_SHARED, target_tenant: WILDCARD });
+        }
+        cols.shared = v.shared ? 1 : 0;
+      }
+      if ('router:external' in v) {
+        const want = v['router:external'] === true;
+        if (want && row.external !== 1) {
+          await insertPolicy(trx, { project_id: row.project_id, object_type: 'network', object_id: row.id, action: ACCESS_EXTERNAL, target_tenant: WILDCARD });
+          cols.is_default = 0;
+        } else if (!want && row.external === 1) {
+          await unsetExternal(trx, row.id);
+          cols.is_default = 0;
+        }
+      }
+      const external = 'router:external' in v ? v['router:external'] === true : row.external === 1;
+      if ('is_default' in v) {
+        if (external) {
+          if (v.is_default === true && row.is_default !== 1) await checkOneDefault(trx, row.id);
+          cols.is_default = v.is_default ? 1 : 0;
+        } else {
+          // Not an external network: Neutron only echoes the value in its answer.
+          end.is_default = v.is_default;
+          delete cols.is_default;
+        }
+      }
+      // is_default lives beside the network (its external-network row): alone, it does not revise it.
+      if (Object.keys(v).every((k) => k === 'is_default')) {
+        if ('is_default' in cols) await trx.updateTable('networks').set({ is_default: cols.is_default }).where('id', '=', row.id).execute();
+        return { end };
+      }
+      await updateRow(trx, networkDef, row, cols);
+      return { end };
     },
 
     async delete(w, _ctx, row) {
@@ -298,10 +436,36 @@ export function networkOps(opts: { vxlanRange: () => [number, number] }): Resour
         await trx.deleteFrom('tags').where('resource_type', '=', 'subnet').where('resource_id', '=', s.id).execute();
       }
       await trx.deleteFrom('subnets').where('network_id', '=', row.id).execute();
-      await trx.deleteFrom('segment_allocations').where('network_id', '=', row.id).execute();
+      await deleteNetworkSegments(trx, row.id);
+      await deleteObjectPolicies(trx, 'network', row.id);
       await trx.deleteFrom('networks').where('id', '=', row.id).execute();
     },
   };
+}
+
+/** Only one external network is the default (auto-allocation's DefaultExternalNetworkExists). */
+async function checkOneDefault(trx: Tx, networkId: string): Promise<void> {
+  const other = await trx
+    .selectFrom('networks')
+    .select('id')
+    .where('external', '=', 1)
+    .where('is_default', '=', 1)
+    .where('id', '!=', networkId)
+    .executeTakeFirst();
+  if (other) throw conflict('DefaultExternalNetworkExists', `A default external network already exists: ${other.id}.`);
+}
+
+/** `router:external` off: refused while routers use it as their gateway, then every external policy goes. */
+async function unsetExternal(trx: Tx, networkId: string): Promise<void> {
+  const gw = await trx
+    .selectFrom('ports')
+    .select('id')
+    .where('network_id', '=', networkId)
+    .where('device_owner', '=', 'network:router_gateway')
+    .executeTakeFirst();
+  if (gw) throw conflict('ExternalNetworkInUse', `External network ${networkId} cannot be updated to be non-external, since it has existing gateway ports.`);
+  await trx.deleteFrom('rbac_policies').where('object_type', '=', 'network').where('object_id', '=', networkId).where('action', '=', ACCESS_EXTERNAL).execute();
+  await trx.updateTable('networks').set({ external: 0, is_default: 0 }).where('id', '=', networkId).execute();
 }
 
 /**
@@ -323,25 +487,191 @@ async function deleteDisassociatedFloatingIps(trx: Tx, networkId: string): Promi
   return fips.map((f) => f.floating_port_id);
 }
 
-/** Neutron refuses to unshare a network while other projects have ports on it. */
+const invalidSharedSetting = (id: string) =>
+  conflict('InvalidSharedSetting', `Unable to reconfigure sharing settings for network ${id}. Multiple tenants are using it.`);
+
+/**
+ * Neutron's _validate_shared_update: unsharing is refused while projects other than the owner
+ * have ports or subnets on the network, unless a policy of their own keeps their access.
+ */
 async function assertNotUsedByOthers(trx: Tx, row: NetworksTable): Promise<void> {
-  const other = await trx
+  const ports = await trx
     .selectFrom('ports')
-    .select('id')
+    .select('project_id')
     .where('network_id', '=', row.id)
-    .where('project_id', '!=', row.project_id)
     .where('device_owner', 'not like', 'network:%')
-    .limit(1)
-    .executeTakeFirst();
-  if (other) {
-    throw conflict('InvalidSharedSetting', `Unable to reconfigure sharing settings for network ${row.id}. Multiple tenants are using it.`);
-  }
+    .where('project_id', '!=', row.project_id)
+    .execute();
+  const subnets = await trx.selectFrom('subnets').select('project_id').where('network_id', '=', row.id).where('project_id', '!=', row.project_id).execute();
+  const others = new Set([...ports, ...subnets].map((r) => r.project_id).filter((p) => p !== ''));
+  if (others.size === 0) return;
+  const entries = await trx
+    .selectFrom('rbac_policies')
+    .select('target_tenant')
+    .where('object_type', '=', 'network')
+    .where('object_id', '=', row.id)
+    .where('action', '=', ACCESS_SHARED)
+    .where('target_tenant', 'in', [...others])
+    .execute();
+  const covered = new Set(entries.map((e) => e.target_tenant));
+  if ([...others].some((p) => !covered.has(p))) throw invalidSharedSetting(row.id);
 }
 
-/** A network the caller may use: visible to it (own, shared, or external for admins' purposes). */
+/**
+ * ML2's ensure_no_tenant_ports_on_network for removing `project`'s access (or everyone's): ports
+ * of the projects losing it keep the network in use.
+ */
+async function ensureNoTenantPorts(trx: Tx, network: NetworksTable, project: string): Promise<void> {
+  let qb = trx.selectFrom('ports').select('id').where('network_id', '=', network.id);
+  if (project === WILDCARD) {
+    const others = await trx
+      .selectFrom('rbac_policies')
+      .select('target_tenant')
+      .where('object_type', '=', 'network')
+      .where('object_id', '=', network.id)
+      .where('action', '=', ACCESS_SHARED)
+      .where('target_tenant', '!=', WILDCARD)
+      .execute();
+    qb = qb.where('project_id', 'not in', [...others.map((o) => o.target_tenant), network.project_id]);
+  } else {
+    if (await hasWildcard(trx, 'network', network.id)) return;
+    qb = qb.where('project_id', '=', project);
+  }
+  if (await qb.executeTakeFirst()) throw invalidSharedSetting(network.id);
+}
+
+/** The ML2 plugin and the network-ip-availability plugin's copies of it each validate (three callbacks). */
+const NETWORK_RBAC_CALLBACKS = [
+  'neutron.plugins.ml2.plugin.NeutronDbPluginV2.validate_network_rbac_policy_change',
+  'neutron.services.network_ip_availability.plugin.NeutronDbPluginV2.validate_network_rbac_policy_change',
+  'neutron.services.network_ip_availability.plugin.NeutronDbPluginV2.validate_network_rbac_policy_change',
+];
+const EXTERNAL_CALLBACK = 'neutron.plugins.ml2.plugin.External_net_db_mixin._validate_ext_not_in_use_by_tenant';
+const EXTERNAL_CREATE_CALLBACK = 'neutron.plugins.ml2.plugin.External_net_db_mixin._process_ext_policy_create';
+
+const refuse = (callbacks: readonly string[], message: string) => new RbacRefused(callbacks.map((callback) => ({ callback, message })));
+
+/** The network as the RBAC checks see it (admins see all; a member its own and what is shared with it). */
+async function networkForRbac(trx: Tx, ctx: RequestContext, id: string, callbacks: readonly string[]): Promise<NetworksTable> {
+  const net = await visibleNetwork(trx, ctx, id);
+  if (!net) throw refuse(callbacks, resourceNotFound('Network', id).message);
+  return net;
+}
+
+/** Networks in the RBAC engine: ML2's checks, `router:external` and the network's revision. */
+export const networkRbacType: RbacObjectType = {
+  type: 'network',
+  table: 'networks',
+  actions: [ACCESS_SHARED, ACCESS_EXTERNAL],
+  notFound: (id) => resourceNotFound('Network', id),
+  async validate(w, ctx, event, policy, newTarget) {
+    const { trx } = w;
+    if (policy.action === ACCESS_SHARED) {
+      const net = await networkForRbac(trx, ctx, policy.object_id, NETWORK_RBAC_CALLBACKS);
+      if ((event === 'create' || event === 'update') && !ctx.isAdmin && net.project_id !== ctx.projectId) {
+        throw refuse(NETWORK_RBAC_CALLBACKS, invalidInput('Only admins can manipulate policies on networks they do not own').message);
+      }
+      if (policy.target_tenant === net.project_id) return;
+      let check: string | undefined;
+      if (event === 'update' && newTarget !== policy.target_tenant) check = policy.target_tenant;
+      if (event === 'delete') check = policy.target_tenant;
+      if (check === undefined) return;
+      try {
+        await ensureNoTenantPorts(trx, net, check);
+      } catch (e) {
+        if (e instanceof DomainError) throw refuse(NETWORK_RBAC_CALLBACKS, e.message);
+        throw e;
+      }
+      return;
+    }
+    if (policy.action !== ACCESS_EXTERNAL) return;
+    if (event === 'create') {
+      const net = await networkForRbac(trx, ctx, policy.object_id, [EXTERNAL_CREATE_CALLBACK]);
+      if (!ctx.isAdmin && net.project_id !== ctx.projectId) {
+        throw refuse([EXTERNAL_CREATE_CALLBACK], invalidInput('Only admins can manipulate policies on networks they do not own').message);
+      }
+      return;
+    }
+    if (event === 'update' && newTarget === policy.target_tenant) return;
+    const gwRouters = await trx
+      .selectFrom('routers as r')
+      .innerJoin('ports as p', 'p.id', 'r.gw_port_id')
+      .select('r.project_id')
+      .where('p.network_id', '=', policy.object_id)
+      .execute();
+    let inUse = false;
+    if (policy.target_tenant !== WILDCARD) {
+      if (await hasWildcard(trx, 'network', policy.object_id, ACCESS_EXTERNAL)) return;
+      inUse = gwRouters.some((r) => r.project_id === policy.target_tenant);
+    } else {
+      const net = await trx.selectFrom('networks').select('is_default').where('id', '=', policy.object_id).executeTakeFirst();
+      if (net?.is_default === 1)
+        throw refuse([EXTERNAL_CALLBACK], rbacPolicyInUse(policy.object_id, 'Default external networks must be shared to everyone.').message);
+      const entries = await trx
+        .selectFrom('rbac_policies')
+        .select('target_tenant')
+        .where('object_type', '=', 'network')
+        .where('object_id', '=', policy.object_id)
+        .where('action', '=', ACCESS_EXTERNAL)
+        .where('target_tenant', '!=', WILDCARD)
+        .execute();
+      const allowed = new Set(entries.map((e) => e.target_tenant));
+      if (newTarget) allowed.add(newTarget);
+      inUse = gwRouters.some((r) => !allowed.has(r.project_id));
+    }
+    if (inUse) {
+      throw refuse(
+        [EXTERNAL_CALLBACK],
+        rbacPolicyInUse(policy.object_id, 'There are routers attached to this network that depend on this policy for access.').message,
+      );
+    }
+  },
+  async changed(w, policy, event) {
+    const { trx } = w;
+    const id = policy.object_id;
+    // NetworkRBAC revises its network on every change.
+    await bumpRevision(trx, 'networks', id);
+    const wildcard = await hasWildcard(trx, 'network', id);
+    await trx
+      .updateTable('networks')
+      .set({ shared: wildcard ? 1 : 0 })
+      .where('id', '=', id)
+      .execute();
+    if (policy.action !== ACCESS_EXTERNAL) return;
+    const net = await trx.selectFrom('networks').select(['external']).where('id', '=', id).executeTakeFirst();
+    if (!net) return;
+    if (event === 'create' && net.external !== 1) {
+      // An external policy makes the network external (external_net_db's _process_ext_policy_create).
+      await trx.updateTable('networks').set({ external: 1, is_default: 0 }).where('id', '=', id).execute();
+      await bumpRevision(trx, 'networks', id);
+    } else if (event === 'delete' && net.external === 1) {
+      const left = await trx
+        .selectFrom('rbac_policies')
+        .select('id')
+        .where('object_type', '=', 'network')
+        .where('object_id', '=', id)
+        .where('action', '=', ACCESS_EXTERNAL)
+        .executeTakeFirst();
+      if (!left) {
+        await unsetExternal(trx, id);
+        await bumpRevision(trx, 'networks', id);
+      }
+    }
+  },
+};
+
+/** A network the caller may use: its own, one shared or made external for it (admins: any). */
 export async function visibleNetwork(q: Q, ctx: RequestContext, id: string): Promise<NetworksTable | undefined> {
   const row = await q.selectFrom('networks').selectAll().where('id', '=', id).executeTakeFirst();
   if (!row) return undefined;
-  if (ctx.isAdmin || row.project_id === ctx.projectId || row.shared === 1 || row.external === 1) return row;
-  return undefined;
+  if (ctx.isAdmin || row.project_id === ctx.projectId || row.shared === 1) return row;
+  const policy = await q
+    .selectFrom('rbac_policies')
+    .select('id')
+    .where('object_type', '=', 'network')
+    .where('object_id', '=', id)
+    .where('action', 'in', [ACCESS_SHARED, ACCESS_EXTERNAL])
+    .where('target_tenant', 'in', ctx.projectId ? [WILDCARD, ctx.projectId] : [WILDCARD])
+    .executeTakeFirst();
+  return policy ? row : undefined;
 }

@@ -21,15 +21,17 @@ import {
   toBoolean,
   toMac,
   uuid,
+  uniqueStrings,
   uuidList,
   values as valuesV,
 } from './attributes.js';
+import { type DnsAssignment, dnsAssignment, dnsDomain, dnsHostName, dnsNamesEnabled, lowerCase } from './dns.js';
 import { dropPortForwardings } from './fipforwardings.js';
 import { ipAlreadyAllocated, ipGenerationFailure, ipam } from './ipam.js';
 import { visibleNetwork } from './networks.js';
 import { type PortQosComputed, createPortQos, loadPortQos, qosPolicyIdAttr, updatePortQos } from './qos.js';
 import type { ResourceOps } from './registry.js';
-import { type ResourceDef, insertRow, policyError, prepareCreate, prepareUpdate, standardAttrs, toColumns, updateRow } from './resource.js';
+import { type ResourceDef, bumpRevision, insertRow, policyError, prepareCreate, prepareUpdate, standardAttrs, toColumns, updateRow } from './resource.js';
 import { bindPortGroups, checkPortGroups, ensureDefaultSecurityGroup } from './securitygroups.js';
 import { ROUTER_PORT_OWNERS, isAutoAddressSubnet, networkSubnets, subnetPools } from './subnets.js';
 import { type TrunkDetails, assertPortNotInTrunk, loadTrunkDetails } from './trunks.js';
@@ -71,9 +73,89 @@ interface PortComputed extends PortQosComputed {
   trunk_details: TrunkDetails;
   fixed_ips: Array<{ subnet_id: string; ip_address: string }>;
   security_groups: string[];
-  allowed_address_pairs: Array<{ ip_address: string; mac_address: string }>;
+  allowed_address_pairs: Array<{ mac_address: string; ip_address: string }>;
   extra_dhcp_opts: DhcpOpt[];
+  dns_name: string;
+  dns_assignment: DnsAssignment[];
+  dns_domain: string;
 }
+
+const BINDING = ['binding:vnic_type', 'binding:profile', 'binding:host_id', 'binding:vif_type', 'binding:vif_details'];
+/** GET's order: the core dict, then each extension's keys (ML2 extension drivers in configuration order). */
+const SHOW_ORDER = [
+  'id',
+  'name',
+  'network_id',
+  'tenant_id',
+  'mac_address',
+  'admin_state_up',
+  'status',
+  'device_id',
+  'device_owner',
+  'fixed_ips',
+  'allowed_address_pairs',
+  'extra_dhcp_opts',
+  'security_groups',
+  'description',
+  ...BINDING,
+  'port_security_enabled',
+  'qos_policy_id',
+  'qos_network_policy_id',
+  'dns_name',
+  'dns_assignment',
+  'dns_domain',
+  'propagate_uplink_status',
+  'data_plane_status',
+  'device_profile',
+  'numa_affinity_policy',
+  'resource_request',
+  'trunk_details',
+  'ip_allocation',
+  'tags',
+  'revision_number',
+  'created_at',
+  'updated_at',
+  'project_id',
+];
+/** A create's: the dict ML2 builds while it runs its extension drivers. */
+const CREATE_HEAD = [
+  'id',
+  'name',
+  'network_id',
+  'tenant_id',
+  'mac_address',
+  'admin_state_up',
+  'status',
+  'device_id',
+  'device_owner',
+  'fixed_ips',
+  'project_id',
+];
+const CREATE_DRIVERS = ['port_security_enabled', 'qos_policy_id', 'propagate_uplink_status', 'device_profile', 'numa_affinity_policy', 'security_groups'];
+const CREATE_TAIL = [
+  'allowed_address_pairs',
+  'extra_dhcp_opts',
+  'description',
+  'qos_network_policy_id',
+  'dns_name',
+  'dns_assignment',
+  'dns_domain',
+  'data_plane_status',
+  'resource_request',
+  'ip_allocation',
+  'tags',
+  'revision_number',
+  'created_at',
+  'updated_at',
+];
+const CREATE_ORDER = [...CREATE_HEAD, ...CREATE_DRIVERS, ...BINDING, ...CREATE_TAIL];
+/** A bulk create binds before the extension drivers run. */
+const BULK_ORDER = [...CREATE_HEAD, ...BINDING, ...CREATE_DRIVERS, ...CREATE_TAIL];
+
+const macOrNone = (v: unknown) => (v === null ? undefined : macAddress(v));
+
+/** port-numa-affinity-policy's values (Zed: no `socket`). */
+const NUMA_POLICIES = ['required', 'preferred', 'legacy', null];
 
 export const portDef: ResourceDef<'ports', PortComputed> = {
   name: 'port',
@@ -88,7 +170,8 @@ export const portDef: ResourceDef<'ports', PortComputed> = {
     name: { post: true, put: true, default: '', filter: true, sort: true, column: 'name', validate: string(255) },
     network_id: { post: true, filter: true, sort: true, column: 'network_id', validate: uuid },
     tenant_id: standardAttrs().tenant_id,
-    mac_address: { post: true, put: true, default: NOT_SPECIFIED, filter: true, sort: true, column: 'mac_address', convert: toMac, validate: macAddress },
+    // null on update regenerates the MAC (port-mac-address-regenerate).
+    mac_address: { post: true, put: true, default: NOT_SPECIFIED, filter: true, sort: true, column: 'mac_address', convert: toMac, validate: macOrNone },
     admin_state_up: { post: true, put: true, default: true, filter: true, sort: true, column: 'admin_state_up', codec: 'bool', convert: toBoolean },
     status: { filter: true, sort: true, column: 'status' },
     device_id: { post: true, put: true, default: '', filter: true, sort: true, column: 'device_id', validate: string(255) },
@@ -125,9 +208,20 @@ export const portDef: ResourceDef<'ports', PortComputed> = {
     'binding:vif_details': { adminOnlyRead: true, column: 'binding_vif_details', codec: 'json' },
     allowed_address_pairs: { post: true, put: true, default: NOT_SPECIFIED, convert: noneToEmptyList, validate: allowedAddressPairs },
     extra_dhcp_opts: { post: true, put: true, default: null, validate: extraDhcpOpts },
+    dns_name: { post: true, put: true, default: '', convert: lowerCase, validate: dnsHostName },
+    dns_assignment: {},
+    dns_domain: { post: true, put: true, default: '', convert: lowerCase, validate: dnsDomain },
+    propagate_uplink_status: { post: true, default: true, column: 'propagate_uplink_status', codec: 'bool', convert: toBoolean },
+    data_plane_status: { put: true, default: NOT_SPECIFIED, adminOnly: true, column: 'data_plane_status', validate: valuesV([null, 'ACTIVE', 'DOWN']) },
+    device_profile: { post: true, default: null, column: 'device_profile', validate: (v) => (v === null ? undefined : string(255)(v)) },
+    numa_affinity_policy: { post: true, put: true, default: null, column: 'numa_affinity_policy', validate: valuesV(NUMA_POLICIES) },
+    ip_allocation: { filter: true, sort: true, column: 'ip_allocation' },
     trunk_details: {},
-    ...(({ tenant_id: _t, project_id: _p, ...rest }) => rest)(standardAttrs()),
+    ...(({ tenant_id: _t, project_id: _p, tags: _g, ...rest }) => rest)(standardAttrs()),
+    // tag-ports-during-bulk-creation: tags may come with the port.
+    tags: { post: true, default: NOT_SPECIFIED, filter: true, validate: uniqueStrings(255) },
   },
+  order: { show: SHOW_ORDER, create: CREATE_ORDER, bulk: BULK_ORDER, update: SHOW_ORDER },
   specialFilters: {
     fixed_ips(eb, values) {
       const spec = kvpListToDict(values);
@@ -164,11 +258,14 @@ export const portDef: ResourceDef<'ports', PortComputed> = {
       const groups: string[] = [];
       r.__security_groups = groups;
       const mac = r.mac_address;
+      // AllowedAddressPair.to_dict's order: the MAC first.
       r.__allowed_address_pairs = fromJson<Array<{ ip_address: string; mac_address?: string }>>(r.allowed_address_pairs, []).map((p) => ({
-        ip_address: p.ip_address,
         mac_address: p.mac_address ?? mac,
+        ip_address: p.ip_address,
       }));
       r.__extra_dhcp_opts = fromJson<DhcpOpt[]>(r.extra_dhcp_opts, []);
+      r.__dns_name = dnsNamesEnabled() ? r.dns_name : '';
+      r.__dns_domain = dnsNamesEnabled() ? r.dns_domain : '';
       allocsOf.set(r.id, []);
       groupsOf.set(r.id, groups);
     }
@@ -183,6 +280,7 @@ export const portDef: ResourceDef<'ports', PortComputed> = {
       const allocs = allocsOf.get(r.id) ?? [];
       if (allocs.length > 1) allocs.sort((a, b) => a.position - b.position);
       r.__fixed_ips = allocs.map((a) => ({ subnet_id: a.subnet_id, ip_address: a.ip_address }));
+      r.__dns_assignment = dnsAssignment(r.__fixed_ips, r.__dns_name ?? '');
     }
     await loadPortQos(q, rows);
     await loadTrunkDetails(q, rows);
@@ -347,6 +445,18 @@ function bindingOf(host: string): { vif_type: string; vif_details: Record<string
   return host ? { vif_type: 'bridge', vif_details: { connectivity: 'l2', port_filter: true } } : { vif_type: 'unbound', vif_details: {} };
 }
 
+/**
+ * allowed_address_pairs on another project's network is the admin's or the network owner's
+ * (Neutron's create_port/update_port:allowed_address_pairs): the refusal names the sub-keys used.
+ */
+function checkPairsPolicy(ctx: RequestContext, network: NetworksTable, action: string, pairs: unknown): void {
+  if (ctx.isAdmin || network.project_id === ctx.projectId || !Array.isArray(pairs)) return;
+  const keys = ['ip_address', 'mac_address'].filter((k) => pairs.some((p) => typeof p === 'object' && p !== null && k in p));
+  const sub = keys.length ? ` and (${keys.map((k) => `rule:${action}:allowed_address_pairs:${k}`).join(' and ')})` : '';
+  const text = `(rule:${action} and (rule:${action}:allowed_address_pairs${sub}))`;
+  throw new DomainError('forbidden', 'PolicyNotAuthorized', `${text} is disallowed by policy`);
+}
+
 /** Only an admin or the network's owner may choose addresses or MACs on it (Neutron's policy). */
 function assertNetworkOwner(ctx: RequestContext, network: NetworksTable, action: string, attr: string): void {
   if (!ctx.isAdmin && network.project_id !== ctx.projectId) throw policyError(action, [attr]);
@@ -408,6 +518,7 @@ export function portOps(): ResourceOps<'ports', PortComputed> {
       // Ports Neutron itself owns (router, DHCP, floating IP) never get port security.
       const portSecurity = trusted ? false : v.port_security_enabled === undefined ? network.port_security_enabled === 1 : (v.port_security_enabled as boolean);
       const pairs = v.allowed_address_pairs as unknown[] | undefined;
+      if (p.given.has('allowed_address_pairs')) checkPairsPolicy(ctx, network, 'create_port', pairs);
       checkPairsAllowed(portSecurity, pairs);
       let groups = v.security_groups as string[] | undefined;
       // Every port create makes sure its project has a default group (Neutron's BEFORE_CREATE hook).
@@ -433,11 +544,22 @@ export function portOps(): ResourceOps<'ports', PortComputed> {
         binding_profile: JSON.stringify(v['binding:profile'] ?? {}),
         allowed_address_pairs: JSON.stringify(pairs ?? []),
         extra_dhcp_opts: JSON.stringify(mergeDhcpOpts([], (v.extra_dhcp_opts as DhcpOpt[] | null) ?? [])),
+        // ML2's DNS driver keeps a port's DNS data only when a DNS domain is configured.
+        dns_name: dnsNamesEnabled() ? (v.dns_name as string) : '',
+        dns_domain: dnsNamesEnabled() ? (v.dns_domain as string) : '',
+        // fixed_ips: [] explicitly asks for a port without addresses.
+        ip_allocation: Array.isArray(requested) && requested.length === 0 ? 'none' : 'immediate',
       });
       const allocs = await allocateIps(trx, network.id, id, mac, owner, requested);
       await writeAllocations(trx, id, network.id, allocs);
       await bindPortGroups(trx, id, groups);
       await createPortQos(w, ctx, { id, network_id: network.id, binding_vnic_type: v['binding:vnic_type'] as string }, v.qos_policy_id);
+      // tag-ports-during-bulk-creation: the tags are set after the port, a revision later.
+      const tags = v.tags as string[] | undefined;
+      if (tags?.length) {
+        for (const tag of new Set(tags)) await trx.insertInto('tags').values({ resource_type: 'port', resource_id: id, tag }).execute();
+        await bumpRevision(trx, 'ports', id);
+      }
       return id;
     },
 
@@ -445,8 +567,11 @@ export function portOps(): ResourceOps<'ports', PortComputed> {
       const { trx } = w;
       const v = { ...p.values };
       const network = (await trx.selectFrom('networks').selectAll().where('id', '=', row.network_id).executeTakeFirst())!;
+      // Changing a MAC is the admin's (update_port:mac_address); null asks for a new one.
+      if ('mac_address' in v && !ctx.isAdmin) throw policyError('update_port', ['mac_address']);
+      if ('allowed_address_pairs' in v) checkPairsPolicy(ctx, network, 'update_port', v.allowed_address_pairs);
+      if (v.mac_address === null) v.mac_address = await newMac(trx, row.network_id);
       if ('mac_address' in v && v.mac_address !== row.mac_address) {
-        assertNetworkOwner(ctx, network, 'update_port', 'mac_address');
         if (row.binding_host_id) {
           throw conflict(
             'PortBound',
@@ -519,6 +644,8 @@ export function portOps(): ResourceOps<'ports', PortComputed> {
       }
 
       const cols = toColumns(portDef, v);
+      if ('dns_name' in v && dnsNamesEnabled()) cols.dns_name = v.dns_name as string;
+      if ('dns_domain' in v && dnsNamesEnabled()) cols.dns_domain = v.dns_domain as string;
       if ('allowed_address_pairs' in v) cols.allowed_address_pairs = JSON.stringify(v.allowed_address_pairs ?? []);
       if ('extra_dhcp_opts' in v)
         cols.extra_dhcp_opts = JSON.stringify(mergeDhcpOpts(fromJson<DhcpOpt[]>(row.extra_dhcp_opts, []), v.extra_dhcp_opts as DhcpOpt[] | null));
@@ -529,6 +656,8 @@ export function portOps(): ResourceOps<'ports', PortComputed> {
         if (!host) cols.status = 'DOWN';
       }
       if (v.admin_state_up === false) cols.status = 'DOWN';
+      // An update of only what ML2's DNS driver keeps elsewhere does not touch the port.
+      if (Object.keys(p.values).every((k) => k === 'dns_name' || k === 'dns_domain') && !dnsNamesEnabled()) return;
       if ('qos_policy_id' in v) {
         const vnic = (v['binding:vnic_type'] as string | undefined) ?? row.binding_vnic_type;
         await updatePortQos(w, ctx, { id: row.id, network_id: row.network_id, binding_vnic_type: vnic }, v.qos_policy_id);

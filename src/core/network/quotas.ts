@@ -17,7 +17,7 @@ export const DEFAULT_QUOTAS: Record<string, number> = {
   security_group_rule: 100,
 };
 
-/** The table each quota resource counts; null where the resource does not exist here (none used). */
+/** The table each quota resource counts; null where the resource does not exist here. */
 const QUOTA_TABLES: Record<string, NeutronTable | null> = {
   network: 'networks',
   subnet: 'subnets',
@@ -25,7 +25,7 @@ const QUOTA_TABLES: Record<string, NeutronTable | null> = {
   port: 'ports',
   router: 'routers',
   floatingip: 'floating_ips',
-  rbac_policy: null,
+  rbac_policy: 'rbac_policies',
   security_group: 'security_groups',
   security_group_rule: 'security_group_rules',
 };

@@ -35,6 +35,19 @@ export interface NeutronKinds {
   security_group_rules: 'security_group_rule';
   metering_labels: 'metering_label';
   metering_label_rules: 'metering_label_rule';
+  rbac_policies: 'rbac_policy';
+  address_scopes: 'address_scope';
+  address_groups: 'address_group';
+  network_segments: 'segment';
+  network_segment_ranges: 'network_segment_range';
+  ndp_proxies: 'ndp_proxy';
+  conntrack_helpers: 'conntrack_helper';
+  local_ips: 'local_ip';
+  local_ip_associations: 'port_association';
+  logs: 'log';
+  network_flavors: 'flavor';
+  service_profiles: 'service_profile';
+  flavor_service_profiles: 'service_profile';
   qos_policies: 'policy';
   trunks: 'trunk';
 }
@@ -48,6 +61,24 @@ export type KindOf<T extends ResourceTable> = T extends NeutronTable ? NeutronKi
  * with `__`; the compiled render plans read both from the one object (see compileRender).
  */
 export type Loaded<T extends ResourceTable, C extends object = object> = RowOf<T> & { [K in keyof C & string as `__${K}`]?: C[K] } & { __tags?: string[] };
+
+const OMIT: unique symbol = Symbol('omit');
+
+/**
+ * What `load` sets for an attribute this object does not render at all, also when a column backs
+ * it (a pool's update answer leaves an unset `default_quota` out). Typed as the attribute's own
+ * value so that loaded rows keep their types; the render plans recognise the marker.
+ */
+export function omitted<V>(): V {
+  return OMIT as unknown as V;
+}
+
+/**
+ * Which answer a body is rendered for. Neutron builds the dict of a create, a bulk create and an
+ * update along other paths than a GET (the plugin's own dict, then each extension's), so its keys
+ * come in another order there; clients and the golden fixtures see that order.
+ */
+export type View = 'show' | 'create' | 'bulk' | 'update';
 
 export interface ResourceDef<T extends ResourceTable = ResourceTable, C extends object = object> {
   /** Singular body key and policy name: `network`. */
@@ -64,11 +95,25 @@ export interface ResourceDef<T extends ResourceTable = ResourceTable, C extends 
   /** Neutron's own not-found error when its wording differs ("Router X could not be found", no period). */
   notFound?(id: string): DomainError;
   attrs: Record<string, Attr>;
+  /**
+   * Key order of an answer where it is not the attribute map's own (which is GET's): the names in
+   * Neutron's order for that view. Names the map lacks are skipped (an extension served by
+   * another module adds its attribute and it lands in place); attributes not named follow.
+   */
+  order?: Partial<Record<View, readonly string[]>>;
   /** Revision a new object starts at (Neutron bumps some on create side effects). */
   initialRevision?: number;
   bulk?: boolean;
   /** Standard-attr tag support (`/tags`, tag filters). */
   taggable?: boolean;
+  /** Only admins read these (Neutron's admin-only get policy): others list none and find none. */
+  adminOnly?: boolean;
+  /**
+   * A sub-resource served under its parent (`/v2.0/routers/{id}/conntrack_helpers`): the parent's
+   * URL segment (a registered resource), the column holding the parent's id, and the error when
+   * the parent is not the caller's to see (the parent's own not-found when absent).
+   */
+  parent?: { path: string; column: string; notFound?: (id: string) => DomainError };
   /**
    * Rows a non-admin may read beyond its own project's (shared, external networks).
    * Returns undefined when only own rows are visible.
@@ -76,12 +121,16 @@ export interface ResourceDef<T extends ResourceTable = ResourceTable, C extends 
   sharedWhere?(eb: ExpressionBuilder<DB, T>, ctx: RequestContext): Expression<SqlBool> | undefined;
   /** Filters that are not plain columns (fixed_ips, security_groups …), by query parameter. */
   specialFilters?: Record<string, (eb: ExpressionBuilder<DB, T>, values: string[], ctx: RequestContext) => Expression<SqlBool>>;
-  /** Attach computed attributes (subnets of a network, fixed_ips of a port) to rows being rendered. */
-  load?(q: Q, rows: Array<Loaded<T, C>>, ctx: RequestContext): Promise<void>;
+  /**
+   * Attach computed attributes (subnets of a network, fixed_ips of a port) to rows being rendered.
+   * An attribute left undefined is not rendered (Neutron's extensions that add a key only to some
+   * objects, or only in some answers: `is_default` of an external network).
+   */
+  load?(q: Q, rows: Array<Loaded<T, C>>, ctx: RequestContext, view: View): Promise<void>;
 }
 
 /** What the engine reads of a definition, whatever its table. */
-type DefCore = Pick<ResourceDef, 'name' | 'collection' | 'table' | 'label' | 'notFoundType' | 'notFound' | 'attrs' | 'bulk' | 'taggable'>;
+type DefCore = Pick<ResourceDef, 'name' | 'collection' | 'table' | 'label' | 'notFoundType' | 'notFound' | 'attrs' | 'order' | 'bulk' | 'taggable' | 'parent'>;
 
 /** Tables whose rows carry Neutron's revision (all but metering's). */
 export type RevisedTable = { [K in ResourceTable]: DB[K] extends { revision_number: number; updated_at: string } ? K : never }[ResourceTable];
@@ -138,16 +187,18 @@ export function standardAttrs(opts: { tags?: boolean; description?: boolean } = 
     out.description = { post: true, put: true, default: '', filter: true, column: 'description', validate: stringV(255) };
   }
   if (opts.tags !== false) out.tags = { filter: true };
+  // With the `revisions` service plugin Neutron renders revision_number before the timestamps.
   Object.assign(out, {
+    revision_number: { filter: true, column: 'revision_number', codec: 'int', convert: toInt },
     created_at: { column: 'created_at' },
     updated_at: { column: 'updated_at' },
-    revision_number: { filter: true, column: 'revision_number', codec: 'int', convert: toInt },
   } satisfies Record<string, Attr>);
   return out;
 }
 
-/** Always-true condition (SQLite cannot bind a JS boolean). */
+/** Always-true and always-false conditions (SQLite cannot bind a JS boolean). */
 const TRUE = sql<SqlBool>`1 = 1`;
+const FALSE = sql<SqlBool>`1 = 0`;
 
 /** Filter names Neutron accepts on tagged resources beyond `tags`. */
 const TAG_FILTERS = ['tags', 'tags-any', 'not-tags', 'not-tags-any'];
@@ -182,9 +233,14 @@ function encode(attr: Attr, v: unknown): unknown {
 
 // ---------------------------------------------------------------- policy
 
+/**
+ * oslo.policy's refusal as Neutron builds the check: the action's rule and, one by one, a rule
+ * per attribute the request sets that enforces policy, each AND nested around the last
+ * (`((rule:a and rule:a:x) and rule:a:y)`).
+ */
 export function policyError(action: string, attrs: string[] = []): DomainError {
-  const rules = [`rule:${action}`, ...attrs.map((a) => `rule:${action}:${a}`)];
-  const text = rules.length > 1 ? `(${rules.join(' and ')})` : rules[0];
+  let text = `rule:${action}`;
+  for (const a of attrs) text = `(${text} and rule:${action}:${a})`;
   return new DomainError('forbidden', 'PolicyNotAuthorized', `${text} is disallowed by policy`);
 }
 
@@ -199,6 +255,8 @@ export interface Prepared {
   values: Record<string, unknown>;
   /** Attribute names the client sent explicitly. */
   given: Set<string>;
+  /** A sub-resource's parent id (from the URL). */
+  parent?: string;
 }
 
 /** Unwrap `{"network": {...}}` or, for bulk-capable resources, `{"networks": [...]}`. */
@@ -362,6 +420,7 @@ export function parseListOptions<T extends ResourceTable, C extends object>(def:
 /** Rows visible to ctx: own project, plus what the resource shares (admins see all). */
 function visibleWhere<T extends ResourceTable, C extends object>(def: ResourceDef<T, C>, ctx: RequestContext, eb: EngineEb): Expression<SqlBool> | undefined {
   if (ctx.isAdmin) return undefined;
+  if (def.adminOnly) return FALSE;
   const table: string = def.table;
   const own = eb(`${table}.project_id`, '=', ctx.projectId ?? '');
   const shared = def.sharedWhere?.(tableEb<T>(eb), ctx);
@@ -479,7 +538,11 @@ export function pageLinks(url: URL, rows: ReadonlyArray<{ id: string }>, opts: L
   return links;
 }
 
+/** What Neutron's API answers when its policy hides an object from the caller entirely. */
+const hiddenByPolicy = () => new DomainError('not_found', 'HTTPNotFound', 'The resource could not be found.');
+
 export async function getRow<T extends ResourceTable, C extends object>(q: Q, def: ResourceDef<T, C>, ctx: RequestContext, id: string): Promise<RowOf<T>> {
+  if (def.adminOnly && !ctx.isAdmin) throw hiddenByPolicy();
   const table: string = def.table;
   const row = await engineDb(q)
     .selectFrom(table)
@@ -498,6 +561,7 @@ export async function getRowForUpdate<T extends ResourceTable, C extends object>
   ctx: RequestContext,
   id: string,
 ): Promise<RowOf<T>> {
+  if (def.adminOnly && !ctx.isAdmin) throw hiddenByPolicy();
   const table: string = def.table;
   const qb = engineDb(w.trx)
     .selectFrom(table)
@@ -558,20 +622,31 @@ interface RenderPlan {
   render: RenderFn;
 }
 
-/** Plans by attribute map (one per resource), then by caller kind and `fields`. */
+/** Plans by attribute map (one per resource), then by caller kind, view and `fields`. */
 const plans = new WeakMap<Record<string, Attr>, Map<string, RenderPlan>>();
 
-/** The attributes to show for one kind of caller and `fields`, computed once. */
-function renderPlan(attrs: Record<string, Attr>, admin: boolean, fields?: string[]): RenderPlan {
+/** Attribute names in the order a view renders them (see ResourceDef.order). */
+function orderedNames(def: Pick<DefCore, 'attrs' | 'order'>, view: View): string[] {
+  const names = Object.keys(def.attrs);
+  const order = def.order?.[view] ?? def.order?.show;
+  if (!order) return names;
+  const named = order.filter((n) => Object.hasOwn(def.attrs, n));
+  return [...named, ...names.filter((n) => !named.includes(n))];
+}
+
+/** The attributes to show for one kind of caller, view and `fields`, computed once. */
+function renderPlan(def: Pick<DefCore, 'attrs' | 'order'>, admin: boolean, view: View, fields?: string[]): RenderPlan {
+  const attrs = def.attrs;
   let byKey = plans.get(attrs);
   if (!byKey) {
     byKey = new Map();
     plans.set(attrs, byKey);
   }
-  const key = `${admin}|${fields?.join(',') ?? ''}`;
+  const key = `${admin}|${view}|${fields?.join(',') ?? ''}`;
   let plan = byKey.get(key);
   if (!plan) {
-    const steps = Object.entries(attrs)
+    const steps = orderedNames(def, view)
+      .map((name) => [name, attrs[name]] as const)
       .filter(([name, attr]) => attr.visible !== false && !(attr.adminOnlyRead && !admin) && (!fields || fields.includes(name)))
       .map(([name, attr]) => ({ name, attr, computed: `__${name}`, column: attr.column }));
     plan = { steps, render: compileRender(steps) };
@@ -591,17 +666,18 @@ function compileRender(steps: RenderStep[]): RenderFn {
     const key = JSON.stringify(st.name);
     const get = `v = row[${JSON.stringify(st.computed)}];`;
     const fallback = st.name === 'tags' ? '[]' : st.column ? `dec[${i}](row[${JSON.stringify(st.column)}])` : undefined;
-    return fallback ? `${get} o[${key}] = v !== undefined ? v : ${fallback};` : `${get} if (v !== undefined) o[${key}] = v;`;
+    return fallback ? `${get} if (v !== omit) o[${key}] = v !== undefined ? v : ${fallback};` : `${get} if (v !== undefined && v !== omit) o[${key}] = v;`;
   });
-  const make = new Function('dec', `return function render(row) { const o = {}; let v; ${body.join('\n')} return o; };`) as (
+  const make = new Function('dec', 'omit', `return function render(row) { const o = {}; let v; ${body.join('\n')} return o; };`) as (
     dec: Array<(v: unknown) => unknown>,
+    omit: symbol,
   ) => RenderFn;
-  return make(decoders);
+  return make(decoders, OMIT);
 }
 
-/** Row → API dict in attribute-map order; computed attributes come from `row.__<name>`. */
-export function render(def: DefCore, ctx: RequestContext, row: object, fields?: string[]): Record<string, unknown> {
-  return renderPlan(def.attrs, ctx.isAdmin, fields).render(row);
+/** Row → API dict in the view's order; computed attributes come from `row.__<name>`. */
+export function render(def: DefCore, ctx: RequestContext, row: object, fields?: string[], view: View = 'show'): Record<string, unknown> {
+  return renderPlan(def, ctx.isAdmin, view, fields).render(row);
 }
 
 export async function renderRows<T extends ResourceTable, C extends object>(
@@ -610,10 +686,11 @@ export async function renderRows<T extends ResourceTable, C extends object>(
   ctx: RequestContext,
   rows: Array<Loaded<T, C>>,
   fields?: string[],
+  view: View = 'show',
 ): Promise<Record<string, unknown>[]> {
-  if (def.load) await def.load(q, rows, ctx);
+  if (def.load) await def.load(q, rows, ctx, view);
   await loadTags(q, def, rows);
-  const plan = renderPlan(def.attrs, ctx.isAdmin, fields);
+  const plan = renderPlan(def, ctx.isAdmin, view, fields);
   return rows.map(plan.render);
 }
 
@@ -638,7 +715,11 @@ export async function insertRow<T extends RevisedTable, C extends object>(trx: T
   await engineDb(trx).insertInto(table).values(values).execute();
 }
 
-/** Apply column changes and bump the revision (Neutron bumps on every change of a resource). */
+/**
+ * Apply column changes and bump the revision. Neutron bumps on every update that touches the
+ * object, an update to the same values included (its revision plugin counts dirty rows, and
+ * setting an attribute dirties the row).
+ */
 export async function updateRow<T extends RevisedTable, C extends object>(
   trx: Tx,
   def: ResourceDef<T, C>,

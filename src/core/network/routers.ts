@@ -20,6 +20,8 @@ import { routerGatewayQos, setRouterGatewayQos } from './qos.js';
 import { type ResourceOps, actionMap } from './registry.js';
 import { type Loaded, type ResourceDef, bumpRevision, getRow, insertRow, renderRows, standardAttrs, toColumns, updateRow } from './resource.js';
 import { subnetDef } from './subnets.js';
+import { checkNdpStateForUpdate, checkNoNdpProxies, checkSubnetNotProxied, gatewaySupportsNdp, ndpStateForCreate, routerHelpers } from './l3extras.js';
+import { routerFlavorDriver } from './flavors.js';
 import { isDict } from '../../util/json.js';
 
 export const ROUTER_GW = 'network:router_gateway';
@@ -80,7 +82,7 @@ interface GatewayView {
   qos_policy_id?: string | null;
 }
 
-/** Attributes computed for rendering (no DVR, HA, availability zones or flavors here). */
+/** Attributes computed for rendering (no DVR, HA or availability zones here). */
 interface RouterComputed {
   external_gateway_info: GatewayView | null;
   routes: Route[];
@@ -88,7 +90,8 @@ interface RouterComputed {
   availability_zone_hints: string[];
   distributed: boolean;
   ha: boolean;
-  flavor_id: null;
+  enable_ndp_proxy: boolean;
+  conntrack_helpers: Array<{ protocol: string; port: number; helper: string }>;
 }
 
 export const routerDef: ResourceDef<'routers', RouterComputed> = {
@@ -114,11 +117,15 @@ export const routerDef: ResourceDef<'routers', RouterComputed> = {
     ha: { adminOnlyRead: true },
     availability_zone_hints: {},
     routes: { put: true, default: NOT_SPECIFIED, convert: noneToEmptyList, validate: hostRoutes },
-    flavor_id: {},
+    // l3-flavors: the flavor whose service profile names the router's driver.
+    flavor_id: { post: true, default: NOT_SPECIFIED, sort: true, column: 'flavor_id', validate: uuidOrNone },
     tags: standardAttrs().tags,
+    revision_number: standardAttrs().revision_number,
+    // l3-ext-ndp-proxy and expose-l3-conntrack-helper.
+    enable_ndp_proxy: { post: true, put: true, default: NOT_SPECIFIED, filter: true, convert: (v) => (v === null ? null : toBoolean(v)) },
+    conntrack_helpers: {},
     created_at: standardAttrs().created_at,
     updated_at: standardAttrs().updated_at,
-    revision_number: standardAttrs().revision_number,
     project_id: standardAttrs().project_id,
   },
   async load(q, rows) {
@@ -132,7 +139,9 @@ export const routerDef: ResourceDef<'routers', RouterComputed> = {
       r.__availability_zone_hints = [];
       r.__distributed = false;
       r.__ha = false;
-      r.__flavor_id = null;
+      // Without a gateway a router never proxies NDP (NDPProxyPlugin._extend_router_dict).
+      r.__enable_ndp_proxy = r.gw_port_id ? r.enable_ndp_proxy === 1 : false;
+      r.__conntrack_helpers = [];
       routesOf.set(r.id, routes);
       if (r.gw_port_id) byGwPort.set(r.gw_port_id, r);
     }
@@ -157,6 +166,11 @@ export const routerDef: ResourceDef<'routers', RouterComputed> = {
     );
     for (const r of rows) if (r.__external_gateway_info && gwQos.has(r.id)) r.__external_gateway_info.qos_policy_id = gwQos.get(r.id);
     for (const chunk of chunks([...routesOf.keys()], 500)) {
+      const helpers = await routerHelpers(q, chunk);
+      for (const r of rows) {
+        const list = helpers.get(r.id);
+        if (list) r.__conntrack_helpers = list;
+      }
       const routes = await q
         .selectFrom('router_routes')
         .select(['router_id', 'destination', 'nexthop'])
@@ -331,8 +345,13 @@ async function writeRoutes(trx: Tx, routerId: string, routes: Route[]): Promise<
 
 // ---------------------------------------------------------------- gateway
 
-/** Neutron's _update_router_gw_info (with ext-gw-mode's enable_snat). Returns whether anything changed. */
-async function updateGateway(w: Work, ctx: RequestContext, router: RoutersTable, info: GatewayInfo | null): Promise<boolean> {
+/**
+ * Neutron's _update_router_gw_info (with ext-gw-mode's enable_snat). Returns how many times
+ * Neutron revises the router for the change beyond the update's own revision: a gateway port
+ * added is two (the port's binding and gw_port_id), one removed three (with the NDP proxy state),
+ * new addresses or SNAT one; 0 when nothing changed.
+ */
+async function updateGateway(w: Work, ctx: RequestContext, router: RoutersTable, info: GatewayInfo | null): Promise<number> {
   const { trx } = w;
   const networkId = info?.network_id ?? null;
   const extIps = info?.external_fixed_ips ?? [];
@@ -352,13 +371,14 @@ async function updateGateway(w: Work, ctx: RequestContext, router: RoutersTable,
     }
   }
 
-  let changed = false;
+  let revisions = 0;
   const ipChange = extIps.length > 0 && (!gwPort || externalIpsDiffer(gwPort.fixed_ips, extIps));
   if (gwPort && ipChange && gwPort.network_id === networkId) {
     await updatePortInternal(w, gwPort.id, { fixed_ips: extIps });
-    changed = true;
+    revisions += 1;
   } else {
     if (gwPort && gwPort.network_id !== networkId) {
+      await checkNoNdpProxies(trx, router.id);
       const fip = await trx.selectFrom('floating_ips').select('id').where('router_id', '=', router.id).executeTakeFirst();
       if (fip) {
         throw conflict(
@@ -366,10 +386,11 @@ async function updateGateway(w: Work, ctx: RequestContext, router: RoutersTable,
           `Gateway cannot be updated for router ${router.id}, since a gateway to external network ${gwPort.network_id} is required by one or more floating IPs.`,
         );
       }
-      await trx.updateTable('routers').set({ gw_port_id: null }).where('id', '=', router.id).execute();
+      await trx.updateTable('routers').set({ gw_port_id: null, enable_ndp_proxy: 0 }).where('id', '=', router.id).execute();
       await deletePort(w, gwPort.id);
       router.gw_port_id = null;
-      changed = true;
+      router.enable_ndp_proxy = 0;
+      revisions += 3;
     }
     if (networkId && (!gwPort || gwPort.network_id !== networkId)) {
       await checkDupRouterSubnets(trx, router.id, extSubnets);
@@ -386,7 +407,7 @@ async function updateGateway(w: Work, ctx: RequestContext, router: RoutersTable,
       await trx.insertInto('router_ports').values({ port_id: portId, router_id: router.id, port_type: ROUTER_GW }).execute();
       await trx.updateTable('routers').set({ gw_port_id: portId }).where('id', '=', router.id).execute();
       router.gw_port_id = portId;
-      changed = true;
+      revisions += 2;
     }
   }
   if ((router.enable_snat === 1) !== enableSnat) {
@@ -396,12 +417,16 @@ async function updateGateway(w: Work, ctx: RequestContext, router: RoutersTable,
       .where('id', '=', router.id)
       .execute();
     router.enable_snat = enableSnat ? 1 : 0;
-    changed = true;
+    if (revisions === 0) revisions = 1;
   }
   // Routes must still reach their nexthops through the new gateway.
   const routes = await currentRoutes(trx, router.id);
-  if (changed && routes.length) await validateRoutes(trx, router.id, routes);
-  return changed;
+  if (revisions && routes.length) await validateRoutes(trx, router.id, routes);
+  return revisions;
+}
+
+async function bumpTimes(trx: Tx, id: string, times: number): Promise<void> {
+  for (let i = 0; i < times; i++) await bumpRevision(trx, 'routers', id);
 }
 
 function externalIpsDiffer(current: Array<{ subnet_id: string; ip_address: string }>, wanted: Array<{ subnet_id?: string; ip_address?: string }>): boolean {
@@ -411,6 +436,15 @@ function externalIpsDiffer(current: Array<{ subnet_id: string; ip_address: strin
   const curIps = new Set(current.map((i) => i.ip_address));
   const newIps = new Set(wanted.filter((f) => f.ip_address).map((f) => f.ip_address));
   return curIps.size !== newIps.size || [...newIps].some((ip) => !curIps.has(ip!));
+}
+
+/** Does the router's gateway support NDP proxying (an IPv6 address on a network that has it)? */
+async function gatewayHasNdp(trx: Tx, gwPortId: string | null): Promise<boolean> {
+  if (!gwPortId) return false;
+  const port = await trx.selectFrom('ports').select('network_id').where('id', '=', gwPortId).executeTakeFirst();
+  if (!port || !(await gatewaySupportsNdp(trx, port.network_id))) return false;
+  const ips = await trx.selectFrom('ip_allocations').select('ip_address').where('port_id', '=', gwPortId).execute();
+  return ips.some((i) => i.ip_address.includes(':'));
 }
 
 // ---------------------------------------------------------------- interfaces
@@ -538,6 +572,8 @@ async function addInterfaceBySubnet(w: Work, ctx: RequestContext, router: Router
     name: '',
   });
   await trx.insertInto('router_ports').values({ port_id: portId, router_id: router.id, port_type: ROUTER_INTF }).execute();
+  // The L3 plugin writes the new port once more (its router binding): revision 2.
+  await bumpRevision(trx, 'ports', portId);
   return interfaceResult(router.id, { id: portId, project_id: router.project_id, network_id: subnet.network_id }, [subnet.id], 'last');
 }
 
@@ -595,6 +631,7 @@ async function removeInterface(w: Work, ctx: RequestContext, router: RoutersTabl
   const subnet = await visibleSubnet(trx, ctx, info.subnet_id!);
   const ports = (await routerPorts(trx, router.id, [ROUTER_INTF])).filter((p) => p.network_id === subnet.network_id);
   if (ports.length) await confirmInterfaceNotInUse(trx, router.id, subnet);
+  await checkSubnetNotProxied(trx, router.id, subnet.id);
   for (const p of ports) {
     const subnetIds = p.fixed_ips.map((ip) => ip.subnet_id);
     if (!subnetIds.includes(subnet.id)) continue;
@@ -641,11 +678,20 @@ export function routerOps(): ResourceOps<'routers', RouterComputed> {
       const v = p.values;
       checkGatewayPolicy(ctx, 'create_router', v.external_gateway_info);
       const id = newUuid();
-      await insertRow(trx, routerDef, id, { ...toColumns(routerDef, v), status: 'ACTIVE', enable_snat: 1, gw_port_id: null });
+      if (v.flavor_id) await routerFlavorDriver(trx, v.flavor_id as string);
       const info = v.external_gateway_info as GatewayInfo | null;
+      const ndp = await ndpStateForCreate(trx, id, v.enable_ndp_proxy as boolean | undefined, info?.network_id ?? null);
+      await insertRow(trx, routerDef, id, {
+        ...toColumns(routerDef, v),
+        status: 'ACTIVE',
+        enable_snat: 1,
+        gw_port_id: null,
+        enable_ndp_proxy: ndp ? 1 : 0,
+        flavor_id: (v.flavor_id as string | undefined) ?? null,
+      });
       if (info?.network_id) {
         const row = await trx.selectFrom('routers').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
-        if (await updateGateway(w, ctx, row, info)) await bumpRevision(trx, 'routers', id);
+        await bumpTimes(trx, id, await updateGateway(w, ctx, row, info));
         // The gateway's policy binding revises the router (qos-gateway-ip).
         if (await setRouterGatewayQos(w, ctx, id, row.gw_port_id !== null, info)) await bumpRevision(trx, 'routers', id);
       }
@@ -664,17 +710,23 @@ export function routerOps(): ResourceOps<'routers', RouterComputed> {
       }
       if ('external_gateway_info' in v) {
         const info = v.external_gateway_info as GatewayInfo | null;
-        const changed = await updateGateway(w, ctx, row, info?.network_id ? info : null);
-        if (changed) await bumpRevision(trx, 'routers', row.id);
+        await bumpTimes(trx, row.id, await updateGateway(w, ctx, row, info?.network_id ? info : null));
         if (await setRouterGatewayQos(w, ctx, row.id, row.gw_port_id !== null, info)) await bumpRevision(trx, 'routers', row.id);
         delete v.external_gateway_info;
         row.revision_number = (await trx.selectFrom('routers').select('revision_number').where('id', '=', row.id).executeTakeFirstOrThrow()).revision_number;
       }
-      await updateRow(trx, routerDef, row, toColumns(routerDef, v));
+      // NDPProxyPlugin._process_ndp_proxy_state_for_update_router: true needs an IPv6 gateway;
+      // an update that does not say follows what the gateway supports.
+      const cols = toColumns(routerDef, v);
+      if (v.enable_ndp_proxy === true) await checkNdpStateForUpdate(trx, row.id, row.gw_port_id);
+      if (v.enable_ndp_proxy === true || v.enable_ndp_proxy === false) cols.enable_ndp_proxy = v.enable_ndp_proxy ? 1 : 0;
+      else cols.enable_ndp_proxy = (await gatewayHasNdp(trx, row.gw_port_id)) ? 1 : 0;
+      await updateRow(trx, routerDef, row, cols);
     },
 
     async delete(w, _ctx, row) {
       const { trx } = w;
+      if (row.gw_port_id) await checkNoNdpProxies(trx, row.id);
       const attached = await routerPorts(trx, row.id, [ROUTER_INTF]);
       if (attached.length) {
         throw conflict('RouterInUse', `Router ${row.id} has ports still attached: ${attached.map((p) => p.id).join(', ')}`);
@@ -692,6 +744,7 @@ export function routerOps(): ResourceOps<'routers', RouterComputed> {
       await trx.updateTable('routers').set({ gw_port_id: null }).where('id', '=', row.id).execute();
       for (const p of await routerPorts(trx, row.id)) await deletePort(w, p.id);
       await trx.deleteFrom('router_routes').where('router_id', '=', row.id).execute();
+      await trx.deleteFrom('conntrack_helpers').where('router_id', '=', row.id).execute();
       await trx.deleteFrom('routers').where('id', '=', row.id).execute();
     },
 

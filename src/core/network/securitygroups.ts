@@ -8,6 +8,8 @@ import type { RequestContext } from '../context.js';
 import type { UnitOfWork, Work } from '../work.js';
 import { DomainError, conflict, notFound } from '../errors.js';
 import { string, toBoolean, uuid, uuidOrNone, values as valuesV } from './attributes.js';
+import { checkQuota } from './quotas.js';
+import { ACCESS_SHARED, type RbacObjectType, deleteObjectPolicies, isSharedWith, sharedIds, sharedWith } from './rbac.js';
 import type { ResourceOps } from './registry.js';
 import { type ResourceDef, bumpRevision, insertRow, standardAttrs, toColumns, updateRow } from './resource.js';
 
@@ -132,11 +134,21 @@ export const securityGroupDef: ResourceDef<'security_groups', SecurityGroupCompu
     stateful: { post: true, put: true, default: true, filter: true, column: 'stateful', codec: 'bool', convert: toBoolean },
     tenant_id: standardAttrs().tenant_id,
     description: standardAttrs().description,
-    shared: { filter: true },
+    // Derived from RBAC policies (rbac-security-groups); a special filter (security-groups-shared-filtering).
+    shared: {},
     security_group_rules: {},
-    ...(({ tenant_id: _t, description: _d, ...rest }) => rest)(standardAttrs()),
+    ...(({ tenant_id: _t, description: _d, project_id: _p, ...rest }) => rest)(standardAttrs()),
+    project_id: standardAttrs().project_id,
   },
-  async load(q, rows) {
+  // Members also read groups shared with them.
+  sharedWhere: (eb, ctx) => sharedWith(eb, 'security_group', 'security_groups.id', ctx),
+  specialFilters: {
+    shared: (eb, values, ctx) => {
+      const shared = sharedWith(eb, 'security_group', 'security_groups.id', ctx);
+      return toBoolean(values[0]) ? shared : eb.not(shared);
+    },
+  },
+  async load(q, rows, ctx) {
     const rulesOf = new Map<string, Array<Record<string, unknown>>>();
     for (const r of rows) {
       const rules: Array<Record<string, unknown>> = [];
@@ -144,6 +156,8 @@ export const securityGroupDef: ResourceDef<'security_groups', SecurityGroupCompu
       r.__shared = false;
       rulesOf.set(r.id, rules);
     }
+    const shared = await sharedIds(q, 'security_group', [...rulesOf.keys()], ctx);
+    for (const r of rows) if (shared.has(r.id)) r.__shared = true;
     for (const chunk of chunks([...rulesOf.keys()], IN_CHUNK)) {
       const rules = await q
         .selectFrom('security_group_rules')
@@ -179,12 +193,25 @@ export const securityGroupRuleDef: ResourceDef<'security_group_rules'> = {
     normalized_cidr: { filter: true, sort: true, column: 'normalized_cidr' },
     // No format check: a malformed id is simply a group that does not exist (404), as in Neutron.
     remote_group_id: { post: true, default: null, filter: true, sort: true, column: 'remote_group_id' },
-    ...(({ tenant_id: _t, tags: _g, ...rest }) => rest)(standardAttrs({ tags: false })),
+    ...(({ tenant_id: _t, tags: _g, project_id: _p, ...rest }) => rest)(standardAttrs({ tags: false })),
+    project_id: standardAttrs().project_id,
   },
-  // Rules of groups a member can see (its own groups) are what it sees.
-  sharedWhere: undefined,
+  // A member reads its own rules and the rules of its groups, whoever wrote them (Neutron's
+  // get_security_group_rule: the rule's project or the group's owner).
+  sharedWhere: (eb, ctx) =>
+    eb.exists(
+      eb
+        .selectFrom('security_groups')
+        .select('security_groups.id')
+        .whereRef('security_groups.id', '=', 'security_group_rules.security_group_id')
+        .where('security_groups.project_id', '=', ctx.projectId ?? ''),
+    ),
 };
 
+/**
+ * A rule as its group embeds it: the rule's own attributes plus `standard_attr_id` and `tags`,
+ * which Neutron's security group dict carries for each rule (its own rule answers do not).
+ */
 export function renderRule(rule: SecurityGroupRulesTable): Record<string, unknown> {
   return {
     id: rule.id,
@@ -199,10 +226,12 @@ export function renderRule(rule: SecurityGroupRulesTable): Record<string, unknow
     remote_address_group_id: rule.remote_address_group_id,
     normalized_cidr: rule.normalized_cidr,
     remote_group_id: rule.remote_group_id,
+    standard_attr_id: rule.standard_attr_id,
     description: rule.description,
+    tags: [],
+    revision_number: rule.revision_number,
     created_at: rule.created_at,
     updated_at: rule.updated_at,
-    revision_number: rule.revision_number,
     project_id: rule.project_id,
   };
 }
@@ -210,9 +239,19 @@ export function renderRule(rule: SecurityGroupRulesTable): Record<string, unknow
 /** What a new rule says; the rest of its row is filled in (no protocol, ports or remote: any). */
 type RuleSpec = Pick<SecurityGroupRulesTable, 'direction' | 'ethertype'> & Partial<SecurityGroupRulesTable>;
 
+/** The next standard attribute id of a rule (Neutron's global standardattributes id; unique here per rule). */
+async function nextStandardAttrId(trx: Tx): Promise<number> {
+  const row = await trx
+    .selectFrom('security_group_rules')
+    .select(({ fn }) => fn.max('standard_attr_id').as('max'))
+    .executeTakeFirst();
+  return Number(row?.max ?? 0) + 1;
+}
+
 async function insertRule(trx: Tx, projectId: string, sgId: string, r: RuleSpec): Promise<string> {
   const id = newUuid();
   const now = isoSeconds();
+  const standardAttrId = await nextStandardAttrId(trx);
   await trx
     .insertInto('security_group_rules')
     .values({
@@ -228,10 +267,12 @@ async function insertRule(trx: Tx, projectId: string, sgId: string, r: RuleSpec)
       remote_group_id: r.remote_group_id ?? null,
       remote_address_group_id: r.remote_address_group_id ?? null,
       normalized_cidr: r.normalized_cidr ?? null,
-      description: r.description ?? '',
+      // The rules Neutron makes itself have no description (NULL).
+      description: r.description ?? null,
       created_at: now,
       updated_at: now,
       revision_number: 0,
+      standard_attr_id: standardAttrId,
     })
     .execute();
   return id;
@@ -262,11 +303,13 @@ export async function ensureDefaultSecurityGroup(w: Work, projectId: string): Pr
   return id;
 }
 
-/** Groups a port of `projectId` may use: the project's own (admins may use any). */
+/** Groups a port of `projectId` may use: the project's own and those shared with it (admins may use any). */
 export async function checkPortGroups(trx: Tx, ctx: RequestContext, projectId: string, ids: string[]): Promise<void> {
   if (ids.length === 0) return;
   const rows = await trx.selectFrom('security_groups').select(['id', 'project_id', 'stateful']).where('id', 'in', ids).execute();
-  const valid = new Set(rows.filter((g) => ctx.isAdmin || g.project_id === projectId).map((g) => g.id));
+  const foreign = rows.filter((g) => !ctx.isAdmin && g.project_id !== projectId).map((g) => g.id);
+  const shared = await sharedIds(trx, 'security_group', foreign, { ...ctx, projectId });
+  const valid = new Set(rows.filter((g) => ctx.isAdmin || g.project_id === projectId || shared.has(g.id)).map((g) => g.id));
   const missing = ids.filter((id) => !valid.has(id));
   if (missing.length) throw sgNotFound(missing.join(', '));
   if (new Set(rows.map((r) => r.stateful)).size > 1) {
@@ -401,9 +444,35 @@ function validateRule(r: RuleRequest): void {
 
 async function visibleGroup(q: Q, ctx: RequestContext, id: string): Promise<SecurityGroupsTable> {
   const g = await q.selectFrom('security_groups').selectAll().where('id', '=', id).executeTakeFirst();
-  if (!g || (!ctx.isAdmin && g.project_id !== ctx.projectId)) throw sgNotFound(id);
+  if (!g || (!ctx.isAdmin && g.project_id !== ctx.projectId && !(await isSharedWith(q, 'security_group', id, ctx.projectId)))) throw sgNotFound(id);
   return g;
 }
+
+/** An address group a rule may name: the caller's own or one shared with it (admins: any). */
+async function visibleAddressGroup(q: Q, ctx: RequestContext, id: string): Promise<void> {
+  const g = await q.selectFrom('address_groups').select(['id', 'project_id']).where('id', '=', id).executeTakeFirst();
+  if (!g || (!ctx.isAdmin && g.project_id !== ctx.projectId && !(await isSharedWith(q, 'address_group', id, ctx.projectId)))) {
+    throw notFound('AddressGroupNotFound', `Address group ${id} could not be found.`);
+  }
+}
+
+/** Security groups in the RBAC engine (rbac-security-groups): ports using a group depend on access to it. */
+export const securityGroupRbacType: RbacObjectType = {
+  type: 'security_group',
+  table: 'security_groups',
+  actions: [ACCESS_SHARED],
+  notFound: sgNotFound,
+  callback: 'neutron.objects.securitygroup.RbacNeutronDbObjectMixin.validate_rbac_policy_change',
+  async boundProjects(q, id) {
+    const rows = await q
+      .selectFrom('port_security_groups as psg')
+      .innerJoin('ports as p', 'p.id', 'psg.port_id')
+      .select('p.project_id')
+      .where('psg.security_group_id', '=', id)
+      .execute();
+    return new Set(rows.map((r) => r.project_id));
+  },
+};
 
 /**
  * Neutron makes the listed project's default group when groups (or rules) are listed: the
@@ -434,6 +503,8 @@ export function securityGroupOps(uow: UnitOfWork): ResourceOps<'security_groups'
         throw conflict('SecurityGroupDefaultAlreadyExists', 'Default security group already exists.');
       }
       await ensureDefaultSecurityGroup(w, project);
+      // The group's two egress rules count against the rule quota (Neutron checks them with the group).
+      await checkQuota(trx, project, 'security_group_rule', 2);
       return createGroup(trx, project, v.name as string, v.description as string, v.stateful as boolean, false);
     },
     async update(w, _ctx, row, p) {
@@ -461,6 +532,7 @@ export function securityGroupOps(uow: UnitOfWork): ResourceOps<'security_groups'
       // Rules elsewhere that point at this group go with it, as in Neutron (FK cascade).
       await trx.deleteFrom('security_group_rules').where('remote_group_id', '=', row.id).execute();
       await trx.deleteFrom('tags').where('resource_type', '=', 'security_group').where('resource_id', '=', row.id).execute();
+      await deleteObjectPolicies(trx, 'security_group', row.id);
       await trx.deleteFrom('security_groups').where('id', '=', row.id).execute();
     },
   };
@@ -489,11 +561,9 @@ export function securityGroupRuleOps(uow: UnitOfWork): ResourceOps<'security_gro
         description: v.description as string,
       };
       const group = await visibleGroup(trx, ctx, r.security_group_id);
-      // Rules belong to the group's project, whoever of its admins writes them.
-      if (!p.given.has('tenant_id') && !p.given.has('project_id')) r.project_id = group.project_id;
       validateRule(r);
       if (r.remote_group_id) await visibleGroup(trx, ctx, r.remote_group_id);
-      if (r.remote_address_group_id) throw notFound('AddressGroupNotFound', `Address group ${r.remote_address_group_id} could not be found.`);
+      if (r.remote_address_group_id) await visibleAddressGroup(trx, ctx, r.remote_address_group_id);
       const existing = await trx.selectFrom('security_group_rules').selectAll().where('security_group_id', '=', group.id).execute();
       const key = ruleKey(r);
       const dup = existing.find((e) => ruleKey(e) === key);

@@ -1,11 +1,15 @@
 import type { Store } from '../../store/db.js';
 import type { RequestContext } from '../context.js';
-import { DomainError, httpBadRequest, notFound } from '../errors.js';
+import type { Expression, SqlBool } from 'kysely';
+import type { Q } from '../../store/db.js';
+import { DomainError, invalidInput, notFound, resourceNotFound } from '../errors.js';
 import type { NetworkKind, UnitOfWork, Work } from '../work.js';
-import { uniqueStrings } from './attributes.js';
+import { string as stringV, uniqueStrings } from './attributes.js';
 import { checkQuota } from './quotas.js';
-import type { ResourceOps } from './registry.js';
+import { RbacTypes } from './rbac.js';
+import type { AnswerExtras, ResourceOps } from './registry.js';
 import {
+  type EngineEb,
   type ListOptions,
   type NeutronTable,
   type ResourceDef,
@@ -13,6 +17,7 @@ import {
   type RevisedTable,
   type RowOf,
   type StatusTable,
+  type View,
   assertOwner,
   bumpRevision,
   checkRevision,
@@ -35,10 +40,10 @@ export const MAX_TAGS = 50;
 
 /** Neutron operations inside a caller's unit of work (see NetworkService.within). */
 export interface NetworkOps {
-  /** Create one object (or a bulk body); returns the new ids. */
-  create(ctx: RequestContext, collection: string, body: unknown): Promise<string[]>;
-  update(ctx: RequestContext, collection: string, id: string, body: unknown, ifMatch?: number): Promise<void>;
-  delete(ctx: RequestContext, collection: string, id: string, ifMatch?: number): Promise<void>;
+  /** Create one object (or a bulk body); returns the new ids. `parent`: a sub-resource's parent id. */
+  create(ctx: RequestContext, collection: string, body: unknown, parent?: string): Promise<string[]>;
+  update(ctx: RequestContext, collection: string, id: string, body: unknown, ifMatch?: number, parent?: string): Promise<void>;
+  delete(ctx: RequestContext, collection: string, id: string, ifMatch?: number, parent?: string): Promise<void>;
 }
 
 /** Tagged resources carry all of Neutron's standard attributes, their revision included. */
@@ -58,6 +63,45 @@ export interface ListResult {
   links?: Array<{ rel: string; href: string }>;
 }
 
+/** The tag extension's own not-found for an object the caller cannot see. */
+const tagResourceNotFound = (def: ResourceDef, id: string) => notFound('TagResourceNotFound', `Resource ${def.collection} ${id} could not be found.`);
+
+/** tagging.validate_tag: a string of at most 255 characters. */
+function checkTag(tag: string): void {
+  const reason = stringV(MAX_TAG_LEN)(tag);
+  if (reason) throw invalidInput(reason);
+}
+
+/** Where a resource is registered: its URL segment, under its parent's for a sub-resource. */
+export function collectionKey(def: Pick<ResourceDef, 'path' | 'collection' | 'parent'>): string {
+  const own = def.path ?? def.collection;
+  return def.parent ? `${def.parent.path}/:parent/${own}` : own;
+}
+
+/** A sub-resource is found only under its own parent. */
+function checkParent(def: ResourceDef, row: object, id: string, parent: string | undefined): void {
+  if (!def.parent) return;
+  const value = new Map(Object.entries(row)).get(def.parent.column);
+  if (value !== parent) throw def.notFound ? def.notFound(id) : resourceNotFound(def.label, id);
+}
+
+/** An update's answer with the keys the resource echoes (see AnswerExtras). */
+function withExtras(out: Record<string, unknown>, extras: AnswerExtras, order: readonly string[]): Record<string, unknown> {
+  const inPlace = extras.inPlace ?? {};
+  const merged: Record<string, unknown> = {};
+  for (const k of order) {
+    if (Object.hasOwn(inPlace, k)) merged[k] = inPlace[k];
+    else if (Object.hasOwn(out, k)) merged[k] = out[k];
+  }
+  for (const [k, v] of Object.entries(out)) if (!Object.hasOwn(merged, k)) merged[k] = v;
+  for (const [k, v] of Object.entries(inPlace)) if (!Object.hasOwn(merged, k)) merged[k] = v;
+  for (const [k, v] of Object.entries(extras.end ?? {})) {
+    delete merged[k];
+    merged[k] = v;
+  }
+  return merged;
+}
+
 const methodNotAllowed = () =>
   new DomainError(
     'method_not_allowed',
@@ -72,6 +116,8 @@ const methodNotAllowed = () =>
  */
 export class NetworkService {
   private readonly byCollection = new Map<string, ResourceOps>();
+  /** The RBAC object types served (`rbac-policies`): each module registers its own. */
+  readonly rbac = new RbacTypes();
 
   constructor(readonly uow: UnitOfWork) {}
 
@@ -85,7 +131,7 @@ export class NetworkService {
    * so a `ResourceOps<'ports'>` may stand there (the one cast).
    */
   register<T extends NeutronTable, C extends object>(ops: ResourceOps<T, C>): void {
-    this.byCollection.set(ops.def.path ?? ops.def.collection, ops as ResourceOps);
+    this.byCollection.set(collectionKey(ops.def), ops as ResourceOps);
   }
 
   /** The resource served at URL segment `path` (`networks`, `security-groups` …). */
@@ -97,44 +143,86 @@ export class NetworkService {
     return [...this.byCollection.keys()];
   }
 
-  async list(ctx: RequestContext, collection: string, query: Map<string, string[]>, url?: URL): Promise<ListResult> {
+  async list(ctx: RequestContext, collection: string, query: Map<string, string[]>, url?: URL, parent?: string): Promise<ListResult> {
     const ops = this.mustGet(collection);
     const opts = parseListOptions(ops.def, query);
+    const under = await this.parentScope(this.store.db, ops.def, ctx, parent);
     if (ops.beforeList) await ops.beforeList(ctx, opts.filters);
-    return this.listWith(ctx, ops.def, opts, url);
+    return this.listWith(ctx, ops.def, opts, url, under);
   }
 
-  async listWith<T extends ResourceTable, C extends object>(ctx: RequestContext, def: ResourceDef<T, C>, opts: ListOptions, url?: URL): Promise<ListResult> {
+  async listWith<T extends ResourceTable, C extends object>(
+    ctx: RequestContext,
+    def: ResourceDef<T, C>,
+    opts: ListOptions,
+    url?: URL,
+    extraWhere?: (eb: EngineEb) => Expression<SqlBool>,
+  ): Promise<ListResult> {
     const db = this.store.db;
-    const rows = await listRows(db, def, ctx, opts);
+    const rows = await listRows(db, def, ctx, opts, extraWhere);
     const items = await renderRows(db, def, ctx, rows, opts.fields);
     return { items, links: url ? pageLinks(url, rows, opts) : undefined };
   }
 
-  async show(ctx: RequestContext, collection: string, id: string, fields?: string[]): Promise<Record<string, unknown>> {
+  async show(ctx: RequestContext, collection: string, id: string, fields?: string[], parent?: string): Promise<Record<string, unknown>> {
     const ops = this.mustGet(collection);
+    await this.parentScope(this.store.db, ops.def, ctx, parent);
     const row = await getRow(this.store.db, ops.def, ctx, id);
+    checkParent(ops.def, row, id, parent);
     const [item] = await renderRows(this.store.db, ops.def, ctx, [row], fields);
     return item;
   }
 
   /** POST: one object or, for bulk-capable resources, many, all in one transaction. */
-  async create(ctx: RequestContext, collection: string, body: unknown): Promise<{ bulk: boolean; items: Record<string, unknown>[] }> {
+  async create(ctx: RequestContext, collection: string, body: unknown, parent?: string): Promise<{ bulk: boolean; items: Record<string, unknown>[] }> {
     const def = this.mustGet(collection).def;
     const bulk = typeof body === 'object' && body !== null && def.collection in body && def.bulk === true;
-    const ids = await this.uow.run((w) => this.within(w).create(ctx, collection, body));
-    return { bulk, items: await this.renderIds(ctx, def, ids) };
+    const ids = await this.uow.run((w) => this.within(w).create(ctx, collection, body, parent));
+    return { bulk, items: await this.renderIds(ctx, def, ids, bulk ? 'bulk' : 'create') };
   }
 
-  async update(ctx: RequestContext, collection: string, id: string, body: unknown, ifMatch?: number): Promise<Record<string, unknown>> {
+  async update(ctx: RequestContext, collection: string, id: string, body: unknown, ifMatch?: number, parent?: string): Promise<Record<string, unknown>> {
     const def = this.mustGet(collection).def;
-    await this.uow.run((w) => this.within(w).update(ctx, collection, id, body, ifMatch));
-    const [out] = await this.renderIds(ctx, def, [id]);
-    return out;
+    const extras = await this.uow.run((w) => this.updateEchoing(w, ctx, collection, id, body, ifMatch, parent));
+    const [out] = await this.renderIds(ctx, def, [id], 'update');
+    return extras ? withExtras(out, extras, def.order?.update ?? def.order?.show ?? Object.keys(def.attrs)) : out;
   }
 
-  async delete(ctx: RequestContext, collection: string, id: string, ifMatch?: number): Promise<void> {
-    await this.uow.run((w) => this.within(w).delete(ctx, collection, id, ifMatch));
+  /** `within(w).update`, keeping what the resource's update echoes for the answer. */
+  private async updateEchoing(w: Work, ctx: RequestContext, collection: string, id: string, body: unknown, ifMatch?: number, parent?: string) {
+    let extras: AnswerExtras | undefined;
+    await this.within(w, (e) => {
+      extras = e;
+    }).update(ctx, collection, id, body, ifMatch, parent);
+    return extras;
+  }
+
+  async delete(ctx: RequestContext, collection: string, id: string, ifMatch?: number, parent?: string): Promise<void> {
+    await this.uow.run((w) => this.within(w).delete(ctx, collection, id, ifMatch, parent));
+  }
+
+  /**
+   * A sub-resource's parent must be the caller's to see; its children are listed under it. Returns
+   * the list condition (none for top-level resources).
+   */
+  private async parentScope(
+    q: Q,
+    def: ResourceDef,
+    ctx: RequestContext,
+    parent: string | undefined,
+  ): Promise<((eb: EngineEb) => Expression<SqlBool>) | undefined> {
+    if (!def.parent) return undefined;
+    const spec = def.parent;
+    const parentOps = this.byCollection.get(spec.path);
+    if (parent === undefined || !parentOps) throw notFound('HTTPNotFound', 'The resource could not be found.');
+    try {
+      await getRow(q, parentOps.def, ctx, parent);
+    } catch (e) {
+      if (spec.notFound && e instanceof DomainError && e.kind === 'not_found') throw spec.notFound(parent);
+      throw e;
+    }
+    const column = `${def.table}.${spec.column}`;
+    return (eb) => eb(column, '=', parent);
   }
 
   /**
@@ -142,13 +230,14 @@ export class NetworkService {
    * and their own rows together (Nova's server build and delete, Octavia's VIP port): all of it
    * commits or none of it does, with quota, validation and policy as for the API.
    */
-  within(w: Work): NetworkOps {
+  within(w: Work, onExtras?: (extras: AnswerExtras) => void): NetworkOps {
     return {
-      create: async (ctx, collection, body) => {
+      create: async (ctx, collection, body, parent) => {
         const ops = this.mustGet(collection);
         const def = ops.def;
         if (!ops.create) throw methodNotAllowed();
-        const prepared = unwrapBody(def, body, true).map((item) => prepareCreate(def, ctx, item));
+        await this.parentScope(w.trx, def, ctx, parent);
+        const prepared = unwrapBody(def, body, true).map((item) => ({ ...prepareCreate(def, ctx, item), parent }));
         const ids: string[] = [];
         for (const p of prepared) {
           const project = p.values.project_id as string;
@@ -159,23 +248,28 @@ export class NetworkService {
         }
         return ids;
       },
-      update: async (ctx, collection, id, body, ifMatch) => {
+      update: async (ctx, collection, id, body, ifMatch, parent) => {
         const ops = this.mustGet(collection);
         const def = ops.def;
         if (!ops.update) throw methodNotAllowed();
+        await this.parentScope(w.trx, def, ctx, parent);
         const [item] = unwrapBody(def, body, false);
-        const p = prepareUpdate(def, ctx, item);
+        const p = { ...prepareUpdate(def, ctx, item), parent };
         const row = await getRowForUpdate(w, def, ctx, id);
+        checkParent(def, row, id, parent);
         assertOwner(def, ctx, row, 'update');
         checkRevision(ifMatch, row);
-        await ops.update(w, ctx, row, p);
+        const extras = await ops.update(w, ctx, row, p);
+        if (extras && onExtras) onExtras(extras);
         w.changed(def.name, id, row.project_id, 'update');
       },
-      delete: async (ctx, collection, id, ifMatch) => {
+      delete: async (ctx, collection, id, ifMatch, parent) => {
         const ops = this.mustGet(collection);
         const def = ops.def;
         if (!ops.delete) throw methodNotAllowed();
+        await this.parentScope(w.trx, def, ctx, parent);
         const row = await getRowForUpdate(w, def, ctx, id);
+        checkParent(def, row, id, parent);
         assertOwner(def, ctx, row, 'delete');
         checkRevision(ifMatch, row);
         await ops.delete(w, ctx, row);
@@ -186,16 +280,19 @@ export class NetworkService {
   }
 
   async action(ctx: RequestContext, collection: string, id: string, action: string, body: unknown): Promise<unknown> {
+    return this.uow.run((w) => this.actionWithin(w, ctx, collection, id, action, body));
+  }
+
+  /** A member action inside a caller's unit of work (auto-allocation plugs its router in). */
+  async actionWithin(w: Work, ctx: RequestContext, collection: string, id: string, action: string, body: unknown): Promise<unknown> {
     const ops = this.mustGet(collection);
     const fn = ops.actions?.get(action);
     if (!fn) throw notFound('HTTPNotFound', 'The resource could not be found.');
-    return this.uow.run(async (w) => {
-      const row = await getRowForUpdate(w, ops.def, ctx, id);
-      assertOwner(ops.def, ctx, row, 'update');
-      const out = await fn(w, ctx, row, body);
-      w.changed(ops.def.name, id, row.project_id, 'update');
-      return out;
-    });
+    const row = await getRowForUpdate(w, ops.def, ctx, id);
+    assertOwner(ops.def, ctx, row, 'update');
+    const out = await fn(w, ctx, row, body);
+    w.changed(ops.def.name, id, row.project_id, 'update');
+    return out;
   }
 
   /**
@@ -216,7 +313,7 @@ export class NetworkService {
 
   async tags(ctx: RequestContext, collection: string, id: string): Promise<string[]> {
     const def = this.taggable(collection);
-    await getRow(this.store.db, def, ctx, id);
+    await this.tagParent(ctx, def, id);
     const rows = await this.store.db
       .selectFrom('tags')
       .select('tag')
@@ -228,16 +325,19 @@ export class NetworkService {
   }
 
   async hasTag(ctx: RequestContext, collection: string, id: string, tag: string): Promise<boolean> {
+    checkTag(tag);
     return (await this.tags(ctx, collection, id)).includes(tag);
   }
 
+  /** PUT …/tags: Neutron answers the tags as the body gave them. */
   async replaceTags(ctx: RequestContext, collection: string, id: string, body: unknown): Promise<string[]> {
     const def = this.taggable(collection);
-    const tags = (body as { tags?: unknown } | undefined)?.tags;
+    if (typeof body !== 'object' || body === null || Array.isArray(body) || !Object.hasOwn(body, 'tags')) throw invalidInput('Invalid tags body');
+    const tags = (body as { tags?: unknown }).tags;
     const reason = uniqueStrings(MAX_TAG_LEN)(tags);
-    if (reason) throw httpBadRequest(`Invalid input for tags. Reason: ${reason}.`);
+    if (reason) throw invalidInput(reason);
     const list = tags as string[];
-    if (list.length > MAX_TAGS) throw httpBadRequest(`Invalid input for tags. Reason: The number of tags exceeds the limit ${MAX_TAGS}.`);
+    if (list.length > MAX_TAGS) throw invalidInput(`The number of tags exceeds the limit ${MAX_TAGS}`);
     await this.uow.run(async (w) => {
       const { trx } = w;
       await this.ownedForTags(w, ctx, def, id);
@@ -245,13 +345,12 @@ export class NetworkService {
       for (const t of list) await trx.insertInto('tags').values({ resource_type: def.name, resource_id: id, tag: t }).execute();
       await bumpRevision(trx, def.table, id);
     });
-    return [...list].sort();
+    return [...list];
   }
 
   async addTag(ctx: RequestContext, collection: string, id: string, tag: string): Promise<void> {
     const def = this.taggable(collection);
-    const reason = uniqueStrings(MAX_TAG_LEN)([tag]);
-    if (reason || tag === '') throw httpBadRequest(`Invalid input for tag. Reason: ${reason ?? "'' Blank strings are not permitted"}.`);
+    checkTag(tag);
     await this.uow.run(async (w) => {
       const { trx } = w;
       await this.ownedForTags(w, ctx, def, id);
@@ -269,7 +368,7 @@ export class NetworkService {
         .where('resource_type', '=', def.name)
         .where('resource_id', '=', id)
         .executeTakeFirst();
-      if (Number(n?.n ?? 0) >= MAX_TAGS) throw httpBadRequest(`Invalid input for tags. Reason: The number of tags exceeds the limit ${MAX_TAGS}.`);
+      if (Number(n?.n ?? 0) >= MAX_TAGS) throw invalidInput(`The number of tags exceeds the limit ${MAX_TAGS}`);
       await trx.insertInto('tags').values({ resource_type: def.name, resource_id: id, tag }).execute();
       await bumpRevision(trx, def.table, id);
     });
@@ -277,6 +376,7 @@ export class NetworkService {
 
   async deleteTag(ctx: RequestContext, collection: string, id: string, tag?: string): Promise<void> {
     const def = this.taggable(collection);
+    if (tag !== undefined) checkTag(tag);
     await this.uow.run(async (w) => {
       const { trx } = w;
       await this.ownedForTags(w, ctx, def, id);
@@ -290,9 +390,25 @@ export class NetworkService {
     });
   }
 
+  /** The tagged object as the caller sees it; one it cannot see is TagResourceNotFound. */
+  private async tagParent(ctx: RequestContext, def: ResourceDef<TaggedTable>, id: string): Promise<void> {
+    try {
+      await getRow(this.store.db, def, ctx, id);
+    } catch (e) {
+      if (e instanceof DomainError && e.kind === 'not_found') throw tagResourceNotFound(def, id);
+      throw e;
+    }
+  }
+
   /** The object whose tags change, locked, after the owner check; its change is recorded. */
   private async ownedForTags(w: Work, ctx: RequestContext, def: ResourceDef<TaggedTable>, id: string): Promise<RowOf<TaggedTable>> {
-    const row = await getRowForUpdate(w, def, ctx, id);
+    let row: RowOf<TaggedTable>;
+    try {
+      row = await getRowForUpdate(w, def, ctx, id);
+    } catch (e) {
+      if (e instanceof DomainError && e.kind === 'not_found') throw tagResourceNotFound(def, id);
+      throw e;
+    }
     assertOwner(def, ctx, row, 'update');
     w.changed(def.name, id, row.project_id, 'update');
     return row;
@@ -307,13 +423,18 @@ export class NetworkService {
 
   // ------------------------------------------------------------ helpers
 
-  async renderIds<T extends ResourceTable, C extends object>(ctx: RequestContext, def: ResourceDef<T, C>, ids: string[]): Promise<Record<string, unknown>[]> {
+  async renderIds<T extends ResourceTable, C extends object>(
+    ctx: RequestContext,
+    def: ResourceDef<T, C>,
+    ids: string[],
+    view: View = 'show',
+  ): Promise<Record<string, unknown>[]> {
     if (ids.length === 0) return [];
     const rows = await rowsById(this.store.db, def, ids);
     const order = new Map(ids.map((id, i) => [id, i]));
     rows.sort((a, b) => order.get(a.id)! - order.get(b.id)!);
     // The caller just made or changed these: render them with its own rights.
-    return renderRows(this.store.db, def, ctx, rows);
+    return renderRows(this.store.db, def, ctx, rows, undefined, view);
   }
 
   private mustGet(collection: string): ResourceOps {

@@ -11,10 +11,11 @@ import { type Cidr, type IpVersion, bitsOf, cidrToString, parseCidr } from '../.
 import { type Range, cidrRange, cidrTexts, intersects, isSubset, rangesOf, subtract, toCidrs } from '../../util/ipset.js';
 import type { RequestContext } from '../context.js';
 import type { Work } from '../work.js';
-import { DomainError, conflict, invalidInput, neutronBadRequest, resourceNotFound } from '../errors.js';
-import { type Validator, NOT_SPECIFIED, nonNegative, notEmptyString, subnetCidr, toBoolean, toInt, uuid } from './attributes.js';
+import { DomainError, conflict, invalidInput, neutronBadRequest, notFound, resourceNotFound } from '../errors.js';
+import { type Validator, NOT_SPECIFIED, nonNegative, notEmptyString, subnetCidr, toBoolean, toInt, uuid, uuidOrNone } from './attributes.js';
+import { ACCESS_SHARED, type RbacObjectType, RbacRefused, WILDCARD, deleteObjectPolicies, insertPolicy, isSharedWith, sharedIds, sharedWith } from './rbac.js';
 import { type ResourceOps, actionMap } from './registry.js';
-import { type ResourceDef, bumpRevision, insertRow, renderRows, standardAttrs, updateRow } from './resource.js';
+import { type ResourceDef, omitted, bumpRevision, insertRow, renderRows, standardAttrs, updateRow } from './resource.js';
 
 /** type:subnet_list, worded as neutron-lib words it. */
 const subnetList: Validator = (v) => {
@@ -30,11 +31,38 @@ const subnetList: Validator = (v) => {
 /** Attributes computed for rendering: prefixes, and prefix lengths as the strings Neutron answers. */
 interface SubnetpoolComputed {
   prefixes: string[];
-  default_prefixlen: string;
-  min_prefixlen: string;
-  max_prefixlen: string;
-  address_scope_id: null;
+  default_prefixlen: string | number;
+  min_prefixlen: string | number;
+  max_prefixlen: string | number;
+  default_quota: number | null;
+  address_scope_id: string | null;
+  shared: boolean;
 }
+
+/**
+ * A pool's update answer is the object's own dict (SubnetPool.to_dict): another order, prefix
+ * lengths as numbers, and no default_quota or address_scope_id while they are unset.
+ */
+const UPDATE_ORDER = [
+  'id',
+  'project_id',
+  'name',
+  'ip_version',
+  'default_prefixlen',
+  'min_prefixlen',
+  'max_prefixlen',
+  'shared',
+  'is_default',
+  'default_quota',
+  'address_scope_id',
+  'revision_number',
+  'description',
+  'created_at',
+  'updated_at',
+  'tenant_id',
+  'prefixes',
+  'tags',
+];
 
 export const subnetpoolDef: ResourceDef<'subnetpools', SubnetpoolComputed> = {
   name: 'subnetpool',
@@ -61,7 +89,8 @@ export const subnetpoolDef: ResourceDef<'subnetpools', SubnetpoolComputed> = {
     min_prefixlen: { post: true, put: true, default: NOT_SPECIFIED, filter: true, sort: true, column: 'min_prefixlen', convert: toInt, validate: nonNegative },
     max_prefixlen: { post: true, put: true, default: NOT_SPECIFIED, filter: true, sort: true, column: 'max_prefixlen', convert: toInt, validate: nonNegative },
     is_default: { post: true, put: true, default: false, filter: true, sort: true, adminOnly: true, column: 'is_default', codec: 'bool', convert: toBoolean },
-    shared: { post: true, default: false, filter: true, sort: true, adminOnly: true, column: 'shared', codec: 'bool', convert: toBoolean },
+    // Derived from RBAC policies (rbac-subnetpool); the column caches the wildcard policy.
+    shared: { post: true, default: false, sort: true, adminOnly: true, column: 'shared', codec: 'bool', convert: toBoolean },
     prefixes: { post: true, put: true, validate: subnetList },
     ip_version: { filter: true, sort: true, column: 'ip_version', codec: 'int', convert: toInt },
     default_quota: {
@@ -75,22 +104,40 @@ export const subnetpoolDef: ResourceDef<'subnetpools', SubnetpoolComputed> = {
       convert: toInt,
       validate: nonNegative,
     },
-    address_scope_id: {},
-    ...(({ tenant_id: _t, ...rest }) => rest)(standardAttrs()),
+    address_scope_id: { post: true, put: true, default: NOT_SPECIFIED, filter: true, sort: true, column: 'address_scope_id', validate: uuidOrNone },
+    ...(({ tenant_id: _t, project_id: _p, ...rest }) => rest)(standardAttrs()),
+    project_id: standardAttrs().project_id,
   },
-  // A shared pool is readable by every project.
-  sharedWhere: (eb) => eb('subnetpools.shared', '=', 1),
-  async load(q, rows) {
+  order: { update: UPDATE_ORDER },
+  // Pools shared with the caller (or everyone) are readable.
+  sharedWhere: (eb, ctx) => eb.or([eb('subnetpools.shared', '=', 1), sharedWith(eb, 'subnetpool', 'subnetpools.id', ctx)]),
+  specialFilters: {
+    shared: (eb, values, ctx) => {
+      const shared = sharedWith(eb, 'subnetpool', 'subnetpools.id', ctx);
+      return toBoolean(values[0]) ? shared : eb.not(shared);
+    },
+  },
+  async load(q, rows, ctx, view) {
     const prefixesOf = new Map<string, string[]>();
+    const update = view === 'update';
     for (const r of rows) {
       r.__prefixes = [];
-      // Neutron answers prefix lengths as strings.
-      r.__default_prefixlen = String(r.default_prefixlen);
-      r.__min_prefixlen = String(r.min_prefixlen);
-      r.__max_prefixlen = String(r.max_prefixlen);
-      r.__address_scope_id = null;
+      // Neutron answers prefix lengths as strings (numbers in an update's answer).
+      r.__default_prefixlen = update ? r.default_prefixlen : String(r.default_prefixlen);
+      r.__min_prefixlen = update ? r.min_prefixlen : String(r.min_prefixlen);
+      r.__max_prefixlen = update ? r.max_prefixlen : String(r.max_prefixlen);
+      r.__default_quota = update && r.default_quota === null ? omitted() : r.default_quota;
+      r.__address_scope_id = update && r.address_scope_id === null ? omitted() : r.address_scope_id;
+      r.__shared = r.shared === 1;
       prefixesOf.set(r.id, []);
     }
+    const shared = await sharedIds(
+      q,
+      'subnetpool',
+      rows.filter((r) => r.shared !== 1).map((r) => r.id),
+      ctx,
+    );
+    for (const r of rows) if (shared.has(r.id)) r.__shared = true;
     for (const chunk of chunks([...prefixesOf.keys()], 500)) {
       const prefixes = await q.selectFrom('subnetpool_prefixes').select(['subnetpool_id', 'cidr']).where('subnetpool_id', 'in', chunk).execute();
       for (const p of prefixes) prefixesOf.get(p.subnetpool_id)?.push(p.cidr);
@@ -179,7 +226,7 @@ export function subnetpoolOps(): ResourceOps<'subnetpools', SubnetpoolComputed> 
   };
 
   /** Apply a new prefix list (superset of the old one, unless `allowShrink`) and bounds. */
-  const applyUpdate = async (trx: Tx, row: SubnetpoolsTable, values: Record<string, unknown>) => {
+  const applyUpdate = async (trx: Tx, ctx: RequestContext, row: SubnetpoolsTable, values: Record<string, unknown>) => {
     const oldPrefixes = await poolPrefixes(trx, row.id);
     let prefixes = oldPrefixes;
     if ('prefixes' in values) {
@@ -196,19 +243,22 @@ export function subnetpoolOps(): ResourceOps<'subnetpools', SubnetpoolComputed> 
     });
     if (spec.ipVersion !== row.ip_version) throw badRequest('PrefixVersionMismatch', 'Cannot mix IPv4 and IPv6 prefixes in a subnet pool.');
     if (values.is_default === true && row.is_default !== 1) await checkNoOtherDefault(trx, spec.ipVersion, row.id);
+    const scope = 'address_scope_id' in values ? (values.address_scope_id as string | null) : row.address_scope_id;
+    if (scope && (scope !== row.address_scope_id || 'prefixes' in values)) await checkAddressScope(trx, ctx, scope, row.id, spec.prefixes, spec.ipVersion);
     await writePrefixes(trx, row.id, spec.prefixes);
     const cols: Partial<SubnetpoolsTable> = { min_prefixlen: spec.min, max_prefixlen: spec.max, default_prefixlen: spec.def };
     if ('name' in values) cols.name = values.name as string;
     if ('description' in values) cols.description = values.description as string;
     if ('default_quota' in values) cols.default_quota = values.default_quota as number | null;
     if ('is_default' in values) cols.is_default = values.is_default ? 1 : 0;
+    if ('address_scope_id' in values) cols.address_scope_id = scope;
     await updateRow(trx, subnetpoolDef, row, cols);
   };
 
   return {
     def: subnetpoolDef,
     quota: 'subnetpool',
-    async create(w, _ctx, p) {
+    async create(w, ctx, p) {
       const { trx } = w;
       const v = p.values;
       const spec = readPool(v.prefixes as string[], {
@@ -218,6 +268,8 @@ export function subnetpoolOps(): ResourceOps<'subnetpools', SubnetpoolComputed> 
       });
       if (v.is_default) await checkNoOtherDefault(trx, spec.ipVersion);
       const id = newUuid();
+      const scope = (v.address_scope_id as string | null | undefined) ?? null;
+      if (scope) await checkAddressScope(trx, ctx, scope, id, spec.prefixes, spec.ipVersion);
       await insertRow(trx, subnetpoolDef, id, {
         project_id: v.project_id as string,
         name: v.name as string,
@@ -229,15 +281,25 @@ export function subnetpoolOps(): ResourceOps<'subnetpools', SubnetpoolComputed> 
         default_quota: (v.default_quota as number | undefined) ?? null,
         is_default: v.is_default ? 1 : 0,
         shared: v.shared ? 1 : 0,
-        address_scope_id: null,
+        address_scope_id: scope,
       });
       await writePrefixes(trx, id, spec.prefixes);
+      if (v.shared)
+        await insertPolicy(trx, {
+          project_id: v.project_id as string,
+          object_type: 'subnetpool',
+          object_id: id,
+          action: ACCESS_SHARED,
+          target_tenant: WILDCARD,
+        });
       return id;
     },
 
-    async update(w, _ctx, row, p) {
+    async update(w, ctx, row, p) {
       const { trx } = w;
-      await applyUpdate(trx, row, p.values);
+      await applyUpdate(trx, ctx, row, p.values);
+      // The answer names the address scope when the request set it, even to null.
+      if ('address_scope_id' in p.values) return { inPlace: { address_scope_id: p.values.address_scope_id } };
     },
 
     async delete(w, _ctx, row) {
@@ -245,6 +307,7 @@ export function subnetpoolOps(): ResourceOps<'subnetpools', SubnetpoolComputed> 
       const used = await trx.selectFrom('subnets').select('id').where('subnetpool_id', '=', row.id).executeTakeFirst();
       if (used) throw badRequest('SubnetPoolDeleteError', 'Unable to delete subnet pool: Subnet pool has existing allocations.');
       await trx.deleteFrom('subnetpool_prefixes').where('subnetpool_id', '=', row.id).execute();
+      await deleteObjectPolicies(trx, 'subnetpool', row.id);
       await trx.deleteFrom('subnetpools').where('id', '=', row.id).execute();
     },
 
@@ -252,7 +315,7 @@ export function subnetpoolOps(): ResourceOps<'subnetpools', SubnetpoolComputed> 
       async add_prefixes(w, ctx, row, body) {
         const { trx } = w;
         const add = prefixesFromBody(body);
-        if (add.length) await applyUpdate(trx, row, { prefixes: [...(await poolPrefixes(trx, row.id)), ...add] });
+        if (add.length) await applyUpdate(trx, ctx, row, { prefixes: [...(await poolPrefixes(trx, row.id)), ...add] });
         return { prefixes: (await rendered(trx, ctx, row.id)).prefixes };
       },
       async remove_prefixes(w, ctx, row, body) {
@@ -261,7 +324,7 @@ export function subnetpoolOps(): ResourceOps<'subnetpools', SubnetpoolComputed> 
         const current = rangesOf(await poolPrefixes(trx, row.id));
         if (remove.length && intersects(current, remove)) {
           if (intersects(await allocatedRanges(trx, row.id), remove)) {
-            throw badRequest('IllegalSubnetPoolPrefixUpdate', 'Illegal update to prefixes: One or more the prefixes to be removed is in use by a subnet.');
+            throw badRequest('IllegalSubnetPoolPrefixUpdate', 'Illegal update to prefixes: One or more the prefixes to be removed is in use by a subnet..');
           }
           const left = subtract(current, remove);
           if (left.length === 0) throw badRequest('EmptySubnetPoolPrefixList', 'Empty subnet pool prefix list.');
@@ -273,6 +336,79 @@ export function subnetpoolOps(): ResourceOps<'subnetpools', SubnetpoolComputed> 
     }),
   };
 }
+
+// ---------------------------------------------------------------- address scopes
+
+/**
+ * Neutron's _validate_address_scope_id: the scope must be the caller's own or shared with it, of
+ * the pool's IP version, and its pools' prefixes must not overlap.
+ */
+async function checkAddressScope(trx: Tx, ctx: RequestContext, scopeId: string, poolId: string, prefixes: string[], ipVersion: number): Promise<void> {
+  const scope = await trx.selectFrom('address_scopes').selectAll().where('id', '=', scopeId).executeTakeFirst();
+  const visible = scope && (ctx.isAdmin || scope.project_id === ctx.projectId || (await isSharedWith(trx, 'address_scope', scopeId, ctx.projectId)));
+  if (!scope || !visible) throw notFound('AddressScopeNotFound', `Address scope ${scopeId} could not be found.`);
+  if (scope.ip_version !== ipVersion) {
+    throw badRequest(
+      'IllegalSubnetPoolIpVersionAssociationToAddressScope',
+      `Illegal subnetpool association: subnetpool ${poolId} cannot associate with address scope ${scopeId} because subnetpool ip_version is not ${scope.ip_version}.`,
+    );
+  }
+  const others = await trx.selectFrom('subnetpools').select('id').where('address_scope_id', '=', scopeId).where('id', '!=', poolId).execute();
+  const mine = rangesOf(prefixes);
+  for (const o of others) {
+    if (intersects(rangesOf(await poolPrefixes(trx, o.id)), mine)) {
+      throw conflict('AddressScopePrefixConflict', 'Failed to associate address scope: subnetpools within an address scope must have unique prefixes.');
+    }
+  }
+}
+
+/** Subnet pools in the RBAC engine (rbac-subnetpool): subnets from a pool depend on access to it. */
+export const subnetpoolRbacType: RbacObjectType = {
+  type: 'subnetpool',
+  table: 'subnetpools',
+  actions: [ACCESS_SHARED],
+  notFound: (id) => resourceNotFound('Subnet pool', id, 'SubnetPool'),
+  callback: 'neutron.objects.subnetpool.RbacNeutronDbObjectMixin.validate_rbac_policy_change',
+  async boundProjects(q, id) {
+    const rows = await q.selectFrom('subnets').select('project_id').where('subnetpool_id', '=', id).execute();
+    return new Set(rows.map((r) => r.project_id));
+  },
+  // A pool in an address scope may only be shared where its scope reaches (SubnetPool.validate_rbac_policy_create).
+  async validateCreate(w, _ctx, policy) {
+    const pool = await w.trx.selectFrom('subnetpools').select('address_scope_id').where('id', '=', policy.object_id).executeTakeFirst();
+    if (!pool?.address_scope_id) return;
+    const reach = await w.trx
+      .selectFrom('rbac_policies')
+      .select('id')
+      .where('object_type', '=', 'address_scope')
+      .where('object_id', '=', pool.address_scope_id)
+      .where('target_tenant', 'in', [WILDCARD, policy.target_tenant])
+      .executeTakeFirst();
+    if (!reach) {
+      throw new RbacRefused([
+        {
+          callback: 'neutron.objects.subnetpool.RbacNeutronDbObjectMixin.validate_rbac_policy_change',
+          message: `Failed to create RBAC policy on object ${policy.object_id} because target project doesn't have access to associated address scope..`,
+        },
+      ]);
+    }
+  },
+  async changed(w, policy) {
+    const wildcard = await w.trx
+      .selectFrom('rbac_policies')
+      .select('id')
+      .where('object_type', '=', 'subnetpool')
+      .where('object_id', '=', policy.object_id)
+      .where('action', '=', ACCESS_SHARED)
+      .where('target_tenant', '=', WILDCARD)
+      .executeTakeFirst();
+    await w.trx
+      .updateTable('subnetpools')
+      .set({ shared: wildcard ? 1 : 0 })
+      .where('id', '=', policy.object_id)
+      .execute();
+  },
+};
 
 // ---------------------------------------------------------------- allocating subnets
 
@@ -298,7 +434,9 @@ const allocationError = (reason: string) => new DomainError('internal', 'SubnetA
 export async function allocateFromPool(w: Work, ctx: RequestContext, req: PoolRequest): Promise<{ cidr: string; picked: boolean }> {
   const { trx } = w;
   const pool = await w.forUpdate(trx.selectFrom('subnetpools').selectAll().where('id', '=', req.poolId)).executeTakeFirst();
-  if (!pool || (!ctx.isAdmin && pool.project_id !== ctx.projectId && pool.shared !== 1)) throw resourceNotFound('Subnet pool', req.poolId);
+  if (!pool || (!ctx.isAdmin && pool.project_id !== ctx.projectId && pool.shared !== 1 && !(await isSharedWith(trx, 'subnetpool', pool.id, ctx.projectId)))) {
+    throw resourceNotFound('Subnet pool', req.poolId);
+  }
   if (req.ipVersion !== pool.ip_version) {
     throw subnetsBadRequest(`Cannot allocate IPv${req.ipVersion} subnet from IPv${pool.ip_version} subnet pool`);
   }

@@ -25,9 +25,11 @@ import {
 } from './attributes.js';
 import { type PoolRange, ipam } from './ipam.js';
 import { allocateFromPool } from './subnetpools.js';
-import { visibleNetwork } from './networks.js';
+import { sharedFilter, visibleNetwork } from './networks.js';
+import { sharedWith } from './rbac.js';
+import { checkSubnetSegment } from './segments.js';
 import type { ResourceOps } from './registry.js';
-import { type ResourceDef, bumpRevision, insertRow, policyError, standardAttrs, toColumns, updateRow } from './resource.js';
+import { type ResourceDef, bumpRevision, insertRow, standardAttrs, toColumns, updateRow } from './resource.js';
 
 const IPV6_MODES = ['dhcpv6-stateful', 'dhcpv6-stateless', 'slaac'] as const;
 /** Ports whose fixed IPs on a subnet are the router's own (gateway use is theirs). */
@@ -81,14 +83,35 @@ export const subnetDef: ResourceDef<'subnets'> = {
       convert: noneToEmptyList,
       validate: nameservers,
     },
-    segment_id: { post: true, default: null, filter: true, sort: true, column: 'segment_id', validate: uuidOrNone, visible: false },
+    description: standardAttrs().description,
     service_types: { post: true, put: true, default: NOT_SPECIFIED, column: 'service_types', codec: 'json', validate: listOf(string(255)) },
-    ...(({ tenant_id: _t, ...rest }) => rest)(standardAttrs()),
+    dns_publish_fixed_ip: { post: true, put: true, default: false, column: 'dns_publish_fixed_ip', codec: 'bool', convert: toBoolean },
+    // Only admins read a subnet's segment (Neutron's get_subnet:segment_id); it may move once (subnet-segmentid-writable).
+    segment_id: {
+      post: true,
+      put: true,
+      default: null,
+      filter: true,
+      sort: true,
+      adminOnly: true,
+      adminOnlyRead: true,
+      column: 'segment_id',
+      validate: uuidOrNone,
+    },
+    ...(({ tenant_id: _t, project_id: _p, description: _d, ...rest }) => rest)(standardAttrs()),
+    project_id: standardAttrs().project_id,
   },
-  // Subnets of shared networks are readable by all; those of external-only networks are not
-  // (Tempest's test_external_network_visibility checks exactly this).
-  sharedWhere: (eb) =>
-    eb.exists(eb.selectFrom('networks').select('networks.id').whereRef('networks.id', '=', 'subnets.network_id').where('networks.shared', '=', 1)),
+  // Subnets of networks shared with the caller are readable; those of external-only networks are
+  // not (Tempest's test_external_network_visibility checks exactly this).
+  sharedWhere: (eb, ctx) =>
+    eb.or([
+      eb.exists(eb.selectFrom('networks').select('networks.id').whereRef('networks.id', '=', 'subnets.network_id').where('networks.shared', '=', 1)),
+      sharedWith(eb, 'network', 'subnets.network_id', ctx),
+    ]),
+  // A subnet is shared as its network is (neutron-lib's apply_filters joins the network's RBAC).
+  specialFilters: {
+    shared: (eb, values, ctx) => sharedFilter(eb, values, ctx, 'subnets.network_id'),
+  },
 };
 
 export function isAutoAddressSubnet(s: { ip_version?: unknown; ipv6_address_mode?: unknown }): boolean {
@@ -219,7 +242,7 @@ export function subnetOps(): ResourceOps<'subnets'> {
       const v = p.values;
       const network = await visibleNetwork(trx, ctx, v.network_id as string);
       if (!network) throw resourceNotFound('Network', v.network_id as string);
-      if (!ctx.isAdmin && network.project_id !== ctx.projectId) throw policyError('create_subnet');
+      await checkSubnetSegment(trx, network.id, (v.segment_id as string | null) ?? null);
 
       const hasCidr = v.cidr !== undefined && v.cidr !== null;
       if (hasCidr && v.prefixlen !== undefined) throw neutronBadRequest('subnets', 'cidr and prefixlen must not be supplied together');
@@ -314,7 +337,6 @@ export function subnetOps(): ResourceOps<'subnets'> {
         ipv6_ra_mode: raMode,
         ipv6_address_mode: addrMode,
         subnetpool_id: poolId,
-        segment_id: null,
         allocation_pools: JSON.stringify(pools),
         dns_nameservers: JSON.stringify(v.dns_nameservers ?? []),
         host_routes: JSON.stringify(v.host_routes ?? []),

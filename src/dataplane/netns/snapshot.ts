@@ -9,7 +9,7 @@ import type { AddressPair, HostRoute, PortForwardingRec, QosRuleRec, RuleRec, Sn
  */
 export async function loadSnapshot(store: Store): Promise<Snapshot> {
   return store.db.transaction().execute(async (q) => {
-    const [networks, subnets, ports, allocs, bindings, groups, rules, routers, routes, fips, extras] = await Promise.all([
+    const [networks, subnets, ports, allocs, bindings, groups, rules, groupAddrs, routers, routes, fips, extras] = await Promise.all([
       q.selectFrom('networks').select(['id', 'mtu', 'admin_state_up', 'network_type', 'physical_network', 'segmentation_id']).execute(),
       q
         .selectFrom('subnets')
@@ -50,6 +50,7 @@ export async function loadSnapshot(store: Store): Promise<Snapshot> {
           'remote_address_group_id',
         ])
         .execute(),
+      q.selectFrom('address_group_addresses').select(['address_group_id', 'address']).execute(),
       q.selectFrom('routers').select(['id', 'admin_state_up', 'status', 'enable_snat', 'gw_port_id']).execute(),
       q.selectFrom('router_routes').select(['router_id', 'destination', 'nexthop']).orderBy('router_id').orderBy('position').execute(),
       q.selectFrom('floating_ips').select(['id', 'floating_ip_address', 'fixed_ip_address', 'fixed_port_id', 'router_id', 'status']).execute(),
@@ -70,21 +71,34 @@ export async function loadSnapshot(store: Store): Promise<Snapshot> {
       if (!portGroups.has(b.port_id)) portGroups.set(b.port_id, []);
       portGroups.get(b.port_id)!.push(b.security_group_id);
     }
+    const addressesOf = new Map<string, string[]>();
+    for (const a of groupAddrs) {
+      if (!addressesOf.has(a.address_group_id)) addressesOf.set(a.address_group_id, []);
+      addressesOf.get(a.address_group_id)!.push(a.address);
+    }
     const groupRules = new Map<string, RuleRec[]>();
     for (const r of rules) {
-      // Address groups are not offered by this build; such a rule admits nothing.
-      if (r.remote_address_group_id) continue;
-      if (!groupRules.has(r.security_group_id)) groupRules.set(r.security_group_id, []);
-      groupRules.get(r.security_group_id)!.push({
+      const rec = (remoteIpPrefix: string | null): RuleRec => ({
         id: r.id,
         direction: r.direction as RuleRec['direction'],
         ethertype: r.ethertype as RuleRec['ethertype'],
         protocol: r.protocol,
         portMin: r.port_range_min,
         portMax: r.port_range_max,
-        remoteIpPrefix: r.remote_ip_prefix,
+        remoteIpPrefix,
         remoteGroupId: r.remote_group_id,
       });
+      if (!groupRules.has(r.security_group_id)) groupRules.set(r.security_group_id, []);
+      const list = groupRules.get(r.security_group_id)!;
+      if (!r.remote_address_group_id) {
+        list.push(rec(r.remote_ip_prefix));
+        continue;
+      }
+      // A rule naming an address group admits each of the group's addresses of its ethertype, as
+      // Neutron's OVS firewall expands the group's members into conjunction flows; an empty group
+      // admits nothing.
+      const v6 = r.ethertype === 'IPv6';
+      for (const address of addressesOf.get(r.remote_address_group_id) ?? []) if (address.includes(':') === v6) list.push(rec(address));
     }
     return {
       networks: networks.map((n) => ({

@@ -108,6 +108,53 @@ export function resourceRoutes(app: FastifyInstance, service: NetworkService): v
     return service.action(ctx, coll, id, act, body(req));
   };
 
+  /** A sub-resource (`/v2.0/routers/{id}/conntrack_helpers[/{id}]`): the same handlers with the parent id. */
+  const subCollection =
+    (key: string): Handler =>
+    async (req, reply) => {
+      const { parent } = req.params as { parent: string };
+      const ops = service.resource(key)!;
+      const ctx = caller(req);
+      const def = ops.def;
+      if (req.method === 'GET' || req.method === 'HEAD') {
+        const res = await service.list(ctx, key, query(req), requestUrl(req), parent);
+        const out: Record<string, unknown> = { [def.collection]: res.items };
+        if (res.links) out[`${def.collection}_links`] = res.links;
+        return out;
+      }
+      if (req.method === 'POST') {
+        const res = await service.create(ctx, key, body(req), parent);
+        reply.status(201);
+        return res.bulk ? { [def.collection]: res.items } : { [def.name]: res.items[0] };
+      }
+      throw methodNotAllowed();
+    };
+  const subMember =
+    (key: string): Handler =>
+    async (req, reply) => {
+      const { parent, id } = req.params as { parent: string; id: string };
+      const name = service.resource(key)!.def.name;
+      const ctx = caller(req);
+      switch (req.method) {
+        case 'GET':
+        case 'HEAD':
+          return { [name]: await service.show(ctx, key, id, fieldsOf(req), parent) };
+        case 'PUT':
+          return { [name]: await service.update(ctx, key, id, body(req), ifMatchRevision(req), parent) };
+        case 'DELETE':
+          noBodyOnDelete(req);
+          await service.delete(ctx, key, id, ifMatchRevision(req), parent);
+          reply.status(204);
+          return reply.send();
+        default:
+          throw methodNotAllowed();
+      }
+    };
+  for (const key of service.collections.filter((c) => c.includes('/:parent/'))) {
+    app.route({ method: [...ALL_METHODS], url: `/v2.0/${key}`, handler: subCollection(key) });
+    app.route({ method: [...ALL_METHODS], url: `/v2.0/${key}/:id`, handler: subMember(key) });
+  }
+
   const routes: Array<[string, Handler]> = [
     ['', collection],
     ['/:id', member],
@@ -118,7 +165,7 @@ export function resourceRoutes(app: FastifyInstance, service: NetworkService): v
   for (const [suffix, handler] of routes) app.route({ method: [...ALL_METHODS], url: `/v2.0/:collection${suffix}`, handler });
   // Resources under a path prefix (`/v2.0/metering/metering-labels`): the prefix is part of the
   // resource's path, and the static segment routes before the generic `/v2.0/:collection/:id`.
-  const prefixes = new Set(service.collections.filter((c) => c.includes('/')).map((c) => c.slice(0, c.lastIndexOf('/'))));
+  const prefixes = new Set(service.collections.filter((c) => c.includes('/') && !c.includes('/:parent/')).map((c) => c.slice(0, c.lastIndexOf('/'))));
   for (const prefix of prefixes) {
     for (const [suffix, handler] of routes) {
       app.route({

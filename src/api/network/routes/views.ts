@@ -1,10 +1,16 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
+import { httpBadRequest } from '../../../core/errors.js';
 import { floatingIpPools } from '../../../core/network/floatingips.js';
+import { LOGGABLE_RESOURCES } from '../../../core/network/logs.js';
+import { pyRepr } from '../../../util/pyrepr.js';
 import { listAvailability, showAvailability } from '../../../core/network/ipavailability.js';
 import type { Store } from '../../../store/db.js';
 import { stringifyExact } from '../../../util/json.js';
 import { caller } from '../../http.js';
 import { ALL_METHODS as ALL, fieldList as fields, methodNotAllowed, query } from '../request.js';
+
+/** Query parameters that are never filters. */
+const NOT_FILTERS = new Set(['fields', 'sort_key', 'sort_dir', 'limit', 'marker', 'page_reverse']);
 
 /** `?fields=a&fields=b` on computed resources. */
 function pick<T extends object>(item: T, fields: string[]): Partial<T> {
@@ -74,8 +80,21 @@ export function viewRoutes(app: FastifyInstance, store: Store, providers: () => 
     handler: async (req) => {
       const ctx = caller(req);
       if (req.method !== 'GET') throw methodNotAllowed();
+      // No attribute of a pool is a filter (floatingip-pools' map has none).
+      const invalid = [...query(req).keys()].filter((k) => !NOT_FILTERS.has(k));
+      if (invalid.length) throw httpBadRequest(`${pyRepr(invalid)} is invalid attribute for filtering`);
       const pools = await floatingIpPools(store.db, ctx);
       return { floatingip_pools: pools.map((p) => pick(p, fields(req))) };
+    },
+  });
+
+  // logging: what a log may name.
+  app.route({
+    method: [...ALL],
+    url: '/v2.0/log/loggable-resources',
+    handler: async (req) => {
+      if (req.method !== 'GET') throw methodNotAllowed();
+      return { loggable_resources: LOGGABLE_RESOURCES.map((type) => pick({ type }, fields(req))) };
     },
   });
 }
