@@ -366,7 +366,7 @@ export class FakeKernel implements Kernel {
   private remove(ns: string): void {
     const s = this.spaces.get(ns);
     if (!s || ns === ROOT_NS) return;
-    for (const name of [...s.links.keys()]) this.deleteLink(ns, name);
+    for (const name of [...s.links.keys()]) if (s.links.has(name)) this.deleteLink(ns, name);
     this.spaces.delete(ns);
   }
 
@@ -379,6 +379,7 @@ export class FakeKernel implements Kernel {
     s.routes = s.routes.filter((r) => r.dev !== name);
     s.neighbours = s.neighbours.filter((n) => n.dev !== name);
     if (link.kind === 'bridge') for (const l of s.links.values()) if (l.master === name) l.master = null;
+    for (const l of [...s.links.values()]) if (l.vlan?.parent === name) this.deleteLink(ns, l.name);
     if (peer) this.deleteLink(peer.ns, peer.link.name);
   }
 
@@ -396,6 +397,17 @@ export class FakeKernel implements Kernel {
       return l;
     };
     const [object, verb] = w;
+    if (object === 'link' && verb === 'add' && w[2] === 'link') {
+      // `link add link PARENT name NAME … type vlan id N`: an 802.1Q VLAN, gone with its parent.
+      const parent = dev(w[3]);
+      const name = opt('name')!;
+      if (opt('type') !== 'vlan') throw new Error(`Unknown link type ${opt('type')}`);
+      if (s.links.has(name)) throw new Error('RTNETLINK answers: File exists');
+      const l = this.newLink(name, 'vlan', Number(opt('mtu') ?? parent.mtu), opt('address'));
+      l.vlan = { id: Number(opt('id')), parent: parent.name };
+      s.links.set(name, l);
+      return;
+    }
     if (object === 'link' && verb === 'add') {
       const name = w[2];
       const type = opt('type');

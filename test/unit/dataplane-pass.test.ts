@@ -160,15 +160,29 @@ class FakeControl implements ControlPlane {
   }
 
   async setStatus(kind: StatusKind, id: string, status: string): Promise<void> {
-    const list = kind === 'port' ? this.snap.ports : kind === 'router' ? this.snap.routers : this.snap.floatingIps;
-    const rec = list.find((x) => x.id === id);
+    const rec = this.list(kind).find((x) => x.id === id);
     if (rec) rec.status = status;
+  }
+
+  async bindSubport(portId: string, host: string): Promise<void> {
+    const port = this.snap.ports.find((p) => p.id === portId);
+    if (!port) return;
+    port.bindingHost = host;
+    port.deviceOwner = host ? 'trunk:subport' : '';
+    if (!host) port.status = 'DOWN';
+    this.changes.publish([{ kind: 'port', id: portId, projectId: null, op: 'update' }]);
+  }
+
+  private list(kind: StatusKind): Array<{ id: string; status: string }> {
+    if (kind === 'port') return this.snap.ports;
+    if (kind === 'router') return this.snap.routers;
+    if (kind === 'trunk') return this.snap.trunks ?? [];
+    return this.snap.floatingIps;
   }
 
   /** What the API shows. */
   status(kind: StatusKind, id: string): string | undefined {
-    const list = kind === 'port' ? this.snap.ports : kind === 'router' ? this.snap.routers : this.snap.floatingIps;
-    return list.find((x) => x.id === id)?.status;
+    return this.list(kind).find((x) => x.id === id)?.status;
   }
 
   /** Change the desired state and publish the change, as a committed API call does. */
@@ -393,6 +407,110 @@ describe('netns driver against a fake kernel', () => {
     expect(kernel.conntrack).toContainEqual({ ns: ROUTER_NS, ip: '172.24.4.101' });
     expect(kernel.links(ROUTER_NS)!.get(names.routerGateway(GW_PORT))!.addrs).toEqual(['172.24.4.13/24']);
     expect(control.status('floatingip', FIP)).toBe('DOWN');
+  });
+
+  describe('trunks', () => {
+    const NET2 = 'dddddddd-0000-0000-0000-000000000002';
+    const NET2_V4 = 'dddddddd-0000-0000-0000-000000000003';
+    const SP = '0a000031-0000-0000-0000-000000000031';
+    const TRUNK = '7a000001-0000-0000-0000-000000000001';
+    /** A second network and a port on it that becomes P1's subport on VLAN 101. */
+    const addTrunk = (s: Snapshot, parent = P1) => {
+      s.networks.push({ id: NET2, mtu: 1450, adminUp: true, networkType: 'vxlan', physicalNetwork: null, segmentationId: 8 });
+      s.subnets.push({ ...s.subnets[1], id: NET2_V4, networkId: NET2, cidr: '10.0.3.0/24', gatewayIp: '10.0.3.1' });
+      s.ports.push(
+        port(SP, {
+          networkId: NET2,
+          mac: 'fa:16:3e:00:00:31',
+          portSecurity: true,
+          securityGroups: [SG],
+          fixedIps: [{ subnetId: NET2_V4, ipAddress: '10.0.3.31' }],
+        }),
+      );
+      s.trunks = [{ id: TRUNK, portId: parent, adminUp: true, status: 'DOWN', subports: [{ portId: SP, segmentationId: 101 }] }];
+    };
+
+    it("a subport is a VLAN of the parent's tap on its own network's bridge and of the parent's NIC inside; bound, ACTIVE, the trunk ACTIVE", async () => {
+      const { kernel, control, dp } = await boot();
+      control.edit('trunk', TRUNK, (s) => addTrunk(s), 'create');
+      await dp.idle();
+      expect(kernel.links(SW)!.get(names.tap(SP))).toMatchObject({
+        kind: 'vlan',
+        vlan: { id: 101, parent: names.tap(P1) },
+        master: names.bridge(NET2),
+        mtu: 1450,
+        up: true,
+      });
+      expect(kernel.links(VM1_NS)!.get('eth0.101')).toMatchObject({
+        kind: 'vlan',
+        vlan: { id: 101, parent: 'eth0' },
+        mac: 'fa:16:3e:00:00:31',
+        addrs: ['10.0.3.31/24'],
+      });
+      // Its own security-group chains, on the VLAN as the bridge port.
+      expect(kernel.namespace(SW)!.iptables[4].get('filter')!.get('ps-sg-chain')).toContain(
+        `-m physdev --physdev-in ${names.tap(SP)} --physdev-is-bridged -j ${names.portEgressChain(SP)}`,
+      );
+      const sp = control.snap.ports.find((p) => p.id === SP)!;
+      expect([sp.bindingHost, sp.deviceOwner, sp.status]).toEqual(['host1', 'trunk:subport', 'ACTIVE']);
+      expect(control.status('trunk', TRUNK)).toBe('ACTIVE');
+      expect(control.status('port', P1)).toBe('ACTIVE');
+
+      // Converged: a full read-back changes nothing.
+      const since = kernel.calls.length;
+      await dp.resync();
+      expect(dp.lastPass).toMatchObject({ full: true, changes: 0, errors: 0 });
+      expect(touched(kernel, 'ipBatch', since)).toEqual([]);
+
+      // Removed from the trunk: both VLANs go, the port is unbound and DOWN.
+      control.edit('trunk', TRUNK, (s) => {
+        s.trunks![0].subports = [];
+        s.trunks![0].status = 'DOWN';
+      });
+      await dp.idle();
+      expect(kernel.links(SW)!.has(names.tap(SP))).toBe(false);
+      expect(kernel.links(VM1_NS)!.has('eth0.101')).toBe(false);
+      expect([sp.bindingHost, sp.deviceOwner, sp.status]).toEqual(['', '', 'DOWN']);
+      expect(control.status('trunk', TRUNK)).toBe('ACTIVE');
+    });
+
+    it('a subport VLAN the parent loses when its instance is recreated comes back with it', async () => {
+      const { kernel, control, dp } = await boot();
+      control.edit('trunk', TRUNK, (s) => addTrunk(s), 'create');
+      await dp.idle();
+      kernel.vanish(VM1_NS);
+      await dp.resync();
+      expect(kernel.links(SW)!.get(names.tap(SP))).toMatchObject({ kind: 'vlan', vlan: { id: 101, parent: names.tap(P1) } });
+      expect(kernel.links(VM1_NS)!.get('eth0.101')).toMatchObject({ kind: 'vlan', addrs: ['10.0.3.31/24'] });
+    });
+
+    it('a kernel without 802.1Q refuses the VLAN: the subport is in ERROR with its reason, the trunk DEGRADED, the parent still ACTIVE', async () => {
+      const { kernel, control, dp } = await boot((k) => {
+        k.refuse('ip', 'type vlan', 'Error: Unknown device type.');
+      });
+      control.edit('trunk', TRUNK, (s) => addTrunk(s), 'create');
+      await dp.idle();
+      expect(control.status('port', SP)).toBe('ERROR');
+      expect(control.status('trunk', TRUNK)).toBe('DEGRADED');
+      expect(control.status('port', P1)).toBe('ACTIVE');
+      expect(kernel.links(VM1_NS)!.get('eth0')!.addrs).toEqual(['10.0.2.11/24']);
+    });
+
+    it('a trunk whose parent is not wired here (no instance) stays DOWN and binds nothing', async () => {
+      const { control, dp } = await boot();
+      control.edit(
+        'trunk',
+        TRUNK,
+        (s) => {
+          s.ports.push(port(P3, { fixedIps: [{ subnetId: TEN_V4, ipAddress: '10.0.2.13' }] }));
+          addTrunk(s, P3);
+        },
+        'create',
+      );
+      await dp.idle();
+      expect(control.status('trunk', TRUNK)).toBe('DOWN');
+      expect(control.snap.ports.find((p) => p.id === SP)!.bindingHost).toBe('');
+    });
   });
 
   it('hears desired-state changes on the change bus, not status reports (its own writes)', async () => {

@@ -5,6 +5,7 @@ import type { Q } from '../../store/db.js';
 import { DomainError, invalidInput, notFound, resourceNotFound } from '../errors.js';
 import type { NetworkKind, UnitOfWork, Work } from '../work.js';
 import { string as stringV, uniqueStrings } from './attributes.js';
+import { updatePortInternal } from './ports.js';
 import { checkQuota } from './quotas.js';
 import { RbacTypes } from './rbac.js';
 import type { AnswerExtras, ResourceOps } from './registry.js';
@@ -306,6 +307,18 @@ export class NetworkService {
       const projectId = await writeStatus(w.trx, table, id, status);
       if (projectId !== undefined) w.changed(resource, id, projectId, 'status');
       return projectId !== undefined;
+    });
+  }
+
+  /**
+   * A trunk's subport bound to its parent's host, as the trunk driver's RPC does it
+   * (TrunkSkeleton._handle_port_binding: `binding:host_id` and device owner `trunk:subport`), or
+   * unbound again (host '') once it left its trunk. A port deleted meanwhile is no error.
+   */
+  async bindSubport(portId: string, host: string): Promise<void> {
+    await this.uow.run(async (w) => {
+      if (!(await w.trx.selectFrom('ports').select('id').where('id', '=', portId).executeTakeFirst())) return;
+      await updatePortInternal(w, portId, { 'binding:host_id': host, device_owner: host ? 'trunk:subport' : '' });
     });
   }
 

@@ -9,7 +9,7 @@ import type { ImageRef, Snapshot } from './model.js';
 import { loadSnapshot } from './snapshot.js';
 
 /** Resources whose status the data plane decides. */
-export type StatusKind = 'port' | 'router' | 'floatingip';
+export type StatusKind = 'port' | 'router' | 'floatingip' | 'trunk';
 
 /**
  * The control plane as the netns driver sees it: one consistent read of the desired state, the
@@ -19,6 +19,8 @@ export type StatusKind = 'port' | 'router' | 'floatingip';
 export interface ControlPlane {
   snapshot(): Promise<Snapshot>;
   setStatus(kind: StatusKind, id: string, status: string): Promise<void>;
+  /** Bind a trunk's subport to its parent's host as `trunk:subport` (host '': unbind it). */
+  bindSubport(portId: string, host: string): Promise<void>;
   readonly changes: ChangeBus;
   /** Where what each instance really does is reported (null: this data plane runs no servers). */
   readonly instances: InstanceReports | null;
@@ -69,6 +71,9 @@ export function storeControlPlane(network: NetworkService, machines: MachineSour
     },
     async setStatus(kind, id, status) {
       await network.setStatus(kind, id, status);
+    },
+    async bindSubport(portId, host) {
+      await network.bindSubport(portId, host);
     },
     async bootFiles(serverId, configDrive) {
       return machines ? machines.guest.bootFiles(serverId, configDrive) : null;

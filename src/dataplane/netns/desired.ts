@@ -15,6 +15,7 @@ import type {
   RouterRec,
   Snapshot,
   SubnetRec,
+  TrunkRec,
   WiredPort,
 } from './model.js';
 import { ROOT_NS } from './model.js';
@@ -162,10 +163,52 @@ export function buildDesired(s: Snapshot, names: Names, opts: BuildOptions): Des
     return true;
   };
 
+  /**
+   * A trunk's subports on its parent's interface, as Neutron's Linux bridge trunk driver wires
+   * them: on the switch side a VLAN of the parent's tap per subport (`tap<subport id>`, its
+   * segmentation id) on the subport's network bridge, so security groups see it as the subport's
+   * own port; inside the instance the same VLAN of the parent's NIC (`eth0.<vid>`) with the
+   * subport's MAC, as a guest configures it (the guest gives it its addresses: Nova's
+   * network_data.json of this era has no subports). A trunk administratively down carries nothing
+   * new (Neutron refuses changes to it) but keeps what is wired.
+   */
+  const wireSubports = (trunk: TrunkRec, parent: PortRec, ns: DesiredNs, parentIf: string) => {
+    const parentTap = names.tap(parent.id);
+    const parentNet = networks.get(parent.networkId)!;
+    for (const sub of trunk.subports) {
+      const sp = ports.get(sub.portId);
+      if (!sp) continue;
+      const addrs = portAddrs(sp);
+      if (!addrs) continue;
+      const owner = ownerKey.port(sp.id);
+      const tap = names.tap(sp.id);
+      const other = usedTaps.get(tap);
+      if (other !== undefined) {
+        errors.set(owner, `interface name ${tap} is already used for port ${other}`);
+        continue;
+      }
+      usedTaps.set(tap, sp.id);
+      const net = networks.get(sp.networkId)!;
+      const bridge = ensureBridge(net);
+      const up = sp.adminUp && net.adminUp && parent.adminUp && parentNet.adminUp;
+      // A VLAN carries at most its parent's MTU (the API refuses a subport network with a larger one).
+      const mtu = Math.min(net.mtu, parentNet.mtu);
+      const vlan = (parentLink: string) => ({ parent: parentLink, id: sub.segmentationId });
+      sw.links.push({ name: tap, kind: 'vlan', mtu, master: bridge, up, vlan: vlan(parentTap), owner });
+      const ifname = `${parentIf}.${sub.segmentationId}`;
+      ns.links.push({ name: ifname, kind: 'vlan', mtu, mac: parseMac(sp.mac)!, up: true, vlan: vlan(parentIf), owner });
+      if (!ns.selfConfigured) for (const a of addrs) ns.addrs.push({ dev: ifname, cidr: `${a.ip}/${a.cidr.prefix}`, owner });
+      wired.set(sp.id, { portId: sp.id, ns: ns.name, ifname, up });
+    }
+  };
+  const trunkOf = new Map((s.trunks ?? []).map((t) => [t.portId, t]));
+  /** Subports are wired through their trunk, never as a device's own NIC. */
+  const subportIds = new Set((s.trunks ?? []).flatMap((t) => t.subports.map((x) => x.portId)));
+
   // ---------------------------------------------------------------- instances
   const byDevice = new Map<string, PortRec[]>();
   for (const p of s.ports) {
-    if (!isInstancePort(p)) continue;
+    if (!isInstancePort(p) || subportIds.has(p.id)) continue;
     const list = byDevice.get(p.deviceId) ?? [];
     list.push(p);
     byDevice.set(p.deviceId, list);
@@ -193,6 +236,8 @@ export function buildDesired(s: Snapshot, names: Names, opts: BuildOptions): Des
         connected.push({ cidr: a.cidr, ifname });
         gateways.push({ subnet: a.subnet, ifname });
       }
+      const trunk = trunkOf.get(p.id);
+      if (trunk) wireSubports(trunk, p, ns, ifname);
     }
     if (!ns.selfConfigured) ns.routes.push(...instanceRoutes(gateways, connected, ownerKey.instance(inst.id)));
     namespaces.push(ns);

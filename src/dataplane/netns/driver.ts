@@ -335,7 +335,7 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
     this.retryDelay = Math.min(this.retryDelay * 2, this.opts.resyncMs);
   }
 
-  /** Port, router and floating IP status, written only when it changes. */
+  /** Port, router, floating IP and trunk status (and subport bindings), written only when it changes. */
   private async writeStatus(snap: Snapshot, p: Pass): Promise<void> {
     const s = statuses(snap, p.desired, p.errors, this.names);
     const seen = new Set<string>();
@@ -353,6 +353,8 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
       if (r.was !== r.status) await this.control.setStatus('router', r.id, r.status);
     }
     for (const f of s.floatingIps) if (f.was !== f.status) await this.control.setStatus('floatingip', f.id, f.status);
+    for (const b of s.subportBindings) await this.control.bindSubport(b.portId, b.host);
+    for (const t of s.trunks) if (t.was !== t.status) await this.control.setStatus('trunk', t.id, t.status);
   }
 
   /**

@@ -162,6 +162,18 @@ export interface PortForwardingRec {
   external: [number, number];
 }
 
+/**
+ * A trunk (Neutron's `trunk` plugin): its parent port and the subports carried on it, each as a
+ * VLAN (802.1Q, its segmentation id) of the parent's interface.
+ */
+export interface TrunkRec {
+  id: string;
+  portId: string;
+  adminUp: boolean;
+  status: string;
+  subports: Array<{ portId: string; segmentationId: number }>;
+}
+
 /** A server as the data plane needs it (compute's tables, or ports grouped by device when absent). */
 export interface InstanceRec {
   id: string;
@@ -186,6 +198,7 @@ export interface Snapshot {
   /** QoS policies' enforceable rules, by policy id. */
   qosPolicies?: Map<string, QosRuleRec[]>;
   portForwardings?: PortForwardingRec[];
+  trunks?: TrunkRec[];
 }
 
 // ------------------------------------------------------------------ the kernel, as wanted
@@ -195,7 +208,7 @@ export const ROOT_NS = '';
 
 export interface DesiredLink {
   name: string;
-  kind: 'bridge' | 'veth' | 'loopback';
+  kind: 'bridge' | 'veth' | 'vlan' | 'loopback';
   mtu?: number;
   mac?: string;
   /** Bridge this link is enslaved to (same namespace). */
@@ -205,6 +218,8 @@ export interface DesiredLink {
   peer?: { ns: string; name: string };
   /** For a veth: this side creates the pair (`link add … type veth peer … netns …`). */
   creates?: boolean;
+  /** For a VLAN: the link it is on (same namespace) and its 802.1Q id. */
+  vlan?: { parent: string; id: number };
   owner: Owner;
 }
 

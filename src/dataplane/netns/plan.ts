@@ -60,19 +60,19 @@ export function planNamespace(desired: DesiredNs, actual: NsState | null, ctx: P
   // Stale links: ours, not wanted (or of the wrong kind).
   for (const [name, l] of have) {
     // Only what we create (veths, bridges); a kernel's per-namespace fallback devices stay.
-    if (name === 'lo' || !ctx.owns(name) || (l.kind !== 'veth' && l.kind !== 'bridge')) continue;
-    // Inside a machine only its NICs are ours: bridges or veths it makes itself are its own.
-    if (desired.selfConfigured && !wanted.has(name) && !/^eth\d+$/.test(name)) continue;
+    if (name === 'lo' || !ctx.owns(name) || (l.kind !== 'veth' && l.kind !== 'bridge' && l.kind !== 'vlan')) continue;
+    // Inside a machine only its NICs and their trunk subports' VLANs (`eth0.101`) are ours:
+    // bridges, veths or VLANs it makes itself under other names are its own.
+    if (desired.selfConfigured && !wanted.has(name) && !/^eth\d+(\.\d+)?$/.test(name)) continue;
     const w = wanted.get(name);
-    const kindOk = w && (w.kind === 'bridge' ? l.kind === 'bridge' : w.kind === 'veth' ? l.kind === 'veth' : true);
-    if (!w || !kindOk) plan.cleanup.push({ cmd: `link del ${name}`, owner: w?.owner ?? ownerKey.stale(name), tolerant: true });
+    if (!w || !sameLink(w, l)) plan.cleanup.push({ cmd: `link del ${name}`, owner: w?.owner ?? ownerKey.stale(name), tolerant: true });
   }
   const present = (name: string): LinkState | undefined => {
     const l = have.get(name);
     const w = wanted.get(name);
-    if (!l || !w) return undefined;
-    if (w.kind === 'bridge' && l.kind !== 'bridge') return undefined;
-    if (w.kind === 'veth' && l.kind !== 'veth') return undefined;
+    if (!l || !w || !sameLink(w, l)) return undefined;
+    // A VLAN lives and dies with its parent: a parent (re)made this pass has none yet.
+    if (w.kind === 'vlan' && fresh.has(w.vlan!.parent)) return undefined;
     return l;
   };
 
@@ -86,6 +86,19 @@ export function planNamespace(desired: DesiredNs, actual: NsState | null, ctx: P
         fresh.add(w.name);
       }
       plan.apply.push(...linkSettings(w, l));
+      continue;
+    }
+    if (w.kind === 'vlan') {
+      // Made by us on either side; inside a machine only at creation (its state is then the guest's).
+      if (!l) {
+        const v = w.vlan!;
+        plan.apply.push({
+          cmd: `link add link ${v.parent} name ${w.name}${w.mac ? ` address ${w.mac}` : ''}${w.mtu ? ` mtu ${w.mtu}` : ''} type vlan id ${v.id}`,
+          owner: w.owner,
+        });
+        fresh.add(w.name);
+        plan.apply.push(...linkSettings(w, undefined));
+      } else if (!desired.selfConfigured) plan.apply.push(...linkSettings(w, l));
       continue;
     }
     if (w.kind === 'loopback') {
@@ -173,7 +186,15 @@ export function planNamespace(desired: DesiredNs, actual: NsState | null, ctx: P
   return plan;
 }
 
-const rank = (l: DesiredLink) => (l.kind === 'bridge' ? 0 : l.kind === 'veth' ? 1 : 2);
+// Bridges, then veths, then VLANs on them.
+const rank = (l: DesiredLink) => (l.kind === 'bridge' ? 0 : l.kind === 'veth' ? 1 : l.kind === 'vlan' ? 2 : 3);
+
+/** The kernel's link is the kind wanted (a VLAN: on the same parent with the same id). */
+function sameLink(w: DesiredLink, l: LinkState): boolean {
+  if (w.kind === 'bridge' || w.kind === 'veth') return l.kind === w.kind;
+  if (w.kind === 'vlan') return l.kind === 'vlan' && l.vlan?.id === w.vlan?.id && (l.vlan?.parent ?? w.vlan?.parent) === w.vlan?.parent;
+  return true;
+}
 
 /** MTU, MAC, master and up/down of a link, compared with what it has (none when new). */
 function linkSettings(w: DesiredLink, l: LinkState | undefined, createdByPeer = false): Line[] {
@@ -277,6 +298,7 @@ export function predictState(spec: DesiredNs): NsState {
       master: l.master ?? null,
       linkIndex: l.kind === 'veth' ? -1 : null,
       linkNetnsid: null,
+      ...(l.vlan ? { vlan: { ...l.vlan } } : {}),
       addrs: spec.addrs.filter((a) => a.dev === l.name).map((a) => a.cidr),
     });
   }

@@ -1,7 +1,7 @@
 import { fromJson } from '../../store/db.js';
 import type { Store } from '../../store/db.js';
 import type { Q } from '../../store/db.js';
-import type { AddressPair, HostRoute, PortForwardingRec, QosRuleRec, RuleRec, Snapshot } from './model.js';
+import type { AddressPair, HostRoute, PortForwardingRec, QosRuleRec, RuleRec, Snapshot, TrunkRec } from './model.js';
 
 /**
  * One consistent read of everything the data plane renders (a read transaction, so a pass never
@@ -165,6 +165,7 @@ export async function loadSnapshot(store: Store): Promise<Snapshot> {
       instances: null,
       qosPolicies: extras.qosPolicies,
       portForwardings: extras.portForwardings,
+      trunks: extras.trunks,
     };
   });
 }
@@ -175,10 +176,11 @@ interface Extras {
   portQos: Map<string, string>;
   qosPolicies: Map<string, QosRuleRec[]>;
   portForwardings: PortForwardingRec[];
+  trunks: TrunkRec[];
 }
 
 async function loadExtras(q: Q): Promise<Extras> {
-  const [netBindings, portBindings, qosRules, pfs] = await Promise.all([
+  const [netBindings, portBindings, qosRules, pfs, trunks, subports] = await Promise.all([
     q.selectFrom('qos_network_bindings').selectAll().execute(),
     q.selectFrom('qos_port_bindings').selectAll().execute(),
     q
@@ -187,7 +189,14 @@ async function loadExtras(q: Q): Promise<Extras> {
       .where('type', 'in', ['bandwidth_limit', 'packet_rate_limit', 'dscp_marking'])
       .execute(),
     q.selectFrom('port_forwardings').selectAll().orderBy('created_at').orderBy('id').execute(),
+    q.selectFrom('trunks').select(['id', 'port_id', 'admin_state_up', 'status']).execute(),
+    q.selectFrom('trunk_subports').select(['trunk_id', 'port_id', 'segmentation_id']).orderBy('trunk_id').orderBy('position').execute(),
   ]);
+  const subportsOf = new Map<string, TrunkRec['subports']>();
+  for (const sp of subports) {
+    if (!subportsOf.has(sp.trunk_id)) subportsOf.set(sp.trunk_id, []);
+    subportsOf.get(sp.trunk_id)!.push({ portId: sp.port_id, segmentationId: sp.segmentation_id });
+  }
   const qosPolicies = new Map<string, QosRuleRec[]>();
   for (const r of qosRules) {
     const rule: QosRuleRec =
@@ -215,5 +224,6 @@ async function loadExtras(q: Q): Promise<Extras> {
       internal: [pf.internal_port_start, pf.internal_port_end],
       external: [pf.external_port_start, pf.external_port_end],
     })),
+    trunks: trunks.map((t) => ({ id: t.id, portId: t.port_id, adminUp: t.admin_state_up === 1, status: t.status, subports: subportsOf.get(t.id) ?? [] })),
   };
 }

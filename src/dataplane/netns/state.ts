@@ -16,6 +16,8 @@ export interface LinkState {
   /** For a veth: the peer's ifindex (in the namespace `linkNetnsid` names, or here). */
   linkIndex: number | null;
   linkNetnsid: number | null;
+  /** For a VLAN: its 802.1Q id and the link it is on (by name: iproute2 names a parent in the same namespace). */
+  vlan?: { id: number; parent: string | null };
   /** Global-scope addresses, canonical `address/prefix`. */
   addrs: string[];
 }
@@ -61,7 +63,8 @@ interface IpLinkJson {
   master?: string;
   link_index?: unknown;
   link_netnsid?: unknown;
-  linkinfo?: { info_kind?: string };
+  link?: unknown;
+  linkinfo?: { info_kind?: string; info_data?: { id?: unknown } };
   addr_info?: IpAddrJson[];
 }
 
@@ -113,6 +116,9 @@ export function parseLinks(json: string): Map<string, LinkState> {
       master: l.master ?? null,
       linkIndex: typeof l.link_index === 'number' ? l.link_index : null,
       linkNetnsid: typeof l.link_netnsid === 'number' ? l.link_netnsid : null,
+      ...(l.linkinfo?.info_kind === 'vlan' && typeof l.linkinfo.info_data?.id === 'number'
+        ? { vlan: { id: l.linkinfo.info_data.id, parent: typeof l.link === 'string' ? l.link : null } }
+        : {}),
       addrs,
     });
   }

@@ -19,11 +19,27 @@ export interface Statuses {
   routers: Array<{ id: string; was: string; status: 'ACTIVE' | 'ERROR'; error?: string }>;
   /** Floating IPs: ACTIVE once their NAT is loaded in a running router, DOWN when unassociated. */
   floatingIps: Array<{ id: string; was: string; status: PortStatus }>;
+  /** Trunks, as Neutron's trunk drivers report them once the agent has wired (or failed to wire) them. */
+  trunks: Array<{ id: string; was: string; status: TrunkStatus }>;
+  /**
+   * Subports to bind to their parent's host (`trunk:subport`, TrunkSkeleton.update_subport_bindings)
+   * or, once out of every trunk, to unbind (host '', no device owner).
+   */
+  subportBindings: Array<{ portId: string; host: string }>;
 }
+
+/** neutron-lib's trunk statuses (BUILD lasts only while a pass applies: not reported). */
+export type TrunkStatus = 'ACTIVE' | 'DOWN' | 'DEGRADED' | 'ERROR';
+
+/** neutron-lib's trunk constants: a bound subport's device owner. */
+export const TRUNK_SUBPORT_OWNER = 'trunk:subport';
 
 /** Device owners whose ports this data plane reports on even when it did not wire them. */
 const managed = (deviceOwner: string) =>
-  deviceOwner.startsWith('compute:') || deviceOwner === ROUTER_GATEWAY_OWNER || ROUTER_INTERFACE_OWNERS.includes(deviceOwner);
+  deviceOwner.startsWith('compute:') ||
+  deviceOwner === ROUTER_GATEWAY_OWNER ||
+  deviceOwner === TRUNK_SUBPORT_OWNER ||
+  ROUTER_INTERFACE_OWNERS.includes(deviceOwner);
 
 /** The first wired port of namespace `ns` in ERROR, with its reason. */
 function portErrorIn(desired: Desired, ns: string, errors: Map<Owner, string>): string | undefined {
@@ -35,7 +51,7 @@ function portErrorIn(desired: Desired, ns: string, errors: Map<Owner, string>): 
 }
 
 export function statuses(snap: Snapshot, desired: Desired, errors: Map<Owner, string>, names: Names): Statuses {
-  const out: Statuses = { ports: [], routers: [], floatingIps: [] };
+  const out: Statuses = { ports: [], routers: [], floatingIps: [], trunks: [], subportBindings: [] };
   for (const p of snap.ports) {
     // A load balancer's namespace failing is its VIP port failing; a DHCP server failing, its DHCP port.
     const error =
@@ -63,7 +79,39 @@ export function statuses(snap: Snapshot, desired: Desired, errors: Map<Owner, st
     if (f.routerId && routerNs.has(f.routerId) && ((f.portId && loaded.has(key)) || forwarding.has(key))) status = error ? 'ERROR' : 'ACTIVE';
     out.floatingIps.push({ id: f.id, was: f.status, status });
   }
+  trunkStatuses(snap, desired, errors, out);
   return out;
+}
+
+/**
+ * What the trunk driver reports (neutron's TrunkSkeleton and the agents' trunk handlers): DOWN
+ * while the parent port is not wired on this host (not bound to a running instance), ERROR when
+ * the parent itself is refused, DEGRADED when some subport could not be wired, ACTIVE when all
+ * are. Subports of a wired parent are bound to its host with device owner `trunk:subport`; a
+ * port that still says `trunk:subport` but is in no trunk any more is unbound again.
+ */
+function trunkStatuses(snap: Snapshot, desired: Desired, errors: Map<Owner, string>, out: Statuses): void {
+  const ports = new Map(snap.ports.map((p) => [p.id, p]));
+  const inTrunk = new Set<string>();
+  for (const t of snap.trunks ?? []) {
+    for (const sp of t.subports) inTrunk.add(sp.portId);
+    const parent = ports.get(t.portId);
+    const wired = parent ? desired.wired.get(parent.id) : undefined;
+    let status: TrunkStatus = 'DOWN';
+    if (parent && errors.has(ownerKey.port(parent.id))) status = 'ERROR';
+    else if (parent && wired) {
+      const failed = t.subports.some((sp) => errors.has(ownerKey.port(sp.portId)) || !desired.wired.has(sp.portId));
+      status = failed ? 'DEGRADED' : 'ACTIVE';
+      for (const sp of t.subports) {
+        const port = ports.get(sp.portId);
+        if (port && (port.bindingHost !== parent.bindingHost || port.deviceOwner !== TRUNK_SUBPORT_OWNER)) {
+          out.subportBindings.push({ portId: port.id, host: parent.bindingHost });
+        }
+      }
+    }
+    out.trunks.push({ id: t.id, was: t.status, status });
+  }
+  for (const p of snap.ports) if (p.deviceOwner === TRUNK_SUBPORT_OWNER && !inTrunk.has(p.id)) out.subportBindings.push({ portId: p.id, host: '' });
 }
 
 /**
