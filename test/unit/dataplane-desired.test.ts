@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { buildDesired } from '../../src/dataplane/netns/desired.js';
+import { natFingerprint, renderNatTable } from '../../src/dataplane/netns/nat.js';
 import type { FloatingIpRec, NetworkRec, PortRec, RouterRec, Snapshot, SubnetRec } from '../../src/dataplane/netns/model.js';
 import { Names, idFragment } from '../../src/dataplane/netns/names.js';
 
@@ -312,6 +313,57 @@ describe('desired state', () => {
       { dev: 'psx-aaaaaaaa-00', ip: '172.24.4.13', mac: 'fa:16:3e:00:01:02', owner: `router:${ROUTER}` },
       { dev: 'psx-aaaaaaaa-00', ip: '172.24.4.101', mac: 'fa:16:3e:00:01:02', owner: 'floatingip:f1' },
     ]);
+  });
+
+  it("routes internal subnets of the external subnet's address scope out of the gateway without SNAT, the others with it", () => {
+    const SCOPED = 'dddddddd-0000-0000-0000-0000000000a1';
+    const OTHER = 'dddddddd-0000-0000-0000-0000000000a2';
+    const base = snapshot();
+    const sub = (id: string, cidr: string, scope: string | null): SubnetRec => ({
+      ...base.subnets[2],
+      id,
+      cidr,
+      gatewayIp: cidr.replace('0/24', '1'),
+      addressScopeId: scope,
+    });
+    base.subnets[0].addressScopeId = 'scope-a';
+    base.subnets.push(sub(SCOPED, '10.94.1.0/24', 'scope-a'), sub(OTHER, '10.95.1.0/24', 'scope-b'));
+    const leg = (n: number, subnetId: string, ip: string) =>
+      port(`0b00000${n}-0000-0000-0000-000000000001`, {
+        deviceId: ROUTER,
+        deviceOwner: 'network:router_interface',
+        bindingHost: '',
+        fixedIps: [{ subnetId, ipAddress: ip }],
+        securityGroups: [],
+      });
+    const qg = port('0c000001-0000-0000-0000-000000000001', {
+      networkId: PUBLIC,
+      deviceId: ROUTER,
+      deviceOwner: 'network:router_gateway',
+      bindingHost: '',
+      fixedIps: [{ subnetId: PUB_V4, ipAddress: '172.24.4.13' }],
+      securityGroups: [],
+    });
+    const router: RouterRec = { id: ROUTER, adminUp: true, status: 'ACTIVE', enableSnat: true, gatewayPortId: qg.id, routes: [] };
+    const build = () =>
+      buildDesired(
+        { ...base, ports: [leg(1, SCOPED, '10.94.1.1'), leg(2, OTHER, '10.95.1.1'), leg(3, TEN_V4, '10.0.2.1'), qg], routers: [router] },
+        names,
+        opts,
+      );
+    const nat = build().namespaces.find((n) => n.kind === 'router')!.nat!;
+    expect(nat.sameScope).toEqual(['10.94.1.0/24']);
+    const table = renderNatTable(nat);
+    // Floating IPs first, then the scope's own addresses untouched, then the default SNAT.
+    const post = table.slice(table.indexOf('chain postrouting'), table.indexOf('chain forward'));
+    expect(post.indexOf('@fip_snat')).toBeLessThan(post.indexOf('ip saddr { 10.94.1.0/24 } accept'));
+    expect(post.indexOf('ip saddr { 10.94.1.0/24 } accept')).toBeLessThan(post.indexOf('snat to 172.24.4.13'));
+    // A scope change is a rule change: the table is replaced, not patched.
+    base.subnets[0].addressScopeId = null;
+    const unscoped = build().namespaces.find((n) => n.kind === 'router')!.nat!;
+    expect(unscoped.sameScope).toBeUndefined();
+    expect(natFingerprint(unscoped)).not.toBe(natFingerprint(nat));
+    expect(renderNatTable(unscoped)).not.toContain('ip saddr {');
   });
 
   it("forwards a floating IP's ports: held on qg-, announced, ranges unrolled N-N and 1-N, icmp forwarding nothing", () => {

@@ -486,6 +486,16 @@ function buildRouter(r: RouterRec, s: Snapshot, names: Names, c: RouterCtx): Des
       connected.push(...addrs.map((a) => a.cidr));
       const v4 = addrs.find((a) => a.cidr.version === 4);
       ns.nat = { gatewayIf: qg, gatewayIp: v4 ? v4.ip : null, enableSnat: r.enableSnat, fips, forwards };
+      // Internal subnets sharing the external subnet's address scope are routed, not SNATed.
+      const scope = v4?.subnet.addressScopeId;
+      if (scope) {
+        const same = interfaces
+          .filter((p) => c.wired.has(p.id))
+          .flatMap((p) => p.fixedIps.map((f) => c.subnets.get(f.subnetId)))
+          .filter((x): x is SubnetRec => x?.ipVersion === 4 && x.addressScopeId === scope)
+          .map((x) => cidrToString(parseCidr(x.cidr)!));
+        if (same.length) ns.nat.sameScope = [...new Set(same)].sort();
+      }
       const seen = new Set<number>();
       for (const a of addrs) {
         const gw = a.subnet.gatewayIp ? parseIp(a.subnet.gatewayIp) : null;

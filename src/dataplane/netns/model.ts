@@ -37,6 +37,8 @@ export interface SubnetRec {
   dnsNameservers: string[];
   ipv6AddressMode: string | null;
   ipv6RaMode: string | null;
+  /** The address scope of its subnet pool (null: none). */
+  addressScopeId?: string | null;
 }
 
 export interface AddressPair {
@@ -248,6 +250,11 @@ export interface NatSpec {
   fips: Array<{ floating: string; fixed: string; owner: Owner }>;
   /** Port forwardings, one per forwarded port (ranges unrolled, as Neutron's L3 agent does). */
   forwards?: ForwardSpec[];
+  /**
+   * The router's internal IPv4 subnets in the gateway subnet's address scope: routed out of the
+   * gateway leg with their own source addresses, never SNATed (Neutron's address scopes).
+   */
+  sameScope?: string[];
 }
 
 export interface ForwardSpec {

@@ -10,8 +10,9 @@ import { NAT_TABLE } from './names.js';
  *   prerouting/output: floating → fixed (DNAT) by map lookup
  *   postrouting:       east-west (neither leg external, not DNATed) is routed without NAT;
  *                      a floating IP's owner leaves as its floating IP (1:1 SNAT, also hairpin);
- *                      with enable_snat everything else leaving by the gateway leg leaves as the
- *                      gateway address; DNATed traffic that came from inside (hairpin to another
+ *                      what comes from a subnet in the gateway subnet's address scope leaves
+ *                      with its own address; with enable_snat everything else leaving by the
+ *                      gateway leg leaves as the gateway address; DNATed traffic that came from inside (hairpin to another
  *                      instance's floating IP) is SNATed to the gateway so replies return here.
  *   forward/input:     the router is no transit between addresses of the external network, and
  *                      from outside only its gateway address is its own. A packet for a floating
@@ -27,7 +28,7 @@ import { NAT_TABLE } from './names.js';
 
 /** Fingerprint of the rule part; stored as a rule comment so a pass can tell what is loaded. */
 export function natFingerprint(spec: NatSpec): string {
-  const key = JSON.stringify([4, spec.gatewayIf, spec.gatewayIp, spec.enableSnat]);
+  const key = JSON.stringify([4, spec.gatewayIf, spec.gatewayIp, spec.enableSnat, ...(spec.sameScope?.length ? [spec.sameScope] : [])]);
   return createHash('sha256').update(key).digest('hex').slice(0, 16);
 }
 
@@ -45,6 +46,10 @@ export function renderNatTable(spec: NatSpec): string {
     'snat to ip saddr map @fip_snat',
   ];
   if (spec.gatewayIp) {
+    // Address scopes: what comes from a subnet in the external subnet's scope leaves with its own
+    // address, as the L3 agent's `-o qg-… -m connmark --mark <scope mark> -j ACCEPT` keeps it
+    // out of SNAT (after floating IPs, which still apply, before the default SNAT).
+    if (spec.enableSnat && spec.sameScope?.length) post.push(`oifname ${qg} ip saddr { ${spec.sameScope.join(', ')} } accept`);
     if (spec.enableSnat) post.push(`oifname ${qg} snat to ${spec.gatewayIp}`);
     post.push(`iifname != ${qg} ct status dnat snat to ${spec.gatewayIp}`);
   }

@@ -13,7 +13,20 @@ export async function loadSnapshot(store: Store): Promise<Snapshot> {
       q.selectFrom('networks').select(['id', 'mtu', 'admin_state_up', 'network_type', 'physical_network', 'segmentation_id']).execute(),
       q
         .selectFrom('subnets')
-        .select(['id', 'network_id', 'ip_version', 'cidr', 'gateway_ip', 'host_routes', 'enable_dhcp', 'dns_nameservers', 'ipv6_address_mode', 'ipv6_ra_mode'])
+        .leftJoin('subnetpools', 'subnetpools.id', 'subnets.subnetpool_id')
+        .select([
+          'subnets.id',
+          'subnets.network_id',
+          'subnets.ip_version',
+          'subnets.cidr',
+          'subnets.gateway_ip',
+          'subnets.host_routes',
+          'subnets.enable_dhcp',
+          'subnets.dns_nameservers',
+          'subnets.ipv6_address_mode',
+          'subnets.ipv6_ra_mode',
+          'subnetpools.address_scope_id',
+        ])
         .execute(),
       q
         .selectFrom('ports')
@@ -121,6 +134,7 @@ export async function loadSnapshot(store: Store): Promise<Snapshot> {
         dnsNameservers: fromJson<string[]>(x.dns_nameservers, []),
         ipv6AddressMode: x.ipv6_address_mode,
         ipv6RaMode: x.ipv6_ra_mode,
+        addressScopeId: x.address_scope_id ?? null,
       })),
       ports: ports.map((p) => ({
         qosPolicyId: extras.portQos.get(p.id) ?? null,
