@@ -3,6 +3,7 @@ import { Readable } from 'node:stream';
 import type { ConsoleSession } from '../../src/core/compute/host.js';
 import type { Closer, InstancePower, InstanceRunner, Kernel, NetworkServices, Readiness } from '../../src/dataplane/netns/machine.js';
 import { type DhcpServerSpec, type InstanceSpec, type MetadataProxySpec, ROOT_NS } from '../../src/dataplane/netns/model.js';
+import { L3_TABLE, type L3State } from '../../src/dataplane/netns/l3ext.js';
 import type { NatState } from '../../src/dataplane/netns/nat.js';
 import type { Owner } from '../../src/dataplane/netns/owners.js';
 import type { QosState } from '../../src/dataplane/netns/qos.js';
@@ -35,6 +36,10 @@ interface FakeNs {
   tbf: Map<string, { ifindex: number; rate: number; burst: number }>;
   /** netdev tables (QoS) → the fingerprint in their `fp` chain; they outlive their devices. */
   netdev: Map<string, string | null>;
+  /** The L3-extension table as last loaded (its nft text), null when absent. */
+  l3: string | null;
+  /** NDP proxy entries, `ip dev`. */
+  proxies: string[];
 }
 
 /** A kernel operation as the driver made it. */
@@ -215,7 +220,17 @@ export class FakeKernel implements Kernel {
     const refused = this.refusal('nft', script, ns);
     if (refused) throw new Error(`nft -f - exited 1: ${refused}`);
     if (script.includes('table netdev ')) s.netdev = nftNetdev(s.netdev, script, s.links);
-    else s.nat = nft(s.nat, script);
+    else if (script.includes(`table inet ${L3_TABLE}`)) {
+      // Always whole: (flush, delete,) then the table, or a delete alone.
+      const at = script.lastIndexOf(`table inet ${L3_TABLE} {\n`);
+      s.l3 = at >= 0 ? script.slice(at) : null;
+    } else s.nat = nft(s.nat, script);
+  }
+
+  async readL3(ns: string): Promise<L3State> {
+    this.record('readL3', ns);
+    const s = this.space(ns);
+    return { fingerprint: s.l3 === null ? null : (/comment "ps:([0-9a-f]+)"/.exec(s.l3)?.[1] ?? ''), proxies: [...s.proxies] };
   }
 
   async readQos(ns: string): Promise<QosState> {
@@ -341,6 +356,8 @@ export class FakeKernel implements Kernel {
       iptables: { 4: new Map(), 6: new Map() },
       tbf: new Map(),
       netdev: new Map(),
+      l3: null,
+      proxies: [],
     };
   }
 
@@ -378,6 +395,7 @@ export class FakeKernel implements Kernel {
     s.links.delete(name);
     s.routes = s.routes.filter((r) => r.dev !== name);
     s.neighbours = s.neighbours.filter((n) => n.dev !== name);
+    s.proxies = s.proxies.filter((x) => !x.endsWith(` ${name}`));
     if (link.kind === 'bridge') for (const l of s.links.values()) if (l.master === name) l.master = null;
     for (const l of [...s.links.values()]) if (l.vlan?.parent === name) this.deleteLink(ns, l.name);
     if (peer) this.deleteLink(peer.ns, peer.link.name);
@@ -467,6 +485,17 @@ export class FakeKernel implements Kernel {
         if (!l.addrs.includes(cidr)) throw new Error('RTNETLINK answers: Cannot assign requested address');
         l.addrs = l.addrs.filter((a) => a !== cidr);
       } else throw new Error(`Command "${verb}" is unknown, try "ip address help".`);
+      return;
+    }
+    if (object === 'neigh' && w[2] === 'proxy') {
+      const key = `${ipToString(parseIp(w[3])!)} ${dev(opt('dev')).name}`;
+      if (verb === 'add') {
+        if (s.proxies.includes(key)) throw new Error('RTNETLINK answers: File exists');
+        s.proxies.push(key);
+      } else if (verb === 'del') {
+        if (!s.proxies.includes(key)) throw new Error('RTNETLINK answers: No such file or directory');
+        s.proxies = s.proxies.filter((x) => x !== key);
+      }
       return;
     }
     if (object === 'neigh' && verb === 'replace') {

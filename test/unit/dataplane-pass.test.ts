@@ -409,6 +409,38 @@ describe('netns driver against a fake kernel', () => {
     expect(control.status('floatingip', FIP)).toBe('DOWN');
   });
 
+  it("loads a router's conntrack helpers and NDP proxies, converges, and removes them", async () => {
+    const { kernel, control, dp } = await boot();
+    const TEN_V6 = 'dddddddd-0000-0000-0000-0000000000b6';
+    control.edit('router', ROUTER, (s) => {
+      s.subnets.push({ ...s.subnets[1], id: TEN_V6, ipVersion: 6, cidr: '2001:db8:7::/64', gatewayIp: '2001:db8:7::1' });
+      s.ports.find((p) => p.id === RI_PORT)!.fixedIps.push({ subnetId: TEN_V6, ipAddress: '2001:db8:7::1' });
+      s.routers[0].enableNdpProxy = true;
+      s.conntrackHelpers = [{ id: 'h1', routerId: ROUTER, protocol: 'tcp', port: 21, helper: 'ftp' }];
+      s.ndpProxies = [{ id: 'n1', routerId: ROUTER, ip: '2001:db8:7::11' }];
+    });
+    await dp.idle();
+    const qg = names.routerGateway(GW_PORT);
+    const table = kernel.namespace(ROUTER_NS)!.l3!;
+    expect(table).toContain('th dport 21 ct helper set "ftp-tcp"');
+    expect(table).toContain(`iifname "${qg}" ip6 daddr { 2001:db8:7::/64 } ip6 daddr != { 2001:db8:7::11 } drop`);
+    expect(kernel.namespace(ROUTER_NS)!.proxies).toEqual([`2001:db8:7::11 ${qg}`]);
+    expect(control.status('router', ROUTER)).toBe('ACTIVE');
+
+    const since = kernel.calls.length;
+    await dp.resync();
+    expect(dp.lastPass).toMatchObject({ full: true, changes: 0, errors: 0 });
+    expect(kernel.callsOf('nftApply', undefined, since)).toEqual([]);
+
+    control.edit('router', ROUTER, (s) => {
+      s.routers[0].enableNdpProxy = false;
+      s.conntrackHelpers = [];
+    });
+    await dp.idle();
+    expect(kernel.namespace(ROUTER_NS)!.l3).toBeNull();
+    expect(kernel.namespace(ROUTER_NS)!.proxies).toEqual([]);
+  });
+
   describe('trunks', () => {
     const NET2 = 'dddddddd-0000-0000-0000-000000000002';
     const NET2_V4 = 'dddddddd-0000-0000-0000-000000000003';

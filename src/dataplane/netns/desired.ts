@@ -7,6 +7,7 @@ import type {
   DesiredRoute,
   InstanceRec,
   InstanceSpec,
+  L3ExtrasSpec,
   MetadataProxySpec,
   ForwardSpec,
   NatSpec,
@@ -53,6 +54,10 @@ const DHCP_SYSCTLS: Array<[string, string]> = [['net.ipv6.conf.default.accept_da
 const ROUTER_SYSCTLS: Array<[string, string]> = [
   ['net.ipv4.ip_forward', '1'],
   ['net.ipv6.conf.all.forwarding', '1'],
+  // NDP proxy entries are answered only where proxy_ndp is on (the L3 agent sets it on its qg-
+  // when the router enables NDP proxies); `all` covers the leg whenever it is made, and without
+  // proxy entries it answers nothing.
+  ['net.ipv6.conf.all.proxy_ndp', '1'],
 ];
 const SWITCH_SYSCTLS: Array<[string, string]> = [
   ['net.bridge.bridge-nf-call-iptables', '1'],
@@ -505,6 +510,8 @@ function buildRouter(r: RouterRec, s: Snapshot, names: Names, c: RouterCtx): Des
       }
     }
   }
+  const l3 = l3Extras(r, s, ns, interfaces, gwPort, c);
+  if (l3) ns.l3 = l3;
   for (const hr of r.routes) {
     const gw = parseIp(hr.nexthop);
     const d = parseCidr(hr.destination);
@@ -514,6 +521,36 @@ function buildRouter(r: RouterRec, s: Snapshot, names: Names, c: RouterCtx): Des
     ns.routes.push({ dst: d.prefix === 0 ? 'default' : dst, via: ipToString(gw), owner });
   }
   return ns;
+}
+
+/**
+ * A router's conntrack helpers (any router) and, with `enable_ndp_proxy` and a wired gateway, its
+ * NDP proxies and the internal IPv6 subnets they open: those whose address scope is the gateway's
+ * IPv6 scope (none and none match, as NDPProxyAgentExtension compares them). Null: nothing to load.
+ */
+function l3Extras(r: RouterRec, s: Snapshot, ns: DesiredNs, interfaces: PortRec[], gwPort: PortRec | undefined, c: RouterCtx): L3ExtrasSpec | null {
+  const helpers: L3ExtrasSpec['helpers'] = [];
+  for (const h of s.conntrackHelpers ?? []) {
+    if (h.routerId !== r.id) continue;
+    if (h.protocol === 'tcp' || h.protocol === 'udp') helpers.push({ protocol: h.protocol, port: h.port, helper: h.helper });
+  }
+  let ndp: L3ExtrasSpec['ndp'] = null;
+  const qg = gwPort && ns.nat ? ns.nat.gatewayIf : null;
+  if (r.enableNdpProxy && gwPort && qg) {
+    const gwScope = gwPort.fixedIps.map((f) => c.subnets.get(f.subnetId)).find((x) => x?.ipVersion === 6)?.addressScopeId ?? null;
+    const subnets = interfaces
+      .filter((p) => c.wired.has(p.id))
+      .flatMap((p) => p.fixedIps.map((f) => c.subnets.get(f.subnetId)))
+      .filter((x): x is SubnetRec => x?.ipVersion === 6 && (x.addressScopeId ?? null) === gwScope)
+      .map((x) => cidrToString(parseCidr(x.cidr)!));
+    const proxies: Array<{ ip: string; owner: Owner }> = [];
+    for (const p of s.ndpProxies ?? []) {
+      const ip = p.routerId === r.id ? parseIp(p.ip) : null;
+      if (ip?.version === 6) proxies.push({ ip: ipToString(ip), owner: ownerKey.router(r.id) });
+    }
+    ndp = { gatewayIf: qg, subnets: [...new Set(subnets)].sort(), proxies };
+  }
+  return helpers.length || ndp ? { helpers, ndp } : null;
 }
 
 /** Protocols a forwarding's ports mean something for (nft's `th dport`); icmp has none. */

@@ -1,6 +1,7 @@
 import { readdir, readlink, stat } from 'node:fs/promises';
 import { run, runIn } from './exec.js';
 import { ROOT_NS } from './model.js';
+import { L3_TABLE, type L3State, parseL3State } from './l3ext.js';
 import { type NatState, parseNatState } from './nat.js';
 import { type QosState, parseQosState } from './qos.js';
 import { NAT_TABLE } from './names.js';
@@ -120,6 +121,15 @@ export async function killNamespaceProcesses(ns: string, graceMs = 1000): Promis
 export async function deleteNamespace(name: string): Promise<void> {
   await killNamespaceProcesses(name, 500);
   await run('ip', ['netns', 'del', name], { allowFail: true });
+}
+
+/** A router's L3-extension table (l3ext.ts) and its NDP proxy entries. */
+export async function readL3(ns: string): Promise<L3State> {
+  const [table, proxies] = await Promise.all([
+    runIn(ns, 'nft', ['-j', 'list', 'table', 'inet', L3_TABLE], { allowFail: true }),
+    runIn(ns, 'ip', ['-j', '-6', 'neigh', 'show', 'proxy'], { allowFail: true }),
+  ]);
+  return parseL3State(table.code === 0 ? table.stdout : '', proxies.code === 0 ? proxies.stdout : '[]');
 }
 
 export async function readNat(ns: string): Promise<NatState | null> {

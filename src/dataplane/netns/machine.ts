@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import type { ConsoleSession } from '../../core/compute/host.js';
 import type { Tables } from './iptables.js';
 import type { DhcpServerSpec, InstanceSpec, MetadataProxySpec } from './model.js';
+import type { L3State } from './l3ext.js';
 import type { NatState } from './nat.js';
 import type { Owner } from './owners.js';
 import type { QosState } from './qos.js';
@@ -29,6 +30,8 @@ export interface Kernel {
   ipBatch(ns: string, lines: Line[]): Promise<Map<Owner, string>>;
   /** A router namespace's NAT table, or null when it has none. */
   readNat(ns: string): Promise<NatState | null>;
+  /** A router namespace's conntrack helper / NDP proxy table and its NDP proxy entries. */
+  readL3(ns: string): Promise<L3State>;
   /** One `nft -f` transaction; throws (with nft's reason) when refused, changing nothing. */
   nftApply(ns: string, script: string): Promise<void>;
   /** A namespace's QoS: tbf shapers on its links' roots and our netdev tables. */

@@ -1,4 +1,5 @@
 import type { DesiredNs } from './model.js';
+import type { L3State } from './l3ext.js';
 import type { NatState } from './nat.js';
 import type { QosState } from './qos.js';
 
@@ -21,6 +22,8 @@ export class PassMemory {
   readonly applied = new Map<string, Applied>();
   /** What each router's NAT table holds after our last successful apply (full passes re-read). */
   readonly nat = new Map<string, { ino: number; state: NatState | null }>();
+  /** What each router's L3-extension table and NDP proxies hold, as last applied. */
+  readonly l3 = new Map<string, { ino: number; state: L3State }>();
   /** What the switch's QoS holds after our last apply (by the switch's inode; full passes re-read). */
   qos: { ino: number; state: QosState } | null = null;
   /** Switch-side link → the namespace its veth leads to (to re-read it when the link flaps). */
@@ -44,6 +47,7 @@ export class PassMemory {
   forget(ns: string): void {
     this.applied.delete(ns);
     this.nat.delete(ns);
+    this.l3.delete(ns);
   }
 
   /** A link event that is not ours: the namespace behind `link` (and the switch) must be read back. */

@@ -90,6 +90,8 @@ export interface RouterRec {
   enableSnat: boolean;
   gatewayPortId: string | null;
   routes: HostRoute[];
+  /** `l3-ndp-proxy`: its NDP proxies are answered on the gateway leg. */
+  enableNdpProxy?: boolean;
 }
 
 export interface FloatingIpRec {
@@ -201,6 +203,10 @@ export interface Snapshot {
   qosPolicies?: Map<string, QosRuleRec[]>;
   portForwardings?: PortForwardingRec[];
   trunks?: TrunkRec[];
+  /** `l3-conntrack-helper`: a router's helpers. */
+  conntrackHelpers?: Array<{ id: string; routerId: string; protocol: string; port: number; helper: string }>;
+  /** `l3-ndp-proxy`: IPv6 addresses a router answers neighbour solicitations for on its gateway. */
+  ndpProxies?: Array<{ id: string; routerId: string; ip: string }>;
 }
 
 // ------------------------------------------------------------------ the kernel, as wanted
@@ -295,6 +301,8 @@ export interface DesiredNs {
   addrs: DesiredAddr[];
   routes: DesiredRoute[];
   nat?: NatSpec;
+  /** A router's conntrack helpers and NDP proxies. */
+  l3?: L3ExtrasSpec;
   /**
    * The namespace's own root configures its addresses and routes (a machine, by DHCP or from
    * network_data.json): the data plane only wires its links and leaves the rest alone.
@@ -305,6 +313,17 @@ export interface DesiredNs {
    * gratuitous ARP would tell the host when a floating IP moves onto a router.
    */
   neighbours?: DesiredNeighbour[];
+}
+
+/** A router's L3-agent extensions (l3ext.ts): conntrack helpers and NDP proxies. */
+export interface L3ExtrasSpec {
+  helpers: Array<{ protocol: 'tcp' | 'udp'; port: number; helper: string }>;
+  ndp: {
+    gatewayIf: string;
+    /** Internal IPv6 subnets of the gateway's address scope: closed from outside but for proxied addresses. */
+    subnets: string[];
+    proxies: Array<{ ip: string; owner: Owner }>;
+  } | null;
 }
 
 export interface DesiredNeighbour {

@@ -5,6 +5,7 @@ import type { InstanceRunner, Kernel, NetworkServices } from './machine.js';
 import type { PassMemory } from './memory.js';
 import { type Desired, type DesiredNs, type InstanceSpec, ROOT_NS } from './model.js';
 import type { Names } from './names.js';
+import { l3StateOf, planL3 } from './l3ext.js';
 import { natStateOf, planNatChange } from './nat.js';
 import { type Owner, ownerKey } from './owners.js';
 import { type QosState, planQos, qosStateOf, withoutDevices } from './qos.js';
@@ -346,7 +347,10 @@ export class Pass {
         mapLimit(
           this.desired.namespaces.filter((n) => n.kind === 'router' && plans.has(n.name)),
           4,
-          (n) => this.applyNat(n),
+          async (n) => {
+            await this.applyNat(n);
+            await this.applyL3(n);
+          },
         ),
       ]);
     };
@@ -377,6 +381,33 @@ export class Pass {
       memory.nat.delete(n.name);
       this.fail(ownerKey.router(n.objectId), `nftables: ${message(e)}`);
       for (const f of n.nat?.fips ?? []) this.fail(f.owner, `nftables: ${message(e)}`);
+    }
+  }
+
+  /** A router's conntrack helpers and NDP proxies (l3ext.ts), planned like its NAT. */
+  private async applyL3(n: DesiredNs): Promise<void> {
+    const { kernel, memory } = this.deps;
+    const owner = ownerKey.router(n.objectId);
+    try {
+      const ino = this.existing.get(n.name);
+      const cached = memory.l3.get(n.name);
+      const actual = this.created.has(n.name) ? null : !this.full && cached && cached.ino === ino ? cached.state : await kernel.readL3(n.name);
+      const { script, neigh } = planL3(n.l3, actual, owner);
+      memory.l3.delete(n.name);
+      if (script) {
+        this.changes++;
+        await kernel.nftApply(n.name, script);
+      }
+      if (neigh.length) {
+        this.changes += neigh.length;
+        const errors = await kernel.ipBatch(n.name, neigh);
+        for (const [o, reason] of errors) this.fail(o, reason);
+        if (errors.size) return;
+      }
+      if (ino !== undefined) memory.l3.set(n.name, { ino, state: l3StateOf(n.l3) });
+    } catch (e) {
+      memory.l3.delete(n.name);
+      this.fail(owner, `nftables: ${message(e)}`);
     }
   }
 

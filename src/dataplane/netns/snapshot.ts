@@ -64,7 +64,7 @@ export async function loadSnapshot(store: Store): Promise<Snapshot> {
         ])
         .execute(),
       q.selectFrom('address_group_addresses').select(['address_group_id', 'address']).execute(),
-      q.selectFrom('routers').select(['id', 'admin_state_up', 'status', 'enable_snat', 'gw_port_id']).execute(),
+      q.selectFrom('routers').select(['id', 'admin_state_up', 'status', 'enable_snat', 'gw_port_id', 'enable_ndp_proxy']).execute(),
       q.selectFrom('router_routes').select(['router_id', 'destination', 'nexthop']).orderBy('router_id').orderBy('position').execute(),
       q.selectFrom('floating_ips').select(['id', 'floating_ip_address', 'fixed_ip_address', 'fixed_port_id', 'router_id', 'status']).execute(),
       loadExtras(q),
@@ -167,6 +167,7 @@ export async function loadSnapshot(store: Store): Promise<Snapshot> {
         enableSnat: r.enable_snat === 1,
         gatewayPortId: r.gw_port_id,
         routes: routesOf.get(r.id) ?? [],
+        enableNdpProxy: r.enable_ndp_proxy === 1,
       })),
       floatingIps: fips.map((f) => ({
         id: f.id,
@@ -180,6 +181,8 @@ export async function loadSnapshot(store: Store): Promise<Snapshot> {
       qosPolicies: extras.qosPolicies,
       portForwardings: extras.portForwardings,
       trunks: extras.trunks,
+      conntrackHelpers: extras.conntrackHelpers,
+      ndpProxies: extras.ndpProxies,
     };
   });
 }
@@ -191,10 +194,12 @@ interface Extras {
   qosPolicies: Map<string, QosRuleRec[]>;
   portForwardings: PortForwardingRec[];
   trunks: TrunkRec[];
+  conntrackHelpers: NonNullable<Snapshot['conntrackHelpers']>;
+  ndpProxies: NonNullable<Snapshot['ndpProxies']>;
 }
 
 async function loadExtras(q: Q): Promise<Extras> {
-  const [netBindings, portBindings, qosRules, pfs, trunks, subports] = await Promise.all([
+  const [netBindings, portBindings, qosRules, pfs, trunks, subports, helpers, proxies] = await Promise.all([
     q.selectFrom('qos_network_bindings').selectAll().execute(),
     q.selectFrom('qos_port_bindings').selectAll().execute(),
     q
@@ -205,6 +210,8 @@ async function loadExtras(q: Q): Promise<Extras> {
     q.selectFrom('port_forwardings').selectAll().orderBy('created_at').orderBy('id').execute(),
     q.selectFrom('trunks').select(['id', 'port_id', 'admin_state_up', 'status']).execute(),
     q.selectFrom('trunk_subports').select(['trunk_id', 'port_id', 'segmentation_id']).orderBy('trunk_id').orderBy('position').execute(),
+    q.selectFrom('conntrack_helpers').select(['id', 'router_id', 'protocol', 'port', 'helper']).orderBy('router_id').orderBy('id').execute(),
+    q.selectFrom('ndp_proxies').select(['id', 'router_id', 'ip_address']).orderBy('router_id').orderBy('id').execute(),
   ]);
   const subportsOf = new Map<string, TrunkRec['subports']>();
   for (const sp of subports) {
@@ -238,6 +245,8 @@ async function loadExtras(q: Q): Promise<Extras> {
       internal: [pf.internal_port_start, pf.internal_port_end],
       external: [pf.external_port_start, pf.external_port_end],
     })),
+    conntrackHelpers: helpers.map((h) => ({ id: h.id, routerId: h.router_id, protocol: h.protocol, port: h.port, helper: h.helper })),
+    ndpProxies: proxies.map((p) => ({ id: p.id, routerId: p.router_id, ip: p.ip_address })),
     trunks: trunks.map((t) => ({ id: t.id, portId: t.port_id, adminUp: t.admin_state_up === 1, status: t.status, subports: subportsOf.get(t.id) ?? [] })),
   };
 }
