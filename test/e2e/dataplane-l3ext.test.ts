@@ -40,6 +40,7 @@ describe.skipIf(skip)(`netns data plane: address scopes${skip ? ` — skipped: $
   let router: { id: string };
   let publicNet: { id: string; subnets: string[] };
   let scopedNet: { net: string };
+  let int6: { id: string };
 
   it('routes a same-scope subnet out of the gateway with its own address and SNATs one of another scope', async () => {
     publicNet = (await s.admin.get('/v2.0/networks?name=public')).body.networks[0];
@@ -69,6 +70,24 @@ describe.skipIf(skip)(`netns data plane: address scopes${skip ? ` — skipped: $
     });
     expect(ext.status).toBe(201);
 
+    // NDP proxies (below) need an IPv6 address scope on the external network and the internal subnet.
+    const scope6 = (await s.admin.post('/v2.0/address-scopes', { address_scope: { name: 'as6-e2e', ip_version: 6, shared: true } })).body.address_scope;
+    const pool6 = async (prefix: string) =>
+      (
+        await s.admin.post('/v2.0/subnetpools', {
+          subnetpool: { name: `pool-${prefix}`, prefixes: [prefix], default_prefixlen: 64, shared: true, address_scope_id: scope6.id },
+        })
+      ).body.subnetpool;
+    const ext6 = await pool6('2001:db8::/64');
+    int6 = await pool6('2001:db8:94::/48');
+    for (const sub of publicNet.subnets) {
+      const found = (await s.admin.get(`/v2.0/subnets/${sub}`)).body.subnet;
+      if (found?.ip_version === 6) expect((await s.admin.delete(`/v2.0/subnets/${sub}`)).status).toBe(204);
+    }
+    const ext6Subnet = await s.admin.post('/v2.0/subnets', {
+      subnet: { network_id: publicNet.id, ip_version: 6, cidr: '2001:db8::/64', subnetpool_id: ext6.id, gateway_ip: '2001:db8::2', enable_dhcp: false },
+    });
+    expect(ext6Subnet.status).toBe(201);
     const tenantNet = async (name: string, poolId: string) => {
       const net = (await s.demo.post('/v2.0/networks', { network: { name } })).body.network;
       const subnet = (await s.demo.post('/v2.0/subnets', { subnet: { network_id: net.id, ip_version: 4, subnetpool_id: poolId, prefixlen: 24 } })).body.subnet;
@@ -118,28 +137,6 @@ describe.skipIf(skip)(`netns data plane: address scopes${skip ? ` — skipped: $
   });
 
   it('answers for NDP proxies on the gateway leg and closes the rest of the scope from outside', async () => {
-    // NDP proxies need an IPv6 address scope on the external network and the internal subnet.
-    const scope6 = (await s.admin.post('/v2.0/address-scopes', { address_scope: { name: 'as6-e2e', ip_version: 6, shared: true } })).body.address_scope;
-    const pool6 = async (prefix: string) =>
-      (
-        await s.admin.post('/v2.0/subnetpools', {
-          subnetpool: { name: `pool-${prefix}`, prefixes: [prefix], default_prefixlen: 64, shared: true, address_scope_id: scope6.id },
-        })
-      ).body.subnetpool;
-    const ext6 = await pool6('2001:db8::/64');
-    const int6 = await pool6('2001:db8:94::/48');
-    for (const sub of publicNet.subnets) {
-      const found = (await s.admin.get(`/v2.0/subnets/${sub}`)).body.subnet;
-      if (found?.ip_version === 6) expect((await s.admin.delete(`/v2.0/subnets/${sub}`)).status).toBe(204);
-    }
-    const ext = await s.admin.post('/v2.0/subnets', {
-      subnet: { network_id: publicNet.id, ip_version: 6, cidr: '2001:db8::/64', subnetpool_id: ext6.id, gateway_ip: '2001:db8::2', enable_dhcp: false },
-    });
-    expect(ext.status).toBe(201);
-    // The gateway takes an address on it, then NDP proxies are enabled.
-    await s.admin.put(`/v2.0/routers/${router.id}`, {
-      router: { external_gateway_info: { network_id: publicNet.id, external_fixed_ips: [{ subnet_id: ext.body.subnet.id }] } },
-    });
     const sub6 = (await s.demo.post('/v2.0/subnets', { subnet: { network_id: scopedNet.net, ip_version: 6, subnetpool_id: int6.id, prefixlen: 64 } })).body
       .subnet;
     expect((await s.demo.put(`/v2.0/routers/${router.id}/add_router_interface`, { subnet_id: sub6.id })).status).toBe(200);

@@ -16,7 +16,7 @@ describe("a router's conntrack helpers and NDP proxies (l3ext)", () => {
   it("renders the L3 agent's CT --helper per helper for both families and the NDP chain's drop with its exceptions", () => {
     const table = renderL3Table(spec())!;
     expect(table).toContain('table inet pocketstack-l3 {');
-    expect(table).toContain('ct helper "ftp-tcp" { type "ftp" protocol tcp; l3proto inet; }');
+    expect(table).toContain('ct helper ftp-tcp { type "ftp" protocol tcp; l3proto inet; }');
     expect(table).toContain(`meta l4proto tcp th dport 21 ct helper set "ftp-tcp" comment "ps:${l3Fingerprint(spec())}"`);
     expect(table).toContain('meta l4proto udp th dport 69 ct helper set "tftp-udp"');
     expect(table).toContain('iifname "qg-1" ip6 daddr { 2001:db8:1::/64 } ip6 daddr != { 2001:db8:1::5 } drop');

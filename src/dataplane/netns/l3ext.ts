@@ -50,7 +50,8 @@ export function renderL3Table(spec: L3ExtrasSpec | undefined): string | null {
   for (const h of spec.helpers) {
     if (!SAFE.test(h.helper) || (h.protocol !== 'tcp' && h.protocol !== 'udp')) continue;
     const name = `${h.helper}-${h.protocol}`;
-    objects.set(name, `  ct helper ${JSON.stringify(name)} { type ${JSON.stringify(h.helper)} protocol ${h.protocol}; l3proto inet; }`);
+    // nft takes the object's name bare (SAFE keeps it to letters, digits, `_.-`), its type quoted.
+    objects.set(name, `  ct helper ${name} { type ${JSON.stringify(h.helper)} protocol ${h.protocol}; l3proto inet; }`);
     pre.push(`meta l4proto ${h.protocol} th dport ${h.port} ct helper set ${JSON.stringify(name)}`);
   }
   const forward: string[] = [];
