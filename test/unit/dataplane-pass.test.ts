@@ -526,6 +526,8 @@ describe('netns driver against a fake kernel', () => {
       expect(control.status('trunk', TRUNK)).toBe('DEGRADED');
       expect(control.status('port', P1)).toBe('ACTIVE');
       expect(kernel.links(VM1_NS)!.get('eth0')!.addrs).toEqual(['10.0.2.11/24']);
+      // The instance is not failed for its trunk's subport.
+      expect(control.reports.filter((r) => r.id === VM1 && r.report.error)).toEqual([]);
     });
 
     it('a trunk whose parent is not wired here (no instance) stays DOWN and binds nothing', async () => {

@@ -203,7 +203,7 @@ export function buildDesired(s: Snapshot, names: Names, opts: BuildOptions): Des
       const ifname = `${parentIf}.${sub.segmentationId}`;
       ns.links.push({ name: ifname, kind: 'vlan', mtu, mac: parseMac(sp.mac)!, up: true, vlan: vlan(parentIf), owner });
       if (!ns.selfConfigured) for (const a of addrs) ns.addrs.push({ dev: ifname, cidr: `${a.ip}/${a.cidr.prefix}`, owner });
-      wired.set(sp.id, { portId: sp.id, ns: ns.name, ifname, up });
+      wired.set(sp.id, { portId: sp.id, ns: ns.name, ifname, up, subport: true });
     }
   };
   const trunkOf = new Map((s.trunks ?? []).map((t) => [t.portId, t]));

@@ -350,6 +350,8 @@ export interface WiredPort {
   ifname: string;
   /** Traffic may pass: port and network administratively up. */
   up: boolean;
+  /** A trunk's subport (its failure degrades the trunk, not the instance). */
+  subport?: boolean;
 }
 
 export interface InstanceSpec {

@@ -41,10 +41,13 @@ const managed = (deviceOwner: string) =>
   deviceOwner === TRUNK_SUBPORT_OWNER ||
   ROUTER_INTERFACE_OWNERS.includes(deviceOwner);
 
-/** The first wired port of namespace `ns` in ERROR, with its reason. */
+/**
+ * The first wired port of namespace `ns` in ERROR, with its reason. A trunk's subport is not
+ * counted: its failure is the trunk's (DEGRADED), the instance runs on (as with Neutron's agents).
+ */
 function portErrorIn(desired: Desired, ns: string, errors: Map<Owner, string>): string | undefined {
   for (const w of desired.wired.values()) {
-    const e = w.ns === ns ? errors.get(ownerKey.port(w.portId)) : undefined;
+    const e = w.ns === ns && !w.subport ? errors.get(ownerKey.port(w.portId)) : undefined;
     if (e !== undefined) return e;
   }
   return undefined;
