@@ -26,6 +26,15 @@ TOKEN=$(admin_token "$ADMIN_PASSWORD")
 EXTENSIONS=$(network_extensions "$TOKEN")
 [ -n "$EXTENSIONS" ] || { echo "tempest-neutron-plugin: could not read the advertised extensions" >&2; exit 2; }
 
+# The default subnet pools DevStack makes (USE_SUBNETPOOL, its IPV4_ADDRS_SAFE_TO_USE and
+# SUBNETPOOL_PREFIX_V6), which auto-allocated topologies draw from.
+for pool in '"name":"shared-default-subnetpool-v4","prefixes":["10.0.0.0/22"],"default_prefixlen":26' \
+            '"name":"shared-default-subnetpool-v6","prefixes":["2001:db8:8000::/48"],"default_prefixlen":64'; do
+  curl -sf -o /dev/null -H "x-auth-token: $TOKEN" -H 'content-type: application/json' "http://127.0.0.1:$P_NET/v2.0/subnetpools" \
+    -d "{\"subnetpool\":{$pool,\"shared\":true,\"is_default\":true}}" \
+    || { echo "tempest-neutron-plugin: could not create the default subnet pools" >&2; exit 2; }
+done
+
 # What this Neutron is, as the plugin's options describe a deployment:
 # - type drivers flat, vlan and vxlan (ML2's type drivers here; vlan on physnet1, whose range is
 #   POCKETSTACK_VLAN_RANGES, physnet1:100:199 by default, so provider segments start at 100);
