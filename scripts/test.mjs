@@ -213,7 +213,7 @@ if (!fast) {
       : [
           tempest('scripts/tempest-octavia.sh', 'Tempest: octavia_tempest_plugin.tests.api.v2 and barbican_tempest_plugin.tests.api'),
           tempest('scripts/tempest-compute.sh', 'Tempest: tempest.api.compute'),
-          // About 3 to 6 minutes with its 6 workers: this lane (Octavia 9, compute 6) is the shortest.
+          // About 3 to 5 minutes with its 6 workers: this lane (Octavia 9, compute 6) is the shortest.
           tempest('scripts/tempest-neutron-plugin.sh', 'Tempest: neutron_tempest_plugin.api'),
         ],
   );
