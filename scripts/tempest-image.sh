@@ -21,40 +21,29 @@
 # - test_delete_locations: Glance's default policy lets only admins delete image locations
 #   (delete_image_location is role:admin); the test removes one as a plain project member.
 set -uo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/tempest-common.sh" tempest-image
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-RUNNER=${RUNNER:-$ROOT/tools/tempest/run-network.sh}
 REGEX=${1:-'tempest\.api\.image\.'}
 EXCLUDE=${EXCLUDE_REGEX:-'test_images_negative\.ImportImagesNegativeTest\.test_image_web_download_import_with_bad_url|test_images\.ImageLocationsTest\.test_delete_locations'}
 export TEMPEST_WORKSPACE=${TEMPEST_WORKSPACE:-/tmp/tempest-image}
-export PATH="/usr/bin:$PATH"
 
-[ -x "$RUNNER" ] || { echo "Tempest runner $RUNNER not found (set RUNNER)" >&2; exit 2; }
-DATA=$(mktemp -d /tmp/pocketstack-tempest-XXXXXX)
-read -r P_ID P_NET P_COMP P_IMG P_LB P_WEB < <(node "$ROOT/scripts/free-ports.mjs" 6)
-
+pocketstack_ports 7
+P_WEB=${PORTS[6]}
 # The web server http_image points at: a few MiB of data, on loopback only.
-mkdir -p "$DATA/web"
-head -c 3145728 /dev/urandom > "$DATA/web/image.raw"
-python3 -m http.server "$P_WEB" --bind 127.0.0.1 --directory "$DATA/web" > "$DATA/web.log" 2>&1 &
+mkdir -p "$DATA_DIR/web"
+head -c 3145728 /dev/urandom > "$DATA_DIR/web/image.raw"
+python3 -m http.server "$P_WEB" --bind 127.0.0.1 --directory "$DATA_DIR/web" > "$DATA_DIR/web.log" 2>&1 &
 WEB=$!
+trap 'kill "$WEB" 2>/dev/null; wait "$WEB" 2>/dev/null; _pocketstack_stop' EXIT
 
-cd "$ROOT" || exit 2
-POCKETSTACK_IDENTITY_PORT=$P_ID POCKETSTACK_NETWORK_PORT=$P_NET POCKETSTACK_COMPUTE_PORT=$P_COMP \
-POCKETSTACK_IMAGE_PORT=$P_IMG POCKETSTACK_LOAD_BALANCER_PORT=$P_LB \
 POCKETSTACK_ADMIN_PASSWORD=secret POCKETSTACK_DEMO_PASSWORD=secret \
 POCKETSTACK_IMAGE_STORES=cheap:file,fast:file,web:http POCKETSTACK_IMAGE_DEFAULT_STORE=fast \
 POCKETSTACK_IMAGE_IMPORT_METHODS=glance-direct,web-download,copy-image,glance-download \
 POCKETSTACK_IMAGE_IMPORT_ALLOWED_HOSTS=127.0.0.1 POCKETSTACK_IMAGE_IMPORT_ALLOWED_PORTS="80,443,$P_WEB,$P_IMG" \
 POCKETSTACK_IMAGE_SHOW_MULTIPLE_LOCATIONS=true \
-    node --import tsx src/cli/main.ts serve --data-dir "$DATA" --log-level warn > "$DATA/serve.log" 2>&1 &
-SERVER=$!
-cleanup() { kill "$SERVER" "$WEB" 2>/dev/null; wait "$SERVER" "$WEB" 2>/dev/null; rm -rf "$DATA"; }
-trap cleanup EXIT
-for _ in $(seq 1 100); do grep -q 'PocketStack is up' "$DATA/serve.log" && break; sleep 0.2; done
-grep -q 'PocketStack is up' "$DATA/serve.log" || { cat "$DATA/serve.log" >&2; exit 2; }
+    pocketstack_start
 
-cat > "$DATA/extra.conf" <<EOF
+cat > "$DATA_DIR/extra.conf" <<EOF
 [image]
 build_timeout = 60
 build_interval = 1
@@ -69,5 +58,5 @@ os_glance_reserved = true
 manage_locations = true
 EOF
 
-GLANCE=true EXCLUDE_REGEX="$EXCLUDE" QUIET=${QUIET:-1} EXTRA_TEMPEST_CONF="$DATA/extra.conf" \
-    "$RUNNER" "http://127.0.0.1:$P_ID/v3" admin secret admin "$REGEX"
+GLANCE=true EXCLUDE_REGEX="$EXCLUDE" QUIET=${QUIET:-1} EXTRA_TEMPEST_CONF="$DATA_DIR/extra.conf" \
+    "$RUNNER" "$IDENTITY" admin secret admin "$REGEX"

@@ -11,7 +11,7 @@
  *   4. the `api` suite again on PostgreSQL (the store for several servers sharing one cloud):
  *      POCKETSTACK_TEST_DATABASE_URL, else (root) Debian's postgresql, installed and started;
  *   5. the vitest suite `e2e`: the real clients and the real data plane (minutes);
- *   6. OpenStack's own Tempest, five runs, each against a PocketStack its script starts:
+ *   6. OpenStack's own Tempest, six runs, each against a PocketStack its script starts:
  *        scripts/tempest-network.sh  tempest.api.network, less test/tempest/network-exclude.txt;
  *        scripts/tempest-compute.sh  tempest.api.compute, less
  *                                    test/tempest/compute-exclude.txt;
@@ -21,10 +21,12 @@
  *        scripts/tempest-identity.sh tempest.api.identity and keystone_tempest_plugin.tests.api,
  *                                    less test/tempest/identity-exclude.txt;
  *        scripts/tempest-image.sh    tempest.api.image (import, stores, locations, metadefs), less
- *                                    the two exclusions the script lists with reasons.
+ *                                    the two exclusions the script lists with reasons;
+ *        scripts/tempest-neutron-plugin.sh  neutron_tempest_plugin.api, less
+ *                                    test/tempest/neutron-plugin-exclude.txt.
  *
  * Steps 4 to 6 run in three concurrent lanes (PostgreSQL then e2e; Tempest network, identity then image;
- * Tempest Octavia then compute), each step's output kept in test-artifacts/logs/ and printed whole
+ * Tempest Octavia, compute, then the Neutron plugin), each step's output kept in test-artifacts/logs/ and printed whole
  * when it ends. A failed step does not stop the ones after it; the run fails if any step failed.
  * As root (CI), every suite must run: a missing tool is a failure, not a skip. Without root,
  * suites that need root or uninstallable packages are skipped, each with a one-line reason.
@@ -211,6 +213,8 @@ if (!fast) {
       : [
           tempest('scripts/tempest-octavia.sh', 'Tempest: octavia_tempest_plugin.tests.api.v2 and barbican_tempest_plugin.tests.api'),
           tempest('scripts/tempest-compute.sh', 'Tempest: tempest.api.compute'),
+          // About 3 to 5 minutes with its 6 workers: this lane (Octavia 9, compute 6) is the shortest.
+          tempest('scripts/tempest-neutron-plugin.sh', 'Tempest: neutron_tempest_plugin.api'),
         ],
   );
 }

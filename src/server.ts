@@ -37,7 +37,7 @@ import { logOps } from './core/network/logs.js';
 import { flavorOps, flavorProfileOps, serviceProfileOps } from './core/network/flavors.js';
 import { securityGroupOps, securityGroupRbacType, securityGroupRuleOps } from './core/network/securitygroups.js';
 import { PortForwardings } from './core/network/portforwardings.js';
-import { qosPolicyOps } from './core/network/qos.js';
+import { qosPolicyOps, qosPolicyRbacType } from './core/network/qos.js';
 import { QosRules } from './core/network/qosrules.js';
 import { trunkOps } from './core/network/trunks.js';
 import { NetworkService } from './core/network/service.js';
@@ -280,6 +280,7 @@ export class Cloud {
     network.register(meteringLabelRuleOps());
     network.register(rbacPolicyOps(network.rbac));
     network.register(qosPolicyOps());
+    network.rbac.register(qosPolicyRbacType);
     network.register(trunkOps());
     const qosRules = new QosRules(uow);
     const portForwardings = new PortForwardings(uow);

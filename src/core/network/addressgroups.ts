@@ -32,6 +32,7 @@ const subnetList: Validator = (v) => {
 /** Address groups in the RBAC engine: rules naming a group depend on access to it. */
 export const addressGroupRbacType: RbacObjectType = {
   type: 'address_group',
+  kind: 'address_group',
   table: 'address_groups',
   actions: [ACCESS_SHARED],
   notFound: agNotFound,
@@ -66,6 +67,7 @@ export const addressGroupDef: ResourceDef<'address_groups', GroupComputed> = {
     tenant_id: standardAttrs().tenant_id,
   },
   sharedWhere: (eb, ctx) => sharedWith(eb, 'address_group', 'address_groups.id', ctx),
+  sharedHiddenOnUpdate: true,
   async load(q, rows) {
     const byId = new Map<string, string[]>();
     for (const r of rows) {

@@ -16,6 +16,7 @@ const scopeNotFound = (id: string) => notFound('AddressScopeNotFound', `Address 
 /** Address scopes in the RBAC engine: subnet pools in a scope depend on access to it. */
 export const addressScopeRbacType: RbacObjectType = {
   type: 'address_scope',
+  kind: 'address_scope',
   table: 'address_scopes',
   actions: [ACCESS_SHARED],
   notFound: scopeNotFound,

@@ -166,7 +166,10 @@ interface Association {
 /** Neutron's _internal_fip_assoc_data + get_router_for_floatingip. */
 async function associationFor(trx: Tx, ctx: RequestContext, fip: FloatingIpsTable, portId: string, fixedIp: string | null): Promise<Association> {
   const port = await trx.selectFrom('ports').selectAll().where('id', '=', portId).executeTakeFirst();
-  if (!port || (!ctx.isAdmin && port.project_id !== ctx.projectId)) throw resourceNotFound('Port', portId);
+  // The port as the caller may read it: its own, or on a network it owns (_port_filter_hook).
+  const networkOwner = async (networkId: string) =>
+    (await trx.selectFrom('networks').select('project_id').where('id', '=', networkId).executeTakeFirst())?.project_id === ctx.projectId;
+  if (!port || (!ctx.isAdmin && port.project_id !== ctx.projectId && !(await networkOwner(port.network_id)))) throw resourceNotFound('Port', portId);
   if (port.project_id !== fip.project_id && !ctx.isAdmin) {
     throw fipBadRequest(`Cannot process floating IP association with Port ${portId}, since that port is owned by a different tenant`);
   }
@@ -212,8 +215,8 @@ async function resolveAssociation(trx: Tx, ctx: RequestContext, fip: FloatingIps
     if (taken) throw alreadyAssociated(fip, portId, assoc.fixedIp!);
     return assoc;
   }
-  // Neutron's _check_and_get_fip_assoc reads the body only: an update without port_id (a blank
-  // one, or one that only changes the description) leaves the floating IP unassociated.
+  // Neutron's _check_and_get_fip_assoc reads the body only: a blank update leaves the floating
+  // IP unassociated.
   return { portId: null, fixedIp: null, routerId: null };
 }
 
@@ -302,7 +305,10 @@ export function floatingIpOps(): ResourceOps<'floating_ips', FloatingIpComputed>
     async update(w, ctx, row, p) {
       const { trx } = w;
       const v = p.values;
-      const assoc = await resolveAssociation(trx, ctx, row, v);
+      // What the real Neutron (Zed) answers: a blank update (`{"floatingip": {}}`) clears the
+      // association, an update of other attributes without port_id (a description) keeps it.
+      const keeps = !('port_id' in v) && !('fixed_ip_address' in v) && Object.keys(v).length > 0;
+      const assoc = keeps ? { portId: row.fixed_port_id, fixedIp: row.fixed_ip_address, routerId: row.router_id } : await resolveAssociation(trx, ctx, row, v);
       // A floating IP that forwards ports takes no port, and keeps the router it forwards through.
       if (v.port_id) await assertNotForwarding(trx, row.id);
       else if (!assoc.portId && (await hasPortForwardings(trx, row.id))) assoc.routerId = row.router_id;

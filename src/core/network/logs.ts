@@ -5,6 +5,7 @@
  */
 import { uuid as newUuid } from '../../util/ids.js';
 import { DomainError, notFound } from '../errors.js';
+import type { Work } from '../work.js';
 import { string, toBoolean, uuidOrNone, uuid, values as valuesV } from './attributes.js';
 import type { ResourceOps } from './registry.js';
 import { type ResourceDef, insertRow, policyError, standardAttrs, toColumns, updateRow } from './resource.js';
@@ -76,4 +77,24 @@ export function logOps(): ResourceOps<'logs'> {
       await w.trx.deleteFrom('logs').where('id', '=', row.id).execute();
     },
   };
+}
+
+/**
+ * The enabled security-group logs bound to a deleted security group (`resource_id`) or port
+ * (`target_id`) go with it (LoggingPlugin._clean_logs_by_resource_id / _by_target_id).
+ */
+export async function dropBoundLogs(w: Work, bound: { securityGroupId: string } | { portId: string }): Promise<void> {
+  const column = 'securityGroupId' in bound ? 'resource_id' : 'target_id';
+  const id = 'securityGroupId' in bound ? bound.securityGroupId : bound.portId;
+  const logs = await w.trx
+    .selectFrom('logs')
+    .select(['id', 'project_id'])
+    .where('resource_type', '=', 'security_group')
+    .where('enabled', '=', 1)
+    .where(column, '=', id)
+    .execute();
+  for (const log of logs) {
+    await w.trx.deleteFrom('logs').where('id', '=', log.id).execute();
+    w.changed('log', log.id, log.project_id, 'delete');
+  }
 }

@@ -561,6 +561,7 @@ async function networkForRbac(trx: Tx, ctx: RequestContext, id: string, callback
 /** Networks in the RBAC engine: ML2's checks, `router:external` and the network's revision. */
 export const networkRbacType: RbacObjectType = {
   type: 'network',
+  kind: 'network',
   table: 'networks',
   actions: [ACCESS_SHARED, ACCESS_EXTERNAL],
   notFound: (id) => resourceNotFound('Network', id),

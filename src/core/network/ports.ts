@@ -1,5 +1,6 @@
 import type { Tx } from '../../store/db.js';
 import type { NetworksTable, PortsTable, SubnetsTable } from '../../store/schema.js';
+import { dropBoundLogs } from './logs.js';
 import { fromJson, IN_CHUNK, chunks } from '../../store/db.js';
 import { uuid as newUuid } from '../../util/ids.js';
 import { type Cidr, type Ip, cidrContains, eui64, ipKey, ipToString, parseCidr, parseIp, randomMac } from '../../util/ip.js';
@@ -222,6 +223,21 @@ export const portDef: ResourceDef<'ports', PortComputed> = {
     tags: { post: true, default: NOT_SPECIFIED, filter: true, validate: uniqueStrings(255) },
   },
   order: { show: SHOW_ORDER, create: CREATE_ORDER, bulk: BULK_ORDER, update: SHOW_ORDER },
+  // A network's owner sees every port on it (db_base_plugin_v2's _port_filter_hook).
+  sharedWhere: (eb, ctx) =>
+    eb(
+      'ports.network_id',
+      'in',
+      eb
+        .selectFrom('networks')
+        .select('networks.id')
+        .where('networks.project_id', '=', ctx.projectId ?? ''),
+    ),
+  // …and may delete them (delete_port's admin_owner_or_network_owner).
+  async deleteAllowed(q, ctx, row) {
+    const net = await q.selectFrom('networks').select('project_id').where('id', '=', row.network_id).executeTakeFirst();
+    return !!ctx.projectId && net?.project_id === ctx.projectId;
+  },
   specialFilters: {
     fixed_ips(eb, values) {
       const spec = kvpListToDict(values);
@@ -507,6 +523,8 @@ export function portOps(): ResourceOps<'ports', PortComputed> {
       const owner = v.device_owner as string;
       const trusted = isTrustedOwner(owner);
       if (p.given.has('mac_address')) assertNetworkOwner(ctx, network, 'create_port', 'mac_address');
+      // create_port:port_security_enabled is rule:admin_or_network_owner.
+      if (p.given.has('port_security_enabled')) assertNetworkOwner(ctx, network, 'create_port', 'port_security_enabled');
       const requested = v.fixed_ips as FixedIpRequest[] | undefined;
       if (requested?.some((f) => f.ip_address !== undefined)) assertNetworkOwner(ctx, network, 'create_port', 'fixed_ips:ip_address');
 
@@ -570,6 +588,7 @@ export function portOps(): ResourceOps<'ports', PortComputed> {
       // Changing a MAC is the admin's (update_port:mac_address); null asks for a new one.
       if ('mac_address' in v && !ctx.isAdmin) throw policyError('update_port', ['mac_address']);
       if ('allowed_address_pairs' in v) checkPairsPolicy(ctx, network, 'update_port', v.allowed_address_pairs);
+      if ('port_security_enabled' in v) assertNetworkOwner(ctx, network, 'update_port', 'port_security_enabled');
       if (v.mac_address === null) v.mac_address = await newMac(trx, row.network_id);
       if ('mac_address' in v && v.mac_address !== row.mac_address) {
         if (row.binding_host_id) {
@@ -640,7 +659,11 @@ export function portOps(): ResourceOps<'ports', PortComputed> {
         await bindPortGroups(trx, row.id, groups);
         delete v.security_groups;
       } else if (!portSecurity && currentGroups.length) {
-        checkGroupsAllowed(portSecurity, currentGroups);
+        // ML2's update_port: port security turned off while the port keeps its groups.
+        throw conflict(
+          'PortSecurityPortHasSecurityGroup',
+          'Port has security group associated. Cannot disable port security or IP address until security group is removed.',
+        );
       }
 
       const cols = toColumns(portDef, v);
@@ -725,6 +748,7 @@ export async function deletePort(w: Work, portId: string): Promise<void> {
     .execute();
   await releaseAllocations(trx, portId);
   await trx.deleteFrom('port_security_groups').where('port_id', '=', portId).execute();
+  await dropBoundLogs(w, { portId });
   await trx.deleteFrom('tags').where('resource_type', '=', 'port').where('resource_id', '=', portId).execute();
   await trx.deleteFrom('ports').where('id', '=', portId).execute();
 }

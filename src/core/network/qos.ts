@@ -18,6 +18,19 @@ import type { RequestContext } from '../context.js';
 import { DomainError, conflict, notFound } from '../errors.js';
 import type { Work } from '../work.js';
 import { type Attr, string, toBoolean, uuid, uuidOrNone } from './attributes.js';
+import {
+  ACCESS_SHARED,
+  type RbacObjectType,
+  RbacRefused,
+  WILDCARD,
+  deleteObjectPolicies,
+  hasWildcard,
+  isSharedWith,
+  rbacPolicyInUse,
+  setWildcardShared,
+  sharedIds,
+  sharedWith,
+} from './rbac.js';
 import type { ResourceOps } from './registry.js';
 import { type ResourceDef, bumpRevision, insertRow, policyError, standardAttrs, toColumns, updateRow } from './resource.js';
 
@@ -69,6 +82,7 @@ export async function rulesOf(q: Q, policyIds: string[]): Promise<Map<string, Qo
 
 /** Attributes computed for rendering. */
 interface PolicyComputed {
+  shared: boolean;
   rules: EmbeddedRule[];
   is_default: boolean;
 }
@@ -90,7 +104,7 @@ export const qosPolicyDef: ResourceDef<'qos_policies', PolicyComputed> = {
     id: { filter: true, sort: true, column: 'id', validate: uuid },
     project_id: standardAttrs().project_id,
     name: { post: true, put: true, default: '', filter: true, sort: true, column: 'name', validate: string(255) },
-    shared: { post: true, put: true, default: false, filter: true, column: 'shared', codec: 'bool', convert: toBoolean },
+    shared: { post: true, put: true, default: false, filter: true, convert: toBoolean },
     rules: {},
     is_default: { post: true, put: true, default: false, filter: true, convert: toBoolean },
     revision_number: standardAttrs().revision_number,
@@ -100,9 +114,17 @@ export const qosPolicyDef: ResourceDef<'qos_policies', PolicyComputed> = {
     tenant_id: standardAttrs().tenant_id,
     tags: standardAttrs().tags,
   },
-  // Shared policies are every project's to read and use.
-  sharedWhere: (eb) => eb('qos_policies.shared', '=', 1),
+  // Shared policies (RBAC access_as_shared to everyone or the caller's project) are its to read
+  // and use. The `shared` column is the wildcard policy's mark (kept by qosPolicyRbacType.changed;
+  // a policy marked before QoS policies were an RBAC type counts as shared with everyone).
+  sharedWhere: (eb, ctx) => eb.or([eb('qos_policies.shared', '=', 1), sharedWith(eb, 'qos_policy', 'qos_policies.id', ctx)]),
   specialFilters: {
+    shared(eb, values, ctx) {
+      const shared = eb.or([eb('qos_policies.shared', '=', 1), sharedWith(eb, 'qos_policy', 'qos_policies.id', ctx)]);
+      const wanted = values.map((v) => toBoolean(v) as boolean);
+      if (wanted.includes(true) && wanted.includes(false)) return eb.or([shared, eb.not(shared)]);
+      return wanted.includes(true) ? shared : eb.not(shared);
+    },
     is_default(eb, values) {
       const isDefault = eb.exists(
         eb.selectFrom('qos_default_policies').select('qos_default_policies.policy_id').whereRef('qos_default_policies.policy_id', '=', 'qos_policies.id'),
@@ -112,14 +134,16 @@ export const qosPolicyDef: ResourceDef<'qos_policies', PolicyComputed> = {
       return wanted.includes(true) ? isDefault : eb.not(isDefault);
     },
   },
-  async load(q, rows) {
+  async load(q, rows, ctx) {
     const ids = rows.map((r) => r.id);
+    const shared = await sharedIds(q, 'qos_policy', ids, ctx);
     const rules = await rulesOf(q, ids);
     const defaults = new Set<string>();
     for (const chunk of chunks(ids, IN_CHUNK)) {
       for (const d of await q.selectFrom('qos_default_policies').select('policy_id').where('policy_id', 'in', chunk).execute()) defaults.add(d.policy_id);
     }
     for (const r of rows) {
+      r.__shared = r.shared === 1 || shared.has(r.id);
       r.__rules = (rules.get(r.id) ?? []).map(embedRule);
       r.__is_default = defaults.has(r.id);
     }
@@ -129,13 +153,70 @@ export const qosPolicyDef: ResourceDef<'qos_policies', PolicyComputed> = {
 /** The policy `id` as `ctx` may use it: its own, a shared one, any for an admin. */
 export async function visiblePolicy(q: Q, ctx: RequestContext, id: string): Promise<QosPoliciesTable> {
   const row = await q.selectFrom('qos_policies').selectAll().where('id', '=', id).executeTakeFirst();
-  if (!row || !isAccessible(ctx, row)) throw qosPolicyNotFound(id);
+  if (!row || !(await isAccessible(q, ctx, row))) throw qosPolicyNotFound(id);
   return row;
 }
 
-/** Neutron's QosPolicy.is_accessible: an admin, the owner, or a shared policy. */
-function isAccessible(ctx: RequestContext, p: QosPoliciesTable): boolean {
-  return ctx.isAdmin || p.project_id === ctx.projectId || p.shared === 1;
+/** Neutron's QosPolicy.is_accessible: an admin, the owner, or a policy shared with the caller. */
+async function isAccessible(q: Q, ctx: RequestContext, p: QosPoliciesTable): Promise<boolean> {
+  return ctx.isAdmin || p.project_id === ctx.projectId || p.shared === 1 || (await isSharedWith(q, 'qos_policy', p.id, ctx.projectId));
+}
+
+/**
+ * QoS policies in the RBAC engine (object type `qos_policy`): networks and ports of other
+ * projects bound to a policy depend on access to it (QosPolicy.get_bound_project_ids).
+ */
+export const qosPolicyRbacType: RbacObjectType = {
+  type: 'qos_policy',
+  kind: 'policy',
+  table: 'qos_policies',
+  actions: [ACCESS_SHARED],
+  notFound: qosPolicyNotFound,
+  callback: 'neutron.objects.qos.policy.RbacNeutronDbObjectMixin.validate_rbac_policy_change',
+  async boundProjects(q, id) {
+    const nets = await q
+      .selectFrom('qos_network_bindings as b')
+      .innerJoin('networks as n', 'n.id', 'b.network_id')
+      .select('n.project_id')
+      .where('b.policy_id', '=', id)
+      .execute();
+    const ports = await q
+      .selectFrom('qos_port_bindings as b')
+      .innerJoin('ports as p', 'p.id', 'b.port_id')
+      .select('p.project_id')
+      .where('b.policy_id', '=', id)
+      .execute();
+    return new Set([...nets, ...ports].map((r) => r.project_id));
+  },
+  // The `shared` mark follows the wildcard policy, however it came or went.
+  async changed(w, policy) {
+    const wildcard = await hasWildcard(w.trx, 'qos_policy', policy.object_id);
+    await w.trx
+      .updateTable('qos_policies')
+      .set({ shared: wildcard ? 1 : 0 })
+      .where('id', '=', policy.object_id)
+      .execute();
+  },
+};
+
+/** `shared` written as policies (RbacNeutronDbObjectMixin.update_shared), the mark with it. */
+async function setShared(w: Work, policy: { id: string; project_id: string; shared: number }, shared: boolean): Promise<void> {
+  if (!shared && policy.shared === 1 && !(await hasWildcard(w.trx, 'qos_policy', policy.id))) {
+    // Marked shared before QoS policies were an RBAC type: no wildcard policy to remove.
+  } else {
+    try {
+      await setWildcardShared(w, qosPolicyRbacType, policy.id, policy.project_id, shared);
+    } catch (e) {
+      // update_shared checks the removal itself: RbacPolicyInUse, not a callback's failure.
+      if (e instanceof RbacRefused) throw rbacPolicyInUse(policy.id, `tenant_id=${WILDCARD}`);
+      throw e;
+    }
+  }
+  await w.trx
+    .updateTable('qos_policies')
+    .set({ shared: shared ? 1 : 0 })
+    .where('id', '=', policy.id)
+    .execute();
 }
 
 /** QosPolicy.set_default: one default per project. Returns whether it became the default. */
@@ -174,7 +255,8 @@ export function qosPolicyOps(): ResourceOps<'qos_policies', PolicyComputed> {
       const { trx } = w;
       const v = p.values;
       const id = newUuid();
-      await insertRow(trx, qosPolicyDef, id, toColumns(qosPolicyDef, v));
+      await insertRow(trx, qosPolicyDef, id, { ...toColumns(qosPolicyDef, v), shared: 0 });
+      if (v.shared === true) await setShared(w, { id, project_id: v.project_id as string, shared: 0 }, true);
       if (v.is_default === true) {
         const row = await trx.selectFrom('qos_policies').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
         // The default's own row revises the policy (QosPolicyDefault revises_on_change).
@@ -191,6 +273,7 @@ export function qosPolicyOps(): ResourceOps<'qos_policies', PolicyComputed> {
         if (v.is_default === true) await setDefault(trx, row);
         else await trx.deleteFrom('qos_default_policies').where('project_id', '=', row.project_id).where('policy_id', '=', row.id).execute();
       }
+      if ('shared' in v) await setShared(w, row, v.shared as boolean);
       await updateRow(trx, qosPolicyDef, row, toColumns(qosPolicyDef, v));
       await policyChanged(w, row.id);
     },
@@ -198,6 +281,7 @@ export function qosPolicyOps(): ResourceOps<'qos_policies', PolicyComputed> {
     async delete(w, ctx, row) {
       if (!ctx.isAdmin) throw policyError('delete_policy');
       await assertNotInUse(w.trx, row.id);
+      await deleteObjectPolicies(w.trx, 'qos_policy', row.id);
       await w.trx.deleteFrom('qos_policies').where('id', '=', row.id).execute();
     },
   };
@@ -288,7 +372,7 @@ export async function rejectMinimumChangeForBoundPorts(q: Q, policyId: string): 
 /** Changing what an object is bound to requires access to the policy it leaves (PolicyRemoveAuthorizationError). */
 async function checkRemoval(q: Q, ctx: RequestContext, policyId: string): Promise<void> {
   const old = await q.selectFrom('qos_policies').selectAll().where('id', '=', policyId).executeTakeFirst();
-  if (old && !isAccessible(ctx, old)) {
+  if (old && !(await isAccessible(q, ctx, old))) {
     throw new DomainError('forbidden', 'PolicyRemoveAuthorizationError', `Failed to remove provided policy ${policyId} because you are not authorized.`);
   }
 }

@@ -238,6 +238,9 @@ export class QosRules {
   async update(ctx: RequestContext, policyId: string, kind: RuleKind, ruleId: string, body: unknown, def = kind.def): Promise<Record<string, unknown>> {
     const [item] = unwrapBody(def, body, false);
     const p = prepareUpdate(def, ctx, item);
+    // Neutron reads the rule (through its policy, QosPolicyNotFound when the caller may not see
+    // it) before it enforces the update's rule.
+    if (!ctx.isAdmin) await visiblePolicy(this.uow.store.db, ctx, policyId);
     if (!ctx.isAdmin) throw policyError(def === kind.def ? `update_policy_${kind.type}_rule` : `update_alias_${kind.type}_rule`);
     await this.uow.run(async (w) => {
       const policy = await getRowForUpdate(w, qosPolicyDef, ctx, policyId);
@@ -258,6 +261,7 @@ export class QosRules {
   }
 
   async delete(ctx: RequestContext, policyId: string, kind: RuleKind, ruleId: string, alias = false): Promise<void> {
+    if (!ctx.isAdmin) await visiblePolicy(this.uow.store.db, ctx, policyId);
     if (!ctx.isAdmin) throw policyError(alias ? `delete_alias_${kind.type}_rule` : `delete_policy_${kind.type}_rule`);
     await this.uow.run(async (w) => {
       const policy = await getRowForUpdate(w, qosPolicyDef, ctx, policyId);

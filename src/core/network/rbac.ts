@@ -39,8 +39,10 @@ export interface CallbackRefusal {
 }
 
 export interface RbacObjectType {
-  /** `object_type` as the API names it (the object's own kind: its changes are published under it). */
-  type: NetworkKind;
+  /** `object_type` as the API names it. */
+  type: string;
+  /** The object's own kind: its changes are published under it (a QoS policy's is `policy`). */
+  kind: NetworkKind;
   /** The table of the objects (rows with an id and an owning project). */
   table: ResourceTable;
   /** Valid actions, in Neutron's order (InvalidActionForType lists them). */
@@ -327,7 +329,7 @@ export function rbacPolicyOps(types: RbacTypes): ResourceOps<'rbac_policies'> {
   /** The object's change is published too: who may see or use it changed. */
   const objectChanged = async (w: Work, t: RbacObjectType, objectId: string) => {
     const obj = await objectRow(w.trx, t, objectId);
-    if (obj) w.changed(t.type, obj.id, obj.project_id, 'update');
+    if (obj) w.changed(t.kind, obj.id, obj.project_id, 'update');
   };
 
   return {

@@ -119,6 +119,15 @@ export interface ResourceDef<T extends ResourceTable = ResourceTable, C extends 
    * Returns undefined when only own rows are visible.
    */
   sharedWhere?(eb: ExpressionBuilder<DB, T>, ctx: RequestContext): Expression<SqlBool> | undefined;
+  /**
+   * A project an object is shared with, updating it, is told it does not exist (404) rather than
+   * refused (403). Neutron's update checks "may the caller see it" against the object read with
+   * only the attributes required by policy; where `shared` is not among them (address groups),
+   * the shared object is invisible to that check.
+   */
+  sharedHiddenOnUpdate?: true;
+  /** Callers besides the owner (and admins) who may delete a row it can see. */
+  deleteAllowed?(q: Q, ctx: RequestContext, row: RowOf<T>): Promise<boolean>;
   /** Filters that are not plain columns (fixed_ips, security_groups …), by query parameter. */
   specialFilters?: Record<string, (eb: ExpressionBuilder<DB, T>, values: string[], ctx: RequestContext) => Expression<SqlBool>>;
   /**
@@ -130,7 +139,10 @@ export interface ResourceDef<T extends ResourceTable = ResourceTable, C extends 
 }
 
 /** What the engine reads of a definition, whatever its table. */
-type DefCore = Pick<ResourceDef, 'name' | 'collection' | 'table' | 'label' | 'notFoundType' | 'notFound' | 'attrs' | 'order' | 'bulk' | 'taggable' | 'parent'>;
+type DefCore = Pick<
+  ResourceDef,
+  'name' | 'collection' | 'table' | 'label' | 'notFoundType' | 'notFound' | 'attrs' | 'order' | 'bulk' | 'taggable' | 'parent' | 'sharedHiddenOnUpdate'
+>;
 
 /** Tables whose rows carry Neutron's revision (all but metering's). */
 export type RevisedTable = { [K in ResourceTable]: DB[K] extends { revision_number: number; updated_at: string } ? K : never }[ResourceTable];
@@ -581,7 +593,9 @@ export async function rowsById<T extends ResourceTable, C extends object>(q: Q, 
 
 /** Only the owner (or an admin) may change what it can see. */
 export function assertOwner(def: DefCore, ctx: RequestContext, row: { project_id: string }, action: 'update' | 'delete'): void {
-  if (!ctx.isAdmin && row.project_id !== ctx.projectId) throw policyError(`${action}_${def.name}`);
+  if (ctx.isAdmin || row.project_id === ctx.projectId) return;
+  if (action === 'update' && def.sharedHiddenOnUpdate) throw hiddenByPolicy();
+  throw policyError(`${action}_${def.name}`);
 }
 
 async function loadTags(q: Q, def: DefCore, rows: ReadonlyArray<{ id: string; __tags?: string[] }>): Promise<void> {

@@ -1,4 +1,5 @@
 import type { Q, Tx } from '../../store/db.js';
+import { dropBoundLogs } from './logs.js';
 import { IN_CHUNK, chunks } from '../../store/db.js';
 import type { SecurityGroupRulesTable, SecurityGroupsTable } from '../../store/schema.js';
 import { uuid as newUuid } from '../../util/ids.js';
@@ -459,6 +460,7 @@ async function visibleAddressGroup(q: Q, ctx: RequestContext, id: string): Promi
 /** Security groups in the RBAC engine (rbac-security-groups): ports using a group depend on access to it. */
 export const securityGroupRbacType: RbacObjectType = {
   type: 'security_group',
+  kind: 'security_group',
   table: 'security_groups',
   actions: [ACCESS_SHARED],
   notFound: sgNotFound,
@@ -533,6 +535,7 @@ export function securityGroupOps(uow: UnitOfWork): ResourceOps<'security_groups'
       await trx.deleteFrom('security_group_rules').where('remote_group_id', '=', row.id).execute();
       await trx.deleteFrom('tags').where('resource_type', '=', 'security_group').where('resource_id', '=', row.id).execute();
       await deleteObjectPolicies(trx, 'security_group', row.id);
+      await dropBoundLogs(w, { securityGroupId: row.id });
       await trx.deleteFrom('security_groups').where('id', '=', row.id).execute();
     },
   };

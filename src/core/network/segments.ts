@@ -453,6 +453,30 @@ async function checkRangeInUse(
   return !!outside;
 }
 
+/**
+ * NetworkSegmentRangePlugin._are_allocated_segments_in_range_impacted, as Neutron words it: with
+ * segments allocated in the range (lowest `lo`, highest `hi`), an update is refused when its new
+ * minimum is at or above `lo` or its new maximum at or below `hi` (so even a minimum equal to
+ * the lowest allocated id is refused).
+ */
+async function updateImpactsSegments(
+  trx: Tx,
+  row: { network_type: string; physical_network: string | null; minimum: number; maximum: number },
+  min: number,
+  max: number,
+): Promise<boolean> {
+  const used = await trx
+    .selectFrom('segment_allocations')
+    .select((eb) => [eb.fn.min('segmentation_id').as('lo'), eb.fn.max('segmentation_id').as('hi')])
+    .where('network_type', '=', row.network_type)
+    .where('physical_network', '=', row.physical_network ?? '')
+    .where('segmentation_id', '>=', row.minimum)
+    .where('segmentation_id', '<=', row.maximum)
+    .executeTakeFirst();
+  if (used?.lo == null || used.hi == null) return false;
+  return min >= Number(used.lo) || max <= Number(used.hi);
+}
+
 export function segmentRangeOps(): ResourceOps<'network_segment_ranges', RangeComputed> {
   return {
     def: segmentRangeDef,
@@ -495,7 +519,7 @@ export function segmentRangeOps(): ResourceOps<'network_segment_ranges', RangeCo
       const min = (v.minimum as number | undefined) ?? row.minimum;
       const max = (v.maximum as number | undefined) ?? row.maximum;
       if (min > max) throw rangeError(`Network segment range minimum ${min} is greater than maximum ${max}`);
-      if (await checkRangeInUse(w.trx, row, min, max)) {
+      if (await updateImpactsSegments(w.trx, row, min, max)) {
         throw conflict('NetworkSegmentRangeReferencedByProject', `Network Segment Range ${row.id} is referenced by one or more tenant networks.`);
       }
       await updateRow(w.trx, segmentRangeDef, row, toColumns(segmentRangeDef, v));

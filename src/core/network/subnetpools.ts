@@ -243,6 +243,17 @@ export function subnetpoolOps(): ResourceOps<'subnetpools', SubnetpoolComputed> 
     });
     if (spec.ipVersion !== row.ip_version) throw badRequest('PrefixVersionMismatch', 'Cannot mix IPv4 and IPv6 prefixes in a subnet pool.');
     if (values.is_default === true && row.is_default !== 1) await checkNoOtherDefault(trx, spec.ipVersion, row.id);
+    // _check_subnetpool_update_allowed: a pool in a (shared) scope another project owns is not
+    // the pool owner's to change.
+    if (row.address_scope_id && !ctx.isAdmin) {
+      const owner = await trx.selectFrom('address_scopes').select('project_id').where('id', '=', row.address_scope_id).executeTakeFirst();
+      if (owner && owner.project_id !== ctx.projectId) {
+        throw badRequest(
+          'IllegalSubnetPoolUpdate',
+          `Illegal subnetpool update : subnetpool ${row.id} cannot be updated when associated with shared address scope ${row.address_scope_id}.`,
+        );
+      }
+    }
     const scope = 'address_scope_id' in values ? (values.address_scope_id as string | null) : row.address_scope_id;
     if (scope && (scope !== row.address_scope_id || 'prefixes' in values)) await checkAddressScope(trx, ctx, scope, row.id, spec.prefixes, spec.ipVersion);
     await writePrefixes(trx, row.id, spec.prefixes);
@@ -365,6 +376,7 @@ async function checkAddressScope(trx: Tx, ctx: RequestContext, scopeId: string, 
 /** Subnet pools in the RBAC engine (rbac-subnetpool): subnets from a pool depend on access to it. */
 export const subnetpoolRbacType: RbacObjectType = {
   type: 'subnetpool',
+  kind: 'subnetpool',
   table: 'subnetpools',
   actions: [ACCESS_SHARED],
   notFound: (id) => resourceNotFound('Subnet pool', id, 'SubnetPool'),

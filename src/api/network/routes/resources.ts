@@ -60,8 +60,9 @@ export function resourceRoutes(app: FastifyInstance, service: NetworkService): v
   };
 
   const tags: Handler = async (req, reply) => {
-    const { collection: coll, id } = req.params as Params;
-    if (!service.resource(coll)?.def.taggable) throw resourceNotFound();
+    const { id } = req.params as Params;
+    const coll = service.taggedCollection((req.params as Params).collection);
+    if (!coll) throw resourceNotFound();
     const ctx = caller(req);
     switch (req.method) {
       case 'GET':
@@ -78,8 +79,9 @@ export function resourceRoutes(app: FastifyInstance, service: NetworkService): v
   };
 
   const tag: Handler = async (req, reply) => {
-    const { collection: coll, id, tag: t } = req.params as Params & { tag: string };
-    if (!service.resource(coll)?.def.taggable) throw resourceNotFound();
+    const { id, tag: t } = req.params as Params & { tag: string };
+    const coll = service.taggedCollection((req.params as Params).collection);
+    if (!coll) throw resourceNotFound();
     const ctx = caller(req);
     switch (req.method) {
       case 'GET':

@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply, RouteOptions } from 'fastify';
 import { httpBadRequest } from '../../../core/errors.js';
 import { floatingIpPools } from '../../../core/network/floatingips.js';
 import { LOGGABLE_RESOURCES } from '../../../core/network/logs.js';
@@ -29,8 +29,24 @@ export interface ServiceProvider {
   default: boolean;
 }
 
+/**
+ * Both spellings of a collection's URL: Neutron looks a collection up by its name with `_` made
+ * `-`, then with `-` made `_` (NeutronManager.get_controller_for_resource), so
+ * `/v2.0/floatingip-pools` is `/v2.0/floatingip_pools`.
+ */
+function spellings(url: string): string[] {
+  const [, top, rest] = /^\/v2\.0\/([^/]+)(.*)$/.exec(url) ?? [];
+  if (!top) return [url];
+  return [...new Set([url, `/v2.0/${top.replaceAll('_', '-')}${rest}`, `/v2.0/${top.replaceAll('-', '_')}${rest}`])];
+}
+
 /** Read-only views: network-ip-availabilities, floatingip_pools, service-providers. */
-export function viewRoutes(app: FastifyInstance, store: Store, providers: () => ServiceProvider[]): void {
+export function viewRoutes(server: FastifyInstance, store: Store, providers: () => ServiceProvider[]): void {
+  const app = {
+    route(opts: RouteOptions): void {
+      for (const url of spellings(opts.url)) server.route({ ...opts, url });
+    },
+  };
   app.route({
     method: [...ALL],
     url: '/v2.0/network-ip-availabilities',
