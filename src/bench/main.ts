@@ -20,9 +20,17 @@ import { loadBalancerScenarios } from './scenarios/loadbalancer.js';
 import { netnsScenario } from './scenarios/netns.js';
 import { l3Scenarios } from './scenarios/l3.js';
 import { neutronScenarios, rss } from './scenarios/neutron.js';
+import { startupScenarios } from './scenarios/startup.js';
 
 // Memory last: it reads what the whole run left behind.
-const SCENARIOS: Scenario[] = [...neutronScenarios.filter((s) => s !== rss), ...l3Scenarios, ...computeScenarios, ...loadBalancerScenarios, rss];
+const SCENARIOS: Scenario[] = [
+  ...startupScenarios,
+  ...neutronScenarios.filter((s) => s !== rss),
+  ...l3Scenarios,
+  ...computeScenarios,
+  ...loadBalancerScenarios,
+  rss,
+];
 /** Run only with `--dataplane netns` (root: the benchmark's own server builds real namespaces). */
 const NETNS_SCENARIOS: Scenario[] = [netnsScenario];
 /** The benchmark's data plane owns namespaces with this prefix (removed when it ends). */

@@ -291,7 +291,8 @@ const lbThroughputScenario: Scenario = {
             metric: `built-in ÷ HAProxy, ${mode === 'ka' ? 'keep-alive' : 'new connections'}`,
             value: round(rps('built-in', mode) / rps('HAProxy', mode)),
             unit: '×',
-            goal: '>= 0.8',
+            // Issue 17: at least 0.8× HAProxy with keep-alive, at least its pace on new connections.
+            goal: mode === 'ka' ? '>= 0.8' : '>= 1.0',
           });
         }
       }
