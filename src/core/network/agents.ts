@@ -263,7 +263,7 @@ export class Agents {
     await this.uow.run(async (w) => {
       await this.row(w.trx, ctx, id);
       if (Object.keys(set).length) await w.trx.updateTable('agents').set(set).where('id', '=', id).execute();
-    });
+    }, ctx);
     return this.show(ctx, id);
   }
 
@@ -272,7 +272,7 @@ export class Agents {
       await this.row(w.trx, ctx, id);
       await w.trx.deleteFrom('network_dhcp_agent_bindings').where('dhcp_agent_id', '=', id).execute();
       await w.trx.deleteFrom('agents').where('id', '=', id).execute();
-    });
+    }, ctx);
   }
 
   /** GET /v2.0/networks/{id}/dhcp-agents. */
@@ -320,7 +320,7 @@ export class Agents {
       if (bound) throw conflict('NetworkHostedByDHCPAgent', `The network ${networkId} has been already hosted by the DHCP Agent ${agentId}.`);
       await w.trx.insertInto('network_dhcp_agent_bindings').values({ network_id: networkId, dhcp_agent_id: agentId }).execute();
       w.changed('network', networkId, net.project_id, 'update');
-    });
+    }, ctx);
   }
 
   /** DELETE /v2.0/agents/{id}/dhcp-networks/{network}: the DHCP port is kept, reserved for a later add. */
@@ -345,6 +345,6 @@ export class Agents {
       for (const p of ports) w.changed('port', p.id, p.project_id, 'update');
       const net = await w.trx.selectFrom('networks').select('project_id').where('id', '=', networkId).executeTakeFirst();
       w.changed('network', networkId, net?.project_id ?? null, 'update');
-    });
+    }, ctx);
   }
 }

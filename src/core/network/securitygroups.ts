@@ -486,7 +486,7 @@ function ensureOnList(uow: UnitOfWork) {
     if (!projectId || (!ctx.isAdmin && projectId !== ctx.projectId)) return;
     const has = await store.db.selectFrom('default_security_groups').select('project_id').where('project_id', '=', projectId).executeTakeFirst();
     if (has) return;
-    await uow.run((w) => ensureDefaultSecurityGroup(w, projectId));
+    await uow.run((w) => ensureDefaultSecurityGroup(w, projectId), ctx);
   };
 }
 
