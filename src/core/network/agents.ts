@@ -201,6 +201,10 @@ export class Agents {
    * yet (Neutron's ChanceScheduler with dhcp_agents_per_network = 1: there is one here).
    */
   async schedule(networkId: string): Promise<void> {
+    // Every port create asks; nearly always the network is hosted already, which one read tells
+    // without a transaction (the transaction below checks again before binding).
+    const hosted = await this.store.db.selectFrom('network_dhcp_agent_bindings').select('dhcp_agent_id').where('network_id', '=', networkId).executeTakeFirst();
+    if (hosted) return;
     await this.uow.run(async (w) => {
       const dhcp = await w.trx.selectFrom('subnets').select('id').where('network_id', '=', networkId).where('enable_dhcp', '=', 1).executeTakeFirst();
       if (!dhcp) return;

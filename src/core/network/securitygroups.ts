@@ -320,8 +320,9 @@ export async function checkPortGroups(trx: Tx, ctx: RequestContext, projectId: s
   }
 }
 
-export async function bindPortGroups(trx: Tx, portId: string, ids: string[]): Promise<void> {
-  await trx.deleteFrom('port_security_groups').where('port_id', '=', portId).execute();
+/** A port's security groups, replacing what it had (`fresh`: a new port, which had none). */
+export async function bindPortGroups(trx: Tx, portId: string, ids: string[], fresh = false): Promise<void> {
+  if (!fresh) await trx.deleteFrom('port_security_groups').where('port_id', '=', portId).execute();
   for (const id of ids) await trx.insertInto('port_security_groups').values({ port_id: portId, security_group_id: id }).execute();
 }
 
