@@ -328,7 +328,7 @@ export class Cloud {
       keyManager,
     });
     const identityUrl = () => serviceUrl(config, 'identity');
-    cloud.apps.set('identity', buildIdentityApi({ logger: log, identity, uow }));
+    cloud.apps.set('identity', buildIdentityApi({ logger: log, identity }));
     cloud.apps.set(
       'network',
       buildNetworkApi({
@@ -346,10 +346,10 @@ export class Cloud {
         trunks: true,
       }),
     );
-    cloud.apps.set('compute', buildComputeApi({ logger: log, compute, uow, auth: identity, identityUrl, imageUrl: () => serviceUrl(config, 'image') }));
-    cloud.apps.set('image', buildImageApi({ logger: log, service: image, uow, auth: identity, identityUrl }));
-    cloud.apps.set('load-balancer', buildLoadBalancerApi({ logger: log, service: loadBalancer, uow, auth: identity, identityUrl }));
-    cloud.apps.set('key-manager', buildKeyManagerApi({ logger: log, service: keyManager, uow, auth: identity, identityUrl }));
+    cloud.apps.set('compute', buildComputeApi({ logger: log, compute, auth: identity, identityUrl, imageUrl: () => serviceUrl(config, 'image') }));
+    cloud.apps.set('image', buildImageApi({ logger: log, service: image, auth: identity, identityUrl }));
+    cloud.apps.set('load-balancer', buildLoadBalancerApi({ logger: log, service: loadBalancer, auth: identity, identityUrl }));
+    cloud.apps.set('key-manager', buildKeyManagerApi({ logger: log, service: keyManager, auth: identity, identityUrl }));
     cloud.dashboard = buildDashboard(config, log, cloud, uow, machines);
     return cloud;
   }
@@ -572,7 +572,6 @@ function buildDashboard(config: Config, log: Logger, cloud: Cloud, uow: UnitOfWo
   });
   return buildDashboardApi({
     logger: log,
-    uow,
     changes: uow.changes,
     auth: identity,
     apis,

@@ -5,7 +5,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, t
 import type { Logger } from 'pino';
 import type { RequestContext } from '../core/context.js';
 import { DomainError, isDomainError } from '../core/errors.js';
-import type { UnitOfWork } from '../core/work.js';
+import { Operation } from '../core/work.js';
 import { UnbindableValue } from '../store/db.js';
 import { requestId as newRequestId } from '../util/ids.js';
 import { parseJson } from '../util/json.js';
@@ -66,8 +66,6 @@ export interface AppOptions {
   logger: Logger;
   errors: ErrorFormat;
   auth: AppAuth;
-  /** Each request is one operation of the unit of work: its changes are published once it answers. */
-  uow: UnitOfWork;
   /** Maximum request body in bytes (413 beyond). */
   bodyLimit?: number;
   /** Rewrite the URL before routing (Neutron's optional `.json` suffix). */
@@ -159,10 +157,17 @@ export function createApp(opts: AppOptions): FastifyInstance {
   const registered = new Set<string>();
   app.addHook('onRoute', (route) => {
     for (const method of Array.isArray(route.method) ? route.method : [route.method]) registered.add(`${method} ${route.url}`);
-    // The request runs as one operation: what its transactions change is published when it is done.
+    // The request runs as one operation: what its transactions change is published when it is
+    // done. The caller carries it to every unit of work the handler runs (UnitOfWork.run's owner).
     const handler = route.handler;
-    route.handler = function (this: FastifyInstance, req, reply) {
-      return opts.uow.operation(() => Promise.resolve(handler.call(this, req, reply)));
+    route.handler = async function (this: FastifyInstance, req, reply) {
+      const operation = new Operation();
+      if (req.ctx) req.ctx = { ...req.ctx, operation };
+      try {
+        return await handler.call(this, req, reply);
+      } finally {
+        operation.end();
+      }
     };
   });
   ROUTE_TABLES.set(app, { registered, publicRoutes });

@@ -33,11 +33,18 @@ function responseLength(buf: Buffer): number {
 }
 
 /**
- * GET / on `conns` connections for `seconds`. keepAlive: one connection each, reused; else a new
- * connection per request (`Connection: close`).
+ * GET `path` (default /) on `conns` connections for `seconds`. keepAlive: one connection each,
+ * reused; else a new connection per request (`Connection: close`).
  */
-export async function httpLoad(host: string, port: number, opts: { conns: number; seconds: number; keepAlive: boolean }): Promise<LoadResult> {
-  const request = Buffer.from(`GET / HTTP/1.1\r\nHost: ${host}\r\n${opts.keepAlive ? '' : 'Connection: close\r\n'}\r\n`);
+export async function httpLoad(
+  host: string,
+  port: number,
+  opts: { conns: number; seconds: number; keepAlive: boolean; path?: string; headers?: Record<string, string> },
+): Promise<LoadResult> {
+  const extra = Object.entries(opts.headers ?? {})
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join('');
+  const request = Buffer.from(`GET ${opts.path ?? '/'} HTTP/1.1\r\nHost: ${host}\r\n${extra}${opts.keepAlive ? '' : 'Connection: close\r\n'}\r\n`);
   const latencies: number[] = [];
   let errors = 0;
   let done = 0;
@@ -108,7 +115,10 @@ export async function httpLoad(host: string, port: number, opts: { conns: number
   return { requests: done, errors, rps: done / seconds, p50: s.p50, p99: s.p99 };
 }
 
-/** Answers "<name>" to every request; one process each (as a VM would be), on 127.0.0.1. */
+/**
+ * Answers "<name>" to every request; one process each (as a VM would be), on 127.0.0.1. Also the
+ * bench's limit for an API server: plain Node answering a fixed body, nothing else.
+ */
 const MEMBER_SCRIPT = `
 const http = require('node:http');
 const body = Buffer.from(process.argv[1]);

@@ -6,7 +6,7 @@
  * endpoint (the real Neutron included) given a token.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,16 +14,19 @@ import { parseArgs } from 'node:util';
 import { request } from 'undici';
 import { freeServicePorts, servicePortEnv } from '../util/ports.js';
 import { BenchClient } from './client.js';
-import type { BenchContext, Result, Scenario } from './scenario.js';
+import type { BenchContext, HeapFigures, Result, Scenario } from './scenario.js';
 import { computeScenarios } from './scenarios/compute.js';
 import { loadBalancerScenarios } from './scenarios/loadbalancer.js';
 import { netnsScenario } from './scenarios/netns.js';
 import { l3Scenarios } from './scenarios/l3.js';
+import { limitsScenario } from './scenarios/limits.js';
 import { neutronScenarios, rss } from './scenarios/neutron.js';
 import { startupScenarios } from './scenarios/startup.js';
 
-// Memory last: it reads what the whole run left behind.
+// The machine's limits first (the others report ratios to them); memory last: it reads what the
+// whole run left behind.
 const SCENARIOS: Scenario[] = [
+  limitsScenario,
   ...startupScenarios,
   ...neutronScenarios.filter((s) => s !== rss),
   ...l3Scenarios,
@@ -73,6 +76,7 @@ async function passwordToken(identity: string, user: string, password: string, p
 
 interface OwnServer {
   pid: number;
+  heap(): Promise<HeapFigures>;
   networkUrl: string;
   computeUrl: string;
   imageUrl: string;
@@ -87,9 +91,14 @@ async function startOwnServer(dataplane: 'noop' | 'netns'): Promise<OwnServer> {
   const dir = mkdtempSync(join(tmpdir(), 'pocketstack-bench-'));
   const ports = await freeServicePorts();
   const password = 'bench-admin';
+  // The server writes a Node diagnostic report (with V8's heap figures) when sent SIGUSR2: the JS
+  // heap is read from outside, with no endpoint of ours for it.
+  const reports = join(dir, 'reports');
+  mkdirSync(reports);
   const child = spawn(join(root, 'bin', 'pocketstack'), ['serve', '--data-dir', dir, '--log-level', 'warn'], {
     env: {
       ...process.env,
+      NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --report-on-signal --report-signal=SIGUSR2 --report-directory=${reports}`.trim(),
       ...servicePortEnv(ports),
       POCKETSTACK_ADMIN_PASSWORD: password,
       POCKETSTACK_VXLAN_RANGE: '1:16000000',
@@ -117,6 +126,25 @@ async function startOwnServer(dataplane: 'noop' | 'netns'): Promise<OwnServer> {
   const token = await passwordToken(`http://127.0.0.1:${ports.identity}`, 'admin', password, 'admin');
   return {
     pid: child.pid!,
+    async heap() {
+      const before = new Set(readdirSync(reports));
+      child.kill('SIGUSR2');
+      const deadline = Date.now() + 10_000;
+      for (;;) {
+        const file = readdirSync(reports).find((f) => !before.has(f) && f.endsWith('.json'));
+        if (file) {
+          try {
+            const report = JSON.parse(readFileSync(join(reports, file), 'utf8')) as { javascriptHeap: { usedMemory: number; totalMemory: number } };
+            rmSync(join(reports, file));
+            return { usedMb: report.javascriptHeap.usedMemory / 2 ** 20, totalMb: report.javascriptHeap.totalMemory / 2 ** 20 };
+          } catch {
+            // still being written
+          }
+        }
+        if (Date.now() > deadline) throw new Error('the server wrote no diagnostic report');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    },
     networkUrl: `http://127.0.0.1:${ports.network}`,
     computeUrl: `http://127.0.0.1:${ports.compute}`,
     imageUrl: `http://127.0.0.1:${ports.image}`,
@@ -190,6 +218,7 @@ async function main(): Promise<void> {
     imageUrl: (values.image ?? own?.imageUrl)?.replace(/\/$/, ''),
     loadBalancerUrl: (values['load-balancer'] ?? own?.loadBalancerUrl)?.replace(/\/$/, ''),
     pid: own?.pid,
+    heap: own ? () => own!.heap() : undefined,
     quick: values.quick!,
     scalePorts: Number(values.scale),
     log: (m) => process.stderr.write(`${m}\n`),

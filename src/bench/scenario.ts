@@ -22,6 +22,8 @@ export interface BenchContext {
   loadBalancerUrl?: string;
   /** Server process id when the benchmark started the server itself (RSS is read from /proc). */
   pid?: number;
+  /** The server's JS heap now, when the benchmark started the server itself (a Node diagnostic report). */
+  heap?: () => Promise<HeapFigures>;
   /** `--quick`: smaller counts for a smoke run. */
   quick: boolean;
   /** Scale test up to this many ports (0 skips it). */
@@ -33,6 +35,12 @@ export interface Scenario {
   name: string;
   description: string;
   run(ctx: BenchContext): Promise<Result[]>;
+}
+
+/** V8's heap as a Node diagnostic report gives it, in MB. */
+export interface HeapFigures {
+  usedMb: number;
+  totalMb: number;
 }
 
 /** Resident set size of a process in MB, from /proc. */

@@ -1,3 +1,5 @@
+import type { Operation } from './work.js';
+
 /** Who is calling: what Keystone's token says, as every service sees it. */
 export interface RequestContext {
   readonly userId: string;
@@ -12,6 +14,8 @@ export interface RequestContext {
   readonly requestId: string;
   /** Token expiry, ISO-8601. */
   readonly expiresAt: string;
+  /** The API request this call is part of: what it changes is published when it has answered. */
+  readonly operation?: Operation;
 }
 
 /** A context for work the system does on its own behalf (bootstrap, data-plane status writes). */

@@ -4,14 +4,17 @@
  *
  * A change is published only after its transaction committed, so whoever reacts (the data plane,
  * the load-balancer engine, the compute manager, the dashboard) reads what the change wrote. Inside
- * an operation (one API request: see `operation`) changes wait until the answer is rendered, so a
+ * an operation (one API request: see `Operation`) changes wait until the answer is rendered, so a
  * create answers `DOWN` or `PENDING_CREATE` however fast a driver is, as the real services do.
+ *
+ * The operation travels explicitly, with the caller (`RequestContext.operation`), not in an
+ * AsyncLocalStorage: that one enables V8's promise hooks for every promise in the process, and
+ * each query builds many (measured: 10–30 % more CPU per transaction; issue 10's closing note).
  *
  * Status written back by drivers (a port `ACTIVE`, a member `ONLINE`) is a change too, with
  * `op: 'status'`; subscribers hear of it only when they ask (`status: true`), so a driver's own
  * report never wakes the driver again.
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Store, Tx } from '../store/db.js';
 
 /** Neutron's resources, by their singular names (ResourceDef.name). */
@@ -125,12 +128,30 @@ export interface Work {
   forUpdate<QB extends { forUpdate(): QB }>(qb: QB): QB;
 }
 
-/** What an operation collects from the transactions it ran, to publish when it ends. */
-interface OperationScope {
-  pending: Array<() => void>;
+/**
+ * One API operation (a request): what its transactions committed is published when it ends, after
+ * its answer was rendered, whether it succeeded or failed after committing.
+ */
+export class Operation {
+  private pending: Array<() => void> | null = [];
+
+  /** Publish now if the operation has ended, else when it does. */
+  defer(done: () => void): void {
+    if (this.pending) this.pending.push(done);
+    else done();
+  }
+
+  end(): void {
+    const pending = this.pending;
+    this.pending = null;
+    for (const done of pending ?? []) done();
+  }
 }
 
-const scope = new AsyncLocalStorage<OperationScope>();
+/** Who a unit of work runs for: an API caller carries the operation of its request. */
+export interface OperationOwner {
+  readonly operation?: Operation;
+}
 
 export class UnitOfWork {
   constructor(
@@ -141,10 +162,10 @@ export class UnitOfWork {
   /**
    * Run `fn` in one transaction. On a serialization conflict (Store.tx) the whole function runs
    * again from the start, with the changes and effects of the failed attempt forgotten. After
-   * the commit the changes are published and the effects run, at once or, inside an operation,
-   * when it ends.
+   * the commit the changes are published and the effects run: when `owner`'s operation ends if it
+   * has one (an API caller), else at once (a driver's own report, start-up work).
    */
-  async run<T>(fn: (w: Work) => Promise<T>): Promise<T> {
+  async run<T>(fn: (w: Work) => Promise<T>, owner?: OperationOwner): Promise<T> {
     // Keyed so that a change recorded twice (a port deleted with its router) is published once.
     let changes = new Map<string, Change>();
     let effects: Array<() => void> = [];
@@ -165,30 +186,14 @@ export class UnitOfWork {
       this.changes.publish([...changes.values()]);
       for (const effect of effects) effect();
     };
-    const op = scope.getStore();
-    if (op) op.pending.push(done);
+    if (owner?.operation) owner.operation.defer(done);
     else done();
     return out;
   }
 
-  /**
-   * One API operation: changes committed inside `fn` are published when `fn` has finished (its
-   * answer rendered), whether it succeeded or failed after committing.
-   */
-  async operation<T>(fn: () => Promise<T>): Promise<T> {
-    if (scope.getStore()) return fn();
-    const op: OperationScope = { pending: [] };
-    try {
-      return await scope.run(op, fn);
-    } finally {
-      for (const done of op.pending) done();
-    }
-  }
-
   /** Publish changes that were not written in a transaction of ours (a driver's in-memory report). */
-  announce(changes: readonly Change[]): void {
-    const op = scope.getStore();
-    if (op) op.pending.push(() => this.changes.publish(changes));
+  announce(changes: readonly Change[], owner?: OperationOwner): void {
+    if (owner?.operation) owner.operation.defer(() => this.changes.publish(changes));
     else this.changes.publish(changes);
   }
 }

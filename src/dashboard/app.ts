@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { type TokenAuthenticator, setWwwAuthenticate, tokenAuth } from '../api/auth.js';
 import { REASON_PHRASES, caller, createApp, jsonBody, queryLists } from '../api/http.js';
 import { badRequest } from '../core/errors.js';
-import type { ChangeBus, UnitOfWork } from '../core/work.js';
+import type { ChangeBus } from '../core/work.js';
 import type { InProcessApis } from './apis.js';
 import { CONTENT_SECURITY_POLICY, asset, page } from './assets.js';
 import { collect } from './collect.js';
@@ -15,7 +15,6 @@ import { DEFAULT_TOPOLOGY_OPTIONS, buildTopology } from './topology.js';
 
 export interface DashboardOptions {
   logger: Logger;
-  uow: UnitOfWork;
   changes: ChangeBus;
   auth: TokenAuthenticator;
   apis: InProcessApis;
@@ -39,7 +38,6 @@ export function buildDashboardApi(opts: DashboardOptions): FastifyInstance {
   const app = createApp({
     name: 'dashboard',
     logger: opts.logger,
-    uow: opts.uow,
     auth: { publicRoutes: DASHBOARD_PUBLIC_ROUTES, unmatched: 'authenticated', authenticate: tokenAuth(opts.auth) },
     errors: {
       render(err, _req, reply) {

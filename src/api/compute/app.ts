@@ -1,7 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { ComputeService } from '../../core/compute/service.js';
-import type { UnitOfWork } from '../../core/work.js';
 import { type TokenAuthenticator, keystoneMiddleware401, tokenAuth } from '../auth.js';
 import { createApp } from '../http.js';
 import { ComputeEdge, NOT_FOUND } from './edge.js';
@@ -25,7 +24,6 @@ import { requestedVersion } from './version.js';
 export interface ComputeApiOptions {
   logger: Logger;
   compute: ComputeService;
-  uow: UnitOfWork;
   auth: TokenAuthenticator;
   identityUrl: () => string;
   /** The image service's URL (the image proxy's `alternate` links). */
@@ -57,7 +55,6 @@ export function buildComputeApi(opts: ComputeApiOptions): FastifyInstance {
     logger: opts.logger,
     // oslo.middleware's max_request_body_size in front of Nova.
     bodyLimit: 114_688,
-    uow: opts.uow,
     auth: { publicRoutes: ['GET /'], unmatched: 'authenticated', authenticate: tokenAuth(opts.auth) },
     errors: {
       render(err, _req, reply) {

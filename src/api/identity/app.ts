@@ -5,7 +5,6 @@ import { KeystoneError } from '../../core/identity/errors.js';
 import type { IdentityService } from '../../core/identity/service.js';
 import { REASON_PHRASES, baseUrl, createApp } from '../http.js';
 import { IdentityEdge, identityAuth } from './edge.js';
-import type { UnitOfWork } from '../../core/work.js';
 import { appCredRoutes } from './routes/appcreds.js';
 import { catalogRoutes } from './routes/catalog.js';
 import { credentialRoutes } from './routes/credentials.js';
@@ -25,7 +24,6 @@ import { versionRoutes } from './routes/versions.js';
 export interface IdentityApiOptions {
   logger: Logger;
   identity: IdentityService;
-  uow: UnitOfWork;
 }
 
 /** Messages for errors raised below Keystone's own code (framework, body size, crashes). */
@@ -44,7 +42,6 @@ export function buildIdentityApi(opts: IdentityApiOptions): FastifyInstance {
   const app = createApp({
     name: 'identity',
     logger: opts.logger,
-    uow: opts.uow,
     // Flask decodes a bad percent-escape as U+FFFD and routes on (`Could not find project: \ufffd.`).
     badPathEncoding: 'replace',
     auth: {

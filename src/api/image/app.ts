@@ -6,7 +6,6 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { DomainError } from '../../core/errors.js';
 import type { ImageService } from '../../core/image/service.js';
-import type { UnitOfWork } from '../../core/work.js';
 import { type TokenAuthenticator, keystoneMiddleware401, tokenAuth } from '../auth.js';
 import { REASON_PHRASES, type ReplyView, type RequestView, createApp } from '../http.js';
 import { bodyRejected, methodNotAllowed } from './methods.js';
@@ -25,7 +24,6 @@ import { versionRoutes } from './routes/versions.js';
 export interface ImageApiOptions {
   logger: Logger;
   service: ImageService;
-  uow: UnitOfWork;
   auth: TokenAuthenticator;
   identityUrl: () => string;
 }
@@ -81,7 +79,6 @@ export function buildImageApi(opts: ImageApiOptions): FastifyInstance {
   const app = createApp({
     name: 'image',
     logger: opts.logger,
-    uow: opts.uow,
     // Glance's version documents are open; the rest sits behind auth_token.
     auth: { publicRoutes: ['GET /', 'GET /versions'], unmatched: 'authenticated', authenticate: tokenAuth(opts.auth) },
     errors: {

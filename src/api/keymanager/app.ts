@@ -9,14 +9,12 @@ import type { Logger } from 'pino';
 import { DomainError } from '../../core/errors.js';
 import type { EntityType, KeyManagerService } from '../../core/keymanager/service.js';
 import { kmErrors } from '../../core/keymanager/errors.js';
-import type { UnitOfWork } from '../../core/work.js';
 import { type TokenAuthenticator, keystoneMiddleware401, tokenAuth } from '../auth.js';
 import { REASON_PHRASES, baseUrl, caller, createApp, jsonBody } from '../http.js';
 
 export interface KeyManagerApiOptions {
   logger: Logger;
   service: KeyManagerService;
-  uow: UnitOfWork;
   auth: TokenAuthenticator;
   identityUrl: () => string;
 }
@@ -35,7 +33,6 @@ export function buildKeyManagerApi(opts: KeyManagerApiOptions): FastifyInstance 
   const app = createApp({
     name: 'key-manager',
     logger: opts.logger,
-    uow: opts.uow,
     bodyLimit: MAX_SECRET_BODY,
     // Barbican's paste pipeline: only the version list at `/` is outside auth_token.
     auth: { publicRoutes: ['GET /'], unmatched: 'authenticated', authenticate: tokenAuth(opts.auth) },

@@ -1,7 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { LoadBalancerService } from '../../core/loadbalancer/service.js';
-import type { UnitOfWork } from '../../core/work.js';
 import { type TokenAuthenticator, setWwwAuthenticate, tokenAuth } from '../auth.js';
 import { baseUrl, createApp } from '../http.js';
 import { OctaviaEdge, pecanNotFound } from './edge.js';
@@ -17,7 +16,6 @@ import { quotaRoutes } from './routes/quotas.js';
 export interface LoadBalancerApiOptions {
   logger: Logger;
   service: LoadBalancerService;
-  uow: UnitOfWork;
   auth: TokenAuthenticator;
   identityUrl: () => string;
 }
@@ -61,7 +59,6 @@ export function buildLoadBalancerApi(opts: LoadBalancerApiOptions): FastifyInsta
   const app = createApp({
     name: 'load-balancer',
     logger: opts.logger,
-    uow: opts.uow,
     // Octavia's version documents are open; the rest sits behind auth_token.
     auth: { publicRoutes: ['GET /', ...PREFIXES.map((p) => `GET ${p}`)], unmatched: 'authenticated', authenticate: tokenAuth(opts.auth) },
     errors: {

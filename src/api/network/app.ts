@@ -69,7 +69,6 @@ export function buildNetworkApi(opts: NetworkApiOptions): FastifyInstance {
     // Neutron accepts a `.json` suffix on every path (Tempest's quota details use it); it must go
     // before routing, not in a hook that runs after the route was chosen.
     rewriteUrl: stripJsonSuffix,
-    uow: opts.uow,
     // Neutron's paste pipeline: the version list is open, everything else behind auth_token.
     auth: { publicRoutes: ['GET /', 'GET /v2.0'], unmatched: 'authenticated', authenticate: tokenAuth(opts.auth) },
     errors: {

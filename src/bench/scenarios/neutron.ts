@@ -1,7 +1,12 @@
 import { type One, runConcurrent } from '../client.js';
-import type { BenchContext, Result, Scenario } from '../scenario.js';
+import { httpLoad, startMember } from '../httpload.js';
+import type { BenchContext, HeapFigures, Result, Scenario } from '../scenario.js';
 import { rssMb } from '../scenario.js';
 import { round, summarize } from '../stats.js';
+import { limits } from './limits.js';
+
+/** `value` as a share of `limit`, for the goal column (issue 17's goals are ratios to this run's limits). */
+const ratio = (value: number, limit: number | undefined) => (limit ? ` (${round(value / limit, 3)}× the limit)` : '');
 
 async function makeNetwork(ctx: BenchContext, name: string, cidr: string): Promise<{ net: string; subnet: string }> {
   const net = (await ctx.client.expect<One<'network'>>(201, 'POST', '/v2.0/networks', { network: { name } })).body.network.id;
@@ -58,8 +63,8 @@ const portCreate: Scenario = {
         scenario: this.name,
         metric: `port create, ${c} client${c > 1 ? 's' : ''}`,
         value: round(r.rate, 0),
-        unit: '/s',
-        goal: c === 8 ? '>= 1000' : undefined,
+        unit: `/s${c === 8 ? ratio(r.rate, limits.sqliteCommits) : ''}`,
+        goal: c === 8 ? '>= 3000, >= 0.1× SQLite commits' : undefined,
         reference: c === 8 ? 'Neutron 6.9/s' : undefined,
       });
       out.push({
@@ -89,10 +94,38 @@ const portReads: Scenario = {
       return res.ms;
     });
     const ls = summarize(l.latencies);
+    // Many keep-alive clients on one port, against plain Node answering the very same bytes.
+    const path = `/v2.0/ports/${ids[0]}`;
+    const body = JSON.stringify((await ctx.client.expect(200, 'GET', path)).body);
+    const url = new URL(ctx.client.networkUrl);
+    const seconds = ctx.quick ? 1 : 3;
+    const raw = await startMember(body);
+    let plain: Awaited<ReturnType<typeof httpLoad>>;
+    try {
+      plain = await httpLoad('127.0.0.1', raw.port, { conns: 16, seconds, keepAlive: true });
+    } finally {
+      raw.stop();
+    }
+    const many = await httpLoad(url.hostname, Number(url.port), {
+      conns: 16,
+      seconds,
+      keepAlive: true,
+      path,
+      headers: { 'x-auth-token': ctx.client.token, ...ctx.client.headers },
+    });
+    if (many.errors) throw new Error(`GET port with 16 connections: ${many.errors} errors`);
     return [
       { scenario: this.name, metric: 'GET port p50', value: round(gs.p50, 3), unit: 'ms' },
       { scenario: this.name, metric: 'GET port p99', value: round(gs.p99, 3), unit: 'ms', goal: '<= 2', reference: 'Neutron 46 ms' },
-      { scenario: this.name, metric: 'list 2,000 ports (median)', value: round(ls.p50, 1), unit: 'ms', goal: '<= 30', reference: 'Neutron 661 ms' },
+      { scenario: this.name, metric: 'plain Node HTTP, the same body, 16 keep-alive connections', value: round(plain.rps, 0), unit: '/s' },
+      {
+        scenario: this.name,
+        metric: 'GET port, 16 keep-alive connections',
+        value: round(many.rps, 0),
+        unit: `/s${ratio(many.rps, plain.rps)}`,
+        goal: '>= 25000, >= 0.3× plain Node',
+      },
+      { scenario: this.name, metric: 'list 2,000 ports (median)', value: round(ls.p50, 1), unit: 'ms', goal: '<= 15', reference: 'Neutron 661 ms' },
       { scenario: this.name, metric: 'list 2,000 ports (max)', value: round(ls.max, 1), unit: 'ms' },
     ];
   },
@@ -115,13 +148,19 @@ const scale: Scenario = {
     }
     const rateSmall = await measure();
     existing += window;
-    let rss10k: number | undefined;
+    let at10k: Memory | undefined;
+    let idle10k: Memory | undefined;
     while (existing < ctx.scalePorts - window) {
       const batch = Math.min(10_000 - (existing % 10_000) || 10_000, ctx.scalePorts - window - existing);
       await createPorts(ctx, net, batch, 8);
       existing += batch;
       ctx.log(`  … ${existing} ports`);
-      if (ctx.pid && rss10k === undefined && existing >= 10_000) rss10k = await rssMb(ctx.pid);
+      if (at10k === undefined && existing >= 10_000) {
+        // Right after the burst, and once the server has been idle for a while (timers, GC).
+        at10k = await memory(ctx);
+        await new Promise((r) => setTimeout(r, 15_000));
+        idle10k = await memory(ctx);
+      }
     }
     const rateLarge = await measure();
     existing += window;
@@ -134,17 +173,48 @@ const scale: Scenario = {
       unit: 'x',
       goal: '<= 1.2',
     });
-    if (rss10k !== undefined) out.push({ scenario: this.name, metric: 'server RSS at 10,000 ports', value: round(rss10k, 0), unit: 'MB', goal: '<= 150' });
+    for (const [when, m] of [
+      ['right after the burst', at10k],
+      ['idle 15 s later', idle10k],
+    ] as const) {
+      if (m?.rss !== undefined)
+        out.push({ scenario: this.name, metric: `server RSS at 10,000 ports, ${when}`, value: round(m.rss, 0), unit: 'MB', goal: '<= 120' });
+      if (m?.heap)
+        out.push({
+          scenario: this.name,
+          metric: `server JS heap at 10,000 ports, ${when}`,
+          value: round(m.heap.usedMb, 0),
+          unit: `MB used (${round(m.heap.totalMb, 0)} MB allocated)`,
+        });
+    }
     return out;
   },
 };
 
+interface Memory {
+  rss?: number;
+  heap?: HeapFigures;
+}
+
+async function memory(ctx: BenchContext): Promise<Memory> {
+  return { rss: ctx.pid ? await rssMb(ctx.pid) : undefined, heap: await ctx.heap?.() };
+}
+
 export const rss: Scenario = {
   name: 'rss',
-  description: 'server resident memory now',
+  description: 'server resident memory and JS heap now',
   async run(ctx) {
-    if (!ctx.pid) return [];
-    return [{ scenario: this.name, metric: 'server RSS (end of run)', value: round(await rssMb(ctx.pid), 0), unit: 'MB' }];
+    const m = await memory(ctx);
+    const out: Result[] = [];
+    if (m.rss !== undefined) out.push({ scenario: this.name, metric: 'server RSS (end of run)', value: round(m.rss, 0), unit: 'MB' });
+    if (m.heap)
+      out.push({
+        scenario: this.name,
+        metric: 'server JS heap (end of run)',
+        value: round(m.heap.usedMb, 0),
+        unit: `MB used (${round(m.heap.totalMb, 0)} MB allocated)`,
+      });
+    return out;
   },
 };
 

@@ -166,7 +166,7 @@ export class ServerActions {
         .execute();
       await finishEvent(w, row.id, 'api_lock');
       w.changed('server', id, row.project_id, 'update');
-    });
+    }, ctx);
   }
 
   /** unlock: a lock taken by the other side (owner/admin) needs unlock_override (admins). */
@@ -183,7 +183,7 @@ export class ServerActions {
         .execute();
       await finishEvent(w, row.id, 'api_unlock');
       w.changed('server', id, row.project_id, 'update');
-    });
+    }, ctx);
   }
 
   // ------------------------------------------------------------ guest agent and crash dumps
@@ -209,7 +209,7 @@ export class ServerActions {
       }
       await finishEvent(w, id, 'compute_set_admin_password', { message: `nova.exception.InstanceAgentNotEnabled: ${message}` });
       w.changed('server', id, row.project_id, 'update');
-    });
+    }, ctx);
     throw novaConflict(message);
   }
 
@@ -223,7 +223,7 @@ export class ServerActions {
       await recordAction(w, ctx, row, ACTION.TRIGGER_CRASH_DUMP, { name: 'compute_trigger_crash_dump', host: row.host });
       await finishEvent(w, row.id, 'compute_trigger_crash_dump');
       w.changed('server', id, row.project_id, 'update');
-    });
+    }, ctx);
   }
 
   // ------------------------------------------------------------ moving servers (one host)
@@ -263,7 +263,7 @@ export class ServerActions {
       await w.trx.updateTable('servers').set({ task_state: null, updated_at: now() }).where('id', '=', id).where('task_state', '=', TASK.MIGRATING).execute();
       await finishEvent(w, id, 'conductor_live_migrate_instance', { message: failure });
       w.changed('server', id, row.project_id, 'update');
-    });
+    }, ctx);
     if (!m.async) throw novaBadRequest(failure);
   }
 
@@ -311,7 +311,7 @@ export class ServerActions {
         .execute();
       await finishEvent(w, id, 'conductor_rebuild_server', { message: reason });
       w.changed('server', id, row.project_id, 'update');
-    });
+    }, ctx);
     return password;
   }
 
@@ -325,7 +325,7 @@ export class ServerActions {
       await recordAction(w, ctx, row, ACTION.RESET_STATE);
       await w.trx.updateTable('servers').set({ vm_state: state, task_state: null, updated_at: now() }).where('id', '=', id).execute();
       w.changed('server', id, row.project_id, 'update');
-    });
+    }, ctx);
   }
 
   async injectNetworkInfo(ctx: RequestContext, id: string): Promise<void> {
@@ -397,7 +397,7 @@ export class ServerActions {
         }
       }
       if (!add && !found) throw novaNotFound(`Security group ${name} not associated with the instance ${id}`);
-    });
+    }, ctx);
   }
 
   // ------------------------------------------------------------ consoles

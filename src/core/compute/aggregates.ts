@@ -132,7 +132,7 @@ export class Aggregates {
       if (availabilityZone)
         await trx.insertInto('aggregate_metadata').values({ aggregate_id: id, key: 'availability_zone', value: availabilityZone }).execute();
       return id;
-    });
+    }, ctx);
     return this.get(this.db, String(id));
   }
 
@@ -188,7 +188,7 @@ export class Aggregates {
         await this.writeMetadata(trx, agg.row.id, { availability_zone: u.availabilityZone });
         await trx.updateTable('aggregates').set({ updated_at: now() }).where('id', '=', agg.row.id).execute();
       }
-    });
+    }, ctx);
     return this.get(this.db, id);
   }
 
@@ -200,7 +200,7 @@ export class Aggregates {
       await this.checkZoneChange(trx, agg, metadata, 'UpdateMeta');
       await this.writeMetadata(trx, agg.row.id, metadata);
       await trx.updateTable('aggregates').set({ updated_at: now() }).where('id', '=', agg.row.id).execute();
-    });
+    }, ctx);
     return this.get(this.db, id);
   }
 
@@ -217,7 +217,7 @@ export class Aggregates {
       const agg = await this.get(trx, id);
       if (agg.hosts.length) throw novaBadRequest(invalid('Delete', agg.row.id, 'Host aggregate is not empty'));
       await trx.deleteFrom('aggregates').where('id', '=', agg.row.id).execute();
-    });
+    }, ctx);
   }
 
   async addHost(ctx: RequestContext, id: string, host: string): Promise<Aggregate> {
@@ -251,7 +251,7 @@ export class Aggregates {
         }
       }
       await trx.insertInto('aggregate_hosts').values({ aggregate_id: agg.row.id, host }).execute();
-    });
+    }, ctx);
     return this.get(this.db, id);
   }
 
@@ -290,7 +290,7 @@ export class Aggregates {
         }
       }
       await trx.deleteFrom('aggregate_hosts').where('aggregate_id', '=', agg.row.id).where('host', '=', host).execute();
-    });
+    }, ctx);
     return this.get(this.db, id);
   }
 }

@@ -35,7 +35,10 @@ export class ExternalEvents {
       return { ...e, status: ok ? 'completed' : 'failed', code: ok ? 200 : 404 };
     });
     // Neutron's word on a server's ports is a report of what runs, as an instance host's is.
-    this.uow.announce(rows.map((r) => ({ kind: 'server', id: r.id, projectId: r.project_id, op: 'status' })));
+    this.uow.announce(
+      rows.map((r) => ({ kind: 'server', id: r.id, projectId: r.project_id, op: 'status' })),
+      ctx,
+    );
     if (!out.some((e) => e.code === 200)) throw novaNotFound('No instances found for any event');
     return out;
   }

@@ -233,7 +233,7 @@ export class Flavors {
           created_at: new Date().toISOString(),
         })
         .execute();
-    });
+    }, ctx);
     return this.get(ctx, id);
   }
 
@@ -243,13 +243,13 @@ export class Flavors {
     await this.uow.run(async ({ trx }) => {
       const res = await trx.updateTable('flavors').set({ description }).where('id', '=', id).executeTakeFirst();
       if (Number(res.numUpdatedRows) === 0) throw novaNotFound(`Flavor ${id} could not be found.`);
-    });
+    }, ctx);
     return this.get(ctx, id);
   }
 
   async delete(ctx: RequestContext, id: string): Promise<void> {
     adminOnly(ctx, 'os_compute_api:os-flavor-manage:delete');
-    const res = await this.uow.run(({ trx }) => trx.deleteFrom('flavors').where('id', '=', id).executeTakeFirst());
+    const res = await this.uow.run(({ trx }) => trx.deleteFrom('flavors').where('id', '=', id).executeTakeFirst(), ctx);
     if (Number(res.numDeletedRows) === 0) throw novaNotFound(`Flavor ${id} could not be found.`);
   }
 
@@ -276,7 +276,7 @@ export class Flavors {
         .where('id', '=', id)
         .execute();
       return specs;
-    });
+    }, ctx);
   }
 
   async deleteExtraSpec(ctx: RequestContext, id: string, key: string): Promise<void> {
@@ -292,7 +292,7 @@ export class Flavors {
         .set({ extra_specs: JSON.stringify(specs) })
         .where('id', '=', id)
         .execute();
-    });
+    }, ctx);
   }
 
   async access(ctx: RequestContext, id: string): Promise<string[]> {
@@ -318,7 +318,7 @@ export class Flavors {
         if (!has) throw novaNotFound(`Flavor access not found for ${id} / ${project} combination.`);
         await trx.deleteFrom('flavor_projects').where('flavor_id', '=', id).where('project_id', '=', project).execute();
       }
-    });
+    }, ctx);
     const rows = await this.store.db.selectFrom('flavor_projects').select('project_id').where('flavor_id', '=', id).orderBy('project_id').execute();
     return rows.map((r) => r.project_id);
   }

@@ -95,7 +95,7 @@ export class Interfaces {
           .execute();
         portId = iface.portId;
         w.changed('server', id, row.project_id, 'update');
-      });
+      }, ctx);
     } catch (e) {
       if (e instanceof DomainError && e.type === 'BuildAbortException') throw this.attachError(e.message, a.fixedIp);
       throw e;
@@ -129,6 +129,6 @@ export class Interfaces {
       }
       await w.trx.deleteFrom('server_interfaces').where('port_id', '=', portId).execute();
       w.changed('server', id, row.project_id, 'update');
-    });
+    }, ctx);
   }
 }

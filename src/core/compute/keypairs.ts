@@ -226,7 +226,7 @@ export class Keypairs {
       };
       await trx.insertInto('keypairs').values(values).execute();
       return values;
-    });
+    }, ctx);
     return privateKey ? { ...row, private_key: privateKey } : row;
   }
 
@@ -252,7 +252,7 @@ export class Keypairs {
 
   async delete(ctx: RequestContext, name: string, userId?: string): Promise<void> {
     const user = this.owner(ctx, userId, 'delete');
-    const res = await this.uow.run(({ trx }) => trx.deleteFrom('keypairs').where('user_id', '=', user).where('name', '=', name).executeTakeFirst());
+    const res = await this.uow.run(({ trx }) => trx.deleteFrom('keypairs').where('user_id', '=', user).where('name', '=', name).executeTakeFirst(), ctx);
     if (Number(res.numDeletedRows) === 0) throw novaNotFound(`Keypair ${name} not found for user ${user}`);
   }
 }

@@ -39,7 +39,7 @@ export class ServerMetadata {
         .execute();
       w.changed('server', id, row.project_id, 'update');
       return merged;
-    });
+    }, ctx);
   }
 
   async delete(ctx: RequestContext, id: string, key: string): Promise<void> {
@@ -56,6 +56,6 @@ export class ServerMetadata {
         .where('id', '=', id)
         .execute();
       w.changed('server', id, row.project_id, 'update');
-    });
+    }, ctx);
   }
 }

@@ -199,7 +199,7 @@ export class ComputeQuotas {
         await trx.deleteFrom('compute_quota_classes').where('class_name', '=', className).where('resource', '=', k).execute();
         await trx.insertInto('compute_quota_classes').values({ class_name: className, resource: k, hard_limit: v }).execute();
       }
-    });
+    }, ctx);
     return quotaClassLimits(this.store.db, className);
   }
 
@@ -219,12 +219,12 @@ export class ComputeQuotas {
         await trx.deleteFrom('compute_quotas').where('project_id', '=', projectId).where('resource', '=', k).execute();
         await trx.insertInto('compute_quotas').values({ project_id: projectId, resource: k, hard_limit: v }).execute();
       }
-    });
+    }, ctx);
     return computeQuotaLimits(this.store.db, projectId);
   }
 
   async revert(ctx: RequestContext, projectId: string): Promise<void> {
     adminOnly(ctx, 'os_compute_api:os-quota-sets:delete');
-    await this.uow.run(({ trx }) => trx.deleteFrom('compute_quotas').where('project_id', '=', projectId).execute());
+    await this.uow.run(({ trx }) => trx.deleteFrom('compute_quotas').where('project_id', '=', projectId).execute(), ctx);
   }
 }

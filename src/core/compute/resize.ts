@@ -168,7 +168,7 @@ export class Resizes {
       await updateMigration(w, id, ['resize', 'migration'], 'confirmed');
       await finishEvent(w, id, 'compute_confirm_resize');
       w.changed('server', id, row.project_id, 'update');
-    });
+    }, ctx);
   }
 
   /** revertResize (202): back to the old flavor (the manager restarts the instance on it). */

@@ -113,7 +113,7 @@ export class ServerGroups {
         })
         .execute();
       return id;
-    });
+    }, ctx);
     return this.show(ctx, id);
   }
 
@@ -122,7 +122,7 @@ export class ServerGroups {
       const row = await this.row(trx, id);
       this.mayUse(ctx, row, 'delete');
       await trx.deleteFrom('server_groups').where('id', '=', id).execute();
-    });
+    }, ctx);
   }
 
   /**

@@ -43,6 +43,6 @@ export class ServerPasswords {
         .where('id', '=', id)
         .execute();
       w.changed('server', id, row.project_id, 'update');
-    });
+    }, ctx);
   }
 }

@@ -461,7 +461,7 @@ export class Servers {
         out.push(id);
       }
       return out;
-    });
+    }, ctx);
     const rows = await this.store.db.selectFrom('servers').selectAll().where('id', 'in', ids).orderBy('internal_id').execute();
     return { servers: await this.core.expand(rows), reservationId: resv, adminPass };
   }
@@ -484,7 +484,7 @@ export class Servers {
       if (u.hostname !== undefined) set.hostname = u.hostname;
       await w.trx.updateTable('servers').set(set).where('id', '=', row.id).execute();
       w.changed('server', id, row.project_id, 'update');
-    });
+    }, ctx);
     return this.get(ctx, id);
   }
 
@@ -511,7 +511,7 @@ export class Servers {
       await w.trx.deleteFrom('servers').where('id', '=', id).execute();
       snapshot = fromJson<Record<string, string>>(row.system_metadata, {}).snapshot_image_id;
       w.changed('server', id, row.project_id, 'delete');
-    });
+    }, ctx);
     if (snapshot) await this.deps.snapshots.discard(snapshot);
   }
 }

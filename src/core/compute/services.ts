@@ -129,7 +129,7 @@ export class ComputeServices {
     return this.uow.run(async ({ trx }) => {
       const row = await this.byHostBinary(trx, host, binary);
       return this.apply(trx, row, u);
-    });
+    }, ctx);
   }
 
   /** PUT /os-services/{uuid} (2.53). */
@@ -146,7 +146,7 @@ export class ComputeServices {
       }
       if (u.status === 'enabled' && u.disabledReason) throw novaBadRequest("Specifying 'disabled_reason' with status 'enabled' is invalid.");
       return this.apply(trx, row, u);
-    });
+    }, ctx);
   }
 
   private zoneOf(row: ComputeServicesTable, zones: Map<string, string>): string {
@@ -185,6 +185,6 @@ export class ComputeServices {
         await trx.deleteFrom('aggregate_hosts').where('host', '=', row.host).execute();
       }
       await trx.deleteFrom('compute_services').where('id', '=', row.id).execute();
-    });
+    }, ctx);
   }
 }

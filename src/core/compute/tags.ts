@@ -60,6 +60,6 @@ export class ServerTags {
       await w.trx.updateTable('servers').set({ updated_at: now() }).where('id', '=', row.id).execute();
       w.changed('server', id, row.project_id, 'update');
       return out;
-    });
+    }, ctx);
   }
 }

@@ -41,7 +41,7 @@ export async function startAction(core: ComputeCore, ctx: RequestContext, id: st
     if (a.record) await recordAction(w, ctx, row, a.record.action, a.record.event ? { name: a.record.event, host: row.host } : undefined);
     w.changed('server', row.id, row.project_id, 'update');
     return { ...row, ...set };
-  });
+  }, ctx);
 }
 
 /** A server's system metadata with `changes` applied (null removes a key), as JSON. */

@@ -114,7 +114,7 @@ export class TaskApi {
       const task = await this.tasks.create(w.trx, ctx, type, typeof input.image_id === 'string' ? input.image_id : null, input);
       w.afterCommit(() => this.spawn(ctx, task));
       return task;
-    });
+    }, ctx);
   }
 
   /** validate_legacy_import_from_uri: http(s) only, through the import filter. */
@@ -144,8 +144,8 @@ export class TaskApi {
 
   private async run(ctx: RequestContext, task: Task): Promise<void> {
     const uow = this.records.uow;
-    if (!(await uow.run((w) => this.tasks.transition(w.trx, task.id, 'processing')))) return;
-    const fail = (message: string) => uow.run((w) => this.tasks.transition(w.trx, task.id, 'failure', { message }));
+    if (!(await uow.run((w) => this.tasks.transition(w.trx, task.id, 'processing'), ctx))) return;
+    const fail = (message: string) => uow.run((w) => this.tasks.transition(w.trx, task.id, 'failure', { message }), ctx);
     const input = task.input ?? {};
     // unpack_task_input
     if (task.type !== 'import') return void (await fail('Task failed due to Internal Error'));
@@ -208,7 +208,7 @@ export class TaskApi {
           .execute();
         await this.records.saveLocations(trx, id, [{ url: added.url, metadata: added.metadata, status: 'active' }]);
       });
-      await uow.run((w) => this.tasks.transition(w.trx, task.id, 'success', { result: { image_id: id } }));
+      await uow.run((w) => this.tasks.transition(w.trx, task.id, 'success', { result: { image_id: id } }), ctx);
     } catch (e) {
       // _CreateImage.revert: the image made for the import goes.
       await this.records.write(id, 'delete', (trx) => trx.deleteFrom('images').where('id', '=', id).execute());

@@ -164,7 +164,7 @@ export class KeyManagerService {
         for (const u of new Set(users))
           await trx.insertInto('km_acl_users').values({ entity_type: type, entity_id: id, operation: 'read', user_id: u }).execute();
       }
-    });
+    }, ctx);
     return { acl_ref: `${base}/v1/${type}s/${id}/acl` };
   }
 
@@ -173,7 +173,7 @@ export class KeyManagerService {
     if (!mayWrite(ctx, e, await this.readAcl(this.db, type, id))) throw kmErrors.forbidden(`${type === 'secret' ? 'Secret' : 'Container'}ACL(s) deletion`);
     await this.uow.run(async ({ trx }) => {
       for (const t of ['km_acl_users', 'km_acls'] as const) await trx.deleteFrom(t).where('entity_type', '=', type).where('entity_id', '=', id).execute();
-    });
+    }, ctx);
   }
 
   private async entity(type: EntityType, id: string): Promise<Guarded> {
@@ -231,7 +231,7 @@ export class KeyManagerService {
           updated_at: now,
         })
         .execute();
-    });
+    }, ctx);
     return { secret_ref: `${base}/v1/secrets/${id}` };
   }
 
@@ -310,7 +310,7 @@ export class KeyManagerService {
         .set({ content_type: type === 'text/plain' ? 'text/plain' : type, payload: this.sealer.seal(clear, s.id), updated_at: isoNow() })
         .where('id', '=', s.id)
         .execute();
-    });
+    }, ctx);
   }
 
   async deleteSecret(ctx: RequestContext, id: string): Promise<void> {
@@ -319,7 +319,7 @@ export class KeyManagerService {
     await this.uow.run(async ({ trx }) => {
       for (const t of ['km_acl_users', 'km_acls'] as const) await trx.deleteFrom(t).where('entity_type', '=', 'secret').where('entity_id', '=', s.id).execute();
       await trx.deleteFrom('km_secrets').where('id', '=', s.id).execute();
-    });
+    }, ctx);
   }
 
   // ------------------------------------------------------------ containers
@@ -367,7 +367,7 @@ export class KeyManagerService {
       let i = 0;
       for (const r of v.refs)
         await trx.insertInto('km_container_secrets').values({ container_id: id, name: r.name, secret_id: r.secretId, position: i++ }).execute();
-    });
+    }, ctx);
     return { container_ref: `${base}/v1/containers/${id}` };
   }
 
@@ -399,7 +399,7 @@ export class KeyManagerService {
       await trx.deleteFrom('km_container_consumers').where('container_id', '=', c.id).execute();
       await trx.deleteFrom('km_container_secrets').where('container_id', '=', c.id).execute();
       await trx.deleteFrom('km_containers').where('id', '=', c.id).execute();
-    });
+    }, ctx);
   }
 
   /**
@@ -450,7 +450,7 @@ export class KeyManagerService {
         .values({ container_id: c.id, name, secret_id: secretId, position: Number(last?.p ?? -1) + 1 })
         .execute();
       return { container_ref: `${base}/v1/containers/${c.id}` };
-    });
+    }, ctx);
   }
 
   /** POST/DELETE /v1/containers/{id}/consumers: a service registering (or dropping) its use. */
@@ -476,7 +476,7 @@ export class KeyManagerService {
         if (!cur) throw kmErrors.notFound('Consumer not found.');
         await trx.deleteFrom('km_container_consumers').where('container_id', '=', c.id).where('name', '=', name).where('url', '=', url).execute();
       }
-    });
+    }, ctx);
     return this.getContainer(ctx, base, c.id);
   }
 

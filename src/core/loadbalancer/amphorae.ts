@@ -104,7 +104,7 @@ export class Amphorae {
     requireAdmin(ctx);
     const amp = await this.get(id);
     const lb = await this.deps.store.db.selectFrom('lb_loadbalancers').select('project_id').where('id', '=', amp.loadbalancer_id).executeTakeFirst();
-    if (lb) this.deps.uow.announce([{ kind: 'loadbalancer', id: amp.loadbalancer_id, projectId: lb.project_id, op: 'update' }]);
+    if (lb) this.deps.uow.announce([{ kind: 'loadbalancer', id: amp.loadbalancer_id, projectId: lb.project_id, op: 'update' }], ctx);
   }
 
   /** PUT /amphorae/{id}/failover: rebuild what serves the load balancer. */
@@ -122,7 +122,7 @@ export class Amphorae {
         .executeTakeFirst();
       if (!res) throw lbErrors.immutable('Load Balancer', amp.loadbalancer_id);
       w.changed('loadbalancer', amp.loadbalancer_id, res.project_id, 'failover');
-    });
+    }, ctx);
   }
 
   /** GET /amphorae/{id}/stats: the listener counters of its load balancer. */

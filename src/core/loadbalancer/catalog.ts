@@ -130,11 +130,13 @@ export class FlavorProfiles {
     requireAdmin(ctx);
     checkProfileData(b.provider_name, b.flavor_data, 'flavor_data', FLAVOR_CAPABILITIES, TOPOLOGIES);
     const id = newUuid();
-    await this.deps.uow.run(({ trx }) =>
-      trx
-        .insertInto('lb_flavor_profiles')
-        .values({ id, name: b.name!, provider_name: b.provider_name!, flavor_data: b.flavor_data!, created_at: octaviaTime() })
-        .execute(),
+    await this.deps.uow.run(
+      ({ trx }) =>
+        trx
+          .insertInto('lb_flavor_profiles')
+          .values({ id, name: b.name!, provider_name: b.provider_name!, flavor_data: b.flavor_data!, created_at: octaviaTime() })
+          .execute(),
+      ctx,
     );
     return renderFp(await getFp(this.deps.store.db, id));
   }
@@ -157,7 +159,7 @@ export class FlavorProfiles {
     if ('name' in b) set.name = b.name;
     if ('provider_name' in b) set.provider_name = b.provider_name;
     if ('flavor_data' in b) set.flavor_data = b.flavor_data;
-    if (Object.keys(set).length) await this.deps.uow.run(({ trx }) => trx.updateTable('lb_flavor_profiles').set(set).where('id', '=', id).execute());
+    if (Object.keys(set).length) await this.deps.uow.run(({ trx }) => trx.updateTable('lb_flavor_profiles').set(set).where('id', '=', id).execute(), ctx);
     return renderFp(await getFp(db, id));
   }
 
@@ -167,7 +169,7 @@ export class FlavorProfiles {
     await getFp(db, id);
     const used = await db.selectFrom('lb_flavors').select('id').where('flavor_profile_id', '=', id).executeTakeFirst();
     if (used) throw lbErrors.objectInUse('Flavor profile', id);
-    await this.deps.uow.run(({ trx }) => trx.deleteFrom('lb_flavor_profiles').where('id', '=', id).execute());
+    await this.deps.uow.run(({ trx }) => trx.deleteFrom('lb_flavor_profiles').where('id', '=', id).execute(), ctx);
   }
 }
 
@@ -217,18 +219,20 @@ export class Flavors {
     const dup = await db.selectFrom('lb_flavors').select('id').where('name', '=', b.name!).executeTakeFirst();
     if (dup) throw lbErrors.recordExists('flavor', b.name!);
     const id = newUuid();
-    await this.deps.uow.run(({ trx }) =>
-      trx
-        .insertInto('lb_flavors')
-        .values({
-          id,
-          name: b.name!,
-          description: b.description ?? '',
-          enabled: b.enabled === false ? 0 : 1,
-          flavor_profile_id: b.flavor_profile_id!,
-          created_at: octaviaTime(),
-        })
-        .execute(),
+    await this.deps.uow.run(
+      ({ trx }) =>
+        trx
+          .insertInto('lb_flavors')
+          .values({
+            id,
+            name: b.name!,
+            description: b.description ?? '',
+            enabled: b.enabled === false ? 0 : 1,
+            flavor_profile_id: b.flavor_profile_id!,
+            created_at: octaviaTime(),
+          })
+          .execute(),
+      ctx,
     );
     return renderFlavor(await getFlavor(db, id));
   }
@@ -244,7 +248,7 @@ export class Flavors {
     }
     if ('description' in b) set.description = b.description ?? '';
     if ('enabled' in b) set.enabled = b.enabled === false ? 0 : 1;
-    if (Object.keys(set).length) await this.deps.uow.run(({ trx }) => trx.updateTable('lb_flavors').set(set).where('id', '=', id).execute());
+    if (Object.keys(set).length) await this.deps.uow.run(({ trx }) => trx.updateTable('lb_flavors').set(set).where('id', '=', id).execute(), ctx);
     return renderFlavor(await getFlavor(db, id));
   }
 
@@ -254,7 +258,7 @@ export class Flavors {
     await getFlavor(db, id);
     const used = await db.selectFrom('lb_loadbalancers').select('id').where('flavor_id', '=', id).executeTakeFirst();
     if (used) throw lbErrors.objectInUse('Flavor', id);
-    await this.deps.uow.run(({ trx }) => trx.deleteFrom('lb_flavors').where('id', '=', id).execute());
+    await this.deps.uow.run(({ trx }) => trx.deleteFrom('lb_flavors').where('id', '=', id).execute(), ctx);
   }
 }
 
@@ -300,11 +304,13 @@ export class AzProfiles {
     requireAdmin(ctx);
     checkProfileData(b.provider_name, b.availability_zone_data, 'availability_zone_data', AZ_CAPABILITIES);
     const id = newUuid();
-    await this.deps.uow.run(({ trx }) =>
-      trx
-        .insertInto('lb_az_profiles')
-        .values({ id, name: b.name!, provider_name: b.provider_name!, availability_zone_data: b.availability_zone_data!, created_at: octaviaTime() })
-        .execute(),
+    await this.deps.uow.run(
+      ({ trx }) =>
+        trx
+          .insertInto('lb_az_profiles')
+          .values({ id, name: b.name!, provider_name: b.provider_name!, availability_zone_data: b.availability_zone_data!, created_at: octaviaTime() })
+          .execute(),
+      ctx,
     );
     return renderAzp(await getAzp(this.deps.store.db, id));
   }
@@ -327,7 +333,7 @@ export class AzProfiles {
     if ('name' in b) set.name = b.name;
     if ('provider_name' in b) set.provider_name = b.provider_name;
     if ('availability_zone_data' in b) set.availability_zone_data = b.availability_zone_data;
-    if (Object.keys(set).length) await this.deps.uow.run(({ trx }) => trx.updateTable('lb_az_profiles').set(set).where('id', '=', id).execute());
+    if (Object.keys(set).length) await this.deps.uow.run(({ trx }) => trx.updateTable('lb_az_profiles').set(set).where('id', '=', id).execute(), ctx);
     return renderAzp(await getAzp(db, id));
   }
 
@@ -337,7 +343,7 @@ export class AzProfiles {
     await getAzp(db, id);
     const used = await db.selectFrom('lb_availability_zones').select('name').where('availability_zone_profile_id', '=', id).executeTakeFirst();
     if (used) throw lbErrors.objectInUse('Availability Zone Profile', id);
-    await this.deps.uow.run(({ trx }) => trx.deleteFrom('lb_az_profiles').where('id', '=', id).execute());
+    await this.deps.uow.run(({ trx }) => trx.deleteFrom('lb_az_profiles').where('id', '=', id).execute(), ctx);
   }
 }
 
@@ -387,17 +393,19 @@ export class AvailabilityZones {
     if (!p) throw lbErrors.invalidOption(b.availability_zone_profile_id, 'availability_zone_profile_id');
     const dup = await db.selectFrom('lb_availability_zones').select('name').where('name', '=', name).executeTakeFirst();
     if (dup) throw lbErrors.recordExists('availability zone', name);
-    await this.deps.uow.run(({ trx }) =>
-      trx
-        .insertInto('lb_availability_zones')
-        .values({
-          name,
-          description: b.description ?? '',
-          enabled: b.enabled === false ? 0 : 1,
-          availability_zone_profile_id: b.availability_zone_profile_id!,
-          created_at: octaviaTime(),
-        })
-        .execute(),
+    await this.deps.uow.run(
+      ({ trx }) =>
+        trx
+          .insertInto('lb_availability_zones')
+          .values({
+            name,
+            description: b.description ?? '',
+            enabled: b.enabled === false ? 0 : 1,
+            availability_zone_profile_id: b.availability_zone_profile_id!,
+            created_at: octaviaTime(),
+          })
+          .execute(),
+      ctx,
     );
     return renderAz(await getAz(db, name));
   }
@@ -409,7 +417,8 @@ export class AvailabilityZones {
     const set: Updateable<LbAvailabilityZonesTable> = {};
     if ('description' in b) set.description = b.description ?? '';
     if ('enabled' in b) set.enabled = b.enabled === false ? 0 : 1;
-    if (Object.keys(set).length) await this.deps.uow.run(({ trx }) => trx.updateTable('lb_availability_zones').set(set).where('name', '=', name).execute());
+    if (Object.keys(set).length)
+      await this.deps.uow.run(({ trx }) => trx.updateTable('lb_availability_zones').set(set).where('name', '=', name).execute(), ctx);
     return renderAz(await getAz(db, name));
   }
 
@@ -419,6 +428,6 @@ export class AvailabilityZones {
     await getAz(db, name);
     const used = await db.selectFrom('lb_loadbalancers').select('id').where('availability_zone', '=', name).executeTakeFirst();
     if (used) throw lbErrors.objectInUse('Availability Zone', name);
-    await this.deps.uow.run(({ trx }) => trx.deleteFrom('lb_availability_zones').where('name', '=', name).execute());
+    await this.deps.uow.run(({ trx }) => trx.deleteFrom('lb_availability_zones').where('name', '=', name).execute(), ctx);
   }
 }

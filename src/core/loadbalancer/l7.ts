@@ -302,7 +302,7 @@ export class L7Policies {
       for (const r of rules) await insertRule(trx, lb.project_id, id, r);
       await writeTags(trx, 'l7policy', id, v.tags);
       w.changed('loadbalancer', lb.id, lb.project_id, 'update');
-    });
+    }, ctx);
     return this.show(ctx, id);
   }
 
@@ -335,7 +335,7 @@ export class L7Policies {
       if (v.position !== undefined && v.position !== null) await renumberPolicies(trx, listener.id, { id: p.id, position: v.position });
       await writeTags(trx, 'l7policy', p.id, v.tags);
       w.changed('loadbalancer', lb.id, lb.project_id, 'update');
-    });
+    }, ctx);
     return this.show(ctx, p.id);
   }
 
@@ -350,7 +350,7 @@ export class L7Policies {
       await lockForListener(trx, lb.id, listener.id);
       await trx.updateTable('lb_l7policies').set({ provisioning_status: C.PROVISIONING.PENDING_DELETE }).where('id', '=', p.id).execute();
       w.changed('loadbalancer', lb.id, lb.project_id, 'update');
-    });
+    }, ctx);
   }
 }
 
@@ -417,7 +417,7 @@ export class L7Rules {
       await lockForRule(trx, policy, lb.id);
       await insertRule(trx, lb.project_id, policy.id, b, id);
       w.changed('loadbalancer', lb.id, lb.project_id, 'update');
-    });
+    }, ctx);
     return this.show(ctx, policy.id, id);
   }
 
@@ -447,7 +447,7 @@ export class L7Rules {
       await trx.updateTable('lb_l7rules').set(set).where('id', '=', rule.id).execute();
       await writeTags(trx, 'l7rule', rule.id, b.tags);
       w.changed('loadbalancer', lb.id, lb.project_id, 'update');
-    });
+    }, ctx);
     return this.show(ctx, policy.id, rule.id);
   }
 
@@ -462,6 +462,6 @@ export class L7Rules {
       await lockForRule(trx, policy, lb.id);
       await trx.updateTable('lb_l7rules').set({ provisioning_status: C.PROVISIONING.PENDING_DELETE }).where('id', '=', rule.id).execute();
       w.changed('loadbalancer', lb.id, lb.project_id, 'update');
-    });
+    }, ctx);
   }
 }

@@ -237,7 +237,7 @@ export class Listeners {
         .execute();
       await writeTags(trx, 'listener', id, b.tags);
       w.changed('loadbalancer', lb.id, lb.project_id, 'update');
-    });
+    }, ctx);
     return this.show(ctx, id);
   }
 
@@ -285,7 +285,7 @@ export class Listeners {
       await trx.updateTable('lb_listeners').set(set).where('id', '=', l.id).execute();
       await writeTags(trx, 'listener', l.id, b.tags);
       w.changed('loadbalancer', lb.id, lb.project_id, 'update');
-    });
+    }, ctx);
     return this.show(ctx, l.id);
   }
 
@@ -298,7 +298,7 @@ export class Listeners {
       await lockLoadBalancer(trx, lb.id, 'PENDING_UPDATE', 'immutable');
       await trx.updateTable('lb_listeners').set({ provisioning_status: C.PROVISIONING.PENDING_DELETE }).where('id', '=', l.id).execute();
       w.changed('loadbalancer', lb.id, lb.project_id, 'update');
-    });
+    }, ctx);
   }
 
   async stats(ctx: RequestContext, id: string): Promise<ListenerCounters> {

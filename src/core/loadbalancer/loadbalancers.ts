@@ -146,7 +146,7 @@ export class LoadBalancers {
       await trx.updateTable('lb_loadbalancers').set({ vip_port_id: vip.portId, vip_address: vip.address }).where('id', '=', id).execute();
       await writeTags(trx, 'loadbalancer', id, b.tags);
       w.changed('loadbalancer', id, project, 'create');
-    });
+    }, ctx);
     const lb = await getLb(deps.store.db, id);
     return (await renderLoadBalancers(deps.store.db, [lb], { createShape: true }))[0];
   }
@@ -165,7 +165,7 @@ export class LoadBalancers {
       if (Object.keys(set).length) await trx.updateTable('lb_loadbalancers').set(set).where('id', '=', lb.id).execute();
       await writeTags(trx, 'loadbalancer', lb.id, b.tags);
       w.changed('loadbalancer', lb.id, lb.project_id, 'update');
-    });
+    }, ctx);
     return this.show(ctx, lb.id);
   }
 
@@ -193,7 +193,7 @@ export class LoadBalancers {
         await setProvisioning(trx, 'lb_l7rules', ids(g.l7rules), PROVISIONING.PENDING_DELETE);
       }
       w.changed('loadbalancer', lb.id, lb.project_id, 'update');
-    });
+    }, ctx);
   }
 
   /** GET /loadbalancers/{id}/status: the tree of provisioning and operating statuses. */
@@ -284,6 +284,6 @@ export class LoadBalancers {
         throw lbErrors.lbPending(cur?.provisioning_status ?? 'DELETED', lb.id);
       }
       w.changed('loadbalancer', lb.id, lb.project_id, 'failover');
-    });
+    }, ctx);
   }
 }

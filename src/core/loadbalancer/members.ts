@@ -149,7 +149,7 @@ export class Members {
       await lockPoolMembers(trx, pool);
       await insertMember(trx, pool, b, id);
       w.changed('loadbalancer', lb.id, lb.project_id, 'update');
-    });
+    }, ctx);
     return this.show(ctx, pool.id, id);
   }
 
@@ -170,7 +170,7 @@ export class Members {
       await trx.updateTable('lb_members').set(set).where('id', '=', member.id).execute();
       await writeTags(trx, 'member', member.id, b.tags);
       w.changed('loadbalancer', lb.id, lb.project_id, 'update');
-    });
+    }, ctx);
     return this.show(ctx, pool.id, member.id);
   }
 
@@ -183,7 +183,7 @@ export class Members {
       await lockPoolMembers(trx, pool);
       await trx.updateTable('lb_members').set({ provisioning_status: C.PROVISIONING.PENDING_DELETE }).where('id', '=', member.id).execute();
       w.changed('loadbalancer', lb.id, lb.project_id, 'update');
-    });
+    }, ctx);
   }
 
   /**
@@ -253,6 +253,6 @@ export class Members {
           .execute();
       }
       w.changed('loadbalancer', lb.id, lb.project_id, 'update');
-    });
+    }, ctx);
   }
 }

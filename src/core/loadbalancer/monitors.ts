@@ -137,7 +137,7 @@ export class HealthMonitors {
         .execute();
       await writeTags(trx, 'healthmonitor', id, v.tags);
       w.changed('loadbalancer', lb.id, lb.project_id, 'update');
-    });
+    }, ctx);
     return this.show(ctx, id);
   }
 
@@ -179,7 +179,7 @@ export class HealthMonitors {
       await trx.updateTable('lb_healthmonitors').set(set).where('id', '=', hm.id).execute();
       await writeTags(trx, 'healthmonitor', hm.id, b.tags);
       w.changed('loadbalancer', lb.id, lb.project_id, 'update');
-    });
+    }, ctx);
     return this.show(ctx, hm.id);
   }
 
@@ -194,6 +194,6 @@ export class HealthMonitors {
       await lockPool(trx, pool);
       await trx.updateTable('lb_healthmonitors').set({ provisioning_status: C.PROVISIONING.PENDING_DELETE }).where('id', '=', hm.id).execute();
       w.changed('loadbalancer', lb.id, lb.project_id, 'update');
-    });
+    }, ctx);
   }
 }

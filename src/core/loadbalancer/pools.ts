@@ -204,7 +204,7 @@ export class Pools {
       if (listener) await trx.updateTable('lb_listeners').set({ default_pool_id: id }).where('id', '=', listener.id).execute();
       await writeTags(trx, 'pool', id, b.tags);
       w.changed('loadbalancer', lb.id, lb.project_id, 'update');
-    });
+    }, ctx);
     return this.show(ctx, id);
   }
 
@@ -244,7 +244,7 @@ export class Pools {
       await trx.updateTable('lb_pools').set(set).where('id', '=', p.id).execute();
       await writeTags(trx, 'pool', p.id, b.tags);
       w.changed('loadbalancer', lb.id, lb.project_id, 'update');
-    });
+    }, ctx);
     return this.show(ctx, p.id);
   }
 
@@ -259,6 +259,6 @@ export class Pools {
       await lockForPool(trx, p);
       await trx.updateTable('lb_pools').set({ provisioning_status: C.PROVISIONING.PENDING_DELETE }).where('id', '=', p.id).execute();
       w.changed('loadbalancer', lb.id, lb.project_id, 'update');
-    });
+    }, ctx);
   }
 }

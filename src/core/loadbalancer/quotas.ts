@@ -127,13 +127,13 @@ export class Quotas {
           .execute();
       }
       return renderQuota(await effectiveQuotas(trx, projectId));
-    });
+    }, ctx);
   }
 
   reset(ctx: RequestContext, projectId: string): Promise<void> {
     return this.deps.uow.run(async ({ trx }) => {
       if (!isLbAdmin(ctx)) throw lbErrors.policyForbidden();
       await trx.deleteFrom('lb_quotas').where('project_id', '=', projectId).execute();
-    });
+    }, ctx);
   }
 }

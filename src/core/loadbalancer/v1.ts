@@ -355,7 +355,7 @@ export async function createPoolV1(deps: LbDeps, ctx: RequestContext, body: unkn
       .execute();
     for (const m of (v.health_monitors as string[] | null) ?? []) await associate(trx, ctx, id, m);
     w.changed('lb_pool', id, v.tenant_id as string, 'create');
-  });
+  }, ctx);
   return showV1(deps, ctx, 'pools', id);
 }
 
@@ -394,7 +394,7 @@ export async function updatePoolV1(deps: LbDeps, ctx: RequestContext, id: string
       for (const m of want) if (!cur.includes(m)) await associate(trx, ctx, id, m);
     }
     await touchPool(w, id);
-  });
+  }, ctx);
   return showV1(deps, ctx, 'pools', id);
 }
 
@@ -406,7 +406,7 @@ export async function deletePoolV1(deps: LbDeps, ctx: RequestContext, id: string
     if (row.loadbalancer_id) throw v1Errors.poolInUse(id);
     await trx.updateTable('lb_pools').set({ provisioning_status: PROVISIONING.PENDING_DELETE }).where('id', '=', id).execute();
     w.changed('lb_pool', id, row.project_id, 'delete');
-  });
+  }, ctx);
 }
 
 export async function poolStatsV1(deps: LbDeps, ctx: RequestContext, id: string) {
@@ -459,7 +459,7 @@ export async function createMemberV1(deps: LbDeps, ctx: RequestContext, body: un
       })
       .execute();
     await touchPool(w, pool.id);
-  });
+  }, ctx);
   return showV1(deps, ctx, 'members', id);
 }
 
@@ -492,7 +492,7 @@ export async function updateMemberV1(deps: LbDeps, ctx: RequestContext, id: stri
     }
     await trx.updateTable('lb_members').set(set).where('id', '=', id).execute();
     await touchPool(w, set.pool_id ?? row.pool_id);
-  });
+  }, ctx);
   return showV1(deps, ctx, 'members', id);
 }
 
@@ -503,7 +503,7 @@ export async function deleteMemberV1(deps: LbDeps, ctx: RequestContext, id: stri
     assertOwner(ctx, row, 'delete_member');
     await trx.updateTable('lb_members').set({ provisioning_status: PROVISIONING.PENDING_DELETE }).where('id', '=', id).execute();
     await touchPool(w, row.pool_id);
-  });
+  }, ctx);
 }
 
 // ------------------------------------------------------------ health monitors
@@ -514,33 +514,35 @@ export async function createMonitorV1(deps: LbDeps, ctx: RequestContext, body: u
   if ((v.timeout as number) > (v.delay as number)) throw v1Errors.delayTimeout();
   const id = newUuid();
   const http = v.type === 'HTTP' || v.type === 'HTTPS';
-  await deps.uow.run(({ trx }) =>
-    trx
-      .insertInto('lb_healthmonitors')
-      .values({
-        id,
-        project_id: v.tenant_id as string,
-        name: '',
-        provisioning_status: PROVISIONING.ACTIVE,
-        operating_status: OPERATING.ONLINE,
-        admin_state_up: v.admin_state_up ? 1 : 0,
-        api: 'v1',
-        pool_id: null,
-        type: v.type as string,
-        delay: v.delay as number,
-        timeout: v.timeout as number,
-        max_retries: v.max_retries as number,
-        // v1 has one retry count; Octavia's default fall (3) applies on the way down.
-        max_retries_down: 3,
-        http_method: http ? (v.http_method as string) : (v.http_method as string),
-        url_path: v.url_path as string,
-        expected_codes: v.expected_codes as string,
-        http_version: null,
-        domain_name: null,
-        created_at: octaviaTime(),
-        updated_at: null,
-      })
-      .execute(),
+  await deps.uow.run(
+    ({ trx }) =>
+      trx
+        .insertInto('lb_healthmonitors')
+        .values({
+          id,
+          project_id: v.tenant_id as string,
+          name: '',
+          provisioning_status: PROVISIONING.ACTIVE,
+          operating_status: OPERATING.ONLINE,
+          admin_state_up: v.admin_state_up ? 1 : 0,
+          api: 'v1',
+          pool_id: null,
+          type: v.type as string,
+          delay: v.delay as number,
+          timeout: v.timeout as number,
+          max_retries: v.max_retries as number,
+          // v1 has one retry count; Octavia's default fall (3) applies on the way down.
+          max_retries_down: 3,
+          http_method: http ? (v.http_method as string) : (v.http_method as string),
+          url_path: v.url_path as string,
+          expected_codes: v.expected_codes as string,
+          http_version: null,
+          domain_name: null,
+          created_at: octaviaTime(),
+          updated_at: null,
+        })
+        .execute(),
+    ctx,
   );
   return showV1(deps, ctx, 'health_monitors', id);
 }
@@ -569,7 +571,7 @@ export async function updateMonitorV1(deps: LbDeps, ctx: RequestContext, id: str
     if ('admin_state_up' in v) set.admin_state_up = v.admin_state_up ? 1 : 0;
     await trx.updateTable('lb_healthmonitors').set(set).where('id', '=', id).execute();
     for (const p of await monitorPools(trx, id)) await touchPool(w, p);
-  });
+  }, ctx);
   return showV1(deps, ctx, 'health_monitors', id);
 }
 
@@ -585,7 +587,7 @@ export async function deleteMonitorV1(deps: LbDeps, ctx: RequestContext, id: str
       await monitorGone(trx, p);
       await touchPool(w, p);
     }
-  });
+  }, ctx);
 }
 
 /** A pool that lost its monitor: its members are no longer measured. */
@@ -627,7 +629,7 @@ export async function associateMonitorV1(deps: LbDeps, ctx: RequestContext, pool
       .where('operating_status', '=', OPERATING.NO_MONITOR)
       .execute();
     await touchPool(w, pool.id);
-  });
+  }, ctx);
   return { id: monitorId };
 }
 
@@ -640,7 +642,7 @@ export async function disassociateMonitorV1(deps: LbDeps, ctx: RequestContext, p
     if (Number(res.numDeletedRows) === 0) throw v1Errors.assocMissing(monitorId, pool.id);
     await monitorGone(trx, pool.id);
     await touchPool(w, pool.id);
-  });
+  }, ctx);
 }
 
 // ------------------------------------------------------------ VIPs
@@ -724,7 +726,7 @@ export async function createVipV1(deps: LbDeps, ctx: RequestContext, body: unkno
       .where('id', '=', pool.id)
       .execute();
     w.changed('loadbalancer', id, project, 'create');
-  });
+  }, ctx);
   return showV1(deps, ctx, 'vips', id);
 }
 
@@ -804,7 +806,7 @@ export async function updateVipV1(deps: LbDeps, ctx: RequestContext, id: string,
         .execute();
     if (Object.keys(lSet).length) await trx.updateTable('lb_listeners').set(lSet).where('id', '=', listener.id).execute();
     w.changed('loadbalancer', id, lb.project_id, 'update');
-  });
+  }, ctx);
   return showV1(deps, ctx, 'vips', id);
 }
 
@@ -815,7 +817,7 @@ export async function deleteVipV1(deps: LbDeps, ctx: RequestContext, id: string)
     assertOwner(ctx, lb, 'delete_vip');
     await trx.updateTable('lb_loadbalancers').set({ provisioning_status: PROVISIONING.PENDING_DELETE }).where('id', '=', id).execute();
     w.changed('loadbalancer', id, lb.project_id, 'delete');
-  });
+  }, ctx);
 }
 
 // ------------------------------------------------------------ engine side

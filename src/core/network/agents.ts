@@ -201,6 +201,10 @@ export class Agents {
    * yet (Neutron's ChanceScheduler with dhcp_agents_per_network = 1: there is one here).
    */
   async schedule(networkId: string): Promise<void> {
+    // Every port create asks; nearly always the network is hosted already, which one read tells
+    // without a transaction (the transaction below checks again before binding).
+    const hosted = await this.store.db.selectFrom('network_dhcp_agent_bindings').select('dhcp_agent_id').where('network_id', '=', networkId).executeTakeFirst();
+    if (hosted) return;
     await this.uow.run(async (w) => {
       const dhcp = await w.trx.selectFrom('subnets').select('id').where('network_id', '=', networkId).where('enable_dhcp', '=', 1).executeTakeFirst();
       if (!dhcp) return;
@@ -263,7 +267,7 @@ export class Agents {
     await this.uow.run(async (w) => {
       await this.row(w.trx, ctx, id);
       if (Object.keys(set).length) await w.trx.updateTable('agents').set(set).where('id', '=', id).execute();
-    });
+    }, ctx);
     return this.show(ctx, id);
   }
 
@@ -272,7 +276,7 @@ export class Agents {
       await this.row(w.trx, ctx, id);
       await w.trx.deleteFrom('network_dhcp_agent_bindings').where('dhcp_agent_id', '=', id).execute();
       await w.trx.deleteFrom('agents').where('id', '=', id).execute();
-    });
+    }, ctx);
   }
 
   /** GET /v2.0/networks/{id}/dhcp-agents. */
@@ -320,7 +324,7 @@ export class Agents {
       if (bound) throw conflict('NetworkHostedByDHCPAgent', `The network ${networkId} has been already hosted by the DHCP Agent ${agentId}.`);
       await w.trx.insertInto('network_dhcp_agent_bindings').values({ network_id: networkId, dhcp_agent_id: agentId }).execute();
       w.changed('network', networkId, net.project_id, 'update');
-    });
+    }, ctx);
   }
 
   /** DELETE /v2.0/agents/{id}/dhcp-networks/{network}: the DHCP port is kept, reserved for a later add. */
@@ -345,6 +349,6 @@ export class Agents {
       for (const p of ports) w.changed('port', p.id, p.project_id, 'update');
       const net = await w.trx.selectFrom('networks').select('project_id').where('id', '=', networkId).executeTakeFirst();
       w.changed('network', networkId, net?.project_id ?? null, 'update');
-    });
+    }, ctx);
   }
 }

@@ -59,7 +59,7 @@ export class AutoAllocation {
       const external = await this.defaultExternal(w);
       const networkId = await this.build(w, ctx, project, external);
       return { id: networkId, tenant_id: project, project_id: project };
-    });
+    }, ctx);
   }
 
   private async build(w: Work, ctx: RequestContext, project: string, external: string): Promise<string> {
@@ -123,6 +123,6 @@ export class AutoAllocation {
       await w.trx.deleteFrom('auto_allocated_topologies').where('project_id', '=', project).execute();
       const network = await w.trx.selectFrom('networks').select('id').where('id', '=', topology.network_id).executeTakeFirst();
       if (network) await ops.delete(ctx, 'networks', network.id);
-    });
+    }, ctx);
   }
 }

@@ -318,7 +318,7 @@ export class PortForwardings {
       await fipChanged(w, fip, routerId);
       w.changed('port_forwarding', row.id, fip.project_id, 'create');
       return row.id;
-    });
+    }, ctx);
     // A new forwarding answers with the single-port keys as asked (null when a range was).
     const out = view(await this.rowOf(id));
     out.external_port = v.external_port ?? null;
@@ -360,7 +360,7 @@ export class PortForwardings {
       await w.trx.updateTable('port_forwardings').set(changes).where('id', '=', id).execute();
       await fipChanged(w, fip);
       w.changed('port_forwarding', id, fip.project_id, 'update');
-    });
+    }, ctx);
     const out = view(await this.rowOf(id));
     for (const k of ['external_port', 'internal_port'] as const) if (k in v && !(k in out)) out[k] = v[k];
     return reorder(out);
@@ -375,7 +375,7 @@ export class PortForwardings {
       const left = await w.trx.selectFrom('port_forwardings').select('id').where('floatingip_id', '=', fip.id).executeTakeFirst();
       await fipChanged(w, fip, left ? undefined : null);
       w.changed('port_forwarding', id, fip.project_id, 'delete');
-    });
+    }, ctx);
   }
 
   private async rowOf(id: string): Promise<PortForwardingsTable> {

@@ -431,8 +431,9 @@ async function allocateIps(
   return out;
 }
 
-async function writeAllocations(trx: Tx, portId: string, networkId: string, allocs: Allocation[]): Promise<void> {
-  await trx.deleteFrom('ip_allocations').where('port_id', '=', portId).execute();
+/** A port's addresses, in order, replacing what it had (`fresh`: a new port, which had none). */
+async function writeAllocations(trx: Tx, portId: string, networkId: string, allocs: Allocation[], fresh = false): Promise<void> {
+  if (!fresh) await trx.deleteFrom('ip_allocations').where('port_id', '=', portId).execute();
   let position = 0;
   for (const a of allocs) {
     await trx
@@ -569,8 +570,8 @@ export function portOps(): ResourceOps<'ports', PortComputed> {
         ip_allocation: Array.isArray(requested) && requested.length === 0 ? 'none' : 'immediate',
       });
       const allocs = await allocateIps(trx, network.id, id, mac, owner, requested);
-      await writeAllocations(trx, id, network.id, allocs);
-      await bindPortGroups(trx, id, groups);
+      await writeAllocations(trx, id, network.id, allocs, true);
+      await bindPortGroups(trx, id, groups, true);
       await createPortQos(w, ctx, { id, network_id: network.id, binding_vnic_type: v['binding:vnic_type'] as string }, v.qos_policy_id);
       // tag-ports-during-bulk-creation: the tags are set after the port, a revision later.
       const tags = v.tags as string[] | undefined;

@@ -231,7 +231,7 @@ export class QosRules {
       await w.trx.insertInto('qos_rules').values(rule).execute();
       await this.afterChange(w, policy.id, kind.type);
       return rule.id;
-    });
+    }, ctx);
     return this.rendered(ctx, kind, id);
   }
 
@@ -256,7 +256,7 @@ export class QosRules {
       for (const f of RULE_FIELDS[kind.type]) if (f in p.values) changes[f] = rule[f] as never;
       if (Object.keys(changes).length) await w.trx.updateTable('qos_rules').set(changes).where('id', '=', rule.id).execute();
       await this.afterChange(w, policy.id, kind.type);
-    });
+    }, ctx);
     return this.rendered(ctx, kind, ruleId, def);
   }
 
@@ -269,7 +269,7 @@ export class QosRules {
       if (!rule) throw ruleNotFound(policy.id, ruleId);
       await w.trx.deleteFrom('qos_rules').where('id', '=', ruleId).execute();
       await this.afterChange(w, policy.id, kind.type, false);
-    });
+    }, ctx);
   }
 
   /** The policy of an alias's rule (QoSPlugin._get_policy_id: a missing rule names no policy). */

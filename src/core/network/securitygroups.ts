@@ -321,8 +321,9 @@ export async function checkPortGroups(trx: Tx, ctx: RequestContext, projectId: s
   }
 }
 
-export async function bindPortGroups(trx: Tx, portId: string, ids: string[]): Promise<void> {
-  await trx.deleteFrom('port_security_groups').where('port_id', '=', portId).execute();
+/** A port's security groups, replacing what it had (`fresh`: a new port, which had none). */
+export async function bindPortGroups(trx: Tx, portId: string, ids: string[], fresh = false): Promise<void> {
+  if (!fresh) await trx.deleteFrom('port_security_groups').where('port_id', '=', portId).execute();
   for (const id of ids) await trx.insertInto('port_security_groups').values({ port_id: portId, security_group_id: id }).execute();
 }
 
@@ -488,7 +489,7 @@ function ensureOnList(uow: UnitOfWork) {
     if (!projectId || (!ctx.isAdmin && projectId !== ctx.projectId)) return;
     const has = await store.db.selectFrom('default_security_groups').select('project_id').where('project_id', '=', projectId).executeTakeFirst();
     if (has) return;
-    await uow.run((w) => ensureDefaultSecurityGroup(w, projectId));
+    await uow.run((w) => ensureDefaultSecurityGroup(w, projectId), ctx);
   };
 }
 

@@ -195,13 +195,13 @@ export class NetworkService {
   async create(ctx: RequestContext, collection: string, body: unknown, parent?: string): Promise<{ bulk: boolean; items: Record<string, unknown>[] }> {
     const def = this.mustGet(collection).def;
     const bulk = typeof body === 'object' && body !== null && def.collection in body && def.bulk === true;
-    const ids = await this.uow.run((w) => this.within(w).create(ctx, collection, body, parent));
+    const ids = await this.uow.run((w) => this.within(w).create(ctx, collection, body, parent), ctx);
     return { bulk, items: await this.renderIds(ctx, def, ids, bulk ? 'bulk' : 'create') };
   }
 
   async update(ctx: RequestContext, collection: string, id: string, body: unknown, ifMatch?: number, parent?: string): Promise<Record<string, unknown>> {
     const def = this.mustGet(collection).def;
-    const extras = await this.uow.run((w) => this.updateEchoing(w, ctx, collection, id, body, ifMatch, parent));
+    const extras = await this.uow.run((w) => this.updateEchoing(w, ctx, collection, id, body, ifMatch, parent), ctx);
     const [out] = await this.renderIds(ctx, def, [id], 'update');
     return extras ? withExtras(out, extras, def.order?.update ?? def.order?.show ?? Object.keys(def.attrs)) : out;
   }
@@ -216,7 +216,7 @@ export class NetworkService {
   }
 
   async delete(ctx: RequestContext, collection: string, id: string, ifMatch?: number, parent?: string): Promise<void> {
-    await this.uow.run((w) => this.within(w).delete(ctx, collection, id, ifMatch, parent));
+    await this.uow.run((w) => this.within(w).delete(ctx, collection, id, ifMatch, parent), ctx);
   }
 
   /**
@@ -298,7 +298,7 @@ export class NetworkService {
   }
 
   async action(ctx: RequestContext, collection: string, id: string, action: string, body: unknown): Promise<unknown> {
-    return this.uow.run((w) => this.actionWithin(w, ctx, collection, id, action, body));
+    return this.uow.run((w) => this.actionWithin(w, ctx, collection, id, action, body), ctx);
   }
 
   /** A member action inside a caller's unit of work (auto-allocation plugs its router in). */
@@ -376,7 +376,7 @@ export class NetworkService {
       await trx.deleteFrom('tags').where('resource_type', '=', def.name).where('resource_id', '=', id).execute();
       for (const t of list) await trx.insertInto('tags').values({ resource_type: def.name, resource_id: id, tag: t }).execute();
       await bumpRevision(trx, def.table, id);
-    });
+    }, ctx);
     return [...list];
   }
 
@@ -403,7 +403,7 @@ export class NetworkService {
       if (Number(n?.n ?? 0) >= MAX_TAGS) throw invalidInput(`The number of tags exceeds the limit ${MAX_TAGS}`);
       await trx.insertInto('tags').values({ resource_type: def.name, resource_id: id, tag }).execute();
       await bumpRevision(trx, def.table, id);
-    });
+    }, ctx);
   }
 
   async deleteTag(ctx: RequestContext, collection: string, id: string, tag?: string): Promise<void> {
@@ -419,7 +419,7 @@ export class NetworkService {
         throw notFound('TagNotFound', `Tag ${tag} could not be found.`);
       }
       await bumpRevision(trx, def.table, id);
-    });
+    }, ctx);
   }
 
   /** The tagged object as the caller sees it; one it cannot see is TagResourceNotFound. */

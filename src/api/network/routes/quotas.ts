@@ -45,10 +45,10 @@ export function quotaRoutes(app: FastifyInstance, uow: UnitOfWork): void {
           return { quota: await quotaApi.show(store.db, ctx, project) };
         case 'PUT': {
           const input = body(req);
-          return { quota: await uow.run(({ trx }) => quotaApi.update(trx, ctx, project, input)) };
+          return { quota: await uow.run(({ trx }) => quotaApi.update(trx, ctx, project, input), ctx) };
         }
         case 'DELETE':
-          await uow.run(({ trx }) => quotaApi.reset(trx, ctx, project));
+          await uow.run(({ trx }) => quotaApi.reset(trx, ctx, project), ctx);
           reply.status(204);
           return reply.send();
         default:

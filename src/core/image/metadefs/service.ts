@@ -386,7 +386,7 @@ export class MetadefService {
         })),
         tags: (input.tags ?? []).map((t) => t.name),
       };
-    });
+    }, ctx);
   }
 
   /** PUT …/namespaces/{namespace}: what the body leaves out is cleared or defaulted, as Glance does. */
@@ -419,7 +419,7 @@ export class MetadefService {
         .execute();
       // Glance answers with the namespace as it was loaded, its times unchanged.
       return toNamespace({ ...row, ...fields });
-    });
+    }, ctx);
   }
 
   async deleteNamespace(ctx: RequestContext, name: string): Promise<void> {
@@ -429,7 +429,7 @@ export class MetadefService {
       this.checkDeletable(row);
       // delete_cascade: its contents and associations go with it.
       await w.trx.deleteFrom('metadef_namespaces').where('id', '=', row.id).execute();
-    });
+    }, ctx);
   }
 
   /** DELETE …/{namespace}/objects|properties|tags: all of one kind (a protected namespace refuses). */
@@ -441,7 +441,7 @@ export class MetadefService {
       this.checkDeletable(row);
       const table = what === 'objects' ? 'metadef_objects' : what === 'properties' ? 'metadef_properties' : 'metadef_tags';
       await w.trx.deleteFrom(table).where('namespace_id', '=', row.id).execute();
-    });
+    }, ctx);
   }
 
   // ------------------------------------------------------------ objects
@@ -498,7 +498,7 @@ export class MetadefService {
       const row = await this.nsForObjects(w.trx, ctx, ns);
       adminOnly(ctx, 'add_metadef_object');
       return this.addObject(w.trx, row, input, nowIso());
-    });
+    }, ctx);
   }
 
   async updateObject(ctx: RequestContext, ns: string, name: string, body: unknown): Promise<MetadefObject> {
@@ -539,7 +539,7 @@ export class MetadefService {
         created_at: obj.created_at,
         updated_at: obj.updated_at,
       };
-    });
+    }, ctx);
   }
 
   async deleteObject(ctx: RequestContext, ns: string, name: string): Promise<void> {
@@ -549,7 +549,7 @@ export class MetadefService {
       const obj = await this.objectRow(w.trx, row, name);
       if (row.protected) throw forbidden(`Metadata definition object ${name} is protected and cannot be deleted.`);
       await w.trx.deleteFrom('metadef_objects').where('id', '=', obj.id).execute();
-    });
+    }, ctx);
   }
 
   // ------------------------------------------------------------ properties
@@ -598,7 +598,7 @@ export class MetadefService {
       const name = String(p.name);
       await this.addProperty(w.trx, row, name, p, nowIso());
       return p;
-    });
+    }, ctx);
   }
 
   async updateProperty(ctx: RequestContext, ns: string, name: string, body: unknown): Promise<PropertyType> {
@@ -631,7 +631,7 @@ export class MetadefService {
         .where('id', '=', old.id)
         .execute();
       return p;
-    });
+    }, ctx);
   }
 
   async deleteProperty(ctx: RequestContext, ns: string, name: string): Promise<void> {
@@ -642,7 +642,7 @@ export class MetadefService {
       if (!p) throw notFound(`Could not find property ${name}`);
       if (row.protected) throw forbidden(`Metadata definition property ${name} is protected and cannot be deleted.`);
       await w.trx.deleteFrom('metadef_properties').where('id', '=', p.id).execute();
-    });
+    }, ctx);
   }
 
   // ------------------------------------------------------------ resource types
@@ -716,7 +716,7 @@ export class MetadefService {
       const row = await this.nsEither(w.trx, ctx, ns);
       adminOnly(ctx, 'add_metadef_resource_type_association');
       return this.addAssociation(w.trx, row, input, nowIso());
-    });
+    }, ctx);
   }
 
   async dissociate(ctx: RequestContext, ns: string, resourceType: string): Promise<void> {
@@ -728,7 +728,7 @@ export class MetadefService {
       if (row.protected) throw forbidden(`Metadata definition resource-type-association ${resourceType} is protected and cannot be deleted.`);
       const rt = await w.trx.selectFrom('metadef_resource_types').select('id').where('name', '=', resourceType).executeTakeFirstOrThrow();
       await w.trx.deleteFrom('metadef_namespace_resource_types').where('namespace_id', '=', row.id).where('resource_type_id', '=', rt.id).execute();
-    });
+    }, ctx);
   }
 
   // ------------------------------------------------------------ tags
@@ -788,7 +788,7 @@ export class MetadefService {
       validate('tag', schemaOf('metadefs/tag'), { name });
       adminOnly(ctx, 'add_metadef_tag');
       return this.addTag(w.trx, row, name, nowIso());
-    });
+    }, ctx);
   }
 
   /** POST …/tags: several at once; without `X-Openstack-Append` they replace the namespace's tags. */
@@ -805,7 +805,7 @@ export class MetadefService {
       const now = nowIso();
       for (const name of names) await this.addTag(w.trx, row, name, now);
       return names;
-    });
+    }, ctx);
   }
 
   async updateTag(ctx: RequestContext, ns: string, name: string, body: unknown): Promise<MetadefTag> {
@@ -820,7 +820,7 @@ export class MetadefService {
       if (await this.tagTaken(w.trx, row, newName, t.id)) throw this.tagExists(newName, ns);
       await w.trx.updateTable('metadef_tags').set({ name: newName, updated_at: nowIso() }).where('id', '=', t.id).execute();
       return { name: newName, created_at: t.created_at, updated_at: t.updated_at };
-    });
+    }, ctx);
   }
 
   async deleteTag(ctx: RequestContext, ns: string, name: string): Promise<void> {
@@ -830,7 +830,7 @@ export class MetadefService {
       const t = await this.tagRow(w.trx, row, name);
       if (row.protected) throw forbidden(`Metadata definition tag ${name} is protected and cannot be deleted.`);
       await w.trx.deleteFrom('metadef_tags').where('id', '=', t.id).execute();
-    });
+    }, ctx);
   }
 }
 
