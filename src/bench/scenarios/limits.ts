@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import type { Result, Scenario } from '../scenario.js';
+import type { Scenario } from '../scenario.js';
 import { round } from '../stats.js';
 
 /** Limits measured by this run, for the scenarios that report ratios to them. */
