@@ -117,6 +117,26 @@ describe.skipIf(skip)(`netns data plane: routers and floating IPs${skip ? ` — 
     expect(await sh(['ip', '-n', ns, 'route', 'show', '192.168.77.0/24'])).toBe('');
   });
 
+  it('puts back the routes a link flap flushed, without waiting for a resync', async () => {
+    // Taking a link down flushes the routes through it; the carrier event on the other end of
+    // the veth brings the data plane back (in a machine this would be the guest's business).
+    const ns = names.routerNs(router.id);
+    const qg = (await sh(['ip', '-n', ns, '-br', 'link'])).split('\n').map((l) => l.split(/[\s@]+/)[0]).find((n) => n?.startsWith('qg-'));
+    expect(qg).toBeDefined();
+    await new Promise((r) => setTimeout(r, 600));
+    await sh(['ip', '-n', ns, 'link', 'set', qg!, 'down']);
+    await sh(['ip', '-n', ns, 'link', 'set', qg!, 'up']);
+    expect(
+      await eventually(
+        () => sh(['ip', '-n', ns, 'route', 'show', 'default']),
+        (r) => r.includes('via 172.24.4.1'),
+        3000,
+      ),
+    ).toContain('via 172.24.4.1');
+    await s.dp.resync();
+    expect(s.dp.lastPass).toMatchObject({ changes: 0, errors: 0 });
+  });
+
   it('drops the leg of a removed interface, then the router itself', async () => {
     expect((await s.demo.put(`/v2.0/routers/${router.id}/remove_router_interface`, { subnet_id: nets.b.subnet })).status).toBe(200);
     await converge();

@@ -668,6 +668,8 @@ export class FakeProcesses implements InstanceRunner {
   readonly destroyed: string[] = [];
   /** Machine namespaces created through the runner. */
   readonly created: string[] = [];
+  /** Instances told their NICs were plugged in again. */
+  readonly replugs: string[] = [];
   readonly readinessOf = new Map<string, Readiness>();
   private readonly state = new Map<string, string>();
   private readonly powers = new Map<string, InstancePower>();
@@ -695,6 +697,10 @@ export class FakeProcesses implements InstanceRunner {
     this.powers.set(spec.id, spec.power === 'stopped' ? 'shutdown' : spec.power);
     this.events.push({ id: spec.id, result, nsIno });
     return result;
+  }
+
+  replugged(spec: InstanceSpec): void {
+    this.replugs.push(spec.id);
   }
 
   power(spec: InstanceSpec): InstancePower | null {

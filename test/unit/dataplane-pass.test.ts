@@ -195,11 +195,11 @@ class FakeControl implements ControlPlane {
 const OPTIONS = { prefix: 'ps', dataDir: '/nonexistent', instanceIds: { base: 1_000_000_000, count: 65536 }, publicPhysnet: 'public', resyncMs: 60_000 };
 const running: NetnsDataPlane[] = [];
 
-async function boot(before?: (k: FakeKernel) => void) {
+async function boot(before?: (k: FakeKernel) => void, snap: Snapshot = snapshot()) {
   const kernel = new FakeKernel();
   before?.(kernel);
   const processes = new FakeProcesses(kernel);
-  const control = new FakeControl(snapshot());
+  const control = new FakeControl(snap);
   const services = new FakeServices();
   const dp = new NetnsDataPlane(control, OPTIONS, pino({ level: 'silent' }), { kernel, processes, services });
   running.push(dp);
@@ -378,6 +378,43 @@ describe('netns driver against a fake kernel', () => {
     expect(kernel.routes(VM1_NS)).toHaveLength(1);
     expect(processes.events.filter((e) => e.id === VM1).map((e) => e.result)).toEqual(['booted', 'booted']);
     expect(control.status('port', P1)).toBe('ACTIVE');
+  });
+
+  it("a machine whose NICs went with the switch gets them back and is told (a hot-plug), not rebooted; its addresses stay its own", async () => {
+    const snap = snapshot();
+    const machine = (hostname: string) => ({
+      hostname,
+      image: null,
+      flavor: { name: 'm1.tiny', vcpus: 1, ramMb: 512, diskGb: 1 },
+      rootGeneration: 0,
+      configDrive: false,
+      rescue: null,
+      files: [],
+    });
+    snap.instances = [
+      { id: VM1, power: 'running', bootGeneration: 0, nics: [P1], machine: machine('vm1') },
+      { id: VM2, power: 'running', bootGeneration: 0, nics: [P2], machine: machine('vm2') },
+    ];
+    const { kernel, processes, dp } = await boot(undefined, snap);
+    const ino = kernel.namespace(VM1_NS)!.ino;
+    // The data plane gives a machine its NIC and nothing inside it.
+    expect(kernel.links(VM1_NS)!.get('eth0')).toMatchObject({ addrs: [] });
+    kernel.vanish(SW);
+    expect(kernel.links(VM1_NS)!.has('eth0')).toBe(false);
+    await vi.waitFor(
+      async () => {
+        await dp.idle();
+        expect(kernel.links(VM1_NS)!.has('eth0')).toBe(true);
+      },
+      { timeout: 3000, interval: 25 },
+    );
+    expect(kernel.namespace(VM1_NS)!.ino).toBe(ino);
+    expect(processes.replugs.sort()).toEqual([VM1, VM2].sort());
+    expect(processes.events.filter((e) => e.result === 'booted').map((e) => e.id).sort()).toEqual([VM1, VM2].sort());
+    // Nothing more to do on the next pass, and nobody told twice.
+    await dp.resync();
+    expect(dp.lastPass).toMatchObject({ changes: 0, errors: 0 });
+    expect(processes.replugs).toHaveLength(2);
   });
 
   it("a link flap that flushed a server's routes is heard and repaired, reading back only that server and the switch", async () => {

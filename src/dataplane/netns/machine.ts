@@ -83,6 +83,11 @@ export interface InstanceRunner {
    * incarnation of its namespace (a recreated namespace is a fresh boot).
    */
   reconcile(spec: InstanceSpec, nsIno: number): Promise<'booted' | 'stopped' | 'frozen' | 'thawed' | 'unchanged'>;
+  /**
+   * A running machine's NICs were made again (their switch end went away and took them along):
+   * tell its init, as a hot-plug event would, so that it configures them again.
+   */
+  replugged(spec: InstanceSpec): void;
   /** What a machine does now; null before its first boot (and for bare namespaces). */
   power(spec: InstanceSpec): InstancePower | null;
   /** Remove what is kept for instances not in `keep` (their directories, unused image trees). */

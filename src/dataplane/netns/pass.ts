@@ -483,6 +483,8 @@ export class Pass {
   /** Machines (only where something changed, or on a full pass). */
   async processes(): Promise<void> {
     const { processes, log } = this.deps;
+    // Namespaces this pass made NICs in (the other end created the pair).
+    const replugged = new Set([...this.plans.values()].flatMap((p) => p.createsPeers.map((x) => x.slice(0, x.lastIndexOf('/')))));
     await mapLimit(
       this.desired.instances.filter((i) => this.plans.has(i.ns)),
       4,
@@ -492,6 +494,11 @@ export class Pass {
         try {
           const r = await processes.reconcile(i, ino);
           if (r !== 'unchanged') log.info({ instance: i.id, namespace: i.ns, result: r }, 'instance processes');
+          // A machine that kept running in its namespace while its NICs were made again.
+          else if (replugged.has(i.ns) && !this.created.has(i.ns)) {
+            processes.replugged(i);
+            log.info({ instance: i.id, namespace: i.ns }, 'instance NICs plugged in again');
+          }
         } catch (e) {
           this.fail(ownerKey.instance(i.id), message(e));
         }

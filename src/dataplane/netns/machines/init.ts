@@ -14,7 +14,8 @@
  *      background, its output on the console — except when the instance boots its rescue image
  *      (the seed's `rescue`): then nothing of the user's runs, and its own disk is /mnt/disk.
  *
- * On SIGTERM (stop, reboot) it asks every process to end, then ends. No tenant input reaches this
+ * On SIGTERM (stop, reboot) it asks every process to end, then ends. On SIGUSR1 (its NICs were
+ * plugged in again) it configures the network again. No tenant input reaches this
  * text: everything the instance is told comes as files it reads at run time.
  */
 
@@ -170,8 +171,12 @@ prefix_of() {
     }
     print n }'
 }
-if [ -f $SEED/network_data.json ]; then
-  flat < $SEED/network_data.json > /run/ps/net
+# Every NIC named in network_data.json, up and configured. Run at boot, and again on SIGUSR1:
+# the host made the NICs again (their switch end went away and took them along), which to the
+# guest is a hot-plug, as udev's "add" event would tell a cloud image to configure them.
+net_up() {
+  [ -f /run/ps/net ] || return 0
+  : > /run/ps/links
   links=$($B awk -F '\t' '$1 ~ /^links\.[0-9]+\.id$/ { split($1, p, "."); print p[2] }' /run/ps/net)
   for l in $links; do
     mac=$(field "links.$l.ethernet_mac_address" < /run/ps/net)
@@ -189,6 +194,7 @@ if [ -f $SEED/network_data.json ]; then
     [ -z "$dev" ] && continue
     case "$type" in
     ipv4_dhcp)
+      [ -f /run/ps/udhcpc.$dev.pid ] && $B kill "$($B cat /run/ps/udhcpc.$dev.pid)" 2>/dev/null
       $B udhcpc -i "$dev" -s /.ps/udhcpc.sh -t 20 -T 1 -A 1 -b -S -O staticroutes -O mtu -x hostname:"$($B hostname)" -p /run/ps/udhcpc.$dev.pid >/dev/null 2>&1 ||
         say "$dev: no DHCP answer"
       ;;
@@ -211,7 +217,10 @@ if [ -f $SEED/network_data.json ]; then
       ;;
     esac
   done
-fi
+}
+[ -f $SEED/network_data.json ] && flat < $SEED/network_data.json > /run/ps/net
+net_up
+trap 'say "NICs plugged in again: configuring the network"; net_up' USR1
 
 # ---------------------------------------------------------------- metadata
 MD=http://169.254.169.254

@@ -352,6 +352,17 @@ export class MachineRunner implements InstanceRunner {
     return 'booted';
   }
 
+  replugged(spec: InstanceSpec): void {
+    if (!spec.machine) return;
+    const init = this.initOf(this.readState(spec.id));
+    if (init === null) return;
+    try {
+      process.kill(init, 'SIGUSR1'); // a paused machine hears it when thawed
+    } catch {
+      // it ended just now: its next boot configures its NICs anyway
+    }
+  }
+
   private fresh(spec: InstanceSpec, rootKey: string, nsIno: number): MachineState {
     return {
       ns: spec.ns,
