@@ -121,7 +121,10 @@ describe.skipIf(skip)(`netns data plane: routers and floating IPs${skip ? ` — 
     // Taking a link down flushes the routes through it; the carrier event on the other end of
     // the veth brings the data plane back (in a machine this would be the guest's business).
     const ns = names.routerNs(router.id);
-    const qg = (await sh(['ip', '-n', ns, '-br', 'link'])).split('\n').map((l) => l.split(/[\s@]+/)[0]).find((n) => n?.startsWith('qg-'));
+    const qg = (await sh(['ip', '-n', ns, '-br', 'link']))
+      .split('\n')
+      .map((l) => l.split(/[\s@]+/)[0])
+      .find((n) => n?.startsWith('qg-'));
     expect(qg).toBeDefined();
     await new Promise((r) => setTimeout(r, 600));
     await sh(['ip', '-n', ns, 'link', 'set', qg!, 'down']);

@@ -267,8 +267,10 @@ describe.skipIf(skip)(`seed topology on the netns data plane (openstack, nova)${
     );
     await new Promise((r) => setTimeout(r, 500));
     expect((await inventory()).split('\n')).toEqual(before.split('\n'));
-    // The instance did not reboot: its user_data ran once.
-    expect((await osc('console', 'log', 'show', 'web2')).match(/booting/g)?.length).toBe(1);
+    // The instance did not reboot: its init booted once (the host's own line says so too).
+    const log = await osc('console', 'log', 'show', 'web2');
+    expect(log.match(/\[init\] PocketStack instance \S+ booting/g)?.length).toBe(1);
+    expect(log.match(/^\[pocketstack\] \S+ instance \S+ booting/gm)?.length).toBe(1);
     expect(await serverStatus('web2')).toBe('ACTIVE');
   });
 });

@@ -27,18 +27,23 @@ const names = new Names(PREFIX);
 const skip = missing([ROOT, OPENSTACK_CLIENT, NOVA_CLIENT, BARBICAN_CLIENT, CURL]);
 const NAME = 'www.example.com';
 
-/** A web server answering "<instance id>" on port 80 (user_data). */
+/**
+ * A web server answering "<instance id> <X-Forwarded-Proto>" on port 80 (user_data): busybox
+ * httpd and a CGI script, which is what the cirros image has (busybox httpd hands every request
+ * header to CGI as HTTP_*).
+ */
 const WEB_USER_DATA = [
   '#!/bin/sh',
-  "exec /usr/bin/python3 -u -c '",
-  'import http.server, os',
-  'class H(http.server.BaseHTTPRequestHandler):',
-  '    def do_GET(self):',
-  '        b = ("%s %s\\n" % (os.environ["INSTANCE_ID"], self.headers.get("X-Forwarded-Proto", "-"))).encode()',
-  '        self.send_response(200); self.send_header("Content-Length", str(len(b))); self.end_headers(); self.wfile.write(b)',
-  '    def log_message(self, *a): pass',
-  'http.server.ThreadingHTTPServer(("", 80), H).serve_forever()',
-  "'",
+  'ID=$(wget -q -O - http://169.254.169.254/openstack/latest/meta_data.json | sed -n \'s/.*"uuid": "\\([^"]*\\)".*/\\1/p\')',
+  'mkdir -p /www/cgi-bin',
+  'cat > /www/cgi-bin/index.cgi <<EOF',
+  '#!/bin/sh',
+  "printf 'Content-Type: text/plain\\r\\n\\r\\n'",
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: the shell's parameter expansion
+  'echo "$ID \\${HTTP_X_FORWARDED_PROTO:--}"',
+  'EOF',
+  'chmod 755 /www/cgi-bin/index.cgi',
+  'httpd -p 80 -h /www',
   '',
 ].join('\n');
 

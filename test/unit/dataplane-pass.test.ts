@@ -380,7 +380,7 @@ describe('netns driver against a fake kernel', () => {
     expect(control.status('port', P1)).toBe('ACTIVE');
   });
 
-  it("a machine whose NICs went with the switch gets them back and is told (a hot-plug), not rebooted; its addresses stay its own", async () => {
+  it('a machine whose NICs went with the switch gets them back and is told (a hot-plug), not rebooted; its addresses stay its own', async () => {
     const snap = snapshot();
     const machine = (hostname: string) => ({
       hostname,
@@ -410,7 +410,12 @@ describe('netns driver against a fake kernel', () => {
     );
     expect(kernel.namespace(VM1_NS)!.ino).toBe(ino);
     expect(processes.replugs.sort()).toEqual([VM1, VM2].sort());
-    expect(processes.events.filter((e) => e.result === 'booted').map((e) => e.id).sort()).toEqual([VM1, VM2].sort());
+    expect(
+      processes.events
+        .filter((e) => e.result === 'booted')
+        .map((e) => e.id)
+        .sort(),
+    ).toEqual([VM1, VM2].sort());
     // Nothing more to do on the next pass, and nobody told twice.
     await dp.resync();
     expect(dp.lastPass).toMatchObject({ changes: 0, errors: 0 });
