@@ -7,7 +7,7 @@
  * an open-loop stream of 20 requests a second: no request may fail, the member must be reported
  * down within delay × max-retries + timeout, and back after the instance reboots.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -103,11 +103,21 @@ for (const engine of ['haproxy', 'builtin'] as const) {
     const lbApi = (path: string) => api(`http://127.0.0.1:${ports.loadBalancer}/v2/lbaas/${path}`);
     const netApi = (path: string) => api(`http://127.0.0.1:${ports.network}/v2.0/${path}`);
 
-    /** Kill the web server of an instance (every process in its namespace), as a crash would. */
+    /**
+     * Kill the web server of an instance (its busybox httpd), as a crash would. Only that: the
+     * machine's init and the rest keep running, so the server stays ACTIVE and can be rebooted.
+     */
     const killWeb = async (id: string) => {
       const pids = (await exec('ip', ['netns', 'pids', names.instanceNs(id)])).stdout.split('\n').filter(Boolean);
-      expect(pids.length).toBeGreaterThan(0);
-      await exec('kill', ['-9', ...pids]);
+      const web = pids.filter((pid) => {
+        try {
+          return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'httpd';
+        } catch {
+          return false; // it ended meanwhile
+        }
+      });
+      expect(web.length).toBeGreaterThan(0);
+      await exec('kill', ['-9', ...web]);
     };
 
     beforeAll(async () => {
