@@ -2,13 +2,15 @@ import { type Server, createServer } from 'node:http';
 import { type Server as TcpServer, createServer as createTcpServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Vm, bootServer, eventually, names, netnsSuite } from '../support/dataplane.js';
-import { httpGet, sh } from '../support/netns.js';
+import { httpGet, ping, sh } from '../support/netns.js';
 
 /**
  * What the L3 agent's extensions do on the netns data plane. Address scopes: a router routes an
  * internal subnet that shares the external subnet's address scope out of its gateway with its
  * own source address (Neutron's L3 agent keeps same-scope traffic out of SNAT), and SNATs a
  * subnet of another scope; the host (DevStack's br-ex side, 172.24.4.1) sees who is talking.
+ * Between its internal subnets a router routes only within one address scope (subnets without
+ * one are a scope of their own), as the L3 agent's marks and its filter `scope` chain do.
  * Conntrack helpers: the router's connections to the helper's port get the kernel's helper.
  * NDP proxies: the kernel's proxy entries on the gateway leg.
  */
@@ -41,6 +43,10 @@ describe.skipIf(skip)(`netns data plane: address scopes${skip ? ` — skipped: $
   let publicNet: { id: string; subnets: string[] };
   let scopedNet: { net: string };
   let int6: { id: string };
+  let scopeId: string;
+  let intPoolId: string;
+  let otherPoolId: string;
+  let otherNet: { net: string; subnet: { id: string; cidr: string } };
 
   it('routes a same-scope subnet out of the gateway with its own address and SNATs one of another scope', async () => {
     publicNet = (await s.admin.get('/v2.0/networks?name=public')).body.networks[0];
@@ -53,6 +59,9 @@ describe.skipIf(skip)(`netns data plane: address scopes${skip ? ` — skipped: $
     const extPool = (await pool(['172.24.4.0/24'], scope.id)).body.subnetpool;
     const intPool = (await pool(['10.94.0.0/16'], scope.id)).body.subnetpool;
     const otherPool = (await pool(['10.95.0.0/16'], null)).body.subnetpool;
+    scopeId = scope.id;
+    intPoolId = intPool.id;
+    otherPoolId = otherPool.id;
     for (const sub of publicNet.subnets) {
       const found = (await s.admin.get(`/v2.0/subnets/${sub}`)).body.subnet;
       if (found.ip_version === 4) expect((await s.admin.delete(`/v2.0/subnets/${sub}`)).status).toBe(204);
@@ -96,6 +105,7 @@ describe.skipIf(skip)(`netns data plane: address scopes${skip ? ` — skipped: $
     const a = await tenantNet('scoped', intPool.id);
     const b = await tenantNet('unscoped', otherPool.id);
     scopedNet = a;
+    otherNet = b;
     router = (await s.demo.post('/v2.0/routers', { router: { name: 'asr', external_gateway_info: { network_id: publicNet.id } } })).body.router;
     for (const n of [a, b]) expect((await s.demo.put(`/v2.0/routers/${router.id}/add_router_interface`, { subnet_id: n.subnet.id })).status).toBe(200);
     gwIp = (router as any).external_gateway_info.external_fixed_ips.find((f: { ip_address: string }) => f.ip_address.includes('.')).ip_address;
@@ -133,7 +143,8 @@ describe.skipIf(skip)(`netns data plane: address scopes${skip ? ` — skipped: $
     expect(entries).toContain('helper=ftp');
     expect((await s.demo.delete(`/v2.0/routers/${router.id}/conntrack_helpers/${res.body.conntrack_helper.id}`)).status).toBe(204);
     await s.dp.idle();
-    expect(await sh(['ip', 'netns', 'exec', ns, 'nft', 'list', 'tables'])).not.toContain('pocketstack-l3');
+    // The table stays for the address scopes' wall (the router's subnets are in two scopes); the helper goes.
+    expect(await sh(['ip', 'netns', 'exec', ns, 'nft', 'list', 'table', 'inet', 'pocketstack-l3'])).not.toContain('ct helper');
   });
 
   it('answers for NDP proxies on the gateway leg and closes the rest of the scope from outside', async () => {
@@ -161,5 +172,34 @@ describe.skipIf(skip)(`netns data plane: address scopes${skip ? ` — skipped: $
     expect((await s.demo.delete(`/v2.0/ndp_proxies/${proxy.body.ndp_proxy.id}`)).status).toBe(204);
     await s.dp.idle();
     expect((await sh(['ip', '-n', ns, '-6', 'neigh', 'show', 'proxy'])).trim()).toBe('');
+  });
+
+  it('routes between internal subnets of one scope, walls off another scope, and takes the wall down when the scopes are made equal', async () => {
+    // A third subnet from the scoped pool: the same scope as the first.
+    const net = (await s.demo.post('/v2.0/networks', { network: { name: 'peer' } })).body.network;
+    const sub = (await s.demo.post('/v2.0/subnets', { subnet: { network_id: net.id, ip_version: 4, subnetpool_id: intPoolId, prefixlen: 24 } })).body.subnet;
+    expect((await s.demo.put(`/v2.0/routers/${router.id}/add_router_interface`, { subnet_id: sub.id })).status).toBe(200);
+    const peer = await bootServer(s, 'peer', { network: net.id });
+    await s.dp.idle();
+    const ns = names.routerNs(router.id);
+    const otherLeg = (await s.admin.get(`/v2.0/ports?device_id=${router.id}&network_id=${otherNet.net}`)).body.ports[0];
+    const wall = `oifname "${names.routerInterface(otherLeg.id)}" meta nfproto ipv4 meta mark != 0x04000000/16 drop`;
+    expect(await sh(['ip', 'netns', 'exec', ns, 'nft', 'list', 'table', 'inet', 'pocketstack-l3'])).toContain(wall);
+
+    expect(await ping(peer.ip, { ns: scoped.ns, timeoutS: 3 })).toBe(true);
+    expect(await ping(scoped.ip, { ns: peer.ns, timeoutS: 3 })).toBe(true);
+    // (nft prints the agent's `-m mark ! --mark 0x4000000/0xffff0000` as a prefix of the mark.)
+    // Another scope (none): no way through the router, in either direction.
+    expect(await ping(other.ip, { ns: scoped.ns, timeoutS: 2 })).toBe(false);
+    expect(await ping(scoped.ip, { ns: other.ns, timeoutS: 2 })).toBe(false);
+    expect(await ping(other.ip, { ns: peer.ns, timeoutS: 2 })).toBe(false);
+
+    // The other subnet's pool joins the scope: one scope, no wall, and the subnets reach each other.
+    const joined = await s.admin.put(`/v2.0/subnetpools/${otherPoolId}`, { subnetpool: { address_scope_id: scopeId } });
+    expect(joined.status).toBe(200);
+    await s.dp.idle();
+    expect(await sh(['ip', 'netns', 'exec', ns, 'nft', 'list', 'ruleset'])).not.toMatch(/meta mark != 0x[0-9a-f]+\/16 drop/);
+    expect(await ping(other.ip, { ns: scoped.ns, timeoutS: 3 })).toBe(true);
+    expect(await ping(scoped.ip, { ns: other.ns, timeoutS: 3 })).toBe(true);
   });
 });

@@ -483,6 +483,48 @@ describe('netns driver against a fake kernel', () => {
     expect(kernel.namespace(ROUTER_NS)!.proxies).toEqual([]);
   });
 
+  it('walls off a router interface of another address scope, converges, and takes the wall down when the scopes are equal', async () => {
+    const { kernel, control, dp } = await boot();
+    const NET_B = 'dddddddd-0000-0000-0000-0000000000c1';
+    const SUB_B = 'dddddddd-0000-0000-0000-0000000000c2';
+    const RI_B = 'ac000002-0000-0000-0000-000000000002';
+    control.edit('router', ROUTER, (s) => {
+      s.networks.push({ ...s.networks[1], id: NET_B, segmentationId: 8 });
+      s.subnets.push({ ...s.subnets[1], id: SUB_B, networkId: NET_B, cidr: '10.0.3.0/24', gatewayIp: '10.0.3.1', addressScopeId: 'scope-b' });
+      s.ports.push(
+        port(RI_B, {
+          networkId: NET_B,
+          mac: 'fa:16:3e:00:02:02',
+          deviceId: ROUTER,
+          deviceOwner: 'network:router_interface',
+          fixedIps: [{ subnetId: SUB_B, ipAddress: '10.0.3.1' }],
+        }),
+      );
+    });
+    await dp.idle();
+    const qrA = names.routerInterface(RI_PORT);
+    const qrB = names.routerInterface(RI_B);
+    const table = kernel.namespace(ROUTER_NS)!.l3!;
+    expect(table).toContain(`iifname "${qrA}" meta nfproto ipv4 meta mark set meta mark & 0x0000ffff | 0x04000000`);
+    expect(table).toContain(`oifname "${qrA}" meta nfproto ipv4 meta mark & 0xffff0000 != 0x04000000 drop`);
+    expect(table).toMatch(new RegExp(`oifname "${qrB}" meta nfproto ipv4 meta mark & 0xffff0000 != 0x0[0-9a-f]{3}0000 drop`));
+    expect(table).not.toContain(`oifname "${qrB}" meta nfproto ipv4 meta mark & 0xffff0000 != 0x04000000`);
+    // The floating IP's fixed address is in the gateway's scope (none): no crossing rules for it.
+    expect(table).not.toContain('ip daddr 172.24.4.101');
+    expect(control.status('router', ROUTER)).toBe('ACTIVE');
+
+    const since = kernel.calls.length;
+    await dp.resync();
+    expect(dp.lastPass).toMatchObject({ full: true, changes: 0, errors: 0 });
+    expect(kernel.callsOf('nftApply', undefined, since)).toEqual([]);
+
+    control.edit('subnetpool', 'pool-b', (s) => {
+      s.subnets.find((x) => x.id === SUB_B)!.addressScopeId = null;
+    });
+    await dp.idle();
+    expect(kernel.namespace(ROUTER_NS)!.l3).toBeNull();
+  });
+
   describe('trunks', () => {
     const NET2 = 'dddddddd-0000-0000-0000-000000000002';
     const NET2_V4 = 'dddddddd-0000-0000-0000-000000000003';

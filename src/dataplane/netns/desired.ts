@@ -3,6 +3,7 @@ import { type DhcpNetwork, METADATA_CIDR, needsMetadata } from './dhcp/dnsmasq.j
 import type {
   Desired,
   DhcpServerSpec,
+  FloatingIpRec,
   DesiredNs,
   DesiredRoute,
   InstanceRec,
@@ -23,6 +24,7 @@ import { ROOT_NS } from './model.js';
 import type { Names } from './names.js';
 import { type Owner, ownerKey } from './owners.js';
 import { buildQos } from './qos.js';
+import { type ScopeLeg, dividedByScope, scopeWall } from './scopes.js';
 import { assignZones, renderFilter } from './secgroups.js';
 
 export interface BuildOptions {
@@ -510,7 +512,7 @@ function buildRouter(r: RouterRec, s: Snapshot, names: Names, c: RouterCtx): Des
       }
     }
   }
-  const l3 = l3Extras(r, s, ns, interfaces, gwPort, c);
+  const l3 = l3Extras(r, s, ns, interfaces, gwPort, c, names);
   if (l3) ns.l3 = l3;
   for (const hr of r.routes) {
     const gw = parseIp(hr.nexthop);
@@ -528,7 +530,15 @@ function buildRouter(r: RouterRec, s: Snapshot, names: Names, c: RouterCtx): Des
  * NDP proxies and the internal IPv6 subnets they open: those whose address scope is the gateway's
  * IPv6 scope (none and none match, as NDPProxyAgentExtension compares them). Null: nothing to load.
  */
-function l3Extras(r: RouterRec, s: Snapshot, ns: DesiredNs, interfaces: PortRec[], gwPort: PortRec | undefined, c: RouterCtx): L3ExtrasSpec | null {
+function l3Extras(
+  r: RouterRec,
+  s: Snapshot,
+  ns: DesiredNs,
+  interfaces: PortRec[],
+  gwPort: PortRec | undefined,
+  c: RouterCtx,
+  names: Names,
+): L3ExtrasSpec | null {
   const helpers: L3ExtrasSpec['helpers'] = [];
   for (const h of s.conntrackHelpers ?? []) {
     if (h.routerId !== r.id) continue;
@@ -550,7 +560,36 @@ function l3Extras(r: RouterRec, s: Snapshot, ns: DesiredNs, interfaces: PortRec[
     }
     ndp = { gatewayIf: qg, subnets: [...new Set(subnets)].sort(), proxies };
   }
-  return helpers.length || ndp ? { helpers, ndp } : null;
+  const scopes = routerScopes(r, s, ns, interfaces, gwPort, c, names);
+  return helpers.length || ndp || scopes ? { helpers, ndp, ...(scopes ? { scopes } : {}) } : null;
+}
+
+/**
+ * The address-scope wall of a router (scopes.ts): each wired leg with the scope of its subnets
+ * per family (the `address_scopes` Neutron's server gives the agent for each router port), and
+ * its IPv4 floating IPs with their fixed address's scope (`fixed_ip_address_scope`).
+ */
+function routerScopes(r: RouterRec, s: Snapshot, ns: DesiredNs, interfaces: PortRec[], gwPort: PortRec | undefined, c: RouterCtx, names: Names) {
+  const legs: ScopeLeg[] = [];
+  const legOf = (p: PortRec, dev: string) => {
+    for (const family of [4, 6] as const) {
+      const subnet = p.fixedIps.map((f) => c.subnets.get(f.subnetId)).find((x) => x?.ipVersion === family);
+      if (subnet) legs.push({ dev, family, scope: subnet.addressScopeId ?? null });
+    }
+  };
+  for (const p of interfaces) if (c.wired.has(p.id)) legOf(p, names.routerInterface(p.id));
+  const gateway = gwPort && ns.nat ? { dev: ns.nat.gatewayIf, enableSnat: r.enableSnat } : null;
+  if (gwPort && gateway) legOf(gwPort, gateway.dev);
+  if (!dividedByScope(legs)) return null;
+  const fips: Array<{ floating: string; fixed: string; fixedScope: string | null }> = [];
+  const fipOf = new Map<Owner, FloatingIpRec>(s.floatingIps.map((x) => [ownerKey.floatingip(x.id), x]));
+  for (const f of ns.nat?.fips ?? []) {
+    const rec = fipOf.get(f.owner);
+    const port = rec?.portId ? c.ports.get(rec.portId) : undefined;
+    const at = port?.fixedIps.find((x) => parseIp(x.ipAddress) !== null && ipToString(parseIp(x.ipAddress)!) === f.fixed);
+    fips.push({ floating: f.floating, fixed: f.fixed, fixedScope: (at && c.subnets.get(at.subnetId)?.addressScopeId) ?? null });
+  }
+  return scopeWall({ legs, gateway, fips });
 }
 
 /** Protocols a forwarding's ports mean something for (nft's `th dport`); icmp has none. */

@@ -3,6 +3,7 @@ import { ipToString, parseIp } from '../../util/ip.js';
 import type { L3ExtrasSpec } from './model.js';
 import type { Owner } from './owners.js';
 import type { Line } from './plan.js';
+import { scopeChains } from './scopes.js';
 
 /**
  * What the L3 agent's extensions add to a router, in one nftables table of the router's
@@ -18,6 +19,9 @@ import type { Line } from './plan.js';
  *       by the gateway for an internal IPv6 subnet of the gateway's address scope unless it is for
  *       a proxied address (chain NDP: `-i qg- --destination <address> -j ACCEPT`, then
  *       `-i qg- -j DROP`); here the same drop in the table's forward chain.
+ *   address scopes: the L3 agent's mangle marks per scope and its filter `scope` chain, as a
+ *       wall between the router's legs of different scopes (scopes.ts): chains `scope_mark`,
+ *       `scope_float`, `scope_save` and `scope` of the same table.
  */
 
 export const L3_TABLE = 'pocketstack-l3';
@@ -35,12 +39,13 @@ export function l3Fingerprint(spec: L3ExtrasSpec): string {
   const rules = [
     spec.helpers.map((h) => [h.protocol, h.port, h.helper]),
     spec.ndp ? [spec.ndp.gatewayIf, spec.ndp.subnets, spec.ndp.proxies.map((p) => p.ip)] : null,
+    ...(spec.scopes ? [spec.scopes] : []),
   ];
   return createHash('sha256').update(JSON.stringify(rules)).digest('hex').slice(0, 16);
 }
 
 /** Whether the table has anything to hold (an empty one is deleted). */
-const hasTable = (spec: L3ExtrasSpec | undefined): spec is L3ExtrasSpec => !!spec && (spec.helpers.length > 0 || !!spec.ndp?.subnets.length);
+const hasTable = (spec: L3ExtrasSpec | undefined): spec is L3ExtrasSpec => !!spec && (spec.helpers.length > 0 || !!spec.ndp?.subnets.length || !!spec.scopes);
 
 /** The whole table (null: the router needs none). */
 export function renderL3Table(spec: L3ExtrasSpec | undefined): string | null {
@@ -62,21 +67,18 @@ export function renderL3Table(spec: L3ExtrasSpec | undefined): string | null {
     const except = proxied.length ? ` ip6 daddr != { ${proxied.join(', ')} }` : '';
     forward.push(`iifname ${qg} ip6 daddr { ${ndp.subnets.join(', ')} }${except} drop`);
   }
+  const chains = [
+    { name: 'prerouting', hook: 'prerouting priority filter', rules: pre },
+    { name: 'forward', hook: 'forward priority filter', rules: forward },
+    ...(spec.scopes ? scopeChains(spec.scopes) : []),
+  ];
   // The fingerprint rides on a rule comment, as the NAT table's does: a pass can tell what is loaded.
-  const mark = ` comment "ps:${l3Fingerprint(spec)}"`;
-  const first = pre.length ? pre : forward;
-  if (first.length) first[0] += mark;
+  const first = chains.find((c) => c.rules.length)?.rules;
+  if (first) first[0] += ` comment "ps:${l3Fingerprint(spec)}"`;
   return [
     `table inet ${L3_TABLE} {`,
     ...objects.values(),
-    '  chain prerouting {',
-    '    type filter hook prerouting priority filter; policy accept;',
-    ...pre.map((l) => `    ${l}`),
-    '  }',
-    '  chain forward {',
-    '    type filter hook forward priority filter; policy accept;',
-    ...forward.map((l) => `    ${l}`),
-    '  }',
+    ...chains.flatMap((c) => [`  chain ${c.name} {`, `    type filter hook ${c.hook}; policy accept;`, ...c.rules.map((l) => `    ${l}`), '  }']),
     '}',
     '',
   ].join('\n');

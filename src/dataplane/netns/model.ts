@@ -315,7 +315,7 @@ export interface DesiredNs {
   neighbours?: DesiredNeighbour[];
 }
 
-/** A router's L3-agent extensions (l3ext.ts): conntrack helpers and NDP proxies. */
+/** A router's L3-agent extras (l3ext.ts): conntrack helpers, NDP proxies, the address-scope wall. */
 export interface L3ExtrasSpec {
   helpers: Array<{ protocol: 'tcp' | 'udp'; port: number; helper: string }>;
   ndp: {
@@ -324,6 +324,23 @@ export interface L3ExtrasSpec {
     subnets: string[];
     proxies: Array<{ ip: string; owner: Owner }>;
   } | null;
+  /** Address scopes as a wall between the router's legs (null: its legs are in one scope per family). */
+  scopes?: ScopeWall | null;
+}
+
+/**
+ * A router's address-scope wall (scopes.ts): each leg's scope mark, the connections that save
+ * their scope, and the floating IPs that cross scopes.
+ */
+export interface ScopeWall {
+  /** Each leg's mark per family, and whether leaving by it is checked. */
+  legs: Array<{ dev: string; family: 4 | 6; mark: number; checked: boolean }>;
+  /** With SNAT, the gateway leg: new connections leaving by it save their scope. */
+  saveOn: string | null;
+  /** Floating IPs whose fixed address is in another scope than the gateway's (IPv4). */
+  fips: Array<{ floating: string; fixed: string; mark: number }>;
+  /** The gateway's IPv4 scope mark and the legs in that scope (floating IPs' way out). */
+  external: { mark: number; legs: string[] };
 }
 
 export interface DesiredNeighbour {
