@@ -50,7 +50,11 @@ describe.skipIf(skip)(`netns data plane: security-group logging${skip ? ` — sk
       (ls) => ls.some((l) => l.startsWith(`action=ACCEPT ${head}`) && to(80)(l)) && ls.some((l) => l.startsWith(`action=DROP ${head}`) && to(8080)(l)),
     );
     const accept = found.find((l) => l.startsWith('action=ACCEPT') && to(80)(l));
-    expect(accept).toMatch(new RegExp(`^action=ACCEPT ${head.replace(/[[\]]/g, '\\$&')}ethernet\\(dst='${b.port.mac_address}',ethertype=2048,src='${a.port.mac_address}'\\), ipv4\\(`));
+    expect(accept).toMatch(
+      new RegExp(
+        `^action=ACCEPT ${head.replace(/[[\]]/g, '\\$&')}ethernet\\(dst='${b.port.mac_address}',ethertype=2048,src='${a.port.mac_address}'\\), ipv4\\(`,
+      ),
+    );
     // The SYN only: the accepted connection's later packets are not logged (first packet, as ct_state +new-est).
     expect(found.filter((l) => l.startsWith('action=ACCEPT') && to(80)(l))).toHaveLength(1);
     expect(found.some((l) => l.startsWith(`action=DROP ${head}`) && to(8080)(l))).toBe(true);
