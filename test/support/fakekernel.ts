@@ -2,7 +2,7 @@ import type { Tables } from '../../src/dataplane/netns/iptables.js';
 import { Readable } from 'node:stream';
 import type { ConsoleSession } from '../../src/core/compute/host.js';
 import type { Closer, InstancePower, InstanceRunner, Kernel, NetworkServices, Readiness } from '../../src/dataplane/netns/machine.js';
-import { type DhcpServerSpec, type InstanceSpec, type MetadataProxySpec, ROOT_NS } from '../../src/dataplane/netns/model.js';
+import { type DhcpServerSpec, type InstanceSpec, type MetadataProxySpec, ROOT_NS, type SgLogSpec } from '../../src/dataplane/netns/model.js';
 import { L3_TABLE, type L3State } from '../../src/dataplane/netns/l3ext.js';
 import type { NatState } from '../../src/dataplane/netns/nat.js';
 import type { Owner } from '../../src/dataplane/netns/owners.js';
@@ -735,6 +735,15 @@ export class FakeServices implements NetworkServices {
   async metadata(specs: MetadataProxySpec[]): Promise<Map<string, string>> {
     this.metadataSpecs = specs;
     return new Map();
+  }
+
+  /** The security-group log plan last given, and whether the switch existed then. */
+  sgLogSpec: SgLogSpec | null = null;
+  sgLogSwitch = false;
+
+  async sgLog(spec: SgLogSpec | null, switchIno: number | undefined): Promise<void> {
+    this.sgLogSpec = spec;
+    this.sgLogSwitch = switchIno !== undefined;
   }
 
   async close(): Promise<void> {}

@@ -652,3 +652,68 @@ describe('owner keys', () => {
     expect(parseOwner('switch')).toEqual({ kind: 'switch', id: null });
   });
 });
+
+describe('security-group logging against a fake kernel', () => {
+  const LOG = '10600000-0000-0000-0000-000000000001';
+  const NFLOG_ACCEPT = (p: string) =>
+    `-m mark --mark 0x1/0x1 -m conntrack --ctstate NEW -m hashlimit --hashlimit-upto 100/sec --hashlimit-burst 25 --hashlimit-name ps-sglog -j NFLOG --nflog-prefix "ACCEPT ${p}" --nflog-group 1`;
+  const NFLOG_DROP = (p: string) =>
+    `-m hashlimit --hashlimit-upto 100/sec --hashlimit-burst 25 --hashlimit-name ps-sglog -j NFLOG --nflog-prefix "DROP ${p}" --nflog-group 1`;
+  const tail = (k: FakeKernel, chain: string) => k.namespace(SW)!.iptables[4].get('filter')!.get(chain)!.slice(-6);
+
+  it("a log for the group sends its ports' new accepted connections and their drops to NFLOG; disabling it takes them out", async () => {
+    const { kernel, control, dp, services } = await boot();
+    expect(services.sgLogSpec?.events.size).toBe(0);
+    expect(tail(kernel, names.portIngressChain(P1))).not.toContain(NFLOG_DROP(P1));
+
+    control.edit('log', LOG, (s) => {
+      s.sgLogs = [{ id: LOG, projectId: 'proj', resourceId: SG, targetId: null, event: 'ALL' }];
+    });
+    await dp.idle();
+    for (const p of [P1, P2]) {
+      for (const chain of [names.portIngressChain(p), names.portEgressChain(p)]) {
+        const dir = chain === names.portIngressChain(p) ? 'ingress' : 'egress';
+        expect(tail(kernel, chain)).toEqual([
+          '-j MARK --set-xmark 0x0/0x1',
+          `-j ${names.groupChain(SG, dir)}`,
+          NFLOG_ACCEPT(p),
+          '-m mark --mark 0x1/0x1 -j RETURN',
+          NFLOG_DROP(p),
+          '-j DROP',
+        ]);
+      }
+    }
+    // The reader's plan: prefix → event, port, the logs and their project (as Neutron's cookie).
+    expect(services.sgLogSwitch).toBe(true);
+    expect(services.sgLogSpec?.ns).toBe(SW);
+    expect(services.sgLogSpec?.events.get(`ACCEPT ${P1}`)).toEqual({ event: 'ACCEPT', portId: P1, logIds: [LOG], projectId: 'proj' });
+    expect(services.sgLogSpec?.events.get(`DROP ${P2}`)).toEqual({ event: 'DROP', portId: P2, logIds: [LOG], projectId: 'proj' });
+
+    control.edit('log', LOG, (s) => {
+      s.sgLogs = [];
+    });
+    await dp.idle();
+    expect(services.sgLogSpec?.events.size).toBe(0);
+    expect(kernel.namespace(SW)!.iptables[4].get('filter')!.get(names.portIngressChain(P1))!.slice(-4)).toEqual([
+      '-j MARK --set-xmark 0x0/0x1',
+      `-j ${names.groupChain(SG, 'ingress')}`,
+      '-m mark --mark 0x1/0x1 -j RETURN',
+      '-j DROP',
+    ]);
+    await dp.resync();
+    expect(dp.lastPass).toMatchObject({ changes: 0, errors: 0 });
+  });
+
+  it('a DROP log for one port (target_id) logs only that port, only its drops', async () => {
+    const { kernel, control, dp, services } = await boot();
+    control.edit('log', LOG, (s) => {
+      s.sgLogs = [{ id: LOG, projectId: 'proj', resourceId: null, targetId: P2, event: 'DROP' }];
+    });
+    await dp.idle();
+    const filter = kernel.namespace(SW)!.iptables[4].get('filter')!;
+    expect(filter.get(names.portIngressChain(P2))!.slice(-2)).toEqual([NFLOG_DROP(P2), '-j DROP']);
+    expect(filter.get(names.portEgressChain(P2))!.join('\n')).not.toContain('ACCEPT');
+    expect(filter.get(names.portIngressChain(P1))!.join('\n')).not.toContain('NFLOG');
+    expect([...services.sgLogSpec!.events.keys()]).toEqual([`DROP ${P2}`]);
+  });
+});

@@ -1,7 +1,7 @@
 /**
  * Security group logging objects (Neutron's `logging`): which group's (or port's) events to log.
- * The API and its rules only: no data plane writes the events yet (README, "Not implemented"),
- * as a Neutron whose log driver is loaded but whose agents have no logging extension.
+ * The API and its rules; the netns data plane writes the events (dataplane/netns/sglog.ts), the
+ * noop one none, as a Neutron whose agents have no logging extension.
  */
 import { uuid as newUuid } from '../../util/ids.js';
 import { DomainError, notFound } from '../errors.js';

@@ -26,6 +26,7 @@ import { type Owner, ownerKey } from './owners.js';
 import { buildQos } from './qos.js';
 import { type ScopeLeg, dividedByScope, scopeWall } from './scopes.js';
 import { assignZones, renderFilter } from './secgroups.js';
+import { planSgLogging, sgLogSpec } from './sglog.js';
 
 export interface BuildOptions {
   /** Physical network whose flat network gets the host leg (DevStack's br-ex): `public`. */
@@ -345,6 +346,9 @@ export function buildDesired(s: Snapshot, names: Names, opts: BuildOptions): Des
   // ---------------------------------------------------------------- security groups
   const zones = assignZones([...bridges.keys()].map((id) => networks.get(id)!));
   const filtered = s.ports.filter((p) => wired.has(p.id) && p.portSecurity && !p.deviceOwner.startsWith('network:')).sort((a, b) => a.id.localeCompare(b.id));
+  const groupProjects = new Map<string, string>();
+  for (const g of s.securityGroups) if (g.projectId) groupProjects.set(g.id, g.projectId);
+  const logging = planSgLogging(s.sgLogs ?? [], filtered, groupProjects);
   const filter = renderFilter(
     {
       filtered,
@@ -353,11 +357,13 @@ export function buildDesired(s: Snapshot, names: Names, opts: BuildOptions): Des
       zones,
       bridges,
       protocolNames: opts.protocolNames,
+      logging,
     },
     names,
   );
+  const sgLog = sgLogSpec(sw.name, logging);
 
-  return { root, switch: sw, namespaces, filter, wired, instances, dhcp, metadata, errors, qos: buildQos(s, names, wired) };
+  return { root, switch: sw, namespaces, filter, wired, instances, dhcp, metadata, errors, qos: buildQos(s, names, wired), sgLog };
 }
 
 /** What a network's dnsmasq serves: its subnets and its ports' MACs, addresses and DHCP options. */

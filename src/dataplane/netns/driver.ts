@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { ConsoleSession, InstanceHost } from '../../core/compute/host.js';
@@ -23,6 +24,7 @@ import { detectCgroups } from './machines/cgroups.js';
 import { MachineRunner } from './machines/runner.js';
 import { ensureBrNetfilter, machinePreflight, preflight } from './preflight.js';
 import { parseProtocols } from './secgroups.js';
+import { SgLogWriter } from './sglogwriter.js';
 import { instanceReports, statuses } from './status.js';
 
 export interface NetnsOptions {
@@ -150,10 +152,16 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
     let dp: NetnsDataPlane | null = null;
     const dhcp = new DhcpServers(`${runDirOf(opts.prefix)}/dhcp`, log.child({ component: 'dhcp' }));
     const proxies = machines ? new MetadataProxies(machines.metadata, log.child({ component: 'metadata-proxy' })) : null;
+    // Where the OVS agent writes them when `[network_log] local_output_log_base` is set.
+    const sgLog = new SgLogWriter(join(opts.dataDir, 'log', 'security-groups.log'), log.child({ component: 'sg-log' }));
     const services: NetworkServices = {
       dhcp: (specs) => dhcp.reconcile(specs),
       metadata: async (specs, inodes) => (proxies ? proxies.reconcile(specs, inodes) : new Map()),
-      close: async () => proxies?.close(),
+      sgLog: (spec, ino) => sgLog.reconcile(spec, ino),
+      close: async () => {
+        await sgLog.close();
+        await proxies?.close();
+      },
     };
     const processes = new MachineRunner({
       dataDir: opts.dataDir,

@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { ConsoleSession } from '../../core/compute/host.js';
 import type { Tables } from './iptables.js';
-import type { DhcpServerSpec, InstanceSpec, MetadataProxySpec } from './model.js';
+import type { DhcpServerSpec, InstanceSpec, MetadataProxySpec, SgLogSpec } from './model.js';
 import type { L3State } from './l3ext.js';
 import type { NatState } from './nat.js';
 import type { Owner } from './owners.js';
@@ -110,6 +110,8 @@ export interface NetworkServices {
   dhcp(specs: DhcpServerSpec[]): Promise<Map<string, string>>;
   /** Metadata proxies in exactly these namespaces (`inodes`: the namespaces that exist); errors by namespace. */
   metadata(specs: MetadataProxySpec[], inodes: Map<string, number>): Promise<Map<string, string>>;
+  /** Security-group log lines for exactly these events, read in the switch namespace (`switchIno`: it exists). */
+  sgLog(spec: SgLogSpec | null, switchIno: number | undefined): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -81,6 +81,17 @@ export interface SecurityGroupRec {
   id: string;
   stateful: boolean;
   rules: RuleRec[];
+  /** Its project (a security-group log naming no group logs the ports of its project's groups). */
+  projectId?: string;
+}
+
+/** An enabled security-group log object (Neutron's `logging`). */
+export interface SgLogRec {
+  id: string;
+  projectId: string;
+  resourceId: string | null;
+  targetId: string | null;
+  event: 'ALL' | 'ACCEPT' | 'DROP';
 }
 
 export interface RouterRec {
@@ -207,6 +218,8 @@ export interface Snapshot {
   conntrackHelpers?: Array<{ id: string; routerId: string; protocol: string; port: number; helper: string }>;
   /** `l3-ndp-proxy`: IPv6 addresses a router answers neighbour solicitations for on its gateway. */
   ndpProxies?: Array<{ id: string; routerId: string; ip: string }>;
+  /** Enabled security-group logs. */
+  sgLogs?: SgLogRec[];
 }
 
 // ------------------------------------------------------------------ the kernel, as wanted
@@ -350,6 +363,21 @@ export interface DesiredNeighbour {
   owner: Owner;
 }
 
+export type SgLogEvent = 'ACCEPT' | 'DROP';
+
+/** The log objects one event of one port is written for, and the project named in its lines. */
+export interface PortEventLog {
+  logIds: string[];
+  projectId: string;
+}
+
+/** What the switch's log reader turns packets into: NFLOG prefix → the event, port and logs. */
+export interface SgLogSpec {
+  ns: string;
+  group: number;
+  events: Map<string, { event: SgLogEvent; portId: string } & PortEventLog>;
+}
+
 /** iptables content we own, rendered as `iptables-save` prints it. */
 export interface FilterTables {
   /** table → chain → rules (each without the leading `-A <chain>`). Builtin chains included. */
@@ -407,4 +435,6 @@ export interface Desired {
   errors: Map<Owner, string>;
   /** QoS of ports on their taps (only ports with an enforceable rule). */
   qos?: PortQosSpec[];
+  /** Security-group logging: what the switch's log reader writes (no events: no reader). */
+  sgLog?: SgLogSpec;
 }

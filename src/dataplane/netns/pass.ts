@@ -419,6 +419,7 @@ export class Pass {
     const [dhcp, meta] = await Promise.all([
       services.dhcp(this.desired.dhcp.filter((d) => this.existing.has(d.ns))),
       services.metadata(this.desired.metadata, this.existing),
+      services.sgLog(this.desired.sgLog ?? null, this.existing.get(this.desired.switch.name)),
     ]);
     for (const [networkId, reason] of dhcp) this.fail(ownerKey.dhcp(networkId), reason);
     if (meta.size) log.warn({ errors: Object.fromEntries(meta) }, 'metadata proxies could not listen');

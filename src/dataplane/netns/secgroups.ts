@@ -3,6 +3,7 @@ import { cidrToString, eui64, ipToString, parseCidr, parseMac } from '../../util
 import type { FilterTables, PortRec, RuleRec, SecurityGroupRec } from './model.js';
 import { type Names, SG_CHAIN } from './names.js';
 import { ownerKey } from './owners.js';
+import { type PortLogging, SG_LOG_LIMIT, SG_LOG_NFLOG_GROUP, sgLogPrefix } from './sglog.js';
 
 /**
  * Security groups as Neutron's iptables_hybrid driver enforces them, in the switch namespace:
@@ -28,6 +29,8 @@ export interface FilterInput {
   bridges: Map<string, string>;
   /** number → name as iptables-save prints protocols (/etc/protocols). */
   protocolNames: Map<number, string>;
+  /** Ports whose events security-group logs name (sglog.ts). */
+  logging?: Map<string, PortLogging>;
 }
 
 const MARK_SET = '-j MARK --set-xmark 0x1/0x1';
@@ -180,6 +183,29 @@ function dhcpReplies(p: PortRec, family: Family): string[] {
   return [...new Set(dests)].map((d) => `-d ${d} -p udp -m udp ${ports} -j RETURN`);
 }
 
+const nflog = (event: 'ACCEPT' | 'DROP', portId: string) =>
+  `${SG_LOG_LIMIT} -j NFLOG --nflog-prefix "${sgLogPrefix(event, portId)}" --nflog-group ${SG_LOG_NFLOG_GROUP}`;
+
+/**
+ * The end of a port chain: its groups' chains, then return when one matched, else drop. With
+ * security-group logging (Neutron's OVS log driver's flows, as iptables): the groups whose
+ * accepts are logged come first, each followed by an NFLOG of a new connection it just admitted
+ * (ct_state +new-est, as _log_accept_flow) and its return, so an accept by a group the log does
+ * not name is never logged; what no group admits is logged before the drop.
+ */
+function verdict(portId: string, groups: string[], dir: 'ingress' | 'egress', names: Names, log: PortLogging | undefined): string[] {
+  const jump = (g: string) => `-j ${names.groupChain(g, dir)}`;
+  if (!log) return [MARK_CLEAR, ...groups.map(jump), MARKED, '-j DROP'];
+  const logged = groups.filter((g) => log.accept?.groups.has(g));
+  const out = [MARK_CLEAR];
+  for (const g of logged) out.push(jump(g), `-m mark --mark 0x1/0x1 -m conntrack --ctstate NEW ${nflog('ACCEPT', portId)}`, MARKED);
+  const rest = groups.filter((g) => !logged.includes(g));
+  if (rest.length || !logged.length) out.push(...rest.map(jump), MARKED);
+  if (log.drop) out.push(nflog('DROP', portId));
+  out.push('-j DROP');
+  return out;
+}
+
 function familyTables(input: FilterInput, family: Family, names: Names, out: FilterTables): void {
   const filter = new Map<string, string[]>();
   const raw = new Map<string, string[]>();
@@ -217,7 +243,7 @@ function familyTables(input: FilterInput, family: Family, names: Names, out: Fil
     if (family === 6) for (const t of ICMP6_ALWAYS_IN) ingress.push(`-p ipv6-icmp -m icmp6 --icmpv6-type ${t} -j RETURN`);
     ingress.push(...dhcpReplies(p, family));
     if (stateful) ingress.push(INVALID);
-    ingress.push(MARK_CLEAR, ...groups.map((g) => `-j ${names.groupChain(g, 'ingress')}`), MARKED, '-j DROP');
+    ingress.push(...verdict(p.id, groups, 'ingress', names, input.logging?.get(p.id)));
 
     const egress: string[] = [];
     // A DHCP client asks before it has an address (Neutron's _spoofing_rule).
@@ -230,7 +256,7 @@ function familyTables(input: FilterInput, family: Family, names: Names, out: Fil
       egress.push('-p udp -m udp --sport 546 --dport 547 -j RETURN', '-p udp -m udp --sport 547 --dport 546 -j DROP');
     }
     if (stateful) egress.push(ESTABLISHED, INVALID);
-    egress.push(MARK_CLEAR, ...groups.map((g) => `-j ${names.groupChain(g, 'egress')}`), MARKED, '-j DROP');
+    egress.push(...verdict(p.id, groups, 'egress', names, input.logging?.get(p.id)));
 
     filter.set(inChain, ingress);
     filter.set(outChain, egress);

@@ -1,7 +1,7 @@
 import { fromJson } from '../../store/db.js';
 import type { Store } from '../../store/db.js';
 import type { Q } from '../../store/db.js';
-import type { AddressPair, HostRoute, PortForwardingRec, QosRuleRec, RuleRec, Snapshot, TrunkRec } from './model.js';
+import type { AddressPair, HostRoute, PortForwardingRec, QosRuleRec, RuleRec, SgLogRec, Snapshot, TrunkRec } from './model.js';
 
 /**
  * One consistent read of everything the data plane renders (a read transaction, so a pass never
@@ -47,7 +47,7 @@ export async function loadSnapshot(store: Store): Promise<Snapshot> {
         .execute(),
       q.selectFrom('ip_allocations').select(['port_id', 'subnet_id', 'ip_address', 'position']).orderBy('port_id').orderBy('position').execute(),
       q.selectFrom('port_security_groups').select(['port_id', 'security_group_id']).execute(),
-      q.selectFrom('security_groups').select(['id', 'stateful']).execute(),
+      q.selectFrom('security_groups').select(['id', 'stateful', 'project_id']).execute(),
       q
         .selectFrom('security_group_rules')
         .select([
@@ -159,7 +159,7 @@ export async function loadSnapshot(store: Store): Promise<Snapshot> {
           ipVersion: o.ip_version === 6 ? 6 : 4,
         })),
       })),
-      securityGroups: groups.map((g) => ({ id: g.id, stateful: g.stateful === 1, rules: groupRules.get(g.id) ?? [] })),
+      securityGroups: groups.map((g) => ({ id: g.id, stateful: g.stateful === 1, rules: groupRules.get(g.id) ?? [], projectId: g.project_id })),
       routers: routers.map((r) => ({
         id: r.id,
         adminUp: r.admin_state_up === 1,
@@ -183,6 +183,7 @@ export async function loadSnapshot(store: Store): Promise<Snapshot> {
       trunks: extras.trunks,
       conntrackHelpers: extras.conntrackHelpers,
       ndpProxies: extras.ndpProxies,
+      sgLogs: extras.sgLogs,
     };
   });
 }
@@ -196,10 +197,11 @@ interface Extras {
   trunks: TrunkRec[];
   conntrackHelpers: NonNullable<Snapshot['conntrackHelpers']>;
   ndpProxies: NonNullable<Snapshot['ndpProxies']>;
+  sgLogs: SgLogRec[];
 }
 
 async function loadExtras(q: Q): Promise<Extras> {
-  const [netBindings, portBindings, qosRules, pfs, trunks, subports, helpers, proxies] = await Promise.all([
+  const [netBindings, portBindings, qosRules, pfs, trunks, subports, helpers, proxies, logs] = await Promise.all([
     q.selectFrom('qos_network_bindings').selectAll().execute(),
     q.selectFrom('qos_port_bindings').selectAll().execute(),
     q
@@ -212,6 +214,13 @@ async function loadExtras(q: Q): Promise<Extras> {
     q.selectFrom('trunk_subports').select(['trunk_id', 'port_id', 'segmentation_id']).orderBy('trunk_id').orderBy('position').execute(),
     q.selectFrom('conntrack_helpers').select(['id', 'router_id', 'protocol', 'port', 'helper']).orderBy('router_id').orderBy('id').execute(),
     q.selectFrom('ndp_proxies').select(['id', 'router_id', 'ip_address']).orderBy('router_id').orderBy('id').execute(),
+    q
+      .selectFrom('logs')
+      .select(['id', 'project_id', 'resource_id', 'target_id', 'event'])
+      .where('resource_type', '=', 'security_group')
+      .where('enabled', '=', 1)
+      .orderBy('id')
+      .execute(),
   ]);
   const subportsOf = new Map<string, TrunkRec['subports']>();
   for (const sp of subports) {
@@ -247,6 +256,13 @@ async function loadExtras(q: Q): Promise<Extras> {
     })),
     conntrackHelpers: helpers.map((h) => ({ id: h.id, routerId: h.router_id, protocol: h.protocol, port: h.port, helper: h.helper })),
     ndpProxies: proxies.map((p) => ({ id: p.id, routerId: p.router_id, ip: p.ip_address })),
+    sgLogs: logs.map((l) => ({
+      id: l.id,
+      projectId: l.project_id,
+      resourceId: l.resource_id,
+      targetId: l.target_id,
+      event: l.event === 'ACCEPT' || l.event === 'DROP' ? l.event : 'ALL',
+    })),
     trunks: trunks.map((t) => ({ id: t.id, portId: t.port_id, adminUp: t.admin_state_up === 1, status: t.status, subports: subportsOf.get(t.id) ?? [] })),
   };
 }
