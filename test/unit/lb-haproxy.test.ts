@@ -194,7 +194,8 @@ describe.skipIf(!existsSync('/usr/sbin/haproxy'))('HAProxy processes across Pock
       await web.close();
       rmSync(base, { recursive: true, force: true });
     }
-  });
+    // Starts, takes over and stops real HAProxy processes: seconds on a loaded CI machine.
+  }, 30_000);
 });
 
 describe('HAProxy configuration for TLS termination', () => {
