@@ -21,7 +21,7 @@ import { ImageService } from './core/image/service.js';
 import { Sealer } from './core/keymanager/seal.js';
 import { KeyManagerService } from './core/keymanager/service.js';
 import { DEFAULT_DOMAIN_ID, IdentityService } from './core/identity/service.js';
-import { Agents, REPORT_INTERVAL_MS } from './core/network/agents.js';
+import { AGENT_DOWN_TIME_S, Agents, REPORT_INTERVAL_MS } from './core/network/agents.js';
 import { hostAgentReports } from './core/network/agentreports.js';
 import { floatingIpOps } from './core/network/floatingips.js';
 import { meteringLabelOps, meteringLabelRuleOps } from './core/network/metering.js';
@@ -509,6 +509,10 @@ export class Cloud {
       this.services.agents.report(host, await hostAgentReports(this.services.store.db, this.services.agents, host, this.config.dataplane), start);
     await report(true);
     this.timers.push(setInterval(() => void report(false).catch(() => undefined), REPORT_INTERVAL_MS).unref());
+    // Neutron's DHCP agent status check: every agent_down_time / 2, networks leave dead agents.
+    this.timers.push(
+      setInterval(() => void this.services.agents.rescheduleFromDeadDhcpAgents().catch(() => undefined), Math.floor(AGENT_DOWN_TIME_S / 2) * 1000).unref(),
+    );
     await this.services.dataplane.start();
     await this.services.lbEngine.start();
     // nova-compute, -conductor and -scheduler register (and start reporting) as they start.

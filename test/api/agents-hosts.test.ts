@@ -230,4 +230,40 @@ describe("every host's agents", () => {
     await otherHost('host-b', 'zone-b');
     expect((await admin.get('/v2.0/agents?host=host-b')).body.agents).toHaveLength(4);
   });
+
+  it('moves networks off a DHCP agent dead for twice agent_down_time, not off one starting up', async () => {
+    await otherHost('host-c', 'nova');
+    const c = await agentOf('DHCP agent', 'host-c');
+    const net = (await demo.post('/v2.0/networks', { network: { name: 'failover' } })).body.network.id;
+    expect((await admin.post(`/v2.0/agents/${c.id}/dhcp-networks`, { network_id: net })).status).toBe(201);
+    await demo.post('/v2.0/subnets', { subnet: { network_id: net, ip_version: 4, cidr: '10.95.0.0/24' } });
+    const db = tc.cloud.services.store.db;
+    const ago = (s: number) => new Date(Date.now() - s * 1000).toISOString();
+    // Silent for 100 s: dead to the API (75 s) but not yet for rescheduling (150 s).
+    await db
+      .updateTable('agents')
+      .set({ heartbeat_timestamp: ago(100), started_at: ago(3600) })
+      .where('host', '=', 'host-c')
+      .execute();
+    expect(await agents.rescheduleFromDeadDhcpAgents()).toEqual([]);
+    // Silent for 200 s but started 100 s ago: still starting up.
+    await db
+      .updateTable('agents')
+      .set({ heartbeat_timestamp: ago(200), started_at: ago(100) })
+      .where('host', '=', 'host-c')
+      .execute();
+    expect(await agents.rescheduleFromDeadDhcpAgents()).toEqual([]);
+    await db
+      .updateTable('agents')
+      .set({ started_at: ago(3600) })
+      .where('host', '=', 'host-c')
+      .execute();
+    expect(await agents.rescheduleFromDeadDhcpAgents()).toEqual([net]);
+    // To the least loaded live agent: host-b's, which holds nothing since it registered again.
+    expect((await admin.get(`/v2.0/networks/${net}/dhcp-agents`)).body.agents.map((a: Agent) => a.host)).toEqual(['host-b']);
+    // With every DHCP agent dead, nothing moves (there is nowhere to go).
+    expect((await admin.post(`/v2.0/agents/${c.id}/dhcp-networks`, { network_id: net })).status).toBe(201);
+    expect(await agents.rescheduleFromDeadDhcpAgents(Date.now() + 3_600_000)).toEqual([]);
+    expect((await admin.get(`/v2.0/networks/${net}/dhcp-agents`)).body.agents).toHaveLength(2);
+  });
 });

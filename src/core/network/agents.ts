@@ -19,7 +19,7 @@ import { boolFromString, strictBoolFromString } from '../../util/bool.js';
 import { isDict } from '../../util/json.js';
 import type { RequestContext } from '../context.js';
 import { DomainError, badRequest, conflict, notFound } from '../errors.js';
-import type { Change, ChangeBus, UnitOfWork } from '../work.js';
+import type { Change, ChangeBus, UnitOfWork, Work } from '../work.js';
 import { type AvailabilityZoneView, DHCP_AGENT_TYPE, L3_AGENT_TYPE, listAvailabilityZones } from './zones.js';
 
 /** neutron_lib's DEVICE_ID_RESERVED_DHCP_PORT. */
@@ -413,24 +413,38 @@ export class Agents {
     adminOnly(ctx, 'delete_dhcp-network');
     await this.uow.run(async (w) => {
       const agent = await this.row(w.trx, ctx, agentId);
-      const r = await w.trx
-        .deleteFrom('network_dhcp_agent_bindings')
-        .where('network_id', '=', networkId)
-        .where('dhcp_agent_id', '=', agentId)
-        .executeTakeFirst();
-      if (Number(r.numDeletedRows) === 0) {
+      if (!(await unbindNetwork(w, agent, networkId))) {
         throw conflict('NetworkNotHostedByDhcpAgent', `The network ${networkId} is not hosted by the DHCP agent ${agentId}.`);
       }
-      const ports = await w.trx
-        .updateTable('ports')
-        .set({ device_id: RESERVED_DHCP_PORT })
-        .where('device_id', '=', dhcpDeviceId(networkId, agent.host))
-        .returning(['id', 'project_id'])
-        .execute();
-      for (const p of ports) w.changed('port', p.id, p.project_id, 'update');
-      const net = await w.trx.selectFrom('networks').select('project_id').where('id', '=', networkId).executeTakeFirst();
-      w.changed('network', networkId, net?.project_id ?? null, 'update');
     });
+  }
+
+  /**
+   * remove_networks_from_down_agents (allow_automatic_dhcp_failover, on by default): networks
+   * held by DHCP agents not heard from for twice agent_down_time move to live ones — unless the
+   * agent is still starting up (started within that limit plus 2 s per network it holds), and
+   * not at all while no DHCP agent is eligible. Returns the networks moved off their agents.
+   */
+  async rescheduleFromDeadDhcpAgents(now = Date.now()): Promise<string[]> {
+    const deadLimitMs = 2 * AGENT_DOWN_TIME_S * 1000;
+    const db = this.store.db;
+    const agents = await db.selectFrom('agents').selectAll().where('agent_type', '=', DHCP_AGENT_TYPE).execute();
+    const bindings = await db.selectFrom('network_dhcp_agent_bindings').selectAll().execute();
+    const held = new Map<string, number>();
+    for (const b of bindings) held.set(b.dhcp_agent_id, (held.get(b.dhcp_agent_id) ?? 0) + 1);
+    const startingUp = (a: AgentsTable) => Date.parse(a.started_at) + deadLimitMs + 2000 * (held.get(a.id) ?? 0) > now;
+    const eligible = agents.filter((a) => renderAgent(a, now).alive || startingUp(a));
+    if (!eligible.length) return [];
+    const dead = new Map(agents.filter((a) => Date.parse(a.heartbeat_timestamp) < now - deadLimitMs && !startingUp(a)).map((a) => [a.id, a]));
+    const moved: string[] = [];
+    for (const b of bindings) {
+      const agent = dead.get(b.dhcp_agent_id);
+      if (!agent) continue;
+      // Each network in its own unit of work, as Neutron removes them one by one.
+      if (await this.uow.run((w) => unbindNetwork(w, agent, b.network_id))) moved.push(b.network_id);
+      await this.schedule(b.network_id);
+    }
+    return moved;
   }
 
   /** GET /v2.0/availability_zones: any caller may list them (get_availability_zone: regular user). */
@@ -509,4 +523,23 @@ async function routerRow(q: Q, routerId: string): Promise<{ id: string; project_
   const router = await q.selectFrom('routers').select(['id', 'project_id']).where('id', '=', routerId).executeTakeFirst();
   if (!router) throw notFound('RouterNotFound', `Router ${routerId} could not be found`);
   return router;
+}
+
+/**
+ * remove_network_from_dhcp_agent: the binding goes and the agent's DHCP port on the network is
+ * kept, reserved (device_id `reserved_dhcp_port`) for the next agent. False if it was not bound.
+ */
+async function unbindNetwork(w: Work, agent: AgentsTable, networkId: string): Promise<boolean> {
+  const r = await w.trx.deleteFrom('network_dhcp_agent_bindings').where('network_id', '=', networkId).where('dhcp_agent_id', '=', agent.id).executeTakeFirst();
+  if (Number(r.numDeletedRows) === 0) return false;
+  const ports = await w.trx
+    .updateTable('ports')
+    .set({ device_id: RESERVED_DHCP_PORT })
+    .where('device_id', '=', dhcpDeviceId(networkId, agent.host))
+    .returning(['id', 'project_id'])
+    .execute();
+  for (const p of ports) w.changed('port', p.id, p.project_id, 'update');
+  const net = await w.trx.selectFrom('networks').select('project_id').where('id', '=', networkId).executeTakeFirst();
+  w.changed('network', networkId, net?.project_id ?? null, 'update');
+  return true;
 }
