@@ -21,7 +21,8 @@ import { ImageService } from './core/image/service.js';
 import { Sealer } from './core/keymanager/seal.js';
 import { KeyManagerService } from './core/keymanager/service.js';
 import { DEFAULT_DOMAIN_ID, IdentityService } from './core/identity/service.js';
-import { Agents, REPORT_INTERVAL_MS } from './core/network/agents.js';
+import { AGENT_DOWN_TIME_S, Agents, REPORT_INTERVAL_MS } from './core/network/agents.js';
+import { hostAgentReports } from './core/network/agentreports.js';
 import { floatingIpOps } from './core/network/floatingips.js';
 import { meteringLabelOps, meteringLabelRuleOps } from './core/network/metering.js';
 import { networkOps, networkRbacType } from './core/network/networks.js';
@@ -72,6 +73,8 @@ const CORE_EXTENSIONS = [
   'agent',
   'allowed-address-pairs',
   'auto-allocated-topology',
+  'availability_zone',
+  'availability_zone_filter',
   'binding',
   'data-plane-status',
   'default-subnetpools',
@@ -96,6 +99,7 @@ const CORE_EXTENSIONS = [
   'l3-ext-ndp-proxy',
   'l3-flavors',
   'l3-ndp-proxy',
+  'l3_agent_scheduler',
   'local_ip',
   'logging',
   'metering',
@@ -105,6 +109,7 @@ const CORE_EXTENSIONS = [
   'net-mtu-writable',
   'network-ip-availability',
   'network-segment-range',
+  'network_availability_zone',
   'pagination',
   'port-device-profile',
   'port-mac-address-regenerate',
@@ -123,6 +128,7 @@ const CORE_EXTENSIONS = [
   'rbac-subnetpool',
   'revision-if-match',
   'router',
+  'router_availability_zone',
   'security-group',
   'security-groups-normalized-cidr',
   'security-groups-remote-address-group',
@@ -498,11 +504,16 @@ export class Cloud {
    * compute manager that moves servers through their states.
    */
   async startDataPlane(): Promise<void> {
-    // This host's DHCP agent: dnsmasq on the netns data plane; on noop it hosts networks and serves nothing.
+    // This host's agents (L2, DHCP, L3, metadata): they report at start and every report_interval.
     const host = hostname();
-    const report = async () => this.services.agents.heartbeat(host, await dhcpAgentConfigurations(this.services, host, this.config.dataplane));
-    await this.services.agents.registerDhcpAgent(host, await dhcpAgentConfigurations(this.services, host, this.config.dataplane));
-    this.timers.push(setInterval(() => void report().catch(() => undefined), REPORT_INTERVAL_MS).unref());
+    const report = async (start: boolean) =>
+      this.services.agents.report(host, await hostAgentReports(this.services.store.db, this.services.agents, host, this.config.dataplane), start);
+    await report(true);
+    this.timers.push(setInterval(() => void report(false).catch(() => undefined), REPORT_INTERVAL_MS).unref());
+    // Neutron's DHCP agent status check: every agent_down_time / 2, networks leave dead agents.
+    this.timers.push(
+      setInterval(() => void this.services.agents.rescheduleFromDeadDhcpAgents().catch(() => undefined), Math.floor(AGENT_DOWN_TIME_S / 2) * 1000).unref(),
+    );
     await this.services.dataplane.start();
     await this.services.lbEngine.start();
     // nova-compute, -conductor and -scheduler register (and start reporting) as they start.
@@ -521,33 +532,6 @@ export class Cloud {
     await this.dashboard.close();
     await this.store.close();
   }
-}
-
-/** What a DHCP agent reports of itself (Neutron's: its driver, lease time, what it serves). */
-async function dhcpAgentConfigurations(s: Services, host: string, dataplane: Config['dataplane']): Promise<Record<string, unknown>> {
-  const served = [...(await s.agents.servedNetworks(host))];
-  const db = s.store.db;
-  const count = async (table: 'subnets' | 'ports') =>
-    served.length
-      ? Number(
-          (
-            await db
-              .selectFrom(table)
-              .select(({ fn }) => fn.countAll<number>().as('n'))
-              .where('network_id', 'in', served)
-              .executeTakeFirst()
-          )?.n ?? 0,
-        )
-      : 0;
-  return {
-    dhcp_driver: dataplane === 'netns' ? 'neutron.agent.linux.dhcp.Dnsmasq' : 'noop',
-    dhcp_lease_duration: 86400,
-    log_agent_heartbeats: false,
-    networks: served.length,
-    notifies_port_ready: true,
-    ports: await count('ports'),
-    subnets: await count('subnets'),
-  };
 }
 
 function buildDashboard(config: Config, log: Logger, cloud: Cloud, uow: UnitOfWork, machines: MachineSource): FastifyInstance {

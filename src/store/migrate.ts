@@ -26,6 +26,7 @@ import * as m0083 from './migrations/0083_port_attributes.js';
 import * as m0084 from './migrations/0084_l3_extras.js';
 import * as m0085 from './migrations/0085_auto_allocate.js';
 import * as m0086 from './migrations/0086_metering_fields.js';
+import * as m0090 from './migrations/0090_agents_hosts.js';
 
 /** Migrations are listed here in order; each file only ever gains successors, never edits. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -55,6 +56,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0084_l3_extras': m0084,
   '0085_auto_allocate': m0085,
   '0086_metering_fields': m0086,
+  '0090_agents_hosts': m0090,
 };
 
 class StaticProvider implements MigrationProvider {

@@ -680,7 +680,7 @@ export interface ServerTagsTable {
   tag: string;
 }
 
-/** Neutron's agents (migration 0021): this host's DHCP agent. */
+/** Neutron's agents (migrations 0021, 0090): every host's L2, DHCP, L3 and metadata agents. */
 export interface AgentsTable {
   id: string;
   agent_type: string;
@@ -694,6 +694,15 @@ export interface AgentsTable {
   created_at: string;
   started_at: string;
   heartbeat_timestamp: string;
+  /** What the agent reports (DHCP and L3 agents; null for the others). */
+  availability_zone: string | null;
+}
+
+/** Routers scheduled to L3 agents (migration 0090; binding_index 1 for a legacy router). */
+export interface RouterL3AgentBindingsTable {
+  router_id: string;
+  l3_agent_id: string;
+  binding_index: number;
 }
 
 /** Networks scheduled to DHCP agents (migration 0021). */
@@ -862,6 +871,8 @@ export interface RoutersTable {
   /** l3-ext-ndp-proxy's state (shown only while the router has a gateway). */
   enable_ndp_proxy: number;
   flavor_id: string | null;
+  /** JSON list (router_availability_zone, migration 0090). */
+  availability_zone_hints: string;
   created_at: string;
   updated_at: string;
   revision_number: number;
@@ -1422,6 +1433,7 @@ export interface DB {
   server_tags: ServerTagsTable;
   agents: AgentsTable;
   network_dhcp_agent_bindings: NetworkDhcpAgentBindingsTable;
+  router_l3_agent_bindings: RouterL3AgentBindingsTable;
   keypairs: KeypairsTable;
   compute_quotas: ComputeQuotasTable;
   instance_actions: InstanceActionsTable;

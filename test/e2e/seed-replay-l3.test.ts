@@ -85,6 +85,13 @@ function expectSameRows(actual: Map<string, string>, expected: Map<string, strin
   expect([...actual.keys()]).toEqual([...expected.keys()]);
   for (const [field, value] of expected) {
     if (skip.includes(field)) continue;
+    // The reference ran without agents: nothing hosted its routers, whose zones it printed empty.
+    // Here this host's L3 agent (zone nova) hosts a router once it has a gateway or interface, as
+    // it would in a Neutron with agents.
+    if (field === 'availability_zones' && value === '') {
+      expect(['', 'nova'], field).toContain(actual.get(field));
+      continue;
+    }
     const real = value === 'None' ? (WITH_EXTENSIONS.get(field) ?? value) : value;
     expect(shape(actual.get(field)!), field).toBe(shape(real));
   }

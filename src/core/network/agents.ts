@@ -1,11 +1,15 @@
 /**
- * Neutron's agents, as far as this host has them: one DHCP agent (the data plane's DHCP server
- * part: dnsmasq on the netns data plane, nothing on noop), registered at start and kept alive by
- * its heartbeats, and the networks scheduled to it (the `agent` and `dhcp_agent_scheduler`
- * extensions, neutron/db/agents_db.py and agentschedulers_db.py, Zed). A network is scheduled to
- * the agent when a subnet with DHCP or a port is created on it (DhcpAgentNotifyAPI), or by an
- * admin; removing it from the agent reserves its DHCP port (device_id `reserved_dhcp_port`) for a
- * later add, as Neutron does. Everything here is admin-only (Neutron's default policy).
+ * Neutron's agents: every host's Linux bridge (L2), DHCP, L3 and metadata agents, registered by
+ * their first report and kept alive by their heartbeats (report_state), and what is scheduled to
+ * them: networks to DHCP agents, routers to L3 agents (the `agent`, `dhcp_agent_scheduler`,
+ * `l3_agent_scheduler` and availability-zone extensions; neutron/db/agents_db.py,
+ * agentschedulers_db.py, l3_agentschedulers_db.py, Zed). A network is scheduled to a DHCP agent
+ * when a subnet with DHCP or a port is created on it (DhcpAgentNotifyAPI; WeightScheduler: the
+ * least loaded live agent in the network's hinted zones); a router to an L3 agent when it is
+ * created with a gateway or updated, interfaces included (L3AgentNotifyAPI with
+ * router_auto_schedule; LeastRoutersScheduler). Removing a network from its agent reserves its
+ * DHCP port (device_id `reserved_dhcp_port`) for a later add, as Neutron does. Everything here
+ * is admin-only (Neutron's default policy).
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { fromJson } from '../../store/db.js';
@@ -15,9 +19,9 @@ import { boolFromString, strictBoolFromString } from '../../util/bool.js';
 import { isDict } from '../../util/json.js';
 import type { RequestContext } from '../context.js';
 import { DomainError, badRequest, conflict, notFound } from '../errors.js';
-import type { Change, ChangeBus, UnitOfWork } from '../work.js';
+import type { Change, ChangeBus, UnitOfWork, Work } from '../work.js';
+import { type AvailabilityZoneView, DHCP_AGENT_TYPE, L3_AGENT_TYPE, listAvailabilityZones } from './zones.js';
 
-export const DHCP_AGENT_TYPE = 'DHCP agent';
 /** neutron_lib's DEVICE_ID_RESERVED_DHCP_PORT. */
 export const RESERVED_DHCP_PORT = 'reserved_dhcp_port';
 /** agent_down_time default (seconds): an agent not heard from for longer is not alive. */
@@ -51,6 +55,28 @@ const adminOnly = (ctx: RequestContext, action: string) => {
 /** Agents' times as Neutron prints them (`2017-09-12 19:53:38`). */
 const agentTime = (iso: string) => iso.replace('T', ' ').replace(/\.\d+Z?$|Z$/, '');
 
+/** The agents a host runs, as neutron_lib.constants names them. */
+export type AgentKind = 'l2' | 'dhcp' | 'l3' | 'metadata';
+interface AgentKindDef {
+  agent_type: string;
+  binary: string;
+  topic: string;
+}
+const AGENT_KINDS: ReadonlyMap<AgentKind, AgentKindDef> = new Map<AgentKind, AgentKindDef>([
+  // The data plane's networks are Linux bridges: the Linux bridge agent's type (L2_AGENT_TOPIC 'N/A').
+  ['l2', { agent_type: 'Linux bridge agent', binary: 'neutron-linuxbridge-agent', topic: 'N/A' }],
+  ['dhcp', { agent_type: DHCP_AGENT_TYPE, binary: 'neutron-dhcp-agent', topic: 'dhcp_agent' }],
+  ['l3', { agent_type: L3_AGENT_TYPE, binary: 'neutron-l3-agent', topic: 'l3_agent' }],
+  ['metadata', { agent_type: 'Metadata agent', binary: 'neutron-metadata-agent', topic: 'N/A' }],
+]);
+
+/** One agent's report_state: what it says of itself (the DHCP and L3 agents name their zone). */
+export interface AgentReport {
+  kind: AgentKind;
+  configurations: Record<string, unknown>;
+  availabilityZone: string | null;
+}
+
 export interface AgentView {
   binary: string;
   description: string | null;
@@ -63,6 +89,7 @@ export interface AgentView {
   agent_type: string;
   started_at: string;
   created_at: string;
+  availability_zone: string | null;
   configurations: Record<string, unknown>;
 }
 
@@ -79,6 +106,7 @@ export function renderAgent(a: AgentsTable, now = Date.now()): AgentView {
     agent_type: a.agent_type,
     started_at: agentTime(a.started_at),
     created_at: agentTime(a.created_at),
+    availability_zone: a.availability_zone,
     configurations: fromJson<Record<string, unknown>>(a.configurations, {}),
   };
 }
@@ -93,6 +121,7 @@ const FILTERS: Record<string, (a: AgentView, v: string) => boolean> = {
   admin_state_up: (a, v) => a.admin_state_up === boolFromString(v),
   alive: (a, v) => a.alive === boolFromString(v),
   description: (a, v) => (a.description ?? '') === v,
+  availability_zone: (a, v) => a.availability_zone === v,
 };
 
 export class Agents {
@@ -104,61 +133,48 @@ export class Agents {
     return this.uow.store;
   }
 
-  // ------------------------------------------------------------ this host's agent
+  // ------------------------------------------------------------ reports
 
   /**
-   * Register (or restart) this host's DHCP agent: its configurations say what serves DHCP here
-   * (Neutron's reports networks, subnets and ports counts; this one names its driver).
+   * report_state for a host's agents, in one transaction (agents_db.create_or_update_agent): an
+   * agent not known yet is registered; a known one is heartbeating, and restarted when `start`
+   * (the agent's start_flag) — a deleted agent simply registers again at its next report.
    */
-  async registerDhcpAgent(host: string, configurations: Record<string, unknown>): Promise<string> {
+  async report(host: string, reports: readonly AgentReport[], start: boolean): Promise<void> {
     const now = new Date().toISOString();
-    return this.uow.run(async (w) => {
-      const existing = await w.trx.selectFrom('agents').select('id').where('agent_type', '=', DHCP_AGENT_TYPE).where('host', '=', host).executeTakeFirst();
-      if (existing) {
+    await this.uow.run(async (w) => {
+      for (const r of reports) {
+        const kind = AGENT_KINDS.get(r.kind)!;
+        const configurations = JSON.stringify(r.configurations);
+        const existing = await w.trx.selectFrom('agents').select('id').where('agent_type', '=', kind.agent_type).where('host', '=', host).executeTakeFirst();
+        if (existing) {
+          await w.trx
+            .updateTable('agents')
+            .set({ heartbeat_timestamp: now, configurations, availability_zone: r.availabilityZone, ...(start ? { started_at: now } : {}) })
+            .where('id', '=', existing.id)
+            .execute();
+          continue;
+        }
         await w.trx
-          .updateTable('agents')
-          .set({ started_at: now, heartbeat_timestamp: now, configurations: JSON.stringify(configurations) })
-          .where('id', '=', existing.id)
+          .insertInto('agents')
+          .values({
+            id: randomUUID(),
+            ...kind,
+            host,
+            admin_state_up: 1,
+            description: null,
+            configurations,
+            availability_zone: r.availabilityZone,
+            created_at: now,
+            started_at: now,
+            heartbeat_timestamp: now,
+          })
           .execute();
-        return existing.id;
       }
-      const id = randomUUID();
-      await w.trx
-        .insertInto('agents')
-        .values({
-          id,
-          agent_type: DHCP_AGENT_TYPE,
-          binary: 'neutron-dhcp-agent',
-          topic: 'dhcp_agent',
-          host,
-          admin_state_up: 1,
-          description: null,
-          configurations: JSON.stringify(configurations),
-          created_at: now,
-          started_at: now,
-          heartbeat_timestamp: now,
-        })
-        .execute();
-      return id;
     });
   }
 
-  /** The agent reports in (re-registering it if an admin deleted it meanwhile). */
-  async heartbeat(host: string, configurations: Record<string, unknown>): Promise<void> {
-    const now = new Date().toISOString();
-    const updated = await this.uow.run(async (w) => {
-      const r = await w.trx
-        .updateTable('agents')
-        .set({ heartbeat_timestamp: now, configurations: JSON.stringify(configurations) })
-        .where('agent_type', '=', DHCP_AGENT_TYPE)
-        .where('host', '=', host)
-        .executeTakeFirst();
-      return Number(r.numUpdatedRows) > 0;
-    });
-    if (!updated) await this.registerDhcpAgent(host, configurations);
-  }
-
-  /** Networks this host's DHCP agent serves (scheduled to it, and the agent administratively up). */
+  /** Networks a host's DHCP agent serves (scheduled to it, and the agent administratively up). */
   async servedNetworks(host: string): Promise<Set<string>> {
     const rows = await this.store.db
       .selectFrom('network_dhcp_agent_bindings')
@@ -171,11 +187,31 @@ export class Agents {
     return new Set(rows.map((r) => r.network_id));
   }
 
+  /** Routers scheduled to a host's L3 agent while it is administratively up. */
+  async hostedRouters(host: string): Promise<Set<string>> {
+    const rows = await this.store.db
+      .selectFrom('router_l3_agent_bindings')
+      .innerJoin('agents', 'agents.id', 'router_l3_agent_bindings.l3_agent_id')
+      .select('router_l3_agent_bindings.router_id')
+      .where('agents.host', '=', host)
+      .where('agents.agent_type', '=', L3_AGENT_TYPE)
+      .where('agents.admin_state_up', '=', 1)
+      .execute();
+    return new Set(rows.map((r) => r.router_id));
+  }
+
   // ------------------------------------------------------------ scheduling
 
-  /** Schedule networks when subnets or ports appear on them (Neutron's subnet/port create_end). */
+  /**
+   * Schedule networks when subnets or ports appear on them (Neutron's subnet/port create_end), and
+   * routers when they are created with a gateway or updated (routers_updated).
+   */
   attach(changes: ChangeBus): void {
-    this.unsubscribe = changes.subscribe({ kinds: ['subnet', 'port'] }, (c: Change) => {
+    this.unsubscribe = changes.subscribe({ kinds: ['subnet', 'port', 'router'] }, (c: Change) => {
+      if (c.kind === 'router') {
+        if (c.op === 'create' || c.op === 'update') void this.scheduleRouter(c.id, c.op === 'create').catch(() => undefined);
+        return;
+      }
       if (c.op !== 'create' && !(c.kind === 'subnet' && c.op === 'update')) return;
       void this.scheduleFor(c).catch(() => undefined);
     });
@@ -196,9 +232,17 @@ export class Agents {
     await this.schedule(row.network_id);
   }
 
+  /** Live agents of a type that are administratively up (get_l3_agents(active=True), _get_active_agents). */
+  private async activeAgents(q: Q, agentType: string): Promise<AgentsTable[]> {
+    const now = Date.now();
+    const rows = await q.selectFrom('agents').selectAll().where('agent_type', '=', agentType).where('admin_state_up', '=', 1).execute();
+    return rows.filter((a) => renderAgent(a, now).alive);
+  }
+
   /**
-   * Bind a network with a DHCP subnet to the live DHCP agents that are up, when none hosts it
-   * yet (Neutron's ChanceScheduler with dhcp_agents_per_network = 1: there is one here).
+   * Bind a network with a DHCP subnet to a live DHCP agent that is up, when none hosts it yet
+   * (WeightScheduler with dhcp_agents_per_network = 1 and dhcp_load_type = networks: the agent
+   * hosting fewest networks, among those in the network's availability_zone_hints if any).
    */
   async schedule(networkId: string): Promise<void> {
     // Every port create asks; nearly always the network is hosted already, which one read tells
@@ -210,15 +254,55 @@ export class Agents {
       if (!dhcp) return;
       const bound = await w.trx.selectFrom('network_dhcp_agent_bindings').select('dhcp_agent_id').where('network_id', '=', networkId).executeTakeFirst();
       if (bound) return;
-      const agents = (await w.trx.selectFrom('agents').selectAll().where('agent_type', '=', DHCP_AGENT_TYPE).where('admin_state_up', '=', 1).execute()).filter(
-        (a) => renderAgent(a).alive,
-      );
-      const agent = agents.sort((a, b) => a.host.localeCompare(b.host))[0];
+      const net = await w.trx.selectFrom('networks').select(['project_id', 'availability_zone_hints']).where('id', '=', networkId).executeTakeFirst();
+      if (!net) return;
+      const hints = fromJson<string[]>(net.availability_zone_hints, []);
+      const candidates = (await this.activeAgents(w.trx, DHCP_AGENT_TYPE)).filter((a) => !hints.length || hints.includes(a.availability_zone ?? ''));
+      const agent = await this.leastLoaded(w.trx, candidates, 'networks');
       if (!agent) return;
       await w.trx.insertInto('network_dhcp_agent_bindings').values({ network_id: networkId, dhcp_agent_id: agent.id }).execute();
-      const net = await w.trx.selectFrom('networks').select('project_id').where('id', '=', networkId).executeTakeFirst();
-      w.changed('network', networkId, net?.project_id ?? null, 'update');
+      w.changed('network', networkId, net.project_id, 'update');
     });
+  }
+
+  /**
+   * Bind a router to the live L3 agent hosting fewest routers, unless an agent that is up hosts
+   * it already (LeastRoutersScheduler for a legacy router; binding_index 1). A router created
+   * without a gateway waits for its first update (L3_NAT_db_mixin.create_router).
+   */
+  async scheduleRouter(routerId: string, created: boolean): Promise<void> {
+    await this.uow.run(async (w) => {
+      const router = await w.trx.selectFrom('routers').select(['id', 'project_id', 'gw_port_id']).where('id', '=', routerId).executeTakeFirst();
+      if (!router || (created && !router.gw_port_id)) return;
+      const hosted = await w.trx
+        .selectFrom('router_l3_agent_bindings')
+        .innerJoin('agents', 'agents.id', 'router_l3_agent_bindings.l3_agent_id')
+        .select('agents.id')
+        .where('router_l3_agent_bindings.router_id', '=', routerId)
+        .where('agents.admin_state_up', '=', 1)
+        .executeTakeFirst();
+      if (hosted) return;
+      // A binding left on a disabled agent keeps binding_index 1: Neutron schedules no second one.
+      const any = await w.trx.selectFrom('router_l3_agent_bindings').select('l3_agent_id').where('router_id', '=', routerId).executeTakeFirst();
+      if (any) return;
+      const agent = await this.leastLoaded(w.trx, await this.activeAgents(w.trx, L3_AGENT_TYPE), 'routers');
+      if (!agent) return;
+      await w.trx.insertInto('router_l3_agent_bindings').values({ router_id: routerId, l3_agent_id: agent.id, binding_index: 1 }).execute();
+      w.changed('router', routerId, router.project_id, 'status');
+    });
+  }
+
+  /** The candidate with the fewest bindings (ties: by host, so the choice is repeatable). */
+  private async leastLoaded(q: Q, candidates: AgentsTable[], of: 'networks' | 'routers'): Promise<AgentsTable | undefined> {
+    if (!candidates.length) return undefined;
+    const ids = candidates.map((a) => a.id);
+    const rows =
+      of === 'networks'
+        ? await q.selectFrom('network_dhcp_agent_bindings').select('dhcp_agent_id as agent').where('dhcp_agent_id', 'in', ids).execute()
+        : await q.selectFrom('router_l3_agent_bindings').select('l3_agent_id as agent').where('l3_agent_id', 'in', ids).execute();
+    const load = new Map<string, number>();
+    for (const r of rows) load.set(r.agent, (load.get(r.agent) ?? 0) + 1);
+    return [...candidates].sort((a, b) => (load.get(a.id) ?? 0) - (load.get(b.id) ?? 0) || a.host.localeCompare(b.host))[0];
   }
 
   // ------------------------------------------------------------ the agent API
@@ -275,6 +359,7 @@ export class Agents {
     await this.uow.run(async (w) => {
       await this.row(w.trx, ctx, id);
       await w.trx.deleteFrom('network_dhcp_agent_bindings').where('dhcp_agent_id', '=', id).execute();
+      await w.trx.deleteFrom('router_l3_agent_bindings').where('l3_agent_id', '=', id).execute();
       await w.trx.deleteFrom('agents').where('id', '=', id).execute();
     }, ctx);
   }
@@ -332,23 +417,133 @@ export class Agents {
     adminOnly(ctx, 'delete_dhcp-network');
     await this.uow.run(async (w) => {
       const agent = await this.row(w.trx, ctx, agentId);
-      const r = await w.trx
-        .deleteFrom('network_dhcp_agent_bindings')
-        .where('network_id', '=', networkId)
-        .where('dhcp_agent_id', '=', agentId)
-        .executeTakeFirst();
-      if (Number(r.numDeletedRows) === 0) {
+      if (!(await unbindNetwork(w, agent, networkId))) {
         throw conflict('NetworkNotHostedByDhcpAgent', `The network ${networkId} is not hosted by the DHCP agent ${agentId}.`);
       }
-      const ports = await w.trx
-        .updateTable('ports')
-        .set({ device_id: RESERVED_DHCP_PORT })
-        .where('device_id', '=', dhcpDeviceId(networkId, agent.host))
-        .returning(['id', 'project_id'])
-        .execute();
-      for (const p of ports) w.changed('port', p.id, p.project_id, 'update');
-      const net = await w.trx.selectFrom('networks').select('project_id').where('id', '=', networkId).executeTakeFirst();
-      w.changed('network', networkId, net?.project_id ?? null, 'update');
     }, ctx);
   }
+
+  /**
+   * remove_networks_from_down_agents (allow_automatic_dhcp_failover, on by default): networks
+   * held by DHCP agents not heard from for twice agent_down_time move to live ones — unless the
+   * agent is still starting up (started within that limit plus 2 s per network it holds), and
+   * not at all while no DHCP agent is eligible. Returns the networks moved off their agents.
+   */
+  async rescheduleFromDeadDhcpAgents(now = Date.now()): Promise<string[]> {
+    const deadLimitMs = 2 * AGENT_DOWN_TIME_S * 1000;
+    const db = this.store.db;
+    const agents = await db.selectFrom('agents').selectAll().where('agent_type', '=', DHCP_AGENT_TYPE).execute();
+    const bindings = await db.selectFrom('network_dhcp_agent_bindings').selectAll().execute();
+    const held = new Map<string, number>();
+    for (const b of bindings) held.set(b.dhcp_agent_id, (held.get(b.dhcp_agent_id) ?? 0) + 1);
+    const startingUp = (a: AgentsTable) => Date.parse(a.started_at) + deadLimitMs + 2000 * (held.get(a.id) ?? 0) > now;
+    const eligible = agents.filter((a) => renderAgent(a, now).alive || startingUp(a));
+    if (!eligible.length) return [];
+    const dead = new Map(agents.filter((a) => Date.parse(a.heartbeat_timestamp) < now - deadLimitMs && !startingUp(a)).map((a) => [a.id, a]));
+    const moved: string[] = [];
+    for (const b of bindings) {
+      const agent = dead.get(b.dhcp_agent_id);
+      if (!agent) continue;
+      // Each network in its own unit of work, as Neutron removes them one by one.
+      if (await this.uow.run((w) => unbindNetwork(w, agent, b.network_id))) moved.push(b.network_id);
+      await this.schedule(b.network_id);
+    }
+    return moved;
+  }
+
+  /** GET /v2.0/availability_zones: any caller may list them (get_availability_zone: regular user). */
+  async availabilityZones(query: Map<string, string[]>): Promise<AvailabilityZoneView[]> {
+    return listAvailabilityZones(this.store.db, query);
+  }
+
+  // ------------------------------------------------------------ l3_agent_scheduler
+
+  /** GET /v2.0/routers/{id}/l3-agents (the router must exist: RouterNotFound). */
+  async agentsHostingRouter(ctx: RequestContext, routerId: string): Promise<AgentView[]> {
+    adminOnly(ctx, 'get_l3-agents');
+    await routerRow(this.store.db, routerId);
+    const rows = await this.store.db
+      .selectFrom('agents')
+      .innerJoin('router_l3_agent_bindings', 'router_l3_agent_bindings.l3_agent_id', 'agents.id')
+      .selectAll('agents')
+      .where('router_l3_agent_bindings.router_id', '=', routerId)
+      .orderBy('router_l3_agent_bindings.binding_index')
+      .execute();
+    return rows.map((r) => renderAgent(r));
+  }
+
+  /** GET /v2.0/agents/{id}/l3-routers: the ids of the routers (the edge renders them). */
+  async routersOn(ctx: RequestContext, agentId: string): Promise<string[]> {
+    adminOnly(ctx, 'get_l3-routers');
+    await this.row(this.store.db, ctx, agentId);
+    const rows = await this.store.db.selectFrom('router_l3_agent_bindings').select('router_id').where('l3_agent_id', '=', agentId).execute();
+    return rows.map((r) => r.router_id);
+  }
+
+  /**
+   * POST /v2.0/agents/{id}/l3-routers {router_id} (add_router_to_l3_agent): the router first,
+   * then the agent; an agent that is not an L3 agent or is disabled is InvalidL3Agent (a 404, as
+   * AgentNotFound's subclass); a router already on this agent is left as it is, one on another
+   * agent is RouterHostedByL3Agent. Liveness does not matter to a manual schedule.
+   */
+  async addRouter(ctx: RequestContext, agentId: string, body: unknown): Promise<void> {
+    adminOnly(ctx, 'create_l3-router');
+    // Neutron reads body['router_id'] unchecked (a KeyError, its 500); this answers a 400 instead.
+    const routerId = isDict(body) ? body.router_id : undefined;
+    if (routerId === undefined) throw badRequest('HTTPBadRequest', "Failed to parse request. Required attribute 'router_id' not specified");
+    await this.uow.run(async (w) => {
+      const router = await routerRow(w.trx, String(routerId));
+      const agent = await this.row(w.trx, ctx, agentId);
+      if (agent.agent_type !== L3_AGENT_TYPE || agent.admin_state_up !== 1) {
+        throw new DomainError('not_found', 'InvalidL3Agent', `Agent ${agentId} is not a L3 Agent or has been disabled`);
+      }
+      const bindings = await w.trx.selectFrom('router_l3_agent_bindings').select('l3_agent_id').where('router_id', '=', router.id).execute();
+      if (bindings.some((b) => b.l3_agent_id === agentId)) return;
+      if (bindings.length) {
+        throw conflict('RouterHostedByL3Agent', `The router ${router.id} has been already hosted by the L3 Agent ${bindings[0].l3_agent_id}.`);
+      }
+      await w.trx.insertInto('router_l3_agent_bindings').values({ router_id: router.id, l3_agent_id: agentId, binding_index: 1 }).execute();
+      w.changed('router', router.id, router.project_id, 'status');
+    }, ctx);
+  }
+
+  /**
+   * DELETE /v2.0/agents/{id}/l3-routers/{router} (remove_router_from_l3_agent): the agent must
+   * exist, then the binding goes if there is one (no error if not), then the router must exist.
+   * The router stays unhosted until an update schedules it again.
+   */
+  async removeRouter(ctx: RequestContext, agentId: string, routerId: string): Promise<void> {
+    adminOnly(ctx, 'delete_l3-router');
+    await this.uow.run(async (w) => {
+      await this.row(w.trx, ctx, agentId);
+      await w.trx.deleteFrom('router_l3_agent_bindings').where('router_id', '=', routerId).where('l3_agent_id', '=', agentId).execute();
+      const router = await routerRow(w.trx, routerId);
+      w.changed('router', router.id, router.project_id, 'status');
+    }, ctx);
+  }
+}
+
+async function routerRow(q: Q, routerId: string): Promise<{ id: string; project_id: string }> {
+  const router = await q.selectFrom('routers').select(['id', 'project_id']).where('id', '=', routerId).executeTakeFirst();
+  if (!router) throw notFound('RouterNotFound', `Router ${routerId} could not be found`);
+  return router;
+}
+
+/**
+ * remove_network_from_dhcp_agent: the binding goes and the agent's DHCP port on the network is
+ * kept, reserved (device_id `reserved_dhcp_port`) for the next agent. False if it was not bound.
+ */
+async function unbindNetwork(w: Work, agent: AgentsTable, networkId: string): Promise<boolean> {
+  const r = await w.trx.deleteFrom('network_dhcp_agent_bindings').where('network_id', '=', networkId).where('dhcp_agent_id', '=', agent.id).executeTakeFirst();
+  if (Number(r.numDeletedRows) === 0) return false;
+  const ports = await w.trx
+    .updateTable('ports')
+    .set({ device_id: RESERVED_DHCP_PORT })
+    .where('device_id', '=', dhcpDeviceId(networkId, agent.host))
+    .returning(['id', 'project_id'])
+    .execute();
+  for (const p of ports) w.changed('port', p.id, p.project_id, 'update');
+  const net = await w.trx.selectFrom('networks').select('project_id').where('id', '=', networkId).executeTakeFirst();
+  w.changed('network', networkId, net?.project_id ?? null, 'update');
+  return true;
 }

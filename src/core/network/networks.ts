@@ -13,6 +13,7 @@ import type { DB, NetworksTable } from '../../store/schema.js';
 import { uuid as newUuid } from '../../util/ids.js';
 import type { RequestContext } from '../context.js';
 import { DomainError, conflict, invalidInput, resourceNotFound } from '../errors.js';
+import { validateAvailabilityZones, networkZones } from './zones.js';
 import { NOT_SPECIFIED, availabilityZoneHints, nonNegative, string, toBoolean, toInt, uuid } from './attributes.js';
 import { dnsDomain, lowerCase } from './dns.js';
 import {
@@ -205,6 +206,11 @@ export const networkDef: ResourceDef<'networks', NetworkComputed> = {
       const shared = await sharedIds(q, 'network', notWildcard, ctx);
       for (const r of rows) if (shared.has(r.id)) r.__shared = true;
     }
+    const zones = await networkZones(
+      q,
+      rows.map((r) => r.id),
+    );
+    for (const r of rows) r.__availability_zones = zones.get(r.id) ?? [];
     const byId = new Map(rows.map((r) => [r.id, r]));
     for (const chunk of chunks([...subnets.keys()], IN_CHUNK)) {
       const subs = await q
@@ -319,6 +325,8 @@ export function networkOps(opts: NetworkOptions): ResourceOps<'networks', Networ
       let mtu = (v.mtu as number) || limit;
       if (mtu > limit) throw invalidInput(`Requested MTU is too big, maximum is ${limit}`);
       if (mtu < 68) mtu = 68;
+      // ML2's create_network: the hints must name zones of DHCP agents.
+      await validateAvailabilityZones(trx, 'network', (v.availability_zone_hints as string[] | undefined) ?? []);
       // A project's first network brings its default security group (Neutron's BEFORE_CREATE hook).
       const project = v.project_id as string;
       if (project && (ctx.isAdmin || project === ctx.projectId)) await ensureDefaultSecurityGroup(w, project);

@@ -13,7 +13,19 @@ import { pyRepr, pyStrOf } from '../../util/pyrepr.js';
 import type { RequestContext } from '../context.js';
 import type { Work } from '../work.js';
 import { DomainError, conflict, neutronBadRequest, notFound, resourceNotFound } from '../errors.js';
-import { type Validator, NOT_SPECIFIED, fixedIps, hostRoutes, noneToEmptyList, string, toBoolean, uuid, uuidOrNone } from './attributes.js';
+import { routerZones, validateAvailabilityZones } from './zones.js';
+import {
+  type Validator,
+  NOT_SPECIFIED,
+  availabilityZoneHints,
+  fixedIps,
+  hostRoutes,
+  noneToEmptyList,
+  string,
+  toBoolean,
+  uuid,
+  uuidOrNone,
+} from './attributes.js';
 import { visibleNetwork } from './networks.js';
 import { createPortInternal, deletePort, updatePortInternal } from './ports.js';
 import { routerGatewayQos, setRouterGatewayQos } from './qos.js';
@@ -82,12 +94,11 @@ interface GatewayView {
   qos_policy_id?: string | null;
 }
 
-/** Attributes computed for rendering (no DVR, HA or availability zones here). */
+/** Attributes computed for rendering (no DVR or HA here). */
 interface RouterComputed {
   external_gateway_info: GatewayView | null;
   routes: Route[];
   availability_zones: string[];
-  availability_zone_hints: string[];
   distributed: boolean;
   ha: boolean;
   enable_ndp_proxy: boolean;
@@ -115,7 +126,8 @@ export const routerDef: ResourceDef<'routers', RouterComputed> = {
     // No DVR or HA here: every router is a centralised one, as Neutron reports them to admins.
     distributed: { adminOnlyRead: true },
     ha: { adminOnlyRead: true },
-    availability_zone_hints: {},
+    // router_availability_zone: set on create only (PUT answers Neutron's read-only refusal).
+    availability_zone_hints: { post: true, default: [], column: 'availability_zone_hints', codec: 'json', validate: availabilityZoneHints },
     routes: { put: true, default: NOT_SPECIFIED, convert: noneToEmptyList, validate: hostRoutes },
     // l3-flavors: the flavor whose service profile names the router's driver.
     flavor_id: { post: true, default: NOT_SPECIFIED, sort: true, column: 'flavor_id', validate: uuidOrNone },
@@ -136,7 +148,6 @@ export const routerDef: ResourceDef<'routers', RouterComputed> = {
       const routes: Route[] = [];
       r.__routes = routes;
       r.__availability_zones = [];
-      r.__availability_zone_hints = [];
       r.__distributed = false;
       r.__ha = false;
       // Without a gateway a router never proxies NDP (NDPProxyPlugin._extend_router_dict).
@@ -145,6 +156,8 @@ export const routerDef: ResourceDef<'routers', RouterComputed> = {
       routesOf.set(r.id, routes);
       if (r.gw_port_id) byGwPort.set(r.gw_port_id, r);
     }
+    const zones = await routerZones(q, [...routesOf.keys()]);
+    for (const r of rows) r.__availability_zones = zones.get(r.id) ?? [];
     for (const chunk of chunks([...byGwPort.keys()], 500)) {
       const ports = await q.selectFrom('ports').select(['id', 'network_id']).where('id', 'in', chunk).execute();
       for (const p of ports) {
@@ -679,6 +692,7 @@ export function routerOps(): ResourceOps<'routers', RouterComputed> {
       checkGatewayPolicy(ctx, 'create_router', v.external_gateway_info);
       const id = newUuid();
       if (v.flavor_id) await routerFlavorDriver(trx, v.flavor_id as string);
+      await validateAvailabilityZones(trx, 'router', (v.availability_zone_hints as string[] | undefined) ?? []);
       const info = v.external_gateway_info as GatewayInfo | null;
       const ndp = await ndpStateForCreate(trx, id, v.enable_ndp_proxy as boolean | undefined, info?.network_id ?? null);
       await insertRow(trx, routerDef, id, {

@@ -6,8 +6,10 @@ import { caller } from '../../http.js';
 import { ALL_METHODS as ALL, body, methodNotAllowed, query } from '../request.js';
 
 /**
- * Neutron's `agent` and `dhcp_agent_scheduler` extensions: /v2.0/agents[/{id}],
- * /v2.0/agents/{id}/dhcp-networks[/{network}], /v2.0/networks/{id}/dhcp-agents.
+ * Neutron's `agent`, `dhcp_agent_scheduler`, `l3_agent_scheduler` and `availability_zone`
+ * extensions: /v2.0/agents[/{id}], /v2.0/agents/{id}/dhcp-networks[/{network}],
+ * /v2.0/networks/{id}/dhcp-agents, /v2.0/agents/{id}/l3-routers[/{router}],
+ * /v2.0/routers/{id}/l3-agents, /v2.0/availability_zones.
  */
 export function agentRoutes(app: FastifyInstance, agents: Agents, network: NetworkService): void {
   app.route({
@@ -72,6 +74,51 @@ export function agentRoutes(app: FastifyInstance, agents: Agents, network: Netwo
       const { id } = req.params as { id: string };
       if (req.method !== 'GET') throw methodNotAllowed();
       return { agents: await agents.agentsHosting(caller(req), id) };
+    },
+  });
+  app.route({
+    method: [...ALL],
+    url: '/v2.0/agents/:id/l3-routers',
+    handler: async (req, reply: FastifyReply) => {
+      const { id } = req.params as { id: string };
+      const ctx = caller(req);
+      if (req.method === 'GET') {
+        const ids = await agents.routersOn(ctx, id);
+        const routers = ids.length ? (await network.list(systemContext(ctx.requestId), 'routers', new Map([['id', ids]]))).items : [];
+        return { routers };
+      }
+      if (req.method === 'POST') {
+        await agents.addRouter(ctx, id, body(req));
+        return reply.code(201).header('content-type', 'application/json').send('null');
+      }
+      throw methodNotAllowed();
+    },
+  });
+  app.route({
+    method: [...ALL],
+    url: '/v2.0/agents/:id/l3-routers/:router',
+    handler: async (req, reply: FastifyReply) => {
+      const { id, router } = req.params as { id: string; router: string };
+      if (req.method !== 'DELETE') throw methodNotAllowed();
+      await agents.removeRouter(caller(req), id, router);
+      return reply.code(204).send();
+    },
+  });
+  app.route({
+    method: [...ALL],
+    url: '/v2.0/routers/:id/l3-agents',
+    handler: async (req) => {
+      const { id } = req.params as { id: string };
+      if (req.method !== 'GET') throw methodNotAllowed();
+      return { agents: await agents.agentsHostingRouter(caller(req), id) };
+    },
+  });
+  app.route({
+    method: [...ALL],
+    url: '/v2.0/availability_zones',
+    handler: async (req) => {
+      if (req.method !== 'GET') throw methodNotAllowed();
+      return { availability_zones: await agents.availabilityZones(query(req)) };
     },
   });
 }

@@ -1,0 +1,93 @@
+/**
+ * What a host's agents report of themselves at each heartbeat (report_state's configurations),
+ * counted from the store as Neutron's agents count what they run: the Linux bridge agent its
+ * devices (ports bound to the host), the DHCP agent its networks, subnets and ports, the L3
+ * agent its routers, gateways, interfaces and floating IPs. On the noop data plane the agents
+ * exist and are scheduled to, and name `noop` as their driver: nothing is configured.
+ */
+import type { Q } from '../../store/db.js';
+import type { AgentReport, Agents } from './agents.js';
+
+/** The zone this host's DHCP and L3 agents report ([AGENT] availability_zone's default). */
+const DEFAULT_ZONE = 'nova';
+
+async function countOn(q: Q, table: 'subnets' | 'ports', networkIds: string[]): Promise<number> {
+  if (!networkIds.length) return 0;
+  const row = await q
+    .selectFrom(table)
+    .select(({ fn }) => fn.countAll<number>().as('n'))
+    .where('network_id', 'in', networkIds)
+    .executeTakeFirst();
+  return Number(row?.n ?? 0);
+}
+
+export async function hostAgentReports(q: Q, agents: Agents, host: string, dataplane: 'noop' | 'netns'): Promise<AgentReport[]> {
+  const real = dataplane === 'netns';
+  const served = [...(await agents.servedNetworks(host))];
+  const routers = [...(await agents.hostedRouters(host))];
+  const devices = await q
+    .selectFrom('ports')
+    .select(({ fn }) => fn.countAll<number>().as('n'))
+    .where('binding_host_id', '=', host)
+    .executeTakeFirst();
+  const routerPorts = routers.length ? await q.selectFrom('router_ports').select(['router_id', 'port_type']).where('router_id', 'in', routers).execute() : [];
+  const floatingIps = routers.length
+    ? await q
+        .selectFrom('floating_ips')
+        .select(({ fn }) => fn.countAll<number>().as('n'))
+        .where('router_id', 'in', routers)
+        .executeTakeFirst()
+    : undefined;
+  return [
+    {
+      kind: 'l2',
+      availabilityZone: null,
+      configurations: {
+        // Every network is a Linux bridge on this host; the public flat network reaches the host
+        // through a routed leg, not a mapped interface.
+        bridge_mappings: {},
+        devices: Number(devices?.n ?? 0),
+        extensions: [],
+        interface_mappings: {},
+      },
+    },
+    {
+      kind: 'dhcp',
+      availabilityZone: DEFAULT_ZONE,
+      configurations: {
+        dhcp_driver: real ? 'neutron.agent.linux.dhcp.Dnsmasq' : 'noop',
+        dhcp_lease_duration: 86400,
+        log_agent_heartbeats: false,
+        networks: served.length,
+        notifies_port_ready: true,
+        ports: await countOn(q, 'ports', served),
+        subnets: await countOn(q, 'subnets', served),
+      },
+    },
+    {
+      kind: 'l3',
+      availabilityZone: DEFAULT_ZONE,
+      configurations: {
+        agent_mode: 'legacy',
+        ex_gw_ports: routerPorts.filter((p) => p.port_type === 'network:router_gateway').length,
+        extensions: [],
+        floating_ips: Number(floatingIps?.n ?? 0),
+        handle_internal_only_routers: true,
+        interface_driver: real ? 'linuxbridge' : 'noop',
+        interfaces: routerPorts.filter((p) => p.port_type === 'network:router_interface').length,
+        log_agent_heartbeats: false,
+        routers: routers.length,
+      },
+    },
+    {
+      kind: 'metadata',
+      availabilityZone: null,
+      configurations: {
+        log_agent_heartbeats: false,
+        // Neutron's agent listens on a socket its haproxies forward to; here the proxies'
+        // listeners are answered in-process.
+        metadata_proxy: real ? 'in-process' : 'noop',
+      },
+    },
+  ];
+}
