@@ -68,6 +68,8 @@ const DEBIAN_PACKAGES = {
   '/usr/sbin/dropbear': 'dropbear-bin',
   '/usr/sbin/dnsmasq': 'dnsmasq-base',
   '/usr/bin/ssh': 'openssh-client',
+  // Security-group logging reads the switch namespace's NFLOG group with tcpdump.
+  '/usr/bin/tcpdump': 'tcpdump',
   // The dashboard's browser tests drive Debian's Chromium with playwright-core (no browser download).
   '/usr/bin/chromium': 'chromium',
 };
