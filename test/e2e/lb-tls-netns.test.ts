@@ -15,7 +15,7 @@ import { Names } from '../../src/dataplane/netns/names.js';
 import { type ServicePorts, freeServicePorts } from '../../src/util/ports.js';
 import { ADMIN_PASSWORD, DEMO_PASSWORD } from '../support/cloud.js';
 import { lockPublicNetwork } from '../support/hostlock.js';
-import { httpGet } from '../support/netns.js';
+import { httpGet, webUserData } from '../support/netns.js';
 import { fieldMap, openrcV3, run } from '../support/osc.js';
 import { type Pki, makePki } from '../support/pki.js';
 import { until } from '../support/poll.js';
@@ -27,25 +27,9 @@ const names = new Names(PREFIX);
 const skip = missing([ROOT, OPENSTACK_CLIENT, NOVA_CLIENT, BARBICAN_CLIENT, CURL]);
 const NAME = 'www.example.com';
 
-/**
- * A web server answering "<instance id> <X-Forwarded-Proto>" on port 80 (user_data): busybox
- * httpd and a CGI script, which is what the cirros image has (busybox httpd hands every request
- * header to CGI as HTTP_*).
- */
-const WEB_USER_DATA = [
-  '#!/bin/sh',
-  'ID=$(wget -q -O - http://169.254.169.254/openstack/latest/meta_data.json | sed -n \'s/.*"uuid": "\\([^"]*\\)".*/\\1/p\')',
-  'mkdir -p /www/cgi-bin',
-  'cat > /www/cgi-bin/index.cgi <<EOF',
-  '#!/bin/sh',
-  "printf 'Content-Type: text/plain\\r\\n\\r\\n'",
-  // biome-ignore lint/suspicious/noTemplateCurlyInString: the shell's parameter expansion
-  'echo "$ID \\${HTTP_X_FORWARDED_PROTO:--}"',
-  'EOF',
-  'chmod 755 /www/cgi-bin/index.cgi',
-  'httpd -p 80 -h /www',
-  '',
-].join('\n');
+/** A web server answering "<instance id> <X-Forwarded-Proto>" on port 80 (user_data). */
+// biome-ignore lint/suspicious/noTemplateCurlyInString: the shell's parameter expansion
+const WEB_USER_DATA = webUserData(null, [80], '\\${HTTP_X_FORWARDED_PROTO:--}');
 
 for (const engine of ['haproxy', 'builtin'] as const) {
   describe.skipIf(skip)(`HTTPS through a TERMINATED_HTTPS listener on the netns data plane with ${engine}${skip ? ` — skipped: ${skip}` : ''}`, () => {

@@ -95,9 +95,10 @@ export async function sh(argv: string[]): Promise<string> {
  * A user_data script for a web server instance (busybox, as in the default image): prints who it
  * runs as, then serves HTTP on each port answering "<name> <client address>" and logging each
  * request to the console. Without a name, the instance answers with its own id (from the
- * metadata service).
+ * metadata service). `second` replaces the client address in the answer with another CGI
+ * expression (busybox httpd hands every request header to CGI as HTTP_*).
  */
-export function webUserData(name: string | null, ports: number[] = [80]): string {
+export function webUserData(name: string | null, ports: number[] = [80], second = '\\$A'): string {
   return [
     '#!/bin/sh',
     name === null
@@ -111,7 +112,7 @@ export function webUserData(name: string | null, ports: number[] = [80]): string
     'A=\\${REMOTE_ADDR#[}; A=\\${A%]}; A=\\${A#::ffff:}',
     'echo "request from \\$A: \\"\\$REQUEST_METHOD \\$REQUEST_URI\\" 200" > /dev/console',
     "printf 'Content-Type: text/plain\\r\\n\\r\\n'",
-    'echo "$NAME \\$A"',
+    `echo "$NAME ${second}"`,
     'EOF',
     'chmod 755 /www/cgi-bin/index.cgi',
     'echo "$NAME starting as $(id -un)"',

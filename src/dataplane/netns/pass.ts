@@ -276,8 +276,7 @@ export class Pass {
   async plan(): Promise<void> {
     for (const name of this.dirty) if (this.states.has(name) || this.created.has(name)) this.planOne(name);
     for (let round = 0; round < 2; round++) {
-      const pulled = [...this.plans.values()].flatMap((p) => p.createsPeers.map((x) => x.slice(0, x.lastIndexOf('/'))));
-      const late = [...new Set(pulled)].filter((n) => !this.plans.has(n) && this.specs.has(n));
+      const late = [...this.peerNamespaces()].filter((n) => !this.plans.has(n) && this.specs.has(n));
       if (!late.length) break;
       await mapLimit(late, 4, (n) => this.read(n));
       for (const n of late) {
@@ -285,6 +284,11 @@ export class Pass {
         this.planOne(n);
       }
     }
+  }
+
+  /** Namespaces this pass's plans make veth ends in (the other end creates the pair). */
+  private peerNamespaces(): Set<string> {
+    return new Set([...this.plans.values()].flatMap((p) => p.createsPeers.map((x) => x.slice(0, x.lastIndexOf('/')))));
   }
 
   private planOne(name: string): void {
@@ -484,8 +488,7 @@ export class Pass {
   /** Machines (only where something changed, or on a full pass). */
   async processes(): Promise<void> {
     const { processes, log } = this.deps;
-    // Namespaces this pass made NICs in (the other end created the pair).
-    const replugged = new Set([...this.plans.values()].flatMap((p) => p.createsPeers.map((x) => x.slice(0, x.lastIndexOf('/')))));
+    const replugged = this.peerNamespaces();
     await mapLimit(
       this.desired.instances.filter((i) => this.plans.has(i.ns)),
       4,
