@@ -15,7 +15,8 @@
  * `op: 'status'`; subscribers hear of it only when they ask (`status: true`), so a driver's own
  * report never wakes the driver again.
  */
-import type { Store, Tx } from '../store/db.js';
+import { randomUUID } from 'node:crypto';
+import type { ChannelListener, Store, Tx } from '../store/db.js';
 
 /** Neutron's resources, by their singular names (ResourceDef.name). */
 export type NetworkKind =
@@ -153,11 +154,92 @@ export interface OperationOwner {
   readonly operation?: Operation;
 }
 
+/**
+ * Changes across processes (issue 18): on PostgreSQL every transaction that recorded changes also
+ * sends them with NOTIFY on this channel, so that agents on other hosts (`pocketstack agent`)
+ * hear what an API server committed, as Neutron's agents hear the server's RPC casts. What is
+ * sent is only what identifies a change — kind, id, project id, op —, never an object's content:
+ * a listener reads the store for the rest, and no secret ever travels in a notification (which
+ * any role allowed to LISTEN could read). On SQLite changes stay in the process: SQLite is one
+ * machine, and there is no other process to tell.
+ */
+export const CHANGE_CHANNEL = 'pocketstack_changes';
+/** PostgreSQL refuses a payload of 8000 bytes or more: changes are sent in batches below that. */
+const PAYLOAD_MAX = 7000;
+
+/** The NOTIFY payloads for `changes` committed by process `origin` (JSON, each under PAYLOAD_MAX). */
+export function encodeChanges(origin: string, changes: readonly Change[]): string[] {
+  const out: string[] = [];
+  let batch: string[] = [];
+  let size = 0;
+  const head = `{"o":${JSON.stringify(origin)},"c":[`;
+  const flush = () => {
+    if (batch.length) out.push(`${head}${batch.join(',')}]}`);
+    batch = [];
+    size = head.length + 2;
+  };
+  flush();
+  for (const c of changes) {
+    const item = JSON.stringify([c.kind, c.id, c.projectId, c.op]);
+    if (size + item.length + 1 > PAYLOAD_MAX) flush();
+    batch.push(item);
+    size += item.length + 1;
+  }
+  flush();
+  return out;
+}
+
+const OPS: ReadonlySet<string> = new Set<ChangeOp>(['create', 'update', 'delete', 'status', 'failover']);
+
+/**
+ * The changes in a payload, with the process that committed them; null for a payload that is not
+ * one of ours (anyone who may connect can NOTIFY on the channel: what does not parse is ignored).
+ */
+export function decodeChanges(payload: string): { origin: string; changes: Change[] } | null {
+  let v: unknown;
+  try {
+    v = JSON.parse(payload);
+  } catch {
+    return null;
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return null;
+  const { o, c } = v as { o?: unknown; c?: unknown };
+  if (typeof o !== 'string' || !Array.isArray(c)) return null;
+  const changes: Change[] = [];
+  for (const x of c) {
+    if (!Array.isArray(x) || x.length !== 4) return null;
+    const [kind, id, projectId, op] = x as unknown[];
+    if (typeof kind !== 'string' || typeof id !== 'string' || (projectId !== null && typeof projectId !== 'string') || typeof op !== 'string') return null;
+    if (!OPS.has(op)) return null;
+    changes.push({ kind: kind as ChangeKind, id, projectId: projectId as string | null, op: op as ChangeOp });
+  }
+  return { origin: o, changes };
+}
+
 export class UnitOfWork {
+  /** This process's name in the notifications it sends (so that it does not hear itself twice). */
+  readonly origin = randomUUID();
+
   constructor(
     readonly store: Store,
     readonly changes: ChangeBus,
   ) {}
+
+  /**
+   * Publish on this process's change bus what other processes commit (PostgreSQL's LISTEN):
+   * what the agents' data planes wake on. `onMissed` runs when notifications may have been lost
+   * (the listening connection was opened again): the caller resyncs.
+   */
+  async listenToOthers(hooks: { onMissed?: () => void; onError?: (err: Error) => void } = {}): Promise<ChannelListener> {
+    return this.store.listen(
+      CHANGE_CHANNEL,
+      (payload) => {
+        const got = decodeChanges(payload);
+        if (got && got.origin !== this.origin) this.changes.publish(got.changes);
+      },
+      { onReconnect: hooks.onMissed, onError: hooks.onError },
+    );
+  }
 
   /**
    * Run `fn` in one transaction. On a serialization conflict (Store.tx) the whole function runs
@@ -169,10 +251,10 @@ export class UnitOfWork {
     // Keyed so that a change recorded twice (a port deleted with its router) is published once.
     let changes = new Map<string, Change>();
     let effects: Array<() => void> = [];
-    const out = await this.store.tx((trx) => {
+    const out = await this.store.tx(async (trx) => {
       changes = new Map();
       effects = [];
-      return fn({
+      const result = await fn({
         trx,
         changed: (kind, id, projectId, op) => {
           const key = `${kind}/${id}/${op}`;
@@ -181,6 +263,9 @@ export class UnitOfWork {
         afterCommit: (effect) => effects.push(effect),
         forUpdate: (qb) => this.store.forUpdate(qb),
       });
+      // Other processes hear of it at commit, with the transaction (nothing if it rolls back).
+      if (changes.size) await this.store.notify(trx, CHANGE_CHANNEL, encodeChanges(this.origin, [...changes.values()]));
+      return result;
     });
     const done = () => {
       this.changes.publish([...changes.values()]);

@@ -38,6 +38,8 @@ export class Store {
     readonly db: Kysely<DB>,
     readonly dialect: Dialect,
     private readonly raw?: Database.Database,
+    /** PostgreSQL's connection string (a listener holds a connection of its own). */
+    private readonly pgUrl?: string,
   ) {}
 
   static async open(opts: StoreOptions): Promise<Store> {
@@ -46,7 +48,7 @@ export class Store {
       const pool = new pg.default.Pool({ connectionString: opts.url, max: 10 });
       // pg-pool re-emits an idle client's error on the pool; unheard, it would end the process.
       pool.on('error', (err) => opts.onIdleConnectionError?.(err));
-      return new Store(new Kysely<DB>({ dialect: new GuardedDialect(new PostgresDialect({ pool }), true) }), 'postgres');
+      return new Store(new Kysely<DB>({ dialect: new GuardedDialect(new PostgresDialect({ pool }), true) }), 'postgres', undefined, opts.url);
     }
     const path = opts.url.replace(/^sqlite:/, '');
     if (path !== ':memory:') {
@@ -108,6 +110,79 @@ export class Store {
     return this.dialect === 'postgres' ? qb.forUpdate() : qb;
   }
 
+  /**
+   * PostgreSQL's NOTIFY inside transaction `q`: delivered to every listener of `channel` once the
+   * transaction commits, never if it rolls back (PostgreSQL queues notifications until commit).
+   * On SQLite there is no other process to tell (one machine, one server: see `listen`): nothing.
+   */
+  async notify(q: Q, channel: string, payloads: readonly string[]): Promise<void> {
+    if (this.dialect !== 'postgres') return;
+    for (const p of payloads) await sql`select pg_notify(${channel}, ${p})`.execute(q);
+  }
+
+  /**
+   * LISTEN on `channel` on a connection of its own (a pooled one would be handed to queries), and
+   * call `onPayload` with each notification's payload. A lost connection is opened again (after
+   * `retryMs`) and `onReconnect` called: what was notified meanwhile is lost, so the caller
+   * resyncs. PostgreSQL only: SQLite is one machine, its changes never leave the process.
+   */
+  async listen(channel: string, onPayload: (payload: string) => void, hooks: ListenHooks = {}): Promise<ChannelListener> {
+    if (this.dialect !== 'postgres' || !this.pgUrl) throw new Error('LISTEN needs the PostgreSQL store');
+    const pg = (await import('pg')).default;
+    const url = this.pgUrl;
+    const retryMs = hooks.retryMs ?? 1000;
+    let client: InstanceType<typeof pg.Client> | null = null;
+    let closed = false;
+    let timer: NodeJS.Timeout | null = null;
+    const connect = async (): Promise<void> => {
+      const c = new pg.Client({ connectionString: url });
+      c.on('notification', (n) => {
+        if (n.channel === channel && n.payload !== undefined) onPayload(n.payload);
+      });
+      c.on('error', (err) => {
+        hooks.onError?.(err);
+        reconnect();
+      });
+      c.on('end', () => reconnect());
+      await c.connect();
+      // The channel is an identifier: quoted, as PostgreSQL folds unquoted ones to lower case.
+      await c.query(`LISTEN "${channel.replace(/"/g, '""')}"`);
+      client = c;
+    };
+    const reconnect = () => {
+      const was = client;
+      client = null;
+      if (closed || timer || !was) return;
+      was.removeAllListeners('end');
+      void was.end().catch(() => undefined);
+      timer = setTimeout(function retry() {
+        timer = null;
+        if (closed) return;
+        connect().then(
+          () => hooks.onReconnect?.(),
+          (err: Error) => {
+            hooks.onError?.(err);
+            if (!closed) timer = setTimeout(retry, retryMs);
+          },
+        );
+      }, retryMs);
+      timer.unref();
+    };
+    await connect();
+    return {
+      async close() {
+        closed = true;
+        if (timer) clearTimeout(timer);
+        const c = client;
+        client = null;
+        if (c) {
+          c.removeAllListeners('end');
+          await c.end().catch(() => undefined);
+        }
+      },
+    };
+  }
+
   async close(): Promise<void> {
     await this.db.destroy();
   }
@@ -120,6 +195,18 @@ export class Store {
   async ping(): Promise<void> {
     await sql`select 1`.execute(this.db);
   }
+}
+
+export interface ListenHooks {
+  /** The connection failed (it is opened again). */
+  onError?: (err: Error) => void;
+  /** Listening again after a lost connection: notifications sent meanwhile were missed. */
+  onReconnect?: () => void;
+  retryMs?: number;
+}
+
+export interface ChannelListener {
+  close(): Promise<void>;
 }
 
 /**

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type Change, ChangeBus, Operation, UnitOfWork } from '../../src/core/work.js';
+import { type Change, ChangeBus, Operation, UnitOfWork, decodeChanges, encodeChanges } from '../../src/core/work.js';
 import { Store } from '../../src/store/db.js';
 import { migrate } from '../../src/store/migrate.js';
 
@@ -67,5 +67,38 @@ describe('unit of work: when changes are published', () => {
     await uow.run(write('late'), { operation });
     expect(heard).toEqual(['network/late/create']);
     expect(await store.db.selectFrom('tags').select('resource_id').execute()).toEqual([{ resource_id: 'late' }]);
+  });
+});
+
+describe('changes across processes: the NOTIFY payloads', () => {
+  const c = (i: number): Change => ({ kind: 'port', id: `00000000-0000-0000-0000-${String(i).padStart(12, '0')}`, projectId: 'p1', op: 'update' });
+
+  it('carries kind, id, project and op, and reads back the same changes with their origin', () => {
+    const changes: Change[] = [c(1), { kind: 'identity', id: 'u1', projectId: null, op: 'delete' }];
+    const [payload, ...more] = encodeChanges('proc-a', changes);
+    expect(more).toEqual([]);
+    expect(decodeChanges(payload)).toEqual({ origin: 'proc-a', changes });
+  });
+
+  it('splits a large transaction into payloads PostgreSQL accepts (under 8000 bytes), losing none', () => {
+    const many = Array.from({ length: 500 }, (_, i) => c(i));
+    const payloads = encodeChanges('proc-a', many);
+    expect(payloads.length).toBeGreaterThan(1);
+    for (const p of payloads) expect(Buffer.byteLength(p)).toBeLessThan(8000);
+    expect(payloads.flatMap((p) => decodeChanges(p)?.changes ?? [])).toEqual(many);
+  });
+
+  it('ignores what is not one of its payloads (anyone may NOTIFY on the channel)', () => {
+    for (const bad of [
+      '',
+      'x',
+      '[]',
+      '{"o":1,"c":[]}',
+      '{"o":"a","c":[["port","i","p"]]}',
+      '{"o":"a","c":[["port","i","p","drop"]]}',
+      '{"o":"a","c":[["port",1,"p","update"]]}',
+    ]) {
+      expect(decodeChanges(bad)).toBeNull();
+    }
   });
 });
