@@ -1,4 +1,6 @@
+import { hostname } from 'node:os';
 import { resolve } from 'node:path';
+import { AGENT_DOWN_TIME_S, REPORT_INTERVAL_S } from './core/network/agents.js';
 import { type ImageOptions, imageOptionsFromEnv } from './core/image/options.js';
 import { boolFromString } from './util/bool.js';
 import type { ServicePorts } from './util/ports.js';
@@ -52,6 +54,21 @@ export interface Config {
   dataplanePrefix: string;
   /** netns: a full read-back of the kernel at least this often (ms). */
   dataplaneResyncMs: number;
+  /**
+   * The host this process's agents report as (Neutron's `host` option; this machine's name by
+   * default): `pocketstack agent --host NAME` sets it (POCKETSTACK_AGENT_HOST).
+   */
+  agentHost: string;
+  /**
+   * `serve` runs this host's agents (L2, DHCP, L3, metadata: the data plane) in-process, so one
+   * machine is one command; false (`--no-local-agent`, POCKETSTACK_LOCAL_AGENT=false) makes it
+   * API-only, for clouds whose hosts run `pocketstack agent`.
+   */
+  localAgent: boolean;
+  /** Neutron's `agent_down_time` (s): an agent not heard from for longer is shown dead (POCKETSTACK_AGENT_DOWN_TIME). */
+  agentDownTime: number;
+  /** Neutron's `report_interval` (s): how often agents report their state (POCKETSTACK_REPORT_INTERVAL). */
+  reportInterval: number;
   /**
    * Accepted and ignored (`--run-user-data` of earlier versions): user_data now always runs, as
    * root inside the instance's own namespaces, never on the host.
@@ -120,6 +137,10 @@ export function loadConfig(overrides: Partial<Config> = {}, env: NodeJS.ProcessE
     lbUser: env.POCKETSTACK_LB_USER ?? 'haproxy',
     dataplanePrefix: env.POCKETSTACK_DATAPLANE_PREFIX ?? 'ps',
     dataplaneResyncMs: int(env.POCKETSTACK_DATAPLANE_RESYNC_MS, 10_000),
+    agentHost: env.POCKETSTACK_AGENT_HOST || hostname(),
+    localAgent: env.POCKETSTACK_LOCAL_AGENT === undefined || env.POCKETSTACK_LOCAL_AGENT === '' || boolFromString(env.POCKETSTACK_LOCAL_AGENT),
+    agentDownTime: int(env.POCKETSTACK_AGENT_DOWN_TIME, AGENT_DOWN_TIME_S),
+    reportInterval: int(env.POCKETSTACK_REPORT_INTERVAL, REPORT_INTERVAL_S),
     runUserData: boolFromString(env.POCKETSTACK_RUN_USER_DATA),
     instanceIdBase: int(env.POCKETSTACK_INSTANCE_ID_BASE, 1_000_000_000),
     imageSizeCap: int(env.POCKETSTACK_IMAGE_SIZE_CAP, 1024 ** 4),

@@ -21,7 +21,7 @@ import { ImageService } from './core/image/service.js';
 import { Sealer } from './core/keymanager/seal.js';
 import { KeyManagerService } from './core/keymanager/service.js';
 import { DEFAULT_DOMAIN_ID, IdentityService } from './core/identity/service.js';
-import { AGENT_DOWN_TIME_S, Agents, REPORT_INTERVAL_MS } from './core/network/agents.js';
+import { Agents } from './core/network/agents.js';
 import { hostAgentReports } from './core/network/agentreports.js';
 import { floatingIpOps } from './core/network/floatingips.js';
 import { meteringLabelOps, meteringLabelRuleOps } from './core/network/metering.js';
@@ -62,6 +62,7 @@ import { storeControlPlane } from './dataplane/netns/control.js';
 import { Names } from './dataplane/netns/names.js';
 import { parseProtocols } from './dataplane/netns/secgroups.js';
 import { ChangeBus, UnitOfWork } from './core/work.js';
+import type { ChannelListener } from './store/db.js';
 import { migrate } from './store/migrate.js';
 import { closeDataDir, privateDir } from './util/private.js';
 import { machineTrees } from './dataplane/netns/machines/paths.js';
@@ -208,17 +209,29 @@ export interface Services {
   computeManager: ComputeManager;
 }
 
+/**
+ * What a process is: `serve`, the API servers (Neutron's server: it schedules networks and
+ * routers to agents and moves networks off dead DHCP agents), with this host's agents unless
+ * `localAgent` is off; or `agent`, one host's agents only (`pocketstack agent --host`): no API,
+ * its heartbeats, and the data plane of that host's part of the cloud, woken by the changes
+ * other processes commit (PostgreSQL's LISTEN).
+ */
+export type Role = 'serve' | 'agent';
+
 /** A running PocketStack: the store, the services and the HTTP servers in front of them. */
 export class Cloud {
   readonly apps = new Map<string, FastifyInstance>();
   /** The dashboard (topology, explain): a client of the apps above, on its own port. */
   dashboard!: FastifyInstance;
   private timers: NodeJS.Timeout[] = [];
+  private listener: ChannelListener | null = null;
+  private dataPlaneStarted = false;
 
   private constructor(
     readonly config: Config,
     readonly log: Logger,
     readonly services: Services,
+    readonly role: Role,
   ) {}
 
   get store(): Store {
@@ -226,7 +239,7 @@ export class Cloud {
   }
 
   /** Open the store, migrate, bootstrap on first start, and build (not yet listen on) every API. */
-  static async create(config: Config, log: Logger = pino({ level: config.logLevel }, pino.destination(2))): Promise<Cloud> {
+  static async create(config: Config, log: Logger = pino({ level: config.logLevel }, pino.destination(2)), role: Role = 'serve'): Promise<Cloud> {
     // Private before anything is written to it: 0700, every file in it 0600 (see util/private.ts).
     privateDir(config.dataDir);
     // Instances' file systems are theirs: image trees and each instance's writes, seed and init
@@ -260,7 +273,8 @@ export class Cloud {
     network.rbac.register(networkRbacType);
     network.register(segmentOps(typeDrivers));
     network.register(segmentRangeOps());
-    await uow.run(({ trx }) => syncDefaultRanges(trx, typeDrivers));
+    // The ranges are the server's configuration (ml2_conf), not an agent's.
+    if (role === 'serve') await uow.run(({ trx }) => syncDefaultRanges(trx, typeDrivers));
     network.register(subnetOps());
     network.register(subnetpoolOps());
     network.rbac.register(subnetpoolRbacType);
@@ -300,17 +314,22 @@ export class Cloud {
       imageEndpoints: async (who) => (await identity.catalog.forToken(who)).find((s) => s.type === 'image')?.endpoints ?? [],
     });
     // With netns, instances are namespaces the data plane runs: compute waits for its reports.
-    const compute = new ComputeService(uow, network, image, { dataDir: config.dataDir, hostname: hostname(), instanceHost: config.dataplane === 'netns' });
+    const compute = new ComputeService(uow, network, image, {
+      dataDir: config.dataDir,
+      hostname: config.agentHost,
+      instanceHost: config.dataplane === 'netns',
+    });
     const computeManager = new ComputeManager(compute, changes, log.child({ component: 'compute-manager' }), {
       buildTimeoutMs: 300_000,
       actionMs: config.computeActionMs,
     });
-    const agents = new Agents(uow);
-    agents.attach(changes);
+    const agents = new Agents(uow, config.agentDownTime);
+    // Scheduling is the server's (Neutron's notifiers): an agent process only runs what it is given.
+    if (role === 'serve') agents.attach(changes);
     const guest = new GuestMetadata(uow);
     const metadata = metadataHandler(guest, log.child({ component: 'metadata' }));
     const machines: MachineSource = { reports: compute, guest, metadata };
-    const dataplane = await createDataPlane(config, network, agents, machines, log);
+    const dataplane = await createDataPlane(config, role, network, agents, machines, log);
     if (dataplane instanceof NetnsDataPlane) compute.attachHost(dataplane);
 
     // Payloads sealed under a key of the data directory (core/keymanager/seal.ts).
@@ -319,20 +338,25 @@ export class Cloud {
     const lbEngine = await createLbEngine(config, loadBalancer, log.child({ component: 'lb-engine' }), dataplane instanceof NetnsDataPlane ? dataplane : null);
     if (config.lbaasV1) extensions.add('lbaas');
 
-    const cloud = new Cloud(config, log, {
-      store,
-      identity,
-      network,
-      agents,
-      extensions,
-      dataplane,
-      image,
-      compute,
-      computeManager,
-      loadBalancer,
-      lbEngine,
-      keyManager,
-    });
+    const cloud = new Cloud(
+      config,
+      log,
+      {
+        store,
+        identity,
+        network,
+        agents,
+        extensions,
+        dataplane,
+        image,
+        compute,
+        computeManager,
+        loadBalancer,
+        lbEngine,
+        keyManager,
+      },
+      role,
+    );
     const identityUrl = () => serviceUrl(config, 'identity');
     cloud.apps.set('identity', buildIdentityApi({ logger: log, identity }));
     cloud.apps.set(
@@ -504,29 +528,58 @@ export class Cloud {
    * compute manager that moves servers through their states.
    */
   async startDataPlane(): Promise<void> {
-    // This host's agents (L2, DHCP, L3, metadata): they report at start and every report_interval.
-    const host = hostname();
-    const report = async (start: boolean) =>
-      this.services.agents.report(host, await hostAgentReports(this.services.store.db, this.services.agents, host, this.config.dataplane), start);
-    await report(true);
-    this.timers.push(setInterval(() => void report(false).catch(() => undefined), REPORT_INTERVAL_MS).unref());
+    if (this.role === 'agent') return this.startAgent();
     // Neutron's DHCP agent status check: every agent_down_time / 2, networks leave dead agents.
-    this.timers.push(
-      setInterval(() => void this.services.agents.rescheduleFromDeadDhcpAgents().catch(() => undefined), Math.floor(AGENT_DOWN_TIME_S / 2) * 1000).unref(),
-    );
-    await this.services.dataplane.start();
-    await this.services.lbEngine.start();
+    const checkMs = Math.max(1, Math.floor(this.config.agentDownTime / 2)) * 1000;
+    this.timers.push(setInterval(() => void this.services.agents.rescheduleFromDeadDhcpAgents().catch(() => undefined), checkMs).unref());
+    if (this.config.localAgent) {
+      await this.reportAgents();
+      await this.services.dataplane.start();
+      this.dataPlaneStarted = true;
+      // Load balancers are served by the host that runs the API's local agent (not yet by agents elsewhere).
+      await this.services.lbEngine.start();
+    }
     // nova-compute, -conductor and -scheduler register (and start reporting) as they start.
     await this.services.compute.start();
     this.services.computeManager.start();
   }
 
+  /**
+   * This host's agents (L2, DHCP, L3, metadata) report at start and every report_interval, as
+   * Neutron's agents call report_state (their `host` is config.agentHost).
+   */
+  private async reportAgents(): Promise<void> {
+    const host = this.config.agentHost;
+    const { agents, store } = this.services;
+    const report = async (start: boolean) => agents.report(host, await hostAgentReports(store.db, agents, host, this.config.dataplane), start);
+    await report(true);
+    const warn = (err: unknown) => this.log.warn({ err }, 'agent report failed (the next one tries again)');
+    this.timers.push(setInterval(() => void report(false).catch(warn), this.config.reportInterval * 1000).unref());
+  }
+
+  /**
+   * One host's agents in a process of their own (`pocketstack agent`): heartbeats, and the data
+   * plane of this host's part, woken by what other processes commit (LISTEN) — and, since a
+   * notification can be missed while the connection is down, by its periodic full resync.
+   */
+  private async startAgent(): Promise<void> {
+    const { network, dataplane } = this.services;
+    this.listener = await network.uow.listenToOthers({
+      onMissed: () => dataplane.kick('changes may have been missed'),
+      onError: (err) => this.log.warn({ reason: err.message }, 'lost the connection that hears changes; opening it again'),
+    });
+    await this.reportAgents();
+    await dataplane.start();
+    this.dataPlaneStarted = true;
+  }
+
   async close(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
+    await this.listener?.close();
     this.services.agents.detach();
     await this.services.lbEngine.stop();
     await this.services.computeManager.stop();
-    await this.services.dataplane.stop();
+    if (this.dataPlaneStarted) await this.services.dataplane.stop();
     for (const app of this.apps.values()) await app.close();
     await this.services.image.stop();
     await this.dashboard.close();
@@ -566,11 +619,23 @@ function buildDashboard(config: Config, log: Logger, cloud: Cloud, uow: UnitOfWo
   });
 }
 
-async function createDataPlane(config: Config, network: NetworkService, agents: Agents, machines: MachineSource, log: Logger): Promise<DataPlaneDriver> {
+async function createDataPlane(
+  config: Config,
+  role: Role,
+  network: NetworkService,
+  agents: Agents,
+  machines: MachineSource,
+  log: Logger,
+): Promise<DataPlaneDriver> {
   const dlog = log.child({ component: 'dataplane' });
+  // An API-only server has no data plane: one never started (the dashboard's explain then reads
+  // the store as the agents do).
+  if (role === 'serve' && !config.localAgent) return new NoopDataPlane(network, dlog);
+  // An agent process runs its host's part; serve's local agent the whole cloud (one machine).
+  const only = role === 'agent';
   switch (config.dataplane) {
     case 'noop':
-      return new NoopDataPlane(network, dlog);
+      return new NoopDataPlane(network, dlog, only ? config.agentHost : null);
     case 'netns':
       return NetnsDataPlane.create(
         network,
@@ -580,6 +645,7 @@ async function createDataPlane(config: Config, network: NetworkService, agents: 
           instanceIds: { base: config.instanceIdBase, count: 65536 },
           publicPhysnet: 'public',
           resyncMs: config.dataplaneResyncMs,
+          host: { name: config.agentHost, only },
         },
         dlog,
         machines,

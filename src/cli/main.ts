@@ -15,6 +15,8 @@ const USAGE = `usage: pocketstack <command> [options]
 
 commands:
   serve           start the cloud (identity :5000, network :9696 …) on this machine
+  agent           run one host's agents (heartbeats, its part of the data plane) against a
+                  PostgreSQL store that a \`serve\` elsewhere shares; no API
   dataplane down  remove every namespace and host link the netns data plane owns (and nothing else)
   explain SRC DST why SRC can or cannot reach DST, hop by hop (and, on netns, a real probe)
   demo fractal    deploy the Fractal app on the seed's topology (netns); --down removes it
@@ -26,6 +28,18 @@ serve options:
   --log-level LEVEL   trace|debug|info|warn|error (default info)
   --dataplane KIND    noop (default) or netns (root: namespaces, bridges, nftables, iptables)
   --run-user-data     accepted for compatibility (user_data always runs, as root inside its instance)
+  --no-local-agent    API only: run no agents (no data plane) here; hosts run \`pocketstack agent\`
+                      (POCKETSTACK_LOCAL_AGENT=false)
+
+agent options:
+  --host NAME         the host these agents are (Neutron's host; default this machine's name)
+  --database URL      postgres://… the servers share (required: several hosts need one store)
+  --dataplane KIND    noop (default) or netns (root)
+  --dataplane-prefix XY  netns: two characters starting this agent's namespaces and host links (default ps)
+  --data-dir DIR      where this host keeps instances' disks and logs (default ./.pocketstack)
+  --log-level LEVEL   trace|debug|info|warn|error (default info)
+  Liveness: POCKETSTACK_REPORT_INTERVAL (s, Neutron's report_interval, 30) here, and
+  POCKETSTACK_AGENT_DOWN_TIME (s, agent_down_time, 75) on the servers.
 
 explain and demo options (they act as a user: the OS_* variables of an openrc, or
 <data-dir>/openrc-demo.sh when none are set):
@@ -54,6 +68,7 @@ async function serve(argv: string[]): Promise<void> {
       'log-level': { type: 'string' },
       dataplane: { type: 'string' },
       'run-user-data': { type: 'boolean' },
+      'no-local-agent': { type: 'boolean' },
     },
   });
   const overrides: Partial<Config> = {};
@@ -63,6 +78,7 @@ async function serve(argv: string[]): Promise<void> {
   if (values['log-level']) overrides.logLevel = values['log-level'];
   if (values.dataplane) overrides.dataplane = values.dataplane as Config['dataplane'];
   if (values['run-user-data']) overrides.runUserData = true;
+  if (values['no-local-agent']) overrides.localAgent = false;
   const config = loadConfig(overrides);
   // performance.now() counts from the process's start, so the figure printed includes Node's own
   // start and loading the modules, which is most of it: the time a user waits, not our share.
@@ -92,7 +108,10 @@ async function serve(argv: string[]): Promise<void> {
     `  credentials    source ${config.dataDir}/openrc-demo.sh   (or openrc-admin.sh; clouds.yaml is there too)`,
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
+  stopOnSignals(cloud, log);
+}
 
+function stopOnSignals(cloud: Cloud, log: pino.Logger): void {
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
@@ -103,6 +122,43 @@ async function serve(argv: string[]): Promise<void> {
   };
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
+}
+
+/** `pocketstack agent`: one host's agents, against the PostgreSQL store the servers share. */
+async function agent(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      host: { type: 'string' },
+      database: { type: 'string' },
+      dataplane: { type: 'string' },
+      'dataplane-prefix': { type: 'string' },
+      'data-dir': { type: 'string' },
+      'log-level': { type: 'string' },
+    },
+  });
+  const overrides: Partial<Config> = {};
+  if (values.host) overrides.agentHost = values.host;
+  if (values.database) overrides.databaseUrl = values.database;
+  if (values.dataplane) overrides.dataplane = values.dataplane as Config['dataplane'];
+  if (values['dataplane-prefix']) overrides.dataplanePrefix = values['dataplane-prefix'];
+  if (values['data-dir']) overrides.dataDir = values['data-dir'];
+  if (values['log-level']) overrides.logLevel = values['log-level'];
+  const config = loadConfig(overrides);
+  if (!/^postgres(ql)?:\/\//.test(config.databaseUrl)) {
+    throw new Error(
+      'agent needs the PostgreSQL store the servers share (--database postgres://… or POCKETSTACK_DATABASE_URL): ' +
+        'SQLite is one machine, whose agents `pocketstack serve` runs itself',
+    );
+  }
+  const log = pino({ level: config.logLevel }, pino.destination(2));
+  const cloud = await Cloud.create(config, log, 'agent');
+  await cloud.startDataPlane();
+  process.stdout.write(
+    `PocketStack agents of host ${config.agentHost} are up (L2, DHCP, L3, metadata; data plane ${config.dataplane}` +
+      `${config.dataplane === 'netns' ? `, prefix ${config.dataplanePrefix}` : ''}), reporting every ${config.reportInterval} s\n`,
+  );
+  stopOnSignals(cloud, log);
 }
 
 async function dataplane(argv: string[]): Promise<void> {
@@ -194,6 +250,9 @@ async function main(): Promise<void> {
   switch (cmd) {
     case 'serve':
       await serve(rest);
+      break;
+    case 'agent':
+      await agent(rest);
       break;
     case 'dataplane':
       await dataplane(rest);

@@ -13,9 +13,11 @@ export class NoopDataPlane implements DataPlaneDriver {
   readonly kind = 'noop';
   private readonly reconciler: Reconciler;
 
+  /** `host`: report only on that host's ports and routers' floating IPs (`pocketstack agent`); absent: on all. */
   constructor(
     private readonly network: NetworkService,
     private readonly log: Logger,
+    private readonly host: string | null = null,
   ) {
     this.reconciler = new Reconciler(
       () => this.pass(),
@@ -80,6 +82,9 @@ export class NoopDataPlane implements DataPlaneDriver {
     if (!full && ids.length === 0) return;
     let q = db.selectFrom('ports').select(['id', 'status', 'admin_state_up', 'binding_host_id']);
     if (!full) q = q.where('id', 'in', ids);
+    // A host's agent: its own ports, and unbound ones left ACTIVE (DOWN, whoever says it).
+    const host = this.host;
+    if (host !== null) q = q.where((eb) => eb.or([eb('binding_host_id', '=', host), eb('binding_host_id', '=', '')]));
     const wrong = await q
       .where((eb) =>
         eb.or([
@@ -96,8 +101,20 @@ export class NoopDataPlane implements DataPlaneDriver {
 
   /** A floating IP is ACTIVE once associated (a real L3 agent would have set up its NAT), DOWN otherwise. */
   private async floatingIps(ids?: string[]): Promise<void> {
-    let q = this.network.store.db.selectFrom('floating_ips').select(['id', 'fixed_port_id']);
+    const db = this.network.store.db;
+    let q = db.selectFrom('floating_ips').select(['id', 'fixed_port_id']);
     if (ids) q = q.where('id', 'in', ids);
+    // A host's agent: floating IPs of the routers its L3 agent holds, and unassociated ones.
+    const host = this.host;
+    if (host !== null) {
+      const hosted = db
+        .selectFrom('router_l3_agent_bindings')
+        .innerJoin('agents', 'agents.id', 'router_l3_agent_bindings.l3_agent_id')
+        .select('router_l3_agent_bindings.router_id')
+        .where('agents.host', '=', host)
+        .where('agents.admin_state_up', '=', 1);
+      q = q.where((eb) => eb.or([eb('router_id', 'is', null), eb('router_id', 'in', hosted)]));
+    }
     const fips = await q
       .where((eb) =>
         eb.or([

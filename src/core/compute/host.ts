@@ -44,6 +44,8 @@ export interface InstanceSpec {
   name: string;
   hostname: string;
   projectId: string;
+  /** The host it is scheduled to (servers.host): the one whose agent runs it. */
+  host: string;
   /**
    * What the instance should be doing: running, stopped, or running but frozen — `paused` (Nova's
    * pause keeps the guest in memory) and `suspended` (saved to disk); a host freezes the
@@ -186,6 +188,7 @@ export async function readInstanceSpecs(db: Q, ids?: string[]): Promise<Instance
       name: s.name,
       hostname: s.hostname,
       projectId: s.project_id,
+      host: s.host ?? '',
       power: desiredPower(s.power_desired),
       rebootSeq: s.reboot_seq,
       rebuildSeq: s.rebuild_seq,

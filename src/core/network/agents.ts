@@ -26,8 +26,8 @@ import { type AvailabilityZoneView, DHCP_AGENT_TYPE, L3_AGENT_TYPE, listAvailabi
 export const RESERVED_DHCP_PORT = 'reserved_dhcp_port';
 /** agent_down_time default (seconds): an agent not heard from for longer is not alive. */
 export const AGENT_DOWN_TIME_S = 75;
-/** How often this server reports its agent alive (Neutron's report_interval, 30 s). */
-export const REPORT_INTERVAL_MS = 30_000;
+/** report_interval default (seconds): how often an agent reports its state. */
+export const REPORT_INTERVAL_S = 30;
 const DESCRIPTION_MAX = 255;
 
 const DNS_NAMESPACE = '6ba7b810-9dad-11d1-80b4-00c04fd430c8';
@@ -93,13 +93,13 @@ export interface AgentView {
   configurations: Record<string, unknown>;
 }
 
-export function renderAgent(a: AgentsTable, now = Date.now()): AgentView {
+export function renderAgent(a: AgentsTable, now = Date.now(), downTimeS = AGENT_DOWN_TIME_S): AgentView {
   return {
     binary: a.binary,
     description: a.description,
     heartbeat_timestamp: agentTime(a.heartbeat_timestamp),
     admin_state_up: a.admin_state_up === 1,
-    alive: now - Date.parse(a.heartbeat_timestamp) <= AGENT_DOWN_TIME_S * 1000,
+    alive: now - Date.parse(a.heartbeat_timestamp) <= downTimeS * 1000,
     id: a.id,
     topic: a.topic,
     host: a.host,
@@ -127,7 +127,15 @@ const FILTERS: Record<string, (a: AgentView, v: string) => boolean> = {
 export class Agents {
   private unsubscribe: (() => void) | null = null;
 
-  constructor(private readonly uow: UnitOfWork) {}
+  /** `downTimeS`: Neutron's agent_down_time (seconds). */
+  constructor(
+    private readonly uow: UnitOfWork,
+    readonly downTimeS: number = AGENT_DOWN_TIME_S,
+  ) {}
+
+  private render(a: AgentsTable, now = Date.now()): AgentView {
+    return renderAgent(a, now, this.downTimeS);
+  }
 
   private get store(): Store {
     return this.uow.store;
@@ -236,7 +244,7 @@ export class Agents {
   private async activeAgents(q: Q, agentType: string): Promise<AgentsTable[]> {
     const now = Date.now();
     const rows = await q.selectFrom('agents').selectAll().where('agent_type', '=', agentType).where('admin_state_up', '=', 1).execute();
-    return rows.filter((a) => renderAgent(a, now).alive);
+    return rows.filter((a) => this.render(a, now).alive);
   }
 
   /**
@@ -311,7 +319,7 @@ export class Agents {
     // Neutron filters out what the caller may not see: everything, for a non-admin.
     if (!ctx.isAdmin) return [];
     const rows = await this.store.db.selectFrom('agents').selectAll().orderBy('created_at').orderBy('id').execute();
-    let out = rows.map((r) => renderAgent(r));
+    let out = rows.map((r) => this.render(r));
     for (const [k, values] of query) {
       const f = Object.hasOwn(FILTERS, k) ? FILTERS[k] : undefined;
       if (f) out = out.filter((a) => values.some((v) => f(a, v)));
@@ -326,7 +334,7 @@ export class Agents {
   }
 
   async show(ctx: RequestContext, id: string): Promise<AgentView> {
-    return renderAgent(await this.row(this.store.db, ctx, id));
+    return this.render(await this.row(this.store.db, ctx, id));
   }
 
   /** PUT /v2.0/agents/{id}: admin_state_up and description only. */
@@ -375,7 +383,7 @@ export class Agents {
       .selectAll('agents')
       .where('network_dhcp_agent_bindings.network_id', '=', networkId)
       .execute();
-    return rows.map((r) => renderAgent(r));
+    return rows.map((r) => this.render(r));
   }
 
   /** GET /v2.0/agents/{id}/dhcp-networks: the ids of the networks (the edge renders them). */
@@ -430,14 +438,14 @@ export class Agents {
    * not at all while no DHCP agent is eligible. Returns the networks moved off their agents.
    */
   async rescheduleFromDeadDhcpAgents(now = Date.now()): Promise<string[]> {
-    const deadLimitMs = 2 * AGENT_DOWN_TIME_S * 1000;
+    const deadLimitMs = 2 * this.downTimeS * 1000;
     const db = this.store.db;
     const agents = await db.selectFrom('agents').selectAll().where('agent_type', '=', DHCP_AGENT_TYPE).execute();
     const bindings = await db.selectFrom('network_dhcp_agent_bindings').selectAll().execute();
     const held = new Map<string, number>();
     for (const b of bindings) held.set(b.dhcp_agent_id, (held.get(b.dhcp_agent_id) ?? 0) + 1);
     const startingUp = (a: AgentsTable) => Date.parse(a.started_at) + deadLimitMs + 2000 * (held.get(a.id) ?? 0) > now;
-    const eligible = agents.filter((a) => renderAgent(a, now).alive || startingUp(a));
+    const eligible = agents.filter((a) => this.render(a, now).alive || startingUp(a));
     if (!eligible.length) return [];
     const dead = new Map(agents.filter((a) => Date.parse(a.heartbeat_timestamp) < now - deadLimitMs && !startingUp(a)).map((a) => [a.id, a]));
     const moved: string[] = [];
@@ -469,7 +477,7 @@ export class Agents {
       .where('router_l3_agent_bindings.router_id', '=', routerId)
       .orderBy('router_l3_agent_bindings.binding_index')
       .execute();
-    return rows.map((r) => renderAgent(r));
+    return rows.map((r) => this.render(r));
   }
 
   /** GET /v2.0/agents/{id}/l3-routers: the ids of the routers (the edge renders them). */

@@ -53,6 +53,7 @@ export function storeControlPlane(network: NetworkService, machines: MachineSour
         const images = await imageRefs(network, [...new Set(specs.flatMap((s) => (s.rescueImageId ? [s.imageId, s.rescueImageId] : [s.imageId])))]);
         snap.instances = specs.map((i) => ({
           id: i.id,
+          host: i.host,
           power: i.power,
           bootGeneration: i.rebootSeq,
           nics: i.ports.map((p) => p.id),

@@ -93,7 +93,10 @@ export function buildDesired(s: Snapshot, names: Names, opts: BuildOptions): Des
   const errors = new Map<Owner, string>();
   const networks = new Map(s.networks.map((n) => [n.id, n]));
   const subnets = new Map(s.subnets.map((x) => [x.id, x]));
-  const ports = new Map(s.ports.map((p) => [p.id, p]));
+  // Every port's addresses count (a floating IP's fixed port may run on another host); only
+  // s.ports are wired here (hostpart.ts puts other hosts' in remotePorts).
+  const everyPort = s.remotePorts?.length ? [...s.ports, ...s.remotePorts] : s.ports;
+  const ports = new Map(everyPort.map((p) => [p.id, p]));
 
   const root = emptyNs(ROOT_NS, 'root', '', []);
   const sw = emptyNs(names.switchNs, 'switch', '', SWITCH_SYSCTLS);
@@ -257,7 +260,7 @@ export function buildDesired(s: Snapshot, names: Names, opts: BuildOptions): Des
   const announce: Array<{ networkId: string; ip: string; mac: string; owner: Owner }> = [];
   for (const r of [...s.routers].sort((a, b) => a.id.localeCompare(b.id))) {
     if (!r.adminUp || !claimNs(names.routerNs(r.id), r.id, ownerKey.router(r.id))) continue;
-    const ns = buildRouter(r, s, names, { ports, wired, networks, subnets, errors, wire, portAddrs });
+    const ns = buildRouter(r, s, names, { ports, everyPort, wired, networks, subnets, errors, wire, portAddrs });
     // The metadata proxy listens on 169.254.169.254 in the router (Neutron's redirects there).
     ns.addrs.push({ dev: 'lo', cidr: METADATA_CIDR, owner: ownerKey.router(r.id) });
     metadata.push({ ns: ns.name, via: { routerId: r.id } });
@@ -305,7 +308,7 @@ export function buildDesired(s: Snapshot, names: Names, opts: BuildOptions): Des
     if (!net || dhcp.some((d) => d.networkId === net.id) || !claimNs(nsName, net.id, owner)) continue;
     const addrs = portAddrs(p);
     if (!addrs) continue;
-    const dn = dhcpNetwork(net, s);
+    const dn = dhcpNetwork(net, s, everyPort);
     const meta = needsMetadata(dn);
     const ns = emptyNs(nsName, 'dhcp', net.id, DHCP_SYSCTLS);
     ns.links.push({ name: 'lo', kind: 'loopback', up: true, owner });
@@ -352,7 +355,7 @@ export function buildDesired(s: Snapshot, names: Names, opts: BuildOptions): Des
   const filter = renderFilter(
     {
       filtered,
-      allPorts: s.ports,
+      allPorts: everyPort,
       groups: new Map(s.securityGroups.map((g) => [g.id, g])),
       zones,
       bridges,
@@ -367,7 +370,7 @@ export function buildDesired(s: Snapshot, names: Names, opts: BuildOptions): Des
 }
 
 /** What a network's dnsmasq serves: its subnets and its ports' MACs, addresses and DHCP options. */
-function dhcpNetwork(net: NetworkRec, s: Snapshot): DhcpNetwork {
+function dhcpNetwork(net: NetworkRec, s: Snapshot, everyPort: PortRec[]): DhcpNetwork {
   return {
     id: net.id,
     mtu: net.mtu,
@@ -384,7 +387,7 @@ function dhcpNetwork(net: NetworkRec, s: Snapshot): DhcpNetwork {
         dnsNameservers: x.dnsNameservers,
         hostRoutes: x.hostRoutes,
       })),
-    ports: s.ports
+    ports: everyPort
       .filter((p) => p.networkId === net.id)
       .map((p) => ({ id: p.id, mac: p.mac, deviceOwner: p.deviceOwner, fixedIps: p.fixedIps, extraDhcpOpts: p.extraDhcpOpts })),
   };
@@ -429,6 +432,8 @@ function instanceRoutes(
 
 interface RouterCtx {
   ports: Map<string, PortRec>;
+  /** This host's ports and other hosts' (a router's neighbours may run anywhere). */
+  everyPort: PortRec[];
   wired: Map<string, WiredPort>;
   networks: Map<string, NetworkRec>;
   subnets: Map<string, SubnetRec>;
@@ -454,7 +459,7 @@ function buildRouter(r: RouterRec, s: Snapshot, names: Names, c: RouterCtx): Des
   // router's next ARP retry (a second later).
   const legOf = new Map<string, string>();
   for (const p of interfaces) if (c.wired.has(p.id)) for (const f of p.fixedIps) legOf.set(f.subnetId, names.routerInterface(p.id));
-  for (const p of s.ports) {
+  for (const p of c.everyPort) {
     if (ROUTER_INTERFACE_OWNERS.includes(p.deviceOwner) || p.deviceOwner === ROUTER_GATEWAY_OWNER) continue;
     const mac = parseMac(p.mac);
     // Only unicast addresses can be a neighbour's.

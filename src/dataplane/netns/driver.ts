@@ -9,6 +9,7 @@ import type { NetworkService } from '../../core/network/service.js';
 import { type DataPlaneDriver, Reconciler } from '../driver.js';
 import { type ControlPlane, type MachineSource, storeControlPlane } from './control.js';
 import { buildDesired } from './desired.js';
+import { hostPart } from './hostpart.js';
 import { SwitchFilter } from './filters.js';
 import { linuxKernel } from './linux.js';
 import { DhcpAgent } from './dhcp/agent.js';
@@ -38,6 +39,12 @@ export interface NetnsOptions {
   publicPhysnet: string;
   /** A full pass (read everything back from the kernel) at least this often. */
   resyncMs: number;
+  /**
+   * The host this data plane is (its DHCP agent's ports are bound to it; default this machine's
+   * name), and whether it runs only that host's part of the cloud (hostpart.ts: `pocketstack
+   * agent`) or all of it (`serve`'s local agent: one machine is the whole cloud).
+   */
+  host?: { name: string; only: boolean };
 }
 
 export interface PassStats {
@@ -83,7 +90,7 @@ class PhaseTimer {
  */
 export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
   readonly kind = 'netns';
-  readonly hostname = hostname();
+  readonly hostname: string;
   readonly names: Names;
   /** Ports in ERROR, with the kernel's reason (compute shows it as the server's fault). */
   readonly portErrors = new Map<string, string>();
@@ -119,6 +126,7 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
     machine: NetnsMachine,
   ) {
     this.names = new Names(opts.prefix);
+    this.hostname = opts.host?.name ?? hostname();
     this.kernel = machine.kernel;
     this.processes = machine.processes;
     this.services = machine.services;
@@ -147,7 +155,7 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
   ): Promise<NetnsDataPlane> {
     const why = (await preflight()) ?? (await ensureBrNetfilter()) ?? (machines ? machinePreflight() : null);
     if (why) throw new Error(why);
-    const host = hostname();
+    const host = opts.host?.name ?? hostname();
     const control = storeControlPlane(network, machines, agents ? new DhcpAgent(network, agents, host, log.child({ component: 'dhcp-agent' })) : null);
     let dp: NetnsDataPlane | null = null;
     const dhcp = new DhcpServers(`${runDirOf(opts.prefix)}/dhcp`, log.child({ component: 'dhcp' }));
@@ -406,7 +414,7 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
   async snapshot(): Promise<Snapshot> {
     const snap = await this.control.snapshot();
     for (const fn of this.extenders) await fn(snap);
-    return snap;
+    return this.opts.host?.only ? hostPart(snap, this.opts.host.name) : snap;
   }
 
   // ---------------------------------------------------------------- InstanceHost (compute asks)

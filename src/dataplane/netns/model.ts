@@ -199,6 +199,8 @@ export interface InstanceRec {
   nics?: string[];
   /** The machine (compute's servers); absent for a bare namespace (ports grouped by device). */
   machine?: MachineSpec;
+  /** The host Nova scheduled it to (servers.host); absent for ports grouped by device. */
+  host?: string;
 }
 
 export interface Snapshot {
@@ -220,6 +222,16 @@ export interface Snapshot {
   ndpProxies?: Array<{ id: string; routerId: string; ip: string }>;
   /** Enabled security-group logs. */
   sgLogs?: SgLogRec[];
+  /**
+   * Which hosts' agents hold what is scheduled (agents administratively up, as the server hands
+   * an agent its networks and routers): network → its DHCP agents' hosts, router → its L3 agents' hosts.
+   */
+  placement?: { dhcp: Map<string, string[]>; l3: Map<string, string[]> };
+  /**
+   * Ports other hosts wire (hostPart.ts): never wired or reported on here, but their addresses
+   * still count — remote security groups' members, dnsmasq's hosts, a router's neighbours.
+   */
+  remotePorts?: PortRec[];
 }
 
 // ------------------------------------------------------------------ the kernel, as wanted

@@ -9,7 +9,7 @@ import type { AddressPair, HostRoute, PortForwardingRec, QosRuleRec, RuleRec, Sg
  */
 export async function loadSnapshot(store: Store): Promise<Snapshot> {
   return store.db.transaction().execute(async (q) => {
-    const [networks, subnets, ports, allocs, bindings, groups, rules, groupAddrs, routers, routes, fips, extras] = await Promise.all([
+    const [networks, subnets, ports, allocs, bindings, groups, rules, groupAddrs, routers, routes, fips, extras, placement] = await Promise.all([
       q.selectFrom('networks').select(['id', 'mtu', 'admin_state_up', 'network_type', 'physical_network', 'segmentation_id']).execute(),
       q
         .selectFrom('subnets')
@@ -68,6 +68,7 @@ export async function loadSnapshot(store: Store): Promise<Snapshot> {
       q.selectFrom('router_routes').select(['router_id', 'destination', 'nexthop']).orderBy('router_id').orderBy('position').execute(),
       q.selectFrom('floating_ips').select(['id', 'floating_ip_address', 'fixed_ip_address', 'fixed_port_id', 'router_id', 'status']).execute(),
       loadExtras(q),
+      loadPlacement(q),
     ]);
     const routesOf = new Map<string, HostRoute[]>();
     for (const r of routes) {
@@ -184,8 +185,33 @@ export async function loadSnapshot(store: Store): Promise<Snapshot> {
       conntrackHelpers: extras.conntrackHelpers,
       ndpProxies: extras.ndpProxies,
       sgLogs: extras.sgLogs,
+      placement,
     };
   });
+}
+
+/** Networks' DHCP agents' and routers' L3 agents' hosts (agents that are up: the server hands nothing to a disabled one). */
+async function loadPlacement(q: Q): Promise<NonNullable<Snapshot['placement']>> {
+  const [dhcp, l3] = await Promise.all([
+    q
+      .selectFrom('network_dhcp_agent_bindings')
+      .innerJoin('agents', 'agents.id', 'network_dhcp_agent_bindings.dhcp_agent_id')
+      .select(['network_dhcp_agent_bindings.network_id as id', 'agents.host'])
+      .where('agents.admin_state_up', '=', 1)
+      .execute(),
+    q
+      .selectFrom('router_l3_agent_bindings')
+      .innerJoin('agents', 'agents.id', 'router_l3_agent_bindings.l3_agent_id')
+      .select(['router_l3_agent_bindings.router_id as id', 'agents.host'])
+      .where('agents.admin_state_up', '=', 1)
+      .execute(),
+  ]);
+  const group = (rows: Array<{ id: string; host: string }>) => {
+    const out = new Map<string, string[]>();
+    for (const r of rows) out.set(r.id, [...(out.get(r.id) ?? []), r.host]);
+    return out;
+  };
+  return { dhcp: group(dhcp), l3: group(l3) };
 }
 
 /** What QoS and port forwarding add to a snapshot. */

@@ -1,0 +1,57 @@
+/**
+ * One host's part of the cloud (issue 18): what `pocketstack agent --host NAME` reconciles, as
+ * Neutron's agents on a host are handed only their own — the L2 agent the ports bound to the host
+ * (binding:host_id), the DHCP agent the networks scheduled to it, the L3 agent the routers
+ * scheduled to it — and nova-compute the servers whose host it is.
+ *
+ * Pure: a snapshot in, a narrower snapshot out. What another host holds is left out of everything
+ * this host wires and reports status on (two agents never configure, nor report, the same port),
+ * and kept as `remotePorts` where its addresses still matter here.
+ */
+import { DHCP_OWNER, ROUTER_GATEWAY_OWNER, ROUTER_INTERFACE_OWNERS } from './desired.js';
+import type { InstanceRec, PortRec, Snapshot } from './model.js';
+
+const isRouterPort = (p: PortRec) => p.deviceOwner === ROUTER_GATEWAY_OWNER || ROUTER_INTERFACE_OWNERS.includes(p.deviceOwner);
+const isInstancePort = (p: PortRec) => p.deviceOwner.startsWith('compute:') && p.deviceId !== '';
+
+export function hostPart(s: Snapshot, host: string): Snapshot {
+  const on = (hosts: string[] | undefined) => hosts?.includes(host) ?? false;
+  const routers = s.routers.filter((r) => on(s.placement?.l3.get(r.id)));
+  const routerIds = new Set(routers.map((r) => r.id));
+  const instances: InstanceRec[] | null = s.instances ? s.instances.filter((i) => i.host === host) : null;
+  const instanceIds = new Set(instances?.map((i) => i.id) ?? []);
+
+  // A trunk runs with its parent port: its subports are wired (and bound) on the parent's host.
+  const subports = new Set((s.trunks ?? []).flatMap((t) => t.subports.map((sp) => sp.portId)));
+  const mine = (p: PortRec): boolean => {
+    if (subports.has(p.id)) return false;
+    // A router's legs go where the router runs, whatever their binding says.
+    if (isRouterPort(p)) return routerIds.has(p.deviceId);
+    // A DHCP port is this host's while its network is scheduled to this host's DHCP agent (a
+    // network moved to another agent leaves its port reserved, still bound here until taken).
+    if (p.deviceOwner === DHCP_OWNER) return p.bindingHost === host && on(s.placement?.dhcp.get(p.networkId));
+    // A server's NIC runs with the server (compute's tables), else where it is bound.
+    if (instances && isInstancePort(p)) return instanceIds.has(p.deviceId) && p.bindingHost === host;
+    return p.bindingHost !== '' && p.bindingHost === host;
+  };
+  const local = new Set(s.ports.filter(mine).map((p) => p.id));
+  const trunks = (s.trunks ?? []).filter((t) => local.has(t.portId));
+  for (const t of trunks) for (const sp of t.subports) local.add(sp.portId);
+
+  const ports = s.ports.filter((p) => local.has(p.id));
+  const remotePorts = [...(s.remotePorts ?? []), ...s.ports.filter((p) => !local.has(p.id))];
+  // Only networks with something of this host on them get a bridge here (and, for the public
+  // network, the host leg): a host joins a network when it has a port on it.
+  const used = new Set(ports.map((p) => p.networkId));
+  return {
+    ...s,
+    networks: s.networks.filter((n) => used.has(n.id)),
+    ports,
+    remotePorts,
+    routers,
+    // A floating IP's NAT is its router's; an unassociated one is DOWN wherever it is asked.
+    floatingIps: s.floatingIps.filter((f) => f.routerId === null || routerIds.has(f.routerId)),
+    trunks,
+    instances,
+  };
+}

@@ -1,0 +1,192 @@
+/**
+ * One host's part of the cloud (hostpart.ts): what `pocketstack agent --host` wires and reports
+ * on — ports bound to it, DHCP for networks its DHCP agent holds, routers its L3 agent holds,
+ * servers scheduled to it — and what it leaves to the others but still counts (their addresses).
+ */
+import { describe, expect, it } from 'vitest';
+import { buildDesired } from '../../src/dataplane/netns/desired.js';
+import { hostPart } from '../../src/dataplane/netns/hostpart.js';
+import type { NetworkRec, PortRec, Snapshot, SubnetRec } from '../../src/dataplane/netns/model.js';
+import { Names } from '../../src/dataplane/netns/names.js';
+import { statuses } from '../../src/dataplane/netns/status.js';
+
+const names = new Names('ps');
+const opts = { publicPhysnet: 'public', protocolNames: new Map<number, string>() };
+
+const PUBLIC = 'aaaaaaaa-0000-0000-0000-000000000001';
+const TENANT = 'bbbbbbbb-0000-0000-0000-000000000002';
+const PUB_V4 = 'cccccccc-0000-0000-0000-000000000001';
+const TEN_V4 = 'dddddddd-0000-0000-0000-000000000001';
+const SG = 'eeeeeeee-0000-0000-0000-000000000001';
+const VM1 = '11111111-0000-0000-0000-000000000001';
+const VM2 = '11111111-0000-0000-0000-000000000002';
+const ROUTER = '99999999-0000-0000-0000-000000000001';
+
+const net = (id: string, extra: Partial<NetworkRec> = {}): NetworkRec => ({
+  id,
+  mtu: 1450,
+  adminUp: true,
+  networkType: 'vxlan',
+  physicalNetwork: null,
+  segmentationId: 7,
+  ...extra,
+});
+const subnet = (id: string, networkId: string, cidr: string, gatewayIp: string, enableDhcp = false): SubnetRec => ({
+  id,
+  networkId,
+  ipVersion: 4,
+  cidr,
+  gatewayIp,
+  hostRoutes: [],
+  enableDhcp,
+  dnsNameservers: [],
+  ipv6AddressMode: null,
+  ipv6RaMode: null,
+});
+let macs = 0;
+const port = (id: string, extra: Partial<PortRec> = {}): PortRec => ({
+  id,
+  networkId: TENANT,
+  mac: `fa:16:3e:00:00:${(++macs).toString(16).padStart(2, '0')}`,
+  adminUp: true,
+  status: 'DOWN',
+  deviceId: VM1,
+  deviceOwner: 'compute:nova',
+  bindingHost: 'h1',
+  portSecurity: true,
+  fixedIps: [],
+  allowedAddressPairs: [],
+  securityGroups: [SG],
+  createdAt: '2026-01-01T00:00:00Z',
+  extraDhcpOpts: [],
+  ...extra,
+});
+const ip = (a: string, s = TEN_V4) => [{ subnetId: s, ipAddress: a }];
+
+const P1 = 'p0000000-0000-0000-0000-000000000001';
+const P2 = 'p0000000-0000-0000-0000-000000000002';
+const DHCP1 = 'd0000000-0000-0000-0000-000000000001';
+const DHCP2 = 'd0000000-0000-0000-0000-000000000002';
+const QR = 'r0000000-0000-0000-0000-000000000001';
+const QG = 'r0000000-0000-0000-0000-000000000002';
+
+/** VM1 on h1, VM2 on h2; the tenant network's DHCP on h2 (h1's old port reserved); the router on h2. */
+function cloud(extra: Partial<Snapshot> = {}): Snapshot {
+  return {
+    networks: [net(TENANT), net(PUBLIC, { networkType: 'flat', physicalNetwork: 'public', segmentationId: null })],
+    subnets: [subnet(TEN_V4, TENANT, '10.0.0.0/24', '10.0.0.1', true), subnet(PUB_V4, PUBLIC, '172.24.4.0/24', '172.24.4.1')],
+    ports: [
+      port(P1, { fixedIps: ip('10.0.0.11') }),
+      port(P2, { deviceId: VM2, bindingHost: 'h2', fixedIps: ip('10.0.0.12') }),
+      port(DHCP1, { deviceId: 'reserved_dhcp_port', deviceOwner: 'network:dhcp', bindingHost: 'h1', fixedIps: ip('10.0.0.2'), securityGroups: [] }),
+      port(DHCP2, { deviceId: 'dhcpx-net', deviceOwner: 'network:dhcp', bindingHost: 'h2', fixedIps: ip('10.0.0.3'), securityGroups: [] }),
+      port(QR, { deviceId: ROUTER, deviceOwner: 'network:router_interface', bindingHost: '', fixedIps: ip('10.0.0.1'), securityGroups: [] }),
+      port(QG, {
+        networkId: PUBLIC,
+        deviceId: ROUTER,
+        deviceOwner: 'network:router_gateway',
+        bindingHost: '',
+        fixedIps: ip('172.24.4.10', PUB_V4),
+        securityGroups: [],
+      }),
+    ],
+    securityGroups: [
+      {
+        id: SG,
+        stateful: true,
+        rules: [{ id: 'r1', direction: 'ingress', ethertype: 'IPv4', protocol: null, portMin: null, portMax: null, remoteIpPrefix: null, remoteGroupId: SG }],
+      },
+    ],
+    routers: [{ id: ROUTER, adminUp: true, status: 'ACTIVE', enableSnat: true, gatewayPortId: QG, routes: [] }],
+    floatingIps: [
+      { id: 'f1', floatingIp: '172.24.4.20', fixedIp: '10.0.0.11', portId: P1, routerId: ROUTER, status: 'DOWN' },
+      { id: 'f2', floatingIp: '172.24.4.21', fixedIp: null, portId: null, routerId: null, status: 'ACTIVE' },
+    ],
+    instances: [
+      { id: VM1, host: 'h1', power: 'running', bootGeneration: 1 },
+      { id: VM2, host: 'h2', power: 'running', bootGeneration: 1 },
+    ],
+    placement: { dhcp: new Map([[TENANT, ['h2']]]), l3: new Map([[ROUTER, ['h2']]]) },
+    ...extra,
+  };
+}
+
+describe("one host's part of the cloud", () => {
+  it('h1 runs its own server and wires only its port; another host holds the DHCP and the router', () => {
+    const part = hostPart(cloud(), 'h1');
+    expect(part.instances?.map((i) => i.id)).toEqual([VM1]);
+    expect(part.ports.map((p) => p.id)).toEqual([P1]);
+    expect(part.routers).toEqual([]);
+    // f1's NAT is its router's (on h2); the unassociated one is DOWN wherever asked.
+    expect(part.floatingIps.map((f) => f.id)).toEqual(['f2']);
+    // No bridge for the public network here: nothing of h1's is on it (no host leg either).
+    expect(part.networks.map((n) => n.id)).toEqual([TENANT]);
+    expect(part.remotePorts?.map((p) => p.id).sort()).toEqual([DHCP1, DHCP2, P2, QG, QR].sort());
+
+    const d = buildDesired(part, names, opts);
+    expect(d.instances.map((i) => i.id)).toEqual([VM1]);
+    expect([...d.wired.keys()]).toEqual([P1]);
+    expect(d.dhcp).toEqual([]);
+    expect(d.namespaces.map((n) => n.kind)).toEqual(['instance']);
+    expect(d.root.links).toEqual([]);
+    // VM2 (on h2) is still a member of the remote group VM1's port admits.
+    const rules = [...d.filter.v4.filter.values()].flat().join('\n');
+    expect(rules).toContain('10.0.0.12');
+  });
+
+  it('h2 runs its server, the DHCP server of the network its agent holds, and the router with its floating IPs', () => {
+    const part = hostPart(cloud(), 'h2');
+    expect(part.instances?.map((i) => i.id)).toEqual([VM2]);
+    expect(part.ports.map((p) => p.id).sort()).toEqual([DHCP2, P2, QG, QR].sort());
+    expect(part.floatingIps.map((f) => f.id)).toEqual(['f1', 'f2']);
+    const d = buildDesired(part, names, opts);
+    expect(d.namespaces.map((n) => n.kind).sort()).toEqual(['dhcp', 'instance', 'router']);
+    // dnsmasq knows h1's server too, and the router NATs to it and knows it as a neighbour.
+    expect(d.dhcp[0].network.ports.map((p) => p.id)).toContain(P1);
+    const router = d.namespaces.find((n) => n.kind === 'router')!;
+    expect(router.nat?.fips.map((f) => f.fixed)).toEqual(['10.0.0.11']);
+    expect(router.neighbours?.map((x) => x.ip)).toContain('10.0.0.11');
+    // The public network's host leg is where the router's gateway is.
+    expect(d.root.links.map((l) => l.name)).toEqual([names.hostLeg(PUBLIC)]);
+  });
+
+  it('never reports status on what another host holds', () => {
+    for (const [host, mine] of [
+      ['h1', [P1]],
+      ['h2', [DHCP2, P2, QG, QR]],
+    ] as const) {
+      const part = hostPart(cloud(), host);
+      const s = statuses(part, buildDesired(part, names, opts), new Map(), names);
+      expect(s.ports.map((p) => p.id).sort()).toEqual([...mine].sort());
+      expect(s.routers.map((r) => r.id)).toEqual(host === 'h2' ? [ROUTER] : []);
+    }
+  });
+
+  it('a DHCP port left reserved on this host is served when the network is scheduled here again; a third host has nothing', () => {
+    const moved = hostPart(cloud({ placement: { dhcp: new Map([[TENANT, ['h1']]]), l3: new Map() } }), 'h1');
+    // DHCP1 is reserved (device_id reserved_dhcp_port) but still bound to h1 and the network is h1's: served.
+    expect(moved.ports.map((p) => p.id).sort()).toEqual([DHCP1, P1].sort());
+    expect(moved.routers).toEqual([]);
+    const none = hostPart(cloud(), 'h3');
+    expect([none.ports, none.routers, none.instances, none.networks]).toEqual([[], [], [], []]);
+    expect(buildDesired(none, names, opts).namespaces).toEqual([]);
+  });
+
+  it("a trunk's subports go with its parent's host, even while still bound elsewhere", () => {
+    const SUB = 's0000000-0000-0000-0000-000000000001';
+    const snap = cloud({
+      ports: [...cloud().ports, port(SUB, { deviceId: '', deviceOwner: 'trunk:subport', bindingHost: 'h2', fixedIps: ip('10.0.0.40') })],
+      trunks: [{ id: 't1', portId: P1, adminUp: true, status: 'DOWN', subports: [{ portId: SUB, segmentationId: 100 }] }],
+    });
+    expect(hostPart(snap, 'h1').ports.map((p) => p.id)).toEqual([P1, SUB]);
+    expect(hostPart(snap, 'h1').trunks?.map((t) => t.id)).toEqual(['t1']);
+    expect(hostPart(snap, 'h2').ports.map((p) => p.id)).not.toContain(SUB);
+    expect(hostPart(snap, 'h2').trunks).toEqual([]);
+  });
+
+  it('without compute (ports grouped by device) a device is wired where its ports are bound', () => {
+    const part = hostPart(cloud({ instances: null }), 'h2');
+    expect(part.instances).toBeNull();
+    expect(buildDesired(part, names, opts).instances.map((i) => i.id)).toEqual([VM2]);
+  });
+});
