@@ -201,7 +201,16 @@ if (!fast) {
         pgUrl
           ? logged('api-postgres', 'API tests on PostgreSQL', 'npx', ['vitest', 'run', '--project', 'api', ...only], { POCKETSTACK_TEST_DATABASE_URL: pgUrl })
           : undefined,
-      () => logged('e2e', 'real-client and data-plane tests', 'npx', ['vitest', 'run', '--project', 'e2e', ...only]),
+      // The several-hosts e2e runs its agents on PostgreSQL (a database of its own); the other
+      // e2e suites stay on SQLite.
+      () =>
+        logged(
+          'e2e',
+          'real-client and data-plane tests',
+          'npx',
+          ['vitest', 'run', '--project', 'e2e', ...only],
+          pgUrl ? { POCKETSTACK_E2E_POSTGRES_URL: pgUrl } : {},
+        ),
     ],
     noTempest
       ? []
