@@ -156,7 +156,7 @@ export interface OperationOwner {
 
 /**
  * Changes across processes (issue 18): on PostgreSQL every transaction that recorded changes also
- * sends them with NOTIFY on this channel, so that agents on other hosts (`pocketstack agent`)
+ * sends them with NOTIFY on this channel (an API operation's when it ends: see `run`), so that agents on other hosts (`pocketstack agent`)
  * hear what an API server committed, as Neutron's agents hear the server's RPC casts. What is
  * sent is only what identifies a change — kind, id, project id, op —, never an object's content:
  * a listener reads the store for the rest, and no secret ever travels in a notification (which
@@ -251,6 +251,11 @@ export class UnitOfWork {
     // Keyed so that a change recorded twice (a port deleted with its router) is published once.
     let changes = new Map<string, Change>();
     let effects: Array<() => void> = [];
+    // An API caller's changes reach other processes when its operation ends, as they reach this
+    // one's (an agent elsewhere must not make a create answer ACTIVE either); a notification sent
+    // after the commit can be lost with the process, which agents' periodic resyncs make up for.
+    // Anything else sends them with its transaction: at its commit, never if it rolls back.
+    const deferred = owner?.operation !== undefined;
     const out = await this.store.tx(async (trx) => {
       changes = new Map();
       effects = [];
@@ -264,11 +269,14 @@ export class UnitOfWork {
         forUpdate: (qb) => this.store.forUpdate(qb),
       });
       // Other processes hear of it at commit, with the transaction (nothing if it rolls back).
-      if (changes.size) await this.store.notify(trx, CHANGE_CHANNEL, encodeChanges(this.origin, [...changes.values()]));
+      if (changes.size && !deferred) await this.store.notify(trx, CHANGE_CHANNEL, encodeChanges(this.origin, [...changes.values()]));
       return result;
     });
     const done = () => {
       this.changes.publish([...changes.values()]);
+      if (deferred && changes.size) {
+        void this.store.notify(this.store.db, CHANGE_CHANNEL, encodeChanges(this.origin, [...changes.values()])).catch(() => undefined);
+      }
       for (const effect of effects) effect();
     };
     if (owner?.operation) owner.operation.defer(done);

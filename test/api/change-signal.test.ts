@@ -4,7 +4,7 @@
  * server commits. Each side here is a Store and UnitOfWork of its own, as two processes have.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Change, ChangeBus, UnitOfWork } from '../../src/core/work.js';
+import { type Change, ChangeBus, Operation, UnitOfWork } from '../../src/core/work.js';
 import type { ChannelListener } from '../../src/store/db.js';
 import { Store } from '../../src/store/db.js';
 import { migrate } from '../../src/store/migrate.js';
@@ -72,6 +72,17 @@ describe.skipIf(!PG)(
         { kind: 'port', id: 'x1', projectId: null, op: 'status' },
       ]);
       expect(heardByWriter.map((c) => `${c.kind}/${c.id}`)).toEqual(['network/n1', 'port/x1']);
+    });
+
+    it("holds an API caller's changes until its operation ends, as this process's own bus does", async () => {
+      const before = heardByReader.length;
+      const operation = new Operation();
+      await writer.run(async (w) => w.changed('port', 'op1', 'p1', 'create'), { operation });
+      await new Promise((r) => setTimeout(r, 300));
+      expect(heardByReader.length).toBe(before);
+      operation.end();
+      await until(() => heardByReader.length > before);
+      expect(heardByReader.slice(before)).toEqual([{ kind: 'port', id: 'op1', projectId: 'p1', op: 'create' }]);
     });
 
     it('sends nothing for a transaction that rolled back', async () => {
