@@ -117,6 +117,12 @@ describe("every host's agents", () => {
     );
     expect(hosting.map((a) => a.id)).toEqual([l3.id]);
     expect((await demo.get(`/v2.0/routers/${router.id}`)).body.router.availability_zones).toEqual(['nova']);
+    // The agent binds the interface to its host, and the port comes up (Tempest's test_router_interface_status).
+    const intf = await until(
+      async () => ((await admin.get(`/v2.0/ports?device_id=${router.id}`)).body.ports as Array<Record<string, unknown>>)[0],
+      (p) => p?.status === 'ACTIVE',
+    );
+    expect(intf).toMatchObject({ device_owner: 'network:router_interface', status: 'ACTIVE', 'binding:host_id': l3.host, 'binding:vif_type': 'bridge' });
     const on = (await admin.get(`/v2.0/agents/${l3.id}/l3-routers`)).body.routers;
     expect(on.map((r: { id: string }) => r.id)).toContain(router.id);
     expect(on.find((r: { id: string }) => r.id === router.id)).toMatchObject({ name: 'l3-sched', project_id: router.project_id });

@@ -15,12 +15,19 @@ import { type GoldenCallers, Replay, type ReplayOptions, expectReplay, goldenCal
  */
 const FIP_STATUS = 'status ACTIVE and its revision (PocketStack acts as the L3 agent) where the agentless reference stays DOWN';
 
+/** The reference Neutron ran no L3 agent: nothing bound its router ports to a host. */
+const NO_L3_AGENT =
+  "status and revision_number: the fixture's Neutron ran no L3 agent, so its interface port stayed DOWN; PocketStack's L3 agent binds router ports to its host (l3_rpc _ensure_host_set_on_ports) and they come up ACTIVE, revised by the binding and the status";
+
 const SERVED: Record<string, Record<string, string>> = {
   networks: {},
   subnets: {},
   ports: {},
   'security-groups': {},
-  routers: {},
+  routers: {
+    'interface port': NO_L3_AGENT,
+    'router ports': NO_L3_AGENT,
+  },
   floatingips: {
     show: FIP_STATUS,
     'blank update': FIP_STATUS,

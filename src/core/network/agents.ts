@@ -12,14 +12,17 @@
  * is admin-only (Neutron's default policy).
  */
 import { createHash, randomUUID } from 'node:crypto';
+import { sql } from 'kysely';
 import { fromJson } from '../../store/db.js';
 import type { Q, Store } from '../../store/db.js';
 import type { AgentsTable } from '../../store/schema.js';
 import { boolFromString, strictBoolFromString } from '../../util/bool.js';
 import { isDict } from '../../util/json.js';
+import { isoSeconds } from '../../util/time.js';
 import type { RequestContext } from '../context.js';
 import { DomainError, badRequest, conflict, notFound } from '../errors.js';
 import type { Change, ChangeBus, UnitOfWork, Work } from '../work.js';
+import { bindingOf } from './ports.js';
 import { type AvailabilityZoneView, DHCP_AGENT_TYPE, L3_AGENT_TYPE, listAvailabilityZones } from './zones.js';
 
 /** neutron_lib's DEVICE_ID_RESERVED_DHCP_PORT. */
@@ -289,7 +292,11 @@ export class Agents {
         .where('router_l3_agent_bindings.router_id', '=', routerId)
         .where('agents.admin_state_up', '=', 1)
         .executeTakeFirst();
-      if (hosted) return;
+      if (hosted) {
+        // An update of a hosted router (an interface added) reaches its agent, which binds the new port.
+        await bindRouterPorts(w, routerId);
+        return;
+      }
       // A binding left on a disabled agent keeps binding_index 1: Neutron schedules no second one.
       const any = await w.trx.selectFrom('router_l3_agent_bindings').select('l3_agent_id').where('router_id', '=', routerId).executeTakeFirst();
       if (any) return;
@@ -297,6 +304,7 @@ export class Agents {
       if (!agent) return;
       await w.trx.insertInto('router_l3_agent_bindings').values({ router_id: routerId, l3_agent_id: agent.id, binding_index: 1 }).execute();
       w.changed('router', routerId, router.project_id, 'status');
+      await bindRouterPorts(w, routerId);
     });
   }
 
@@ -512,6 +520,7 @@ export class Agents {
       }
       await w.trx.insertInto('router_l3_agent_bindings').values({ router_id: router.id, l3_agent_id: agentId, binding_index: 1 }).execute();
       w.changed('router', router.id, router.project_id, 'status');
+      await bindRouterPorts(w, router.id);
     }, ctx);
   }
 
@@ -529,6 +538,48 @@ export class Agents {
       w.changed('router', router.id, router.project_id, 'status');
     }, ctx);
   }
+}
+
+/**
+ * The L3 agent hosting a router binds the router's ports (gateway, interfaces) to its host as it
+ * syncs the router (l3_rpc.L3RpcCallback._ensure_host_set_on_ports); bound, they plug in like any
+ * port and the L2 agent reports them up. Ports already bound to that host are left alone.
+ */
+async function bindRouterPorts(w: Work, routerId: string): Promise<void> {
+  const agent = await w.trx
+    .selectFrom('router_l3_agent_bindings')
+    .innerJoin('agents', 'agents.id', 'router_l3_agent_bindings.l3_agent_id')
+    .select('agents.host')
+    .where('router_l3_agent_bindings.router_id', '=', routerId)
+    .where('agents.admin_state_up', '=', 1)
+    .orderBy('router_l3_agent_bindings.binding_index')
+    .executeTakeFirst();
+  if (!agent) return;
+  const ports = await w.trx
+    .selectFrom('ports')
+    .innerJoin('router_ports', 'router_ports.port_id', 'ports.id')
+    .select(['ports.id', 'ports.project_id'])
+    .where('router_ports.router_id', '=', routerId)
+    .where('ports.binding_host_id', '!=', agent.host)
+    .execute();
+  if (!ports.length) return;
+  const b = bindingOf(agent.host);
+  await w.trx
+    .updateTable('ports')
+    .set({
+      binding_host_id: agent.host,
+      binding_vif_type: b.vif_type,
+      binding_vif_details: JSON.stringify(b.vif_details),
+      revision_number: sql`revision_number + 1`,
+      updated_at: isoSeconds(),
+    })
+    .where(
+      'id',
+      'in',
+      ports.map((p) => p.id),
+    )
+    .execute();
+  for (const p of ports) w.changed('port', p.id, p.project_id, 'update');
 }
 
 async function routerRow(q: Q, routerId: string): Promise<{ id: string; project_id: string }> {

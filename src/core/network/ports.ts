@@ -457,7 +457,7 @@ async function releaseAllocations(trx: Tx, portId: string, keepKeys: Set<string>
   }
 }
 
-function bindingOf(host: string): { vif_type: string; vif_details: Record<string, unknown> } {
+export function bindingOf(host: string): { vif_type: string; vif_details: Record<string, unknown> } {
   // A bound port plugs into a Linux bridge of the network (ML2/linuxbridge's vif type).
   return host ? { vif_type: 'bridge', vif_details: { connectivity: 'l2', port_filter: true } } : { vif_type: 'unbound', vif_details: {} };
 }
