@@ -1,6 +1,7 @@
 import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, expect } from 'vitest';
 import { teardown } from '../../src/dataplane/netns/down.js';
+import { run } from '../../src/dataplane/netns/exec.js';
 import type { NetnsDataPlane } from '../../src/dataplane/netns/driver.js';
 import { Names } from '../../src/dataplane/netns/names.js';
 import { type Client, type TestCloud, serviceClients, startCloud } from './cloud.js';
@@ -124,7 +125,23 @@ export async function bootServer(
   expect(res.status).toBe(202);
   const server = await waitServer(s, res.body.server.id, opts.want ?? 'ACTIVE');
   const port = (await s.admin.get(`/v2.0/ports?device_id=${server.id}`)).body.ports[0];
-  return { id: server.id, ns: names.instanceNs(server.id), ip: port.fixed_ips[0].ip_address, port };
+  const vm = { id: server.id, ns: names.instanceNs(server.id), ip: port.fixed_ips[0].ip_address, port };
+  if (server.status === 'ACTIVE' && !vm.ip.includes(':')) await waitGuestAddress(vm);
+  return vm;
+}
+
+/**
+ * ACTIVE is Nova's word that the machine runs; its address is the guest's own to configure (its
+ * init asks DHCP), as on a cloud a user waits for ping or ssh before connecting. Tests that
+ * connect to or from a server start once the guest has its IPv4 address.
+ */
+async function waitGuestAddress(vm: { ns: string; ip: string }): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    const r = await run('ip', ['-n', vm.ns, '-o', '-4', 'addr', 'show'], { allowFail: true });
+    if (r.stdout.includes(` ${vm.ip}/`)) return;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  throw new Error(`the guest in ${vm.ns} did not configure ${vm.ip} within 20 s`);
 }
 
 /** A tenant network with one IPv4 subnet. */
