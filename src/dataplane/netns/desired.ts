@@ -37,7 +37,8 @@ export interface BuildOptions {
 
 export const ROUTER_INTERFACE_OWNERS = ['network:router_interface', 'network:router_interface_distributed', 'network:ha_router_replicated_interface'];
 export const ROUTER_GATEWAY_OWNER = 'network:router_gateway';
-const isInstancePort = (p: PortRec) => p.deviceOwner.startsWith('compute:') && p.deviceId !== '' && p.bindingHost !== '';
+/** A server's NIC: a compute-owned port of a device, bound to a host. */
+export const isInstancePort = (p: PortRec) => p.deviceOwner.startsWith('compute:') && p.deviceId !== '' && p.bindingHost !== '';
 /** VIP ports of load balancers: Octavia's (v2) and Neutron LBaaS v1's. */
 export const LOAD_BALANCER_OWNERS = ['Octavia', 'neutron:LOADBALANCER'];
 const isLoadBalancerPort = (p: PortRec) => LOAD_BALANCER_OWNERS.includes(p.deviceOwner) && p.deviceId !== '';
@@ -260,7 +261,7 @@ export function buildDesired(s: Snapshot, names: Names, opts: BuildOptions): Des
   const announce: Array<{ networkId: string; ip: string; mac: string; owner: Owner }> = [];
   for (const r of [...s.routers].sort((a, b) => a.id.localeCompare(b.id))) {
     if (!r.adminUp || !claimNs(names.routerNs(r.id), r.id, ownerKey.router(r.id))) continue;
-    const ns = buildRouter(r, s, names, { ports, everyPort, wired, networks, subnets, errors, wire, portAddrs });
+    const ns = buildRouter(r, s, names, { ports, wired, networks, subnets, errors, wire, portAddrs });
     // The metadata proxy listens on 169.254.169.254 in the router (Neutron's redirects there).
     ns.addrs.push({ dev: 'lo', cidr: METADATA_CIDR, owner: ownerKey.router(r.id) });
     metadata.push({ ns: ns.name, via: { routerId: r.id } });
@@ -431,9 +432,8 @@ function instanceRoutes(
 }
 
 interface RouterCtx {
-  ports: Map<string, PortRec>;
   /** This host's ports and other hosts' (a router's neighbours may run anywhere). */
-  everyPort: PortRec[];
+  ports: Map<string, PortRec>;
   wired: Map<string, WiredPort>;
   networks: Map<string, NetworkRec>;
   subnets: Map<string, SubnetRec>;
@@ -459,7 +459,7 @@ function buildRouter(r: RouterRec, s: Snapshot, names: Names, c: RouterCtx): Des
   // router's next ARP retry (a second later).
   const legOf = new Map<string, string>();
   for (const p of interfaces) if (c.wired.has(p.id)) for (const f of p.fixedIps) legOf.set(f.subnetId, names.routerInterface(p.id));
-  for (const p of c.everyPort) {
+  for (const p of c.ports.values()) {
     if (ROUTER_INTERFACE_OWNERS.includes(p.deviceOwner) || p.deviceOwner === ROUTER_GATEWAY_OWNER) continue;
     const mac = parseMac(p.mac);
     // Only unicast addresses can be a neighbour's.

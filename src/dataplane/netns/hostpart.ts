@@ -8,11 +8,10 @@
  * this host wires and reports status on (two agents never configure, nor report, the same port),
  * and kept as `remotePorts` where its addresses still matter here.
  */
-import { DHCP_OWNER, ROUTER_GATEWAY_OWNER, ROUTER_INTERFACE_OWNERS } from './desired.js';
+import { DHCP_OWNER, ROUTER_GATEWAY_OWNER, ROUTER_INTERFACE_OWNERS, isInstancePort } from './desired.js';
 import type { InstanceRec, PortRec, Snapshot } from './model.js';
 
 const isRouterPort = (p: PortRec) => p.deviceOwner === ROUTER_GATEWAY_OWNER || ROUTER_INTERFACE_OWNERS.includes(p.deviceOwner);
-const isInstancePort = (p: PortRec) => p.deviceOwner.startsWith('compute:') && p.deviceId !== '';
 
 export function hostPart(s: Snapshot, host: string): Snapshot {
   const on = (hosts: string[] | undefined) => hosts?.includes(host) ?? false;
