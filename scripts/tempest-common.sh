@@ -65,6 +65,9 @@ pocketstack_start() {
   if [ -f "$ROOT/dist/cli/main.js" ]; then serve=("$ROOT/bin/pocketstack" serve); else serve=(node --import tsx "$ROOT/src/cli/main.ts" serve); fi
   (
     cd "$ROOT" || exit 2
+    # Nova places servers by its host's capacity (VCPU at cpu_allocation_ratio 4.0): Tempest's
+    # concurrent workers keep more servers than a 2-CPU machine holds; a host sized as a gate node.
+    export POCKETSTACK_HOST_VCPUS=${POCKETSTACK_HOST_VCPUS:-16}
     export POCKETSTACK_IDENTITY_PORT=$P_ID POCKETSTACK_NETWORK_PORT=$P_NET POCKETSTACK_COMPUTE_PORT=$P_COMP \
       POCKETSTACK_IMAGE_PORT=$P_IMG POCKETSTACK_LOAD_BALANCER_PORT=$P_LB POCKETSTACK_KEY_MANAGER_PORT=$P_KM
     exec "${serve[@]}" --data-dir "$DATA_DIR" --log-level "${POCKETSTACK_LOG_LEVEL:-warn}" "$@" > "$DATA_DIR/server.log" 2>&1

@@ -70,6 +70,13 @@ export interface Config {
   /** Neutron's `report_interval` (s): how often agents report their state (POCKETSTACK_REPORT_INTERVAL). */
   reportInterval: number;
   /**
+   * What this host's nova-compute reports of it (os-hypervisors; what the scheduler places by):
+   * this machine's CPUs, memory and data directory's disk where unset. `pocketstack agent
+   * --vcpus N --memory-mb M --disk-gb G` (simulated lab hosts can be small), or
+   * POCKETSTACK_HOST_VCPUS, POCKETSTACK_HOST_MEMORY_MB, POCKETSTACK_HOST_DISK_GB.
+   */
+  hostCapacity: { vcpus?: number; memoryMb?: number; diskGb?: number };
+  /**
    * Accepted and ignored (`--run-user-data` of earlier versions): user_data now always runs, as
    * root inside the instance's own namespaces, never on the host.
    */
@@ -90,6 +97,7 @@ export interface Config {
 }
 
 const int = (v: string | undefined, d: number): number => (v === undefined || v === '' ? d : Number.parseInt(v, 10));
+const optInt = (v: string | undefined): number | undefined => (v === undefined || v === '' ? undefined : Number.parseInt(v, 10));
 
 /** `physnet1:100:199,physnet2` as ML2's network_vlan_ranges. */
 function parseVlanRanges(text: string): Config['vlanRanges'] {
@@ -141,6 +149,11 @@ export function loadConfig(overrides: Partial<Config> = {}, env: NodeJS.ProcessE
     localAgent: env.POCKETSTACK_LOCAL_AGENT === undefined || env.POCKETSTACK_LOCAL_AGENT === '' || boolFromString(env.POCKETSTACK_LOCAL_AGENT),
     agentDownTime: int(env.POCKETSTACK_AGENT_DOWN_TIME, AGENT_DOWN_TIME_S),
     reportInterval: int(env.POCKETSTACK_REPORT_INTERVAL, REPORT_INTERVAL_S),
+    hostCapacity: {
+      vcpus: optInt(env.POCKETSTACK_HOST_VCPUS),
+      memoryMb: optInt(env.POCKETSTACK_HOST_MEMORY_MB),
+      diskGb: optInt(env.POCKETSTACK_HOST_DISK_GB),
+    },
     runUserData: boolFromString(env.POCKETSTACK_RUN_USER_DATA),
     instanceIdBase: int(env.POCKETSTACK_INSTANCE_ID_BASE, 1_000_000_000),
     imageSizeCap: int(env.POCKETSTACK_IMAGE_SIZE_CAP, 1024 ** 4),

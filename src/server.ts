@@ -15,6 +15,7 @@ import type { Config } from './config.js';
 import { buildCatalog, serviceUrl } from './core/catalog.js';
 import { GuestMetadata } from './core/compute/guest/service.js';
 import { ComputeManager } from './core/compute/manager.js';
+import { type ComputeHost, machineCapacity, startComputeHost } from './core/compute/nodes.js';
 import { ComputeService } from './core/compute/service.js';
 import { type RequestContext, systemContext } from './core/context.js';
 import { ImageService } from './core/image/service.js';
@@ -226,6 +227,7 @@ export class Cloud {
   private timers: NodeJS.Timeout[] = [];
   private listener: ChannelListener | null = null;
   private dataPlaneStarted = false;
+  private computeHost: ComputeHost | null = null;
 
   private constructor(
     readonly config: Config,
@@ -318,6 +320,7 @@ export class Cloud {
       dataDir: config.dataDir,
       hostname: config.agentHost,
       instanceHost: config.dataplane === 'netns',
+      hostCapacity: config.hostCapacity,
     });
     const computeManager = new ComputeManager(compute, changes, log.child({ component: 'compute-manager' }), {
       buildTimeoutMs: 300_000,
@@ -569,12 +572,19 @@ export class Cloud {
       onError: (err) => this.log.warn({ reason: err.message }, 'lost the connection that hears changes; opening it again'),
     });
     await this.reportAgents();
+    // Its host is a nova-compute host too: registered, its capacity reported, heartbeating.
+    this.computeHost = await startComputeHost(network.uow, {
+      host: this.config.agentHost,
+      capacity: machineCapacity(this.config.dataDir, this.config.hostCapacity),
+      onError: (err) => this.log.warn({ err }, 'nova-compute heartbeat failed (the next one tries again)'),
+    });
     await dataplane.start();
     this.dataPlaneStarted = true;
   }
 
   async close(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
+    this.computeHost?.stop();
     await this.listener?.close();
     this.services.agents.detach();
     await this.services.lbEngine.stop();

@@ -38,6 +38,8 @@ agent options:
   --dataplane-prefix XY  netns: two characters starting this agent's namespaces and host links (default ps)
   --data-dir DIR      where this host keeps instances' disks and logs (default ./.pocketstack)
   --log-level LEVEL   trace|debug|info|warn|error (default info)
+  --vcpus N, --memory-mb M, --disk-gb G  what this host's nova-compute reports (os-hypervisors,
+                      the scheduler; default this machine's CPUs, memory and data directory's disk)
   Liveness: POCKETSTACK_REPORT_INTERVAL (s, Neutron's report_interval, 30) here, and
   POCKETSTACK_AGENT_DOWN_TIME (s, agent_down_time, 75) on the servers.
 
@@ -124,6 +126,13 @@ function stopOnSignals(cloud: Cloud, log: pino.Logger): void {
   process.on('SIGTERM', () => void stop('SIGTERM'));
 }
 
+/** A capacity flag: a whole number ≥ 0, or undefined when not given. */
+function wholeNumber(flag: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  if (!/^\d+$/.test(v)) throw new Error(`${flag} needs a whole number, not '${v}'`);
+  return Number(v);
+}
+
 /** `pocketstack agent`: one host's agents, against the PostgreSQL store the servers share. */
 async function agent(argv: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -135,10 +144,19 @@ async function agent(argv: string[]): Promise<void> {
       'dataplane-prefix': { type: 'string' },
       'data-dir': { type: 'string' },
       'log-level': { type: 'string' },
+      vcpus: { type: 'string' },
+      'memory-mb': { type: 'string' },
+      'disk-gb': { type: 'string' },
     },
   });
   const overrides: Partial<Config> = {};
   if (values.host) overrides.agentHost = values.host;
+  const env = loadConfig().hostCapacity;
+  overrides.hostCapacity = {
+    vcpus: wholeNumber('--vcpus', values.vcpus) ?? env.vcpus,
+    memoryMb: wholeNumber('--memory-mb', values['memory-mb']) ?? env.memoryMb,
+    diskGb: wholeNumber('--disk-gb', values['disk-gb']) ?? env.diskGb,
+  };
   if (values.database) overrides.databaseUrl = values.database;
   if (values.dataplane) overrides.dataplane = values.dataplane as Config['dataplane'];
   if (values['dataplane-prefix']) overrides.dataplanePrefix = values['dataplane-prefix'];

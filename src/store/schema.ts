@@ -652,6 +652,16 @@ export interface ComputeServicesTable {
   updated_at: string | null;
 }
 
+/** A nova-compute host's compute node (migration 0110): the capacity its host reports. */
+export interface ComputeNodesTable {
+  host: string;
+  vcpus: number;
+  memory_mb: number;
+  local_gb: number;
+  created_at: string;
+  updated_at: string;
+}
+
 export interface ComputeQuotaClassesTable {
   class_name: string;
   resource: string;
@@ -1445,6 +1455,7 @@ export interface DB {
   aggregate_hosts: AggregateHostsTable;
   aggregate_metadata: AggregateMetadataTable;
   compute_services: ComputeServicesTable;
+  compute_nodes: ComputeNodesTable;
   server_tombstones: ServerTombstonesTable;
   compute_quota_classes: ComputeQuotaClassesTable;
   images: ImagesTable;

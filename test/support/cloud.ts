@@ -74,6 +74,10 @@ export async function startCloud(opts: StartOptions = {}): Promise<TestCloud> {
       // Server actions complete at the manager's next pass (tests that want the transitional
       // status visible set this themselves).
       computeActionMs: 0,
+      // The test cloud's compute node is sized as a whole, fixed machine (not this 2-CPU one,
+      // where Nova's placement would hold 8 VCPU): suites boot many servers and resize to
+      // m1.large; tests of capacity register hosts of their own size.
+      hostCapacity: { vcpus: 16, memoryMb: 65536, diskGb: 1000 },
       ...(ports ? { ports } : {}),
       ...opts.config,
     },

@@ -51,15 +51,15 @@ export function hypervisorView(v: ApiVersion, h: Hypervisor, detail: boolean, wi
       Object.assign(out, {
         vcpus: h.vcpus,
         memory_mb: h.memoryMb,
-        local_gb: 0,
+        local_gb: h.localGb,
         vcpus_used: h.vcpusUsed,
         memory_mb_used: h.memoryMbUsed,
         local_gb_used: h.localGbUsed,
         free_ram_mb: h.memoryMb - h.memoryMbUsed,
-        free_disk_gb: -h.localGbUsed,
+        free_disk_gb: h.localGb - h.localGbUsed,
         current_workload: 0,
         running_vms: h.runningVms,
-        disk_available_least: 0,
+        disk_available_least: h.localGb - h.localGbUsed,
         cpu_info: v.gte('2.28') ? {} : '{}',
       });
     } else {

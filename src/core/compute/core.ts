@@ -28,6 +28,8 @@ export interface ComputeOptions {
   instanceHost: boolean;
   /** How long a build waits for its ports to come up (Nova's vif_plugging_timeout). */
   buildTimeoutMs?: number;
+  /** What this host's compute node reports, where not this machine's own (nodes.ts). */
+  hostCapacity?: { vcpus?: number; memoryMb?: number; diskGb?: number };
 }
 
 /** The flavor a server was booted with (Nova keeps this copy on the instance). */

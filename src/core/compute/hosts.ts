@@ -3,11 +3,11 @@
  * resources (total, used now, used by its servers, per project), and the host actions — which
  * the libvirt driver does not implement (enable/disable, maintenance, power: 501), as here.
  */
-import { cpus, totalmem } from 'node:os';
 import type { RequestContext } from '../context.js';
 import type { UnitOfWork } from '../work.js';
 import { DEFAULT_AZ, INTERNAL_AZ, hostZones } from './aggregates.js';
 import { novaNotFound, novaNotImplemented } from './errors.js';
+import { computeNodes } from './nodes.js';
 import { adminOnly } from './policy.js';
 import type { ComputeServices } from './services.js';
 
@@ -65,8 +65,10 @@ export class OsHosts {
       disk_gb: list.reduce((a, f) => a + f.disk + (f.ephemeral ?? 0), 0),
     });
     const used = sum(flavors);
+    // The host's compute node (what it reported: nodes.ts).
+    const node = (await computeNodes(this.uow.store.db)).get(host);
     const out: HostResource[] = [
-      { host, project: '(total)', cpu: cpus().length, memory_mb: Math.floor(totalmem() / 1024 / 1024), disk_gb: 0 },
+      { host, project: '(total)', cpu: node?.vcpus ?? 0, memory_mb: node?.memory_mb ?? 0, disk_gb: node?.local_gb ?? 0 },
       { host, project: '(used_now)', cpu: used.cpu, memory_mb: used.memory_mb + 512, disk_gb: used.disk_gb },
       { host, project: '(used_max)', ...used },
     ];

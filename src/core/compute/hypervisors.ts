@@ -1,14 +1,18 @@
 /**
- * os-hypervisors: the compute node of each nova-compute service — this machine, with its real
- * CPUs, memory and uptime, and what servers use of it. Its id is 1 (its uuid from 2.53).
+ * os-hypervisors: the compute node of each nova-compute service — the capacity its host reported
+ * (nodes.ts: this machine's for `serve`, each agent's own for `pocketstack agent --host`), and
+ * what is allocated of it (placement.ts: the servers on it and those moving off it). The API
+ * server's own node has id 1 (its uuid from 2.53); the others their service's id.
  */
-import { cpus, loadavg, totalmem, uptime } from 'node:os';
+import { loadavg, uptime } from 'node:os';
 import type { Store } from '../../store/db.js';
 import type { ComputeServicesTable, ServersTable } from '../../store/schema.js';
 import type { RequestContext } from '../context.js';
 import { novaBadRequest, novaNotFound } from './errors.js';
 import { adminOnly } from './policy.js';
 import { type ComputeServices, serviceIsUp } from './services.js';
+import { computeNodes } from './nodes.js';
+import { RESERVED_HOST_MEMORY_MB, hostUsage } from './placement.js';
 import { stableUuid } from './uuids.js';
 
 export interface Hypervisor {
@@ -18,6 +22,7 @@ export interface Hypervisor {
   host: string;
   vcpus: number;
   memoryMb: number;
+  localGb: number;
   vcpusUsed: number;
   /** What servers use, plus the 512 MB Nova reserves for the host (reserved_host_memory_mb). */
   memoryMbUsed: number;
@@ -67,24 +72,31 @@ export class Hypervisors {
     private readonly services: ComputeServices,
   ) {}
 
-  /** Every compute node: one per nova-compute service (a deleted service takes its node along). */
+  /** Every compute node: one per nova-compute service that reported one (a deleted service takes its node along). */
   private async nodes(withServers: boolean): Promise<Hypervisor[]> {
     const svcs = (await this.services.all()).filter((s) => s.binary === 'nova-compute');
+    const nodes = await computeNodes(this.store.db);
+    const usage = await hostUsage(this.store.db);
     const out: Hypervisor[] = [];
     for (const service of svcs) {
-      const servers: ServersTable[] = await this.store.db.selectFrom('servers').selectAll().where('host', '=', service.host).orderBy('internal_id').execute();
-      const used = servers.map((s) => JSON.parse(s.flavor) as { vcpus: number; ram: number; disk: number });
+      const node = nodes.get(service.host);
+      if (!node) continue;
+      const servers: ServersTable[] = withServers
+        ? await this.store.db.selectFrom('servers').selectAll().where('host', '=', service.host).orderBy('internal_id').execute()
+        : [];
+      const used = usage.get(service.host);
       out.push({
         id: service.host === this.services.hostname ? 1 : service.id,
         uuid: nodeUuid(service.host),
         hostname: service.host,
         host: service.host,
-        vcpus: cpus().length,
-        memoryMb: Math.floor(totalmem() / 1024 / 1024),
-        vcpusUsed: used.reduce((a, f) => a + f.vcpus, 0),
-        memoryMbUsed: used.reduce((a, f) => a + f.ram, 0) + 512,
-        localGbUsed: used.reduce((a, f) => a + f.disk, 0),
-        runningVms: used.length,
+        vcpus: node.vcpus,
+        memoryMb: node.memory_mb,
+        localGb: node.local_gb,
+        vcpusUsed: used?.vcpus ?? 0,
+        memoryMbUsed: (used?.memoryMb ?? 0) + RESERVED_HOST_MEMORY_MB,
+        localGbUsed: used?.diskGb ?? 0,
+        runningVms: used?.instances ?? 0,
         service,
         up: serviceIsUp(service),
         servers: withServers ? servers.map((s) => ({ name: `instance-${s.internal_id.toString(16).padStart(8, '0')}`, uuid: s.id })) : [],
@@ -136,15 +148,15 @@ export class Hypervisors {
       count: nodes.length,
       vcpus: sum((n) => n.vcpus),
       memory_mb: sum((n) => n.memoryMb),
-      local_gb: 0,
+      local_gb: sum((n) => n.localGb),
       vcpus_used: sum((n) => n.vcpusUsed),
       memory_mb_used: sum((n) => n.memoryMbUsed),
       local_gb_used: sum((n) => n.localGbUsed),
       free_ram_mb: sum((n) => n.memoryMb - n.memoryMbUsed),
-      free_disk_gb: sum((n) => -n.localGbUsed),
+      free_disk_gb: sum((n) => n.localGb - n.localGbUsed),
       current_workload: 0,
       running_vms: sum((n) => n.runningVms),
-      disk_available_least: 0,
+      disk_available_least: sum((n) => n.localGb - n.localGbUsed),
     };
   }
 }

@@ -16,6 +16,7 @@ import type { InstanceReport, InstanceReports } from './host.js';
 import { finishEvent, startEvent } from './instance-actions.js';
 import { type MigrationType, recordMigration, updateMigration } from './migrations.js';
 import { DEVICE_OWNER, allocatePorts, allocationFailure, bindPorts } from './network.js';
+import { flavorResources } from './placement.js';
 import { NoValidHost, selectHost } from './scheduler.js';
 import type { Snapshots } from './snapshots.js';
 import { POWER, TASK, VM } from './states.js';
@@ -113,6 +114,7 @@ export class ServerLifecycle implements InstanceReports {
     const group = groupId ? await this.store.db.selectFrom('server_groups').selectAll().where('id', '=', groupId).executeTakeFirst() : null;
     return selectHost(this.store.db, {
       serverId: row.id,
+      resources: flavorResources(row.new_flavor ?? row.flavor),
       zone: row.pinned_az,
       forcedHost: sys.forced_host ?? null,
       requestedHost: extra.requestedHost ?? sys.requested_host ?? null,

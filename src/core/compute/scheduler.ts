@@ -1,24 +1,43 @@
 /**
- * nova-scheduler over the hosts this cloud has (one nova-compute service per host): the filters
- * that can say no without placement — ComputeFilter (service enabled and up), AvailabilityZone,
- * ServerGroupAffinity/AntiAffinity (with max_server_per_host), the hosts a move must leave — and
- * Nova's NoValidHost when none passes. Soft policies only weigh, so they never fail.
+ * nova-scheduler over the hosts this cloud has (one nova-compute service and compute node per
+ * host), in the order Nova's SchedulerManager.select_destinations works:
+ *
+ * 1. Placement's allocation candidates: the request filters (the availability zone's aggregate,
+ *    query_placement_for_availability_zone; compute_status_filter: no disabled compute; a
+ *    requested destination, in_tree) and each node's inventory against the flavor (placement.ts).
+ *    None left: NoValidHost with an empty reason, as Nova raises it then.
+ * 2. The enabled filters (nova/conf/scheduler.py's defaults that apply here): ComputeFilter (the
+ *    service is up), ServerGroupAffinity/AntiAffinity (with max_server_per_host), and the hosts a
+ *    move must leave (ignore_hosts). None left: NoValidHost, "There are not enough hosts
+ *    available." A forced host (force_hosts, admins' `zone:host`) skips the filters, not placement.
+ * 3. The weighers Nova enables by default (weight_classes = all_weighers), each normalized over
+ *    the hosts (nova.weights.normalize) and multiplied: RAMWeigher, CPUWeigher and DiskWeigher
+ *    (free resources, multipliers 1.0: servers spread), IoOpsWeigher (-1.0: busy hosts last) and
+ *    the soft affinity/anti-affinity weighers (1.0). The others weigh nothing here: every host has
+ *    the same hypervisor version, no PCI devices, metrics or image-property history, one cell,
+ *    and num_instances and image_props multipliers are 0 by default; builds that failed on a host
+ *    are not counted (BuildFailureWeigher). host_subset_size 1: the best host wins, ties going
+ *    to the first registered.
  */
 import type { Q } from '../../store/db.js';
 import type { ServerGroupsTable } from '../../store/schema.js';
 import { hostZones, DEFAULT_AZ } from './aggregates.js';
+import { computeNodes } from './nodes.js';
+import { CPU_ALLOCATION_RATIO, type HostUsage, type Resources, RESERVED_HOST_MEMORY_MB, fits, hostUsage } from './placement.js';
 import { serviceIsUp } from './services.js';
 
 export interface ScheduleRequest {
   serverId: string;
+  /** What the flavor asks for (the new flavor of a resize). */
+  resources: Resources;
   /** The zone asked for (the request spec's), or null for any. */
   zone: string | null;
   /** A host forced by `zone:host` (admins): filters are skipped, as Nova's force_hosts does. */
   forcedHost?: string | null;
-  /** A host asked for with `host` (2.74) or a migrate target: filters still apply. */
+  /** A host asked for with `host` (2.74) or a move's target: filters still apply. */
   requestedHost?: string | null;
   group?: ServerGroupsTable | null;
-  /** Hosts a move must not stay on (a cold migration leaves its source). */
+  /** Hosts a move must not stay on (a migration leaves its source). */
   ignoreHosts?: string[];
 }
 
@@ -29,20 +48,64 @@ export class NoValidHost extends Error {
   }
 }
 
+/** The empty reason Nova gives when Placement returns no allocation candidate. */
+const NO_CANDIDATES = '';
+
+interface Candidate {
+  host: string;
+  up: boolean;
+  usage: HostUsage;
+  free: { ramMb: number; vcpus: number; diskMb: number };
+}
+
+/** nova.weights.normalize: into [0, 1] against minval (0 for the resource weighers) and the list's maximum. */
+function normalize(values: number[], minval?: number): number[] {
+  const lo = minval ?? Math.min(...values);
+  const clamped = minval === undefined ? values : values.map((v) => Math.max(v, minval));
+  const hi = Math.max(...clamped);
+  if (hi === lo) return clamped.map(() => 0);
+  return clamped.map((v) => (v - lo) / (hi - lo));
+}
+
 /** The host a server goes to; throws NoValidHost. */
 export async function selectHost(q: Q, r: ScheduleRequest): Promise<string> {
   const services = await q.selectFrom('compute_services').selectAll().where('binary', '=', 'nova-compute').orderBy('id').execute();
-  if (r.forcedHost) {
-    if (services.some((s) => s.host === r.forcedHost)) return r.forcedHost;
-    throw new NoValidHost();
-  }
+  const nodes = await computeNodes(q);
+  const usage = await hostUsage(q);
   const zones = await hostZones(q);
-  let hosts = services.filter((s) => !s.disabled && serviceIsUp(s)).map((s) => s.host);
-  if (r.requestedHost) hosts = hosts.filter((h) => h === r.requestedHost);
-  if (r.ignoreHosts?.length) hosts = hosts.filter((h) => !r.ignoreHosts!.includes(h));
-  if (r.zone) hosts = hosts.filter((h) => (zones.get(h) ?? DEFAULT_AZ) === r.zone);
+  const none = (): HostUsage => ({ vcpus: 0, memoryMb: 0, diskGb: 0, instances: 0, ioOps: 0, servers: new Set() });
+
+  // 1. Placement: request filters, then inventories.
+  if (r.forcedHost && !services.some((s) => s.host === r.forcedHost)) throw new NoValidHost();
+  const target = r.forcedHost ?? r.requestedHost ?? null;
+  let candidates: Candidate[] = [];
+  for (const s of services) {
+    const node = nodes.get(s.host);
+    if (!node || s.disabled) continue;
+    if (target && s.host !== target) continue;
+    if (r.zone && !r.forcedHost && (zones.get(s.host) ?? DEFAULT_AZ) !== r.zone) continue;
+    const used = usage.get(s.host) ?? none();
+    if (!fits(node, used, r.resources)) continue;
+    candidates.push({
+      host: s.host,
+      up: serviceIsUp(s),
+      usage: used,
+      free: {
+        ramMb: node.memory_mb - RESERVED_HOST_MEMORY_MB - used.memoryMb,
+        vcpus: node.vcpus * CPU_ALLOCATION_RATIO - used.vcpus,
+        diskMb: (node.local_gb - used.diskGb) * 1024,
+      },
+    });
+  }
+  if (!candidates.length) throw new NoValidHost(NO_CANDIDATES);
+  if (r.forcedHost) return candidates[0].host;
+
+  // 2. Filters.
+  if (r.ignoreHosts?.length) candidates = candidates.filter((c) => !r.ignoreHosts!.includes(c.host));
+  candidates = candidates.filter((c) => c.up);
   const g = r.group;
-  if (g && (g.policy === 'affinity' || g.policy === 'anti-affinity')) {
+  const members = new Map<string, number>();
+  if (g) {
     const placed = await q
       .selectFrom('server_group_members')
       .innerJoin('servers', 'servers.id', 'server_group_members.server_id')
@@ -51,15 +114,53 @@ export async function selectHost(q: Q, r: ScheduleRequest): Promise<string> {
       .where('servers.id', '!=', r.serverId)
       .where('servers.host', 'is not', null)
       .execute();
-    const on = new Map<string, number>();
-    for (const p of placed) on.set(p.host!, (on.get(p.host!) ?? 0) + 1);
-    if (g.policy === 'affinity') {
-      if (on.size) hosts = hosts.filter((h) => on.has(h));
-    } else {
-      const max = Number((JSON.parse(g.rules) as { max_server_per_host?: number }).max_server_per_host ?? 1);
-      hosts = hosts.filter((h) => (on.get(h) ?? 0) < max);
-    }
+    for (const p of placed) members.set(p.host!, (members.get(p.host!) ?? 0) + 1);
   }
-  if (!hosts.length) throw new NoValidHost();
-  return hosts[0];
+  if (g?.policy === 'affinity' && members.size) candidates = candidates.filter((c) => members.has(c.host));
+  if (g?.policy === 'anti-affinity') {
+    const max = Number((JSON.parse(g.rules) as { max_server_per_host?: number }).max_server_per_host ?? 1);
+    candidates = candidates.filter((c) => (members.get(c.host) ?? 0) < max);
+  }
+  if (!candidates.length) throw new NoValidHost();
+  if (candidates.length === 1) return candidates[0].host;
+
+  // 3. Weighers.
+  const weights = candidates.map(() => 0);
+  const weigh = (raw: number[], multiplier: number, minval?: number) => {
+    normalize(raw, minval).forEach((w, i) => {
+      weights[i] += multiplier * w;
+    });
+  };
+  weigh(
+    candidates.map((c) => c.free.ramMb),
+    1.0,
+    0,
+  );
+  weigh(
+    candidates.map((c) => c.free.vcpus),
+    1.0,
+    0,
+  );
+  weigh(
+    candidates.map((c) => c.free.diskMb),
+    1.0,
+    0,
+  );
+  weigh(
+    candidates.map((c) => c.usage.ioOps),
+    -1.0,
+    0,
+  );
+  const onHost = (c: Candidate) => members.get(c.host) ?? 0;
+  weigh(
+    candidates.map((c) => (g?.policy === 'soft-affinity' ? onHost(c) : 0)),
+    1.0,
+  );
+  weigh(
+    candidates.map((c) => (g?.policy === 'soft-anti-affinity' ? -onHost(c) : 0)),
+    1.0,
+  );
+  let best = 0;
+  for (let i = 1; i < candidates.length; i++) if (weights[i] > weights[best]) best = i;
+  return candidates[best].host;
 }

@@ -17,6 +17,7 @@ import { Keypairs } from './keypairs.js';
 import { ServerLifecycle } from './lifecycle.js';
 import { ServerMetadata } from './metadata.js';
 import { Migrations } from './migrations.js';
+import { machineCapacity, reportComputeNode } from './nodes.js';
 import { ComputeProxies } from './proxies.js';
 import { ComputeQuotas } from './quotas.js';
 import { Rebuilds } from './rebuild.js';
@@ -111,9 +112,13 @@ export class ComputeService implements InstanceReports {
     this.core.instanceHost = host;
   }
 
-  /** At start: this host's services register (and report), as nova-compute and friends do. */
+  /**
+   * At start: this host's services register (and report), as nova-compute and friends do, and its
+   * compute node reports this machine's capacity.
+   */
   async start(): Promise<void> {
     await this.services.register();
+    await this.core.uow.run(({ trx }) => reportComputeNode(trx, this.hostname, machineCapacity(this.core.opts.dataDir, this.core.opts.hostCapacity)));
   }
 
   /** An instance host's report (InstanceReports, the data plane's seam). */

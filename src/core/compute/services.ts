@@ -41,6 +41,48 @@ export function serviceIsUp(row: ComputeServicesTable, at = Date.now()): boolean
   return at - Date.parse(seen) <= SERVICE_DOWN_TIME_S * 1000;
 }
 
+/**
+ * A service's record exists (nova.service.Service.start: get_by_host_and_binary, else create);
+ * returns it. A service already known keeps its admin state: an operator's disable survives a
+ * restart.
+ */
+export async function ensureService(q: Q, host: string, binary: (typeof BINARIES)[number]): Promise<ComputeServicesTable> {
+  const has = await q.selectFrom('compute_services').selectAll().where('host', '=', host).where('binary', '=', binary).executeTakeFirst();
+  if (has) return has;
+  const max = await q
+    .selectFrom('compute_services')
+    .select(({ fn }) => fn.max<number>('id').as('m'))
+    .executeTakeFirst();
+  const t = now();
+  const row: ComputeServicesTable = {
+    id: Number(max?.m ?? 0) + 1,
+    uuid: stableUuid('service', host, binary, t),
+    host,
+    binary,
+    topic: TOPICS[binary],
+    disabled: 0,
+    disabled_reason: null,
+    forced_down: 0,
+    report_count: 0,
+    last_seen_up: t,
+    created_at: t,
+    updated_at: t,
+  };
+  await q.insertInto('compute_services').values(row).execute();
+  return row;
+}
+
+/** Report state (the ServiceGroup DB driver's _report_state) of a host's services, or of one binary there. */
+export async function reportServiceState(q: Q, host: string, binary?: string): Promise<void> {
+  const t = now();
+  let qb = q
+    .updateTable('compute_services')
+    .set((eb) => ({ last_seen_up: t, updated_at: t, report_count: eb('report_count', '+', 1) }))
+    .where('host', '=', host);
+  if (binary) qb = qb.where('binary', '=', binary);
+  await qb.execute();
+}
+
 export class ComputeServices {
   constructor(
     private readonly uow: UnitOfWork,
@@ -54,46 +96,14 @@ export class ComputeServices {
   /** This machine's services exist (they register at start, as Nova's do) and report now. */
   async register(): Promise<void> {
     await this.uow.run(async ({ trx }) => {
-      for (const binary of BINARIES) {
-        const has = await trx.selectFrom('compute_services').select('id').where('host', '=', this.hostname).where('binary', '=', binary).executeTakeFirst();
-        if (has) continue;
-        const max = await trx
-          .selectFrom('compute_services')
-          .select(({ fn }) => fn.max<number>('id').as('m'))
-          .executeTakeFirst();
-        const t = now();
-        await trx
-          .insertInto('compute_services')
-          .values({
-            id: Number(max?.m ?? 0) + 1,
-            uuid: stableUuid('service', this.hostname, binary, t),
-            host: this.hostname,
-            binary,
-            topic: TOPICS[binary],
-            disabled: 0,
-            disabled_reason: null,
-            forced_down: 0,
-            report_count: 0,
-            last_seen_up: t,
-            created_at: t,
-            updated_at: t,
-          })
-          .execute();
-      }
+      for (const binary of BINARIES) await ensureService(trx, this.hostname, binary);
     });
     await this.heartbeat();
   }
 
   /** Report state (ServiceGroup DB driver's _report_state): every report_interval. */
   async heartbeat(): Promise<void> {
-    const t = now();
-    await this.uow.run(({ trx }) =>
-      trx
-        .updateTable('compute_services')
-        .set((eb) => ({ last_seen_up: t, updated_at: t, report_count: eb('report_count', '+', 1) }))
-        .where('host', '=', this.hostname)
-        .execute(),
-    );
+    await this.uow.run(({ trx }) => reportServiceState(trx, this.hostname));
   }
 
   /** The nova-compute service of a host (what scheduling and hypervisors read). */
@@ -183,6 +193,8 @@ export class ComputeServices {
           .executeTakeFirst();
         if (Number(n?.n ?? 0) > 0) throw novaConflict('Unable to delete compute service that is hosting instances. Migrate or delete the instances first.');
         await trx.deleteFrom('aggregate_hosts').where('host', '=', row.host).execute();
+        // Its compute node goes with it (Service.destroy deletes the host's ComputeNodes).
+        await trx.deleteFrom('compute_nodes').where('host', '=', row.host).execute();
       }
       await trx.deleteFrom('compute_services').where('id', '=', row.id).execute();
     }, ctx);

@@ -1,0 +1,96 @@
+/**
+ * Compute nodes (Nova's compute_nodes): what each nova-compute host has — its vCPUs, memory and
+ * disk, as its resource tracker reports them — written by the host itself, so the API servers
+ * (os-hypervisors) and the scheduler read every host's own size, not their own machine's.
+ *
+ * Every `pocketstack agent --host NAME` is a nova-compute host too: `startComputeHost` is what it
+ * does at start (nova.service.Service.start: the service record is found or created; the libvirt
+ * driver's _set_host_enabled(True) re-enables a service it had disabled itself, "AUTO: …", never
+ * one an operator disabled; the resource tracker reports the node) and then every report_interval
+ * (the ServiceGroup DB driver's heartbeat), so os-services shows it up or down.
+ */
+import { cpus, totalmem } from 'node:os';
+import { statfsSync } from 'node:fs';
+import type { Q } from '../../store/db.js';
+import type { ComputeNodesTable } from '../../store/schema.js';
+import type { UnitOfWork } from '../work.js';
+import { now } from './clock.js';
+import { REPORT_INTERVAL_S, ensureService, reportServiceState } from './services.js';
+
+/** What a host offers instances (the resource tracker's vcpus, memory_mb, local_gb). */
+export interface HostCapacity {
+  vcpus: number;
+  memoryMb: number;
+  diskGb: number;
+}
+
+/** The libvirt driver's prefix for a disable it did itself (and may undo). */
+const AUTO_DISABLED = 'AUTO: ';
+
+/**
+ * This machine's capacity: its CPUs, its memory and the size of the file system that holds
+ * instances (libvirt's local_gb is that of instances_path), each overridable (lab hosts are small).
+ */
+export function machineCapacity(instancesDir: string, override: Partial<HostCapacity> = {}): HostCapacity {
+  let diskGb = 0;
+  try {
+    const fs = statfsSync(instancesDir);
+    diskGb = Math.floor((fs.blocks * fs.bsize) / 1024 ** 3);
+  } catch {
+    // a directory that cannot be read reports no disk, as a node without local storage
+  }
+  return {
+    vcpus: override.vcpus ?? cpus().length,
+    memoryMb: override.memoryMb ?? Math.floor(totalmem() / 1024 / 1024),
+    diskGb: override.diskGb ?? diskGb,
+  };
+}
+
+/** The resource tracker's report: the node of `host` with this capacity. */
+export async function reportComputeNode(q: Q, host: string, c: HostCapacity): Promise<void> {
+  const t = now();
+  const row: ComputeNodesTable = { host, vcpus: c.vcpus, memory_mb: c.memoryMb, local_gb: c.diskGb, created_at: t, updated_at: t };
+  await q
+    .insertInto('compute_nodes')
+    .values(row)
+    .onConflict((oc) => oc.column('host').doUpdateSet({ vcpus: row.vcpus, memory_mb: row.memory_mb, local_gb: row.local_gb, updated_at: t }))
+    .execute();
+}
+
+/** Every compute node, by host. */
+export async function computeNodes(q: Q): Promise<Map<string, ComputeNodesTable>> {
+  const rows = await q.selectFrom('compute_nodes').selectAll().execute();
+  return new Map(rows.map((r) => [r.host, r]));
+}
+
+/** A running nova-compute host: stop() ends its heartbeat. */
+export interface ComputeHost {
+  readonly host: string;
+  stop(): void;
+}
+
+/**
+ * nova-compute of `host` starts: its service registers (or comes back), its node reports its
+ * capacity, and it reports alive every report_interval (Nova's, 10 s) from then on.
+ */
+export async function startComputeHost(
+  uow: UnitOfWork,
+  o: { host: string; capacity: HostCapacity; reportIntervalS?: number; onError?: (err: unknown) => void },
+): Promise<ComputeHost> {
+  await uow.run(async ({ trx }) => {
+    const svc = await ensureService(trx, o.host, 'nova-compute');
+    if (svc.disabled && svc.disabled_reason?.startsWith(AUTO_DISABLED)) {
+      await trx.updateTable('compute_services').set({ disabled: 0, disabled_reason: null, updated_at: now() }).where('id', '=', svc.id).execute();
+    }
+    await reportComputeNode(trx, o.host, o.capacity);
+    await reportServiceState(trx, o.host, 'nova-compute');
+  });
+  const timer = setInterval(
+    () => {
+      uow.run(({ trx }) => reportServiceState(trx, o.host, 'nova-compute')).catch((e: unknown) => o.onError?.(e));
+    },
+    (o.reportIntervalS ?? REPORT_INTERVAL_S) * 1000,
+  );
+  timer.unref();
+  return { host: o.host, stop: () => clearInterval(timer) };
+}
