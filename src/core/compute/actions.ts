@@ -6,6 +6,7 @@
  * of their own; this one holds the power and lock actions, rescue, passwords, crash dumps,
  * security groups, migrations as Nova answers them on one host, and the console log.
  */
+import type { ServersTable } from '../../store/schema.js';
 import { type RequestContext, systemContext } from '../context.js';
 import { DomainError } from '../errors.js';
 import { type ComputeCore, now } from './core.js';
@@ -13,10 +14,12 @@ import { novaBadRequest, novaConflict, novaGone, novaNotFound, policyDenied } fr
 import { readConsoleOutput } from './host.js';
 import { ACTION, finishEvent, recordAction, startEvent } from './instance-actions.js';
 import { recordMigration } from './migrations.js';
-import { resolveSecurityGroups } from './network.js';
+import { markPortsMigrating, resolveSecurityGroups } from './network.js';
+import { computeNodes } from './nodes.js';
+import { RAM_ALLOCATION_RATIO, RESERVED_HOST_MEMORY_MB, flavorResources, hostUsage } from './placement.js';
 import { generatePassword } from './passwords.js';
 import { adminOnly } from './policy.js';
-import { NoValidHost } from './scheduler.js';
+import { NoValidHost, scheduleServer } from './scheduler.js';
 import { serviceIsUp } from './services.js';
 import type { Servers } from './servers.js';
 import { ALLOW_HARD_REBOOT, ALLOW_REBOOT_TASKS, ALLOW_SOFT_REBOOT, ALLOW_TRIGGER_CRASH_DUMP, TASK, VM } from './states.js';
@@ -26,6 +29,7 @@ export interface LiveMigrate {
   host: string | null;
   /** 2.34: the conductor's checks run after the API answered. */
   async: boolean;
+  /** The host is forced (a host before 2.30, `force` 2.30-2.67): checked, not scheduled. */
   force?: boolean;
 }
 
@@ -226,12 +230,16 @@ export class ServerActions {
     }, ctx);
   }
 
-  // ------------------------------------------------------------ moving servers (one host)
+  // ------------------------------------------------------------ moving servers
 
   /**
-   * os-migrateLive. The conductor looks for another host: with one there is none, so the
-   * migration ends in `error` and the server stays where it was — before 2.34 the API says so
-   * (400), from 2.34 it has already answered 202.
+   * os-migrateLive: the API starts it (task MIGRATING, the action), the conductor's
+   * LiveMigrationTask picks and checks the destination, then the compute manager moves the server
+   * (lifecycle.ts). A forced host (a `host` before 2.30, `force` to 2.67) is checked as Nova checks
+   * it — not the source, its service up, enough free memory —; otherwise the scheduler chooses,
+   * among the other hosts (or only the one asked for). A refusal puts the migration in `error`
+   * and leaves the server where it was: before 2.34 the API answers it (400), from 2.34 it has
+   * already answered 202.
    */
   async liveMigrate(ctx: RequestContext, id: string, m: LiveMigrate): Promise<void> {
     adminOnly(ctx, `os_compute_api:os-migrate-server:migrate_live${m.host ? ':host' : ''}`);
@@ -250,21 +258,56 @@ export class ServerActions {
       record: { action: ACTION.LIVE_MIGRATION, event: 'conductor_live_migrate_instance' },
       set: () => ({ task_state: TASK.MIGRATING }),
     });
-    // The conductor's LiveMigrationTask, at once: the destination is the source or there is none.
-    const failure =
-      m.host && m.host === row.host
-        ? `Unable to migrate instance (${id}) to current host (${row.host}).`
-        : m.host
-          ? `Compute service of ${m.host} is unavailable at this time.`
-          : new NoValidHost().message;
-    const hostUp = m.host && m.host !== row.host;
+    let dest: string;
+    try {
+      dest = await this.liveDestination(row, m);
+    } catch (e) {
+      if (!(e instanceof MoveRefused) && !(e instanceof NoValidHost)) throw e;
+      await this.core.uow.run(async (w) => {
+        await recordMigration(w, row, { type: 'live-migration', status: 'error', dest: m.host && m.host !== row.host ? m.host : null });
+        await w.trx.updateTable('servers').set({ task_state: null, updated_at: now() }).where('id', '=', id).where('task_state', '=', TASK.MIGRATING).execute();
+        await finishEvent(w, id, 'conductor_live_migrate_instance', { message: e.message });
+        w.changed('server', id, row.project_id, 'update');
+      }, ctx);
+      if (!m.async) throw novaBadRequest(e.message);
+      return;
+    }
+    const admin = systemContext(ctx.requestId);
     await this.core.uow.run(async (w) => {
-      await recordMigration(w, row, { type: 'live-migration', status: 'error', dest: hostUp ? m.host : null });
-      await w.trx.updateTable('servers').set({ task_state: null, updated_at: now() }).where('id', '=', id).where('task_state', '=', TASK.MIGRATING).execute();
-      await finishEvent(w, id, 'conductor_live_migrate_instance', { message: failure });
+      await recordMigration(w, row, { type: 'live-migration', status: 'queued', dest });
+      // setup_networks_on_host(dest): the ports say where they are going while bound here.
+      await markPortsMigrating(w, this.core.network.within(w), id, dest, admin);
+      await finishEvent(w, id, 'conductor_live_migrate_instance');
+      await startEvent(w, id, 'compute_live_migration', row.host);
       w.changed('server', id, row.project_id, 'update');
     }, ctx);
-    if (!m.async) throw novaBadRequest(failure);
+  }
+
+  /** LiveMigrationTask._execute's checks and destination. */
+  private async liveDestination(row: ServersTable, m: LiveMigrate): Promise<string> {
+    const db = this.store.db;
+    const service = (host: string) =>
+      db.selectFrom('compute_services').selectAll().where('host', '=', host).where('binary', '=', 'nova-compute').executeTakeFirst();
+    const up = async (host: string) => {
+      const svc = await service(host);
+      if (!svc || !serviceIsUp(svc)) throw new MoveRefused(`Compute service of ${host} is unavailable at this time.`);
+    };
+    const source = row.host ?? '';
+    await up(source);
+    if (!m.host || !m.force) return scheduleServer(db, row, { ignoreHosts: [source], requestedHost: m.host });
+    if (m.host === source) throw new MoveRefused(`Unable to migrate instance (${row.id}) to current host (${source}).`);
+    await up(m.host);
+    // _check_destination_has_enough_memory: the node's free RAM (after reserved_host_memory_mb)
+    // against the flavor's, as Python prints the float it computes.
+    const node = (await computeNodes(db)).get(m.host);
+    const used = (await hostUsage(db)).get(m.host)?.memoryMb ?? 0;
+    const ram = flavorResources(row.flavor).memoryMb;
+    const avail = node ? (node.memory_mb - RESERVED_HOST_MEMORY_MB - used) * RAM_ALLOCATION_RATIO : 0;
+    if (!ram || avail <= ram) {
+      const shown = Number.isInteger(avail) ? avail.toFixed(1) : String(avail);
+      throw new MoveRefused(`Migration pre-check error: Unable to migrate ${row.id} to ${m.host}: Lack of memory(host:${shown} <= instance:${ram})`);
+    }
+    return m.host;
   }
 
   /**
@@ -434,3 +477,6 @@ export class ServerActions {
     await startEvent(w, serverId, event, host);
   }
 }
+
+/** A move the conductor refuses before it starts (ComputeServiceUnavailable, UnableToMigrateToSelf, MigrationPreCheckError). */
+class MoveRefused extends Error {}

@@ -10,14 +10,13 @@ import { fromJson } from '../../store/db.js';
 import type { ServersTable } from '../../store/schema.js';
 import { type RequestContext, systemContext } from '../context.js';
 import { DomainError } from '../errors.js';
-import { DEFAULT_AZ } from './aggregates.js';
+import { DEFAULT_AZ, hostZones } from './aggregates.js';
 import { type BuildRequest, type ComputeCore, type Fault, now } from './core.js';
 import type { InstanceReport, InstanceReports } from './host.js';
 import { finishEvent, startEvent } from './instance-actions.js';
 import { type MigrationType, recordMigration, updateMigration } from './migrations.js';
 import { DEVICE_OWNER, allocatePorts, allocationFailure, bindPorts } from './network.js';
-import { flavorResources } from './placement.js';
-import { NoValidHost, selectHost } from './scheduler.js';
+import { NoValidHost, scheduleServer } from './scheduler.js';
 import type { Snapshots } from './snapshots.js';
 import { POWER, TASK, VM } from './states.js';
 import { withSystemMetadata } from './tasks.js';
@@ -49,6 +48,7 @@ export const PENDING_TASKS: string[] = [
   TASK.IMAGE_PENDING_UPLOAD,
   TASK.IMAGE_UPLOADING,
   TASK.IMAGE_BACKUP,
+  TASK.MIGRATING,
 ];
 
 const isoSeconds = () => now().replace(/\.\d+Z$/, 'Z');
@@ -107,20 +107,8 @@ export class ServerLifecycle implements InstanceReports {
   }
 
   /** The scheduling request of a server (its request spec). */
-  private async schedule(row: ServersTable, extra: { ignoreHosts?: string[]; requestedHost?: string | null } = {}): Promise<string> {
-    const hints = fromJson<Record<string, unknown>>(row.scheduler_hints, {});
-    const sys = fromJson<Record<string, string>>(row.system_metadata, {});
-    const groupId = typeof hints.group === 'string' ? hints.group : Array.isArray(hints.group) ? String(hints.group[0]) : null;
-    const group = groupId ? await this.store.db.selectFrom('server_groups').selectAll().where('id', '=', groupId).executeTakeFirst() : null;
-    return selectHost(this.store.db, {
-      serverId: row.id,
-      resources: flavorResources(row.new_flavor ?? row.flavor),
-      zone: row.pinned_az,
-      forcedHost: sys.forced_host ?? null,
-      requestedHost: extra.requestedHost ?? sys.requested_host ?? null,
-      group: group ?? null,
-      ignoreHosts: extra.ignoreHosts,
-    });
+  private schedule(row: ServersTable, extra: { ignoreHosts?: string[]; requestedHost?: string | null } = {}): Promise<string> {
+    return scheduleServer(this.store.db, row, extra);
   }
 
   /**
@@ -396,6 +384,8 @@ export class ServerLifecycle implements InstanceReports {
       }
       case TASK.RESIZE_REVERTING:
         return this.revertResize(s);
+      case TASK.MIGRATING:
+        return this.liveMigration(s, stuck());
       case TASK.SHELVING:
       case TASK.SHELVING_IMAGE_UPLOADING:
         return this.shelve(s);
@@ -541,9 +531,22 @@ export class ServerLifecycle implements InstanceReports {
         also: async (w) => {
           await updateMigration(w, s.id, [type], 'post-migrating', host);
           await startEvent(w, s.id, 'compute_finish_resize', host);
+          // Another host: the ports follow (finish_resize's migrate_instance_finish), its zone too.
+          if (host !== s.host) await this.moveTo(w, s, host, `req-resize-${s.id}`);
         },
       },
     );
+  }
+
+  /**
+   * The server is on `host` now: its ports bound there (binding:host_id; a live migration's
+   * migrating_to dropped) and its availability zone that host's. The server's own row is the
+   * caller's update.
+   */
+  private async moveTo(w: Work, s: ServersTable, host: string, requestId: string): Promise<void> {
+    await bindPorts(w, this.core.network.within(w), s.id, host, systemContext(requestId));
+    const zone = (await hostZones(w.trx)).get(host) ?? DEFAULT_AZ;
+    await w.trx.updateTable('servers').set({ availability_zone: zone }).where('id', '=', s.id).execute();
   }
 
   /** RESIZE_REVERTING: the old flavor back (the instance restarts on it), then its state before the resize. */
@@ -551,7 +554,25 @@ export class ServerLifecycle implements InstanceReports {
     const from = { vm: s.vm_state, task: s.task_state };
     if (s.new_flavor !== null && s.old_flavor !== null) {
       const old = JSON.parse(s.old_flavor) as { id: string };
-      await this.transition(s.id, from, { flavor: s.old_flavor, flavor_id: old.id, old_flavor: null, new_flavor: null, reboot_seq: s.reboot_seq + 1 });
+      // Back to the source host (revert_resize: the instance is finished there, its ports rebound).
+      const m = await this.store.db
+        .selectFrom('migrations')
+        .select('source_compute')
+        .where('instance_uuid', '=', s.id)
+        .where('migration_type', 'in', ['resize', 'migration'])
+        .orderBy('id', 'desc')
+        .executeTakeFirst();
+      const source = m?.source_compute ?? s.host;
+      await this.transition(
+        s.id,
+        from,
+        { flavor: s.old_flavor, flavor_id: old.id, old_flavor: null, new_flavor: null, reboot_seq: s.reboot_seq + 1, host: source },
+        {
+          also: async (w) => {
+            if (source && source !== s.host) await this.moveTo(w, s, source, `req-revert-${s.id}`);
+          },
+        },
+      );
       return;
     }
     const sys = fromJson<Record<string, string>>(s.system_metadata, {});
@@ -575,6 +596,62 @@ export class ServerLifecycle implements InstanceReports {
       );
     } else if (Date.now() - Date.parse(s.updated_at) > 300_000) {
       await this.fail(s.id, 'Timed out waiting for the reverted instance to boot', undefined, { event: 'compute_finish_revert_resize' });
+    }
+  }
+
+  // ------------------------------------------------------------ live migration
+
+  /**
+   * MIGRATING, once the conductor chose the destination (its migration `queued`): the compute
+   * side of a live migration — the server switches to the destination (host, its ports bound
+   * there with migrating_to dropped: post_live_migration_at_destination), and the destination's
+   * agent starts it while the source's lets it go (a new boot generation, so the switch is
+   * complete only when the destination reports it running). Then the migration is `completed`.
+   */
+  private async liveMigration(s: ServersTable, stuck: boolean): Promise<void> {
+    const from = { vm: s.vm_state, task: s.task_state };
+    const m = await this.store.db
+      .selectFrom('migrations')
+      .selectAll()
+      .where('instance_uuid', '=', s.id)
+      .where('migration_type', '=', 'live-migration')
+      .orderBy('id', 'desc')
+      .executeTakeFirst();
+    if (!m?.dest_compute) return;
+    const dest = m.dest_compute;
+    if (m.status === 'queued') {
+      await this.transition(
+        s.id,
+        from,
+        { host: dest, reboot_seq: s.reboot_seq + 1 },
+        {
+          also: async (w) => {
+            await this.moveTo(w, s, dest, `req-live-migration-${s.id}`);
+            await updateMigration(w, s.id, ['live-migration'], 'running');
+          },
+        },
+      );
+      return;
+    }
+    if (m.status !== 'running') return;
+    const power = s.vm_state === VM.PAUSED ? POWER.PAUSED : POWER.RUNNING;
+    if (!this.managed || (s.reboot_done_seq >= s.reboot_seq && s.power_state === power)) {
+      await this.transition(
+        s.id,
+        from,
+        { task_state: null, power_state: power },
+        {
+          event: 'compute_live_migration',
+          also: async (w) => {
+            await updateMigration(w, s.id, ['live-migration'], 'completed');
+          },
+        },
+      );
+    } else if (stuck) {
+      await this.core.uow.run(async (w) => {
+        await updateMigration(w, s.id, ['live-migration'], 'failed');
+      });
+      await this.fail(s.id, `Timed out waiting for the instance to start on ${dest}`, undefined, { event: 'compute_live_migration' });
     }
   }
 

@@ -282,12 +282,46 @@ export async function releasePorts(w: Work, neutron: NetworkOps, serverId: strin
 
 /**
  * Bind (or, with null, unbind) every port of a server to a host, as Nova's
- * setup_instance_network_on_host / cleanup_instance_network_on_host do when shelve-offload
- * releases a server and unshelve puts it on a host again.
+ * _update_port_binding_for_instance does when shelve-offload releases a server, unshelve puts it
+ * on a host again and a migration finishes on its destination: a `migrating_to` a live migration
+ * left in binding:profile goes in the same update.
  */
 export async function bindPorts(w: Work, neutron: NetworkOps, serverId: string, host: string | null, admin: RequestContext): Promise<void> {
-  const ports = await w.trx.selectFrom('ports').select(['id']).where('device_id', '=', serverId).execute();
-  for (const p of ports) await neutron.update(admin, 'ports', p.id, { port: { 'binding:host_id': host } });
+  const ports = await w.trx.selectFrom('ports').select(['id', 'binding_host_id', 'binding_profile']).where('device_id', '=', serverId).execute();
+  for (const p of ports) {
+    const profile = profileOf(p.binding_profile);
+    const migrating = profile.has('migrating_to');
+    if (!migrating && (p.binding_host_id || null) === host) continue;
+    profile.delete('migrating_to');
+    const update: Record<string, unknown> = { 'binding:host_id': host };
+    if (migrating) update['binding:profile'] = Object.fromEntries(profile);
+    await neutron.update(admin, 'ports', p.id, { port: update });
+  }
+}
+
+/**
+ * A live migration's start (Nova's setup_networks_on_host for the destination, without Neutron's
+ * binding-extended): every port's binding:profile says `migrating_to` the destination, while the
+ * port stays bound to the source.
+ */
+export async function markPortsMigrating(w: Work, neutron: NetworkOps, serverId: string, dest: string, admin: RequestContext): Promise<void> {
+  const ports = await w.trx.selectFrom('ports').select(['id', 'binding_profile']).where('device_id', '=', serverId).execute();
+  for (const p of ports) {
+    const profile = profileOf(p.binding_profile);
+    if (profile.get('migrating_to') === dest) continue;
+    profile.set('migrating_to', dest);
+    await neutron.update(admin, 'ports', p.id, { port: { 'binding:profile': Object.fromEntries(profile) } });
+  }
+}
+
+/** A stored binding:profile as a Map (its keys are the client's). */
+function profileOf(json: string): Map<string, unknown> {
+  try {
+    const v: unknown = JSON.parse(json || '{}');
+    return v && typeof v === 'object' && !Array.isArray(v) ? new Map(Object.entries(v)) : new Map();
+  } catch {
+    return new Map();
+  }
 }
 
 // ---------------------------------------------------------------- reading back

@@ -20,10 +20,11 @@
  *    to the first registered.
  */
 import type { Q } from '../../store/db.js';
-import type { ServerGroupsTable } from '../../store/schema.js';
+import { fromJson } from '../../store/db.js';
+import type { ServerGroupsTable, ServersTable } from '../../store/schema.js';
 import { hostZones, DEFAULT_AZ } from './aggregates.js';
 import { computeNodes } from './nodes.js';
-import { CPU_ALLOCATION_RATIO, type HostUsage, type Resources, RESERVED_HOST_MEMORY_MB, fits, hostUsage } from './placement.js';
+import { CPU_ALLOCATION_RATIO, type HostUsage, type Resources, RESERVED_HOST_MEMORY_MB, fits, flavorResources, hostUsage } from './placement.js';
 import { serviceIsUp } from './services.js';
 
 export interface ScheduleRequest {
@@ -163,4 +164,26 @@ export async function selectHost(q: Q, r: ScheduleRequest): Promise<string> {
   let best = 0;
   for (let i = 1; i < candidates.length; i++) if (weights[i] > weights[best]) best = i;
   return candidates[best].host;
+}
+
+/**
+ * Schedule a server by its request spec (its zone, forced or requested host, server group, and
+ * its flavor — the new one of a resize), with what a move adds (the hosts it must leave, a
+ * requested destination).
+ */
+export async function scheduleServer(q: Q, row: ServersTable, extra: { ignoreHosts?: string[]; requestedHost?: string | null } = {}): Promise<string> {
+  const hints = fromJson<Record<string, unknown>>(row.scheduler_hints, {});
+  const sys = fromJson<Record<string, string>>(row.system_metadata, {});
+  const groupId = typeof hints.group === 'string' ? hints.group : Array.isArray(hints.group) ? String(hints.group[0]) : null;
+  const group = groupId ? await q.selectFrom('server_groups').selectAll().where('id', '=', groupId).executeTakeFirst() : null;
+  return selectHost(q, {
+    serverId: row.id,
+    resources: flavorResources(row.new_flavor ?? row.flavor),
+    zone: row.pinned_az,
+    // A move is scheduled anew: the host forced at boot binds only the boot (Nova resets force_hosts).
+    forcedHost: extra.ignoreHosts || extra.requestedHost ? null : (sys.forced_host ?? null),
+    requestedHost: extra.requestedHost ?? (extra.ignoreHosts ? null : (sys.requested_host ?? null)),
+    group: group ?? null,
+    ignoreHosts: extra.ignoreHosts,
+  });
 }

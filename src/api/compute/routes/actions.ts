@@ -216,7 +216,8 @@ export function actionRoutes(edge: ComputeEdge): void {
           const host = (a.host as string | null) ?? null;
           const force = v.gte('2.30') && !v.gte('2.68') && a.force !== undefined && truthy(a.force);
           if (force && !host) throw novaBadRequest("Can't force to a non-provided destination");
-          await compute.actions.liveMigrate(c(req), id, { host, async: v.gte('2.34'), force });
+          // Before 2.30 a host is always forced (the scheduler is bypassed), as `force` does after.
+          await compute.actions.liveMigrate(c(req), id, { host, async: v.gte('2.34'), force: force || (host !== null && !v.gte('2.30')) });
           return accepted;
         },
       },
