@@ -55,12 +55,27 @@ describe.skipIf(!PG)(
   () => {
     let server: TestCloud;
     let admin: Client;
+    let nova: Client;
     const hosts = new Map<string, { cloud: Cloud; dir: string; stopped: boolean }>();
+
+    // What each host's nova-compute reports (`pocketstack agent --vcpus --memory-mb --disk-gb`).
+    const CAPACITY = new Map([
+      ['h1', { vcpus: 2, memoryMb: 3072, diskGb: 30 }],
+      ['h2', { vcpus: 4, memoryMb: 4096, diskGb: 40 }],
+    ]);
 
     async function startAgent(host: string): Promise<void> {
       const dir = mkdtempSync(join(tmpdir(), `pocketstack-agent-${host}-`));
       const config = loadConfig(
-        { dataDir: dir, databaseUrl: server.config.databaseUrl, agentHost: host, dataplane: 'noop', reportInterval: 1, logLevel: 'silent' },
+        {
+          dataDir: dir,
+          databaseUrl: server.config.databaseUrl,
+          agentHost: host,
+          dataplane: 'noop',
+          reportInterval: 1,
+          logLevel: 'silent',
+          hostCapacity: CAPACITY.get(host) ?? {},
+        },
         {},
       );
       const cloud = await Cloud.create(config, pino({ level: 'silent' }), 'agent');
@@ -79,6 +94,7 @@ describe.skipIf(!PG)(
     beforeAll(async () => {
       server = await startCloud({ config: { localAgent: false, agentDownTime: DOWN_TIME_S } });
       admin = (await serviceClients(server, 'network')).admin;
+      nova = (await serviceClients(server, 'compute')).admin;
       await startAgent('h1');
       await startAgent('h2');
     });
@@ -100,6 +116,27 @@ describe.skipIf(!PG)(
           .sort(),
       ).toEqual(['DHCP agent', 'L3 agent', 'Linux bridge agent', 'Metadata agent']);
       expect(list.every((a) => a.alive)).toBe(true);
+    });
+
+    type Hypervisor = { hypervisor_hostname: string; state: string; status: string; vcpus: number; memory_mb: number; local_gb: number };
+    const hypervisors = async (): Promise<Hypervisor[]> =>
+      (await nova.get('/v2.1/os-hypervisors/detail', { 'openstack-api-version': 'compute 2.87' })).body.hypervisors;
+
+    it('registers each agent host’s nova-compute: os-services and os-hypervisors list it up, with the capacity it reported', async () => {
+      const services = (await nova.get('/v2.1/os-services?binary=nova-compute', { 'openstack-api-version': 'compute 2.53' })).body.services;
+      for (const host of ['h1', 'h2']) {
+        expect(services.filter((x: { host: string }) => x.host === host)).toEqual([expect.objectContaining({ status: 'enabled', state: 'up', zone: 'nova' })]);
+      }
+      const list = await hypervisors();
+      for (const [host, c] of CAPACITY) {
+        expect(list.find((h) => h.hypervisor_hostname === host)).toMatchObject({
+          state: 'up',
+          status: 'enabled',
+          vcpus: c.vcpus,
+          memory_mb: c.memoryMb,
+          local_gb: c.diskGb,
+        });
+      }
     });
 
     it("wakes the host's agent on the server's commit and touches only ports bound to its host", async () => {
@@ -134,7 +171,24 @@ describe.skipIf(!PG)(
       const dir = mkdtempSync(join(tmpdir(), 'pocketstack-agent-proc-'));
       const child = spawn(
         CLI[0],
-        [...CLI.slice(1), 'agent', '--host', 'hproc', '--database', server.config.databaseUrl, '--data-dir', dir, '--log-level', 'warn'],
+        [
+          ...CLI.slice(1),
+          'agent',
+          '--host',
+          'hproc',
+          '--database',
+          server.config.databaseUrl,
+          '--data-dir',
+          dir,
+          '--log-level',
+          'warn',
+          '--vcpus',
+          '3',
+          '--memory-mb',
+          '1536',
+          '--disk-gb',
+          '12',
+        ],
         {
           cwd: ROOT,
           env: { ...process.env, POCKETSTACK_REPORT_INTERVAL: '1' },
@@ -159,6 +213,13 @@ describe.skipIf(!PG)(
           ['Linux bridge agent', true],
           ['Metadata agent', true],
         ]);
+        // Its host is a nova-compute host too, of the size it was told.
+        expect((await hypervisors()).find((h) => h.hypervisor_hostname === 'hproc')).toMatchObject({
+          state: 'up',
+          vcpus: 3,
+          memory_mb: 1536,
+          local_gb: 12,
+        });
       } finally {
         child.kill('SIGTERM');
         expect(await exited).toBe(0);
@@ -166,6 +227,10 @@ describe.skipIf(!PG)(
       }
       // Its agents stay registered (Neutron keeps them until deleted), dead once they stop reporting.
       for (const a of (await agents()).filter((x) => x.host === 'hproc')) expect((await admin.delete(`/v2.0/agents/${a.id}`)).status).toBe(204);
+      // So does its compute service (Nova keeps it until an operator deletes it), with its node.
+      const svc = (await nova.get('/v2.1/os-services?host=hproc')).body.services[0];
+      expect((await nova.delete(`/v2.1/os-services/${svc.id}`)).status).toBe(204);
+      expect((await hypervisors()).map((h) => h.hypervisor_hostname)).not.toContain('hproc');
     }, 60_000);
 
     it('shows a stopped agent dead after agent_down_time, and moves its networks to the live DHCP agent', async () => {
