@@ -227,6 +227,27 @@ describe('moving servers between hosts', () => {
     await del(id);
   });
 
+  it('evacuates a server off a host that is down, rebuilding it on another', async () => {
+    const id = await boot('evacuee');
+    const here = await hostOf(id);
+    const other = here === 'h1' ? 'h2' : 'h1';
+    expect((await act(id, { evacuate: {} })).body.badRequest.message).toBe(`Compute service of ${here} is still in use.`);
+    const svc = (await admin.get(`/v2.1/os-services?host=${here}`, V96)).body.services[0];
+    await admin.put(`/v2.1/os-services/${svc.id}`, { forced_down: true }, V('2.53'));
+    try {
+      expect((await act(id, { evacuate: {} })).status).toBe(200);
+      await settle();
+      const s = await show(id);
+      expect(s).toMatchObject({ status: 'ACTIVE', 'OS-EXT-SRV-ATTR:host': other });
+      expect((await portsOf(id)).map((p) => p['binding:host_id'])).toEqual([other]);
+      const m = (await admin.get(`/v2.1/os-migrations?instance_uuid=${id}`, V96)).body.migrations[0];
+      expect(m).toMatchObject({ migration_type: 'evacuation', status: 'done', source_compute: here, dest_compute: other });
+    } finally {
+      await admin.put(`/v2.1/os-services/${svc.id}`, { forced_down: false }, V('2.53'));
+    }
+    await del(id);
+  });
+
   it('refuses moves as Nova does: same host, a host that is down, nowhere to go, the wrong state', async () => {
     const id = await boot('refused');
     const here = await hostOf(id);

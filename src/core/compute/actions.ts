@@ -9,12 +9,13 @@
 import type { ServersTable } from '../../store/schema.js';
 import { type RequestContext, systemContext } from '../context.js';
 import { DomainError } from '../errors.js';
+import { DEFAULT_AZ, hostZones } from './aggregates.js';
 import { type ComputeCore, now } from './core.js';
 import { novaBadRequest, novaConflict, novaGone, novaNotFound, policyDenied } from './errors.js';
 import { readConsoleOutput } from './host.js';
 import { ACTION, finishEvent, recordAction, startEvent } from './instance-actions.js';
 import { recordMigration } from './migrations.js';
-import { markPortsMigrating, resolveSecurityGroups } from './network.js';
+import { bindPorts, markPortsMigrating, resolveSecurityGroups } from './network.js';
 import { computeNodes } from './nodes.js';
 import { RAM_ALLOCATION_RATIO, RESERVED_HOST_MEMORY_MB, flavorResources, hostUsage } from './placement.js';
 import { generatePassword } from './passwords.js';
@@ -311,10 +312,10 @@ export class ServerActions {
   }
 
   /**
-   * evacuate (admins): rebuild elsewhere a server whose compute service is down. While this
+   * evacuate (admins): rebuild elsewhere a server whose compute service is down. While its
    * host's service is up Nova refuses (400 ComputeServiceInUse); once it is down (forced down, or
-   * no heartbeat) the conductor looks for another host, finds none, and the server goes to ERROR
-   * with NoValidHost, as a one-host Nova's does. Returns the admin password before 2.14.
+   * no heartbeat) the conductor schedules it to another host — none: the server goes to ERROR with
+   * NoValidHost. Returns the admin password before 2.14.
    */
   async evacuate(ctx: RequestContext, id: string, e: { host: string | null; adminPass?: string }): Promise<string> {
     const row0 = await this.core.row(ctx, id);
@@ -343,7 +344,35 @@ export class ServerActions {
       record: { action: ACTION.EVACUATE, event: 'conductor_rebuild_server' },
       set: () => ({ task_state: TASK.REBUILDING }),
     });
-    const reason = new NoValidHost().message;
+    // The conductor's rebuild_instance for an evacuation: scheduled away from the dead host (or to
+    // the one asked for), the server is rebuilt there — its ports bound there, a fresh root file
+    // system (non-shared storage) its agent boots; the migration is done when it runs.
+    let dest: string | null = null;
+    let reason = new NoValidHost().message;
+    try {
+      dest = await scheduleServer(this.store.db, row, { ignoreHosts: [row.host ?? ''], requestedHost: e.host });
+    } catch (err) {
+      if (!(err instanceof NoValidHost)) throw err;
+      reason = err.message;
+    }
+    if (dest !== null) {
+      const to = dest;
+      const admin = systemContext(ctx.requestId);
+      await this.core.uow.run(async (w) => {
+        await recordMigration(w, row, { type: 'evacuation', status: 'pre-migrating', dest: to });
+        await bindPorts(w, this.core.network.within(w), id, to, admin);
+        const zone = (await hostZones(w.trx)).get(to) ?? DEFAULT_AZ;
+        await w.trx
+          .updateTable('servers')
+          .set({ host: to, availability_zone: zone, reboot_seq: row.reboot_seq + 1, rebuild_seq: row.rebuild_seq + 1, updated_at: now() })
+          .where('id', '=', id)
+          .execute();
+        await finishEvent(w, id, 'conductor_rebuild_server');
+        await startEvent(w, id, 'compute_rebuild_instance', to);
+        w.changed('server', id, row.project_id, 'update');
+      }, ctx);
+      return password;
+    }
     await this.core.uow.run(async (w) => {
       await recordMigration(w, row, { type: 'evacuation', status: 'error', dest: e.host });
       const fault = { code: 500, message: reason, details: reason, created: now().replace(/\.\d+Z$/, 'Z') };

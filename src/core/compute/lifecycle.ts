@@ -358,7 +358,20 @@ export class ServerLifecycle implements InstanceReports {
               power_state: power === 'stopped' ? POWER.SHUTDOWN : POWER.RUNNING,
               launched_at: now(),
             },
-            { event: 'compute_rebuild_instance' },
+            {
+              event: 'compute_rebuild_instance',
+              // An evacuation's migration is done once the server runs on its new host.
+              also: async (w) => {
+                const m = await w.trx
+                  .selectFrom('migrations')
+                  .select('status')
+                  .where('instance_uuid', '=', s.id)
+                  .where('migration_type', '=', 'evacuation')
+                  .orderBy('id', 'desc')
+                  .executeTakeFirst();
+                if (m?.status === 'pre-migrating') await updateMigration(w, s.id, ['evacuation'], 'done');
+              },
+            },
           );
         } else if (stuck()) await this.fail(s.id, 'Timed out waiting for the rebuilt instance to boot', undefined, { event: 'compute_rebuild_instance' });
         return;
