@@ -158,7 +158,11 @@ describe('compute hosts registered by their agents', () => {
     const third = await show(await boot('anti-3', { group: anti.id }));
     expect(third.status).toBe('ERROR');
     expect(third.fault.message).toBe('No valid host was found. There are not enough hosts available.');
-    await del(...a, ...b, third.id);
+    // soft-affinity only weighs: its weigher outweighs the spreading ones, so the second joins the first.
+    const soft = (await demo.post('/v2.1/os-server-groups', { server_group: { name: 'near', policy: 'soft-affinity' } }, V96)).body.server_group;
+    const c = [await boot('soft-1', { group: soft.id }), await boot('soft-2', { group: soft.id })];
+    expect(await hostOf(c[1])).toBe(await hostOf(c[0]));
+    await del(...a, ...b, third.id, ...c);
   });
 });
 
