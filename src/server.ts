@@ -321,6 +321,7 @@ export class Cloud {
       hostname: config.agentHost,
       instanceHost: config.dataplane === 'netns',
       hostCapacity: config.hostCapacity,
+      computeHost: config.localAgent,
     });
     const computeManager = new ComputeManager(compute, changes, log.child({ component: 'compute-manager' }), {
       buildTimeoutMs: 300_000,

@@ -124,6 +124,8 @@ describe.skipIf(!PG)(
 
     it('registers each agent host’s nova-compute: os-services and os-hypervisors list it up, with the capacity it reported', async () => {
       const services = (await nova.get('/v2.1/os-services?binary=nova-compute', { 'openstack-api-version': 'compute 2.53' })).body.services;
+      // The API-only server runs no instances: it is no nova-compute host (a controller's conductor and scheduler only).
+      expect(services.map((x: { host: string }) => x.host).sort()).toEqual(['h1', 'h2']);
       for (const host of ['h1', 'h2']) {
         expect(services.filter((x: { host: string }) => x.host === host)).toEqual([expect.objectContaining({ status: 'enabled', state: 'up', zone: 'nova' })]);
       }

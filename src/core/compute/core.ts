@@ -30,6 +30,11 @@ export interface ComputeOptions {
   buildTimeoutMs?: number;
   /** What this host's compute node reports, where not this machine's own (nodes.ts). */
   hostCapacity?: { vcpus?: number; memoryMb?: number; diskGb?: number };
+  /**
+   * This host runs instances (serve's local agent): it is a nova-compute host. An API-only server
+   * (`--no-local-agent`) runs only nova-conductor and nova-scheduler, as a controller does.
+   */
+  computeHost?: boolean;
 }
 
 /** The flavor a server was booted with (Nova keeps this copy on the instance). */

@@ -114,9 +114,13 @@ export class ComputeService implements InstanceReports {
 
   /**
    * At start: this host's services register (and report), as nova-compute and friends do, and its
-   * compute node reports this machine's capacity.
+   * compute node reports this machine's capacity — unless it runs no instances (API only).
    */
   async start(): Promise<void> {
+    if (this.core.opts.computeHost === false) {
+      await this.services.register(['nova-conductor', 'nova-scheduler']);
+      return;
+    }
     await this.services.register();
     await this.core.uow.run(({ trx }) => reportComputeNode(trx, this.hostname, machineCapacity(this.core.opts.dataDir, this.core.opts.hostCapacity)));
   }

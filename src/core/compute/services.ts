@@ -94,9 +94,9 @@ export class ComputeServices {
   }
 
   /** This machine's services exist (they register at start, as Nova's do) and report now. */
-  async register(): Promise<void> {
+  async register(binaries: ReadonlyArray<(typeof BINARIES)[number]> = BINARIES): Promise<void> {
     await this.uow.run(async ({ trx }) => {
-      for (const binary of BINARIES) await ensureService(trx, this.hostname, binary);
+      for (const binary of binaries) await ensureService(trx, this.hostname, binary);
     });
     await this.heartbeat();
   }
