@@ -16,6 +16,7 @@ import { buildCatalog, serviceUrl } from './core/catalog.js';
 import { GuestMetadata } from './core/compute/guest/service.js';
 import { ComputeManager } from './core/compute/manager.js';
 import { ComputeService } from './core/compute/service.js';
+import { REPORT_INTERVAL_S as NOVA_REPORT_INTERVAL_S } from './core/compute/services.js';
 import { type RequestContext, systemContext } from './core/context.js';
 import { ImageService } from './core/image/service.js';
 import { Sealer } from './core/keymanager/seal.js';
@@ -60,6 +61,7 @@ import { buildDashboardApi } from './dashboard/app.js';
 import { Explainer } from './dashboard/explain/service.js';
 import { storeControlPlane } from './dataplane/netns/control.js';
 import { Names } from './dataplane/netns/names.js';
+import { ROOT_NS } from './dataplane/netns/model.js';
 import { parseProtocols } from './dataplane/netns/secgroups.js';
 import { ChangeBus, UnitOfWork } from './core/work.js';
 import type { ChannelListener } from './store/db.js';
@@ -551,7 +553,8 @@ export class Cloud {
   private async reportAgents(): Promise<void> {
     const host = this.config.agentHost;
     const { agents, store } = this.services;
-    const report = async (start: boolean) => agents.report(host, await hostAgentReports(store.db, agents, host, this.config.dataplane), start);
+    const report = async (start: boolean) =>
+      agents.report(host, await hostAgentReports(store.db, agents, host, this.config.dataplane, this.config.tunnelIp), start);
     await report(true);
     const warn = (err: unknown) => this.log.warn({ err }, 'agent report failed (the next one tries again)');
     this.timers.push(setInterval(() => void report(false).catch(warn), this.config.reportInterval * 1000).unref());
@@ -569,6 +572,12 @@ export class Cloud {
       onError: (err) => this.log.warn({ reason: err.message }, 'lost the connection that hears changes; opening it again'),
     });
     await this.reportAgents();
+    // The host runs servers too (its data plane runs the machines whose host it is): its
+    // nova-compute service registers and reports, so Nova can schedule (and force) servers here.
+    const services = this.services.compute.services;
+    await services.register(['nova-compute']);
+    const beat = () => services.heartbeat().catch((err: unknown) => this.log.warn({ err }, 'service heartbeat failed'));
+    this.timers.push(setInterval(beat, NOVA_REPORT_INTERVAL_S * 1000).unref());
     await dataplane.start();
     this.dataPlaneStarted = true;
   }
@@ -646,6 +655,7 @@ async function createDataPlane(
           publicPhysnet: 'public',
           resyncMs: config.dataplaneResyncMs,
           host: { name: config.agentHost, only },
+          ...(config.tunnelIp ? { tunnel: { ip: config.tunnelIp, underlayNs: config.underlayNetns ?? ROOT_NS } } : {}),
         },
         dlog,
         machines,

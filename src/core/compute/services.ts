@@ -51,10 +51,13 @@ export class ComputeServices {
     return this.uow.store.db;
   }
 
-  /** This machine's services exist (they register at start, as Nova's do) and report now. */
-  async register(): Promise<void> {
+  /**
+   * This machine's services exist (they register at start, as Nova's do) and report now. A host
+   * that runs only `pocketstack agent` registers nova-compute alone, as a compute node runs only it.
+   */
+  async register(binaries: ReadonlyArray<(typeof BINARIES)[number]> = BINARIES): Promise<void> {
     await this.uow.run(async ({ trx }) => {
-      for (const binary of BINARIES) {
+      for (const binary of binaries) {
         const has = await trx.selectFrom('compute_services').select('id').where('host', '=', this.hostname).where('binary', '=', binary).executeTakeFirst();
         if (has) continue;
         const max = await trx
