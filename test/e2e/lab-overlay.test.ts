@@ -161,11 +161,6 @@ describe.skipIf(skip)(`a lab of two hosts and the VXLAN overlay between them${sk
     const h1Dhcp = (await admin.get('/v2.0/agents?agent_type=DHCP%20agent&host=host1')).body.agents[0].id;
     expect((await admin.post(`/v2.0/agents/${h1Dhcp}/dhcp-networks`, { network_id: net.id })).status).toBe(201);
     await admin.post('/v2.0/subnets', { subnet: { network_id: net.id, cidr: '10.78.0.0/24', ip_version: 4 } });
-    // Let the default group admit ICMP (both servers are the admin's).
-    const sg = (await admin.get(`/v2.0/security-groups?name=default&project_id=${net.project_id}`)).body.security_groups[0];
-    await admin.post('/v2.0/security-group-rules', {
-      security_group_rule: { security_group_id: sg.id, direction: 'ingress', ethertype: 'IPv4', protocol: 'icmp' },
-    });
 
     const [h1, h2] = hosts;
     const ids = [await boot('lab-a', net.id, 'host1'), await boot('lab-b', net.id, 'host2')];
@@ -213,6 +208,10 @@ describe.skipIf(skip)(`a lab of two hosts and the VXLAN overlay between them${sk
     expect(await guestAddress(nsB, ipB)).toContain(` ${ipB}/`);
     // The guest's wire leaves room for the encapsulation (1500 on the underlay).
     expect(await sh(['ip', '-n', nsB, '-o', 'link', 'show', 'eth0'])).toMatch(/mtu 1450 /);
+
+    // Let the servers' group (the admin's default) admit ICMP.
+    const rule = { security_group_id: pb.security_groups[0], direction: 'ingress', ethertype: 'IPv4', protocol: 'icmp' };
+    expect((await admin.post('/v2.0/security-group-rules', { security_group_rule: rule })).status).toBe(201);
 
     const before = await underlayBytes(h2);
     expect(await ping(ipA, { ns: nsB, timeoutS: 10 })).toBe(true);
