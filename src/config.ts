@@ -65,6 +65,18 @@ export interface Config {
    * API-only, for clouds whose hosts run `pocketstack agent`.
    */
   localAgent: boolean;
+  /**
+   * This host's tunnel endpoint (the OVS agent's `[ovs] local_ip`, the Linux bridge agent's
+   * `[vxlan] local_ip`; POCKETSTACK_TUNNEL_IP): with it, tenant vxlan networks reach the other
+   * hosts' parts over kernel VXLAN (dataplane/netns/overlay.ts), and the L2 agent reports it as
+   * `tunneling_ip`. Null: no overlay (one machine).
+   */
+  tunnelIp: string | null;
+  /**
+   * The network namespace that holds `tunnelIp` (POCKETSTACK_UNDERLAY_NETNS): null is this
+   * process's own, a real host's; `pocketstack lab` gives each simulated host its namespace.
+   */
+  underlayNetns: string | null;
   /** Neutron's `agent_down_time` (s): an agent not heard from for longer is shown dead (POCKETSTACK_AGENT_DOWN_TIME). */
   agentDownTime: number;
   /** Neutron's `report_interval` (s): how often agents report their state (POCKETSTACK_REPORT_INTERVAL). */
@@ -147,6 +159,8 @@ export function loadConfig(overrides: Partial<Config> = {}, env: NodeJS.ProcessE
     dataplaneResyncMs: int(env.POCKETSTACK_DATAPLANE_RESYNC_MS, 10_000),
     agentHost: env.POCKETSTACK_AGENT_HOST || hostname(),
     localAgent: env.POCKETSTACK_LOCAL_AGENT === undefined || env.POCKETSTACK_LOCAL_AGENT === '' || boolFromString(env.POCKETSTACK_LOCAL_AGENT),
+    tunnelIp: env.POCKETSTACK_TUNNEL_IP || null,
+    underlayNetns: env.POCKETSTACK_UNDERLAY_NETNS || null,
     agentDownTime: int(env.POCKETSTACK_AGENT_DOWN_TIME, AGENT_DOWN_TIME_S),
     reportInterval: int(env.POCKETSTACK_REPORT_INTERVAL, REPORT_INTERVAL_S),
     hostCapacity: {

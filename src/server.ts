@@ -61,6 +61,7 @@ import { buildDashboardApi } from './dashboard/app.js';
 import { Explainer } from './dashboard/explain/service.js';
 import { storeControlPlane } from './dataplane/netns/control.js';
 import { Names } from './dataplane/netns/names.js';
+import { ROOT_NS } from './dataplane/netns/model.js';
 import { parseProtocols } from './dataplane/netns/secgroups.js';
 import { ChangeBus, UnitOfWork } from './core/work.js';
 import type { ChannelListener } from './store/db.js';
@@ -555,7 +556,8 @@ export class Cloud {
   private async reportAgents(): Promise<void> {
     const host = this.config.agentHost;
     const { agents, store } = this.services;
-    const report = async (start: boolean) => agents.report(host, await hostAgentReports(store.db, agents, host, this.config.dataplane), start);
+    const report = async (start: boolean) =>
+      agents.report(host, await hostAgentReports(store.db, agents, host, this.config.dataplane, this.config.tunnelIp), start);
     await report(true);
     const warn = (err: unknown) => this.log.warn({ err }, 'agent report failed (the next one tries again)');
     this.timers.push(setInterval(() => void report(false).catch(warn), this.config.reportInterval * 1000).unref());
@@ -657,6 +659,7 @@ async function createDataPlane(
           publicPhysnet: 'public',
           resyncMs: config.dataplaneResyncMs,
           host: { name: config.agentHost, only },
+          ...(config.tunnelIp ? { tunnel: { ip: config.tunnelIp, underlayNs: config.underlayNetns ?? ROOT_NS } } : {}),
         },
         dlog,
         machines,

@@ -1,15 +1,20 @@
 #!/usr/bin/env node
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { loadConfig, type Config } from '../config.js';
 import { Names } from '../dataplane/netns/names.js';
 import { teardown } from '../dataplane/netns/down.js';
+import { listNamespaces } from '../dataplane/netns/kernel.js';
 import { preflight, releaseLock, takeLock } from '../dataplane/netns/preflight.js';
 import { explanationText } from '../dashboard/explain/text.js';
 import type { Explanation } from '../dashboard/explain/model.js';
 import { OpenStack, credentials, dashboardUrl } from '../demo/client.js';
 import { deployFractal, removeFractal } from '../demo/fractal.js';
+import { LAB_ADDRESS, LAB_BRIDGE, LAB_NS, agentArgs, labDown, labNow, labUp } from '../lab/lab.js';
 import { Cloud } from '../server.js';
+import { parseIp } from '../util/ip.js';
 
 const USAGE = `usage: pocketstack <command> [options]
 
@@ -18,6 +23,10 @@ commands:
   agent           run one host's agents (heartbeats, its part of the data plane) against a
                   PostgreSQL store that a \`serve\` elsewhere shares; no API
   dataplane down  remove every namespace and host link the netns data plane owns (and nothing else)
+  lab hosts N     simulated hosts on this machine (root): a lab switch and N host namespaces on
+                  it, each with an underlay address; prints each host's agent command (--start
+                  runs them here until Ctrl-C)
+  lab down        remove the lab: each host's data plane (its agent must be stopped), its hosts, its switch
   explain SRC DST why SRC can or cannot reach DST, hop by hop (and, on netns, a real probe)
   demo fractal    deploy the Fractal app on the seed's topology (netns); --down removes it
 
@@ -40,8 +49,18 @@ agent options:
   --log-level LEVEL   trace|debug|info|warn|error (default info)
   --vcpus N, --memory-mb M, --disk-gb G  what this host's nova-compute reports (os-hypervisors,
                       the scheduler; default this machine's CPUs, memory and data directory's disk)
+  --tunnel-ip ADDR    this host's VXLAN endpoint (OVS/Linux bridge agent's local_ip;
+                      POCKETSTACK_TUNNEL_IP): tenant networks reach other hosts over VXLAN
+  --underlay-netns NS the namespace holding --tunnel-ip (default this process's own; a lab
+                      host's namespace with \`pocketstack lab\`; POCKETSTACK_UNDERLAY_NETNS)
   Liveness: POCKETSTACK_REPORT_INTERVAL (s, Neutron's report_interval, 30) here, and
   POCKETSTACK_AGENT_DOWN_TIME (s, agent_down_time, 75) on the servers.
+
+lab options:
+  --database URL      postgres://… the API servers share (POCKETSTACK_DATABASE_URL); needed by --start
+  --data-dir DIR      the hosts keep their instances under DIR/lab/hostK (default ./.pocketstack)
+  --start             run the hosts' agents as children of this command, their output prefixed
+                      with their host; Ctrl-C stops them (the lab stays: \`lab down\` removes it)
 
 explain and demo options (they act as a user: the OS_* variables of an openrc, or
 <data-dir>/openrc-demo.sh when none are set):
@@ -147,6 +166,8 @@ async function agent(argv: string[]): Promise<void> {
       vcpus: { type: 'string' },
       'memory-mb': { type: 'string' },
       'disk-gb': { type: 'string' },
+      'tunnel-ip': { type: 'string' },
+      'underlay-netns': { type: 'string' },
     },
   });
   const overrides: Partial<Config> = {};
@@ -157,6 +178,8 @@ async function agent(argv: string[]): Promise<void> {
     memoryMb: wholeNumber('--memory-mb', values['memory-mb']) ?? env.memoryMb,
     diskGb: wholeNumber('--disk-gb', values['disk-gb']) ?? env.diskGb,
   };
+  if (values['tunnel-ip']) overrides.tunnelIp = values['tunnel-ip'];
+  if (values['underlay-netns']) overrides.underlayNetns = values['underlay-netns'];
   if (values.database) overrides.databaseUrl = values.database;
   if (values.dataplane) overrides.dataplane = values.dataplane as Config['dataplane'];
   if (values['dataplane-prefix']) overrides.dataplanePrefix = values['dataplane-prefix'];
@@ -169,12 +192,17 @@ async function agent(argv: string[]): Promise<void> {
         'SQLite is one machine, whose agents `pocketstack serve` runs itself',
     );
   }
+  if (config.tunnelIp !== null && !parseIp(config.tunnelIp)) throw new Error(`--tunnel-ip: '${config.tunnelIp}' is not an IP address`);
+  if (config.underlayNetns !== null && !(await listNamespaces()).has(config.underlayNetns)) {
+    throw new Error(`--underlay-netns: no network namespace '${config.underlayNetns}' (pocketstack lab hosts N makes the lab's)`);
+  }
   const log = pino({ level: config.logLevel }, pino.destination(2));
   const cloud = await Cloud.create(config, log, 'agent');
   await cloud.startDataPlane();
   process.stdout.write(
     `PocketStack agents of host ${config.agentHost} are up (L2, DHCP, L3, metadata; data plane ${config.dataplane}` +
-      `${config.dataplane === 'netns' ? `, prefix ${config.dataplanePrefix}` : ''}), reporting every ${config.reportInterval} s\n`,
+      `${config.dataplane === 'netns' ? `, prefix ${config.dataplanePrefix}` : ''}` +
+      `${config.tunnelIp ? `, VXLAN endpoint ${config.tunnelIp}${config.underlayNetns ? ` in ${config.underlayNetns}` : ''}` : ''}), reporting every ${config.reportInterval} s\n`,
   );
   stopOnSignals(cloud, log);
 }
@@ -200,6 +228,69 @@ async function dataplane(argv: string[]): Promise<void> {
     `removed ${removed.namespaces.length} namespaces (${removed.machines.length} instances) and ${removed.links.length} host links in ${ms} ms` +
       `${removed.namespaces.length ? `\n  ${[...removed.namespaces, ...removed.links].join(' ')}` : ''}\n`,
   );
+}
+
+/** `pocketstack lab hosts N [--start]`, `pocketstack lab down`: simulated hosts (src/lab/lab.ts). */
+async function lab(argv: string[]): Promise<void> {
+  const [sub, ...rest] = argv;
+  const { values, positionals } = parseArgs({
+    args: rest,
+    allowPositionals: true,
+    options: { database: { type: 'string' }, 'data-dir': { type: 'string' }, start: { type: 'boolean' } },
+  });
+  const why = await preflight();
+  if (why) throw new Error(why);
+  const config = loadConfig({ ...(values['data-dir'] ? { dataDir: values['data-dir'] } : {}), ...(values.database ? { databaseUrl: values.database } : {}) });
+  const say = (line: string) => process.stdout.write(`${line}\n`);
+  if (sub === 'down') {
+    const hosts = await labNow();
+    for (const h of hosts) {
+      const names = new Names(h.prefix);
+      // A running agent would build it all again: it has to stop first (the lock says if it runs).
+      takeLock(names.prefix);
+      try {
+        await teardown(names, { dataDir: join(config.dataDir, 'lab', h.name) });
+      } finally {
+        releaseLock(names.prefix);
+      }
+    }
+    await labDown();
+    say(hosts.length ? `removed the lab (${hosts.map((h) => h.name).join(', ')}) and their data planes` : 'no lab here');
+    return;
+  }
+  if (sub !== 'hosts' || positionals.length !== 1) throw new Error('usage: pocketstack lab hosts N [--database postgres://…] [--start] | pocketstack lab down');
+  const postgres = /^postgres(ql)?:\/\//.test(config.databaseUrl);
+  if (values.start && !postgres)
+    throw new Error('lab --start needs the PostgreSQL store the API servers share (--database postgres://… or POCKETSTACK_DATABASE_URL)');
+  const { created, hosts } = await labUp(Number(positionals[0]));
+  say(`lab switch ${LAB_BRIDGE} in namespace ${LAB_NS} (${LAB_ADDRESS}); ${created.length} of ${hosts.length} hosts created now`);
+  for (const h of hosts) say(`  ${h.name.padEnd(6)} namespace ${h.ns}, underlay ${h.tunnelIp} (VXLAN endpoint), data-plane prefix ${h.prefix}`);
+  // Run again exactly as this command was run (node with its loader, then this script).
+  const self = [process.execPath, ...process.execArgv, process.argv[1]];
+  const database = postgres ? config.databaseUrl : 'postgres://USER:PASSWORD@HOST/DB';
+  if (!values.start) {
+    say(`\nStart each host's agents (each in its own terminal, as root; stopping one is that host failing):`);
+    for (const h of hosts) say(`  ${[...self, ...agentArgs(h, database, config.dataDir)].join(' ')}`);
+    say(`and the API without an agent of its own: pocketstack serve --database ${database} --no-local-agent --dataplane netns`);
+    say('Servers go to a host with availability_zone nova:hostK (admin). Remove the lab: pocketstack lab down');
+    return;
+  }
+  const children = hosts.map((h) => {
+    const child = spawn(self[0], [...self.slice(1), ...agentArgs(h, config.databaseUrl, config.dataDir)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const prefix = (stream: NodeJS.WritableStream) => (d: Buffer) => {
+      for (const line of d.toString().split('\n')) if (line) stream.write(`[${h.name}] ${line}\n`);
+    };
+    child.stdout.on('data', prefix(process.stdout));
+    child.stderr.on('data', prefix(process.stderr));
+    child.on('exit', (code, signal) => say(`[${h.name}] agent exited (${signal ?? code})`));
+    return child;
+  });
+  const stop = () => {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  await Promise.all(children.map((c) => new Promise((r) => c.once('close', r))));
 }
 
 const USER_OPTIONS = {
@@ -274,6 +365,9 @@ async function main(): Promise<void> {
       break;
     case 'dataplane':
       await dataplane(rest);
+      break;
+    case 'lab':
+      await lab(rest);
       break;
     case 'explain':
       await explain(rest);

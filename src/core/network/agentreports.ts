@@ -21,7 +21,18 @@ async function countOn(q: Q, table: 'subnets' | 'ports', networkIds: string[]): 
   return Number(row?.n ?? 0);
 }
 
-export async function hostAgentReports(q: Q, agents: Agents, host: string, dataplane: 'noop' | 'netns'): Promise<AgentReport[]> {
+/**
+ * `tunnelIp`: this host's VXLAN endpoint, reported as the Linux bridge agent does with
+ * `[vxlan] local_ip` set (get_agent_configurations: tunneling_ip, tunnel_types, l2_population);
+ * the other hosts' data planes read it to reach this host's ports (overlay.ts).
+ */
+export async function hostAgentReports(
+  q: Q,
+  agents: Agents,
+  host: string,
+  dataplane: 'noop' | 'netns',
+  tunnelIp: string | null = null,
+): Promise<AgentReport[]> {
   const real = dataplane === 'netns';
   const served = [...(await agents.servedNetworks(host))];
   const routers = [...(await agents.hostedRouters(host))];
@@ -49,6 +60,7 @@ export async function hostAgentReports(q: Q, agents: Agents, host: string, datap
         devices: Number(devices?.n ?? 0),
         extensions: [],
         interface_mappings: {},
+        ...(tunnelIp ? { tunneling_ip: tunnelIp, tunnel_types: ['vxlan'], l2_population: true } : {}),
       },
     },
     {

@@ -23,7 +23,7 @@ import type { RequestContext } from '../context.js';
 import { DomainError, badRequest, conflict, notFound } from '../errors.js';
 import type { Change, ChangeBus, UnitOfWork, Work } from '../work.js';
 import { bindingOf } from './ports.js';
-import { type AvailabilityZoneView, DHCP_AGENT_TYPE, L3_AGENT_TYPE, listAvailabilityZones } from './zones.js';
+import { type AvailabilityZoneView, DHCP_AGENT_TYPE, L2_AGENT_TYPE, L3_AGENT_TYPE, listAvailabilityZones } from './zones.js';
 
 /** neutron_lib's DEVICE_ID_RESERVED_DHCP_PORT. */
 export const RESERVED_DHCP_PORT = 'reserved_dhcp_port';
@@ -67,7 +67,7 @@ interface AgentKindDef {
 }
 const AGENT_KINDS: ReadonlyMap<AgentKind, AgentKindDef> = new Map<AgentKind, AgentKindDef>([
   // The data plane's networks are Linux bridges: the Linux bridge agent's type (L2_AGENT_TOPIC 'N/A').
-  ['l2', { agent_type: 'Linux bridge agent', binary: 'neutron-linuxbridge-agent', topic: 'N/A' }],
+  ['l2', { agent_type: L2_AGENT_TYPE, binary: 'neutron-linuxbridge-agent', topic: 'N/A' }],
   ['dhcp', { agent_type: DHCP_AGENT_TYPE, binary: 'neutron-dhcp-agent', topic: 'dhcp_agent' }],
   ['l3', { agent_type: L3_AGENT_TYPE, binary: 'neutron-l3-agent', topic: 'l3_agent' }],
   ['metadata', { agent_type: 'Metadata agent', binary: 'neutron-metadata-agent', topic: 'N/A' }],

@@ -11,6 +11,8 @@ import { DomainError } from '../errors.js';
 
 export const DHCP_AGENT_TYPE = 'DHCP agent';
 export const L3_AGENT_TYPE = 'L3 agent';
+/** The data plane's networks are Linux bridges: the Linux bridge agent's type. */
+export const L2_AGENT_TYPE = 'Linux bridge agent';
 
 /** The resource an agent type's zones are zones of (agents_db.RESOURCE_AGENT_TYPE_MAP). */
 const RESOURCE_OF_TYPE: ReadonlyMap<string, 'network' | 'router'> = new Map([

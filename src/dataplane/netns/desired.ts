@@ -23,6 +23,7 @@ import type {
 import { ROOT_NS } from './model.js';
 import type { Names } from './names.js';
 import { type Owner, ownerKey } from './owners.js';
+import { type TunnelConfig, desiredOverlay } from './overlay.js';
 import { buildQos } from './qos.js';
 import { type ScopeLeg, dividedByScope, scopeWall } from './scopes.js';
 import { assignZones, renderFilter } from './secgroups.js';
@@ -33,6 +34,8 @@ export interface BuildOptions {
   publicPhysnet: string;
   /** number → name as iptables-save prints protocols. */
   protocolNames: Map<number, string>;
+  /** This host and its tunnel endpoint: tenant vxlan networks reach other hosts (overlay.ts). */
+  overlay?: { host: string; tunnel: TunnelConfig };
 }
 
 export const ROUTER_INTERFACE_OWNERS = ['network:router_interface', 'network:router_interface_distributed', 'network:ha_router_replicated_interface'];
@@ -367,7 +370,21 @@ export function buildDesired(s: Snapshot, names: Names, opts: BuildOptions): Des
   );
   const sgLog = sgLogSpec(sw.name, logging);
 
-  return { root, switch: sw, namespaces, filter, wired, instances, dhcp, metadata, errors, qos: buildQos(s, names, wired), sgLog };
+  const overlay = opts.overlay ? desiredOverlay(s, sw, names, opts.overlay.host, opts.overlay.tunnel) : undefined;
+  return {
+    root,
+    switch: sw,
+    namespaces,
+    filter,
+    wired,
+    instances,
+    dhcp,
+    metadata,
+    errors,
+    qos: buildQos(s, names, wired),
+    sgLog,
+    ...(overlay ? { overlay } : {}),
+  };
 }
 
 /** What a network's dnsmasq serves: its subnets and its ports' MACs, addresses and DHCP options. */

@@ -11,15 +11,16 @@ import { type ControlPlane, type MachineSource, storeControlPlane } from './cont
 import { buildDesired } from './desired.js';
 import { hostPart } from './hostpart.js';
 import { SwitchFilter } from './filters.js';
-import { linuxKernel } from './linux.js';
+import { linuxKernel, linuxOverlay } from './linux.js';
 import { DhcpAgent } from './dhcp/agent.js';
 import { DhcpServers } from './dhcp/servers.js';
-import type { Closer, InstanceRunner, Kernel, NetnsMachine, NetworkServices } from './machine.js';
+import type { Closer, InstanceRunner, Kernel, NetnsMachine, NetworkServices, OverlayKernel } from './machine.js';
 import { runDirOf } from './machines/paths.js';
 import { MetadataProxies } from './metadata/proxies.js';
 import { PassMemory } from './memory.js';
 import { ROOT_NS, type Snapshot } from './model.js';
 import { Names } from './names.js';
+import type { TunnelConfig } from './overlay.js';
 import { Pass } from './pass.js';
 import { detectCgroups } from './machines/cgroups.js';
 import { MachineRunner } from './machines/runner.js';
@@ -45,6 +46,11 @@ export interface NetnsOptions {
    * agent`) or all of it (`serve`'s local agent: one machine is the whole cloud).
    */
   host?: { name: string; only: boolean };
+  /**
+   * This host's VXLAN endpoint (`--tunnel-ip`) and the namespace that holds it: tenant vxlan
+   * networks then reach other hosts' parts (overlay.ts). Absent: one machine, no overlay.
+   */
+  tunnel?: TunnelConfig;
 }
 
 export interface PassStats {
@@ -100,6 +106,7 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
   private readonly kernel: Kernel;
   private readonly processes: InstanceRunner;
   private readonly services: NetworkServices;
+  private readonly overlay: OverlayKernel | undefined;
   /** Networks, subnets or DHCP ports changed: the DHCP ports are synced before the next pass. */
   private dhcpDirty = true;
   private readonly protocolNames: Map<number, string>;
@@ -130,6 +137,7 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
     this.kernel = machine.kernel;
     this.processes = machine.processes;
     this.services = machine.services;
+    this.overlay = machine.overlay;
     this.filter = new SwitchFilter(this.kernel, this.names.switchNs, log);
     this.reconciler = new Reconciler(
       () => this.pass(),
@@ -181,7 +189,7 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
       kick: () => dp?.kick('instance'),
       log: log.child({ component: 'machines' }),
     });
-    dp = new NetnsDataPlane(control, opts, log, { kernel: linuxKernel, processes, services });
+    dp = new NetnsDataPlane(control, opts, log, { kernel: linuxKernel, processes, services, overlay: linuxOverlay });
     return dp;
   }
 
@@ -288,7 +296,12 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
     }
     const snap = await this.snapshot();
     const waiting = this.holdBack(snap);
-    const desired = buildDesired(snap, this.names, { publicPhysnet: this.opts.publicPhysnet, protocolNames: this.protocolNames });
+    const tunnel = this.opts.tunnel;
+    const desired = buildDesired(snap, this.names, {
+      publicPhysnet: this.opts.publicPhysnet,
+      protocolNames: this.protocolNames,
+      ...(tunnel ? { overlay: { host: this.hostname, tunnel } } : {}),
+    });
     const deps = {
       kernel: this.kernel,
       processes: this.processes,
@@ -297,6 +310,7 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
       memory: this.memory,
       names: this.names,
       log: this.log,
+      ...(this.overlay ? { overlay: this.overlay } : {}),
     };
     const p = new Pass(deps, desired, full);
     timer.mark('store');
@@ -310,6 +324,7 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
     p.quietOwnLinks();
     await p.apply();
     await p.qos();
+    await p.overlay();
     timer.mark('apply');
     await p.services();
     timer.mark('services');

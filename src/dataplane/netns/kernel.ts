@@ -3,6 +3,7 @@ import { run, runIn } from './exec.js';
 import { ROOT_NS } from './model.js';
 import { L3_TABLE, type L3State, parseL3State } from './l3ext.js';
 import { type NatState, parseNatState } from './nat.js';
+import { type OverlayState, parseOverlayState } from './overlay.js';
 import { type QosState, parseQosState } from './qos.js';
 import { NAT_TABLE } from './names.js';
 import type { Owner } from './owners.js';
@@ -183,4 +184,18 @@ export async function conntrackForgetFloating(ns: string, ip: string): Promise<v
   for (const dir of ['--orig-dst', '--reply-dst']) {
     await runIn(ns, 'conntrack', ['-D', dir, ip], { allowFail: true });
   }
+}
+
+/** The switch's VXLAN devices and their forwarding entries (overlay.ts). */
+export async function readOverlay(ns: string): Promise<OverlayState> {
+  const [links, fdb] = await Promise.all([run('ip', [...ipArgs(ns), '-d', '-j', 'link', 'show', 'type', 'vxlan']), runIn(ns, 'bridge', ['-j', 'fdb', 'show'])]);
+  return parseOverlayState(links.stdout, fdb.stdout);
+}
+
+/** `lines` as one `bridge -force -batch` in `ns` (forwarding entries); failures as owner → reason. */
+export async function bridgeBatch(ns: string, lines: Line[]): Promise<Map<Owner, string>> {
+  if (lines.length === 0) return new Map();
+  const r = await runIn(ns, 'bridge', ['-force', '-batch', '-'], { input: `${lines.map((l) => l.cmd).join('\n')}\n`, allowFail: true });
+  if (r.code === 0) return new Map();
+  return batchErrors(lines, batchFailures(r.stderr), r.stderr.trim() || `bridge exited ${r.code}`);
 }

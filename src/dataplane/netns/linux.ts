@@ -3,6 +3,7 @@ import { execStats } from './exec.js';
 import {
   NETNS_DIR,
   assignNsid,
+  bridgeBatch,
   conntrackForget,
   conntrackForgetFloating,
   createNamespace,
@@ -15,10 +16,11 @@ import {
   readL3,
   readNat,
   readNs,
+  readOverlay,
   readQos,
   tcBatch,
 } from './kernel.js';
-import type { Closer, Kernel } from './machine.js';
+import type { Closer, Kernel, OverlayKernel } from './machine.js';
 import { LinkMonitor } from './monitor.js';
 import { releaseLock, takeLock } from './preflight.js';
 
@@ -59,3 +61,6 @@ export const linuxKernel: Kernel = {
   lock: (prefix) => takeLock(prefix),
   unlock: (prefix) => releaseLock(prefix),
 };
+
+/** This machine's VXLAN devices and forwarding entries (`ip`, `bridge`). */
+export const linuxOverlay: OverlayKernel = { readOverlay, bridgeBatch };

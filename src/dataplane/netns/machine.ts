@@ -5,6 +5,7 @@ import type { DhcpServerSpec, InstanceSpec, MetadataProxySpec, SgLogSpec } from 
 import type { L3State } from './l3ext.js';
 import type { NatState } from './nat.js';
 import type { Owner } from './owners.js';
+import type { OverlayState } from './overlay.js';
 import type { QosState } from './qos.js';
 import type { Line } from './plan.js';
 import type { NsState } from './state.js';
@@ -115,9 +116,18 @@ export interface NetworkServices {
   close(): Promise<void>;
 }
 
+/** The kernel's VXLAN side (overlay.ts): only a data plane with a tunnel endpoint uses it. */
+export interface OverlayKernel {
+  /** The namespace's VXLAN devices and their forwarding entries. */
+  readOverlay(ns: string): Promise<OverlayState>;
+  /** `lines` as one `bridge -force -batch` in `ns`: every line runs; the failures come back as owner → reason. */
+  bridgeBatch(ns: string, lines: Line[]): Promise<Map<Owner, string>>;
+}
+
 /** What the netns driver runs against: the kernel, the instances, the network services (fakes in unit tests). */
 export interface NetnsMachine {
   kernel: Kernel;
   processes: InstanceRunner;
   services: NetworkServices;
+  overlay?: OverlayKernel;
 }

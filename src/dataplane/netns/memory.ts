@@ -1,4 +1,4 @@
-import type { DesiredNs } from './model.js';
+import type { DesiredNs, OverlaySpec } from './model.js';
 import type { L3State } from './l3ext.js';
 import type { NatState } from './nat.js';
 import type { QosState } from './qos.js';
@@ -26,6 +26,8 @@ export class PassMemory {
   readonly l3 = new Map<string, { ino: number; state: L3State }>();
   /** What the switch's QoS holds after our last apply (by the switch's inode; full passes re-read). */
   qos: { ino: number; state: QosState } | null = null;
+  /** The overlay (VXLAN devices, forwarding entries) as last applied to the switch without error. */
+  overlay: { ino: number; spec: OverlaySpec } | null = null;
   /** Switch-side link → the namespace its veth leads to (to re-read it when the link flaps). */
   linkOwners = new Map<string, string>();
   /** Links we are changing ourselves: their events are ours, not a flap (name → until when). */

@@ -224,9 +224,10 @@ export interface Snapshot {
   sgLogs?: SgLogRec[];
   /**
    * Which hosts' agents hold what is scheduled (agents administratively up, as the server hands
-   * an agent its networks and routers): network → its DHCP agents' hosts, router → its L3 agents' hosts.
+   * an agent its networks and routers): network → its DHCP agents' hosts, router → its L3 agents' hosts;
+   * and host → its tunnel endpoint (its L2 agent's `tunneling_ip`: where l2population sends its ports).
    */
-  placement?: { dhcp: Map<string, string[]>; l3: Map<string, string[]> };
+  placement?: { dhcp: Map<string, string[]>; l3: Map<string, string[]>; tunnels?: Map<string, string> };
   /**
    * Ports other hosts wire (hostPart.ts): never wired or reported on here, but their addresses
    * still count — remote security groups' members, dnsmasq's hosts, a router's neighbours.
@@ -368,6 +369,32 @@ export interface ScopeWall {
   external: { mark: number; legs: string[] };
 }
 
+/** A tenant network's VXLAN device on its bridge (overlay.ts). */
+export interface VxlanSpec {
+  dev: string;
+  vni: number;
+  /** The network's bridge it is enslaved to. */
+  bridge: string;
+  mtu: number;
+  owner: Owner;
+}
+
+export interface FdbSpec {
+  dev: string;
+  /** Lower case; FLOOD_MAC for a flooding entry. */
+  mac: string;
+  dst: string;
+  owner: Owner;
+}
+
+export interface OverlaySpec {
+  local: string;
+  /** Where devices are created (their UDP socket's namespace) before they move into the switch. */
+  underlayNs: string;
+  devices: VxlanSpec[];
+  fdb: FdbSpec[];
+}
+
 export interface DesiredNeighbour {
   dev: string;
   ip: string;
@@ -449,4 +476,6 @@ export interface Desired {
   qos?: PortQosSpec[];
   /** Security-group logging: what the switch's log reader writes (no events: no reader). */
   sgLog?: SgLogSpec;
+  /** The VXLAN overlay to other hosts (only with a tunnel endpoint: `pocketstack agent --tunnel-ip`). */
+  overlay?: OverlaySpec;
 }

@@ -1,12 +1,13 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { SwitchFilter } from './filters.js';
-import type { InstanceRunner, Kernel, NetworkServices } from './machine.js';
+import type { InstanceRunner, Kernel, NetworkServices, OverlayKernel } from './machine.js';
 import type { PassMemory } from './memory.js';
 import { type Desired, type DesiredNs, type InstanceSpec, ROOT_NS } from './model.js';
 import type { Names } from './names.js';
 import { l3StateOf, planL3 } from './l3ext.js';
 import { natStateOf, planNatChange } from './nat.js';
+import { type OverlayState, planOverlay, predictOverlay } from './overlay.js';
 import { type Owner, ownerKey } from './owners.js';
 import { type QosState, planQos, qosStateOf, withoutDevices } from './qos.js';
 import { type Line, type NsPlan, type PeerView, type PlanContext, hostConflicts, planNamespace, predictState, withoutOwners } from './plan.js';
@@ -21,6 +22,8 @@ export interface PassDeps {
   memory: PassMemory;
   names: Names;
   log: Logger;
+  /** The kernel's VXLAN side, when this data plane has a tunnel endpoint. */
+  overlay?: OverlayKernel;
 }
 
 async function mapLimit<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
@@ -84,6 +87,7 @@ function nsOfOwner(o: Owner, d: Desired): string[] {
  *   apply        cleanup everywhere, the host leg, the switch, then owners and routers' NAT
  *   services     each network's dnsmasq, the metadata proxies (before instances boot: they use both)
  *   qos          ports' QoS on their taps (shapers, policers, DSCP marks), once the taps exist
+ *   overlay      tenant networks' VXLAN devices on their bridges and l2pop's forwarding entries
  *   processes    machines where something changed
  *   remember     what is now in place, for the next pass; the errors met, for status
  *
@@ -481,6 +485,52 @@ export class Pass {
     });
     // What failed is read back next time; the rest is as planned.
     memory.qos = failed.size ? null : { ino, state: qosStateOf(specs) };
+  }
+
+  // ---------------------------------------------------------------- overlay
+
+  /**
+   * The VXLAN devices and forwarding entries (overlay.ts), once the bridges exist: planned
+   * against what we last applied unless the pass is full, the switch is another one, or its
+   * links changed in this pass (a bridge made again has lost its VXLAN port).
+   */
+  async overlay(): Promise<void> {
+    const { kernel, memory } = this.deps;
+    const spec = this.desired.overlay;
+    const ok = this.deps.overlay;
+    const sw = this.desired.switch.name;
+    const ino = this.existing.get(sw);
+    if (!spec || !ok || ino === undefined) {
+      memory.overlay = null;
+      return;
+    }
+    const cached = memory.overlay;
+    const swPlan = this.plans.get(sw);
+    const switchChanged = (swPlan?.cleanup.length ?? 0) + (swPlan?.apply.length ?? 0) > 0;
+    const same = cached?.ino === ino && JSON.stringify(cached.spec) === JSON.stringify(spec);
+    if (same && !this.full && !switchChanged) return;
+    memory.overlay = null;
+    let actual: OverlayState;
+    try {
+      actual = this.full || !cached || cached.ino !== ino || switchChanged ? await ok.readOverlay(sw) : predictOverlay(cached.spec);
+    } catch (e) {
+      for (const d of spec.devices) this.fail(d.owner, `vxlan: ${message(e)}`);
+      return;
+    }
+    const plan = planOverlay(spec, actual, sw);
+    let failed = false;
+    const run = async (ns: string, lines: Line[], bridge = false) => {
+      if (!lines.length) return;
+      this.changes += lines.length;
+      const errors = bridge ? await ok.bridgeBatch(ns, lines) : await kernel.ipBatch(ns, lines);
+      for (const [o, reason] of errors) this.fail(o, reason);
+      if (errors.size) failed = true;
+    };
+    await run(sw, plan.cleanup);
+    await run(spec.underlayNs, plan.underlay);
+    await run(sw, plan.apply);
+    await run(sw, plan.fdb, true);
+    if (!failed) memory.overlay = { ino, spec };
   }
 
   // ---------------------------------------------------------------- processes

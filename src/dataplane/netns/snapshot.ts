@@ -1,3 +1,4 @@
+import { L2_AGENT_TYPE } from '../../core/network/zones.js';
 import { fromJson } from '../../store/db.js';
 import type { Store } from '../../store/db.js';
 import type { Q } from '../../store/db.js';
@@ -190,9 +191,13 @@ export async function loadSnapshot(store: Store): Promise<Snapshot> {
   });
 }
 
-/** Networks' DHCP agents' and routers' L3 agents' hosts (agents that are up: the server hands nothing to a disabled one). */
+/**
+ * Networks' DHCP agents' and routers' L3 agents' hosts (agents that are up: the server hands
+ * nothing to a disabled one), and the hosts' tunnel endpoints their L2 agents report (l2pop
+ * reads them from the agents' configurations too).
+ */
 async function loadPlacement(q: Q): Promise<NonNullable<Snapshot['placement']>> {
-  const [dhcp, l3] = await Promise.all([
+  const [dhcp, l3, l2] = await Promise.all([
     q
       .selectFrom('network_dhcp_agent_bindings')
       .innerJoin('agents', 'agents.id', 'network_dhcp_agent_bindings.dhcp_agent_id')
@@ -205,13 +210,19 @@ async function loadPlacement(q: Q): Promise<NonNullable<Snapshot['placement']>> 
       .select(['router_l3_agent_bindings.router_id as id', 'agents.host'])
       .where('agents.admin_state_up', '=', 1)
       .execute(),
+    q.selectFrom('agents').select(['host', 'configurations']).where('agent_type', '=', L2_AGENT_TYPE).execute(),
   ]);
+  const tunnels = new Map<string, string>();
+  for (const a of l2) {
+    const ip = fromJson<Record<string, unknown>>(a.configurations, {}).tunneling_ip;
+    if (typeof ip === 'string' && ip) tunnels.set(a.host, ip);
+  }
   const group = (rows: Array<{ id: string; host: string }>) => {
     const out = new Map<string, string[]>();
     for (const r of rows) out.set(r.id, [...(out.get(r.id) ?? []), r.host]);
     return out;
   };
-  return { dhcp: group(dhcp), l3: group(l3) };
+  return { dhcp: group(dhcp), l3: group(l3), tunnels };
 }
 
 /** What QoS and port forwarding add to a snapshot. */

@@ -1,0 +1,237 @@
+/**
+ * Two simulated hosts (`pocketstack lab`) and the VXLAN overlay between them (issue 18), on the
+ * real kernel: the lab's switch and two host namespaces with underlay addresses, an API-only
+ * server (`serve --no-local-agent`) and each host's `pocketstack agent` with the exact arguments
+ * `lab hosts` prints (its own prefix, `--tunnel-ip`, `--underlay-netns`), all on one PostgreSQL
+ * store. One server is forced to each host (Nova's `nova:hostK`); the network's DHCP is held by
+ * host1's agent only. The server on host2 gets its address by DHCP across the tunnel, the two
+ * ping each other, and what they exchange crosses the lab switch encapsulated.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { teardown } from '../../src/dataplane/netns/down.js';
+import { run } from '../../src/dataplane/netns/exec.js';
+import { listNamespaces } from '../../src/dataplane/netns/kernel.js';
+import { Names } from '../../src/dataplane/netns/names.js';
+import { LAB_BRIDGE, LAB_NS, type LabHost, agentArgs, labDown, labUp } from '../../src/lab/lab.js';
+import { type Client, type TestCloud, serviceClients, startCloud } from '../support/cloud.js';
+import { eventually } from '../support/dataplane.js';
+import { ping, sh } from '../support/netns.js';
+import { ROOT, missing } from '../support/requires.js';
+
+const PG = process.env.POCKETSTACK_E2E_POSTGRES_URL;
+function needsPostgres(): string | undefined {
+  if (PG) return undefined;
+  const why = 'needs POCKETSTACK_E2E_POSTGRES_URL=postgres://…/postgres (npm test provides it as root)';
+  if (process.env.POCKETSTACK_REQUIRE_ALL === '1') throw new Error(`required for this suite: ${why}`);
+  return why;
+}
+const skip = missing([ROOT]) ?? needsPostgres();
+const REPO = join(import.meta.dirname, '..', '..');
+
+interface AgentProcess {
+  child: ChildProcess;
+  out: () => string;
+  exited: Promise<number | null>;
+}
+
+async function startAgent(h: LabHost, databaseUrl: string, dataDir: string): Promise<AgentProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...agentArgs(h, databaseUrl, dataDir), '--log-level', 'warn'], {
+    cwd: REPO,
+    env: { ...process.env, POCKETSTACK_REPORT_INTERVAL: '2', POCKETSTACK_DATAPLANE_RESYNC_MS: '3000' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (out += d));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const deadline = Date.now() + 60_000;
+  while (!/agents of host .* are up/.test(out)) {
+    if (child.exitCode !== null) throw new Error(`agent ${h.name} exited: ${out}`);
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`agent ${h.name} did not start: ${out}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { child, out: () => out, exited };
+}
+
+/** Bytes the lab switch's port of a host has received (what that host sent onto the underlay). */
+async function underlayBytes(h: LabHost): Promise<number> {
+  const r = await run('ip', ['-n', LAB_NS, '-j', '-s', 'link', 'show', `h${h.index}`]);
+  return (JSON.parse(r.stdout) as Array<{ stats64: { rx: { bytes: number } } }>)[0].stats64.rx.bytes;
+}
+
+describe.skipIf(skip)(`a lab of two hosts and the VXLAN overlay between them${skip ? ` — skipped: ${skip}` : ''}`, () => {
+  let server: TestCloud;
+  let admin: Client;
+  let nova: Client;
+  let hosts: LabHost[] = [];
+  const agents: AgentProcess[] = [];
+  let dataDir = '';
+  const database = `pocketstack_e2e_${Math.random().toString(16).slice(2, 10)}`;
+  const onAdmin = async (statement: string) => {
+    const c = new pg.Client({ connectionString: PG });
+    await c.connect();
+    try {
+      await c.query(statement);
+    } finally {
+      await c.end();
+    }
+  };
+
+  beforeAll(async () => {
+    await labDown();
+    for (let k = 1; k <= 2; k++) await teardown(new Names(`l${k}`));
+    ({ hosts } = await labUp(2));
+    dataDir = mkdtempSync(join(tmpdir(), 'pocketstack-lab-'));
+    await onAdmin(`CREATE DATABASE ${database}`);
+    const url = new URL(PG!);
+    url.pathname = `/${database}`;
+    server = await startCloud({ config: { localAgent: false, dataplane: 'netns', databaseUrl: url.toString() } });
+    admin = (await serviceClients(server, 'network')).admin;
+    nova = (await serviceClients(server, 'compute')).admin;
+    for (const h of hosts) agents.push(await startAgent(h, server.config.databaseUrl, dataDir));
+  });
+
+  afterAll(async () => {
+    for (const a of agents) {
+      if (a.child.exitCode === null) a.child.kill('SIGTERM');
+      await a.exited;
+    }
+    for (const h of hosts) await teardown(new Names(h.prefix), { dataDir: join(dataDir, 'lab', h.name) });
+    await labDown();
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+    await server?.stop();
+    await onAdmin(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+  });
+
+  const boot = async (name: string, network: string, host: string) => {
+    const imageRef = (await (await serviceClients(server, 'image')).admin.get('/v2/images')).body.images[0].id;
+    const res = await nova.post('/v2.1/servers', {
+      server: { name, flavorRef: '1', imageRef, networks: [{ uuid: network }], availability_zone: `nova:${host}` },
+    });
+    expect(res.status).toBe(202);
+    return res.body.server.id as string;
+  };
+  const active = async (id: string) => {
+    const s = await eventually(
+      async () => (await nova.get(`/v2.1/servers/${id}`)).body.server,
+      (x) => x?.status === 'ACTIVE' || x?.status === 'ERROR',
+      90_000,
+    );
+    expect(s.status, JSON.stringify(s.fault ?? null)).toBe('ACTIVE');
+    return s;
+  };
+  /** The guest configured its address (by DHCP: the machine's init asks for it). */
+  const guestAddress = async (ns: string, ip: string) =>
+    eventually(
+      async () => (await run('ip', ['-n', ns, '-o', '-4', 'addr', 'show'], { allowFail: true })).stdout,
+      (out) => out.includes(` ${ip}/`),
+      40_000,
+    );
+
+  it("reports each host's tunnel endpoint as the Linux bridge agent does, and each host as a nova-compute", async () => {
+    const l2 = await eventually(
+      async () =>
+        (await admin.get('/v2.0/agents?agent_type=Linux%20bridge%20agent')).body.agents as Array<{
+          host: string;
+          alive: boolean;
+          configurations: Record<string, unknown>;
+        }>,
+      (l) => l.length === 2 && l.every((a) => a.alive),
+    );
+    expect(Object.fromEntries(l2.map((a) => [a.host, a.configurations]))).toMatchObject({
+      host1: { tunneling_ip: '198.18.0.11', tunnel_types: ['vxlan'], l2_population: true },
+      host2: { tunneling_ip: '198.18.0.12', tunnel_types: ['vxlan'], l2_population: true },
+    });
+    const computes = (await nova.get('/v2.1/os-services?binary=nova-compute')).body.services.map((s: { host: string }) => s.host);
+    expect(computes).toEqual(expect.arrayContaining(['host1', 'host2']));
+  });
+
+  it('boots a server on each host of one network: DHCP reaches the host without the DHCP agent, and they ping each other across VXLAN', async () => {
+    const net = (await admin.post('/v2.0/networks', { network: { name: 'lab-overlay' } })).body.network;
+    expect(net['provider:network_type']).toBe('vxlan');
+    expect(net.mtu).toBe(1450);
+    const h1Dhcp = (await admin.get('/v2.0/agents?agent_type=DHCP%20agent&host=host1')).body.agents[0].id;
+    expect((await admin.post(`/v2.0/agents/${h1Dhcp}/dhcp-networks`, { network_id: net.id })).status).toBe(201);
+    await admin.post('/v2.0/subnets', { subnet: { network_id: net.id, cidr: '10.78.0.0/24', ip_version: 4 } });
+
+    const [h1, h2] = hosts;
+    const ids = [await boot('lab-a', net.id, 'host1'), await boot('lab-b', net.id, 'host2')];
+    const [a, b] = await Promise.all(ids.map(active));
+    expect(a['OS-EXT-SRV-ATTR:host']).toBe('host1');
+    expect(b['OS-EXT-SRV-ATTR:host']).toBe('host2');
+    const portOf = async (id: string) => (await admin.get(`/v2.0/ports?device_id=${id}`)).body.ports[0];
+    const [pa, pb] = await Promise.all(ids.map(portOf));
+    expect([pa['binding:host_id'], pb['binding:host_id']]).toEqual(['host1', 'host2']);
+    const nsA = new Names(h1.prefix).instanceNs(a.id);
+    const nsB = new Names(h2.prefix).instanceNs(b.id);
+    const ns = [...(await listNamespaces()).keys()];
+    expect(ns).toContain(nsA);
+    expect(ns).toContain(nsB);
+    // The DHCP server runs on host1 only.
+    expect(ns).toContain(new Names(h1.prefix).dhcpNs(net.id));
+    expect(ns).not.toContain(new Names(h2.prefix).dhcpNs(net.id));
+
+    // Each host's bridge has the network's VNI, with l2pop's entries for the other host's ports.
+    const vni = net['provider:segmentation_id'] as number;
+    for (const [h, other, remoteMacs] of [
+      [h1, h2, [pb.mac_address]],
+      [h2, h1, [pa.mac_address]],
+    ] as const) {
+      const sw = new Names(h.prefix).switchNs;
+      const link = JSON.parse(await sh(['ip', '-n', sw, '-d', '-j', 'link', 'show', `vxlan-${vni}`]))[0];
+      expect(link.linkinfo.info_data).toMatchObject({ id: vni, local: h.tunnelIp, port: 4789, learning: false });
+      expect(link.mtu).toBe(1450);
+      expect(link.master).toBe(new Names(h.prefix).bridge(net.id));
+      const fdb = await eventually(
+        async () =>
+          JSON.parse(await sh(['ip', 'netns', 'exec', sw, 'bridge', '-j', 'fdb', 'show', 'dev', `vxlan-${vni}`])) as Array<{ mac: string; dst?: string }>,
+        (f) => remoteMacs.every((m) => f.some((e) => e.mac === m && e.dst === other.tunnelIp)),
+        15_000,
+      );
+      const remote = fdb.filter((e) => e.dst).map((e) => [e.mac, e.dst]);
+      for (const m of remoteMacs) expect(remote).toContainEqual([m, other.tunnelIp]);
+      expect(remote).toContainEqual(['00:00:00:00:00:00', other.tunnelIp]);
+    }
+
+    // host2's guest got its address from host1's dnsmasq, over the tunnel.
+    const ipA = pa.fixed_ips[0].ip_address as string;
+    const ipB = pb.fixed_ips[0].ip_address as string;
+    expect(await guestAddress(nsA, ipA)).toContain(` ${ipA}/`);
+    expect(await guestAddress(nsB, ipB)).toContain(` ${ipB}/`);
+    // The guest's wire leaves room for the encapsulation (1500 on the underlay).
+    expect(await sh(['ip', '-n', nsB, '-o', 'link', 'show', 'eth0'])).toMatch(/mtu 1450 /);
+
+    // Let the servers' group (the admin's default) admit ICMP.
+    const rule = { security_group_id: pb.security_groups[0], direction: 'ingress', ethertype: 'IPv4', protocol: 'icmp' };
+    expect((await admin.post('/v2.0/security-group-rules', { security_group_rule: rule })).status).toBe(201);
+
+    const before = await underlayBytes(h2);
+    expect(await ping(ipA, { ns: nsB, timeoutS: 10 })).toBe(true);
+    expect(await ping(ipB, { ns: nsA, timeoutS: 10 })).toBe(true);
+    // …and what they exchanged crossed the lab switch.
+    expect(await underlayBytes(h2)).toBeGreaterThan(before);
+
+    // A server gone: the other host drops its entries (l2pop's remove), and the flooding one with
+    // its last port on host2 (the DHCP port stays on host1, so host2 keeps flooding to host1).
+    expect((await nova.delete(`/v2.1/servers/${b.id}`)).status).toBe(204);
+    const sw1 = new Names(h1.prefix).switchNs;
+    const left = await eventually(
+      async () =>
+        (JSON.parse(await sh(['ip', 'netns', 'exec', sw1, 'bridge', '-j', 'fdb', 'show'])) as Array<{ mac: string; ifname?: string; dst?: string }>).filter(
+          (e) => e.dst,
+        ),
+      (f) => f.length === 0,
+      30_000,
+    );
+    expect(left).toEqual([]);
+    expect(JSON.parse(await sh(['ip', '-n', LAB_NS, '-j', 'link', 'show', LAB_BRIDGE]))[0].operstate).toBe('UP');
+  });
+});
