@@ -99,6 +99,7 @@ const CORE_EXTENSIONS = [
   'l3-conntrack-helper',
   'l3-ext-ndp-proxy',
   'l3-flavors',
+  'l3-ha',
   'l3-ndp-proxy',
   'l3_agent_scheduler',
   'local_ip',
@@ -224,6 +225,8 @@ export class Cloud {
   /** The dashboard (topology, explain): a client of the apps above, on its own port. */
   dashboard!: FastifyInstance;
   private timers: NodeJS.Timeout[] = [];
+  /** Subscriptions to end on close. */
+  private stops: Array<() => void> = [];
   private listener: ChannelListener | null = null;
   private dataPlaneStarted = false;
 
@@ -286,7 +289,8 @@ export class Cloud {
     network.register(securityGroupOps(uow));
     network.rbac.register(securityGroupRbacType);
     network.register(securityGroupRuleOps(uow));
-    network.register(routerOps());
+    const agents = new Agents(uow, config.agentDownTime, config.l3Ha);
+    network.register(routerOps({ options: config.l3Ha, networks: (w) => network.within(w), schedule: (w, id) => agents.scheduleHaRouter(w, id) }));
     network.register(conntrackHelperOps());
     network.register(ndpProxyOps(routerDef));
     network.register(localIpOps());
@@ -323,7 +327,6 @@ export class Cloud {
       buildTimeoutMs: 300_000,
       actionMs: config.computeActionMs,
     });
-    const agents = new Agents(uow, config.agentDownTime);
     // Scheduling is the server's (Neutron's notifiers): an agent process only runs what it is given.
     if (role === 'serve') agents.attach(changes);
     const guest = new GuestMetadata(uow);
@@ -551,10 +554,21 @@ export class Cloud {
   private async reportAgents(): Promise<void> {
     const host = this.config.agentHost;
     const { agents, store } = this.services;
-    const report = async (start: boolean) => agents.report(host, await hostAgentReports(store.db, agents, host, this.config.dataplane), start);
+    // With its heartbeat the L3 agent reports the states of its HA routers (update_routers_states).
+    const report = async (start: boolean) => {
+      await agents.report(host, await hostAgentReports(store.db, agents, host, this.config.dataplane), start);
+      await agents.reportHaStates(host);
+    };
     await report(true);
     const warn = (err: unknown) => this.log.warn({ err }, 'agent report failed (the next one tries again)');
     this.timers.push(setInterval(() => void report(false).catch(warn), this.config.reportInterval * 1000).unref());
+    // A router created, made HA or moved reaches the agent at once (routers_updated), whose
+    // keepalived would take its state within an advertisement or two.
+    let pending: Promise<unknown> = Promise.resolve();
+    const unsubscribe = this.services.network.uow.changes.subscribe({ kinds: ['router'] }, () => {
+      pending = pending.then(() => agents.reportHaStates(host)).catch(warn);
+    });
+    this.stops.push(unsubscribe);
   }
 
   /**
@@ -575,6 +589,7 @@ export class Cloud {
 
   async close(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
+    for (const stop of this.stops) stop();
     await this.listener?.close();
     this.services.agents.detach();
     await this.services.lbEngine.stop();
