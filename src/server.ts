@@ -557,6 +557,7 @@ export class Cloud {
     // With its heartbeat the L3 agent reports the states of its HA routers (update_routers_states).
     const report = async (start: boolean) => {
       await agents.report(host, await hostAgentReports(store.db, agents, host, this.config.dataplane), start);
+      if (start) await agents.autoScheduleHaRouters(host);
       await agents.reportHaStates(host);
     };
     await report(true);

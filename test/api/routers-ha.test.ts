@@ -147,9 +147,6 @@ describe('l3-ha', () => {
     const intf = (await admin.put(`/v2.0/routers/${r.id}/add_router_interface`, { subnet_id: sub.id })).body;
     const port = (await admin.get(`/v2.0/ports/${intf.port_id}`)).body.port;
     expect(port.device_owner).toBe('network:ha_router_replicated_interface');
-    // Until an agent reports, every binding is standby.
-    await store.db.updateTable('ha_router_agent_port_bindings').set({ state: 'standby' }).execute();
-    expect((await l3agents(r.id)).map((a) => a.ha_state)).toEqual(['standby', 'standby', 'standby']);
     await everyoneReports(hosts);
     const on = await l3agents(r.id);
     const active = on.filter((a) => a.ha_state === 'active');
@@ -294,6 +291,19 @@ describe('l3-ha', () => {
     expect((await admin.delete(`/v2.0/agents/${spare.id}/l3-routers/${r.id}`)).status).toBe(204);
     expect((await l3agents(r.id)).map((a) => a.id).sort()).toEqual(on.map((a) => a.id).sort());
     expect((await haPorts(r.id)).map((p) => p['binding:host_id'])).not.toContain(spare.host);
+    await admin.delete(`/v2.0/routers/${r.id}`);
+  });
+
+  it('schedules an under-scheduled HA router to an L3 agent as it starts (auto_schedule_routers)', async () => {
+    const others = ['ha-b', 'ha-c', 'ha-d', 'ha-e'];
+    const ids = await Promise.all(others.map(async (h) => (await agentOf(h)).id));
+    for (const id of ids) await admin.put(`/v2.0/agents/${id}`, { agent: { admin_state_up: false } });
+    const r = await haRouter('alone');
+    expect((await l3agents(r.id)).map((a) => a.host)).toEqual([host]);
+    for (const id of ids) await admin.put(`/v2.0/agents/${id}`, { agent: { admin_state_up: true } });
+    await agents.autoScheduleHaRouters('ha-c');
+    expect((await l3agents(r.id)).map((a) => a.host).sort()).toEqual(['ha-c', host].sort());
+    expect(await haPorts(r.id)).toHaveLength(2);
     await admin.delete(`/v2.0/routers/${r.id}`);
   });
 

@@ -199,6 +199,17 @@ export class Agents {
     });
   }
 
+  /**
+   * auto_schedule_routers as an L3 agent (re)starts and syncs: HA routers on fewer agents than
+   * they should be (under-scheduled: an agent was missing when they were made) gain this one.
+   */
+  async autoScheduleHaRouters(host: string): Promise<void> {
+    const agent = await this.store.db.selectFrom('agents').select('id').where('host', '=', host).where('agent_type', '=', L3_AGENT_TYPE).executeTakeFirst();
+    if (!agent) return;
+    const routers = await this.store.db.selectFrom('routers').select('id').where('ha', '=', 1).orderBy('created_at').orderBy('id').execute();
+    for (const r of routers) await this.uow.run((w) => this.scheduleHaRouter(w, r.id, agent.id));
+  }
+
   /** Networks a host's DHCP agent serves (scheduled to it, and the agent administratively up). */
   async servedNetworks(host: string): Promise<Set<string>> {
     const rows = await this.store.db
@@ -341,7 +352,7 @@ export class Agents {
    * the router its VRID (NoVRIDAvailable when the network has none left). Runs in the caller's
    * unit of work: a router is scheduled as it is created or made HA (_after_router_create).
    */
-  async scheduleHaRouter(w: Work, routerId: string): Promise<void> {
+  async scheduleHaRouter(w: Work, routerId: string, onlyAgent?: string): Promise<void> {
     const router = await w.trx.selectFrom('routers').select(['id', 'project_id', 'ha']).where('id', '=', routerId).executeTakeFirst();
     if (router?.ha !== 1) return;
     const active = await this.activeAgents(w.trx, L3_AGENT_TYPE);
@@ -349,13 +360,8 @@ export class Agents {
     const wanted = this.agentsForHa(active.length) - bindings.length;
     if (wanted <= 0) return;
     const bound = new Set(bindings.map((b) => b.l3_agent_id));
-    const chosen = (
-      await this.byLoad(
-        w.trx,
-        active.filter((a) => !bound.has(a.id)),
-        'routers',
-      )
-    ).slice(0, wanted);
+    const candidates = active.filter((a) => !bound.has(a.id) && (onlyAgent === undefined || a.id === onlyAgent));
+    const chosen = (await this.byLoad(w.trx, candidates, 'routers')).slice(0, wanted);
     if (!chosen.length) return;
     const networkId = await haNetworkOf(w.trx, router.project_id);
     if (!networkId) return;

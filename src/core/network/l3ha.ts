@@ -13,6 +13,7 @@ import { type RequestContext, systemContext } from '../context.js';
 import { conflict } from '../errors.js';
 import type { Work } from '../work.js';
 import { createPortInternal, deletePort } from './ports.js';
+import { bumpRevision } from './resource.js';
 
 /** neutron_lib's DEVICE_OWNER_ROUTER_HA_INTF: an HA router's port on its HA network, one per agent. */
 export const HA_INTF = 'network:router_ha_interface';
@@ -94,6 +95,8 @@ export async function ensureVrid(w: Work, routerId: string, networkId: string): 
   const vrId = free[randomInt(free.length)];
   await w.trx.insertInto('ha_router_vrid_allocations').values({ network_id: networkId, vr_id: vrId }).execute();
   await w.trx.updateTable('routers').set({ ha_vr_id: vrId }).where('id', '=', routerId).execute();
+  // Its extra attributes changed: the router's revision moves (as each HA port's does it).
+  await bumpRevision(w.trx, 'routers', routerId);
   return vrId;
 }
 
@@ -121,6 +124,7 @@ export async function addHaPort(w: Work, router: { id: string; project_id: strin
   });
   await w.trx.insertInto('router_ports').values({ port_id: portId, router_id: router.id, port_type: HA_INTF }).execute();
   await w.trx.insertInto('ha_router_agent_port_bindings').values({ port_id: portId, router_id: router.id, l3_agent_id: agentId, state: 'standby' }).execute();
+  await bumpRevision(w.trx, 'routers', router.id);
   return portId;
 }
 
