@@ -8,6 +8,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { AgentReport } from '../../src/core/network/agents.js';
+import { loadSnapshot } from '../../src/dataplane/netns/snapshot.js';
 import { cloudForFile } from '../support/cloud.js';
 
 const { tc, admin, demo } = await cloudForFile('network');
@@ -158,6 +159,8 @@ describe('l3-ha', () => {
     const highest = [...ports].sort((a, b) => addr(b) - addr(a))[0];
     expect(active[0].host).toBe(highest['binding:host_id']);
     expect((await admin.get(`/v2.0/ports/${intf.port_id}`)).body.port['binding:host_id']).toBe(active[0].host);
+    // On several hosts only the active agent's builds the router (netns: no keepalived yet).
+    expect((await loadSnapshot(store)).placement?.l3.get(r.id)).toEqual([active[0].host]);
     // Reporting again changes nothing (nopreempt).
     await everyoneReports(hosts);
     expect((await l3agents(r.id)).find((a) => a.ha_state === 'active')?.host).toBe(active[0].host);
@@ -173,6 +176,7 @@ describe('l3-ha', () => {
     expect(second).toHaveLength(1);
     expect(second[0].host).not.toBe(first);
     expect((await admin.get(`/v2.0/ports/${intf.port_id}`)).body.port['binding:host_id']).toBe(second[0].host);
+    expect((await loadSnapshot(store)).placement?.l3.get(r.id)).toEqual([second[0].host]);
     // It comes back: it stays standby (nopreempt).
     await setHeartbeat(first, 0);
     await everyoneReports(hosts);

@@ -190,7 +190,11 @@ export async function loadSnapshot(store: Store): Promise<Snapshot> {
   });
 }
 
-/** Networks' DHCP agents' and routers' L3 agents' hosts (agents that are up: the server hands nothing to a disabled one). */
+/**
+ * Networks' DHCP agents' and routers' L3 agents' hosts (agents that are up: the server hands
+ * nothing to a disabled one). An HA router is built only where its agent reports it active: no
+ * keepalived runs here yet to hold its addresses on one host of several (issue 18).
+ */
 async function loadPlacement(q: Q): Promise<NonNullable<Snapshot['placement']>> {
   const [dhcp, l3] = await Promise.all([
     q
@@ -202,8 +206,12 @@ async function loadPlacement(q: Q): Promise<NonNullable<Snapshot['placement']>> 
     q
       .selectFrom('router_l3_agent_bindings')
       .innerJoin('agents', 'agents.id', 'router_l3_agent_bindings.l3_agent_id')
+      .leftJoin('ha_router_agent_port_bindings as ha', (j) =>
+        j.onRef('ha.router_id', '=', 'router_l3_agent_bindings.router_id').onRef('ha.l3_agent_id', '=', 'router_l3_agent_bindings.l3_agent_id'),
+      )
       .select(['router_l3_agent_bindings.router_id as id', 'agents.host'])
       .where('agents.admin_state_up', '=', 1)
+      .where((eb) => eb.or([eb('ha.state', 'is', null), eb('ha.state', '=', 'active')]))
       .execute(),
   ]);
   const group = (rows: Array<{ id: string; host: string }>) => {
