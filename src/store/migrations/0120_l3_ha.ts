@@ -18,6 +18,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('project_id', 'varchar(255)', (c) => c.notNull())
     .addColumn('network_id', 'varchar(36)', (c) => c.notNull().references('networks.id').onDelete('cascade'))
     .addPrimaryKeyConstraint('ha_router_networks_pk', ['project_id', 'network_id'])
+    // One per project: Neutron counts after inserting and retries on a second (a concurrent
+    // router create); here the key refuses it and the unit of work retries.
+    .addUniqueConstraint('uniq_ha_router_networks0project_id', ['project_id'])
     .execute();
   await db.schema
     .createTable('ha_router_vrid_allocations')
