@@ -7,6 +7,7 @@
  * test_routers_negative.py HaRoutersNegativeTest, test_revisions.py).
  */
 import { describe, expect, it } from 'vitest';
+import { hostAgentReports } from '../../src/core/network/agentreports.js';
 import type { AgentReport } from '../../src/core/network/agents.js';
 import { loadSnapshot } from '../../src/dataplane/netns/snapshot.js';
 import { cloudForFile } from '../support/cloud.js';
@@ -159,6 +160,9 @@ describe('l3-ha', () => {
     const highest = [...ports].sort((a, b) => addr(b) - addr(a))[0];
     expect(active[0].host).toBe(highest['binding:host_id']);
     expect((await admin.get(`/v2.0/ports/${intf.port_id}`)).body.port['binding:host_id']).toBe(active[0].host);
+    // Each of its agents counts the replicated interface in what it reports.
+    const l3 = (await hostAgentReports(store.db, agents, on[0].host, 'noop')).find((x) => x.kind === 'l3');
+    expect(l3?.configurations).toMatchObject({ routers: 1, interfaces: 1 });
     // On several hosts only the active agent's builds the router (netns: no keepalived yet).
     expect((await loadSnapshot(store)).placement?.l3.get(r.id)).toEqual([active[0].host]);
     // Reporting again changes nothing (nopreempt).
