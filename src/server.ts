@@ -22,6 +22,7 @@ import { Sealer } from './core/keymanager/seal.js';
 import { KeyManagerService } from './core/keymanager/service.js';
 import { DEFAULT_DOMAIN_ID, IdentityService } from './core/identity/service.js';
 import { Agents } from './core/network/agents.js';
+import { checkL3HaOptions } from './core/network/l3ha.js';
 import { hostAgentReports } from './core/network/agentreports.js';
 import { floatingIpOps } from './core/network/floatingips.js';
 import { meteringLabelOps, meteringLabelRuleOps } from './core/network/metering.js';
@@ -289,6 +290,7 @@ export class Cloud {
     network.register(securityGroupOps(uow));
     network.rbac.register(securityGroupRbacType);
     network.register(securityGroupRuleOps(uow));
+    checkL3HaOptions(config.l3Ha);
     const agents = new Agents(uow, config.agentDownTime, config.l3Ha);
     network.register(routerOps({ options: config.l3Ha, networks: (w) => network.within(w), schedule: (w, id) => agents.scheduleHaRouter(w, id) }));
     network.register(conntrackHelperOps());

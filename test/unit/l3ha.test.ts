@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type HaBinding, electActive, statesForDeadAgents } from '../../src/core/network/l3ha.js';
+import { type HaBinding, L3_HA_DEFAULTS, checkL3HaOptions, electActive, statesForDeadAgents } from '../../src/core/network/l3ha.js';
 
 const b = (agentId: string, address: string, state: HaBinding['state'], eligible = true): HaBinding => ({
   portId: `port-${agentId}`,
@@ -34,5 +34,19 @@ describe('the dead-agent rule (_get_bindings_and_update_router_state_for_dead_ag
 
   it('changes nothing when no active agent is dead', () => {
     expect(statesForDeadAgents([b('a', '1.1.1.1', 'standby', false), b('b', '1.1.1.2', 'active')]).size).toBe(0);
+  });
+});
+
+describe('the l3_ha options (_verify_configuration)', () => {
+  it("accepts Neutron's defaults and refuses a CIDR that is not a network, or a negative agent count", () => {
+    expect(() => checkL3HaOptions(L3_HA_DEFAULTS)).not.toThrow();
+    expect(() => checkL3HaOptions({ ...L3_HA_DEFAULTS, maxAgentsPerRouter: 0 })).not.toThrow();
+    expect(() => checkL3HaOptions({ ...L3_HA_DEFAULTS, netCidr: '169.254.192.1/18' })).toThrow(
+      "The HA Network CIDR specified in the configuration file isn't valid; 169.254.192.1/18.",
+    );
+    expect(() => checkL3HaOptions({ ...L3_HA_DEFAULTS, netCidr: '169.254.192.0' })).toThrow(/isn't valid/);
+    expect(() => checkL3HaOptions({ ...L3_HA_DEFAULTS, maxAgentsPerRouter: -1 })).toThrow(
+      'max_l3_agents_per_router -1 config parameter is not valid as it cannot be negative. It must be 1 or greater. Alternatively, it can be 0 to mean unlimited.',
+    );
   });
 });

@@ -9,6 +9,7 @@
  */
 import { randomInt } from 'node:crypto';
 import type { Q } from '../../store/db.js';
+import { parseCidr, parseIp } from '../../util/ip.js';
 import { type RequestContext, systemContext } from '../context.js';
 import { conflict } from '../errors.js';
 import type { Work } from '../work.js';
@@ -33,6 +34,22 @@ export interface L3HaOptions {
 }
 
 export const L3_HA_DEFAULTS: L3HaOptions = { defaultHa: false, maxAgentsPerRouter: 3, netCidr: '169.254.192.0/18' };
+
+/**
+ * L3_HA_NAT_db_mixin._verify_configuration: the server refuses to start on an HA network CIDR
+ * that is not a network address with its prefix, or a negative max_l3_agents_per_router.
+ */
+export function checkL3HaOptions(opts: L3HaOptions): void {
+  const cidr = opts.netCidr.includes('/') ? parseCidr(opts.netCidr) : undefined;
+  if (!cidr || cidr.network !== parseIp(opts.netCidr.split('/')[0])?.value) {
+    throw new Error(`The HA Network CIDR specified in the configuration file isn't valid; ${opts.netCidr}.`);
+  }
+  if (!Number.isInteger(opts.maxAgentsPerRouter) || opts.maxAgentsPerRouter < 0) {
+    throw new Error(
+      `max_l3_agents_per_router ${opts.maxAgentsPerRouter} config parameter is not valid as it cannot be negative. It must be 1 or greater. Alternatively, it can be 0 to mean unlimited.`,
+    );
+  }
+}
 
 /** l3_hamode_db's VR_ID_RANGE: set(range(1, 255)). */
 const VRID_MAX = 254;
