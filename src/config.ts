@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { AGENT_DOWN_TIME_S, REPORT_INTERVAL_S } from './core/network/agents.js';
 import { type ImageOptions, imageOptionsFromEnv } from './core/image/options.js';
+import { L3_HA_DEFAULTS, type L3HaOptions } from './core/network/l3ha.js';
 import { boolFromString } from './util/bool.js';
 import type { ServicePorts } from './util/ports.js';
 
@@ -89,6 +90,12 @@ export interface Config {
    */
   hostCapacity: { vcpus?: number; memoryMb?: number; diskGb?: number };
   /**
+   * Neutron's `l3_ha` (POCKETSTACK_L3_HA, false), `max_l3_agents_per_router`
+   * (POCKETSTACK_MAX_L3_AGENTS_PER_ROUTER, 3) and `l3_ha_net_cidr` (POCKETSTACK_L3_HA_NET_CIDR,
+   * 169.254.192.0/18).
+   */
+  l3Ha: L3HaOptions;
+  /**
    * Accepted and ignored (`--run-user-data` of earlier versions): user_data now always runs, as
    * root inside the instance's own namespaces, never on the host.
    */
@@ -167,6 +174,11 @@ export function loadConfig(overrides: Partial<Config> = {}, env: NodeJS.ProcessE
       vcpus: optInt(env.POCKETSTACK_HOST_VCPUS),
       memoryMb: optInt(env.POCKETSTACK_HOST_MEMORY_MB),
       diskGb: optInt(env.POCKETSTACK_HOST_DISK_GB),
+    },
+    l3Ha: {
+      defaultHa: boolFromString(env.POCKETSTACK_L3_HA),
+      maxAgentsPerRouter: int(env.POCKETSTACK_MAX_L3_AGENTS_PER_ROUTER, L3_HA_DEFAULTS.maxAgentsPerRouter),
+      netCidr: env.POCKETSTACK_L3_HA_NET_CIDR || L3_HA_DEFAULTS.netCidr,
     },
     runUserData: boolFromString(env.POCKETSTACK_RUN_USER_DATA),
     instanceIdBase: int(env.POCKETSTACK_INSTANCE_ID_BASE, 1_000_000_000),

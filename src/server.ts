@@ -23,6 +23,7 @@ import { Sealer } from './core/keymanager/seal.js';
 import { KeyManagerService } from './core/keymanager/service.js';
 import { DEFAULT_DOMAIN_ID, IdentityService } from './core/identity/service.js';
 import { Agents } from './core/network/agents.js';
+import { checkL3HaOptions } from './core/network/l3ha.js';
 import { hostAgentReports } from './core/network/agentreports.js';
 import { floatingIpOps } from './core/network/floatingips.js';
 import { meteringLabelOps, meteringLabelRuleOps } from './core/network/metering.js';
@@ -101,6 +102,7 @@ const CORE_EXTENSIONS = [
   'l3-conntrack-helper',
   'l3-ext-ndp-proxy',
   'l3-flavors',
+  'l3-ha',
   'l3-ndp-proxy',
   'l3_agent_scheduler',
   'local_ip',
@@ -226,6 +228,8 @@ export class Cloud {
   /** The dashboard (topology, explain): a client of the apps above, on its own port. */
   dashboard!: FastifyInstance;
   private timers: NodeJS.Timeout[] = [];
+  /** Subscriptions to end on close. */
+  private stops: Array<() => void> = [];
   private listener: ChannelListener | null = null;
   private dataPlaneStarted = false;
   private computeHost: ComputeHost | null = null;
@@ -289,7 +293,9 @@ export class Cloud {
     network.register(securityGroupOps(uow));
     network.rbac.register(securityGroupRbacType);
     network.register(securityGroupRuleOps(uow));
-    network.register(routerOps());
+    checkL3HaOptions(config.l3Ha);
+    const agents = new Agents(uow, config.agentDownTime, config.l3Ha);
+    network.register(routerOps({ options: config.l3Ha, networks: (w) => network.within(w), schedule: (w, id) => agents.scheduleHaRouter(w, id) }));
     network.register(conntrackHelperOps());
     network.register(ndpProxyOps(routerDef));
     network.register(localIpOps());
@@ -328,7 +334,6 @@ export class Cloud {
       buildTimeoutMs: 300_000,
       actionMs: config.computeActionMs,
     });
-    const agents = new Agents(uow, config.agentDownTime);
     // Scheduling is the server's (Neutron's notifiers): an agent process only runs what it is given.
     if (role === 'serve') agents.attach(changes);
     const guest = new GuestMetadata(uow);
@@ -556,11 +561,22 @@ export class Cloud {
   private async reportAgents(): Promise<void> {
     const host = this.config.agentHost;
     const { agents, store } = this.services;
-    const report = async (start: boolean) =>
-      agents.report(host, await hostAgentReports(store.db, agents, host, this.config.dataplane, this.config.tunnelIp), start);
+    // With its heartbeat the L3 agent reports the states of its HA routers (update_routers_states).
+    const report = async (start: boolean) => {
+      await agents.report(host, await hostAgentReports(store.db, agents, host, this.config.dataplane, this.config.tunnelIp), start);
+      if (start) await agents.autoScheduleHaRouters(host);
+      await agents.reportHaStates(host);
+    };
     await report(true);
     const warn = (err: unknown) => this.log.warn({ err }, 'agent report failed (the next one tries again)');
     this.timers.push(setInterval(() => void report(false).catch(warn), this.config.reportInterval * 1000).unref());
+    // A router created, made HA or moved reaches the agent at once (routers_updated), whose
+    // keepalived would take its state within an advertisement or two.
+    let pending: Promise<unknown> = Promise.resolve();
+    const unsubscribe = this.services.network.uow.changes.subscribe({ kinds: ['router'] }, () => {
+      pending = pending.then(() => agents.reportHaStates(host)).catch(warn);
+    });
+    this.stops.push(unsubscribe);
   }
 
   /**
@@ -588,6 +604,7 @@ export class Cloud {
   async close(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
     this.computeHost?.stop();
+    for (const stop of this.stops) stop();
     await this.listener?.close();
     this.services.agents.detach();
     await this.services.lbEngine.stop();

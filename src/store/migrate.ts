@@ -28,6 +28,7 @@ import * as m0085 from './migrations/0085_auto_allocate.js';
 import * as m0086 from './migrations/0086_metering_fields.js';
 import * as m0090 from './migrations/0090_agents_hosts.js';
 import * as m0110 from './migrations/0110_compute_nodes.js';
+import * as m0120 from './migrations/0120_l3_ha.js';
 
 /** Migrations are listed here in order; each file only ever gains successors, never edits. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -59,6 +60,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0086_metering_fields': m0086,
   '0090_agents_hosts': m0090,
   '0110_compute_nodes': m0110,
+  '0120_l3_ha': m0120,
 };
 
 class StaticProvider implements MigrationProvider {

@@ -715,6 +715,26 @@ export interface RouterL3AgentBindingsTable {
   binding_index: number;
 }
 
+/** Each project's HA network (l3-ha, migration 0120). */
+export interface HaRouterNetworksTable {
+  project_id: string;
+  network_id: string;
+}
+
+/** VRRP ids in use on an HA network. */
+export interface HaRouterVridAllocationsTable {
+  network_id: string;
+  vr_id: number;
+}
+
+/** An HA router's port for one L3 agent, and the state that agent reports (active, standby, unknown). */
+export interface HaRouterAgentPortBindingsTable {
+  port_id: string;
+  router_id: string;
+  l3_agent_id: string | null;
+  state: string;
+}
+
 /** Networks scheduled to DHCP agents (migration 0021). */
 export interface NetworkDhcpAgentBindingsTable {
   network_id: string;
@@ -883,6 +903,10 @@ export interface RoutersTable {
   flavor_id: string | null;
   /** JSON list (router_availability_zone, migration 0090). */
   availability_zone_hints: string;
+  /** l3-ha: 1 for an HA router (migration 0120). */
+  ha: number;
+  /** The router's VRRP id on its project's HA network, once it is scheduled (1..254). */
+  ha_vr_id: number | null;
   created_at: string;
   updated_at: string;
   revision_number: number;
@@ -1444,6 +1468,9 @@ export interface DB {
   agents: AgentsTable;
   network_dhcp_agent_bindings: NetworkDhcpAgentBindingsTable;
   router_l3_agent_bindings: RouterL3AgentBindingsTable;
+  ha_router_networks: HaRouterNetworksTable;
+  ha_router_vrid_allocations: HaRouterVridAllocationsTable;
+  ha_router_agent_port_bindings: HaRouterAgentPortBindingsTable;
   keypairs: KeypairsTable;
   compute_quotas: ComputeQuotasTable;
   instance_actions: InstanceActionsTable;

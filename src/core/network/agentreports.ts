@@ -7,6 +7,7 @@
  */
 import type { Q } from '../../store/db.js';
 import type { AgentReport, Agents } from './agents.js';
+import { HA_REPLICATED_INTF } from './l3ha.js';
 
 /** The zone this host's DHCP and L3 agents report ([AGENT] availability_zone's default). */
 const DEFAULT_ZONE = 'nova';
@@ -86,7 +87,8 @@ export async function hostAgentReports(
         floating_ips: Number(floatingIps?.n ?? 0),
         handle_internal_only_routers: true,
         interface_driver: real ? 'linuxbridge' : 'noop',
-        interfaces: routerPorts.filter((p) => p.port_type === 'network:router_interface').length,
+        // An HA router's interfaces are replicated ones (every agent of the router counts them).
+        interfaces: routerPorts.filter((p) => p.port_type === 'network:router_interface' || p.port_type === HA_REPLICATED_INTF).length,
         log_agent_heartbeats: false,
         routers: routers.length,
       },

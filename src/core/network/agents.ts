@@ -22,6 +22,19 @@ import { isoSeconds } from '../../util/time.js';
 import type { RequestContext } from '../context.js';
 import { DomainError, badRequest, conflict, notFound } from '../errors.js';
 import type { Change, ChangeBus, UnitOfWork, Work } from '../work.js';
+import {
+  HA_INTF,
+  type HaBinding,
+  type HaState,
+  L3_HA_DEFAULTS,
+  type L3HaOptions,
+  addHaPort,
+  deleteHaPorts,
+  electActive,
+  ensureVrid,
+  haNetworkOf,
+  statesForDeadAgents,
+} from './l3ha.js';
 import { bindingOf } from './ports.js';
 import { type AvailabilityZoneView, DHCP_AGENT_TYPE, L2_AGENT_TYPE, L3_AGENT_TYPE, listAvailabilityZones } from './zones.js';
 
@@ -130,10 +143,11 @@ const FILTERS: Record<string, (a: AgentView, v: string) => boolean> = {
 export class Agents {
   private unsubscribe: (() => void) | null = null;
 
-  /** `downTimeS`: Neutron's agent_down_time (seconds). */
+  /** `downTimeS`: Neutron's agent_down_time (seconds); `ha`: the l3_ha options. */
   constructor(
     private readonly uow: UnitOfWork,
     readonly downTimeS: number = AGENT_DOWN_TIME_S,
+    readonly ha: L3HaOptions = L3_HA_DEFAULTS,
   ) {}
 
   private render(a: AgentsTable, now = Date.now()): AgentView {
@@ -183,6 +197,17 @@ export class Agents {
           .execute();
       }
     });
+  }
+
+  /**
+   * auto_schedule_routers as an L3 agent (re)starts and syncs: HA routers on fewer agents than
+   * they should be (under-scheduled: an agent was missing when they were made) gain this one.
+   */
+  async autoScheduleHaRouters(host: string): Promise<void> {
+    const agent = await this.store.db.selectFrom('agents').select('id').where('host', '=', host).where('agent_type', '=', L3_AGENT_TYPE).executeTakeFirst();
+    if (!agent) return;
+    const routers = await this.store.db.selectFrom('routers').select('id').where('ha', '=', 1).orderBy('created_at').orderBy('id').execute();
+    for (const r of routers) await this.uow.run((w) => this.scheduleHaRouter(w, r.id, agent.id));
   }
 
   /** Networks a host's DHCP agent serves (scheduled to it, and the agent administratively up). */
@@ -283,7 +308,11 @@ export class Agents {
    */
   async scheduleRouter(routerId: string, created: boolean): Promise<void> {
     await this.uow.run(async (w) => {
-      const router = await w.trx.selectFrom('routers').select(['id', 'project_id', 'gw_port_id']).where('id', '=', routerId).executeTakeFirst();
+      const router = await w.trx.selectFrom('routers').select(['id', 'project_id', 'gw_port_id', 'ha']).where('id', '=', routerId).executeTakeFirst();
+      if (router?.ha === 1) {
+        await this.scheduleHaRouter(w, routerId);
+        return;
+      }
       if (!router || (created && !router.gw_port_id)) return;
       const hosted = await w.trx
         .selectFrom('router_l3_agent_bindings')
@@ -308,9 +337,122 @@ export class Agents {
     });
   }
 
+  /**
+   * get_number_of_agents_for_scheduling: the live L3 agents that are up, at most
+   * max_l3_agents_per_router of them (0: all).
+   */
+  private agentsForHa(active: number): number {
+    return this.ha.maxAgentsPerRouter ? Math.min(this.ha.maxAgentsPerRouter, active) : active;
+  }
+
+  /**
+   * Schedule an HA router (L3Scheduler._bind_ha_router with LeastRoutersScheduler): to as many
+   * live L3 agents as it lacks, up to max_l3_agents_per_router, the least loaded first; each
+   * binding takes the lowest vacant binding_index and an HA port on the project's HA network,
+   * the router its VRID (NoVRIDAvailable when the network has none left). Runs in the caller's
+   * unit of work: a router is scheduled as it is created or made HA (_after_router_create).
+   */
+  async scheduleHaRouter(w: Work, routerId: string, onlyAgent?: string): Promise<void> {
+    const router = await w.trx.selectFrom('routers').select(['id', 'project_id', 'ha']).where('id', '=', routerId).executeTakeFirst();
+    if (router?.ha !== 1) return;
+    const active = await this.activeAgents(w.trx, L3_AGENT_TYPE);
+    const bindings = await w.trx.selectFrom('router_l3_agent_bindings').select(['l3_agent_id', 'binding_index']).where('router_id', '=', routerId).execute();
+    const wanted = this.agentsForHa(active.length) - bindings.length;
+    if (wanted <= 0) return;
+    const bound = new Set(bindings.map((b) => b.l3_agent_id));
+    const candidates = active.filter((a) => !bound.has(a.id) && (onlyAgent === undefined || a.id === onlyAgent));
+    const chosen = (await this.byLoad(w.trx, candidates, 'routers')).slice(0, wanted);
+    if (!chosen.length) return;
+    const networkId = await haNetworkOf(w.trx, router.project_id);
+    if (!networkId) return;
+    await ensureVrid(w, routerId, networkId);
+    for (const agent of chosen) await this.bindHa(w, router, networkId, agent.id);
+    w.changed('router', routerId, router.project_id, 'status');
+    await bindRouterPorts(w, routerId);
+  }
+
+  /** One HA binding: the lowest binding_index free, and the agent's HA port. */
+  private async bindHa(w: Work, router: { id: string; project_id: string }, networkId: string, agentId: string): Promise<void> {
+    const used = new Set(
+      (await w.trx.selectFrom('router_l3_agent_bindings').select('binding_index').where('router_id', '=', router.id).execute()).map((b) => b.binding_index),
+    );
+    let index = 1;
+    while (used.has(index)) index++;
+    await w.trx.insertInto('router_l3_agent_bindings').values({ router_id: router.id, l3_agent_id: agentId, binding_index: index }).execute();
+    await addHaPort(w, router, networkId, agentId);
+  }
+
+  /**
+   * The HA states this host's L3 agent reports for the HA routers it hosts (update_routers_states,
+   * which keepalived's transitions drive in Neutron's agent). On the noop data plane there is no
+   * keepalived: each agent makes the election VRRP would (electActive) from what the store says
+   * of its peers — an agent dead or disabled stops advertising — and reports its own result. A
+   * router that becomes active here gets its gateway and interface ports bound to this host
+   * (_update_router_port_bindings). Returns the routers whose state here changed.
+   */
+  async reportHaStates(host: string, now = Date.now()): Promise<string[]> {
+    return this.uow.run(async (w) => {
+      const mine = await w.trx
+        .selectFrom('ha_router_agent_port_bindings as b')
+        .innerJoin('agents', 'agents.id', 'b.l3_agent_id')
+        .select(['b.router_id', 'agents.id as agent_id'])
+        .where('agents.host', '=', host)
+        .where('agents.agent_type', '=', L3_AGENT_TYPE)
+        .execute();
+      const changed: string[] = [];
+      for (const { router_id: routerId, agent_id: agentId } of mine) {
+        const bindings = await this.haBindings(w, routerId, now);
+        const self = bindings.find((b) => b.agentId === agentId);
+        if (!self) continue;
+        const state: HaState = self.eligible && electActive(bindings) === agentId ? 'active' : 'standby';
+        if (!self.eligible || state === self.state) continue;
+        await w.trx.updateTable('ha_router_agent_port_bindings').set({ state }).where('port_id', '=', self.portId).execute();
+        const router = await w.trx.selectFrom('routers').select('project_id').where('id', '=', routerId).executeTakeFirst();
+        w.changed('router', routerId, router?.project_id ?? null, 'status');
+        if (state === 'active') await bindRouterPorts(w, routerId);
+        changed.push(routerId);
+      }
+      return changed;
+    });
+  }
+
+  /**
+   * A router's HA bindings with their agents, after the dead-agent rule has been applied and
+   * written (_get_bindings_and_update_router_state_for_dead_agents).
+   */
+  private async haBindings(w: Work, routerId: string, now = Date.now()): Promise<HaBinding[]> {
+    const rows = await w.trx
+      .selectFrom('ha_router_agent_port_bindings as b')
+      .innerJoin('agents', 'agents.id', 'b.l3_agent_id')
+      .innerJoin('ip_allocations as ip', 'ip.port_id', 'b.port_id')
+      .selectAll('agents')
+      .select(['b.port_id', 'b.state', 'ip.ip_address'])
+      .where('b.router_id', '=', routerId)
+      .execute();
+    const bindings: HaBinding[] = rows.map((r) => ({
+      portId: r.port_id,
+      agentId: r.id,
+      host: r.host,
+      state: r.state as HaState,
+      eligible: r.admin_state_up === 1 && this.render(r, now).alive,
+      address: r.ip_address,
+    }));
+    for (const [portId, state] of statesForDeadAgents(bindings)) {
+      await w.trx.updateTable('ha_router_agent_port_bindings').set({ state }).where('port_id', '=', portId).execute();
+      const b = bindings.find((x) => x.portId === portId);
+      if (b) b.state = state;
+    }
+    return bindings;
+  }
+
   /** The candidate with the fewest bindings (ties: by host, so the choice is repeatable). */
   private async leastLoaded(q: Q, candidates: AgentsTable[], of: 'networks' | 'routers'): Promise<AgentsTable | undefined> {
-    if (!candidates.length) return undefined;
+    return (await this.byLoad(q, candidates, of))[0];
+  }
+
+  /** Candidates by the number of their bindings, fewest first (get_l3_agents_ordered_by_num_routers). */
+  private async byLoad(q: Q, candidates: AgentsTable[], of: 'networks' | 'routers'): Promise<AgentsTable[]> {
+    if (!candidates.length) return [];
     const ids = candidates.map((a) => a.id);
     const rows =
       of === 'networks'
@@ -318,7 +460,7 @@ export class Agents {
         : await q.selectFrom('router_l3_agent_bindings').select('l3_agent_id as agent').where('l3_agent_id', 'in', ids).execute();
     const load = new Map<string, number>();
     for (const r of rows) load.set(r.agent, (load.get(r.agent) ?? 0) + 1);
-    return [...candidates].sort((a, b) => (load.get(a.id) ?? 0) - (load.get(b.id) ?? 0) || a.host.localeCompare(b.host))[0];
+    return [...candidates].sort((a, b) => (load.get(a.id) ?? 0) - (load.get(b.id) ?? 0) || a.host.localeCompare(b.host));
   }
 
   // ------------------------------------------------------------ the agent API
@@ -474,10 +616,29 @@ export class Agents {
 
   // ------------------------------------------------------------ l3_agent_scheduler
 
-  /** GET /v2.0/routers/{id}/l3-agents (the router must exist: RouterNotFound). */
-  async agentsHostingRouter(ctx: RequestContext, routerId: string): Promise<AgentView[]> {
+  /**
+   * GET /v2.0/routers/{id}/l3-agents (the router must exist: RouterNotFound). With l3-ha every
+   * agent carries `ha_state` (L3_HA_scheduler_db_mixin.list_l3_agents_hosting_router): null for
+   * a legacy router; for an HA router the state its agent reported, after the dead-agent rule
+   * (an active agent that died shows standby, or unknown when every agent is dead; written back).
+   */
+  async agentsHostingRouter(ctx: RequestContext, routerId: string): Promise<Array<AgentView & { ha_state: HaState | null }>> {
     adminOnly(ctx, 'get_l3-agents');
-    await routerRow(this.store.db, routerId);
+    const router = await routerRow(this.store.db, routerId);
+    if (router.ha === 1) {
+      return this.uow.run(async (w) => {
+        await this.haBindings(w, routerId);
+        const rows = await w.trx
+          .selectFrom('ha_router_agent_port_bindings as b')
+          .innerJoin('agents', 'agents.id', 'b.l3_agent_id')
+          .selectAll('agents')
+          .select('b.state')
+          .where('b.router_id', '=', routerId)
+          .orderBy('agents.host')
+          .execute();
+        return rows.map((r) => ({ ...this.render(r), ha_state: r.state as HaState }));
+      }, ctx);
+    }
     const rows = await this.store.db
       .selectFrom('agents')
       .innerJoin('router_l3_agent_bindings', 'router_l3_agent_bindings.l3_agent_id', 'agents.id')
@@ -485,7 +646,7 @@ export class Agents {
       .where('router_l3_agent_bindings.router_id', '=', routerId)
       .orderBy('router_l3_agent_bindings.binding_index')
       .execute();
-    return rows.map((r) => this.render(r));
+    return rows.map((r) => ({ ...this.render(r), ha_state: null }));
   }
 
   /** GET /v2.0/agents/{id}/l3-routers: the ids of the routers (the edge renders them). */
@@ -515,6 +676,17 @@ export class Agents {
       }
       const bindings = await w.trx.selectFrom('router_l3_agent_bindings').select('l3_agent_id').where('router_id', '=', router.id).execute();
       if (bindings.some((b) => b.l3_agent_id === agentId)) return;
+      if (router.ha === 1) {
+        // An HA router takes one more agent by hand, beyond max_l3_agents_per_router if need be
+        // (create_ha_port_and_bind with is_manual_scheduling).
+        const networkId = await haNetworkOf(w.trx, router.project_id);
+        if (!networkId) return;
+        await ensureVrid(w, router.id, networkId);
+        await this.bindHa(w, router, networkId, agentId);
+        w.changed('router', router.id, router.project_id, 'status');
+        await bindRouterPorts(w, router.id);
+        return;
+      }
       if (bindings.length) {
         throw conflict('RouterHostedByL3Agent', `The router ${router.id} has been already hosted by the L3 Agent ${bindings[0].l3_agent_id}.`);
       }
@@ -535,6 +707,8 @@ export class Agents {
       await this.row(w.trx, ctx, agentId);
       await w.trx.deleteFrom('router_l3_agent_bindings').where('router_id', '=', routerId).where('l3_agent_id', '=', agentId).execute();
       const router = await routerRow(w.trx, routerId);
+      // An HA router's port on that agent goes with it (delete_ha_interfaces_on_host).
+      if (router.ha === 1) await deleteHaPorts(w, router.id, agentId);
       w.changed('router', router.id, router.project_id, 'status');
     }, ctx);
   }
@@ -546,7 +720,7 @@ export class Agents {
  * port and the L2 agent reports them up. Ports already bound to that host are left alone.
  */
 async function bindRouterPorts(w: Work, routerId: string): Promise<void> {
-  const agent = await w.trx
+  const first = await w.trx
     .selectFrom('router_l3_agent_bindings')
     .innerJoin('agents', 'agents.id', 'router_l3_agent_bindings.l3_agent_id')
     .select('agents.host')
@@ -554,20 +728,36 @@ async function bindRouterPorts(w: Work, routerId: string): Promise<void> {
     .where('agents.admin_state_up', '=', 1)
     .orderBy('router_l3_agent_bindings.binding_index')
     .executeTakeFirst();
-  if (!agent) return;
-  const ports = await w.trx
-    .selectFrom('ports')
-    .innerJoin('router_ports', 'router_ports.port_id', 'ports.id')
-    .select(['ports.id', 'ports.project_id'])
-    .where('router_ports.router_id', '=', routerId)
-    .where('ports.binding_host_id', '!=', agent.host)
+  if (!first) return;
+  // An HA router: each agent's HA port on its own host, the other ports on the active agent's
+  // (get_active_host_for_ha_router), or the first agent's until one is active — the host whose
+  // agent syncs first, corrected when the states come in.
+  const ha = await w.trx
+    .selectFrom('ha_router_agent_port_bindings as b')
+    .innerJoin('agents', 'agents.id', 'b.l3_agent_id')
+    .select(['b.port_id', 'b.state', 'agents.host'])
+    .where('b.router_id', '=', routerId)
     .execute();
+  const host = ha.find((b) => b.state === 'active')?.host ?? first.host;
+  for (const b of ha) await bindPorts(w, [b.port_id], b.host);
+  const ports = await w.trx.selectFrom('router_ports').select('port_id').where('router_id', '=', routerId).where('port_type', '!=', HA_INTF).execute();
+  await bindPorts(
+    w,
+    ports.map((p) => p.port_id),
+    host,
+  );
+}
+
+/** Ports bound to `host` (binding:host_id and its VIF), those bound there already left alone. */
+async function bindPorts(w: Work, portIds: string[], host: string): Promise<void> {
+  if (!portIds.length) return;
+  const ports = await w.trx.selectFrom('ports').select(['id', 'project_id']).where('id', 'in', portIds).where('binding_host_id', '!=', host).execute();
   if (!ports.length) return;
-  const b = bindingOf(agent.host);
+  const b = bindingOf(host);
   await w.trx
     .updateTable('ports')
     .set({
-      binding_host_id: agent.host,
+      binding_host_id: host,
       binding_vif_type: b.vif_type,
       binding_vif_details: JSON.stringify(b.vif_details),
       revision_number: sql`revision_number + 1`,
@@ -582,8 +772,8 @@ async function bindRouterPorts(w: Work, routerId: string): Promise<void> {
   for (const p of ports) w.changed('port', p.id, p.project_id, 'update');
 }
 
-async function routerRow(q: Q, routerId: string): Promise<{ id: string; project_id: string }> {
-  const router = await q.selectFrom('routers').select(['id', 'project_id']).where('id', '=', routerId).executeTakeFirst();
+async function routerRow(q: Q, routerId: string): Promise<{ id: string; project_id: string; ha: number }> {
+  const router = await q.selectFrom('routers').select(['id', 'project_id', 'ha']).where('id', '=', routerId).executeTakeFirst();
   if (!router) throw notFound('RouterNotFound', `Router ${routerId} could not be found`);
   return router;
 }

@@ -35,11 +35,16 @@ import { subnetDef } from './subnets.js';
 import { checkNdpStateForUpdate, checkNoNdpProxies, checkSubnetNotProxied, gatewaySupportsNdp, ndpStateForCreate, routerHelpers } from './l3extras.js';
 import { routerFlavorDriver } from './flavors.js';
 import { isDict } from '../../util/json.js';
+import { HA_REPLICATED_INTF, type HaNetworkOps, type L3HaOptions, cleanupHaNetwork, deleteHaPorts, ensureHaNetwork, releaseVrid } from './l3ha.js';
 
 export const ROUTER_GW = 'network:router_gateway';
 export const ROUTER_INTF = 'network:router_interface';
 /** Interface owners a floating IP may route through (Neutron's ROUTER_INTERFACE_OWNERS). */
-const ROUTER_INTERFACE_OWNERS = [ROUTER_INTF, 'network:router_interface_distributed', 'network:ha_router_replicated_interface'];
+const ROUTER_INTERFACE_OWNERS = [ROUTER_INTF, 'network:router_interface_distributed', HA_REPLICATED_INTF];
+/** The interfaces a (legacy or HA) router's API adds and removes. */
+const INTERFACE_TYPES = [ROUTER_INTF, HA_REPLICATED_INTF];
+/** _get_device_owner: an HA router's interfaces are replicated on its agents. */
+const interfaceOwner = (router: Pick<RoutersTable, 'ha'>) => (router.ha === 1 ? HA_REPLICATED_INTF : ROUTER_INTF);
 /**
  * The L3 service provider behind these routers, as Neutron lists its drivers: a router lives on
  * one node (no HA or DVR drivers here).
@@ -94,7 +99,7 @@ interface GatewayView {
   qos_policy_id?: string | null;
 }
 
-/** Attributes computed for rendering (no DVR or HA here). */
+/** Attributes computed for rendering (no DVR here). */
 interface RouterComputed {
   external_gateway_info: GatewayView | null;
   routes: Route[];
@@ -123,9 +128,11 @@ export const routerDef: ResourceDef<'routers', RouterComputed> = {
     external_gateway_info: { post: true, put: true, default: null, validate: gatewayInfo },
     description: standardAttrs().description,
     availability_zones: {},
-    // No DVR or HA here: every router is a centralised one, as Neutron reports them to admins.
+    // No DVR here: every router is a centralised one, as Neutron reports them to admins.
     distributed: { adminOnlyRead: true },
-    ha: { adminOnlyRead: true },
+    // l3-ha: the admin's to set and see (create_router:ha, update_router:ha, get_router:ha are
+    // admin_only); kept in the `ha` column, written by the operations below.
+    ha: { post: true, put: true, default: NOT_SPECIFIED, adminOnly: true, adminOnlyRead: true, convert: (v) => (v === null ? null : toBoolean(v)) },
     // router_availability_zone: set on create only (PUT answers Neutron's read-only refusal).
     availability_zone_hints: { post: true, default: [], column: 'availability_zone_hints', codec: 'json', validate: availabilityZoneHints },
     routes: { put: true, default: NOT_SPECIFIED, convert: noneToEmptyList, validate: hostRoutes },
@@ -149,7 +156,7 @@ export const routerDef: ResourceDef<'routers', RouterComputed> = {
       r.__routes = routes;
       r.__availability_zones = [];
       r.__distributed = false;
-      r.__ha = false;
+      r.__ha = r.ha === 1;
       // Without a gateway a router never proxies NDP (NDPProxyPlugin._extend_router_dict).
       r.__enable_ndp_proxy = r.gw_port_id ? r.enable_ndp_proxy === 1 : false;
       r.__conntrack_helpers = [];
@@ -521,7 +528,7 @@ async function addInterfaceByPort(w: Work, ctx: RequestContext, router: RoutersT
     checkSubnetAddressMode(s);
     subnets.push(s);
   }
-  await updatePortInternal(w, port.id, { device_id: router.id, device_owner: ROUTER_INTF });
+  await updatePortInternal(w, port.id, { device_id: router.id, device_owner: interfaceOwner(router) });
   full = await portWithIps(trx, port.id);
   if (hasV6(full)) {
     for (const existing of await routerPorts(trx, router.id)) {
@@ -548,7 +555,10 @@ async function addInterfaceByPort(w: Work, ctx: RequestContext, router: RoutersT
       }
     }
   }
-  await trx.insertInto('router_ports').values({ port_id: port.id, router_id: router.id, port_type: ROUTER_INTF }).execute();
+  await trx
+    .insertInto('router_ports')
+    .values({ port_id: port.id, router_id: router.id, port_type: interfaceOwner(router) })
+    .execute();
   return interfaceResult(
     router.id,
     full,
@@ -581,10 +591,13 @@ async function addInterfaceBySubnet(w: Work, ctx: RequestContext, router: Router
     fixed_ips: [fixedIp],
     admin_state_up: true,
     device_id: router.id,
-    device_owner: ROUTER_INTF,
+    device_owner: interfaceOwner(router),
     name: '',
   });
-  await trx.insertInto('router_ports').values({ port_id: portId, router_id: router.id, port_type: ROUTER_INTF }).execute();
+  await trx
+    .insertInto('router_ports')
+    .values({ port_id: portId, router_id: router.id, port_type: interfaceOwner(router) })
+    .execute();
   // The L3 plugin writes the new port once more (its router binding): revision 2.
   await bumpRevision(trx, 'ports', portId);
   return interfaceResult(router.id, { id: portId, project_id: router.project_id, network_id: subnet.network_id }, [subnet.id], 'last');
@@ -630,7 +643,7 @@ async function removeInterface(w: Work, ctx: RequestContext, router: RoutersTabl
   const { trx } = w;
   const info = validateInterfaceInfo(body, true);
   if (info.port_id !== undefined) {
-    const port = (await routerPorts(trx, router.id, [ROUTER_INTF])).find((p) => p.id === info.port_id);
+    const port = (await routerPorts(trx, router.id, INTERFACE_TYPES)).find((p) => p.id === info.port_id);
     if (!port) throw notFound('RouterInterfaceNotFound', `Router ${router.id} does not have an interface with id ${info.port_id}`);
     const subnetIds = port.fixed_ips.map((ip) => ip.subnet_id);
     if (info.subnet_id !== undefined && !subnetIds.includes(info.subnet_id)) {
@@ -642,7 +655,7 @@ async function removeInterface(w: Work, ctx: RequestContext, router: RoutersTabl
     return interfaceResult(router.id, port, subnetIds, 'first');
   }
   const subnet = await visibleSubnet(trx, ctx, info.subnet_id!);
-  const ports = (await routerPorts(trx, router.id, [ROUTER_INTF])).filter((p) => p.network_id === subnet.network_id);
+  const ports = (await routerPorts(trx, router.id, INTERFACE_TYPES)).filter((p) => p.network_id === subnet.network_id);
   if (ports.length) await confirmInterfaceNotInUse(trx, router.id, subnet);
   await checkSubnetNotProxied(trx, router.id, subnet.id);
   for (const p of ports) {
@@ -676,7 +689,65 @@ function sameRoute(a: Route, b: Route): boolean {
 
 // ---------------------------------------------------------------- operations
 
-export function routerOps(): ResourceOps<'routers', RouterComputed> {
+/** What routers need of the rest of Neutron for `l3-ha`. */
+export interface RouterHaHooks {
+  options: L3HaOptions;
+  /** Network operations in the router's unit of work (the HA network's create and delete). */
+  networks(w: Work): HaNetworkOps;
+  /** Schedule an HA router to its agents now, in this unit of work (Agents.scheduleHaRouter). */
+  schedule(w: Work, routerId: string): Promise<void>;
+}
+
+/** HA as a request asks it (convert_to_boolean_if_not_none); null or absent: l3_ha's default (_is_ha). */
+const requestedHa = (v: unknown, defaultHa: boolean): boolean => (v === true || v === false ? v : defaultHa);
+
+/**
+ * _after_router_create / _reconfigure_ha_resources: schedule the HA router now. Running out of
+ * VRIDs leaves the router in ERROR on create (Neutron logs NoVRIDAvailable and answers the
+ * router); an update answers as it would without agents.
+ */
+async function scheduleHa(w: Work, ha: RouterHaHooks, routerId: string, onCreate: boolean): Promise<void> {
+  try {
+    await ha.schedule(w, routerId);
+  } catch (e) {
+    if (!(e instanceof DomainError && e.type === 'NoVRIDAvailable')) throw e;
+    if (onCreate) await w.trx.updateTable('routers').set({ status: 'ERROR' }).where('id', '=', routerId).execute();
+  }
+}
+
+/**
+ * _validate_migration and _reconfigure_ha_resources: `ha` changes only on a router that is (or
+ * is being set) administratively down; its interfaces change owner, it leaves its agents (their
+ * HA ports go), a router no longer HA gives its VRID back and maybe its project's HA network, and
+ * it is scheduled again as what it now is.
+ */
+async function changeHa(w: Work, ha: RouterHaHooks, row: RoutersTable, toHa: boolean, adminStateUp: boolean): Promise<void> {
+  const { trx } = w;
+  if (adminStateUp) {
+    throw routerBadRequest('Cannot change HA attribute of active routers. Please set router admin_state_up to False prior to upgrade');
+  }
+  if (toHa) await ensureHaNetwork(w, ha.networks(w), row.project_id, ha.options);
+  else await releaseVrid(w, row);
+  const [from, to] = toHa ? [ROUTER_INTF, HA_REPLICATED_INTF] : [HA_REPLICATED_INTF, ROUTER_INTF];
+  for (const p of await routerPorts(trx, row.id, [from])) {
+    await trx.updateTable('ports').set({ device_owner: to }).where('id', '=', p.id).execute();
+    await trx.updateTable('router_ports').set({ port_type: to }).where('port_id', '=', p.id).execute();
+    w.changed('port', p.id, p.project_id, 'update');
+  }
+  await trx
+    .updateTable('routers')
+    .set({ ha: toHa ? 1 : 0 })
+    .where('id', '=', row.id)
+    .execute();
+  row.ha = toHa ? 1 : 0;
+  // _unbind_ha_router: off every agent, to be scheduled again.
+  await deleteHaPorts(w, row.id);
+  await trx.deleteFrom('router_l3_agent_bindings').where('router_id', '=', row.id).execute();
+  if (toHa) await scheduleHa(w, ha, row.id, false);
+  else await cleanupHaNetwork(w, ha.networks(w), row.project_id);
+}
+
+export function routerOps(ha: RouterHaHooks): ResourceOps<'routers', RouterComputed> {
   const rendered = async (trx: Tx, ctx: RequestContext, id: string) => {
     const row = await trx.selectFrom('routers').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
     const [out] = await renderRows(trx, routerDef, ctx, [row]);
@@ -695,8 +766,13 @@ export function routerOps(): ResourceOps<'routers', RouterComputed> {
       await validateAvailabilityZones(trx, 'router', (v.availability_zone_hints as string[] | undefined) ?? []);
       const info = v.external_gateway_info as GatewayInfo | null;
       const ndp = await ndpStateForCreate(trx, id, v.enable_ndp_proxy as boolean | undefined, info?.network_id ?? null);
+      const isHa = requestedHa(v.ha, ha.options.defaultHa);
+      // _before_router_create: the project's HA network exists before its first HA router.
+      if (isHa) await ensureHaNetwork(w, ha.networks(w), v.project_id as string, ha.options);
       await insertRow(trx, routerDef, id, {
         ...toColumns(routerDef, v),
+        ha: isHa ? 1 : 0,
+        ha_vr_id: null,
         status: 'ACTIVE',
         enable_snat: 1,
         gw_port_id: null,
@@ -709,6 +785,7 @@ export function routerOps(): ResourceOps<'routers', RouterComputed> {
         // The gateway's policy binding revises the router (qos-gateway-ip).
         if (await setRouterGatewayQos(w, ctx, id, row.gw_port_id !== null, info)) await bumpRevision(trx, 'routers', id);
       }
+      if (isHa) await scheduleHa(w, ha, id, true);
       return id;
     },
 
@@ -731,6 +808,10 @@ export function routerOps(): ResourceOps<'routers', RouterComputed> {
       }
       // NDPProxyPlugin._process_ndp_proxy_state_for_update_router: true needs an IPv6 gateway;
       // an update that does not say follows what the gateway supports.
+      if (typeof v.ha === 'boolean' && v.ha !== (row.ha === 1)) {
+        const adminStateUp = typeof v.admin_state_up === 'boolean' ? v.admin_state_up : row.admin_state_up === 1;
+        await changeHa(w, ha, row, v.ha, adminStateUp);
+      }
       const cols = toColumns(routerDef, v);
       if (v.enable_ndp_proxy === true) await checkNdpStateForUpdate(trx, row.id, row.gw_port_id);
       if (v.enable_ndp_proxy === true || v.enable_ndp_proxy === false) cols.enable_ndp_proxy = v.enable_ndp_proxy ? 1 : 0;
@@ -741,7 +822,7 @@ export function routerOps(): ResourceOps<'routers', RouterComputed> {
     async delete(w, _ctx, row) {
       const { trx } = w;
       if (row.gw_port_id) await checkNoNdpProxies(trx, row.id);
-      const attached = await routerPorts(trx, row.id, [ROUTER_INTF]);
+      const attached = await routerPorts(trx, row.id, INTERFACE_TYPES);
       if (attached.length) {
         throw conflict('RouterInUse', `Router ${row.id} has ports still attached: ${attached.map((p) => p.id).join(', ')}`);
       }
@@ -756,10 +837,17 @@ export function routerOps(): ResourceOps<'routers', RouterComputed> {
         }
       }
       await trx.updateTable('routers').set({ gw_port_id: null }).where('id', '=', row.id).execute();
+      // An HA router's ports on its agents and its VRID go first (_release_router_vr_id).
+      if (row.ha === 1) {
+        await deleteHaPorts(w, row.id);
+        await releaseVrid(w, row);
+      }
       for (const p of await routerPorts(trx, row.id)) await deletePort(w, p.id);
       await trx.deleteFrom('router_routes').where('router_id', '=', row.id).execute();
       await trx.deleteFrom('conntrack_helpers').where('router_id', '=', row.id).execute();
       await trx.deleteFrom('routers').where('id', '=', row.id).execute();
+      // _cleanup_ha_network: the project's last HA router takes its HA network along.
+      if (row.ha === 1) await cleanupHaNetwork(w, ha.networks(w), row.project_id);
     },
 
     actions: actionMap({

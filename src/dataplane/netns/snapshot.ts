@@ -194,7 +194,8 @@ export async function loadSnapshot(store: Store): Promise<Snapshot> {
 /**
  * Networks' DHCP agents' and routers' L3 agents' hosts (agents that are up: the server hands
  * nothing to a disabled one), and the hosts' tunnel endpoints their L2 agents report (l2pop
- * reads them from the agents' configurations too).
+ * reads them from the agents' configurations too). An HA router is built only where its agent
+ * reports it active: no keepalived runs here yet to hold its addresses on one host of several.
  */
 async function loadPlacement(q: Q): Promise<NonNullable<Snapshot['placement']>> {
   const [dhcp, l3, l2] = await Promise.all([
@@ -207,8 +208,12 @@ async function loadPlacement(q: Q): Promise<NonNullable<Snapshot['placement']>> 
     q
       .selectFrom('router_l3_agent_bindings')
       .innerJoin('agents', 'agents.id', 'router_l3_agent_bindings.l3_agent_id')
+      .leftJoin('ha_router_agent_port_bindings as ha', (j) =>
+        j.onRef('ha.router_id', '=', 'router_l3_agent_bindings.router_id').onRef('ha.l3_agent_id', '=', 'router_l3_agent_bindings.l3_agent_id'),
+      )
       .select(['router_l3_agent_bindings.router_id as id', 'agents.host'])
       .where('agents.admin_state_up', '=', 1)
+      .where((eb) => eb.or([eb('ha.state', 'is', null), eb('ha.state', '=', 'active')]))
       .execute(),
     q.selectFrom('agents').select(['host', 'configurations']).where('agent_type', '=', L2_AGENT_TYPE).execute(),
   ]);
