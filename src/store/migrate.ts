@@ -27,6 +27,7 @@ import * as m0084 from './migrations/0084_l3_extras.js';
 import * as m0085 from './migrations/0085_auto_allocate.js';
 import * as m0086 from './migrations/0086_metering_fields.js';
 import * as m0090 from './migrations/0090_agents_hosts.js';
+import * as m0091 from './migrations/0091_read_order_indexes.js';
 import * as m0110 from './migrations/0110_compute_nodes.js';
 import * as m0120 from './migrations/0120_l3_ha.js';
 
@@ -59,6 +60,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0085_auto_allocate': m0085,
   '0086_metering_fields': m0086,
   '0090_agents_hosts': m0090,
+  '0091_read_order_indexes': m0091,
   '0110_compute_nodes': m0110,
   '0120_l3_ha': m0120,
 };

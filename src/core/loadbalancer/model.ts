@@ -149,6 +149,8 @@ export async function loadTagMap(q: Q, kind: LbResource, ids: string[]): Promise
       .select(['resource_id', 'tag'])
       .where('resource_type', '=', TAG_TYPES[kind])
       .where('resource_id', 'in', chunk)
+      // Each resource's tags in order, as the primary key (type, resource, tag) holds them: no sort.
+      .orderBy('resource_id')
       .orderBy('tag')
       .execute();
     for (const r of rows) out.get(r.resource_id)?.push(r.tag);

@@ -218,6 +218,8 @@ export const networkDef: ResourceDef<'networks', NetworkComputed> = {
         .leftJoin('subnetpools', 'subnetpools.id', 'subnets.subnetpool_id')
         .select(['subnets.id', 'subnets.network_id', 'subnets.ip_version', 'subnets.segment_id', 'subnetpools.address_scope_id'])
         .where('subnets.network_id', 'in', chunk)
+        // Each network's subnets in creation order, as the index (network, created, id) holds them.
+        .orderBy('subnets.network_id')
         .orderBy('subnets.created_at')
         .orderBy('subnets.id')
         .execute();

@@ -612,6 +612,8 @@ async function loadTags(q: Q, def: DefCore, rows: ReadonlyArray<{ id: string; __
       .select(['resource_id', 'tag'])
       .where('resource_type', '=', def.name)
       .where('resource_id', 'in', chunk)
+      // Each resource's tags in order, as the primary key (type, resource, tag) holds them: no sort.
+      .orderBy('resource_id')
       .orderBy('tag')
       .execute();
     for (const t of tags) byId.get(t.resource_id)?.push(t.tag);

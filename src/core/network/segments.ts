@@ -225,7 +225,8 @@ export async function deleteNetworkSegments(trx: Tx, networkId: string): Promise
 export async function segmentsOf(q: Q, networkIds: string[]): Promise<Map<string, NetworkSegmentsTable[]>> {
   const out = new Map<string, NetworkSegmentsTable[]>();
   for (const chunk of chunks(networkIds, IN_CHUNK)) {
-    const rows = await q.selectFrom('network_segments').selectAll().where('network_id', 'in', chunk).orderBy('segment_index').execute();
+    // Each network's segments in order, as the index (network, segment_index) holds them.
+    const rows = await q.selectFrom('network_segments').selectAll().where('network_id', 'in', chunk).orderBy('network_id').orderBy('segment_index').execute();
     for (const r of rows) {
       const list = out.get(r.network_id);
       if (list) list.push(r);
