@@ -243,8 +243,10 @@ describe.skipIf(!PG)(
       expect(['h1', 'h2']).toContain(held);
       const other = held === 'h1' ? 'h2' : 'h1';
 
-      await stopAgent(held);
+      // Timed from before the stop: its last heartbeat came at most report_interval before this
+      // instant (taken after the stop returns, a slow exit on a loaded machine counted against it).
       const stoppedAt = Date.now();
+      await stopAgent(held);
       const dead = await until(agents, (l) => l.filter((a) => a.host === held).every((a) => !a.alive), (DOWN_TIME_S + 3) * 1000);
       expect(dead.filter((a) => a.host === held).map((a) => a.alive)).toEqual([false, false, false, false]);
       // Not before agent_down_time: its last heartbeat was at most report_interval (1 s) before it stopped.
