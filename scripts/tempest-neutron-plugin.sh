@@ -39,7 +39,8 @@ done
 # - type drivers flat, vlan and vxlan (ML2's type drivers here; vlan on physnet1, whose range is
 #   POCKETSTACK_VLAN_RANGES, physnet1:100:199 by default, so provider segments start at 100);
 # - the largest MTU a network may have: 1500 (physical networks; vxlan ones 1450);
-# - one DHCP agent, in availability zone nova; no L3 agent (so no l3_agent_mode);
+# - one DHCP agent and one L3 agent (legacy: l3_agent_mode stays unset, the plugin's default),
+#   both in availability zone nova;
 # - a floating IP may be created with the address asked for;
 # - shared resources may be created (QoS policies, RBAC): the tests that do it clean up after them.
 cat > "$DATA_DIR/extra.conf" <<EOF

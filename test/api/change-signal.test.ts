@@ -9,6 +9,7 @@ import type { ChannelListener } from '../../src/store/db.js';
 import { Store } from '../../src/store/db.js';
 import { migrate } from '../../src/store/migrate.js';
 import pg from 'pg';
+import { type ScratchDatabase, scratchDatabase } from '../support/cloud.js';
 
 const PG = process.env.POCKETSTACK_TEST_DATABASE_URL;
 
@@ -20,7 +21,7 @@ async function until(ok: () => boolean, ms = 5000): Promise<void> {
 describe.skipIf(!PG)(
   `changes heard across processes on PostgreSQL${PG ? '' : ' — skipped: needs POCKETSTACK_TEST_DATABASE_URL (npm test provides it as root)'}`,
   () => {
-    const name = `pocketstack_test_${Math.random().toString(16).slice(2, 10)}`;
+    let db: ScratchDatabase;
     let writer: UnitOfWork;
     let reader: UnitOfWork;
     let listener: ChannelListener;
@@ -29,15 +30,10 @@ describe.skipIf(!PG)(
     const heardByWriter: Change[] = [];
 
     beforeAll(async () => {
-      const admin = new pg.Client({ connectionString: PG });
-      await admin.connect();
-      await admin.query(`CREATE DATABASE ${name}`);
-      await admin.end();
-      const url = new URL(PG!);
-      url.pathname = `/${name}`;
-      const a = await Store.open({ url: url.toString() });
+      db = await scratchDatabase(PG!);
+      const a = await Store.open({ url: db.url });
       await migrate(a);
-      const b = await Store.open({ url: url.toString() });
+      const b = await Store.open({ url: db.url });
       writer = new UnitOfWork(a, new ChangeBus());
       reader = new UnitOfWork(b, new ChangeBus());
       writer.changes.subscribe({ status: true }, (c) => heardByWriter.push(c));
@@ -52,10 +48,7 @@ describe.skipIf(!PG)(
       await writerListener?.close();
       await writer?.store.close();
       await reader?.store.close();
-      const admin = new pg.Client({ connectionString: PG });
-      await admin.connect();
-      await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await admin.end();
+      await db?.drop();
     });
 
     it("publishes another process's committed change on this process's bus, once, and the writer's own once", async () => {
@@ -105,7 +98,7 @@ describe.skipIf(!PG)(
       try {
         const admin = new pg.Client({ connectionString: PG });
         await admin.connect();
-        await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND query LIKE 'LISTEN%'", [name]);
+        await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND query LIKE 'LISTEN%'", [db.name]);
         await admin.end();
         await until(() => missed > 0, 10_000);
         expect(missed).toBeGreaterThan(0);

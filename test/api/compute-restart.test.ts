@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
-import { serviceClients, startCloud } from '../support/cloud.js';
+import { scratchDatabase, serviceClients, startCloud } from '../support/cloud.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pocketstack-compute-restart-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -11,18 +11,8 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 async function sharedStore(): Promise<{ config: { databaseUrl?: string }; drop(): Promise<void> }> {
   const adminUrl = process.env.POCKETSTACK_TEST_DATABASE_URL;
   if (!adminUrl) return { config: {}, drop: async () => undefined };
-  const pg = (await import('pg')).default;
-  const name = `pocketstack_restart_${Math.random().toString(16).slice(2, 10)}`;
-  const admin = async (sql: string) => {
-    const c = new pg.Client({ connectionString: adminUrl });
-    await c.connect();
-    await c.query(sql);
-    await c.end();
-  };
-  await admin(`CREATE DATABASE ${name}`);
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  return { config: { databaseUrl: url.toString() }, drop: () => admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
+  const db = await scratchDatabase(adminUrl, 'pocketstack_restart');
+  return { config: { databaseUrl: db.url }, drop: db.drop };
 }
 
 it('finishes building servers after a restart: the build works from the store', async () => {

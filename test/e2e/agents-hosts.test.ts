@@ -10,17 +10,16 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { teardown } from '../../src/dataplane/netns/down.js';
 import { listNamespaces } from '../../src/dataplane/netns/kernel.js';
 import { Names } from '../../src/dataplane/netns/names.js';
-import { type Client, type TestCloud, serviceClients, startCloud } from '../support/cloud.js';
+import { type Client, type ScratchDatabase, type TestCloud, scratchDatabase, serviceClients, startCloud } from '../support/cloud.js';
 import { eventually } from '../support/dataplane.js';
 import { sh } from '../support/netns.js';
 import { ROOT, missing } from '../support/requires.js';
 
-/** A PostgreSQL server this suite may make a database on (only this e2e suite uses one). */
+/** A PostgreSQL server this suite may make a database on. */
 const PG = process.env.POCKETSTACK_E2E_POSTGRES_URL;
 /** As root (CI) PostgreSQL is required: a missing URL fails there, and elsewhere skips. */
 function needsPostgres(): string | undefined {
@@ -88,23 +87,12 @@ describe.skipIf(skip)(`agents of two hosts on the netns data plane${skip ? ` —
   let admin: Client;
   const agents: AgentProcess[] = [];
 
-  const database = `pocketstack_e2e_${Math.random().toString(16).slice(2, 10)}`;
-  const onAdmin = async (statement: string) => {
-    const c = new pg.Client({ connectionString: PG });
-    await c.connect();
-    try {
-      await c.query(statement);
-    } finally {
-      await c.end();
-    }
-  };
+  let db: ScratchDatabase | undefined;
 
   beforeAll(async () => {
     for (const h of HOSTS) await teardown(h.names);
-    await onAdmin(`CREATE DATABASE ${database}`);
-    const url = new URL(PG!);
-    url.pathname = `/${database}`;
-    server = await startCloud({ config: { localAgent: false, databaseUrl: url.toString() } });
+    db = await scratchDatabase(PG!, 'pocketstack_e2e');
+    server = await startCloud({ config: { localAgent: false, databaseUrl: db.url } });
     admin = (await serviceClients(server, 'network')).admin;
     for (const h of HOSTS) agents.push(await startAgent(h.host, h.names.prefix, server.config.databaseUrl));
   });
@@ -117,7 +105,7 @@ describe.skipIf(skip)(`agents of two hosts on the netns data plane${skip ? ` —
     }
     for (const h of HOSTS) await teardown(h.names);
     await server?.stop();
-    await onAdmin(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+    await db?.drop();
   });
 
   const dhcpAgentOf = async (host: string): Promise<string> =>

@@ -11,14 +11,13 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { teardown } from '../../src/dataplane/netns/down.js';
 import { run } from '../../src/dataplane/netns/exec.js';
 import { listNamespaces } from '../../src/dataplane/netns/kernel.js';
 import { Names } from '../../src/dataplane/netns/names.js';
 import { LAB_BRIDGE, LAB_NS, type LabHost, agentArgs, labDown, labUp } from '../../src/lab/lab.js';
-import { type Client, type TestCloud, serviceClients, startCloud } from '../support/cloud.js';
+import { type Client, type ScratchDatabase, type TestCloud, scratchDatabase, serviceClients, startCloud } from '../support/cloud.js';
 import { eventually } from '../support/dataplane.js';
 import { ping, sh } from '../support/netns.js';
 import { ROOT, missing } from '../support/requires.js';
@@ -74,26 +73,15 @@ describe.skipIf(skip)(`a lab of two hosts and the VXLAN overlay between them${sk
   let hosts: LabHost[] = [];
   const agents: AgentProcess[] = [];
   let dataDir = '';
-  const database = `pocketstack_e2e_${Math.random().toString(16).slice(2, 10)}`;
-  const onAdmin = async (statement: string) => {
-    const c = new pg.Client({ connectionString: PG });
-    await c.connect();
-    try {
-      await c.query(statement);
-    } finally {
-      await c.end();
-    }
-  };
+  let db: ScratchDatabase | undefined;
 
   beforeAll(async () => {
     await labDown();
     for (let k = 1; k <= 2; k++) await teardown(new Names(`l${k}`));
     ({ hosts } = await labUp(2));
     dataDir = mkdtempSync(join(tmpdir(), 'pocketstack-lab-'));
-    await onAdmin(`CREATE DATABASE ${database}`);
-    const url = new URL(PG!);
-    url.pathname = `/${database}`;
-    server = await startCloud({ config: { localAgent: false, dataplane: 'netns', databaseUrl: url.toString() } });
+    db = await scratchDatabase(PG!, 'pocketstack_e2e');
+    server = await startCloud({ config: { localAgent: false, dataplane: 'netns', databaseUrl: db.url } });
     admin = (await serviceClients(server, 'network')).admin;
     nova = (await serviceClients(server, 'compute')).admin;
     for (const h of hosts) agents.push(await startAgent(h, server.config.databaseUrl, dataDir));
@@ -108,7 +96,7 @@ describe.skipIf(skip)(`a lab of two hosts and the VXLAN overlay between them${sk
     await labDown();
     if (dataDir) rmSync(dataDir, { recursive: true, force: true });
     await server?.stop();
-    await onAdmin(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+    await db?.drop();
   });
 
   const boot = async (name: string, network: string, host: string) => {

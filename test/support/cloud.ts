@@ -13,30 +13,38 @@ export const DEMO_PASSWORD = 'demo-secret';
 
 export { freePort } from '../../src/util/ports.js';
 
+/** A PostgreSQL database of its own for a test, made through `adminUrl` (any database there), and its removal. */
+export interface ScratchDatabase {
+  name: string;
+  url: string;
+  drop(): Promise<void>;
+}
+
+export async function scratchDatabase(adminUrl: string, prefix = 'pocketstack_test'): Promise<ScratchDatabase> {
+  const pg = (await import('pg')).default;
+  const name = `${prefix}_${Math.random().toString(16).slice(2, 10)}`;
+  const onAdmin = async (statement: string) => {
+    const c = new pg.Client({ connectionString: adminUrl });
+    await c.connect();
+    try {
+      await c.query(statement);
+    } finally {
+      await c.end();
+    }
+  };
+  await onAdmin(`CREATE DATABASE ${name}`);
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return { name, url: url.toString(), drop: () => onAdmin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
+}
+
 /**
  * With POCKETSTACK_TEST_DATABASE_URL=postgres://…/postgres, every test cloud gets a fresh
  * PostgreSQL database (dropped afterwards): the same suites then run on both stores.
  */
-async function freshPostgres(): Promise<{ url: string; drop(): Promise<void> } | undefined> {
+async function freshPostgres(): Promise<ScratchDatabase | undefined> {
   const admin = process.env.POCKETSTACK_TEST_DATABASE_URL;
-  if (!admin) return undefined;
-  const pg = (await import('pg')).default;
-  const name = `pocketstack_test_${Math.random().toString(16).slice(2, 10)}`;
-  const client = new pg.Client({ connectionString: admin });
-  await client.connect();
-  await client.query(`CREATE DATABASE ${name}`);
-  await client.end();
-  const url = new URL(admin);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    async drop() {
-      const c = new pg.Client({ connectionString: admin });
-      await c.connect();
-      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await c.end();
-    },
-  };
+  return admin ? scratchDatabase(admin) : undefined;
 }
 
 export interface TestCloud {
