@@ -272,7 +272,7 @@ async function lab(argv: string[]): Promise<void> {
     say(`\nStart each host's agents (each in its own terminal, as root; stopping one is that host failing):`);
     for (const h of hosts) say(`  ${[...self, ...agentArgs(h, database, config.dataDir)].join(' ')}`);
     say(`and the API without an agent of its own: pocketstack serve --database ${database} --no-local-agent --dataplane netns`);
-    say('Servers go to a host with availability_zone nova:hostK (admin). Remove the lab: pocketstack lab down');
+    say("Nova's scheduler spreads servers over the hosts; an admin forces one with availability_zone nova:hostK. Remove the lab: pocketstack lab down");
     return;
   }
   const children = hosts.map((h) => {
