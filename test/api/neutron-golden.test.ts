@@ -97,10 +97,31 @@ beforeAll(async () => {
 });
 afterAll(async () => tc.stop());
 
+/**
+ * Before each step, what the agents do after a request has done, as a client waiting for a port
+ * to go ACTIVE sees it: the L3 agent binds the ports of the routers it hosts (after the request's
+ * commit, so a step read at once could still find one unbound), then the data plane's pass.
+ */
+async function settled(): Promise<void> {
+  const db = tc.cloud.store.db;
+  for (const deadline = Date.now() + 5000; Date.now() < deadline; ) {
+    const unbound = await db
+      .selectFrom('router_ports')
+      .innerJoin('router_l3_agent_bindings', 'router_l3_agent_bindings.router_id', 'router_ports.router_id')
+      .innerJoin('ports', 'ports.id', 'router_ports.port_id')
+      .select('ports.id')
+      .where('ports.binding_host_id', '=', '')
+      .executeTakeFirst();
+    if (!unbound) break;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  await tc.cloud.services.dataplane.idle();
+}
+
 describe('golden Neutron scenarios, replayed against PocketStack', () => {
   for (const [extension, known] of Object.entries(SERVED)) {
     it(extension, async () => {
-      expectReplay(await replay(gc, extension, { ...OPTIONS, beforeStep: () => tc.cloud.services.dataplane.idle() }), known);
+      expectReplay(await replay(gc, extension, { ...OPTIONS, beforeStep: settled }), known);
     });
   }
 
