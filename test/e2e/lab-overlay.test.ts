@@ -20,16 +20,10 @@ import { LAB_BRIDGE, LAB_NS, type LabHost, agentArgs, labDown, labUp } from '../
 import { type Client, type ScratchDatabase, type TestCloud, scratchDatabase, serviceClients, startCloud } from '../support/cloud.js';
 import { eventually } from '../support/dataplane.js';
 import { ping, sh } from '../support/netns.js';
-import { ROOT, missing } from '../support/requires.js';
+import { E2E_POSTGRES, ROOT, missing, needsE2ePostgres } from '../support/requires.js';
 
-const PG = process.env.POCKETSTACK_E2E_POSTGRES_URL;
-function needsPostgres(): string | undefined {
-  if (PG) return undefined;
-  const why = 'needs POCKETSTACK_E2E_POSTGRES_URL=postgres://…/postgres (npm test provides it as root)';
-  if (process.env.POCKETSTACK_REQUIRE_ALL === '1') throw new Error(`required for this suite: ${why}`);
-  return why;
-}
-const skip = missing([ROOT]) ?? needsPostgres();
+const PG = E2E_POSTGRES;
+const skip = missing([ROOT]) ?? needsE2ePostgres();
 const REPO = join(import.meta.dirname, '..', '..');
 
 interface AgentProcess {

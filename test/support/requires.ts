@@ -26,3 +26,14 @@ export const BARBICAN_CLIENT = {
 };
 export const CURL = { path: '/usr/bin/curl', why: "needs Debian's curl (npm test installs it when run as root)" };
 export const ROOT = { root: true, why: 'needs root to create network namespaces (CI runs as root)' };
+
+/** The PostgreSQL server the multi-host e2e suites make their databases on (scripts/test.mjs sets it). */
+export const E2E_POSTGRES = process.env.POCKETSTACK_E2E_POSTGRES_URL;
+
+/** As root (CI) PostgreSQL is required: a missing URL fails there, and elsewhere skips. */
+export function needsE2ePostgres(): string | undefined {
+  if (E2E_POSTGRES) return undefined;
+  const why = 'needs POCKETSTACK_E2E_POSTGRES_URL=postgres://…/postgres (npm test provides it as root)';
+  if (process.env.POCKETSTACK_REQUIRE_ALL === '1') throw new Error(`required for this suite: ${why}`);
+  return why;
+}
