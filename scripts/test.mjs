@@ -25,8 +25,8 @@
  *        scripts/tempest-neutron-plugin.sh  neutron_tempest_plugin.api, less
  *                                    test/tempest/neutron-plugin-exclude.txt.
  *
- * Steps 4 to 6 run in three concurrent lanes (PostgreSQL then e2e; Tempest network, identity then image;
- * Tempest Octavia, compute, then the Neutron plugin), each step's output kept in test-artifacts/logs/ and printed whole
+ * Steps 4 to 6 run in three concurrent lanes (e2e; Tempest network, identity then image;
+ * Tempest Octavia, compute, the Neutron plugin, then the API tests on PostgreSQL), each step's output kept in test-artifacts/logs/ and printed whole
  * when it ends. A failed step does not stop the ones after it; the run fails if any step failed.
  * As root (CI), every suite must run: a missing tool is a failure, not a skip. Without root,
  * suites that need root or uninstallable packages are skipped, each with a one-line reason.
@@ -191,16 +191,16 @@ if (!fast) {
   const tempest = (script, title) => () =>
     existsSync(script) ? logged(script.replace(/^scripts\/|\.sh$/g, ''), title, 'bash', [script], { POCKETSTACK_BUILT: '1' }) : undefined;
   const noTempest = args.has('--no-tempest');
+  const apiOnPostgres = () =>
+    pgUrl
+      ? logged('api-postgres', 'API tests on PostgreSQL', 'npx', ['vitest', 'run', '--project', 'api', ...only], { POCKETSTACK_TEST_DATABASE_URL: pgUrl })
+      : undefined;
   // The suites after the unit and API tests are independent (each starts its own servers on free
   // ports and data directories; the data-plane tests take a host lock of their own). Most of
   // their time is waiting (Tempest's 10 s before each subnet delete, load balancers settling),
   // so on CI's two cores three lanes take about as long as the longest one.
   await lanes(
     [
-      () =>
-        pgUrl
-          ? logged('api-postgres', 'API tests on PostgreSQL', 'npx', ['vitest', 'run', '--project', 'api', ...only], { POCKETSTACK_TEST_DATABASE_URL: pgUrl })
-          : undefined,
       // The several-hosts e2e runs its agents on PostgreSQL (a database of its own); the other
       // e2e suites stay on SQLite.
       () =>
@@ -219,14 +219,20 @@ if (!fast) {
           tempest('scripts/tempest-identity.sh', 'Tempest: tempest.api.identity and keystone_tempest_plugin.tests.api'),
           tempest('scripts/tempest-image.sh', 'Tempest: tempest.api.image'),
         ],
-    noTempest
-      ? []
-      : [
-          tempest('scripts/tempest-octavia.sh', 'Tempest: octavia_tempest_plugin.tests.api.v2 and barbican_tempest_plugin.tests.api'),
-          tempest('scripts/tempest-compute.sh', 'Tempest: tempest.api.compute'),
-          // About 3 to 5 minutes with its 6 workers: this lane (Octavia 9, compute 6) is the shortest.
-          tempest('scripts/tempest-neutron-plugin.sh', 'Tempest: neutron_tempest_plugin.api'),
-        ],
+    [
+      ...(noTempest
+        ? []
+        : [
+            tempest('scripts/tempest-octavia.sh', 'Tempest: octavia_tempest_plugin.tests.api.v2 and barbican_tempest_plugin.tests.api'),
+            tempest('scripts/tempest-compute.sh', 'Tempest: tempest.api.compute'),
+            // About 3 to 5 minutes with its 6 workers.
+            tempest('scripts/tempest-neutron-plugin.sh', 'Tempest: neutron_tempest_plugin.api'),
+          ]),
+      // Last in this lane: Octavia, compute and the plugin take about 7 minutes on a quiet
+      // machine and the API tests on PostgreSQL about 8, near the e2e lane's 16 and Tempest
+      // network's 16 (when the PostgreSQL run preceded e2e, that lane took 24).
+      apiOnPostgres,
+    ],
   );
 }
 
