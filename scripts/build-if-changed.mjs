@@ -45,10 +45,11 @@ const stale = projects.some((p) => {
   const built = mtime(p.info);
   return built < 0 || built < shared || built < p.inputs();
 });
+const node = (...args) => spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit' }).status ?? 1;
 if (stale) {
-  const r = spawnSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-b', 'tsconfig.build.json', 'tsconfig.web.json'], {
-    cwd: root,
-    stdio: 'inherit',
-  });
-  process.exit(r.status ?? 1);
+  const status = node(join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-b', 'tsconfig.build.json', 'tsconfig.web.json');
+  if (status !== 0) process.exit(status);
 }
+// The bundle `pocketstack` runs, remade when a compile came after it (bin/pocketstack runs the
+// compiled tree meanwhile, never a stale bundle).
+if (mtime(join(root, 'dist', 'pocketstack.mjs')) <= mtime(projects[0].info)) process.exit(node(join(root, 'scripts', 'bundle.mjs')));

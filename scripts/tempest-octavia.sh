@@ -15,7 +15,7 @@ runner=$RUNNER
 pocketstack_ports 6
 # npm test has built dist/ already (POCKETSTACK_BUILT=1): rebuilding under servers other suites run
 # from it would rewrite files they may be loading.
-[ -n "${POCKETSTACK_BUILT:-}" ] || (cd "$here" && npx tsc -p tsconfig.build.json) || exit 2
+[ -n "${POCKETSTACK_BUILT:-}" ] || (cd "$here" && npx tsc -p tsconfig.build.json && node scripts/bundle.mjs) || exit 2
 POCKETSTACK_ADMIN_PASSWORD=secret POCKETSTACK_LB_NETWORK_DRIVER=noop pocketstack_start
 ws=${TEMPEST_WORKSPACE:-/tmp/tempest-lb}
 TEMPEST_WORKSPACE=$ws OCTAVIA=true EXTRA_TEMPEST_CONF="${EXTRA_TEMPEST_CONF:-$here/test/tempest/octavia.conf}" \

@@ -145,6 +145,7 @@ run('type-check', 'npx', ['tsc', '-p', 'tsconfig.json']);
 // `npm run lint` is the one definition of what lint means (package.json); any error fails the run.
 run('lint', 'npm', ['run', '--silent', 'lint']);
 run('build', 'npx', ['tsc', '-p', 'tsconfig.build.json']);
+run('bundle', 'node', ['scripts/bundle.mjs']);
 // The dashboard's page script (browser TypeScript): type-checked and built into dist/web/.
 run('build the dashboard page', 'npx', ['tsc', '-p', 'tsconfig.web.json']);
 const only = process.argv.includes('--only') ? [process.argv[process.argv.indexOf('--only') + 1]] : [];

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { PROJECT_ROOT } from '../util/root.js';
 
 /**
  * What the browser loads, all served by PocketStack itself (no CDN): the page, its style, the
@@ -11,8 +11,8 @@ import { fileURLToPath } from 'node:url';
  * name through an import map, so the compiled script needs no bundler.
  */
 
-// From src/dashboard/ (tsx, tests) and from dist/dashboard/ (the build) alike: <repo>/dist/web/.
-const WEB_DIR = fileURLToPath(new URL('../../dist/web/', import.meta.url));
+// From the sources (tsx, tests) and the build alike: <repo>/dist/web/.
+const WEB_DIR = join(PROJECT_ROOT, 'dist', 'web');
 const require = createRequire(import.meta.url);
 
 export interface Asset {
@@ -47,7 +47,7 @@ function load(name: string): Asset | null {
     } else if (name === 'style.css') {
       asset = { type: 'text/css; charset=utf-8', body: STYLE };
     } else if (/^[a-z]+\.js$/.test(name)) {
-      asset = { type: 'text/javascript; charset=utf-8', body: readFileSync(`${WEB_DIR}${name}`) };
+      asset = { type: 'text/javascript; charset=utf-8', body: readFileSync(join(WEB_DIR, name)) };
     }
   } catch {
     return null;
@@ -65,7 +65,7 @@ export function asset(name: string): Asset | null {
 /** Whether the page's script was built (npm run build); the page says how to build it if not. */
 export function built(): boolean {
   try {
-    readFileSync(`${WEB_DIR}app.js`);
+    readFileSync(join(WEB_DIR, 'app.js'));
     return true;
   } catch {
     return false;

@@ -5,20 +5,19 @@
  * health and counters. A worker that dies is replaced at the next apply (`onLost` asks for one).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { ListenerCounters } from '../../core/loadbalancer/stats.js';
 import type { Health } from '../../core/loadbalancer/status.js';
 import type { RtLoadBalancer } from '../config.js';
 import { type LbInstance, type Placement, ZERO_COUNTERS, addCounters } from '../runtime.js';
 import { type WireHealth, type WorkerCall, type WorkerReply, type WorkerRequest, healthFromWire } from './protocol.js';
+import { PROJECT_ROOT } from '../../util/root.js';
 
-const HERE = dirname(fileURLToPath(import.meta.url));
-/** From the sources (tests, `tsx`) the worker needs the TypeScript loader; from `dist/` it does not. */
+/** From the sources (tests, `tsx`) the worker needs the TypeScript loader; from the build it does not. */
 const FROM_SOURCES = import.meta.url.endsWith('.ts');
-const ENTRY = join(HERE, FROM_SOURCES ? 'worker.ts' : 'worker.js');
-const PROJECT_ROOT = resolve(HERE, '../../..');
+// Named from the project, not from this module: in the one-file bundle this module is not in lb/builtin/.
+const ENTRY = FROM_SOURCES ? join(PROJECT_ROOT, 'src', 'lb', 'builtin', 'worker.ts') : join(PROJECT_ROOT, 'dist', 'lb', 'builtin', 'worker.js');
 const CALL_TIMEOUT_MS = 10_000;
 
 export interface WorkerHooks {

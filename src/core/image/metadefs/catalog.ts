@@ -6,13 +6,14 @@
  * loaded, as Glance's loader does not), and `updated_at` left empty.
  */
 import { readFileSync, readdirSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import type { Tx } from '../../../store/db.js';
 import { uuid } from '../../../util/ids.js';
 import { isDict } from '../../../util/json.js';
+import { PROJECT_ROOT } from '../../../util/root.js';
 
-/** The catalog directory: the same climb from src/… (tsx) and dist/… (built). */
-const CATALOG_DIR = fileURLToPath(new URL('../../../../data/glance/metadefs/', import.meta.url));
+/** The catalog directory, in the project (not copied into dist/). */
+const CATALOG_DIR = join(PROJECT_ROOT, 'data', 'glance', 'metadefs');
 
 interface CatalogFile {
   namespace: string;
@@ -32,7 +33,7 @@ export function catalogFiles(dir = CATALOG_DIR): CatalogFile[] {
   return readdirSync(dir)
     .filter((f) => f.endsWith('.json'))
     .sort()
-    .map((f) => JSON.parse(readFileSync(`${dir}${f}`, 'utf8')) as CatalogFile)
+    .map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as CatalogFile)
     .filter((f) => isDict(f) && typeof f.namespace === 'string');
 }
 
