@@ -4,7 +4,8 @@
  * get_free_range's cases), and an HA router's instance as ha_router.py builds one.
  */
 import { describe, expect, it } from 'vitest';
-import { type KeepalivedInstanceSpec, freeRange, gatewayRoutes, primaryVip, renderKeepalivedConf } from '../../src/dataplane/netns/keepalivedconf.js';
+import { virtualRoutes } from '../../src/dataplane/netns/harouter.js';
+import { type KeepalivedInstanceSpec, freeRange, primaryVip, renderKeepalivedConf } from '../../src/dataplane/netns/keepalivedconf.js';
 
 const GLOBAL = ['global_defs {', '    notification_email_from neutron@openstack.local', '    router_id neutron', '}'].join('\n');
 
@@ -128,7 +129,7 @@ describe('keepalived.conf (keepalived.py)', () => {
     );
   });
 
-  it("finds the primary VIP range as get_free_range does (test_get_free_range*)", () => {
+  it('finds the primary VIP range as get_free_range does (test_get_free_range*)', () => {
     expect(freeRange('169.254.0.0/16', ['169.254.0.0/24', '169.254.1.0/24'], 24)).toBe('169.254.2.0/24');
     expect(freeRange('169.254.0.0/16', ['255.255.255.0/24'], 24)).toBe('169.254.0.0/24');
     expect(() => freeRange('192.168.1.0/24', [], 8)).toThrow(/was not found/);
@@ -138,12 +139,25 @@ describe('keepalived.conf (keepalived.py)', () => {
   });
 
   it("routes a gateway's default route, on-link first when the gateway is outside its subnet (_add_default_gw_virtual_route)", () => {
-    expect(gatewayRoutes('qg-1', [{ cidr: '172.24.4.0/24', gatewayIp: '172.24.4.1' }])).toEqual([
+    expect(virtualRoutes([{ dst: 'default', via: '172.24.4.1', dev: 'qg-1', owner: 'router:r' }])).toEqual([
       { destination: '0.0.0.0/0', nexthop: '172.24.4.1', dev: 'qg-1' },
     ]);
-    expect(gatewayRoutes('qg-1', [{ cidr: '172.24.4.0/24', gatewayIp: '10.0.0.1' }])).toEqual([
+    expect(virtualRoutes([{ dst: 'default', via: '10.0.0.1', dev: 'qg-1', onlink: true, owner: 'router:r' }])).toEqual([
       { destination: '10.0.0.1', nexthop: null, dev: 'qg-1', scope: 'link' },
       { destination: '0.0.0.0/0', nexthop: '10.0.0.1', dev: 'qg-1' },
     ]);
+    // An extra route (routes_updated): no device.
+    expect(virtualRoutes([{ dst: '10.9.0.0/16', via: '10.0.0.5', owner: 'router:r' }])).toEqual([{ destination: '10.9.0.0/16', nexthop: '10.0.0.5' }]);
+  });
+});
+
+describe('keepalived_use_no_track_support', () => {
+  it('is 2.0.3 or later, from `keepalived --version`', async () => {
+    const { noTrackSupported } = await import('../../src/dataplane/netns/keepalived.js');
+    expect(noTrackSupported('Keepalived v2.2.7 (01/16,2022)\n')).toBe(true);
+    expect(noTrackSupported('Keepalived v2.0.3 (x)')).toBe(true);
+    expect(noTrackSupported('Keepalived v2.0.2 (x)')).toBe(false);
+    expect(noTrackSupported('Keepalived v1.3.9 (x)')).toBe(false);
+    expect(noTrackSupported('bash: keepalived: not found')).toBe(false);
   });
 });

@@ -8,7 +8,7 @@
  * (held by the master only, not carried in the adverts), its gateway's default route as a
  * virtual route. Pure: a spec in, the file's text out.
  */
-import { type Cidr, cidrContains, parseCidr, parseIp } from '../../util/ip.js';
+import { type Cidr, parseCidr } from '../../util/ip.js';
 
 /** keepalived.py's HA_DEFAULT_PRIORITY (the router's `priority`: Neutron never sets another). */
 export const HA_DEFAULT_PRIORITY = 50;
@@ -62,7 +62,7 @@ export interface KeepalivedInstanceSpec {
  */
 export function freeRange(parent: string, excluded: string[], size = PRIMARY_VIP_RANGE_SIZE): string {
   const p = parseCidr(parent);
-  if (!p || p.version !== 4) throw new Error(`invalid range ${parent}`);
+  if (p?.version !== 4) throw new Error(`invalid range ${parent}`);
   const notFound = new Error(`Network of size ${size}, from IP range ${parent} excluding IP ranges ${excluded.join(', ')} was not found.`);
   if (size < p.prefix) throw notFound;
   const ex = excluded.map((c) => parseCidr(c)).filter((c): c is Cidr => c !== null && c.version === 4);
@@ -136,22 +136,4 @@ export function renderKeepalivedConf(instances: KeepalivedInstanceSpec[], noTrac
   const lines = ['global_defs {', '    notification_email_from neutron@openstack.local', '    router_id neutron', '}'];
   for (const i of instances) lines.push(...instanceLines(i, noTrack));
   return lines.join('\n');
-}
-
-/**
- * _add_default_gw_virtual_route: an on-link route to a gateway outside its subnet, then the
- * default route per gateway address, all on the gateway device.
- */
-export function gatewayRoutes(dev: string, subnets: Array<{ cidr: string; gatewayIp: string | null }>): KeepalivedRoute[] {
-  const out: KeepalivedRoute[] = [];
-  for (const s of subnets) {
-    const c = parseCidr(s.cidr);
-    const gw = s.gatewayIp ? parseIp(s.gatewayIp) : null;
-    if (c && gw && !cidrContains(c, gw)) out.push({ destination: s.gatewayIp!, nexthop: null, dev, scope: 'link' });
-  }
-  for (const s of subnets) {
-    const gw = s.gatewayIp ? parseIp(s.gatewayIp) : null;
-    if (gw) out.push({ destination: gw.version === 4 ? '0.0.0.0/0' : '::/0', nexthop: s.gatewayIp, dev });
-  }
-  return out;
 }
