@@ -375,11 +375,15 @@ describe('desired state', () => {
       advertInt: 1,
       trackInterfaces: ['ha-0d000001-00'],
     });
-    expect(ns.vrrp!.instance.vips.map((v) => `${v.dev} ${v.cidr}`).sort()).toEqual([
+    expect(ns.vrrp!.instance.vips.map((v) => `${v.dev} ${v.cidr}${v.scope ? ` scope ${v.scope}` : ''}`).sort()).toEqual([
       'qg-0c000001-00 172.24.4.101/32',
       'qg-0c000001-00 172.24.4.13/24',
+      'qg-0c000001-00 fe80::f816:3eff:fe00:102/64 scope link',
       'qr-0b000001-00 10.0.2.1/24',
+      'qr-0b000001-00 fe80::f816:3eff:fe00:101/64 scope link',
     ]);
+    // No kernel link-local address on its devices: only the master holds the legs' (as VIPs).
+    expect(ns.sysctls).toContainEqual(['net.ipv6.conf.default.addr_gen_mode', '1']);
     expect(ns.vrrp!.instance.routes).toEqual([
       { destination: '0.0.0.0/0', nexthop: '172.24.4.1', dev: 'qg-0c000001-00' },
       { destination: '192.168.9.0/24', nexthop: '10.0.2.50' },

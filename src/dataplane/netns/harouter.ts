@@ -49,6 +49,13 @@ export function virtualRoutes(routes: readonly DesiredRoute[]): KeepalivedRoute[
   return out;
 }
 
+/** ip_lib.get_ipv6_lladdr: the EUI-64 link-local address of a MAC. */
+export function ipv6LinkLocal(mac: string): string {
+  const b = mac.split(':').map((x) => Number.parseInt(x, 16));
+  const words = [((b[0] ^ 2) << 8) | b[1], (b[2] << 8) | 0xff, 0xfe00 | b[3], (b[4] << 8) | b[5]];
+  return `fe80::${words.map((w) => w.toString(16)).join(':')}`;
+}
+
 /**
  * Make `ns` (a router namespace, its HA port already wired as `haIf` with its address) an HA
  * router's: every address on another leg than `lo` and `haIf` becomes a VIP, every route a
@@ -64,6 +71,15 @@ export function makeHaRouter(ns: DesiredNs, routerId: string, vrid: number, haIf
     else vips.push({ cidr: a.cidr, dev: a.dev, track: false });
   }
   ns.addrs = kept;
+  // _disable_ipv6_addressing_on_interface: a leg's IPv6 link-local address is a VIP too, so a
+  // backup's legs (the master's MACs) stay silent — no neighbour discovery or MLD from a backup
+  // to teach the switches that the router's MAC lives on its host. The namespace's devices get
+  // no address of their own (addr_gen_mode none) and the master holds each leg's EUI-64 one.
+  ns.sysctls = [...ns.sysctls, ['net.ipv6.conf.default.addr_gen_mode', '1']];
+  for (const l of ns.links) {
+    if (l.kind === 'loopback' || l.name === haIf || !l.mac) continue;
+    vips.push({ cidr: `${ipv6LinkLocal(l.mac)}/64`, dev: l.name, scope: 'link', track: false });
+  }
   const routes = virtualRoutes(ns.routes);
   ns.routes = [];
   const spec: VrrpSpec = {
