@@ -161,7 +161,11 @@ describe.skipIf(skip)(`an HA router failing over between two lab hosts with keep
       expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8')).toContain('keepalived');
       expect(await qrAddrs(h)).toMatch(/ ha-[0-9a-f-]+ +inet 169\.254\.19[2-9]\.\d+\/18 /);
     }
-    await eventually(() => qrAddrs(active), (out) => out.includes(` ${gateway}/24 `), 20_000);
+    await eventually(
+      () => qrAddrs(active),
+      (out) => out.includes(` ${gateway}/24 `),
+      20_000,
+    );
     expect(await qrAddrs(standby)).not.toContain(` ${gateway}/24 `);
 
     // A server on the third host reaches the router's interface address.
