@@ -33,6 +33,7 @@ import { Names } from '../../src/dataplane/netns/names.js';
 import { LAB_NS, type LabHost, agentArgs, labDown, labUp } from '../../src/lab/lab.js';
 import { type Client, type ScratchDatabase, type TestCloud, scratchDatabase, serviceClients, startCloud } from '../support/cloud.js';
 import { eventually } from '../support/dataplane.js';
+import { lockPublicNetwork } from '../support/hostlock.js';
 import { ping, sh } from '../support/netns.js';
 import { E2E_POSTGRES, KEEPALIVED, ROOT, missing, needsE2ePostgres } from '../support/requires.js';
 
@@ -81,8 +82,12 @@ describe.skipIf(skip)(`an HA router failing over between two lab hosts with keep
   const agents: AgentProcess[] = [];
   let dataDir = '';
   let db: ScratchDatabase | undefined;
+  let unlock: (() => void) | undefined;
 
   beforeAll(async () => {
+    // The lab (`pslab`, its hosts' prefixes) is one per machine: data-plane suites of other
+    // worktrees take turns on the host lock.
+    unlock = await lockPublicNetwork();
     await labDown();
     for (let k = 1; k <= 3; k++) await teardown(new Names(`l${k}`));
     ({ hosts } = await labUp(3));
@@ -114,6 +119,7 @@ describe.skipIf(skip)(`an HA router failing over between two lab hosts with keep
     if (dataDir) rmSync(dataDir, { recursive: true, force: true });
     await server?.stop();
     await db?.drop();
+    unlock?.();
   });
 
   type HostingAgent = { host: string; alive: boolean; ha_state: string | null };
@@ -197,7 +203,7 @@ describe.skipIf(skip)(`an HA router failing over between two lab hosts with keep
     const prober = await startProber([gateway], { ns: vmNs, timeoutS: 60, intervalS: 0.1 });
     const reply = (await prober.result).get(gateway)!;
     expect(reply.at, 'the server never reached its gateway again').not.toBeNull();
-    const failoverMs = reply.at! - cutAt;
+    const failoverMs = Math.round(reply.at! - cutAt);
 
     // keepalived made the standby the master: it holds the address, and the API says so.
     expect(await qrAddrs(standby)).toContain(` ${gateway}/24 `);
