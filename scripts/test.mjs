@@ -5,7 +5,7 @@
  *   1. install what the tests need from Debian when missing (root only): the real OpenStack
  *      clients, Tempest, its Neutron, Octavia, Keystone and Barbican plugins and stestr, iproute2, nftables,
  *      iptables, conntrack, HAProxy, and what instances are made of (busybox-static,
- *      dropbear-bin, dnsmasq-base; openssh-client for the tests' ssh);
+ *      dropbear-bin, dnsmasq-base; openssh-client for the tests' ssh; keepalived for HA routers);
  *   2. type-check, lint (`npm run lint`: Biome, then knip), build;
  *   3. the vitest suites `unit` and `api` (seconds);
  *   4. the `api` suite again on PostgreSQL (the store for several servers sharing one cloud):
@@ -68,6 +68,9 @@ const DEBIAN_PACKAGES = {
   '/usr/sbin/dropbear': 'dropbear-bin',
   '/usr/sbin/dnsmasq': 'dnsmasq-base',
   '/usr/bin/ssh': 'openssh-client',
+  // HA routers on several hosts run Debian's keepalived in their namespaces (as Neutron's L3
+  // agent does); test/e2e/lab-ha.test.ts fails over between two lab hosts with it.
+  '/usr/sbin/keepalived': 'keepalived',
   // Security-group logging reads the switch namespace's NFLOG group with tcpdump.
   '/usr/bin/tcpdump': 'tcpdump',
   // The dashboard's browser tests drive Debian's Chromium with playwright-core (no browser download).

@@ -96,6 +96,13 @@ export interface Config {
    */
   l3Ha: L3HaOptions;
   /**
+   * The L3 agent's VRRP for HA routers where keepalived runs them (`pocketstack agent` on netns):
+   * `ha_vrrp_advert_int` (POCKETSTACK_HA_VRRP_ADVERT_INT, 2 s) and, when
+   * POCKETSTACK_HA_VRRP_AUTH_PASSWORD is set, `ha_vrrp_auth_type` (POCKETSTACK_HA_VRRP_AUTH_TYPE,
+   * PASS or AH; Neutron's default PASS) with that password.
+   */
+  haVrrp: { advertInt: number; auth?: { type: 'AH' | 'PASS'; password: string } };
+  /**
    * Accepted and ignored (`--run-user-data` of earlier versions): user_data now always runs, as
    * root inside the instance's own namespaces, never on the host.
    */
@@ -179,6 +186,12 @@ export function loadConfig(overrides: Partial<Config> = {}, env: NodeJS.ProcessE
       defaultHa: boolFromString(env.POCKETSTACK_L3_HA),
       maxAgentsPerRouter: int(env.POCKETSTACK_MAX_L3_AGENTS_PER_ROUTER, L3_HA_DEFAULTS.maxAgentsPerRouter),
       netCidr: env.POCKETSTACK_L3_HA_NET_CIDR || L3_HA_DEFAULTS.netCidr,
+    },
+    haVrrp: {
+      advertInt: int(env.POCKETSTACK_HA_VRRP_ADVERT_INT, 2),
+      ...(env.POCKETSTACK_HA_VRRP_AUTH_PASSWORD
+        ? { auth: { type: env.POCKETSTACK_HA_VRRP_AUTH_TYPE === 'AH' ? 'AH' : 'PASS', password: env.POCKETSTACK_HA_VRRP_AUTH_PASSWORD } }
+        : {}),
     },
     runUserData: boolFromString(env.POCKETSTACK_RUN_USER_DATA),
     instanceIdBase: int(env.POCKETSTACK_INSTANCE_ID_BASE, 1_000_000_000),

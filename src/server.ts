@@ -51,6 +51,7 @@ import { addressScopeOps, addressScopeRbacType } from './core/network/addresssco
 import type { DataPlaneDriver } from './dataplane/driver.js';
 import type { MachineSource } from './dataplane/netns/control.js';
 import { NetnsDataPlane } from './dataplane/netns/driver.js';
+import { checkVrrpOptions } from './dataplane/netns/harouter.js';
 import { CIRROS_NAME, buildCirrosImage } from './dataplane/netns/machines/cirros.js';
 import { NoopDataPlane } from './dataplane/noop.js';
 import { LoadBalancerService } from './core/loadbalancer/service.js';
@@ -562,10 +563,13 @@ export class Cloud {
     const host = this.config.agentHost;
     const { agents, store } = this.services;
     // With its heartbeat the L3 agent reports the states of its HA routers (update_routers_states).
+    // An agent on netns runs keepalived: its data plane reports the states VRRP decides
+    // (updateHaStates); elsewhere the agents make the election keepalived would.
+    const elect = !(this.role === 'agent' && this.config.dataplane === 'netns');
     const report = async (start: boolean) => {
       await agents.report(host, await hostAgentReports(store.db, agents, host, this.config.dataplane, this.config.tunnelIp), start);
       if (start) await agents.autoScheduleHaRouters(host);
-      await agents.reportHaStates(host);
+      if (elect) await agents.reportHaStates(host);
     };
     await report(true);
     const warn = (err: unknown) => this.log.warn({ err }, 'agent report failed (the next one tries again)');
@@ -573,6 +577,7 @@ export class Cloud {
     // A router created, made HA or moved reaches the agent at once (routers_updated), whose
     // keepalived would take its state within an advertisement or two.
     let pending: Promise<unknown> = Promise.resolve();
+    if (!elect) return;
     const unsubscribe = this.services.network.uow.changes.subscribe({ kinds: ['router'] }, () => {
       pending = pending.then(() => agents.reportHaStates(host)).catch(warn);
     });
@@ -667,6 +672,7 @@ async function createDataPlane(
     case 'noop':
       return new NoopDataPlane(network, dlog, only ? config.agentHost : null);
     case 'netns':
+      if (only) checkVrrpOptions(config.haVrrp);
       return NetnsDataPlane.create(
         network,
         {
@@ -676,6 +682,8 @@ async function createDataPlane(
           publicPhysnet: 'public',
           resyncMs: config.dataplaneResyncMs,
           host: { name: config.agentHost, only },
+          // A host of several runs its HA routers with keepalived; one machine's one L3 agent needs none.
+          ...(only ? { vrrp: config.haVrrp } : {}),
           ...(config.tunnelIp ? { tunnel: { ip: config.tunnelIp, underlayNs: config.underlayNetns ?? ROOT_NS } } : {}),
         },
         dlog,

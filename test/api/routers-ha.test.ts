@@ -163,8 +163,8 @@ describe('l3-ha', () => {
     // Each of its agents counts the replicated interface in what it reports.
     const l3 = (await hostAgentReports(store.db, agents, on[0].host, 'noop')).find((x) => x.kind === 'l3');
     expect(l3?.configurations).toMatchObject({ routers: 1, interfaces: 1 });
-    // On several hosts only the active agent's builds the router (netns: no keepalived yet).
-    expect((await loadSnapshot(store)).placement?.l3.get(r.id)).toEqual([active[0].host]);
+    // On several hosts every agent of the router builds it (netns: keepalived decides who holds its addresses).
+    expect((await loadSnapshot(store)).placement?.l3.get(r.id)?.sort()).toEqual(on.map((a) => a.host).sort());
     // Reporting again changes nothing (nopreempt).
     await everyoneReports(hosts);
     expect((await l3agents(r.id)).find((a) => a.ha_state === 'active')?.host).toBe(active[0].host);
@@ -180,7 +180,8 @@ describe('l3-ha', () => {
     expect(second).toHaveLength(1);
     expect(second[0].host).not.toBe(first);
     expect((await admin.get(`/v2.0/ports/${intf.port_id}`)).body.port['binding:host_id']).toBe(second[0].host);
-    expect((await loadSnapshot(store)).placement?.l3.get(r.id)).toEqual([second[0].host]);
+    // Every agent of the router still builds it (a dead one's binding stays: back, it runs as a backup).
+    expect((await loadSnapshot(store)).placement?.l3.get(r.id)).toContain(second[0].host);
     // It comes back: it stays standby (nopreempt).
     await setHeartbeat(first, 0);
     await everyoneReports(hosts);
@@ -313,6 +314,32 @@ describe('l3-ha', () => {
     expect((await l3agents(r.id)).map((a) => a.host).sort()).toEqual(['ha-c', host].sort());
     expect(await haPorts(r.id)).toHaveLength(2);
     await admin.delete(`/v2.0/routers/${r.id}`);
+  });
+
+  it('takes the states keepalived reports (update_ha_routers_states), binding the router’s ports to the host that became active', async () => {
+    const r = await haRouter('vrrp');
+    const net = (await admin.post('/v2.0/networks', { network: { name: 'vrrp-in', tenant_id: demoProject } })).body.network;
+    const sub = (await admin.post('/v2.0/subnets', { subnet: { network_id: net.id, ip_version: 4, cidr: '10.62.0.0/24', tenant_id: demoProject } })).body
+      .subnet;
+    const intf = (await admin.put(`/v2.0/routers/${r.id}/add_router_interface`, { subnet_id: sub.id })).body;
+    const [x, y] = (await l3agents(r.id)).map((a) => a.host);
+    const states = async () => Object.fromEntries((await l3agents(r.id)).map((a) => [a.host, a.ha_state]));
+    const boundTo = async () => (await admin.get(`/v2.0/ports/${intf.port_id}`)).body.port['binding:host_id'];
+
+    expect(await agents.updateHaStates(x, new Map([[r.id, 'active']]))).toEqual([r.id]);
+    expect((await states())[x]).toBe('active');
+    expect(await boundTo()).toBe(x);
+    // The same report again changes nothing.
+    expect(await agents.updateHaStates(x, new Map([[r.id, 'active']]))).toEqual([]);
+    // y's keepalived took over before x was heard of again (x lost): the ports follow y at once.
+    expect(await agents.updateHaStates(y, new Map([[r.id, 'active']]))).toEqual([r.id]);
+    expect(await boundTo()).toBe(y);
+    expect(await agents.updateHaStates(x, new Map([[r.id, 'standby']]))).toEqual([r.id]);
+    expect(await states()).toMatchObject({ [x]: 'standby', [y]: 'active' });
+    // A router this host does not host is ignored.
+    const other = (await admin.post('/v2.0/routers', { router: { name: 'legacy-vrrp' } })).body.router;
+    expect(await agents.updateHaStates(x, new Map([[other.id, 'active']]))).toEqual([]);
+    for (const id of [other.id, r.id]) await admin.delete(`/v2.0/routers/${id}`);
   });
 
   it('runs the Tempest plugin’s l3-ha calls: create ha/legacy, update to HA, member view, revisions', async () => {

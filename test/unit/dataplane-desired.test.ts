@@ -315,6 +315,92 @@ describe('desired state', () => {
     ]);
   });
 
+  it("builds an HA router with keepalived as ha_router.py does: its ha- device with the HA port's address, the legs' addresses and routes keepalived's", () => {
+    const HA_NET = 'abababab-0000-0000-0000-000000000001';
+    const HA_SUB = 'abababab-0000-0000-0000-00000000000a';
+    const base = snapshot();
+    base.networks.push(net(HA_NET, { segmentationId: 9 }));
+    base.subnets.push({ ...base.subnets[2], id: HA_SUB, networkId: HA_NET, cidr: '169.254.192.0/18', gatewayIp: null, hostRoutes: [] });
+    const qr = port('0b000001-0000-0000-0000-000000000001', {
+      deviceId: ROUTER,
+      deviceOwner: 'network:ha_router_replicated_interface',
+      bindingHost: 'host2',
+      fixedIps: [{ subnetId: TEN_V4, ipAddress: '10.0.2.1' }],
+      mac: 'fa:16:3e:00:01:01',
+      securityGroups: [],
+    });
+    const qg = port('0c000001-0000-0000-0000-000000000001', {
+      networkId: PUBLIC,
+      deviceId: ROUTER,
+      deviceOwner: 'network:router_gateway',
+      bindingHost: 'host2',
+      fixedIps: [{ subnetId: PUB_V4, ipAddress: '172.24.4.13' }],
+      mac: 'fa:16:3e:00:01:02',
+      securityGroups: [],
+    });
+    const ha = port('0d000001-0000-0000-0000-000000000001', {
+      networkId: HA_NET,
+      deviceId: ROUTER,
+      deviceOwner: 'network:router_ha_interface',
+      bindingHost: 'host1',
+      fixedIps: [{ subnetId: HA_SUB, ipAddress: '169.254.192.5' }],
+      mac: 'fa:16:3e:00:01:03',
+      securityGroups: [],
+    });
+    const vm = port('0a000001-0000-0000-0000-000000000001');
+    const router: RouterRec = {
+      id: ROUTER,
+      adminUp: true,
+      status: 'ACTIVE',
+      enableSnat: true,
+      gatewayPortId: qg.id,
+      routes: [{ destination: '192.168.9.0/24', nexthop: '10.0.2.50' }],
+      haVrid: 7,
+    };
+    const fip: FloatingIpRec = { id: 'f1', floatingIp: '172.24.4.101', fixedIp: '10.0.2.11', portId: vm.id, routerId: ROUTER, status: 'DOWN' };
+    const snap = { ...base, ports: [vm, qr, qg, ha], routers: [router], floatingIps: [fip] };
+
+    const d = buildDesired(snap, names, { ...opts, vrrp: { advertInt: 1 } });
+    const ns = d.namespaces.find((n) => n.kind === 'router')!;
+    expect(ns.links.map((l) => l.name).sort()).toEqual(['ha-0d000001-00', 'lo', 'qg-0c000001-00', 'qr-0b000001-00']);
+    // The agent configures only the HA port's own address (and the metadata proxy's).
+    expect(ns.addrs.map((a) => `${a.dev} ${a.cidr}`).sort()).toEqual(['ha-0d000001-00 169.254.192.5/18', 'lo 169.254.169.254/32']);
+    expect(ns.routes).toEqual([]);
+    expect(ns.vrrp).toMatchObject({ routerId: ROUTER, haIf: 'ha-0d000001-00', primaryVip: '169.254.0.7/24' });
+    expect(ns.vrrp!.instance).toMatchObject({
+      state: 'BACKUP',
+      interface: 'ha-0d000001-00',
+      vrid: 7,
+      nopreempt: true,
+      advertInt: 1,
+      trackInterfaces: ['ha-0d000001-00'],
+    });
+    expect(ns.vrrp!.instance.vips.map((v) => `${v.dev} ${v.cidr}${v.scope ? ` scope ${v.scope}` : ''}`).sort()).toEqual([
+      'qg-0c000001-00 172.24.4.101/32',
+      'qg-0c000001-00 172.24.4.13/24',
+      'qg-0c000001-00 fe80::f816:3eff:fe00:102/64 scope link',
+      'qr-0b000001-00 10.0.2.1/24',
+      'qr-0b000001-00 fe80::f816:3eff:fe00:101/64 scope link',
+    ]);
+    // No kernel link-local address on its devices: only the master holds the legs' (as VIPs).
+    expect(ns.sysctls).toContainEqual(['net.ipv6.conf.default.addr_gen_mode', '1']);
+    expect(ns.vrrp!.instance.routes).toEqual([
+      { destination: '0.0.0.0/0', nexthop: '172.24.4.1', dev: 'qg-0c000001-00' },
+      { destination: '192.168.9.0/24', nexthop: '10.0.2.50' },
+    ]);
+    // NAT is there on every agent (only the master's addresses make it match).
+    expect(ns.nat?.gatewayIp).toBe('172.24.4.13');
+
+    // Without its HA port on this host the router is not built (ha_router.py skips it).
+    const noPort = buildDesired({ ...snap, ports: [vm, qr, qg] }, names, { ...opts, vrrp: { advertInt: 1 } });
+    expect(noPort.namespaces.some((n) => n.kind === 'router')).toBe(false);
+    expect(noPort.errors.get(`router:${ROUTER}`)).toMatch(/no HA port on this host/);
+    // Without keepalived (serve's one machine) an HA router is built as any router.
+    const plain = buildDesired(snap, names, opts).namespaces.find((n) => n.kind === 'router')!;
+    expect(plain.vrrp).toBeUndefined();
+    expect(plain.addrs.map((a) => a.cidr)).toContain('10.0.2.1/24');
+  });
+
   it("routes internal subnets of the external subnet's address scope out of the gateway without SNAT, the others with it", () => {
     const SCOPED = 'dddddddd-0000-0000-0000-0000000000a1';
     const OTHER = 'dddddddd-0000-0000-0000-0000000000a2';

@@ -103,6 +103,44 @@ describe('namespace plan', () => {
     expect(p.apply.find((l) => l.cmd.startsWith('addr'))!.owner).toBe('port:a');
   });
 
+  it("leaves keepalived's addresses and virtual routes alone in an HA router (it must not fight VRRP), and still removes strays", () => {
+    const { state, tap } = goodInstance();
+    state.links.get('lo')!.up = true;
+    const ns = instanceNs();
+    // The same namespace as an HA router's: eth0 is a leg whose address keepalived holds, ha0 its VRRP device.
+    ns.kind = 'router';
+    ns.links.push({ name: 'ha0', kind: 'veth', mtu: 1450, mac: 'fa:16:3e:00:00:02', up: true, peer: { ns: 'ps-sw', name: 'tapbbbb' }, owner: 'port:h' });
+    ns.addrs = [{ dev: 'ha0', cidr: '169.254.192.5/18', owner: 'port:h' }];
+    ns.routes = [];
+    ns.vrrp = {
+      routerId: 'r',
+      haIf: 'ha0',
+      primaryVip: '169.254.0.7/24',
+      owner: 'router:r',
+      instance: {
+        state: 'BACKUP',
+        interface: 'ha0',
+        vrid: 7,
+        haCidrs: ['169.254.192.0/18'],
+        trackInterfaces: ['ha0'],
+        vips: [{ cidr: '10.0.2.11/24', dev: 'eth0', track: false }],
+        routes: [{ destination: '0.0.0.0/0', nexthop: '10.0.2.1', dev: 'eth0' }],
+      },
+    };
+    // The master's kernel: the VIPs, the primary VIP, keepalived's default route (protocol static), and a stray address.
+    state.links.get('eth0')!.addrs = ['10.0.2.11/24', '10.0.2.99/24'];
+    state.links.set('ha0', link('ha0', { ifindex: 3, linkIndex: 8, mac: 'fa:16:3e:00:00:02', addrs: ['169.254.192.5/18', '169.254.0.7/24'] }));
+    state.routes = [{ family: 4, dst: 'default', via: '10.0.2.1', dev: 'eth0', protocol: 'static' }];
+    const tapB = link('tapbbbb', { ifindex: 8, linkIndex: 3, master: 'brqnet', mac: '2a:00:00:00:00:02' });
+    const p = planNamespace(ns, state, ctx({ 'ps-sw/tapaaaa': tap, 'ps-sw/tapbbbb': tapB }, [ns, switchNs()]));
+    expect(p.apply.map((l) => l.cmd)).toEqual(['addr del 10.0.2.99/24 dev eth0']);
+    // A backup's kernel (no VIPs, no route): nothing to add either.
+    state.links.get('eth0')!.addrs = [];
+    state.links.get('ha0')!.addrs = ['169.254.192.5/18'];
+    state.routes = [];
+    expect(planNamespace(ns, state, ctx({ 'ps-sw/tapaaaa': tap, 'ps-sw/tapbbbb': tapB }, [ns, switchNs()])).apply).toEqual([]);
+  });
+
   it('changes nothing when the kernel already matches (idempotent)', () => {
     const { state, tap } = goodInstance();
     const lo = state.links.get('lo')!;

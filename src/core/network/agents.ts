@@ -417,6 +417,39 @@ export class Agents {
   }
 
   /**
+   * update_ha_routers_states from an agent whose keepalived decides (the netns data plane of a
+   * `pocketstack agent`: keepalived_state_change's transitions, read from the router's `ha-`
+   * device): each router's binding of this host's L3 agent takes the state reported, and a router
+   * that becomes active here has its gateway and interface ports bound to this host
+   * (_update_router_port_bindings), so l2population points their MACs here. Routers this host no
+   * longer hosts are ignored. Returns the routers whose state changed.
+   */
+  async updateHaStates(host: string, states: ReadonlyMap<string, 'active' | 'standby'>): Promise<string[]> {
+    if (!states.size) return [];
+    return this.uow.run(async (w) => {
+      const rows = await w.trx
+        .selectFrom('ha_router_agent_port_bindings as b')
+        .innerJoin('agents', 'agents.id', 'b.l3_agent_id')
+        .innerJoin('routers', 'routers.id', 'b.router_id')
+        .select(['b.router_id', 'b.port_id', 'b.state', 'routers.project_id'])
+        .where('agents.host', '=', host)
+        .where('agents.agent_type', '=', L3_AGENT_TYPE)
+        .where('b.router_id', 'in', [...states.keys()])
+        .execute();
+      const changed: string[] = [];
+      for (const r of rows) {
+        const state = states.get(r.router_id);
+        if (!state || state === r.state) continue;
+        await w.trx.updateTable('ha_router_agent_port_bindings').set({ state }).where('port_id', '=', r.port_id).execute();
+        w.changed('router', r.router_id, r.project_id, 'status');
+        if (state === 'active') await bindRouterPorts(w, r.router_id, host);
+        changed.push(r.router_id);
+      }
+      return changed;
+    });
+  }
+
+  /**
    * A router's HA bindings with their agents, after the dead-agent rule has been applied and
    * written (_get_bindings_and_update_router_state_for_dead_agents).
    */
@@ -719,7 +752,7 @@ export class Agents {
  * syncs the router (l3_rpc.L3RpcCallback._ensure_host_set_on_ports); bound, they plug in like any
  * port and the L2 agent reports them up. Ports already bound to that host are left alone.
  */
-async function bindRouterPorts(w: Work, routerId: string): Promise<void> {
+async function bindRouterPorts(w: Work, routerId: string, activeHost?: string): Promise<void> {
   const first = await w.trx
     .selectFrom('router_l3_agent_bindings')
     .innerJoin('agents', 'agents.id', 'router_l3_agent_bindings.l3_agent_id')
@@ -738,7 +771,9 @@ async function bindRouterPorts(w: Work, routerId: string): Promise<void> {
     .select(['b.port_id', 'b.state', 'agents.host'])
     .where('b.router_id', '=', routerId)
     .execute();
-  const host = ha.find((b) => b.state === 'active')?.host ?? first.host;
+  // The host that just reported the router active wins over one whose agent has not yet been
+  // found dead (its binding still says active until agent_down_time).
+  const host = activeHost ?? ha.find((b) => b.state === 'active')?.host ?? first.host;
   for (const b of ha) await bindPorts(w, [b.port_id], b.host);
   const ports = await w.trx.selectFrom('router_ports').select('port_id').where('router_id', '=', routerId).where('port_type', '!=', HA_INTF).execute();
   await bindPorts(

@@ -2,6 +2,7 @@ import { type InstanceReports, readInstanceSpecs } from '../../core/compute/host
 import type { BootFiles, GuestMetadata } from '../../core/compute/guest/service.js';
 import { fileURLToPath } from 'node:url';
 import type { NetworkService } from '../../core/network/service.js';
+import type { Agents } from '../../core/network/agents.js';
 import type { ChangeBus } from '../../core/work.js';
 import type { DhcpAgent } from './dhcp/agent.js';
 import type { MetadataHandler } from './metadata/proxies.js';
@@ -28,6 +29,11 @@ export interface ControlPlane {
   bootFiles(serverId: string, configDrive: boolean): Promise<BootFiles | null>;
   /** This host's DHCP ports in line with the subnets' enable_dhcp (Neutron's DHCP agent); true when it changed some. */
   syncDhcpPorts(): Promise<boolean>;
+  /**
+   * The HA routers' states keepalived decided on this host (the L3 agent's
+   * update_ha_routers_states); absent where no keepalived runs.
+   */
+  reportHaStates?(states: ReadonlyMap<string, 'active' | 'standby'>): Promise<void>;
 }
 
 /** Compute's side of a data plane that runs servers as machines. */
@@ -39,8 +45,20 @@ export interface MachineSource {
 }
 
 /** The store, through the network service (and compute's servers when `machines` is given). */
-export function storeControlPlane(network: NetworkService, machines: MachineSource | null, dhcp: DhcpAgent | null = null): ControlPlane {
+export function storeControlPlane(
+  network: NetworkService,
+  machines: MachineSource | null,
+  dhcp: DhcpAgent | null = null,
+  l3: { agents: Agents; host: string } | null = null,
+): ControlPlane {
   return {
+    ...(l3
+      ? {
+          async reportHaStates(states: ReadonlyMap<string, 'active' | 'standby'>) {
+            await l3.agents.updateHaStates(l3.host, states);
+          },
+        }
+      : {}),
     async syncDhcpPorts() {
       return dhcp ? dhcp.sync() : false;
     },

@@ -21,6 +21,7 @@ import type {
   WiredPort,
 } from './model.js';
 import { ROOT_NS } from './model.js';
+import { type VrrpOptions, makeHaRouter } from './harouter.js';
 import type { Names } from './names.js';
 import { type Owner, ownerKey } from './owners.js';
 import { type TunnelConfig, desiredOverlay } from './overlay.js';
@@ -36,8 +37,16 @@ export interface BuildOptions {
   protocolNames: Map<number, string>;
   /** This host and its tunnel endpoint: tenant vxlan networks reach other hosts (overlay.ts). */
   overlay?: { host: string; tunnel: TunnelConfig };
+  /**
+   * HA routers run keepalived here (a `pocketstack agent`'s part, where several hosts build the
+   * same router): its HA port plugged in, its addresses and routes keepalived's (harouter.ts).
+   * Absent (`serve`'s one machine): an HA router is built as any router, on its one agent.
+   */
+  vrrp?: VrrpOptions;
 }
 
+/** neutron_lib's DEVICE_OWNER_ROUTER_HA_INTF: an HA router's port on its HA network, one per agent. */
+const HA_INTF = 'network:router_ha_interface';
 export const ROUTER_INTERFACE_OWNERS = ['network:router_interface', 'network:router_interface_distributed', 'network:ha_router_replicated_interface'];
 export const ROUTER_GATEWAY_OWNER = 'network:router_gateway';
 /** A server's NIC: a compute-owned port of a device, bound to a host. */
@@ -264,7 +273,29 @@ export function buildDesired(s: Snapshot, names: Names, opts: BuildOptions): Des
   const announce: Array<{ networkId: string; ip: string; mac: string; owner: Owner }> = [];
   for (const r of [...s.routers].sort((a, b) => a.id.localeCompare(b.id))) {
     if (!r.adminUp || !claimNs(names.routerNs(r.id), r.id, ownerKey.router(r.id))) continue;
+    // An HA router with keepalived needs its HA port on this host (ha_router.py: an HA router
+    // without one is not processed).
+    const haPort = opts.vrrp && r.haVrid ? s.ports.find((p) => p.deviceId === r.id && p.deviceOwner === HA_INTF) : undefined;
+    const haAddrs = haPort ? portAddrs(haPort) : null;
+    if (opts.vrrp && r.haVrid && !haAddrs) {
+      if (!haPort) errors.set(ownerKey.router(r.id), `HA router ${r.id} has no HA port on this host`);
+      continue;
+    }
     const ns = buildRouter(r, s, names, { ports, wired, networks, subnets, errors, wire, portAddrs });
+    if (opts.vrrp && r.haVrid && haPort && haAddrs) {
+      const haIf = names.haInterface(haPort.id);
+      if (wire(haPort, ns, haIf, haAddrs)) {
+        makeHaRouter(
+          ns,
+          r.id,
+          r.haVrid,
+          haIf,
+          haAddrs.map((a) => cidrToString(a.cidr)),
+          opts.vrrp,
+          ownerKey.router(r.id),
+        );
+      } else continue;
+    }
     // The metadata proxy listens on 169.254.169.254 in the router (Neutron's redirects there).
     ns.addrs.push({ dev: 'lo', cidr: METADATA_CIDR, owner: ownerKey.router(r.id) });
     metadata.push({ ns: ns.name, via: { routerId: r.id } });

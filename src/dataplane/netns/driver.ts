@@ -14,7 +14,9 @@ import { SwitchFilter } from './filters.js';
 import { linuxKernel, linuxOverlay } from './linux.js';
 import { DhcpAgent } from './dhcp/agent.js';
 import { DhcpServers } from './dhcp/servers.js';
-import type { Closer, InstanceRunner, Kernel, NetnsMachine, NetworkServices, OverlayKernel } from './machine.js';
+import type { VrrpOptions } from './harouter.js';
+import { type KeepalivedSpec, KeepalivedRunner, type VrrpState } from './keepalived.js';
+import type { Closer, InstanceRunner, Kernel, NetnsMachine, NetworkServices, OverlayKernel, VrrpKernel } from './machine.js';
 import { runDirOf } from './machines/paths.js';
 import { MetadataProxies } from './metadata/proxies.js';
 import { PassMemory } from './memory.js';
@@ -51,6 +53,11 @@ export interface NetnsOptions {
    * networks then reach other hosts' parts (overlay.ts). Absent: one machine, no overlay.
    */
   tunnel?: TunnelConfig;
+  /**
+   * HA routers run keepalived (`pocketstack agent`: several hosts build the same router), with
+   * the L3 agent's `ha_vrrp_advert_int` and VRRP authentication. Absent: `serve`'s one machine.
+   */
+  vrrp?: VrrpOptions;
 }
 
 export interface PassStats {
@@ -123,6 +130,12 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
   /** What each instance was last reported as (compute learns of changes only). */
   private readonly reported = new Map<string, string>();
   private linkKick: NodeJS.Timeout | null = null;
+  /** HA routers' keepalived (a `pocketstack agent` only), what it runs, and what was reported. */
+  private readonly vrrp: VrrpKernel | undefined;
+  private haRouters: KeepalivedSpec[] = [];
+  private readonly haReported = new Map<string, VrrpState>();
+  private haPoll: NodeJS.Timeout | null = null;
+  private haReporting: Promise<void> = Promise.resolve();
   private stopping = false;
 
   /** Runs against `machine`; `create` is the way in on a real host (it checks the host first). */
@@ -138,6 +151,7 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
     this.processes = machine.processes;
     this.services = machine.services;
     this.overlay = machine.overlay;
+    this.vrrp = machine.vrrp;
     this.filter = new SwitchFilter(this.kernel, this.names.switchNs, log);
     this.reconciler = new Reconciler(
       () => this.pass(),
@@ -164,7 +178,12 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
     const why = (await preflight()) ?? (await ensureBrNetfilter()) ?? (machines ? machinePreflight() : null);
     if (why) throw new Error(why);
     const host = opts.host?.name ?? hostname();
-    const control = storeControlPlane(network, machines, agents ? new DhcpAgent(network, agents, host, log.child({ component: 'dhcp-agent' })) : null);
+    const control = storeControlPlane(
+      network,
+      machines,
+      agents ? new DhcpAgent(network, agents, host, log.child({ component: 'dhcp-agent' })) : null,
+      agents && opts.vrrp ? { agents, host } : null,
+    );
     let dp: NetnsDataPlane | null = null;
     const dhcp = new DhcpServers(`${runDirOf(opts.prefix)}/dhcp`, log.child({ component: 'dhcp' }));
     const proxies = machines ? new MetadataProxies(machines.metadata, log.child({ component: 'metadata-proxy' })) : null;
@@ -189,7 +208,8 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
       kick: () => dp?.kick('instance'),
       log: log.child({ component: 'machines' }),
     });
-    dp = new NetnsDataPlane(control, opts, log, { kernel: linuxKernel, processes, services, overlay: linuxOverlay });
+    const vrrp = opts.vrrp ? new KeepalivedRunner(join(opts.dataDir, 'ha_confs'), log.child({ component: 'keepalived' })) : undefined;
+    dp = new NetnsDataPlane(control, opts, log, { kernel: linuxKernel, processes, services, overlay: linuxOverlay, ...(vrrp ? { vrrp } : {}) });
     return dp;
   }
 
@@ -235,7 +255,10 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
     this.monitor = null;
     if (this.linkKick) clearTimeout(this.linkKick);
     if (this.retry) clearTimeout(this.retry);
+    if (this.haPoll) clearInterval(this.haPoll);
+    this.haPoll = null;
     await this.reconciler.stop();
+    await this.haReporting.catch(() => undefined);
     this.processes.unwatch?.();
     await this.services.close();
     this.kernel.unlock(this.opts.prefix);
@@ -301,6 +324,7 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
       publicPhysnet: this.opts.publicPhysnet,
       protocolNames: this.protocolNames,
       ...(tunnel ? { overlay: { host: this.hostname, tunnel } } : {}),
+      ...(this.opts.vrrp && this.vrrp ? { vrrp: this.opts.vrrp } : {}),
     });
     const deps = {
       kernel: this.kernel,
@@ -327,6 +351,7 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
     await p.overlay();
     timer.mark('apply');
     await p.services();
+    if (this.vrrp) this.haRouters = await p.keepalived(this.vrrp);
     timer.mark('services');
     await p.processes();
     timer.mark('processes');
@@ -334,6 +359,7 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
     await this.monitorLinks(p.existing);
 
     await this.writeStatus(snap, p);
+    await this.reportHa();
     await this.reportInstances(p, waiting);
     if (full && this.control.instances) this.processes.removeAllBut(new Set([...desired.instances.map((i) => i.id), ...waiting.keys()]));
     if (full) this.lastFull = Date.now();
@@ -349,6 +375,37 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
     };
     this.log.debug({ pass: this.lastPass }, 'data plane pass');
     this.scheduleRetry(p.kernelErrors.size > 0);
+  }
+
+  /**
+   * The HA routers' states as keepalived decided them, reported when they change (what
+   * neutron-keepalived-state-change tells the L3 agent, which tells the server). Read after each
+   * pass and, while HA routers run here, every half advertisement interval: a failover is
+   * reported within that of keepalived's transition, not at the next pass.
+   */
+  private reportHa(): Promise<void> {
+    const once = async () => {
+      if (!this.vrrp || !this.control.reportHaStates) return;
+      const specs = this.haRouters;
+      const states = await this.vrrp.states(specs);
+      const changed = new Map<string, VrrpState>();
+      for (const [id, state] of states) if (this.haReported.get(id) !== state) changed.set(id, state);
+      for (const id of this.haReported.keys()) if (!states.has(id)) this.haReported.delete(id);
+      if (changed.size) {
+        await this.control.reportHaStates(changed);
+        for (const [id, state] of changed) this.haReported.set(id, state);
+      }
+      if (specs.length && !this.haPoll && !this.stopping) {
+        const ms = Math.max(250, ((this.opts.vrrp?.advertInt ?? 2) * 1000) / 2);
+        this.haPoll = setInterval(() => void this.reportHa().catch((e) => this.log.warn({ err: e }, 'HA state report failed')), ms);
+        this.haPoll.unref();
+      } else if (!specs.length && this.haPoll) {
+        clearInterval(this.haPoll);
+        this.haPoll = null;
+      }
+    };
+    this.haReporting = this.haReporting.then(once, once);
+    return this.haReporting;
   }
 
   /** After a kernel error, try again soon (backing off), not only at the next resync. */

@@ -24,7 +24,8 @@ export function hostPart(s: Snapshot, host: string): Snapshot {
   const subports = new Set((s.trunks ?? []).flatMap((t) => t.subports.map((sp) => sp.portId)));
   const mine = (p: PortRec): boolean => {
     if (subports.has(p.id)) return false;
-    // A router's legs go where the router runs, whatever their binding says.
+    // A router's legs go where the router runs, whatever their binding says: an HA router's on
+    // every host hosting it (each reports them alike; keepalived gives the master their addresses).
     if (isRouterPort(p)) return routerIds.has(p.deviceId);
     // A DHCP port is this host's while its network is scheduled to this host's DHCP agent (a
     // network moved to another agent leaves its port reserved, still bound here until taken).

@@ -9,6 +9,7 @@ import type { OverlayState } from './overlay.js';
 import type { QosState } from './qos.js';
 import type { Line } from './plan.js';
 import type { NsState } from './state.js';
+import type { KeepalivedSpec, VrrpState } from './keepalived.js';
 
 /**
  * The machine as a reconcile pass sees it: every kernel operation the netns driver makes, as
@@ -124,10 +125,19 @@ export interface OverlayKernel {
   bridgeBatch(ns: string, lines: Line[]): Promise<Map<Owner, string>>;
 }
 
+/** HA routers' keepalived (keepalived.ts): only a data plane that runs HA routers with VRRP uses it. */
+export interface VrrpKernel {
+  /** Run exactly these routers' keepalived (their namespaces exist); errors by router id. */
+  reconcile(specs: KeepalivedSpec[]): Promise<Map<string, string>>;
+  /** Each router's state as its keepalived decided it. */
+  states(specs: KeepalivedSpec[]): Promise<Map<string, VrrpState>>;
+}
+
 /** What the netns driver runs against: the kernel, the instances, the network services (fakes in unit tests). */
 export interface NetnsMachine {
   kernel: Kernel;
   processes: InstanceRunner;
   services: NetworkServices;
   overlay?: OverlayKernel;
+  vrrp?: VrrpKernel;
 }

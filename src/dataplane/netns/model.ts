@@ -4,6 +4,7 @@
  * turns one into the other is unit-tested.
  */
 
+import type { KeepalivedInstanceSpec } from './keepalivedconf.js';
 import type { DhcpNetwork } from './dhcp/dnsmasq.js';
 import type { Owner } from './owners.js';
 
@@ -103,6 +104,8 @@ export interface RouterRec {
   routes: HostRoute[];
   /** `l3-ndp-proxy`: its NDP proxies are answered on the gateway leg. */
   enableNdpProxy?: boolean;
+  /** An HA router's VRRP id (l3-ha): keepalived holds its addresses where the data plane runs it. */
+  haVrid?: number;
 }
 
 export interface FloatingIpRec {
@@ -339,6 +342,22 @@ export interface DesiredNs {
    * gratuitous ARP would tell the host when a floating IP moves onto a router.
    */
   neighbours?: DesiredNeighbour[];
+  /**
+   * An HA router's keepalived (harouter.ts): its addresses and routes on the router's legs are
+   * keepalived's (held by the VRRP master only), so the reconciler leaves them alone.
+   */
+  vrrp?: VrrpSpec;
+}
+
+/** One HA router's keepalived: what keepalived.conf says and what it owns in the namespace. */
+export interface VrrpSpec {
+  routerId: string;
+  /** The router's `ha-` device (its HA port), where VRRP advertises. */
+  haIf: string;
+  /** The primary VIP (`169.254.0.<VRID>/24` on haIf): the master holds it; the state is read from it. */
+  primaryVip: string;
+  instance: KeepalivedInstanceSpec;
+  owner: Owner;
 }
 
 /** A router's L3-agent extras (l3ext.ts): conntrack helpers, NDP proxies, the address-scope wall. */

@@ -92,6 +92,11 @@ export class Names {
     return `qg-${idFragment(portId)}`;
   }
 
+  /** An HA router's port on its HA network (ha_router.py's HA_DEV_PREFIX `ha-`). */
+  haInterface(portId: string): string {
+    return `ha-${idFragment(portId)}`;
+  }
+
   // iptables chains in the switch namespace (≤ 28 characters).
   portIngressChain(portId: string): string {
     return `ps-i${idFragment(portId)}`;

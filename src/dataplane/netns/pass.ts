@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { SwitchFilter } from './filters.js';
-import type { InstanceRunner, Kernel, NetworkServices, OverlayKernel } from './machine.js';
+import type { KeepalivedSpec } from './keepalived.js';
+import type { InstanceRunner, Kernel, NetworkServices, OverlayKernel, VrrpKernel } from './machine.js';
 import type { PassMemory } from './memory.js';
 import { type Desired, type DesiredNs, type InstanceSpec, ROOT_NS } from './model.js';
 import type { Names } from './names.js';
@@ -431,6 +432,17 @@ export class Pass {
     ]);
     for (const [networkId, reason] of dhcp) this.fail(ownerKey.dhcp(networkId), reason);
     if (meta.size) log.warn({ errors: Object.fromEntries(meta) }, 'metadata proxies could not listen');
+  }
+
+  /**
+   * HA routers' keepalived (with VRRP: a `pocketstack agent`'s part), started, reloaded or
+   * stopped to match the routers whose namespaces exist; returns what now runs.
+   */
+  async keepalived(vrrp: VrrpKernel): Promise<KeepalivedSpec[]> {
+    const specs: KeepalivedSpec[] = [];
+    for (const ns of this.desired.namespaces) if (ns.vrrp && this.existing.has(ns.name)) specs.push({ ns: ns.name, vrrp: ns.vrrp });
+    for (const [routerId, reason] of await vrrp.reconcile(specs)) this.fail(ownerKey.router(routerId), reason);
+    return specs;
   }
 
   // ---------------------------------------------------------------- QoS

@@ -139,12 +139,19 @@ export function planNamespace(desired: DesiredNs, actual: NsState | null, ctx: P
     if (!wantAddrs.has(a.dev)) wantAddrs.set(a.dev, new Set());
     wantAddrs.get(a.dev)!.add(a.cidr);
   }
+  // An HA router's VIPs are keepalived's: present on the master, absent on a backup, and never
+  // the reconciler's to add or remove (it would fight VRRP).
+  const vrrp = desired.vrrp;
+  const keepalivedOwns = (dev: string, cidr: string) =>
+    vrrp !== undefined && ((dev === vrrp.haIf && cidr === vrrp.primaryVip) || vrrp.instance.vips.some((v) => v.dev === dev && v.cidr === cidr));
   for (const w of desired.links) {
     if (w.kind === 'loopback') continue;
     const l = fresh.has(w.name) ? undefined : present(w.name);
     const haveAddrs = new Set(l?.addrs ?? []);
     const want = wantAddrs.get(w.name) ?? new Set<string>();
-    for (const cidr of haveAddrs) if (!want.has(cidr)) plan.apply.push({ cmd: `addr del ${cidr} dev ${w.name}`, owner: w.owner });
+    for (const cidr of haveAddrs) {
+      if (!want.has(cidr) && !keepalivedOwns(w.name, cidr)) plan.apply.push({ cmd: `addr del ${cidr} dev ${w.name}`, owner: w.owner });
+    }
   }
   for (const a of desired.addrs) {
     const l = fresh.has(a.dev) ? undefined : present(a.dev);
@@ -163,7 +170,8 @@ export function planNamespace(desired: DesiredNs, actual: NsState | null, ctx: P
 
   // Routes (never in the root namespace: the host's routing table is not ours).
   if (desired.kind !== 'root') {
-    const alive = (r: RouteState) => !(r.dev && fresh.has(r.dev));
+    // keepalived writes its virtual routes with `protocol static` (keepalived.py): a master's.
+    const alive = (r: RouteState) => !(r.dev && fresh.has(r.dev)) && !(vrrp && r.protocol === 'static');
     const current = (actual?.routes ?? []).filter(alive);
     const key = (family: number, dst: string) => `${family}/${dst}`;
     const wantKeys = new Set<string>();

@@ -65,7 +65,7 @@ export async function loadSnapshot(store: Store): Promise<Snapshot> {
         ])
         .execute(),
       q.selectFrom('address_group_addresses').select(['address_group_id', 'address']).execute(),
-      q.selectFrom('routers').select(['id', 'admin_state_up', 'status', 'enable_snat', 'gw_port_id', 'enable_ndp_proxy']).execute(),
+      q.selectFrom('routers').select(['id', 'admin_state_up', 'status', 'enable_snat', 'gw_port_id', 'enable_ndp_proxy', 'ha', 'ha_vr_id']).execute(),
       q.selectFrom('router_routes').select(['router_id', 'destination', 'nexthop']).orderBy('router_id').orderBy('position').execute(),
       q.selectFrom('floating_ips').select(['id', 'floating_ip_address', 'fixed_ip_address', 'fixed_port_id', 'router_id', 'status']).execute(),
       loadExtras(q),
@@ -170,6 +170,7 @@ export async function loadSnapshot(store: Store): Promise<Snapshot> {
         gatewayPortId: r.gw_port_id,
         routes: routesOf.get(r.id) ?? [],
         enableNdpProxy: r.enable_ndp_proxy === 1,
+        ...(r.ha === 1 && r.ha_vr_id ? { haVrid: r.ha_vr_id } : {}),
       })),
       floatingIps: fips.map((f) => ({
         id: f.id,
@@ -194,8 +195,8 @@ export async function loadSnapshot(store: Store): Promise<Snapshot> {
 /**
  * Networks' DHCP agents' and routers' L3 agents' hosts (agents that are up: the server hands
  * nothing to a disabled one), and the hosts' tunnel endpoints their L2 agents report (l2pop
- * reads them from the agents' configurations too). An HA router is built only where its agent
- * reports it active: no keepalived runs here yet to hold its addresses on one host of several.
+ * reads them from the agents' configurations too). An HA router is built on every host whose
+ * agent hosts it, active or standby: keepalived there decides which one holds its addresses.
  */
 async function loadPlacement(q: Q): Promise<NonNullable<Snapshot['placement']>> {
   const [dhcp, l3, l2] = await Promise.all([
@@ -208,12 +209,8 @@ async function loadPlacement(q: Q): Promise<NonNullable<Snapshot['placement']>> 
     q
       .selectFrom('router_l3_agent_bindings')
       .innerJoin('agents', 'agents.id', 'router_l3_agent_bindings.l3_agent_id')
-      .leftJoin('ha_router_agent_port_bindings as ha', (j) =>
-        j.onRef('ha.router_id', '=', 'router_l3_agent_bindings.router_id').onRef('ha.l3_agent_id', '=', 'router_l3_agent_bindings.l3_agent_id'),
-      )
       .select(['router_l3_agent_bindings.router_id as id', 'agents.host'])
       .where('agents.admin_state_up', '=', 1)
-      .where((eb) => eb.or([eb('ha.state', 'is', null), eb('ha.state', '=', 'active')]))
       .execute(),
     q.selectFrom('agents').select(['host', 'configurations']).where('agent_type', '=', L2_AGENT_TYPE).execute(),
   ]);

@@ -1,0 +1,189 @@
+/**
+ * Each HA router's keepalived, as Neutron's KeepalivedManager runs it: Debian's keepalived in the
+ * router's namespace, `keepalived -P -f <conf> -p <pid> -r <vrrp pid>`, its files under
+ * `<data dir>/ha_confs/<router id>/` (Neutron's `ha_confs_path`), reloaded with SIGHUP when the
+ * configuration changes (reload_cfg), stopped with SIGTERM when the router leaves this host. The
+ * command line is made of our own paths only; what comes from the API (addresses, device names)
+ * is in the configuration file, already validated by the planner. Processes outlive the agent,
+ * as Neutron's do: a restarted agent finds them by their pid files.
+ *
+ * The state is read as neutron-keepalived-state-change reads it: the router is the master where
+ * its primary VIP is on its `ha-` device (keepalived adds it on becoming MASTER, removes it on
+ * leaving), and a router whose keepalived is not running is not the master
+ * (_check_and_set_real_state).
+ */
+import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { run, runIn } from './exec.js';
+import { renderKeepalivedConf } from './keepalivedconf.js';
+import type { VrrpSpec } from './model.js';
+
+export type VrrpState = 'active' | 'standby';
+
+/** An HA router's keepalived to run, in namespace `ns`. */
+export interface KeepalivedSpec {
+  ns: string;
+  vrrp: VrrpSpec;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The process of a pid file, when it is still the keepalived of `dir`'s configuration. */
+function runningPid(dir: string, file = 'pid'): number | null {
+  try {
+    const pid = Number(readFileSync(join(dir, file), 'utf8').trim());
+    if (!pid) return null;
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    return cmdline.includes(join(dir, 'keepalived.conf')) ? pid : null;
+  } catch {
+    return null;
+  }
+}
+
+function replaceIfChanged(file: string, text: string): boolean {
+  try {
+    if (readFileSync(file, 'utf8') === text) return false;
+  } catch {
+    // new
+  }
+  writeFileSync(`${file}.tmp`, text, { mode: 0o600 });
+  renameSync(`${file}.tmp`, file);
+  return true;
+}
+
+/** Router ids are the store's UUIDs; anything else never names a directory. */
+const safeId = (id: string) => /^[0-9A-Za-z_-]+$/.test(id);
+
+export class KeepalivedRunner {
+  /** Whether this keepalived knows `no_track` (2.0.3 and later; keepalived_use_no_track_support). */
+  private noTrack: boolean | null = null;
+
+  constructor(
+    private readonly dir: string,
+    private readonly log: Logger,
+  ) {}
+
+  private routerDir(routerId: string): string {
+    return join(this.dir, routerId);
+  }
+
+  /** Run exactly `specs` (their namespaces exist); errors by router id. */
+  async reconcile(specs: KeepalivedSpec[]): Promise<Map<string, string>> {
+    const errors = new Map<string, string>();
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    const keep = new Set<string>();
+    for (const spec of specs) {
+      if (!safeId(spec.vrrp.routerId)) continue;
+      keep.add(spec.vrrp.routerId);
+      try {
+        await this.serve(spec);
+      } catch (e) {
+        errors.set(spec.vrrp.routerId, `keepalived: ${(e as Error).message}`);
+      }
+    }
+    let entries: string[] = [];
+    try {
+      entries = readdirSync(this.dir);
+    } catch {
+      entries = [];
+    }
+    for (const e of entries) {
+      if (keep.has(e)) continue;
+      await this.stop(this.routerDir(e));
+      rmSync(this.routerDir(e), { recursive: true, force: true });
+    }
+    return errors;
+  }
+
+  private async serve(spec: KeepalivedSpec): Promise<void> {
+    const dir = this.routerDir(spec.vrrp.routerId);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const conf = join(dir, 'keepalived.conf');
+    const changed = replaceIfChanged(conf, `${renderKeepalivedConf([spec.vrrp.instance], await this.knowsNoTrack())}\n`);
+    let pid = runningPid(dir);
+    // The namespace was recreated under it: its keepalived watches devices that are gone.
+    const nsId = this.nsId(spec.ns);
+    if (pid !== null && readText(join(dir, 'ns')) !== nsId) {
+      await this.stop(dir);
+      pid = null;
+    }
+    if (pid === null) {
+      rmSync(join(dir, 'pid'), { force: true });
+      rmSync(join(dir, 'vrrp.pid'), { force: true });
+      // keepalived daemonizes: the command returns once its VRRP child runs.
+      await runIn(spec.ns, 'keepalived', ['-P', '-f', conf, '-p', join(dir, 'pid'), '-r', join(dir, 'vrrp.pid')]);
+      writeFileSync(join(dir, 'ns'), nsId);
+      this.log.info({ router: spec.vrrp.routerId, namespace: spec.ns }, 'keepalived started');
+      return;
+    }
+    if (changed) process.kill(pid, 'SIGHUP');
+  }
+
+  /**
+   * keepalived_use_no_track_support: `no_track` where `keepalived --version` says 2.0.3 or later
+   * (get_keepalived_version reads the same line).
+   */
+  private async knowsNoTrack(): Promise<boolean> {
+    if (this.noTrack !== null) return this.noTrack;
+    const r = await run('keepalived', ['--version'], { allowFail: true });
+    this.noTrack = noTrackSupported(`${r.stdout}${r.stderr}`);
+    return this.noTrack;
+  }
+
+  /**
+   * Each router's state here: active where keepalived runs and its primary VIP is on the `ha-`
+   * device, standby otherwise.
+   */
+  async states(specs: KeepalivedSpec[]): Promise<Map<string, VrrpState>> {
+    const out = new Map<string, VrrpState>();
+    for (const spec of specs) {
+      const dir = this.routerDir(spec.vrrp.routerId);
+      if (!safeId(spec.vrrp.routerId)) continue;
+      if (runningPid(dir) === null || runningPid(dir, 'vrrp.pid') === null) {
+        out.set(spec.vrrp.routerId, 'standby');
+        continue;
+      }
+      const r = await run('ip', ['-n', spec.ns, '-o', 'addr', 'show', 'dev', spec.vrrp.haIf], { allowFail: true });
+      out.set(spec.vrrp.routerId, r.code === 0 && r.stdout.includes(` ${spec.vrrp.primaryVip} `) ? 'active' : 'standby');
+    }
+    return out;
+  }
+
+  private nsId(ns: string): string {
+    try {
+      return String(statSync(`/run/netns/${ns}`).ino);
+    } catch {
+      return '';
+    }
+  }
+
+  private async stop(dir: string): Promise<void> {
+    const pid = runningPid(dir);
+    if (pid === null) return;
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch {
+      return;
+    }
+    // KeepalivedManager.disable: SIGTERM, then SIGKILL after SIGTERM_TIMEOUT (5 s).
+    for (let i = 0; i < 250 && runningPid(dir) === pid; i++) await sleep(20);
+    if (runningPid(dir) === pid) process.kill(pid, 'SIGKILL');
+  }
+}
+
+/** `Keepalived v2.2.7 (01/16,2022)` → whether it is 2.0.3 or later. */
+export function noTrackSupported(versionOutput: string): boolean {
+  const m = /Keepalived v(\d+)\.(\d+)\.(\d+)/.exec(versionOutput);
+  if (!m) return false;
+  const [a, b, c] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  return a > 2 || (a === 2 && (b > 0 || c >= 3));
+}
+
+function readText(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+}

@@ -1,0 +1,139 @@
+/**
+ * keepalived.conf for an HA router, rendered as Neutron's neutron/agent/linux/keepalived.py
+ * (KeepalivedConf, KeepalivedInstance, KeepalivedVipAddress, KeepalivedVirtualRoute) renders it
+ * for ha_router.py: one vrrp_instance per router, BACKUP with `nopreempt` at one priority on every
+ * agent (the first to come up stays master), advertising on the router's `ha-` device with the
+ * router's VRID, the primary VIP 169.254.0.<VRID>/24 on it (what the state is read from), and
+ * the router's real addresses — interfaces, gateway, floating IPs — as virtual_ipaddress_excluded
+ * (held by the master only, not carried in the adverts), its gateway's default route as a
+ * virtual route. Pure: a spec in, the file's text out.
+ */
+import { type Cidr, parseCidr } from '../../util/ip.js';
+
+/** keepalived.py's HA_DEFAULT_PRIORITY (the router's `priority`: Neutron never sets another). */
+export const HA_DEFAULT_PRIORITY = 50;
+/** keepalived.py's GARP_PRIMARY_DELAY: a new master repeats its gratuitous ARPs after 60 s. */
+const GARP_PRIMARY_DELAY = 60;
+/** constants.PRIVATE_CIDR_RANGE, METADATA_CIDR and DVR_FIP_LL_CIDR: where the primary VIP range is found. */
+const PRIVATE_CIDR_RANGE = '169.254.0.0/16';
+const EXCLUDED_RANGES = ['169.254.169.254/32', '169.254.64.0/18'];
+/** keepalived.py's PRIMARY_VIP_RANGE_SIZE. */
+const PRIMARY_VIP_RANGE_SIZE = 24;
+
+export interface KeepalivedVip {
+  /** `ip/prefix`. */
+  cidr: string;
+  dev: string;
+  scope?: 'link' | 'host';
+  /** Tracked (no `no_track`) when on a tracked interface, as KeepalivedInstance.add_vip decides. */
+  track?: boolean;
+}
+
+export interface KeepalivedRoute {
+  destination: string;
+  nexthop: string | null;
+  dev?: string;
+  scope?: 'link';
+}
+
+export interface KeepalivedInstanceSpec {
+  state: 'MASTER' | 'BACKUP';
+  interface: string;
+  vrid: number;
+  /** The HA network's subnet CIDRs: the primary VIP's /24 is chosen outside them. */
+  haCidrs: string[];
+  priority?: number;
+  /** `ha_vrrp_advert_int` (s). */
+  advertInt?: number;
+  nopreempt?: boolean;
+  garpPrimaryDelay?: number;
+  mcastSrcIp?: string;
+  /** `ha_vrrp_auth_type` and `ha_vrrp_auth_password` (both, or neither). */
+  auth?: { type: 'AH' | 'PASS'; password: string };
+  trackInterfaces: string[];
+  vips: KeepalivedVip[];
+  /** gateway_routes, extra_routes and extra_subnets, in that order. */
+  routes: KeepalivedRoute[];
+}
+
+/**
+ * get_free_range: the first /24 of 169.254.0.0/16 outside the metadata address, the DVR range
+ * and the HA network's subnets. Throws as Neutron does when there is none.
+ */
+export function freeRange(parent: string, excluded: string[], size = PRIMARY_VIP_RANGE_SIZE): string {
+  const p = parseCidr(parent);
+  if (p?.version !== 4) throw new Error(`invalid range ${parent}`);
+  const notFound = new Error(`Network of size ${size}, from IP range ${parent} excluding IP ranges ${excluded.join(', ')} was not found.`);
+  if (size < p.prefix) throw notFound;
+  const ex = excluded.map((c) => parseCidr(c)).filter((c): c is Cidr => c !== null && c.version === 4);
+  const block = 2n ** BigInt(32 - size);
+  const start = p.network;
+  const end = p.network + 2n ** BigInt(32 - p.prefix);
+  for (let net = start; net < end; net += block) {
+    const last = net + block - 1n;
+    const clash = ex.some((e) => {
+      const eEnd = e.network + 2n ** BigInt(32 - e.prefix) - 1n;
+      return e.network <= last && eEnd >= net;
+    });
+    if (!clash) return `${v4(net)}/${size}`;
+  }
+  throw notFound;
+}
+
+const v4 = (n: bigint): string => [24n, 16n, 8n, 0n].map((s) => String((n >> s) & 255n)).join('.');
+
+/** get_primary_vip: the range's network plus the VRID, /24 — the same on every agent of the router. */
+export function primaryVip(vrid: number, haCidrs: string[]): string {
+  const range = freeRange(PRIVATE_CIDR_RANGE, [...EXCLUDED_RANGES, ...haCidrs]);
+  const net = parseCidr(range)!;
+  return `${v4(net.network + BigInt(vrid))}/${PRIMARY_VIP_RANGE_SIZE}`;
+}
+
+function vipLine(v: KeepalivedVip, noTrack: boolean): string {
+  let out = `${v.cidr} dev ${v.dev}`;
+  if (v.scope) out += ` scope ${v.scope}`;
+  if (v.track === false && noTrack) out += ' no_track';
+  return out;
+}
+
+function routeLine(r: KeepalivedRoute, noTrack: boolean): string {
+  let out = r.destination;
+  if (r.nexthop) out += ` via ${r.nexthop}`;
+  if (r.dev) out += ` dev ${r.dev}`;
+  if (r.scope) out += ` scope ${r.scope}`;
+  if (noTrack) out += ' no_track';
+  return `${out} protocol static`;
+}
+
+/** KeepalivedInstance.build_config. `noTrack`: the keepalived knows `no_track` (2.0.3 and later). */
+function instanceLines(i: KeepalivedInstanceSpec, noTrack: boolean): string[] {
+  const out = [
+    `vrrp_instance VR_${i.vrid} {`,
+    `    state ${i.state}`,
+    `    interface ${i.interface}`,
+    `    virtual_router_id ${i.vrid}`,
+    `    priority ${i.priority ?? HA_DEFAULT_PRIORITY}`,
+    `    garp_master_delay ${i.garpPrimaryDelay ?? GARP_PRIMARY_DELAY}`,
+  ];
+  if (i.nopreempt) out.push('    nopreempt');
+  if (i.advertInt) out.push(`    advert_int ${i.advertInt}`);
+  if (i.auth) out.push('    authentication {', `        auth_type ${i.auth.type}`, `        auth_pass ${i.auth.password}`, '    }');
+  if (i.mcastSrcIp) out.push(`    mcast_src_ip ${i.mcastSrcIp}`);
+  if (i.trackInterfaces.length) out.push('    track_interface {', ...i.trackInterfaces.map((t) => `        ${t}`), '    }');
+  out.push('    virtual_ipaddress {', `        ${vipLine({ cidr: primaryVip(i.vrid, i.haCidrs), dev: i.interface }, noTrack)}`, '    }');
+  if (i.vips.length) {
+    // Sorted by address text, as Neutron sorts them (sorted(key=ip_address)).
+    const sorted = [...i.vips].sort((a, b) => (a.cidr < b.cidr ? -1 : a.cidr > b.cidr ? 1 : 0));
+    out.push('    virtual_ipaddress_excluded {', ...sorted.map((v) => `        ${vipLine(v, noTrack)}`), '    }');
+  }
+  if (i.routes.length) out.push('    virtual_routes {', ...i.routes.map((r) => `        ${routeLine(r, noTrack)}`), '    }');
+  out.push('}');
+  return out;
+}
+
+/** KeepalivedConf.get_config_str: global_defs, then each instance. */
+export function renderKeepalivedConf(instances: KeepalivedInstanceSpec[], noTrack = true): string {
+  const lines = ['global_defs {', '    notification_email_from neutron@openstack.local', '    router_id neutron', '}'];
+  for (const i of instances) lines.push(...instanceLines(i, noTrack));
+  return lines.join('\n');
+}
