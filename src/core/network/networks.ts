@@ -31,7 +31,7 @@ import {
 } from './rbac.js';
 import { createNetworkQos, loadNetworkQos, qosPolicyIdAttr, updateNetworkQos } from './qos.js';
 import type { ResourceOps } from './registry.js';
-import { type ResourceDef, bumpRevision, insertRow, omitted, standardAttrs, toColumns, updateRow } from './resource.js';
+import { type ResourceDef, bumpRevision, insertRow, isFresh, omitted, standardAttrs, toColumns, updateRow } from './resource.js';
 import {
   type SegmentSpec,
   type TypeDriverConfig,
@@ -202,17 +202,22 @@ export const networkDef: ResourceDef<'networks', NetworkComputed> = {
       r.__is_default = view === 'create' || view === 'bulk' || r.external === 1 ? r.is_default === 1 : undefined;
       subnets.set(r.id, ids);
     }
-    if (notWildcard.length && ctx.projectId) {
+    // A network just made has no subnets and no DHCP agents yet, and is shared by a grant only when
+    // made `shared` (its column says so): nothing of those to look up.
+    const fresh = isFresh(view);
+    if (notWildcard.length && ctx.projectId && !fresh) {
       const shared = await sharedIds(q, 'network', notWildcard, ctx);
       for (const r of rows) if (shared.has(r.id)) r.__shared = true;
     }
-    const zones = await networkZones(
-      q,
-      rows.map((r) => r.id),
-    );
+    const zones = fresh
+      ? new Map<string, string[]>()
+      : await networkZones(
+          q,
+          rows.map((r) => r.id),
+        );
     for (const r of rows) r.__availability_zones = zones.get(r.id) ?? [];
     const byId = new Map(rows.map((r) => [r.id, r]));
-    for (const chunk of chunks([...subnets.keys()], IN_CHUNK)) {
+    for (const chunk of fresh ? [] : chunks([...subnets.keys()], IN_CHUNK)) {
       const subs = await q
         .selectFrom('subnets')
         .leftJoin('subnetpools', 'subnetpools.id', 'subnets.subnetpool_id')
@@ -347,7 +352,8 @@ export function networkOps(opts: NetworkOptions): ResourceOps<'networks', Networ
         physical_network: segs[0].physicalNetwork,
         segmentation_id: null,
       });
-      for (const seg of segs) await addSegment(trx, { id, project_id: project }, seg);
+      // A new network has no segments yet: they take places 0, 1, … in the order given.
+      for (const [index, seg] of segs.entries()) await addSegment(trx, { id, project_id: project }, seg, { index });
       await createNetworkQos(w, ctx, { id, project_id: project, physical_network: segs[0].physicalNetwork }, v.qos_policy_id);
       if (v.shared === true)
         await insertPolicy(trx, { project_id: project, object_type: 'network', object_id: id, action: ACCESS_SHARED, target_tenant: WILDCARD });

@@ -32,7 +32,18 @@ import { ipAlreadyAllocated, ipGenerationFailure, ipam } from './ipam.js';
 import { visibleNetwork } from './networks.js';
 import { type PortQosComputed, createPortQos, loadPortQos, qosPolicyIdAttr, updatePortQos } from './qos.js';
 import type { ResourceOps } from './registry.js';
-import { type ResourceDef, bumpRevision, insertRow, policyError, prepareCreate, prepareUpdate, standardAttrs, toColumns, updateRow } from './resource.js';
+import {
+  type ResourceDef,
+  bumpRevision,
+  insertRow,
+  isFresh,
+  policyError,
+  prepareCreate,
+  prepareUpdate,
+  standardAttrs,
+  toColumns,
+  updateRow,
+} from './resource.js';
 import { bindPortGroups, checkPortGroups, ensureDefaultSecurityGroup } from './securitygroups.js';
 import { ROUTER_PORT_OWNERS, isAutoAddressSubnet, networkSubnets, subnetPools } from './subnets.js';
 import { type TrunkDetails, assertPortNotInTrunk, loadTrunkDetails } from './trunks.js';
@@ -266,7 +277,7 @@ export const portDef: ResourceDef<'ports', PortComputed> = {
       );
     },
   },
-  async load(q, rows) {
+  async load(q, rows, _ctx, view) {
     const allocsOf = new Map<string, Array<{ subnet_id: string; ip_address: string; position: number }>>();
     const groupsOf = new Map<string, string[]>();
     for (const r of rows) {
@@ -299,7 +310,8 @@ export const portDef: ResourceDef<'ports', PortComputed> = {
       r.__dns_assignment = dnsAssignment(r.__fixed_ips, r.__dns_name ?? '');
     }
     await loadPortQos(q, rows);
-    await loadTrunkDetails(q, rows);
+    // A port just made is no trunk's parent yet (a trunk names an existing port).
+    if (!isFresh(view)) await loadTrunkDetails(q, rows);
   },
 };
 

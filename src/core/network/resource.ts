@@ -80,6 +80,14 @@ export function omitted<V>(): V {
  */
 export type View = 'show' | 'create' | 'bulk' | 'update';
 
+/**
+ * A create's answer renders rows this very request made, before anyone else could know their ids:
+ * what only others' later requests add (a network's subnets, DHCP agents and RBAC grants, a port's
+ * trunk) cannot be there yet, so loaders skip looking for it, as Neutron's create answers the dict
+ * it just built.
+ */
+export const isFresh = (view: View): boolean => view === 'create' || view === 'bulk';
+
 export interface ResourceDef<T extends ResourceTable = ResourceTable, C extends object = object> {
   /** Singular body key and policy name: `network`. */
   name: KindOf<T>;
@@ -598,7 +606,7 @@ export function assertOwner(def: DefCore, ctx: RequestContext, row: { project_id
   throw policyError(`${action}_${def.name}`);
 }
 
-async function loadTags(q: Q, def: DefCore, rows: ReadonlyArray<{ id: string; __tags?: string[] }>): Promise<void> {
+async function loadTags(q: Q, def: DefCore, rows: ReadonlyArray<{ id: string; __tags?: string[] }>, view: View): Promise<void> {
   if (!def.taggable || rows.length === 0) return;
   const byId = new Map<string, string[]>();
   for (const r of rows) {
@@ -606,6 +614,9 @@ async function loadTags(q: Q, def: DefCore, rows: ReadonlyArray<{ id: string; __
     r.__tags = tags;
     byId.set(r.id, tags);
   }
+  // Tags come with a create only where the resource takes them in its body (ports'
+  // tag-ports-during-bulk-creation); anywhere else a row just made has none yet.
+  if (isFresh(view) && !def.attrs.tags?.post) return;
   for (const chunk of chunks([...byId.keys()], IN_CHUNK)) {
     const tags = await q
       .selectFrom('tags')
@@ -705,7 +716,7 @@ export async function renderRows<T extends ResourceTable, C extends object>(
   view: View = 'show',
 ): Promise<Record<string, unknown>[]> {
   if (def.load) await def.load(q, rows, ctx, view);
-  await loadTags(q, def, rows);
+  await loadTags(q, def, rows, view);
   const plan = renderPlan(def, ctx.isAdmin, view, fields);
   return rows.map(plan.render);
 }
