@@ -447,7 +447,8 @@ export async function loadNetworkQos(q: Q, rows: Array<{ id: string; __qos_polic
 // ---------------------------------------------------------------- ports
 
 /** A new port's own policy, then the check of what applies to it (its own, else its network's). */
-export async function createPortQos(w: Work, ctx: RequestContext, port: QosPortView, requested: unknown): Promise<void> {
+/** Returns the policy that applies to the new port (its own or its network's), null for none. */
+export async function createPortQos(w: Work, ctx: RequestContext, port: QosPortView, requested: unknown): Promise<string | null> {
   const { trx } = w;
   let policyId = typeof requested === 'string' ? requested : null;
   if (policyId) {
@@ -458,6 +459,7 @@ export async function createPortQos(w: Work, ctx: RequestContext, port: QosPortV
       (await trx.selectFrom('qos_network_bindings').select('policy_id').where('network_id', '=', port.network_id).executeTakeFirst())?.policy_id ?? null;
   }
   if (policyId) await validatePolicyForPort(trx, policyId, port);
+  return policyId;
 }
 
 /** A port's own policy changed (QosCoreResourceExtension._update_port_policy and the plugin's check). */

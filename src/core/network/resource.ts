@@ -277,6 +277,11 @@ export interface Prepared {
   given: Set<string>;
   /** A sub-resource's parent id (from the URL). */
   parent?: string;
+  /**
+   * Set by a create: computed attributes of its answer it already knows from what it wrote
+   * (`__`-prefixed, as `load` sets them), so rendering the answer need not read them back.
+   */
+  known?: Record<string, unknown>;
 }
 
 /** Unwrap `{"network": {...}}` or, for bulk-capable resources, `{"networks": [...]}`. */
@@ -607,7 +612,8 @@ export function assertOwner(def: DefCore, ctx: RequestContext, row: { project_id
 }
 
 async function loadTags(q: Q, def: DefCore, rows: ReadonlyArray<{ id: string; __tags?: string[] }>, view: View): Promise<void> {
-  if (!def.taggable || rows.length === 0) return;
+  // A create that wrote the tags (or none) said so (Prepared.known).
+  if (!def.taggable || rows.length === 0 || rows.every((r) => r.__tags !== undefined)) return;
   const byId = new Map<string, string[]>();
   for (const r of rows) {
     const tags: string[] = [];
@@ -714,7 +720,9 @@ export async function renderRows<T extends ResourceTable, C extends object>(
   rows: Array<Loaded<T, C>>,
   fields?: string[],
   view: View = 'show',
+  known?: ReadonlyMap<string, Record<string, unknown>>,
 ): Promise<Record<string, unknown>[]> {
+  if (known?.size) for (const r of rows) Object.assign(r, known.get(r.id));
   if (def.load) await def.load(q, rows, ctx, view);
   await loadTags(q, def, rows, view);
   const plan = renderPlan(def, ctx.isAdmin, view, fields);
