@@ -10,7 +10,6 @@
  * has no physical network, and nothing on a port of a vnic type OVS does not plug.
  */
 import { createHash } from 'node:crypto';
-import { sql } from 'kysely';
 import type { Q, Tx } from '../../store/db.js';
 import { IN_CHUNK, chunks } from '../../store/db.js';
 import type { QosPoliciesTable, QosRulesTable } from '../../store/schema.js';
@@ -446,8 +445,10 @@ export async function loadNetworkQos(q: Q, rows: Array<{ id: string; __qos_polic
 
 // ---------------------------------------------------------------- ports
 
-/** A new port's own policy, then the check of what applies to it (its own, else its network's). */
-/** Returns the policy that applies to the new port (its own or its network's), null for none. */
+/**
+ * A new port's own policy, then the check of what applies to it (its own, else its network's).
+ * Returns that policy, null for none.
+ */
 export async function createPortQos(w: Work, ctx: RequestContext, port: QosPortView, requested: unknown): Promise<string | null> {
   const { trx } = w;
   let policyId = typeof requested === 'string' ? requested : null;
@@ -541,31 +542,14 @@ export async function loadPortQos(
 ): Promise<void> {
   const own = new Map<string, string>();
   const ofNetwork = new Map<string, string>();
-  const portIds = rows.map((r) => r.id);
-  const networkIds = [...new Set(rows.map((r) => r.network_id))];
-  if (portIds.length === 0) return;
-  if (portIds.length <= IN_CHUNK) {
-    // Both bindings in one statement (a port read pays per statement more than for the rows).
-    const bindings = await q
-      .selectFrom('qos_port_bindings')
-      .select([sql<string>`'port'`.as('kind'), 'port_id as owner', 'policy_id'])
-      .where('port_id', 'in', portIds)
-      .unionAll(
-        q
-          .selectFrom('qos_network_bindings')
-          .select([sql<string>`'network'`.as('kind'), 'network_id as owner', 'policy_id'])
-          .where('network_id', 'in', networkIds),
-      )
-      .execute();
-    for (const b of bindings) (b.kind === 'port' ? own : ofNetwork).set(b.owner, b.policy_id);
-  } else {
-    for (const chunk of chunks(portIds, IN_CHUNK)) {
-      for (const b of await q.selectFrom('qos_port_bindings').selectAll().where('port_id', 'in', chunk).execute()) own.set(b.port_id, b.policy_id);
-    }
-    for (const chunk of chunks(networkIds, IN_CHUNK)) {
-      for (const b of await q.selectFrom('qos_network_bindings').selectAll().where('network_id', 'in', chunk).execute())
-        ofNetwork.set(b.network_id, b.policy_id);
-    }
+  for (const chunk of chunks(
+    rows.map((r) => r.id),
+    IN_CHUNK,
+  )) {
+    for (const b of await q.selectFrom('qos_port_bindings').selectAll().where('port_id', 'in', chunk).execute()) own.set(b.port_id, b.policy_id);
+  }
+  for (const chunk of chunks([...new Set(rows.map((r) => r.network_id))], IN_CHUNK)) {
+    for (const b of await q.selectFrom('qos_network_bindings').selectAll().where('network_id', 'in', chunk).execute()) ofNetwork.set(b.network_id, b.policy_id);
   }
   const policies = new Set([...own.values(), ...rows.map((r) => ofNetwork.get(r.network_id)).filter((p): p is string => p !== undefined)]);
   const rules = policies.size ? await rulesOf(q, [...policies]) : new Map<string, QosRulesTable[]>();
