@@ -168,16 +168,19 @@ async function insertRange(trx: Tx, subnetId: string, version: IpVersion, first:
 async function takeFromRange(trx: Tx, subnetId: string, version: IpVersion, firstKey: string, lastKey: string, ip: Ip) {
   const first = keyToIp(version, firstKey).value;
   const last = keyToIp(version, lastKey).value;
-  // Guarded by the range's old bounds: if another transaction changed it, nothing matches.
-  const del = await trx
-    .deleteFrom('ipam_ranges')
-    .where('subnet_id', '=', subnetId)
-    .where('first_key', '=', firstKey)
-    .where('last_key', '=', lastKey)
-    .executeTakeFirst();
-  if (Number(del.numDeletedRows) !== 1) throw new TransactionConflict('free range changed concurrently');
-  if (ip.value > first) await insertRange(trx, subnetId, version, first, ip.value - 1n);
-  if (ip.value < last) await insertRange(trx, subnetId, version, ip.value + 1n, last);
+  // Guarded by the range's old bounds: if another transaction changed it, nothing matches. The
+  // range shrinks in place (one statement where a delete and two inserts did the same): it keeps
+  // what lies below the address, and what lies above becomes a range of its own.
+  const guarded = <Q extends { where(c: 'subnet_id' | 'first_key' | 'last_key', op: '=', v: string): Q }>(qb: Q) =>
+    qb.where('subnet_id', '=', subnetId).where('first_key', '=', firstKey).where('last_key', '=', lastKey);
+  let changed: bigint;
+  if (ip.value === first && ip.value === last) changed = (await guarded(trx.deleteFrom('ipam_ranges')).executeTakeFirst()).numDeletedRows;
+  else {
+    const bounds = ip.value === first ? { first_key: ipKey({ version, value: first + 1n }) } : { last_key: ipKey({ version, value: ip.value - 1n }) };
+    changed = (await guarded(trx.updateTable('ipam_ranges').set(bounds)).executeTakeFirst()).numUpdatedRows;
+  }
+  if (Number(changed) !== 1) throw new TransactionConflict('free range changed concurrently');
+  if (ip.value > first && ip.value < last) await insertRange(trx, subnetId, version, ip.value + 1n, last);
 }
 
 export function ipAlreadyAllocated(ip: string, subnetId: string) {

@@ -9,7 +9,7 @@
 import type { Expression, ExpressionBuilder, SqlBool } from 'kysely';
 import type { Q, Tx } from '../../store/db.js';
 import { IN_CHUNK, chunks } from '../../store/db.js';
-import type { DB, NetworksTable } from '../../store/schema.js';
+import type { DB, NetworkSegmentsTable, NetworksTable } from '../../store/schema.js';
 import { uuid as newUuid } from '../../util/ids.js';
 import type { RequestContext } from '../context.js';
 import { DomainError, conflict, invalidInput, resourceNotFound } from '../errors.js';
@@ -31,7 +31,7 @@ import {
 } from './rbac.js';
 import { createNetworkQos, loadNetworkQos, qosPolicyIdAttr, updateNetworkQos } from './qos.js';
 import type { ResourceOps } from './registry.js';
-import { type ResourceDef, bumpRevision, insertRow, omitted, standardAttrs, toColumns, updateRow } from './resource.js';
+import { type ResourceDef, bumpRevision, insertRow, isFresh, omitted, standardAttrs, toColumns, updateRow } from './resource.js';
 import {
   type SegmentSpec,
   type TypeDriverConfig,
@@ -202,17 +202,22 @@ export const networkDef: ResourceDef<'networks', NetworkComputed> = {
       r.__is_default = view === 'create' || view === 'bulk' || r.external === 1 ? r.is_default === 1 : undefined;
       subnets.set(r.id, ids);
     }
-    if (notWildcard.length && ctx.projectId) {
+    // A network just made has no subnets and no DHCP agents yet, and is shared by a grant only when
+    // made `shared` (its column says so): nothing of those to look up.
+    const fresh = isFresh(view);
+    if (notWildcard.length && ctx.projectId && !fresh) {
       const shared = await sharedIds(q, 'network', notWildcard, ctx);
       for (const r of rows) if (shared.has(r.id)) r.__shared = true;
     }
-    const zones = await networkZones(
-      q,
-      rows.map((r) => r.id),
-    );
+    const zones = fresh
+      ? new Map<string, string[]>()
+      : await networkZones(
+          q,
+          rows.map((r) => r.id),
+        );
     for (const r of rows) r.__availability_zones = zones.get(r.id) ?? [];
     const byId = new Map(rows.map((r) => [r.id, r]));
-    for (const chunk of chunks([...subnets.keys()], IN_CHUNK)) {
+    for (const chunk of fresh ? [] : chunks([...subnets.keys()], IN_CHUNK)) {
       const subs = await q
         .selectFrom('subnets')
         .leftJoin('subnetpools', 'subnetpools.id', 'subnets.subnetpool_id')
@@ -235,28 +240,16 @@ export const networkDef: ResourceDef<'networks', NetworkComputed> = {
         if (r.__subnets?.[0] === s.id && s.segment_id) r.__l2_adjacency = false;
       }
     }
-    // Provider attributes and segments are the admin's to read: only then are segments looked up.
-    if (ctx.isAdmin) {
+    // Provider attributes and segments are the admin's to read: only then are segments looked up
+    // (unless the create that made them said what they are: Prepared.known).
+    if (ctx.isAdmin && !rows.every((r) => r['__provider:network_type'] !== undefined)) {
       const segs = await segmentsOf(
         q,
         rows.map((r) => r.id),
       );
-      for (const r of rows) {
-        const list = segs.get(r.id) ?? [];
-        if (list.length > 1) {
-          // multi-provider: several segments replace the provider attributes.
-          r.__segments = list.map(providerView);
-          for (const k of PROVIDER) r[`__${k}`] = omitted();
-        } else {
-          r.__segments = undefined;
-          const one = list[0];
-          r['__provider:network_type'] = one ? one.network_type : null;
-          r['__provider:physical_network'] = one ? one.physical_network : null;
-          r['__provider:segmentation_id'] = one ? one.segmentation_id : null;
-        }
-      }
+      for (const r of rows) Object.assign(r, providerAttrs(segs.get(r.id) ?? []));
     }
-    await loadNetworkQos(q, rows);
+    if (!rows.every((r) => r.__qos_policy_id !== undefined)) await loadNetworkQos(q, rows);
   },
 };
 
@@ -273,6 +266,19 @@ export function sharedFilter<T extends keyof DB>(
   const want = toBoolean(values[0]) as boolean;
   const shared = sharedWith(eb, 'network', idRef, ctx, [ACCESS_SHARED]);
   return want ? shared : eb.not(shared);
+}
+
+/** A network's provider attributes (or multi-provider `segments`) from its segments in order. */
+function providerAttrs(list: ReadonlyArray<Pick<NetworkSegmentsTable, 'network_type' | 'physical_network' | 'segmentation_id'>>): Record<string, unknown> {
+  // multi-provider: several segments replace the provider attributes.
+  if (list.length > 1) return { __segments: list.map(providerView), ...Object.fromEntries(PROVIDER.map((k) => [`__${k}`, omitted()])) };
+  const one = list[0];
+  return {
+    __segments: undefined,
+    '__provider:network_type': one ? one.network_type : null,
+    '__provider:physical_network': one ? one.physical_network : null,
+    '__provider:segmentation_id': one ? one.segmentation_id : null,
+  };
 }
 
 /** The requested segments of a create: `provider:*` or `segments` (multi-provider), validated. */
@@ -347,8 +353,12 @@ export function networkOps(opts: NetworkOptions): ResourceOps<'networks', Networ
         physical_network: segs[0].physicalNetwork,
         segmentation_id: null,
       });
-      for (const seg of segs) await addSegment(trx, { id, project_id: project }, seg);
-      await createNetworkQos(w, ctx, { id, project_id: project, physical_network: segs[0].physicalNetwork }, v.qos_policy_id);
+      // A new network has no segments yet: they take places 0, 1, … in the order given.
+      const made: NetworkSegmentsTable[] = [];
+      for (const [index, seg] of segs.entries()) made.push(await addSegment(trx, { id, project_id: project }, seg, { index }));
+      const qos = await createNetworkQos(w, ctx, { id, project_id: project, physical_network: segs[0].physicalNetwork }, v.qos_policy_id);
+      // The answer's provider attributes and QoS policy are what was just written.
+      p.known = { ...providerAttrs(made), __qos_policy_id: qos };
       if (v.shared === true)
         await insertPolicy(trx, { project_id: project, object_type: 'network', object_id: id, action: ACCESS_SHARED, target_tenant: WILDCARD });
       if (external) await insertPolicy(trx, { project_id: project, object_type: 'network', object_id: id, action: ACCESS_EXTERNAL, target_tenant: WILDCARD });

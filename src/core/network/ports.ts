@@ -32,7 +32,18 @@ import { ipAlreadyAllocated, ipGenerationFailure, ipam } from './ipam.js';
 import { visibleNetwork } from './networks.js';
 import { type PortQosComputed, createPortQos, loadPortQos, qosPolicyIdAttr, updatePortQos } from './qos.js';
 import type { ResourceOps } from './registry.js';
-import { type ResourceDef, bumpRevision, insertRow, policyError, prepareCreate, prepareUpdate, standardAttrs, toColumns, updateRow } from './resource.js';
+import {
+  type ResourceDef,
+  bumpRevision,
+  insertRow,
+  isFresh,
+  policyError,
+  prepareCreate,
+  prepareUpdate,
+  standardAttrs,
+  toColumns,
+  updateRow,
+} from './resource.js';
 import { bindPortGroups, checkPortGroups, ensureDefaultSecurityGroup } from './securitygroups.js';
 import { ROUTER_PORT_OWNERS, isAutoAddressSubnet, networkSubnets, subnetPools } from './subnets.js';
 import { type TrunkDetails, assertPortNotInTrunk, loadTrunkDetails } from './trunks.js';
@@ -266,13 +277,17 @@ export const portDef: ResourceDef<'ports', PortComputed> = {
       );
     },
   },
-  async load(q, rows) {
+  async load(q, rows, _ctx, view) {
+    // What a create already knew (Prepared.known) is not read back.
+    const knownIps = rows.every((r) => r.__fixed_ips !== undefined);
+    const knownGroups = rows.every((r) => r.__security_groups !== undefined);
+    const knownQos = rows.every((r) => r.__qos_policy_id !== undefined && r.__qos_network_policy_id !== undefined && r.__resource_request !== undefined);
     const allocsOf = new Map<string, Array<{ subnet_id: string; ip_address: string; position: number }>>();
     const groupsOf = new Map<string, string[]>();
     for (const r of rows) {
-      r.__fixed_ips = [];
       const groups: string[] = [];
-      r.__security_groups = groups;
+      if (!knownIps) r.__fixed_ips = [];
+      if (!knownGroups) r.__security_groups = groups;
       const mac = r.mac_address;
       // AllowedAddressPair.to_dict's order: the MAC first.
       r.__allowed_address_pairs = fromJson<Array<{ ip_address: string; mac_address?: string }>>(r.allowed_address_pairs, []).map((p) => ({
@@ -286,20 +301,27 @@ export const portDef: ResourceDef<'ports', PortComputed> = {
       groupsOf.set(r.id, groups);
     }
     for (const chunk of chunks([...allocsOf.keys()], IN_CHUNK)) {
-      // Unsorted: sorting thousands of rows in SQL costs more than ordering a port's few here.
-      const allocs = await q.selectFrom('ip_allocations').select(['port_id', 'subnet_id', 'ip_address', 'position']).where('port_id', 'in', chunk).execute();
-      for (const a of allocs) allocsOf.get(a.port_id)?.push(a);
-      const sgs = await q.selectFrom('port_security_groups').select(['port_id', 'security_group_id']).where('port_id', 'in', chunk).execute();
-      for (const s of sgs) groupsOf.get(s.port_id)?.push(s.security_group_id);
+      if (!knownIps) {
+        // Unsorted: sorting thousands of rows in SQL costs more than ordering a port's few here.
+        const allocs = await q.selectFrom('ip_allocations').select(['port_id', 'subnet_id', 'ip_address', 'position']).where('port_id', 'in', chunk).execute();
+        for (const a of allocs) allocsOf.get(a.port_id)?.push(a);
+      }
+      if (!knownGroups) {
+        const sgs = await q.selectFrom('port_security_groups').select(['port_id', 'security_group_id']).where('port_id', 'in', chunk).execute();
+        for (const s of sgs) groupsOf.get(s.port_id)?.push(s.security_group_id);
+      }
     }
     for (const r of rows) {
-      const allocs = allocsOf.get(r.id) ?? [];
-      if (allocs.length > 1) allocs.sort((a, b) => a.position - b.position);
-      r.__fixed_ips = allocs.map((a) => ({ subnet_id: a.subnet_id, ip_address: a.ip_address }));
-      r.__dns_assignment = dnsAssignment(r.__fixed_ips, r.__dns_name ?? '');
+      if (!knownIps) {
+        const allocs = allocsOf.get(r.id) ?? [];
+        if (allocs.length > 1) allocs.sort((a, b) => a.position - b.position);
+        r.__fixed_ips = allocs.map((a) => ({ subnet_id: a.subnet_id, ip_address: a.ip_address }));
+      }
+      r.__dns_assignment = dnsAssignment(r.__fixed_ips ?? [], r.__dns_name ?? '');
     }
-    await loadPortQos(q, rows);
-    await loadTrunkDetails(q, rows);
+    if (!knownQos) await loadPortQos(q, rows);
+    // A port just made is no trunk's parent yet (a trunk names an existing port).
+    if (!isFresh(view)) await loadTrunkDetails(q, rows);
   },
 };
 
@@ -572,13 +594,22 @@ export function portOps(): ResourceOps<'ports', PortComputed> {
       const allocs = await allocateIps(trx, network.id, id, mac, owner, requested);
       await writeAllocations(trx, id, network.id, allocs, true);
       await bindPortGroups(trx, id, groups, true);
-      await createPortQos(w, ctx, { id, network_id: network.id, binding_vnic_type: v['binding:vnic_type'] as string }, v.qos_policy_id);
+      const qos = await createPortQos(w, ctx, { id, network_id: network.id, binding_vnic_type: v['binding:vnic_type'] as string }, v.qos_policy_id);
       // tag-ports-during-bulk-creation: the tags are set after the port, a revision later.
       const tags = v.tags as string[] | undefined;
       if (tags?.length) {
         for (const tag of new Set(tags)) await trx.insertInto('tags').values({ resource_type: 'port', resource_id: id, tag }).execute();
         await bumpRevision(trx, 'ports', id);
       }
+      // The answer's addresses (in `position` order, as written), groups and QoS are what was just
+      // written. Not claimed where the stored order or more reads decide: several groups (read in
+      // the store's order), tags, a QoS policy (its rules make the resource request).
+      p.known = {
+        __fixed_ips: allocs.map((a) => ({ subnet_id: a.subnet.id, ip_address: ipToString(a.ip) })),
+        ...(groups.length <= 1 ? { __security_groups: [...groups] } : {}),
+        ...(qos === null ? { __qos_policy_id: null, __qos_network_policy_id: null, __resource_request: null } : {}),
+        ...(tags?.length ? {} : { __tags: [] }),
+      };
       return id;
     },
 

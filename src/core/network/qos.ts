@@ -381,25 +381,26 @@ async function checkRemoval(q: Q, ctx: RequestContext, policyId: string): Promis
 
 /**
  * A new network's policy (QosCoreResourceExtension._create_network_policy): the one asked for,
- * else the project's default, checked against the network.
+ * else the project's default, checked against the network. Returns it, null for none.
  */
 export async function createNetworkQos(
   w: Work,
   ctx: RequestContext,
   network: { id: string; project_id: string; physical_network: string | null },
   requested: unknown,
-): Promise<void> {
+): Promise<string | null> {
   const { trx } = w;
   let policyId = typeof requested === 'string' ? requested : null;
   if (!policyId) {
     const def = await trx.selectFrom('qos_default_policies').select('policy_id').where('project_id', '=', network.project_id).executeTakeFirst();
     policyId = def?.policy_id ?? null;
-    if (!policyId) return;
+    if (!policyId) return null;
   } else {
     await visiblePolicy(trx, ctx, policyId);
   }
   await trx.insertInto('qos_network_bindings').values({ network_id: network.id, policy_id: policyId }).execute();
   await validatePolicyForNetwork(trx, policyId, network.id, network.physical_network);
+  return policyId;
 }
 
 /** A network's policy changed (QosCoreResourceExtension._update_network_policy and the plugin's checks). */
@@ -445,8 +446,11 @@ export async function loadNetworkQos(q: Q, rows: Array<{ id: string; __qos_polic
 
 // ---------------------------------------------------------------- ports
 
-/** A new port's own policy, then the check of what applies to it (its own, else its network's). */
-export async function createPortQos(w: Work, ctx: RequestContext, port: QosPortView, requested: unknown): Promise<void> {
+/**
+ * A new port's own policy, then the check of what applies to it (its own, else its network's).
+ * Returns that policy, null for none.
+ */
+export async function createPortQos(w: Work, ctx: RequestContext, port: QosPortView, requested: unknown): Promise<string | null> {
   const { trx } = w;
   let policyId = typeof requested === 'string' ? requested : null;
   if (policyId) {
@@ -457,6 +461,7 @@ export async function createPortQos(w: Work, ctx: RequestContext, port: QosPortV
       (await trx.selectFrom('qos_network_bindings').select('policy_id').where('network_id', '=', port.network_id).executeTakeFirst())?.policy_id ?? null;
   }
   if (policyId) await validatePolicyForPort(trx, policyId, port);
+  return policyId;
 }
 
 /** A port's own policy changed (QosCoreResourceExtension._update_port_policy and the plugin's check). */

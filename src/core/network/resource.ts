@@ -80,6 +80,14 @@ export function omitted<V>(): V {
  */
 export type View = 'show' | 'create' | 'bulk' | 'update';
 
+/**
+ * A create's answer renders rows this very request made, before anyone else could know their ids:
+ * what only others' later requests add (a network's subnets, DHCP agents and RBAC grants, a port's
+ * trunk) cannot be there yet, so loaders skip looking for it, as Neutron's create answers the dict
+ * it just built.
+ */
+export const isFresh = (view: View): boolean => view === 'create' || view === 'bulk';
+
 export interface ResourceDef<T extends ResourceTable = ResourceTable, C extends object = object> {
   /** Singular body key and policy name: `network`. */
   name: KindOf<T>;
@@ -269,6 +277,11 @@ export interface Prepared {
   given: Set<string>;
   /** A sub-resource's parent id (from the URL). */
   parent?: string;
+  /**
+   * Set by a create: computed attributes of its answer it already knows from what it wrote
+   * (`__`-prefixed, as `load` sets them), so rendering the answer need not read them back.
+   */
+  known?: Record<string, unknown>;
 }
 
 /** Unwrap `{"network": {...}}` or, for bulk-capable resources, `{"networks": [...]}`. */
@@ -598,14 +611,18 @@ export function assertOwner(def: DefCore, ctx: RequestContext, row: { project_id
   throw policyError(`${action}_${def.name}`);
 }
 
-async function loadTags(q: Q, def: DefCore, rows: ReadonlyArray<{ id: string; __tags?: string[] }>): Promise<void> {
-  if (!def.taggable || rows.length === 0) return;
+async function loadTags(q: Q, def: DefCore, rows: ReadonlyArray<{ id: string; __tags?: string[] }>, view: View): Promise<void> {
+  // A create that wrote the tags (or none) said so (Prepared.known).
+  if (!def.taggable || rows.length === 0 || rows.every((r) => r.__tags !== undefined)) return;
   const byId = new Map<string, string[]>();
   for (const r of rows) {
     const tags: string[] = [];
     r.__tags = tags;
     byId.set(r.id, tags);
   }
+  // Tags come with a create only where the resource takes them in its body (ports'
+  // tag-ports-during-bulk-creation); anywhere else a row just made has none yet.
+  if (isFresh(view) && !def.attrs.tags?.post) return;
   for (const chunk of chunks([...byId.keys()], IN_CHUNK)) {
     const tags = await q
       .selectFrom('tags')
@@ -703,9 +720,11 @@ export async function renderRows<T extends ResourceTable, C extends object>(
   rows: Array<Loaded<T, C>>,
   fields?: string[],
   view: View = 'show',
+  known?: ReadonlyMap<string, Record<string, unknown>>,
 ): Promise<Record<string, unknown>[]> {
+  if (known?.size) for (const r of rows) Object.assign(r, known.get(r.id));
   if (def.load) await def.load(q, rows, ctx, view);
-  await loadTags(q, def, rows);
+  await loadTags(q, def, rows, view);
   const plan = renderPlan(def, ctx.isAdmin, view, fields);
   return rows.map(plan.render);
 }

@@ -170,20 +170,27 @@ export async function reserveSegment(trx: Tx, networkId: string, segmentId: stri
   throw noNetworkAvailable();
 }
 
-/** Make a network's segment (and reserve it); the network's columns follow its first segment. */
+/**
+ * Make a network's segment (and reserve it); the network's columns follow its first segment.
+ * `extra.index`: the segment's place when the caller knows it (a network being created, whose
+ * segments it adds in order), sparing the lookup of the network's last one.
+ */
 export async function addSegment(
   trx: Tx,
   network: { id: string; project_id: string },
   seg: SegmentSpec,
-  extra: { name?: string | null; description?: string | null; revision?: number } = {},
+  extra: { name?: string | null; description?: string | null; revision?: number; index?: number } = {},
 ): Promise<NetworkSegmentsTable> {
   const id = newUuid();
   const reserved = await reserveSegment(trx, network.id, id, network.project_id, seg);
-  const index = await trx
-    .selectFrom('network_segments')
-    .select(({ fn }) => fn.max('segment_index').as('max'))
-    .where('network_id', '=', network.id)
-    .executeTakeFirst();
+  const index =
+    extra.index === undefined
+      ? await trx
+          .selectFrom('network_segments')
+          .select(({ fn }) => fn.max('segment_index').as('max'))
+          .where('network_id', '=', network.id)
+          .executeTakeFirst()
+      : { max: extra.index === 0 ? null : extra.index - 1 };
   const now = isoSeconds();
   const row: NetworkSegmentsTable = {
     id,
@@ -200,14 +207,19 @@ export async function addSegment(
     revision_number: extra.revision ?? 0,
   };
   await trx.insertInto('network_segments').values(row).execute();
-  await syncNetworkColumns(trx, network.id);
+  if (extra.index === undefined) await syncNetworkColumns(trx, network.id);
+  // Known place: only a first segment names the network's columns, and it is this one.
+  else if (row.segment_index === 0) await setNetworkColumns(trx, network.id, row);
   return row;
 }
 
 /** The network's columns name its first segment (the data plane reads them). */
 async function syncNetworkColumns(trx: Tx, networkId: string): Promise<void> {
   const first = await trx.selectFrom('network_segments').selectAll().where('network_id', '=', networkId).orderBy('segment_index').limit(1).executeTakeFirst();
-  if (!first) return;
+  if (first) await setNetworkColumns(trx, networkId, first);
+}
+
+async function setNetworkColumns(trx: Tx, networkId: string, first: NetworkSegmentsTable): Promise<void> {
   await trx
     .updateTable('networks')
     .set({ network_type: first.network_type, physical_network: first.physical_network, segmentation_id: first.segmentation_id })

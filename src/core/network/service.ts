@@ -195,8 +195,16 @@ export class NetworkService {
   async create(ctx: RequestContext, collection: string, body: unknown, parent?: string): Promise<{ bulk: boolean; items: Record<string, unknown>[] }> {
     const def = this.mustGet(collection).def;
     const bulk = typeof body === 'object' && body !== null && def.collection in body && def.bulk === true;
-    const ids = await this.uow.run((w) => this.within(w).create(ctx, collection, body, parent), ctx);
-    return { bulk, items: await this.renderIds(ctx, def, ids, bulk ? 'bulk' : 'create') };
+    // What each create knew of its answer (Prepared.known): the last attempt's, the one committed.
+    let known: ReadonlyMap<string, Record<string, unknown>> | undefined;
+    const ids = await this.uow.run(
+      (w) =>
+        this.createWithin(w, ctx, collection, body, parent, (k) => {
+          known = k;
+        }),
+      ctx,
+    );
+    return { bulk, items: await this.renderIds(ctx, def, ids, bulk ? 'bulk' : 'create', known) };
   }
 
   async update(ctx: RequestContext, collection: string, id: string, body: unknown, ifMatch?: number, parent?: string): Promise<Record<string, unknown>> {
@@ -250,22 +258,7 @@ export class NetworkService {
    */
   within(w: Work, onExtras?: (extras: AnswerExtras) => void): NetworkOps {
     return {
-      create: async (ctx, collection, body, parent) => {
-        const ops = this.mustGet(collection);
-        const def = ops.def;
-        if (!ops.create) throw methodNotAllowed();
-        await this.parentScope(w.trx, def, ctx, parent);
-        const prepared = unwrapBody(def, body, true).map((item) => ({ ...prepareCreate(def, ctx, item), parent }));
-        const ids: string[] = [];
-        for (const p of prepared) {
-          const project = p.values.project_id as string;
-          if (ops.quota) await checkQuota(w.trx, project, ops.quota);
-          const id = await ops.create!(w, ctx, p);
-          w.changed(def.name, id, project, 'create');
-          ids.push(id);
-        }
-        return ids;
-      },
+      create: (ctx, collection, body, parent) => this.createWithin(w, ctx, collection, body, parent),
       update: async (ctx, collection, id, body, ifMatch, parent) => {
         const ops = this.mustGet(collection);
         const def = ops.def;
@@ -295,6 +288,32 @@ export class NetworkService {
         w.changed(def.name, id, row.project_id, 'delete');
       },
     };
+  }
+
+  /** A create inside `w`; `onKnown` hears what each new object's create knew of its answer, by id. */
+  private async createWithin(
+    w: Work,
+    ctx: RequestContext,
+    collection: string,
+    body: unknown,
+    parent: string | undefined,
+    onKnown?: (known: ReadonlyMap<string, Record<string, unknown>>) => void,
+  ): Promise<string[]> {
+    const ops = this.mustGet(collection);
+    const def = ops.def;
+    if (!ops.create) throw methodNotAllowed();
+    await this.parentScope(w.trx, def, ctx, parent);
+    const prepared = unwrapBody(def, body, true).map((item) => ({ ...prepareCreate(def, ctx, item), parent }));
+    const ids: string[] = [];
+    for (const p of prepared) {
+      const project = p.values.project_id as string;
+      if (ops.quota) await checkQuota(w.trx, project, ops.quota);
+      const id = await ops.create!(w, ctx, p);
+      w.changed(def.name, id, project, 'create');
+      ids.push(id);
+    }
+    onKnown?.(new Map(prepared.flatMap((p, i) => (p.known ? [[ids[i], p.known] as const] : []))));
+    return ids;
   }
 
   async action(ctx: RequestContext, collection: string, id: string, action: string, body: unknown): Promise<unknown> {
@@ -463,13 +482,14 @@ export class NetworkService {
     def: ResourceDef<T, C>,
     ids: string[],
     view: View = 'show',
+    known?: ReadonlyMap<string, Record<string, unknown>>,
   ): Promise<Record<string, unknown>[]> {
     if (ids.length === 0) return [];
     const rows = await rowsById(this.store.db, def, ids);
     const order = new Map(ids.map((id, i) => [id, i]));
     rows.sort((a, b) => order.get(a.id)! - order.get(b.id)!);
     // The caller just made or changed these: render them with its own rights.
-    return renderRows(this.store.db, def, ctx, rows, undefined, view);
+    return renderRows(this.store.db, def, ctx, rows, undefined, view, known);
   }
 
   private mustGet(collection: string): ResourceOps {
