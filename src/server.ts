@@ -563,7 +563,14 @@ export class Cloud {
     const { agents, store } = this.services;
     // With its heartbeat the L3 agent reports the states of its HA routers (update_routers_states).
     const report = async (start: boolean) => {
-      await agents.report(host, await hostAgentReports(store.db, agents, host, this.config.dataplane, this.config.tunnelIp), start);
+      await agents.report(
+        host,
+        await hostAgentReports(store.db, agents, host, this.config.dataplane, {
+          tunnelIp: this.config.tunnelIp,
+          interfaceMappings: this.config.interfaceMappings,
+        }),
+        start,
+      );
       if (start) await agents.autoScheduleHaRouters(host);
       await agents.reportHaStates(host);
     };
@@ -661,7 +668,8 @@ async function createDataPlane(
   // An API-only server has no data plane: one never started (the dashboard's explain then reads
   // the store as the agents do).
   if (role === 'serve' && !config.localAgent) return new NoopDataPlane(network, dlog);
-  // An agent process runs its host's part; serve's local agent the whole cloud (one machine).
+  // An agent process runs its host's part; so does serve's local agent (its host's ports, the
+  // networks and routers scheduled to its agents), so `agent` processes on other hosts keep theirs.
   const only = role === 'agent';
   switch (config.dataplane) {
     case 'noop':
@@ -675,8 +683,9 @@ async function createDataPlane(
           instanceIds: { base: config.instanceIdBase, count: 65536 },
           publicPhysnet: 'public',
           resyncMs: config.dataplaneResyncMs,
-          host: { name: config.agentHost, only },
+          host: { name: config.agentHost, publicLeg: !only },
           ...(config.tunnelIp ? { tunnel: { ip: config.tunnelIp, underlayNs: config.underlayNetns ?? ROOT_NS } } : {}),
+          ...(config.interfaceMappings.size ? { interfaceMappings: { mappings: config.interfaceMappings, home: config.underlayNetns ?? ROOT_NS } } : {}),
         },
         dlog,
         machines,
