@@ -78,6 +78,14 @@ export interface Config {
    * process's own, a real host's; `pocketstack lab` gives each simulated host its namespace.
    */
   underlayNetns: string | null;
+  /**
+   * The Linux bridge agent's `physical_interface_mappings` (physnet → an interface of this host;
+   * `--physical-interface-mappings public:eth1`, POCKETSTACK_PHYSICAL_INTERFACE_MAPPINGS): a flat
+   * network on a mapped physical network is its bridge with that interface enslaved, the same L2
+   * segment on every host so mapped, instead of this host's own bridge with a routed host leg. The
+   * interface lives in `underlayNetns` (or this process's namespace) until a network takes it.
+   */
+  interfaceMappings: Map<string, string>;
   /** Neutron's `agent_down_time` (s): an agent not heard from for longer is shown dead (POCKETSTACK_AGENT_DOWN_TIME). */
   agentDownTime: number;
   /** Neutron's `report_interval` (s): how often agents report their state (POCKETSTACK_REPORT_INTERVAL). */
@@ -175,6 +183,7 @@ export function loadConfig(overrides: Partial<Config> = {}, env: NodeJS.ProcessE
     localAgent: env.POCKETSTACK_LOCAL_AGENT === undefined || env.POCKETSTACK_LOCAL_AGENT === '' || boolFromString(env.POCKETSTACK_LOCAL_AGENT),
     tunnelIp: env.POCKETSTACK_TUNNEL_IP || null,
     underlayNetns: env.POCKETSTACK_UNDERLAY_NETNS || null,
+    interfaceMappings: parseInterfaceMappings(env.POCKETSTACK_PHYSICAL_INTERFACE_MAPPINGS ?? ''),
     agentDownTime: int(env.POCKETSTACK_AGENT_DOWN_TIME, AGENT_DOWN_TIME_S),
     reportInterval: int(env.POCKETSTACK_REPORT_INTERVAL, REPORT_INTERVAL_S),
     hostCapacity: {
@@ -205,4 +214,29 @@ export function loadConfig(overrides: Partial<Config> = {}, env: NodeJS.ProcessE
     ),
   };
   return { ...base, ...overrides, ports: { ...base.ports, ...(overrides.ports ?? {}) } };
+}
+
+/** Interface names the kernel takes (IFNAMSIZ: 15 characters) and `ip` reads as a name. */
+const IFNAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$/;
+
+/**
+ * `physnet:interface[,physnet:interface…]`, as neutron's `helpers.parse_mappings` reads
+ * physical_interface_mappings: each key and each value once (unique_values), blanks ignored.
+ */
+export function parseInterfaceMappings(text: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const used = new Set<string>();
+  for (const item of text.split(',').map((x) => x.trim())) {
+    if (!item) continue;
+    const i = item.lastIndexOf(':');
+    const physnet = i > 0 ? item.slice(0, i).trim() : '';
+    const dev = i > 0 ? item.slice(i + 1).trim() : '';
+    if (!physnet || !dev) throw new Error(`Invalid mapping: '${item}' (physnet:interface)`);
+    if (!IFNAME.test(dev)) throw new Error(`Invalid mapping: '${item}': '${dev}' is not an interface name`);
+    if (out.has(physnet)) throw new Error(`Key ${physnet} in mapping: '${item}' not unique`);
+    if (used.has(dev)) throw new Error(`Value ${dev} in mapping: '${item}' not unique`);
+    out.set(physnet, dev);
+    used.add(dev);
+  }
+  return out;
 }

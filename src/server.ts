@@ -567,7 +567,14 @@ export class Cloud {
     // (updateHaStates); elsewhere the agents make the election keepalived would.
     const elect = !(this.role === 'agent' && this.config.dataplane === 'netns');
     const report = async (start: boolean) => {
-      await agents.report(host, await hostAgentReports(store.db, agents, host, this.config.dataplane, this.config.tunnelIp), start);
+      await agents.report(
+        host,
+        await hostAgentReports(store.db, agents, host, this.config.dataplane, {
+          tunnelIp: this.config.tunnelIp,
+          interfaceMappings: this.config.interfaceMappings,
+        }),
+        start,
+      );
       if (start) await agents.autoScheduleHaRouters(host);
       if (elect) await agents.reportHaStates(host);
     };
@@ -666,7 +673,8 @@ async function createDataPlane(
   // An API-only server has no data plane: one never started (the dashboard's explain then reads
   // the store as the agents do).
   if (role === 'serve' && !config.localAgent) return new NoopDataPlane(network, dlog);
-  // An agent process runs its host's part; serve's local agent the whole cloud (one machine).
+  // An agent process runs its host's part; so does serve's local agent (its host's ports, the
+  // networks and routers scheduled to its agents), so `agent` processes on other hosts keep theirs.
   const only = role === 'agent';
   switch (config.dataplane) {
     case 'noop':
@@ -681,10 +689,11 @@ async function createDataPlane(
           instanceIds: { base: config.instanceIdBase, count: 65536 },
           publicPhysnet: 'public',
           resyncMs: config.dataplaneResyncMs,
-          host: { name: config.agentHost, only },
+          host: { name: config.agentHost, publicLeg: !only },
           // A host of several runs its HA routers with keepalived; one machine's one L3 agent needs none.
           ...(only ? { vrrp: config.haVrrp } : {}),
           ...(config.tunnelIp ? { tunnel: { ip: config.tunnelIp, underlayNs: config.underlayNetns ?? ROOT_NS } } : {}),
+          ...(config.interfaceMappings.size ? { interfaceMappings: { mappings: config.interfaceMappings, home: config.underlayNetns ?? ROOT_NS } } : {}),
         },
         dlog,
         machines,

@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
-import { loadConfig, type Config } from '../config.js';
+import { loadConfig, parseInterfaceMappings, type Config } from '../config.js';
 import { Names } from '../dataplane/netns/names.js';
 import { teardown } from '../dataplane/netns/down.js';
 import { listNamespaces } from '../dataplane/netns/kernel.js';
@@ -12,7 +12,7 @@ import { explanationText } from '../dashboard/explain/text.js';
 import type { Explanation } from '../dashboard/explain/model.js';
 import { OpenStack, credentials, dashboardUrl } from '../demo/client.js';
 import { deployFractal, removeFractal } from '../demo/fractal.js';
-import { LAB_ADDRESS, LAB_BRIDGE, LAB_NS, agentArgs, labDown, labNow, labUp } from '../lab/lab.js';
+import { LAB_ADDRESS, LAB_BRIDGE, LAB_NS, LAB_PUBLIC_ADDRESSES, LAB_PUBLIC_BRIDGE, agentArgs, labDown, labNow, labUp } from '../lab/lab.js';
 import { Cloud } from '../server.js';
 import { parseIp } from '../util/ip.js';
 
@@ -53,6 +53,10 @@ agent options:
                       POCKETSTACK_TUNNEL_IP): tenant networks reach other hosts over VXLAN
   --underlay-netns NS the namespace holding --tunnel-ip (default this process's own; a lab
                       host's namespace with \`pocketstack lab\`; POCKETSTACK_UNDERLAY_NETNS)
+  --physical-interface-mappings PHYSNET:IF[,…]  the Linux bridge agent's option: a flat
+                      network on PHYSNET is its bridge with interface IF (in --underlay-netns)
+                      enslaved, one L2 segment across hosts, not a routed host leg
+                      (POCKETSTACK_PHYSICAL_INTERFACE_MAPPINGS; reported as interface_mappings)
   Liveness: POCKETSTACK_REPORT_INTERVAL (s, Neutron's report_interval, 30) here, and
   POCKETSTACK_AGENT_DOWN_TIME (s, agent_down_time, 75) on the servers.
 
@@ -168,6 +172,7 @@ async function agent(argv: string[]): Promise<void> {
       'disk-gb': { type: 'string' },
       'tunnel-ip': { type: 'string' },
       'underlay-netns': { type: 'string' },
+      'physical-interface-mappings': { type: 'string' },
     },
   });
   const overrides: Partial<Config> = {};
@@ -180,6 +185,7 @@ async function agent(argv: string[]): Promise<void> {
   };
   if (values['tunnel-ip']) overrides.tunnelIp = values['tunnel-ip'];
   if (values['underlay-netns']) overrides.underlayNetns = values['underlay-netns'];
+  if (values['physical-interface-mappings'] !== undefined) overrides.interfaceMappings = parseInterfaceMappings(values['physical-interface-mappings']);
   if (values.database) overrides.databaseUrl = values.database;
   if (values.dataplane) overrides.dataplane = values.dataplane as Config['dataplane'];
   if (values['dataplane-prefix']) overrides.dataplanePrefix = values['dataplane-prefix'];
@@ -202,7 +208,8 @@ async function agent(argv: string[]): Promise<void> {
   process.stdout.write(
     `PocketStack agents of host ${config.agentHost} are up (L2, DHCP, L3, metadata; data plane ${config.dataplane}` +
       `${config.dataplane === 'netns' ? `, prefix ${config.dataplanePrefix}` : ''}` +
-      `${config.tunnelIp ? `, VXLAN endpoint ${config.tunnelIp}${config.underlayNetns ? ` in ${config.underlayNetns}` : ''}` : ''}), reporting every ${config.reportInterval} s\n`,
+      `${config.tunnelIp ? `, VXLAN endpoint ${config.tunnelIp}${config.underlayNetns ? ` in ${config.underlayNetns}` : ''}` : ''}` +
+      `${config.interfaceMappings.size ? `, interfaces ${[...config.interfaceMappings].map(([k, v]) => `${k}:${v}`).join(',')}` : ''}), reporting every ${config.reportInterval} s\n`,
   );
   stopOnSignals(cloud, log);
 }
@@ -264,6 +271,9 @@ async function lab(argv: string[]): Promise<void> {
     throw new Error('lab --start needs the PostgreSQL store the API servers share (--database postgres://… or POCKETSTACK_DATABASE_URL)');
   const { created, hosts } = await labUp(Number(positionals[0]));
   say(`lab switch ${LAB_BRIDGE} in namespace ${LAB_NS} (${LAB_ADDRESS}); ${created.length} of ${hosts.length} hosts created now`);
+  say(
+    `public switch ${LAB_PUBLIC_BRIDGE} there, the public network's upstream (${LAB_PUBLIC_ADDRESSES.join(', ')}): each host's eth1, mapped to physnet public`,
+  );
   for (const h of hosts) say(`  ${h.name.padEnd(6)} namespace ${h.ns}, underlay ${h.tunnelIp} (VXLAN endpoint), data-plane prefix ${h.prefix}`);
   // Run again exactly as this command was run (node with its loader, then this script).
   const self = [process.execPath, ...process.execArgv, process.argv[1]];

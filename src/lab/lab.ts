@@ -8,6 +8,14 @@
  * tenant traffic between two lab hosts really crosses the lab switch encapsulated, as it would
  * cross a data-centre network between real hosts.
  *
+ * The lab is the hosts' upstream on the public network too: a second switch (`br-pub`) with the
+ * public subnets' gateway addresses (172.24.4.1, 2001:db8::2: DevStack's, which `serve` puts on
+ * its public network), and per host an `eth1` cabled to it that the host's agent maps to physical
+ * network `public` (`--physical-interface-mappings public:eth1`, the Linux bridge agent's
+ * option). Every host's public network is then one L2 segment with the upstream: a router's
+ * gateway and floating IPs work on whichever host its L3 agent is, and the lab namespace is the
+ * outside world they are reached from (`ip netns exec pslab ping <floating IP>`).
+ *
  * The underlay is 198.18.0.0/24, in the range RFC 2544 sets aside for benchmarking network
  * interconnect devices: nothing else of PocketStack uses it (tenant networks are the user's,
  * the public network is 172.24.4.0/24, metadata 169.254.169.254), and no real LAN should.
@@ -19,6 +27,13 @@ export const LAB_NS = 'pslab';
 export const LAB_BRIDGE = 'br-lab';
 const UNDERLAY = '198.18.0';
 export const LAB_ADDRESS = `${UNDERLAY}.1/24`;
+/** The lab's public switch: the upstream side of every host's public network. */
+export const LAB_PUBLIC_BRIDGE = 'br-pub';
+/** The upstream's addresses there: the gateways of DevStack's public subnets (server.ts createPublicNetwork). */
+export const LAB_PUBLIC_ADDRESSES = ['172.24.4.1/24', '2001:db8::2/64'];
+/** The physical network the hosts map their public interface to, and that interface's name. */
+const LAB_PUBLIC_PHYSNET = 'public';
+const PUBLIC_IF = 'eth1';
 /** Prefixes are two characters: `l1` … `l9`. */
 export const MAX_LAB_HOSTS = 9;
 
@@ -69,16 +84,25 @@ export function agentArgs(h: LabHost, databaseUrl: string, dataDir: string): str
     h.tunnelIp,
     '--underlay-netns',
     h.ns,
+    '--physical-interface-mappings',
+    `${LAB_PUBLIC_PHYSNET}:${PUBLIC_IF}`,
     '--data-dir',
     `${dataDir}/lab/${h.name}`,
   ];
 }
 
-/** `ip -batch` lines (for the root namespace) that cable host `h` to the lab switch. */
+/**
+ * `ip` argument lists (for the root namespace) that cable host `h` to the lab switch (`eth0`,
+ * its underlay address) and to the public switch (`eth1`, no address: its agent enslaves it to
+ * the public network's bridge).
+ */
 function hostLines(h: LabHost): string[] {
   return [
     `link add h${h.index} netns ${LAB_NS} type veth peer name eth0 netns ${h.ns}`,
     `-n ${LAB_NS} link set h${h.index} master ${LAB_BRIDGE} up`,
+    `link add p${h.index} netns ${LAB_NS} type veth peer name ${PUBLIC_IF} netns ${h.ns}`,
+    `-n ${LAB_NS} link set p${h.index} master ${LAB_PUBLIC_BRIDGE} up`,
+    `-n ${h.ns} link set ${PUBLIC_IF} up`,
     `-n ${h.ns} link set lo up`,
     `-n ${h.ns} addr add ${h.tunnelIp}/24 dev eth0`,
     `-n ${h.ns} link set eth0 up`,
@@ -103,6 +127,9 @@ export async function labUp(n: number): Promise<{ created: LabHost[]; hosts: Lab
     await ip(['-n', LAB_NS, 'link', 'add', LAB_BRIDGE, 'type', 'bridge']);
     await ip(['-n', LAB_NS, 'addr', 'add', LAB_ADDRESS, 'dev', LAB_BRIDGE]);
     await ip(['-n', LAB_NS, 'link', 'set', LAB_BRIDGE, 'up']);
+    await ip(['-n', LAB_NS, 'link', 'add', LAB_PUBLIC_BRIDGE, 'type', 'bridge']);
+    for (const a of LAB_PUBLIC_ADDRESSES) await ip(['-n', LAB_NS, 'addr', 'add', a, 'dev', LAB_PUBLIC_BRIDGE, ...(a.includes(':') ? ['nodad'] : [])]);
+    await ip(['-n', LAB_NS, 'link', 'set', LAB_PUBLIC_BRIDGE, 'up']);
   }
   const created: LabHost[] = [];
   for (const h of hosts) {

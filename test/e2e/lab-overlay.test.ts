@@ -5,7 +5,10 @@
  * `lab hosts` prints (its own prefix, `--tunnel-ip`, `--underlay-netns`), all on one PostgreSQL
  * store. One server is forced to each host (Nova's `nova:hostK`); the network's DHCP is held by
  * host1's agent only. The server on host2 gets its address by DHCP across the tunnel, the two
- * ping each other, and what they exchange crosses the lab switch encapsulated.
+ * ping each other, and what they exchange crosses the lab switch encapsulated. Each host maps
+ * physical network `public` to its `eth1` on the lab's public switch, where the lab holds the
+ * public subnet's gateway: a router scheduled to host2 has its gateway there, and a server on
+ * host1 behind it reaches the lab by SNAT and is reached by its floating IP.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -129,8 +132,8 @@ describe.skipIf(skip)(`a lab of two hosts and the VXLAN overlay between them${sk
       (l) => l.length === 2 && l.every((a) => a.alive),
     );
     expect(Object.fromEntries(l2.map((a) => [a.host, a.configurations]))).toMatchObject({
-      host1: { tunneling_ip: '198.18.0.11', tunnel_types: ['vxlan'], l2_population: true },
-      host2: { tunneling_ip: '198.18.0.12', tunnel_types: ['vxlan'], l2_population: true },
+      host1: { tunneling_ip: '198.18.0.11', tunnel_types: ['vxlan'], l2_population: true, interface_mappings: { public: 'eth1' }, bridge_mappings: {} },
+      host2: { tunneling_ip: '198.18.0.12', tunnel_types: ['vxlan'], l2_population: true, interface_mappings: { public: 'eth1' }, bridge_mappings: {} },
     });
     const computes = (await nova.get('/v2.1/os-services?binary=nova-compute')).body.services.map((s: { host: string }) => s.host);
     expect(computes).toEqual(expect.arrayContaining(['host1', 'host2']));
@@ -215,5 +218,69 @@ describe.skipIf(skip)(`a lab of two hosts and the VXLAN overlay between them${sk
     );
     expect(left).toEqual([]);
     expect(JSON.parse(await sh(['ip', '-n', LAB_NS, '-j', 'link', 'show', LAB_BRIDGE]))[0].operstate).toBe('UP');
+  });
+
+  it("puts a router's gateway on host2 onto the lab's public segment: a server on host1 reaches the upstream by SNAT and is reached by its floating IP", async () => {
+    const [h1, h2] = hosts;
+    const publicNet = (await admin.get('/v2.0/networks?name=public')).body.networks[0];
+    const net = (await admin.post('/v2.0/networks', { network: { name: 'lab-routed' } })).body.network;
+    const subnet = (await admin.post('/v2.0/subnets', { subnet: { network_id: net.id, cidr: '10.79.0.0/24', ip_version: 4 } })).body.subnet;
+    // The router goes to host2's L3 agent (not the first host), before it has a gateway.
+    const router = (await admin.post('/v2.0/routers', { router: { name: 'lab-router' } })).body.router;
+    const l3 = (await admin.get('/v2.0/agents?agent_type=L3%20agent&host=host2')).body.agents[0].id;
+    expect((await admin.post(`/v2.0/agents/${l3}/l3-routers`, { router_id: router.id })).status).toBe(201);
+    const gw = await admin.put(`/v2.0/routers/${router.id}`, { router: { external_gateway_info: { network_id: publicNet.id } } });
+    expect(gw.status).toBe(200);
+    const gatewayIp = gw.body.router.external_gateway_info.external_fixed_ips.find((f: { ip_address: string }) => !f.ip_address.includes(':'))
+      .ip_address as string;
+    expect((await admin.put(`/v2.0/routers/${router.id}/add_router_interface`, { subnet_id: subnet.id })).status).toBe(200);
+
+    const id = await boot('lab-c', net.id, 'host1');
+    const server = await active(id);
+    expect(server['OS-EXT-SRV-ATTR:host']).toBe('host1');
+    const port = (await admin.get(`/v2.0/ports?device_id=${id}`)).body.ports[0];
+    const ip = port.fixed_ips[0].ip_address as string;
+    const ns = new Names(h1.prefix).instanceNs(id);
+    expect(await guestAddress(ns, ip)).toContain(` ${ip}/`);
+
+    // host2 built the router with its gateway leg; host1 did not. host2's public bridge holds its
+    // eth1 (moved out of its host namespace); host1, with nothing on the public network, kept its
+    // own; neither made a routed host leg.
+    const all = [...(await listNamespaces()).keys()];
+    expect(all).toContain(new Names(h2.prefix).routerNs(router.id));
+    expect(all).not.toContain(new Names(h1.prefix).routerNs(router.id));
+    const sw2 = new Names(h2.prefix).switchNs;
+    const eth1 = await eventually(
+      async () =>
+        JSON.parse((await run('ip', ['-n', sw2, '-j', 'link', 'show', 'eth1'], { allowFail: true })).stdout || '[]') as Array<{
+          master?: string;
+          operstate?: string;
+        }>,
+      (l) => l[0]?.master === new Names(h2.prefix).bridge(publicNet.id),
+      20_000,
+    );
+    expect(eth1[0].master).toBe(new Names(h2.prefix).bridge(publicNet.id));
+    expect(await sh(['ip', '-n', h1.ns, '-o', 'link', 'show', 'eth1'])).toContain('eth1');
+    for (const h of hosts) expect(await sh(['ip', '-o', 'link', 'show'])).not.toContain(new Names(h.prefix).hostLeg(publicNet.id));
+
+    const rule = { security_group_id: port.security_groups[0], direction: 'ingress', ethertype: 'IPv4', protocol: 'icmp' };
+    const added = await admin.post('/v2.0/security-group-rules', { security_group_rule: rule });
+    expect([201, 409]).toContain(added.status);
+
+    // Out through host2's router: the lab answers the router's gateway address (it has no route to
+    // the tenant subnet), so a reply means the source was translated.
+    expect(await ping('172.24.4.1', { ns, timeoutS: 15 })).toBe(true);
+    const snat = await sh(['ip', 'netns', 'exec', new Names(h2.prefix).routerNs(router.id), 'conntrack', '-L', '-p', 'icmp', '--src', ip]);
+    expect(snat).toContain(`dst=${gatewayIp}`);
+    expect(await sh(['ip', '-n', LAB_NS, 'route', 'get', ip]).catch(() => 'unreachable')).not.toContain('via');
+
+    // In from the lab by the floating IP.
+    const fip = (await admin.post('/v2.0/floatingips', { floatingip: { floating_network_id: publicNet.id, port_id: port.id } })).body.floatingip;
+    await eventually(
+      async () => (await admin.get(`/v2.0/floatingips/${fip.id}`)).body.floatingip.status,
+      (st) => st === 'ACTIVE',
+      20_000,
+    );
+    expect(await ping(fip.floating_ip_address, { ns: LAB_NS, timeoutS: 15 })).toBe(true);
   });
 });

@@ -184,6 +184,33 @@ describe("one host's part of the cloud", () => {
     expect(hostPart(snap, 'h2').trunks).toEqual([]);
   });
 
+  it("serve's one machine keeps the public network's bridge and host leg with no port of its own on it", () => {
+    const part = hostPart(cloud(), 'h1', 'public');
+    expect(part.networks.map((n) => n.id)).toEqual([TENANT, PUBLIC]);
+    expect(part.ports.map((p) => p.id)).toEqual([P1]);
+    expect(buildDesired(part, names, opts).root.links.map((l) => l.name)).toEqual([names.hostLeg(PUBLIC)]);
+  });
+
+  it('a mapped physical network is its bridge with the interface enslaved, where the router is, and no host leg anywhere', () => {
+    const mapped = { ...opts, interfaceMappings: { mappings: new Map([['public', 'eth1']]), home: 'pslab-h2' } };
+    const d2 = buildDesired(hostPart(cloud(), 'h2'), names, mapped);
+    expect(d2.root.links).toEqual([]);
+    expect(d2.root.neighbours ?? []).toEqual([]);
+    expect(d2.physnets).toEqual({
+      home: 'pslab-h2',
+      mapped: ['eth1'],
+      ports: [{ dev: 'eth1', bridge: names.bridge(PUBLIC), owner: `hostleg:${PUBLIC}` }],
+    });
+    expect(d2.switch.links.map((l) => l.name)).toContain(names.bridge(PUBLIC));
+    // h1 has nothing on the public network: its interface stays home (mapped, never deleted).
+    const d1 = buildDesired(hostPart(cloud(), 'h1'), names, { ...mapped, interfaceMappings: { ...mapped.interfaceMappings, home: 'pslab-h1' } });
+    expect(d1.physnets).toEqual({ home: 'pslab-h1', mapped: ['eth1'], ports: [] });
+    // A flat network on another (unmapped) physical network is as before: its own bridge, no leg.
+    const other = buildDesired(hostPart(cloud(), 'h2'), names, { ...mapped, interfaceMappings: { mappings: new Map([['physnet1', 'eth2']]), home: '' } });
+    expect(other.physnets?.ports).toEqual([]);
+    expect(other.root.links.map((l) => l.name)).toEqual([names.hostLeg(PUBLIC)]);
+  });
+
   it('without compute (ports grouped by device) a device is wired where its ports are bound', () => {
     const part = hostPart(cloud({ instances: null }), 'h2');
     expect(part.instances).toBeNull();

@@ -25,7 +25,7 @@ describe('the lab of simulated hosts', () => {
     for (const other of ['pslab', 'pslab-h0', 'pslab-h10', 'ps-sw', 'l1-sw', 'xpslab-h1']) expect(labHostIndex(other)).toBeNull();
   });
 
-  it("runs each host's agent on the shared store with its host name, prefix, tunnel endpoint and data directory", () => {
+  it("runs each host's agent on the shared store with its host name, prefix, tunnel endpoint, public interface and data directory", () => {
     expect(agentArgs(labHost(2), 'postgres://u:p@db/cloud', '/var/lib/ps')).toEqual([
       'agent',
       '--host',
@@ -40,6 +40,8 @@ describe('the lab of simulated hosts', () => {
       '198.18.0.12',
       '--underlay-netns',
       'pslab-h2',
+      '--physical-interface-mappings',
+      'public:eth1',
       '--data-dir',
       '/var/lib/ps/lab/host2',
     ]);

@@ -22,18 +22,20 @@ async function countOn(q: Q, table: 'subnets' | 'ports', networkIds: string[]): 
   return Number(row?.n ?? 0);
 }
 
-/**
- * `tunnelIp`: this host's VXLAN endpoint, reported as the Linux bridge agent does with
- * `[vxlan] local_ip` set (get_agent_configurations: tunneling_ip, tunnel_types, l2_population);
- * the other hosts' data planes read it to reach this host's ports (overlay.ts).
- */
-export async function hostAgentReports(
-  q: Q,
-  agents: Agents,
-  host: string,
-  dataplane: 'noop' | 'netns',
-  tunnelIp: string | null = null,
-): Promise<AgentReport[]> {
+/** What the L2 agent reports of its configuration beyond its devices. */
+export interface L2Configuration {
+  /**
+   * This host's VXLAN endpoint, reported as the Linux bridge agent does with `[vxlan] local_ip`
+   * set (get_agent_configurations: tunneling_ip, tunnel_types, l2_population); the other hosts'
+   * data planes read it to reach this host's ports (overlay.ts).
+   */
+  tunnelIp?: string | null;
+  /** physical_interface_mappings, reported as the agent's `interface_mappings`. */
+  interfaceMappings?: ReadonlyMap<string, string>;
+}
+
+export async function hostAgentReports(q: Q, agents: Agents, host: string, dataplane: 'noop' | 'netns', l2: L2Configuration = {}): Promise<AgentReport[]> {
+  const tunnelIp = l2.tunnelIp ?? null;
   const real = dataplane === 'netns';
   const served = [...(await agents.servedNetworks(host))];
   const routers = [...(await agents.hostedRouters(host))];
@@ -55,12 +57,13 @@ export async function hostAgentReports(
       kind: 'l2',
       availabilityZone: null,
       configurations: {
-        // Every network is a Linux bridge on this host; the public flat network reaches the host
-        // through a routed leg, not a mapped interface.
+        // Every network is a Linux bridge made here (no pre-existing bridge is used: no
+        // bridge_mappings); a flat network on a mapped physical network has its interface
+        // enslaved, else the public one reaches the host through a routed leg.
         bridge_mappings: {},
         devices: Number(devices?.n ?? 0),
         extensions: [],
-        interface_mappings: {},
+        interface_mappings: Object.fromEntries(l2.interfaceMappings ?? []),
         ...(tunnelIp ? { tunneling_ip: tunnelIp, tunnel_types: ['vxlan'], l2_population: true } : {}),
       },
     },

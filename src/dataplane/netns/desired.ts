@@ -13,6 +13,7 @@ import type {
   ForwardSpec,
   NatSpec,
   NetworkRec,
+  PhysnetSpec,
   PortRec,
   RouterRec,
   Snapshot,
@@ -43,6 +44,11 @@ export interface BuildOptions {
    * Absent (`serve`'s one machine): an HA router is built as any router, on its one agent.
    */
   vrrp?: VrrpOptions;
+  /**
+   * physical_interface_mappings (physnet → interface) and the namespace the interfaces live in:
+   * a flat network on a mapped physical network takes its interface (physnets.ts), with no host leg.
+   */
+  interfaceMappings?: { mappings: ReadonlyMap<string, string>; home: string };
 }
 
 /** neutron_lib's DEVICE_OWNER_ROUTER_HA_INTF: an HA router's port on its HA network, one per agent. */
@@ -361,8 +367,19 @@ export function buildDesired(s: Snapshot, names: Names, opts: BuildOptions): Des
     if (meta) metadata.push({ ns: nsName, via: { networkId: net.id } });
   }
 
-  // ---------------------------------------------------------------- the host leg (br-ex)
+  // ---------------------------------------------------------------- mapped interfaces, else the host leg (br-ex)
+  const mappings = opts.interfaceMappings?.mappings ?? new Map<string, string>();
+  const physnets: PhysnetSpec | undefined = opts.interfaceMappings
+    ? { home: opts.interfaceMappings.home, mapped: [...mappings.values()], ports: [] }
+    : undefined;
   for (const net of [...s.networks].sort((a, b) => a.id.localeCompare(b.id))) {
+    const dev = net.networkType === 'flat' && net.physicalNetwork ? mappings.get(net.physicalNetwork) : undefined;
+    if (dev !== undefined && physnets) {
+      // One flat network per physical network (Neutron's FlatNetworkInUse); a second gets none.
+      if (physnets.ports.some((p) => p.dev === dev)) errors.set(ownerKey.hostleg(net.id), `interface ${dev} already carries another flat network`);
+      else physnets.ports.push({ dev, bridge: ensureBridge(net), owner: ownerKey.hostleg(net.id) });
+      continue;
+    }
     if (net.networkType !== 'flat' || net.physicalNetwork !== opts.publicPhysnet) continue;
     const gws = s.subnets.filter((x) => x.networkId === net.id && x.gatewayIp);
     if (!gws.length) continue;
@@ -415,6 +432,7 @@ export function buildDesired(s: Snapshot, names: Names, opts: BuildOptions): Des
     qos: buildQos(s, names, wired),
     sgLog,
     ...(overlay ? { overlay } : {}),
+    ...(physnets ? { physnets } : {}),
   };
 }
 

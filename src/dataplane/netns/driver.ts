@@ -44,10 +44,12 @@ export interface NetnsOptions {
   resyncMs: number;
   /**
    * The host this data plane is (its DHCP agent's ports are bound to it; default this machine's
-   * name), and whether it runs only that host's part of the cloud (hostpart.ts: `pocketstack
-   * agent`) or all of it (`serve`'s local agent: one machine is the whole cloud).
+   * name): it runs that host's part of the cloud (hostpart.ts), as `pocketstack agent` and
+   * `serve`'s local agent do, so agents on other hosts keep theirs. `publicLeg`: `serve`'s one
+   * machine keeps the public network's host leg even before a port of its own is on it (absent
+   * `host`: the whole snapshot, as the unit tests drive it).
    */
-  host?: { name: string; only: boolean };
+  host?: { name: string; publicLeg: boolean };
   /**
    * This host's VXLAN endpoint (`--tunnel-ip`) and the namespace that holds it: tenant vxlan
    * networks then reach other hosts' parts (overlay.ts). Absent: one machine, no overlay.
@@ -58,6 +60,11 @@ export interface NetnsOptions {
    * the L3 agent's `ha_vrrp_advert_int` and VRRP authentication. Absent: `serve`'s one machine.
    */
   vrrp?: VrrpOptions;
+  /**
+   * physical_interface_mappings (physnet → interface, `--physical-interface-mappings`) and the
+   * namespace holding the interfaces (the underlay's: the host's own, or a lab host's).
+   */
+  interfaceMappings?: { mappings: ReadonlyMap<string, string>; home: string };
 }
 
 export interface PassStats {
@@ -325,6 +332,7 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
       protocolNames: this.protocolNames,
       ...(tunnel ? { overlay: { host: this.hostname, tunnel } } : {}),
       ...(this.opts.vrrp && this.vrrp ? { vrrp: this.opts.vrrp } : {}),
+      ...(this.opts.interfaceMappings ? { interfaceMappings: this.opts.interfaceMappings } : {}),
     });
     const deps = {
       kernel: this.kernel,
@@ -349,6 +357,7 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
     await p.apply();
     await p.qos();
     await p.overlay();
+    await p.physnets();
     timer.mark('apply');
     await p.services();
     if (this.vrrp) this.haRouters = await p.keepalived(this.vrrp);
@@ -486,7 +495,8 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
   async snapshot(): Promise<Snapshot> {
     const snap = await this.control.snapshot();
     for (const fn of this.extenders) await fn(snap);
-    return this.opts.host?.only ? hostPart(snap, this.opts.host.name) : snap;
+    const host = this.opts.host;
+    return host ? hostPart(snap, host.name, host.publicLeg ? this.opts.publicPhysnet : undefined) : snap;
   }
 
   // ---------------------------------------------------------------- InstanceHost (compute asks)

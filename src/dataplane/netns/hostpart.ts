@@ -9,11 +9,16 @@
  * and kept as `remotePorts` where its addresses still matter here.
  */
 import { DHCP_OWNER, ROUTER_GATEWAY_OWNER, ROUTER_INTERFACE_OWNERS, isInstancePort } from './desired.js';
-import type { InstanceRec, PortRec, Snapshot } from './model.js';
+import type { InstanceRec, NetworkRec, PortRec, Snapshot } from './model.js';
 
 const isRouterPort = (p: PortRec) => p.deviceOwner === ROUTER_GATEWAY_OWNER || ROUTER_INTERFACE_OWNERS.includes(p.deviceOwner);
 
-export function hostPart(s: Snapshot, host: string): Snapshot {
+/**
+ * `keepPhysnet`: flat networks of that physical network are this host's even with no port of its
+ * own on them — `serve`'s one machine is the cloud's gateway to its public network (DevStack's
+ * br-ex, up before any router is), so that network keeps its bridge and host leg there.
+ */
+export function hostPart(s: Snapshot, host: string, keepPhysnet?: string): Snapshot {
   const on = (hosts: string[] | undefined) => hosts?.includes(host) ?? false;
   const routers = s.routers.filter((r) => on(s.placement?.l3.get(r.id)));
   const routerIds = new Set(routers.map((r) => r.id));
@@ -43,9 +48,10 @@ export function hostPart(s: Snapshot, host: string): Snapshot {
   // Only networks with something of this host on them get a bridge here (and, for the public
   // network, the host leg): a host joins a network when it has a port on it.
   const used = new Set(ports.map((p) => p.networkId));
+  const kept = (n: NetworkRec) => keepPhysnet !== undefined && n.networkType === 'flat' && n.physicalNetwork === keepPhysnet;
   return {
     ...s,
-    networks: s.networks.filter((n) => used.has(n.id)),
+    networks: s.networks.filter((n) => used.has(n.id) || kept(n)),
     ports,
     remotePorts,
     routers,

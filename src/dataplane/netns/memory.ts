@@ -1,4 +1,4 @@
-import type { DesiredNs, OverlaySpec } from './model.js';
+import type { DesiredNs, OverlaySpec, PhysnetSpec } from './model.js';
 import type { L3State } from './l3ext.js';
 import type { NatState } from './nat.js';
 import type { QosState } from './qos.js';
@@ -28,6 +28,8 @@ export class PassMemory {
   qos: { ino: number; state: QosState } | null = null;
   /** The overlay (VXLAN devices, forwarding entries) as last applied to the switch without error. */
   overlay: { ino: number; spec: OverlaySpec } | null = null;
+  /** The mapped interfaces as last put on their bridges without error (physnets.ts). */
+  physnets: { ino: number; spec: PhysnetSpec } | null = null;
   /** Switch-side link → the namespace its veth leads to (to re-read it when the link flaps). */
   linkOwners = new Map<string, string>();
   /** Links we are changing ourselves: their events are ours, not a flap (name → until when). */

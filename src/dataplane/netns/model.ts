@@ -414,6 +414,21 @@ export interface OverlaySpec {
   fdb: FdbSpec[];
 }
 
+/** A mapped interface enslaved to its flat network's bridge in the switch (physnets.ts). */
+export interface PhysnetPort {
+  dev: string;
+  bridge: string;
+  owner: Owner;
+}
+
+export interface PhysnetSpec {
+  /** Where the mapped interfaces live while no network here takes them (the host's own, a lab host's). */
+  home: string;
+  /** Every mapped interface, taken or not: the switch never deletes one. */
+  mapped: string[];
+  ports: PhysnetPort[];
+}
+
 export interface DesiredNeighbour {
   dev: string;
   ip: string;
@@ -497,4 +512,6 @@ export interface Desired {
   sgLog?: SgLogSpec;
   /** The VXLAN overlay to other hosts (only with a tunnel endpoint: `pocketstack agent --tunnel-ip`). */
   overlay?: OverlaySpec;
+  /** Flat networks' bridges with their mapped interfaces (only with `physical_interface_mappings`). */
+  physnets?: PhysnetSpec;
 }

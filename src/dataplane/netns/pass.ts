@@ -9,10 +9,11 @@ import type { Names } from './names.js';
 import { l3StateOf, planL3 } from './l3ext.js';
 import { natStateOf, planNatChange } from './nat.js';
 import { type OverlayState, planOverlay, predictOverlay } from './overlay.js';
+import { planPhysnets } from './physnets.js';
 import { type Owner, ownerKey } from './owners.js';
 import { type QosState, planQos, qosStateOf, withoutDevices } from './qos.js';
 import { type Line, type NsPlan, type PeerView, type PlanContext, hostConflicts, planNamespace, predictState, withoutOwners } from './plan.js';
-import type { NsState } from './state.js';
+import type { LinkState, NsState } from './state.js';
 
 /** What a pass works with: the kernel, instances' processes, and what earlier passes left. */
 export interface PassDeps {
@@ -89,6 +90,7 @@ function nsOfOwner(o: Owner, d: Desired): string[] {
  *   services     each network's dnsmasq, the metadata proxies (before instances boot: they use both)
  *   qos          ports' QoS on their taps (shapers, policers, DSCP marks), once the taps exist
  *   overlay      tenant networks' VXLAN devices on their bridges and l2pop's forwarding entries
+ *   physnets     mapped interfaces onto their flat networks' bridges (physical_interface_mappings)
  *   processes    machines where something changed
  *   remember     what is now in place, for the next pass; the errors met, for status
  *
@@ -119,6 +121,8 @@ export class Pass {
   private readonly predicted = new Set<string>();
   /** The desired state per namespace once the host is guarded (root and switch may lose legs). */
   private specs: Map<string, DesiredNs>;
+  /** Interfaces of physical_interface_mappings: in the switch, never ours to delete. */
+  private readonly mapped: Set<string>;
   /** Switch links this pass changes: their events are ours, not flaps. */
   private touched: string[] = [];
 
@@ -129,6 +133,7 @@ export class Pass {
   ) {
     this.errors = new Map(desired.errors);
     this.all = [desired.root, desired.switch, ...desired.namespaces];
+    this.mapped = new Set(desired.physnets?.mapped ?? []);
     this.byName = new Map(this.all.map((n) => [n.name, n]));
     this.specs = this.byName;
     this.instanceOf = new Map(desired.instances.map((i) => [i.ns, i]));
@@ -315,7 +320,8 @@ export class Pass {
         return 'unknown';
       },
       desiredPeer: (ns: string, name: string) => this.specs.get(ns)?.links.find((l) => l.name === name),
-      owns: (name: string) => (self.kind === 'root' ? this.deps.names.ownsHostLink(name) : true),
+      // A mapped interface in the switch is the host's (physnets.ts moves it home, never deletes it).
+      owns: (name: string) => (self.kind === 'root' ? this.deps.names.ownsHostLink(name) : !(self.kind === 'switch' && this.mapped.has(name))),
       netnsArg: (ns: string) => ns,
     };
   }
@@ -543,6 +549,49 @@ export class Pass {
     await run(sw, plan.apply);
     await run(sw, plan.fdb, true);
     if (!failed) memory.overlay = { ino, spec };
+  }
+
+  // ---------------------------------------------------------------- physical networks
+
+  /**
+   * The mapped interfaces on their flat networks' bridges (physnets.ts), once the bridges exist:
+   * the switch's links are read again unless nothing changed since the last clean apply (a
+   * bridge made again has lost its interface).
+   */
+  async physnets(): Promise<void> {
+    const { kernel, memory } = this.deps;
+    const spec = this.desired.physnets;
+    const sw = this.desired.switch.name;
+    const ino = this.existing.get(sw);
+    if (!spec || ino === undefined) {
+      memory.physnets = null;
+      return;
+    }
+    const cached = memory.physnets;
+    const swPlan = this.plans.get(sw);
+    const switchChanged = (swPlan?.cleanup.length ?? 0) + (swPlan?.apply.length ?? 0) > 0;
+    if (!this.full && !switchChanged && cached?.ino === ino && JSON.stringify(cached.spec) === JSON.stringify(spec)) return;
+    memory.physnets = null;
+    let links: ReadonlyMap<string, LinkState>;
+    try {
+      links = (await kernel.readNamespace(sw)).links;
+    } catch (e) {
+      for (const p of spec.ports) this.fail(p.owner, `cannot read namespace ${sw}: ${message(e)}`);
+      return;
+    }
+    const plan = planPhysnets(spec, links, sw);
+    let failed = false;
+    const run = async (ns: string, lines: Line[]) => {
+      if (!lines.length) return;
+      this.changes += lines.length;
+      const errors = await kernel.ipBatch(ns, lines);
+      for (const [o, reason] of errors) this.fail(o, reason);
+      if (errors.size) failed = true;
+    };
+    await run(sw, plan.release);
+    await run(spec.home, plan.adopt);
+    await run(sw, plan.apply);
+    if (!failed) memory.physnets = { ino, spec };
   }
 
   // ---------------------------------------------------------------- processes
