@@ -71,7 +71,8 @@ interface Iperf {
 
 /** iperf3 from namespace `from` to `to` (its server in namespace `toNs`, one test and it exits). */
 async function iperf(from: string, toNs: string, to: string, seconds: number): Promise<Iperf> {
-  const server = spawn('ip', ['netns', 'exec', toNs, 'iperf3', '--server', '--one-off', '--bind', to, '--port', String(IPERF_PORT)], {
+  // --forceflush: its "Server listening" reaches the pipe at once (not at exit).
+  const server = spawn('ip', ['netns', 'exec', toNs, 'iperf3', '--server', '--one-off', '--forceflush', '--bind', to, '--port', String(IPERF_PORT)], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let serverOut = '';
