@@ -97,3 +97,67 @@ export async function ping(addr: string, opts: { ns?: string; timeoutS?: number 
   const p = await startProber([addr], opts);
   return (await p.result).get(addr)!.at !== null;
 }
+
+/**
+ * A series of echoes, one at a time (as `ping -c N -i interval`): each waits for its own reply
+ * up to `timeout` seconds, its round trip timed with the monotonic clock around send and receive.
+ */
+const SERIES = String.raw`
+import os, select, socket, struct, sys, time
+
+def checksum(data):
+    if len(data) % 2:
+        data += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(data) // 2), data))
+    s = (s >> 16) + (s & 0xFFFF)
+    s += s >> 16
+    return ~s & 0xFFFF
+
+target, count, interval, timeout = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
+ident = os.getpid() & 0xFFFF
+sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+payload = b"pocketstack-series" + b"\0" * 38
+for seq in range(1, count + 1):
+    header = struct.pack("!BBHHH", 8, 0, 0, ident, seq)
+    packet = struct.pack("!BBHHH", 8, 0, checksum(header + payload), ident, seq) + payload
+    sent = time.monotonic()
+    sock.sendto(packet, (target, 0))
+    rtt = None
+    while rtt is None:
+        left = sent + timeout - time.monotonic()
+        if left <= 0:
+            break
+        ready, _, _ = select.select([sock], [], [], left)
+        if not ready:
+            break
+        data, addr = sock.recvfrom(2048)
+        now = time.monotonic()
+        ihl = (data[0] & 0x0F) * 4
+        kind, _c, _s, rid, rseq = struct.unpack("!BBHHH", data[ihl:ihl + 8])
+        if kind == 0 and rid == ident and rseq == seq and addr[0] == target:
+            rtt = (now - sent) * 1000
+    print("rtt %.4f" % rtt if rtt is not None else "lost", flush=True)
+    pause = sent + interval - time.monotonic()
+    if pause > 0:
+        time.sleep(pause)
+`;
+
+/** Round trips (ms) of `count` echoes to `addr` from namespace `ns` (or the host); lost ones are counted apart. */
+export async function echoSeries(
+  addr: string,
+  opts: { ns?: string; count: number; intervalS: number; timeoutS?: number },
+): Promise<{ rttMs: number[]; lost: number }> {
+  const argv = ['/usr/bin/python3', '-c', SERIES, addr, String(opts.count), String(opts.intervalS), String(opts.timeoutS ?? 1)];
+  const child = opts.ns ? spawn('ip', ['netns', 'exec', opts.ns, ...argv]) : spawn(argv[0], argv.slice(1));
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+  child.stderr.on('data', (b: Buffer) => (err += b.toString()));
+  const code = await new Promise<number | null>((resolve) => {
+    child.on('close', resolve);
+    child.on('error', () => resolve(-1));
+  });
+  if (code !== 0) throw new Error(`echo series to ${addr} failed (${code}): ${err.trim()}`);
+  const rttMs = [...out.matchAll(/^rtt ([\d.]+)$/gm)].map((m) => Number(m[1]));
+  return { rttMs, lost: (out.match(/^lost$/gm) ?? []).length };
+}

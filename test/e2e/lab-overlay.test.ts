@@ -10,7 +10,6 @@
  * public subnet's gateway: a router scheduled to host2 has its gateway there, and a server on
  * host1 behind it reaches the lab by SNAT and is reached by its floating IP.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,7 +18,8 @@ import { teardown } from '../../src/dataplane/netns/down.js';
 import { run } from '../../src/dataplane/netns/exec.js';
 import { listNamespaces } from '../../src/dataplane/netns/kernel.js';
 import { Names } from '../../src/dataplane/netns/names.js';
-import { LAB_BRIDGE, LAB_NS, type LabHost, agentArgs, labDown, labUp } from '../../src/lab/lab.js';
+import { type LabAgent, startLabAgent } from '../../src/lab/agents.js';
+import { LAB_BRIDGE, LAB_NS, type LabHost, labDown, labUp } from '../../src/lab/lab.js';
 import { type Client, type ScratchDatabase, type TestCloud, scratchDatabase, serviceClients, startCloud } from '../support/cloud.js';
 import { eventually } from '../support/dataplane.js';
 import { ping, sh } from '../support/netns.js';
@@ -29,33 +29,12 @@ const PG = E2E_POSTGRES;
 const skip = missing([ROOT]) ?? needsE2ePostgres();
 const REPO = join(import.meta.dirname, '..', '..');
 
-interface AgentProcess {
-  child: ChildProcess;
-  out: () => string;
-  exited: Promise<number | null>;
-}
-
-async function startAgent(h: LabHost, databaseUrl: string, dataDir: string): Promise<AgentProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...agentArgs(h, databaseUrl, dataDir), '--log-level', 'warn'], {
+/** Each host's agent as `lab hosts` prints it, run from the sources (tsx), reporting every 2 s. */
+const startAgent = (h: LabHost, databaseUrl: string, dataDir: string) =>
+  startLabAgent([process.execPath, '--import', 'tsx', 'src/cli/main.ts'], h, databaseUrl, dataDir, {
     cwd: REPO,
-    env: { ...process.env, POCKETSTACK_REPORT_INTERVAL: '2', POCKETSTACK_DATAPLANE_RESYNC_MS: '3000' },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { POCKETSTACK_REPORT_INTERVAL: '2', POCKETSTACK_DATAPLANE_RESYNC_MS: '3000' },
   });
-  let out = '';
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (out += d));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const deadline = Date.now() + 60_000;
-  while (!/agents of host .* are up/.test(out)) {
-    if (child.exitCode !== null) throw new Error(`agent ${h.name} exited: ${out}`);
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`agent ${h.name} did not start: ${out}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return { child, out: () => out, exited };
-}
 
 /** Bytes the lab switch's port of a host has received (what that host sent onto the underlay). */
 async function underlayBytes(h: LabHost): Promise<number> {
@@ -68,7 +47,7 @@ describe.skipIf(skip)(`a lab of two hosts and the VXLAN overlay between them${sk
   let admin: Client;
   let nova: Client;
   let hosts: LabHost[] = [];
-  const agents: AgentProcess[] = [];
+  const agents: LabAgent[] = [];
   let dataDir = '';
   let db: ScratchDatabase | undefined;
 
@@ -85,10 +64,7 @@ describe.skipIf(skip)(`a lab of two hosts and the VXLAN overlay between them${sk
   });
 
   afterAll(async () => {
-    for (const a of agents) {
-      if (a.child.exitCode === null) a.child.kill('SIGTERM');
-      await a.exited;
-    }
+    for (const a of agents) await a.stop();
     for (const h of hosts) await teardown(new Names(h.prefix), { dataDir: join(dataDir, 'lab', h.name) });
     await labDown();
     if (dataDir) rmSync(dataDir, { recursive: true, force: true });

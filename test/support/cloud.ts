@@ -7,36 +7,15 @@ import pino, { type Logger } from 'pino';
 import { afterAll } from 'vitest';
 import { type Config, loadConfig } from '../../src/config.js';
 import { Cloud } from '../../src/server.js';
+import { type ScratchDatabase, scratchDatabase } from '../../src/store/scratch.js';
 
 export const ADMIN_PASSWORD = 'admin-secret';
 export const DEMO_PASSWORD = 'demo-secret';
 
 export { freePort } from '../../src/util/ports.js';
 
-/** A PostgreSQL database of its own for a test, made through `adminUrl` (any database there), and its removal. */
-export interface ScratchDatabase {
-  name: string;
-  url: string;
-  drop(): Promise<void>;
-}
-
-export async function scratchDatabase(adminUrl: string, prefix = 'pocketstack_test'): Promise<ScratchDatabase> {
-  const pg = (await import('pg')).default;
-  const name = `${prefix}_${Math.random().toString(16).slice(2, 10)}`;
-  const onAdmin = async (statement: string) => {
-    const c = new pg.Client({ connectionString: adminUrl });
-    await c.connect();
-    try {
-      await c.query(statement);
-    } finally {
-      await c.end();
-    }
-  };
-  await onAdmin(`CREATE DATABASE ${name}`);
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  return { name, url: url.toString(), drop: () => onAdmin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
-}
+// One helper for a database of a test's own (and the benchmark's): src/store/scratch.ts.
+export { type ScratchDatabase, scratchDatabase };
 
 /**
  * With POCKETSTACK_TEST_DATABASE_URL=postgres://…/postgres, every test cloud gets a fresh

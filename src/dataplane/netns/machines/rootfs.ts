@@ -219,6 +219,11 @@ export class RootfsCache {
     } catch {
       return;
     }
-    for (const e of entries) if (!keep.has(e.replace(/\.part$/, '')) && !this.inflight.has(e)) rmSync(join(this.opts.dir, e), { recursive: true, force: true });
+    // A tree being unpacked (`<key>.part`) belongs to an instance still waiting for it, which no
+    // instance's state names yet: it is kept while its work is in flight.
+    for (const e of entries) {
+      const key = e.replace(/\.part$/, '');
+      if (!keep.has(key) && !this.inflight.has(key)) rmSync(join(this.opts.dir, e), { recursive: true, force: true });
+    }
   }
 }
