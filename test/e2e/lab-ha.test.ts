@@ -20,7 +20,6 @@
  * with a routed host leg (bridge_mappings is not built), so the failover is tested on the
  * internal interface's address.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,7 +29,8 @@ import { teardown } from '../../src/dataplane/netns/down.js';
 import { run } from '../../src/dataplane/netns/exec.js';
 import { listNamespaces } from '../../src/dataplane/netns/kernel.js';
 import { Names } from '../../src/dataplane/netns/names.js';
-import { LAB_NS, type LabHost, agentArgs, labDown, labUp } from '../../src/lab/lab.js';
+import { type LabAgent, startLabAgent } from '../../src/lab/agents.js';
+import { LAB_NS, type LabHost, labDown, labUp } from '../../src/lab/lab.js';
 import { type Client, type ScratchDatabase, type TestCloud, scratchDatabase, serviceClients, startCloud } from '../support/cloud.js';
 import { eventually } from '../support/dataplane.js';
 import { lockPublicNetwork } from '../support/hostlock.js';
@@ -41,45 +41,20 @@ const PG = E2E_POSTGRES;
 const skip = missing([ROOT, KEEPALIVED]) ?? needsE2ePostgres();
 const REPO = join(import.meta.dirname, '..', '..');
 
-interface AgentProcess {
-  child: ChildProcess;
-  exited: Promise<number | null>;
-}
-
-async function startAgent(h: LabHost, databaseUrl: string, dataDir: string): Promise<AgentProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...agentArgs(h, databaseUrl, dataDir), '--log-level', 'warn'], {
-    cwd: REPO,
-    env: {
-      ...process.env,
-      POCKETSTACK_REPORT_INTERVAL: '2',
-      POCKETSTACK_AGENT_DOWN_TIME: '8',
-      POCKETSTACK_DATAPLANE_RESYNC_MS: '3000',
-      POCKETSTACK_HA_VRRP_ADVERT_INT: '1',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (out += d));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const deadline = Date.now() + 60_000;
-  while (!/agents of host .* are up/.test(out)) {
-    if (child.exitCode !== null) throw new Error(`agent ${h.name} exited: ${out}`);
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`agent ${h.name} did not start: ${out}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return { child, exited };
-}
+/** Fast reports and advertisements: the test waits for a failover and a dead agent. */
+const AGENT_ENV = {
+  POCKETSTACK_REPORT_INTERVAL: '2',
+  POCKETSTACK_AGENT_DOWN_TIME: '8',
+  POCKETSTACK_DATAPLANE_RESYNC_MS: '3000',
+  POCKETSTACK_HA_VRRP_ADVERT_INT: '1',
+};
 
 describe.skipIf(skip)(`an HA router failing over between two lab hosts with keepalived${skip ? ` — skipped: ${skip}` : ''}`, () => {
   let server: TestCloud;
   let admin: Client;
   let nova: Client;
   let hosts: LabHost[] = [];
-  const agents: AgentProcess[] = [];
+  const agents: LabAgent[] = [];
   let dataDir = '';
   let db: ScratchDatabase | undefined;
   let unlock: (() => void) | undefined;
@@ -104,15 +79,15 @@ describe.skipIf(skip)(`an HA router failing over between two lab hosts with keep
     });
     admin = (await serviceClients(server, 'network')).admin;
     nova = (await serviceClients(server, 'compute')).admin;
-    for (const h of hosts) agents.push(await startAgent(h, server.config.databaseUrl, dataDir));
+    for (const h of hosts)
+      agents.push(
+        await startLabAgent([process.execPath, '--import', 'tsx', 'src/cli/main.ts'], h, server.config.databaseUrl, dataDir, { cwd: REPO, env: AGENT_ENV }),
+      );
   });
 
   afterAll(async () => {
     for (const h of hosts) await run('ip', ['-n', LAB_NS, 'link', 'set', `h${h.index}`, 'up'], { allowFail: true });
-    for (const a of agents) {
-      if (a.child.exitCode === null) a.child.kill('SIGTERM');
-      await a.exited;
-    }
+    for (const a of agents) await a.stop();
     // Namespaces go with their processes (keepalived and dnsmasq included).
     for (const h of hosts) await teardown(new Names(h.prefix), { dataDir: join(dataDir, 'lab', h.name) });
     await labDown();
