@@ -12,9 +12,10 @@
  * leaving), and a router whose keepalived is not running is not the master
  * (_check_and_set_real_state).
  */
-import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { daemonPid, namespaceInode, readText, replaceIfChanged, stopDaemon } from './daemons.js';
 import { run, runIn } from './exec.js';
 import { renderKeepalivedConf } from './keepalivedconf.js';
 import type { VrrpSpec } from './model.js';
@@ -27,30 +28,8 @@ export interface KeepalivedSpec {
   vrrp: VrrpSpec;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** The process of a pid file, when it is still the keepalived of `dir`'s configuration. */
-function runningPid(dir: string, file = 'pid'): number | null {
-  try {
-    const pid = Number(readFileSync(join(dir, file), 'utf8').trim());
-    if (!pid) return null;
-    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-    return cmdline.includes(join(dir, 'keepalived.conf')) ? pid : null;
-  } catch {
-    return null;
-  }
-}
-
-function replaceIfChanged(file: string, text: string): boolean {
-  try {
-    if (readFileSync(file, 'utf8') === text) return false;
-  } catch {
-    // new
-  }
-  writeFileSync(`${file}.tmp`, text, { mode: 0o600 });
-  renameSync(`${file}.tmp`, file);
-  return true;
-}
+/** The keepalived of `dir`'s configuration (`file`: its main or its VRRP process's pid file), while it runs. */
+const runningPid = (dir: string, file = 'pid'): number | null => daemonPid(join(dir, file), join(dir, 'keepalived.conf'));
 
 /** Router ids are the store's UUIDs; anything else never names a directory. */
 const safeId = (id: string) => /^[0-9A-Za-z_-]+$/.test(id);
@@ -100,10 +79,10 @@ export class KeepalivedRunner {
     const dir = this.routerDir(spec.vrrp.routerId);
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const conf = join(dir, 'keepalived.conf');
-    const changed = replaceIfChanged(conf, `${renderKeepalivedConf([spec.vrrp.instance], await this.knowsNoTrack())}\n`);
+    const changed = replaceIfChanged(conf, `${renderKeepalivedConf([spec.vrrp.instance], await this.knowsNoTrack())}\n`, 0o600);
     let pid = runningPid(dir);
     // The namespace was recreated under it: its keepalived watches devices that are gone.
-    const nsId = this.nsId(spec.ns);
+    const nsId = namespaceInode(spec.ns);
     if (pid !== null && readText(join(dir, 'ns')) !== nsId) {
       await this.stop(dir);
       pid = null;
@@ -150,25 +129,9 @@ export class KeepalivedRunner {
     return out;
   }
 
-  private nsId(ns: string): string {
-    try {
-      return String(statSync(`/run/netns/${ns}`).ino);
-    } catch {
-      return '';
-    }
-  }
-
   private async stop(dir: string): Promise<void> {
-    const pid = runningPid(dir);
-    if (pid === null) return;
-    try {
-      process.kill(pid, 'SIGTERM');
-    } catch {
-      return;
-    }
     // KeepalivedManager.disable: SIGTERM, then SIGKILL after SIGTERM_TIMEOUT (5 s).
-    for (let i = 0; i < 250 && runningPid(dir) === pid; i++) await sleep(20);
-    if (runningPid(dir) === pid) process.kill(pid, 'SIGKILL');
+    await stopDaemon(() => runningPid(dir), { waitMs: 5000, kill: true });
   }
 }
 
@@ -178,12 +141,4 @@ export function noTrackSupported(versionOutput: string): boolean {
   if (!m) return false;
   const [a, b, c] = [Number(m[1]), Number(m[2]), Number(m[3])];
   return a > 2 || (a === 2 && (b > 0 || c >= 3));
-}
-
-function readText(file: string): string {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch {
-    return '';
-  }
 }

@@ -5,37 +5,16 @@
  * its command line does (a subnet added or removed). Processes outlive PocketStack: a restart
  * finds them by their pid files and keeps them.
  */
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { daemonPid, namespaceInode, readText, replaceIfChanged, stopDaemon } from '../daemons.js';
 import { runIn } from '../exec.js';
 import type { DhcpServerSpec } from '../model.js';
 import { type DnsmasqConfig, dnsmasqConfig } from './dnsmasq.js';
 
-/** The process of a pid file, when it is still the dnsmasq serving `dir`. */
-function runningPid(dir: string): number | null {
-  try {
-    const pid = Number(readFileSync(join(dir, 'pid'), 'utf8').trim());
-    if (!pid) return null;
-    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-    return cmdline.includes(`--pid-file=${join(dir, 'pid')}`) ? pid : null;
-  } catch {
-    return null;
-  }
-}
-
-function replaceIfChanged(file: string, text: string): boolean {
-  try {
-    if (readFileSync(file, 'utf8') === text) return false;
-  } catch {
-    // new
-  }
-  writeFileSync(`${file}.tmp`, text, { mode: 0o644 });
-  renameSync(`${file}.tmp`, file);
-  return true;
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** The dnsmasq serving `dir`, while it runs (its command line names its pid file). */
+const runningPid = (dir: string): number | null => daemonPid(join(dir, 'pid'), `--pid-file=${join(dir, 'pid')}`);
 
 export class DhcpServers {
   constructor(
@@ -81,13 +60,14 @@ export class DhcpServers {
   private async serve(spec: DhcpServerSpec, dir: string): Promise<void> {
     mkdirSync(dir, { recursive: true, mode: 0o755 });
     const cfg: DnsmasqConfig = dnsmasqConfig(spec.network, dir);
-    let changed = replaceIfChanged(join(dir, 'host'), cfg.files.host);
-    changed = replaceIfChanged(join(dir, 'addn_hosts'), cfg.files.addnHosts) || changed;
-    changed = replaceIfChanged(join(dir, 'opts'), cfg.files.opts) || changed;
-    const argsChanged = replaceIfChanged(join(dir, 'args'), `${cfg.args.join('\n')}\n`);
+    let changed = replaceIfChanged(join(dir, 'host'), cfg.files.host, 0o644);
+    changed = replaceIfChanged(join(dir, 'addn_hosts'), cfg.files.addnHosts, 0o644) || changed;
+    changed = replaceIfChanged(join(dir, 'opts'), cfg.files.opts, 0o644) || changed;
+    const argsChanged = replaceIfChanged(join(dir, 'args'), `${cfg.args.join('\n')}\n`, 0o644);
     let pid = runningPid(dir);
     // The namespace was recreated under it (a dnsmasq serving a namespace that is gone is no use).
-    if (pid !== null && existsSync(join(dir, 'ns')) && readFileSync(join(dir, 'ns'), 'utf8') !== (await this.nsId(spec.ns))) {
+    const ns = readText(join(dir, 'ns'));
+    if (pid !== null && ns !== '' && ns !== namespaceInode(spec.ns)) {
       await this.stop(dir);
       pid = null;
     }
@@ -98,31 +78,15 @@ export class DhcpServers {
     if (pid === null) {
       rmSync(join(dir, 'pid'), { force: true });
       await runIn(spec.ns, 'dnsmasq', cfg.args);
-      writeFileSync(join(dir, 'ns'), await this.nsId(spec.ns));
+      writeFileSync(join(dir, 'ns'), namespaceInode(spec.ns));
       this.log.info({ network: spec.networkId, namespace: spec.ns }, 'dnsmasq started');
       return;
     }
     if (changed) process.kill(pid, 'SIGHUP');
   }
 
-  /** The namespace's identity (its inode), to notice one recreated under a running dnsmasq. */
-  private async nsId(ns: string): Promise<string> {
-    try {
-      return String(statSync(`/run/netns/${ns}`).ino);
-    } catch {
-      return '';
-    }
-  }
-
   private async stop(dir: string): Promise<void> {
-    const pid = runningPid(dir);
-    if (pid === null) return;
-    try {
-      process.kill(pid, 'SIGTERM');
-    } catch {
-      return;
-    }
-    for (let i = 0; i < 50 && runningPid(dir) === pid; i++) await sleep(20);
+    await stopDaemon(() => runningPid(dir), { waitMs: 1000, kill: false });
   }
 
   /** Stop every dnsmasq of this data plane (teardown). */
