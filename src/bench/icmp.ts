@@ -1,12 +1,7 @@
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 
-/**
- * ICMP echo ("ping") for data-plane tests and the benchmark. Debian's minimal images have no
- * ping binary and Node has no raw sockets, so a small Python program (root opens a raw socket)
- * sends an echo request every `interval` until the first reply, and prints when it came.
- */
-const PROBER = String.raw`
-import os, select, socket, struct, sys, time
+/** Both programs' imports and the Internet checksum (RFC 1071) of the echo requests they build. */
+const PY_PRELUDE = String.raw`import os, select, socket, struct, sys, time
 
 def checksum(data):
     if len(data) % 2:
@@ -15,7 +10,15 @@ def checksum(data):
     s = (s >> 16) + (s & 0xFFFF)
     s += s >> 16
     return ~s & 0xFFFF
+`;
 
+/**
+ * ICMP echo ("ping") for data-plane tests and the benchmark. Debian's minimal images have no
+ * ping binary and Node has no raw sockets, so a small Python program (root opens a raw socket)
+ * sends an echo request every `interval` until the first reply, and prints when it came.
+ */
+const PROBER = String.raw`
+${PY_PRELUDE}
 timeout, interval, targets = float(sys.argv[1]), float(sys.argv[2]), sys.argv[3:]
 deadline = time.monotonic() + timeout
 ident = os.getpid() & 0xFFFF
@@ -103,16 +106,7 @@ export async function ping(addr: string, opts: { ns?: string; timeoutS?: number 
  * up to `timeout` seconds, its round trip timed with the monotonic clock around send and receive.
  */
 const SERIES = String.raw`
-import os, select, socket, struct, sys, time
-
-def checksum(data):
-    if len(data) % 2:
-        data += b"\0"
-    s = sum(struct.unpack("!%dH" % (len(data) // 2), data))
-    s = (s >> 16) + (s & 0xFFFF)
-    s += s >> 16
-    return ~s & 0xFFFF
-
+${PY_PRELUDE}
 target, count, interval, timeout = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
 ident = os.getpid() & 0xFFFF
 sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
