@@ -124,6 +124,12 @@ export interface Config {
    * transitional status (REBOOT, RESIZE …) before it completes (POCKETSTACK_COMPUTE_ACTION_MS).
    */
   computeActionMs: number;
+  /**
+   * How often the compute manager passes over the servers in flight unprompted
+   * (POCKETSTACK_COMPUTE_RESYNC_MS, 5 s): changes wake it at once; this catches what none
+   * announced.
+   */
+  computeResyncMs: number;
   /** Glance's stores, import methods, web-download filter and location display (POCKETSTACK_IMAGE_*). */
   image: ImageOptions;
   /** Default quota overrides, like neutron.conf's [quotas] quota_port = -1 (POCKETSTACK_QUOTA_PORT). */
@@ -206,6 +212,7 @@ export function loadConfig(overrides: Partial<Config> = {}, env: NodeJS.ProcessE
     instanceIdBase: int(env.POCKETSTACK_INSTANCE_ID_BASE, 1_000_000_000),
     imageSizeCap: int(env.POCKETSTACK_IMAGE_SIZE_CAP, 1024 ** 4),
     computeActionMs: int(env.POCKETSTACK_COMPUTE_ACTION_MS, 250),
+    computeResyncMs: int(env.POCKETSTACK_COMPUTE_RESYNC_MS, 5_000),
     image: imageOptionsFromEnv(env),
     quotas: Object.fromEntries(
       Object.entries(env)

@@ -334,6 +334,7 @@ export class Cloud {
     const computeManager = new ComputeManager(compute, changes, log.child({ component: 'compute-manager' }), {
       buildTimeoutMs: 300_000,
       actionMs: config.computeActionMs,
+      periodMs: config.computeResyncMs,
     });
     // Scheduling is the server's (Neutron's notifiers): an agent process only runs what it is given.
     if (role === 'serve') agents.attach(changes);
@@ -552,7 +553,19 @@ export class Cloud {
     }
     // nova-compute, -conductor and -scheduler register (and start reporting) as they start.
     await this.services.compute.start();
-    this.services.computeManager.start();
+    const { computeManager, network, store } = this.services;
+    computeManager.start();
+    // On the shared PostgreSQL store, agents elsewhere report what they built (a port ACTIVE, an
+    // instance running) in commits of their own: heard here (LISTEN), the compute manager moves
+    // the server on at once, as nova-compute's external events do, not at its next periodic
+    // pass. Only status reports are taken in: requests other API servers serve stay theirs.
+    if (store.dialect === 'postgres') {
+      this.listener = await network.uow.listenToOthers({
+        accept: (c) => c.op === 'status',
+        onMissed: () => computeManager.kick(),
+        onError: (err) => this.log.warn({ reason: err.message }, "lost the connection that hears agents' reports; opening it again"),
+      });
+    }
   }
 
   /**

@@ -228,14 +228,18 @@ export class UnitOfWork {
   /**
    * Publish on this process's change bus what other processes commit (PostgreSQL's LISTEN):
    * what the agents' data planes wake on. `onMissed` runs when notifications may have been lost
-   * (the listening connection was opened again): the caller resyncs.
+   * (the listening connection was opened again): the caller resyncs. `accept` (all when absent)
+   * picks the changes this process takes in.
    */
-  async listenToOthers(hooks: { onMissed?: () => void; onError?: (err: Error) => void } = {}): Promise<ChannelListener> {
+  async listenToOthers(hooks: { onMissed?: () => void; onError?: (err: Error) => void; accept?: (c: Change) => boolean } = {}): Promise<ChannelListener> {
+    const accept = hooks.accept;
     return this.store.listen(
       CHANGE_CHANNEL,
       (payload) => {
         const got = decodeChanges(payload);
-        if (got && got.origin !== this.origin) this.changes.publish(got.changes);
+        if (!got || got.origin === this.origin) return;
+        const changes = accept ? got.changes.filter(accept) : got.changes;
+        if (changes.length) this.changes.publish(changes);
       },
       { onReconnect: hooks.onMissed, onError: hooks.onError },
     );

@@ -92,7 +92,7 @@ describe.skipIf(!PG)(
     }
 
     beforeAll(async () => {
-      server = await startCloud({ config: { localAgent: false, agentDownTime: DOWN_TIME_S } });
+      server = await startCloud({ config: { localAgent: false, agentDownTime: DOWN_TIME_S, computeResyncMs: 600_000 } });
       admin = (await serviceClients(server, 'network')).admin;
       nova = (await serviceClients(server, 'compute')).admin;
       await startAgent('h1');
@@ -167,6 +167,24 @@ describe.skipIf(!PG)(
       // No agent runs on h3: its port stays DOWN.
       await new Promise((r) => setTimeout(r, 300));
       expect(await status(nowhere)).toBe('DOWN');
+    });
+
+    it("turns a server ACTIVE on its host agent's report, heard through LISTEN, not at the compute manager's periodic pass", async () => {
+      // The server's unprompted pass is 10 minutes here (computeResyncMs): only the agent's
+      // committed report (the server's port ACTIVE) can move the build on within this test.
+      const imageId = (await (await serviceClients(server, 'image')).admin.get('/v2/images?name=cirros-0.3.3-x86_64-disk')).body.images[0].id;
+      const net = (await admin.post('/v2.0/networks', { network: { name: 'booted' } })).body.network;
+      await admin.post('/v2.0/subnets', { subnet: { network_id: net.id, cidr: '10.10.0.0/24', ip_version: 4 } });
+      const res = await nova.post('/v2.1/servers', {
+        server: { name: 'on-h1', flavorRef: '1', imageRef: imageId, networks: [{ uuid: net.id }], availability_zone: 'nova:h1' },
+      });
+      expect(res.status, JSON.stringify(res.body)).toBe(202);
+      const show = async () => (await nova.get(`/v2.1/servers/${res.body.server.id}`)).body.server;
+      const s = await until(show, (v) => v.status !== 'BUILD', 30_000);
+      expect(s.status).toBe('ACTIVE');
+      expect(s['OS-EXT-SRV-ATTR:host']).toBe('h1');
+      expect((await admin.get(`/v2.0/ports?device_id=${s.id}`)).body.ports).toEqual([expect.objectContaining({ status: 'ACTIVE', 'binding:host_id': 'h1' })]);
+      await nova.delete(`/v2.1/servers/${s.id}`);
     });
 
     it('`pocketstack agent --host` as a process of its own registers its host’s agents, and stops on SIGTERM', async () => {
