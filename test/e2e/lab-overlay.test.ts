@@ -18,6 +18,7 @@ import { teardown } from '../../src/dataplane/netns/down.js';
 import { run } from '../../src/dataplane/netns/exec.js';
 import { listNamespaces } from '../../src/dataplane/netns/kernel.js';
 import { Names } from '../../src/dataplane/netns/names.js';
+import { lockPublicNetwork } from '../support/hostlock.js';
 import { type LabAgent, startLabAgent } from '../../src/lab/agents.js';
 import { LAB_BRIDGE, LAB_NS, type LabHost, labDown, labUp } from '../../src/lab/lab.js';
 import { type Client, type ScratchDatabase, type TestCloud, scratchDatabase, serviceClients, startCloud } from '../support/cloud.js';
@@ -50,8 +51,12 @@ describe.skipIf(skip)(`a lab of two hosts and the VXLAN overlay between them${sk
   const agents: LabAgent[] = [];
   let dataDir = '';
   let db: ScratchDatabase | undefined;
+  let unlock: (() => void) | undefined;
 
   beforeAll(async () => {
+    // The lab (`pslab`, its hosts' prefixes) is one per machine: other worktrees' lab suites
+    // (lab-ha's too) take turns on the host lock.
+    unlock = await lockPublicNetwork();
     await labDown();
     for (let k = 1; k <= 2; k++) await teardown(new Names(`l${k}`));
     ({ hosts } = await labUp(2));
@@ -70,6 +75,7 @@ describe.skipIf(skip)(`a lab of two hosts and the VXLAN overlay between them${sk
     if (dataDir) rmSync(dataDir, { recursive: true, force: true });
     await server?.stop();
     await db?.drop();
+    unlock?.();
   });
 
   const boot = async (name: string, network: string, host: string) => {
