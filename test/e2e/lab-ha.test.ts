@@ -20,26 +20,22 @@
  * with a routed host leg (bridge_mappings is not built), so the failover is tested on the
  * internal interface's address.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startProber } from '../../src/bench/icmp.js';
-import { teardown } from '../../src/dataplane/netns/down.js';
 import { run } from '../../src/dataplane/netns/exec.js';
 import { listNamespaces } from '../../src/dataplane/netns/kernel.js';
 import { Names } from '../../src/dataplane/netns/names.js';
-import { type LabAgent, startLabAgent } from '../../src/lab/agents.js';
-import { LAB_NS, type LabHost, labDown, labUp } from '../../src/lab/lab.js';
-import { type Client, type ScratchDatabase, type TestCloud, scratchDatabase, serviceClients, startCloud } from '../support/cloud.js';
+import { LAB_NS, type LabHost } from '../../src/lab/lab.js';
+import { type Client, type TestCloud, serviceClients } from '../support/cloud.js';
 import { eventually } from '../support/dataplane.js';
-import { lockPublicNetwork } from '../support/hostlock.js';
+import { type TestLab, startTestLab } from '../support/lab.js';
 import { ping, sh } from '../support/netns.js';
 import { E2E_POSTGRES, KEEPALIVED, ROOT, missing, needsE2ePostgres } from '../support/requires.js';
 
 const PG = E2E_POSTGRES;
 const skip = missing([ROOT, KEEPALIVED]) ?? needsE2ePostgres();
-const REPO = join(import.meta.dirname, '..', '..');
 
 /** Fast reports and advertisements: the test waits for a failover and a dead agent. */
 const AGENT_ENV = {
@@ -50,57 +46,35 @@ const AGENT_ENV = {
 };
 
 describe.skipIf(skip)(`an HA router failing over between two lab hosts with keepalived${skip ? ` — skipped: ${skip}` : ''}`, () => {
+  let lab: TestLab;
+  let stop: (() => Promise<void>) | undefined;
   let server: TestCloud;
   let admin: Client;
   let nova: Client;
   let hosts: LabHost[] = [];
-  const agents: LabAgent[] = [];
-  let dataDir = '';
-  let db: ScratchDatabase | undefined;
-  let unlock: (() => void) | undefined;
 
   beforeAll(async () => {
-    // The lab (`pslab`, its hosts' prefixes) is one per machine: data-plane suites of other
-    // worktrees take turns on the host lock.
-    unlock = await lockPublicNetwork();
-    await labDown();
-    for (let k = 1; k <= 3; k++) await teardown(new Names(`l${k}`));
-    ({ hosts } = await labUp(3));
-    dataDir = mkdtempSync(join(tmpdir(), 'pocketstack-lab-ha-'));
-    db = await scratchDatabase(PG!, 'pocketstack_e2e');
-    server = await startCloud({
-      config: {
-        localAgent: false,
-        dataplane: 'netns',
-        databaseUrl: db.url,
-        agentDownTime: 8,
-        l3Ha: { defaultHa: false, maxAgentsPerRouter: 2, netCidr: '169.254.192.0/18' },
-      },
-    });
+    ({ lab, stop } = await startTestLab(3, {
+      name: 'pocketstack_lab_ha',
+      adminUrl: PG!,
+      agentEnv: AGENT_ENV,
+      config: { agentDownTime: 8, l3Ha: { defaultHa: false, maxAgentsPerRouter: 2, netCidr: '169.254.192.0/18' } },
+    }));
+    ({ server, hosts } = lab);
     admin = (await serviceClients(server, 'network')).admin;
     nova = (await serviceClients(server, 'compute')).admin;
-    for (const h of hosts)
-      agents.push(
-        await startLabAgent([process.execPath, '--import', 'tsx', 'src/cli/main.ts'], h, server.config.databaseUrl, dataDir, { cwd: REPO, env: AGENT_ENV }),
-      );
   });
 
   afterAll(async () => {
+    // The lost host's underlay link is cabled again, so its namespaces come down as the others'.
     for (const h of hosts) await run('ip', ['-n', LAB_NS, 'link', 'set', `h${h.index}`, 'up'], { allowFail: true });
-    for (const a of agents) await a.stop();
-    // Namespaces go with their processes (keepalived and dnsmasq included).
-    for (const h of hosts) await teardown(new Names(h.prefix), { dataDir: join(dataDir, 'lab', h.name) });
-    await labDown();
-    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
-    await server?.stop();
-    await db?.drop();
-    unlock?.();
+    await stop?.();
   });
 
   type HostingAgent = { host: string; alive: boolean; ha_state: string | null };
   const hosting = async (routerId: string) => (await admin.get(`/v2.0/routers/${routerId}/l3-agents`)).body.agents as HostingAgent[];
   const keepalivedPid = (h: LabHost, routerId: string): number | null => {
-    const file = join(dataDir, 'lab', h.name, 'ha_confs', routerId, 'pid');
+    const file = join(lab.hostDir(h), 'ha_confs', routerId, 'pid');
     return existsSync(file) ? Number(readFileSync(file, 'utf8').trim()) : null;
   };
 
@@ -173,7 +147,7 @@ describe.skipIf(skip)(`an HA router failing over between two lab hosts with keep
 
     // The active host is lost.
     const cutAt = Date.now();
-    agents[active.index - 1].child.kill('SIGKILL');
+    lab.agents[active.index - 1].child.kill('SIGKILL');
     await run('ip', ['-n', LAB_NS, 'link', 'set', `h${active.index}`, 'down']);
     const prober = await startProber([gateway], { ns: vmNs, timeoutS: 60, intervalS: 0.1 });
     const reply = (await prober.result).get(gateway)!;

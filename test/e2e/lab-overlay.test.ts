@@ -10,32 +10,19 @@
  * public subnet's gateway: a router scheduled to host2 has its gateway there, and a server on
  * host1 behind it reaches the lab by SNAT and is reached by its floating IP.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { teardown } from '../../src/dataplane/netns/down.js';
 import { run } from '../../src/dataplane/netns/exec.js';
 import { listNamespaces } from '../../src/dataplane/netns/kernel.js';
 import { Names } from '../../src/dataplane/netns/names.js';
-import { lockPublicNetwork } from '../support/hostlock.js';
-import { type LabAgent, startLabAgent } from '../../src/lab/agents.js';
-import { LAB_BRIDGE, LAB_NS, type LabHost, labDown, labUp } from '../../src/lab/lab.js';
-import { type Client, type ScratchDatabase, type TestCloud, scratchDatabase, serviceClients, startCloud } from '../support/cloud.js';
+import { LAB_BRIDGE, LAB_NS, type LabHost } from '../../src/lab/lab.js';
+import { type Client, type TestCloud, serviceClients } from '../support/cloud.js';
+import { type TestLab, startTestLab } from '../support/lab.js';
 import { eventually } from '../support/dataplane.js';
 import { ping, sh } from '../support/netns.js';
 import { E2E_POSTGRES, ROOT, missing, needsE2ePostgres } from '../support/requires.js';
 
 const PG = E2E_POSTGRES;
 const skip = missing([ROOT]) ?? needsE2ePostgres();
-const REPO = join(import.meta.dirname, '..', '..');
-
-/** Each host's agent as `lab hosts` prints it, run from the sources (tsx), reporting every 2 s. */
-const startAgent = (h: LabHost, databaseUrl: string, dataDir: string) =>
-  startLabAgent([process.execPath, '--import', 'tsx', 'src/cli/main.ts'], h, databaseUrl, dataDir, {
-    cwd: REPO,
-    env: { POCKETSTACK_REPORT_INTERVAL: '2', POCKETSTACK_DATAPLANE_RESYNC_MS: '3000' },
-  });
 
 /** Bytes the lab switch's port of a host has received (what that host sent onto the underlay). */
 async function underlayBytes(h: LabHost): Promise<number> {
@@ -44,38 +31,27 @@ async function underlayBytes(h: LabHost): Promise<number> {
 }
 
 describe.skipIf(skip)(`a lab of two hosts and the VXLAN overlay between them${skip ? ` — skipped: ${skip}` : ''}`, () => {
+  let stop: (() => Promise<void>) | undefined;
   let server: TestCloud;
   let admin: Client;
   let nova: Client;
   let hosts: LabHost[] = [];
-  const agents: LabAgent[] = [];
-  let dataDir = '';
-  let db: ScratchDatabase | undefined;
-  let unlock: (() => void) | undefined;
 
   beforeAll(async () => {
-    // The lab (`pslab`, its hosts' prefixes) is one per machine: other worktrees' lab suites
-    // (lab-ha's too) take turns on the host lock.
-    unlock = await lockPublicNetwork();
-    await labDown();
-    for (let k = 1; k <= 2; k++) await teardown(new Names(`l${k}`));
-    ({ hosts } = await labUp(2));
-    dataDir = mkdtempSync(join(tmpdir(), 'pocketstack-lab-'));
-    db = await scratchDatabase(PG!, 'pocketstack_e2e');
-    server = await startCloud({ config: { localAgent: false, dataplane: 'netns', databaseUrl: db.url } });
+    let lab: TestLab;
+    ({ lab, stop } = await startTestLab(2, {
+      name: 'pocketstack_lab_overlay',
+      adminUrl: PG!,
+      // Reports every 2 s, passes every 3 s: the suite waits for agents and bindings.
+      agentEnv: { POCKETSTACK_REPORT_INTERVAL: '2', POCKETSTACK_DATAPLANE_RESYNC_MS: '3000' },
+    }));
+    ({ server, hosts } = lab);
     admin = (await serviceClients(server, 'network')).admin;
     nova = (await serviceClients(server, 'compute')).admin;
-    for (const h of hosts) agents.push(await startAgent(h, server.config.databaseUrl, dataDir));
   });
 
   afterAll(async () => {
-    for (const a of agents) await a.stop();
-    for (const h of hosts) await teardown(new Names(h.prefix), { dataDir: join(dataDir, 'lab', h.name) });
-    await labDown();
-    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
-    await server?.stop();
-    await db?.drop();
-    unlock?.();
+    await stop?.();
   });
 
   const boot = async (name: string, network: string, host: string) => {

@@ -1,14 +1,9 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { teardown } from '../../dataplane/netns/down.js';
 import { run } from '../../dataplane/netns/exec.js';
 import { Names } from '../../dataplane/netns/names.js';
 import { preflight } from '../../dataplane/netns/preflight.js';
-import { type LabAgent, startLabAgent } from '../../lab/agents.js';
-import { type LabHost, labDown, labHosts, labNow, labUp } from '../../lab/lab.js';
-import { type ScratchDatabase, scratchDatabase } from '../../store/scratch.js';
+import { labNow } from '../../lab/lab.js';
+import { LabStack, buildLabStack } from '../../lab/stack.js';
 import { which } from '../../util/which.js';
 import { BenchClient, type Many, type One } from '../client.js';
 import { echoSeries, ping } from '../icmp.js';
@@ -108,46 +103,9 @@ async function iperf(from: string, toNs: string, to: string, seconds: number): P
   }
 }
 
-/** Everything the scenario made, removed in reverse order; each step runs even when another failed. */
-class LabStack {
-  db?: ScratchDatabase;
-  dataDir = '';
-  hosts: LabHost[] = [];
-  server?: OwnServer;
-  agents: LabAgent[] = [];
-  client?: BenchClient;
-  private removed?: Promise<string[]>;
-
-  remove(): Promise<string[]> {
-    this.removed ??= this.removeOnce();
-    return this.removed;
-  }
-
-  private async removeOnce(): Promise<string[]> {
-    const failures: string[] = [];
-    const step = async (what: string, fn: () => Promise<unknown>) => {
-      try {
-        await fn();
-      } catch (e) {
-        failures.push(`${what}: ${e instanceof Error ? e.message : String(e)}`);
-      }
-    };
-    await step('client', async () => this.client?.close());
-    for (const a of this.agents) await step(`agent ${a.host.name}`, () => a.stop());
-    // Every lab host's prefix, whether or not its agent started (it may have built part).
-    for (const h of labHosts(HOSTS)) {
-      await step(`data plane of ${h.name}`, () => teardown(new Names(h.prefix), this.dataDir ? { dataDir: join(this.dataDir, 'lab', h.name) } : {}));
-    }
-    await step('lab', () => labDown());
-    await step('server', async () => this.server?.stop());
-    await step('data directory', async () => this.dataDir && rmSync(this.dataDir, { recursive: true, force: true }));
-    await step('database', async () => this.db?.drop());
-    return failures;
-  }
-}
-
 export async function runLabScenario(opts: LabBenchOptions): Promise<Result[]> {
-  const stack = new LabStack();
+  const stack = new LabStack<OwnServer>(HOSTS);
+  let client: BenchClient | undefined;
   // Ctrl-C (or a kill) mid-run: the same removal, then exit as the signal would have.
   const onSignal = (signal: NodeJS.Signals) => {
     opts.log(`scenario ${NAME}: ${signal}: removing the lab`);
@@ -156,26 +114,33 @@ export async function runLabScenario(opts: LabBenchOptions): Promise<Result[]> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    return await measure(stack, opts);
+    return await measure(stack, opts, (c) => (client = c));
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    client?.close();
     const failures = await stack.remove();
     for (const f of failures) opts.log(`scenario ${NAME}: clean-up: ${f}`);
   }
 }
 
-async function measure(stack: LabStack, opts: LabBenchOptions): Promise<Result[]> {
+async function measure(stack: LabStack<OwnServer>, opts: LabBenchOptions, opened: (c: BenchClient) => void): Promise<Result[]> {
   const { log, quick } = opts;
-  stack.db = await scratchDatabase(opts.databaseUrl!, 'pocketstack_bench');
-  stack.dataDir = mkdtempSync(join(tmpdir(), 'pocketstack-bench-lab-'));
-  stack.hosts = (await labUp(HOSTS)).hosts;
-  stack.server = await startOwnServer({ dataplane: 'netns', prefix: 'pb', databaseUrl: stack.db.url, localAgent: false });
-  log(`scenario ${NAME}: lab of ${HOSTS} hosts and an API-only server up; starting the hosts' agents`);
-  for (const h of stack.hosts) stack.agents.push(await startLabAgent([POCKETSTACK_BIN], h, stack.db.url, stack.dataDir));
-  stack.client = new BenchClient(stack.server.networkUrl, stack.server.token);
-  const c = stack.client;
-  const compute = stack.server.computeUrl;
+  await buildLabStack(stack, {
+    hosts: HOSTS,
+    adminUrl: opts.databaseUrl!,
+    name: 'pocketstack_bench_lab',
+    server: async (databaseUrl) => {
+      const server = await startOwnServer({ dataplane: 'netns', prefix: 'pb', databaseUrl, localAgent: false });
+      log(`scenario ${NAME}: lab of ${HOSTS} hosts and an API-only server up; starting the hosts' agents`);
+      return server;
+    },
+    agentCommand: [POCKETSTACK_BIN],
+  });
+  const server = stack.server!;
+  const c = new BenchClient(server.networkUrl, server.token);
+  opened(c);
+  const compute = server.computeUrl;
   const out: Result[] = [];
 
   // Every host a live nova-compute and a live L2 agent with its tunnel endpoint.
@@ -204,7 +169,7 @@ async function measure(stack: LabStack, opts: LabBenchOptions): Promise<Result[]
       security_group_rule: { security_group_id: sg, direction: 'ingress', ethertype: 'IPv4', ...rule },
     });
   }
-  const imageRef = (await c.expect<Many<'images'>>(200, 'GET', `${stack.server.imageUrl}/v2/images?name=cirros-0.3.3-x86_64-disk`)).body.images[0].id;
+  const imageRef = (await c.expect<Many<'images'>>(200, 'GET', `${server.imageUrl}/v2/images?name=cirros-0.3.3-x86_64-disk`)).body.images[0].id;
   const create = async (name: string, host?: string) =>
     (
       await c.expect<One<'server'>>(202, 'POST', `${compute}/v2.1/servers`, {

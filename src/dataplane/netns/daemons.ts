@@ -5,7 +5,8 @@
  * the namespace's identity recorded at start so a daemon left serving a recreated namespace is
  * replaced.
  */
-import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -67,4 +68,24 @@ export async function stopDaemon(current: () => number | null, opts: { waitMs: n
   }
   for (let waited = 0; waited < opts.waitMs && current() === pid; waited += 20) await sleep(20);
   if (opts.kill && current() === pid) process.kill(pid, 'SIGKILL');
+}
+
+/**
+ * Stop (with `stop`, given the entry's path) and remove every entry of the daemons' directory
+ * `dir` not named in `keep`: daemons of what is no longer wanted here, or left by an earlier run
+ * (a restart adopts the ones it keeps, as Neutron's agents do with their pid files).
+ */
+export async function removeOthers(dir: string, keep: ReadonlySet<string>, stop: (path: string) => Promise<void>): Promise<void> {
+  let entries: string[] = [];
+  try {
+    entries = readdirSync(dir);
+  } catch {
+    entries = [];
+  }
+  for (const e of entries) {
+    if (keep.has(e)) continue;
+    const path = join(dir, e);
+    await stop(path);
+    rmSync(path, { recursive: true, force: true });
+  }
 }

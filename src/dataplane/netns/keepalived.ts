@@ -12,10 +12,10 @@
  * leaving), and a router whose keepalived is not running is not the master
  * (_check_and_set_real_state).
  */
-import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { daemonPid, namespaceInode, readText, replaceIfChanged, stopDaemon } from './daemons.js';
+import { daemonPid, namespaceInode, readText, removeOthers, replaceIfChanged, stopDaemon } from './daemons.js';
 import { run, runIn } from './exec.js';
 import { renderKeepalivedConf } from './keepalivedconf.js';
 import type { VrrpSpec } from './model.js';
@@ -61,17 +61,7 @@ export class KeepalivedRunner {
         errors.set(spec.vrrp.routerId, `keepalived: ${(e as Error).message}`);
       }
     }
-    let entries: string[] = [];
-    try {
-      entries = readdirSync(this.dir);
-    } catch {
-      entries = [];
-    }
-    for (const e of entries) {
-      if (keep.has(e)) continue;
-      await this.stop(this.routerDir(e));
-      rmSync(this.routerDir(e), { recursive: true, force: true });
-    }
+    await removeOthers(this.dir, keep, (dir) => this.stop(dir));
     return errors;
   }
 

@@ -6,9 +6,9 @@
  * finds them by their pid files and keeps them.
  */
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { Logger } from 'pino';
-import { daemonPid, namespaceInode, readText, replaceIfChanged, stopDaemon } from '../daemons.js';
+import { daemonPid, namespaceInode, readText, removeOthers, replaceIfChanged, stopDaemon } from '../daemons.js';
 import { runIn } from '../exec.js';
 import type { DhcpServerSpec } from '../model.js';
 import { type DnsmasqConfig, dnsmasqConfig } from './dnsmasq.js';
@@ -34,7 +34,7 @@ export class DhcpServers {
     await Promise.all(
       specs.map(async (spec) => {
         const dir = this.netDir(spec.networkId);
-        keep.add(dir);
+        keep.add(basename(dir));
         try {
           await this.serve(spec, dir);
         } catch (e) {
@@ -42,18 +42,7 @@ export class DhcpServers {
         }
       }),
     );
-    let entries: string[] = [];
-    try {
-      entries = readdirSync(this.dir);
-    } catch {
-      entries = [];
-    }
-    for (const e of entries) {
-      const dir = join(this.dir, e);
-      if (keep.has(dir)) continue;
-      await this.stop(dir);
-      rmSync(dir, { recursive: true, force: true });
-    }
+    await removeOthers(this.dir, keep, (dir) => this.stop(dir));
     return errors;
   }
 
