@@ -130,6 +130,7 @@ async function main(): Promise<void> {
     const client = new BenchClient(networkUrl, token, headers);
     const ctx: BenchContext = {
       client,
+      identityUrl: (values.identity ?? own?.identityUrl)?.replace(/\/$/, ''),
       computeUrl: (values.compute ?? own?.computeUrl)?.replace(/\/$/, ''),
       imageUrl: (values.image ?? own?.imageUrl)?.replace(/\/$/, ''),
       loadBalancerUrl: (values['load-balancer'] ?? own?.loadBalancerUrl)?.replace(/\/$/, ''),

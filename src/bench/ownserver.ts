@@ -33,6 +33,7 @@ export interface OwnServer {
   /** Its data directory (a temporary one, removed by stop()). */
   dir: string;
   heap(): Promise<HeapFigures>;
+  identityUrl: string;
   networkUrl: string;
   computeUrl: string;
   imageUrl: string;
@@ -127,6 +128,7 @@ export async function startOwnServer(opts: OwnServerOptions): Promise<OwnServer>
         await new Promise((r) => setTimeout(r, 50));
       }
     },
+    identityUrl: `http://127.0.0.1:${ports.identity}`,
     networkUrl: `http://127.0.0.1:${ports.network}`,
     computeUrl: `http://127.0.0.1:${ports.compute}`,
     imageUrl: `http://127.0.0.1:${ports.image}`,

@@ -15,6 +15,8 @@ export interface Result {
 
 export interface BenchContext {
   client: BenchClient;
+  /** Keystone's endpoint, when known (scenarios that act as a second project need it). */
+  identityUrl?: string;
   /** Nova and Glance endpoints, when known (the compute and netns scenarios need them). */
   computeUrl?: string;
   imageUrl?: string;
