@@ -46,11 +46,12 @@ const switchNs = (): DesiredNs => ({
   routes: [],
 });
 
-const ctx = (peers: Record<string, PeerView>, desired: DesiredNs[] = [instanceNs(), switchNs()], root = false) => ({
+const ctx = (peers: Record<string, PeerView>, desired: DesiredNs[] = [instanceNs(), switchNs()], root = false, vlanDevices = true) => ({
   peer: (ns: string, name: string) => peers[`${ns}/${name}`] ?? 'absent',
   desiredPeer: (ns: string, name: string) => desired.find((d) => d.name === ns)?.links.find((l) => l.name === name),
   owns: (name: string) => (root ? name.startsWith('psx-') : true),
   netnsArg: (ns: string) => ns,
+  vlanDevices,
 });
 
 /** The host's namespace with a leg into the public bridge. */
