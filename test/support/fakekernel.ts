@@ -51,7 +51,12 @@ export function bpfObjectName(o: Buffer): string {
   const shoff = Number(o.readBigUInt64LE(40));
   const sh = (i: number) => {
     const at = shoff + i * 64;
-    return { type: o.readUInt32LE(at + 4), offset: Number(o.readBigUInt64LE(at + 24)), size: Number(o.readBigUInt64LE(at + 32)), link: o.readUInt32LE(at + 40) };
+    return {
+      type: o.readUInt32LE(at + 4),
+      offset: Number(o.readBigUInt64LE(at + 24)),
+      size: Number(o.readBigUInt64LE(at + 32)),
+      link: o.readUInt32LE(at + 40),
+    };
   };
   for (let i = 0; i < o.readUInt16LE(60); i++) {
     const sym = sh(i);
@@ -304,7 +309,7 @@ export class FakeKernel implements Kernel {
     } else if (qdisc) {
       if (!live) throw new Error('Error: Cannot find specified qdisc on specified device.');
       s.clsact.delete(dev);
-    } else if (!live) throw new Error('Error: Parent Qdisc doesn\'t exists.');
+    } else if (!live) throw new Error("Error: Parent Qdisc doesn't exists.");
     else if (filter) {
       if (!line.object) throw new Error('No such file or directory');
       live.ingress.set(Number(filter[2]), bpfObjectName(line.object));

@@ -104,6 +104,44 @@ describe('namespace plan', () => {
     expect(p.apply.find((l) => l.cmd.startsWith('addr'))!.owner).toBe('port:a');
   });
 
+  describe('a VLAN subinterface (a trunk subport)', () => {
+    const withVlan = (): DesiredNs => {
+      const ns = instanceNs();
+      ns.links.push({ name: 'eth0.101', kind: 'vlan', mtu: 1450, mac: 'fa:16:3e:00:00:31', up: true, vlan: { parent: 'eth0', id: 101 }, owner: 'port:sub' });
+      return ns;
+    };
+    const vlanLines = (p: ReturnType<typeof planNamespace>) => p.apply.map((l) => l.cmd).filter((c) => c.includes('101'));
+
+    it('with 802.1Q: a VLAN device on the parent', () => {
+      expect(vlanLines(planNamespace(withVlan(), null, ctx({})))).toEqual([
+        'link add link eth0 name eth0.101 address fa:16:3e:00:00:31 mtu 1450 type vlan id 101',
+        'link set eth0.101 up',
+      ]);
+    });
+
+    it('without: a veth pair in the namespace, its hidden peer up (tc-BPF joins it to the parent)', () => {
+      expect(vlanLines(planNamespace(withVlan(), null, ctx({}, undefined, false, false)))).toEqual([
+        'link add eth0.101 address fa:16:3e:00:00:31 mtu 1450 type veth peer name vt-eth0.101 mtu 1450',
+        'link set vt-eth0.101 up',
+        'link set eth0.101 up',
+      ]);
+    });
+
+    it('without: a pair in place (read back or predicted) is kept; a VLAN device in its place is replaced', () => {
+      const { state } = goodInstance();
+      state.links.set('eth0.101', link('eth0.101', { ifindex: 8, linkIndex: 9, linkNetnsid: null, mac: 'fa:16:3e:00:00:31', addrs: [] }));
+      state.links.set('vt-eth0.101', link('vt-eth0.101', { ifindex: 9, linkIndex: 8, linkNetnsid: null }));
+      const p = planNamespace(withVlan(), state, ctx({ 'ps-sw/tapaaaa': goodInstance().tap }, undefined, false, false));
+      expect([...p.cleanup, ...p.apply].filter((l) => l.cmd.includes('101'))).toEqual([]);
+      const predicted = predictState(withVlan(), false);
+      expect(predicted.links.get('vt-eth0.101')).toMatchObject({ kind: 'veth', up: true });
+      expect(planNamespace(withVlan(), predicted, ctx({}, undefined, false, false)).cleanup.filter((l) => l.cmd.includes('101'))).toEqual([]);
+      state.links.set('eth0.101', link('eth0.101', { kind: 'vlan', vlan: { id: 101, parent: 'eth0' }, linkIndex: null }));
+      state.links.delete('vt-eth0.101');
+      expect(planNamespace(withVlan(), state, ctx({}, undefined, false, false)).cleanup.map((l) => l.cmd)).toContain('link del eth0.101');
+    });
+  });
+
   it("leaves keepalived's addresses and virtual routes alone in an HA router (it must not fight VRRP), and still removes strays", () => {
     const { state, tap } = goodInstance();
     state.links.get('lo')!.up = true;

@@ -179,7 +179,9 @@ export async function tcBatch(ns: string, lines: TcLine[]): Promise<Map<Owner, s
 export async function readVlanTags(ns: string): Promise<VlanTagState> {
   const clsact = parseClsact((await run('tc', [...ipArgs(ns), '-j', 'qdisc', 'show'])).stdout);
   const filters = await Promise.all(
-    [...clsact].map(async (dev) => parseIngressFilters(dev, (await run('tc', [...ipArgs(ns), '-j', 'filter', 'show', 'dev', dev, 'ingress'], { allowFail: true })).stdout)),
+    [...clsact].map(async (dev) =>
+      parseIngressFilters(dev, (await run('tc', [...ipArgs(ns), '-j', 'filter', 'show', 'dev', dev, 'ingress'], { allowFail: true })).stdout),
+    ),
   );
   return { clsact, filters: filters.flat() };
 }

@@ -1,8 +1,8 @@
 import { cidrsOverlap, parseCidr, parseIp } from '../../util/ip.js';
 import type { DesiredLink, DesiredNs } from './model.js';
+import { TAGGER_RE, taggerName } from './names.js';
 import { type Owner, ownerKey } from './owners.js';
 import type { LinkState, NsState, RouteState } from './state.js';
-import { TAGGER_RE, taggerName } from './vlantag.js';
 
 /**
  * The difference between a namespace's desired and actual state as `ip -batch` lines, each

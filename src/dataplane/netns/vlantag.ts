@@ -1,5 +1,6 @@
 import { SECTION, bpfObject, popProgram, programName, pushProgram } from './bpf.js';
 import type { DesiredNs } from './model.js';
+import { taggerName } from './names.js';
 import { type Owner, ownerKey } from './owners.js';
 import type { Line } from './plan.js';
 import type { LinkState } from './state.js';
@@ -12,14 +13,6 @@ import type { LinkState } from './state.js';
  * ingress, untag frames of that VLAN and send them out of the peer. This module plans those
  * programs for one namespace against what its clsact hooks hold.
  */
-
-/** The hidden veth end of VLAN subinterface `name` (15 characters at most, as IFNAMSIZ allows). */
-export function taggerName(name: string): string {
-  return name.startsWith('tap') ? `vt-${name.slice(3)}` : `vt-${name}`;
-}
-
-/** A hidden peer's name: ours inside a machine too (`vt-eth0.101`). */
-export const TAGGER_RE = /^vt-/;
 
 /** A VLAN subinterface made with BPF: its veth, hidden peer, parent and VLAN id. */
 export interface TaggedVlan {
