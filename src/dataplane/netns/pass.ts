@@ -456,8 +456,13 @@ export class Pass {
       if (!this.full && !changed && was?.ino === ino && was.fp === fp) return;
       memory.vlanTags.delete(name);
       try {
-        const [state, hooks] = await Promise.all([kernel.readNamespace(name), kernel.readVlanTags(name)]);
-        const lines = planVlanTags(vlans, state.links, hooks);
+        // The links as read before this pass applied nothing to them, else as they are now.
+        const before = !changed && !this.predicted.has(name) ? this.states.get(name) : undefined;
+        const [links, hooks] = await Promise.all([
+          vlans.length ? (before ?? (await kernel.readNamespace(name))).links : new Map<string, LinkState>(),
+          kernel.readVlanTags(name),
+        ]);
+        const lines = planVlanTags(vlans, links, hooks);
         if (lines.length) {
           this.changes += lines.length;
           const errors = await kernel.tcBatch(name, lines);

@@ -57,7 +57,7 @@ const PEER_PREF = 1;
 
 /**
  * The `tc` lines that make `vlans` carry traffic in a namespace whose links (with their real
- * interface indexes) are `links` and whose hooks hold `actual`; programs of ours no VLAN wants
+ * interface indexes) are `links` (read only when there are VLANs) and whose hooks hold `actual`; programs of ours no VLAN wants
  * any more are removed (a clsact left with none of anybody's filters goes too).
  */
 export function planVlanTags(vlans: TaggedVlan[], links: ReadonlyMap<string, LinkState>, actual: VlanTagState): TcLine[] {
@@ -91,7 +91,6 @@ export function planVlanTags(vlans: TaggedVlan[], links: ReadonlyMap<string, Lin
   const byDev = new Map<string, TcBpfFilter[]>();
   for (const f of actual.filters) byDev.set(f.dev, [...(byDev.get(f.dev) ?? []), f]);
   for (const [dev, filters] of byDev) {
-    if (!links.has(dev)) continue;
     const stale = filters.filter((f) => f.name !== null && OURS.test(f.name) && !wanted.has(`${f.dev}/${f.pref}`));
     if (!stale.length) continue;
     const owner = ownerKey.stale(dev);
