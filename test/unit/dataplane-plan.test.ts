@@ -388,6 +388,36 @@ describe('reading the kernel', () => {
   });
 });
 
+describe('reading a veth pair within one namespace', () => {
+  it('pairs the ends iproute2 names by `link` instead of an index (a VLAN subinterface without 802.1Q)', () => {
+    const links = JSON.stringify([
+      {
+        ifindex: 2,
+        link: 'vt-eth0.101',
+        ifname: 'eth0.101',
+        flags: ['UP'],
+        mtu: 1450,
+        address: 'fa:16:3e:00:00:31',
+        linkinfo: { info_kind: 'veth' },
+        addr_info: [],
+      },
+      {
+        ifindex: 3,
+        link: 'eth0.101',
+        ifname: 'vt-eth0.101',
+        flags: ['UP'],
+        mtu: 1450,
+        address: '4a:00:00:00:00:01',
+        linkinfo: { info_kind: 'veth' },
+        addr_info: [],
+      },
+      { ifindex: 4, link: null, ifname: 'eth0', flags: ['UP'], mtu: 1450, link_index: 9, link_netnsid: 0, linkinfo: { info_kind: 'veth' }, addr_info: [] },
+    ]);
+    const s = parseNsRead([links, '[]', '[]'].join('\n'));
+    expect([s.links.get('eth0.101')!.linkIndex, s.links.get('vt-eth0.101')!.linkIndex, s.links.get('eth0')!.linkIndex]).toEqual([3, 2, 9]);
+  });
+});
+
 describe('router NAT', () => {
   const spec: NatSpec = {
     gatewayIf: 'qg-aaaa',
