@@ -63,6 +63,16 @@ describe.skipIf(skip)(`netns data plane: trunks${skip ? ` — skipped: ${skip}` 
     // The subinterface, with the subport's MAC (how a guest tells which VLAN is which).
     expect(await sh(['ip', '-n', vm.ns, '-br', 'link', 'show', 'eth0.101'])).toContain(sub.mac_address);
 
+    // Without 802.1Q, the hidden ends of the pairs are silent: no addresses of their own (no
+    // IPv6 link-local chatter onto the subport's network).
+    for (const [ns, dev] of [
+      [vm.ns, 'vt-eth0.101'],
+      [s.names.switchNs, `vt-${s.names.tap(sub.id).slice(3)}`],
+    ]) {
+      const r = await run('ip', ['-n', ns, '-o', 'addr', 'show', 'dev', dev], { allowFail: true });
+      if (r.code === 0) expect(r.stdout.trim()).toBe('');
+    }
+
     // The guest configures its subinterface (Nova's network_data.json of this era has no
     // subports): the subport network's DHCP server answers on it with the subport's address.
     const lease = await run('ip', ['netns', 'exec', vm.ns, 'busybox', 'udhcpc', '-i', 'eth0.101', '-n', '-q', '-f', '-t', '5', '-T', '1', '-s', '/bin/true'], {

@@ -549,6 +549,8 @@ export class FakeKernel implements Kernel {
       else if (what === 'master') {
         if (dev(w[4]).kind !== 'bridge') throw new Error('RTNETLINK answers: Invalid argument');
         l.master = w[4];
+      } else if (what === 'addrgenmode' && ['eui64', 'none', 'stable_secret', 'random'].includes(w[4])) {
+        // no IPv6 addresses are modelled
       } else throw new Error(`Error: argument "${what}" is wrong`);
       return;
     }

@@ -119,9 +119,10 @@ describe('namespace plan', () => {
       ]);
     });
 
-    it('without: a veth pair in the namespace, its hidden peer up (tc-BPF joins it to the parent)', () => {
+    it('without: a veth pair in the namespace, its hidden peer up and silent (tc-BPF joins it to the parent)', () => {
       expect(vlanLines(planNamespace(withVlan(), null, ctx({}, undefined, false, false)))).toEqual([
         'link add eth0.101 address fa:16:3e:00:00:31 mtu 1450 type veth peer name vt-eth0.101 mtu 1450',
+        'link set vt-eth0.101 addrgenmode none',
         'link set vt-eth0.101 up',
         'link set eth0.101 up',
       ]);

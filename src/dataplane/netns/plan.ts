@@ -113,12 +113,14 @@ export function planNamespace(desired: DesiredNs, actual: NsState | null, ctx: P
         const v = w.vlan!;
         const settings = `${w.mac ? ` address ${w.mac}` : ''}${w.mtu ? ` mtu ${w.mtu}` : ''}`;
         if (bpfVlans) {
-          // A pair in this namespace: the VLAN's end and its hidden peer (up, or nothing passes).
+          // A pair in this namespace: the VLAN's end and its hidden peer, up (or nothing passes)
+          // and without IPv6 addresses (its own link-local chatter would reach the subinterface).
           const peer = taggerName(w.name);
           if (have.has(w.name)) plan.apply.push({ cmd: `link del ${w.name}`, owner: w.owner, tolerant: true });
           if (have.has(peer)) plan.apply.push({ cmd: `link del ${peer}`, owner: w.owner, tolerant: true });
           plan.apply.push(
             { cmd: `link add ${w.name}${settings} type veth peer name ${peer}${w.mtu ? ` mtu ${w.mtu}` : ''}`, owner: w.owner },
+            { cmd: `link set ${peer} addrgenmode none`, owner: w.owner },
             { cmd: `link set ${peer} up`, owner: w.owner },
           );
         } else plan.apply.push({ cmd: `link add link ${v.parent} name ${w.name}${settings} type vlan id ${v.id}`, owner: w.owner });
