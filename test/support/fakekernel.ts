@@ -9,6 +9,7 @@ import type { Owner } from '../../src/dataplane/netns/owners.js';
 import type { QosState } from '../../src/dataplane/netns/qos.js';
 import { type Line, batchErrors } from '../../src/dataplane/netns/plan.js';
 import type { LinkState, NeighbourState, NsState, RouteState } from '../../src/dataplane/netns/state.js';
+import type { TcLine, VlanTagState } from '../../src/dataplane/netns/vlantag.js';
 import { cidrContains, ipToString, parseCidr, parseIp } from '../../src/util/ip.js';
 
 /**
@@ -40,6 +41,31 @@ interface FakeNs {
   l3: string | null;
   /** NDP proxy entries, `ip dev`. */
   proxies: string[];
+  /** clsact qdiscs by device (with the ifindex they sit on): ingress bpf filters, pref → program name. */
+  clsact: Map<string, { ifindex: number; ingress: Map<number, string> }>;
+}
+
+/** The program name a BPF object's (first) function symbol gives it, read as libbpf reads the ELF. */
+export function bpfObjectName(o: Buffer): string {
+  if (o.readUInt32BE(0) !== 0x7f454c46 || o.readUInt16LE(18) !== 247) throw new Error('libbpf: not an EM_BPF ELF object');
+  const shoff = Number(o.readBigUInt64LE(40));
+  const sh = (i: number) => {
+    const at = shoff + i * 64;
+    return {
+      type: o.readUInt32LE(at + 4),
+      offset: Number(o.readBigUInt64LE(at + 24)),
+      size: Number(o.readBigUInt64LE(at + 32)),
+      link: o.readUInt32LE(at + 40),
+    };
+  };
+  for (let i = 0; i < o.readUInt16LE(60); i++) {
+    const sym = sh(i);
+    if (sym.type !== 2) continue;
+    const str = sh(sym.link);
+    const nameAt = str.offset + o.readUInt32LE(sym.offset + 24);
+    return o.subarray(nameAt, o.indexOf(0, nameAt)).toString();
+  }
+  throw new Error("libbpf: elf: couldn't find symbol table");
 }
 
 /** A kernel operation as the driver made it. */
@@ -241,7 +267,57 @@ export class FakeKernel implements Kernel {
     return { tbf, tables: new Map(s.netdev) };
   }
 
-  async tcBatch(ns: string, lines: Line[]): Promise<Map<Owner, string>> {
+  /** Whether `type vlan` works (8021q); without, it is refused as this host's kernel refuses it. */
+  has8021q = true;
+
+  async vlanDevices(): Promise<boolean> {
+    return this.has8021q;
+  }
+
+  async readVlanTags(ns: string): Promise<VlanTagState> {
+    this.record('readVlanTags', ns);
+    const s = this.space(ns);
+    const out: VlanTagState = { clsact: new Set(), filters: [] };
+    for (const [dev, q] of s.clsact) {
+      if (s.links.get(dev)?.ifindex !== q.ifindex) continue;
+      out.clsact.add(dev);
+      for (const [pref, name] of q.ingress) out.filters.push({ dev, pref, name });
+    }
+    return out;
+  }
+
+  /** A namespace's clsact ingress programs by device (pref → name), of devices that still exist. */
+  bpfFilters(ns: string): Map<string, Map<number, string>> {
+    const s = this.space(ns);
+    return new Map([...s.clsact].filter(([dev, q]) => s.links.get(dev)?.ifindex === q.ifindex).map(([dev, q]) => [dev, new Map(q.ingress)]));
+  }
+
+  /** clsact lines (`vlantag.ts`): the qdisc, and bpf filters loading their line's object. */
+  private clsactLine(s: FakeNs, line: TcLine): boolean {
+    const qdisc = /^qdisc (add|del) dev (\S+) clsact$/.exec(line.cmd);
+    const filter = /^filter replace dev (\S+) ingress pref (\d+) handle 1 bpf direct-action obj @OBJECT sec tc$/.exec(line.cmd);
+    const del = /^filter del dev (\S+) ingress pref (\d+)$/.exec(line.cmd);
+    const dev = (qdisc?.[2] ?? filter?.[1] ?? del?.[1]) as string | undefined;
+    if (!dev) return false;
+    const link = s.links.get(dev);
+    if (!link) throw new Error(`Cannot find device "${dev}"`);
+    const q = s.clsact.get(dev);
+    const live = q && q.ifindex === link.ifindex ? q : undefined;
+    if (qdisc?.[1] === 'add') {
+      if (live) throw new Error('Error: Exclusivity flag on, cannot modify.');
+      s.clsact.set(dev, { ifindex: link.ifindex, ingress: new Map() });
+    } else if (qdisc) {
+      if (!live) throw new Error('Error: Cannot find specified qdisc on specified device.');
+      s.clsact.delete(dev);
+    } else if (!live) throw new Error("Error: Parent Qdisc doesn't exists.");
+    else if (filter) {
+      if (!line.object) throw new Error('No such file or directory');
+      live.ingress.set(Number(filter[2]), bpfObjectName(line.object));
+    } else if (!live.ingress.delete(Number(del![2]))) throw new Error('Error: Filter with specified priority/protocol not found.');
+    return true;
+  }
+
+  async tcBatch(ns: string, lines: TcLine[]): Promise<Map<Owner, string>> {
     if (lines.length === 0) return new Map();
     this.record(
       'tcBatch',
@@ -254,6 +330,7 @@ export class FakeKernel implements Kernel {
       try {
         const refused = this.refusal('tc', line.cmd, ns);
         if (refused) throw new Refused(refused);
+        if (this.clsactLine(s, line)) return;
         const add = /^qdisc replace dev (\S+) root tbf rate (\d+)bit burst (\d+)b latency \d+ms$/.exec(line.cmd);
         const del = /^qdisc del dev (\S+) root$/.exec(line.cmd);
         const dev = (add ?? del)?.[1];
@@ -358,6 +435,7 @@ export class FakeKernel implements Kernel {
       netdev: new Map(),
       l3: null,
       proxies: [],
+      clsact: new Map(),
     };
   }
 
@@ -420,6 +498,7 @@ export class FakeKernel implements Kernel {
       const parent = dev(w[3]);
       const name = opt('name')!;
       if (opt('type') !== 'vlan') throw new Error(`Unknown link type ${opt('type')}`);
+      if (!this.has8021q) throw new Error('RTNETLINK answers: Operation not supported');
       if (s.links.has(name)) throw new Error('RTNETLINK answers: File exists');
       const l = this.newLink(name, 'vlan', Number(opt('mtu') ?? parent.mtu), opt('address'));
       l.vlan = { id: Number(opt('id')), parent: parent.name };
@@ -438,7 +517,7 @@ export class FakeKernel implements Kernel {
       const peerAt = w.indexOf('peer');
       const mine = w.slice(0, peerAt);
       const theirs = w.slice(peerAt);
-      const target = theirs[theirs.indexOf('netns') + 1];
+      const target = theirs.includes('netns') ? theirs[theirs.indexOf('netns') + 1] : ns;
       const t = this.spaces.get(target);
       if (!t) throw new Error(`Invalid "netns" value "${target}"`);
       const peerName = theirs[theirs.indexOf('name') + 1];
@@ -470,6 +549,8 @@ export class FakeKernel implements Kernel {
       else if (what === 'master') {
         if (dev(w[4]).kind !== 'bridge') throw new Error('RTNETLINK answers: Invalid argument');
         l.master = w[4];
+      } else if (what === 'addrgenmode' && ['eui64', 'none', 'stable_secret', 'random'].includes(w[4])) {
+        // no IPv6 addresses are modelled
       } else throw new Error(`Error: argument "${what}" is wrong`);
       return;
     }

@@ -600,7 +600,75 @@ describe('netns driver against a fake kernel', () => {
       expect(kernel.links(VM1_NS)!.get('eth0.101')).toMatchObject({ kind: 'vlan', addrs: ['10.0.3.31/24'] });
     });
 
-    it('a kernel without 802.1Q refuses the VLAN: the subport is in ERROR with its reason, the trunk DEGRADED, the parent still ACTIVE', async () => {
+    it('without 802.1Q a subport is a veth pair joined to the parent by tc-BPF on both sides: ACTIVE, converged, and gone with the subport', async () => {
+      const { kernel, control, dp } = await boot((k) => {
+        k.has8021q = false;
+      });
+      control.edit('trunk', TRUNK, (s) => addTrunk(s), 'create');
+      await dp.idle();
+      const vm = kernel.links(VM1_NS)!;
+      const sw = kernel.links(SW)!;
+      const [eth0, sub, tagger] = [vm.get('eth0')!, vm.get('eth0.101')!, vm.get('vt-eth0.101')!];
+      expect(sub).toMatchObject({ kind: 'veth', linkIndex: tagger.ifindex, mac: 'fa:16:3e:00:00:31', mtu: 1450, up: true, addrs: ['10.0.3.31/24'] });
+      expect(tagger).toMatchObject({ kind: 'veth', linkIndex: sub.ifindex, up: true });
+      const hex = (n: number) => n.toString(16).padStart(8, '0');
+      // Inside: untag VLAN 101 arriving on eth0 towards the subinterface; tag what it sends, out of eth0.
+      expect(kernel.bpfFilters(VM1_NS)).toEqual(
+        new Map([
+          ['eth0', new Map([[101, `psp065.${hex(tagger.ifindex)}`]])],
+          ['vt-eth0.101', new Map([[1, `pst065.${hex(eth0.ifindex)}`]])],
+        ]),
+      );
+      // In the switch: the subport's tap on its network's bridge, joined to the parent's tap alike.
+      const [ptap, stap, stagger] = [sw.get(names.tap(P1))!, sw.get(names.tap(SP))!, sw.get(`vt-${names.tap(SP).slice(3)}`)!];
+      expect(stap).toMatchObject({ kind: 'veth', linkIndex: stagger.ifindex, master: names.bridge(NET2), up: true });
+      expect(kernel.bpfFilters(SW).get(ptap.name)).toEqual(new Map([[101, `psp065.${hex(stagger.ifindex)}`]]));
+      expect(kernel.bpfFilters(SW).get(stagger.name)).toEqual(new Map([[1, `pst065.${hex(ptap.ifindex)}`]]));
+      const sp = control.snap.ports.find((p) => p.id === SP)!;
+      expect([sp.bindingHost, sp.deviceOwner, sp.status]).toEqual(['host1', 'trunk:subport', 'ACTIVE']);
+      expect(control.status('trunk', TRUNK)).toBe('ACTIVE');
+
+      // Converged: an incremental pass trusts it, a full read-back changes nothing.
+      const since = kernel.calls.length;
+      await dp.resync();
+      expect(dp.lastPass).toMatchObject({ full: true, changes: 0, errors: 0 });
+      expect(kernel.callsOf('tcBatch', undefined, since)).toEqual([]);
+
+      // The instance's namespace made again: new interface indexes, programs loaded anew.
+      kernel.vanish(VM1_NS);
+      await dp.resync();
+      const again = kernel.links(VM1_NS)!;
+      expect(kernel.bpfFilters(VM1_NS).get('eth0')).toEqual(new Map([[101, `psp065.${hex(again.get('vt-eth0.101')!.ifindex)}`]]));
+      expect(kernel.bpfFilters(SW).get(ptap.name)).toEqual(new Map([[101, `psp065.${hex(sw.get(stagger.name)!.ifindex)}`]]));
+      expect(kernel.bpfFilters(SW).get(stagger.name)).toEqual(new Map([[1, `pst065.${hex(sw.get(names.tap(P1))!.ifindex)}`]]));
+      expect(control.status('trunk', TRUNK)).toBe('ACTIVE');
+
+      // Removed from the trunk: the pairs and the parent's programs go, the parent stays.
+      control.edit('trunk', TRUNK, (s) => {
+        s.trunks![0].subports = [];
+      });
+      await dp.idle();
+      for (const name of ['eth0.101', 'vt-eth0.101']) expect(kernel.links(VM1_NS)!.has(name)).toBe(false);
+      for (const name of [names.tap(SP), stagger.name]) expect(kernel.links(SW)!.has(name)).toBe(false);
+      expect(kernel.bpfFilters(VM1_NS)).toEqual(new Map());
+      expect(kernel.bpfFilters(SW)).toEqual(new Map());
+      expect(kernel.links(VM1_NS)!.get('eth0')!.addrs).toEqual(['10.0.2.11/24']);
+      expect([sp.bindingHost, sp.deviceOwner, sp.status]).toEqual(['', '', 'DOWN']);
+    });
+
+    it('without 802.1Q, programs tc refuses leave the subport in ERROR with the reason and the trunk DEGRADED', async () => {
+      const { control, dp } = await boot((k) => {
+        k.has8021q = false;
+        k.refuse('tc', 'bpf direct-action', 'Error: BPF program load failed');
+      });
+      control.edit('trunk', TRUNK, (s) => addTrunk(s), 'create');
+      await dp.idle();
+      expect(control.status('port', SP)).toBe('ERROR');
+      expect(control.status('trunk', TRUNK)).toBe('DEGRADED');
+      expect(control.status('port', P1)).toBe('ACTIVE');
+    });
+
+    it('a VLAN the kernel refuses: the subport is in ERROR with its reason, the trunk DEGRADED, the parent still ACTIVE', async () => {
       const { kernel, control, dp } = await boot((k) => {
         k.refuse('ip', 'type vlan', 'Error: Unknown device type.');
       });

@@ -52,7 +52,7 @@ describe('interfaces of mapped physical networks', () => {
     expect(planPhysnets(spec([]), there, 'ps-sw').release.map((l) => l.cmd)).toEqual(['link set eth1 nomaster', 'link set eth1 netns pslab-h2']);
     // The switch's own plan does not take it for a stale veth of ours when told it is not ours.
     const sw = { name: 'ps-sw', kind: 'switch' as const, objectId: '', sysctls: [], links: [], addrs: [], routes: [] };
-    const ctx = { peer: () => 'unknown' as const, desiredPeer: () => undefined, netnsArg: (n: string) => n };
+    const ctx = { peer: () => 'unknown' as const, desiredPeer: () => undefined, netnsArg: (n: string) => n, vlanDevices: true };
     const state = { links: there, routes: [], neighbours: [] };
     expect(planNamespace(sw, state, { ...ctx, owns: (n) => n !== 'eth1' }).cleanup).toEqual([]);
     expect(planNamespace(sw, state, { ...ctx, owns: () => true }).cleanup.map((l) => l.cmd)).toEqual(['link del eth1']);

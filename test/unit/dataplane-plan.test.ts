@@ -46,11 +46,12 @@ const switchNs = (): DesiredNs => ({
   routes: [],
 });
 
-const ctx = (peers: Record<string, PeerView>, desired: DesiredNs[] = [instanceNs(), switchNs()], root = false) => ({
+const ctx = (peers: Record<string, PeerView>, desired: DesiredNs[] = [instanceNs(), switchNs()], root = false, vlanDevices = true) => ({
   peer: (ns: string, name: string) => peers[`${ns}/${name}`] ?? 'absent',
   desiredPeer: (ns: string, name: string) => desired.find((d) => d.name === ns)?.links.find((l) => l.name === name),
   owns: (name: string) => (root ? name.startsWith('psx-') : true),
   netnsArg: (ns: string) => ns,
+  vlanDevices,
 });
 
 /** The host's namespace with a leg into the public bridge. */
@@ -101,6 +102,45 @@ describe('namespace plan', () => {
       'route replace default via 10.0.2.1',
     ]);
     expect(p.apply.find((l) => l.cmd.startsWith('addr'))!.owner).toBe('port:a');
+  });
+
+  describe('a VLAN subinterface (a trunk subport)', () => {
+    const withVlan = (): DesiredNs => {
+      const ns = instanceNs();
+      ns.links.push({ name: 'eth0.101', kind: 'vlan', mtu: 1450, mac: 'fa:16:3e:00:00:31', up: true, vlan: { parent: 'eth0', id: 101 }, owner: 'port:sub' });
+      return ns;
+    };
+    const vlanLines = (p: ReturnType<typeof planNamespace>) => p.apply.map((l) => l.cmd).filter((c) => c.includes('101'));
+
+    it('with 802.1Q: a VLAN device on the parent', () => {
+      expect(vlanLines(planNamespace(withVlan(), null, ctx({})))).toEqual([
+        'link add link eth0 name eth0.101 address fa:16:3e:00:00:31 mtu 1450 type vlan id 101',
+        'link set eth0.101 up',
+      ]);
+    });
+
+    it('without: a veth pair in the namespace, its hidden peer up and silent (tc-BPF joins it to the parent)', () => {
+      expect(vlanLines(planNamespace(withVlan(), null, ctx({}, undefined, false, false)))).toEqual([
+        'link add eth0.101 address fa:16:3e:00:00:31 mtu 1450 type veth peer name vt-eth0.101 mtu 1450',
+        'link set vt-eth0.101 addrgenmode none',
+        'link set vt-eth0.101 up',
+        'link set eth0.101 up',
+      ]);
+    });
+
+    it('without: a pair in place (read back or predicted) is kept; a VLAN device in its place is replaced', () => {
+      const { state } = goodInstance();
+      state.links.set('eth0.101', link('eth0.101', { ifindex: 8, linkIndex: 9, linkNetnsid: null, mac: 'fa:16:3e:00:00:31', addrs: [] }));
+      state.links.set('vt-eth0.101', link('vt-eth0.101', { ifindex: 9, linkIndex: 8, linkNetnsid: null }));
+      const p = planNamespace(withVlan(), state, ctx({ 'ps-sw/tapaaaa': goodInstance().tap }, undefined, false, false));
+      expect([...p.cleanup, ...p.apply].filter((l) => l.cmd.includes('101'))).toEqual([]);
+      const predicted = predictState(withVlan(), false);
+      expect(predicted.links.get('vt-eth0.101')).toMatchObject({ kind: 'veth', up: true });
+      expect(planNamespace(withVlan(), predicted, ctx({}, undefined, false, false)).cleanup.filter((l) => l.cmd.includes('101'))).toEqual([]);
+      state.links.set('eth0.101', link('eth0.101', { kind: 'vlan', vlan: { id: 101, parent: 'eth0' }, linkIndex: null }));
+      state.links.delete('vt-eth0.101');
+      expect(planNamespace(withVlan(), state, ctx({}, undefined, false, false)).cleanup.map((l) => l.cmd)).toContain('link del eth0.101');
+    });
   });
 
   it("leaves keepalived's addresses and virtual routes alone in an HA router (it must not fight VRRP), and still removes strays", () => {
@@ -346,6 +386,36 @@ describe('reading the kernel', () => {
       { family: 6, dst: 'default', via: '2001:db8::1', dev: 'eth0', protocol: 'boot' },
       { family: 4, dst: '192.168.5.7/32', via: '10.0.2.254', dev: 'eth0', protocol: 'boot' },
     ]);
+  });
+});
+
+describe('reading a veth pair within one namespace', () => {
+  it('pairs the ends iproute2 names by `link` instead of an index (a VLAN subinterface without 802.1Q)', () => {
+    const links = JSON.stringify([
+      {
+        ifindex: 2,
+        link: 'vt-eth0.101',
+        ifname: 'eth0.101',
+        flags: ['UP'],
+        mtu: 1450,
+        address: 'fa:16:3e:00:00:31',
+        linkinfo: { info_kind: 'veth' },
+        addr_info: [],
+      },
+      {
+        ifindex: 3,
+        link: 'eth0.101',
+        ifname: 'vt-eth0.101',
+        flags: ['UP'],
+        mtu: 1450,
+        address: '4a:00:00:00:00:01',
+        linkinfo: { info_kind: 'veth' },
+        addr_info: [],
+      },
+      { ifindex: 4, link: null, ifname: 'eth0', flags: ['UP'], mtu: 1450, link_index: 9, link_netnsid: 0, linkinfo: { info_kind: 'veth' }, addr_info: [] },
+    ]);
+    const s = parseNsRead([links, '[]', '[]'].join('\n'));
+    expect([s.links.get('eth0.101')!.linkIndex, s.links.get('vt-eth0.101')!.linkIndex, s.links.get('eth0')!.linkIndex]).toEqual([3, 2, 9]);
   });
 });
 

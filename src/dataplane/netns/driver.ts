@@ -343,6 +343,7 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
       names: this.names,
       log: this.log,
       ...(this.overlay ? { overlay: this.overlay } : {}),
+      vlanDevices: await this.kernel.vlanDevices(),
     };
     const p = new Pass(deps, desired, full);
     timer.mark('store');
@@ -355,6 +356,7 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
     timer.mark('read');
     p.quietOwnLinks();
     await p.apply();
+    await p.vlanTags();
     await p.qos();
     await p.overlay();
     await p.physnets();

@@ -1,4 +1,6 @@
-import { readdir, readlink, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, readlink, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { run, runIn } from './exec.js';
 import { ROOT_NS } from './model.js';
 import { L3_TABLE, type L3State, parseL3State } from './l3ext.js';
@@ -9,6 +11,7 @@ import { NAT_TABLE } from './names.js';
 import type { Owner } from './owners.js';
 import { type Line, batchErrors, batchFailures } from './plan.js';
 import { type NsState, READ_BATCH, parseIptablesSave, parseNsRead } from './state.js';
+import { OBJECT_TOKEN, type TcLine, type VlanTagState, parseClsact, parseIngressFilters } from './vlantag.js';
 
 /** Where `ip netns` keeps its named namespaces. */
 export const NETNS_DIR = '/run/netns';
@@ -148,12 +151,56 @@ export async function readQos(ns: string): Promise<QosState> {
   return parseQosState(tc.stdout, nft.code === 0 ? nft.stdout : '');
 }
 
-/** `lines` as one `tc -force -batch` in `ns`: every line runs; the failures come back as owner → reason. */
-export async function tcBatch(ns: string, lines: Line[]): Promise<Map<Owner, string>> {
+/**
+ * `lines` as one `tc -force -batch` in `ns`: every line runs; the failures come back as owner →
+ * reason. A line's BPF object is written to a directory only root can read, for `tc` to load.
+ */
+export async function tcBatch(ns: string, lines: TcLine[]): Promise<Map<Owner, string>> {
   if (lines.length === 0) return new Map();
-  const r = await run('tc', [...ipArgs(ns), '-force', '-batch', '-'], { input: `${lines.map((l) => l.cmd).join('\n')}\n`, allowFail: true });
-  if (r.code === 0) return new Map();
-  return batchErrors(lines, batchFailures(r.stderr), r.stderr.trim() || `tc exited ${r.code}`);
+  const dir = lines.some((l) => l.object) ? await mkdtemp(join(tmpdir(), 'ps-bpf-')) : null;
+  try {
+    const cmds = await Promise.all(
+      lines.map(async (l, i) => {
+        if (!l.object || !dir) return l.cmd;
+        const file = join(dir, `${i}.o`);
+        await writeFile(file, l.object, { mode: 0o600 });
+        return l.cmd.replace(OBJECT_TOKEN, file);
+      }),
+    );
+    const r = await run('tc', [...ipArgs(ns), '-force', '-batch', '-'], { input: `${cmds.join('\n')}\n`, allowFail: true });
+    if (r.code === 0) return new Map();
+    return batchErrors(lines, batchFailures(r.stderr), r.stderr.trim() || `tc exited ${r.code}`);
+  } finally {
+    if (dir) await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** A namespace's clsact qdiscs and, on those devices, the ingress bpf filters (vlantag.ts). */
+export async function readVlanTags(ns: string): Promise<VlanTagState> {
+  const clsact = parseClsact((await run('tc', [...ipArgs(ns), '-j', 'qdisc', 'show'])).stdout);
+  const filters = await Promise.all(
+    [...clsact].map(async (dev) =>
+      parseIngressFilters(dev, (await run('tc', [...ipArgs(ns), '-j', 'filter', 'show', 'dev', dev, 'ingress'], { allowFail: true })).stdout),
+    ),
+  );
+  return { clsact, filters: filters.flat() };
+}
+
+let vlanProbe: Promise<boolean> | null = null;
+
+/**
+ * Whether this kernel makes 802.1Q VLAN devices: tried once, in a network namespace of its own
+ * that ends with the probe (a kernel without 8021q answers "Unknown device type" or EOPNOTSUPP).
+ */
+export function vlanDevices(): Promise<boolean> {
+  vlanProbe ??= run('unshare', ['--net', 'ip', '-batch', '-'], {
+    input: 'link add psprobe0 type veth peer name psprobe1\nlink add link psprobe0 name psprobe0.1 type vlan id 1\n',
+    allowFail: true,
+  }).then(
+    (r) => r.code === 0,
+    () => false,
+  );
+  return vlanProbe;
 }
 
 export async function nftApply(ns: string, script: string): Promise<void> {

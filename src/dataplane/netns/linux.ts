@@ -18,7 +18,9 @@ import {
   readNs,
   readOverlay,
   readQos,
+  readVlanTags,
   tcBatch,
+  vlanDevices,
 } from './kernel.js';
 import type { Closer, Kernel, OverlayKernel } from './machine.js';
 import { LinkMonitor } from './monitor.js';
@@ -37,6 +39,8 @@ export const linuxKernel: Kernel = {
   nftApply,
   readQos,
   tcBatch,
+  vlanDevices,
+  readVlanTags,
   iptablesSave,
   iptablesRestore,
   conntrackForget,

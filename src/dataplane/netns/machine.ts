@@ -9,6 +9,7 @@ import type { OverlayState } from './overlay.js';
 import type { QosState } from './qos.js';
 import type { Line } from './plan.js';
 import type { NsState } from './state.js';
+import type { TcLine, VlanTagState } from './vlantag.js';
 import type { KeepalivedSpec, VrrpState } from './keepalived.js';
 
 /**
@@ -38,8 +39,15 @@ export interface Kernel {
   nftApply(ns: string, script: string): Promise<void>;
   /** A namespace's QoS: tbf shapers on its links' roots and our netdev tables. */
   readQos(ns: string): Promise<QosState>;
-  /** `lines` as one `tc -force -batch` in `ns`: every line runs; the failures come back as owner → reason. */
-  tcBatch(ns: string, lines: Line[]): Promise<Map<Owner, string>>;
+  /**
+   * `lines` as one `tc -force -batch` in `ns`: every line runs; the failures come back as owner →
+   * reason. A line with a BPF object loads it where its command says `obj @OBJECT`.
+   */
+  tcBatch(ns: string, lines: TcLine[]): Promise<Map<Owner, string>>;
+  /** Whether this kernel makes 802.1Q VLAN devices (probed once); without, VLANs are made with tc-BPF. */
+  vlanDevices(): Promise<boolean>;
+  /** A namespace's clsact qdiscs and their ingress bpf filters (VLANs made with tc-BPF). */
+  readVlanTags(ns: string): Promise<VlanTagState>;
   iptablesSave(ns: string, family: 4 | 6): Promise<Tables>;
   /** One atomic `iptables-restore --noflush`; throws (with the reason) when refused, changing nothing. */
   iptablesRestore(ns: string, family: 4 | 6, text: string): Promise<void>;

@@ -30,6 +30,8 @@ export class PassMemory {
   overlay: { ino: number; spec: OverlaySpec } | null = null;
   /** The mapped interfaces as last put on their bridges without error (physnets.ts). */
   physnets: { ino: number; spec: PhysnetSpec } | null = null;
+  /** Namespaces whose VLANs' tc-BPF programs were last loaded without error (vlantag.ts): inode, the VLANs. */
+  readonly vlanTags = new Map<string, { ino: number; fp: string }>();
   /** Switch-side link → the namespace its veth leads to (to re-read it when the link flaps). */
   linkOwners = new Map<string, string>();
   /** Links we are changing ourselves: their events are ours, not a flap (name → until when). */
@@ -52,6 +54,7 @@ export class PassMemory {
     this.applied.delete(ns);
     this.nat.delete(ns);
     this.l3.delete(ns);
+    this.vlanTags.delete(ns);
   }
 
   /** A link event that is not ours: the namespace behind `link` (and the switch) must be read back. */

@@ -115,6 +115,14 @@ export class Names {
   }
 }
 
+/** The hidden veth end of VLAN subinterface `name` (15 characters at most, as IFNAMSIZ allows). */
+export function taggerName(name: string): string {
+  return name.startsWith('tap') ? `vt-${name.slice(3)}` : `vt-${name}`;
+}
+
+/** A hidden peer's name: ours inside a machine too (`vt-eth0.101`). */
+export const TAGGER_RE = /^vt-/;
+
 /** Chains of ours in the switch namespace's filter table. */
 export const SG_CHAIN = 'ps-sg-chain';
 export const isOurChain = (name: string): boolean => name.startsWith('ps-');

@@ -14,6 +14,7 @@ import { type Owner, ownerKey } from './owners.js';
 import { type QosState, planQos, qosStateOf, withoutDevices } from './qos.js';
 import { type Line, type NsPlan, type PeerView, type PlanContext, hostConflicts, planNamespace, predictState, withoutOwners } from './plan.js';
 import type { LinkState, NsState } from './state.js';
+import { planVlanTags, taggedVlans } from './vlantag.js';
 
 /** What a pass works with: the kernel, instances' processes, and what earlier passes left. */
 export interface PassDeps {
@@ -26,6 +27,8 @@ export interface PassDeps {
   log: Logger;
   /** The kernel's VXLAN side, when this data plane has a tunnel endpoint. */
   overlay?: OverlayKernel;
+  /** The kernel makes 802.1Q VLAN devices (else VLANs are veth pairs joined by tc-BPF: vlantag.ts). */
+  vlanDevices: boolean;
 }
 
 async function mapLimit<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
@@ -251,7 +254,7 @@ export class Pass {
     const spec = this.byName.get(name)!;
     const sameLinks = name !== ROOT_NS || (was && JSON.stringify([was.spec.links, was.spec.addrs]) === JSON.stringify([spec.links, spec.addrs]));
     if (!this.full && was && was.ino === ino && sameLinks) {
-      this.states.set(name, predictState(was.spec));
+      this.states.set(name, predictState(was.spec, this.deps.vlanDevices));
       this.predicted.add(name);
       return;
     }
@@ -323,6 +326,7 @@ export class Pass {
       // A mapped interface in the switch is the host's (physnets.ts moves it home, never deletes it).
       owns: (name: string) => (self.kind === 'root' ? this.deps.names.ownsHostLink(name) : !(self.kind === 'switch' && this.mapped.has(name))),
       netnsArg: (ns: string) => ns,
+      vlanDevices: this.deps.vlanDevices,
     };
   }
 
@@ -424,6 +428,52 @@ export class Pass {
       memory.l3.delete(n.name);
       this.fail(owner, `nftables: ${message(e)}`);
     }
+  }
+
+  // ---------------------------------------------------------------- VLANs with tc-BPF
+
+  /**
+   * Without 802.1Q in the kernel, the programs that make each VLAN's veth pair a subinterface of
+   * its parent (vlantag.ts), once the links exist: they name interface indexes, so they are
+   * planned against the namespace read back, wherever its links changed (or were made again by
+   * the other end of a veth), it holds VLANs it did not hold cleanly before, or had some.
+   */
+  async vlanTags(): Promise<void> {
+    const { kernel, memory } = this.deps;
+    if (this.deps.vlanDevices) return;
+    const replugged = this.peerNamespaces();
+    const sw = this.desired.switch.name;
+    await mapLimit([...this.plans.keys()], 4, async (name) => {
+      const ino = this.existing.get(name);
+      const spec = this.specs.get(name);
+      if (name === ROOT_NS || ino === undefined || !spec) return;
+      const vlans = taggedVlans(spec);
+      const was = memory.vlanTags.get(name);
+      if (!vlans.length && !was && !(this.full && name === sw)) return;
+      const plan = this.plans.get(name)!;
+      const changed = plan.cleanup.length + plan.apply.length > 0 || replugged.has(name);
+      const fp = JSON.stringify(vlans);
+      if (!this.full && !changed && was?.ino === ino && was.fp === fp) return;
+      memory.vlanTags.delete(name);
+      try {
+        // The links as read before this pass applied nothing to them, else as they are now.
+        const before = !changed && !this.predicted.has(name) ? this.states.get(name) : undefined;
+        const [links, hooks] = await Promise.all([
+          vlans.length ? (before ?? (await kernel.readNamespace(name))).links : new Map<string, LinkState>(),
+          kernel.readVlanTags(name),
+        ]);
+        const lines = planVlanTags(vlans, links, hooks);
+        if (lines.length) {
+          this.changes += lines.length;
+          const errors = await kernel.tcBatch(name, lines);
+          for (const [o, reason] of errors) this.fail(o, reason);
+          if (errors.size) return;
+        }
+        if (vlans.length) memory.vlanTags.set(name, { ino, fp });
+      } catch (e) {
+        for (const v of vlans) this.fail(v.owner, `tc-BPF VLAN: ${message(e)}`);
+      }
+    });
   }
 
   // ---------------------------------------------------------------- services

@@ -1,5 +1,6 @@
 import { cidrsOverlap, parseCidr, parseIp } from '../../util/ip.js';
 import type { DesiredLink, DesiredNs } from './model.js';
+import { TAGGER_RE, taggerName } from './names.js';
 import { type Owner, ownerKey } from './owners.js';
 import type { LinkState, NsState, RouteState } from './state.js';
 
@@ -38,6 +39,11 @@ export interface PlanContext {
   owns(name: string): boolean;
   /** `netns` argument for a namespace name (the root namespace cannot be named; use a pid). */
   netnsArg(ns: string): string;
+  /**
+   * The kernel makes 802.1Q VLAN devices (`type vlan`). Without (no 8021q), a desired VLAN is a
+   * veth pair whose hidden peer tc-BPF joins to the parent (vlantag.ts).
+   */
+  vlanDevices: boolean;
 }
 
 const isV6 = (cidr: string) => cidr.includes(':');
@@ -56,6 +62,16 @@ export function planNamespace(desired: DesiredNs, actual: NsState | null, ctx: P
   const wanted = new Map(desired.links.map((l) => [l.name, l]));
   /** Links that will be new after this pass: nothing on them survives. */
   const fresh = new Set<string>();
+  const bpfVlans = !ctx.vlanDevices;
+  /** Without 802.1Q, each VLAN's hidden peer → the VLAN. */
+  const taggers = new Map(bpfVlans ? desired.links.filter((l) => l.kind === 'vlan').map((l) => [taggerName(l.name), l]) : []);
+  /** The kernel's link is the VLAN wanted, made as this kernel makes VLANs. */
+  const same = (w: DesiredLink, l: LinkState): boolean => {
+    if (w.kind !== 'vlan' || !bpfVlans) return sameLink(w, l);
+    const peer = have.get(taggerName(w.name));
+    // A predicted state has no interface indexes (-1): the pair is trusted as applied.
+    return l.kind === 'veth' && peer?.kind === 'veth' && (l.linkIndex === -1 || (l.linkIndex === peer.ifindex && peer.linkIndex === l.ifindex));
+  };
 
   // Stale links: ours, not wanted (or of the wrong kind).
   for (const [name, l] of have) {
@@ -63,16 +79,19 @@ export function planNamespace(desired: DesiredNs, actual: NsState | null, ctx: P
     if (name === 'lo' || !ctx.owns(name) || (l.kind !== 'veth' && l.kind !== 'bridge' && l.kind !== 'vlan')) continue;
     // Inside a machine only its NICs and their trunk subports' VLANs (`eth0.101`) are ours:
     // bridges, veths or VLANs it makes itself under other names are its own.
-    if (desired.selfConfigured && !wanted.has(name) && !/^eth\d+(\.\d+)?$/.test(name)) continue;
+    if (desired.selfConfigured && !wanted.has(name) && !/^eth\d+(\.\d+)?$/.test(name) && !TAGGER_RE.test(name)) continue;
+    // A VLAN's hidden peer lives and dies with its pair.
+    const vlan = taggers.get(name);
+    if (vlan && have.has(vlan.name) && same(vlan, have.get(vlan.name)!)) continue;
     const w = wanted.get(name);
-    if (!w || !sameLink(w, l)) plan.cleanup.push({ cmd: `link del ${name}`, owner: w?.owner ?? ownerKey.stale(name), tolerant: true });
+    if (!w || !same(w, l)) plan.cleanup.push({ cmd: `link del ${name}`, owner: w?.owner ?? ownerKey.stale(name), tolerant: true });
   }
   const present = (name: string): LinkState | undefined => {
     const l = have.get(name);
     const w = wanted.get(name);
-    if (!l || !w || !sameLink(w, l)) return undefined;
+    if (!l || !w || !same(w, l)) return undefined;
     // A VLAN lives and dies with its parent: a parent (re)made this pass has none yet.
-    if (w.kind === 'vlan' && fresh.has(w.vlan!.parent)) return undefined;
+    if (w.kind === 'vlan' && !bpfVlans && fresh.has(w.vlan!.parent)) return undefined;
     return l;
   };
 
@@ -92,10 +111,19 @@ export function planNamespace(desired: DesiredNs, actual: NsState | null, ctx: P
       // Made by us on either side; inside a machine only at creation (its state is then the guest's).
       if (!l) {
         const v = w.vlan!;
-        plan.apply.push({
-          cmd: `link add link ${v.parent} name ${w.name}${w.mac ? ` address ${w.mac}` : ''}${w.mtu ? ` mtu ${w.mtu}` : ''} type vlan id ${v.id}`,
-          owner: w.owner,
-        });
+        const settings = `${w.mac ? ` address ${w.mac}` : ''}${w.mtu ? ` mtu ${w.mtu}` : ''}`;
+        if (bpfVlans) {
+          // A pair in this namespace: the VLAN's end and its hidden peer, up (or nothing passes)
+          // and without IPv6 addresses (its own link-local chatter would reach the subinterface).
+          const peer = taggerName(w.name);
+          if (have.has(w.name)) plan.apply.push({ cmd: `link del ${w.name}`, owner: w.owner, tolerant: true });
+          if (have.has(peer)) plan.apply.push({ cmd: `link del ${peer}`, owner: w.owner, tolerant: true });
+          plan.apply.push(
+            { cmd: `link add ${w.name}${settings} type veth peer name ${peer}${w.mtu ? ` mtu ${w.mtu}` : ''}`, owner: w.owner },
+            { cmd: `link set ${peer} addrgenmode none`, owner: w.owner },
+            { cmd: `link set ${peer} up`, owner: w.owner },
+          );
+        } else plan.apply.push({ cmd: `link add link ${v.parent} name ${w.name}${settings} type vlan id ${v.id}`, owner: w.owner });
         fresh.add(w.name);
         plan.apply.push(...linkSettings(w, undefined));
       } else if (!desired.selfConfigured) plan.apply.push(...linkSettings(w, l));
@@ -293,20 +321,26 @@ export function batchErrors(lines: Line[], failures: Map<number, string>, whole:
  * plan against it instead of reading the kernel back (a full pass, a recreated namespace or an
  * earlier error still reads): a change then costs only the processes that make it.
  */
-export function predictState(spec: DesiredNs): NsState {
+export function predictState(spec: DesiredNs, vlanDevices = true): NsState {
   const links = new Map<string, LinkState>();
   for (const l of spec.links) {
+    // Without 802.1Q a VLAN is a veth pair (vlantag.ts); no interface indexes are predicted.
+    const pair = l.kind === 'vlan' && !vlanDevices;
+    if (pair) {
+      const peer = taggerName(l.name);
+      links.set(peer, { ifindex: -1, name: peer, kind: 'veth', mtu: l.mtu ?? 0, mac: '', up: true, master: null, linkIndex: -1, linkNetnsid: null, addrs: [] });
+    }
     links.set(l.name, {
       ifindex: -1,
       name: l.name,
-      kind: l.kind === 'loopback' ? null : l.kind,
+      kind: l.kind === 'loopback' ? null : pair ? 'veth' : l.kind,
       mtu: l.mtu ?? 0,
       mac: l.mac ?? '',
       up: l.up,
       master: l.master ?? null,
-      linkIndex: l.kind === 'veth' ? -1 : null,
+      linkIndex: l.kind === 'veth' || pair ? -1 : null,
       linkNetnsid: null,
-      ...(l.vlan ? { vlan: { ...l.vlan } } : {}),
+      ...(l.vlan && !pair ? { vlan: { ...l.vlan } } : {}),
       addrs: spec.addrs.filter((a) => a.dev === l.name).map((a) => a.cidr),
     });
   }

@@ -99,7 +99,8 @@ function canonicalDst(dst: string, family: 4 | 6): string | null {
 
 export function parseLinks(json: string): Map<string, LinkState> {
   const out = new Map<string, LinkState>();
-  for (const l of JSON.parse(json) as IpLinkJson[]) {
+  const rows = JSON.parse(json) as IpLinkJson[];
+  for (const l of rows) {
     const addrs: string[] = [];
     for (const a of l.addr_info ?? []) {
       if (a.scope !== 'global' || typeof a.local !== 'string') continue;
@@ -121,6 +122,13 @@ export function parseLinks(json: string): Map<string, LinkState> {
         : {}),
       addrs,
     });
+  }
+  // A veth whose other end is in the same namespace is printed with that end's name (`link`)
+  // instead of its index (a VLAN subinterface's pair without 802.1Q: vlantag.ts).
+  for (const l of rows) {
+    const peer = typeof l.link === 'string' ? out.get(l.link) : undefined;
+    const self = out.get(l.ifname)!;
+    if (self.kind === 'veth' && self.linkIndex === null && peer) self.linkIndex = peer.ifindex;
   }
   return out;
 }
