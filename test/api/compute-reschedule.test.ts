@@ -215,9 +215,7 @@ describe('a build that fails on its host', () => {
     const s = await show(id);
     expect(s.status).toBe('ERROR');
     // populate_retry: a fourth attempt exceeds [scheduler] max_attempts (3).
-    expect(s.fault.message).toBe(
-      `Exceeded maximum number of retries. Exceeded max scheduling attempts 3 for instance ${id}. Last exception: ${SPAWN_ERROR}`,
-    );
+    expect(s.fault.message).toBe(`Exceeded maximum number of retries. Exceeded max scheduling attempts 3 for instance ${id}. Last exception: ${SPAWN_ERROR}`);
     expect(hypervisor.spawns.filter((x) => x.server === id).map((x) => x.host)).toEqual(['h1', 'h2', 'h3']);
     await del(id);
     hosts.get('h3')!.stop();

@@ -57,9 +57,7 @@ export async function reportComputeNode(q: Q, host: string, c: HostCapacity): Pr
   await q
     .insertInto('compute_nodes')
     .values(row)
-    .onConflict((oc) =>
-      oc.column('host').doUpdateSet({ vcpus: row.vcpus, memory_mb: row.memory_mb, local_gb: row.local_gb, failed_builds: 0, updated_at: t }),
-    )
+    .onConflict((oc) => oc.column('host').doUpdateSet({ vcpus: row.vcpus, memory_mb: row.memory_mb, local_gb: row.local_gb, failed_builds: 0, updated_at: t }))
     .execute();
 }
 

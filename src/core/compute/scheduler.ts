@@ -97,11 +97,6 @@ function normalize(values: number[], minval?: number): number[] {
   return clamped.map((v) => (v - lo) / (hi - lo));
 }
 
-/** The host a server goes to; throws NoValidHost. */
-export async function selectHost(q: Q, r: ScheduleRequest): Promise<string> {
-  return (await selectHosts(q, { ...r, count: 1 }))[0];
-}
-
 /**
  * The hosts a server may go to, best first: the selected one and then the alternates, at most
  * `count` in all (Nova's host_list). Throws NoValidHost when there is none.
