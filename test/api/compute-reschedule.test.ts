@@ -242,6 +242,47 @@ describe('a build that fails on its host', () => {
   });
 });
 
+describe('the options', () => {
+  /** Run with these scheduler options (the cloud reads them at each build, as after a restart with them set). */
+  async function withOptions(o: Partial<TestCloud['config']['scheduler']>, fn: () => Promise<void>): Promise<void> {
+    const before = { ...tc.config.scheduler };
+    Object.assign(tc.config.scheduler, o);
+    try {
+      await fn();
+    } finally {
+      Object.assign(tc.config.scheduler, before);
+    }
+  }
+
+  it('max_attempts 1: no retry, the spawn failure is the fault', () =>
+    withOptions({ maxAttempts: 1 }, async () => {
+      await startHost('h1');
+      await startHost('h2');
+      hypervisor.failing.clear();
+      hypervisor.failing.add('h1');
+      const id = await boot('one-try');
+      expect(await show(id)).toMatchObject({ status: 'ERROR', fault: { code: 500, message: SPAWN_ERROR }, 'OS-EXT-SRV-ATTR:host': null });
+      expect(hypervisor.spawns.filter((x) => x.server === id).map((x) => x.host)).toEqual(['h1']);
+      await del(id);
+    }));
+
+  it('consecutive_build_service_disable_threshold 0: failed builds are not counted, the host is not weighed down', () =>
+    withOptions({ consecutiveBuildServiceDisableThreshold: 0 }, async () => {
+      await startHost('h1');
+      await startHost('h2');
+      hypervisor.failing.clear();
+      hypervisor.failing.add('h1');
+      const moved = await boot('moved');
+      expect((await show(moved))['OS-EXT-SRV-ATTR:host']).toBe('h2');
+      expect(await failedBuilds('h1')).toBe(0);
+      hypervisor.failing.clear();
+      // h1 is the freer host and nothing counts against it.
+      const next = await boot('next');
+      expect((await show(next))['OS-EXT-SRV-ATTR:host']).toBe('h1');
+      await del(moved, next);
+    }));
+});
+
 describe('BuildFailureWeigher', () => {
   it('weighs a host with failed builds last, and a successful build there resets its count', async () => {
     await startHost('h1');
