@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { AGENT_DOWN_TIME_S, REPORT_INTERVAL_S } from './core/network/agents.js';
 import { type ImageOptions, imageOptionsFromEnv } from './core/image/options.js';
 import { L3_HA_DEFAULTS, type L3HaOptions } from './core/network/l3ha.js';
+import { SCHEDULER_DEFAULTS, type SchedulerOptions } from './core/compute/scheduler.js';
 import { boolFromString } from './util/bool.js';
 import type { ServicePorts } from './util/ports.js';
 
@@ -130,6 +131,14 @@ export interface Config {
    * announced.
    */
   computeResyncMs: number;
+  /**
+   * Nova's [scheduler] max_attempts (POCKETSTACK_SCHEDULER_MAX_ATTEMPTS, 3, at least 1),
+   * [filter_scheduler] build_failure_weight_multiplier
+   * (POCKETSTACK_BUILD_FAILURE_WEIGHT_MULTIPLIER, 1000000.0) and [compute]
+   * consecutive_build_service_disable_threshold
+   * (POCKETSTACK_CONSECUTIVE_BUILD_SERVICE_DISABLE_THRESHOLD, 10; 0: failed builds not counted).
+   */
+  scheduler: SchedulerOptions;
   /** Glance's stores, import methods, web-download filter and location display (POCKETSTACK_IMAGE_*). */
   image: ImageOptions;
   /** Default quota overrides, like neutron.conf's [quotas] quota_port = -1 (POCKETSTACK_QUOTA_PORT). */
@@ -138,6 +147,28 @@ export interface Config {
 
 const int = (v: string | undefined, d: number): number => (v === undefined || v === '' ? d : Number.parseInt(v, 10));
 const optInt = (v: string | undefined): number | undefined => (v === undefined || v === '' ? undefined : Number.parseInt(v, 10));
+
+/** Nova's scheduling options; a value oslo.config would refuse stops the start, as it stops Nova's. */
+function schedulerOptionsFromEnv(env: NodeJS.ProcessEnv): SchedulerOptions {
+  const number = (name: string, d: number, integer: boolean, min?: number): number => {
+    const v = env[name];
+    if (v === undefined || v === '') return d;
+    const n = Number(v);
+    if (!Number.isFinite(n) || (integer && !Number.isInteger(n)) || (min !== undefined && n < min)) {
+      throw new Error(`${name}: ${JSON.stringify(v)} is not ${integer ? 'an integer' : 'a number'}${min !== undefined ? ` of at least ${min}` : ''}`);
+    }
+    return n;
+  };
+  return {
+    maxAttempts: number('POCKETSTACK_SCHEDULER_MAX_ATTEMPTS', SCHEDULER_DEFAULTS.maxAttempts, true, 1),
+    buildFailureWeightMultiplier: number('POCKETSTACK_BUILD_FAILURE_WEIGHT_MULTIPLIER', SCHEDULER_DEFAULTS.buildFailureWeightMultiplier, false),
+    consecutiveBuildServiceDisableThreshold: number(
+      'POCKETSTACK_CONSECUTIVE_BUILD_SERVICE_DISABLE_THRESHOLD',
+      SCHEDULER_DEFAULTS.consecutiveBuildServiceDisableThreshold,
+      true,
+    ),
+  };
+}
 
 /** `physnet1:100:199,physnet2` as ML2's network_vlan_ranges. */
 function parseVlanRanges(text: string): Config['vlanRanges'] {
@@ -213,6 +244,7 @@ export function loadConfig(overrides: Partial<Config> = {}, env: NodeJS.ProcessE
     imageSizeCap: int(env.POCKETSTACK_IMAGE_SIZE_CAP, 1024 ** 4),
     computeActionMs: int(env.POCKETSTACK_COMPUTE_ACTION_MS, 250),
     computeResyncMs: int(env.POCKETSTACK_COMPUTE_RESYNC_MS, 5_000),
+    scheduler: schedulerOptionsFromEnv(env),
     image: imageOptionsFromEnv(env),
     quotas: Object.fromEntries(
       Object.entries(env)

@@ -330,6 +330,7 @@ export class Cloud {
       instanceHost: config.dataplane === 'netns',
       hostCapacity: config.hostCapacity,
       computeHost: config.localAgent,
+      scheduler: config.scheduler,
     });
     const computeManager = new ComputeManager(compute, changes, log.child({ component: 'compute-manager' }), {
       buildTimeoutMs: 300_000,

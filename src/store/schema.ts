@@ -555,6 +555,12 @@ export interface ServersTable {
   new_flavor: string | null;
   /** 1: the instance host boots the rescue image instead of the server's own. */
   rescue: number;
+  /**
+   * JSON: a build's retry state (Nova's filter_properties['retry'] and the scheduler's alternate
+   * hosts: nova/scheduler/utils.py populate_retry, conductor build_instances); null when the
+   * build is not retried (a forced host, max_attempts 1) or has ended (migration 0150).
+   */
+  build_retry: string | null;
 }
 
 export interface InstanceActionsTable {
@@ -658,6 +664,8 @@ export interface ComputeNodesTable {
   vcpus: number;
   memory_mb: number;
   local_gb: number;
+  /** Consecutive failed builds on this node (Nova's stats['failed_builds']; migration 0150). */
+  failed_builds: number;
   created_at: string;
   updated_at: string;
 }

@@ -13,6 +13,7 @@ import { MachinePaths, instanceDirName, personalityPath } from '../../src/datapl
 import { classifyImage, tarFailure } from '../../src/dataplane/netns/machines/rootfs.js';
 import { looksLikeTar, writeTar } from '../../src/dataplane/netns/machines/tar.js';
 import type { Desired, MachineSpec } from '../../src/dataplane/netns/model.js';
+import { ownerKey } from '../../src/dataplane/netns/owners.js';
 import { instanceReports } from '../../src/dataplane/netns/status.js';
 import { resolveUser } from '../../src/dataplane/netns/users.js';
 
@@ -265,5 +266,16 @@ describe('what an instance host reports', () => {
       { id: 'a', report: { power: 'suspended', rebootSeq: 1 } },
       { id: 'b', report: { power: 'paused', rebootSeq: 2 } },
     ]);
+  });
+
+  it('reports a machine that could not be made or started as a spawn failure (compute reschedules its build)', () => {
+    const reason = 'init exited with status 1';
+    const reports = instanceReports(
+      desired([{ id: 'c', ns: 'ns-c', power: 'running', bootGeneration: 3, machine }]),
+      new Map([[ownerKey.instance('c'), reason]]),
+      existing,
+      () => null,
+    );
+    expect(reports).toEqual([{ id: 'c', report: { power: 'shutdown', rebootSeq: 3, error: reason, spawnFailed: true } }]);
   });
 });

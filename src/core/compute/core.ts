@@ -2,6 +2,7 @@
  * What every part of the compute service shares: its dependencies, the server rows a caller may
  * see, and how a row reads back as a Server (addresses, security groups, tags, fault).
  */
+import type { SchedulerOptions } from './scheduler.js';
 import type { Store } from '../../store/db.js';
 import { fromJson } from '../../store/db.js';
 import type { ServersTable } from '../../store/schema.js';
@@ -35,6 +36,8 @@ export interface ComputeOptions {
    * (`--no-local-agent`) runs only nova-conductor and nova-scheduler, as a controller does.
    */
   computeHost?: boolean;
+  /** max_attempts, build_failure_weight_multiplier, consecutive_build_service_disable_threshold (scheduler.ts). */
+  scheduler?: SchedulerOptions;
 }
 
 /** The flavor a server was booted with (Nova keeps this copy on the instance). */
@@ -92,6 +95,11 @@ export { now } from './clock.js';
 export class ComputeCore {
   /** What runs the servers on this machine and can be asked for snapshots and consoles (null: none). */
   instanceHost: InstanceHost | null = null;
+  /**
+   * Instance hosts report what their instances do (InstanceReports), so builds and actions wait
+   * for those reports: `opts.instanceHost`, or a host attached as reporting.
+   */
+  hostsReport = false;
 
   constructor(
     readonly uow: UnitOfWork,

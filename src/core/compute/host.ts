@@ -88,6 +88,13 @@ export interface InstanceReport {
   rebootSeq: number;
   /** A start failure: the server goes to ERROR with this as its fault. */
   error?: string;
+  /**
+   * The failure is the machine's own — the host could not create or start it — rather than its
+   * image (one it cannot use) or a port it cannot plug. For a build, Nova's compute manager tells
+   * these apart: any exception from driver.spawn is a RescheduledException (the build is retried
+   * on an alternate host), ImageUnacceptable and the VIF failures abort it (BuildAbortException).
+   */
+  spawnFailed?: boolean;
 }
 
 /** Where an instance host reports (compute): power, reboots carried out, failures to start. */

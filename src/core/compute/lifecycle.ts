@@ -15,8 +15,10 @@ import { type BuildRequest, type ComputeCore, type Fault, now } from './core.js'
 import type { InstanceReport, InstanceReports } from './host.js';
 import { finishEvent, startEvent } from './instance-actions.js';
 import { type MigrationType, recordMigration, updateMigration } from './migrations.js';
-import { DEVICE_OWNER, allocatePorts, allocationFailure, bindPorts } from './network.js';
-import { NoValidHost, scheduleServer } from './scheduler.js';
+import { DEVICE_OWNER, allocatePorts, allocationFailure, bindPorts, releasePorts } from './network.js';
+import { computeNodes, recordBuildResult } from './nodes.js';
+import { fits, flavorResources, hostUsage } from './placement.js';
+import { NoValidHost, SCHEDULER_DEFAULTS, type SchedulerOptions, forcedHostOf, scheduleServer, scheduleServerWithAlternates } from './scheduler.js';
 import type { Snapshots } from './snapshots.js';
 import { POWER, TASK, VM } from './states.js';
 import { withSystemMetadata } from './tasks.js';
@@ -53,6 +55,25 @@ export const PENDING_TASKS: string[] = [
 
 const isoSeconds = () => now().replace(/\.\d+Z$/, 'Z');
 
+/**
+ * A build's retry state (servers.build_retry): Nova's filter_properties['retry'] — the attempts
+ * made, the hosts tried and the reason the last one failed — and the alternate hosts left of the
+ * host_list the scheduler returned with the selected host.
+ */
+interface BuildRetry {
+  num_attempts: number;
+  hosts: string[];
+  alternates: string[];
+  exc_reason: string | null;
+}
+
+/** MaxRetriesExceeded (nova/exception.py): a NoValidHost whose message says the retries ran out. */
+class MaxRetriesExceeded extends Error {
+  constructor(reason: string) {
+    super(`Exceeded maximum number of retries. ${reason}`);
+  }
+}
+
 export class ServerLifecycle implements InstanceReports {
   constructor(
     private readonly core: ComputeCore,
@@ -65,7 +86,7 @@ export class ServerLifecycle implements InstanceReports {
 
   /** Whether an instance host runs the servers (see ComputeOptions.instanceHost). */
   get managed(): boolean {
-    return this.core.opts.instanceHost;
+    return this.core.opts.instanceHost || this.core.hostsReport;
   }
 
   /** Servers with work pending (the manager's work list). */
@@ -106,9 +127,53 @@ export class ServerLifecycle implements InstanceReports {
     };
   }
 
+  /** The scheduler's options (max_attempts and the BuildFailureWeigher's). */
+  private get scheduler(): SchedulerOptions {
+    return this.core.opts.scheduler ?? SCHEDULER_DEFAULTS;
+  }
+
   /** The scheduling request of a server (its request spec). */
   private schedule(row: ServersTable, extra: { ignoreHosts?: string[]; requestedHost?: string | null } = {}): Promise<string> {
-    return scheduleServer(this.store.db, row, extra);
+    return scheduleServer(this.store.db, row, { ...extra, options: this.scheduler });
+  }
+
+  /**
+   * The host a build goes to, and its retry state. The first attempt is the conductor's
+   * schedule_and_build_instances: select_destinations with return_alternates (max_attempts − 1
+   * alternates), then populate_retry — no retry at all when max_attempts is 1 or a host is forced.
+   * A later attempt is the conductor's build_instances on a reschedule: populate_retry counts it
+   * (past max_attempts: MaxRetriesExceeded with the last failure's reason), then the next
+   * alternate whose resources can still be claimed in Placement is taken — the filters are not
+   * run again — and none left is MaxRetriesExceeded, "Exhausted all hosts …".
+   */
+  private async buildHost(row: ServersTable): Promise<{ host: string; retry: BuildRetry | null }> {
+    const retry = fromJson<BuildRetry | null>(row.build_retry ?? 'null', null);
+    const opts = this.scheduler;
+    if (!retry) {
+      const hosts = await scheduleServerWithAlternates(this.store.db, row, { options: opts, count: opts.maxAttempts });
+      const [host, ...alternates] = hosts;
+      if (opts.maxAttempts === 1 || forcedHostOf(row)) return { host, retry: null };
+      return { host, retry: { num_attempts: 1, hosts: [host], alternates, exc_reason: null } };
+    }
+    const attempts = retry.num_attempts + 1;
+    if (attempts > opts.maxAttempts) {
+      throw new MaxRetriesExceeded(
+        `Exceeded max scheduling attempts ${opts.maxAttempts} for instance ${row.id}. Last exception: ${retry.exc_reason ?? 'None'}`,
+      );
+    }
+    const nodes = await computeNodes(this.store.db);
+    const usage = await hostUsage(this.store.db);
+    const want = flavorResources(row.flavor);
+    const alternates = [...retry.alternates];
+    while (alternates.length) {
+      const host = alternates.shift()!;
+      const node = nodes.get(host);
+      const used = usage.get(host) ?? { vcpus: 0, memoryMb: 0, diskGb: 0 };
+      if (node && fits(node, used, want)) {
+        return { host, retry: { num_attempts: attempts, hosts: [...retry.hosts, host], alternates, exc_reason: null } };
+      }
+    }
+    throw new MaxRetriesExceeded(`Exhausted all hosts available for retrying build failures for instance ${row.id}.`);
   }
 
   /**
@@ -121,9 +186,16 @@ export class ServerLifecycle implements InstanceReports {
     const build = fromJson<BuildRequest | null>(row.requested_networks, null);
     if (!build) return;
     let host: string;
+    let retry: BuildRetry | null;
     try {
-      host = await this.schedule(row);
+      ({ host, retry } = await this.buildHost(row));
     } catch (e) {
+      if (e instanceof MaxRetriesExceeded) {
+        // The conductor's _cleanup_when_reschedule_fails: ERROR with the fault; no event fails
+        // (build_instances records none), so the action's message stays as it was.
+        await this.fail(id, e.message, e.stack ?? e.message, { buildRetry: null });
+        return;
+      }
       if (!(e instanceof NoValidHost)) throw e;
       await this.fail(id, e.message, e.message, { event: 'conductor_schedule_and_build_instances' });
       return;
@@ -159,7 +231,13 @@ export class ServerLifecycle implements InstanceReports {
           .executeTakeFirst();
         await w.trx
           .updateTable('servers')
-          .set({ task_state: TASK.SPAWNING, host, availability_zone: zone?.value ?? DEFAULT_AZ, updated_at: now() })
+          .set({
+            task_state: TASK.SPAWNING,
+            host,
+            availability_zone: zone?.value ?? DEFAULT_AZ,
+            build_retry: retry ? JSON.stringify(retry) : null,
+            updated_at: now(),
+          })
           .where('id', '=', id)
           .execute();
         await finishEvent(w, id, 'conductor_schedule_and_build_instances');
@@ -167,23 +245,79 @@ export class ServerLifecycle implements InstanceReports {
         w.changed('server', id, row.project_id, 'update');
       });
     } catch (e) {
+      // Network allocation fails on the compute host (BuildAbortException, "not rescheduling"):
+      // a failed build there, as _locked_do_build_and_run_instance counts FAILED results.
       const reason = e instanceof DomainError ? e.message : allocationFailure(e);
       await this.fail(id, `Build of instance ${id} aborted: ${reason}`, e instanceof Error ? (e.stack ?? reason) : reason, {
         event: 'compute__do_build_and_run_instance',
+        failedOn: host,
+        buildRetry: null,
       });
     }
   }
 
+  /**
+   * The instance's host could not spawn it (the driver's spawn raised: RescheduledException in
+   * _build_and_run_instance). As _do_build_and_run_instance handles it: the host counts a failed
+   * build; with retry information, the networks allocated for it are cleaned up (ports Nova made
+   * deleted, the client's unbound), the server leaves the host (no host, SCHEDULING, its
+   * allocation gone) and the conductor builds it on an alternate (buildNetworks); without (a
+   * forced host, max_attempts 1), it goes to ERROR with the reason as its fault. Either way
+   * `compute__do_build_and_run_instance` finishes with Success: the exception is caught inside the
+   * method its EventReporter wraps.
+   */
+  private async spawnFailed(row: ServersTable, reason: string): Promise<void> {
+    const host = row.host;
+    const retry = fromJson<BuildRetry | null>(row.build_retry ?? 'null', null);
+    const admin = systemContext(`req-build-${row.id}`);
+    await this.core.uow.run(async (w) => {
+      const cur = await w.trx.selectFrom('servers').select(['vm_state', 'task_state', 'host']).where('id', '=', row.id).executeTakeFirst();
+      if (!cur || cur.vm_state !== VM.BUILDING || cur.task_state !== TASK.SPAWNING || cur.host !== host) return;
+      if (host) await recordBuildResult(w.trx, host, false, this.scheduler.consecutiveBuildServiceDisableThreshold);
+      await releasePorts(w, this.core.network.within(w), row.id, admin);
+      await w.trx.deleteFrom('server_interfaces').where('server_id', '=', row.id).execute();
+      const set: Partial<ServersTable> = { host: null, updated_at: now() };
+      if (retry) {
+        Object.assign(set, {
+          task_state: TASK.SCHEDULING,
+          // The next host boots a new generation: a late report of this attempt is told apart.
+          reboot_seq: row.reboot_seq + 1,
+          build_retry: JSON.stringify({ ...retry, exc_reason: reason }),
+        });
+      } else {
+        const fault: Fault = { code: 500, message: reason, details: reason, created: isoSeconds() };
+        Object.assign(set, { vm_state: VM.ERROR, task_state: null, power_state: POWER.NOSTATE, fault: JSON.stringify(fault) });
+      }
+      await w.trx.updateTable('servers').set(set).where('id', '=', row.id).execute();
+      await finishEvent(w, row.id, 'compute__do_build_and_run_instance');
+      w.changed('server', row.id, row.project_id, 'update');
+    });
+  }
+
   /** Put a server in ERROR with a fault (Nova's instance fault), its pending event in Error. */
-  async fail(id: string, message: string, details?: string, o: { event?: string; code?: number } = {}): Promise<void> {
+  async fail(
+    id: string,
+    message: string,
+    details?: string,
+    o: { event?: string; code?: number; failedOn?: string | null; buildRetry?: null } = {},
+  ): Promise<void> {
     const fault: Fault = { code: o.code ?? 500, message, details, created: isoSeconds() };
     await this.core.uow.run(async (w) => {
       const row = await w.trx
         .updateTable('servers')
-        .set({ vm_state: VM.ERROR, task_state: null, power_state: POWER.NOSTATE, fault: JSON.stringify(fault), updated_at: now() })
+        .set({
+          vm_state: VM.ERROR,
+          task_state: null,
+          power_state: POWER.NOSTATE,
+          fault: JSON.stringify(fault),
+          ...(o.buildRetry === null ? { build_retry: null } : {}),
+          updated_at: now(),
+        })
         .where('id', '=', id)
         .returning('project_id')
         .executeTakeFirst();
+      // A build that failed on its compute host counts against it (BuildFailureWeigher).
+      if (row && o.failedOn) await recordBuildResult(w.trx, o.failedOn, false, this.scheduler.consecutiveBuildServiceDisableThreshold);
       if (o.event) await finishEvent(w, id, o.event, { message, traceback: details });
       if (row) w.changed('server', id, row.project_id, 'update');
     });
@@ -264,14 +398,22 @@ export class ServerLifecycle implements InstanceReports {
         await this.transition(
           s.id,
           from,
-          { vm_state: VM.ACTIVE, task_state: null, power_state: POWER.RUNNING, launched_at: now() },
-          { event: 'compute__do_build_and_run_instance' },
+          { vm_state: VM.ACTIVE, task_state: null, power_state: POWER.RUNNING, launched_at: now(), build_retry: null },
+          {
+            event: 'compute__do_build_and_run_instance',
+            // A successful build resets its host's failed builds (ResourceTracker.build_succeeded).
+            also: async (w) => {
+              if (s.host) await recordBuildResult(w.trx, s.host, true, this.scheduler.consecutiveBuildServiceDisableThreshold);
+            },
+          },
         );
         return;
       }
       if (Date.now() - Date.parse(s.updated_at) > timeoutMs) {
         await this.fail(s.id, `Build of instance ${s.id} aborted: Failed to allocate the network(s), not rescheduling.`, undefined, {
           event: 'compute__do_build_and_run_instance',
+          failedOn: s.host,
+          buildRetry: null,
         });
       }
       return;
@@ -812,7 +954,18 @@ export class ServerLifecycle implements InstanceReports {
     const row = await this.store.db.selectFrom('servers').selectAll().where('id', '=', id).executeTakeFirst();
     if (!row) return;
     if (r.error && row.vm_state === VM.BUILDING) {
-      await this.fail(id, `Build of instance ${id} aborted: ${r.error}`, undefined, { event: 'compute__do_build_and_run_instance' });
+      // A late report of an earlier attempt (a host the build has left) changes nothing.
+      if (r.rebootSeq < row.reboot_seq) return;
+      if (r.spawnFailed && row.task_state === TASK.SPAWNING && row.host) {
+        await this.spawnFailed(row, r.error);
+        return;
+      }
+      // An image the host cannot use, a port it cannot plug: BuildAbortException, not rescheduled.
+      await this.fail(id, `Build of instance ${id} aborted: ${r.error}`, undefined, {
+        event: 'compute__do_build_and_run_instance',
+        failedOn: row.host,
+        buildRetry: null,
+      });
       return;
     }
     const power =

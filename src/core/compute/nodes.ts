@@ -46,15 +46,37 @@ export function machineCapacity(instancesDir: string, override: Partial<HostCapa
   };
 }
 
-/** The resource tracker's report: the node of `host` with this capacity. */
+/**
+ * The resource tracker's report at start: the node of `host` with this capacity. Its stats begin
+ * anew, as a restarted nova-compute's resource tracker keeps them in memory: the count of failed
+ * builds starts again from 0.
+ */
 export async function reportComputeNode(q: Q, host: string, c: HostCapacity): Promise<void> {
   const t = now();
-  const row: ComputeNodesTable = { host, vcpus: c.vcpus, memory_mb: c.memoryMb, local_gb: c.diskGb, created_at: t, updated_at: t };
+  const row: ComputeNodesTable = { host, vcpus: c.vcpus, memory_mb: c.memoryMb, local_gb: c.diskGb, failed_builds: 0, created_at: t, updated_at: t };
   await q
     .insertInto('compute_nodes')
     .values(row)
-    .onConflict((oc) => oc.column('host').doUpdateSet({ vcpus: row.vcpus, memory_mb: row.memory_mb, local_gb: row.local_gb, updated_at: t }))
+    .onConflict((oc) => oc.column('host').doUpdateSet({ vcpus: row.vcpus, memory_mb: row.memory_mb, local_gb: row.local_gb, failed_builds: 0, updated_at: t }))
     .execute();
+}
+
+/**
+ * A build on `host` ended (ComputeManager._build_failed / _build_succeeded through the resource
+ * tracker's Stats): a failure adds one to the node's failed_builds — only while
+ * consecutive_build_service_disable_threshold is nonzero, which is what enables the reporting —
+ * and a success resets it to 0.
+ */
+export async function recordBuildResult(q: Q, host: string, ok: boolean, threshold: number): Promise<void> {
+  if (ok) {
+    await q.updateTable('compute_nodes').set({ failed_builds: 0 }).where('host', '=', host).where('failed_builds', '!=', 0).execute();
+  } else if (threshold) {
+    await q
+      .updateTable('compute_nodes')
+      .set((eb) => ({ failed_builds: eb('failed_builds', '+', 1) }))
+      .where('host', '=', host)
+      .execute();
+  }
 }
 
 /** Every compute node, by host. */

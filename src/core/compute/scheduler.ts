@@ -13,11 +13,16 @@
  * 3. The weighers Nova enables by default (weight_classes = all_weighers), each normalized over
  *    the hosts (nova.weights.normalize) and multiplied: RAMWeigher, CPUWeigher and DiskWeigher
  *    (free resources, multipliers 1.0: servers spread), IoOpsWeigher (-1.0: busy hosts last) and
- *    the soft affinity/anti-affinity weighers (1.0). The others weigh nothing here: every host has
- *    the same hypervisor version, no PCI devices, metrics or image-property history, one cell,
- *    and num_instances and image_props multipliers are 0 by default; builds that failed on a host
- *    are not counted (BuildFailureWeigher). host_subset_size 1: the best host wins, ties going
+ *    the soft affinity/anti-affinity weighers (1.0), and the BuildFailureWeigher: each node's
+ *    consecutive failed builds, times −build_failure_weight_multiplier (1000000.0), so a host whose
+ *    builds fail goes last. The others weigh nothing here: every host has the same hypervisor
+ *    version, no PCI devices, metrics or image-property history, one cell, and num_instances and
+ *    image_props multipliers are 0 by default. host_subset_size 1: the best host wins, ties going
  *    to the first registered.
+ *
+ * Like select_destinations with return_alternates, the hosts come back in that order: the
+ * selected one, then up to max_attempts − 1 alternates (_get_alternate_hosts), which a build that
+ * fails on its host is retried on (lifecycle.ts).
  */
 import type { Q } from '../../store/db.js';
 import { fromJson } from '../../store/db.js';
@@ -26,6 +31,26 @@ import { hostZones, DEFAULT_AZ } from './aggregates.js';
 import { computeNodes } from './nodes.js';
 import { CPU_ALLOCATION_RATIO, type HostUsage, type Resources, RESERVED_HOST_MEMORY_MB, fits, flavorResources, hostUsage } from './placement.js';
 import { serviceIsUp } from './services.js';
+
+/** The scheduler's options, as Nova names them. */
+export interface SchedulerOptions {
+  /** [scheduler] max_attempts (3, at least 1): a build's attempts, the first host included. */
+  maxAttempts: number;
+  /** [filter_scheduler] build_failure_weight_multiplier (1000000.0; 0 stops the weigher). */
+  buildFailureWeightMultiplier: number;
+  /**
+   * [compute] consecutive_build_service_disable_threshold (10): nonzero enables counting failed
+   * builds per node for the BuildFailureWeigher. Since Rocky Nova no longer disables the service
+   * at the threshold (commit 91e29079a0, "Change consecutive build failure limit to a weigher").
+   */
+  consecutiveBuildServiceDisableThreshold: number;
+}
+
+export const SCHEDULER_DEFAULTS: SchedulerOptions = {
+  maxAttempts: 3,
+  buildFailureWeightMultiplier: 1000000.0,
+  consecutiveBuildServiceDisableThreshold: 10,
+};
 
 export interface ScheduleRequest {
   serverId: string;
@@ -40,6 +65,9 @@ export interface ScheduleRequest {
   group?: ServerGroupsTable | null;
   /** Hosts a move must not stay on (a migration leaves its source). */
   ignoreHosts?: string[];
+  /** How many hosts to return: the selected one and alternates (1 when none are wanted). */
+  count?: number;
+  buildFailureWeightMultiplier?: number;
 }
 
 /** Why no host passed: NoValidHost's reason. */
@@ -55,6 +83,7 @@ const NO_CANDIDATES = '';
 interface Candidate {
   host: string;
   up: boolean;
+  failedBuilds: number;
   usage: HostUsage;
   free: { ramMb: number; vcpus: number; diskMb: number };
 }
@@ -68,8 +97,12 @@ function normalize(values: number[], minval?: number): number[] {
   return clamped.map((v) => (v - lo) / (hi - lo));
 }
 
-/** The host a server goes to; throws NoValidHost. */
-export async function selectHost(q: Q, r: ScheduleRequest): Promise<string> {
+/**
+ * The hosts a server may go to, best first: the selected one and then the alternates, at most
+ * `count` in all (Nova's host_list). Throws NoValidHost when there is none.
+ */
+export async function selectHosts(q: Q, r: ScheduleRequest): Promise<string[]> {
+  const count = Math.max(1, r.count ?? 1);
   const services = await q.selectFrom('compute_services').selectAll().where('binary', '=', 'nova-compute').orderBy('id').execute();
   const nodes = await computeNodes(q);
   const usage = await hostUsage(q);
@@ -90,6 +123,7 @@ export async function selectHost(q: Q, r: ScheduleRequest): Promise<string> {
     candidates.push({
       host: s.host,
       up: serviceIsUp(s),
+      failedBuilds: node.failed_builds,
       usage: used,
       free: {
         ramMb: node.memory_mb - RESERVED_HOST_MEMORY_MB - used.memoryMb,
@@ -99,7 +133,7 @@ export async function selectHost(q: Q, r: ScheduleRequest): Promise<string> {
     });
   }
   if (!candidates.length) throw new NoValidHost(NO_CANDIDATES);
-  if (r.forcedHost) return candidates[0].host;
+  if (r.forcedHost) return [candidates[0].host];
 
   // 2. Filters.
   if (r.ignoreHosts?.length) candidates = candidates.filter((c) => !r.ignoreHosts!.includes(c.host));
@@ -123,7 +157,7 @@ export async function selectHost(q: Q, r: ScheduleRequest): Promise<string> {
     candidates = candidates.filter((c) => (members.get(c.host) ?? 0) < max);
   }
   if (!candidates.length) throw new NoValidHost();
-  if (candidates.length === 1) return candidates[0].host;
+  if (candidates.length === 1) return [candidates[0].host];
 
   // 3. Weighers.
   const weights = candidates.map(() => 0);
@@ -161,9 +195,15 @@ export async function selectHost(q: Q, r: ScheduleRequest): Promise<string> {
     candidates.map((c) => (g?.policy === 'soft-anti-affinity' ? -onHost(c) : 0)),
     1.0,
   );
-  let best = 0;
-  for (let i = 1; i < candidates.length; i++) if (weights[i] > weights[best]) best = i;
-  return candidates[best].host;
+  // BuildFailureWeigher: the raw weight is the node's failed_builds, normalized against the
+  // list's own minimum and maximum, its multiplier negated (nova/scheduler/weights/compute.py).
+  weigh(
+    candidates.map((c) => c.failedBuilds),
+    -(r.buildFailureWeightMultiplier ?? SCHEDULER_DEFAULTS.buildFailureWeightMultiplier),
+  );
+  // Sorted by weight, highest first; ties keep the registration order (Python's stable sort).
+  const order = candidates.map((_, i) => i).sort((a, b) => weights[b] - weights[a] || a - b);
+  return order.slice(0, count).map((i) => candidates[i].host);
 }
 
 /**
@@ -171,19 +211,41 @@ export async function selectHost(q: Q, r: ScheduleRequest): Promise<string> {
  * its flavor — the new one of a resize), with what a move adds (the hosts it must leave, a
  * requested destination).
  */
-export async function scheduleServer(q: Q, row: ServersTable, extra: { ignoreHosts?: string[]; requestedHost?: string | null } = {}): Promise<string> {
+export async function scheduleServer(
+  q: Q,
+  row: ServersTable,
+  extra: { ignoreHosts?: string[]; requestedHost?: string | null; options?: SchedulerOptions } = {},
+): Promise<string> {
+  return (await scheduleServerWithAlternates(q, row, { ...extra, count: 1 }))[0];
+}
+
+/** A server's hosts by its request spec: the selected one, then up to `count` − 1 alternates. */
+export async function scheduleServerWithAlternates(
+  q: Q,
+  row: ServersTable,
+  extra: { ignoreHosts?: string[]; requestedHost?: string | null; options?: SchedulerOptions; count: number },
+): Promise<string[]> {
   const hints = fromJson<Record<string, unknown>>(row.scheduler_hints, {});
   const sys = fromJson<Record<string, string>>(row.system_metadata, {});
   const groupId = typeof hints.group === 'string' ? hints.group : Array.isArray(hints.group) ? String(hints.group[0]) : null;
   const group = groupId ? await q.selectFrom('server_groups').selectAll().where('id', '=', groupId).executeTakeFirst() : null;
-  return selectHost(q, {
+  return selectHosts(q, {
     serverId: row.id,
+    count: extra.count,
+    buildFailureWeightMultiplier: extra.options?.buildFailureWeightMultiplier,
     resources: flavorResources(row.new_flavor ?? row.flavor),
     zone: row.pinned_az,
     // A move is scheduled anew: the host forced at boot binds only the boot (Nova resets force_hosts).
-    forcedHost: extra.ignoreHosts || extra.requestedHost ? null : (sys.forced_host ?? null),
+    forcedHost: forcedHostOf(row, extra),
     requestedHost: extra.requestedHost ?? (extra.ignoreHosts ? null : (sys.requested_host ?? null)),
     group: group ?? null,
     ignoreHosts: extra.ignoreHosts,
   });
+}
+
+/** The host a schedule is forced to (force_hosts): the boot's `zone:host`, never a move's. */
+export function forcedHostOf(row: ServersTable, extra: { ignoreHosts?: string[]; requestedHost?: string | null } = {}): string | null {
+  const sys = fromJson<Record<string, string>>(row.system_metadata, {});
+  // A move is scheduled anew: the host forced at boot binds only the boot (Nova resets force_hosts).
+  return extra.ignoreHosts || extra.requestedHost ? null : (sys.forced_host ?? null);
 }

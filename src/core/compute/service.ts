@@ -107,9 +107,14 @@ export class ComputeService implements InstanceReports {
     this.hostname = opts.hostname;
   }
 
-  /** The instance host of this machine (the netns data plane), for snapshots and consoles. */
-  attachHost(host: InstanceHost): void {
+  /**
+   * The instance host of this machine (the netns data plane), for snapshots and consoles. With
+   * `reports`, it also reports what its instances do (reportInstance), as the netns data plane
+   * does when ComputeOptions.instanceHost is set: builds and actions then wait for its reports.
+   */
+  attachHost(host: InstanceHost, o: { reports?: boolean } = {}): void {
     this.core.instanceHost = host;
+    if (o.reports) this.core.hostsReport = true;
   }
 
   /**

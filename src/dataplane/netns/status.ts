@@ -131,12 +131,16 @@ export function instanceReports(
   const out: Array<{ id: string; report: InstanceReport }> = [];
   for (const i of desired.instances) {
     // The port's reason first: a route through a refused link fails only because of it.
-    const error = portErrorIn(desired, i.ns, errors) ?? errors.get(ownerKey.instance(i.id));
+    const portError = portErrorIn(desired, i.ns, errors);
+    const error = portError ?? errors.get(ownerKey.instance(i.id));
     if (!existing.has(i.ns) && !error) continue;
     // A bare namespace has nothing to freeze: paused or suspended as asked.
     const power = i.machine ? powerOf(i) : i.power === 'stopped' ? 'shutdown' : i.power;
     if (power === null && !error) continue;
-    out.push({ id: i.id, report: { power: power ?? 'shutdown', rebootSeq: i.bootGeneration, ...(error ? { error } : {}) } });
+    // The instance's own failure (its namespace or machine could not be made or started) is a
+    // spawn failure, which compute reschedules; a port's is not.
+    const failure = error ? { error, ...(portError ? {} : { spawnFailed: true }) } : {};
+    out.push({ id: i.id, report: { power: power ?? 'shutdown', rebootSeq: i.bootGeneration, ...failure } });
   }
   return out;
 }
