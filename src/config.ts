@@ -107,9 +107,11 @@ export interface Config {
    * The L3 agent's VRRP for HA routers where keepalived runs them (`pocketstack agent` on netns):
    * `ha_vrrp_advert_int` (POCKETSTACK_HA_VRRP_ADVERT_INT, 2 s) and, when
    * POCKETSTACK_HA_VRRP_AUTH_PASSWORD is set, `ha_vrrp_auth_type` (POCKETSTACK_HA_VRRP_AUTH_TYPE,
-   * PASS or AH; Neutron's default PASS) with that password.
+   * PASS or AH; Neutron's default PASS) with that password; POCKETSTACK_HA_VRRP_VERSION 3 (an
+   * extension: Neutron runs keepalived's default, 2) for VRRPv3, whose advertisement interval
+   * may be a fraction of a second (hundredths).
    */
-  haVrrp: { advertInt: number; auth?: { type: 'AH' | 'PASS'; password: string } };
+  haVrrp: { advertInt: number; auth?: { type: 'AH' | 'PASS'; password: string }; version?: 2 | 3 };
   /**
    * Accepted and ignored (`--run-user-data` of earlier versions): user_data now always runs, as
    * root inside the instance's own namespaces, never on the host.
@@ -203,7 +205,8 @@ export function loadConfig(overrides: Partial<Config> = {}, env: NodeJS.ProcessE
       netCidr: env.POCKETSTACK_L3_HA_NET_CIDR || L3_HA_DEFAULTS.netCidr,
     },
     haVrrp: {
-      advertInt: int(env.POCKETSTACK_HA_VRRP_ADVERT_INT, 2),
+      advertInt: env.POCKETSTACK_HA_VRRP_ADVERT_INT ? Number(env.POCKETSTACK_HA_VRRP_ADVERT_INT) : 2,
+      ...(env.POCKETSTACK_HA_VRRP_VERSION ? { version: Number(env.POCKETSTACK_HA_VRRP_VERSION) as 2 | 3 } : {}),
       ...(env.POCKETSTACK_HA_VRRP_AUTH_PASSWORD
         ? { auth: { type: env.POCKETSTACK_HA_VRRP_AUTH_TYPE === 'AH' ? 'AH' : 'PASS', password: env.POCKETSTACK_HA_VRRP_AUTH_PASSWORD } }
         : {}),

@@ -4,7 +4,7 @@
  * get_free_range's cases), and an HA router's instance as ha_router.py builds one.
  */
 import { describe, expect, it } from 'vitest';
-import { virtualRoutes } from '../../src/dataplane/netns/harouter.js';
+import { checkVrrpOptions, virtualRoutes } from '../../src/dataplane/netns/harouter.js';
 import { type KeepalivedInstanceSpec, freeRange, primaryVip, renderKeepalivedConf } from '../../src/dataplane/netns/keepalivedconf.js';
 
 const GLOBAL = ['global_defs {', '    notification_email_from neutron@openstack.local', '    router_id neutron', '}'].join('\n');
@@ -148,6 +148,28 @@ describe('keepalived.conf (keepalived.py)', () => {
     ]);
     // An extra route (routes_updated): no device.
     expect(virtualRoutes([{ dst: '10.9.0.0/16', via: '10.0.0.5', owner: 'router:r' }])).toEqual([{ destination: '10.9.0.0/16', nexthop: '10.0.0.5' }]);
+  });
+});
+
+describe('VRRPv3 (ha_vrrp_version 3: our extension for sub-second advertisements)', () => {
+  it('adds `version 3` after advert_int and nothing else; VRRPv2 renders as Neutron does', () => {
+    const [first] = neutronConfig();
+    const v3 = renderKeepalivedConf([{ ...first, advertInt: 0.5, version: 3, auth: undefined }]);
+    expect(v3).toContain('    advert_int 0.5\n    version 3\n    track_interface {');
+    expect(renderKeepalivedConf([{ ...first, version: 3 }]).replace('    version 3\n', '')).toBe(renderKeepalivedConf([first]));
+  });
+
+  it('takes a fractional interval in hundredths with version 3 only, and no authentication there', () => {
+    expect(() => checkVrrpOptions({ advertInt: 2 })).not.toThrow();
+    expect(() => checkVrrpOptions({ advertInt: 0.5 })).toThrow(/whole number of seconds from 1 to 255/);
+    expect(() => checkVrrpOptions({ advertInt: 256 })).toThrow(/whole number/);
+    expect(() => checkVrrpOptions({ advertInt: 0.5, version: 3 })).not.toThrow();
+    expect(() => checkVrrpOptions({ advertInt: 0.25, version: 3 })).not.toThrow();
+    expect(() => checkVrrpOptions({ advertInt: 0.005, version: 3 })).toThrow(/0\.01 to 40\.95/);
+    expect(() => checkVrrpOptions({ advertInt: 41, version: 3 })).toThrow(/0\.01 to 40\.95/);
+    expect(() => checkVrrpOptions({ advertInt: Number.NaN, version: 3 })).toThrow(/0\.01 to 40\.95/);
+    expect(() => checkVrrpOptions({ advertInt: 1, version: 3, auth: { type: 'PASS', password: 'secret' } })).toThrow(/no authentication/);
+    expect(() => checkVrrpOptions({ advertInt: 1, version: 4 as 3 })).toThrow(/must be 2 or 3/);
   });
 });
 

@@ -141,7 +141,10 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
   private readonly vrrp: VrrpKernel | undefined;
   private haRouters: KeepalivedSpec[] = [];
   private readonly haReported = new Map<string, VrrpState>();
-  private haPoll: NodeJS.Timeout | null = null;
+  /** The address monitor that hears keepalived's transitions, while HA routers run here. */
+  private haWatch: Closer | null = null;
+  /** A report is queued behind the one running (events of one transition come in a burst). */
+  private haQueued = false;
   private haReporting: Promise<void> = Promise.resolve();
   private stopping = false;
 
@@ -262,8 +265,8 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
     this.monitor = null;
     if (this.linkKick) clearTimeout(this.linkKick);
     if (this.retry) clearTimeout(this.retry);
-    if (this.haPoll) clearInterval(this.haPoll);
-    this.haPoll = null;
+    this.haWatch?.close();
+    this.haWatch = null;
     await this.reconciler.stop();
     await this.haReporting.catch(() => undefined);
     this.processes.unwatch?.();
@@ -389,13 +392,27 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
   /**
    * The HA routers' states as keepalived decided them, reported when they change (what
    * neutron-keepalived-state-change tells the L3 agent, which tells the server). Read after each
-   * pass and, while HA routers run here, every half advertisement interval: a failover is
-   * reported within that of keepalived's transition, not at the next pass.
+   * pass and, while HA routers run here, whenever an address of a router's `ha-` device comes or
+   * goes (keepalived's transition: the primary VIP), so a failover is reported as keepalived
+   * makes it. Neutron's agent waits `ha_vrrp_advert_int` before reporting a new primary, in case
+   * keepalived takes it back (enqueue_state_change); here it is reported at once, and a router
+   * that turns standby again hands its ports back to the active agent (Agents.updateHaStates).
    */
   private reportHa(): Promise<void> {
     const once = async () => {
+      this.haQueued = false;
       if (!this.vrrp || !this.control.reportHaStates) return;
       const specs = this.haRouters;
+      if (specs.length && !this.haWatch && !this.stopping) {
+        this.haWatch = this.vrrp.watch(() => {
+          if (this.haQueued || this.stopping) return;
+          this.haQueued = true;
+          void this.reportHa().catch((e) => this.log.warn({ err: e }, 'HA state report failed'));
+        });
+      } else if (!specs.length && this.haWatch) {
+        this.haWatch.close();
+        this.haWatch = null;
+      }
       const states = await this.vrrp.states(specs);
       const changed = new Map<string, VrrpState>();
       for (const [id, state] of states) if (this.haReported.get(id) !== state) changed.set(id, state);
@@ -403,14 +420,7 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
       if (changed.size) {
         await this.control.reportHaStates(changed);
         for (const [id, state] of changed) this.haReported.set(id, state);
-      }
-      if (specs.length && !this.haPoll && !this.stopping) {
-        const ms = Math.max(250, ((this.opts.vrrp?.advertInt ?? 2) * 1000) / 2);
-        this.haPoll = setInterval(() => void this.reportHa().catch((e) => this.log.warn({ err: e }, 'HA state report failed')), ms);
-        this.haPoll.unref();
-      } else if (!specs.length && this.haPoll) {
-        clearInterval(this.haPoll);
-        this.haPoll = null;
+        this.log.info({ states: Object.fromEntries(changed) }, 'HA router states reported');
       }
     };
     this.haReporting = this.haReporting.then(once, once);

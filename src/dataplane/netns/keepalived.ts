@@ -10,14 +10,19 @@
  * The state is read as neutron-keepalived-state-change reads it: the router is the master where
  * its primary VIP is on its `ha-` device (keepalived adds it on becoming MASTER, removes it on
  * leaving), and a router whose keepalived is not running is not the master
- * (_check_and_set_real_state).
+ * (_check_and_set_real_state). As that daemon watches `ip monitor address` in the router's
+ * namespace and tells the agent at once, `watch` hears every address event of the routers'
+ * `ha-` devices (one monitor for all namespaces: each router's namespace gets an id in the
+ * agent's when its keepalived starts), so a transition is read when keepalived makes it.
  */
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { daemonPid, namespaceInode, readText, removeOthers, replaceIfChanged, stopDaemon } from './daemons.js';
 import { run, runIn } from './exec.js';
+import { assignNsid } from './kernel.js';
 import { renderKeepalivedConf } from './keepalivedconf.js';
+import { HaAddressMonitor } from './monitor.js';
 import type { VrrpSpec } from './model.js';
 
 export type VrrpState = 'active' | 'standby';
@@ -37,6 +42,8 @@ const safeId = (id: string) => /^[0-9A-Za-z_-]+$/.test(id);
 export class KeepalivedRunner {
   /** Whether this keepalived knows `no_track` (2.0.3 and later; keepalived_use_no_track_support). */
   private noTrack: boolean | null = null;
+  /** Namespaces (by inode) given an id here, so the address monitor hears them. */
+  private readonly withNsid = new Set<string>();
 
   constructor(
     private readonly dir: string,
@@ -76,6 +83,10 @@ export class KeepalivedRunner {
     if (pid !== null && readText(join(dir, 'ns')) !== nsId) {
       await this.stop(dir);
       pid = null;
+    }
+    if (!this.withNsid.has(nsId)) {
+      await assignNsid(spec.ns);
+      this.withNsid.add(nsId);
     }
     if (pid === null) {
       rmSync(join(dir, 'pid'), { force: true });
@@ -117,6 +128,13 @@ export class KeepalivedRunner {
       out.set(spec.vrrp.routerId, r.code === 0 && r.stdout.includes(` ${spec.vrrp.primaryVip} `) ? 'active' : 'standby');
     }
     return out;
+  }
+
+  /** Call `onTransition` on every address event of an `ha-` device (a keepalived transition, or the device's own address). */
+  watch(onTransition: () => void): { close(): void } {
+    const monitor = new HaAddressMonitor(onTransition);
+    monitor.start();
+    return { close: () => monitor.stop() };
   }
 
   private async stop(dir: string): Promise<void> {

@@ -45,6 +45,8 @@ export interface KeepalivedInstanceSpec {
   priority?: number;
   /** `ha_vrrp_advert_int` (s). */
   advertInt?: number;
+  /** VRRPv3 (our extension for sub-second advertisements); absent: keepalived's default, VRRPv2, as Neutron runs it. */
+  version?: 3;
   nopreempt?: boolean;
   garpPrimaryDelay?: number;
   mcastSrcIp?: string;
@@ -117,6 +119,7 @@ function instanceLines(i: KeepalivedInstanceSpec, noTrack: boolean): string[] {
   ];
   if (i.nopreempt) out.push('    nopreempt');
   if (i.advertInt) out.push(`    advert_int ${i.advertInt}`);
+  if (i.version) out.push(`    version ${i.version}`);
   if (i.auth) out.push('    authentication {', `        auth_type ${i.auth.type}`, `        auth_pass ${i.auth.password}`, '    }');
   if (i.mcastSrcIp) out.push(`    mcast_src_ip ${i.mcastSrcIp}`);
   if (i.trackInterfaces.length) out.push('    track_interface {', ...i.trackInterfaces.map((t) => `        ${t}`), '    }');
