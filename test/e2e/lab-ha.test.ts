@@ -275,13 +275,15 @@ describe.skipIf(skip)(`an HA router failing over between two lab hosts with keep
     expect(qg['binding:host_id']).toBe(standby.name);
 
     const since = (at: number | undefined) => (at === undefined ? 'never' : `${Math.round(at - cutAt)} ms`);
-    const vipAt = addrWatch.lines.find((l) => l.at >= cutAt && !l.text.startsWith('Deleted') && l.text.includes(` ${gateway}/24 `))?.at;
+    const added = (text: string) => addrWatch.lines.find((l) => l.at >= cutAt && !l.text.startsWith('Deleted') && l.text.includes(text))?.at;
+    const primaryAt = added(' 169.254.0.');
+    const vipAt = added(` ${gateway}/24 `);
     const mac = (qr.mac_address as string).toLowerCase();
     const fdbAt = fdbWatch.lines.find((l) => l.at >= cutAt && l.text.includes(mac) && l.text.includes(standby.tunnelIp))?.at;
     process.stdout.write(
       [
         `HA router failover (${active.name} lost → ${standby.name}, advert_int ${AGENT_ENV.POCKETSTACK_HA_VRRP_ADVERT_INT}): ${failoverMs} ms from the cut to the first reply from ${gateway}`,
-        `  keepalived MASTER on ${standby.name} (addresses up): ${since(vipAt)}`,
+        `  keepalived MASTER on ${standby.name}: primary VIP up ${since(primaryAt)}, interface address up ${since(vipAt)}`,
         `  API ha_state active: ${since(apiSeen.active)}; interface port bound there: ${since(apiSeen.bound)}`,
         `  ${third.name}'s forwarding entry for the router's MAC → ${standby.tunnelIp}: ${since(fdbAt)}`,
         `  first replies: gateway ${since(replies.get(gateway)!.at!)}, lab by SNAT ${since(replies.get(UPSTREAM)!.at!)}, floating IP from the lab ${since(replies.get(fipIp)!.at!)}`,
