@@ -44,6 +44,7 @@ const AGENT_ENV = {
   POCKETSTACK_AGENT_DOWN_TIME: '8',
   POCKETSTACK_DATAPLANE_RESYNC_MS: '3000',
   POCKETSTACK_HA_VRRP_ADVERT_INT: process.env.LAB_HA_ADVERT_INT ?? '1',
+  POCKETSTACK_CHECK_CHILD_PROCESSES_INTERVAL: '1',
   ...(process.env.LAB_HA_VRRP_VERSION ? { POCKETSTACK_HA_VRRP_VERSION: process.env.LAB_HA_VRRP_VERSION } : {}),
 };
 
@@ -151,6 +152,17 @@ describe.skipIf(skip)(`an HA router failing over between two lab hosts with keep
     const backupAddrs = await qrAddrs(standby);
     expect(backupAddrs).not.toContain(` ${gateway}/24 `);
     expect(backupAddrs).not.toContain(` ${gatewayIp}/24 `);
+
+    // The standby's keepalived dies: the agent's process monitor starts it again, and it stays the backup.
+    const dead = keepalivedPid(standby, router.id)!;
+    process.kill(dead, 'SIGKILL');
+    const respawned = await eventually(
+      async () => keepalivedPid(standby, router.id),
+      (pid) => pid !== null && pid !== dead && existsSync(`/proc/${pid}`),
+      20_000,
+    );
+    expect(readFileSync(`/proc/${respawned}/cmdline`, 'utf8')).toContain('keepalived');
+    expect(await qrAddrs(standby)).not.toContain(` ${gateway}/24 `);
 
     // A server on the third host, with a floating IP, reaches the router and the lab.
     const imageRef = (await (await serviceClients(server, 'image')).admin.get('/v2/images')).body.images[0].id;

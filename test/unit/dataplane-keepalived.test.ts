@@ -5,7 +5,14 @@
  */
 import { describe, expect, it } from 'vitest';
 import { checkVrrpOptions, virtualRoutes } from '../../src/dataplane/netns/harouter.js';
-import { type KeepalivedInstanceSpec, freeRange, primaryVip, renderKeepalivedConf } from '../../src/dataplane/netns/keepalivedconf.js';
+import {
+  type KeepalivedInstanceSpec,
+  checkScriptPath,
+  freeRange,
+  primaryVip,
+  renderCheckScript,
+  renderKeepalivedConf,
+} from '../../src/dataplane/netns/keepalivedconf.js';
 
 const GLOBAL = ['global_defs {', '    notification_email_from neutron@openstack.local', '    router_id neutron', '}'].join('\n');
 
@@ -140,14 +147,79 @@ describe('keepalived.conf (keepalived.py)', () => {
 
   it("routes a gateway's default route, on-link first when the gateway is outside its subnet (_add_default_gw_virtual_route)", () => {
     expect(virtualRoutes([{ dst: 'default', via: '172.24.4.1', dev: 'qg-1', owner: 'router:r' }])).toEqual([
-      { destination: '0.0.0.0/0', nexthop: '172.24.4.1', dev: 'qg-1' },
+      { destination: '0.0.0.0/0', nexthop: '172.24.4.1', dev: 'qg-1', gateway: true },
     ]);
     expect(virtualRoutes([{ dst: 'default', via: '10.0.0.1', dev: 'qg-1', onlink: true, owner: 'router:r' }])).toEqual([
-      { destination: '10.0.0.1', nexthop: null, dev: 'qg-1', scope: 'link' },
-      { destination: '0.0.0.0/0', nexthop: '10.0.0.1', dev: 'qg-1' },
+      { destination: '10.0.0.1', nexthop: null, dev: 'qg-1', scope: 'link', gateway: true },
+      { destination: '0.0.0.0/0', nexthop: '10.0.0.1', dev: 'qg-1', gateway: true },
     ]);
     // An extra route (routes_updated): no device.
     expect(virtualRoutes([{ dst: '10.9.0.0/16', via: '10.0.0.5', owner: 'router:r' }])).toEqual([{ destination: '10.9.0.0/16', nexthop: '10.0.0.5' }]);
+  });
+});
+
+describe('the health check (ha_vrrp_health_check_interval: KeepalivedTrackScript)', () => {
+  const bare: KeepalivedInstanceSpec = {
+    state: 'MASTER',
+    interface: 'eth0',
+    vrid: 1,
+    haCidrs: ['169.254.192.0/18'],
+    trackInterfaces: [],
+    vips: [],
+    routes: [],
+  };
+
+  it("renders the vrrp_script before the instance, as Neutron's test does (test_build_config_no_vips_track_script)", () => {
+    const expected = [
+      '',
+      'vrrp_script ha_health_check_1 {',
+      '    script "/etc/ha_confs/qrouter-x/ha_check_script_1.sh"',
+      '    interval 5',
+      '    fall 2',
+      '    rise 2',
+      '}',
+      '',
+      'vrrp_instance VR_1 {',
+      '    state MASTER',
+      '    interface eth0',
+      '    virtual_router_id 1',
+      '    priority 50',
+      '    garp_master_delay 60',
+      '    virtual_ipaddress {',
+      '        169.254.0.1/24 dev eth0',
+      '    }',
+      '}',
+    ].join('\n');
+    expect(renderKeepalivedConf([{ ...bare, healthCheckInterval: 5 }], true, '/etc/ha_confs/qrouter-x')).toBe(`${GLOBAL}\n${expected}`);
+    expect(checkScriptPath('/etc/ha_confs/qrouter-x', 1)).toBe('/etc/ha_confs/qrouter-x/ha_check_script_1.sh');
+  });
+
+  it('tracks the script in the instance where there is a gateway route (test_get_config_str)', () => {
+    const routes = [{ destination: '0.0.0.0/0', nexthop: '10.0.0.1', dev: 'qg-1', gateway: true }];
+    const conf = renderKeepalivedConf([{ ...bare, healthCheckInterval: 5, routes }], true, '/d');
+    expect(conf).toContain('    }\n    track_script {\n        ha_health_check_1\n    }\n}');
+    // An extra route alone (not the gateway's) is not checked.
+    const extra = renderKeepalivedConf([{ ...bare, healthCheckInterval: 5, routes: [{ destination: '12.0.0.0/24', nexthop: '10.0.0.1' }] }], true, '/d');
+    expect(extra).not.toContain('track_script');
+    expect(renderKeepalivedConf([{ ...bare, routes }], true, '/d')).not.toContain('ha_health_check');
+  });
+
+  it('writes the script as Neutron does (test_get_script_str, test_write_check_script, test_write_check_script_no_routes)', () => {
+    const gw = (nexthop: string, destination: string) => ({ destination, nexthop, gateway: true });
+    expect(
+      renderCheckScript({ ...bare, healthCheckInterval: 5, routes: [gw('10.0.0.1', '12.0.0.0/24')], vips: [{ cidr: '192.168.0.3/18', dev: 'ha-xxx' }] }),
+    ).toBe('#!/bin/bash -eu\nip a | grep 192.168.0.3 || exit 0\nping -c 1 -w 1 10.0.0.1 1>/dev/null || exit 1');
+    expect(renderCheckScript({ ...bare, healthCheckInterval: 5, routes: [gw('10.0.0.1', '12.0.0.0/24'), gw('2001:db8::1', '2001:db8::1')] })).toBe(
+      '#!/bin/bash -eu\n\nping -c 1 -w 1 10.0.0.1 1>/dev/null || exit 1\nping6 -c 1 -w 1 2001:db8::1 1>/dev/null || exit 1',
+    );
+    expect(renderCheckScript({ ...bare, healthCheckInterval: 5 })).toBeNull();
+    expect(renderCheckScript({ ...bare, routes: [gw('10.0.0.1', '0.0.0.0/0')] })).toBeNull();
+  });
+
+  it('is a whole number of seconds, 0 (off) or more', () => {
+    expect(() => checkVrrpOptions({ advertInt: 2, healthCheckInterval: 5 })).not.toThrow();
+    expect(() => checkVrrpOptions({ advertInt: 2, healthCheckInterval: -1 })).toThrow(/ha_vrrp_health_check_interval/);
+    expect(() => checkVrrpOptions({ advertInt: 2, healthCheckInterval: 1.5 })).toThrow(/ha_vrrp_health_check_interval/);
   });
 });
 

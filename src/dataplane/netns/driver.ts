@@ -60,6 +60,8 @@ export interface NetnsOptions {
    * the L3 agent's `ha_vrrp_advert_int` and VRRP authentication. Absent: `serve`'s one machine.
    */
   vrrp?: VrrpOptions;
+  /** The agent's `check_child_processes_interval` (s, 0: off) and `check_child_processes_action` for keepalived. */
+  childProcesses?: { intervalS: number; action: 'respawn' | 'exit' };
   /**
    * physical_interface_mappings (physnet → interface, `--physical-interface-mappings`) and the
    * namespace holding the interfaces (the underlay's: the host's own, or a lab host's).
@@ -218,7 +220,14 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
       kick: () => dp?.kick('instance'),
       log: log.child({ component: 'machines' }),
     });
-    const vrrp = opts.vrrp ? new KeepalivedRunner(join(opts.dataDir, 'ha_confs'), log.child({ component: 'keepalived' })) : undefined;
+    const cp = opts.childProcesses ?? { intervalS: 60, action: 'respawn' as const };
+    const vrrp = opts.vrrp
+      ? new KeepalivedRunner(join(opts.dataDir, 'ha_confs'), log.child({ component: 'keepalived' }), {
+          ...cp,
+          // ProcessMonitor's exit handler: the agent stops as on SIGTERM.
+          exit: () => process.kill(process.pid, 'SIGTERM'),
+        })
+      : undefined;
     dp = new NetnsDataPlane(control, opts, log, { kernel: linuxKernel, processes, services, overlay: linuxOverlay, ...(vrrp ? { vrrp } : {}) });
     return dp;
   }
@@ -267,6 +276,7 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
     if (this.retry) clearTimeout(this.retry);
     this.haWatch?.close();
     this.haWatch = null;
+    this.vrrp?.close();
     await this.reconciler.stop();
     await this.haReporting.catch(() => undefined);
     this.processes.unwatch?.();

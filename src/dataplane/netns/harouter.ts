@@ -24,6 +24,8 @@ export interface VrrpOptions {
    * advertisements plus skew) can be well under Neutron's minimum of 3.8 s.
    */
   version?: 2 | 3;
+  /** `ha_vrrp_health_check_interval` (s, Neutron's default 0: no health check). */
+  healthCheckInterval?: number;
 }
 
 /**
@@ -43,6 +45,8 @@ export function checkVrrpOptions(opts: VrrpOptions): void {
   if (version === 3 && (!Number.isFinite(cs) || Math.abs(cs - Math.round(cs)) > 1e-6 || cs < 1 || cs > 4095)) {
     throw new Error(`ha_vrrp_advert_int ${opts.advertInt} is not valid with VRRP version 3: it must be from 0.01 to 40.95 seconds, in hundredths.`);
   }
+  const hc = opts.healthCheckInterval ?? 0;
+  if (!Number.isInteger(hc) || hc < 0) throw new Error(`ha_vrrp_health_check_interval ${hc} is not valid: it must be a whole number of seconds, 0 or more.`);
   if (version === 3 && opts.auth) throw new Error('ha_vrrp_auth_password is not valid with VRRP version 3, which has no authentication.');
   const pw = opts.auth?.password;
   if (pw !== undefined && (!/^[!#-z|~]+$/.test(pw) || (opts.auth?.type === 'PASS' && pw.length > 8))) {
@@ -59,8 +63,11 @@ export function virtualRoutes(routes: readonly DesiredRoute[]): KeepalivedRoute[
   for (const r of routes) {
     const family = parseIp(r.via)?.version ?? 4;
     const destination = r.dst === 'default' ? (family === 4 ? '0.0.0.0/0' : '::/0') : r.dst;
-    if (r.onlink && r.dev) out.push({ destination: r.via, nexthop: null, dev: r.dev, scope: 'link' });
-    out.push({ destination, nexthop: r.via, ...(r.dev ? { dev: r.dev } : {}) });
+    // The gateway's default route is the one with the gateway leg as device (an extra route to
+    // 0.0.0.0/0 has none): gateway_routes, which the health check pings.
+    const gateway = r.dst === 'default' && !!r.dev;
+    if (r.onlink && r.dev) out.push({ destination: r.via, nexthop: null, dev: r.dev, scope: 'link', ...(gateway ? { gateway } : {}) });
+    out.push({ destination, nexthop: r.via, ...(r.dev ? { dev: r.dev } : {}), ...(gateway ? { gateway } : {}) });
   }
   return out;
 }
@@ -110,6 +117,7 @@ export function makeHaRouter(ns: DesiredNs, routerId: string, vrid: number, haIf
       nopreempt: true,
       advertInt: opts.advertInt,
       ...(opts.version === 3 ? { version: 3 as const } : {}),
+      ...(opts.healthCheckInterval ? { healthCheckInterval: opts.healthCheckInterval } : {}),
       ...(opts.auth ? { auth: opts.auth } : {}),
       trackInterfaces: [haIf],
       vips,
