@@ -21,6 +21,7 @@ import type { Logger } from 'pino';
 import { daemonPid, namespaceInode, readText, removeOthers, replaceIfChanged, stopDaemon } from './daemons.js';
 import { run, runIn } from './exec.js';
 import { assignNsid } from './kernel.js';
+import { Throttle } from '../../util/throttle.js';
 import { checkScriptPath, renderCheckScript, renderKeepalivedConf } from './keepalivedconf.js';
 import { HaAddressMonitor } from './monitor.js';
 import type { VrrpSpec } from './model.js';
@@ -57,9 +58,8 @@ export class KeepalivedRunner {
   private readonly withNsid = new Set<string>();
   /** The routers whose keepalived runs here (what the process monitor watches). */
   private served = new Map<string, KeepalivedSpec>();
-  /** Per router: when its keepalived was last reloaded, and a reload put off by the throttle. */
-  private readonly lastReload = new Map<string, number>();
-  private readonly pendingReload = new Map<string, NodeJS.Timeout>();
+  /** Per router: its keepalived's reloads, throttled. */
+  private readonly reloads = new Map<string, Throttle>();
   private monitorTimer: NodeJS.Timeout | null = null;
   /** reconcile and the process monitor's checks, one at a time (neither starts a keepalived the other is starting). */
   private busy: Promise<unknown> = Promise.resolve();
@@ -102,10 +102,10 @@ export class KeepalivedRunner {
     }
     // Unregistered before they are stopped (ProcessMonitor.unregister's order), so none is respawned.
     this.served = served;
-    for (const [id, t] of this.pendingReload) {
+    for (const [id, t] of this.reloads) {
       if (keep.has(id)) continue;
-      clearTimeout(t);
-      this.pendingReload.delete(id);
+      t.cancel();
+      this.reloads.delete(id);
     }
     await removeOthers(this.dir, keep, (dir) => this.stop(dir));
     this.startMonitor();
@@ -157,28 +157,23 @@ export class KeepalivedRunner {
    */
   private reload(spec: KeepalivedSpec): void {
     const id = spec.vrrp.routerId;
-    if (this.pendingReload.has(id)) return;
-    const threshold = (spec.vrrp.instance.advertInt ?? 2) * THROTTLER_MULTIPLIER * 1000;
-    const hup = () => {
-      this.pendingReload.delete(id);
-      this.lastReload.set(id, Date.now());
+    let throttle = this.reloads.get(id);
+    if (!throttle) {
+      throttle = new Throttle((spec.vrrp.instance.advertInt ?? 2) * THROTTLER_MULTIPLIER * 1000);
+      this.reloads.set(id, throttle);
+    }
+    throttle.call(() => {
       const pid = runningPid(this.routerDir(id));
       if (pid !== null) process.kill(pid, 'SIGHUP');
-    };
-    const wait = (this.lastReload.get(id) ?? 0) + threshold - Date.now();
-    if (wait <= 0) {
-      hup();
-      return;
-    }
-    const t = setTimeout(hup, wait);
-    t.unref();
-    this.pendingReload.set(id, t);
+    });
   }
 
   /**
-   * ProcessMonitor: every `check_child_processes_interval`, each router's keepalived (and its VRRP
-   * child: KeepalivedManager.check_processes) is looked for; one that died is logged as Neutron
-   * logs it and respawned, or the agent exits (`check_child_processes_action`).
+   * ProcessMonitor: every `check_child_processes_interval`, each router's keepalived (its main
+   * process, the ProcessManager registered: keepalived itself restarts a VRRP child that dies) is
+   * looked for; one that died is logged as Neutron logs it and respawned (a VRRP child it left
+   * is killed first, as _get_keepalived_process_callback does), or the agent exits
+   * (`check_child_processes_action`).
    */
   private startMonitor(): void {
     const m = this.monitor;
@@ -190,7 +185,7 @@ export class KeepalivedRunner {
   private async checkChildren(m: ProcessMonitorOptions): Promise<void> {
     for (const [id, spec] of [...this.served]) {
       const dir = this.routerDir(id);
-      if (runningPid(dir) !== null && runningPid(dir, 'vrrp.pid') !== null) continue;
+      if (runningPid(dir) !== null) continue;
       this.log.error({ router: id }, `keepalived for router with uuid ${id} not found. The process should not have died`);
       if (m.action === 'exit') {
         this.log.error('Exiting agent as programmed in check_child_processes_actions');
@@ -198,8 +193,6 @@ export class KeepalivedRunner {
         return;
       }
       this.log.warn({ router: id }, `Respawning keepalived for uuid ${id}`);
-      // The main process may live on without its VRRP child: stopped first, then started again.
-      if (runningPid(dir) !== null) await this.stop(dir);
       try {
         if (this.served.get(id) === spec) await this.serve(spec);
       } catch (e) {
@@ -212,8 +205,8 @@ export class KeepalivedRunner {
   close(): void {
     if (this.monitorTimer) clearInterval(this.monitorTimer);
     this.monitorTimer = null;
-    for (const t of this.pendingReload.values()) clearTimeout(t);
-    this.pendingReload.clear();
+    for (const t of this.reloads.values()) t.cancel();
+    this.reloads.clear();
   }
 
   /**
