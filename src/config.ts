@@ -108,9 +108,19 @@ export interface Config {
    * The L3 agent's VRRP for HA routers where keepalived runs them (`pocketstack agent` on netns):
    * `ha_vrrp_advert_int` (POCKETSTACK_HA_VRRP_ADVERT_INT, 2 s) and, when
    * POCKETSTACK_HA_VRRP_AUTH_PASSWORD is set, `ha_vrrp_auth_type` (POCKETSTACK_HA_VRRP_AUTH_TYPE,
-   * PASS or AH; Neutron's default PASS) with that password.
+   * PASS or AH; Neutron's default PASS) with that password; POCKETSTACK_HA_VRRP_VERSION 3 (an
+   * extension: Neutron runs keepalived's default, 2) for VRRPv3, whose advertisement interval
+   * may be a fraction of a second (hundredths); `ha_vrrp_health_check_interval`
+   * (POCKETSTACK_HA_VRRP_HEALTH_CHECK_INTERVAL, 0: off).
    */
-  haVrrp: { advertInt: number; auth?: { type: 'AH' | 'PASS'; password: string } };
+  /**
+   * The agent's [AGENT] `check_child_processes_interval` (POCKETSTACK_CHECK_CHILD_PROCESSES_INTERVAL,
+   * 60 s, 0: off) and `check_child_processes_action` (POCKETSTACK_CHECK_CHILD_PROCESSES_ACTION,
+   * respawn or exit): how often a `pocketstack agent` looks for its HA routers' keepalived, and
+   * what it does when one died.
+   */
+  checkChildProcesses: { intervalS: number; action: 'respawn' | 'exit' };
+  haVrrp: { advertInt: number; auth?: { type: 'AH' | 'PASS'; password: string }; version?: 2 | 3; healthCheckInterval?: number };
   /**
    * Accepted and ignored (`--run-user-data` of earlier versions): user_data now always runs, as
    * root inside the instance's own namespaces, never on the host.
@@ -233,8 +243,14 @@ export function loadConfig(overrides: Partial<Config> = {}, env: NodeJS.ProcessE
       maxAgentsPerRouter: int(env.POCKETSTACK_MAX_L3_AGENTS_PER_ROUTER, L3_HA_DEFAULTS.maxAgentsPerRouter),
       netCidr: env.POCKETSTACK_L3_HA_NET_CIDR || L3_HA_DEFAULTS.netCidr,
     },
+    checkChildProcesses: {
+      intervalS: int(env.POCKETSTACK_CHECK_CHILD_PROCESSES_INTERVAL, 60),
+      action: env.POCKETSTACK_CHECK_CHILD_PROCESSES_ACTION === 'exit' ? 'exit' : 'respawn',
+    },
     haVrrp: {
-      advertInt: int(env.POCKETSTACK_HA_VRRP_ADVERT_INT, 2),
+      advertInt: env.POCKETSTACK_HA_VRRP_ADVERT_INT ? Number(env.POCKETSTACK_HA_VRRP_ADVERT_INT) : 2,
+      ...(env.POCKETSTACK_HA_VRRP_VERSION ? { version: Number(env.POCKETSTACK_HA_VRRP_VERSION) as 2 | 3 } : {}),
+      ...(env.POCKETSTACK_HA_VRRP_HEALTH_CHECK_INTERVAL ? { healthCheckInterval: Number(env.POCKETSTACK_HA_VRRP_HEALTH_CHECK_INTERVAL) } : {}),
       ...(env.POCKETSTACK_HA_VRRP_AUTH_PASSWORD
         ? { auth: { type: env.POCKETSTACK_HA_VRRP_AUTH_TYPE === 'AH' ? 'AH' : 'PASS', password: env.POCKETSTACK_HA_VRRP_AUTH_PASSWORD } }
         : {}),

@@ -69,6 +69,7 @@ import { ChangeBus, UnitOfWork } from './core/work.js';
 import type { ChannelListener } from './store/db.js';
 import { migrate } from './store/migrate.js';
 import { closeDataDir, privateDir } from './util/private.js';
+import { which } from './util/which.js';
 import { machineTrees } from './dataplane/netns/machines/paths.js';
 
 /** Extensions the Neutron core of this build implements. */
@@ -694,7 +695,14 @@ async function createDataPlane(
     case 'noop':
       return new NoopDataPlane(network, dlog, only ? config.agentHost : null);
     case 'netns':
-      if (only) checkVrrpOptions(config.haVrrp);
+      if (only) {
+        checkVrrpOptions(config.haVrrp);
+        // KeepalivedTrackScript's script pings the gateway with iputils' ping (ping6 for IPv6):
+        // without it every check fails and keepalived puts each master in FAULT.
+        if (config.haVrrp.healthCheckInterval && !which('ping')) {
+          throw new Error('ha_vrrp_health_check_interval needs ping (iputils-ping) for its health check script, and there is none on PATH.');
+        }
+      }
       return NetnsDataPlane.create(
         network,
         {
@@ -705,7 +713,7 @@ async function createDataPlane(
           resyncMs: config.dataplaneResyncMs,
           host: { name: config.agentHost, publicLeg: !only },
           // A host of several runs its HA routers with keepalived; one machine's one L3 agent needs none.
-          ...(only ? { vrrp: config.haVrrp } : {}),
+          ...(only ? { vrrp: config.haVrrp, childProcesses: config.checkChildProcesses } : {}),
           ...(config.tunnelIp ? { tunnel: { ip: config.tunnelIp, underlayNs: config.underlayNetns ?? ROOT_NS } } : {}),
           ...(config.interfaceMappings.size ? { interfaceMappings: { mappings: config.interfaceMappings, home: config.underlayNetns ?? ROOT_NS } } : {}),
         },

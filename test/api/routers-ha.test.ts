@@ -336,6 +336,12 @@ describe('l3-ha', () => {
     expect(await boundTo()).toBe(y);
     expect(await agents.updateHaStates(x, new Map([[r.id, 'standby']]))).toEqual([r.id]);
     expect(await states()).toMatchObject({ [x]: 'standby', [y]: 'active' });
+    // A short-lived MASTER on x (keepalived's transition, taken back): reported at once, the
+    // ports follow x, then go back to y, which still holds the router, when x reports standby.
+    expect(await agents.updateHaStates(x, new Map([[r.id, 'active']]))).toEqual([r.id]);
+    expect(await boundTo()).toBe(x);
+    expect(await agents.updateHaStates(x, new Map([[r.id, 'standby']]))).toEqual([r.id]);
+    expect(await boundTo()).toBe(y);
     // A router this host does not host is ignored.
     const other = (await admin.post('/v2.0/routers', { router: { name: 'legacy-vrrp' } })).body.router;
     expect(await agents.updateHaStates(x, new Map([[other.id, 'active']]))).toEqual([]);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { applyToCache, planIptables, type Tables } from '../../src/dataplane/netns/iptables.js';
-import { parseMonitorLine } from '../../src/dataplane/netns/monitor.js';
+import { parseAddressEvent, parseMonitorLine } from '../../src/dataplane/netns/monitor.js';
 import type { DesiredNs, NatSpec } from '../../src/dataplane/netns/model.js';
 import { parseNatState, planNat, planNatChange, renderNatTable } from '../../src/dataplane/netns/nat.js';
 import { type PeerView, batchFailures, hostConflicts, planNamespace, predictState, withoutOwners } from '../../src/dataplane/netns/plan.js';
@@ -543,5 +543,16 @@ describe('link monitor', () => {
     ).toBe('tap3f2a1b4c-5d');
     expect(parseMonitorLine('[nsid 3]Deleted 12: tap3f2a1b4c-5d@NONE: <BROADCAST,MULTICAST> mtu 1450')).toBe('tap3f2a1b4c-5d');
     expect(parseMonitorLine('2: eth0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500')).toBeNull();
+  });
+
+  it("reads an HA router's address events from `ip -o monitor address all-nsid` by the address's label, not the index's local name", () => {
+    const added = '[nsid 1]3: ifb1    inet 169.254.0.1/24 scope global ha-1234abcd-ef\\       valid_lft forever preferred_lft forever';
+    expect(parseAddressEvent(added)).toEqual({ deleted: false, cidr: '169.254.0.1/24', dev: 'ha-1234abcd-ef' });
+    const gone = '[nsid 1]Deleted 3: ifb1    inet 169.254.0.2/24 scope global secondary ha-1234abcd-ef\\       valid_lft forever preferred_lft forever';
+    expect(parseAddressEvent(gone)).toEqual({ deleted: true, cidr: '169.254.0.2/24', dev: 'ha-1234abcd-ef' });
+    const own = '[nsid 1]3: ifb1    inet 169.254.192.3/18 brd 169.254.255.255 scope global ha-1234abcd-ef\\       valid_lft forever preferred_lft forever';
+    expect(parseAddressEvent(own)?.dev).toBe('ha-1234abcd-ef');
+    expect(parseAddressEvent('[nsid 1]3: ifb1    inet6 fe80::1/64 scope link \\       valid_lft forever preferred_lft forever')).toBeNull();
+    expect(parseAddressEvent('3: eth0    inet 10.0.0.1/24 scope global eth0\\       valid_lft forever')).toBeNull();
   });
 });

@@ -443,10 +443,33 @@ export class Agents {
         await w.trx.updateTable('ha_router_agent_port_bindings').set({ state }).where('port_id', '=', r.port_id).execute();
         w.changed('router', r.router_id, r.project_id, 'status');
         if (state === 'active') await bindRouterPorts(w, r.router_id, host);
+        else await this.handBack(w, r.router_id, host);
         changed.push(r.router_id);
       }
       return changed;
     });
+  }
+
+  /**
+   * A router that turns standby on `host` while its ports are bound there goes to the agent that
+   * holds it active, if a live one does. Agents report a new master at once (Neutron's agent
+   * waits ha_vrrp_advert_int first, in case keepalived takes it back: enqueue_state_change), so a
+   * short-lived MASTER — keepalived makes every backup master when the master leaves with a
+   * priority-0 advertisement, until they settle — must not leave the ports on the host that lost.
+   */
+  private async handBack(w: Work, routerId: string, host: string): Promise<void> {
+    const bindings = await this.haBindings(w, routerId);
+    const holder = bindings.find((b) => b.state === 'active' && b.eligible && b.host !== host);
+    if (!holder) return;
+    const ports = await w.trx
+      .selectFrom('router_ports')
+      .innerJoin('ports', 'ports.id', 'router_ports.port_id')
+      .select('ports.id')
+      .where('router_ports.router_id', '=', routerId)
+      .where('router_ports.port_type', '!=', HA_INTF)
+      .where('ports.binding_host_id', '=', host)
+      .executeTakeFirst();
+    if (ports) await bindRouterPorts(w, routerId, holder.host);
   }
 
   /**

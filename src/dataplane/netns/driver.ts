@@ -60,6 +60,8 @@ export interface NetnsOptions {
    * the L3 agent's `ha_vrrp_advert_int` and VRRP authentication. Absent: `serve`'s one machine.
    */
   vrrp?: VrrpOptions;
+  /** The agent's `check_child_processes_interval` (s, 0: off) and `check_child_processes_action` for keepalived. */
+  childProcesses?: { intervalS: number; action: 'respawn' | 'exit' };
   /**
    * physical_interface_mappings (physnet → interface, `--physical-interface-mappings`) and the
    * namespace holding the interfaces (the underlay's: the host's own, or a lab host's).
@@ -141,7 +143,10 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
   private readonly vrrp: VrrpKernel | undefined;
   private haRouters: KeepalivedSpec[] = [];
   private readonly haReported = new Map<string, VrrpState>();
-  private haPoll: NodeJS.Timeout | null = null;
+  /** The address monitor that hears keepalived's transitions, while HA routers run here. */
+  private haWatch: Closer | null = null;
+  /** A report is queued behind the one running (events of one transition come in a burst). */
+  private haQueued = false;
   private haReporting: Promise<void> = Promise.resolve();
   private stopping = false;
 
@@ -215,7 +220,14 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
       kick: () => dp?.kick('instance'),
       log: log.child({ component: 'machines' }),
     });
-    const vrrp = opts.vrrp ? new KeepalivedRunner(join(opts.dataDir, 'ha_confs'), log.child({ component: 'keepalived' })) : undefined;
+    const cp = opts.childProcesses ?? { intervalS: 60, action: 'respawn' as const };
+    const vrrp = opts.vrrp
+      ? new KeepalivedRunner(join(opts.dataDir, 'ha_confs'), log.child({ component: 'keepalived' }), {
+          ...cp,
+          // ProcessMonitor's exit handler: the agent stops as on SIGTERM.
+          exit: () => process.kill(process.pid, 'SIGTERM'),
+        })
+      : undefined;
     dp = new NetnsDataPlane(control, opts, log, { kernel: linuxKernel, processes, services, overlay: linuxOverlay, ...(vrrp ? { vrrp } : {}) });
     return dp;
   }
@@ -262,8 +274,9 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
     this.monitor = null;
     if (this.linkKick) clearTimeout(this.linkKick);
     if (this.retry) clearTimeout(this.retry);
-    if (this.haPoll) clearInterval(this.haPoll);
-    this.haPoll = null;
+    this.haWatch?.close();
+    this.haWatch = null;
+    this.vrrp?.close();
     await this.reconciler.stop();
     await this.haReporting.catch(() => undefined);
     this.processes.unwatch?.();
@@ -391,13 +404,27 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
   /**
    * The HA routers' states as keepalived decided them, reported when they change (what
    * neutron-keepalived-state-change tells the L3 agent, which tells the server). Read after each
-   * pass and, while HA routers run here, every half advertisement interval: a failover is
-   * reported within that of keepalived's transition, not at the next pass.
+   * pass and, while HA routers run here, whenever an address of a router's `ha-` device comes or
+   * goes (keepalived's transition: the primary VIP), so a failover is reported as keepalived
+   * makes it. Neutron's agent waits `ha_vrrp_advert_int` before reporting a new primary, in case
+   * keepalived takes it back (enqueue_state_change); here it is reported at once, and a router
+   * that turns standby again hands its ports back to the active agent (Agents.updateHaStates).
    */
   private reportHa(): Promise<void> {
     const once = async () => {
+      this.haQueued = false;
       if (!this.vrrp || !this.control.reportHaStates) return;
       const specs = this.haRouters;
+      if (specs.length && !this.haWatch && !this.stopping) {
+        this.haWatch = this.vrrp.watch(() => {
+          if (this.haQueued || this.stopping) return;
+          this.haQueued = true;
+          void this.reportHa().catch((e) => this.log.warn({ err: e }, 'HA state report failed'));
+        });
+      } else if (!specs.length && this.haWatch) {
+        this.haWatch.close();
+        this.haWatch = null;
+      }
       const states = await this.vrrp.states(specs);
       const changed = new Map<string, VrrpState>();
       for (const [id, state] of states) if (this.haReported.get(id) !== state) changed.set(id, state);
@@ -405,14 +432,7 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
       if (changed.size) {
         await this.control.reportHaStates(changed);
         for (const [id, state] of changed) this.haReported.set(id, state);
-      }
-      if (specs.length && !this.haPoll && !this.stopping) {
-        const ms = Math.max(250, ((this.opts.vrrp?.advertInt ?? 2) * 1000) / 2);
-        this.haPoll = setInterval(() => void this.reportHa().catch((e) => this.log.warn({ err: e }, 'HA state report failed')), ms);
-        this.haPoll.unref();
-      } else if (!specs.length && this.haPoll) {
-        clearInterval(this.haPoll);
-        this.haPoll = null;
+        this.log.info({ states: Object.fromEntries(changed) }, 'HA router states reported');
       }
     };
     this.haReporting = this.haReporting.then(once, once);

@@ -14,20 +14,40 @@ import type { Owner } from './owners.js';
 
 /** The L3 agent's `ha_vrrp_advert_int` and `ha_vrrp_auth_type` / `ha_vrrp_auth_password`. */
 export interface VrrpOptions {
-  /** Seconds between VRRP advertisements (Neutron's default 2). */
+  /** Seconds between VRRP advertisements (Neutron's default 2; fractions with VRRPv3 only). */
   advertInt: number;
   auth?: { type: 'AH' | 'PASS'; password: string };
+  /**
+   * The VRRP version keepalived speaks: 2 (Neutron's: it renders none, and keepalived's default
+   * is 2) or 3, an extension of ours (POCKETSTACK_HA_VRRP_VERSION) for sub-second advertisements
+   * — VRRPv3 (RFC 5798) counts the interval in centiseconds, so the master-down interval (3
+   * advertisements plus skew) can be well under Neutron's minimum of 3.8 s.
+   */
+  version?: 2 | 3;
+  /** `ha_vrrp_health_check_interval` (s, Neutron's default 0: no health check). */
+  healthCheckInterval?: number;
 }
 
 /**
  * The agent refuses options keepalived would not take as given: an advertisement interval outside
- * 1..255 s, or a password keepalived.conf cannot carry as one word (it goes into the file, which
- * root's keepalived reads: no spaces, quotes, braces or line breaks), or PASS's longer than its 8.
+ * 1..255 whole seconds (VRRPv2's field) or, with VRRPv3, outside 0.01..40.95 s in centiseconds
+ * (its 12-bit field), authentication with VRRPv3 (RFC 5798 removed it; keepalived ignores it),
+ * or a password keepalived.conf cannot carry as one word (it goes into the file, which root's
+ * keepalived reads: no spaces, quotes, braces or line breaks), or PASS's longer than its 8.
  */
 export function checkVrrpOptions(opts: VrrpOptions): void {
-  if (!Number.isInteger(opts.advertInt) || opts.advertInt < 1 || opts.advertInt > 255) {
+  const version = opts.version ?? 2;
+  if (version !== 2 && version !== 3) throw new Error(`ha_vrrp_version ${version} is not valid: it must be 2 or 3.`);
+  if (version === 2 && (!Number.isInteger(opts.advertInt) || opts.advertInt < 1 || opts.advertInt > 255)) {
     throw new Error(`ha_vrrp_advert_int ${opts.advertInt} is not valid: it must be a whole number of seconds from 1 to 255.`);
   }
+  const cs = opts.advertInt * 100;
+  if (version === 3 && (!Number.isFinite(cs) || Math.abs(cs - Math.round(cs)) > 1e-6 || cs < 1 || cs > 4095)) {
+    throw new Error(`ha_vrrp_advert_int ${opts.advertInt} is not valid with VRRP version 3: it must be from 0.01 to 40.95 seconds, in hundredths.`);
+  }
+  const hc = opts.healthCheckInterval ?? 0;
+  if (!Number.isInteger(hc) || hc < 0) throw new Error(`ha_vrrp_health_check_interval ${hc} is not valid: it must be a whole number of seconds, 0 or more.`);
+  if (version === 3 && opts.auth) throw new Error('ha_vrrp_auth_password is not valid with VRRP version 3, which has no authentication.');
   const pw = opts.auth?.password;
   if (pw !== undefined && (!/^[!#-z|~]+$/.test(pw) || (opts.auth?.type === 'PASS' && pw.length > 8))) {
     throw new Error('ha_vrrp_auth_password is not valid: printable characters without spaces, quotes or braces, at most 8 for PASS.');
@@ -43,8 +63,11 @@ export function virtualRoutes(routes: readonly DesiredRoute[]): KeepalivedRoute[
   for (const r of routes) {
     const family = parseIp(r.via)?.version ?? 4;
     const destination = r.dst === 'default' ? (family === 4 ? '0.0.0.0/0' : '::/0') : r.dst;
-    if (r.onlink && r.dev) out.push({ destination: r.via, nexthop: null, dev: r.dev, scope: 'link' });
-    out.push({ destination, nexthop: r.via, ...(r.dev ? { dev: r.dev } : {}) });
+    // The gateway's default route is the one with the gateway leg as device (an extra route to
+    // 0.0.0.0/0 has none): gateway_routes, which the health check pings.
+    const gateway = r.dst === 'default' && !!r.dev;
+    if (r.onlink && r.dev) out.push({ destination: r.via, nexthop: null, dev: r.dev, scope: 'link', ...(gateway ? { gateway } : {}) });
+    out.push({ destination, nexthop: r.via, ...(r.dev ? { dev: r.dev } : {}), ...(gateway ? { gateway } : {}) });
   }
   return out;
 }
@@ -93,6 +116,8 @@ export function makeHaRouter(ns: DesiredNs, routerId: string, vrid: number, haIf
       haCidrs,
       nopreempt: true,
       advertInt: opts.advertInt,
+      ...(opts.version === 3 ? { version: 3 as const } : {}),
+      ...(opts.healthCheckInterval ? { healthCheckInterval: opts.healthCheckInterval } : {}),
       ...(opts.auth ? { auth: opts.auth } : {}),
       trackInterfaces: [haIf],
       vips,

@@ -34,7 +34,12 @@ export interface KeepalivedRoute {
   nexthop: string | null;
   dev?: string;
   scope?: 'link';
+  /** One of the gateway's routes (KeepalivedInstanceRoutes.gateway_routes): what the health check pings. */
+  gateway?: boolean;
 }
+
+/** keepalived.py's HEALTH_CHECK_NAME. */
+const HEALTH_CHECK_NAME = 'ha_health_check';
 
 export interface KeepalivedInstanceSpec {
   state: 'MASTER' | 'BACKUP';
@@ -45,6 +50,8 @@ export interface KeepalivedInstanceSpec {
   priority?: number;
   /** `ha_vrrp_advert_int` (s). */
   advertInt?: number;
+  /** VRRPv3 (our extension for sub-second advertisements); absent: keepalived's default, VRRPv2, as Neutron runs it. */
+  version?: 3;
   nopreempt?: boolean;
   garpPrimaryDelay?: number;
   mcastSrcIp?: string;
@@ -54,6 +61,8 @@ export interface KeepalivedInstanceSpec {
   vips: KeepalivedVip[];
   /** gateway_routes, extra_routes and extra_subnets, in that order. */
   routes: KeepalivedRoute[];
+  /** `ha_vrrp_health_check_interval` (s) when above 0: the instance's KeepalivedTrackScript. */
+  healthCheckInterval?: number;
 }
 
 /**
@@ -105,9 +114,45 @@ function routeLine(r: KeepalivedRoute, noTrack: boolean): string {
   return `${out} protocol static`;
 }
 
+/** KeepalivedTrackScript._get_script_location: `<conf dir>/ha_check_script_<VRID>.sh`. */
+export function checkScriptPath(confDir: string, vrid: number): string {
+  return `${confDir}/ha_check_script_${vrid}.sh`;
+}
+
+const gatewayRoutes = (i: KeepalivedInstanceSpec) => i.routes.filter((r) => r.gateway);
+
+/**
+ * KeepalivedTrackScript._get_script_str: exit 0 where this router does not hold its first VIP
+ * (a backup is healthy), else ping each gateway route's next hop once (ping6 for IPv6), failing
+ * on the first that does not answer within a second. Null where the instance has no gateway
+ * route (_is_needed: no script is written, and no track_script rendered).
+ */
+export function renderCheckScript(i: KeepalivedInstanceSpec): string | null {
+  const routes = gatewayRoutes(i);
+  if (!i.healthCheckInterval || !routes.length) return null;
+  const first = i.vips[0]?.cidr.split('/')[0];
+  const lines = ['#!/bin/bash -eu', first ? `ip a | grep ${first} || exit 0` : ''];
+  for (const r of routes) if (r.nexthop) lines.push(`${r.nexthop.includes(':') ? 'ping6' : 'ping'} -c 1 -w 1 ${r.nexthop} 1>/dev/null || exit 1`);
+  return lines.join('\n');
+}
+
 /** KeepalivedInstance.build_config. `noTrack`: the keepalived knows `no_track` (2.0.3 and later). */
-function instanceLines(i: KeepalivedInstanceSpec, noTrack: boolean): string[] {
+function instanceLines(i: KeepalivedInstanceSpec, noTrack: boolean, confDir: string): string[] {
+  // KeepalivedTrackScript.build_config_preamble, before the instance whenever health checks are on.
+  const preamble = i.healthCheckInterval
+    ? [
+        '',
+        `vrrp_script ${HEALTH_CHECK_NAME}_${i.vrid} {`,
+        `    script "${checkScriptPath(confDir, i.vrid)}"`,
+        `    interval ${i.healthCheckInterval}`,
+        '    fall 2',
+        '    rise 2',
+        '}',
+        '',
+      ]
+    : [];
   const out = [
+    ...preamble,
     `vrrp_instance VR_${i.vrid} {`,
     `    state ${i.state}`,
     `    interface ${i.interface}`,
@@ -117,6 +162,7 @@ function instanceLines(i: KeepalivedInstanceSpec, noTrack: boolean): string[] {
   ];
   if (i.nopreempt) out.push('    nopreempt');
   if (i.advertInt) out.push(`    advert_int ${i.advertInt}`);
+  if (i.version) out.push(`    version ${i.version}`);
   if (i.auth) out.push('    authentication {', `        auth_type ${i.auth.type}`, `        auth_pass ${i.auth.password}`, '    }');
   if (i.mcastSrcIp) out.push(`    mcast_src_ip ${i.mcastSrcIp}`);
   if (i.trackInterfaces.length) out.push('    track_interface {', ...i.trackInterfaces.map((t) => `        ${t}`), '    }');
@@ -127,13 +173,18 @@ function instanceLines(i: KeepalivedInstanceSpec, noTrack: boolean): string[] {
     out.push('    virtual_ipaddress_excluded {', ...sorted.map((v) => `        ${vipLine(v, noTrack)}`), '    }');
   }
   if (i.routes.length) out.push('    virtual_routes {', ...i.routes.map((r) => `        ${routeLine(r, noTrack)}`), '    }');
+  // KeepalivedTrackScript.build_config: only where there is a gateway route to check.
+  if (i.healthCheckInterval && gatewayRoutes(i).length) out.push('    track_script {', `        ${HEALTH_CHECK_NAME}_${i.vrid}`, '    }');
   out.push('}');
   return out;
 }
 
-/** KeepalivedConf.get_config_str: global_defs, then each instance. */
-export function renderKeepalivedConf(instances: KeepalivedInstanceSpec[], noTrack = true): string {
+/**
+ * KeepalivedConf.get_config_str: global_defs, then each instance. `confDir`: the router's
+ * directory (KeepalivedManager.get_conf_dir), where its health check script is.
+ */
+export function renderKeepalivedConf(instances: KeepalivedInstanceSpec[], noTrack = true, confDir = ''): string {
   const lines = ['global_defs {', '    notification_email_from neutron@openstack.local', '    router_id neutron', '}'];
-  for (const i of instances) lines.push(...instanceLines(i, noTrack));
+  for (const i of instances) lines.push(...instanceLines(i, noTrack, confDir));
   return lines.join('\n');
 }

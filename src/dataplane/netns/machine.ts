@@ -139,6 +139,10 @@ export interface VrrpKernel {
   reconcile(specs: KeepalivedSpec[]): Promise<Map<string, string>>;
   /** Each router's state as its keepalived decided it. */
   states(specs: KeepalivedSpec[]): Promise<Map<string, VrrpState>>;
+  /** Call `onTransition` when a router's keepalived may have changed state (an address event of its `ha-` device). */
+  watch(onTransition: () => void): Closer;
+  /** Stop watching the processes (they outlive the agent). */
+  close(): void;
 }
 
 /** What the netns driver runs against: the kernel, the instances, the network services (fakes in unit tests). */
