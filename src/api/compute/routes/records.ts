@@ -183,7 +183,7 @@ export function recordRoutes(edge: ComputeEdge): void {
   app.delete('/v2.1/servers/:id/migrations/:migration', async (req) => {
     edge.needs(req, '2.24');
     const { id, migration } = edge.params(req);
-    await compute.migrations.abort(edge.caller(req), id, migration);
+    await compute.migrations.abort(edge.caller(req), id, migration, edge.version(req).gte('2.65'));
   });
 
   // ------------------------------------------------------------ simple tenant usage
