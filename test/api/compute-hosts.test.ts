@@ -237,7 +237,8 @@ describe('moving servers between hosts', () => {
     const target = source === 'h1' ? 'h2' : 'h1';
     const manager = tc.cloud.services.computeManager;
     const migrations = async () => (await admin.get(`/v2.1/os-migrations?instance_uuid=${id}`, V96)).body.migrations as Array<Record<string, unknown>>;
-    const actions = async () => ((await admin.get(`/v2.1/servers/${id}/os-instance-actions`, V96)).body.instanceActions as Array<{ action: string }>).map((a) => a.action);
+    const actions = async () =>
+      ((await admin.get(`/v2.1/servers/${id}/os-instance-actions`, V96)).body.instanceActions as Array<{ action: string }>).map((a) => a.action);
     await manager.stop();
     try {
       expect((await act(id, { 'os-migrateLive': { host: target, block_migration: 'auto' } })).status).toBe(202);
@@ -247,7 +248,9 @@ describe('moving servers between hosts', () => {
       expect((await admin.post(`${path}/999/action`, { force_complete: null }, V('2.22'))).body).toEqual({
         badRequest: { code: 400, message: `Migration 999 not found for instance ${id}` },
       });
-      expect((await admin.delete(`${path}/999`, V('2.24'))).body).toEqual({ itemNotFound: { code: 404, message: `Migration 999 not found for instance ${id}` } });
+      expect((await admin.delete(`${path}/999`, V('2.24'))).body).toEqual({
+        itemNotFound: { code: 404, message: `Migration 999 not found for instance ${id}` },
+      });
       // Queued: only running can be forced, and aborted before 2.65 (InvalidMigrationState).
       expect((await admin.post(`${path}/${mid}/action`, { force_complete: null }, V('2.22'))).body.badRequest.message).toBe(
         `Migration ${mid} state of instance ${id} is queued. Cannot force complete while the migration is in this state.`,

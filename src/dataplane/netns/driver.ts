@@ -322,21 +322,28 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
     const existing = await this.kernel.listNamespaces();
     for (const h of leaving) {
       const ns = this.names.instanceNs(h.instanceId);
-      if (!existing.has(ns)) continue;
-      const nics = [...snap.ports, ...(snap.remotePorts ?? [])].filter((p) => p.deviceId === h.instanceId);
-      const owner = ownerKey.instance(h.instanceId);
-      await this.kernel.ipBatch(
-        this.names.switchNs,
-        nics.map((p) => ({ cmd: `link del ${this.names.tap(p.id)}`, owner, tolerant: true })),
-      );
-      this.memory.forget(ns);
+      const limits = { vcpus: h.vcpus, ramMb: h.ramMb };
       let back: () => Promise<void>;
-      try {
-        back = await this.processes.handOver(h.instanceId, ns, h.to, { vcpus: h.vcpus, ramMb: h.ramMb }, h.bootGeneration);
-      } catch (e) {
-        this.log.warn({ instance: h.instanceId, err: e }, 'could not hand the machine over (it stays here; the migration times out)');
-        continue;
-      }
+      if (existing.has(ns)) {
+        const nics = [...snap.ports, ...(snap.remotePorts ?? [])].filter((p) => p.deviceId === h.instanceId);
+        const owner = ownerKey.instance(h.instanceId);
+        await this.kernel.ipBatch(
+          this.names.switchNs,
+          nics.map((p) => ({ cmd: `link del ${this.names.tap(p.id)}`, owner, tolerant: true })),
+        );
+        this.memory.forget(ns);
+        try {
+          back = await this.processes.handOver(h.instanceId, ns, h.to, limits, h.bootGeneration);
+        } catch (e) {
+          this.log.warn({ instance: h.instanceId, err: e }, 'could not hand the machine over (it stays here; the migration times out)');
+          continue;
+        }
+      } else if (existing.has(new Names(h.to.prefix).instanceNs(h.instanceId)) && this.processes.takeBack) {
+        // Moved by this host before it stopped, the switch not recorded (the destination never
+        // takes a machine before it is): record it now, or take the machine back.
+        const takeBack = this.processes.takeBack.bind(this.processes);
+        back = () => takeBack(h.instanceId, ns, h.to, limits, h.bootGeneration - 1);
+      } else continue;
       let done = false;
       try {
         done = await reports.handedOver(h.instanceId, h.migration);

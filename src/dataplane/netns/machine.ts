@@ -112,6 +112,8 @@ export interface InstanceRunner {
     limits: { vcpus: number; ramMb: number },
     bootGeneration: number,
   ): Promise<() => Promise<void>>;
+  /** Take back a machine handed over to `from` before its switch was recorded (see handOver). */
+  takeBack?(id: string, ns: string, from: { prefix: string; dataDir: string }, limits: { vcpus: number; ramMb: number }, bootGeneration: number): Promise<void>;
   /** Remove what is kept for instances not in `keep` (their directories, unused image trees). */
   removeAllBut(keep: ReadonlySet<string>): void;
   /** A machine's root file system (its image with its writes) as a tar stream (createImage). */

@@ -789,10 +789,17 @@ export class MachineRunner implements InstanceRunner {
       if (this.busy.get(id) === p) this.busy.delete(id);
       this.states.delete(id);
     }
-    return async () => {
-      await this.moveMachine(id, there, here, limits, before);
-      this.states.delete(id);
-    };
+    return () => this.takeBack(id, ns, to, limits, before);
+  }
+
+  /**
+   * Take back a machine this host handed over (to `from`) before the switch was recorded: an
+   * abort won, or this agent stopped between the move and the record and the switch was refused.
+   */
+  async takeBack(id: string, ns: string, from: MachineHomeDir, limits: { vcpus: number; ramMb: number }, bootGeneration: number): Promise<void> {
+    const there: Side = { paths: new MachinePaths(from.dataDir, from.prefix), parent: cgroupParentOf(from.prefix), ns: new Names(from.prefix).instanceNs(id) };
+    await this.moveMachine(id, there, { paths: this.paths, parent: this.parent, ns }, limits, bootGeneration);
+    this.states.delete(id);
   }
 
   private async moveMachine(id: string, a: Side, b: Side, limits: { vcpus: number; ramMb: number }, bootGeneration: number): Promise<void> {
