@@ -277,11 +277,27 @@ describe('moving servers between hosts', () => {
       expect((await admin.delete(`${path}/${run}`, V('2.24'))).status).toBe(202);
       expect(await show(id)).toMatchObject({ status: 'ACTIVE', 'OS-EXT-STS:task_state': null, 'OS-EXT-SRV-ATTR:host': source });
       expect((await migrations())[0]).toMatchObject({ id: Number(run), status: 'cancelled' });
+
+      // A handover recorded by the source's agent (handedOver): the server is the destination's in
+      // one transaction, once; an abort is then too late.
+      expect((await act(id, { 'os-migrateLive': { host: target, block_migration: 'auto' } })).status).toBe(202);
+      const [handed] = await migrations();
+      await tc.cloud.services.store.db.updateTable('migrations').set({ status: 'running' }).where('id', '=', Number(handed.id)).execute();
+      expect(await tc.cloud.services.compute.handedOver(id, String(handed.uuid))).toBe(true);
+      expect(await tc.cloud.services.compute.handedOver(id, String(handed.uuid))).toBe(false);
+      expect(await show(id)).toMatchObject({ 'OS-EXT-STS:task_state': 'migrating', 'OS-EXT-SRV-ATTR:host': target });
+      expect((await portsOf(id)).map((p) => [p['binding:host_id'], p['binding:profile']])).toEqual([[target, {}]]);
+      expect((await migrations())[0]).toMatchObject({ status: 'post-migrating' });
+      expect((await admin.get(path, V('2.23'))).body.migrations).toEqual([expect.objectContaining({ status: 'post-migrating' })]);
+      expect((await admin.delete(`${path}/${handed.id}`, V('2.65'))).body.badRequest.message).toBe(
+        `Migration ${handed.id} state of instance ${id} is post-migrating. Cannot abort live migration while the migration is in this state.`,
+      );
     } finally {
       manager.start();
     }
     await settle();
-    expect(await hostOf(id)).toBe(source);
+    expect(await show(id)).toMatchObject({ status: 'ACTIVE', 'OS-EXT-STS:task_state': null, 'OS-EXT-SRV-ATTR:host': target });
+    expect((await migrations())[0]).toMatchObject({ status: 'completed' });
     await del(id);
   });
 
