@@ -1,11 +1,12 @@
 /**
- * A live migration between two simulated hosts (`pocketstack lab`, issue 18) keeps the machine
- * running: both hosts' agents run on this one kernel (they report the same boot id), so host1's
+ * A live migration between simulated hosts (`pocketstack lab`, issue 18) keeps the machine
+ * running: the hosts' agents run on this one kernel (they report the same boot id), so host1's
  * agent hands the running machine to host2's — its processes, memory, namespaces and writes stay
  * what they are, renamed to host2's; its NIC is unplugged from host1's switch and plugged into
- * host2's, its port bound to host2 (l2population moves the forwarding entries). A client on
- * host1's DHCP namespace downloads a rate-limited 24 MiB body from the server's busybox httpd
- * while it moves, and gets every byte; the server is ACTIVE on host2 with the same init process.
+ * host2's, its port bound to host2, and host3's l2population entry for its MAC moves from host1's
+ * tunnel endpoint to host2's. A client on host3 (the network's DHCP namespace there) downloads a
+ * rate-limited 24 MiB body from the server's busybox httpd across VXLAN while it moves, and gets
+ * every byte; the server is ACTIVE on host2 with the same init process.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
@@ -40,7 +41,7 @@ async function initOf(ns: string): Promise<string | null> {
   return null;
 }
 
-describe.skipIf(skip)(`a live migration between two lab hosts keeps the machine running${skip ? ` — skipped: ${skip}` : ''}`, () => {
+describe.skipIf(skip)(`a live migration between lab hosts keeps the machine running${skip ? ` — skipped: ${skip}` : ''}`, () => {
   let stop: (() => Promise<void>) | undefined;
   let server: TestCloud;
   let admin: Client;
@@ -50,7 +51,7 @@ describe.skipIf(skip)(`a live migration between two lab hosts keeps the machine 
   let lab: TestLab;
 
   beforeAll(async () => {
-    ({ lab, stop } = await startTestLab(2, {
+    ({ lab, stop } = await startTestLab(3, {
       name: 'pocketstack_lab_migrate',
       adminUrl: E2E_POSTGRES!,
       agentEnv: { POCKETSTACK_REPORT_INTERVAL: '2', POCKETSTACK_DATAPLANE_RESYNC_MS: '3000' },
@@ -66,10 +67,10 @@ describe.skipIf(skip)(`a live migration between two lab hosts keeps the machine 
   });
 
   it('moves a server from host1 to host2 while a client downloads from it: every byte arrives, the same init runs on host2', async () => {
-    const [h1, h2] = hosts;
+    const [h1, h2, h3] = hosts;
     const net = (await admin.post('/v2.0/networks', { network: { name: 'lab-migrate' } })).body.network;
-    const h1Dhcp = (await admin.get('/v2.0/agents?agent_type=DHCP%20agent&host=host1')).body.agents[0].id;
-    expect((await admin.post(`/v2.0/agents/${h1Dhcp}/dhcp-networks`, { network_id: net.id })).status).toBe(201);
+    const h3Dhcp = (await admin.get('/v2.0/agents?agent_type=DHCP%20agent&host=host3')).body.agents[0].id;
+    expect((await admin.post(`/v2.0/agents/${h3Dhcp}/dhcp-networks`, { network_id: net.id })).status).toBe(201);
     await admin.post('/v2.0/subnets', { subnet: { network_id: net.id, cidr: '10.77.0.0/24', ip_version: 4 } });
 
     const imageRef = (await (await serviceClients(server, 'image')).admin.get('/v2/images')).body.images[0].id;
@@ -111,8 +112,20 @@ describe.skipIf(skip)(`a live migration between two lab hosts keeps the machine 
     };
     expect((await admin.post('/v2.0/security-group-rules', { security_group_rule: rule })).status).toBe(201);
 
-    // The client: host1's DHCP namespace, on the network (after the move, its traffic crosses VXLAN).
-    const client = new Names(h1.prefix).dhcpNs(net.id);
+    // The client: host3's DHCP namespace, on the network: its traffic crosses VXLAN to host1, then host2.
+    const client = new Names(h3.prefix).dhcpNs(net.id);
+    const vni = net['provider:segmentation_id'] as number;
+    const fdbOnHost3 = async () =>
+      (
+        JSON.parse(await sh(['ip', 'netns', 'exec', new Names(h3.prefix).switchNs, 'bridge', '-j', 'fdb', 'show', 'dev', `vxlan-${vni}`])) as Array<{
+          mac: string;
+          dst?: string;
+        }>
+      )
+        .filter((e) => e.mac === port.mac_address && e.dst !== undefined)
+        .map((e) => e.dst);
+    // (the VXLAN device's own entries, l2population's: the bridge's learned ones have no endpoint)
+    expect(await eventually(fdbOnHost3, (d) => d.includes(h1.tunnelIp), 15_000)).toEqual([h1.tunnelIp]);
     const url = `http://${ip}/big`;
     await eventually(
       async () => (await run('ip', ['netns', 'exec', client, 'curl', '-s', '-I', '-m', '2', url], { allowFail: true })).stdout,
@@ -167,6 +180,8 @@ describe.skipIf(skip)(`a live migration between two lab hosts keeps the machine 
     const m = (await nova.get(`/v2.1/os-migrations?instance_uuid=${id}`, { 'openstack-api-version': 'compute 2.96' })).body.migrations[0];
     expect(m).toMatchObject({ migration_type: 'live-migration', status: 'completed', source_compute: 'host1', dest_compute: 'host2' });
     expect((await admin.get(`/v2.0/ports/${port.id}`)).body.port['binding:host_id']).toBe('host2');
+    // host3 now sends the server's frames to host2 (l2population followed the binding).
+    expect(await eventually(fdbOnHost3, (d) => d.length === 1 && d[0] === h2.tunnelIp, 15_000)).toEqual([h2.tunnelIp]);
 
     // The same machine, now host2's: its namespace (same inode) under host2's name, the same init.
     const nsAfter = new Names(h2.prefix).instanceNs(id);
