@@ -53,6 +53,7 @@ import type { MachineSource } from './dataplane/netns/control.js';
 import { NetnsDataPlane } from './dataplane/netns/driver.js';
 import { checkVrrpOptions } from './dataplane/netns/harouter.js';
 import { CIRROS_NAME, buildCirrosImage } from './dataplane/netns/machines/cirros.js';
+import { machineHome } from './dataplane/netns/machines/paths.js';
 import { NoopDataPlane } from './dataplane/noop.js';
 import { LoadBalancerService } from './core/loadbalancer/service.js';
 import { createLbEngine } from './lb/factory.js';
@@ -332,6 +333,7 @@ export class Cloud {
       hostCapacity: config.hostCapacity,
       computeHost: config.localAgent,
       scheduler: config.scheduler,
+      machineHome: config.dataplane === 'netns' ? machineHome(config.dataplanePrefix, config.dataDir) : null,
     });
     const computeManager = new ComputeManager(compute, changes, log.child({ component: 'compute-manager' }), {
       buildTimeoutMs: 300_000,
@@ -622,6 +624,7 @@ export class Cloud {
     this.computeHost = await startComputeHost(network.uow, {
       host: this.config.agentHost,
       capacity: machineCapacity(this.config.dataDir, this.config.hostCapacity),
+      home: this.config.dataplane === 'netns' ? machineHome(this.config.dataplanePrefix, this.config.dataDir) : null,
       onError: (err) => this.log.warn({ err }, 'nova-compute heartbeat failed (the next one tries again)'),
     });
     await dataplane.start();

@@ -30,6 +30,7 @@ import * as m0090 from './migrations/0090_agents_hosts.js';
 import * as m0091 from './migrations/0091_read_order_indexes.js';
 import * as m0110 from './migrations/0110_compute_nodes.js';
 import * as m0120 from './migrations/0120_l3_ha.js';
+import * as m0130 from './migrations/0130_compute_node_kernel.js';
 import * as m0150 from './migrations/0150_build_retries.js';
 
 /** Migrations are listed here in order; each file only ever gains successors, never edits. */
@@ -64,6 +65,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0091_read_order_indexes': m0091,
   '0110_compute_nodes': m0110,
   '0120_l3_ha': m0120,
+  '0130_compute_node_kernel': m0130,
   '0150_build_retries': m0150,
 };
 

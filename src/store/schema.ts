@@ -666,6 +666,11 @@ export interface ComputeNodesTable {
   local_gb: number;
   /** Consecutive failed builds on this node (Nova's stats['failed_builds']; migration 0150). */
   failed_builds: number;
+  /** The kernel its instances run on (/proc/sys/kernel/random/boot_id); null: it runs no machines. */
+  boot_id: string | null;
+  /** Its instance host's data-plane prefix and data directory (where a handed-over machine goes). */
+  instance_prefix: string | null;
+  instance_dir: string | null;
   created_at: string;
   updated_at: string;
 }

@@ -231,6 +231,76 @@ describe('moving servers between hosts', () => {
     await del(id);
   });
 
+  it('aborts and force-completes a live migration in progress as Nova does, with its errors otherwise', async () => {
+    const id = await boot('abortable');
+    const source = await hostOf(id);
+    const target = source === 'h1' ? 'h2' : 'h1';
+    const manager = tc.cloud.services.computeManager;
+    const migrations = async () => (await admin.get(`/v2.1/os-migrations?instance_uuid=${id}`, V96)).body.migrations as Array<Record<string, unknown>>;
+    const actions = async () =>
+      ((await admin.get(`/v2.1/servers/${id}/os-instance-actions`, V96)).body.instanceActions as Array<{ action: string }>).map((a) => a.action);
+    await manager.stop();
+    try {
+      expect((await act(id, { 'os-migrateLive': { host: target, block_migration: 'auto' } })).status).toBe(202);
+      const mid = String((await migrations())[0].id);
+      const path = `/v2.1/servers/${id}/migrations`;
+      // Unknown: 400 for force_complete, 404 for abort (MigrationNotFoundForInstance).
+      expect((await admin.post(`${path}/999/action`, { force_complete: null }, V('2.22'))).body).toEqual({
+        badRequest: { code: 400, message: `Migration 999 not found for instance ${id}` },
+      });
+      expect((await admin.delete(`${path}/999`, V('2.24'))).body).toEqual({
+        itemNotFound: { code: 404, message: `Migration 999 not found for instance ${id}` },
+      });
+      // Queued: only running can be forced, and aborted before 2.65 (InvalidMigrationState).
+      expect((await admin.post(`${path}/${mid}/action`, { force_complete: null }, V('2.22'))).body.badRequest.message).toBe(
+        `Migration ${mid} state of instance ${id} is queued. Cannot force complete while the migration is in this state.`,
+      );
+      expect((await admin.delete(`${path}/${mid}`, V('2.24'))).body.badRequest.message).toBe(
+        `Migration ${mid} state of instance ${id} is queued. Cannot abort live migration while the migration is in this state.`,
+      );
+      // 2.65 aborts it in the queue: the server stays where it runs, its ports no longer migrating.
+      expect((await admin.delete(`${path}/${mid}`, V('2.65'))).status).toBe(202);
+      expect(await show(id)).toMatchObject({ status: 'ACTIVE', 'OS-EXT-STS:task_state': null, 'OS-EXT-SRV-ATTR:host': source });
+      expect((await portsOf(id)).map((p) => [p['binding:host_id'], p['binding:profile']])).toEqual([[source, {}]]);
+      expect((await migrations())[0]).toMatchObject({ id: Number(mid), status: 'cancelled' });
+      expect((await admin.get(path, V('2.23'))).body.migrations).toEqual([]);
+      expect(await actions()).toContain('live_migration_cancel');
+      expect((await admin.delete(`${path}/${mid}`, V('2.65'))).status).toBe(409);
+
+      // Running (a handover under way: the source's agent has not handed the machine over yet).
+      expect((await act(id, { 'os-migrateLive': { host: target, block_migration: 'auto' } })).status).toBe(202);
+      const run = String((await migrations())[0].id);
+      await tc.cloud.services.store.db.updateTable('migrations').set({ status: 'running' }).where('id', '=', Number(run)).execute();
+      expect((await admin.get(path, V('2.23'))).body.migrations).toEqual([expect.objectContaining({ id: Number(run), status: 'running' })]);
+      expect((await admin.post(`${path}/${run}/action`, { force_complete: null }, V('2.22'))).status).toBe(202);
+      expect(await actions()).toContain('live_migration_force_complete');
+      expect((await admin.delete(`${path}/${run}`, V('2.24'))).status).toBe(202);
+      expect(await show(id)).toMatchObject({ status: 'ACTIVE', 'OS-EXT-STS:task_state': null, 'OS-EXT-SRV-ATTR:host': source });
+      expect((await migrations())[0]).toMatchObject({ id: Number(run), status: 'cancelled' });
+
+      // A handover recorded by the source's agent (handedOver): the server is the destination's in
+      // one transaction, once; an abort is then too late.
+      expect((await act(id, { 'os-migrateLive': { host: target, block_migration: 'auto' } })).status).toBe(202);
+      const [handed] = await migrations();
+      await tc.cloud.services.store.db.updateTable('migrations').set({ status: 'running' }).where('id', '=', Number(handed.id)).execute();
+      expect(await tc.cloud.services.compute.handedOver(id, String(handed.uuid))).toBe(true);
+      expect(await tc.cloud.services.compute.handedOver(id, String(handed.uuid))).toBe(false);
+      expect(await show(id)).toMatchObject({ 'OS-EXT-STS:task_state': 'migrating', 'OS-EXT-SRV-ATTR:host': target });
+      expect((await portsOf(id)).map((p) => [p['binding:host_id'], p['binding:profile']])).toEqual([[target, {}]]);
+      expect((await migrations())[0]).toMatchObject({ status: 'post-migrating' });
+      expect((await admin.get(path, V('2.23'))).body.migrations).toEqual([expect.objectContaining({ status: 'post-migrating' })]);
+      expect((await admin.delete(`${path}/${handed.id}`, V('2.65'))).body.badRequest.message).toBe(
+        `Migration ${handed.id} state of instance ${id} is post-migrating. Cannot abort live migration while the migration is in this state.`,
+      );
+    } finally {
+      manager.start();
+    }
+    await settle();
+    expect(await show(id)).toMatchObject({ status: 'ACTIVE', 'OS-EXT-STS:task_state': null, 'OS-EXT-SRV-ATTR:host': target });
+    expect((await migrations())[0]).toMatchObject({ status: 'completed' });
+    await del(id);
+  });
+
   it('evacuates a server off a host that is down, rebuilding it on another', async () => {
     const id = await boot('evacuee');
     const here = await hostOf(id);

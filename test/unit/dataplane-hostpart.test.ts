@@ -150,6 +150,34 @@ describe("one host's part of the cloud", () => {
     expect(d.root.links.map((l) => l.name)).toEqual([names.hostLeg(PUBLIC)]);
   });
 
+  it("a machine being handed over (a live migration on one kernel) is neither host's, and its namespace name is kept free on both", () => {
+    const handover = {
+      instanceId: VM1,
+      migration: 'm-1',
+      source: 'h1',
+      dest: 'h2',
+      to: { prefix: 'l2', dataDir: '/srv/h2' },
+      bootGeneration: 2,
+      vcpus: 1,
+      ramMb: 512,
+    };
+    for (const host of ['h1', 'h2']) {
+      const part = hostPart(cloud({ handovers: [handover] }), host);
+      expect(part.instances?.map((i) => i.id)).not.toContain(VM1);
+      expect(part.ports.map((p) => p.id)).not.toContain(P1);
+      expect(part.handovers).toEqual([handover]);
+      const d = buildDesired(part, names, opts);
+      expect(d.instances.map((i) => i.id)).not.toContain(VM1);
+      // h2 keeps only its own server's namespace (VM2's), h1 none.
+      expect(d.namespaces.filter((n) => n.kind === 'instance').length).toBe(host === 'h1' ? 0 : 1);
+      expect([...(d.reserved ?? [])]).toEqual([names.instanceNs(VM1)]);
+    }
+    // A third host has no part in it.
+    const third = hostPart(cloud({ handovers: [handover] }), 'h3');
+    expect(third.handovers).toEqual([]);
+    expect(buildDesired(third, names, opts).reserved).toBeUndefined();
+  });
+
   it('never reports status on what another host holds', () => {
     for (const [host, mine] of [
       ['h1', [P1]],

@@ -143,6 +143,7 @@ class FakeControl implements ControlPlane {
     reportInstance: async (id: string, report: InstanceReport) => {
       this.reports.push({ id, report });
     },
+    handedOver: async () => false,
   };
 
   constructor(public snap: Snapshot) {}

@@ -15,6 +15,7 @@ import type { Flavor } from './flavors.js';
 import type { InstanceHost } from './host.js';
 import { type Address, type RequestedNetworks, type ServerPort, serverAddresses, serverPorts, serverSecurityGroups } from './network.js';
 import { DEFAULT_AZ, hostZones } from './aggregates.js';
+import type { MachineHome } from './nodes.js';
 import { serviceIsUp } from './services.js';
 import { VM, statusOf } from './states.js';
 
@@ -38,6 +39,8 @@ export interface ComputeOptions {
   computeHost?: boolean;
   /** max_attempts, build_failure_weight_multiplier, consecutive_build_service_disable_threshold (scheduler.ts). */
   scheduler?: SchedulerOptions;
+  /** Where this host's instance host keeps machines and on which kernel (null: it runs none). */
+  machineHome?: MachineHome | null;
 }
 
 /** The flavor a server was booted with (Nova keeps this copy on the instance). */

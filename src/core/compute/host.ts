@@ -19,7 +19,8 @@ import type { Readable } from 'node:stream';
 import type { Q } from '../../store/db.js';
 import { fromJson } from '../../store/db.js';
 import { decodeBase64Lenient } from '../../util/jsonschema.js';
-import { type DesiredPower, VM } from './states.js';
+import { handoverHomes } from './nodes.js';
+import { type DesiredPower, TASK, VM } from './states.js';
 
 export interface InstancePort {
   id: string;
@@ -100,6 +101,68 @@ export interface InstanceReport {
 /** Where an instance host reports (compute): power, reboots carried out, failures to start. */
 export interface InstanceReports {
   reportInstance(id: string, r: InstanceReport): Promise<void>;
+  /**
+   * The source host of a live migration handed the machine over (Handover): the server switches
+   * to the destination in one transaction — true — unless the migration is no longer running (an
+   * abort won): false, and the source takes the machine back.
+   */
+  handedOver(id: string, migration: string): Promise<boolean>;
+}
+
+/**
+ * A live migration in progress between two hosts on one kernel (nodes.ts handoverHomes), while
+ * the source still runs the machine: its agent hands it over, the destination's keeps its name free.
+ */
+export interface Handover {
+  instanceId: string;
+  /** The migration's uuid. */
+  migration: string;
+  source: string;
+  dest: string;
+  /** The destination's instance host: its data-plane prefix and data directory. */
+  to: { prefix: string; dataDir: string };
+  /** The generation the destination adopts it at (the server's reboot_seq once switched). */
+  bootGeneration: number;
+  /** Its flavor's limits, for its control group on the destination. */
+  vcpus: number;
+  ramMb: number;
+}
+
+/** Live migrations being handed over now (status `running`, the server still on its source). */
+export async function readHandovers(db: Q): Promise<Handover[]> {
+  const rows = await db
+    .selectFrom('migrations')
+    .innerJoin('servers', 'servers.id', 'migrations.instance_uuid')
+    .select([
+      'migrations.uuid',
+      'migrations.instance_uuid',
+      'migrations.source_compute',
+      'migrations.dest_compute',
+      'servers.host',
+      'servers.reboot_seq',
+      'servers.flavor',
+    ])
+    .where('migrations.migration_type', '=', 'live-migration')
+    .where('migrations.status', '=', 'running')
+    .where('servers.task_state', '=', TASK.MIGRATING)
+    .execute();
+  const out: Handover[] = [];
+  for (const r of rows) {
+    if (!r.source_compute || !r.dest_compute || r.host !== r.source_compute) continue;
+    const homes = await handoverHomes(db, r.source_compute, r.dest_compute);
+    if (!homes) continue;
+    out.push({
+      instanceId: r.instance_uuid,
+      migration: r.uuid,
+      source: r.source_compute,
+      dest: r.dest_compute,
+      to: { prefix: homes.to.prefix, dataDir: homes.to.dataDir },
+      bootGeneration: r.reboot_seq + 1,
+      vcpus: flavorOf(r.flavor).vcpus,
+      ramMb: flavorOf(r.flavor).ram,
+    });
+  }
+  return out;
 }
 
 /**

@@ -35,6 +35,8 @@ export const ACTION = {
   SHELVE_OFFLOAD: 'shelveOffload',
   UNSHELVE: 'unshelve',
   LIVE_MIGRATION: 'live-migration',
+  LIVE_MIGRATION_CANCEL: 'live_migration_cancel',
+  LIVE_MIGRATION_FORCE_COMPLETE: 'live_migration_force_complete',
   TRIGGER_CRASH_DUMP: 'trigger_crash_dump',
   ATTACH_INTERFACE: 'attach_interface',
   DETACH_INTERFACE: 'detach_interface',

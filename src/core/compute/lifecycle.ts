@@ -14,9 +14,9 @@ import { DEFAULT_AZ, hostZones } from './aggregates.js';
 import { type BuildRequest, type ComputeCore, type Fault, now } from './core.js';
 import type { InstanceReport, InstanceReports } from './host.js';
 import { finishEvent, startEvent } from './instance-actions.js';
-import { type MigrationType, recordMigration, updateMigration } from './migrations.js';
+import { type MigrationType, recordMigration, rollbackLiveMigration, updateMigration } from './migrations.js';
 import { DEVICE_OWNER, allocatePorts, allocationFailure, bindPorts, releasePorts } from './network.js';
-import { computeNodes, recordBuildResult } from './nodes.js';
+import { computeNodes, handoverHomes, recordBuildResult } from './nodes.js';
 import { fits, flavorResources, hostUsage } from './placement.js';
 import { NoValidHost, SCHEDULER_DEFAULTS, type SchedulerOptions, forcedHostOf, scheduleServer, scheduleServerWithAlternates } from './scheduler.js';
 import type { Snapshots } from './snapshots.js';
@@ -758,39 +758,38 @@ export class ServerLifecycle implements InstanceReports {
 
   /**
    * MIGRATING, once the conductor chose the destination (its migration `queued`): the compute
-   * side of a live migration — the server switches to the destination (host, its ports bound
-   * there with migrating_to dropped: post_live_migration_at_destination), and the destination's
-   * agent starts it while the source's lets it go (a new boot generation, so the switch is
-   * complete only when the destination reports it running). Then the migration is `completed`.
+   * side of a live migration (ComputeManager.live_migration, then _post_live_migration).
+   *
+   * Between two hosts whose instance hosts share one kernel (nodes.ts handoverHomes: the lab's
+   * simulated hosts) the running machine is handed over: the migration goes `running` with the
+   * server still on its source, whose agent hands the machine to the destination's and switches
+   * the server there (`handedOver`: host, ports bound, migrating_to dropped —
+   * post_live_migration_at_destination —, migration `post-migrating`); it is `completed` once the
+   * destination reports the machine it adopted. Its processes, memory and disk never stop.
+   *
+   * Otherwise (different kernels, or no instance host) the server switches to the destination at
+   * once (migration `running`) and the destination's agent starts it again from its image while
+   * the source's lets it go (a new boot generation): `completed` when the destination reports it
+   * running. Memory is not copied between machines.
    */
   private async liveMigration(s: ServersTable, stuck: boolean): Promise<void> {
     const from = { vm: s.vm_state, task: s.task_state };
-    const m = await this.store.db
-      .selectFrom('migrations')
-      .selectAll()
-      .where('instance_uuid', '=', s.id)
-      .where('migration_type', '=', 'live-migration')
-      .orderBy('id', 'desc')
-      .executeTakeFirst();
+    const m = await this.liveMigrationOf(s.id);
     if (!m?.dest_compute) return;
     const dest = m.dest_compute;
-    if (m.status === 'queued') {
-      await this.transition(
-        s.id,
-        from,
-        { host: dest, reboot_seq: s.reboot_seq + 1 },
-        {
-          also: async (w) => {
-            await this.moveTo(w, s, dest, `req-live-migration-${s.id}`);
-            await updateMigration(w, s.id, ['live-migration'], 'running');
-          },
+    const handover = this.managed ? await handoverHomes(this.store.db, m.source_compute, dest) : null;
+    if (m.status === 'queued' || m.status === 'preparing') {
+      await this.transition(s.id, from, handover ? {} : { host: dest, reboot_seq: s.reboot_seq + 1 }, {
+        also: async (w) => {
+          if (!handover) await this.moveTo(w, s, dest, `req-live-migration-${s.id}`);
+          await updateMigration(w, s.id, ['live-migration'], 'running');
         },
-      );
+      });
       return;
     }
-    if (m.status !== 'running') return;
     const power = s.vm_state === VM.PAUSED ? POWER.PAUSED : POWER.RUNNING;
-    if (!this.managed || (s.reboot_done_seq >= s.reboot_seq && s.power_state === power)) {
+    const landed = s.host === dest && (!this.managed || (s.reboot_done_seq >= s.reboot_seq && s.power_state === power));
+    if ((m.status === 'running' || m.status === 'post-migrating') && landed) {
       await this.transition(
         s.id,
         from,
@@ -802,12 +801,55 @@ export class ServerLifecycle implements InstanceReports {
           },
         },
       );
+    } else if (stuck && m.status === 'running' && s.host !== dest) {
+      // The source never handed it over: it keeps running there (_rollback_live_migration).
+      await this.rollbackLiveMigration(s, 'error', `Timed out waiting for ${m.source_compute ?? 'the source'} to hand the instance over to ${dest}`);
     } else if (stuck) {
       await this.core.uow.run(async (w) => {
         await updateMigration(w, s.id, ['live-migration'], 'failed');
       });
       await this.fail(s.id, `Timed out waiting for the instance to start on ${dest}`, undefined, { event: 'compute_live_migration' });
     }
+  }
+
+  private liveMigrationOf(id: string) {
+    return this.store.db
+      .selectFrom('migrations')
+      .selectAll()
+      .where('instance_uuid', '=', id)
+      .where('migration_type', '=', 'live-migration')
+      .orderBy('id', 'desc')
+      .executeTakeFirst();
+  }
+
+  /** _rollback_live_migration after a failure: the server stays on its source (migrations.ts). */
+  private async rollbackLiveMigration(s: ServersTable, status: 'error', message: string): Promise<boolean> {
+    return this.core.uow.run((w) => rollbackLiveMigration(w, this.core.network.within(w), s.id, status, message));
+  }
+
+  /**
+   * The source's agent handed the machine over (host.ts Handover): the server is the
+   * destination's from this transaction on — its host and zone, its ports bound there with
+   * migrating_to dropped, a boot generation the destination adopts the machine at —, the
+   * migration `post-migrating`. Refused (false) unless the migration is still `running` with the
+   * server on its source: an abort that committed first wins, and the source takes it back.
+   */
+  async handedOver(id: string, migration: string): Promise<boolean> {
+    return this.core.uow.run(async (w) => {
+      const m = await w.trx.selectFrom('migrations').selectAll().where('uuid', '=', migration).executeTakeFirst();
+      const s = await w.trx.selectFrom('servers').selectAll().where('id', '=', id).executeTakeFirst();
+      if (!m || !s || m.instance_uuid !== id || m.migration_type !== 'live-migration' || m.status !== 'running' || !m.dest_compute) return false;
+      if (s.task_state !== TASK.MIGRATING || s.host !== m.source_compute) return false;
+      await w.trx
+        .updateTable('servers')
+        .set({ host: m.dest_compute, reboot_seq: s.reboot_seq + 1, updated_at: now() })
+        .where('id', '=', id)
+        .execute();
+      await this.moveTo(w, s, m.dest_compute, `req-live-migration-${id}`);
+      await w.trx.updateTable('migrations').set({ status: 'post-migrating', updated_at: now() }).where('id', '=', m.id).execute();
+      w.changed('server', id, s.project_id, 'update');
+      return true;
+    });
   }
 
   // ------------------------------------------------------------ shelving

@@ -1,8 +1,8 @@
 /**
  * Migration records (nova.objects.Migration): one per resize, cold or live migration and
  * evacuation, with its status as the conductor and compute manager move it along, and the APIs
- * that read them (os-migrations for admins; /servers/{id}/migrations for in-progress live
- * migrations, which never stay in progress here: with one host they fail at once).
+ * that read them (os-migrations for admins; /servers/{id}/migrations for live migrations in
+ * progress, with force_complete and abort).
  */
 import { createHash } from 'node:crypto';
 import type { MigrationsTable, ServersTable } from '../../store/schema.js';
@@ -10,9 +10,14 @@ import { uuid } from '../../util/ids.js';
 import type { RequestContext } from '../context.js';
 import type { Work } from '../work.js';
 import { type ComputeCore, now } from './core.js';
+import type { NetworkOps } from '../network/service.js';
+import { systemContext } from '../context.js';
 import { invalidState, novaBadRequest, novaNotFound } from './errors.js';
+import { ACTION, finishEvent, recordAction } from './instance-actions.js';
+import { bindPorts } from './network.js';
 import { adminOnly } from './policy.js';
 import { TASK } from './states.js';
+import type { Fault } from './core.js';
 
 export type MigrationType = 'migration' | 'resize' | 'live-migration' | 'evacuation';
 
@@ -148,18 +153,96 @@ export class Migrations {
     return m;
   }
 
-  /** force_complete (2.22) and DELETE (abort, 2.24): the server is never migrating long enough. */
-  async forceComplete(ctx: RequestContext, serverId: string, _id: string): Promise<void> {
+  /** A live migration of the server by its id (Migration.get_by_id_and_instance). */
+  private async liveOf(serverId: string, id: string): Promise<MigrationsTable | undefined> {
+    if (!/^\d{1,9}$/.test(id)) return undefined;
+    return this.core.store.db.selectFrom('migrations').selectAll().where('id', '=', Number(id)).where('instance_uuid', '=', serverId).executeTakeFirst();
+  }
+
+  /**
+   * force_complete (2.22): accepted while the live migration is `running`, as Nova does, and
+   * recorded (action live_migration_force_complete, event compute_live_migration_force_complete).
+   * There is nothing to hurry: libvirt pauses the guest so that its last memory pages converge,
+   * and a handover (lifecycle.ts) freezes the machine for its switch anyway, copying nothing.
+   */
+  async forceComplete(ctx: RequestContext, serverId: string, id: string): Promise<void> {
     const row = await this.core.row(ctx, serverId);
     this.core.checkLocked(ctx, row);
     this.core.checkState(row, 'force_complete', { vm: ['active'], task: [TASK.MIGRATING] });
-    throw novaBadRequest(`Migration not found for instance ${serverId} with status running.`);
+    const m = await this.liveOf(serverId, id);
+    if (!m) throw novaBadRequest(`Migration ${id} not found for instance ${serverId}`);
+    if (m.status !== 'running') throw novaBadRequest(invalidMigrationState(id, serverId, m.status, 'force complete'));
+    await this.core.uow.run(async (w) => {
+      await recordAction(w, ctx, row, ACTION.LIVE_MIGRATION_FORCE_COMPLETE, { name: 'compute_live_migration_force_complete', host: row.host });
+      await finishEvent(w, serverId, 'compute_live_migration_force_complete');
+    }, ctx);
   }
 
-  async abort(ctx: RequestContext, serverId: string, id: string): Promise<void> {
+  /**
+   * DELETE (abort, 2.24): a live migration `running` (2.65: also `queued` or `preparing`) is
+   * cancelled (live_migration_abort → _rollback_live_migration): the server stays on its source,
+   * ACTIVE, its ports no longer migrating, the migration `cancelled`. Once the server is on its
+   * destination (the handover committed, or a restart there begun) it is too late, as an abort
+   * in libvirt's post-copy phase is: the abort's event ends in Error and the migration goes on.
+   */
+  async abort(ctx: RequestContext, serverId: string, id: string, inQueue: boolean): Promise<void> {
     const row = await this.core.row(ctx, serverId);
     this.core.checkLocked(ctx, row);
     if (row.task_state !== TASK.MIGRATING) throw invalidState(serverId, 'abort live migration', 'task_state', row.task_state);
-    throw novaNotFound(`Migration ${id} for instance ${serverId} could not be found.`);
+    const m = await this.liveOf(serverId, id);
+    if (!m) throw novaNotFound(`Migration ${id} not found for instance ${serverId}`);
+    const allowed = inQueue ? ['running', 'queued', 'preparing'] : ['running'];
+    if (!allowed.includes(m.status)) throw novaBadRequest(invalidMigrationState(id, serverId, m.status, 'abort live migration'));
+    await this.core.uow.run(async (w) => {
+      await recordAction(w, ctx, row, ACTION.LIVE_MIGRATION_CANCEL, { name: 'compute_live_migration_abort', host: row.host });
+      const done = await rollbackLiveMigration(w, this.core.network.within(w), serverId, 'cancelled', null);
+      await finishEvent(
+        w,
+        serverId,
+        'compute_live_migration_abort',
+        done ? undefined : { message: `Live migration ${id} can no longer be aborted: the instance already runs on ${m.dest_compute ?? 'its destination'}` },
+      );
+    }, ctx);
   }
+}
+
+/** Nova's InvalidMigrationState message. */
+function invalidMigrationState(id: string, serverId: string, state: string, method: string): string {
+  return `Migration ${id} state of instance ${serverId} is ${state}. Cannot ${method} while the migration is in this state.`;
+}
+
+/**
+ * _rollback_live_migration: a live migration that did not happen leaves the server on its
+ * source, with no task (ACTIVE or PAUSED as it was), its ports bound there and no longer
+ * `migrating_to`, the migration `cancelled` (an abort) or `error`, the live migration's event
+ * finished (in Error with `message`). Only while the server is still on its source and the
+ * migration has not switched it: false otherwise.
+ */
+export async function rollbackLiveMigration(
+  w: Work,
+  net: NetworkOps,
+  serverId: string,
+  status: 'cancelled' | 'error',
+  message: string | null,
+): Promise<boolean> {
+  const cur = await w.trx.selectFrom('servers').selectAll().where('id', '=', serverId).executeTakeFirst();
+  const m = await w.trx
+    .selectFrom('migrations')
+    .selectAll()
+    .where('instance_uuid', '=', serverId)
+    .where('migration_type', '=', 'live-migration')
+    .orderBy('id', 'desc')
+    .executeTakeFirst();
+  if (!cur || !m || cur.task_state !== TASK.MIGRATING || cur.host !== m.source_compute || !['queued', 'preparing', 'running'].includes(m.status)) return false;
+  await bindPorts(w, net, serverId, cur.host, systemContext(`req-live-migration-rollback-${serverId}`));
+  const set: Partial<ServersTable> = { task_state: null, updated_at: now() };
+  if (message) {
+    const fault: Fault = { code: 500, message, details: message, created: now().replace(/\.\d+Z$/, 'Z') };
+    set.fault = JSON.stringify(fault);
+  }
+  await w.trx.updateTable('servers').set(set).where('id', '=', serverId).execute();
+  await updateMigration(w, serverId, ['live-migration'], status);
+  await finishEvent(w, serverId, 'compute_live_migration', message ? { message } : undefined);
+  w.changed('server', serverId, cur.project_id, 'update');
+  return true;
 }

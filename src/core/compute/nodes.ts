@@ -24,6 +24,17 @@ export interface HostCapacity {
   diskGb: number;
 }
 
+/**
+ * Where a host's instance host keeps its machines, and on which kernel (its boot id): two hosts
+ * whose agents run on the same kernel (the lab's simulated hosts) can hand a running machine
+ * over in a live migration instead of restarting it (lifecycle.ts).
+ */
+export interface MachineHome {
+  bootId: string;
+  prefix: string;
+  dataDir: string;
+}
+
 /** The libvirt driver's prefix for a disable it did itself (and may undo). */
 const AUTO_DISABLED = 'AUTO: ';
 
@@ -47,18 +58,35 @@ export function machineCapacity(instancesDir: string, override: Partial<HostCapa
 }
 
 /**
- * The resource tracker's report at start: the node of `host` with this capacity. Its stats begin
- * anew, as a restarted nova-compute's resource tracker keeps them in memory: the count of failed
- * builds starts again from 0.
+ * The resource tracker's report at start: the node of `host` with this capacity (and where its
+ * machines run, `home`). Its stats begin anew, as a restarted nova-compute's resource tracker
+ * keeps them in memory: the count of failed builds starts again from 0.
  */
-export async function reportComputeNode(q: Q, host: string, c: HostCapacity): Promise<void> {
+export async function reportComputeNode(q: Q, host: string, c: HostCapacity, home: MachineHome | null = null): Promise<void> {
   const t = now();
-  const row: ComputeNodesTable = { host, vcpus: c.vcpus, memory_mb: c.memoryMb, local_gb: c.diskGb, failed_builds: 0, created_at: t, updated_at: t };
+  const where = { boot_id: home?.bootId ?? null, instance_prefix: home?.prefix ?? null, instance_dir: home?.dataDir ?? null };
+  const row: ComputeNodesTable = {
+    host,
+    vcpus: c.vcpus,
+    memory_mb: c.memoryMb,
+    local_gb: c.diskGb,
+    failed_builds: 0,
+    ...where,
+    created_at: t,
+    updated_at: t,
+  };
   await q
     .insertInto('compute_nodes')
     .values(row)
-    .onConflict((oc) => oc.column('host').doUpdateSet({ vcpus: row.vcpus, memory_mb: row.memory_mb, local_gb: row.local_gb, failed_builds: 0, updated_at: t }))
+    .onConflict((oc) =>
+      oc.column('host').doUpdateSet({ vcpus: row.vcpus, memory_mb: row.memory_mb, local_gb: row.local_gb, failed_builds: 0, ...where, updated_at: t }),
+    )
     .execute();
+}
+
+/** A compute node's machine home, when it reports one. */
+export function nodeHome(n: ComputeNodesTable | undefined): MachineHome | null {
+  return n?.boot_id && n.instance_prefix && n.instance_dir ? { bootId: n.boot_id, prefix: n.instance_prefix, dataDir: n.instance_dir } : null;
 }
 
 /**
@@ -85,6 +113,20 @@ export async function computeNodes(q: Q): Promise<Map<string, ComputeNodesTable>
   return new Map(rows.map((r) => [r.host, r]));
 }
 
+/**
+ * Whether a live migration from `source` to `dest` hands the running machine over (both hosts'
+ * instance hosts on one kernel, with homes of their own) instead of restarting it on the
+ * destination: the homes of both, or null.
+ */
+export async function handoverHomes(q: Q, source: string | null, dest: string | null): Promise<{ from: MachineHome; to: MachineHome } | null> {
+  if (!source || !dest || source === dest) return null;
+  const nodes = await computeNodes(q);
+  const from = nodeHome(nodes.get(source));
+  const to = nodeHome(nodes.get(dest));
+  if (!from || !to || from.bootId !== to.bootId || from.prefix === to.prefix) return null;
+  return { from, to };
+}
+
 /** A running nova-compute host: stop() ends its heartbeat. */
 export interface ComputeHost {
   readonly host: string;
@@ -97,14 +139,14 @@ export interface ComputeHost {
  */
 export async function startComputeHost(
   uow: UnitOfWork,
-  o: { host: string; capacity: HostCapacity; reportIntervalS?: number; onError?: (err: unknown) => void },
+  o: { host: string; capacity: HostCapacity; home?: MachineHome | null; reportIntervalS?: number; onError?: (err: unknown) => void },
 ): Promise<ComputeHost> {
   await uow.run(async ({ trx }) => {
     const svc = await ensureService(trx, o.host, 'nova-compute');
     if (svc.disabled && svc.disabled_reason?.startsWith(AUTO_DISABLED)) {
       await trx.updateTable('compute_services').set({ disabled: 0, disabled_reason: null, updated_at: now() }).where('id', '=', svc.id).execute();
     }
-    await reportComputeNode(trx, o.host, o.capacity);
+    await reportComputeNode(trx, o.host, o.capacity, o.home ?? null);
     await reportServiceState(trx, o.host, 'nova-compute');
   });
   const timer = setInterval(

@@ -127,11 +127,18 @@ export class ComputeService implements InstanceReports {
       return;
     }
     await this.services.register();
-    await this.core.uow.run(({ trx }) => reportComputeNode(trx, this.hostname, machineCapacity(this.core.opts.dataDir, this.core.opts.hostCapacity)));
+    await this.core.uow.run(({ trx }) =>
+      reportComputeNode(trx, this.hostname, machineCapacity(this.core.opts.dataDir, this.core.opts.hostCapacity), this.core.opts.machineHome ?? null),
+    );
   }
 
   /** An instance host's report (InstanceReports, the data plane's seam). */
   reportInstance(id: string, r: InstanceReport): Promise<void> {
     return this.lifecycle.reportInstance(id, r);
+  }
+
+  /** The source of a live migration handed the machine over (InstanceReports). */
+  handedOver(id: string, migration: string): Promise<boolean> {
+    return this.lifecycle.handedOver(id, migration);
   }
 }

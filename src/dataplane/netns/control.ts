@@ -1,4 +1,4 @@
-import { type InstanceReports, readInstanceSpecs } from '../../core/compute/host.js';
+import { type InstanceReports, readHandovers, readInstanceSpecs } from '../../core/compute/host.js';
 import type { BootFiles, GuestMetadata } from '../../core/compute/guest/service.js';
 import { fileURLToPath } from 'node:url';
 import type { NetworkService } from '../../core/network/service.js';
@@ -68,6 +68,7 @@ export function storeControlPlane(
       const snap = await loadSnapshot(network.store);
       if (machines) {
         const specs = await readInstanceSpecs(network.store.db);
+        snap.handovers = await readHandovers(network.store.db);
         const images = await imageRefs(network, [...new Set(specs.flatMap((s) => (s.rescueImageId ? [s.imageId, s.rescueImageId] : [s.imageId])))]);
         snap.instances = specs.map((i) => ({
           id: i.id,

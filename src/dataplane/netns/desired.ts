@@ -420,6 +420,7 @@ export function buildDesired(s: Snapshot, names: Names, opts: BuildOptions): Des
 
   const overlay = opts.overlay ? desiredOverlay(s, sw, names, opts.overlay.host, opts.overlay.tunnel) : undefined;
   return {
+    ...(s.handovers?.length ? { reserved: new Set(s.handovers.map((h) => names.instanceNs(h.instanceId))) } : {}),
     root,
     switch: sw,
     namespaces,

@@ -21,6 +21,7 @@ import { runDirOf } from './machines/paths.js';
 import { MetadataProxies } from './metadata/proxies.js';
 import { PassMemory } from './memory.js';
 import { ROOT_NS, type Snapshot } from './model.js';
+import { ownerKey } from './owners.js';
 import { Names } from './names.js';
 import type { TunnelConfig } from './overlay.js';
 import { Pass } from './pass.js';
@@ -319,6 +320,62 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
     });
   }
 
+  /**
+   * Live migrations leaving this host for another on this kernel (Snapshot.handovers, source =
+   * this host): each machine is unplugged (its NICs' switch ends deleted, which takes the NICs
+   * inside along), handed to the destination's instance host (runner.handOver), then compute is
+   * told (handedOver), which switches the server in one transaction — the destination's agent
+   * plugs its NICs in and adopts it from then on. An abort that committed first wins: the
+   * machine comes back and this host's next pass plugs it in again.
+   */
+  private async handOver(snap: Snapshot): Promise<void> {
+    const reports = this.control.instances;
+    const leaving = (snap.handovers ?? []).filter((h) => h.source === this.hostname);
+    if (!reports || !leaving.length || !this.processes.handOver) return;
+    const existing = await this.kernel.listNamespaces();
+    for (const h of leaving) {
+      const ns = this.names.instanceNs(h.instanceId);
+      const limits = { vcpus: h.vcpus, ramMb: h.ramMb };
+      let back: () => Promise<void>;
+      if (existing.has(ns)) {
+        const nics = [...snap.ports, ...(snap.remotePorts ?? [])].filter((p) => p.deviceId === h.instanceId);
+        const owner = ownerKey.instance(h.instanceId);
+        await this.kernel.ipBatch(
+          this.names.switchNs,
+          nics.map((p) => ({ cmd: `link del ${this.names.tap(p.id)}`, owner, tolerant: true })),
+        );
+        this.memory.forget(ns);
+        try {
+          back = await this.processes.handOver(h.instanceId, ns, h.to, limits, h.bootGeneration);
+        } catch (e) {
+          this.log.warn({ instance: h.instanceId, err: e }, 'could not hand the machine over (it stays here; the migration times out)');
+          continue;
+        }
+      } else if (existing.has(new Names(h.to.prefix).instanceNs(h.instanceId)) && this.processes.takeBack) {
+        // Moved by this host before it stopped, the switch not recorded (the destination never
+        // takes a machine before it is): record it now, or take the machine back.
+        const takeBack = this.processes.takeBack.bind(this.processes);
+        back = () => takeBack(h.instanceId, ns, h.to, limits, h.bootGeneration - 1);
+      } else continue;
+      let done = false;
+      try {
+        done = await reports.handedOver(h.instanceId, h.migration);
+      } catch (e) {
+        this.log.warn({ instance: h.instanceId, err: e }, 'could not record the handover');
+      }
+      if (done) {
+        this.log.info({ instance: h.instanceId, to: h.dest }, 'machine handed over (live migration)');
+        continue;
+      }
+      try {
+        await back();
+        this.log.info({ instance: h.instanceId }, 'handover not recorded (the migration was aborted): the machine is back');
+      } catch (e) {
+        this.log.error({ instance: h.instanceId, err: e }, 'could not take a machine back after its handover was refused');
+      }
+    }
+  }
+
   /** Link events of our namespaces, once the switch exists (one made by an earlier run may have no id yet). */
   private async monitorLinks(existing: Map<string, number>): Promise<void> {
     const sw = this.names.switchNs;
@@ -338,6 +395,7 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
       await this.control.syncDhcpPorts();
     }
     const snap = await this.snapshot();
+    await this.handOver(snap);
     const waiting = this.holdBack(snap);
     const tunnel = this.opts.tunnel;
     const desired = buildDesired(snap, this.names, {
@@ -385,7 +443,10 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
     await this.writeStatus(snap, p);
     await this.reportHa();
     await this.reportInstances(p, waiting);
-    if (full && this.control.instances) this.processes.removeAllBut(new Set([...desired.instances.map((i) => i.id), ...waiting.keys()]));
+    if (full && this.control.instances) {
+      const moving = (snap.handovers ?? []).map((h) => h.instanceId);
+      this.processes.removeAllBut(new Set([...desired.instances.map((i) => i.id), ...waiting.keys(), ...moving]));
+    }
     if (full) this.lastFull = Date.now();
     timer.mark('status');
     this.lastPass = {

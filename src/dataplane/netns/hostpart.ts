@@ -22,7 +22,11 @@ export function hostPart(s: Snapshot, host: string, keepPhysnet?: string): Snaps
   const on = (hosts: string[] | undefined) => hosts?.includes(host) ?? false;
   const routers = s.routers.filter((r) => on(s.placement?.l3.get(r.id)));
   const routerIds = new Set(routers.map((r) => r.id));
-  const instances: InstanceRec[] | null = s.instances ? s.instances.filter((i) => i.host === host) : null;
+  // A machine being handed over is neither host's until the handover commits (its source's agent
+  // hands it over before its pass; its NICs are plugged in by the destination's afterwards).
+  const handovers = (s.handovers ?? []).filter((h) => h.source === host || h.dest === host);
+  const moving = new Set(handovers.map((h) => h.instanceId));
+  const instances: InstanceRec[] | null = s.instances ? s.instances.filter((i) => i.host === host && !moving.has(i.id)) : null;
   const instanceIds = new Set(instances?.map((i) => i.id) ?? []);
 
   // A trunk runs with its parent port: its subports are wired (and bound) on the parent's host.
@@ -59,5 +63,6 @@ export function hostPart(s: Snapshot, host: string, keepPhysnet?: string): Snaps
     floatingIps: s.floatingIps.filter((f) => f.routerId === null || routerIds.has(f.routerId)),
     trunks,
     instances,
+    handovers,
   };
 }

@@ -100,6 +100,20 @@ export interface InstanceRunner {
   replugged(spec: InstanceSpec): void;
   /** What a machine does now; null before its first boot (and for bare namespaces). */
   power(spec: InstanceSpec): InstancePower | null;
+  /**
+   * Hand a running machine to another host's instance host on this kernel (a live migration):
+   * its processes and namespaces stay, renamed to the destination's; resolves to what takes it
+   * back. Absent where machines cannot move.
+   */
+  handOver?(
+    id: string,
+    ns: string,
+    to: { prefix: string; dataDir: string },
+    limits: { vcpus: number; ramMb: number },
+    bootGeneration: number,
+  ): Promise<() => Promise<void>>;
+  /** Take back a machine handed over to `from` before its switch was recorded (see handOver). */
+  takeBack?(id: string, ns: string, from: { prefix: string; dataDir: string }, limits: { vcpus: number; ramMb: number }, bootGeneration: number): Promise<void>;
   /** Remove what is kept for instances not in `keep` (their directories, unused image trees). */
   removeAllBut(keep: ReadonlySet<string>): void;
   /** A machine's root file system (its image with its writes) as a tar stream (createImage). */

@@ -7,6 +7,7 @@
 import type { KeepalivedInstanceSpec } from './keepalivedconf.js';
 import type { DhcpNetwork } from './dhcp/dnsmasq.js';
 import type { Owner } from './owners.js';
+import type { Handover } from '../../core/compute/host.js';
 
 // ------------------------------------------------------------------ the store, as read
 
@@ -215,6 +216,12 @@ export interface Snapshot {
   floatingIps: FloatingIpRec[];
   /** Compute's servers; null when this build has no compute tables (then: ports grouped by device). */
   instances: InstanceRec[] | null;
+  /**
+   * Live migrations handing a running machine from one host to another on this kernel
+   * (core/compute/host.ts Handover): the source's agent hands it over; neither host's pass builds
+   * or removes the machine meanwhile.
+   */
+  handovers?: Handover[];
   /** QoS policies' enforceable rules, by policy id. */
   qosPolicies?: Map<string, QosRuleRec[]>;
   portForwardings?: PortForwardingRec[];
@@ -495,6 +502,8 @@ export interface MetadataProxySpec {
 }
 
 export interface Desired {
+  /** Namespaces of machines being handed over (Snapshot.handovers): neither built nor removed. */
+  reserved?: Set<string>;
   root: DesiredNs;
   switch: DesiredNs;
   /** Instances, routers, load balancers and DHCP servers. */

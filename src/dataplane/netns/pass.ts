@@ -165,7 +165,8 @@ export class Pass {
   /** Namespaces of ours nobody wants any more: their processes are killed (machines torn down), then they go. */
   private async removeUnwanted(): Promise<void> {
     const { kernel, memory, names, log, processes } = this.deps;
-    const doomed = [...this.existing.keys()].filter((n) => names.ownsNamespace(n) && !this.byName.has(n));
+    const reserved = this.desired.reserved;
+    const doomed = [...this.existing.keys()].filter((n) => names.ownsNamespace(n) && !this.byName.has(n) && !reserved?.has(n));
     for (const n of doomed) memory.forget(n);
     await mapLimit(doomed, 4, async (n) => {
       if (names.isInstanceNs(n)) {

@@ -173,17 +173,20 @@ export function recordRoutes(edge: ComputeEdge): void {
     const m = await compute.migrations.show(edge.caller(req), id, migration);
     return { migration: migrationView(edge.version(req), m, { base: edge.base(req), list: false }) };
   });
-  app.post('/v2.1/servers/:id/migrations/:migration/action', async (req) => {
+  // Both answer 202 with no body (server_migrations.py: @wsgi.response(202)).
+  app.post('/v2.1/servers/:id/migrations/:migration/action', async (req, reply) => {
     edge.needs(req, '2.22');
     const b = edge.body(req);
     validateBody({ type: 'object', properties: { force_complete: { type: 'null' } }, required: ['force_complete'], additionalProperties: false }, b);
     const { id, migration } = edge.params(req);
     await compute.migrations.forceComplete(edge.caller(req), id, migration);
+    return ComputeEdge.noContent(reply, 202);
   });
-  app.delete('/v2.1/servers/:id/migrations/:migration', async (req) => {
+  app.delete('/v2.1/servers/:id/migrations/:migration', async (req, reply) => {
     edge.needs(req, '2.24');
     const { id, migration } = edge.params(req);
-    await compute.migrations.abort(edge.caller(req), id, migration);
+    await compute.migrations.abort(edge.caller(req), id, migration, edge.version(req).gte('2.65'));
+    return ComputeEdge.noContent(reply, 202);
   });
 
   // ------------------------------------------------------------ simple tenant usage

@@ -1,6 +1,17 @@
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { dirname, join, posix, relative, sep } from 'node:path';
 import { consoleLogPath } from '../../../core/compute/host.js';
+import type { MachineHome } from '../../../core/compute/nodes.js';
+
+/**
+ * Where this host's machines live and on which kernel: the kernel's boot id changes at every
+ * boot and differs between machines, so two agents reporting the same one share a kernel (the
+ * lab's simulated hosts) and can hand a running machine to each other.
+ */
+export function machineHome(prefix: string, dataDir: string): MachineHome {
+  return { bootId: readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim(), prefix, dataDir };
+}
 
 /** A safe directory name for an instance id (UUIDs as they are; anything else hashed). */
 export function instanceDirName(id: string): string {

@@ -61,6 +61,7 @@ import { INIT_SCRIPT, JSON_AWK, UDHCPC_SCRIPT } from './init.js';
 import { MachinePaths, cgroupParentOf, instanceDirName, personalityPath } from './paths.js';
 import { RootfsCache, rootfsKey } from './rootfs.js';
 import { type IdMap, createUserns, isNamespaceFile, removeNamespaceFile } from './userns.js';
+import { Names } from '../names.js';
 
 /** What the instance is shown about itself at boot: the seed (network) and the config drive. */
 export interface GuestFiles {
@@ -105,9 +106,44 @@ interface MachineState {
   rescue?: boolean;
   /** The instance's own root while rescued. */
   diskKey?: string;
+  /**
+   * The image-tree directory its `rootKey`/`diskKey` live in, when not this host's own: a machine
+   * handed over by another host on this kernel keeps the trees its overlay was mounted from (the
+   * host that lent them keeps them while this state names them: `lentTrees`).
+   */
+  rootDir?: string;
 }
 
+/** Where a machine goes in a handover: the other host's prefix and data directory. */
+export interface MachineHomeDir {
+  prefix: string;
+  dataDir: string;
+}
+
+/** A lent tree's marker: `<tree>/lent/<instance dir>` holds the borrower's state.json path. */
+const LENT = 'lent';
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** One host's view of a machine: its paths, its groups' parent and its namespace name. */
+interface Side {
+  paths: MachinePaths;
+  parent: string;
+  ns: string;
+}
+
+/**
+ * Bind what is mounted at `from` (a namespace file, or a directory: `dir`) at `to`, then unmount
+ * `from`: the namespace or file system stays, kept by its new name.
+ */
+async function rebind(from: string, to: string, dir = false): Promise<void> {
+  mkdirSync(dirname(to), { recursive: true });
+  if (dir) mkdirSync(to, { recursive: true });
+  else if (!existsSync(to)) writeFileSync(to, '');
+  await run('mount', ['--bind', from, to]);
+  await run('umount', [from]);
+  rmSync(from, { recursive: dir, force: true });
+}
 
 /** A process's start time (field 22 of /proc/<pid>/stat), or null when it is gone. */
 function startTime(pid: number): string | null {
@@ -262,7 +298,12 @@ export class MachineRunner implements InstanceRunner {
   private keptRoot(spec: InstanceSpec, st: MachineState | null): string | null {
     if (!st || st.rootGeneration !== spec.machine!.rootGeneration) return null;
     const key = st.rescue ? st.diskKey : st.rootKey;
-    return key && existsSync(join(this.paths.rootfsDir, key, '.ready')) ? key : null;
+    return key && existsSync(join(this.treesOf(st), key, '.ready')) ? key : null;
+  }
+
+  /** The image-tree directory a machine's kept root lives in (its own host's, or the lender's). */
+  private treesOf(st: MachineState | null): string {
+    return st?.rootDir ?? this.paths.rootfsDir;
   }
 
   /** One image's tree: ready, being unpacked, or why not (`kept`: the tree booted before, which outlives its image). */
@@ -346,7 +387,9 @@ export class MachineRunner implements InstanceRunner {
     if (newRoot && st) this.wipeWrites(spec);
     // A rescue starts from clean writes of its own, and leaves none behind.
     if (rescueChanged || rescueKey !== null) this.wipeRescueWrites(spec);
-    const s = await this.boot(spec, rootKey, rescueKey !== null ? diskKey : null, nsIno, st);
+    // A kept root stays where it is (a handed-over machine's may be in the lender's trees).
+    const ownTrees = kept !== null ? this.treesOf(st) : this.paths.rootfsDir;
+    const s = await this.boot(spec, rootKey, rescueKey !== null ? diskKey : null, nsIno, st, ownTrees);
     this.writeState(spec.id, s);
     if (frozen) await this.setPaused(spec, true);
     return 'booted';
@@ -410,13 +453,54 @@ export class MachineRunner implements InstanceRunner {
       }
       try {
         const st = JSON.parse(readFileSync(join(base, e, 'state.json'), 'utf8')) as MachineState;
-        roots.add(st.rootKey);
-        if (st.diskKey) roots.add(st.diskKey);
+        // A rescue image's tree is always this host's; the own root's is where `rootDir` says.
+        const own = st.rescue ? st.diskKey : st.rootKey;
+        if (own && !st.rootDir) roots.add(own);
+        if (st.rescue) roots.add(st.rootKey);
       } catch {
         // never booted
       }
     }
+    for (const key of this.lentTrees()) roots.add(key);
     this.rootfs.removeAllBut(roots);
+  }
+
+  /**
+   * Trees this host lent to machines it handed over (their overlays are mounted from them): kept
+   * while the borrower's state still names this directory; a marker whose borrower went (deleted,
+   * rebuilt, handed on to a host with the tree of its own) is dropped.
+   */
+  private lentTrees(): string[] {
+    const keys: string[] = [];
+    let entries: string[] = [];
+    try {
+      entries = readdirSync(this.paths.rootfsDir);
+    } catch {
+      return keys;
+    }
+    for (const key of entries) {
+      const dir = join(this.paths.rootfsDir, key, LENT);
+      let markers: string[] = [];
+      try {
+        markers = readdirSync(dir);
+      } catch {
+        continue;
+      }
+      let used = false;
+      for (const m of markers) {
+        let borrowed = false;
+        try {
+          const st = JSON.parse(readFileSync(readFileSync(join(dir, m), 'utf8'), 'utf8')) as MachineState;
+          borrowed = st.rootDir === this.paths.rootfsDir && (st.rescue ? st.diskKey : st.rootKey) === key;
+        } catch {
+          borrowed = false;
+        }
+        if (borrowed) used = true;
+        else rmSync(join(dir, m), { force: true });
+      }
+      if (used) keys.push(key);
+    }
+    return keys;
   }
 
   // ---------------------------------------------------------------- boot and stop
@@ -535,13 +619,21 @@ export class MachineRunner implements InstanceRunner {
     writeFileSync(join(dir, 'index'), index.length ? `${index.join('\n')}\n` : '');
   }
 
-  private async boot(spec: InstanceSpec, rootKey: string, diskKey: string | null, nsIno: number, prev: MachineState | null): Promise<MachineState> {
+  private async boot(
+    spec: InstanceSpec,
+    rootKey: string,
+    diskKey: string | null,
+    nsIno: number,
+    prev: MachineState | null,
+    ownTrees: string,
+  ): Promise<MachineState> {
     const m = spec.machine!;
     const layout = this.opts.cgroups;
     if (!layout) throw new Error('no control groups on this host: flavors cannot be enforced');
     const dir = this.paths.instanceDir(spec.id);
     mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const tree = join(this.paths.rootfsDir, rootKey, 'root');
+    // Rescued: the rescue image's tree is this host's; the instance's own root is in `ownTrees`.
+    const tree = join(diskKey !== null ? this.paths.rootfsDir : ownTrees, rootKey, 'root');
     if (!existsSync(tree)) throw new Error(`its root file system (${rootKey}) is not prepared`);
     await this.ensureDisk(spec);
     const own = this.paths.writes(spec.id, spec.ns, this.diskSize(spec) > 0);
@@ -549,7 +641,7 @@ export class MachineRunner implements InstanceRunner {
     // Rescued: the rescue image's tree over writes of its own; the instance's root beside it.
     const writes = diskKey !== null ? this.paths.rescueWrites(spec.id) : own;
     mkdirSync(dirname(writes.upper), { recursive: true, mode: 0o700 });
-    const diskTree = diskKey !== null ? join(this.paths.rootfsDir, diskKey, 'root') : null;
+    const diskTree = diskKey !== null ? join(ownTrees, diskKey, 'root') : null;
     if (diskTree && !existsSync(diskTree)) throw new Error(`its root file system (${diskKey}) is not prepared`);
     const hasConfig = await this.writeGuestFiles(spec);
 
@@ -623,6 +715,7 @@ export class MachineRunner implements InstanceRunner {
           initStart: startTime(init),
           ramMb: m.flavor.ramMb,
           oomKills,
+          ...(ownTrees !== this.paths.rootfsDir ? { rootDir: ownTrees } : {}),
         };
       }
       if (exited !== null) break;
@@ -668,6 +761,132 @@ export class MachineRunner implements InstanceRunner {
     }
   }
 
+  // ---------------------------------------------------------------- handover (live migration)
+
+  /**
+   * Hand a running machine to another host's instance host on this same kernel (a live
+   * migration between the lab's simulated hosts): nothing is copied, because nothing leaves the
+   * machine — its processes, memory, namespaces, writes and console stay what they are; only who
+   * owns them changes. The machine is frozen for the switch (as a hypervisor pauses a guest for
+   * the last pass of a live migration), its processes move to a group of the destination's, its
+   * namespace and user namespace files, disk mount, root mount point and instance directory are
+   * renamed to the destination's, and its state there says the boot `bootGeneration` (so the
+   * destination adopts it instead of booting it) and which image trees it still runs from (lent
+   * by this host). Its NICs are not here: the caller unplugged them, the destination plugs them in.
+   * A step that fails undoes those before it. Resolves to what moves it back.
+   */
+  async handOver(id: string, ns: string, to: MachineHomeDir, limits: { vcpus: number; ramMb: number }, bootGeneration: number): Promise<() => Promise<void>> {
+    const here: Side = { paths: this.paths, parent: this.parent, ns };
+    const there: Side = { paths: new MachinePaths(to.dataDir, to.prefix), parent: cgroupParentOf(to.prefix), ns: new Names(to.prefix).instanceNs(id) };
+    const prev = this.busy.get(id);
+    if (prev !== undefined) await prev.catch(() => undefined);
+    const before = this.readState(id)?.bootGeneration ?? bootGeneration;
+    const p = this.moveMachine(id, here, there, limits, bootGeneration);
+    this.busy.set(id, p);
+    try {
+      await p;
+    } finally {
+      if (this.busy.get(id) === p) this.busy.delete(id);
+      this.states.delete(id);
+    }
+    return () => this.takeBack(id, ns, to, limits, before);
+  }
+
+  /**
+   * Take back a machine this host handed over (to `from`) before the switch was recorded: an
+   * abort won, or this agent stopped between the move and the record and the switch was refused.
+   */
+  async takeBack(id: string, ns: string, from: MachineHomeDir, limits: { vcpus: number; ramMb: number }, bootGeneration: number): Promise<void> {
+    const there: Side = { paths: new MachinePaths(from.dataDir, from.prefix), parent: cgroupParentOf(from.prefix), ns: new Names(from.prefix).instanceNs(id) };
+    await this.moveMachine(id, there, { paths: this.paths, parent: this.parent, ns }, limits, bootGeneration);
+    this.states.delete(id);
+  }
+
+  private async moveMachine(id: string, a: Side, b: Side, limits: { vcpus: number; ramMb: number }, bootGeneration: number): Promise<void> {
+    const layout = this.opts.cgroups;
+    if (!layout) throw new Error('no control groups on this host');
+    const st = JSON.parse(readFileSync(a.paths.state(id), 'utf8')) as MachineState;
+    if (st.ns !== a.ns || this.initOf(st) === null) throw new Error('the machine is not running here');
+    const undo: Array<() => Promise<void> | void> = [];
+    const isFrozen = (side: Side) => parseFrozen(layout, readGroupFile(layout, frozenFile(layout, side.parent, side.ns)) ?? '');
+    const freeze = async (side: Side, on: boolean) => {
+      applyWrites(layout, [freezeWrite(layout, side.parent, side.ns, on)]);
+      for (let i = 0; i < 100 && isFrozen(side) !== on; i++) await sleep(10);
+    };
+    const paused = isFrozen(a);
+    try {
+      await freeze(a, true);
+      undo.push(() => (paused ? undefined : freeze(a, false)));
+      // Its processes into the destination's group (frozen too, so nothing runs half-moved).
+      ensureGroup(layout, b.parent, b.ns);
+      applyWrites(layout, limitWrites(layout, b.parent, b.ns, { ...limits, pids: DEFAULT_PIDS }, null, hasMemsw(layout, b.parent, b.ns)));
+      await freeze(b, true);
+      const moveAll = (from: Side, into: Side) => {
+        for (let round = 0; round < 50; round++) {
+          const pids = groupPids(layout, from.parent, from.ns);
+          if (!pids.length) return;
+          for (const pid of pids) {
+            for (const f of procsFiles(layout, into.parent, into.ns)) {
+              try {
+                writeFileSync(f, String(pid));
+              } catch (e) {
+                if ((e as NodeJS.ErrnoException).code !== 'ESRCH') throw e;
+              }
+            }
+          }
+        }
+        throw new Error('processes kept appearing in the group being moved');
+      };
+      moveAll(a, b);
+      undo.push(() => moveAll(b, a));
+      for (let i = 0; i < 20 && !removeGroup(layout, a.parent, a.ns); i++) await sleep(20);
+      undo.push(() => ensureGroup(layout, a.parent, a.ns));
+      // The files that keep its namespaces, bound under the destination's names.
+      await rebind(`/run/netns/${a.ns}`, `/run/netns/${b.ns}`);
+      undo.push(() => rebind(`/run/netns/${b.ns}`, `/run/netns/${a.ns}`));
+      await rebind(a.paths.userns(a.ns), b.paths.userns(b.ns));
+      undo.push(() => rebind(b.paths.userns(b.ns), a.paths.userns(a.ns)));
+      if (await this.mounted(a.paths.diskMount(a.ns))) {
+        await rebind(a.paths.diskMount(a.ns), b.paths.diskMount(b.ns), true);
+        undo.push(() => rebind(b.paths.diskMount(b.ns), a.paths.diskMount(a.ns), true));
+      }
+      // Renamed, never removed: its root is mounted there in its own mount namespace.
+      if (existsSync(a.paths.rootMount(a.ns))) {
+        mkdirSync(dirname(b.paths.rootMount(b.ns)), { recursive: true });
+        renameSync(a.paths.rootMount(a.ns), b.paths.rootMount(b.ns));
+        undo.push(() => renameSync(b.paths.rootMount(b.ns), a.paths.rootMount(a.ns)));
+      }
+      mkdirSync(b.paths.instancesDir, { recursive: true, mode: 0o700 });
+      rmSync(b.paths.instanceDir(id), { recursive: true, force: true });
+      renameSync(a.paths.instanceDir(id), b.paths.instanceDir(id));
+      undo.push(() => renameSync(b.paths.instanceDir(id), a.paths.instanceDir(id)));
+      const trees = st.rootDir ?? a.paths.rootfsDir;
+      const next: MachineState = { ...st, ns: b.ns, bootGeneration };
+      delete next.rootDir;
+      if (trees !== b.paths.rootfsDir) {
+        next.rootDir = trees;
+        const key = st.rescue ? st.diskKey : st.rootKey;
+        if (key) {
+          mkdirSync(join(trees, key, LENT), { recursive: true, mode: 0o700 });
+          writeFileSync(join(trees, key, LENT, instanceDirName(id)), b.paths.state(id), { mode: 0o600 });
+        }
+      }
+      const file = b.paths.state(id);
+      writeFileSync(`${file}.tmp`, JSON.stringify(next), { mode: 0o600 });
+      renameSync(`${file}.tmp`, file);
+      if (!paused) await freeze(b, false);
+    } catch (e) {
+      for (const u of undo.reverse()) {
+        try {
+          await u();
+        } catch (err) {
+          this.log.warn({ err, instance: id }, 'could not undo a step of a failed handover');
+        }
+      }
+      throw e;
+    }
+  }
+
   // ---------------------------------------------------------------- operations for compute
 
   /**
@@ -679,7 +898,7 @@ export class MachineRunner implements InstanceRunner {
     const st = this.readState(spec.id);
     if (!st) throw new Error('the instance has never booted');
     const layout = this.opts.cgroups;
-    const tree = join(this.paths.rootfsDir, (st.rescue ? st.diskKey : st.rootKey) ?? st.rootKey, 'root');
+    const tree = join(this.treesOf(st), (st.rescue ? st.diskKey : st.rootKey) ?? st.rootKey, 'root');
     const writes = this.paths.writes(spec.id, spec.ns, this.diskSize(spec) > 0);
     const mnt = this.paths.scratch(`snap-${instanceDirName(spec.id)}`);
     mkdirSync(mnt, { recursive: true });
