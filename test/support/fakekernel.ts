@@ -170,6 +170,18 @@ export class FakeKernel implements Kernel {
     for (const name of heard) if (name) for (const fn of this.monitors) fn(name);
   }
 
+  /**
+   * An interface of the host's own (a NIC, or in the lab a host's cable to a switch) in `ns`,
+   * up: what `physical_interface_mappings` names. Returns it.
+   */
+  hostInterface(name: string, ns = ROOT_NS): LinkState {
+    const l = this.newLink(name, 'veth', 1500);
+    l.kind = null;
+    l.up = true;
+    this.space(ns).links.set(name, l);
+    return l;
+  }
+
   /** Calls of one operation (optionally in one namespace) since `since` (an index into `calls`). */
   callsOf(op: keyof Kernel, ns?: string, since = 0): Call[] {
     return this.calls.slice(since).filter((c) => c.op === op && (ns === undefined || c.ns === ns));
@@ -546,7 +558,23 @@ export class FakeKernel implements Kernel {
       else if (what === 'mtu') l.mtu = Number(w[4]);
       else if (what === 'address') l.mac = w[4].toLowerCase();
       else if (what === 'nomaster') l.master = null;
-      else if (what === 'master') {
+      else if (what === 'netns') {
+        // Into another namespace (pid 1: the host's), its index kept, off its bridge; its clsact
+        // hooks go with it, the VLAN devices on it stay behind (they are netdevices of their own).
+        const to = w[4] === '1' ? ROOT_NS : w[4];
+        const t = this.spaces.get(to);
+        if (!t) throw new Error(`Invalid "netns" value "${w[4]}"`);
+        if (t === s) return;
+        if (t.links.has(l.name)) throw new Error('RTNETLINK answers: File exists');
+        s.links.delete(l.name);
+        l.master = null;
+        t.links.set(l.name, l);
+        const hooks = s.clsact.get(l.name);
+        if (hooks) {
+          s.clsact.delete(l.name);
+          t.clsact.set(l.name, hooks);
+        }
+      } else if (what === 'master') {
         if (dev(w[4]).kind !== 'bridge') throw new Error('RTNETLINK answers: Invalid argument');
         l.master = w[4];
       } else if (what === 'addrgenmode' && ['eui64', 'none', 'stable_secret', 'random'].includes(w[4])) {

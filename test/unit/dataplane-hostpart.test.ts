@@ -228,11 +228,12 @@ describe("one host's part of the cloud", () => {
       home: 'pslab-h2',
       mapped: ['eth1'],
       ports: [{ dev: 'eth1', bridge: names.bridge(PUBLIC), owner: `hostleg:${PUBLIC}` }],
+      vlanParents: [],
     });
     expect(d2.switch.links.map((l) => l.name)).toContain(names.bridge(PUBLIC));
     // h1 has nothing on the public network: its interface stays home (mapped, never deleted).
     const d1 = buildDesired(hostPart(cloud(), 'h1'), names, { ...mapped, interfaceMappings: { ...mapped.interfaceMappings, home: 'pslab-h1' } });
-    expect(d1.physnets).toEqual({ home: 'pslab-h1', mapped: ['eth1'], ports: [] });
+    expect(d1.physnets).toEqual({ home: 'pslab-h1', mapped: ['eth1'], ports: [], vlanParents: [] });
     // A flat network on another (unmapped) physical network is as before: its own bridge, no leg.
     const other = buildDesired(hostPart(cloud(), 'h2'), names, { ...mapped, interfaceMappings: { mappings: new Map([['physnet1', 'eth2']]), home: '' } });
     expect(other.physnets?.ports).toEqual([]);

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { InstanceReport } from '../../src/core/compute/host.js';
 import { type ChangeKind, type ChangeOp, ChangeBus } from '../../src/core/work.js';
 import type { ControlPlane, StatusKind } from '../../src/dataplane/netns/control.js';
-import { NetnsDataPlane } from '../../src/dataplane/netns/driver.js';
+import { NetnsDataPlane, type NetnsOptions } from '../../src/dataplane/netns/driver.js';
 import type { PortRec, Snapshot } from '../../src/dataplane/netns/model.js';
 import { Names } from '../../src/dataplane/netns/names.js';
 import { ownerKey, parseOwner } from '../../src/dataplane/netns/owners.js';
@@ -196,13 +196,13 @@ class FakeControl implements ControlPlane {
 const OPTIONS = { prefix: 'ps', dataDir: '/nonexistent', instanceIds: { base: 1_000_000_000, count: 65536 }, publicPhysnet: 'public', resyncMs: 60_000 };
 const running: NetnsDataPlane[] = [];
 
-async function boot(before?: (k: FakeKernel) => void, snap: Snapshot = snapshot()) {
+async function boot(before?: (k: FakeKernel) => void, snap: Snapshot = snapshot(), options: Partial<NetnsOptions> = {}) {
   const kernel = new FakeKernel();
   before?.(kernel);
   const processes = new FakeProcesses(kernel);
   const control = new FakeControl(snap);
   const services = new FakeServices();
-  const dp = new NetnsDataPlane(control, OPTIONS, pino({ level: 'silent' }), { kernel, processes, services });
+  const dp = new NetnsDataPlane(control, { ...OPTIONS, ...options }, pino({ level: 'silent' }), { kernel, processes, services });
   running.push(dp);
   await dp.start();
   await dp.idle();
@@ -697,6 +697,108 @@ describe('netns driver against a fake kernel', () => {
       await dp.idle();
       expect(control.status('trunk', TRUNK)).toBe('DOWN');
       expect(control.snap.ports.find((p) => p.id === SP)!.bindingHost).toBe('');
+    });
+  });
+
+  describe('VLAN provider networks on a mapped interface', () => {
+    const VLAN = '77777777-0000-0000-0000-000000000007';
+    const VLAN_V4 = '77777777-0000-0000-0000-000000000008';
+    const VLAN2 = '78787878-0000-0000-0000-000000000009';
+    const VM4 = '44444444-0000-0000-0000-000000000004';
+    const P4 = '0a000004-0000-0000-0000-000000000004';
+    /** physnet1 → eth2, on the host (the flat public network keeps its host leg: unmapped). */
+    const mapped = { interfaceMappings: { mappings: new Map([['physnet1', 'eth2']]), home: '' } };
+    /** A VLAN network on physnet1 (id 100) with a server's port. */
+    const addVlan = (s: Snapshot) => {
+      s.networks.push({ id: VLAN, mtu: 1500, adminUp: true, networkType: 'vlan', physicalNetwork: 'physnet1', segmentationId: 100 });
+      s.subnets.push({ ...s.subnets[1], id: VLAN_V4, networkId: VLAN, cidr: '10.0.9.0/24', gatewayIp: '10.0.9.1' });
+      s.ports.push({ ...vmPort(P4, VM4, '10.0.9.4', 'fa:16:3e:00:00:44'), networkId: VLAN, fixedIps: [{ subnetId: VLAN_V4, ipAddress: '10.0.9.4' }] });
+    };
+    const dropVlan = (s: Snapshot) => {
+      s.ports = s.ports.filter((p) => p.id !== P4);
+      s.subnets = s.subnets.filter((x) => x.id !== VLAN_V4);
+      s.networks = s.networks.filter((n) => n.id !== VLAN);
+    };
+
+    it("with 802.1Q: the interface moves into the switch and its VLAN device `eth2.100` is on the network's bridge; gone with the network, the interface home", async () => {
+      const { kernel, control, dp } = await boot((k) => k.hostInterface('eth2'), snapshot(), mapped);
+      expect(kernel.links('')!.has('eth2')).toBe(true);
+      control.edit('network', VLAN, addVlan, 'create');
+      await dp.idle();
+      const sw = kernel.links(SW)!;
+      expect(kernel.links('')!.has('eth2')).toBe(false);
+      expect(sw.get('eth2')).toMatchObject({ up: true, master: null });
+      expect(sw.get('eth2.100')).toMatchObject({ kind: 'vlan', vlan: { id: 100, parent: 'eth2' }, master: names.bridge(VLAN), mtu: 1500, up: true });
+      expect(control.status('port', P4)).toBe('ACTIVE');
+
+      const since = kernel.calls.length;
+      await dp.resync();
+      expect(dp.lastPass).toMatchObject({ full: true, changes: 0, errors: 0 });
+      expect(kernel.callsOf('ipBatch', undefined, since)).toEqual([]);
+
+      control.edit('network', VLAN, dropVlan, 'delete');
+      await dp.idle();
+      expect(kernel.links(SW)!.has('eth2.100')).toBe(false);
+      expect(kernel.links(SW)!.has('eth2')).toBe(false);
+      expect(kernel.links('')!.get('eth2')).toMatchObject({ up: true, master: null });
+    });
+
+    it('without 802.1Q: `eth2.100` is a veth pair joined to the interface by tc-BPF; converged; the programs go with the network, the interface home', async () => {
+      const { kernel, control, dp } = await boot(
+        (k) => {
+          k.has8021q = false;
+          k.hostInterface('eth2');
+        },
+        snapshot(),
+        mapped,
+      );
+      control.edit('network', VLAN, addVlan, 'create');
+      await dp.idle();
+      const sw = kernel.links(SW)!;
+      const [eth2, dev, tagger] = [sw.get('eth2')!, sw.get('eth2.100')!, sw.get('vt-eth2.100')!];
+      expect(dev).toMatchObject({ kind: 'veth', linkIndex: tagger.ifindex, master: names.bridge(VLAN), up: true });
+      expect(tagger).toMatchObject({ kind: 'veth', linkIndex: dev.ifindex, master: null, up: true });
+      expect(eth2).toMatchObject({ up: true, master: null });
+      const hex = (n: number) => n.toString(16).padStart(8, '0');
+      // Frames of VLAN 100 arriving on eth2 are untagged towards the device; what the bridge
+      // sends through it leaves eth2 tagged 100 (0x064).
+      expect(kernel.bpfFilters(SW).get('eth2')).toEqual(new Map([[100, `psp064.${hex(tagger.ifindex)}`]]));
+      expect(kernel.bpfFilters(SW).get('vt-eth2.100')).toEqual(new Map([[1, `pst064.${hex(eth2.ifindex)}`]]));
+      expect(control.status('port', P4)).toBe('ACTIVE');
+
+      const since = kernel.calls.length;
+      await dp.resync();
+      expect(dp.lastPass).toMatchObject({ full: true, changes: 0, errors: 0 });
+      expect(kernel.callsOf('tcBatch', undefined, since)).toEqual([]);
+
+      control.edit('network', VLAN, dropVlan, 'delete');
+      await dp.idle();
+      for (const name of ['eth2.100', 'vt-eth2.100', 'eth2']) expect(kernel.links(SW)!.has(name)).toBe(false);
+      expect(kernel.bpfFilters(SW)).toEqual(new Map());
+      // Home with no program of ours left on it.
+      expect(kernel.links('')!.get('eth2')).toMatchObject({ up: true, master: null });
+      expect(kernel.bpfFilters('')).toEqual(new Map());
+    });
+
+    it('two VLAN networks on one interface are two devices with their own ids; a host without the mapping makes none', async () => {
+      const { kernel, control, dp } = await boot((k) => k.hostInterface('eth2'), snapshot(), mapped);
+      control.edit('network', VLAN, (s) => {
+        addVlan(s);
+        s.networks.push({ id: VLAN2, mtu: 1500, adminUp: true, networkType: 'vlan', physicalNetwork: 'physnet1', segmentationId: 101 });
+        s.ports.push({ ...vmPort(P3, VM3, '10.0.9.5', 'fa:16:3e:00:00:45'), networkId: VLAN2, fixedIps: [] });
+      });
+      await dp.idle();
+      const sw = kernel.links(SW)!;
+      expect(sw.get('eth2.100')).toMatchObject({ vlan: { id: 100, parent: 'eth2' }, master: names.bridge(VLAN) });
+      expect(sw.get('eth2.101')).toMatchObject({ vlan: { id: 101, parent: 'eth2' }, master: names.bridge(VLAN2) });
+
+      const plain = await boot((k) => k.hostInterface('eth2'));
+      plain.control.edit('network', VLAN, addVlan, 'create');
+      await plain.dp.idle();
+      expect([...plain.kernel.links(SW)!.values()].filter((l) => l.kind === 'vlan')).toEqual([]);
+      expect(plain.kernel.links(SW)!.get(names.bridge(VLAN))).toMatchObject({ kind: 'bridge' });
+      expect(plain.kernel.links('')!.has('eth2')).toBe(true);
+      expect(plain.control.status('port', P4)).toBe('ACTIVE');
     });
   });
 

@@ -6,7 +6,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { parseInterfaceMappings } from '../../src/config.js';
-import type { PhysnetSpec } from '../../src/dataplane/netns/model.js';
+import type { NetworkRec, PhysnetSpec, Snapshot } from '../../src/dataplane/netns/model.js';
+import { buildDesired } from '../../src/dataplane/netns/desired.js';
+import { Names, taggerName, vlanDeviceName } from '../../src/dataplane/netns/names.js';
 import { planNamespace } from '../../src/dataplane/netns/plan.js';
 import { planPhysnets } from '../../src/dataplane/netns/physnets.js';
 import type { LinkState } from '../../src/dataplane/netns/state.js';
@@ -24,7 +26,12 @@ const link = (name: string, extra: Partial<LinkState> = {}): LinkState => ({
   addrs: [],
   ...extra,
 });
-const spec = (ports: PhysnetSpec['ports'], home = 'pslab-h2'): PhysnetSpec => ({ home, mapped: ['eth1', 'eth2'], ports });
+const spec = (ports: PhysnetSpec['ports'], home = 'pslab-h2', vlanParents: PhysnetSpec['vlanParents'] = []): PhysnetSpec => ({
+  home,
+  mapped: ['eth1', 'eth2'],
+  ports,
+  vlanParents,
+});
 const pub = { dev: 'eth1', bridge: 'psb-public', owner: 'hostleg:pub' } as const;
 
 describe('interfaces of mapped physical networks', () => {
@@ -68,5 +75,90 @@ describe('interfaces of mapped physical networks', () => {
     expect(() => parseInterfaceMappings('public:eth1,public:eth2')).toThrow(/not unique/);
     expect(() => parseInterfaceMappings('a:eth1,b:eth1')).toThrow(/not unique/);
     expect(() => parseInterfaceMappings('public:eth 1')).toThrow(/not an interface name/);
+  });
+
+  it("names a VLAN network's device as the Linux bridge agent does: `<interface>.<vid>`, a long interface hashed to 10 characters", () => {
+    expect(vlanDeviceName('eth1', 100)).toBe('eth1.100');
+    expect(vlanDeviceName('enp0s31f6', 4094)).toBe('enp0s31f6.4094');
+    // neutron_lib get_interface_name: the first 4 characters and 6 of the name's SHA-1.
+    expect(vlanDeviceName('enp0s20f0u1u2', 4094)).toBe('enp0c517c7.4094');
+    expect(vlanDeviceName('enp0s20f0u1u2', 7)).toBe('enp0c517c7.7');
+    // Without 802.1Q its hidden peer still fits in 15 characters (hashed alike when too long).
+    expect(taggerName('eth1.100')).toBe('vt-eth1.100');
+    expect(taggerName('enp0s31f6.4094')).toBe('vt-enp0s3257dad');
+    expect(taggerName('enp0c517c7.4094')).toHaveLength(15);
+  });
+
+  it('brings a VLAN parent into the switch, up and on no bridge, and keeps it there while it parents one', () => {
+    const parent = { dev: 'eth1', owner: 'hostleg:vlan100' } as const;
+    expect(planPhysnets(spec([], 'pslab-h2', [parent]), new Map(), 'l2-sw')).toEqual({
+      release: [],
+      adopt: [{ cmd: 'link set eth1 netns l2-sw', owner: 'hostleg:vlan100' }],
+      apply: [{ cmd: 'link set eth1 up', owner: 'hostleg:vlan100' }],
+    });
+    // Its flat network gone but a VLAN network still on it: off the bridge, not sent home.
+    const enslaved = new Map([['eth1', link('eth1', { master: 'psb-public', up: true })]]);
+    expect(planPhysnets(spec([], 'pslab-h2', [parent]), enslaved, 'l2-sw')).toEqual({
+      release: [],
+      adopt: [],
+      apply: [{ cmd: 'link set eth1 nomaster', owner: 'hostleg:vlan100' }],
+    });
+    // Flat and VLAN networks on one interface: it is the flat network's bridge port.
+    const placed = new Map([['eth1', link('eth1', { master: 'psb-public', up: true })]]);
+    expect(planPhysnets(spec([pub], 'pslab-h2', [parent]), placed, 'l2-sw')).toEqual({ release: [], adopt: [], apply: [] });
+  });
+
+  describe('VLAN networks on a mapped physical network (the agent’s ensure_vlan_bridge)', () => {
+    const names = new Names('ps');
+    const VLAN_A = 'aaaaaaaa-0000-0000-0000-00000000000a';
+    const VLAN_B = 'bbbbbbbb-0000-0000-0000-00000000000b';
+    const OTHER = 'cccccccc-0000-0000-0000-00000000000c';
+    const vlan = (id: string, physicalNetwork: string, segmentationId: number): NetworkRec => ({
+      id,
+      mtu: 1500,
+      adminUp: true,
+      networkType: 'vlan',
+      physicalNetwork,
+      segmentationId,
+    });
+    const snap = (networks: NetworkRec[]): Snapshot => ({
+      networks,
+      subnets: [],
+      ports: [],
+      securityGroups: [],
+      routers: [],
+      floatingIps: [],
+      instances: null,
+    });
+    const opts = {
+      publicPhysnet: 'public',
+      protocolNames: new Map<number, string>(),
+      interfaceMappings: { mappings: new Map([['public', 'eth1']]), home: 'pslab-h1' },
+    };
+
+    it("puts `<interface>.<vid>` on each network's bridge and the interface in the switch as their parent", () => {
+      const d = buildDesired(snap([vlan(VLAN_A, 'public', 100), vlan(VLAN_B, 'public', 101), vlan(OTHER, 'physnet9', 100)]), names, opts);
+      const sw = d.switch.links;
+      expect(sw.find((l) => l.name === 'eth1.100')).toEqual({
+        name: 'eth1.100',
+        kind: 'vlan',
+        mtu: 1500,
+        master: names.bridge(VLAN_A),
+        up: true,
+        vlan: { parent: 'eth1', id: 100 },
+        owner: `hostleg:${VLAN_A}`,
+      });
+      expect(sw.find((l) => l.name === 'eth1.101')).toMatchObject({ master: names.bridge(VLAN_B), vlan: { parent: 'eth1', id: 101 } });
+      expect(d.physnets).toEqual({ home: 'pslab-h1', mapped: ['eth1'], ports: [], vlanParents: [{ dev: 'eth1', owner: `hostleg:${VLAN_A}` }] });
+      // A VLAN network of an unmapped physical network gets no VLAN device.
+      expect(sw.filter((l) => l.vlan?.id === 100).map((l) => l.name)).toEqual(['eth1.100']);
+      expect(d.errors).toEqual(new Map());
+    });
+
+    it('without a mapping a VLAN network makes no device and moves no interface', () => {
+      const d = buildDesired(snap([vlan(VLAN_A, 'public', 100)]), names, { ...opts, interfaceMappings: { mappings: new Map(), home: '' } });
+      expect(d.switch.links.filter((l) => l.kind === 'vlan')).toEqual([]);
+      expect(d.physnets?.vlanParents).toEqual([]);
+    });
   });
 });

@@ -23,7 +23,7 @@ import type {
 } from './model.js';
 import { ROOT_NS } from './model.js';
 import { type VrrpOptions, makeHaRouter } from './harouter.js';
-import type { Names } from './names.js';
+import { type Names, vlanDeviceName } from './names.js';
 import { type Owner, ownerKey } from './owners.js';
 import { type TunnelConfig, desiredOverlay } from './overlay.js';
 import { buildQos } from './qos.js';
@@ -370,9 +370,23 @@ export function buildDesired(s: Snapshot, names: Names, opts: BuildOptions): Des
   // ---------------------------------------------------------------- mapped interfaces, else the host leg (br-ex)
   const mappings = opts.interfaceMappings?.mappings ?? new Map<string, string>();
   const physnets: PhysnetSpec | undefined = opts.interfaceMappings
-    ? { home: opts.interfaceMappings.home, mapped: [...mappings.values()], ports: [] }
+    ? { home: opts.interfaceMappings.home, mapped: [...mappings.values()], ports: [], vlanParents: [] }
     : undefined;
   for (const net of [...s.networks].sort((a, b) => a.id.localeCompare(b.id))) {
+    const parent = net.networkType === 'vlan' && net.physicalNetwork ? mappings.get(net.physicalNetwork) : undefined;
+    if (parent !== undefined && physnets && net.segmentationId !== null) {
+      // The Linux bridge agent's ensure_vlan_bridge: the interface's VLAN device on the bridge,
+      // so the network's frames leave every mapped host tagged with its segmentation id.
+      const owner = ownerKey.hostleg(net.id);
+      const name = vlanDeviceName(parent, net.segmentationId);
+      if (sw.links.some((l) => l.name === name)) {
+        errors.set(owner, `interface name ${name} is already used in the switch namespace`);
+        continue;
+      }
+      sw.links.push({ name, kind: 'vlan', mtu: net.mtu, master: ensureBridge(net), up: true, vlan: { parent, id: net.segmentationId }, owner });
+      if (!physnets.vlanParents.some((p) => p.dev === parent)) physnets.vlanParents.push({ dev: parent, owner });
+      continue;
+    }
     const dev = net.networkType === 'flat' && net.physicalNetwork ? mappings.get(net.physicalNetwork) : undefined;
     if (dev !== undefined && physnets) {
       // One flat network per physical network (Neutron's FlatNetworkInUse); a second gets none.

@@ -426,6 +426,7 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
     await p.plan();
     timer.mark('read');
     p.quietOwnLinks();
+    await p.physnetParents();
     await p.apply();
     await p.vlanTags();
     await p.qos();

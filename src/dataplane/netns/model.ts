@@ -434,6 +434,12 @@ export interface PhysnetSpec {
   /** Every mapped interface, taken or not: the switch never deletes one. */
   mapped: string[];
   ports: PhysnetPort[];
+  /**
+   * Mapped interfaces that parent the VLAN devices of VLAN networks here (`eth1.100`, links of
+   * the switch's own spec): in the switch while one does, enslaved to no bridge unless a flat
+   * network has them too. `owner`: the first of those networks (who fails if it cannot move in).
+   */
+  vlanParents: Array<{ dev: string; owner: Owner }>;
 }
 
 export interface DesiredNeighbour {

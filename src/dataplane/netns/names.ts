@@ -115,9 +115,40 @@ export class Names {
   }
 }
 
-/** The hidden veth end of VLAN subinterface `name` (15 characters at most, as IFNAMSIZ allows). */
+/** Linux's IFNAMSIZ less its terminating NUL: neutron_lib's DEVICE_NAME_MAX_LEN. */
+const DEVICE_NAME_MAX_LEN = 15;
+/** neutron_lib's INTERFACE_HASH_LEN. */
+const INTERFACE_HASH_LEN = 6;
+
+/**
+ * neutron_lib plugins/utils.py get_interface_name: `prefix + name` when it fits, else the prefix,
+ * the start of the name and the first 6 hex digits of the name's SHA-1 (interfaces may differ
+ * only in their end, so plain truncation would merge them).
+ */
+export function interfaceName(name: string, prefix = '', maxLen = DEVICE_NAME_MAX_LEN): string {
+  if (prefix.length + name.length <= maxLen) return prefix + name;
+  const hash = createHash('sha1').update(name).digest('hex').slice(0, INTERFACE_HASH_LEN);
+  return `${prefix}${name.slice(0, maxLen - prefix.length - INTERFACE_HASH_LEN)}${hash}`;
+}
+
+/**
+ * The VLAN device of a VLAN provider network on a mapped interface, as Neutron's Linux bridge
+ * agent names it (neutron/plugins/ml2/drivers/linuxbridge/agent/common/utils.py
+ * get_vlan_device_name): `<interface>.<vid>`, the interface's part cut to 10 characters by
+ * get_interface_name whatever the VLAN id's length (MAX_VLAN_POSTFIX_LEN 5), so every VLAN of
+ * one interface shares its prefix: `eth1.100`, and `enp0s20f0u1u2` → `enp01a2b3c.100`.
+ */
+export function vlanDeviceName(dev: string, vid: number): string {
+  return `${interfaceName(dev, '', DEVICE_NAME_MAX_LEN - 5)}.${vid}`;
+}
+
+/**
+ * The hidden veth end of VLAN subinterface `name` (15 characters at most, as IFNAMSIZ allows):
+ * `vt-` and the name (a tap's without `tap`), hashed as get_interface_name does when too long
+ * (a provider VLAN's device name can have 15 characters itself).
+ */
 export function taggerName(name: string): string {
-  return name.startsWith('tap') ? `vt-${name.slice(3)}` : `vt-${name}`;
+  return interfaceName(name.startsWith('tap') ? name.slice(3) : name, 'vt-');
 }
 
 /** A hidden peer's name: ours inside a machine too (`vt-eth0.101`). */

@@ -89,6 +89,7 @@ function nsOfOwner(o: Owner, d: Desired): string[] {
  *   readBack     read what the chosen namespaces hold (or predict it from the last clean apply)
  *   guardHost    leave out host legs that would shadow an interface of the host's
  *   plan         each namespace's `ip -batch` lines, pulling in namespaces a new veth lands in
+ *   physnetParents  mapped interfaces that parent VLAN networks' devices, into the switch
  *   apply        cleanup everywhere, the host leg, the switch, then owners and routers' NAT
  *   services     each network's dnsmasq, the metadata proxies (before instances boot: they use both)
  *   qos          ports' QoS on their taps (shapers, policers, DSCP marks), once the taps exist
@@ -603,6 +604,34 @@ export class Pass {
   }
 
   // ---------------------------------------------------------------- physical networks
+
+  /**
+   * The mapped interfaces that parent VLAN devices of the switch's spec (`eth1.100`) moved into
+   * the switch before its links are applied: the kernel makes a VLAN device (or joins a tc-BPF
+   * pair) only to an interface of its own namespace. Everything else about them is `physnets`'s,
+   * at the end of the apply; nothing happens while the last clean physnets pass still holds.
+   */
+  async physnetParents(): Promise<void> {
+    const { kernel, memory } = this.deps;
+    const spec = this.desired.physnets;
+    const sw = this.desired.switch.name;
+    const ino = this.existing.get(sw);
+    if (!spec?.vlanParents.length || ino === undefined || !this.plans.has(sw)) return;
+    const cached = memory.physnets;
+    if (!this.full && cached?.ino === ino && JSON.stringify(cached.spec) === JSON.stringify(spec)) return;
+    let links: ReadonlyMap<string, LinkState>;
+    try {
+      links = (await kernel.readNamespace(sw)).links;
+    } catch (e) {
+      for (const p of spec.vlanParents) this.fail(p.owner, `cannot read namespace ${sw}: ${message(e)}`);
+      return;
+    }
+    const { adopt } = planPhysnets(spec, links, sw);
+    if (!adopt.length) return;
+    this.changes += adopt.length;
+    const errors = await kernel.ipBatch(spec.home, adopt);
+    for (const [o, reason] of errors) this.fail(o, reason);
+  }
 
   /**
    * The mapped interfaces on their flat networks' bridges (physnets.ts), once the bridges exist:

@@ -11,6 +11,13 @@
  * deleted (it is the host's, not ours: in the lab it is the host's cable to the public switch),
  * as the agent's delete_bridge leaves the mapped interfaces alone.
  *
+ * A VLAN network on a mapped physical network is the agent's ensure_vlan_bridge instead: the
+ * VLAN device `<interface>.<vid>` (names.ts vlanDeviceName) on the network's bridge. That device
+ * is a link of the switch's spec (plan.ts makes it, as a VLAN device or, without 802.1Q, a veth
+ * pair joined to the interface by tc-BPF: vlantag.ts); here the interface is only brought into
+ * the switch as its parent, up and on no bridge, before the switch's links are applied (pass.ts
+ * `physnetParents`), and sent home with the rest once no network here wants it.
+ *
  * Pure: the plan from the spec and what the switch holds; a pass runs it (pass.ts `physnets`).
  */
 import type { PhysnetSpec } from './model.js';
@@ -38,9 +45,10 @@ const netnsArg = (ns: string) => (ns === ROOT_NS ? '1' : ns);
 export function planPhysnets(spec: PhysnetSpec, links: ReadonlyMap<string, LinkState>, switchNs: string): PhysnetPlan {
   const plan: PhysnetPlan = { release: [], adopt: [], apply: [] };
   const wanted = new Map(spec.ports.map((p) => [p.dev, p]));
+  const parents = new Map(spec.vlanParents.map((p) => [p.dev, p]));
   for (const dev of spec.mapped) {
     const l = links.get(dev);
-    if (!l || wanted.has(dev)) continue;
+    if (!l || wanted.has(dev) || parents.has(dev)) continue;
     const owner = ownerKey.stale(dev);
     if (l.master) plan.release.push({ cmd: `link set ${dev} nomaster`, owner, tolerant: true });
     plan.release.push({ cmd: `link set ${dev} netns ${netnsArg(spec.home)}`, owner });
@@ -49,6 +57,15 @@ export function planPhysnets(spec: PhysnetSpec, links: ReadonlyMap<string, LinkS
     const l = links.get(p.dev);
     if (!l) plan.adopt.push({ cmd: `link set ${p.dev} netns ${netnsArg(switchNs)}`, owner: p.owner });
     if (l?.master !== p.bridge) plan.apply.push({ cmd: `link set ${p.dev} master ${p.bridge}`, owner: p.owner });
+    if (!l?.up) plan.apply.push({ cmd: `link set ${p.dev} up`, owner: p.owner });
+  }
+  // Only a parent: in the switch, up (its VLANs carry nothing while it is down), on no bridge
+  // (one a flat network of its physical network had).
+  for (const p of parents.values()) {
+    if (wanted.has(p.dev)) continue;
+    const l = links.get(p.dev);
+    if (!l) plan.adopt.push({ cmd: `link set ${p.dev} netns ${netnsArg(switchNs)}`, owner: p.owner });
+    if (l?.master) plan.apply.push({ cmd: `link set ${p.dev} nomaster`, owner: p.owner });
     if (!l?.up) plan.apply.push({ cmd: `link set ${p.dev} up`, owner: p.owner });
   }
   return plan;
