@@ -385,7 +385,7 @@ describe('desired state', () => {
     // No kernel link-local address on its devices: only the master holds the legs' (as VIPs).
     expect(ns.sysctls).toContainEqual(['net.ipv6.conf.default.addr_gen_mode', '1']);
     expect(ns.vrrp!.instance.routes).toEqual([
-      { destination: '0.0.0.0/0', nexthop: '172.24.4.1', dev: 'qg-0c000001-00' },
+      { destination: '0.0.0.0/0', nexthop: '172.24.4.1', dev: 'qg-0c000001-00', gateway: true },
       { destination: '192.168.9.0/24', nexthop: '10.0.2.50' },
     ]);
     // NAT is there on every agent (only the master's addresses make it match).
