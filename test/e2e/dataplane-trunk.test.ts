@@ -1,8 +1,7 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { run } from '../../src/dataplane/netns/exec.js';
 import { bootServer, eventually, makeNetwork, netnsSuite } from '../support/dataplane.js';
-import { ping, sh } from '../support/netns.js';
+import { capture, ping, sh } from '../support/netns.js';
 
 /**
  * A trunk on the netns data plane: the parent port wired untagged as ever, the subport bound to
@@ -15,22 +14,6 @@ import { ping, sh } from '../support/netns.js';
  */
 const s = netnsSuite();
 const skip = s.skip;
-
-/** tcpdump on a link of a namespace, until stopped; its output so far. */
-function capture(ns: string, dev: string): { proc: ChildProcess; out: () => string; ready: Promise<void> } {
-  const proc = spawn('ip', ['netns', 'exec', ns, 'tcpdump', '-l', '-n', '-e', '-i', dev], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let text = '';
-  proc.stdout!.on('data', (b: Buffer) => {
-    text += b.toString();
-  });
-  const ready = new Promise<void>((resolve) => {
-    proc.stderr!.on('data', (b: Buffer) => {
-      if (b.toString().includes('listening on')) resolve();
-    });
-    proc.on('exit', () => resolve());
-  });
-  return { proc, out: () => text, ready };
-}
 
 /** The ingress bpf filters on a link: `tc filter show` text (empty when none, or no clsact). */
 const ingressFilters = async (ns: string, dev: string) =>

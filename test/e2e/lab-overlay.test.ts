@@ -16,7 +16,7 @@ import { listNamespaces } from '../../src/dataplane/netns/kernel.js';
 import { Names } from '../../src/dataplane/netns/names.js';
 import { LAB_BRIDGE, LAB_NS, type LabHost } from '../../src/lab/lab.js';
 import { type Client, type TestCloud, serviceClients } from '../support/cloud.js';
-import { type TestLab, startTestLab } from '../support/lab.js';
+import { type LabServers, type TestLab, labServers, startTestLab } from '../support/lab.js';
 import { eventually } from '../support/dataplane.js';
 import { ping, sh } from '../support/netns.js';
 import { E2E_POSTGRES, ROOT, missing, needsE2ePostgres } from '../support/requires.js';
@@ -36,6 +36,9 @@ describe.skipIf(skip)(`a lab of two hosts and the VXLAN overlay between them${sk
   let admin: Client;
   let nova: Client;
   let hosts: LabHost[] = [];
+  let boot: LabServers['boot'];
+  let active: LabServers['active'];
+  let guestAddress: LabServers['guestAddress'];
 
   beforeAll(async () => {
     let lab: TestLab;
@@ -48,36 +51,12 @@ describe.skipIf(skip)(`a lab of two hosts and the VXLAN overlay between them${sk
     ({ server, hosts } = lab);
     admin = (await serviceClients(server, 'network')).admin;
     nova = (await serviceClients(server, 'compute')).admin;
+    ({ boot, active, guestAddress } = labServers(server));
   });
 
   afterAll(async () => {
     await stop?.();
   });
-
-  const boot = async (name: string, network: string, host: string) => {
-    const imageRef = (await (await serviceClients(server, 'image')).admin.get('/v2/images')).body.images[0].id;
-    const res = await nova.post('/v2.1/servers', {
-      server: { name, flavorRef: '1', imageRef, networks: [{ uuid: network }], availability_zone: `nova:${host}` },
-    });
-    expect(res.status).toBe(202);
-    return res.body.server.id as string;
-  };
-  const active = async (id: string) => {
-    const s = await eventually(
-      async () => (await nova.get(`/v2.1/servers/${id}`)).body.server,
-      (x) => x?.status === 'ACTIVE' || x?.status === 'ERROR',
-      90_000,
-    );
-    expect(s.status, JSON.stringify(s.fault ?? null)).toBe('ACTIVE');
-    return s;
-  };
-  /** The guest configured its address (by DHCP: the machine's init asks for it). */
-  const guestAddress = async (ns: string, ip: string) =>
-    eventually(
-      async () => (await run('ip', ['-n', ns, '-o', '-4', 'addr', 'show'], { allowFail: true })).stdout,
-      (out) => out.includes(` ${ip}/`),
-      40_000,
-    );
 
   it("reports each host's tunnel endpoint as the Linux bridge agent does, and each host as a nova-compute", async () => {
     const l2 = await eventually(

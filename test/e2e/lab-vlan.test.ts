@@ -8,35 +8,21 @@
  * 802.1Q 100. A second VLAN network (101), of the same addresses, crosses the hosts too (its
  * server on host2 gets its address from host1) yet reaches nothing of the first.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../../src/dataplane/netns/exec.js';
 import { Names } from '../../src/dataplane/netns/names.js';
 import { LAB_NS, type LabHost } from '../../src/lab/lab.js';
 import { type Client, type TestCloud, serviceClients } from '../support/cloud.js';
 import { eventually } from '../support/dataplane.js';
-import { type TestLab, startTestLab } from '../support/lab.js';
-import { ping, sh } from '../support/netns.js';
+import { type LabServers, type TestLab, labServers, startTestLab } from '../support/lab.js';
+import { capture, ping, sh } from '../support/netns.js';
 import { E2E_POSTGRES, ROOT, missing, needsE2ePostgres } from '../support/requires.js';
 
 const PG = E2E_POSTGRES;
 const skip = missing([ROOT]) ?? needsE2ePostgres();
 
-/** tcpdump on the lab's public switch port of host K (`pK` in `pslab`), until stopped; its output so far. */
-function capture(h: LabHost): { proc: ChildProcess; out: () => string; ready: Promise<void> } {
-  const proc = spawn('ip', ['netns', 'exec', LAB_NS, 'tcpdump', '-l', '-n', '-e', '-i', `p${h.index}`], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let text = '';
-  proc.stdout!.on('data', (b: Buffer) => {
-    text += b.toString();
-  });
-  const ready = new Promise<void>((resolve) => {
-    proc.stderr!.on('data', (b: Buffer) => {
-      if (b.toString().includes('listening on')) resolve();
-    });
-    proc.on('exit', () => resolve());
-  });
-  return { proc, out: () => text, ready };
-}
+/** tcpdump on the lab's public switch port of host K (`pK` in `pslab`). */
+const capturePort = (h: LabHost) => capture(LAB_NS, `p${h.index}`);
 
 const esc = (ip: string) => ip.replaceAll('.', '\\.');
 
@@ -46,6 +32,9 @@ describe.skipIf(skip)(`VLAN provider networks across a lab's hosts${skip ? ` —
   let admin: Client;
   let nova: Client;
   let hosts: LabHost[] = [];
+  let boot: LabServers['boot'];
+  let active: LabServers['active'];
+  let guestAddress: LabServers['guestAddress'];
 
   beforeAll(async () => {
     let lab: TestLab;
@@ -59,35 +48,13 @@ describe.skipIf(skip)(`VLAN provider networks across a lab's hosts${skip ? ` —
     ({ server, hosts } = lab);
     admin = (await serviceClients(server, 'network')).admin;
     nova = (await serviceClients(server, 'compute')).admin;
+    ({ boot, active, guestAddress } = labServers(server));
   });
 
   afterAll(async () => {
     await stop?.();
   });
 
-  const boot = async (name: string, network: string, host: string) => {
-    const imageRef = (await (await serviceClients(server, 'image')).admin.get('/v2/images')).body.images[0].id;
-    const res = await nova.post('/v2.1/servers', {
-      server: { name, flavorRef: '1', imageRef, networks: [{ uuid: network }], availability_zone: `nova:${host}` },
-    });
-    expect(res.status).toBe(202);
-    return res.body.server.id as string;
-  };
-  const active = async (id: string) => {
-    const s = await eventually(
-      async () => (await nova.get(`/v2.1/servers/${id}`)).body.server,
-      (x) => x?.status === 'ACTIVE' || x?.status === 'ERROR',
-      90_000,
-    );
-    expect(s.status, JSON.stringify(s.fault ?? null)).toBe('ACTIVE');
-    return s;
-  };
-  const guestAddress = async (ns: string, ip: string) =>
-    eventually(
-      async () => (await run('ip', ['-n', ns, '-o', '-4', 'addr', 'show'], { allowFail: true })).stdout,
-      (out) => out.includes(` ${ip}/`),
-      40_000,
-    );
   /** A VLAN network on `public` with a subnet, its DHCP held by host1's agent only. */
   const vlanNetwork = async (name: string, vid: number, pool: { start: string; end: string }) => {
     const res = await admin.post('/v2.0/networks', {
@@ -141,7 +108,7 @@ describe.skipIf(skip)(`VLAN provider networks across a lab's hosts${skip ? ` —
     const rule = { security_group_id: pb.security_groups[0], direction: 'ingress', ethertype: 'IPv4', protocol: 'icmp' };
     expect((await admin.post('/v2.0/security-group-rules', { security_group_rule: rule })).status).toBe(201);
 
-    const cap = capture(h2);
+    const cap = capturePort(h2);
     await cap.ready;
     try {
       expect(await ping(ipA, { ns: nsB, timeoutS: 10 })).toBe(true);
@@ -170,7 +137,7 @@ describe.skipIf(skip)(`VLAN provider networks across a lab's hosts${skip ? ` —
     const ipC = pc.fixed_ips[0].ip_address as string;
     const nsC = new Names(h2.prefix).instanceNs(c.id);
     expect(await guestAddress(nsC, ipC)).toContain(` ${ipC}/`);
-    const cap2 = capture(h2);
+    const cap2 = capturePort(h2);
     await cap2.ready;
     try {
       expect(await ping(ipA, { ns: nsC, timeoutS: 3 })).toBe(false);

@@ -1,7 +1,10 @@
 import { join } from 'node:path';
+import { expect } from 'vitest';
+import { run } from '../../src/dataplane/netns/exec.js';
 import type { Config } from '../../src/config.js';
 import { LabStack, buildLabStack } from '../../src/lab/stack.js';
-import { type TestCloud, startCloud } from './cloud.js';
+import { type TestCloud, serviceClients, startCloud } from './cloud.js';
+import { eventually } from './dataplane.js';
 import { lockPublicNetwork } from './hostlock.js';
 
 const REPO = join(import.meta.dirname, '..', '..');
@@ -43,3 +46,41 @@ export async function startTestLab(
   }
   return { lab: stack as TestLab, stop };
 }
+
+/**
+ * Servers on named lab hosts, as the lab suites make them: `boot` forces a host (Nova's
+ * `nova:<host>`), `active` waits for ACTIVE (failing with the fault), `guestAddress` for the guest
+ * to have configured `ip` (by DHCP: the machine's init asks for it).
+ */
+export function labServers(server: TestCloud) {
+  const nova = serviceClients(server, 'compute').then((c) => c.admin);
+  const image = serviceClients(server, 'image').then((c) => c.admin);
+  return {
+    async boot(name: string, network: string, host: string): Promise<string> {
+      const imageRef = (await (await image).get('/v2/images')).body.images[0].id;
+      const res = await (await nova).post('/v2.1/servers', {
+        server: { name, flavorRef: '1', imageRef, networks: [{ uuid: network }], availability_zone: `nova:${host}` },
+      });
+      expect(res.status).toBe(202);
+      return res.body.server.id as string;
+    },
+    async active(id: string) {
+      const n = await nova;
+      const s = await eventually(
+        async () => (await n.get(`/v2.1/servers/${id}`)).body.server,
+        (x) => x?.status === 'ACTIVE' || x?.status === 'ERROR',
+        90_000,
+      );
+      expect(s.status, JSON.stringify(s.fault ?? null)).toBe('ACTIVE');
+      return s;
+    },
+    guestAddress: (ns: string, ip: string) =>
+      eventually(
+        async () => (await run('ip', ['-n', ns, '-o', '-4', 'addr', 'show'], { allowFail: true })).stdout,
+        (out) => out.includes(` ${ip}/`),
+        40_000,
+      ),
+  };
+}
+
+export type LabServers = ReturnType<typeof labServers>;

@@ -1,4 +1,4 @@
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { type ChildProcess, type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { run } from '../../src/dataplane/netns/exec.js';
@@ -131,4 +131,20 @@ export async function namespaceUids(ns: string): Promise<number[]> {
     if (m) uids.push(Number(m[1]));
   }
   return uids;
+}
+
+/** tcpdump (link-level headers, so 802.1Q tags show) on link `dev` of namespace `ns`, until its process is killed; its output so far. */
+export function capture(ns: string, dev: string): { proc: ChildProcess; out: () => string; ready: Promise<void> } {
+  const proc = spawn('ip', ['netns', 'exec', ns, 'tcpdump', '-l', '-n', '-e', '-i', dev], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let text = '';
+  proc.stdout!.on('data', (b: Buffer) => {
+    text += b.toString();
+  });
+  const ready = new Promise<void>((resolve) => {
+    proc.stderr!.on('data', (b: Buffer) => {
+      if (b.toString().includes('listening on')) resolve();
+    });
+    proc.on('exit', () => resolve());
+  });
+  return { proc, out: () => text, ready };
 }
