@@ -127,6 +127,8 @@ export interface Work {
   afterCommit(effect: () => void): void;
   /** `SELECT … FOR UPDATE` where the store has row locks (PostgreSQL); SQLite's one writer needs none. */
   forUpdate<QB extends { forUpdate(): QB }>(qb: QB): QB;
+  /** Take turns with the other transactions that lock `key`, until this one ends (see Store.lock). */
+  lock(key: string): Promise<void>;
 }
 
 /**
@@ -271,6 +273,7 @@ export class UnitOfWork {
         },
         afterCommit: (effect) => effects.push(effect),
         forUpdate: (qb) => this.store.forUpdate(qb),
+        lock: (key) => this.store.lock(trx, key),
       });
       // Other processes hear of it at commit, with the transaction (nothing if it rolls back).
       if (changes.size && !deferred) await this.store.notify(trx, CHANGE_CHANNEL, encodeChanges(this.origin, [...changes.values()]));

@@ -105,6 +105,15 @@ export class Store {
     return code === '40001' || code === '40P01' || code === 'SQLITE_BUSY' || (code === '23505' && this.dialect === 'postgres');
   }
 
+  /**
+   * A lock named `key`, held by transaction `trx` until it ends: PostgreSQL's transaction-scoped
+   * advisory lock, so writers that number rows by "highest so far + 1" or count before inserting
+   * take turns instead of colliding; SQLite's single writer already serialises them.
+   */
+  async lock(trx: Tx, key: string): Promise<void> {
+    if (this.dialect === 'postgres') await sql`SELECT pg_advisory_xact_lock(hashtext(${key}))`.execute(trx);
+  }
+
   /** `SELECT … FOR UPDATE` on PostgreSQL; SQLite's single writer already excludes others. */
   forUpdate<QB extends { forUpdate(): QB }>(qb: QB): QB {
     return this.dialect === 'postgres' ? qb.forUpdate() : qb;

@@ -47,8 +47,12 @@ export const ACTION = {
   RESET_STATE: 'resetState',
 } as const;
 
-/** Max id + 1 in the caller's transaction (the tables are written only there). */
+/**
+ * Max id + 1 in the caller's transaction (the tables are written only there), under the table's
+ * lock: concurrent builds and actions would otherwise pick the same id.
+ */
 async function nextId(w: Work, table: 'instance_actions' | 'instance_action_events'): Promise<number> {
+  await w.lock(`${table}.id`);
   const r = await w.trx
     .selectFrom(table)
     .select(({ fn }) => fn.max<number>('id').as('m'))

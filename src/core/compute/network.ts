@@ -253,6 +253,9 @@ export async function allocatePorts(w: Work, neutron: NetworkOps, a: AllocationI
     try {
       [id] = await neutron.create(a.user, 'ports', { port });
     } catch (e) {
+      // Neutron's refusals end the build; anything else (an IPAM range another transaction moved,
+      // a serialization failure) belongs to the unit of work, which runs the whole build again.
+      if (!isDomainError(e)) throw e;
       throw fail(allocationFailure(e, net.id, r.fixedIp));
     }
     await neutron.update(a.admin, 'ports', id, { port: { 'binding:host_id': a.host } });

@@ -391,6 +391,9 @@ export class Servers {
     const build: BuildRequest = { networks, securityGroupIds: groupIds, user: { id: ctx.userId, name: ctx.userName, roles: [...ctx.roles] } };
     const ids = await this.core.uow.run(async (w) => {
       const { trx, changed } = w;
+      // Creates take turns from the quota count to the internal ids (max + 1), as Nova's quota
+      // recheck and its database's autoincrement keep concurrent creates apart.
+      await w.lock('servers.create');
       const count = await instancesAllowed(trx, project, { vcpus: flavor.vcpus, ram: flavor.ram }, req.minCount, Math.min(req.maxCount, maxByNetwork));
       const group = groupHint === undefined ? undefined : await this.deps.groups.forCreate(trx, ctx, groupHint, count);
       const max = await trx
