@@ -44,7 +44,7 @@ describe.skipIf(skip)(`netns data plane: L2, instances, security groups${skip ? 
 
   it('makes no change on a second full pass (idempotent)', async () => {
     await s.dp.resync();
-    expect(s.dp.lastPass).toMatchObject({ full: true, changes: 0, errors: 0 });
+    expect(s.dp.lastFullPass).toMatchObject({ full: true, changes: 0, errors: 0 });
   });
 
   it('enforces security groups: only what a rule admits reaches the port', async () => {
@@ -167,7 +167,7 @@ describe.skipIf(skip)(`netns data plane: L2, instances, security groups${skip ? 
   it('after a restart converges with nothing duplicated and nothing changed', async () => {
     await s.restart();
     await converge();
-    expect(s.dp.lastPass).toMatchObject({ full: true, changes: 0, errors: 0 });
+    expect(s.dp.lastFullPass).toMatchObject({ full: true, changes: 0, errors: 0 });
     expect(await ping(b.ip, { ns: a.ns })).toBe(true);
   });
 

@@ -106,7 +106,7 @@ describe.skipIf(skip)(`netns data plane: QoS and port forwarding${skip ? ` — s
     expect(await echoSeconds(b, a, size)).toBeGreaterThan(egressOnly + 2);
     // A full pass reads the shaper and the table back and finds nothing to change.
     await s.dp.resync();
-    expect(s.dp.lastPass).toMatchObject({ full: true, changes: 0, errors: 0 });
+    expect(s.dp.lastFullPass).toMatchObject({ full: true, changes: 0, errors: 0 });
     // Only the ingress limit left: shaped, no bucket to start with.
     expect((await s.admin.delete(`/v2.0/qos/policies/${policy.id}/bandwidth_limit_rules/${egress}`)).status).toBe(204);
     await converge();
@@ -152,7 +152,7 @@ describe.skipIf(skip)(`netns data plane: QoS and port forwarding${skip ? ` — s
       ),
     ).toBe('a 172.24.4.1');
     await s.dp.resync();
-    expect(s.dp.lastPass).toMatchObject({ full: true, changes: 0, errors: 0 });
+    expect(s.dp.lastFullPass).toMatchObject({ full: true, changes: 0, errors: 0 });
     // Only the forwarded port leads anywhere.
     expect(await httpGet(`http://${fip.floating_ip_address}:80/`, { timeoutS: 1 })).toBeNull();
 

@@ -87,7 +87,7 @@ describe.skipIf(skip)(`netns data plane: trunks${skip ? ` — skipped: ${skip}` 
     }
     // Converged: reading everything back (programs included) changes nothing.
     await s.dp.resync();
-    expect(s.dp.lastPass).toMatchObject({ full: true, changes: 0, errors: 0 });
+    expect(s.dp.lastFullPass).toMatchObject({ full: true, changes: 0, errors: 0 });
     // The parent's own network still flows untagged beside it.
     const dhcpA = (await s.admin.get(`/v2.0/ports?network_id=${a.net}&device_owner=network:dhcp`)).body.ports[0];
     expect(await ping(dhcpA.fixed_ips[0].ip_address, { ns: vm.ns, timeoutS: 5 })).toBe(true);

@@ -118,6 +118,8 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
   /** Ports in ERROR, with the kernel's reason (compute shows it as the server's fault). */
   readonly portErrors = new Map<string, string>();
   lastPass: PassStats | null = null;
+  /** The last full pass's figures (a resync's; a change heard after it may run a shorter pass). */
+  lastFullPass: PassStats | null = null;
 
   private readonly reconciler: Reconciler;
   private readonly kernel: Kernel;
@@ -459,6 +461,7 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
       errors: p.errors.size,
       phases: timer.phases,
     };
+    if (full) this.lastFullPass = this.lastPass;
     this.log.debug({ pass: this.lastPass }, 'data plane pass');
     this.scheduleRetry(p.kernelErrors.size > 0);
   }
