@@ -13,6 +13,7 @@ import { BenchClient } from './client.js';
 import { type OwnServer, passwordToken, startOwnServer } from './ownserver.js';
 import type { BenchContext, Result, Scenario } from './scenario.js';
 import { computeScenarios } from './scenarios/compute.js';
+import { growthScenario } from './scenarios/growth.js';
 import { labSkipReason, runLabScenario } from './scenarios/lab.js';
 import { loadBalancerScenarios } from './scenarios/loadbalancer.js';
 import { netnsScenario } from './scenarios/netns.js';
@@ -30,6 +31,7 @@ const SCENARIOS: Scenario[] = [
   ...l3Scenarios,
   ...computeScenarios,
   ...loadBalancerScenarios,
+  growthScenario,
   rss,
 ];
 /** Run only with `--dataplane netns` (root: the benchmark's own server builds real namespaces). */

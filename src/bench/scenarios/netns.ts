@@ -150,6 +150,15 @@ export const netnsScenario: Scenario = {
           server: { name: `bench-${i}`, flavorRef: '1', imageRef: imageId, key_name: 'bench', networks: [{ port }] },
         })
       ).body.server.id;
+    /** Why servers failed, as Nova says it (a server in ERROR never answers on its floating IP). */
+    const faults = async (ids: string[]) => {
+      const said = new Set<string>();
+      for (const id of ids) {
+        const s = (await c.expect<One<'server', { status: string; fault?: { message?: string } }>>(200, 'GET', `${compute}/v2.1/servers/${id}`)).body.server;
+        if (s.status === 'ERROR') said.add(s.fault?.message ?? 'ERROR');
+      }
+      return said.size ? ` (servers in ERROR: ${[...said].join('; ')})` : '';
+    };
     const removeServer = async (id: string) => c.expect(204, 'DELETE', `${compute}/v2.1/servers/${id}`);
 
     // Boot → floating IP answers.
@@ -161,7 +170,7 @@ export const netnsScenario: Scenario = {
       const t0 = Date.now();
       const server = await boot(port, i);
       const at = (await prober.result).get(address)!.at;
-      if (at === null) throw new Error(`server ${server}: floating IP ${address} never answered`);
+      if (at === null) throw new Error(`server ${server}: floating IP ${address} never answered${await faults([server])}`);
       bootMs.push(at - t0);
       await removeServer(server);
       await c.expect(204, 'DELETE', `/v2.0/floatingips/${fip}`);
@@ -252,7 +261,7 @@ export const netnsScenario: Scenario = {
     });
     const replies = await prober.result;
     const missing = [...replies].filter(([, r]) => r.at === null).map(([addr]) => addr);
-    if (missing.length) throw new Error(`${missing.length} of ${count} floating IPs never answered`);
+    if (missing.length) throw new Error(`${missing.length} of ${count} floating IPs never answered${await faults(servers)}`);
     const last = Math.max(...[...replies.values()].map((r) => r.at!));
     out.push({ scenario: name, metric: `${count} servers created at once → all floating IPs answer`, value: round((last - t0) / 1000, 2), unit: 's' });
     // Idle: give the inits time to finish booting, then read what each instance's group is charged.
