@@ -100,8 +100,12 @@ for (const engine of ['haproxy', 'builtin'] as const) {
       const res = await fetch(url, { headers: { 'x-auth-token': token } });
       return (await res.json()) as Record<string, unknown>;
     };
+    // Lookups and status polls go to the APIs: each `openstack`/`neutron` run costs 2–6 s of
+    // Python start-up on a busy 2-core machine, and the clients' own calls are what the actions
+    // below (the seed's and the tutorial's commands) exercise.
     const lbApi = (path: string) => api(`http://127.0.0.1:${ports.loadBalancer}/v2/lbaas/${path}`);
     const netApi = (path: string) => api(`http://127.0.0.1:${ports.network}/v2.0/${path}`);
+    const novaApi = (path: string) => api(`http://127.0.0.1:${ports.compute}/v2.1/${path}`);
 
     /**
      * Kill the web server of an instance (its busybox httpd), as a crash would. Only that: the
@@ -167,20 +171,17 @@ for (const engine of ['haproxy', 'builtin'] as const) {
       );
       expect(nova.code, nova.stderr).toBe(0);
       for (const name of ['test-1', 'test-2']) {
-        await until(
+        const server = await until(
           `${name} ACTIVE`,
-          () => value('server', 'show', name, '-c', 'status'),
-          (s) => s === 'ACTIVE',
+          async () => ((await novaApi(`servers/detail?name=^${name}$`)).servers as Array<{ id: string; status: string }>)[0],
+          (s) => s?.status === 'ACTIVE',
         );
-        const id = await value('server', 'show', name, '-c', 'id');
-        const port = JSON.parse(await osc('port', 'list', '--server', id, '-f', 'json')) as Array<{
-          ID: string;
-          'Fixed IP Addresses': Array<{ ip_address: string }>;
-        }>;
-        const ip = port[0]['Fixed IP Addresses'][0].ip_address;
+        const id = server.id;
+        const port = ((await netApi(`ports?device_id=${id}`)).ports as Array<{ id: string; fixed_ips: Array<{ ip_address: string }> }>)[0];
+        const ip = port.fixed_ips[0].ip_address;
         // The seed's "openstack floating ip create public --fixed-ip-address … --port …".
-        const fip = await value('floating', 'ip', 'create', 'public', '--fixed-ip-address', ip, '--port', port[0].ID, '-c', 'floating_ip_address');
-        instances.push({ name, id, ip, fip, portId: port[0].ID });
+        const fip = await value('floating', 'ip', 'create', 'public', '--fixed-ip-address', ip, '--port', port.id, '-c', 'floating_ip_address');
+        instances.push({ name, id, ip, fip, portId: port.id });
       }
       for (const i of instances)
         expect(
@@ -198,23 +199,24 @@ for (const engine of ['haproxy', 'builtin'] as const) {
         expect(fieldMap(await neutron('lb-member-create', '--address', i.fip, '--protocol-port', '80', 'mypool')).get('status')).toBe('PENDING_CREATE');
       await until(
         'members ACTIVE',
-        async () => listRows(await neutron('lb-member-list')),
-        (rows) => rows.length === 2 && rows.every((r) => r[5] === 'ACTIVE'),
+        async () => (await netApi('lb/members')).members as Array<{ status: string }>,
+        (rows) => rows.length === 2 && rows.every((r) => r.status === 'ACTIVE'),
       );
       const hm = fieldMap(await neutron('lb-healthmonitor-create', '--delay', '3', '--type', 'HTTP', '--max-retries', '3', '--timeout', '3'));
       expect((await neutron('lb-healthmonitor-associate', hm.get('id')!, 'mypool')).trim()).toBe(`Associated health monitor ${hm.get('id')}`);
       const vip = fieldMap(await neutron('lb-vip-create', '--name', 'myvip', '--protocol-port', '80', '--protocol', 'HTTP', '--subnet-id', subnetId, 'mypool'));
       expect(vip.get('address')).toMatch(/^10\.0\.2\.\d+$/);
-      const vips = await until(
+      await until(
         'VIP ACTIVE',
-        async () => listRows(await neutron('lb-vip-list')),
-        (rows) => rows[0]?.[5] === 'ACTIVE',
+        async () => ((await netApi(`lb/vips/${vip.get('id')}`)).vip as { status: string }).status,
+        (status) => status === 'ACTIVE',
       );
-      expect(vips[0].slice(1, 4)).toEqual(['myvip', vip.get('address'), 'HTTP']);
+      const listed = listRows(await neutron('lb-vip-list'))[0];
+      expect([...listed.slice(1, 4), listed[5]]).toEqual(['myvip', vip.get('address'), 'HTTP', 'ACTIVE']);
       // The VIP port is wired into the load balancer's namespace: ACTIVE, owned by LBaaS v1.
-      const port = fieldMap(await osc('port', 'show', vip.get('port_id')!));
-      expect(port.get('status')).toBe('ACTIVE');
-      expect(port.get('device_owner')).toBe('neutron:LOADBALANCER');
+      const port = (await netApi(`ports/${vip.get('port_id')}`)).port as { status: string; device_owner: string };
+      expect(port.status).toBe('ACTIVE');
+      expect(port.device_owner).toBe('neutron:LOADBALANCER');
       const ns = names.loadBalancerNs(vip.get('port_id')!);
       expect((await listNamespaces()).has(ns)).toBe(true);
       // The proxy runs as the load balancers' own unprivileged user.
@@ -235,7 +237,7 @@ for (const engine of ['haproxy', 'builtin'] as const) {
 
       // Kill test-2's web server under 20 requests a second.
       const victim = instances[1];
-      const memberId = listRows(await neutron('lb-member-list')).find((r) => r[1] === victim.fip)![0];
+      const memberId = ((await netApi(`lb/members?address=${victim.fip}`)).members as Array<{ id: string }>)[0].id;
       const stream = openLoop(url, 20);
       await new Promise((r) => setTimeout(r, 1000));
       const killedAt = Date.now();
@@ -318,13 +320,14 @@ for (const engine of ['haproxy', 'builtin'] as const) {
         '--wait',
         'pool1',
       );
+      const poolId = ((await lbApi('pools?name=pool1')).pools as Array<{ id: string }>)[0].id;
       await until(
         'members ONLINE',
-        async () => listRows(await osc('loadbalancer', 'member', 'list', 'pool1')),
-        (rows) => rows.length === 2 && rows.every((r) => r[6] === 'ONLINE'),
+        async () => (await lbApi(`pools/${poolId}/members`)).members as Array<{ operating_status: string }>,
+        (rows) => rows.length === 2 && rows.every((r) => r.operating_status === 'ONLINE'),
       );
       const vipPort = lb.get('vip_port_id')!;
-      expect(fieldMap(await osc('port', 'show', vipPort)).get('device_owner')).toBe('Octavia');
+      expect(((await netApi(`ports/${vipPort}`)).port as { device_owner: string }).device_owner).toBe('Octavia');
       const fip = await value('floating', 'ip', 'create', 'public', '--port', vipPort, '-c', 'floating_ip_address');
       const url = `http://${fip}/`;
       await until(
@@ -339,8 +342,7 @@ for (const engine of ['haproxy', 'builtin'] as const) {
       expect((await httpGet(url))!.split(' ')[1]).toBe(lb.get('vip_address'));
 
       const victim = instances[0];
-      const poolId = await value('loadbalancer', 'pool', 'show', 'pool1', '-c', 'id');
-      const memberId = await value('loadbalancer', 'member', 'show', 'pool1', victim.name, '-c', 'id');
+      const memberId = ((await lbApi(`pools/${poolId}/members?name=${victim.name}`)).members as Array<{ id: string }>)[0].id;
       const stream = openLoop(url, 20);
       await new Promise((r) => setTimeout(r, 1000));
       const killedAt = Date.now();
@@ -377,7 +379,7 @@ for (const engine of ['haproxy', 'builtin'] as const) {
     }, 240_000);
 
     it('removes the namespace and the proxy with the load balancers (cascade delete)', async () => {
-      const vipPort = await value('loadbalancer', 'show', 'lb1', '-c', 'vip_port_id');
+      const vipPort = ((await lbApi('loadbalancers?name=lb1')).loadbalancers as Array<{ vip_port_id: string }>)[0].vip_port_id;
       const ns = names.loadBalancerNs(vipPort);
       expect((await listNamespaces()).has(ns)).toBe(true);
       await osc('loadbalancer', 'delete', '--cascade', '--wait', 'lb1');
