@@ -71,6 +71,9 @@ const DEBIAN_PACKAGES = {
   // HA routers on several hosts run Debian's keepalived in their namespaces (as Neutron's L3
   // agent does); test/e2e/lab-ha.test.ts fails over between two lab hosts with it.
   '/usr/sbin/keepalived': 'keepalived',
+  // Neutron's HA health check script (KeepalivedTrackScript) pings the gateway's next hop with
+  // iputils' ping; the lab test turns `ha_vrrp_health_check_interval` on.
+  '/usr/bin/ping': 'iputils-ping',
   // Security-group logging reads the switch namespace's NFLOG group with tcpdump.
   '/usr/bin/tcpdump': 'tcpdump',
   // The dashboard's browser tests drive Debian's Chromium with playwright-core (no browser download).

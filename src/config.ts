@@ -80,6 +80,15 @@ export interface Config {
    */
   underlayNetns: string | null;
   /**
+   * The Linux bridge agent's `[vxlan] arp_responder` (with l2_population; Neutron's default
+   * false; `--arp-responder`, POCKETSTACK_VXLAN_ARP_RESPONDER): each VXLAN device is made with
+   * `proxy` and holds a permanent neighbour entry per remote port's fixed IP, so the kernel
+   * answers ARP (and IPv6 neighbour solicitations) for remote ports itself and sends none into
+   * the overlay (dataplane/netns/overlay.ts). As in Neutron, not fully compatible with
+   * allowed-address-pairs: an address that is no port's fixed IP is not answered across hosts.
+   */
+  vxlanArpResponder: boolean;
+  /**
    * The Linux bridge agent's `physical_interface_mappings` (physnet → an interface of this host;
    * `--physical-interface-mappings public:eth1`, POCKETSTACK_PHYSICAL_INTERFACE_MAPPINGS): a flat
    * network on a mapped physical network is its bridge with that interface enslaved, the same L2
@@ -230,6 +239,7 @@ export function loadConfig(overrides: Partial<Config> = {}, env: NodeJS.ProcessE
     localAgent: env.POCKETSTACK_LOCAL_AGENT === undefined || env.POCKETSTACK_LOCAL_AGENT === '' || boolFromString(env.POCKETSTACK_LOCAL_AGENT),
     tunnelIp: env.POCKETSTACK_TUNNEL_IP || null,
     underlayNetns: env.POCKETSTACK_UNDERLAY_NETNS || null,
+    vxlanArpResponder: !!env.POCKETSTACK_VXLAN_ARP_RESPONDER && boolFromString(env.POCKETSTACK_VXLAN_ARP_RESPONDER),
     interfaceMappings: parseInterfaceMappings(env.POCKETSTACK_PHYSICAL_INTERFACE_MAPPINGS ?? ''),
     agentDownTime: int(env.POCKETSTACK_AGENT_DOWN_TIME, AGENT_DOWN_TIME_S),
     reportInterval: int(env.POCKETSTACK_REPORT_INTERVAL, REPORT_INTERVAL_S),

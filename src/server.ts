@@ -717,7 +717,9 @@ async function createDataPlane(
           host: { name: config.agentHost, publicLeg: !only },
           // A host of several runs its HA routers with keepalived; one machine's one L3 agent needs none.
           ...(only ? { vrrp: config.haVrrp, childProcesses: config.checkChildProcesses } : {}),
-          ...(config.tunnelIp ? { tunnel: { ip: config.tunnelIp, underlayNs: config.underlayNetns ?? ROOT_NS } } : {}),
+          ...(config.tunnelIp
+            ? { tunnel: { ip: config.tunnelIp, underlayNs: config.underlayNetns ?? ROOT_NS, ...(config.vxlanArpResponder ? { arpResponder: true } : {}) } }
+            : {}),
           ...(config.interfaceMappings.size ? { interfaceMappings: { mappings: config.interfaceMappings, home: config.underlayNetns ?? ROOT_NS } } : {}),
         },
         dlog,

@@ -53,6 +53,10 @@ agent options:
                       POCKETSTACK_TUNNEL_IP): tenant networks reach other hosts over VXLAN
   --underlay-netns NS the namespace holding --tunnel-ip (default this process's own; a lab
                       host's namespace with \`pocketstack lab\`; POCKETSTACK_UNDERLAY_NETNS)
+  --arp-responder     l2population's ARP responder (the Linux bridge agent's [vxlan]
+                      arp_responder, off by default as there): the host answers ARP for other
+                      hosts' ports itself instead of flooding it over VXLAN
+                      (POCKETSTACK_VXLAN_ARP_RESPONDER)
   --physical-interface-mappings PHYSNET:IF[,…]  the Linux bridge agent's option: a flat
                       network on PHYSNET is its bridge with interface IF (in --underlay-netns)
                       enslaved, one L2 segment across hosts, not a routed host leg
@@ -63,6 +67,7 @@ agent options:
 lab options:
   --database URL      postgres://… the API servers share (POCKETSTACK_DATABASE_URL); needed by --start
   --data-dir DIR      the hosts keep their instances under DIR/lab/hostK (default ./.pocketstack)
+  --arp-responder     the hosts' agents run with --arp-responder (l2population's ARP responder)
   --start             run the hosts' agents as children of this command, their output prefixed
                       with their host; Ctrl-C stops them (the lab stays: \`lab down\` removes it)
 
@@ -173,6 +178,7 @@ async function agent(argv: string[]): Promise<void> {
       'tunnel-ip': { type: 'string' },
       'underlay-netns': { type: 'string' },
       'physical-interface-mappings': { type: 'string' },
+      'arp-responder': { type: 'boolean' },
     },
   });
   const overrides: Partial<Config> = {};
@@ -185,6 +191,7 @@ async function agent(argv: string[]): Promise<void> {
   };
   if (values['tunnel-ip']) overrides.tunnelIp = values['tunnel-ip'];
   if (values['underlay-netns']) overrides.underlayNetns = values['underlay-netns'];
+  if (values['arp-responder']) overrides.vxlanArpResponder = true;
   if (values['physical-interface-mappings'] !== undefined) overrides.interfaceMappings = parseInterfaceMappings(values['physical-interface-mappings']);
   if (values.database) overrides.databaseUrl = values.database;
   if (values.dataplane) overrides.dataplane = values.dataplane as Config['dataplane'];
@@ -243,7 +250,7 @@ async function lab(argv: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
     args: rest,
     allowPositionals: true,
-    options: { database: { type: 'string' }, 'data-dir': { type: 'string' }, start: { type: 'boolean' } },
+    options: { database: { type: 'string' }, 'data-dir': { type: 'string' }, start: { type: 'boolean' }, 'arp-responder': { type: 'boolean' } },
   });
   const why = await preflight();
   if (why) throw new Error(why);
@@ -265,7 +272,8 @@ async function lab(argv: string[]): Promise<void> {
     say(hosts.length ? `removed the lab (${hosts.map((h) => h.name).join(', ')}) and their data planes` : 'no lab here');
     return;
   }
-  if (sub !== 'hosts' || positionals.length !== 1) throw new Error('usage: pocketstack lab hosts N [--database postgres://…] [--start] | pocketstack lab down');
+  if (sub !== 'hosts' || positionals.length !== 1)
+    throw new Error('usage: pocketstack lab hosts N [--database postgres://…] [--arp-responder] [--start] | pocketstack lab down');
   const postgres = /^postgres(ql)?:\/\//.test(config.databaseUrl);
   if (values.start && !postgres)
     throw new Error('lab --start needs the PostgreSQL store the API servers share (--database postgres://… or POCKETSTACK_DATABASE_URL)');
@@ -278,15 +286,16 @@ async function lab(argv: string[]): Promise<void> {
   // Run again exactly as this command was run (node with its loader, then this script).
   const self = [process.execPath, ...process.execArgv, process.argv[1]];
   const database = postgres ? config.databaseUrl : 'postgres://USER:PASSWORD@HOST/DB';
+  const agentOpts = { arpResponder: values['arp-responder'] === true };
   if (!values.start) {
     say(`\nStart each host's agents (each in its own terminal, as root; stopping one is that host failing):`);
-    for (const h of hosts) say(`  ${[...self, ...agentArgs(h, database, config.dataDir)].join(' ')}`);
+    for (const h of hosts) say(`  ${[...self, ...agentArgs(h, database, config.dataDir, agentOpts)].join(' ')}`);
     say(`and the API without an agent of its own: pocketstack serve --database ${database} --no-local-agent --dataplane netns`);
     say("Nova's scheduler spreads servers over the hosts; an admin forces one with availability_zone nova:hostK. Remove the lab: pocketstack lab down");
     return;
   }
   const children = hosts.map((h) => {
-    const child = spawn(self[0], [...self.slice(1), ...agentArgs(h, config.databaseUrl, config.dataDir)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(self[0], [...self.slice(1), ...agentArgs(h, config.databaseUrl, config.dataDir, agentOpts)], { stdio: ['ignore', 'pipe', 'pipe'] });
     const prefix = (stream: NodeJS.WritableStream) => (d: Buffer) => {
       for (const line of d.toString().split('\n')) if (line) stream.write(`[${h.name}] ${line}\n`);
     };

@@ -69,7 +69,7 @@ export function labHostIndex(ns: string): number | null {
  * The arguments of one host's agent (after the command that runs pocketstack). Its data
  * directory is its own: an agent removes the instance files of servers that are not its own.
  */
-export function agentArgs(h: LabHost, databaseUrl: string, dataDir: string): string[] {
+export function agentArgs(h: LabHost, databaseUrl: string, dataDir: string, opts: { arpResponder?: boolean } = {}): string[] {
   return [
     'agent',
     '--host',
@@ -88,6 +88,8 @@ export function agentArgs(h: LabHost, databaseUrl: string, dataDir: string): str
     `${LAB_PUBLIC_PHYSNET}:${PUBLIC_IF}`,
     '--data-dir',
     `${dataDir}/lab/${h.name}`,
+    // `lab hosts N --arp-responder`: l2population's ARP responder on every host.
+    ...(opts.arpResponder ? ['--arp-responder'] : []),
   ];
 }
 

@@ -19,9 +19,18 @@
  * server reaches its gateway again, the lab its floating IP, and the lab by SNAT. The failover
  * time (from the cut to the first reply) is printed with the timeline of each step, and what two
  * established TCP connections through the router (one to the floating IP, one out by SNAT) did.
+ *
+ * Before that, Neutron's HA health check (`ha_vrrp_health_check_interval`, here 1 s): each
+ * keepalived runs KeepalivedTrackScript's script, which pings the gateway's next hop (the lab's
+ * upstream) from the master. The master's public link alone is cut at the lab switch — its VRRP
+ * over the HA network still reaches the backup — so only its check fails: after `fall 2`
+ * keepalived puts its instance in FAULT, which drops its addresses (the primary VIP too, so the
+ * agent reads it standby, as neutron-keepalived-state-change would), the backup stops hearing a
+ * master and takes over, and traffic follows. The link comes back and the old master stays the
+ * backup (its script passes once it holds no VIP, `rise 2` takes it out of FAULT, `nopreempt`).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startProber } from '../../src/bench/icmp.js';
@@ -33,10 +42,10 @@ import { type Client, type TestCloud, serviceClients } from '../support/cloud.js
 import { eventually } from '../support/dataplane.js';
 import { type TestLab, startTestLab } from '../support/lab.js';
 import { ping, serveTcpEcho, sh, stopAll, tcpProbe } from '../support/netns.js';
-import { E2E_POSTGRES, KEEPALIVED, ROOT, missing, needsE2ePostgres } from '../support/requires.js';
+import { E2E_POSTGRES, KEEPALIVED, PING, ROOT, missing, needsE2ePostgres } from '../support/requires.js';
 
 const PG = E2E_POSTGRES;
-const skip = missing([ROOT, KEEPALIVED]) ?? needsE2ePostgres();
+const skip = missing([ROOT, KEEPALIVED, PING]) ?? needsE2ePostgres();
 
 /** Fast reports and advertisements: the test waits for a failover and a dead agent. */
 const AGENT_ENV = {
@@ -45,6 +54,7 @@ const AGENT_ENV = {
   POCKETSTACK_DATAPLANE_RESYNC_MS: '3000',
   POCKETSTACK_HA_VRRP_ADVERT_INT: process.env.LAB_HA_ADVERT_INT ?? '1',
   POCKETSTACK_CHECK_CHILD_PROCESSES_INTERVAL: '1',
+  POCKETSTACK_HA_VRRP_HEALTH_CHECK_INTERVAL: '1',
   ...(process.env.LAB_HA_VRRP_VERSION ? { POCKETSTACK_HA_VRRP_VERSION: process.env.LAB_HA_VRRP_VERSION } : {}),
 };
 
@@ -128,8 +138,9 @@ describe.skipIf(skip)(`an HA router failing over between two lab hosts with keep
     );
     const activeName = states.find((a) => a.ha_state === 'active')!.host;
     const standbyName = states.find((a) => a.ha_state === 'standby')!.host;
-    const active = hosts.find((h) => h.name === activeName)!;
-    const standby = hosts.find((h) => h.name === standbyName)!;
+    // `let`: the health check's failover below swaps them.
+    let active = hosts.find((h) => h.name === activeName)!;
+    let standby = hosts.find((h) => h.name === standbyName)!;
     const third = hosts.find((h) => h !== active && h !== standby)!;
 
     // Both hosts build the router with its ha- device and run its keepalived; only the master
@@ -200,6 +211,41 @@ describe.skipIf(skip)(`an HA router failing over between two lab hosts with keep
     expect(await ping(gateway, { ns: vmNs, timeoutS: 15 })).toBe(true);
     expect(await ping(UPSTREAM, { ns: vmNs, timeoutS: 15 })).toBe(true);
     expect(await ping(fipIp, { ns: LAB_NS, timeoutS: 15 })).toBe(true);
+
+    // The health check: both hosts wrote KeepalivedTrackScript's script, pinging the upstream.
+    for (const h of [active, standby]) {
+      const dir = join(lab.hostDir(h), 'ha_confs', router.id);
+      const scripts = readdirSync(dir).filter((f) => /^ha_check_script_\d+\.sh$/.test(f));
+      expect(scripts).toHaveLength(1);
+      expect(readFileSync(join(dir, scripts[0]), 'utf8')).toContain(`ping -c 1 -w 1 ${UPSTREAM} `);
+      expect(readFileSync(join(dir, 'keepalived.conf'), 'utf8')).toMatch(/track_script \{\s+ha_health_check_\d+\s+\}/);
+    }
+    // The master's gateway becomes unreachable from its side only: its public link is cut at the
+    // lab switch (its HA network over the underlay stays up, so VRRP still crosses). Its check
+    // fails, keepalived takes it to FAULT, and the standby becomes the master.
+    const checkCutAt = Date.now();
+    await run('ip', ['-n', LAB_NS, 'link', 'set', `p${active.index}`, 'down']);
+    const checked = await eventually(
+      () => hosting(router.id),
+      (l) => l.find((a) => a.host === standby.name)?.ha_state === 'active' && l.find((a) => a.host === active.name)?.ha_state === 'standby',
+      30_000,
+    );
+    const checkMovedMs = Date.now() - checkCutAt;
+    expect(checked.every((a) => a.alive)).toBe(true);
+    expect(await qrAddrs(active)).not.toContain(` ${gateway}/24 `);
+    expect(await qrAddrs(standby)).toContain(` ${gatewayIp}/24 `);
+    // Traffic follows: the server's SNAT to the lab and the lab's floating IP go through the new master.
+    expect(await ping(UPSTREAM, { ns: vmNs, timeoutS: 15 })).toBe(true);
+    expect(await ping(fipIp, { ns: LAB_NS, timeoutS: 15 })).toBe(true);
+    // The link comes back: the old master leaves FAULT as a backup and the new one keeps the router.
+    await run('ip', ['-n', LAB_NS, 'link', 'set', `p${active.index}`, 'up']);
+    [active, standby] = [standby, active];
+    // Time for `rise 2` at the 1 s interval, and for a preemption nopreempt must prevent.
+    await new Promise((r) => setTimeout(r, 4000));
+    const kept = await hosting(router.id);
+    expect(kept.find((a) => a.host === active.name)?.ha_state).toBe('active');
+    expect(kept.find((a) => a.host === standby.name)?.ha_state).toBe('standby');
+    expect(await qrAddrs(standby)).not.toContain(` ${gateway}/24 `);
 
     // Two established TCP connections through the master: the lab to the server's floating IP
     // (DNAT) and the server to the lab (SNAT).
@@ -294,6 +340,7 @@ describe.skipIf(skip)(`an HA router failing over between two lab hosts with keep
     const fdbAt = fdbWatch.lines.find((l) => l.at >= cutAt && l.text.includes(mac) && l.text.includes(standby.tunnelIp))?.at;
     process.stdout.write(
       [
+        `HA health check (interval ${AGENT_ENV.POCKETSTACK_HA_VRRP_HEALTH_CHECK_INTERVAL} s): ha_state moved ${checkMovedMs} ms after the master's public link was cut (API polled)`,
         `HA router failover (${active.name} lost → ${standby.name}, advert_int ${AGENT_ENV.POCKETSTACK_HA_VRRP_ADVERT_INT}): ${failoverMs} ms from the cut to the first reply from ${gateway}`,
         `  keepalived MASTER on ${standby.name}: primary VIP up ${since(primaryAt)}, interface address up ${since(vipAt)}`,
         `  API ha_state active: ${since(apiSeen.active)}; interface port bound there: ${since(apiSeen.bound)}`,

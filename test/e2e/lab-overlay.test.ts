@@ -9,6 +9,11 @@
  * physical network `public` to its `eth1` on the lab's public switch, where the lab holds the
  * public subnet's gateway: a router scheduled to host2 has its gateway there, and a server on
  * host1 behind it reaches the lab by SNAT and is reached by its floating IP.
+ *
+ * The hosts run l2population's ARP responder (`--arp-responder`, as `lab hosts N --arp-responder`
+ * gives them): each VXLAN device is made with `proxy` and holds the other host's ports' addresses,
+ * so a guest's ARP for a server on the other host is answered on its own host — the lab switch
+ * carries the ping across, and no ARP — and the entries go with the port.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../../src/dataplane/netns/exec.js';
@@ -18,7 +23,7 @@ import { LAB_BRIDGE, LAB_NS, type LabHost } from '../../src/lab/lab.js';
 import { type Client, type TestCloud, serviceClients } from '../support/cloud.js';
 import { type LabServers, type TestLab, labServers, startTestLab } from '../support/lab.js';
 import { eventually } from '../support/dataplane.js';
-import { ping, sh } from '../support/netns.js';
+import { capture, ping, sh } from '../support/netns.js';
 import { E2E_POSTGRES, ROOT, missing, needsE2ePostgres } from '../support/requires.js';
 
 const PG = E2E_POSTGRES;
@@ -46,7 +51,8 @@ describe.skipIf(skip)(`a lab of two hosts and the VXLAN overlay between them${sk
       name: 'pocketstack_lab_overlay',
       adminUrl: PG!,
       // Reports every 2 s, passes every 3 s: the suite waits for agents and bindings.
-      agentEnv: { POCKETSTACK_REPORT_INTERVAL: '2', POCKETSTACK_DATAPLANE_RESYNC_MS: '3000' },
+      // l2population's ARP responder on (Neutron's [vxlan] arp_responder; off by default).
+      agentEnv: { POCKETSTACK_REPORT_INTERVAL: '2', POCKETSTACK_DATAPLANE_RESYNC_MS: '3000', POCKETSTACK_VXLAN_ARP_RESPONDER: 'true' },
     }));
     ({ server, hosts } = lab);
     admin = (await serviceClients(server, 'network')).admin;
@@ -121,11 +127,40 @@ describe.skipIf(skip)(`a lab of two hosts and the VXLAN overlay between them${sk
       const remote = fdb.filter((e) => e.dst).map((e) => [e.mac, e.dst]);
       for (const m of remoteMacs) expect(remote).toContainEqual([m, other.tunnelIp]);
       expect(remote).toContainEqual(['00:00:00:00:00:00', other.tunnelIp]);
+      // The ARP responder: the device answers ARP itself (`proxy`).
+      expect(link.linkinfo.info_data.proxy).toBe(true);
     }
-
-    // host2's guest got its address from host1's dnsmasq, over the tunnel.
+    // …from a permanent neighbour entry per fixed IP of the other host's ports (the DHCP port's too).
+    const neighOf = async (h: LabHost) =>
+      (
+        JSON.parse(await sh(['ip', '-n', new Names(h.prefix).switchNs, '-j', 'neigh', 'show', 'dev', `vxlan-${vni}`, 'nud', 'permanent'])) as Array<{
+          dst: string;
+          lladdr: string;
+        }>
+      ).map((e) => [e.dst, e.lladdr]);
+    const dhcpPort = (await admin.get(`/v2.0/ports?network_id=${net.id}&device_owner=network:dhcp`)).body.ports[0];
     const ipA = pa.fixed_ips[0].ip_address as string;
     const ipB = pb.fixed_ips[0].ip_address as string;
+    const onH1 = await eventually(
+      () => neighOf(h1),
+      (l) => l.length > 0,
+      15_000,
+    );
+    expect(onH1).toEqual([[ipB, pb.mac_address]]);
+    const onH2 = await eventually(
+      () => neighOf(h2),
+      (l) => l.length > 1,
+      15_000,
+    );
+    const dhcpIp = dhcpPort.fixed_ips[0].ip_address as string;
+    expect(onH2.sort()).toEqual(
+      [
+        [ipA, pa.mac_address],
+        [dhcpIp, dhcpPort.mac_address],
+      ].sort(),
+    );
+
+    // host2's guest got its address from host1's dnsmasq, over the tunnel.
     expect(await guestAddress(nsA, ipA)).toContain(` ${ipA}/`);
     expect(await guestAddress(nsB, ipB)).toContain(` ${ipB}/`);
     // The guest's wire leaves room for the encapsulation (1500 on the underlay).
@@ -136,10 +171,24 @@ describe.skipIf(skip)(`a lab of two hosts and the VXLAN overlay between them${sk
     expect((await admin.post('/v2.0/security-group-rules', { security_group_rule: rule })).status).toBe(201);
 
     const before = await underlayBytes(h2);
+    // Each guest forgets the other's MAC, so its ping starts with an ARP request; the lab switch's
+    // port of each host is watched (tcpdump decodes the VXLAN inside).
+    for (const guest of [nsA, nsB]) await run('ip', ['-n', guest, 'neigh', 'flush', 'dev', 'eth0']);
+    const wires = hosts.map((h) => capture(LAB_NS, `h${h.index}`));
+    await Promise.all(wires.map((w) => w.ready));
     expect(await ping(ipA, { ns: nsB, timeoutS: 10 })).toBe(true);
     expect(await ping(ipB, { ns: nsA, timeoutS: 10 })).toBe(true);
     // …and what they exchanged crossed the lab switch.
     expect(await underlayBytes(h2)).toBeGreaterThan(before);
+    await new Promise((r) => setTimeout(r, 500));
+    for (const w of wires) w.proc.kill('SIGINT');
+    const wire = wires.map((w) => w.out()).join('\n');
+    // The pings crossed the underlay encapsulated; the guests' ARP did not (the proxy answered it).
+    expect(wire).toMatch(new RegExp(`vni ${vni}\\b[^]*ICMP echo request`));
+    expect(wire).not.toMatch(/Request who-has 10\.78\.0\./);
+    // Both guests learned each other's MAC: the answers came from their own hosts.
+    expect(await sh(['ip', '-n', nsA, 'neigh', 'show', ipB])).toContain(pb.mac_address);
+    expect(await sh(['ip', '-n', nsB, 'neigh', 'show', ipA])).toContain(pa.mac_address);
 
     // A server gone: the other host drops its entries (l2pop's remove), and the flooding one with
     // its last port on host2 (the DHCP port stays on host1, so host2 keeps flooding to host1).
@@ -154,6 +203,8 @@ describe.skipIf(skip)(`a lab of two hosts and the VXLAN overlay between them${sk
       30_000,
     );
     expect(left).toEqual([]);
+    // …and the ARP responder's entry for its address (remove_fdb_ip_entry).
+    expect(await neighOf(h1)).toEqual([]);
     expect(JSON.parse(await sh(['ip', '-n', LAB_NS, '-j', 'link', 'show', LAB_BRIDGE]))[0].operstate).toBe('UP');
   });
 

@@ -26,6 +26,7 @@ export const BARBICAN_CLIENT = {
 };
 export const CURL = { path: '/usr/bin/curl', why: "needs Debian's curl (npm test installs it when run as root)" };
 export const KEEPALIVED = { path: '/usr/sbin/keepalived', why: "needs Debian's keepalived (npm test installs it when run as root)" };
+export const PING = { path: '/usr/bin/ping', why: "needs Debian's iputils-ping (npm test installs it when run as root)" };
 export const ROOT = { root: true, why: 'needs root to create network namespaces (CI runs as root)' };
 
 /** The PostgreSQL server the multi-host e2e suites make their databases on (scripts/test.mjs sets it). */

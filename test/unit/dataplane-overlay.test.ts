@@ -23,7 +23,7 @@ const TUNNELS = new Map([
   ['h2', '198.18.0.12'],
   ['h3', '198.18.0.13'],
 ]);
-const tunnelOf = (host: string) => ({ ip: TUNNELS.get(host)!, underlayNs: `pslab-${host}` });
+const tunnelOf = (host: string, arpResponder = false) => ({ ip: TUNNELS.get(host)!, underlayNs: `pslab-${host}`, ...(arpResponder ? { arpResponder } : {}) });
 
 const net = (id: string, extra: Partial<NetworkRec> = {}): NetworkRec => ({
   id,
@@ -87,16 +87,16 @@ function cloud(ports?: PortRec[]): Snapshot {
   };
 }
 
-function overlayOf(s: Snapshot, host: string): OverlaySpec {
+function overlayOf(s: Snapshot, host: string, arpResponder = false): OverlaySpec {
   const d = buildDesired(hostPart(s, host), names, {
     publicPhysnet: 'public',
     protocolNames: new Map(),
-    overlay: { host, tunnel: tunnelOf(host) },
+    overlay: { host, tunnel: tunnelOf(host, arpResponder) },
   });
   return d.overlay!;
 }
 
-const empty = (): OverlayState => ({ devices: new Map(), fdb: [] });
+const empty = (): OverlayState => ({ devices: new Map(), fdb: [], neigh: [] });
 const cmds = (lines: Array<{ cmd: string }>) => lines.map((l) => l.cmd);
 
 describe('the VXLAN overlay between hosts', () => {
@@ -105,7 +105,7 @@ describe('the VXLAN overlay between hosts', () => {
     expect(o.local).toBe('198.18.0.11');
     expect(o.underlayNs).toBe('pslab-h1');
     // OTHER has nothing of h1 on it: no bridge here, so no device either; the flat network never.
-    expect(o.devices).toEqual([{ dev: 'vxlan-7', vni: 7, bridge: names.bridge(TENANT), mtu: 1450, owner: `network:${TENANT}` }]);
+    expect(o.devices).toEqual([{ dev: 'vxlan-7', vni: 7, bridge: names.bridge(TENANT), mtu: 1450, proxy: false, owner: `network:${TENANT}` }]);
     expect(overlayOf(cloud(), 'h2').devices.map((d) => d.dev)).toEqual(['vxlan-7', 'vxlan-9']);
   });
 
@@ -155,10 +155,20 @@ describe('the VXLAN overlay between hosts', () => {
   it('adopts what an earlier run left (nothing to do) and removes what nobody wants any more', () => {
     const o = overlayOf(cloud(), 'h1');
     const adopted = planOverlay(o, predictOverlay(o), 'ps-sw');
-    expect(adopted).toEqual({ cleanup: [], underlay: [], apply: [], fdb: [] });
+    expect(adopted).toEqual({ cleanup: [], underlay: [], apply: [], fdb: [], neigh: [] });
 
     const left = predictOverlay(o);
-    left.devices.set('vxlan-9', { name: 'vxlan-9', vni: 9, local: '198.18.0.11', port: 4789, learning: false, mtu: 1450, master: null, up: true });
+    left.devices.set('vxlan-9', {
+      name: 'vxlan-9',
+      vni: 9,
+      local: '198.18.0.11',
+      port: 4789,
+      learning: false,
+      proxy: false,
+      mtu: 1450,
+      master: null,
+      up: true,
+    });
     left.fdb.push({ dev: 'vxlan-7', mac: 'fa:16:3e:00:00:99', dst: '198.18.0.13' }, { dev: 'vxlan-9', mac: FLOOD_MAC, dst: '198.18.0.12' });
     const plan = planOverlay(o, left, 'ps-sw');
     expect(cmds(plan.cleanup)).toEqual(['link del vxlan-9']);
@@ -237,6 +247,7 @@ describe('the VXLAN overlay between hosts', () => {
       local: '198.18.0.11',
       port: 4789,
       learning: false,
+      proxy: false,
       mtu: 1450,
       master: 'brqbbbbbbbb-00',
       up: true,
@@ -245,6 +256,130 @@ describe('the VXLAN overlay between hosts', () => {
       { dev: 'vxlan-7', mac: 'fa:16:3e:00:00:02', dst: '198.18.0.12' },
       { dev: 'vxlan-7', mac: FLOOD_MAC, dst: '198.18.0.12' },
     ]);
-    expect(parseOverlayState('', '')).toEqual({ devices: new Map(), fdb: [] });
+    expect(parseOverlayState('', '')).toEqual({ devices: new Map(), fdb: [], neigh: [] });
+  });
+
+  describe("l2population's ARP responder ([vxlan] arp_responder)", () => {
+    const subnet = (id: string, ipVersion: 4 | 6, cidr: string) => ({
+      id,
+      networkId: TENANT,
+      ipVersion,
+      cidr,
+      gatewayIp: null,
+      hostRoutes: [],
+      enableDhcp: false,
+      dnsNameservers: [],
+      ipv6AddressMode: null,
+      ipv6RaMode: null,
+    });
+    const withSubnets = (s: Snapshot): Snapshot => ({ ...s, subnets: [subnet('s4', 4, '10.0.0.0/24'), subnet('s6', 6, '2001:db8::/64')] });
+    const addressed = () =>
+      withSubnets(
+        cloud([
+          port(P1, 'fa:16:3e:00:00:01', { fixedIps: [{ subnetId: 's4', ipAddress: '10.0.0.11' }] }),
+          port(P2, 'FA:16:3E:00:00:02', {
+            deviceId: VM2,
+            bindingHost: 'h2',
+            fixedIps: [
+              { subnetId: 's4', ipAddress: '10.0.0.12' },
+              { subnetId: 's6', ipAddress: '2001:DB8:0:0::c' },
+            ],
+          }),
+          port(DHCP, 'fa:16:3e:00:00:0d', {
+            deviceId: 'dhcpx',
+            deviceOwner: 'network:dhcp',
+            bindingHost: 'h2',
+            fixedIps: [{ subnetId: 's4', ipAddress: '10.0.0.2' }],
+          }),
+        ]),
+      );
+
+    it('is off by default, as in Neutron: no proxy, no neighbour entries', () => {
+      const o = overlayOf(addressed(), 'h1');
+      expect(o.devices.every((d) => !d.proxy)).toBe(true);
+      expect(o.neigh).toEqual([]);
+      expect(planOverlay(o, empty(), 'ps-sw').underlay[1].cmd).not.toContain('proxy');
+    });
+
+    it("makes the device with proxy and one permanent entry per fixed IP of another host's ports (both families)", () => {
+      const o = overlayOf(addressed(), 'h1', true);
+      expect(o.devices.map((d) => [d.dev, d.proxy])).toEqual([['vxlan-7', true]]);
+      expect(o.neigh.map((e) => [e.dev, e.ip, e.mac])).toEqual([
+        ['vxlan-7', '10.0.0.12', 'fa:16:3e:00:00:02'],
+        ['vxlan-7', '2001:db8::c', 'fa:16:3e:00:00:02'],
+        ['vxlan-7', '10.0.0.2', 'fa:16:3e:00:00:0d'],
+      ]);
+      const plan = planOverlay(o, empty(), 'ps-sw');
+      expect(plan.underlay[1].cmd).toBe('link add vxlan-7 mtu 1450 type vxlan id 7 local 198.18.0.11 dstport 4789 nolearning proxy');
+      expect(cmds(plan.neigh)).toEqual([
+        'neigh replace 10.0.0.12 lladdr fa:16:3e:00:00:02 dev vxlan-7 nud permanent',
+        'neigh replace 2001:db8::c lladdr fa:16:3e:00:00:02 dev vxlan-7 nud permanent',
+        'neigh replace 10.0.0.2 lladdr fa:16:3e:00:00:0d dev vxlan-7 nud permanent',
+      ]);
+      // h1's own port is answered by the port itself on the bridge: no entry for it on h2's side of… h1.
+      expect(o.neigh.some((e) => e.ip === '10.0.0.11')).toBe(false);
+      expect(overlayOf(addressed(), 'h2', true).neigh.map((e) => e.ip)).toEqual(['10.0.0.11']);
+      // Applied: nothing more to do.
+      expect(planOverlay(o, predictOverlay(o), 'ps-sw')).toEqual({ cleanup: [], underlay: [], apply: [], fdb: [], neigh: [] });
+    });
+
+    it('removes the entries of a port that goes, moves an IP given to another port, and leaves the rest', () => {
+      const o1 = overlayOf(addressed(), 'h1', true);
+      const after = withSubnets(
+        cloud([
+          port(P1, 'fa:16:3e:00:00:01', { fixedIps: [{ subnetId: 's4', ipAddress: '10.0.0.11' }] }),
+          // P2 deleted; its IPv4 address now another port's on h3.
+          port(P3, 'fa:16:3e:00:00:03', { deviceId: VM3, bindingHost: 'h3', fixedIps: [{ subnetId: 's4', ipAddress: '10.0.0.12' }] }),
+          port(DHCP, 'fa:16:3e:00:00:0d', {
+            deviceId: 'dhcpx',
+            deviceOwner: 'network:dhcp',
+            bindingHost: 'h2',
+            fixedIps: [{ subnetId: 's4', ipAddress: '10.0.0.2' }],
+          }),
+        ]),
+      );
+      const plan = planOverlay(overlayOf(after, 'h1', true), predictOverlay(o1), 'ps-sw');
+      expect(cmds(plan.neigh)).toEqual(['neigh del 2001:db8::c dev vxlan-7', 'neigh replace 10.0.0.12 lladdr fa:16:3e:00:00:03 dev vxlan-7 nud permanent']);
+      expect(plan.neigh[0].tolerant).toBe(true);
+    });
+
+    it('makes a device of the other setting again (proxy is fixed at creation), and drops the entries with the option off', () => {
+      const on = overlayOf(addressed(), 'h1', true);
+      const off = overlayOf(addressed(), 'h1');
+      const toOff = planOverlay(off, predictOverlay(on), 'ps-sw');
+      expect(cmds(toOff.cleanup)).toEqual(['link del vxlan-7']);
+      // The entries went with the device.
+      expect(toOff.neigh).toEqual([]);
+      const toOn = planOverlay(on, predictOverlay(off), 'ps-sw');
+      expect(cmds(toOn.cleanup)).toEqual(['link del vxlan-7']);
+      expect(toOn.neigh).toHaveLength(3);
+      // Entries left on a kept device with the option off are removed.
+      const left = predictOverlay(off);
+      left.neigh.push({ dev: 'vxlan-7', ip: '10.0.0.99', mac: 'fa:16:3e:00:00:99' });
+      expect(cmds(planOverlay(off, left, 'ps-sw').neigh)).toEqual(['neigh del 10.0.0.99 dev vxlan-7']);
+    });
+
+    it('reads proxy and the permanent neighbour entries of the VXLAN devices as iproute2 prints them', () => {
+      const links = JSON.stringify([
+        {
+          ifname: 'vxlan-7',
+          mtu: 1450,
+          flags: ['UP'],
+          linkinfo: { info_kind: 'vxlan', info_data: { id: 7, local: '198.18.0.11', port: 4789, learning: false, proxy: true } },
+        },
+      ]);
+      const neigh = JSON.stringify([
+        { dst: '10.0.0.12', dev: 'vxlan-7', lladdr: 'FA:16:3E:00:00:02', state: ['PERMANENT'] },
+        { dst: '2001:db8:0::c', dev: 'vxlan-7', lladdr: 'fa:16:3e:00:00:02', state: ['PERMANENT'] },
+        { dst: '10.0.0.1', dev: 'eth0', lladdr: 'fa:16:3e:00:00:01', state: ['PERMANENT'] },
+        { dst: '10.0.0.13', dev: 'vxlan-7', lladdr: 'fa:16:3e:00:00:03', state: ['STALE'] },
+      ]);
+      const s = parseOverlayState(links, '[]', neigh);
+      expect(s.devices.get('vxlan-7')?.proxy).toBe(true);
+      expect(s.neigh).toEqual([
+        { dev: 'vxlan-7', ip: '10.0.0.12', mac: 'fa:16:3e:00:00:02' },
+        { dev: 'vxlan-7', ip: '2001:db8::c', mac: 'fa:16:3e:00:00:02' },
+      ]);
+    });
   });
 });

@@ -46,4 +46,9 @@ describe('the lab of simulated hosts', () => {
       '/var/lib/ps/lab/host2',
     ]);
   });
+
+  it('gives every agent --arp-responder with `lab hosts N --arp-responder`, and none without', () => {
+    expect(agentArgs(labHost(1), 'postgres://db/c', '/d', { arpResponder: true }).at(-1)).toBe('--arp-responder');
+    expect(agentArgs(labHost(1), 'postgres://db/c', '/d', { arpResponder: false })).not.toContain('--arp-responder');
+  });
 });

@@ -235,8 +235,12 @@ export async function conntrackForgetFloating(ns: string, ip: string): Promise<v
 
 /** The switch's VXLAN devices and their forwarding entries (overlay.ts). */
 export async function readOverlay(ns: string): Promise<OverlayState> {
-  const [links, fdb] = await Promise.all([run('ip', [...ipArgs(ns), '-d', '-j', 'link', 'show', 'type', 'vxlan']), runIn(ns, 'bridge', ['-j', 'fdb', 'show'])]);
-  return parseOverlayState(links.stdout, fdb.stdout);
+  const [links, fdb, neigh] = await Promise.all([
+    run('ip', [...ipArgs(ns), '-d', '-j', 'link', 'show', 'type', 'vxlan']),
+    runIn(ns, 'bridge', ['-j', 'fdb', 'show']),
+    run('ip', [...ipArgs(ns), '-j', 'neigh', 'show', 'nud', 'permanent']),
+  ]);
+  return parseOverlayState(links.stdout, fdb.stdout, neigh.stdout);
 }
 
 /** `lines` as one `bridge -force -batch` in `ns` (forwarding entries); failures as owner → reason. */

@@ -402,6 +402,17 @@ export interface VxlanSpec {
   /** The network's bridge it is enslaved to. */
   bridge: string;
   mtu: number;
+  /** Made with `proxy`: the kernel answers ARP and neighbour solicitations from its neighbour entries (l2pop's ARP responder). */
+  proxy: boolean;
+  owner: Owner;
+}
+
+/** A permanent neighbour entry on a VXLAN device (l2pop's ARP responder: a remote port's fixed IP → its MAC). */
+export interface NeighSpec {
+  dev: string;
+  ip: string;
+  /** Lower case. */
+  mac: string;
   owner: Owner;
 }
 
@@ -419,6 +430,8 @@ export interface OverlaySpec {
   underlayNs: string;
   devices: VxlanSpec[];
   fdb: FdbSpec[];
+  /** Empty unless the ARP responder is on. */
+  neigh: NeighSpec[];
 }
 
 /** A mapped interface enslaved to its flat network's bridge in the switch (physnets.ts). */

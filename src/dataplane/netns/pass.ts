@@ -600,6 +600,7 @@ export class Pass {
     await run(spec.underlayNs, plan.underlay);
     await run(sw, plan.apply);
     await run(sw, plan.fdb, true);
+    await run(sw, plan.neigh);
     if (!failed) memory.overlay = { ino, spec };
   }
 
