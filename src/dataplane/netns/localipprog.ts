@@ -143,7 +143,7 @@ class Asm {
 /** An IPv4 address as the 32-bit immediate that equals a little-endian load of its bytes. */
 function ipImm(ip: string): number {
   const p = parseIp(ip);
-  if (!p || p.version !== 4) throw new Error(`${ip} is not an IPv4 address`);
+  if (p?.version !== 4) throw new Error(`${ip} is not an IPv4 address`);
   return Buffer.from(ip.split('.').map(Number)).readInt32LE(0);
 }
 
