@@ -10,6 +10,7 @@ import type { QosState } from '../../src/dataplane/netns/qos.js';
 import { type Line, batchErrors } from '../../src/dataplane/netns/plan.js';
 import type { LinkState, NeighbourState, NsState, RouteState } from '../../src/dataplane/netns/state.js';
 import type { TcLine, VlanTagState } from '../../src/dataplane/netns/vlantag.js';
+import type { ClsactState } from '../../src/dataplane/netns/localip.js';
 import { cidrContains, ipToString, parseCidr, parseIp } from '../../src/util/ip.js';
 
 /**
@@ -41,8 +42,8 @@ interface FakeNs {
   l3: string | null;
   /** NDP proxy entries, `ip dev`. */
   proxies: string[];
-  /** clsact qdiscs by device (with the ifindex they sit on): ingress bpf filters, pref → program name. */
-  clsact: Map<string, { ifindex: number; ingress: Map<number, string> }>;
+  /** clsact qdiscs by device (with the ifindex they sit on): bpf filters per hook, pref → program name. */
+  clsact: Map<string, { ifindex: number; ingress: Map<number, string>; egress: Map<number, string> }>;
 }
 
 /** The program name a BPF object's (first) function symbol gives it, read as libbpf reads the ELF. */
@@ -298,6 +299,31 @@ export class FakeKernel implements Kernel {
     return out;
   }
 
+  async readClsact(ns: string): Promise<ClsactState> {
+    this.record('readClsact', ns);
+    const s = this.space(ns);
+    const out: ClsactState = { clsact: new Set(), filters: [] };
+    for (const [dev, q] of s.clsact) {
+      if (s.links.get(dev)?.ifindex !== q.ifindex) continue;
+      out.clsact.add(dev);
+      for (const hook of ['ingress', 'egress'] as const) for (const [pref, name] of q[hook]) out.filters.push({ dev, hook, pref, name });
+    }
+    return out;
+  }
+
+  /** What `tc` answers when it refuses the local IP programs (null: it loads them). */
+  localIpRefusal: string | null = null;
+
+  async localIpPrograms(): Promise<string | null> {
+    return this.localIpRefusal;
+  }
+
+  /** A namespace's clsact egress programs by device (pref → name), of devices that still exist. */
+  egressFilters(ns: string): Map<string, Map<number, string>> {
+    const s = this.space(ns);
+    return new Map([...s.clsact].filter(([dev, q]) => s.links.get(dev)?.ifindex === q.ifindex).map(([dev, q]) => [dev, new Map(q.egress)]));
+  }
+
   /** A namespace's clsact ingress programs by device (pref → name), of devices that still exist. */
   bpfFilters(ns: string): Map<string, Map<number, string>> {
     const s = this.space(ns);
@@ -307,8 +333,8 @@ export class FakeKernel implements Kernel {
   /** clsact lines (`vlantag.ts`): the qdisc, and bpf filters loading their line's object. */
   private clsactLine(s: FakeNs, line: TcLine): boolean {
     const qdisc = /^qdisc (add|del) dev (\S+) clsact$/.exec(line.cmd);
-    const filter = /^filter replace dev (\S+) ingress pref (\d+) handle 1 bpf direct-action obj @OBJECT sec tc$/.exec(line.cmd);
-    const del = /^filter del dev (\S+) ingress pref (\d+)$/.exec(line.cmd);
+    const filter = /^filter replace dev (\S+) (ingress|egress) pref (\d+) handle 1 bpf direct-action obj @OBJECT sec tc$/.exec(line.cmd);
+    const del = /^filter del dev (\S+) (ingress|egress) pref (\d+)$/.exec(line.cmd);
     const dev = (qdisc?.[2] ?? filter?.[1] ?? del?.[1]) as string | undefined;
     if (!dev) return false;
     const link = s.links.get(dev);
@@ -317,15 +343,15 @@ export class FakeKernel implements Kernel {
     const live = q && q.ifindex === link.ifindex ? q : undefined;
     if (qdisc?.[1] === 'add') {
       if (live) throw new Error('Error: Exclusivity flag on, cannot modify.');
-      s.clsact.set(dev, { ifindex: link.ifindex, ingress: new Map() });
+      s.clsact.set(dev, { ifindex: link.ifindex, ingress: new Map(), egress: new Map() });
     } else if (qdisc) {
       if (!live) throw new Error('Error: Cannot find specified qdisc on specified device.');
       s.clsact.delete(dev);
     } else if (!live) throw new Error("Error: Parent Qdisc doesn't exists.");
     else if (filter) {
       if (!line.object) throw new Error('No such file or directory');
-      live.ingress.set(Number(filter[2]), bpfObjectName(line.object));
-    } else if (!live.ingress.delete(Number(del![2]))) throw new Error('Error: Filter with specified priority/protocol not found.');
+      live[filter[2] as 'ingress' | 'egress'].set(Number(filter[3]), bpfObjectName(line.object));
+    } else if (!live[del![2] as 'ingress' | 'egress'].delete(Number(del![3]))) throw new Error('Error: Filter with specified priority/protocol not found.');
     return true;
   }
 

@@ -526,6 +526,57 @@ describe('netns driver against a fake kernel', () => {
     expect(kernel.namespace(ROUTER_NS)!.l3).toBeNull();
   });
 
+  describe('local IPs', () => {
+    const LIP = '1a000001-0000-0000-0000-000000000001';
+    const associate = (s: Snapshot) => {
+      s.localIps = [{ id: LIP, address: '10.0.2.200', associations: [{ portId: P2, fixedIp: '10.0.2.12' }] }];
+    };
+
+    it("loads the programs on the other ports' taps, converges, and removes them with the association", async () => {
+      const { kernel, control, dp } = await boot();
+      control.edit('port', P2, associate);
+      await dp.idle();
+      const [tap1, tap2] = [names.tap(P1), names.tap(P2)];
+      expect([...(kernel.bpfFilters(SW).get(tap1) ?? new Map()).entries()]).toEqual([[5000, expect.stringMatching(/^psli[0-9a-f]{11}$/)]]);
+      expect([...(kernel.egressFilters(SW).get(tap1) ?? new Map()).entries()]).toEqual([[5000, expect.stringMatching(/^psle[0-9a-f]{11}$/)]]);
+      expect(kernel.bpfFilters(SW).has(tap2)).toBe(false);
+      expect(dp.lastPass).toMatchObject({ errors: 0 });
+
+      // Converged: a full read-back loads nothing again.
+      const since = kernel.calls.length;
+      await dp.resync();
+      expect(dp.lastPass).toMatchObject({ full: true, changes: 0, errors: 0 });
+      expect(kernel.callsOf('tcBatch', undefined, since)).toEqual([]);
+
+      control.edit('port', P2, (s) => {
+        s.localIps![0].associations = [];
+      });
+      await dp.idle();
+      expect(kernel.bpfFilters(SW)).toEqual(new Map());
+      expect(kernel.egressFilters(SW)).toEqual(new Map());
+    });
+
+    it('a program tc refuses is an error of the pass (logged; Neutron has no status for a local IP), the ports stay ACTIVE', async () => {
+      const { kernel, control, dp } = await boot((k) => k.refuse('tc', 'bpf direct-action', 'Error: BPF program load failed'));
+      control.edit('port', P2, associate);
+      await dp.idle();
+      expect(dp.lastPass!.errors).toBeGreaterThan(0);
+      expect(kernel.bpfFilters(SW).get(names.tap(P1)) ?? new Map()).toEqual(new Map());
+      expect([P1, P2].map((p) => control.status('port', p))).toEqual(['ACTIVE', 'ACTIVE']);
+    });
+
+    it('on a kernel where tc cannot load them (the probe), nothing is tried', async () => {
+      const { kernel, control, dp } = await boot((k) => {
+        k.localIpRefusal = 'Error: BPF program load failed';
+      });
+      const since = kernel.calls.length;
+      control.edit('port', P2, associate);
+      await dp.idle();
+      expect(kernel.callsOf('tcBatch', undefined, since)).toEqual([]);
+      expect(kernel.bpfFilters(SW)).toEqual(new Map());
+    });
+  });
+
   describe('trunks', () => {
     const NET2 = 'dddddddd-0000-0000-0000-000000000002';
     const NET2_V4 = 'dddddddd-0000-0000-0000-000000000003';

@@ -68,4 +68,32 @@ describe('the data plane snapshot', () => {
     ]);
     expect(rules.every((r) => r.protocol === 'tcp' && r.portMin === 22 && r.portMax === 22 && r.remoteGroupId === null)).toBe(true);
   });
+
+  it('reads each local IP with the ports associated with it and their fixed IPs', async () => {
+    await store.db
+      .insertInto('local_ips')
+      .values([
+        { ...std('lip-a'), local_port_id: 'lp-a', network_id: 'n', local_ip_address: '10.0.0.200', ip_mode: 'translate' },
+        { ...std('lip-b'), local_port_id: 'lp-b', network_id: 'n', local_ip_address: '10.0.0.201', ip_mode: 'translate' },
+      ])
+      .execute();
+    await store.db
+      .insertInto('local_ip_associations')
+      .values([
+        { id: 'port-2', project_id: 'p', local_ip_id: 'lip-a', fixed_ip: '10.0.0.12' },
+        { id: 'port-1', project_id: 'p', local_ip_id: 'lip-a', fixed_ip: '10.0.0.11' },
+      ])
+      .execute();
+    expect((await loadSnapshot(store)).localIps).toEqual([
+      {
+        id: 'lip-a',
+        address: '10.0.0.200',
+        associations: [
+          { portId: 'port-1', fixedIp: '10.0.0.11' },
+          { portId: 'port-2', fixedIp: '10.0.0.12' },
+        ],
+      },
+      { id: 'lip-b', address: '10.0.0.201', associations: [] },
+    ]);
+  });
 });

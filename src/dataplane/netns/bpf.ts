@@ -31,7 +31,7 @@ const BPF_CALL = 0x80;
 const BPF_EXIT = 0x90;
 
 /** Helper ids (enum bpf_func_id). */
-export const HELPER = { skbVlanPush: 18, skbVlanPop: 19, redirect: 23 } as const;
+export const HELPER = { skbStoreBytes: 9, l3CsumReplace: 10, l4CsumReplace: 11, skbVlanPush: 18, skbVlanPop: 19, redirect: 23, skbPullData: 39 } as const;
 
 /** tc verdicts (linux/pkt_cls.h). */
 const TC_ACT_UNSPEC = -1;
@@ -52,7 +52,7 @@ export interface Insn {
   imm: number;
 }
 
-const insn = (code: number, dst: number, src: number, off: number, imm: number): Insn => ({ code, dst, src, off, imm });
+export const insn = (code: number, dst: number, src: number, off: number, imm: number): Insn => ({ code, dst, src, off, imm });
 const movImm = (dst: number, imm: number) => insn(BPF_ALU64 | BPF_MOV | BPF_K, dst, 0, 0, imm);
 const movReg = (dst: number, src: number) => insn(BPF_ALU64 | BPF_MOV | BPF_X, dst, src, 0, 0);
 const andImm = (dst: number, imm: number) => insn(BPF_ALU64 | BPF_AND | BPF_K, dst, 0, 0, imm);

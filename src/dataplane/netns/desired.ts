@@ -26,6 +26,7 @@ import { type VrrpOptions, makeHaRouter } from './harouter.js';
 import { type Names, vlanDeviceName } from './names.js';
 import { type Owner, ownerKey } from './owners.js';
 import { type TunnelConfig, desiredOverlay } from './overlay.js';
+import { buildLocalIps } from './localip.js';
 import { buildQos } from './qos.js';
 import { type ScopeLeg, dividedByScope, scopeWall } from './scopes.js';
 import { assignZones, renderFilter } from './secgroups.js';
@@ -445,6 +446,7 @@ export function buildDesired(s: Snapshot, names: Names, opts: BuildOptions): Des
     metadata,
     errors,
     qos: buildQos(s, names, wired),
+    localIps: buildLocalIps(s, names, wired),
     sgLog,
     ...(overlay ? { overlay } : {}),
     ...(physnets ? { physnets } : {}),

@@ -432,6 +432,7 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
     await p.apply();
     await p.vlanTags();
     await p.qos();
+    await p.localIps();
     await p.overlay();
     await p.physnets();
     timer.mark('apply');

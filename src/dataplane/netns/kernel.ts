@@ -7,6 +7,9 @@ import { L3_TABLE, type L3State, parseL3State } from './l3ext.js';
 import { type NatState, parseNatState } from './nat.js';
 import { type OverlayState, parseOverlayState } from './overlay.js';
 import { type QosState, parseQosState } from './qos.js';
+import { bpfObject } from './bpf.js';
+import { type ClsactState, parseHookFilters } from './localip.js';
+import { localIpIngressProgram, localIpProgramName } from './localipprog.js';
 import { NAT_TABLE } from './names.js';
 import type { Owner } from './owners.js';
 import { type Line, batchErrors, batchFailures } from './plan.js';
@@ -201,6 +204,46 @@ export function vlanDevices(): Promise<boolean> {
     () => false,
   );
   return vlanProbe;
+}
+
+/** A namespace's clsact qdiscs and, on those devices, the bpf filters of both hooks (localip.ts). */
+export async function readClsact(ns: string): Promise<ClsactState> {
+  const clsact = parseClsact((await run('tc', [...ipArgs(ns), '-j', 'qdisc', 'show'])).stdout);
+  const filters = await Promise.all(
+    [...clsact].flatMap((dev) =>
+      (['ingress', 'egress'] as const).map(async (hook) =>
+        parseHookFilters(dev, hook, (await run('tc', [...ipArgs(ns), '-j', 'filter', 'show', 'dev', dev, hook], { allowFail: true })).stdout),
+      ),
+    ),
+  );
+  return { clsact, filters: filters.flat() };
+}
+
+let localIpProbe: Promise<string | null> | null = null;
+
+/**
+ * Whether `tc` loads the local IP programs on this kernel (probed once, in a network namespace
+ * of its own that ends with the probe): null when it does, else what it answered.
+ */
+export function localIpPrograms(): Promise<string | null> {
+  localIpProbe ??= (async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ps-bpf-'));
+    try {
+      const insns = localIpIngressProgram([{ localIp: '192.0.2.1', fixedIp: '192.0.2.2', mac: 'fa:16:3e:00:00:01' }]);
+      const file = join(dir, 'probe.o');
+      await writeFile(file, bpfObject(localIpProgramName('ingress', insns), insns), { mode: 0o600 });
+      const script =
+        'ip link add psprobe0 type veth peer name psprobe1 && tc qdisc add dev psprobe0 clsact && ' +
+        'tc filter add dev psprobe0 ingress bpf direct-action obj "$1" sec tc';
+      const r = await run('unshare', ['--net', 'sh', '-c', script, 'sh', file], { allowFail: true });
+      return r.code === 0 ? null : r.stderr.trim() || `exit ${r.code}`;
+    } catch (e) {
+      return (e as Error).message;
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  })();
+  return localIpProbe;
 }
 
 export async function nftApply(ns: string, script: string): Promise<void> {

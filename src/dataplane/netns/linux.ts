@@ -19,6 +19,8 @@ import {
   readOverlay,
   readQos,
   readVlanTags,
+  readClsact,
+  localIpPrograms,
   tcBatch,
   vlanDevices,
 } from './kernel.js';
@@ -41,6 +43,8 @@ export const linuxKernel: Kernel = {
   tcBatch,
   vlanDevices,
   readVlanTags,
+  readClsact,
+  localIpPrograms,
   iptablesSave,
   iptablesRestore,
   conntrackForget,

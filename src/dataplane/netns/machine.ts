@@ -10,6 +10,7 @@ import type { QosState } from './qos.js';
 import type { Line } from './plan.js';
 import type { NsState } from './state.js';
 import type { TcLine, VlanTagState } from './vlantag.js';
+import type { ClsactState } from './localip.js';
 import type { KeepalivedSpec, VrrpState } from './keepalived.js';
 
 /**
@@ -48,6 +49,10 @@ export interface Kernel {
   vlanDevices(): Promise<boolean>;
   /** A namespace's clsact qdiscs and their ingress bpf filters (VLANs made with tc-BPF). */
   readVlanTags(ns: string): Promise<VlanTagState>;
+  /** A namespace's clsact qdiscs and their bpf filters on both hooks (local IPs: localip.ts). */
+  readClsact(ns: string): Promise<ClsactState>;
+  /** Whether `tc` loads the local IP programs here (probed once): null, else the refusal. */
+  localIpPrograms(): Promise<string | null>;
   iptablesSave(ns: string, family: 4 | 6): Promise<Tables>;
   /** One atomic `iptables-restore --noflush`; throws (with the reason) when refused, changing nothing. */
   iptablesRestore(ns: string, family: 4 | 6, text: string): Promise<void>;

@@ -32,6 +32,10 @@ export class PassMemory {
   physnets: { ino: number; spec: PhysnetSpec } | null = null;
   /** Namespaces whose VLANs' tc-BPF programs were last loaded without error (vlantag.ts): inode, the VLANs. */
   readonly vlanTags = new Map<string, { ino: number; fp: string }>();
+  /** The local IPs' programs as last loaded into the switch without error (localip.ts): inode, what was wanted. */
+  localIps: { ino: number; fp: string } | null = null;
+  /** `tc` refused the local IP programs on this kernel, and that was logged. */
+  localIpsRefused = false;
   /** Switch-side link → the namespace its veth leads to (to re-read it when the link flaps). */
   linkOwners = new Map<string, string>();
   /** Links we are changing ourselves: their events are ours, not a flap (name → until when). */

@@ -232,6 +232,8 @@ export interface Snapshot {
   ndpProxies?: Array<{ id: string; routerId: string; ip: string }>;
   /** Enabled security-group logs. */
   sgLogs?: SgLogRec[];
+  /** Local IPs (`local_ip`) with their associated ports. */
+  localIps?: LocalIpRec[];
   /**
    * Which hosts' agents hold what is scheduled (agents administratively up, as the server hands
    * an agent its networks and routers): network → its DHCP agents' hosts, router → its L3 agents' hosts;
@@ -498,6 +500,29 @@ export interface WiredPort {
   subport?: boolean;
 }
 
+/** A local IP as the store holds it, with its associations (the associated port, its fixed IP). */
+export interface LocalIpRec {
+  id: string;
+  address: string;
+  associations: Array<{ portId: string; fixedIp: string }>;
+}
+
+/** One local IP a client's programs handle: the local IP, the associated port's fixed IP and MAC. */
+export interface LocalIpEntry {
+  localIp: string;
+  fixedIp: string;
+  mac: string;
+}
+
+/** One client tap's local IP programs (localip.ts): the client port and the local IPs it reaches. */
+export interface LocalIpTapSpec {
+  dev: string;
+  portId: string;
+  /** Errors are the first local IP's (Neutron shows no status for local IPs: they are logged). */
+  owner: Owner;
+  entries: LocalIpEntry[];
+}
+
 export interface InstanceSpec {
   id: string;
   ns: string;
@@ -536,6 +561,8 @@ export interface Desired {
   errors: Map<Owner, string>;
   /** QoS of ports on their taps (only ports with an enforceable rule). */
   qos?: PortQosSpec[];
+  /** Local IPs' programs on their clients' taps (localip.ts). */
+  localIps?: LocalIpTapSpec[];
   /** Security-group logging: what the switch's log reader writes (no events: no reader). */
   sgLog?: SgLogSpec;
   /** The VXLAN overlay to other hosts (only with a tunnel endpoint: `pocketstack agent --tunnel-ip`). */

@@ -15,6 +15,8 @@ export type OwnerKind =
   | 'dhcp'
   | 'floatingip'
   | 'network'
+  /** A local IP (Neutron's `local_ip`, which has no status: its errors are logged). */
+  | 'localip'
   /** The host end of the public network's bridge (DevStack's br-ex), by network id. */
   | 'hostleg'
   /** A link of ours nobody wants any more (by interface name). */
@@ -44,6 +46,7 @@ export const ownerKey = {
   dhcp: key('dhcp'),
   floatingip: key('floatingip'),
   network: key('network'),
+  localip: key('localip'),
   hostleg: key('hostleg'),
   stale: key('stale'),
   staleRoute: key('stale-route'),

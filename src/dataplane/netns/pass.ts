@@ -15,6 +15,7 @@ import { type QosState, planQos, qosStateOf, withoutDevices } from './qos.js';
 import { type Line, type NsPlan, type PeerView, type PlanContext, hostConflicts, planNamespace, predictState, withoutOwners } from './plan.js';
 import type { LinkState, NsState } from './state.js';
 import { planVlanTags, taggedVlans } from './vlantag.js';
+import { planLocalIps } from './localip.js';
 
 /** What a pass works with: the kernel, instances' processes, and what earlier passes left. */
 export interface PassDeps {
@@ -93,6 +94,7 @@ function nsOfOwner(o: Owner, d: Desired): string[] {
  *   apply        cleanup everywhere, the host leg, the switch, then owners and routers' NAT
  *   services     each network's dnsmasq, the metadata proxies (before instances boot: they use both)
  *   qos          ports' QoS on their taps (shapers, policers, DSCP marks), once the taps exist
+ *   localIps     local IPs' tc-BPF programs on their clients' taps (localip.ts), once the taps exist
  *   overlay      tenant networks' VXLAN devices on their bridges and l2pop's forwarding entries
  *   physnets     mapped interfaces onto their flat networks' bridges (physical_interface_mappings)
  *   processes    machines where something changed
@@ -476,6 +478,56 @@ export class Pass {
         for (const v of vlans) this.fail(v.owner, `tc-BPF VLAN: ${message(e)}`);
       }
     });
+  }
+
+  // ---------------------------------------------------------------- local IPs with tc-BPF
+
+  /**
+   * Local IPs' programs on their clients' taps (localip.ts), once the taps exist: planned against
+   * the switch's clsact hooks read back on a full pass, when the switch's links changed (a tap
+   * made again has lost its programs) or when what is wanted changed. A kernel where `tc` cannot
+   * load them is logged once; Neutron shows no status for a local IP, so the refusals of a pass
+   * are logged with the local IP they serve (`localip:<id>`).
+   */
+  async localIps(): Promise<void> {
+    const { kernel, memory, log } = this.deps;
+    const sw = this.desired.switch.name;
+    const ino = this.existing.get(sw);
+    const specs = this.desired.localIps ?? [];
+    if (ino === undefined) {
+      memory.localIps = null;
+      return;
+    }
+    const was = memory.localIps;
+    const plan = this.plans.get(sw);
+    const changed = (plan?.cleanup.length ?? 0) + (plan?.apply.length ?? 0) > 0;
+    const fp = JSON.stringify(specs);
+    if (!this.full && !changed && was?.ino === ino && was.fp === fp) return;
+    if (specs.length) {
+      const refused = await kernel.localIpPrograms();
+      if (refused !== null) {
+        if (!memory.localIpsRefused)
+          log.warn(
+            { reason: refused, localIps: [...new Set(specs.map((s) => s.owner))] },
+            'local IPs are not enforced: tc refuses their BPF programs on this kernel',
+          );
+        memory.localIpsRefused = true;
+        return;
+      }
+    }
+    memory.localIps = null;
+    try {
+      const lines = planLocalIps(specs, await kernel.readClsact(sw));
+      if (lines.length) {
+        this.changes += lines.length;
+        const errors = await kernel.tcBatch(sw, lines);
+        for (const [o, reason] of errors) this.fail(o, `tc-BPF local IP: ${reason}`);
+        if (errors.size) return;
+      }
+      memory.localIps = { ino, fp };
+    } catch (e) {
+      for (const s of specs) this.fail(s.owner, `tc-BPF local IP: ${message(e)}`);
+    }
   }
 
   // ---------------------------------------------------------------- services

@@ -2,7 +2,7 @@ import { L2_AGENT_TYPE } from '../../core/network/zones.js';
 import { fromJson } from '../../store/db.js';
 import type { Store } from '../../store/db.js';
 import type { Q } from '../../store/db.js';
-import type { AddressPair, HostRoute, PortForwardingRec, QosRuleRec, RuleRec, SgLogRec, Snapshot, TrunkRec } from './model.js';
+import type { AddressPair, HostRoute, LocalIpRec, PortForwardingRec, QosRuleRec, RuleRec, SgLogRec, Snapshot, TrunkRec } from './model.js';
 
 /**
  * One consistent read of everything the data plane renders (a read transaction, so a pass never
@@ -187,6 +187,7 @@ export async function loadSnapshot(store: Store): Promise<Snapshot> {
       conntrackHelpers: extras.conntrackHelpers,
       ndpProxies: extras.ndpProxies,
       sgLogs: extras.sgLogs,
+      localIps: extras.localIps,
       placement,
     };
   });
@@ -237,10 +238,11 @@ interface Extras {
   conntrackHelpers: NonNullable<Snapshot['conntrackHelpers']>;
   ndpProxies: NonNullable<Snapshot['ndpProxies']>;
   sgLogs: SgLogRec[];
+  localIps: LocalIpRec[];
 }
 
 async function loadExtras(q: Q): Promise<Extras> {
-  const [netBindings, portBindings, qosRules, pfs, trunks, subports, helpers, proxies, logs] = await Promise.all([
+  const [netBindings, portBindings, qosRules, pfs, trunks, subports, helpers, proxies, logs, lips, lipAssocs] = await Promise.all([
     q.selectFrom('qos_network_bindings').selectAll().execute(),
     q.selectFrom('qos_port_bindings').selectAll().execute(),
     q
@@ -260,7 +262,11 @@ async function loadExtras(q: Q): Promise<Extras> {
       .where('enabled', '=', 1)
       .orderBy('id')
       .execute(),
+    q.selectFrom('local_ips').select(['id', 'local_ip_address']).orderBy('id').execute(),
+    q.selectFrom('local_ip_associations').select(['id', 'local_ip_id', 'fixed_ip']).orderBy('local_ip_id').orderBy('id').execute(),
   ]);
+  const assocsOf = new Map<string, LocalIpRec['associations']>();
+  for (const a of lipAssocs) assocsOf.set(a.local_ip_id, [...(assocsOf.get(a.local_ip_id) ?? []), { portId: a.id, fixedIp: a.fixed_ip }]);
   const subportsOf = new Map<string, TrunkRec['subports']>();
   for (const sp of subports) {
     if (!subportsOf.has(sp.trunk_id)) subportsOf.set(sp.trunk_id, []);
@@ -302,6 +308,7 @@ async function loadExtras(q: Q): Promise<Extras> {
       targetId: l.target_id,
       event: l.event === 'ACCEPT' || l.event === 'DROP' ? l.event : 'ALL',
     })),
+    localIps: lips.map((l) => ({ id: l.id, address: l.local_ip_address, associations: assocsOf.get(l.id) ?? [] })),
     trunks: trunks.map((t) => ({ id: t.id, portId: t.port_id, adminUp: t.admin_state_up === 1, status: t.status, subports: subportsOf.get(t.id) ?? [] })),
   };
 }

@@ -1,0 +1,354 @@
+import { describe, expect, it } from 'vitest';
+import { type ClsactState, LOCAL_IP_PREF, buildLocalIps, planLocalIps } from '../../src/dataplane/netns/localip.js';
+import { localIpEgressProgram, localIpIngressProgram, localIpProgramName } from '../../src/dataplane/netns/localipprog.js';
+import type { LocalIpTapSpec, PortRec, Snapshot, WiredPort } from '../../src/dataplane/netns/model.js';
+import { Names } from '../../src/dataplane/netns/names.js';
+import { runProgram } from '../support/bpfvm.js';
+import { bpfObjectName } from '../support/fakekernel.js';
+
+const TC_ACT_UNSPEC = -1;
+const TC_ACT_SHOT = 2;
+const TC_ACT_REDIRECT = 7;
+
+const LOCAL = '10.0.0.200';
+const FIXED = '10.0.0.5';
+const OWNER_MAC = 'fa:16:3e:00:00:05';
+const CLIENT = '10.0.0.6';
+const CLIENT_MAC = 'fa:16:3e:00:00:06';
+const entries = [
+  { localIp: '10.0.0.199', fixedIp: '10.0.0.9', mac: 'fa:16:3e:00:00:09' },
+  { localIp: LOCAL, fixedIp: FIXED, mac: OWNER_MAC },
+];
+
+// ------------------------------------------------------------------ frames
+
+const ip4 = (s: string) => Buffer.from(s.split('.').map(Number));
+const mac = (s: string) => Buffer.from(s.split(':').map((x) => Number.parseInt(x, 16)));
+const ipStr = (b: Buffer, at: number) => [...b.subarray(at, at + 4)].join('.');
+const macStr = (b: Buffer, at: number) => [...b.subarray(at, at + 6)].map((x) => x.toString(16).padStart(2, '0')).join(':');
+
+function checksum(b: Buffer): number {
+  let s = 0;
+  for (let i = 0; i < b.length; i += 2) s += (b[i] << 8) | (b[i + 1] ?? 0);
+  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
+  return ~s & 0xffff;
+}
+
+/** An Ethernet/IPv4 frame with valid IP and L4 checksums (protocol 1, 6 or 17, or any other). */
+function ipFrame(o: { src: string; dst: string; proto: number; dmac?: string; smac?: string; fragOffset?: number; udpNoCsum?: boolean }): Buffer {
+  const l4 =
+    o.proto === 6
+      ? Buffer.concat([Buffer.from([0xc3, 0x50, 0x1f, 0x90]), Buffer.alloc(8), Buffer.from([0x50, 0x02, 0xff, 0xff, 0, 0, 0, 0]), Buffer.from('hello')])
+      : o.proto === 17
+        ? Buffer.concat([Buffer.from([0xc3, 0x50, 0x00, 0x35, 0, 13, 0, 0]), Buffer.from('hello')])
+        : Buffer.concat([Buffer.from([8, 0, 0, 0, 0x12, 0x34, 0, 1]), Buffer.from('ping-data')]);
+  const ip = Buffer.alloc(20);
+  ip[0] = 0x45;
+  ip.writeUInt16BE(20 + l4.length, 2);
+  ip.writeUInt16BE(o.fragOffset ?? 0, 6);
+  ip[8] = 64;
+  ip[9] = o.proto;
+  ip4(o.src).copy(ip, 12);
+  ip4(o.dst).copy(ip, 16);
+  ip.writeUInt16BE(checksum(ip), 10);
+  const pseudo = Buffer.concat([ip.subarray(12, 20), Buffer.from([0, o.proto]), Buffer.from([l4.length >> 8, l4.length & 0xff])]);
+  if (o.proto === 6) l4.writeUInt16BE(checksum(Buffer.concat([pseudo, l4])), 16);
+  else if (o.proto === 17 && !o.udpNoCsum) l4.writeUInt16BE(checksum(Buffer.concat([pseudo, l4])), 6);
+  else if (o.proto === 1) l4.writeUInt16BE(checksum(l4), 2);
+  return Buffer.concat([mac(o.dmac ?? OWNER_MAC), mac(o.smac ?? CLIENT_MAC), Buffer.from([0x08, 0x00]), ip, l4]);
+}
+
+/** Whether a frame's IPv4 header and its L4 checksum (TCP, UDP unless zero, ICMP) verify. */
+function checksumsValid(f: Buffer): boolean {
+  const ip = f.subarray(14, 34);
+  if (checksum(ip) !== 0) return false;
+  const l4 = f.subarray(34);
+  const proto = ip[9];
+  if (proto === 1) return checksum(l4) === 0;
+  if (proto === 17 && l4.readUInt16BE(6) === 0) return true;
+  const pseudo = Buffer.concat([ip.subarray(12, 20), Buffer.from([0, proto]), Buffer.from([l4.length >> 8, l4.length & 0xff])]);
+  return checksum(Buffer.concat([pseudo, l4])) === 0;
+}
+
+/** The L4 header and payload are as sent, but for the checksum field (TCP, UDP) or entirely (ICMP). */
+function onlyChecksumChanged(before: Buffer, after: Buffer): boolean {
+  const at = { 6: 16, 17: 6 }[before[23] as 6 | 17];
+  const a = Buffer.from(before.subarray(34));
+  const b = Buffer.from(after.subarray(34));
+  if (at !== undefined) {
+    a.writeUInt16BE(0, at);
+    b.writeUInt16BE(0, at);
+  }
+  return a.equals(b);
+}
+
+function arpRequest(target: string, op = 1): Buffer {
+  const arp = Buffer.concat([Buffer.from([0, 1, 8, 0, 6, 4, 0, op]), mac(CLIENT_MAC), ip4(CLIENT), Buffer.alloc(6), ip4(target)]);
+  return Buffer.concat([Buffer.alloc(6, 0xff), mac(CLIENT_MAC), Buffer.from([0x08, 0x06]), arp]);
+}
+
+// ------------------------------------------------------------------ programs
+
+describe('local IP programs (run on frames)', () => {
+  const ingress = localIpIngressProgram(entries);
+  const egress = localIpEgressProgram(entries);
+
+  it('ingress: an ARP request for a local IP becomes the reply with the associated port’s MAC, sent back out of the tap', () => {
+    const { verdict, frame, redirect } = runProgram(ingress, arpRequest(LOCAL), { ifindex: 17 });
+    expect(verdict).toBe(TC_ACT_REDIRECT);
+    expect(redirect).toEqual({ ifindex: 17, flags: 0 });
+    expect([macStr(frame, 0), macStr(frame, 6), frame.readUInt16BE(12)]).toEqual([CLIENT_MAC, OWNER_MAC, 0x0806]);
+    expect(frame.readUInt16BE(20)).toBe(2); // ARPOP_REPLY
+    expect([macStr(frame, 22), ipStr(frame, 28), macStr(frame, 32), ipStr(frame, 38)]).toEqual([OWNER_MAC, LOCAL, CLIENT_MAC, CLIENT]);
+  });
+
+  it('ingress: ARP for another address, and ARP replies, go on untouched', () => {
+    for (const f of [arpRequest('10.0.0.7'), arpRequest(LOCAL, 2)]) {
+      const out = runProgram(ingress, f);
+      expect(out.verdict).toBe(TC_ACT_UNSPEC);
+      expect(out.frame.equals(f)).toBe(true);
+    }
+  });
+
+  it.each([
+    ['TCP', 6],
+    ['UDP', 17],
+    ['ICMP', 1],
+  ])('ingress: %s to the local IP goes to the fixed IP and MAC, its checksums still valid', (_, proto) => {
+    const f = ipFrame({ src: CLIENT, dst: LOCAL, proto, dmac: 'fa:16:3e:aa:aa:aa' });
+    const { verdict, frame } = runProgram(ingress, f);
+    expect(verdict).toBe(TC_ACT_UNSPEC);
+    expect([ipStr(frame, 26), ipStr(frame, 30), macStr(frame, 0), macStr(frame, 6)]).toEqual([CLIENT, FIXED, OWNER_MAC, CLIENT_MAC]);
+    expect(checksumsValid(frame)).toBe(true);
+    expect(onlyChecksumChanged(f, frame)).toBe(true);
+  });
+
+  it.each([
+    ['TCP', 6, 16],
+    ['UDP', 17, 6],
+  ])('ingress: %s whose checksum the kernel completes later (CHECKSUM_PARTIAL) gets the new pseudo header sum', (_, proto, at) => {
+    const f = ipFrame({ src: CLIENT, dst: LOCAL, proto });
+    const pseudoSum = (src: string, dst: string) =>
+      ~checksum(Buffer.concat([ip4(src), ip4(dst), Buffer.from([0, proto]), Buffer.from([0, f.length - 34])])) & 0xffff;
+    f.writeUInt16BE(pseudoSum(CLIENT, LOCAL), 34 + at);
+    const { frame } = runProgram(ingress, f, { ifindex: 3, partial: true });
+    expect(frame.readUInt16BE(34 + at)).toBe(pseudoSum(CLIENT, FIXED));
+  });
+
+  it('ingress: the second local IP of the tap is translated to its own port', () => {
+    const { frame } = runProgram(ingress, ipFrame({ src: CLIENT, dst: '10.0.0.199', proto: 6 }));
+    expect([ipStr(frame, 30), macStr(frame, 0)]).toEqual(['10.0.0.9', 'fa:16:3e:00:00:09']);
+    expect(checksumsValid(frame)).toBe(true);
+  });
+
+  it('ingress: a UDP datagram without checksum keeps none; a later fragment keeps its payload', () => {
+    const udp = runProgram(ingress, ipFrame({ src: CLIENT, dst: LOCAL, proto: 17, udpNoCsum: true })).frame;
+    expect([ipStr(udp, 30), udp.readUInt16BE(40)]).toEqual([FIXED, 0]);
+    const frag = ipFrame({ src: CLIENT, dst: LOCAL, proto: 6, fragOffset: 0x20 });
+    const out = runProgram(ingress, frag).frame;
+    expect(ipStr(out, 30)).toBe(FIXED);
+    expect(checksum(out.subarray(14, 34))).toBe(0);
+    expect(out.subarray(34).equals(frag.subarray(34))).toBe(true);
+  });
+
+  it('ingress: other protocols, other destinations, the fixed IP itself and 802.1Q-tagged frames go on untouched', () => {
+    for (const [f, vlan] of [
+      [ipFrame({ src: CLIENT, dst: LOCAL, proto: 47 }), false],
+      [ipFrame({ src: CLIENT, dst: '10.0.0.7', proto: 6 }), false],
+      [ipFrame({ src: FIXED, dst: LOCAL, proto: 6 }), false],
+      [ipFrame({ src: CLIENT, dst: LOCAL, proto: 6 }), true],
+    ] as const) {
+      const out = runProgram(ingress, f, { ifindex: 3, vlanPresent: vlan });
+      expect(out.verdict).toBe(TC_ACT_UNSPEC);
+      expect(out.frame.equals(f)).toBe(true);
+    }
+  });
+
+  it('ingress: a frame shorter than ARP or IPv4 with its ports needs goes on untouched', () => {
+    const short = arpRequest(LOCAL).subarray(0, 40);
+    expect(runProgram(ingress, short).verdict).toBe(TC_ACT_UNSPEC);
+  });
+
+  it.each([
+    ['TCP', 6],
+    ['UDP', 17],
+    ['ICMP', 1],
+  ])('egress: %s from the fixed IP reaches the client from the local IP, checksums valid', (_, proto) => {
+    const f = ipFrame({ src: FIXED, dst: CLIENT, proto, smac: OWNER_MAC, dmac: CLIENT_MAC });
+    const { verdict, frame } = runProgram(egress, f);
+    expect(verdict).toBe(TC_ACT_UNSPEC);
+    expect([ipStr(frame, 26), ipStr(frame, 30), macStr(frame, 6)]).toEqual([LOCAL, CLIENT, OWNER_MAC]);
+    expect(checksumsValid(frame)).toBe(true);
+    expect(onlyChecksumChanged(f, frame)).toBe(true);
+  });
+
+  it('egress: from anyone else, untouched', () => {
+    const f = ipFrame({ src: '10.0.0.7', dst: CLIENT, proto: 6 });
+    expect(runProgram(egress, f).frame.equals(f)).toBe(true);
+  });
+
+  it('a helper that fails drops the frame rather than send it half rewritten', () => {
+    // A TCP segment cut after its ports: its checksum is past the frame, the helper refuses.
+    const f = ipFrame({ src: CLIENT, dst: LOCAL, proto: 6 }).subarray(0, 42);
+    const out = runProgram(ingress, f);
+    expect(out.verdict).toBe(TC_ACT_SHOT);
+    expect(out.frame.equals(f)).toBe(true);
+  });
+
+  it('refuses what it cannot encode', () => {
+    expect(() => localIpIngressProgram([])).toThrow(/at least one/);
+    expect(() => localIpIngressProgram([entries[1], { ...entries[0], localIp: LOCAL }])).toThrow(/twice/);
+    expect(() => localIpEgressProgram([{ localIp: 'fd00::1', fixedIp: FIXED, mac: OWNER_MAC }])).toThrow(/IPv4/);
+  });
+
+  it('names a program by its hook and a digest of its instructions (15 characters)', () => {
+    const name = localIpProgramName('ingress', ingress);
+    expect(name).toMatch(/^psli[0-9a-f]{11}$/);
+    expect(localIpProgramName('egress', egress)).toMatch(/^psle[0-9a-f]{11}$/);
+    expect(localIpProgramName('ingress', localIpIngressProgram([entries[1]]))).not.toBe(name);
+  });
+});
+
+// ------------------------------------------------------------------ which taps, which programs
+
+const NET = 'bbbbbbbb-0000-0000-0000-000000000002';
+const OTHER_NET = 'bbbbbbbb-0000-0000-0000-000000000003';
+const names = new Names('ps');
+
+function port(id: string, ip: string, extra: Partial<PortRec> = {}): PortRec {
+  return {
+    id,
+    networkId: NET,
+    mac: `fa:16:3e:00:00:${id.slice(0, 2)}`,
+    adminUp: true,
+    status: 'ACTIVE',
+    deviceId: `dev-${id}`,
+    deviceOwner: 'compute:nova',
+    bindingHost: 'host1',
+    portSecurity: true,
+    fixedIps: [{ subnetId: 'sub', ipAddress: ip }],
+    allowedAddressPairs: [],
+    securityGroups: [],
+    createdAt: '2026-01-01T00:00:00Z',
+    extraDhcpOpts: [],
+    ...extra,
+  };
+}
+
+const owner = port('05000000-0000-0000-0000-000000000000', '10.0.0.5');
+const client = port('06000000-0000-0000-0000-000000000000', '10.0.0.6');
+const client2 = port('07000000-0000-0000-0000-000000000000', '10.0.0.7');
+const dhcp = port('02000000-0000-0000-0000-000000000000', '10.0.0.2', { deviceOwner: 'network:dhcp' });
+const router = port('01000000-0000-0000-0000-000000000000', '10.0.0.1', { deviceOwner: 'network:router_interface' });
+const elsewhere = port('08000000-0000-0000-0000-000000000000', '10.1.0.8', { networkId: OTHER_NET });
+
+function snap(localIps: Snapshot['localIps'], ports = [owner, client, client2, dhcp, router, elsewhere]): Snapshot {
+  return { networks: [], subnets: [], ports, securityGroups: [], routers: [], floatingIps: [], instances: null, localIps };
+}
+const wiredAll = (ports: PortRec[]) => new Map<string, WiredPort>(ports.map((p) => [p.id, { portId: p.id, ns: 'x', ifname: 'eth0', up: true }]));
+const allPorts = [owner, client, client2, dhcp, router, elsewhere];
+const lip = (id: string, address: string, portId: string, fixedIp: string) => ({ id, address, associations: [{ portId, fixedIp }] });
+
+describe('local IPs: which taps get which programs', () => {
+  it("gives every instance port of the associated port's network on this host the local IP, but the port itself and network:* ports", () => {
+    const specs = buildLocalIps(snap([lip('l1', LOCAL, owner.id, '10.0.0.5')]), names, wiredAll(allPorts));
+    expect(specs).toEqual([
+      { dev: names.tap(client.id), portId: client.id, owner: 'localip:l1', entries: [{ localIp: LOCAL, fixedIp: '10.0.0.5', mac: owner.mac }] },
+      { dev: names.tap(client2.id), portId: client2.id, owner: 'localip:l1', entries: [{ localIp: LOCAL, fixedIp: '10.0.0.5', mac: owner.mac }] },
+    ]);
+  });
+
+  it('does nothing for an association whose port is not wired on this host, nor without associations', () => {
+    const wired = wiredAll(allPorts.filter((p) => p !== owner));
+    expect(buildLocalIps(snap([lip('l1', LOCAL, owner.id, '10.0.0.5')]), names, wired)).toEqual([]);
+    expect(buildLocalIps(snap([{ id: 'l1', address: LOCAL, associations: [] }]), names, wiredAll(allPorts))).toEqual([]);
+    expect(buildLocalIps(snap(undefined), names, wiredAll(allPorts))).toEqual([]);
+  });
+
+  it('leaves IPv6 local IPs out (the agent matches IPv4 and answers ARP); one port per local IP, the first by id', () => {
+    const v6 = lip('l0', 'fd00::5', owner.id, 'fd00::5');
+    const both = {
+      id: 'l1',
+      address: LOCAL,
+      associations: [
+        { portId: client2.id, fixedIp: '10.0.0.7' },
+        { portId: owner.id, fixedIp: '10.0.0.5' },
+      ],
+    };
+    const specs = buildLocalIps(snap([v6, both]), names, wiredAll(allPorts));
+    expect(specs.map((s) => [s.portId, s.entries.map((e) => e.fixedIp)])).toEqual([
+      [client.id, ['10.0.0.5']],
+      [client2.id, ['10.0.0.5']],
+    ]);
+  });
+
+  it("gathers a network's local IPs per tap, the tap's own one left out", () => {
+    const specs = buildLocalIps(snap([lip('l1', LOCAL, owner.id, '10.0.0.5'), lip('l2', '10.0.0.201', client.id, '10.0.0.6')]), names, wiredAll(allPorts));
+    expect(specs.map((s) => [s.portId, s.entries.map((e) => e.localIp)])).toEqual([
+      [owner.id, ['10.0.0.201']],
+      [client.id, [LOCAL]],
+      [client2.id, [LOCAL, '10.0.0.201']],
+    ]);
+  });
+});
+
+describe('local IPs: the tc lines', () => {
+  const spec: LocalIpTapSpec = { dev: 'tapc', portId: client.id, owner: 'localip:l1', entries: [entries[1]] };
+  const ingressName = localIpProgramName('ingress', localIpIngressProgram(spec.entries));
+  const egressName = localIpProgramName('egress', localIpEgressProgram(spec.entries));
+  const empty: ClsactState = { clsact: new Set(), filters: [] };
+
+  it('adds a clsact and loads both programs, above the VLAN programs’ preferences', () => {
+    const lines = planLocalIps([spec], empty);
+    expect(lines.map((l) => l.cmd)).toEqual([
+      'qdisc add dev tapc clsact',
+      `filter replace dev tapc ingress pref ${LOCAL_IP_PREF} handle 1 bpf direct-action obj @OBJECT sec tc`,
+      `filter replace dev tapc egress pref ${LOCAL_IP_PREF} handle 1 bpf direct-action obj @OBJECT sec tc`,
+    ]);
+    expect(lines.map((l) => l.object && bpfObjectName(l.object))).toEqual([undefined, ingressName, egressName]);
+    expect(LOCAL_IP_PREF).toBeGreaterThan(4094);
+  });
+
+  it('changes nothing when the programs in place are the ones wanted', () => {
+    const actual: ClsactState = {
+      clsact: new Set(['tapc']),
+      filters: [
+        { dev: 'tapc', hook: 'ingress', pref: LOCAL_IP_PREF, name: ingressName },
+        { dev: 'tapc', hook: 'egress', pref: LOCAL_IP_PREF, name: egressName },
+      ],
+    };
+    expect(planLocalIps([spec], actual)).toEqual([]);
+  });
+
+  it('replaces a program that does something else', () => {
+    const actual: ClsactState = {
+      clsact: new Set(['tapc']),
+      filters: [
+        { dev: 'tapc', hook: 'ingress', pref: LOCAL_IP_PREF, name: 'psli00000000000' },
+        { dev: 'tapc', hook: 'egress', pref: LOCAL_IP_PREF, name: egressName },
+      ],
+    };
+    expect(planLocalIps([spec], actual).map((l) => l.cmd)).toEqual([
+      `filter replace dev tapc ingress pref ${LOCAL_IP_PREF} handle 1 bpf direct-action obj @OBJECT sec tc`,
+    ]);
+  });
+
+  it("removes ours nobody wants: the clsact when nothing else is on it, else only our filters; never anybody else's", () => {
+    const actual: ClsactState = {
+      clsact: new Set(['tapa', 'tapb', 'tapd']),
+      filters: [
+        { dev: 'tapa', hook: 'ingress', pref: LOCAL_IP_PREF, name: ingressName },
+        { dev: 'tapa', hook: 'egress', pref: LOCAL_IP_PREF, name: egressName },
+        { dev: 'tapb', hook: 'ingress', pref: 101, name: 'psp065.00000005' },
+        { dev: 'tapb', hook: 'ingress', pref: LOCAL_IP_PREF, name: ingressName },
+        { dev: 'tapb', hook: 'egress', pref: LOCAL_IP_PREF, name: egressName },
+        { dev: 'tapd', hook: 'egress', pref: 7, name: 'someone_else' },
+      ],
+    };
+    expect(planLocalIps([], actual).map((l) => [l.cmd, l.tolerant])).toEqual([
+      ['qdisc del dev tapa clsact', true],
+      [`filter del dev tapb ingress pref ${LOCAL_IP_PREF}`, true],
+      [`filter del dev tapb egress pref ${LOCAL_IP_PREF}`, true],
+    ]);
+  });
+});
