@@ -32,6 +32,7 @@ import * as m0110 from './migrations/0110_compute_nodes.js';
 import * as m0120 from './migrations/0120_l3_ha.js';
 import * as m0130 from './migrations/0130_compute_node_kernel.js';
 import * as m0150 from './migrations/0150_build_retries.js';
+import * as m0190 from './migrations/0190_compute_growth_indexes.js';
 
 /** Migrations are listed here in order; each file only ever gains successors, never edits. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -67,6 +68,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0120_l3_ha': m0120,
   '0130_compute_node_kernel': m0130,
   '0150_build_retries': m0150,
+  '0190_compute_growth_indexes': m0190,
 };
 
 class StaticProvider implements MigrationProvider {

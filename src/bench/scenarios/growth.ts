@@ -76,7 +76,13 @@ async function serverGrowth(ctx: BenchContext, scenario: string): Promise<Result
     return [
       { scenario, metric: `server create → ACTIVE near ${existing + window} servers, 8 clients`, value: round(small, 1), unit: '/s' },
       { scenario, metric: `server create → ACTIVE at ${at.toLocaleString('en')} servers, 8 clients`, value: round(large, 1), unit: '/s' },
-      { scenario, metric: `server create slowdown at ${at.toLocaleString('en')} vs ${existing + window} servers`, value: round(small / large, 2), unit: 'x', goal: '<= 1.2' },
+      {
+        scenario,
+        metric: `server create slowdown at ${at.toLocaleString('en')} vs ${existing + window} servers`,
+        value: round(small / large, 2),
+        unit: 'x',
+        goal: '<= 1.2',
+      },
     ];
   } finally {
     ctx.log(`  removing ${ids.length} servers`);
@@ -95,8 +101,8 @@ async function memberGrowth(ctx: BenchContext, scenario: string): Promise<Result
   const total = ctx.quick ? 200 : 1000;
   const window = ctx.quick ? 20 : 50;
   const net = (await c.expect<One<'network'>>(201, 'POST', '/v2.0/networks', { network: { name: 'bench-growth-lb' } })).body.network.id;
-  const subnet = (await c.expect<One<'subnet'>>(201, 'POST', '/v2.0/subnets', { subnet: { network_id: net, ip_version: 4, cidr: '10.97.0.0/16' } })).body
-    .subnet.id;
+  const subnet = (await c.expect<One<'subnet'>>(201, 'POST', '/v2.0/subnets', { subnet: { network_id: net, ip_version: 4, cidr: '10.97.0.0/16' } })).body.subnet
+    .id;
   const lbId = (await c.expect<One<'loadbalancer'>>(201, 'POST', api('loadbalancers'), { loadbalancer: { name: 'bench-growth', vip_subnet_id: subnet } })).body
     .loadbalancer.id;
   const settled = async () => {
@@ -109,7 +115,7 @@ async function memberGrowth(ctx: BenchContext, scenario: string): Promise<Result
   };
   // Members at addresses of the subnet nothing answers on: no health monitor, so the proxy keeps
   // them in rotation and each add is a full reconfiguration, as in production.
-  const address = (i: number) => `10.97.${(i >> 8) & 255}.${(i & 255) || 1}`;
+  const address = (i: number) => `10.97.${(i >> 8) & 255}.${i & 255 || 1}`;
   const member = (i: number) => ({ address: address(i), protocol_port: 1024 + (i % 60000), name: `m${i}` });
   try {
     await settled();
@@ -139,7 +145,13 @@ async function memberGrowth(ctx: BenchContext, scenario: string): Promise<Result
     return [
       { scenario, metric: `member add → ACTIVE at ${window} members`, value: round(small, 1), unit: '/s' },
       { scenario, metric: `member add → ACTIVE at ${total.toLocaleString('en')} members`, value: round(large, 1), unit: '/s' },
-      { scenario, metric: `member add slowdown at ${total.toLocaleString('en')} vs ${window} members`, value: round(small / large, 2), unit: 'x', goal: '<= 1.2' },
+      {
+        scenario,
+        metric: `member add slowdown at ${total.toLocaleString('en')} vs ${window} members`,
+        value: round(small / large, 2),
+        unit: 'x',
+        goal: '<= 1.2',
+      },
     ];
   } finally {
     await c.call('DELETE', api(`loadbalancers/${lbId}?cascade=true`));

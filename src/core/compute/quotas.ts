@@ -80,15 +80,27 @@ export async function computeQuotaLimits(q: Q, projectId: string): Promise<Recor
   return out;
 }
 
-/** What a project uses of the countable resources. */
+/**
+ * What a project uses of the countable resources. Counted by the database per flavor (as Nova's
+ * `_instances_cores_ram_count` sums instances.vcpus and memory_mb in SQL): every server create
+ * counts, and reading each server's row made a create's cost grow with the project.
+ */
 export async function computeQuotaUsage(q: Q, projectId: string, userId?: string): Promise<Record<string, number>> {
-  const servers = await q.selectFrom('servers').select(['flavor', 'old_flavor', 'new_flavor']).where('project_id', '=', projectId).execute();
+  const byFlavor = await q
+    .selectFrom('servers')
+    .select((eb) => ['flavor', 'old_flavor', 'new_flavor', eb.fn.countAll<number>().as('n')])
+    .where('project_id', '=', projectId)
+    .groupBy(['flavor', 'old_flavor', 'new_flavor'])
+    .execute();
+  let instances = 0;
   let cores = 0;
   let ram = 0;
-  for (const s of servers) {
+  for (const s of byFlavor) {
+    const n = Number(s.n);
     const f = heldResources(s);
-    cores += f.vcpus;
-    ram += f.ram;
+    instances += n;
+    cores += f.vcpus * n;
+    ram += f.ram * n;
   }
   const groups = await q
     .selectFrom('server_groups')
@@ -104,7 +116,7 @@ export async function computeQuotaUsage(q: Q, projectId: string, userId?: string
       .executeTakeFirst();
     keyPairs = Number(k?.n ?? 0);
   }
-  return { instances: servers.length, cores, ram, key_pairs: keyPairs, server_groups: Number(groups?.n ?? 0) };
+  return { instances, cores, ram, key_pairs: keyPairs, server_groups: Number(groups?.n ?? 0) };
 }
 
 /**

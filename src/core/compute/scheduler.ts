@@ -29,7 +29,7 @@ import { fromJson } from '../../store/db.js';
 import type { ServerGroupsTable, ServersTable } from '../../store/schema.js';
 import { hostZones, DEFAULT_AZ } from './aggregates.js';
 import { computeNodes } from './nodes.js';
-import { CPU_ALLOCATION_RATIO, type HostUsage, type Resources, RESERVED_HOST_MEMORY_MB, fits, flavorResources, hostUsage } from './placement.js';
+import { CPU_ALLOCATION_RATIO, type HostUsage, type Resources, RESERVED_HOST_MEMORY_MB, emptyUsage, fits, flavorResources, hostUsage } from './placement.js';
 import { serviceIsUp } from './services.js';
 
 /** The scheduler's options, as Nova names them. */
@@ -107,7 +107,6 @@ export async function selectHosts(q: Q, r: ScheduleRequest): Promise<string[]> {
   const nodes = await computeNodes(q);
   const usage = await hostUsage(q);
   const zones = await hostZones(q);
-  const none = (): HostUsage => ({ vcpus: 0, memoryMb: 0, diskGb: 0, instances: 0, ioOps: 0, servers: new Set() });
 
   // 1. Placement: request filters, then inventories.
   if (r.forcedHost && !services.some((s) => s.host === r.forcedHost)) throw new NoValidHost();
@@ -118,7 +117,7 @@ export async function selectHosts(q: Q, r: ScheduleRequest): Promise<string[]> {
     if (!node || s.disabled) continue;
     if (target && s.host !== target) continue;
     if (r.zone && !r.forcedHost && (zones.get(s.host) ?? DEFAULT_AZ) !== r.zone) continue;
-    const used = usage.get(s.host) ?? none();
+    const used = usage.get(s.host) ?? emptyUsage();
     if (!fits(node, used, r.resources)) continue;
     candidates.push({
       host: s.host,
