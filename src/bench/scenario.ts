@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { BenchClient } from './client.js';
 
 /** One measured figure. */
@@ -51,4 +52,22 @@ export async function rssMb(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
   const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
   return kb / 1024;
+}
+
+/**
+ * User + system CPU seconds of some processes (those gone count nothing), from /proc; with
+ * `children`, also what their children that have ended and been waited for used (cutime, cstime:
+ * the server's `haproxy -c` checks and the HAProxy processes a reload replaced).
+ */
+export function cpuSeconds(pids: number[], children = false): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+      ticks += Number(f[11]) + Number(f[12]) + (children ? Number(f[13]) + Number(f[14]) : 0);
+    } catch {
+      /* gone */
+    }
+  }
+  return ticks / 100;
 }

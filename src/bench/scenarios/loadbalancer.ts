@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -7,7 +7,7 @@ import type { RtLoadBalancer } from '../../lb/config.js';
 import type { LbInstance } from '../../lb/runtime.js';
 import { type LoadResult, type MemberServer, getOnce, httpLoad, startMember } from '../httpload.js';
 import type { Many, One } from '../client.js';
-import type { BenchContext, Result, Scenario } from '../scenario.js';
+import { type BenchContext, type Result, type Scenario, cpuSeconds } from '../scenario.js';
 import { round, summarize } from '../stats.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -205,20 +205,6 @@ function benchConfig(port: number, members: MemberServer[]): RtLoadBalancer {
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
-
-/** User + system CPU seconds of some processes, from /proc. */
-function cpuSeconds(pids: number[]): number {
-  let ticks = 0;
-  for (const pid of pids) {
-    try {
-      const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-      ticks += Number(f[11]) + Number(f[12]);
-    } catch {
-      /* gone */
-    }
-  }
-  return ticks / 100;
-}
 
 /**
  * Requests per second through an HTTP listener with two members, for HAProxy and the built-in
