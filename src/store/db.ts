@@ -8,17 +8,12 @@ import {
   type Driver,
   Kysely,
   type Dialect as KyselyDialect,
-  type KyselyPlugin,
-  OperationNodeTransformer,
   OperatorNode,
   PostgresDialect,
-  PrimitiveValueListNode,
-  type PluginTransformQueryArgs,
-  type PluginTransformResultArgs,
+  type PrimitiveValueListNode,
   type QueryResult,
-  type RootOperationNode,
-  type UnknownRow,
   SqliteDialect,
+  SqliteQueryCompiler,
   type Transaction,
   type TransactionSettings,
   sql,
@@ -74,8 +69,8 @@ export class Store {
     raw.pragma('synchronous = NORMAL');
     raw.pragma('foreign_keys = ON');
     raw.pragma('busy_timeout = 5000');
-    const dialect = new SqliteDialect({ database: cachingStatements(raw) as unknown as Database.Database });
-    return new Store(new Kysely<DB>({ dialect: new GuardedDialect(dialect, false), plugins: [new JsonInLists()] }), 'sqlite', raw);
+    const dialect = new JsonInSqliteDialect({ database: cachingStatements(raw) as unknown as Database.Database });
+    return new Store(new Kysely<DB>({ dialect: new GuardedDialect(dialect, false) }), 'sqlite', raw);
   }
 
   /**
@@ -455,42 +450,41 @@ function jsonRows(raw: Database.Database, sqlText: string, columns: Database.Col
   return raw.prepare(`SELECT json_array(${list}) FROM (${sqlText})`).pluck(true);
 }
 
-/** Values from which an `IN` list is bound as one JSON parameter (see JsonInLists). */
+/** Values from which an `IN` list is bound as one JSON parameter (see SqliteCompiler). */
 const JSON_IN_FROM = 64;
 
 /**
- * On SQLite, `column IN (?, ?, …)` with many string values becomes `column IN (SELECT value FROM
- * json_each(?))` with the values as one JSON array. A list of 2,000 ids otherwise makes SQL text of
- * its own length, which the statement cache does not keep (a 2,000-port list prepared five such
- * statements each time: 6 ms, issue 17's profile) and binds 2,000 parameters; this way the text is
- * the same for every length. Only lists of strings: json_each gives them back as TEXT, which
- * compares with a column as the bound strings did (no affinity of their own, the column's applies).
+ * On SQLite, `column IN (?, ?, …)` with many string values is written `column IN (SELECT value
+ * FROM json_each(?))` with the values as one JSON array. A list of 2,000 ids otherwise makes SQL
+ * text of its own length, which the statement cache does not keep (a 2,000-port list prepared five
+ * such statements each time: 6 ms, issue 17's profile) and binds 2,000 parameters; this way the
+ * text is the same for every length. Only lists of strings: json_each gives them back as TEXT,
+ * which compares with a column as the bound strings did (no affinity of their own, the column's
+ * applies). Done while compiling, so the other queries pay nothing for it.
  */
-class JsonInLists implements KyselyPlugin {
-  private readonly transformer = new (class extends OperationNodeTransformer {
-    protected override transformBinaryOperation(node: BinaryOperationNode): BinaryOperationNode {
-      const out = super.transformBinaryOperation(node);
-      const right = out.rightOperand;
-      if (
-        !OperatorNode.is(out.operator) ||
-        (out.operator.operator !== 'in' && out.operator.operator !== 'not in') ||
-        !PrimitiveValueListNode.is(right) ||
-        right.values.length < JSON_IN_FROM ||
-        !right.values.every((v) => typeof v === 'string')
-      ) {
-        return out;
-      }
-      const list = sql`(SELECT value FROM json_each(${JSON.stringify(right.values)}))`.toOperationNode();
-      return BinaryOperationNode.create(out.leftOperand, out.operator, list);
+class SqliteCompiler extends SqliteQueryCompiler {
+  protected override visitPrimitiveValueList(node: PrimitiveValueListNode): void {
+    const parent = this.parentNode;
+    if (
+      node.values.length >= JSON_IN_FROM &&
+      parent !== undefined &&
+      BinaryOperationNode.is(parent) &&
+      OperatorNode.is(parent.operator) &&
+      (parent.operator.operator === 'in' || parent.operator.operator === 'not in') &&
+      node.values.every((v) => typeof v === 'string')
+    ) {
+      this.append('(SELECT value FROM json_each(');
+      this.appendValue(JSON.stringify(node.values));
+      this.append('))');
+      return;
     }
-  })();
-
-  transformQuery(args: PluginTransformQueryArgs): RootOperationNode {
-    return this.transformer.transformNode(args.node);
+    super.visitPrimitiveValueList(node);
   }
+}
 
-  async transformResult(args: PluginTransformResultArgs): Promise<QueryResult<UnknownRow>> {
-    return args.result;
+class JsonInSqliteDialect extends SqliteDialect {
+  override createQueryCompiler(): SqliteQueryCompiler {
+    return new SqliteCompiler();
   }
 }
 
