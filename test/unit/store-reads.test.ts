@@ -29,10 +29,10 @@ describe('SQLite reads', () => {
     for (const v of rows) await sql`INSERT INTO t VALUES (${v.s}, ${v.n}, ${v.big}, ${v.r}, ${v.x})`.execute(store.db);
     // The REAL column keeps its own path; the others come back as inserted, text that looks like
     // JSON included, ordered and limited as asked.
-    const plain = await sql<{ s: string; n: number; big: number | null; x: string | null }>`SELECT s, n, big, x FROM t ORDER BY n DESC LIMIT 3`.execute(store.db);
-    expect(plain.rows).toEqual(
-      [rows[2], rows[0], rows[3]].map(({ s, n, big, x }) => ({ s, n, big, x })),
+    const plain = await sql<{ s: string; n: number; big: number | null; x: string | null }>`SELECT s, n, big, x FROM t ORDER BY n DESC LIMIT 3`.execute(
+      store.db,
     );
+    expect(plain.rows).toEqual([rows[2], rows[0], rows[3]].map(({ s, n, big, x }) => ({ s, n, big, x })));
     const all = await sql`SELECT * FROM t ORDER BY n`.execute(store.db);
     expect(all.rows).toEqual([rows[1], rows[3], rows[0], rows[2]]);
     // A computed column and a repeated name read as they always did.
