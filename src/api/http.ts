@@ -78,6 +78,21 @@ export interface AppOptions {
   badPathEncoding?: 'bad_request' | 'replace';
 }
 
+/** Bodies from this size on leave as bytes (see answerBody). */
+const BYTES_FROM = 16 * 1024;
+
+/**
+ * The JSON of an answer, as Fastify's default serializer makes it, but handed to Node as bytes
+ * once it is large. Node writes a string through V8's UTF-8 encoder while it writes (Fastify's
+ * `res.end(payload)`), which cost about 16 ms of a 2,000-port list's 2.3 MB here against about
+ * 2 ms for `Buffer.from` (simdutf) and a plain write of the bytes (profile: `writev` self time,
+ * issue 17). Small answers stay strings: for them the copy would cost more than it saves.
+ */
+function answerBody(payload: unknown): string | Buffer {
+  const text = JSON.stringify(payload);
+  return text.length >= BYTES_FROM ? Buffer.from(text) : text;
+}
+
 /** webob's HTTPBadRequest explanation, what every service here answers for a request it cannot read. */
 export const MALFORMED_REQUEST = 'The server could not comply with the request since it is either malformed or otherwise incorrect.';
 const malformedRequest = () => new DomainError('bad_request', 'HTTPBadRequest', MALFORMED_REQUEST);
@@ -152,6 +167,8 @@ export function createApp(opts: AppOptions): FastifyInstance {
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-openstack-request-id', req.id);
   });
+  // Typed as returning a string, but Fastify sends a serializer's Buffer as it is (reply.js onSendEnd).
+  app.setReplySerializer(answerBody as (payload: unknown) => string);
 
   const publicRoutes = new Set(opts.auth.publicRoutes);
   const registered = new Set<string>();
