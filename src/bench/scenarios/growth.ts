@@ -1,6 +1,8 @@
 import { type Many, type One, runConcurrent } from '../client.js';
 import { type BenchContext, type Result, type Scenario, cpuSeconds } from '../scenario.js';
 import { round } from '../stats.js';
+import { NOVA, untilServerActive } from './compute.js';
+import { untilLoadBalancerActive } from './loadbalancer.js';
 
 /**
  * Issue 17's "cost as the cloud grows" for compute and load balancing, as the `scale` scenario
@@ -13,7 +15,6 @@ import { round } from '../stats.js';
  *     (`PUT /v2/lbaas/pools/{id}/members`, one call as a deployment tool would use).
  * The servers' and members' objects stay until the end, then are removed.
  */
-const NOVA = { 'openstack-api-version': 'compute 2.96' };
 
 /** A window's rate, and what it cost the server in CPU (with its waited-for children) per operation. */
 interface Window {
@@ -71,12 +72,7 @@ async function serverGrowth(ctx: BenchContext, scenario: string): Promise<Result
           })
         ).body.server.id;
         ids.push(id);
-        for (;;) {
-          const s = (await call<One<'server', { status: string; fault?: unknown }>>(200, 'GET', `${computeUrl}/v2.1/servers/${id}`)).body.server;
-          if (s.status === 'ACTIVE') break;
-          if (s.status === 'ERROR') throw new Error(`server ${id} went to ERROR: ${JSON.stringify(s.fault)}`);
-          await new Promise((res) => setTimeout(res, 5));
-        }
+        await untilServerActive(c, computeUrl, id);
         return performance.now() - started;
       }),
     );
@@ -123,14 +119,7 @@ async function memberGrowth(ctx: BenchContext, scenario: string): Promise<Result
     .id;
   const lbId = (await c.expect<One<'loadbalancer'>>(201, 'POST', api('loadbalancers'), { loadbalancer: { name: 'bench-growth', vip_subnet_id: subnet } })).body
     .loadbalancer.id;
-  const settled = async () => {
-    for (;;) {
-      const lb = (await c.expect<One<'loadbalancer', { provisioning_status: string }>>(200, 'GET', api(`loadbalancers/${lbId}`))).body.loadbalancer;
-      if (lb.provisioning_status === 'ACTIVE') return;
-      if (lb.provisioning_status === 'ERROR') throw new Error(`load balancer ${lbId} went to ERROR`);
-      await new Promise((r) => setTimeout(r, 2));
-    }
-  };
+  const settled = () => untilLoadBalancerActive(c, base, lbId, 2);
   // Members at addresses of the subnet nothing answers on: no health monitor, so the proxy keeps
   // them in rotation and each add is a full reconfiguration, as in production.
   const address = (i: number) => `10.97.${(i >> 8) & 255}.${i & 255 || 1}`;

@@ -6,7 +6,7 @@ import { WorkerInstance } from '../../lb/builtin/remote.js';
 import type { RtLoadBalancer } from '../../lb/config.js';
 import type { LbInstance } from '../../lb/runtime.js';
 import { type LoadResult, type MemberServer, getOnce, httpLoad, startMember } from '../httpload.js';
-import type { Many, One } from '../client.js';
+import type { BenchClient, Many, One } from '../client.js';
 import { type BenchContext, type Result, type Scenario, cpuSeconds } from '../scenario.js';
 import { round, summarize } from '../stats.js';
 
@@ -22,6 +22,16 @@ async function freePort(): Promise<number> {
       s.close(() => resolve(port));
     });
   });
+}
+
+/** GET a load balancer every `pollMs` until it is ACTIVE again (ERROR throws). */
+export async function untilLoadBalancerActive(c: BenchClient, base: string, lbId: string, pollMs: number): Promise<void> {
+  for (;;) {
+    const lb = (await c.expect<One<'loadbalancer', { provisioning_status: string }>>(200, 'GET', `${base}/v2/lbaas/loadbalancers/${lbId}`)).body.loadbalancer;
+    if (lb.provisioning_status === 'ACTIVE') return;
+    if (lb.provisioning_status === 'ERROR') throw new Error(`load balancer ${lbId} went to ERROR`);
+    await sleep(pollMs);
+  }
 }
 
 /**
@@ -50,14 +60,7 @@ const lbControlScenario: Scenario = {
       .subnet.id;
     const lbIds: string[] = [];
     const members: MemberServer[] = [];
-    const settled = async (lbId: string) => {
-      for (;;) {
-        const lb = (await c.expect<One<'loadbalancer', { provisioning_status: string }>>(200, 'GET', api(`loadbalancers/${lbId}`))).body.loadbalancer;
-        if (lb.provisioning_status === 'ACTIVE') return;
-        if (lb.provisioning_status === 'ERROR') throw new Error(`load balancer ${lbId} went to ERROR`);
-        await sleep(5);
-      }
-    };
+    const settled = (lbId: string) => untilLoadBalancerActive(c, base, lbId, 5);
     const timed = async (fn: () => Promise<unknown>) => {
       const t0 = performance.now();
       await fn();
