@@ -152,7 +152,11 @@ describe.skipIf(skip)(`an HA router failing over between two lab hosts with keep
       expect([...(await listNamespaces()).keys()]).toContain(routerNs(h));
       // A router's ha_state is `standby` from the moment it is scheduled (Neutron's initial
       // state), so the standby host's keepalived may still be starting when the API shows it.
-      const pid = await eventually(async () => keepalivedPid(h, router.id), (p) => p !== null, 20_000);
+      const pid = await eventually(
+        async () => keepalivedPid(h, router.id),
+        (p) => p !== null,
+        20_000,
+      );
       expect(pid).not.toBeNull();
       expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8')).toContain('keepalived');
       expect(await qrAddrs(h)).toMatch(/ ha-[0-9a-f-]+ +inet 169\.254\.19[2-9]\.\d+\/18 /);
