@@ -1428,6 +1428,15 @@ export interface KmAclUsersTable {
   user_id: string;
 }
 
+/**
+ * Integer ids that are never given twice, as a database's autoincrement gives them (migration
+ * 0191): `last` is the highest id a sequence has handed out, whatever was deleted since.
+ */
+export interface IdSequencesTable {
+  name: string;
+  last: number;
+}
+
 export interface DB {
   domains: DomainsTable;
   projects: ProjectsTable;
@@ -1492,6 +1501,7 @@ export interface DB {
   server_groups: ServerGroupsTable;
   server_group_members: ServerGroupMembersTable;
   aggregates: AggregatesTable;
+  id_sequences: IdSequencesTable;
   aggregate_hosts: AggregateHostsTable;
   aggregate_metadata: AggregateMetadataTable;
   compute_services: ComputeServicesTable;

@@ -308,6 +308,12 @@ describe('server groups and the scheduler', () => {
     expect(meta.body.aggregate.metadata).toEqual({ availability_zone: 'zone-a', ssd: 'true' });
     expect((await admin.delete(`/v2.1/os-aggregates/${agg.id}`)).status).toBe(200);
     expect((await admin.get(`/v2.1/os-aggregates/${agg.id}`)).body.itemNotFound.message).toBe(`Aggregate ${agg.id} could not be found.`);
+    // As Nova's autoincrement: a deleted aggregate's id is never given again, so a client still
+    // holding it gets a 404 rather than acting on someone else's new aggregate.
+    const next = (await admin.post('/v2.1/os-aggregates', { aggregate: { name: 'agg2' } }, V96)).body.aggregate;
+    expect(next.id).toBeGreaterThan(agg.id);
+    expect((await admin.post(`/v2.1/os-aggregates/${agg.id}/action`, { add_host: { host } }, V96)).status).toBe(404);
+    expect((await admin.delete(`/v2.1/os-aggregates/${next.id}`)).status).toBe(200);
   });
 });
 

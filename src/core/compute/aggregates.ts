@@ -5,6 +5,7 @@
  */
 import type { Q } from '../../store/db.js';
 import type { AggregatesTable } from '../../store/schema.js';
+import { nextId } from '../../store/sequences.js';
 import type { RequestContext } from '../context.js';
 import { DomainError } from '../errors.js';
 import type { UnitOfWork } from '../work.js';
@@ -119,11 +120,8 @@ export class Aggregates {
       if (await trx.selectFrom('aggregates').select('id').where('name', '=', name).executeTakeFirst()) {
         throw novaConflict(`Aggregate ${name} already exists.`);
       }
-      const max = await trx
-        .selectFrom('aggregates')
-        .select(({ fn }) => fn.max<number>('id').as('m'))
-        .executeTakeFirst();
-      const id = Number(max?.m ?? 0) + 1;
+      // Never an id given before (Nova's autoincrement): see migration 0191.
+      const id = await nextId(trx, 'aggregates');
       const t = now();
       await trx
         .insertInto('aggregates')
