@@ -70,7 +70,8 @@ export async function tcpProbe(ns: string, host: string, port: number): Promise<
     }
   });
   const next = () => new Promise<string>((res) => (lines.length ? res(lines.shift()!) : waiters.push(res)));
-  const first = await Promise.race([next(), new Promise<string>((res) => setTimeout(() => res('NO CONNECTION'), 5000))]);
+  // Python's start-up is inside this wait, and takes seconds on a loaded 2-core CI machine.
+  const first = await Promise.race([next(), new Promise<string>((res) => setTimeout(() => res('NO CONNECTION'), 15_000))]);
   if (first !== 'CONNECTED') throw new Error(`probe: ${first}`);
   return {
     async send(line: string) {

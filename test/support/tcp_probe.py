@@ -7,7 +7,8 @@ answer comes within 1.5 s. The peer is expected to echo lines back (echo mode of
 import socket
 import sys
 
-sock = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3)
+# A first SYN can go unanswered on a loaded machine (its retransmission comes 1 s later, then 3 s).
+sock = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=10)
 sock.settimeout(1.5)
 print("CONNECTED", flush=True)
 for line in sys.stdin:
