@@ -40,6 +40,7 @@ export const lbErrors = {
   l7ruleValidation: (error: string) => bad('L7RuleValidation', `Error parsing L7Rule: ${error}`),
   invalidL7PolicyArgs: (msg: string) => bad('InvalidL7PolicyArgs', `Invalid L7 Policy arguments: ${msg}`),
   invalidL7PolicyAction: (action: string) => bad('InvalidL7PolicyAction', `Invalid L7 Policy action specified: ${action}`),
+  singleCreateDetailsMissing: (type: string, name: string) => bad('SingleCreateDetailsMissing', `Missing details for ${type} object: ${name}`),
   listenerNoChildren: (protocol: string) => bad('ListenerNoChildren', `Protocol ${protocol} listeners cannot have child objects.`),
   invalidFilter: () => bad('InvalidFilterArgument', 'One or more arguments are either duplicate or invalid'),
   invalidSortKey: (key: string) => bad('InvalidSortKey', `Supplied sort key '${key}' is not valid.`),

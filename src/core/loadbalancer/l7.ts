@@ -12,11 +12,11 @@ import * as C from './constants.js';
 import type { LbDeps } from './deps.js';
 import { lbErrors } from './errors.js';
 import { checkProtocolPair } from './listeners.js';
-import { type L7PolicyRow, type L7RuleRow, type LbRow, type PoolRow, octaviaTime } from './model.js';
+import { type L7PolicyRow, type L7RuleRow, type LbRow, type ListenerRow, type PoolRow, octaviaTime } from './model.js';
 import { type ListSpec, type Listing, OBJECT_COLUMNS, listPage, listV2Page } from './query.js';
 import { checkQuota } from './quotas.js';
 import { type Rendered, renderL7Policies, renderL7Rules } from './render.js';
-import type { L7PolicyPost, L7PolicyPut, L7RulePost, L7RulePut } from './schemas.js';
+import type { L7PolicyPost, L7PolicyPut, L7RulePost, L7RulePut, L7RuleSingle } from './schemas.js';
 import { lockLoadBalancer, renumberPolicies, writeTags } from './status.js';
 import { isValidUrl } from './wsme.js';
 
@@ -81,7 +81,7 @@ function cookieValue(v: string, what: string) {
 const COMPARES = ['STARTS_WITH', 'ENDS_WITH', 'CONTAINS', 'EQUAL_TO'];
 
 /** Octavia's validate.l7rule_data(): each rule type with its comparisons. */
-function checkRule(r: { type?: string | null; compare_type?: string | null; key?: string | null; value?: string | null }): void {
+export function checkRule(r: { type?: string | null; compare_type?: string | null; key?: string | null; value?: string | null }): void {
   // Sent as null or not at all, type and compare type match none of the cases below.
   const compare = r.compare_type ?? '';
   try {
@@ -131,7 +131,7 @@ function checkRule(r: { type?: string | null; compare_type?: string | null; key?
 }
 
 /** Octavia's sanitize_l7policy_api_args: the action decides which redirect fields apply. */
-function sanitizePolicy(p: L7PolicyPut, create: boolean): L7PolicyPut {
+export function sanitizePolicy(p: L7PolicyPut, create: boolean): L7PolicyPut {
   const out = { ...p };
   if ('action' in out && out.action !== undefined) {
     switch (out.action) {
@@ -191,7 +191,7 @@ async function lockForListener(trx: Tx, lbId: string, listenerId: string): Promi
   await trx.updateTable('lb_listeners').set({ provisioning_status: C.PROVISIONING.PENDING_UPDATE }).where('id', '=', listenerId).execute();
 }
 
-function checkL7Served(provider: string, listenerProtocol: string): void {
+export function checkL7Served(provider: string, listenerProtocol: string): void {
   if (!['HTTP', 'TERMINATED_HTTPS'].includes(listenerProtocol)) {
     throw lbErrors.unsupportedOption(provider, `${listenerProtocol} protocol listeners do not support L7 policies`);
   }
@@ -202,7 +202,7 @@ function checkL7Served(provider: string, listenerProtocol: string): void {
  * as DictType(str, str) (every value a string: `invert` is true when non-empty, `tags` a string
  * whose characters become tags).
  */
-type RuleInput = L7RulePost | Record<string, string>;
+export type RuleInput = L7RulePost | L7RuleSingle | Record<string, string>;
 
 async function insertRule(trx: Tx, projectId: string, policyId: string, r: RuleInput, id = newUuid()): Promise<string> {
   await trx
@@ -236,6 +236,48 @@ async function insertRule(trx: Tx, projectId: string, policyId: string, r: RuleI
  */
 function checkRedirectPool(pool: { id: string; project_id: string; loadbalancer_id: string | null }, lb: { id: string; project_id: string }): void {
   if (pool.project_id !== lb.project_id || pool.loadbalancer_id !== lb.id) throw lbErrors.notFound(C.MODEL_NAMES.pool, pool.id);
+}
+
+/**
+ * A sanitized policy on a listener locked for it (or created in this transaction): what the
+ * engine serves, the row at its position among the listener's policies, its rules and tags.
+ */
+export async function insertPolicy(
+  trx: Tx,
+  lb: LbRow,
+  listener: Pick<ListenerRow, 'id' | 'protocol'>,
+  v: L7PolicyPut,
+  rules: RuleInput[],
+  id: string,
+): Promise<void> {
+  checkL7Served(lb.provider, listener.protocol);
+  const now = octaviaTime();
+  await trx
+    .insertInto('lb_l7policies')
+    .values({
+      id,
+      project_id: lb.project_id,
+      name: v.name ?? '',
+      description: v.description ?? '',
+      provisioning_status: C.PROVISIONING.PENDING_CREATE,
+      operating_status: C.OPERATING.OFFLINE,
+      admin_state_up: v.admin_state_up === false ? 0 : 1,
+      api: 'v2',
+      listener_id: listener.id,
+      // sanitizePolicy refused a create without one.
+      action: v.action!,
+      redirect_pool_id: v.redirect_pool_id ?? null,
+      redirect_url: v.redirect_url ?? null,
+      redirect_prefix: v.redirect_prefix ?? null,
+      redirect_http_code: v.redirect_http_code ?? null,
+      position: C.MAX_POLICY_POSITION,
+      created_at: now,
+      updated_at: null,
+    })
+    .execute();
+  await renumberPolicies(trx, listener.id, { id, position: v.position ?? C.MAX_POLICY_POSITION });
+  for (const r of rules) await insertRule(trx, lb.project_id, id, r);
+  await writeTags(trx, 'l7policy', id, v.tags);
 }
 
 export class L7Policies {
@@ -273,34 +315,7 @@ export class L7Policies {
       await checkQuota(trx, lb.project_id, 'l7policy');
       const v = sanitizePolicy(b, true);
       await lockForListener(trx, lb.id, listener.id);
-      checkL7Served(lb.provider, listener.protocol);
-      const now = octaviaTime();
-      await trx
-        .insertInto('lb_l7policies')
-        .values({
-          id,
-          project_id: lb.project_id,
-          name: v.name ?? '',
-          description: v.description ?? '',
-          provisioning_status: C.PROVISIONING.PENDING_CREATE,
-          operating_status: C.OPERATING.OFFLINE,
-          admin_state_up: v.admin_state_up === false ? 0 : 1,
-          api: 'v2',
-          listener_id: listener.id,
-          // sanitizePolicy refused a create without one.
-          action: v.action!,
-          redirect_pool_id: v.redirect_pool_id ?? null,
-          redirect_url: v.redirect_url ?? null,
-          redirect_prefix: v.redirect_prefix ?? null,
-          redirect_http_code: v.redirect_http_code ?? null,
-          position: C.MAX_POLICY_POSITION,
-          created_at: now,
-          updated_at: null,
-        })
-        .execute();
-      await renumberPolicies(trx, listener.id, { id, position: v.position ?? C.MAX_POLICY_POSITION });
-      for (const r of rules) await insertRule(trx, lb.project_id, id, r);
-      await writeTags(trx, 'l7policy', id, v.tags);
+      await insertPolicy(trx, lb, listener, v, rules, id);
       w.changed('loadbalancer', lb.id, lb.project_id, 'update');
     }, ctx);
     return this.show(ctx, id);

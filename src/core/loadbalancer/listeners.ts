@@ -3,7 +3,7 @@
  * insertion and allowed source CIDRs, forwarding to a default pool.
  */
 import type { Updateable } from 'kysely';
-import type { Q } from '../../store/db.js';
+import type { Q, Tx } from '../../store/db.js';
 import type { LbListenersTable } from '../../store/schema.js';
 import { uuid as newUuid } from '../../util/ids.js';
 import { parseCidr, parseIp } from '../../util/ip.js';
@@ -12,11 +12,11 @@ import { authorize, getLb, getListener } from './access.js';
 import * as C from './constants.js';
 import type { LbDeps } from './deps.js';
 import { lbErrors } from './errors.js';
-import { type ListenerRow, octaviaTime } from './model.js';
+import { type LbRow, type ListenerRow, octaviaTime } from './model.js';
 import { type ListSpec, type Listing, OBJECT_COLUMNS, listV2Page } from './query.js';
 import { checkQuota } from './quotas.js';
 import { type Rendered, renderListeners } from './render.js';
-import type { ListenerPost, ListenerPut } from './schemas.js';
+import type { ListenerPost, ListenerPut, ListenerSingle } from './schemas.js';
 import { type ListenerCounters, listenerStats } from './stats.js';
 import { lockLoadBalancer, writeTags } from './status.js';
 import { DEFAULT_ALPN, DEFAULT_CIPHERS, DEFAULT_TLS_VERSIONS, TlsChecks, checkAlpn, checkTlsVersions } from './tls.js';
@@ -73,7 +73,7 @@ function certificateRefs(b: Pick<ListenerPut, 'default_tls_container_ref' | 'sni
  * _validate_create_listener's TLS part, before anything is written: what a TLS-terminated listener
  * must name, and that the caller may read all of it and it holds usable certificates.
  */
-async function checkListenerTls(deps: LbDeps, ctx: RequestContext, protocol: string, b: ListenerPost, trx: Q): Promise<void> {
+async function checkListenerTls(deps: LbDeps, ctx: RequestContext, protocol: string, b: ListenerSingle, trx: Q): Promise<void> {
   const tls = protocol === 'TERMINATED_HTTPS';
   if (!tls && hasTlsRefs(b)) throw lbErrors.validation(`Certificate container references are not allowed on ${protocol} protocol listeners.`);
   const hasCert = !!b.default_tls_container_ref || (b.sni_container_refs?.length ?? 0) > 0;
@@ -142,7 +142,7 @@ async function checkPortFree(trx: Q, lbId: string, protocol: string, port: numbe
   }
 }
 
-async function checkDefaultPool(trx: Q, lbId: string, poolId: string, listenerProtocol: string): Promise<void> {
+export async function checkDefaultPool(trx: Q, lbId: string, poolId: string, listenerProtocol: string): Promise<void> {
   const pool = await trx.selectFrom('lb_pools').select(['protocol']).where('id', '=', poolId).where('loadbalancer_id', '=', lbId).executeTakeFirst();
   if (!pool) throw lbErrors.notFound('Pool', poolId);
   checkProtocolPair(listenerProtocol, pool.protocol);
@@ -152,6 +152,69 @@ export function checkProtocolPair(listenerProtocol: string, poolProtocol: string
   if (!(C.LISTENER_POOL_PROTOCOLS[listenerProtocol] ?? []).includes(poolProtocol)) {
     throw lbErrors.validation(`The pool protocol '${poolProtocol}' is invalid while the listener protocol is '${listenerProtocol}'.`);
   }
+}
+
+/**
+ * _validate_create_listener, in its order, once the load balancer is locked (or created in this
+ * transaction): headers, TLS, what the engine serves, the port, the CIDRs; then the row and its
+ * tags.
+ */
+export async function insertListener(deps: LbDeps, ctx: RequestContext, trx: Tx, lb: LbRow, b: ListenerSingle, id: string): Promise<void> {
+  // (A null protocol goes on as sent: see BodyOf.)
+  const protocol = b.protocol!;
+  const tls = protocol === 'TERMINATED_HTTPS';
+  const headers = b.insert_headers ?? {};
+  if (Object.keys(headers).length) validateInsertHeaders(Object.keys(headers), protocol, true);
+  if ((protocol === 'UDP' || protocol === 'SCTP') && (hasTlsRefs(b) || Object.keys(headers).length)) {
+    throw lbErrors.validation(`${protocol} protocol listener does not support TLS.`);
+  }
+  // The key manager is read within this transaction (a read on the store's own connection
+  // would wait for it to end).
+  await checkListenerTls(deps, ctx, protocol, b, trx);
+  checkListenerProtocolServed(lb.provider, protocol);
+  await checkPortFree(trx, lb.id, protocol, b.protocol_port!);
+  const cidrs = b.allowed_cidrs ?? null;
+  checkCidrsMatchVip(lb.vip_address, cidrs ?? []);
+  const now = octaviaTime();
+  await trx
+    .insertInto('lb_listeners')
+    .values({
+      id,
+      project_id: lb.project_id,
+      name: b.name ?? '',
+      description: b.description ?? '',
+      provisioning_status: C.PROVISIONING.PENDING_CREATE,
+      operating_status: C.OPERATING.OFFLINE,
+      admin_state_up: b.admin_state_up === false ? 0 : 1,
+      api: 'v2',
+      loadbalancer_id: lb.id,
+      protocol,
+      transport: C.L4_PROTOCOL[protocol],
+      protocol_port: b.protocol_port!,
+      connection_limit: b.connection_limit ?? C.DEFAULT_CONNECTION_LIMIT,
+      default_pool_id: b.default_pool_id ?? null,
+      timeout_client_data: b.timeout_client_data ?? C.DEFAULT_TIMEOUT_CLIENT_DATA,
+      timeout_member_connect: b.timeout_member_connect ?? C.DEFAULT_TIMEOUT_MEMBER_CONNECT,
+      timeout_member_data: b.timeout_member_data ?? C.DEFAULT_TIMEOUT_MEMBER_DATA,
+      timeout_tcp_inspect: b.timeout_tcp_inspect ?? C.DEFAULT_TIMEOUT_TCP_INSPECT,
+      insert_headers: JSON.stringify(headers),
+      allowed_cidrs: cidrs === null ? null : JSON.stringify([...new Set(cidrs)]),
+      default_tls_container_ref: b.default_tls_container_ref ?? null,
+      sni_container_refs: JSON.stringify((b.sni_container_refs ?? []).filter(Boolean)),
+      client_ca_tls_container_ref: b.client_ca_tls_container_ref ?? null,
+      client_authentication: b.client_authentication ?? 'NONE',
+      client_crl_container_ref: b.client_crl_container_ref ?? null,
+      // db_prepare.create_listener: TLS-terminated listeners get the configured defaults.
+      tls_ciphers: b.tls_ciphers ?? (tls ? DEFAULT_CIPHERS : null),
+      tls_versions: json(b.tls_versions ?? (tls ? DEFAULT_TLS_VERSIONS : null)),
+      alpn_protocols: json(b.alpn_protocols ?? (tls ? DEFAULT_ALPN : null)),
+      created_at: now,
+      // Octavia's listener repository links the default pool in a second write, which stamps
+      // updated_at: a listener created with one shows both times (measured on Octavia Zed).
+      updated_at: b.default_pool_id ? now : null,
+    })
+    .execute();
+  await writeTags(trx, 'listener', id, b.tags);
 }
 
 /** (A mandatory attribute sent as null goes on as sent: see BodyOf.) */
@@ -177,7 +240,6 @@ export class Listeners {
     }
     const id = newUuid();
     const protocol = b.protocol!;
-    const tls = protocol === 'TERMINATED_HTTPS';
     await this.deps.uow.run(async (w) => {
       const { trx } = w;
       await checkQuota(trx, lb.project_id, 'listener');
@@ -186,56 +248,7 @@ export class Listeners {
         await checkDefaultPool(trx, lb.id, b.default_pool_id, protocol);
       }
       await lockLoadBalancer(trx, lb.id, 'PENDING_UPDATE', 'immutable');
-      // _validate_create_listener, in its order, once the load balancer is locked.
-      const headers = b.insert_headers ?? {};
-      if (Object.keys(headers).length) validateInsertHeaders(Object.keys(headers), protocol, true);
-      if ((protocol === 'UDP' || protocol === 'SCTP') && (hasTlsRefs(b) || Object.keys(headers).length)) {
-        throw lbErrors.validation(`${protocol} protocol listener does not support TLS.`);
-      }
-      // The key manager is read within this transaction (a read on the store's own connection
-      // would wait for it to end).
-      await checkListenerTls(this.deps, ctx, protocol, b, trx);
-      checkListenerProtocolServed(lb.provider, protocol);
-      await checkPortFree(trx, lb.id, protocol, b.protocol_port!);
-      const cidrs = b.allowed_cidrs ?? null;
-      checkCidrsMatchVip(lb.vip_address, cidrs ?? []);
-      await trx
-        .insertInto('lb_listeners')
-        .values({
-          id,
-          project_id: lb.project_id,
-          name: b.name ?? '',
-          description: b.description ?? '',
-          provisioning_status: C.PROVISIONING.PENDING_CREATE,
-          operating_status: C.OPERATING.OFFLINE,
-          admin_state_up: b.admin_state_up === false ? 0 : 1,
-          api: 'v2',
-          loadbalancer_id: lb.id,
-          protocol,
-          transport: C.L4_PROTOCOL[protocol],
-          protocol_port: b.protocol_port!,
-          connection_limit: b.connection_limit ?? C.DEFAULT_CONNECTION_LIMIT,
-          default_pool_id: b.default_pool_id ?? null,
-          timeout_client_data: b.timeout_client_data ?? C.DEFAULT_TIMEOUT_CLIENT_DATA,
-          timeout_member_connect: b.timeout_member_connect ?? C.DEFAULT_TIMEOUT_MEMBER_CONNECT,
-          timeout_member_data: b.timeout_member_data ?? C.DEFAULT_TIMEOUT_MEMBER_DATA,
-          timeout_tcp_inspect: b.timeout_tcp_inspect ?? C.DEFAULT_TIMEOUT_TCP_INSPECT,
-          insert_headers: JSON.stringify(headers),
-          allowed_cidrs: cidrs === null ? null : JSON.stringify([...new Set(cidrs)]),
-          default_tls_container_ref: b.default_tls_container_ref ?? null,
-          sni_container_refs: JSON.stringify((b.sni_container_refs ?? []).filter(Boolean)),
-          client_ca_tls_container_ref: b.client_ca_tls_container_ref ?? null,
-          client_authentication: b.client_authentication ?? 'NONE',
-          client_crl_container_ref: b.client_crl_container_ref ?? null,
-          // db_prepare.create_listener: TLS-terminated listeners get the configured defaults.
-          tls_ciphers: b.tls_ciphers ?? (tls ? DEFAULT_CIPHERS : null),
-          tls_versions: json(b.tls_versions ?? (tls ? DEFAULT_TLS_VERSIONS : null)),
-          alpn_protocols: json(b.alpn_protocols ?? (tls ? DEFAULT_ALPN : null)),
-          created_at: octaviaTime(),
-          updated_at: null,
-        })
-        .execute();
-      await writeTags(trx, 'listener', id, b.tags);
+      await insertListener(this.deps, ctx, trx, lb, b, id);
       w.changed('loadbalancer', lb.id, lb.project_id, 'update');
     }, ctx);
     return this.show(ctx, id);

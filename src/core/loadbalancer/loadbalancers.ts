@@ -11,10 +11,11 @@ import { authorize, getLb, isLbAdmin } from './access.js';
 import { MODEL_NAMES, OPERATING, PROVISIONING } from './constants.js';
 import { type LbDeps, checkProvider } from './deps.js';
 import { lbErrors } from './errors.js';
+import { type GraphOrder, checkGraphSubnets, createGraph } from './graph.js';
 import { loadGraph, octaviaTime, poolListenerIds } from './model.js';
 import { type ListSpec, type Listing, OBJECT_COLUMNS, listV2Page } from './query.js';
 import { checkQuota } from './quotas.js';
-import { type Rendered, renderLoadBalancers } from './render.js';
+import { type Rendered, renderFullLoadBalancer, renderLoadBalancers } from './render.js';
 import type { LoadBalancerPost, LoadBalancerPut } from './schemas.js';
 import { type ListenerCounters, listenerStats } from './stats.js';
 import { lockLoadBalancer, setProvisioning, writeTags } from './status.js';
@@ -104,16 +105,15 @@ export class LoadBalancers {
       provider = b.provider;
     }
     checkProvider(provider);
-    if ((b.listeners?.length ?? 0) > 0 || (b.pools?.length ?? 0) > 0) {
-      throw lbErrors.notImplementedAction(
-        provider,
-        'Creating a fully populated load balancer (listeners and pools in one call) is not implemented by this engine.',
-      );
-    }
+    const listeners = (b.listeners ?? []).map((l) => l!);
+    const pools = (b.pools ?? []).map((p) => p!);
+    const graph = listeners.length > 0 || pools.length > 0;
+    if (graph) await checkGraphSubnets(deps, ctx, listeners, pools);
     if ((b.additional_vips?.length ?? 0) > 0) {
       throw lbErrors.unsupportedOption(provider, 'additional VIPs are not supported by this engine.');
     }
     const id = newUuid();
+    let order: GraphOrder = [];
     await deps.uow.run(async (w) => {
       const { trx } = w;
       await checkQuota(trx, project, 'load_balancer');
@@ -145,9 +145,11 @@ export class LoadBalancers {
       const vip = await allocateVip(w, deps.network, ctx, plan, { id, projectId: project, deviceOwner: 'Octavia', name: `octavia-lb-${id}`, host: deps.host });
       await trx.updateTable('lb_loadbalancers').set({ vip_port_id: vip.portId, vip_address: vip.address }).where('id', '=', id).execute();
       await writeTags(trx, 'loadbalancer', id, b.tags);
+      if (graph) order = await createGraph(deps, ctx, trx, await getLb(trx, id), listeners, pools);
       w.changed('loadbalancer', id, project, 'create');
     }, ctx);
     const lb = await getLb(deps.store.db, id);
+    if (graph) return renderFullLoadBalancer(deps.store.db, lb, order);
     return (await renderLoadBalancers(deps.store.db, [lb], { createShape: true }))[0];
   }
 

@@ -18,7 +18,7 @@ import { type ListSpec, type Listing, OBJECT_COLUMNS, listPage } from './query.j
 import { checkQuota } from './quotas.js';
 import { lockForPool } from './pools.js';
 import { type Rendered, renderMembers } from './render.js';
-import type { MemberPost, MemberPut } from './schemas.js';
+import type { MemberPost, MemberPut, MemberSingle } from './schemas.js';
 import { writeTags } from './status.js';
 
 const MEMBER_LIST: ListSpec<'lb_members'> = {
@@ -41,7 +41,7 @@ const MEMBER_LIST: ListSpec<'lb_members'> = {
 /** Octavia's [networking] reserved_ips default: the metadata address is never a member. */
 const RESERVED_IPS = ['169.254.169.254'];
 
-function checkNotReserved(address: string): void {
+export function checkNotReserved(address: string): void {
   const ip = parseIp(address);
   const text = ip ? ipToString(ip).toUpperCase() : address;
   if (RESERVED_IPS.includes(text)) throw lbErrors.invalidOption(text, 'member address');
@@ -51,7 +51,7 @@ function checkNotReserved(address: string): void {
  * A member's subnet must be one the caller can use; its address must lie in it. With the noop
  * network driver, subnets Neutron does not know are accepted (Octavia's noop driver).
  */
-async function checkSubnet(deps: LbDeps, ctx: RequestContext, subnetId: string, address: string): Promise<void> {
+export async function checkSubnet(deps: LbDeps, ctx: RequestContext, subnetId: string, address: string): Promise<void> {
   const subnet = await findNeutron(deps.network, ctx, 'subnets', subnetId);
   if (!subnet) {
     const exists = await deps.store.db.selectFrom('subnets').select('id').where('id', '=', subnetId).executeTakeFirst();
@@ -71,7 +71,8 @@ async function lockPoolMembers(trx: Tx, pool: PoolRow): Promise<void> {
   await trx.updateTable('lb_pools').set({ provisioning_status: C.PROVISIONING.PENDING_UPDATE }).where('id', '=', pool.id).execute();
 }
 
-async function insertMember(trx: Tx, pool: PoolRow, m: MemberPost, id = newUuid()): Promise<string> {
+/** A member row (Octavia's _validate_create_member: one address and port per pool), its tags. */
+export async function insertMember(trx: Tx, pool: PoolRow, m: MemberSingle, id = newUuid()): Promise<string> {
   // (A null address or port goes on as sent: see BodyOf.)
   const address = m.address!;
   const port = m.protocol_port!;

@@ -47,7 +47,7 @@ export interface LbRows {
 export type LbTable = keyof LbRows;
 
 /** Rows read from the store, seen with their statuses' vocabulary (see WithStatus). */
-const withStatus = <R extends LbBase>(rows: R[]): WithStatus<R>[] => rows as WithStatus<R>[];
+export const withStatus = <R extends LbBase>(rows: R[]): WithStatus<R>[] => rows as WithStatus<R>[];
 export const oneWithStatus = <R extends LbBase>(row: R | undefined): WithStatus<R> | undefined => row as WithStatus<R> | undefined;
 
 /** Octavia's timestamps: "2026-11-26T13:39:31" (UTC, seconds, no zone suffix). */

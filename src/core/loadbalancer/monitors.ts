@@ -11,12 +11,12 @@ import { authorize, getLb, getMonitor, getPool } from './access.js';
 import * as C from './constants.js';
 import type { LbDeps } from './deps.js';
 import { lbErrors } from './errors.js';
-import { type PoolRow, octaviaTime } from './model.js';
+import { type LbRow, type PoolRow, octaviaTime } from './model.js';
 import { lockForPool } from './pools.js';
 import { type ListSpec, type Listing, OBJECT_COLUMNS, listV2Page } from './query.js';
 import { checkQuota } from './quotas.js';
 import { type Rendered, renderMonitors } from './render.js';
-import type { MonitorPost, MonitorPut } from './schemas.js';
+import type { MonitorPost, MonitorPut, MonitorSingle } from './schemas.js';
 import { writeTags } from './status.js';
 
 const MONITOR_LIST: ListSpec<'lb_healthmonitors'> = {
@@ -42,7 +42,7 @@ const MONITOR_LIST: ListSpec<'lb_healthmonitors'> = {
 const HTTP_TYPES = ['HTTP', 'HTTPS'];
 
 /** Octavia's UDP/SCTP pool rules: only connect-style monitors, and UDP probes not too often. */
-function checkForDatagramPool(pool: PoolRow, type: string, delay: number | undefined): void {
+export function checkForDatagramPool(pool: PoolRow, type: string, delay: number | undefined): void {
   if (pool.protocol === 'UDP' || pool.protocol === 'SCTP') {
     if (!['UDP-CONNECT', 'SCTP', 'TCP', 'HTTP'].includes(type)) {
       throw lbErrors.validation(`The associated pool protocol is ${pool.protocol}, so only a UDP-CONNECT/SCTP/TCP/HTTP health monitor is supported.`);
@@ -63,6 +63,59 @@ async function lockPool(trx: Tx, pool: PoolRow): Promise<void> {
 }
 
 const HTTP_FIELDS = ['http_method', 'url_path', 'expected_codes'] as const;
+
+/**
+ * _validate_create_hm once the pool is locked (or created in this transaction): the mandatory
+ * values sent as null, the HTTP defaults and checks, one monitor per pool; then the row.
+ */
+export async function insertMonitor(trx: Tx, lb: LbRow, pool: PoolRow, b: MonitorSingle, id: string): Promise<void> {
+  // Mandatory, so sent; refused when sent as null, in this order.
+  if (b.type === null) throw lbErrors.invalidOption('None', 'type');
+  if (b.delay === null) throw lbErrors.invalidOption('None', 'delay');
+  if (b.timeout === null) throw lbErrors.invalidOption('None', 'timeout');
+  if (b.max_retries === null) throw lbErrors.invalidOption('None', 'max_retries');
+  const v = { ...b, type: b.type, delay: b.delay, timeout: b.timeout, max_retries: b.max_retries };
+  if (!HTTP_TYPES.includes(v.type)) {
+    for (const f of HTTP_FIELDS) if (v[f]) throw lbErrors.invalidOption(f, `health monitors of type ${v.type}`);
+  } else {
+    v.http_method ||= 'GET';
+    v.url_path ||= '/';
+    v.expected_codes ||= '200';
+  }
+  if (v.domain_name && !v.http_version) throw lbErrors.validation("'http_version' must be specified when 'domain_name' is provided.");
+  if (v.http_version && v.domain_name && v.http_version < 1.1) {
+    throw lbErrors.invalidOption(`http_version ${v.http_version === 1 ? '1.0' : v.http_version}`, 'health monitors HTTP 1.1 domain name health check');
+  }
+  if (v.type === 'SCTP') throw lbErrors.unsupportedOption(lb.provider, 'SCTP health monitors are not supported by the PocketStack load-balancer engine.');
+  const exists = await trx.selectFrom('lb_healthmonitors').select('id').where('pool_id', '=', pool.id).executeTakeFirst();
+  if (exists) throw lbErrors.duplicateMonitor();
+  await trx
+    .insertInto('lb_healthmonitors')
+    .values({
+      id,
+      project_id: lb.project_id,
+      name: v.name ?? '',
+      provisioning_status: C.PROVISIONING.PENDING_CREATE,
+      operating_status: C.OPERATING.OFFLINE,
+      admin_state_up: v.admin_state_up === false ? 0 : 1,
+      api: 'v2',
+      pool_id: pool.id,
+      type: v.type,
+      delay: v.delay,
+      timeout: v.timeout,
+      max_retries: v.max_retries,
+      max_retries_down: v.max_retries_down ?? C.DEFAULT_MAX_RETRIES_DOWN,
+      http_method: v.http_method ?? null,
+      url_path: v.url_path ?? null,
+      expected_codes: v.expected_codes ?? null,
+      http_version: v.http_version === undefined || v.http_version === null ? null : Number(v.http_version).toFixed(1),
+      domain_name: v.domain_name ?? null,
+      created_at: octaviaTime(),
+      updated_at: null,
+    })
+    .execute();
+  await writeTags(trx, 'healthmonitor', id, v.tags);
+}
 
 export class HealthMonitors {
   constructor(private readonly deps: LbDeps) {}
@@ -89,53 +142,8 @@ export class HealthMonitors {
       const { trx } = w;
       await checkQuota(trx, lb.project_id, 'health_monitor');
       await lockPool(trx, pool);
-      // Mandatory, so sent; refused when sent as null, in this order.
-      if (b.type === null) throw lbErrors.invalidOption('None', 'type');
-      if (b.delay === null) throw lbErrors.invalidOption('None', 'delay');
-      if (b.timeout === null) throw lbErrors.invalidOption('None', 'timeout');
       if (b.pool_id === null) throw lbErrors.invalidOption('None', 'pool_id');
-      if (b.max_retries === null) throw lbErrors.invalidOption('None', 'max_retries');
-      const v = { ...b, type: b.type, delay: b.delay, timeout: b.timeout, max_retries: b.max_retries };
-      if (!HTTP_TYPES.includes(v.type)) {
-        for (const f of HTTP_FIELDS) if (v[f]) throw lbErrors.invalidOption(f, `health monitors of type ${v.type}`);
-      } else {
-        v.http_method ||= 'GET';
-        v.url_path ||= '/';
-        v.expected_codes ||= '200';
-      }
-      if (v.domain_name && !v.http_version) throw lbErrors.validation("'http_version' must be specified when 'domain_name' is provided.");
-      if (v.http_version && v.domain_name && v.http_version < 1.1) {
-        throw lbErrors.invalidOption(`http_version ${v.http_version === 1 ? '1.0' : v.http_version}`, 'health monitors HTTP 1.1 domain name health check');
-      }
-      if (v.type === 'SCTP') throw lbErrors.unsupportedOption(lb.provider, 'SCTP health monitors are not supported by the PocketStack load-balancer engine.');
-      const exists = await trx.selectFrom('lb_healthmonitors').select('id').where('pool_id', '=', pool.id).executeTakeFirst();
-      if (exists) throw lbErrors.duplicateMonitor();
-      await trx
-        .insertInto('lb_healthmonitors')
-        .values({
-          id,
-          project_id: lb.project_id,
-          name: v.name ?? '',
-          provisioning_status: C.PROVISIONING.PENDING_CREATE,
-          operating_status: C.OPERATING.OFFLINE,
-          admin_state_up: v.admin_state_up === false ? 0 : 1,
-          api: 'v2',
-          pool_id: pool.id,
-          type: v.type,
-          delay: v.delay,
-          timeout: v.timeout,
-          max_retries: v.max_retries,
-          max_retries_down: v.max_retries_down ?? C.DEFAULT_MAX_RETRIES_DOWN,
-          http_method: v.http_method ?? null,
-          url_path: v.url_path ?? null,
-          expected_codes: v.expected_codes ?? null,
-          http_version: v.http_version === undefined || v.http_version === null ? null : Number(v.http_version).toFixed(1),
-          domain_name: v.domain_name ?? null,
-          created_at: octaviaTime(),
-          updated_at: null,
-        })
-        .execute();
-      await writeTags(trx, 'healthmonitor', id, v.tags);
+      await insertMonitor(trx, lb, pool, b, id);
       w.changed('loadbalancer', lb.id, lb.project_id, 'update');
     }, ctx);
     return this.show(ctx, id);

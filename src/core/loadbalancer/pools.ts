@@ -12,11 +12,11 @@ import * as C from './constants.js';
 import type { LbDeps } from './deps.js';
 import { lbErrors } from './errors.js';
 import { checkProtocolPair } from './listeners.js';
-import { type ListenerRow, type PoolRow, octaviaTime, poolListenerIds } from './model.js';
+import { type LbRow, type ListenerRow, type PoolRow, octaviaTime, poolListenerIds } from './model.js';
 import { type ListSpec, type Listing, OBJECT_COLUMNS, listV2Page } from './query.js';
 import { checkQuota } from './quotas.js';
 import { type Rendered, renderPools } from './render.js';
-import type { PoolPost, PoolPut, SessionPersistence } from './schemas.js';
+import type { PoolPost, PoolPut, PoolSingle, SessionPersistence } from './schemas.js';
 import { lockLoadBalancer, writeTags } from './status.js';
 import { DEFAULT_ALPN, DEFAULT_CIPHERS, DEFAULT_TLS_VERSIONS, TlsChecks, checkAlpn, checkTlsVersions } from './tls.js';
 
@@ -41,7 +41,7 @@ const POOL_LIST: ListSpec<'lb_pools'> = {
 const isDatagram = (protocol: string) => protocol === 'UDP' || protocol === 'SCTP';
 
 /** Session persistence rules (Octavia's UDP/SCTP checks and check_session_persistence). */
-function checkSessionPersistence(protocol: string, sp: SessionPersistence | null | undefined): void {
+export function checkSessionPersistence(protocol: string, sp: SessionPersistence | null | undefined): void {
   if (!sp) return;
   if (isDatagram(protocol)) {
     if (sp.type === 'SOURCE_IP' && sp.cookie_name) {
@@ -113,6 +113,53 @@ export async function lockForPool(trx: Tx, pool: Pick<PoolRow, 'id' | 'loadbalan
     await trx.updateTable('lb_listeners').set({ provisioning_status: C.PROVISIONING.PENDING_UPDATE }).where('id', 'in', listeners).execute();
 }
 
+/** What a pool insert reads: a pool POST's attributes, or a fully populated create's pool. */
+export type PoolInsert = Omit<PoolSingle, 'protocol' | 'lb_algorithm' | 'members' | 'healthmonitor'> & { protocol: string; lb_algorithm: string };
+
+/**
+ * _validate_create_pool, once the load balancer is locked (or created in this transaction):
+ * the TLS references the caller must be able to read, what the engine serves, then the row and
+ * its tags. The key manager is read within this transaction.
+ */
+export async function insertPool(deps: LbDeps, ctx: RequestContext, trx: Tx, lb: LbRow, b: PoolInsert, id: string): Promise<void> {
+  await checkPoolTls(deps, ctx, b, undefined, trx);
+  checkPoolServed(lb.provider, b.protocol);
+  const sp = b.session_persistence;
+  await trx
+    .insertInto('lb_pools')
+    .values({
+      id,
+      project_id: lb.project_id,
+      name: b.name ?? '',
+      description: b.description ?? '',
+      provisioning_status: C.PROVISIONING.PENDING_CREATE,
+      operating_status: C.OPERATING.OFFLINE,
+      admin_state_up: b.admin_state_up === false ? 0 : 1,
+      api: 'v2',
+      loadbalancer_id: lb.id,
+      protocol: b.protocol,
+      lb_algorithm: b.lb_algorithm,
+      sp_type: sp?.type ?? null,
+      sp_cookie_name: sp?.cookie_name ?? null,
+      sp_persistence_timeout: sp?.persistence_timeout ?? null,
+      sp_persistence_granularity: sp?.persistence_granularity ?? null,
+      tls_enabled: b.tls_enabled ? 1 : 0,
+      tls_container_ref: b.tls_container_ref ?? null,
+      ca_tls_container_ref: b.ca_tls_container_ref ?? null,
+      crl_container_ref: b.crl_container_ref ?? null,
+      // db_prepare.create_pool: a TLS-enabled pool gets the configured defaults.
+      tls_ciphers: b.tls_ciphers ?? (b.tls_enabled ? DEFAULT_CIPHERS : null),
+      tls_versions: json(b.tls_versions ?? (b.tls_enabled ? DEFAULT_TLS_VERSIONS : null)),
+      alpn_protocols: json(b.alpn_protocols ?? (b.tls_enabled ? DEFAULT_ALPN : null)),
+      subnet_id: null,
+      status_description: null,
+      created_at: octaviaTime(),
+      updated_at: null,
+    })
+    .execute();
+  await writeTags(trx, 'pool', id, b.tags);
+}
+
 export class Pools {
   constructor(private readonly deps: LbDeps) {}
 
@@ -165,44 +212,8 @@ export class Pools {
       }
       await lockLoadBalancer(trx, lb.id, 'PENDING_UPDATE', 'immutable');
       if (listener) await trx.updateTable('lb_listeners').set({ provisioning_status: C.PROVISIONING.PENDING_UPDATE }).where('id', '=', listener.id).execute();
-      // _validate_create_pool, once locked; the key manager is read within this transaction.
-      await checkPoolTls(this.deps, ctx, b, undefined, trx);
-      checkPoolServed(lb.provider, protocol);
-      const sp = b.session_persistence;
-      await trx
-        .insertInto('lb_pools')
-        .values({
-          id,
-          project_id: lb.project_id,
-          name: b.name ?? '',
-          description: b.description ?? '',
-          provisioning_status: C.PROVISIONING.PENDING_CREATE,
-          operating_status: C.OPERATING.OFFLINE,
-          admin_state_up: b.admin_state_up === false ? 0 : 1,
-          api: 'v2',
-          loadbalancer_id: lb.id,
-          protocol,
-          lb_algorithm: b.lb_algorithm!,
-          sp_type: sp?.type ?? null,
-          sp_cookie_name: sp?.cookie_name ?? null,
-          sp_persistence_timeout: sp?.persistence_timeout ?? null,
-          sp_persistence_granularity: sp?.persistence_granularity ?? null,
-          tls_enabled: b.tls_enabled ? 1 : 0,
-          tls_container_ref: b.tls_container_ref ?? null,
-          ca_tls_container_ref: b.ca_tls_container_ref ?? null,
-          crl_container_ref: b.crl_container_ref ?? null,
-          // db_prepare.create_pool: a TLS-enabled pool gets the configured defaults.
-          tls_ciphers: b.tls_ciphers ?? (b.tls_enabled ? DEFAULT_CIPHERS : null),
-          tls_versions: json(b.tls_versions ?? (b.tls_enabled ? DEFAULT_TLS_VERSIONS : null)),
-          alpn_protocols: json(b.alpn_protocols ?? (b.tls_enabled ? DEFAULT_ALPN : null)),
-          subnet_id: null,
-          status_description: null,
-          created_at: octaviaTime(),
-          updated_at: null,
-        })
-        .execute();
+      await insertPool(this.deps, ctx, trx, lb, { ...b, protocol, lb_algorithm: b.lb_algorithm! }, id);
       if (listener) await trx.updateTable('lb_listeners').set({ default_pool_id: id }).where('id', '=', listener.id).execute();
-      await writeTags(trx, 'pool', id, b.tags);
       w.changed('loadbalancer', lb.id, lb.project_id, 'update');
     }, ctx);
     return this.show(ctx, id);

@@ -25,6 +25,111 @@ const spPost = {
 } satisfies Fields;
 const spPut = { ...spPost, type: opt(T.enumStr(C.SP_TYPES)) } satisfies Fields;
 
+/**
+ * The `*SingleCreate` types of a fully populated create (octavia/api/v2/types): the children a
+ * load balancer create may carry, nested as Octavia nests them. A pool's protocol and algorithm
+ * are not mandatory here: `{"name": …}` alone is a reference to a pool defined elsewhere in the
+ * same body (LoadBalancersController._graph_create decides which is which).
+ */
+export const memberSingleCreate = {
+  name: opt(T.str(255)),
+  admin_state_up: opt(T.bool, true),
+  address: req(T.ip),
+  protocol_port: req(port),
+  weight: opt(T.int(C.MIN_WEIGHT, C.MAX_WEIGHT), C.DEFAULT_WEIGHT),
+  backup: opt(T.bool, false),
+  subnet_id: opt(T.uuid),
+  monitor_port: opt(port),
+  monitor_address: opt(T.ip),
+  tags,
+} satisfies Fields;
+
+export const monitorSingleCreate = {
+  name: opt(T.str(255)),
+  type: req(T.enumStr(C.HM_TYPES)),
+  delay: req(T.int(0)),
+  timeout: req(T.int(0)),
+  max_retries_down: opt(hmRetries, C.DEFAULT_MAX_RETRIES_DOWN),
+  max_retries: req(hmRetries),
+  http_method: opt(T.enumStr(C.HM_HTTP_METHODS)),
+  url_path: opt(T.urlpath),
+  expected_codes: opt(expectedCodes),
+  admin_state_up: opt(T.bool, true),
+  tags,
+  http_version: opt(T.enumFloat(C.HTTP_VERSIONS)),
+  domain_name: opt(domainName),
+} satisfies Fields;
+
+export const poolSingleCreate = {
+  name: opt(T.str(255)),
+  description: opt(T.str(255)),
+  admin_state_up: opt(T.bool, true),
+  protocol: opt(T.enumStr(C.POOL_PROTOCOLS)),
+  lb_algorithm: opt(T.enumStr(C.LB_ALGORITHMS)),
+  session_persistence: opt(T.object(spPost)),
+  healthmonitor: opt(T.object(monitorSingleCreate)),
+  members: opt(T.list(T.object(memberSingleCreate))),
+  tags,
+  tls_container_ref: opt(T.str(255)),
+  ca_tls_container_ref: opt(T.str(255)),
+  crl_container_ref: opt(T.str(255)),
+  tls_enabled: opt(T.bool, false),
+  tls_ciphers: opt(T.str(2048)),
+  tls_versions: opt(T.list(T.str(32))),
+  alpn_protocols: opt(T.list(T.alpn)),
+} satisfies Fields;
+
+export const l7ruleSingleCreate = {
+  type: req(T.enumStr(C.L7RULE_TYPES)),
+  compare_type: req(T.enumStr(C.L7RULE_COMPARE_TYPES)),
+  key: opt(T.str(255, noNewline)),
+  value: req(T.str(255, noNewline)),
+  invert: opt(T.bool, false),
+  admin_state_up: opt(T.bool, true),
+  tags,
+} satisfies Fields;
+
+export const l7policySingleCreate = {
+  name: opt(T.str(255)),
+  description: opt(T.str(255)),
+  admin_state_up: opt(T.bool, true),
+  action: req(T.enumStr(C.L7POLICY_ACTIONS)),
+  redirect_pool: opt(T.object(poolSingleCreate)),
+  redirect_url: opt(T.url),
+  redirect_prefix: opt(T.url),
+  position: opt(T.int(C.MIN_POLICY_POSITION, C.MAX_POLICY_POSITION), C.MAX_POLICY_POSITION),
+  rules: opt(T.list(T.object(l7ruleSingleCreate))),
+  tags,
+  redirect_http_code: opt(T.enumInt(C.REDIRECT_HTTP_CODES)),
+} satisfies Fields;
+
+export const listenerSingleCreate = {
+  name: opt(T.str(255)),
+  description: opt(T.str(255)),
+  admin_state_up: opt(T.bool, true),
+  protocol: req(T.enumStr(C.LISTENER_PROTOCOLS)),
+  protocol_port: req(port),
+  connection_limit: opt(T.int(C.DEFAULT_CONNECTION_LIMIT), C.DEFAULT_CONNECTION_LIMIT),
+  default_tls_container_ref: opt(T.str(255)),
+  sni_container_refs: opt(T.list(T.str(255))),
+  default_pool_id: opt(T.uuid),
+  default_pool: opt(T.object(poolSingleCreate)),
+  l7policies: opt(T.list(T.object(l7policySingleCreate)), []),
+  insert_headers: opt(T.dict),
+  timeout_client_data: timeout,
+  timeout_member_connect: timeout,
+  timeout_member_data: timeout,
+  timeout_tcp_inspect: timeout,
+  tags,
+  client_ca_tls_container_ref: opt(T.str(255)),
+  client_authentication: opt(T.enumStr(C.CLIENT_AUTH_MODES), 'NONE'),
+  client_crl_container_ref: opt(T.str(255)),
+  allowed_cidrs: opt(T.list(T.cidr)),
+  tls_ciphers: opt(T.str(2048)),
+  tls_versions: opt(T.list(T.str(32))),
+  alpn_protocols: opt(T.list(T.alpn)),
+} satisfies Fields;
+
 export const loadBalancerPost = {
   name: opt(T.str(255)),
   description: opt(T.str(255)),
@@ -36,9 +141,9 @@ export const loadBalancerPost = {
   vip_qos_policy_id: opt(T.uuid),
   additional_vips: opt(T.list(T.object({ subnet_id: req(T.uuid), ip_address: opt(T.ip) })), []),
   project_id: opt(T.str(36)),
-  // Fully populated (single-call) creation: accepted by the parser, refused by the service.
-  listeners: opt(T.list(T.dict), []),
-  pools: opt(T.list(T.dict), []),
+  // A fully populated create: the load balancer with its listeners and pools in one call.
+  listeners: opt(T.list(T.object(listenerSingleCreate)), []),
+  pools: opt(T.list(T.object(poolSingleCreate)), []),
   provider: opt(T.str(64)),
   tags,
   flavor_id: opt(T.uuid),
@@ -80,8 +185,8 @@ export const listenerPost = {
   protocol_port: req(port),
   connection_limit: opt(T.int(C.DEFAULT_CONNECTION_LIMIT), C.DEFAULT_CONNECTION_LIMIT),
   project_id: opt(T.str(36)),
-  default_pool: opt(T.dict),
-  l7policies: opt(T.list(T.dict), []),
+  default_pool: opt(T.object(poolSingleCreate)),
+  l7policies: opt(T.list(T.object(l7policySingleCreate)), []),
   loadbalancer_id: req(T.uuid),
   client_authentication: opt(T.enumStr(C.CLIENT_AUTH_MODES), 'NONE'),
 } satisfies Fields;
@@ -112,8 +217,8 @@ export const poolPost = {
   lb_algorithm: req(T.enumStr(C.LB_ALGORITHMS)),
   session_persistence: opt(T.object(spPost)),
   project_id: opt(T.str(36)),
-  healthmonitor: opt(T.dict),
-  members: opt(T.list(T.dict)),
+  healthmonitor: opt(T.object(monitorSingleCreate)),
+  members: opt(T.list(T.object(memberSingleCreate))),
   tags,
   ...poolTls,
   tls_enabled: opt(T.bool, false),
@@ -309,6 +414,12 @@ export type L7PolicyPost = BodyOf<typeof l7policyPost>;
 export type L7PolicyPut = BodyOf<typeof l7policyPut>;
 export type L7RulePost = BodyOf<typeof l7rulePost>;
 export type L7RulePut = BodyOf<typeof l7rulePut>;
+export type ListenerSingle = BodyOf<typeof listenerSingleCreate>;
+export type PoolSingle = BodyOf<typeof poolSingleCreate>;
+export type MemberSingle = BodyOf<typeof memberSingleCreate>;
+export type MonitorSingle = BodyOf<typeof monitorSingleCreate>;
+export type L7PolicySingle = BodyOf<typeof l7policySingleCreate>;
+export type L7RuleSingle = BodyOf<typeof l7ruleSingleCreate>;
 export type QuotaPut = BodyOf<typeof quotaPut>;
 export type FlavorProfilePost = BodyOf<typeof flavorProfilePost>;
 export type FlavorProfilePut = BodyOf<typeof flavorProfilePut>;
