@@ -113,9 +113,37 @@ describe('service providers', () => {
   it('lists the router driver this build runs, filterable, for any project', async () => {
     const res = await demo.get('/v2.0/service-providers');
     expect(res.status).toBe(200);
-    expect(res.body).toEqual({ service_providers: [{ service_type: 'L3_ROUTER_NAT', name: 'single_node', default: false }] });
+    // Neutron's driver controller registers dvrha, dvr, ha and single_node; DVR is not built here.
+    expect(res.body).toEqual({
+      service_providers: [
+        { service_type: 'L3_ROUTER_NAT', name: 'ha', default: false },
+        { service_type: 'L3_ROUTER_NAT', name: 'single_node', default: false },
+      ],
+    });
     expect((await demo.get('/v2.0/service-providers?service_type=LOADBALANCERV2')).body).toEqual({ service_providers: [] });
-    expect((await demo.get('/v2.0/service-providers?fields=name')).body).toEqual({ service_providers: [{ name: 'single_node' }] });
+    expect((await demo.get('/v2.0/service-providers?fields=name')).body).toEqual({ service_providers: [{ name: 'ha' }, { name: 'single_node' }] });
     expect((await demo.post('/v2.0/service-providers', {})).status).toBe(405);
+  });
+
+  it('routes a router of an L3 flavor to its provider, refusing an ha flag the driver cannot serve', async () => {
+    const driver = (name: string) => `neutron.services.l3_router.service_providers.${name}`;
+    const flavorWith = async (d: string) => {
+      const flavor = (await admin.post('/v2.0/flavors', { flavor: { name: `f-${d}`, service_type: 'L3_ROUTER_NAT' } })).body.flavor;
+      const sp = await admin.post('/v2.0/service_profiles', { service_profile: { driver: driver(d) } });
+      expect(sp.status).toBe(201);
+      expect((await admin.post(`/v2.0/flavors/${flavor.id}/service_profiles`, { service_profile: { id: sp.body.service_profile.id } })).status).toBe(201);
+      return flavor.id as string;
+    };
+    const ha = await flavorWith('ha.HaDriver');
+    const single = await flavorWith('single_node.SingleNodeDriver');
+    const refused = await admin.post('/v2.0/routers', { router: { name: 'r', flavor_id: ha, ha: false } });
+    expect(refused.status).toBe(400);
+    expect(refused.body.NeutronError).toMatchObject({ type: 'InvalidInput', message: 'Invalid input for operation: Provider ha does not support ha=False.' });
+    const refused2 = await admin.post('/v2.0/routers', { router: { name: 'r', flavor_id: single, ha: true } });
+    expect(refused2.body.NeutronError.message).toBe('Invalid input for operation: Provider single_node does not support ha=True.');
+    const made = await admin.post('/v2.0/routers', { router: { name: 'r', flavor_id: ha, ha: true } });
+    expect(made.status).toBe(201);
+    expect(made.body.router).toMatchObject({ flavor_id: ha, ha: true });
+    expect((await admin.post('/v2.0/service_profiles', { service_profile: { driver: driver('dvr.DvrDriver') } })).status).toBe(404);
   });
 });

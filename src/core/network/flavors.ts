@@ -6,15 +6,40 @@
  */
 import type { Tx } from '../../store/db.js';
 import { uuid as newUuid } from '../../util/ids.js';
-import { DomainError, conflict, notFound } from '../errors.js';
+import { DomainError, conflict, invalidInput, notFound } from '../errors.js';
 import { string, toBoolean, uuid } from './attributes.js';
 import type { ResourceOps } from './registry.js';
 import { type ResourceDef, policyError } from './resource.js';
 
 /** Service plugins loaded here, by type (a flavor's service_type must name one). */
 const SERVICE_TYPES = ['L3_ROUTER_NAT', 'FLAVORS', 'METERING', 'LOGGING', 'NETWORK_SEGMENT_RANGE', 'SEGMENTS'];
+/**
+ * The L3 service providers, as Neutron's driver_controller registers them
+ * (_LegacyPlusProviderConfiguration) and `GET /v2.0/service-providers` lists them, with what each
+ * driver supports of the `ha` flag (its ha_support). Neutron registers `dvrha` and `dvr` before
+ * these; they are left out because distributed routers are not built here.
+ */
+export const L3_PROVIDERS = [
+  { name: 'ha', driver: 'neutron.services.l3_router.service_providers.ha.HaDriver', ha: 'required' },
+  { name: 'single_node', driver: 'neutron.services.l3_router.service_providers.single_node.SingleNodeDriver', ha: 'unsupported' },
+] as const;
+type L3Provider = (typeof L3_PROVIDERS)[number];
+
 /** Provider drivers a service profile may name (service-providers' drivers). */
-export const PROVIDER_DRIVERS = ['neutron.services.l3_router.service_providers.single_node.SingleNodeDriver'];
+export const PROVIDER_DRIVERS: readonly string[] = L3_PROVIDERS.map((p) => p.driver);
+
+/**
+ * driver_controller._ensure_driver_supports_request: an `ha` flag given in the body must suit the
+ * flavor's provider (an HA driver makes no router without HA, a single-node one none with it).
+ */
+export function checkProviderSupportsHa(driver: string, ha: unknown): void {
+  if (ha !== true && ha !== false) return;
+  const provider: L3Provider | undefined = L3_PROVIDERS.find((p) => p.driver === driver);
+  if (!provider) return;
+  if ((provider.ha === 'required' && !ha) || (provider.ha === 'unsupported' && ha)) {
+    throw invalidInput(`Provider ${provider.name} does not support ha=${ha ? 'True' : 'False'}`);
+  }
+}
 
 const flavorNotFound = (id: string) => notFound('FlavorNotFound', `Flavor ${id} could not be found.`);
 const profileNotFound = (id: string) => notFound('ServiceProfileNotFound', `Service Profile ${id} could not be found.`);

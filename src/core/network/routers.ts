@@ -33,7 +33,7 @@ import { type ResourceOps, actionMap } from './registry.js';
 import { type Loaded, type ResourceDef, bumpRevision, getRow, insertRow, renderRows, standardAttrs, toColumns, updateRow } from './resource.js';
 import { subnetDef } from './subnets.js';
 import { checkNdpStateForUpdate, checkNoNdpProxies, checkSubnetNotProxied, gatewaySupportsNdp, ndpStateForCreate, routerHelpers } from './l3extras.js';
-import { routerFlavorDriver } from './flavors.js';
+import { L3_PROVIDERS, checkProviderSupportsHa, routerFlavorDriver } from './flavors.js';
 import { isDict } from '../../util/json.js';
 import { HA_REPLICATED_INTF, type HaNetworkOps, type L3HaOptions, cleanupHaNetwork, deleteHaPorts, ensureHaNetwork, releaseVrid } from './l3ha.js';
 
@@ -45,11 +45,8 @@ const ROUTER_INTERFACE_OWNERS = [ROUTER_INTF, 'network:router_interface_distribu
 const INTERFACE_TYPES = [ROUTER_INTF, HA_REPLICATED_INTF];
 /** _get_device_owner: an HA router's interfaces are replicated on its agents. */
 const interfaceOwner = (router: Pick<RoutersTable, 'ha'>) => (router.ha === 1 ? HA_REPLICATED_INTF : ROUTER_INTF);
-/**
- * The L3 service provider behind these routers, as Neutron lists its drivers: a router lives on
- * one node (no HA or DVR drivers here).
- */
-export const L3_SERVICE_PROVIDERS = [{ service_type: 'L3_ROUTER_NAT', name: 'single_node', default: false }];
+/** The L3 service providers behind these routers, as `GET /v2.0/service-providers` lists them. */
+export const L3_SERVICE_PROVIDERS = L3_PROVIDERS.map((p) => ({ service_type: 'L3_ROUTER_NAT', name: p.name, default: false }));
 /** neutron.conf max_routes. */
 export const MAX_ROUTES = 30;
 
@@ -762,7 +759,7 @@ export function routerOps(ha: RouterHaHooks): ResourceOps<'routers', RouterCompu
       const v = p.values;
       checkGatewayPolicy(ctx, 'create_router', v.external_gateway_info);
       const id = newUuid();
-      if (v.flavor_id) await routerFlavorDriver(trx, v.flavor_id as string);
+      if (v.flavor_id) checkProviderSupportsHa(await routerFlavorDriver(trx, v.flavor_id as string), v.ha);
       await validateAvailabilityZones(trx, 'router', (v.availability_zone_hints as string[] | undefined) ?? []);
       const info = v.external_gateway_info as GatewayInfo | null;
       const ndp = await ndpStateForCreate(trx, id, v.enable_ndp_proxy as boolean | undefined, info?.network_id ?? null);
