@@ -56,6 +56,10 @@ const DEBIAN_PACKAGES = {
   '/usr/lib/python3/dist-packages/keystone_tempest_plugin': 'keystone-tempest-plugin',
   '/usr/lib/python3/dist-packages/barbican_tempest_plugin': 'barbican-tempest-plugin',
   '/usr/bin/stestr': 'python3-stestr',
+  // openstacksdk's own functional tests (scripts/sdk-functional.sh), run by pytest on workers.
+  '/usr/lib/python3/dist-packages/openstack/tests/functional': 'python3-openstacksdk',
+  '/usr/lib/python3/dist-packages/pytest': 'python3-pytest',
+  '/usr/lib/python3/dist-packages/xdist': 'python3-pytest-xdist',
   '/usr/sbin/ip': 'iproute2',
   '/usr/sbin/nft': 'nftables',
   '/usr/sbin/iptables': 'iptables',
@@ -225,6 +229,7 @@ if (!fast) {
           tempest('scripts/tempest-network.sh', 'Tempest: tempest.api.network'),
           tempest('scripts/tempest-identity.sh', 'Tempest: tempest.api.identity and keystone_tempest_plugin.tests.api'),
           tempest('scripts/tempest-image.sh', 'Tempest: tempest.api.image'),
+          tempest('scripts/sdk-functional.sh', "openstacksdk's functional tests: network, compute, image, identity, load_balancer"),
         ],
     [
       ...(noTempest

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# sdk-functional.sh - run openstacksdk's own functional tests against a PocketStack started here on
+# free loopback ports (a fresh data directory, stopped afterwards). Debian's python3-openstacksdk
+# ships them (openstack/tests/functional); upstream runs them against a DevStack, with the clouds
+# devstack (a member), devstack-alt (a member of another project) and devstack-admin, which this
+# script writes into a clouds.yaml of its own. Nobody here wrote these tests: like Tempest, what
+# they find is what an SDK user would meet.
+#
+#   scripts/sdk-functional.sh [SUITE…]
+#
+# SUITEs are folders of openstack/tests/functional (default: network compute image identity
+# load_balancer). Tests listed in test/sdk/functional-exclude.txt ("NODE-ID-PREFIX  # reason") are
+# deselected, each with its reason. The last line is pytest's summary; the exit status is pytest's.
+set -uo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/tempest-common.sh" sdk-functional
+
+SUITES=${*:-network compute image identity load_balancer}
+TESTS=/usr/lib/python3/dist-packages/openstack/tests/functional
+[ -d "$TESTS" ] || { echo "sdk-functional: openstacksdk's functional tests are not installed (python3-openstacksdk)" >&2; exit 2; }
+/usr/bin/python3 -c 'import pytest, xdist' 2>/dev/null || { echo "sdk-functional: needs python3-pytest and python3-pytest-xdist" >&2; exit 2; }
+
+POCKETSTACK_ADMIN_PASSWORD=secret POCKETSTACK_DEMO_PASSWORD=secret pocketstack_start
+
+# DevStack's third cloud: a member of a project of its own.
+export OS_AUTH_URL=$IDENTITY OS_IDENTITY_API_VERSION=3 OS_USERNAME=admin OS_PASSWORD=secret OS_PROJECT_NAME=admin \
+  OS_USER_DOMAIN_NAME=Default OS_PROJECT_DOMAIN_NAME=Default OS_REGION_NAME=RegionOne
+openstack project create alt_demo > /dev/null &&
+  openstack user create alt_demo --password secret --project alt_demo > /dev/null &&
+  openstack role add --user alt_demo --project alt_demo member ||
+  { echo "sdk-functional: could not create the alt_demo project and user" >&2; exit 2; }
+unset OS_AUTH_URL OS_IDENTITY_API_VERSION OS_USERNAME OS_PASSWORD OS_PROJECT_NAME OS_USER_DOMAIN_NAME OS_PROJECT_DOMAIN_NAME OS_REGION_NAME
+
+cloud() {
+  printf '  %s:\n    auth: {auth_url: "%s", username: %s, password: secret, project_name: %s, user_domain_name: Default, project_domain_name: Default}\n    region_name: RegionOne\n    identity_api_version: 3\n' "$1" "$IDENTITY" "$2" "$2"
+}
+{
+  echo 'clouds:'
+  cloud devstack demo
+  cloud devstack-alt alt_demo
+  cloud devstack-admin admin
+} > "$DATA_DIR/clouds.yaml"
+
+# Deselections: "NODE-ID-PREFIX  # reason" (node ids relative to $TESTS, pytest's rootdir here); a
+# prefix without its reason is an error.
+DESELECT=()
+while IFS= read -r line || [ -n "$line" ]; do
+  case "$line" in '' | '#'*) continue ;; esac
+  id=$(printf '%s' "$line" | sed -E 's/[[:space:]]+#.*$//')
+  reason=$(printf '%s' "$line" | sed -nE 's/^[^#]*#[[:space:]]*(.+)$/\1/p')
+  [ -n "$reason" ] || { echo "sdk-functional: exclusion without a reason: $line" >&2; exit 2; }
+  DESELECT+=(--deselect "$id")
+done < "$ROOT/test/sdk/functional-exclude.txt"
+
+PATHS=()
+for s in $SUITES; do PATHS+=("$TESTS/$s"); done
+
+# The image tests upload ./CONTRIBUTING.rst (upstream runs them from its source tree).
+mkdir -p "$DATA_DIR/work" && printf 'openstacksdk functional test data\n' > "$DATA_DIR/work/CONTRIBUTING.rst"
+cd "$DATA_DIR/work" || exit 2
+# OS_TEST_TIMEOUT is upstream tox's per-test limit; the tests poll load balancers every 2 s, so
+# they run on several workers (pytest-xdist), each test in a project of the clouds above.
+OS_CLIENT_CONFIG_FILE="$DATA_DIR/clouds.yaml" OS_TEST_TIMEOUT=${OS_TEST_TIMEOUT:-600} \
+  /usr/bin/python3 -m pytest -p no:cacheprovider --rootdir "$TESTS" -q -rfE -n "${SDK_WORKERS:-6}" "${DESELECT[@]}" "${PATHS[@]}"
