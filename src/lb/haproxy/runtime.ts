@@ -66,17 +66,19 @@ export async function runningPid(socketPath: string): Promise<number | null> {
   }
 }
 
-/** `show stat` CSV → rows keyed by header names. */
-export function parseStat(csv: string): Array<Record<string, string>> {
+/**
+ * `show stat` CSV → rows keyed by header names: only `columns` when given (a row has about 90, and
+ * the health poll reads every server's row every second).
+ */
+export function parseStat(csv: string, columns?: readonly string[]): Array<Record<string, string>> {
   const lines = csv.split('\n').filter((l) => l.trim() !== '');
   if (!lines.length || !lines[0].startsWith('# ')) return [];
   const head = lines[0].slice(2).split(',');
+  const wanted = (columns ?? head).map((h) => [h, head.indexOf(h)] as const).filter(([, i]) => i >= 0);
   return lines.slice(1).map((l) => {
     const cols = l.split(',');
     const row: Record<string, string> = {};
-    head.forEach((h, i) => {
-      row[h] = cols[i] ?? '';
-    });
+    for (const [h, i] of wanted) row[h] = cols[i] ?? '';
     return row;
   });
 }
@@ -337,15 +339,21 @@ class HaproxyInstance implements LbInstance {
     if (p.exitCode === null) p.kill('SIGKILL');
   }
 
-  private async stat(): Promise<Array<Record<string, string>>> {
+  /**
+   * Frontends and servers for health, frontends alone for counters (`show stat -1 <type> -1`:
+   * 1 frontends, 4 servers): the counters poll need not read a row per member.
+   */
+  private async stat(what: 'health' | 'counters'): Promise<Array<Record<string, string>>> {
     if (!this.proc || this.proc.exitCode !== null) return [];
-    return parseStat(await statsCommand(this.sock, 'show stat'));
+    return what === 'health'
+      ? parseStat(await statsCommand(this.sock, 'show stat -1 5 -1'), ['pxname', 'svname', 'status'])
+      : parseStat(await statsCommand(this.sock, 'show stat -1 1 -1'), ['pxname', 'svname', 'bin', 'bout', 'scur', 'stot', 'ereq']);
   }
 
   async health(): Promise<Health> {
     const members = new Map<string, 'UP' | 'DOWN' | 'DRAIN' | 'MAINT' | 'NOCHECK'>();
     const listeners = new Map<string, 'OPEN' | 'FULL' | 'STOPPED'>();
-    for (const r of await this.stat().catch(() => [])) {
+    for (const r of await this.stat('health').catch(() => [])) {
       if (r.svname === 'FRONTEND') listeners.set(r.pxname, r.status === 'FULL' ? 'FULL' : r.status === 'OPEN' ? 'OPEN' : 'STOPPED');
       else if (r.svname !== 'BACKEND' && !members.has(r.svname)) members.set(r.svname, memberState(r.status));
     }
@@ -359,7 +367,7 @@ class HaproxyInstance implements LbInstance {
 
   private async readCounters(): Promise<Map<string, ListenerCounters>> {
     const out = new Map<string, ListenerCounters>();
-    for (const r of await this.stat()) {
+    for (const r of await this.stat('counters')) {
       if (r.svname !== 'FRONTEND') continue;
       out.set(r.pxname, {
         bytes_in: Number(r.bin) || 0,

@@ -91,7 +91,8 @@ interface ServerLine {
 
 interface Backend {
   lines: string[];
-  servers: Map<string, ServerLine | null>;
+  /** Name → the line after `server <name> ` (null: the name is given twice); parsed only when it changed. */
+  servers: Map<string, string | null>;
 }
 
 interface Parsed {
@@ -101,7 +102,9 @@ interface Parsed {
 }
 
 /** A server line's arguments, or null when it holds a keyword this module does not know. */
-function parseServer(args: string[]): ServerLine | null {
+function parseServer(line: string | null | undefined): ServerLine | null {
+  if (!line) return null;
+  const args = line.split(' ');
   const options = new Map<string, string>();
   for (let i = 1; i < args.length; i++) {
     const k = KEYWORDS.get(args[i]);
@@ -124,10 +127,10 @@ function parse(text: string): Parsed {
       skeleton.push(line);
       continue;
     }
-    const words = line.trim().split(/\s+/);
-    if (current && words[0] === 'server' && words.length >= 3) {
+    const server = current && /^\s+server (\S+) (\S.*)$/.exec(line);
+    if (current && server) {
       // A name given twice is HAProxy's to refuse: the reload's `haproxy -c` says so.
-      current.servers.set(words[1], current.servers.has(words[1]) ? null : parseServer(words.slice(2)));
+      current.servers.set(server[1], current.servers.has(server[1]) ? null : server[2].trim().replace(/\s+/g, ' '));
       continue;
     }
     current?.lines.push(line.trim());
@@ -178,21 +181,23 @@ export function planServerChanges(before: string, after: string): ServerPlan {
   for (const [name, next] of b.backends) {
     const prev = a.backends.get(name)!;
     const changed =
-      prev.servers.size !== next.servers.size || [...next.servers].some(([id, s]) => !prev.servers.has(id) || prev.servers.get(id)?.args !== s?.args);
+      prev.servers.size !== next.servers.size || [...next.servers].some(([id, s]) => !prev.servers.has(id) || prev.servers.get(id) !== s || s === null);
     if (!changed) continue;
     if (!next.lines.some((l) => DYNAMIC_BALANCE.has(l))) return { kind: 'reload', reason: `backend ${name}: its algorithm is not dynamic` };
     if (next.lines.includes('disabled')) return { kind: 'reload', reason: `backend ${name} is disabled` };
     for (const [id, old] of prev.servers) {
       if (next.servers.has(id)) continue;
-      if (!old) return { kind: 'reload', reason: `backend ${name}: server ${id} not understood` };
+      if (!parseServer(old)) return { kind: 'reload', reason: `backend ${name}: server ${id} not understood` };
       // Maintenance first: `del server` refuses a server that is not in it.
       removals.push({ command: `disable server ${name}/${id}`, expect: '' }, { command: `del server ${name}/${id}`, expect: DELETED });
     }
-    for (const [id, s] of next.servers) {
+    for (const [id, line] of next.servers) {
+      const known = prev.servers.has(id);
+      if (known && line !== null && prev.servers.get(id) === line) continue;
+      const s = parseServer(line);
       if (!s) return { kind: 'reload', reason: `backend ${name}: server ${id} not understood` };
-      const old = prev.servers.get(id);
       const ref = `${name}/${id}`;
-      if (old === undefined) {
+      if (!known) {
         const refused = [...s.options.keys()].find((k) => !KEYWORDS.get(k)?.dynamic);
         if (refused) return { kind: 'reload', reason: `backend ${name}: '${refused}' is not accepted for a dynamic server` };
         // A dynamic server arrives in maintenance with its health check off (management.txt,
@@ -203,8 +208,8 @@ export function planServerChanges(before: string, after: string): ServerPlan {
         added.push(ref);
         continue;
       }
+      const old = parseServer(prev.servers.get(id));
       if (!old) return { kind: 'reload', reason: `backend ${name}: server ${id} not understood` };
-      if (old.args === s.args) continue;
       if (old.address !== s.address || !sameBut(old.options, s.options, MUTABLE))
         return { kind: 'reload', reason: `backend ${name}: server ${id} changed beyond weight, state and check address` };
       const o = old.options;
