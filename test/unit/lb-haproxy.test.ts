@@ -134,6 +134,8 @@ describe('HAProxy configuration', () => {
   it('reads member state from the stats socket', () => {
     const rows = parseStat('# pxname,svname,status,scur\nL1,FRONTEND,OPEN,2\nP1:L1,M1,UP 1/3,0\nP1:L1,M2,MAINT,0\n');
     expect(rows[1]).toMatchObject({ svname: 'M1', status: 'UP 1/3' });
+    // The health poll keeps only the columns it reads.
+    expect(parseStat('# pxname,svname,status,scur\nP1:L1,M1,UP,0\n', ['svname', 'status', 'absent'])).toEqual([{ svname: 'M1', status: 'UP' }]);
     expect(memberState('UP 1/3')).toBe('UP');
     expect(memberState('DOWN 1/2')).toBe('DOWN');
     expect(memberState('no check')).toBe('NOCHECK');
