@@ -1,3 +1,4 @@
+import { readFileSync, readdirSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type TestCloud, freePort, startCloud } from '../support/cloud.js';
 import { lbClients, makeSubnet, waitFor } from '../support/lb.js';
@@ -125,5 +126,41 @@ for (const engine of ['builtin', 'haproxy'] as const) {
       expect(s.body.stats.total_connections).toBeGreaterThanOrEqual(20);
       expect(s.body.stats.bytes_out).toBeGreaterThan(0);
     });
+
+    // The built-in engine has no process to keep: this is HAProxy's runtime API (serverplan.ts).
+    if (engine === 'haproxy')
+      it('adds and removes a member through the running HAProxy, without a new process', async () => {
+        /** The HAProxy processes serving this load balancer (a reload's old one lingers while it drains). */
+        const haproxies = () =>
+          readdirSync('/proc')
+            .filter((p) => /^\d+$/.test(p))
+            .filter((p) => {
+              try {
+                return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(`/${lbId}/haproxy.cfg`);
+              } catch {
+                return false; // it ended meanwhile
+              }
+            });
+        const [before] = await waitFor(
+          async () => haproxies(),
+          (p) => p.length === 1,
+        );
+        const web3 = await httpBackend('web3');
+        try {
+          const m = await c.demo.post(`/v2.0/lbaas/pools/${poolId}/members`, { member: { address: '127.0.0.1', protocol_port: web3.port } });
+          expect(m.status).toBe(201);
+          await settled(lbId);
+          expect(haproxies()).toEqual([before]);
+          const seen: string[] = [];
+          for (let i = 0; i < 6; i++) seen.push((await get(address, port)).body);
+          expect(seen.filter((x) => x === 'web3').length).toBe(2);
+          expect((await c.demo.delete(`/v2.0/lbaas/pools/${poolId}/members/${m.body.member.id}`)).status).toBe(204);
+          await settled(lbId);
+          expect(haproxies()).toEqual([before]);
+          for (let i = 0; i < 6; i++) expect((await get(address, port)).body).not.toBe('web3');
+        } finally {
+          await web3.close();
+        }
+      });
   });
 }

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RtLoadBalancer } from '../../src/lb/config.js';
 import { haproxyConfig, maxConnections } from '../../src/lb/haproxy/cfg.js';
 import { memberState, parseStat } from '../../src/lb/haproxy/runtime.js';
@@ -134,6 +134,8 @@ describe('HAProxy configuration', () => {
   it('reads member state from the stats socket', () => {
     const rows = parseStat('# pxname,svname,status,scur\nL1,FRONTEND,OPEN,2\nP1:L1,M1,UP 1/3,0\nP1:L1,M2,MAINT,0\n');
     expect(rows[1]).toMatchObject({ svname: 'M1', status: 'UP 1/3' });
+    // The health poll keeps only the columns it reads.
+    expect(parseStat('# pxname,svname,status,scur\nP1:L1,M1,UP,0\n', ['svname', 'status', 'absent'])).toEqual([{ svname: 'M1', status: 'UP' }]);
     expect(memberState('UP 1/3')).toBe('UP');
     expect(memberState('DOWN 1/2')).toBe('DOWN');
     expect(memberState('no check')).toBe('NOCHECK');
@@ -270,4 +272,165 @@ describe('HAProxy configuration for TLS termination', () => {
       pki.cleanup();
     }
   }, 30_000);
+});
+
+describe.skipIf(!existsSync('/usr/sbin/haproxy'))('HAProxy member changes without a reload', async () => {
+  const { HaproxyRuntime, runningPid, statsCommand } = await import('../../src/lb/haproxy/runtime.js');
+  const { httpBackend, get } = await import('../support/servers.js');
+  const { freePort } = await import('../support/cloud.js');
+  const { waitFor } = await import('../support/lb.js');
+  const { readFileSync } = await import('node:fs');
+  const pino = (await import('pino')).default;
+  type Backend = Awaited<ReturnType<typeof httpBackend>>;
+  type Instance = ReturnType<InstanceType<typeof HaproxyRuntime>['create']>;
+
+  let base: string;
+  let port: number;
+  let web1: Backend;
+  let web2: Backend;
+  let deadPort: number;
+  let lb: Instance;
+  let firstPid: number;
+  const sock = () => join(base, 'lb', 'stats.sock');
+  const pid = async () => (await runningPid(sock()))!;
+  const member = (id: string, p: number, o: Partial<RtLoadBalancer['pools'][0]['members'][0]> = {}) => ({
+    id,
+    address: '127.0.0.1',
+    port: p,
+    weight: 1,
+    backup: false,
+    enabled: true,
+    checkAddress: '127.0.0.1',
+    checkPort: p,
+    ...o,
+  });
+  const config = (members: RtLoadBalancer['pools'][0]['members'], timeoutClientData = 50000): RtLoadBalancer => ({
+    id: 'lb',
+    vipAddress: null,
+    listeners: [{ ...cfg.listeners[0], id: 'L', port, policies: [], allowedCidrs: [], defaultPoolId: 'P', timeoutClientData }],
+    pools: [
+      {
+        id: 'P',
+        protocol: 'HTTP',
+        algorithm: 'ROUND_ROBIN',
+        persistence: null,
+        tls: false,
+        enabled: true,
+        // Checks every 200 ms: a member that stops answering is DOWN after one failure.
+        monitor: {
+          ...cfg.pools[0].monitor!,
+          delay: 0.2,
+          timeout: 0.5,
+          rise: 1,
+          fall: 1,
+          urlPath: '/',
+          expectedCodes: '200',
+          httpVersion: '1.0',
+          domainName: null,
+        },
+        members,
+      },
+    ],
+  });
+  const answers = async (n: number) => {
+    const out: string[] = [];
+    for (let i = 0; i < n; i++) out.push((await get('127.0.0.1', port)).body);
+    return out;
+  };
+  /** Weight and status of each server, from the running process. */
+  const servers = async () =>
+    new Map(
+      parseStat(await statsCommand(sock(), 'show stat'))
+        .filter((r) => r.pxname === 'P:L' && r.svname !== 'BACKEND')
+        .map((r) => [r.svname, { weight: Number(r.weight), status: memberState(r.status) }]),
+    );
+
+  beforeAll(async () => {
+    base = mkdtempSync(join(tmpdir(), 'lbrt-'));
+    web1 = await httpBackend('web1');
+    web2 = await httpBackend('web2');
+    port = await freePort();
+    deadPort = await freePort();
+    lb = new HaproxyRuntime('/usr/sbin/haproxy', base, pino({ level: 'silent' })).create('lb', { address: '127.0.0.1' });
+    await lb.apply(config([member('W1', web1.port)]));
+    firstPid = await pid();
+  });
+  afterAll(async () => {
+    await lb?.stop();
+    await web1?.close();
+    await web2?.close();
+    rmSync(base, { recursive: true, force: true });
+  });
+
+  it('serves an added member from the same HAProxy process, and writes it into the file', async () => {
+    await lb.apply(config([member('W1', web1.port), member('W2', web2.port)]));
+    expect(await pid()).toBe(firstPid);
+    expect(new Set(await answers(6))).toEqual(new Set(['web1', 'web2']));
+    expect(readFileSync(join(base, 'lb', 'haproxy.cfg'), 'utf8')).toContain(`server W2 127.0.0.1:${web2.port} weight 1 check inter 200 fall 1 rise 1`);
+  });
+
+  it('health-checks an added member: one that does not answer goes DOWN and gets no request', async () => {
+    await lb.apply(config([member('W1', web1.port), member('W2', web2.port), member('DEAD', deadPort)]));
+    expect(await pid()).toBe(firstPid);
+    await waitFor(
+      () => lb.health(),
+      (h) => h.members.get('DEAD') === 'DOWN',
+    );
+    for (const body of await answers(6)) expect(['web1', 'web2']).toContain(body);
+  });
+
+  it('drains a member whose weight goes to 0, and takes an admin-down one out of rotation', async () => {
+    await lb.apply(config([member('W1', web1.port), member('W2', web2.port, { weight: 0 }), member('DEAD', deadPort)]));
+    expect(await answers(6)).toEqual(Array(6).fill('web1'));
+    await lb.apply(config([member('W1', web1.port, { enabled: false }), member('W2', web2.port), member('DEAD', deadPort)]));
+    expect(await answers(6)).toEqual(Array(6).fill('web2'));
+    expect((await lb.health()).members.get('W1')).toBe('MAINT');
+    expect(await pid()).toBe(firstPid);
+  });
+
+  it('stops sending requests to a removed member', async () => {
+    await lb.apply(config([member('W1', web1.port), member('DEAD', deadPort)]));
+    expect(await pid()).toBe(firstPid);
+    expect(await answers(6)).toEqual(Array(6).fill('web1'));
+    expect((await servers()).has('W2')).toBe(false);
+  });
+
+  it('reloads for a listener change, and the new process runs the servers the runtime changes left', async () => {
+    await lb.apply(config([member('W1', web1.port, { enabled: false }), member('W2', web2.port, { weight: 3 }), member('DEAD', deadPort)]));
+    expect(await pid()).toBe(firstPid);
+    await lb.apply(config([member('W1', web1.port, { enabled: false }), member('W2', web2.port, { weight: 3 }), member('DEAD', deadPort)], 40000));
+    expect(await pid()).not.toBe(firstPid);
+    const s = await servers();
+    expect(s.get('W1')?.status).toBe('MAINT');
+    expect(s.get('W2')).toEqual({ weight: 3, status: 'UP' });
+    expect(await answers(4)).toEqual(Array(4).fill('web2'));
+    // Back in service at run time, after the reload: the configuration's `disabled` is gone too.
+    const now = await pid();
+    await lb.apply(config([member('W1', web1.port), member('W2', web2.port, { weight: 3 }), member('DEAD', deadPort)], 40000));
+    expect(await pid()).toBe(now);
+    expect(new Set(await answers(8))).toEqual(new Set(['web1', 'web2']));
+  });
+
+  it('lets a request in flight to a removed member finish: del server refuses, the reload hands it to the old process', async () => {
+    const before = await pid();
+    const slow = get('127.0.0.1', port, '/slow/1500', { 'x-forwarded-test': 'in flight' });
+    const target = await waitFor(
+      async () => [web1, web2].find((w) => w.lastHeaders?.['x-forwarded-test'] === 'in flight'),
+      (w) => w !== undefined,
+    );
+    const stays = target === web1 ? member('W2', web2.port, { weight: 3 }) : member('W1', web1.port);
+    await lb.apply(config([stays, member('DEAD', deadPort)], 40000));
+    expect(await pid()).not.toBe(before);
+    expect(await slow).toMatchObject({ status: 200, body: target!.name });
+    expect([...(await servers()).keys()].sort()).toEqual(['DEAD', stays.id]);
+    // A member read from the file keeps idle connections to its server once it has served:
+    // HAProxy drops them when it goes into maintenance, and only then can it be deleted.
+    const now = await pid();
+    const other = stays.id === 'W1' ? member('W2', web2.port) : member('W1', web1.port);
+    await lb.apply(config([stays, other, member('DEAD', deadPort)], 40000));
+    expect(new Set(await answers(8)).size).toBe(2);
+    await lb.apply(config([other, member('DEAD', deadPort)], 40000));
+    expect(await pid()).toBe(now);
+    expect(await answers(4)).toEqual(Array(4).fill(other.id === 'W1' ? 'web1' : 'web2'));
+  });
 });

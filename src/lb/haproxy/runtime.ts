@@ -20,6 +20,12 @@ import type { RtLoadBalancer } from '../config.js';
 import { externalCheckScript } from '../icmp.js';
 import { type LbInstance, type LbRuntime, type Placement, ZERO_COUNTERS, addCounters } from '../runtime.js';
 import { haproxyConfig, tlsFiles, tlsPaths } from './cfg.js';
+import { CliSession } from './cli.js';
+import { type RuntimeCommand, STILL_CONNECTED, forgetServers, planServerChanges } from './serverplan.js';
+
+/** `del server` retries while a server in maintenance drops its idle connections (about 50 ms in all). */
+const DEL_RETRIES = 10;
+const DEL_RETRY_MS = 5;
 
 export async function findHaproxy(): Promise<string | null> {
   for (const p of ['/usr/sbin/haproxy', '/usr/local/sbin/haproxy', '/usr/bin/haproxy']) if (existsSync(p)) return p;
@@ -60,17 +66,19 @@ export async function runningPid(socketPath: string): Promise<number | null> {
   }
 }
 
-/** `show stat` CSV → rows keyed by header names. */
-export function parseStat(csv: string): Array<Record<string, string>> {
+/**
+ * `show stat` CSV → rows keyed by header names: only `columns` when given (a row has about 90, and
+ * the health poll reads every server's row every second).
+ */
+export function parseStat(csv: string, columns?: readonly string[]): Array<Record<string, string>> {
   const lines = csv.split('\n').filter((l) => l.trim() !== '');
   if (!lines.length || !lines[0].startsWith('# ')) return [];
   const head = lines[0].slice(2).split(',');
+  const wanted = (columns ?? head).map((h) => [h, head.indexOf(h)] as const).filter(([, i]) => i >= 0);
   return lines.slice(1).map((l) => {
     const cols = l.split(',');
     const row: Record<string, string> = {};
-    head.forEach((h, i) => {
-      row[h] = cols[i] ?? '';
-    });
+    for (const [h, i] of wanted) row[h] = cols[i] ?? '';
     return row;
   });
 }
@@ -158,11 +166,26 @@ class HaproxyInstance implements LbInstance {
       this.lastText = '';
       return;
     }
-    if (text === this.lastText && this.proc && this.proc.exitCode === null) return;
+    const running = this.proc !== null && this.proc.exitCode === null;
+    if (text === this.lastText && running) return;
     const next = `${this.cfgPath}.next`;
     await writeFile(next, text);
+    let forget = new Set<string>();
+    const plan = running ? planServerChanges(this.lastText, text) : null;
+    if (plan?.kind === 'runtime') {
+      const failure = plan.commands.length ? await this.runCommands(plan.commands) : null;
+      if (!failure) {
+        // HAProxy now runs what the file says: a later reload or restart starts from the same servers.
+        await rename(next, this.cfgPath);
+        this.lastText = text;
+        return;
+      }
+      // Some commands may have run: the checked reload below makes the process and the file agree.
+      this.log.warn({ lb: this.lbId, reason: failure }, 'haproxy runtime change refused; reloading');
+      forget = new Set(plan.added);
+    }
     await this.check(next);
-    await this.saveServerState();
+    await this.saveServerState(forget);
     await rename(next, this.cfgPath);
     await this.start();
     this.lastText = text;
@@ -222,10 +245,42 @@ class HaproxyInstance implements LbInstance {
     });
   }
 
-  private async saveServerState(): Promise<void> {
+  /**
+   * Member changes through the stats socket (serverplan.ts says which and why). Resolves null when
+   * every command answered as it should, else what went wrong; stops at the first refusal.
+   */
+  private async runCommands(commands: RuntimeCommand[]): Promise<string | null> {
+    let cli: CliSession;
+    try {
+      cli = await CliSession.open(this.sock);
+    } catch (e) {
+      return `stats socket: ${(e as Error).message}`;
+    }
+    try {
+      for (const c of commands) {
+        let answer = await cli.send(c.command);
+        // A server put in maintenance drops its idle connections a moment later: `del server`
+        // refuses it until then. One with connections in flight stays refused, and the reload
+        // lets the old process finish them, as Octavia's reload does.
+        for (let i = 0; answer === STILL_CONNECTED && i < DEL_RETRIES; i++) {
+          await new Promise((r) => setTimeout(r, DEL_RETRY_MS));
+          answer = await cli.send(c.command);
+        }
+        if (answer !== c.expect) return `${c.command.split(' ').slice(0, 3).join(' ')}: ${answer || 'no answer'}`;
+      }
+      return null;
+    } catch (e) {
+      return (e as Error).message;
+    } finally {
+      cli.close();
+    }
+  }
+
+  /** Carry health and runtime state over a reload, without the servers in `forget` (serverplan.ts, forgetServers). */
+  private async saveServerState(forget: ReadonlySet<string>): Promise<void> {
     if (!this.proc) return;
     try {
-      await writeFile(this.stateFile, await statsCommand(this.sock, 'show servers state'));
+      await writeFile(this.stateFile, forgetServers(await statsCommand(this.sock, 'show servers state'), forget));
     } catch {
       /* no state to carry over */
     }
@@ -284,15 +339,21 @@ class HaproxyInstance implements LbInstance {
     if (p.exitCode === null) p.kill('SIGKILL');
   }
 
-  private async stat(): Promise<Array<Record<string, string>>> {
+  /**
+   * Frontends and servers for health, frontends alone for counters (`show stat -1 <type> -1`:
+   * 1 frontends, 4 servers): the counters poll need not read a row per member.
+   */
+  private async stat(what: 'health' | 'counters'): Promise<Array<Record<string, string>>> {
     if (!this.proc || this.proc.exitCode !== null) return [];
-    return parseStat(await statsCommand(this.sock, 'show stat'));
+    return what === 'health'
+      ? parseStat(await statsCommand(this.sock, 'show stat -1 5 -1'), ['pxname', 'svname', 'status'])
+      : parseStat(await statsCommand(this.sock, 'show stat -1 1 -1'), ['pxname', 'svname', 'bin', 'bout', 'scur', 'stot', 'ereq']);
   }
 
   async health(): Promise<Health> {
     const members = new Map<string, 'UP' | 'DOWN' | 'DRAIN' | 'MAINT' | 'NOCHECK'>();
     const listeners = new Map<string, 'OPEN' | 'FULL' | 'STOPPED'>();
-    for (const r of await this.stat().catch(() => [])) {
+    for (const r of await this.stat('health').catch(() => [])) {
       if (r.svname === 'FRONTEND') listeners.set(r.pxname, r.status === 'FULL' ? 'FULL' : r.status === 'OPEN' ? 'OPEN' : 'STOPPED');
       else if (r.svname !== 'BACKEND' && !members.has(r.svname)) members.set(r.svname, memberState(r.status));
     }
@@ -306,7 +367,7 @@ class HaproxyInstance implements LbInstance {
 
   private async readCounters(): Promise<Map<string, ListenerCounters>> {
     const out = new Map<string, ListenerCounters>();
-    for (const r of await this.stat()) {
+    for (const r of await this.stat('counters')) {
       if (r.svname !== 'FRONTEND') continue;
       out.set(r.pxname, {
         bytes_in: Number(r.bin) || 0,
