@@ -236,17 +236,10 @@ export const poolPut = {
 } satisfies Fields;
 
 export const memberPost = {
-  name: opt(T.str(255)),
-  admin_state_up: opt(T.bool, true),
-  address: req(T.ip),
-  protocol_port: req(port),
-  weight: opt(T.int(C.MIN_WEIGHT, C.MAX_WEIGHT), C.DEFAULT_WEIGHT),
-  backup: opt(T.bool, false),
-  subnet_id: opt(T.uuid),
+  ...memberSingleCreate,
   project_id: opt(T.str(36)),
   monitor_port: opt(port, null),
   monitor_address: opt(T.ip, null),
-  tags,
 } satisfies Fields;
 
 export const memberPut = {
@@ -260,21 +253,9 @@ export const memberPut = {
 } satisfies Fields;
 
 export const monitorPost = {
-  name: opt(T.str(255)),
-  type: req(T.enumStr(C.HM_TYPES)),
-  delay: req(T.int(0)),
-  timeout: req(T.int(0)),
-  max_retries_down: opt(hmRetries, C.DEFAULT_MAX_RETRIES_DOWN),
-  max_retries: req(hmRetries),
-  http_method: opt(T.enumStr(C.HM_HTTP_METHODS)),
-  url_path: opt(T.urlpath),
-  expected_codes: opt(expectedCodes),
-  admin_state_up: opt(T.bool, true),
+  ...monitorSingleCreate,
   project_id: opt(T.str(36)),
   pool_id: req(T.uuid),
-  tags,
-  http_version: opt(T.enumFloat(C.HTTP_VERSIONS)),
-  domain_name: opt(domainName),
 } satisfies Fields;
 
 export const monitorPut = {
@@ -322,14 +303,8 @@ export const l7policyPut = {
 } satisfies Fields;
 
 export const l7rulePost = {
-  type: req(T.enumStr(C.L7RULE_TYPES)),
-  compare_type: req(T.enumStr(C.L7RULE_COMPARE_TYPES)),
-  key: opt(T.str(255, noNewline)),
-  value: req(T.str(255, noNewline)),
-  invert: opt(T.bool, false),
-  admin_state_up: opt(T.bool, true),
+  ...l7ruleSingleCreate,
   project_id: opt(T.str(36)),
-  tags,
 } satisfies Fields;
 
 export const l7rulePut = {
