@@ -32,7 +32,6 @@ import type { Logger } from 'pino';
 import type { ConsoleSession } from '../../../core/compute/host.js';
 import { TOOL_PATH } from '../../../util/which.js';
 import { run } from '../exec.js';
-import { setSysctls } from '../kernel.js';
 import type { InstancePower, InstanceRunner, Readiness } from '../machine.js';
 import type { ImageRef, InstanceSpec } from '../model.js';
 import { INNER_SCRIPT, OUTER_SCRIPT, SNAPSHOT_SCRIPT } from './boot.js';
@@ -125,6 +124,19 @@ const LENT = 'lent';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * An empty sparse ext4 image of `gb` GiB at `img` (made as `<img>.part`, then renamed: a file
+ * at `img` is always whole). `idle`: at the lowest CPU priority, behind whatever boots now.
+ */
+async function makeDiskImage(gb: number, img: string, idle: boolean): Promise<void> {
+  const part = `${img}.part`;
+  const mkfs = ['mkfs.ext4', '-q', '-F', '-m', '0', '-E', 'lazy_itable_init=1,lazy_journal_init=1', part];
+  await run('truncate', ['-s', `${gb}G`, part]);
+  if (idle) await run('nice', ['-n', '19', ...mkfs]);
+  else await run(mkfs[0], mkfs.slice(1));
+  renameSync(part, img);
+}
+
 /** One host's view of a machine: its paths, its groups' parent and its namespace name. */
 interface Side {
   paths: MachinePaths;
@@ -179,8 +191,10 @@ export class MachineRunner implements InstanceRunner {
   private oomTimer: NodeJS.Timeout | null = null;
   /** Instances being acted on (boot, stop, snapshot): one thing at a time each. */
   private readonly busy = new Map<string, Promise<unknown>>();
-  /** Disks being made for machines whose namespace was just created, by namespace (see createNamespace). */
+  /** Disks (and console FIFOs) being made for machines whose namespace was just created, by namespace (see prepare). */
   private readonly disks = new Map<string, Promise<void>>();
+  /** Spare disk images being made, by size (GiB). */
+  private readonly spares = new Map<number, Promise<void>>();
 
   constructor(private readonly opts: MachineOptions) {
     this.paths = new MachinePaths(opts.dataDir, opts.prefix);
@@ -323,22 +337,27 @@ export class MachineRunner implements InstanceRunner {
 
   async createNamespace(spec: InstanceSpec, sysctls: Array<[string, string]>): Promise<void> {
     if (!spec.machine) throw new Error('not a machine');
-    this.prepareDisk(spec);
+    this.prepare(spec);
     const userns = this.paths.userns(spec.ns);
     await removeNamespaceFile(userns);
-    await createUserns(this.opts.ids, userns, `/run/netns/${spec.ns}`);
-    if (sysctls.length) await setSysctls(spec.ns, sysctls);
+    await createUserns(this.opts.ids, userns, `/run/netns/${spec.ns}`, sysctls);
   }
 
   /**
-   * Make a new machine's disk while the pass wires its NICs and reloads its network's DHCP
-   * server: the disk (truncate, mkfs.ext4, a loop mount: 100–200 ms) is needed only at boot,
-   * which waits for the wiring anyway (as Nova plugs VIFs before it starts the guest). boot()
-   * waits for it, then makes sure of it (a failure here is tried again there, and said there).
+   * Make a new machine's disk and console FIFO while the pass wires its NICs and reloads its
+   * network's DHCP server: the disk (a loop mount, and mkfs.ext4 when no spare is ready:
+   * 100–250 ms on a busy 2-core host) is needed only at boot, which waits for the wiring anyway
+   * (as Nova plugs VIFs before it starts the guest). boot() waits for it, then makes sure of
+   * both (a failure here is tried again there, and said there).
    */
-  private prepareDisk(spec: InstanceSpec): void {
-    if (this.diskSize(spec) <= 0 || this.disks.has(spec.ns)) return;
-    const p = this.ensureDisk(spec)
+  private prepare(spec: InstanceSpec): void {
+    if (this.disks.has(spec.ns)) return;
+    const fifo = async () => {
+      mkdirSync(this.paths.instanceDir(spec.id), { recursive: true, mode: 0o700 });
+      await makeFifo(this.paths.consoleIn(spec.id));
+    };
+    const p = Promise.all([this.ensureDisk(spec), fifo()])
+      .then(() => undefined)
       .catch(() => undefined)
       .finally(() => this.disks.delete(spec.ns));
     this.disks.set(spec.ns, p);
@@ -359,9 +378,13 @@ export class MachineRunner implements InstanceRunner {
     }
     await this.killGroup(ns, 0);
     await this.disks.get(ns);
-    await this.unmountDisk(ns);
-    if (this.opts.cgroups) for (let i = 0; i < 20 && !removeGroup(this.opts.cgroups, this.parent, ns); i++) await sleep(50);
-    await removeNamespaceFile(this.paths.userns(ns));
+    await Promise.all([
+      this.unmountDisk(ns),
+      removeNamespaceFile(this.paths.userns(ns)),
+      (async () => {
+        if (layout) for (let i = 0; i < 20 && !removeGroup(layout, this.parent, ns); i++) await sleep(50);
+      })(),
+    ]);
     rmSync(this.paths.rootMount(ns), { recursive: true, force: true });
     for (const [id, s] of this.states) if (s.ns === ns) this.states.delete(id);
   }
@@ -578,7 +601,12 @@ export class MachineRunner implements InstanceRunner {
     return info.split('\n').some((l) => l.split(' ')[4] === path);
   }
 
-  /** The instance's disk image, made on first boot (sparse ext4) and mounted on the host while the instance exists. */
+  /**
+   * The instance's disk image, made on first boot (sparse ext4) and mounted on the host while
+   * the instance exists. A new one is the spare of its size when one is ready (an empty file
+   * system made after the previous boot that needed one, at the lowest CPU priority), so a boot
+   * pays for the loop mount only; the spare is then made again.
+   */
   private async ensureDisk(spec: InstanceSpec): Promise<void> {
     const gb = this.diskSize(spec);
     if (gb <= 0) return;
@@ -586,12 +614,35 @@ export class MachineRunner implements InstanceRunner {
     if (await this.mounted(mnt)) return;
     const img = this.paths.diskImage(spec.id);
     if (!existsSync(img)) {
-      await run('truncate', ['-s', `${gb}G`, `${img}.part`]);
-      await run('mkfs.ext4', ['-q', '-F', '-m', '0', '-E', 'lazy_itable_init=1,lazy_journal_init=1', `${img}.part`]);
-      renameSync(`${img}.part`, img);
+      if (!this.takeSpare(gb, img)) await makeDiskImage(gb, img, false);
+      this.makeSpare(gb);
     }
     mkdirSync(mnt, { recursive: true });
     await run('mount', ['-o', 'loop,nosuid,nodev', img, mnt]);
+  }
+
+  /** Move the spare disk of `gb` GiB to `img`; false when there is none ready. */
+  private takeSpare(gb: number, img: string): boolean {
+    if (this.spares.has(gb)) return false;
+    try {
+      renameSync(this.paths.spareDisk(gb), img);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Make the spare disk of `gb` GiB in the background (one at a time per size). */
+  private makeSpare(gb: number): void {
+    const spare = this.paths.spareDisk(gb);
+    if (this.spares.has(gb) || existsSync(spare)) return;
+    const p = (async () => {
+      mkdirSync(dirname(spare), { recursive: true, mode: 0o700 });
+      await makeDiskImage(gb, spare, true);
+    })()
+      .catch((e: unknown) => this.log.warn({ err: e, gb }, 'could not make a spare disk image'))
+      .finally(() => this.spares.delete(gb));
+    this.spares.set(gb, p);
   }
 
   private async unmountDisk(ns: string): Promise<void> {
