@@ -137,6 +137,29 @@ async function makeDiskImage(gb: number, img: string, idle: boolean): Promise<vo
   renameSync(part, img);
 }
 
+/** How many new machines' disks are prepared at once (as many as the pass boots at once). */
+const PREPARE_AT_ONCE = 4;
+
+/** At most `size` tasks at a time; the others wait their turn, in order. */
+class Slots {
+  private busy = 0;
+  private readonly waiting: Array<() => void> = [];
+
+  constructor(private readonly size: number) {}
+
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.busy >= this.size) await new Promise<void>((r) => this.waiting.push(r));
+    else this.busy++;
+    try {
+      return await task();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.busy--;
+    }
+  }
+}
+
 /** One host's view of a machine: its paths, its groups' parent and its namespace name. */
 interface Side {
   paths: MachinePaths;
@@ -195,6 +218,11 @@ export class MachineRunner implements InstanceRunner {
   private readonly disks = new Map<string, Promise<void>>();
   /** Spare disk images being made, by size (GiB). */
   private readonly spares = new Map<number, Promise<void>>();
+  /**
+   * Disks being prepared at once (prepare): a burst of new machines would otherwise run a mkfs
+   * and a loop mount each, all together, against the namespaces and boots they wait for.
+   */
+  private readonly diskSlots = new Slots(PREPARE_AT_ONCE);
 
   constructor(private readonly opts: MachineOptions) {
     this.paths = new MachinePaths(opts.dataDir, opts.prefix);
@@ -356,7 +384,7 @@ export class MachineRunner implements InstanceRunner {
       mkdirSync(this.paths.instanceDir(spec.id), { recursive: true, mode: 0o700 });
       await makeFifo(this.paths.consoleIn(spec.id));
     };
-    const p = Promise.all([this.ensureDisk(spec), fifo()])
+    const p = Promise.all([this.diskSlots.run(() => this.ensureDisk(spec)), fifo()])
       .then(() => undefined)
       .catch(() => undefined)
       .finally(() => this.disks.delete(spec.ns));
