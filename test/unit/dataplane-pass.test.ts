@@ -293,6 +293,40 @@ describe('netns driver against a fake kernel', () => {
     expect(touched(kernel, 'readNamespace', since)).toEqual([]);
   });
 
+  it("boots a new server only once its NIC is wired and its network's dnsmasq has its lease, so the guest's first DISCOVER is answered", async () => {
+    // As Nova starts a guest once Neutron says network-vif-plugged: a DISCOVER sent before the
+    // host entry is there goes unanswered, and udhcpc asks again only a second later.
+    const snap = snapshot();
+    snap.subnets.find((s) => s.id === TEN_V4)!.enableDhcp = true;
+    snap.ports.push(
+      port('0d000001-0000-0000-0000-000000000001', {
+        deviceOwner: 'network:dhcp',
+        deviceId: 'dhcp-host1',
+        bindingHost: 'host1',
+        mac: 'fa:16:3e:00:00:02',
+        fixedIps: [{ subnetId: TEN_V4, ipAddress: '10.0.2.2' }],
+      }),
+    );
+    const { kernel, control, processes, services, dp } = await boot(undefined, snap);
+    const atBoot: Array<{ lease: boolean; wired: boolean }> = [];
+    const reconcile = processes.reconcile.bind(processes);
+    processes.reconcile = async (spec, ino) => {
+      if (spec.id === VM3) {
+        atBoot.push({
+          lease: services.dhcpSpecs.some((d) => d.network.ports.some((p) => p.mac === 'fa:16:3e:00:00:13')),
+          wired: kernel.links(VM3_NS)?.get('eth0')?.up === true && kernel.links(SW)?.get(names.tap(P3))?.up === true,
+        });
+      }
+      return reconcile(spec, ino);
+    };
+    control.edit('port', P3, (s) => {
+      s.ports.push(vmPort(P3, VM3, '10.0.2.13', 'fa:16:3e:00:00:13'));
+    });
+    await dp.idle();
+    expect(processes.events.filter((e) => e.id === VM3).map((e) => e.result)).toEqual(['booted']);
+    expect(atBoot[0]).toEqual({ lease: true, wired: true });
+  });
+
   it("a deleted server's namespace, veth and filter chains disappear", async () => {
     const { kernel, control, dp } = await boot();
     control.edit(

@@ -69,7 +69,7 @@ export async function assignNsid(ns: string): Promise<void> {
   await run('ip', ['netns', 'set', ns, 'auto'], { allowFail: true });
 }
 
-export async function setSysctls(ns: string, sysctls: Array<[string, string]>): Promise<void> {
+async function setSysctls(ns: string, sysctls: Array<[string, string]>): Promise<void> {
   await runIn(ns, 'sysctl', ['-q', '-w', ...sysctls.map(([k, v]) => `${k}=${v}`)]);
 }
 

@@ -171,15 +171,13 @@ export class Pass {
     const reserved = this.desired.reserved;
     const doomed = [...this.existing.keys()].filter((n) => names.ownsNamespace(n) && !this.byName.has(n) && !reserved?.has(n));
     for (const n of doomed) memory.forget(n);
+    // A machine's teardown and its namespace's removal side by side: its processes hold the
+    // namespace until they are gone, and a boot queued behind this pass waits for both.
     await mapLimit(doomed, 4, async (n) => {
-      if (names.isInstanceNs(n)) {
-        try {
-          await processes.destroy(n);
-        } catch (e) {
-          log.warn({ namespace: n, err: e }, 'could not tear down the machine of a removed instance');
-        }
-      }
-      await kernel.deleteNamespace(n);
+      const machine = names.isInstanceNs(n)
+        ? processes.destroy(n).catch((e: unknown) => log.warn({ namespace: n, err: e }, 'could not tear down the machine of a removed instance'))
+        : undefined;
+      await Promise.all([machine, kernel.deleteNamespace(n)]);
     });
     this.changes += doomed.length;
     if (doomed.length) log.info({ namespaces: doomed }, 'removed namespaces');

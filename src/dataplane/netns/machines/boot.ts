@@ -14,7 +14,10 @@
  *     - enters the instance's user and network namespaces (made beforehand, so the data plane
  *       could wire its NICs) as their root, and creates mount, PID, UTS, IPC and cgroup
  *       namespaces owned by that user namespace.
- *   INNER, as the instance's root, PID 1 of its PID namespace:
+ *   INNER, as the instance's root, PID 1 of its PID namespace, run by the static busybox the
+ *   instance's init runs on (each of its commands starts in a millisecond or two where
+ *   util-linux's mount takes several: they are the larger part of the time from spawn to init,
+ *   and a boot waits for every one):
  *     - its own /proc, /sys (read-only), /dev (a tmpfs with the harmless devices bound in, its own
  *       devpts, the console), the hostname;
  *     - pivot_root into the root file system and detach the host's: nothing of the host's file
@@ -49,27 +52,28 @@ if [ -n "$PS_CONFIG" ] && mountpoint_in_root mnt/config; then
   mount --bind "$PS_CONFIG" "$PS_ROOT/mnt/config"
   mount -o remount,bind,ro,nosuid,nodev "$PS_ROOT/mnt/config"
 fi
-exec nsenter --user="$PS_USERNS" --net="$PS_NETNS" -- unshare --mount --pid --uts --ipc --cgroup --fork --kill-child -- /bin/sh -c "$PS_INNER"
+exec nsenter --user="$PS_USERNS" --net="$PS_NETNS" -- unshare --mount --pid --uts --ipc --cgroup --fork --kill-child -- "$PS_BUSYBOX" sh -c "$PS_INNER"
 `;
 
 export const INNER_SCRIPT = `set -eu
+B=$PS_BUSYBOX
 R=$PS_ROOT
-mount --rbind "$R" "$R"
-for d in proc sys dev run tmp; do [ -d "$R/$d" ] || mkdir -p "$R/$d"; done
-mount -t proc -o nosuid,nodev,noexec proc "$R/proc"
-mount -t sysfs -o ro,nosuid,nodev,noexec sysfs "$R/sys"
-mount -t tmpfs -o nosuid,mode=755,size=4m dev "$R/dev"
-for d in null zero full random urandom tty; do : > "$R/dev/$d"; mount --bind "/dev/$d" "$R/dev/$d"; done
+$B mount --rbind "$R" "$R"
+for d in proc sys dev run tmp; do [ -d "$R/$d" ] || $B mkdir -p "$R/$d"; done
+$B mount -t proc -o nosuid,nodev,noexec proc "$R/proc"
+$B mount -t sysfs -o ro,nosuid,nodev,noexec sysfs "$R/sys"
+$B mount -t tmpfs -o nosuid,mode=755,size=4m dev "$R/dev"
+for d in null zero full random urandom tty; do : > "$R/dev/$d"; $B mount --bind "/dev/$d" "$R/dev/$d"; done
 : > "$R/dev/console"
-mount --bind /proc/self/fd/0 "$R/dev/console"
-mkdir "$R/dev/pts" "$R/dev/shm" "$R/dev/.oldroot"
-mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts "$R/dev/pts"
-mount -t tmpfs -o nosuid,nodev,mode=1777 shm "$R/dev/shm"
-ln -s pts/ptmx "$R/dev/ptmx"
-ln -s /proc/self/fd "$R/dev/fd"
-hostname "$PS_HOSTNAME"
+$B mount --bind "$($B readlink /proc/self/fd/0)" "$R/dev/console"
+$B mkdir "$R/dev/pts" "$R/dev/shm" "$R/dev/.oldroot"
+$B mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts "$R/dev/pts"
+$B mount -t tmpfs -o nosuid,nodev,mode=1777 shm "$R/dev/shm"
+$B ln -s pts/ptmx "$R/dev/ptmx"
+$B ln -s /proc/self/fd "$R/dev/fd"
+$B hostname "$PS_HOSTNAME"
 cd "$R"
-pivot_root . dev/.oldroot
+$B pivot_root . dev/.oldroot
 exec /.ps/busybox sh -c '/.ps/busybox umount -l /dev/.oldroot && /.ps/busybox rmdir /dev/.oldroot && cd / && exec /.ps/busybox env -i /.ps/busybox sh /.ps/init'
 `;
 

@@ -89,15 +89,20 @@ END { n = length(s); pos = 1; value("") }
 /** udhcpc's event script: the lease's address, MTU, routes (option 121 before the router option, RFC 3442), DNS. */
 export const UDHCPC_SCRIPT = shell`#!/.ps/busybox sh
 B=/.ps/busybox
+# Every command here delays the instance's first answer (a DISCOVER waits for deconfig, the first
+# packet from outside for bound): what the shell can read itself is read, not run.
+up() { read -r flags 2>/dev/null < "/sys/class/net/$interface/flags" && [ $((flags & 1)) = 1 ]; }
 case "$1" in
 deconfig)
   $B ip -4 addr flush dev "$interface"
-  $B ip link set "$interface" up
+  up || $B ip link set "$interface" up
   ;;
 bound|renew)
-  [ -n "$mtu" ] && $B ip link set "$interface" mtu "$mtu"
-  if ! $B ip -4 addr show dev "$interface" | $B grep -q "inet $ip/"; then
-    $B ip -4 addr flush dev "$interface"
+  now=; read -r now 2>/dev/null < "/sys/class/net/$interface/mtu"
+  [ -n "$mtu" ] && [ "$mtu" != "$now" ] && $B ip link set "$interface" mtu "$mtu"
+  # bound follows a deconfig (udhcpc runs it before every new lease): no address to look for.
+  if [ "$1" = bound ] || ! $B ip -4 addr show dev "$interface" | $B grep -q "inet $ip/"; then
+    [ "$1" = bound ] || $B ip -4 addr flush dev "$interface"
     $B ip addr add "$ip/$\{mask:-24}" dev "$interface"
   fi
   if [ -n "$staticroutes" ]; then
@@ -142,7 +147,11 @@ shutdown() {
 }
 trap shutdown TERM INT
 
-say "PocketStack instance $($B cat $SEED/instance-id 2>/dev/null) booting: $($B hostname)"
+# Until the network is up, every command run is time before the instance answers: values the
+# shell can read itself (read, case) are not asked of a process.
+iid=; read -r iid 2>/dev/null < $SEED/instance-id
+hn=; read -r hn 2>/dev/null < /proc/sys/kernel/hostname
+say "PocketStack instance $iid booting: $hn"
 [ -d /run ] && $B mount -t tmpfs -o nosuid,nodev,mode=755 run /run 2>/dev/null
 $B mkdir -p /run/ps /tmp 2>/dev/null
 $B ip link set lo up
@@ -156,10 +165,18 @@ if [ -f $SEED/files/index ]; then
 fi
 
 # ---------------------------------------------------------------- network (network_data.json)
+# The interface with MAC $1, in $dev (empty: none).
 ifname_of() {
+  dev=
   for d in /sys/class/net/*; do
-    [ "$($B cat "$d/address" 2>/dev/null)" = "$1" ] && { echo "$\{d##*/}"; return; }
+    a=; read -r a 2>/dev/null < "$d/address"
+    [ "$a" = "$1" ] && { dev=$\{d##*/}; return; }
   done
+}
+# The interface of link $1 (as net_up found it), in $dev.
+dev_of_link() {
+  dev=
+  while read -r id d; do [ "$id" = "$1" ] && { dev=$d; return; }; done < /run/ps/links
 }
 prefix_of() {
   echo "$1" | $B awk -F '[.:]' '{
@@ -171,31 +188,40 @@ prefix_of() {
     }
     print n }'
 }
+# The links (id, MAC) and networks (index, type, link) of network_data.json, one line each,
+# read by one awk rather than a process per field.
+NET_PLAN='
+  $1 ~ /^links\.[0-9]+\.id$/ { split($1, p, "."); if (!(p[2] in id)) order[++nl] = p[2]; id[p[2]] = $2 }
+  $1 ~ /^links\.[0-9]+\.ethernet_mac_address$/ { split($1, p, "."); mac[p[2]] = $2 }
+  $1 ~ /^networks\.[0-9]+\.type$/ { split($1, p, "."); nets[++nn] = p[2]; type[p[2]] = $2 }
+  $1 ~ /^networks\.[0-9]+\.link$/ { split($1, p, "."); link[p[2]] = $2 }
+  END {
+    for (i = 1; i <= nl; i++) print "link", id[order[i]], mac[order[i]]
+    for (i = 1; i <= nn; i++) print "net", nets[i], type[nets[i]], link[nets[i]]
+  }'
 # Every NIC named in network_data.json, up and configured. Run at boot, and again on SIGUSR1:
 # the host made the NICs again (their switch end went away and took them along), which to the
 # guest is a hot-plug, as udev's "add" event would tell a cloud image to configure them.
 net_up() {
   [ -f /run/ps/net ] || return 0
   : > /run/ps/links
-  links=$($B awk -F '\t' '$1 ~ /^links\.[0-9]+\.id$/ { split($1, p, "."); print p[2] }' /run/ps/net)
-  for l in $links; do
-    mac=$(field "links.$l.ethernet_mac_address" < /run/ps/net)
-    id=$(field "links.$l.id" < /run/ps/net)
-    dev=$(ifname_of "$mac")
+  $B awk -F '\t' "$NET_PLAN" /run/ps/net > /run/ps/plan
+  while read -r kind id mac; do
+    [ "$kind" = link ] || continue
+    ifname_of "$mac"
     [ -z "$dev" ] && { say "no interface has MAC $mac (link $id)"; continue; }
     echo "$id $dev" >> /run/ps/links
     $B ip link set "$dev" up
-  done
-  nets=$($B awk -F '\t' '$1 ~ /^networks\.[0-9]+\.type$/ { split($1, p, "."); print p[2] }' /run/ps/net)
-  for n in $nets; do
-    type=$(field "networks.$n.type" < /run/ps/net)
-    link=$(field "networks.$n.link" < /run/ps/net)
-    dev=$($B awk -v l="$link" '$1 == l { print $2 }' /run/ps/links 2>/dev/null)
+  done < /run/ps/plan
+  while read -r kind n type link; do
+    [ "$kind" = net ] || continue
+    dev_of_link "$link"
     [ -z "$dev" ] && continue
     case "$type" in
     ipv4_dhcp)
-      [ -f /run/ps/udhcpc.$dev.pid ] && $B kill "$($B cat /run/ps/udhcpc.$dev.pid)" 2>/dev/null
-      $B udhcpc -i "$dev" -s /.ps/udhcpc.sh -t 20 -T 1 -A 1 -b -S -O staticroutes -O mtu -x hostname:"$($B hostname)" -p /run/ps/udhcpc.$dev.pid >/dev/null 2>&1 ||
+      pid=; [ -f /run/ps/udhcpc.$dev.pid ] && read -r pid < /run/ps/udhcpc.$dev.pid && kill "$pid" 2>/dev/null
+      hn=; read -r hn < /proc/sys/kernel/hostname
+      $B udhcpc -i "$dev" -s /.ps/udhcpc.sh -t 20 -T 1 -A 1 -b -S -O staticroutes -O mtu -x hostname:"$hn" -p /run/ps/udhcpc.$dev.pid < /dev/null >/dev/null 2>&1 ||
         say "$dev: no DHCP answer"
       ;;
     ipv6_dhcp)
@@ -216,7 +242,7 @@ net_up() {
       say "$dev: $ip/$(prefix_of "$mask") ($type, from network_data.json)"
       ;;
     esac
-  done
+  done < /run/ps/plan
 }
 [ -f $SEED/network_data.json ] && flat < $SEED/network_data.json > /run/ps/net
 net_up
@@ -239,13 +265,19 @@ for try in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
 done
 if [ -n "$meta" ]; then
   printf '%s\n' "$meta" | flat > /run/ps/meta
-  host=$(field hostname < /run/ps/meta)
+  # The hostname, the uuid and the keys in one read (each process here delays the ssh server).
+  : > /run/ps/keys
+  $B awk -F '\t' '
+    $1 == "hostname" && !h { h = 1; host = $2 }
+    $1 == "uuid" && !u { u = 1; uuid = $2 }
+    $1 ~ /^public_keys\./ { print $2 > "/run/ps/keys" }
+    END { print host; print uuid }' /run/ps/meta > /run/ps/md
+  host=; uuid=; { read -r host; read -r uuid; } < /run/ps/md
   if [ -n "$host" ]; then
     $B hostname "$host"
     { echo "$host" > /etc/hostname; } 2>/dev/null
   fi
-  say "metadata from the $source: instance $(field uuid < /run/ps/meta), hostname $host"
-  $B awk -F '\t' '$1 ~ /^public_keys\./ { print $2 }' /run/ps/meta > /run/ps/keys
+  say "metadata from the $source: instance $uuid, hostname $host"
   if [ -s /run/ps/keys ]; then
     for home in /root $($B awk -F: '$3 == 1000 { print $6 }' /etc/passwd 2>/dev/null); do
       owner=$($B stat -c %u:%g "$home" 2>/dev/null) || continue
@@ -254,7 +286,6 @@ if [ -n "$meta" ]; then
         $B chown -R "$owner" "$home/.ssh" && say "key pair installed for $home"
     done
   fi
-  get openstack/latest/user_data > /run/ps/user-data || $B rm -f /run/ps/user-data
 else
   say "no metadata from the $source"
 fi
@@ -269,6 +300,9 @@ elif [ -x /usr/sbin/sshd ]; then
   /usr/sbin/sshd -o PasswordAuthentication=no && say "ssh: OpenSSH on port 22 (keys only)"
 fi
 
+# user_data after the ssh server, as cloud-init runs user scripts in its final stage, after
+# the init stage that installs the keys and starts sshd.
+[ -n "$meta" ] && { get openstack/latest/user_data > /run/ps/user-data || $B rm -f /run/ps/user-data; }
 if [ -f $SEED/rescue ]; then
   say "rescue: booted the rescue image; the instance's disk is at /mnt/disk; user_data not run"
 elif [ -s /run/ps/user-data ]; then

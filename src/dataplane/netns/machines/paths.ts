@@ -97,6 +97,11 @@ export class MachinePaths {
     return join(this.instanceDir(id), 'disk.img');
   }
 
+  /** A disk image of `gb` GiB made ahead of the next boot that needs one (see MachineRunner.ensureDisk). */
+  spareDisk(gb: number): string {
+    return join(this.dataDir, 'machine', 'spare-disks', `${gb}G.img`);
+  }
+
   /** Where the instance's writes go: on its disk image when it has one, else in its directory. */
   writes(id: string, ns: string, onDisk: boolean): { upper: string; work: string } {
     const base = onDisk ? this.diskMount(ns) : join(this.instanceDir(id), 'disk');

@@ -40,9 +40,10 @@ function touch(file: string): void {
 /**
  * A new user namespace at `usernsFile` (and, with `netnsFile`, a network namespace it owns, so
  * the instance's root administers its own interfaces). Files that already hold a namespace are
- * refused: the caller removes them first.
+ * refused: the caller removes them first. `sysctls` are set in the network namespace while
+ * its files are bound (each step is a process, and a boot waits for all of them).
  */
-export async function createUserns(map: IdMap, usernsFile: string, netnsFile?: string): Promise<void> {
+export async function createUserns(map: IdMap, usernsFile: string, netnsFile?: string, sysctls: Array<[string, string]> = []): Promise<void> {
   touch(usernsFile);
   if (netnsFile) touch(netnsFile);
   const child = spawn('unshare', ['--user', ...(netnsFile ? ['--net'] : []), '--', 'cat'], {
@@ -70,8 +71,17 @@ export async function createUserns(map: IdMap, usernsFile: string, netnsFile?: s
     }
     writeFileSync(`/proc/${pid}/uid_map`, `0 ${map.base} ${map.count}\n`);
     writeFileSync(`/proc/${pid}/gid_map`, `0 ${map.base} ${map.count}\n`);
-    await run('mount', ['--bind', `/proc/${pid}/ns/user`, usernsFile]);
-    if (netnsFile) await run('mount', ['--bind', `/proc/${pid}/ns/net`, netnsFile]);
+    // Settled, all of them, before a failure is cleaned up after.
+    const steps = await Promise.allSettled([
+      run('mount', ['--bind', `/proc/${pid}/ns/user`, usernsFile]),
+      netnsFile ? run('mount', ['--bind', `/proc/${pid}/ns/net`, netnsFile]) : undefined,
+      // The host's root in the namespace's network namespace only (its sysctls are that
+      // namespace's): what `ip netns exec` does, without its private /sys.
+      netnsFile && sysctls.length
+        ? run('nsenter', [`--net=/proc/${pid}/ns/net`, '--', 'sysctl', '-q', '-w', ...sysctls.map(([k, v]) => `${k}=${v}`)])
+        : undefined,
+    ]);
+    for (const r of steps) if (r.status === 'rejected') throw r.reason;
   } catch (e) {
     child.kill('SIGKILL');
     await exited;
