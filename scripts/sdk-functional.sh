@@ -75,4 +75,10 @@ status=0
 # are one file of 58 that waits on each load balancer: they spread over the workers.
 if [ "${#FIRST[@]}" -gt 0 ]; then run --dist loadfile "${FIRST[@]}" || status=1; fi
 if [ "${#LAST[@]}" -gt 0 ]; then run --dist load "${LAST[@]}" || status=1; fi
+# The server's log (warnings and errors: a server in ERROR is logged with its fault) goes with a
+# failure, since the data directory does not outlive this script.
+if [ "$status" -ne 0 ]; then
+  echo "--- sdk-functional: the PocketStack server's log (last 400 lines) ---"
+  tail -n 400 "$DATA_DIR/server.log"
+fi
 exit "$status"

@@ -75,6 +75,13 @@ class MaxRetriesExceeded extends Error {
 }
 
 export class ServerLifecycle implements InstanceReports {
+  /**
+   * Told of every fault recorded on a server, and of every spawn a host gave up on (rescheduled
+   * or not), after the change commits: the compute manager logs them, as nova-compute and the
+   * conductor log a failed build, so an operator finds why a server went to ERROR.
+   */
+  onFault: ((server: string, fault: Fault, rescheduled: boolean) => void) | undefined;
+
   constructor(
     private readonly core: ComputeCore,
     private readonly snapshots: Snapshots,
@@ -270,6 +277,7 @@ export class ServerLifecycle implements InstanceReports {
     const host = row.host;
     const retry = fromJson<BuildRetry | null>(row.build_retry ?? 'null', null);
     const admin = systemContext(`req-build-${row.id}`);
+    let failed: Fault | undefined;
     await this.core.uow.run(async (w) => {
       const cur = await w.trx.selectFrom('servers').select(['vm_state', 'task_state', 'host']).where('id', '=', row.id).executeTakeFirst();
       if (!cur || cur.vm_state !== VM.BUILDING || cur.task_state !== TASK.SPAWNING || cur.host !== host) return;
@@ -291,7 +299,9 @@ export class ServerLifecycle implements InstanceReports {
       await w.trx.updateTable('servers').set(set).where('id', '=', row.id).execute();
       await finishEvent(w, row.id, 'compute__do_build_and_run_instance');
       w.changed('server', row.id, row.project_id, 'update');
+      failed = { code: 500, message: reason, details: reason, created: isoSeconds() };
     });
+    if (failed) this.onFault?.(row.id, failed, retry !== null);
   }
 
   /** Put a server in ERROR with a fault (Nova's instance fault), its pending event in Error. */
@@ -302,6 +312,7 @@ export class ServerLifecycle implements InstanceReports {
     o: { event?: string; code?: number; failedOn?: string | null; buildRetry?: null } = {},
   ): Promise<void> {
     const fault: Fault = { code: o.code ?? 500, message, details, created: isoSeconds() };
+    let recorded = false;
     await this.core.uow.run(async (w) => {
       const row = await w.trx
         .updateTable('servers')
@@ -320,7 +331,9 @@ export class ServerLifecycle implements InstanceReports {
       if (row && o.failedOn) await recordBuildResult(w.trx, o.failedOn, false, this.scheduler.consecutiveBuildServiceDisableThreshold);
       if (o.event) await finishEvent(w, id, o.event, { message, traceback: details });
       if (row) w.changed('server', id, row.project_id, 'update');
+      recorded = row !== undefined;
     });
+    if (recorded) this.onFault?.(id, fault, false);
   }
 
   /**

@@ -41,6 +41,8 @@ export class ComputeManager {
       (e) => this.log.error({ err: e }, 'compute manager pass failed'),
       opts.periodMs ?? 5_000,
     );
+    compute.lifecycle.onFault = (server, fault, rescheduled) =>
+      this.log.warn({ server, fault: fault.message, rescheduled }, rescheduled ? 'instance failed to spawn, rescheduling' : 'server in ERROR');
   }
 
   start(): void {
