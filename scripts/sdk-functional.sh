@@ -20,7 +20,8 @@ TESTS=/usr/lib/python3/dist-packages/openstack/tests/functional
 [ -d "$TESTS" ] || { echo "sdk-functional: openstacksdk's functional tests are not installed (python3-openstacksdk)" >&2; exit 2; }
 /usr/bin/python3 -c 'import pytest, xdist' 2>/dev/null || { echo "sdk-functional: needs python3-pytest and python3-pytest-xdist" >&2; exit 2; }
 
-POCKETSTACK_ADMIN_PASSWORD=secret POCKETSTACK_DEMO_PASSWORD=secret pocketstack_start
+# A DevStack's initial networking includes its shared default subnet pools (auto-allocated topology).
+POCKETSTACK_ADMIN_PASSWORD=secret POCKETSTACK_DEMO_PASSWORD=secret pocketstack_start --default-subnetpools
 
 # DevStack's third cloud: a member of a project of its own.
 export OS_AUTH_URL=$IDENTITY OS_IDENTITY_API_VERSION=3 OS_USERNAME=admin OS_PASSWORD=secret OS_PROJECT_NAME=admin \
@@ -59,6 +60,16 @@ FIRST=() LAST=()
 for s in $SUITES; do
   if [ "$s" = load_balancer ]; then LAST+=("$TESTS/$s"); else FIRST+=("$TESTS/$s"); fi
 done
+# compute's test_service disables the compute service, and forces it down, for a moment: a server
+# scheduled then finds no host (NoValidHost, as Nova's ComputeFilter refuses a disabled or down
+# service), which failed CI once. It runs in the second run, where no test boots a server.
+NOT_FIRST=()
+case " $SUITES " in
+  *" compute "*)
+    NOT_FIRST=(--deselect compute/v2/test_service.py)
+    LAST+=("$TESTS/compute/v2/test_service.py")
+    ;;
+esac
 
 # The image tests upload ./CONTRIBUTING.rst (upstream runs them from its source tree).
 mkdir -p "$DATA_DIR/work" && printf 'openstacksdk functional test data\n' > "$DATA_DIR/work/CONTRIBUTING.rst"
@@ -73,7 +84,7 @@ status=0
 # Tests of one file may share names (every application-credential test makes one named app_cred for
 # the same user, which Keystone refuses twice): a file's tests stay together on one worker. The load-balancer tests name everything uniquely and
 # are one file of 58 that waits on each load balancer: they spread over the workers.
-if [ "${#FIRST[@]}" -gt 0 ]; then run --dist loadfile "${FIRST[@]}" || status=1; fi
+if [ "${#FIRST[@]}" -gt 0 ]; then run --dist loadfile "${NOT_FIRST[@]}" "${FIRST[@]}" || status=1; fi
 if [ "${#LAST[@]}" -gt 0 ]; then run --dist load "${LAST[@]}" || status=1; fi
 # The server's log (warnings and errors: a server in ERROR is logged with its fault) goes with a
 # failure, since the data directory does not outlive this script.

@@ -131,6 +131,14 @@ export interface Config {
   checkChildProcesses: { intervalS: number; action: 'respawn' | 'exit' };
   haVrrp: { advertInt: number; auth?: { type: 'AH' | 'PASS'; password: string }; version?: 2 | 3; healthCheckInterval?: number };
   /**
+   * First start: also DevStack's shared default subnet pools (`shared-default-subnetpool`,
+   * 10.0.0.0/8 by /24 and 2001:db8:8000::/48 by /64, `shared`, `is_default`) and `is_default` on
+   * `public`, as DevStack's create_neutron_initial_network makes them where auto-allocated-topology
+   * is served (`--default-subnetpools`, POCKETSTACK_DEFAULT_SUBNETPOOLS). Off by default: a cloud
+   * without them is a Neutron as installed, and what Tempest and the golden replays expect.
+   */
+  defaultSubnetpools: boolean;
+  /**
    * Accepted and ignored (`--run-user-data` of earlier versions): user_data now always runs, as
    * root inside the instance's own namespaces, never on the host.
    */
@@ -266,6 +274,7 @@ export function loadConfig(overrides: Partial<Config> = {}, env: NodeJS.ProcessE
         : {}),
     },
     runUserData: boolFromString(env.POCKETSTACK_RUN_USER_DATA),
+    defaultSubnetpools: boolFromString(env.POCKETSTACK_DEFAULT_SUBNETPOOLS),
     instanceIdBase: int(env.POCKETSTACK_INSTANCE_ID_BASE, 1_000_000_000),
     imageSizeCap: int(env.POCKETSTACK_IMAGE_SIZE_CAP, 1024 ** 4),
     computeActionMs: int(env.POCKETSTACK_COMPUTE_ACTION_MS, 250),

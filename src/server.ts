@@ -401,8 +401,9 @@ export class Cloud {
   }
 
   /**
-   * First start: identity, the `public` network, DevStack's flavors and the public cirros image;
-   * writes openrc files and clouds.yaml.
+   * First start: identity, the `public` network (with `--default-subnetpools`, DevStack's shared
+   * default subnet pools), DevStack's flavors and the public cirros image; writes openrc files and
+   * clouds.yaml.
    */
   async bootstrap(): Promise<{ firstStart: boolean; files: string[] }> {
     const { identity, network, compute, image } = this.services;
@@ -414,7 +415,7 @@ export class Cloud {
         .where('name', '=', 'admin')
         .where('domain_id', '=', DEFAULT_DOMAIN_ID)
         .executeTakeFirstOrThrow();
-      await createPublicNetwork(network, { ...systemContext('req-bootstrap'), projectId: admin.id, projectName: 'admin' });
+      await createPublicNetwork(network, { ...systemContext('req-bootstrap'), projectId: admin.id, projectName: 'admin' }, this.config.defaultSubnetpools);
       await compute.flavors.bootstrap();
       await this.createDefaultImage(admin.id);
     }
@@ -731,8 +732,25 @@ async function createDataPlane(
   }
 }
 
-/** DevStack's `public` network: flat on physnet `public`, 172.24.4.0/24 and 2001:db8::/64. */
-export async function createPublicNetwork(network: NetworkService, ctx: RequestContext): Promise<void> {
+/**
+ * DevStack's `public` network: flat on physnet `public`, 172.24.4.0/24 and 2001:db8::/64. With
+ * `defaultPools`, as DevStack's create_neutron_initial_network does where auto-allocated-topology
+ * and subnet_allocation are served: `public` is the default external network (`--is-default`) and
+ * the shared default subnet pools (one per IP version, both named `shared-default-subnetpool`:
+ * SUBNETPOOL_PREFIX_V4 10.0.0.0/8 by /24, SUBNETPOOL_PREFIX_V6 2001:db8:8000::/48 by /64) exist,
+ * so `GET /v2.0/auto-allocated-topology/{project}` builds a project's topology from them.
+ */
+export async function createPublicNetwork(network: NetworkService, ctx: RequestContext, defaultPools = false): Promise<void> {
+  if (defaultPools) {
+    for (const [prefix, length] of [
+      ['10.0.0.0/8', 24],
+      ['2001:db8:8000::/48', 64],
+    ] as const) {
+      await network.create(ctx, 'subnetpools', {
+        subnetpool: { name: 'shared-default-subnetpool', prefixes: [prefix], default_prefixlen: length, shared: true, is_default: true },
+      });
+    }
+  }
   const created = await network.create(ctx, 'networks', {
     network: {
       name: 'public',
@@ -740,6 +758,7 @@ export async function createPublicNetwork(network: NetworkService, ctx: RequestC
       'provider:network_type': 'flat',
       'provider:physical_network': 'public',
       admin_state_up: true,
+      ...(defaultPools ? { is_default: true } : {}),
     },
   });
   const id = created.items[0].id as string;

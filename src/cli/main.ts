@@ -39,6 +39,9 @@ serve options:
   --run-user-data     accepted for compatibility (user_data always runs, as root inside its instance)
   --no-local-agent    API only: run no agents (no data plane) here; hosts run \`pocketstack agent\`
                       (POCKETSTACK_LOCAL_AGENT=false)
+  --default-subnetpools  on the first start, also DevStack's shared default subnet pools and
+                      \`is_default\` on public, for auto-allocated topology
+                      (POCKETSTACK_DEFAULT_SUBNETPOOLS=true)
 
 agent options:
   --host NAME         the host these agents are (Neutron's host; default this machine's name)
@@ -99,6 +102,7 @@ async function serve(argv: string[]): Promise<void> {
       dataplane: { type: 'string' },
       'run-user-data': { type: 'boolean' },
       'no-local-agent': { type: 'boolean' },
+      'default-subnetpools': { type: 'boolean' },
     },
   });
   const overrides: Partial<Config> = {};
@@ -109,6 +113,7 @@ async function serve(argv: string[]): Promise<void> {
   if (values.dataplane) overrides.dataplane = values.dataplane as Config['dataplane'];
   if (values['run-user-data']) overrides.runUserData = true;
   if (values['no-local-agent']) overrides.localAgent = false;
+  if (values['default-subnetpools']) overrides.defaultSubnetpools = true;
   const config = loadConfig(overrides);
   // performance.now() counts from the process's start, so the figure printed includes Node's own
   // start and loading the modules, which is most of it: the time a user waits, not our share.
