@@ -20,8 +20,8 @@ EXCLUDE_REGEX=$(tempest_excludes "$ROOT/test/tempest/identity-exclude.txt") || e
 export EXCLUDE_REGEX
 POCKETSTACK_ADMIN_PASSWORD=secret POCKETSTACK_DEMO_PASSWORD=secret pocketstack_start
 
-# What this Keystone offers, as tempest's [identity-feature-enabled] describes it. OS-INHERIT,
-# OS-OAUTH1 and OS-FEDERATION are not listed, so their suites skip themselves.
+# What this Keystone offers, as tempest's [identity-feature-enabled] describes it. OS-OAUTH1 and
+# OS-FEDERATION are not listed, so their suites skip themselves.
 cat > "$DATA_DIR/extra.conf" <<CONF
 [identity]
 default_domain_id = default
@@ -33,7 +33,7 @@ access_rules = true
 project_tags = true
 security_compliance = false
 domain_specific_drivers = false
-api_extensions = OS-EC2,OS-TRUST,OS-EP-FILTER,OS-REVOKE,OS-PKI,OS-SIMPLE-CERT,s3tokens,OS-ENDPOINT-POLICY
+api_extensions = OS-EC2,OS-INHERIT,OS-TRUST,OS-EP-FILTER,OS-REVOKE,OS-PKI,OS-SIMPLE-CERT,s3tokens,OS-ENDPOINT-POLICY
 federation = false
 CONF
 

@@ -60,6 +60,8 @@ export interface RoleAssignmentsTable {
   target_type: string; // 'project' | 'domain' | 'system' (target_id 'all')
   target_id: string;
   role_id: string;
+  /** OS-INHERIT: 1 for a grant the projects below the target inherit (not the target's own). */
+  inherited: number;
 }
 
 export interface TokensTable {

@@ -538,12 +538,7 @@ describe('routing errors', () => {
   });
 
   it("Keystone APIs not built here: 401 without a token, Keystone's 501 with one", async () => {
-    for (const path of [
-      '/v3/OS-REVOKE/events',
-      '/v3/OS-INHERIT/domains/x/users/y/roles/z/inherited_to_projects',
-      '/v3/OS-FEDERATION/projects',
-      '/v3/OS-SIMPLE-CERT/ca',
-    ]) {
+    for (const path of ['/v3/OS-REVOKE/events', '/v3/endpoints/x/OS-ENDPOINT-POLICY/policy', '/v3/OS-FEDERATION/projects', '/v3/OS-SIMPLE-CERT/ca']) {
       expectError(await anon.get(path), 401, 'Unauthorized', UNAUTHORIZED);
       expectError(await admin.get(path), 501, 'Not Implemented', 'The action you have requested has not been implemented.');
     }

@@ -309,13 +309,19 @@ export function assignmentView(base: string, a: Assignment, names?: AssignmentNa
       : a.targetType === 'domain'
         ? { domain: { id: a.targetId, ...(names ? { name: names.domains.get(a.targetId) } : {}) } }
         : { system: { all: true } };
-  const targetPath = a.targetType === 'system' ? '/system' : `/${a.targetType}s/${a.targetId}`;
+  // The grant's own target: for an assignment a project inherits, the domain or ancestor granted on.
+  const granted = a.inherited?.from ?? { type: a.targetType, id: a.targetId };
+  const targetPath = granted.type === 'system' ? '/system' : `/${granted.type}s/${granted.id}`;
   // The assignment link names the granted role (and the group it came through); an inferred one
-  // also links the rule. Keystone writes that rule link with the implied role first.
+  // also links the rule. Keystone writes that rule link with the implied role first. An inherited
+  // grant (stored, or what a project inherits from it) is marked in the scope and linked at its
+  // OS-INHERIT path, as keystone/api/role_assignments.py formats it.
   const actorPath = a.groupId ? `/groups/${a.groupId}` : `/users/${a.userId}`;
   const links: Record<string, string> = {};
   if (a.userId && a.groupId) links.membership = `${base}/v3/groups/${a.groupId}/users/${a.userId}`;
-  links.assignment = `${base}/v3${targetPath}${actorPath}/roles/${a.priorRoleId ?? a.roleId}`;
+  const grantPath = `${targetPath}${actorPath}/roles/${a.priorRoleId ?? a.roleId}`;
+  links.assignment = a.inherited ? `${base}/v3/OS-INHERIT${grantPath}/inherited_to_projects` : `${base}/v3${grantPath}`;
+  if (a.inherited) Object.assign(scope, { 'OS-INHERIT:inherited_to': 'projects' });
   if (a.priorRoleId) links.prior_role = `${base}/v3/prior_role/${a.roleId}/implies/${a.priorRoleId}`;
   const actor = a.userId
     ? { user: names ? { id: a.userId, name: names.users.get(a.userId)?.name, domain: names.users.get(a.userId)?.domain } : { id: a.userId } }

@@ -20,6 +20,12 @@ export interface Assignment {
   roleId: string;
   /** For an assignment inferred from an implied role: the role that implies it. */
   priorRoleId?: string;
+  /**
+   * OS-INHERIT. As stored: a grant the projects below its target inherit (not the target's own).
+   * Expanded (`effective`): an assignment on a project that a grant on its domain or on one of its
+   * ancestors gives it, with `from` naming that grant's target.
+   */
+  inherited?: { from?: { type: 'domain' | 'project'; id: string } };
 }
 
 export interface AssignmentFilters {
@@ -29,8 +35,20 @@ export interface AssignmentFilters {
   projectId?: string;
   domainId?: string;
   system?: boolean;
-  /** Expand group grants to their members and implied roles (Keystone's `effective`). */
+  /** Expand group grants to their members, inherited grants to the projects below, and implied roles (Keystone's `effective`). */
   effective?: boolean;
+  /**
+   * `scope.OS-INHERIT:inherited_to`: true (`projects`), only grants the projects below their target
+   * inherit; false (any other value), only the others; absent, both.
+   */
+  inherited?: boolean;
+}
+
+/** A project as inheritance sees it: where it sits. */
+interface ProjectPlace {
+  id: string;
+  parent_id: string | null;
+  domain_id: string;
 }
 
 export interface Actor {
@@ -46,32 +64,33 @@ export interface Actor {
 export class Assignments {
   constructor(private readonly env: IdentityEnv) {}
 
-  /** Ids of the roles granted directly to an actor on one target. */
-  private direct(q: Q, actor: Actor, targetType: TargetType, targetId: string) {
+  /** Ids of the roles granted directly to an actor on one target (or, `inherited`, to the projects below it). */
+  private direct(q: Q, actor: Actor, targetType: TargetType, targetId: string, inherited = false) {
     return q
       .selectFrom('role_assignments')
       .select('role_id')
       .where('actor_id', '=', actor.id)
       .where('actor_type', '=', actor.type)
       .where('target_type', '=', targetType)
-      .where('target_id', '=', targetId);
+      .where('target_id', '=', targetId)
+      .where('inherited', '=', inherited ? 1 : 0);
   }
 
-  async exists(actor: Actor, targetType: TargetType, targetId: string, roleId: string, q: Q = this.env.store.db): Promise<boolean> {
-    return !!(await this.direct(q, actor, targetType, targetId).where('role_id', '=', roleId).executeTakeFirst());
+  async exists(actor: Actor, targetType: TargetType, targetId: string, roleId: string, q: Q = this.env.store.db, inherited = false): Promise<boolean> {
+    return !!(await this.direct(q, actor, targetType, targetId, inherited).where('role_id', '=', roleId).executeTakeFirst());
   }
 
   /**
    * Grant (idempotent). The caller has checked that actor, target and role exist. Inside the
    * caller's transaction (`trx`, bootstrap), the caller records the change.
    */
-  async grant(actor: Actor | string, targetType: TargetType, targetId: string, roleId: string, trx?: Tx): Promise<void> {
+  async grant(actor: Actor | string, targetType: TargetType, targetId: string, roleId: string, trx?: Tx, inherited = false): Promise<void> {
     const a = typeof actor === 'string' ? { type: 'user' as const, id: actor } : actor;
     const run = async (q: Q) => {
-      if (!(await this.exists(a, targetType, targetId, roleId, q))) {
+      if (!(await this.exists(a, targetType, targetId, roleId, q, inherited))) {
         await q
           .insertInto('role_assignments')
-          .values({ actor_id: a.id, actor_type: a.type, target_type: targetType, target_id: targetId, role_id: roleId })
+          .values({ actor_id: a.id, actor_type: a.type, target_type: targetType, target_id: targetId, role_id: roleId, inherited: inherited ? 1 : 0 })
           .execute();
       }
     };
@@ -79,12 +98,12 @@ export class Assignments {
     else await this.env.write({ id: a.id, projectId: targetType === 'project' ? targetId : null, op: 'update' }, run);
   }
 
-  async check(actor: Actor, targetType: TargetType, targetId: string, roleId: string): Promise<void> {
-    if (!(await this.exists(actor, targetType, targetId, roleId))) throw roleAssignmentNotFound(roleId, actor.id, targetId);
+  async check(actor: Actor, targetType: TargetType, targetId: string, roleId: string, inherited = false): Promise<void> {
+    if (!(await this.exists(actor, targetType, targetId, roleId, undefined, inherited))) throw roleAssignmentNotFound(roleId, actor.id, targetId);
   }
 
   /** Remove a grant. Tokens resolve their roles when validated, so the role leaves them at once. */
-  async revoke(actor: Actor, targetType: TargetType, targetId: string, roleId: string): Promise<void> {
+  async revoke(actor: Actor, targetType: TargetType, targetId: string, roleId: string, inherited = false): Promise<void> {
     await this.env.write({ id: actor.id, projectId: targetType === 'project' ? targetId : null, op: 'update' }, async (trx) => {
       const res = await trx
         .deleteFrom('role_assignments')
@@ -93,38 +112,46 @@ export class Assignments {
         .where('target_type', '=', targetType)
         .where('target_id', '=', targetId)
         .where('role_id', '=', roleId)
+        .where('inherited', '=', inherited ? 1 : 0)
         .executeTakeFirst();
       if (Number(res.numDeletedRows) === 0) throw roleAssignmentNotFound(roleId, actor.id, targetId);
       // Keystone deletes a user's application credentials on a project when a role there is
-      // removed (REMOVE_APP_CREDS_FOR_USER), so none outlives the roles it was made from.
-      if (actor.type === 'user' && targetType === 'project') {
+      // removed (REMOVE_APP_CREDS_FOR_USER), so none outlives the roles it was made from. An
+      // inherited grant gives the project itself no role.
+      if (actor.type === 'user' && targetType === 'project' && !inherited) {
         await trx.deleteFrom('application_credentials').where('user_id', '=', actor.id).where('project_id', '=', targetId).execute();
       }
     });
   }
 
-  /** Roles granted directly to an actor on one target. */
-  async grants(actor: Actor, targetType: TargetType, targetId: string): Promise<Role[]> {
+  /** Roles granted directly to an actor on one target (or, `inherited`, to the projects below it). */
+  async grants(actor: Actor, targetType: TargetType, targetId: string, inherited = false): Promise<Role[]> {
     const db = this.env.store.db;
     const rows = await db
       .selectFrom('roles')
       .selectAll()
-      .where('id', 'in', this.direct(db, actor, targetType, targetId))
+      .where('id', 'in', this.direct(db, actor, targetType, targetId, inherited))
       .orderBy('name')
       .execute();
     return rows.map(roleOf);
   }
 
-  /** Keystone's role assignment list, optionally expanded (`effective`). */
+  /**
+   * Keystone's role assignment list, optionally expanded (`effective`). As stored, a target filter
+   * matches the grants on that target, inherited ones included (marked); expanded, as Keystone's
+   * _list_effective_role_assignments, an inherited grant applies to every project below its target
+   * (a domain's projects, a project's subtree) and not to the target itself.
+   */
   async list(f: AssignmentFilters, q: Q = this.env.store.db): Promise<Assignment[]> {
     let qb = q.selectFrom('role_assignments').selectAll();
-    if (f.projectId !== undefined) qb = qb.where('target_type', '=', 'project').where('target_id', '=', f.projectId);
-    if (f.domainId !== undefined) qb = qb.where('target_type', '=', 'domain').where('target_id', '=', f.domainId);
-    if (f.system) qb = qb.where('target_type', '=', 'system');
     if (!f.effective) {
+      if (f.projectId !== undefined) qb = qb.where('target_type', '=', 'project').where('target_id', '=', f.projectId);
+      if (f.domainId !== undefined) qb = qb.where('target_type', '=', 'domain').where('target_id', '=', f.domainId);
+      if (f.system) qb = qb.where('target_type', '=', 'system');
       if (f.userId !== undefined) qb = qb.where('actor_type', '=', 'user').where('actor_id', '=', f.userId);
       if (f.groupId !== undefined) qb = qb.where('actor_type', '=', 'group').where('actor_id', '=', f.groupId);
       if (f.roleId !== undefined) qb = qb.where('role_id', '=', f.roleId);
+      if (f.inherited !== undefined) qb = qb.where('inherited', '=', f.inherited ? 1 : 0);
     } else if (f.userId !== undefined) {
       // The user's own grants and those of its groups.
       const groups = q.selectFrom('group_members').select('group_id').where('user_id', '=', f.userId);
@@ -135,19 +162,77 @@ export class Assignments {
         ]),
       );
     }
-    const rows = await qb.orderBy('target_type').orderBy('target_id').orderBy('actor_id').orderBy('role_id').execute();
+    const rows = await qb.orderBy('target_type').orderBy('target_id').orderBy('actor_id').orderBy('role_id').orderBy('inherited').execute();
     let out: Assignment[] = rows.map((r) => ({
       ...(r.actor_type === 'group' ? { groupId: r.actor_id } : { userId: r.actor_id }),
       targetType: r.target_type as TargetType,
       targetId: r.target_id,
       roleId: r.role_id,
+      ...(r.inherited ? { inherited: {} } : {}),
     }));
     if (f.effective) {
+      out = await this.expandInherited(out, q);
+      out = out.filter(
+        (a) =>
+          (f.projectId === undefined || (a.targetType === 'project' && a.targetId === f.projectId)) &&
+          (f.domainId === undefined || (a.targetType === 'domain' && a.targetId === f.domainId)) &&
+          (!f.system || a.targetType === 'system') &&
+          (f.inherited === undefined || (a.inherited !== undefined) === f.inherited),
+      );
       out = await this.expandGroups(out, q);
       if (f.userId !== undefined) out = out.filter((a) => a.userId === f.userId);
       out = await this.expand(out, q);
       out = await this.withoutDomainRoles(out, q);
       if (f.roleId !== undefined) out = out.filter((a) => a.roleId === f.roleId);
+    }
+    return out;
+  }
+
+  /** Every project's place (id, parent, domain): what inheritance walks. */
+  private async places(q: Q): Promise<ProjectPlace[]> {
+    return q.selectFrom('projects').select(['id', 'parent_id', 'domain_id']).execute();
+  }
+
+  /** The projects an inherited grant on a domain or project reaches: the domain's, or the project's subtree without it. */
+  private static below(places: ProjectPlace[], targetType: TargetType, targetId: string): string[] {
+    if (targetType === 'domain') return places.filter((p) => p.domain_id === targetId).map((p) => p.id);
+    if (targetType !== 'project') return [];
+    const children = new Map<string, string[]>();
+    for (const p of places) if (p.parent_id) children.set(p.parent_id, [...(children.get(p.parent_id) ?? []), p.id]);
+    const out: string[] = [];
+    const todo = [...(children.get(targetId) ?? [])];
+    while (todo.length) {
+      const id = todo.shift()!;
+      out.push(id);
+      todo.push(...(children.get(id) ?? []));
+    }
+    return out;
+  }
+
+  /** Replace each inherited grant by one assignment per project it reaches, naming where it comes from. */
+  private async expandInherited(list: Assignment[], q: Q): Promise<Assignment[]> {
+    if (!list.some((a) => a.inherited)) return list;
+    const places = await this.places(q);
+    return list.flatMap((a) => {
+      if (!a.inherited) return [a];
+      const from = { type: a.targetType as 'domain' | 'project', id: a.targetId };
+      return Assignments.below(places, a.targetType, a.targetId).map((id) => ({ ...a, targetType: 'project' as const, targetId: id, inherited: { from } }));
+    });
+  }
+
+  /**
+   * Where inherited grants reach a project from: its domain and its ancestors, walked up one row
+   * at a time (a token's roles are read on every validation; most projects have no parent).
+   */
+  private async inheritanceSources(projectId: string, q: Q): Promise<Array<{ type: 'domain' | 'project'; id: string }>> {
+    const place = (id: string) => q.selectFrom('projects').select(['id', 'parent_id', 'domain_id']).where('id', '=', id).executeTakeFirst();
+    const project = await place(projectId);
+    if (!project) return [];
+    const out: Array<{ type: 'domain' | 'project'; id: string }> = [{ type: 'domain', id: project.domain_id }];
+    const seen = new Set<string>([projectId]);
+    for (let parent = project.parent_id; parent && !seen.has(parent); parent = (await place(parent))?.parent_id ?? null) {
+      seen.add(parent);
+      out.push({ type: 'project', id: parent });
     }
     return out;
   }
@@ -199,14 +284,23 @@ export class Assignments {
     return domainRoles.size ? list.filter((a) => !domainRoles.has(a.roleId)) : list;
   }
 
-  /** Ids of the roles a user holds on a target directly or through its groups, without expansion. */
+  /**
+   * Ids of the roles a user holds on a target directly or through its groups, without expansion
+   * of implied roles. On a project, that includes what grants inherited from its domain and its
+   * ancestors give it (Keystone's get_roles_for_user_and_project lists effective assignments).
+   */
   async grantedRoleIds(userId: string, targetType: TargetType, targetId: string, q: Q = this.env.store.db): Promise<string[]> {
     const groups = q.selectFrom('group_members').select('group_id').where('user_id', '=', userId);
+    const sources = targetType === 'project' ? await this.inheritanceSources(targetId, q) : [];
     const rows = await q
       .selectFrom('role_assignments')
       .select(['role_id', 'actor_type'])
-      .where('target_type', '=', targetType)
-      .where('target_id', '=', targetId)
+      .where((eb) =>
+        eb.or([
+          eb.and([eb('target_type', '=', targetType), eb('target_id', '=', targetId), eb('inherited', '=', 0)]),
+          ...sources.map((s) => eb.and([eb('target_type', '=', s.type), eb('target_id', '=', s.id), eb('inherited', '=', 1)])),
+        ]),
+      )
       .where((eb) =>
         eb.or([eb.and([eb('actor_type', '=', 'user'), eb('actor_id', '=', userId)]), eb.and([eb('actor_type', '=', 'group'), eb('actor_id', 'in', groups)])]),
       )
@@ -248,19 +342,32 @@ export class Assignments {
     return this.globalRoles(await this.closure(direct, q), q);
   }
 
-  /** Ids of the projects (or domains) on which the user has any role, directly or through a group. */
+  /**
+   * Ids of the projects (or domains) on which the user has any role, directly or through a group;
+   * a project also through a grant inherited from its domain or an ancestor (a domain never).
+   */
   async targetsOf(userId: string, targetType: 'project' | 'domain'): Promise<string[]> {
     const db = this.env.store.db;
     const groups = db.selectFrom('group_members').select('group_id').where('user_id', '=', userId);
     const rows = await db
       .selectFrom('role_assignments')
-      .select('target_id')
+      .select(['target_type', 'target_id', 'inherited'])
       .distinct()
-      .where('target_type', '=', targetType)
+      .where((eb) =>
+        targetType === 'project'
+          ? eb.or([eb('target_type', '=', 'project'), eb.and([eb('target_type', '=', 'domain'), eb('inherited', '=', 1)])])
+          : eb.and([eb('target_type', '=', 'domain'), eb('inherited', '=', 0)]),
+      )
       .where((eb) =>
         eb.or([eb.and([eb('actor_type', '=', 'user'), eb('actor_id', '=', userId)]), eb.and([eb('actor_type', '=', 'group'), eb('actor_id', 'in', groups)])]),
       )
       .execute();
-    return rows.map((r) => r.target_id);
+    const ids = new Set(rows.filter((r) => !r.inherited).map((r) => r.target_id));
+    const inherited = rows.filter((r) => r.inherited);
+    if (inherited.length) {
+      const places = await this.places(db);
+      for (const r of inherited) for (const id of Assignments.below(places, r.target_type as TargetType, r.target_id)) ids.add(id);
+    }
+    return [...ids];
   }
 }

@@ -98,6 +98,79 @@ export function grantRoutes(edge: IdentityEdge): void {
     }
   }
 
+  // ------------------------------------------------------------ OS-INHERIT
+
+  /**
+   * Grants the projects below a domain or project inherit (keystone/api/os_inherit.py). Keystone
+   * builds their policy target leniently (an unknown entity is an empty one, so a caller the policy
+   * refuses gets 403 whatever the ids), then finds each entity (404) as it grants, checks or revokes.
+   */
+  const lenient = async (type: 'domain' | 'project', actorType: ActorType, p: GrantParams): Promise<PolicyTarget> => {
+    const found = async <T>(get: () => Promise<T>): Promise<T | undefined> => {
+      try {
+        return await get();
+      } catch (e) {
+        if (e instanceof DomainError && e.kind === 'not_found') return undefined;
+        throw e;
+      }
+    };
+    const target: PolicyTarget = {};
+    if (actorType === 'user') {
+      target.userId = p.actor;
+      target.userDomainId = (await found(() => identity.users.get(p.actor)))?.domain_id;
+    } else {
+      target.groupDomainId = (await found(() => identity.groups.get(p.actor)))?.domain_id;
+    }
+    if (type === 'project') {
+      const project = await found(() => identity.projects.get(p.target!));
+      target.projectId = project?.id;
+      target.projectDomainId = project?.domain_id;
+    } else {
+      target.domainId = (await found(() => identity.domains.get(p.target!)))?.id;
+    }
+    return target;
+  };
+  for (const actorType of ['user', 'group'] as const) {
+    for (const type of ['domain', 'project'] as const) {
+      const path = `/v3/OS-INHERIT/${type}s/:target/${actorType}s/:actor/roles/:role/inherited_to_projects`;
+      const actor = (p: GrantParams): Actor => ({ type: actorType, id: p.actor });
+      edge.route(['GET'], path, async (req, reply) => {
+        const p = req.params as GrantParams;
+        enforce('identity:check_grant', edge.caller(req), await lenient(type, actorType, p));
+        await resolve(type, actorType, p);
+        await identity.assignments.check(actor(p), type, p.target!, p.role!, true);
+        return IdentityEdge.noContent(reply);
+      });
+      edge.route('PUT', path, async (req, reply) => {
+        const p = req.params as GrantParams;
+        enforce('identity:create_grant', edge.caller(req), await lenient(type, actorType, p));
+        const target = await resolve(type, actorType, p);
+        if (type === 'project' && target.roleDomain && target.roleDomain !== target.projectDomainId) throw roleDomainMismatch(p.target!, p.role!);
+        await identity.assignments.grant(actor(p), type, p.target!, p.role!, undefined, true);
+        return IdentityEdge.noContent(reply);
+      });
+      edge.route('DELETE', path, async (req, reply) => {
+        const p = req.params as GrantParams;
+        enforce('identity:revoke_grant', edge.caller(req), await lenient(type, actorType, p));
+        await resolve(type, actorType, p, true);
+        await identity.assignments.revoke(actor(p), type, p.target!, p.role!, true);
+        return IdentityEdge.noContent(reply);
+      });
+    }
+    // Only a domain's inherited grants are listed (Keystone has no list on a project).
+    edge.route('GET', `/v3/OS-INHERIT/domains/:target/${actorType}s/:actor/roles/inherited_to_projects`, async (req) => {
+      const p = req.params as GrantParams;
+      enforce('identity:list_grants', edge.caller(req), await lenient('domain', actorType, p));
+      await resolve('domain', actorType, p);
+      const roles = await identity.assignments.grants({ type: actorType, id: p.actor }, 'domain', p.target!, true);
+      return edge.collection(
+        req,
+        'roles',
+        roles.map((r: Role) => roleView(edge.base(req), r)),
+      );
+    });
+  }
+
   // ------------------------------------------------------------ GET /v3/role_assignments
 
   edge.route('GET', '/v3/role_assignments', async (req) => {
@@ -114,8 +187,8 @@ export function grantRoutes(edge: IdentityEdge): void {
     if (q('user.id') && q('group.id')) throw validationError('Specify a user or group, not both');
     const effective = edge.flag(req, 'effective');
     if (effective && q('group.id')) throw validationError('Combining effective and group filter will always result in an empty list.');
-    // Inherited grants (OS-INHERIT) are not built: such a filter matches nothing.
-    if (q('scope.OS-INHERIT:inherited_to')) return edge.collection(req, 'role_assignments', []);
+    // keystone/api/role_assignments.py _inherited_filter: `projects` selects inherited grants, any other value the others.
+    const inheritedTo = q('scope.OS-INHERIT:inherited_to');
 
     let list = await identity.assignments.list({
       userId: q('user.id'),
@@ -125,6 +198,7 @@ export function grantRoutes(edge: IdentityEdge): void {
       domainId: q('scope.domain.id'),
       system: q('scope.system') !== undefined,
       effective,
+      ...(inheritedTo !== undefined ? { inherited: inheritedTo === 'projects' } : {}),
     });
     if (confined) {
       // A domain reader sees the assignments on its domain and on that domain's projects.

@@ -7,7 +7,6 @@ import type { IdentityEdge } from '../edge.js';
  * token check Keystone would make, so an anonymous caller still gets its 401.
  */
 const AUTHENTICATED = [
-  '/v3/OS-INHERIT/*',
   '/v3/OS-FEDERATION/*',
   '/v3/OS-OAUTH2/*',
   '/v3/OS-REVOKE/*',
