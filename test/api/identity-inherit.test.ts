@@ -126,6 +126,19 @@ describe('OS-INHERIT', () => {
     expect((await admin.put(`/v3/projects/${root}/users/${user}/roles/${roleId}`)).status).toBe(204);
     expect(await rolesIn(user, { project: { id: root } })).toEqual(['inherit-r']);
     expect(list(await admin.get(`/v3/role_assignments?user.id=${user}`), 'role_assignments')).toHaveLength(2);
+
+    // include_subtree: the project's assignments and those of every project below it.
+    expect((await admin.put(`/v3/projects/${leaf}/users/${user}/roles/${roleId}`)).status).toBe(204);
+    const subtree = (project: string, effective = '') =>
+      admin.get(`/v3/role_assignments?scope.project.id=${project}&include_subtree=true${effective}`).then((r) => list(r, 'role_assignments'));
+    const where = (as: Array<Record<string, any>>) =>
+      as
+        .map((a) => `${a.scope.project.id === root ? 'root' : a.scope.project.id === mid ? 'mid' : 'leaf'}${a.scope['OS-INHERIT:inherited_to'] ? '+' : ''}`)
+        .sort();
+    expect(where(await subtree(root))).toEqual(['leaf', 'root', 'root+']);
+    expect(where(await subtree(mid))).toEqual(['leaf']);
+    expect(where(await subtree(root, '&effective'))).toEqual(['leaf', 'leaf+', 'mid+', 'root']);
+    expect((await admin.delete(`/v3/projects/${leaf}/users/${user}/roles/${roleId}`)).status).toBe(204);
     expect((await admin.delete(path)).status).toBe(204);
     expect(await rolesIn(user, { project: { id: leaf } })).toBe(401);
     expect(await rolesIn(user, { project: { id: root } })).toEqual(['inherit-r']);

@@ -33,6 +33,8 @@ export interface AssignmentFilters {
   groupId?: string;
   roleId?: string;
   projectId?: string;
+  /** With `projectId`: that project and every project below it (Keystone's `include_subtree`). */
+  includeSubtree?: boolean;
   domainId?: string;
   system?: boolean;
   /** Expand group grants to their members, inherited grants to the projects below, and implied roles (Keystone's `effective`). */
@@ -144,8 +146,10 @@ export class Assignments {
    */
   async list(f: AssignmentFilters, q: Q = this.env.store.db): Promise<Assignment[]> {
     let qb = q.selectFrom('role_assignments').selectAll();
+    const projects =
+      f.projectId === undefined ? undefined : [f.projectId, ...(f.includeSubtree ? Assignments.below(await this.places(q), 'project', f.projectId) : [])];
     if (!f.effective) {
-      if (f.projectId !== undefined) qb = qb.where('target_type', '=', 'project').where('target_id', '=', f.projectId);
+      if (projects) qb = qb.where('target_type', '=', 'project').where('target_id', 'in', projects);
       if (f.domainId !== undefined) qb = qb.where('target_type', '=', 'domain').where('target_id', '=', f.domainId);
       if (f.system) qb = qb.where('target_type', '=', 'system');
       if (f.userId !== undefined) qb = qb.where('actor_type', '=', 'user').where('actor_id', '=', f.userId);
@@ -174,7 +178,7 @@ export class Assignments {
       out = await this.expandInherited(out, q);
       out = out.filter(
         (a) =>
-          (f.projectId === undefined || (a.targetType === 'project' && a.targetId === f.projectId)) &&
+          (projects === undefined || (a.targetType === 'project' && projects.includes(a.targetId))) &&
           (f.domainId === undefined || (a.targetType === 'domain' && a.targetId === f.domainId)) &&
           (!f.system || a.targetType === 'system') &&
           (f.inherited === undefined || (a.inherited !== undefined) === f.inherited),
@@ -255,7 +259,9 @@ export class Assignments {
     if (direct.length === 0) return direct;
     const impliedBy = await this.rules(q);
     const out: Assignment[] = [];
-    const key = (a: Assignment) => `${a.userId ?? ''}/${a.groupId ?? ''}/${a.targetType}/${a.targetId}/${a.roleId}/${a.priorRoleId ?? ''}`;
+    // One per source: a project's direct grant and what it inherits of the same role are two.
+    const key = (a: Assignment) =>
+      `${a.userId ?? ''}/${a.groupId ?? ''}/${a.targetType}/${a.targetId}/${a.roleId}/${a.priorRoleId ?? ''}/${a.inherited?.from ? `${a.inherited.from.type}:${a.inherited.from.id}` : ''}`;
     const seen = new Set<string>();
     const todo = [...direct];
     while (todo.length) {

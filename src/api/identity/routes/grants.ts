@@ -195,6 +195,7 @@ export function grantRoutes(edge: IdentityEdge): void {
       groupId: q('group.id'),
       roleId: q('role.id'),
       projectId: q('scope.project.id'),
+      includeSubtree: edge.flag(req, 'include_subtree'),
       domainId: q('scope.domain.id'),
       system: q('scope.system') !== undefined,
       effective,
