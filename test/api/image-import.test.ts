@@ -137,6 +137,8 @@ describe('glance-direct', () => {
     expect(done).toMatchObject({
       status: 'active',
       size: 5000,
+      // Raw data inspected on its way into the stores (Glance's set_data), not when staged.
+      virtual_size: 5000,
       stores: 'cheap,fast',
       checksum: createHash('md5').update(data).digest('hex'),
       os_hash_value: createHash('sha512').update(data).digest('hex'),

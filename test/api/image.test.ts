@@ -62,6 +62,24 @@ describe('discovery and the bootstrap image', () => {
 });
 
 describe('images', () => {
+  it("records the virtual size the data's format gives, as Glance's in-flight inspection does", async () => {
+    const qcow2 = Buffer.alloc(4096);
+    Buffer.from([0x51, 0x46, 0x49, 0xfb]).copy(qcow2, 0);
+    qcow2.writeUInt32BE(3, 4);
+    qcow2.writeBigUInt64BE(1n << 30n, 24);
+    const upload = async (body: Record<string, unknown>, data: Buffer) => {
+      const img = await create(demo, body);
+      expect((await demo.put(`/v2/images/${img.id}/file`, data)).status).toBe(204);
+      return (await demo.get(`/v2/images/${img.id}`)).body;
+    };
+    expect(await upload({ disk_format: 'qcow2' }, qcow2)).toMatchObject({ status: 'active', size: 4096, virtual_size: 1024 ** 3 });
+    expect((await upload({ disk_format: 'raw' }, qcow2)).virtual_size).toBe(4096);
+    // Not the format claimed, a container Glance does not look into, a format it has no reader for.
+    expect((await upload({ disk_format: 'vhd' }, qcow2)).virtual_size).toBeNull();
+    expect((await upload({ disk_format: 'qcow2', container_format: 'ova' }, qcow2)).virtual_size).toBeNull();
+    expect((await upload({ disk_format: 'iso' }, qcow2)).virtual_size).toBeNull();
+  });
+
   it('creates with Glance defaults and streams data in and out with checksums', async () => {
     const img = await create(demo, { name: 'blob', ramdisk_id: '00000000-1111-2222-3333-444455556666', tags: ['a'] });
     expect(img).toMatchObject({

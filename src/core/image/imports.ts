@@ -9,6 +9,7 @@
  * fails it, undoing what it did to the image (Glance leaves such a task `processing` until its
  * lock expires an hour later).
  */
+import { inspectFormat, inspected } from './formats.js';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
@@ -580,7 +581,11 @@ export class ImageImports {
       throw new TaskFailure(`Task ${flow.task.id}: Image size mismatch. Expected ${image.size} but got ${staged}`);
     }
     const store = this.stores.get(storeId);
-    const added = await store.add(flow.image, createReadStream(this.stores.staging.files.path(flow.image)), this.opts.sizeCap, staged);
+    // image.set_data, as an upload: the format inspected in flight unless a virtual size is known.
+    const inspection = image.virtual_size === null ? inspectFormat(image.disk_format, image.container_format) : null;
+    const data = inspected(createReadStream(this.stores.staging.files.path(flow.image)), inspection);
+    const added = await store.add(flow.image, data, this.opts.sizeCap, staged);
+    const virtualSize = inspection?.virtualSize();
     const ok = await this.act(flow, async (trx, current) => {
       for (const [attr, value] of [
         ['size', added.size],
@@ -593,7 +598,13 @@ export class ImageImports {
       await this.records.saveLocations(trx, current.id, [...current.locations, { url: added.url, metadata: added.metadata, status: 'active' }]);
       await trx
         .updateTable('images')
-        .set({ size: added.size, checksum: added.checksum, os_hash_algo: added.hashAlgo, os_hash_value: added.hashValue })
+        .set({
+          size: added.size,
+          checksum: added.checksum,
+          os_hash_algo: added.hashAlgo,
+          os_hash_value: added.hashValue,
+          ...(virtualSize && current.virtual_size === null ? { virtual_size: virtualSize } : {}),
+        })
         .where('id', '=', current.id)
         .execute();
       if (setActive && current.status !== 'active') await this.setStatus(trx, current.id, 'active');

@@ -9,6 +9,7 @@ import { pyRepr } from '../../util/pyrepr.js';
 import type { RequestContext } from '../context.js';
 import type { UnitOfWork } from '../work.js';
 import { DomainError } from '../errors.js';
+import { inspectFormat, inspected } from './formats.js';
 import { ImageTooLarge, SizeMismatch } from './files.js';
 import { ImageImports } from './imports.js';
 import { type LocationOutcome, LocationRules } from './locations.js';
@@ -640,17 +641,20 @@ export class ImageService {
     } catch (e) {
       throw bad((e as Error).message);
     }
-    await this.write(id, 'update', async (trx) => {
+    const row = await this.write(id, 'update', async (trx) => {
       const row = await this.getRow(trx, ctx, id);
       this.mustOwn(ctx, row);
       this.transition(row, 'saving');
       const missing = ['disk_format', 'container_format'].filter((k) => !row[k as keyof ImagesTable]);
       if (missing.length) throw bad(`${missing.length === 1 ? 'Property' : 'Properties'} ${missing.join(', ')} must be set prior to saving data.`);
       await trx.updateTable('images').set({ status: 'saving', updated_at: nowIso() }).where('id', '=', id).execute();
+      return row;
     });
+    // location.py set_data: the data's format inspected in flight, unless a virtual size is known.
+    const inspection = row.virtual_size === null ? inspectFormat(row.disk_format, row.container_format) : null;
     let added: Awaited<ReturnType<typeof store.add>>;
     try {
-      added = await store.add(id, data, this.opts.sizeCap, expectedSize ?? 0);
+      added = await store.add(id, inspected(data, inspection), this.opts.sizeCap, expectedSize ?? 0);
     } catch (e) {
       await this.write(id, 'update', (trx) =>
         trx
@@ -678,6 +682,7 @@ export class ImageService {
           checksum: added.checksum,
           os_hash_algo: added.hashAlgo,
           os_hash_value: added.hashValue,
+          ...(inspection?.virtualSize() ? { virtual_size: inspection.virtualSize() } : {}),
           updated_at: nowIso(),
         })
         .where('id', '=', id)

@@ -3,6 +3,7 @@
  * (`tasks_api_access`), tasks listed as stubs, never deleted by hand, and the legacy `import`
  * task, which creates an image from a URL.
  */
+import { inspectFormat, inspected } from './formats.js';
 import type { Logger } from 'pino';
 import { isUuidLike, uuid } from '../../util/ids.js';
 import { isDict } from '../../util/json.js';
@@ -192,7 +193,11 @@ export class TaskApi {
         }
       });
       const { body } = await openImportUrl(String(input.import_from), this.opts.importFilter);
-      const added = await this.stores.default.add(id, body, this.opts.sizeCap);
+      // The flow's _ImportToStore sets the data as an upload does: its format inspected in flight.
+      const str = (v: unknown) => (typeof v === 'string' ? v : null);
+      const inspection = inspectFormat(str(props.disk_format), str(props.container_format));
+      const added = await this.stores.default.add(id, inspected(body, inspection), this.opts.sizeCap);
+      const virtualSize = inspection?.virtualSize();
       await this.records.write(id, 'update', async (trx) => {
         await trx
           .updateTable('images')
@@ -202,6 +207,7 @@ export class TaskApi {
             checksum: added.checksum,
             os_hash_algo: added.hashAlgo,
             os_hash_value: added.hashValue,
+            ...(virtualSize ? { virtual_size: virtualSize } : {}),
             updated_at: nowIso(),
           })
           .where('id', '=', id)
