@@ -139,6 +139,12 @@ export interface Config {
    */
   defaultSubnetpools: boolean;
   /**
+   * The L3 agent's `send_arp_for_ha` (POCKETSTACK_SEND_ARP_FOR_HA, 3; 0: none): rounds of
+   * gratuitous ARPs a router sends for each IPv4 address it adds (its gateway's, interfaces',
+   * floating IPs), on the netns data plane.
+   */
+  sendArpForHa: number;
+  /**
    * Accepted and ignored (`--run-user-data` of earlier versions): user_data now always runs, as
    * root inside the instance's own namespaces, never on the host.
    */
@@ -273,6 +279,7 @@ export function loadConfig(overrides: Partial<Config> = {}, env: NodeJS.ProcessE
         ? { auth: { type: env.POCKETSTACK_HA_VRRP_AUTH_TYPE === 'AH' ? 'AH' : 'PASS', password: env.POCKETSTACK_HA_VRRP_AUTH_PASSWORD } }
         : {}),
     },
+    sendArpForHa: int(env.POCKETSTACK_SEND_ARP_FOR_HA, 3),
     runUserData: boolFromString(env.POCKETSTACK_RUN_USER_DATA),
     defaultSubnetpools: boolFromString(env.POCKETSTACK_DEFAULT_SUBNETPOOLS),
     instanceIdBase: int(env.POCKETSTACK_INSTANCE_ID_BASE, 1_000_000_000),

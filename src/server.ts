@@ -722,6 +722,7 @@ async function createDataPlane(
             ? { tunnel: { ip: config.tunnelIp, underlayNs: config.underlayNetns ?? ROOT_NS, ...(config.vxlanArpResponder ? { arpResponder: true } : {}) } }
             : {}),
           ...(config.interfaceMappings.size ? { interfaceMappings: { mappings: config.interfaceMappings, home: config.underlayNetns ?? ROOT_NS } } : {}),
+          sendArpForHa: config.sendArpForHa,
         },
         dlog,
         machines,

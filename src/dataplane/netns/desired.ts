@@ -277,7 +277,6 @@ export function buildDesired(s: Snapshot, names: Names, opts: BuildOptions): Des
 
   // ---------------------------------------------------------------- routers
   const metadata: MetadataProxySpec[] = [];
-  const announce: Array<{ networkId: string; ip: string; mac: string; owner: Owner }> = [];
   for (const r of [...s.routers].sort((a, b) => a.id.localeCompare(b.id))) {
     if (!r.adminUp || !claimNs(names.routerNs(r.id), r.id, ownerKey.router(r.id))) continue;
     // An HA router with keepalived needs its HA port on this host (ha_router.py: an HA router
@@ -307,13 +306,6 @@ export function buildDesired(s: Snapshot, names: Names, opts: BuildOptions): Des
     ns.addrs.push({ dev: 'lo', cidr: METADATA_CIDR, owner: ownerKey.router(r.id) });
     metadata.push({ ns: ns.name, via: { routerId: r.id } });
     namespaces.push(ns);
-    const gw = r.gatewayPortId ? ports.get(r.gatewayPortId) : undefined;
-    if (ns.nat && gw) {
-      if (ns.nat.gatewayIp) announce.push({ networkId: gw.networkId, ip: ns.nat.gatewayIp, mac: gw.mac, owner: ownerKey.router(r.id) });
-      for (const f of ns.nat.fips) announce.push({ networkId: gw.networkId, ip: f.floating, mac: gw.mac, owner: f.owner });
-      const forwarded = new Map((ns.nat.forwards ?? []).map((f) => [f.floating, f.owner]));
-      for (const [ip, owner] of forwarded) if (!ns.nat.fips.some((f) => f.floating === ip)) announce.push({ networkId: gw.networkId, ip, mac: gw.mac, owner });
-    }
   }
 
   // ---------------------------------------------------------------- load balancers
@@ -409,8 +401,6 @@ export function buildDesired(s: Snapshot, names: Names, opts: BuildOptions): Des
       const gw = parseIp(x.gatewayIp);
       if (c && gw && gw.version === c.version) root.addrs.push({ dev: leg, cidr: `${ipToString(gw)}/${c.prefix}`, owner });
     }
-    const neighbours = announce.filter((a) => a.networkId === net.id).map((a) => ({ dev: leg, ip: a.ip, mac: a.mac, owner: a.owner }));
-    if (neighbours.length) root.neighbours = [...(root.neighbours ?? []), ...neighbours];
   }
 
   // ---------------------------------------------------------------- security groups

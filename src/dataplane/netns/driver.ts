@@ -9,6 +9,7 @@ import type { NetworkService } from '../../core/network/service.js';
 import { type DataPlaneDriver, Reconciler } from '../driver.js';
 import { type ControlPlane, type MachineSource, storeControlPlane } from './control.js';
 import { buildDesired } from './desired.js';
+import { SEND_ARP_FOR_HA } from './garp.js';
 import { hostPart } from './hostpart.js';
 import { SwitchFilter } from './filters.js';
 import { linuxKernel, linuxOverlay } from './linux.js';
@@ -68,6 +69,11 @@ export interface NetnsOptions {
    * namespace holding the interfaces (the underlay's: the host's own, or a lab host's).
    */
   interfaceMappings?: { mappings: ReadonlyMap<string, string>; home: string };
+  /**
+   * The L3 agent's `send_arp_for_ha`: rounds of gratuitous ARPs for each IPv4 address a router
+   * adds to its legs (garp.ts; default 3, 0: none).
+   */
+  sendArpForHa?: number;
 }
 
 export interface PassStats {
@@ -417,6 +423,7 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
       log: this.log,
       ...(this.overlay ? { overlay: this.overlay } : {}),
       vlanDevices: await this.kernel.vlanDevices(),
+      garpCount: this.opts.sendArpForHa ?? SEND_ARP_FOR_HA,
     };
     const p = new Pass(deps, desired, full);
     timer.mark('store');

@@ -15,6 +15,9 @@ export const REQUIRED_TOOLS: Array<{ tool: string; pkg: string }> = [
   { tool: 'conntrack', pkg: 'conntrack' },
   { tool: 'sysctl', pkg: 'procps' },
   { tool: 'setpriv', pkg: 'util-linux' },
+  // Routers announce the addresses they add with gratuitous ARPs (garp.ts), as Neutron's L3 agent
+  // does with the same tool.
+  { tool: 'arping', pkg: 'iputils-arping' },
 ];
 
 /** Tools instances (machines) need beyond the network's. */
