@@ -590,6 +590,7 @@ export class Cloud {
         await hostAgentReports(store.db, agents, host, this.config.dataplane, {
           tunnelIp: this.config.tunnelIp,
           interfaceMappings: this.config.interfaceMappings,
+          bridgeMappings: this.config.bridgeMappings,
         }),
         start,
       );
@@ -723,6 +724,7 @@ async function createDataPlane(
             : {}),
           ...(config.interfaceMappings.size ? { interfaceMappings: { mappings: config.interfaceMappings, home: config.underlayNetns ?? ROOT_NS } } : {}),
           sendArpForHa: config.sendArpForHa,
+          ...(config.bridgeMappings.size ? { bridgeMappings: config.bridgeMappings } : {}),
         },
         dlog,
         machines,

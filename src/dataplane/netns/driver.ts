@@ -28,7 +28,7 @@ import type { TunnelConfig } from './overlay.js';
 import { Pass } from './pass.js';
 import { detectCgroups } from './machines/cgroups.js';
 import { MachineRunner } from './machines/runner.js';
-import { ensureBrNetfilter, machinePreflight, preflight } from './preflight.js';
+import { ensureBrNetfilter, machinePreflight, missingMappedBridges, preflight } from './preflight.js';
 import { parseProtocols } from './secgroups.js';
 import { SgLogWriter } from './sglogwriter.js';
 import { instanceReports, statuses } from './status.js';
@@ -74,6 +74,11 @@ export interface NetnsOptions {
    * adds to its legs (garp.ts; default 3, 0: none).
    */
   sendArpForHa?: number;
+  /**
+   * bridge_mappings (physnet → an existing bridge of the host's own namespace,
+   * `--bridge-mappings`): a flat network there is joined to that bridge (desired.ts).
+   */
+  bridgeMappings?: ReadonlyMap<string, string>;
 }
 
 export interface PassStats {
@@ -196,7 +201,8 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
     machines: MachineSource | null = null,
     agents: Agents | null = null,
   ): Promise<NetnsDataPlane> {
-    const why = (await preflight()) ?? (await ensureBrNetfilter()) ?? (machines ? machinePreflight() : null);
+    const why =
+      (await preflight()) ?? (await ensureBrNetfilter()) ?? (machines ? machinePreflight() : null) ?? (await missingMappedBridges(opts.bridgeMappings));
     if (why) throw new Error(why);
     const host = opts.host?.name ?? hostname();
     const control = storeControlPlane(
@@ -412,6 +418,7 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
       ...(tunnel ? { overlay: { host: this.hostname, tunnel } } : {}),
       ...(this.opts.vrrp && this.vrrp ? { vrrp: this.opts.vrrp } : {}),
       ...(this.opts.interfaceMappings ? { interfaceMappings: this.opts.interfaceMappings } : {}),
+      ...(this.opts.bridgeMappings ? { bridgeMappings: this.opts.bridgeMappings } : {}),
     });
     const deps = {
       kernel: this.kernel,

@@ -66,6 +66,20 @@ export async function preflight(opts: { uid?: number; which?: (t: string) => str
   return null;
 }
 
+/**
+ * The bridges of bridge_mappings must exist in the host's namespace, as the Linux bridge agent's
+ * validate_bridge_mappings requires (it exits naming the first missing one): the data plane
+ * joins networks to them and never makes or deletes them. Null when all are bridges.
+ */
+export async function missingMappedBridges(mappings: ReadonlyMap<string, string> | undefined): Promise<string | null> {
+  for (const [physnet, bridge] of mappings ?? []) {
+    const r = await run('ip', ['-j', '-d', 'link', 'show', 'dev', bridge], { allowFail: true });
+    const link = r.code === 0 ? (JSON.parse(r.stdout || '[]') as Array<{ linkinfo?: { info_kind?: string } }>)[0] : undefined;
+    if (link?.linkinfo?.info_kind !== 'bridge') return `Linux bridge ${bridge} for physical network ${physnet} does not exist`;
+  }
+  return null;
+}
+
 /** br_netfilter makes bridged packets visible to iptables (security groups); load it if needed. */
 export async function ensureBrNetfilter(): Promise<string | null> {
   if (existsSync('/proc/sys/net/bridge/bridge-nf-call-iptables')) return null;
