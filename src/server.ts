@@ -700,6 +700,9 @@ async function createDataPlane(
     case 'noop':
       return new NoopDataPlane(network, dlog, only ? config.agentHost : null);
     case 'netns':
+      if (!Number.isInteger(config.sendArpForHa) || config.sendArpForHa < 0) {
+        throw new Error(`send_arp_for_ha (POCKETSTACK_SEND_ARP_FOR_HA) must be a whole number from 0, not '${config.sendArpForHa}'.`);
+      }
       if (only) {
         checkVrrpOptions(config.haVrrp);
         // KeepalivedTrackScript's script pings the gateway with iputils' ping (ping6 for IPv6):
