@@ -78,6 +78,9 @@ const DEBIAN_PACKAGES = {
   // Neutron's HA health check script (KeepalivedTrackScript) pings the gateway's next hop with
   // iputils' ping; the lab test turns `ha_vrrp_health_check_interval` on.
   '/usr/bin/ping': 'iputils-ping',
+  // Routers announce the addresses they add (gateway, interfaces, floating IPs) with iputils'
+  // arping, as Neutron's L3 agent does; the netns data plane refuses to start without it.
+  '/usr/bin/arping': 'iputils-arping',
   // Security-group logging reads the switch namespace's NFLOG group with tcpdump.
   '/usr/bin/tcpdump': 'tcpdump',
   // The dashboard's browser tests drive Debian's Chromium with playwright-core (no browser download).

@@ -96,6 +96,13 @@ export interface Config {
    * interface lives in `underlayNetns` (or this process's namespace) until a network takes it.
    */
   interfaceMappings: Map<string, string>;
+  /**
+   * The Linux bridge agent's `bridge_mappings` (physnet → an existing bridge of this host's own
+   * namespace; `--bridge-mappings physnet1:br-phys`, POCKETSTACK_BRIDGE_MAPPINGS): a flat network
+   * on a mapped physical network is joined to that bridge, taking precedence over
+   * `interfaceMappings` as in the agent's ensure_physical_in_bridge.
+   */
+  bridgeMappings: Map<string, string>;
   /** Neutron's `agent_down_time` (s): an agent not heard from for longer is shown dead (POCKETSTACK_AGENT_DOWN_TIME). */
   agentDownTime: number;
   /** Neutron's `report_interval` (s): how often agents report their state (POCKETSTACK_REPORT_INTERVAL). */
@@ -138,6 +145,12 @@ export interface Config {
    * without them is a Neutron as installed, and what Tempest and the golden replays expect.
    */
   defaultSubnetpools: boolean;
+  /**
+   * The L3 agent's `send_arp_for_ha` (POCKETSTACK_SEND_ARP_FOR_HA, 3; 0: none): rounds of
+   * gratuitous ARPs a router sends for each IPv4 address it adds (its gateway's, interfaces',
+   * floating IPs), on the netns data plane.
+   */
+  sendArpForHa: number;
   /**
    * Accepted and ignored (`--run-user-data` of earlier versions): user_data now always runs, as
    * root inside the instance's own namespaces, never on the host.
@@ -249,6 +262,7 @@ export function loadConfig(overrides: Partial<Config> = {}, env: NodeJS.ProcessE
     underlayNetns: env.POCKETSTACK_UNDERLAY_NETNS || null,
     vxlanArpResponder: !!env.POCKETSTACK_VXLAN_ARP_RESPONDER && boolFromString(env.POCKETSTACK_VXLAN_ARP_RESPONDER),
     interfaceMappings: parseInterfaceMappings(env.POCKETSTACK_PHYSICAL_INTERFACE_MAPPINGS ?? ''),
+    bridgeMappings: parseInterfaceMappings(env.POCKETSTACK_BRIDGE_MAPPINGS ?? '', 'bridge'),
     agentDownTime: int(env.POCKETSTACK_AGENT_DOWN_TIME, AGENT_DOWN_TIME_S),
     reportInterval: int(env.POCKETSTACK_REPORT_INTERVAL, REPORT_INTERVAL_S),
     hostCapacity: {
@@ -273,6 +287,7 @@ export function loadConfig(overrides: Partial<Config> = {}, env: NodeJS.ProcessE
         ? { auth: { type: env.POCKETSTACK_HA_VRRP_AUTH_TYPE === 'AH' ? 'AH' : 'PASS', password: env.POCKETSTACK_HA_VRRP_AUTH_PASSWORD } }
         : {}),
     },
+    sendArpForHa: int(env.POCKETSTACK_SEND_ARP_FOR_HA, 3),
     runUserData: boolFromString(env.POCKETSTACK_RUN_USER_DATA),
     defaultSubnetpools: boolFromString(env.POCKETSTACK_DEFAULT_SUBNETPOOLS),
     instanceIdBase: int(env.POCKETSTACK_INSTANCE_ID_BASE, 1_000_000_000),
@@ -295,9 +310,10 @@ const IFNAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$/;
 
 /**
  * `physnet:interface[,physnet:interface…]`, as neutron's `helpers.parse_mappings` reads
- * physical_interface_mappings: each key and each value once (unique_values), blanks ignored.
+ * physical_interface_mappings (and bridge_mappings, `what` 'bridge'): each key and each value
+ * once (unique_values), blanks ignored.
  */
-export function parseInterfaceMappings(text: string): Map<string, string> {
+export function parseInterfaceMappings(text: string, what: 'interface' | 'bridge' = 'interface'): Map<string, string> {
   const out = new Map<string, string>();
   const used = new Set<string>();
   for (const item of text.split(',').map((x) => x.trim())) {
@@ -305,7 +321,7 @@ export function parseInterfaceMappings(text: string): Map<string, string> {
     const i = item.lastIndexOf(':');
     const physnet = i > 0 ? item.slice(0, i).trim() : '';
     const dev = i > 0 ? item.slice(i + 1).trim() : '';
-    if (!physnet || !dev) throw new Error(`Invalid mapping: '${item}' (physnet:interface)`);
+    if (!physnet || !dev) throw new Error(`Invalid mapping: '${item}' (physnet:${what})`);
     if (!IFNAME.test(dev)) throw new Error(`Invalid mapping: '${item}': '${dev}' is not an interface name`);
     if (out.has(physnet)) throw new Error(`Key ${physnet} in mapping: '${item}' not unique`);
     if (used.has(dev)) throw new Error(`Value ${dev} in mapping: '${item}' not unique`);

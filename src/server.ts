@@ -590,6 +590,7 @@ export class Cloud {
         await hostAgentReports(store.db, agents, host, this.config.dataplane, {
           tunnelIp: this.config.tunnelIp,
           interfaceMappings: this.config.interfaceMappings,
+          bridgeMappings: this.config.bridgeMappings,
         }),
         start,
       );
@@ -699,6 +700,9 @@ async function createDataPlane(
     case 'noop':
       return new NoopDataPlane(network, dlog, only ? config.agentHost : null);
     case 'netns':
+      if (!Number.isInteger(config.sendArpForHa) || config.sendArpForHa < 0) {
+        throw new Error(`send_arp_for_ha (POCKETSTACK_SEND_ARP_FOR_HA) must be a whole number from 0, not '${config.sendArpForHa}'.`);
+      }
       if (only) {
         checkVrrpOptions(config.haVrrp);
         // KeepalivedTrackScript's script pings the gateway with iputils' ping (ping6 for IPv6):
@@ -722,6 +726,8 @@ async function createDataPlane(
             ? { tunnel: { ip: config.tunnelIp, underlayNs: config.underlayNetns ?? ROOT_NS, ...(config.vxlanArpResponder ? { arpResponder: true } : {}) } }
             : {}),
           ...(config.interfaceMappings.size ? { interfaceMappings: { mappings: config.interfaceMappings, home: config.underlayNetns ?? ROOT_NS } } : {}),
+          sendArpForHa: config.sendArpForHa,
+          ...(config.bridgeMappings.size ? { bridgeMappings: config.bridgeMappings } : {}),
         },
         dlog,
         machines,

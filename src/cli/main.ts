@@ -64,6 +64,10 @@ agent options:
                       network on PHYSNET is its bridge with interface IF (in --underlay-netns)
                       enslaved, one L2 segment across hosts, not a routed host leg
                       (POCKETSTACK_PHYSICAL_INTERFACE_MAPPINGS; reported as interface_mappings)
+  --bridge-mappings PHYSNET:BRIDGE[,…]  the Linux bridge agent's bridge_mappings: a flat
+                      network on PHYSNET is joined to BRIDGE, an existing bridge of this
+                      host's own namespace (before any interface mapping of PHYSNET)
+                      (POCKETSTACK_BRIDGE_MAPPINGS; reported as bridge_mappings)
   Liveness: POCKETSTACK_REPORT_INTERVAL (s, Neutron's report_interval, 30) here, and
   POCKETSTACK_AGENT_DOWN_TIME (s, agent_down_time, 75) on the servers.
 
@@ -183,6 +187,7 @@ async function agent(argv: string[]): Promise<void> {
       'tunnel-ip': { type: 'string' },
       'underlay-netns': { type: 'string' },
       'physical-interface-mappings': { type: 'string' },
+      'bridge-mappings': { type: 'string' },
       'arp-responder': { type: 'boolean' },
     },
   });
@@ -198,6 +203,7 @@ async function agent(argv: string[]): Promise<void> {
   if (values['underlay-netns']) overrides.underlayNetns = values['underlay-netns'];
   if (values['arp-responder']) overrides.vxlanArpResponder = true;
   if (values['physical-interface-mappings'] !== undefined) overrides.interfaceMappings = parseInterfaceMappings(values['physical-interface-mappings']);
+  if (values['bridge-mappings'] !== undefined) overrides.bridgeMappings = parseInterfaceMappings(values['bridge-mappings'], 'bridge');
   if (values.database) overrides.databaseUrl = values.database;
   if (values.dataplane) overrides.dataplane = values.dataplane as Config['dataplane'];
   if (values['dataplane-prefix']) overrides.dataplanePrefix = values['dataplane-prefix'];

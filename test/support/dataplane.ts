@@ -1,5 +1,6 @@
 import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, expect } from 'vitest';
+import type { Config } from '../../src/config.js';
 import { teardown } from '../../src/dataplane/netns/down.js';
 import { run } from '../../src/dataplane/netns/exec.js';
 import type { NetnsDataPlane } from '../../src/dataplane/netns/driver.js';
@@ -42,7 +43,7 @@ export interface Vm {
   port: any;
 }
 
-export function netnsSuite(opts: { runUserData?: boolean; listen?: boolean } = {}): NetnsSuite {
+export function netnsSuite(opts: { runUserData?: boolean; listen?: boolean; config?: Partial<Config> } = {}): NetnsSuite {
   const skip = missing([ROOT]);
   const suite = { skip, names } as NetnsSuite;
   let unlock: (() => void) | undefined;
@@ -50,7 +51,7 @@ export function netnsSuite(opts: { runUserData?: boolean; listen?: boolean } = {
     suite.tc = await startCloud({
       dir,
       listen: opts.listen,
-      config: { dataplane: 'netns', dataplanePrefix: PREFIX, dataplaneResyncMs: 60_000, runUserData: opts.runUserData ?? false },
+      config: { dataplane: 'netns', dataplanePrefix: PREFIX, dataplaneResyncMs: 60_000, runUserData: opts.runUserData ?? false, ...opts.config },
     });
     suite.dp = suite.tc.cloud.services.dataplane as NetnsDataPlane;
     ({ admin: suite.admin, demo: suite.demo } = await serviceClients(suite.tc, 'network'));

@@ -98,6 +98,8 @@ const matches = (m: Matcher, text: string) => (typeof m === 'string' ? text.incl
 export class FakeKernel implements Kernel {
   readonly calls: Call[] = [];
   readonly conntrack: Array<{ ns: string; zone?: number; ip: string }> = [];
+  /** Gratuitous ARPs sent, each with the MAC of the device that sent it. */
+  readonly garps: Array<{ ns: string; dev: string; ip: string; mac: string; count: number }> = [];
   readonly locks = new Set<string>();
   private readonly spaces = new Map<string, FakeNs>();
   private nextIno = 4026532001;
@@ -417,6 +419,18 @@ export class FakeKernel implements Kernel {
   async conntrackForgetFloating(ns: string, ip: string): Promise<void> {
     this.record('conntrackForgetFloating', ns);
     this.conntrack.push({ ns, ip });
+  }
+
+  sendGratuitousArp(ns: string, dev: string, ip: string, count: number, onFailure: (reason: string) => void): void {
+    if (count <= 0 || ip.includes(':')) return;
+    this.record('sendGratuitousArp', ns);
+    // arping binds to the address on the device: neither there, and it cannot send.
+    const link = this.spaces.get(ns)?.links.get(dev);
+    if (!link?.addrs.some((a) => a.split('/')[0] === ip)) {
+      onFailure(link ? 'arping: bind: Cannot assign requested address' : `arping: Device ${dev} not available.`);
+      return;
+    }
+    this.garps.push({ ns, dev, ip, mac: link.mac, count });
   }
 
   execCount(): number {

@@ -486,6 +486,53 @@ describe('netns driver against a fake kernel', () => {
     expect(control.status('floatingip', FIP)).toBe('DOWN');
   });
 
+  it('a router announces each IPv4 address it adds with gratuitous ARPs from that leg (send_arp_for_ha rounds), and nothing it already holds', async () => {
+    const { kernel, control, dp } = await boot();
+    const qg = names.routerGateway(GW_PORT);
+    const qr = names.routerInterface(RI_PORT);
+    // The first pass built the router: its gateway, its floating IP, its interface, each from its leg's MAC.
+    expect(kernel.garps.map((g) => `${g.dev} ${g.ip} ${g.mac} ×${g.count}`).sort()).toEqual(
+      [`${qg} 172.24.4.13 fa:16:3e:00:01:01 ×3`, `${qg} 172.24.4.101 fa:16:3e:00:01:01 ×3`, `${qr} 10.0.2.1 fa:16:3e:00:02:01 ×3`].sort(),
+    );
+    expect(new Set(kernel.garps.map((g) => g.ns))).toEqual(new Set([ROUTER_NS]));
+    // A resync changes nothing and announces nothing.
+    kernel.garps.length = 0;
+    await dp.resync();
+    expect(kernel.garps).toEqual([]);
+    // Disassociated, then associated to the other server: the address comes back, and is announced again.
+    control.edit('floatingip', FIP, (s) => {
+      Object.assign(s.floatingIps[0], { portId: null, fixedIp: null });
+    });
+    await dp.idle();
+    expect(kernel.garps).toEqual([]);
+    control.edit('floatingip', FIP, (s) => {
+      Object.assign(s.floatingIps[0], { portId: P2, fixedIp: '10.0.2.12' });
+    });
+    await dp.idle();
+    expect(kernel.garps).toEqual([{ ns: ROUTER_NS, dev: qg, ip: '172.24.4.101', mac: 'fa:16:3e:00:01:01', count: 3 }]);
+    // Moved to another port of the same router, it keeps its address: nothing to announce (as Neutron's move_floating_ip).
+    kernel.garps.length = 0;
+    control.edit('floatingip', FIP, (s) => {
+      Object.assign(s.floatingIps[0], { portId: P1, fixedIp: '10.0.2.11' });
+    });
+    await dp.idle();
+    expect(kernel.namespace(ROUTER_NS)!.nat!.dnat).toEqual(new Map([['172.24.4.101', '10.0.2.11']]));
+    expect(kernel.garps).toEqual([]);
+  });
+
+  it('announces no address the kernel refused, and none at all with send_arp_for_ha 0', async () => {
+    const refused = await boot((k) => {
+      k.refuse('ip', /addr replace 172\.24\.4\.101\/32/, 'Error: ipv4: Address already assigned.');
+    });
+    expect(refused.kernel.links(ROUTER_NS)!.get(names.routerGateway(GW_PORT))!.addrs).toEqual(['172.24.4.13/24']);
+    // What failed is not announced (the failure is the owner's: the gateway leg's lines); the interface is.
+    expect(refused.kernel.garps.map((g) => g.ip)).not.toContain('172.24.4.101');
+    expect(refused.kernel.garps.map((g) => g.ip)).toContain('10.0.2.1');
+    const none = await boot(undefined, snapshot(), { sendArpForHa: 0 });
+    expect(none.kernel.links(ROUTER_NS)!.get(names.routerGateway(GW_PORT))!.addrs).toEqual(['172.24.4.13/24', '172.24.4.101/32']);
+    expect(none.kernel.garps).toEqual([]);
+  });
+
   it("loads a router's conntrack helpers and NDP proxies, converges, and removes them", async () => {
     const { kernel, control, dp } = await boot();
     const TEN_V6 = 'dddddddd-0000-0000-0000-0000000000b6';

@@ -161,4 +161,99 @@ describe('interfaces of mapped physical networks', () => {
       expect(d.physnets?.vlanParents).toEqual([]);
     });
   });
+
+  describe("bridge_mappings (an existing bridge of the host's)", () => {
+    const names = new Names('ps');
+    const FLAT = 'f1a70000-0000-0000-0000-000000000001';
+    const VLAN = 'f1a70000-0000-0000-0000-000000000002';
+    const net = (id: string, networkType: 'flat' | 'vlan', physicalNetwork: string): NetworkRec => ({
+      id,
+      mtu: 1500,
+      adminUp: true,
+      networkType,
+      physicalNetwork,
+      segmentationId: networkType === 'vlan' ? 100 : null,
+    });
+    const snap = (networks: NetworkRec[]): Snapshot => ({
+      networks,
+      subnets: [],
+      ports: [],
+      securityGroups: [],
+      routers: [],
+      floatingIps: [],
+      instances: null,
+    });
+    const opts = {
+      publicPhysnet: 'public',
+      protocolNames: new Map<number, string>(),
+      interfaceMappings: { mappings: new Map([['physnet1', 'eth1']]), home: '' },
+      bridgeMappings: new Map([['physnet1', 'br-phys']]),
+    };
+
+    it("joins a flat network's bridge to the mapped bridge by a veth pair, before the physical network's interface mapping", () => {
+      const d = buildDesired(snap([net(FLAT, 'flat', 'physnet1')]), names, opts);
+      const owner = `hostleg:${FLAT}`;
+      expect(d.root.links).toEqual([
+        {
+          name: names.hostLeg(FLAT),
+          kind: 'veth',
+          mtu: 1500,
+          master: 'br-phys',
+          up: true,
+          peer: { ns: names.switchNs, name: names.hostLegSwitchEnd(FLAT) },
+          creates: true,
+          owner,
+        },
+      ]);
+      expect(d.switch.links).toContainEqual({
+        name: names.hostLegSwitchEnd(FLAT),
+        kind: 'veth',
+        mtu: 1500,
+        master: names.bridge(FLAT),
+        up: true,
+        peer: { ns: '', name: names.hostLeg(FLAT) },
+        owner,
+      });
+      // No address on the leg (it is not routed), and the interface of physnet1 is not taken.
+      expect(d.root.addrs).toEqual([]);
+      expect(d.physnets?.ports).toEqual([]);
+      // The host's namespace plans the leg: made from there into the switch, onto the mapped bridge, up.
+      const p = planNamespace(
+        d.root,
+        { links: new Map(), routes: [] },
+        {
+          peer: () => 'absent',
+          desiredPeer: (ns, name) => d.switch.links.find((l) => ns === names.switchNs && l.name === name),
+          owns: (n) => names.ownsHostLink(n),
+          netnsArg: (ns) => ns,
+          vlanDevices: true,
+        },
+      );
+      expect(p.apply.map((l) => l.cmd)).toEqual([
+        `link add ${names.hostLeg(FLAT)} mtu 1500 type veth peer name ${names.hostLegSwitchEnd(FLAT)} mtu 1500 netns ${names.switchNs}`,
+        `link set ${names.hostLeg(FLAT)} master br-phys`,
+        `link set ${names.hostLeg(FLAT)} up`,
+      ]);
+    });
+
+    it('leaves a VLAN network of the physical network to its interface mapping, and a flat one without a bridge mapping too', () => {
+      const d = buildDesired(snap([net(VLAN, 'vlan', 'physnet1')]), names, opts);
+      expect(d.root.links).toEqual([]);
+      expect(d.switch.links.map((l) => l.name)).toContain('eth1.100');
+      const other = buildDesired(snap([net(FLAT, 'flat', 'physnet1')]), names, { ...opts, bridgeMappings: new Map([['physnet2', 'br-phys']]) });
+      expect(other.root.links).toEqual([]);
+      expect(other.physnets?.ports).toEqual([{ dev: 'eth1', bridge: names.bridge(FLAT), owner: `hostleg:${FLAT}` }]);
+    });
+
+    it('reads the option as neutron reads bridge_mappings', () => {
+      expect(parseInterfaceMappings('physnet1:br-phys, physnet2:br-ex', 'bridge')).toEqual(
+        new Map([
+          ['physnet1', 'br-phys'],
+          ['physnet2', 'br-ex'],
+        ]),
+      );
+      expect(() => parseInterfaceMappings('physnet1', 'bridge')).toThrow("Invalid mapping: 'physnet1' (physnet:bridge)");
+      expect(() => parseInterfaceMappings('a:br0,b:br0', 'bridge')).toThrow("Value br0 in mapping: 'b:br0' not unique");
+    });
+  });
 });

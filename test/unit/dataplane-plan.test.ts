@@ -181,12 +181,97 @@ describe('namespace plan', () => {
     expect(planNamespace(ns, state, ctx({ 'ps-sw/tapaaaa': tap, 'ps-sw/tapbbbb': tapB }, [ns, switchNs()])).apply).toEqual([]);
   });
 
+  /** A legacy router: its gateway leg with the gateway's addresses and a floating IP, an interface, the metadata address. */
+  const routerNs = (): DesiredNs => ({
+    name: 'psr-99999999-88',
+    kind: 'router',
+    objectId: 'r',
+    sysctls: [],
+    links: [
+      { name: 'lo', kind: 'loopback', up: true, owner: 'router:r' },
+      { name: 'qg-1', kind: 'veth', mtu: 1500, mac: 'fa:16:3e:00:01:02', up: true, peer: { ns: 'ps-sw', name: 'tapg' }, owner: 'port:g' },
+      { name: 'qr-1', kind: 'veth', mtu: 1450, mac: 'fa:16:3e:00:01:03', up: true, peer: { ns: 'ps-sw', name: 'tapr' }, owner: 'port:i' },
+    ],
+    addrs: [
+      { dev: 'qg-1', cidr: '172.24.4.13/24', owner: 'port:g' },
+      { dev: 'qg-1', cidr: '2001:db8::5/64', owner: 'port:g' },
+      { dev: 'qg-1', cidr: '172.24.4.101/32', owner: 'floatingip:f1' },
+      { dev: 'qr-1', cidr: '10.0.2.1/24', owner: 'port:i' },
+      { dev: 'lo', cidr: '169.254.169.254/32', owner: 'router:r' },
+    ],
+    routes: [],
+  });
+  const routerState = (addrs: Record<string, string[]>): { state: NsState; peers: Record<string, PeerView> } => {
+    const qg = link('qg-1', { ifindex: 2, linkIndex: 12, mtu: 1500, mac: 'fa:16:3e:00:01:02', addrs: addrs['qg-1'] ?? [] });
+    const qr = link('qr-1', { ifindex: 3, linkIndex: 13, mac: 'fa:16:3e:00:01:03', addrs: addrs['qr-1'] ?? [] });
+    const lo = link('lo', { ifindex: 1, kind: null, linkIndex: null, addrs: addrs.lo ?? [] });
+    return {
+      state: {
+        links: new Map([
+          ['lo', lo],
+          ['qg-1', qg],
+          ['qr-1', qr],
+        ]),
+        routes: [],
+      },
+      peers: {
+        'ps-sw/tapg': link('tapg', { ifindex: 12, linkIndex: 2, mtu: 1500, master: 'brqpub' }),
+        'ps-sw/tapr': link('tapr', { ifindex: 13, linkIndex: 3, master: 'brqnet' }),
+      },
+    };
+  };
+
+  it("announces the IPv4 addresses it adds to a router's legs, as the L3 agent's send_ip_addr_adv_notif: not IPv6, not lo, not what is there", () => {
+    const ns = routerNs();
+    // A new router: its gateway, its floating IP and its interface address.
+    const fresh = planNamespace(ns, null, ctx({}, [ns]));
+    expect(fresh.announce).toEqual([
+      { dev: 'qg-1', ip: '172.24.4.13', owner: 'port:g' },
+      { dev: 'qg-1', ip: '172.24.4.101', owner: 'floatingip:f1' },
+      { dev: 'qr-1', ip: '10.0.2.1', owner: 'port:i' },
+    ]);
+    // A floating IP associated to a router in place: only it.
+    const { state, peers } = routerState({ 'qg-1': ['172.24.4.13/24', '2001:db8::5/64'], 'qr-1': ['10.0.2.1/24'], lo: ['169.254.169.254/32'] });
+    const p = planNamespace(ns, state, ctx(peers, [ns]));
+    expect(p.apply.map((l) => l.cmd)).toEqual(['addr replace 172.24.4.101/32 dev qg-1']);
+    expect(p.announce).toEqual([{ dev: 'qg-1', ip: '172.24.4.101', owner: 'floatingip:f1' }]);
+    // Once there, nothing is announced again (a floating IP moved to another port of the same
+    // router keeps its address and MAC: Neutron's move_floating_ip sends none either).
+    state.links.get('qg-1')!.addrs.push('172.24.4.101/32');
+    expect(planNamespace(ns, state, ctx(peers, [ns]))).toEqual({ cleanup: [], apply: [], createsPeers: [], announce: [] });
+    // An instance's or a load balancer's addresses are not the L3 agent's to announce.
+    expect(planNamespace({ ...ns, kind: 'loadbalancer' }, null, ctx({}, [ns])).announce).toEqual([]);
+  });
+
+  it("announces nothing in an HA router: its addresses are keepalived's, which sends its own gratuitous ARPs", () => {
+    const ns = routerNs();
+    ns.addrs = [{ dev: 'qr-1', cidr: '169.254.192.5/18', owner: 'port:h' }];
+    ns.vrrp = {
+      routerId: 'r',
+      haIf: 'qr-1',
+      primaryVip: '169.254.0.7/24',
+      owner: 'router:r',
+      instance: {
+        state: 'BACKUP',
+        interface: 'qr-1',
+        vrid: 7,
+        haCidrs: ['169.254.192.0/18'],
+        trackInterfaces: ['qr-1'],
+        vips: [{ cidr: '172.24.4.13/24', dev: 'qg-1', track: false }],
+        routes: [],
+      },
+    };
+    const p = planNamespace(ns, null, ctx({}, [ns]));
+    expect(p.apply.map((l) => l.cmd)).toContain('addr replace 169.254.192.5/18 dev qr-1');
+    expect(p.announce).toEqual([]);
+  });
+
   it('changes nothing when the kernel already matches (idempotent)', () => {
     const { state, tap } = goodInstance();
     const lo = state.links.get('lo')!;
     lo.up = true;
     const p = planNamespace(instanceNs(), state, ctx({ 'ps-sw/tapaaaa': tap }));
-    expect(p).toEqual({ cleanup: [], apply: [], createsPeers: [] });
+    expect(p).toEqual({ cleanup: [], apply: [], createsPeers: [], announce: [] });
     const sw: NsState = {
       links: new Map([
         ['tapaaaa', tap],
@@ -268,7 +353,7 @@ describe('namespace plan', () => {
     ]);
   });
 
-  it('tells the host where router addresses live (absent, failed or outdated entries), as a gratuitous ARP would', () => {
+  it('corrects the neighbour entries a namespace is given when absent, failed or outdated, and leaves those that hold', () => {
     const root: DesiredNs = {
       ...rootNs(),
       links: [],
@@ -317,7 +402,7 @@ describe('namespace plan', () => {
     spec.routes.push({ dst: '192.168.5.0/24', via: '10.0.2.254', dev: 'eth0', owner: 'instance:x' });
     spec.neighbours = [{ dev: 'eth0', ip: '10.0.2.1', mac: 'FA:16:3E:00:00:09', owner: 'port:x' }];
     const unknownPeers = { ...ctx({}), peer: () => 'unknown' as const };
-    expect(planNamespace(spec, predictState(spec), unknownPeers)).toEqual({ cleanup: [], apply: [], createsPeers: [] });
+    expect(planNamespace(spec, predictState(spec), unknownPeers)).toEqual({ cleanup: [], apply: [], createsPeers: [], announce: [] });
     expect(planNamespace(switchNs(), predictState(switchNs()), unknownPeers).apply).toEqual([]);
     // A change on top of it costs only its own lines.
     const more = instanceNs();

@@ -38,4 +38,12 @@ describe('one data plane per prefix', () => {
       fsApi.rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it("refuses a bridge mapping whose bridge does not exist, or is not a bridge, as the agent's validate_bridge_mappings", async () => {
+    expect(await lockApi.missingMappedBridges(undefined)).toBeNull();
+    expect(await lockApi.missingMappedBridges(new Map([['physnet1', 'psnosuchbr0']]))).toBe(
+      'Linux bridge psnosuchbr0 for physical network physnet1 does not exist',
+    );
+    expect(await lockApi.missingMappedBridges(new Map([['physnet1', 'lo']]))).toBe('Linux bridge lo for physical network physnet1 does not exist');
+  });
 });

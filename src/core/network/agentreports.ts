@@ -32,6 +32,8 @@ export interface L2Configuration {
   tunnelIp?: string | null;
   /** physical_interface_mappings, reported as the agent's `interface_mappings`. */
   interfaceMappings?: ReadonlyMap<string, string>;
+  /** bridge_mappings (physnet → an existing bridge of the host's), reported as `bridge_mappings`. */
+  bridgeMappings?: ReadonlyMap<string, string>;
 }
 
 export async function hostAgentReports(q: Q, agents: Agents, host: string, dataplane: 'noop' | 'netns', l2: L2Configuration = {}): Promise<AgentReport[]> {
@@ -57,10 +59,10 @@ export async function hostAgentReports(q: Q, agents: Agents, host: string, datap
       kind: 'l2',
       availabilityZone: null,
       configurations: {
-        // Every network is a Linux bridge made here (no pre-existing bridge is used: no
-        // bridge_mappings); a flat network on a mapped physical network has its interface
-        // enslaved, else the public one reaches the host through a routed leg.
-        bridge_mappings: {},
+        // A flat network on a physical network of bridge_mappings is joined to that existing
+        // bridge; on one of interface_mappings its bridge has the interface enslaved; else the
+        // public one reaches the host through a routed leg.
+        bridge_mappings: Object.fromEntries(l2.bridgeMappings ?? []),
         devices: Number(devices?.n ?? 0),
         extensions: [],
         interface_mappings: Object.fromEntries(l2.interfaceMappings ?? []),

@@ -50,6 +50,11 @@ export interface BuildOptions {
    * a flat network on a mapped physical network takes its interface (physnets.ts), with no host leg.
    */
   interfaceMappings?: { mappings: ReadonlyMap<string, string>; home: string };
+  /**
+   * bridge_mappings (physnet → an existing bridge of the host's own namespace): a flat network on
+   * a mapped physical network is joined to it, before any interface mapping of that network.
+   */
+  bridgeMappings?: ReadonlyMap<string, string>;
 }
 
 /** neutron_lib's DEVICE_OWNER_ROUTER_HA_INTF: an HA router's port on its HA network, one per agent. */
@@ -277,7 +282,6 @@ export function buildDesired(s: Snapshot, names: Names, opts: BuildOptions): Des
 
   // ---------------------------------------------------------------- routers
   const metadata: MetadataProxySpec[] = [];
-  const announce: Array<{ networkId: string; ip: string; mac: string; owner: Owner }> = [];
   for (const r of [...s.routers].sort((a, b) => a.id.localeCompare(b.id))) {
     if (!r.adminUp || !claimNs(names.routerNs(r.id), r.id, ownerKey.router(r.id))) continue;
     // An HA router with keepalived needs its HA port on this host (ha_router.py: an HA router
@@ -307,13 +311,6 @@ export function buildDesired(s: Snapshot, names: Names, opts: BuildOptions): Des
     ns.addrs.push({ dev: 'lo', cidr: METADATA_CIDR, owner: ownerKey.router(r.id) });
     metadata.push({ ns: ns.name, via: { routerId: r.id } });
     namespaces.push(ns);
-    const gw = r.gatewayPortId ? ports.get(r.gatewayPortId) : undefined;
-    if (ns.nat && gw) {
-      if (ns.nat.gatewayIp) announce.push({ networkId: gw.networkId, ip: ns.nat.gatewayIp, mac: gw.mac, owner: ownerKey.router(r.id) });
-      for (const f of ns.nat.fips) announce.push({ networkId: gw.networkId, ip: f.floating, mac: gw.mac, owner: f.owner });
-      const forwarded = new Map((ns.nat.forwards ?? []).map((f) => [f.floating, f.owner]));
-      for (const [ip, owner] of forwarded) if (!ns.nat.fips.some((f) => f.floating === ip)) announce.push({ networkId: gw.networkId, ip, mac: gw.mac, owner });
-    }
   }
 
   // ---------------------------------------------------------------- load balancers
@@ -374,6 +371,20 @@ export function buildDesired(s: Snapshot, names: Names, opts: BuildOptions): Des
     ? { home: opts.interfaceMappings.home, mapped: [...mappings.values()], ports: [], vlanParents: [] }
     : undefined;
   for (const net of [...s.networks].sort((a, b) => a.id.localeCompare(b.id))) {
+    const mappedBridge = net.networkType === 'flat' && net.physicalNetwork ? opts.bridgeMappings?.get(net.physicalNetwork) : undefined;
+    if (mappedBridge !== undefined) {
+      // bridge_mappings before interface mappings (the Linux bridge agent's
+      // ensure_physical_in_bridge → ensure_flat_bridge with a bridge: the existing bridge is the
+      // network's). The taps live in the switch namespace and the kernel moves no bridge between
+      // namespaces, so the network's bridge is joined to the host's by a veth pair: the host leg,
+      // without addresses, enslaved to the mapped bridge instead of routed.
+      const owner = ownerKey.hostleg(net.id);
+      const leg = names.hostLeg(net.id);
+      const end = names.hostLegSwitchEnd(net.id);
+      root.links.push({ name: leg, kind: 'veth', mtu: net.mtu, master: mappedBridge, up: true, peer: { ns: sw.name, name: end }, creates: true, owner });
+      sw.links.push({ name: end, kind: 'veth', mtu: net.mtu, master: ensureBridge(net), up: true, peer: { ns: ROOT_NS, name: leg }, owner });
+      continue;
+    }
     const parent = net.networkType === 'vlan' && net.physicalNetwork ? mappings.get(net.physicalNetwork) : undefined;
     if (parent !== undefined && physnets && net.segmentationId !== null) {
       // The Linux bridge agent's ensure_vlan_bridge: the interface's VLAN device on the bridge,
@@ -409,8 +420,6 @@ export function buildDesired(s: Snapshot, names: Names, opts: BuildOptions): Des
       const gw = parseIp(x.gatewayIp);
       if (c && gw && gw.version === c.version) root.addrs.push({ dev: leg, cidr: `${ipToString(gw)}/${c.prefix}`, owner });
     }
-    const neighbours = announce.filter((a) => a.networkId === net.id).map((a) => ({ dev: leg, ip: a.ip, mac: a.mac, owner: a.owner }));
-    if (neighbours.length) root.neighbours = [...(root.neighbours ?? []), ...neighbours];
   }
 
   // ---------------------------------------------------------------- security groups

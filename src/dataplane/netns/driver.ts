@@ -9,6 +9,7 @@ import type { NetworkService } from '../../core/network/service.js';
 import { type DataPlaneDriver, Reconciler } from '../driver.js';
 import { type ControlPlane, type MachineSource, storeControlPlane } from './control.js';
 import { buildDesired } from './desired.js';
+import { SEND_ARP_FOR_HA } from './garp.js';
 import { hostPart } from './hostpart.js';
 import { SwitchFilter } from './filters.js';
 import { linuxKernel, linuxOverlay } from './linux.js';
@@ -27,7 +28,7 @@ import type { TunnelConfig } from './overlay.js';
 import { Pass } from './pass.js';
 import { detectCgroups } from './machines/cgroups.js';
 import { MachineRunner } from './machines/runner.js';
-import { ensureBrNetfilter, machinePreflight, preflight } from './preflight.js';
+import { ensureBrNetfilter, machinePreflight, missingMappedBridges, preflight } from './preflight.js';
 import { parseProtocols } from './secgroups.js';
 import { SgLogWriter } from './sglogwriter.js';
 import { instanceReports, statuses } from './status.js';
@@ -68,6 +69,16 @@ export interface NetnsOptions {
    * namespace holding the interfaces (the underlay's: the host's own, or a lab host's).
    */
   interfaceMappings?: { mappings: ReadonlyMap<string, string>; home: string };
+  /**
+   * The L3 agent's `send_arp_for_ha`: rounds of gratuitous ARPs for each IPv4 address a router
+   * adds to its legs (garp.ts; default 3, 0: none).
+   */
+  sendArpForHa?: number;
+  /**
+   * bridge_mappings (physnet → an existing bridge of the host's own namespace,
+   * `--bridge-mappings`): a flat network there is joined to that bridge (desired.ts).
+   */
+  bridgeMappings?: ReadonlyMap<string, string>;
 }
 
 export interface PassStats {
@@ -190,7 +201,8 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
     machines: MachineSource | null = null,
     agents: Agents | null = null,
   ): Promise<NetnsDataPlane> {
-    const why = (await preflight()) ?? (await ensureBrNetfilter()) ?? (machines ? machinePreflight() : null);
+    const why =
+      (await preflight()) ?? (await ensureBrNetfilter()) ?? (machines ? machinePreflight() : null) ?? (await missingMappedBridges(opts.bridgeMappings));
     if (why) throw new Error(why);
     const host = opts.host?.name ?? hostname();
     const control = storeControlPlane(
@@ -406,6 +418,7 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
       ...(tunnel ? { overlay: { host: this.hostname, tunnel } } : {}),
       ...(this.opts.vrrp && this.vrrp ? { vrrp: this.opts.vrrp } : {}),
       ...(this.opts.interfaceMappings ? { interfaceMappings: this.opts.interfaceMappings } : {}),
+      ...(this.opts.bridgeMappings ? { bridgeMappings: this.opts.bridgeMappings } : {}),
     });
     const deps = {
       kernel: this.kernel,
@@ -417,6 +430,7 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
       log: this.log,
       ...(this.overlay ? { overlay: this.overlay } : {}),
       vlanDevices: await this.kernel.vlanDevices(),
+      garpCount: this.opts.sendArpForHa ?? SEND_ARP_FOR_HA,
     };
     const p = new Pass(deps, desired, full);
     timer.mark('store');

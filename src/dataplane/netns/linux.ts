@@ -1,5 +1,6 @@
 import { watch } from 'node:fs';
 import { execStats } from './exec.js';
+import { sendGratuitousArp } from './garp.js';
 import {
   NETNS_DIR,
   assignNsid,
@@ -49,6 +50,7 @@ export const linuxKernel: Kernel = {
   iptablesRestore,
   conntrackForget,
   conntrackForgetFloating,
+  sendGratuitousArp,
   execCount: () => execStats.spawned,
   watchNamespaces(onChange: () => void): Closer | null {
     try {

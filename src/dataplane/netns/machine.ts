@@ -60,6 +60,11 @@ export interface Kernel {
   conntrackForget(ns: string, zone: number, ip: string): Promise<void>;
   /** Forget a router's connections to and from a floating IP (its association went away or moved). */
   conntrackForgetFloating(ns: string, ip: string): Promise<void>;
+  /**
+   * Announce an IPv4 address just added to `dev` in `ns` with `count` rounds of gratuitous ARPs
+   * (garp.ts), in the background; `onFailure` hears why the first round could not be sent.
+   */
+  sendGratuitousArp(ns: string, dev: string, ip: string, count: number, onFailure: (reason: string) => void): void;
   /** Processes started so far (a pass that changes nothing should start few). */
   execCount(): number;
   /** Hear of namespaces added or deleted (by anyone); null when that cannot be watched yet. */

@@ -347,8 +347,8 @@ export interface DesiredNs {
    */
   selfConfigured?: boolean;
   /**
-   * Neighbour entries to correct when the kernel holds a failed or outdated one: what a
-   * gratuitous ARP would tell the host when a floating IP moves onto a router.
+   * Neighbour entries to correct when the kernel holds a failed or outdated one: a router's
+   * instances, known before they answer ARP.
    */
   neighbours?: DesiredNeighbour[];
   /**

@@ -12,7 +12,17 @@ import { type OverlayState, planOverlay, predictOverlay } from './overlay.js';
 import { planPhysnets } from './physnets.js';
 import { type Owner, ownerKey } from './owners.js';
 import { type QosState, planQos, qosStateOf, withoutDevices } from './qos.js';
-import { type Line, type NsPlan, type PeerView, type PlanContext, hostConflicts, planNamespace, predictState, withoutOwners } from './plan.js';
+import {
+  type Announcement,
+  type Line,
+  type NsPlan,
+  type PeerView,
+  type PlanContext,
+  hostConflicts,
+  planNamespace,
+  predictState,
+  withoutOwners,
+} from './plan.js';
 import type { LinkState, NsState } from './state.js';
 import { planVlanTags, taggedVlans } from './vlantag.js';
 import { planLocalIps } from './localip.js';
@@ -30,6 +40,8 @@ export interface PassDeps {
   overlay?: OverlayKernel;
   /** The kernel makes 802.1Q VLAN devices (else VLANs are veth pairs joined by tc-BPF: vlantag.ts). */
   vlanDevices: boolean;
+  /** Rounds of gratuitous ARPs for each address a router adds (the L3 agent's `send_arp_for_ha`; 0: none). */
+  garpCount: number;
 }
 
 async function mapLimit<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
@@ -364,7 +376,10 @@ export class Pass {
     const rest = async () => {
       if (plans.has(sw)) await this.batch(sw, plans.get(sw)!.apply);
       await Promise.all([
-        mapLimit(owners, 4, (ns) => this.batch(ns, plans.get(ns)!.apply)),
+        mapLimit(owners, 4, async (ns) => {
+          const p = plans.get(ns)!;
+          this.announce(ns, p.announce, await this.batch(ns, p.apply));
+        }),
         mapLimit(
           this.desired.namespaces.filter((n) => n.kind === 'router' && plans.has(n.name)),
           4,
@@ -378,9 +393,26 @@ export class Pass {
     await Promise.all([rest(), rootPlan && !rootFirst ? this.batch(ROOT_NS, rootPlan.apply) : undefined]);
   }
 
-  private async batch(ns: string, lines: Line[]): Promise<void> {
+  private async batch(ns: string, lines: Line[]): Promise<Map<Owner, string>> {
     this.changes += lines.length;
-    for (const [o, reason] of await this.deps.kernel.ipBatch(ns, lines)) this.fail(o, reason);
+    const errors = await this.deps.kernel.ipBatch(ns, lines);
+    for (const [o, reason] of errors) this.fail(o, reason);
+    return errors;
+  }
+
+  /**
+   * The addresses a router's batch added, announced with gratuitous ARPs once they are on their
+   * device (garp.ts; in the background); not those whose lines failed. A failure is logged, as
+   * the L3 agent logs one: the address works, the neighbours learn it when they next ask.
+   */
+  private announce(ns: string, list: Announcement[], failed: Map<Owner, string>): void {
+    const { kernel, log, garpCount } = this.deps;
+    for (const a of list) {
+      if (failed.has(a.owner)) continue;
+      kernel.sendGratuitousArp(ns, a.dev, a.ip, garpCount, (reason) =>
+        log.warn({ namespace: ns, device: a.dev, address: a.ip, reason }, 'failed sending gratuitous ARP'),
+      );
+    }
   }
 
   /** A router's NAT: planned against what we last loaded (a full pass reads it back). */

@@ -25,6 +25,15 @@ export interface NsPlan {
   apply: Line[];
   /** Links this pass (re)creates from this namespace: `ns/name` of their peer end. */
   createsPeers: string[];
+  /** Addresses `apply` adds that the router announces with gratuitous ARPs once they are on their device. */
+  announce: Announcement[];
+}
+
+/** An IPv4 address a router announces on one of its legs (a gratuitous ARP). */
+export interface Announcement {
+  dev: string;
+  ip: string;
+  owner: Owner;
 }
 
 /** A peer link as known to the pass: read, known absent (namespace new or gone), or not read. */
@@ -57,7 +66,7 @@ export function paired(a: LinkState | undefined, b: PeerView): boolean {
 }
 
 export function planNamespace(desired: DesiredNs, actual: NsState | null, ctx: PlanContext): NsPlan {
-  const plan: NsPlan = { cleanup: [], apply: [], createsPeers: [] };
+  const plan: NsPlan = { cleanup: [], apply: [], createsPeers: [], announce: [] };
   const have = actual?.links ?? new Map<string, LinkState>();
   const wanted = new Map(desired.links.map((l) => [l.name, l]));
   /** Links that will be new after this pass: nothing on them survives. */
@@ -181,15 +190,24 @@ export function planNamespace(desired: DesiredNs, actual: NsState | null, ctx: P
       if (!want.has(cidr) && !keepalivedOwns(w.name, cidr)) plan.apply.push({ cmd: `addr del ${cidr} dev ${w.name}`, owner: w.owner });
     }
   }
+  // Neutron's L3 agent announces every IPv4 address it adds to a legacy router's legs — the
+  // gateway's and each interface's fixed IPs, each floating IP as it lands on the gateway device
+  // (router_info.py `_external_gateway_added`, `_internal_network_added`,
+  // `add_floating_ip`/`_add_fip_addr_to_device`, all through ip_lib.send_ip_addr_adv_notif):
+  // neighbours on the segment, another host's or the upstream's, then hold the new MAC at once
+  // (and the switches learn its port) instead of when their entry expires. IPv6 needs none (NDP
+  // and DAD do it); an HA router's addresses are keepalived's, which sends its own; the metadata
+  // address on `lo` is nobody's neighbour.
+  const announces = desired.kind === 'router' && !vrrp;
   for (const a of desired.addrs) {
     const l = fresh.has(a.dev) ? undefined : present(a.dev);
     if (l?.addrs.includes(a.cidr)) continue;
     plan.apply.push({ cmd: `addr replace ${a.cidr} dev ${a.dev}${isV6(a.cidr) ? ' nodad' : ''}`, owner: a.owner });
+    if (announces && a.dev !== 'lo' && !isV6(a.cidr)) plan.announce.push({ dev: a.dev, ip: a.cidr.split('/')[0], owner: a.owner });
   }
 
-  // Where a router address lives, told to the neighbour table before anyone asks: what a
-  // gratuitous ARP does when a floating IP appears or moves. Without it a host that asked while
-  // the address did not exist yet waits for its next ARP retry (a second).
+  // Neighbours the namespace knows before they answer ARP (a router's instances, as Neutron's
+  // DVR pre-populates), corrected when the kernel holds a failed or outdated entry.
   for (const n of desired.neighbours ?? []) {
     const have = fresh.has(n.dev) ? undefined : (actual?.neighbours ?? []).find((x) => x.dev === n.dev && x.ip === n.ip);
     const good = have && have.mac === n.mac.toLowerCase() && !have.state.includes('FAILED') && !have.state.includes('INCOMPLETE');

@@ -15,6 +15,9 @@ export const REQUIRED_TOOLS: Array<{ tool: string; pkg: string }> = [
   { tool: 'conntrack', pkg: 'conntrack' },
   { tool: 'sysctl', pkg: 'procps' },
   { tool: 'setpriv', pkg: 'util-linux' },
+  // Routers announce the addresses they add with gratuitous ARPs (garp.ts), as Neutron's L3 agent
+  // does with the same tool.
+  { tool: 'arping', pkg: 'iputils-arping' },
 ];
 
 /** Tools instances (machines) need beyond the network's. */
@@ -59,6 +62,20 @@ export async function preflight(opts: { uid?: number; which?: (t: string) => str
   if (missing.length) {
     const pkgs = [...new Set(missing.map((m) => m.pkg))];
     return `the netns data plane needs ${missing.map((m) => m.tool).join(', ')}: apt-get install ${pkgs.join(' ')}`;
+  }
+  return null;
+}
+
+/**
+ * The bridges of bridge_mappings must exist in the host's namespace, as the Linux bridge agent's
+ * validate_bridge_mappings requires (it exits naming the first missing one): the data plane
+ * joins networks to them and never makes or deletes them. Null when all are bridges.
+ */
+export async function missingMappedBridges(mappings: ReadonlyMap<string, string> | undefined): Promise<string | null> {
+  for (const [physnet, bridge] of mappings ?? []) {
+    const r = await run('ip', ['-j', '-d', 'link', 'show', 'dev', bridge], { allowFail: true });
+    const link = r.code === 0 ? (JSON.parse(r.stdout || '[]') as Array<{ linkinfo?: { info_kind?: string } }>)[0] : undefined;
+    if (link?.linkinfo?.info_kind !== 'bridge') return `Linux bridge ${bridge} for physical network ${physnet} does not exist`;
   }
   return null;
 }
