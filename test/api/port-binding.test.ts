@@ -5,7 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { AgentReport } from '../../src/core/network/agents.js';
-import { cloudForFile } from '../support/cloud.js';
+import { cloudForFile, serviceClients } from '../support/cloud.js';
+import { eventually } from '../support/dataplane.js';
 
 const { tc, admin } = await cloudForFile('network');
 const agents = tc.cloud.services.agents;
@@ -109,5 +110,30 @@ describe('binding a port on its host to a segment of its network', () => {
     const onOther = (await admin.post('/v2.0/ports', { port: { network_id: other.id, 'binding:host_id': host } })).body.port;
     expect(onPub['binding:vif_type']).toBe('bridge');
     expect(onOther['binding:vif_type']).toBe('binding_failed');
+  });
+
+  it("fails a server's build on a host that binds none of its network's segments, with Nova's PortBindingFailed", async () => {
+    const nova = (await serviceClients(tc, 'compute')).admin;
+    const imageRef = (await (await serviceClients(tc, 'image')).admin.get('/v2/images')).body.images[0].id;
+    const net = (
+      await admin.post('/v2.0/networks', {
+        network: { name: 'vlan-152', 'provider:network_type': 'vlan', 'provider:physical_network': 'physnet1', 'provider:segmentation_id': 152 },
+      })
+    ).body.network;
+    await admin.post('/v2.0/subnets', { subnet: { network_id: net.id, cidr: '10.152.0.0/24', ip_version: 4 } });
+    const res = await nova.post('/v2.1/servers', {
+      server: { name: 'unbindable', flavorRef: '1', imageRef, networks: [{ uuid: net.id }], availability_zone: `nova:${host}` },
+    });
+    expect(res.status, JSON.stringify(res.body)).toBe(202);
+    const id = res.body.server.id as string;
+    const s = await eventually(
+      async () => (await nova.get(`/v2.1/servers/${id}`)).body.server,
+      (x) => x?.status === 'ERROR' || x?.status === 'ACTIVE',
+      30_000,
+    );
+    expect(s.status).toBe('ERROR');
+    expect(s.fault.message).toMatch(
+      new RegExp(`^Build of instance ${id} aborted: Binding failed for port [0-9a-f-]{36}, please check neutron logs for more information\\.$`),
+    );
   });
 });
