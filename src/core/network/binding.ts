@@ -81,9 +81,10 @@ const bound = (segmentId: string | null): Binding => ({ vif_type: VIF_TYPE_BRIDG
 
 /**
  * Bind a port of `networkId` (with addresses on `subnetIds`) to `host`. '' unbinds. A host with
- * no Linux bridge agent at all binds as before segments were bound per host (to the network's
- * first segment): compute hosts registered without an L2 agent (the noop data plane's) keep
- * working, where Neutron would fail the binding.
+ * no enabled Linux bridge agent binds as before segments were bound per host (to the network's
+ * first segment), so compute hosts registered without an L2 agent (the noop data plane's) keep
+ * working, and an agent's liveness is not checked: Neutron fails both bindings (README, "Not
+ * implemented").
  */
 export async function bindPort(q: Q, networkId: string, host: string, subnetIds: string[] = []): Promise<Binding> {
   if (!host) return { vif_type: VIF_TYPE_UNBOUND, vif_details: {}, segmentId: null };
