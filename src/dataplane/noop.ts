@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { VIF_TYPE_BINDING_FAILED } from '../core/network/binding.js';
 import type { NetworkService } from '../core/network/service.js';
 import type { Change } from '../core/work.js';
 import { type DataPlaneDriver, Reconciler } from './driver.js';
@@ -80,7 +81,7 @@ export class NoopDataPlane implements DataPlaneDriver {
     this.allFips = false;
     if (allFips || fipIds.length) await this.floatingIps(allFips ? undefined : fipIds);
     if (!full && ids.length === 0) return;
-    let q = db.selectFrom('ports').select(['id', 'status', 'admin_state_up', 'binding_host_id']);
+    let q = db.selectFrom('ports').select(['id', 'status', 'admin_state_up', 'binding_host_id', 'binding_vif_type']);
     if (!full) q = q.where('id', 'in', ids);
     // A host's agent: its own ports, and unbound ones left ACTIVE (DOWN, whoever says it).
     const host = this.host;
@@ -88,13 +89,22 @@ export class NoopDataPlane implements DataPlaneDriver {
     const wrong = await q
       .where((eb) =>
         eb.or([
-          eb.and([eb('status', '!=', 'ACTIVE'), eb('admin_state_up', '=', 1), eb('binding_host_id', '!=', '')]),
-          eb.and([eb('status', '=', 'ACTIVE'), eb.or([eb('admin_state_up', '=', 0), eb('binding_host_id', '=', '')])]),
+          eb.and([
+            eb('status', '!=', 'ACTIVE'),
+            eb('admin_state_up', '=', 1),
+            eb('binding_host_id', '!=', ''),
+            eb('binding_vif_type', '!=', VIF_TYPE_BINDING_FAILED),
+          ]),
+          eb.and([
+            eb('status', '=', 'ACTIVE'),
+            eb.or([eb('admin_state_up', '=', 0), eb('binding_host_id', '=', ''), eb('binding_vif_type', '=', VIF_TYPE_BINDING_FAILED)]),
+          ]),
         ]),
       )
       .execute();
     for (const p of wrong) {
-      const up = p.admin_state_up === 1 && p.binding_host_id !== '';
+      // A port whose binding failed stays DOWN (ML2's _port_provisioned refuses it).
+      const up = p.admin_state_up === 1 && p.binding_host_id !== '' && p.binding_vif_type !== VIF_TYPE_BINDING_FAILED;
       await this.network.setStatus('port', p.id, up ? 'ACTIVE' : 'DOWN');
     }
   }

@@ -21,9 +21,9 @@ export async function startLabAgent(
   h: LabHost,
   databaseUrl: string,
   dataDir: string,
-  opts: { cwd?: string; env?: Record<string, string> } = {},
+  opts: { cwd?: string; env?: Record<string, string>; extraArgs?: string[] } = {},
 ): Promise<LabAgent> {
-  const child = spawn(command[0], [...command.slice(1), ...agentArgs(h, databaseUrl, dataDir), '--log-level', 'warn'], {
+  const child = spawn(command[0], [...command.slice(1), ...agentArgs(h, databaseUrl, dataDir), ...(opts.extraArgs ?? []), '--log-level', 'warn'], {
     cwd: opts.cwd,
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -24,6 +24,8 @@ export interface LabStackOptions<S extends LabServer> {
   agentCommand: string[];
   agentCwd?: string;
   agentEnv?: Record<string, string>;
+  /** Arguments a host's agent gets after the lab's own (a later option wins: a host mapped otherwise). */
+  agentExtraArgs?: (h: LabHost) => string[];
   /** Remove the lab hosts' data planes left by an earlier run before building (tests; the benchmark refuses instead). */
   clearFirst?: boolean;
 }
@@ -93,7 +95,9 @@ export async function buildLabStack<S extends LabServer>(stack: LabStack<S>, opt
   stack.hosts = (await labUp(opts.hosts)).hosts;
   stack.server = await opts.server(stack.db.url);
   for (const h of stack.hosts) {
-    stack.agents.push(await startLabAgent(opts.agentCommand, h, stack.db.url, stack.dataDir, { cwd: opts.agentCwd, env: opts.agentEnv }));
+    stack.agents.push(
+      await startLabAgent(opts.agentCommand, h, stack.db.url, stack.dataDir, { cwd: opts.agentCwd, env: opts.agentEnv, extraArgs: opts.agentExtraArgs?.(h) }),
+    );
   }
   return stack;
 }

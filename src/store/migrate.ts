@@ -35,6 +35,7 @@ import * as m0150 from './migrations/0150_build_retries.js';
 import * as m0190 from './migrations/0190_compute_growth_indexes.js';
 import * as m0191 from './migrations/0191_id_sequences.js';
 import * as m0192 from './migrations/0192_inherited_grants.js';
+import * as m0200 from './migrations/0200_port_binding_segment.js';
 
 /** Migrations are listed here in order; each file only ever gains successors, never edits. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -73,6 +74,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0190_compute_growth_indexes': m0190,
   '0191_id_sequences': m0191,
   '0192_inherited_grants': m0192,
+  '0200_port_binding_segment': m0200,
 };
 
 class StaticProvider implements MigrationProvider {

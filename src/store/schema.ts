@@ -417,6 +417,11 @@ export interface PortsTable extends StdAttrs {
   binding_vnic_type: string;
   binding_profile: string;
   binding_vif_details: string;
+  /**
+   * The segment the binding chose on binding_host_id (ML2's bottom binding level; migration
+   * 0200): null while unbound, after a failed binding, or for a port bound before it was kept.
+   */
+  binding_segment_id: string | null;
   allowed_address_pairs: string;
   extra_dhcp_opts: string;
   dns_name: string;

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { expect } from 'vitest';
 import { run } from '../../src/dataplane/netns/exec.js';
 import type { Config } from '../../src/config.js';
+import type { LabHost } from '../../src/lab/lab.js';
 import { LabStack, buildLabStack } from '../../src/lab/stack.js';
 import { type TestCloud, serviceClients, startCloud } from './cloud.js';
 import { eventually } from './dataplane.js';
@@ -20,7 +21,7 @@ export type TestLab = LabStack<TestCloud> & { server: TestCloud };
  */
 export async function startTestLab(
   n: number,
-  opts: { name: string; agentEnv?: Record<string, string>; config?: Partial<Config>; adminUrl: string },
+  opts: { name: string; agentEnv?: Record<string, string>; agentExtraArgs?: (h: LabHost) => string[]; config?: Partial<Config>; adminUrl: string },
 ): Promise<{ lab: TestLab; stop(): Promise<void> }> {
   const unlock = await lockPublicNetwork();
   const stack = new LabStack<TestCloud>(n);
@@ -39,6 +40,7 @@ export async function startTestLab(
       agentCommand: [process.execPath, '--import', 'tsx', 'src/cli/main.ts'],
       agentCwd: REPO,
       agentEnv: opts.agentEnv,
+      agentExtraArgs: opts.agentExtraArgs,
     });
   } catch (e) {
     await stop().catch(() => {});

@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { buildDesired } from '../../src/dataplane/netns/desired.js';
 import { hostPart } from '../../src/dataplane/netns/hostpart.js';
+import { desiredOverlay } from '../../src/dataplane/netns/overlay.js';
 import type { NetworkRec, PortRec, Snapshot, SubnetRec } from '../../src/dataplane/netns/model.js';
 import { Names } from '../../src/dataplane/netns/names.js';
 import { statuses } from '../../src/dataplane/netns/status.js';
@@ -244,5 +245,92 @@ describe("one host's part of the cloud", () => {
     const part = hostPart(cloud({ instances: null }), 'h2');
     expect(part.instances).toBeNull();
     expect(buildDesired(part, names, opts).instances.map((i) => i.id)).toEqual([VM2]);
+  });
+});
+
+describe('a network of two segments on the wire (ML2 binds each host to the segment it reaches)', () => {
+  const SEG_A = 'a0000000-0000-0000-0000-00000000000a';
+  const SEG_B = 'b0000000-0000-0000-0000-00000000000b';
+  const SEG_X = 'c0000000-0000-0000-0000-00000000000c';
+  const segments = [
+    { id: SEG_A, networkType: 'vlan', physicalNetwork: 'physnetA', segmentationId: 100 },
+    { id: SEG_B, networkType: 'vlan', physicalNetwork: 'physnetB', segmentationId: 200 },
+  ];
+  // The network's own columns name its first segment, as the store keeps them.
+  const multi = net(TENANT, { networkType: 'vlan', physicalNetwork: 'physnetA', segmentationId: 100, mtu: 1500, segments });
+  const FAILED = 'p0000000-0000-0000-0000-0000000000ff';
+  const snap = (): Snapshot =>
+    cloud({
+      networks: [multi],
+      ports: [
+        port(P1, { fixedIps: ip('10.0.0.11'), bindingSegment: SEG_A }),
+        port(P2, { deviceId: VM2, bindingHost: 'h2', fixedIps: ip('10.0.0.12'), bindingSegment: SEG_B }),
+        port(FAILED, { deviceId: VM1, bindingHost: 'h1', fixedIps: ip('10.0.0.13'), bindingFailed: true, bindingSegment: null }),
+      ],
+      routers: [],
+      floatingIps: [],
+      placement: { dhcp: new Map(), l3: new Map() },
+    });
+  const mapped = (physnet: string, dev: string, home: string) => ({ ...opts, interfaceMappings: { mappings: new Map([[physnet, dev]]), home } });
+  const vlanLinks = (d: ReturnType<typeof buildDesired>) => d.switch.links.filter((l) => l.kind === 'vlan').map((l) => [l.name, l.master, l.vlan]);
+
+  it("each host builds the network's bridge from the segment its ports are bound to: A's interface and tag on h1, B's on h2", () => {
+    const h1 = buildDesired(hostPart(snap(), 'h1'), names, mapped('physnetA', 'eth1', 'pslab-h1'));
+    expect(vlanLinks(h1)).toEqual([['eth1.100', names.bridge(TENANT), { parent: 'eth1', id: 100 }]]);
+    expect(h1.physnets?.vlanParents.map((p) => p.dev)).toEqual(['eth1']);
+    const h2 = buildDesired(hostPart(snap(), 'h2'), names, mapped('physnetB', 'eth2', 'pslab-h2'));
+    expect(vlanLinks(h2)).toEqual([['eth2.200', names.bridge(TENANT), { parent: 'eth2', id: 200 }]]);
+  });
+
+  it('a port whose binding failed is wired nowhere and reported on by no host', () => {
+    for (const host of ['h1', 'h2']) {
+      const part = hostPart(snap(), host);
+      expect(part.ports.map((p) => p.id)).not.toContain(FAILED);
+      const d = buildDesired(part, names, mapped('physnetA', 'eth1', 'x'));
+      expect(d.wired.has(FAILED)).toBe(false);
+      expect(statuses(part, d, new Map(), names).ports.map((p) => p.id)).not.toContain(FAILED);
+    }
+  });
+
+  it('with no port of its own bound to a segment, a host takes the first segment it reaches', () => {
+    const legacy = cloud({
+      networks: [multi],
+      ports: [port(P1, { bindingHost: 'h2', deviceId: VM2, fixedIps: ip('10.0.0.11') })],
+      routers: [],
+      floatingIps: [],
+    });
+    const part = hostPart(legacy, 'h2', undefined, (seg) => seg.physicalNetwork === 'physnetB');
+    expect(part.networks[0]).toMatchObject({ networkType: 'vlan', physicalNetwork: 'physnetB', segmentationId: 200, segmentId: SEG_B });
+    // Without a reachable one, the network's first (its columns).
+    expect(hostPart(legacy, 'h2').networks[0]).toMatchObject({ physicalNetwork: 'physnetA', segmentationId: 100 });
+  });
+
+  it("l2population's entries on a vxlan segment leave out the ports bound to the network's VLAN segment elsewhere", () => {
+    const mixed = net(TENANT, { segments: [{ id: SEG_X, networkType: 'vxlan', physicalNetwork: null, segmentationId: 7 }, segments[0]] });
+    const P3 = 'p0000000-0000-0000-0000-000000000003';
+    const s = cloud({
+      networks: [mixed],
+      ports: [
+        port(P1, { fixedIps: ip('10.0.0.11'), bindingSegment: SEG_X }),
+        port(P2, { deviceId: VM2, bindingHost: 'h2', fixedIps: ip('10.0.0.12'), bindingSegment: SEG_X }),
+        port(P3, { deviceId: VM2, bindingHost: 'h3', fixedIps: ip('10.0.0.14'), bindingSegment: SEG_A }),
+      ],
+      routers: [],
+      floatingIps: [],
+      placement: {
+        dhcp: new Map(),
+        l3: new Map(),
+        tunnels: new Map([
+          ['h1', '198.18.0.11'],
+          ['h2', '198.18.0.12'],
+          ['h3', '198.18.0.13'],
+        ]),
+      },
+    });
+    const part = hostPart(s, 'h1');
+    const d = buildDesired(part, names, opts);
+    const overlay = desiredOverlay(part, d.switch, names, 'h1', { ip: '198.18.0.11', underlayNs: 'pslab-h1' });
+    expect(overlay.devices.map((x) => x.vni)).toEqual([7]);
+    expect(overlay.fdb.map((f) => f.dst).sort()).toEqual(['198.18.0.12', '198.18.0.12']);
   });
 });

@@ -10,6 +10,7 @@ import { parseIp } from '../../util/ip.js';
 import type { RequestContext } from '../context.js';
 import { DomainError, isDomainError } from '../errors.js';
 import type { NetworkOps } from '../network/service.js';
+import { VIF_TYPE_BINDING_FAILED } from '../network/binding.js';
 import type { Work } from '../work.js';
 import { quotaLimits } from '../network/quotas.js';
 import { novaBadRequest, novaConflict, novaForbidden } from './errors.js';
@@ -231,6 +232,7 @@ export async function allocatePorts(w: Work, neutron: NetworkOps, a: AllocationI
       if (port.project_id !== a.projectId) throw fail(`Port ${r.portId} not usable for instance ${a.serverId}.`);
       if (port.device_id && port.device_id !== a.serverId) throw fail(`Port ${r.portId} is still in use.`);
       await neutron.update(a.admin, 'ports', port.id, { port: { device_id: a.serverId, device_owner: DEVICE_OWNER, 'binding:host_id': a.host } });
+      await ensureNoPortBindingFailure(q, port.id);
       out.push({ portId: port.id, preserve: true, tag: r.tag ?? null });
       continue;
     }
@@ -259,9 +261,21 @@ export async function allocatePorts(w: Work, neutron: NetworkOps, a: AllocationI
       throw fail(allocationFailure(e, net.id, r.fixedIp));
     }
     await neutron.update(a.admin, 'ports', id, { port: { 'binding:host_id': a.host } });
+    await ensureNoPortBindingFailure(q, id);
     out.push({ portId: id, preserve: false, tag: r.tag ?? null });
   }
   return out;
+}
+
+/**
+ * Nova's _ensure_no_port_binding_failure: a port Neutron could not bind on the host (no segment
+ * of its network reachable there) ends the build with PortBindingFailed's message.
+ */
+async function ensureNoPortBindingFailure(q: Q, portId: string): Promise<void> {
+  const row = await q.selectFrom('ports').select('binding_vif_type').where('id', '=', portId).executeTakeFirst();
+  if (row?.binding_vif_type === VIF_TYPE_BINDING_FAILED) {
+    throw new DomainError('conflict', 'PortBindingFailed', `Binding failed for port ${portId}, please check neutron logs for more information.`);
+  }
 }
 
 /**

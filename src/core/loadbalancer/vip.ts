@@ -8,6 +8,7 @@
 import { uuid as newUuid } from '../../util/ids.js';
 import { cidrContains, ipToString, parseCidr, parseIp } from '../../util/ip.js';
 import type { RequestContext } from '../context.js';
+import { bindPort, portSubnetIds } from '../network/binding.js';
 import type { NetworkService } from '../network/service.js';
 import type { Work } from '../work.js';
 import { lbErrors } from './errors.js';
@@ -157,14 +158,17 @@ export async function allocateVip(
   const { trx } = w;
   const sctx = serviceContext(ctx, lb.projectId);
   if (plan.kind === 'user') {
+    const port = await trx.selectFrom('ports').select('network_id').where('id', '=', plan.portId!).executeTakeFirstOrThrow();
+    const b = await bindPort(trx, port.network_id, lb.host, await portSubnetIds(trx, plan.portId!));
     await trx
       .updateTable('ports')
       .set({
         device_id: `lb-${lb.id}`,
         device_owner: lb.deviceOwner,
         binding_host_id: lb.host,
-        binding_vif_type: 'bridge',
-        binding_vif_details: JSON.stringify({ connectivity: 'l2', port_filter: true }),
+        binding_vif_type: b.vif_type,
+        binding_vif_details: JSON.stringify(b.vif_details),
+        binding_segment_id: b.segmentId,
       })
       .where('id', '=', plan.portId!)
       .execute();
@@ -203,7 +207,15 @@ export async function releaseVip(
   if (lb.vip_kind === 'user') {
     await trx
       .updateTable('ports')
-      .set({ device_id: '', device_owner: '', binding_host_id: '', binding_vif_type: 'unbound', binding_vif_details: '{}', status: 'DOWN' })
+      .set({
+        device_id: '',
+        device_owner: '',
+        binding_host_id: '',
+        binding_vif_type: 'unbound',
+        binding_vif_details: '{}',
+        binding_segment_id: null,
+        status: 'DOWN',
+      })
       .where('id', '=', lb.vip_port_id)
       .execute();
     w.changed('port', lb.vip_port_id, lb.project_id, 'update');

@@ -66,7 +66,12 @@ export async function hostAgentReports(q: Q, agents: Agents, host: string, datap
         devices: Number(devices?.n ?? 0),
         extensions: [],
         interface_mappings: Object.fromEntries(l2.interfaceMappings ?? []),
-        ...(tunnelIp ? { tunneling_ip: tunnelIp, tunnel_types: ['vxlan'], l2_population: true } : {}),
+        // Every agent here builds vxlan networks, so ML2 binds their ports here (binding.ts reads
+        // tunnel_types as LinuxbridgeMechanismDriver.get_allowed_network_types does): with a
+        // tunnel endpoint across hosts, without one (`serve`'s one machine) as this host's own
+        // bridges, which a cloud of one host needs nothing more for.
+        tunnel_types: ['vxlan'],
+        ...(tunnelIp ? { tunneling_ip: tunnelIp, l2_population: true } : {}),
       },
     },
     {

@@ -35,7 +35,7 @@ import {
   haNetworkOf,
   statesForDeadAgents,
 } from './l3ha.js';
-import { bindingOf } from './ports.js';
+import { VIF_TYPE_BINDING_FAILED, bindPort, portSubnetIds } from './binding.js';
 import { type AvailabilityZoneView, DHCP_AGENT_TYPE, L2_AGENT_TYPE, L3_AGENT_TYPE, listAvailabilityZones } from './zones.js';
 
 /** neutron_lib's DEVICE_ID_RESERVED_DHCP_PORT. */
@@ -809,25 +809,31 @@ async function bindRouterPorts(w: Work, routerId: string, activeHost?: string): 
 /** Ports bound to `host` (binding:host_id and its VIF), those bound there already left alone. */
 async function bindPorts(w: Work, portIds: string[], host: string): Promise<void> {
   if (!portIds.length) return;
-  const ports = await w.trx.selectFrom('ports').select(['id', 'project_id']).where('id', 'in', portIds).where('binding_host_id', '!=', host).execute();
-  if (!ports.length) return;
-  const b = bindingOf(host);
-  await w.trx
-    .updateTable('ports')
-    .set({
-      binding_host_id: host,
-      binding_vif_type: b.vif_type,
-      binding_vif_details: JSON.stringify(b.vif_details),
-      revision_number: sql`revision_number + 1`,
-      updated_at: isoSeconds(),
-    })
-    .where(
-      'id',
-      'in',
-      ports.map((p) => p.id),
-    )
+  const ports = await w.trx
+    .selectFrom('ports')
+    .select(['id', 'project_id', 'network_id'])
+    .where('id', 'in', portIds)
+    .where('binding_host_id', '!=', host)
     .execute();
-  for (const p of ports) w.changed('port', p.id, p.project_id, 'update');
+  if (!ports.length) return;
+  // Each port binds to the segment of its network the host's agent reaches (binding.ts).
+  for (const p of ports) {
+    const b = await bindPort(w.trx, p.network_id, host, await portSubnetIds(w.trx, p.id));
+    await w.trx
+      .updateTable('ports')
+      .set({
+        binding_host_id: host,
+        binding_vif_type: b.vif_type,
+        binding_vif_details: JSON.stringify(b.vif_details),
+        binding_segment_id: b.segmentId,
+        ...(b.vif_type === VIF_TYPE_BINDING_FAILED ? { status: 'DOWN' } : {}),
+        revision_number: sql`revision_number + 1`,
+        updated_at: isoSeconds(),
+      })
+      .where('id', '=', p.id)
+      .execute();
+    w.changed('port', p.id, p.project_id, 'update');
+  }
 }
 
 async function routerRow(q: Q, routerId: string): Promise<{ id: string; project_id: string; ha: number }> {

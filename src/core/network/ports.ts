@@ -26,6 +26,7 @@ import {
   uuidList,
   values as valuesV,
 } from './attributes.js';
+import { VIF_TYPE_BINDING_FAILED, bindPort, portSubnetIds } from './binding.js';
 import { type DnsAssignment, dnsAssignment, dnsDomain, dnsHostName, dnsNamesEnabled, lowerCase } from './dns.js';
 import { dropPortForwardings } from './fipforwardings.js';
 import { ipAlreadyAllocated, ipGenerationFailure, ipam } from './ipam.js';
@@ -479,11 +480,6 @@ async function releaseAllocations(trx: Tx, portId: string, keepKeys: Set<string>
   }
 }
 
-export function bindingOf(host: string): { vif_type: string; vif_details: Record<string, unknown> } {
-  // A bound port plugs into a Linux bridge of the network (ML2/linuxbridge's vif type).
-  return host ? { vif_type: 'bridge', vif_details: { connectivity: 'l2', port_filter: true } } : { vif_type: 'unbound', vif_details: {} };
-}
-
 /**
  * allowed_address_pairs on another project's network is the admin's or the network owner's
  * (Neutron's create_port/update_port:allowed_address_pairs): the refusal names the sub-keys used.
@@ -572,7 +568,13 @@ export function portOps(): ResourceOps<'ports', PortComputed> {
       }
 
       const host = (v['binding:host_id'] as string | undefined) ?? '';
-      const binding = bindingOf(host);
+      const allocs = await allocateIps(trx, network.id, id, mac, owner, requested);
+      const binding = await bindPort(
+        trx,
+        network.id,
+        host,
+        allocs.map((a) => a.subnet.id),
+      );
       const cols = toColumns(portDef, v);
       await insertRow(trx, portDef, id, {
         ...cols,
@@ -582,6 +584,7 @@ export function portOps(): ResourceOps<'ports', PortComputed> {
         binding_host_id: host,
         binding_vif_type: binding.vif_type,
         binding_vif_details: JSON.stringify(binding.vif_details),
+        binding_segment_id: binding.segmentId,
         binding_profile: JSON.stringify(v['binding:profile'] ?? {}),
         allowed_address_pairs: JSON.stringify(pairs ?? []),
         extra_dhcp_opts: JSON.stringify(mergeDhcpOpts([], (v.extra_dhcp_opts as DhcpOpt[] | null) ?? [])),
@@ -591,7 +594,6 @@ export function portOps(): ResourceOps<'ports', PortComputed> {
         // fixed_ips: [] explicitly asks for a port without addresses.
         ip_allocation: Array.isArray(requested) && requested.length === 0 ? 'none' : 'immediate',
       });
-      const allocs = await allocateIps(trx, network.id, id, mac, owner, requested);
       await writeAllocations(trx, id, network.id, allocs, true);
       await bindPortGroups(trx, id, groups, true);
       const qos = await createPortQos(w, ctx, { id, network_id: network.id, binding_vnic_type: v['binding:vnic_type'] as string }, v.qos_policy_id);
@@ -704,11 +706,19 @@ export function portOps(): ResourceOps<'ports', PortComputed> {
       if ('allowed_address_pairs' in v) cols.allowed_address_pairs = JSON.stringify(v.allowed_address_pairs ?? []);
       if ('extra_dhcp_opts' in v)
         cols.extra_dhcp_opts = JSON.stringify(mergeDhcpOpts(fromJson<DhcpOpt[]>(row.extra_dhcp_opts, []), v.extra_dhcp_opts as DhcpOpt[] | null));
-      if ('binding:host_id' in v) {
-        const host = (v['binding:host_id'] as string | null) ?? '';
-        const b = bindingOf(host);
-        Object.assign(cols, { binding_host_id: host, binding_vif_type: b.vif_type, binding_vif_details: JSON.stringify(b.vif_details) });
-        if (!host) cols.status = 'DOWN';
+      // ML2's update_port binds again when the host changes, and retries a failed binding on any
+      // update (Ml2Plugin._should_bind_port: vif_type unbound or binding_failed with a host).
+      const retry = row.binding_vif_type === VIF_TYPE_BINDING_FAILED && row.binding_host_id !== '';
+      if ('binding:host_id' in v || retry) {
+        const host = 'binding:host_id' in v ? ((v['binding:host_id'] as string | null) ?? '') : row.binding_host_id;
+        const b = await bindPort(trx, row.network_id, host, await portSubnetIds(trx, row.id));
+        Object.assign(cols, {
+          binding_host_id: host,
+          binding_vif_type: b.vif_type,
+          binding_vif_details: JSON.stringify(b.vif_details),
+          binding_segment_id: b.segmentId,
+        });
+        if (!host || b.vif_type === VIF_TYPE_BINDING_FAILED) cols.status = 'DOWN';
       }
       if (v.admin_state_up === false) cols.status = 'DOWN';
       // An update of only what ML2's DNS driver keeps elsewhere does not touch the port.

@@ -5,6 +5,7 @@ import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { ConsoleSession, InstanceHost } from '../../core/compute/host.js';
 import type { Agents } from '../../core/network/agents.js';
+import { segmentReachable } from '../../core/network/binding.js';
 import type { NetworkService } from '../../core/network/service.js';
 import { type DataPlaneDriver, Reconciler } from '../driver.js';
 import { type ControlPlane, type MachineSource, storeControlPlane } from './control.js';
@@ -21,7 +22,7 @@ import type { Closer, InstanceRunner, Kernel, NetnsMachine, NetworkServices, Ove
 import { runDirOf } from './machines/paths.js';
 import { MetadataProxies } from './metadata/proxies.js';
 import { PassMemory } from './memory.js';
-import { ROOT_NS, type Snapshot } from './model.js';
+import { ROOT_NS, type SegmentRec, type Snapshot } from './model.js';
 import { ownerKey } from './owners.js';
 import { Names } from './names.js';
 import type { TunnelConfig } from './overlay.js';
@@ -598,7 +599,15 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
     const snap = await this.control.snapshot();
     for (const fn of this.extenders) await fn(snap);
     const host = this.opts.host;
-    return host ? hostPart(snap, host.name, host.publicLeg ? this.opts.publicPhysnet : undefined) : snap;
+    if (!host) return snap;
+    // What this host's L2 agent reaches, as binding reads its report (agentreports.ts): vxlan, and
+    // the physical networks of its interface and bridge mappings.
+    const agent = {
+      tunnelTypes: ['vxlan'],
+      physnets: new Set([...(this.opts.interfaceMappings?.mappings.keys() ?? []), ...(this.opts.bridgeMappings?.keys() ?? [])]),
+    };
+    const reachable = (seg: SegmentRec) => segmentReachable({ id: seg.id, networkType: seg.networkType, physicalNetwork: seg.physicalNetwork }, agent);
+    return hostPart(snap, host.name, host.publicLeg ? this.opts.publicPhysnet : undefined, reachable);
   }
 
   // ---------------------------------------------------------------- InstanceHost (compute asks)

@@ -9,7 +9,7 @@
  * and kept as `remotePorts` where its addresses still matter here.
  */
 import { DHCP_OWNER, ROUTER_GATEWAY_OWNER, ROUTER_INTERFACE_OWNERS, isInstancePort } from './desired.js';
-import type { InstanceRec, NetworkRec, PortRec, Snapshot } from './model.js';
+import type { InstanceRec, NetworkRec, PortRec, SegmentRec, Snapshot } from './model.js';
 
 const isRouterPort = (p: PortRec) => p.deviceOwner === ROUTER_GATEWAY_OWNER || ROUTER_INTERFACE_OWNERS.includes(p.deviceOwner);
 
@@ -18,7 +18,7 @@ const isRouterPort = (p: PortRec) => p.deviceOwner === ROUTER_GATEWAY_OWNER || R
  * own on them — `serve`'s one machine is the cloud's gateway to its public network (DevStack's
  * br-ex, up before any router is), so that network keeps its bridge and host leg there.
  */
-export function hostPart(s: Snapshot, host: string, keepPhysnet?: string): Snapshot {
+export function hostPart(s: Snapshot, host: string, keepPhysnet?: string, reachable?: (seg: SegmentRec) => boolean): Snapshot {
   const on = (hosts: string[] | undefined) => hosts?.includes(host) ?? false;
   const routers = s.routers.filter((r) => on(s.placement?.l3.get(r.id)));
   const routerIds = new Set(routers.map((r) => r.id));
@@ -36,6 +36,8 @@ export function hostPart(s: Snapshot, host: string, keepPhysnet?: string): Snaps
     // A router's legs go where the router runs, whatever their binding says: an HA router's on
     // every host hosting it (each reports them alike; keepalived gives the master their addresses).
     if (isRouterPort(p)) return routerIds.has(p.deviceId);
+    // A port whose binding failed is wired nowhere (no segment of its network reaches its host).
+    if (p.bindingFailed) return false;
     // A DHCP port is this host's while its network is scheduled to this host's DHCP agent (a
     // network moved to another agent leaves its port reserved, still bound here until taken).
     if (p.deviceOwner === DHCP_OWNER) return p.bindingHost === host && on(s.placement?.dhcp.get(p.networkId));
@@ -55,7 +57,7 @@ export function hostPart(s: Snapshot, host: string, keepPhysnet?: string): Snaps
   const kept = (n: NetworkRec) => keepPhysnet !== undefined && n.networkType === 'flat' && n.physicalNetwork === keepPhysnet;
   return {
     ...s,
-    networks: s.networks.filter((n) => used.has(n.id) || kept(n)),
+    networks: s.networks.filter((n) => used.has(n.id) || kept(n)).map((n) => segmentOnHost(n, ports, host, reachable)),
     ports,
     remotePorts,
     routers,
@@ -65,4 +67,21 @@ export function hostPart(s: Snapshot, host: string, keepPhysnet?: string): Snaps
     instances,
     handovers,
   };
+}
+
+/**
+ * The segment a network is on this host, as the Linux bridge agent takes it from the ports bound
+ * here (get_device_details hands it each port's bound segment, and the network's bridge is made
+ * from it: ensure_flat_bridge, ensure_vlan_bridge, ensure_vxlan): the earliest of the network's
+ * segments one of this host's ports is bound to; with none named (ports bound before segments
+ * were kept, another host's router legs on an HA backup) the first this host reaches, as binding
+ * would choose (`reachable`); else the network's first. A network of one segment is as read.
+ */
+export function segmentOnHost(n: NetworkRec, local: PortRec[], host: string, reachable?: (seg: SegmentRec) => boolean): NetworkRec {
+  const segs = n.segments ?? [];
+  if (segs.length < 2) return n;
+  const bound = new Set(local.filter((p) => p.networkId === n.id && p.bindingHost === host && p.bindingSegment).map((p) => p.bindingSegment));
+  const seg = segs.find((x) => bound.has(x.id)) ?? (reachable ? segs.find(reachable) : undefined);
+  if (!seg) return n;
+  return { ...n, networkType: seg.networkType, physicalNetwork: seg.physicalNetwork, segmentationId: seg.segmentationId, segmentId: seg.id };
 }

@@ -11,13 +11,29 @@ import type { Handover } from '../../core/compute/host.js';
 
 // ------------------------------------------------------------------ the store, as read
 
+/** One of a network's segments (network_segments), as ports bind to it. */
+export interface SegmentRec {
+  id: string;
+  networkType: string;
+  physicalNetwork: string | null;
+  segmentationId: number | null;
+}
+
 export interface NetworkRec {
   id: string;
   mtu: number;
   adminUp: boolean;
+  /**
+   * The segment the network is on this host: its first as read (the network's own columns), and
+   * in a host's part the one its ports there are bound to (hostpart.ts segmentOnHost).
+   */
   networkType: string;
   physicalNetwork: string | null;
   segmentationId: number | null;
+  /** All its segments in order (absent or empty: the columns above are its one segment). */
+  segments?: SegmentRec[];
+  /** In a host's part of a network of several segments: the one chosen there. */
+  segmentId?: string;
   /** Its QoS policy (applies to its ports that have none of their own). */
   qosPolicyId?: string | null;
 }
@@ -57,6 +73,10 @@ export interface PortRec {
   deviceId: string;
   deviceOwner: string;
   bindingHost: string;
+  /** The segment its binding chose (binding_segment_id; null or absent: unknown, the first). */
+  bindingSegment?: string | null;
+  /** binding:vif_type binding_failed: no segment of its network reachable on its host. */
+  bindingFailed?: boolean;
   portSecurity: boolean;
   fixedIps: Array<{ subnetId: string; ipAddress: string }>;
   allowedAddressPairs: AddressPair[];

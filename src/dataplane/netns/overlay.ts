@@ -88,7 +88,10 @@ export function desiredOverlay(s: Snapshot, desiredSwitch: DesiredNs, names: Nam
     const seen = new Set<string>();
     const ips = new Set<string>();
     for (const p of s.remotePorts ?? []) {
-      if (p.networkId !== net.id || !p.bindingHost || p.bindingHost === host) continue;
+      if (p.networkId !== net.id || !p.bindingHost || p.bindingHost === host || p.bindingFailed) continue;
+      // l2population's entries are per segment: a port bound on its host to another segment of
+      // the network (a VLAN one there) is not behind this VNI (l2pop's _get_agent_fdb).
+      if (net.segmentId && p.bindingSegment && p.bindingSegment !== net.segmentId) continue;
       const dst = tunnels.get(p.bindingHost);
       const mac = parseMac(p.mac) ? p.mac.toLowerCase() : null;
       if (!dst || dst === tunnel.ip || !mac) continue;

@@ -1,8 +1,9 @@
+import { VIF_TYPE_BINDING_FAILED } from '../../core/network/binding.js';
 import { L2_AGENT_TYPE } from '../../core/network/zones.js';
 import { fromJson } from '../../store/db.js';
 import type { Store } from '../../store/db.js';
 import type { Q } from '../../store/db.js';
-import type { AddressPair, HostRoute, LocalIpRec, PortForwardingRec, QosRuleRec, RuleRec, SgLogRec, Snapshot, TrunkRec } from './model.js';
+import type { AddressPair, HostRoute, SegmentRec, LocalIpRec, PortForwardingRec, QosRuleRec, RuleRec, SgLogRec, Snapshot, TrunkRec } from './model.js';
 
 /**
  * One consistent read of everything the data plane renders (a read transaction, so a pass never
@@ -40,6 +41,8 @@ export async function loadSnapshot(store: Store): Promise<Snapshot> {
           'device_id',
           'device_owner',
           'binding_host_id',
+          'binding_vif_type',
+          'binding_segment_id',
           'port_security_enabled',
           'allowed_address_pairs',
           'extra_dhcp_opts',
@@ -115,6 +118,21 @@ export async function loadSnapshot(store: Store): Promise<Snapshot> {
       const v6 = r.ethertype === 'IPv6';
       for (const address of addressesOf.get(r.remote_address_group_id) ?? []) if (address.includes(':') === v6) list.push(rec(address));
     }
+    // Each network's segments in order: a port is bound to one of them (binding.ts), and its host
+    // builds the network's bridge from that one.
+    const segmentsOf = new Map<string, SegmentRec[]>();
+    const segRows = await q
+      .selectFrom('network_segments')
+      .select(['id', 'network_id', 'network_type', 'physical_network', 'segmentation_id'])
+      .orderBy('network_id')
+      .orderBy('segment_index')
+      .execute();
+    for (const r of segRows) {
+      const rec: SegmentRec = { id: r.id, networkType: r.network_type, physicalNetwork: r.physical_network, segmentationId: r.segmentation_id };
+      const list = segmentsOf.get(r.network_id);
+      if (list) list.push(rec);
+      else segmentsOf.set(r.network_id, [rec]);
+    }
     return {
       networks: networks.map((n) => ({
         qosPolicyId: extras.networkQos.get(n.id) ?? null,
@@ -124,6 +142,7 @@ export async function loadSnapshot(store: Store): Promise<Snapshot> {
         networkType: n.network_type,
         physicalNetwork: n.physical_network,
         segmentationId: n.segmentation_id,
+        segments: segmentsOf.get(n.id) ?? [],
       })),
       subnets: subnets.map((x) => ({
         id: x.id,
@@ -148,6 +167,8 @@ export async function loadSnapshot(store: Store): Promise<Snapshot> {
         deviceId: p.device_id,
         deviceOwner: p.device_owner,
         bindingHost: p.binding_host_id,
+        bindingSegment: p.binding_segment_id,
+        bindingFailed: p.binding_vif_type === VIF_TYPE_BINDING_FAILED,
         portSecurity: p.port_security_enabled === 1,
         fixedIps: fixed.get(p.id) ?? [],
         allowedAddressPairs: fromJson<Array<{ ip_address: string; mac_address?: string }>>(p.allowed_address_pairs, []).map(

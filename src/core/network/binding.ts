@@ -1,0 +1,124 @@
+/**
+ * Port binding as ML2 with the Linux bridge mechanism driver does it (issue 11 item 7, issue
+ * 18): a port bound to a host is bound to the first of its network's segments that host's L2
+ * agent reaches (neutron/plugins/ml2/managers.py MechanismManager.bind_port →
+ * mech_agent.py AgentMechanismDriverBase.bind_port → try_to_bind_segment_for_agent →
+ * check_segment_for_agent): a tunnel segment if the agent reports its type in `tunnel_types`, a
+ * flat or VLAN segment if its physical network is in the agent's `interface_mappings` or
+ * `bridge_mappings` (LinuxbridgeMechanismDriver.get_mappings). A port no segment fits is
+ * `binding_failed` with empty details, and stays DOWN (ml2/plugin.py _port_provisioned refuses
+ * it); Nova's build then fails with PortBindingFailed. The chosen segment is kept with the port
+ * (ML2's bottom binding level) and the host's agent builds the network's bridge from it.
+ *
+ * One PocketStack convenience is kept: a flat segment of the public physical network is reached
+ * on a host without a mapping for it through the routed host leg (DevStack's br-ex, which its
+ * Linux bridge agent has in bridge_mappings), so `serve` on one machine binds router gateways
+ * as it always has.
+ */
+import { fromJson } from '../../store/db.js';
+import type { Q } from '../../store/db.js';
+import { L2_AGENT_TYPE } from './zones.js';
+
+/** portbindings.VIF_TYPE_BINDING_FAILED / VIF_TYPE_UNBOUND / VIF_TYPE_BRIDGE. */
+export const VIF_TYPE_BINDING_FAILED = 'binding_failed';
+const VIF_TYPE_UNBOUND = 'unbound';
+const VIF_TYPE_BRIDGE = 'bridge';
+
+/** The physical network every host reaches, by its interface or else its routed host leg. */
+export const HOST_LEG_PHYSNET = 'public';
+
+/** One segment as the binding sees it (network_segments, or the network's own columns). */
+export interface BindableSegment {
+  /** null: a network kept only in its own columns (before segments were kept). */
+  id: string | null;
+  networkType: string;
+  physicalNetwork: string | null;
+}
+
+/** What a host's L2 agent reports that binding reads (its `configurations`). */
+export interface L2AgentView {
+  tunnelTypes: string[];
+  /** interface_mappings and bridge_mappings' physical networks. */
+  physnets: Set<string>;
+}
+
+export interface Binding {
+  vif_type: string;
+  vif_details: Record<string, unknown>;
+  segmentId: string | null;
+}
+
+/** LinuxbridgeMechanismDriver.get_allowed_network_types + check_segment_for_agent, pure. */
+export function segmentReachable(seg: BindableSegment, agent: L2AgentView): boolean {
+  const type = seg.networkType;
+  if (type === 'local') return true;
+  if (type === 'flat' || type === 'vlan') {
+    const physnet = seg.physicalNetwork ?? '';
+    if (agent.physnets.has(physnet)) return true;
+    return type === 'flat' && physnet === HOST_LEG_PHYSNET;
+  }
+  return agent.tunnelTypes.includes(type);
+}
+
+/**
+ * The segment a port binds to on a host whose agent is `agent`: the first of `segments` (in the
+ * network's order) it reaches, among those of the port's subnets when they name segments
+ * (AgentMechanismDriverBase.bind_port's allowed_binding_segments); undefined: none.
+ */
+export function chooseSegment(segments: BindableSegment[], agent: L2AgentView, subnetSegments: Array<string | null> = []): BindableSegment | undefined {
+  const allowed = subnetSegments.length === 0 ? segments : segments.filter((s) => subnetSegments.some((id) => id === null || id === s.id));
+  return allowed.find((s) => segmentReachable(s, agent));
+}
+
+function agentView(configurations: string): L2AgentView {
+  const c = fromJson<Record<string, unknown>>(configurations, {});
+  const keys = (v: unknown) => (v && typeof v === 'object' && !Array.isArray(v) ? Object.keys(v) : []);
+  const tunnels = Array.isArray(c.tunnel_types) ? c.tunnel_types.filter((t): t is string => typeof t === 'string') : [];
+  return { tunnelTypes: tunnels, physnets: new Set([...keys(c.interface_mappings), ...keys(c.bridge_mappings)]) };
+}
+
+const bound = (segmentId: string | null): Binding => ({ vif_type: VIF_TYPE_BRIDGE, vif_details: { connectivity: 'l2', port_filter: true }, segmentId });
+
+/**
+ * Bind a port of `networkId` (with addresses on `subnetIds`) to `host`. '' unbinds. A host with
+ * no enabled Linux bridge agent binds as before segments were bound per host (to the network's
+ * first segment), so compute hosts registered without an L2 agent (the noop data plane's) keep
+ * working, and an agent's liveness is not checked: Neutron fails both bindings (README, "Not
+ * implemented").
+ */
+export async function bindPort(q: Q, networkId: string, host: string, subnetIds: string[] = []): Promise<Binding> {
+  if (!host) return { vif_type: VIF_TYPE_UNBOUND, vif_details: {}, segmentId: null };
+  const rows = await q
+    .selectFrom('network_segments')
+    .select(['id', 'network_type', 'physical_network'])
+    .where('network_id', '=', networkId)
+    .orderBy('segment_index')
+    .execute();
+  let segments: BindableSegment[] = rows.map((r) => ({ id: r.id, networkType: r.network_type, physicalNetwork: r.physical_network }));
+  if (!segments.length) {
+    const n = await q.selectFrom('networks').select(['network_type', 'physical_network']).where('id', '=', networkId).executeTakeFirst();
+    segments = n ? [{ id: null, networkType: n.network_type, physicalNetwork: n.physical_network }] : [];
+  }
+  const agents = await q
+    .selectFrom('agents')
+    .select(['configurations'])
+    .where('host', '=', host)
+    .where('agent_type', '=', L2_AGENT_TYPE)
+    .where('admin_state_up', '=', 1)
+    .execute();
+  if (!agents.length) return bound(segments[0]?.id ?? null);
+  const subnetSegments = subnetIds.length
+    ? (await q.selectFrom('subnets').select('segment_id').where('id', 'in', subnetIds).execute()).map((s) => s.segment_id)
+    : [];
+  for (const a of agents) {
+    const seg = chooseSegment(segments, agentView(a.configurations), subnetSegments);
+    if (seg) return bound(seg.id);
+  }
+  return { vif_type: VIF_TYPE_BINDING_FAILED, vif_details: {}, segmentId: null };
+}
+
+/** The subnets a port has addresses on (what its binding filters segments by). */
+export async function portSubnetIds(q: Q, portId: string): Promise<string[]> {
+  const rows = await q.selectFrom('ip_allocations').select('subnet_id').where('port_id', '=', portId).execute();
+  return [...new Set(rows.map((r) => r.subnet_id))];
+}
