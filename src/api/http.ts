@@ -164,9 +164,6 @@ export function createApp(opts: AppOptions): FastifyInstance {
     done(null, undefined);
   });
 
-  app.addHook('onRequest', async (req, reply) => {
-    reply.header('x-openstack-request-id', req.id);
-  });
   // Typed as returning a string, but Fastify sends a serializer's Buffer as it is (reply.js onSendEnd).
   app.setReplySerializer(answerBody as (payload: unknown) => string);
 
@@ -192,7 +189,10 @@ export function createApp(opts: AppOptions): FastifyInstance {
     const unknown = [...publicRoutes].filter((r) => !registered.has(r));
     if (unknown.length) throw new Error(`${opts.name}: public routes that no route serves: ${unknown.join(', ')}`);
   });
-  app.addHook('onRequest', async (req) => {
+  // One hook for what every request needs first (each hook is a step of Fastify's per-request chain):
+  // its request id on the answer, then authentication.
+  app.addHook('onRequest', async (req, reply) => {
+    reply.header('x-openstack-request-id', req.id);
     const url = req.routeOptions.url;
     if (url === undefined) {
       if (opts.auth.unmatched === 'public') return;
@@ -202,10 +202,14 @@ export function createApp(opts: AppOptions): FastifyInstance {
     await opts.auth.authenticate(req);
   });
 
-  app.addHook('onResponse', async (req, reply) => {
-    // One line per request; never headers or bodies (they carry tokens and passwords).
-    req.log.info({ method: req.method, url: redactUrl(req.url), status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request');
-  });
+  // One line per request at level info; never headers or bodies (they carry tokens and passwords).
+  // The level is the logger's for good (nothing here changes it): below info (`--log-level
+  // warn`) the hook is not installed, and a request does not pay for it.
+  if (opts.logger.isLevelEnabled('info')) {
+    app.addHook('onResponse', async (req, reply) => {
+      req.log.info({ method: req.method, url: redactUrl(req.url), status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request');
+    });
+  }
 
   app.setErrorHandler((error, req, reply) => {
     const err = toDomainError(error);
