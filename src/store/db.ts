@@ -529,11 +529,6 @@ export class PreparedQuery<A extends string, R> {
     return new PreparedQuery<A, R>(compiled, slots);
   }
 
-  /** The SQL text (the same for every run). */
-  get sql(): string {
-    return this.compiled.sql;
-  }
-
   async execute(q: Q, args: Readonly<Record<A, string>>): Promise<R[]> {
     const parameters = this.slots.map((s) => ('arg' in s ? args[s.arg as A] : s.value));
     return (await q.executeQuery<R>({ ...this.compiled, parameters })).rows;

@@ -281,7 +281,10 @@ export const portDef: ResourceDef<'ports', PortComputed> = {
   inline: {
     fixed_ips: {
       rows: (eb) =>
-        eb.selectFrom('ip_allocations').select(['ip_allocations.subnet_id', 'ip_allocations.ip_address', 'ip_allocations.position']).whereRef('ip_allocations.port_id', '=', 'ports.id'),
+        eb
+          .selectFrom('ip_allocations')
+          .select(['ip_allocations.subnet_id', 'ip_allocations.ip_address', 'ip_allocations.position'])
+          .whereRef('ip_allocations.port_id', '=', 'ports.id'),
       // Ordered here, as load orders them: an ORDER BY inside the aggregate costs SQLite a sorter
       // for every port shown, most of which have one address.
       columns: ['subnet_id', 'ip_address', 'position'],

@@ -643,7 +643,9 @@ function showQuery<T extends ResourceTable, C extends object>(q: Q, dialect: Dia
       return engineDb(q)
         .selectFrom(table)
         .selectAll(table)
-        .select((eb) => inline.map(([k, attr]) => jsonRowsOf(dialect, attr.rows(eb as unknown as ExpressionBuilder<DB, ResourceTable>), attr.columns, attr.orderBy).as(k)))
+        .select((eb) =>
+          inline.map(([k, attr]) => jsonRowsOf(dialect, attr.rows(eb as unknown as ExpressionBuilder<DB, ResourceTable>), attr.columns, attr.orderBy).as(k)),
+        )
         .where(`${table}.id`, '=', a.id)
         .where((eb) => visibleWhere(def, ctx, eb) ?? TRUE);
     });
