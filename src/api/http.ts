@@ -2,7 +2,7 @@ import { type IncomingHttpHeaders, type IncomingMessage, ServerResponse } from '
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import type { Logger } from 'pino';
+import type { Bindings, ChildLoggerOptions, Logger } from 'pino';
 import type { RequestContext } from '../core/context.js';
 import { DomainError, isDomainError } from '../core/errors.js';
 import { Operation } from '../core/work.js';
@@ -93,6 +93,58 @@ function answerBody(payload: unknown): string | Buffer {
   return text.length >= BYTES_FROM ? Buffer.from(text) : text;
 }
 
+/**
+ * A request's logger, made when the request first logs. Fastify gives every request a child of
+ * the app's logger bound to its request id; pino's `child` was about 2 % of the server's CPU on
+ * GET port (issue 17's profile), and below level info (`--log-level warn`) most requests log
+ * nothing. What does log gets the same child, with the same bindings, as before.
+ */
+class RequestLogger implements FastifyBaseLogger {
+  #child: FastifyBaseLogger | undefined;
+  constructor(
+    private readonly parent: FastifyBaseLogger,
+    private readonly bindings: Bindings,
+    private readonly options: ChildLoggerOptions,
+  ) {}
+  private get made(): FastifyBaseLogger {
+    this.#child ??= this.parent.child(this.bindings, this.options);
+    return this.#child;
+  }
+  get level(): string {
+    return this.#child?.level ?? this.options.level ?? this.parent.level;
+  }
+  set level(level: string) {
+    this.made.level = level;
+  }
+  private log(level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent', args: unknown[]): void {
+    (this.made[level] as (...a: unknown[]) => void)(...args);
+  }
+  fatal(...args: unknown[]): void {
+    this.log('fatal', args);
+  }
+  error(...args: unknown[]): void {
+    this.log('error', args);
+  }
+  warn(...args: unknown[]): void {
+    this.log('warn', args);
+  }
+  info(...args: unknown[]): void {
+    this.log('info', args);
+  }
+  debug(...args: unknown[]): void {
+    this.log('debug', args);
+  }
+  trace(...args: unknown[]): void {
+    this.log('trace', args);
+  }
+  silent(...args: unknown[]): void {
+    this.log('silent', args);
+  }
+  child(bindings: Bindings, options?: ChildLoggerOptions): FastifyBaseLogger {
+    return this.made.child(bindings, options);
+  }
+}
+
 /** webob's HTTPBadRequest explanation, what every service here answers for a request it cannot read. */
 export const MALFORMED_REQUEST = 'The server could not comply with the request since it is either malformed or otherwise incorrect.';
 const malformedRequest = () => new DomainError('bad_request', 'HTTPBadRequest', MALFORMED_REQUEST);
@@ -114,6 +166,7 @@ export function createApp(opts: AppOptions): FastifyInstance {
     loggerInstance: opts.logger.child({ service: opts.name }) as FastifyBaseLogger,
     bodyLimit: opts.bodyLimit ?? MAX_BODY,
     genReqId: () => newRequestId(),
+    childLoggerFactory: (logger, bindings, options) => new RequestLogger(logger, bindings, options),
     logController: new LogController({ requestIdLogLabel: 'request_id', disableRequestLogging: true }),
     // No bound on a path segment below the server's own on the request line: the Python SDK
     // sends names of any length where ids go and expects the service's 404 (then searches by name).
