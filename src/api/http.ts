@@ -2,7 +2,7 @@ import { type IncomingHttpHeaders, type IncomingMessage, ServerResponse } from '
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import type { Logger } from 'pino';
+import type { Bindings, ChildLoggerOptions, Logger } from 'pino';
 import type { RequestContext } from '../core/context.js';
 import { DomainError, isDomainError } from '../core/errors.js';
 import { Operation } from '../core/work.js';
@@ -93,6 +93,58 @@ function answerBody(payload: unknown): string | Buffer {
   return text.length >= BYTES_FROM ? Buffer.from(text) : text;
 }
 
+/**
+ * A request's logger, made when the request first logs. Fastify gives every request a child of
+ * the app's logger bound to its request id; pino's `child` was about 2 % of the server's CPU on
+ * GET port (issue 17's profile), and below level info (`--log-level warn`) most requests log
+ * nothing. What does log gets the same child, with the same bindings, as before.
+ */
+class RequestLogger implements FastifyBaseLogger {
+  #child: FastifyBaseLogger | undefined;
+  constructor(
+    private readonly parent: FastifyBaseLogger,
+    private readonly bindings: Bindings,
+    private readonly options: ChildLoggerOptions,
+  ) {}
+  private get made(): FastifyBaseLogger {
+    this.#child ??= this.parent.child(this.bindings, this.options);
+    return this.#child;
+  }
+  get level(): string {
+    return this.#child?.level ?? this.options.level ?? this.parent.level;
+  }
+  set level(level: string) {
+    this.made.level = level;
+  }
+  private log(level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent', args: unknown[]): void {
+    (this.made[level] as (...a: unknown[]) => void)(...args);
+  }
+  fatal(...args: unknown[]): void {
+    this.log('fatal', args);
+  }
+  error(...args: unknown[]): void {
+    this.log('error', args);
+  }
+  warn(...args: unknown[]): void {
+    this.log('warn', args);
+  }
+  info(...args: unknown[]): void {
+    this.log('info', args);
+  }
+  debug(...args: unknown[]): void {
+    this.log('debug', args);
+  }
+  trace(...args: unknown[]): void {
+    this.log('trace', args);
+  }
+  silent(...args: unknown[]): void {
+    this.log('silent', args);
+  }
+  child(bindings: Bindings, options?: ChildLoggerOptions): FastifyBaseLogger {
+    return this.made.child(bindings, options);
+  }
+}
+
 /** webob's HTTPBadRequest explanation, what every service here answers for a request it cannot read. */
 export const MALFORMED_REQUEST = 'The server could not comply with the request since it is either malformed or otherwise incorrect.';
 const malformedRequest = () => new DomainError('bad_request', 'HTTPBadRequest', MALFORMED_REQUEST);
@@ -114,6 +166,7 @@ export function createApp(opts: AppOptions): FastifyInstance {
     loggerInstance: opts.logger.child({ service: opts.name }) as FastifyBaseLogger,
     bodyLimit: opts.bodyLimit ?? MAX_BODY,
     genReqId: () => newRequestId(),
+    childLoggerFactory: (logger, bindings, options) => new RequestLogger(logger, bindings, options),
     logController: new LogController({ requestIdLogLabel: 'request_id', disableRequestLogging: true }),
     // No bound on a path segment below the server's own on the request line: the Python SDK
     // sends names of any length where ids go and expects the service's 404 (then searches by name).
@@ -164,9 +217,6 @@ export function createApp(opts: AppOptions): FastifyInstance {
     done(null, undefined);
   });
 
-  app.addHook('onRequest', async (req, reply) => {
-    reply.header('x-openstack-request-id', req.id);
-  });
   // Typed as returning a string, but Fastify sends a serializer's Buffer as it is (reply.js onSendEnd).
   app.setReplySerializer(answerBody as (payload: unknown) => string);
 
@@ -192,7 +242,10 @@ export function createApp(opts: AppOptions): FastifyInstance {
     const unknown = [...publicRoutes].filter((r) => !registered.has(r));
     if (unknown.length) throw new Error(`${opts.name}: public routes that no route serves: ${unknown.join(', ')}`);
   });
-  app.addHook('onRequest', async (req) => {
+  // One hook for what every request needs first (each hook is a step of Fastify's per-request chain):
+  // its request id on the answer, then authentication.
+  app.addHook('onRequest', async (req, reply) => {
+    reply.header('x-openstack-request-id', req.id);
     const url = req.routeOptions.url;
     if (url === undefined) {
       if (opts.auth.unmatched === 'public') return;
@@ -202,10 +255,14 @@ export function createApp(opts: AppOptions): FastifyInstance {
     await opts.auth.authenticate(req);
   });
 
-  app.addHook('onResponse', async (req, reply) => {
-    // One line per request; never headers or bodies (they carry tokens and passwords).
-    req.log.info({ method: req.method, url: redactUrl(req.url), status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request');
-  });
+  // One line per request at level info; never headers or bodies (they carry tokens and passwords).
+  // The level is the logger's for good (nothing here changes it): below info (`--log-level
+  // warn`) the hook is not installed, and a request does not pay for it.
+  if (opts.logger.isLevelEnabled('info')) {
+    app.addHook('onResponse', async (req, reply) => {
+      req.log.info({ method: req.method, url: redactUrl(req.url), status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request');
+    });
+  }
 
   app.setErrorHandler((error, req, reply) => {
     const err = toDomainError(error);

@@ -1,17 +1,21 @@
+import { randomBytes } from 'node:crypto';
 import { chmodSync, closeSync, existsSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import {
   BinaryOperationNode,
+  type Compilable,
   type CompiledQuery,
   type DatabaseConnection,
   type Driver,
+  type Expression,
   Kysely,
   type Dialect as KyselyDialect,
   OperatorNode,
   PostgresDialect,
   type PrimitiveValueListNode,
   type QueryResult,
+  type RawBuilder,
   SqliteDialect,
   SqliteQueryCompiler,
   type Transaction,
@@ -245,14 +249,19 @@ export class UnbindableValue extends Error {
 const SYSTEM_CATALOG = /\bfrom "pg_catalog"\./;
 
 function checkBindable(q: CompiledQuery, postgres: boolean): void {
-  if (SYSTEM_CATALOG.test(q.sql)) return;
   for (const v of q.parameters) {
-    // PostgreSQL's text types cannot hold U+0000 ("invalid byte sequence"); SQLite's can.
-    if (typeof v === 'string' && postgres && v.includes('\u0000')) throw new UnbindableValue(v);
-    if (v === null || typeof v === 'string' || typeof v === 'bigint' || v instanceof Uint8Array) continue;
-    if (typeof v === 'number' && Number.isFinite(v)) continue;
+    if (bindable(v, postgres)) continue;
+    // Read only for a value refused: the SQL text is long, and this runs for every query.
+    if (SYSTEM_CATALOG.test(q.sql)) return;
     throw new UnbindableValue(v);
   }
+}
+
+function bindable(v: unknown, postgres: boolean): boolean {
+  // PostgreSQL's text types cannot hold U+0000 ("invalid byte sequence"); SQLite's can.
+  if (typeof v === 'string') return !(postgres && v.includes('\u0000'));
+  if (v === null || typeof v === 'bigint' || v instanceof Uint8Array) return true;
+  return typeof v === 'number' && Number.isFinite(v);
 }
 
 /** True for an error that says the connection to PostgreSQL is gone (not that a statement failed). */
@@ -486,6 +495,59 @@ class JsonInSqliteDialect extends SqliteDialect {
   override createQueryCompiler(): SqliteQueryCompiler {
     return new SqliteCompiler();
   }
+}
+
+/** A bound parameter slot of a prepared query: an argument by name, or a value of the query's own. */
+type Slot = { arg: string } | { value: unknown };
+
+/**
+ * A query Kysely builds and compiles once, then runs with new values for its string arguments.
+ * Building and compiling a query is most of what a small read costs in JavaScript (issue 17's
+ * profile of GET port: Kysely's builders and compiler about 20 % of the server's CPU), and the
+ * SQL text of a query whose shape does not change is the same every time, so one compile serves.
+ * `build` is called once with a marker for each argument; every marker must come back as a bound
+ * parameter of its own (a value the builder transformed or wrote into the SQL text would not be
+ * replaced, so it is refused here, at the first use). Values `build` chose itself stay as bound.
+ */
+export class PreparedQuery<A extends string, R> {
+  private constructor(
+    private readonly compiled: CompiledQuery<R>,
+    private readonly slots: readonly Slot[],
+  ) {}
+
+  static of<A extends string, R>(names: readonly A[], build: (args: Readonly<Record<A, string>>) => Compilable<R>): PreparedQuery<A, R> {
+    const tag = randomBytes(8).toString('hex');
+    const markers = new Map(names.map((n) => [`\u0000${tag}:${n}\u0000`, n]));
+    const compiled = build(Object.fromEntries([...markers].map(([m, n]) => [n, m])) as Record<A, string>).compile();
+    const slots = compiled.parameters.map((v): Slot => {
+      const arg = typeof v === 'string' ? markers.get(v) : undefined;
+      if (arg !== undefined) return { arg };
+      if (typeof v === 'string' && v.includes(tag)) throw new Error(`a prepared query changed its argument before binding it: ${compiled.sql}`);
+      return { value: v };
+    });
+    if (compiled.sql.includes(tag)) throw new Error(`a prepared query wrote an argument into its SQL text: ${compiled.sql}`);
+    return new PreparedQuery<A, R>(compiled, slots);
+  }
+
+  async execute(q: Q, args: Readonly<Record<A, string>>): Promise<R[]> {
+    const parameters = this.slots.map((s) => ('arg' in s ? args[s.arg as A] : s.value));
+    return (await q.executeQuery<R>({ ...this.compiled, parameters })).rows;
+  }
+}
+
+/**
+ * The rows of `from` (a subquery, correlated or not) as one JSON array in one column, each row an
+ * array of `columns` in order, sorted by `orderBy`: a parent and its children read in one
+ * statement. SQLite's json_group_array (with ORDER BY inside the aggregate, SQLite 3.44 on) gives
+ * JSON text; PostgreSQL's json_agg gives json, which the driver parses (`fromJson` reads both).
+ * No rows give `[]`.
+ */
+export function jsonRowsOf(dialect: Dialect, from: Expression<unknown>, columns: readonly string[], orderBy: readonly string[] = []): RawBuilder<unknown> {
+  const cols = sql.join(columns.map((c) => sql.ref(`j.${c}`)));
+  const order = orderBy.length ? sql` order by ${sql.join(orderBy.map((c) => sql.ref(`j.${c}`)))}` : sql``;
+  return dialect === 'postgres'
+    ? sql`(select coalesce(json_agg(json_build_array(${cols})${order}), '[]'::json) from ${from} as j)`
+    : sql`(select coalesce(json_group_array(json_array(${cols})${order}), '[]') from ${from} as j)`;
 }
 
 /**

@@ -95,6 +95,50 @@ describe('trunks', () => {
   });
 });
 
+describe('GET of one port', () => {
+  it('answers what the list answers for it: fixed IPs in their order, groups, tags, both QoS policies, its trunk', async () => {
+    const policy = (await admin.post('/v2.0/qos/policies', { policy: { name: 'own', shared: true } })).body.policy;
+    const netPolicy = (await admin.post('/v2.0/qos/policies', { policy: { name: 'of-net', shared: true } })).body.policy;
+    const net = (await demo.post('/v2.0/networks', { network: { name: 'shown', qos_policy_id: netPolicy.id } })).body.network;
+    const a = (await demo.post('/v2.0/subnets', { subnet: { network_id: net.id, cidr: '10.74.0.0/24', ip_version: 4 } })).body.subnet;
+    const b = (await demo.post('/v2.0/subnets', { subnet: { network_id: net.id, cidr: '10.74.1.0/24', ip_version: 4 } })).body.subnet;
+    const group = (await demo.post('/v2.0/security-groups', { security_group: { name: 'shown' } })).body.security_group;
+    const fixed = [
+      { subnet_id: b.id, ip_address: '10.74.1.9' },
+      { subnet_id: a.id, ip_address: '10.74.0.9' },
+    ];
+    const made = await demo.post('/v2.0/ports', { port: { network_id: net.id, fixed_ips: fixed, qos_policy_id: policy.id } });
+    expect(made.status).toBe(201);
+    const port = made.body.port;
+    const groups = [...port.security_groups, group.id];
+    expect((await demo.put(`/v2.0/ports/${port.id}`, { port: { security_groups: groups } })).status).toBe(200);
+    expect((await demo.put(`/v2.0/ports/${port.id}/tags`, { tags: ['zeta', 'alpha'] })).status).toBe(200);
+    const sub = (await demo.post('/v2.0/ports', { port: { network_id: net.id } })).body.port;
+    const trunk = await demo.post('/v2.0/trunks', {
+      trunk: { port_id: port.id, sub_ports: [{ port_id: sub.id, segmentation_type: 'vlan', segmentation_id: 7 }] },
+    });
+    expect(trunk.status).toBe(201);
+
+    for (const c of [demo, admin]) {
+      const shown = (await c.get(`/v2.0/ports/${port.id}`)).body.port;
+      const listed = (await c.get(`/v2.0/ports?id=${port.id}`)).body.ports;
+      expect(listed).toEqual([shown]);
+      expect(shown.fixed_ips).toEqual(fixed);
+      expect([...shown.security_groups].sort()).toEqual([...groups].sort());
+      expect(shown.tags).toEqual(['alpha', 'zeta']);
+      expect(shown.qos_policy_id).toBe(policy.id);
+      expect(shown.qos_network_policy_id).toBe(netPolicy.id);
+      expect(shown.trunk_details).toEqual({
+        trunk_id: trunk.body.trunk.id,
+        sub_ports: [{ segmentation_id: 7, segmentation_type: 'vlan', port_id: sub.id, mac_address: sub.mac_address }],
+      });
+    }
+    // A port that is no trunk's parent shows no trunk_details; `fields` picks from the same answer.
+    expect((await demo.get(`/v2.0/ports/${sub.id}`)).body.port).not.toHaveProperty('trunk_details');
+    expect((await demo.get(`/v2.0/ports/${port.id}?fields=tags&fields=id`)).body.port).toEqual({ id: port.id, tags: ['alpha', 'zeta'] });
+  });
+});
+
 describe('port forwarding', () => {
   it('keeps a forwarding floating IP from being deleted, and lets it go of its router when the internal port goes', async () => {
     const { net, subnet } = await network('pf-net', '10.73.0.0/24');

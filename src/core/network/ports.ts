@@ -31,7 +31,7 @@ import { type DnsAssignment, dnsAssignment, dnsDomain, dnsHostName, dnsNamesEnab
 import { dropPortForwardings } from './fipforwardings.js';
 import { ipAlreadyAllocated, ipGenerationFailure, ipam } from './ipam.js';
 import { visibleNetwork } from './networks.js';
-import { type PortQosComputed, createPortQos, loadPortQos, qosPolicyIdAttr, updatePortQos } from './qos.js';
+import { type PortQosComputed, createPortQos, loadPortQos, portQosInline, qosPolicyIdAttr, updatePortQos } from './qos.js';
 import type { ResourceOps } from './registry.js';
 import {
   type ResourceDef,
@@ -47,7 +47,7 @@ import {
 } from './resource.js';
 import { bindPortGroups, checkPortGroups, ensureDefaultSecurityGroup } from './securitygroups.js';
 import { ROUTER_PORT_OWNERS, isAutoAddressSubnet, networkSubnets, subnetPools } from './subnets.js';
-import { type TrunkDetails, assertPortNotInTrunk, loadTrunkDetails } from './trunks.js';
+import { type TrunkDetails, assertPortNotInTrunk, loadTrunkDetails, trunkDetailsInline } from './trunks.js';
 
 export const MAX_FIXED_IPS_PER_PORT = 5;
 const VNIC_TYPES = [
@@ -278,8 +278,33 @@ export const portDef: ResourceDef<'ports', PortComputed> = {
       );
     },
   },
+  // A show reads the port's children with the port, in one statement (showRow).
+  inline: {
+    fixed_ips: {
+      rows: (eb) =>
+        eb
+          .selectFrom('ip_allocations')
+          .select(['ip_allocations.subnet_id', 'ip_allocations.ip_address', 'ip_allocations.position'])
+          .whereRef('ip_allocations.port_id', '=', 'ports.id'),
+      // Ordered here, as load orders them: an ORDER BY inside the aggregate costs SQLite a sorter
+      // for every port shown, most of which have one address.
+      columns: ['subnet_id', 'ip_address', 'position'],
+      value: (rows) => {
+        if (rows.length > 1) rows.sort((a, b) => (a[2] as number) - (b[2] as number));
+        return rows.map(([subnet_id, ip_address]) => ({ subnet_id, ip_address }));
+      },
+    },
+    security_groups: {
+      rows: (eb) =>
+        eb.selectFrom('port_security_groups').select('port_security_groups.security_group_id').whereRef('port_security_groups.port_id', '=', 'ports.id'),
+      columns: ['security_group_id'],
+      value: (rows) => rows.map((r) => r[0]),
+    },
+    ...portQosInline,
+    trunk_details: trunkDetailsInline,
+  },
   async load(q, rows, _ctx, view) {
-    // What a create already knew (Prepared.known) is not read back.
+    // What a create already knew (Prepared.known) or a show read with the row (inline) is not read again.
     const knownIps = rows.every((r) => r.__fixed_ips !== undefined);
     const knownGroups = rows.every((r) => r.__security_groups !== undefined);
     const knownQos = rows.every((r) => r.__qos_policy_id !== undefined && r.__qos_network_policy_id !== undefined && r.__resource_request !== undefined);
@@ -322,7 +347,7 @@ export const portDef: ResourceDef<'ports', PortComputed> = {
     }
     if (!knownQos) await loadPortQos(q, rows);
     // A port just made is no trunk's parent yet (a trunk names an existing port).
-    if (!isFresh(view)) await loadTrunkDetails(q, rows);
+    if (!isFresh(view) && !rows.every((r) => r.__trunk_details !== undefined)) await loadTrunkDetails(q, rows);
   },
 };
 

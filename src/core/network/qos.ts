@@ -32,7 +32,7 @@ import {
   sharedWith,
 } from './rbac.js';
 import type { ResourceOps } from './registry.js';
-import { type ResourceDef, bumpRevision, insertRow, policyError, standardAttrs, toColumns, updateRow } from './resource.js';
+import { type InlineAttr, type ResourceDef, bumpRevision, insertRow, policyError, standardAttrs, toColumns, updateRow } from './resource.js';
 
 /** neutron-lib's VALID_RULE_TYPES, in its order (a policy lists its rules kind by kind in it). */
 export const RULE_TYPES = ['bandwidth_limit', 'dscp_marking', 'minimum_bandwidth', 'minimum_packet_rate', 'packet_rate_limit'] as const;
@@ -530,6 +530,28 @@ export interface PortQosComputed {
 }
 
 /** `qos_policy_id`, `qos_network_policy_id` and `resource_request` of ports being rendered. */
+/** The policy a port is bound to, null for none. */
+const firstOrNull = (rows: unknown[][]) => (rows[0]?.[0] as string | undefined) ?? null;
+
+/** A port's own policy and its network's, read with the port itself (a show, see showRow). */
+export const portQosInline: Record<'qos_policy_id' | 'qos_network_policy_id', InlineAttr<'ports'>> = {
+  qos_policy_id: {
+    rows: (eb) => eb.selectFrom('qos_port_bindings').select('qos_port_bindings.policy_id').whereRef('qos_port_bindings.port_id', '=', 'ports.id'),
+    columns: ['policy_id'],
+    value: firstOrNull,
+  },
+  qos_network_policy_id: {
+    rows: (eb) =>
+      eb.selectFrom('qos_network_bindings').select('qos_network_bindings.policy_id').whereRef('qos_network_bindings.network_id', '=', 'ports.network_id'),
+    columns: ['policy_id'],
+    value: firstOrNull,
+  },
+};
+
+/**
+ * `qos_policy_id`, `qos_network_policy_id` and `resource_request` of ports being rendered; the
+ * first two are read unless every row has them already (portQosInline, or a create's answer).
+ */
 export async function loadPortQos(
   q: Q,
   rows: Array<{
@@ -543,14 +565,23 @@ export async function loadPortQos(
 ): Promise<void> {
   const own = new Map<string, string>();
   const ofNetwork = new Map<string, string>();
-  for (const chunk of chunks(
-    rows.map((r) => r.id),
-    IN_CHUNK,
-  )) {
-    for (const b of await q.selectFrom('qos_port_bindings').selectAll().where('port_id', 'in', chunk).execute()) own.set(b.port_id, b.policy_id);
-  }
-  for (const chunk of chunks([...new Set(rows.map((r) => r.network_id))], IN_CHUNK)) {
-    for (const b of await q.selectFrom('qos_network_bindings').selectAll().where('network_id', 'in', chunk).execute()) ofNetwork.set(b.network_id, b.policy_id);
+  if (rows.every((r) => r.__qos_policy_id !== undefined && r.__qos_network_policy_id !== undefined)) {
+    // Read with the port (portQosInline): only the rules of what applies are still to read.
+    for (const r of rows) {
+      if (r.__qos_policy_id) own.set(r.id, r.__qos_policy_id);
+      if (r.__qos_network_policy_id) ofNetwork.set(r.network_id, r.__qos_network_policy_id);
+    }
+  } else {
+    for (const chunk of chunks(
+      rows.map((r) => r.id),
+      IN_CHUNK,
+    )) {
+      for (const b of await q.selectFrom('qos_port_bindings').selectAll().where('port_id', 'in', chunk).execute()) own.set(b.port_id, b.policy_id);
+    }
+    for (const chunk of chunks([...new Set(rows.map((r) => r.network_id))], IN_CHUNK)) {
+      for (const b of await q.selectFrom('qos_network_bindings').selectAll().where('network_id', 'in', chunk).execute())
+        ofNetwork.set(b.network_id, b.policy_id);
+    }
   }
   const policies = new Set([...own.values(), ...rows.map((r) => ofNetwork.get(r.network_id)).filter((p): p is string => p !== undefined)]);
   const rules = policies.size ? await rulesOf(q, [...policies]) : new Map<string, QosRulesTable[]>();

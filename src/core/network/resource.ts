@@ -5,12 +5,12 @@
  * its own (what creating a port means); everything else lives here once.
  */
 import { type Expression, type ExpressionBuilder, type Kysely, type SqlBool, sql } from 'kysely';
-import type { Q, Tx } from '../../store/db.js';
-import { IN_CHUNK, chunks, fromBool, fromJson } from '../../store/db.js';
+import type { Dialect, Q, Tx } from '../../store/db.js';
+import { IN_CHUNK, PreparedQuery, chunks, fromBool, fromJson, jsonRowsOf } from '../../store/db.js';
 import type { DB } from '../../store/schema.js';
 import { pyRepr } from '../../util/pyrepr.js';
 import { isoSeconds } from '../../util/time.js';
-import type { RequestContext } from '../context.js';
+import { type RequestContext, systemContext } from '../context.js';
 import { DomainError, httpBadRequest, resourceNotFound } from '../errors.js';
 import type { Work } from '../work.js';
 import { type Attr, NOT_SPECIFIED, string as stringV, toInt } from './attributes.js';
@@ -124,7 +124,8 @@ export interface ResourceDef<T extends ResourceTable = ResourceTable, C extends 
   parent?: { path: string; column: string; notFound?: (id: string) => DomainError };
   /**
    * Rows a non-admin may read beyond its own project's (shared, external networks).
-   * Returns undefined when only own rows are visible.
+   * Returns undefined when only own rows are visible. A show compiles it once per kind of caller
+   * (see showRow): it may depend on the caller only through `ctx.projectId`, used as a value.
    */
   sharedWhere?(eb: ExpressionBuilder<DB, T>, ctx: RequestContext): Expression<SqlBool> | undefined;
   /**
@@ -144,6 +145,24 @@ export interface ResourceDef<T extends ResourceTable = ResourceTable, C extends 
    * objects, or only in some answers: `is_default` of an external network).
    */
   load?(q: Q, rows: Array<Loaded<T, C>>, ctx: RequestContext, view: View): Promise<void>;
+  /**
+   * Computed attributes a show reads with the row itself, in the same statement (see showRow),
+   * set as `__<name>` before `load` runs; `load` reads only what is still missing. A taggable
+   * resource's tags are read this way without being named here.
+   */
+  inline?: Record<string, InlineAttr<T>>;
+}
+
+/**
+ * A computed attribute read as a correlated subquery of the row's own SELECT: the child rows
+ * (`rows`, on the outer `<table>` row) come back as one JSON array of arrays of `columns`, in
+ * `orderBy` order, and `value` turns them into the attribute as `load` would set it.
+ */
+export interface InlineAttr<T extends ResourceTable = ResourceTable> {
+  rows(eb: ExpressionBuilder<DB, T>): Expression<unknown>;
+  columns: readonly string[];
+  orderBy?: readonly string[];
+  value(rows: unknown[][]): unknown;
 }
 
 /** What the engine reads of a definition, whatever its table. */
@@ -577,6 +596,84 @@ export async function getRow<T extends ResourceTable, C extends object>(q: Q, de
     .executeTakeFirst();
   if (!row) throw notFoundOf(def, id);
   return rowsOf<T>([row])[0];
+}
+
+/** A show's statement (the row and its inline attributes, by `id`, as one kind of caller sees it) and those attributes. */
+interface ShowQuery {
+  query: PreparedQuery<'id' | 'project', EngineRow>;
+  inline: ReadonlyArray<readonly [key: string, attr: InlineAttr]>;
+}
+
+/** Show statements by resource, then by dialect and kind of caller (see showRow). */
+const showQueries = new WeakMap<object, Map<string, ShowQuery>>();
+
+/** The kind of caller a show statement is compiled for: what visibility depends on. */
+const callerKind = (ctx: RequestContext) => (ctx.isAdmin ? 'admin' : ctx.projectId === null ? 'unscoped' : 'project');
+
+/** A taggable resource's tags, in the order loadTags gives them. */
+function tagsInline(def: DefCore): InlineAttr {
+  return {
+    rows: (eb) =>
+      (eb as unknown as ExpressionBuilder<DB, 'tags'>)
+        .selectFrom('tags')
+        .select('tags.tag')
+        .where('tags.resource_type', '=', def.name)
+        .whereRef('tags.resource_id', '=', sql.ref<string>(`${def.table}.id`)),
+    columns: ['tag'],
+    orderBy: ['tag'],
+    value: (rows) => rows.map((r) => r[0]),
+  };
+}
+
+function showQuery<T extends ResourceTable, C extends object>(q: Q, dialect: Dialect, def: ResourceDef<T, C>, kind: string): ShowQuery {
+  let byKind = showQueries.get(def);
+  if (!byKind) {
+    byKind = new Map();
+    showQueries.set(def, byKind);
+  }
+  const key = `${dialect}|${kind}`;
+  let show = byKind.get(key);
+  if (!show) {
+    const table: string = def.table;
+    const inline: Array<readonly [string, InlineAttr]> = Object.entries(def.inline ?? {}).map(([name, attr]) => [`__${name}`, attr as unknown as InlineAttr]);
+    if (def.taggable && !Object.hasOwn(def.inline ?? {}, 'tags')) inline.push(['__tags', tagsInline(def)]);
+    const query = PreparedQuery.of(['id', 'project'], (a) => {
+      // The caller it is compiled for: its project is an argument of the statement.
+      const ctx: RequestContext = { ...systemContext(), roles: [], isAdmin: kind === 'admin', projectId: kind === 'project' ? a.project : null };
+      return engineDb(q)
+        .selectFrom(table)
+        .selectAll(table)
+        .select((eb) =>
+          inline.map(([k, attr]) => jsonRowsOf(dialect, attr.rows(eb as unknown as ExpressionBuilder<DB, ResourceTable>), attr.columns, attr.orderBy).as(k)),
+        )
+        .where(`${table}.id`, '=', a.id)
+        .where((eb) => visibleWhere(def, ctx, eb) ?? TRUE);
+    });
+    show = { query, inline };
+    byKind.set(key, show);
+  }
+  return show;
+}
+
+/**
+ * One object as `ctx` sees it, with its inline attributes (`ResourceDef.inline`, and its tags),
+ * in one statement compiled once per resource, dialect and kind of caller: a GET of one object
+ * costs one query, not one for the row and one per child table (issue 17's profile: a GET port
+ * ran seven, each built and compiled by Kysely per request).
+ */
+export async function showRow<T extends ResourceTable, C extends object>(
+  q: Q,
+  dialect: Dialect,
+  def: ResourceDef<T, C>,
+  ctx: RequestContext,
+  id: string,
+): Promise<Loaded<T, C>> {
+  if (def.adminOnly && !ctx.isAdmin) throw hiddenByPolicy();
+  const show = showQuery(q, dialect, def, callerKind(ctx));
+  const [row] = await show.query.execute(q, { id, project: ctx.projectId ?? '' });
+  if (!row) throw notFoundOf(def, id);
+  for (const [key, attr] of show.inline) row[key] = attr.value(fromJson<unknown[][]>(row[key], []));
+  return rowsOf<T>([row])[0] as Loaded<T, C>;
 }
 
 /** Same as getRow inside a unit of work, locking the row where the store has row locks. */

@@ -33,6 +33,7 @@ import {
   prepareUpdate,
   renderRows,
   rowsById,
+  showRow,
   unwrapBody,
   writeStatus,
 } from './resource.js';
@@ -185,7 +186,7 @@ export class NetworkService {
   async show(ctx: RequestContext, collection: string, id: string, fields?: string[], parent?: string): Promise<Record<string, unknown>> {
     const ops = this.mustGet(collection);
     await this.parentScope(this.store.db, ops.def, ctx, parent);
-    const row = await getRow(this.store.db, ops.def, ctx, id);
+    const row = await showRow(this.store.db, this.store.dialect, ops.def, ctx, id);
     checkParent(ops.def, row, id, parent);
     const [item] = await renderRows(this.store.db, ops.def, ctx, [row], fields);
     return item;

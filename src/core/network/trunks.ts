@@ -17,7 +17,7 @@ import { conflict, invalidInput, notFound, resourceNotFound } from '../errors.js
 import type { Work } from '../work.js';
 import { type Validator, string, toBoolean, uuid } from './attributes.js';
 import { type ResourceOps, actionMap } from './registry.js';
-import { type ResourceDef, bumpRevision, getRow, insertRow, renderRows, standardAttrs, toColumns, updateRow } from './resource.js';
+import { type InlineAttr, type ResourceDef, bumpRevision, getRow, insertRow, omitted, renderRows, standardAttrs, toColumns, updateRow } from './resource.js';
 
 /** A subport as a trunk lists it. */
 export interface SubPort {
@@ -355,6 +355,37 @@ export interface TrunkDetails {
   trunk_id: string;
   sub_ports: Array<SubPort & { mac_address: string }>;
 }
+
+/**
+ * `trunk_details` read with the port itself (a show, see showRow): the port's trunk joined with
+ * its subports and their MACs, one row per subport (one with no subport for an empty trunk), in
+ * loadTrunkDetails's order. A port that is no trunk's parent does not show the key.
+ */
+export const trunkDetailsInline: InlineAttr<'ports'> = {
+  rows: (eb) =>
+    eb
+      .selectFrom('trunks')
+      .leftJoin('trunk_subports as ts', 'ts.trunk_id', 'trunks.id')
+      .leftJoin('ports as sp', 'sp.id', 'ts.port_id')
+      .select(['trunks.id as trunk_id', 'ts.segmentation_id', 'ts.segmentation_type', 'ts.port_id', 'sp.mac_address', 'ts.position'])
+      .whereRef('trunks.port_id', '=', 'ports.id'),
+  columns: ['trunk_id', 'segmentation_id', 'segmentation_type', 'port_id', 'mac_address'],
+  orderBy: ['position', 'port_id'],
+  value(rows) {
+    if (rows.length === 0) return omitted<TrunkDetails>();
+    const details: TrunkDetails = { trunk_id: rows[0][0] as string, sub_ports: [] };
+    for (const [, segmentation_id, segmentation_type, port_id, mac] of rows) {
+      if (port_id === null) continue;
+      details.sub_ports.push({
+        segmentation_id: segmentation_id as number,
+        segmentation_type: segmentation_type as string,
+        port_id: port_id as string,
+        mac_address: (mac as string | null) ?? '',
+      });
+    }
+    return details;
+  },
+};
 
 /** `trunk_details` of ports being rendered: set on parents only (others do not show the key). */
 export async function loadTrunkDetails(q: Q, rows: Array<{ id: string; __trunk_details?: TrunkDetails }>): Promise<void> {
