@@ -56,11 +56,18 @@ export interface UsageQuery {
 /** oslo's strtime of a naive UTC datetime: "2012-10-08T21:14:22.123456". */
 const strtime = (d: Date) => `${d.toISOString().slice(0, 19)}.${String(d.getUTCMilliseconds()).padStart(3, '0')}000`;
 
-/** utcnow() to the microsecond, as Nova's default for a bound the query leaves out. */
+let lastNowMicros = 0;
+/**
+ * utcnow() to the microsecond, as Nova's default for a bound the query leaves out. Python's two
+ * utcnow() calls for a query without bounds are always microseconds apart (an empty window, not
+ * the 400 of start >= stop); here they can fall in the same microsecond, so each reading is later
+ * than the one before.
+ */
 const nowTime = (): UsageTime => {
-  const ms = performance.timeOrigin + performance.now();
-  const at = new Date(Math.floor(ms));
-  return { at, strtime: `${at.toISOString().slice(0, 19)}.${String(Math.floor((ms % 1000) * 1000)).padStart(6, '0')}` };
+  const micros = Math.max(Math.floor((performance.timeOrigin + performance.now()) * 1000), lastNowMicros + 1);
+  lastNowMicros = micros;
+  const at = new Date(Math.floor(micros / 1000));
+  return { at, strtime: `${at.toISOString().slice(0, 19)}.${String(micros % 1_000_000).padStart(6, '0')}` };
 };
 
 /** _parse_datetime: three formats, naive times are UTC; `%f` takes one to six digits. */
