@@ -340,6 +340,25 @@ describe('hypervisors, usage and records', () => {
     const usage = (await demo.get(`/v2.1/os-simple-tenant-usage/${demoProject}?start=${start}`, V96)).body.tenant_usage;
     const mine = usage.server_usages.find((u: { instance_id: string }) => u.instance_id === id);
     expect(mine).toMatchObject({ name: 'usage', state: 'terminated', flavor: 'm1.nano' });
+    // The window is echoed as parsed, to the microsecond (openstacksdk's get_compute_usage compares
+    // `started_at` with the start it sent); a stop in the future is now.
+    const exact = (await admin.get(`/v2.1/os-simple-tenant-usage/${demoProject}?start=${start}.628765&end=2999-01-01T00:00:00.5`)).body.tenant_usage;
+    expect(exact.start).toBe(`${start}.628765`);
+    expect(exact.stop < '2999').toBe(true);
+    expect(exact.stop).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}$/);
+    const short = await admin.get(`/v2.1/os-simple-tenant-usage/${demoProject}?start=${start}.5&end=${start}.500001`);
+    expect(short.status).toBe(200);
+    expect(short.body.tenant_usage).toEqual({});
+    const same = await admin.get(`/v2.1/os-simple-tenant-usage/${demoProject}?start=${start}.5&end=${start}.500000`);
+    expect(same.body.badRequest.message).toBe('Invalid start time. The start time cannot occur after the end time.');
+    // Without bounds both are now, microseconds apart: a window of no time (the servers still
+    // running are in it, with no hours), not a refusal.
+    const none = await admin.get('/v2.1/os-simple-tenant-usage');
+    expect(none.status).toBe(200);
+    for (const u of none.body.tenant_usages as Array<{ total_hours: number; start: string; stop: string }>) {
+      expect(u.start < u.stop).toBe(true);
+      expect(u.total_hours).toBeLessThan(1e-6);
+    }
     expect((await demo.get('/v2.1/os-simple-tenant-usage')).status).toBe(403);
     // The deleted server's actions stay readable (2.21).
     const actions = (await demo.get(`/v2.1/servers/${id}/os-instance-actions`, V96)).body.instanceActions;

@@ -35,9 +35,19 @@ export interface TenantUsageSummary {
   stop: string;
 }
 
+/**
+ * A bound of the usage window: the instant, and how the answer writes it — oslo's strtime with the
+ * microseconds the query gave (Nova echoes period_start/period_stop as parsed; a Date keeps
+ * milliseconds only, and openstacksdk compares `started_at` with the `start` it sent).
+ */
+export interface UsageTime {
+  at: Date;
+  strtime: string;
+}
+
 export interface UsageQuery {
-  start: Date;
-  stop: Date;
+  start: UsageTime;
+  stop: UsageTime;
   detailed: boolean;
   limit?: number;
   marker?: string;
@@ -46,14 +56,29 @@ export interface UsageQuery {
 /** oslo's strtime of a naive UTC datetime: "2012-10-08T21:14:22.123456". */
 const strtime = (d: Date) => `${d.toISOString().slice(0, 19)}.${String(d.getUTCMilliseconds()).padStart(3, '0')}000`;
 
-/** _parse_datetime: three formats, naive times are UTC. */
-export function parseUsageTime(v: string | undefined): Date {
-  if (!v) return new Date();
+let lastNowMicros = 0;
+/**
+ * utcnow() to the microsecond, as Nova's default for a bound the query leaves out. Python's two
+ * utcnow() calls for a query without bounds are always microseconds apart (an empty window, not
+ * the 400 of start >= stop); here they can fall in the same microsecond, so each reading is later
+ * than the one before.
+ */
+const nowTime = (): UsageTime => {
+  const micros = Math.max(Math.floor((performance.timeOrigin + performance.now()) * 1000), lastNowMicros + 1);
+  lastNowMicros = micros;
+  const at = new Date(Math.floor(micros / 1000));
+  return { at, strtime: `${at.toISOString().slice(0, 19)}.${String(micros % 1_000_000).padStart(6, '0')}` };
+};
+
+/** _parse_datetime: three formats, naive times are UTC; `%f` takes one to six digits. */
+export function parseUsageTime(v: string | undefined): UsageTime {
+  if (!v) return nowTime();
   const m = /^(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)(\.\d{1,6})?$/.exec(v);
   if (!m || (v.includes(' ') && !m[7])) throw novaBadRequest('Invalid datetime string: Datetime is in invalid format');
-  const d = new Date(`${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}${m[7] ? m[7].slice(0, 4) : ''}Z`);
-  if (Number.isNaN(d.getTime())) throw novaBadRequest('Invalid datetime string: Datetime is in invalid format');
-  return d;
+  const seconds = `${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}`;
+  const at = new Date(`${seconds}${m[7] ? m[7].slice(0, 4) : ''}Z`);
+  if (Number.isNaN(at.getTime())) throw novaBadRequest('Invalid datetime string: Datetime is in invalid format');
+  return { at, strtime: `${seconds}.${(m[7] ?? '.').slice(1).padEnd(6, '0')}` };
 }
 
 export class TenantUsage {
@@ -74,9 +99,16 @@ export class TenantUsage {
   }
 
   private async usages(q: UsageQuery, projectId?: string): Promise<{ summaries: TenantUsageSummary[]; servers: ServerUsage[] }> {
-    if (!(q.start < q.stop)) throw novaBadRequest('Invalid start time. The start time cannot occur after the end time.');
-    const stop = q.stop > new Date() ? new Date() : q.stop;
-    let rows = await this.active(q.start, stop, projectId);
+    // Both strtimes are fixed-width, so they compare as the instants do, to the microsecond.
+    if (!(q.start.strtime < q.stop.strtime)) {
+      throw novaBadRequest('Invalid start time. The start time cannot occur after the end time.');
+    }
+    // index/show: a stop in the future is now.
+    const now = nowTime();
+    const end = q.stop.at > now.at ? now : q.stop;
+    const start = q.start.at;
+    const stop = end.at;
+    let rows = await this.active(start, stop, projectId);
     if (q.marker !== undefined) {
       const at = rows.findIndex((r) => r.id === q.marker);
       if (at < 0) throw novaBadRequest(`Marker ${q.marker} could not be found.`);
@@ -89,7 +121,7 @@ export class TenantUsage {
       const f = JSON.parse(r.flavor) as { name: string; ram: number; disk: number; ephemeral: number; vcpus: number };
       const launched = new Date(r.launched_at!);
       const ended = r.terminated_at ? new Date(r.terminated_at) : null;
-      const from = launched > q.start ? launched : q.start;
+      const from = launched > start ? launched : start;
       const to = ended && ended < stop ? ended : stop;
       const hours = Math.max(0, (to.getTime() - from.getTime()) / 3_600_000);
       const info: ServerUsage = {
@@ -115,8 +147,8 @@ export class TenantUsage {
           total_vcpus_usage: 0,
           total_memory_mb_usage: 0,
           total_hours: 0,
-          start: strtime(q.start),
-          stop: strtime(stop),
+          start: q.start.strtime,
+          stop: end.strtime,
         };
         byTenant.set(r.project_id, s);
       }
