@@ -15,8 +15,7 @@
  * Linux bridge agent has in bridge_mappings), so `serve` on one machine binds router gateways
  * as it always has.
  */
-import { fromJson } from '../../store/db.js';
-import type { Q } from '../../store/db.js';
+import { type Q, UnbindableValue, fromJson } from '../../store/db.js';
 import { L2_AGENT_TYPE } from './zones.js';
 
 /** portbindings.VIF_TYPE_BINDING_FAILED / VIF_TYPE_UNBOUND / VIF_TYPE_BRIDGE. */
@@ -88,6 +87,9 @@ const bound = (segmentId: string | null): Binding => ({ vif_type: VIF_TYPE_BRIDG
  */
 export async function bindPort(q: Q, networkId: string, host: string, subnetIds: string[] = []): Promise<Binding> {
   if (!host) return { vif_type: VIF_TYPE_UNBOUND, vif_details: {}, segmentId: null };
+  // neutron-lib gives binding:host_id no validator: a host that is not a string (a list, an
+  // object from a hostile body) is refused as the column would refuse it, before any query uses it.
+  if (typeof host !== 'string') throw new UnbindableValue(host);
   const rows = await q
     .selectFrom('network_segments')
     .select(['id', 'network_type', 'physical_network'])
