@@ -46,11 +46,33 @@ export interface AssignmentFilters {
   inherited?: boolean;
 }
 
-/** A project as inheritance sees it: where it sits. */
-interface ProjectPlace {
-  id: string;
-  parent_id: string | null;
-  domain_id: string;
+/**
+ * Where every project sits, read once by a call that walks inheritance: what an inherited grant on
+ * a domain or project reaches (the domain's projects, or the project's subtree without it).
+ */
+class ProjectTree {
+  private readonly children = new Map<string, string[]>();
+  private readonly ofDomain = new Map<string, string[]>();
+
+  constructor(places: Array<{ id: string; parent_id: string | null; domain_id: string }>) {
+    for (const p of places) {
+      if (p.parent_id) this.children.set(p.parent_id, [...(this.children.get(p.parent_id) ?? []), p.id]);
+      this.ofDomain.set(p.domain_id, [...(this.ofDomain.get(p.domain_id) ?? []), p.id]);
+    }
+  }
+
+  below(targetType: TargetType, targetId: string): string[] {
+    if (targetType === 'domain') return this.ofDomain.get(targetId) ?? [];
+    if (targetType !== 'project') return [];
+    const out: string[] = [];
+    const todo = [...(this.children.get(targetId) ?? [])];
+    while (todo.length) {
+      const id = todo.shift()!;
+      out.push(id);
+      todo.push(...(this.children.get(id) ?? []));
+    }
+    return out;
+  }
 }
 
 export interface Actor {
@@ -146,8 +168,10 @@ export class Assignments {
    */
   async list(f: AssignmentFilters, q: Q = this.env.store.db): Promise<Assignment[]> {
     let qb = q.selectFrom('role_assignments').selectAll();
-    const projects =
-      f.projectId === undefined ? undefined : [f.projectId, ...(f.includeSubtree ? Assignments.below(await this.places(q), 'project', f.projectId) : [])];
+    // The project tree is read at most once, by whichever of include_subtree and inheritance needs it first.
+    let tree: ProjectTree | undefined;
+    const treeOf = async () => (tree ??= await this.tree(q));
+    const projects = f.projectId === undefined ? undefined : [f.projectId, ...(f.includeSubtree ? (await treeOf()).below('project', f.projectId) : [])];
     if (!f.effective) {
       if (projects) qb = qb.where('target_type', '=', 'project').where('target_id', 'in', projects);
       if (f.domainId !== undefined) qb = qb.where('target_type', '=', 'domain').where('target_id', '=', f.domainId);
@@ -175,7 +199,7 @@ export class Assignments {
       ...(r.inherited ? { inherited: {} } : {}),
     }));
     if (f.effective) {
-      out = await this.expandInherited(out, q);
+      out = await this.expandInherited(out, treeOf);
       out = out.filter(
         (a) =>
           (projects === undefined || (a.targetType === 'project' && projects.includes(a.targetId))) &&
@@ -192,35 +216,18 @@ export class Assignments {
     return out;
   }
 
-  /** Every project's place (id, parent, domain): what inheritance walks. */
-  private async places(q: Q): Promise<ProjectPlace[]> {
-    return q.selectFrom('projects').select(['id', 'parent_id', 'domain_id']).execute();
-  }
-
-  /** The projects an inherited grant on a domain or project reaches: the domain's, or the project's subtree without it. */
-  private static below(places: ProjectPlace[], targetType: TargetType, targetId: string): string[] {
-    if (targetType === 'domain') return places.filter((p) => p.domain_id === targetId).map((p) => p.id);
-    if (targetType !== 'project') return [];
-    const children = new Map<string, string[]>();
-    for (const p of places) if (p.parent_id) children.set(p.parent_id, [...(children.get(p.parent_id) ?? []), p.id]);
-    const out: string[] = [];
-    const todo = [...(children.get(targetId) ?? [])];
-    while (todo.length) {
-      const id = todo.shift()!;
-      out.push(id);
-      todo.push(...(children.get(id) ?? []));
-    }
-    return out;
+  private async tree(q: Q): Promise<ProjectTree> {
+    return new ProjectTree(await q.selectFrom('projects').select(['id', 'parent_id', 'domain_id']).execute());
   }
 
   /** Replace each inherited grant by one assignment per project it reaches, naming where it comes from. */
-  private async expandInherited(list: Assignment[], q: Q): Promise<Assignment[]> {
+  private async expandInherited(list: Assignment[], treeOf: () => Promise<ProjectTree>): Promise<Assignment[]> {
     if (!list.some((a) => a.inherited)) return list;
-    const places = await this.places(q);
+    const tree = await treeOf();
     return list.flatMap((a) => {
       if (!a.inherited) return [a];
       const from = { type: a.targetType as 'domain' | 'project', id: a.targetId };
-      return Assignments.below(places, a.targetType, a.targetId).map((id) => ({ ...a, targetType: 'project' as const, targetId: id, inherited: { from } }));
+      return tree.below(a.targetType, a.targetId).map((id) => ({ ...a, targetType: 'project' as const, targetId: id, inherited: { from } }));
     });
   }
 
@@ -371,8 +378,8 @@ export class Assignments {
     const ids = new Set(rows.filter((r) => !r.inherited).map((r) => r.target_id));
     const inherited = rows.filter((r) => r.inherited);
     if (inherited.length) {
-      const places = await this.places(db);
-      for (const r of inherited) for (const id of Assignments.below(places, r.target_type as TargetType, r.target_id)) ids.add(id);
+      const tree = await this.tree(db);
+      for (const r of inherited) for (const id of tree.below(r.target_type as TargetType, r.target_id)) ids.add(id);
     }
     return [...ids];
   }

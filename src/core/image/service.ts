@@ -673,6 +673,7 @@ export class ImageService {
       }
       throw e;
     }
+    const virtualSize = inspection?.virtualSize();
     const done = await this.write(id, 'update', async (trx) => {
       const res = await trx
         .updateTable('images')
@@ -682,7 +683,7 @@ export class ImageService {
           checksum: added.checksum,
           os_hash_algo: added.hashAlgo,
           os_hash_value: added.hashValue,
-          ...(inspection?.virtualSize() ? { virtual_size: inspection.virtualSize() } : {}),
+          ...(virtualSize ? { virtual_size: virtualSize } : {}),
           updated_at: nowIso(),
         })
         .where('id', '=', id)

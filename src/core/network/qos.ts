@@ -529,7 +529,6 @@ export interface PortQosComputed {
   resource_request: ResourceRequest | null;
 }
 
-/** `qos_policy_id`, `qos_network_policy_id` and `resource_request` of ports being rendered. */
 /** The policy a port is bound to, null for none. */
 const firstOrNull = (rows: unknown[][]) => (rows[0]?.[0] as string | undefined) ?? null;
 
