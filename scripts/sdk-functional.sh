@@ -21,8 +21,11 @@ TESTS=/usr/lib/python3/dist-packages/openstack/tests/functional
 [ -d "$TESTS" ] || { echo "sdk-functional: openstacksdk's functional tests are not installed (python3-openstacksdk)" >&2; exit 2; }
 /usr/bin/python3 -c 'import pytest, xdist' 2>/dev/null || { echo "sdk-functional: needs python3-pytest and python3-pytest-xdist" >&2; exit 2; }
 
-# A DevStack's initial networking includes its shared default subnet pools (auto-allocated topology).
-POCKETSTACK_ADMIN_PASSWORD=secret POCKETSTACK_DEMO_PASSWORD=secret pocketstack_start --default-subnetpools
+# A DevStack's initial networking (lib/neutron_plugins/services/l3, create_neutron_initial_network):
+# its shared default subnet pools (auto-allocated topology), and the demo project's `private`
+# network and `router1`. The cloud layer's create_server without a network sends networks 'auto',
+# and Nova then boots on the project's one network: `private`.
+POCKETSTACK_ADMIN_PASSWORD=secret POCKETSTACK_DEMO_PASSWORD=secret pocketstack_start --default-subnetpools --initial-networks
 
 cloud() {
   printf '  %s:\n    auth: {auth_url: "%s", username: %s, password: secret, project_name: %s, user_domain_name: Default, project_domain_name: Default}\n    region_name: RegionOne\n    identity_api_version: 3\n' "$1" "$IDENTITY" "$2" "$2"
@@ -35,13 +38,8 @@ cloud() {
 } > "$DATA_DIR/clouds.yaml"
 
 # What DevStack makes besides what PocketStack's first start does, through openstacksdk in one
-# process (a CLI call each would cost seconds): the third cloud's member of a project of its own,
-# and DevStack's initial network (lib/neutron_plugins/services/l3, create_neutron_initial_network):
-# the demo project's `private` network with private-subnet (10.0.0.0/26, the first prefix of
-# DevStack's default subnet pool) and ipv6-private-subnet (SLAAC), and the demo project's router1
-# joining them to `public`. The cloud layer's create_server without a network sends networks
-# 'auto', and Nova then boots on the project's one network: this one.
-OS_CLIENT_CONFIG_FILE="$DATA_DIR/clouds.yaml" /usr/bin/python3 - <<'PY' || { echo "sdk-functional: could not make DevStack's alt_demo project and private network" >&2; exit 2; }
+# process (a CLI call each would cost seconds): the third cloud's member of a project of its own.
+OS_CLIENT_CONFIG_FILE="$DATA_DIR/clouds.yaml" /usr/bin/python3 - <<'PY' || { echo "sdk-functional: could not make DevStack's alt_demo project" >&2; exit 2; }
 import openstack
 
 admin = openstack.connect(cloud='devstack-admin')
@@ -49,17 +47,6 @@ domain = admin.identity.find_domain('Default', ignore_missing=False)
 project = admin.identity.create_project(name='alt_demo', domain_id=domain.id)
 user = admin.identity.create_user(name='alt_demo', password='secret', domain_id=domain.id, default_project_id=project.id)
 admin.identity.assign_project_role_to_user(project, user, admin.identity.find_role('member', ignore_missing=False))
-
-demo = openstack.connect(cloud='devstack')
-net = demo.network.create_network(name='private')
-v4 = demo.network.create_subnet(name='private-subnet', network_id=net.id, ip_version=4, cidr='10.0.0.0/26')
-v6 = demo.network.create_subnet(name='ipv6-private-subnet', network_id=net.id, ip_version=6, cidr='fd5e:7a1b:2c3d::/64',
-                                ipv6_ra_mode='slaac', ipv6_address_mode='slaac')
-router = demo.network.create_router(name='router1')
-demo.network.add_interface_to_router(router, subnet_id=v4.id)
-demo.network.add_interface_to_router(router, subnet_id=v6.id)
-public = demo.network.find_network('public', ignore_missing=False)
-demo.network.update_router(router, external_gateway_info={'network_id': public.id})
 PY
 
 # Deselections: "NODE-ID-PREFIX  # reason" (node ids relative to $TESTS, pytest's rootdir here); a

@@ -146,6 +146,15 @@ export interface Config {
    */
   defaultSubnetpools: boolean;
   /**
+   * First start: also the demo project's `private` network (`private-subnet` 10.0.0.0/22 and
+   * `ipv6-private-subnet`, a random fd00::/8 /64 in SLAAC) and its `router1`, with public as its
+   * gateway and both subnets as interfaces, as DevStack's create_neutron_initial_network makes
+   * them (NEUTRON_CREATE_INITIAL_NETWORKS, True there) (`--initial-networks`,
+   * POCKETSTACK_INITIAL_NETWORKS). Off by default: the First App tutorial has its user make their
+   * own, and Tempest and the golden replays expect a cloud with `public` alone.
+   */
+  initialNetworks: boolean;
+  /**
    * The L3 agent's `send_arp_for_ha` (POCKETSTACK_SEND_ARP_FOR_HA, 3; 0: none): rounds of
    * gratuitous ARPs a router sends for each IPv4 address it adds (its gateway's, interfaces',
    * floating IPs), on the netns data plane.
@@ -290,6 +299,7 @@ export function loadConfig(overrides: Partial<Config> = {}, env: NodeJS.ProcessE
     sendArpForHa: int(env.POCKETSTACK_SEND_ARP_FOR_HA, 3),
     runUserData: boolFromString(env.POCKETSTACK_RUN_USER_DATA),
     defaultSubnetpools: boolFromString(env.POCKETSTACK_DEFAULT_SUBNETPOOLS),
+    initialNetworks: boolFromString(env.POCKETSTACK_INITIAL_NETWORKS),
     instanceIdBase: int(env.POCKETSTACK_INSTANCE_ID_BASE, 1_000_000_000),
     imageSizeCap: int(env.POCKETSTACK_IMAGE_SIZE_CAP, 1024 ** 4),
     computeActionMs: int(env.POCKETSTACK_COMPUTE_ACTION_MS, 250),

@@ -1,4 +1,5 @@
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
@@ -409,15 +410,22 @@ export class Cloud {
     const { identity, network, compute, image } = this.services;
     const result = await identity.bootstrap({ adminPassword: this.config.adminPassword, demoPassword: this.config.demoPassword });
     if (result.firstStart) {
-      const admin = await this.store.db
-        .selectFrom('projects')
-        .select('id')
-        .where('name', '=', 'admin')
-        .where('domain_id', '=', DEFAULT_DOMAIN_ID)
-        .executeTakeFirstOrThrow();
-      await createPublicNetwork(network, { ...systemContext('req-bootstrap'), projectId: admin.id, projectName: 'admin' }, this.config.defaultSubnetpools);
+      const projects = new Map(
+        (
+          await this.store.db
+            .selectFrom('projects')
+            .select(['id', 'name'])
+            .where('name', 'in', ['admin', 'demo'])
+            .where('domain_id', '=', DEFAULT_DOMAIN_ID)
+            .execute()
+        ).map((p) => [p.name, p.id]),
+      );
+      const adminId = projects.get('admin') as string;
+      const ctx = { ...systemContext('req-bootstrap'), projectId: adminId, projectName: 'admin' };
+      const publicId = await createPublicNetwork(network, ctx, this.config.defaultSubnetpools);
+      if (this.config.initialNetworks) await createInitialNetworks(network, ctx, projects.get('demo') as string, publicId);
       await compute.flavors.bootstrap();
-      await this.createDefaultImage(admin.id);
+      await this.createDefaultImage(adminId);
     }
     // Glance's metadefs catalog (once), and imports or uploads a stop interrupted.
     await image.start();
@@ -746,7 +754,7 @@ async function createDataPlane(
  * SUBNETPOOL_PREFIX_V4 10.0.0.0/8 by /24, SUBNETPOOL_PREFIX_V6 2001:db8:8000::/48 by /64) exist,
  * so `GET /v2.0/auto-allocated-topology/{project}` builds a project's topology from them.
  */
-export async function createPublicNetwork(network: NetworkService, ctx: RequestContext, defaultPools = false): Promise<void> {
+export async function createPublicNetwork(network: NetworkService, ctx: RequestContext, defaultPools = false): Promise<string> {
   if (defaultPools) {
     for (const [prefix, length] of [
       ['10.0.0.0/8', 24],
@@ -782,4 +790,38 @@ export async function createPublicNetwork(network: NetworkService, ctx: RequestC
   await network.create(ctx, 'subnets', {
     subnet: { name: 'ipv6-public-subnet', network_id: id, ip_version: 6, cidr: '2001:db8::/64', gateway_ip: '2001:db8::2', enable_dhcp: false },
   });
+  return id;
+}
+
+/**
+ * DevStack's initial tenant networking (lib/neutron_plugins/services/l3,
+ * create_neutron_initial_network, with IP_VERSION 4+6 and a tenant router): the demo project's
+ * `private` network with `private-subnet` (FIXED_RANGE, 10.0.0.0/22, gateway NETWORK_GATEWAY
+ * 10.0.0.1) and `ipv6-private-subnet` (FIXED_RANGE_V6: `fd` and a random 40-bit global ID, as
+ * RFC 4193 asks, /64, gateway ::1, SLAAC for both modes), and its `router1`: the IPv4 subnet as an
+ * interface, `public` as the gateway, then the IPv6 subnet, in DevStack's order. Made by the admin
+ * for the demo project, as DevStack's `--tenant-id` does.
+ */
+export async function createInitialNetworks(network: NetworkService, ctx: RequestContext, demoProjectId: string, publicId: string): Promise<void> {
+  const tenant = { tenant_id: demoProjectId };
+  const [net] = (await network.create(ctx, 'networks', { network: { name: 'private', admin_state_up: true, ...tenant } })).items;
+  const subnet = async (body: Record<string, unknown>) =>
+    (await network.create(ctx, 'subnets', { subnet: { network_id: net.id, ...tenant, ...body } })).items[0].id as string;
+  const v4 = await subnet({ name: 'private-subnet', ip_version: 4, cidr: '10.0.0.0/22', gateway_ip: '10.0.0.1' });
+  const globalId = randomBytes(5)
+    .toString('hex')
+    .replace(/^(..)(....)(....)$/, '$1:$2:$3');
+  const v6 = await subnet({
+    name: 'ipv6-private-subnet',
+    ip_version: 6,
+    cidr: `fd${globalId}::/64`,
+    gateway_ip: `fd${globalId}::1`,
+    ipv6_ra_mode: 'slaac',
+    ipv6_address_mode: 'slaac',
+  });
+  const [router] = (await network.create(ctx, 'routers', { router: { name: 'router1', admin_state_up: true, ...tenant } })).items;
+  const routerId = router.id as string;
+  await network.action(ctx, 'routers', routerId, 'add_router_interface', { subnet_id: v4 });
+  await network.update(ctx, 'routers', routerId, { router: { external_gateway_info: { network_id: publicId } } });
+  await network.action(ctx, 'routers', routerId, 'add_router_interface', { subnet_id: v6 });
 }

@@ -42,6 +42,8 @@ serve options:
   --default-subnetpools  on the first start, also DevStack's shared default subnet pools and
                       \`is_default\` on public, for auto-allocated topology
                       (POCKETSTACK_DEFAULT_SUBNETPOOLS=true)
+  --initial-networks  on the first start, also DevStack's \`private\` network and \`router1\` for
+                      the demo project (POCKETSTACK_INITIAL_NETWORKS=true)
 
 agent options:
   --host NAME         the host these agents are (Neutron's host; default this machine's name)
@@ -107,6 +109,7 @@ async function serve(argv: string[]): Promise<void> {
       'run-user-data': { type: 'boolean' },
       'no-local-agent': { type: 'boolean' },
       'default-subnetpools': { type: 'boolean' },
+      'initial-networks': { type: 'boolean' },
     },
   });
   const overrides: Partial<Config> = {};
@@ -118,6 +121,7 @@ async function serve(argv: string[]): Promise<void> {
   if (values['run-user-data']) overrides.runUserData = true;
   if (values['no-local-agent']) overrides.localAgent = false;
   if (values['default-subnetpools']) overrides.defaultSubnetpools = true;
+  if (values['initial-networks']) overrides.initialNetworks = true;
   const config = loadConfig(overrides);
   // performance.now() counts from the process's start, so the figure printed includes Node's own
   // start and loading the modules, which is most of it: the time a user waits, not our share.
