@@ -108,6 +108,12 @@ export interface Config {
   /** Neutron's `report_interval` (s): how often agents report their state (POCKETSTACK_REPORT_INTERVAL). */
   reportInterval: number;
   /**
+   * Neutron's `allow_automatic_l3agent_failover` (POCKETSTACK_ALLOW_AUTOMATIC_L3AGENT_FAILOVER,
+   * false as there): legacy routers leave an L3 agent silent for twice agent_down_time for a live
+   * one. Off, a dead agent's routers wait for an admin (or an HA router's keepalived).
+   */
+  allowAutomaticL3agentFailover: boolean;
+  /**
    * What this host's nova-compute reports of it (os-hypervisors; what the scheduler places by):
    * this machine's CPUs, memory and data directory's disk where unset. `pocketstack agent
    * --vcpus N --memory-mb M --disk-gb G` (simulated lab hosts can be small), or
@@ -274,6 +280,7 @@ export function loadConfig(overrides: Partial<Config> = {}, env: NodeJS.ProcessE
     bridgeMappings: parseInterfaceMappings(env.POCKETSTACK_BRIDGE_MAPPINGS ?? '', 'bridge'),
     agentDownTime: int(env.POCKETSTACK_AGENT_DOWN_TIME, AGENT_DOWN_TIME_S),
     reportInterval: int(env.POCKETSTACK_REPORT_INTERVAL, REPORT_INTERVAL_S),
+    allowAutomaticL3agentFailover: boolFromString(env.POCKETSTACK_ALLOW_AUTOMATIC_L3AGENT_FAILOVER),
     hostCapacity: {
       vcpus: optInt(env.POCKETSTACK_HOST_VCPUS),
       memoryMb: optInt(env.POCKETSTACK_HOST_MEMORY_MB),

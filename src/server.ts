@@ -557,6 +557,14 @@ export class Cloud {
     // Neutron's DHCP agent status check: every agent_down_time / 2, networks leave dead agents.
     const checkMs = Math.max(1, Math.floor(this.config.agentDownTime / 2)) * 1000;
     this.timers.push(setInterval(() => void this.services.agents.rescheduleFromDeadDhcpAgents().catch(() => undefined), checkMs).unref());
+    // And, where the operator allows it, the L3 agents' (add_periodic_l3_agent_status_check).
+    if (this.config.allowAutomaticL3agentFailover) {
+      const l3Check = async () => {
+        const moved = await this.services.agents.rescheduleFromDeadL3Agents();
+        for (const id of moved) this.log.warn({ router: id }, 'router rescheduled from an L3 agent that did not report in twice agent_down_time');
+      };
+      this.timers.push(setInterval(() => void l3Check().catch((err: unknown) => this.log.error({ err }, 'L3 agent status check failed')), checkMs).unref());
+    }
     if (this.config.localAgent) {
       await this.reportAgents();
       await this.services.dataplane.start();

@@ -269,8 +269,7 @@ export class Agents {
   }
 
   /** Live agents of a type that are administratively up (get_l3_agents(active=True), _get_active_agents). */
-  private async activeAgents(q: Q, agentType: string): Promise<AgentsTable[]> {
-    const now = Date.now();
+  private async activeAgents(q: Q, agentType: string, now = Date.now()): Promise<AgentsTable[]> {
     const rows = await q.selectFrom('agents').selectAll().where('agent_type', '=', agentType).where('admin_state_up', '=', 1).execute();
     return rows.filter((a) => this.render(a, now).alive);
   }
@@ -665,6 +664,60 @@ export class Agents {
     return moved;
   }
 
+  /**
+   * reschedule_routers_from_down_agents (allow_automatic_l3agent_failover, off by default as in
+   * Neutron; the server runs it only when asked): a legacy router bound to an L3 agent that is up
+   * and has not been heard from for twice agent_down_time (RouterL3AgentBinding
+   * .get_down_router_bindings: HA routers are keepalived's business, not this check's) leaves
+   * every agent hosting it and is scheduled again (reschedule_router), its ports bound to the new
+   * host. An agent found alive again on a second look keeps its routers; a router with no live
+   * agent to go to stays where it is (RouterReschedulingFailed rolls the unbinding back).
+   * Returns the routers moved.
+   */
+  async rescheduleFromDeadL3Agents(now = Date.now()): Promise<string[]> {
+    const cutoff = new Date(now - 2 * this.downTimeS * 1000).toISOString();
+    const down = await this.store.db
+      .selectFrom('router_l3_agent_bindings as b')
+      .innerJoin('agents', 'agents.id', 'b.l3_agent_id')
+      .innerJoin('routers', 'routers.id', 'b.router_id')
+      .select(['b.router_id', 'b.l3_agent_id'])
+      .where('agents.heartbeat_timestamp', '<', cutoff)
+      .where('agents.admin_state_up', '=', 1)
+      .where('routers.ha', '=', 0)
+      .execute();
+    const backOnline = new Set<string>();
+    const moved: string[] = [];
+    for (const b of down) {
+      if (backOnline.has(b.l3_agent_id)) continue;
+      // A fresh read: the agent may have reported since the bindings were listed.
+      const agent = await this.store.db.selectFrom('agents').selectAll().where('id', '=', b.l3_agent_id).executeTakeFirst();
+      if (!agent) continue;
+      if (this.render(agent, now).alive) {
+        backOnline.add(agent.id);
+        continue;
+      }
+      // Each router in its own unit of work, as Neutron reschedules them one by one.
+      const ok = await this.uow
+        .run(async (w) => {
+          const router = await w.trx.selectFrom('routers').select(['id', 'project_id']).where('id', '=', b.router_id).executeTakeFirst();
+          if (!router) return false;
+          await w.trx.deleteFrom('router_l3_agent_bindings').where('router_id', '=', router.id).execute();
+          const target = await this.leastLoaded(w.trx, await this.activeAgents(w.trx, L3_AGENT_TYPE, now), 'routers');
+          if (!target) throw new RouterReschedulingFailed(router.id);
+          await w.trx.insertInto('router_l3_agent_bindings').values({ router_id: router.id, l3_agent_id: target.id, binding_index: 1 }).execute();
+          w.changed('router', router.id, router.project_id, 'status');
+          await bindRouterPorts(w, router.id);
+          return true;
+        })
+        .catch((e: unknown) => {
+          if (e instanceof RouterReschedulingFailed) return false;
+          throw e;
+        });
+      if (ok) moved.push(b.router_id);
+    }
+    return moved;
+  }
+
   /** GET /v2.0/availability_zones: any caller may list them (get_availability_zone: regular user). */
   async availabilityZones(query: Map<string, string[]>): Promise<AvailabilityZoneView[]> {
     return listAvailabilityZones(this.store.db, query);
@@ -833,6 +886,13 @@ async function bindPorts(w: Work, portIds: string[], host: string): Promise<void
       .where('id', '=', p.id)
       .execute();
     w.changed('port', p.id, p.project_id, 'update');
+  }
+}
+
+/** l3agentscheduler.RouterReschedulingFailed: no live L3 agent to take a router; its binding stays. */
+class RouterReschedulingFailed extends Error {
+  constructor(readonly routerId: string) {
+    super(`Failed rescheduling router ${routerId}: no eligible l3 agent found.`);
   }
 }
 
