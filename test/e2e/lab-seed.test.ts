@@ -6,8 +6,12 @@
  * ServerGroupAntiAffinityFilter), the worker and the API server wherever the scheduler puts them.
  * The worker reaches every web server through the router across the VXLAN overlay, and the lab
  * upstream reaches each web server by its floating IP, through whichever host holds the router.
+ * Then the host holding the router is lost (its agent killed, its cables cut): with Neutron's
+ * allow_automatic_l3agent_failover the router moves to a live host's L3 agent once the lost one
+ * has been silent for twice agent_down_time, and the other hosts' web servers answer again.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { run } from '../../src/dataplane/netns/exec.js';
 import { Names } from '../../src/dataplane/netns/names.js';
 import { LAB_NS, type LabHost } from '../../src/lab/lab.js';
 import { type Client, type TestCloud, serviceClients } from '../support/cloud.js';
@@ -34,13 +38,18 @@ describe.skipIf(skip)(`the seed's topology on three lab hosts${skip ? ` — skip
   let neutron: Client;
   let nova: Client;
   let servers: LabServers;
+  let lab: TestLab;
+  // What the first test built and the second one loses part of.
+  let routerId = '';
+  const webFloatingIps: Array<{ host: string; ip: string }> = [];
 
   beforeAll(async () => {
-    let lab: TestLab;
     ({ lab, stop } = await startTestLab(3, {
       name: 'pocketstack_lab_seed',
       adminUrl: PG!,
-      agentEnv: { POCKETSTACK_REPORT_INTERVAL: '2', POCKETSTACK_DATAPLANE_RESYNC_MS: '3000' },
+      // agent_down_time 8 s (reports every 2 s), so a lost agent is found dead within the test.
+      config: { allowAutomaticL3agentFailover: true, agentDownTime: 8 },
+      agentEnv: { POCKETSTACK_REPORT_INTERVAL: '2', POCKETSTACK_AGENT_DOWN_TIME: '8', POCKETSTACK_DATAPLANE_RESYNC_MS: '3000' },
     }));
     ({ server, hosts } = lab);
     neutron = (await serviceClients(server, 'network')).demo;
@@ -75,6 +84,7 @@ describe.skipIf(skip)(`the seed's topology on three lab hosts${skip ? ` — skip
     const publicNet = (await neutron.get('/v2.0/networks?name=public')).body.networks[0];
     const router = (await neutron.post('/v2.0/routers', { router: { name: 'project_router', external_gateway_info: { network_id: publicNet.id } } })).body
       .router;
+    routerId = router.id;
     for (const sub of subnets.values()) expect((await neutron.put(`/v2.0/routers/${router.id}/add_router_interface`, { subnet_id: sub })).status).toBe(200);
 
     const group = await nova.post('/v2.1/os-server-groups', { server_group: { name: 'web', policies: ['anti-affinity'] } });
@@ -132,6 +142,33 @@ describe.skipIf(skip)(`the seed's topology on three lab hosts${skip ? ` — skip
         20_000,
       );
       expect(await ping(fip.floating_ip_address, { ns: LAB_NS, timeoutS: 15 }), `lab → ${fip.floating_ip_address} (${w.host})`).toBe(true);
+      webFloatingIps.push({ host: w.host, ip: fip.floating_ip_address });
+    }
+  });
+
+  it("moves project_router off a lost host's dead L3 agent (allow_automatic_l3agent_failover): the other hosts' web servers answer again", async () => {
+    expect(routerId).not.toBe('');
+    const admin = (await serviceClients(server, 'network')).admin;
+    const hostsOf = async () =>
+      ((await admin.get(`/v2.0/routers/${routerId}/l3-agents`)).body.agents as Array<{ host: string; alive: boolean }>).map((a) => a.host);
+    const [lostName] = await hostsOf();
+    const lost = hosts.find((h) => h.name === lostName)!;
+    // The host is lost: its agent stops (no more reports, nothing cleaned up) and its cables are cut,
+    // so what still runs there (the router's namespace, its web server) is cut off with it.
+    lab.agents[lost.index - 1].child.kill('SIGKILL');
+    await run('ip', ['-n', LAB_NS, 'link', 'set', `h${lost.index}`, 'down']);
+    await run('ip', ['-n', LAB_NS, 'link', 'set', `p${lost.index}`, 'down']);
+    // Twice agent_down_time later the server's L3 agent check moves the router to a live agent,
+    // which builds it and binds its ports to its host.
+    const [now] = await eventually(hostsOf, (h) => h.length === 1 && h[0] !== lostName, 60_000);
+    expect(hosts.map((h) => h.name)).toContain(now);
+    const gw = (await admin.get(`/v2.0/ports?device_id=${routerId}&device_owner=network:router_gateway`)).body.ports[0];
+    expect(gw['binding:host_id']).toBe(now);
+    const agents = (await admin.get(`/v2.0/agents?agent_type=L3%20agent&host=${lostName}`)).body.agents as Array<{ alive: boolean }>;
+    expect(agents.map((a) => a.alive)).toEqual([false]);
+    // The upstream follows the gateway (the new host's gratuitous ARPs) to the web servers left.
+    for (const w of webFloatingIps.filter((x) => x.host !== lostName)) {
+      expect(await ping(w.ip, { ns: LAB_NS, timeoutS: 30 }), `lab → ${w.ip} (${w.host}) through ${now}`).toBe(true);
     }
   });
 });
