@@ -1,7 +1,8 @@
 import type { Tables } from '../../src/dataplane/netns/iptables.js';
 import { Readable } from 'node:stream';
 import type { ConsoleSession } from '../../src/core/compute/host.js';
-import type { Closer, InstancePower, InstanceRunner, Kernel, NetworkServices, Readiness } from '../../src/dataplane/netns/machine.js';
+import type { Closer, InstancePower, InstanceRunner, Kernel, NetworkServices, OverlayKernel, Readiness } from '../../src/dataplane/netns/machine.js';
+import type { OverlayState } from '../../src/dataplane/netns/overlay.js';
 import { type DhcpServerSpec, type InstanceSpec, type MetadataProxySpec, ROOT_NS, type SgLogSpec } from '../../src/dataplane/netns/model.js';
 import { L3_TABLE, type L3State } from '../../src/dataplane/netns/l3ext.js';
 import type { NatState } from '../../src/dataplane/netns/nat.js';
@@ -104,6 +105,8 @@ export class FakeKernel implements Kernel {
   private readonly spaces = new Map<string, FakeNs>();
   private nextIno = 4026532001;
   private nextIfindex = 1;
+  /** VXLAN devices' settings, by interface index (FakeOverlay reads them). */
+  readonly vxlans = new Map<number, { vni: number; local: string | null; port: number; learning: boolean; proxy: boolean }>();
   private refusals: Refusal[] = [];
   private readonly watchers = new Set<() => void>();
   private readonly monitors = new Set<(ifname: string) => void>();
@@ -157,6 +160,11 @@ export class FakeKernel implements Kernel {
   vanish(ns: string): void {
     this.remove(ns);
     this.notifyWatchers();
+  }
+
+  /** Someone else deletes a link (`ip link del`): its clsact hooks go with it. */
+  dropLink(ns: string, name: string): void {
+    this.deleteLink(ns, name);
   }
 
   /**
@@ -565,6 +573,19 @@ export class FakeKernel implements Kernel {
         s.links.set(name, this.newLink(name, 'bridge', Number(opt('mtu') ?? 1500)));
         return;
       }
+      if (type === 'vxlan') {
+        const l = this.newLink(name, 'vxlan', Number(opt('mtu') ?? 1500));
+        const vni = Number(opt('id'));
+        this.vxlans.set(l.ifindex, {
+          vni,
+          local: opt('local') ?? null,
+          port: Number(opt('dstport') ?? 8472),
+          learning: !w.includes('nolearning'),
+          proxy: w.includes('proxy'),
+        });
+        s.links.set(name, l);
+        return;
+      }
       if (type !== 'veth') throw new Error(`Unknown link type ${type}`);
       const peerAt = w.indexOf('peer');
       const mine = w.slice(0, peerAt);
@@ -809,6 +830,55 @@ function nftNetdev(tables: Map<string, string | null>, script: string, links: Ma
  * (as a machine's own user namespace would own them), boots and stops are remembered, and a
  * test can hold an instance back (`pending`) or refuse its image (`refuse`).
  */
+/**
+ * The overlay's reads and `bridge` batches against a FakeKernel: its VXLAN devices (made by `ip`
+ * lines in the underlay namespace and moved) and their forwarding entries, which go with them.
+ */
+export class FakeOverlay implements OverlayKernel {
+  private fdb: Array<{ ifindex: number; dev: string; mac: string; dst: string }> = [];
+  constructor(private readonly kernel: FakeKernel) {}
+
+  private devices(ns: string): LinkState[] {
+    return [...(this.kernel.links(ns)?.values() ?? [])].filter((l) => l.kind === 'vxlan' && this.kernel.vxlans.has(l.ifindex));
+  }
+
+  async readOverlay(ns: string): Promise<OverlayState> {
+    const devs = this.devices(ns);
+    const live = new Set(devs.map((l) => l.ifindex));
+    return {
+      devices: new Map(
+        devs.map((l) => {
+          const v = this.kernel.vxlans.get(l.ifindex)!;
+          return [
+            l.name,
+            { name: l.name, vni: v.vni, local: v.local, port: v.port, learning: v.learning, proxy: v.proxy, mtu: l.mtu, master: l.master, up: l.up },
+          ];
+        }),
+      ),
+      fdb: this.fdb.filter((e) => live.has(e.ifindex)).map(({ dev, mac, dst }) => ({ dev, mac, dst })),
+      neigh: [],
+    };
+  }
+
+  async bridgeBatch(ns: string, lines: Line[]): Promise<Map<Owner, string>> {
+    const failures = new Map<number, string>();
+    lines.forEach((line, i) => {
+      const w = line.cmd.split(/\s+/);
+      const at = (k: string) => w[w.indexOf(k) + 1];
+      const dev = this.devices(ns).find((l) => l.name === at('dev'));
+      if (w[0] !== 'fdb' || !dev) {
+        failures.set(i + 1, `Cannot find device "${at('dev')}"`);
+        return;
+      }
+      const [verb, mac, dst] = [w[1], w[2], at('dst')];
+      const same = (e: { ifindex: number; mac: string; dst: string }) => e.ifindex === dev.ifindex && e.mac === mac && (verb === 'replace' || e.dst === dst);
+      this.fdb = this.fdb.filter((e) => !same(e));
+      if (verb !== 'del') this.fdb.push({ ifindex: dev.ifindex, dev: dev.name, mac, dst });
+    });
+    return failures.size ? batchErrors(lines, failures, 'bridge failed') : new Map();
+  }
+}
+
 export class FakeProcesses implements InstanceRunner {
   /** Every reconcile that did something: `booted`, `stopped` or `frozen`, per instance. */
   readonly events: Array<{ id: string; result: 'booted' | 'stopped' | 'frozen'; nsIno: number }> = [];

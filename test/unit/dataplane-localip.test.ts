@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { type ClsactState, LOCAL_IP_PREF, buildLocalIps, planLocalIps } from '../../src/dataplane/netns/localip.js';
-import { localIpEgressProgram, localIpIngressProgram, localIpProgramName } from '../../src/dataplane/netns/localipprog.js';
-import type { LocalIpTapSpec, PortRec, Snapshot, WiredPort } from '../../src/dataplane/netns/model.js';
+import { type ClsactState, LOCAL_IP_PREF, buildLocalIpBlockers, buildLocalIps, planLocalIps } from '../../src/dataplane/netns/localip.js';
+import { localIpBlockerProgram, localIpEgressProgram, localIpIngressProgram, localIpProgramName } from '../../src/dataplane/netns/localipprog.js';
+import type { LocalIpBlockerSpec, LocalIpTapSpec, PortRec, Snapshot, WiredPort } from '../../src/dataplane/netns/model.js';
 import { Names } from '../../src/dataplane/netns/names.js';
 import { runProgram } from '../support/bpfvm.js';
 import { bpfObjectName } from '../support/fakekernel.js';
@@ -82,8 +82,8 @@ function onlyChecksumChanged(before: Buffer, after: Buffer): boolean {
   return a.equals(b);
 }
 
-function arpRequest(target: string, op = 1): Buffer {
-  const arp = Buffer.concat([Buffer.from([0, 1, 8, 0, 6, 4, 0, op]), mac(CLIENT_MAC), ip4(CLIENT), Buffer.alloc(6), ip4(target)]);
+function arpRequest(target: string, op = 1, sender = CLIENT, htype = 1): Buffer {
+  const arp = Buffer.concat([Buffer.from([0, htype, 8, 0, 6, 4, 0, op]), mac(CLIENT_MAC), ip4(sender), Buffer.alloc(6), ip4(target)]);
   return Buffer.concat([Buffer.alloc(6, 0xff), mac(CLIENT_MAC), Buffer.from([0x08, 0x06]), arp]);
 }
 
@@ -209,10 +209,63 @@ describe('local IP programs (run on frames)', () => {
   });
 });
 
+describe('the gratuitous-ARP blocker (run on frames from other hosts)', () => {
+  const blocker = localIpBlockerProgram([
+    { localIp: LOCAL, except: [FIXED, '10.0.0.8'] },
+    { localIp: '10.0.0.199', except: [] },
+  ]);
+
+  it('drops ARP claiming a local IP: a gratuitous announcement, a request, a reply', () => {
+    for (const f of [
+      arpRequest(LOCAL, 1, LOCAL),
+      arpRequest(LOCAL, 2, LOCAL),
+      arpRequest(CLIENT, 1, LOCAL),
+      arpRequest(CLIENT, 2, LOCAL),
+      arpRequest(CLIENT, 1, '10.0.0.199'),
+    ]) {
+      const out = runProgram(blocker, f);
+      expect(out.verdict).toBe(TC_ACT_SHOT);
+      expect(out.frame.equals(f)).toBe(true);
+    }
+  });
+
+  it("lets through ARP from a local IP asking for an associated port's fixed IP (the blocker's exception)", () => {
+    for (const target of [FIXED, '10.0.0.8']) expect(runProgram(blocker, arpRequest(target, 1, LOCAL)).verdict).toBe(TC_ACT_UNSPEC);
+    // The exception is per local IP: another local IP's associated address is no exception for it.
+    expect(runProgram(blocker, arpRequest(FIXED, 1, '10.0.0.199')).verdict).toBe(TC_ACT_SHOT);
+  });
+
+  it('lets through ARP from anyone else, ARP asking for the local IP, IPv4 from the local IP, non-Ethernet ARP and 802.1Q-tagged frames', () => {
+    for (const [f, vlan] of [
+      [arpRequest(LOCAL), false],
+      [arpRequest(CLIENT, 1, '10.0.0.7'), false],
+      [ipFrame({ src: LOCAL, dst: CLIENT, proto: 1 }), false],
+      [arpRequest(CLIENT, 1, LOCAL, 6), false],
+      [arpRequest(CLIENT, 1, LOCAL), true],
+    ] as const) {
+      const out = runProgram(blocker, f, { ifindex: 3, vlanPresent: vlan });
+      expect(out.verdict).toBe(TC_ACT_UNSPEC);
+      expect(out.frame.equals(f)).toBe(true);
+    }
+  });
+
+  it('is named as a blocker, and refuses what it cannot encode', () => {
+    expect(localIpProgramName('blocker', blocker)).toMatch(/^pslb[0-9a-f]{11}$/);
+    expect(() => localIpBlockerProgram([])).toThrow(/at least one/);
+    expect(() => localIpBlockerProgram([{ localIp: 'fd00::1', except: [] }])).toThrow(/IPv4/);
+    expect(() =>
+      localIpBlockerProgram([
+        { localIp: LOCAL, except: [] },
+        { localIp: LOCAL, except: [FIXED] },
+      ]),
+    ).toThrow(/twice/);
+  });
+});
+
 // ------------------------------------------------------------------ which taps, which programs
 
 const NET = 'bbbbbbbb-0000-0000-0000-000000000002';
-const OTHER_NET = 'bbbbbbbb-0000-0000-0000-000000000003';
+const OTHER_NET = 'cbbbbbbb-0000-0000-0000-000000000003';
 const names = new Names('ps');
 
 function port(id: string, ip: string, extra: Partial<PortRec> = {}): PortRec {
@@ -292,6 +345,48 @@ describe('local IPs: which taps get which programs', () => {
   });
 });
 
+describe('local IPs: which VXLAN devices get the gratuitous-ARP blocker', () => {
+  const uplinks = [
+    { dev: 'vxlan-7', bridge: names.bridge(NET) },
+    { dev: 'vxlan-9', bridge: names.bridge(OTHER_NET) },
+  ];
+
+  it("puts it on the associated port's network's VXLAN device, every association here an exception", () => {
+    const both = {
+      id: 'l1',
+      address: LOCAL,
+      associations: [
+        { portId: owner.id, fixedIp: '10.0.0.5' },
+        { portId: client2.id, fixedIp: '10.0.0.7' },
+      ],
+    };
+    expect(buildLocalIpBlockers(snap([both, lip('l2', '10.0.0.201', client.id, '10.0.0.6')]), names, wiredAll(allPorts), uplinks)).toEqual([
+      {
+        dev: 'vxlan-7',
+        networkId: NET,
+        owner: 'localip:l1',
+        entries: [
+          { localIp: LOCAL, except: ['10.0.0.5', '10.0.0.7'] },
+          { localIp: '10.0.0.201', except: ['10.0.0.6'] },
+        ],
+      },
+    ]);
+  });
+
+  it('is on the network of the associated port, not on the other networks here', () => {
+    const specs = buildLocalIpBlockers(snap([lip('l3', '10.1.0.200', elsewhere.id, '10.1.0.8')]), names, wiredAll(allPorts), uplinks);
+    expect(specs.map((s) => [s.dev, s.entries])).toEqual([['vxlan-9', [{ localIp: '10.1.0.200', except: ['10.1.0.8'] }]]]);
+  });
+
+  it('is not there without an overlay, for ports not wired here, nor for IPv6 (the agent matches arp_spa)', () => {
+    const one = snap([lip('l1', LOCAL, owner.id, '10.0.0.5')]);
+    expect(buildLocalIpBlockers(one, names, wiredAll(allPorts), [])).toEqual([]);
+    expect(buildLocalIpBlockers(one, names, wiredAll(allPorts.filter((p) => p !== owner)), uplinks)).toEqual([]);
+    expect(buildLocalIpBlockers(snap([lip('l0', 'fd00::5', owner.id, 'fd00::5')]), names, wiredAll(allPorts), uplinks)).toEqual([]);
+    expect(buildLocalIpBlockers(snap([lip('l0', LOCAL, owner.id, 'fd00::5')]), names, wiredAll(allPorts), uplinks)).toEqual([]);
+  });
+});
+
 describe('local IPs: the tc lines', () => {
   const spec: LocalIpTapSpec = { dev: 'tapc', portId: client.id, owner: 'localip:l1', entries: [entries[1]] };
   const ingressName = localIpProgramName('ingress', localIpIngressProgram(spec.entries));
@@ -350,5 +445,25 @@ describe('local IPs: the tc lines', () => {
       [`filter del dev tapb ingress pref ${LOCAL_IP_PREF}`, true],
       [`filter del dev tapb egress pref ${LOCAL_IP_PREF}`, true],
     ]);
+  });
+});
+
+describe('local IPs: the blocker’s tc lines', () => {
+  const blocker: LocalIpBlockerSpec = { dev: 'vxlan-7', networkId: NET, owner: 'localip:l1', entries: [{ localIp: LOCAL, except: [FIXED] }] };
+  const name = localIpProgramName('blocker', localIpBlockerProgram(blocker.entries));
+
+  it('adds a clsact and loads the blocker on the ingress hook only', () => {
+    const lines = planLocalIps([], { clsact: new Set(), filters: [] }, [blocker]);
+    expect(lines.map((l) => [l.cmd, l.owner])).toEqual([
+      ['qdisc add dev vxlan-7 clsact', 'localip:l1'],
+      [`filter replace dev vxlan-7 ingress pref ${LOCAL_IP_PREF} handle 1 bpf direct-action obj @OBJECT sec tc`, 'localip:l1'],
+    ]);
+    expect(bpfObjectName(lines[1].object!)).toBe(name);
+  });
+
+  it('keeps the one in place, and takes it away with the clsact once no local IP needs it', () => {
+    const actual: ClsactState = { clsact: new Set(['vxlan-7']), filters: [{ dev: 'vxlan-7', hook: 'ingress', pref: LOCAL_IP_PREF, name }] };
+    expect(planLocalIps([], actual, [blocker])).toEqual([]);
+    expect(planLocalIps([], actual, []).map((l) => l.cmd)).toEqual(['qdisc del dev vxlan-7 clsact']);
   });
 });

@@ -4,10 +4,10 @@ import type { InstanceReport } from '../../src/core/compute/host.js';
 import { type ChangeKind, type ChangeOp, ChangeBus } from '../../src/core/work.js';
 import type { ControlPlane, StatusKind } from '../../src/dataplane/netns/control.js';
 import { NetnsDataPlane, type NetnsOptions } from '../../src/dataplane/netns/driver.js';
-import type { PortRec, Snapshot } from '../../src/dataplane/netns/model.js';
+import { type PortRec, ROOT_NS, type Snapshot } from '../../src/dataplane/netns/model.js';
 import { Names } from '../../src/dataplane/netns/names.js';
 import { ownerKey, parseOwner } from '../../src/dataplane/netns/owners.js';
-import { FakeKernel, FakeProcesses, FakeServices } from '../support/fakekernel.js';
+import { FakeKernel, FakeOverlay, FakeProcesses, FakeServices } from '../support/fakekernel.js';
 
 /**
  * Whole reconcile passes of the netns driver against an in-memory kernel (test/support/fakekernel.ts)
@@ -202,7 +202,9 @@ async function boot(before?: (k: FakeKernel) => void, snap: Snapshot = snapshot(
   const processes = new FakeProcesses(kernel);
   const control = new FakeControl(snap);
   const services = new FakeServices();
-  const dp = new NetnsDataPlane(control, { ...OPTIONS, ...options }, pino({ level: 'silent' }), { kernel, processes, services });
+  // With a tunnel endpoint the overlay's reads and `bridge` batches go to the same fake kernel.
+  const overlay = options.tunnel ? { overlay: new FakeOverlay(kernel) } : {};
+  const dp = new NetnsDataPlane(control, { ...OPTIONS, ...options }, pino({ level: 'silent' }), { kernel, processes, services, ...overlay });
   running.push(dp);
   await dp.start();
   await dp.idle();
@@ -644,6 +646,32 @@ describe('netns driver against a fake kernel', () => {
       expect(dp.lastPass!.errors).toBeGreaterThan(0);
       expect(kernel.bpfFilters(SW).get(names.tap(P1)) ?? new Map()).toEqual(new Map());
       expect([P1, P2].map((p) => control.status('port', p))).toEqual(['ACTIVE', 'ACTIVE']);
+    });
+
+    it("puts the gratuitous-ARP blocker on the network's VXLAN device made in the same pass, and again on one made again", async () => {
+      // Another host (h2) has a port of the tenant network: the overlay makes vxlan-7 on its bridge.
+      const snap = snapshot();
+      snap.placement = { dhcp: new Map(), l3: new Map(), tunnels: new Map([['h2', '198.18.0.12']]) };
+      snap.remotePorts = [
+        port('0a000009-0000-0000-0000-000000000009', {
+          deviceOwner: 'compute:nova',
+          bindingHost: 'h2',
+          mac: 'fa:16:3e:00:00:99',
+          fixedIps: [{ subnetId: TEN_V4, ipAddress: '10.0.2.99' }],
+        }),
+      ];
+      associate(snap);
+      const { kernel, dp } = await boot(undefined, snap, { tunnel: { ip: '198.18.0.11', underlayNs: ROOT_NS } });
+      const blocker = () => [...(kernel.bpfFilters(SW).get('vxlan-7') ?? new Map()).entries()];
+      expect(kernel.links(SW)!.get('vxlan-7')).toMatchObject({ kind: 'vxlan', master: names.bridge(TENANT) });
+      expect(blocker()).toEqual([[5000, expect.stringMatching(/^pslb[0-9a-f]{11}$/)]]);
+      expect(dp.lastPass).toMatchObject({ errors: 0 });
+
+      // Someone deletes the device: the next full pass makes it again, with its blocker.
+      kernel.dropLink(SW, 'vxlan-7');
+      await dp.resync();
+      expect(blocker()).toEqual([[5000, expect.stringMatching(/^pslb[0-9a-f]{11}$/)]]);
+      expect(dp.lastPass).toMatchObject({ errors: 0 });
     });
 
     it('on a kernel where tc cannot load them (the probe), nothing is tried', async () => {

@@ -26,7 +26,7 @@ import { type VrrpOptions, makeHaRouter } from './harouter.js';
 import { type Names, vlanDeviceName } from './names.js';
 import { type Owner, ownerKey } from './owners.js';
 import { type TunnelConfig, desiredOverlay } from './overlay.js';
-import { buildLocalIps } from './localip.js';
+import { buildLocalIpBlockers, buildLocalIps } from './localip.js';
 import { buildQos } from './qos.js';
 import { type ScopeLeg, dividedByScope, scopeWall } from './scopes.js';
 import { assignZones, renderFilter } from './secgroups.js';
@@ -456,6 +456,7 @@ export function buildDesired(s: Snapshot, names: Names, opts: BuildOptions): Des
     errors,
     qos: buildQos(s, names, wired),
     localIps: buildLocalIps(s, names, wired),
+    localIpBlockers: buildLocalIpBlockers(s, names, wired, overlay?.devices ?? []),
     sgLog,
     ...(overlay ? { overlay } : {}),
     ...(physnets ? { physnets } : {}),

@@ -447,8 +447,8 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
     await p.apply();
     await p.vlanTags();
     await p.qos();
-    await p.localIps();
     await p.overlay();
+    await p.localIps();
     await p.physnets();
     timer.mark('apply');
     await p.services();

@@ -1,9 +1,16 @@
 import { parseIp } from '../../util/ip.js';
-import { SECTION, bpfObject } from './bpf.js';
-import { LOCAL_IP_PROGRAM, localIpEgressProgram, localIpIngressProgram, localIpProgramName } from './localipprog.js';
-import type { LocalIpEntry, LocalIpTapSpec, Snapshot, WiredPort } from './model.js';
+import { type Insn, SECTION, bpfObject } from './bpf.js';
+import {
+  LOCAL_IP_PROGRAM,
+  type LocalIpProgramKind,
+  localIpBlockerProgram,
+  localIpEgressProgram,
+  localIpIngressProgram,
+  localIpProgramName,
+} from './localipprog.js';
+import type { LocalIpBlockerSpec, LocalIpEntry, LocalIpTapSpec, Snapshot, WiredPort } from './model.js';
 import type { Names } from './names.js';
-import { ownerKey } from './owners.js';
+import { type Owner, ownerKey } from './owners.js';
 import { OBJECT_TOKEN, type TcLine } from './vlantag.js';
 
 /**
@@ -18,6 +25,10 @@ import { OBJECT_TOKEN, type TcLine } from './vlantag.js';
  * Only instances' ports (not `network:*` ones) are clients: the programs are stateless, and a
  * router's leg or a DHCP server would have the associated port's own traffic through them (its
  * DHCP renewals, its connections out) rewritten to the local IP.
+ *
+ * With an overlay to other hosts, the network's VXLAN device also gets the agent's gratuitous-ARP
+ * blocker (buildLocalIpBlockers): other hosts' ARP claiming a local IP served here never reaches
+ * its clients, who would otherwise learn another host's MAC for it.
  */
 
 const isClient = (deviceOwner: string) => !deviceOwner.startsWith('network:');
@@ -58,6 +69,55 @@ export function buildLocalIps(s: Snapshot, names: Names, wired: ReadonlyMap<stri
   return out;
 }
 
+/**
+ * The gratuitous-ARP blockers: for each network with a port associated with an IPv4 local IP on
+ * this host, its VXLAN device (`uplinks`: the overlay's devices, by bridge) drops ARP from other
+ * hosts claiming that local IP. The agent installs one blocker per association whose port it
+ * wires (add_local_ip_flows: install_garp_blocker on the port's local VLAN) and one exception per
+ * association's fixed IP, so every such association counts here, not only the one the taps
+ * answer with. The agent's match is the local VLAN tag, which in br-int's first table only frames
+ * from br-tun carry (a physical bridge's frames still have their provider tag or none there), so
+ * the blocker is on the tunnel side only: ARP entering from a flat or VLAN physical network
+ * passes, as in Neutron. Without an overlay (one host) there is nobody else to block.
+ */
+export function buildLocalIpBlockers(
+  s: Snapshot,
+  names: Names,
+  wired: ReadonlyMap<string, WiredPort>,
+  uplinks: ReadonlyArray<{ dev: string; bridge: string }>,
+): LocalIpBlockerSpec[] {
+  const lips = s.localIps ?? [];
+  if (!lips.length || !uplinks.length) return [];
+  const ports = new Map(s.ports.map((p) => [p.id, p]));
+  // network → (local IP → the fixed IPs of its associations here), and the first local IP's owner.
+  const byNetwork = new Map<string, { owner: LocalIpBlockerSpec['owner']; lips: Map<string, Set<string>> }>();
+  for (const lip of [...lips].sort((a, b) => a.id.localeCompare(b.id))) {
+    if (parseIp(lip.address)?.version !== 4) continue;
+    for (const assoc of [...lip.associations].sort((a, b) => a.portId.localeCompare(b.portId))) {
+      const port = ports.get(assoc.portId);
+      if (!port || !wired.has(port.id) || parseIp(assoc.fixedIp)?.version !== 4) continue;
+      const net = byNetwork.get(port.networkId) ?? { owner: ownerKey.localip(lip.id), lips: new Map<string, Set<string>>() };
+      byNetwork.set(port.networkId, net);
+      const except = net.lips.get(lip.address) ?? new Set<string>();
+      net.lips.set(lip.address, except.add(assoc.fixedIp));
+    }
+  }
+  const out: LocalIpBlockerSpec[] = [];
+  for (const [networkId, net] of [...byNetwork].sort(([a], [b]) => a.localeCompare(b))) {
+    const bridge = names.bridge(networkId);
+    for (const u of uplinks) {
+      if (u.bridge !== bridge) continue;
+      out.push({
+        dev: u.dev,
+        networkId,
+        owner: net.owner,
+        entries: [...net.lips].map(([localIp, except]) => ({ localIp, except: [...except].sort() })),
+      });
+    }
+  }
+  return out;
+}
+
 export type Hook = 'ingress' | 'egress';
 
 /** A bpf filter on a clsact hook: device, hook, preference, the loaded program's name. */
@@ -78,28 +138,35 @@ export interface ClsactState {
 export const LOCAL_IP_PREF = 5000;
 
 /**
- * The `tc` lines that give each tap of `specs` its two programs, against what the switch's clsact
- * hooks hold (`actual`); our programs on taps no spec names are removed, and a tap left with
- * nobody's filters loses its clsact.
+ * The `tc` lines that give each tap of `specs` its two programs and each VXLAN device of
+ * `blockers` its blocker (ingress), against what the switch's clsact hooks hold (`actual`); our
+ * programs on devices no spec names are removed, and a device left with nobody's filters loses
+ * its clsact.
  */
-export function planLocalIps(specs: LocalIpTapSpec[], actual: ClsactState): TcLine[] {
+export function planLocalIps(specs: LocalIpTapSpec[], actual: ClsactState, blockers: LocalIpBlockerSpec[] = []): TcLine[] {
   const out: TcLine[] = [];
   const have = new Map(actual.filters.map((f) => [`${f.dev}/${f.hook}/${f.pref}`, f.name]));
   const wanted = new Set<string>();
-  for (const s of specs) {
-    if (!actual.clsact.has(s.dev)) out.push({ cmd: `qdisc add dev ${s.dev} clsact`, owner: s.owner });
-    for (const hook of ['ingress', 'egress'] as const) {
-      const insns = hook === 'ingress' ? localIpIngressProgram(s.entries) : localIpEgressProgram(s.entries);
-      const name = localIpProgramName(hook, insns);
-      wanted.add(`${s.dev}/${hook}/${LOCAL_IP_PREF}`);
-      if (have.get(`${s.dev}/${hook}/${LOCAL_IP_PREF}`) === name) continue;
-      out.push({
-        cmd: `filter replace dev ${s.dev} ${hook} pref ${LOCAL_IP_PREF} handle 1 bpf direct-action obj ${OBJECT_TOKEN} sec ${SECTION}`,
-        owner: s.owner,
-        object: bpfObject(name, insns),
-      });
+  const withClsact = new Set(actual.clsact);
+  const load = (dev: string, hook: Hook, kind: LocalIpProgramKind, insns: Insn[], owner: Owner) => {
+    if (!withClsact.has(dev)) {
+      out.push({ cmd: `qdisc add dev ${dev} clsact`, owner });
+      withClsact.add(dev);
     }
+    const name = localIpProgramName(kind, insns);
+    wanted.add(`${dev}/${hook}/${LOCAL_IP_PREF}`);
+    if (have.get(`${dev}/${hook}/${LOCAL_IP_PREF}`) === name) return;
+    out.push({
+      cmd: `filter replace dev ${dev} ${hook} pref ${LOCAL_IP_PREF} handle 1 bpf direct-action obj ${OBJECT_TOKEN} sec ${SECTION}`,
+      owner,
+      object: bpfObject(name, insns),
+    });
+  };
+  for (const s of specs) {
+    load(s.dev, 'ingress', 'ingress', localIpIngressProgram(s.entries), s.owner);
+    load(s.dev, 'egress', 'egress', localIpEgressProgram(s.entries), s.owner);
   }
+  for (const b of blockers) load(b.dev, 'ingress', 'blocker', localIpBlockerProgram(b.entries), b.owner);
   const byDev = new Map<string, ClsactFilter[]>();
   for (const f of actual.filters) byDev.set(f.dev, [...(byDev.get(f.dev) ?? []), f]);
   for (const [dev, filters] of byDev) {

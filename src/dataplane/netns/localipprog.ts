@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { parseIp, parseMac } from '../../util/ip.js';
 import { HELPER, type Insn, encode, insn } from './bpf.js';
-import type { LocalIpEntry } from './model.js';
+import type { LocalIpBlockEntry, LocalIpEntry } from './model.js';
 
 /**
  * The tc-BPF programs behind Neutron's `local_ip` (the OVS agent's local_ip extension,
@@ -18,6 +18,10 @@ import type { LocalIpEntry } from './model.js';
  *            fixed IP (_avoid_nat_to_self).
  *   egress   (what reaches the client): a packet from an associated fixed IP leaves with the local
  *            IP as source, as the learned reply flows rewrite it.
+ *
+ * A third, the gratuitous-ARP blocker, sits on the ingress of the network's VXLAN device (where
+ * other hosts' frames enter the bridge): ARP whose sender is a local IP served here is dropped,
+ * unless it asks for an associated fixed IP (install_garp_blocker, install_garp_blocker_exception).
  *
  * The rewrite is stateless: Neutron's static mode learns one reverse flow per connection (an OVS
  * `learn` action); a program without maps cannot, so every packet from the fixed IP to the
@@ -343,12 +347,48 @@ export function localIpEgressProgram(entries: LocalIpEntry[]): Insn[] {
 }
 
 /**
- * A program's name (its ELF symbol; the kernel keeps 15 characters): its direction and a digest
- * of its instructions, so a filter read back tells whether it still does exactly what is wanted.
+ * The gratuitous-ARP blocker, for what enters the network's bridge from other hosts. The agent
+ * drops, at priority 10 of br-int's LOCAL_SWITCHING table, ARP carrying the network's local VLAN
+ * whose sender protocol address is the local IP (br_int.py install_garp_blocker: any opcode, so
+ * gratuitous announcements, requests and replies alike), and lets through at priority 11 what
+ * also has an associated port's fixed IP as target (install_garp_blocker_exception), so a host
+ * that really has the address (the port a local IP was made from) still reaches that port. Only
+ * Ethernet/IPv4 ARP has these fields (OpenFlow's arp_spa/arp_tpa); anything else goes on.
  */
-export function localIpProgramName(hook: 'ingress' | 'egress', insns: Insn[]): string {
-  return `psl${hook === 'ingress' ? 'i' : 'e'}${createHash('sha1').update(encode(insns)).digest('hex').slice(0, 11)}`;
+export function localIpBlockerProgram(entries: LocalIpBlockEntry[]): Insn[] {
+  if (!entries.length) throw new Error('a local IP program needs at least one local IP');
+  if (new Set(entries.map((e) => e.localIp)).size !== entries.length) throw new Error('a local IP is given twice');
+  const a = new Asm();
+  prologue(a);
+  a.jump(JMP | JNE | K, 2, 0, LE_ETH_P_ARP, 'pass');
+  a.load(W, 2, 7, F.arpTypes);
+  a.jump(JMP32 | JNE | K, 2, 0, LE_ARP_ETHER_IP, 'pass');
+  a.load(H, 2, 7, F.arpLens);
+  a.jump(JMP | JNE | K, 2, 0, LE_ARP_LENS, 'pass');
+  a.load(W, 9, 7, F.arpSpa);
+  for (const [i, e] of entries.entries()) a.jump(JMP32 | JEQ | K, 9, 0, ipImm(e.localIp), `spa${i}`);
+  a.jump(JMP | JA, 0, 0, 0, 'pass');
+  entries.forEach((e, i) => {
+    a.label(`spa${i}`);
+    if (e.except.length) a.load(W, 8, 7, F.arpTpa);
+    for (const ip of e.except) a.jump(JMP32 | JEQ | K, 8, 0, ipImm(ip), 'pass');
+    a.jump(JMP | JA, 0, 0, 0, 'drop');
+  });
+  epilogue(a);
+  return a.build();
+}
+
+/** Which program a name is of: what a client sends, what reaches it, the blocker. */
+export type LocalIpProgramKind = 'ingress' | 'egress' | 'blocker';
+const KIND_LETTER = { ingress: 'i', egress: 'e', blocker: 'b' } as const;
+
+/**
+ * A program's name (its ELF symbol; the kernel keeps 15 characters): its kind and a digest of its
+ * instructions, so a filter read back tells whether it still does exactly what is wanted.
+ */
+export function localIpProgramName(kind: LocalIpProgramKind, insns: Insn[]): string {
+  return `psl${KIND_LETTER[kind]}${createHash('sha1').update(encode(insns)).digest('hex').slice(0, 11)}`;
 }
 
 /** Our programs' names: only these are ever replaced or removed by the local IP planner. */
-export const LOCAL_IP_PROGRAM = /^psl[ie][0-9a-f]{11}$/;
+export const LOCAL_IP_PROGRAM = /^psl[ieb][0-9a-f]{11}$/;

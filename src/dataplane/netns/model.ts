@@ -543,6 +543,25 @@ export interface LocalIpTapSpec {
   entries: LocalIpEntry[];
 }
 
+/** A local IP the gratuitous-ARP blocker guards, and the fixed IPs ARP from it may still ask for. */
+export interface LocalIpBlockEntry {
+  localIp: string;
+  /** The associated ports' fixed IPs (install_garp_blocker_exception's `except_ip`). */
+  except: string[];
+}
+
+/**
+ * A network's gratuitous-ARP blocker (localip.ts): on its VXLAN device, what comes from other
+ * hosts' ARP claiming a local IP associated with a port of the network on this host is dropped.
+ */
+export interface LocalIpBlockerSpec {
+  dev: string;
+  networkId: string;
+  /** Errors are the first local IP's, as for the taps' programs. */
+  owner: Owner;
+  entries: LocalIpBlockEntry[];
+}
+
 export interface InstanceSpec {
   id: string;
   ns: string;
@@ -583,6 +602,8 @@ export interface Desired {
   qos?: PortQosSpec[];
   /** Local IPs' programs on their clients' taps (localip.ts). */
   localIps?: LocalIpTapSpec[];
+  /** Local IPs' gratuitous-ARP blockers on their networks' VXLAN devices (localip.ts). */
+  localIpBlockers?: LocalIpBlockerSpec[];
   /** Security-group logging: what the switch's log reader writes (no events: no reader). */
   sgLog?: SgLogSpec;
   /** The VXLAN overlay to other hosts (only with a tunnel endpoint: `pocketstack agent --tunnel-ip`). */

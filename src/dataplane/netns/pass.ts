@@ -106,8 +106,9 @@ function nsOfOwner(o: Owner, d: Desired): string[] {
  *   apply        cleanup everywhere, the host leg, the switch, then owners and routers' NAT
  *   services     each network's dnsmasq, the metadata proxies (before instances boot: they use both)
  *   qos          ports' QoS on their taps (shapers, policers, DSCP marks), once the taps exist
- *   localIps     local IPs' tc-BPF programs on their clients' taps (localip.ts), once the taps exist
  *   overlay      tenant networks' VXLAN devices on their bridges and l2pop's forwarding entries
+ *   localIps     local IPs' tc-BPF programs on their clients' taps and their networks' VXLAN
+ *                devices (localip.ts), once both exist
  *   physnets     mapped interfaces onto their flat networks' bridges (physical_interface_mappings)
  *   processes    machines where something changed
  *   remember     what is now in place, for the next pass; the errors met, for status
@@ -126,6 +127,8 @@ export class Pass {
   existing = new Map<string, number>();
   /** Namespaces this pass created (they hold nothing to read back). */
   readonly created = new Set<string>();
+  /** The overlay phase changed VXLAN devices (made, moved, removed, re-enslaved) in this pass. */
+  overlayChanged = false;
   /** Namespaces this pass looks at. */
   readonly dirty = new Set<string>();
   readonly plans = new Map<string, NsPlan>();
@@ -513,9 +516,10 @@ export class Pass {
   // ---------------------------------------------------------------- local IPs with tc-BPF
 
   /**
-   * Local IPs' programs on their clients' taps (localip.ts), once the taps exist: planned against
-   * the switch's clsact hooks read back on a full pass, when the switch's links changed (a tap
-   * made again has lost its programs) or when what is wanted changed. A kernel where `tc` cannot
+   * Local IPs' programs on their clients' taps and their gratuitous-ARP blockers on the networks'
+   * VXLAN devices (localip.ts), once both exist (after the overlay phase): planned against the
+   * switch's clsact hooks read back on a full pass, when the switch's links or VXLAN devices
+   * changed (a device made again has lost its programs) or when what is wanted changed. A kernel where `tc` cannot
    * load them is logged once; Neutron shows no status for a local IP, so the refusals of a pass
    * are logged with the local IP they serve (`localip:<id>`).
    */
@@ -524,21 +528,23 @@ export class Pass {
     const sw = this.desired.switch.name;
     const ino = this.existing.get(sw);
     const specs = this.desired.localIps ?? [];
+    const blockers = this.desired.localIpBlockers ?? [];
     if (ino === undefined) {
       memory.localIps = null;
       return;
     }
     const was = memory.localIps;
     const plan = this.plans.get(sw);
-    const changed = (plan?.cleanup.length ?? 0) + (plan?.apply.length ?? 0) > 0;
-    const fp = JSON.stringify(specs);
+    // A VXLAN device the overlay phase made again has lost its blocker, as a tap made again has.
+    const changed = (plan?.cleanup.length ?? 0) + (plan?.apply.length ?? 0) > 0 || this.overlayChanged;
+    const fp = JSON.stringify([specs, blockers]);
     if (!this.full && !changed && was?.ino === ino && was.fp === fp) return;
-    if (specs.length) {
+    if (specs.length || blockers.length) {
       const refused = await kernel.localIpPrograms();
       if (refused !== null) {
         if (!memory.localIpsRefused)
           log.warn(
-            { reason: refused, localIps: [...new Set(specs.map((s) => s.owner))] },
+            { reason: refused, localIps: [...new Set([...specs, ...blockers].map((s) => s.owner))] },
             'local IPs are not enforced: tc refuses their BPF programs on this kernel',
           );
         memory.localIpsRefused = true;
@@ -547,7 +553,7 @@ export class Pass {
     }
     memory.localIps = null;
     try {
-      const lines = planLocalIps(specs, await kernel.readClsact(sw));
+      const lines = planLocalIps(specs, await kernel.readClsact(sw), blockers);
       if (lines.length) {
         this.changes += lines.length;
         const errors = await kernel.tcBatch(sw, lines);
@@ -556,7 +562,7 @@ export class Pass {
       }
       memory.localIps = { ino, fp };
     } catch (e) {
-      for (const s of specs) this.fail(s.owner, `tc-BPF local IP: ${message(e)}`);
+      for (const s of [...specs, ...blockers]) this.fail(s.owner, `tc-BPF local IP: ${message(e)}`);
     }
   }
 
@@ -678,6 +684,7 @@ export class Pass {
       for (const [o, reason] of errors) this.fail(o, reason);
       if (errors.size) failed = true;
     };
+    this.overlayChanged = plan.cleanup.length + plan.underlay.length + plan.apply.length > 0;
     await run(sw, plan.cleanup);
     await run(spec.underlayNs, plan.underlay);
     await run(sw, plan.apply);
