@@ -18,7 +18,8 @@
  *    builds fail goes last. The others weigh nothing here: every host has the same hypervisor
  *    version, no PCI devices, metrics or image-property history, one cell, and num_instances and
  *    image_props multipliers are 0 by default. host_subset_size 1: the best host wins, ties going
- *    to the first registered.
+ *    to the first registered. A host's aggregates may override each multiplier for it with
+ *    metadata of the option's name (`ram_weight_multiplier`…; utils.get_weight_multiplier).
  *
  * Like select_destinations with return_alternates, the hosts come back in that order: the
  * selected one, then up to max_attempts − 1 alternates (_get_alternate_hosts), which a build that
@@ -75,6 +76,50 @@ export class NoValidHost extends Error {
   constructor(readonly reason = 'There are not enough hosts available.') {
     super(`No valid host was found. ${reason}`);
   }
+}
+
+/**
+ * Python's float() of a string, as Nova casts aggregate metadata (validate_num_values): surrounding
+ * whitespace, a sign, digits with single underscores between them, an optional fraction and
+ * exponent, or inf/infinity/nan in any case; anything else is its ValueError (null).
+ */
+export function pythonFloat(text: string): number | null {
+  const digits = String.raw`\d(?:_?\d)*`;
+  const re = new RegExp(String.raw`^\s*([+-]?)(?:(inf(?:inity)?)|(nan)|((?:${digits})?(?:\.(?:${digits})?)?(?:[eE][+-]?${digits})?))\s*$`, 'i');
+  const m = re.exec(text);
+  if (!m) return null;
+  const sign = m[1] === '-' ? -1 : 1;
+  if (m[2]) return sign * Number.POSITIVE_INFINITY;
+  if (m[3]) return Number.NaN;
+  // The mantissa needs a digit: "", ".", "e5" are not numbers to Python.
+  if (!/\d/.test(m[4].split(/[eE]/)[0])) return null;
+  return sign * Number(m[4].replaceAll('_', ''));
+}
+
+/**
+ * Each host's weight multiplier overrides from its aggregates' metadata: for a host, the values
+ * its aggregates give the key (a set: the same value twice counts once), the smallest of them
+ * (validate_num_values, based_on=min); the configured value where none or one is not a number
+ * (Nova logs "Could not decode" and uses the option).
+ */
+async function aggregateMultipliers(q: Q): Promise<(host: string, name: string, configured: number) => number> {
+  const rows = await q
+    .selectFrom('aggregate_hosts')
+    .innerJoin('aggregate_metadata', 'aggregate_metadata.aggregate_id', 'aggregate_hosts.aggregate_id')
+    .select(['aggregate_hosts.host', 'aggregate_metadata.key', 'aggregate_metadata.value'])
+    .where('aggregate_metadata.key', 'like', '%_weight_multiplier')
+    .execute();
+  const byHost = new Map<string, Map<string, Set<string>>>();
+  for (const r of rows) {
+    const keys = byHost.get(r.host) ?? new Map<string, Set<string>>();
+    byHost.set(r.host, keys);
+    keys.set(r.key, (keys.get(r.key) ?? new Set<string>()).add(r.value));
+  }
+  return (host, name, configured) => {
+    const values = [...(byHost.get(host)?.get(name) ?? [])].map(pythonFloat);
+    if (!values.length || values.some((v) => v === null)) return configured;
+    return Math.min(...(values as number[]));
+  };
 }
 
 /** The empty reason Nova gives when Placement returns no allocation candidate. */
@@ -158,47 +203,58 @@ export async function selectHosts(q: Q, r: ScheduleRequest): Promise<string[]> {
   if (!candidates.length) throw new NoValidHost();
   if (candidates.length === 1) return [candidates[0].host];
 
-  // 3. Weighers.
+  // 3. Weighers: each weight normalized over the hosts, times the weigher's multiplier for that
+  // host (BaseWeightHandler.get_weighed_objects: weigher.weight_multiplier(host_state)).
   const weights = candidates.map(() => 0);
-  const weigh = (raw: number[], multiplier: number, minval?: number) => {
+  const multiplier = await aggregateMultipliers(q);
+  const weigh = (raw: number[], name: string, configured: number, minval?: number, sign = 1) => {
     normalize(raw, minval).forEach((w, i) => {
-      weights[i] += multiplier * w;
+      weights[i] += sign * multiplier(candidates[i].host, name, configured) * w;
     });
   };
   weigh(
     candidates.map((c) => c.free.ramMb),
+    'ram_weight_multiplier',
     1.0,
     0,
   );
   weigh(
     candidates.map((c) => c.free.vcpus),
+    'cpu_weight_multiplier',
     1.0,
     0,
   );
   weigh(
     candidates.map((c) => c.free.diskMb),
+    'disk_weight_multiplier',
     1.0,
     0,
   );
   weigh(
     candidates.map((c) => c.usage.ioOps),
+    'io_ops_weight_multiplier',
     -1.0,
     0,
   );
   const onHost = (c: Candidate) => members.get(c.host) ?? 0;
   weigh(
     candidates.map((c) => (g?.policy === 'soft-affinity' ? onHost(c) : 0)),
+    'soft_affinity_weight_multiplier',
     1.0,
   );
   weigh(
     candidates.map((c) => (g?.policy === 'soft-anti-affinity' ? -onHost(c) : 0)),
+    'soft_anti_affinity_weight_multiplier',
     1.0,
   );
   // BuildFailureWeigher: the raw weight is the node's failed_builds, normalized against the
   // list's own minimum and maximum, its multiplier negated (nova/scheduler/weights/compute.py).
   weigh(
     candidates.map((c) => c.failedBuilds),
-    -(r.buildFailureWeightMultiplier ?? SCHEDULER_DEFAULTS.buildFailureWeightMultiplier),
+    'build_failure_weight_multiplier',
+    r.buildFailureWeightMultiplier ?? SCHEDULER_DEFAULTS.buildFailureWeightMultiplier,
+    undefined,
+    -1,
   );
   // Sorted by weight, highest first; ties keep the registration order (Python's stable sort).
   const order = candidates.map((_, i) => i).sort((a, b) => weights[b] - weights[a] || a - b);
