@@ -282,10 +282,7 @@ export function localIpIngressProgram(entries: LocalIpEntry[]): Insn[] {
 
   // ARP: a request (Ethernet/IPv4) for a local IP becomes the reply, back out of this interface.
   a.label('arp');
-  a.load(W, 2, 7, F.arpTypes);
-  a.jump(JMP32 | JNE | K, 2, 0, LE_ARP_ETHER_IP, 'pass');
-  a.load(H, 2, 7, F.arpLens);
-  a.jump(JMP | JNE | K, 2, 0, LE_ARP_LENS, 'pass');
+  passUnlessEthernetIpv4Arp(a);
   a.load(H, 2, 7, F.arpOp);
   a.jump(JMP | JNE | K, 2, 0, LE_ARPOP_REQUEST, 'pass');
   a.load(W, 9, 7, F.arpTpa);
@@ -346,6 +343,14 @@ export function localIpEgressProgram(entries: LocalIpEntry[]): Insn[] {
   return a.build();
 }
 
+/** On to `pass` unless the ARP packet is Ethernet/IPv4 (hardware and protocol types and lengths). */
+function passUnlessEthernetIpv4Arp(a: Asm): void {
+  a.load(W, 2, 7, F.arpTypes);
+  a.jump(JMP32 | JNE | K, 2, 0, LE_ARP_ETHER_IP, 'pass');
+  a.load(H, 2, 7, F.arpLens);
+  a.jump(JMP | JNE | K, 2, 0, LE_ARP_LENS, 'pass');
+}
+
 /**
  * The gratuitous-ARP blocker, for what enters the network's bridge from other hosts. The agent
  * drops, at priority 10 of br-int's LOCAL_SWITCHING table, ARP carrying the network's local VLAN
@@ -361,10 +366,7 @@ export function localIpBlockerProgram(entries: LocalIpBlockEntry[]): Insn[] {
   const a = new Asm();
   prologue(a);
   a.jump(JMP | JNE | K, 2, 0, LE_ETH_P_ARP, 'pass');
-  a.load(W, 2, 7, F.arpTypes);
-  a.jump(JMP32 | JNE | K, 2, 0, LE_ARP_ETHER_IP, 'pass');
-  a.load(H, 2, 7, F.arpLens);
-  a.jump(JMP | JNE | K, 2, 0, LE_ARP_LENS, 'pass');
+  passUnlessEthernetIpv4Arp(a);
   a.load(W, 9, 7, F.arpSpa);
   for (const [i, e] of entries.entries()) a.jump(JMP32 | JEQ | K, 9, 0, ipImm(e.localIp), `spa${i}`);
   a.jump(JMP | JA, 0, 0, 0, 'pass');
