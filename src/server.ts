@@ -266,6 +266,7 @@ export class Cloud {
       url: config.databaseUrl,
       onIdleConnectionError: (err) =>
         log.warn({ code: err.code, reason: err.message }, 'the database closed an idle connection; the next query opens a new one'),
+      onCheckpointError: (reason) => log.warn({ reason }, 'SQLite WAL checkpoint off the request path failed; commits checkpoint themselves again'),
     });
     await migrate(store);
     const changes = new ChangeBus((err, c) => log.error({ err, change: c }, 'a change listener failed'));

@@ -23,6 +23,7 @@ import {
   sql,
 } from 'kysely';
 import { privateDir } from '../util/private.js';
+import { WalCheckpointer } from './checkpoint.js';
 import type { DB } from './schema.js';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -34,6 +35,8 @@ export interface StoreOptions {
   url: string;
   /** PostgreSQL closed a connection the pool held idle (restart, terminate); the pool opens another. */
   onIdleConnectionError?: (err: Error & { code?: string }) => void;
+  /** SQLite's checkpoint worker failed (the connection checkpoints itself again; checkpoint.ts). */
+  onCheckpointError?: (message: string) => void;
 }
 
 /**
@@ -73,7 +76,9 @@ export class Store {
     raw.pragma('synchronous = NORMAL');
     raw.pragma('foreign_keys = ON');
     raw.pragma('busy_timeout = 5000');
-    const dialect = new JsonInSqliteDialect({ database: cachingStatements(raw) as unknown as Database.Database });
+    // A file's WAL is checkpointed by a worker thread, not inside a request's COMMIT.
+    const checkpointer = path === ':memory:' ? null : new WalCheckpointer(raw, path, opts.onCheckpointError);
+    const dialect = new JsonInSqliteDialect({ database: cachingStatements(raw, checkpointer) as unknown as Database.Database });
     return new Store(new Kysely<DB>({ dialect: new GuardedDialect(dialect, false) }), 'sqlite', raw);
   }
 
@@ -386,7 +391,7 @@ class GuardedDriver implements Driver {
  * and a statement that meets a BLOB (which JSON cannot hold) falls back to it for good.
  * Safe because Kysely's SQLite driver runs one statement at a time on its single connection.
  */
-function cachingStatements(raw: Database.Database, max = 500) {
+function cachingStatements(raw: Database.Database, checkpointer: WalCheckpointer | null, max = 500) {
   interface Cached {
     reader: boolean;
     all(params: unknown[]): unknown[];
@@ -397,7 +402,12 @@ function cachingStatements(raw: Database.Database, max = 500) {
   const wrap = (sqlText: string): Cached => {
     const st = raw.prepare(sqlText);
     if (!st.reader) {
-      return { reader: false, all: (p) => st.all(p), run: (p) => st.run(p), iterate: (p) => st.iterate(p) };
+      const run = (p: unknown[]) => {
+        const r = st.run(p);
+        checkpointer?.wrote();
+        return r;
+      };
+      return { reader: false, all: (p) => st.all(p), run, iterate: (p) => st.iterate(p) };
     }
     st.raw(true);
     const columns = st.columns();
@@ -425,7 +435,10 @@ function cachingStatements(raw: Database.Database, max = 500) {
     };
   };
   return {
-    close: () => raw.close(),
+    close: () => {
+      checkpointer?.close();
+      raw.close();
+    },
     prepare(sqlText: string) {
       let st = cache.get(sqlText);
       if (st) {

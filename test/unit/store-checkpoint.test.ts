@@ -1,0 +1,94 @@
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, describe, expect, it } from 'vitest';
+import { WalCheckpointer } from '../../src/store/checkpoint.js';
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+function open(): { raw: Database.Database; path: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'ps-checkpoint-'));
+  dirs.push(dir);
+  const path = join(dir, 'db.sqlite');
+  const raw = new Database(path);
+  raw.pragma('journal_mode = WAL');
+  raw.pragma('synchronous = NORMAL');
+  raw.exec('create table t (id integer primary key, body text)');
+  return { raw, path };
+}
+
+/** `n` commits of one 4 KB row each, telling the checkpointer as the store does. */
+function write(raw: Database.Database, cp: WalCheckpointer | null, n: number, from = 0): void {
+  const insert = raw.prepare('insert into t (id, body) values (?, ?)');
+  for (let i = from; i < from + n; i++) {
+    raw.transaction(() => insert.run(i, 'x'.repeat(4000)))();
+    cp?.wrote();
+  }
+}
+
+const until = async (ok: () => boolean) => {
+  for (let i = 0; i < 200 && !ok(); i++) await new Promise((r) => setTimeout(r, 25));
+  return ok();
+};
+
+describe("SQLite's WAL checkpoints in a worker", () => {
+  it('keeps checkpoints out of the connection, the log resetting between bursts', async () => {
+    const { raw, path } = open();
+    const cp = new WalCheckpointer(raw, path);
+    expect(raw.pragma('wal_autocheckpoint', { simple: true })).toBe(0);
+    for (let round = 0; round < 4; round++) {
+      // About 10 MB of log a burst (three frames a commit).
+      write(raw, cp, 800, round * 800);
+      // Idle between bursts, as the event loop is between requests: the worker catches up.
+      await new Promise((r) => setTimeout(r, 400));
+    }
+    expect(cp.checkpoints).toBeGreaterThanOrEqual(4);
+    expect(cp.inlineCheckpoints).toBe(0);
+    // Each burst's log was reset at its first write: the file holds about one burst's frames
+    // (without the resets it would hold all four, about 40 MB).
+    expect(statSync(`${path}-wal`).size).toBeLessThan(14 * 1024 * 1024);
+    const last = await cp.request();
+    expect(last).toMatchObject({ ok: true, busy: 0 });
+    expect(last.checkpointed).toBe(last.log);
+    cp.close();
+    raw.close();
+    const again = new Database(path, { readonly: true });
+    expect(again.prepare('select count(*) as n from t').get()).toEqual({ n: 3200 });
+    again.close();
+  });
+
+  it('bounds the log under writes that never pause for long: the connection checkpoints past four times the mark', async () => {
+    const { raw, path } = open();
+    const cp = new WalCheckpointer(raw, path);
+    // 12,000 commits, the event loop turning every 64 (a server under a steady load): the
+    // worker's checkpoints race the commits.
+    for (let i = 0; i < 12_000; i += 64) {
+      write(raw, cp, 64, i);
+      await new Promise((r) => setImmediate(r));
+    }
+    // About three frames (12 KB) a commit: 140 MB had the log never been reset. The connection's
+    // own checkpoints past 16 MB bound it (it grows on while the worker finishes a checkpoint
+    // with its syncs, which this loop, writing as fast as SQLite can, outruns).
+    expect(statSync(`${path}-wal`).size).toBeLessThan(64 * 1024 * 1024);
+    expect(cp.inlineCheckpoints).toBeGreaterThan(0);
+    cp.close();
+    raw.close();
+  });
+
+  it('gives the checkpoints back to the connection when the worker cannot run', async () => {
+    const { raw } = open();
+    const errors: string[] = [];
+    // A path the worker's connection cannot open (fileMustExist): it dies before answering.
+    const cp = new WalCheckpointer(raw, join(tmpdir(), 'ps-checkpoint-missing', 'none.sqlite'), (m) => errors.push(m));
+    expect(existsSync(join(tmpdir(), 'ps-checkpoint-missing'))).toBe(false);
+    expect((await cp.request()).ok).toBe(false);
+    expect(await until(() => errors.length > 0)).toBe(true);
+    expect(raw.pragma('wal_autocheckpoint', { simple: true })).toBe(1000);
+    cp.close();
+    raw.close();
+  });
+});
