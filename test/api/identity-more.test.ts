@@ -201,6 +201,39 @@ describe('application credentials', () => {
     expect((await user.delete(`/v3/users/${uid}/access_rules/${rules[0].id}`)).status).toBe(401);
   });
 
+  it("keeps access rules in Keystone's order: as asked on create, then in the order they were first made", async () => {
+    // Gophercloud's TestApplicationCredentialsAccessRules sends GET then PUT on one path and
+    // compares the answer rule by rule; Keystone reads them back by its autoincrement id.
+    const uid = await makeUser('ac-order');
+    const pid = await makeProject('ac-order');
+    await admin.put(`/v3/projects/${pid}/users/${uid}/roles/${roleIds.member}`);
+    const user = anon.withToken((await auth(uid, 'pw-secret', { project: { id: pid } })).headers['x-subject-token'] as string);
+    const methods = ['GET', 'PUT', 'POST', 'DELETE', 'PATCH', 'HEAD'];
+    const rule = (method: string, path = '/v2.0/metrics') => ({ path, service: 'monitoring', method });
+    const first = await user.post(`/v3/users/${uid}/application_credentials`, {
+      application_credential: { name: 'first', access_rules: methods.map((m) => rule(m)) },
+    });
+    expect(first.status).toBe(201);
+    const made = first.body.application_credential;
+    expect(made.access_rules.map((r: { method: string }) => r.method)).toEqual(methods);
+    const got = (await user.get(`/v3/users/${uid}/application_credentials/${made.id}`)).body.application_credential;
+    expect(got.access_rules).toEqual(made.access_rules);
+    // A second credential reuses PUT (made first) after a new rule: the create answers in the
+    // order asked, a read in the order the rules were made.
+    const second = await user.post(`/v3/users/${uid}/application_credentials`, {
+      application_credential: { name: 'second', access_rules: [rule('GET', '/v2.0/alarms'), rule('PUT')] },
+    });
+    expect(second.status).toBe(201);
+    const ac2 = second.body.application_credential;
+    const shown = (rs: Array<{ method: string; path: string }>) => rs.map((r) => `${r.method} ${r.path}`);
+    expect(shown(ac2.access_rules)).toEqual(['GET /v2.0/alarms', 'PUT /v2.0/metrics']);
+    expect(ac2.access_rules[1].id).toBe(made.access_rules[1].id);
+    const read2 = (await user.get(`/v3/users/${uid}/application_credentials/${ac2.id}`)).body.application_credential;
+    expect(shown(read2.access_rules)).toEqual(['PUT /v2.0/metrics', 'GET /v2.0/alarms']);
+    const all = list(await user.get(`/v3/users/${uid}/access_rules`), 'access_rules');
+    expect(all.map((r) => r.method)).toEqual([...methods, 'GET']);
+  });
+
   it('clouds.yaml holds an application-credential cloud for demo that authenticates', async () => {
     const text = readFileSync(join(tc.dir, 'clouds.yaml'), 'utf8');
     expect(statSync(join(tc.dir, 'clouds.yaml')).mode & 0o777).toBe(0o600);
