@@ -562,20 +562,24 @@ describe('OS-FEDERATION configuration', () => {
 });
 
 describe('OS-OAUTH1', () => {
-  /** An OAuth1 HMAC-SHA1 Authorization header, built as tempest's oauth_token_client builds it. */
+  /**
+   * An OAuth1 Authorization header, built as tempest's oauth_token_client builds it (HMAC-SHA1), or
+   * with another of oauthlib's signature methods (PLAINTEXT: the secrets themselves, RFC 5849 §3.4.4).
+   */
   function oauthHeader(
     method: string,
     url: string,
     consumer: { key: string; secret: string },
     token?: { key: string; secret: string },
     extra: Record<string, string> = {},
+    signatureMethod: 'HMAC-SHA1' | 'HMAC-SHA256' | 'PLAINTEXT' = 'HMAC-SHA1',
   ) {
     const enc = (s: string) => encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
     const params: Array<[string, string]> = [
       ['oauth_nonce', String(Math.random()).slice(2)],
       ['oauth_timestamp', String(Math.floor(Date.now() / 1000))],
       ['oauth_version', '1.0'],
-      ['oauth_signature_method', 'HMAC-SHA1'],
+      ['oauth_signature_method', signatureMethod],
       ['oauth_consumer_key', consumer.key],
       ...(token ? ([['oauth_token', token.key]] as Array<[string, string]>) : []),
       ...Object.entries(extra),
@@ -586,9 +590,13 @@ describe('OS-OAUTH1', () => {
       .map(([k, v]) => `${k}=${v}`)
       .join('&');
     const base = `${method}&${enc(url)}&${enc(normalized)}`;
-    const sig = createHmac('sha1', `${enc(consumer.secret)}&${enc(token?.secret ?? '')}`)
-      .update(base)
-      .digest('base64');
+    const key = `${enc(consumer.secret)}&${enc(token?.secret ?? '')}`;
+    const sig =
+      signatureMethod === 'PLAINTEXT'
+        ? key
+        : createHmac(signatureMethod === 'HMAC-SHA1' ? 'sha1' : 'sha256', key)
+            .update(base)
+            .digest('base64');
     return `OAuth ${[...params, ['oauth_signature', sig]].map(([k, v]) => `${enc(k)}="${enc(v)}"`).join(', ')}`;
   }
   const form = (body: string) => Object.fromEntries(body.split('&').map((kv) => kv.split('=')));
@@ -652,6 +660,58 @@ describe('OS-OAUTH1', () => {
     expect((await admin.delete(`/v3/users/${adminUser}/OS-OAUTH1/access_tokens/${access.oauth_token}`)).status).toBe(204);
     expectError(await admin.get('/v3/auth/tokens', { 'x-subject-token': tok.headers['x-subject-token'] as string }), 404, 'Failed to validate token');
     expect((await admin.delete(`/v3/OS-OAUTH1/consumers/${consumer.key}`)).status).toBe(204);
+  });
+
+  it("signs with PLAINTEXT and HMAC-SHA256 too, and delegates an implied role (Keystone's effective roles)", async () => {
+    // Gophercloud's TestOAuth1CRUD: the admin delegates the roles its token lists, `reader` among
+    // them (implied by `member`, which `admin` implies), signing once with HMAC-SHA1 and once
+    // with PLAINTEXT; oauthlib, under Keystone, allows both (and HMAC-SHA256/512).
+    const c = (await admin.post('/v3/OS-OAUTH1/consumers', { consumer: {} })).body.consumer;
+    const consumer = { key: c.id as string, secret: c.secret as string };
+    const adminProject = list(await admin.get('/v3/projects?name=admin'), 'projects')[0].id;
+    const base = 'http://localhost/v3/OS-OAUTH1';
+    for (const signatureMethod of ['PLAINTEXT', 'HMAC-SHA256'] as const) {
+      const wrong = await anon.post('/v3/OS-OAUTH1/request_token', undefined, {
+        'requested-project-id': adminProject,
+        authorization: oauthHeader('POST', `${base}/request_token`, { ...consumer, secret: 'wrong' }, undefined, { oauth_callback: 'oob' }, signatureMethod),
+      });
+      expectError(wrong, 401, 'The request you have made requires authentication.');
+      const rt = await anon.post('/v3/OS-OAUTH1/request_token', undefined, {
+        'requested-project-id': adminProject,
+        authorization: oauthHeader('POST', `${base}/request_token`, consumer, undefined, { oauth_callback: 'oob' }, signatureMethod),
+      });
+      expect(rt.status).toBe(201);
+      const request = form(rt.body as unknown as string);
+      const authz = await admin.put(`/v3/OS-OAUTH1/authorize/${request.oauth_token}`, { roles: [{ id: roleIds.reader }, { name: 'member' }] });
+      expect(authz.status).toBe(200);
+      const at = await anon.post('/v3/OS-OAUTH1/access_token', undefined, {
+        authorization: oauthHeader(
+          'POST',
+          `${base}/access_token`,
+          consumer,
+          { key: request.oauth_token, secret: request.oauth_token_secret },
+          { oauth_verifier: authz.body.token.oauth_verifier },
+          signatureMethod,
+        ),
+      });
+      expect(at.status).toBe(201);
+      const access = form(at.body as unknown as string);
+      const adminUser = list(await admin.get('/v3/users?name=admin'), 'users')[0].id;
+      const roles = list(await admin.get(`/v3/users/${adminUser}/OS-OAUTH1/access_tokens/${access.oauth_token}/roles`), 'roles');
+      expect(roles.map((r) => r.name).sort()).toEqual(['member', 'reader']);
+    }
+    // A role the user holds neither directly nor by implication is refused.
+    const other = (await admin.post('/v3/roles', { role: { name: 'oauth-unheld' } })).body.role.id;
+    const rt = await anon.post('/v3/OS-OAUTH1/request_token', undefined, {
+      'requested-project-id': adminProject,
+      authorization: oauthHeader('POST', `${base}/request_token`, consumer, undefined, { oauth_callback: 'oob' }),
+    });
+    const request = form(rt.body as unknown as string);
+    expectError(
+      await admin.put(`/v3/OS-OAUTH1/authorize/${request.oauth_token}`, { roles: [{ id: other }] }),
+      401,
+      'The request you have made requires authentication.',
+    );
   });
 });
 
