@@ -362,6 +362,49 @@ describe('credentials', () => {
     expect((await admin.delete(`/v3/users/${demoId}/credentials/OS-EC2/${access}`)).status).toBe(204);
     expect((await admin.get(`/v3/users/${demoId}/credentials/OS-EC2/${access}`)).status).toBe(404);
   });
+
+  it("s3tokens: a v1 or v4 S3 signature by an EC2 credential is traded for its user's token, by a service or admin only", async () => {
+    // Gophercloud's TestCredentialsValidateS3 (ec2tokens.ValidateS3Token): an admin posts what
+    // an S3 front end received — the access key, the string signed (base64) and the signature.
+    const blob = JSON.stringify({ access: 's3-access', secret: 's3-secret' });
+    expect((await admin.post('/v3/credentials', { credential: { user_id: demoId, project_id: demoProject, type: 'ec2', blob } })).status).toBe(201);
+    const stringToSign = 'GET\n\n\nTue, 04 Dec 2026 09:00:00 GMT\n/bucket/key';
+    const v1 = {
+      access: 's3-access',
+      token: Buffer.from(stringToSign).toString('base64url'),
+      signature: createHmac('sha1', 's3-secret').update(stringToSign).digest('base64'),
+    };
+    const res = await admin.post('/v3/s3tokens', { credentials: v1 });
+    expect(res.status).toBe(200);
+    expect(res.headers['x-subject-token']).toBeUndefined();
+    expect(res.body.token).toMatchObject({ methods: ['ec2credential'], user: { id: demoId, name: 'demo' }, project: { id: demoProject, name: 'demo' } });
+    expect(res.body.token.roles.map((r: { name: string }) => r.name).sort()).toEqual(['member', 'reader']);
+    expect(res.body.token.catalog.length).toBeGreaterThan(0);
+
+    // AWS Signature v4: the key derived from the date, region and service of the scope.
+    const amzDate = new Date().toISOString().replace(/[-:]|\.\d{3}/g, '');
+    const scope = `${amzDate.slice(0, 8)}/RegionOne/s3/aws4_request`;
+    const v4String = `AWS4-HMAC-SHA256\n${amzDate}\n${scope}\n${createHash('sha256').update('canonical request').digest('hex')}`;
+    let key = createHmac('sha256', 'AWS4s3-secret').update(amzDate.slice(0, 8)).digest();
+    for (const part of ['RegionOne', 's3', 'aws4_request']) key = createHmac('sha256', key).update(part).digest();
+    const v4 = {
+      access: 's3-access',
+      token: Buffer.from(v4String).toString('base64url'),
+      signature: createHmac('sha256', key).update(v4String).digest('hex'),
+      headers: { 'X-Amz-Date': amzDate },
+    };
+    expect((await admin.post('/v3/s3tokens', { credentials: v4 })).status).toBe(200);
+    // A request signed more than [credential] auth_ttl (15 minutes) ago is refused.
+    const stale = { ...v4, headers: { 'X-Amz-Date': '20200101T000000Z' } };
+    expectError(await admin.post('/v3/s3tokens', { credentials: stale }), 401, 'The request you have made requires authentication.');
+    expectError(await admin.post('/v3/s3tokens', { credentials: { ...v1, signature: 'forged' } }), 401, 'The request you have made requires authentication.');
+    expectError(await admin.post('/v3/s3tokens', { credentials: { ...v1, access: 'nobody' } }), 404, 'EC2 access key not found.');
+    expectError(await admin.post('/v3/s3tokens', {}), 400, 'request must include a request body');
+    // Not for anyone holding a token: a member is refused, an anonymous caller asked to log in.
+    const demo = anon.withToken(await tokenFor(tc, 'demo', DEMO_PASSWORD));
+    expect((await demo.post('/v3/s3tokens', { credentials: v1 })).status).toBe(403);
+    expect((await anon.post('/v3/s3tokens', { credentials: v1 })).status).toBe(401);
+  });
 });
 
 describe('roles, projects and filters', () => {
