@@ -3,7 +3,8 @@
  * `npm test`: everything, in order, on a fresh Debian machine.
  *
  *   1. install what the tests need from Debian when missing (root only): the real OpenStack
- *      clients, Tempest, its Neutron, Octavia, Keystone and Barbican plugins and stestr, iproute2, nftables,
+ *      clients, Tempest, its Neutron, Octavia, Keystone and Barbican plugins and stestr,
+ *      openstacksdk's and Gophercloud's own tests (with Go), iproute2, nftables,
  *      iptables, conntrack, HAProxy, and what instances are made of (busybox-static,
  *      dropbear-bin, dnsmasq-base; openssh-client for the tests' ssh; keepalived for HA routers);
  *   2. type-check, lint (`npm run lint`: Biome, then knip), build;
@@ -23,9 +24,14 @@
  *        scripts/tempest-image.sh    tempest.api.image (import, stores, locations, metadefs), less
  *                                    the two exclusions the script lists with reasons;
  *        scripts/tempest-neutron-plugin.sh  neutron_tempest_plugin.api, less
- *                                    test/tempest/neutron-plugin-exclude.txt.
+ *                                    test/tempest/neutron-plugin-exclude.txt;
+ *      and the SDKs' own suites, each against a PocketStack of its own:
+ *        scripts/sdk-functional.sh   openstacksdk's functional tests, less
+ *                                    test/sdk/functional-exclude.txt;
+ *        scripts/gophercloud-acceptance.sh  Gophercloud's acceptance tests (Go), less
+ *                                    test/gophercloud/exclude.txt.
  *
- * Steps 4 to 6 run in three concurrent lanes (e2e; Tempest network, identity then image;
+ * Steps 4 to 6 run in three concurrent lanes (e2e; Tempest network, identity, image, then the SDKs' suites;
  * Tempest Octavia, compute, the Neutron plugin, then the API tests on PostgreSQL), each step's output kept in test-artifacts/logs/ and printed whole
  * when it ends. A failed step does not stop the ones after it; the run fails if any step failed.
  * As root (CI), every suite must run: a missing tool is a failure, not a skip. Without root,
@@ -60,6 +66,11 @@ const DEBIAN_PACKAGES = {
   '/usr/lib/python3/dist-packages/openstack/tests/functional': 'python3-openstacksdk',
   '/usr/lib/python3/dist-packages/pytest': 'python3-pytest',
   '/usr/lib/python3/dist-packages/xdist': 'python3-pytest-xdist',
+  // Gophercloud's own acceptance tests (scripts/gophercloud-acceptance.sh): Debian ships them with
+  // the library's source, built offline in GOPATH mode by Debian's Go (the package pulls in the
+  // golang-golang-x-*-dev and golang-gopkg-yaml.v2-dev sources it imports).
+  '/usr/bin/go': 'golang-go',
+  '/usr/share/gocode/src/github.com/gophercloud/gophercloud/acceptance': 'golang-github-gophercloud-gophercloud-dev',
   '/usr/sbin/ip': 'iproute2',
   '/usr/sbin/nft': 'nftables',
   '/usr/sbin/iptables': 'iptables',
@@ -233,6 +244,11 @@ if (!fast) {
           tempest('scripts/tempest-identity.sh', 'Tempest: tempest.api.identity and keystone_tempest_plugin.tests.api'),
           tempest('scripts/tempest-image.sh', 'Tempest: tempest.api.image'),
           tempest('scripts/sdk-functional.sh', "openstacksdk's functional tests: network, compute, image, identity, load_balancer"),
+          // About 3 to 5 minutes: compute/v2 beside the other packages.
+          tempest(
+            'scripts/gophercloud-acceptance.sh',
+            "Gophercloud's acceptance tests: networking v2 and its extensions, compute v2, identity v3, imageservice v2, loadbalancer v2",
+          ),
         ],
     [
       ...(noTempest

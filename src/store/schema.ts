@@ -114,6 +114,8 @@ export interface ApplicationCredentialsTable {
 
 export interface AccessRulesTable {
   id: string;
+  /** Keystone's autoincrement id: the order rules are listed in (migration 0230). */
+  seq: number;
   user_id: string;
   service: string;
   path: string;

@@ -26,7 +26,8 @@ const PUBLIC: Record<string, string[]> = {
     // OAuth1's token exchanges are signed by the consumer, not made with a Keystone token.
     'POST /v3/OS-OAUTH1/request_token',
     'POST /v3/OS-OAUTH1/access_token',
-    ...['/v3/ec2tokens', '/v3/s3tokens', '/v3/auth/OS-FEDERATION/*'].flatMap((p) => ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'].map((m) => `${m} ${p}`)),
+    // /v3/s3tokens is not among them: Keystone asks a service or admin token for it since OSSA-2025-002.
+    ...['/v3/ec2tokens', '/v3/auth/OS-FEDERATION/*'].flatMap((p) => ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'].map((m) => `${m} ${p}`)),
     'GET /v3/auth/tokens/OS-PKI/revoked',
   ],
   network: ['GET /', 'GET /v2.0'],

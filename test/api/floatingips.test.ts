@@ -117,6 +117,34 @@ describe('floating IPs', () => {
     expect(noPort.body.NeutronError.message).toBe('Bad floatingip request: fixed_ip_address cannot be specified without a port_id.');
   });
 
+  it("associates with a router's own interface port, and refuses only a DHCP port (Neutron's is_fip_serviced)", async () => {
+    // Gophercloud's TestLayer3FloatingIPsExternalCreateDelete: a port made by the user, attached to
+    // a router by port_id, then given a floating IP; real Neutron accepts it.
+    const n = (await demo.post('/v2.0/networks', { network: { name: 'fip-rif' } })).body.network;
+    expect((await demo.post('/v2.0/subnets', { subnet: { network_id: n.id, cidr: '10.7.0.0/24', ip_version: 4 } })).status).toBe(201);
+    const r = (await demo.post('/v2.0/routers', { router: { name: 'fip-rif', external_gateway_info: { network_id: publicId } } })).body.router;
+    const p = (await demo.post('/v2.0/ports', { port: { network_id: n.id } })).body.port;
+    expect((await demo.put(`/v2.0/routers/${r.id}/add_router_interface`, { port_id: p.id })).status).toBe(200);
+    const res = await demo.post('/v2.0/floatingips', { floatingip: { floating_network_id: publicId, port_id: p.id } });
+    expect(res.status).toBe(201);
+    expect(res.body.floatingip).toMatchObject({ port_id: p.id, router_id: r.id, fixed_ip_address: p.fixed_ips[0].ip_address });
+    const fipId = res.body.floatingip.id;
+    const cleared = await demo.put(`/v2.0/floatingips/${fipId}`, { floatingip: { port_id: null } });
+    expect(cleared.body.floatingip).toMatchObject({ port_id: null, router_id: null, fixed_ip_address: null });
+
+    const dhcp = (await admin.post('/v2.0/ports', { port: { network_id: n.id, device_owner: 'network:dhcp', device_id: 'dhcp-x' } })).body.port;
+    const refused = await admin.put(`/v2.0/floatingips/${fipId}`, { floatingip: { port_id: dhcp.id } });
+    expect(refused.status).toBe(400);
+    expect(refused.body.NeutronError).toEqual({
+      type: 'BadRequest',
+      message: `Bad floatingip request: Port ${dhcp.id} is unable to be assigned a floating IP.`,
+      detail: '',
+    });
+    expect((await demo.delete(`/v2.0/floatingips/${fipId}`)).status).toBe(204);
+    expect((await admin.delete(`/v2.0/ports/${dhcp.id}`)).status).toBe(204);
+    expect((await demo.put(`/v2.0/routers/${r.id}/remove_router_interface`, { port_id: p.id })).status).toBe(200);
+  });
+
   it('answers 404 when no router connects the port subnet to the external network', async () => {
     const lone = (await demo.post('/v2.0/networks', { network: { name: 'lone' } })).body.network;
     const loneSub = (await demo.post('/v2.0/subnets', { subnet: { network_id: lone.id, cidr: '10.9.0.0/24', ip_version: 4 } })).body.subnet;

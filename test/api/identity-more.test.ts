@@ -201,6 +201,39 @@ describe('application credentials', () => {
     expect((await user.delete(`/v3/users/${uid}/access_rules/${rules[0].id}`)).status).toBe(401);
   });
 
+  it("keeps access rules in Keystone's order: as asked on create, then in the order they were first made", async () => {
+    // Gophercloud's TestApplicationCredentialsAccessRules sends GET then PUT on one path and
+    // compares the answer rule by rule; Keystone reads them back by its autoincrement id.
+    const uid = await makeUser('ac-order');
+    const pid = await makeProject('ac-order');
+    await admin.put(`/v3/projects/${pid}/users/${uid}/roles/${roleIds.member}`);
+    const user = anon.withToken((await auth(uid, 'pw-secret', { project: { id: pid } })).headers['x-subject-token'] as string);
+    const methods = ['GET', 'PUT', 'POST', 'DELETE', 'PATCH', 'HEAD'];
+    const rule = (method: string, path = '/v2.0/metrics') => ({ path, service: 'monitoring', method });
+    const first = await user.post(`/v3/users/${uid}/application_credentials`, {
+      application_credential: { name: 'first', access_rules: methods.map((m) => rule(m)) },
+    });
+    expect(first.status).toBe(201);
+    const made = first.body.application_credential;
+    expect(made.access_rules.map((r: { method: string }) => r.method)).toEqual(methods);
+    const got = (await user.get(`/v3/users/${uid}/application_credentials/${made.id}`)).body.application_credential;
+    expect(got.access_rules).toEqual(made.access_rules);
+    // A second credential reuses PUT (made first) after a new rule: the create answers in the
+    // order asked, a read in the order the rules were made.
+    const second = await user.post(`/v3/users/${uid}/application_credentials`, {
+      application_credential: { name: 'second', access_rules: [rule('GET', '/v2.0/alarms'), rule('PUT')] },
+    });
+    expect(second.status).toBe(201);
+    const ac2 = second.body.application_credential;
+    const shown = (rs: Array<{ method: string; path: string }>) => rs.map((r) => `${r.method} ${r.path}`);
+    expect(shown(ac2.access_rules)).toEqual(['GET /v2.0/alarms', 'PUT /v2.0/metrics']);
+    expect(ac2.access_rules[1].id).toBe(made.access_rules[1].id);
+    const read2 = (await user.get(`/v3/users/${uid}/application_credentials/${ac2.id}`)).body.application_credential;
+    expect(shown(read2.access_rules)).toEqual(['PUT /v2.0/metrics', 'GET /v2.0/alarms']);
+    const all = list(await user.get(`/v3/users/${uid}/access_rules`), 'access_rules');
+    expect(all.map((r) => r.method)).toEqual([...methods, 'GET']);
+  });
+
   it('clouds.yaml holds an application-credential cloud for demo that authenticates', async () => {
     const text = readFileSync(join(tc.dir, 'clouds.yaml'), 'utf8');
     expect(statSync(join(tc.dir, 'clouds.yaml')).mode & 0o777).toBe(0o600);
@@ -328,6 +361,49 @@ describe('credentials', () => {
     expect((await admin.get(`/v3/users/${demoId}/credentials/OS-EC2/${access}`)).body.credential.secret).toBe(ec2.body.credential.secret);
     expect((await admin.delete(`/v3/users/${demoId}/credentials/OS-EC2/${access}`)).status).toBe(204);
     expect((await admin.get(`/v3/users/${demoId}/credentials/OS-EC2/${access}`)).status).toBe(404);
+  });
+
+  it("s3tokens: a v1 or v4 S3 signature by an EC2 credential is traded for its user's token, by a service or admin only", async () => {
+    // Gophercloud's TestCredentialsValidateS3 (ec2tokens.ValidateS3Token): an admin posts what
+    // an S3 front end received — the access key, the string signed (base64) and the signature.
+    const blob = JSON.stringify({ access: 's3-access', secret: 's3-secret' });
+    expect((await admin.post('/v3/credentials', { credential: { user_id: demoId, project_id: demoProject, type: 'ec2', blob } })).status).toBe(201);
+    const stringToSign = 'GET\n\n\nTue, 04 Dec 2026 09:00:00 GMT\n/bucket/key';
+    const v1 = {
+      access: 's3-access',
+      token: Buffer.from(stringToSign).toString('base64url'),
+      signature: createHmac('sha1', 's3-secret').update(stringToSign).digest('base64'),
+    };
+    const res = await admin.post('/v3/s3tokens', { credentials: v1 });
+    expect(res.status).toBe(200);
+    expect(res.headers['x-subject-token']).toBeUndefined();
+    expect(res.body.token).toMatchObject({ methods: ['ec2credential'], user: { id: demoId, name: 'demo' }, project: { id: demoProject, name: 'demo' } });
+    expect(res.body.token.roles.map((r: { name: string }) => r.name).sort()).toEqual(['member', 'reader']);
+    expect(res.body.token.catalog.length).toBeGreaterThan(0);
+
+    // AWS Signature v4: the key derived from the date, region and service of the scope.
+    const amzDate = new Date().toISOString().replace(/[-:]|\.\d{3}/g, '');
+    const scope = `${amzDate.slice(0, 8)}/RegionOne/s3/aws4_request`;
+    const v4String = `AWS4-HMAC-SHA256\n${amzDate}\n${scope}\n${createHash('sha256').update('canonical request').digest('hex')}`;
+    let key = createHmac('sha256', 'AWS4s3-secret').update(amzDate.slice(0, 8)).digest();
+    for (const part of ['RegionOne', 's3', 'aws4_request']) key = createHmac('sha256', key).update(part).digest();
+    const v4 = {
+      access: 's3-access',
+      token: Buffer.from(v4String).toString('base64url'),
+      signature: createHmac('sha256', key).update(v4String).digest('hex'),
+      headers: { 'X-Amz-Date': amzDate },
+    };
+    expect((await admin.post('/v3/s3tokens', { credentials: v4 })).status).toBe(200);
+    // A request signed more than [credential] auth_ttl (15 minutes) ago is refused.
+    const stale = { ...v4, headers: { 'X-Amz-Date': '20200101T000000Z' } };
+    expectError(await admin.post('/v3/s3tokens', { credentials: stale }), 401, 'The request you have made requires authentication.');
+    expectError(await admin.post('/v3/s3tokens', { credentials: { ...v1, signature: 'forged' } }), 401, 'The request you have made requires authentication.');
+    expectError(await admin.post('/v3/s3tokens', { credentials: { ...v1, access: 'nobody' } }), 404, 'EC2 access key not found.');
+    expectError(await admin.post('/v3/s3tokens', {}), 400, 'request must include a request body');
+    // Not for anyone holding a token: a member is refused, an anonymous caller asked to log in.
+    const demo = anon.withToken(await tokenFor(tc, 'demo', DEMO_PASSWORD));
+    expect((await demo.post('/v3/s3tokens', { credentials: v1 })).status).toBe(403);
+    expect((await anon.post('/v3/s3tokens', { credentials: v1 })).status).toBe(401);
   });
 });
 
@@ -529,20 +605,24 @@ describe('OS-FEDERATION configuration', () => {
 });
 
 describe('OS-OAUTH1', () => {
-  /** An OAuth1 HMAC-SHA1 Authorization header, built as tempest's oauth_token_client builds it. */
+  /**
+   * An OAuth1 Authorization header, built as tempest's oauth_token_client builds it (HMAC-SHA1), or
+   * with another of oauthlib's signature methods (PLAINTEXT: the secrets themselves, RFC 5849 §3.4.4).
+   */
   function oauthHeader(
     method: string,
     url: string,
     consumer: { key: string; secret: string },
     token?: { key: string; secret: string },
     extra: Record<string, string> = {},
+    signatureMethod: 'HMAC-SHA1' | 'HMAC-SHA256' | 'PLAINTEXT' = 'HMAC-SHA1',
   ) {
     const enc = (s: string) => encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
     const params: Array<[string, string]> = [
       ['oauth_nonce', String(Math.random()).slice(2)],
       ['oauth_timestamp', String(Math.floor(Date.now() / 1000))],
       ['oauth_version', '1.0'],
-      ['oauth_signature_method', 'HMAC-SHA1'],
+      ['oauth_signature_method', signatureMethod],
       ['oauth_consumer_key', consumer.key],
       ...(token ? ([['oauth_token', token.key]] as Array<[string, string]>) : []),
       ...Object.entries(extra),
@@ -553,9 +633,13 @@ describe('OS-OAUTH1', () => {
       .map(([k, v]) => `${k}=${v}`)
       .join('&');
     const base = `${method}&${enc(url)}&${enc(normalized)}`;
-    const sig = createHmac('sha1', `${enc(consumer.secret)}&${enc(token?.secret ?? '')}`)
-      .update(base)
-      .digest('base64');
+    const key = `${enc(consumer.secret)}&${enc(token?.secret ?? '')}`;
+    const sig =
+      signatureMethod === 'PLAINTEXT'
+        ? key
+        : createHmac(signatureMethod === 'HMAC-SHA1' ? 'sha1' : 'sha256', key)
+            .update(base)
+            .digest('base64');
     return `OAuth ${[...params, ['oauth_signature', sig]].map(([k, v]) => `${enc(k)}="${enc(v)}"`).join(', ')}`;
   }
   const form = (body: string) => Object.fromEntries(body.split('&').map((kv) => kv.split('=')));
@@ -619,6 +703,58 @@ describe('OS-OAUTH1', () => {
     expect((await admin.delete(`/v3/users/${adminUser}/OS-OAUTH1/access_tokens/${access.oauth_token}`)).status).toBe(204);
     expectError(await admin.get('/v3/auth/tokens', { 'x-subject-token': tok.headers['x-subject-token'] as string }), 404, 'Failed to validate token');
     expect((await admin.delete(`/v3/OS-OAUTH1/consumers/${consumer.key}`)).status).toBe(204);
+  });
+
+  it("signs with PLAINTEXT and HMAC-SHA256 too, and delegates an implied role (Keystone's effective roles)", async () => {
+    // Gophercloud's TestOAuth1CRUD: the admin delegates the roles its token lists, `reader` among
+    // them (implied by `member`, which `admin` implies), signing once with HMAC-SHA1 and once
+    // with PLAINTEXT; oauthlib, under Keystone, allows both (and HMAC-SHA256/512).
+    const c = (await admin.post('/v3/OS-OAUTH1/consumers', { consumer: {} })).body.consumer;
+    const consumer = { key: c.id as string, secret: c.secret as string };
+    const adminProject = list(await admin.get('/v3/projects?name=admin'), 'projects')[0].id;
+    const base = 'http://localhost/v3/OS-OAUTH1';
+    for (const signatureMethod of ['PLAINTEXT', 'HMAC-SHA256'] as const) {
+      const wrong = await anon.post('/v3/OS-OAUTH1/request_token', undefined, {
+        'requested-project-id': adminProject,
+        authorization: oauthHeader('POST', `${base}/request_token`, { ...consumer, secret: 'wrong' }, undefined, { oauth_callback: 'oob' }, signatureMethod),
+      });
+      expectError(wrong, 401, 'The request you have made requires authentication.');
+      const rt = await anon.post('/v3/OS-OAUTH1/request_token', undefined, {
+        'requested-project-id': adminProject,
+        authorization: oauthHeader('POST', `${base}/request_token`, consumer, undefined, { oauth_callback: 'oob' }, signatureMethod),
+      });
+      expect(rt.status).toBe(201);
+      const request = form(rt.body as unknown as string);
+      const authz = await admin.put(`/v3/OS-OAUTH1/authorize/${request.oauth_token}`, { roles: [{ id: roleIds.reader }, { name: 'member' }] });
+      expect(authz.status).toBe(200);
+      const at = await anon.post('/v3/OS-OAUTH1/access_token', undefined, {
+        authorization: oauthHeader(
+          'POST',
+          `${base}/access_token`,
+          consumer,
+          { key: request.oauth_token, secret: request.oauth_token_secret },
+          { oauth_verifier: authz.body.token.oauth_verifier },
+          signatureMethod,
+        ),
+      });
+      expect(at.status).toBe(201);
+      const access = form(at.body as unknown as string);
+      const adminUser = list(await admin.get('/v3/users?name=admin'), 'users')[0].id;
+      const roles = list(await admin.get(`/v3/users/${adminUser}/OS-OAUTH1/access_tokens/${access.oauth_token}/roles`), 'roles');
+      expect(roles.map((r) => r.name).sort()).toEqual(['member', 'reader']);
+    }
+    // A role the user holds neither directly nor by implication is refused.
+    const other = (await admin.post('/v3/roles', { role: { name: 'oauth-unheld' } })).body.role.id;
+    const rt = await anon.post('/v3/OS-OAUTH1/request_token', undefined, {
+      'requested-project-id': adminProject,
+      authorization: oauthHeader('POST', `${base}/request_token`, consumer, undefined, { oauth_callback: 'oob' }),
+    });
+    const request = form(rt.body as unknown as string);
+    expectError(
+      await admin.put(`/v3/OS-OAUTH1/authorize/${request.oauth_token}`, { roles: [{ id: other }] }),
+      401,
+      'The request you have made requires authentication.',
+    );
   });
 });
 

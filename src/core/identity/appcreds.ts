@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { fromJson, isUniqueViolation, type Q } from '../../store/db.js';
 import type { ApplicationCredentialsTable } from '../../store/schema.js';
+import { nextId } from '../../store/sequences.js';
 import { hexId } from '../../util/ids.js';
 import { isoMicros } from '../../util/time.js';
 import type { Assignments } from './assignments.js';
@@ -89,7 +90,7 @@ export class AppCreds {
       .innerJoin('application_credential_access_rules as l', 'l.access_rule_id', 'r.id')
       .select(['r.id', 'r.service', 'r.path', 'r.method'])
       .where('l.application_credential_id', '=', appCredId)
-      .orderBy('r.id')
+      .orderBy('r.seq')
       .execute();
   }
 
@@ -175,6 +176,9 @@ export class AppCreds {
         if (isUniqueViolation(e)) throw conflict('application_credential', `Duplicate entry found with name ${args.name}`);
         throw e;
       }
+      // Keystone answers the create with the rules in the order asked (its session's list), and
+      // later reads in the order the rules were first made (their autoincrement id: `seq`).
+      const asked: string[] = [];
       for (const rule of args.accessRules ?? []) {
         let ruleId: string | undefined;
         if (rule.id) {
@@ -198,13 +202,23 @@ export class AppCreds {
           ruleId = rule.id || hexId();
           await trx
             .insertInto('access_rules')
-            .values({ id: ruleId, user_id: args.userId, service: rule.service ?? '', path: rule.path ?? '', method: rule.method ?? '' })
+            .values({
+              id: ruleId,
+              seq: await nextId(trx, 'access_rules'),
+              user_id: args.userId,
+              service: rule.service ?? '',
+              path: rule.path ?? '',
+              method: rule.method ?? '',
+            })
             .execute();
         }
         await trx.insertInto('application_credential_access_rules').values({ application_credential_id: id, access_rule_id: ruleId }).execute();
+        asked.push(ruleId);
       }
       const row = (await this.row(id, trx))!;
-      return { ...(await this.view(row, trx)), secret };
+      const made = await this.view(row, trx);
+      const byId = new Map(made.access_rules.map((r) => [r.id, r]));
+      return { ...made, access_rules: asked.flatMap((r) => byId.get(r) ?? []), secret };
     });
   }
 
@@ -220,7 +234,7 @@ export class AppCreds {
   // ------------------------------------------------------------ access rules
 
   async rules(userId: string): Promise<AccessRule[]> {
-    return this.env.store.db.selectFrom('access_rules').select(['id', 'service', 'path', 'method']).where('user_id', '=', userId).orderBy('id').execute();
+    return this.env.store.db.selectFrom('access_rules').select(['id', 'service', 'path', 'method']).where('user_id', '=', userId).orderBy('seq').execute();
   }
 
   async rule(userId: string, id: string): Promise<AccessRule> {

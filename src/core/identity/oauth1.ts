@@ -57,11 +57,31 @@ export interface SignedRequest {
   oauth: Map<string, string>;
 }
 
-/** Check an HMAC-SHA1 signature (RFC 5849 §3.4) made with the consumer's and the token's secrets. */
+/** The HMAC signature methods oauthlib's RequestValidator allows by default, with their hashes. */
+const HMAC_METHODS = new Map([
+  ['HMAC-SHA1', 'sha1'],
+  ['HMAC-SHA256', 'sha256'],
+  ['HMAC-SHA512', 'sha512'],
+]);
+
+const sameBytes = (a: Buffer, b: Buffer) => a.length === b.length && timingSafeEqual(a, b);
+
+/**
+ * Check a request's signature (RFC 5849 §3.4) made with the consumer's and the token's secrets, as
+ * Keystone's oauthlib endpoints do (SignatureOnlyEndpoint._check_signature): the default
+ * allowed_signature_methods — HMAC-SHA1, -SHA256, -SHA512 and PLAINTEXT (the two secrets
+ * themselves, §3.4.4; Gophercloud signs with it) — and the timestamp window for all of them.
+ * RSA-SHA* needs an RSA key Keystone's validator never has: refused.
+ */
 function verifySignature(req: SignedRequest, consumerSecret: string, tokenSecret: string): boolean {
-  if (req.oauth.get('oauth_signature_method') !== 'HMAC-SHA1') return false;
+  const method = req.oauth.get('oauth_signature_method') ?? '';
   const ts = Number(req.oauth.get('oauth_timestamp'));
   if (!Number.isFinite(ts) || Math.abs(Date.now() / 1000 - ts) > TIMESTAMP_WINDOW_SECONDS) return false;
+  const key = `${pct(consumerSecret)}&${pct(tokenSecret)}`;
+  const signature = req.oauth.get('oauth_signature') ?? '';
+  if (method === 'PLAINTEXT') return sameBytes(Buffer.from(signature), Buffer.from(key));
+  const hash = HMAC_METHODS.get(method);
+  if (!hash) return false;
   const params: Array<[string, string]> = [...req.query, ...[...req.oauth].filter(([k]) => k !== 'oauth_signature' && k !== 'realm')];
   const normalized = params
     .map(([k, v]) => [pct(k), pct(v)] as const)
@@ -71,11 +91,7 @@ function verifySignature(req: SignedRequest, consumerSecret: string, tokenSecret
   const u = new URL(req.url);
   const base = `${u.protocol}//${u.host}`.toLowerCase() + u.pathname.replace(/\/\//g, '/');
   const text = `${req.method.toUpperCase()}&${pct(base)}&${pct(normalized)}`;
-  const expected = createHmac('sha1', `${pct(consumerSecret)}&${pct(tokenSecret)}`)
-    .update(text)
-    .digest();
-  const given = Buffer.from(req.oauth.get('oauth_signature') ?? '', 'base64');
-  return given.length === expected.length && timingSafeEqual(given, expected);
+  return sameBytes(Buffer.from(signature, 'base64'), createHmac(hash, key).update(text).digest());
 }
 
 const future = (seconds: number) => isoMicros(new Date(Date.now() + seconds * 1000));
@@ -189,7 +205,9 @@ export class OAuth1 {
       const rt = await trx.selectFrom('oauth_request_tokens').selectAll().where('id', '=', requestTokenId).executeTakeFirst();
       if (!rt) throw notFoundTarget('Request token not found');
       if (expired(rt.expires_at)) throw unauthorized();
-      const held = new Set(await this.assignments.grantedRoleIds(userId, 'project', rt.requested_project_id, trx));
+      // Keystone's get_roles_for_user_and_project: effective assignments, implied roles included
+      // (an admin may delegate `reader`, which `member` implies), domain-specific roles stripped.
+      const held = new Set((await this.assignments.effectiveRoles(userId, 'project', rt.requested_project_id, trx)).map((r) => r.id));
       if (!roleIds.every((r) => held.has(r))) throw unauthorized();
       const verifier = Array.from(randomBytes(8), (b) => VERIFIER_CHARS[b % VERIFIER_CHARS.length]).join('');
       await trx

@@ -106,6 +106,9 @@ const RULES: Record<string, Rule> = {
   'identity:validate_token': (t, x) => adminOrSystemReader(t, x) || has(t, 'service') || t.user.id === x.tokenUserId,
   'identity:check_token': (t, x) => adminOrSystemReader(t, x) || t.user.id === x.tokenUserId,
   'identity:revoke_token': (t, x) => isAdmin(t) || t.user.id === x.tokenUserId,
+  // Zed served /v3/s3tokens to anyone; Keystone since OSSA-2025-002 (bug 2119646, on its stable
+  // branches too) asks `rule:service_or_admin`, so a presigned URL cannot be traded for a token.
+  'identity:s3tokens_validate': (t) => isAdmin(t) || has(t, 'service'),
 
   'identity:get_group': groupReader,
   'identity:list_groups': groupReader,

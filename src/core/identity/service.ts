@@ -21,6 +21,7 @@ import { Policies } from './policies.js';
 import { OAuth1, type SignedRequest } from './oauth1.js';
 import { Projects } from './projects.js';
 import { Roles } from './roles.js';
+import { s3Authenticate } from './s3tokens.js';
 import { type Delegation, type TokenLookup, Tokens } from './tokens.js';
 import { Trusts } from './trusts.js';
 import { Users } from './users.js';
@@ -253,6 +254,18 @@ export class IdentityService implements IdentityEnv, AuthEnv {
   /** POST /v3/auth/tokens (body validated by the edge): authenticate and issue. */
   async authenticateV3(auth: Record<string, unknown> | null | undefined, signed?: SignedRequest): Promise<{ token: string; info: TokenInfo }> {
     return this.issueFor(await authenticateV3(this, auth, signed));
+  }
+
+  /** POST /v3/s3tokens: a token for the user of the EC2 credential that signed an S3 request. */
+  async authenticateS3(body: unknown): Promise<{ token: string; info: TokenInfo }> {
+    const a = await s3Authenticate(this, body);
+    return this.issueToken({
+      userId: a.userId,
+      scope: { kind: 'project', projectId: a.projectId },
+      methods: ['ec2credential'],
+      delegation: a.delegation,
+      expiresBy: a.expiresBy,
+    });
   }
 
   /** POST /v2.0/tokens. */

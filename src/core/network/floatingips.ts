@@ -152,9 +152,13 @@ export const floatingIpDef: ResourceDef<'floating_ips', FloatingIpComputed> = {
 
 const fipBadRequest = (msg: string) => neutronBadRequest('floatingip', msg);
 
-/** Neutron's utils.is_fip_serviced: ports Neutron owns itself cannot take a floating IP. */
+/**
+ * Neutron's utils.is_fip_serviced: only a DHCP port cannot take a floating IP. Any other owner may,
+ * a router's own interface port included (Gophercloud's TestLayer3FloatingIPsExternalCreateDelete
+ * puts one there); the association then needs a router on its subnet as for any port.
+ */
 function isFipServiced(owner: string): boolean {
-  return !owner.startsWith('network:') || owner === 'neutron:LOADBALANCER' || owner === 'neutron:LOADBALANCERV2';
+  return owner !== 'network:dhcp';
 }
 
 interface Association {

@@ -56,6 +56,15 @@ export function tokenRoutes(edge: IdentityEdge): void {
     return tokenView(info, 'nocatalog' in (req.query as object) ? null : await identity.catalogFor(info), await identity.federation.enabledSps());
   });
 
+  // S3 signatures (keystone/api/s3tokens.py): Swift's s3api or another S3 front end, holding a
+  // service or admin token, trades a request it was sent for a token of the EC2 credential's
+  // user. 200 with the token's body and no X-Subject-Token, as Keystone answers it.
+  edge.route('POST', '/v3/s3tokens', async (req) => {
+    enforce('identity:s3tokens_validate', edge.caller(req));
+    const { info } = await identity.authenticateS3(edge.json(req));
+    return tokenView(info, await identity.catalogFor(info), await identity.federation.enabledSps());
+  });
+
   /** The X-Subject-Token's token, or Keystone's 404 saying why not. */
   const subject = async (req: FastifyRequest): Promise<{ id: string; info: TokenInfo }> => {
     const id = req.headers['x-subject-token'];

@@ -16,7 +16,7 @@ const AUTHENTICATED = [
 ];
 
 /** Called with signed requests, not tokens. */
-const ANONYMOUS = ['/v3/ec2tokens', '/v3/s3tokens', '/v3/auth/OS-FEDERATION/*'];
+const ANONYMOUS = ['/v3/ec2tokens', '/v3/auth/OS-FEDERATION/*'];
 
 const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
 
