@@ -90,14 +90,12 @@ done
 # tests look for REBOOT and REBUILD only after a second's sleep, so an action here stays in its
 # transitional state for 3 s (PocketStack's default, 250 ms, is for speed).
 POCKETSTACK_ADMIN_PASSWORD=secret POCKETSTACK_DEMO_PASSWORD=secret POCKETSTACK_DNS_DOMAIN=openstackgate.local \
-  POCKETSTACK_COMPUTE_ACTION_MS=${POCKETSTACK_COMPUTE_ACTION_MS:-3000} pocketstack_start
+  POCKETSTACK_COMPUTE_ACTION_MS=${POCKETSTACK_COMPUTE_ACTION_MS:-3000} pocketstack_start --initial-networks
 
-# What upstream's script/stackenv and DevStack make besides what PocketStack's first start does,
-# through openstacksdk in one process: the flavors m1.acctest (id 99) and m1.resize (id 98), and
-# DevStack's initial network (lib/neutron_plugins/services/l3, create_neutron_initial_network): the
-# demo project's `private` network with private-subnet (10.0.0.0/26, the first prefix of DevStack's
-# default subnet pool) and the demo project's router1 joining it to `public`. It prints the ids
-# the OS_* variables carry.
+# What upstream's script/stackenv makes besides what PocketStack's first start does (with
+# --initial-networks, DevStack's: the demo project's `private` network behind its router1), through
+# openstacksdk in one process: the flavors m1.acctest (id 99) and m1.resize (id 98). It prints the
+# ids the OS_* variables carry.
 cat > "$DATA_DIR/clouds.yaml" <<EOF
 clouds:
   admin:
@@ -109,19 +107,16 @@ clouds:
     region_name: RegionOne
     identity_api_version: 3
 EOF
-OS_CLIENT_CONFIG_FILE="$DATA_DIR/clouds.yaml" /usr/bin/python3 - > "$DATA_DIR/ids" <<'PY' || { echo "gophercloud-acceptance: could not make DevStack's flavors and private network" >&2; exit 2; }
+OS_CLIENT_CONFIG_FILE="$DATA_DIR/clouds.yaml" /usr/bin/python3 - > "$DATA_DIR/ids" <<'PY' || { echo "gophercloud-acceptance: could not make stackenv's flavors" >&2; exit 2; }
 import openstack
 
 admin = openstack.connect(cloud='admin')
 admin.compute.create_flavor(name='m1.acctest', id='99', ram=512, disk=10, vcpus=1, ephemeral=10)
 admin.compute.create_flavor(name='m1.resize', id='98', ram=512, disk=11, vcpus=1, ephemeral=10)
 demo = openstack.connect(cloud='demo')
-net = demo.network.create_network(name='private')
-subnet = demo.network.create_subnet(name='private-subnet', network_id=net.id, ip_version=4, cidr='10.0.0.0/26')
-router = demo.network.create_router(name='router1')
-demo.network.add_interface_to_router(router, subnet_id=subnet.id)
+net = demo.network.find_network('private', ignore_missing=False)
+subnet = demo.network.find_subnet('private-subnet', ignore_missing=False)
 public = demo.network.find_network('public', ignore_missing=False)
-demo.network.update_router(router, external_gateway_info={'network_id': public.id})
 image = next(i for i in admin.image.images() if 'cirros' in i.name.lower())
 print(net.id, subnet.id, public.id, image.id, image.name)
 PY
