@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
-import { AGENT_DOWN_TIME_S, REPORT_INTERVAL_S } from './core/network/agents.js';
+import { REPORT_INTERVAL_S } from './core/network/agents.js';
+import { AGENT_DOWN_TIME_S } from './core/network/liveness.js';
 import { type ImageOptions, imageOptionsFromEnv } from './core/image/options.js';
 import { L3_HA_DEFAULTS, type L3HaOptions } from './core/network/l3ha.js';
 import { SCHEDULER_DEFAULTS, type SchedulerOptions } from './core/compute/scheduler.js';

@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
 import { Readable } from 'node:stream';
-import { hostname } from 'node:os';
 import { buildComputeApi } from './api/compute/app.js';
 import { metadataHandler } from './api/metadata/handler.js';
 import { buildIdentityApi } from './api/identity/app.js';
@@ -30,6 +29,7 @@ import { floatingIpOps } from './core/network/floatingips.js';
 import { meteringLabelOps, meteringLabelRuleOps } from './core/network/metering.js';
 import { networkOps, networkRbacType } from './core/network/networks.js';
 import { configureDnsDomain } from './core/network/dns.js';
+import { configureAgentDownTime } from './core/network/liveness.js';
 import { rbacPolicyOps } from './core/network/rbac.js';
 import { segmentOps, segmentRangeOps, syncDefaultRanges } from './core/network/segments.js';
 import { configureDefaultQuotas } from './core/network/quotas.js';
@@ -299,6 +299,8 @@ export class Cloud {
     network.rbac.register(securityGroupRbacType);
     network.register(securityGroupRuleOps(uow));
     checkL3HaOptions(config.l3Ha);
+    // ML2's binding refuses dead agents by the same agent_down_time the agents API shows.
+    configureAgentDownTime(config.agentDownTime);
     const agents = new Agents(uow, config.agentDownTime, config.l3Ha);
     network.register(routerOps({ options: config.l3Ha, networks: (w) => network.within(w), schedule: (w, id) => agents.scheduleHaRouter(w, id) }));
     network.register(conntrackHelperOps());
@@ -352,7 +354,7 @@ export class Cloud {
 
     // Payloads sealed under a key of the data directory (core/keymanager/seal.ts).
     const keyManager = new KeyManagerService(uow, Sealer.fromFile(join(config.dataDir, 'keymanager.key')));
-    const loadBalancer = new LoadBalancerService(uow, network, { networkDriver: config.lbNetworkDriver, host: hostname(), keyManager });
+    const loadBalancer = new LoadBalancerService(uow, network, { networkDriver: config.lbNetworkDriver, host: config.agentHost, keyManager });
     const lbEngine = await createLbEngine(config, loadBalancer, log.child({ component: 'lb-engine' }), dataplane instanceof NetnsDataPlane ? dataplane : null);
     if (config.lbaasV1) extensions.add('lbaas');
 

@@ -1,6 +1,7 @@
 /**
  * Compute across several hosts (issue 18): hosts registered as `pocketstack agent` registers them
- * (startComputeHost: the nova-compute service, its node's capacity, heartbeats), the API
+ * (startComputeHost: the nova-compute service, its node's capacity, heartbeats; and the Linux
+ * bridge agent that binds their ports), the API
  * server's own host disabled as an operator keeps a controller out of rotation. Servers are
  * placed by Placement's capacity (Nova's allocation ratios and reserved memory), availability
  * zones and server groups, spread by the RAM/CPU/disk weighers; NoValidHost in Nova's words when
@@ -9,6 +10,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ComputeHost, startComputeHost } from '../../src/core/compute/nodes.js';
 import { type Client, type TestCloud, serviceClients, startCloud } from '../support/cloud.js';
+import { startAgentHost } from '../support/hosts.js';
 
 const V = (v: string) => ({ 'openstack-api-version': `compute ${v}` });
 const V96 = V('2.96');
@@ -67,9 +69,9 @@ beforeAll(async () => {
   const own = (await admin.get('/v2.1/os-services?binary=nova-compute', V96)).body.services[0];
   await admin.put(`/v2.1/os-services/${own.id}`, { status: 'disabled', disabled_reason: 'controller' }, V96);
   // Two lab hosts as `pocketstack agent --host hN --vcpus 2 --memory-mb M --disk-gb 20` report them.
-  const uow = tc.cloud.services.network.uow;
-  hosts.push(await startComputeHost(uow, { host: 'h1', capacity: { vcpus: 2, memoryMb: 2560, diskGb: 20 } }));
-  hosts.push(await startComputeHost(uow, { host: 'h2', capacity: { vcpus: 2, memoryMb: 2560, diskGb: 20 } }));
+  // Each with its Linux bridge agent, which ML2 needs alive on a host to bind ports there.
+  hosts.push(await startAgentHost(tc, 'h1', { vcpus: 2, memoryMb: 2560, diskGb: 20 }));
+  hosts.push(await startAgentHost(tc, 'h2', { vcpus: 2, memoryMb: 2560, diskGb: 20 }));
 }, 60_000);
 afterAll(async () => {
   for (const h of hosts) h.stop();

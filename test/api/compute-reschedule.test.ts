@@ -1,6 +1,7 @@
 /**
  * Rescheduling a failed build and the BuildFailureWeigher (issue 18), over hosts registered as
- * `pocketstack agent` registers them. The hypervisor is a test double of an instance host: it runs
+ * `pocketstack agent` registers them (nova-compute and the Linux bridge agent). A build fails on a
+ * host when its spawn fails or when Neutron cannot bind its port there (the host's L2 agent dead). The hypervisor is a test double of an instance host: it runs
  * every server scheduled to its hosts (reporting it running, as the netns data plane does) except
  * on the hosts told to fail, where it reports the spawn failure an instance host reports when it
  * cannot start a machine. What is under test is compute's: the conductor retrying the build on
@@ -11,8 +12,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type InstanceReport, type InstanceHost, readInstanceSpecs } from '../../src/core/compute/host.js';
-import { type ComputeHost, startComputeHost } from '../../src/core/compute/nodes.js';
+import type { ComputeHost } from '../../src/core/compute/nodes.js';
 import { type Client, type TestCloud, serviceClients, startCloud } from '../support/cloud.js';
+import { startAgentHost } from '../support/hosts.js';
 
 const V = (v: string) => ({ 'openstack-api-version': `compute ${v}` });
 const V96 = V('2.96');
@@ -79,7 +81,7 @@ async function settle(): Promise<void> {
 /** (Re)start a host's nova-compute: its node reports anew (a restarted resource tracker's stats start from 0). */
 async function startHost(name: string): Promise<void> {
   hosts.get(name)?.stop();
-  hosts.set(name, await startComputeHost(tc.cloud.services.network.uow, { host: name, capacity: { vcpus: 2, memoryMb: 2560, diskGb: 20 } }));
+  hosts.set(name, await startAgentHost(tc, name, { vcpus: 2, memoryMb: 2560, diskGb: 20 }));
 }
 
 async function boot(name: string, o: { zone?: string; port?: string; client?: Client } = {}): Promise<string> {
@@ -239,6 +241,88 @@ describe('a build that fails on its host', () => {
     expect(hypervisor.spawns.filter((x) => x.server === id).map((x) => x.host)).toEqual(['h1']);
     expect(await failedBuilds('h1')).toBe(1);
     await del(id);
+  });
+});
+
+describe('a build whose port binding failed on its host', () => {
+  /**
+   * The host's agents stop reporting (its process is gone), last heard from two agent_down_times
+   * ago: its nova-compute is still up for the scheduler (service_down_time has not passed for
+   * it in this test), but ML2 refuses to bind ports to its dead Linux bridge agent.
+   */
+  async function agentDead(name: string): Promise<void> {
+    hosts.get(name)!.stop();
+    const past = new Date(Date.now() - 2 * tc.cloud.services.agents.downTimeS * 1000).toISOString();
+    await tc.cloud.services.network.uow.store.db.updateTable('agents').set({ heartbeat_timestamp: past }).where('host', '=', name).execute();
+  }
+
+  it('is rescheduled to an alternate host (PortBindingFailed is a RescheduledException), ACTIVE there', async () => {
+    await startHost('h1');
+    await startHost('h2');
+    hypervisor.failing.clear();
+    await agentDead('h1');
+    const id = await boot('unbindable-h1');
+    const s = await show(id);
+    expect(s).toMatchObject({ status: 'ACTIVE', 'OS-EXT-SRV-ATTR:host': 'h2' });
+    expect(s.fault).toBeUndefined();
+    // Nothing spawned on h1: the failure came from the network allocation.
+    expect(hypervisor.spawns.filter((x) => x.server === id).map((x) => x.host)).toEqual(['h2']);
+    const ports = await portsOf(id);
+    expect(ports).toHaveLength(1);
+    expect(ports[0]).toMatchObject({ 'binding:host_id': 'h2', 'binding:vif_type': 'bridge', status: 'ACTIVE' });
+    expect((await createEvents(id)).map((e) => [e.event, e.host, e.result])).toEqual([
+      ['conductor_schedule_and_build_instances', null, 'Success'],
+      ['compute__do_build_and_run_instance', 'h1', 'Success'],
+      ['compute__do_build_and_run_instance', 'h2', 'Success'],
+    ]);
+    expect(await failedBuilds('h1')).toBe(1);
+    await del(id);
+  });
+
+  it('goes to ERROR with MaxRetriesExceeded when no alternate binds it, its ports gone', async () => {
+    await startHost('h1');
+    await startHost('h2');
+    hypervisor.failing.clear();
+    await agentDead('h1');
+    await agentDead('h2');
+    const id = await boot('unbindable-everywhere');
+    const s = await show(id);
+    expect(s.status).toBe('ERROR');
+    expect(s.fault).toMatchObject({
+      code: 500,
+      message: `Exceeded maximum number of retries. Exhausted all hosts available for retrying build failures for instance ${id}.`,
+    });
+    expect(s['OS-EXT-SRV-ATTR:host']).toBeNull();
+    expect(await portsOf(id)).toEqual([]);
+    expect(hypervisor.spawns.filter((x) => x.server === id)).toEqual([]);
+    expect((await createEvents(id)).map((e) => [e.event, e.host, e.result])).toEqual([
+      ['conductor_schedule_and_build_instances', null, 'Success'],
+      ['compute__do_build_and_run_instance', 'h1', 'Success'],
+      ['compute__do_build_and_run_instance', 'h2', 'Success'],
+    ]);
+    await del(id);
+  });
+
+  it('past max_attempts, MaxRetriesExceeded names the binding failure as the last exception', async () => {
+    await startHost('h1');
+    await startHost('h2');
+    await startHost('h3');
+    // The spawn test above left h3 disabled by the operator: enabled again for this one.
+    const h3 = (await admin.get('/v2.1/os-services?host=h3&binary=nova-compute', V96)).body.services[0];
+    await admin.put(`/v2.1/os-services/${h3.id}`, { status: 'enabled' }, V96);
+    hypervisor.failing.clear();
+    for (const h of ['h1', 'h2', 'h3']) await agentDead(h);
+    const id = await boot('unbindable-three');
+    const s = await show(id);
+    expect(s.status).toBe('ERROR');
+    expect(s.fault.message).toMatch(
+      new RegExp(
+        `^Exceeded maximum number of retries\\. Exceeded max scheduling attempts 3 for instance ${id}\\. Last exception: Binding failed for port [0-9a-f-]{36}, please check neutron logs for more information\\.$`,
+      ),
+    );
+    await del(id);
+    hosts.delete('h3');
+    await admin.put(`/v2.1/os-services/${h3.id}`, { status: 'disabled', disabled_reason: 'test over' }, V96);
   });
 });
 

@@ -1,7 +1,8 @@
 /**
  * Port binding per host and segment (core/network/binding.ts), as ML2 with the Linux bridge
- * mechanism driver binds: a port is bound to the first segment of its network its host's agent
- * reaches, and is `binding_failed` (and stays DOWN) where none is.
+ * mechanism driver binds: a port is bound to the first segment of its network its host's live
+ * agent reaches, and is `binding_failed` (and stays DOWN) where none is, where no live agent
+ * runs, and for a vnic_type other than `normal`.
  */
 import { describe, expect, it } from 'vitest';
 import type { AgentReport } from '../../src/core/network/agents.js';
@@ -132,8 +133,110 @@ describe('binding a port on its host to a segment of its network', () => {
       30_000,
     );
     expect(s.status).toBe('ERROR');
-    expect(s.fault.message).toMatch(
-      new RegExp(`^Build of instance ${id} aborted: Binding failed for port [0-9a-f-]{36}, please check neutron logs for more information\\.$`),
+    // A forced host carries no retry information: the RescheduledException's reason (the
+    // PortBindingFailed text) is the fault, not a BuildAbortException's "Build of instance … aborted".
+    expect(s.fault).toMatchObject({ code: 500 });
+    expect(s.fault.message).toMatch(/^Binding failed for port [0-9a-f-]{36}, please check neutron logs for more information\.$/);
+    expect((await admin.get(`/v2.0/ports?device_id=${id}`)).body.ports).toEqual([]);
+  });
+});
+
+describe('binding only where a live Linux bridge agent runs, for the vnic_type it supports', () => {
+  const store = () => tc.cloud.services.network.store.db;
+  const l2 = async (on: string) => (await admin.get(`/v2.0/agents?agent_type=Linux%20bridge%20agent&host=${on}`)).body.agents[0];
+  /** A host's L2 agent reporting (what `pocketstack agent --host` sends with its heartbeat). */
+  const report = (name: string) =>
+    agents.report(
+      name,
+      [{ kind: 'l2', availabilityZone: null, configurations: { interface_mappings: {}, bridge_mappings: {}, tunnel_types: ['vxlan'] } }],
+      false,
     );
+  /** The agent last heard from two agent_down_times ago (its process stopped reporting). */
+  const silence = async (name: string) => {
+    const past = new Date(Date.now() - 2 * agents.downTimeS * 1000).toISOString();
+    await store().updateTable('agents').set({ heartbeat_timestamp: past }).where('host', '=', name).execute();
+  };
+  let net = '';
+  const port = async (body: Record<string, unknown>) => {
+    const res = await admin.post('/v2.0/ports', { port: { network_id: net, ...body } });
+    expect(res.status, JSON.stringify(res.body)).toBe(201);
+    return res.body.port;
+  };
+
+  it('fails on a host that runs no L2 agent', async () => {
+    net = (await admin.post('/v2.0/networks', { network: { name: 'agents-bind' } })).body.network.id;
+    await admin.post('/v2.0/subnets', { subnet: { network_id: net, cidr: '10.153.0.0/24', ip_version: 4 } });
+    expect(await l2('no-agent-host')).toBeUndefined();
+    const p = await port({ 'binding:host_id': 'no-agent-host' });
+    expect(p).toMatchObject({ 'binding:host_id': 'no-agent-host', 'binding:vif_type': 'binding_failed', 'binding:vif_details': {}, status: 'DOWN' });
+    // Unbound, nothing is tried.
+    expect((await port({}))['binding:vif_type']).toBe('unbound');
+  });
+
+  it("fails on a host whose agent is dead, and binds on the next update once it reports again (not at its revival: that is OVS's only)", async () => {
+    await report('dead-host');
+    expect((await port({ 'binding:host_id': 'dead-host' }))['binding:vif_type']).toBe('bridge');
+    await silence('dead-host');
+    expect(await l2('dead-host')).toMatchObject({ alive: false });
+    const p = await port({ 'binding:host_id': 'dead-host' });
+    expect(p).toMatchObject({ 'binding:vif_type': 'binding_failed', status: 'DOWN' });
+    // The agent reports again (revived): ML2 retries failed bindings on revival only for the
+    // Open vSwitch agent (Ml2Plugin._rebind_on_revive_agent_types); a Linux bridge port stays failed...
+    await report('dead-host');
+    expect(await l2('dead-host')).toMatchObject({ alive: true });
+    expect((await admin.get(`/v2.0/ports/${p.id}`)).body.port['binding:vif_type']).toBe('binding_failed');
+    // ...until any update binds it again (_should_bind_port).
+    const again = (await admin.put(`/v2.0/ports/${p.id}`, { port: { name: 'after-revival' } })).body.port;
+    expect(again['binding:vif_type']).toBe('bridge');
+  });
+
+  it('binds on a host whose live agent is administratively down (bind_port checks liveness only)', async () => {
+    await report('disabled-host');
+    const agent = await l2('disabled-host');
+    const put = await admin.put(`/v2.0/agents/${agent.id}`, { agent: { admin_state_up: false } });
+    expect(put.body.agent).toMatchObject({ admin_state_up: false, alive: true });
+    expect((await port({ 'binding:host_id': 'disabled-host' }))['binding:vif_type']).toBe('bridge');
+  });
+
+  it("binds a router's port that failed while its host's agents were dead once its L3 agent revives and syncs the router", async () => {
+    const name = 'router-host';
+    const reportAll = (start: boolean) =>
+      agents.report(
+        name,
+        [
+          { kind: 'l2', availabilityZone: null, configurations: { interface_mappings: {}, bridge_mappings: {}, tunnel_types: ['vxlan'] } },
+          { kind: 'l3', availabilityZone: 'nova', configurations: { agent_mode: 'legacy' } },
+        ],
+        start,
+      );
+    await reportAll(true);
+    const l3 = (await admin.get(`/v2.0/agents?agent_type=L3%20agent&host=${name}`)).body.agents[0];
+    // A router without a gateway is not scheduled by itself: the admin puts it on this host's agent.
+    const router = (await admin.post('/v2.0/routers', { router: { name: 'on-router-host' } })).body.router;
+    expect((await admin.post(`/v2.0/agents/${l3.id}/l3-routers`, { router_id: router.id })).status).toBe(201);
+    await silence(name);
+    const sub = (await admin.get(`/v2.0/subnets?network_id=${net}`)).body.subnets[0].id;
+    const added = await admin.put(`/v2.0/routers/${router.id}/add_router_interface`, { subnet_id: sub });
+    expect(added.status).toBe(200);
+    const intf = added.body.port_id as string;
+    // The router's update reaches its (dead) agent's host: the binding fails there.
+    const failedPort = await until(
+      async () => (await admin.get(`/v2.0/ports/${intf}`)).body.port,
+      (p) => p['binding:host_id'] === name,
+    );
+    expect(failedPort).toMatchObject({ 'binding:host_id': name, 'binding:vif_type': 'binding_failed', status: 'DOWN' });
+    // The agents report again: the L3 agent's full sync binds the router's port that is not bound.
+    await reportAll(false);
+    expect((await admin.get(`/v2.0/ports/${intf}`)).body.port).toMatchObject({ 'binding:host_id': name, 'binding:vif_type': 'bridge' });
+  });
+
+  it('fails a vnic_type the Linux bridge driver does not bind, and binds when it is normal again', async () => {
+    const direct = await port({ 'binding:host_id': host, 'binding:vnic_type': 'direct' });
+    expect(direct).toMatchObject({ 'binding:vnic_type': 'direct', 'binding:vif_type': 'binding_failed', status: 'DOWN' });
+    const normal = (await admin.put(`/v2.0/ports/${direct.id}`, { port: { 'binding:vnic_type': 'normal' } })).body.port;
+    expect(normal).toMatchObject({ 'binding:vnic_type': 'normal', 'binding:vif_type': 'bridge' });
+    // A change of vnic_type binds again (_process_port_binding_attributes): macvtap fails it.
+    const macvtap = (await admin.put(`/v2.0/ports/${direct.id}`, { port: { 'binding:vnic_type': 'macvtap' } })).body.port;
+    expect(macvtap).toMatchObject({ 'binding:vif_type': 'binding_failed', status: 'DOWN' });
   });
 });

@@ -253,7 +253,9 @@ describe('ports', () => {
   it('reports a bound port ACTIVE through the data plane (noop driver)', async () => {
     const net = await network(admin, 'bound');
     await subnet(admin, { network_id: net.id, cidr: '10.8.0.0/24' });
-    const p = (await admin.post('/v2.0/ports', { port: { network_id: net.id, 'binding:host_id': 'pocketstack', device_owner: 'compute:nova' } })).body.port;
+    // Bound to the host whose L2 agent is serve's local one (ML2 binds only where an agent runs).
+    const host = tc.cloud.services.compute.hostname;
+    const p = (await admin.post('/v2.0/ports', { port: { network_id: net.id, 'binding:host_id': host, device_owner: 'compute:nova' } })).body.port;
     expect(p['binding:vif_type']).toBe('bridge');
     await tc.cloud.services.dataplane.idle();
     const after = (await admin.get(`/v2.0/ports/${p.id}`)).body.port;

@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { type BindableSegment, HOST_LEG_PHYSNET, chooseSegment, segmentReachable } from '../../src/core/network/binding.js';
+import { agentAlive } from '../../src/core/network/liveness.js';
 
 const vlanA: BindableSegment = { id: 'seg-a', networkType: 'vlan', physicalNetwork: 'physnetA' };
 const vlanB: BindableSegment = { id: 'seg-b', networkType: 'vlan', physicalNetwork: 'physnetB' };
@@ -44,5 +45,16 @@ describe('port binding: the segment each host reaches (mech_agent check_segment_
     expect(chooseSegment([vlanA, vlanB], agent(['physnetA']), ['seg-b'])).toBeUndefined();
     // A subnet on no segment leaves every segment a candidate.
     expect(chooseSegment([vlanA, vlanB], both, [null])?.id).toBe('seg-a');
+  });
+});
+
+describe('an agent is alive for binding until agent_down_time has passed (is_agent_down)', () => {
+  it('is alive at exactly agent_down_time since its heartbeat, dead a moment later', () => {
+    const beat = '2026-12-04T10:00:00.000Z';
+    const t = Date.parse(beat);
+    expect(agentAlive(beat, t + 75_000, 75)).toBe(true);
+    expect(agentAlive(beat, t + 75_001, 75)).toBe(false);
+    expect(agentAlive(beat, t + 8_000, 8)).toBe(true);
+    expect(agentAlive(beat, t + 9_000, 8)).toBe(false);
   });
 });

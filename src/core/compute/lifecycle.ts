@@ -15,7 +15,7 @@ import { type BuildRequest, type ComputeCore, type Fault, now } from './core.js'
 import type { InstanceReport, InstanceReports } from './host.js';
 import { finishEvent, startEvent } from './instance-actions.js';
 import { type MigrationType, recordMigration, rollbackLiveMigration, updateMigration } from './migrations.js';
-import { DEVICE_OWNER, allocatePorts, allocationFailure, bindPorts, releasePorts } from './network.js';
+import { DEVICE_OWNER, PORT_BINDING_FAILED, allocatePorts, allocationFailure, bindPorts, releasePorts } from './network.js';
 import { computeNodes, handoverHomes, recordBuildResult } from './nodes.js';
 import { fits, flavorResources, hostUsage } from './placement.js';
 import { NoValidHost, SCHEDULER_DEFAULTS, type SchedulerOptions, forcedHostOf, scheduleServer, scheduleServerWithAlternates } from './scheduler.js';
@@ -72,6 +72,17 @@ class MaxRetriesExceeded extends Error {
   constructor(reason: string) {
     super(`Exceeded maximum number of retries. ${reason}`);
   }
+}
+
+/**
+ * What a RescheduledException leaves on the server (_do_build_and_run_instance): with retry
+ * information, SCHEDULING again with the reason kept for the conductor (retry['exc_reason']);
+ * without, ERROR with the reason as the instance fault.
+ */
+function rescheduleOrFail(retry: BuildRetry | null, reason: string): Partial<ServersTable> {
+  if (retry) return { task_state: TASK.SCHEDULING, build_retry: JSON.stringify({ ...retry, exc_reason: reason }) };
+  const fault: Fault = { code: 500, message: reason, details: reason, created: isoSeconds() };
+  return { vm_state: VM.ERROR, task_state: null, power_state: POWER.NOSTATE, fault: JSON.stringify(fault), build_retry: null };
 }
 
 export class ServerLifecycle implements InstanceReports {
@@ -252,6 +263,10 @@ export class ServerLifecycle implements InstanceReports {
         w.changed('server', id, row.project_id, 'update');
       });
     } catch (e) {
+      if (e instanceof DomainError && e.type === PORT_BINDING_FAILED) {
+        await this.bindingFailed(row, host, retry, e.message);
+        return;
+      }
       // Network allocation fails on the compute host (BuildAbortException, "not rescheduling"):
       // a failed build there, as _locked_do_build_and_run_instance counts FAILED results.
       const reason = e instanceof DomainError ? e.message : allocationFailure(e);
@@ -261,6 +276,37 @@ export class ServerLifecycle implements InstanceReports {
         buildRetry: null,
       });
     }
+  }
+
+  /**
+   * Neutron could not bind a port of the build on its host (PortBindingFailed). Nova allocates the
+   * network asynchronously, so the failure surfaces in spawn, which _build_and_run_instance turns
+   * into a RescheduledException with the exception's text as its reason (no clause of its own
+   * catches PortBindingFailed): handled as spawnFailed handles a spawn that failed. The ports made
+   * for the attempt are gone with its transaction (deallocate_for_instance deletes them, and a
+   * client's port is left unbound as it came), the conductor's event finishes as the build was
+   * cast to the host, and the host's `compute__do_build_and_run_instance` starts and finishes
+   * Success. With retry information the conductor builds on an alternate; without, ERROR with the
+   * reason as the fault.
+   */
+  private async bindingFailed(row: ServersTable, host: string, retry: BuildRetry | null, reason: string): Promise<void> {
+    let failed: Fault | undefined;
+    await this.core.uow.run(async (w) => {
+      const cur = await w.trx.selectFrom('servers').select(['vm_state', 'task_state']).where('id', '=', row.id).executeTakeFirst();
+      if (!cur || cur.vm_state !== VM.BUILDING || cur.task_state !== row.task_state) return;
+      await recordBuildResult(w.trx, host, false, this.scheduler.consecutiveBuildServiceDisableThreshold);
+      await finishEvent(w, row.id, 'conductor_schedule_and_build_instances');
+      await startEvent(w, row.id, 'compute__do_build_and_run_instance', host);
+      await finishEvent(w, row.id, 'compute__do_build_and_run_instance');
+      await w.trx
+        .updateTable('servers')
+        .set({ ...rescheduleOrFail(retry, reason), updated_at: now() })
+        .where('id', '=', row.id)
+        .execute();
+      w.changed('server', row.id, row.project_id, 'update');
+      failed = { code: 500, message: reason, details: reason, created: isoSeconds() };
+    });
+    if (failed) this.onFault?.(row.id, failed, retry !== null);
   }
 
   /**
@@ -284,18 +330,9 @@ export class ServerLifecycle implements InstanceReports {
       if (host) await recordBuildResult(w.trx, host, false, this.scheduler.consecutiveBuildServiceDisableThreshold);
       await releasePorts(w, this.core.network.within(w), row.id, admin);
       await w.trx.deleteFrom('server_interfaces').where('server_id', '=', row.id).execute();
-      const set: Partial<ServersTable> = { host: null, updated_at: now() };
-      if (retry) {
-        Object.assign(set, {
-          task_state: TASK.SCHEDULING,
-          // The next host boots a new generation: a late report of this attempt is told apart.
-          reboot_seq: row.reboot_seq + 1,
-          build_retry: JSON.stringify({ ...retry, exc_reason: reason }),
-        });
-      } else {
-        const fault: Fault = { code: 500, message: reason, details: reason, created: isoSeconds() };
-        Object.assign(set, { vm_state: VM.ERROR, task_state: null, power_state: POWER.NOSTATE, fault: JSON.stringify(fault) });
-      }
+      const set: Partial<ServersTable> = { host: null, updated_at: now(), ...rescheduleOrFail(retry, reason) };
+      // The next host boots a new generation: a late report of this attempt is told apart.
+      if (retry) set.reboot_seq = row.reboot_seq + 1;
       await w.trx.updateTable('servers').set(set).where('id', '=', row.id).execute();
       await finishEvent(w, row.id, 'compute__do_build_and_run_instance');
       w.changed('server', row.id, row.project_id, 'update');

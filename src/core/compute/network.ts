@@ -267,14 +267,18 @@ export async function allocatePorts(w: Work, neutron: NetworkOps, a: AllocationI
   return out;
 }
 
+/** nova.exception.PortBindingFailed's name (a build reschedules on it: lifecycle.ts). */
+export const PORT_BINDING_FAILED = 'PortBindingFailed';
+
 /**
- * Nova's _ensure_no_port_binding_failure: a port Neutron could not bind on the host (no segment
- * of its network reachable there) ends the build with PortBindingFailed's message.
+ * Nova's _ensure_no_port_binding_failure: a port Neutron could not bind on the host (no live L2
+ * agent there, none of its network's segments reachable, a vnic_type the driver does not bind)
+ * fails the attempt with PortBindingFailed's message.
  */
 async function ensureNoPortBindingFailure(q: Q, portId: string): Promise<void> {
   const row = await q.selectFrom('ports').select('binding_vif_type').where('id', '=', portId).executeTakeFirst();
   if (row?.binding_vif_type === VIF_TYPE_BINDING_FAILED) {
-    throw new DomainError('conflict', 'PortBindingFailed', `Binding failed for port ${portId}, please check neutron logs for more information.`);
+    throw new DomainError('conflict', PORT_BINDING_FAILED, `Binding failed for port ${portId}, please check neutron logs for more information.`);
   }
 }
 

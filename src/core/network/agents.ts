@@ -36,12 +36,11 @@ import {
   statesForDeadAgents,
 } from './l3ha.js';
 import { VIF_TYPE_BINDING_FAILED, bindPort, portSubnetIds } from './binding.js';
+import { AGENT_DOWN_TIME_S, agentAlive } from './liveness.js';
 import { type AvailabilityZoneView, DHCP_AGENT_TYPE, L2_AGENT_TYPE, L3_AGENT_TYPE, listAvailabilityZones } from './zones.js';
 
 /** neutron_lib's DEVICE_ID_RESERVED_DHCP_PORT. */
 export const RESERVED_DHCP_PORT = 'reserved_dhcp_port';
-/** agent_down_time default (seconds): an agent not heard from for longer is not alive. */
-export const AGENT_DOWN_TIME_S = 75;
 /** report_interval default (seconds): how often an agent reports its state. */
 export const REPORT_INTERVAL_S = 30;
 const DESCRIPTION_MAX = 255;
@@ -115,7 +114,7 @@ export function renderAgent(a: AgentsTable, now = Date.now(), downTimeS = AGENT_
     description: a.description,
     heartbeat_timestamp: agentTime(a.heartbeat_timestamp),
     admin_state_up: a.admin_state_up === 1,
-    alive: now - Date.parse(a.heartbeat_timestamp) <= downTimeS * 1000,
+    alive: agentAlive(a.heartbeat_timestamp, now, downTimeS),
     id: a.id,
     topic: a.topic,
     host: a.host,
@@ -166,18 +165,29 @@ export class Agents {
    * (the agent's start_flag) — a deleted agent simply registers again at its next report.
    */
   async report(host: string, reports: readonly AgentReport[], start: boolean): Promise<void> {
-    const now = new Date().toISOString();
+    const at = Date.now();
+    const now = new Date(at).toISOString();
     await this.uow.run(async (w) => {
+      /** L3 agents that sync all their routers now: (re)started or revived. */
+      const syncing: string[] = [];
       for (const r of reports) {
         const kind = AGENT_KINDS.get(r.kind)!;
         const configurations = JSON.stringify(r.configurations);
-        const existing = await w.trx.selectFrom('agents').select('id').where('agent_type', '=', kind.agent_type).where('host', '=', host).executeTakeFirst();
+        const existing = await w.trx
+          .selectFrom('agents')
+          .select(['id', 'heartbeat_timestamp'])
+          .where('agent_type', '=', kind.agent_type)
+          .where('host', '=', host)
+          .executeTakeFirst();
         if (existing) {
           await w.trx
             .updateTable('agents')
             .set({ heartbeat_timestamp: now, configurations, availability_zone: r.availabilityZone, ...(start ? { started_at: now } : {}) })
             .where('id', '=', existing.id)
             .execute();
+          // AGENT_REVIVED (agents_db.create_or_update_agent: it was down until this report).
+          const revived = !agentAlive(existing.heartbeat_timestamp, at, this.downTimeS);
+          if (kind.agent_type === L3_AGENT_TYPE && (start || revived)) syncing.push(existing.id);
           continue;
         }
         await w.trx
@@ -195,6 +205,15 @@ export class Agents {
             heartbeat_timestamp: now,
           })
           .execute();
+      }
+      // The L3 agent's full sync at start and on revival (l3/agent.py: fullsync on AGENT_REVIVED)
+      // syncs every router it hosts, whose ports sync_routers binds to its host where they are
+      // not bound there or their binding failed (_ensure_host_set_on_ports) — how a router's port
+      // that failed while its host's agents were dead is bound again; ML2 itself retries only
+      // for Open vSwitch agents (_retry_binding_revived_agents), and this one is Linux bridge.
+      for (const agentId of syncing) {
+        const routers = await w.trx.selectFrom('router_l3_agent_bindings').select('router_id').where('l3_agent_id', '=', agentId).execute();
+        for (const r of routers) await bindRouterPorts(w, r.router_id);
       }
     });
   }
@@ -850,28 +869,37 @@ async function bindRouterPorts(w: Work, routerId: string, activeHost?: string): 
   // The host that just reported the router active wins over one whose agent has not yet been
   // found dead (its binding still says active until agent_down_time).
   const host = activeHost ?? ha.find((b) => b.state === 'active')?.host ?? first.host;
-  for (const b of ha) await bindPorts(w, [b.port_id], b.host);
+  for (const b of ha) await bindPorts(w, [b.port_id], b.host, false);
   const ports = await w.trx.selectFrom('router_ports').select('port_id').where('router_id', '=', routerId).where('port_type', '!=', HA_INTF).execute();
+  // An HA router's ports move only with its active host (ha_router_port: bound once, then by
+  // the states reported); a legacy router's failed bindings are retried.
   await bindPorts(
     w,
     ports.map((p) => p.port_id),
     host,
+    ha.length === 0,
   );
 }
 
-/** Ports bound to `host` (binding:host_id and its VIF), those bound there already left alone. */
-async function bindPorts(w: Work, portIds: string[], host: string): Promise<void> {
+/**
+ * Ports bound to `host` (binding:host_id and its VIF); those bound there already are left alone,
+ * unless `retryFailed` and their binding failed (_ensure_host_set_on_port updates a legacy
+ * router's port that is not bound: vif_type binding_failed or unbound).
+ */
+async function bindPorts(w: Work, portIds: string[], host: string, retryFailed: boolean): Promise<void> {
   if (!portIds.length) return;
   const ports = await w.trx
     .selectFrom('ports')
-    .select(['id', 'project_id', 'network_id'])
+    .select(['id', 'project_id', 'network_id', 'binding_vnic_type'])
     .where('id', 'in', portIds)
-    .where('binding_host_id', '!=', host)
+    .where((eb) =>
+      retryFailed ? eb.or([eb('binding_host_id', '!=', host), eb('binding_vif_type', '=', VIF_TYPE_BINDING_FAILED)]) : eb('binding_host_id', '!=', host),
+    )
     .execute();
   if (!ports.length) return;
   // Each port binds to the segment of its network the host's agent reaches (binding.ts).
   for (const p of ports) {
-    const b = await bindPort(w.trx, p.network_id, host, await portSubnetIds(w.trx, p.id));
+    const b = await bindPort(w.trx, p.network_id, host, await portSubnetIds(w.trx, p.id), p.binding_vnic_type);
     await w.trx
       .updateTable('ports')
       .set({

@@ -5,7 +5,12 @@
  * mech_agent.py AgentMechanismDriverBase.bind_port → try_to_bind_segment_for_agent →
  * check_segment_for_agent): a tunnel segment if the agent reports its type in `tunnel_types`, a
  * flat or VLAN segment if its physical network is in the agent's `interface_mappings` or
- * `bridge_mappings` (LinuxbridgeMechanismDriver.get_mappings). A port no segment fits is
+ * `bridge_mappings` (LinuxbridgeMechanismDriver.get_mappings). As AgentMechanismDriverBase.bind_port
+ * (Zed) refuses: a `binding:vnic_type` the driver does not support (the Linux bridge driver:
+ * `normal` only), a host with no agent of the driver's type, and an agent that is not alive
+ * (not heard from within agent_down_time, "Refusing to bind port … to dead agent"). An agent that
+ * is alive but administratively down still binds: host_agents filters by host and type only
+ * (admin_state_up matters only to _possible_agents_for_port, Placement's). A port nothing binds is
  * `binding_failed` with empty details, and stays DOWN (ml2/plugin.py _port_provisioned refuses
  * it); Nova's build then fails with PortBindingFailed. The chosen segment is kept with the port
  * (ML2's bottom binding level) and the host's agent builds the network's bridge from it.
@@ -16,12 +21,17 @@
  * as it always has.
  */
 import { type Q, UnbindableValue, fromJson } from '../../store/db.js';
+import { agentAlive } from './liveness.js';
 import { L2_AGENT_TYPE } from './zones.js';
 
 /** portbindings.VIF_TYPE_BINDING_FAILED / VIF_TYPE_UNBOUND / VIF_TYPE_BRIDGE. */
 export const VIF_TYPE_BINDING_FAILED = 'binding_failed';
 const VIF_TYPE_UNBOUND = 'unbound';
 const VIF_TYPE_BRIDGE = 'bridge';
+/** portbindings.VNIC_NORMAL: the default, and all the Linux bridge driver supports. */
+const VNIC_NORMAL = 'normal';
+/** LinuxbridgeMechanismDriver's supported_vnic_types (SimpleAgentMechanismDriverBase's default). */
+const SUPPORTED_VNIC_TYPES: ReadonlySet<string> = new Set([VNIC_NORMAL]);
 
 /** The physical network every host reaches, by its interface or else its routed host leg. */
 export const HOST_LEG_PHYSNET = 'public';
@@ -78,18 +88,32 @@ function agentView(configurations: string): L2AgentView {
 
 const bound = (segmentId: string | null): Binding => ({ vif_type: VIF_TYPE_BRIDGE, vif_details: { connectivity: 'l2', port_filter: true }, segmentId });
 
+const failed = (): Binding => ({ vif_type: VIF_TYPE_BINDING_FAILED, vif_details: {}, segmentId: null });
+
 /**
- * Bind a port of `networkId` (with addresses on `subnetIds`) to `host`. '' unbinds. A host with
- * no enabled Linux bridge agent binds as before segments were bound per host (to the network's
- * first segment), so compute hosts registered without an L2 agent (the noop data plane's) keep
- * working, and an agent's liveness is not checked: Neutron fails both bindings (README, "Not
- * implemented").
+ * Bind a port of `networkId` (with addresses on `subnetIds`, of `vnicType`) to `host`. '' unbinds.
+ * Binds with the first live Linux bridge agent of the host that reaches an allowed segment
+ * (AgentMechanismDriverBase.bind_port); anything else is binding_failed.
  */
-export async function bindPort(q: Q, networkId: string, host: string, subnetIds: string[] = []): Promise<Binding> {
+export async function bindPort(q: Q, networkId: string, host: string, subnetIds: string[] = [], vnicType: string = VNIC_NORMAL): Promise<Binding> {
   if (!host) return { vif_type: VIF_TYPE_UNBOUND, vif_details: {}, segmentId: null };
   // neutron-lib gives binding:host_id no validator: a host that is not a string (a list, an
   // object from a hostile body) is refused as the column would refuse it, before any query uses it.
   if (typeof host !== 'string') throw new UnbindableValue(host);
+  // "Refusing to bind due to unsupported vnic_type": the only mechanism driver declines.
+  if (!SUPPORTED_VNIC_TYPES.has(vnicType)) return failed();
+  const now = Date.now();
+  const agents = (
+    await q
+      .selectFrom('agents')
+      .select(['configurations', 'heartbeat_timestamp'])
+      .where('host', '=', host)
+      .where('agent_type', '=', L2_AGENT_TYPE)
+      .orderBy('created_at')
+      .orderBy('id')
+      .execute()
+  ).filter((a) => agentAlive(a.heartbeat_timestamp, now));
+  if (!agents.length) return failed();
   const rows = await q
     .selectFrom('network_segments')
     .select(['id', 'network_type', 'physical_network'])
@@ -101,14 +125,6 @@ export async function bindPort(q: Q, networkId: string, host: string, subnetIds:
     const n = await q.selectFrom('networks').select(['network_type', 'physical_network']).where('id', '=', networkId).executeTakeFirst();
     segments = n ? [{ id: null, networkType: n.network_type, physicalNetwork: n.physical_network }] : [];
   }
-  const agents = await q
-    .selectFrom('agents')
-    .select(['configurations'])
-    .where('host', '=', host)
-    .where('agent_type', '=', L2_AGENT_TYPE)
-    .where('admin_state_up', '=', 1)
-    .execute();
-  if (!agents.length) return bound(segments[0]?.id ?? null);
   const subnetSegments = subnetIds.length
     ? (await q.selectFrom('subnets').select('segment_id').where('id', 'in', subnetIds).execute()).map((s) => s.segment_id)
     : [];
@@ -116,7 +132,7 @@ export async function bindPort(q: Q, networkId: string, host: string, subnetIds:
     const seg = chooseSegment(segments, agentView(a.configurations), subnetSegments);
     if (seg) return bound(seg.id);
   }
-  return { vif_type: VIF_TYPE_BINDING_FAILED, vif_details: {}, segmentId: null };
+  return failed();
 }
 
 /** The subnets a port has addresses on (what its binding filters segments by). */

@@ -599,6 +599,7 @@ export function portOps(): ResourceOps<'ports', PortComputed> {
         network.id,
         host,
         allocs.map((a) => a.subnet.id),
+        v['binding:vnic_type'] as string,
       );
       const cols = toColumns(portDef, v);
       await insertRow(trx, portDef, id, {
@@ -731,12 +732,14 @@ export function portOps(): ResourceOps<'ports', PortComputed> {
       if ('allowed_address_pairs' in v) cols.allowed_address_pairs = JSON.stringify(v.allowed_address_pairs ?? []);
       if ('extra_dhcp_opts' in v)
         cols.extra_dhcp_opts = JSON.stringify(mergeDhcpOpts(fromJson<DhcpOpt[]>(row.extra_dhcp_opts, []), v.extra_dhcp_opts as DhcpOpt[] | null));
-      // ML2's update_port binds again when the host changes, and retries a failed binding on any
-      // update (Ml2Plugin._should_bind_port: vif_type unbound or binding_failed with a host).
+      // ML2's update_port binds again when the host or the vnic_type changes
+      // (_process_port_binding_attributes), and retries a failed binding on any update
+      // (Ml2Plugin._should_bind_port: vif_type unbound or binding_failed with a host).
       const retry = row.binding_vif_type === VIF_TYPE_BINDING_FAILED && row.binding_host_id !== '';
-      if ('binding:host_id' in v || retry) {
+      const vnicType = (v['binding:vnic_type'] as string | undefined) ?? row.binding_vnic_type;
+      if ('binding:host_id' in v || vnicType !== row.binding_vnic_type || retry) {
         const host = 'binding:host_id' in v ? ((v['binding:host_id'] as string | null) ?? '') : row.binding_host_id;
-        const b = await bindPort(trx, row.network_id, host, await portSubnetIds(trx, row.id));
+        const b = await bindPort(trx, row.network_id, host, await portSubnetIds(trx, row.id), vnicType);
         Object.assign(cols, {
           binding_host_id: host,
           binding_vif_type: b.vif_type,
