@@ -14,6 +14,7 @@ import { OpenStack, credentials, dashboardUrl } from '../demo/client.js';
 import { deployFractal, removeFractal } from '../demo/fractal.js';
 import { LAB_ADDRESS, LAB_BRIDGE, LAB_NS, LAB_PUBLIC_ADDRESSES, LAB_PUBLIC_BRIDGE, agentArgs, labDown, labNow, labUp } from '../lab/lab.js';
 import { Cloud } from '../server.js';
+import { startIdleGc } from '../util/idlegc.js';
 import { parseIp } from '../util/ip.js';
 
 const USAGE = `usage: pocketstack <command> [options]
@@ -151,6 +152,7 @@ async function serve(argv: string[]): Promise<void> {
     `  credentials    source ${config.dataDir}/openrc-demo.sh   (or openrc-admin.sh; clouds.yaml is there too)`,
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
+  startIdleGc();
   stopOnSignals(cloud, log);
 }
 

@@ -71,12 +71,31 @@ const file = (path: string, text: string | Buffer, mode = 0o644, uid = 0): TarEn
 /** `a/b/c` → `../../bin/busybox`: symlinks stay inside the image whatever its mount point. */
 const toBusybox = (applet: string) => `${'../'.repeat(applet.split('/').length - 1)}bin/busybox`;
 
-let built: Promise<BuiltImage | { why: string }> | null = null;
+/**
+ * The last image built, held weakly: it is wanted once per start (Glance stores it on a new data
+ * directory) and by a test process starting many servers, so callers close together share one
+ * build (the host's packages do not change under it), but a long-running server does not keep
+ * its ~6.5 MB tar in memory after storing it.
+ */
+let built: WeakRef<BuiltImage | { why: string }> | null = null;
+let building: Promise<BuiltImage | { why: string }> | null = null;
 
-/** Build the image (once per process: the host's packages do not change under it), or why it cannot be built. */
+/** Build the image, or why it cannot be built. */
 export function buildCirrosImage(): Promise<BuiltImage | { why: string }> {
-  built ??= build();
-  return built;
+  const last = built?.deref();
+  if (last) return Promise.resolve(last);
+  building ??= build().then(
+    (image) => {
+      built = new WeakRef(image);
+      building = null;
+      return image;
+    },
+    (e: unknown) => {
+      building = null;
+      throw e;
+    },
+  );
+  return building;
 }
 
 async function build(): Promise<BuiltImage | { why: string }> {
