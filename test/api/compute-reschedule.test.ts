@@ -132,6 +132,18 @@ afterAll(async () => {
   await tc.stop();
 });
 
+/** ERROR with the conductor's fault once every alternate failed, on no host, its ports gone. */
+async function expectAlternatesExhausted(id: string): Promise<void> {
+  const s = await show(id);
+  expect(s.status).toBe('ERROR');
+  expect(s.fault).toMatchObject({
+    code: 500,
+    message: `Exceeded maximum number of retries. Exhausted all hosts available for retrying build failures for instance ${id}.`,
+  });
+  expect(s['OS-EXT-SRV-ATTR:host']).toBeNull();
+  expect(await portsOf(id)).toEqual([]);
+}
+
 describe('a build that fails on its host', () => {
   it('is rebuilt on an alternate host: ACTIVE there, its port made anew and bound there, one event per attempt', async () => {
     hypervisor.failing.clear();
@@ -187,15 +199,8 @@ describe('a build that fails on its host', () => {
     hypervisor.failing.add('h1');
     hypervisor.failing.add('h2');
     const id = await boot('nowhere');
-    const s = await show(id);
-    expect(s.status).toBe('ERROR');
     // nova/conductor/manager.py build_instances: the alternates ran out (two hosts, max_attempts 3).
-    expect(s.fault).toMatchObject({
-      code: 500,
-      message: `Exceeded maximum number of retries. Exhausted all hosts available for retrying build failures for instance ${id}.`,
-    });
-    expect(s['OS-EXT-SRV-ATTR:host']).toBeNull();
-    expect(await portsOf(id)).toEqual([]);
+    await expectAlternatesExhausted(id);
     const events = await createEvents(id);
     expect(events.map((e) => [e.event, e.host, e.result])).toEqual([
       ['conductor_schedule_and_build_instances', null, 'Success'],
@@ -286,14 +291,7 @@ describe('a build whose port binding failed on its host', () => {
     await agentDead('h1');
     await agentDead('h2');
     const id = await boot('unbindable-everywhere');
-    const s = await show(id);
-    expect(s.status).toBe('ERROR');
-    expect(s.fault).toMatchObject({
-      code: 500,
-      message: `Exceeded maximum number of retries. Exhausted all hosts available for retrying build failures for instance ${id}.`,
-    });
-    expect(s['OS-EXT-SRV-ATTR:host']).toBeNull();
-    expect(await portsOf(id)).toEqual([]);
+    await expectAlternatesExhausted(id);
     expect(hypervisor.spawns.filter((x) => x.server === id)).toEqual([]);
     expect((await createEvents(id)).map((e) => [e.event, e.host, e.result])).toEqual([
       ['conductor_schedule_and_build_instances', null, 'Success'],
