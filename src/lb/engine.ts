@@ -59,7 +59,8 @@ interface Pending {
 const pending = (o: { provisioning_status: string }) => o.provisioning_status.startsWith('PENDING_');
 /** Anything of `g` waiting for the engine (without copying its 1,000 members into one array). */
 const hasPending = (g: LbGraph) =>
-  pending(g.lb) || [g.listeners, g.pools, g.members, g.monitors, g.l7policies, g.l7rules].some((rows: ReadonlyArray<{ provisioning_status: string }>) => rows.some(pending));
+  pending(g.lb) ||
+  [g.listeners, g.pools, g.members, g.monitors, g.l7policies, g.l7rules].some((rows: ReadonlyArray<{ provisioning_status: string }>) => rows.some(pending));
 
 export class LbEngine {
   private readonly running = new Map<string, Running>();
