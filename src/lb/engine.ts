@@ -194,18 +194,19 @@ export class LbEngine {
     return this.models.get(lbId);
   }
 
-  /** Keep `g` as the model of its load balancer; `touched`: the only members that may differ from the previous model (all when absent). */
-  private remember(g: LbGraph, touched?: ReadonlySet<string>): void {
+  /**
+   * Keep `g` as the model of its load balancer. `touched`: the only members that may differ from
+   * the previous model, and `found` those of them `g` holds (all members when absent): a member
+   * add must not walk the pool.
+   */
+  private remember(g: LbGraph, touched?: ReadonlySet<string>, found?: ReadonlySet<string>): void {
     const lbId = g.lb.id;
-    if (!touched) {
+    if (!touched || !found) {
       for (const m of this.models.get(lbId)?.members ?? []) this.memberLb.delete(m.id);
       for (const m of g.members) this.memberLb.set(m.id, lbId);
     } else {
-      for (const id of touched) this.memberLb.delete(id);
-      // Only the touched ones are looked for: a member add must not walk the pool.
-      const present = new Set<string>();
-      for (const m of g.members) if (touched.has(m.id)) present.add(m.id);
-      for (const id of present) this.memberLb.set(id, lbId);
+      for (const id of touched) if (!found.has(id)) this.memberLb.delete(id);
+      for (const id of found) this.memberLb.set(id, lbId);
     }
     this.models.set(lbId, g);
   }
@@ -223,10 +224,10 @@ export class LbEngine {
   private async read(lbId: string, pass: Pending): Promise<LbGraph | undefined> {
     const known = this.models.get(lbId);
     if (!pass.full && !pass.rebuild && known) {
-      const g = await this.service.regraph(known, pass.members);
-      if (g !== null) {
-        if (g) this.remember(g, pass.members);
-        return g;
+      const again = await this.service.regraph(known, pass.members);
+      if (again !== null) {
+        if (again) this.remember(again.graph, pass.members, again.found);
+        return again?.graph;
       }
     }
     const g = await this.service.graph(lbId);
@@ -241,7 +242,7 @@ export class LbEngine {
   private async reread(g: LbGraph): Promise<void> {
     const asked = new Set(g.members.filter(pending).map((m) => m.id));
     const again = await this.service.regraph(g, asked);
-    if (again) this.remember(again, asked);
+    if (again) this.remember(again.graph, asked, again.found);
     else this.forget(g.lb.id);
   }
 

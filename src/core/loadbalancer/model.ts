@@ -91,12 +91,12 @@ export async function loadGraph(q: Q, lbId: string): Promise<LbGraph | undefined
 
 /**
  * The graph of `known.lb` again with only the members `memberIds` read from the store, the others
- * taken from `known` (issue 17: a member add must not read the pool's every member). Returns
- * undefined when the load balancer is gone, null when what `known` holds cannot be patched (a
+ * taken from `known` (issue 17: a member add must not read the pool's every member), and which of
+ * the members asked for are still there. Returns undefined when the load balancer is gone, null when what `known` holds cannot be patched (a
  * pool came or went: the caller reads the whole graph). The result equals loadGraph's as long as
  * every member row of the load balancer written since `known` was read is in `memberIds`.
  */
-export async function reloadGraph(q: Q, known: LbGraph, memberIds: ReadonlySet<string>): Promise<LbGraph | null | undefined> {
+export async function reloadGraph(q: Q, known: LbGraph, memberIds: ReadonlySet<string>): Promise<Reloaded | null | undefined> {
   const frame = await loadFrame(q, known.lb.id);
   if (!frame) return undefined;
   if (frame.pools.length !== known.pools.length || frame.pools.some((p, i) => p.id !== known.pools[i].id)) return null;
@@ -107,7 +107,13 @@ export async function reloadGraph(q: Q, known: LbGraph, memberIds: ReadonlySet<s
     if (chunk.length && poolIds.length)
       fresh.push(...withStatus(await q.selectFrom('lb_members').selectAll().where('id', 'in', chunk).where('pool_id', 'in', poolIds).execute()));
   }
-  return { ...frame, members: patchMembers(known.members, fresh, memberIds) };
+  return { graph: { ...frame, members: patchMembers(known.members, fresh, memberIds) }, found: new Set(fresh.map((m) => m.id)) };
+}
+
+/** A graph read again (reloadGraph), with the members asked for that it still holds. */
+export interface Reloaded {
+  graph: LbGraph;
+  found: ReadonlySet<string>;
 }
 
 /** loadGraph's member order: created_at, then id. */

@@ -15,7 +15,7 @@ import { L7Policies, L7Rules } from './l7.js';
 import { Listeners } from './listeners.js';
 import { LoadBalancers } from './loadbalancers.js';
 import { Members } from './members.js';
-import { type LbGraph, loadGraph, reloadGraph } from './model.js';
+import { type LbGraph, type Reloaded, loadGraph, reloadGraph } from './model.js';
 import { HealthMonitors } from './monitors.js';
 import { Pools } from './pools.js';
 import { Quotas } from './quotas.js';
@@ -114,7 +114,7 @@ export class LoadBalancerService {
    * `known` read again with only the members `memberIds` from the store (model.ts, reloadGraph):
    * undefined when the load balancer is gone, null when the whole graph must be read.
    */
-  regraph(known: LbGraph, memberIds: ReadonlySet<string>): Promise<LbGraph | null | undefined> {
+  regraph(known: LbGraph, memberIds: ReadonlySet<string>): Promise<Reloaded | null | undefined> {
     return reloadGraph(this.store.db, known, memberIds);
   }
 
