@@ -58,6 +58,11 @@ export type ChangeKind =
   | 'loadbalancer'
   /** An LBaaS v1 pool that has no VIP (so no load balancer) yet. */
   | 'lb_pool'
+  /**
+   * One Octavia member written by its own call (POST, PUT or DELETE of one member), nothing else
+   * of its load balancer but the locks (PENDING_UPDATE): the engine applies that member alone.
+   */
+  | 'lb_member'
   /** Anything a Keystone token depends on: users, projects, domains, roles, grants, tokens. */
   | 'identity';
 

@@ -4,7 +4,7 @@
  * left out; disabled (admin down) objects are kept but marked, as HAProxy keeps disabled servers.
  * Both engines (HAProxy and built-in) consume exactly this.
  */
-import type { LbGraph, MonitorRow } from '../core/loadbalancer/model.js';
+import type { LbGraph, MemberRow, MonitorRow } from '../core/loadbalancer/model.js';
 import { fromJson } from '../store/db.js';
 import { boolFromString } from '../util/bool.js';
 
@@ -191,6 +191,31 @@ function monitorOf(m: MonitorRow | undefined): RtMonitor | null {
   };
 }
 
+/**
+ * A member row as engines see it, made once per row object: the engine's model keeps the rows a
+ * change did not touch (model.ts, patchMembers), so at 1,000 members a member add converts one
+ * row, not 1,000 (issue 17). Rows are never changed in place (a write makes a new row), so the
+ * member made from a row stays right for as long as the row is alive.
+ */
+const rtMembers = new WeakMap<MemberRow, RtMember>();
+function rtMember(m: MemberRow): RtMember {
+  let r = rtMembers.get(m);
+  if (!r) {
+    r = {
+      id: m.id,
+      address: m.address,
+      port: m.protocol_port,
+      weight: m.weight,
+      backup: m.backup === 1,
+      enabled: m.admin_state_up === 1,
+      checkAddress: m.monitor_address ?? m.address,
+      checkPort: m.monitor_port ?? m.protocol_port,
+    };
+    rtMembers.set(m, r);
+  }
+  return r;
+}
+
 /** The configuration of one load balancer, or null when nothing should run. */
 export function runtimeConfig(g: LbGraph, material: TlsMaterial = NO_TLS): RtLoadBalancer | null {
   if (!live(g.lb.provisioning_status) || g.lb.admin_state_up !== 1) return null;
@@ -216,18 +241,7 @@ export function runtimeConfig(g: LbGraph, material: TlsMaterial = NO_TLS): RtLoa
             }
           : null,
       enabled: p.admin_state_up === 1,
-      members: g.members
-        .filter((m) => m.pool_id === p.id && live(m.provisioning_status))
-        .map((m) => ({
-          id: m.id,
-          address: m.address,
-          port: m.protocol_port,
-          weight: m.weight,
-          backup: m.backup === 1,
-          enabled: m.admin_state_up === 1,
-          checkAddress: m.monitor_address ?? m.address,
-          checkPort: m.monitor_port ?? m.protocol_port,
-        })),
+      members: g.members.filter((m) => m.pool_id === p.id && live(m.provisioning_status)).map(rtMember),
       monitor: monitorOf(g.monitorOf.get(p.id)),
     }));
   const poolIds = new Set(pools.map((p) => p.id));

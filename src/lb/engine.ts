@@ -4,10 +4,17 @@
  * provisioning status back (PENDING_* → ACTIVE/ERROR, deletions), and polls the running
  * instances for member health and traffic counters, written back as operating status and stats.
  * Load balancers whose VIP came from the noop network driver are provisioned without running.
+ *
+ * The engine keeps its model of each load balancer (the graph the store holds) in memory. A
+ * change to one member (work.ts, 'lb_member') reads that member and the few rows around it
+ * (the load balancer, listeners, pools, monitors, L7), not the pool's every member, and the
+ * health written back patches the model: issue 17 asks a member add to cost the same at 1,000
+ * members as at 50. Any other change reads the whole graph again, as every change did before.
  */
 import type { Logger } from 'pino';
 import type { LbGraph } from '../core/loadbalancer/model.js';
 import type { LoadBalancerService } from '../core/loadbalancer/service.js';
+import type { AppliedOptions, Health } from '../core/loadbalancer/status.js';
 import type { Change } from '../core/work.js';
 import { type RtLoadBalancer, runtimeConfig } from './config.js';
 import { loadTlsMaterial } from './material.js';
@@ -42,12 +49,32 @@ interface Running {
   placement: Placement;
 }
 
+/** What a load balancer's next pass must read: everything, or only these members. */
+interface Pending {
+  full: boolean;
+  rebuild: boolean;
+  members: Set<string>;
+}
+
+const pending = (o: { provisioning_status: string }) => o.provisioning_status.startsWith('PENDING_');
+/** Anything of `g` waiting for the engine (without copying its 1,000 members into one array). */
 const hasPending = (g: LbGraph) =>
-  [g.lb, ...g.listeners, ...g.pools, ...g.members, ...g.monitors, ...g.l7policies, ...g.l7rules].some((o) => o.provisioning_status.startsWith('PENDING_'));
+  pending(g.lb) ||
+  [g.listeners, g.pools, g.members, g.monitors, g.l7policies, g.l7rules].some((rows: ReadonlyArray<{ provisioning_status: string }>) => rows.some(pending));
 
 export class LbEngine {
   private readonly running = new Map<string, Running>();
-  private readonly queues = new Map<string, { busy: Promise<void>; again: boolean; rebuild: boolean }>();
+  private readonly queues = new Map<string, { busy: Promise<void>; again: boolean; next: Pending }>();
+  /** The graph of each load balancer as the store holds it, as of the engine's last read or write. */
+  private readonly models = new Map<string, LbGraph>();
+  /** member id → its load balancer, for the members of the models. */
+  private readonly memberLb = new Map<string, string>();
+  /** Load balancers whose model a health write raced with a pass: their next pass reads everything. */
+  private readonly stale = new Set<string>();
+  /** What each running instance last measured (reportHealth). */
+  private readonly measured = new Map<string, Health>();
+  /** Members whose load balancer is being looked up (a new member is in no model yet). */
+  private readonly lookups = new Set<Promise<void>>();
   private timers: NodeJS.Timeout[] = [];
   private stopped = false;
   private healthBusy = false;
@@ -62,15 +89,33 @@ export class LbEngine {
 
   private unsubscribe: (() => void) | null = null;
 
-  /** A load balancer to apply (rebuilt from scratch on failover), or a v1 pool without a VIP. */
+  /** A load balancer to apply (rebuilt from scratch on failover), one member of one, or a v1 pool without a VIP. */
   private readonly onChange = (c: Change) => {
     if (c.kind === 'loadbalancer') this.kick(c.id, c.op === 'failover');
+    else if (c.kind === 'lb_member') this.memberChanged(c.id);
     else void this.detachedPool(c.id);
   };
 
+  /** One member changed: its load balancer applies it, from the model it knows or after looking it up. */
+  private memberChanged(memberId: string): void {
+    const lbId = this.memberLb.get(memberId);
+    if (lbId) {
+      this.kickMembers(lbId, [memberId]);
+      return;
+    }
+    const lookup = this.service
+      .memberLoadBalancer(memberId)
+      .then((id) => {
+        if (id) this.kickMembers(id, [memberId]);
+      })
+      .catch((e) => this.log.error({ err: e, member: memberId }, 'member lookup failed'))
+      .finally(() => this.lookups.delete(lookup));
+    this.lookups.add(lookup);
+  }
+
   async start(): Promise<void> {
     this.stopped = false;
-    this.unsubscribe = this.service.uow.changes.subscribe({ kinds: ['loadbalancer', 'lb_pool'] }, this.onChange);
+    this.unsubscribe = this.service.uow.changes.subscribe({ kinds: ['loadbalancer', 'lb_member', 'lb_pool'] }, this.onChange);
     const ids = await this.service.allLoadBalancerIds();
     await this.runtime.cleanup?.(new Set(ids));
     for (const id of ids) this.kick(id);
@@ -100,35 +145,105 @@ export class LbEngine {
     return this.running.get(lbId)?.placement;
   }
 
-  /** Apply a load balancer soon; bursts of changes coalesce into one more pass. */
+  /** Apply a load balancer soon, all of it read again; bursts of changes coalesce into one more pass. */
   kick(lbId: string, rebuild = false): void {
+    this.enqueue(lbId, { full: true, rebuild, members: new Set() });
+  }
+
+  /** Apply these members of a load balancer soon (the rest of it did not change). */
+  private kickMembers(lbId: string, memberIds: Iterable<string>): void {
+    this.enqueue(lbId, { full: false, rebuild: false, members: new Set(memberIds) });
+  }
+
+  private enqueue(lbId: string, p: Pending): void {
     if (this.stopped) return;
     const q = this.queues.get(lbId);
     if (q) {
       q.again = true;
-      q.rebuild ||= rebuild;
+      q.next.full ||= p.full;
+      q.next.rebuild ||= p.rebuild;
+      for (const id of p.members) q.next.members.add(id);
       return;
     }
-    const entry = { busy: Promise.resolve(), again: false, rebuild };
+    const entry = { busy: Promise.resolve(), again: false, next: p };
     this.queues.set(lbId, entry);
     entry.busy = (async () => {
       do {
-        const rb = entry.rebuild;
+        const pass = entry.next;
         entry.again = false;
-        entry.rebuild = false;
+        entry.next = { full: false, rebuild: false, members: new Set() };
         try {
-          await this.reconcile(lbId, rb);
+          await this.reconcile(lbId, pass);
         } catch (e) {
           this.log.error({ err: e, lb: lbId }, 'load balancer reconcile failed');
+          this.forget(lbId);
         }
+        if (this.stale.delete(lbId)) this.forget(lbId);
       } while (entry.again && !this.stopped);
       this.queues.delete(lbId);
     })();
   }
 
-  /** Resolve once no load balancer is being applied. */
+  /** Resolve once no load balancer is being applied (nor a changed member's looked up). */
   async idle(): Promise<void> {
-    while (this.queues.size) await Promise.all([...this.queues.values()].map((q) => q.busy));
+    while (this.queues.size || this.lookups.size) await Promise.all([...[...this.queues.values()].map((q) => q.busy), ...this.lookups]);
+  }
+
+  /** The engine's model of a load balancer (tests compare it with what the store holds). */
+  model(lbId: string): LbGraph | undefined {
+    return this.models.get(lbId);
+  }
+
+  /**
+   * Keep `g` as the model of its load balancer. `touched`: the only members that may differ from
+   * the previous model, and `found` those of them `g` holds (all members when absent): a member
+   * add must not walk the pool.
+   */
+  private remember(g: LbGraph, touched?: ReadonlySet<string>, found?: ReadonlySet<string>): void {
+    const lbId = g.lb.id;
+    if (!touched || !found) {
+      for (const m of this.models.get(lbId)?.members ?? []) this.memberLb.delete(m.id);
+      for (const m of g.members) this.memberLb.set(m.id, lbId);
+    } else {
+      for (const id of touched) if (!found.has(id)) this.memberLb.delete(id);
+      for (const id of found) this.memberLb.set(id, lbId);
+    }
+    this.models.set(lbId, g);
+  }
+
+  /** Drop the model: the next pass reads the whole graph. */
+  private forget(lbId: string): void {
+    for (const m of this.models.get(lbId)?.members ?? []) this.memberLb.delete(m.id);
+    this.models.delete(lbId);
+  }
+
+  /**
+   * The graph this pass applies: the model with the changed members read again when only members
+   * changed, else the whole graph. Undefined: the load balancer is gone.
+   */
+  private async read(lbId: string, pass: Pending): Promise<LbGraph | undefined> {
+    const known = this.models.get(lbId);
+    if (!pass.full && !pass.rebuild && known) {
+      const again = await this.service.regraph(known, pass.members);
+      if (again !== null) {
+        if (again) this.remember(again.graph, pass.members, again.found);
+        return again?.graph;
+      }
+    }
+    const g = await this.service.graph(lbId);
+    if (g) this.remember(g);
+    return g;
+  }
+
+  /**
+   * After the engine wrote `g`'s pending objects back (applied or failed): the model again, with
+   * the members that were pending read anew (now ACTIVE, ERROR or removed).
+   */
+  private async reread(g: LbGraph): Promise<void> {
+    const asked = new Set(g.members.filter(pending).map((m) => m.id));
+    const again = await this.service.regraph(g, asked);
+    if (again) this.remember(again.graph, asked, again.found);
+    else this.forget(g.lb.id);
   }
 
   /** A failover lasts at least `failoverMs` from when the engine took it up. */
@@ -137,20 +252,23 @@ export class LbEngine {
     if (left > 0 && !this.stopped) await new Promise((r) => setTimeout(r, left));
   }
 
-  private async reconcile(lbId: string, rebuild: boolean): Promise<void> {
+  private async reconcile(lbId: string, pass: Pending): Promise<void> {
     const started = performance.now();
-    const g = await this.service.graph(lbId);
+    const { rebuild } = pass;
+    const g = await this.read(lbId, pass);
     if (!g) {
+      this.forget(lbId);
       await this.teardown(lbId);
       return;
     }
     if (g.lb.vip_kind === 'noop') {
       // Nothing to serve: the VIP exists only in the API (Octavia's noop network driver).
       if (rebuild) await this.failoverPause(started);
-      if (hasPending(g)) await this.service.applied(g, { failover: rebuild });
+      if (hasPending(g)) await this.applied(g, { failover: rebuild });
       return;
     }
     if (g.lb.provisioning_status === 'PENDING_DELETE') {
+      this.forget(lbId);
       await this.teardown(lbId);
       await this.service.applied(g);
       return;
@@ -161,13 +279,13 @@ export class LbEngine {
     } catch (e) {
       // A certificate that went away or no longer parses: the running configuration stays.
       this.log.warn({ err: e, lb: lbId }, 'load balancer configuration incomplete; the previous one keeps running');
-      if (hasPending(g)) await this.service.failed(g);
+      if (hasPending(g)) await this.failed(g);
       return;
     }
     if (!cfg) {
       await this.teardown(lbId);
       if (rebuild) await this.failoverPause(started);
-      if (hasPending(g)) await this.service.applied(g, { failover: rebuild });
+      if (hasPending(g)) await this.applied(g, { failover: rebuild });
       return;
     }
     if (rebuild) await this.teardown(lbId);
@@ -182,18 +300,29 @@ export class LbEngine {
       await run.instance.apply(cfg);
     } catch (e) {
       this.log.warn({ err: e, lb: lbId }, 'load balancer configuration refused; the previous one keeps running');
-      if (hasPending(g)) await this.service.failed(g);
+      if (hasPending(g)) await this.failed(g);
       return;
     }
     if (rebuild) await this.failoverPause(started);
-    if (hasPending(g)) await this.service.applied(g, { failover: rebuild, servedAt: run.placement.netns ? null : run.placement.address });
-    await this.reportHealth(lbId);
+    if (hasPending(g)) await this.applied(g, { failover: rebuild, servedAt: run.placement.netns ? null : run.placement.address });
+    await this.reportHealth(lbId, true, pass.full || pass.rebuild ? undefined : pass.members);
+  }
+
+  private async applied(g: LbGraph, opts: AppliedOptions): Promise<void> {
+    await this.service.applied(g, opts);
+    await this.reread(g);
+  }
+
+  private async failed(g: LbGraph): Promise<void> {
+    await this.service.failed(g);
+    await this.reread(g);
   }
 
   private async teardown(lbId: string): Promise<void> {
     const run = this.running.get(lbId);
     if (!run) return;
     this.running.delete(lbId);
+    this.measured.delete(lbId);
     try {
       await run.instance.stop();
     } finally {
@@ -210,10 +339,43 @@ export class LbEngine {
     }
   }
 
-  private async reportHealth(lbId: string): Promise<void> {
+  /**
+   * Write what the instance measures back as operating statuses, compared with the model (not the
+   * graph read again). `inPass`: called by the load balancer's own pass. A report that overlapped
+   * a pass cannot tell whose statuses the model holds: the next pass reads everything.
+   *
+   * `changed`: after a pass that applied only these members, the statuses follow from the last
+   * measurement without them (what a member not measured since its change shows: OFFLINE when
+   * disabled, NO_MONITOR without a monitor, else what it showed), and the pools' and load
+   * balancer's roll-up from there; the instance is not asked for every server's state (HAProxy's
+   * `show stat` of 1,000 servers) on each member add. The periodic poll measures them all.
+   */
+  private async reportHealth(lbId: string, inPass = false, changed?: ReadonlySet<string>): Promise<void> {
     const run = this.running.get(lbId);
     if (!run) return;
-    await this.service.health(lbId, await run.instance.health());
+    const last = this.measured.get(lbId);
+    let h: Health;
+    if (changed && last) {
+      const members = new Map(last.members);
+      for (const id of changed) members.delete(id);
+      h = { members, listeners: last.listeners };
+    } else {
+      h = await run.instance.health();
+      this.measured.set(lbId, h);
+    }
+    let g = this.models.get(lbId);
+    if (!g) {
+      g = await this.service.graph(lbId);
+      if (!g) return;
+      if (inPass || !this.queues.has(lbId)) this.remember(g);
+    }
+    const after = await this.service.health(g, h);
+    if (after === g) return;
+    if (this.models.get(lbId) === g && (inPass || !this.queues.has(lbId))) this.models.set(lbId, after);
+    else {
+      this.forget(lbId);
+      if (this.queues.has(lbId)) this.stale.add(lbId);
+    }
   }
 
   private async pollHealth(): Promise<void> {
@@ -259,6 +421,10 @@ export class LbEngine {
     for (const t of this.healthKicks.values()) clearTimeout(t);
     this.healthKicks.clear();
     await this.idle();
+    // Stopped, the engine hears no change: what it knew may be out of date when it starts again.
+    this.models.clear();
+    this.memberLb.clear();
+    this.stale.clear();
     await this.pollStats().catch(() => undefined);
     for (const lbId of [...this.running.keys()]) await this.teardown(lbId);
     await this.runtime.close?.();

@@ -366,7 +366,11 @@ describe.skipIf(!existsSync('/usr/sbin/haproxy'))('HAProxy member changes withou
     await lb.apply(config([member('W1', web1.port), member('W2', web2.port)]));
     expect(await pid()).toBe(firstPid);
     expect(new Set(await answers(6))).toEqual(new Set(['web1', 'web2']));
-    expect(readFileSync(join(base, 'lb', 'haproxy.cfg'), 'utf8')).toContain(`server W2 127.0.0.1:${web2.port} weight 1 check inter 200 fall 1 rise 1`);
+    // Written a moment after a change made at run time (once for a burst: runtime.ts, fileSoon).
+    await waitFor(
+      async () => readFileSync(join(base, 'lb', 'haproxy.cfg'), 'utf8'),
+      (text) => text.includes(`server W2 127.0.0.1:${web2.port} weight 1 check inter 200 fall 1 rise 1`),
+    );
   });
 
   it('health-checks an added member: one that does not answer goes DOWN and gets no request', async () => {

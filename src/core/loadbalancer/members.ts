@@ -149,7 +149,8 @@ export class Members {
       await checkQuota(trx, lb.project_id, 'member');
       await lockPoolMembers(trx, pool);
       await insertMember(trx, pool, b, id);
-      w.changed('loadbalancer', lb.id, lb.project_id, 'update');
+      // The member alone (work.ts, 'lb_member'): the engine reads this row, not the pool's every member.
+      w.changed('lb_member', id, lb.project_id, 'create');
     }, ctx);
     return this.show(ctx, pool.id, id);
   }
@@ -170,7 +171,7 @@ export class Members {
       if ('monitor_address' in b) set.monitor_address = b.monitor_address ?? null;
       await trx.updateTable('lb_members').set(set).where('id', '=', member.id).execute();
       await writeTags(trx, 'member', member.id, b.tags);
-      w.changed('loadbalancer', lb.id, lb.project_id, 'update');
+      w.changed('lb_member', member.id, lb.project_id, 'update');
     }, ctx);
     return this.show(ctx, pool.id, member.id);
   }
@@ -183,7 +184,7 @@ export class Members {
       const { trx } = w;
       await lockPoolMembers(trx, pool);
       await trx.updateTable('lb_members').set({ provisioning_status: C.PROVISIONING.PENDING_DELETE }).where('id', '=', member.id).execute();
-      w.changed('loadbalancer', lb.id, lb.project_id, 'update');
+      w.changed('lb_member', member.id, lb.project_id, 'delete');
     }, ctx);
   }
 

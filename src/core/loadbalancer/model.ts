@@ -80,6 +80,79 @@ export interface LbGraph {
 }
 
 export async function loadGraph(q: Q, lbId: string): Promise<LbGraph | undefined> {
+  const frame = await loadFrame(q, lbId);
+  if (!frame) return undefined;
+  const poolIds = frame.pools.map((p) => p.id);
+  const members = withStatus(
+    poolIds.length ? await q.selectFrom('lb_members').selectAll().where('pool_id', 'in', poolIds).orderBy('created_at').orderBy('id').execute() : [],
+  );
+  return { ...frame, members };
+}
+
+/**
+ * The graph of `known.lb` again with only the members `memberIds` read from the store, the others
+ * taken from `known` (issue 17: a member add must not read the pool's every member), and which of
+ * the members asked for are still there. Returns undefined when the load balancer is gone, null when what `known` holds cannot be patched (a
+ * pool came or went: the caller reads the whole graph). The result equals loadGraph's as long as
+ * every member row of the load balancer written since `known` was read is in `memberIds`.
+ */
+export async function reloadGraph(q: Q, known: LbGraph, memberIds: ReadonlySet<string>): Promise<Reloaded | null | undefined> {
+  const frame = await loadFrame(q, known.lb.id);
+  if (!frame) return undefined;
+  if (frame.pools.length !== known.pools.length || frame.pools.some((p, i) => p.id !== known.pools[i].id)) return null;
+  const poolIds = frame.pools.map((p) => p.id);
+  const ids = [...memberIds];
+  const fresh: MemberRow[] = [];
+  for (const chunk of chunks(ids, 500)) {
+    if (chunk.length && poolIds.length)
+      fresh.push(...withStatus(await q.selectFrom('lb_members').selectAll().where('id', 'in', chunk).where('pool_id', 'in', poolIds).execute()));
+  }
+  return { graph: { ...frame, members: patchMembers(known.members, fresh, memberIds) }, found: new Set(fresh.map((m) => m.id)) };
+}
+
+/** A graph read again (reloadGraph), with the members asked for that it still holds. */
+export interface Reloaded {
+  graph: LbGraph;
+  found: ReadonlySet<string>;
+}
+
+/** loadGraph's member order: created_at, then id. */
+const memberOrder = (a: MemberRow, b: MemberRow) =>
+  a.created_at < b.created_at ? -1 : a.created_at > b.created_at ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+
+/**
+ * `members` (in loadGraph's order) with the rows of `asked` replaced by `fresh`: a row asked for
+ * and not found is gone, a found one not held yet is inserted where loadGraph would place it.
+ */
+export function patchMembers(members: readonly MemberRow[], fresh: readonly MemberRow[], asked: ReadonlySet<string>): MemberRow[] {
+  const byId = new Map(fresh.map((m) => [m.id, m]));
+  const out: MemberRow[] = [];
+  for (const m of members) {
+    if (!asked.has(m.id)) out.push(m);
+    else {
+      const f = byId.get(m.id);
+      byId.delete(m.id);
+      // A row whose creation time moved (it cannot: created_at is written once) would be re-placed below.
+      if (f && f.created_at === m.created_at) out.push(f);
+      else if (f) byId.set(f.id, f);
+    }
+  }
+  for (const f of [...byId.values()].sort(memberOrder)) {
+    // Binary search for the first member after `f`: new members are usually the newest (the end).
+    let lo = 0;
+    let hi = out.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (memberOrder(out[mid], f) <= 0) lo = mid + 1;
+      else hi = mid;
+    }
+    out.splice(lo, 0, f);
+  }
+  return out;
+}
+
+/** Everything of a load balancer but its members (a few rows: what a member change does not touch). */
+async function loadFrame(q: Q, lbId: string): Promise<Omit<LbGraph, 'members'> | undefined> {
   const lb = oneWithStatus(await q.selectFrom('lb_loadbalancers').selectAll().where('id', '=', lbId).executeTakeFirst());
   if (!lb) return undefined;
   const listeners = withStatus(
@@ -87,9 +160,6 @@ export async function loadGraph(q: Q, lbId: string): Promise<LbGraph | undefined
   );
   const pools = withStatus(await q.selectFrom('lb_pools').selectAll().where('loadbalancer_id', '=', lbId).orderBy('created_at').orderBy('id').execute());
   const poolIds = pools.map((p) => p.id);
-  const members = withStatus(
-    poolIds.length ? await q.selectFrom('lb_members').selectAll().where('pool_id', 'in', poolIds).orderBy('created_at').orderBy('id').execute() : [],
-  );
   const v2 = withStatus(poolIds.length ? await q.selectFrom('lb_healthmonitors').selectAll().where('pool_id', 'in', poolIds).execute() : []);
   const assoc = withStatus(
     poolIds.length
@@ -119,7 +189,7 @@ export async function loadGraph(q: Q, lbId: string): Promise<LbGraph | undefined
   const l7rules = withStatus(
     policyIds.length ? await q.selectFrom('lb_l7rules').selectAll().where('l7policy_id', 'in', policyIds).orderBy('created_at').orderBy('id').execute() : [],
   );
-  return { lb, listeners, pools, members, monitorOf, monitors, l7policies, l7rules };
+  return { lb, listeners, pools, monitorOf, monitors, l7policies, l7rules };
 }
 
 /** Listeners actually using a pool: as default pool, or through an enabled L7 policy with rules. */

@@ -15,12 +15,12 @@ import { L7Policies, L7Rules } from './l7.js';
 import { Listeners } from './listeners.js';
 import { LoadBalancers } from './loadbalancers.js';
 import { Members } from './members.js';
-import { type LbGraph, loadGraph } from './model.js';
+import { type LbGraph, type Reloaded, loadGraph, reloadGraph } from './model.js';
 import { HealthMonitors } from './monitors.js';
 import { Pools } from './pools.js';
 import { Quotas } from './quotas.js';
 import type { ListenerCounters } from './stats.js';
-import { type AppliedOptions, type Health, completeApplied, failApplied, operatingStatuses, writeOperatingStatuses } from './status.js';
+import { type AppliedOptions, type Health, completeApplied, failApplied, operatingStatuses, withOperatingStatuses, writeOperatingStatuses } from './status.js';
 import { type NetworkDriver, releaseVip } from './vip.js';
 
 export interface LoadBalancerServiceOptions {
@@ -95,8 +95,27 @@ export class LoadBalancerService {
     return rows.map((r) => r.id);
   }
 
+  /** The load balancer a member's pool belongs to (null: the member or its load balancer is gone). */
+  async memberLoadBalancer(memberId: string): Promise<string | null> {
+    const row = await this.store.db
+      .selectFrom('lb_members as m')
+      .innerJoin('lb_pools as p', 'p.id', 'm.pool_id')
+      .select('p.loadbalancer_id')
+      .where('m.id', '=', memberId)
+      .executeTakeFirst();
+    return row?.loadbalancer_id ?? null;
+  }
+
   graph(lbId: string): Promise<LbGraph | undefined> {
     return loadGraph(this.store.db, lbId);
+  }
+
+  /**
+   * `known` read again with only the members `memberIds` from the store (model.ts, reloadGraph):
+   * undefined when the load balancer is gone, null when the whole graph must be read.
+   */
+  regraph(known: LbGraph, memberIds: ReadonlySet<string>): Promise<Reloaded | null | undefined> {
+    return reloadGraph(this.store.db, known, memberIds);
   }
 
   /** The engine applied `g`: advance its pending objects; a deleted load balancer gives its VIP back. */
@@ -116,16 +135,19 @@ export class LoadBalancerService {
     });
   }
 
-  /** Write measured health back as operating status (only rows that changed). */
-  async health(lbId: string, h: Health): Promise<void> {
-    const g = await loadGraph(this.store.db, lbId);
-    if (!g) return;
+  /**
+   * Write measured health back as operating status: only the rows whose status `g` (the engine's
+   * model of what the store holds) says differs. Returns `g` with the statuses written, so the
+   * engine's model stays what the store holds without reading the graph again.
+   */
+  async health(g: LbGraph, h: Health): Promise<LbGraph> {
     const changes = operatingStatuses(g, h);
-    if (changes.size === 0) return;
+    if (changes.size === 0) return g;
     await this.uow.run(async (w) => {
       await writeOperatingStatuses(w.trx, changes);
       w.changed('loadbalancer', g.lb.id, g.lb.project_id, 'status');
     });
+    return withOperatingStatuses(g, changes);
   }
 
   /** Cumulative counters per listener, as the engine last read them. */

@@ -373,3 +373,28 @@ export async function writeOperatingStatuses(trx: Tx, changes: Map<LbTable, Map<
     for (const [id, status] of byId) await trx.updateTable(table).set({ operating_status: status }).where('id', '=', id).execute();
   }
 }
+
+/** `g` with the operating statuses `changes` holds (what writeOperatingStatuses wrote), as new rows. */
+export function withOperatingStatuses(g: LbGraph, changes: Map<LbTable, Map<string, OperatingStatus>>): LbGraph {
+  const patch = <R extends { id: string; operating_status: OperatingStatus }>(table: LbTable, rows: R[]): R[] => {
+    const byId = changes.get(table);
+    if (!byId) return rows;
+    return rows.map((r) => {
+      const s = byId.get(r.id);
+      return s === undefined ? r : { ...r, operating_status: s };
+    });
+  };
+  const lbStatus = changes.get('lb_loadbalancers')?.get(g.lb.id);
+  const monitors = patch('lb_healthmonitors', g.monitors);
+  const monitorOf = new Map([...g.monitorOf].map(([pool, m]) => [pool, monitors.find((x) => x.id === m.id) ?? m]));
+  return {
+    lb: lbStatus === undefined ? g.lb : { ...g.lb, operating_status: lbStatus },
+    listeners: patch('lb_listeners', g.listeners),
+    pools: patch('lb_pools', g.pools),
+    members: patch('lb_members', g.members),
+    monitorOf,
+    monitors,
+    l7policies: patch('lb_l7policies', g.l7policies),
+    l7rules: patch('lb_l7rules', g.l7rules),
+  };
+}

@@ -8,7 +8,7 @@
  */
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
-import type { RtCertificate, RtListener, RtLoadBalancer, RtPolicy, RtPool, RtRule, RtTlsParams } from '../config.js';
+import type { RtCertificate, RtListener, RtLoadBalancer, RtMember, RtPolicy, RtPool, RtRule, RtTlsParams } from '../config.js';
 
 /**
  * Global maxconn within the file-descriptor limit: HAProxy needs about two descriptors per
@@ -195,7 +195,7 @@ function frontend(lb: RtLoadBalancer, l: RtListener, bindAddress: string, global
   return out;
 }
 
-function backend(pool: RtPool, l: RtListener, checkScript: string | null, paths: TlsPaths | null): string[] {
+function backend(pool: RtPool, l: RtListener, checkScript: string | null, paths: TlsPaths | null, members: readonly RtMember[] = pool.members): string[] {
   const http = isHttp(l);
   const out = [`backend ${backendName(pool, l)}`, `    mode ${http ? 'http' : 'tcp'}`, ...BALANCE[pool.algorithm].map((x) => `    ${x}`)];
   if (pool.algorithm === 'SOURCE_IP_PORT')
@@ -243,7 +243,7 @@ function backend(pool: RtPool, l: RtListener, checkScript: string | null, paths:
     } else if (hm.type === 'TLS-HELLO') out.push('    option ssl-hello-chk');
     else if (hm.type === 'PING' && checkScript) out.push('    option external-check', `    external-check command ${checkScript}`);
   }
-  for (const m of pool.members) {
+  for (const m of members) {
     const parts = [`    server ${m.id} ${addr(m.address, m.port)} weight ${m.weight}`];
     if (hm) {
       parts.push(`check inter ${ms(Math.max(100, hm.delay * 1000))} fall ${hm.fall} rise ${hm.rise}`);
@@ -311,10 +311,30 @@ export function haproxyConfig(lb: RtLoadBalancer, o: CfgOptions): string {
   ];
   for (const l of tcpListeners) {
     lines.push(...frontend(lb, l, o.bindAddress, globalMax, o.tls ?? null), '');
-    const used = new Set<string>();
-    if (l.defaultPoolId) used.add(l.defaultPoolId);
-    for (const p of l.policies) if (p.redirectPoolId) used.add(p.redirectPoolId);
-    for (const p of lb.pools) if (used.has(p.id) && p.protocol !== 'UDP') lines.push(...backend(p, l, needsPing ? o.pingScript : null, o.tls ?? null), '');
+    for (const p of backendPools(lb, l)) lines.push(...backend(p, l, needsPing ? o.pingScript : null, o.tls ?? null), '');
+  }
+  return lines.join('\n');
+}
+
+/** The pools a listener has a backend for, in the file's order. */
+function backendPools(lb: RtLoadBalancer, l: RtListener): RtPool[] {
+  const used = new Set<string>();
+  if (l.defaultPoolId) used.add(l.defaultPoolId);
+  for (const p of l.policies) if (p.redirectPoolId) used.add(p.redirectPoolId);
+  return lb.pools.filter((p) => used.has(p.id) && p.protocol !== 'UDP');
+}
+
+/**
+ * The backends of `pool` in haproxyConfig(lb, o), each with the server lines of `members` only:
+ * what the runtime gives serverplan.ts when only members changed (the file's other lines are the
+ * same before and after, and reading 1,000 server lines to find one is what issue 17 removed).
+ */
+export function backendExcerpt(lb: RtLoadBalancer, pool: RtPool, members: readonly RtMember[], o: CfgOptions): string {
+  const needsPing = lb.pools.some((p) => p.monitor?.type === 'PING');
+  const lines: string[] = [];
+  for (const l of lb.listeners) {
+    if (l.protocol === 'UDP' || !backendPools(lb, l).includes(pool)) continue;
+    lines.push(...backend(pool, l, needsPing ? o.pingScript : null, o.tls ?? null, members), '');
   }
   return lines.join('\n');
 }

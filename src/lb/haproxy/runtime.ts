@@ -19,9 +19,13 @@ import { BuiltinInstance } from '../builtin/instance.js';
 import type { RtLoadBalancer } from '../config.js';
 import { externalCheckScript } from '../icmp.js';
 import { type LbInstance, type LbRuntime, type Placement, ZERO_COUNTERS, addCounters } from '../runtime.js';
-import { haproxyConfig, tlsFiles, tlsPaths } from './cfg.js';
+import { type CfgOptions, haproxyConfig, tlsFiles, tlsPaths } from './cfg.js';
+import { planMemberChanges } from './memberplan.js';
 import { CliSession } from './cli.js';
 import { type RuntimeCommand, STILL_CONNECTED, forgetServers, planServerChanges } from './serverplan.js';
+
+/** How long after a member change made at run time the file is written (fileSoon). */
+const FILE_DELAY_MS = 1000;
 
 /** `del server` retries while a server in maintenance drops its idle connections (about 50 ms in all). */
 const DEL_RETRIES = 10;
@@ -75,8 +79,18 @@ export function parseStat(csv: string, columns?: readonly string[]): Array<Recor
   if (!lines.length || !lines[0].startsWith('# ')) return [];
   const head = lines[0].slice(2).split(',');
   const wanted = (columns ?? head).map((h) => [h, head.indexOf(h)] as const).filter(([, i]) => i >= 0);
+  // Only as far as the last wanted column: a server row has about 90 and the health poll wants
+  // three of the first 18 (splitting every field was most of the poll's cost at 1,000 servers).
+  const last = Math.max(-1, ...wanted.map(([, i]) => i));
   return lines.slice(1).map((l) => {
-    const cols = l.split(',');
+    const cols: string[] = [];
+    let from = 0;
+    while (cols.length <= last) {
+      const comma = l.indexOf(',', from);
+      cols.push(comma < 0 ? l.slice(from) : l.slice(from, comma));
+      if (comma < 0) break;
+      from = comma + 1;
+    }
     const row: Record<string, string> = {};
     for (const [h, i] of wanted) row[h] = cols[i] ?? '';
     return row;
@@ -96,7 +110,13 @@ export function memberState(status: string): 'UP' | 'DOWN' | 'DRAIN' | 'MAINT' |
 
 class HaproxyInstance implements LbInstance {
   private proc: ChildProcess | null = null;
-  private lastText = '';
+  /**
+   * What the running process serves: its configuration, and the file's text for it (null: not
+   * rendered yet, `render` makes it; see fileSoon).
+   */
+  private served: { cfg: RtLoadBalancer; text: string | null; render: () => string } | null = null;
+  private fileTimer: NodeJS.Timeout | null = null;
+  private fileWrite: Promise<void> = Promise.resolve();
   private udp: BuiltinInstance | null = null;
   /** Counters of earlier HAProxy processes of this load balancer (a reload restarts them). */
   private readonly base = new Map<string, ListenerCounters>();
@@ -108,6 +128,7 @@ class HaproxyInstance implements LbInstance {
   /** Certificates, keys, CAs and CRLs: `<data dir>/lb-tls/<load balancer>/`, 0700 and 0600. */
   private readonly tlsDir: string;
   private stopped = false;
+  private made = false;
 
   constructor(
     private readonly bin: string,
@@ -132,7 +153,9 @@ class HaproxyInstance implements LbInstance {
 
   async apply(cfg: RtLoadBalancer): Promise<void> {
     if (this.stopped) throw new Error('instance stopped');
-    await mkdir(this.dir, { recursive: true });
+    // Once: a recursive mkdir of an existing directory still costs a syscall per apply.
+    if (!this.made) await mkdir(this.dir, { recursive: true });
+    this.made = true;
     // UDP is not HAProxy's: the built-in engine serves those listeners beside it.
     const udp = cfg.listeners.filter((l) => l.protocol === 'UDP');
     if (udp.length || this.udp) {
@@ -147,37 +170,57 @@ class HaproxyInstance implements LbInstance {
     const paths = tlsPaths(this.tlsDir);
     const files = tlsFiles(cfg, paths);
     await this.writeTls(files);
-    let text = haproxyConfig(cfg, {
+    const options: CfgOptions = {
       bindAddress: this.placement.address,
       statsSocket: this.sock,
       pingScript: this.pingScript,
       user: this.placement.user,
       tls: files.size ? paths : null,
-    });
-    text = text.replace('defaults\n', `    server-state-file ${this.stateFile}\ndefaults\n    load-server-state-from-file global\n`);
-    // HAProxy reads certificates at start: new TLS files need a reload even when the text is the same.
-    if (files.size) {
-      const digest = createHash('sha256');
-      for (const [path, content] of [...files].sort(([x], [y]) => x.localeCompare(y))) digest.update(`${path}\0${content}\0`);
-      text += `# tls ${digest.digest('hex')}\n`;
+    };
+    await this.settleFile();
+    try {
+      await this.serve(cfg, options, files);
+    } finally {
+      // Runtime changes leave the file to be written (fileSoon): also when a later step failed.
+      if (this.served?.text === null && !this.stopped) this.fileSoon();
     }
+  }
+
+  private async serve(cfg: RtLoadBalancer, options: CfgOptions, files: Map<string, string>): Promise<void> {
     if (!cfg.listeners.some((l) => l.protocol !== 'UDP')) {
       await this.stopProcess();
-      this.lastText = '';
+      this.served = null;
       return;
     }
     const running = this.proc !== null && this.proc.exitCode === null;
-    if (text === this.lastText && running) return;
+    let forget = new Set<string>();
+    let refused = false;
+    // Members alone changed: planned from their lines (memberplan.ts), without the whole text.
+    const members = running && this.served ? planMemberChanges(this.served.cfg, cfg, options) : null;
+    if (members?.kind === 'runtime') {
+      if (!members.commands.length) return;
+      const failure = await this.runCommands(members.commands);
+      if (!failure) {
+        this.served = { cfg, text: null, render: () => this.render(cfg, options, files) };
+        return;
+      }
+      // Some commands may have run: the checked reload below makes the process and the file agree.
+      this.log.warn({ lb: this.lbId, reason: failure }, 'haproxy runtime change refused; reloading');
+      forget = new Set(members.added);
+      refused = true;
+    }
+    const text = this.render(cfg, options, files);
+    const lastText = this.served ? (this.served.text ?? this.served.render()) : '';
+    if (text === lastText && running) return;
     const next = `${this.cfgPath}.next`;
     await writeFile(next, text);
-    let forget = new Set<string>();
-    const plan = running ? planServerChanges(this.lastText, text) : null;
+    const plan = running && !refused && members?.kind !== 'reload' ? planServerChanges(lastText, text) : null;
     if (plan?.kind === 'runtime') {
       const failure = plan.commands.length ? await this.runCommands(plan.commands) : null;
       if (!failure) {
         // HAProxy now runs what the file says: a later reload or restart starts from the same servers.
         await rename(next, this.cfgPath);
-        this.lastText = text;
+        this.served = { cfg, text, render: () => text };
         return;
       }
       // Some commands may have run: the checked reload below makes the process and the file agree.
@@ -188,9 +231,59 @@ class HaproxyInstance implements LbInstance {
     await this.saveServerState(forget);
     await rename(next, this.cfgPath);
     await this.start();
-    this.lastText = text;
+    this.served = { cfg, text, render: () => text };
     // The new process has read its files: those no configuration names any more can go.
     await this.pruneTls(files);
+  }
+
+  /** The whole file for `cfg`: haproxyConfig's text with the server-state lines and the TLS digest. */
+  private render(cfg: RtLoadBalancer, options: CfgOptions, files: Map<string, string>): string {
+    let text = haproxyConfig(cfg, options);
+    text = text.replace('defaults\n', `    server-state-file ${this.stateFile}\ndefaults\n    load-server-state-from-file global\n`);
+    // HAProxy reads certificates at start: new TLS files need a reload even when the text is the same.
+    if (files.size) {
+      const digest = createHash('sha256');
+      for (const [path, content] of [...files].sort(([x], [y]) => x.localeCompare(y))) digest.update(`${path}\0${content}\0`);
+      text += `# tls ${digest.digest('hex')}\n`;
+    }
+    return text;
+  }
+
+  /**
+   * After member changes made at run time, the file is written a moment later (FILE_DELAY_MS), once
+   * for a burst of them: rendering and writing every server line on each member add is what made
+   * it cost more the more members a pool had (issue 17). HAProxy reads the file only when it
+   * starts, and every reload or start writes it first (apply); until then the running process,
+   * not the file, holds the latest servers.
+   */
+  private fileSoon(): void {
+    if (this.fileTimer) return;
+    this.fileTimer = setTimeout(() => {
+      this.fileTimer = null;
+      this.fileWrite = this.writeServed().catch((e) => this.log.warn({ err: e, lb: this.lbId }, 'haproxy configuration file not written'));
+    }, FILE_DELAY_MS);
+    this.fileTimer.unref();
+  }
+
+  /** Write what runs into the file, if it is not there yet. */
+  private async writeServed(): Promise<void> {
+    const served = this.served;
+    if (!served || served.text !== null || this.stopped) return;
+    const text = served.render();
+    const next = `${this.cfgPath}.next`;
+    await writeFile(next, text);
+    await rename(next, this.cfgPath);
+    served.text = text;
+  }
+
+  /**
+   * Before an apply touches the file: no write in flight, none pending (the apply writes the file,
+   * or leaves it to be written after its own runtime change).
+   */
+  private async settleFile(): Promise<void> {
+    if (this.fileTimer) clearTimeout(this.fileTimer);
+    this.fileTimer = null;
+    await this.fileWrite.catch(() => undefined);
   }
 
   /**
@@ -394,6 +487,9 @@ class HaproxyInstance implements LbInstance {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    if (this.fileTimer) clearTimeout(this.fileTimer);
+    this.fileTimer = null;
+    await this.fileWrite.catch(() => undefined);
     await this.stopProcess();
     await this.udp?.stop();
     await rm(this.dir, { recursive: true, force: true });
