@@ -6,6 +6,7 @@ import { LbEngine } from '../../src/lb/engine.js';
 import { LoopbackPlacement } from '../../src/lb/placement.js';
 import { type TestCloud, startCloud } from '../support/cloud.js';
 import { lbClients, makeSubnet, waitFor } from '../support/lb.js';
+import { seededRandom } from '../support/random.js';
 
 /**
  * Issue 17: the engine keeps each load balancer's graph in memory and applies a member's own
@@ -36,17 +37,6 @@ afterAll(async () => {
   await tc?.stop();
 });
 
-/** A small deterministic generator (mulberry32): the sequence is the same on every run. */
-function random(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 describe("the engine's model of a load balancer", () => {
   it('equals the store after any sequence of member changes', async () => {
     const subnet = await makeSubnet(c.net.demo, '10.31.0.0/24', 'model');
@@ -65,7 +55,7 @@ describe("the engine's model of a load balancer", () => {
     const pool = (await c.demo.post(path('pools'), { pool: { listener_id: listener, protocol: 'HTTP', lb_algorithm: 'ROUND_ROBIN' } })).body.pool.id;
     await settle();
 
-    const rnd = random(17);
+    const rnd = seededRandom(17);
     const pick = <T>(xs: T[]) => xs[Math.floor(rnd() * xs.length)];
     let n = 0;
     const member = () => ({ address: `10.31.0.${1 + (n % 250)}`, protocol_port: 1000 + n++ });

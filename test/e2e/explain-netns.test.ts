@@ -8,19 +8,9 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Client, DEMO_PASSWORD } from '../support/cloud.js';
 import { bootServer, makeNetwork, netnsSuite, type Vm } from '../support/dataplane.js';
+import { seededRandom } from '../support/random.js';
 
 const s = netnsSuite();
-
-/** A small deterministic generator (mulberry32), so a failure is the same pair next time. */
-function rng(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe.skipIf(s.skip)('explain and real probes agree', () => {
   const vms: Record<string, Vm> = {};
@@ -63,7 +53,7 @@ describe.skipIf(s.skip)('explain and real probes agree', () => {
   });
 
   it('on 20 generated pairs', async () => {
-    const next = rng(16);
+    const next = seededRandom(16);
     const pick = <T>(xs: T[]): T => xs[Math.floor(next() * xs.length)];
     const sources = ['internet', 'a1', 'a2', 'b1', 'b2', 'c1'];
     const targets = ['a1', 'a2', 'b1', 'b2', 'c1', `fip:a1`, `fip:b2`];

@@ -1,22 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import type { RtListener, RtLoadBalancer, RtMember, RtMonitor, RtPool } from '../../src/lb/config.js';
+import type { RtListener, RtLoadBalancer, RtMember, RtPool } from '../../src/lb/config.js';
 import { haproxyConfig } from '../../src/lb/haproxy/cfg.js';
 import { ADDED, DELETED, forgetServers, planServerChanges } from '../../src/lb/haproxy/serverplan.js';
+import { CFG_OPTIONS, RT_HTTP_MONITOR, rtListener, rtPool } from '../support/lbconfig.js';
 
-const listener: RtListener = {
-  id: 'L',
-  protocol: 'HTTP',
-  port: 80,
-  connectionLimit: -1,
-  timeoutClientData: 50000,
-  timeoutMemberConnect: 5000,
-  timeoutMemberData: 50000,
-  timeoutTcpInspect: 0,
-  insertHeaders: { forwardedFor: false, forwardedPort: false, forwardedProto: false },
-  allowedCidrs: [],
-  defaultPoolId: 'P',
-  policies: [],
-};
+const listener = rtListener('L', 'P');
 
 const member = (id: string, o: Partial<RtMember> = {}): RtMember => {
   const address = o.address ?? '10.0.0.5';
@@ -24,34 +12,12 @@ const member = (id: string, o: Partial<RtMember> = {}): RtMember => {
   return { id, address, port, weight: 1, backup: false, enabled: true, checkAddress: address, checkPort: port, ...o };
 };
 
-const monitor: RtMonitor = {
-  id: 'H',
-  type: 'HTTP',
-  delay: 2,
-  timeout: 1,
-  rise: 2,
-  fall: 3,
-  httpMethod: 'GET',
-  urlPath: '/',
-  expectedCodes: '200',
-  httpVersion: '1.0',
-  domainName: null,
-};
+const monitor = RT_HTTP_MONITOR;
 
-const pool = (members: RtMember[], o: Partial<RtPool> = {}): RtPool => ({
-  id: 'P',
-  protocol: 'HTTP',
-  algorithm: 'ROUND_ROBIN',
-  persistence: null,
-  tls: false,
-  enabled: true,
-  monitor: null,
-  members,
-  ...o,
-});
+const pool = (members: RtMember[], o: Partial<RtPool> = {}): RtPool => rtPool('P', members, o);
 
 const lb = (p: RtPool, l: Partial<RtListener> = {}): RtLoadBalancer => ({ id: 'lb', vipAddress: null, listeners: [{ ...listener, ...l }], pools: [p] });
-const text = (x: RtLoadBalancer) => haproxyConfig(x, { bindAddress: '127.0.0.1', statsSocket: '/run/s.sock', pingScript: null, maxconn: 4000 });
+const text = (x: RtLoadBalancer) => haproxyConfig(x, CFG_OPTIONS);
 const plan = (a: RtLoadBalancer, b: RtLoadBalancer) => planServerChanges(text(a), text(b));
 const commands = (a: RtLoadBalancer, b: RtLoadBalancer) => {
   const p = plan(a, b);

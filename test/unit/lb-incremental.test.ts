@@ -1,10 +1,11 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { type MemberRow, patchMembers } from '../../src/core/loadbalancer/model.js';
-import type { RtListener, RtLoadBalancer, RtMember, RtMonitor, RtPool } from '../../src/lb/config.js';
-import { type CfgOptions, haproxyConfig } from '../../src/lb/haproxy/cfg.js';
+import type { RtLoadBalancer, RtMember, RtPool } from '../../src/lb/config.js';
+import { haproxyConfig } from '../../src/lb/haproxy/cfg.js';
 import { planMemberChanges } from '../../src/lb/haproxy/memberplan.js';
 import { planServerChanges } from '../../src/lb/haproxy/serverplan.js';
+import { CFG_OPTIONS, RT_HTTP_MONITOR, rtListener, rtPool } from '../support/lbconfig.js';
 
 /**
  * Issue 17's incremental paths against the whole recomputation they replace, on random change
@@ -90,50 +91,7 @@ describe('the engine patches its model with the changed members only', () => {
   });
 });
 
-const listener = (id: string, poolId: string, o: Partial<RtListener> = {}): RtListener => ({
-  id,
-  protocol: 'HTTP',
-  port: 80,
-  connectionLimit: -1,
-  timeoutClientData: 50000,
-  timeoutMemberConnect: 5000,
-  timeoutMemberData: 50000,
-  timeoutTcpInspect: 0,
-  insertHeaders: { forwardedFor: false, forwardedPort: false, forwardedProto: false },
-  allowedCidrs: [],
-  defaultPoolId: poolId,
-  policies: [],
-  ...o,
-});
-
-const monitor: RtMonitor = {
-  id: 'H',
-  type: 'HTTP',
-  delay: 2,
-  timeout: 1,
-  rise: 2,
-  fall: 3,
-  httpMethod: 'GET',
-  urlPath: '/',
-  expectedCodes: '200',
-  httpVersion: '1.0',
-  domainName: null,
-};
-
-const pool = (id: string, members: RtMember[], o: Partial<RtPool> = {}): RtPool => ({
-  id,
-  protocol: 'HTTP',
-  algorithm: 'ROUND_ROBIN',
-  persistence: null,
-  tls: false,
-  enabled: true,
-  monitor: null,
-  members,
-  ...o,
-});
-
-const OPTIONS: CfgOptions = { bindAddress: '127.0.0.1', statsSocket: '/run/s.sock', pingScript: null, maxconn: 4000 };
-const text = (x: RtLoadBalancer) => haproxyConfig(x, OPTIONS);
+const text = (x: RtLoadBalancer) => haproxyConfig(x, CFG_OPTIONS);
 
 const memberArb: fc.Arbitrary<Omit<RtMember, 'id'>> = fc
   .record({
@@ -185,8 +143,8 @@ describe("HAProxy's member plan", () => {
           const cfg = (x: Slots, y: Slots): RtLoadBalancer => ({
             id: 'lb',
             vipAddress: null,
-            listeners: [listener('L1', 'P1'), listener('L2', 'P2', { port: 81 })],
-            pools: [pool('P1', ms(x, 'a'), { algorithm, monitor: monitored ? monitor : null }), pool('P2', ms(y, 'b'))],
+            listeners: [rtListener('L1', 'P1'), rtListener('L2', 'P2', { port: 81 })],
+            pools: [rtPool('P1', ms(x, 'a'), { algorithm, monitor: monitored ? RT_HTTP_MONITOR : null }), rtPool('P2', ms(y, 'b'))],
           });
           const before = cfg(a1, a2);
           const after = cfg(
@@ -194,7 +152,7 @@ describe("HAProxy's member plan", () => {
             a2.map((m, i) => c2[i](m)),
           );
           const whole = planServerChanges(text(before), text(after));
-          const part = planMemberChanges(before, after, OPTIONS);
+          const part = planMemberChanges(before, after, CFG_OPTIONS);
           expect(part).not.toBeNull();
           if (whole.kind === 'runtime') expect(part).toEqual(whole);
           else expect(part!.kind).toBe('reload');
@@ -206,9 +164,9 @@ describe("HAProxy's member plan", () => {
 
   it('leaves anything but members to the whole texts', () => {
     const members = [{ id: 'm', address: '10.0.0.1', port: 80, weight: 1, backup: false, enabled: true, checkAddress: '10.0.0.1', checkPort: 80 }];
-    const a: RtLoadBalancer = { id: 'lb', vipAddress: null, listeners: [listener('L', 'P')], pools: [pool('P', members)] };
-    const b: RtLoadBalancer = { ...a, listeners: [listener('L', 'P', { timeoutClientData: 1000 })] };
-    expect(planMemberChanges(a, b, OPTIONS)).toBeNull();
-    expect(planMemberChanges(a, { ...a, pools: [pool('P', members, { monitor })] }, OPTIONS)).toBeNull();
+    const a: RtLoadBalancer = { id: 'lb', vipAddress: null, listeners: [rtListener('L', 'P')], pools: [rtPool('P', members)] };
+    const b: RtLoadBalancer = { ...a, listeners: [rtListener('L', 'P', { timeoutClientData: 1000 })] };
+    expect(planMemberChanges(a, b, CFG_OPTIONS)).toBeNull();
+    expect(planMemberChanges(a, { ...a, pools: [rtPool('P', members, { monitor: RT_HTTP_MONITOR })] }, CFG_OPTIONS)).toBeNull();
   });
 });
