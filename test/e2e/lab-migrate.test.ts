@@ -18,7 +18,7 @@ import { Names } from '../../src/dataplane/netns/names.js';
 import type { LabHost } from '../../src/lab/lab.js';
 import { type Client, type TestCloud, serviceClients } from '../support/cloud.js';
 import { eventually } from '../support/dataplane.js';
-import { type TestLab, startTestLab } from '../support/lab.js';
+import { type TestLab, showAgentsOnFailure, startTestLab } from '../support/lab.js';
 import { sh } from '../support/netns.js';
 import { E2E_POSTGRES, ROOT, missing, needsE2ePostgres } from '../support/requires.js';
 
@@ -67,6 +67,7 @@ describe.skipIf(skip)(`a live migration between lab hosts keeps the machine runn
   });
 
   it('moves a server from host1 to host2 while a client downloads from it: every byte arrives, the same init runs on host2', async () => {
+    showAgentsOnFailure(lab);
     const [h1, h2, h3] = hosts;
     const net = (await admin.post('/v2.0/networks', { network: { name: 'lab-migrate' } })).body.network;
     const h3Dhcp = (await admin.get('/v2.0/agents?agent_type=DHCP%20agent&host=host3')).body.agents[0].id;

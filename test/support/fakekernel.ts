@@ -926,8 +926,8 @@ export class FakeProcesses implements InstanceRunner {
     return this.powers.get(spec.id) ?? null;
   }
 
-  removeAllBut(keep: ReadonlySet<string>): void {
-    this.removed.push(keep);
+  removalSweep(): (keep: ReadonlySet<string>) => void {
+    return (keep) => this.removed.push(keep);
   }
 
   async snapshot(): Promise<Readable> {

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { expect } from 'vitest';
+import { expect, onTestFailed } from 'vitest';
 import { run } from '../../src/dataplane/netns/exec.js';
 import type { Config } from '../../src/config.js';
 import type { LabHost } from '../../src/lab/lab.js';
@@ -86,3 +86,13 @@ export function labServers(server: TestCloud) {
 }
 
 export type LabServers = ReturnType<typeof labServers>;
+
+/**
+ * Call inside a test: when it fails, each host agent's own output (its warnings and errors)
+ * goes to the test's stderr, which CI keeps, so a failure on a lab says what the agents saw.
+ */
+export function showAgentsOnFailure(lab: TestLab): void {
+  onTestFailed(() => {
+    for (const a of lab.agents) process.stderr.write(`--- agent ${a.host.name}:\n${a.output() || '(nothing)\n'}`);
+  });
+}

@@ -295,6 +295,39 @@ describe('netns driver against a fake kernel', () => {
     expect(touched(kernel, 'readNamespace', since)).toEqual([]);
   });
 
+  it('a machine handed over by another host while a pass reads the store is left to the next pass, which adopts it: never torn down', async () => {
+    const { kernel, control, processes, dp } = await boot();
+    // The other host's agent renames the running machine's namespace to ours (runner.handOver)
+    // after this pass read the store, so its snapshot has neither the handover nor the server.
+    const read = control.snapshot.bind(control);
+    let landing = true;
+    control.snapshot = async () => {
+      const snap = await read();
+      if (landing) {
+        landing = false;
+        await kernel.createNamespace(VM3_NS, [], { nsid: false });
+      }
+      return snap;
+    };
+    control.edit('port', P2, (s) => {
+      s.ports.find((p) => p.id === P2)!.adminUp = true;
+    });
+    await dp.idle();
+    expect(landing).toBe(false);
+    const ino = kernel.namespace(VM3_NS)?.ino;
+    expect(ino).toBeDefined();
+    expect(processes.destroyed).not.toContain(VM3_NS);
+    // The switch is recorded: the server is this host's, its namespace the one that arrived.
+    control.edit('port', P3, (s) => {
+      s.ports.push(vmPort(P3, VM3, '10.0.2.13', 'fa:16:3e:00:00:13'));
+    });
+    await dp.idle();
+    expect(kernel.namespace(VM3_NS)?.ino).toBe(ino);
+    expect(processes.destroyed).not.toContain(VM3_NS);
+    expect(kernel.links(VM3_NS)!.get('eth0')).toMatchObject({ mac: 'fa:16:3e:00:00:13', up: true, addrs: ['10.0.2.13/24'] });
+    expect(control.status('port', P3)).toBe('ACTIVE');
+  });
+
   it("boots a new server only once its NIC is wired and its network's dnsmasq has its lease, so the guest's first DISCOVER is answered", async () => {
     // As Nova starts a guest once Neutron says network-vif-plugged: a DISCOVER sent before the
     // host entry is there goes unanswered, and udhcpc asks again only a second later.

@@ -409,6 +409,10 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
       this.dhcpDirty = false;
       await this.control.syncDhcpPorts();
     }
+    // What is there before the store is read: only that can be found unwanted by this pass (a
+    // machine handed over meanwhile is in the next snapshot, not in this one).
+    const listedBefore = await this.kernel.listNamespaces();
+    const sweep = full && this.control.instances ? this.processes.removalSweep() : null;
     const snap = await this.snapshot();
     await this.handOver(snap);
     const waiting = this.holdBack(snap);
@@ -435,7 +439,7 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
     };
     const p = new Pass(deps, desired, full);
     timer.mark('store');
-    await p.namespaces();
+    await p.namespaces(listedBefore);
     if (p.dirty.size) this.watchNamespaces();
     timer.mark('namespaces');
     await p.readBack();
@@ -462,9 +466,9 @@ export class NetnsDataPlane implements DataPlaneDriver, InstanceHost {
     await this.writeStatus(snap, p);
     await this.reportHa();
     await this.reportInstances(p, waiting);
-    if (full && this.control.instances) {
+    if (sweep) {
       const moving = (snap.handovers ?? []).map((h) => h.instanceId);
-      this.processes.removeAllBut(new Set([...desired.instances.map((i) => i.id), ...waiting.keys(), ...moving]));
+      sweep(new Set([...desired.instances.map((i) => i.id), ...waiting.keys(), ...moving]));
     }
     if (full) this.lastFull = Date.now();
     timer.mark('status');

@@ -124,8 +124,12 @@ export interface InstanceRunner {
   ): Promise<() => Promise<void>>;
   /** Take back a machine handed over to `from` before its switch was recorded (see handOver). */
   takeBack?(id: string, ns: string, from: { prefix: string; dataDir: string }, limits: { vcpus: number; ramMb: number }, bootGeneration: number): Promise<void>;
-  /** Remove what is kept for instances not in `keep` (their directories, unused image trees). */
-  removeAllBut(keep: ReadonlySet<string>): void;
+  /**
+   * Start a sweep of what is kept for instances: the returned function removes the directories,
+   * among those there now, of instances not in `keep`, and the image trees no instance uses. What
+   * arrives in between (a machine another host hands over) is never swept by it.
+   */
+  removalSweep(): (keep: ReadonlySet<string>) => void;
   /** A machine's root file system (its image with its writes) as a tar stream (createImage). */
   snapshot(spec: InstanceSpec): Promise<Readable>;
   /** Attach to an instance's console (serial console sessions). */

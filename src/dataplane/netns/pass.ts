@@ -172,19 +172,26 @@ export class Pass {
 
   // ---------------------------------------------------------------- namespaces
 
-  /** Delete the unwanted, choose what to look at, create the missing (and load the filters). */
-  async namespaces(): Promise<void> {
+  /**
+   * Delete the unwanted, choose what to look at, create the missing (and load the filters).
+   * `listedBefore`: the namespaces there before the store was read. Only those can be unwanted:
+   * one that appeared since is a machine another host handed over after the read (a live
+   * migration on this kernel), which this pass's snapshot cannot know yet; the next pass's does.
+   */
+  async namespaces(listedBefore: ReadonlyMap<string, number>): Promise<void> {
     this.existing = await this.deps.kernel.listNamespaces();
-    await this.removeUnwanted();
+    await this.removeUnwanted(listedBefore);
     this.choose();
     await this.createMissing();
   }
 
   /** Namespaces of ours nobody wants any more: their processes are killed (machines torn down), then they go. */
-  private async removeUnwanted(): Promise<void> {
+  private async removeUnwanted(listedBefore: ReadonlyMap<string, number>): Promise<void> {
     const { kernel, memory, names, log, processes } = this.deps;
     const reserved = this.desired.reserved;
-    const doomed = [...this.existing.keys()].filter((n) => names.ownsNamespace(n) && !this.byName.has(n) && !reserved?.has(n));
+    const doomed = [...this.existing.keys()].filter(
+      (n) => names.ownsNamespace(n) && !this.byName.has(n) && !reserved?.has(n) && listedBefore.get(n) === this.existing.get(n),
+    );
     for (const n of doomed) memory.forget(n);
     // A machine's teardown and its namespace's removal side by side: its processes hold the
     // namespace until they are gone, and a boot queued behind this pass waits for both.

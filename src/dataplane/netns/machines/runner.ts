@@ -510,18 +510,25 @@ export class MachineRunner implements InstanceRunner {
     return 'running';
   }
 
-  removeAllBut(keep: ReadonlySet<string>): void {
+  removalSweep(): (keep: ReadonlySet<string>) => void {
+    const before = new Set(this.instanceEntries());
+    return (keep) => this.removeAllBut(keep, before);
+  }
+
+  private instanceEntries(): string[] {
+    try {
+      return readdirSync(this.paths.instancesDir);
+    } catch {
+      return [];
+    }
+  }
+
+  private removeAllBut(keep: ReadonlySet<string>, sweepable: ReadonlySet<string>): void {
     const dirs = new Set([...keep].map(instanceDirName));
     const base = this.paths.instancesDir;
-    let entries: string[] = [];
-    try {
-      entries = readdirSync(base);
-    } catch {
-      entries = [];
-    }
     const roots = new Set<string>();
-    for (const e of entries) {
-      if (!dirs.has(e)) {
+    for (const e of this.instanceEntries()) {
+      if (!dirs.has(e) && sweepable.has(e)) {
         rmSync(join(base, e), { recursive: true, force: true });
         for (const [id] of this.states) if (instanceDirName(id) === e) this.states.delete(id);
         continue;
