@@ -36,7 +36,7 @@ import {
   statesForDeadAgents,
 } from './l3ha.js';
 import { VIF_TYPE_BINDING_FAILED, bindPort, portSubnetIds } from './binding.js';
-import { AGENT_DOWN_TIME_S, agentAlive } from './liveness.js';
+import { AGENT_DOWN_TIME_S, agentAlive, deadSince } from './liveness.js';
 import { type AvailabilityZoneView, DHCP_AGENT_TYPE, L2_AGENT_TYPE, L3_AGENT_TYPE, listAvailabilityZones } from './zones.js';
 
 /** neutron_lib's DEVICE_ID_RESERVED_DHCP_PORT. */
@@ -662,16 +662,16 @@ export class Agents {
    * not at all while no DHCP agent is eligible. Returns the networks moved off their agents.
    */
   async rescheduleFromDeadDhcpAgents(now = Date.now()): Promise<string[]> {
-    const deadLimitMs = 2 * this.downTimeS * 1000;
+    const cutoff = deadSince(now, this.downTimeS);
     const db = this.store.db;
     const agents = await db.selectFrom('agents').selectAll().where('agent_type', '=', DHCP_AGENT_TYPE).execute();
     const bindings = await db.selectFrom('network_dhcp_agent_bindings').selectAll().execute();
     const held = new Map<string, number>();
     for (const b of bindings) held.set(b.dhcp_agent_id, (held.get(b.dhcp_agent_id) ?? 0) + 1);
-    const startingUp = (a: AgentsTable) => Date.parse(a.started_at) + deadLimitMs + 2000 * (held.get(a.id) ?? 0) > now;
+    const startingUp = (a: AgentsTable) => Date.parse(a.started_at) + 2000 * (held.get(a.id) ?? 0) > cutoff;
     const eligible = agents.filter((a) => this.render(a, now).alive || startingUp(a));
     if (!eligible.length) return [];
-    const dead = new Map(agents.filter((a) => Date.parse(a.heartbeat_timestamp) < now - deadLimitMs && !startingUp(a)).map((a) => [a.id, a]));
+    const dead = new Map(agents.filter((a) => Date.parse(a.heartbeat_timestamp) < cutoff && !startingUp(a)).map((a) => [a.id, a]));
     const moved: string[] = [];
     for (const b of bindings) {
       const agent = dead.get(b.dhcp_agent_id);
@@ -694,7 +694,7 @@ export class Agents {
    * Returns the routers moved.
    */
   async rescheduleFromDeadL3Agents(now = Date.now()): Promise<string[]> {
-    const cutoff = new Date(now - 2 * this.downTimeS * 1000).toISOString();
+    const cutoff = new Date(deadSince(now, this.downTimeS)).toISOString();
     const down = await this.store.db
       .selectFrom('router_l3_agent_bindings as b')
       .innerJoin('agents', 'agents.id', 'b.l3_agent_id')

@@ -18,3 +18,12 @@ export function configureAgentDownTime(seconds: number): void {
 export function agentAlive(heartbeat: string, now = Date.now(), down = downTimeS): boolean {
   return now - Date.parse(heartbeat) <= down * 1000;
 }
+
+/**
+ * The heartbeat before which an agent's resources move away (AgentSchedulerDbMixin
+ * .agent_dead_limit_seconds: twice agent_down_time, so a slow agent is not stripped the moment
+ * it shows dead). Both reschedulers, DHCP networks' and legacy routers', use it.
+ */
+export function deadSince(now: number, down = downTimeS): number {
+  return now - 2 * down * 1000;
+}
