@@ -84,8 +84,9 @@ async function startHost(name: string): Promise<void> {
   hosts.set(name, await startAgentHost(tc, name, { vcpus: 2, memoryMb: 2560, diskGb: 20 }));
 }
 
-async function boot(name: string, o: { zone?: string; port?: string; client?: Client } = {}): Promise<string> {
-  const server: Record<string, unknown> = { name, flavorRef: '42', imageRef: imageId, networks: [o.port ? { port: o.port } : { uuid: netId }] };
+async function boot(name: string, o: { zone?: string; port?: string; network?: string; fixedIp?: string; client?: Client } = {}): Promise<string> {
+  const nic = o.port ? { port: o.port } : { uuid: o.network ?? netId, ...(o.fixedIp ? { fixed_ip: o.fixedIp } : {}) };
+  const server: Record<string, unknown> = { name, flavorRef: '42', imageRef: imageId, networks: [nic] };
   if (o.zone) server.availability_zone = o.zone;
   const res = await (o.client ?? demo).post('/v2.1/servers', { server }, V96);
   expect(res.status, JSON.stringify(res.body)).toBe(202);
@@ -284,6 +285,45 @@ describe('a build whose port binding failed on its host', () => {
     await del(id);
   });
 
+  it("refuses a client's port whose binding had already failed (_validate_requested_port_ids), unbinds it, and binds it on the alternate", async () => {
+    await startHost('h1');
+    await startHost('h2');
+    hypervisor.failing.clear();
+    // Bound by an admin to a host with no L2 agent: ML2 could not bind it.
+    const port = (await neutron.post('/v2.0/ports', { port: { network_id: netId, 'binding:host_id': 'nowhere' } })).body.port;
+    expect(port['binding:vif_type']).toBe('binding_failed');
+    const id = await boot('failed-port', { port: port.id, client: admin });
+    const s = await show(id);
+    expect(s.status).toBe('ACTIVE');
+    const attempts = (await createEvents(id)).filter((e) => e.event === 'compute__do_build_and_run_instance').map((e) => e.host);
+    expect(attempts).toHaveLength(2);
+    expect(attempts[1]).toBe(s['OS-EXT-SRV-ATTR:host']);
+    expect(attempts[0]).not.toBe(attempts[1]);
+    expect((await neutron.get(`/v2.0/ports/${port.id}`)).body.port).toMatchObject({
+      device_id: id,
+      'binding:host_id': s['OS-EXT-SRV-ATTR:host'],
+      'binding:vif_type': 'bridge',
+    });
+    await del(id);
+    // Deleting the server keeps the client's port, unbound.
+    expect((await neutron.get(`/v2.0/ports/${port.id}`)).body.port).toMatchObject({ device_id: '', 'binding:host_id': '' });
+    await neutron.delete(`/v2.0/ports/${port.id}`);
+  });
+
+  it("on a forced host, a client's port whose binding had failed is the fault, and the port is left unbound", async () => {
+    await startHost('h1');
+    await startHost('h2');
+    hypervisor.failing.clear();
+    const port = (await neutron.post('/v2.0/ports', { port: { network_id: netId, 'binding:host_id': 'nowhere' } })).body.port;
+    const id = await boot('failed-port-forced', { port: port.id, zone: 'nova:h1', client: admin });
+    const s = await show(id);
+    expect(s.status).toBe('ERROR');
+    expect(s.fault).toMatchObject({ code: 500, message: `Binding failed for port ${port.id}, please check neutron logs for more information.` });
+    expect((await neutron.get(`/v2.0/ports/${port.id}`)).body.port).toMatchObject({ device_id: '', 'binding:host_id': '', 'binding:vif_type': 'unbound' });
+    await del(id);
+    await neutron.delete(`/v2.0/ports/${port.id}`);
+  });
+
   it('goes to ERROR with MaxRetriesExceeded when no alternate binds it, its ports gone', async () => {
     await startHost('h1');
     await startHost('h2');
@@ -321,6 +361,46 @@ describe('a build whose port binding failed on its host', () => {
     await del(id);
     hosts.delete('h3');
     await admin.put(`/v2.1/os-services/${h3.id}`, { status: 'disabled', disabled_reason: 'test over' }, V96);
+  });
+});
+
+describe('a build whose network allocation fails on its host', () => {
+  it('is rescheduled when Neutron refuses the fixed IP as in use (FixedIpAlreadyInUse is no abort clause): every host tried, then MaxRetriesExceeded', async () => {
+    await startHost('h1');
+    await startHost('h2');
+    hypervisor.failing.clear();
+    const taken = (await neutron.post('/v2.0/ports', { port: { network_id: netId, fixed_ips: [{ ip_address: '10.31.0.200' }] } })).body.port;
+    const id = await boot('fixed-ip-taken', { fixedIp: '10.31.0.200' });
+    await expectAlternatesExhausted(id);
+    expect(hypervisor.spawns.filter((x) => x.server === id)).toEqual([]);
+    const attempts = (await createEvents(id)).filter((e) => e.event === 'compute__do_build_and_run_instance');
+    expect(attempts.map((e) => e.host).sort()).toEqual(['h1', 'h2']);
+    expect((await neutron.get(`/v2.0/ports/${taken.id}`)).body.port.device_id).toBe('');
+    await del(id);
+    await neutron.delete(`/v2.0/ports/${taken.id}`);
+  });
+
+  it('is aborted on its first host when the network has no address left (NoMoreFixedIps): not rescheduled, the wrapped reason as the fault', async () => {
+    await startHost('h1');
+    await startHost('h2');
+    hypervisor.failing.clear();
+    const full = (await neutron.post('/v2.0/networks', { network: { name: 'full' } })).body.network;
+    await neutron.post('/v2.0/subnets', {
+      subnet: { network_id: full.id, cidr: '10.32.0.0/24', ip_version: 4, allocation_pools: [{ start: '10.32.0.10', end: '10.32.0.10' }] },
+    });
+    await neutron.post('/v2.0/ports', { port: { network_id: full.id } });
+    const id = await boot('no-address', { network: full.id, client: admin });
+    const s = await show(id);
+    expect(s.status).toBe('ERROR');
+    expect(s.fault).toMatchObject({
+      code: 500,
+      message: `Build of instance ${id} aborted: Failed to allocate the network(s) with error No fixed IP addresses available for network: ${full.id}, not rescheduling.`,
+    });
+    // One attempt: _do_build_and_run_instance records the fault and returns FAILED (its event a Success).
+    const attempts = (await createEvents(id)).filter((e) => e.event === 'compute__do_build_and_run_instance');
+    expect(attempts.map((e) => e.result)).toEqual(['Success']);
+    expect(s['OS-EXT-SRV-ATTR:host']).toBeNull();
+    await del(id);
   });
 });
 

@@ -598,7 +598,10 @@ describe('bad input', () => {
     await settle();
     const s = (await demo.get(`/v2.1/servers/${res.body.server.id}`)).body.server;
     expect(s.status).toBe('ERROR');
-    expect(s.fault).toMatchObject({ code: 500, message: `Build of instance ${s.id} aborted: No fixed IP addresses available for network: ${tiny.id}` });
+    expect(s.fault).toMatchObject({
+      code: 500,
+      message: `Build of instance ${s.id} aborted: Failed to allocate the network(s) with error No fixed IP addresses available for network: ${tiny.id}, not rescheduling.`,
+    });
     expect(s.fault).not.toHaveProperty('details');
     expect(await portsOf(s.id)).toEqual([]);
     expect((await netAdmin.get('/v2.0/ports')).body.ports.length).toBe(before);

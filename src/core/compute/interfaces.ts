@@ -1,9 +1,9 @@
 /** os-interface: a server's ports, and attaching or detaching one (a new port on a network, or an existing port). */
 import { type RequestContext, systemContext } from '../context.js';
-import { DomainError } from '../errors.js';
+import type { DomainError } from '../errors.js';
 import type { ComputeCore } from './core.js';
 import { invalidState, novaBadRequest, novaConflict, novaForbidden, novaNotFound } from './errors.js';
-import { type RequestedNetworks, type ServerPort, allocatePorts, serverPorts } from './network.js';
+import { AllocationFailed, PORT_BINDING_FAILED, type RequestedNetworks, type ServerPort, allocatePorts, serverPorts } from './network.js';
 import { VM } from './states.js';
 
 /** What to attach: a network (a new port, optionally with a fixed IP), a port, or neither (Nova picks). */
@@ -97,7 +97,7 @@ export class Interfaces {
         w.changed('server', id, row.project_id, 'update');
       }, ctx);
     } catch (e) {
-      if (e instanceof DomainError && e.type === 'BuildAbortException') throw this.attachError(e.message, a.fixedIp);
+      if (e instanceof AllocationFailed && e.type !== PORT_BINDING_FAILED) throw this.attachError(e.message, a.fixedIp);
       throw e;
     }
     return this.get(ctx, id, portId);

@@ -15,7 +15,16 @@ import { type BuildRequest, type ComputeCore, type Fault, now } from './core.js'
 import type { InstanceReport, InstanceReports } from './host.js';
 import { finishEvent, startEvent } from './instance-actions.js';
 import { type MigrationType, recordMigration, rollbackLiveMigration, updateMigration } from './migrations.js';
-import { DEVICE_OWNER, PORT_BINDING_FAILED, allocatePorts, allocationFailure, bindPorts, releasePorts } from './network.js';
+import {
+  AllocationFailed,
+  DEVICE_OWNER,
+  allocatePorts,
+  allocationFailure,
+  bindPorts,
+  buildFailureOutcome,
+  releasePorts,
+  unbindRequestedPorts,
+} from './network.js';
 import { computeNodes, handoverHomes, recordBuildResult } from './nodes.js';
 import { fits, flavorResources, hostUsage } from './placement.js';
 import { NoValidHost, SCHEDULER_DEFAULTS, type SchedulerOptions, forcedHostOf, scheduleServer, scheduleServerWithAlternates } from './scheduler.js';
@@ -263,11 +272,11 @@ export class ServerLifecycle implements InstanceReports {
         w.changed('server', id, row.project_id, 'update');
       });
     } catch (e) {
-      if (e instanceof DomainError && e.type === PORT_BINDING_FAILED) {
-        await this.bindingFailed(row, host, retry, e.message);
+      if (e instanceof AllocationFailed) {
+        await this.allocationFailed(row, host, retry, buildFailureOutcome(e));
         return;
       }
-      // Network allocation fails on the compute host (BuildAbortException, "not rescheduling"):
+      // Anything else ends the build on the compute host (BuildAbortException, "not rescheduling"):
       // a failed build there, as _locked_do_build_and_run_instance counts FAILED results.
       const reason = e instanceof DomainError ? e.message : allocationFailure(e);
       await this.fail(id, `Build of instance ${id} aborted: ${reason}`, e instanceof Error ? (e.stack ?? reason) : reason, {
@@ -279,34 +288,42 @@ export class ServerLifecycle implements InstanceReports {
   }
 
   /**
-   * Neutron could not bind a port of the build on its host (PortBindingFailed). Nova allocates the
-   * network asynchronously, so the failure surfaces in spawn, which _build_and_run_instance turns
-   * into a RescheduledException with the exception's text as its reason (no clause of its own
-   * catches PortBindingFailed): handled as spawnFailed handles a spawn that failed. The ports made
-   * for the attempt are gone with its transaction (deallocate_for_instance deletes them, and a
-   * client's port is left unbound as it came), the conductor's event finishes as the build was
+   * The build's network allocation failed on its host. Nova allocates the network asynchronously,
+   * so the failure surfaces in spawn, inside _build_and_run_instance's except clauses
+   * (buildFailureOutcome): most become a RescheduledException with the exception's text as its
+   * reason (a port Neutron could not bind on the host, PortBindingFailed; a fixed IP taken; the
+   * port quota), handled as spawnFailed handles a spawn that failed; the others a
+   * BuildAbortException, which _do_build_and_run_instance records as the fault ("Build of instance
+   * … aborted: …") before it returns FAILED: ERROR on no host, not rescheduled. The ports made
+   * for the attempt are gone with its transaction (deallocate_for_instance deletes them) and the
+   * client's ports are unbound (unbindRequestedPorts: one whose binding had failed before, which
+   * _validate_requested_port_ids refuses, binds on the next host), the conductor's event finishes as the build was
    * cast to the host, and the host's `compute__do_build_and_run_instance` starts and finishes
    * Success. With retry information the conductor builds on an alternate; without, ERROR with the
    * reason as the fault.
    */
-  private async bindingFailed(row: ServersTable, host: string, retry: BuildRetry | null, reason: string): Promise<void> {
+  private async allocationFailed(row: ServersTable, host: string, retry: BuildRetry | null, outcome: { reschedule: boolean; reason: string }): Promise<void> {
+    const reason = outcome.reschedule ? outcome.reason : `Build of instance ${row.id} aborted: ${outcome.reason}`;
+    const rescheduled = outcome.reschedule && retry !== null;
     let failed: Fault | undefined;
     await this.core.uow.run(async (w) => {
       const cur = await w.trx.selectFrom('servers').select(['vm_state', 'task_state']).where('id', '=', row.id).executeTakeFirst();
       if (!cur || cur.vm_state !== VM.BUILDING || cur.task_state !== row.task_state) return;
       await recordBuildResult(w.trx, host, false, this.scheduler.consecutiveBuildServiceDisableThreshold);
+      const build = fromJson<BuildRequest | null>(row.requested_networks, null);
+      if (build) await unbindRequestedPorts(w, this.core.network.within(w), row.id, build.networks, systemContext(`req-build-${row.id}`));
       await finishEvent(w, row.id, 'conductor_schedule_and_build_instances');
       await startEvent(w, row.id, 'compute__do_build_and_run_instance', host);
       await finishEvent(w, row.id, 'compute__do_build_and_run_instance');
       await w.trx
         .updateTable('servers')
-        .set({ ...rescheduleOrFail(retry, reason), updated_at: now() })
+        .set({ ...rescheduleOrFail(rescheduled ? retry : null, reason), updated_at: now() })
         .where('id', '=', row.id)
         .execute();
       w.changed('server', row.id, row.project_id, 'update');
       failed = { code: 500, message: reason, details: reason, created: isoSeconds() };
     });
-    if (failed) this.onFault?.(row.id, failed, retry !== null);
+    if (failed) this.onFault?.(row.id, failed, rescheduled);
   }
 
   /**

@@ -166,20 +166,57 @@ export async function resolveSecurityGroups(store: Store, ctx: RequestContext, n
 
 /** A build failure reason, in Nova's words for what Neutron said. */
 export function allocationFailure(e: unknown, networkId?: string, fixedIp?: string): string {
-  if (!isDomainError(e)) return e instanceof Error ? e.message : String(e);
+  return e instanceof AllocationFailed || !isDomainError(e) ? (e instanceof Error ? e.message : String(e)) : asAllocationFailure(e, networkId, fixedIp).message;
+}
+
+/**
+ * A network allocation for a server failed, as the Nova exception `type` names (NoMoreFixedIps,
+ * PortInUse, ...): its message is that exception's. What the build does with it is
+ * buildFailureOutcome's.
+ */
+export class AllocationFailed extends DomainError {
+  constructor(novaException: string, message: string) {
+    super('conflict', novaException, message);
+  }
+}
+
+/** Neutron's refusal of a port create, as nova/network/neutron.py's _create_port_minimal raises it. */
+function asAllocationFailure(e: DomainError, networkId?: string, fixedIp?: string): AllocationFailed {
   switch (e.type) {
     case 'OverQuota':
-      return 'Maximum number of ports exceeded';
+      return new AllocationFailed('PortLimitExceeded', 'Maximum number of ports exceeded');
     case 'IpAddressGenerationFailure':
-      return `No fixed IP addresses available for network: ${networkId}`;
+      return new AllocationFailed('NoMoreFixedIps', `No fixed IP addresses available for network: ${networkId}`);
     case 'IpAddressAlreadyAllocated':
     case 'IpAddressInUse':
-      return `Fixed IP ${fixedIp} is already in use.`;
+      return new AllocationFailed('FixedIpAlreadyInUse', `Fixed IP ${fixedIp} is already in use.`);
     case 'InvalidIpForNetwork':
     case 'InvalidIpForSubnet':
-      return `Invalid input received: Fixed IP ${fixedIp} is not a valid ip address for network ${networkId}.`;
+      return new AllocationFailed('InvalidInput', `Invalid input received: Fixed IP ${fixedIp} is not a valid ip address for network ${networkId}.`);
     default:
-      return e.message;
+      return new AllocationFailed('NeutronClientException', e.message);
+  }
+}
+
+/**
+ * How a build ends on a failed network allocation, as nova/compute/manager.py's
+ * _build_and_run_instance decides (the allocation is asynchronous, so its exception surfaces in
+ * spawn, inside that method's except clauses): NoMoreFixedIps aborts with its message wrapped,
+ * the listed allocation failures abort with the generic message, InvalidInput aborts with its
+ * own; anything else (PortInUse, PortLimitExceeded, FixedIpAlreadyInUse, PortBindingFailed, a
+ * network or port not found) is the catch-all RescheduledException with the exception's text.
+ */
+export function buildFailureOutcome(e: DomainError): { reschedule: boolean; reason: string } {
+  switch (e.type) {
+    case 'NoMoreFixedIps':
+      return { reschedule: false, reason: `Failed to allocate the network(s) with error ${e.message}, not rescheduling.` };
+    case 'ExternalNetworkAttachForbidden':
+    case 'UnableToAutoAllocateNetwork':
+      return { reschedule: false, reason: 'Failed to allocate the network(s), not rescheduling.' };
+    case 'InvalidInput':
+      return { reschedule: false, reason: e.message };
+    default:
+      return { reschedule: true, reason: e.message };
   }
 }
 
@@ -207,16 +244,16 @@ export interface AllocatedInterface {
  */
 export async function allocatePorts(w: Work, neutron: NetworkOps, a: AllocationInput): Promise<AllocatedInterface[]> {
   const q = w.trx;
-  const fail = (msg: string) => new DomainError('conflict', 'BuildAbortException', msg);
+  const fail = (novaException: string, msg: string) => new AllocationFailed(novaException, msg);
   if (a.requested.kind === 'none') return [];
   let requests: NetworkRequest[];
   if (a.requested.kind === 'list' && a.requested.items.length) {
     requests = a.requested.items.map((r) => ({ ...r }));
   } else {
     const nets = await availableNetworks(q, a.projectId, a.requested.kind === 'auto');
-    if (nets.length > 1) throw fail('Multiple possible networks found, use a Network ID to be more specific.');
+    if (nets.length > 1) throw fail('NetworkAmbiguous', 'Multiple possible networks found, use a Network ID to be more specific.');
     if (nets.length === 0) {
-      if (a.requested.kind === 'auto') throw fail(`Unable to automatically allocate a network for project ${a.projectId}`);
+      if (a.requested.kind === 'auto') throw fail('UnableToAutoAllocateNetwork', `Unable to automatically allocate a network for project ${a.projectId}`);
       return [];
     }
     requests = [{ networkId: nets[0].id }];
@@ -228,19 +265,22 @@ export async function allocatePorts(w: Work, neutron: NetworkOps, a: AllocationI
   for (const r of requests) {
     if (r.portId) {
       const port = await q.selectFrom('ports').selectAll().where('id', '=', r.portId).executeTakeFirst();
-      if (!port) throw fail(`Port id ${r.portId} could not be found.`);
-      if (port.project_id !== a.projectId) throw fail(`Port ${r.portId} not usable for instance ${a.serverId}.`);
-      if (port.device_id && port.device_id !== a.serverId) throw fail(`Port ${r.portId} is still in use.`);
+      if (!port) throw fail('PortNotFound', `Port id ${r.portId} could not be found.`);
+      if (port.project_id !== a.projectId) throw fail('PortNotUsable', `Port ${r.portId} not usable for instance ${a.serverId}.`);
+      if (port.device_id && port.device_id !== a.serverId) throw fail('PortInUse', `Port ${r.portId} is still in use.`);
+      // _validate_requested_port_ids: a port whose binding already failed is not usable as it is.
+      if (port.binding_vif_type === VIF_TYPE_BINDING_FAILED) throw bindingFailed(port.id);
       await neutron.update(a.admin, 'ports', port.id, { port: { device_id: a.serverId, device_owner: DEVICE_OWNER, 'binding:host_id': a.host } });
       await ensureNoPortBindingFailure(q, port.id);
       out.push({ portId: port.id, preserve: true, tag: r.tag ?? null });
       continue;
     }
     const net = nets.get(r.networkId!);
-    if (!net) throw fail(`Network ${r.networkId} could not be found.`);
-    if (net.external === 1 && net.shared === 0 && !a.user.isAdmin) throw fail(`It is not allowed to create an interface on external network ${net.id}`);
+    if (!net) throw fail('NetworkNotFound', `Network ${r.networkId} could not be found.`);
+    if (net.external === 1 && net.shared === 0 && !a.user.isAdmin)
+      throw fail('ExternalNetworkAttachForbidden', `It is not allowed to create an interface on external network ${net.id}`);
     if ((net.port_security_enabled === 1 && !subnets.get(net.id)) || (net.port_security_enabled === 0 && a.securityGroupIds.length)) {
-      throw fail('Network requires port_security_enabled and subnet associated in order to apply security groups.');
+      throw fail('SecurityGroupCannotBeApplied', 'Network requires port_security_enabled and subnet associated in order to apply security groups.');
     }
     const port: Record<string, unknown> = {
       network_id: net.id,
@@ -258,7 +298,7 @@ export async function allocatePorts(w: Work, neutron: NetworkOps, a: AllocationI
       // Neutron's refusals end the build; anything else (an IPAM range another transaction moved,
       // a serialization failure) belongs to the unit of work, which runs the whole build again.
       if (!isDomainError(e)) throw e;
-      throw fail(allocationFailure(e, net.id, r.fixedIp));
+      throw asAllocationFailure(e, net.id, r.fixedIp);
     }
     await neutron.update(a.admin, 'ports', id, { port: { 'binding:host_id': a.host } });
     await ensureNoPortBindingFailure(q, id);
@@ -277,8 +317,26 @@ export const PORT_BINDING_FAILED = 'PortBindingFailed';
  */
 async function ensureNoPortBindingFailure(q: Q, portId: string): Promise<void> {
   const row = await q.selectFrom('ports').select('binding_vif_type').where('id', '=', portId).executeTakeFirst();
-  if (row?.binding_vif_type === VIF_TYPE_BINDING_FAILED) {
-    throw new DomainError('conflict', PORT_BINDING_FAILED, `Binding failed for port ${portId}, please check neutron logs for more information.`);
+  if (row?.binding_vif_type === VIF_TYPE_BINDING_FAILED) throw bindingFailed(portId);
+}
+
+const bindingFailed = (portId: string) =>
+  new AllocationFailed(PORT_BINDING_FAILED, `Binding failed for port ${portId}, please check neutron logs for more information.`);
+
+/**
+ * What deallocate_for_instance does to the ports a failed build's request named
+ * (_unbind_ports: host binding, device and owner cleared), so a port that came with a failed
+ * binding can bind on the next host. A port another server holds is left alone (Nova's request
+ * validation refused it before the build).
+ */
+export async function unbindRequestedPorts(w: Work, neutron: NetworkOps, serverId: string, requested: RequestedNetworks, admin: RequestContext): Promise<void> {
+  if (requested.kind !== 'list') return;
+  const ids = requested.items.flatMap((r) => (r.portId ? [r.portId] : []));
+  if (!ids.length) return;
+  const ports = await w.trx.selectFrom('ports').select(['id', 'device_id']).where('id', 'in', ids).execute();
+  for (const p of ports) {
+    if (p.device_id && p.device_id !== serverId) continue;
+    await neutron.update(admin, 'ports', p.id, { port: { device_id: '', device_owner: '', 'binding:host_id': null } });
   }
 }
 
