@@ -190,6 +190,25 @@ describe('binding only where a live Linux bridge agent runs, for the vnic_type i
     expect(again['binding:vif_type']).toBe('bridge');
   });
 
+  it('binds again when binding:profile changes (the port DOWN until its agent reports it), and not when the same profile comes again', async () => {
+    await report('profile-host');
+    const p = await port({ 'binding:host_id': 'profile-host', 'binding:profile': { a: 1, b: 2 } });
+    expect(p['binding:vif_type']).toBe('bridge');
+    // Only the store's status moves: the agent here is a report, not a data plane.
+    await store().updateTable('ports').set({ status: 'ACTIVE' }).where('id', '=', p.id).execute();
+    // The same profile (in another key order it is the same dict): no change, nothing bound again.
+    const same = (await admin.put(`/v2.0/ports/${p.id}`, { port: { 'binding:profile': { b: 2, a: 1 } } })).body.port;
+    expect(same).toMatchObject({ 'binding:vif_type': 'bridge', status: 'ACTIVE' });
+    // The agent died since: a new profile binds again, which fails now.
+    await silence('profile-host');
+    const changed = (await admin.put(`/v2.0/ports/${p.id}`, { port: { 'binding:profile': { migrating_to: 'elsewhere' } } })).body.port;
+    expect(changed).toMatchObject({ 'binding:profile': { migrating_to: 'elsewhere' }, 'binding:vif_type': 'binding_failed', status: 'DOWN' });
+    // Back, with the profile cleared (null is {}): bound again.
+    await report('profile-host');
+    const cleared = (await admin.put(`/v2.0/ports/${p.id}`, { port: { 'binding:profile': null } })).body.port;
+    expect(cleared).toMatchObject({ 'binding:profile': {}, 'binding:vif_type': 'bridge', status: 'DOWN' });
+  });
+
   it('binds on a host whose live agent is administratively down (bind_port checks liveness only)', async () => {
     await report('disabled-host');
     const agent = await l2('disabled-host');

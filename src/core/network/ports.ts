@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from 'node:util';
 import type { Tx } from '../../store/db.js';
 import type { NetworksTable, PortsTable, SubnetsTable } from '../../store/schema.js';
 import { dropBoundLogs } from './logs.js';
@@ -732,13 +733,16 @@ export function portOps(): ResourceOps<'ports', PortComputed> {
       if ('allowed_address_pairs' in v) cols.allowed_address_pairs = JSON.stringify(v.allowed_address_pairs ?? []);
       if ('extra_dhcp_opts' in v)
         cols.extra_dhcp_opts = JSON.stringify(mergeDhcpOpts(fromJson<DhcpOpt[]>(row.extra_dhcp_opts, []), v.extra_dhcp_opts as DhcpOpt[] | null));
-      // ML2's update_port binds again when the host or the vnic_type changes
-      // (_process_port_binding_attributes), and retries a failed binding on any update
-      // (Ml2Plugin._should_bind_port: vif_type unbound or binding_failed with a host).
+      // ML2's update_port unbinds and binds again when the host, the vnic_type or the profile
+      // changes (_process_port_binding_attributes; None clears the profile), the port DOWN until
+      // its agent reports it up (_process_port_binding), and retries a failed binding on any
+      // update (Ml2Plugin._should_bind_port: vif_type unbound or binding_failed with a host).
       const retry = row.binding_vif_type === VIF_TYPE_BINDING_FAILED && row.binding_host_id !== '';
       const vnicType = (v['binding:vnic_type'] as string | undefined) ?? row.binding_vnic_type;
-      if ('binding:host_id' in v || vnicType !== row.binding_vnic_type || retry) {
-        const host = 'binding:host_id' in v ? ((v['binding:host_id'] as string | null) ?? '') : row.binding_host_id;
+      const host = 'binding:host_id' in v ? ((v['binding:host_id'] as string | null) ?? '') : row.binding_host_id;
+      const profileChanged = 'binding:profile' in v && !isDeepStrictEqual(v['binding:profile'] ?? {}, fromJson<unknown>(row.binding_profile, {}));
+      const changes = host !== row.binding_host_id || vnicType !== row.binding_vnic_type || profileChanged;
+      if (changes || retry) {
         const b = await bindPort(trx, row.network_id, host, await portSubnetIds(trx, row.id), vnicType);
         Object.assign(cols, {
           binding_host_id: host,
@@ -746,7 +750,7 @@ export function portOps(): ResourceOps<'ports', PortComputed> {
           binding_vif_details: JSON.stringify(b.vif_details),
           binding_segment_id: b.segmentId,
         });
-        if (!host || b.vif_type === VIF_TYPE_BINDING_FAILED) cols.status = 'DOWN';
+        if (changes || !host || b.vif_type === VIF_TYPE_BINDING_FAILED) cols.status = 'DOWN';
       }
       if (v.admin_state_up === false) cols.status = 'DOWN';
       // An update of only what ML2's DNS driver keeps elsewhere does not touch the port.
