@@ -178,10 +178,12 @@ describe('orders', () => {
 });
 
 describe('quotas', () => {
-  it('shows the effective quotas (-1 each by default) to any member', async () => {
+  it('shows the effective quotas (-1 each by default) to a member and to a service admin', async () => {
     const r = await demo.get('/v1/quotas');
     expect(r.status).toBe(200);
     expect(r.body).toEqual({ quotas: { secrets: -1, orders: -1, containers: -1, consumers: -1, cas: -1 } });
+    const onlyServiceAdmin = await userWith('kmservice', ['key-manager:service-admin']);
+    expect((await onlyServiceAdmin.client.get('/v1/quotas')).status).toBe(200);
   });
 
   it('project quotas are the service admin’s: set, listed, shown, effective, deleted', async () => {

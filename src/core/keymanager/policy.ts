@@ -44,8 +44,14 @@ export function mayRead(ctx: RequestContext, e: Guarded, acl: ReadAcl, payload: 
 /** orders:get (new default `role:member`, deprecated `all_but_audit`: admin, observer, creator). */
 export const mayListOrders = (ctx: RequestContext): boolean => ctx.projectId !== null && has(ctx, 'member', 'creator', 'admin', 'observer');
 
+/** Barbican's `rule:all_users`: admin, observer, creator, audit and key-manager:service-admin. */
+const allUsers = (ctx: RequestContext) => has(ctx, 'admin', 'observer', 'creator', 'audit', 'key-manager:service-admin');
+
 /** order:get — the order's own project (another project's order is not found at all). */
-export const mayReadOrder = (ctx: RequestContext): boolean => has(ctx, 'member', 'creator', 'admin', 'observer', 'audit');
+export const mayReadOrder = (ctx: RequestContext): boolean => has(ctx, 'member') || allUsers(ctx);
+
+/** quotas:get — `role:reader` (new) or `rule:all_users` (deprecated). */
+export const mayReadQuotas = (ctx: RequestContext): boolean => ctx.projectId !== null && (has(ctx, 'reader', 'member') || allUsers(ctx));
 
 /** order:delete — `role:member` (new) or `rule:admin` (deprecated) in the order's project. */
 export const mayDeleteOrder = (ctx: RequestContext): boolean => has(ctx, 'member', 'admin');

@@ -11,7 +11,7 @@ import type { RequestContext } from '../context.js';
 import type { UnitOfWork } from '../work.js';
 import { type Json, isoNow, paging } from './common.js';
 import { kmErrors } from './errors.js';
-import { mayList, mayManageQuotas } from './policy.js';
+import { mayManageQuotas, mayReadQuotas } from './policy.js';
 import { QUOTA_RESOURCES, validateProjectQuotas } from './validators.js';
 
 export type QuotaResource = 'secrets' | 'orders' | 'containers' | 'consumers';
@@ -101,7 +101,7 @@ export class KeyManagerQuotas {
 
   /** GET /v1/quotas: the caller's project's effective quotas. */
   async effective(ctx: RequestContext): Promise<Json> {
-    if (!mayList(ctx) && !ctx.roles.includes('audit')) throw kmErrors.forbidden('Quotas');
+    if (!mayReadQuotas(ctx)) throw kmErrors.forbidden('Quotas');
     const row = await this.db.selectFrom('km_project_quotas').selectAll().where('project_id', '=', ctx.projectId!).executeTakeFirst();
     const quotas = resourcesOf(row);
     for (const r of QUOTA_RESOURCES) if (quotas[r] === null) quotas[r] = DEFAULT_QUOTA;
