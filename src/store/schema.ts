@@ -1419,6 +1419,54 @@ export interface KmContainerConsumersTable {
   name: string;
   url: string;
   created_at: string;
+  /** The project that registered it (null for consumers registered before 0250). */
+  project_id: string | null;
+}
+
+export interface KmOrdersTable {
+  id: string;
+  project_id: string;
+  creator_id: string | null;
+  /** 'key' or 'asymmetric'. */
+  type: string;
+  /** PENDING, ACTIVE or ERROR. */
+  status: string;
+  /** The order's `meta` as validated, JSON text. */
+  meta: string;
+  secret_id: string | null;
+  container_id: string | null;
+  error_status_code: string | null;
+  error_reason: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface KmProjectQuotasTable {
+  project_id: string;
+  secrets: number | null;
+  orders: number | null;
+  containers: number | null;
+  consumers: number | null;
+  cas: number | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface KmSecretMetadataTable {
+  secret_id: string;
+  key: string;
+  value: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface KmSecretConsumersTable {
+  secret_id: string;
+  project_id: string;
+  service: string;
+  resource_type: string;
+  resource_id: string;
+  created_at: string;
 }
 
 export interface KmAclsTable {
@@ -1582,6 +1630,10 @@ export interface DB {
   km_containers: KmContainersTable;
   km_container_secrets: KmContainerSecretsTable;
   km_container_consumers: KmContainerConsumersTable;
+  km_orders: KmOrdersTable;
+  km_project_quotas: KmProjectQuotasTable;
+  km_secret_metadata: KmSecretMetadataTable;
+  km_secret_consumers: KmSecretConsumersTable;
   km_acls: KmAclsTable;
   km_acl_users: KmAclUsersTable;
 }

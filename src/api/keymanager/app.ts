@@ -1,13 +1,14 @@
 /**
- * The key-manager endpoint (a Barbican v1 slice, port 9311): secrets, containers, consumers and
- * ACLs over HTTP. Errors are Barbican's `{"code", "title", "description"}` (its JSONErrorHook over
+ * The key-manager endpoint (a Barbican v1 slice, port 9311): secrets (their user metadata and
+ * consumers), containers and their consumers, ACLs, orders and quotas over HTTP, microversions 1.0
+ * and 1.1 (`OpenStack-API-Version: key-manager 1.1`). Errors are Barbican's `{"code", "title", "description"}` (its JSONErrorHook over
  * webob); 401s are keystonemiddleware's. Payloads travel only in request and response bodies,
  * which are never logged (createApp logs method, URL and status).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { DomainError } from '../../core/errors.js';
-import type { EntityType, KeyManagerService } from '../../core/keymanager/service.js';
+import type { ApiVersion, EntityType, KeyManagerService } from '../../core/keymanager/service.js';
 import { kmErrors } from '../../core/keymanager/errors.js';
 import { type TokenAuthenticator, keystoneMiddleware401, tokenAuth } from '../auth.js';
 import { REASON_PHRASES, baseUrl, caller, createApp, jsonBody } from '../http.js';
@@ -28,6 +29,31 @@ const MAX_SECRET_BODY = 64 * 1024;
 
 /** Raw bodies of PUT /v1/secrets/{id} (binary payloads must not pass through a string). */
 const rawBodies = new WeakMap<FastifyRequest, Buffer>();
+
+/** versions.VERSIONS: the microversions v1 serves. */
+const VERSIONS: readonly ApiVersion[] = ['1.0', '1.1'];
+
+/**
+ * microversion_parse.extract_version, as Barbican's MicroversionMiddleware runs it after auth:
+ * `OpenStack-API-Version: key-manager X.Y` (or `latest`), the minimum without one; a version
+ * that does not parse is 400, one not served 406.
+ */
+function requestedVersion(header: string | string[] | undefined): ApiVersion {
+  const values = (Array.isArray(header) ? header.join(',') : (header ?? '')).split(',');
+  let found: string | undefined;
+  for (const item of values) {
+    const [service, version] = item.trim().split(/\s+/, 2);
+    if (service?.toLowerCase() === 'key-manager' && version !== undefined) found = version;
+  }
+  const v = found === undefined ? VERSIONS[0] : found === 'latest' ? VERSIONS[VERSIONS.length - 1] : found;
+  const m = /^\s*(\d+)\.(\d+)\s*$/.exec(v);
+  if (!m) throw new DomainError('bad_request', 'HTTPBadRequest', `Invalid microversion: invalid version string: ${v}`);
+  const normal = `${Number(m[1])}.${Number(m[2])}`;
+  const known = VERSIONS.find((x) => x === normal);
+  if (!known) throw new DomainError('not_acceptable', 'HTTPNotAcceptable', `Invalid microversion: Unacceptable version header: ${v}`);
+  return known;
+}
+const versionOf = new WeakMap<FastifyRequest, ApiVersion>();
 
 export function buildKeyManagerApi(opts: KeyManagerApiOptions): FastifyInstance {
   const app = createApp({
@@ -52,7 +78,16 @@ export function buildKeyManagerApi(opts: KeyManagerApiOptions): FastifyInstance 
     done(null, undefined);
   });
 
+  // After auth (the one onRequest hook createApp installs), as Barbican's paste pipeline orders them.
+  app.addHook('onRequest', async (req, reply) => {
+    reply.header('vary', 'OpenStack-API-Version');
+    const v = requestedVersion(req.headers['openstack-api-version']);
+    versionOf.set(req, v);
+    reply.header('openstack-api-version', `key-manager ${v}`);
+  });
+
   const svc = opts.service;
+  const version = (req: FastifyRequest) => versionOf.get(req) ?? VERSIONS[0];
   const route = (path: string, methods: Methods) =>
     app.route({
       method: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD'],
@@ -119,7 +154,7 @@ export function buildKeyManagerApi(opts: KeyManagerApiOptions): FastifyInstance 
 
   // ---------------------------------------------------------------- secrets
   route('/v1/secrets', {
-    GET: async (req) => svc.listSecrets(caller(req), base(req), params(req)),
+    GET: async (req) => svc.listSecrets(caller(req), base(req), params(req), version(req)),
     POST: async (req, reply) => {
       needJson(req);
       const r = await svc.createSecret(caller(req), base(req), json(req));
@@ -136,7 +171,8 @@ export function buildKeyManagerApi(opts: KeyManagerApiOptions): FastifyInstance 
     // With an Accept other than JSON, Barbican's deprecated way of reading the payload.
     GET: async (req, reply) => {
       const accept = req.headers.accept;
-      if (accept === undefined || accept === '' || accept === 'application/json' || accept === '*/*') return svc.getSecret(caller(req), base(req), id(req));
+      if (accept === undefined || accept === '' || accept === 'application/json' || accept === '*/*')
+        return svc.getSecret(caller(req), base(req), id(req), version(req));
       return payload(req, reply, 'Secret retrieval');
     },
     PUT: async (req, reply) => {
@@ -151,6 +187,75 @@ export function buildKeyManagerApi(opts: KeyManagerApiOptions): FastifyInstance 
     },
   });
   route('/v1/secrets/:id/payload', { GET: async (req, reply) => payload(req, reply) });
+
+  // A JSON body read once the caller's rights are known (enforce_rbac comes before
+  // enforce_content_types and load_body in every Barbican handler).
+  const jsonAfterPolicy = (req: FastifyRequest) => () => {
+    needJson(req);
+    return json(req);
+  };
+  const key = (req: FastifyRequest) => (req.params as Record<string, string>).key;
+  route('/v1/secrets/:id/metadata', {
+    GET: async (req) => svc.getMetadata(caller(req), id(req)),
+    PUT: async (req, reply) => {
+      reply.status(201);
+      return svc.putMetadata(caller(req), base(req), id(req), jsonAfterPolicy(req));
+    },
+    POST: async (req, reply) => {
+      const r = await svc.addMetadatum(caller(req), base(req), id(req), jsonAfterPolicy(req));
+      return created(reply, r.location, r.body);
+    },
+  });
+  route('/v1/secrets/:id/metadata/:key', {
+    GET: async (req) => svc.getMetadatum(caller(req), id(req), key(req)),
+    PUT: async (req) => svc.updateMetadatum(caller(req), id(req), key(req), jsonAfterPolicy(req)),
+    DELETE: async (req, reply) => {
+      await svc.deleteMetadatum(caller(req), id(req), key(req));
+      return reply.status(204).send();
+    },
+  });
+  route('/v1/secrets/:id/consumers', {
+    GET: async (req) => svc.listSecretConsumers(caller(req), base(req), id(req), params(req)),
+    POST: async (req) => svc.secretConsumer(caller(req), base(req), id(req), jsonAfterPolicy(req), 'add'),
+    DELETE: async (req) => svc.secretConsumer(caller(req), base(req), id(req), jsonAfterPolicy(req), 'remove'),
+  });
+
+  // ---------------------------------------------------------------- orders
+  route('/v1/orders', {
+    GET: async (req) => svc.orders.list(caller(req), base(req), params(req)),
+    POST: async (req, reply) => {
+      needJson(req);
+      const r = await svc.orders.create(caller(req), base(req), json(req));
+      reply.status(202).header('location', r.order_ref);
+      return r;
+    },
+    PUT: async (req) => svc.orders.updateNotSupported(caller(req)),
+  });
+  route('/v1/orders/:id', {
+    GET: async (req) => svc.orders.get(caller(req), base(req), id(req)),
+    DELETE: async (req, reply) => {
+      await svc.orders.delete(caller(req), id(req));
+      return reply.status(204).send();
+    },
+  });
+
+  // ---------------------------------------------------------------- quotas
+  route('/v1/quotas', { GET: async (req) => svc.quotas.effective(caller(req)) });
+  route('/v1/project-quotas', { GET: async (req) => svc.quotas.list(caller(req), base(req), params(req)) });
+  route('/v1/project-quotas/:id', {
+    GET: async (req) => svc.quotas.get(caller(req), id(req)),
+    PUT: async (req, reply) => {
+      await svc.quotas.set(caller(req), id(req), () => {
+        needJson(req);
+        return { raw: req.rawBody ?? '', body: () => json(req) };
+      });
+      return reply.status(204).send();
+    },
+    DELETE: async (req, reply) => {
+      await svc.quotas.delete(caller(req), id(req));
+      return reply.status(204).send();
+    },
+  });
 
   // ---------------------------------------------------------------- containers
   route('/v1/containers', {

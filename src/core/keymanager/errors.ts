@@ -24,6 +24,17 @@ export const kmErrors = {
   /** A BarbicanHTTPException raised inside an operation: "<operation> issue seen - <reason>." */
   issue: (kind: 'bad_request' | 'not_found' | 'conflict' | 'too_large', operation: string, reason: string) =>
     new DomainError(kind, 'BarbicanHTTPException', `${operation} issue seen - ${reason}.`),
+  orderNotFound: () => kmErrors.notFound('Order not found.'),
+  projectQuotasNotFound: () => kmErrors.notFound('Project quotas not found.'),
+  secretMetadataNotFound: () => kmErrors.notFound('Secret metadata not found.'),
+  consumerNotFound: () => kmErrors.notFound('Consumer not found.'),
+  /** exception.LimitExceeded raised by a validator: load_body aborts with its client message. */
+  tooLarge: () => new DomainError('too_large', 'LimitExceeded', 'Provided information too large to process'),
+  /** exception.QuotaReached, raised inside the operation (quota.QuotaEnforcer.enforce). */
+  quotaReached: (operation: string) =>
+    new DomainError('forbidden', 'QuotaReached', `${operation} issue seen - Creation not allowed because a quota has been reached.`),
+  /** consumers._consumer_ownership_mismatch. */
+  consumerNotOwned: () => new DomainError('forbidden', 'HTTPForbidden', 'Not Allowed. Sorry, only the creator of a consumer can delete it.'),
   conflict: (description: string) => new DomainError('conflict', 'HTTPConflict', description),
   contentType: (expected: string[]) =>
     new DomainError(
@@ -32,6 +43,7 @@ export const kmErrors = {
       `Unexpected content type. Expected content types are: [${expected.map((x) => `'${x}'`).join(', ')}]`,
     ),
   notAcceptable: (description: string) => new DomainError('not_acceptable', 'HTTPNotAcceptable', description),
+  methodNotAllowedWith: (description: string) => new DomainError('method_not_allowed', 'HTTPMethodNotAllowed', description),
   methodNotAllowed: () =>
     new DomainError(
       'method_not_allowed',

@@ -40,3 +40,24 @@ export function mayRead(ctx: RequestContext, e: Guarded, acl: ReadAcl, payload: 
   const roles = payload ? ['member', 'creator'] : ['member', 'creator', 'observer'];
   return has(ctx, ...roles) && (ctx.userId === e.creator_id || acl.projectAccess);
 }
+
+/** orders:get (new default `role:member`, deprecated `all_but_audit`: admin, observer, creator). */
+export const mayListOrders = (ctx: RequestContext): boolean => ctx.projectId !== null && has(ctx, 'member', 'creator', 'admin', 'observer');
+
+/** Barbican's `rule:all_users`: admin, observer, creator, audit and key-manager:service-admin. */
+const allUsers = (ctx: RequestContext) => has(ctx, 'admin', 'observer', 'creator', 'audit', 'key-manager:service-admin');
+
+/** order:get — the order's own project (another project's order is not found at all). */
+export const mayReadOrder = (ctx: RequestContext): boolean => has(ctx, 'member') || allUsers(ctx);
+
+/** quotas:get — `role:reader` (new) or `rule:all_users` (deprecated). */
+export const mayReadQuotas = (ctx: RequestContext): boolean => ctx.projectId !== null && (has(ctx, 'reader', 'member') || allUsers(ctx));
+
+/** order:delete — `role:member` (new) or `rule:admin` (deprecated) in the order's project. */
+export const mayDeleteOrder = (ctx: RequestContext): boolean => has(ctx, 'member', 'admin');
+
+/**
+ * project_quotas:get/put/delete — `rule:service_admin`, the `key-manager:service-admin` role
+ * (the new defaults' system-scoped admin has no equivalent here: tokens are project-scoped).
+ */
+export const mayManageQuotas = (ctx: RequestContext): boolean => has(ctx, 'key-manager:service-admin');

@@ -1,7 +1,7 @@
 /**
  * The key manager without HTTP: a Barbican v1 slice (barbican/api/controllers in Zed) — secrets
- * with payloads, containers (generic, rsa, certificate) of secrets, container consumers and read
- * ACLs — plus what the load-balancer service reads in-process: TLS material by reference, with
+ * with payloads, their user metadata (secretmeta.py) and consumers (microversion 1.1), containers
+ * (generic, rsa, certificate) of secrets, container consumers and read ACLs — plus what the load-balancer service reads in-process: TLS material by reference, with
  * the caller's rights when it validates a request, with its own when the engine serves it.
  *
  * Payloads are sealed before they reach the store (seal.ts) and never logged: no method here logs,
@@ -14,52 +14,30 @@ import { DomainError } from '../errors.js';
 import { uuid as newUuid } from '../../util/ids.js';
 import type { RequestContext } from '../context.js';
 import type { UnitOfWork } from '../work.js';
+import { type EntityType, type Json, UUID_RE, isoNow, navigation, paging, parseRef } from './common.js';
 import { kmErrors } from './errors.js';
 import { type Guarded, type ReadAcl, mayCreate, mayList, mayRead, mayWrite } from './policy.js';
+import { KeyManagerOrders } from './orders.js';
+import { KeyManagerQuotas, enforceQuota } from './quotas.js';
 import type { Sealer } from './seal.js';
+import {
+  BINARY,
+  MAX_SECRET_BYTES,
+  isSupported,
+  normalizeContentType,
+  validateAcl,
+  validateContainer,
+  validateContainerConsumer,
+  validateNewSecret,
+  validateSecretConsumer,
+  validateSecretMetadata,
+  validateSecretMetadatum,
+} from './validators.js';
 
-export type EntityType = 'secret' | 'container';
-type Json = Record<string, unknown>;
+export type { EntityType } from './common.js';
 
-const UUID_RE = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i;
-const SECRET_TYPES = ['symmetric', 'passphrase', 'private', 'public', 'certificate', 'opaque'];
-const PLAIN_TEXT = ['text/plain', 'text/plain;charset=utf-8', 'text/plain; charset=utf-8'];
-const BINARY = ['application/octet-stream', 'application/pkcs8'];
-const SUPPORTED = [...PLAIN_TEXT, ...BINARY];
-const pyList = (xs: readonly string[]) => `[${xs.map((x) => `'${x}'`).join(', ')}]`;
-/** Barbican's max_allowed_secret_in_bytes default. */
-const MAX_SECRET_BYTES = 10_000;
-const DEFAULT_LIMIT = 10;
-const MAX_LIMIT = 100;
-
-/** Barbican's timestamps: Python's isoformat() of a naive UTC datetime, microseconds included. */
-const isoNow = () => `${new Date().toISOString().slice(0, 23)}000`;
-
-/** mime_types.normalize_content_type: the internal form of a content type, or it as given. */
-function normalizeContentType(t: string): string {
-  const parts = t.split(';').map((x) => x.trim());
-  const mime = parts[0].toLowerCase();
-  if (parts.length > 1) {
-    const cs = parts[1].toLowerCase();
-    if (!cs.includes('=')) return t;
-    if (cs.split('=')[1]?.trim() !== 'utf-8') return t;
-  }
-  const internal = new Map([
-    ['text/plain', 'text/plain'],
-    ['application/octet-stream', 'application/octet-stream'],
-    ['application/pkcs8', 'application/pkcs8'],
-  ]);
-  return internal.get(mime) ?? t;
-}
-const isSupported = (t: string) => SUPPORTED.includes(normalizeContentType(t));
-const encodingsOf = (t: string) => (normalizeContentType(t) === 'text/plain' ? null : ['base64', 'binary']);
-
-/** A reference Octavia (or a container) holds: `…/v1/secrets/<id>` or `…/v1/containers/<id>`. */
-function parseRef(ref: string): { type: EntityType; id: string } | null {
-  const m = /\/(secrets|containers)\/([0-9a-fA-F-]{32,36})\/?$/.exec(ref);
-  if (!m || !UUID_RE.test(m[2])) return null;
-  return { type: m[1] === 'secrets' ? 'secret' : 'container', id: m[2].toLowerCase() };
-}
+/** Microversions of the v1 API (versions.VERSIONS): 1.1 adds secret consumers to a secret's fields. */
+export type ApiVersion = '1.0' | '1.1';
 
 export interface Payload {
   contentType: string;
@@ -70,10 +48,18 @@ export interface Payload {
 export type Material = { kind: 'secret'; secretType: string; payload: Buffer } | { kind: 'container'; type: string; secrets: Map<string, Buffer> };
 
 export class KeyManagerService {
+  /** Orders: keys and key pairs Barbican generates (orders.ts). */
+  readonly orders: KeyManagerOrders;
+  /** Per-project limits, enforced on every create (quotas.ts). */
+  readonly quotas: KeyManagerQuotas;
+
   constructor(
     readonly uow: UnitOfWork,
     private readonly sealer: Sealer,
-  ) {}
+  ) {
+    this.orders = new KeyManagerOrders(uow, sealer);
+    this.quotas = new KeyManagerQuotas(uow);
+  }
 
   private get db() {
     return this.uow.store.db;
@@ -189,7 +175,11 @@ export class KeyManagerService {
     return row;
   }
 
-  private renderSecret(base: string, s: KmSecretsTable): Json {
+  /**
+   * A secret's fields (augment_fields_with_content_types); `consumers` as of microversion 1.1
+   * (SecretController.on_get drops them for 1.0), read from `consumers` when the caller has them.
+   */
+  private renderSecret(base: string, s: KmSecretsTable, consumers?: Json[]): Json {
     return {
       created: s.created_at,
       updated: s.updated_at,
@@ -202,8 +192,26 @@ export class KeyManagerService {
       mode: s.mode,
       creator_id: s.creator_id,
       ...(s.payload !== null && s.content_type ? { content_types: { default: s.content_type } } : {}),
+      ...(consumers ? { consumers } : {}),
       secret_ref: `${base}/v1/secrets/${s.id}`,
     };
+  }
+
+  /** Each secret's consumers, oldest first (models.Secret's `consumers`). */
+  private async consumersOf(ids: string[]): Promise<Map<string, Json[]>> {
+    const out = new Map<string, Json[]>(ids.map((id) => [id, []]));
+    if (!ids.length) return out;
+    const rows = await this.db
+      .selectFrom('km_secret_consumers')
+      .selectAll()
+      .where('secret_id', 'in', ids)
+      .orderBy('created_at')
+      .orderBy('service')
+      .orderBy('resource_type')
+      .orderBy('resource_id')
+      .execute();
+    for (const c of rows) out.get(c.secret_id)?.push({ service: c.service, resource_type: c.resource_type, resource_id: c.resource_id });
+    return out;
   }
 
   async createSecret(ctx: RequestContext, base: string, body: unknown): Promise<{ secret_ref: string }> {
@@ -212,6 +220,7 @@ export class KeyManagerService {
     const id = newUuid();
     const now = isoNow();
     await this.uow.run(async ({ trx }) => {
+      await enforceQuota(trx, ctx.projectId!, 'secrets', 'Secret creation');
       await trx
         .insertInto('km_secrets')
         .values({
@@ -235,7 +244,7 @@ export class KeyManagerService {
     return { secret_ref: `${base}/v1/secrets/${id}` };
   }
 
-  async listSecrets(ctx: RequestContext, base: string, params: Map<string, string>): Promise<Json> {
+  async listSecrets(ctx: RequestContext, base: string, params: Map<string, string>, version: ApiVersion = '1.0'): Promise<Json> {
     if (!mayList(ctx)) throw kmErrors.forbidden('Secret(s) retrieval');
     const { offset, limit } = paging(params);
     let qb = this.db.selectFrom('km_secrets').selectAll();
@@ -254,20 +263,21 @@ export class KeyManagerService {
     if (type) qb = qb.where('secret_type', '=', type);
     const all = await qb.orderBy('created_at').orderBy('id').execute();
     const page = all.slice(offset, offset + limit);
+    const consumers = version === '1.1' ? await this.consumersOf(page.map((s) => s.id)) : null;
     return navigation(
       base,
       'secrets',
       offset,
       limit,
       all.length,
-      page.map((s) => this.renderSecret(base, s)),
+      page.map((s) => this.renderSecret(base, s, consumers?.get(s.id))),
     );
   }
 
-  async getSecret(ctx: RequestContext, base: string, id: string): Promise<Json> {
+  async getSecret(ctx: RequestContext, base: string, id: string, version: ApiVersion = '1.0'): Promise<Json> {
     const s = await this.secretRow(id);
     if (!mayRead(ctx, s, await this.readAcl(this.db, 'secret', s.id), false)) throw kmErrors.forbidden('Secret retrieval');
-    return this.renderSecret(base, s);
+    return this.renderSecret(base, s, version === '1.1' ? (await this.consumersOf([s.id])).get(s.id) : undefined);
   }
 
   /**
@@ -318,8 +328,167 @@ export class KeyManagerService {
     if (!mayWrite(ctx, s, await this.readAcl(this.db, 'secret', s.id))) throw kmErrors.forbidden('Secret deletion');
     await this.uow.run(async ({ trx }) => {
       for (const t of ['km_acl_users', 'km_acls'] as const) await trx.deleteFrom(t).where('entity_type', '=', 'secret').where('entity_id', '=', s.id).execute();
+      // models.Secret's children go with it: user metadata, and (Zed, before 1.2) its consumers.
+      await trx.deleteFrom('km_secret_metadata').where('secret_id', '=', s.id).execute();
+      await trx.deleteFrom('km_secret_consumers').where('secret_id', '=', s.id).execute();
       await trx.deleteFrom('km_secrets').where('id', '=', s.id).execute();
     }, ctx);
+  }
+
+  // ------------------------------------------------------------ secret metadata (secretmeta.py)
+
+  private async metadataOf(q: Q, secretId: string): Promise<Map<string, string>> {
+    const rows = await q.selectFrom('km_secret_metadata').select(['key', 'value']).where('secret_id', '=', secretId).orderBy('key').execute();
+    return new Map(rows.map((r) => [r.key, r.value]));
+  }
+
+  /** A secret whose user metadata the caller may read (secret_meta:get) or change (…:put/post/delete). */
+  private async metaSecret(ctx: RequestContext, id: string, write: boolean, operation: string): Promise<KmSecretsTable> {
+    const s = await this.secretRow(id);
+    const acl = await this.readAcl(this.db, 'secret', s.id);
+    if (!(write ? mayWrite(ctx, s, acl) : mayRead(ctx, s, acl, false))) throw kmErrors.forbidden(operation);
+    return s;
+  }
+
+  /** Called once the caller's rights are known, so that a refusal comes before a bad body. */
+  async getMetadata(ctx: RequestContext, id: string): Promise<Json> {
+    const s = await this.metaSecret(ctx, id, false, 'Secret metadata retrieval');
+    return { metadata: Object.fromEntries(await this.metadataOf(this.db, s.id)) };
+  }
+
+  /** PUT /metadata: replaces the whole set (create_replace_user_metadata). */
+  async putMetadata(ctx: RequestContext, base: string, id: string, body: () => unknown): Promise<Json> {
+    const s = await this.metaSecret(ctx, id, true, 'Secret metadata creation');
+    const metadata = validateSecretMetadata(body());
+    await this.uow.run(async ({ trx }) => {
+      const now = isoNow();
+      await trx.deleteFrom('km_secret_metadata').where('secret_id', '=', s.id).execute();
+      for (const [key, value] of metadata)
+        await trx.insertInto('km_secret_metadata').values({ secret_id: s.id, key, value, created_at: now, updated_at: now }).execute();
+    }, ctx);
+    return { metadata_ref: `${base}/v1/secrets/${s.id}/metadata` };
+  }
+
+  /** POST /metadata: one new key (409 if the secret has it already). */
+  async addMetadatum(ctx: RequestContext, base: string, id: string, body: () => unknown): Promise<{ location: string; body: Json }> {
+    const s = await this.metaSecret(ctx, id, true, 'Secret metadatum creation');
+    const { key, value } = validateSecretMetadatum(body());
+    await this.uow.run(async ({ trx }) => {
+      if ((await this.metadataOf(trx, s.id)).has(key)) throw kmErrors.conflict('Conflict. Key in request is already in the secret metadata');
+      const now = isoNow();
+      await trx.insertInto('km_secret_metadata').values({ secret_id: s.id, key, value, created_at: now, updated_at: now }).execute();
+    }, ctx);
+    return { location: `${base}/v1/secrets/${s.id}/metadata/${key}`, body: { key, value } };
+  }
+
+  async getMetadatum(ctx: RequestContext, id: string, key: string): Promise<Json> {
+    const s = await this.metaSecret(ctx, id, false, 'Secret metadatum retrieval');
+    const value = (await this.metadataOf(this.db, s.id)).get(key);
+    if (value === undefined) throw kmErrors.secretMetadataNotFound();
+    return { key, value };
+  }
+
+  /** PUT /metadata/{key}: an existing key, named the same in the body. */
+  async updateMetadatum(ctx: RequestContext, id: string, urlKey: string, body: () => unknown): Promise<Json> {
+    const s = await this.metaSecret(ctx, id, true, 'Secret metadatum update');
+    const metadata = await this.metadataOf(this.db, s.id);
+    const { key, value } = validateSecretMetadatum(body());
+    if (!metadata.has(urlKey)) throw kmErrors.secretMetadataNotFound();
+    // SecretMetadatumController.on_put's message is cut short in Barbican itself (its second
+    // string literal is a statement of its own), and so it is here.
+    if (urlKey !== key) throw kmErrors.conflict('Key in request data does not match key in the ');
+    await this.uow.run(async ({ trx }) => {
+      await trx.updateTable('km_secret_metadata').set({ value, updated_at: isoNow() }).where('secret_id', '=', s.id).where('key', '=', key).execute();
+    }, ctx);
+    return { key, value };
+  }
+
+  /** DELETE /metadata/{key}: 204 whether or not the key was there (delete_metadatum). */
+  async deleteMetadatum(ctx: RequestContext, id: string, key: string): Promise<void> {
+    const s = await this.metaSecret(ctx, id, true, 'Secret metadatum removal');
+    await this.uow.run(async ({ trx }) => {
+      await trx.deleteFrom('km_secret_metadata').where('secret_id', '=', s.id).where('key', '=', key).execute();
+    }, ctx);
+  }
+
+  // ------------------------------------------------------------ secret consumers (consumers.py)
+
+  /** GET /v1/secrets/{id}/consumers. */
+  async listSecretConsumers(ctx: RequestContext, base: string, id: string, params: Map<string, string>): Promise<Json> {
+    const s = await this.secretRow(id);
+    if (!mayRead(ctx, s, await this.readAcl(this.db, 'secret', s.id), false)) throw kmErrors.forbidden('SecretConsumers(s) retrieval');
+    const { offset, limit } = paging(params);
+    const all = await this.db
+      .selectFrom('km_secret_consumers')
+      .selectAll()
+      .where('secret_id', '=', s.id)
+      .orderBy('created_at')
+      .orderBy('service')
+      .orderBy('resource_type')
+      .orderBy('resource_id')
+      .execute();
+    const page = all.slice(offset, offset + limit).map((x) => ({
+      created: x.created_at,
+      updated: x.created_at,
+      status: 'ACTIVE',
+      service: x.service,
+      resource_type: x.resource_type,
+      resource_id: x.resource_id,
+    }));
+    return navigation(`${base}/v1/secrets/${s.id}`, 'consumers', offset, limit, all.length, page, true);
+  }
+
+  /**
+   * POST/DELETE /v1/secrets/{id}/consumers: a service registering (idempotently) or dropping its
+   * use of a secret; the answer is the secret with its consumers. A registration counts against
+   * the registering project's `consumers` quota; only it or the secret's project may drop it.
+   */
+  async secretConsumer(ctx: RequestContext, base: string, id: string, body: () => unknown, op: 'add' | 'remove'): Promise<Json> {
+    const s = await this.secretRow(id);
+    const label = op === 'add' ? 'SecretConsumer creation' : 'SecretConsumer deletion';
+    if (!mayRead(ctx, s, await this.readAcl(this.db, 'secret', s.id), false)) throw kmErrors.forbidden(label);
+    const v = validateSecretConsumer(body());
+    await this.uow.run(async ({ trx }) => {
+      const same = trx
+        .selectFrom('km_secret_consumers')
+        .select('project_id')
+        .where('secret_id', '=', s.id)
+        .where('service', '=', v.service)
+        .where('resource_type', '=', v.resourceType)
+        .where('resource_id', '=', v.resourceId);
+      const cur = await same.executeTakeFirst();
+      const now = isoNow();
+      if (op === 'add') {
+        await enforceQuota(trx, ctx.projectId ?? '', 'consumers', label);
+        if (!cur)
+          await trx
+            .insertInto('km_secret_consumers')
+            .values({
+              secret_id: s.id,
+              project_id: ctx.projectId ?? '',
+              service: v.service,
+              resource_type: v.resourceType,
+              resource_id: v.resourceId,
+              created_at: now,
+            })
+            .execute();
+        // SecretConsumerRepo.create_or_update_from touches the secret.
+        await trx.updateTable('km_secrets').set({ updated_at: now }).where('id', '=', s.id).execute();
+        return;
+      }
+      if (!cur) throw kmErrors.consumerNotFound();
+      if (cur.project_id !== ctx.projectId && s.project_id !== ctx.projectId) throw kmErrors.consumerNotOwned();
+      await trx
+        .deleteFrom('km_secret_consumers')
+        .where('secret_id', '=', s.id)
+        .where('service', '=', v.service)
+        .where('resource_type', '=', v.resourceType)
+        .where('resource_id', '=', v.resourceId)
+        .execute();
+    }, ctx);
+    // _return_secret_data: the secret's fields, consumers included whatever the microversion.
+    const fresh = await this.secretRow(s.id);
+    return this.renderSecret(base, fresh, (await this.consumersOf([s.id])).get(s.id));
   }
 
   // ------------------------------------------------------------ containers
@@ -355,6 +524,7 @@ export class KeyManagerService {
     const id = newUuid();
     const now = isoNow();
     await this.uow.run(async ({ trx }) => {
+      await enforceQuota(trx, ctx.projectId!, 'containers', 'Container creation');
       // Every secret must be the caller's project's (secret_repo.get with the external project id).
       for (const r of v.refs) {
         const s = await trx.selectFrom('km_secrets').select('id').where('id', '=', r.secretId).where('project_id', '=', ctx.projectId!).executeTakeFirst();
@@ -453,29 +623,33 @@ export class KeyManagerService {
     }, ctx);
   }
 
-  /** POST/DELETE /v1/containers/{id}/consumers: a service registering (or dropping) its use. */
+  /**
+   * POST/DELETE /v1/containers/{id}/consumers: a service registering (or dropping) its use. A
+   * registration counts against the registering project's `consumers` quota; only that project or
+   * the container's may drop it (ContainerConsumersController.on_delete).
+   */
   async consumer(ctx: RequestContext, base: string, id: string, body: unknown, op: 'add' | 'remove'): Promise<Json> {
     const c = await this.containerRow(id);
     const label = op === 'add' ? 'ContainerConsumer creation' : 'ContainerConsumer deletion';
     if (!mayRead(ctx, c, await this.readAcl(this.db, 'container', c.id), false)) throw kmErrors.forbidden(label);
-    const b = isDict(body) ? body : null;
-    const name = typeof b?.name === 'string' ? b.name.trim() : '';
-    const url = typeof b?.URL === 'string' ? b.URL.trim() : '';
-    if (!name) throw kmErrors.invalidObject('Consumer', "'name' is a required property", 'name');
-    if (!url) throw kmErrors.invalidObject('Consumer', "'URL' is a required property", 'URL');
+    const { name, url } = validateContainerConsumer(body);
     await this.uow.run(async ({ trx }) => {
       const cur = await trx
         .selectFrom('km_container_consumers')
-        .select('name')
+        .select(['name', 'project_id'])
         .where('container_id', '=', c.id)
         .where('name', '=', name)
         .where('url', '=', url)
         .executeTakeFirst();
-      if (op === 'add' && !cur) await trx.insertInto('km_container_consumers').values({ container_id: c.id, name, url, created_at: isoNow() }).execute();
-      if (op === 'remove') {
-        if (!cur) throw kmErrors.notFound('Consumer not found.');
-        await trx.deleteFrom('km_container_consumers').where('container_id', '=', c.id).where('name', '=', name).where('url', '=', url).execute();
+      if (op === 'add') {
+        await enforceQuota(trx, ctx.projectId ?? '', 'consumers', label, true);
+        if (!cur)
+          await trx.insertInto('km_container_consumers').values({ container_id: c.id, name, url, project_id: ctx.projectId, created_at: isoNow() }).execute();
+        return;
       }
+      if (!cur) throw kmErrors.consumerNotFound();
+      if (cur.project_id !== null && cur.project_id !== ctx.projectId && c.project_id !== ctx.projectId) throw kmErrors.consumerNotOwned();
+      await trx.deleteFrom('km_container_consumers').where('container_id', '=', c.id).where('name', '=', name).where('url', '=', url).execute();
     }, ctx);
     return this.getContainer(ctx, base, c.id);
   }
@@ -541,197 +715,4 @@ function isUtf8(b: Buffer): boolean {
   } catch {
     return false;
   }
-}
-
-function paging(params: Map<string, string>): { offset: number; limit: number } {
-  const int = (k: string, d: number) => {
-    const v = params.get(k);
-    if (v === undefined || v === '') return d;
-    const n = Number.parseInt(v, 10);
-    return Number.isFinite(n) ? n : d;
-  };
-  // Barbican clamps: a negative offset is 0, a limit outside 1..max_limit_paging its default/maximum.
-  const offset = Math.max(0, int('offset', 0));
-  let limit = int('limit', DEFAULT_LIMIT);
-  if (limit < 1) limit = DEFAULT_LIMIT;
-  return { offset, limit: Math.min(limit, MAX_LIMIT) };
-}
-
-/** hrefs.add_nav_hrefs: `previous`/`next` links, and the total. */
-function navigation(base: string, name: string, offset: number, limit: number, total: number, items: Json[], nested = false): Json {
-  const href = (o: number) => `${nested ? base : `${base}/v1`}/${name}?limit=${limit}&offset=${o}`;
-  const out: Json = { [name]: items };
-  if (items.length) {
-    if (offset > 0) out.previous = href(Math.max(0, offset - limit));
-    if (total > offset + limit) out.next = href(offset + limit);
-  }
-  out.total = total;
-  return out;
-}
-
-interface NewSecret {
-  name: string | null;
-  secretType: string;
-  algorithm: string | null;
-  bitLength: number | null;
-  mode: string | null;
-  expiration: string | null;
-  payload: { contentType: string; body: Buffer } | null;
-}
-
-const strOrNull = (v: unknown) => (typeof v === 'string' ? v.trim() : null);
-
-/** validators.NewSecretValidator: the JSON schema first, then Barbican's own checks, in its order. */
-function validateNewSecret(raw: unknown): NewSecret {
-  const S = 'Secret';
-  if (!isDict(raw)) throw kmErrors.invalidObject(S, `${JSON.stringify(raw)} is not of type 'object'`, 'None');
-  const b = raw;
-  const str = (k: string, max: number, nullable = false) => {
-    if (!Object.hasOwn(b, k)) return;
-    const v = b[k];
-    if (v === null && nullable) return;
-    if (typeof v !== 'string') throw kmErrors.invalidObject(S, `${JSON.stringify(v)} is not of type 'string'`, k);
-    if (v.length > max) throw kmErrors.invalidObject(S, `'${v}' is too long`, k);
-  };
-  str('name', 255, true);
-  str('algorithm', 255);
-  str('mode', 255);
-  str('expiration', 255);
-  str('payload', Number.MAX_SAFE_INTEGER);
-  str('payload_content_type', 255, true);
-  if (Object.hasOwn(b, 'bit_length')) {
-    const v = b.bit_length;
-    if (typeof v !== 'number' || !Number.isInteger(v)) throw kmErrors.invalidObject(S, `${JSON.stringify(v)} is not of type 'integer'`, 'bit_length');
-    if (v < 1) throw kmErrors.invalidObject(S, `${v} is less than the minimum of 1`, 'bit_length');
-    if (v > 32767) throw kmErrors.invalidObject(S, `${v} is greater than the maximum of 32767`, 'bit_length');
-  }
-  if (Object.hasOwn(b, 'secret_type') && (typeof b.secret_type !== 'string' || !SECRET_TYPES.includes(b.secret_type))) {
-    throw kmErrors.invalidObject(S, `${JSON.stringify(b.secret_type)} is not one of ${pyList(SECRET_TYPES)}`, 'secret_type');
-  }
-  if (Object.hasOwn(b, 'payload_content_encoding') && b.payload_content_encoding !== 'base64') {
-    throw kmErrors.invalidObject(S, `${JSON.stringify(b.payload_content_encoding)} is not one of ['base64']`, 'payload_content_encoding');
-  }
-  let expiration: string | null = null;
-  const rawExp = strOrNull(b.expiration);
-  if (rawExp) {
-    const t = Date.parse(/[zZ]|[+-]\d\d:?\d\d$/.test(rawExp) ? rawExp : `${rawExp}Z`);
-    if (Number.isNaN(t)) throw kmErrors.invalidObject(S, "Invalid date for 'expiration'", 'expiration');
-    if (t <= Date.now()) throw kmErrors.invalidObject(S, "'expiration' is before current time", 'expiration');
-    expiration = new Date(t).toISOString().slice(0, 19);
-  }
-  const contentType = typeof b.payload_content_type === 'string' ? b.payload_content_type : null;
-  let payload: NewSecret['payload'] = null;
-  if (Object.hasOwn(b, 'payload')) {
-    const encoding = typeof b.payload_content_encoding === 'string' ? b.payload_content_encoding : null;
-    if (contentType === null)
-      throw kmErrors.invalidObject(S, "If 'payload' is supplied, 'payload_content_type' must also be supplied.", 'payload_content_type');
-    if (!isSupported(contentType)) throw kmErrors.invalidObject(S, `payload_content_type is not one of ${pyList(SUPPORTED)}`, 'payload_content_type');
-    const encodings = encodingsOf(contentType);
-    if (encodings ? !encodings.includes(encoding ?? '') : encoding !== null) {
-      throw kmErrors.invalidObject(S, `payload_content_encoding is not one of ${encodings ? pyList(encodings) : 'None'}`, 'payload_content_encoding');
-    }
-    const text = (b.payload as string).trim();
-    if (Buffer.byteLength(text) > MAX_SECRET_BYTES) throw kmErrors.issue('too_large', 'Secret creation', 'Provided information too large to process');
-    if (!text) throw kmErrors.invalidObject(S, "If 'payload' specified, must be non empty", 'payload');
-    if (encoding === 'base64' && !/^[A-Za-z0-9+/]*={0,2}$/.test(text.replace(/\s/g, ''))) {
-      throw kmErrors.invalidObject(S, 'Invalid payload for payload_content_encoding', 'payload');
-    }
-    const type = normalizeContentType(contentType);
-    payload = { contentType: type, body: encoding === 'base64' ? Buffer.from(text, 'base64') : Buffer.from(text, 'utf8') };
-  } else if (Object.hasOwn(b, 'payload_content_type')) {
-    throw kmErrors.invalidObject(S, 'payload must be provided when payload_content_type is specified', 'payload');
-  }
-  return {
-    name: strOrNull(b.name),
-    secretType: typeof b.secret_type === 'string' ? b.secret_type : 'opaque',
-    algorithm: strOrNull(b.algorithm),
-    bitLength: typeof b.bit_length === 'number' ? b.bit_length : null,
-    mode: strOrNull(b.mode),
-    expiration,
-    payload,
-  };
-}
-
-interface NewContainer {
-  name: string | null;
-  type: string;
-  refs: Array<{ name: string | null; secretId: string }>;
-}
-
-/** validators.ContainerValidator. */
-function validateContainer(raw: unknown): NewContainer {
-  const S = 'Container';
-  if (!isDict(raw)) throw kmErrors.invalidObject(S, `${JSON.stringify(raw)} is not of type 'object'`, 'None');
-  const b = raw;
-  if (b.name !== undefined && b.name !== null && (typeof b.name !== 'string' || b.name.length > 255)) {
-    throw kmErrors.invalidObject(S, `${JSON.stringify(b.name)} is not of type 'string', 'null'`, 'name');
-  }
-  if (!Object.hasOwn(b, 'type')) throw kmErrors.invalidObject(S, "'type' is a required property", 'None');
-  const types = ['generic', 'rsa', 'certificate'];
-  if (typeof b.type !== 'string' || !types.includes(b.type))
-    throw kmErrors.invalidObject(S, `${JSON.stringify(b.type)} is not one of ${pyList(types)}`, 'type');
-  const list = b.secret_refs ?? [];
-  if (!Array.isArray(list)) throw kmErrors.invalidObject(S, `${JSON.stringify(list)} is not of type 'array'`, 'secret_refs');
-  const refs: NewContainer['refs'] = [];
-  for (const r of list) {
-    if (!isDict(r) || typeof r.secret_ref !== 'string' || r.secret_ref.length < 1) {
-      throw kmErrors.invalidObject(S, "'secret_ref' is a required property", 'secret_refs');
-    }
-    const name = typeof r.name === 'string' ? r.name.trim() : null;
-    const parsed = parseRef(r.secret_ref.trim());
-    const id = parsed?.type === 'secret' ? parsed.id : r.secret_ref.trim().replace(/\/$/, '').split('/').pop()!;
-    refs.push({ name, secretId: id });
-  }
-  if (refs.length) {
-    const names = new Set(refs.map((r) => r.name ?? ''));
-    if (names.size !== refs.length) throw kmErrors.invalidObject(S, 'Duplicate reference names are not allowed', 'secret_refs');
-    if (new Set(refs.map((r) => r.secretId)).size !== refs.length) throw kmErrors.invalidObject(S, 'Duplicate secret ids are not allowed', 'secret_refs');
-    const only = (allowed: string[]) => [...names].every((n) => allowed.includes(n));
-    if (b.type === 'rsa') {
-      if (!only(['public_key', 'private_key', 'private_key_passphrase'])) {
-        throw kmErrors.invalidObject(
-          S,
-          "only 'private_key', 'public_key' and 'private_key_passphrase' reference names are allowed for RSA type",
-          'secret_refs',
-        );
-      }
-      if (!names.has('public_key') || !names.has('private_key')) {
-        throw kmErrors.invalidObject(S, "The minimum required reference names are 'public_key' and'private_key' for RSA type", 'secret_refs');
-      }
-    } else if (b.type === 'certificate') {
-      if (!only(['certificate', 'private_key', 'private_key_passphrase', 'intermediates'])) {
-        throw kmErrors.invalidObject(
-          S,
-          "only 'private_key', 'certificate' , 'private_key_passphrase',  or 'intermediates' reference names are allowed for Certificate type",
-          'secret_refs',
-        );
-      }
-      if (!names.has('certificate'))
-        throw kmErrors.invalidObject(S, "The minimum required reference name is 'certificate' for Certificate type", 'secret_refs');
-    }
-  }
-  return { name: typeof b.name === 'string' ? b.name.trim() : null, type: b.type, refs };
-}
-
-/** validators.ACLValidator: `{"read": {"users": [...], "project-access": bool}}`. */
-function validateAcl(raw: unknown): { users?: string[]; projectAccess?: boolean } | null {
-  const S = 'ACL';
-  if (!isDict(raw)) throw kmErrors.invalidObject(S, `${JSON.stringify(raw)} is not of type 'object'`, 'None');
-  for (const k of Object.keys(raw)) if (k !== 'read') throw kmErrors.invalidObject(S, `Additional properties are not allowed ('${k}' was unexpected)`, 'None');
-  const read = raw.read;
-  if (read === undefined || read === null) return null;
-  if (!isDict(read)) throw kmErrors.invalidObject(S, `${JSON.stringify(read)} is not of type 'object'`, 'read');
-  const out: { users?: string[]; projectAccess?: boolean } = {};
-  if (Object.hasOwn(read, 'users')) {
-    const u = read.users;
-    if (!Array.isArray(u) || u.some((x) => typeof x !== 'string' || x.length > 255))
-      throw kmErrors.invalidObject(S, `${JSON.stringify(u)} is not of type 'array'`, 'read');
-    out.users = u as string[];
-  }
-  if (Object.hasOwn(read, 'project-access')) {
-    if (typeof read['project-access'] !== 'boolean')
-      throw kmErrors.invalidObject(S, `${JSON.stringify(read['project-access'])} is not of type 'boolean'`, 'read');
-    out.projectAccess = read['project-access'];
-  }
-  return out;
 }
