@@ -2,8 +2,8 @@
  * A load balancer on an agent's host (issue 18), on the real kernel: three simulated hosts
  * (`pocketstack lab`), an API-only server and each host's `pocketstack agent` on one PostgreSQL
  * store. Two web servers, one on host1 and one on host2, are the members; the load balancer is
- * asked for in an Octavia availability zone whose profile's `compute_zone` is a Nova zone holding
- * host3 alone, so it runs on host3: its VIP port is bound there (binding:host_id), host3's agent
+ * asked for in an Octavia availability zone whose profile's `compute_zone` is a Nova zone of
+ * host2 and host3, while host2's L2 agent is administratively down, so it runs on host3: its VIP port is bound there (binding:host_id), host3's agent
  * builds its namespace and runs the engine in it, and a client on host1 (the network's DHCP
  * namespace) reaches the VIP across VXLAN and gets answers from both members across VXLAN again.
  * Provisioning and member health are written back by host3's engine.
@@ -68,12 +68,19 @@ describe.skipIf(skip)(`a load balancer on an agent's host${skip ? ` — skipped:
     expect((await admin.post(`/v2.0/agents/${h1Dhcp}/dhcp-networks`, { network_id: net.id })).status).toBe(201);
     const subnet = (await admin.post('/v2.0/subnets', { subnet: { network_id: net.id, cidr: '10.79.0.0/24', ip_version: 4 } })).body.subnet;
 
+    // Nova zone az3 = host2 and host3 (before any server is booted: Nova moves no host with
+    // instances between zones); an Octavia availability zone whose amphorae go to it.
+    const agg = (await nova.post('/v2.1/os-aggregates', { aggregate: { name: 'lb-zone', availability_zone: 'az3' } }, V96)).body.aggregate;
+    for (const host of ['host2', 'host3']) {
+      expect((await nova.post(`/v2.1/os-aggregates/${agg.id}/action`, { add_host: { host } }, V96)).status).toBe(200);
+    }
+
     // The members: a web server on host1 and one on host2, port 80 open.
     const imageRef = (await (await serviceClients(server, 'image')).admin.get('/v2/images')).body.images[0].id;
     const ids: string[] = [];
     for (const [name, host] of [
-      ['web1', 'host1'],
-      ['web2', 'host2'],
+      ['web1', 'nova:host1'],
+      ['web2', 'az3:host2'],
     ]) {
       const res = await nova.post('/v2.1/servers', {
         server: {
@@ -81,7 +88,7 @@ describe.skipIf(skip)(`a load balancer on an agent's host${skip ? ` — skipped:
           flavorRef: '1',
           imageRef,
           networks: [{ uuid: net.id }],
-          availability_zone: `nova:${host}`,
+          availability_zone: host,
           user_data: Buffer.from(webUserData(name)).toString('base64'),
         },
       });
@@ -100,9 +107,6 @@ describe.skipIf(skip)(`a load balancer on an agent's host${skip ? ` — skipped:
     };
     expect((await admin.post('/v2.0/security-group-rules', { security_group_rule: rule })).status).toBe(201);
 
-    // Nova zone az3 = host3; an Octavia availability zone whose amphorae go to it.
-    const agg = (await nova.post('/v2.1/os-aggregates', { aggregate: { name: 'lb-zone', availability_zone: 'az3' } }, V96)).body.aggregate;
-    expect((await nova.post(`/v2.1/os-aggregates/${agg.id}/action`, { add_host: { host: 'host3' } }, V96)).status).toBe(200);
     const profile = (
       await octavia.post('/v2/lbaas/availabilityzoneprofiles', {
         availability_zone_profile: { name: 'az3', provider_name: 'amphora', availability_zone_data: '{"compute_zone": "az3"}' },
@@ -112,6 +116,9 @@ describe.skipIf(skip)(`a load balancer on an agent's host${skip ? ` — skipped:
       (await octavia.post('/v2/lbaas/availabilityzones', { availability_zone: { name: 'lb-az3', availability_zone_profile_id: profile.id } })).status,
     ).toBe(201);
 
+    // host2's L2 agent disabled: schedulers hand nothing new to it, so host3 is the zone's one host.
+    const h2L2 = (await admin.get('/v2.0/agents?agent_type=Linux%20bridge%20agent&host=host2')).body.agents[0].id;
+    expect((await admin.put(`/v2.0/agents/${h2L2}`, { agent: { admin_state_up: false } })).status).toBe(200);
     const lbRes = await octavia.post('/v2/lbaas/loadbalancers', {
       loadbalancer: {
         name: 'lab-lb',
@@ -164,8 +171,8 @@ describe.skipIf(skip)(`a load balancer on an agent's host${skip ? ` — skipped:
     };
     expect([...(await eventually(seen, (s) => s.has('web1') && s.has('web2'), 60_000))].sort()).toEqual(['web1', 'web2']);
 
-    // host3 is lost; host2 joins the zone so there is somewhere to go.
-    expect((await nova.post(`/v2.1/os-aggregates/${agg.id}/action`, { add_host: { host: 'host2' } }, V96)).status).toBe(200);
+    // host2 enabled again, and host3 lost.
+    expect((await admin.put(`/v2.0/agents/${h2L2}`, { agent: { admin_state_up: true } })).status).toBe(200);
     lab.agents[h3.index - 1].child.kill('SIGKILL');
     await run('ip', ['-n', LAB_NS, 'link', 'set', `h${h3.index}`, 'down']);
     try {
