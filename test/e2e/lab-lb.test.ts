@@ -5,13 +5,14 @@
  * asked for in an Octavia availability zone whose profile's `compute_zone` is a Nova zone of
  * host2 and host3, while host2's L2 agent is administratively down, so it runs on host3: its VIP port is bound there (binding:host_id), host3's agent
  * builds its namespace and runs the engine in it, and a client on host1 (the network's DHCP
- * namespace) reaches the VIP across VXLAN and gets answers from both members across VXLAN again.
- * Provisioning and member health are written back by host3's engine.
+ * namespace) reaches the VIP across VXLAN and gets answers from both members across VXLAN again;
+ * so does the lab, through a floating IP on the VIP port (a router on host1). Provisioning and
+ * member health are written back by host3's engine.
  *
  * Then host3 is lost (its agent killed, its underlay link down): once the agent is dead
  * (agent_down_time), the server's health check fails the load balancer over to host2 (added to
  * the zone meanwhile): the VIP port is bound to host2, a new amphora replaces the old, and the
- * VIP answers again from host1.
+ * VIP answers again from host1 and through the floating IP.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../../src/dataplane/netns/exec.js';
@@ -163,13 +164,31 @@ describe.skipIf(skip)(`a load balancer on an agent's host${skip ? ` — skipped:
 
     // A client on host1 (the network's DHCP namespace there) reaches the VIP: both members answer.
     const client = new Names(h1.prefix).dhcpNs(net.id);
-    const url = `http://${lb.vip_address}/`;
-    const seen = async () => {
+    const answers = (url: string, ns: string) => async () => {
       const out = new Set<string>();
-      for (let i = 0; i < 6; i++) out.add(((await httpGet(url, { ns: client, timeoutS: 5 })) ?? 'FAILED').split(' ')[0]);
+      for (let i = 0; i < 6; i++) out.add(((await httpGet(url, { ns, timeoutS: 5 })) ?? 'FAILED').split(' ')[0]);
       return out;
     };
-    expect([...(await eventually(seen, (s) => s.has('web1') && s.has('web2'), 60_000))].sort()).toEqual(['web1', 'web2']);
+    const both = (s: Set<string>) => s.has('web1') && s.has('web2');
+    const seen = answers(`http://${lb.vip_address}/`, client);
+    expect([...(await eventually(seen, both, 60_000))].sort()).toEqual(['web1', 'web2']);
+
+    // …and the lab (the public network's upstream) through a floating IP on the VIP port, NATed by
+    // a router on host1's L3 agent.
+    const publicNet = (await admin.get('/v2.0/networks?name=public')).body.networks[0];
+    const router = (await admin.post('/v2.0/routers', { router: { name: 'lab-lb-router' } })).body.router;
+    const l3 = (await admin.get('/v2.0/agents?agent_type=L3%20agent&host=host1')).body.agents[0].id;
+    expect((await admin.post(`/v2.0/agents/${l3}/l3-routers`, { router_id: router.id })).status).toBe(201);
+    expect((await admin.put(`/v2.0/routers/${router.id}`, { router: { external_gateway_info: { network_id: publicNet.id } } })).status).toBe(200);
+    expect((await admin.put(`/v2.0/routers/${router.id}/add_router_interface`, { subnet_id: subnet.id })).status).toBe(200);
+    const fip = (await admin.post('/v2.0/floatingips', { floatingip: { floating_network_id: publicNet.id, port_id: vipPort.id } })).body.floatingip;
+    await eventually(
+      async () => (await admin.get(`/v2.0/floatingips/${fip.id}`)).body.floatingip.status,
+      (st) => st === 'ACTIVE',
+      30_000,
+    );
+    const fromLab = answers(`http://${fip.floating_ip_address}/`, LAB_NS);
+    expect([...(await eventually(fromLab, both, 60_000))].sort()).toEqual(['web1', 'web2']);
 
     // host2 enabled again, and host3 lost.
     expect((await admin.put(`/v2.0/agents/${h2L2}`, { agent: { admin_state_up: true } })).status).toBe(200);
@@ -191,7 +210,8 @@ describe.skipIf(skip)(`a load balancer on an agent's host${skip ? ` — skipped:
       expect(after).toHaveLength(1);
       expect(after[0].id).not.toBe(amphora.id);
       expect([...(await listNamespaces()).keys()]).toContain(new Names(h2.prefix).loadBalancerNs(vipPort.id));
-      expect([...(await eventually(seen, (s) => s.has('web1') && s.has('web2'), 60_000))].sort()).toEqual(['web1', 'web2']);
+      expect([...(await eventually(seen, both, 60_000))].sort()).toEqual(['web1', 'web2']);
+      expect([...(await eventually(fromLab, both, 60_000))].sort()).toEqual(['web1', 'web2']);
     } finally {
       // Cabled again, so that its namespaces come down with the lab.
       await run('ip', ['-n', LAB_NS, 'link', 'set', `h${h3.index}`, 'up']);
