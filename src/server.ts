@@ -355,7 +355,12 @@ export class Cloud {
     // Payloads sealed under a key of the data directory (core/keymanager/seal.ts).
     const keyManager = new KeyManagerService(uow, Sealer.fromFile(join(config.dataDir, 'keymanager.key')));
     const loadBalancer = new LoadBalancerService(uow, network, { networkDriver: config.lbNetworkDriver, host: config.agentHost, keyManager });
-    const lbEngine = await createLbEngine(config, loadBalancer, log.child({ component: 'lb-engine' }), dataplane instanceof NetnsDataPlane ? dataplane : null);
+    // Each host's engine serves the load balancers placed on its host (core/loadbalancer/hosts.ts);
+    // the API server's local one also completes those without a real VIP (noop network driver).
+    const lbEngine = await createLbEngine(config, loadBalancer, log.child({ component: 'lb-engine' }), dataplane instanceof NetnsDataPlane ? dataplane : null, {
+      name: config.agentHost,
+      noop: role === 'serve',
+    });
     if (config.lbaasV1) extensions.add('lbaas');
 
     const cloud = new Cloud(
@@ -568,11 +573,18 @@ export class Cloud {
       };
       this.timers.push(setInterval(() => void l3Check().catch((err: unknown) => this.log.error({ err }, 'L3 agent status check failed')), checkMs).unref());
     }
+    // Octavia's health manager: load balancers on a host whose agent died are rebuilt on another.
+    const lbCheck = async () => {
+      for (const m of await this.services.loadBalancer.failoverFromLostHosts()) {
+        this.log.warn({ loadbalancer: m.id, from: m.from, to: m.to }, "load balancer failed over: its host's agent is not alive");
+      }
+    };
+    this.timers.push(setInterval(() => void lbCheck().catch((err: unknown) => this.log.error({ err }, 'load-balancer host check failed')), checkMs).unref());
     if (this.config.localAgent) {
       await this.reportAgents();
       await this.services.dataplane.start();
       this.dataPlaneStarted = true;
-      // Load balancers are served by the host that runs the API's local agent (not yet by agents elsewhere).
+      // This host's engine: the load balancers placed on it, as every `pocketstack agent` runs its own.
       await this.services.lbEngine.start();
     }
     // nova-compute, -conductor and -scheduler register (and start reporting) as they start.
@@ -635,9 +647,12 @@ export class Cloud {
    * notification can be missed while the connection is down, by its periodic full resync.
    */
   private async startAgent(): Promise<void> {
-    const { network, dataplane } = this.services;
+    const { network, dataplane, lbEngine } = this.services;
     this.listener = await network.uow.listenToOthers({
-      onMissed: () => dataplane.kick('changes may have been missed'),
+      onMissed: () => {
+        dataplane.kick('changes may have been missed');
+        void lbEngine.resync().catch((err: unknown) => this.log.warn({ err }, 'load-balancer resync failed'));
+      },
       onError: (err) => this.log.warn({ reason: err.message }, 'lost the connection that hears changes; opening it again'),
     });
     await this.reportAgents();
@@ -650,6 +665,8 @@ export class Cloud {
     });
     await dataplane.start();
     this.dataPlaneStarted = true;
+    // The load balancers placed on this host, served here as the API server's local agent does.
+    await lbEngine.start();
   }
 
   async close(): Promise<void> {

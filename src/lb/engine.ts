@@ -40,6 +40,12 @@ export interface EngineOptions {
    * PENDING_UPDATE would never see. The old amphora stays listed until the new one replaces it.
    */
   failoverMs?: number;
+  /**
+   * The host this engine runs on (issue 18): it serves the load balancers whose VIP port is
+   * bound to `name` (core/loadbalancer/hosts.ts placed them there), and, with `noop`, those
+   * without a real VIP (the API server's own engine). Absent: every load balancer (one machine).
+   */
+  host?: { name: string; noop: boolean };
 }
 
 const DEFAULT_FAILOVER_MS = 1000;
@@ -75,6 +81,8 @@ export class LbEngine {
   private readonly measured = new Map<string, Health>();
   /** Members whose load balancer is being looked up (a new member is in no model yet). */
   private readonly lookups = new Set<Promise<void>>();
+  /** Load balancers another host serves, as of their last full pass: their members' changes are not ours. */
+  private readonly elsewhere = new Set<string>();
   private timers: NodeJS.Timeout[] = [];
   private stopped = false;
   private healthBusy = false;
@@ -93,8 +101,19 @@ export class LbEngine {
   private readonly onChange = (c: Change) => {
     if (c.kind === 'loadbalancer') this.kick(c.id, c.op === 'failover');
     else if (c.kind === 'lb_member') this.memberChanged(c.id);
-    else void this.detachedPool(c.id);
+    else if (this.servesNoop) void this.detachedPool(c.id);
   };
+
+  /** v1 pools without a VIP run nowhere: the engine that completes noop VIPs completes them. */
+  private get servesNoop(): boolean {
+    return this.opts.host?.noop ?? true;
+  }
+
+  /** The load balancers this engine serves (all of them without a host). */
+  private async servedIds(): Promise<string[]> {
+    const host = this.opts.host;
+    return host ? this.service.loadBalancerIdsServedBy(host.name, host.noop) : this.service.allLoadBalancerIds();
+  }
 
   /** One member changed: its load balancer applies it, from the model it knows or after looking it up. */
   private memberChanged(memberId: string): void {
@@ -106,7 +125,7 @@ export class LbEngine {
     const lookup = this.service
       .memberLoadBalancer(memberId)
       .then((id) => {
-        if (id) this.kickMembers(id, [memberId]);
+        if (id && !this.elsewhere.has(id)) this.kickMembers(id, [memberId]);
       })
       .catch((e) => this.log.error({ err: e, member: memberId }, 'member lookup failed'))
       .finally(() => this.lookups.delete(lookup));
@@ -116,10 +135,11 @@ export class LbEngine {
   async start(): Promise<void> {
     this.stopped = false;
     this.unsubscribe = this.service.uow.changes.subscribe({ kinds: ['loadbalancer', 'lb_member', 'lb_pool'] }, this.onChange);
-    const ids = await this.service.allLoadBalancerIds();
+    // What runs for a load balancer this host no longer serves (moved while it was away) stops.
+    const ids = await this.servedIds();
     await this.runtime.cleanup?.(new Set(ids));
     for (const id of ids) this.kick(id);
-    for (const id of await this.service.pendingDetachedPools()) void this.detachedPool(id);
+    if (this.servesNoop) for (const id of await this.service.pendingDetachedPools()) void this.detachedPool(id);
     const h = setInterval(() => void this.pollHealth(), this.opts.healthIntervalMs ?? 1000);
     const s = setInterval(() => void this.pollStats(), this.opts.statsIntervalMs ?? 5000);
     h.unref();
@@ -138,6 +158,14 @@ export class LbEngine {
     }, 50);
     t.unref();
     this.healthKicks.set(lbId, t);
+  }
+
+  /**
+   * Changes may have been missed (the connection that hears other processes' commits was lost):
+   * every load balancer served here, or running here, is read again.
+   */
+  async resync(): Promise<void> {
+    for (const id of new Set([...(await this.servedIds()), ...this.running.keys()])) this.kick(id);
   }
 
   /** Where a load balancer is served, if it is (tests and the CLI report it). */
@@ -252,9 +280,33 @@ export class LbEngine {
     if (left > 0 && !this.stopped) await new Promise((r) => setTimeout(r, left));
   }
 
+  /**
+   * Whether this engine serves `lbId` (always without a host). A load balancer another host
+   * serves is stopped here if it ran here (it was moved: failoverFromLostHosts) and forgotten.
+   */
+  private async ours(lbId: string): Promise<boolean> {
+    const host = this.opts.host;
+    if (!host) return true;
+    const at = await this.service.servedAt(lbId);
+    if (!at) {
+      this.elsewhere.delete(lbId);
+      return true;
+    }
+    if (at.vipKind === 'noop' ? host.noop : at.host === host.name) {
+      this.elsewhere.delete(lbId);
+      return true;
+    }
+    this.elsewhere.add(lbId);
+    this.forget(lbId);
+    await this.teardown(lbId);
+    return false;
+  }
+
   private async reconcile(lbId: string, pass: Pending): Promise<void> {
     const started = performance.now();
     const { rebuild } = pass;
+    // A pass of only members of a load balancer running here needs no look at its host (issue 17).
+    if ((pass.full || rebuild || !this.running.has(lbId)) && !(await this.ours(lbId))) return;
     const g = await this.read(lbId, pass);
     if (!g) {
       this.forget(lbId);

@@ -11,12 +11,18 @@ import type { Config } from '../config.js';
 import type { LoadBalancerService } from '../core/loadbalancer/service.js';
 import { resolveUser } from '../dataplane/netns/users.js';
 import { BuiltinRuntime } from './builtin/instance.js';
-import { LbEngine, type PlacementProvider } from './engine.js';
+import { type EngineOptions, LbEngine, type PlacementProvider } from './engine.js';
 import { type NamespaceHost, NetnsPlacement } from './netns.js';
 import { LoopbackPlacement } from './placement.js';
 import type { LbRuntime } from './runtime.js';
 
-export async function createLbEngine(config: Config, service: LoadBalancerService, log: Logger, netns: NamespaceHost | null = null): Promise<LbEngine> {
+export async function createLbEngine(
+  config: Config,
+  service: LoadBalancerService,
+  log: Logger,
+  netns: NamespaceHost | null = null,
+  host?: EngineOptions['host'],
+): Promise<LbEngine> {
   let engine: LbEngine | undefined;
   const onHealthChange = (lbId: string) => engine?.kickHealth(lbId);
   const onLost = (lbId: string) => engine?.kick(lbId);
@@ -38,7 +44,7 @@ export async function createLbEngine(config: Config, service: LoadBalancerServic
     const user = process.getuid?.() === 0 ? resolveUser(config.lbUser) : undefined;
     placement = new NetnsPlacement(netns, service.store, log, { user: user ? { uid: user.uid, gid: user.gid } : undefined });
   } else placement = new LoopbackPlacement();
-  engine = new LbEngine(service, runtime, placement, log);
-  log.info({ runtime: runtime.name, placement: placement.kind }, 'load-balancer engine');
+  engine = new LbEngine(service, runtime, placement, log, host ? { host } : {});
+  log.info({ runtime: runtime.name, placement: placement.kind, host: host?.name }, 'load-balancer engine');
   return engine;
 }

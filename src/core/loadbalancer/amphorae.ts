@@ -1,9 +1,11 @@
 /**
  * Octavia's amphora API (admin only). Here an "amphora" is what serves one load balancer: its
- * namespace with HAProxy or the built-in proxy (nothing at all for a noop VIP). There is no
- * Nova server: `compute_id` identifies the engine instance and changes when a failover rebuilds
- * it; there is no management network: `lb_network_ip` is where the engine listens when that is
- * not the VIP (a loopback address with the noop data plane), else null; no agent certificate.
+ * namespace with HAProxy or the built-in proxy on the host its VIP port is bound to (hosts.ts;
+ * nothing at all for a noop VIP). There is no Nova server (so no `compute_flavor`, `image_id` or
+ * `cached_zone`; the host shows as the VIP port's `binding:host_id`): `compute_id` identifies
+ * the engine instance and changes when a failover rebuilds it; there is no management network:
+ * `lb_network_ip` is where the engine listens when that is not the VIP (a loopback address with
+ * the noop data plane), else null; no agent certificate.
  */
 import type { LbAmphoraeTable } from '../../store/schema.js';
 import type { RequestContext } from '../context.js';

@@ -18,7 +18,7 @@ export interface LbDeps {
   network: NetworkService;
   /** `noop` accepts VIP and member subnets Neutron does not know (Octavia's noop network driver). */
   networkDriver: NetworkDriver;
-  /** Host name VIP ports are bound to. */
+  /** This server's host: VIP ports are bound to it when no live host's agent reaches the VIP network (hosts.ts). */
   host: string;
   /** TLS certificates, CA certificates and CRLs by reference (Octavia's cert_manager). */
   keyManager: KeyManagerService;

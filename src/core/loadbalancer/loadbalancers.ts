@@ -10,6 +10,7 @@ import type { RequestContext } from '../context.js';
 import { authorize, getLb, isLbAdmin } from './access.js';
 import { MODEL_NAMES, OPERATING, PROVISIONING } from './constants.js';
 import { type LbDeps, checkProvider } from './deps.js';
+import { computeZoneOf } from './hosts.js';
 import { lbErrors } from './errors.js';
 import { type GraphOrder, checkGraphSubnets, createGraph } from './graph.js';
 import { loadGraph, octaviaTime, poolListenerIds } from './model.js';
@@ -142,7 +143,16 @@ export class LoadBalancers {
           updated_at: null,
         })
         .execute();
-      const vip = await allocateVip(w, deps.network, ctx, plan, { id, projectId: project, deviceOwner: 'Octavia', name: `octavia-lb-${id}`, host: deps.host });
+      // The amphora's compute zone: the availability zone's profile's compute_zone (ComputeCreate).
+      const zone = await computeZoneOf(trx, b.availability_zone);
+      const vip = await allocateVip(w, deps.network, ctx, plan, {
+        id,
+        projectId: project,
+        deviceOwner: 'Octavia',
+        name: `octavia-lb-${id}`,
+        fallbackHost: deps.host,
+        zone,
+      });
       await trx.updateTable('lb_loadbalancers').set({ vip_port_id: vip.portId, vip_address: vip.address }).where('id', '=', id).execute();
       await writeTags(trx, 'loadbalancer', id, b.tags);
       if (graph) order = await createGraph(deps, ctx, trx, await getLb(trx, id), listeners, pools);

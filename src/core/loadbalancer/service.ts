@@ -22,10 +22,13 @@ import { Quotas } from './quotas.js';
 import type { ListenerCounters } from './stats.js';
 import { type AppliedOptions, type Health, completeApplied, failApplied, operatingStatuses, withOperatingStatuses, writeOperatingStatuses } from './status.js';
 import { type NetworkDriver, releaseVip } from './vip.js';
+import { bindPort, portSubnetIds } from '../network/binding.js';
+import { PROVISIONING } from './constants.js';
+import { type Served, chooseLoadBalancerHost, computeZoneOf, hostAlive, lostHostLoadBalancers, servedAt } from './hosts.js';
 
 export interface LoadBalancerServiceOptions {
   networkDriver: NetworkDriver;
-  /** Host name VIP ports are bound to. */
+  /** This server's host: VIP ports are bound to it when no live host's agent reaches the VIP network. */
   host: string;
   /** Where TLS certificates are read (Octavia's Barbican certificate manager). */
   keyManager: KeyManagerService;
@@ -82,6 +85,83 @@ export class LoadBalancerService {
   }
 
   // ------------------------------------------------------------ the engine's side
+
+  /** Where a load balancer is served (hosts.ts): undefined when it is gone. */
+  servedAt(lbId: string): Promise<Served | undefined> {
+    return servedAt(this.store.db, lbId);
+  }
+
+  /**
+   * The load balancers one host's engine serves: those whose VIP port is bound to `host`, and,
+   * with `noop`, those without a real VIP (the API server's engine completes them).
+   */
+  async loadBalancerIdsServedBy(host: string, noop: boolean): Promise<string[]> {
+    const rows = await this.store.db
+      .selectFrom('lb_loadbalancers as lb')
+      .leftJoin('ports as p', 'p.id', 'lb.vip_port_id')
+      .select(['lb.id', 'lb.vip_kind', 'p.binding_host_id'])
+      .execute();
+    return rows.filter((r) => (r.vip_kind === 'noop' ? noop : r.binding_host_id === host)).map((r) => r.id);
+  }
+
+  /**
+   * Octavia's health manager for hosts (hosts.ts): every load balancer whose host's agent is no
+   * longer alive is moved to another live host that reaches its VIP network — its VIP port
+   * bound there (DOWN until that host wires it), and an ACTIVE (or ERROR) load balancer failed
+   * over (PENDING_UPDATE until the new host's engine has rebuilt it, a new amphora), one still
+   * pending handed on as it is. Returns the moves made; a load balancer no host can take stays
+   * where it is until one can.
+   */
+  async failoverFromLostHosts(): Promise<Array<{ id: string; from: string; to: string }>> {
+    const moved: Array<{ id: string; from: string; to: string }> = [];
+    for (const lost of await lostHostLoadBalancers(this.store.db)) {
+      const to = await this.uow.run(async (w) => {
+        const { trx } = w;
+        const lb = await w
+          .forUpdate(
+            trx
+              .selectFrom('lb_loadbalancers')
+              .select(['id', 'project_id', 'provisioning_status', 'availability_zone', 'vip_port_id'])
+              .where('id', '=', lost.id),
+          )
+          .executeTakeFirst();
+        if (!lb?.vip_port_id) return null;
+        const port = await w
+          .forUpdate(trx.selectFrom('ports').select(['id', 'network_id', 'binding_host_id']).where('id', '=', lb.vip_port_id))
+          .executeTakeFirst();
+        // Another server moved it meanwhile, or its host came back.
+        if (!port || port.binding_host_id !== lost.host || (await hostAlive(trx, port.binding_host_id))) return null;
+        const subnetIds = await portSubnetIds(trx, port.id);
+        const host = await chooseLoadBalancerHost(trx, {
+          networkId: port.network_id,
+          subnetIds,
+          zone: await computeZoneOf(trx, lb.availability_zone),
+          exclude: new Set([lost.host]),
+        });
+        if (!host) return null;
+        const b = await bindPort(trx, port.network_id, host, subnetIds);
+        await trx
+          .updateTable('ports')
+          .set({
+            binding_host_id: host,
+            binding_vif_type: b.vif_type,
+            binding_vif_details: JSON.stringify(b.vif_details),
+            binding_segment_id: b.segmentId,
+            status: 'DOWN',
+          })
+          .where('id', '=', port.id)
+          .execute();
+        w.changed('port', port.id, lb.project_id, 'update');
+        if (lb.provisioning_status === PROVISIONING.ACTIVE || lb.provisioning_status === PROVISIONING.ERROR) {
+          await trx.updateTable('lb_loadbalancers').set({ provisioning_status: PROVISIONING.PENDING_UPDATE }).where('id', '=', lb.id).execute();
+          w.changed('loadbalancer', lb.id, lb.project_id, 'failover');
+        } else w.changed('loadbalancer', lb.id, lb.project_id, 'update');
+        return host;
+      });
+      if (to) moved.push({ id: lost.id, from: lost.host, to });
+    }
+    return moved;
+  }
 
   /** Every load balancer that exists (the engine converges on all of them after a restart). */
   async allLoadBalancerIds(): Promise<string[]> {

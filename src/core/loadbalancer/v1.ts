@@ -713,7 +713,7 @@ export async function createVipV1(deps: LbDeps, ctx: RequestContext, body: unkno
       deps.network,
       ctx,
       { kind: 'neutron', subnetId: subnet.id, networkId: subnet.network_id, address: (v.address as string | undefined) ?? null, portId: null },
-      { id, projectId: project, deviceOwner: 'neutron:LOADBALANCER', name: `vip-${id}`, host: deps.host },
+      { id, projectId: project, deviceOwner: 'neutron:LOADBALANCER', name: `vip-${id}`, fallbackHost: deps.host, zone: null },
     );
     await trx.updateTable('lb_loadbalancers').set({ vip_port_id: vip.portId, vip_address: vip.address }).where('id', '=', id).execute();
     await trx

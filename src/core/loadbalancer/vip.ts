@@ -12,6 +12,7 @@ import { bindPort, portSubnetIds } from '../network/binding.js';
 import type { NetworkService } from '../network/service.js';
 import type { Work } from '../work.js';
 import { lbErrors } from './errors.js';
+import { chooseLoadBalancerHost } from './hosts.js';
 import { type NeutronSubnet, findNeutron } from './neutron.js';
 
 export type NetworkDriver = 'neutron' | 'noop';
@@ -144,28 +145,34 @@ export interface AllocatedVip {
 }
 
 /**
- * Make (or claim) the VIP port inside the load balancer's transaction. The engine itself is the
- * access control of the VIP (listener ports, allowed_cidrs), so the port has no port security.
+ * Make (or claim) the VIP port inside the load balancer's transaction, bound to the host the
+ * load balancer will run on (hosts.ts): a live host whose agent reaches the VIP network, in
+ * `zone` if one is asked for; with none, `fallbackHost` (the API server's own host, where one
+ * machine serves everything; the failover check moves it once a host qualifies). The engine
+ * itself is the access control of the VIP (listener ports, allowed_cidrs), so the port has no
+ * port security.
  */
 export async function allocateVip(
   w: Work,
   network: NetworkService,
   ctx: RequestContext,
   plan: VipPlan,
-  lb: { id: string; projectId: string; deviceOwner: string; name: string; host: string },
+  lb: { id: string; projectId: string; deviceOwner: string; name: string; fallbackHost: string; zone: string | null },
 ): Promise<AllocatedVip> {
   if (plan.kind === 'noop') return { portId: plan.portId, address: plan.address };
   const { trx } = w;
   const sctx = serviceContext(ctx, lb.projectId);
   if (plan.kind === 'user') {
     const port = await trx.selectFrom('ports').select('network_id').where('id', '=', plan.portId!).executeTakeFirstOrThrow();
-    const b = await bindPort(trx, port.network_id, lb.host, await portSubnetIds(trx, plan.portId!));
+    const subnetIds = await portSubnetIds(trx, plan.portId!);
+    const host = (await chooseLoadBalancerHost(trx, { networkId: port.network_id, subnetIds, zone: lb.zone })) ?? lb.fallbackHost;
+    const b = await bindPort(trx, port.network_id, host, subnetIds);
     await trx
       .updateTable('ports')
       .set({
         device_id: `lb-${lb.id}`,
         device_owner: lb.deviceOwner,
-        binding_host_id: lb.host,
+        binding_host_id: host,
         binding_vif_type: b.vif_type,
         binding_vif_details: JSON.stringify(b.vif_details),
         binding_segment_id: b.segmentId,
@@ -177,6 +184,7 @@ export async function allocateVip(
   }
   const fixed: { subnet_id: string; ip_address?: string } = { subnet_id: plan.subnetId };
   if (plan.address) fixed.ip_address = plan.address;
+  const host = (await chooseLoadBalancerHost(trx, { networkId: plan.networkId, subnetIds: [plan.subnetId], zone: lb.zone })) ?? lb.fallbackHost;
   const [id] = await network.within(w).create(sctx, 'ports', {
     port: {
       name: lb.name,
@@ -186,7 +194,7 @@ export async function allocateVip(
       fixed_ips: [fixed],
       admin_state_up: true,
       port_security_enabled: false,
-      'binding:host_id': lb.host,
+      'binding:host_id': host,
     },
   });
   const alloc = await trx.selectFrom('ip_allocations').select('ip_address').where('port_id', '=', id).where('subnet_id', '=', plan.subnetId).executeTakeFirst();
