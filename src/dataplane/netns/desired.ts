@@ -1,3 +1,4 @@
+import { VIP_PORT_OWNERS } from '../../core/loadbalancer/hosts.js';
 import { type Cidr, cidrContains, cidrToString, ipToString, parseCidr, parseIp, parseMac } from '../../util/ip.js';
 import { type DhcpNetwork, METADATA_CIDR, needsMetadata } from './dhcp/dnsmasq.js';
 import type {
@@ -63,9 +64,8 @@ export const ROUTER_INTERFACE_OWNERS = ['network:router_interface', 'network:rou
 export const ROUTER_GATEWAY_OWNER = 'network:router_gateway';
 /** A server's NIC: a compute-owned port of a device, bound to a host. */
 export const isInstancePort = (p: PortRec) => p.deviceOwner.startsWith('compute:') && p.deviceId !== '' && p.bindingHost !== '';
-/** VIP ports of load balancers: Octavia's (v2) and Neutron LBaaS v1's. */
-export const LOAD_BALANCER_OWNERS = ['Octavia', 'neutron:LOADBALANCER'];
-const isLoadBalancerPort = (p: PortRec) => LOAD_BALANCER_OWNERS.includes(p.deviceOwner) && p.deviceId !== '';
+/** VIP ports of load balancers (Octavia's and Neutron LBaaS v1's owners, as core places them). */
+const isLoadBalancerPort = (p: PortRec) => VIP_PORT_OWNERS.includes(p.deviceOwner) && p.deviceId !== '';
 
 const INSTANCE_SYSCTLS: Array<[string, string]> = [
   // user_data runs unprivileged and may serve on :80, and ping, as on a VM.
