@@ -6,10 +6,12 @@
  * gives a string V8 keeps in parts until something reads it; the first reader (`Buffer.from`)
  * copied it whole into V8's large-object space, then copied it again into a buffer glibc mapped
  * fresh for it (`bin/pocketstack` sets an eager trim, so every block over 128 KB is its own
- * mapping), both paid page by page in faults: 14 ms of the list's ~40 ms of server CPU went to
- * `answerBody`. Here the items are stringified a slice at a time (each slice's text small enough
- * for V8's young generation, where it dies cheaply), and the slices are written into a buffer
- * that is used again once Node has handed the previous answer to the kernel.
+ * mapping), both paid page by page in faults: about 14 ms of the list's 40–45 ms of server CPU
+ * went to `answerBody` (JSON.stringify and Buffer.from), not to UTF-8 encoding. Here the items are
+ * stringified a slice at a time (each slice's text small enough for V8's young generation, where
+ * it dies cheaply), and the slices are written into a buffer that is used again once Node has
+ * handed the previous answer to the kernel. Encoding that answer alone went from 16 to 8.5 ms of
+ * CPU (25 to 7 ms with bin/pocketstack's malloc settings; README, Benchmark).
  *
  * The bytes are exactly those of `JSON.stringify(payload)` encoded as UTF-8
  * (test/unit/listbody.test.ts compares them over random payloads).
@@ -24,9 +26,13 @@ const MIN_ITEMS = 64;
 const SLICE_MIN_CHARS = 8 * 1024;
 const SLICE_MAX_CHARS = 48 * 1024;
 
-/** Buffers kept for the next answers, and the largest kept (a bigger answer gets its own). */
+/**
+ * Buffers kept for the next answers, and the largest kept (a bigger answer gets its own each
+ * time): what a kept buffer costs is its written pages, at most 2 × 8 MB of RSS, in practice the
+ * size of the longest lists asked for (2.3 MB for 2,000 ports).
+ */
 const POOL_SIZE = 2;
-const POOL_MAX_BYTES = 32 * 1024 * 1024;
+const POOL_MAX_BYTES = 8 * 1024 * 1024;
 /** A new buffer's size; it doubles as an answer needs. */
 const FIRST_BYTES = 256 * 1024;
 const pool: Buffer[] = [];
