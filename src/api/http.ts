@@ -9,6 +9,7 @@ import { Operation } from '../core/work.js';
 import { UnbindableValue } from '../store/db.js';
 import { requestId as newRequestId } from '../util/ids.js';
 import { parseJson } from '../util/json.js';
+import { encodeLongList, isLongList } from './listbody.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -91,6 +92,23 @@ const BYTES_FROM = 16 * 1024;
 function answerBody(payload: unknown): string | Buffer {
   const text = JSON.stringify(payload);
   return text.length >= BYTES_FROM ? Buffer.from(text) : text;
+}
+
+/**
+ * A long list (`{"ports": [...]}`) sent as the bytes the serializer would make (see listbody.ts),
+ * with the media type Fastify gives a serialized object; the buffer serves the next long answer
+ * once Node has written this one ('finish': handed to the kernel). Short answers (under
+ * BYTES_FROM) go back through the serializer, which leaves them strings.
+ */
+function longListAnswer(reply: FastifyReply, payload: Record<string, unknown>): unknown {
+  const { bytes, release } = encodeLongList(payload);
+  if (bytes.length < BYTES_FROM) {
+    release();
+    return payload;
+  }
+  reply.raw.once('finish', release);
+  reply.type('application/json; charset=utf-8');
+  return bytes;
 }
 
 /**
@@ -231,7 +249,8 @@ export function createApp(opts: AppOptions): FastifyInstance {
       const operation = new Operation();
       if (req.ctx) req.ctx = { ...req.ctx, operation };
       try {
-        return await handler.call(this, req, reply);
+        const out = await handler.call(this, req, reply);
+        return isLongList(out) && !reply.hasHeader('content-type') ? longListAnswer(reply, out) : out;
       } finally {
         operation.end();
       }

@@ -1,0 +1,117 @@
+/**
+ * Long list answers (`{"ports": [2,000 ports]}`) as JSON bytes, made without one large string
+ * or one fresh large buffer each time.
+ *
+ * Why (issue 17's profile of a 2,000-port list, 2.3 MB): `JSON.stringify` of the whole answer
+ * gives a string V8 keeps in parts until something reads it; the first reader (`Buffer.from`)
+ * copied it whole into V8's large-object space, then copied it again into a buffer glibc mapped
+ * fresh for it (`bin/pocketstack` sets an eager trim, so every block over 128 KB is its own
+ * mapping), both paid page by page in faults: about 14 ms of the list's 40–45 ms of server CPU
+ * went to `answerBody` (JSON.stringify and Buffer.from), not to UTF-8 encoding. Here the items are
+ * stringified a slice at a time (each slice's text small enough for V8's young generation, where
+ * it dies cheaply), and the slices are written into a buffer that is used again once Node has
+ * handed the previous answer to the kernel. Encoding that answer alone went from 16 to 8.5 ms of
+ * CPU (25 to 7 ms with bin/pocketstack's malloc settings; README, Benchmark).
+ *
+ * The bytes are exactly those of `JSON.stringify(payload)` encoded as UTF-8
+ * (test/unit/listbody.test.ts compares them over random payloads).
+ */
+
+/** Lists shorter than this go through the usual serializer: slicing them would not pay. */
+const MIN_ITEMS = 64;
+/**
+ * Slice sizes aim at texts between these lengths (characters), below V8's large-object
+ * threshold (128 KB: `kMaxRegularHeapObjectSize`) even when every character takes two bytes.
+ */
+const SLICE_MIN_CHARS = 8 * 1024;
+const SLICE_MAX_CHARS = 48 * 1024;
+
+/**
+ * Buffers kept for the next answers, and the largest kept (a bigger answer gets its own each
+ * time): what a kept buffer costs is its written pages, at most 2 × 8 MB of RSS, in practice the
+ * size of the longest lists asked for (2.3 MB for 2,000 ports).
+ */
+const POOL_SIZE = 2;
+const POOL_MAX_BYTES = 8 * 1024 * 1024;
+/** A new buffer's size; it doubles as an answer needs. */
+const FIRST_BYTES = 256 * 1024;
+const pool: Buffer[] = [];
+
+/** A plain object or array, which `JSON.stringify` renders by its own keys (no `toJSON`). */
+function plain(v: object, proto: object): boolean {
+  return Object.getPrototypeOf(v) === proto && typeof (v as { toJSON?: unknown }).toJSON !== 'function';
+}
+
+/** The answer has a top-level list long enough to encode in slices (`{"ports": [...]}`). */
+export function isLongList(payload: unknown): payload is Record<string, unknown> {
+  if (typeof payload !== 'object' || payload === null || !plain(payload, Object.prototype)) return false;
+  for (const k in payload) {
+    const v = (payload as Record<string, unknown>)[k];
+    if (Array.isArray(v) && v.length >= MIN_ITEMS && plain(v, Array.prototype)) return true;
+  }
+  return false;
+}
+
+/**
+ * Bytes written one text at a time into a buffer that grows by doubling: each text dies as soon
+ * as it is written, so the young generation never has to keep (copy, promote) the answer's text.
+ */
+class ByteWriter {
+  at = 0;
+  constructor(public buf: Buffer) {}
+  put(text: string): void {
+    const n = Buffer.byteLength(text);
+    if (this.at + n > this.buf.length) {
+      const bigger = Buffer.allocUnsafe(Math.max(2 * this.buf.length, this.at + n));
+      this.buf.copy(bigger, 0, 0, this.at);
+      this.buf = bigger;
+    }
+    // The UTF-8 of ASCII text is its Latin-1, one byte a character: a plain copy (Node 20's UTF-8
+    // encoder is several times slower). A byte length equal to the length means ASCII only.
+    this.at += this.buf.write(text, this.at, n, n === text.length ? 'latin1' : 'utf8');
+  }
+}
+
+/** `JSON.stringify(payload)` into `out`, a top-level list a slice of items at a time. */
+function writeJson(out: ByteWriter, payload: Record<string, unknown>): void {
+  let sep = '{';
+  for (const key of Object.keys(payload)) {
+    const v = payload[key];
+    if (Array.isArray(v) && v.length >= MIN_ITEMS && plain(v, Array.prototype)) {
+      out.put(`${sep}${JSON.stringify(key)}:[`);
+      let size = 32;
+      for (let i = 0; i < v.length; ) {
+        const text = JSON.stringify(v.slice(i, i + size));
+        // A slice's elements without its brackets (a view of the text: no copy).
+        out.put(i === 0 ? text.slice(1, -1) : `,${text.slice(1, -1)}`);
+        i += size;
+        if (text.length > SLICE_MAX_CHARS && size > 1) size >>= 1;
+        else if (text.length < SLICE_MIN_CHARS && size < 1024) size <<= 1;
+      }
+      out.put(']');
+    } else {
+      // As JSON.stringify does: a key whose value has no JSON (undefined, a function) is left out.
+      const text = JSON.stringify(v) as string | undefined;
+      if (text === undefined) continue;
+      out.put(`${sep}${JSON.stringify(key)}:${text}`);
+    }
+    sep = ',';
+  }
+  out.put(sep === '{' ? '{}' : '}');
+}
+
+/**
+ * A list answer as bytes, and what to call once Node has written them (the buffer is then free
+ * for the next answer). Not calling it is safe: the buffer is then left to the garbage collector.
+ */
+export function encodeLongList(payload: Record<string, unknown>): { bytes: Buffer; release: () => void } {
+  const out = new ByteWriter(pool.pop() ?? Buffer.allocUnsafe(FIRST_BYTES));
+  writeJson(out, payload);
+  const whole = out.buf;
+  return {
+    bytes: whole.subarray(0, out.at),
+    release: () => {
+      if (whole.length <= POOL_MAX_BYTES && pool.length < POOL_SIZE) pool.push(whole);
+    },
+  };
+}
