@@ -12,6 +12,7 @@ import {
   Kysely,
   type Dialect as KyselyDialect,
   OperatorNode,
+  PostgresAdapter,
   PostgresDialect,
   type PrimitiveValueListNode,
   type QueryResult,
@@ -572,13 +573,13 @@ export class PreparedQuery<A extends string, R, V extends Bound = string> implem
 
 /**
  * A query prepared once per kind of store (the compiled SQL is the dialect's): `build` gets the
- * store it first runs on and a marker per argument, as PreparedQuery.of. For the statements every
+ * store it first runs on, a marker per argument (as PreparedQuery.of) and the store's dialect. For the statements every
  * request of a hot path runs (issue 17's port-create profile: about 18 µs of JavaScript per
  * statement built and compiled by Kysely, a port create ran 27), written where they were built.
  */
 export function prepared<A extends string, R, V extends Bound = string>(
   names: readonly A[],
-  build: (q: Q, args: Readonly<Record<A, string>>) => Compilable<R>,
+  build: (q: Q, args: Readonly<Record<A, string>>, dialect: Dialect) => Compilable<R>,
 ): PreparedStatement<A, R, V> {
   // One compile per dialect adapter (a store's transactions share its root's adapter).
   const byAdapter = new WeakMap<object, PreparedQuery<A, R, V>>();
@@ -586,7 +587,8 @@ export function prepared<A extends string, R, V extends Bound = string>(
     const adapter = q.getExecutor().adapter;
     let p = byAdapter.get(adapter);
     if (!p) {
-      p = PreparedQuery.of<A, R, V>(names, (a) => build(q, a));
+      const dialect: Dialect = adapter instanceof PostgresAdapter ? 'postgres' : 'sqlite';
+      p = PreparedQuery.of<A, R, V>(names, (a) => build(q, a, dialect));
       byAdapter.set(adapter, p);
     }
     return p;
