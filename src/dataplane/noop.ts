@@ -7,12 +7,6 @@ import { prepared } from '../store/db.js';
 import type { DB } from '../store/schema.js';
 import { type DataPlaneDriver, Reconciler } from './driver.js';
 
-/**
- * No kernel state at all, like Neutron's noop drivers: it reports what a working data plane
- * would. A bound, administratively up port is ACTIVE; anything else is DOWN; an associated
- * floating IP is ACTIVE, an unassociated one DOWN. This lets the
- * control plane (and Nova's BUILD → ACTIVE) run anywhere, without root.
- */
 /** A port whose status is not what its binding and admin state say: up and bound but not ACTIVE, or ACTIVE but not. */
 const statusWrong = (eb: ExpressionBuilder<DB, 'ports'>) =>
   eb.or([
@@ -38,6 +32,12 @@ const wrongPort = prepared(['id'], (q, a) =>
 /** Up to this many ports are checked one statement each; more, with one `IN` list. */
 const FEW = 8;
 
+/**
+ * No kernel state at all, like Neutron's noop drivers: it reports what a working data plane
+ * would. A bound, administratively up port is ACTIVE; anything else is DOWN; an associated
+ * floating IP is ACTIVE, an unassociated one DOWN. This lets the
+ * control plane (and Nova's BUILD → ACTIVE) run anywhere, without root.
+ */
 export class NoopDataPlane implements DataPlaneDriver {
   readonly kind = 'noop';
   private readonly reconciler: Reconciler;

@@ -848,7 +848,6 @@ export function toColumns<T extends ResourceTable, C extends object>(def: Resour
   return columnsOf<T>(cols);
 }
 
-/** Insert a row with standard attributes filled in. */
 /** Insert statements by resource, then by the list of columns they write (see insertRow). */
 const insertQueries = new WeakMap<object, Map<string, PreparedStatement<string, unknown, Bound>>>();
 /** Column lists kept per resource: a create writes the same few (what its body may leave out varies little). */
@@ -856,6 +855,7 @@ const INSERT_SHAPES = 32;
 
 const isBound = (v: unknown): v is Bound => v === null || typeof v === 'string' || typeof v === 'bigint' || (typeof v === 'number' && Number.isFinite(v));
 
+/** Insert a row with standard attributes filled in. */
 export async function insertRow<T extends RevisedTable, C extends object>(trx: Tx, def: ResourceDef<T, C>, id: string, cols: Partial<RowOf<T>>): Promise<void> {
   const now = isoSeconds();
   const values: EngineRow = { created_at: now, updated_at: now, revision_number: def.initialRevision ?? 0, ...cols, id };
