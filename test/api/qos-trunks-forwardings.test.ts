@@ -42,6 +42,30 @@ describe('QoS', () => {
     );
   });
 
+  it("answers a port create with the QoS a GET of the port shows: its own policy, its network's, the resource request", async () => {
+    const policy = (await admin.post('/v2.0/qos/policies', { policy: { name: 'rr-net', shared: true } })).body.policy;
+    await admin.post(`/v2.0/qos/policies/${policy.id}/minimum_packet_rate_rules`, { minimum_packet_rate_rule: { min_kpps: 500, direction: 'any' } });
+    await admin.post(`/v2.0/qos/policies/${policy.id}/bandwidth_limit_rules`, { bandwidth_limit_rule: { max_kbps: 2000 } });
+    const own = (await admin.post('/v2.0/qos/policies', { policy: { name: 'rr-own', shared: true } })).body.policy;
+    const { net } = await network('qos-answer', '10.71.3.0/24');
+    expect((await admin.put(`/v2.0/networks/${net.id}`, { network: { qos_policy_id: policy.id } })).status).toBe(200);
+    const qosOf = (p: Record<string, unknown>) => ({
+      qos_policy_id: p.qos_policy_id,
+      qos_network_policy_id: p.qos_network_policy_id,
+      resource_request: p.resource_request,
+    });
+    // Inherited from the network (with a resource request), and the port's own policy over it (none).
+    for (const body of [{ network_id: net.id }, { network_id: net.id, qos_policy_id: own.id }]) {
+      const created = (await admin.post('/v2.0/ports', { port: body })).body.port;
+      const shown = (await admin.get(`/v2.0/ports/${created.id}`)).body.port;
+      expect(qosOf(created)).toEqual(qosOf(shown));
+      expect(created.qos_network_policy_id).toBe(policy.id);
+      expect(created.qos_policy_id).toBe(body.qos_policy_id ?? null);
+      if (body.qos_policy_id) expect(created.resource_request).toBeNull();
+      else expect(created.resource_request.request_groups[0].resources).toEqual({ NET_PACKET_RATE_KILOPACKET_PER_SEC: 500 });
+    }
+  });
+
   it('gives rule type details to admins only, and refuses a policy on a port OVS does not plug', async () => {
     const refused = await demo.get('/v2.0/qos/rule-types/dscp_marking');
     expect(refused.status).toBe(403);

@@ -13,7 +13,7 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
-import { fromJson } from '../../store/db.js';
+import { fromJson, prepared } from '../../store/db.js';
 import type { Q, Store } from '../../store/db.js';
 import type { AgentsTable } from '../../store/schema.js';
 import { boolFromString, strictBoolFromString } from '../../util/bool.js';
@@ -138,6 +138,10 @@ const FILTERS: Record<string, (a: AgentView, v: string) => boolean> = {
   description: (a, v) => (a.description ?? '') === v,
   availability_zone: (a, v) => a.availability_zone === v,
 };
+
+// What DHCP scheduling reads after every port create (a port's network, the agent hosting it): compiled once.
+const portNetwork = prepared(['id'], (q, a) => q.selectFrom('ports').select(['network_id', 'device_id']).where('id', '=', a.id));
+const dhcpAgentOf = prepared(['network'], (q, a) => q.selectFrom('network_dhcp_agent_bindings').select('dhcp_agent_id').where('network_id', '=', a.network));
 
 export class Agents {
   private unsubscribe: (() => void) | null = null;
@@ -282,7 +286,7 @@ export class Agents {
     const row =
       c.kind === 'subnet'
         ? await db.selectFrom('subnets').select('network_id').where('id', '=', c.id).executeTakeFirst()
-        : await db.selectFrom('ports').select(['network_id', 'device_id']).where('id', '=', c.id).executeTakeFirst();
+        : (await portNetwork.execute(db, { id: c.id }))[0];
     if (!row || ('device_id' in row && row.device_id === RESERVED_DHCP_PORT)) return;
     await this.schedule(row.network_id);
   }
@@ -301,7 +305,7 @@ export class Agents {
   async schedule(networkId: string): Promise<void> {
     // Every port create asks; nearly always the network is hosted already, which one read tells
     // without a transaction (the transaction below checks again before binding).
-    const hosted = await this.store.db.selectFrom('network_dhcp_agent_bindings').select('dhcp_agent_id').where('network_id', '=', networkId).executeTakeFirst();
+    const [hosted] = await dhcpAgentOf.execute(this.store.db, { network: networkId });
     if (hosted) return;
     await this.uow.run(async (w) => {
       const dhcp = await w.trx.selectFrom('subnets').select('id').where('network_id', '=', networkId).where('enable_dhcp', '=', 1).executeTakeFirst();

@@ -8,7 +8,7 @@
  */
 import type { Expression, ExpressionBuilder, SqlBool } from 'kysely';
 import type { Q, Tx } from '../../store/db.js';
-import { IN_CHUNK, chunks } from '../../store/db.js';
+import { IN_CHUNK, chunks, fromBool, prepared } from '../../store/db.js';
 import type { DB, NetworkSegmentsTable, NetworksTable } from '../../store/schema.js';
 import { uuid as newUuid } from '../../util/ids.js';
 import type { RequestContext } from '../context.js';
@@ -681,18 +681,37 @@ export const networkRbacType: RbacObjectType = {
   },
 };
 
+const networkById = prepared(['id'], (q, a) => q.selectFrom('networks').selectAll().where('id', '=', a.id));
+/**
+ * The network and whether an RBAC entry grants it to the project (or to every project): one
+ * statement, where a member's port create on a network shared with it by RBAC read two.
+ */
+const networkWithGrant = prepared(['id', 'project'], (q, a) =>
+  q
+    .selectFrom('networks')
+    .selectAll('networks')
+    .select((eb) =>
+      eb
+        .exists(
+          eb
+            .selectFrom('rbac_policies')
+            .select('rbac_policies.id')
+            .where('rbac_policies.object_type', '=', 'network')
+            .whereRef('rbac_policies.object_id', '=', 'networks.id')
+            .where('rbac_policies.action', 'in', [ACCESS_SHARED, ACCESS_EXTERNAL])
+            .where('rbac_policies.target_tenant', 'in', [WILDCARD, a.project]),
+        )
+        .as('rbac_granted'),
+    )
+    .where('networks.id', '=', a.id),
+);
+
 /** A network the caller may use: its own, one shared or made external for it (admins: any). */
 export async function visibleNetwork(q: Q, ctx: RequestContext, id: string): Promise<NetworksTable | undefined> {
-  const row = await q.selectFrom('networks').selectAll().where('id', '=', id).executeTakeFirst();
-  if (!row) return undefined;
-  if (ctx.isAdmin || row.project_id === ctx.projectId || row.shared === 1) return row;
-  const policy = await q
-    .selectFrom('rbac_policies')
-    .select('id')
-    .where('object_type', '=', 'network')
-    .where('object_id', '=', id)
-    .where('action', 'in', [ACCESS_SHARED, ACCESS_EXTERNAL])
-    .where('target_tenant', 'in', ctx.projectId ? [WILDCARD, ctx.projectId] : [WILDCARD])
-    .executeTakeFirst();
-  return policy ? row : undefined;
+  if (ctx.isAdmin) return (await networkById.execute(q, { id }))[0];
+  // Unscoped: only grants to every project count (the wildcard twice).
+  const [found] = await networkWithGrant.execute(q, { id, project: ctx.projectId ?? WILDCARD });
+  if (!found) return undefined;
+  const { rbac_granted: granted, ...row } = found;
+  return row.project_id === ctx.projectId || row.shared === 1 || fromBool(granted) ? row : undefined;
 }

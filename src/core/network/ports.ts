@@ -2,7 +2,7 @@ import { isDeepStrictEqual } from 'node:util';
 import type { Tx } from '../../store/db.js';
 import type { NetworksTable, PortsTable, SubnetsTable } from '../../store/schema.js';
 import { dropBoundLogs } from './logs.js';
-import { fromJson, IN_CHUNK, chunks } from '../../store/db.js';
+import { fromJson, IN_CHUNK, chunks, prepared } from '../../store/db.js';
 import { uuid as newUuid } from '../../util/ids.js';
 import { type Cidr, type Ip, cidrContains, eui64, ipKey, ipToString, parseCidr, parseIp, randomMac } from '../../util/ip.js';
 import { type RequestContext, systemContext } from '../context.js';
@@ -485,10 +485,14 @@ async function writeAllocations(trx: Tx, portId: string, networkId: string, allo
   if (!fresh) await trx.deleteFrom('ip_allocations').where('port_id', '=', portId).execute();
   let position = 0;
   for (const a of allocs) {
-    await trx
-      .insertInto('ip_allocations')
-      .values({ port_id: portId, network_id: networkId, subnet_id: a.subnet.id, ip_address: ipToString(a.ip), ip_key: ipKey(a.ip), position: position++ })
-      .execute();
+    await insertAllocation.run(trx, {
+      port: portId,
+      network: networkId,
+      subnet: a.subnet.id,
+      address: ipToString(a.ip),
+      key: ipKey(a.ip),
+      position: position++,
+    });
   }
 }
 
@@ -523,8 +527,20 @@ function assertNetworkOwner(ctx: RequestContext, network: NetworksTable, action:
   if (!ctx.isAdmin && network.project_id !== ctx.projectId) throw policyError(action, [attr]);
 }
 
+/** The port holding a MAC on a network (every port create asks: compiled once). */
+const portWithMac = prepared(['network', 'mac'], (q, a) =>
+  q.selectFrom('ports').select('id').where('network_id', '=', a.network).where('mac_address', '=', a.mac),
+);
+const insertAllocation = prepared<'port' | 'network' | 'subnet' | 'address' | 'key' | 'position', unknown, string | number>(
+  ['port', 'network', 'subnet', 'address', 'key', 'position'],
+  (q, a) =>
+    q
+      .insertInto('ip_allocations')
+      .values({ port_id: a.port, network_id: a.network, subnet_id: a.subnet, ip_address: a.address, ip_key: a.key, position: a.position as unknown as number }),
+);
+
 async function checkMacFree(trx: Tx, networkId: string, mac: string, portId?: string): Promise<void> {
-  const used = await trx.selectFrom('ports').select('id').where('network_id', '=', networkId).where('mac_address', '=', mac).executeTakeFirst();
+  const [used] = await portWithMac.execute(trx, { network: networkId, mac });
   if (used && used.id !== portId) {
     throw conflict('MacAddressInUse', `Unable to complete operation for network ${networkId}. The mac address ${mac} is in use.`);
   }
@@ -533,7 +549,7 @@ async function checkMacFree(trx: Tx, networkId: string, mac: string, portId?: st
 async function newMac(trx: Tx, networkId: string): Promise<string> {
   for (let i = 0; i < 16; i++) {
     const mac = randomMac();
-    const used = await trx.selectFrom('ports').select('id').where('network_id', '=', networkId).where('mac_address', '=', mac).executeTakeFirst();
+    const [used] = await portWithMac.execute(trx, { network: networkId, mac });
     if (!used) return mac;
   }
   throw new DomainError('unavailable', 'NetworkMacAddressGenerationFailure', `Unable to generate unique mac on network ${networkId}.`);
@@ -623,7 +639,13 @@ export function portOps(): ResourceOps<'ports', PortComputed> {
       });
       await writeAllocations(trx, id, network.id, allocs, true);
       await bindPortGroups(trx, id, groups, true);
-      const qos = await createPortQos(w, ctx, { id, network_id: network.id, binding_vnic_type: v['binding:vnic_type'] as string }, v.qos_policy_id);
+      const qos = await createPortQos(
+        w,
+        ctx,
+        { id, network_id: network.id, binding_vnic_type: v['binding:vnic_type'] as string },
+        v.qos_policy_id,
+        network.physical_network,
+      );
       // tag-ports-during-bulk-creation: the tags are set after the port, a revision later.
       const tags = v.tags as string[] | undefined;
       if (tags?.length) {
@@ -631,12 +653,14 @@ export function portOps(): ResourceOps<'ports', PortComputed> {
         await bumpRevision(trx, 'ports', id);
       }
       // The answer's addresses (in `position` order, as written), groups and QoS are what was just
-      // written. Not claimed where the stored order or more reads decide: several groups (read in
-      // the store's order), tags, a QoS policy (its rules make the resource request).
+      // written, and QoS as it read it. Not claimed where the stored order or more reads decide:
+      // several groups (read in the store's order), tags.
       p.known = {
         __fixed_ips: allocs.map((a) => ({ subnet_id: a.subnet.id, ip_address: ipToString(a.ip) })),
         ...(groups.length <= 1 ? { __security_groups: [...groups] } : {}),
-        ...(qos === null ? { __qos_policy_id: null, __qos_network_policy_id: null, __resource_request: null } : {}),
+        __qos_policy_id: qos.qos_policy_id,
+        __qos_network_policy_id: qos.qos_network_policy_id,
+        __resource_request: qos.resource_request,
         ...(tags?.length ? {} : { __tags: [] }),
       };
       return id;

@@ -11,7 +11,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Q, Tx } from '../../store/db.js';
-import { IN_CHUNK, chunks } from '../../store/db.js';
+import { IN_CHUNK, chunks, prepared } from '../../store/db.js';
 import type { QosPoliciesTable, QosRulesTable } from '../../store/schema.js';
 import { uuid as newUuid } from '../../util/ids.js';
 import type { RequestContext } from '../context.js';
@@ -75,10 +75,19 @@ export async function rulesOf(q: Q, policyIds: string[]): Promise<Map<string, Qo
     const rows = await q.selectFrom('qos_rules').selectAll().where('policy_id', 'in', chunk).orderBy('created_at').orderBy('id').execute();
     for (const r of rows) out.get(r.policy_id)?.push(r);
   }
-  const rank = (t: string) => RULE_TYPES.indexOf(t as RuleType);
-  for (const list of out.values()) list.sort((a, b) => rank(a.type) - rank(b.type));
+  for (const list of out.values()) list.sort(byRuleType);
   return out;
 }
+
+const rank = (t: string) => RULE_TYPES.indexOf(t as RuleType);
+/** Neutron lists a policy's rules by rule type (the order of RULE_TYPES), then as stored. */
+const byRuleType = (a: QosRulesTable, b: QosRulesTable) => rank(a.type) - rank(b.type);
+
+// What a port create reads of QoS (its network's policy, that policy's rules): compiled once.
+const policyOfNetwork = prepared(['network'], (q, a) => q.selectFrom('qos_network_bindings').select('policy_id').where('network_id', '=', a.network));
+const rulesOfPolicy = prepared(['policy'], (q, a) =>
+  q.selectFrom('qos_rules').selectAll().where('policy_id', '=', a.policy).orderBy('created_at').orderBy('id'),
+);
 
 /** Attributes computed for rendering. */
 interface PolicyComputed {
@@ -327,8 +336,12 @@ export async function validatePolicyForPort(q: Q, policyId: string, port: QosPor
   const types = await ruleTypesOf(q, policyId);
   if (types.length === 0) return;
   const net = await q.selectFrom('networks').select('physical_network').where('id', '=', port.network_id).executeTakeFirst();
+  checkRulesForPort(types, port, net?.physical_network ?? null);
+}
+
+function checkRulesForPort(types: readonly string[], port: QosPortView, physicalNetwork: string | null): void {
   for (const type of types) {
-    const ok = OVS_VNIC_TYPES.includes(port.binding_vnic_type) && !(type === 'minimum_bandwidth' && !net?.physical_network);
+    const ok = OVS_VNIC_TYPES.includes(port.binding_vnic_type) && !(type === 'minimum_bandwidth' && !physicalNetwork);
     if (!ok) throw conflict('QosRuleNotSupported', `Rule ${type} is not supported by port ${port.id}`);
   }
 }
@@ -448,20 +461,38 @@ export async function loadNetworkQos(q: Q, rows: Array<{ id: string; __qos_polic
 
 /**
  * A new port's own policy, then the check of what applies to it (its own, else its network's).
- * Returns that policy, null for none.
+ * Returns the port's QoS attributes as this transaction wrote and read them (the create's answer
+ * renders them, as loadPortQos would after the commit: issue 17's profile of a port create on a
+ * network with a policy read them three statements again). `physicalNetwork`: the port's
+ * network's, which the caller read with the network.
  */
-export async function createPortQos(w: Work, ctx: RequestContext, port: QosPortView, requested: unknown): Promise<string | null> {
+export async function createPortQos(
+  w: Work,
+  ctx: RequestContext,
+  port: QosPortView,
+  requested: unknown,
+  physicalNetwork: string | null,
+): Promise<PortQosComputed> {
   const { trx } = w;
-  let policyId = typeof requested === 'string' ? requested : null;
-  if (policyId) {
-    await visiblePolicy(trx, ctx, policyId);
-    await trx.insertInto('qos_port_bindings').values({ port_id: port.id, policy_id: policyId }).execute();
-  } else {
-    policyId =
-      (await trx.selectFrom('qos_network_bindings').select('policy_id').where('network_id', '=', port.network_id).executeTakeFirst())?.policy_id ?? null;
+  const own = typeof requested === 'string' ? requested : null;
+  if (own) {
+    await visiblePolicy(trx, ctx, own);
+    await trx.insertInto('qos_port_bindings').values({ port_id: port.id, policy_id: own }).execute();
   }
-  if (policyId) await validatePolicyForPort(trx, policyId, port);
-  return policyId;
+  const ofNetwork = (await policyOfNetwork.execute(trx, { network: port.network_id }))[0]?.policy_id ?? null;
+  const applies = own ?? ofNetwork;
+  let request: ResourceRequest | null = null;
+  if (applies) {
+    const rules = (await rulesOfPolicy.execute(trx, { policy: applies })).sort(byRuleType);
+    checkRulesForPort(
+      rules.map((r) => r.type),
+      port,
+      physicalNetwork,
+    );
+    const mins = rules.filter((r) => r.type.startsWith('minimum_'));
+    if (mins.length) request = resourceRequest(port.id, port.binding_vnic_type, physicalNetwork, mins);
+  }
+  return { qos_policy_id: own, qos_network_policy_id: ofNetwork, resource_request: request };
 }
 
 /** A port's own policy changed (QosCoreResourceExtension._update_port_policy and the plugin's check). */

@@ -1,4 +1,4 @@
-import type { Q, Tx } from '../../store/db.js';
+import { type Q, type Tx, prepared } from '../../store/db.js';
 import type { RequestContext } from '../context.js';
 import { DomainError, conflict, httpBadRequest, notFound } from '../errors.js';
 import { range, toInt } from './attributes.js';
@@ -45,8 +45,11 @@ export function defaultQuotas(): Record<string, number> {
   return { ...configured };
 }
 
+// Every create of a counted resource reads its project's limits: compiled once.
+const limitsOf = prepared(['project'], (q, a) => q.selectFrom('quotas').select(['resource', 'hard_limit']).where('project_id', '=', a.project));
+
 export async function quotaLimits(q: Q, projectId: string): Promise<Record<string, number>> {
-  const rows = await q.selectFrom('quotas').select(['resource', 'hard_limit']).where('project_id', '=', projectId).execute();
+  const rows = await limitsOf.execute(q, { project: projectId });
   const out = defaultQuotas();
   for (const r of rows) if (Object.hasOwn(out, r.resource)) out[r.resource] = r.hard_limit;
   return out;

@@ -6,7 +6,7 @@
  */
 import { type Expression, type ExpressionBuilder, type Kysely, type SqlBool, sql } from 'kysely';
 import type { Dialect, Q, Tx } from '../../store/db.js';
-import { IN_CHUNK, PreparedQuery, chunks, fromBool, fromJson, jsonRowsOf } from '../../store/db.js';
+import { type Bound, IN_CHUNK, type PreparedStatement, PreparedQuery, chunks, fromBool, fromJson, jsonRowsOf, prepared } from '../../store/db.js';
 import type { DB } from '../../store/schema.js';
 import { pyRepr } from '../../util/pyrepr.js';
 import { isoSeconds } from '../../util/time.js';
@@ -695,10 +695,19 @@ export async function getRowForUpdate<T extends ResourceTable, C extends object>
   return rowsOf<T>([row])[0];
 }
 
+/** The one-row read of rowsById by resource (every create and update answers with it): compiled once. */
+const rowByIdQueries = new WeakMap<object, PreparedStatement<'id', EngineRow>>();
+
 /** Rows of `def.table` by id, in no particular order (ids the caller just wrote: no visibility check). */
 export async function rowsById<T extends ResourceTable, C extends object>(q: Q, def: ResourceDef<T, C>, ids: string[]): Promise<Array<RowOf<T>>> {
   const table: string = def.table;
-  return rowsOf<T>(await engineDb(q).selectFrom(table).selectAll().where('id', 'in', ids).execute());
+  if (ids.length !== 1) return rowsOf<T>(await engineDb(q).selectFrom(table).selectAll().where('id', 'in', ids).execute());
+  let byId = rowByIdQueries.get(def);
+  if (!byId) {
+    byId = prepared(['id'], (p, a) => engineDb(p).selectFrom(table).selectAll().where('id', '=', a.id));
+    rowByIdQueries.set(def, byId);
+  }
+  return rowsOf<T>(await byId.execute(q, { id: ids[0] }));
 }
 
 /** Only the owner (or an admin) may change what it can see. */
@@ -839,12 +848,42 @@ export function toColumns<T extends ResourceTable, C extends object>(def: Resour
   return columnsOf<T>(cols);
 }
 
+/** Insert statements by resource, then by the list of columns they write (see insertRow). */
+const insertQueries = new WeakMap<object, Map<string, PreparedStatement<string, unknown, Bound>>>();
+/** Column lists kept per resource: a create writes the same few (what its body may leave out varies little). */
+const INSERT_SHAPES = 32;
+
+const isBound = (v: unknown): v is Bound => v === null || typeof v === 'string' || typeof v === 'bigint' || (typeof v === 'number' && Number.isFinite(v));
+
 /** Insert a row with standard attributes filled in. */
 export async function insertRow<T extends RevisedTable, C extends object>(trx: Tx, def: ResourceDef<T, C>, id: string, cols: Partial<RowOf<T>>): Promise<void> {
   const now = isoSeconds();
   const values: EngineRow = { created_at: now, updated_at: now, revision_number: def.initialRevision ?? 0, ...cols, id };
   const table: string = def.table;
-  await engineDb(trx).insertInto(table).values(values).execute();
+  // Kysely leaves undefined values out of an INSERT; so does the prepared statement's column list.
+  const names = Object.keys(values).filter((k) => values[k] !== undefined);
+  const bound: Record<string, Bound> = {};
+  for (const k of names) {
+    const v = values[k];
+    // An SQL expression (or anything else Kysely would write into the text) takes Kysely's way.
+    if (!isBound(v)) return void (await engineDb(trx).insertInto(table).values(values).execute());
+    bound[k] = v;
+  }
+  // A port create's INSERT was about 80 µs of Kysely building and compiling (issue 17's profile):
+  // the statement for a column list is compiled once.
+  let byColumns = insertQueries.get(def);
+  if (!byColumns) {
+    byColumns = new Map();
+    insertQueries.set(def, byColumns);
+  }
+  const key = names.join(',');
+  let insert = byColumns.get(key);
+  if (!insert) {
+    if (byColumns.size >= INSERT_SHAPES) byColumns.clear();
+    insert = prepared<string, unknown, Bound>(names, (q, a) => engineDb(q).insertInto(table).values(a));
+    byColumns.set(key, insert);
+  }
+  await insert.run(trx, bound);
 }
 
 /**

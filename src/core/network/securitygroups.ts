@@ -1,6 +1,6 @@
 import type { Q, Tx } from '../../store/db.js';
 import { dropBoundLogs } from './logs.js';
-import { IN_CHUNK, chunks } from '../../store/db.js';
+import { IN_CHUNK, chunks, prepared } from '../../store/db.js';
 import type { SecurityGroupRulesTable, SecurityGroupsTable } from '../../store/schema.js';
 import { uuid as newUuid } from '../../util/ids.js';
 import { cidrToString, parseCidr } from '../../util/ip.js';
@@ -294,9 +294,13 @@ async function createGroup(trx: Tx, projectId: string, name: string, description
  * The project's `default` group, made on first use with Neutron's four rules. A primary key on
  * the project makes concurrent first uses agree on one group.
  */
+// Every port create asks for its project's default group and binds its groups: compiled once.
+const defaultGroupOf = prepared(['project'], (q, a) => q.selectFrom('default_security_groups').select('security_group_id').where('project_id', '=', a.project));
+const bindGroup = prepared(['port', 'group'], (q, a) => q.insertInto('port_security_groups').values({ port_id: a.port, security_group_id: a.group }));
+
 export async function ensureDefaultSecurityGroup(w: Work, projectId: string): Promise<string> {
   const { trx } = w;
-  const existing = await trx.selectFrom('default_security_groups').select('security_group_id').where('project_id', '=', projectId).executeTakeFirst();
+  const [existing] = await defaultGroupOf.execute(trx, { project: projectId });
   if (existing) return existing.security_group_id;
   const id = await createGroup(trx, projectId, 'default', DEFAULT_SG_DESCRIPTION, true, true);
   await trx.insertInto('default_security_groups').values({ project_id: projectId, security_group_id: id }).execute();
@@ -324,7 +328,7 @@ export async function checkPortGroups(trx: Tx, ctx: RequestContext, projectId: s
 /** A port's security groups, replacing what it had (`fresh`: a new port, which had none). */
 export async function bindPortGroups(trx: Tx, portId: string, ids: string[], fresh = false): Promise<void> {
   if (!fresh) await trx.deleteFrom('port_security_groups').where('port_id', '=', portId).execute();
-  for (const id of ids) await trx.insertInto('port_security_groups').values({ port_id: portId, security_group_id: id }).execute();
+  for (const id of ids) await bindGroup.run(trx, { port: portId, group: id });
 }
 
 /** The columns that make two rules the same rule (Neutron's _rule_to_key). */

@@ -1,6 +1,6 @@
 import type { Q, Tx } from '../../store/db.js';
 import type { SubnetsTable } from '../../store/schema.js';
-import { fromJson } from '../../store/db.js';
+import { fromJson, prepared } from '../../store/db.js';
 import { uuid as newUuid } from '../../util/ids.js';
 import { type Cidr, cidrToString, cidrsOverlap, eui64, ipKey, ipToString, parseCidr, parseIp } from '../../util/ip.js';
 import { DomainError, conflict, invalidInput, neutronBadRequest, resourceNotFound } from '../errors.js';
@@ -442,6 +442,11 @@ async function addAutoAddresses(trx: Tx, subnetId: string, networkId: string, c:
 }
 
 /** Subnets of a network, for port address allocation. */
+// Every port create reads its network's subnets: compiled once.
+const subnetsOfNetwork = prepared(['network'], (q, a) =>
+  q.selectFrom('subnets').selectAll().where('network_id', '=', a.network).orderBy('created_at').orderBy('id'),
+);
+
 export async function networkSubnets(q: Q, networkId: string): Promise<SubnetsTable[]> {
-  return q.selectFrom('subnets').selectAll().where('network_id', '=', networkId).orderBy('created_at').orderBy('id').execute();
+  return subnetsOfNetwork.execute(q, { network: networkId });
 }
