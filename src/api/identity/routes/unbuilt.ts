@@ -1,5 +1,8 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { DomainError } from '../../../core/errors.js';
 import { forbidden, notImplemented } from '../../../core/identity/errors.js';
 import type { IdentityEdge } from '../edge.js';
+import { keystoneAllow, methodNotAllowed } from '../keystoneroutes.js';
 
 /**
  * Parts of Keystone's v3 API that PocketStack does not build. They exist in Keystone, so rather
@@ -16,7 +19,7 @@ const AUTHENTICATED = [
 ];
 
 /** Called with signed requests, not tokens. */
-const ANONYMOUS = ['/v3/ec2tokens', '/v3/auth/OS-FEDERATION/*'];
+const ANONYMOUS = ['/v3/auth/OS-FEDERATION/*'];
 
 const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
 
@@ -26,17 +29,19 @@ const PKI_REVOKED = '/v3/auth/tokens/OS-PKI/revoked';
 /** The routes here that Keystone answers without a token. */
 export const UNBUILT_PUBLIC_ROUTES = [...ANONYMOUS.flatMap((path) => METHODS.map((m) => `${m} ${path}`)), `GET ${PKI_REVOKED}`];
 
+/**
+ * Keystone's answer to a path under an unbuilt prefix: its 404 where it has no such path, its 405
+ * where the path's resource has no such method, else "not implemented".
+ */
+async function unbuilt(req: FastifyRequest, reply: FastifyReply) {
+  const allow = keystoneAllow(req.method, req.url.split('?')[0]);
+  if (allow.length === 0) throw new DomainError('not_found', 'NotFound', 'The resource could not be found.');
+  if (!allow.includes(req.method)) return methodNotAllowed(reply, allow);
+  throw notImplemented();
+}
+
 export function unbuiltRoutes(edge: IdentityEdge): void {
-  for (const path of AUTHENTICATED) {
-    edge.route([...METHODS], path, async (_req) => {
-      throw notImplemented();
-    });
-  }
-  for (const path of ANONYMOUS) {
-    edge.route([...METHODS], path, async () => {
-      throw notImplemented();
-    });
-  }
+  for (const path of [...AUTHENTICATED, ...ANONYMOUS]) edge.route([...METHODS], path, unbuilt);
   // Keystone keeps this deprecated PKI call only to refuse it.
   edge.route('GET', PKI_REVOKED, async () => {
     throw forbidden();
