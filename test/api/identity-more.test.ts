@@ -398,7 +398,9 @@ describe('credentials', () => {
     const stale = { ...v4, headers: { 'X-Amz-Date': '20200101T000000Z' } };
     expectError(await admin.post('/v3/s3tokens', { credentials: stale }), 401, 'The request you have made requires authentication.');
     expectError(await admin.post('/v3/s3tokens', { credentials: { ...v1, signature: 'forged' } }), 401, 'The request you have made requires authentication.');
-    expectError(await admin.post('/v3/s3tokens', { credentials: { ...v1, access: 'nobody' } }), 404, 'EC2 access key not found.');
+    // get_credential's own refusal, naming the access key's SHA-256.
+    const nobody = createHash('sha256').update('nobody').digest('hex');
+    expectError(await admin.post('/v3/s3tokens', { credentials: { ...v1, access: 'nobody' } }), 404, `Could not find credential: ${nobody}.`);
     expectError(await admin.post('/v3/s3tokens', {}), 400, 'request must include a request body');
     // Not for anyone holding a token: a member is refused, an anonymous caller asked to log in.
     const demo = anon.withToken(await tokenFor(tc, 'demo', DEMO_PASSWORD));

@@ -96,7 +96,10 @@ export function buildIdentityApi(opts: IdentityApiOptions): FastifyInstance {
   app.setNotFoundHandler(async (req, reply) => {
     const path = req.url.split('?')[0];
     // Keystone's methods for the path where it has one; PocketStack's own (the v2.0 token call) else.
-    const keystone = keystoneAllow(req.method, path);
+    // A method Keystone's resource class has but cannot serve on this URL (DELETE /v3/users: the
+    // collection has no id, and Keystone answers an unhandled 500) is refused here, and not
+    // offered in the same breath.
+    const keystone = keystoneAllow(req.method, path).filter((m) => m !== req.method || m === 'OPTIONS');
     const allow = keystone.length > 0 ? keystone : edge.allowed(path);
     if (allow.length === 0) throw new DomainError('not_found', 'NotFound', 'The resource could not be found.');
     if (req.method === 'OPTIONS') return reply.header('allow', allow.join(', ')).status(200).send();

@@ -112,29 +112,35 @@ export function tokenRoutes(edge: IdentityEdge): void {
     return { catalog: catalogView(await identity.catalogFor(caller)), links: { self: `${edge.base(req)}/v3/auth/catalog` } };
   });
 
-  edge.route('GET', '/v3/auth/projects', async (req) => {
-    const caller = edge.caller(req);
-    enforce('identity:get_auth_projects', caller);
-    const ids = await identity.assignments.targetsOf(caller.user.id, 'project');
-    const projects = await identity.projects.list({ ids });
-    return edge.collection(
-      req,
-      'projects',
-      projects.map((p) => projectView(edge.base(req), p)),
-    );
-  });
+  // Keystone mounts AuthProjectsResource and AuthDomainsResource at /v3/OS-FEDERATION/{projects,
+  // domains} too (keystone/api/auth.py, alternate_urls): the same lists, linked to the URL asked.
+  for (const path of ['/v3/auth/projects', '/v3/OS-FEDERATION/projects']) {
+    edge.route('GET', path, async (req) => {
+      const caller = edge.caller(req);
+      enforce('identity:get_auth_projects', caller);
+      const ids = await identity.assignments.targetsOf(caller.user.id, 'project');
+      const projects = await identity.projects.list({ ids });
+      return edge.collection(
+        req,
+        'projects',
+        projects.map((p) => projectView(edge.base(req), p)),
+      );
+    });
+  }
 
-  edge.route('GET', '/v3/auth/domains', async (req) => {
-    const caller = edge.caller(req);
-    enforce('identity:get_auth_domains', caller);
-    const ids = await identity.assignments.targetsOf(caller.user.id, 'domain');
-    const domains = await identity.domains.list({ ids });
-    return edge.collection(
-      req,
-      'domains',
-      domains.map((d) => domainView(edge.base(req), d)),
-    );
-  });
+  for (const path of ['/v3/auth/domains', '/v3/OS-FEDERATION/domains']) {
+    edge.route('GET', path, async (req) => {
+      const caller = edge.caller(req);
+      enforce('identity:get_auth_domains', caller);
+      const ids = await identity.assignments.targetsOf(caller.user.id, 'domain');
+      const domains = await identity.domains.list({ ids });
+      return edge.collection(
+        req,
+        'domains',
+        domains.map((d) => domainView(edge.base(req), d)),
+      );
+    });
+  }
 
   edge.route('GET', '/v3/auth/system', async (req) => {
     const caller = edge.caller(req);

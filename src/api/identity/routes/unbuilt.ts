@@ -13,7 +13,6 @@ const AUTHENTICATED = [
   '/v3/OS-FEDERATION/*',
   '/v3/OS-OAUTH2/*',
   '/v3/OS-REVOKE/*',
-  '/v3/OS-SIMPLE-CERT/*',
   '/v3/policies/:id/OS-ENDPOINT-POLICY/*',
   '/v3/endpoints/:id/OS-ENDPOINT-POLICY/*',
 ];
@@ -26,8 +25,15 @@ const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
 /** PKI's revocation list: Keystone refuses it to everyone, token or not. */
 const PKI_REVOKED = '/v3/auth/tokens/OS-PKI/revoked';
 
+/** OS-SIMPLE-CERT's PKI certificates (keystone/api/os_simple_cert.py): gone, to everyone. */
+const SIMPLE_CERT = ['/v3/OS-SIMPLE-CERT/ca', '/v3/OS-SIMPLE-CERT/certificates'];
+
 /** The routes here that Keystone answers without a token. */
-export const UNBUILT_PUBLIC_ROUTES = [...ANONYMOUS.flatMap((path) => METHODS.map((m) => `${m} ${path}`)), `GET ${PKI_REVOKED}`];
+export const UNBUILT_PUBLIC_ROUTES = [
+  ...ANONYMOUS.flatMap((path) => METHODS.map((m) => `${m} ${path}`)),
+  `GET ${PKI_REVOKED}`,
+  ...SIMPLE_CERT.map((path) => `GET ${path}`),
+];
 
 /**
  * Keystone's answer to a path under an unbuilt prefix: its 404 where it has no such path, its 405
@@ -46,4 +52,9 @@ export function unbuiltRoutes(edge: IdentityEdge): void {
   edge.route('GET', PKI_REVOKED, async () => {
     throw forbidden();
   });
+  for (const path of SIMPLE_CERT) {
+    edge.route('GET', path, async () => {
+      throw new DomainError('gone', 'Gone', 'This API is no longer available due to the removal of support for PKI tokens.');
+    });
+  }
 }
