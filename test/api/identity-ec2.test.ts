@@ -171,7 +171,11 @@ describe.skipIf(skip)(`ec2tokens${skip ? ` — skipped: ${skip}` : ''}`, () => {
 
   it('is for a service or admin token only (OSSA-2025-002), and refused once the user is disabled', async () => {
     const creds = signed(secret, { ...base(), params: { SignatureVersion: '2', Action: 'Describe' } });
-    expect((await demo.post('/v3/ec2tokens', { credentials: creds })).status).toBe(403);
+    expectError(
+      await demo.post('/v3/ec2tokens', { credentials: creds }),
+      403,
+      'You are not authorized to perform the requested action: identity:ec2tokens_validate.',
+    );
     expectError(await anon.post('/v3/ec2tokens', { credentials: creds }), 401, UNAUTHORIZED);
     expect((await admin.request('PATCH', `/v3/users/${demoId}`, { user: { enabled: false } })).status).toBe(200);
     expectError(await admin.post('/v3/ec2tokens', { credentials: creds }), 401, UNAUTHORIZED);

@@ -7,7 +7,10 @@ import { keystoneAllow, methodNotAllowed } from '../keystoneroutes.js';
 /**
  * Parts of Keystone's v3 API that PocketStack does not build. They exist in Keystone, so rather
  * than an unknown path (404) they answer Keystone's own "not implemented" (501) — after the
- * token check Keystone would make, so an anonymous caller still gets its 401.
+ * token check Keystone would make, so an anonymous caller still gets its 401. A path Keystone
+ * does not have under these prefixes is its 404, a method its resource lacks its 405 (for a
+ * token holder: without one, the 401 comes first here, where Keystone routes before it
+ * authenticates).
  */
 const AUTHENTICATED = [
   '/v3/OS-FEDERATION/*',
