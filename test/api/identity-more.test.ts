@@ -361,6 +361,10 @@ describe('credentials', () => {
     expect((await admin.get(`/v3/users/${demoId}/credentials/OS-EC2/${access}`)).body.credential.secret).toBe(ec2.body.credential.secret);
     expect((await admin.delete(`/v3/users/${demoId}/credentials/OS-EC2/${access}`)).status).toBe(204);
     expect((await admin.get(`/v3/users/${demoId}/credentials/OS-EC2/${access}`)).status).toBe(404);
+    // Keystone looks the user up first: an unknown one is its 404, listing or reading.
+    for (const url of ['/v3/users/nobody/credentials/OS-EC2', `/v3/users/nobody/credentials/OS-EC2/${access}`]) {
+      expectError(await admin.get(url), 404, 'Could not find user: nobody.');
+    }
   });
 
   it("s3tokens: a v1 or v4 S3 signature by an EC2 credential is traded for its user's token, by a service or admin only", async () => {
