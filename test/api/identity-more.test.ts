@@ -481,6 +481,19 @@ describe('roles, projects and filters', () => {
 
 describe('the writable catalog', () => {
   it('services, endpoints and regions change the token catalog at once; removing PocketStack’s own leaves it serving', async () => {
+    // The catalog's resources read their member with `.get('region')`: without it, Keystone
+    // validates None (where projects and users read `.get('project', {})`).
+    for (const [method, url] of [
+      ['POST', '/v3/services'],
+      ['PATCH', '/v3/services/x'],
+      ['POST', '/v3/endpoints'],
+      ['POST', '/v3/regions'],
+      ['PUT', '/v3/regions/new-region'],
+      ['PATCH', '/v3/regions/x'],
+    ]) {
+      expectError(await admin.request(method, url, {}), 400, "None is not of type 'object'");
+    }
+    expect((await admin.get('/v3/regions/new-region')).status).toBe(404);
     const r = await admin.post('/v3/regions', { region: { id: 'Parent', description: 'p' } });
     expect(r.status).toBe(201);
     const child = await admin.post('/v3/regions', { region: { description: 'c', parent_region_id: 'Parent' } });
