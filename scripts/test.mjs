@@ -54,6 +54,8 @@ const DEBIAN_PACKAGES = {
   '/usr/lib/python3/dist-packages/octaviaclient': 'python3-octaviaclient',
   '/usr/bin/neutron': 'python3-neutronclient',
   '/usr/lib/python3/dist-packages/barbicanclient': 'python3-barbicanclient',
+  // keystoneclient's Ec2Signer signs the EC2 requests of test/api/identity-ec2.test.ts.
+  '/usr/lib/python3/dist-packages/keystoneclient/contrib/ec2/utils.py': 'python3-keystoneclient',
   '/usr/bin/curl': 'curl',
   '/usr/bin/openssl': 'openssl',
   '/usr/bin/tempest': 'tempest',

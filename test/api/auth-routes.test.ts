@@ -26,9 +26,13 @@ const PUBLIC: Record<string, string[]> = {
     // OAuth1's token exchanges are signed by the consumer, not made with a Keystone token.
     'POST /v3/OS-OAUTH1/request_token',
     'POST /v3/OS-OAUTH1/access_token',
-    // /v3/s3tokens is not among them: Keystone asks a service or admin token for it since OSSA-2025-002.
-    ...['/v3/ec2tokens', '/v3/auth/OS-FEDERATION/*'].flatMap((p) => ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'].map((m) => `${m} ${p}`)),
+    // /v3/s3tokens and /v3/ec2tokens are not among them: Keystone asks a service or admin token
+    // for them since OSSA-2025-002.
+    ...['/v3/auth/OS-FEDERATION/*'].flatMap((p) => ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'].map((m) => `${m} ${p}`)),
     'GET /v3/auth/tokens/OS-PKI/revoked',
+    // Gone, to everyone: Keystone keeps OS-SIMPLE-CERT's paths only to answer 410.
+    'GET /v3/OS-SIMPLE-CERT/ca',
+    'GET /v3/OS-SIMPLE-CERT/certificates',
   ],
   network: ['GET /', 'GET /v2.0'],
   compute: ['GET /'],

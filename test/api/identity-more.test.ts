@@ -361,6 +361,10 @@ describe('credentials', () => {
     expect((await admin.get(`/v3/users/${demoId}/credentials/OS-EC2/${access}`)).body.credential.secret).toBe(ec2.body.credential.secret);
     expect((await admin.delete(`/v3/users/${demoId}/credentials/OS-EC2/${access}`)).status).toBe(204);
     expect((await admin.get(`/v3/users/${demoId}/credentials/OS-EC2/${access}`)).status).toBe(404);
+    // Keystone looks the user up first: an unknown one is its 404, listing or reading.
+    for (const url of ['/v3/users/nobody/credentials/OS-EC2', `/v3/users/nobody/credentials/OS-EC2/${access}`]) {
+      expectError(await admin.get(url), 404, 'Could not find user: nobody.');
+    }
   });
 
   it("s3tokens: a v1 or v4 S3 signature by an EC2 credential is traded for its user's token, by a service or admin only", async () => {
@@ -398,7 +402,9 @@ describe('credentials', () => {
     const stale = { ...v4, headers: { 'X-Amz-Date': '20200101T000000Z' } };
     expectError(await admin.post('/v3/s3tokens', { credentials: stale }), 401, 'The request you have made requires authentication.');
     expectError(await admin.post('/v3/s3tokens', { credentials: { ...v1, signature: 'forged' } }), 401, 'The request you have made requires authentication.');
-    expectError(await admin.post('/v3/s3tokens', { credentials: { ...v1, access: 'nobody' } }), 404, 'EC2 access key not found.');
+    // get_credential's own refusal, naming the access key's SHA-256.
+    const nobody = createHash('sha256').update('nobody').digest('hex');
+    expectError(await admin.post('/v3/s3tokens', { credentials: { ...v1, access: 'nobody' } }), 404, `Could not find credential: ${nobody}.`);
     expectError(await admin.post('/v3/s3tokens', {}), 400, 'request must include a request body');
     // Not for anyone holding a token: a member is refused, an anonymous caller asked to log in.
     const demo = anon.withToken(await tokenFor(tc, 'demo', DEMO_PASSWORD));
@@ -475,6 +481,19 @@ describe('roles, projects and filters', () => {
 
 describe('the writable catalog', () => {
   it('services, endpoints and regions change the token catalog at once; removing PocketStack’s own leaves it serving', async () => {
+    // The catalog's resources read their member with `.get('region')`: without it, Keystone
+    // validates None (where projects and users read `.get('project', {})`).
+    for (const [method, url] of [
+      ['POST', '/v3/services'],
+      ['PATCH', '/v3/services/x'],
+      ['POST', '/v3/endpoints'],
+      ['POST', '/v3/regions'],
+      ['PUT', '/v3/regions/new-region'],
+      ['PATCH', '/v3/regions/x'],
+    ]) {
+      expectError(await admin.request(method, url, {}), 400, "None is not of type 'object'");
+    }
+    expect((await admin.get('/v3/regions/new-region')).status).toBe(404);
     const r = await admin.post('/v3/regions', { region: { id: 'Parent', description: 'p' } });
     expect(r.status).toBe(201);
     const child = await admin.post('/v3/regions', { region: { description: 'c', parent_region_id: 'Parent' } });

@@ -24,6 +24,10 @@ export const BARBICAN_CLIENT = {
   path: '/usr/lib/python3/dist-packages/barbicanclient',
   why: "needs Debian's python3-barbicanclient (npm test installs it when run as root)",
 };
+export const KEYSTONE_CLIENT = {
+  path: '/usr/lib/python3/dist-packages/keystoneclient/contrib/ec2/utils.py',
+  why: "needs Debian's python3-keystoneclient (npm test installs it when run as root)",
+};
 export const CURL = { path: '/usr/bin/curl', why: "needs Debian's curl (npm test installs it when run as root)" };
 export const KEEPALIVED = { path: '/usr/sbin/keepalived', why: "needs Debian's keepalived (npm test installs it when run as root)" };
 export const PING = { path: '/usr/bin/ping', why: "needs Debian's iputils-ping (npm test installs it when run as root)" };

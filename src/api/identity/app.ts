@@ -5,6 +5,7 @@ import { KeystoneError } from '../../core/identity/errors.js';
 import type { IdentityService } from '../../core/identity/service.js';
 import { REASON_PHRASES, baseUrl, createApp } from '../http.js';
 import { IdentityEdge, identityAuth } from './edge.js';
+import { keystoneAllow, methodNotAllowed } from './keystoneroutes.js';
 import { appCredRoutes } from './routes/appcreds.js';
 import { catalogRoutes } from './routes/catalog.js';
 import { credentialRoutes } from './routes/credentials.js';
@@ -94,13 +95,15 @@ export function buildIdentityApi(opts: IdentityApiOptions): FastifyInstance {
 
   app.setNotFoundHandler(async (req, reply) => {
     const path = req.url.split('?')[0];
-    const allow = edge.allowed(path);
+    // Keystone's methods for the path where it has one; PocketStack's own (the v2.0 token call) else.
+    // A method Keystone's resource class has but cannot serve on this URL (DELETE /v3/users: the
+    // collection has no id, and Keystone answers an unhandled 500) is refused here, and not
+    // offered in the same breath.
+    const keystone = keystoneAllow(req.method, path).filter((m) => m !== req.method || m === 'OPTIONS');
+    const allow = keystone.length > 0 ? keystone : edge.allowed(path);
     if (allow.length === 0) throw new DomainError('not_found', 'NotFound', 'The resource could not be found.');
-    reply.header('allow', allow.join(', '));
-    if (req.method === 'OPTIONS') return reply.status(200).send();
-    // Keystone's (Flask's) 405 body is not the error envelope.
-    reply.status(405);
-    return { message: 'The method is not allowed for the requested URL.' };
+    if (req.method === 'OPTIONS') return reply.header('allow', allow.join(', ')).status(200).send();
+    return methodNotAllowed(reply, allow);
   });
   return app;
 }

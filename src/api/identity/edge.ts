@@ -91,10 +91,14 @@ export class IdentityEdge {
     return parsed as Record<string, unknown>;
   }
 
-  /** `body[key]` (default `{}`), validated against `schema`. */
-  member(req: FastifyRequest, key: string, schema: Schema): Record<string, unknown> {
+  /**
+   * `body[key]`, validated against `schema`. Absent, it is `{}` (Keystone's `.get(key, {})`), or
+   * null where Keystone reads `.get(key)` (the catalog's services, endpoints and regions), which
+   * its schema refuses as "None is not of type 'object'".
+   */
+  member(req: FastifyRequest, key: string, schema: Schema, absent: 'empty' | 'null' = 'empty'): Record<string, unknown> {
     const body = this.json(req);
-    const value = key in body ? body[key] : {};
+    const value = Object.hasOwn(body, key) ? body[key] : absent === 'null' ? null : {};
     compiled(schema)(value);
     return value as Record<string, unknown>;
   }

@@ -109,6 +109,9 @@ const RULES: Record<string, Rule> = {
   // Zed served /v3/s3tokens to anyone; Keystone since OSSA-2025-002 (bug 2119646, on its stable
   // branches too) asks `rule:service_or_admin`, so a presigned URL cannot be traded for a token.
   'identity:s3tokens_validate': (t) => isAdmin(t) || has(t, 'service'),
+  // ec2tokens the same (keystone/common/policies/ec2tokens.py: "Align EC2 tokens API with S3
+  // tokens"), where Zed's ec2tokens asked no token at all.
+  'identity:ec2tokens_validate': (t) => isAdmin(t) || has(t, 'service'),
 
   'identity:get_group': groupReader,
   'identity:list_groups': groupReader,

@@ -1,31 +1,6 @@
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import { unauthorized } from '../errors.js';
-import type { AppCreds } from './appcreds.js';
-import type { Credentials } from './credentials.js';
-import { notFoundTarget, validationError } from './errors.js';
-import type { OAuth1 } from './oauth1.js';
-import type { Delegation } from './tokens.js';
-import type { Trusts } from './trusts.js';
-
-/** Keystone's [credential] auth_ttl: how old a signed request's timestamp may be, minutes. */
-const AUTH_TTL_MINUTES = 15;
-
-/** What the S3 authentication needs of the identity service. */
-export interface S3AuthEnv {
-  readonly credentials: Credentials;
-  readonly trusts: Trusts;
-  readonly appCreds: AppCreds;
-  readonly oauth1: OAuth1;
-}
-
-/** Who the token is for, on which project, through which delegation. */
-export interface S3AuthOutcome {
-  userId: string;
-  projectId: string;
-  delegation?: Delegation;
-  /** The delegation's own expiry, which the token may not outlive. */
-  expiresBy?: string | null;
-}
+import { type SignedAuthEnv, type SignedAuthOutcome, signedAuthenticate } from './signedauth.js';
 
 const hmac = (alg: 'sha1' | 'sha256', key: string | Buffer, msg: string | Buffer) => createHmac(alg, key).update(msg).digest();
 
@@ -58,75 +33,7 @@ function checkS3Signature(credentials: Record<string, unknown>, secret: string):
   if (a.length !== b.length || !timingSafeEqual(a, b)) throw unauthorized();
 }
 
-/** ResourceBase._check_timestamp: a signed timestamp, when there is one, no older than auth_ttl. */
-function checkTimestamp(credentials: Record<string, unknown>): void {
-  const field = (o: unknown, k: string) => (o && typeof o === 'object' && Object.hasOwn(o, k) ? (o as Record<string, unknown>)[k] : undefined);
-  const stamp = field(credentials.params, 'Timestamp') || field(credentials.headers, 'X-Amz-Date') || field(credentials.params, 'X-Amz-Date');
-  if (!stamp) return;
-  // oslo's parse_isotime takes ISO 8601, AWS's basic form (20261204T091500Z) included.
-  const text = String(stamp).replace(/^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})/, '$1-$2-$3T$4:$5:$6');
-  const at = Date.parse(/[zZ]|[+-]\d{2}:?\d{2}$/.test(text) ? text : `${text}Z`);
-  if (Number.isNaN(at)) throw unauthorized();
-  if (Date.now() > at + AUTH_TTL_MINUTES * 60_000) throw unauthorized();
-}
-
-/**
- * POST /v3/s3tokens (keystone/api/s3tokens.py with _shared/EC2_S3_Resource.handle_authenticate):
- * the S3 front end hands Keystone the access key, the string it signed and the signature; the
- * EC2 credential found by the access key's SHA-256 checks it, and a token is issued to its user on
- * its project — through the trust, application credential or OAuth1 access token the credential
- * was made with, if any. Keystone's errors are security errors (a bare 401) except the unknown
- * access key's 404.
- */
-export async function s3Authenticate(env: S3AuthEnv, body: unknown): Promise<S3AuthOutcome> {
-  const json = body && typeof body === 'object' && !Array.isArray(body) ? (body as Record<string, unknown>) : undefined;
-  if (!json || Object.keys(json).length === 0) throw validationError('request must include a request body');
-  // Keystone takes "credentials", then "credential", then "ec2Credentials".
-  const pick = (k: string) => (Object.hasOwn(json, k) ? json[k] : undefined);
-  const given = pick('credentials') || pick('credential') || pick('ec2Credentials');
-  const credentials = given && typeof given === 'object' && !Array.isArray(given) ? (given as Record<string, unknown>) : {};
-  if (!Object.hasOwn(credentials, 'access')) throw unauthorized();
-
-  const access = String(credentials.access);
-  const cred = await env.credentials.find(createHash('sha256').update(access).digest('hex'));
-  if (cred?.type !== 'ec2') throw notFoundTarget('EC2 access key not found.');
-  let blob: Record<string, unknown>;
-  try {
-    const parsed: unknown = JSON.parse(cred.blob);
-    blob = parsed && typeof parsed === 'object' ? (parsed as Record<string, unknown>) : {};
-  } catch {
-    throw unauthorized();
-  }
-  const text = (k: string) => (typeof blob[k] === 'string' && blob[k] !== '' ? (blob[k] as string) : undefined);
-  checkS3Signature(credentials, String(blob.secret ?? ''));
-  if (!cred.project_id) throw unauthorized();
-  checkTimestamp(credentials);
-
-  const trustId = text('trust_id');
-  const appCredId = text('app_cred_id');
-  const accessTokenId = text('access_token_id');
-  if (trustId) {
-    const trust = await env.trusts.row(trustId);
-    if (!trust) throw unauthorized();
-    // The credential names the user its trust-scoped token stood for: the trustor when the trust
-    // impersonates, else the trustee; a token here names that same user (Keystone issues it to
-    // the trustee, and impersonation makes it the trustor's).
-    return { userId: cred.user_id, projectId: cred.project_id, delegation: { trustId }, expiresBy: trust.expires_at };
-  }
-  if (appCredId) {
-    const ac = await env.appCreds.row(appCredId);
-    if (!ac || ac.project_id !== cred.project_id) throw unauthorized();
-    return { userId: cred.user_id, projectId: cred.project_id, delegation: { appCredId }, expiresBy: ac.expires_at };
-  }
-  if (accessTokenId) {
-    const at = await env.oauth1.accessTokenRow(accessTokenId);
-    if (!at || at.project_id !== cred.project_id) throw unauthorized();
-    return {
-      userId: cred.user_id,
-      projectId: cred.project_id,
-      delegation: { oauthAccessTokenId: accessTokenId },
-      expiresBy: at.expires_at ? at.expires_at.replace(/Z$/, '') : null,
-    };
-  }
-  return { userId: cred.user_id, projectId: cred.project_id };
+/** POST /v3/s3tokens (keystone/api/s3tokens.py): an S3 front end's v1 or v4 signature. */
+export function s3Authenticate(env: SignedAuthEnv, body: unknown): Promise<SignedAuthOutcome> {
+  return signedAuthenticate(env, body, checkS3Signature);
 }

@@ -21,7 +21,9 @@ import { Policies } from './policies.js';
 import { OAuth1, type SignedRequest } from './oauth1.js';
 import { Projects } from './projects.js';
 import { Roles } from './roles.js';
+import { ec2Authenticate } from './ec2tokens.js';
 import { s3Authenticate } from './s3tokens.js';
+import type { SignedAuthOutcome } from './signedauth.js';
 import { type Delegation, type TokenLookup, Tokens } from './tokens.js';
 import { Trusts } from './trusts.js';
 import { Users } from './users.js';
@@ -258,7 +260,16 @@ export class IdentityService implements IdentityEnv, AuthEnv {
 
   /** POST /v3/s3tokens: a token for the user of the EC2 credential that signed an S3 request. */
   async authenticateS3(body: unknown): Promise<{ token: string; info: TokenInfo }> {
-    const a = await s3Authenticate(this, body);
+    return this.issueSigned(await s3Authenticate(this, body));
+  }
+
+  /** POST /v3/ec2tokens: a token for the user of the EC2 credential that signed an EC2 API request. */
+  async authenticateEc2(body: unknown): Promise<{ token: string; info: TokenInfo }> {
+    return this.issueSigned(await ec2Authenticate(this, body));
+  }
+
+  /** The token a signed request earns: method `ec2credential`, on the credential's project. */
+  private issueSigned(a: SignedAuthOutcome): Promise<{ token: string; info: TokenInfo }> {
     return this.issueToken({
       userId: a.userId,
       scope: { kind: 'project', projectId: a.projectId },

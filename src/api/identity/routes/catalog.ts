@@ -25,7 +25,7 @@ export function catalogRoutes(edge: IdentityEdge): void {
   });
   edge.route('POST', '/v3/services', async (req, reply) => {
     enforce('identity:create_service', edge.caller(req));
-    const input = edge.member(req, 'service', S.serviceCreate);
+    const input = edge.member(req, 'service', S.serviceCreate, 'null');
     reply.status(201);
     return { service: serviceView(base(req), await catalog.createService(input)) };
   });
@@ -35,7 +35,7 @@ export function catalogRoutes(edge: IdentityEdge): void {
   });
   edge.route('PATCH', '/v3/services/:id', async (req) => {
     enforce('identity:update_service', edge.caller(req));
-    const patch = edge.member(req, 'service', S.serviceUpdate);
+    const patch = edge.member(req, 'service', S.serviceUpdate, 'null');
     return { service: serviceView(base(req), await catalog.updateService((req.params as Params).id, patch)) };
   });
   edge.route('DELETE', '/v3/services/:id', async (req, reply) => {
@@ -53,7 +53,7 @@ export function catalogRoutes(edge: IdentityEdge): void {
   });
   edge.route('POST', '/v3/endpoints', async (req, reply) => {
     enforce('identity:create_endpoint', edge.caller(req));
-    const input = edge.member(req, 'endpoint', S.endpointCreate);
+    const input = edge.member(req, 'endpoint', S.endpointCreate, 'null');
     reply.status(201);
     return { endpoint: endpointView(base(req), await catalog.createEndpoint(input)) };
   });
@@ -81,14 +81,14 @@ export function catalogRoutes(edge: IdentityEdge): void {
   });
   edge.route('POST', '/v3/regions', async (req, reply) => {
     enforce('identity:create_region', edge.caller(req));
-    const input = edge.member(req, 'region', S.regionCreate);
+    const input = edge.member(req, 'region', S.regionCreate, 'null');
     reply.status(201);
     return { region: regionView(base(req), await catalog.createRegion(input)) };
   });
   // PUT /v3/regions/{id}: create with the id in the path (Keystone's older way).
   edge.route('PUT', '/v3/regions/:id', async (req, reply) => {
     enforce('identity:create_region', edge.caller(req));
-    const input = edge.member(req, 'region', S.regionCreate);
+    const input = edge.member(req, 'region', S.regionCreate, 'null');
     reply.status(201);
     return { region: regionView(base(req), await catalog.createRegion({ ...input, id: (req.params as Params).id })) };
   });
@@ -98,7 +98,7 @@ export function catalogRoutes(edge: IdentityEdge): void {
   });
   edge.route('PATCH', '/v3/regions/:id', async (req) => {
     enforce('identity:update_region', edge.caller(req));
-    const patch = edge.member(req, 'region', S.regionUpdate);
+    const patch = edge.member(req, 'region', S.regionUpdate, 'null');
     return { region: regionView(base(req), await catalog.updateRegion((req.params as Params).id, patch)) };
   });
   edge.route('DELETE', '/v3/regions/:id', async (req, reply) => {

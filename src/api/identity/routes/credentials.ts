@@ -91,6 +91,8 @@ export function credentialRoutes(edge: IdentityEdge): void {
     const { user } = req.params as Ec2Params;
     enforce('identity:ec2_list_credentials', caller, { ownerId: user });
     requirePrimary(caller);
+    // UserOSEC2CredentialsResourceListCreate.get: get_user first, so an unknown user is its 404.
+    await identity.users.get(user);
     const list = await identity.credentials.list({ userId: user, type: 'ec2' });
     return edge.collection(
       req,
@@ -118,9 +120,11 @@ export function credentialRoutes(edge: IdentityEdge): void {
     const caller = edge.caller(req);
     const { user, access } = req.params as Ec2Params;
     enforce(action, caller, { ownerId: user });
-    requirePrimary(caller);
+    // UserOSEC2CredentialsResourceGetDelete: the user, then the credential, then the primary-auth check.
+    await identity.users.get(user);
     const c = await identity.credentials.findEc2(user, access);
     if (!c) throw notFound('credential', createHash('sha256').update(access).digest('hex'));
+    requirePrimary(caller);
     return c;
   };
   edge.route('GET', `${E}/:access`, async (req) => ({ credential: ec2View(base(req), await ec2Target(req, 'identity:ec2_get_credential')) }));

@@ -60,8 +60,21 @@ export function tokenRoutes(edge: IdentityEdge): void {
   // service or admin token, trades a request it was sent for a token of the EC2 credential's
   // user. 200 with the token's body and no X-Subject-Token, as Keystone answers it.
   edge.route('POST', '/v3/s3tokens', async (req) => {
+    const body = edge.json(req);
     enforce('identity:s3tokens_validate', edge.caller(req));
-    const { info } = await identity.authenticateS3(edge.json(req));
+    const { info } = await identity.authenticateS3(body);
+    return tokenView(info, await identity.catalogFor(info), await identity.federation.enabledSps());
+  });
+
+  // EC2 signatures (keystone/api/ec2tokens.py): an EC2 API front end, holding a service or admin
+  // token, trades a request signed with an EC2 key pair for a token of the key's user. 200 with
+  // the token's body and its id in X-Subject-Token.
+  edge.route('POST', '/v3/ec2tokens', async (req, reply) => {
+    // Keystone's json_body check runs before the view, so a body that is no JSON object is a 400 first.
+    const body = edge.json(req);
+    enforce('identity:ec2tokens_validate', edge.caller(req));
+    const { token, info } = await identity.authenticateEc2(body);
+    reply.header('x-subject-token', token);
     return tokenView(info, await identity.catalogFor(info), await identity.federation.enabledSps());
   });
 
@@ -99,29 +112,35 @@ export function tokenRoutes(edge: IdentityEdge): void {
     return { catalog: catalogView(await identity.catalogFor(caller)), links: { self: `${edge.base(req)}/v3/auth/catalog` } };
   });
 
-  edge.route('GET', '/v3/auth/projects', async (req) => {
-    const caller = edge.caller(req);
-    enforce('identity:get_auth_projects', caller);
-    const ids = await identity.assignments.targetsOf(caller.user.id, 'project');
-    const projects = await identity.projects.list({ ids });
-    return edge.collection(
-      req,
-      'projects',
-      projects.map((p) => projectView(edge.base(req), p)),
-    );
-  });
+  // Keystone mounts AuthProjectsResource and AuthDomainsResource at /v3/OS-FEDERATION/{projects,
+  // domains} too (keystone/api/auth.py, alternate_urls): the same lists, linked to the URL asked.
+  for (const path of ['/v3/auth/projects', '/v3/OS-FEDERATION/projects']) {
+    edge.route('GET', path, async (req) => {
+      const caller = edge.caller(req);
+      enforce('identity:get_auth_projects', caller);
+      const ids = await identity.assignments.targetsOf(caller.user.id, 'project');
+      const projects = await identity.projects.list({ ids });
+      return edge.collection(
+        req,
+        'projects',
+        projects.map((p) => projectView(edge.base(req), p)),
+      );
+    });
+  }
 
-  edge.route('GET', '/v3/auth/domains', async (req) => {
-    const caller = edge.caller(req);
-    enforce('identity:get_auth_domains', caller);
-    const ids = await identity.assignments.targetsOf(caller.user.id, 'domain');
-    const domains = await identity.domains.list({ ids });
-    return edge.collection(
-      req,
-      'domains',
-      domains.map((d) => domainView(edge.base(req), d)),
-    );
-  });
+  for (const path of ['/v3/auth/domains', '/v3/OS-FEDERATION/domains']) {
+    edge.route('GET', path, async (req) => {
+      const caller = edge.caller(req);
+      enforce('identity:get_auth_domains', caller);
+      const ids = await identity.assignments.targetsOf(caller.user.id, 'domain');
+      const domains = await identity.domains.list({ ids });
+      return edge.collection(
+        req,
+        'domains',
+        domains.map((d) => domainView(edge.base(req), d)),
+      );
+    });
+  }
 
   edge.route('GET', '/v3/auth/system', async (req) => {
     const caller = edge.caller(req);
