@@ -22,7 +22,7 @@ import { Quotas } from './quotas.js';
 import type { ListenerCounters } from './stats.js';
 import { type AppliedOptions, type Health, completeApplied, failApplied, operatingStatuses, withOperatingStatuses, writeOperatingStatuses } from './status.js';
 import { type NetworkDriver, releaseVip } from './vip.js';
-import { bindPort, portSubnetIds } from '../network/binding.js';
+import { bindPort, bindingColumns, portSubnetIds } from '../network/binding.js';
 import { PROVISIONING } from './constants.js';
 import { type Served, chooseLoadBalancerHost, computeZoneOf, hostAlive, lostHostLoadBalancers, servedAt } from './hosts.js';
 
@@ -143,10 +143,7 @@ export class LoadBalancerService {
         await trx
           .updateTable('ports')
           .set({
-            binding_host_id: host,
-            binding_vif_type: b.vif_type,
-            binding_vif_details: JSON.stringify(b.vif_details),
-            binding_segment_id: b.segmentId,
+            ...bindingColumns(host, b),
             status: 'DOWN',
           })
           .where('id', '=', port.id)

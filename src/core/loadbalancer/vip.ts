@@ -8,7 +8,7 @@
 import { uuid as newUuid } from '../../util/ids.js';
 import { cidrContains, ipToString, parseCidr, parseIp } from '../../util/ip.js';
 import type { RequestContext } from '../context.js';
-import { bindPort, portSubnetIds } from '../network/binding.js';
+import { bindPort, bindingColumns, portSubnetIds } from '../network/binding.js';
 import type { NetworkService } from '../network/service.js';
 import type { Work } from '../work.js';
 import { lbErrors } from './errors.js';
@@ -172,10 +172,7 @@ export async function allocateVip(
       .set({
         device_id: `lb-${lb.id}`,
         device_owner: lb.deviceOwner,
-        binding_host_id: host,
-        binding_vif_type: b.vif_type,
-        binding_vif_details: JSON.stringify(b.vif_details),
-        binding_segment_id: b.segmentId,
+        ...bindingColumns(host, b),
       })
       .where('id', '=', plan.portId!)
       .execute();

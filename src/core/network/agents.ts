@@ -35,7 +35,7 @@ import {
   haNetworkOf,
   statesForDeadAgents,
 } from './l3ha.js';
-import { VIF_TYPE_BINDING_FAILED, bindPort, portSubnetIds } from './binding.js';
+import { VIF_TYPE_BINDING_FAILED, bindPort, bindingColumns, portSubnetIds } from './binding.js';
 import { AGENT_DOWN_TIME_S, agentAlive, deadSince } from './liveness.js';
 import { type AvailabilityZoneView, DHCP_AGENT_TYPE, L2_AGENT_TYPE, L3_AGENT_TYPE, listAvailabilityZones } from './zones.js';
 
@@ -907,10 +907,7 @@ async function bindPorts(w: Work, portIds: string[], host: string, retryFailed: 
     await w.trx
       .updateTable('ports')
       .set({
-        binding_host_id: host,
-        binding_vif_type: b.vif_type,
-        binding_vif_details: JSON.stringify(b.vif_details),
-        binding_segment_id: b.segmentId,
+        ...bindingColumns(host, b),
         ...(b.vif_type === VIF_TYPE_BINDING_FAILED ? { status: 'DOWN' } : {}),
         revision_number: sql`revision_number + 1`,
         updated_at: isoSeconds(),

@@ -86,6 +86,11 @@ function agentView(configurations: string): L2AgentView {
   return { tunnelTypes: tunnels, physnets: new Set([...keys(c.interface_mappings), ...keys(c.bridge_mappings)]) };
 }
 
+/** A port row's binding columns for a binding to `host` (every write of a binding goes through here). */
+export function bindingColumns(host: string, b: Binding) {
+  return { binding_host_id: host, binding_vif_type: b.vif_type, binding_vif_details: JSON.stringify(b.vif_details), binding_segment_id: b.segmentId };
+}
+
 const bound = (segmentId: string | null): Binding => ({ vif_type: VIF_TYPE_BRIDGE, vif_details: { connectivity: 'l2', port_filter: true }, segmentId });
 
 const failed = (): Binding => ({ vif_type: VIF_TYPE_BINDING_FAILED, vif_details: {}, segmentId: null });

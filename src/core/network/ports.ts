@@ -27,7 +27,7 @@ import {
   uuidList,
   values as valuesV,
 } from './attributes.js';
-import { VIF_TYPE_BINDING_FAILED, bindPort, portSubnetIds } from './binding.js';
+import { VIF_TYPE_BINDING_FAILED, bindPort, bindingColumns, portSubnetIds } from './binding.js';
 import { type DnsAssignment, dnsAssignment, dnsDomain, dnsHostName, dnsNamesEnabled, lowerCase } from './dns.js';
 import { dropPortForwardings } from './fipforwardings.js';
 import { ipAlreadyAllocated, ipGenerationFailure, ipam } from './ipam.js';
@@ -624,10 +624,7 @@ export function portOps(): ResourceOps<'ports', PortComputed> {
         mac_address: mac,
         status: 'DOWN',
         port_security_enabled: portSecurity ? 1 : 0,
-        binding_host_id: host,
-        binding_vif_type: binding.vif_type,
-        binding_vif_details: JSON.stringify(binding.vif_details),
-        binding_segment_id: binding.segmentId,
+        ...bindingColumns(host, binding),
         binding_profile: JSON.stringify(v['binding:profile'] ?? {}),
         allowed_address_pairs: JSON.stringify(pairs ?? []),
         extra_dhcp_opts: JSON.stringify(mergeDhcpOpts([], (v.extra_dhcp_opts as DhcpOpt[] | null) ?? [])),
@@ -768,12 +765,7 @@ export function portOps(): ResourceOps<'ports', PortComputed> {
       const changes = host !== row.binding_host_id || vnicType !== row.binding_vnic_type || profileChanged;
       if (changes || retry) {
         const b = await bindPort(trx, row.network_id, host, await portSubnetIds(trx, row.id), vnicType);
-        Object.assign(cols, {
-          binding_host_id: host,
-          binding_vif_type: b.vif_type,
-          binding_vif_details: JSON.stringify(b.vif_details),
-          binding_segment_id: b.segmentId,
-        });
+        Object.assign(cols, bindingColumns(host, b));
         if (changes || !host || b.vif_type === VIF_TYPE_BINDING_FAILED) cols.status = 'DOWN';
       }
       if (v.admin_state_up === false) cols.status = 'DOWN';
