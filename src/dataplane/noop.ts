@@ -27,7 +27,11 @@ const statusWrong = (eb: ExpressionBuilder<DB, 'ports'>) =>
  * compiling this condition was most of the pass (issue 17's port-create profile).
  */
 const wrongPort = prepared(['id'], (q, a) =>
-  q.selectFrom('ports').select(['id', 'status', 'admin_state_up', 'binding_host_id', 'binding_vif_type']).where('id', '=', a.id).where(statusWrong),
+  q
+    .selectFrom('ports')
+    .select(['id', 'status', 'admin_state_up', 'binding_host_id', 'binding_vif_type', 'revision_number'])
+    .where('id', '=', a.id)
+    .where(statusWrong),
 );
 /** Up to this many ports are checked one statement each; more, with one `IN` list. */
 const FEW = 8;
@@ -117,13 +121,14 @@ export class NoopDataPlane implements DataPlaneDriver {
     for (const p of wrong) {
       // A port whose binding failed stays DOWN (ML2's _port_provisioned refuses it).
       const up = p.admin_state_up === 1 && p.binding_host_id !== '' && p.binding_vif_type !== VIF_TYPE_BINDING_FAILED;
-      await this.network.setStatus('port', p.id, up ? 'ACTIVE' : 'DOWN');
+      // Only on the revision it was decided on: an update since (a binding that failed) wins.
+      await this.network.setStatus('port', p.id, up ? 'ACTIVE' : 'DOWN', p.revision_number);
     }
   }
 
   /** Ports whose status is not what their binding says (all, or those of `ids`). */
   private async wrongPorts(ids?: string[]) {
-    let q = this.network.store.db.selectFrom('ports').select(['id', 'status', 'admin_state_up', 'binding_host_id', 'binding_vif_type']);
+    let q = this.network.store.db.selectFrom('ports').select(['id', 'status', 'admin_state_up', 'binding_host_id', 'binding_vif_type', 'revision_number']);
     if (ids) q = q.where('id', 'in', ids);
     // A host's agent: its own ports, and unbound ones left ACTIVE (DOWN, whoever says it).
     const host = this.host;

@@ -41,6 +41,14 @@ export interface StoreOptions {
 }
 
 /**
+ * How many times a transaction that collided runs: neutron_lib.db.api's MAX_RETRIES (20), which
+ * retry_db_errors gives oslo.db's wrap_db_retry. Eight clients allocating from one fresh
+ * subnet's single free range collide on that row until it fragments; the six attempts this store
+ * made until then were not always enough on a loaded CI machine (one port create in 500 failed).
+ */
+const TX_ATTEMPTS = 20;
+
+/**
  * The one query layer every module uses. SQLite is the embedded default; PostgreSQL lets several
  * API servers share one cloud. Code above this file only sees Kysely and the helpers here, so it
  * stays dialect-neutral: booleans are stored as integers, times as ISO text, JSON as text.
@@ -88,7 +96,7 @@ export class Store {
   }
 
   /**
-   * Run `fn` in one transaction. SQLite serialises writers on its single connection; on
+   * Run `fn` in one transaction (up to TX_ATTEMPTS times, see below). SQLite serialises writers on its single connection; on
    * PostgreSQL, concurrent transactions can collide: serialization failures, deadlocks, a unique
    * key taken by a transaction that committed first (our code checks before inserting, so this
    * only happens in a race) and conflicts the code itself detects (`TransactionConflict`) are
@@ -101,7 +109,7 @@ export class Store {
    * may or may not have committed, so it is not retried (the client sees the error).
    */
   async tx<T>(fn: (trx: Tx) => Promise<T>): Promise<T> {
-    for (let attempt = 0; ; attempt++) {
+    for (let attempt = 1; ; attempt++) {
       let committing = false;
       try {
         return await this.db.transaction().execute(async (trx) => {
@@ -110,8 +118,10 @@ export class Store {
           return out;
         });
       } catch (e) {
-        if (!this.retryable(e, committing) || attempt >= 5) throw e;
-        await new Promise((r) => setTimeout(r, 5 * (attempt + 1) + Math.random() * 10));
+        if (!this.retryable(e, committing) || attempt >= TX_ATTEMPTS) throw e;
+        // A growing, jittered pause (oslo.db's inc_retry_interval), short: collisions here last
+        // as long as the winner's transaction, a few milliseconds.
+        await new Promise((r) => setTimeout(r, Math.min(5 * attempt, 50) + Math.random() * 10));
       }
     }
   }

@@ -916,14 +916,14 @@ export type StatusTable = { [K in RevisedTable]: DB[K] extends { status: string 
  * A driver's status report, bumping the revision as Neutron does when an agent reports. Returns
  * the row's project, or undefined when nothing changed (same status, or the row is gone).
  */
-export async function writeStatus(trx: Tx, table: StatusTable, id: string, status: string): Promise<string | undefined> {
-  const row = await engineDb(trx)
+export async function writeStatus(trx: Tx, table: StatusTable, id: string, status: string, revision?: number): Promise<string | undefined> {
+  let q = engineDb(trx)
     .updateTable(table)
     .set({ status, revision_number: sql`revision_number + 1`, updated_at: isoSeconds() })
     .where('id', '=', id)
-    .where('status', '!=', status)
-    .returning('project_id')
-    .executeTakeFirst();
+    .where('status', '!=', status);
+  if (revision !== undefined) q = q.where('revision_number', '=', revision);
+  const row = await q.returning('project_id').executeTakeFirst();
   return row ? String(row.project_id) : undefined;
 }
 

@@ -338,12 +338,14 @@ export class NetworkService {
   /**
    * Data-plane status write-back (port ACTIVE/DOWN, floating IP ACTIVE …). Bumps the revision as
    * Neutron does when an agent reports status; a vanished row is not an error (deleted meanwhile).
+   * `revision`: the revision the status was decided on — a row updated since (its binding failed
+   * meanwhile, say) is left for the pass that change wakes.
    */
-  async setStatus(resource: NetworkKind, id: string, status: string): Promise<boolean> {
+  async setStatus(resource: NetworkKind, id: string, status: string, revision?: number): Promise<boolean> {
     const table = STATUS_TABLES.get(resource);
     if (!table) throw new Error(`${resource} has no status`);
     return this.uow.run(async (w) => {
-      const projectId = await writeStatus(w.trx, table, id, status);
+      const projectId = await writeStatus(w.trx, table, id, status, revision);
       if (projectId !== undefined) w.changed(resource, id, projectId, 'status');
       return projectId !== undefined;
     });
