@@ -1,21 +1,14 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { loadSnapshot } from '../../src/dataplane/netns/snapshot.js';
-import { Store } from '../../src/store/db.js';
-import { migrate } from '../../src/store/migrate.js';
+import { memoryStore } from '../support/memstore.js';
 
-let store: Store;
+const store = memoryStore();
 const now = '2026-01-01T00:00:00Z';
 const std = (id: string) => ({ id, project_id: 'p', name: '', description: '', created_at: now, updated_at: now, revision_number: 0 });
 
-beforeEach(async () => {
-  store = await Store.open({ url: ':memory:' });
-  await migrate(store);
-});
-afterEach(async () => store.close());
-
 async function rule(id: string, ethertype: 'IPv4' | 'IPv6', remoteAddressGroupId: string, standardAttrId: number) {
-  await store.db
-    .insertInto('security_group_rules')
+  await store()
+    .db.insertInto('security_group_rules')
     .values({
       id,
       project_id: 'p',
@@ -40,16 +33,16 @@ async function rule(id: string, ethertype: 'IPv4' | 'IPv6', remoteAddressGroupId
 
 describe('the data plane snapshot', () => {
   it("expands a rule naming an address group into the group's addresses of its ethertype; an empty group admits nothing", async () => {
-    await store.db
-      .insertInto('security_groups')
+    await store()
+      .db.insertInto('security_groups')
       .values({ ...std('sg'), stateful: 1 })
       .execute();
-    await store.db
-      .insertInto('address_groups')
+    await store()
+      .db.insertInto('address_groups')
       .values([std('ag'), std('empty')])
       .execute();
-    await store.db
-      .insertInto('address_group_addresses')
+    await store()
+      .db.insertInto('address_group_addresses')
       .values([
         { address_group_id: 'ag', address: '10.1.0.0/24' },
         { address_group_id: 'ag', address: '192.0.2.7/32' },
@@ -59,7 +52,7 @@ describe('the data plane snapshot', () => {
     await rule('r4', 'IPv4', 'ag', 1);
     await rule('r6', 'IPv6', 'ag', 2);
     await rule('none', 'IPv4', 'empty', 3);
-    const snap = await loadSnapshot(store);
+    const snap = await loadSnapshot(store());
     const rules = snap.securityGroups.find((g) => g.id === 'sg')!.rules;
     expect(rules.map((r) => [r.id, r.remoteIpPrefix]).sort()).toEqual([
       ['r4', '10.1.0.0/24'],
@@ -70,21 +63,21 @@ describe('the data plane snapshot', () => {
   });
 
   it('reads each local IP with the ports associated with it and their fixed IPs', async () => {
-    await store.db
-      .insertInto('local_ips')
+    await store()
+      .db.insertInto('local_ips')
       .values([
         { ...std('lip-a'), local_port_id: 'lp-a', network_id: 'n', local_ip_address: '10.0.0.200', ip_mode: 'translate' },
         { ...std('lip-b'), local_port_id: 'lp-b', network_id: 'n', local_ip_address: '10.0.0.201', ip_mode: 'translate' },
       ])
       .execute();
-    await store.db
-      .insertInto('local_ip_associations')
+    await store()
+      .db.insertInto('local_ip_associations')
       .values([
         { id: 'port-2', project_id: 'p', local_ip_id: 'lip-a', fixed_ip: '10.0.0.12' },
         { id: 'port-1', project_id: 'p', local_ip_id: 'lip-a', fixed_ip: '10.0.0.11' },
       ])
       .execute();
-    expect((await loadSnapshot(store)).localIps).toEqual([
+    expect((await loadSnapshot(store())).localIps).toEqual([
       {
         id: 'lip-a',
         address: '10.0.0.200',

@@ -1,16 +1,15 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ipam } from '../../src/core/network/ipam.js';
-import { Store } from '../../src/store/db.js';
-import { migrate } from '../../src/store/migrate.js';
 import { ipToString, parseIp } from '../../src/util/ip.js';
+import { memoryStore } from '../support/memstore.js';
 
-let store: Store;
+const store = memoryStore();
 const SUBNET = 'sub-1';
 
 async function seedSubnet(cidr: string, version: 4 | 6) {
   const now = '2026-01-01T00:00:00Z';
-  await store.db
-    .insertInto('networks')
+  await store()
+    .db.insertInto('networks')
     .values({
       id: 'net-1',
       project_id: 'p',
@@ -33,8 +32,8 @@ async function seedSubnet(cidr: string, version: 4 | 6) {
       availability_zone_hints: '[]',
     })
     .execute();
-  await store.db
-    .insertInto('subnets')
+  await store()
+    .db.insertInto('subnets')
     .values({
       id: SUBNET,
       project_id: 'p',
@@ -61,19 +60,13 @@ async function seedSubnet(cidr: string, version: 4 | 6) {
     .execute();
 }
 
-const take = (version: 4 | 6, rand?: () => number) => store.tx((trx) => ipam.takeAny(trx, SUBNET, version, rand));
-const ranges = () => store.db.selectFrom('ipam_ranges').select(['first_key', 'last_key']).where('subnet_id', '=', SUBNET).orderBy('first_key').execute();
-
-beforeEach(async () => {
-  store = await Store.open({ url: ':memory:' });
-  await migrate(store);
-});
-afterEach(async () => store.close());
+const take = (version: 4 | 6, rand?: () => number) => store().tx((trx) => ipam.takeAny(trx, SUBNET, version, rand));
+const ranges = () => store().db.selectFrom('ipam_ranges').select(['first_key', 'last_key']).where('subnet_id', '=', SUBNET).orderBy('first_key').execute();
 
 describe('IPAM free ranges', () => {
   it('hands out every address of a pool exactly once, then reports exhaustion', async () => {
     await seedSubnet('10.0.9.0/28', 4);
-    await store.tx((trx) => ipam.addPools(trx, SUBNET, [{ start: '10.0.9.2', end: '10.0.9.14' }]));
+    await store().tx((trx) => ipam.addPools(trx, SUBNET, [{ start: '10.0.9.2', end: '10.0.9.14' }]));
     const seen = new Set<string>();
     for (let i = 0; i < 13; i++) {
       const ip = await take(4);
@@ -87,52 +80,52 @@ describe('IPAM free ranges', () => {
 
   it('takes a specific address by splitting its range, and refuses it when taken', async () => {
     await seedSubnet('10.0.1.0/24', 4);
-    await store.tx((trx) => ipam.addPools(trx, SUBNET, [{ start: '10.0.1.2', end: '10.0.1.254' }]));
-    expect(await store.tx((trx) => ipam.takeSpecific(trx, SUBNET, parseIp('10.0.1.50')!))).toBe(true);
+    await store().tx((trx) => ipam.addPools(trx, SUBNET, [{ start: '10.0.1.2', end: '10.0.1.254' }]));
+    expect(await store().tx((trx) => ipam.takeSpecific(trx, SUBNET, parseIp('10.0.1.50')!))).toBe(true);
     expect(await ranges()).toEqual([
       { first_key: '0a000102', last_key: '0a000131' },
       { first_key: '0a000133', last_key: '0a0001fe' },
     ]);
-    expect(await store.tx((trx) => ipam.takeSpecific(trx, SUBNET, parseIp('10.0.1.50')!))).toBe(false);
+    expect(await store().tx((trx) => ipam.takeSpecific(trx, SUBNET, parseIp('10.0.1.50')!))).toBe(false);
     // Outside the pools (the gateway): not free in the pools either.
-    expect(await store.tx((trx) => ipam.takeSpecific(trx, SUBNET, parseIp('10.0.1.1')!))).toBe(false);
+    expect(await store().tx((trx) => ipam.takeSpecific(trx, SUBNET, parseIp('10.0.1.1')!))).toBe(false);
   });
 
   it('merges a released address back with both neighbours', async () => {
     await seedSubnet('10.0.1.0/24', 4);
     const pools = [{ start: '10.0.1.2', end: '10.0.1.254' }];
-    await store.tx((trx) => ipam.addPools(trx, SUBNET, pools));
-    await store.tx((trx) => ipam.takeSpecific(trx, SUBNET, parseIp('10.0.1.50')!));
-    await store.tx((trx) => ipam.giveBack(trx, SUBNET, parseIp('10.0.1.50')!, pools));
+    await store().tx((trx) => ipam.addPools(trx, SUBNET, pools));
+    await store().tx((trx) => ipam.takeSpecific(trx, SUBNET, parseIp('10.0.1.50')!));
+    await store().tx((trx) => ipam.giveBack(trx, SUBNET, parseIp('10.0.1.50')!, pools));
     expect(await ranges()).toEqual([{ first_key: '0a000102', last_key: '0a0001fe' }]);
     // An address outside the pools is not added to them.
-    await store.tx((trx) => ipam.giveBack(trx, SUBNET, parseIp('10.0.1.1')!, pools));
+    await store().tx((trx) => ipam.giveBack(trx, SUBNET, parseIp('10.0.1.1')!, pools));
     expect(await ranges()).toEqual([{ first_key: '0a000102', last_key: '0a0001fe' }]);
   });
 
   it('picks at random within the first 1000 free addresses, like Neutron', async () => {
     await seedSubnet('10.0.0.0/8', 4);
-    await store.tx((trx) => ipam.addPools(trx, SUBNET, [{ start: '10.0.0.2', end: '10.255.255.254' }]));
+    await store().tx((trx) => ipam.addPools(trx, SUBNET, [{ start: '10.0.0.2', end: '10.255.255.254' }]));
     const last = await take(4, () => 0.9999);
     expect(ipToString(last!)).toBe(`10.0.3.${2 + 999 - 768}`);
     const first = await take(4, () => 0);
     expect(ipToString(first!)).toBe('10.0.0.2');
-    expect(await store.tx((trx) => ipam.freeCount(trx, SUBNET, 4))).toBe(16777213n - 2n);
+    expect(await store().tx((trx) => ipam.freeCount(trx, SUBNET, 4))).toBe(16777213n - 2n);
   });
 
   it('works on IPv6 /64 pools with 128-bit keys', async () => {
     await seedSubnet('fd00:1::/64', 6);
-    await store.tx((trx) => ipam.addPools(trx, SUBNET, [{ start: 'fd00:1::1', end: 'fd00:1::ffff:ffff:ffff:ffff' }]));
+    await store().tx((trx) => ipam.addPools(trx, SUBNET, [{ start: 'fd00:1::1', end: 'fd00:1::ffff:ffff:ffff:ffff' }]));
     const ip = await take(6, () => 0);
     expect(ipToString(ip!)).toBe('fd00:1::1');
-    expect(await store.tx((trx) => ipam.freeCount(trx, SUBNET, 6))).toBe(2n ** 64n - 2n);
+    expect(await store().tx((trx) => ipam.freeCount(trx, SUBNET, 6))).toBe(2n ** 64n - 2n);
   });
 
   it('rebuilds free ranges around allocations when pools change', async () => {
     await seedSubnet('10.0.1.0/24', 4);
-    await store.tx((trx) => ipam.addPools(trx, SUBNET, [{ start: '10.0.1.2', end: '10.0.1.254' }]));
-    await store.db
-      .insertInto('ports')
+    await store().tx((trx) => ipam.addPools(trx, SUBNET, [{ start: '10.0.1.2', end: '10.0.1.254' }]));
+    await store()
+      .db.insertInto('ports')
       .values({
         id: 'port-1',
         project_id: 'p',
@@ -161,11 +154,11 @@ describe('IPAM free ranges', () => {
         ip_allocation: 'immediate',
       })
       .execute();
-    await store.db
-      .insertInto('ip_allocations')
+    await store()
+      .db.insertInto('ip_allocations')
       .values({ port_id: 'port-1', network_id: 'net-1', subnet_id: SUBNET, ip_address: '10.0.1.20', ip_key: '0a000114', position: 0 })
       .execute();
-    await store.tx((trx) => ipam.replacePools(trx, SUBNET, 4, [{ start: '10.0.1.10', end: '10.0.1.30' }]));
+    await store().tx((trx) => ipam.replacePools(trx, SUBNET, 4, [{ start: '10.0.1.10', end: '10.0.1.30' }]));
     expect(await ranges()).toEqual([
       { first_key: '0a00010a', last_key: '0a000113' },
       { first_key: '0a000115', last_key: '0a00011e' },

@@ -1,20 +1,11 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { PreparedQuery, Store, UnbindableValue, prepared } from '../../src/store/db.js';
-import { migrate } from '../../src/store/migrate.js';
+import { describe, expect, it } from 'vitest';
+import { PreparedQuery, UnbindableValue, prepared } from '../../src/store/db.js';
+import { memoryStore } from '../support/memstore.js';
 
 // Statements built and compiled once (src/store/db.ts, `prepared`): every run binds its own
 // arguments, inside a transaction as outside, and a write reports what it changed.
 describe('prepared statements', () => {
-  let store: Store;
-
-  beforeEach(async () => {
-    store = await Store.open({ url: ':memory:' });
-    await migrate(store);
-  });
-
-  afterEach(async () => {
-    await store.close();
-  });
+  const store = memoryStore();
 
   const insertTag = prepared<'type' | 'id' | 'tag', unknown>(['type', 'id', 'tag'], (q, a) =>
     q.insertInto('tags').values({ resource_type: a.type, resource_id: a.id, tag: a.tag }),
@@ -23,29 +14,31 @@ describe('prepared statements', () => {
   const retag = prepared(['id', 'from', 'to'], (q, a) => q.updateTable('tags').set({ tag: a.to }).where('resource_id', '=', a.id).where('tag', '=', a.from));
 
   it('binds each run its own arguments, in and out of a transaction, and counts what a write changed', async () => {
-    await insertTag.run(store.db, { type: 'port', id: 'p1', tag: 'b' });
-    await store.db.transaction().execute(async (trx) => {
-      await insertTag.run(trx, { type: 'port', id: 'p1', tag: 'a' });
-      await insertTag.run(trx, { type: 'port', id: 'p2', tag: 'c' });
-      // The transaction sees its own writes through the same statement.
-      expect(await tagsOf.execute(trx, { id: 'p1' })).toEqual([{ tag: 'a' }, { tag: 'b' }]);
-    });
-    expect(await tagsOf.execute(store.db, { id: 'p2' })).toEqual([{ tag: 'c' }]);
-    expect(await tagsOf.execute(store.db, { id: 'none' })).toEqual([]);
-    expect((await retag.run(store.db, { id: 'p1', from: 'a', to: 'z' })).numAffectedRows).toBe(1n);
-    expect((await retag.run(store.db, { id: 'p1', from: 'a', to: 'y' })).numAffectedRows).toBe(0n);
-    expect(await tagsOf.execute(store.db, { id: 'p1' })).toEqual([{ tag: 'b' }, { tag: 'z' }]);
+    await insertTag.run(store().db, { type: 'port', id: 'p1', tag: 'b' });
+    await store()
+      .db.transaction()
+      .execute(async (trx) => {
+        await insertTag.run(trx, { type: 'port', id: 'p1', tag: 'a' });
+        await insertTag.run(trx, { type: 'port', id: 'p2', tag: 'c' });
+        // The transaction sees its own writes through the same statement.
+        expect(await tagsOf.execute(trx, { id: 'p1' })).toEqual([{ tag: 'a' }, { tag: 'b' }]);
+      });
+    expect(await tagsOf.execute(store().db, { id: 'p2' })).toEqual([{ tag: 'c' }]);
+    expect(await tagsOf.execute(store().db, { id: 'none' })).toEqual([]);
+    expect((await retag.run(store().db, { id: 'p1', from: 'a', to: 'z' })).numAffectedRows).toBe(1n);
+    expect((await retag.run(store().db, { id: 'p1', from: 'a', to: 'y' })).numAffectedRows).toBe(0n);
+    expect(await tagsOf.execute(store().db, { id: 'p1' })).toEqual([{ tag: 'b' }, { tag: 'z' }]);
   });
 
   it('checks what it binds as every query does', async () => {
-    await expect(tagsOf.execute(store.db, { id: Number.NaN as unknown as string })).rejects.toThrow(UnbindableValue);
+    await expect(tagsOf.execute(store().db, { id: Number.NaN as unknown as string })).rejects.toThrow(UnbindableValue);
   });
 
   it('refuses a query that writes an argument into its SQL text rather than binding it', () => {
     expect(() =>
       PreparedQuery.of(['t'], (a) =>
-        store.db
-          .selectFrom('tags')
+        store()
+          .db.selectFrom('tags')
           .select('tag')
           .where('tag', '=', a.t)
           .orderBy(a.t as 'tag'),

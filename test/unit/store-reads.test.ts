@@ -1,59 +1,49 @@
 import { sql } from 'kysely';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Store } from '../../src/store/db.js';
-import { migrate } from '../../src/store/migrate.js';
+import { describe, expect, it } from 'vitest';
+import { memoryStore } from '../support/memstore.js';
 
 // SQLite reads take two shortcuts (src/store/db.ts): rows of plain columns come through one JSON
 // text per row, and long IN lists of strings are bound as one JSON array. Neither may change what
 // a query answers.
 describe('SQLite reads', () => {
-  let store: Store;
-
-  beforeEach(async () => {
-    store = await Store.open({ url: ':memory:' });
-    await migrate(store);
-  });
-
-  afterEach(async () => {
-    await store.close();
-  });
+  const store = memoryStore();
 
   it('gives every value back with its type, in the query order, through the JSON rows', async () => {
-    await sql`CREATE TABLE t (s varchar(16), n integer, big bigint, r double precision, x text)`.execute(store.db);
+    await sql`CREATE TABLE t (s varchar(16), n integer, big bigint, r double precision, x text)`.execute(store().db);
     const rows = [
       { s: 'é😀 "q" \\ \u2028 \u0000 end', n: 1, big: 2 ** 53 - 1, r: 0.1, x: null },
       { s: '[1, 2]', n: -7, big: 0, r: 1.0000000000000002, x: '{"a": 1}' },
       { s: '', n: 3, big: null, r: null, x: 'null' },
       { s: 'true', n: 0, big: 42, r: -0.5, x: '12' },
     ];
-    for (const v of rows) await sql`INSERT INTO t VALUES (${v.s}, ${v.n}, ${v.big}, ${v.r}, ${v.x})`.execute(store.db);
+    for (const v of rows) await sql`INSERT INTO t VALUES (${v.s}, ${v.n}, ${v.big}, ${v.r}, ${v.x})`.execute(store().db);
     // The REAL column keeps its own path; the others come back as inserted, text that looks like
     // JSON included, ordered and limited as asked.
     const plain = await sql<{ s: string; n: number; big: number | null; x: string | null }>`SELECT s, n, big, x FROM t ORDER BY n DESC LIMIT 3`.execute(
-      store.db,
+      store().db,
     );
     expect(plain.rows).toEqual([rows[2], rows[0], rows[3]].map(({ s, n, big, x }) => ({ s, n, big, x })));
-    const all = await sql`SELECT * FROM t ORDER BY n`.execute(store.db);
+    const all = await sql`SELECT * FROM t ORDER BY n`.execute(store().db);
     expect(all.rows).toEqual([rows[1], rows[3], rows[0], rows[2]]);
     // A computed column and a repeated name read as they always did.
-    const computed = await sql`SELECT n + 1 AS m, s AS n FROM t WHERE n = 1`.execute(store.db);
+    const computed = await sql`SELECT n + 1 AS m, s AS n FROM t WHERE n = 1`.execute(store().db);
     expect(computed.rows).toEqual([{ m: 2, n: rows[0].s }]);
   });
 
   it('reads a BLOB held in a text column, which JSON cannot carry', async () => {
-    await sql`CREATE TABLE b (v text)`.execute(store.db);
-    await sql`INSERT INTO b VALUES ('a'), (X'00ff')`.execute(store.db);
+    await sql`CREATE TABLE b (v text)`.execute(store().db);
+    await sql`INSERT INTO b VALUES ('a'), (X'00ff')`.execute(store().db);
     for (let i = 0; i < 2; i++) {
-      const res = await sql<{ v: unknown }>`SELECT v FROM b ORDER BY rowid`.execute(store.db);
+      const res = await sql<{ v: unknown }>`SELECT v FROM b ORDER BY rowid`.execute(store().db);
       expect(res.rows).toEqual([{ v: 'a' }, { v: Buffer.from([0, 255]) }]);
     }
   });
 
   it('answers IN and NOT IN over long lists of ids as over short ones', async () => {
     const ids = Array.from({ length: 300 }, (_, i) => `id-${String(i).padStart(3, '0')}`);
-    for (const id of ids) await store.db.insertInto('tags').values({ resource_type: 'network', resource_id: id, tag: 't' }).execute();
+    for (const id of ids) await store().db.insertInto('tags').values({ resource_type: 'network', resource_id: id, tag: 't' }).execute();
     const find = async (list: string[], op: 'in' | 'not in') =>
-      (await store.db.selectFrom('tags').select('resource_id').where('resource_id', op, list).orderBy('resource_id').execute()).map((r) => r.resource_id);
+      (await store().db.selectFrom('tags').select('resource_id').where('resource_id', op, list).orderBy('resource_id').execute()).map((r) => r.resource_id);
     const some = ids.filter((_, i) => i % 3 === 0);
     const unknown = Array.from({ length: 100 }, (_, i) => `other-${i}`);
     expect(await find([...some, ...unknown], 'in')).toEqual(some);
