@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { bpfObject, encode, popProgram, programName, pushProgram } from '../../src/dataplane/netns/bpf.js';
+import { type BtfMap, bpfObject, btfSection, encode, insn, loadMap, popProgram, programName, pushProgram } from '../../src/dataplane/netns/bpf.js';
 import { bpfObjectName } from '../support/fakekernel.js';
 
 const hex = (b: Buffer) => b.toString('hex').match(/.{16}/g);
@@ -108,5 +108,111 @@ describe('the ELF object tc loads', () => {
 
   it('refuses a name the kernel would not keep', () => {
     expect(() => bpfObject('a-name-that-is-far-too-long', insns)).toThrow(/not a BPF object name/);
+  });
+});
+
+/** A BTF section's types, decoded as far as btfSection writes them: kind, name, size/type, extra words. */
+function btfTypes(b: Buffer) {
+  expect([b.readUInt16LE(0), b[2], b[3], b.readUInt32LE(4)]).toEqual([0xeb9f, 1, 0, 24]);
+  const [typeOff, typeLen, strOff, strLen] = [8, 12, 16, 20].map((at) => b.readUInt32LE(at));
+  const strs = b.subarray(24 + strOff, 24 + strOff + strLen);
+  const str = (at: number) => strs.subarray(at, strs.indexOf(0, at)).toString();
+  const extraWords: Record<number, (vlen: number) => number> = { 1: () => 1, 2: () => 0, 3: () => 3, 4: (v) => 3 * v, 14: () => 1, 15: (v) => 3 * v };
+  const out: Array<{ kind: number; name: string; vlen: number; sizeOrType: number; extra: number[] }> = [];
+  for (let at = 24 + typeOff; at < 24 + typeOff + typeLen; ) {
+    const info = b.readUInt32LE(at + 4);
+    const kind = (info >>> 24) & 0x1f;
+    const vlen = info & 0xffff;
+    const n = extraWords[kind](vlen);
+    out.push({
+      kind,
+      name: str(b.readUInt32LE(at)),
+      vlen,
+      sizeOrType: b.readUInt32LE(at + 8),
+      extra: Array.from({ length: n }, (_, i) => b.readUInt32LE(at + 12 + i * 4)),
+    });
+    at += 12 + n * 4;
+  }
+  return { types: out, str };
+}
+
+describe('the ELF object with a BTF-defined map (libbpf’s `.maps` conventions)', () => {
+  const map: BtfMap = { name: 'pslmabcdef01234', type: 9, keySize: 16, valueSize: 24, maxEntries: 8192, pinning: 1 };
+  const insns = [insn(0x7a, 10, 0, -8, 0), ...loadMap(1), insn(0xb7, 0, 0, 0, -1), insn(0x95, 0, 0, 0, 0)];
+  const o = bpfObject('pslitest', insns, map);
+  const s = sections(o);
+
+  it('adds `.maps`, the program section’s relocations and `.BTF` to the sections', () => {
+    expect(s.map((x) => [x.name, x.type, x.flags, x.link, x.info, x.entsize])).toEqual([
+      ['', 0, 0, 0, 0, 0],
+      ['tc', 1, 0x6, 0, 0, 0],
+      ['license', 1, 0x3, 0, 0, 0],
+      ['.maps', 1, 0x3, 0, 0, 0], // PROGBITS, ALLOC|WRITE, as clang emits it
+      ['.reltc', 9, 0, 6, 1, 16], // SHT_REL: symbols in .symtab (6), applying to `tc` (1)
+      ['.BTF', 1, 0, 0, 0, 0],
+      ['.symtab', 2, 0, 7, 1, 24],
+      ['.strtab', 3, 0, 0, 0, 0],
+      ['.shstrtab', 3, 0, 0, 0, 0],
+    ]);
+    expect(o.subarray(s[3].offset, s[3].offset + s[3].size)).toEqual(Buffer.alloc(40));
+    expect(bpfObjectName(o)).toBe('pslitest');
+  });
+
+  it('names the map with a global object symbol at offset 0 of `.maps`, and relocates the ld_imm64 to it', () => {
+    const symtab = s[6];
+    const strtab = s[7];
+    expect(symtab.size).toBe(3 * 24);
+    const sym = symtab.offset + 48;
+    const nameAt = strtab.offset + o.readUInt32LE(sym);
+    expect(o.subarray(nameAt, o.indexOf(0, nameAt)).toString()).toBe(map.name);
+    expect([o[sym + 4], o.readUInt16LE(sym + 6), o.readBigUInt64LE(sym + 8), o.readBigUInt64LE(sym + 16)]).toEqual([0x11, 3, 0n, 40n]);
+    const rel = s[4];
+    expect(rel.size).toBe(16);
+    expect(o.readBigUInt64LE(rel.offset)).toBe(8n); // the second instruction
+    expect(o.readBigUInt64LE(rel.offset + 8)).toBe((2n << 32n) | 1n); // symbol 2, R_BPF_64_64
+    // r1 = the map: ld_imm64, src BPF_PSEUDO_MAP_FD, imm 0 until libbpf puts the map's fd in
+    expect(encode(insns).subarray(8, 24).toString('hex')).toBe('18110000000000000000000000000000');
+  });
+
+  it('describes the map as clang does `__uint(type, 9); __uint(max_entries, …); …; __uint(pinning, LIBBPF_PIN_BY_NAME)`', () => {
+    const btf = s[5];
+    const { types } = btfTypes(o.subarray(btf.offset, btf.offset + btf.size));
+    expect(types[0]).toEqual({ kind: 1, name: 'int', vlen: 0, sizeOrType: 4, extra: [(1 << 24) | 32] });
+    const def = types.find((t) => t.kind === 4)!;
+    expect(def.sizeOrType).toBe(40);
+    const fields = Array.from({ length: def.vlen }, (_, i) => {
+      const [, ptr, bitOffset] = def.extra.slice(i * 3, i * 3 + 3);
+      const p = types[ptr - 1];
+      expect(p.kind).toBe(2); // PTR
+      const arr = types[p.sizeOrType - 1];
+      expect([arr.kind, arr.extra[0], arr.extra[1]]).toEqual([3, 1, 1]); // ARRAY of int, indexed by int
+      return [bitOffset, arr.extra[2]];
+    });
+    const names = ['type', 'max_entries', 'key_size', 'value_size', 'pinning'];
+    const { str } = btfTypes(o.subarray(btf.offset, btf.offset + btf.size));
+    expect(Array.from({ length: def.vlen }, (_, i) => str(def.extra[i * 3]))).toEqual(names);
+    expect(fields).toEqual([
+      [0, 9],
+      [64, 8192],
+      [128, 16],
+      [192, 24],
+      [256, 1],
+    ]);
+    const defId = types.indexOf(def) + 1;
+    const v = types.find((t) => t.kind === 14)!;
+    expect([v.name, v.sizeOrType, v.extra]).toEqual([map.name, defId, [1]]); // global, allocated
+    const sec = types[types.length - 1];
+    expect([sec.kind, sec.name, sec.vlen, sec.sizeOrType, sec.extra]).toEqual([15, '.maps', 1, 40, [types.indexOf(v) + 1, 0, 40]]);
+  });
+
+  it('shares one array type among fields of one value', () => {
+    const { types } = btfTypes(btfSection({ ...map, keySize: 8, valueSize: 8 }));
+    expect(types.filter((t) => t.kind === 3).map((t) => t.extra[2])).toEqual([9, 8192, 8, 1]);
+  });
+
+  it('refuses a program that loads a map the object lacks, and map names the kernel would not keep', () => {
+    expect(() => bpfObject('pslitest', insns)).toThrow(/does not define/);
+    expect(() => bpfObject('pslitest', insns, { ...map, name: 'a-map' })).toThrow(/not a BPF object name/);
+    expect(() => bpfObject('pslitest', insns, { ...map, name: 'pslitest' })).toThrow(/not a BPF object name/);
   });
 });
