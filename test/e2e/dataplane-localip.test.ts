@@ -7,9 +7,10 @@ import { httpGet, ping, serveHttp, sh } from '../support/netns.js';
 /**
  * A local IP on the netns data plane, as the OVS agent's local_ip extension makes it in its
  * static-NAT mode: on the host of the associated port, the network's other ports reach the local
- * IP at the associated port (ARP answered with its MAC, packets to its fixed IP, replies from the
- * local IP); the association gone, the programs go and the local IP answers nothing. With an
- * overlay, ARP from another host claiming the local IP is dropped where it enters the network's
+ * IP at the associated port (ARP answered with its MAC, packets to its fixed IP, the replies of
+ * those connections — only those: the agent learns one reverse flow per connection — from the
+ * local IP; at its fixed IP the port is reached as without a local IP); the association gone, the
+ * programs go and the local IP answers nothing. With an overlay, ARP from another host claiming the local IP is dropped where it enters the network's
  * bridge (the agent's gratuitous-ARP blocker).
  *
  * The other host is a namespace of its own (`REMOTE_NS`) with a VXLAN device at its tunnel
@@ -79,6 +80,16 @@ describe.skipIf(skip)(`netns data plane: local IPs${skip ? ` — skipped: ${skip
     // TCP: the associated instance answers, and sees the client's own address.
     await serveHttp(owner.ns, 8080, 'owner');
     expect(await httpGet(`http://${address}:8080/`, { ns: client.ns, timeoutS: 5 })).toBe(`owner ${client.ip}`);
+    // By its fixed IP the associated instance still answers from its fixed IP: only replies of
+    // connections made to the local IP are rewritten (the flows the agent learns per connection),
+    // so this TCP connection works, and the instance sees the client's own address.
+    expect(await httpGet(`http://${owner.ip}:8080/`, { ns: client.ns, timeoutS: 5 })).toBe(`owner ${client.ip}`);
+    // A connection the associated instance opens to the client comes from its fixed IP.
+    await serveHttp(client.ns, 8081, 'client');
+    expect(await httpGet(`http://${client.ip}:8081/`, { ns: owner.ns, timeoutS: 5 })).toBe(`client ${owner.ip}`);
+    // And by the local IP it still works, after and alongside those.
+    expect(await httpGet(`http://${address}:8080/`, { ns: client.ns, timeoutS: 5 })).toBe(`owner ${client.ip}`);
+    expect(await ping(address, { ns: client.ns, timeoutS: 5 })).toBe(true);
 
     // Disassociated: the programs are gone, the local IP answers nothing.
     const del = await s.demo.delete(`/v2.0/local_ips/${lip.body.local_ip.id}/port_associations/${owner.port.id}`);

@@ -6,10 +6,16 @@ import type { Insn } from '../../src/dataplane/netns/bpf.js';
  * ifindex), a stack, and the helpers they call, with the kernel's semantics for a frame whose
  * checksums are complete (CHECKSUM_NONE): bpf_l3_csum_replace / bpf_l4_csum_replace update the
  * checksum field incrementally (RFC 1624, as csum_replace4 and inet_proto_csum_replace4 do).
+ * The programs' map (the local IP programs' connections) is a Map from the key's hex to the
+ * value's bytes, shared by the runs given the same one, and bpf_ktime_get_ns answers `now`
+ * (BOOTED_FOR if not given).
  * It does not verify the program: the kernel's verifier does that when `tc` loads it (e2e).
  */
 
-type Ptr = { kind: 'ctx' | 'pkt' | 'stack'; off: number };
+/** A hash map's entries: key bytes as hex → value bytes (a lookup's pointer writes into them). */
+export type BpfMap = Map<string, Buffer>;
+
+type Ptr = { kind: 'ctx' | 'pkt' | 'stack' | 'map'; off: number } | { kind: 'value'; off: number; buf: Buffer };
 type Val = bigint | Ptr;
 
 export interface RunResult {
@@ -22,6 +28,8 @@ export interface RunResult {
 
 const SKB_OFF = { vlanPresent: 20, ifindex: 40, data: 76, dataEnd: 80 };
 const TC_ACT_REDIRECT = 7;
+/** What bpf_ktime_get_ns answers when a run is given no time: 1000 s after boot. */
+export const BOOTED_FOR = 1_000_000_000_000n;
 const M64 = (1n << 64n) - 1n;
 /** -EFAULT, as a helper returns it when the offset is past the frame. */
 const EFAULT = -14n & M64;
@@ -63,7 +71,13 @@ const le32 = (v: bigint) => {
  * hands on from a local sender): its field holds the pseudo header's sum, which
  * bpf_l4_csum_replace changes only when told the address is in it (BPF_F_PSEUDO_HDR).
  */
-export function runProgram(insns: Insn[], input: Buffer, skb: { ifindex: number; vlanPresent?: boolean; partial?: boolean } = { ifindex: 1 }): RunResult {
+export function runProgram(
+  insns: Insn[],
+  input: Buffer,
+  skb: { ifindex: number; vlanPresent?: boolean; partial?: boolean; map?: BpfMap; now?: bigint; keySize?: number; valueSize?: number } = { ifindex: 1 },
+): RunResult {
+  const map = skb.map ?? new Map<string, Buffer>();
+  const [keySize, valueSize] = [skb.keySize ?? 16, skb.valueSize ?? 24];
   const frame = Buffer.from(input);
   const stack = Buffer.alloc(512);
   const r: Val[] = Array.from({ length: 11 }, () => 0n);
@@ -78,7 +92,8 @@ export function runProgram(insns: Insn[], input: Buffer, skb: { ifindex: number;
     if (typeof p === 'bigint') throw new Error('a number where a pointer was expected');
     if (p.kind === 'pkt') return { buf: frame, at: p.off };
     if (p.kind === 'stack') return { buf: stack, at: p.off };
-    throw new Error('no direct access to ctx here');
+    if (p.kind === 'value') return { buf: p.buf, at: p.off };
+    throw new Error(`no direct access to ${p.kind} here`);
   };
   const size = (code: number) => [4, 2, 1, 8][(code & 0x18) >> 3];
   const read = (buf: Buffer, at: number, n: number) => {
@@ -92,9 +107,41 @@ export function runProgram(insns: Insn[], input: Buffer, skb: { ifindex: number;
     else if (n === 1) buf[at] = Number(v & 0xffn);
     else buf.writeBigUInt64LE(v & M64, at);
   };
-  const helper = (id: number): bigint => {
+  /** A helper's return value; null when it set r0 itself (a pointer). */
+  const helper = (id: number): bigint | null => {
     const a = (i: number) => scalar(r[i]);
     switch (id) {
+      case 1: {
+        // bpf_map_lookup_elem(map, key): a pointer into the entry, or NULL
+        if (typeof r[1] === 'bigint' || r[1].kind !== 'map') throw new Error('lookup without the map');
+        const { buf, at } = mem(r[2]);
+        const v = map.get(buf.subarray(at, at + keySize).toString('hex'));
+        if (!v) return 0n;
+        r[0] = { kind: 'value', off: 0, buf: v };
+        return null;
+      }
+      case 2: {
+        // bpf_map_update_elem(map, key, value, flags): BPF_ANY only
+        if (typeof r[1] === 'bigint' || r[1].kind !== 'map') throw new Error('update without the map');
+        if (a(4) !== 0n) throw new Error(`update flags ${a(4)}`);
+        const k = mem(r[2]);
+        const v = mem(r[3]);
+        map.set(k.buf.subarray(k.at, k.at + keySize).toString('hex'), Buffer.from(v.buf.subarray(v.at, v.at + valueSize)));
+        return 0n;
+      }
+      case 5: // bpf_ktime_get_ns
+        return skb.now ?? BOOTED_FOR;
+      case 26: {
+        // bpf_skb_load_bytes(skb, offset, to, len): the buffer zeroed when out of the frame
+        const { buf, at } = mem(r[3]);
+        const [from, n] = [Number(a(2)), Number(a(4))];
+        if (from + n > frame.length) {
+          buf.fill(0, at, at + n);
+          return EFAULT;
+        }
+        frame.copy(buf, at, from, from + n);
+        return 0n;
+      }
       case 39: // bpf_skb_pull_data: the frame is linear already
         return a(2) > BigInt(frame.length) ? -12n & M64 : 0n;
       case 9: {
@@ -128,6 +175,13 @@ export function runProgram(insns: Insn[], input: Buffer, skb: { ifindex: number;
     const { code, dst, src, off, imm } = insns[pc];
     const cls = code & 0x07;
     const k = BigInt(imm) & M64;
+    if (code === 0x18) {
+      // ld_imm64: the map (BPF_PSEUDO_MAP_FD, as libbpf relocates it) or a 64-bit constant
+      if (pc + 1 >= insns.length) throw new Error('ld_imm64 without its second slot');
+      r[dst] = src === 1 ? { kind: 'map', off: 0 } : ((BigInt(insns[pc + 1].imm) & 0xffffffffn) << 32n) | (k & 0xffffffffn);
+      pc++;
+      continue;
+    }
     if (cls === 0x07 || cls === 0x04) {
       const op = code & 0xf0;
       const useX = (code & 0x08) !== 0;
@@ -143,7 +197,7 @@ export function runProgram(insns: Insn[], input: Buffer, skb: { ifindex: number;
         r[dst] = { ...d, off: d.off + Number(BigInt.asIntN(64, operand)) };
         continue;
       }
-      const v = op === 0x00 ? d + operand : op === 0x50 ? d & operand : op === 0x60 ? d << operand : null;
+      const v = op === 0x00 ? d + operand : op === 0x10 ? d - operand : op === 0x50 ? d & operand : op === 0x60 ? d << operand : null;
       if (v === null) throw new Error(`ALU op ${op.toString(16)}`);
       r[dst] = cls === 0x04 ? v & 0xffffffffn : v & M64;
     } else if (cls === 0x01) {
@@ -165,7 +219,8 @@ export function runProgram(insns: Insn[], input: Buffer, skb: { ifindex: number;
       const op = code & 0xf0;
       if (op === 0x90) return { verdict: Number(BigInt.asIntN(32, scalar(r[0]))), frame, redirect };
       if (op === 0x80) {
-        r[0] = helper(imm);
+        const v = helper(imm);
+        if (v !== null) r[0] = v;
         for (let i = 1; i <= 5; i++) r[i] = 0n;
         continue;
       }
@@ -175,9 +230,11 @@ export function runProgram(insns: Insn[], input: Buffer, skb: { ifindex: number;
       }
       const a = r[dst];
       const b = (code & 0x08) !== 0 ? r[src] : cls === 0x06 ? BigInt(imm >>> 0) : k;
-      const num = (v: Val) => (typeof v === 'bigint' ? (cls === 0x06 ? v & 0xffffffffn : v) : BigInt(v.off));
+      // Packet pointers compare by offset (bounds checks); a map value's address is never NULL.
+      const num = (v: Val) => (typeof v === 'bigint' ? (cls === 0x06 ? v & 0xffffffffn : v) : BigInt(v.off) + (v.kind === 'value' ? 1n << 48n : 0n));
       const [x, y] = [num(a), num(b)];
-      const taken = op === 0x10 ? x === y : op === 0x50 ? x !== y : op === 0x20 ? x > y : null;
+      const signed = (v: bigint) => (cls === 0x06 ? BigInt.asIntN(32, v) : BigInt.asIntN(64, v));
+      const taken = op === 0x10 ? x === y : op === 0x50 ? x !== y : op === 0x20 ? x > y : op === 0x60 ? signed(x) > signed(y) : null;
       if (taken === null) throw new Error(`jump op ${op.toString(16)}`);
       if (taken) pc += off;
     } else throw new Error(`instruction class ${cls}`);

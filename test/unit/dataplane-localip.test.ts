@@ -1,9 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { type ClsactState, LOCAL_IP_PREF, buildLocalIpBlockers, buildLocalIps, planLocalIps } from '../../src/dataplane/netns/localip.js';
-import { localIpBlockerProgram, localIpEgressProgram, localIpIngressProgram, localIpProgramName } from '../../src/dataplane/netns/localipprog.js';
+import {
+  LOCAL_IP_PROGRAM,
+  localIpBlockerProgram,
+  localIpConnMap,
+  localIpEgressProgram,
+  localIpIngressProgram,
+  localIpProgramName,
+} from '../../src/dataplane/netns/localipprog.js';
 import type { LocalIpBlockerSpec, LocalIpTapSpec, PortRec, Snapshot, WiredPort } from '../../src/dataplane/netns/model.js';
 import { Names } from '../../src/dataplane/netns/names.js';
-import { runProgram } from '../support/bpfvm.js';
+import { type BpfMap, runProgram } from '../support/bpfvm.js';
 import { bpfObjectName } from '../support/fakekernel.js';
 
 const TC_ACT_UNSPEC = -1;
@@ -35,12 +42,25 @@ function checksum(b: Buffer): number {
 }
 
 /** An Ethernet/IPv4 frame with valid IP and L4 checksums (protocol 1, 6 or 17, or any other). */
-function ipFrame(o: { src: string; dst: string; proto: number; dmac?: string; smac?: string; fragOffset?: number; udpNoCsum?: boolean }): Buffer {
+function ipFrame(o: {
+  src: string;
+  dst: string;
+  proto: number;
+  dmac?: string;
+  smac?: string;
+  fragOffset?: number;
+  udpNoCsum?: boolean;
+  /** TCP and UDP: source and destination port (50000 to 8080, or to 53 for UDP). */
+  ports?: [number, number];
+}): Buffer {
+  const ports = Buffer.alloc(4);
+  ports.writeUInt16BE(o.ports?.[0] ?? 50000, 0);
+  ports.writeUInt16BE(o.ports?.[1] ?? (o.proto === 17 ? 53 : 8080), 2);
   const l4 =
     o.proto === 6
-      ? Buffer.concat([Buffer.from([0xc3, 0x50, 0x1f, 0x90]), Buffer.alloc(8), Buffer.from([0x50, 0x02, 0xff, 0xff, 0, 0, 0, 0]), Buffer.from('hello')])
+      ? Buffer.concat([ports, Buffer.alloc(8), Buffer.from([0x50, 0x02, 0xff, 0xff, 0, 0, 0, 0]), Buffer.from('hello')])
       : o.proto === 17
-        ? Buffer.concat([Buffer.from([0xc3, 0x50, 0x00, 0x35, 0, 13, 0, 0]), Buffer.from('hello')])
+        ? Buffer.concat([ports, Buffer.from([0, 13, 0, 0]), Buffer.from('hello')])
         : Buffer.concat([Buffer.from([8, 0, 0, 0, 0x12, 0x34, 0, 1]), Buffer.from('ping-data')]);
   const ip = Buffer.alloc(20);
   ip[0] = 0x45;
@@ -169,17 +189,115 @@ describe('local IP programs (run on frames)', () => {
     expect(runProgram(ingress, short).verdict).toBe(TC_ACT_UNSPEC);
   });
 
+  /** The client's packet to the local IP (learned on ingress), and the instance's reply to it. */
+  const request = (proto: number, o: { ports?: [number, number]; dst?: string } = {}) =>
+    ipFrame({ src: CLIENT, dst: o.dst ?? LOCAL, proto, ports: o.ports, dmac: OWNER_MAC });
+  const reply = (proto: number, o: { ports?: [number, number]; src?: string } = {}) =>
+    ipFrame({ src: o.src ?? FIXED, dst: CLIENT, proto, ports: o.ports ?? [proto === 17 ? 53 : 8080, 50000], smac: OWNER_MAC, dmac: CLIENT_MAC });
+  const S = 1_000_000_000n;
+
   it.each([
     ['TCP', 6],
     ['UDP', 17],
     ['ICMP', 1],
-  ])('egress: %s from the fixed IP reaches the client from the local IP, checksums valid', (_, proto) => {
-    const f = ipFrame({ src: FIXED, dst: CLIENT, proto, smac: OWNER_MAC, dmac: CLIENT_MAC });
-    const { verdict, frame } = runProgram(egress, f);
+  ])('egress: the reply of a %s connection the client opened to the local IP comes from the local IP, checksums valid', (_, proto) => {
+    const map: BpfMap = new Map();
+    runProgram(ingress, request(proto), { ifindex: 3, map });
+    const f = reply(proto);
+    const { verdict, frame } = runProgram(egress, f, { ifindex: 3, map });
     expect(verdict).toBe(TC_ACT_UNSPEC);
     expect([ipStr(frame, 26), ipStr(frame, 30), macStr(frame, 6)]).toEqual([LOCAL, CLIENT, OWNER_MAC]);
     expect(checksumsValid(frame)).toBe(true);
     expect(onlyChecksumChanged(f, frame)).toBe(true);
+  });
+
+  it('ingress: learns the connection as the flow the agent learns: client, fixed IP, ports, protocol; the local IP to answer from', () => {
+    const map: BpfMap = new Map();
+    runProgram(ingress, request(6), { ifindex: 3, map, now: 5n * S });
+    runProgram(ingress, request(1), { ifindex: 3, map, now: 5n * S });
+    const key = (proto: number, cport: number, sport: number) => {
+      const k = Buffer.alloc(16);
+      ip4(CLIENT).copy(k, 0);
+      ip4(FIXED).copy(k, 4);
+      k.writeUInt16BE(cport, 8);
+      k.writeUInt16BE(sport, 10);
+      k[12] = proto;
+      return k.toString('hex');
+    };
+    const value = (learned: bigint, seen: bigint, local: string) => {
+      const v = Buffer.alloc(24);
+      v.writeBigUInt64LE(learned, 0);
+      v.writeBigUInt64LE(seen, 8);
+      ip4(local).copy(v, 16);
+      return v;
+    };
+    expect(map).toEqual(
+      new Map([
+        [key(6, 50000, 8080), value(5n * S, 5n * S, LOCAL)],
+        [key(1, 0, 0), value(5n * S, 5n * S, LOCAL)],
+      ]),
+    );
+    // Learned again: the learned time (OVS's `modified`, the hard timeout's start) moves, the last hit does not.
+    runProgram(ingress, request(6), { ifindex: 3, map, now: 9n * S });
+    expect(map.get(key(6, 50000, 8080))).toEqual(value(9n * S, 5n * S, LOCAL));
+    // Not learned: the fixed IP itself, other protocols, a later fragment (no ports).
+    const before = new Map(map);
+    runProgram(ingress, ipFrame({ src: FIXED, dst: LOCAL, proto: 6 }), { ifindex: 3, map });
+    runProgram(ingress, ipFrame({ src: CLIENT, dst: LOCAL, proto: 47 }), { ifindex: 3, map });
+    runProgram(ingress, ipFrame({ src: CLIENT, dst: LOCAL, proto: 17, fragOffset: 0x20 }), { ifindex: 3, map });
+    expect(map).toEqual(before);
+  });
+
+  it('egress: the client reaching the instance at its fixed IP, and what the instance opens to the client, pass unchanged', () => {
+    const map: BpfMap = new Map();
+    // Nothing learned: the reply of a connection to the fixed IP.
+    const direct = reply(6, { ports: [8080, 40000] });
+    expect(runProgram(egress, direct, { ifindex: 3, map }).frame.equals(direct)).toBe(true);
+    // Learned for one connection: another port pair, another protocol, a later fragment still pass.
+    runProgram(ingress, request(6), { ifindex: 3, map });
+    for (const f of [
+      reply(6, { ports: [8080, 40000] }),
+      reply(6, { ports: [22, 50000] }),
+      reply(17, { ports: [8080, 50000] }),
+      ipFrame({ src: FIXED, dst: CLIENT, proto: 6, fragOffset: 0x20, ports: [8080, 50000] }),
+    ]) {
+      const out = runProgram(egress, f, { ifindex: 3, map });
+      expect(out.verdict).toBe(TC_ACT_UNSPEC);
+      expect(out.frame.equals(f)).toBe(true);
+    }
+  });
+
+  it('egress: a second local IP of the same fixed IP answers from the one the connection was made to', () => {
+    const two = [
+      { localIp: '10.0.0.199', fixedIp: FIXED, mac: OWNER_MAC },
+      { localIp: LOCAL, fixedIp: FIXED, mac: OWNER_MAC },
+    ];
+    const map: BpfMap = new Map();
+    runProgram(localIpIngressProgram(two), request(6, { dst: LOCAL }), { ifindex: 3, map });
+    expect(ipStr(runProgram(localIpEgressProgram(two), reply(6), { ifindex: 3, map }).frame, 26)).toBe(LOCAL);
+    runProgram(localIpIngressProgram(two), request(6, { dst: '10.0.0.199' }), { ifindex: 3, map });
+    expect(ipStr(runProgram(localIpEgressProgram(two), reply(6), { ifindex: 3, map }).frame, 26)).toBe('10.0.0.199');
+  });
+
+  it('egress: a learned connection expires after 30 s without a reply (idle) or 300 s without being learned again (hard); replies keep it', () => {
+    const map: BpfMap = new Map();
+    const src = (now: bigint) => ipStr(runProgram(egress, reply(6), { ifindex: 3, map, now }).frame, 26);
+    runProgram(ingress, request(6), { ifindex: 3, map, now: 100n * S });
+    expect(src(130n * S)).toBe(LOCAL); // 30 s exactly: not yet idle
+    expect(src(160n * S)).toBe(LOCAL); // the reply at 130 s started the idle timer again
+    expect(src(190n * S + 1n)).toBe(FIXED); // 30 s and a nanosecond without a reply
+    // Learned again after it expired: a new flow, its idle timer starting now.
+    runProgram(ingress, request(6), { ifindex: 3, map, now: 200n * S });
+    expect(src(229n * S)).toBe(LOCAL);
+    // Replies every 20 s keep it from idling, but 300 s after it was last learned it is gone.
+    for (let t = 249n; t <= 489n; t += 20n) expect(src(t * S)).toBe(LOCAL);
+    expect(src(500n * S + 1n)).toBe(FIXED);
+    // A client still sending keeps it learned: the hard timeout counts from the last learn.
+    runProgram(ingress, request(6), { ifindex: 3, map, now: 600n * S });
+    for (let t = 620n; t <= 1000n; t += 20n) {
+      runProgram(ingress, request(6), { ifindex: 3, map, now: t * S });
+      expect(src(t * S + 1n)).toBe(LOCAL);
+    }
   });
 
   it('egress: from anyone else, untouched', () => {
@@ -404,6 +522,21 @@ describe('local IPs: the tc lines', () => {
     expect(LOCAL_IP_PREF).toBeGreaterThan(4094);
   });
 
+  it("gives a tap's two programs one connection map, ours and named per tap", () => {
+    const other: LocalIpTapSpec = { ...spec, dev: 'tapd' };
+    const objects = planLocalIps([spec, other], empty).flatMap((l) => (l.object ? [l.object] : []));
+    const [c, d] = [localIpConnMap('tapc').name, localIpConnMap('tapd').name];
+    expect([c, d]).toEqual([expect.stringMatching(/^pslm[0-9a-f]{11}$/), expect.stringMatching(/^pslm[0-9a-f]{11}$/)]);
+    expect(c).not.toBe(d);
+    expect(LOCAL_IP_PROGRAM.test(c)).toBe(false);
+    expect(objects.map((o) => [o.includes(Buffer.from(`\0${c}\0`)), o.includes(Buffer.from(`\0${d}\0`))])).toEqual([
+      [true, false],
+      [true, false],
+      [false, true],
+      [false, true],
+    ]);
+  });
+
   it('changes nothing when the programs in place are the ones wanted', () => {
     const actual: ClsactState = {
       clsact: new Set(['tapc']),
@@ -415,7 +548,7 @@ describe('local IPs: the tc lines', () => {
     expect(planLocalIps([spec], actual)).toEqual([]);
   });
 
-  it('replaces a program that does something else', () => {
+  it('replaces both programs of a tap when one does something else: only programs loaded in one batch share a map', () => {
     const actual: ClsactState = {
       clsact: new Set(['tapc']),
       filters: [
@@ -425,6 +558,7 @@ describe('local IPs: the tc lines', () => {
     };
     expect(planLocalIps([spec], actual).map((l) => l.cmd)).toEqual([
       `filter replace dev tapc ingress pref ${LOCAL_IP_PREF} handle 1 bpf direct-action obj @OBJECT sec tc`,
+      `filter replace dev tapc egress pref ${LOCAL_IP_PREF} handle 1 bpf direct-action obj @OBJECT sec tc`,
     ]);
   });
 

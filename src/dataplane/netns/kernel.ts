@@ -9,7 +9,7 @@ import { type OverlayState, parseOverlayState } from './overlay.js';
 import { type QosState, parseQosState } from './qos.js';
 import { bpfObject } from './bpf.js';
 import { type ClsactState, parseHookFilters } from './localip.js';
-import { localIpIngressProgram, localIpProgramName } from './localipprog.js';
+import { localIpConnMap, localIpEgressProgram, localIpIngressProgram, localIpProgramName } from './localipprog.js';
 import { NAT_TABLE } from './names.js';
 import type { Owner } from './owners.js';
 import { type Line, batchErrors, batchFailures } from './plan.js';
@@ -157,6 +157,9 @@ export async function readQos(ns: string): Promise<QosState> {
 /**
  * `lines` as one `tc -force -batch` in `ns`: every line runs; the failures come back as owner →
  * reason. A line's BPF object is written to a directory only root can read, for `tc` to load.
+ * `tc -n` runs in a mount namespace of its own with a bpffs of its own: a map pinned by name
+ * (the local IP programs' connections) is shared by the lines of this batch only, and no pin
+ * outlives it.
  */
 export async function tcBatch(ns: string, lines: TcLine[]): Promise<Map<Owner, string>> {
   if (lines.length === 0) return new Map();
@@ -222,20 +225,32 @@ export async function readClsact(ns: string): Promise<ClsactState> {
 let localIpProbe: Promise<string | null> | null = null;
 
 /**
- * Whether `tc` loads the local IP programs on this kernel (probed once, in a network namespace
- * of its own that ends with the probe): null when it does, else what it answered.
+ * Whether `tc` loads the local IP programs on this kernel (probed once, in network and mount
+ * namespaces of their own that end with the probe): null when it does, else what it answered.
+ * Both programs of a tap are loaded as the planner loads them, one batch sharing their connection
+ * map (a BTF-defined LRU hash pinned by name), so a kernel or a libbpf that refuses the map, its
+ * BTF or a helper the programs call is found here. The mount namespace keeps the bpffs `tc` mounts
+ * to pin the map in (as `tc -n` does) from outliving the probe.
  */
 export function localIpPrograms(): Promise<string | null> {
   localIpProbe ??= (async () => {
     const dir = await mkdtemp(join(tmpdir(), 'ps-bpf-'));
     try {
-      const insns = localIpIngressProgram([{ localIp: '192.0.2.1', fixedIp: '192.0.2.2', mac: 'fa:16:3e:00:00:01' }]);
-      const file = join(dir, 'probe.o');
-      await writeFile(file, bpfObject(localIpProgramName('ingress', insns), insns), { mode: 0o600 });
+      const entries = [{ localIp: '192.0.2.1', fixedIp: '192.0.2.2', mac: 'fa:16:3e:00:00:01' }];
+      const map = localIpConnMap('psprobe0');
+      const files = [];
+      for (const [hook, insns] of [
+        ['ingress', localIpIngressProgram(entries)],
+        ['egress', localIpEgressProgram(entries)],
+      ] as const) {
+        const file = join(dir, `${hook}.o`);
+        await writeFile(file, bpfObject(localIpProgramName(hook, insns), insns, map), { mode: 0o600 });
+        files.push(file);
+      }
       const script =
         'ip link add psprobe0 type veth peer name psprobe1 && tc qdisc add dev psprobe0 clsact && ' +
-        'tc filter add dev psprobe0 ingress bpf direct-action obj "$1" sec tc';
-      const r = await run('unshare', ['--net', 'sh', '-c', script, 'sh', file], { allowFail: true });
+        'printf "filter add dev psprobe0 ingress bpf direct-action obj %s sec tc\\nfilter add dev psprobe0 egress bpf direct-action obj %s sec tc\\n" "$1" "$2" | tc -batch -';
+      const r = await run('unshare', ['--net', '--mount', 'sh', '-c', script, 'sh', ...files], { allowFail: true });
       return r.code === 0 ? null : r.stderr.trim() || `exit ${r.code}`;
     } catch (e) {
       return (e as Error).message;

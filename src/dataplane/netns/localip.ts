@@ -1,9 +1,10 @@
 import { parseIp } from '../../util/ip.js';
-import { type Insn, SECTION, bpfObject } from './bpf.js';
+import { type BtfMap, type Insn, SECTION, bpfObject } from './bpf.js';
 import {
   LOCAL_IP_PROGRAM,
   type LocalIpProgramKind,
   localIpBlockerProgram,
+  localIpConnMap,
   localIpEgressProgram,
   localIpIngressProgram,
   localIpProgramName,
@@ -22,9 +23,11 @@ import { OBJECT_TOKEN, type TcLine } from './vlantag.js';
  * every local IP of the network associated with a port on this host (but the tap's own: a port
  * reaches its own local IP's owner untranslated, as _avoid_nat_to_self lets it).
  *
- * Only instances' ports (not `network:*` ones) are clients: the programs are stateless, and a
- * router's leg or a DHCP server would have the associated port's own traffic through them (its
- * DHCP renewals, its connections out) rewritten to the local IP.
+ * Only instances' ports (not `network:*` ones) are clients. That was chosen while the programs
+ * were stateless, when a router's leg or a DHCP server would have had the associated port's own
+ * traffic through them (its DHCP renewals, its connections out) rewritten to the local IP; with
+ * the learned connections that no longer happens, and the agent's flows would translate for those
+ * ports too (they match the network's local VLAN), but they are still left out.
  *
  * With an overlay to other hosts, the network's VXLAN device also gets the agent's gratuitous-ARP
  * blocker (buildLocalIpBlockers): other hosts' ARP claiming a local IP served here never reaches
@@ -141,32 +144,44 @@ export const LOCAL_IP_PREF = 5000;
  * The `tc` lines that give each tap of `specs` its two programs and each VXLAN device of
  * `blockers` its blocker (ingress), against what the switch's clsact hooks hold (`actual`); our
  * programs on devices no spec names are removed, and a device left with nobody's filters loses
- * its clsact.
+ * its clsact. A tap's two programs share its connection map (localIpConnMap), which only programs
+ * loaded by the same `tc` process get (the pin is in that process's own bpffs): when either is not
+ * the one wanted, both are loaded again, in one batch, with a new empty map; the old map goes with
+ * the programs that held it. A removed program's map goes with it likewise: nothing is left pinned.
  */
 export function planLocalIps(specs: LocalIpTapSpec[], actual: ClsactState, blockers: LocalIpBlockerSpec[] = []): TcLine[] {
   const out: TcLine[] = [];
   const have = new Map(actual.filters.map((f) => [`${f.dev}/${f.hook}/${f.pref}`, f.name]));
   const wanted = new Set<string>();
   const withClsact = new Set(actual.clsact);
-  const load = (dev: string, hook: Hook, kind: LocalIpProgramKind, insns: Insn[], owner: Owner) => {
+  type Program = { hook: Hook; kind: LocalIpProgramKind; insns: Insn[] };
+  /** Loads `programs` on `dev` unless every one of them is in place already. */
+  const load = (dev: string, programs: Program[], owner: Owner, map?: BtfMap) => {
     if (!withClsact.has(dev)) {
       out.push({ cmd: `qdisc add dev ${dev} clsact`, owner });
       withClsact.add(dev);
     }
-    const name = localIpProgramName(kind, insns);
-    wanted.add(`${dev}/${hook}/${LOCAL_IP_PREF}`);
-    if (have.get(`${dev}/${hook}/${LOCAL_IP_PREF}`) === name) return;
-    out.push({
-      cmd: `filter replace dev ${dev} ${hook} pref ${LOCAL_IP_PREF} handle 1 bpf direct-action obj ${OBJECT_TOKEN} sec ${SECTION}`,
-      owner,
-      object: bpfObject(name, insns),
-    });
+    const named = programs.map((p) => ({ ...p, name: localIpProgramName(p.kind, p.insns) }));
+    for (const p of named) wanted.add(`${dev}/${p.hook}/${LOCAL_IP_PREF}`);
+    if (named.every((p) => have.get(`${dev}/${p.hook}/${LOCAL_IP_PREF}`) === p.name)) return;
+    for (const p of named)
+      out.push({
+        cmd: `filter replace dev ${dev} ${p.hook} pref ${LOCAL_IP_PREF} handle 1 bpf direct-action obj ${OBJECT_TOKEN} sec ${SECTION}`,
+        owner,
+        object: bpfObject(p.name, p.insns, map),
+      });
   };
-  for (const s of specs) {
-    load(s.dev, 'ingress', 'ingress', localIpIngressProgram(s.entries), s.owner);
-    load(s.dev, 'egress', 'egress', localIpEgressProgram(s.entries), s.owner);
-  }
-  for (const b of blockers) load(b.dev, 'ingress', 'blocker', localIpBlockerProgram(b.entries), b.owner);
+  for (const s of specs)
+    load(
+      s.dev,
+      [
+        { hook: 'ingress', kind: 'ingress', insns: localIpIngressProgram(s.entries) },
+        { hook: 'egress', kind: 'egress', insns: localIpEgressProgram(s.entries) },
+      ],
+      s.owner,
+      localIpConnMap(s.dev),
+    );
+  for (const b of blockers) load(b.dev, [{ hook: 'ingress', kind: 'blocker', insns: localIpBlockerProgram(b.entries) }], b.owner);
   const byDev = new Map<string, ClsactFilter[]>();
   for (const f of actual.filters) byDev.set(f.dev, [...(byDev.get(f.dev) ?? []), f]);
   for (const [dev, filters] of byDev) {

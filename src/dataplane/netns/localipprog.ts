@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { parseIp, parseMac } from '../../util/ip.js';
-import { HELPER, type Insn, encode, insn } from './bpf.js';
+import { type BtfMap, HELPER, type Insn, LD_IMM64, LIBBPF_PIN_BY_NAME, MAP_TYPE, encode, insn, loadMap } from './bpf.js';
 import type { LocalIpBlockEntry, LocalIpEntry } from './model.js';
 
 /**
@@ -15,19 +15,22 @@ import type { LocalIpBlockEntry, LocalIpEntry } from './model.js';
  *            straight back out of the tap; an IPv4 packet (ICMP, TCP, UDP, as the static flows
  *            match) to a local IP gets the associated port's fixed IP as destination and its MAC
  *            as destination MAC (setup_static_local_ip_translation), unless it comes from that
- *            fixed IP (_avoid_nat_to_self).
- *   egress   (what reaches the client): a packet from an associated fixed IP leaves with the local
- *            IP as source, as the learned reply flows rewrite it.
+ *            fixed IP (_avoid_nat_to_self); its connection is learned (learn), as the flow's
+ *            NXActionLearn learns the reverse flow.
+ *   egress   (what reaches the client): a reply of a learned connection leaves with the local IP
+ *            as source, as the learned flow rewrites it; anything else passes unchanged.
  *
  * A third, the gratuitous-ARP blocker, sits on the ingress of the network's VXLAN device (where
  * other hosts' frames enter the bridge): ARP whose sender is a local IP served here is dropped,
  * unless it asks for an associated fixed IP (install_garp_blocker, install_garp_blocker_exception).
  *
- * The rewrite is stateless: Neutron's static mode learns one reverse flow per connection (an OVS
- * `learn` action); a program without maps cannot, so every packet from the fixed IP to the
- * client is rewritten — see README ("local IP"). Doing both halves on the client's tap keeps the
- * switch's conntrack (security groups, br_netfilter) seeing one consistent client ↔ fixed IP
- * connection, as the iptables hybrid firewall sees it in Neutron.
+ * The learned flows are entries of a map the tap's two programs share (localIpConnMap: an LRU
+ * hash, defined in BTF as libbpf wants it, bpf.ts btfSection): one per connection, keyed as the
+ * learned flow matches (client IP, fixed IP, protocol, ports), with the learned flow's idle (30 s)
+ * and hard (300 s) timeouts. So a client reaching the associated instance at its fixed IP, and
+ * connections the instance opens to the client, are not rewritten, as in Neutron. Doing both
+ * halves on the client's tap keeps the switch's conntrack (security groups, br_netfilter) seeing
+ * one consistent client ↔ fixed IP connection, as the iptables hybrid firewall sees it in Neutron.
  */
 
 // eBPF opcode fields (linux/bpf.h, linux/bpf_common.h).
@@ -44,13 +47,16 @@ const H = 0x08;
 const B = 0x10;
 const K = 0x00;
 const X = 0x08;
+const DW = 0x18;
 const ADD = 0x00;
+const SUB = 0x10;
 const AND = 0x50;
 const LSH = 0x60;
 const MOV = 0xb0;
 const JA = 0x00;
 const JEQ = 0x10;
 const JGT = 0x20;
+const JSGT = 0x60;
 const JNE = 0x50;
 const CALL = 0x80;
 const EXIT = 0x90;
@@ -133,6 +139,17 @@ class Asm {
   storeImm = (size: number, dst: number, off: number, imm: number) => this.op(ST | MEM | size, dst, 0, off, imm);
   call = (helper: number) => this.op(JMP | CALL, 0, 0, 0, helper);
   exit = () => this.op(JMP | EXIT, 0, 0, 0, 0);
+
+  subReg = (dst: number, src: number) => this.op(ALU64 | SUB | X, dst, src, 0, 0);
+  /** A 64-bit constant (ld_imm64: two slots). */
+  ldImm64 = (dst: number, v: bigint) => {
+    this.op(LD_IMM64, dst, 0, 0, Number(BigInt.asIntN(32, v)));
+    this.op(0, 0, 0, 0, Number(BigInt.asIntN(32, v >> 32n)));
+  };
+  /** The object's map (the connections, bpf.ts loadMap): libbpf puts its fd in at load. */
+  ldMap = (dst: number) => {
+    for (const i of loadMap(dst)) this.op(i.code, i.dst, i.src, i.off, i.imm);
+  };
 
   build(): Insn[] {
     return this.out.map(({ i, to }, n) => {
@@ -241,6 +258,144 @@ function rewrite(a: Asm, field: number, mac: boolean): void {
   a.jump(JMP | JA, 0, 0, 0, 'pass');
 }
 
+/**
+ * The connections a client tap's programs share (one LRU hash map per tap, bpf.ts btfSection),
+ * standing for the reverse flows the agent's `learn` action installs. Key (16 bytes, at fp-32):
+ * client IP, fixed IP, client port, server port (network order; 0 for ICMP, as the ICMP flow's
+ * learn specs match the protocol only), protocol, 3 zero bytes. Value (24 bytes, at fp-56 while
+ * built): when the flow was last learned and when it was last hit (bpf_ktime_get_ns), and the
+ * local IP its replies come from.
+ */
+const KEY = -32;
+const KEY_AT = { client: 0, fixed: 4, clientPort: 8, serverPort: 10, proto: 12 } as const;
+const VALUE = -56;
+const VAL = { learned: 0, seen: 8, localIp: 16 } as const;
+/** Where the ports are read to (bpf_skb_load_bytes). */
+const SCRATCH = -64;
+export const CONN_KEY_SIZE = 16;
+export const CONN_VALUE_SIZE = 24;
+/**
+ * Connections tracked per client tap. OVS has no such bound; an LRU map (preallocated, so about
+ * 1 MiB per tap) drops the least recently used when full, whose replies then pass unrewritten.
+ */
+export const CONN_MAX_ENTRIES = 8192;
+/** The learned flows' idle_timeout (30 s) and hard_timeout (300 s), in nanoseconds. */
+export const IDLE_NS = 30_000_000_000n;
+export const HARD_NS = 300_000_000_000n;
+
+/**
+ * The connection map of the client tap `dev`: ours (`pslm` and a digest of the tap, 15
+ * characters: unique per tap, the kernel's map name length) and pinned by name, so the tap's two
+ * programs, loaded by two `tc filter` lines of one batch, get the same map (tc pins it under
+ * /sys/fs/bpf/tc/globals/ and the second load finds it there). `tc -n` works in a mount
+ * namespace of its own with a bpffs of its own, so the pin goes with the batch; the map lives as
+ * long as a program holds it, and goes with the tap's programs.
+ */
+export function localIpConnMap(dev: string): BtfMap {
+  return {
+    name: `pslm${createHash('sha1').update(dev).digest('hex').slice(0, 11)}`,
+    type: MAP_TYPE.lruHash,
+    keySize: CONN_KEY_SIZE,
+    valueSize: CONN_VALUE_SIZE,
+    maxEntries: CONN_MAX_ENTRIES,
+    pinning: LIBBPF_PIN_BY_NAME,
+  };
+}
+
+/**
+ * The connection's key at fp-32 from the packet: `learn` (client to local IP) reads client and
+ * server in source, destination order, `reply` the other way round, as the learned flow's specs
+ * swap them. `fixed` is the register holding the fixed IP. Only ICMP, TCP and UDP are learned (the
+ * static flows' protocols); a later fragment carries no ports, so no learned flow matches it (OVS
+ * reads its ports as 0): those, and ports that cannot be read, go to `miss`.
+ */
+function connKey(a: Asm, dir: 'learn' | 'reply', fixed: number, miss: string): void {
+  a.storeImm(DW, FP, KEY, 0);
+  a.storeImm(DW, FP, KEY + 8, 0);
+  a.load(W, 2, 7, dir === 'learn' ? F.ipSrc : F.ipDst);
+  a.store(W, FP, KEY + KEY_AT.client, 2);
+  a.store(W, FP, KEY + KEY_AT.fixed, fixed);
+  a.load(B, 2, 7, F.ipProto);
+  a.store(B, FP, KEY + KEY_AT.proto, 2);
+  a.jump(JMP | JEQ | K, 2, 0, IPPROTO.icmp, 'keyed');
+  a.jump(JMP | JEQ | K, 2, 0, IPPROTO.tcp, 'ports');
+  a.jump(JMP | JNE | K, 2, 0, IPPROTO.udp, miss);
+  a.label('ports');
+  a.load(H, 2, 7, F.ipFrag);
+  a.andImm(2, LE_FRAG_OFFSET);
+  a.jump(JMP | JNE | K, 2, 0, 0, miss);
+  a.load(B, 2, 7, F.ipVhl);
+  a.andImm(2, 0x0f);
+  a.lshImm(2, 2);
+  a.addImm(2, F.ipVhl); // where the L4 header starts: its first 4 bytes are the ports
+  a.movReg(1, 6);
+  a.movReg(3, FP);
+  a.addImm(3, SCRATCH);
+  a.movImm(4, 4);
+  a.call(HELPER.skbLoadBytes);
+  a.jump(JMP | JNE | K, 0, 0, 0, miss);
+  const [first, second] = dir === 'learn' ? [KEY_AT.clientPort, KEY_AT.serverPort] : [KEY_AT.serverPort, KEY_AT.clientPort];
+  a.load(H, 2, FP, SCRATCH);
+  a.store(H, FP, KEY + first, 2);
+  a.load(H, 2, FP, SCRATCH + 2);
+  a.store(H, FP, KEY + second, 2);
+  a.label('keyed');
+}
+
+/**
+ * To `to` when the entry `v` (a register holding the map value) has timed out at `now` (a
+ * register): idle 30 s since its last hit or 300 s since it was last learned, as OVS expires a
+ * learned flow (a learn of an existing flow refreshes its `modified` time, the hard timeout's
+ * start; only the flow's own hits its `used` time). Signed, so a time read on another CPU a little
+ * behind the entry's is not taken for an old one. Uses r1 and r2.
+ */
+function expired(a: Asm, v: number, now: number, to: string): void {
+  a.movReg(1, now);
+  a.load(DW, 2, v, VAL.seen);
+  a.subReg(1, 2);
+  a.ldImm64(2, IDLE_NS);
+  a.jump(JMP | JSGT | X, 1, 2, 0, to);
+  a.movReg(1, now);
+  a.load(DW, 2, v, VAL.learned);
+  a.subReg(1, 2);
+  a.ldImm64(2, HARD_NS);
+  a.jump(JMP | JSGT | X, 1, 2, 0, to);
+}
+
+/**
+ * The `learn` action of the static translation flows, for a packet from a client to the local IP
+ * in r9 that goes to the fixed IP in r8: a live entry for the connection is learned again (its
+ * learned time and local IP renewed, its last hit kept), otherwise — none, or timed out, which
+ * OVS would have deleted — a new one is made, hit now. A full map's LRU makes room.
+ */
+function learn(a: Asm): void {
+  connKey(a, 'learn', 8, 'learned');
+  a.call(HELPER.ktimeGetNs);
+  a.store(DW, FP, VALUE + VAL.learned, 0);
+  a.store(DW, FP, VALUE + VAL.seen, 0);
+  a.store(W, FP, VALUE + VAL.localIp, 9);
+  a.storeImm(W, FP, VALUE + VAL.localIp + 4, 0);
+  a.ldMap(1);
+  a.movReg(2, FP);
+  a.addImm(2, KEY);
+  a.call(HELPER.mapLookupElem);
+  a.jump(JMP | JEQ | K, 0, 0, 0, 'fresh');
+  a.load(DW, 3, FP, VALUE + VAL.learned); // now
+  expired(a, 0, 3, 'fresh');
+  a.store(DW, 0, VAL.learned, 3);
+  a.store(W, 0, VAL.localIp, 9);
+  a.jump(JMP | JA, 0, 0, 0, 'learned');
+  a.label('fresh');
+  a.ldMap(1);
+  a.movReg(2, FP);
+  a.addImm(2, KEY);
+  a.movReg(3, FP);
+  a.addImm(3, VALUE);
+  a.movImm(4, 0); // BPF_ANY
+  a.call(HELPER.mapUpdateElem);
+  a.label('learned');
+}
+
 function epilogue(a: Asm): void {
   a.label('pass');
   a.movImm(0, TC_ACT_UNSPEC);
@@ -253,6 +408,12 @@ function epilogue(a: Asm): void {
 function checkEntries(entries: LocalIpEntry[]): void {
   if (!entries.length) throw new Error('a local IP program needs at least one local IP');
   if (new Set(entries.map((e) => e.localIp)).size !== entries.length) throw new Error('a local IP is given twice');
+  // Both programs take every entry whole, though each encodes only some of its fields.
+  for (const e of entries) {
+    ipImm(e.localIp);
+    ipImm(e.fixedIp);
+    macImm(e.mac);
+  }
 }
 
 /** What a client sends: ARP for a local IP answered, IPv4 to it sent to the associated port. */
@@ -278,6 +439,7 @@ export function localIpIngressProgram(entries: LocalIpEntry[]): Insn[] {
   // From the fixed IP itself (an address pair, a second address of the port): untouched.
   a.load(W, 1, 7, F.ipSrc);
   a.jump(JMP32 | JEQ | X, 1, 8, 0, 'pass');
+  learn(a);
   rewrite(a, F.ipDst, true);
 
   // ARP: a request (Ethernet/IPv4) for a local IP becomes the reply, back out of this interface.
@@ -322,22 +484,35 @@ export function localIpIngressProgram(entries: LocalIpEntry[]): Insn[] {
   return a.build();
 }
 
-/** What reaches a client: from an associated fixed IP, as if from the local IP. */
+/**
+ * What reaches a client: a reply of a connection the ingress program learned (its key, reversed,
+ * in the map, neither timeout passed) comes from the local IP, as the learned flow rewrites it; the
+ * hit starts the entry's idle timer again, as a learned flow's own hits do. Anything else from an
+ * associated fixed IP — the client reaching it at its fixed IP, connections it opens to the client,
+ * a later fragment, a connection idle for 30 s — passes unchanged, as no learned flow matches it.
+ */
 export function localIpEgressProgram(entries: LocalIpEntry[]): Insn[] {
   checkEntries(entries);
   const a = new Asm();
   prologue(a);
   a.jump(JMP | JNE | K, 2, 0, LE_ETH_P_IP, 'pass');
   a.load(W, 9, 7, F.ipSrc);
-  for (const [i, e] of entries.entries()) a.jump(JMP32 | JEQ | K, 9, 0, ipImm(e.fixedIp), `ip${i}`);
+  for (const fixed of new Set(entries.map((e) => e.fixedIp))) a.jump(JMP32 | JEQ | K, 9, 0, ipImm(fixed), 'conn');
   a.jump(JMP | JA, 0, 0, 0, 'pass');
-  entries.forEach((e, i) => {
-    a.label(`ip${i}`);
-    a.mov32Imm(8, ipImm(e.localIp));
-    a.storeImm(W, FP, -8, ipImm(e.localIp));
-    a.jump(JMP | JA, 0, 0, 0, 'snat');
-  });
-  a.label('snat');
+  a.label('conn');
+  connKey(a, 'reply', 9, 'pass');
+  a.ldMap(1);
+  a.movReg(2, FP);
+  a.addImm(2, KEY);
+  a.call(HELPER.mapLookupElem);
+  a.jump(JMP | JEQ | K, 0, 0, 0, 'pass');
+  a.movReg(8, 0); // the entry
+  a.call(HELPER.ktimeGetNs);
+  expired(a, 8, 0, 'pass');
+  a.store(DW, 8, VAL.seen, 0);
+  a.load(W, 1, 8, VAL.localIp);
+  a.store(W, FP, -8, 1);
+  a.movReg(8, 1);
   rewrite(a, F.ipSrc, false);
   epilogue(a);
   return a.build();
