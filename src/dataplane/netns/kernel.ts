@@ -229,8 +229,9 @@ let localIpProbe: Promise<string | null> | null = null;
  * namespaces of their own that end with the probe): null when it does, else what it answered.
  * Both programs of a tap are loaded as the planner loads them, one batch sharing their connection
  * map (a BTF-defined LRU hash pinned by name), so a kernel or a libbpf that refuses the map, its
- * BTF or a helper the programs call is found here. The mount namespace keeps the bpffs `tc` mounts
- * to pin the map in (as `tc -n` does) from outliving the probe.
+ * BTF or a helper the programs call is found here. In the mount namespace the probe mounts a
+ * bpffs of its own for `tc` to pin the map in, as `tc -n` does: a host's /sys/fs/bpf (mounted by
+ * systemd, or by an earlier `tc`) would otherwise keep the probe's pin, and its map, after it.
  */
 export function localIpPrograms(): Promise<string | null> {
   localIpProbe ??= (async () => {
@@ -248,7 +249,7 @@ export function localIpPrograms(): Promise<string | null> {
         files.push(file);
       }
       const script =
-        'ip link add psprobe0 type veth peer name psprobe1 && tc qdisc add dev psprobe0 clsact && ' +
+        'mount -t bpf bpf /sys/fs/bpf && ip link add psprobe0 type veth peer name psprobe1 && tc qdisc add dev psprobe0 clsact && ' +
         'printf "filter add dev psprobe0 ingress bpf direct-action obj %s sec tc\\nfilter add dev psprobe0 egress bpf direct-action obj %s sec tc\\n" "$1" "$2" | tc -batch -';
       const r = await run('unshare', ['--net', '--mount', 'sh', '-c', script, 'sh', ...files], { allowFail: true });
       return r.code === 0 ? null : r.stderr.trim() || `exit ${r.code}`;
