@@ -634,9 +634,19 @@ export class Cloud {
     // A router created, made HA or moved reaches the agent at once (routers_updated), whose
     // keepalived would take its state within an advertisement or two.
     let pending: Promise<unknown> = Promise.resolve();
+    // A burst of router changes needs one election after it, not one each: a report queued and
+    // not yet started reads the store when it starts, so it covers every change heard until then.
+    let queued = false;
     if (!elect) return;
     const unsubscribe = this.services.network.uow.changes.subscribe({ kinds: ['router'] }, () => {
-      pending = pending.then(() => agents.reportHaStates(host)).catch(warn);
+      if (queued) return;
+      queued = true;
+      pending = pending
+        .then(() => {
+          queued = false;
+          return agents.reportHaStates(host);
+        })
+        .catch(warn);
     });
     this.stops.push(unsubscribe);
   }

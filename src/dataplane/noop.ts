@@ -33,6 +33,8 @@ const wrongPort = prepared(['id'], (q, a) =>
     .where('id', '=', a.id)
     .where(statusWrong),
 );
+type StatusReport = Parameters<NetworkService['setStatuses']>[0][number];
+
 /** Up to this many ports are checked one statement each; more, with one `IN` list. */
 const FEW = 8;
 
@@ -71,11 +73,13 @@ export class NoopDataPlane implements DataPlaneDriver {
 
   private readonly onChange = (c: Change) => {
     if (c.kind === 'port') {
-      this.dirty.add(c.id);
-      if (c.op === 'delete') this.allFips = true;
-    } else {
-      this.dirtyFips.add(c.id);
-    }
+      // A deleted port or floating IP has no status left to report (reading it again finds nothing).
+      if (c.op === 'delete') {
+        this.dirty.delete(c.id);
+        this.allFips = true;
+      } else this.dirty.add(c.id);
+    } else if (c.op === 'delete') this.dirtyFips.delete(c.id);
+    else this.dirtyFips.add(c.id);
     this.reconciler.kick();
   };
 
@@ -102,7 +106,6 @@ export class NoopDataPlane implements DataPlaneDriver {
   }
 
   private async pass(): Promise<void> {
-    const db = this.network.store.db;
     const ids = [...this.dirty];
     const fipIds = [...this.dirtyFips];
     const full = this.full;
@@ -111,8 +114,15 @@ export class NoopDataPlane implements DataPlaneDriver {
     this.dirtyFips.clear();
     this.full = false;
     this.allFips = false;
-    if (allFips || fipIds.length) await this.floatingIps(allFips ? undefined : fipIds);
-    if (!full && ids.length === 0) return;
+    // What this pass finds to report is written in one transaction (and published with it).
+    const reports: StatusReport[] = [];
+    if (allFips || fipIds.length) await this.floatingIps(reports, allFips ? undefined : fipIds);
+    if (full || ids.length) await this.ports(reports, full, ids);
+    await this.network.setStatuses(reports);
+  }
+
+  private async ports(reports: StatusReport[], full: boolean, ids: string[]): Promise<void> {
+    const db = this.network.store.db;
     const host = this.host;
     // A few ports (the usual pass: one create each): the statement for one port, compiled once.
     let wrong: Awaited<ReturnType<typeof this.wrongPorts>> = [];
@@ -122,7 +132,7 @@ export class NoopDataPlane implements DataPlaneDriver {
       // A port whose binding failed stays DOWN (ML2's _port_provisioned refuses it).
       const up = p.admin_state_up === 1 && p.binding_host_id !== '' && p.binding_vif_type !== VIF_TYPE_BINDING_FAILED;
       // Only on the revision it was decided on: an update since (a binding that failed) wins.
-      await this.network.setStatus('port', p.id, up ? 'ACTIVE' : 'DOWN', p.revision_number);
+      reports.push({ resource: 'port', id: p.id, status: up ? 'ACTIVE' : 'DOWN', revision: p.revision_number });
     }
   }
 
@@ -137,7 +147,7 @@ export class NoopDataPlane implements DataPlaneDriver {
   }
 
   /** A floating IP is ACTIVE once associated (a real L3 agent would have set up its NAT), DOWN otherwise. */
-  private async floatingIps(ids?: string[]): Promise<void> {
+  private async floatingIps(reports: StatusReport[], ids?: string[]): Promise<void> {
     const db = this.network.store.db;
     let q = db.selectFrom('floating_ips').select(['id', 'fixed_port_id']);
     if (ids) q = q.where('id', 'in', ids);
@@ -160,6 +170,6 @@ export class NoopDataPlane implements DataPlaneDriver {
         ]),
       )
       .execute();
-    for (const f of fips) await this.network.setStatus('floatingip', f.id, f.fixed_port_id ? 'ACTIVE' : 'DOWN');
+    for (const f of fips) reports.push({ resource: 'floatingip', id: f.id, status: f.fixed_port_id ? 'ACTIVE' : 'DOWN' });
   }
 }

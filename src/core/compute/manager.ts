@@ -29,6 +29,11 @@ export class ComputeManager {
   private heartbeat: NodeJS.Timeout | undefined;
   private wake: NodeJS.Timeout | undefined;
   private wakeAt = Number.POSITIVE_INFINITY;
+  /**
+   * Whether a server may be in progress: the last pass's read found one, or a server changed since
+   * that read (its change also kicked a pass, which reads again). Until the first pass: unknown.
+   */
+  private inProgress = true;
 
   constructor(
     private readonly compute: ComputeService,
@@ -47,12 +52,18 @@ export class ComputeManager {
 
   start(): void {
     this.unsubscribe = [
-      // Port status moves BUILD → ACTIVE; a deleted port may unblock nothing but costs little.
+      // Port status moves BUILD → ACTIVE (nova's network-vif-plugged); a deleted port may unblock
+      // one. Only while a server is in progress, though: most ports' status (a router's, a
+      // floating IP's, a port no server uses yet) concerns no server, and with none in progress
+      // a pass would only read that none is.
       this.changes.subscribe({ kinds: ['port'], status: true }, (c) => {
-        if (c.op === 'status' || c.op === 'delete') this.kick();
+        if ((c.op === 'status' || c.op === 'delete') && this.inProgress) this.kick();
       }),
       // Servers asked to change, and instance hosts' reports of what they did.
-      this.changes.subscribe({ kinds: ['server'], status: true }, () => this.kick()),
+      this.changes.subscribe({ kinds: ['server'], status: true }, () => {
+        this.inProgress = true;
+        this.kick();
+      }),
     ];
     this.heartbeat = setInterval(() => {
       this.compute.services.heartbeat().catch((e: unknown) => this.log.warn({ err: e }, 'service heartbeat failed'));
@@ -96,7 +107,16 @@ export class ComputeManager {
 
   private async pass(): Promise<void> {
     const lifecycle = this.compute.lifecycle;
-    for (const s of await lifecycle.pendingServers()) {
+    let pending: Awaited<ReturnType<typeof lifecycle.pendingServers>>;
+    try {
+      pending = await lifecycle.pendingServers();
+    } catch (e) {
+      this.inProgress = true;
+      throw e;
+    }
+    // Set as the read returns: a server changed after it sets it again (and kicks another pass).
+    this.inProgress = pending.length > 0;
+    for (const s of pending) {
       try {
         const due = await lifecycle.step(s, { timeoutMs: this.opts.buildTimeoutMs, actionMs: this.opts.actionMs ?? 0 });
         if (due !== undefined) this.wakeUp(due);

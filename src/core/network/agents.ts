@@ -12,10 +12,10 @@
  * is admin-only (Neutron's default policy).
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { sql } from 'kysely';
+import { type ExpressionBuilder, sql } from 'kysely';
 import { fromJson, prepared } from '../../store/db.js';
 import type { Q, Store } from '../../store/db.js';
-import type { AgentsTable } from '../../store/schema.js';
+import type { AgentsTable, DB } from '../../store/schema.js';
 import { boolFromString, strictBoolFromString } from '../../util/bool.js';
 import { isDict } from '../../util/json.js';
 import { isoSeconds } from '../../util/time.js';
@@ -139,9 +139,70 @@ const FILTERS: Record<string, (a: AgentView, v: string) => boolean> = {
   availability_zone: (a, v) => a.availability_zone === v,
 };
 
-// What DHCP scheduling reads after every port create (a port's network, the agent hosting it): compiled once.
-const portNetwork = prepared(['id'], (q, a) => q.selectFrom('ports').select(['network_id', 'device_id']).where('id', '=', a.id));
-const dhcpAgentOf = prepared(['network'], (q, a) => q.selectFrom('network_dhcp_agent_bindings').select('dhcp_agent_id').where('network_id', '=', a.network));
+/**
+ * A router as its L3 scheduling sees it, with the host of its first agent that is up (null: not
+ * hosted), the one its L3 agent binds the router's ports to.
+ */
+const routerSchedule = prepared(['id'], (q, a) =>
+  q
+    .selectFrom('routers')
+    .select((eb) => [
+      'routers.id',
+      'routers.project_id',
+      'routers.gw_port_id',
+      'routers.ha',
+      eb
+        .selectFrom('router_l3_agent_bindings as lb')
+        .innerJoin('agents as la', 'la.id', 'lb.l3_agent_id')
+        .select('la.host')
+        .whereRef('lb.router_id', '=', 'routers.id')
+        .where('la.admin_state_up', '=', 1)
+        .orderBy('lb.binding_index')
+        .limit(1)
+        .as('host'),
+    ])
+    .where('routers.id', '=', a.id),
+);
+
+/** The HA routers a host's L3 agent holds a binding of, with that agent. */
+const haRoutersOn = prepared(['host'], (q, a) =>
+  q
+    .selectFrom('ha_router_agent_port_bindings as b')
+    .innerJoin('agents', 'agents.id', 'b.l3_agent_id')
+    .select(['b.router_id', 'agents.id as agent_id'])
+    .where('agents.host', '=', a.host)
+    .where('agents.agent_type', '=', L3_AGENT_TYPE),
+);
+
+/**
+ * What DHCP scheduling needs to know of a network before it opens a transaction: whether an agent
+ * hosts it already, and whether it has a subnet with DHCP at all (most ports are created on
+ * hosted networks; a floating IP's port on an external network without DHCP needs nothing). One
+ * statement, compiled once, for a network, a port's or a subnet's.
+ */
+const dhcpNeeds = (eb: ExpressionBuilder<DB, 'networks' | 'ports' | 'subnets'>, network: 'networks.id' | 'ports.network_id' | 'subnets.network_id') =>
+  [
+    eb.selectFrom('network_dhcp_agent_bindings as nb').select('nb.dhcp_agent_id').whereRef('nb.network_id', '=', network).limit(1).as('hosted'),
+    eb.selectFrom('subnets as ds').select('ds.id').whereRef('ds.network_id', '=', network).where('ds.enable_dhcp', '=', 1).limit(1).as('dhcp'),
+  ] as const;
+const networkDhcp = prepared(['id'], (q, a) =>
+  q
+    .selectFrom('networks')
+    .select((eb) => ['networks.id as network_id', ...dhcpNeeds(eb as ExpressionBuilder<DB, 'networks' | 'ports' | 'subnets'>, 'networks.id')])
+    .where('networks.id', '=', a.id),
+);
+const portDhcp = prepared(['id'], (q, a) =>
+  q
+    .selectFrom('ports')
+    .select((eb) => ['ports.network_id', 'ports.device_id', ...dhcpNeeds(eb as ExpressionBuilder<DB, 'networks' | 'ports' | 'subnets'>, 'ports.network_id')])
+    .where('ports.id', '=', a.id),
+);
+const subnetDhcp = prepared(['id'], (q, a) =>
+  q
+    .selectFrom('subnets')
+    .select((eb) => ['subnets.network_id', ...dhcpNeeds(eb as ExpressionBuilder<DB, 'networks' | 'ports' | 'subnets'>, 'subnets.network_id')])
+    .where('subnets.id', '=', a.id),
+);
 
 export class Agents {
   private unsubscribe: (() => void) | null = null;
@@ -283,12 +344,10 @@ export class Agents {
 
   private async scheduleFor(c: Change): Promise<void> {
     const db = this.store.db;
-    const row =
-      c.kind === 'subnet'
-        ? await db.selectFrom('subnets').select('network_id').where('id', '=', c.id).executeTakeFirst()
-        : (await portNetwork.execute(db, { id: c.id }))[0];
+    const row = c.kind === 'subnet' ? (await subnetDhcp.execute(db, { id: c.id }))[0] : (await portDhcp.execute(db, { id: c.id }))[0];
     if (!row || ('device_id' in row && row.device_id === RESERVED_DHCP_PORT)) return;
-    await this.schedule(row.network_id);
+    if (row.hosted !== null || row.dhcp === null) return;
+    await this.bindNetwork(row.network_id);
   }
 
   /** Live agents of a type that are administratively up (get_l3_agents(active=True), _get_active_agents). */
@@ -303,10 +362,17 @@ export class Agents {
    * hosting fewest networks, among those in the network's availability_zone_hints if any).
    */
   async schedule(networkId: string): Promise<void> {
-    // Every port create asks; nearly always the network is hosted already, which one read tells
-    // without a transaction (the transaction below checks again before binding).
-    const [hosted] = await dhcpAgentOf.execute(this.store.db, { network: networkId });
-    if (hosted) return;
+    const [row] = await networkDhcp.execute(this.store.db, { id: networkId });
+    if (!row || row.hosted !== null || row.dhcp === null) return;
+    await this.bindNetwork(networkId);
+  }
+
+  /**
+   * The binding itself, once a read without a transaction said the network needs one (every port
+   * create asks, and nearly always the network is hosted already or has no DHCP subnet): the
+   * transaction checks again before binding.
+   */
+  private async bindNetwork(networkId: string): Promise<void> {
     await this.uow.run(async (w) => {
       const dhcp = await w.trx.selectFrom('subnets').select('id').where('network_id', '=', networkId).where('enable_dhcp', '=', 1).executeTakeFirst();
       if (!dhcp) return;
@@ -329,23 +395,26 @@ export class Agents {
    * without a gateway waits for its first update (L3_NAT_db_mixin.create_router).
    */
   async scheduleRouter(routerId: string, created: boolean): Promise<void> {
+    // Every router change asks (an interface added or removed, a rename): a read without a
+    // transaction tells when there is nothing to do — a legacy router created without a gateway,
+    // or hosted already with every port bound to its agent's host (an interface removed, a rename).
+    // The transaction below checks everything again.
+    const [pre] = await routerSchedule.execute(this.store.db, { id: routerId });
+    if (!pre) return;
+    if (pre.ha !== 1) {
+      if (created && !pre.gw_port_id) return;
+      if (pre.host !== null && (await routerPortsToBind(true).execute(this.store.db, { router: routerId, host: pre.host })).length === 0) return;
+    }
     await this.uow.run(async (w) => {
-      const router = await w.trx.selectFrom('routers').select(['id', 'project_id', 'gw_port_id', 'ha']).where('id', '=', routerId).executeTakeFirst();
+      const [router] = await routerSchedule.execute(w.trx, { id: routerId });
       if (router?.ha === 1) {
         await this.scheduleHaRouter(w, routerId);
         return;
       }
       if (!router || (created && !router.gw_port_id)) return;
-      const hosted = await w.trx
-        .selectFrom('router_l3_agent_bindings')
-        .innerJoin('agents', 'agents.id', 'router_l3_agent_bindings.l3_agent_id')
-        .select('agents.id')
-        .where('router_l3_agent_bindings.router_id', '=', routerId)
-        .where('agents.admin_state_up', '=', 1)
-        .executeTakeFirst();
-      if (hosted) {
+      if (router.host !== null) {
         // An update of a hosted router (an interface added) reaches its agent, which binds the new port.
-        await bindRouterPorts(w, routerId);
+        await bindRouterPorts(w, routerId, undefined, { host: router.host, legacy: true });
         return;
       }
       // A binding left on a disabled agent keeps binding_index 1: Neutron schedules no second one.
@@ -355,7 +424,7 @@ export class Agents {
       if (!agent) return;
       await w.trx.insertInto('router_l3_agent_bindings').values({ router_id: routerId, l3_agent_id: agent.id, binding_index: 1 }).execute();
       w.changed('router', routerId, router.project_id, 'status');
-      await bindRouterPorts(w, routerId);
+      await bindRouterPorts(w, routerId, undefined, { host: agent.host, legacy: true });
     });
   }
 
@@ -413,14 +482,11 @@ export class Agents {
    * (_update_router_port_bindings). Returns the routers whose state here changed.
    */
   async reportHaStates(host: string, now = Date.now()): Promise<string[]> {
+    // Every router change asks (routers_updated); a host whose L3 agent holds no HA router (every
+    // legacy router's case) has nothing to elect, which one read tells without a transaction.
+    if ((await haRoutersOn.execute(this.store.db, { host })).length === 0) return [];
     return this.uow.run(async (w) => {
-      const mine = await w.trx
-        .selectFrom('ha_router_agent_port_bindings as b')
-        .innerJoin('agents', 'agents.id', 'b.l3_agent_id')
-        .select(['b.router_id', 'agents.id as agent_id'])
-        .where('agents.host', '=', host)
-        .where('agents.agent_type', '=', L3_AGENT_TYPE)
-        .execute();
+      const mine = await haRoutersOn.execute(w.trx, { host });
       const changed: string[] = [];
       for (const { router_id: routerId, agent_id: agentId } of mine) {
         const bindings = await this.haBindings(w, routerId, now);
@@ -851,39 +917,63 @@ export class Agents {
  * syncs the router (l3_rpc.L3RpcCallback._ensure_host_set_on_ports); bound, they plug in like any
  * port and the L2 agent reports them up. Ports already bound to that host are left alone.
  */
-async function bindRouterPorts(w: Work, routerId: string, activeHost?: string): Promise<void> {
-  const first = await w.trx
-    .selectFrom('router_l3_agent_bindings')
-    .innerJoin('agents', 'agents.id', 'router_l3_agent_bindings.l3_agent_id')
-    .select('agents.host')
-    .where('router_l3_agent_bindings.router_id', '=', routerId)
-    .where('agents.admin_state_up', '=', 1)
-    .orderBy('router_l3_agent_bindings.binding_index')
-    .executeTakeFirst();
-  if (!first) return;
+async function bindRouterPorts(w: Work, routerId: string, activeHost?: string, known?: { host: string; legacy: boolean }): Promise<void> {
+  // The host of the router's first agent that is up; the caller may know it (and that the router
+  // is a legacy one, which has no HA ports: a router leaving HA loses them, _unbind_ha_router).
+  const first =
+    known?.host ??
+    (
+      await w.trx
+        .selectFrom('router_l3_agent_bindings')
+        .innerJoin('agents', 'agents.id', 'router_l3_agent_bindings.l3_agent_id')
+        .select('agents.host')
+        .where('router_l3_agent_bindings.router_id', '=', routerId)
+        .where('agents.admin_state_up', '=', 1)
+        .orderBy('router_l3_agent_bindings.binding_index')
+        .executeTakeFirst()
+    )?.host;
+  if (first === undefined) return;
   // An HA router: each agent's HA port on its own host, the other ports on the active agent's
   // (get_active_host_for_ha_router), or the first agent's until one is active — the host whose
   // agent syncs first, corrected when the states come in.
-  const ha = await w.trx
-    .selectFrom('ha_router_agent_port_bindings as b')
-    .innerJoin('agents', 'agents.id', 'b.l3_agent_id')
-    .select(['b.port_id', 'b.state', 'agents.host'])
-    .where('b.router_id', '=', routerId)
-    .execute();
+  const ha = known?.legacy
+    ? []
+    : await w.trx
+        .selectFrom('ha_router_agent_port_bindings as b')
+        .innerJoin('agents', 'agents.id', 'b.l3_agent_id')
+        .select(['b.port_id', 'b.state', 'agents.host'])
+        .where('b.router_id', '=', routerId)
+        .execute();
   // The host that just reported the router active wins over one whose agent has not yet been
   // found dead (its binding still says active until agent_down_time).
-  const host = activeHost ?? ha.find((b) => b.state === 'active')?.host ?? first.host;
+  const host = activeHost ?? ha.find((b) => b.state === 'active')?.host ?? first;
   for (const b of ha) await bindPorts(w, [b.port_id], b.host, false);
-  const ports = await w.trx.selectFrom('router_ports').select('port_id').where('router_id', '=', routerId).where('port_type', '!=', HA_INTF).execute();
   // An HA router's ports move only with its active host (ha_router_port: bound once, then by
   // the states reported); a legacy router's failed bindings are retried.
-  await bindPorts(
-    w,
-    ports.map((p) => p.port_id),
-    host,
-    ha.length === 0,
-  );
+  await bindPortRows(w, await routerPortsToBind(ha.length === 0).execute(w.trx, { router: routerId, host }), host);
 }
+
+/**
+ * A router's ports (not its HA ports) that its agent on `host` would bind: those not bound there,
+ * and with `retryFailed` those whose binding there failed. One statement, compiled once per case.
+ */
+const routerPortsQuery = (retryFailed: boolean) =>
+  prepared(['router', 'host'], (q, a) =>
+    q
+      .selectFrom('router_ports')
+      .innerJoin('ports', 'ports.id', 'router_ports.port_id')
+      .select(['ports.id', 'ports.project_id', 'ports.network_id', 'ports.binding_vnic_type'])
+      .where('router_ports.router_id', '=', a.router)
+      .where('router_ports.port_type', '!=', HA_INTF)
+      .where((eb) =>
+        retryFailed
+          ? eb.or([eb('ports.binding_host_id', '!=', a.host), eb('ports.binding_vif_type', '=', VIF_TYPE_BINDING_FAILED)])
+          : eb('ports.binding_host_id', '!=', a.host),
+      ),
+  );
+const legacyRouterPorts = routerPortsQuery(true);
+const haRouterPorts = routerPortsQuery(false);
+const routerPortsToBind = (retryFailed: boolean) => (retryFailed ? legacyRouterPorts : haRouterPorts);
 
 /**
  * Ports bound to `host` (binding:host_id and its VIF); those bound there already are left alone,
@@ -900,8 +990,15 @@ async function bindPorts(w: Work, portIds: string[], host: string, retryFailed: 
       retryFailed ? eb.or([eb('binding_host_id', '!=', host), eb('binding_vif_type', '=', VIF_TYPE_BINDING_FAILED)]) : eb('binding_host_id', '!=', host),
     )
     .execute();
-  if (!ports.length) return;
-  // Each port binds to the segment of its network the host's agent reaches (binding.ts).
+  await bindPortRows(w, ports, host);
+}
+
+/** Bind each of `ports` to `host`: to the segment of its network the host's agent reaches (binding.ts). */
+async function bindPortRows(
+  w: Work,
+  ports: ReadonlyArray<{ id: string; project_id: string; network_id: string; binding_vnic_type: string }>,
+  host: string,
+): Promise<void> {
   for (const p of ports) {
     const b = await bindPort(w.trx, p.network_id, host, await portSubnetIds(w.trx, p.id), p.binding_vnic_type);
     await w.trx

@@ -352,6 +352,25 @@ export class NetworkService {
   }
 
   /**
+   * Several status reports in one transaction, each written as `setStatus` writes it (a data
+   * plane's pass that found several ports or floating IPs to report: one commit, not one each).
+   */
+  async setStatuses(reports: ReadonlyArray<{ resource: NetworkKind; id: string; status: string; revision?: number }>): Promise<void> {
+    if (!reports.length) return;
+    const tables = reports.map((r) => {
+      const table = STATUS_TABLES.get(r.resource);
+      if (!table) throw new Error(`${r.resource} has no status`);
+      return table;
+    });
+    await this.uow.run(async (w) => {
+      for (const [i, r] of reports.entries()) {
+        const projectId = await writeStatus(w.trx, tables[i], r.id, r.status, r.revision);
+        if (projectId !== undefined) w.changed(r.resource, r.id, projectId, 'status');
+      }
+    });
+  }
+
+  /**
    * A trunk's subport bound to its parent's host, as the trunk driver's RPC does it
    * (TrunkSkeleton._handle_port_binding: `binding:host_id` and device owner `trunk:subport`), or
    * unbound again (host '') once it left its trunk. A port deleted meanwhile is no error.
