@@ -40,7 +40,8 @@ const CACHE_MS = 2000;
 const CACHE_MAX = 10_000;
 
 export class Tokens {
-  private readonly cache = new Map<string, { info: TokenInfo; until: number }>();
+  /** By token hash: the validation, until when it is trusted, and the token's expiry in ms (parsed once, not per request). */
+  private readonly cache = new Map<string, { info: TokenInfo; until: number; expires: number }>();
   /** Bumped by every change; a validation that raced with one is not cached. */
   private generation = 0;
 
@@ -118,7 +119,7 @@ export class Tokens {
     const now = Date.now();
     const hit = this.cache.get(key);
     if (hit && hit.until > now) {
-      if (Date.parse(hit.info.expiresAt) > now) return { status: 'valid', info: hit.info };
+      if (hit.expires > now) return { status: 'valid', info: hit.info };
       this.cache.delete(key);
       return { status: 'invalid' };
     }
@@ -126,7 +127,7 @@ export class Tokens {
     const info = await this.resolve(key, now);
     if (info === 'unknown') return { status: 'unknown' };
     if (!info) return { status: 'invalid' };
-    if (generation === this.generation) this.cache.set(key, { info, until: now + CACHE_MS });
+    if (generation === this.generation) this.cache.set(key, { info, until: now + CACHE_MS, expires: Date.parse(info.expiresAt) });
     if (this.cache.size > CACHE_MAX) this.cache.delete(this.cache.keys().next().value!);
     return { status: 'valid', info };
   }
