@@ -31,7 +31,7 @@ import { VIF_TYPE_BINDING_FAILED, bindPort, bindingColumns, portSubnetIds } from
 import { type DnsAssignment, dnsAssignment, dnsDomain, dnsHostName, dnsNamesEnabled, lowerCase } from './dns.js';
 import { dropPortForwardings } from './fipforwardings.js';
 import { ipAlreadyAllocated, ipGenerationFailure, ipam } from './ipam.js';
-import { visibleNetwork } from './networks.js';
+import { visibleNetworkForPort } from './networks.js';
 import { type PortQosComputed, createPortQos, loadPortQos, portQosInline, qosPolicyIdAttr, updatePortQos } from './qos.js';
 import type { ResourceOps } from './registry.js';
 import {
@@ -578,8 +578,10 @@ export function portOps(): ResourceOps<'ports', PortComputed> {
     async create(w, ctx, p) {
       const { trx } = w;
       const v = p.values;
-      const network = await visibleNetwork(trx, ctx, v.network_id as string);
-      if (!network) throw resourceNotFound('Network', v.network_id as string);
+      // The network, whether the caller may use it and its QoS policy with the rules: one statement.
+      const found = await visibleNetworkForPort(trx, ctx, v.network_id as string);
+      if (!found) throw resourceNotFound('Network', v.network_id as string);
+      const { network } = found;
       const project = v.project_id as string;
       const owner = v.device_owner as string;
       const trusted = isTrustedOwner(owner);
@@ -642,6 +644,7 @@ export function portOps(): ResourceOps<'ports', PortComputed> {
         { id, network_id: network.id, binding_vnic_type: v['binding:vnic_type'] as string },
         v.qos_policy_id,
         network.physical_network,
+        found.qos,
       );
       // tag-ports-during-bulk-creation: the tags are set after the port, a revision later.
       const tags = v.tags as string[] | undefined;
