@@ -738,8 +738,14 @@ const portNetworkWithGrant = prepared(['id', 'project'], (q, a, dialect) =>
     .where('networks.id', '=', a.id),
 );
 
+/** A network as a port create reads it: the row, and its QoS policy with the rules. */
+export interface PortNetwork {
+  network: NetworksTable;
+  qos: NetworkQos;
+}
+
 /** `visibleNetwork` for a port create: the network and its QoS policy with its rules (one statement). */
-export async function visibleNetworkForPort(q: Q, ctx: RequestContext, id: string): Promise<{ network: NetworksTable; qos: NetworkQos } | undefined> {
+export async function visibleNetworkForPort(q: Q, ctx: RequestContext, id: string): Promise<PortNetwork | undefined> {
   if (ctx.isAdmin) {
     const [found] = await portNetworkById.execute(q, { id });
     if (!found) return undefined;

@@ -669,9 +669,10 @@ export async function loadPortQos(
 // ---------------------------------------------------------------- floating IPs (qos-fip)
 
 /** A floating IP's policy set or cleared; returns whether its binding changed. */
-export async function setFloatingIpQos(w: Work, ctx: RequestContext, fipId: string, requested: unknown): Promise<boolean> {
+export async function setFloatingIpQos(w: Work, ctx: RequestContext, fipId: string, requested: unknown, fresh = false): Promise<boolean> {
   const { trx } = w;
-  const old = await trx.selectFrom('qos_fip_bindings').select('policy_id').where('fip_id', '=', fipId).executeTakeFirst();
+  // A floating IP created in this transaction has no binding yet.
+  const old = fresh ? undefined : await trx.selectFrom('qos_fip_bindings').select('policy_id').where('fip_id', '=', fipId).executeTakeFirst();
   const policyId = typeof requested === 'string' ? requested : null;
   if (old?.policy_id === policyId || (!old && policyId === null)) return false;
   if (old) await trx.deleteFrom('qos_fip_bindings').where('fip_id', '=', fipId).execute();
