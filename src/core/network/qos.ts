@@ -32,6 +32,7 @@ import {
   sharedIds,
   sharedWith,
 } from './rbac.js';
+import { knownProjectFacts } from './quotas.js';
 import type { ResourceOps } from './registry.js';
 import { type InlineAttr, type ResourceDef, bumpRevision, insertRow, policyError, standardAttrs, toColumns, updateRow } from './resource.js';
 
@@ -440,8 +441,11 @@ export async function createNetworkQos(
   const { trx } = w;
   let policyId = typeof requested === 'string' ? requested : null;
   if (!policyId) {
-    const def = await trx.selectFrom('qos_default_policies').select('policy_id').where('project_id', '=', network.project_id).executeTakeFirst();
-    policyId = def?.policy_id ?? null;
+    // Read with the project's quota limits when this unit of work checked them (projectFacts).
+    const facts = knownProjectFacts(w, network.project_id);
+    policyId = facts
+      ? facts.qosDefault
+      : ((await trx.selectFrom('qos_default_policies').select('policy_id').where('project_id', '=', network.project_id).executeTakeFirst())?.policy_id ?? null);
     if (!policyId) return null;
   } else {
     await visiblePolicy(trx, ctx, policyId);
