@@ -14,7 +14,8 @@ import { DomainError, conflict, neutronBadRequest, notFound, resourceNotFound } 
 import { ipAddressOrNone, ipToCanonical, uuid, uuidOrNone } from './attributes.js';
 import { dnsDomain, fipDnsHostName, lowerCase } from './dns.js';
 import { assertNotForwarding, hasPortForwardings, loadFipPortForwardings } from './fipforwardings.js';
-import { visibleNetwork } from './networks.js';
+import { visibleNetworkForPort } from './networks.js';
+import { networkSubnets } from './subnets.js';
 import { loadFloatingIpQos, qosPolicyIdAttr, setFloatingIpQos } from './qos.js';
 import { createPortInternal, deletePort } from './ports.js';
 import type { ResourceOps } from './registry.js';
@@ -145,8 +146,11 @@ export const floatingIpDef: ResourceDef<'floating_ips', FloatingIpComputed> = {
         }
       }
     }
-    await loadFloatingIpQos(q, rows);
-    await loadFipPortForwardings(q, rows);
+    // What a create knew of its answer (Prepared.known) is not read again.
+    const qosMissing = rows.filter((r) => r.__qos_policy_id === undefined);
+    if (qosMissing.length) await loadFloatingIpQos(q, qosMissing);
+    const forwardingsMissing = rows.filter((r) => r.__port_forwardings === undefined);
+    if (forwardingsMissing.length) await loadFipPortForwardings(q, forwardingsMissing);
   },
 };
 
@@ -249,26 +253,32 @@ export function floatingIpOps(): ResourceOps<'floating_ips', FloatingIpComputed>
       const { trx } = w;
       const v = p.values;
       const networkId = v.floating_network_id as string;
-      const network = await visibleNetwork(trx, ctx, networkId);
-      if (!network) throw resourceNotFound('Network', networkId);
-      if (network.external !== 1) throw fipBadRequest(`Network ${networkId} is not a valid external network`);
-      const v4 = await trx.selectFrom('subnets').select('id').where('network_id', '=', networkId).where('ip_version', '=', 4).executeTakeFirst();
-      if (!v4) throw fipBadRequest(`Network ${networkId} does not contain any IPv4 subnet`);
+      // The network (with what its holder port's create needs of it) and its subnets, read once
+      // here and handed to the port create, which read them again.
+      const found = await visibleNetworkForPort(trx, ctx, networkId);
+      if (!found) throw resourceNotFound('Network', networkId);
+      if (found.network.external !== 1) throw fipBadRequest(`Network ${networkId} is not a valid external network`);
+      const subnets = await networkSubnets(trx, networkId);
+      if (!subnets.some((s) => s.ip_version === 4)) throw fipBadRequest(`Network ${networkId} does not contain any IPv4 subnet`);
 
       const id = newUuid();
       const fixed: Record<string, unknown> = {};
       if (v.subnet_id) fixed.subnet_id = v.subnet_id;
       if (v.floating_ip_address) fixed.ip_address = v.floating_ip_address;
       // The holder port: never shown to the project, owned by the floating IP.
-      const portId = await createPortInternal(w, {
-        project_id: '',
-        network_id: networkId,
-        admin_state_up: true,
-        device_id: id,
-        device_owner: FIP_OWNER,
-        name: '',
-        ...(Object.keys(fixed).length ? { fixed_ips: [fixed] } : {}),
-      });
+      const portId = await createPortInternal(
+        w,
+        {
+          project_id: '',
+          network_id: networkId,
+          admin_state_up: true,
+          device_id: id,
+          device_owner: FIP_OWNER,
+          name: '',
+          ...(Object.keys(fixed).length ? { fixed_ips: [fixed] } : {}),
+        },
+        { found, subnets },
+      );
       await trx.updateTable('ports').set({ status: 'N/A' }).where('id', '=', portId).execute();
       const ips = await trx.selectFrom('ip_allocations').select('ip_address').where('port_id', '=', portId).orderBy('position').execute();
       const address = ips.find((ip) => !ip.ip_address.includes(':'))?.ip_address;
@@ -301,8 +311,10 @@ export function floatingIpOps(): ResourceOps<'floating_ips', FloatingIpComputed>
         if (isUniqueViolation(e)) throw alreadyAssociated(row, assoc.portId!, assoc.fixedIp!);
         throw e;
       }
-      // A policy's binding revises its floating IP (qos-fip).
-      if (await setFloatingIpQos(w, ctx, id, v.qos_policy_id)) await bumpRevision(trx, 'floating_ips', id);
+      // A policy's binding revises its floating IP (qos-fip). A new floating IP has no binding to read.
+      if (await setFloatingIpQos(w, ctx, id, v.qos_policy_id, true)) await bumpRevision(trx, 'floating_ips', id);
+      // The answer's policy and port forwardings are what was just written: not read back.
+      p.known = { __qos_policy_id: typeof v.qos_policy_id === 'string' ? v.qos_policy_id : null, __port_forwardings: [] };
       return id;
     },
 

@@ -29,7 +29,7 @@ import {
   sharedIds,
   sharedWith,
 } from './rbac.js';
-import { createNetworkQos, loadNetworkQos, qosPolicyIdAttr, updateNetworkQos } from './qos.js';
+import { type NetworkQos, createNetworkQos, loadNetworkQos, networkQosColumns, networkQosOf, qosPolicyIdAttr, updateNetworkQos } from './qos.js';
 import type { ResourceOps } from './registry.js';
 import { type ResourceDef, bumpRevision, insertRow, isFresh, omitted, standardAttrs, toColumns, updateRow } from './resource.js';
 import {
@@ -705,6 +705,59 @@ const networkWithGrant = prepared(['id', 'project'], (q, a) =>
     )
     .where('networks.id', '=', a.id),
 );
+
+/**
+ * The same reads with the network's QoS policy and rules (`networkQosColumns`): what a port create
+ * reads of its network, in one statement, where it read the network, then its policy, then the rules.
+ */
+const portNetworkById = prepared(['id'], (q, a, dialect) =>
+  q
+    .selectFrom('networks')
+    .selectAll('networks')
+    .select((eb) => networkQosColumns(eb, dialect))
+    .where('networks.id', '=', a.id),
+);
+const portNetworkWithGrant = prepared(['id', 'project'], (q, a, dialect) =>
+  q
+    .selectFrom('networks')
+    .selectAll('networks')
+    .select((eb) => [
+      eb
+        .exists(
+          eb
+            .selectFrom('rbac_policies')
+            .select('rbac_policies.id')
+            .where('rbac_policies.object_type', '=', 'network')
+            .whereRef('rbac_policies.object_id', '=', 'networks.id')
+            .where('rbac_policies.action', 'in', [ACCESS_SHARED, ACCESS_EXTERNAL])
+            .where('rbac_policies.target_tenant', 'in', [WILDCARD, a.project]),
+        )
+        .as('rbac_granted'),
+      ...networkQosColumns(eb, dialect),
+    ])
+    .where('networks.id', '=', a.id),
+);
+
+/** A network as a port create reads it: the row, and its QoS policy with the rules. */
+export interface PortNetwork {
+  network: NetworksTable;
+  qos: NetworkQos;
+}
+
+/** `visibleNetwork` for a port create: the network and its QoS policy with its rules (one statement). */
+export async function visibleNetworkForPort(q: Q, ctx: RequestContext, id: string): Promise<PortNetwork | undefined> {
+  if (ctx.isAdmin) {
+    const [found] = await portNetworkById.execute(q, { id });
+    if (!found) return undefined;
+    const { qos_network_policy_id, qos_network_rules, ...network } = found;
+    return { network, qos: networkQosOf({ qos_network_policy_id, qos_network_rules }) };
+  }
+  const [found] = await portNetworkWithGrant.execute(q, { id, project: ctx.projectId ?? WILDCARD });
+  if (!found) return undefined;
+  const { rbac_granted: granted, qos_network_policy_id, qos_network_rules, ...network } = found;
+  if (!(network.project_id === ctx.projectId || network.shared === 1 || fromBool(granted))) return undefined;
+  return { network, qos: networkQosOf({ qos_network_policy_id, qos_network_rules }) };
+}
 
 /** A network the caller may use: its own, one shared or made external for it (admins: any). */
 export async function visibleNetwork(q: Q, ctx: RequestContext, id: string): Promise<NetworksTable | undefined> {

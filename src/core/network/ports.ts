@@ -31,10 +31,11 @@ import { VIF_TYPE_BINDING_FAILED, bindPort, bindingColumns, portSubnetIds } from
 import { type DnsAssignment, dnsAssignment, dnsDomain, dnsHostName, dnsNamesEnabled, lowerCase } from './dns.js';
 import { dropPortForwardings } from './fipforwardings.js';
 import { ipAlreadyAllocated, ipGenerationFailure, ipam } from './ipam.js';
-import { visibleNetwork } from './networks.js';
+import { type PortNetwork, visibleNetworkForPort } from './networks.js';
 import { type PortQosComputed, createPortQos, loadPortQos, portQosInline, qosPolicyIdAttr, updatePortQos } from './qos.js';
 import type { ResourceOps } from './registry.js';
 import {
+  type Prepared,
   type ResourceDef,
   bumpRevision,
   insertRow,
@@ -389,8 +390,9 @@ async function allocateIps(
   owner: string,
   requested: FixedIpRequest[] | undefined,
   keep: Allocation[] = [],
+  known?: SubnetsTable[],
 ): Promise<Allocation[]> {
-  const all = await networkSubnets(trx, networkId);
+  const all = known ?? (await networkSubnets(trx, networkId));
   const subnets = eligibleSubnets(all, owner);
   const byId = new Map(all.map((s) => [s.id, s]));
   const router = ROUTER_PORT_OWNERS.includes(owner);
@@ -571,97 +573,114 @@ function checkGroupsAllowed(portSecurity: boolean, groups: string[] | undefined)
   }
 }
 
+/**
+ * What the caller of an internal port create already read in its transaction (a floating IP's or a
+ * router gateway's external network, checked with the caller's rights): not read again.
+ */
+export interface KnownPortNetwork {
+  /** The port's network with its QoS policy and rules (visibleNetworkForPort). */
+  found: PortNetwork;
+  /** The network's subnets (networkSubnets). */
+  subnets?: SubnetsTable[];
+}
+
+async function createPort(w: Work, ctx: RequestContext, p: Prepared, known?: KnownPortNetwork): Promise<string> {
+  const { trx } = w;
+  const v = p.values;
+  // The network, whether the caller may use it and its QoS policy with the rules: one statement.
+  const reuse = known && known.found.network.id === v.network_id ? known : undefined;
+  const found = reuse ? reuse.found : await visibleNetworkForPort(trx, ctx, v.network_id as string);
+  if (!found) throw resourceNotFound('Network', v.network_id as string);
+  const { network } = found;
+  const project = v.project_id as string;
+  const owner = v.device_owner as string;
+  const trusted = isTrustedOwner(owner);
+  if (p.given.has('mac_address')) assertNetworkOwner(ctx, network, 'create_port', 'mac_address');
+  // create_port:port_security_enabled is rule:admin_or_network_owner.
+  if (p.given.has('port_security_enabled')) assertNetworkOwner(ctx, network, 'create_port', 'port_security_enabled');
+  const requested = v.fixed_ips as FixedIpRequest[] | undefined;
+  if (requested?.some((f) => f.ip_address !== undefined)) assertNetworkOwner(ctx, network, 'create_port', 'fixed_ips:ip_address');
+
+  const id = newUuid();
+  let mac = v.mac_address as string | undefined;
+  if (mac) await checkMacFree(trx, network.id, mac);
+  else mac = await newMac(trx, network.id);
+
+  // Ports Neutron itself owns (router, DHCP, floating IP) never get port security.
+  const portSecurity = trusted ? false : v.port_security_enabled === undefined ? network.port_security_enabled === 1 : (v.port_security_enabled as boolean);
+  const pairs = v.allowed_address_pairs as unknown[] | undefined;
+  if (p.given.has('allowed_address_pairs')) checkPairsPolicy(ctx, network, 'create_port', pairs);
+  checkPairsAllowed(portSecurity, pairs);
+  let groups = v.security_groups as string[] | undefined;
+  // Every port create makes sure its project has a default group (Neutron's BEFORE_CREATE hook).
+  const defaultGroup = project && (ctx.isAdmin || project === ctx.projectId) ? await ensureDefaultSecurityGroup(w, project) : undefined;
+  if (trusted) groups = [];
+  else {
+    checkGroupsAllowed(portSecurity, groups);
+    if (groups === undefined) groups = portSecurity && defaultGroup ? [defaultGroup] : [];
+    else await checkPortGroups(trx, ctx, project, groups);
+  }
+
+  const host = (v['binding:host_id'] as string | undefined) ?? '';
+  const allocs = await allocateIps(trx, network.id, id, mac, owner, requested, [], reuse?.subnets);
+  const binding = await bindPort(
+    trx,
+    network.id,
+    host,
+    allocs.map((a) => a.subnet.id),
+    v['binding:vnic_type'] as string,
+  );
+  const cols = toColumns(portDef, v);
+  await insertRow(trx, portDef, id, {
+    ...cols,
+    mac_address: mac,
+    status: 'DOWN',
+    port_security_enabled: portSecurity ? 1 : 0,
+    ...bindingColumns(host, binding),
+    binding_profile: JSON.stringify(v['binding:profile'] ?? {}),
+    allowed_address_pairs: JSON.stringify(pairs ?? []),
+    extra_dhcp_opts: JSON.stringify(mergeDhcpOpts([], (v.extra_dhcp_opts as DhcpOpt[] | null) ?? [])),
+    // ML2's DNS driver keeps a port's DNS data only when a DNS domain is configured.
+    dns_name: dnsNamesEnabled() ? (v.dns_name as string) : '',
+    dns_domain: dnsNamesEnabled() ? (v.dns_domain as string) : '',
+    // fixed_ips: [] explicitly asks for a port without addresses.
+    ip_allocation: Array.isArray(requested) && requested.length === 0 ? 'none' : 'immediate',
+  });
+  await writeAllocations(trx, id, network.id, allocs, true);
+  await bindPortGroups(trx, id, groups, true);
+  const qos = await createPortQos(
+    w,
+    ctx,
+    { id, network_id: network.id, binding_vnic_type: v['binding:vnic_type'] as string },
+    v.qos_policy_id,
+    network.physical_network,
+    found.qos,
+  );
+  // tag-ports-during-bulk-creation: the tags are set after the port, a revision later.
+  const tags = v.tags as string[] | undefined;
+  if (tags?.length) {
+    for (const tag of new Set(tags)) await trx.insertInto('tags').values({ resource_type: 'port', resource_id: id, tag }).execute();
+    await bumpRevision(trx, 'ports', id);
+  }
+  // The answer's addresses (in `position` order, as written), groups and QoS are what was just
+  // written, and QoS as it read it. Not claimed where the stored order or more reads decide:
+  // several groups (read in the store's order), tags.
+  p.known = {
+    __fixed_ips: allocs.map((a) => ({ subnet_id: a.subnet.id, ip_address: ipToString(a.ip) })),
+    ...(groups.length <= 1 ? { __security_groups: [...groups] } : {}),
+    __qos_policy_id: qos.qos_policy_id,
+    __qos_network_policy_id: qos.qos_network_policy_id,
+    __resource_request: qos.resource_request,
+    ...(tags?.length ? {} : { __tags: [] }),
+  };
+  return id;
+}
+
 export function portOps(): ResourceOps<'ports', PortComputed> {
   return {
     def: portDef,
     quota: 'port',
-    async create(w, ctx, p) {
-      const { trx } = w;
-      const v = p.values;
-      const network = await visibleNetwork(trx, ctx, v.network_id as string);
-      if (!network) throw resourceNotFound('Network', v.network_id as string);
-      const project = v.project_id as string;
-      const owner = v.device_owner as string;
-      const trusted = isTrustedOwner(owner);
-      if (p.given.has('mac_address')) assertNetworkOwner(ctx, network, 'create_port', 'mac_address');
-      // create_port:port_security_enabled is rule:admin_or_network_owner.
-      if (p.given.has('port_security_enabled')) assertNetworkOwner(ctx, network, 'create_port', 'port_security_enabled');
-      const requested = v.fixed_ips as FixedIpRequest[] | undefined;
-      if (requested?.some((f) => f.ip_address !== undefined)) assertNetworkOwner(ctx, network, 'create_port', 'fixed_ips:ip_address');
-
-      const id = newUuid();
-      let mac = v.mac_address as string | undefined;
-      if (mac) await checkMacFree(trx, network.id, mac);
-      else mac = await newMac(trx, network.id);
-
-      // Ports Neutron itself owns (router, DHCP, floating IP) never get port security.
-      const portSecurity = trusted ? false : v.port_security_enabled === undefined ? network.port_security_enabled === 1 : (v.port_security_enabled as boolean);
-      const pairs = v.allowed_address_pairs as unknown[] | undefined;
-      if (p.given.has('allowed_address_pairs')) checkPairsPolicy(ctx, network, 'create_port', pairs);
-      checkPairsAllowed(portSecurity, pairs);
-      let groups = v.security_groups as string[] | undefined;
-      // Every port create makes sure its project has a default group (Neutron's BEFORE_CREATE hook).
-      const defaultGroup = project && (ctx.isAdmin || project === ctx.projectId) ? await ensureDefaultSecurityGroup(w, project) : undefined;
-      if (trusted) groups = [];
-      else {
-        checkGroupsAllowed(portSecurity, groups);
-        if (groups === undefined) groups = portSecurity && defaultGroup ? [defaultGroup] : [];
-        else await checkPortGroups(trx, ctx, project, groups);
-      }
-
-      const host = (v['binding:host_id'] as string | undefined) ?? '';
-      const allocs = await allocateIps(trx, network.id, id, mac, owner, requested);
-      const binding = await bindPort(
-        trx,
-        network.id,
-        host,
-        allocs.map((a) => a.subnet.id),
-        v['binding:vnic_type'] as string,
-      );
-      const cols = toColumns(portDef, v);
-      await insertRow(trx, portDef, id, {
-        ...cols,
-        mac_address: mac,
-        status: 'DOWN',
-        port_security_enabled: portSecurity ? 1 : 0,
-        ...bindingColumns(host, binding),
-        binding_profile: JSON.stringify(v['binding:profile'] ?? {}),
-        allowed_address_pairs: JSON.stringify(pairs ?? []),
-        extra_dhcp_opts: JSON.stringify(mergeDhcpOpts([], (v.extra_dhcp_opts as DhcpOpt[] | null) ?? [])),
-        // ML2's DNS driver keeps a port's DNS data only when a DNS domain is configured.
-        dns_name: dnsNamesEnabled() ? (v.dns_name as string) : '',
-        dns_domain: dnsNamesEnabled() ? (v.dns_domain as string) : '',
-        // fixed_ips: [] explicitly asks for a port without addresses.
-        ip_allocation: Array.isArray(requested) && requested.length === 0 ? 'none' : 'immediate',
-      });
-      await writeAllocations(trx, id, network.id, allocs, true);
-      await bindPortGroups(trx, id, groups, true);
-      const qos = await createPortQos(
-        w,
-        ctx,
-        { id, network_id: network.id, binding_vnic_type: v['binding:vnic_type'] as string },
-        v.qos_policy_id,
-        network.physical_network,
-      );
-      // tag-ports-during-bulk-creation: the tags are set after the port, a revision later.
-      const tags = v.tags as string[] | undefined;
-      if (tags?.length) {
-        for (const tag of new Set(tags)) await trx.insertInto('tags').values({ resource_type: 'port', resource_id: id, tag }).execute();
-        await bumpRevision(trx, 'ports', id);
-      }
-      // The answer's addresses (in `position` order, as written), groups and QoS are what was just
-      // written, and QoS as it read it. Not claimed where the stored order or more reads decide:
-      // several groups (read in the store's order), tags.
-      p.known = {
-        __fixed_ips: allocs.map((a) => ({ subnet_id: a.subnet.id, ip_address: ipToString(a.ip) })),
-        ...(groups.length <= 1 ? { __security_groups: [...groups] } : {}),
-        __qos_policy_id: qos.qos_policy_id,
-        __qos_network_policy_id: qos.qos_network_policy_id,
-        __resource_request: qos.resource_request,
-        ...(tags?.length ? {} : { __tags: [] }),
-      };
-      return id;
-    },
+    create: (w, ctx, p) => createPort(w, ctx, p),
 
     async update(w, ctx, row, p) {
       const { trx } = w;
@@ -807,10 +826,10 @@ async function preventServicePortDeletion(trx: Tx, row: PortsTable): Promise<voi
  * Create a port on the system's behalf (router gateway and interfaces, floating IP holders): the
  * request is validated like an admin's, without quota or policy.
  */
-export async function createPortInternal(w: Work, body: Record<string, unknown>): Promise<string> {
+export async function createPortInternal(w: Work, body: Record<string, unknown>, known?: KnownPortNetwork): Promise<string> {
   const ctx = systemContext();
   const p = prepareCreate(portDef, ctx, body);
-  const id = await portOps().create!(w, ctx, p);
+  const id = await createPort(w, ctx, p, known);
   w.changed('port', id, p.values.project_id as string, 'create');
   return id;
 }

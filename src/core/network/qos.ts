@@ -10,9 +10,10 @@
  * has no physical network, and nothing on a port of a vnic type OVS does not plug.
  */
 import { createHash } from 'node:crypto';
-import type { Q, Tx } from '../../store/db.js';
-import { IN_CHUNK, chunks, prepared } from '../../store/db.js';
-import type { QosPoliciesTable, QosRulesTable } from '../../store/schema.js';
+import type { ExpressionBuilder } from 'kysely';
+import type { Dialect, Q, Tx } from '../../store/db.js';
+import { IN_CHUNK, chunks, fromJson, jsonRowsOf, prepared } from '../../store/db.js';
+import type { DB, QosPoliciesTable, QosRulesTable } from '../../store/schema.js';
 import { uuid as newUuid } from '../../util/ids.js';
 import type { RequestContext } from '../context.js';
 import { DomainError, conflict, notFound } from '../errors.js';
@@ -31,6 +32,7 @@ import {
   sharedIds,
   sharedWith,
 } from './rbac.js';
+import { knownProjectFacts } from './quotas.js';
 import type { ResourceOps } from './registry.js';
 import { type InlineAttr, type ResourceDef, bumpRevision, insertRow, policyError, standardAttrs, toColumns, updateRow } from './resource.js';
 
@@ -81,13 +83,47 @@ export async function rulesOf(q: Q, policyIds: string[]): Promise<Map<string, Qo
 
 const rank = (t: string) => RULE_TYPES.indexOf(t as RuleType);
 /** Neutron lists a policy's rules by rule type (the order of RULE_TYPES), then as stored. */
-const byRuleType = (a: QosRulesTable, b: QosRulesTable) => rank(a.type) - rank(b.type);
+const byRuleType = (a: Pick<QosRulesTable, 'type'>, b: Pick<QosRulesTable, 'type'>) => rank(a.type) - rank(b.type);
 
 // What a port create reads of QoS (its network's policy, that policy's rules): compiled once.
 const policyOfNetwork = prepared(['network'], (q, a) => q.selectFrom('qos_network_bindings').select('policy_id').where('network_id', '=', a.network));
 const rulesOfPolicy = prepared(['policy'], (q, a) =>
   q.selectFrom('qos_rules').selectAll().where('policy_id', '=', a.policy).orderBy('created_at').orderBy('id'),
 );
+
+/** What a port create needs of a rule: its type (the vNIC check) and what a minimum rule asks of placement. */
+type PortRule = Pick<QosRulesTable, 'id' | 'type' | 'direction' | 'min_kbps' | 'min_kpps'>;
+const PORT_RULE_COLUMNS = ['id', 'type', 'direction', 'min_kbps', 'min_kpps'] as const;
+
+/**
+ * A network's QoS policy and that policy's rules, as two columns of the statement that reads the
+ * network (correlated on `networks.id`): a port create on a network with a policy read the
+ * network, its binding and the rules in three statements (issue 11's QoS + RBAC port create).
+ * The rules come in `rulesOfPolicy`'s order (created_at, id).
+ */
+export function networkQosColumns(eb: ExpressionBuilder<DB, 'networks'>, dialect: Dialect) {
+  const policy = eb.selectFrom('qos_network_bindings').select('qos_network_bindings.policy_id').whereRef('qos_network_bindings.network_id', '=', 'networks.id');
+  const rules = eb
+    .selectFrom('qos_rules')
+    .select([...PORT_RULE_COLUMNS, 'created_at'])
+    .where('qos_rules.policy_id', '=', (e) =>
+      e.selectFrom('qos_network_bindings').select('qos_network_bindings.policy_id').whereRef('qos_network_bindings.network_id', '=', 'networks.id'),
+    );
+  return [policy.as('qos_network_policy_id'), jsonRowsOf(dialect, rules, PORT_RULE_COLUMNS, ['created_at', 'id']).as('qos_network_rules')] as const;
+}
+
+/** A network's policy and rules as read with it (`networkQosColumns`). */
+export interface NetworkQos {
+  policyId: string | null;
+  rules: PortRule[];
+}
+
+export function networkQosOf(row: { qos_network_policy_id: string | null; qos_network_rules: unknown }): NetworkQos {
+  const rules = fromJson<Array<[string, string, string | null, number | null, number | null]>>(row.qos_network_rules, []).map(
+    ([id, type, direction, min_kbps, min_kpps]) => ({ id, type, direction, min_kbps, min_kpps }),
+  );
+  return { policyId: row.qos_network_policy_id ?? null, rules };
+}
 
 /** Attributes computed for rendering. */
 interface PolicyComputed {
@@ -405,8 +441,11 @@ export async function createNetworkQos(
   const { trx } = w;
   let policyId = typeof requested === 'string' ? requested : null;
   if (!policyId) {
-    const def = await trx.selectFrom('qos_default_policies').select('policy_id').where('project_id', '=', network.project_id).executeTakeFirst();
-    policyId = def?.policy_id ?? null;
+    // Read with the project's quota limits when this unit of work checked them (projectFacts).
+    const facts = knownProjectFacts(w, network.project_id);
+    policyId = facts
+      ? facts.qosDefault
+      : ((await trx.selectFrom('qos_default_policies').select('policy_id').where('project_id', '=', network.project_id).executeTakeFirst())?.policy_id ?? null);
     if (!policyId) return null;
   } else {
     await visiblePolicy(trx, ctx, policyId);
@@ -472,6 +511,7 @@ export async function createPortQos(
   port: QosPortView,
   requested: unknown,
   physicalNetwork: string | null,
+  networkQos?: NetworkQos,
 ): Promise<PortQosComputed> {
   const { trx } = w;
   const own = typeof requested === 'string' ? requested : null;
@@ -479,11 +519,11 @@ export async function createPortQos(
     await visiblePolicy(trx, ctx, own);
     await trx.insertInto('qos_port_bindings').values({ port_id: port.id, policy_id: own }).execute();
   }
-  const ofNetwork = (await policyOfNetwork.execute(trx, { network: port.network_id }))[0]?.policy_id ?? null;
+  const ofNetwork = networkQos ? networkQos.policyId : ((await policyOfNetwork.execute(trx, { network: port.network_id }))[0]?.policy_id ?? null);
   const applies = own ?? ofNetwork;
   let request: ResourceRequest | null = null;
   if (applies) {
-    const rules = (await rulesOfPolicy.execute(trx, { policy: applies })).sort(byRuleType);
+    const rules: PortRule[] = (!own && networkQos ? [...networkQos.rules] : await rulesOfPolicy.execute(trx, { policy: applies })).sort(byRuleType);
     checkRulesForPort(
       rules.map((r) => r.type),
       port,
@@ -530,7 +570,7 @@ function uuid5(namespace: string, name: string): string {
 }
 
 /** QoSPlugin._get_resource_request: a group for minimum bandwidth (physnet networks) and one for minimum packet rate. */
-function resourceRequest(portId: string, vnicType: string, physnet: string | null, rules: QosRulesTable[]): ResourceRequest | null {
+function resourceRequest(portId: string, vnicType: string, physnet: string | null, rules: PortRule[]): ResourceRequest | null {
   const groups: ResourceRequest['request_groups'] = [];
   const vnicTrait = trait('CUSTOM_VNIC_TYPE_', vnicType);
   const minBw = rules.filter((r) => r.type === 'minimum_bandwidth');
@@ -633,9 +673,10 @@ export async function loadPortQos(
 // ---------------------------------------------------------------- floating IPs (qos-fip)
 
 /** A floating IP's policy set or cleared; returns whether its binding changed. */
-export async function setFloatingIpQos(w: Work, ctx: RequestContext, fipId: string, requested: unknown): Promise<boolean> {
+export async function setFloatingIpQos(w: Work, ctx: RequestContext, fipId: string, requested: unknown, fresh = false): Promise<boolean> {
   const { trx } = w;
-  const old = await trx.selectFrom('qos_fip_bindings').select('policy_id').where('fip_id', '=', fipId).executeTakeFirst();
+  // A floating IP created in this transaction has no binding yet.
+  const old = fresh ? undefined : await trx.selectFrom('qos_fip_bindings').select('policy_id').where('fip_id', '=', fipId).executeTakeFirst();
   const policyId = typeof requested === 'string' ? requested : null;
   if (old?.policy_id === policyId || (!old && policyId === null)) return false;
   if (old) await trx.deleteFrom('qos_fip_bindings').where('fip_id', '=', fipId).execute();

@@ -1,4 +1,5 @@
-import { type Q, type Tx, prepared } from '../../store/db.js';
+import { type Q, type Tx, fromJson, jsonRowsOf, prepared } from '../../store/db.js';
+import type { Work } from '../work.js';
 import type { RequestContext } from '../context.js';
 import { DomainError, conflict, httpBadRequest, notFound } from '../errors.js';
 import { range, toInt } from './attributes.js';
@@ -64,6 +65,61 @@ export async function quotaUsage(q: Q, projectId: string, resource: string): Pro
     .where('project_id', '=', projectId)
     .executeTakeFirst();
   return Number(row?.n ?? 0);
+}
+
+/**
+ * What the creates of one unit of work read of their project: its limits, its default security
+ * group and its default QoS policy. A network create read the three in three statements and a port
+ * create two of them; they are now one statement, read once per project and unit of work (one
+ * attempt of one transaction: a retried attempt reads again). None of them changes inside a create:
+ * they are written by their own requests (quotas, security groups, QoS policies), and the one write
+ * a create makes — the project's first default group — is recorded here by the code that makes it.
+ */
+export interface ProjectFacts {
+  limits: Record<string, number>;
+  defaultGroup: string | null;
+  qosDefault: string | null;
+}
+
+const factsOf = prepared(['project'], (q, a, dialect) =>
+  q.selectNoFrom((eb) => [
+    jsonRowsOf(dialect, eb.selectFrom('quotas').select(['resource', 'hard_limit']).where('project_id', '=', a.project), ['resource', 'hard_limit']).as(
+      'limits',
+    ),
+    eb.selectFrom('default_security_groups').select('security_group_id').where('project_id', '=', a.project).as('default_group'),
+    eb.selectFrom('qos_default_policies').select('policy_id').where('project_id', '=', a.project).as('qos_default'),
+  ]),
+);
+
+const factsByWork = new WeakMap<Work, Map<string, ProjectFacts>>();
+
+/** The project's facts as this unit of work read them, or undefined if it has not yet. */
+export function knownProjectFacts(w: Work, projectId: string): ProjectFacts | undefined {
+  return factsByWork.get(w)?.get(projectId);
+}
+
+export async function projectFacts(w: Work, projectId: string): Promise<ProjectFacts> {
+  let byProject = factsByWork.get(w);
+  const cached = byProject?.get(projectId);
+  if (cached) return cached;
+  const [row] = await factsOf.execute(w.trx, { project: projectId });
+  const limits = defaultQuotas();
+  for (const [resource, limit] of fromJson<Array<[string, number]>>(row?.limits, [])) if (Object.hasOwn(limits, resource)) limits[resource] = Number(limit);
+  const facts: ProjectFacts = { limits, defaultGroup: row?.default_group ?? null, qosDefault: row?.qos_default ?? null };
+  if (!byProject) {
+    byProject = new Map();
+    factsByWork.set(w, byProject);
+  }
+  byProject.set(projectId, facts);
+  return facts;
+}
+
+/** checkQuota with the limits read once per unit of work (projectFacts). */
+export async function checkQuotaIn(w: Work, projectId: string, resource: string): Promise<void> {
+  const limit = (await projectFacts(w, projectId)).limits[resource];
+  if (limit === undefined || limit < 0) return;
+  const used = await quotaUsage(w.trx, projectId, resource);
+  if (used + 1 > limit) throw conflict('OverQuota', `Quota exceeded for resources: ['${resource}'].`);
 }
 
 /** Refuse a create that would take the project past its limit (inside the creating transaction). */

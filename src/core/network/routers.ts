@@ -26,12 +26,12 @@ import {
   uuid,
   uuidOrNone,
 } from './attributes.js';
-import { visibleNetwork } from './networks.js';
+import { type PortNetwork, visibleNetworkForPort } from './networks.js';
 import { createPortInternal, deletePort, updatePortInternal } from './ports.js';
 import { routerGatewayQos, setRouterGatewayQos } from './qos.js';
 import { type ResourceOps, actionMap } from './registry.js';
 import { type Loaded, type ResourceDef, bumpRevision, getRow, insertRow, renderRows, standardAttrs, toColumns, updateRow } from './resource.js';
-import { subnetDef } from './subnets.js';
+import { networkSubnets, subnetDef } from './subnets.js';
 import { checkNdpStateForUpdate, checkNoNdpProxies, checkSubnetNotProxied, gatewaySupportsNdp, ndpStateForCreate, routerHelpers } from './l3extras.js';
 import { L3_PROVIDERS, checkProviderSupportsHa, routerFlavorDriver } from './flavors.js';
 import { isDict } from '../../util/json.js';
@@ -376,11 +376,14 @@ async function updateGateway(w: Work, ctx: RequestContext, router: RoutersTable,
   const gwPort = router.gw_port_id ? await portWithIps(trx, router.gw_port_id) : null;
 
   let extSubnets: SubnetsTable[] = [];
+  // The external network as its gateway port's create needs it (with its QoS policy), and its
+  // subnets: read once here and handed to the port create, which read them again.
+  let extNetwork: PortNetwork | undefined;
   if (networkId) {
-    const network = await visibleNetwork(trx, ctx, networkId);
-    if (!network) throw resourceNotFound('Network', networkId);
-    if (network.external !== 1) throw routerBadRequest(`Network ${networkId} is not an external network`);
-    extSubnets = await trx.selectFrom('subnets').selectAll().where('network_id', '=', networkId).orderBy('created_at').orderBy('id').execute();
+    extNetwork = await visibleNetworkForPort(trx, ctx, networkId);
+    if (!extNetwork) throw resourceNotFound('Network', networkId);
+    if (extNetwork.network.external !== 1) throw routerBadRequest(`Network ${networkId} is not an external network`);
+    extSubnets = await networkSubnets(trx, networkId);
     for (const ip of extIps) {
       if (ip.ip_address !== undefined && extSubnets.some((s) => s.gateway_ip && s.gateway_ip === ip.ip_address)) {
         throw routerBadRequest(`External IP ${ip.ip_address} is the same as the gateway IP`);
@@ -412,15 +415,19 @@ async function updateGateway(w: Work, ctx: RequestContext, router: RoutersTable,
     if (networkId && (!gwPort || gwPort.network_id !== networkId)) {
       await checkDupRouterSubnets(trx, router.id, extSubnets);
       // The gateway port belongs to no project: it is hidden from the router's owner, as in Neutron.
-      const portId = await createPortInternal(w, {
-        project_id: '',
-        network_id: networkId,
-        ...(extIps.length ? { fixed_ips: extIps } : {}),
-        device_id: router.id,
-        device_owner: ROUTER_GW,
-        admin_state_up: true,
-        name: '',
-      });
+      const portId = await createPortInternal(
+        w,
+        {
+          project_id: '',
+          network_id: networkId,
+          ...(extIps.length ? { fixed_ips: extIps } : {}),
+          device_id: router.id,
+          device_owner: ROUTER_GW,
+          admin_state_up: true,
+          name: '',
+        },
+        extNetwork && { found: extNetwork, subnets: extSubnets },
+      );
       await trx.insertInto('router_ports').values({ port_id: portId, router_id: router.id, port_type: ROUTER_GW }).execute();
       await trx.updateTable('routers').set({ gw_port_id: portId }).where('id', '=', router.id).execute();
       router.gw_port_id = portId;

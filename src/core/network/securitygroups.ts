@@ -9,7 +9,7 @@ import type { RequestContext } from '../context.js';
 import type { UnitOfWork, Work } from '../work.js';
 import { DomainError, conflict, notFound } from '../errors.js';
 import { string, toBoolean, uuid, uuidOrNone, values as valuesV } from './attributes.js';
-import { checkQuota } from './quotas.js';
+import { checkQuota, knownProjectFacts } from './quotas.js';
 import { ACCESS_SHARED, type RbacObjectType, deleteObjectPolicies, isSharedWith, sharedIds, sharedWith } from './rbac.js';
 import type { ResourceOps } from './registry.js';
 import { type ResourceDef, bumpRevision, insertRow, standardAttrs, toColumns, updateRow } from './resource.js';
@@ -300,10 +300,13 @@ const bindGroup = prepared(['port', 'group'], (q, a) => q.insertInto('port_secur
 
 export async function ensureDefaultSecurityGroup(w: Work, projectId: string): Promise<string> {
   const { trx } = w;
-  const [existing] = await defaultGroupOf.execute(trx, { project: projectId });
-  if (existing) return existing.security_group_id;
+  // Read with the project's quota limits when this unit of work checked them (projectFacts).
+  const facts = knownProjectFacts(w, projectId);
+  const existing = facts ? facts.defaultGroup : ((await defaultGroupOf.execute(trx, { project: projectId }))[0]?.security_group_id ?? null);
+  if (existing) return existing;
   const id = await createGroup(trx, projectId, 'default', DEFAULT_SG_DESCRIPTION, true, true);
   await trx.insertInto('default_security_groups').values({ project_id: projectId, security_group_id: id }).execute();
+  if (facts) facts.defaultGroup = id;
   w.changed('security_group', id, projectId, 'create');
   return id;
 }

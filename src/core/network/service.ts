@@ -6,7 +6,7 @@ import { DomainError, invalidInput, notFound, resourceNotFound } from '../errors
 import type { NetworkKind, UnitOfWork, Work } from '../work.js';
 import { string as stringV, uniqueStrings } from './attributes.js';
 import { updatePortInternal } from './ports.js';
-import { checkQuota } from './quotas.js';
+import { checkQuotaIn } from './quotas.js';
 import { RbacTypes } from './rbac.js';
 import type { AnswerExtras, ResourceOps } from './registry.js';
 import {
@@ -308,7 +308,7 @@ export class NetworkService {
     const ids: string[] = [];
     for (const p of prepared) {
       const project = p.values.project_id as string;
-      if (ops.quota) await checkQuota(w.trx, project, ops.quota);
+      if (ops.quota) await checkQuotaIn(w, project, ops.quota);
       const id = await ops.create!(w, ctx, p);
       w.changed(def.name, id, project, 'create');
       ids.push(id);
