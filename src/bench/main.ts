@@ -61,6 +61,9 @@ const USAGE = `usage: npm run bench -- [options]
   --scale N               also create up to N ports and compare create rates (default 0: off)
   --quick                 smaller counts (smoke run)
   --out FILE              JSON results (default bench-results/<time>.json)
+  --no-local-agent        our own server without its host's agents (\`serve --no-local-agent\`): the
+                          API's own cost, without what the agents do after each write (binding
+                          router ports, reporting port status, DHCP and L3 scheduling reactions)
   --dataplane netns       (root) start our own server with the real data plane and add the
                           scenario ${NETNS_SCENARIOS.map((x) => x.name).join(', ')}: boot → floating IP answers, associate →
                           answers, 50 instances, teardown, kernel memory per instance; and,
@@ -102,6 +105,7 @@ async function main(): Promise<void> {
       help: { type: 'boolean', default: false },
       dataplane: { type: 'string', default: 'noop' },
       database: { type: 'string' },
+      'no-local-agent': { type: 'boolean', default: false },
     },
   });
   if (values.help) {
@@ -125,7 +129,7 @@ async function main(): Promise<void> {
       token =
         values.token ?? (values.identity && values.password ? await passwordToken(values.identity, values.user!, values.password, values.project!) : 'none');
     } else {
-      own = await startOwnServer({ dataplane: values.dataplane, prefix: BENCH_PREFIX });
+      own = await startOwnServer({ dataplane: values.dataplane, prefix: BENCH_PREFIX, localAgent: !values['no-local-agent'] });
       networkUrl = own.networkUrl;
       token = own.token;
     }
