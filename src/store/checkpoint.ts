@@ -185,12 +185,28 @@ export class WalCheckpointer {
     if (this.raw.open) this.raw.pragma(`wal_autocheckpoint = ${CHECKPOINT_PAGES}`);
   }
 
-  /** Before the connection closes: the worker's connection closes first (SQLite checkpoints at the last close). */
-  close(): void {
+  /**
+   * Before the connection closes: the worker's connection closes first, and this resolves once it
+   * has. SQLite checkpoints and removes the -wal and -shm files at the last close, so the store's
+   * own connection must be that last one, closed after this resolves: a worker that closed later
+   * removed them after the store said it was closed (a test reading the data directory right after
+   * a stop saw the -shm listed, then gone). A worker that has not ended within `waitMs` (a
+   * checkpoint stuck behind busy_timeout) is left to end on its own.
+   */
+  close(waitMs = 10_000): Promise<void> {
     if (this.chase) clearTimeout(this.chase);
     const worker = this.worker;
     this.worker = null;
     this.failed = true;
-    if (worker) worker.postMessage('close');
+    if (!worker) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, waitMs);
+      timer.unref();
+      worker.once('exit', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      worker.postMessage('close');
+    });
   }
 }

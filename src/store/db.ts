@@ -60,6 +60,8 @@ export class Store {
     private readonly raw?: Database.Database,
     /** PostgreSQL's connection string (a listener holds a connection of its own). */
     private readonly pgUrl?: string,
+    /** What must end before the connection closes (SQLite: the WAL checkpointer's worker). */
+    private readonly beforeClose?: () => Promise<void>,
   ) {}
 
   static async open(opts: StoreOptions): Promise<Store> {
@@ -100,7 +102,13 @@ export class Store {
     // A file's WAL is checkpointed by a worker thread, not inside a request's COMMIT.
     const checkpointer = path === ':memory:' ? null : new WalCheckpointer(raw, path, opts.onCheckpointError);
     const dialect = new JsonInSqliteDialect({ database: cachingStatements(raw, checkpointer) as unknown as Database.Database });
-    return new Store(new Kysely<DB>({ dialect: new GuardedDialect(dialect, false) }), 'sqlite', raw);
+    return new Store(
+      new Kysely<DB>({ dialect: new GuardedDialect(dialect, false) }),
+      'sqlite',
+      raw,
+      undefined,
+      () => checkpointer?.close() ?? Promise.resolve(),
+    );
   }
 
   /**
@@ -229,6 +237,7 @@ export class Store {
   }
 
   async close(): Promise<void> {
+    await this.beforeClose?.();
     await this.db.destroy();
   }
 
@@ -459,7 +468,8 @@ function cachingStatements(raw: Database.Database, checkpointer: WalCheckpointer
   };
   return {
     close: () => {
-      checkpointer?.close();
+      // Store.close() has waited for the worker already; a close that comes another way still ends it.
+      void checkpointer?.close();
       raw.close();
     },
     prepare(sqlText: string) {

@@ -54,8 +54,12 @@ describe("SQLite's WAL checkpoints in a worker", () => {
     const last = await cp.request();
     expect(last).toMatchObject({ ok: true, busy: 0 });
     expect(last.checkpointed).toBe(last.log);
-    cp.close();
+    // The worker's connection ends before the store's, which closes last: SQLite removes the log
+    // and the shared-memory file at that last close, before close() returns, not later.
+    await cp.close();
     raw.close();
+    expect(existsSync(`${path}-wal`)).toBe(false);
+    expect(existsSync(`${path}-shm`)).toBe(false);
     const again = new Database(path, { readonly: true });
     expect(again.prepare('select count(*) as n from t').get()).toEqual({ n: 3200 });
     again.close();
@@ -75,7 +79,7 @@ describe("SQLite's WAL checkpoints in a worker", () => {
     // with its syncs, which this loop, writing as fast as SQLite can, outruns).
     expect(statSync(`${path}-wal`).size).toBeLessThan(64 * 1024 * 1024);
     expect(cp.inlineCheckpoints).toBeGreaterThan(0);
-    cp.close();
+    await cp.close();
     raw.close();
   });
 
@@ -88,7 +92,7 @@ describe("SQLite's WAL checkpoints in a worker", () => {
     expect((await cp.request()).ok).toBe(false);
     expect(await until(() => errors.length > 0)).toBe(true);
     expect(raw.pragma('wal_autocheckpoint', { simple: true })).toBe(1000);
-    cp.close();
+    await cp.close();
     raw.close();
   });
 });
