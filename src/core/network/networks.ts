@@ -682,6 +682,19 @@ export const networkRbacType: RbacObjectType = {
 };
 
 const networkById = prepared(['id'], (q, a) => q.selectFrom('networks').selectAll().where('id', '=', a.id));
+/** Whether an RBAC entry shares the network, or makes it external, with `project` or with every project. */
+const rbacGranted = (eb: ExpressionBuilder<DB, 'networks'>, project: string) =>
+  eb
+    .exists(
+      eb
+        .selectFrom('rbac_policies')
+        .select('rbac_policies.id')
+        .where('rbac_policies.object_type', '=', 'network')
+        .whereRef('rbac_policies.object_id', '=', 'networks.id')
+        .where('rbac_policies.action', 'in', [ACCESS_SHARED, ACCESS_EXTERNAL])
+        .where('rbac_policies.target_tenant', 'in', [WILDCARD, project]),
+    )
+    .as('rbac_granted');
 /**
  * The network and whether an RBAC entry grants it to the project (or to every project): one
  * statement, where a member's port create on a network shared with it by RBAC read two.
@@ -690,19 +703,7 @@ const networkWithGrant = prepared(['id', 'project'], (q, a) =>
   q
     .selectFrom('networks')
     .selectAll('networks')
-    .select((eb) =>
-      eb
-        .exists(
-          eb
-            .selectFrom('rbac_policies')
-            .select('rbac_policies.id')
-            .where('rbac_policies.object_type', '=', 'network')
-            .whereRef('rbac_policies.object_id', '=', 'networks.id')
-            .where('rbac_policies.action', 'in', [ACCESS_SHARED, ACCESS_EXTERNAL])
-            .where('rbac_policies.target_tenant', 'in', [WILDCARD, a.project]),
-        )
-        .as('rbac_granted'),
-    )
+    .select((eb) => rbacGranted(eb, a.project))
     .where('networks.id', '=', a.id),
 );
 
@@ -721,20 +722,7 @@ const portNetworkWithGrant = prepared(['id', 'project'], (q, a, dialect) =>
   q
     .selectFrom('networks')
     .selectAll('networks')
-    .select((eb) => [
-      eb
-        .exists(
-          eb
-            .selectFrom('rbac_policies')
-            .select('rbac_policies.id')
-            .where('rbac_policies.object_type', '=', 'network')
-            .whereRef('rbac_policies.object_id', '=', 'networks.id')
-            .where('rbac_policies.action', 'in', [ACCESS_SHARED, ACCESS_EXTERNAL])
-            .where('rbac_policies.target_tenant', 'in', [WILDCARD, a.project]),
-        )
-        .as('rbac_granted'),
-      ...networkQosColumns(eb, dialect),
-    ])
+    .select((eb) => [rbacGranted(eb, a.project), ...networkQosColumns(eb, dialect)])
     .where('networks.id', '=', a.id),
 );
 
