@@ -920,19 +920,8 @@ export class Agents {
 async function bindRouterPorts(w: Work, routerId: string, activeHost?: string, known?: { host: string; legacy: boolean }): Promise<void> {
   // The host of the router's first agent that is up; the caller may know it (and that the router
   // is a legacy one, which has no HA ports: a router leaving HA loses them, _unbind_ha_router).
-  const first =
-    known?.host ??
-    (
-      await w.trx
-        .selectFrom('router_l3_agent_bindings')
-        .innerJoin('agents', 'agents.id', 'router_l3_agent_bindings.l3_agent_id')
-        .select('agents.host')
-        .where('router_l3_agent_bindings.router_id', '=', routerId)
-        .where('agents.admin_state_up', '=', 1)
-        .orderBy('router_l3_agent_bindings.binding_index')
-        .executeTakeFirst()
-    )?.host;
-  if (first === undefined) return;
+  const first = known?.host ?? (await routerSchedule.execute(w.trx, { id: routerId }))[0]?.host;
+  if (first === undefined || first === null) return;
   // An HA router: each agent's HA port on its own host, the other ports on the active agent's
   // (get_active_host_for_ha_router), or the first agent's until one is active — the host whose
   // agent syncs first, corrected when the states come in.

@@ -106,9 +106,7 @@ export function networkQosColumns(eb: ExpressionBuilder<DB, 'networks'>, dialect
   const rules = eb
     .selectFrom('qos_rules')
     .select([...PORT_RULE_COLUMNS, 'created_at'])
-    .where('qos_rules.policy_id', '=', (e) =>
-      e.selectFrom('qos_network_bindings').select('qos_network_bindings.policy_id').whereRef('qos_network_bindings.network_id', '=', 'networks.id'),
-    );
+    .where('qos_rules.policy_id', '=', policy);
   return [policy.as('qos_network_policy_id'), jsonRowsOf(dialect, rules, PORT_RULE_COLUMNS, ['created_at', 'id']).as('qos_network_rules')] as const;
 }
 
