@@ -74,9 +74,12 @@ export class Store {
     }
     const path = opts.url.replace(/^sqlite:/, '');
     if (path !== ':memory:') {
-      // The database holds every password and token hash: its directory is the owner's, and the
-      // file is created 0600 before SQLite opens it (SQLite gives its -wal and -shm the file's mode).
-      privateDir(dirname(path));
+      // The database holds every password and token hash: the file is created 0600 before SQLite
+      // opens it (SQLite gives its -wal and -shm the file's mode), in a directory made the owner's
+      // when it is made here. One that exists is left as it is: a database given by URL may sit in
+      // a shared one (/tmp, a home directory), whose mode is not ours to change; the data
+      // directory itself is made private by the server.
+      if (!existsSync(dirname(path))) privateDir(dirname(path));
       if (!existsSync(path)) closeSync(openSync(path, 'a', 0o600));
       chmodSync(path, 0o600);
     }

@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
+import { Store } from '../../src/store/db.js';
 import { serviceClients, startCloud } from '../support/cloud.js';
 
 /**
@@ -72,5 +73,23 @@ describe.skipIf(process.env.POCKETSTACK_TEST_DATABASE_URL)('the data directory (
     } finally {
       await again.stop();
     }
+  });
+
+  it('leaves the mode of an existing directory a database is given in (sqlite:/tmp/x.db), the file 0600', async () => {
+    // A shared directory, as /tmp is: a store opened there must not close it to other users.
+    const shared = mkdtempSync(join(tmpdir(), 'pocketstack-shared-'));
+    dirs.push(shared);
+    chmodSync(shared, 0o1777);
+    const made = join(shared, 'made', 'here');
+    for (const url of [`sqlite:${join(shared, 'cloud.db')}`, `sqlite:${join(made, 'cloud.db')}`]) {
+      const store = await Store.open({ url });
+      await store.ping();
+      await store.close();
+    }
+    expect((statSync(shared).mode & 0o7777).toString(8)).toBe('1777');
+    expect(mode(join(shared, 'cloud.db'))).toBe('600');
+    // One it makes is the owner's.
+    expect(mode(made)).toBe('700');
+    expect(mode(join(made, 'cloud.db'))).toBe('600');
   });
 });
