@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { PreparedQuery, UnbindableValue, prepared } from '../../src/store/db.js';
+import { PreparedQuery, type Tx, UnbindableValue, prepared } from '../../src/store/db.js';
 import { memoryStore } from '../support/memstore.js';
 
 // Statements built and compiled once (src/store/db.ts, `prepared`): every run binds its own
@@ -28,6 +28,33 @@ describe('prepared statements', () => {
     expect((await retag.run(store().db, { id: 'p1', from: 'a', to: 'z' })).numAffectedRows).toBe(1n);
     expect((await retag.run(store().db, { id: 'p1', from: 'a', to: 'y' })).numAffectedRows).toBe(0n);
     expect(await tagsOf.execute(store().db, { id: 'p1' })).toEqual([{ tag: 'b' }, { tag: 'z' }]);
+  });
+
+  it('runs inside Store.tx on the transaction: its writes seen there, gone with a rollback, refused after it ends', async () => {
+    let ended: Tx | undefined;
+    await store().tx(async (trx) => {
+      await insertTag.run(trx, { type: 'port', id: 'p1', tag: 'a' });
+      expect(await tagsOf.execute(trx, { id: 'p1' })).toEqual([{ tag: 'a' }]);
+      // A query built by Kysely in the same transaction sees the prepared statement's write, and the other way round.
+      await trx.insertInto('tags').values({ resource_type: 'port', resource_id: 'p1', tag: 'b' }).execute();
+      expect(await tagsOf.execute(trx, { id: 'p1' })).toEqual([{ tag: 'a' }, { tag: 'b' }]);
+      ended = trx;
+    });
+    await expect(
+      store().tx(async (trx) => {
+        await insertTag.run(trx, { type: 'port', id: 'p2', tag: 'c' });
+        throw new Error('changed my mind');
+      }),
+    ).rejects.toThrow('changed my mind');
+    expect(await tagsOf.execute(store().db, { id: 'p1' })).toEqual([{ tag: 'a' }, { tag: 'b' }]);
+    expect(await tagsOf.execute(store().db, { id: 'p2' })).toEqual([]);
+    // A transaction that ended runs nothing more (Kysely's own refusal), not on the connection directly.
+    await expect(insertTag.run(ended!, { type: 'port', id: 'p3', tag: 'd' })).rejects.toThrow(/committed/);
+    expect(await tagsOf.execute(store().db, { id: 'p3' })).toEqual([]);
+  });
+
+  it('checks what it binds as every query does, inside a transaction too', async () => {
+    await expect(store().tx((trx) => tagsOf.execute(trx, { id: Number.NaN as unknown as string }))).rejects.toThrow(UnbindableValue);
   });
 
   it('checks what it binds as every query does', async () => {
