@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { type Client, cloudForFile } from '../support/cloud.js';
 
 const { tc, admin, demo } = await cloudForFile('network');
@@ -110,6 +110,32 @@ describe('subnets', () => {
 });
 
 describe('ports', () => {
+  it('creates the port when the MAC it generated is already on the network (Neutron retries with another)', async () => {
+    const net = await network(admin, 'mac-repeat');
+    expect((await subnet(admin, { network_id: net.id, cidr: '10.77.0.0/24' })).status).toBe(201);
+    const taken = await admin.post('/v2.0/ports', { port: { network_id: net.id, mac_address: 'fa:16:3e:00:00:00' } });
+    expect(taken.status).toBe(201);
+    // The next MAC generated is that one (each of its three bytes drawn as 0), once.
+    const real = Math.random.bind(Math);
+    let forced = 3;
+    const spy = vi.spyOn(Math, 'random').mockImplementation(() => {
+      if (forced > 0 && new Error().stack?.includes('randomMac')) {
+        forced--;
+        return 0;
+      }
+      return real();
+    });
+    try {
+      const res = await admin.post('/v2.0/ports', { port: { network_id: net.id } });
+      expect(forced).toBe(0);
+      expect(res.status).toBe(201);
+      expect(res.body.port.mac_address).toMatch(/^fa:16:3e(:[0-9a-f]{2}){3}$/);
+      expect(res.body.port.mac_address).not.toBe('fa:16:3e:00:00:00');
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
   it('allocates an address, a Neutron MAC and the default security group', async () => {
     const net = await network(demo, 'pnet');
     const sub = (await subnet(demo, { network_id: net.id, cidr: '10.2.0.0/24' })).body.subnet;

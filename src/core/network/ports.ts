@@ -2,7 +2,7 @@ import { isDeepStrictEqual } from 'node:util';
 import type { Tx } from '../../store/db.js';
 import type { NetworksTable, PortsTable, SubnetsTable } from '../../store/schema.js';
 import { dropBoundLogs } from './logs.js';
-import { fromJson, IN_CHUNK, chunks, prepared } from '../../store/db.js';
+import { fromJson, IN_CHUNK, TransactionConflict, chunks, isUniqueViolation, prepared } from '../../store/db.js';
 import { uuid as newUuid } from '../../util/ids.js';
 import { type Cidr, type Ip, cidrContains, eui64, ipKey, ipToString, parseCidr, parseIp, randomMac } from '../../util/ip.js';
 import { type RequestContext, systemContext } from '../context.js';
@@ -602,9 +602,12 @@ async function createPort(w: Work, ctx: RequestContext, p: Prepared, known?: Kno
   if (requested?.some((f) => f.ip_address !== undefined)) assertNetworkOwner(ctx, network, 'create_port', 'fixed_ips:ip_address');
 
   const id = newUuid();
-  let mac = v.mac_address as string | undefined;
-  if (mac) await checkMacFree(trx, network.id, mac);
-  else mac = await newMac(trx, network.id);
+  // A requested MAC is looked up; a generated one is not (Neutron's _create_db_port_obj checks only
+  // a requested one): the unique key (network, MAC) refuses the rare repeat at the insert below,
+  // and the whole create runs again with a new one, as Neutron's DB retry does.
+  const requestedMac = v.mac_address as string | undefined;
+  if (requestedMac) await checkMacFree(trx, network.id, requestedMac);
+  const mac = requestedMac ?? randomMac();
 
   // Ports Neutron itself owns (router, DHCP, floating IP) never get port security.
   const portSecurity = trusted ? false : v.port_security_enabled === undefined ? network.port_security_enabled === 1 : (v.port_security_enabled as boolean);
@@ -631,21 +634,26 @@ async function createPort(w: Work, ctx: RequestContext, p: Prepared, known?: Kno
     v['binding:vnic_type'] as string,
   );
   const cols = toColumns(portDef, v);
-  await insertRow(trx, portDef, id, {
-    ...cols,
-    mac_address: mac,
-    status: 'DOWN',
-    port_security_enabled: portSecurity ? 1 : 0,
-    ...bindingColumns(host, binding),
-    binding_profile: JSON.stringify(v['binding:profile'] ?? {}),
-    allowed_address_pairs: JSON.stringify(pairs ?? []),
-    extra_dhcp_opts: JSON.stringify(mergeDhcpOpts([], (v.extra_dhcp_opts as DhcpOpt[] | null) ?? [])),
-    // ML2's DNS driver keeps a port's DNS data only when a DNS domain is configured.
-    dns_name: dnsNamesEnabled() ? (v.dns_name as string) : '',
-    dns_domain: dnsNamesEnabled() ? (v.dns_domain as string) : '',
-    // fixed_ips: [] explicitly asks for a port without addresses.
-    ip_allocation: Array.isArray(requested) && requested.length === 0 ? 'none' : 'immediate',
-  });
+  try {
+    await insertRow(trx, portDef, id, {
+      ...cols,
+      mac_address: mac,
+      status: 'DOWN',
+      port_security_enabled: portSecurity ? 1 : 0,
+      ...bindingColumns(host, binding),
+      binding_profile: JSON.stringify(v['binding:profile'] ?? {}),
+      allowed_address_pairs: JSON.stringify(pairs ?? []),
+      extra_dhcp_opts: JSON.stringify(mergeDhcpOpts([], (v.extra_dhcp_opts as DhcpOpt[] | null) ?? [])),
+      // ML2's DNS driver keeps a port's DNS data only when a DNS domain is configured.
+      dns_name: dnsNamesEnabled() ? (v.dns_name as string) : '',
+      dns_domain: dnsNamesEnabled() ? (v.dns_domain as string) : '',
+      // fixed_ips: [] explicitly asks for a port without addresses.
+      ip_allocation: Array.isArray(requested) && requested.length === 0 ? 'none' : 'immediate',
+    });
+  } catch (e) {
+    if (!requestedMac && isUniqueViolation(e)) throw new TransactionConflict(`generated MAC ${mac} in use on network ${network.id}`);
+    throw e;
+  }
   await writeAllocations(trx, id, network.id, allocs, true);
   await bindPortGroups(trx, id, groups, true);
   const qos = await createPortQos(
