@@ -15,7 +15,6 @@ import { ipAddressOrNone, ipToCanonical, uuid, uuidOrNone } from './attributes.j
 import { dnsDomain, fipDnsHostName, lowerCase } from './dns.js';
 import { assertNotForwarding, hasPortForwardings, loadFipPortForwardings } from './fipforwardings.js';
 import { visibleNetworkForPort } from './networks.js';
-import { networkSubnets } from './subnets.js';
 import { loadFloatingIpQos, qosPolicyIdAttr, setFloatingIpQos } from './qos.js';
 import { createPortInternal, deletePort } from './ports.js';
 import type { ResourceOps } from './registry.js';
@@ -258,7 +257,7 @@ export function floatingIpOps(): ResourceOps<'floating_ips', FloatingIpComputed>
       const found = await visibleNetworkForPort(trx, ctx, networkId);
       if (!found) throw resourceNotFound('Network', networkId);
       if (found.network.external !== 1) throw fipBadRequest(`Network ${networkId} is not a valid external network`);
-      const subnets = await networkSubnets(trx, networkId);
+      const { subnets } = found;
       if (!subnets.some((s) => s.ip_version === 4)) throw fipBadRequest(`Network ${networkId} does not contain any IPv4 subnet`);
 
       const id = newUuid();
@@ -277,7 +276,7 @@ export function floatingIpOps(): ResourceOps<'floating_ips', FloatingIpComputed>
           name: '',
           ...(Object.keys(fixed).length ? { fixed_ips: [fixed] } : {}),
         },
-        { found, subnets },
+        { found },
       );
       await trx.updateTable('ports').set({ status: 'N/A' }).where('id', '=', portId).execute();
       const ips = await trx.selectFrom('ip_allocations').select('ip_address').where('port_id', '=', portId).orderBy('position').execute();

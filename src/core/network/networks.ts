@@ -8,8 +8,8 @@
  */
 import type { Expression, ExpressionBuilder, SqlBool } from 'kysely';
 import type { Q, Tx } from '../../store/db.js';
-import { IN_CHUNK, chunks, fromBool, prepared } from '../../store/db.js';
-import type { DB, NetworkSegmentsTable, NetworksTable } from '../../store/schema.js';
+import { type Dialect, IN_CHUNK, chunks, fromBool, fromJson, jsonRowsOf, prepared } from '../../store/db.js';
+import type { DB, NetworkSegmentsTable, NetworksTable, SubnetsTable } from '../../store/schema.js';
 import { uuid as newUuid } from '../../util/ids.js';
 import type { RequestContext } from '../context.js';
 import { DomainError, conflict, invalidInput, resourceNotFound } from '../errors.js';
@@ -708,43 +708,92 @@ const networkWithGrant = prepared(['id', 'project'], (q, a) =>
 );
 
 /**
- * The same reads with the network's QoS policy and rules (`networkQosColumns`): what a port create
- * reads of its network, in one statement, where it read the network, then its policy, then the rules.
+ * Every column of a subnet, in one list the compiler holds to the table's (a column added to
+ * SubnetsTable and not here fails the type check): a port create reads its network's subnets
+ * with the network, as JSON rows of these columns.
+ */
+const SUBNET_COLUMN_SET = {
+  id: true,
+  project_id: true,
+  name: true,
+  description: true,
+  created_at: true,
+  updated_at: true,
+  revision_number: true,
+  network_id: true,
+  ip_version: true,
+  cidr: true,
+  gateway_ip: true,
+  enable_dhcp: true,
+  ipv6_ra_mode: true,
+  ipv6_address_mode: true,
+  subnetpool_id: true,
+  segment_id: true,
+  dns_nameservers: true,
+  host_routes: true,
+  allocation_pools: true,
+  service_types: true,
+  dns_publish_fixed_ip: true,
+} as const satisfies Record<keyof SubnetsTable, true>;
+const SUBNET_COLUMNS = Object.keys(SUBNET_COLUMN_SET) as Array<keyof SubnetsTable>;
+
+/** The network's subnets, as `networkSubnets` orders them (created_at, id), as one column of the statement reading the network. */
+function networkSubnetsColumn(eb: ExpressionBuilder<DB, 'networks'>, dialect: Dialect) {
+  const subnets = eb.selectFrom('subnets').select(SUBNET_COLUMNS).whereRef('subnets.network_id', '=', 'networks.id');
+  return jsonRowsOf(dialect, subnets, SUBNET_COLUMNS, ['created_at', 'id']).as('port_network_subnets');
+}
+
+function subnetsOf(json: unknown): SubnetsTable[] {
+  return fromJson<unknown[][]>(json, []).map((values) => {
+    const row: Record<string, unknown> = {};
+    SUBNET_COLUMNS.forEach((c, i) => {
+      row[c] = values[i];
+    });
+    return row as unknown as SubnetsTable;
+  });
+}
+
+/**
+ * The same reads with the network's QoS policy and rules (`networkQosColumns`) and its subnets:
+ * what a port create reads of its network, in one statement, where it read the network, its
+ * policy, the rules and the subnets in four.
  */
 const portNetworkById = prepared(['id'], (q, a, dialect) =>
   q
     .selectFrom('networks')
     .selectAll('networks')
-    .select((eb) => networkQosColumns(eb, dialect))
+    .select((eb) => [...networkQosColumns(eb, dialect), networkSubnetsColumn(eb, dialect)])
     .where('networks.id', '=', a.id),
 );
 const portNetworkWithGrant = prepared(['id', 'project'], (q, a, dialect) =>
   q
     .selectFrom('networks')
     .selectAll('networks')
-    .select((eb) => [rbacGranted(eb, a.project), ...networkQosColumns(eb, dialect)])
+    .select((eb) => [rbacGranted(eb, a.project), ...networkQosColumns(eb, dialect), networkSubnetsColumn(eb, dialect)])
     .where('networks.id', '=', a.id),
 );
 
-/** A network as a port create reads it: the row, and its QoS policy with the rules. */
+/** A network as a port create reads it: the row, its QoS policy with the rules, and its subnets. */
 export interface PortNetwork {
   network: NetworksTable;
   qos: NetworkQos;
+  /** As `networkSubnets` gives them. */
+  subnets: SubnetsTable[];
 }
 
-/** `visibleNetwork` for a port create: the network and its QoS policy with its rules (one statement). */
+/** `visibleNetwork` for a port create: the network, its QoS policy with its rules and its subnets (one statement). */
 export async function visibleNetworkForPort(q: Q, ctx: RequestContext, id: string): Promise<PortNetwork | undefined> {
   if (ctx.isAdmin) {
     const [found] = await portNetworkById.execute(q, { id });
     if (!found) return undefined;
-    const { qos_network_policy_id, qos_network_rules, ...network } = found;
-    return { network, qos: networkQosOf({ qos_network_policy_id, qos_network_rules }) };
+    const { qos_network_policy_id, qos_network_rules, port_network_subnets, ...network } = found;
+    return { network, qos: networkQosOf({ qos_network_policy_id, qos_network_rules }), subnets: subnetsOf(port_network_subnets) };
   }
   const [found] = await portNetworkWithGrant.execute(q, { id, project: ctx.projectId ?? WILDCARD });
   if (!found) return undefined;
-  const { rbac_granted: granted, qos_network_policy_id, qos_network_rules, ...network } = found;
+  const { rbac_granted: granted, qos_network_policy_id, qos_network_rules, port_network_subnets, ...network } = found;
   if (!(network.project_id === ctx.projectId || network.shared === 1 || fromBool(granted))) return undefined;
-  return { network, qos: networkQosOf({ qos_network_policy_id, qos_network_rules }) };
+  return { network, qos: networkQosOf({ qos_network_policy_id, qos_network_rules }), subnets: subnetsOf(port_network_subnets) };
 }
 
 /** A network the caller may use: its own, one shared or made external for it (admins: any). */

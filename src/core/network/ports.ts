@@ -578,10 +578,8 @@ function checkGroupsAllowed(portSecurity: boolean, groups: string[] | undefined)
  * router gateway's external network, checked with the caller's rights): not read again.
  */
 export interface KnownPortNetwork {
-  /** The port's network with its QoS policy and rules (visibleNetworkForPort). */
+  /** The port's network with its QoS policy, rules and subnets (visibleNetworkForPort). */
   found: PortNetwork;
-  /** The network's subnets (networkSubnets). */
-  subnets?: SubnetsTable[];
 }
 
 async function createPort(w: Work, ctx: RequestContext, p: Prepared, known?: KnownPortNetwork): Promise<string> {
@@ -625,7 +623,7 @@ async function createPort(w: Work, ctx: RequestContext, p: Prepared, known?: Kno
   }
 
   const host = (v['binding:host_id'] as string | undefined) ?? '';
-  const allocs = await allocateIps(trx, network.id, id, mac, owner, requested, [], reuse?.subnets);
+  const allocs = await allocateIps(trx, network.id, id, mac, owner, requested, [], found.subnets);
   const binding = await bindPort(
     trx,
     network.id,

@@ -31,7 +31,7 @@ import { createPortInternal, deletePort, updatePortInternal } from './ports.js';
 import { routerGatewayQos, setRouterGatewayQos } from './qos.js';
 import { type ResourceOps, actionMap } from './registry.js';
 import { type Loaded, type ResourceDef, bumpRevision, getRow, insertRow, renderRows, standardAttrs, toColumns, updateRow } from './resource.js';
-import { networkSubnets, subnetDef } from './subnets.js';
+import { subnetDef } from './subnets.js';
 import { checkNdpStateForUpdate, checkNoNdpProxies, checkSubnetNotProxied, gatewaySupportsNdp, ndpStateForCreate, routerHelpers } from './l3extras.js';
 import { L3_PROVIDERS, checkProviderSupportsHa, routerFlavorDriver } from './flavors.js';
 import { isDict } from '../../util/json.js';
@@ -383,7 +383,7 @@ async function updateGateway(w: Work, ctx: RequestContext, router: RoutersTable,
     extNetwork = await visibleNetworkForPort(trx, ctx, networkId);
     if (!extNetwork) throw resourceNotFound('Network', networkId);
     if (extNetwork.network.external !== 1) throw routerBadRequest(`Network ${networkId} is not an external network`);
-    extSubnets = await networkSubnets(trx, networkId);
+    extSubnets = extNetwork.subnets;
     for (const ip of extIps) {
       if (ip.ip_address !== undefined && extSubnets.some((s) => s.gateway_ip && s.gateway_ip === ip.ip_address)) {
         throw routerBadRequest(`External IP ${ip.ip_address} is the same as the gateway IP`);
@@ -426,7 +426,7 @@ async function updateGateway(w: Work, ctx: RequestContext, router: RoutersTable,
           admin_state_up: true,
           name: '',
         },
-        extNetwork && { found: extNetwork, subnets: extSubnets },
+        extNetwork && { found: extNetwork },
       );
       await trx.insertInto('router_ports').values({ port_id: portId, router_id: router.id, port_type: ROUTER_GW }).execute();
       await trx.updateTable('routers').set({ gw_port_id: portId }).where('id', '=', router.id).execute();
