@@ -58,8 +58,12 @@ export interface AppAuth {
    * Keystone routes first and answers 404 (`public`).
    */
   unmatched: 'public' | 'authenticated';
-  /** Authenticate the request and record the caller on it (`req.ctx`); throws the service's 401. */
-  authenticate(req: FastifyRequest): Promise<void>;
+  /**
+   * Authenticate the request and record the caller on it (`req.ctx`); throws the service's 401
+   * (or rejects with it). Returns nothing when it could decide at once (a cached token), a
+   * promise when it must wait.
+   */
+  authenticate(req: FastifyRequest): Promise<void> | undefined;
 }
 
 export interface AppOptions {
@@ -262,17 +266,21 @@ export function createApp(opts: AppOptions): FastifyInstance {
     if (unknown.length) throw new Error(`${opts.name}: public routes that no route serves: ${unknown.join(', ')}`);
   });
   // One hook for what every request needs first (each hook is a step of Fastify's per-request chain):
-  // its request id on the answer, then authentication.
-  app.addHook('onRequest', async (req, reply) => {
+  // its request id on the answer, then authentication. Not an async function: a public route or
+  // a cached token goes on at once (done()), with no promise and no microtask hop before the
+  // handler; only a token that needs the store returns the authenticator's promise, which
+  // Fastify's hook runner awaits as it awaits an async hook (hooks.js: a result with `then`).
+  const unmatchedIsPublic = opts.auth.unmatched === 'public';
+  const onRequest = (req: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void): Promise<void> | undefined => {
     reply.header('x-openstack-request-id', req.id);
     const url = req.routeOptions.url;
-    if (url === undefined) {
-      if (opts.auth.unmatched === 'public') return;
-    } else if (publicRoutes.has(`${req.method === 'HEAD' ? 'GET' : req.method} ${url}`)) {
-      return;
-    }
-    await opts.auth.authenticate(req);
-  });
+    const open = url === undefined ? unmatchedIsPublic : publicRoutes.has(`${req.method === 'HEAD' ? 'GET' : req.method} ${url}`);
+    const pending = open ? undefined : opts.auth.authenticate(req);
+    if (pending !== undefined) return pending;
+    done();
+    return undefined;
+  };
+  app.addHook('onRequest', onRequest as (req: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => void);
 
   // One line per request at level info; never headers or bodies (they carry tokens and passwords).
   // The level is the logger's for good (nothing here changes it): below info (`--log-level
