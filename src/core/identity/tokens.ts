@@ -25,7 +25,7 @@ export interface Delegation {
 /** A token looked up: valid (with what it stands for), known but no longer valid, or unknown. */
 export type TokenLookup = { status: 'valid'; info: TokenInfo } | { status: 'invalid' } | { status: 'unknown' };
 
-/** Node's one-shot digest: a quarter of createHash().update().digest()'s cost (paid when a token is issued, revoked or looked up in the store). */
+/** Node's one-shot digest: a quarter of createHash().update().digest()'s cost, paid on every request's token. */
 const sha256 = (s: string) => hash('sha256', s, 'hex');
 
 /** Keystone audit ids: 22 URL-safe characters. */
@@ -41,11 +41,10 @@ const CACHE_MAX = 10_000;
 
 export class Tokens {
   /**
-   * By token: the validation, until when it is trusted, and the token's expiry in ms (parsed once,
-   * not per request). Keyed by the token itself, not its SHA-256: the hash is what the store keeps
-   * (a copy of the database holds no usable token), but this map lives in the process that holds
-   * the token anyway, and a cached request then pays a Map lookup instead of a digest (about 4 µs
-   * of a GET port's CPU here, issue 17's profile).
+   * By token hash: the validation, until when it is trusted, and the token's expiry in ms (parsed
+   * once, not per request). Keyed by the hash, as keystonemiddleware keys its token cache: the
+   * map keeps up to CACHE_MAX entries past their two seconds, and a heap dump or core file of the
+   * server should hold no usable token (the digest costs about 3 µs a request).
    */
   private readonly cache = new Map<string, { info: TokenInfo; until: number; expires: number }>();
   /** Bumped by every change; a validation that raced with one is not cached. */
@@ -125,28 +124,29 @@ export class Tokens {
    * Every request with a recently seen token takes this path, so the auth hook need not be async.
    */
   cachedValidation(token: string): TokenInfo | null | undefined {
-    const found = this.cached(token, Date.now());
+    const found = this.cached(sha256(token), Date.now());
     return found === undefined ? undefined : found.status === 'valid' ? found.info : null;
   }
 
-  private cached(token: string, now: number): TokenLookup | undefined {
-    const hit = this.cache.get(token);
+  private cached(key: string, now: number): TokenLookup | undefined {
+    const hit = this.cache.get(key);
     if (!hit || hit.until <= now) return undefined;
     if (hit.expires > now) return { status: 'valid', info: hit.info };
-    this.cache.delete(token);
+    this.cache.delete(key);
     return { status: 'invalid' };
   }
 
   /** Like validate(), but tells an unknown token from one that is no longer valid. */
   async inspect(token: string): Promise<TokenLookup> {
     const now = Date.now();
-    const hit = this.cached(token, now);
+    const key = sha256(token);
+    const hit = this.cached(key, now);
     if (hit) return hit;
     const generation = this.generation;
-    const info = await this.resolve(sha256(token), now);
+    const info = await this.resolve(key, now);
     if (info === 'unknown') return { status: 'unknown' };
     if (!info) return { status: 'invalid' };
-    if (generation === this.generation) this.cache.set(token, { info, until: now + CACHE_MS, expires: Date.parse(info.expiresAt) });
+    if (generation === this.generation) this.cache.set(key, { info, until: now + CACHE_MS, expires: Date.parse(info.expiresAt) });
     if (this.cache.size > CACHE_MAX) this.cache.delete(this.cache.keys().next().value!);
     return { status: 'valid', info };
   }
@@ -259,8 +259,8 @@ export class Tokens {
 
   /** Revoke a token; false when it was not valid. */
   async revoke(token: string): Promise<boolean> {
-    this.cache.delete(token);
     const key = sha256(token);
+    this.cache.delete(key);
     const res = await this.store.db.updateTable('tokens').set({ revoked: 1 }).where('id_hash', '=', key).where('revoked', '=', 0).executeTakeFirst();
     return Number(res.numUpdatedRows) > 0;
   }
