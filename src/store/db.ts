@@ -298,10 +298,6 @@ export class UnbindableValue extends Error {
  */
 const SYSTEM_CATALOG = /\bfrom "pg_catalog"\./;
 
-function checkBindable(q: CompiledQuery, postgres: boolean): void {
-  checkParameters(q.sql, q.parameters, postgres);
-}
-
 function checkParameters(sqlText: string, parameters: readonly unknown[], postgres: boolean): void {
   for (const v of parameters) {
     if (bindable(v, postgres)) continue;
@@ -359,7 +355,7 @@ class GuardedConnection implements DatabaseConnection {
   ) {}
 
   async executeQuery<R>(q: CompiledQuery): Promise<QueryResult<R>> {
-    checkBindable(q, this.driver.postgres);
+    checkParameters(q.sql, q.parameters, this.driver.postgres);
     try {
       return await this.inner.executeQuery<R>(q);
     } catch (e) {
@@ -370,7 +366,7 @@ class GuardedConnection implements DatabaseConnection {
   }
 
   streamQuery<R>(q: CompiledQuery, chunkSize?: number): AsyncIterableIterator<QueryResult<R>> {
-    checkBindable(q, this.driver.postgres);
+    checkParameters(q.sql, q.parameters, this.driver.postgres);
     return this.inner.streamQuery<R>(q, chunkSize);
   }
 }

@@ -276,7 +276,7 @@ export function floatingIpOps(): ResourceOps<'floating_ips', FloatingIpComputed>
           name: '',
           ...(Object.keys(fixed).length ? { fixed_ips: [fixed] } : {}),
         },
-        { found },
+        found,
       );
       await trx.updateTable('ports').set({ status: 'N/A' }).where('id', '=', portId).execute();
       const ips = await trx.selectFrom('ip_allocations').select('ip_address').where('port_id', '=', portId).orderBy('position').execute();

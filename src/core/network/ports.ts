@@ -574,20 +574,15 @@ function checkGroupsAllowed(portSecurity: boolean, groups: string[] | undefined)
 }
 
 /**
- * What the caller of an internal port create already read in its transaction (a floating IP's or a
- * router gateway's external network, checked with the caller's rights): not read again.
+ * `known`: the port's network as the caller of an internal port create already read it in its
+ * transaction (a floating IP's or a router gateway's external network, checked with the caller's
+ * rights, by visibleNetworkForPort): not read again.
  */
-export interface KnownPortNetwork {
-  /** The port's network with its QoS policy, rules and subnets (visibleNetworkForPort). */
-  found: PortNetwork;
-}
-
-async function createPort(w: Work, ctx: RequestContext, p: Prepared, known?: KnownPortNetwork): Promise<string> {
+async function createPort(w: Work, ctx: RequestContext, p: Prepared, known?: PortNetwork): Promise<string> {
   const { trx } = w;
   const v = p.values;
-  // The network, whether the caller may use it and its QoS policy with the rules: one statement.
-  const reuse = known && known.found.network.id === v.network_id ? known : undefined;
-  const found = reuse ? reuse.found : await visibleNetworkForPort(trx, ctx, v.network_id as string);
+  // The network, whether the caller may use it, its QoS policy with the rules and its subnets: one statement.
+  const found = known?.network.id === v.network_id ? known : await visibleNetworkForPort(trx, ctx, v.network_id as string);
   if (!found) throw resourceNotFound('Network', v.network_id as string);
   const { network } = found;
   const project = v.project_id as string;
@@ -832,7 +827,7 @@ async function preventServicePortDeletion(trx: Tx, row: PortsTable): Promise<voi
  * Create a port on the system's behalf (router gateway and interfaces, floating IP holders): the
  * request is validated like an admin's, without quota or policy.
  */
-export async function createPortInternal(w: Work, body: Record<string, unknown>, known?: KnownPortNetwork): Promise<string> {
+export async function createPortInternal(w: Work, body: Record<string, unknown>, known?: PortNetwork): Promise<string> {
   const ctx = systemContext();
   const p = prepareCreate(portDef, ctx, body);
   const id = await createPort(w, ctx, p, known);

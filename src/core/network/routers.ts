@@ -426,7 +426,7 @@ async function updateGateway(w: Work, ctx: RequestContext, router: RoutersTable,
           admin_state_up: true,
           name: '',
         },
-        extNetwork && { found: extNetwork },
+        extNetwork,
       );
       await trx.insertInto('router_ports').values({ port_id: portId, router_id: router.id, port_type: ROUTER_GW }).execute();
       await trx.updateTable('routers').set({ gw_port_id: portId }).where('id', '=', router.id).execute();
