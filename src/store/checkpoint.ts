@@ -14,7 +14,7 @@
  * PASSIVE never waits for the writer: it copies the frames there were when it began. The log
  * starts from the beginning again (SQLite's WAL reset) only at a write that finds every frame
  * copied, which checkpoints racing a stream of commits may never leave: so when the log grows past
- * four times that size, the connection checkpoints once itself, between two statements, where
+ * four times that size, the connection checkpoints once itself, between two transactions, where
  * nothing writes meanwhile — cheap then, as the worker has copied most of it — and the log is
  * reset at the next write. Between bursts the worker catches up and the log resets at the first
  * write after. The log's file keeps the largest size it reached (as SQLite leaves it) and a reset
@@ -95,21 +95,30 @@ export class WalCheckpointer {
 
   /** After a statement that wrote (a COMMIT included): now and then, a checkpoint. */
   wrote(): void {
-    if (this.failed || ++this.writes % WRITES_PER_CHECKPOINT !== 0) return;
-    const was = this.walSize;
-    try {
-      this.walSize = statSync(this.walPath).size;
-    } catch {
-      this.walSize = 0; // no log yet
+    if (this.failed) return;
+    if (++this.writes % WRITES_PER_CHECKPOINT === 0) {
+      const was = this.walSize;
+      try {
+        this.walSize = statSync(this.walPath).size;
+      } catch {
+        this.walSize = 0; // no log yet
+      }
+      if (this.walSize >= this.inlineBytes && this.walSize > was) this.inlineDue = true;
+      if (!this.inlineDue && !this.inFlight) void this.request();
     }
-    if (this.walSize >= this.inlineBytes && this.walSize > was) this.inlineDue = true;
-    if (!this.inlineDue) {
-      if (!this.inFlight) void this.request();
-      return;
-    }
-    // No new request meanwhile: the worker's last one ends, and with nothing else writing the
-    // connection's own checkpoint copies every frame, so the next write resets the log.
-    if (this.inFlight) return;
+    if (this.inlineDue) this.checkpointHere();
+  }
+
+  /**
+   * The connection's own checkpoint, once the worker's last one has ended (no new request
+   * meanwhile: with nothing else writing, this one copies every frame and the next write resets
+   * the log) and only between transactions: SQLite refuses a checkpoint on a connection inside
+   * one (SQLITE_LOCKED, "database table is locked"), and the store tells of every write
+   * statement, most of them before their transaction's COMMIT. That COMMIT is a write too: the
+   * checkpoint waits for it.
+   */
+  private checkpointHere(): void {
+    if (this.inFlight || this.raw.inTransaction) return;
     try {
       const [r] = this.raw.pragma('wal_checkpoint(PASSIVE)') as Array<{ busy: number }>;
       if (r?.busy === 0) {

@@ -83,6 +83,35 @@ describe("SQLite's WAL checkpoints in a worker", () => {
     raw.close();
   });
 
+  it('checkpoints between transactions, as the store tells of every write statement in one', async () => {
+    const { raw, path } = open();
+    const errors: string[] = [];
+    const cp = new WalCheckpointer(raw, path, (m) => errors.push(m));
+    const insert = raw.prepare('insert into t (id, body) values (?, ?)');
+    const begin = raw.prepare('begin');
+    const commit = raw.prepare('commit');
+    // A port create's shape: BEGIN, four writes, COMMIT, the checkpointer told after each write
+    // and after the COMMIT (a write too), the event loop turning now and then.
+    let id = 0;
+    for (let tx = 0; tx < 3_000; tx++) {
+      begin.run();
+      for (let w = 0; w < 4; w++) {
+        insert.run(id++, 'x'.repeat(1000));
+        cp.wrote();
+      }
+      commit.run();
+      cp.wrote();
+      if (tx % 16 === 0) await new Promise((r) => setImmediate(r));
+    }
+    // Refused inside a transaction, a checkpoint was reported as failed and given up until the
+    // log grew again: here it waits for the COMMIT.
+    expect(errors).toEqual([]);
+    expect(cp.inlineCheckpoints).toBeGreaterThan(0);
+    expect(statSync(`${path}-wal`).size).toBeLessThan(64 * 1024 * 1024);
+    await cp.close();
+    raw.close();
+  });
+
   it('gives the checkpoints back to the connection when the worker cannot run', async () => {
     const { raw } = open();
     const errors: string[] = [];
