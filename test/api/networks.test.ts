@@ -33,6 +33,68 @@ describe('networks', () => {
     expect(n.created_at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
   });
 
+  it('shows a network as its list does: subnets in order, address scopes, segments, zones, QoS policy, sharing', async () => {
+    // A show reads these with the network in one statement, a list in one statement per kind for
+    // all its rows: the two must render the same object.
+    const scope = (await admin.post('/v2.0/address-scopes', { address_scope: { name: 'show-scope', ip_version: 4 } })).body.address_scope;
+    const pool = (
+      await admin.post('/v2.0/subnetpools', {
+        subnetpool: { name: 'show-pool', prefixes: ['10.212.0.0/16'], default_prefixlen: 24, address_scope_id: scope.id },
+      })
+    ).body.subnetpool;
+    const policy = (await admin.post('/v2.0/qos/policies', { policy: { name: 'show-qos' } })).body.policy;
+    const net = (
+      await admin.post('/v2.0/networks', {
+        network: {
+          name: 'show-like-list',
+          qos_policy_id: policy.id,
+          segments: [
+            { 'provider:network_type': 'vlan', 'provider:physical_network': 'physnet1', 'provider:segmentation_id': 152 },
+            { 'provider:network_type': 'vxlan' },
+          ],
+        },
+      })
+    ).body.network;
+    const segs = (await admin.get(`/v2.0/segments?network_id=${net.id}`)).body.segments as Array<{ id: string; network_type: string }>;
+    const vlan = segs.find((s) => s.network_type === 'vlan')!;
+    const vxlan = segs.find((s) => s.network_type === 'vxlan')!;
+    // Subnets on segments: the network is not L2-adjacent (ML2 looks at the first only).
+    const first = await admin.post('/v2.0/subnets', { subnet: { network_id: net.id, ip_version: 4, subnetpool_id: pool.id, segment_id: vlan.id } });
+    expect(first.status).toBe(201);
+    const second = await admin.post('/v2.0/subnets', { subnet: { network_id: net.id, ip_version: 6, cidr: 'fd00:212::/64', segment_id: vxlan.id } });
+    expect(second.status).toBe(201);
+    await admin.put(`/v2.0/networks/${net.id}/tags/blue`, undefined);
+    const demoProject = (await demo.post('/v2.0/networks', { network: { name: 'demo-probe' } })).body.network.project_id;
+    const grant = await admin.post('/v2.0/rbac-policies', {
+      rbac_policy: { object_type: 'network', object_id: net.id, action: 'access_as_shared', target_tenant: demoProject },
+    });
+    expect(grant.status).toBe(201);
+
+    for (const who of [admin, demo]) {
+      const shown = (await who.get(`/v2.0/networks/${net.id}`)).body.network;
+      const [listed] = (await who.get(`/v2.0/networks?id=${net.id}`)).body.networks;
+      expect(shown).toEqual(listed);
+    }
+    const asAdmin = (await admin.get(`/v2.0/networks/${net.id}`)).body.network;
+    expect(asAdmin).toMatchObject({
+      ipv4_address_scope: scope.id,
+      ipv6_address_scope: null,
+      l2_adjacency: false,
+      qos_policy_id: policy.id,
+      tags: ['blue'],
+      segments: [
+        { 'provider:network_type': 'vlan', 'provider:physical_network': 'physnet1', 'provider:segmentation_id': 152 },
+        { 'provider:network_type': 'vxlan', 'provider:physical_network': null, 'provider:segmentation_id': expect.any(Number) },
+      ],
+    });
+    // In creation order, then by id within one second (both the same second here).
+    expect([...asAdmin.subnets].sort()).toEqual([first.body.subnet.id, second.body.subnet.id].sort());
+    expect(asAdmin).not.toHaveProperty('provider:network_type');
+    const asDemo = (await demo.get(`/v2.0/networks/${net.id}`)).body.network;
+    expect(asDemo.shared).toBe(true);
+    expect(asDemo).not.toHaveProperty('segments');
+  });
+
   it('hides provider attributes from members and refuses them admin-only attributes', async () => {
     const res = await demo.post('/v2.0/networks', { network: { name: 'demo-net' } });
     expect(res.status).toBe(201);

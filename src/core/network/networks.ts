@@ -13,7 +13,7 @@ import type { DB, NetworkSegmentsTable, NetworksTable, SubnetsTable } from '../.
 import { uuid as newUuid } from '../../util/ids.js';
 import type { RequestContext } from '../context.js';
 import { DomainError, conflict, invalidInput, resourceNotFound } from '../errors.js';
-import { validateAvailabilityZones, networkZones } from './zones.js';
+import { networkZones, networkZonesInline, validateAvailabilityZones } from './zones.js';
 import { NOT_SPECIFIED, availabilityZoneHints, nonNegative, string, toBoolean, toInt, uuid } from './attributes.js';
 import { dnsDomain, lowerCase } from './dns.js';
 import {
@@ -29,15 +29,25 @@ import {
   sharedIds,
   sharedWith,
 } from './rbac.js';
-import { type NetworkQos, createNetworkQos, loadNetworkQos, networkQosColumns, networkQosOf, qosPolicyIdAttr, updateNetworkQos } from './qos.js';
+import {
+  type NetworkQos,
+  createNetworkQos,
+  loadNetworkQos,
+  networkQosColumns,
+  networkQosInline,
+  networkQosOf,
+  qosPolicyIdAttr,
+  updateNetworkQos,
+} from './qos.js';
 import type { ResourceOps } from './registry.js';
-import { type ResourceDef, bumpRevision, insertRow, isFresh, omitted, standardAttrs, toColumns, updateRow } from './resource.js';
+import { type Loaded, type ResourceDef, bumpRevision, insertRow, isFresh, omitted, standardAttrs, toColumns, updateRow } from './resource.js';
 import {
   type SegmentSpec,
   type TypeDriverConfig,
   addSegment,
   deleteNetworkSegments,
   networkSegments,
+  networkSegmentsInline,
   providerView,
   segmentsOf,
   validateSegment,
@@ -61,6 +71,17 @@ interface NetworkComputed {
   'provider:segmentation_id': number | null;
   segments: Array<ReturnType<typeof providerView>>;
   qos_policy_id: string | null;
+  /** Read with the network by a show (`inline`) for load to derive the attributes above; not rendered. */
+  subnet_facts: SubnetFact[];
+  segment_rows: Array<Pick<NetworkSegmentsTable, 'network_type' | 'physical_network' | 'segmentation_id'>>;
+}
+
+/** What a network's attributes need of each of its subnets. */
+interface SubnetFact {
+  id: string;
+  ip_version: number;
+  segment_id: string | null;
+  address_scope_id: string | null;
 }
 
 const PROVIDER = ['provider:network_type', 'provider:physical_network', 'provider:segmentation_id'] as const;
@@ -185,22 +206,36 @@ export const networkDef: ResourceDef<'networks', NetworkComputed> = {
       return want ? isDefault : eb.not(isDefault);
     },
   },
+  // A show reads the network's subnets, zones, segments and QoS policy with it, in one statement
+  // (showRow); a list and a write's answer read them in load, one statement for all the rows.
+  inline: {
+    subnet_facts: {
+      rows: (eb) =>
+        eb
+          .selectFrom('subnets')
+          .leftJoin('subnetpools', 'subnetpools.id', 'subnets.subnetpool_id')
+          .select(['subnets.id', 'subnets.ip_version', 'subnets.segment_id', 'subnetpools.address_scope_id', 'subnets.created_at'])
+          .whereRef('subnets.network_id', '=', 'networks.id'),
+      columns: ['id', 'ip_version', 'segment_id', 'address_scope_id', 'created_at'],
+      // In creation order, as subnetFacts reads them; sorted here (a network has a few) rather than
+      // by a sorter inside the aggregate.
+      value: (rows) =>
+        rows
+          .sort((a, b) => byText(a[4], b[4]) || byText(a[0], b[0]))
+          .map(([id, ip_version, segment_id, address_scope_id]) => ({ id, ip_version, segment_id, address_scope_id }) as SubnetFact),
+    },
+    availability_zones: networkZonesInline,
+    segment_rows: networkSegmentsInline,
+    qos_policy_id: networkQosInline,
+  },
   async load(q, rows, ctx, view) {
-    const subnets = new Map<string, string[]>();
     const notWildcard: string[] = [];
     for (const r of rows) {
-      const ids: string[] = [];
-      r.__subnets = ids;
       r.__shared = r.shared === 1;
       if (r.shared !== 1) notWildcard.push(r.id);
-      r.__availability_zones = [];
-      r.__ipv4_address_scope = null;
-      r.__ipv6_address_scope = null;
-      r.__l2_adjacency = true;
       // The auto-allocation extension adds is_default to external networks' dicts; a create
       // answers the requested value whatever the network.
       r.__is_default = view === 'create' || view === 'bulk' || r.external === 1 ? r.is_default === 1 : undefined;
-      subnets.set(r.id, ids);
     }
     // A network just made has no subnets and no DHCP agents yet, and is shared by a grant only when
     // made `shared` (its column says so): nothing of those to look up.
@@ -209,49 +244,71 @@ export const networkDef: ResourceDef<'networks', NetworkComputed> = {
       const shared = await sharedIds(q, 'network', notWildcard, ctx);
       for (const r of rows) if (shared.has(r.id)) r.__shared = true;
     }
-    const zones = fresh
-      ? new Map<string, string[]>()
-      : await networkZones(
-          q,
-          rows.map((r) => r.id),
-        );
-    for (const r of rows) r.__availability_zones = zones.get(r.id) ?? [];
-    const byId = new Map(rows.map((r) => [r.id, r]));
-    for (const chunk of fresh ? [] : chunks([...subnets.keys()], IN_CHUNK)) {
-      const subs = await q
-        .selectFrom('subnets')
-        .leftJoin('subnetpools', 'subnetpools.id', 'subnets.subnetpool_id')
-        .select(['subnets.id', 'subnets.network_id', 'subnets.ip_version', 'subnets.segment_id', 'subnetpools.address_scope_id'])
-        .where('subnets.network_id', 'in', chunk)
-        // Each network's subnets in creation order, as the index (network, created, id) holds them.
-        .orderBy('subnets.network_id')
-        .orderBy('subnets.created_at')
-        .orderBy('subnets.id')
-        .execute();
-      for (const s of subs) {
-        subnets.get(s.network_id)?.push(s.id);
-        const r = byId.get(s.network_id);
-        if (!r) continue;
-        if (s.address_scope_id) {
-          if (s.ip_version === 4) r.__ipv4_address_scope = s.address_scope_id;
-          else r.__ipv6_address_scope = s.address_scope_id;
-        }
-        // ML2's l2_adjacency looks at the first subnet only.
-        if (r.__subnets?.[0] === s.id && s.segment_id) r.__l2_adjacency = false;
+    const ids = rows.map((r) => r.id);
+    // What a show read with the row (inline) is there already; inline attributes come together.
+    const shown = rows.every((r) => r.__subnet_facts !== undefined);
+    if (!shown) {
+      const zones = fresh ? new Map<string, string[]>() : await networkZones(q, ids);
+      const facts = fresh ? new Map<string, SubnetFact[]>() : await subnetFacts(q, ids);
+      for (const r of rows) {
+        r.__availability_zones = zones.get(r.id) ?? [];
+        r.__subnet_facts = facts.get(r.id) ?? [];
       }
     }
+    for (const r of rows) Object.assign(r, subnetAttrs(r.__subnet_facts ?? []));
     // Provider attributes and segments are the admin's to read: only then are segments looked up
     // (unless the create that made them said what they are: Prepared.known).
     if (ctx.isAdmin && !rows.every((r) => r['__provider:network_type'] !== undefined)) {
-      const segs = await segmentsOf(
-        q,
-        rows.map((r) => r.id),
-      );
-      for (const r of rows) Object.assign(r, providerAttrs(segs.get(r.id) ?? []));
+      const segs = shown ? undefined : await segmentsOf(q, ids);
+      for (const r of rows) Object.assign(r, providerAttrs((segs ? segs.get(r.id) : r.__segment_rows) ?? []));
     }
     if (!rows.every((r) => r.__qos_policy_id !== undefined)) await loadNetworkQos(q, rows);
   },
 };
+
+const byText = (a: unknown, b: unknown) => ((a as string) < (b as string) ? -1 : (a as string) > (b as string) ? 1 : 0);
+
+/** Each network's subnets in creation order, as the index (network, created, id) holds them. */
+async function subnetFacts(q: Q, networkIds: string[]): Promise<Map<string, SubnetFact[]>> {
+  const out = new Map<string, SubnetFact[]>();
+  for (const chunk of chunks(networkIds, IN_CHUNK)) {
+    const subs = await q
+      .selectFrom('subnets')
+      .leftJoin('subnetpools', 'subnetpools.id', 'subnets.subnetpool_id')
+      .select(['subnets.id', 'subnets.network_id', 'subnets.ip_version', 'subnets.segment_id', 'subnetpools.address_scope_id'])
+      .where('subnets.network_id', 'in', chunk)
+      .orderBy('subnets.network_id')
+      .orderBy('subnets.created_at')
+      .orderBy('subnets.id')
+      .execute();
+    for (const { network_id, ...fact } of subs) {
+      const list = out.get(network_id);
+      if (list) list.push(fact);
+      else out.set(network_id, [fact]);
+    }
+  }
+  return out;
+}
+
+/** `subnets`, the address scopes and `l2_adjacency` of a network from its subnets in creation order. */
+function subnetAttrs(
+  facts: readonly SubnetFact[],
+): Pick<Loaded<'networks', NetworkComputed>, '__subnets' | '__ipv4_address_scope' | '__ipv6_address_scope' | '__l2_adjacency'> {
+  let v4: string | null = null;
+  let v6: string | null = null;
+  for (const s of facts) {
+    if (!s.address_scope_id) continue;
+    if (s.ip_version === 4) v4 = s.address_scope_id;
+    else v6 = s.address_scope_id;
+  }
+  return {
+    __subnets: facts.map((s) => s.id),
+    __ipv4_address_scope: v4,
+    __ipv6_address_scope: v6,
+    // ML2's l2_adjacency looks at the first subnet only.
+    __l2_adjacency: !facts[0]?.segment_id,
+  };
+}
 
 /**
  * `?shared=` on networks (and, through their network, subnets): shared with everyone or the

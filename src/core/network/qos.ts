@@ -616,6 +616,13 @@ export const portQosInline: Record<'qos_policy_id' | 'qos_network_policy_id', In
   },
 };
 
+/** A network's own policy read with it by a show (`ResourceDef.inline`), as loadNetworkQos sets it. */
+export const networkQosInline: InlineAttr<'networks'> = {
+  rows: (eb) => eb.selectFrom('qos_network_bindings').select('qos_network_bindings.policy_id').whereRef('qos_network_bindings.network_id', '=', 'networks.id'),
+  columns: ['policy_id'],
+  value: firstOrNull,
+};
+
 /**
  * `qos_policy_id`, `qos_network_policy_id` and `resource_request` of ports being rendered; the
  * first two are read unless every row has them already (portQosInline, or a create's answer).

@@ -17,7 +17,7 @@ import { isoSeconds } from '../../util/time.js';
 import { DomainError, conflict, invalidInput, notFound, resourceNotFound } from '../errors.js';
 import { NOT_SPECIFIED, type Validator, string, toBoolean, toInt, uuid } from './attributes.js';
 import type { ResourceOps } from './registry.js';
-import { type ResourceDef, bumpRevision, insertRow, policyError, standardAttrs, toColumns, updateRow } from './resource.js';
+import { type InlineAttr, type ResourceDef, bumpRevision, insertRow, policyError, standardAttrs, toColumns, updateRow } from './resource.js';
 
 export const MAX_VXLAN_VNI = 2 ** 24 - 1;
 const MAX_VLAN_TAG = 4094;
@@ -247,6 +247,26 @@ export async function segmentsOf(q: Q, networkIds: string[]): Promise<Map<string
   }
   return out;
 }
+
+/** A network's segments (what its provider attributes are made of) read with it by a show (`ResourceDef.inline`), in order. */
+export const networkSegmentsInline: InlineAttr<'networks'> = {
+  rows: (eb) =>
+    eb
+      .selectFrom('network_segments')
+      .select(['network_segments.network_type', 'network_segments.physical_network', 'network_segments.segmentation_id', 'network_segments.segment_index'])
+      .whereRef('network_segments.network_id', '=', 'networks.id'),
+  columns: ['network_type', 'physical_network', 'segmentation_id', 'segment_index'],
+  // Sorted here, as segmentsOf's ORDER BY gives them: a network has one or a few, and an ORDER BY
+  // inside the aggregate costs SQLite a sorter for every network shown.
+  value: (rows) =>
+    rows
+      .sort((a, b) => (a[3] as number) - (b[3] as number))
+      .map(([network_type, physical_network, segmentation_id]) => ({
+        network_type: network_type as string,
+        physical_network: physical_network as string | null,
+        segmentation_id: segmentation_id as number | null,
+      })),
+};
 
 /** The `multi-provider` view of a segment. */
 export function providerView(s: Pick<NetworkSegmentsTable, 'network_type' | 'physical_network' | 'segmentation_id'>) {

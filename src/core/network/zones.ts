@@ -8,6 +8,7 @@
 import { IN_CHUNK, chunks } from '../../store/db.js';
 import type { Q } from '../../store/db.js';
 import { DomainError } from '../errors.js';
+import type { InlineAttr } from './resource.js';
 
 export const DHCP_AGENT_TYPE = 'DHCP agent';
 export const L3_AGENT_TYPE = 'L3 agent';
@@ -79,6 +80,19 @@ export async function networkZones(q: Q, networkIds: readonly string[]): Promise
   }
   return sorted(out);
 }
+
+/** A network's zones read with it by a show (`ResourceDef.inline`), as networkZones gives them. */
+export const networkZonesInline: InlineAttr<'networks'> = {
+  rows: (eb) =>
+    eb
+      .selectFrom('network_dhcp_agent_bindings')
+      .innerJoin('agents', 'agents.id', 'network_dhcp_agent_bindings.dhcp_agent_id')
+      .select('agents.availability_zone')
+      .whereRef('network_dhcp_agent_bindings.network_id', '=', 'networks.id'),
+  columns: ['availability_zone'],
+  // A set of them, sorted (collect, sorted).
+  value: (rows) => [...new Set(rows.map((r) => r[0] as string | null).filter((z): z is string => z !== null))].sort(),
+};
 
 /** The zones of the L3 agents hosting each router (get_router_availability_zones). */
 export async function routerZones(q: Q, routerIds: readonly string[]): Promise<Map<string, string[]>> {
