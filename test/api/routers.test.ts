@@ -73,6 +73,49 @@ describe('routers', () => {
     expect((await admin.get(`/v2.0/ports?device_id=${r.id}`)).body.ports).toEqual([]);
   });
 
+  it('shows a router as its list does: gateway with its addresses and QoS, routes, conntrack helpers, zones', async () => {
+    // A show reads these with the router in one statement, a list in one statement per kind for
+    // all its rows: the two must render the same object.
+    const policy = (await admin.post('/v2.0/qos/policies', { policy: { name: 'router-show-qos' } })).body.policy;
+    const { subnet } = await tenantSubnet(admin, '10.213.0.0/24');
+    const r = await router(admin, { external_gateway_info: { network_id: publicNet.id, qos_policy_id: policy.id } });
+    expect((await admin.put(`/v2.0/routers/${r.id}/add_router_interface`, { subnet_id: subnet.id })).status).toBe(200);
+    const routes = [
+      { destination: '10.214.0.0/24', nexthop: '10.213.0.9' },
+      { destination: '10.215.0.0/24', nexthop: '10.213.0.8' },
+    ];
+    expect((await admin.put(`/v2.0/routers/${r.id}`, { router: { routes } })).status).toBe(200);
+    const helper = await admin.post(`/v2.0/routers/${r.id}/conntrack_helpers`, { conntrack_helper: { protocol: 'tcp', port: 21, helper: 'ftp' } });
+    expect(helper.status).toBe(201);
+    const bare = await router(demo);
+    // A gateway on a network with a policy shows `qos_policy_id` as null (qos-gateway-ip).
+    const ext = (await admin.post('/v2.0/networks', { network: { name: 'ext-with-qos', 'router:external': true, qos_policy_id: policy.id } })).body.network;
+    expect((await admin.post('/v2.0/subnets', { subnet: { network_id: ext.id, cidr: '172.31.213.0/24', ip_version: 4 } })).status).toBe(201);
+    const onQosNet = await router(admin, { external_gateway_info: { network_id: ext.id } });
+    expect(onQosNet.external_gateway_info.qos_policy_id).toBeNull();
+
+    for (const [who, id] of [
+      [admin, r.id],
+      [admin, onQosNet.id],
+      [demo, bare.id],
+    ] as const) {
+      const shown = (await who.get(`/v2.0/routers/${id}`)).body.router;
+      const [listed] = (await who.get(`/v2.0/routers?id=${id}`)).body.routers;
+      expect(shown).toEqual(listed);
+    }
+    const shown = (await admin.get(`/v2.0/routers/${r.id}`)).body.router;
+    expect(shown.external_gateway_info).toEqual({
+      network_id: publicNet.id,
+      external_fixed_ips: expect.arrayContaining([expect.objectContaining({ subnet_id: publicNet.subnets[0] })]),
+      enable_snat: true,
+      qos_policy_id: policy.id,
+    });
+    expect(shown.routes).toEqual(routes);
+    expect(shown.conntrack_helpers).toEqual([{ protocol: 'tcp', port: 21, helper: 'ftp' }]);
+    expect((await admin.get(`/v2.0/routers/${onQosNet.id}`)).body.router.external_gateway_info).toHaveProperty('qos_policy_id', null);
+    expect((await demo.get(`/v2.0/routers/${bare.id}`)).body.router.external_gateway_info).toBeNull();
+  });
+
   it('keeps enable_snat and external_fixed_ips for admins, with the nested policy message', async () => {
     const denied = await demo.post('/v2.0/routers', { router: { external_gateway_info: { network_id: publicNet.id, enable_snat: false } } });
     expect(denied.status).toBe(403);

@@ -624,6 +624,33 @@ export const networkQosInline: InlineAttr<'networks'> = {
 };
 
 /**
+ * A router's gateway QoS read with it by a show (`ResourceDef.inline`), as routerGatewayQos
+ * decides it: its own policy, and whether its gateway's network has one.
+ */
+export const routerGatewayQosInline: InlineAttr<'routers'> = {
+  rows: (eb) =>
+    eb
+      .selectFrom('ports')
+      .select([
+        (e) =>
+          e.selectFrom('qos_router_bindings').select('qos_router_bindings.policy_id').whereRef('qos_router_bindings.router_id', '=', 'routers.id').as('own'),
+        (e) =>
+          e
+            .selectFrom('qos_network_bindings')
+            .select('qos_network_bindings.policy_id')
+            .whereRef('qos_network_bindings.network_id', '=', 'ports.network_id')
+            .as('network'),
+      ])
+      .whereRef('ports.id', '=', 'routers.gw_port_id'),
+  columns: ['own', 'network'],
+  // What the gateway shows: `qos_policy_id` (the router's own policy, else null) when either has one.
+  value: (rows) => {
+    const [own, network] = (rows[0] ?? []) as Array<string | null | undefined>;
+    return own || network ? (own ?? null) : undefined;
+  },
+};
+
+/**
  * `qos_policy_id`, `qos_network_policy_id` and `resource_request` of ports being rendered; the
  * first two are read unless every row has them already (portQosInline, or a create's answer).
  */

@@ -13,7 +13,7 @@ import { pyRepr, pyStrOf } from '../../util/pyrepr.js';
 import type { RequestContext } from '../context.js';
 import type { Work } from '../work.js';
 import { DomainError, conflict, neutronBadRequest, notFound, resourceNotFound } from '../errors.js';
-import { routerZones, validateAvailabilityZones } from './zones.js';
+import { routerZones, routerZonesInline, validateAvailabilityZones } from './zones.js';
 import {
   type Validator,
   NOT_SPECIFIED,
@@ -28,7 +28,7 @@ import {
 } from './attributes.js';
 import { type PortNetwork, visibleNetworkForPort } from './networks.js';
 import { createPortInternal, deletePort, updatePortInternal } from './ports.js';
-import { routerGatewayQos, setRouterGatewayQos } from './qos.js';
+import { routerGatewayQos, routerGatewayQosInline, setRouterGatewayQos } from './qos.js';
 import { type ResourceOps, actionMap } from './registry.js';
 import { type Loaded, type ResourceDef, bumpRevision, getRow, insertRow, renderRows, standardAttrs, toColumns, updateRow } from './resource.js';
 import { subnetDef } from './subnets.js';
@@ -105,6 +105,16 @@ interface RouterComputed {
   ha: boolean;
   enable_ndp_proxy: boolean;
   conntrack_helpers: Array<{ protocol: string; port: number; helper: string }>;
+  /** Read with the router (by a show, `inline`; by load for a list) to make external_gateway_info; not rendered. */
+  gateway_port: GatewayPort | null;
+  /** The gateway's `qos_policy_id` when it shows one (routerGatewayQos); not rendered. */
+  gateway_qos: string | null;
+}
+
+/** A router's gateway port: its network and addresses in order. */
+interface GatewayPort {
+  network_id: string;
+  ips: Array<{ subnet_id: string; ip_address: string }>;
 }
 
 export const routerDef: ResourceDef<'routers', RouterComputed> = {
@@ -144,61 +154,115 @@ export const routerDef: ResourceDef<'routers', RouterComputed> = {
     updated_at: standardAttrs().updated_at,
     project_id: standardAttrs().project_id,
   },
+  // A show reads these with the router, in one statement (showRow); a list reads them in
+  // loadRouterFacts, one statement for all its rows each.
+  inline: {
+    availability_zones: routerZonesInline,
+    routes: {
+      rows: (eb) =>
+        eb
+          .selectFrom('router_routes')
+          .select(['router_routes.destination', 'router_routes.nexthop', 'router_routes.position'])
+          .whereRef('router_routes.router_id', '=', 'routers.id'),
+      columns: ['destination', 'nexthop', 'position'],
+      value: (rows) => rows.sort((a, b) => (a[2] as number) - (b[2] as number)).map(([destination, nexthop]) => ({ destination, nexthop }) as Route),
+    },
+    conntrack_helpers: {
+      rows: (eb) =>
+        eb
+          .selectFrom('conntrack_helpers')
+          .select(['conntrack_helpers.protocol', 'conntrack_helpers.port', 'conntrack_helpers.helper'])
+          .whereRef('conntrack_helpers.router_id', '=', 'routers.id'),
+      columns: ['protocol', 'port', 'helper'],
+      value: (rows) => rows.map(([protocol, port, helper]) => ({ protocol: protocol as string, port: Number(port), helper: helper as string })),
+    },
+    gateway_port: {
+      rows: (eb) =>
+        eb
+          .selectFrom('ports')
+          .leftJoin('ip_allocations', 'ip_allocations.port_id', 'ports.id')
+          .select(['ports.network_id', 'ip_allocations.subnet_id', 'ip_allocations.ip_address', 'ip_allocations.position'])
+          .whereRef('ports.id', '=', 'routers.gw_port_id'),
+      columns: ['network_id', 'subnet_id', 'ip_address', 'position'],
+      value: (rows): GatewayPort | null => {
+        if (!rows.length) return null;
+        const ips = rows
+          .filter((r) => r[1] !== null)
+          .sort((a, b) => (a[3] as number) - (b[3] as number))
+          .map(([, subnet_id, ip_address]) => ({ subnet_id: subnet_id as string, ip_address: ip_address as string }));
+        return { network_id: rows[0][0] as string, ips };
+      },
+    },
+    gateway_qos: routerGatewayQosInline,
+  },
   async load(q, rows) {
-    const routesOf = new Map<string, Route[]>();
-    const byGwPort = new Map<string, Loaded<'routers', RouterComputed>>();
+    // What a show read with the row is there already (inline attributes come together).
+    if (!rows.every((r) => r.__gateway_port !== undefined)) await loadRouterFacts(q, rows);
     for (const r of rows) {
-      r.__external_gateway_info = null;
-      const routes: Route[] = [];
-      r.__routes = routes;
-      r.__availability_zones = [];
       r.__distributed = false;
       r.__ha = r.ha === 1;
       // Without a gateway a router never proxies NDP (NDPProxyPlugin._extend_router_dict).
       r.__enable_ndp_proxy = r.gw_port_id ? r.enable_ndp_proxy === 1 : false;
-      r.__conntrack_helpers = [];
-      routesOf.set(r.id, routes);
-      if (r.gw_port_id) byGwPort.set(r.gw_port_id, r);
-    }
-    const zones = await routerZones(q, [...routesOf.keys()]);
-    for (const r of rows) r.__availability_zones = zones.get(r.id) ?? [];
-    for (const chunk of chunks([...byGwPort.keys()], 500)) {
-      const ports = await q.selectFrom('ports').select(['id', 'network_id']).where('id', 'in', chunk).execute();
-      for (const p of ports) {
-        const r = byGwPort.get(p.id)!;
-        r.__external_gateway_info = { network_id: p.network_id, external_fixed_ips: [], enable_snat: fromBool(r.enable_snat) };
-      }
-      const ips = await q
-        .selectFrom('ip_allocations')
-        .select(['port_id', 'subnet_id', 'ip_address'])
-        .where('port_id', 'in', chunk)
-        .orderBy('port_id')
-        .orderBy('position')
-        .execute();
-      for (const ip of ips) byGwPort.get(ip.port_id)?.__external_gateway_info?.external_fixed_ips.push({ subnet_id: ip.subnet_id, ip_address: ip.ip_address });
-    }
-    const gwQos = await routerGatewayQos(
-      q,
-      rows.map((r) => ({ id: r.id, gwNetworkId: r.__external_gateway_info?.network_id ?? null })),
-    );
-    for (const r of rows) if (r.__external_gateway_info && gwQos.has(r.id)) r.__external_gateway_info.qos_policy_id = gwQos.get(r.id);
-    for (const chunk of chunks([...routesOf.keys()], 500)) {
-      const helpers = await routerHelpers(q, chunk);
-      for (const r of rows) {
-        const list = helpers.get(r.id);
-        if (list) r.__conntrack_helpers = list;
-      }
-      const routes = await q
-        .selectFrom('router_routes')
-        .select(['router_id', 'destination', 'nexthop'])
-        .where('router_id', 'in', chunk)
-        .orderBy('router_id')
-        .orderBy('position')
-        .execute();
-      for (const rt of routes) routesOf.get(rt.router_id)?.push({ destination: rt.destination, nexthop: rt.nexthop });
+      const gw = r.__gateway_port;
+      r.__external_gateway_info = gw
+        ? {
+            network_id: gw.network_id,
+            external_fixed_ips: gw.ips,
+            enable_snat: fromBool(r.enable_snat),
+            ...(r.__gateway_qos !== undefined ? { qos_policy_id: r.__gateway_qos } : {}),
+          }
+        : null;
     }
   },
 };
+
+/** Zones, routes, conntrack helpers and gateway of routers being listed (a show reads them inline). */
+async function loadRouterFacts(q: Q, rows: Array<Loaded<'routers', RouterComputed>>): Promise<void> {
+  const routesOf = new Map<string, Route[]>();
+  const byGwPort = new Map<string, Loaded<'routers', RouterComputed>>();
+  for (const r of rows) {
+    const routes: Route[] = [];
+    r.__routes = routes;
+    r.__conntrack_helpers = [];
+    r.__gateway_port = null;
+    routesOf.set(r.id, routes);
+    if (r.gw_port_id) byGwPort.set(r.gw_port_id, r);
+  }
+  const zones = await routerZones(q, [...routesOf.keys()]);
+  for (const r of rows) r.__availability_zones = zones.get(r.id) ?? [];
+  for (const chunk of chunks([...byGwPort.keys()], 500)) {
+    const ports = await q.selectFrom('ports').select(['id', 'network_id']).where('id', 'in', chunk).execute();
+    for (const p of ports) byGwPort.get(p.id)!.__gateway_port = { network_id: p.network_id, ips: [] };
+    const ips = await q
+      .selectFrom('ip_allocations')
+      .select(['port_id', 'subnet_id', 'ip_address'])
+      .where('port_id', 'in', chunk)
+      .orderBy('port_id')
+      .orderBy('position')
+      .execute();
+    for (const ip of ips) byGwPort.get(ip.port_id)?.__gateway_port?.ips.push({ subnet_id: ip.subnet_id, ip_address: ip.ip_address });
+  }
+  const gwQos = await routerGatewayQos(
+    q,
+    rows.map((r) => ({ id: r.id, gwNetworkId: r.__gateway_port?.network_id ?? null })),
+  );
+  for (const r of rows) if (r.__gateway_port && gwQos.has(r.id)) r.__gateway_qos = gwQos.get(r.id);
+  for (const chunk of chunks([...routesOf.keys()], 500)) {
+    const helpers = await routerHelpers(q, chunk);
+    for (const r of rows) {
+      const list = helpers.get(r.id);
+      if (list) r.__conntrack_helpers = list;
+    }
+    const routes = await q
+      .selectFrom('router_routes')
+      .select(['router_id', 'destination', 'nexthop'])
+      .where('router_id', 'in', chunk)
+      .orderBy('router_id')
+      .orderBy('position')
+      .execute();
+    for (const rt of routes) routesOf.get(rt.router_id)?.push({ destination: rt.destination, nexthop: rt.nexthop });
+  }
+}
 
 // ---------------------------------------------------------------- errors
 

@@ -90,9 +90,23 @@ export const networkZonesInline: InlineAttr<'networks'> = {
       .select('agents.availability_zone')
       .whereRef('network_dhcp_agent_bindings.network_id', '=', 'networks.id'),
   columns: ['availability_zone'],
-  // A set of them, sorted (collect, sorted).
-  value: (rows) => [...new Set(rows.map((r) => r[0] as string | null).filter((z): z is string => z !== null))].sort(),
+  value: (rows) => zoneSet(rows),
 };
+
+/** A router's zones read with it by a show (`ResourceDef.inline`), as routerZones gives them. */
+export const routerZonesInline: InlineAttr<'routers'> = {
+  rows: (eb) =>
+    eb
+      .selectFrom('router_l3_agent_bindings')
+      .innerJoin('agents', 'agents.id', 'router_l3_agent_bindings.l3_agent_id')
+      .select('agents.availability_zone')
+      .whereRef('router_l3_agent_bindings.router_id', '=', 'routers.id'),
+  columns: ['availability_zone'],
+  value: (rows) => zoneSet(rows),
+};
+
+/** One owner's zones from its agents' rows: a set of them, sorted (as collect and sorted make them). */
+const zoneSet = (rows: unknown[][]) => [...new Set(rows.map((r) => r[0] as string | null).filter((z): z is string => z !== null))].sort();
 
 /** The zones of the L3 agents hosting each router (get_router_availability_zones). */
 export async function routerZones(q: Q, routerIds: readonly string[]): Promise<Map<string, string[]>> {
