@@ -7,6 +7,35 @@ const group = async (name: string) => (await demo.post('/v2.0/security-groups', 
 const rule = (body: Record<string, unknown>) => demo.post('/v2.0/security-group-rules', { security_group_rule: { direction: 'ingress', ...body } });
 
 describe('security groups', () => {
+  it('shows a group as its list does: its rules in order and sharing with the caller', async () => {
+    // A show reads the rules and the RBAC sharing with the group in one statement, a list in one
+    // statement per kind for all its rows: the two must render the same object.
+    const sg = await group('show-like-list');
+    for (const port of [22, 80, 443])
+      expect((await rule({ security_group_id: sg.id, protocol: 'tcp', port_range_min: port, port_range_max: port })).status).toBe(201);
+    const adminProject = (await admin.post('/v2.0/networks', { network: { name: 'sg-probe' } })).body.network.project_id;
+    const grant = await demo.post('/v2.0/rbac-policies', {
+      rbac_policy: { object_type: 'security_group', object_id: sg.id, action: 'access_as_shared', target_tenant: adminProject },
+    });
+    expect(grant.status).toBe(201);
+    for (const who of [admin, demo]) {
+      const shown = (await who.get(`/v2.0/security-groups/${sg.id}`)).body.security_group;
+      const [listed] = (await who.get(`/v2.0/security-groups?id=${sg.id}`)).body.security_groups;
+      expect(shown).toEqual(listed);
+    }
+    const asAdmin = (await admin.get(`/v2.0/security-groups/${sg.id}`)).body.security_group;
+    expect(asAdmin.shared).toBe(true);
+    // Two egress rules the group came with, then the three added.
+    expect(asAdmin.security_group_rules).toHaveLength(5);
+    expect(
+      asAdmin.security_group_rules
+        .filter((r: { port_range_min: number | null }) => r.port_range_min !== null)
+        .map((r: { port_range_min: number }) => r.port_range_min)
+        .sort(),
+    ).toEqual([22, 443, 80]);
+    expect((await demo.get(`/v2.0/security-groups/${sg.id}`)).body.security_group.shared).toBe(false);
+  });
+
   it('gives a project its default group on first list, with Neutron four rules, under underscore keys', async () => {
     const res = await demo.get('/v2.0/security-groups');
     expect(res.status).toBe(200);

@@ -27,6 +27,7 @@ import {
   insertPolicy,
   rbacPolicyInUse,
   sharedIds,
+  sharedInline,
   sharedWith,
 } from './rbac.js';
 import {
@@ -73,6 +74,7 @@ interface NetworkComputed {
   qos_policy_id: string | null;
   /** Read with the network by a show (`inline`) for load to derive the attributes above; not rendered. */
   subnet_facts: SubnetFact[];
+  shared_with_caller: boolean;
   segment_rows: Array<Pick<NetworkSegmentsTable, 'network_type' | 'physical_network' | 'segmentation_id'>>;
 }
 
@@ -227,6 +229,7 @@ export const networkDef: ResourceDef<'networks', NetworkComputed> = {
     availability_zones: networkZonesInline,
     segment_rows: networkSegmentsInline,
     qos_policy_id: networkQosInline,
+    shared_with_caller: sharedInline('network', 'networks'),
   },
   async load(q, rows, ctx, view) {
     const notWildcard: string[] = [];
@@ -240,13 +243,13 @@ export const networkDef: ResourceDef<'networks', NetworkComputed> = {
     // A network just made has no subnets and no DHCP agents yet, and is shared by a grant only when
     // made `shared` (its column says so): nothing of those to look up.
     const fresh = isFresh(view);
-    if (notWildcard.length && ctx.projectId && !fresh) {
-      const shared = await sharedIds(q, 'network', notWildcard, ctx);
-      for (const r of rows) if (shared.has(r.id)) r.__shared = true;
-    }
-    const ids = rows.map((r) => r.id);
     // What a show read with the row (inline) is there already; inline attributes come together.
     const shown = rows.every((r) => r.__subnet_facts !== undefined);
+    if (notWildcard.length && ctx.projectId && !fresh) {
+      const shared = shown ? undefined : await sharedIds(q, 'network', notWildcard, ctx);
+      for (const r of rows) if (shared ? shared.has(r.id) : r.__shared_with_caller) r.__shared = true;
+    }
+    const ids = rows.map((r) => r.id);
     if (!shown) {
       const zones = fresh ? new Map<string, string[]>() : await networkZones(q, ids);
       const facts = fresh ? new Map<string, SubnetFact[]>() : await subnetFacts(q, ids);

@@ -20,7 +20,7 @@ import { DomainError, conflict, invalidInput, notFound } from '../errors.js';
 import type { NetworkKind, Work } from '../work.js';
 import { type Attr, string, uuid } from './attributes.js';
 import type { ResourceOps } from './registry.js';
-import { type ResourceDef, type ResourceTable, policyError, toColumns } from './resource.js';
+import { type InlineAttr, type ResourceDef, type ResourceTable, policyError, toColumns } from './resource.js';
 
 export const ACCESS_SHARED = 'access_as_shared';
 export const ACCESS_EXTERNAL = 'access_as_external';
@@ -152,6 +152,25 @@ export async function sharedIds(q: Q, objectType: string, ids: string[], ctx: Re
     .where('object_id', 'in', ids)
     .execute();
   return new Set(rows.map((r) => r.object_id));
+}
+
+/**
+ * sharedIds for one object read with it by a show (`ResourceDef.inline`): is it shared with
+ * everyone or the caller's project? (An unscoped caller's project is `''`, which no policy names.)
+ */
+export function sharedInline<T extends ResourceTable>(objectType: string, table: T): InlineAttr<T> {
+  return {
+    rows: (eb, caller) =>
+      (eb as unknown as ExpressionBuilder<DB, 'rbac_policies'>)
+        .selectFrom('rbac_policies')
+        .select('rbac_policies.object_id')
+        .where('rbac_policies.object_type', '=', objectType)
+        .where('rbac_policies.action', '=', ACCESS_SHARED)
+        .where('rbac_policies.target_tenant', 'in', [WILDCARD, caller.project])
+        .whereRef('rbac_policies.object_id', '=', sql.ref<string>(`${table}.id`)),
+    columns: ['object_id'],
+    value: (rows) => rows.length > 0,
+  };
 }
 
 /** Is the object shared (access_as_shared) with everyone or `projectId`? */

@@ -156,10 +156,12 @@ export interface ResourceDef<T extends ResourceTable = ResourceTable, C extends 
 /**
  * A computed attribute read as a correlated subquery of the row's own SELECT: the child rows
  * (`rows`, on the outer `<table>` row) come back as one JSON array of arrays of `columns`, in
- * `orderBy` order, and `value` turns them into the attribute as `load` would set it.
+ * `orderBy` order, and `value` turns them into the attribute as `load` would set it. `caller`
+ * holds what the rows may depend on of the caller, as values bound to the statement: its
+ * project (`''` for a caller without one).
  */
 export interface InlineAttr<T extends ResourceTable = ResourceTable> {
-  rows(eb: ExpressionBuilder<DB, T>): Expression<unknown>;
+  rows(eb: ExpressionBuilder<DB, T>, caller: { project: string }): Expression<unknown>;
   columns: readonly string[];
   orderBy?: readonly string[];
   value(rows: unknown[][]): unknown;
@@ -644,7 +646,9 @@ function showQuery<T extends ResourceTable, C extends object>(q: Q, dialect: Dia
         .selectFrom(table)
         .selectAll(table)
         .select((eb) =>
-          inline.map(([k, attr]) => jsonRowsOf(dialect, attr.rows(eb as unknown as ExpressionBuilder<DB, ResourceTable>), attr.columns, attr.orderBy).as(k)),
+          inline.map(([k, attr]) =>
+            jsonRowsOf(dialect, attr.rows(eb as unknown as ExpressionBuilder<DB, ResourceTable>, { project: a.project }), attr.columns, attr.orderBy).as(k),
+          ),
         )
         .where(`${table}.id`, '=', a.id)
         .where((eb) => visibleWhere(def, ctx, eb) ?? TRUE);

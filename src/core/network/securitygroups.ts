@@ -10,7 +10,7 @@ import type { UnitOfWork, Work } from '../work.js';
 import { DomainError, conflict, notFound } from '../errors.js';
 import { string, toBoolean, uuid, uuidOrNone, values as valuesV } from './attributes.js';
 import { checkQuota, knownProjectFacts } from './quotas.js';
-import { ACCESS_SHARED, type RbacObjectType, deleteObjectPolicies, isSharedWith, sharedIds, sharedWith } from './rbac.js';
+import { ACCESS_SHARED, type RbacObjectType, deleteObjectPolicies, isSharedWith, sharedIds, sharedInline, sharedWith } from './rbac.js';
 import type { ResourceOps } from './registry.js';
 import { type ResourceDef, bumpRevision, insertRow, standardAttrs, toColumns, updateRow } from './resource.js';
 
@@ -105,6 +105,30 @@ function convertPrefix(v: unknown): unknown {
   throw new DomainError('bad_request', 'InvalidCIDR', `Invalid CIDR ${String(v)} given as IP prefix.`);
 }
 
+/** Every column of a rule, as renderRule reads them: a show reads its group's rules as JSON rows of these. */
+const RULE_COLUMN_SET = {
+  id: true,
+  project_id: true,
+  security_group_id: true,
+  direction: true,
+  ethertype: true,
+  protocol: true,
+  port_range_min: true,
+  port_range_max: true,
+  remote_ip_prefix: true,
+  remote_group_id: true,
+  remote_address_group_id: true,
+  normalized_cidr: true,
+  description: true,
+  created_at: true,
+  updated_at: true,
+  revision_number: true,
+  standard_attr_id: true,
+} as const satisfies Record<keyof SecurityGroupRulesTable, true>;
+const RULE_COLUMNS = Object.keys(RULE_COLUMN_SET) as Array<keyof SecurityGroupRulesTable>;
+
+const byText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
 /** Attributes computed for rendering. */
 interface SecurityGroupComputed {
   security_group_rules: Array<Record<string, unknown>>;
@@ -149,7 +173,29 @@ export const securityGroupDef: ResourceDef<'security_groups', SecurityGroupCompu
       return toBoolean(values[0]) ? shared : eb.not(shared);
     },
   },
+  // A show reads the group's rules and whether it is shared with the caller with it, in one
+  // statement (showRow); a list reads them in load.
+  inline: {
+    security_group_rules: {
+      rows: (eb) =>
+        eb
+          .selectFrom('security_group_rules')
+          .select(RULE_COLUMNS.map((c) => `security_group_rules.${c}` as const))
+          .whereRef('security_group_rules.security_group_id', '=', 'security_groups.id'),
+      columns: RULE_COLUMNS,
+      // In creation order, then by id, as load reads them; sorted here rather than by a sorter
+      // inside the aggregate.
+      value: (rows) =>
+        rows
+          .map((r) => Object.fromEntries(RULE_COLUMNS.map((c, i) => [c, r[i]])) as unknown as SecurityGroupRulesTable)
+          .sort((a, b) => byText(a.created_at, b.created_at) || byText(a.id, b.id))
+          .map(renderRule),
+    },
+    shared: sharedInline('security_group', 'security_groups'),
+  },
   async load(q, rows, ctx) {
+    // Read with the row by a show (inline attributes come together).
+    if (rows.every((r) => r.__security_group_rules !== undefined)) return;
     const rulesOf = new Map<string, Array<Record<string, unknown>>>();
     for (const r of rows) {
       const rules: Array<Record<string, unknown>> = [];
