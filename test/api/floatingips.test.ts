@@ -43,6 +43,40 @@ async function statusOf(id: string, want: string): Promise<string> {
 }
 
 describe('floating IPs', () => {
+  it('shows a floating IP as its list does: the port it is on, its QoS policy, its forwardings', async () => {
+    // A show reads these with the floating IP in one statement, a list in one statement per kind
+    // for all its rows: the two must render the same object.
+    const policy = (await admin.post('/v2.0/qos/policies', { policy: { name: 'fip-show-qos', shared: true } })).body.policy;
+    const p = await port({ name: 'fip-show-port' });
+    const onPort = await demo.post('/v2.0/floatingips', { floatingip: { floating_network_id: publicId, port_id: p.id, qos_policy_id: policy.id } });
+    expect(onPort.status).toBe(201);
+    const forwarding = (await demo.post('/v2.0/floatingips', { floatingip: { floating_network_id: publicId } })).body.floatingip;
+    const target = await port({ name: 'fip-show-target' });
+    const ip = target.fixed_ips[0].ip_address;
+    for (const body of [
+      { protocol: 'tcp', internal_port_id: target.id, internal_ip_address: ip, internal_port: 80, external_port: 8080 },
+      { protocol: 'udp', internal_port_id: target.id, internal_ip_address: ip, internal_port_range: '1000:1010', external_port_range: '2000:2010' },
+    ]) {
+      expect((await demo.post(`/v2.0/floatingips/${forwarding.id}/port_forwardings`, { port_forwarding: body })).status).toBe(201);
+    }
+    for (const id of [onPort.body.floatingip.id, forwarding.id]) {
+      const shown = (await demo.get(`/v2.0/floatingips/${id}`)).body.floatingip;
+      const [listed] = (await demo.get(`/v2.0/floatingips?id=${id}`)).body.floatingips;
+      expect(shown).toEqual(listed);
+    }
+    const shown = (await demo.get(`/v2.0/floatingips/${onPort.body.floatingip.id}`)).body.floatingip;
+    expect(shown).toMatchObject({
+      qos_policy_id: policy.id,
+      port_forwardings: [],
+      port_details: { name: 'fip-show-port', network_id: net.id, mac_address: p.mac_address, admin_state_up: true, device_id: '', device_owner: '' },
+    });
+    const forwards = (await demo.get(`/v2.0/floatingips/${forwarding.id}`)).body.floatingip;
+    expect(forwards).toMatchObject({ port_details: null, qos_policy_id: null });
+    expect(forwards.port_forwardings).toHaveLength(2);
+    expect(forwards.port_forwardings).toContainEqual(expect.objectContaining({ protocol: 'tcp', internal_port: 80, external_port: 8080 }));
+    expect(forwards.port_forwardings.find((f: { protocol: string }) => f.protocol === 'udp')).not.toHaveProperty('internal_port');
+  });
+
   it('allocates a free address from the external network, DOWN until associated, shaped as Neutron', async () => {
     const res = await demo.post('/v2.0/floatingips', { floatingip: { floating_network_id: publicId } });
     expect(res.status).toBe(201);

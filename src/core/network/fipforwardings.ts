@@ -10,7 +10,7 @@ import type { FloatingIpsTable, PortForwardingsTable } from '../../store/schema.
 import { isoSeconds } from '../../util/time.js';
 import { conflict } from '../errors.js';
 import type { Work } from '../work.js';
-import { type Loaded, bumpRevision } from './resource.js';
+import { type InlineAttr, type Loaded, bumpRevision } from './resource.js';
 
 export /** A floating IP's forwardings changed: it is revised (and told to the data plane). */
 async function fipChanged(w: Work, fip: FloatingIpsTable, routerId?: string | null): Promise<void> {
@@ -21,25 +21,57 @@ async function fipChanged(w: Work, fip: FloatingIpsTable, routerId?: string | nu
   w.changed('floatingip', fip.id, fip.project_id, 'update');
 }
 
+/** What a floating IP shows of a forwarding, from these of its columns. */
+const FORWARDING_VIEW_COLUMNS = [
+  'id',
+  'protocol',
+  'internal_ip_address',
+  'internal_port_id',
+  'internal_port_start',
+  'internal_port_end',
+  'external_port_start',
+  'external_port_end',
+  'created_at',
+] as const satisfies ReadonlyArray<keyof PortForwardingsTable>;
+type ForwardingViewRow = Pick<PortForwardingsTable, (typeof FORWARDING_VIEW_COLUMNS)[number]>;
+
+/** One forwarding as its floating IP shows it: a single port as `internal_port`/`external_port`, a range without. */
+function forwardingView(pf: ForwardingViewRow): Record<string, unknown> {
+  const out: Record<string, unknown> = {
+    id: pf.id,
+    protocol: pf.protocol,
+    internal_ip_address: pf.internal_ip_address,
+    internal_port_id: pf.internal_port_id,
+  };
+  if (pf.internal_port_start === pf.internal_port_end) out.internal_port = pf.internal_port_start;
+  if (pf.external_port_start === pf.external_port_end) out.external_port = pf.external_port_start;
+  return out;
+}
+
 /** expose-port-forwarding-in-fip: what a floating IP shows of its forwardings. */
 export async function loadFipPortForwardings(q: Q, rows: Array<Loaded<'floating_ips'> & { __port_forwardings?: unknown[] }>): Promise<void> {
   const byFip = new Map<string, unknown[]>(rows.map((r) => [r.id, []]));
   for (const chunk of chunks([...byFip.keys()], IN_CHUNK)) {
     const pfs = await q.selectFrom('port_forwardings').selectAll().where('floatingip_id', 'in', chunk).orderBy('created_at').execute();
-    for (const pf of pfs) {
-      const out: Record<string, unknown> = {
-        id: pf.id,
-        protocol: pf.protocol,
-        internal_ip_address: pf.internal_ip_address,
-        internal_port_id: pf.internal_port_id,
-      };
-      if (pf.internal_port_start === pf.internal_port_end) out.internal_port = pf.internal_port_start;
-      if (pf.external_port_start === pf.external_port_end) out.external_port = pf.external_port_start;
-      byFip.get(pf.floatingip_id)?.push(out);
-    }
+    for (const pf of pfs) byFip.get(pf.floatingip_id)?.push(forwardingView(pf));
   }
   for (const r of rows) r.__port_forwardings = byFip.get(r.id) ?? [];
 }
+
+/** A floating IP's forwardings read with it by a show (`ResourceDef.inline`), as loadFipPortForwardings gives them. */
+export const fipPortForwardingsInline: InlineAttr<'floating_ips'> = {
+  rows: (eb) =>
+    eb
+      .selectFrom('port_forwardings')
+      .select(FORWARDING_VIEW_COLUMNS.map((c) => `port_forwardings.${c}` as const))
+      .whereRef('port_forwardings.floatingip_id', '=', 'floating_ips.id'),
+  columns: FORWARDING_VIEW_COLUMNS,
+  value: (rows) => {
+    const pfs = rows.map((r) => Object.fromEntries(FORWARDING_VIEW_COLUMNS.map((c, i) => [c, r[i]])) as ForwardingViewRow);
+    // In creation order (a stable sort keeps the index's order between equals, as the list's ORDER BY does).
+    return pfs.sort((a, b) => (a.created_at < b.created_at ? -1 : a.created_at > b.created_at ? 1 : 0)).map(forwardingView);
+  },
+};
 
 /** A floating IP that forwards ports takes no port of its own, nor goes (FipInUseByPortForwarding). */
 export async function assertNotForwarding(q: Q, fipId: string): Promise<void> {

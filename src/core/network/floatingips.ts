@@ -6,16 +6,16 @@
  */
 import { isUniqueViolation, chunks } from '../../store/db.js';
 import type { Q, Tx } from '../../store/db.js';
-import type { FloatingIpsTable } from '../../store/schema.js';
+import type { FloatingIpsTable, PortsTable } from '../../store/schema.js';
 import { uuid as newUuid } from '../../util/ids.js';
 import { isoSeconds } from '../../util/time.js';
 import type { RequestContext } from '../context.js';
 import { DomainError, conflict, neutronBadRequest, notFound, resourceNotFound } from '../errors.js';
 import { ipAddressOrNone, ipToCanonical, uuid, uuidOrNone } from './attributes.js';
 import { dnsDomain, fipDnsHostName, lowerCase } from './dns.js';
-import { assertNotForwarding, hasPortForwardings, loadFipPortForwardings } from './fipforwardings.js';
+import { assertNotForwarding, fipPortForwardingsInline, hasPortForwardings, loadFipPortForwardings } from './fipforwardings.js';
 import { visibleNetworkForPort } from './networks.js';
-import { loadFloatingIpQos, qosPolicyIdAttr, setFloatingIpQos } from './qos.js';
+import { fipQosInline, loadFloatingIpQos, qosPolicyIdAttr, setFloatingIpQos } from './qos.js';
 import { createPortInternal, deletePort } from './ports.js';
 import type { ResourceOps } from './registry.js';
 import { type Loaded, type ResourceDef, bumpRevision, standardAttrs, updateRow } from './resource.js';
@@ -32,6 +32,24 @@ interface PortDetails {
   status: string;
   device_id: string;
   device_owner: string;
+}
+
+/** What fip-port-details shows of the port a floating IP is on, from these of its columns. */
+const PORT_DETAIL_COLUMNS = ['name', 'network_id', 'mac_address', 'admin_state_up', 'status', 'device_id', 'device_owner'] as const satisfies ReadonlyArray<
+  keyof PortsTable
+>;
+type PortDetailRow = Pick<PortsTable, (typeof PORT_DETAIL_COLUMNS)[number]>;
+
+function portDetails(p: PortDetailRow): PortDetails {
+  return {
+    name: p.name,
+    network_id: p.network_id,
+    mac_address: p.mac_address,
+    admin_state_up: p.admin_state_up === 1,
+    status: p.status,
+    device_id: p.device_id,
+    device_owner: p.device_owner,
+  };
 }
 
 /** Attributes computed for rendering. */
@@ -117,33 +135,40 @@ export const floatingIpDef: ResourceDef<'floating_ips', FloatingIpComputed> = {
     revision_number: standardAttrs().revision_number,
   },
   order: { show: SHOW_ORDER, create: CREATE_ORDER, bulk: CREATE_ORDER },
+  // A show reads the port it is on, its QoS policy and its forwardings with it, in one statement
+  // (showRow); a list reads them in load.
+  inline: {
+    port_details: {
+      rows: (eb) =>
+        eb
+          .selectFrom('ports')
+          .select(PORT_DETAIL_COLUMNS.map((c) => `ports.${c}` as const))
+          .whereRef('ports.id', '=', 'floating_ips.fixed_port_id'),
+      columns: PORT_DETAIL_COLUMNS,
+      value: (rows) => (rows[0] ? portDetails(Object.fromEntries(PORT_DETAIL_COLUMNS.map((c, i) => [c, rows[0][i]])) as PortDetailRow) : null),
+    },
+    qos_policy_id: fipQosInline,
+    port_forwardings: fipPortForwardingsInline,
+  },
   async load(q, rows) {
+    for (const r of rows) {
+      r.__dns_name = '';
+      r.__dns_domain = '';
+    }
+    // Read with the row by a show (inline attributes come together).
+    if (rows.every((r) => r.__port_details !== undefined && r.__qos_policy_id !== undefined && r.__port_forwardings !== undefined)) return;
     const byPort = new Map<string, Array<Loaded<'floating_ips', FloatingIpComputed>>>();
     for (const r of rows) {
       r.__port_details = null;
-      r.__dns_name = '';
-      r.__dns_domain = '';
       if (r.fixed_port_id) byPort.set(r.fixed_port_id, [...(byPort.get(r.fixed_port_id) ?? []), r]);
     }
     for (const chunk of chunks([...byPort.keys()], 500)) {
       const ports = await q
         .selectFrom('ports')
-        .select(['id', 'name', 'network_id', 'mac_address', 'admin_state_up', 'status', 'device_id', 'device_owner'])
+        .select(['id', ...PORT_DETAIL_COLUMNS])
         .where('id', 'in', chunk)
         .execute();
-      for (const p of ports) {
-        for (const r of byPort.get(p.id) ?? []) {
-          r.__port_details = {
-            name: p.name,
-            network_id: p.network_id,
-            mac_address: p.mac_address,
-            admin_state_up: p.admin_state_up === 1,
-            status: p.status,
-            device_id: p.device_id,
-            device_owner: p.device_owner,
-          };
-        }
-      }
+      for (const p of ports) for (const r of byPort.get(p.id) ?? []) r.__port_details = portDetails(p);
     }
     // What a create knew of its answer (Prepared.known) is not read again.
     const qosMissing = rows.filter((r) => r.__qos_policy_id === undefined);

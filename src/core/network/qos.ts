@@ -719,6 +719,13 @@ export async function setFloatingIpQos(w: Work, ctx: RequestContext, fipId: stri
   return true;
 }
 
+/** A floating IP's policy read with it by a show (`ResourceDef.inline`), as loadFloatingIpQos sets it. */
+export const fipQosInline: InlineAttr<'floating_ips'> = {
+  rows: (eb) => eb.selectFrom('qos_fip_bindings').select('qos_fip_bindings.policy_id').whereRef('qos_fip_bindings.fip_id', '=', 'floating_ips.id'),
+  columns: ['policy_id'],
+  value: firstOrNull,
+};
+
 export async function loadFloatingIpQos(q: Q, rows: Array<{ id: string; __qos_policy_id?: string | null }>): Promise<void> {
   const byId = new Map<string, string>();
   for (const chunk of chunks(
