@@ -212,6 +212,50 @@ describe('built-in HTTP/1.1 proxying on the wire', () => {
     expect(m2.requests).toHaveLength(0);
   });
 
+  it('passes a head split across reads and large bodies to a slow client byte for byte', async () => {
+    // Member connections are read into one shared buffer: whatever outlives a read (a partial
+    // head, body bytes a slow client has not taken yet) must have been copied out of it.
+    const body = Buffer.alloc(4 * 1024 * 1024);
+    for (let i = 0; i < body.length; i++) body[i] = (i * 7 + (i >> 12)) & 0xff;
+    const m = await member((_req, s) => {
+      const head = `HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\nX-Split: yes\r\n\r\n`;
+      s.write(head.slice(0, 20));
+      setTimeout(() => {
+        s.write(head.slice(20));
+        // Odd-sized pieces, so reads end mid-way through the body.
+        for (let at = 0; at < body.length; at += 77_777) s.write(body.subarray(at, at + 77_777));
+      }, 30);
+    });
+    await start(config([m.port]));
+    const s = net.connect(port, ADDRESS);
+    await new Promise((r) => s.once('connect', r));
+    const chunks: Buffer[] = [];
+    s.on('data', (d: Buffer) => chunks.push(d));
+    const received = () => Buffer.concat(chunks);
+    for (let round = 0; round < 2; round++) {
+      chunks.length = 0;
+      s.write('GET /big HTTP/1.1\r\nHost: x\r\n\r\n');
+      // The client reads nothing for a while: the proxy's writes to it back up.
+      s.pause();
+      await new Promise((r) => setTimeout(r, 300));
+      s.resume();
+      const end = Date.now() + 5000;
+      for (;;) {
+        const got = received();
+        const h = got.indexOf('\r\n\r\n');
+        if ((h >= 0 && got.length >= h + 4 + body.length) || Date.now() > end) break;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      const got = received();
+      const h = got.indexOf('\r\n\r\n');
+      expect(got.toString('latin1', 0, h)).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*X-Split: yes/);
+      expect(got.length).toBe(h + 4 + body.length);
+      expect(got.subarray(h + 4).equals(body)).toBe(true);
+    }
+    expect(m.connections).toBe(1);
+    s.destroy();
+  });
+
   it('tunnels an upgrade (WebSocket handshake) after 101', async () => {
     const ws = net.createServer((s) => {
       s.once('data', (d) => {
