@@ -118,6 +118,37 @@ describe('built-in HTTP/1.1 proxying on the wire', () => {
     c.destroy();
   });
 
+  it('forwards request heads field by field as `Name: value`, inserted fields last', async () => {
+    const m = await member((_req, s) => s.write(ok('x')));
+    const send = async (req: string) => {
+      const c = await client();
+      c.send(req);
+      await c.read(responses(1));
+      c.destroy();
+      return m.requests.at(-1);
+    };
+    await start(config([m.port], { insertHeaders: { forwardedFor: false, forwardedPort: false, forwardedProto: false } }));
+    // Already `Name: value`: the member gets the same bytes.
+    expect(await send('GET /a?b=c HTTP/1.1\r\nHost: x\r\nX-Empty: \r\nAccept: */*\r\n\r\n')).toBe(
+      'GET /a?b=c HTTP/1.1\r\nHost: x\r\nX-Empty: \r\nAccept: */*\r\n\r\n',
+    );
+    // Other spacing is rewritten, as HAProxy does.
+    expect(await send('GET / HTTP/1.1\r\nHost:x\r\nX-Odd:   spaced \t\r\nX-Empty:\r\n\r\n')).toBe(
+      'GET / HTTP/1.1\r\nHost: x\r\nX-Odd: spaced\r\nX-Empty: \r\n\r\n',
+    );
+    await inst!.apply(config([m.port], { insertHeaders: { forwardedFor: true, forwardedPort: true, forwardedProto: true } }));
+    expect(await send('GET /f HTTP/1.1\r\nHost: x\r\n\r\n')).toBe(
+      `GET /f HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 127.0.0.1\r\nX-Forwarded-Port: ${port}\r\nX-Forwarded-Proto: http\r\n\r\n`,
+    );
+    expect(await send('GET /g HTTP/1.1\r\nX-Forwarded-For: 10.0.0.1\r\nHost: x\r\n\r\n')).toBe(
+      `GET /g HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 10.0.0.1, 127.0.0.1\r\nX-Forwarded-Port: ${port}\r\nX-Forwarded-Proto: http\r\n\r\n`,
+    );
+    // HTTP/1.0 keeps its member connection open by asking for it.
+    expect(await send('GET /h HTTP/1.0\r\nHost: x\r\n\r\n')).toBe(
+      `GET /h HTTP/1.0\r\nHost: x\r\nX-Forwarded-For: 127.0.0.1\r\nX-Forwarded-Port: ${port}\r\nX-Forwarded-Proto: http\r\nConnection: keep-alive\r\n\r\n`,
+    );
+  });
+
   it('answers pipelined requests in order, with chunked bodies both ways', async () => {
     const m = await member((req, s, i) => {
       if (req.startsWith('POST'))

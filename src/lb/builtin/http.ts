@@ -423,10 +423,11 @@ class ClientConnection {
       this.fail(e instanceof HttpParseError ? e.status : 400);
       return;
     }
+    const bytes = this.buf.subarray(0, head.length);
     const rest = this.buf.subarray(head.length);
     this.buf = EMPTY;
     this.phase = 'busy';
-    this.exchange = new Exchange(this, head, f);
+    this.exchange = new Exchange(this, head, f, bytes);
     this.exchange.start(rest);
   }
 
@@ -511,6 +512,8 @@ class Exchange implements UpstreamOwner {
     private readonly conn: ClientConnection,
     private readonly req: Head,
     f: Framing,
+    /** The request head as received (CRLF CRLF included). */
+    private readonly reqBytes: Buffer,
   ) {
     this.l = conn.listener;
     this.client = conn.socket;
@@ -554,8 +557,21 @@ class Exchange implements UpstreamOwner {
 
   /** The request as the member gets it: hop-by-hop fields dropped, X-Forwarded-* added. */
   private memberHead(): Buffer {
-    let fields = endToEnd(this.req, this.upgrade ? 'upgrade' : undefined);
     const ins = this.l.cfg.insertHeaders;
+    const req = this.req;
+    // Nothing to drop or rewrite: the head's own bytes, with inserted fields appended (what the
+    // general path below produces, without splitting and joining every field again).
+    if (req.canonical && !req.hopByHop && req.minor === 1 && !this.upgrade && !(this.tlsInfo && this.l.cfg.sslHeaders?.length)) {
+      if (!ins.forwardedFor || header(req, 'x-forwarded-for') === undefined) {
+        let extra = '';
+        if (ins.forwardedFor) extra += `X-Forwarded-For: ${this.ctx.clientIp}\r\n`;
+        if (ins.forwardedPort) extra += `X-Forwarded-Port: ${this.l.cfg.port}\r\n`;
+        if (ins.forwardedProto) extra += `X-Forwarded-Proto: ${this.tlsInfo ? 'https' : 'http'}\r\n`;
+        if (!extra) return this.reqBytes;
+        return Buffer.concat([this.reqBytes.subarray(0, this.reqBytes.length - 2), Buffer.from(`${extra}\r\n`, 'latin1')]);
+      }
+    }
+    let fields = endToEnd(req, this.upgrade ? 'upgrade' : undefined);
     if (ins.forwardedFor) {
       const prev = header(this.req, 'x-forwarded-for');
       fields = fields.filter(([k]) => k.toLowerCase() !== 'x-forwarded-for');
