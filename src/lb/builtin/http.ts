@@ -39,6 +39,8 @@ const SMALL_BODY = 4096;
 const REPLAY_LIMIT = 64 * 1024;
 /** No bytes (shared: an empty buffer is never written into). */
 const EMPTY = Buffer.alloc(0);
+/** No member excluded (a request's first pick; never added to). */
+const NO_MEMBERS: ReadonlySet<string> = new Set();
 
 const page = (code: number, title: string, text: string) => `<html><body><h1>${code} ${title}</h1>\n${text}\n</body></html>\n`;
 const ERRORS: Record<number, [string, string]> = {
@@ -498,7 +500,8 @@ class Exchange implements UpstreamOwner {
   private wired = false;
   private upstreamKey = '';
   private reused = false;
-  private readonly tried = new Set<string>();
+  /** Members this request went to (retries go elsewhere); null until the first pick. */
+  private tried: string[] | null = null;
   private retries = 0;
   private connectTimer: NodeJS.Timeout | null = null;
   private resBuf: Buffer = EMPTY;
@@ -651,12 +654,13 @@ class Exchange implements UpstreamOwner {
     const pool = this.pool!;
     if (!sameMember || !this.member) {
       this.dropMember();
-      const m = pool.pick(this.ctx, this.tried);
+      const m = pool.pick(this.ctx, this.tried ? new Set(this.tried) : NO_MEMBERS);
       if (!m) {
         this.replyError(503);
         return;
       }
-      this.tried.add(m.cfg.id);
+      if (this.tried) this.tried.push(m.cfg.id);
+      else this.tried = [m.cfg.id];
       m.active++;
       this.member = m;
     }
@@ -680,26 +684,28 @@ class Exchange implements UpstreamOwner {
     this.upstream = s;
     this.wired = false;
     this.resBuf = EMPTY;
-    this.lastUpstream = performance.now();
-    const send = () => {
-      if (this.connectTimer) clearTimeout(this.connectTimer);
-      this.connectTimer = null;
-      if (s !== this.upstream) return;
-      this.wired = true;
-      this.lastUpstream = performance.now();
-      const pending = proxy ? [proxy, ...this.unsent] : this.unsent;
-      this.unsent = [];
-      // One write for the head and what came with it: one packet, one system call.
-      if (pending.length) s.write(pending.length === 1 ? pending[0] : Buffer.concat(pending));
-    };
-    if (idle) send();
+    if (idle) this.send(s, proxy);
     else {
+      this.lastUpstream = performance.now();
       this.connectTimer = setTimeout(() => s.destroy(), Math.max(1, this.l.cfg.timeoutMemberConnect));
       s.once(pool.cfg.tls ? 'secureConnect' : 'connect', () => {
         s.setNoDelay(true);
-        send();
+        this.send(s, proxy);
       });
     }
+  }
+
+  /** The member connection `s` is ready: what the request has so far goes out (after `proxy`). */
+  private send(s: net.Socket, proxy: Buffer | null): void {
+    if (this.connectTimer) clearTimeout(this.connectTimer);
+    this.connectTimer = null;
+    if (s !== this.upstream) return;
+    this.wired = true;
+    this.lastUpstream = performance.now();
+    const pending = proxy ? [proxy, ...this.unsent] : this.unsent;
+    this.unsent = [];
+    // One write for the head and what came with it: one packet, one system call.
+    if (pending.length) s.write(pending.length === 1 ? pending[0] : Buffer.concat(pending));
   }
 
   /** The member connection failed or closed: resend elsewhere, or end the exchange. */
