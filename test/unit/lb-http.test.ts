@@ -118,6 +118,37 @@ describe('built-in HTTP/1.1 proxying on the wire', () => {
     c.destroy();
   });
 
+  it('forwards request heads field by field as `Name: value`, inserted fields last', async () => {
+    const m = await member((_req, s) => s.write(ok('x')));
+    const send = async (req: string) => {
+      const c = await client();
+      c.send(req);
+      await c.read(responses(1));
+      c.destroy();
+      return m.requests.at(-1);
+    };
+    await start(config([m.port], { insertHeaders: { forwardedFor: false, forwardedPort: false, forwardedProto: false } }));
+    // Already `Name: value`: the member gets the same bytes.
+    expect(await send('GET /a?b=c HTTP/1.1\r\nHost: x\r\nX-Empty: \r\nAccept: */*\r\n\r\n')).toBe(
+      'GET /a?b=c HTTP/1.1\r\nHost: x\r\nX-Empty: \r\nAccept: */*\r\n\r\n',
+    );
+    // Other spacing is rewritten, as HAProxy does.
+    expect(await send('GET / HTTP/1.1\r\nHost:x\r\nX-Odd:   spaced \t\r\nX-Empty:\r\n\r\n')).toBe(
+      'GET / HTTP/1.1\r\nHost: x\r\nX-Odd: spaced\r\nX-Empty: \r\n\r\n',
+    );
+    await inst!.apply(config([m.port], { insertHeaders: { forwardedFor: true, forwardedPort: true, forwardedProto: true } }));
+    expect(await send('GET /f HTTP/1.1\r\nHost: x\r\n\r\n')).toBe(
+      `GET /f HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 127.0.0.1\r\nX-Forwarded-Port: ${port}\r\nX-Forwarded-Proto: http\r\n\r\n`,
+    );
+    expect(await send('GET /g HTTP/1.1\r\nX-Forwarded-For: 10.0.0.1\r\nHost: x\r\n\r\n')).toBe(
+      `GET /g HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 10.0.0.1, 127.0.0.1\r\nX-Forwarded-Port: ${port}\r\nX-Forwarded-Proto: http\r\n\r\n`,
+    );
+    // HTTP/1.0 keeps its member connection open by asking for it.
+    expect(await send('GET /h HTTP/1.0\r\nHost: x\r\n\r\n')).toBe(
+      `GET /h HTTP/1.0\r\nHost: x\r\nX-Forwarded-For: 127.0.0.1\r\nX-Forwarded-Port: ${port}\r\nX-Forwarded-Proto: http\r\nConnection: keep-alive\r\n\r\n`,
+    );
+  });
+
   it('answers pipelined requests in order, with chunked bodies both ways', async () => {
     const m = await member((req, s, i) => {
       if (req.startsWith('POST'))
@@ -210,6 +241,50 @@ describe('built-in HTTP/1.1 proxying on the wire', () => {
     expect(await c2.read(responses(1))).toMatch(/\r\n\r\nhello$/);
     c2.destroy();
     expect(m2.requests).toHaveLength(0);
+  });
+
+  it('passes a head split across reads and large bodies to a slow client byte for byte', async () => {
+    // Member connections are read into one shared buffer: whatever outlives a read (a partial
+    // head, body bytes a slow client has not taken yet) must have been copied out of it.
+    const body = Buffer.alloc(4 * 1024 * 1024);
+    for (let i = 0; i < body.length; i++) body[i] = (i * 7 + (i >> 12)) & 0xff;
+    const m = await member((_req, s) => {
+      const head = `HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\nX-Split: yes\r\n\r\n`;
+      s.write(head.slice(0, 20));
+      setTimeout(() => {
+        s.write(head.slice(20));
+        // Odd-sized pieces, so reads end mid-way through the body.
+        for (let at = 0; at < body.length; at += 77_777) s.write(body.subarray(at, at + 77_777));
+      }, 30);
+    });
+    await start(config([m.port]));
+    const s = net.connect(port, ADDRESS);
+    await new Promise((r) => s.once('connect', r));
+    const chunks: Buffer[] = [];
+    s.on('data', (d: Buffer) => chunks.push(d));
+    const received = () => Buffer.concat(chunks);
+    for (let round = 0; round < 2; round++) {
+      chunks.length = 0;
+      s.write('GET /big HTTP/1.1\r\nHost: x\r\n\r\n');
+      // The client reads nothing for a while: the proxy's writes to it back up.
+      s.pause();
+      await new Promise((r) => setTimeout(r, 300));
+      s.resume();
+      const end = Date.now() + 5000;
+      for (;;) {
+        const got = received();
+        const h = got.indexOf('\r\n\r\n');
+        if ((h >= 0 && got.length >= h + 4 + body.length) || Date.now() > end) break;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      const got = received();
+      const h = got.indexOf('\r\n\r\n');
+      expect(got.toString('latin1', 0, h)).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*X-Split: yes/);
+      expect(got.length).toBe(h + 4 + body.length);
+      expect(got.subarray(h + 4).equals(body)).toBe(true);
+    }
+    expect(m.connections).toBe(1);
+    s.destroy();
   });
 
   it('tunnels an upgrade (WebSocket handshake) after 101', async () => {

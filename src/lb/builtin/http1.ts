@@ -23,6 +23,13 @@ export interface Head {
   names: string[];
   /** Bytes the head took, CRLF CRLF included. */
   length: number;
+  /**
+   * Every field line is exactly `Name: value` (one space, nothing trimmed): the head's bytes are
+   * what `headText` would make of its first line and fields, so they can be forwarded as they are.
+   */
+  canonical?: boolean;
+  /** A hop-by-hop field (`Connection`, `Keep-Alive`, …) is present: `endToEnd` drops something. */
+  hopByHop?: boolean;
 }
 
 export class HttpParseError extends Error {
@@ -34,10 +41,23 @@ export class HttpParseError extends Error {
   }
 }
 
-const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** RFC 9110 tchar, by character code: a table, not a regular expression per header name. */
+const TCHAR = new Uint8Array(128);
+for (const c of "!#$%&'*+.^_`|~-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") TCHAR[c.charCodeAt(0)] = 1;
+
+/** Is `text[from, to)` a token (non-empty)? */
+function isToken(text: string, from: number, to: number): boolean {
+  if (to <= from) return false;
+  for (let i = from; i < to; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 128 || TCHAR[c] === 0) return false;
+  }
+  return true;
+}
 const REQUEST_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+) (\S+) HTTP\/1\.([01])$/;
 const STATUS_LINE = /^HTTP\/1\.([01]) (\d{3})(?: (.*))?$/;
 const CRLFCRLF = Buffer.from('\r\n\r\n');
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade']);
 
 /** Parse a head at the start of `buf`; null while incomplete. */
 export function parseHead(buf: Buffer, kind: 'request' | 'response'): Head | null {
@@ -66,18 +86,27 @@ export function parseHead(buf: Buffer, kind: 'request' | 'response'): Head | nul
     head.status = Number(m[2]);
     head.reason = m[3] ?? '';
   }
+  let canonical = true;
+  let hopByHop = false;
   let pos = eol + 2;
   while (pos < text.length) {
     let next = text.indexOf('\r\n', pos);
     if (next < 0) next = text.length;
     const colon = text.indexOf(':', pos);
     if (colon <= pos || colon >= next) throw new HttpParseError('bad header line', bad);
+    if (!isToken(text, pos, colon)) throw new HttpParseError('bad header name', bad);
     const name = text.slice(pos, colon);
-    if (!TOKEN.test(name)) throw new HttpParseError('bad header name', bad);
-    head.fields.push([name, text.slice(colon + 1, next).trim()]);
-    head.names.push(name.toLowerCase());
+    const value = text.slice(colon + 1, next).trim();
+    // `Name: value` again only if the trim took exactly the one space after the colon.
+    if (canonical && (text.charCodeAt(colon + 1) !== 32 || value.length !== next - colon - 2)) canonical = false;
+    const lower = name.toLowerCase();
+    if (!hopByHop && HOP_BY_HOP.has(lower)) hopByHop = true;
+    head.fields.push([name, value]);
+    head.names.push(lower);
     pos = next + 2;
   }
+  head.canonical = canonical;
+  head.hopByHop = hopByHop;
   return head;
 }
 
@@ -94,6 +123,9 @@ export function header(h: Head, name: string): string | undefined {
 /** Does the Connection header list `token`? */
 export function connectionHas(h: Head, token: string): boolean {
   const c = header(h, 'connection');
+  if (c === undefined) return false;
+  // One token (the usual case) needs no list.
+  if (c.indexOf(',') < 0) return c.toLowerCase().trim() === token;
   return (
     c
       ?.toLowerCase()
@@ -125,9 +157,14 @@ export function framing(h: Head, kind: 'request' | 'response', requestMethod = '
     return { kind: 'chunked' };
   }
   if (cl !== undefined) {
-    const values = new Set(cl.split(',').map((v) => v.trim()));
-    if (values.size !== 1) throw bad('conflicting Content-Length');
-    const v = [...values][0];
+    let v: string;
+    // One value (the usual case) needs no set.
+    if (cl.indexOf(',') < 0) v = cl.trim();
+    else {
+      const values = new Set(cl.split(',').map((x) => x.trim()));
+      if (values.size !== 1) throw bad('conflicting Content-Length');
+      v = [...values][0];
+    }
     if (!/^\d{1,15}$/.test(v)) throw bad('bad Content-Length');
     const length = Number(v);
     return length === 0 ? { kind: 'none' } : { kind: 'length', length };
@@ -206,23 +243,26 @@ export function serialiseHead(first: string, fields: Array<[string, string]>): B
   return Buffer.from(headText(first, fields), 'latin1');
 }
 
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade']);
-
 /** The fields a proxy forwards: without hop-by-hop ones (and those the Connection header names). */
 export function endToEnd(h: Head, keep?: string): Array<[string, string]> {
+  // Nothing hop-by-hop, so no Connection header naming others either: every field goes on.
+  if (h.hopByHop === false) return h.fields.slice();
   const connection = header(h, 'connection');
-  const named = connection
-    ? new Set(
-        connection
-          .toLowerCase()
-          .split(',')
-          .map((t) => t.trim()),
-      )
-    : null;
+  // One token (the usual `keep-alive` or `close`) needs no set.
+  const one = connection !== undefined && connection.indexOf(',') < 0 ? connection.toLowerCase().trim() : undefined;
+  const named =
+    connection && one === undefined
+      ? new Set(
+          connection
+            .toLowerCase()
+            .split(',')
+            .map((t) => t.trim()),
+        )
+      : null;
   const out: Array<[string, string]> = [];
   for (let i = 0; i < h.fields.length; i++) {
     const n = h.names[i];
-    if (n === keep || !(HOP_BY_HOP.has(n) || named?.has(n))) out.push(h.fields[i]);
+    if (n === keep || !(HOP_BY_HOP.has(n) || n === one || named?.has(n))) out.push(h.fields[i]);
   }
   return out;
 }

@@ -61,14 +61,20 @@ export class PoolState {
     return this.checker.isUp(m.cfg.id);
   }
 
-  private candidates(exclude: Set<string>): MemberState[] {
-    const ok = [...this.members.values()].filter((m) => !exclude.has(m.cfg.id) && this.usable(m) && m.cfg.weight > 0);
-    const primaries = ok.filter((m) => !m.cfg.backup);
-    return primaries.length ? primaries : ok.filter((m) => m.cfg.backup);
+  /** Usable primaries, or usable backups when there are none; in member order (one pass: this runs per request). */
+  private candidates(exclude: ReadonlySet<string>): MemberState[] {
+    const primaries: MemberState[] = [];
+    const backups: MemberState[] = [];
+    for (const m of this.members.values()) {
+      if (exclude.has(m.cfg.id) || !this.usable(m) || !(m.cfg.weight > 0)) continue;
+      if (m.cfg.backup) backups.push(m);
+      else primaries.push(m);
+    }
+    return primaries.length ? primaries : backups;
   }
 
   /** Choose a member for a new connection or request, never one in `exclude`. */
-  pick(ctx: PickContext, exclude: Set<string> = new Set()): MemberState | undefined {
+  pick(ctx: PickContext, exclude: ReadonlySet<string> = new Set()): MemberState | undefined {
     const sticky = this.stickyMember(ctx, exclude);
     if (sticky) return sticky;
     const cands = this.candidates(exclude);
@@ -115,7 +121,7 @@ export class PoolState {
     return sorted[sorted.length - 1];
   }
 
-  private stickyMember(ctx: PickContext, exclude: Set<string>): MemberState | undefined {
+  private stickyMember(ctx: PickContext, exclude: ReadonlySet<string>): MemberState | undefined {
     const p = this.cfg.persistence;
     if (!p) return undefined;
     let id = ctx.sticky;
