@@ -72,7 +72,7 @@ interface NetworkComputed {
   'provider:segmentation_id': number | null;
   segments: Array<ReturnType<typeof providerView>>;
   qos_policy_id: string | null;
-  /** Read with the network by a show (`inline`) for load to derive the attributes above; not rendered. */
+  /** What load derives the attributes above from, read with the network by a show (`inline`); not rendered. */
   subnet_facts: SubnetFact[];
   shared_with_caller: boolean;
   segment_rows: Array<Pick<NetworkSegmentsTable, 'network_type' | 'physical_network' | 'segmentation_id'>>;
@@ -208,8 +208,9 @@ export const networkDef: ResourceDef<'networks', NetworkComputed> = {
       return want ? isDefault : eb.not(isDefault);
     },
   },
-  // A show reads the network's subnets, zones, segments and QoS policy with it, in one statement
-  // (showRow); a list and a write's answer read them in load, one statement for all the rows.
+  // A show reads the network's subnets, zones, segments, QoS policy and sharing with the caller
+  // with it, in one statement (showRow); a list and a write's answer read them in load, one
+  // statement for all the rows each.
   inline: {
     subnet_facts: {
       rows: (eb) =>
