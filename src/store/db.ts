@@ -697,6 +697,18 @@ export function jsonRowsOf(dialect: Dialect, from: Expression<unknown>, columns:
     : sql`(select coalesce(json_group_array(json_array(${cols})${order}), '[]') from ${from} as j)`;
 }
 
+/** One row of a `jsonRowsOf` array (its values in `columns` order) as an object keyed by those columns. */
+export function jsonRowObject<K extends string>(columns: readonly K[], values: readonly unknown[]): Record<K, unknown> {
+  const row = {} as Record<K, unknown>;
+  columns.forEach((c, i) => {
+    row[c] = values[i];
+  });
+  return row;
+}
+
+/** Strings in the order of SQLite's BINARY collation for the ASCII ids and timestamps sorted in JavaScript here. */
+export const binaryOrder = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
 /**
  * Thrown inside a transaction that found the rows it read changed under it by a concurrent one (a
  * conditional update that matched nothing): Store.tx runs the whole transaction again.

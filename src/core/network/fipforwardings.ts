@@ -5,7 +5,7 @@
  * that the floating IP and port modules can use it without importing the router code it needs.
  */
 import type { Q, Tx } from '../../store/db.js';
-import { IN_CHUNK, chunks } from '../../store/db.js';
+import { IN_CHUNK, binaryOrder, chunks, jsonRowObject } from '../../store/db.js';
 import type { FloatingIpsTable, PortForwardingsTable } from '../../store/schema.js';
 import { isoSeconds } from '../../util/time.js';
 import { conflict } from '../errors.js';
@@ -67,9 +67,9 @@ export const fipPortForwardingsInline: InlineAttr<'floating_ips'> = {
       .whereRef('port_forwardings.floatingip_id', '=', 'floating_ips.id'),
   columns: FORWARDING_VIEW_COLUMNS,
   value: (rows) => {
-    const pfs = rows.map((r) => Object.fromEntries(FORWARDING_VIEW_COLUMNS.map((c, i) => [c, r[i]])) as ForwardingViewRow);
+    const pfs = rows.map((r) => jsonRowObject(FORWARDING_VIEW_COLUMNS, r) as ForwardingViewRow);
     // In creation order (a stable sort keeps the index's order between equals, as the list's ORDER BY does).
-    return pfs.sort((a, b) => (a.created_at < b.created_at ? -1 : a.created_at > b.created_at ? 1 : 0)).map(forwardingView);
+    return pfs.sort((a, b) => binaryOrder(a.created_at, b.created_at)).map(forwardingView);
   },
 };
 

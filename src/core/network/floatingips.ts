@@ -4,7 +4,7 @@
  * (`network:floatingip`, no project), so IPAM hands it out exactly once even under concurrent
  * creates, and the external network counts it as in use.
  */
-import { isUniqueViolation, chunks } from '../../store/db.js';
+import { chunks, isUniqueViolation, jsonRowObject } from '../../store/db.js';
 import type { Q, Tx } from '../../store/db.js';
 import type { FloatingIpsTable, PortsTable } from '../../store/schema.js';
 import { uuid as newUuid } from '../../util/ids.js';
@@ -145,7 +145,7 @@ export const floatingIpDef: ResourceDef<'floating_ips', FloatingIpComputed> = {
           .select(PORT_DETAIL_COLUMNS.map((c) => `ports.${c}` as const))
           .whereRef('ports.id', '=', 'floating_ips.fixed_port_id'),
       columns: PORT_DETAIL_COLUMNS,
-      value: (rows) => (rows[0] ? portDetails(Object.fromEntries(PORT_DETAIL_COLUMNS.map((c, i) => [c, rows[0][i]])) as PortDetailRow) : null),
+      value: (rows) => (rows[0] ? portDetails(jsonRowObject(PORT_DETAIL_COLUMNS, rows[0]) as PortDetailRow) : null),
     },
     qos_policy_id: fipQosInline,
     port_forwardings: fipPortForwardingsInline,

@@ -8,7 +8,7 @@
  */
 import type { Expression, ExpressionBuilder, SqlBool } from 'kysely';
 import type { Q, Tx } from '../../store/db.js';
-import { type Dialect, IN_CHUNK, chunks, fromBool, fromJson, jsonRowsOf, prepared } from '../../store/db.js';
+import { type Dialect, IN_CHUNK, binaryOrder, chunks, fromBool, fromJson, jsonRowObject, jsonRowsOf, prepared } from '../../store/db.js';
 import type { DB, NetworkSegmentsTable, NetworksTable, SubnetsTable } from '../../store/schema.js';
 import { uuid as newUuid } from '../../util/ids.js';
 import type { RequestContext } from '../context.js';
@@ -224,7 +224,7 @@ export const networkDef: ResourceDef<'networks', NetworkComputed> = {
       // by a sorter inside the aggregate.
       value: (rows) =>
         rows
-          .sort((a, b) => byText(a[4], b[4]) || byText(a[0], b[0]))
+          .sort((a, b) => binaryOrder(a[4] as string, b[4] as string) || binaryOrder(a[0] as string, b[0] as string))
           .map(([id, ip_version, segment_id, address_scope_id]) => ({ id, ip_version, segment_id, address_scope_id }) as SubnetFact),
     },
     availability_zones: networkZonesInline,
@@ -269,8 +269,6 @@ export const networkDef: ResourceDef<'networks', NetworkComputed> = {
     if (!rows.every((r) => r.__qos_policy_id !== undefined)) await loadNetworkQos(q, rows);
   },
 };
-
-const byText = (a: unknown, b: unknown) => ((a as string) < (b as string) ? -1 : (a as string) > (b as string) ? 1 : 0);
 
 /** Each network's subnets in creation order, as the index (network, created, id) holds them. */
 async function subnetFacts(q: Q, networkIds: string[]): Promise<Map<string, SubnetFact[]>> {
@@ -805,13 +803,7 @@ function networkSubnetsColumn(eb: ExpressionBuilder<DB, 'networks'>, dialect: Di
 }
 
 function subnetsOf(json: unknown): SubnetsTable[] {
-  return fromJson<unknown[][]>(json, []).map((values) => {
-    const row: Record<string, unknown> = {};
-    SUBNET_COLUMNS.forEach((c, i) => {
-      row[c] = values[i];
-    });
-    return row as unknown as SubnetsTable;
-  });
+  return fromJson<unknown[][]>(json, []).map((values) => jsonRowObject(SUBNET_COLUMNS, values) as unknown as SubnetsTable);
 }
 
 /**

@@ -1,6 +1,6 @@
 import type { Q, Tx } from '../../store/db.js';
 import { dropBoundLogs } from './logs.js';
-import { IN_CHUNK, chunks, prepared } from '../../store/db.js';
+import { IN_CHUNK, binaryOrder, chunks, jsonRowObject, prepared } from '../../store/db.js';
 import type { SecurityGroupRulesTable, SecurityGroupsTable } from '../../store/schema.js';
 import { uuid as newUuid } from '../../util/ids.js';
 import { cidrToString, parseCidr } from '../../util/ip.js';
@@ -127,8 +127,6 @@ const RULE_COLUMN_SET = {
 } as const satisfies Record<keyof SecurityGroupRulesTable, true>;
 const RULE_COLUMNS = Object.keys(RULE_COLUMN_SET) as Array<keyof SecurityGroupRulesTable>;
 
-const byText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
-
 /** Attributes computed for rendering. */
 interface SecurityGroupComputed {
   security_group_rules: Array<Record<string, unknown>>;
@@ -187,8 +185,8 @@ export const securityGroupDef: ResourceDef<'security_groups', SecurityGroupCompu
       // inside the aggregate.
       value: (rows) =>
         rows
-          .map((r) => Object.fromEntries(RULE_COLUMNS.map((c, i) => [c, r[i]])) as unknown as SecurityGroupRulesTable)
-          .sort((a, b) => byText(a.created_at, b.created_at) || byText(a.id, b.id))
+          .map((r) => jsonRowObject(RULE_COLUMNS, r) as unknown as SecurityGroupRulesTable)
+          .sort((a, b) => binaryOrder(a.created_at, b.created_at) || binaryOrder(a.id, b.id))
           .map(renderRule),
     },
     shared: sharedInline('security_group', 'security_groups'),
