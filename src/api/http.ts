@@ -9,7 +9,7 @@ import { Operation } from '../core/work.js';
 import { UnbindableValue } from '../store/db.js';
 import { requestId as newRequestId } from '../util/ids.js';
 import { parseJson } from '../util/json.js';
-import { encodeLongList, isLongList } from './listbody.js';
+import { type EncodedList, encodeLongList, isEncodedList, isLongList } from './listbody.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -105,14 +105,24 @@ function answerBody(payload: unknown): string | Buffer {
  * BYTES_FROM) go back through the serializer, which leaves them strings.
  */
 function longListAnswer(reply: FastifyReply, payload: Record<string, unknown>): unknown {
-  const { bytes, release } = encodeLongList(payload);
-  if (bytes.length < BYTES_FROM) {
-    release();
+  const list = encodeLongList(payload);
+  if (list.bytes.length < BYTES_FROM) {
+    list.release();
     return payload;
   }
+  return encodedAnswer(reply, list);
+}
+
+/** Bytes a list was written into (listbody.ts), sent as longListAnswer sends them. */
+function encodedAnswer(reply: FastifyReply, { bytes, release }: EncodedList): Buffer {
   reply.raw.once('finish', release);
   reply.type('application/json; charset=utf-8');
   return bytes;
+}
+
+/** What a handler built with a ListAnswer answers: a short list's object, or a long one's bytes. */
+export function listAnswer(reply: FastifyReply, answer: Record<string, unknown> | EncodedList): unknown {
+  return isEncodedList(answer) ? encodedAnswer(reply, answer) : answer;
 }
 
 /**

@@ -72,6 +72,22 @@ class ByteWriter {
   }
 }
 
+/**
+ * The items of a list into `out`, JSON-separated, a slice at a time (no brackets: the caller's).
+ * `more`: items were written before these, so a comma comes first.
+ */
+function writeItems(out: ByteWriter, v: readonly unknown[], more: boolean): void {
+  let size = 32;
+  for (let i = 0; i < v.length; ) {
+    const text = JSON.stringify(v.slice(i, i + size));
+    // A slice's elements without its brackets (a view of the text: no copy).
+    out.put(i === 0 && !more ? text.slice(1, -1) : `,${text.slice(1, -1)}`);
+    i += size;
+    if (text.length > SLICE_MAX_CHARS && size > 1) size >>= 1;
+    else if (text.length < SLICE_MIN_CHARS && size < 1024) size <<= 1;
+  }
+}
+
 /** `JSON.stringify(payload)` into `out`, a top-level list a slice of items at a time. */
 function writeJson(out: ByteWriter, payload: Record<string, unknown>): void {
   let sep = '{';
@@ -79,15 +95,7 @@ function writeJson(out: ByteWriter, payload: Record<string, unknown>): void {
     const v = payload[key];
     if (Array.isArray(v) && v.length >= MIN_ITEMS && plain(v, Array.prototype)) {
       out.put(`${sep}${JSON.stringify(key)}:[`);
-      let size = 32;
-      for (let i = 0; i < v.length; ) {
-        const text = JSON.stringify(v.slice(i, i + size));
-        // A slice's elements without its brackets (a view of the text: no copy).
-        out.put(i === 0 ? text.slice(1, -1) : `,${text.slice(1, -1)}`);
-        i += size;
-        if (text.length > SLICE_MAX_CHARS && size > 1) size >>= 1;
-        else if (text.length < SLICE_MIN_CHARS && size < 1024) size <<= 1;
-      }
+      writeItems(out, v, false);
       out.put(']');
     } else {
       // As JSON.stringify does: a key whose value has no JSON (undefined, a function) is left out.
@@ -104,9 +112,14 @@ function writeJson(out: ByteWriter, payload: Record<string, unknown>): void {
  * A list answer as bytes, and what to call once Node has written them (the buffer is then free
  * for the next answer). Not calling it is safe: the buffer is then left to the garbage collector.
  */
-export function encodeLongList(payload: Record<string, unknown>): { bytes: Buffer; release: () => void } {
-  const out = new ByteWriter(pool.pop() ?? Buffer.allocUnsafe(FIRST_BYTES));
-  writeJson(out, payload);
+export interface EncodedList {
+  bytes: Buffer;
+  release: () => void;
+}
+
+const newWriter = () => new ByteWriter(pool.pop() ?? Buffer.allocUnsafe(FIRST_BYTES));
+
+function encoded(out: ByteWriter): EncodedList {
   const whole = out.buf;
   return {
     bytes: whole.subarray(0, out.at),
@@ -115,3 +128,51 @@ export function encodeLongList(payload: Record<string, unknown>): { bytes: Buffe
     },
   };
 }
+
+export function encodeLongList(payload: Record<string, unknown>): EncodedList {
+  const out = newWriter();
+  writeJson(out, payload);
+  return encoded(out);
+}
+
+/**
+ * A list answer (`{"ports": [...], "ports_links": [...]}`) made as its items come, a chunk at a
+ * time (NetworkService.listEach), so no chunk outlives its own writing. Until MIN_ITEMS have come
+ * the items are held; a list that ends shorter answers as a plain object, for the usual
+ * serializer. The bytes are those of `JSON.stringify` of the whole answer, as encodeLongList's.
+ * `key` and the keys of `rest` are the service's own names, never a client's.
+ */
+export class ListAnswer {
+  #held: unknown[] = [];
+  #out: ByteWriter | undefined;
+
+  constructor(private readonly key: string) {}
+
+  add(items: readonly unknown[]): void {
+    if (this.#out) {
+      writeItems(this.#out, items, true);
+      return;
+    }
+    for (const item of items) this.#held.push(item);
+    if (this.#held.length < MIN_ITEMS) return;
+    this.#out = newWriter();
+    this.#out.put(`{${JSON.stringify(this.key)}:[`);
+    writeItems(this.#out, this.#held, false);
+    this.#held = [];
+  }
+
+  /** The whole answer: `rest` (the links) after the list, a key left out where its value is undefined. */
+  end(rest: Record<string, unknown>): Record<string, unknown> | EncodedList {
+    const out = this.#out;
+    if (!out) return { [this.key]: this.#held, ...rest };
+    out.put(']');
+    for (const [k, v] of Object.entries(rest)) {
+      const text = JSON.stringify(v) as string | undefined;
+      if (text !== undefined) out.put(`,${JSON.stringify(k)}:${text}`);
+    }
+    out.put('}');
+    return encoded(out);
+  }
+}
+
+export const isEncodedList = (v: unknown): v is EncodedList => typeof v === 'object' && v !== null && Buffer.isBuffer((v as EncodedList).bytes);

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { encodeLongList, isLongList } from '../../src/api/listbody.js';
+import { ListAnswer, encodeLongList, isEncodedList, isLongList } from '../../src/api/listbody.js';
 
 /** What the serializer answered before: the UTF-8 of JSON.stringify. */
 const serialized = (payload: unknown) => Buffer.from(JSON.stringify(payload));
@@ -79,6 +79,39 @@ describe('long list answers as bytes', () => {
       release();
     }
   });
+
+  it('are the same bytes when made a chunk at a time, however the items are cut', () => {
+    const chunked = fc.record({
+      key: text,
+      items: fc.array(fc.oneof({ weight: 5, arbitrary: item }, { weight: 1, arbitrary: fc.constant(undefined) }), { maxLength: 300 }),
+      cuts: fc.array(fc.nat(300), { maxLength: 8 }),
+      links: fc.oneof(fc.constant(undefined), fc.array(fc.record({ rel: text, href: text }), { maxLength: 2 })),
+    });
+    fc.assert(
+      fc.property(chunked, ({ key, items, cuts, links }) => {
+        const whole: Record<string, unknown> = { [key]: items, [`${key}_links`]: links };
+        const list = new ListAnswer(key);
+        let at = 0;
+        for (const cut of [...cuts].sort((a, b) => a - b)) {
+          list.add(items.slice(at, Math.max(at, cut)));
+          at = Math.max(at, cut);
+        }
+        list.add(items.slice(at));
+        const out = list.end({ [`${key}_links`]: links });
+        if (isEncodedList(out)) {
+          // Written as bytes once the items reached the long-list size.
+          expect(items.length).toBeGreaterThanOrEqual(64);
+          expect(out.bytes.equals(serialized(whole))).toBe(true);
+          out.release();
+        } else {
+          // A short list stays an object, for the serializer.
+          expect(items.length).toBeLessThan(64);
+          expect(serialized(out).equals(serialized(whole))).toBe(true);
+        }
+      }),
+      { seed: 20261205, numRuns: 200, endOnFailure: true },
+    );
+  }, 120_000);
 
   it('never write over an answer not yet released', () => {
     const a = { ports: Array.from({ length: 500 }, (_, i) => ({ id: `a${i}`, name: 'first' })) };

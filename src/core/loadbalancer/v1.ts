@@ -25,6 +25,7 @@ import {
   type ResourceDef,
   listRows,
   pageLinks,
+  pageSpan,
   parseListOptions,
   policyError,
   prepareCreate,
@@ -274,7 +275,7 @@ async function listV1Rows<C extends V1Collection>(deps: LbDeps, ctx: RequestCont
 export async function listV1(deps: LbDeps, ctx: RequestContext, collection: V1Collection, query: Map<string, string[]>, url: URL) {
   const opts = parseListOptions(V1_DEFS[collection], query);
   const rows = await listV1Rows(deps, ctx, collection, opts);
-  return { items: await renderV1(deps, ctx, collection, rows, opts.fields), links: pageLinks(url, rows, opts) };
+  return { items: await renderV1(deps, ctx, collection, rows, opts.fields), links: pageLinks(url, pageSpan(rows), opts) };
 }
 
 async function getV1<C extends V1Collection>(q: Q, ctx: RequestContext, collection: C, id: string): Promise<V1Rows[C]> {

@@ -526,7 +526,8 @@ function filterWhere<T extends ResourceTable, C extends object>(
 
 /**
  * List rows with filters, keyset pagination (`marker` + sort keys + id) and `page_reverse`,
- * as Neutron's native pagination does.
+ * as Neutron's native pagination does. `after`: a row this list already read, to go on after
+ * (a list read in chunks, see NetworkService.listEach); it takes the marker's place.
  */
 export async function listRows<T extends ResourceTable, C extends object>(
   q: Q,
@@ -534,6 +535,7 @@ export async function listRows<T extends ResourceTable, C extends object>(
   ctx: RequestContext,
   opts: ListOptions,
   extraWhere?: (eb: EngineEb) => Expression<SqlBool>,
+  after?: RowOf<T>,
 ): Promise<Array<RowOf<T>>> {
   const db = engineDb(q);
   const table: string = def.table;
@@ -551,12 +553,18 @@ export async function listRows<T extends ResourceTable, C extends object>(
   if (!sorts.some(([c]) => c === 'id')) sorts.push(['id', sorts.length ? sorts[sorts.length - 1][1] : true]);
   const dirs = sorts.map(([c, asc]) => [c, opts.pageReverse ? !asc : asc] as [string, boolean]);
 
-  if (opts.marker) {
-    const m = await db.selectFrom(table).selectAll().where('id', '=', opts.marker).executeTakeFirst();
+  let m: EngineRow | undefined = after as EngineRow | undefined;
+  if (!m && opts.marker) {
+    m = await db.selectFrom(table).selectAll().where('id', '=', opts.marker).executeTakeFirst();
     if (!m || !canRead(ctx, m, true)) throw notFoundOf(def, opts.marker);
+  }
+  if (m) {
+    const mark = m;
     qb = qb.where((eb) =>
       eb.or(
-        dirs.map(([col, asc], i) => eb.and([...dirs.slice(0, i).map(([c]) => eb(`${table}.${c}`, '=', m[c])), eb(`${table}.${col}`, asc ? '>' : '<', m[col])])),
+        dirs.map(([col, asc], i) =>
+          eb.and([...dirs.slice(0, i).map(([c]) => eb(`${table}.${c}`, '=', mark[c])), eb(`${table}.${col}`, asc ? '>' : '<', mark[col])]),
+        ),
       ),
     );
   }
@@ -567,8 +575,17 @@ export async function listRows<T extends ResourceTable, C extends object>(
   return rows;
 }
 
+/** What `pageLinks` needs of a page: how many rows, and its first and last ids. */
+export interface PageSpan {
+  count: number;
+  first?: string;
+  last?: string;
+}
+
+export const pageSpan = (rows: ReadonlyArray<{ id: string }>): PageSpan => ({ count: rows.length, first: rows[0]?.id, last: rows[rows.length - 1]?.id });
+
 /** Neutron's `<collection>_links`: next unless the last page, previous unless the first. */
-export function pageLinks(url: URL, rows: ReadonlyArray<{ id: string }>, opts: ListOptions): Array<{ rel: string; href: string }> | undefined {
+export function pageLinks(url: URL, page: PageSpan, opts: ListOptions): Array<{ rel: string; href: string }> | undefined {
   if (!opts.limit) return undefined;
   const links: Array<{ rel: string; href: string }> = [];
   const withMarker = (marker: string | undefined, reverse: boolean) => {
@@ -579,8 +596,8 @@ export function pageLinks(url: URL, rows: ReadonlyArray<{ id: string }>, opts: L
     if (reverse) params.set('page_reverse', 'True');
     return `${url.origin}${url.pathname}?${params.toString()}`;
   };
-  if (!(rows.length < opts.limit && !opts.pageReverse)) links.push({ rel: 'next', href: withMarker(rows[rows.length - 1]?.id, false) });
-  if (!(rows.length < opts.limit && opts.pageReverse)) links.push({ rel: 'previous', href: withMarker(rows[0]?.id, true) });
+  if (!(page.count < opts.limit && !opts.pageReverse)) links.push({ rel: 'next', href: withMarker(page.last, false) });
+  if (!(page.count < opts.limit && opts.pageReverse)) links.push({ rel: 'previous', href: withMarker(page.first, true) });
   return links;
 }
 

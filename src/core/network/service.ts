@@ -13,6 +13,7 @@ import {
   type EngineEb,
   type ListOptions,
   type NeutronTable,
+  type PageSpan,
   type ResourceDef,
   type ResourceTable,
   type RevisedTable,
@@ -60,6 +61,9 @@ const STATUS_TABLES: ReadonlyMap<NetworkKind, StatusTable> = new Map([
   ['floatingip', 'floating_ips'],
   ['trunk', 'trunks'],
 ]);
+
+/** Rows a long list reads, loads and renders at a time (see NetworkService.listEach). */
+export const LIST_CHUNK = 250;
 
 export interface ListResult {
   items: Record<string, unknown>[];
@@ -163,24 +167,73 @@ export class NetworkService {
   }
 
   async list(ctx: RequestContext, collection: string, query: Map<string, string[]>, url?: URL, parent?: string): Promise<ListResult> {
+    const items: Record<string, unknown>[] = [];
+    const links = await this.listEach(
+      ctx,
+      collection,
+      query,
+      (chunk) => {
+        for (const item of chunk) items.push(item);
+      },
+      url,
+      parent,
+    );
+    return { items, links };
+  }
+
+  /**
+   * A list handed to `sink` as it is rendered, a chunk of at most LIST_CHUNK objects at a time,
+   * in the list's order; answers the page links. A long list ordered by id alone (what a list
+   * without `sort_key` is) is read, loaded and rendered a chunk at a time, each chunk's rows going
+   * on after the previous chunk's last id: what is alive at once is one chunk, not the whole list,
+   * so V8's young generation no longer copies and promotes a 2,000-port list's objects (issue
+   * 17's profile: scavenges were ~16 ms of such a list with 4 MB semi-spaces, see bin/pocketstack).
+   * Ids never change, so an object is never read twice or skipped as the chunks go on; one created
+   * or deleted meanwhile may be in the answer or not, as it may be in the whole list's one read.
+   * Other orders (by a name, which an update may change meanwhile) and `page_reverse` are read in
+   * one statement, as before.
+   */
+  async listEach(
+    ctx: RequestContext,
+    collection: string,
+    query: Map<string, string[]>,
+    sink: (items: Record<string, unknown>[]) => void,
+    url?: URL,
+    parent?: string,
+  ): Promise<ListResult['links']> {
     const ops = this.mustGet(collection);
     const opts = parseListOptions(ops.def, query);
     const under = await this.parentScope(this.store.db, ops.def, ctx, parent);
     if (ops.beforeList) await ops.beforeList(ctx, opts.filters);
-    return this.listWith(ctx, ops.def, opts, url, under);
+    return this.listEachWith(ctx, ops.def, opts, sink, url, under);
   }
 
-  async listWith<T extends ResourceTable, C extends object>(
+  private async listEachWith<T extends ResourceTable, C extends object>(
     ctx: RequestContext,
     def: ResourceDef<T, C>,
     opts: ListOptions,
+    sink: (items: Record<string, unknown>[]) => void,
     url?: URL,
     extraWhere?: (eb: EngineEb) => Expression<SqlBool>,
-  ): Promise<ListResult> {
+  ): Promise<ListResult['links']> {
     const db = this.store.db;
-    const rows = await listRows(db, def, ctx, opts, extraWhere);
-    const items = await renderRows(db, def, ctx, rows, opts.fields);
-    return { items, links: url ? pageLinks(url, rows, opts) : undefined };
+    const byId = !opts.pageReverse && opts.sorts.every(([key]) => key === 'id');
+    const page: PageSpan = { count: 0 };
+    let after: RowOf<T> | undefined;
+    for (;;) {
+      const left = opts.limit === undefined ? Number.POSITIVE_INFINITY : opts.limit - page.count;
+      const want = byId ? Math.min(LIST_CHUNK, left) : opts.limit;
+      const rows = await listRows(db, def, ctx, { ...opts, limit: want }, extraWhere, after);
+      if (rows.length) {
+        page.first ??= rows[0].id;
+        page.last = rows[rows.length - 1].id;
+        page.count += rows.length;
+        sink(await renderRows(db, def, ctx, rows, opts.fields));
+      }
+      if (!byId || want === undefined || rows.length < want || page.count === opts.limit) break;
+      after = rows[rows.length - 1];
+    }
+    return url ? pageLinks(url, page, opts) : undefined;
   }
 
   async show(ctx: RequestContext, collection: string, id: string, fields?: string[], parent?: string): Promise<Record<string, unknown>> {

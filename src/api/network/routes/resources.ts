@@ -1,7 +1,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { DomainError, httpBadRequest } from '../../../core/errors.js';
 import type { NetworkService } from '../../../core/network/service.js';
-import { caller } from '../../http.js';
+import { caller, listAnswer } from '../../http.js';
+import { ListAnswer } from '../../listbody.js';
 import { ALL_METHODS, body, fieldsOf, ifMatchRevision, methodNotAllowed, query, requestUrl, resourceNotFound } from '../request.js';
 
 type Handler = (req: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
@@ -24,10 +25,10 @@ export function resourceRoutes(app: FastifyInstance, service: NetworkService): v
     const ctx = caller(req);
     const def = ops.def;
     if (req.method === 'GET' || req.method === 'HEAD') {
-      const res = await service.list(ctx, coll, query(req), requestUrl(req));
-      const out: Record<string, unknown> = { [def.collection]: res.items };
-      if (res.links) out[`${def.collection}_links`] = res.links;
-      return out;
+      // Written as the service renders it, a chunk at a time (see NetworkService.listEach).
+      const answer = new ListAnswer(def.collection);
+      const links = await service.listEach(ctx, coll, query(req), (items) => answer.add(items), requestUrl(req));
+      return listAnswer(reply, answer.end({ [`${def.collection}_links`]: links }));
     }
     if (req.method === 'POST') {
       const res = await service.create(ctx, coll, body(req));
