@@ -333,6 +333,20 @@ describe('hypervisors, usage and records', () => {
     expect((await admin.get('/v2.1/os-hypervisors/nomatch/search')).body.itemNotFound.message).toBe("No hypervisor matching 'nomatch' could be found.");
   });
 
+  it('counts usage hours to the microsecond, as Nova does', async () => {
+    const id = await boot(demo, { name: 'usage-us' });
+    const launched = (await demo.get(`/v2.1/servers/${id}`)).body.server['OS-SRV-USG:launched_at'] as string;
+    // A window of 51 µs across a millisecond's edge, a second after the launch, once it is past.
+    const second = Math.floor(Date.parse(`${launched.slice(0, 19)}Z`) / 1000) + 1;
+    while (Date.now() < (second + 1) * 1000) await new Promise((r) => setTimeout(r, 50));
+    const at = new Date(second * 1000).toISOString().slice(0, 19);
+    const usage = (await demo.get(`/v2.1/os-simple-tenant-usage/${demoProject}?start=${at}.000999&end=${at}.001050`)).body.tenant_usage;
+    const mine = usage.server_usages.find((u: { instance_id: string }) => u.instance_id === id);
+    // Counted from milliseconds this window was a whole one: 2.8e-7 hours.
+    expect(mine.hours).toBeCloseTo(51e-6 / 3600, 15);
+    await demo.delete(`/v2.1/servers/${id}`);
+  });
+
   it('reports tenant usage, deleted servers included', async () => {
     const id = await boot(demo, { name: 'usage' });
     await demo.delete(`/v2.1/servers/${id}`);

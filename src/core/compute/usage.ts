@@ -43,6 +43,12 @@ export interface TenantUsageSummary {
 export interface UsageTime {
   at: Date;
   strtime: string;
+  /**
+   * The instant in microseconds since the epoch: hours are counted from these, as Nova counts
+   * them from datetimes to the microsecond. From `at` (milliseconds), a window two readings of
+   * now 60 µs apart could count a full millisecond for a server running through it.
+   */
+  us: number;
 }
 
 export interface UsageQuery {
@@ -67,7 +73,7 @@ const nowTime = (): UsageTime => {
   const micros = Math.max(Math.floor((performance.timeOrigin + performance.now()) * 1000), lastNowMicros + 1);
   lastNowMicros = micros;
   const at = new Date(Math.floor(micros / 1000));
-  return { at, strtime: `${at.toISOString().slice(0, 19)}.${String(micros % 1_000_000).padStart(6, '0')}` };
+  return { at, strtime: `${at.toISOString().slice(0, 19)}.${String(micros % 1_000_000).padStart(6, '0')}`, us: micros };
 };
 
 /** _parse_datetime: three formats, naive times are UTC; `%f` takes one to six digits. */
@@ -78,7 +84,8 @@ export function parseUsageTime(v: string | undefined): UsageTime {
   const seconds = `${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}`;
   const at = new Date(`${seconds}${m[7] ? m[7].slice(0, 4) : ''}Z`);
   if (Number.isNaN(at.getTime())) throw novaBadRequest('Invalid datetime string: Datetime is in invalid format');
-  return { at, strtime: `${seconds}.${(m[7] ?? '.').slice(1).padEnd(6, '0')}` };
+  const fraction = (m[7] ?? '.').slice(1).padEnd(6, '0');
+  return { at, strtime: `${seconds}.${fraction}`, us: Date.parse(`${seconds}Z`) * 1000 + Number(fraction) };
 }
 
 export class TenantUsage {
@@ -105,7 +112,7 @@ export class TenantUsage {
     }
     // index/show: a stop in the future is now.
     const now = nowTime();
-    const end = q.stop.at > now.at ? now : q.stop;
+    const end = q.stop.us > now.us ? now : q.stop;
     const start = q.start.at;
     const stop = end.at;
     let rows = await this.active(start, stop, projectId);
@@ -121,9 +128,9 @@ export class TenantUsage {
       const f = JSON.parse(r.flavor) as { name: string; ram: number; disk: number; ephemeral: number; vcpus: number };
       const launched = new Date(r.launched_at!);
       const ended = r.terminated_at ? new Date(r.terminated_at) : null;
-      const from = launched > start ? launched : start;
-      const to = ended && ended < stop ? ended : stop;
-      const hours = Math.max(0, (to.getTime() - from.getTime()) / 3_600_000);
+      const from = Math.max(launched.getTime() * 1000, q.start.us);
+      const to = ended ? Math.min(ended.getTime() * 1000, end.us) : end.us;
+      const hours = Math.max(0, (to - from) / 3_600_000_000);
       const info: ServerUsage = {
         instance_id: r.id,
         name: r.name,
