@@ -88,6 +88,17 @@ function writeItems(out: ByteWriter, v: readonly unknown[], more: boolean): void
   }
 }
 
+/**
+ * One `"key":value` of an object after `sep`, or nothing, as JSON.stringify does for a key whose
+ * value has no JSON (undefined, a function). Whether it was written.
+ */
+function putMember(out: ByteWriter, sep: string, key: string, v: unknown): boolean {
+  const text = JSON.stringify(v) as string | undefined;
+  if (text === undefined) return false;
+  out.put(`${sep}${JSON.stringify(key)}:${text}`);
+  return true;
+}
+
 /** `JSON.stringify(payload)` into `out`, a top-level list a slice of items at a time. */
 function writeJson(out: ByteWriter, payload: Record<string, unknown>): void {
   let sep = '{';
@@ -97,12 +108,7 @@ function writeJson(out: ByteWriter, payload: Record<string, unknown>): void {
       out.put(`${sep}${JSON.stringify(key)}:[`);
       writeItems(out, v, false);
       out.put(']');
-    } else {
-      // As JSON.stringify does: a key whose value has no JSON (undefined, a function) is left out.
-      const text = JSON.stringify(v) as string | undefined;
-      if (text === undefined) continue;
-      out.put(`${sep}${JSON.stringify(key)}:${text}`);
-    }
+    } else if (!putMember(out, sep, key, v)) continue;
     sep = ',';
   }
   out.put(sep === '{' ? '{}' : '}');
@@ -166,10 +172,7 @@ export class ListAnswer {
     const out = this.#out;
     if (!out) return { [this.key]: this.#held, ...rest };
     out.put(']');
-    for (const [k, v] of Object.entries(rest)) {
-      const text = JSON.stringify(v) as string | undefined;
-      if (text !== undefined) out.put(`,${JSON.stringify(k)}:${text}`);
-    }
+    for (const [k, v] of Object.entries(rest)) putMember(out, ',', k, v);
     out.put('}');
     return encoded(out);
   }
