@@ -537,9 +537,39 @@ export async function listRows<T extends ResourceTable, C extends object>(
   extraWhere?: (eb: EngineEb) => Expression<SqlBool>,
   after?: RowOf<T>,
 ): Promise<Array<RowOf<T>>> {
+  const qb = await listQuery(q, def, ctx, opts, extraWhere, after);
+  const rows = rowsOf<T>(await qb.selectAll(def.table).execute());
+  if (opts.pageReverse) rows.reverse();
+  return rows;
+}
+
+/** The ids listRows would answer, in its order: what a long list reads before its rows (NetworkService.listEach). */
+export async function listIds<T extends ResourceTable, C extends object>(
+  q: Q,
+  def: ResourceDef<T, C>,
+  ctx: RequestContext,
+  opts: ListOptions,
+  extraWhere?: (eb: EngineEb) => Expression<SqlBool>,
+  after?: RowOf<T>,
+): Promise<string[]> {
+  const qb = await listQuery(q, def, ctx, opts, extraWhere, after);
+  const ids = (await qb.select(sql<string>`${sql.ref(`${def.table}.id`)}`.as('id')).execute()).map((r) => r.id);
+  if (opts.pageReverse) ids.reverse();
+  return ids;
+}
+
+/** listRows' statement before it says which columns: filters, visibility, keyset, order and limit. */
+async function listQuery<T extends ResourceTable, C extends object>(
+  q: Q,
+  def: ResourceDef<T, C>,
+  ctx: RequestContext,
+  opts: ListOptions,
+  extraWhere: ((eb: EngineEb) => Expression<SqlBool>) | undefined,
+  after: RowOf<T> | undefined,
+) {
   const db = engineDb(q);
   const table: string = def.table;
-  let qb = db.selectFrom(table).selectAll(table);
+  let qb = db.selectFrom(table);
   qb = qb.where((eb) => visibleWhere(def, ctx, eb) ?? TRUE);
   if (extraWhere) qb = qb.where(extraWhere);
   for (const [name, values] of opts.filters) qb = qb.where((eb) => filterWhere(def, ctx, eb, name, values));
@@ -570,9 +600,7 @@ export async function listRows<T extends ResourceTable, C extends object>(
   }
   for (const [col, asc] of dirs) qb = qb.orderBy(`${table}.${col}`, asc ? 'asc' : 'desc');
   if (opts.limit) qb = qb.limit(opts.limit);
-  const rows = rowsOf<T>(await qb.execute());
-  if (opts.pageReverse) rows.reverse();
-  return rows;
+  return qb;
 }
 
 /** What `pageLinks` needs of a page: how many rows, and its first and last ids. */

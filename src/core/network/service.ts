@@ -27,6 +27,7 @@ import {
   deleteTags,
   getRow,
   getRowForUpdate,
+  listIds,
   listRows,
   pageLinks,
   parseListOptions,
@@ -64,6 +65,17 @@ const STATUS_TABLES: ReadonlyMap<NetworkKind, StatusTable> = new Map([
 
 /** Rows a long list reads, loads and renders at a time (see NetworkService.listEach). */
 export const LIST_CHUNK = 250;
+
+/** `rows` (as rowsById answers them, in no order) in the order of `ids`; an id whose row is gone is left out. */
+function inIdOrder<R extends { id: string }>(ids: readonly string[], rows: R[]): R[] {
+  const byId = new Map(rows.map((r) => [r.id, r]));
+  const out: R[] = [];
+  for (const id of ids) {
+    const row = byId.get(id);
+    if (row) out.push(row);
+  }
+  return out;
+}
 
 export interface ListResult {
   items: Record<string, unknown>[];
@@ -184,14 +196,20 @@ export class NetworkService {
   /**
    * A list handed to `sink` as it is rendered, a chunk of at most LIST_CHUNK objects at a time,
    * in the list's order; answers the page links. A long list ordered by id alone (what a list
-   * without `sort_key` is) is read, loaded and rendered a chunk at a time, each chunk's rows going
-   * on after the previous chunk's last id: what is alive at once is one chunk, not the whole list,
-   * so V8's young generation no longer copies and promotes a 2,000-port list's objects (issue
-   * 17's profile: scavenges were ~16 ms of such a list with 4 MB semi-spaces, see bin/pocketstack).
-   * Ids never change, so an object is never read twice or skipped as the chunks go on; one created
-   * or deleted meanwhile may be in the answer or not, as it may be in the whole list's one read.
-   * Other orders (by a name, which an update may change meanwhile) and `page_reverse` are read in
-   * one statement, as before.
+   * without `sort_key` is) is loaded and rendered a chunk at a time: what is alive at once is one
+   * chunk, not the whole list, so V8's young generation no longer copies and promotes a
+   * 2,000-port list's objects (issue 17's profile: scavenges were ~16 ms of such a list with 4 MB
+   * semi-spaces, see bin/pocketstack).
+   *
+   * The first chunk's rows are one statement, where most lists end. The rest is one statement of
+   * ids, going on after the first chunk's last id, then each chunk's rows by id. Reading each
+   * chunk's rows after the previous chunk's last id instead would cost the whole filter's rows
+   * each time: a filter's index seldom gives id order (ports by network is a search of
+   * `(network_id, mac_address)`), so SQLite reads and sorts every matching row for each chunk of
+   * 250 (a 2,000-port network's list spent 20 of its 27 ms of SQL so). Ids never change, so an
+   * object is never read twice or skipped; one created or deleted meanwhile may be in the answer
+   * or not, as it may be in the whole list's one read. Other orders (by a name, which an update
+   * may change between the two reads) and `page_reverse` are read in one statement.
    */
   async listEach(
     ctx: RequestContext,
@@ -217,21 +235,25 @@ export class NetworkService {
     extraWhere?: (eb: EngineEb) => Expression<SqlBool>,
   ): Promise<ListResult['links']> {
     const db = this.store.db;
-    const byId = !opts.pageReverse && opts.sorts.every(([key]) => key === 'id');
     const page: PageSpan = { count: 0 };
-    let after: RowOf<T> | undefined;
-    for (;;) {
-      const left = opts.limit === undefined ? Number.POSITIVE_INFINITY : opts.limit - page.count;
-      const want = byId ? Math.min(LIST_CHUNK, left) : opts.limit;
-      const rows = await listRows(db, def, ctx, { ...opts, limit: want }, extraWhere, after);
-      if (rows.length) {
-        page.first ??= rows[0].id;
-        page.last = rows[rows.length - 1].id;
-        page.count += rows.length;
-        sink(await renderRows(db, def, ctx, rows, opts.fields));
+    const emit = async (rows: Array<RowOf<T>>) => {
+      if (!rows.length) return;
+      page.first ??= rows[0].id;
+      page.last = rows[rows.length - 1].id;
+      page.count += rows.length;
+      sink(await renderRows(db, def, ctx, rows, opts.fields));
+    };
+    const byId = !opts.pageReverse && opts.sorts.every(([key]) => key === 'id');
+    const first = byId ? Math.min(LIST_CHUNK, opts.limit ?? LIST_CHUNK) : opts.limit;
+    const rows = await listRows(db, def, ctx, { ...opts, limit: first }, extraWhere);
+    await emit(rows);
+    if (first !== undefined && rows.length === first && page.count !== opts.limit) {
+      const rest = opts.limit === undefined ? undefined : opts.limit - page.count;
+      const ids = await listIds(db, def, ctx, { ...opts, limit: rest }, extraWhere, rows[rows.length - 1]);
+      for (let i = 0; i < ids.length; i += LIST_CHUNK) {
+        const chunk = ids.slice(i, i + LIST_CHUNK);
+        await emit(inIdOrder(chunk, await rowsById(db, def, chunk)));
       }
-      if (!byId || want === undefined || rows.length < want || page.count === opts.limit) break;
-      after = rows[rows.length - 1];
     }
     return url ? pageLinks(url, page, opts) : undefined;
   }
@@ -560,9 +582,7 @@ export class NetworkService {
     known?: ReadonlyMap<string, Record<string, unknown>>,
   ): Promise<Record<string, unknown>[]> {
     if (ids.length === 0) return [];
-    const rows = await rowsById(this.store.db, def, ids);
-    const order = new Map(ids.map((id, i) => [id, i]));
-    rows.sort((a, b) => order.get(a.id)! - order.get(b.id)!);
+    const rows = inIdOrder(ids, await rowsById(this.store.db, def, ids));
     // The caller just made or changed these: render them with its own rights.
     return renderRows(this.store.db, def, ctx, rows, undefined, view, known);
   }
