@@ -525,48 +525,40 @@ function filterWhere<T extends ResourceTable, C extends object>(
 }
 
 /**
- * List rows with filters, keyset pagination (`marker` + sort keys + id) and `page_reverse`,
- * as Neutron's native pagination does. `after`: a row this list already read, to go on after
- * (a list read in chunks, see NetworkService.listEach); it takes the marker's place.
+ * What a list reads by: the resource, the caller, the parsed query, a condition of the caller's
+ * own (a parent's scope) and `after`: a row this list already read, to go on after (a list read
+ * in chunks, see NetworkService.listEach), which takes the marker's place.
  */
-export async function listRows<T extends ResourceTable, C extends object>(
+type ListArgs<T extends ResourceTable, C extends object> = [
   q: Q,
   def: ResourceDef<T, C>,
   ctx: RequestContext,
   opts: ListOptions,
   extraWhere?: (eb: EngineEb) => Expression<SqlBool>,
   after?: RowOf<T>,
-): Promise<Array<RowOf<T>>> {
-  const qb = await listQuery(q, def, ctx, opts, extraWhere, after);
-  const rows = rowsOf<T>(await qb.selectAll(def.table).execute());
+];
+
+/**
+ * List rows with filters, keyset pagination (`marker` + sort keys + id) and `page_reverse`,
+ * as Neutron's native pagination does.
+ */
+export async function listRows<T extends ResourceTable, C extends object>(...args: ListArgs<T, C>): Promise<Array<RowOf<T>>> {
+  const [, def, , opts] = args;
+  const rows = rowsOf<T>(await (await listQuery(...args)).selectAll(def.table).execute());
   if (opts.pageReverse) rows.reverse();
   return rows;
 }
 
 /** The ids listRows would answer, in its order: what a long list reads before its rows (NetworkService.listEach). */
-export async function listIds<T extends ResourceTable, C extends object>(
-  q: Q,
-  def: ResourceDef<T, C>,
-  ctx: RequestContext,
-  opts: ListOptions,
-  extraWhere?: (eb: EngineEb) => Expression<SqlBool>,
-  after?: RowOf<T>,
-): Promise<string[]> {
-  const qb = await listQuery(q, def, ctx, opts, extraWhere, after);
-  const ids = (await qb.select(sql<string>`${sql.ref(`${def.table}.id`)}`.as('id')).execute()).map((r) => r.id);
+export async function listIds<T extends ResourceTable, C extends object>(...args: ListArgs<T, C>): Promise<string[]> {
+  const [, def, , opts] = args;
+  const ids = (await (await listQuery(...args)).select(sql<string>`${sql.ref(`${def.table}.id`)}`.as('id')).execute()).map((r) => r.id);
   if (opts.pageReverse) ids.reverse();
   return ids;
 }
 
 /** listRows' statement before it says which columns: filters, visibility, keyset, order and limit. */
-async function listQuery<T extends ResourceTable, C extends object>(
-  q: Q,
-  def: ResourceDef<T, C>,
-  ctx: RequestContext,
-  opts: ListOptions,
-  extraWhere: ((eb: EngineEb) => Expression<SqlBool>) | undefined,
-  after: RowOf<T> | undefined,
-) {
+async function listQuery<T extends ResourceTable, C extends object>(...[q, def, ctx, opts, extraWhere, after]: ListArgs<T, C>) {
   const db = engineDb(q);
   const table: string = def.table;
   let qb = db.selectFrom(table);
