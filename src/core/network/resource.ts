@@ -739,16 +739,30 @@ export async function getRowForUpdate<T extends ResourceTable, C extends object>
 /** The one-row read of rowsById by resource (every create and update answers with it): compiled once. */
 const rowByIdQueries = new WeakMap<object, PreparedStatement<'id', EngineRow>>();
 
-/** Rows of `def.table` by id, in no particular order (ids the caller just wrote: no visibility check). */
+/**
+ * Rows of `def.table` by id, in the order of `ids`, an id whose row is gone left out. No visibility
+ * check: the ids are ones the caller just wrote, or a list's that it just read as the caller sees it.
+ */
 export async function rowsById<T extends ResourceTable, C extends object>(q: Q, def: ResourceDef<T, C>, ids: string[]): Promise<Array<RowOf<T>>> {
   const table: string = def.table;
-  if (ids.length !== 1) return rowsOf<T>(await engineDb(q).selectFrom(table).selectAll().where('id', 'in', ids).execute());
+  if (ids.length !== 1) return inIdOrder(ids, rowsOf<T>(await engineDb(q).selectFrom(table).selectAll().where('id', 'in', ids).execute()));
   let byId = rowByIdQueries.get(def);
   if (!byId) {
     byId = prepared(['id'], (p, a) => engineDb(p).selectFrom(table).selectAll().where('id', '=', a.id));
     rowByIdQueries.set(def, byId);
   }
   return rowsOf<T>(await byId.execute(q, { id: ids[0] }));
+}
+
+/** `rows` (as a statement answers them, in no order) in the order of `ids`; an id whose row is gone is left out. */
+function inIdOrder<R extends { id: string }>(ids: readonly string[], rows: R[]): R[] {
+  const byId = new Map(rows.map((r) => [r.id, r]));
+  const out: R[] = [];
+  for (const id of ids) {
+    const row = byId.get(id);
+    if (row) out.push(row);
+  }
+  return out;
 }
 
 /** Only the owner (or an admin) may change what it can see. */

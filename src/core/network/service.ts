@@ -66,17 +66,6 @@ const STATUS_TABLES: ReadonlyMap<NetworkKind, StatusTable> = new Map([
 /** Rows a long list reads, loads and renders at a time (see NetworkService.listEach). */
 export const LIST_CHUNK = 250;
 
-/** `rows` (as rowsById answers them, in no order) in the order of `ids`; an id whose row is gone is left out. */
-function inIdOrder<R extends { id: string }>(ids: readonly string[], rows: R[]): R[] {
-  const byId = new Map(rows.map((r) => [r.id, r]));
-  const out: R[] = [];
-  for (const id of ids) {
-    const row = byId.get(id);
-    if (row) out.push(row);
-  }
-  return out;
-}
-
 export interface ListResult {
   items: Record<string, unknown>[];
   links?: Array<{ rel: string; href: string }>;
@@ -252,7 +241,7 @@ export class NetworkService {
       const ids = await listIds(db, def, ctx, { ...opts, limit: rest }, extraWhere, rows[rows.length - 1]);
       for (let i = 0; i < ids.length; i += LIST_CHUNK) {
         const chunk = ids.slice(i, i + LIST_CHUNK);
-        await emit(inIdOrder(chunk, await rowsById(db, def, chunk)));
+        await emit(await rowsById(db, def, chunk));
       }
     }
     return url ? pageLinks(url, page, opts) : undefined;
@@ -582,7 +571,7 @@ export class NetworkService {
     known?: ReadonlyMap<string, Record<string, unknown>>,
   ): Promise<Record<string, unknown>[]> {
     if (ids.length === 0) return [];
-    const rows = inIdOrder(ids, await rowsById(this.store.db, def, ids));
+    const rows = await rowsById(this.store.db, def, ids);
     // The caller just made or changed these: render them with its own rights.
     return renderRows(this.store.db, def, ctx, rows, undefined, view, known);
   }
