@@ -41,15 +41,17 @@ export interface TenantUsageSummary {
  * milliseconds only, and openstacksdk compares `started_at` with the `start` it sent).
  */
 export interface UsageTime {
-  at: Date;
   strtime: string;
   /**
    * The instant in microseconds since the epoch: hours are counted from these, as Nova counts
-   * them from datetimes to the microsecond. From `at` (milliseconds), a window two readings of
-   * now 60 µs apart could count a full millisecond for a server running through it.
+   * them from datetimes to the microsecond. From milliseconds, a window two readings of now 60 µs
+   * apart could count a full millisecond for a server running through it.
    */
   us: number;
 }
+
+/** The millisecond a UsageTime falls in (what the stored launch and termination times hold). */
+const msOf = (t: UsageTime) => Math.floor(t.us / 1000);
 
 export interface UsageQuery {
   start: UsageTime;
@@ -73,7 +75,7 @@ const nowTime = (): UsageTime => {
   const micros = Math.max(Math.floor((performance.timeOrigin + performance.now()) * 1000), lastNowMicros + 1);
   lastNowMicros = micros;
   const at = new Date(Math.floor(micros / 1000));
-  return { at, strtime: `${at.toISOString().slice(0, 19)}.${String(micros % 1_000_000).padStart(6, '0')}`, us: micros };
+  return { strtime: `${at.toISOString().slice(0, 19)}.${String(micros % 1_000_000).padStart(6, '0')}`, us: micros };
 };
 
 /** _parse_datetime: three formats, naive times are UTC; `%f` takes one to six digits. */
@@ -82,17 +84,17 @@ export function parseUsageTime(v: string | undefined): UsageTime {
   const m = /^(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)(\.\d{1,6})?$/.exec(v);
   if (!m || (v.includes(' ') && !m[7])) throw novaBadRequest('Invalid datetime string: Datetime is in invalid format');
   const seconds = `${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}`;
-  const at = new Date(`${seconds}${m[7] ? m[7].slice(0, 4) : ''}Z`);
-  if (Number.isNaN(at.getTime())) throw novaBadRequest('Invalid datetime string: Datetime is in invalid format');
+  const ms = Date.parse(`${seconds}Z`);
+  if (Number.isNaN(ms)) throw novaBadRequest('Invalid datetime string: Datetime is in invalid format');
   const fraction = (m[7] ?? '.').slice(1).padEnd(6, '0');
-  return { at, strtime: `${seconds}.${fraction}`, us: Date.parse(`${seconds}Z`) * 1000 + Number(fraction) };
+  return { strtime: `${seconds}.${fraction}`, us: ms * 1000 + Number(fraction) };
 }
 
 export class TenantUsage {
   constructor(private readonly uow: UnitOfWork) {}
 
   /** Servers (live and deleted) active in the window, as Nova orders them. */
-  private async active(start: Date, stop: Date, projectId?: string): Promise<ServersTable[]> {
+  private async active(startMs: number, stopMs: number, projectId?: string): Promise<ServersTable[]> {
     const db = this.uow.store.db;
     let live = db.selectFrom('servers').selectAll().where('launched_at', 'is not', null);
     if (projectId) live = live.where('project_id', '=', projectId);
@@ -101,7 +103,7 @@ export class TenantUsage {
     if (projectId) dead = dead.where('project_id', '=', projectId);
     for (const t of await dead.execute()) rows.push(JSON.parse(t.row) as ServersTable);
     return rows
-      .filter((r) => r.launched_at && Date.parse(r.launched_at) < stop.getTime() && (!r.terminated_at || Date.parse(r.terminated_at) > start.getTime()))
+      .filter((r) => r.launched_at && Date.parse(r.launched_at) < stopMs && (!r.terminated_at || Date.parse(r.terminated_at) > startMs))
       .sort((a, b) => (a.created_at < b.created_at ? -1 : a.created_at > b.created_at ? 1 : a.internal_id - b.internal_id));
   }
 
@@ -113,9 +115,7 @@ export class TenantUsage {
     // index/show: a stop in the future is now.
     const now = nowTime();
     const end = q.stop.us > now.us ? now : q.stop;
-    const start = q.start.at;
-    const stop = end.at;
-    let rows = await this.active(start, stop, projectId);
+    let rows = await this.active(msOf(q.start), msOf(end), projectId);
     if (q.marker !== undefined) {
       const at = rows.findIndex((r) => r.id === q.marker);
       if (at < 0) throw novaBadRequest(`Marker ${q.marker} could not be found.`);
