@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type Client, cloudForFile } from '../support/cloud.js';
 import { loadFixture } from '../support/neutron-golden.js';
+import { until } from '../support/poll.js';
 
 const golden = (name: string) => JSON.parse(readFileSync(new URL(`../fixtures/neutron-golden/${name}.json`, import.meta.url), 'utf8'));
 /** A member's router keys as real Neutron renders them with this build's extensions loaded (the capture with the issue-11 plugins). */
@@ -94,6 +95,15 @@ describe('routers', () => {
     const onQosNet = await router(admin, { external_gateway_info: { network_id: ext.id } });
     expect(onQosNet.external_gateway_info.qos_policy_id).toBeNull();
 
+    // A router with a gateway is scheduled to an L3 agent after its create answers (the binding
+    // gives its availability_zones): wait for that, or a show and a list on either side of it differ.
+    for (const id of [r.id, onQosNet.id]) {
+      await until(
+        `router ${id} scheduled`,
+        async () => (await admin.get(`/v2.0/routers/${id}`)).body.router.availability_zones,
+        (z) => z.length > 0,
+      );
+    }
     for (const [who, id] of [
       [admin, r.id],
       [admin, onQosNet.id],
