@@ -61,6 +61,26 @@ class ByteWriter {
   constructor(public buf: Buffer) {}
   put(text: string): void {
     const n = Buffer.byteLength(text);
+    this.write(text, n);
+    this.at += n;
+  }
+
+  /**
+   * A slice of items as `JSON.stringify` made it (`[a,b]`), without copying its text: its `[`
+   * stays where it opens the list (`opens`), or becomes the comma after the items before it; its
+   * `]` is left past `at`, for the next write to cover. A `text.slice(1, -1)` and a `,`-prefixed
+   * template had each copied the whole text first (allocation sampling of a 2,000-port list: about
+   * 4 of its 19.5 MB). `[` and `]` are one byte in UTF-8 as in Latin-1.
+   */
+  putItems(text: string, opens: boolean): void {
+    const n = Buffer.byteLength(text);
+    this.write(text, n);
+    if (!opens) this.buf[this.at] = 0x2c; // ','
+    this.at += n - 1;
+  }
+
+  /** `text`, `n` bytes of UTF-8, at `at`, growing the buffer first if it must. */
+  private write(text: string, n: number): void {
     if (this.at + n > this.buf.length) {
       const bigger = Buffer.allocUnsafe(Math.max(2 * this.buf.length, this.at + n));
       this.buf.copy(bigger, 0, 0, this.at);
@@ -68,20 +88,21 @@ class ByteWriter {
     }
     // The UTF-8 of ASCII text is its Latin-1, one byte a character: a plain copy (Node 20's UTF-8
     // encoder is several times slower). A byte length equal to the length means ASCII only.
-    this.at += this.buf.write(text, this.at, n, n === text.length ? 'latin1' : 'utf8');
+    this.buf.write(text, this.at, n, n === text.length ? 'latin1' : 'utf8');
   }
 }
 
 /**
- * The items of a list into `out`, JSON-separated, a slice at a time (no brackets: the caller's).
- * `more`: items were written before these, so a comma comes first.
+ * The items of a list into `out`, JSON-separated, a slice at a time, with the list's opening
+ * bracket when `opens` (the closing one is the caller's); otherwise items were written before
+ * these, so a comma comes first.
  */
-function writeItems(out: ByteWriter, v: readonly unknown[], more: boolean): void {
+function writeItems(out: ByteWriter, v: readonly unknown[], opens: boolean): void {
+  if (opens && v.length === 0) out.put('[');
   let size = 32;
   for (let i = 0; i < v.length; ) {
     const text = JSON.stringify(v.slice(i, i + size));
-    // A slice's elements without its brackets (a view of the text: no copy).
-    out.put(i === 0 && !more ? text.slice(1, -1) : `,${text.slice(1, -1)}`);
+    out.putItems(text, opens && i === 0);
     i += size;
     if (text.length > SLICE_MAX_CHARS && size > 1) size >>= 1;
     else if (text.length < SLICE_MIN_CHARS && size < 1024) size <<= 1;
@@ -105,8 +126,8 @@ function writeJson(out: ByteWriter, payload: Record<string, unknown>): void {
   for (const key of Object.keys(payload)) {
     const v = payload[key];
     if (Array.isArray(v) && v.length >= MIN_ITEMS && plain(v, Array.prototype)) {
-      out.put(`${sep}${JSON.stringify(key)}:[`);
-      writeItems(out, v, false);
+      out.put(`${sep}${JSON.stringify(key)}:`);
+      writeItems(out, v, true);
       out.put(']');
     } else if (!putMember(out, sep, key, v)) continue;
     sep = ',';
@@ -156,14 +177,14 @@ export class ListAnswer {
 
   add(items: readonly unknown[]): void {
     if (this.#out) {
-      writeItems(this.#out, items, true);
+      writeItems(this.#out, items, false);
       return;
     }
     for (const item of items) this.#held.push(item);
     if (this.#held.length < MIN_ITEMS) return;
     this.#out = newWriter();
-    this.#out.put(`{${JSON.stringify(this.key)}:[`);
-    writeItems(this.#out, this.#held, false);
+    this.#out.put(`{${JSON.stringify(this.key)}:`);
+    writeItems(this.#out, this.#held, true);
     this.#held = [];
   }
 
