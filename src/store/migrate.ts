@@ -38,6 +38,7 @@ import * as m0192 from './migrations/0192_inherited_grants.js';
 import * as m0200 from './migrations/0200_port_binding_segment.js';
 import * as m0230 from './migrations/0230_access_rule_seq.js';
 import * as m0250 from './migrations/0250_keymanager_orders_quotas.js';
+import * as m0260 from './migrations/0260_ports_network_order.js';
 
 /** Migrations are listed here in order; each file only ever gains successors, never edits. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -79,6 +80,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0200_port_binding_segment': m0200,
   '0230_access_rule_seq': m0230,
   '0250_keymanager_orders_quotas': m0250,
+  '0260_ports_network_order': m0260,
 };
 
 class StaticProvider implements MigrationProvider {
