@@ -283,7 +283,9 @@ export function createApp(opts: AppOptions): FastifyInstance {
         const out = await handler.call(this, req, reply);
         return isLongList(out) && !reply.hasHeader('content-type') ? longListAnswer(reply, out) : out;
       } finally {
-        operation.end();
+        // The answer is made; what the real service does in the request after it (see
+        // Subscription.awaited) is done before it leaves.
+        await operation.end();
       }
     };
   });

@@ -86,9 +86,18 @@ export interface Subscription {
   kinds?: readonly ChangeKind[];
   /** Also hear `status` changes (off by default: most subscribers are the ones writing them). */
   status?: boolean;
+  /**
+   * The API operation that made a change waits for what this listener starts (the promise it
+   * returns) before it answers: work the real service does in the request, after its commit and
+   * after the answer was made, such as Neutron's L3 scheduling of a router created with a gateway
+   * (L3_NAT_db_mixin.create_router, routers_updated: schedule_routers). Off by default: other
+   * listeners' work (a data plane, an engine) goes on after the answer.
+   */
+  awaited?: boolean;
 }
 
-type Listener = (c: Change) => void;
+/** What an `awaited` listener answers is its work's promise; others' answers are ignored. */
+type Listener = (c: Change) => unknown;
 
 /**
  * Where committed changes are published. Listeners run synchronously, in subscription order; one
@@ -108,18 +117,22 @@ export class ChangeBus {
     };
   }
 
-  publish(changes: readonly Change[]): void {
+  /** Tell the listeners; answers what the `awaited` ones started (each settles, never rejects). */
+  publish(changes: readonly Change[]): Array<Promise<unknown>> {
+    const started: Array<Promise<unknown>> = [];
     for (const c of changes) {
       for (const { sub, fn } of this.listeners) {
         if (c.op === 'status' && !sub.status) continue;
         if (sub.kinds && !sub.kinds.includes(c.kind)) continue;
         try {
-          fn(c);
+          const work = fn(c);
+          if (sub.awaited && work instanceof Promise) started.push(work.catch((e: unknown) => this.onListenerError(e, c)));
         } catch (e) {
           this.onListenerError(e, c);
         }
       }
     }
+    return started;
   }
 }
 
@@ -136,23 +149,30 @@ export interface Work {
   lock(key: string): Promise<void>;
 }
 
+/** Publishing committed changes; answers the work of the `awaited` listeners it started. */
+type Publish = () => Array<Promise<unknown>> | undefined;
+
 /**
  * One API operation (a request): what its transactions committed is published when it ends, after
- * its answer was rendered, whether it succeeded or failed after committing.
+ * its answer was rendered, whether it succeeded or failed after committing. Ending it settles once
+ * the `awaited` listeners' work is done: the request answers then.
  */
 export class Operation {
-  private pending: Array<() => void> | null = [];
+  private pending: Publish[] | null = [];
 
   /** Publish now if the operation has ended, else when it does. */
-  defer(done: () => void): void {
+  defer(done: Publish): void {
     if (this.pending) this.pending.push(done);
     else done();
   }
 
-  end(): void {
+  end(): Promise<void> | undefined {
     const pending = this.pending;
     this.pending = null;
-    for (const done of pending ?? []) done();
+    const started: Array<Promise<unknown>> = [];
+    for (const done of pending ?? []) started.push(...(done() ?? []));
+    // Most operations start no awaited work: no promise, no microtask before the answer.
+    return started.length ? Promise.all(started).then(() => undefined) : undefined;
   }
 }
 
@@ -246,7 +266,8 @@ export class UnitOfWork {
         const got = decodeChanges(payload);
         if (!got || got.origin === this.origin) return;
         const changes = accept ? got.changes.filter(accept) : got.changes;
-        if (changes.length) this.changes.publish(changes);
+        // No request here waits for what an awaited listener starts: it goes on by itself.
+        if (changes.length) void this.changes.publish(changes);
       },
       { onReconnect: hooks.onMissed, onError: hooks.onError },
     );
@@ -285,20 +306,22 @@ export class UnitOfWork {
       return result;
     });
     const done = () => {
-      this.changes.publish([...changes.values()]);
+      const started = this.changes.publish([...changes.values()]);
       if (deferred && changes.size) {
         void this.store.notify(this.store.db, CHANGE_CHANNEL, encodeChanges(this.origin, [...changes.values()])).catch(() => undefined);
       }
       for (const effect of effects) effect();
+      return started;
     };
     if (owner?.operation) owner.operation.defer(done);
-    else done();
+    // No request waits (a driver's report, start-up work): the awaited listeners' work goes on by itself.
+    else void done();
     return out;
   }
 
   /** Publish changes that were not written in a transaction of ours (a driver's in-memory report). */
   announce(changes: readonly Change[], owner?: OperationOwner): void {
     if (owner?.operation) owner.operation.defer(() => this.changes.publish(changes));
-    else this.changes.publish(changes);
+    else void this.changes.publish(changes);
   }
 }

@@ -73,7 +73,7 @@ describe.skipIf(!PG)(
       await writer.run(async (w) => w.changed('port', 'op1', 'p1', 'create'), { operation });
       await new Promise((r) => setTimeout(r, 300));
       expect(heardByReader.length).toBe(before);
-      operation.end();
+      await operation.end();
       await until(() => heardByReader.length > before);
       expect(heardByReader.slice(before)).toEqual([{ kind: 'port', id: 'op1', projectId: 'p1', op: 'create' }]);
     });

@@ -171,7 +171,7 @@ class FakeControl implements ControlPlane {
     port.bindingHost = host;
     port.deviceOwner = host ? 'trunk:subport' : '';
     if (!host) port.status = 'DOWN';
-    this.changes.publish([{ kind: 'port', id: portId, projectId: null, op: 'update' }]);
+    void this.changes.publish([{ kind: 'port', id: portId, projectId: null, op: 'update' }]);
   }
 
   private list(kind: StatusKind): Array<{ id: string; status: string }> {
@@ -189,7 +189,7 @@ class FakeControl implements ControlPlane {
   /** Change the desired state and publish the change, as a committed API call does. */
   edit(kind: ChangeKind, id: string, fn: (s: Snapshot) => void, op: ChangeOp = 'update'): void {
     fn(this.snap);
-    this.changes.publish([{ kind, id, projectId: null, op }]);
+    void this.changes.publish([{ kind, id, projectId: null, op }]);
   }
 }
 
@@ -998,10 +998,10 @@ describe('netns driver against a fake kernel', () => {
   it('hears desired-state changes on the change bus, not status reports (its own writes)', async () => {
     const { kernel, control, dp } = await boot();
     const since = kernel.calls.length;
-    control.changes.publish([{ kind: 'port', id: P1, projectId: null, op: 'status' }]);
+    void control.changes.publish([{ kind: 'port', id: P1, projectId: null, op: 'status' }]);
     await dp.idle();
     expect(kernel.calls.length).toBe(since);
-    control.changes.publish([{ kind: 'network', id: TENANT, projectId: null, op: 'update' }]);
+    void control.changes.publish([{ kind: 'network', id: TENANT, projectId: null, op: 'update' }]);
     await dp.idle();
     expect(kernel.calls.length).toBeGreaterThan(since);
   });

@@ -47,7 +47,7 @@ describe('unit of work: when changes are published', () => {
     await uow.run(write('c'), { operation: new Operation() });
     await uow.run(write('d'));
     expect(heard).toEqual(['network/d/create']);
-    operation.end();
+    await operation.end();
     expect(heard).toEqual(['network/d/create', 'network/a/create', 'network/b/create', 'server/s/status']);
   });
 
@@ -62,11 +62,46 @@ describe('unit of work: when changes are published', () => {
         { operation },
       ),
     ).rejects.toThrow('refused');
-    operation.end();
+    await operation.end();
     expect(heard).toEqual([]);
     await uow.run(write('late'), { operation });
     expect(heard).toEqual(['network/late/create']);
     expect(await store.db.selectFrom('tags').select('resource_id').execute()).toEqual([{ resource_id: 'late' }]);
+  });
+});
+
+describe("an operation's end and the awaited listeners' work", () => {
+  const change: Change = { kind: 'router', id: 'r1', projectId: 'p1', op: 'create' };
+
+  it("settles once what the awaited listeners started is done, not waiting for the others', and never rejects", async () => {
+    const reported: unknown[] = [];
+    const bus = new ChangeBus((e) => reported.push(e));
+    const done: string[] = [];
+    const later = (what: string, ms: number, fail = false) =>
+      new Promise<void>((resolve, reject) =>
+        setTimeout(() => {
+          done.push(what);
+          if (fail) reject(new Error(what));
+          else resolve();
+        }, ms),
+      );
+    bus.subscribe({ awaited: true }, () => later('scheduled', 20));
+    bus.subscribe({ awaited: true }, () => later('failed', 10, true));
+    bus.subscribe({}, () => later('data plane', 200));
+    const operation = new Operation();
+    operation.defer(() => bus.publish([change]));
+    await operation.end();
+    expect(done).toEqual(['failed', 'scheduled']);
+    expect(reported).toEqual([new Error('failed')]);
+  });
+
+  it('answers no promise when no awaited listener heard anything (most requests)', () => {
+    const bus = new ChangeBus();
+    bus.subscribe({}, () => Promise.resolve());
+    bus.subscribe({ kinds: ['port'], awaited: true }, () => Promise.resolve());
+    const operation = new Operation();
+    operation.defer(() => bus.publish([change]));
+    expect(operation.end()).toBeUndefined();
   });
 });
 

@@ -327,14 +327,20 @@ export class Agents {
    * routers when they are created with a gateway or updated (routers_updated).
    */
   attach(changes: ChangeBus): void {
-    this.unsubscribe = changes.subscribe({ kinds: ['subnet', 'port', 'router'] }, (c: Change) => {
-      if (c.kind === 'router') {
-        if (c.op === 'create' || c.op === 'update') void this.scheduleRouter(c.id, c.op === 'create').catch(() => undefined);
-        return;
-      }
+    // A router is scheduled before the request that changed it answers, as Neutron's
+    // routers_updated schedules it in the API call: a GET right after a create with a gateway
+    // shows the router's availability zone (the create's own answer, made before, does not).
+    const routers = changes.subscribe({ kinds: ['router'], awaited: true }, (c: Change) =>
+      c.op === 'create' || c.op === 'update' ? this.scheduleRouter(c.id, c.op === 'create').catch(() => undefined) : undefined,
+    );
+    const networks = changes.subscribe({ kinds: ['subnet', 'port'] }, (c: Change) => {
       if (c.op !== 'create' && !(c.kind === 'subnet' && c.op === 'update')) return;
       void this.scheduleFor(c).catch(() => undefined);
     });
+    this.unsubscribe = () => {
+      routers();
+      networks();
+    };
   }
 
   detach(): void {
