@@ -69,8 +69,8 @@ class ByteWriter {
    * A slice of items as `JSON.stringify` made it (`[a,b]`), without copying its text: its `[`
    * stays where it opens the list (`opens`), or becomes the comma after the items before it; its
    * `]` is left past `at`, for the next write to cover. A `text.slice(1, -1)` and a `,`-prefixed
-   * template had each copied the whole text first (allocation sampling of a 2,000-port list: about
-   * 4 of its 19.5 MB). `[` and `]` are one byte in UTF-8 as in Latin-1.
+   * template had each copied the whole text first (V8's allocation sampling of a 2,000-port list:
+   * 22.2 MB allocated with them, 20.0 MB without). `[` and `]` are one byte in UTF-8 as in Latin-1.
    */
   putItems(text: string, opens: boolean): void {
     const n = Buffer.byteLength(text);
