@@ -150,7 +150,7 @@ export interface Work {
 }
 
 /** Publishing committed changes; answers the work of the `awaited` listeners it started. */
-type Publish = () => Array<Promise<unknown>> | undefined;
+type Publish = () => Array<Promise<unknown>>;
 
 /**
  * One API operation (a request): what its transactions committed is published when it ends, after
@@ -163,14 +163,15 @@ export class Operation {
   /** Publish now if the operation has ended, else when it does. */
   defer(done: Publish): void {
     if (this.pending) this.pending.push(done);
-    else done();
+    // Committed after the answer left: nobody waits for what awaited listeners start.
+    else void done();
   }
 
   end(): Promise<void> | undefined {
     const pending = this.pending;
     this.pending = null;
     const started: Array<Promise<unknown>> = [];
-    for (const done of pending ?? []) started.push(...(done() ?? []));
+    for (const done of pending ?? []) started.push(...done());
     // Most operations start no awaited work: no promise, no microtask before the answer.
     return started.length ? Promise.all(started).then(() => undefined) : undefined;
   }
