@@ -11,6 +11,7 @@ import {
   type Expression,
   Kysely,
   type Dialect as KyselyDialect,
+  type LimitNode,
   OperatorNode,
   PostgresAdapter,
   PostgresDialect,
@@ -21,6 +22,7 @@ import {
   SqliteQueryCompiler,
   type Transaction,
   type TransactionSettings,
+  ValueNode,
   sql,
 } from 'kysely';
 import { privateDir } from '../util/private.js';
@@ -557,7 +559,7 @@ function jsonRows(raw: Database.Database, sqlText: string, columns: Database.Col
 const JSON_IN_FROM = 64;
 
 /**
- * On SQLite, `column IN (?, ?, …)` with many string values is written `column IN (SELECT value
+ * Kysely's SQLite compiler with two changes. On SQLite, `column IN (?, ?, …)` with many string values is written `column IN (SELECT value
  * FROM json_each(?))` with the values as one JSON array. A list of 2,000 ids otherwise makes SQL
  * text of its own length, which the statement cache does not keep (a 2,000-port list prepared five
  * such statements each time: 6 ms, issue 17's profile) and binds 2,000 parameters; this way the
@@ -582,6 +584,23 @@ class SqliteCompiler extends SqliteQueryCompiler {
       return;
     }
     super.visitPrimitiveValueList(node);
+  }
+
+  /**
+   * `LIMIT n` with n in the SQL text, not bound. SQLite reads a bound LIMIT's value while it plans
+   * (sqlite3ExprIsInteger with a Parse, select.c computeLimitRegisters) and marks the statement to
+   * be compiled again whenever that parameter is bound (Vdbe.expmask), which better-sqlite3 does
+   * on every run: a statement with `LIMIT ?` was prepared anew each time it ran. The address
+   * allocator's first-ranges read (`LIMIT 64`, every port create) took 90 µs in the server, most
+   * of it sqlite3Reprepare (issue 17's port-create profile). Only a safe integer is written in;
+   * anything else stays bound.
+   */
+  protected override visitLimit(node: LimitNode): void {
+    if (ValueNode.is(node.limit) && Number.isSafeInteger(node.limit.value)) {
+      this.append(`limit ${node.limit.value as number}`);
+      return;
+    }
+    super.visitLimit(node);
   }
 }
 

@@ -2,9 +2,9 @@ import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { memoryStore } from '../support/memstore.js';
 
-// SQLite reads take two shortcuts (src/store/db.ts): rows of plain columns come through one JSON
-// text per row, and long IN lists of strings are bound as one JSON array. Neither may change what
-// a query answers.
+// SQLite reads take three shortcuts (src/store/db.ts): rows of plain columns come through one JSON
+// text per row, long IN lists of strings are bound as one JSON array, and a LIMIT is written into
+// the SQL text. None may change what a query answers.
 describe('SQLite reads', () => {
   const store = memoryStore();
 
@@ -51,5 +51,23 @@ describe('SQLite reads', () => {
     expect(await find(ids.slice(0, 5), 'in')).toEqual(ids.slice(0, 5));
     // Lengths differ, answers stay right (one statement serves every length).
     expect(await find(ids.slice(0, 200), 'in')).toEqual(ids.slice(0, 200));
+  });
+
+  it('limits as asked, with the LIMIT in the SQL text (a bound one makes SQLite compile the statement again on every run)', async () => {
+    const ids = ['a', 'b', 'c', 'd'];
+    for (const id of ids) await store().db.insertInto('tags').values({ resource_type: 'port', resource_id: id, tag: 't' }).execute();
+    const page = (limit: number, offset = 0) =>
+      store().db.selectFrom('tags').select('resource_id').where('resource_type', '=', 'port').orderBy('resource_id').limit(limit).offset(offset);
+    expect(page(64).compile().sql).toMatch(/ limit 64 offset \?$/);
+    expect(page(64).compile().parameters).toEqual(['port', 0]);
+    const read = async (limit: number, offset?: number) => (await page(limit, offset).execute()).map((r) => r.resource_id);
+    expect(await read(2)).toEqual(['a', 'b']);
+    expect(await read(2, 2)).toEqual(['c', 'd']);
+    expect(await read(0)).toEqual([]);
+    // SQLite's "no limit".
+    expect(await read(-1)).toEqual(ids);
+    // Not a safe integer: bound as before, and SQLite's answer is its own (a LIMIT must be an integer).
+    expect(page(0.5).compile().sql).toMatch(/ limit \? offset \?$/);
+    await expect(read(0.5)).rejects.toThrow(/datatype mismatch/);
   });
 });
