@@ -1,4 +1,4 @@
-import { type Q, TransactionConflict, type Tx, fromJson, jsonRowsOf, prepared } from '../../store/db.js';
+import { type Q, TransactionConflict, type Tx, binaryOrder, fromJson, jsonRowsOf, prepared } from '../../store/db.js';
 import { type Ip, type IpVersion, ipKey, keyToIp, parseIp } from '../../util/ip.js';
 import { conflict } from '../errors.js';
 
@@ -15,13 +15,15 @@ const RANGE_PAGE = 64;
 // The first ranges as one JSON array in one row: on a fragmented subnet every allocation reads
 // all RANGE_PAGE of them, and 64 rows handed to JavaScript one by one cost about twice what one
 // array does (issue 17's port-create profile: this read was the largest single statement).
+// The array has no ORDER BY of its own: the rows come ordered from the subquery, and takeAny
+// sorts what it reads (already in order: 63 comparisons). An aggregate's ORDER BY is a temporary
+// b-tree SQLite sets up and tears down on every run: 27 µs against 19 without, in a loop.
 const firstRanges = prepared(['subnet'], (q, a, dialect) =>
   q.selectNoFrom(
     jsonRowsOf(
       dialect,
       q.selectFrom('ipam_ranges').select(['first_key', 'last_key']).where('subnet_id', '=', a.subnet).orderBy('first_key').limit(RANGE_PAGE),
       ['first_key', 'last_key'],
-      ['first_key'],
     ).as('ranges'),
   ),
 );
@@ -88,7 +90,10 @@ export const ipam = {
   /** Take a random address among the first free ones; null when the pools are exhausted. */
   async takeAny(trx: Tx, subnetId: string, version: IpVersion, rand: () => number = Math.random): Promise<Ip | null> {
     const [page] = await firstRanges.execute(trx, { subnet: subnetId });
-    const ranges = fromJson<Array<[string, string]>>(page?.ranges, []).map(([first_key, last_key]) => ({ first_key, last_key }));
+    // Keys are fixed-width hex: their string order is address order.
+    const ranges = fromJson<Array<[string, string]>>(page?.ranges, [])
+      .sort((x, y) => binaryOrder(x[0], y[0]))
+      .map(([first_key, last_key]) => ({ first_key, last_key }));
     if (ranges.length === 0) return null;
     const spans = ranges.map((r) => {
       const first = keyToIp(version, r.first_key).value;
