@@ -729,6 +729,28 @@ export function jsonRowObject<K extends string>(columns: readonly K[], values: r
 export const binaryOrder = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 /**
+ * Any two strings in the order of SQLite's BINARY collation (UTF-8 bytes, so code points) and
+ * PostgreSQL's C collation: what a user's text (a tag) sorted in JavaScript is compared by.
+ * JavaScript compares UTF-16 code units, which puts a character beyond U+FFFF (a surrogate pair,
+ * from U+D800) before U+E000–U+FFFF; UTF-8 puts it after.
+ */
+export function codePointOrder(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    let x = a.charCodeAt(i);
+    let y = b.charCodeAt(i);
+    if (x === y) continue;
+    if (x >= 0xd800 && y >= 0xd800) {
+      // Surrogates up past U+FFFF's units, U+E000–U+FFFF down below them.
+      x = x >= 0xe000 ? x - 0x800 : x + 0x2000;
+      y = y >= 0xe000 ? y - 0x800 : y + 0x2000;
+    }
+    return x - y;
+  }
+  return a.length - b.length;
+}
+
+/**
  * Thrown inside a transaction that found the rows it read changed under it by a concurrent one (a
  * conditional update that matched nothing): Store.tx runs the whole transaction again.
  */

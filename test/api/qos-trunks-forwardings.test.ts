@@ -136,10 +136,23 @@ describe('GET of one port', () => {
     const port = made.body.port;
     const groups = [...port.security_groups, group.id];
     expect((await demo.put(`/v2.0/ports/${port.id}`, { port: { security_groups: groups } })).status).toBe(200);
-    expect((await demo.put(`/v2.0/ports/${port.id}/tags`, { tags: ['zeta', 'alpha'] })).status).toBe(200);
-    const sub = (await demo.post('/v2.0/ports', { port: { network_id: net.id } })).body.port;
+    // Tags in the order of SQLite's BINARY collation (UTF-8 bytes): upper case first, and a
+    // character beyond U+FFFF after U+E000, where JavaScript's own string order puts it before.
+    const tags = ['zeta', 'alpha', 'Zulu', 'é', '😀', '\uE000'];
+    const tagOrder = ['Zulu', 'alpha', 'zeta', 'é', '\uE000', '😀'];
+    expect((await demo.put(`/v2.0/ports/${port.id}/tags`, { tags })).status).toBe(200);
+    // Two subports whose order (as given) is neither their ids' nor their segmentation ids'.
+    const [sub, other] = (await Promise.all([0, 1].map(async () => (await demo.post('/v2.0/ports', { port: { network_id: net.id } })).body.port))).sort(
+      (x, y) => (x.id < y.id ? 1 : -1),
+    );
     const trunk = await demo.post('/v2.0/trunks', {
-      trunk: { port_id: port.id, sub_ports: [{ port_id: sub.id, segmentation_type: 'vlan', segmentation_id: 7 }] },
+      trunk: {
+        port_id: port.id,
+        sub_ports: [
+          { port_id: sub.id, segmentation_type: 'vlan', segmentation_id: 7 },
+          { port_id: other.id, segmentation_type: 'vlan', segmentation_id: 3 },
+        ],
+      },
     });
     expect(trunk.status).toBe(201);
 
@@ -149,17 +162,20 @@ describe('GET of one port', () => {
       expect(listed).toEqual([shown]);
       expect(shown.fixed_ips).toEqual(fixed);
       expect([...shown.security_groups].sort()).toEqual([...groups].sort());
-      expect(shown.tags).toEqual(['alpha', 'zeta']);
+      expect(shown.tags).toEqual(tagOrder);
       expect(shown.qos_policy_id).toBe(policy.id);
       expect(shown.qos_network_policy_id).toBe(netPolicy.id);
       expect(shown.trunk_details).toEqual({
         trunk_id: trunk.body.trunk.id,
-        sub_ports: [{ segmentation_id: 7, segmentation_type: 'vlan', port_id: sub.id, mac_address: sub.mac_address }],
+        sub_ports: [
+          { segmentation_id: 7, segmentation_type: 'vlan', port_id: sub.id, mac_address: sub.mac_address },
+          { segmentation_id: 3, segmentation_type: 'vlan', port_id: other.id, mac_address: other.mac_address },
+        ],
       });
     }
     // A port that is no trunk's parent shows no trunk_details; `fields` picks from the same answer.
     expect((await demo.get(`/v2.0/ports/${sub.id}`)).body.port).not.toHaveProperty('trunk_details');
-    expect((await demo.get(`/v2.0/ports/${port.id}?fields=tags&fields=id`)).body.port).toEqual({ id: port.id, tags: ['alpha', 'zeta'] });
+    expect((await demo.get(`/v2.0/ports/${port.id}?fields=tags&fields=id`)).body.port).toEqual({ id: port.id, tags: tagOrder });
   });
 });
 

@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
+import { codePointOrder } from '../../src/store/db.js';
 import { memoryStore } from '../support/memstore.js';
 
 // SQLite reads take three shortcuts (src/store/db.ts): rows of plain columns come through one JSON
@@ -51,6 +52,22 @@ describe('SQLite reads', () => {
     expect(await find(ids.slice(0, 5), 'in')).toEqual(ids.slice(0, 5));
     // Lengths differ, answers stay right (one statement serves every length).
     expect(await find(ids.slice(0, 200), 'in')).toEqual(ids.slice(0, 200));
+  });
+
+  it('sorts text in JavaScript as SQLite orders it (BINARY: UTF-8 bytes)', async () => {
+    // Characters around where UTF-16 and UTF-8 orders part: below U+D800, U+E000–U+FFFF, beyond U+FFFF.
+    const alphabet = ['a', 'B', 'é', '\u07ff', '\ud7ff', '\ue000', '\uffff', '😀', '𐀀', '\u{10ffff}', ''];
+    const words = Array.from({ length: 400 }, (_, i) => {
+      let w = '';
+      for (let n = (i * 7) % 5, k = i; n >= 0; n--, k = Math.floor(k / 3) + n * 13) w += alphabet[k % alphabet.length];
+      return w;
+    });
+    await sql`CREATE TABLE w (v text)`.execute(store().db);
+    for (const v of words) await sql`INSERT INTO w VALUES (${v})`.execute(store().db);
+    const ordered = (await sql<{ v: string }>`SELECT v FROM w ORDER BY v`.execute(store().db)).rows.map((r) => r.v);
+    expect([...words].sort(codePointOrder)).toEqual(ordered);
+    // JavaScript's own order is not SQLite's for these.
+    expect([...words].sort()).not.toEqual(ordered);
   });
 
   it('limits as asked, with the LIMIT in the SQL text (a bound one makes SQLite compile the statement again on every run)', async () => {

@@ -7,7 +7,7 @@
  * be deleted. Status is DOWN until the data plane has wired the trunk (ACTIVE), as an agent reports.
  */
 import type { Q, Tx } from '../../store/db.js';
-import { IN_CHUNK, chunks, isUniqueViolation } from '../../store/db.js';
+import { IN_CHUNK, binaryOrder, chunks, isUniqueViolation } from '../../store/db.js';
 import type { PortsTable, TrunkSubportsTable, TrunksTable } from '../../store/schema.js';
 import { uuid as newUuid } from '../../util/ids.js';
 import { isUuidLike } from '../../util/ids.js';
@@ -358,8 +358,8 @@ export interface TrunkDetails {
 
 /**
  * `trunk_details` read with the port itself (a show, see showRow): the port's trunk joined with
- * its subports and their MACs, one row per subport (one with no subport for an empty trunk), in
- * loadTrunkDetails's order. A port that is no trunk's parent does not show the key.
+ * its subports and their MACs, one row per subport (one with no subport for an empty trunk), put
+ * in loadTrunkDetails's order (position, then port id) here, not by an ORDER BY (see InlineAttr). A port that is no trunk's parent does not show the key.
  */
 export const trunkDetailsInline: InlineAttr<'ports'> = {
   rows: (eb) =>
@@ -369,10 +369,10 @@ export const trunkDetailsInline: InlineAttr<'ports'> = {
       .leftJoin('ports as sp', 'sp.id', 'ts.port_id')
       .select(['trunks.id as trunk_id', 'ts.segmentation_id', 'ts.segmentation_type', 'ts.port_id', 'sp.mac_address', 'ts.position'])
       .whereRef('trunks.port_id', '=', 'ports.id'),
-  columns: ['trunk_id', 'segmentation_id', 'segmentation_type', 'port_id', 'mac_address'],
-  orderBy: ['position', 'port_id'],
+  columns: ['trunk_id', 'segmentation_id', 'segmentation_type', 'port_id', 'mac_address', 'position'],
   value(rows) {
     if (rows.length === 0) return omitted<TrunkDetails>();
+    if (rows.length > 1) rows.sort((a, b) => (a[5] as number) - (b[5] as number) || binaryOrder(a[3] as string, b[3] as string));
     const details: TrunkDetails = { trunk_id: rows[0][0] as string, sub_ports: [] };
     for (const [, segmentation_id, segmentation_type, port_id, mac] of rows) {
       if (port_id === null) continue;
