@@ -703,17 +703,18 @@ export function prepared<A extends string, R, V extends Bound = string>(
 
 /**
  * The rows of `from` (a subquery, correlated or not) as one JSON array in one column, each row an
- * array of `columns` in order, sorted by `orderBy`: a parent and its children read in one
- * statement. SQLite's json_group_array (with ORDER BY inside the aggregate, SQLite 3.44 on) gives
- * JSON text; PostgreSQL's json_agg gives json, which the driver parses (`fromJson` reads both).
- * No rows give `[]`.
+ * array of `columns` in order: a parent and its children read in one statement. SQLite's
+ * json_group_array gives JSON text; PostgreSQL's json_agg gives json, which the driver parses
+ * (`fromJson` reads both). No rows give `[]`. The array has no order: whoever reads it sorts it.
+ * An ORDER BY inside the aggregate is a temporary b-tree SQLite sets up and tears down on every
+ * run, for arrays that mostly hold no row or one (issue 17: a port create ran three, a GET port
+ * two, each about 1.5–8 µs).
  */
-export function jsonRowsOf(dialect: Dialect, from: Expression<unknown>, columns: readonly string[], orderBy: readonly string[] = []): RawBuilder<unknown> {
+export function jsonRowsOf(dialect: Dialect, from: Expression<unknown>, columns: readonly string[]): RawBuilder<unknown> {
   const cols = sql.join(columns.map((c) => sql.ref(`j.${c}`)));
-  const order = orderBy.length ? sql` order by ${sql.join(orderBy.map((c) => sql.ref(`j.${c}`)))}` : sql``;
   return dialect === 'postgres'
-    ? sql`(select coalesce(json_agg(json_build_array(${cols})${order}), '[]'::json) from ${from} as j)`
-    : sql`(select coalesce(json_group_array(json_array(${cols})${order}), '[]') from ${from} as j)`;
+    ? sql`(select coalesce(json_agg(json_build_array(${cols})), '[]'::json) from ${from} as j)`
+    : sql`(select coalesce(json_group_array(json_array(${cols})), '[]') from ${from} as j)`;
 }
 
 /** One row of a `jsonRowsOf` array (its values in `columns` order) as an object keyed by those columns. */

@@ -164,6 +164,22 @@ describe('ports', () => {
     expect(sgs[0].security_group_rules).toHaveLength(4);
   });
 
+  it("takes a port's address from the network's first IPv4 subnet (created_at, then id), the next when it is full", async () => {
+    const net = await network(demo, 'two-subnets');
+    const made = [];
+    for (const cidr of ['10.31.0.0/30', '10.32.0.0/30']) made.push((await subnet(demo, { network_id: net.id, cidr })).body.subnet);
+    const [first, second] = made.sort((a, b) => (a.created_at < b.created_at ? -1 : a.created_at > b.created_at ? 1 : a.id < b.id ? -1 : 1));
+    const subnetOf = async () => {
+      const res = await demo.post('/v2.0/ports', { port: { network_id: net.id } });
+      expect(res.status).toBe(201);
+      expect(res.body.port.fixed_ips).toHaveLength(1);
+      return res.body.port.fixed_ips[0].subnet_id;
+    };
+    // A /30 holds two addresses, the gateway one of them.
+    expect(await subnetOf()).toBe(first.id);
+    expect(await subnetOf()).toBe(second.id);
+  });
+
   it('takes explicit addresses, refuses taken ones and reports exhaustion', async () => {
     const net = await network(demo, 'tiny');
     const sub = (await subnet(demo, { network_id: net.id, cidr: '10.9.9.0/30' })).body.subnet;

@@ -796,14 +796,17 @@ const SUBNET_COLUMN_SET = {
 } as const satisfies Record<keyof SubnetsTable, true>;
 const SUBNET_COLUMNS = Object.keys(SUBNET_COLUMN_SET) as Array<keyof SubnetsTable>;
 
-/** The network's subnets, as `networkSubnets` orders them (created_at, id), as one column of the statement reading the network. */
+/** The network's subnets as one column of the statement reading the network (subnetsOf orders them). */
 function networkSubnetsColumn(eb: ExpressionBuilder<DB, 'networks'>, dialect: Dialect) {
   const subnets = eb.selectFrom('subnets').select(SUBNET_COLUMNS).whereRef('subnets.network_id', '=', 'networks.id');
-  return jsonRowsOf(dialect, subnets, SUBNET_COLUMNS, ['created_at', 'id']).as('port_network_subnets');
+  return jsonRowsOf(dialect, subnets, SUBNET_COLUMNS).as('port_network_subnets');
 }
 
+/** Subnets read by networkSubnetsColumn, as `networkSubnets` orders them (created_at, id). */
 function subnetsOf(json: unknown): SubnetsTable[] {
-  return fromJson<unknown[][]>(json, []).map((values) => jsonRowObject(SUBNET_COLUMNS, values) as unknown as SubnetsTable);
+  const subnets = fromJson<unknown[][]>(json, []).map((values) => jsonRowObject(SUBNET_COLUMNS, values) as unknown as SubnetsTable);
+  if (subnets.length > 1) subnets.sort((a, b) => binaryOrder(a.created_at, b.created_at) || binaryOrder(a.id, b.id));
+  return subnets;
 }
 
 /**

@@ -12,7 +12,7 @@
 import { createHash } from 'node:crypto';
 import type { ExpressionBuilder } from 'kysely';
 import type { Dialect, Q, Tx } from '../../store/db.js';
-import { IN_CHUNK, chunks, fromJson, jsonRowsOf, prepared } from '../../store/db.js';
+import { IN_CHUNK, binaryOrder, chunks, fromJson, jsonRowsOf, prepared } from '../../store/db.js';
 import type { DB, QosPoliciesTable, QosRulesTable } from '../../store/schema.js';
 import { uuid as newUuid } from '../../util/ids.js';
 import type { RequestContext } from '../context.js';
@@ -99,7 +99,7 @@ const PORT_RULE_COLUMNS = ['id', 'type', 'direction', 'min_kbps', 'min_kpps'] as
  * A network's QoS policy and that policy's rules, as two columns of the statement that reads the
  * network (correlated on `networks.id`): a port create on a network with a policy read the
  * network, its binding and the rules in three statements (issue 11's QoS + RBAC port create).
- * The rules come in `rulesOfPolicy`'s order (created_at, id).
+ * networkQosOf puts the rules in `rulesOfPolicy`'s order (created_at, id).
  */
 export function networkQosColumns(eb: ExpressionBuilder<DB, 'networks'>, dialect: Dialect) {
   const policy = eb.selectFrom('qos_network_bindings').select('qos_network_bindings.policy_id').whereRef('qos_network_bindings.network_id', '=', 'networks.id');
@@ -107,7 +107,7 @@ export function networkQosColumns(eb: ExpressionBuilder<DB, 'networks'>, dialect
     .selectFrom('qos_rules')
     .select([...PORT_RULE_COLUMNS, 'created_at'])
     .where('qos_rules.policy_id', '=', policy);
-  return [policy.as('qos_network_policy_id'), jsonRowsOf(dialect, rules, PORT_RULE_COLUMNS, ['created_at', 'id']).as('qos_network_rules')] as const;
+  return [policy.as('qos_network_policy_id'), jsonRowsOf(dialect, rules, [...PORT_RULE_COLUMNS, 'created_at']).as('qos_network_rules')] as const;
 }
 
 /** A network's policy and rules as read with it (`networkQosColumns`). */
@@ -117,9 +117,10 @@ export interface NetworkQos {
 }
 
 export function networkQosOf(row: { qos_network_policy_id: string | null; qos_network_rules: unknown }): NetworkQos {
-  const rules = fromJson<Array<[string, string, string | null, number | null, number | null]>>(row.qos_network_rules, []).map(
-    ([id, type, direction, min_kbps, min_kpps]) => ({ id, type, direction, min_kbps, min_kpps }),
-  );
+  const read = fromJson<Array<[string, string, string | null, number | null, number | null, string]>>(row.qos_network_rules, []);
+  // In rulesOfPolicy's order (created_at, id): the array comes in none (jsonRowsOf).
+  if (read.length > 1) read.sort((a, b) => binaryOrder(a[5], b[5]) || binaryOrder(a[0], b[0]));
+  const rules = read.map(([id, type, direction, min_kbps, min_kpps]) => ({ id, type, direction, min_kbps, min_kpps }));
   return { policyId: row.qos_network_policy_id ?? null, rules };
 }
 
