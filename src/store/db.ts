@@ -559,7 +559,8 @@ function jsonRows(raw: Database.Database, sqlText: string, columns: Database.Col
 const JSON_IN_FROM = 64;
 
 /**
- * Kysely's SQLite compiler with two changes. On SQLite, `column IN (?, ?, …)` with many string values is written `column IN (SELECT value
+ * Kysely's SQLite compiler with two changes (the second is visitLimit's). On SQLite,
+ * `column IN (?, ?, …)` with many string values is written `column IN (SELECT value
  * FROM json_each(?))` with the values as one JSON array. A list of 2,000 ids otherwise makes SQL
  * text of its own length, which the statement cache does not keep (a 2,000-port list prepared five
  * such statements each time: 6 ms, issue 17's profile) and binds 2,000 parameters; this way the

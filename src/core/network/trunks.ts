@@ -359,7 +359,8 @@ export interface TrunkDetails {
 /**
  * `trunk_details` read with the port itself (a show, see showRow): the port's trunk joined with
  * its subports and their MACs, one row per subport (one with no subport for an empty trunk), put
- * in loadTrunkDetails's order (position, then port id) here, not by an ORDER BY (see InlineAttr). A port that is no trunk's parent does not show the key.
+ * in loadTrunkDetails's order (position, then port id) here, not by an ORDER BY (see InlineAttr).
+ * A port that is no trunk's parent does not show the key.
  */
 export const trunkDetailsInline: InlineAttr<'ports'> = {
   rows: (eb) =>
