@@ -92,6 +92,27 @@ describe('discovery', () => {
     expect((await get('flavors')).body).toEqual({ flavors: [], flavors_links: [] });
     expect((await get('availabilityzones')).body).toEqual({ availability_zones: [], availability_zones_links: [] });
   });
+
+  it('lists flavor profiles by id alone: they have no created_at to sort by (octavia-tempest test_flavor_profile_list)', async () => {
+    const make = async (name: string) => {
+      const r = await c.admin.post(path('flavorprofiles'), {
+        flavorprofile: { name, provider_name: 'amphora', flavor_data: '{"loadbalancer_topology": "SINGLE"}' },
+      });
+      expect(r.status).toBe(201);
+      return r.body.flavorprofile.id as string;
+    };
+    // One made a second before others, whose ids sort before its own: created_at order and id
+    // order then differ.
+    const first = await make('fp-order-first');
+    await new Promise((r) => setTimeout(r, 1100));
+    const later: string[] = [];
+    while (!later.some((id) => id < first)) later.push(await make(`fp-order-${later.length}`));
+    const listed = (await c.admin.get(path('flavorprofiles'))).body.flavorprofiles
+      .filter((f: { name: string }) => f.name.startsWith('fp-order-'))
+      .map((f: { id: string }) => f.id);
+    expect(listed).toEqual([first, ...later].sort());
+    fault(await c.admin.get(path('flavorprofiles?sort=created_at')), 400, /created_at/);
+  });
 });
 
 describe('load balancers', () => {

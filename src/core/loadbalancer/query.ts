@@ -1,7 +1,7 @@
 /**
  * Octavia's list semantics (api/common/pagination.py): filters on model attributes (anything
  * unknown is refused), tag filters, `sort=k:dir,…` or `sort_key`/`sort_dir`, default order
- * created_at then id ascending, keyset pagination on `marker` with a default page size of 1000,
+ * created_at (where the object has one) then id ascending, keyset pagination on `marker` with a default page size of 1000,
  * and `<plural>_links` with `next`/`previous`.
  */
 import { type Expression, type ExpressionBuilder, type Kysely, type SqlBool, sql } from 'kysely';
@@ -168,11 +168,15 @@ async function page<T extends ListTable>(q: Q, spec: ListSpec<T>, params: Map<st
       sorts.push([k, dir(dirs[i] ?? 'asc')]);
     });
   }
-  for (const k of ['created_at', 'id']) if (!sorts.some(([s]) => s === k)) sorts.push([k, 'asc']);
+  // Octavia appends its default keys (created_at, id) only where the model has the attribute
+  // (PaginationHelper.apply: `hasattr(model, key)`), and refuses a sort key it lacks: flavors,
+  // flavor profiles and zone profiles sort by id alone, and a created_at sort is a 400 there.
+  // Zones have neither; their name is the key (idColumn), as their primary key orders them.
+  for (const k of ['created_at', 'id']) if (!sorts.some(([s]) => s === k) && (k === 'id' || columns.has(k))) sorts.push([k, 'asc']);
   const idCol: string = spec.idColumn ?? 'id';
   const resolved: Array<[string, 'asc' | 'desc']> = [];
   for (const [k, d] of sorts) {
-    const col = k === 'id' ? { column: idCol } : (columns.get(k) ?? (k === 'created_at' ? { column: k } : undefined));
+    const col = k === 'id' ? { column: idCol } : columns.get(k);
     if (!col) throw lbErrors.invalidSortKey(k);
     // A key named twice sorts as once: thousands of repeats must not become thousands of terms.
     if (!resolved.some(([c]) => c === col.column)) resolved.push([col.column, d]);
