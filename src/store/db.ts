@@ -730,6 +730,10 @@ export function jsonRowObject<K extends string>(columns: readonly K[], values: r
 /** Strings in the order of SQLite's BINARY collation for the ASCII ids and timestamps sorted in JavaScript here. */
 export const binaryOrder = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
+/** Rows in creation order, then by id: `ORDER BY created_at, id` done in JavaScript. */
+export const creationOrder = (a: { created_at: string; id: string }, b: { created_at: string; id: string }): number =>
+  binaryOrder(a.created_at, b.created_at) || binaryOrder(a.id, b.id);
+
 /**
  * Any two strings in the order of SQLite's BINARY collation (UTF-8 bytes, so code points) and
  * PostgreSQL's C collation: what a user's text (a tag) sorted in JavaScript is compared by.

@@ -1,8 +1,8 @@
 /**
  * Octavia's list semantics (api/common/pagination.py): filters on model attributes (anything
  * unknown is refused), tag filters, `sort=k:dir,…` or `sort_key`/`sort_dir`, default order
- * created_at (where the object has one) then id ascending, keyset pagination on `marker` with a default page size of 1000,
- * and `<plural>_links` with `next`/`previous`.
+ * created_at (where the object has one) then id ascending, keyset pagination on `marker` with a
+ * default page size of 1000, and `<plural>_links` with `next`/`previous`.
  */
 import { type Expression, type ExpressionBuilder, type Kysely, type SqlBool, sql } from 'kysely';
 import type { Q } from '../../store/db.js';

@@ -8,7 +8,7 @@
  */
 import type { Expression, ExpressionBuilder, SqlBool } from 'kysely';
 import type { Q, Tx } from '../../store/db.js';
-import { type Dialect, IN_CHUNK, binaryOrder, chunks, fromBool, fromJson, jsonRowObject, jsonRowsOf, prepared } from '../../store/db.js';
+import { type Dialect, IN_CHUNK, binaryOrder, chunks, creationOrder, fromBool, fromJson, jsonRowObject, jsonRowsOf, prepared } from '../../store/db.js';
 import type { DB, NetworkSegmentsTable, NetworksTable, SubnetsTable } from '../../store/schema.js';
 import { uuid as newUuid } from '../../util/ids.js';
 import type { RequestContext } from '../context.js';
@@ -805,7 +805,7 @@ function networkSubnetsColumn(eb: ExpressionBuilder<DB, 'networks'>, dialect: Di
 /** Subnets read by networkSubnetsColumn, as `networkSubnets` orders them (created_at, id). */
 function subnetsOf(json: unknown): SubnetsTable[] {
   const subnets = fromJson<unknown[][]>(json, []).map((values) => jsonRowObject(SUBNET_COLUMNS, values) as unknown as SubnetsTable);
-  if (subnets.length > 1) subnets.sort((a, b) => binaryOrder(a.created_at, b.created_at) || binaryOrder(a.id, b.id));
+  if (subnets.length > 1) subnets.sort(creationOrder);
   return subnets;
 }
 

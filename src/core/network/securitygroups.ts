@@ -1,6 +1,6 @@
 import type { Q, Tx } from '../../store/db.js';
 import { dropBoundLogs } from './logs.js';
-import { IN_CHUNK, binaryOrder, chunks, jsonRowObject, prepared } from '../../store/db.js';
+import { IN_CHUNK, chunks, creationOrder, jsonRowObject, prepared } from '../../store/db.js';
 import type { SecurityGroupRulesTable, SecurityGroupsTable } from '../../store/schema.js';
 import { uuid as newUuid } from '../../util/ids.js';
 import { cidrToString, parseCidr } from '../../util/ip.js';
@@ -186,7 +186,7 @@ export const securityGroupDef: ResourceDef<'security_groups', SecurityGroupCompu
       value: (rows) =>
         rows
           .map((r) => jsonRowObject(RULE_COLUMNS, r) as unknown as SecurityGroupRulesTable)
-          .sort((a, b) => binaryOrder(a.created_at, b.created_at) || binaryOrder(a.id, b.id))
+          .sort(creationOrder)
           .map(renderRule),
     },
     shared: sharedInline('security_group', 'security_groups'),
