@@ -117,14 +117,22 @@ export async function httpLoad(
 
 /**
  * Answers "<name>" to every request; one process each (as a VM would be), on 127.0.0.1. Also the
- * bench's limit for an API server: plain Node answering a fixed body, nothing else.
+ * bench's limit for an API server: plain Node answering a fixed body, nothing else. With no name
+ * it answers what it reads on its standard input: a long list's body is over Linux's 128 KiB cap
+ * on one argument (MAX_ARG_STRLEN).
  */
 const MEMBER_SCRIPT = `
 const http = require('node:http');
-const body = Buffer.from(process.argv[1]);
-const s = http.createServer((req, res) => { res.setHeader('content-length', body.length); res.end(body); });
-s.keepAliveTimeout = 60000;
-s.listen(0, '127.0.0.1', () => process.stdout.write(s.address().port + '\\n'));
+const serve = (body) => {
+  const s = http.createServer((req, res) => { res.setHeader('content-length', body.length); res.end(body); });
+  s.keepAliveTimeout = 60000;
+  s.listen(0, '127.0.0.1', () => process.stdout.write(s.address().port + '\\n'));
+};
+if (process.argv.length > 1) serve(Buffer.from(process.argv[1]));
+else {
+  const parts = [];
+  process.stdin.on('data', (d) => parts.push(d)).on('end', () => serve(Buffer.concat(parts)));
+}
 `;
 
 export interface MemberServer {
@@ -134,7 +142,17 @@ export interface MemberServer {
 }
 
 export async function startMember(name: string): Promise<MemberServer> {
-  const child: ChildProcess = spawn(process.execPath, ['-e', MEMBER_SCRIPT, name], { stdio: ['ignore', 'pipe', 'inherit'] });
+  return startPlain(name, [name]);
+}
+
+/** Plain Node answering `body` (its UTF-8) to every request: a limit for an answer of any length. */
+export async function startPlainServer(body: string): Promise<MemberServer> {
+  return startPlain('plain', [], body);
+}
+
+async function startPlain(name: string, args: string[], stdin?: string): Promise<MemberServer> {
+  const child: ChildProcess = spawn(process.execPath, ['-e', MEMBER_SCRIPT, ...args], { stdio: [stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'inherit'] });
+  if (stdin !== undefined) child.stdin!.end(stdin);
   const port = await new Promise<number>((resolve, reject) => {
     child.stdout!.once('data', (d: Buffer) => resolve(Number(d.toString().trim())));
     child.once('exit', (code) => reject(new Error(`member server exited (${code})`)));
