@@ -2,21 +2,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
-import { scratchDatabase, serviceClients, startCloud } from '../support/cloud.js';
+import { restartableStore, serviceClients, startCloud } from '../support/cloud.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pocketstack-compute-restart-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** One store for both runs: the SQLite file in `dir`, or one PostgreSQL database kept across the restart. */
-async function sharedStore(): Promise<{ config: { databaseUrl?: string }; drop(): Promise<void> }> {
-  const adminUrl = process.env.POCKETSTACK_TEST_DATABASE_URL;
-  if (!adminUrl) return { config: {}, drop: async () => undefined };
-  const db = await scratchDatabase(adminUrl, 'pocketstack_restart');
-  return { config: { databaseUrl: db.url }, drop: db.drop };
-}
-
 it('finishes building servers after a restart: the build works from the store', async () => {
-  const store = await sharedStore();
+  const store = await restartableStore('pocketstack_restart');
   let tc = await startCloud({ dir, config: store.config });
   // No compute manager running: the server is recorded (BUILD/scheduling) and nothing else happens.
   await tc.cloud.services.computeManager.stop();
@@ -55,7 +47,7 @@ it('finishes building servers after a restart: the build works from the store', 
 });
 
 it('carries out server actions accepted before a restart', async () => {
-  const store = await sharedStore();
+  const store = await restartableStore('pocketstack_restart');
   const V = { 'openstack-api-version': 'compute 2.96' };
   let tc = await startCloud({ dir: mkdtempSync(join(dir, 'actions-')), config: store.config });
   const dataDir = tc.dir;

@@ -26,6 +26,18 @@ async function freshPostgres(): Promise<ScratchDatabase | undefined> {
   return admin ? scratchDatabase(admin) : undefined;
 }
 
+/**
+ * One store kept across a test's restarts of its cloud (start it on the same `dir` with this
+ * config each time): the SQLite file in that directory, or, with POCKETSTACK_TEST_DATABASE_URL,
+ * one PostgreSQL database of its own (`name` is its prefix), dropped by `drop()`.
+ */
+export async function restartableStore(name: string): Promise<{ config: { databaseUrl?: string }; drop(): Promise<void> }> {
+  const adminUrl = process.env.POCKETSTACK_TEST_DATABASE_URL;
+  if (!adminUrl) return { config: {}, drop: async () => undefined };
+  const db = await scratchDatabase(adminUrl, name);
+  return { config: { databaseUrl: db.url }, drop: db.drop };
+}
+
 export interface TestCloud {
   cloud: Cloud;
   config: Config;
