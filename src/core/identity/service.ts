@@ -123,8 +123,6 @@ export class IdentityService implements IdentityEnv, AuthEnv {
    */
   async bootstrap(opts: { adminPassword?: string; demoPassword?: string }): Promise<BootstrapResult> {
     const now = isoMicros();
-    const adminHash = opts.adminPassword ? await hashPassword(opts.adminPassword) : undefined;
-    const demoHash = opts.demoPassword ? await hashPassword(opts.demoPassword) : undefined;
     const result = await this.write({ id: DEFAULT_DOMAIN_ID, op: 'update' }, async (trx) => {
       const existing = await trx.selectFrom('domains').select('id').where('id', '=', DEFAULT_DOMAIN_ID).executeTakeFirst();
       if (!existing) {
@@ -156,9 +154,9 @@ export class IdentityService implements IdentityEnv, AuthEnv {
         }
       }
       const result: BootstrapResult = { adminPassword: null, demoPassword: null, firstStart: !existing };
-      for (const [name, role, given, hash, description] of [
-        ['admin', 'admin', opts.adminPassword, adminHash, 'Bootstrap project for initializing the cloud.'],
-        ['demo', 'member', opts.demoPassword, demoHash, 'Demo project'],
+      for (const [name, role, given, description] of [
+        ['admin', 'admin', opts.adminPassword, 'Bootstrap project for initializing the cloud.'],
+        ['demo', 'member', opts.demoPassword, 'Demo project'],
       ] as const) {
         let project = await trx.selectFrom('projects').select('id').where('domain_id', '=', DEFAULT_DOMAIN_ID).where('name', '=', name).executeTakeFirst();
         if (!project) {
@@ -188,7 +186,7 @@ export class IdentityService implements IdentityEnv, AuthEnv {
         let password: string | null = null;
         if (!user) {
           password = given ?? generatePassword();
-          const h = hash ?? (await hashPassword(password));
+          const h = await hashPassword(password);
           user = { id: hexId(), password_hash: h };
           await trx
             .insertInto('users')
@@ -205,8 +203,11 @@ export class IdentityService implements IdentityEnv, AuthEnv {
               created_at: now,
             })
             .execute();
-        } else if (given && hash && !(await verifyPassword(given, user.password_hash))) {
-          // A password given in the environment wins over the stored one.
+        } else if (given && !(await verifyPassword(given, user.password_hash))) {
+          // A password given in the environment wins over the stored one. Hashed only here: each
+          // scrypt is about 70 ms of a start-up on an existing data directory (issue 17's goal of
+          // 1 s), and the usual restart gives the password already stored.
+          const hash = await hashPassword(given);
           await trx.updateTable('users').set({ password_hash: hash }).where('id', '=', user.id).execute();
           await trx.updateTable('tokens').set({ revoked: 1 }).where('user_id', '=', user.id).execute();
           password = given;
