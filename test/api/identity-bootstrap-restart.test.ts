@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
-import { ADMIN_PASSWORD, Client, DEMO_PASSWORD, type TestCloud, restartableStore, startCloud, tokenFor } from '../support/cloud.js';
+import { ADMIN_PASSWORD, Client, DEMO_PASSWORD, type TestCloud, passwordLogin, restartableStore, startCloud, tokenFor } from '../support/cloud.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pocketstack-bootstrap-restart-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -14,16 +14,7 @@ async function validate(tc: TestCloud, adminPassword: string, subject: string): 
 }
 
 /** A password login's status: 201, or 401 for a wrong password. */
-async function login(tc: TestCloud, user: string, password: string): Promise<number> {
-  const identity = new Client(tc.cloud.apps.get('identity')!);
-  const res = await identity.post('/v3/auth/tokens', {
-    auth: {
-      identity: { methods: ['password'], password: { user: { name: user, domain: { name: 'Default' }, password } } },
-      scope: { project: { name: user, domain: { name: 'Default' } } },
-    },
-  });
-  return res.status;
-}
+const loginStatus = async (tc: TestCloud, user: string, password: string) => (await passwordLogin(tc, user, password)).status;
 
 it('keeps the stored passwords and tokens across a restart, and takes a new password given at start-up', async () => {
   const store = await restartableStore('pocketstack_bootstrap');
@@ -36,7 +27,7 @@ it('keeps the stored passwords and tokens across a restart, and takes a new pass
     tc = await startCloud({ dir, config: store.config });
     try {
       expect(await validate(tc, ADMIN_PASSWORD, before)).toBe(200);
-      expect(await login(tc, 'demo', DEMO_PASSWORD)).toBe(201);
+      expect(await loginStatus(tc, 'demo', DEMO_PASSWORD)).toBe(201);
     } finally {
       await tc.stop();
     }
@@ -45,10 +36,10 @@ it('keeps the stored passwords and tokens across a restart, and takes a new pass
     // from before are revoked; the demo user, given its old password, is untouched.
     tc = await startCloud({ dir, config: { ...store.config, adminPassword: 'changed-secret' } });
     try {
-      expect(await login(tc, 'admin', 'changed-secret')).toBe(201);
-      expect(await login(tc, 'admin', ADMIN_PASSWORD)).toBe(401);
+      expect(await loginStatus(tc, 'admin', 'changed-secret')).toBe(201);
+      expect(await loginStatus(tc, 'admin', ADMIN_PASSWORD)).toBe(401);
       expect(await validate(tc, 'changed-secret', before)).toBe(404);
-      expect(await login(tc, 'demo', DEMO_PASSWORD)).toBe(201);
+      expect(await loginStatus(tc, 'demo', DEMO_PASSWORD)).toBe(201);
     } finally {
       await tc.stop();
     }

@@ -145,15 +145,19 @@ export class Client {
   delete = <T = any>(url: string, headers?: Record<string, string>) => this.request<T>('DELETE', url, undefined, headers);
 }
 
-/** Password-authenticate `user` in its own project and return the token. */
-export async function tokenFor(tc: TestCloud, user: string, password: string, project = user): Promise<string> {
-  const identity = new Client(tc.cloud.apps.get('identity')!);
-  const res = await identity.post('/v3/auth/tokens', {
+/** A password login scoped to `project` in the Default domain (`POST /v3/auth/tokens`), as it answered. */
+export async function passwordLogin(tc: TestCloud, user: string, password: string, project = user): Promise<Response> {
+  return new Client(tc.cloud.apps.get('identity')!).post('/v3/auth/tokens', {
     auth: {
       identity: { methods: ['password'], password: { user: { name: user, domain: { name: 'Default' }, password } } },
       scope: { project: { name: project, domain: { name: 'Default' } } },
     },
   });
+}
+
+/** Password-authenticate `user` in its own project and return the token. */
+export async function tokenFor(tc: TestCloud, user: string, password: string, project = user): Promise<string> {
+  const res = await passwordLogin(tc, user, password, project);
   if (res.status !== 201) throw new Error(`token for ${user}: ${res.status} ${JSON.stringify(res.body)}`);
   return res.headers['x-subject-token'] as string;
 }
